@@ -1,0 +1,13 @@
+/** The built-in backends by their `backend` name (SPEC §4). */
+import type { BaseCache, CacheParams } from '../base.js';
+import { DummyCache } from './dummy.js';
+import { FileBasedCache } from './filebased.js';
+import { LocMemCache } from './locmem.js';
+
+export const BUILTIN_BACKENDS: Record<string, new (params: CacheParams<any>) => BaseCache<any>> = {
+  locmem: LocMemCache,
+  filebased: FileBasedCache,
+  dummy: DummyCache,
+};
+
+export { DummyCache, FileBasedCache, LocMemCache };

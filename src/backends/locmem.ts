@@ -1,0 +1,112 @@
+/**
+ * locmem: an in-process cache on `lru-cache` (SPEC §4). Aliases with the same location share one
+ * store. Expiry is kept beside each entry and checked on read (no timers, no lru-cache `ttl`);
+ * a full store culls its least recently used entries first.
+ */
+import { LRUCache } from 'lru-cache';
+import { BaseCache, type CacheParams, type Entry } from '../base.js';
+import { memoryCodec, type MemoryPayload } from '../codec.js';
+import { cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+
+export type LocMemOptions = CullingOptions;
+
+type LocMemEntry = Entry<MemoryPayload> & { expiresAt: number | null };
+/** One location's entries; `lru` is replaced, entries kept, when an alias needs more room. */
+interface Store {
+  lru: LRUCache<string, LocMemEntry>;
+}
+
+/** Stores by location, shared by every alias that names it, for the life of the process. */
+const stores = new Map<string, Store>();
+
+function storeFor(location: string, maxEntries: number): Store {
+  // Culling keeps a store at maxEntries; lru-cache's own bound only has to stay out of its way.
+  const capacity = maxEntries + 1;
+  let store = stores.get(location);
+  if (store === undefined) {
+    store = { lru: new LRUCache({ max: capacity }) };
+    stores.set(location, store);
+  } else if (store.lru.max < capacity) {
+    const grown = new LRUCache<string, LocMemEntry>({ max: capacity });
+    for (const [key, entry] of [...store.lru.entries()].reverse()) grown.set(key, entry);
+    store.lru = grown;
+  }
+  return store;
+}
+
+export class LocMemCache extends BaseCache<MemoryPayload> {
+  private readonly culling: Required<CullingOptions>;
+  private readonly store: Store;
+
+  constructor(params: CacheParams<LocMemOptions> = {}) {
+    super(params, memoryCodec);
+    this.culling = cullingOptions(this.alias, params.options ?? {});
+    this.store = storeFor(this.location.join(','), this.culling.maxEntries);
+  }
+
+  protected override readOne(key: string): LocMemEntry | undefined {
+    const entry = this.store.lru.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt !== null && entry.expiresAt <= this.now()) {
+      this.store.lru.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  protected read(keys: string[]): Map<string, LocMemEntry> {
+    const found = new Map<string, LocMemEntry>();
+    for (const key of keys) {
+      const entry = this.readOne(key);
+      if (entry !== undefined) found.set(key, entry);
+    }
+    return found;
+  }
+
+  protected override contains(key: string): boolean {
+    return this.live(key) !== undefined;
+  }
+
+  protected write(entries: Array<[string, MemoryPayload]>, expiresAt: number | null): string[] {
+    for (const [key, payload] of entries) this.put(key, payload, expiresAt);
+    return [];
+  }
+
+  protected insert(key: string, payload: MemoryPayload, expiresAt: number | null): boolean {
+    if (this.live(key) !== undefined) return false;
+    this.put(key, payload, expiresAt);
+    return true;
+  }
+
+  protected remove(keys: string[]): number {
+    let removed = 0;
+    for (const key of keys) {
+      if (this.live(key) !== undefined) removed++;
+      this.store.lru.delete(key);
+    }
+    return removed;
+  }
+
+  protected retime(key: string, expiresAt: number | null): boolean {
+    const entry = this.live(key);
+    if (entry === undefined) return false;
+    entry.expiresAt = expiresAt;
+    return true;
+  }
+
+  protected removeAll(): void {
+    this.store.lru.clear();
+  }
+
+  /** The live entry without touching its recency (Django's has_key and touch don't). */
+  private live(key: string): LocMemEntry | undefined {
+    const entry = this.store.lru.peek(key);
+    return entry === undefined || this.isExpired(entry.expiresAt) ? undefined : entry;
+  }
+
+  private put(key: string, payload: MemoryPayload, expiresAt: number | null): void {
+    const lru = this.store.lru;
+    if (!lru.has(key)) for (let n = cullCount(lru.size, this.culling); n > 0; n--) lru.pop();
+    lru.set(key, { payload, expiresAt });
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * BaseCache: the whole low-level API of SPEC §3, written once over a handful of primitives that
+ * each backend implements (Django's `BaseCache`, unstorage's driver seam). The base owns argument
+ * shapes, key making and validation, versions, timeouts, serialization, copy-on-read, the getOrSet
+ * single-flight, incrVersion and the incr fallback; a backend sees only made keys, payloads and
+ * absolute expiries (epoch seconds, `null` = never).
+ */
+import { EventEmitter } from 'node:events';
+import type { Codec } from './codec.js';
+import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
+import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/** A stored entry as a backend returns it. */
+export interface Entry<P> {
+  payload: P;
+  /** Epoch seconds, `null` for never; `undefined` when the read did not ask for it. */
+  expiresAt?: number | null;
+}
+
+/** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */
+export interface CacheParams<O = Record<string, unknown>> {
+  /** The alias this instance serves; used in error messages. @default 'default' */
+  alias?: string;
+  /** Backend-specific: a store name, a directory, a table, server addresses. */
+  location?: string | string[];
+  /** Default timeout in seconds; `null` never expires, `0` does not keep. @default 300 */
+  timeout?: number | null;
+  /** Prepended to every key by the key function. @default '' */
+  keyPrefix?: string;
+  /** The version used when a call does not name one. @default 1 */
+  version?: number;
+  /** Builds the stored key. @default `${keyPrefix}:${version}:${key}` */
+  keyFunction?: KeyFunction;
+  /** Backend-specific options. */
+  options?: O;
+}
+
+/** A timeout in seconds (`null` = forever), or an options object. Omitted = the cache's default. */
+export type TimeoutArg = number | null | undefined | { timeout?: number | null; version?: number };
+export interface VersionOption {
+  version?: number;
+}
+
+export const DEFAULT_TIMEOUT = 300;
+
+/** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
+const EXPIRED = Symbol('expired');
+
+export abstract class BaseCache<P = unknown> extends EventEmitter {
+  readonly alias: string;
+  readonly location: string[];
+  readonly defaultTimeout: number | null;
+  readonly keyPrefix: string;
+  readonly version: number;
+  readonly keyFunction: KeyFunction;
+  readonly options: Record<string, unknown>;
+  protected readonly codec: Codec<P>;
+  private readonly inflight = new Map<string, Promise<P>>();
+  private readonly reportedCauses = new Set<string>();
+
+  constructor(params: CacheParams<object>, codec: Codec<P>) {
+    super();
+    this.alias = params.alias ?? 'default';
+    this.location = splitLocation(params.location);
+    this.defaultTimeout = params.timeout === undefined ? DEFAULT_TIMEOUT : this.checkTimeout(params.timeout, 'timeout');
+    this.keyPrefix = params.keyPrefix ?? '';
+    if (typeof this.keyPrefix !== 'string') throw this.typeError(`keyPrefix must be a string (got ${describe(this.keyPrefix)})`);
+    this.version = params.version ?? 1;
+    this.checkVersion(this.version, 'version');
+    this.keyFunction = params.keyFunction ?? defaultKeyFunction;
+    if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
+    this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
+    this.codec = codec;
+  }
+
+  // ---- The primitives a backend implements -------------------------------------------------
+
+  /**
+   * Returns the live entries among `keys` (made keys); missing and expired keys are absent.
+   * With `withExpiry`, each entry's `expiresAt` must be filled in.
+   */
+  protected abstract read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
+
+  /** Stores every entry with one expiry, overwriting; returns the made keys it could not store. */
+  protected abstract write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]>;
+
+  /** Stores the entry only when no live entry holds the key; answers whether it stored it. */
+  protected abstract insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
+
+  /** Removes the keys; answers how many live entries it removed. */
+  protected abstract remove(keys: string[]): MaybePromise<number>;
+
+  /** Gives a live entry a new expiry; answers false when there was none. */
+  protected abstract retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
+
+  /** Removes every entry of this cache, and nothing that belongs to anyone else. */
+  protected abstract removeAll(): MaybePromise<void>;
+
+  /** Optional: one key, for backends that can answer faster than a batch of one. */
+  protected readOne(key: string): MaybePromise<Entry<P> | undefined> {
+    const found = this.read([key], false);
+    return found instanceof Promise ? found.then((map) => map.get(key)) : found.get(key);
+  }
+
+  /** Optional: whether a live entry exists, without fetching it or touching its recency. */
+  protected contains(key: string): MaybePromise<boolean> {
+    const found = this.readOne(key);
+    return found instanceof Promise ? found.then((entry) => entry !== undefined) : found !== undefined;
+  }
+
+  /**
+   * Optional, only where the store adds atomically: adds `delta` to a stored integer, keeping
+   * its expiry; answers the new value, or undefined when the key is missing.
+   */
+  protected incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
+
+  /** Optional: releases connections, handles and timers. */
+  protected disconnect?(): MaybePromise<void>;
+
+  /** The clock, in epoch seconds. Tests replace it to move time without sleeping. */
+  now(): number {
+    return Date.now() / 1000;
+  }
+
+  // ---- Keys ---------------------------------------------------------------------------------
+
+  /** The stored key for a user key: `keyFunction(key, keyPrefix, version)`. */
+  makeKey(key: CacheKey, version?: number): string {
+    if (version === undefined) version = this.version;
+    else this.checkVersion(version, 'version');
+    return this.keyFunction(userKeyToString(key), this.keyPrefix, version);
+  }
+
+  /** Warns (as a `CacheKeyWarning`) about made keys memcached would refuse. */
+  validateKey(key: string): void {
+    for (const problem of memcachedKeyProblems(key)) process.emitWarning(problem, CacheKeyWarning);
+  }
+
+  private key(key: CacheKey, version?: number): string {
+    const made = this.makeKey(key, version);
+    this.validateKey(made);
+    return made;
+  }
+
+  // ---- The API ------------------------------------------------------------------------------
+
+  async get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
+    const entry = await this.readOne(this.key(key, options?.version));
+    return entry === undefined ? defaultValue : (this.codec.decode(entry.payload) as T);
+  }
+
+  async set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
+    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const made = this.key(key, version);
+    const payload = this.encode(value, made);
+    if (expiresAt === EXPIRED) await this.remove([made]);
+    else await this.write([[made, payload]], expiresAt);
+  }
+
+  async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
+    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const made = this.key(key, version);
+    const payload = this.encode(value, made);
+    if (expiresAt === EXPIRED) return !(await this.contains(made));
+    return this.insert(made, payload, expiresAt);
+  }
+
+  /**
+   * The cached value, else the value (or what the factory returns, awaited) added to the cache,
+   * answering what the cache then holds. Concurrent callers for one key compute once.
+   */
+  async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
+    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const made = this.key(key, version);
+    const hit = await this.readOne(made);
+    if (hit !== undefined) return this.codec.decode(hit.payload) as T;
+    let flight = this.inflight.get(made);
+    if (flight === undefined) {
+      flight = this.computeAndAdd(made, valueOrFactory, expiresAt).finally(() => this.inflight.delete(made));
+      this.inflight.set(made, flight);
+    }
+    return this.codec.decode(await flight) as T;
+  }
+
+  private async computeAndAdd(made: string, valueOrFactory: unknown, expiresAt: number | null | typeof EXPIRED): Promise<P> {
+    const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
+    const payload = this.encode(value, made);
+    if (expiresAt === EXPIRED) return payload;
+    await this.insert(made, payload, expiresAt);
+    const stored = await this.readOne(made);
+    return stored === undefined ? payload : stored.payload;
+  }
+
+  async getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
+    const byMade = new Map<string, CacheKey>();
+    for (const key of keys) byMade.set(this.key(key, options?.version), key);
+    const found = new Map<CacheKey, T>();
+    if (byMade.size === 0) return found;
+    const entries = await this.read([...byMade.keys()], false);
+    for (const [made, key] of byMade) {
+      const entry = entries.get(made);
+      if (entry !== undefined) found.set(key, this.codec.decode(entry.payload) as T);
+    }
+    return found;
+  }
+
+  /** Stores every entry; answers the keys that could not be stored. */
+  async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<CacheKey[]> {
+    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
+    const byMade = new Map<string, CacheKey>();
+    const payloads: Array<[string, P]> = [];
+    for (const [key, value] of pairs) {
+      const made = this.key(key, version);
+      byMade.set(made, key);
+      payloads.push([made, this.encode(value, made)]);
+    }
+    if (payloads.length === 0) return [];
+    if (expiresAt === EXPIRED) {
+      await this.remove([...byMade.keys()]);
+      return [];
+    }
+    const failed = await this.write(payloads, expiresAt);
+    return failed.map((made) => byMade.get(made) ?? made);
+  }
+
+  /** Answers true when a live entry was removed. */
+  async delete(key: CacheKey, options?: VersionOption): Promise<boolean> {
+    return (await this.remove([this.key(key, options?.version)])) > 0;
+  }
+
+  async deleteMany(keys: Iterable<CacheKey>, options?: VersionOption): Promise<void> {
+    const made = [...keys].map((key) => this.key(key, options?.version));
+    if (made.length > 0) await this.remove(made);
+  }
+
+  async clear(): Promise<void> {
+    await this.removeAll();
+  }
+
+  /** Gives a live entry a new timeout; answers false when the key is missing. */
+  async touch(key: CacheKey, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
+    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const made = this.key(key, version);
+    if (expiresAt === EXPIRED) return (await this.remove([made])) > 0;
+    return this.retime(made, expiresAt);
+  }
+
+  async hasKey(key: CacheKey, options?: VersionOption): Promise<boolean> {
+    return this.contains(this.key(key, options?.version));
+  }
+
+  /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */
+  async incr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    if (!Number.isSafeInteger(delta)) throw this.typeError(`incr/decr delta must be an integer (got ${describe(delta)})`);
+    const made = this.key(key, options?.version);
+    if (this.incrBy !== undefined) {
+      const value = await this.incrBy(made, delta);
+      if (value === undefined) throw new KeyNotFoundError(String(key));
+      return value;
+    }
+    const entry = (await this.read([made], true)).get(made);
+    if (entry === undefined) throw new KeyNotFoundError(String(key));
+    const current = this.codec.decode(entry.payload);
+    if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
+      throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
+    }
+    const value = current + delta;
+    await this.write([[made, this.codec.encode(value)]], this.expiryOf(entry));
+    return value;
+  }
+
+  async decr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    if (!Number.isSafeInteger(delta)) throw this.typeError(`incr/decr delta must be an integer (got ${describe(delta)})`);
+    return this.incr(key, -delta, options);
+  }
+
+  /** Moves the entry to version + delta, keeping its expiry; answers the new version. */
+  async incrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
+    const version = options?.version ?? this.version;
+    const oldKey = this.key(key, version);
+    const newKey = this.key(key, version + delta);
+    const entry = (await this.read([oldKey], true)).get(oldKey);
+    if (entry === undefined) throw new KeyNotFoundError(String(key));
+    await this.write([[newKey, entry.payload]], this.expiryOf(entry));
+    await this.remove([oldKey]);
+    return version + delta;
+  }
+
+  async decrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
+    return this.incrVersion(key, -delta, options);
+  }
+
+  async close(): Promise<void> {
+    await this.disconnect?.();
+  }
+
+  // ---- Helpers for backends -----------------------------------------------------------------
+
+  /** Whether an absolute expiry has passed by this cache's clock. */
+  protected isExpired(expiresAt: number | null | undefined, now = this.now()): boolean {
+    return expiresAt != null && expiresAt <= now;
+  }
+
+  /**
+   * Reports a server error that was turned into a miss or a no-op: as an `error` event when someone
+   * listens, else logged once per distinct message (an unheard `error` event would throw).
+   */
+  protected reportError(error: Error): void {
+    if (this.listenerCount('error') > 0) {
+      this.emit('error', error);
+      return;
+    }
+    if (this.reportedCauses.has(error.message)) return;
+    this.reportedCauses.add(error.message);
+    console.error(`cachegrain: cache '${this.alias}': ${error.message} (reported once; listen for 'error' events on the cache to see every one)`);
+  }
+
+  /** A TypeError whose message starts by naming this cache. */
+  protected typeError(message: string, cause?: unknown): TypeError {
+    return new TypeError(`cache '${this.alias}': ${message}`, cause === undefined ? undefined : { cause });
+  }
+
+  // ---- Internals ----------------------------------------------------------------------------
+
+  private expiryOf(entry: Entry<P>): number | null {
+    if (entry.expiresAt === undefined) {
+      throw new Error(`cache '${this.alias}': backend ${this.constructor.name} returned an entry without expiresAt from read(keys, true)`);
+    }
+    return entry.expiresAt;
+  }
+
+  private encode(value: unknown, made: string): P {
+    try {
+      return this.codec.encode(value);
+    } catch (error) {
+      throw this.typeError(`cannot store the value for key '${made}': ${(error as Error).message}`, error);
+    }
+  }
+
+  private writeOptions(arg: TimeoutArg): { expiresAt: number | null | typeof EXPIRED; version?: number } {
+    let timeout: number | null | undefined;
+    let version: number | undefined;
+    if (arg !== null && typeof arg === 'object') {
+      timeout = arg.timeout;
+      version = arg.version;
+    } else {
+      timeout = arg;
+    }
+    timeout = timeout === undefined ? this.defaultTimeout : this.checkTimeout(timeout, 'timeout');
+    if (timeout === null) return { expiresAt: null, version };
+    if (timeout <= 0) return { expiresAt: EXPIRED, version };
+    return { expiresAt: this.now() + timeout, version };
+  }
+
+  private checkTimeout(timeout: unknown, what: string): number | null {
+    if (timeout === null || (typeof timeout === 'number' && Number.isFinite(timeout))) return timeout;
+    throw this.typeError(`${what} must be a finite number of seconds or null (got ${describe(timeout)})`);
+  }
+
+  private checkVersion(version: unknown, what: string): void {
+    if (!Number.isSafeInteger(version)) throw this.typeError(`${what} must be an integer (got ${describe(version)})`);
+  }
+}
+
+/** A location given as a list, or as one string separated by `;` or `,`. */
+export function splitLocation(location: string | string[] | undefined): string[] {
+  if (location === undefined) return [];
+  const parts = Array.isArray(location) ? location : location.split(/[;,]/);
+  return parts.map((part) => part.trim()).filter((part) => part !== '');
+}

@@ -1,0 +1,164 @@
+/**
+ * Configuration (SPEC §2): `configureCaches` takes the aliases, `caches.get(alias)` builds each
+ * cache on first use and hands back the same instance afterwards, `cache` is the default alias.
+ * Backends given as 'module#Export' are loaded with require(), which also loads ES modules on the
+ * Node versions cachegrain supports, so that `caches.get` stays synchronous.
+ */
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { BaseCache, type CacheParams } from './base.js';
+import { BUILTIN_BACKENDS } from './backends/index.js';
+import { InvalidCacheBackendError } from './errors.js';
+import type { KeyFunction } from './keys.js';
+
+/** A class extending BaseCache, built as `new Backend(params)`. */
+export type BackendClass = new (params: CacheParams<any>) => BaseCache<any>;
+
+/** One alias's configuration. */
+export interface CacheConfig {
+  /** A built-in name, a class extending BaseCache, or a module specifier 'module-or-path#ExportName'. */
+  backend: string | BackendClass;
+  /** Backend-specific: store name, directory, table, or server addresses (a list, or `;`/`,`-separated). */
+  location?: string | string[];
+  /** Default timeout in seconds; `null` never expires; `0` does not keep. @default 300 */
+  timeout?: number | null;
+  /** @default '' */
+  keyPrefix?: string;
+  /** @default 1 */
+  version?: number;
+  /** `(key, keyPrefix, version) => string`, or a module specifier 'module#exportName' of one. */
+  keyFunction?: KeyFunction | string;
+  /** Backend-specific options. */
+  options?: Record<string, unknown>;
+}
+
+export type CachesConfig = Record<string, CacheConfig>;
+
+const DEFAULT_CONFIG: CachesConfig = { default: { backend: 'locmem' } };
+
+// Module specifiers resolve the way an import in the application's own code would.
+const requireFromApp = createRequire(pathToFileURL(`${process.cwd()}/`).href);
+
+class CacheHandler {
+  private config: CachesConfig = DEFAULT_CONFIG;
+  private readonly instances = new Map<string, BaseCache>();
+
+  /** Replaces the configuration; the instances it replaces are closed (the promise settles then). */
+  configure(config: CachesConfig): Promise<void> {
+    if (config === null || typeof config !== 'object') throw new TypeError('configureCaches needs an object of aliases');
+    if (!Object.hasOwn(config, 'default')) {
+      throw new InvalidCacheBackendError("You must define a 'default' cache in configureCaches()", { alias: 'default' });
+    }
+    for (const [alias, entry] of Object.entries(config)) checkBackend(alias, entry);
+    const replaced = [...this.instances.values()];
+    this.config = { ...config };
+    this.instances.clear();
+    return closeQuietly(replaced);
+  }
+
+  /** The instance for an alias, the same object on every call. */
+  get<C extends BaseCache = BaseCache>(alias: string): C {
+    let instance = this.instances.get(alias);
+    if (instance === undefined) {
+      if (!Object.hasOwn(this.config, alias)) {
+        throw new InvalidCacheBackendError(
+          `The cache alias '${alias}' is not configured (configured: ${Object.keys(this.config).join(', ')})`,
+          { alias },
+        );
+      }
+      instance = build(alias, this.config[alias]!);
+      this.instances.set(alias, instance);
+    }
+    return instance as C;
+  }
+
+  /** Whether an alias is configured. */
+  has(alias: string): boolean {
+    return Object.hasOwn(this.config, alias);
+  }
+
+  /** Every configured cache (building those not yet used). */
+  all(): BaseCache[] {
+    return Object.keys(this.config).map((alias) => this.get(alias));
+  }
+
+  /** Closes every cache built so far; they are built afresh on next use. */
+  closeAll(): Promise<void> {
+    const open = [...this.instances.values()];
+    this.instances.clear();
+    return Promise.all(open.map((instance) => instance.close())).then(() => undefined);
+  }
+}
+
+export const caches = new CacheHandler();
+
+/** Sets the aliases (SPEC §2). Returns a promise that settles once replaced caches are closed. */
+export function configureCaches(config: CachesConfig): Promise<void> {
+  return caches.configure(config);
+}
+
+/** The `default` alias, looked up on every use so that reconfiguring takes effect. */
+export const cache: BaseCache = new Proxy({} as BaseCache, {
+  get(_target, property) {
+    const instance = caches.get('default');
+    const value = Reflect.get(instance, property, instance);
+    return typeof value === 'function' ? value.bind(instance) : value;
+  },
+});
+
+function checkBackend(alias: string, entry: CacheConfig): void {
+  const backend = entry?.backend;
+  if (typeof backend === 'function') return;
+  if (typeof backend !== 'string' || (!Object.hasOwn(BUILTIN_BACKENDS, backend) && !backend.includes('#'))) {
+    throw new InvalidCacheBackendError(
+      `Unknown backend ${typeof backend === 'string' ? `'${backend}'` : String(backend)} for cache '${alias}': ` +
+        `use one of ${Object.keys(BUILTIN_BACKENDS).join(', ')}, a class extending BaseCache, or 'module#ExportName'`,
+      { alias, backend: String(backend) },
+    );
+  }
+}
+
+function build(alias: string, entry: CacheConfig): BaseCache {
+  const Backend = resolveBackend(alias, entry.backend);
+  const keyFunction = typeof entry.keyFunction === 'string' ? loadExport(alias, entry.keyFunction, 'keyFunction') : entry.keyFunction;
+  return new Backend({ ...entry, alias, keyFunction: keyFunction as KeyFunction | undefined });
+}
+
+function resolveBackend(alias: string, backend: string | BackendClass): BackendClass {
+  if (typeof backend === 'function') return backend;
+  if (Object.hasOwn(BUILTIN_BACKENDS, backend)) return BUILTIN_BACKENDS[backend]!;
+  const loaded = loadExport(alias, backend, 'backend');
+  if (typeof loaded !== 'function' || !(loaded.prototype instanceof BaseCache)) {
+    throw new InvalidCacheBackendError(`Backend '${backend}' for cache '${alias}' is not a class extending BaseCache`, { alias, backend });
+  }
+  return loaded as BackendClass;
+}
+
+/** Loads 'module-or-path#ExportName' (the export defaults to `default`). */
+function loadExport(alias: string, specifier: string, what: string): unknown {
+  const [modulePath, exportName = 'default'] = specifier.split('#');
+  let loaded: Record<string, unknown>;
+  try {
+    loaded = requireFromApp(modulePath!);
+  } catch (error) {
+    throw new InvalidCacheBackendError(`Could not find ${what} '${specifier}' for cache '${alias}': ${(error as Error).message}`, {
+      alias,
+      backend: specifier,
+      cause: error,
+    });
+  }
+  if (!(exportName in loaded)) {
+    throw new InvalidCacheBackendError(`Could not find ${what} '${specifier}' for cache '${alias}': the module has no export '${exportName}'`, {
+      alias,
+      backend: specifier,
+    });
+  }
+  return loaded[exportName];
+}
+
+async function closeQuietly(instances: BaseCache[]): Promise<void> {
+  const results = await Promise.allSettled(instances.map((instance) => instance.close()));
+  for (const result of results) {
+    if (result.status === 'rejected') console.error('cachegrain: closing a replaced cache failed:', result.reason);
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * The errors of SPEC §7. Each names what is at fault (alias, backend or key) in its message and
+ * carries it as a field, so callers can branch without parsing text.
+ */
+
+/** A cache alias that is not configured, or a backend that cannot be found or built. */
+export class InvalidCacheBackendError extends Error {
+  override name = 'InvalidCacheBackendError';
+  readonly alias?: string;
+  readonly backend?: string;
+
+  constructor(message: string, fields: { alias?: string; backend?: string; cause?: unknown } = {}) {
+    super(message, fields.cause === undefined ? undefined : { cause: fields.cause });
+    this.alias = fields.alias;
+    this.backend = fields.backend;
+  }
+}
+
+/** A key that no backend can store (a lone surrogate; for memcached, any key it would refuse). */
+export class InvalidCacheKeyError extends Error {
+  override name = 'InvalidCacheKeyError';
+  readonly key: string;
+
+  constructor(message: string, key: string) {
+    super(message);
+    this.key = key;
+  }
+}
+
+/** `incr`, `decr`, `incrVersion` or `decrVersion` on a key that holds no live entry. */
+export class KeyNotFoundError extends Error {
+  override name = 'KeyNotFoundError';
+  readonly key: string;
+
+  constructor(key: string) {
+    super(`Key '${key}' not found`);
+    this.key = key;
+  }
+}
+
+/** The `type` of the process warnings emitted for keys memcached would refuse. */
+export const CacheKeyWarning = 'CacheKeyWarning';

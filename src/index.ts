@@ -1,0 +1,13 @@
+/** cachegrain: Django's cache framework for Node.js. The low-level API, configuration and backends. */
+export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './base.js';
+export type { CacheParams, Entry, MaybePromise, TimeoutArg, VersionOption } from './base.js';
+export { caches, cache, configureCaches } from './config.js';
+export type { BackendClass, CacheConfig, CachesConfig } from './config.js';
+export { bytesCodec, memoryCodec } from './codec.js';
+export type { Codec, MemoryPayload } from './codec.js';
+export { cullCount, cullingOptions } from './culling.js';
+export type { CullingOptions } from './culling.js';
+export { CacheKeyWarning, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './errors.js';
+export { defaultKeyFunction, memcachedKeyProblems } from './keys.js';
+export type { CacheKey, KeyFunction } from './keys.js';
+export * from './backends/index.js';

@@ -1,0 +1,58 @@
+/**
+ * Cache keys (SPEC §3): the default key function, and the checks memcached's key rules impose.
+ * The 250 limit counts code points, as the server counts characters of the made key.
+ */
+import { InvalidCacheKeyError } from './errors.js';
+
+/** What users pass as a key; numbers are converted to their decimal text. */
+export type CacheKey = string | number;
+
+/** Builds the stored key from the user's key, the cache's prefix and the version. */
+export type KeyFunction = (key: string, keyPrefix: string, version: number) => string;
+
+export const defaultKeyFunction: KeyFunction = (key, keyPrefix, version) => `${keyPrefix}:${version}:${key}`;
+
+export const MEMCACHED_MAX_KEY_LENGTH = 250;
+
+const MEMCACHED_BAD_CHARACTERS = /[\x00-\x20\x7f]/;
+
+/** Normalizes a user key to a string, refusing what no backend could store. */
+export function userKeyToString(key: unknown): string {
+  if (typeof key === 'string') {
+    if (!key.isWellFormed()) {
+      throw new InvalidCacheKeyError(`Cache key is not well-formed Unicode (it holds a lone surrogate): '${key}'`, key);
+    }
+    return key;
+  }
+  if (typeof key === 'number') return String(key);
+  throw new TypeError(`cache key must be a string or a number (got ${describe(key)})`);
+}
+
+/** The reasons memcached would refuse a made key, in Django's order and wording. */
+export function memcachedKeyProblems(key: string): string[] {
+  const problems: string[] = [];
+  // `length` counts UTF-16 units, never fewer than code points: only a long key needs the exact count.
+  if (key.length > MEMCACHED_MAX_KEY_LENGTH && codePointLength(key) > MEMCACHED_MAX_KEY_LENGTH) {
+    problems.push(`Cache key will cause errors if used with memcached: '${key}' (longer than ${MEMCACHED_MAX_KEY_LENGTH})`);
+  }
+  if (MEMCACHED_BAD_CHARACTERS.test(key)) {
+    problems.push(`Cache key contains characters that will cause errors if used with memcached: '${key}'`);
+  }
+  return problems;
+}
+
+function codePointLength(text: string): number {
+  let count = 0;
+  for (const _ of text) count++;
+  return count;
+}
+
+/** A short description of a bad value for error messages: its type and, for primitives, its text. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return `'${value}'`;
+  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : `an object`;
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a symbol';
+  return `${typeof value} ${String(value)}`;
+}
