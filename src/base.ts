@@ -58,6 +58,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
   private readonly inflight = new Map<string, Promise<P>>();
+  private readonly pendingIncrs = new Map<string, Promise<number>>();
   private readonly reportedCauses = new Set<string>();
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {
@@ -261,6 +262,18 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       if (value === undefined) throw new KeyNotFoundError(String(key));
       return value;
     }
+    // Read-modify-write: one at a time per key in this process, so concurrent callers lose nothing.
+    const previous = this.pendingIncrs.get(made) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.addToStored(key, made, delta));
+    this.pendingIncrs.set(made, next);
+    try {
+      return await next;
+    } finally {
+      if (this.pendingIncrs.get(made) === next) this.pendingIncrs.delete(made);
+    }
+  }
+
+  private async addToStored(key: CacheKey, made: string, delta: number): Promise<number> {
     const entry = (await this.read([made], true)).get(made);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
     const current = this.codec.decode(entry.payload);
@@ -282,10 +295,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
     const version = options?.version ?? this.version;
     const oldKey = this.key(key, version);
-    const newKey = this.key(key, version + delta);
     const entry = (await this.read([oldKey], true)).get(oldKey);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
-    await this.write([[newKey, entry.payload]], this.expiryOf(entry));
+    await this.write([[this.key(key, version + delta), entry.payload]], this.expiryOf(entry));
     await this.remove([oldKey]);
     return version + delta;
   }

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { LocMemCache } from '../../src/index.js';
+import { describeBackend } from '../kit/backend.js';
+
+describeBackend('locmem', {
+  make: (overrides) => new LocMemCache({ location: 'conformance', ...overrides }),
+  traits: { culling: { 3: 29, 0: 19 } },
+});
+
+describe('locmem', () => {
+  it('shares one store between caches with the same location, and only then', async () => {
+    const a = new LocMemCache({ location: 'shared-a' });
+    const b = new LocMemCache({ location: 'shared-a', alias: 'other' });
+    const c = new LocMemCache({ location: 'shared-c' });
+    await a.set('k', 'v');
+    expect(await b.get('k')).toBe('v');
+    expect(await c.get('k')).toBeUndefined();
+  });
+
+  it('culls the least recently used entries first', async () => {
+    const cache = new LocMemCache({ location: 'lru', options: { maxEntries: 9, cullFrequency: 3 } });
+    for (let i = 0; i < 9; i++) await cache.set(i, i);
+    for (let i = 0; i < 4; i++) expect(await cache.get(i)).toBe(i); // 0..3 are now the most recent
+    await cache.set(9, 9); // culls 3: the least recently used are 4, 5, 6
+    expect([...(await cache.getMany([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])).keys()]).toEqual([0, 1, 2, 3, 7, 8, 9]);
+  });
+
+  it('does not refresh recency on hasKey or touch', async () => {
+    const cache = new LocMemCache({ location: 'lru2', options: { maxEntries: 3, cullFrequency: 3 } });
+    await cache.set('a', 1);
+    await cache.set('b', 2);
+    await cache.set('c', 3);
+    await cache.hasKey('a');
+    await cache.touch('a', 100);
+    await cache.set('d', 4); // culls one: still 'a'
+    expect(await cache.hasKey('a')).toBe(false);
+    expect(await cache.hasKey('b')).toBe(true);
+  });
+
+  it('grows a shared store when a later alias allows more entries, keeping what is stored', async () => {
+    const small = new LocMemCache({ location: 'grow', options: { maxEntries: 2 } });
+    await small.set('kept', 1);
+    const large = new LocMemCache({ location: 'grow', options: { maxEntries: 50 } });
+    for (let i = 0; i < 40; i++) await large.set(`k${i}`, i);
+    expect(await large.get('kept')).toBe(1);
+    expect((await large.getMany(Array.from({ length: 40 }, (_, i) => `k${i}`))).size).toBe(40);
+  });
+
+  it('rejects a bad maxEntries or cullFrequency, naming the cache and option', () => {
+    expect(() => new LocMemCache({ alias: 'mem', options: { maxEntries: -1 } })).toThrow(
+      "cache 'mem': options.maxEntries must be a non-negative integer (got number -1)",
+    );
+    expect(() => new LocMemCache({ alias: 'mem', options: { maxEntries: '10' as never } })).toThrow(/options\.maxEntries.*'10'/);
+    expect(() => new LocMemCache({ alias: 'mem', options: { cullFrequency: 1.5 } })).toThrow(/options\.cullFrequency/);
+  });
+});

@@ -1,0 +1,737 @@
+/**
+ * The conformance kit: the low-level contract of SPEC §3, run the same way against every backend.
+ * Modelled on Django's tests/cache/tests.py. A backend file calls `describeBackend` with a `make`
+ * that builds caches over one shared store, and `traits` for the few differences SPEC allows.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type BaseCache, type CacheParams, InvalidCacheKeyError, KeyNotFoundError } from '../../src/index.js';
+
+export interface BackendTraits {
+  /** Stores nothing (the dummy backend): reads miss, add answers true, incr fails. */
+  storesNothing?: boolean;
+  /** Expected entry counts after setting keys 1..49 with maxEntries 30, by cullFrequency; false when it does not cull. */
+  culling?: false | { 3: number; 0: number };
+  /** Throws InvalidCacheKeyError for keys memcached refuses, instead of warning (memcached). */
+  strictKeys?: boolean;
+  /**
+   * Expiry is decided by a server's clock, not by the `now` hook: expiry tests sleep for real.
+   * The number is the clock's granularity in seconds (memcached: 1).
+   */
+  serverClock?: number;
+}
+
+export interface BackendUnderTest {
+  /** Builds a cache over the backend's shared test store; overrides add prefix, version, key function, options. */
+  make(overrides?: Partial<CacheParams<any>>): BaseCache | Promise<BaseCache>;
+  traits?: BackendTraits;
+}
+
+const customKeyFunction = (key: string, prefix: string, version: number) => `CUSTOM-${[prefix, String(version), key].join('-')}`;
+
+export function describeBackend(name: string, backend: BackendUnderTest): void {
+  const traits = backend.traits ?? {};
+  describe(`${name} backend (conformance)`, () => {
+    const opened: BaseCache[] = [];
+    let cache: BaseCache;
+    let clock = 0;
+
+    /** A cache over the shared store, cleared now and closed after the test. */
+    async function make(overrides: Partial<CacheParams<any>> = {}): Promise<BaseCache> {
+      const made = await backend.make(overrides);
+      if (traits.serverClock === undefined) made.now = () => clock;
+      opened.push(made);
+      await made.clear();
+      return made;
+    }
+
+    /** Moves time on: the hook clock jumps; a server clock is waited for. */
+    async function advance(seconds: number): Promise<void> {
+      if (traits.serverClock === undefined) clock += seconds;
+      else await sleep((seconds + traits.serverClock) * 1000 + 100);
+    }
+
+    beforeEach(async () => {
+      clock = 1_800_000_000;
+      cache = await make();
+    });
+
+    afterEach(async () => {
+      for (const made of opened.splice(0)) {
+        await made.clear();
+        await made.close();
+      }
+    });
+
+    if (traits.storesNothing) {
+      describeStoresNothing(() => cache);
+      describeKeyValidation(() => cache, traits);
+      return;
+    }
+
+    describe('get/set', () => {
+      it('returns what was set', async () => {
+        await cache.set('key', 'value');
+        expect(await cache.get('key')).toBe('value');
+      });
+      it('returns undefined, or the default, for a missing key', async () => {
+        expect(await cache.get('missing')).toBeUndefined();
+        expect(await cache.get('missing', 'fallback')).toBe('fallback');
+      });
+      it('returns a stored null, not the default', async () => {
+        await cache.set('null', null);
+        expect(await cache.get('null', 'fallback')).toBeNull();
+      });
+      it('overwrites', async () => {
+        await cache.set('key', 'one');
+        await cache.set('key', 'two');
+        expect(await cache.get('key')).toBe('two');
+      });
+      it('converts number keys to strings', async () => {
+        await cache.set(3, 'three');
+        expect(await cache.get('3')).toBe('three');
+        expect(cache.makeKey(3)).toBe(cache.makeKey('3'));
+      });
+      it('keeps unicode keys and values apart', async () => {
+        const stuff: Record<string, unknown> = {
+          'ascii': 'ascii_value',
+          'unicode_ascii': 'Iñtërnâtiônàlizætiøn1',
+          'Iñtërnâtiônàlizætiøn': 'Iñtërnâtiônàlizætiøn2',
+          'ascii2': { x: 1 },
+          '清': '😀 emoji',
+        };
+        for (const [key, value] of Object.entries(stuff)) await cache.set(key, value);
+        for (const [key, value] of Object.entries(stuff)) expect(await cache.get(key)).toEqual(value);
+        const many = await cache.getMany(Object.keys(stuff));
+        expect(Object.fromEntries(many)).toEqual(stuff);
+        for (const key of Object.keys(stuff)) expect(await cache.delete(key)).toBe(true);
+        expect((await cache.getMany(Object.keys(stuff))).size).toBe(0);
+      });
+    });
+
+    describe('values', () => {
+      it('round-trips every structured-clonable type', async () => {
+        const values: Record<string, unknown> = {
+          string: 'hello',
+          empty: '',
+          integer: 42,
+          negative: -7,
+          big: Number.MAX_SAFE_INTEGER,
+          float: 3.25,
+          nan: Number.NaN,
+          boolean: true,
+          false: false,
+          null: null,
+          array: [1, 'two', { three: 3 }],
+          object: { nested: { list: [1, 2], date: new Date('2020-01-02T03:04:05Z') } },
+          date: new Date('2021-06-07T08:09:10.123Z'),
+          map: new Map<unknown, unknown>([['a', 1], [2, 'b']]),
+          set: new Set([1, 'x']),
+          bigint: 12345678901234567890n,
+          typed: new Uint16Array([1, 65535]),
+        };
+        for (const [key, value] of Object.entries(values)) await cache.set(key, value);
+        for (const [key, value] of Object.entries(values)) expect(await cache.get(key), key).toEqual(value);
+        expect(await cache.get('date')).toBeInstanceOf(Date);
+        expect(await cache.get('map')).toBeInstanceOf(Map);
+        expect(await cache.get('typed')).toBeInstanceOf(Uint16Array);
+      });
+      it('returns a Buffer as a Buffer, byte for byte', async () => {
+        const bytes = Buffer.from([0, 1, 2, 0xff, 0xfe, 0x80, 10, 13]);
+        await cache.set('binary', bytes);
+        const back = await cache.get<Buffer>('binary');
+        expect(Buffer.isBuffer(back)).toBe(true);
+        expect(back!.equals(bytes)).toBe(true);
+      });
+      it('stores large values', async () => {
+        const big = 'x'.repeat(500_000);
+        await cache.set('big', big);
+        expect(await cache.get('big')).toBe(big);
+      });
+      it('returns copies: mutating what get returned changes nothing stored', async () => {
+        const original = { list: [1, 2, 3], inner: { a: 1 } };
+        await cache.set('obj', original);
+        original.list.push(4);
+        const first = await cache.get<typeof original>('obj');
+        expect(first).toEqual({ list: [1, 2, 3], inner: { a: 1 } });
+        first!.inner.a = 99;
+        first!.list.length = 0;
+        expect(await cache.get('obj')).toEqual({ list: [1, 2, 3], inner: { a: 1 } });
+        const many = await cache.getMany<typeof original>(['obj']);
+        many.get('obj')!.list.push(5);
+        expect(await cache.get('obj')).toEqual({ list: [1, 2, 3], inner: { a: 1 } });
+      });
+      it('refuses undefined, naming the key, and keeps the old value', async () => {
+        await cache.set('kept', 'old');
+        await expect(cache.set('kept', undefined)).rejects.toThrow(TypeError);
+        await expect(cache.set('kept', undefined)).rejects.toThrow(/undefined.*kept|kept.*undefined/);
+        expect(await cache.get('kept')).toBe('old');
+      });
+      it('refuses values holding a function or a symbol, and stores nothing', async () => {
+        await expect(cache.set('fn', { run() {} })).rejects.toThrow(TypeError);
+        await expect(cache.add('fn', [Symbol('s')])).rejects.toThrow(TypeError);
+        await expect(cache.setMany({ ok: 1, fn: () => 1 })).rejects.toThrow(TypeError);
+        expect(await cache.hasKey('fn')).toBe(false);
+        expect(await cache.hasKey('ok')).toBe(false);
+      });
+    });
+
+    describe('add', () => {
+      it('stores a new key and answers true', async () => {
+        expect(await cache.add('addkey', 'value')).toBe(true);
+        expect(await cache.get('addkey')).toBe('value');
+      });
+      it('answers false over a live entry and leaves it, whatever the timeout', async () => {
+        await cache.set('addkey', 'value');
+        expect(await cache.add('addkey', 'newvalue')).toBe(false);
+        expect(await cache.add('addkey', 'newvalue', null)).toBe(false);
+        expect(await cache.add('addkey', 'newvalue', 0)).toBe(false);
+        expect(await cache.get('addkey')).toBe('value');
+      });
+      it('stores over an expired entry', async () => {
+        await cache.set('expiring', 'old', 1);
+        await advance(2);
+        expect(await cache.add('expiring', 'new')).toBe(true);
+        expect(await cache.get('expiring')).toBe('new');
+      });
+      it('lets exactly one of many concurrent adds win', async () => {
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => cache.add('race', i)));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await cache.get('race')).toBe(results.indexOf(true));
+      });
+    });
+
+    describe('getMany(keys)', () => {
+      it('returns only found keys, with the keys as given', async () => {
+        await cache.set('a', 'a');
+        await cache.set('b', 'b');
+        await cache.set('c', 'c');
+        await cache.set(7, 'seven');
+        const found = await cache.getMany(['a', 'c', 'd', 7]);
+        expect([...found.entries()]).toEqual([['a', 'a'], ['c', 'c'], [7, 'seven']]);
+      });
+      it('includes stored nulls', async () => {
+        await cache.set('null', null);
+        expect([...(await cache.getMany(['null', 'nothing']))]).toEqual([['null', null]]);
+      });
+      it('answers an empty map for no keys', async () => {
+        expect((await cache.getMany([])).size).toBe(0);
+      });
+      it('accepts any iterable', async () => {
+        await cache.set('x', 1);
+        expect((await cache.getMany(new Set(['x']))).get('x')).toBe(1);
+      });
+    });
+
+    describe('delete / deleteMany / clear', () => {
+      it('delete answers true only when something live was removed', async () => {
+        await cache.set('key1', 'spam');
+        await cache.set('key2', 'eggs');
+        expect(await cache.delete('key1')).toBe(true);
+        expect(await cache.get('key1')).toBeUndefined();
+        expect(await cache.delete('key1')).toBe(false);
+        expect(await cache.get('key2')).toBe('eggs');
+      });
+      it('delete answers false for an expired entry', async () => {
+        await cache.set('gone', 1, 1);
+        await advance(2);
+        expect(await cache.delete('gone')).toBe(false);
+      });
+      it('deleteMany removes the keys given and no others, and accepts an empty list', async () => {
+        await cache.setMany({ a: 1, b: 2, c: 3 });
+        await cache.deleteMany(['a', 'b', 'missing']);
+        await cache.deleteMany([]);
+        expect([...(await cache.getMany(['a', 'b', 'c']))]).toEqual([['c', 3]]);
+      });
+      it('clear removes everything of this cache', async () => {
+        await cache.setMany({ a: 1, b: 2 });
+        await cache.clear();
+        expect((await cache.getMany(['a', 'b'])).size).toBe(0);
+      });
+    });
+
+    describe('hasKey', () => {
+      it('answers for live keys, stored nulls, missing and expired ones', async () => {
+        await cache.set('hello', 'goodbye');
+        await cache.set('null', null);
+        await cache.set('short', 1, 1);
+        expect(await cache.hasKey('hello')).toBe(true);
+        expect(await cache.hasKey('null')).toBe(true);
+        expect(await cache.hasKey('goodbye')).toBe(false);
+        await advance(2);
+        expect(await cache.hasKey('short')).toBe(false);
+      });
+    });
+
+    describe('incr / decr', () => {
+      it('adds and subtracts, by 1 or by a delta', async () => {
+        await cache.set('answer', 41);
+        expect(await cache.incr('answer')).toBe(42);
+        expect(await cache.get('answer')).toBe(42);
+        expect(await cache.incr('answer', 10)).toBe(52);
+        expect(await cache.decr('answer')).toBe(51);
+        expect(await cache.decr('answer', 10)).toBe(41);
+        expect(await cache.incr('answer', -1)).toBe(40);
+        expect(await cache.get('answer')).toBe(40);
+      });
+      it('rejects a missing key with KeyNotFoundError naming it', async () => {
+        await expect(cache.incr('does_not_exist')).rejects.toThrow(KeyNotFoundError);
+        await expect(cache.decr('does_not_exist')).rejects.toThrow(/does_not_exist/);
+      });
+      it('rejects a delta that is not an integer', async () => {
+        await cache.set('n', 1);
+        await expect(cache.incr('n', 1.5)).rejects.toThrow(TypeError);
+        await expect(cache.decr('n', '2' as unknown as number)).rejects.toThrow(TypeError);
+        expect(await cache.get('n')).toBe(1);
+      });
+      it('rejects a stored value that is not an integer with a TypeError', async () => {
+        await cache.set('text', 'abc');
+        await expect(cache.incr('text')).rejects.toThrow(TypeError);
+        expect(await cache.get('text')).toBe('abc');
+      });
+      it('keeps the entry\'s remaining lifetime', async () => {
+        await cache.set('counter', 1, 2);
+        await cache.incr('counter');
+        await advance(2);
+        expect(await cache.get('counter')).toBeUndefined();
+      });
+      it('keeps a forever entry forever', async () => {
+        await cache.set('forever', 1, null);
+        await cache.incr('forever');
+        await advance(traits.serverClock === undefined ? 10 * 365 * 86400 : 1);
+        expect(await cache.get('forever')).toBe(2);
+      });
+      it('is atomic under concurrent callers in one process', async () => {
+        await cache.set('hits', 0);
+        await Promise.all(Array.from({ length: 20 }, () => cache.incr('hits')));
+        expect(await cache.get('hits')).toBe(20);
+      });
+    });
+
+    describe('timeouts', () => {
+      it('expires an entry after its timeout', async () => {
+        await cache.set('expire1', 'very quickly', 1);
+        await cache.set('expire2', 'very quickly', 1);
+        await cache.set('stays', 'here', 60);
+        await advance(2);
+        expect(await cache.get('expire1')).toBeUndefined();
+        expect(await cache.hasKey('expire2')).toBe(false);
+        expect(await cache.get('stays')).toBe('here');
+      });
+      it('uses the cache default when omitted', async () => {
+        const short = await make({ timeout: 1 });
+        await short.set('k', 'v');
+        expect(await short.get('k')).toBe('v');
+        await advance(2);
+        expect(await short.get('k')).toBeUndefined();
+      });
+      it('keeps an entry forever with null, including the default', async () => {
+        const forever = await make({ timeout: null });
+        await cache.set('forever', 'x', null);
+        await forever.set('default-forever', 'y');
+        await advance(traits.serverClock === undefined ? 100 * 365 * 86400 : 1);
+        expect(await cache.get('forever')).toBe('x');
+        expect(await forever.get('default-forever')).toBe('y');
+      });
+      it('accepts timeouts longer than 30 days', async () => {
+        const longTimeout = 30 * 86400 + 1;
+        await cache.set('long', 'value', longTimeout);
+        expect(await cache.get('long')).toBe('value');
+        expect(await cache.add('long-add', 'value', longTimeout)).toBe(true);
+        expect(await cache.get('long-add')).toBe('value');
+        expect(await cache.touch('long', longTimeout)).toBe(true);
+        expect(await cache.get('long')).toBe('value');
+        await cache.setMany({ 'long-many': 1 }, longTimeout);
+        expect(await cache.get('long-many')).toBe(1);
+        if (traits.serverClock === undefined) {
+          await advance(longTimeout - 10);
+          expect(await cache.get('long')).toBe('value');
+          await advance(20);
+          expect(await cache.get('long')).toBeUndefined();
+        }
+      });
+      it('keeps nothing with a zero timeout: set stores nothing, add answers true', async () => {
+        await cache.set('zero', 'value', 0);
+        expect(await cache.get('zero')).toBeUndefined();
+        await cache.set('was-here', 'value');
+        await cache.set('was-here', 'value', 0);
+        expect(await cache.get('was-here')).toBeUndefined();
+        expect(await cache.add('zero-add', 'value', 0)).toBe(true);
+        expect(await cache.get('zero-add')).toBeUndefined();
+        expect(await cache.setMany({ zm: 1 }, 0)).toEqual([]);
+        expect(await cache.get('zm')).toBeUndefined();
+      });
+      it('treats a negative timeout as already expired', async () => {
+        await cache.set('neg', 'value', -1);
+        expect(await cache.get('neg')).toBeUndefined();
+        expect(await cache.add('neg-add', 'value', -5)).toBe(true);
+        expect(await cache.hasKey('neg-add')).toBe(false);
+      });
+      it('accepts float timeouts', async () => {
+        await cache.set('float', 'value', 100.2);
+        expect(await cache.get('float')).toBe('value');
+      });
+      it('rejects a timeout that is not a finite number or null, naming it', async () => {
+        for (const bad of [Number.NaN, Infinity, '10', true]) {
+          await expect(cache.set('t', 1, bad as never)).rejects.toThrow(TypeError);
+        }
+        await expect(cache.set('t', 1, 'soon' as never)).rejects.toThrow(/timeout.*'soon'/);
+        expect(await cache.hasKey('t')).toBe(false);
+      });
+    });
+
+    describe('touch', () => {
+      it('gives a live entry a new timeout and answers true', async () => {
+        await cache.set('touched', 'value', 1);
+        expect(await cache.touch('touched', 60)).toBe(true);
+        await advance(2);
+        expect(await cache.get('touched')).toBe('value');
+      });
+      it('answers false for a missing key', async () => {
+        expect(await cache.touch('nope', 10)).toBe(false);
+      });
+      it('makes an entry permanent with null', async () => {
+        await cache.set('persist', 'value', 1);
+        expect(await cache.touch('persist', null)).toBe(true);
+        await advance(2);
+        expect(await cache.get('persist')).toBe('value');
+      });
+      it('expires an entry with 0', async () => {
+        await cache.set('kill', 'value');
+        expect(await cache.touch('kill', 0)).toBe(true);
+        expect(await cache.get('kill')).toBeUndefined();
+      });
+      it('uses the default timeout when omitted', async () => {
+        const short = await make({ timeout: 1 });
+        await short.set('k', 'v', null);
+        expect(await short.touch('k')).toBe(true);
+        await advance(2);
+        expect(await short.get('k')).toBeUndefined();
+      });
+    });
+
+    describe('setMany(entries)', () => {
+      it('stores a plain object or a Map and answers no failed keys', async () => {
+        expect(await cache.setMany({ key1: 'spam', key2: 'eggs' })).toEqual([]);
+        expect(await cache.setMany(new Map<string | number, unknown>([['key3', 'ham'], [4, 'four']]))).toEqual([]);
+        expect(Object.fromEntries(await cache.getMany(['key1', 'key2', 'key3', 4]))).toEqual({ key1: 'spam', key2: 'eggs', key3: 'ham', 4: 'four' });
+      });
+      it('honours the timeout', async () => {
+        await cache.setMany({ key1: 'spam', key2: 'eggs' }, 1);
+        await advance(2);
+        expect((await cache.getMany(['key1', 'key2'])).size).toBe(0);
+      });
+      it('answers [] for no entries', async () => {
+        expect(await cache.setMany({})).toEqual([]);
+      });
+    });
+
+    describe('getOrSet', () => {
+      it('stores and returns a value, then returns the cached one', async () => {
+        expect(await cache.getOrSet('projector', 42)).toBe(42);
+        expect(await cache.getOrSet('projector', 43)).toBe(42);
+        expect(await cache.get('projector')).toBe(42);
+      });
+      it('calls a factory only on a miss', async () => {
+        let calls = 0;
+        const factory = () => ++calls;
+        expect(await cache.getOrSet('f', factory)).toBe(1);
+        expect(await cache.getOrSet('f', factory)).toBe(1);
+        expect(calls).toBe(1);
+      });
+      it('awaits an async factory and a promise value', async () => {
+        expect(await cache.getOrSet('async', async () => ({ ok: true }))).toEqual({ ok: true });
+        expect(await cache.getOrSet('promise', Promise.resolve('resolved'))).toBe('resolved');
+        expect(await cache.get('async')).toEqual({ ok: true });
+        expect(await cache.get('promise')).toBe('resolved');
+      });
+      it('stores null as a value', async () => {
+        expect(await cache.getOrSet('null', null)).toBeNull();
+        expect(await cache.get('null', 'default')).toBeNull();
+        expect(await cache.getOrSet('null', 'other')).toBeNull();
+      });
+      it('honours the timeout and version', async () => {
+        await cache.getOrSet('brief', 'x', 1);
+        await cache.getOrSet('versioned', 'v2', { version: 2 });
+        expect(await cache.get('versioned')).toBeUndefined();
+        expect(await cache.get('versioned', undefined, { version: 2 })).toBe('v2');
+        await advance(2);
+        expect(await cache.get('brief')).toBeUndefined();
+      });
+      it('computes once for 20 concurrent callers', async () => {
+        let calls = 0;
+        const factory = async () => {
+          calls++;
+          await sleep(30);
+          return { computed: calls };
+        };
+        const results = await Promise.all(Array.from({ length: 20 }, () => cache.getOrSet('once', factory)));
+        expect(calls).toBe(1);
+        for (const result of results) expect(result).toEqual({ computed: 1 });
+        results[0]!.computed = 99;
+        expect(results[1]).toEqual({ computed: 1 });
+      });
+      it('lets a factory error reach every waiter and stores nothing', async () => {
+        const failing = async () => {
+          await sleep(10);
+          throw new Error('boom');
+        };
+        const outcomes = await Promise.allSettled([cache.getOrSet('err', failing), cache.getOrSet('err', failing)]);
+        expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+        expect(await cache.hasKey('err')).toBe(false);
+        expect(await cache.getOrSet('err', 'recovered')).toBe('recovered');
+      });
+    });
+
+    describe('versions', () => {
+      let v2: BaseCache;
+      beforeEach(async () => {
+        v2 = await make({ version: 2 });
+      });
+      it('keeps versions apart for get/set', async () => {
+        await cache.set('answer1', 42);
+        expect(await cache.get('answer1')).toBe(42);
+        expect(await cache.get('answer1', undefined, { version: 1 })).toBe(42);
+        expect(await cache.get('answer1', undefined, { version: 2 })).toBeUndefined();
+        expect(await v2.get('answer1')).toBeUndefined();
+        expect(await v2.get('answer1', undefined, { version: 1 })).toBe(42);
+        await cache.set('answer2', 42, { version: 2 });
+        expect(await cache.get('answer2')).toBeUndefined();
+        expect(await v2.get('answer2')).toBe(42);
+        await v2.set('answer3', 42);
+        expect(await cache.get('answer3', undefined, { version: 2 })).toBe(42);
+        await v2.set('answer4', 37, { version: 1 });
+        expect(await cache.get('answer4')).toBe(37);
+      });
+      it('keeps versions apart for add, delete, hasKey, touch, incr', async () => {
+        expect(await cache.add('k', 'v1')).toBe(true);
+        expect(await cache.add('k', 'v2', { version: 2 })).toBe(true);
+        expect(await v2.get('k')).toBe('v2');
+        expect(await cache.hasKey('k', { version: 2 })).toBe(true);
+        expect(await cache.delete('k', { version: 2 })).toBe(true);
+        expect(await cache.get('k')).toBe('v1');
+        expect(await v2.hasKey('k')).toBe(false);
+        expect(await cache.touch('k', { timeout: 60, version: 2 })).toBe(false);
+        expect(await cache.touch('k', { timeout: 60, version: 1 })).toBe(true);
+        await v2.set('n', 1);
+        expect(await cache.incr('n', 5, { version: 2 })).toBe(6);
+        await expect(cache.incr('n')).rejects.toThrow(KeyNotFoundError);
+      });
+      it('keeps versions apart for getMany, setMany, deleteMany', async () => {
+        await cache.setMany({ a: 1, b: 2 });
+        await cache.setMany({ a: 3, b: 4 }, { version: 2 });
+        expect(Object.fromEntries(await cache.getMany(['a', 'b']))).toEqual({ a: 1, b: 2 });
+        expect(Object.fromEntries(await v2.getMany(['a', 'b']))).toEqual({ a: 3, b: 4 });
+        expect(Object.fromEntries(await v2.getMany(['a', 'b'], { version: 1 }))).toEqual({ a: 1, b: 2 });
+        await v2.deleteMany(['a']);
+        expect(await cache.get('a')).toBe(1);
+        await cache.deleteMany(['b'], { version: 2 });
+        expect(await v2.get('b')).toBeUndefined();
+        expect(await cache.get('b')).toBe(2);
+      });
+      it('incrVersion moves the value up and deletes the old one', async () => {
+        await cache.set('answer', 42);
+        expect(await cache.incrVersion('answer')).toBe(2);
+        expect(await cache.get('answer')).toBeUndefined();
+        expect(await cache.get('answer', undefined, { version: 2 })).toBe(42);
+        expect(await v2.get('answer')).toBe(42);
+        expect(await v2.incrVersion('answer')).toBe(3);
+        expect(await cache.get('answer', undefined, { version: 3 })).toBe(42);
+        expect(await cache.incrVersion('answer', 2, { version: 3 })).toBe(5);
+        expect(await cache.get('answer', undefined, { version: 5 })).toBe(42);
+        await expect(cache.incrVersion('does_not_exist')).rejects.toThrow(KeyNotFoundError);
+      });
+      it('decrVersion moves the value down', async () => {
+        await cache.set('answer', 42, { version: 2 });
+        expect(await cache.decrVersion('answer', 1, { version: 2 })).toBe(1);
+        expect(await cache.get('answer')).toBe(42);
+        expect(await v2.get('answer')).toBeUndefined();
+        await v2.set('other', 'x');
+        expect(await v2.decrVersion('other')).toBe(1);
+        expect(await cache.get('other')).toBe('x');
+        await expect(cache.decrVersion('does_not_exist', 1, { version: 2 })).rejects.toThrow(KeyNotFoundError);
+      });
+      it('incrVersion works for a stored null and keeps the remaining lifetime', async () => {
+        await cache.set('null', null, 1);
+        expect(await cache.incrVersion('null')).toBe(2);
+        expect(await cache.get('null', 'default', { version: 2 })).toBeNull();
+        await advance(2);
+        expect(await cache.hasKey('null', { version: 2 })).toBe(false);
+      });
+    });
+
+    describe('key prefix and key function', () => {
+      it('keeps caches with another prefix apart on the same store', async () => {
+        const prefixed = await make({ keyPrefix: 'cacheprefix' });
+        await cache.set('somekey', 'value');
+        expect(await prefixed.hasKey('somekey')).toBe(false);
+        await prefixed.set('somekey', 'other');
+        expect(await cache.get('somekey')).toBe('value');
+        expect(await prefixed.get('somekey')).toBe('other');
+        expect(prefixed.makeKey('somekey')).toBe('cacheprefix:1:somekey');
+        expect(cache.makeKey('somekey', 7)).toBe(':1:somekey'.replace(':1:', ':7:'));
+      });
+      it('uses a custom key function everywhere', async () => {
+        const custom = await make({ keyFunction: customKeyFunction, keyPrefix: 'p' });
+        expect(custom.makeKey('answer', 3)).toBe('CUSTOM-p-3-answer');
+        await custom.set('answer1', 42);
+        expect(await custom.get('answer1')).toBe(42);
+        expect(await cache.get('answer1')).toBeUndefined();
+        await custom.setMany({ a: 1 });
+        expect([...(await custom.getMany(['a']))]).toEqual([['a', 1]]);
+        expect(await custom.incrVersion('a')).toBe(2);
+        expect(await custom.get('a', undefined, { version: 2 })).toBe(1);
+      });
+    });
+
+    describeKeyValidation(() => cache, traits);
+
+    describe('bad input', () => {
+      it('rejects keys that are neither strings nor numbers, with a TypeError', async () => {
+        for (const bad of [undefined, null, {}, ['a'], true]) {
+          await expect(cache.get(bad as never)).rejects.toThrow(TypeError);
+          await expect(cache.set(bad as never, 1)).rejects.toThrow(/key must be a string or a number/);
+        }
+      });
+      it('rejects a key with a lone surrogate with InvalidCacheKeyError', async () => {
+        await expect(cache.set('bad\ud800', 1)).rejects.toThrow(InvalidCacheKeyError);
+        await expect(cache.getMany(['fine', '\udfff'])).rejects.toThrow(InvalidCacheKeyError);
+      });
+    });
+
+    if (traits.culling) {
+      const expected = traits.culling;
+      describe('culling with maxEntries 30', () => {
+        for (const cullFrequency of [3, 0] as const) {
+          it(`keeps ${expected[cullFrequency]} of 49 entries with cullFrequency ${cullFrequency}`, async () => {
+            const small = await make({ options: { maxEntries: 30, cullFrequency }, keyPrefix: `cull${cullFrequency}` });
+            for (let i = 1; i < 50; i++) await small.set(`cull${i}`, 'value', 1000);
+            const found = await small.getMany(Array.from({ length: 49 }, (_, i) => `cull${i + 1}`));
+            expect(found.size).toBe(expected[cullFrequency]);
+          });
+        }
+      });
+    }
+  });
+}
+
+function describeKeyValidation(getCache: () => BaseCache, traits: BackendTraits): void {
+  describe('keys memcached would refuse', () => {
+    const longKey = 'a'.repeat(251);
+    const cases = [
+      { key: longKey, message: `Cache key will cause errors if used with memcached: ':1:${longKey}' (longer than 250)` },
+      { key: 'key with spaces', message: "Cache key contains characters that will cause errors if used with memcached: ':1:key with spaces'" },
+      { key: 'tab\there', message: "Cache key contains characters that will cause errors if used with memcached: ':1:tab\there'" },
+    ];
+    if (traits.strictKeys) {
+      for (const { key, message } of cases) {
+        it(`throws InvalidCacheKeyError for ${JSON.stringify(key.slice(0, 20))}`, async () => {
+          const cache = getCache();
+          for (const operation of keyOperations(key)) {
+            const call = operation(cache);
+            await expect(call).rejects.toThrow(InvalidCacheKeyError);
+            await expect(call).rejects.toThrow(message);
+          }
+        });
+      }
+      return;
+    }
+    for (const { key, message } of cases) {
+      it(`warns with CacheKeyWarning for ${JSON.stringify(key.slice(0, 20))} on every operation`, async () => {
+        const cache = getCache();
+        for (const operation of keyOperations(key)) {
+          const warnings = await collectWarnings(() => operation(cache).catch(() => undefined));
+          expect(warnings).toEqual([{ name: 'CacheKeyWarning', message }]);
+        }
+      });
+    }
+    it('counts code points, not UTF-16 units, against the 250 limit', async () => {
+      const cache = getCache();
+      const key = '😀'.repeat(247); // ':1:' + 247 code points = 250 code points, 497 UTF-16 units
+      const warnings = await collectWarnings(() => cache.set(key, 1).catch(() => undefined));
+      expect(warnings).toEqual([]);
+    });
+    it('emits no warning for ordinary keys', async () => {
+      const cache = getCache();
+      expect(await collectWarnings(() => cache.set('ordinary-key_1.2', 1))).toEqual([]);
+    });
+  });
+}
+
+function keyOperations(key: string): Array<(cache: BaseCache) => Promise<unknown>> {
+  return [
+    (c) => c.get(key),
+    (c) => c.set(key, 1),
+    (c) => c.add(key, 1),
+    (c) => c.getOrSet(key, 1),
+    (c) => c.getMany([key]),
+    (c) => c.setMany({ [key]: 1 }),
+    (c) => c.delete(key),
+    (c) => c.deleteMany([key]),
+    (c) => c.touch(key),
+    (c) => c.hasKey(key),
+    (c) => c.incr(key),
+    (c) => c.incrVersion(key),
+  ];
+}
+
+async function collectWarnings(action: () => Promise<unknown>): Promise<Array<{ name: string; message: string }>> {
+  const seen: Array<{ name: string; message: string }> = [];
+  const listener = (warning: Error) => seen.push({ name: warning.name, message: warning.message });
+  process.on('warning', listener);
+  try {
+    await action();
+    await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    process.off('warning', listener);
+  }
+  return seen;
+}
+
+function describeStoresNothing(getCache: () => BaseCache): void {
+  describe('stores nothing', () => {
+    it('answers misses for everything it was given', async () => {
+      const cache = getCache();
+      await cache.set('key', 'value');
+      expect(await cache.get('key')).toBeUndefined();
+      expect(await cache.get('key', 'default')).toBe('default');
+      expect(await cache.hasKey('key')).toBe(false);
+      expect((await cache.getMany(['key'])).size).toBe(0);
+    });
+    it('answers true to add and stores nothing', async () => {
+      const cache = getCache();
+      expect(await cache.add('key', 'value')).toBe(true);
+      expect(await cache.add('key', 'value')).toBe(true);
+      expect(await cache.get('key')).toBeUndefined();
+    });
+    it('answers false to delete and touch, [] to setMany', async () => {
+      const cache = getCache();
+      expect(await cache.delete('key')).toBe(false);
+      expect(await cache.touch('key', 10)).toBe(false);
+      expect(await cache.setMany({ a: 1, b: 2 })).toEqual([]);
+      await cache.deleteMany(['a']);
+      await cache.clear();
+    });
+    it('fails incr, decr and version moves with KeyNotFoundError', async () => {
+      const cache = getCache();
+      await cache.set('n', 1);
+      await expect(cache.incr('n')).rejects.toThrow(KeyNotFoundError);
+      await expect(cache.decr('n')).rejects.toThrow(KeyNotFoundError);
+      await expect(cache.incrVersion('n')).rejects.toThrow(KeyNotFoundError);
+      await expect(cache.decrVersion('n')).rejects.toThrow(KeyNotFoundError);
+    });
+    it('returns the computed value from getOrSet', async () => {
+      const cache = getCache();
+      expect(await cache.getOrSet('k', () => 'computed')).toBe('computed');
+      expect(await cache.getOrSet('k', null)).toBeNull();
+    });
+    it('accepts any value, as it never stores one', async () => {
+      const cache = getCache();
+      await expect(cache.set('fn', () => 1)).resolves.toBeUndefined();
+      await expect(cache.set('undef', undefined)).resolves.toBeUndefined();
+    });
+  });
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
