@@ -40,3 +40,14 @@ export class KeyNotFoundError extends Error {
 
 /** The `type` of the process warnings emitted for keys memcached would refuse. */
 export const CacheKeyWarning = 'CacheKeyWarning';
+
+/** A cache server that failed, timed out or could not be reached; `server` names it (host:port, URL, path). */
+export class CacheServerError extends Error {
+  override name = 'CacheServerError';
+  readonly server: string;
+
+  constructor(message: string, server: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.server = server;
+  }
+}

@@ -1,3 +1,28 @@
 #!/usr/bin/env bash
-# Makes sure the servers the tests start are installed; installs them when it can (root with apt).
-exit 0
+# The test suite starts real Redis, memcached and PostgreSQL servers on loopback. This makes sure
+# they are installed: it installs the Debian packages when it can (root with apt-get), and
+# otherwise fails with the exact command to run.
+set -euo pipefail
+
+packages=()
+command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
+command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || packages+=(memcached)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || packages+=(postgresql)
+
+[ ${#packages[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing the test servers: ${packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+  # The packages' own services are not wanted: the tests start their own servers on free ports.
+  for service in redis-server memcached postgresql; do
+    command -v service >/dev/null 2>&1 && service "$service" stop >/dev/null 2>&1 || true
+  done
+  exit 0
+fi
+
+echo "The tests need these servers installed: ${packages[*]}" >&2
+echo "Install them with: sudo apt-get install -y ${packages[*]}" >&2
+exit 1

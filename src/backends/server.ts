@@ -1,0 +1,71 @@
+/**
+ * What every backend that talks to a server shares (SPEC §4): a deadline on each command
+ * (`timeoutMs`, covering time spent waiting to reconnect) and `failOpen`, which turns a server's
+ * errors and timeouts into misses and no-ops reported as `error` events instead of rejections.
+ */
+import { BaseCache, type CacheParams } from '../base.js';
+import type { Codec } from '../codec.js';
+import { CacheServerError } from '../errors.js';
+import { describe } from '../keys.js';
+
+export interface ServerOptions {
+  /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */
+  timeoutMs?: number;
+  /** Answer a server failure with a miss (reads) or a no-op (writes) and an `error` event, instead of rejecting. @default false */
+  failOpen?: boolean;
+}
+
+export const DEFAULT_TIMEOUT_MS = 1000;
+
+export abstract class ServerCache<P> extends BaseCache<P> {
+  protected readonly timeoutMs: number;
+  protected readonly failOpen: boolean;
+
+  constructor(params: CacheParams<ServerOptions>, codec: Codec<P>) {
+    super(params, codec);
+    const options = (params.options ?? {}) as ServerOptions;
+    this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    if (typeof this.timeoutMs !== 'number' || !(this.timeoutMs > 0) || !Number.isFinite(this.timeoutMs)) {
+      throw this.typeError(`options.timeoutMs must be a positive number of milliseconds (got ${describe(this.timeoutMs)})`);
+    }
+    this.failOpen = options.failOpen ?? false;
+    if (typeof this.failOpen !== 'boolean') throw this.typeError(`options.failOpen must be a boolean (got ${describe(this.failOpen)})`);
+  }
+
+  /**
+   * Runs one server command under the deadline. On failure: with failOpen, reports the error and
+   * answers `fallback` (a miss or a no-op); without, rejects with a CacheServerError naming `server`.
+   * Errors that are the caller's fault (`isServerError` false) are always rethrown as they are.
+   */
+  protected async guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server)),
+        this.timeoutMs,
+      );
+    });
+    const work = command();
+    try {
+      return await Promise.race([work, deadline]);
+    } catch (error) {
+      if (!this.isServerError(error)) throw error;
+      // The command may still settle later; its outcome no longer matters to anyone.
+      work.catch(() => undefined);
+      const failure =
+        error instanceof CacheServerError
+          ? error
+          : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
+      if (!this.failOpen) throw failure;
+      this.reportError(failure);
+      return fallback;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Whether an error came from the server or the connection (true), or from the call itself (false). */
+  protected isServerError(error: unknown): boolean {
+    return !(error instanceof TypeError) && !(error instanceof RangeError);
+  }
+}
