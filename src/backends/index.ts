@@ -3,11 +3,13 @@ import type { BaseCache, CacheParams } from '../base.js';
 import { DummyCache } from './dummy.js';
 import { FileBasedCache } from './filebased.js';
 import { LocMemCache } from './locmem.js';
+import { RedisCache } from './redis.js';
 
 export const BUILTIN_BACKENDS: Record<string, new (params: CacheParams<any>) => BaseCache<any>> = {
   locmem: LocMemCache,
   filebased: FileBasedCache,
   dummy: DummyCache,
+  redis: RedisCache,
 };
 
-export { DummyCache, FileBasedCache, LocMemCache };
+export { DummyCache, FileBasedCache, LocMemCache, RedisCache };

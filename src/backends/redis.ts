@@ -1,0 +1,335 @@
+/**
+ * redis: a cache on Redis through ioredis (SPEC §4): one server, a leader with read replicas, or a
+ * Cluster. Integers are stored as decimal text so incr is a server-side INCRBY. The surprise: clear()
+ * never flushes; it SCANs for this cache's key pattern, which a custom keyFunction must spell out.
+ */
+import { createRequire } from 'node:module';
+import type { Cluster, ChainableCommander, Redis } from 'ioredis';
+import type { CacheParams, Entry } from '../base.js';
+import { bytesCodec } from '../codec.js';
+import { CacheServerError } from '../errors.js';
+import { defaultKeyFunction, describe } from '../keys.js';
+import { ServerCache, type ServerOptions } from './server.js';
+
+export interface RedisOptions extends ServerOptions {
+  /** Treat the location URLs as seed nodes of a Redis Cluster. @default false */
+  cluster?: boolean;
+  /**
+   * A Redis glob (SCAN MATCH) that matches every key of this cache and nothing else, for `clear()`.
+   * Needed only with a custom `keyFunction`: without it, `clear()` on such a cache rejects rather than
+   * guess. With the default key function the pattern is `<keyPrefix>:*`, narrowed to `<keyPrefix>:<version>:`.
+   * @default derived from keyPrefix
+   */
+  clearPattern?: string;
+  /**
+   * Any other field goes to ioredis as it is (`new Redis(url, options)`, or `new Cluster(nodes, options)`).
+   * Defaults that differ from ioredis's, so that a dead server never holds a command: `lazyConnect: true`,
+   * `maxRetriesPerRequest: 0`, `connectTimeout: 2000` (ms), and a reconnect every 100 ms growing to 1 s, forever.
+   */
+  [clientOption: string]: unknown;
+}
+
+const DEFAULT_CLIENT_OPTIONS = {
+  lazyConnect: true,
+  // Commands in flight when a connection drops fail at once instead of waiting for a reconnect.
+  maxRetriesPerRequest: 0,
+  connectTimeout: 2000,
+  retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+};
+
+/** Atomic only where a script is: missing keys stay missing, persistent keys still count as live. */
+const SCRIPTS = {
+  cachegrainIncrBy: `if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+return redis.call('INCRBY', KEYS[1], ARGV[1])`,
+  cachegrainPersist: `if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('PERSIST', KEYS[1])
+return 1`,
+  // Flat: value, PTTL, value, PTTL, ... (a nested table would stop at the first missing value).
+  cachegrainReadWithExpiry: `local values = redis.call('MGET', unpack(KEYS))
+local result = {}
+for i, key in ipairs(KEYS) do
+  result[2 * i - 1] = values[i]
+  result[2 * i] = values[i] and redis.call('PTTL', key) or -2
+end
+return result`,
+};
+
+/** The client API this backend uses, with the scripts above defined on it. */
+type Client = Redis & {
+  cachegrainIncrBy(key: string, delta: number): Promise<number | null>;
+  cachegrainPersist(key: string): Promise<number>;
+  cachegrainReadWithExpiryBuffer(...keys: string[]): Promise<Array<Buffer | number | null>>;
+};
+
+interface Clients {
+  ioredis: typeof import('ioredis');
+  keySlot: (key: string) => number;
+}
+
+let clients: Clients | undefined;
+
+/** ioredis, loaded when the first Redis cache is built, so that importing cachegrain stays light. */
+function loadClients(): Clients {
+  if (clients === undefined) {
+    const require = createRequire(import.meta.url);
+    // cluster-key-slot is what ioredis itself routes by; resolved from ioredis so both always agree.
+    const fromIORedis = createRequire(require.resolve('ioredis'));
+    clients = { ioredis: require('ioredis'), keySlot: fromIORedis('cluster-key-slot') };
+  }
+  return clients;
+}
+
+export class RedisCache extends ServerCache<Buffer> {
+  /** Where every write goes: the single server, the first URL, or the cluster. */
+  protected readonly leader: Client;
+  private readonly leaderName: string;
+  private readonly readers: Array<{ client: Client; name: string }>;
+  private nextReader = 0;
+  private readonly cluster: boolean;
+  private readonly keySlot: (key: string) => number;
+  private readonly clearPattern?: string;
+
+  constructor(params: CacheParams<RedisOptions> = {}) {
+    super(params, bytesCodec);
+    const { timeoutMs: _t, failOpen: _f, cluster = false, clearPattern, ...clientOptions } = (params.options ?? {}) as RedisOptions;
+    if (typeof cluster !== 'boolean') throw this.typeError(`options.cluster must be a boolean (got ${describe(cluster)})`);
+    if (clearPattern !== undefined && (typeof clearPattern !== 'string' || clearPattern === '')) {
+      throw this.typeError(`options.clearPattern must be a non-empty string (got ${describe(clearPattern)})`);
+    }
+    if (clientOptions.keyPrefix !== undefined) {
+      throw this.typeError('options.keyPrefix is not supported (clear() could not find the keys): use the cache\'s keyPrefix instead');
+    }
+    if (this.location.length === 0) throw this.typeError('the redis backend needs a location: one or more redis:// URLs');
+    const urls = this.location.map((location) => this.parseUrl(location, cluster));
+    this.cluster = cluster;
+    this.clearPattern = clearPattern;
+    const { ioredis, keySlot } = loadClients();
+    this.keySlot = keySlot;
+    if (cluster) {
+      const nodes = urls.map((url) => ({ host: url.hostname, port: Number(url.port || 6379) }));
+      const { username, password } = urls[0]!;
+      const redisOptions = {
+        ...(username ? { username: decodeURIComponent(username) } : {}),
+        ...(password ? { password: decodeURIComponent(password) } : {}),
+        maxRetriesPerRequest: DEFAULT_CLIENT_OPTIONS.maxRetriesPerRequest,
+        connectTimeout: DEFAULT_CLIENT_OPTIONS.connectTimeout,
+        ...(clientOptions.redisOptions as object | undefined),
+      };
+      const clusterOptions = { lazyConnect: true, clusterRetryStrategy: DEFAULT_CLIENT_OPTIONS.retryStrategy, ...clientOptions, redisOptions };
+      const client = new ioredis.Cluster(nodes, clusterOptions);
+      this.leaderName = `cluster ${this.location.map(redact).join(',')}`;
+      this.leader = this.prepare(client as unknown as Redis, this.leaderName);
+      this.readers = [{ client: this.leader, name: this.leaderName }];
+    } else {
+      const [leader, ...replicas] = this.location.map((location) => {
+        const name = redact(location);
+        return { client: this.prepare(new ioredis.Redis(location, { ...DEFAULT_CLIENT_OPTIONS, ...clientOptions }), name), name };
+      });
+      this.leader = leader!.client;
+      this.leaderName = leader!.name;
+      this.readers = replicas.length > 0 ? replicas : [leader!];
+    }
+  }
+
+  /** Defines the scripts, and turns client errors into `error` events (an unheard one would throw). */
+  private prepare(client: Redis | Cluster, name: string): Client {
+    for (const [command, lua] of Object.entries(SCRIPTS)) client.defineCommand(command, { lua, numberOfKeys: command === 'cachegrainReadWithExpiry' ? undefined : 1 });
+    client.on('error', (error: Error) => this.reportError(this.serverError(name, error)));
+    return client as Client;
+  }
+
+  /** The next read replica, round robin; the leader when there are none. */
+  private reader(): { client: Client; name: string } {
+    const readers = this.readers;
+    return readers.length === 1 ? readers[0]! : readers[this.nextReader++ % readers.length]!;
+  }
+
+  protected override readOne(key: string): Promise<Entry<Buffer> | undefined> {
+    const { client, name } = this.reader();
+    return this.guard(name, undefined, () => client.getBuffer(key).then((payload) => (payload === null ? undefined : { payload })));
+  }
+
+  protected override contains(key: string): Promise<boolean> {
+    const { client, name } = this.reader();
+    return this.guard(name, false, async () => (await client.exists(key)) === 1);
+  }
+
+  protected async read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
+    const { client, name } = this.reader();
+    const found = new Map<string, Entry<Buffer>>();
+    // One MGET (or script) per slot group; on a single server that is one group, one round trip.
+    await this.guard(name, undefined, () =>
+      Promise.all(
+        this.bySlot(keys).map(async (group) => {
+          if (!withExpiry) {
+            const payloads = await client.mgetBuffer(...group);
+            for (let i = 0; i < group.length; i++) if (payloads[i] != null) found.set(group[i]!, { payload: payloads[i]! });
+            return;
+          }
+          const reply = await client.cachegrainReadWithExpiryBuffer(...group);
+          const now = this.now();
+          for (let i = 0; i < group.length; i++) {
+            const payload = reply[2 * i] as Buffer | null;
+            const ttlMs = reply[2 * i + 1] as number;
+            if (payload == null || ttlMs === -2) continue;
+            found.set(group[i]!, { payload, expiresAt: ttlMs === -1 ? null : now + ttlMs / 1000 });
+          }
+        }),
+      ),
+    );
+    return found;
+  }
+
+  protected write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<string[]> {
+    const everyKey = entries.map(([key]) => key);
+    if (entries.length === 1) {
+      const [key, payload] = entries[0]!;
+      const command = expiresAt === null ? this.leader.set(key, payload) : this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt));
+      return this.guard(this.leaderName, everyKey, () => command.then(() => []));
+    }
+    const ttlMs = expiresAt === null ? undefined : this.ttlMs(expiresAt);
+    return this.guard(this.leaderName, everyKey, async () => {
+      const groups = this.bySlot(everyKey);
+      const payloads = new Map(entries);
+      const failed = await Promise.all(
+        groups.map(async (group) => {
+          const pipeline: ChainableCommander = this.leader.pipeline();
+          for (const key of group) {
+            if (ttlMs === undefined) pipeline.set(key, payloads.get(key)!);
+            else pipeline.set(key, payloads.get(key)!, 'PX', ttlMs);
+          }
+          const results = (await pipeline.exec()) ?? [];
+          return group.filter((_, i) => results[i]?.[0] != null);
+        }),
+      );
+      return failed.flat();
+    });
+  }
+
+  protected insert(key: string, payload: Buffer, expiresAt: number | null): Promise<boolean> {
+    return this.guard(this.leaderName, false, async () => {
+      const reply = expiresAt === null ? await this.leader.set(key, payload, 'NX') : await this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt), 'NX');
+      return reply === 'OK';
+    });
+  }
+
+  protected remove(keys: string[]): Promise<number> {
+    return this.guard(this.leaderName, 0, async () => {
+      const counts = await Promise.all(this.bySlot(keys).map((group) => this.leader.del(...group)));
+      return counts.reduce((sum, count) => sum + count, 0);
+    });
+  }
+
+  protected retime(key: string, expiresAt: number | null): Promise<boolean> {
+    return this.guard(this.leaderName, false, async () => {
+      const changed = expiresAt === null ? await this.leader.cachegrainPersist(key) : await this.leader.pexpire(key, this.ttlMs(expiresAt));
+      return changed === 1;
+    });
+  }
+
+  protected override incrBy(key: string, delta: number): Promise<number | undefined> {
+    return this.guard(this.leaderName, undefined, async () => {
+      try {
+        return (await this.leader.cachegrainIncrBy(key, delta)) ?? undefined;
+      } catch (error) {
+        if (/not an integer|out of range/.test((error as Error).message)) {
+          throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer, or the result would overflow`, error);
+        }
+        throw error;
+      }
+    });
+  }
+
+  /** SCANs every master for this cache's pattern and deletes what it finds, batch by batch. */
+  protected async removeAll(): Promise<void> {
+    const pattern = this.keyPattern();
+    const owns = this.clearPattern === undefined ? ownKeyTest(this.keyPrefix) : () => true;
+    for (const node of await this.masters()) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await this.guard(this.leaderName, ['0', []] as [string, string[]], () => node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000));
+        cursor = next;
+        const own = keys.filter(owns);
+        if (own.length > 0) await this.remove(own);
+      } while (cursor !== '0');
+    }
+  }
+
+  protected override async disconnect(): Promise<void> {
+    const all = new Set([this.leader, ...this.readers.map((reader) => reader.client)]);
+    await Promise.all(
+      [...all].map(async (client) => {
+        // QUIT lets replies in flight arrive; a client that is not connected has nothing to wait for.
+        if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
+        else client.disconnect();
+      }),
+    );
+  }
+
+  private async masters(): Promise<Redis[]> {
+    if (!this.cluster) return [this.leader];
+    const cluster = this.leader as unknown as Cluster;
+    // The node list is known only once the cluster is connected (connections are lazy).
+    if (cluster.status !== 'ready') await this.guard(this.leaderName, undefined, () => cluster.ping());
+    return cluster.nodes('master');
+  }
+
+  private keyPattern(): string {
+    if (this.clearPattern !== undefined) return this.clearPattern;
+    if (this.keyFunction !== defaultKeyFunction) {
+      throw this.typeError(
+        'clear() cannot tell which keys a custom keyFunction made: set options.clearPattern to a Redis glob matching them (clear never flushes the database)',
+      );
+    }
+    return `${this.keyPrefix.replace(/[*?[\]\\]/g, '\\$&')}:*`;
+  }
+
+  /** Keys grouped by cluster slot, in order; one group when not on a cluster. */
+  private bySlot(keys: string[]): string[][] {
+    if (!this.cluster || keys.length === 1) return [keys];
+    const groups = new Map<number, string[]>();
+    for (const key of keys) {
+      const slot = this.keySlot(key);
+      const group = groups.get(slot);
+      if (group === undefined) groups.set(slot, [key]);
+      else group.push(key);
+    }
+    return [...groups.values()];
+  }
+
+  /** Milliseconds until an absolute expiry by this cache's clock; at least 1, as PX 0 is an error. */
+  private ttlMs(expiresAt: number): number {
+    return Math.max(1, Math.round((expiresAt - this.now()) * 1000));
+  }
+
+  private parseUrl(location: string, cluster: boolean): URL {
+    let url: URL;
+    try {
+      url = new URL(location);
+    } catch {
+      url = new URL('invalid:');
+    }
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+      throw this.typeError(`location must be redis:// or rediss:// URLs (got '${redact(location)}')`);
+    }
+    if (cluster && !/^\/?0?$/.test(url.pathname)) {
+      throw this.typeError(`a Redis Cluster has only database 0 (got '${redact(location)}')`);
+    }
+    return url;
+  }
+
+  private serverError(name: string, error: Error): CacheServerError {
+    return new CacheServerError(`cache '${this.alias}': server ${name}: ${error.message}`, name, error);
+  }
+}
+
+/** The URL without its password, for messages. */
+function redact(location: string): string {
+  return location.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+}
+
+/** Whether a key matched by `<prefix>:*` has exactly this prefix, not a longer one with a colon in it. */
+function ownKeyTest(keyPrefix: string): (key: string) => boolean {
+  const own = new RegExp(`^${keyPrefix.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:-?\\d+:`);
+  return (key) => own.test(key);
+}
