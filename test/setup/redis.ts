@@ -1,6 +1,149 @@
-/** Starts the redis servers the tests need (to be written with the redis backend). */
-import type { TestServer } from './process.js';
+/**
+ * Starts the Redis servers the tests need, on loopback and free ports: a plain server, a leader
+ * with one replica, and a 3-master Cluster. Each has its own temp dir and no persistence. The
+ * surprise: a cluster node also listens on port + 10000 (the cluster bus), so both must be free.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { findExecutable, freePort, startProcess, stopProcess, type TestServer, waitForPort } from './process.js';
+
+const run = promisify(execFile);
+
+/** One running redis-server: where it listens, and how to stop it (by PID) and remove its files. */
+export interface RedisServer {
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** Starts one redis-server on `port` (a free one by default) and waits until it answers PING. */
+export async function startRedisServer(options: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
+  const binary = findExecutable(['redis-server'], 'redis-server');
+  const port = options.port ?? (await freePort());
+  const dir = mkdtempSync(join(tmpdir(), 'cachegrain-redis-'));
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.args ?? [])];
+  const { child, output } = startProcess(binary, args);
+  const stop = async () => {
+    await stopProcess(child);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}):\n${output()}`))));
+    await Promise.race([waitForPort(port), exited]);
+    await until(async () => (await cli(port, 'PING')) === 'PONG', `redis-server on port ${port} to answer PING`);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { port, url: `redis://127.0.0.1:${port}`, stop };
+}
+
+/** Runs one redis-cli command against a local port and answers its output, trimmed. */
+export async function cli(port: number, ...command: string[]): Promise<string> {
+  const binary = findExecutable(['redis-cli'], 'redis-server');
+  try {
+    return (await run(binary, ['-h', '127.0.0.1', '-p', String(port), ...command])).stdout.trim();
+  } catch {
+    return '';
+  }
+}
+
+/** `INFO <section>` as a map of its fields. */
+export async function info(port: number, section: string): Promise<Map<string, string>> {
+  const text = await cli(port, 'INFO', section);
+  return new Map(text.split(/\r?\n/).flatMap((line) => (line.includes(':') ? [line.split(':', 2) as [string, string]] : [])));
+}
+
+/** How many times a command has run on a server since its stats were last reset. */
+export async function commandCalls(port: number, command: string): Promise<number> {
+  const stats = (await info(port, 'commandstats')).get(`cmdstat_${command.toLowerCase()}`);
+  return stats === undefined ? 0 : Number(/calls=(\d+)/.exec(stats)![1]);
+}
+
+async function startReplication(): Promise<{ leader: RedisServer; replica: RedisServer }> {
+  const leader = await startRedisServer();
+  try {
+    const replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(leader.port)] });
+    await until(async () => (await info(replica.port, 'replication')).get('master_link_status') === 'up', `the replica on port ${replica.port} to link up`);
+    return { leader, replica };
+  } catch (error) {
+    await leader.stop();
+    throw error;
+  }
+}
+
+/** A free port whose cluster bus port (port + 10000) is free too. */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10000 <= 65535 && (await portIsFree(port + 10000))) return port;
+  }
+}
+
+async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer();
+  const ok = await new Promise<boolean>((resolve) => server.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)));
+  if (ok) await new Promise((resolve) => server.close(resolve));
+  return ok;
+}
+
+async function startCluster(): Promise<RedisServer[]> {
+  const nodes: RedisServer[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const port = await freeClusterPort();
+      nodes.push(await startRedisServer({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] }));
+    }
+    const binary = findExecutable(['redis-cli'], 'redis-server');
+    await run(binary, ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes']);
+    for (const node of nodes) {
+      await until(async () => (await cli(node.port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'), `cluster node ${node.port} to report cluster_state:ok`);
+    }
+    return nodes;
+  } catch (error) {
+    await Promise.allSettled(nodes.map((node) => node.stop()));
+    throw error;
+  }
+}
+
+async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 export async function start(): Promise<TestServer> {
-  return { env: {}, stop: async () => {} };
+  const started = await Promise.allSettled([startRedisServer(), startReplication(), startCluster()]);
+  const servers = started.flatMap((result) => {
+    if (result.status === 'rejected') return [];
+    const value = result.value;
+    return Array.isArray(value) ? value : 'leader' in value ? [value.leader, value.replica] : [value];
+  });
+  const stop = async () => {
+    await Promise.allSettled(servers.map((server) => server.stop()));
+  };
+  const failure = started.find((result) => result.status === 'rejected');
+  if (failure !== undefined) {
+    await stop();
+    throw (failure as PromiseRejectedResult).reason;
+  }
+  const [plain, replication, cluster] = started.map((result) => (result as PromiseFulfilledResult<unknown>).value) as [
+    RedisServer,
+    { leader: RedisServer; replica: RedisServer },
+    RedisServer[],
+  ];
+  return {
+    env: {
+      CACHEGRAIN_TEST_REDIS_URL: plain.url,
+      CACHEGRAIN_TEST_REDIS_REPLICATION_URLS: `${replication.leader.url},${replication.replica.url}`,
+      CACHEGRAIN_TEST_REDIS_CLUSTER_URLS: cluster.map((node) => node.url).join(','),
+    },
+    stop,
+  };
 }
