@@ -1,5 +1,6 @@
 /** The built-in backends by their `backend` name (SPEC §4). */
 import type { BaseCache, CacheParams } from '../base.js';
+import { DatabaseCache } from './database.js';
 import { DummyCache } from './dummy.js';
 import { FileBasedCache } from './filebased.js';
 import { LocMemCache } from './locmem.js';
@@ -9,7 +10,8 @@ export const BUILTIN_BACKENDS: Record<string, new (params: CacheParams<any>) => 
   locmem: LocMemCache,
   filebased: FileBasedCache,
   dummy: DummyCache,
+  database: DatabaseCache,
   redis: RedisCache,
 };
 
-export { DummyCache, FileBasedCache, LocMemCache, RedisCache };
+export { DatabaseCache, DummyCache, FileBasedCache, LocMemCache, RedisCache };

@@ -1,0 +1,315 @@
+/**
+ * database: one SQL table per cache (SPEC §4), in SQLite (better-sqlite3, embedded) or PostgreSQL
+ * (pg). The cache logic lives here once; each dialect's SQL sits behind `TableStore`. `expires` is
+ * epoch seconds as a double, +Infinity for "never", so "live" is always the one test `expires > now`.
+ * Reads go to `readConnection` when given, except the reads a write depends on (incr, incrVersion).
+ */
+import { type CacheParams, type Entry, type MaybePromise } from '../base.js';
+import { bytesCodec } from '../codec.js';
+import { cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { InvalidCacheKeyError } from '../errors.js';
+import { describe } from '../keys.js';
+import { describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable } from './database-postgres.js';
+import { isSqliteDatabase, openSqlite, SqliteTable } from './database-sqlite.js';
+import { ServerCache, type ServerOptions } from './server.js';
+
+/**
+ * A connection: a URL (`sqlite:///abs/path.db`, `sqlite:relative.db`, `sqlite::memory:`,
+ * `postgres://user@host:5432/db`), or a client you opened yourself: a better-sqlite3 `Database`,
+ * or a pg `Pool` or `Client`. Clients you pass in are never closed by the cache.
+ */
+export type DatabaseConnection = string | object;
+
+export interface DatabaseOptions extends ServerOptions, CullingOptions {
+  /** Where the table lives, and where every write goes. Caches naming the same URL share one connection (or pool) per process. */
+  connection: DatabaseConnection;
+  /** Where reads (get, getMany, hasKey) go, e.g. a replica. @default options.connection */
+  readConnection?: DatabaseConnection;
+  /** Create the table (and its index) on first use when it is missing, on the primary connection only. @default true */
+  createTable?: boolean;
+}
+
+/** One row as the dialects return it. */
+export interface Row {
+  key: string;
+  value: Buffer;
+  /** Epoch seconds; +Infinity for never. */
+  expires: number;
+}
+
+/** The SQL of one dialect, over one table. Sync for SQLite, async for PostgreSQL. */
+export interface TableStore {
+  /** Whether calls return promises (a server: guarded by timeoutMs/failOpen). */
+  readonly async: boolean;
+  /** Names the database in errors (never with a password). */
+  readonly server: string;
+  exists(): MaybePromise<boolean>;
+  createTableSql(): string[];
+  createTable(): MaybePromise<'created' | 'exists'>;
+  select(keys: string[], now: number): MaybePromise<Row[]>;
+  selectOne(key: string, now: number): MaybePromise<Row | undefined>;
+  has(key: string, now: number): MaybePromise<boolean>;
+  /** Stores every entry; answers how many rows may be new (an upper bound). */
+  upsert(entries: Array<[string, Buffer]>, expires: number): MaybePromise<number>;
+  /** Inserts, or replaces an expired row, atomically; answers whether it stored. */
+  insertUnlessLive(key: string, value: Buffer, expires: number, now: number): MaybePromise<boolean>;
+  /** Deletes the keys; answers how many of them were live. */
+  delete(keys: string[], now: number): MaybePromise<number>;
+  retime(key: string, expires: number, now: number): MaybePromise<boolean>;
+  deleteAll(): MaybePromise<void>;
+  deleteExpired(now: number): MaybePromise<void>;
+  count(): MaybePromise<number>;
+  deleteSoonestExpiring(count: number): MaybePromise<void>;
+  close(): void;
+}
+
+/** The longest key the `cache_key varchar(255)` column holds, in characters. */
+export const MAX_KEY_CHARACTERS = 255;
+const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+export class DatabaseCache extends ServerCache<Buffer> {
+  /** The table name (the `location`). */
+  readonly table: string;
+  private readonly culling: Required<CullingOptions>;
+  private readonly primary: TableStore;
+  private readonly replica: TableStore;
+  private readonly releases: Array<() => Promise<void>> = [];
+  private readonly createMissingTable: boolean;
+  private tableReady: Promise<unknown> | boolean = false;
+  /** At least the table's row count, as far as this process knows; undefined until first counted. */
+  private rowsBound: number | undefined;
+  private writesSinceCount = 0;
+  /** Other processes write too: count for real at least this often, whatever rowsBound says. */
+  private readonly recountEvery: number;
+
+  constructor(params: CacheParams<DatabaseOptions>) {
+    super(params, bytesCodec);
+    const location = this.location;
+    if (location.length !== 1 || !TABLE_NAME.test(location[0]!)) {
+      throw this.typeError(
+        `the database backend's location must be one table name of letters, digits and underscores, not starting with a digit, ` +
+          `at most 63 characters (got ${describe(params.location)})`,
+      );
+    }
+    this.table = location[0]!;
+    const options = (params.options ?? {}) as Partial<DatabaseOptions>;
+    this.culling = cullingOptions(this.alias, options);
+    this.recountEvery = Math.max(1, Math.ceil(this.culling.maxEntries / 10));
+    this.createMissingTable = options.createTable ?? true;
+    if (typeof this.createMissingTable !== 'boolean') throw this.typeError(`options.createTable must be a boolean (got ${describe(options.createTable)})`);
+    if (options.connection === undefined) {
+      throw this.typeError('options.connection is required: a sqlite: or postgres:// URL, a better-sqlite3 Database, or a pg Pool or Client');
+    }
+    this.primary = this.connect(options.connection, 'connection');
+    this.replica = options.readConnection === undefined ? this.primary : this.connect(options.readConnection, 'readConnection');
+  }
+
+  // ---- Table management (createcachetable) --------------------------------------------------
+
+  /** The statements that create this cache's table and its index. */
+  createTableSql(): string[] {
+    return this.primary.createTableSql();
+  }
+
+  /** Whether the table exists on the primary connection. */
+  async tableExists(): Promise<boolean> {
+    return this.primary.exists();
+  }
+
+  /** Creates the table and its index on the primary connection unless the table exists. */
+  async createTable(): Promise<'created' | 'exists'> {
+    const outcome = await this.primary.createTable();
+    this.tableReady = true;
+    return outcome;
+  }
+
+  /** Names the primary database (for messages): `sqlite:<path>` or a postgres URL without password. */
+  get server(): string {
+    return this.primary.server;
+  }
+
+  // ---- Primitives ---------------------------------------------------------------------------
+
+  protected async read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
+    // withExpiry serves incr and incrVersion, which write what they read: a lagging replica would lose updates.
+    const store = withExpiry ? this.primary : this.replica;
+    const rows = await this.run(store, [], () => store.select(keys, this.now()));
+    return new Map(rows.map((row) => [row.key, entryOf(row)]));
+  }
+
+  protected override async readOne(key: string): Promise<Entry<Buffer> | undefined> {
+    const row = await this.run(this.replica, undefined, () => this.replica.selectOne(key, this.now()));
+    return row === undefined ? undefined : entryOf(row);
+  }
+
+  protected override contains(key: string): Promise<boolean> {
+    return this.run(this.replica, false, () => this.replica.has(key, this.now()));
+  }
+
+  protected async write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<string[]> {
+    // A key given twice would make one upsert touch a row twice, which PostgreSQL refuses; the last wins.
+    const unique = entries.length === 1 ? entries : [...new Map(entries)];
+    for (const [key] of unique) this.checkKeyLength(key);
+    return this.run(this.primary, unique.map(([key]) => key), async () => {
+      await this.makeRoom();
+      this.rowsBound! += await this.primary.upsert(unique, expiresAt ?? Infinity);
+      return [];
+    });
+  }
+
+  protected async insert(key: string, payload: Buffer, expiresAt: number | null): Promise<boolean> {
+    this.checkKeyLength(key);
+    return this.run(this.primary, false, async () => {
+      await this.makeRoom();
+      const stored = await this.primary.insertUnlessLive(key, payload, expiresAt ?? Infinity, this.now());
+      if (stored) this.rowsBound! += 1;
+      return stored;
+    });
+  }
+
+  protected remove(keys: string[]): Promise<number> {
+    return this.run(this.primary, 0, () => this.primary.delete(keys, this.now()));
+  }
+
+  protected retime(key: string, expiresAt: number | null): Promise<boolean> {
+    return this.run(this.primary, false, () => this.primary.retime(key, expiresAt ?? Infinity, this.now()));
+  }
+
+  protected removeAll(): Promise<void> {
+    return this.run(this.primary, undefined, async () => {
+      await this.primary.deleteAll();
+      this.rowsBound = 0;
+    });
+  }
+
+  protected override async disconnect(): Promise<void> {
+    this.primary.close();
+    this.replica.close();
+    await Promise.all(this.releases.splice(0).map((release) => release()));
+  }
+
+  // ---- Internals ----------------------------------------------------------------------------
+
+  /**
+   * Runs one store call: PostgreSQL's under the deadline and failOpen (ServerCache.guard), SQLite's
+   * directly, since an embedded database has no server to wait for and no timer could interrupt it.
+   */
+  private async run<T>(store: TableStore, fallback: T, command: () => MaybePromise<T>): Promise<T> {
+    if (!store.async) {
+      if (store === this.primary && this.tableReady !== true) this.ensureTableSync();
+      return command();
+    }
+    return this.guard(store.server, fallback, async () => {
+      if (store === this.primary && this.tableReady !== true) await this.ensureTable();
+      return command();
+    });
+  }
+
+  private ensureTableSync(): void {
+    if (this.createMissingTable) this.primary.createTable();
+    this.tableReady = true;
+  }
+
+  private ensureTable(): Promise<unknown> {
+    if (!this.createMissingTable) {
+      this.tableReady = true;
+      return Promise.resolve();
+    }
+    if (this.tableReady === false) {
+      const creating = Promise.resolve(this.primary.createTable()).then(
+        () => (this.tableReady = true),
+        (error) => {
+          // A server that was down at first use: try again next time.
+          this.tableReady = false;
+          throw error;
+        },
+      );
+      this.tableReady = creating;
+    }
+    return this.tableReady as Promise<unknown>;
+  }
+
+  /**
+   * Culls before a write, as Django does, but counts the table only when it may be full: when this
+   * process's bound on the row count reaches maxEntries, or every `recountEvery` writes (others write
+   * too). Expired rows go first, then the rows closest to expiring (the `expires` index serves both).
+   */
+  private async makeRoom(): Promise<void> {
+    this.writesSinceCount++;
+    if (this.rowsBound !== undefined && this.rowsBound < this.culling.maxEntries && this.writesSinceCount < this.recountEvery) return;
+    await this.primary.deleteExpired(this.now());
+    const count = await this.primary.count();
+    const excess = cullCount(count, this.culling);
+    if (excess > 0) {
+      if (this.culling.cullFrequency === 0) await this.primary.deleteAll();
+      else await this.primary.deleteSoonestExpiring(excess);
+    }
+    this.rowsBound = count - excess;
+    this.writesSinceCount = 0;
+  }
+
+  private checkKeyLength(key: string): void {
+    if (key.length > MAX_KEY_CHARACTERS && [...key].length > MAX_KEY_CHARACTERS) {
+      throw new InvalidCacheKeyError(
+        `Cache key is longer than ${MAX_KEY_CHARACTERS} characters, the database backend's limit (cache '${this.alias}'): '${key}'`,
+        key,
+      );
+    }
+  }
+
+  private connect(connection: DatabaseConnection, option: string): TableStore {
+    if (typeof connection === 'string') {
+      if (connection.startsWith('sqlite:')) {
+        const { client, release } = acquire(connection, () => openSqlite(connection), (db) => db.close());
+        this.releases.push(release);
+        return new SqliteTable(client, this.table);
+      }
+      if (/^postgres(ql)?:\/\//.test(connection)) {
+        const { client, release } = acquire(connection, () => openPostgres(connection, this.timeoutMs), (pool) => pool.end());
+        this.releases.push(release);
+        return new PostgresTable(client as unknown as PgQueryable, this.table, describePostgresUrl(connection));
+      }
+      throw this.typeError(`options.${option} must start with sqlite: or postgres:// (got ${describe(connection)})`);
+    }
+    if (isSqliteDatabase(connection)) return new SqliteTable(connection, this.table);
+    if (isPgQueryable(connection)) return new PostgresTable(connection, this.table, describePgClient(connection));
+    throw this.typeError(
+      `options.${option} must be a sqlite: or postgres:// URL, a better-sqlite3 Database, or a pg Pool or Client (got ${describe(connection)})`,
+    );
+  }
+}
+
+function entryOf(row: Row): Entry<Buffer> {
+  return { payload: row.value, expiresAt: row.expires === Infinity ? null : row.expires };
+}
+
+/** Names a pg client from its own settings, for error messages. */
+function describePgClient(client: object): string {
+  const settings = ((client as { options?: object }).options ?? client) as { host?: string; port?: number; database?: string };
+  return `postgres://${settings.host ?? 'localhost'}:${settings.port ?? 5432}/${settings.database ?? ''}`;
+}
+
+// Connections opened from URLs, shared by every cache naming the same URL and closed with the last.
+const shared = new Map<string, { client: unknown; users: number; close: () => unknown }>();
+
+function acquire<C>(url: string, open: () => C, close: (client: C) => unknown): { client: C; release: () => Promise<void> } {
+  let entry = shared.get(url);
+  if (entry === undefined) {
+    const client = open();
+    entry = { client, users: 0, close: () => close(client) };
+    shared.set(url, entry);
+  }
+  entry.users++;
+  const held = entry;
+  let released = false;
+  return {
+    client: held.client as C,
+    release: async () => {
+      if (released) return;
+      released = true;
+      if (--held.users > 0) return;
+      shared.delete(url);
+      await held.close();
+    },
+  };
+}
