@@ -6,6 +6,7 @@
  * absolute expiries (epoch seconds, `null` = never).
  */
 import { EventEmitter } from 'node:events';
+import { now } from './clock.js';
 import type { Codec } from './codec.js';
 import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
 import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
@@ -45,6 +46,10 @@ export interface VersionOption {
 
 export const DEFAULT_TIMEOUT = 300;
 
+const MADE_KEYS_REMEMBERED = 10_000;
+const RESOLVED: Promise<void> = Promise.resolve();
+const nothing = (): void => undefined;
+
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
 
@@ -57,6 +62,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly keyFunction: KeyFunction;
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
+  private readonly madeKeys = new Map<string, string>();
   private readonly inflight = new Map<string, Promise<P>>();
   private readonly pendingIncrs = new Map<string, Promise<number>>();
   private readonly reportedCauses = new Set<string>();
@@ -122,7 +128,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** The clock, in epoch seconds. Tests replace it to move time without sleeping. */
   now(): number {
-    return Date.now() / 1000;
+    return now();
   }
 
   // ---- Keys ---------------------------------------------------------------------------------
@@ -139,25 +145,49 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     for (const problem of memcachedKeyProblems(key)) process.emitWarning(problem, CacheKeyWarning);
   }
 
+  /** Made and validated; for the default version, made keys that passed are remembered. */
   private key(key: CacheKey, version?: number): string {
+    const usual = typeof key === 'string' && (version === undefined || version === this.version);
+    if (usual) {
+      // Reusing the same string object also reuses its hash in every Map and lru-cache lookup.
+      const known = this.madeKeys.get(key);
+      if (known !== undefined) return known;
+    }
     const made = this.makeKey(key, version);
     this.validateKey(made);
+    if (usual && memcachedKeyProblems(made).length === 0) {
+      if (this.madeKeys.size >= MADE_KEYS_REMEMBERED) this.madeKeys.clear();
+      this.madeKeys.set(key, made);
+    }
     return made;
   }
 
   // ---- The API ------------------------------------------------------------------------------
 
-  async get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
-    const entry = await this.readOne(this.key(key, options?.version));
-    return entry === undefined ? defaultValue : (this.codec.decode(entry.payload) as T);
+  // get and set are the hot path: they are not `async`, so that a backend answering synchronously
+  // (locmem) costs one promise per call instead of three.
+  get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
+    try {
+      const found = this.readOne(this.key(key, options?.version));
+      if (found instanceof Promise) {
+        return found.then((entry) => (entry === undefined ? defaultValue : (this.codec.decode(entry.payload) as T)));
+      }
+      return Promise.resolve(found === undefined ? defaultValue : (this.codec.decode(found.payload) as T));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  async set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
-    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
-    const made = this.key(key, version);
-    const payload = this.encode(value, made);
-    if (expiresAt === EXPIRED) await this.remove([made]);
-    else await this.write([[made, payload]], expiresAt);
+  set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
+    try {
+      const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+      const made = this.key(key, version);
+      const payload = this.encode(value, made);
+      const done = expiresAt === EXPIRED ? this.remove([made]) : this.write([[made, payload]], expiresAt);
+      return done instanceof Promise ? done.then(nothing) : RESOLVED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {

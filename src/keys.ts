@@ -15,6 +15,7 @@ export const defaultKeyFunction: KeyFunction = (key, keyPrefix, version) => `${k
 export const MEMCACHED_MAX_KEY_LENGTH = 250;
 
 const MEMCACHED_BAD_CHARACTERS = /[\x00-\x20\x7f]/;
+const NO_PROBLEMS: string[] = [];
 
 /** Normalizes a user key to a string, refusing what no backend could store. */
 export function userKeyToString(key: unknown): string {
@@ -30,6 +31,7 @@ export function userKeyToString(key: unknown): string {
 
 /** The reasons memcached would refuse a made key, in Django's order and wording. */
 export function memcachedKeyProblems(key: string): string[] {
+  if (key.length <= MEMCACHED_MAX_KEY_LENGTH && !MEMCACHED_BAD_CHARACTERS.test(key)) return NO_PROBLEMS;
   const problems: string[] = [];
   // `length` counts UTF-16 units, never fewer than code points: only a long key needs the exact count.
   if (key.length > MEMCACHED_MAX_KEY_LENGTH && codePointLength(key) > MEMCACHED_MAX_KEY_LENGTH) {

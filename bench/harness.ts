@@ -1,0 +1,99 @@
+/**
+ * The benchmark harness: times async operations (one at a time or many in flight), pairs each
+ * figure with its anchor from the same run, and prints and records the ratios.
+ */
+import { cpus, totalmem } from 'node:os';
+
+export interface Measurement {
+  /** Operations per second. */
+  opsPerSec: number;
+  /** Mean time of one operation, in microseconds (wall time / operations, so in-flight overlap counts). */
+  meanMicros: number;
+}
+
+export interface Comparison {
+  section: string;
+  name: string;
+  ours: Measurement;
+  anchorName: string;
+  anchor: Measurement;
+  /** ours / anchor throughput: 1 is as fast as the anchor, higher is faster. */
+  ratio: number;
+  /** The issue's target, as text (e.g. '≥ 0.5×'). */
+  target?: string;
+  /** Whether the target is met, when there is one. */
+  met?: boolean;
+}
+
+export interface MeasureOptions {
+  /** How long to measure after warming up. @default 1000 */
+  durationMs?: number;
+  /** How many operations run concurrently. @default 1 */
+  inFlight?: number;
+  /** Warm-up time. @default 200 */
+  warmupMs?: number;
+}
+
+/** Runs `operation` repeatedly for a while and reports its throughput. */
+export async function measure(operation: (i: number) => Promise<unknown> | unknown, options: MeasureOptions = {}): Promise<Measurement> {
+  const { durationMs = 1000, inFlight = 1, warmupMs = 200 } = options;
+  await runFor(operation, warmupMs, inFlight);
+  globalThis.gc?.();
+  const started = process.hrtime.bigint();
+  const count = await runFor(operation, durationMs, inFlight);
+  const elapsedNs = Number(process.hrtime.bigint() - started);
+  return { opsPerSec: (count * 1e9) / elapsedNs, meanMicros: elapsedNs / 1000 / count };
+}
+
+async function runFor(operation: (i: number) => Promise<unknown> | unknown, durationMs: number, inFlight: number): Promise<number> {
+  const deadline = performance.now() + durationMs;
+  let count = 0;
+  const worker = async () => {
+    while (performance.now() < deadline) {
+      // Check the clock once per 64 operations: reading it is not free next to a fast operation.
+      for (let j = 0; j < 64; j++) await operation(count++);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return count;
+}
+
+/** Measures ours and the anchor alternately (anchor, ours, anchor, ours) and keeps each one's best. */
+export async function compare(
+  section: string,
+  name: string,
+  ours: (i: number) => Promise<unknown> | unknown,
+  anchorName: string,
+  anchor: (i: number) => Promise<unknown> | unknown,
+  options: MeasureOptions & { target?: number } = {},
+): Promise<Comparison> {
+  const a1 = await measure(anchor, options);
+  const o1 = await measure(ours, options);
+  const a2 = await measure(anchor, options);
+  const o2 = await measure(ours, options);
+  const best = (x: Measurement, y: Measurement) => (x.opsPerSec >= y.opsPerSec ? x : y);
+  const oursBest = best(o1, o2);
+  const anchorBest = best(a1, a2);
+  const ratio = oursBest.opsPerSec / anchorBest.opsPerSec;
+  const result: Comparison = { section, name, ours: oursBest, anchorName, anchor: anchorBest, ratio };
+  if (options.target !== undefined) {
+    result.target = `≥ ${options.target}×`;
+    result.met = ratio >= options.target;
+  }
+  print(result);
+  return result;
+}
+
+export function print(result: Comparison): void {
+  const fmt = (m: Measurement) => `${Math.round(m.opsPerSec).toLocaleString('en-US')} ops/s`;
+  const verdict = result.met === undefined ? '' : result.met ? `  target ${result.target} met` : `  target ${result.target} MISSED`;
+  console.log(
+    `${result.section.padEnd(12)} ${result.name.padEnd(44)} ${fmt(result.ours).padStart(16)} vs ${result.anchorName} ${fmt(result.anchor)}  = ${result.ratio.toFixed(2)}×${verdict}`,
+  );
+}
+
+/** The machine and versions, for the top of the results. */
+export function machineSummary(): string {
+  const cpu = cpus();
+  return `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${process.platform} ${process.arch}`;
+}

@@ -1,0 +1,27 @@
+/** locmem against raw lru-cache called through an async function: the limit for an async API. */
+import { LRUCache } from 'lru-cache';
+import { LocMemCache } from '../src/index.js';
+import { compare, type Comparison } from './harness.js';
+
+export async function run(): Promise<Comparison[]> {
+  const cache = new LocMemCache({ location: 'bench', options: { maxEntries: 10_000 } });
+  const raw = new LRUCache<string, unknown>({ max: 10_000 });
+  const rawGet = async (key: string) => raw.get(key);
+  const rawSet = async (key: string, value: unknown) => void raw.set(key, value);
+  const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
+  const object = { id: 42, name: 'A small object', tags: ['a', 'b', 'c'], nested: { ok: true, n: 3.5 } };
+  for (const key of keys) {
+    await cache.set(key, 'a short string value');
+    raw.set(key, 'a short string value');
+    await cache.set(`obj-${key}`, object);
+    raw.set(`obj-${key}`, structuredClone(object));
+  }
+  const results: Comparison[] = [];
+  results.push(await compare('locmem', 'get, short string', (i) => cache.get(keys[i % 1000]!), 'async lru-cache', (i) => rawGet(keys[i % 1000]!), { target: 0.5 }));
+  results.push(await compare('locmem', 'set, short string', (i) => cache.set(keys[i % 1000]!, 'another short string'), 'async lru-cache', (i) => rawSet(keys[i % 1000]!, 'another short string')));
+  // The raw anchor copies with structuredClone on read, as a cache that hands out copies must.
+  results.push(await compare('locmem', 'get, small object', (i) => cache.get(`obj-${keys[i % 1000]}`), 'async lru-cache + structuredClone', (i) => rawGet(`obj-${keys[i % 1000]}`).then((v) => structuredClone(v))));
+  results.push(await compare('locmem', 'set, small object', (i) => cache.set(`obj-${keys[i % 1000]}`, object), 'async lru-cache + structuredClone', (i) => rawSet(`obj-${keys[i % 1000]}`, structuredClone(object))));
+  results.push(await compare('locmem', 'get, small object (raw anchor, no copy)', (i) => cache.get(`obj-${keys[i % 1000]}`), 'async lru-cache', (i) => rawGet(`obj-${keys[i % 1000]}`)));
+  return results;
+}

@@ -1,0 +1,39 @@
+/**
+ * `npm run bench`: runs every benchmark once, prints each figure as a ratio against its anchor
+ * from the same run, and writes them all to bench/RESULTS.md. `npm run bench -- redis http`
+ * runs only the named sections.
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { type Comparison, machineSummary } from './harness.js';
+
+const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> = {
+  locmem: () => import('./locmem.js'),
+};
+
+const only = process.argv.slice(2);
+const results: Comparison[] = [];
+console.log(machineSummary());
+for (const [name, load] of Object.entries(SECTIONS)) {
+  if (only.length > 0 && !only.includes(name)) continue;
+  results.push(...(await (await load()).run()));
+}
+
+const rows = results.map(
+  (r) =>
+    `| ${r.section} | ${r.name} | ${Math.round(r.ours.opsPerSec).toLocaleString('en-US')} | ${r.anchorName} | ${Math.round(r.anchor.opsPerSec).toLocaleString('en-US')} | ${r.ratio.toFixed(2)}× | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
+);
+const markdown = [
+  '# Benchmark results',
+  '',
+  `Machine: ${machineSummary()}`,
+  `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run (higher is better).`,
+  '',
+  '| section | benchmark | ours (ops/s) | anchor | anchor (ops/s) | ratio | target |',
+  '|---|---|---:|---|---:|---:|---|',
+  ...rows,
+  '',
+].join('\n');
+writeFileSync(fileURLToPath(new URL('./RESULTS.md', import.meta.url)), markdown);
+console.log(`\nWrote bench/RESULTS.md (${results.length} figures).`);
+process.exit(0);
