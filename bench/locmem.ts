@@ -5,9 +5,9 @@ import { compare, type Comparison } from './harness.js';
 
 export async function run(): Promise<Comparison[]> {
   const cache = new LocMemCache({ location: 'bench', options: { maxEntries: 10_000 } });
-  const raw = new LRUCache<string, unknown>({ max: 10_000 });
+  const raw = new LRUCache<string, NonNullable<unknown>>({ max: 10_000 });
   const rawGet = async (key: string) => raw.get(key);
-  const rawSet = async (key: string, value: unknown) => void raw.set(key, value);
+  const rawSet = async (key: string, value: NonNullable<unknown>) => void raw.set(key, value);
   const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
   const object = { id: 42, name: 'A small object', tags: ['a', 'b', 'c'], nested: { ok: true, n: 3.5 } };
   for (const key of keys) {
