@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { BaseCache, type CacheParams } from './base.js';
+import type { BaseCache, CacheParams } from './base.js';
 import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './errors.js';
 import type { KeyFunction } from './keys.js';
@@ -128,7 +128,8 @@ function resolveBackend(alias: string, backend: string | BackendClass): BackendC
   if (typeof backend === 'function') return backend;
   if (Object.hasOwn(BUILTIN_BACKENDS, backend)) return BUILTIN_BACKENDS[backend]!;
   const loaded = loadExport(alias, backend, 'backend');
-  if (typeof loaded !== 'function' || !(loaded.prototype instanceof BaseCache)) {
+  // Duck-typed rather than instanceof: a module may extend another copy of cachegrain's BaseCache.
+  if (typeof loaded !== 'function' || typeof loaded.prototype?.getMany !== 'function' || typeof loaded.prototype?.makeKey !== 'function') {
     throw new InvalidCacheBackendError(`Backend '${backend}' for cache '${alias}' is not a class extending BaseCache`, { alias, backend });
   }
   return loaded as BackendClass;

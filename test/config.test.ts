@@ -1,0 +1,202 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  BaseCache,
+  cache,
+  caches,
+  configureCaches,
+  DummyCache,
+  type Entry,
+  FileBasedCache,
+  InvalidCacheBackendError,
+  LocMemCache,
+} from '../src/index.js';
+
+const LIBERAL = `${process.cwd()}/fixtures/backends/liberal.mjs`;
+
+afterEach(async () => {
+  await configureCaches({ default: { backend: 'locmem' } });
+});
+
+/** A custom backend as SPEC §4 describes one: the six primitives, the base does the rest. */
+class MapCache extends BaseCache<unknown> {
+  static closed = 0;
+  private readonly map = new Map<string, Entry<unknown> & { expiresAt: number | null }>();
+  constructor(params = {}) {
+    super(params, { encode: (v) => structuredClone(v), decode: (p) => structuredClone(p) });
+  }
+  protected read(keys: string[]) {
+    const found = new Map<string, Entry<unknown>>();
+    for (const key of keys) {
+      const entry = this.map.get(key);
+      if (entry && !this.isExpired(entry.expiresAt)) found.set(key, entry);
+    }
+    return found;
+  }
+  protected write(entries: Array<[string, unknown]>, expiresAt: number | null) {
+    for (const [key, payload] of entries) this.map.set(key, { payload, expiresAt });
+    return [];
+  }
+  protected insert(key: string, payload: unknown, expiresAt: number | null) {
+    if (this.read([key]).size > 0) return false;
+    this.map.set(key, { payload, expiresAt });
+    return true;
+  }
+  protected remove(keys: string[]) {
+    return keys.filter((key) => this.read([key]).size > 0 && this.map.delete(key)).length;
+  }
+  protected retime(key: string, expiresAt: number | null) {
+    const entry = this.read([key]).get(key) as { expiresAt: number | null } | undefined;
+    if (entry) entry.expiresAt = expiresAt;
+    return entry !== undefined;
+  }
+  protected removeAll() {
+    this.map.clear();
+  }
+  protected override disconnect() {
+    MapCache.closed++;
+  }
+}
+
+describe('configureCaches / caches', () => {
+  it('gives an in-memory default with no configuration', async () => {
+    expect(caches.get('default')).toBeInstanceOf(LocMemCache);
+    await cache.set('k', 'v');
+    expect(await caches.get('default').get('k')).toBe('v');
+  });
+
+  it('returns the same instance for an alias on every call', () => {
+    configureCaches({ default: { backend: 'locmem' }, other: { backend: 'dummy' } });
+    expect(caches.get('other')).toBe(caches.get('other'));
+    expect(caches.get('other')).toBeInstanceOf(DummyCache);
+    expect(caches.all()).toHaveLength(2);
+  });
+
+  it('passes every field to the backend', () => {
+    const keyFunction = (key: string, prefix: string, version: number) => `${prefix}/${version}/${key}`;
+    configureCaches({
+      default: { backend: 'locmem', location: 'cfg', timeout: 60, keyPrefix: 'site', version: 3, keyFunction, options: { maxEntries: 5 } },
+      files: { backend: 'filebased', location: '/tmp/cachegrain-config-test' },
+    });
+    const c = caches.get('default');
+    expect([c.alias, c.defaultTimeout, c.keyPrefix, c.version, c.location]).toEqual(['default', 60, 'site', 3, ['cfg']]);
+    expect(c.makeKey('k')).toBe('site/3/k');
+    expect((caches.get('files') as FileBasedCache).directory).toBe('/tmp/cachegrain-config-test');
+  });
+
+  it('splits a ;- or ,-separated location like a list', () => {
+    configureCaches({ default: { backend: MapCache, location: 'a:1; b:2,c:3' } });
+    expect(caches.get('default').location).toEqual(['a:1', 'b:2', 'c:3']);
+  });
+
+  it('throws InvalidCacheBackendError naming an alias that is not configured', () => {
+    expect(() => caches.get('nonexistent')).toThrow(InvalidCacheBackendError);
+    expect(() => caches.get('nonexistent')).toThrow("The cache alias 'nonexistent' is not configured (configured: default)");
+    try {
+      caches.get('nonexistent');
+    } catch (error) {
+      expect((error as InvalidCacheBackendError).alias).toBe('nonexistent');
+    }
+  });
+
+  it('throws InvalidCacheBackendError naming an unknown backend, and keeps the configuration it had', async () => {
+    configureCaches({ default: { backend: 'locmem', location: 'kept' } });
+    await cache.set('still', 'here');
+    expect(() => configureCaches({ default: { backend: 'redsi' } })).toThrow(InvalidCacheBackendError);
+    expect(() => configureCaches({ default: { backend: 'locmem' }, x: { backend: 'redsi' } })).toThrow(/Unknown backend 'redsi' for cache 'x'/);
+    expect(await cache.get('still')).toBe('here');
+  });
+
+  it('requires a default alias', () => {
+    expect(() => configureCaches({ other: { backend: 'locmem' } })).toThrow(/'default' cache/);
+  });
+
+  it('reports a bad option of a backend when the cache is built, naming alias and option', () => {
+    configureCaches({ default: { backend: 'locmem' }, small: { backend: 'locmem', options: { maxEntries: -5 } } });
+    expect(() => caches.get('small')).toThrow("cache 'small': options.maxEntries must be a non-negative integer (got number -5)");
+    expect(caches.get('default')).toBeInstanceOf(LocMemCache);
+  });
+
+  it('accepts a class extending BaseCache as a custom backend', async () => {
+    configureCaches({ default: { backend: MapCache, timeout: 10 } });
+    const custom = caches.get('default');
+    expect(custom).toBeInstanceOf(MapCache);
+    await custom.set('n', 1);
+    expect(await custom.incr('n', 4)).toBe(5);
+    expect(await custom.getOrSet('g', () => 'made')).toBe('made');
+    expect(await custom.incrVersion('n')).toBe(2);
+    expect(await custom.get('n', undefined, { version: 2 })).toBe(5);
+  });
+
+  it("loads a backend and a key function given as 'module#Export'", async () => {
+    configureCaches({ default: { backend: `${LIBERAL}#LiberalCache`, location: 'liberal', keyFunction: `${LIBERAL}#upperKeys` } });
+    const liberal = caches.get('default');
+    expect(liberal.constructor.name).toBe('LiberalCache');
+    expect(liberal.makeKey('abc')).toBe('|1|ABC');
+    const warnings: Error[] = [];
+    const listen = (warning: Error) => warnings.push(warning);
+    process.on('warning', listen);
+    await liberal.set('key with spaces', 'ok');
+    await new Promise((resolve) => setImmediate(resolve));
+    process.off('warning', listen);
+    expect(warnings).toEqual([]);
+    expect(await liberal.get('key with spaces')).toBe('ok');
+  });
+
+  it('uses the default export when the specifier names none', () => {
+    configureCaches({ default: { backend: `${LIBERAL}#default` } });
+    expect(caches.get('default').constructor.name).toBe('LiberalCache');
+  });
+
+  it('names the specifier when a module or export cannot be found', () => {
+    configureCaches({ default: { backend: 'locmem' }, a: { backend: './no/such/module.js#Thing' }, b: { backend: `${LIBERAL}#Nope` }, c: { backend: `${LIBERAL}#upperKeys` } });
+    expect(() => caches.get('a')).toThrow(/Could not find backend '\.\/no\/such\/module\.js#Thing' for cache 'a'/);
+    expect(() => caches.get('b')).toThrow(/the module has no export 'Nope'/);
+    expect(() => caches.get('c')).toThrow(/is not a class extending BaseCache/);
+  });
+
+  it('closes the instances a new configuration replaces', async () => {
+    MapCache.closed = 0;
+    configureCaches({ default: { backend: MapCache } });
+    const first = caches.get('default');
+    await configureCaches({ default: { backend: MapCache } });
+    expect(MapCache.closed).toBe(1);
+    expect(caches.get('default')).not.toBe(first);
+  });
+
+  it('closeAll closes every built cache, which is built afresh on next use', async () => {
+    MapCache.closed = 0;
+    configureCaches({ default: { backend: MapCache }, b: { backend: MapCache }, unused: { backend: MapCache } });
+    const before = caches.get('default');
+    caches.get('b');
+    await caches.closeAll();
+    expect(MapCache.closed).toBe(2);
+    expect(caches.get('default')).not.toBe(before);
+  });
+
+  it('cache follows the default alias across reconfiguration', async () => {
+    configureCaches({ default: { backend: 'dummy' } });
+    await cache.set('k', 1);
+    expect(await cache.get('k')).toBeUndefined();
+    configureCaches({ default: { backend: 'locmem', location: 'follow' } });
+    await cache.set('k', 1);
+    expect(await cache.get('k')).toBe(1);
+    expect(cache.alias).toBe('default');
+  });
+});
+
+describe('bad input keeps everything else', () => {
+  it('a refused value leaves other entries and the cache working', async () => {
+    configureCaches({ default: { backend: 'locmem', location: 'bad-input' } });
+    await cache.set('good', { ok: true });
+    await expect(cache.set('bad', undefined)).rejects.toThrow("cache 'default': cannot store the value for key ':1:bad': undefined cannot be stored (store null instead)");
+    await expect(cache.set({} as never, 1)).rejects.toThrow('cache key must be a string or a number (got an object)');
+    expect(await cache.get('good')).toEqual({ ok: true });
+    await cache.set('after', 2);
+    expect(await cache.get('after')).toBe(2);
+  });
+
+  it('names the cache in a bad timeout or version', () => {
+    expect(() => new LocMemCache({ alias: 'mem', timeout: 'soon' as never })).toThrow("cache 'mem': timeout must be a finite number of seconds or null (got 'soon')");
+    expect(() => new LocMemCache({ alias: 'mem', version: 1.5 })).toThrow("cache 'mem': version must be an integer (got number 1.5)");
+  });
+});
