@@ -15,3 +15,4 @@ export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
 export type { ServerOptions } from './backends/server.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database.js';
 export type { RedisOptions } from './backends/redis.js';
+export type { MemcachedOptions } from './backends/memcached.js';

@@ -4,6 +4,7 @@ import { DatabaseCache } from './database.js';
 import { DummyCache } from './dummy.js';
 import { FileBasedCache } from './filebased.js';
 import { LocMemCache } from './locmem.js';
+import { MemcachedCache } from './memcached.js';
 import { RedisCache } from './redis.js';
 
 export const BUILTIN_BACKENDS: Record<string, new (params: CacheParams<any>) => BaseCache<any>> = {
@@ -12,6 +13,7 @@ export const BUILTIN_BACKENDS: Record<string, new (params: CacheParams<any>) => 
   dummy: DummyCache,
   database: DatabaseCache,
   redis: RedisCache,
+  memcached: MemcachedCache,
 };
 
-export { DatabaseCache, DummyCache, FileBasedCache, LocMemCache, RedisCache };
+export { DatabaseCache, DummyCache, FileBasedCache, LocMemCache, MemcachedCache, RedisCache };

@@ -1,0 +1,250 @@
+/**
+ * memcached (SPEC §4): one or more `host:port` / `unix:/path` servers, keys spread by consistent
+ * hashing, one pipelined multi-get per server. Keys memcached refuses throw InvalidCacheKeyError.
+ * The surprises: `clear()` is `flush_all` of every server of the cache (memcached cannot list keys),
+ * and counters go negative through a gets/cas loop, as memcached's own are unsigned.
+ */
+import { type CacheParams, type Entry, type TimeoutArg } from '../base.js';
+import type { CacheKey } from '../keys.js';
+import { bytesCodec } from '../codec.js';
+import { CacheServerError, InvalidCacheKeyError } from '../errors.js';
+import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys.js';
+import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
+import { ServerCache, type ServerOptions } from './server.js';
+
+export interface MemcachedOptions extends ServerOptions {
+  /**
+   * After a failed connection attempt, how long commands to that server fail at once before the
+   * next attempt, in milliseconds. Keeps a dead server from costing every request a connect.
+   * @default 100
+   */
+  retryDelayMs?: number;
+}
+
+/** memcached's own default address, used when the cache has no location. */
+const DEFAULT_LOCATION = '127.0.0.1:11211';
+/** An expiry longer than this many seconds is sent as an absolute unix time (memcached's rule). */
+const MAX_RELATIVE_EXPTIME = 30 * 86400;
+const DEFAULT_RETRY_DELAY_MS = 100;
+
+interface Refusal {
+  server: string;
+  reply: string;
+  bytes: number;
+}
+
+export class MemcachedCache extends ServerCache<Buffer> {
+  private readonly servers: ServerConnection[];
+  private readonly ring: HashRing | undefined;
+  /** For keys a `set` is writing right now: why the server refused the value, once it has. */
+  private readonly refusals = new Map<string, Refusal | undefined>();
+
+  constructor(params: CacheParams<MemcachedOptions> = {}) {
+    super(params, bytesCodec);
+    const retryDelayMs = (this.options as MemcachedOptions).retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+    if (typeof retryDelayMs !== 'number' || !(retryDelayMs >= 0) || !Number.isFinite(retryDelayMs)) {
+      throw this.typeError(`options.retryDelayMs must be a non-negative number of milliseconds (got ${describe(retryDelayMs)})`);
+    }
+    const locations = this.location.length > 0 ? this.location : [DEFAULT_LOCATION];
+    this.servers = locations.map((location) => {
+      try {
+        return new ServerConnection(parseServerAddress(location), this.timeoutMs, retryDelayMs);
+      } catch (error) {
+        throw this.typeError(`location ${(error as Error).message}`);
+      }
+    });
+    this.ring = this.servers.length > 1 ? new HashRing(locations) : undefined;
+  }
+
+  /** Throws InvalidCacheKeyError for made keys memcached would refuse (SPEC §3), instead of warning. */
+  override validateKey(key: string): void {
+    const [problem] = memcachedKeyProblems(key);
+    if (problem !== undefined) throw new InvalidCacheKeyError(problem, key);
+    // The server counts bytes: 250 code points of non-ASCII text can still be too long for it.
+    if (key.length > MEMCACHED_MAX_KEY_LENGTH / 3 && Buffer.byteLength(key) > MEMCACHED_MAX_KEY_LENGTH) {
+      throw new InvalidCacheKeyError(`Cache key will cause errors if used with memcached: '${key}' (longer than ${MEMCACHED_MAX_KEY_LENGTH} bytes in UTF-8)`, key);
+    }
+  }
+
+  protected override readOne(key: string): Promise<Entry<Buffer> | undefined> {
+    const server = this.serverOf(key);
+    return this.guard(server.name, undefined, async () => {
+      const payload = (await server.get([key])).get(key);
+      return payload === undefined ? undefined : { payload };
+    });
+  }
+
+  protected async read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
+    const found = new Map<string, Entry<Buffer>>();
+    await this.eachServer(keys, async (server, serverKeys) => {
+      if (!withExpiry) {
+        for (const [key, payload] of await server.get(serverKeys)) found.set(key, { payload });
+        return;
+      }
+      const now = this.now();
+      const entries = await Promise.all(serverKeys.map((key) => server.metaGet(key, 'v t')));
+      serverKeys.forEach((key, index) => {
+        const entry = entries[index];
+        if (entry === undefined) return;
+        const ttl = Number(entry.flags.t);
+        found.set(key, { payload: entry.value!, expiresAt: ttl < 0 ? null : now + ttl });
+      });
+    });
+    return found;
+  }
+
+  protected override contains(key: string): Promise<boolean> {
+    const server = this.serverOf(key);
+    return this.guard(server.name, false, async () => (await server.metaGet(key, '')) !== undefined);
+  }
+
+  /**
+   * `set` for each entry, pipelined. A value the server refuses (larger than its item size limit)
+   * is reported as failed, and the key deleted so that no stale value outlives the write.
+   */
+  protected async write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<string[]> {
+    const exptime = this.exptime(expiresAt);
+    const payloads = new Map(entries);
+    const failed: string[] = [];
+    await this.eachServer([...payloads.keys()], async (server, keys) => {
+      const replies = await Promise.allSettled(keys.map((key) => server.store('set', key, payloads.get(key)!, exptime)));
+      const refused = keys.filter((key, index) => {
+        const reply = replies[index]!;
+        if (reply.status === 'fulfilled') return false;
+        if (!(reply.reason instanceof MemcachedReplyError)) throw reply.reason;
+        if (this.refusals.has(key)) {
+          this.refusals.set(key, { server: server.name, reply: reply.reason.reply, bytes: payloads.get(key)!.length });
+        }
+        return true;
+      });
+      await Promise.all(refused.map((key) => server.delete(key)));
+      failed.push(...refused);
+    }, (keys) => failed.push(...keys));
+    return failed;
+  }
+
+  protected async insert(key: string, payload: Buffer, expiresAt: number | null): Promise<boolean> {
+    const server = this.serverOf(key);
+    return this.guard(server.name, false, async () => (await server.store('add', key, payload, this.exptime(expiresAt))) === 'STORED');
+  }
+
+  protected async remove(keys: string[]): Promise<number> {
+    let removed = 0;
+    await this.eachServer(keys, async (server, serverKeys) => {
+      const replies = await Promise.all(serverKeys.map((key) => server.delete(key)));
+      removed += replies.filter((reply) => reply === 'DELETED').length;
+    });
+    return removed;
+  }
+
+  protected async retime(key: string, expiresAt: number | null): Promise<boolean> {
+    const server = this.serverOf(key);
+    return this.guard(server.name, false, async () => (await server.touch(key, this.exptime(expiresAt))) === 'TOUCHED');
+  }
+
+  /** `flush_all` on every server of this cache: whatever else those servers hold is flushed too. */
+  protected async removeAll(): Promise<void> {
+    await Promise.all(this.servers.map((server) => this.guard(server.name, undefined, async () => void (await server.flushAll()))));
+  }
+
+  /**
+   * Server-side `incr` where memcached's unsigned counters give the right answer; otherwise (a
+   * negative delta, or a negative number stored) a gets/cas loop, which is atomic as well.
+   */
+  protected override incrBy(key: string, delta: number): Promise<number | undefined> {
+    const server = this.serverOf(key);
+    return this.guard(server.name, undefined, async () => {
+      if (delta >= 0) {
+        try {
+          const reply = await server.incr(key, delta);
+          return reply === 'NOT_FOUND' ? undefined : Number(reply);
+        } catch (error) {
+          // "cannot increment or decrement non-numeric value": a negative number or not a number at all.
+          if (!(error instanceof MemcachedReplyError && error.reply.startsWith('CLIENT_ERROR'))) throw error;
+        }
+      }
+      for (;;) {
+        const entry = await server.metaGet(key, 'v t c');
+        if (entry === undefined) return undefined;
+        const current = bytesCodec.decode(entry.value!);
+        if (typeof current !== 'number' || !Number.isSafeInteger(current)) throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
+        const ttl = Number(entry.flags.t);
+        const reply = await server.store('cas', key, bytesCodec.encode(current + delta), ttl < 0 ? 0 : this.exptime(this.now() + ttl), entry.flags.c!);
+        if (reply === 'STORED') return current + delta;
+        if (reply === 'NOT_FOUND') return undefined;
+        // EXISTS: another writer got there first; read again.
+      }
+    });
+  }
+
+  /**
+   * As the base `set`, but a value the server refuses (larger than its item size limit) rejects
+   * with a CacheServerError saying so (with failOpen: reported as an `error` event), after the key
+   * was deleted so that no stale value remains. `setMany` lists such keys among its failed keys.
+   */
+  override async set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
+    const version = typeof timeoutOrOptions === 'object' && timeoutOrOptions !== null ? timeoutOrOptions.version : undefined;
+    const made = this.makeKey(key, version);
+    this.refusals.set(made, undefined);
+    let refusal: Refusal | undefined;
+    try {
+      await this.setMany(new Map([[key, value]]), timeoutOrOptions);
+    } finally {
+      refusal = this.refusals.get(made);
+      this.refusals.delete(made);
+    }
+    if (refusal === undefined) return; // stored, or failOpen already reported the server's failure
+    const error = new CacheServerError(
+      `cache '${this.alias}': server ${refusal.server} refused the value for key '${made}' (${refusal.bytes} bytes): ${refusal.reply}; the key was deleted`,
+      refusal.server,
+    );
+    if (!this.failOpen) throw error;
+    this.reportError(error);
+  }
+
+  protected override async disconnect(): Promise<void> {
+    await Promise.all(this.servers.map((server) => server.close()));
+  }
+
+  private serverOf(key: string): ServerConnection {
+    return this.ring === undefined ? this.servers[0]! : this.servers[this.ring.ownerOf(key)]!;
+  }
+
+  /**
+   * Runs `command` once per server with that server's keys, servers in parallel, each under its
+   * own deadline. When a server fails and failOpen answers for it, `onFallback` gets its keys.
+   */
+  private async eachServer(
+    keys: string[],
+    command: (server: ServerConnection, keys: string[]) => Promise<void>,
+    onFallback?: (keys: string[]) => void,
+  ): Promise<void> {
+    const byServer = new Map<ServerConnection, string[]>();
+    for (const key of keys) {
+      const server = this.serverOf(key);
+      const list = byServer.get(server);
+      if (list === undefined) byServer.set(server, [key]);
+      else list.push(key);
+    }
+    await Promise.all(
+      [...byServer].map(async ([server, serverKeys]) => {
+        const done = await this.guard(server.name, false, async () => {
+          await command(server, serverKeys);
+          return true;
+        });
+        if (!done) onFallback?.(serverKeys);
+      }),
+    );
+  }
+
+  /**
+   * memcached's exptime for an absolute expiry: 0 = never, up to 30 days a relative number of
+   * seconds, beyond that an absolute unix time. Whole seconds, rounded up so nothing expires early.
+   */
+  private exptime(expiresAt: number | null): number {
+    if (expiresAt === null) return 0;
+    const seconds = Math.ceil(expiresAt - this.now());
+    if (seconds <= 0) return -1;
+    return seconds > MAX_RELATIVE_EXPTIME ? Math.ceil(expiresAt) : seconds;
+  }
+}
