@@ -1,0 +1,118 @@
+/**
+ * cachegrain/express: the page cache and Django's view decorators as plain `(req, res, next)`
+ * middleware (SPEC §6), for Express 4 and 5, Connect, or a bare `node:http` server. Glue only: the
+ * logic is in `src/http/`. Put `cacheMiddleware` first; a hit is answered before anything after it runs.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import {
+  addNeverCacheHeaders,
+  beforeHeaders,
+  type CacheControlDirectives,
+  conditionalGetResponse,
+  DEFAULT_MAX_BODY_BYTES,
+  PageCache,
+  type PageCacheOptions,
+  patchCacheControl,
+  patchVaryHeaders,
+} from '../src/http/index.js';
+
+export type Next = (error?: unknown) => void;
+export type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
+export type { PageCacheOptions } from '../src/http/index.js';
+
+/** The per-site cache: answers hits, stores GET responses the rules allow. */
+export function cacheMiddleware(options: PageCacheOptions = {}): Middleware {
+  const pages = new PageCache(options, null, 'cacheMiddleware');
+  return function cacheMiddleware(req, res, next) {
+    void pages.handle(req, res, next);
+  };
+}
+
+/** The response half of the split per-site cache: put it first, `fetchFromCacheMiddleware` last. */
+export function updateCacheMiddleware(options: PageCacheOptions = {}): Middleware {
+  const pages = new PageCache(options, null, 'updateCacheMiddleware');
+  return function updateCacheMiddleware(req, res, next) {
+    pages.capture(req, res);
+    next();
+  };
+}
+
+/** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
+export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): Middleware {
+  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware');
+  return function fetchFromCacheMiddleware(req, res, next) {
+    pages.fetch(req, res).then((answered) => answered || next(), next);
+  };
+}
+
+/** Caches one route for `timeout` seconds, whatever max-age the response names. */
+export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seconds'> = {}): Middleware {
+  const pages = new PageCache(options, timeout, 'cachePage');
+  return function cachePage(req, res, next) {
+    void pages.handle(req, res, next);
+  };
+}
+
+/** Merges Cache-Control directives into the response (`{ maxAge: 60, public: true }`). */
+export function cacheControl(directives: CacheControlDirectives): Middleware {
+  if (directives === null || typeof directives !== 'object') throw new TypeError('cacheControl: directives must be an object such as { maxAge: 60 }');
+  for (const [name, value] of Object.entries(directives)) {
+    if (!['boolean', 'string', 'number', 'undefined'].includes(typeof value)) {
+      throw new TypeError(`cacheControl: directive ${name} must be a boolean, a string or a number (got ${typeof value})`);
+    }
+    if (typeof value === 'number' && (!Number.isFinite(value) || value < 0)) {
+      throw new TypeError(`cacheControl: directive ${name} must be a non-negative number of seconds (got ${value})`);
+    }
+  }
+  const fixed = { ...directives };
+  return function cacheControl(_req, res, next) {
+    beforeHeaders(res, (response) => patchCacheControl(response, fixed));
+    next();
+  };
+}
+
+/** Marks the response as never to be cached by anyone. */
+export function neverCache(_req: IncomingMessage, res: ServerResponse, next: Next): void {
+  beforeHeaders(res, addNeverCacheHeaders);
+  next();
+}
+
+/** Adds header names to the response's Vary. */
+export function varyOnHeaders(...names: string[]): Middleware {
+  for (const name of names) {
+    if (typeof name !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name.trim())) {
+      throw new TypeError(`varyOnHeaders: ${JSON.stringify(name)} is not a header name`);
+    }
+  }
+  const fixed = [...names];
+  return function varyOnHeaders(_req, res, next) {
+    beforeHeaders(res, (response) => patchVaryHeaders(response, fixed));
+    next();
+  };
+}
+
+/** Adds `Cookie` to the response's Vary. */
+export function varyOnCookie(_req: IncomingMessage, res: ServerResponse, next: Next): void {
+  beforeHeaders(res, (response) => patchVaryHeaders(response, ['Cookie']));
+  next();
+}
+
+/** Options of `conditionalGet`. */
+export interface ConditionalGetOptions {
+  /** Bodies larger than this many bytes are sent without an ETag (never held back). @default 1048576 */
+  maxBodyBytes?: number;
+}
+
+/** Gives GET responses a strong ETag and answers 304/412 to conditional requests. */
+export function conditionalGet(options: ConditionalGetOptions = {}): Middleware {
+  const { maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
+  if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
+    throw new TypeError(`conditionalGet: options.maxBodyBytes must be a non-negative integer (got ${String(maxBodyBytes)})`);
+  }
+  return function conditionalGet(req, res, next) {
+    conditionalGetResponse(req, res, maxBodyBytes);
+    next();
+  };
+}
+
+export { getCacheKey, invalidatePage, learnCacheKey } from '../src/http/index.js';

@@ -1,0 +1,30 @@
+/**
+ * cachegrain/http: framework-free header, page-key and page-cache utilities (SPEC §6) over Node's
+ * `IncomingMessage` and `ServerResponse`. `cachegrain/express` turns them into middleware.
+ */
+export {
+  addNeverCacheHeaders,
+  appendVary,
+  directiveNames,
+  getMaxAge,
+  hasVaryHeader,
+  httpDate,
+  maxAgeOf,
+  mergeCacheControl,
+  patchCacheControl,
+  patchResponseHeaders,
+  patchVaryHeaders,
+  splitHeaderValue,
+  varyIncludes,
+} from './headers.js';
+export type { CacheControlDirectives } from './headers.js';
+export { hasPreconditions, parseEtags, preconditionStatus, strongEtag } from './conditional.js';
+export type { Validators } from './conditional.js';
+export { absoluteUrl, getCacheKey, headerValuesHash, invalidatePage, learnCacheKey, MAX_VARIANTS, varyHeaderList } from './keys.js';
+export type { LearnedHeaders, PageKeyOptions } from './keys.js';
+export { cacheTimeout, uncacheableReason } from './policy.js';
+export { captureResponse } from './capture.js';
+export type { CaptureHooks, CaptureMode } from './capture.js';
+export { beforeHeaders, conditionalGetResponse } from './response-phase.js';
+export { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache } from './page-cache.js';
+export type { PageCacheOptions, StoredPage } from './page-cache.js';

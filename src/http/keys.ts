@@ -1,0 +1,168 @@
+/**
+ * Page keys (SPEC §6, Django's `learn_cache_key`/`get_cache_key`): the URL as the application sees
+ * it, plus the request's values for the headers the response varies on, learned per URL and kept
+ * in the cache beside the variant keys so that `invalidatePage` can find every variant. The
+ * surprise: an absent header and an empty one hash differently (each value is framed).
+ */
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, OutgoingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { BaseCache } from '../base.js';
+import { caches } from '../config.js';
+import { headerText, splitHeaderValue } from './headers.js';
+
+const PAGE_KEY = 'views.decorators.cache.cache_page';
+const HEADER_KEY = 'views.decorators.cache.cache_header';
+const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+/** Variants remembered per URL; the oldest one is dropped from the cache when a newer one comes. */
+export const MAX_VARIANTS = 256;
+
+/** What the cache holds under a URL's header key. */
+export interface LearnedHeaders {
+  /** The request headers the page varies on: lower-cased, sorted. */
+  headers: string[];
+  /** Every stored variant of the URL, as `<METHOD>.<md5 of header values>`. */
+  variants: string[];
+}
+
+/** Where page keys live: a cache (an alias or an instance) and a key prefix. */
+export interface PageKeyOptions {
+  /** The cache alias, or a cache. @default 'default' */
+  cache?: string | BaseCache;
+  /** Inserted into every page key. @default '' */
+  keyPrefix?: string;
+}
+
+/** Express's request additions, when there are any. */
+interface ExpressRequest extends IncomingMessage {
+  originalUrl?: string;
+  protocol?: string;
+  app?: { get(setting: string): unknown };
+}
+
+export function md5(text: string): string {
+  return createHash('md5').update(text).digest('hex');
+}
+
+export function resolveCache(cache: string | BaseCache | undefined): BaseCache {
+  return typeof cache === 'object' && cache !== null ? cache : caches.get(cache ?? 'default');
+}
+
+/**
+ * The absolute URL as the application sees it: Express's scheme and host (honouring `trust proxy`),
+ * or the socket's scheme and the Host header on a bare server; path and query as sent.
+ */
+export function absoluteUrl(req: IncomingMessage): string {
+  const request = req as ExpressRequest;
+  const protocol = typeof request.protocol === 'string' ? request.protocol : (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  return `${protocol}://${requestHost(request)}${request.originalUrl ?? req.url ?? '/'}`;
+}
+
+function requestHost(req: ExpressRequest): string {
+  const forwarded = req.headers['x-forwarded-host'];
+  if (forwarded !== undefined && req.app !== undefined) {
+    const trust = req.app.get('trust proxy fn');
+    if (typeof trust === 'function' && trust(req.socket.remoteAddress, 0)) return String(forwarded).split(',')[0]!.trim();
+  }
+  return req.headers.host ?? '';
+}
+
+/** The header key of a URL: `views.decorators.cache.cache_header.<prefix>.<md5 url>`. */
+export function headerKeyFor(keyPrefix: string, urlHash: string): string {
+  return `${HEADER_KEY}.${keyPrefix}.${urlHash}`;
+}
+
+/** The page key of a variant: `views.decorators.cache.cache_page.<prefix>.<METHOD>.<md5 url>.<md5 header values>`. */
+export function pageKeyFor(keyPrefix: string, method: string, urlHash: string, headersHash: string): string {
+  return `${PAGE_KEY}.${keyPrefix}.${method}.${urlHash}.${headersHash}`;
+}
+
+/** The md5 of the request's values for the headers: each present one as `=value\n`, an absent one as `\n`. */
+export function headerValuesHash(req: IncomingMessage, headers: readonly string[]): string {
+  if (headers.length === 0) return EMPTY_MD5;
+  const hash = createHash('md5');
+  for (const name of headers) {
+    const value = req.headers[name];
+    hash.update(value === undefined ? '\n' : `=${Array.isArray(value) ? value.join(', ') : value}\n`);
+  }
+  return hash.digest('hex');
+}
+
+/** The request headers a Vary value names: lower-cased, sorted, once each. */
+export function varyHeaderList(varyValue: string | undefined): string[] {
+  return [...new Set(splitHeaderValue(varyValue).map((name) => name.toLowerCase()))].sort();
+}
+
+/**
+ * The page key for a request if its URL's header list has been learned, else null. `method` picks
+ * the stored GET or HEAD response.
+ */
+export async function getCacheKey(req: IncomingMessage, options: PageKeyOptions & { method?: string } = {}): Promise<string | null> {
+  const keyPrefix = options.keyPrefix ?? '';
+  const urlHash = md5(absoluteUrl(req));
+  const learned = await resolveCache(options.cache).get<LearnedHeaders>(headerKeyFor(keyPrefix, urlHash));
+  if (learned === undefined) return null;
+  return pageKeyFor(keyPrefix, options.method ?? 'GET', urlHash, headerValuesHash(req, learned.headers));
+}
+
+/**
+ * Learns the headers the response varies on for the request's URL (stored for `timeout` seconds,
+ * the cache's default when omitted) and returns the page key for the request's method.
+ */
+export async function learnCacheKey(req: IncomingMessage, res: Pick<OutgoingMessage, 'getHeader'>, options: PageKeyOptions & { timeout?: number | null } = {}): Promise<string> {
+  const cache = resolveCache(options.cache);
+  return learnVariant(cache, options.keyPrefix ?? '', req, md5(absoluteUrl(req)), headerText(res, 'vary'), options.timeout);
+}
+
+/** Records a variant under the URL's header key (rewritten only when something changed); returns its page key. */
+export async function learnVariant(
+  cache: BaseCache,
+  keyPrefix: string,
+  req: IncomingMessage,
+  urlHash: string,
+  varyValue: string | undefined,
+  timeout: number | null | undefined,
+): Promise<string> {
+  const headers = varyHeaderList(varyValue);
+  const method = req.method ?? 'GET';
+  const variant = `${method}.${headerValuesHash(req, headers)}`;
+  const headerKey = headerKeyFor(keyPrefix, urlHash);
+  const known = await cache.get<LearnedHeaders>(headerKey);
+  const sameHeaders = known !== undefined && known.headers.join(',') === headers.join(',');
+  if (!sameHeaders || !known.variants.includes(variant)) {
+    const variants = (known?.variants ?? []).filter((other) => other !== variant);
+    variants.push(variant);
+    const dropped = variants.splice(0, Math.max(0, variants.length - MAX_VARIANTS));
+    if (dropped.length > 0) await cache.deleteMany(dropped.map((old) => variantKey(keyPrefix, urlHash, old)));
+    await cache.set(headerKey, { headers, variants } satisfies LearnedHeaders, timeout);
+  }
+  return pageKeyFor(keyPrefix, method, urlHash, variant.slice(method.length + 1));
+}
+
+function variantKey(keyPrefix: string, urlHash: string, variant: string): string {
+  const dot = variant.indexOf('.');
+  return pageKeyFor(keyPrefix, variant.slice(0, dot), urlHash, variant.slice(dot + 1));
+}
+
+/**
+ * Drops every cached variant of a URL (all header values, GET and HEAD, or only `method`'s) and
+ * answers how many page entries were dropped. `url` is absolute, as the application sees it.
+ */
+export async function invalidatePage(url: string | URL, options: PageKeyOptions & { method?: string } = {}): Promise<number> {
+  const text = typeof url === 'string' ? url : url.href;
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw new TypeError(`invalidatePage: url must be an absolute URL such as 'https://example.com/path' (got '${text}')`);
+  const cache = resolveCache(options.cache);
+  const keyPrefix = options.keyPrefix ?? '';
+  const urlHash = md5(text);
+  const headerKey = headerKeyFor(keyPrefix, urlHash);
+  const learned = await cache.get<LearnedHeaders>(headerKey);
+  if (learned === undefined) return 0;
+  const method = options.method?.toUpperCase();
+  const dropping = learned.variants.filter((variant) => method === undefined || variant.startsWith(`${method}.`));
+  const keys = dropping.map((variant) => variantKey(keyPrefix, urlHash, variant));
+  const deleted = await Promise.all(keys.map((key) => cache.delete(key)));
+  const kept = learned.variants.filter((variant) => !dropping.includes(variant));
+  if (kept.length === 0) await cache.delete(headerKey);
+  else await cache.set(headerKey, { headers: learned.headers, variants: kept } satisfies LearnedHeaders);
+  return deleted.filter(Boolean).length;
+}

@@ -1,0 +1,51 @@
+/**
+ * Changes made to a response just before its head goes out, as Django's view decorators make them
+ * after the view returns: Cache-Control, Vary, never-cache, and conditional GET. The surprise:
+ * conditional GET must hold the whole body back (up to a limit) to hash it before the head is sent.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { captureResponse } from './capture.js';
+import { preconditionStatus, strongEtag } from './conditional.js';
+import { directiveNames, headerText } from './headers.js';
+
+/** Runs `change(res)` once, right before the response's head is sent (whatever sends it). */
+export function beforeHeaders(res: ServerResponse, change: (res: ServerResponse) => void): void {
+  const writeHead = res.writeHead;
+  res.writeHead = function writeHeadAfterChange(this: ServerResponse, ...args: unknown[]) {
+    res.writeHead = writeHead;
+    // Headers given to writeHead itself must be visible to the change, so apply the status first.
+    if (typeof args[0] === 'number') res.statusCode = args[0];
+    change(res);
+    return (writeHead as (...rest: unknown[]) => ServerResponse).apply(res, args);
+  } as ServerResponse['writeHead'];
+}
+
+/**
+ * Conditional GET (Django's ConditionalGetMiddleware): a GET response without `no-store` and
+ * without an ETag gets a strong one over its body; then If-Match/If-None-Match and the date
+ * preconditions answer 304 or 412 for 2xx responses. Bodies beyond `maxBodyBytes` pass untouched.
+ */
+export function conditionalGetResponse(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): void {
+  if (req.method !== 'GET') return;
+  captureResponse(res, maxBodyBytes, {
+    head: () => 'hold',
+    done: (body, release) => {
+      if (body === null) return;
+      if (!res.hasHeader('etag') && body.length > 0 && !directiveNames(headerText(res, 'cache-control')).includes('no-store')) {
+        res.setHeader('ETag', strongEtag(body));
+      }
+      const etag = headerText(res, 'etag');
+      const lastModified = headerText(res, 'last-modified');
+      const ok = res.statusCode >= 200 && res.statusCode < 300;
+      const status = ok && (etag !== undefined || lastModified !== undefined) ? preconditionStatus(req.method, req.headers, { etag, lastModified }) : 200;
+      if (status === 200) return release();
+      res.statusCode = status;
+      // The body's own description goes; headers of other layers (X-Cache, say) stay.
+      for (const name of res.getHeaderNames()) {
+        const describesBody = name.startsWith('content-') && name !== 'content-location';
+        if (describesBody || (status === 412 && (name === 'etag' || name === 'last-modified'))) res.removeHeader(name);
+      }
+      release(Buffer.alloc(0));
+    },
+  });
+}
