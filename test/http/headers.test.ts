@@ -1,0 +1,217 @@
+import { ServerResponse, IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { configureCaches, caches } from '../../src/index.js';
+import {
+  addNeverCacheHeaders,
+  appendVary,
+  getCacheKey,
+  getMaxAge,
+  hasVaryHeader,
+  learnCacheKey,
+  maxAgeOf,
+  mergeCacheControl,
+  parseEtags,
+  patchCacheControl,
+  patchResponseHeaders,
+  patchVaryHeaders,
+  preconditionStatus,
+  strongEtag,
+  uncacheableReason,
+  varyIncludes,
+} from '../../src/http/index.js';
+import { listen, send } from './client.js';
+
+/** A real ServerResponse, not attached to a socket: the header API is all these tests use. */
+function response(headers: Record<string, string> = {}): ServerResponse {
+  const res = new ServerResponse(new IncomingMessage(new Socket()));
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  return res;
+}
+
+describe('mergeCacheControl(existing, directives)', () => {
+  it.each([
+    [undefined, { private: true }, 'private'],
+    ['', { noCache: 'Set-Cookie' }, 'no-cache=Set-Cookie'],
+    ['no-cache=Set-Cookie', { noCache: true }, 'no-cache'],
+    ['no-cache=Set-Cookie,no-cache=Link', { noCache: 'Custom' }, 'no-cache=Set-Cookie, no-cache=Link, no-cache=Custom'],
+    ['no-cache=Set-Cookie', { noCache: 'Link' }, 'no-cache=Set-Cookie, no-cache=Link'],
+    ['must-revalidate,max-age=60,private', { public: true }, 'must-revalidate, max-age=60, public'],
+    ['public', { private: true }, 'private'],
+    ['max-age=100', { maxAge: 3600 }, 'max-age=100'],
+    ['max-age=3600', { maxAge: 100 }, 'max-age=100'],
+    ['Private, MAX-AGE=5', { sMaxage: 10 }, 'private, max-age=5, s-maxage=10'],
+    ['no-store, max-age=10', { noStore: false, mustRevalidate: true }, 'max-age=10, must-revalidate'],
+  ])('merges %j with %j into %j (Django\'s examples)', (existing, directives, expected) => {
+    expect(mergeCacheControl(existing, directives)).toBe(expected);
+  });
+
+  it('sets the response header through patchCacheControl', () => {
+    const res = response({ 'Cache-Control': 'max-age=60' });
+    patchCacheControl(res, { public: true, maxAge: 30 });
+    expect(res.getHeader('cache-control')).toBe('max-age=30, public');
+  });
+});
+
+describe('getMaxAge(res)', () => {
+  it('reads the last max-age, whatever the spacing or case', () => {
+    expect(getMaxAge(response({ 'Cache-Control': 'no-cache,\tmax-age=600' }))).toBe(600);
+    expect(maxAgeOf('MAX-AGE=5, max-age=7')).toBe(7);
+  });
+  it('answers null without a header or an integer', () => {
+    expect(getMaxAge(response())).toBeNull();
+    expect(maxAgeOf('max-age=abc')).toBeNull();
+    expect(maxAgeOf('max-age')).toBeNull();
+  });
+});
+
+describe('patchResponseHeaders(res, seconds)', () => {
+  it('adds Expires when absent and the smaller max-age', () => {
+    const res = response({ 'Cache-Control': 'max-age=30' });
+    patchResponseHeaders(res, 600, 1_000_000_000);
+    expect(res.getHeader('expires')).toBe('Sun, 09 Sep 2001 01:56:40 GMT');
+    expect(res.getHeader('cache-control')).toBe('max-age=30');
+  });
+  it('keeps an existing Expires and counts a negative timeout as 0', () => {
+    const res = response({ Expires: 'Mon, 01 Jan 2007 01:54:21 GMT' });
+    patchResponseHeaders(res, -5);
+    expect(res.getHeader('expires')).toBe('Mon, 01 Jan 2007 01:54:21 GMT');
+    expect(res.getHeader('cache-control')).toBe('max-age=0');
+  });
+});
+
+describe('addNeverCacheHeaders(res)', () => {
+  it('gives Django\'s never-cache headers and an Expires of now', () => {
+    const res = response();
+    addNeverCacheHeaders(res);
+    expect(res.getHeader('cache-control')).toBe('max-age=0, no-cache, no-store, must-revalidate, private');
+    expect(Math.abs(Date.parse(String(res.getHeader('expires'))) - Date.now())).toBeLessThan(2000);
+  });
+});
+
+describe('patchVaryHeaders(res, names)', () => {
+  it.each([
+    [undefined, ['Accept-Encoding'], 'Accept-Encoding'],
+    ['Accept-Encoding', ['accept-encoding'], 'Accept-Encoding'],
+    ['Accept-Encoding', ['ACCEPT-ENCODING'], 'Accept-Encoding'],
+    ['Cookie', ['Accept-Encoding'], 'Cookie, Accept-Encoding'],
+    ['Cookie, Accept-Encoding', ['Accept-Encoding'], 'Cookie, Accept-Encoding'],
+    ['Cookie, Accept-Encoding', ['Accept-Encoding', 'cookie'], 'Cookie, Accept-Encoding'],
+    [undefined, ['Accept-Encoding', 'COOKIE'], 'Accept-Encoding, COOKIE'],
+    ['Cookie    ,     Accept-Encoding', ['Accept-Encoding', 'cookie'], 'Cookie, Accept-Encoding'],
+    ['Cookie,     Accept-Encoding', ['Accept-Encoding', 'cookie'], 'Cookie, Accept-Encoding'],
+    ['*', ['Accept-Language', 'Cookie'], '*'],
+    ['Accept-Language, Cookie', ['*'], '*'],
+    ['Accept-Language, Cookie', ['*', 'Accept-Encoding'], '*'],
+  ])('appends to %j the names %j giving %j (Django\'s examples)', (existing, names, expected) => {
+    expect(appendVary(existing, names)).toBe(expected);
+    const res = response(existing === undefined ? {} : { Vary: existing });
+    patchVaryHeaders(res, names);
+    expect(res.getHeader('vary')).toBe(expected);
+  });
+  it('refuses a name that is not a header name', () => {
+    expect(() => appendVary('', ['Accept Encoding'])).toThrow(TypeError);
+  });
+});
+
+describe('hasVaryHeader(res, name)', () => {
+  it('matches case-insensitively with whitespace stripped', () => {
+    const res = response({ Vary: ' Cookie , Authorization ' });
+    expect(hasVaryHeader(res, 'cookie')).toBe(true);
+    expect(hasVaryHeader(res, 'AUTHORIZATION')).toBe(true);
+    expect(hasVaryHeader(res, 'Accept')).toBe(false);
+    expect(varyIncludes('  *  ', '*')).toBe(true);
+  });
+});
+
+describe('uncacheableReason(req, res)', () => {
+  const req = (method: string) => Object.assign(new IncomingMessage(new Socket()), { method });
+  it('gives one reason per rule, and null when the response may be stored', () => {
+    expect(uncacheableReason(req('GET'), response())).toBeNull();
+    expect(uncacheableReason(req('POST'), response())).toBe('method POST');
+    const notFound = response();
+    notFound.statusCode = 404;
+    expect(uncacheableReason(req('GET'), notFound)).toBe('status 404');
+    expect(uncacheableReason(req('GET'), response({ 'Set-Cookie': 'a=b' }))).toBe('Set-Cookie');
+    expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'max-age=5, Private="Set-Cookie"' }))).toBe('Cache-Control: private');
+    expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'NO-STORE' }))).toBe('Cache-Control: no-store');
+    expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'No-Cache' }))).toBe('Cache-Control: no-cache');
+    expect(uncacheableReason(req('GET'), response({ Vary: 'Cookie,  *  ' }))).toBe('Vary: *');
+    expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'max-age=0' }))).toBe('max-age=0');
+    expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'max-age=0' }), 60)).toBeNull();
+  });
+});
+
+describe('conditional requests', () => {
+  const etag = strongEtag(Buffer.from('hello'));
+  const lastModified = 'Mon, 01 Jan 2007 01:54:21 GMT';
+  it('hashes the body with md5 into a strong ETag', () => {
+    expect(etag).toBe('"5d41402abc4b2a76b9719d911017c592"');
+  });
+  it('keeps only well-formed tags', () => {
+    expect(parseEtags('"a", W/"b", spam')).toEqual(['"a"', 'W/"b"']);
+    expect(parseEtags(' * ')).toEqual(['*']);
+  });
+  it.each([
+    ['If-Match passes', { 'if-match': etag }, 200],
+    ['If-Match fails', { 'if-match': '"other"' }, 412],
+    ['If-Match *', { 'if-match': '*' }, 200],
+    ['If-Match over a weak tag', { 'if-match': `W/${etag}` }, 412],
+    ['If-Unmodified-Since earlier', { 'if-unmodified-since': 'Mon, 01 Jan 2007 00:00:00 GMT' }, 412],
+    ['If-Unmodified-Since later', { 'if-unmodified-since': 'Tue, 02 Jan 2007 00:00:00 GMT' }, 200],
+    ['If-Match wins over If-Unmodified-Since', { 'if-match': etag, 'if-unmodified-since': 'Mon, 01 Jan 2007 00:00:00 GMT' }, 200],
+    ['If-None-Match matching', { 'if-none-match': etag }, 304],
+    ['If-None-Match weak match', { 'if-none-match': `W/${etag}` }, 304],
+    ['If-None-Match other', { 'if-none-match': '"other"' }, 200],
+    ['If-None-Match wins over If-Modified-Since', { 'if-none-match': '"other"', 'if-modified-since': 'Tue, 02 Jan 2007 00:00:00 GMT' }, 200],
+    ['If-Modified-Since later', { 'if-modified-since': 'Tue, 02 Jan 2007 00:00:00 GMT' }, 304],
+    ['If-Modified-Since earlier', { 'if-modified-since': 'Mon, 01 Jan 2007 00:00:00 GMT' }, 200],
+    ['If-Match fails before If-None-Match', { 'if-match': '"other"', 'if-none-match': etag }, 412],
+  ] as const)('%s on GET', (_name, headers, expected) => {
+    expect(preconditionStatus('GET', headers, { etag, lastModified })).toBe(expected);
+  });
+  it('answers 412 to a matching If-None-Match on other methods', () => {
+    expect(preconditionStatus('PUT', { 'if-none-match': etag }, { etag })).toBe(412);
+    expect(preconditionStatus('PUT', { 'if-none-match': '"x"' }, { etag })).toBe(200);
+  });
+});
+
+describe('getCacheKey(req) and learnCacheKey(req, res)', () => {
+  let app: Awaited<ReturnType<typeof listen>>;
+  beforeAll(async () => {
+    await configureCaches({ default: { backend: 'locmem', location: 'http-keys' } });
+    app = await listen(async (req, res) => {
+      const before = await getCacheKey(req, { keyPrefix: 'settingsprefix' });
+      res.setHeader('Vary', req.url!.includes('vary') ? 'Accept-Language' : '');
+      const learned = await learnCacheKey(req, res, { keyPrefix: 'settingsprefix' });
+      const after = await getCacheKey(req, { keyPrefix: 'settingsprefix' });
+      res.end(JSON.stringify({ before, learned, after }));
+    });
+  });
+  afterAll(() => app.close());
+
+  it.each([
+    ['www.example.com', '/cache/test/', '18a03f9c9649f7d684af5db3524f5c99'],
+    ['www.example.com', '/cache/test/?test=1', 'beaf87a9a99ee81c673ea2d67ccbec2a'],
+    ['testserver', '/cache/test/', '58a0a05c8a5620f813686ff969c26853'],
+    ['testserver', '/cache/test/?test=1', '0f1c2d56633c943073c4569d9a9502fe'],
+  ])('gives Django\'s worked key for http://%s%s', async (host, path, urlHash) => {
+    const reply = JSON.parse((await send(app.url, path, { headers: { Host: host } })).text);
+    const expected = `views.decorators.cache.cache_page.settingsprefix.GET.${urlHash}.d41d8cd98f00b204e9800998ecf8427e`;
+    expect(reply.learned).toBe(expected);
+    expect(reply.after).toBe(expected);
+    expect(await caches.get('default').get(`views.decorators.cache.cache_header.settingsprefix.${urlHash}`)).toMatchObject({ headers: [] });
+  });
+
+  it('answers null before anything is learned', async () => {
+    const reply = JSON.parse((await send(app.url, '/never-seen')).text);
+    expect(reply.before).toBeNull();
+  });
+
+  it('tells an absent varied header from an empty one', async () => {
+    const absent = JSON.parse((await send(app.url, '/vary')).text).learned;
+    const empty = JSON.parse((await send(app.url, '/vary', { headers: { 'Accept-Language': '' } })).text).learned;
+    const french = JSON.parse((await send(app.url, '/vary', { headers: { 'Accept-Language': 'fr' } })).text).learned;
+    expect(new Set([absent, empty, french]).size).toBe(3);
+  });
+});
