@@ -285,7 +285,8 @@ function entryOf(row: Row): Entry<Buffer> {
 
 /** Names a pg client from its own settings, for error messages. */
 function describePgClient(client: object): string {
-  const settings = ((client as { options?: object }).options ?? client) as { host?: string; port?: number; database?: string };
+  const settings = ((client as { options?: object }).options ?? client) as { connectionString?: string; host?: string; port?: number; database?: string };
+  if (settings.connectionString) return describePostgresUrl(settings.connectionString);
   return `postgres://${settings.host ?? 'localhost'}:${settings.port ?? 5432}/${settings.database ?? ''}`;
 }
 

@@ -1,6 +1,121 @@
-/** Starts the postgres servers the tests need (to be written with the postgres backend). */
-import type { TestServer } from './process.js';
+/**
+ * Starts PostgreSQL servers for the tests: a fresh cluster (initdb) in a temp directory, listening on
+ * a free loopback port with its socket in that directory, trust auth, fsync off. As root the server
+ * runs as the `postgres` user (PostgreSQL refuses root). Stopped by PID with a fast shutdown (SIGINT).
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { freePort, startProcess, type TestServer } from './process.js';
 
+const TEST_DATABASE = 'cachegrain';
+
+/** One PostgreSQL server that can be stopped and started again on the same port and data. */
+export interface PostgresInstance {
+  /** `postgres://postgres@127.0.0.1:<port>/cachegrain` */
+  url: string;
+  port: number;
+  /** Starts the server again after `stop()`. */
+  start(): Promise<void>;
+  /** Fast shutdown: connected clients are cut off. */
+  stop(): Promise<void>;
+  /** Stops the server and removes its files. */
+  destroy(): Promise<void>;
+}
+
+/** The global setup's server: publishes CACHEGRAIN_TEST_POSTGRES_URL. */
 export async function start(): Promise<TestServer> {
-  return { env: {}, stop: async () => {} };
+  const instance = await startPostgres();
+  return { env: { CACHEGRAIN_TEST_POSTGRES_URL: instance.url }, stop: () => instance.destroy() };
+}
+
+export async function startPostgres(): Promise<PostgresInstance> {
+  const bin = postgresBinaries();
+  const root = mkdtempSync(join(tmpdir(), 'cachegrain-postgres-'));
+  const data = join(root, 'data');
+  const user = process.getuid?.() === 0 ? postgresUser() : undefined;
+  if (user) chownSync(root, user.uid, user.gid);
+  const asUser = { cwd: root, ...(user ?? {}) };
+  await promisify(execFile)(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync'], asUser);
+  const port = await freePort();
+  const url = `postgres://postgres@127.0.0.1:${port}/${TEST_DATABASE}`;
+  let server: ReturnType<typeof startProcess> | undefined;
+
+  const instance: PostgresInstance = {
+    url,
+    port,
+    async start() {
+      const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', root, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
+      server = startProcess(join(bin, 'postgres'), args, asUser);
+      await waitUntilAccepting(port, server);
+    },
+    async stop() {
+      const child = server?.child;
+      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGINT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(timer);
+    },
+    async destroy() {
+      await instance.stop();
+      rmSync(root, { recursive: true, force: true });
+    },
+  };
+  try {
+    await instance.start();
+    const admin = new pg.Client({ connectionString: url.replace(`/${TEST_DATABASE}`, '/postgres') });
+    await admin.connect();
+    await admin.query(`CREATE DATABASE ${TEST_DATABASE}`);
+    await admin.end();
+  } catch (error) {
+    await instance.destroy();
+    throw error;
+  }
+  return instance;
+}
+
+/** The newest /usr/lib/postgresql/<version>/bin, or the directory of an initdb on PATH. */
+function postgresBinaries(): string {
+  const base = '/usr/lib/postgresql';
+  const versions = existsSync(base) ? readdirSync(base).filter((name) => existsSync(join(base, name, 'bin', 'initdb'))) : [];
+  versions.sort((a, b) => Number(b) - Number(a));
+  if (versions.length > 0) return join(base, versions[0]!, 'bin');
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir !== '' && existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'postgres'))) return dir;
+  }
+  throw new Error('PostgreSQL (initdb, postgres) was not found: install it with `apt-get install -y postgresql`');
+}
+
+function postgresUser(): { uid: number; gid: number } {
+  try {
+    const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
+    const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
+    return { uid, gid };
+  } catch {
+    throw new Error('running as root needs a `postgres` user to run PostgreSQL as: install it with `apt-get install -y postgresql`');
+  }
+}
+
+async function waitUntilAccepting(port: number, server: ReturnType<typeof startProcess>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (server.child.exitCode !== null) throw new Error(`postgres exited with code ${server.child.exitCode}:\n${server.output()}`);
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000 });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      await client.query('SELECT 1');
+      await client.end();
+      return;
+    } catch {
+      await client.end().catch(() => undefined);
+    }
+    if (Date.now() > deadline) throw new Error(`postgres did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms:\n${server.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }

@@ -1,0 +1,14 @@
+#!/usr/bin/env node
+// The `cachegrain` command. In a source checkout it runs src/cli.ts through tsx; installed, the built dist/src/cli.js.
+import { existsSync } from 'node:fs';
+
+const source = new URL('../src/cli.ts', import.meta.url);
+let cli;
+if (existsSync(source)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  cli = await import(source.href);
+} else {
+  cli = await import(new URL('../dist/src/cli.js', import.meta.url).href);
+}
+process.exitCode = await cli.main(process.argv.slice(2));
