@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
-import { MemcachedCache } from '../../src/index.js';
-import { describeBackend } from '../kit/backend.js';
+import { afterEach, describe, expect, it } from 'vitest';
+import { HashRing, parseServerAddress, ServerConnection } from '../../src/backends/memcached-client.js';
+import { CacheServerError, type CacheParams, InvalidCacheKeyError, MemcachedCache, type MemcachedOptions } from '../../src/index.js';
+import { describeBackend, sleep } from '../kit/backend.js';
+import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
 
 function testServers(): string[] {
   const servers = process.env.CACHEGRAIN_TEST_MEMCACHED_SERVERS;
@@ -11,4 +13,301 @@ function testServers(): string[] {
 describeBackend('memcached', {
   make: (overrides) => new MemcachedCache({ location: testServers(), ...overrides }),
   traits: { strictKeys: true, serverClock: 1 },
+});
+
+describe('memcached', () => {
+  const opened: MemcachedCache[] = [];
+  const started: MemcachedProcess[] = [];
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((cache) => cache.close()));
+    for (const server of started.splice(0)) {
+      try {
+        process.kill(server.pid, 'SIGCONT');
+      } catch {
+        // already gone
+      }
+      await server.stop();
+    }
+  });
+
+  function open(params: CacheParams<MemcachedOptions>): MemcachedCache {
+    const cache = new MemcachedCache(params);
+    opened.push(cache);
+    return cache;
+  }
+
+  async function ownServer(options: Parameters<typeof startMemcached>[0] = {}): Promise<MemcachedProcess> {
+    const server = await startMemcached(options);
+    started.push(server);
+    return server;
+  }
+
+  /** A raw connection, to see what the server itself holds. */
+  function raw(location: string): ServerConnection {
+    const connection = new ServerConnection(parseServerAddress(location), 2000, 0);
+    opened.push({ close: () => connection.close() } as MemcachedCache);
+    return connection;
+  }
+
+  describe('consistent hashing', () => {
+    const keys = Array.from({ length: 3000 }, (_, i) => `user:${i}:profile`);
+
+    it('spreads keys over every server, each holding its share', async () => {
+      const servers = testServers();
+      const all = open({ location: servers, keyPrefix: 'spread' });
+      await all.clear();
+      expect(await all.setMany(Object.fromEntries(keys.map((key) => [key, key])))).toEqual([]);
+      const counts = await Promise.all(servers.map(async (server) => (await open({ location: server, keyPrefix: 'spread' }).getMany(keys)).size));
+      expect(counts.reduce((a, b) => a + b, 0)).toBe(keys.length);
+      for (const count of counts) {
+        expect(count).toBeGreaterThan(keys.length * 0.2);
+        expect(count).toBeLessThan(keys.length * 0.5);
+      }
+    });
+
+    it('moves about 1/n of the keys when a server is added, all of them to the new server', async () => {
+      const servers = testServers();
+      const before = open({ location: servers.slice(0, 2), keyPrefix: 'grow' });
+      await before.clear();
+      await open({ location: servers[2]!, keyPrefix: 'grow' }).clear();
+      await before.setMany(Object.fromEntries(keys.map((key) => [key, key])));
+      const after = open({ location: servers, keyPrefix: 'grow' });
+      const stillFound = (await after.getMany(keys)).size;
+      const moved = keys.length - stillFound;
+      expect(moved / keys.length).toBeGreaterThan(0.2);
+      expect(moved / keys.length).toBeLessThan(0.47);
+      // Every key the 3-server cache misses is one the ring now gives to the new server.
+      const newServer = open({ location: servers[2]!, keyPrefix: 'grow' });
+      await after.setMany(Object.fromEntries(keys.map((key) => [key, 'again'])));
+      expect((await newServer.getMany(keys)).size).toBe(moved);
+    });
+
+    it('maps keys the same way on every instance, in any process', () => {
+      const ring = new HashRing(['10.0.0.1:11211', '10.0.0.2:11211', '10.0.0.3:11211']);
+      const again = new HashRing(['10.0.0.1:11211', '10.0.0.2:11211', '10.0.0.3:11211']);
+      const owners = keys.map((key) => ring.ownerOf(key));
+      expect(keys.map((key) => again.ownerOf(key))).toEqual(owners);
+      expect(new Set(owners)).toEqual(new Set([0, 1, 2]));
+    });
+  });
+
+  it('sends getMany as one multi-get per server', async () => {
+    const servers = [await ownServer({ verbose: true }), await ownServer({ verbose: true })];
+    const cache = open({ location: servers.map((server) => server.location) });
+    const keys = Array.from({ length: 200 }, (_, i) => `k${i}`);
+    await cache.setMany(Object.fromEntries(keys.map((key) => [key, key])));
+    const before = servers.map((server) => server.output().length);
+    const found = await cache.getMany(keys);
+    expect(found.size).toBe(200);
+    await sleep(100);
+    const gets = servers.map((server, i) => server.output().slice(before[i]).split('\n').filter((line) => /^<\d+ get /.test(line)));
+    expect(gets.map((lines) => lines.length)).toEqual([1, 1]);
+    expect(gets.map((lines) => lines[0]!.split(' ').length - 2).reduce((a, b) => a + b)).toBe(200);
+  });
+
+  it('stores timeouts longer than 30 days as absolute times, and keeps them', async () => {
+    const [server] = testServers();
+    const cache = open({ location: server! });
+    const connection = raw(server!);
+    const ttl = async (key: string) => Number((await connection.metaGet(cache.makeKey(key), 't'))?.flags.t);
+    await cache.set('month', 1, 31 * 86400);
+    expect(Math.abs((await ttl('month')) - 31 * 86400)).toBeLessThanOrEqual(2);
+    await cache.set('exactly-30-days', 1, 30 * 86400);
+    expect(Math.abs((await ttl('exactly-30-days')) - 30 * 86400)).toBeLessThanOrEqual(2);
+    expect(await cache.add('year', 1, 365 * 86400)).toBe(true);
+    expect(Math.abs((await ttl('year')) - 365 * 86400)).toBeLessThanOrEqual(2);
+    await cache.set('touched', 1, 10);
+    expect(await cache.touch('touched', 90 * 86400)).toBe(true);
+    expect(Math.abs((await ttl('touched')) - 90 * 86400)).toBeLessThanOrEqual(2);
+    await cache.set('forever', 1, null);
+    expect(await ttl('forever')).toBe(-1);
+  });
+
+  it('rounds a fractional timeout up to whole seconds', async () => {
+    const [server] = testServers();
+    const cache = open({ location: server! });
+    await cache.set('brief', 1, 0.2);
+    expect(Number((await raw(server!).metaGet(cache.makeKey('brief'), 't'))?.flags.t)).toBe(1);
+  });
+
+  describe('a value larger than the server accepts (2 MB)', () => {
+    const big = Buffer.alloc(2 * 1024 * 1024, 7);
+
+    it('set rejects naming the key and server, and leaves no stale value', async () => {
+      const [server] = testServers();
+      const cache = open({ location: server!, alias: 'mc' });
+      await cache.set('page', 'old value');
+      const failure = cache.set('page', big);
+      await expect(failure).rejects.toThrow(CacheServerError);
+      await expect(failure).rejects.toThrow(`cache 'mc': server ${server} refused the value for key ':1:page'`);
+      await expect(failure).rejects.toThrow(/object too large/);
+      expect(await cache.get('page')).toBeUndefined();
+    });
+
+    it('setMany lists the key among the failed ones and stores the others', async () => {
+      const cache = open({ location: testServers() });
+      await cache.set('huge', 'old value');
+      expect(await cache.setMany({ huge: big, small: 'fits' })).toEqual(['huge']);
+      expect(await cache.get('huge')).toBeUndefined();
+      expect(await cache.get('small')).toBe('fits');
+    });
+
+    it('with failOpen, set reports it as an error event instead of rejecting', async () => {
+      const [server] = testServers();
+      const cache = open({ location: server!, options: { failOpen: true } });
+      const errors: Error[] = [];
+      cache.on('error', (error) => errors.push(error));
+      await cache.set('page', 'old');
+      await expect(cache.set('page', big)).resolves.toBeUndefined();
+      expect(errors).toHaveLength(1);
+      expect(errors[0]!.message).toMatch(/refused the value for key ':1:page'/);
+      expect(await cache.get('page')).toBeUndefined();
+    });
+
+    it('add rejects and stores nothing', async () => {
+      const cache = open({ location: testServers() });
+      await expect(cache.add('huge-add', big)).rejects.toThrow(/too large/);
+      expect(await cache.hasKey('huge-add')).toBe(false);
+    });
+  });
+
+  describe('incr / decr', () => {
+    it('is atomic across connections', async () => {
+      const servers = testServers();
+      const [a, b] = [open({ location: servers }), open({ location: servers })];
+      await a.set('hits', 0);
+      await Promise.all(Array.from({ length: 60 }, (_, i) => (i % 2 ? a : b).incr('hits')));
+      expect(await a.get('hits')).toBe(60);
+      await Promise.all(Array.from({ length: 80 }, (_, i) => (i % 2 ? a : b).decr('hits')));
+      expect(await b.get('hits')).toBe(-20);
+      await Promise.all(Array.from({ length: 30 }, (_, i) => (i % 2 ? a : b).incr('hits', 2)));
+      expect(await a.get('hits')).toBe(40);
+    });
+
+    it('goes below zero and counts from stored negative numbers', async () => {
+      const cache = open({ location: testServers() });
+      await cache.set('n', 3);
+      expect(await cache.decr('n', 5)).toBe(-2);
+      expect(await cache.get('n')).toBe(-2);
+      expect(await cache.incr('n')).toBe(-1);
+      expect(await cache.incr('n', 4)).toBe(3);
+      await cache.set('m', -7);
+      expect(await cache.incr('m', -3)).toBe(-10);
+    });
+
+    it('keeps the remaining lifetime on the cas path too', async () => {
+      const [server] = testServers();
+      const cache = open({ location: server! });
+      await cache.set('n', 5, 100);
+      await cache.decr('n', 10);
+      await cache.incr('n', 1);
+      const ttl = Number((await raw(server!).metaGet(cache.makeKey('n'), 't'))?.flags.t);
+      expect(ttl).toBeGreaterThanOrEqual(98);
+      expect(ttl).toBeLessThanOrEqual(100);
+    });
+
+    it('rejects a stored float or string with a TypeError', async () => {
+      const cache = open({ location: testServers() });
+      await cache.set('float', 1.5);
+      await cache.set('numeric-text', '12');
+      await expect(cache.incr('float')).rejects.toThrow(TypeError);
+      await expect(cache.decr('numeric-text')).rejects.toThrow(/not an integer/);
+      expect(await cache.get('numeric-text')).toBe('12');
+    });
+  });
+
+  it('talks to a server on a unix socket', async () => {
+    const socket = testServers().find((server) => server.startsWith('unix:'))!;
+    const cache = open({ location: socket });
+    await cache.set('over-a-socket', { ok: true });
+    expect(await cache.get('over-a-socket')).toEqual({ ok: true });
+    expect([...(await cache.getMany(['over-a-socket', 'nope']))]).toEqual([['over-a-socket', { ok: true }]]);
+  });
+
+  it('refuses a key longer than 250 bytes in UTF-8 even when it is 250 characters', async () => {
+    const cache = open({ location: testServers() });
+    const key = 'é'.repeat(247);
+    await expect(cache.set(key, 1)).rejects.toThrow(InvalidCacheKeyError);
+    await expect(cache.get(key)).rejects.toThrow(`Cache key will cause errors if used with memcached: ':1:${key}' (longer than 250 bytes in UTF-8)`);
+  });
+
+  it('clear() flushes every server of the cache, whatever prefix stored the keys', async () => {
+    const servers = testServers();
+    const mine = open({ location: servers, keyPrefix: 'mine' });
+    const theirs = open({ location: servers, keyPrefix: 'theirs' });
+    await theirs.set('k', 1);
+    await mine.clear();
+    expect(await theirs.get('k')).toBeUndefined();
+  });
+
+  it('rejects a bad location or option, naming the cache and the value', () => {
+    expect(() => new MemcachedCache({ alias: 'mc', location: 'localhost' })).toThrow("cache 'mc': location 'localhost' is not host:port or unix:/path");
+    expect(() => new MemcachedCache({ alias: 'mc', location: ['127.0.0.1:11211', 'host:99999'] })).toThrow(/'host:99999'/);
+    expect(() => new MemcachedCache({ alias: 'mc', location: '127.0.0.1:1', options: { retryDelayMs: -1 } })).toThrow(
+      "cache 'mc': options.retryDelayMs must be a non-negative number of milliseconds (got number -1)",
+    );
+    expect(new MemcachedCache({ location: '[::1]:11211; unix:/run/mc.sock' }).location).toEqual(['[::1]:11211', 'unix:/run/mc.sock']);
+  });
+
+  describe('when a server fails', () => {
+    it('failOpen: answers misses within timeoutMs while it is down, and recovers when it returns', async () => {
+      const server = await ownServer();
+      const cache = open({ location: server.location, options: { failOpen: true, timeoutMs: 300 } });
+      const errors: CacheServerError[] = [];
+      cache.on('error', (error) => errors.push(error));
+      await cache.set('k', 'v');
+      await server.stop();
+      const startedAt = Date.now();
+      expect(await cache.get('k')).toBeUndefined();
+      expect((await cache.getMany(['k', 'j'])).size).toBe(0);
+      await expect(cache.set('k', 'w')).resolves.toBeUndefined();
+      expect(await cache.setMany({ a: 1 })).toEqual(['a']);
+      expect(await cache.add('k', 'w')).toBe(false);
+      expect(await cache.delete('k')).toBe(false);
+      expect(Date.now() - startedAt).toBeLessThan(5 * 300);
+      expect(errors.length).toBeGreaterThan(0);
+      for (const error of errors) {
+        expect(error).toBeInstanceOf(CacheServerError);
+        expect(error.server).toBe(server.location);
+      }
+      started.push(await startMemcached({ port: server.port }));
+      await expect.poll(async () => (await cache.set('back', 'again'), cache.get('back')), { timeout: 5000, interval: 50 }).toBe('again');
+    });
+
+    it('without failOpen: rejects promptly naming the server', async () => {
+      const server = await ownServer();
+      const cache = open({ location: server.location, alias: 'strict', options: { timeoutMs: 500 } });
+      await cache.set('k', 'v');
+      await server.stop();
+      await expect(cache.get('k')).rejects.toThrow(CacheServerError);
+      await expect(cache.get('k')).rejects.toThrow(`cache 'strict': server ${server.location}`);
+      await expect(cache.incr('k')).rejects.toThrow(server.location);
+      started.push(await startMemcached({ port: server.port }));
+      await expect.poll(async () => (await cache.set('back', 1).then(() => cache.get('back'), () => 'down')), { timeout: 5000, interval: 50 }).toBe(1);
+    });
+
+    it('a server that stops answering costs timeoutMs, and its late replies go to the right commands', async () => {
+      const server = await ownServer();
+      const cache = open({ location: server.location, options: { timeoutMs: 200 } });
+      const fallback = open({ location: server.location, options: { timeoutMs: 200, failOpen: true } });
+      fallback.on('error', () => undefined);
+      await cache.setMany({ a: 'A', b: 'B' });
+      await fallback.setMany({ a: 'A', b: 'B' });
+      process.kill(server.pid, 'SIGSTOP');
+      await expect(cache.get('a')).rejects.toThrow(`did not answer within 200 ms`);
+      expect(await fallback.get('a')).toBeUndefined();
+      process.kill(server.pid, 'SIGCONT');
+      expect(await cache.get('b')).toBe('B');
+      expect(await cache.get('a')).toBe('A');
+      expect(await fallback.getMany(['a', 'b'])).toEqual(new Map([['a', 'A'], ['b', 'B']]));
+    });
+
+    it('close() ends the connections; commands after it fail naming the server', async () => {
+      const [server] = testServers();
+      const cache = new MemcachedCache({ location: server! });
+      await cache.set('k', 1);
+      await cache.close();
+      await expect(cache.get('k')).rejects.toThrow(/closed/);
+    });
+  });
 });

@@ -13,6 +13,7 @@ export interface MemcachedProcess {
   /** The address as a cache location: `127.0.0.1:<port>` or `unix:<path>`. */
   location: string;
   port?: number;
+  pid: number;
   /** Everything the server wrote so far (with `verbose`, one line per command it read). */
   output(): string;
   stop(): Promise<void>;
@@ -46,7 +47,7 @@ export async function startMemcached(options: { port?: number; socketPath?: stri
     await stopProcess(child);
     throw error;
   }
-  return { location, port, output, stop: () => stopProcess(child) };
+  return { location, port, pid: child.pid!, output, stop: () => stopProcess(child) };
 }
 
 export async function start(): Promise<TestServer> {
