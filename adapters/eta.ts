@@ -1,0 +1,125 @@
+/**
+ * The `<% cache %>` tag for Eta (SPEC §5), as an Eta plugin: the tag is rewritten into a call that
+ * records the fragment and wraps its body in a function rendered later, and templates holding tags
+ * resolve their fragments when they return. Surprise: the outermost template of a render does the
+ * resolving (included templates and layouts join its render), so it must be rendered with
+ * `renderAsync`; arguments are separated by spaces, so an argument with spaces needs parentheses.
+ */
+import type { Eta } from 'eta';
+import { FragmentRender, tooFewArguments } from '../src/fragments/index.js';
+
+/** Where a render's fragment state travels in the template data (includes and layouts spread it along). */
+const RENDER = '__cachegrain';
+const PLUGIN = Symbol.for('cachegrain.eta');
+
+export interface CachePluginOptions {
+  /** The tag's name; its end tag is `end<name>`. @default 'cache' */
+  tagName?: string;
+}
+
+type EtaConfig = Eta['config'];
+
+/** The plugin: `new Eta({ views, plugins: [cachePlugin()] })`, then `await eta.renderAsync(name, data)`. */
+export function cachePlugin(options: CachePluginOptions = {}) {
+  const tagName = options.tagName ?? 'cache';
+  return {
+    [PLUGIN]: true,
+    processTemplate(template: string, config?: EtaConfig): string {
+      const [open, close] = config?.tags ?? ['<%', '%>'];
+      const tag = new RegExp(`${escape(open)}([-_]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
+      return template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string) => {
+        const code = end === undefined ? openFragment(splitArguments(args), tagName) : 'return __eta.res; })(__eta));';
+        return `${open}${trimLeft} ${code} ${trimRight}${close}`;
+      });
+    },
+    processFnString(fnString: string, config?: EtaConfig): string {
+      if (!fnString.includes('__cachegrain.tag(')) return fnString;
+      const data = config?.varName ?? 'it';
+      const last = fnString.lastIndexOf('return __eta.res;');
+      return (
+        `const __cachegrain = this.config.plugins.find((plugin) => plugin[Symbol.for('cachegrain.eta')]).enter(${data}, options, ${JSON.stringify(tagName)});\n` +
+        `${data} = __cachegrain.data;\n${fnString.slice(0, last)}return __cachegrain.leave(__eta.res);${fnString.slice(last + 'return __eta.res;'.length)}`
+      );
+    },
+    /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
+    enter(data: Record<string, unknown> | undefined, renderOptions: { async?: boolean } | undefined, name: string): EtaRender {
+      const joined = data?.[RENDER];
+      if (joined instanceof FragmentRender) return new EtaRender(joined, data!, false);
+      if (renderOptions?.async !== true) {
+        throw new Error(`the '${name}' tag needs the template rendered with eta.renderAsync() or eta.renderStringAsync(): fragments are read from the cache asynchronously`);
+      }
+      const render = new FragmentRender();
+      return new EtaRender(render, { ...data, [RENDER]: render }, true);
+    },
+  };
+}
+
+/** The fragment state a compiled template sees. */
+class EtaRender {
+  constructor(
+    private readonly render: FragmentRender,
+    readonly data: Record<string, unknown>,
+    private readonly outermost: boolean,
+  ) {}
+
+  tag(timeout: unknown, name: string, varyOn: unknown[], using: unknown, body: () => Promise<string>): string {
+    return this.render.tag(timeout, name, varyOn, using, body);
+  }
+
+  leave(output: string): string | Promise<string> {
+    return this.outermost ? this.render.finish(output) : output;
+  }
+}
+
+/** An Express view engine: `app.engine('eta', expressEngine(eta))`; `eta`'s `views` must hold the views. */
+export function expressEngine(eta: Eta) {
+  return function renderEtaView(filePath: string, locals: object, callback: (error: unknown, html?: string) => void): void {
+    eta.renderAsync(filePath, locals).then((html) => callback(null, html), callback);
+  };
+}
+
+/** `cache timeout name vary… using=alias` → a call recording the fragment, opening the body's function. */
+function openFragment(args: string[], tagName: string): string {
+  let using = 'undefined';
+  if (args.length > 2 && args.at(-1)!.startsWith('using=')) using = args.pop()!.slice('using='.length);
+  if (args.length < 2) throw tooFewArguments(tagName);
+  const [timeout, name, ...varyOn] = args as [string, string, ...string[]];
+  const literalName = /^(["'`]).*\1$/s.test(name) ? name.slice(1, -1) : name;
+  // The body writes to its own buffer: it runs after the template has returned.
+  return (
+    `__eta.res += __cachegrain.tag(${timeout}, ${JSON.stringify(literalName)}, [${varyOn.join(', ')}], ${using}, ` +
+    `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`
+  );
+}
+
+/** Splits on spaces outside quotes, brackets and parentheses. */
+function splitArguments(text: string): string[] {
+  const args: string[] = [];
+  let current = '';
+  let depth = 0;
+  let quote: string | null = null;
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i]!;
+    if (quote !== null) {
+      if (char === '\\') current += char + (text[++i] ?? '');
+      else current += char;
+      if (char === quote) quote = null;
+      continue;
+    }
+    if (char === '"' || char === "'" || char === '`') quote = char;
+    else if ('([{'.includes(char)) depth++;
+    else if (')]}'.includes(char)) depth--;
+    else if (/\s/.test(char) && depth === 0) {
+      if (current !== '') args.push(current);
+      current = '';
+      continue;
+    }
+    current += char;
+  }
+  if (current !== '') args.push(current);
+  return args;
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+\-?^${}()|[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,38 @@
+/**
+ * Template fragment keys (SPEC §5), Django's `make_template_fragment_key`: the same name and vary-on
+ * values give the same key in every engine, so code can invalidate a fragment wherever it was rendered.
+ * Surprise: each value is hashed followed by ':', so ['a:b'] and ['a', 'b'] collide, as in Django.
+ */
+import { createHash } from 'node:crypto';
+
+/** `template.cache.<name>.<md5 hex of each vary-on value as text, each followed by ':'>`. */
+export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[] | null): string {
+  const hash = createHash('md5');
+  if (varyOn != null) {
+    for (const value of varyOn) {
+      hash.update(fragmentText(value));
+      hash.update(':');
+    }
+  }
+  return `template.cache.${name}.${hash.digest('hex')}`;
+}
+
+/** A vary-on value as hashed text: String() for primitives, ISO text for dates, stable JSON else. */
+function fragmentText(value: unknown): string {
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value);
+  if (value instanceof Date) return value.toISOString();
+  // Engines hand over their own safe-string wrappers; what counts is the text they stand for.
+  if (typeof (value as { toHTML?: unknown }).toHTML === 'function' || value instanceof String) return String(value);
+  return stableJson(value);
+}
+
+function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) => {
+    if (inner === null || typeof inner !== 'object' || Array.isArray(inner)) return inner;
+    if (inner instanceof Map) return Object.fromEntries([...inner].sort(([a], [b]) => (String(a) < String(b) ? -1 : 1)));
+    if (inner instanceof Set) return [...inner];
+    const sorted: Record<string, unknown> = {};
+    for (const key of Object.keys(inner).sort()) sorted[key] = (inner as Record<string, unknown>)[key];
+    return sorted;
+  });
+}
