@@ -16,3 +16,4 @@ export type { ServerOptions } from './backends/server.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database.js';
 export type { RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
+export { makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
