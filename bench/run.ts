@@ -9,6 +9,7 @@ import { type Comparison, machineSummary } from './harness.js';
 
 const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> = {
   locmem: () => import('./locmem.js'),
+  memcached: () => import('./memcached.js'),
 };
 
 const only = process.argv.slice(2);
