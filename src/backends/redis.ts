@@ -58,7 +58,7 @@ return result`,
 type Client = Redis & {
   cachegrainIncrBy(key: string, delta: number): Promise<number | null>;
   cachegrainPersist(key: string): Promise<number>;
-  cachegrainReadWithExpiryBuffer(...keys: string[]): Promise<Array<Buffer | number | null>>;
+  cachegrainReadWithExpiryBuffer(numberOfKeys: number, ...keys: string[]): Promise<Array<Buffer | number | null>>;
 };
 
 interface Clients {
@@ -166,7 +166,7 @@ export class RedisCache extends ServerCache<Buffer> {
             for (let i = 0; i < group.length; i++) if (payloads[i] != null) found.set(group[i]!, { payload: payloads[i]! });
             return;
           }
-          const reply = await client.cachegrainReadWithExpiryBuffer(...group);
+          const reply = await client.cachegrainReadWithExpiryBuffer(group.length, ...group);
           const now = this.now();
           for (let i = 0; i < group.length; i++) {
             const payload = reply[2 * i] as Buffer | null;

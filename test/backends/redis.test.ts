@@ -1,0 +1,240 @@
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type CacheParams, caches, configureCaches, KeyNotFoundError, RedisCache, type RedisOptions } from '../../src/index.js';
+import { describeBackend } from '../kit/backend.js';
+import { cli, commandCalls } from '../setup/redis.js';
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set: the vitest global setup starts redis-server (Debian package redis-server)`);
+  return value;
+}
+
+const SINGLE = required('CACHEGRAIN_TEST_REDIS_URL');
+const [LEADER, REPLICA] = required('CACHEGRAIN_TEST_REDIS_REPLICATION_URLS').split(',') as [string, string];
+const CLUSTER = required('CACHEGRAIN_TEST_REDIS_CLUSTER_URLS').split(',');
+const portOf = (url: string) => Number(new URL(url).port);
+
+/**
+ * A cache whose writes return only once the replica has them (WAIT), so that the kit's
+ * read-right-after-write holds while every read still goes to the replica. Test harness only:
+ * the backend itself never waits for replication.
+ */
+class ReplicaSyncedCache extends RedisCache {
+  private async synced<T>(result: Promise<T>): Promise<T> {
+    const value = await result;
+    await this.leader.wait(1, 2000);
+    return value;
+  }
+  protected override write(entries: Array<[string, Buffer]>, expiresAt: number | null) {
+    return this.synced(super.write(entries, expiresAt));
+  }
+  protected override insert(key: string, payload: Buffer, expiresAt: number | null) {
+    return this.synced(super.insert(key, payload, expiresAt));
+  }
+  protected override remove(keys: string[]) {
+    return this.synced(super.remove(keys));
+  }
+  protected override retime(key: string, expiresAt: number | null) {
+    return this.synced(super.retime(key, expiresAt));
+  }
+  protected override incrBy(key: string, delta: number) {
+    return this.synced(super.incrBy(key, delta));
+  }
+}
+
+/** The kit's custom key function makes `CUSTOM-<prefix>-<version>-<key>`; clear needs to be told so. */
+function params(location: string | string[], overrides: Partial<CacheParams<RedisOptions>>, options: RedisOptions = {}): CacheParams<RedisOptions> {
+  const clearPattern = overrides.keyFunction === undefined ? {} : { clearPattern: 'CUSTOM-*' };
+  return { location, ...overrides, options: { ...clearPattern, ...options, ...overrides.options } };
+}
+
+// Redis decides expiry by its own clock, to the millisecond.
+const traits = { serverClock: 0, culling: false } as const;
+
+describeBackend('redis (single server)', { make: (overrides) => new RedisCache(params(SINGLE, overrides)), traits });
+describeBackend('redis (leader + replica)', { make: (overrides) => new ReplicaSyncedCache(params([LEADER, REPLICA], overrides)), traits });
+describeBackend('redis (cluster)', { make: (overrides) => new RedisCache(params(CLUSTER, overrides, { cluster: true })), traits });
+
+describe('redis', () => {
+  const opened: RedisCache[] = [];
+  function open(location: string | string[], extra: Partial<CacheParams<RedisOptions>> = {}): RedisCache {
+    const cache = new RedisCache({ location, ...extra });
+    opened.push(cache);
+    return cache;
+  }
+  let cache: RedisCache;
+  beforeEach(async () => {
+    cache = open(SINGLE, { keyPrefix: 'own' });
+    await cache.clear();
+  });
+  afterEach(async () => {
+    for (const made of opened.splice(0)) await made.close();
+  });
+
+  describe('incr(key)', () => {
+    it('stores integers as decimal text and adds with INCRBY', async () => {
+      await cache.set('n', 41);
+      expect(await cli(portOf(SINGLE), 'GET', 'own:1:n')).toBe('41');
+      const before = await commandCalls(portOf(SINGLE), 'incrby');
+      expect(await cache.incr('n')).toBe(42);
+      expect(await commandCalls(portOf(SINGLE), 'incrby')).toBe(before + 1);
+      expect(await cli(portOf(SINGLE), 'GET', 'own:1:n')).toBe('42');
+    });
+    it('is atomic across connections', async () => {
+      const other = open(SINGLE, { keyPrefix: 'own' });
+      await cache.set('hits', 0);
+      await Promise.all(Array.from({ length: 100 }, (_, i) => (i % 2 === 0 ? cache : other).incr('hits')));
+      expect(await cache.get('hits')).toBe(100);
+    });
+    it('keeps the TTL', async () => {
+      await cache.set('ttl', 1, 100);
+      await cache.incr('ttl', 5);
+      const ttlMs = Number(await cli(portOf(SINGLE), 'PTTL', 'own:1:ttl'));
+      expect(ttlMs).toBeGreaterThan(90_000);
+      expect(ttlMs).toBeLessThanOrEqual(100_000);
+    });
+    it('does not create a missing key', async () => {
+      await expect(cache.incr('absent')).rejects.toThrow(KeyNotFoundError);
+      expect(await cli(portOf(SINGLE), 'EXISTS', 'own:1:absent')).toBe('0');
+    });
+    it('rejects a stored non-integer with a TypeError naming the key', async () => {
+      await cache.set('word', 'abc');
+      await expect(cache.incr('word')).rejects.toThrow(/own:1:word.*not an integer/);
+      await cache.set('float', 1.5);
+      await expect(cache.decr('float')).rejects.toThrow(TypeError);
+    });
+  });
+
+  describe('getMany(keys)', () => {
+    it('is one MGET on a single server', async () => {
+      const keys = Array.from({ length: 50 }, (_, i) => `k${i}`);
+      await cache.setMany(Object.fromEntries(keys.map((key) => [key, key])));
+      await cli(portOf(SINGLE), 'CONFIG', 'RESETSTAT');
+      const found = await cache.getMany([...keys, 'missing']);
+      expect(found.size).toBe(50);
+      expect(await commandCalls(portOf(SINGLE), 'mget')).toBe(1);
+      expect(await commandCalls(portOf(SINGLE), 'get')).toBe(0);
+    });
+    it('works across the slots and nodes of a cluster, one MGET per slot', async () => {
+      const clustered = open(CLUSTER, { keyPrefix: 'spread', options: { cluster: true } });
+      const keys = Array.from({ length: 30 }, (_, i) => `key-${i}`);
+      await clustered.setMany(Object.fromEntries(keys.map((key, i) => [key, i])));
+      const slots = new Set(await Promise.all([...keys, 'missing'].map((key) => cli(portOf(CLUSTER[0]!), 'CLUSTER', 'KEYSLOT', clustered.makeKey(key)))));
+      const nodesHolding = await Promise.all(CLUSTER.map(async (url) => Number(await cli(portOf(url), 'DBSIZE'))));
+      expect(nodesHolding.filter((count) => count > 0).length).toBe(3);
+      await Promise.all(CLUSTER.map((url) => cli(portOf(url), 'CONFIG', 'RESETSTAT')));
+      const found = await clustered.getMany([...keys, 'missing']);
+      expect([...found]).toEqual(keys.map((key, i) => [key, i]));
+      const mgets = await Promise.all(CLUSTER.map((url) => commandCalls(portOf(url), 'mget')));
+      expect(mgets.reduce((sum, calls) => sum + calls, 0)).toBe(slots.size);
+      await clustered.clear();
+    });
+  });
+
+  describe('clear()', () => {
+    it('removes only this prefix, leaving longer prefixes and foreign keys alone', async () => {
+      const nested = open(SINGLE, { keyPrefix: 'own:sub' });
+      await cli(portOf(SINGLE), 'SET', 'foreign', 'x');
+      await cli(portOf(SINGLE), 'SET', 'own-not-a-cache', 'x');
+      await cache.setMany({ a: 1, b: 2 });
+      await cache.set('a', 1, { version: 7 });
+      await nested.set('a', 'nested');
+      await cache.clear();
+      expect((await cache.getMany(['a', 'b'])).size).toBe(0);
+      expect(await cache.get('a', undefined, { version: 7 })).toBeUndefined();
+      expect(await nested.get('a')).toBe('nested');
+      expect(await cli(portOf(SINGLE), 'GET', 'foreign')).toBe('x');
+      expect(await cli(portOf(SINGLE), 'GET', 'own-not-a-cache')).toBe('x');
+      await nested.clear();
+    });
+    it('removes many keys, in batches, on every node of a cluster', async () => {
+      const clustered = open(CLUSTER, { keyPrefix: 'bulk', options: { cluster: true } });
+      const other = open(CLUSTER, { keyPrefix: 'other', options: { cluster: true } });
+      await clustered.setMany(Object.fromEntries(Array.from({ length: 2500 }, (_, i) => [`k${i}`, i])));
+      await other.set('kept', 'yes');
+      await clustered.clear();
+      const left = await Promise.all(CLUSTER.map((url) => cli(portOf(url), '--scan', '--pattern', 'bulk:*')));
+      expect(left.join('')).toBe('');
+      expect(await other.get('kept')).toBe('yes');
+      await other.clear();
+    });
+    it('with a custom keyFunction, rejects unless options.clearPattern says which keys are its own', async () => {
+      const keyFunction = (key: string, prefix: string, version: number) => `app/${prefix}/${version}/${key}`;
+      const unsure = open(SINGLE, { keyFunction, keyPrefix: 'p' });
+      await unsure.set('k', 1);
+      await expect(unsure.clear()).rejects.toThrow(/options\.clearPattern/);
+      expect(await unsure.get('k')).toBe(1);
+      const told = open(SINGLE, { keyFunction, keyPrefix: 'p', options: { clearPattern: 'app/p/*' } });
+      await cli(portOf(SINGLE), 'SET', 'app/q/1/k', 'other');
+      await told.clear();
+      expect(await unsure.get('k')).toBeUndefined();
+      expect(await cli(portOf(SINGLE), 'GET', 'app/q/1/k')).toBe('other');
+      await cli(portOf(SINGLE), 'DEL', 'app/q/1/k');
+    });
+  });
+
+  describe('leader and replicas', () => {
+    it('sends reads to the replica and writes to the leader', async () => {
+      const replicated = open([LEADER, REPLICA], { keyPrefix: 'routing' });
+      await replicated.set('k', 'v');
+      await cli(portOf(LEADER), 'WAIT', '1', '2000');
+      await Promise.all([LEADER, REPLICA].map((url) => cli(portOf(url), 'CONFIG', 'RESETSTAT')));
+      expect(await replicated.get('k')).toBe('v');
+      expect((await replicated.getMany(['k'])).size).toBe(1);
+      expect(await replicated.hasKey('k')).toBe(true);
+      await replicated.set('k2', 'v2');
+      expect(await commandCalls(portOf(REPLICA), 'get')).toBe(1);
+      expect(await commandCalls(portOf(REPLICA), 'mget')).toBe(1);
+      expect(await commandCalls(portOf(REPLICA), 'exists')).toBe(1);
+      expect(await commandCalls(portOf(LEADER), 'set')).toBe(1);
+      for (const read of ['get', 'mget', 'exists']) expect(await commandCalls(portOf(LEADER), read)).toBe(0);
+      await replicated.clear();
+    });
+  });
+
+  describe('touch(key, null)', () => {
+    it('persists a live key, answers true when it already was, false when missing', async () => {
+      await cache.set('p', 'v', 100);
+      expect(await cache.touch('p', null)).toBe(true);
+      expect(await cli(portOf(SINGLE), 'PTTL', 'own:1:p')).toBe('-1');
+      expect(await cache.touch('p', null)).toBe(true);
+      expect(await cache.touch('missing', null)).toBe(false);
+      expect(await cli(portOf(SINGLE), 'EXISTS', 'own:1:missing')).toBe('0');
+    });
+    it('sets a PX expiry from a timeout', async () => {
+      await cache.set('t', 'v', null);
+      expect(await cache.touch('t', 50)).toBe(true);
+      const ttlMs = Number(await cli(portOf(SINGLE), 'PTTL', 'own:1:t'));
+      expect(ttlMs).toBeGreaterThan(49_000);
+      expect(ttlMs).toBeLessThanOrEqual(50_000);
+    });
+  });
+
+  describe('configuration', () => {
+    it('is the `redis` backend of configureCaches', async () => {
+      await configureCaches({ default: { backend: 'redis', location: SINGLE, keyPrefix: 'configured' } });
+      try {
+        expect(caches.get('default')).toBeInstanceOf(RedisCache);
+        await caches.get('default').set('k', 'v');
+        expect(await cli(portOf(SINGLE), 'EXISTS', 'configured:1:k')).toBe('1');
+        await caches.get('default').clear();
+      } finally {
+        await configureCaches({ default: { backend: 'locmem' } });
+      }
+    });
+    it('refuses a missing or malformed location, naming the alias', () => {
+      expect(() => new RedisCache({ alias: 'r' })).toThrow("cache 'r': the redis backend needs a location");
+      expect(() => new RedisCache({ alias: 'r', location: 'localhost:6379' })).toThrow("cache 'r': location must be redis:// or rediss:// URLs (got 'localhost:6379')");
+      expect(() => new RedisCache({ location: 'redis://u:secret@h:1' , options: { cluster: 'yes' } as never })).toThrow(/options\.cluster must be a boolean/);
+      expect(() => new RedisCache({ location: 'redis://h:1/2', options: { cluster: true } })).toThrow(/only database 0/);
+      expect(() => new RedisCache({ location: 'ftp://u:secret@h:1' })).toThrow("(got 'ftp://u:***@h:1')");
+    });
+    it('refuses the ioredis keyPrefix option, which clear could not see', () => {
+      expect(() => new RedisCache({ location: SINGLE, options: { keyPrefix: 'x:' } })).toThrow(/options\.keyPrefix is not supported/);
+    });
+  });
+});
+
+afterAll(async () => {
+  await caches.closeAll();
+});
