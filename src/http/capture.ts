@@ -1,120 +1,165 @@
 /**
  * Sees a response's head and body however the view writes them (`writeHead`, `write`, `end`, a
- * piped stream, `res.send`/`res.render` on top of those). The surprise: the head is decided at the
- * first of writeHead/write/end to reach this layer, so outer layers' later changes (an outer
- * `compression()` adding Content-Encoding) never reach what is captured.
+ * piped stream, `res.send`/`res.render` on top of those). The surprise: `teeResponse` learns the
+ * head when it passes through this layer's `writeHead`, after every layer added later (decorators,
+ * an inner `compression()`) has changed it and before any earlier layer (an outer `compression()`) does.
  */
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
-/**
- * What to do with the body once the head is known:
- * `tee` sends each chunk on and keeps a copy; `hold` keeps the body back until `release`;
- * `pass` stops watching.
- */
-export type CaptureMode = 'tee' | 'hold' | 'pass';
-
-export interface CaptureHooks {
-  /** Called once, when the status and headers are final from the view's side; may still change headers. */
-  head(): CaptureMode;
-  /**
-   * Called once the view has ended: with the whole body, or null when it outgrew the limit (then
-   * a held body has already been sent on). In `hold` mode, `release` sends the response; the hook may
-   * change the status and headers first and send another body (an empty one for a 304).
-   */
-  done(body: Buffer | null, release: (body?: Buffer) => void): void;
-}
-
 type Callback = (error?: Error | null) => void;
-const noop = () => undefined;
+type Write = (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
+type End = (chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
+type WriteHead = (statusCode: number, ...rest: unknown[]) => ServerResponse;
 
-/** Intercepts `res` for one response; bodies beyond `maxBodyBytes` are never buffered. */
-export function captureResponse(res: ServerResponse, maxBodyBytes: number, hooks: CaptureHooks): void {
-  const original = { writeHead: res.writeHead, write: res.write, end: res.end };
-  let mode: CaptureMode | undefined;
-  let chunks: Buffer[] | null = [];
-  let size = 0;
-  let pendingCallbacks: Callback[] = [];
+/** Common to both ways of watching: the saved functions, the kept chunks and the size limit. */
+class Watch {
+  readonly writeHead: WriteHead;
+  readonly write: Write;
+  readonly end: End;
+  chunks: Buffer[] | null = [];
+  private size = 0;
+  wrappers: { writeHead?: unknown; write?: unknown; end?: unknown } = {};
 
-  const decide = () => {
-    if (mode === undefined) mode = hooks.head();
-    if (mode === 'pass') restore();
-    return mode;
-  };
-  const restore = () => {
-    res.writeHead = original.writeHead;
-    res.write = original.write;
-    res.end = original.end;
-    chunks = null;
-  };
-  const keep = (chunk: unknown, encoding: unknown): boolean => {
-    if (chunk === undefined || chunk === null || typeof chunk === 'function' || chunks === null) return chunks !== null;
+  constructor(
+    readonly res: ServerResponse,
+    private readonly maxBodyBytes: number,
+  ) {
+    this.writeHead = res.writeHead as unknown as WriteHead;
+    this.write = res.write as unknown as Write;
+    this.end = res.end as unknown as End;
+  }
+
+  install(wrappers: { writeHead: unknown; write: unknown; end: unknown }): void {
+    this.wrappers = wrappers;
+    Object.assign(this.res, wrappers);
+  }
+
+  /** Puts the saved functions back, unless a later layer has wrapped ours (then ours pass through). */
+  uninstall(): void {
+    const res = this.res as unknown as Record<string, unknown>;
+    if (res.writeHead === this.wrappers.writeHead) res.writeHead = this.writeHead;
+    if (res.write === this.wrappers.write) res.write = this.write;
+    if (res.end === this.wrappers.end) res.end = this.end;
+    this.chunks = null;
+  }
+
+  /** Keeps a copy of the chunk; false (and nothing kept from then on) once the body outgrows the limit. */
+  keep(chunk: unknown, encoding: unknown): boolean {
+    if (this.chunks === null) return false;
+    if (chunk === undefined || chunk === null || typeof chunk === 'function') return true;
     const bytes = typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
-    size += bytes.length;
-    if (size > maxBodyBytes) {
-      overflow();
+    this.size += bytes.length;
+    if (this.size > this.maxBodyBytes) {
+      this.chunks = null;
       return false;
     }
-    chunks.push(bytes);
+    this.chunks.push(bytes);
     return true;
-  };
-  const overflow = () => {
-    const held = mode === 'hold' ? chunks : null;
-    mode = 'pass';
-    restore();
-    if (held !== null && held.length > 0) original.write.call(res, Buffer.concat(held), undefined as never, noop);
-    for (const callback of pendingCallbacks) process.nextTick(callback);
-    pendingCallbacks = [];
-    hooks.done(null, () => undefined);
-  };
+  }
 
-  res.writeHead = function writeHead(this: ServerResponse, statusCode: number, reason?: unknown, headers?: unknown) {
+  /** Applies writeHead's arguments to the response, as the real writeHead would. */
+  takeHead(statusCode: number, rest: unknown[]): void {
+    let [reason, headers] = rest;
     if (typeof reason !== 'string') {
-      headers = reason;
+      headers ??= reason;
       reason = undefined;
     }
-    res.statusCode = statusCode;
-    if (typeof reason === 'string') res.statusMessage = reason;
-    if (headers !== undefined && headers !== null) applyHeaders(res, headers as OutgoingHttpHeaders | OutgoingHttpHeader[]);
-    if (decide() === 'hold') return res;
-    return original.writeHead.call(res, res.statusCode);
-  } as ServerResponse['writeHead'];
+    this.res.statusCode = statusCode;
+    if (typeof reason === 'string') this.res.statusMessage = reason;
+    if (headers !== undefined && headers !== null) applyHeaders(this.res, headers as OutgoingHttpHeaders | OutgoingHttpHeader[]);
+  }
+}
 
-  res.write = function write(this: ServerResponse, chunk: unknown, encoding?: unknown, callback?: unknown) {
-    const current = decide();
-    if (current === 'pass') return original.write.call(res, chunk as never, encoding as never, callback as never);
-    const kept = keep(chunk, encoding);
-    if (mode === 'hold') {
-      const done = typeof encoding === 'function' ? encoding : callback;
-      if (typeof done === 'function') pendingCallbacks.push(done as Callback);
-      return true;
-    }
-    void kept;
-    return original.write.call(res, chunk as never, encoding as never, callback as never);
-  } as ServerResponse['write'];
+export interface TeeHooks {
+  /** The head is final from the view's side (headers may still be changed): keep the body or not. */
+  head(): boolean;
+  /** The view ended: the whole body, or null when it outgrew the limit. Called once if `head` said keep. */
+  done(body: Buffer | null): void;
+}
 
-  res.end = function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, callback?: unknown) {
-    const current = decide();
-    if (current === 'pass') return original.end.call(res, chunk as never, encoding as never, callback as never);
-    keep(chunk, encoding);
-    const finished = typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : callback;
-    if (mode === 'hold' && chunks !== null) {
-      const body = Buffer.concat(chunks);
-      const callbacks = pendingCallbacks;
-      restore();
-      hooks.done(body, (sent = body) => {
-        original.end.call(res, sent.length > 0 ? sent : undefined, undefined as never, finished as never);
-        for (const callback of callbacks) process.nextTick(callback);
-      });
+/** Sends everything on as it comes, keeping a copy of a body up to `maxBodyBytes`. */
+export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: TeeHooks): void {
+  const watch = new Watch(res, maxBodyBytes);
+  let keeping: boolean | undefined;
+  const finish = (body: Buffer | null) => {
+    keeping = false;
+    watch.uninstall();
+    hooks.done(body);
+  };
+  watch.install({
+    writeHead(statusCode: number, ...rest: unknown[]) {
+      if (keeping === undefined) {
+        watch.takeHead(statusCode, rest);
+        keeping = hooks.head();
+        if (!keeping) watch.uninstall();
+        else if (watch.chunks === null) finish(null);
+        return watch.writeHead.call(res, res.statusCode);
+      }
+      return watch.writeHead.call(res, statusCode, ...rest);
+    },
+    write(chunk: unknown, encoding?: unknown, callback?: unknown) {
+      // Before the head is known the chunk is kept provisionally: writing it decides the head.
+      if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) finish(null);
+      return watch.write.call(res, chunk, encoding, callback);
+    },
+    end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
+      if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) finish(null);
+      const result = watch.end.call(res, chunk, encoding, callback);
+      if (keeping === true && watch.chunks !== null) finish(Buffer.concat(watch.chunks));
+      return result;
+    },
+  });
+}
+
+/**
+ * Holds the head and body back until the view ends, then calls `done(body, release)`: the hook may
+ * change the status and headers and calls `release(body?)` to send (another body, say an empty one).
+ * A body over `maxBodyBytes` is sent on as it stands and `done` is not called.
+ */
+export function holdResponse(res: ServerResponse, maxBodyBytes: number, done: (body: Buffer, release: (body?: Buffer) => void) => void): void {
+  const watch = new Watch(res, maxBodyBytes);
+  let callbacks: Callback[] = [];
+  let holding = true;
+  const flush = () => {
+    const held = watch.chunks ?? [];
+    holding = false;
+    watch.uninstall();
+    for (const callback of callbacks) process.nextTick(callback);
+    return held;
+  };
+  watch.install({
+    writeHead(statusCode: number, ...rest: unknown[]) {
+      if (!holding) return watch.writeHead.call(res, statusCode, ...rest);
+      watch.takeHead(statusCode, rest);
       return res;
-    }
-    const body = chunks === null ? null : Buffer.concat(chunks);
-    const wasCapturing = chunks !== null;
-    restore();
-    const result = original.end.call(res, chunk as never, encoding as never, callback as never);
-    if (wasCapturing) hooks.done(body, () => undefined);
-    void finished;
-    return result;
-  } as ServerResponse['end'];
+    },
+    write(chunk: unknown, encoding?: unknown, callback?: unknown) {
+      if (!holding) return watch.write.call(res, chunk, encoding, callback);
+      const held = watch.chunks ?? [];
+      if (!watch.keep(chunk, encoding)) {
+        flush();
+        if (held.length > 0) watch.write.call(res, Buffer.concat(held));
+        return watch.write.call(res, chunk, encoding, callback);
+      }
+      const finished = typeof encoding === 'function' ? encoding : callback;
+      if (typeof finished === 'function') callbacks.push(finished as Callback);
+      return true;
+    },
+    end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
+      if (!holding) return watch.end.call(res, chunk, encoding, callback);
+      const held = watch.chunks ?? [];
+      const kept = watch.keep(chunk, encoding);
+      const body = Buffer.concat(kept ? (watch.chunks ?? []) : held);
+      flush();
+      if (!kept) {
+        if (held.length > 0) watch.write.call(res, body);
+        return watch.end.call(res, chunk, encoding, callback);
+      }
+      const finished = typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : callback;
+      done(body, (sent = body) => void watch.end.call(res, sent.length > 0 ? sent : undefined, undefined, finished));
+      return res;
+    },
+  });
 }
 
 /** Applies `writeHead`'s headers argument (an object, a flat list, or a list of pairs) with `setHeader`. */

@@ -4,9 +4,9 @@
  * surprise: concurrent misses of one page wait for the first one's response instead of each running
  * the view, and then look up their own variant (they never get another visitor's response).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { BaseCache } from '../base.js';
-import { captureResponse } from './capture.js';
+import { teeResponse } from './capture.js';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
 import { directiveNames, getMaxAge, headerText, patchResponseHeaders, patchVaryHeaders } from './headers.js';
 import { absoluteUrl, headerKeyFor, headerValuesHash, type LearnedHeaders, learnVariant, md5, type PageKeyOptions, pageKeyFor, resolveCache } from './keys.js';
@@ -164,10 +164,10 @@ export class PageCache {
   capture(req: IncomingMessage, res: ServerResponse): void {
     let timeout = 0;
     let page: Omit<StoredPage, 'body'> | undefined;
-    captureResponse(res, this.maxBodyBytes, {
+    teeResponse(res, this.maxBodyBytes, {
       head: () => {
         const state = (req as WithState)[STATE];
-        if (state === undefined || !state.update) return 'pass';
+        if (state === undefined || !state.update) return false;
         const reason = uncacheableReason(req, res, this.pageTimeout);
         if (reason !== null) return this.skip(state);
         timeout = cacheTimeout(res, this.pageTimeout, this.seconds);
@@ -179,7 +179,7 @@ export class PageCache {
         if (timeout <= 0 || Number(res.getHeader('content-length') ?? 0) > this.maxBodyBytes) return this.skip(state);
         page = this.describe(res, state.statusHeader);
         state.storing = true;
-        return 'tee';
+        return true;
       },
       done: (body) => {
         const state = (req as WithState)[STATE]!;
@@ -193,10 +193,10 @@ export class PageCache {
     });
   }
 
-  private skip(state: PageState): 'pass' {
+  private skip(state: PageState): false {
     state.update = false;
     state.settle();
-    return 'pass';
+    return false;
   }
 
   /** The status and headers to store, as the view left them (connection headers and the HIT/MISS header left out). */
@@ -215,7 +215,7 @@ export class PageCache {
     const expires = Date.parse(headerText(res, 'expires') ?? '');
     const page: Omit<StoredPage, 'body'> = {
       status: res.statusCode,
-      statusMessage: res.statusMessage,
+      statusMessage: res.statusMessage || (STATUS_CODES[res.statusCode] ?? ''),
       headers,
       maxAge: getMaxAge(res),
       expires: Number.isNaN(expires) ? null : Math.floor(expires / 1000),
@@ -257,7 +257,8 @@ export class PageCache {
       headers.push('Age', String(Math.max(0, page.maxAge - (page.expires - Math.floor(Date.now() / 1000)))));
     }
     if (this.statusHeader !== false) headers.push(this.statusHeader, 'HIT');
-    res.writeHead(status, status === page.status ? page.statusMessage : undefined, headers);
+    // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
+    res.writeHead(status, status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? ''), headers);
     res.end(status === 200 && req.method !== 'HEAD' ? page.body : undefined);
   }
 }

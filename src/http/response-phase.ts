@@ -4,7 +4,7 @@
  * conditional GET must hold the whole body back (up to a limit) to hash it before the head is sent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { captureResponse } from './capture.js';
+import { holdResponse } from './capture.js';
 import { preconditionStatus, strongEtag } from './conditional.js';
 import { directiveNames, headerText } from './headers.js';
 
@@ -27,10 +27,7 @@ export function beforeHeaders(res: ServerResponse, change: (res: ServerResponse)
  */
 export function conditionalGetResponse(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): void {
   if (req.method !== 'GET') return;
-  captureResponse(res, maxBodyBytes, {
-    head: () => 'hold',
-    done: (body, release) => {
-      if (body === null) return;
+  holdResponse(res, maxBodyBytes, (body, release) => {
       if (!res.hasHeader('etag') && body.length > 0 && !directiveNames(headerText(res, 'cache-control')).includes('no-store')) {
         res.setHeader('ETag', strongEtag(body));
       }
@@ -46,6 +43,5 @@ export function conditionalGetResponse(req: IncomingMessage, res: ServerResponse
         if (describesBody || (status === 412 && (name === 'etag' || name === 'last-modified'))) res.removeHeader(name);
       }
       release(Buffer.alloc(0));
-    },
   });
 }

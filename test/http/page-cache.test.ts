@@ -1,0 +1,510 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
+import compression from 'compression';
+import express5 from 'express';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  cacheControl,
+  cacheMiddleware,
+  cachePage,
+  conditionalGet,
+  fetchFromCacheMiddleware,
+  invalidatePage,
+  type Middleware,
+  neverCache,
+  updateCacheMiddleware,
+  varyOnCookie,
+  varyOnHeaders,
+} from '../../adapters/express.js';
+import { caches, configureCaches } from '../../src/index.js';
+import { listen, type Reply, send } from './client.js';
+
+// The Express 4 alias package ships no types; it has Express 5's shape where these tests touch it.
+const express4 = createRequire(import.meta.url)('express4') as typeof express5;
+
+type View = (req: IncomingMessage, res: ServerResponse) => void;
+type Build = (middleware: Middleware[], view: View) => (req: IncomingMessage, res: ServerResponse) => void;
+
+const expressApp =
+  (express: typeof express5): Build =>
+  (middleware, view) => {
+    const app = express();
+    app.use(...(middleware as never[]), view as never);
+    return app as never;
+  };
+const bare: Build = (middleware, view) => (req, res) => {
+  const run = (i: number) => {
+    if (i === middleware.length) return view(req, res);
+    middleware[i]!(req, res, (error) => {
+      if (error) {
+        res.statusCode = 500;
+        res.end(String(error));
+      } else run(i + 1);
+    });
+  };
+  run(0);
+};
+const FLAVOURS: Array<[string, Build]> = [
+  ['Express 5', expressApp(express5)],
+  ['Express 4', expressApp(express4)],
+  ['node:http', bare],
+];
+
+let location = 0;
+let server: Awaited<ReturnType<typeof listen>> | undefined;
+beforeEach(async () => {
+  await configureCaches({ default: { backend: 'locmem', location: `page-cache-${++location}` }, other: { backend: 'locmem', location: `page-other-${location}` } });
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  server = await listen(handler);
+  return server.url;
+}
+
+/** A view that counts its runs and says which run produced the page. */
+function countingView(extra: (req: IncomingMessage, res: ServerResponse) => void = () => undefined) {
+  const view = Object.assign(
+    (req: IncomingMessage, res: ServerResponse) => {
+      view.calls++;
+      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      extra(req, res);
+      res.end(`${req.method} ${req.url} run ${view.calls}`);
+    },
+    { calls: 0 },
+  );
+  return view;
+}
+
+async function twice(base: string, path: string, options: Parameters<typeof send>[2] = {}): Promise<[Reply, Reply]> {
+  return [await send(base, path, options), await send(base, path, options)];
+}
+
+describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
+  it('answers the second GET from the cache without running the view', async () => {
+    const view = countingView();
+    const base = await serve(build([cacheMiddleware()], view));
+    const [first, second] = await twice(base, '/page');
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(second.text).toBe('GET /page run 1');
+    expect(second.headers['content-type']).toBe('text/plain; charset=utf-8');
+    expect(view.calls).toBe(1);
+  });
+
+  it('keeps query strings apart', async () => {
+    const view = countingView();
+    const base = await serve(build([cacheMiddleware()], view));
+    await twice(base, '/page?a=1');
+    const other = await send(base, '/page?a=2');
+    expect(other.text).toBe('GET /page?a=2 run 2');
+    expect((await send(base, '/page?a=1')).headers['x-cache']).toBe('HIT');
+  });
+
+  it('never caches POST nor answers it from a GET entry', async () => {
+    const view = countingView();
+    const base = await serve(build([cacheMiddleware()], view));
+    await send(base, '/page');
+    const [first, second] = await twice(base, '/page', { method: 'POST', body: 'x' });
+    expect([first.text, second.text]).toEqual(['POST /page run 2', 'POST /page run 3']);
+    expect(second.headers['x-cache']).toBe('MISS');
+  });
+
+  it('answers HEAD from the GET entry, without a body', async () => {
+    const view = countingView();
+    const base = await serve(build([cacheMiddleware()], view));
+    const get = await send(base, '/page');
+    const head = await send(base, '/page', { method: 'HEAD' });
+    expect(head.headers['x-cache']).toBe('HIT');
+    expect(head.headers['content-length']).toBe(String(get.body.length));
+    expect(head.body.length).toBe(0);
+    expect(view.calls).toBe(1);
+  });
+
+  it.each([
+    ['Set-Cookie', { 'Set-Cookie': 'session=abc' }],
+    ['Set-Cookie with Vary: Cookie', { 'Set-Cookie': 'session=abc', Vary: 'Cookie' }],
+    ['Cache-Control: private', { 'Cache-Control': 'private' }],
+    ['Cache-Control: Private', { 'Cache-Control': 'max-age=60, Private' }],
+    ['Cache-Control: private="Set-Cookie"', { 'Cache-Control': 'private="Set-Cookie"' }],
+    ['Cache-Control: NO-STORE', { 'Cache-Control': 'NO-STORE' }],
+    ['Cache-Control: No-Cache', { 'Cache-Control': 'No-Cache' }],
+    ['Vary: *', { Vary: '*' }],
+    ['Vary: Cookie,  *  ', { Vary: 'Cookie,  *  ' }],
+    ['max-age=0', { 'Cache-Control': 'max-age=0' }],
+  ])('never stores a response with %s', async (_name, headers) => {
+    const view = countingView((_req, res) => {
+      for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+    });
+    const base = await serve(build([cacheMiddleware()], view));
+    const [, second] = await twice(base, '/page', { headers: { Cookie: 'other=1' } });
+    expect(second.headers['x-cache']).toBe('MISS');
+    expect(second.text).toBe('GET /page run 2');
+  });
+
+  it('never stores an error status', async () => {
+    const view = countingView((_req, res) => void (res.statusCode = 404));
+    const base = await serve(build([cacheMiddleware()], view));
+    const [, second] = await twice(base, '/missing');
+    expect(second.text).toBe('GET /missing run 2');
+  });
+
+  it('counts headers given to writeHead', async () => {
+    let calls = 0;
+    const base = await serve(
+      build([cacheMiddleware()], (_req, res) => {
+        calls++;
+        res.writeHead(200, { 'Content-Type': 'text/plain', 'Set-Cookie': ['a=1', 'b=2'] });
+        res.end('hello');
+      }),
+    );
+    const [first, second] = await twice(base, '/page');
+    expect(first.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(second.headers['x-cache']).toBe('MISS');
+    expect(calls).toBe(2);
+  });
+
+  it('lets cachePage\'s timeout win over max-age=0, and keeps the smaller max-age in the header', async () => {
+    const view = countingView((_req, res) => res.setHeader('Cache-Control', 'max-age=0'));
+    const base = await serve(build([cachePage(60)], view));
+    const [first, second] = await twice(base, '/page');
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(first.headers['cache-control']).toBe('max-age=0');
+    expect(view.calls).toBe(1);
+  });
+
+  it('keeps a page for cachePage\'s timeout even when max-age says less', async () => {
+    const view = countingView((_req, res) => res.setHeader('Cache-Control', 'max-age=1'));
+    const base = await serve(build([cachePage(3)], view));
+    await send(base, '/page');
+    const cache = caches.get('default');
+    cache.now = () => Date.now() / 1000 + 2;
+    expect((await send(base, '/page')).headers['x-cache']).toBe('HIT');
+    cache.now = () => Date.now() / 1000 + 4;
+    expect((await send(base, '/page')).headers['x-cache']).toBe('MISS');
+  });
+
+  it('keeps a page for the response\'s max-age under cacheMiddleware', async () => {
+    const view = countingView((_req, res) => res.setHeader('Cache-Control', 'max-age=5'));
+    const base = await serve(build([cacheMiddleware({ seconds: 600 })], view));
+    await send(base, '/page');
+    const cache = caches.get('default');
+    cache.now = () => Date.now() / 1000 + 6;
+    expect((await send(base, '/page')).headers['x-cache']).toBe('MISS');
+  });
+
+  it('sends Expires, max-age and, on hits, Age', async () => {
+    const base = await serve(build([cacheMiddleware({ seconds: 120 })], countingView()));
+    const first = await send(base, '/page');
+    expect(first.headers['cache-control']).toBe('max-age=120');
+    const expires = Date.parse(first.headers['expires']!);
+    expect(Math.abs(expires - (Date.now() + 120_000))).toBeLessThan(2000);
+    expect(first.headers['age']).toBeUndefined();
+    const second = await send(base, '/page');
+    expect(second.headers['expires']).toBe(first.headers['expires']);
+    expect(Number(second.headers['age'])).toBeGreaterThanOrEqual(0);
+    expect(Number(second.headers['age'])).toBeLessThanOrEqual(1);
+  });
+
+  it('varies on Authorization unless the response is public', async () => {
+    const view = countingView((req, res) => req.url === '/public' && res.setHeader('Cache-Control', 'public'));
+    const base = await serve(build([cacheMiddleware()], view));
+    const alice = await send(base, '/private', { headers: { Authorization: 'Basic YWxpY2U6eA==' } });
+    expect(alice.headers['vary']).toBe('Authorization');
+    const bob = await send(base, '/private', { headers: { Authorization: 'Basic Ym9iOng=' } });
+    expect(bob.headers['x-cache']).toBe('MISS');
+    expect(bob.text).toBe('GET /private run 2');
+    expect((await send(base, '/private', { headers: { Authorization: 'Basic YWxpY2U6eA==' } })).text).toBe('GET /private run 1');
+    await send(base, '/public', { headers: { Authorization: 'Basic YWxpY2U6eA==' } });
+    const shared = await send(base, '/public', { headers: { Authorization: 'Basic Ym9iOng=' } });
+    expect(shared.headers['x-cache']).toBe('HIT');
+    expect(shared.headers['vary']).toBeUndefined();
+  });
+
+  it('keeps the variants of a Vary header apart, and an absent header apart from an empty one', async () => {
+    const view = countingView((req, res) => {
+      res.setHeader('Vary', 'Accept-Language');
+      res.setHeader('Content-Language', String(req.headers['accept-language'] ?? 'none'));
+    });
+    const base = await serve(build([cacheMiddleware()], view));
+    const fr = await twice(base, '/page', { headers: { 'Accept-Language': 'fr' } });
+    const de = await twice(base, '/page', { headers: { 'Accept-Language': 'de' } });
+    const none = await twice(base, '/page');
+    const empty = await twice(base, '/page', { headers: { 'Accept-Language': '' } });
+    expect([fr[1], de[1], none[1], empty[1]].map((reply) => reply.headers['content-language'])).toEqual(['fr', 'de', 'none', '']);
+    expect([fr[1], de[1], none[1], empty[1]].every((reply) => reply.headers['x-cache'] === 'HIT')).toBe(true);
+    expect(view.calls).toBe(4);
+  });
+
+  it('drops every variant of a URL with invalidatePage', async () => {
+    const view = countingView((_req, res) => res.setHeader('Vary', 'Accept-Language'));
+    const base = await serve(build([cacheMiddleware()], view));
+    await send(base, '/page?x=1', { headers: { 'Accept-Language': 'fr' } });
+    await send(base, '/page?x=1', { headers: { 'Accept-Language': 'de' } });
+    await send(base, '/page?x=2');
+    expect(await invalidatePage(`${base}/page?x=1`)).toBe(2);
+    expect((await send(base, '/page?x=1', { headers: { 'Accept-Language': 'fr' } })).headers['x-cache']).toBe('MISS');
+    expect((await send(base, '/page?x=1', { headers: { 'Accept-Language': 'de' } })).headers['x-cache']).toBe('MISS');
+    expect((await send(base, '/page?x=2')).headers['x-cache']).toBe('HIT');
+    expect(await invalidatePage(`${base}/never`)).toBe(0);
+    await expect(invalidatePage('/page')).rejects.toThrow("invalidatePage: url must be an absolute URL such as 'https://example.com/path' (got '/page')");
+  });
+
+  it('captures res.write + res.end, writeHead and piped streams', async () => {
+    let calls = 0;
+    const base = await serve(
+      build([cacheMiddleware()], (req, res) => {
+        calls++;
+        if (req.url === '/chunks') {
+          res.writeHead(200, 'Fine', ['Content-Type', 'text/plain', 'X-Part', 'one']);
+          res.write('one,');
+          res.write(Buffer.from('two,'));
+          res.end('three', 'utf8');
+        } else {
+          res.setHeader('Content-Type', 'text/plain');
+          Readable.from(['a', 'b', 'c'].map((part) => Buffer.from(part.repeat(1000)))).pipe(res);
+        }
+      }),
+    );
+    const chunks = await twice(base, '/chunks');
+    expect(chunks[1].text).toBe('one,two,three');
+    expect(chunks[1].headers['x-part']).toBe('one');
+    expect(chunks[1].headers['x-cache']).toBe('HIT');
+    const piped = await twice(base, '/piped');
+    expect(piped[1].text).toBe(piped[0].text);
+    expect(piped[1].body.length).toBe(3000);
+    expect(piped[1].headers['x-cache']).toBe('HIT');
+    expect(calls).toBe(2);
+  });
+
+  it('passes bodies over maxBodyBytes through uncached', async () => {
+    const view = countingView((req, res) => void res.write('x'.repeat(req.url === '/big' ? 200 : 50)));
+    const base = await serve(build([cacheMiddleware({ maxBodyBytes: 100 })], view));
+    const big = await twice(base, '/big');
+    expect(big[1].headers['x-cache']).toBe('MISS');
+    expect(big[1].text.startsWith('x'.repeat(200))).toBe(true);
+    expect((await twice(base, '/small'))[1].headers['x-cache']).toBe('HIT');
+  });
+
+  it('runs the view once for concurrent misses of one page', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const base = await serve(
+      build([cacheMiddleware()], (_req, res) => {
+        calls++;
+        void gate.then(() => res.end(`run ${calls}`));
+      }),
+    );
+    const replies = Array.from({ length: 5 }, () => send(base, '/slow'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    release();
+    const texts = (await Promise.all(replies)).map((reply) => reply.text);
+    expect(texts).toEqual(Array(5).fill('run 1'));
+    expect(calls).toBe(1);
+  });
+
+  it('never hands a waiting request the first one\'s cookie', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    const base = await serve(
+      build([cacheMiddleware()], (_req, res) => {
+        const run = ++calls;
+        res.setHeader('Set-Cookie', `visitor=${run}`);
+        void gate.then(() => res.end(`run ${run}`));
+      }),
+    );
+    const replies = Array.from({ length: 3 }, () => send(base, '/cookie'));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    release();
+    const cookies = (await Promise.all(replies)).map((reply) => reply.headers['set-cookie']![0]);
+    expect(new Set(cookies).size).toBe(3);
+    expect(calls).toBe(3);
+  });
+
+  it('works split in two, update first and fetch last', async () => {
+    const view = countingView();
+    const base = await serve(build([updateCacheMiddleware(), varyOnHeaders('Accept-Language'), fetchFromCacheMiddleware()], view));
+    const [first, second] = await twice(base, '/page');
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(second.headers['vary']).toBe('Accept-Language');
+    expect(view.calls).toBe(1);
+  });
+
+  it('does not store anything with updateCacheMiddleware alone', async () => {
+    const view = countingView();
+    const base = await serve(build([updateCacheMiddleware()], view));
+    const [, second] = await twice(base, '/page');
+    expect(second.text).toBe('GET /page run 2');
+  });
+
+  it('uses the cache alias and key prefix it is given, and statusHeader: false', async () => {
+    const view = countingView();
+    const base = await serve(build([cachePage(60, { cache: 'other', keyPrefix: 'site', statusHeader: false })], view));
+    const [, second] = await twice(base, '/page');
+    expect(second.headers['x-cache']).toBeUndefined();
+    expect(second.text).toBe('GET /page run 1');
+    expect(await invalidatePage(`${base}/page`, { cache: 'default', keyPrefix: 'site' })).toBe(0);
+    expect(await invalidatePage(`${base}/page`, { cache: 'other' })).toBe(0);
+    expect(await invalidatePage(`${base}/page`, { cache: 'other', keyPrefix: 'site' })).toBe(1);
+  });
+
+  it('answers conditional requests on hits from the stored ETag, and 412 to a failing If-Match', async () => {
+    const view = countingView();
+    const base = await serve(build([cacheMiddleware(), conditionalGet()], view));
+    const first = await send(base, '/page');
+    const etag = first.headers['etag']!;
+    expect(etag).toMatch(/^"[0-9a-f]{32}"$/);
+    const notModified = await send(base, '/page', { headers: { 'If-None-Match': etag } });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers['x-cache']).toBe('HIT');
+    expect(notModified.headers['etag']).toBe(etag);
+    expect(notModified.body.length).toBe(0);
+    expect((await send(base, '/page', { headers: { 'If-Match': '"other"' } })).status).toBe(412);
+    expect((await send(base, '/page', { headers: { 'If-None-Match': '"other"' } })).status).toBe(200);
+    expect(view.calls).toBe(1);
+  });
+});
+
+describe('the view decorators', () => {
+  it.each(FLAVOURS)('cacheControl, neverCache, varyOnHeaders and varyOnCookie change the headers on %s', async (_flavour, build) => {
+    const base = await serve(
+      build([cacheControl({ maxAge: 30, public: true }), varyOnHeaders('Accept-Language'), varyOnCookie], (req, res) => {
+        if (req.url === '/never') return neverCache(req, res, () => res.end('never'));
+        res.setHeader('Cache-Control', 'private, max-age=60');
+        res.setHeader('Vary', 'Accept-Encoding');
+        res.end('ok');
+      }),
+    );
+    const reply = await send(base, '/page');
+    expect(reply.headers['cache-control']).toBe('max-age=30, public');
+    expect(reply.headers['vary']).toBe('Accept-Encoding, Cookie, Accept-Language');
+    const never = await send(base, '/never');
+    // neverCache ran inside cacheControl, so cacheControl's merge came last: the smaller max-age, public over private.
+    expect(never.headers['cache-control']).toBe('max-age=0, no-cache, no-store, must-revalidate, public');
+  });
+
+  it('neverCache alone gives Django\'s headers', async () => {
+    const base = await serve(bare([neverCache], (_req, res) => res.end('x')));
+    const reply = await send(base, '/');
+    expect(reply.headers['cache-control']).toBe('max-age=0, no-cache, no-store, must-revalidate, private');
+    expect(Math.abs(Date.parse(reply.headers['expires']!) - Date.now())).toBeLessThan(2000);
+  });
+
+  it('conditionalGet answers 304 and 412, and leaves no-store, HEAD and big bodies alone', async () => {
+    const base = await serve(
+      bare([conditionalGet({ maxBodyBytes: 100 })], (req, res) => {
+        if (req.url === '/no-store') res.setHeader('Cache-Control', 'No-Store');
+        res.setHeader('Last-Modified', 'Mon, 01 Jan 2007 01:54:21 GMT');
+        res.end(req.url === '/big' ? 'y'.repeat(500) : 'hello');
+      }),
+    );
+    const first = await send(base, '/');
+    expect(first.headers['etag']).toBe('"5d41402abc4b2a76b9719d911017c592"');
+    expect((await send(base, '/', { headers: { 'If-None-Match': first.headers['etag']! } })).status).toBe(304);
+    expect((await send(base, '/', { headers: { 'If-Modified-Since': 'Tue, 02 Jan 2007 00:00:00 GMT' } })).status).toBe(304);
+    expect((await send(base, '/', { headers: { 'If-Match': '"nope"' } })).status).toBe(412);
+    expect((await send(base, '/', { headers: { 'If-Unmodified-Since': 'Mon, 01 Jan 2007 00:00:00 GMT' } })).status).toBe(412);
+    expect((await send(base, '/no-store')).headers['etag']).toBeUndefined();
+    expect((await send(base, '/', { method: 'HEAD' })).headers['etag']).toBeUndefined();
+    const big = await send(base, '/big');
+    expect(big.headers['etag']).toBeUndefined();
+    expect(big.text).toBe('y'.repeat(500));
+  });
+
+  it('refuses bad options with a TypeError naming them', () => {
+    expect(() => cacheMiddleware({ seconds: Number.NaN })).toThrow('cacheMiddleware: options.seconds must be a finite number of seconds (got NaN)');
+    expect(() => cacheMiddleware({ maxBodyBytes: -1 })).toThrow('cacheMiddleware: options.maxBodyBytes must be a non-negative integer (got -1)');
+    expect(() => cacheMiddleware({ statusHeader: 'X Cache' })).toThrow('cacheMiddleware: options.statusHeader must be a header name or false (got X Cache)');
+    expect(() => cachePage('60' as never)).toThrow('cachePage: timeout must be a finite number of seconds (got 60)');
+    expect(() => updateCacheMiddleware({ keyPrefix: 3 as never })).toThrow('updateCacheMiddleware: options.keyPrefix must be a string (got 3)');
+    expect(() => cacheControl({ maxAge: -1 })).toThrow('cacheControl: directive maxAge must be a non-negative number of seconds (got -1)');
+    expect(() => varyOnHeaders('Accept Language')).toThrow('varyOnHeaders: "Accept Language" is not a header name');
+    expect(() => conditionalGet({ maxBodyBytes: 1.5 })).toThrow('conditionalGet: options.maxBodyBytes must be a non-negative integer (got 1.5)');
+    expect(cacheMiddleware().name).toBe('cacheMiddleware');
+  });
+});
+
+describe('the page cache with Express features', () => {
+  it.each([
+    ['Express 5', express5],
+    ['Express 4', express4],
+  ])('never stores a response that sets a cookie with res.cookie, and caches res.render and res.json on %s', async (_name, express) => {
+    const app = express();
+    let renders = 0;
+    app.engine('tpl', (_path: string, options: object, callback: (error: unknown, html?: string) => void) => {
+      renders++;
+      callback(null, `<p>${(options as { name: string }).name}</p>`);
+    });
+    const views = mkdtempSync(join(tmpdir(), 'cachegrain-views-'));
+    writeFileSync(join(views, 'page.tpl'), 'unused: the engine renders from its options');
+    app.set('views', views);
+    app.set('view engine', 'tpl');
+    app.use(cacheMiddleware());
+    app.get('/cookie', (_req, res) => void res.cookie('session', 'abc').send('cookie'));
+    app.get('/render', (_req, res) => res.render('page', { name: 'Ada' }));
+    app.get('/json', (_req, res) => void res.json({ ok: true }));
+    const base = await serve(app as never);
+    const cookie = await twice(base, '/cookie');
+    expect(cookie[1].headers['x-cache']).toBe('MISS');
+    expect(cookie[1].headers['set-cookie']).toEqual(['session=abc; Path=/']);
+    const render = await twice(base, '/render');
+    expect(render[1].text).toBe('<p>Ada</p>');
+    expect(render[1].headers['x-cache']).toBe('HIT');
+    expect(renders).toBe(1);
+    const json = await twice(base, '/json');
+    expect(json[1].headers['x-cache']).toBe('HIT');
+    expect(json[1].headers['content-type']).toBe('application/json; charset=utf-8');
+    // Express's own weak ETag is stored with the page and answers conditional hits.
+    expect((await send(base, '/json', { headers: { 'If-None-Match': json[0].headers['etag']! } })).status).toBe(304);
+  });
+
+  it('honours trust proxy for the scheme and host in the key', async () => {
+    const app = express5();
+    app.set('trust proxy', true);
+    const view = countingView();
+    app.use(cacheMiddleware(), view as never);
+    const base = await serve(app as never);
+    await send(base, '/page', { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'shop.example' } });
+    expect((await send(base, '/page')).headers['x-cache']).toBe('MISS');
+    expect((await send(base, '/page', { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'shop.example' } })).headers['x-cache']).toBe('HIT');
+    expect(await invalidatePage('https://shop.example/page')).toBe(1);
+  });
+
+  it.each([
+    ['before', true],
+    ['after', false],
+  ])('keeps Accept-Encoding variants apart with compression() %s the cache', async (_where, compressionFirst) => {
+    const app = express5();
+    const view = countingView((_req, res) => void res.write('z'.repeat(5000)));
+    const squeeze = compression({ threshold: 0 });
+    if (compressionFirst) app.use(squeeze, cacheMiddleware());
+    else app.use(cacheMiddleware(), squeeze);
+    app.use(view as never);
+    const base = await serve(app as never);
+    const gzip = await twice(base, '/page', { headers: { 'Accept-Encoding': 'gzip' } });
+    const plain = await twice(base, '/page', { headers: { 'Accept-Encoding': 'identity' } });
+    for (const reply of [gzip[0], gzip[1]]) {
+      expect(reply.headers['content-encoding']).toBe('gzip');
+      expect(gunzipSync(reply.body).toString()).toMatch(/^z{5000}GET \/page run 1$/);
+    }
+    for (const reply of [plain[0], plain[1]]) {
+      expect(reply.headers['content-encoding']).toBeUndefined();
+      expect(reply.text).toMatch(/^z{5000}GET \/page run \d$/);
+    }
+    expect(gzip[1].headers['x-cache']).toBe('HIT');
+    expect(plain[1].headers['x-cache']).toBe('HIT');
+    // Before the cache, compression re-encodes one stored identity body; after it, each encoding is its own variant.
+    expect(view.calls).toBe(compressionFirst ? 1 : 2);
+  });
+});
