@@ -9,6 +9,8 @@ import { type Comparison, machineSummary } from './harness.js';
 
 const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> = {
   locmem: () => import('./locmem.js'),
+  http: () => import('./http.js'),
+  database: () => import('./database.js'),
   memcached: () => import('./memcached.js'),
 };
 
