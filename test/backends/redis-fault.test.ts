@@ -1,0 +1,132 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CacheServerError, RedisCache } from '../../src/index.js';
+import { freePort } from '../setup/process.js';
+import { type RedisServer, startRedisServer } from '../setup/redis.js';
+
+const TIMEOUT_MS = 150;
+// Time for the event loop and process scheduling on a busy machine, on top of the deadline.
+const MARGIN_MS = 250;
+
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+beforeAll(() => {
+  process.on('unhandledRejection', onUnhandled);
+});
+afterAll(() => {
+  process.off('unhandledRejection', onUnhandled);
+});
+
+/** Runs `action` and answers its outcome with how long it took, in ms. */
+async function timed<T>(action: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await action();
+  return { value, ms: performance.now() - started };
+}
+
+async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+describe('redis when the server goes away', () => {
+  let server: RedisServer;
+  const opened: RedisCache[] = [];
+  afterEach(async () => {
+    for (const cache of opened.splice(0)) await cache.close();
+    await server?.stop();
+  });
+
+  it('with failOpen: misses and no-ops within timeoutMs, error events, then recovers by itself', async () => {
+    server = await startRedisServer();
+    const cache = new RedisCache({ alias: 'shaky', location: server.url, options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
+    opened.push(cache);
+    const errors: Error[] = [];
+    cache.on('error', (error: Error) => errors.push(error));
+    await cache.set('k', 'before');
+    expect(await cache.get('k')).toBe('before');
+
+    // Traffic that keeps going while the server dies: no call may reject or outlast the deadline.
+    let slowest = 0;
+    let rejected = 0;
+    let running = true;
+    const traffic = Array.from({ length: 10 }, async (_, worker) => {
+      for (let i = 0; running; i++) {
+        const started = performance.now();
+        await (i % 2 === 0 ? cache.get(`t${worker}`) : cache.set(`t${worker}`, i)).catch(() => rejected++);
+        slowest = Math.max(slowest, performance.now() - started);
+      }
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    await server.stop();
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    running = false;
+    await Promise.all(traffic);
+    expect(rejected).toBe(0);
+    expect(slowest).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+
+    // Reads, commands queued while reconnecting and ones sent just as the socket died all answer in time.
+    for (let round = 0; round < 5; round++) {
+      const read = await timed(() => cache.get('k', 'fallback'));
+      expect(read.value).toBe('fallback');
+      expect(read.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+      const write = await timed(() => cache.set('k', 'during'));
+      expect(write.value).toBeUndefined();
+      expect(write.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+      const many = await timed(() => Promise.all([cache.getMany(['a', 'b']), cache.add('new', 1), cache.hasKey('k'), cache.delete('k'), cache.touch('k', 10)]));
+      expect(many.value).toEqual([new Map(), false, false, false, false]);
+      expect(many.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+    }
+    expect(errors.length).toBeGreaterThan(0);
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(CacheServerError);
+      expect(error.message).toContain(`cache 'shaky': server ${server.url}`);
+    }
+
+    server = await startRedisServer({ port: server.port });
+    await eventually(async () => {
+      await cache.set('k', 'after');
+      return (await cache.get('k')) === 'after';
+    }, 5000);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('without failOpen: rejects promptly with a CacheServerError naming the server, then recovers', async () => {
+    server = await startRedisServer();
+    const cache = new RedisCache({ alias: 'strict', location: server.url, options: { timeoutMs: TIMEOUT_MS } });
+    opened.push(cache);
+    cache.on('error', () => undefined);
+    await cache.set('k', 'v');
+    await server.stop();
+    for (let round = 0; round < 3; round++) {
+      const started = performance.now();
+      const outcome = await Promise.allSettled([cache.get('k'), cache.set('k', 'x'), cache.incr('n')]);
+      expect(performance.now() - started).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+      for (const result of outcome) {
+        expect(result.status).toBe('rejected');
+        const reason = (result as PromiseRejectedResult).reason as CacheServerError;
+        expect(reason).toBeInstanceOf(CacheServerError);
+        expect(reason.server).toBe(server.url);
+        expect(reason.message).toContain(`cache 'strict': server ${server.url}`);
+      }
+    }
+    server = await startRedisServer({ port: server.port });
+    await eventually(async () => (await cache.get('k').catch(() => 'failed')) === undefined, 5000);
+    expect(unhandled).toEqual([]);
+  });
+
+  it('without failOpen: a server that never answered rejects promptly too, and close() does not hang', async () => {
+    const port = await freePort();
+    server = { port, url: `redis://127.0.0.1:${port}`, stop: async () => {} };
+    const cache = new RedisCache({ location: server.url, options: { timeoutMs: TIMEOUT_MS } });
+    cache.on('error', () => undefined);
+    const read = await timed(() => cache.get('k').then(() => 'answered', (error: Error) => error.message));
+    expect(read.value).toContain(`server redis://127.0.0.1:${port}`);
+    expect(read.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+    const closing = await timed(() => cache.close());
+    expect(closing.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+    expect(unhandled).toEqual([]);
+  });
+});
