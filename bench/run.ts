@@ -12,6 +12,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> 
   http: () => import('./http.js'),
   database: () => import('./database.js'),
   memcached: () => import('./memcached.js'),
+  redis: () => import('./redis.js'),
 };
 
 const only = process.argv.slice(2);

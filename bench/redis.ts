@@ -1,0 +1,38 @@
+/**
+ * The redis backend against raw ioredis doing the same work on the same server (one it starts):
+ * get and set one at a time and 50 in flight, getMany(100) against one MGET of 100 keys.
+ * Both sides return the stored string; ours also pays for the codec, the key and the deadline.
+ */
+import { Redis } from 'ioredis';
+import { RedisCache } from '../src/index.js';
+import { startRedisServer } from '../test/setup/redis.js';
+import { compare, type Comparison } from './harness.js';
+
+export async function run(): Promise<Comparison[]> {
+  const server = await startRedisServer();
+  const cache = new RedisCache({ location: server.url, keyPrefix: 'bench' });
+  const raw = new Redis(server.url);
+  try {
+    const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
+    const value = 'a short string value';
+    await cache.setMany(Object.fromEntries(keys.map((key) => [key, value])));
+    await raw.mset(Object.fromEntries(keys.map((key) => [`raw:${key}`, value])));
+    const batches = Array.from({ length: 10 }, (_, b) => keys.slice(b * 100, b * 100 + 100));
+    const rawBatches = batches.map((batch) => batch.map((key) => `raw:${key}`));
+
+    const results: Comparison[] = [];
+    for (const inFlight of [1, 50]) {
+      const options = { inFlight, target: 0.9 };
+      results.push(await compare('redis', `get, ${inFlight} in flight`, (i) => cache.get(keys[i % 1000]!), 'ioredis GET', (i) => raw.get(`raw:${keys[i % 1000]}`), options));
+      results.push(
+        await compare('redis', `set, ${inFlight} in flight`, (i) => cache.set(keys[i % 1000]!, value), 'ioredis SET EX', (i) => raw.set(`raw:${keys[i % 1000]}`, value, 'EX', 300), options),
+      );
+    }
+    results.push(await compare('redis', 'getMany(100)', (i) => cache.getMany(batches[i % 10]!), 'ioredis MGET of 100', (i) => raw.mget(...rawBatches[i % 10]!), { target: 0.9 }));
+    return results;
+  } finally {
+    await cache.close();
+    await raw.quit();
+    await server.stop();
+  }
+}
