@@ -5,6 +5,7 @@
  * resolving (included templates and layouts join its render), so it must be rendered with
  * `renderAsync`; arguments are separated by spaces, so an argument with spaces needs parentheses.
  */
+import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, tooFewArguments } from '../src/fragments/index.js';
 
@@ -74,7 +75,10 @@ class EtaRender {
 /** An Express view engine: `app.engine('eta', expressEngine(eta))`; `eta`'s `views` must hold the views. */
 export function expressEngine(eta: Eta) {
   return function renderEtaView(filePath: string, locals: object, callback: (error: unknown, html?: string) => void): void {
-    eta.renderAsync(filePath, locals).then((html) => callback(null, html), callback);
+    // Eta reads a leading '/' as its views directory, so Express's absolute path is made relative to it.
+    const views = eta.config.views;
+    const name = views !== undefined && isAbsolute(filePath) ? relative(views, filePath) : filePath;
+    eta.renderAsync(name, locals).then((html) => callback(null, html), callback);
   };
 }
 

@@ -67,7 +67,7 @@ export interface ExpressEngineOptions {
 export function expressEngine(handlebars: HandlebarsInstance, options: ExpressEngineOptions = {}) {
   const compiled = new Map<string, Handlebars.TemplateDelegate>();
   let partialsLoaded = false;
-  return function renderHandlebarsView(filePath: string, locals: Record<string, unknown>, callback: (error: unknown, html?: string) => void): void {
+  return function renderHandlebarsView(filePath: string, locals: { cache?: boolean }, callback: (error: unknown, html?: string) => void): void {
     try {
       if (!partialsLoaded && options.partialsDir !== undefined) registerPartials(handlebars, options.partialsDir);
       partialsLoaded = true;
@@ -95,9 +95,8 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
 /** Fails on a tag with too few arguments; turns a bare-word fragment name into the string it spells. */
 function checkTags(program: hbs.AST.Program | undefined, helperName: string): void {
   for (const statement of program?.body ?? []) {
-    if (statement.type !== 'BlockStatement') continue;
     const block = statement as hbs.AST.BlockStatement;
-    if ((block.path as hbs.AST.PathExpression).original === helperName) {
+    if (block.type === 'BlockStatement' && (block.path as hbs.AST.PathExpression).original === helperName) {
       if (block.params.length < 2) throw tooFewArguments(helperName);
       const name = block.params[1] as hbs.AST.PathExpression;
       if (name.type === 'PathExpression' && !name.data) {

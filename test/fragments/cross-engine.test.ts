@@ -1,0 +1,40 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
+import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
+
+describe('makeTemplateFragmentKey(name, varyOn)', () => {
+  it("gives Django's keys", () => {
+    expect(makeTemplateFragmentKey('sidebar')).toBe('template.cache.sidebar.d41d8cd98f00b204e9800998ecf8427e');
+    expect(makeTemplateFragmentKey('sidebar', ['alice'])).toBe('template.cache.sidebar.770553c33dfa3a641da8312d60b3b9ef');
+    expect(makeTemplateFragmentKey('foo', ['abc:def%', 'x'])).toBe('template.cache.foo.100c07e5c6bd39e25ef214a7c24632a8');
+    expect(makeTemplateFragmentKey('foo', [1, 2, 3, 4, 5])).toBe('template.cache.foo.7ae8fd2e0d25d651c683bdeebdb29461');
+    expect(makeTemplateFragmentKey('foo', ['42º', '😀'])).toBe('template.cache.foo.7ced1c94e543668590ba39b3c08b0237');
+    expect(makeTemplateFragmentKey('a.fragment', null)).toBe('template.cache.a.fragment.d41d8cd98f00b204e9800998ecf8427e');
+  });
+
+  it('keeps the collisions Django has', () => {
+    expect(makeTemplateFragmentKey('x', ['a:b'])).toBe(makeTemplateFragmentKey('x', ['a', 'b']));
+    expect(makeTemplateFragmentKey('x', [])).toBe(makeTemplateFragmentKey('x'));
+  });
+
+  it('hashes dates as ISO text and objects as stable JSON', () => {
+    const when = new Date('2024-01-02T03:04:05.000Z');
+    expect(makeTemplateFragmentKey('x', [when])).toBe(makeTemplateFragmentKey('x', ['2024-01-02T03:04:05.000Z']));
+    expect(makeTemplateFragmentKey('x', [{ b: 1, a: [2] }])).toBe(makeTemplateFragmentKey('x', ['{"a":[2],"b":1}']));
+  });
+});
+
+describe('one fragment, three engines', () => {
+  beforeAll(() => configureCaches({ default: { backend: 'locmem', location: 'fragments-cross-engine' } }));
+  afterAll(() => caches.closeAll());
+
+  it('uses the same key in every engine, so one render serves the others', async () => {
+    const engines = [nunjucksEngine(), handlebarsEngine(), etaEngine()];
+    const [first, ...others] = engines.map((engine) => ({ engine, source: engine.cache('60', 'sidebar', ['$user'], `${engine.name} ${engine.out('user')}`) }));
+    expect(await first!.engine.renderSource(first!.source, { user: 'alice' })).toBe('nunjucks alice');
+    expect(await caches.get('default').get(makeTemplateFragmentKey('sidebar', ['alice']))).toBe('nunjucks alice');
+    for (const { engine, source } of others) expect(await engine.renderSource(source, { user: 'alice' })).toBe('nunjucks alice');
+    await caches.get('default').delete(makeTemplateFragmentKey('sidebar', ['alice']));
+    expect(await others[1]!.engine.renderSource(others[1]!.source, { user: 'alice' })).toBe('eta alice');
+  });
+});

@@ -1,0 +1,117 @@
+/**
+ * The three engines as the fragment case table sees them: how each writes a tag, a variable, a
+ * counted call and a text-transforming block, and how each renders inline source, the fixture page
+ * (layout, loop, includes or partials, nested fragments) and an Express view.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Eta } from 'eta';
+import express from 'express';
+import Handlebars from 'handlebars';
+import nunjucks from 'nunjucks';
+import * as etaTag from '../../adapters/eta.js';
+import * as handlebarsTag from '../../adapters/handlebars.js';
+import * as nunjucksTag from '../../adapters/nunjucks.js';
+
+export const FIXTURES = fileURLToPath(new URL('../../fixtures/templates/', import.meta.url));
+
+/** How an engine spells what the cases need. `$name` in a tag argument is a template variable. */
+export interface FragmentEngine {
+  name: 'nunjucks' | 'handlebars' | 'eta';
+  cache(timeout: string, name: string, varyOn: string[], body: string, using?: string): string;
+  /** The tag with only the given raw arguments (for the too-few-arguments case). */
+  bareCache(args: string, body: string): string;
+  out(variable: string): string;
+  /** A call of the context's `count()`, which counts how often a body was evaluated. */
+  count(): string;
+  /** `body`'s output upper-cased by the engine's own block construct. */
+  upper(body: string): string;
+  renderSource(source: string, context: Record<string, unknown>): Promise<string>;
+  /** The fixture page: a layout, a nested fragment, and one fragment per item inside an include/partial. */
+  renderPage(context: Record<string, unknown>): Promise<string>;
+  /** An Express app whose GET /page renders the fixture page with `locals`. */
+  app(locals: () => Record<string, unknown>): express.Express;
+}
+
+const variable = (arg: string, prefix = '') => (arg.startsWith('$') ? prefix + arg.slice(1) : arg);
+const usingArg = (using?: string) => (using === undefined ? '' : ` using="${using}"`);
+
+export function nunjucksEngine(): FragmentEngine {
+  const env = nunjucksTag.installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(`${FIXTURES}nunjucks`), { autoescape: true }));
+  return {
+    name: 'nunjucks',
+    cache: (timeout, name, varyOn, body, using) =>
+      `{% cache ${variable(timeout === 'null' ? 'None' : timeout)} ${name} ${varyOn.map((v) => variable(v)).join(' ')}${usingArg(using)} %}${body}{% endcache %}`,
+    bareCache: (args, body) => `{% cache ${args} %}${body}{% endcache %}`,
+    out: (name) => `{{ ${name} }}`,
+    count: () => '{{ count() }}',
+    upper: (body) => `{% filter upper %}${body}{% endfilter %}`,
+    renderSource: (source, context) => nunjucksTag.renderString(env, source, context),
+    renderPage: (context) => nunjucksTag.render(env, 'page.njk', context),
+    app(locals) {
+      const app = express();
+      app.engine('njk', nunjucksTag.expressEngine(env));
+      app.set('views', `${FIXTURES}nunjucks`);
+      app.get('/page', (_req, res) => res.render('page.njk', locals()));
+      return app;
+    },
+  };
+}
+
+export function handlebarsEngine(): FragmentEngine {
+  const handlebars = handlebarsTag.installCacheHelper(Handlebars.create());
+  handlebars.registerHelper('upper', function upper(this: unknown, options: Handlebars.HelperOptions) {
+    return String(options.fn(this)).toUpperCase();
+  });
+  handlebars.registerHelper('inc', (n: number) => n + 1);
+  for (const partial of ['layout', 'item']) {
+    handlebars.registerPartial(partial, readFileSync(`${FIXTURES}handlebars/partials/${partial}.hbs`, 'utf8'));
+  }
+  const page = handlebars.compile(readFileSync(`${FIXTURES}handlebars/page.hbs`, 'utf8'));
+  return {
+    name: 'handlebars',
+    cache: (timeout, name, varyOn, body, using) =>
+      `{{#cache ${variable(timeout)} "${name}" ${varyOn.map((v) => variable(v)).join(' ')}${usingArg(using)}}}${body}{{/cache}}`,
+    bareCache: (args, body) => `{{#cache ${args}}}${body}{{/cache}}`,
+    out: (name) => `{{${name}}}`,
+    count: () => '{{count}}',
+    upper: (body) => `{{#upper}}${body}{{/upper}}`,
+    renderSource: (source, context) => {
+      try {
+        return handlebarsTag.render(handlebars.compile(source), context);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+    renderPage: (context) => handlebarsTag.render(page, context),
+    app(locals) {
+      const app = express();
+      app.engine('hbs', handlebarsTag.expressEngine(handlebars, { partialsDir: `${FIXTURES}handlebars/partials` }));
+      app.set('views', `${FIXTURES}handlebars`);
+      app.get('/page', (_req, res) => res.render('page.hbs', locals()));
+      return app;
+    },
+  };
+}
+
+export function etaEngine(): FragmentEngine {
+  const eta = new Eta({ views: `${FIXTURES}eta`, plugins: [etaTag.cachePlugin()], cache: true });
+  return {
+    name: 'eta',
+    cache: (timeout, name, varyOn, body, using) =>
+      `<% cache ${variable(timeout, 'it.')} ${name} ${varyOn.map((v) => variable(v, 'it.')).join(' ')}${usingArg(using)} %>${body}<% endcache %>`,
+    bareCache: (args, body) => `<% cache ${args} %>${body}<% endcache %>`,
+    out: (name) => `<%= it.${name} %>`,
+    count: () => '<%= it.count() %>',
+    upper: (body) => `<%~ capture(() => { %>${body}<% }).toUpperCase() %>`,
+    renderSource: async (source, context) => eta.renderStringAsync(source, context),
+    renderPage: (context) => eta.renderAsync('page', context),
+    app(locals) {
+      const app = express();
+      app.engine('eta', etaTag.expressEngine(eta));
+      app.set('views', `${FIXTURES}eta`);
+      app.get('/page', (_req, res) => res.render('page.eta', locals()));
+      return app;
+    },
+  };
+}

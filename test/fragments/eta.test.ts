@@ -1,0 +1,4 @@
+import { describeFragmentCases } from './cases.js';
+import { etaEngine } from './engines.js';
+
+describeFragmentCases(etaEngine());

@@ -1,0 +1,4 @@
+import { describeFragmentCases } from './cases.js';
+import { handlebarsEngine } from './engines.js';
+
+describeFragmentCases(handlebarsEngine());

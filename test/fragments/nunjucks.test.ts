@@ -1,0 +1,4 @@
+import { describeFragmentCases } from './cases.js';
+import { nunjucksEngine } from './engines.js';
+
+describeFragmentCases(nunjucksEngine());
