@@ -79,6 +79,7 @@ export class DatabaseCache extends ServerCache<Buffer> {
   /** At least the table's row count, as far as this process knows; undefined until first counted. */
   private rowsBound: number | undefined;
   private writesSinceCount = 0;
+  private pendingCull: Promise<void> | undefined;
   /** Other processes write too: count for real at least this often, whatever rowsBound says. */
   private readonly recountEvery: number;
 
@@ -237,6 +238,12 @@ export class DatabaseCache extends ServerCache<Buffer> {
   private async makeRoom(): Promise<void> {
     this.writesSinceCount++;
     if (this.rowsBound !== undefined && this.rowsBound < this.culling.maxEntries && this.writesSinceCount < this.recountEvery) return;
+    // Concurrent writes share one cull: each running its own would remove a third several times over.
+    this.pendingCull ??= this.cull().finally(() => (this.pendingCull = undefined));
+    await this.pendingCull;
+  }
+
+  private async cull(): Promise<void> {
     await this.primary.deleteExpired(this.now());
     const count = await this.primary.count();
     const excess = cullCount(count, this.culling);
