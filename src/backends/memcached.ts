@@ -104,23 +104,35 @@ export class MemcachedCache extends ServerCache<Buffer> {
    */
   protected async write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<string[]> {
     const exptime = this.exptime(expiresAt);
+    if (entries.length === 1) {
+      const [key, payload] = entries[0]!;
+      const server = this.serverOf(key);
+      return this.guard(server.name, [key], async () => ((await this.store(server, key, payload, exptime)) ? [] : [key]));
+    }
     const payloads = new Map(entries);
     const failed: string[] = [];
-    await this.eachServer([...payloads.keys()], async (server, keys) => {
-      const replies = await Promise.allSettled(keys.map((key) => server.store('set', key, payloads.get(key)!, exptime)));
-      const refused = keys.filter((key, index) => {
-        const reply = replies[index]!;
-        if (reply.status === 'fulfilled') return false;
-        if (!(reply.reason instanceof MemcachedReplyError)) throw reply.reason;
-        if (this.refusals.has(key)) {
-          this.refusals.set(key, { server: server.name, reply: reply.reason.reply, bytes: payloads.get(key)!.length });
-        }
-        return true;
-      });
-      await Promise.all(refused.map((key) => server.delete(key)));
-      failed.push(...refused);
-    }, (keys) => failed.push(...keys));
+    await this.eachServer(
+      [...payloads.keys()],
+      async (server, keys) => {
+        const stored = await Promise.all(keys.map((key) => this.store(server, key, payloads.get(key)!, exptime)));
+        failed.push(...keys.filter((_, index) => !stored[index]));
+      },
+      (keys) => failed.push(...keys),
+    );
     return failed;
+  }
+
+  /** `set`; a refused value (larger than the server's item size limit) answers false and deletes the key. */
+  private async store(server: ServerConnection, key: string, payload: Buffer, exptime: number): Promise<boolean> {
+    try {
+      await server.store('set', key, payload, exptime);
+      return true;
+    } catch (error) {
+      if (!(error instanceof MemcachedReplyError)) throw error;
+      if (this.refusals.has(key)) this.refusals.set(key, { server: server.name, reply: error.reply, bytes: payload.length });
+      await server.delete(key);
+      return false;
+    }
   }
 
   protected async insert(key: string, payload: Buffer, expiresAt: number | null): Promise<boolean> {
