@@ -13,6 +13,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> 
   database: () => import('./database.js'),
   memcached: () => import('./memcached.js'),
   redis: () => import('./redis.js'),
+  fragments: () => import('./fragments.js'),
 };
 
 const only = process.argv.slice(2);

@@ -1,0 +1,98 @@
+/**
+ * Fragment caching in each engine. On locmem: a page whose 20 fragments all hit, against the same
+ * page without cache tags (target: a hit render takes at most 1.2× the plain render's time, that is
+ * ≥ 0.83× its throughput). On Redis: the same page cold (every fragment missed and written back) and
+ * warm (one MGET), each against the plain render.
+ */
+import { Eta } from 'eta';
+import Handlebars from 'handlebars';
+import nunjucks from 'nunjucks';
+import { cachePlugin } from '../adapters/eta.js';
+import { installCacheHelper, render as renderHandlebars } from '../adapters/handlebars.js';
+import { installCacheTag, render as renderNunjucks } from '../adapters/nunjucks.js';
+import { caches, configureCaches } from '../src/index.js';
+import { startRedisServer } from '../test/setup/redis.js';
+import { compare, type Comparison } from './harness.js';
+
+const FRAGMENTS = 20;
+const items = Array.from({ length: FRAGMENTS }, (_, id) => ({
+  id,
+  title: `Item <${id}>`,
+  body: 'Some text & a little more text to escape',
+  tags: ['one', 'two', 'three', 'four'],
+}));
+
+interface Page {
+  engine: string;
+  /** Renders the page with cache tags; `generation` is a vary-on value (a new one makes every fragment miss). */
+  cached(generation: number): Promise<string>;
+  plain(): Promise<string>;
+}
+
+function nunjucksPage(): Page {
+  const body = '<li class="item">{{ item.title }}: {{ item.body }}{% for tag in item.tags %}<span>{{ tag }}</span>{% endfor %}</li>';
+  const sources: Record<string, string> = {
+    plain: `<ul>{% for item in items %}${body}{% endfor %}</ul>`,
+    cached: `<ul>{% for item in items %}{% cache 600 item item.id generation %}${body}{% endcache %}{% endfor %}</ul>`,
+  };
+  const loader = { getSource: (name: string) => ({ src: sources[name]!, path: name, noCache: false }) };
+  const env = installCacheTag(new nunjucks.Environment(loader as unknown as nunjucks.ILoader, { autoescape: true }));
+  return {
+    engine: 'nunjucks',
+    cached: (generation) => renderNunjucks(env, 'cached', { items, generation }),
+    plain: async () => env.render('plain', { items }),
+  };
+}
+
+function handlebarsPage(): Page {
+  const handlebars = installCacheHelper(Handlebars.create());
+  const body = '<li class="item">{{title}}: {{body}}{{#each tags}}<span>{{this}}</span>{{/each}}</li>';
+  const plain = handlebars.compile(`<ul>{{#each items}}${body}{{/each}}</ul>`);
+  const cached = handlebars.compile(`<ul>{{#each items}}{{#cache 600 "item" id @root.generation}}${body}{{/cache}}{{/each}}</ul>`);
+  return {
+    engine: 'handlebars',
+    cached: (generation) => renderHandlebars(cached, { items, generation }),
+    plain: async () => plain({ items }),
+  };
+}
+
+function etaPage(): Page {
+  const eta = new Eta({ plugins: [cachePlugin()] });
+  const body = '<li class="item"><%= item.title %>: <%= item.body %><% for (const tag of item.tags) { %><span><%= tag %></span><% } %></li>';
+  eta.loadTemplate('@plain', `<ul><% for (const item of it.items) { %>${body}<% } %></ul>`, { async: true });
+  eta.loadTemplate('@cached', `<ul><% for (const item of it.items) { %><% cache 600 item item.id it.generation %>${body}<% endcache %><% } %></ul>`, { async: true });
+  return {
+    engine: 'eta',
+    cached: (generation) => eta.renderAsync('@cached', { items, generation }),
+    plain: () => eta.renderAsync('@plain', { items }),
+  };
+}
+
+export async function run(): Promise<Comparison[]> {
+  const pages = [nunjucksPage(), handlebarsPage(), etaPage()];
+  const results: Comparison[] = [];
+  await configureCaches({ default: { backend: 'locmem', location: 'bench-fragments', options: { maxEntries: 10_000 } } });
+  for (const page of pages) {
+    if ((await page.cached(0)) !== (await page.plain())) throw new Error(`${page.engine}: the cached page differs from the plain one`);
+    results.push(
+      await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, locmem (time ≤ 1.2× plain)`, () => page.cached(0), 'same page, no tags', () => page.plain(), { target: 0.83 }),
+    );
+  }
+  const redis = await startRedisServer();
+  try {
+    for (const page of pages) {
+      await configureCaches({
+        default: { backend: 'locmem', location: 'bench-fragments' },
+        template_fragments: { backend: 'redis', location: redis.url, keyPrefix: `bench-${page.engine}` },
+      });
+      let generation = 1;
+      results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} misses + setMany, redis`, () => page.cached(++generation), 'same page, no tags', () => page.plain()));
+      await page.cached(0);
+      results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, one MGET, redis`, () => page.cached(0), 'same page, no tags', () => page.plain()));
+    }
+  } finally {
+    await caches.closeAll();
+    await redis.stop();
+  }
+  return results;
+}
