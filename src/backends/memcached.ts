@@ -5,10 +5,9 @@
  * and counters go negative through a gets/cas loop, as memcached's own are unsigned.
  */
 import { type CacheParams, type Entry, type TimeoutArg } from '../base.js';
-import type { CacheKey } from '../keys.js';
 import { bytesCodec } from '../codec.js';
 import { CacheServerError, InvalidCacheKeyError } from '../errors.js';
-import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys.js';
+import { type CacheKey, describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
 import { ServerCache, type ServerOptions } from './server.js';
 
@@ -179,9 +178,12 @@ export class MemcachedCache extends ServerCache<Buffer> {
         const entry = await server.metaGet(key, 'v t c');
         if (entry === undefined) return undefined;
         const current = bytesCodec.decode(entry.value!);
-        if (typeof current !== 'number' || !Number.isSafeInteger(current)) throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
+        if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
+          throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
+        }
         const ttl = Number(entry.flags.t);
-        const reply = await server.store('cas', key, bytesCodec.encode(current + delta), ttl < 0 ? 0 : this.exptime(this.now() + ttl), entry.flags.c!);
+        const exptime = ttl < 0 ? 0 : this.exptime(this.now() + ttl);
+        const reply = await server.store('cas', key, bytesCodec.encode(current + delta), exptime, entry.flags.c!);
         if (reply === 'STORED') return current + delta;
         if (reply === 'NOT_FOUND') return undefined;
         // EXISTS: another writer got there first; read again.
