@@ -3,18 +3,25 @@
  * values give the same key in every engine, so code can invalidate a fragment wherever it was rendered.
  * Surprise: each value is hashed followed by ':', so ['a:b'] and ['a', 'b'] collide, as in Django.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
+
+/** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */
+const recent = new Map<string, string>();
+const RECENT_LIMIT = 10_000;
 
 /** `template.cache.<name>.<md5 hex of each vary-on value as text, each followed by ':'>`. */
 export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[] | null): string {
-  const hash = createHash('md5');
-  if (varyOn != null) {
-    for (const value of varyOn) {
-      hash.update(fragmentText(value));
-      hash.update(':');
-    }
+  let input = '';
+  if (varyOn != null) for (const value of varyOn) input += `${fragmentText(value)}:`;
+  // The name's length first, so that no other name and input spell the same memo key.
+  const memo = `${name.length}:${name}${input}`;
+  let key = recent.get(memo);
+  if (key === undefined) {
+    key = `template.cache.${name}.${hash('md5', input)}`;
+    if (recent.size >= RECENT_LIMIT) recent.clear();
+    recent.set(memo, key);
   }
-  return `template.cache.${name}.${hash.digest('hex')}`;
+  return key;
 }
 
 /** A vary-on value as hashed text: String() for primitives, ISO text for dates, stable JSON else. */
