@@ -146,7 +146,7 @@ export class RedisCache extends ServerCache<Buffer> {
 
   protected override readOne(key: string): Promise<Entry<Buffer> | undefined> {
     const { client, name } = this.reader();
-    return this.guard(name, undefined, () => client.getBuffer(key).then((payload) => (payload === null ? undefined : { payload })));
+    return this.guard(name, undefined, () => client.getBuffer(key).then(toEntry));
   }
 
   protected override contains(key: string): Promise<boolean> {
@@ -181,12 +181,13 @@ export class RedisCache extends ServerCache<Buffer> {
   }
 
   protected write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<string[]> {
-    const everyKey = entries.map(([key]) => key);
     if (entries.length === 1) {
       const [key, payload] = entries[0]!;
-      const command = expiresAt === null ? this.leader.set(key, payload) : this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt));
-      return this.guard(this.leaderName, everyKey, () => command.then(() => []));
+      return this.guard(this.leaderName, [key], () =>
+        (expiresAt === null ? this.leader.set(key, payload) : this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt))).then(noFailures),
+      );
     }
+    const everyKey = entries.map(([key]) => key);
     const ttlMs = expiresAt === null ? undefined : this.ttlMs(expiresAt);
     return this.guard(this.leaderName, everyKey, async () => {
       const groups = this.bySlot(everyKey);
@@ -321,6 +322,14 @@ export class RedisCache extends ServerCache<Buffer> {
   private serverError(name: string, error: Error): CacheServerError {
     return new CacheServerError(`cache '${this.alias}': server ${name}: ${error.message}`, name, error);
   }
+}
+
+function toEntry(payload: Buffer | null): Entry<Buffer> | undefined {
+  return payload === null ? undefined : { payload };
+}
+
+function noFailures(): string[] {
+  return [];
 }
 
 /** The URL without its password, for messages. */

@@ -37,31 +37,40 @@ export abstract class ServerCache<P> extends BaseCache<P> {
    * answers `fallback` (a miss or a no-op); without, rejects with a CacheServerError naming `server`.
    * Errors that are the caller's fault (`isServerError` false) are always rethrown as they are.
    */
-  protected async guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server)),
+  protected guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T> {
+    // One promise and one timer per command, no Promise.race: this runs on every cache call.
+    return new Promise<T>((resolve, reject) => {
+      let settled = false;
+      const fail = (error: unknown) => {
+        // A command that settles after its deadline no longer matters to anyone.
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        if (!this.isServerError(error)) return reject(error);
+        const failure =
+          error instanceof CacheServerError
+            ? error
+            : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
+        if (!this.failOpen) return reject(failure);
+        this.reportError(failure);
+        resolve(fallback);
+      };
+      const timer = setTimeout(
+        () => fail(new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server)),
         this.timeoutMs,
       );
+      const succeed = (value: T) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(value);
+      };
+      try {
+        command().then(succeed, fail);
+      } catch (error) {
+        fail(error);
+      }
     });
-    const work = command();
-    try {
-      return await Promise.race([work, deadline]);
-    } catch (error) {
-      if (!this.isServerError(error)) throw error;
-      // The command may still settle later; its outcome no longer matters to anyone.
-      work.catch(() => undefined);
-      const failure =
-        error instanceof CacheServerError
-          ? error
-          : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
-      if (!this.failOpen) throw failure;
-      this.reportError(failure);
-      return fallback;
-    } finally {
-      clearTimeout(timer);
-    }
   }
 
   /** Whether an error came from the server or the connection (true), or from the call itself (false). */

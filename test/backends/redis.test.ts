@@ -43,7 +43,7 @@ class ReplicaSyncedCache extends RedisCache {
 }
 
 /** The kit's custom key function makes `CUSTOM-<prefix>-<version>-<key>`; clear needs to be told so. */
-function params(location: string | string[], overrides: Partial<CacheParams<RedisOptions>>, options: RedisOptions = {}): CacheParams<RedisOptions> {
+function params(location: string | string[], overrides: Partial<CacheParams<RedisOptions>> = {}, options: RedisOptions = {}): CacheParams<RedisOptions> {
   const clearPattern = overrides.keyFunction === undefined ? {} : { clearPattern: 'CUSTOM-*' };
   return { location, ...overrides, options: { ...clearPattern, ...options, ...overrides.options } };
 }
