@@ -25,6 +25,8 @@ export interface Comparison {
   met?: boolean;
 }
 
+const ROUNDS = 3;
+
 export interface MeasureOptions {
   /** How long to measure after warming up. @default 1000 */
   durationMs?: number;
@@ -58,7 +60,10 @@ async function runFor(operation: (i: number) => Promise<unknown> | unknown, dura
   return count;
 }
 
-/** Measures ours and the anchor alternately (anchor, ours, anchor, ours) and keeps each one's best. */
+/**
+ * Measures ours and the anchor alternately, ROUNDS times each, and keeps each one's best: on a
+ * shared 2-core machine a single measurement swings by tens of percent, the best of a few much less.
+ */
 export async function compare(
   section: string,
   name: string,
@@ -67,13 +72,15 @@ export async function compare(
   anchor: (i: number) => Promise<unknown> | unknown,
   options: MeasureOptions & { target?: number } = {},
 ): Promise<Comparison> {
-  const a1 = await measure(anchor, options);
-  const o1 = await measure(ours, options);
-  const a2 = await measure(anchor, options);
-  const o2 = await measure(ours, options);
-  const best = (x: Measurement, y: Measurement) => (x.opsPerSec >= y.opsPerSec ? x : y);
-  const oursBest = best(o1, o2);
-  const anchorBest = best(a1, a2);
+  const anchors: Measurement[] = [];
+  const oursRuns: Measurement[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    anchors.push(await measure(anchor, options));
+    oursRuns.push(await measure(ours, options));
+  }
+  const best = (runs: Measurement[]) => runs.reduce((x, y) => (x.opsPerSec >= y.opsPerSec ? x : y));
+  const oursBest = best(oursRuns);
+  const anchorBest = best(anchors);
   const ratio = oursBest.opsPerSec / anchorBest.opsPerSec;
   const result: Comparison = { section, name, ours: oursBest, anchorName, anchor: anchorBest, ratio };
   if (options.target !== undefined) {

@@ -3,7 +3,8 @@
  * from the same run, and writes them all to bench/RESULTS.md. `npm run bench -- redis http`
  * runs only the named sections.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Comparison, machineSummary } from './harness.js';
 
@@ -39,6 +40,13 @@ const markdown = [
   ...rows,
   '',
 ].join('\n');
-writeFileSync(fileURLToPath(new URL('./RESULTS.md', import.meta.url)), markdown);
+writeFileSync(join(projectRoot(), 'bench', 'RESULTS.md'), markdown);
 console.log(`\nWrote bench/RESULTS.md (${results.length} figures).`);
 process.exit(0);
+
+/** The folder holding package.json above this file, whether it runs from bench/ or dist/bench/. */
+function projectRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
+  return dir;
+}

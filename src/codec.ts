@@ -36,22 +36,37 @@ export const memoryCodec: Codec<MemoryPayload> = {
 };
 
 /**
- * The first byte of every v8 serialization. Stored bytes are either a safe integer in ASCII decimal
- * (which never starts with this byte) or a v8 serialization. Other leading bytes are reserved for
- * envelopes that carry metadata next to the value (soft expiry, tag versions).
+ * Stored bytes say what they hold by their first byte: an ASCII digit or `-` starts a safe integer
+ * in decimal, STRING_FORMAT a UTF-8 string, V8_FORMAT (the first byte of every v8 serialization) any
+ * other value. The remaining leading bytes are reserved for envelopes that carry metadata next to
+ * the value (soft expiry, tag versions).
  */
 const V8_FORMAT = 0xff;
+const STRING_FORMAT = 0x00;
 
-/** For stores of bytes (files, SQL, memcached, Redis): integers as decimal text, the rest as v8. */
+/**
+ * For stores of bytes (files, SQL, memcached, Redis): integers as decimal text, strings (the most
+ * common value: HTML, JSON) as tagged UTF-8, which costs a tenth of v8's format to read, the rest as v8.
+ */
 export const bytesCodec: Codec<Buffer> = {
   encode(value) {
+    // A string with a lone surrogate has no UTF-8 form: v8's format keeps it exactly.
+    if (typeof value === 'string' && value.isWellFormed()) {
+      const bytes = Buffer.allocUnsafe(Buffer.byteLength(value) + 1);
+      bytes[0] = STRING_FORMAT;
+      bytes.write(value, 1);
+      return bytes;
+    }
     if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) {
       return Buffer.from(String(value), 'latin1');
     }
     return serializeValue(value);
   },
   decode(payload) {
-    if (payload.length > 0 && payload[0] === V8_FORMAT) return deserialize(payload);
+    if (payload.length > 0) {
+      if (payload[0] === STRING_FORMAT) return payload.toString('utf8', 1);
+      if (payload[0] === V8_FORMAT) return deserialize(payload);
+    }
     const text = payload.toString('latin1');
     if (!/^-?\d+$/.test(text)) throw new TypeError(`stored payload is neither an integer nor a v8 value`);
     return Number(text);

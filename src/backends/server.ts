@@ -20,6 +20,7 @@ export const DEFAULT_TIMEOUT_MS = 1000;
 export abstract class ServerCache<P> extends BaseCache<P> {
   protected readonly timeoutMs: number;
   protected readonly failOpen: boolean;
+  private readonly watch: DeadlineWatch;
 
   constructor(params: CacheParams<ServerOptions>, codec: Codec<P>) {
     super(params, codec);
@@ -30,6 +31,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     }
     this.failOpen = options.failOpen ?? false;
     if (typeof this.failOpen !== 'boolean') throw this.typeError(`options.failOpen must be a boolean (got ${describe(this.failOpen)})`);
+    this.watch = new DeadlineWatch(this.timeoutMs);
   }
 
   /**
@@ -38,14 +40,15 @@ export abstract class ServerCache<P> extends BaseCache<P> {
    * Errors that are the caller's fault (`isServerError` false) are always rethrown as they are.
    */
   protected guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T> {
-    // One promise and one timer per command, no Promise.race: this runs on every cache call.
+    // This runs on every cache call: one promise, no timer of its own (the watch sweeps deadlines).
     return new Promise<T>((resolve, reject) => {
-      let settled = false;
+      const watched: Watched = {
+        startedAt: this.watch.ticks,
+        expire: () => fail(new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server)),
+      };
       const fail = (error: unknown) => {
         // A command that settles after its deadline no longer matters to anyone.
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+        if (!this.watch.release(watched)) return;
         if (!this.isServerError(error)) return reject(error);
         const failure =
           error instanceof CacheServerError
@@ -55,16 +58,10 @@ export abstract class ServerCache<P> extends BaseCache<P> {
         this.reportError(failure);
         resolve(fallback);
       };
-      const timer = setTimeout(
-        () => fail(new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server)),
-        this.timeoutMs,
-      );
       const succeed = (value: T) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(value);
+        if (this.watch.release(watched)) resolve(value);
       };
+      this.watch.add(watched);
       try {
         command().then(succeed, fail);
       } catch (error) {
@@ -76,5 +73,51 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   /** Whether an error came from the server or the connection (true), or from the call itself (false). */
   protected isServerError(error: unknown): boolean {
     return !(error instanceof TypeError) && !(error instanceof RangeError);
+  }
+}
+
+interface Watched {
+  /** The watch's tick count when the command started. */
+  startedAt: number;
+  expire(): void;
+}
+
+/**
+ * Deadlines for the commands in flight, checked by one interval timer that runs only while commands
+ * are pending, instead of a timer per command (which costs more than the rest of a cache hit's CPU).
+ * The timer ticks TICKS times per timeout; a command fails at the TICKS-th tick after its start,
+ * so between (TICKS - 1) / TICKS of `timeoutMs` and `timeoutMs` after it.
+ */
+class DeadlineWatch {
+  ticks = 0;
+  private static readonly TICKS = 10;
+  private readonly pending = new Set<Watched>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly timeoutMs: number) {}
+
+  add(watched: Watched): void {
+    this.pending.add(watched);
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.sweep(), this.timeoutMs / DeadlineWatch.TICKS);
+      this.timer.unref();
+    }
+  }
+
+  /** Stops watching a command; false when it had already expired (or was released before). */
+  release(watched: Watched): boolean {
+    return this.pending.delete(watched);
+  }
+
+  private sweep(): void {
+    this.ticks++;
+    if (this.pending.size === 0) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+      return;
+    }
+    for (const watched of this.pending) {
+      if (this.ticks - watched.startedAt >= DeadlineWatch.TICKS) watched.expire();
+    }
   }
 }
