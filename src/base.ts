@@ -63,6 +63,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
   private readonly madeKeys = new Map<string, string>();
+  /** Decoded values for getShared, by payload; they go when the payload is overwritten or culled. */
+  private readonly sharedValues = new WeakMap<object, unknown>();
+  /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
+  protected readonly payloadsStayInProcess: boolean = false;
   private readonly inflight = new Map<string, Promise<P>>();
   private readonly pendingIncrs = new Map<string, Promise<number>>();
   private readonly reportedCauses = new Set<string>();
@@ -176,6 +180,29 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Like `get`, for readers that never mutate what they read (the page cache reads stored responses
+   * this way): where the store keeps its payloads in this process, every such reader of one stored
+   * entry shares one decoded value instead of decoding a copy each time.
+   */
+  getShared<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
+    try {
+      const found = this.readOne(this.key(key, options?.version));
+      if (found instanceof Promise) return found.then((entry) => (entry === undefined ? defaultValue : (this.decodeShared(entry.payload) as T)));
+      return Promise.resolve(found === undefined ? defaultValue : (this.decodeShared(found.payload) as T));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private decodeShared(payload: P): unknown {
+    if (!this.payloadsStayInProcess || typeof payload !== 'object' || payload === null) return this.codec.decode(payload);
+    if (this.sharedValues.has(payload)) return this.sharedValues.get(payload);
+    const value = this.codec.decode(payload);
+    this.sharedValues.set(payload, value);
+    return value;
   }
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {

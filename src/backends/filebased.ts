@@ -3,11 +3,12 @@
  * write goes to a temp file that is then renamed (or, for `add`, hard-linked) into place, so a
  * reader in any process sees a whole file or none. A corrupt or truncated file reads as a miss.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { BaseCache, type CacheParams, type Entry } from '../base.js';
 import { bytesCodec } from '../codec.js';
+import { md5 } from '../hash.js';
 import { cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 
 export type FileBasedOptions = CullingOptions;
@@ -102,7 +103,7 @@ export class FileBasedCache extends BaseCache<Buffer> {
   }
 
   private pathOf(key: string): string {
-    return join(this.directory, createHash('md5').update(key).digest('hex') + SUFFIX);
+    return join(this.directory, md5(key) + SUFFIX);
   }
 
   /** Removes 1/cullFrequency of the files, chosen at random, when the directory is full. */

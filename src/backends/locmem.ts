@@ -35,6 +35,7 @@ function storeFor(location: string, maxEntries: number): Store {
 }
 
 export class LocMemCache extends BaseCache<MemoryPayload> {
+  protected override readonly payloadsStayInProcess = true;
   private readonly culling: Required<CullingOptions>;
   private readonly store: Store;
 

@@ -3,7 +3,7 @@
  * values give the same key in every engine, so code can invalidate a fragment wherever it was rendered.
  * Surprise: each value is hashed followed by ':', so ['a:b'] and ['a', 'b'] collide, as in Django.
  */
-import { hash } from 'node:crypto';
+import { md5 } from '../hash.js';
 
 /** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */
 const recent = new Map<string, string>();
@@ -17,7 +17,7 @@ export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[
   const memo = `${name.length}:${name}${input}`;
   let key = recent.get(memo);
   if (key === undefined) {
-    key = `template.cache.${name}.${hash('md5', input)}`;
+    key = `template.cache.${name}.${md5(input)}`;
     if (recent.size >= RECENT_LIMIT) recent.clear();
     recent.set(memo, key);
   }

@@ -3,7 +3,7 @@
  * request's preconditions call for. If-Match and If-Unmodified-Since are decided here; If-None-Match
  * and If-Modified-Since on GET/HEAD are `fresh`'s, which also treats a request's `no-cache` as a reload.
  */
-import { createHash } from 'node:crypto';
+import { md5 } from '../hash.js';
 import type { IncomingHttpHeaders } from 'node:http';
 import fresh from 'fresh';
 
@@ -12,7 +12,7 @@ export const NOT_MODIFIED_HEADERS = new Set(['cache-control', 'content-location'
 
 /** A strong ETag for a body: `"<md5 hex>"`. */
 export function strongEtag(body: Uint8Array): string {
-  return `"${createHash('md5').update(body).digest('hex')}"`;
+  return `"${md5(body)}"`;
 }
 
 /** The entity tags of an If-Match / If-None-Match value: `*` alone, or the well-formed quoted tags. */

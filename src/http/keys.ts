@@ -4,11 +4,11 @@
  * in the cache beside the variant keys so that `invalidatePage` can find every variant. The
  * surprise: an absent header and an empty one hash differently (each value is framed).
  */
-import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../base.js';
 import { caches } from '../config.js';
+import { md5 as md5Hex, rememberingMd5 } from '../hash.js';
 import { headerText, splitHeaderValue } from './headers.js';
 
 const PAGE_KEY = 'views.decorators.cache.cache_page';
@@ -40,9 +40,8 @@ interface ExpressRequest extends IncomingMessage {
   app?: { get(setting: string): unknown };
 }
 
-export function md5(text: string): string {
-  return createHash('md5').update(text).digest('hex');
-}
+/** md5 hex of a URL or other repeating text (remembered: a site hashes the same URLs over and over). */
+export const md5 = rememberingMd5();
 
 export function resolveCache(cache: string | BaseCache | undefined): BaseCache {
   return typeof cache === 'object' && cache !== null ? cache : caches.get(cache ?? 'default');
@@ -80,12 +79,12 @@ export function pageKeyFor(keyPrefix: string, method: string, urlHash: string, h
 /** The md5 of the request's values for the headers: each present one as `=value\n`, an absent one as `\n`. */
 export function headerValuesHash(req: IncomingMessage, headers: readonly string[]): string {
   if (headers.length === 0) return EMPTY_MD5;
-  const hash = createHash('md5');
+  let framed = '';
   for (const name of headers) {
     const value = req.headers[name];
-    hash.update(value === undefined ? '\n' : `=${Array.isArray(value) ? value.join(', ') : value}\n`);
+    framed += value === undefined ? '\n' : `=${Array.isArray(value) ? value.join(', ') : value}\n`;
   }
-  return hash.digest('hex');
+  return md5Hex(framed);
 }
 
 /** The request headers a Vary value names: lower-cased, sorted, once each. */

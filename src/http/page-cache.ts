@@ -119,12 +119,12 @@ export class PageCache {
       let flights = flightsByCache.get(cache);
       if (flights === undefined) flightsByCache.set(cache, (flights = new Map()));
       for (let waited = false; ; waited = true) {
-        const learned = await cache.get<LearnedHeaders>(headerKeyFor(this.keyPrefix, urlHash));
+        const learned = await cache.getShared<LearnedHeaders>(headerKeyFor(this.keyPrefix, urlHash));
         let variant = '?';
         if (learned !== undefined) {
           variant = headerValuesHash(req, learned.headers);
-          let page = await cache.get<StoredPage>(pageKeyFor(this.keyPrefix, 'GET', urlHash, variant));
-          if (page === undefined && method === 'HEAD') page = await cache.get<StoredPage>(pageKeyFor(this.keyPrefix, 'HEAD', urlHash, variant));
+          let page = await cache.getShared<StoredPage>(pageKeyFor(this.keyPrefix, 'GET', urlHash, variant));
+          if (page === undefined && method === 'HEAD') page = await cache.getShared<StoredPage>(pageKeyFor(this.keyPrefix, 'HEAD', urlHash, variant));
           if (page !== undefined) {
             this.serve(req, res, page);
             return true;
