@@ -111,7 +111,6 @@ export class PageCache {
    */
   async fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const state: PageState = { update: false, statusHeader: this.statusHeader, storing: false, settle: noop };
-    (req as WithState)[STATE] = state;
     const method = req.method;
     if (method === 'GET' || method === 'HEAD') {
       const cache = resolveCache(this.cacheOption);
@@ -141,6 +140,8 @@ export class PageCache {
         break;
       }
     }
+    // Only now: a hit never carries the state, and adding a property reshapes the request object.
+    (req as WithState)[STATE] = state;
     if (this.statusHeader !== false) res.setHeader(this.statusHeader, 'MISS');
     return false;
   }
