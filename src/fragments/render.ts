@@ -18,7 +18,7 @@ export type RenderBody = () => unknown;
 const NONCE = randomBytes(6).toString('hex');
 const OPEN = `\u0002cgf${NONCE}:`;
 const CLOSE = '\u0003';
-const PLACEHOLDER = new RegExp(`${OPEN}(\\d+)${CLOSE}`, 'g');
+const DIGITS = /^\d+$/;
 
 /** Fragments being rendered in this process, per cache and key: concurrent renders share them. */
 const flights = new WeakMap<BaseCache, Map<string, Promise<string>>>();
@@ -159,21 +159,40 @@ export class FragmentRender {
 
   /** Replaces the placeholders in `text`, waiting only for fragments whose HTML is not yet known. */
   private substitute(text: string): string | Promise<string> {
-    if (!text.includes(OPEN)) return text;
-    const waits: Array<Promise<string>> = [];
-    for (const match of text.matchAll(PLACEHOLDER)) {
-      const fragment = this.fragments[Number(match[1])]!;
-      const html = this.resultOf(fragment);
-      if (typeof html !== 'string') waits.push(html);
+    let at = text.indexOf(OPEN);
+    if (at === -1) return text;
+    // One scan with indexOf: text between placeholders, and the fragment each placeholder stands for.
+    const pieces: string[] = [];
+    const slots: Array<[index: number, fragment: Fragment]> = [];
+    let from = 0;
+    while (at !== -1) {
+      const end = text.indexOf(CLOSE, at + OPEN.length);
+      if (end === -1) break;
+      const digits = text.slice(at + OPEN.length, end);
+      const fragment = DIGITS.test(digits) ? this.fragments[Number(digits)] : undefined;
+      if (fragment === undefined) {
+        at = text.indexOf(OPEN, at + 1); // not one of ours after all: it stays text
+        continue;
+      }
+      pieces.push(text.slice(from, at), '');
+      slots.push([pieces.length - 1, fragment]);
+      from = end + CLOSE.length;
+      at = text.indexOf(OPEN, from);
     }
-    const replace = () =>
-      text.replace(PLACEHOLDER, (_placeholder, id: string) => {
-        const fragment = this.fragments[Number(id)]!;
+    pieces.push(text.slice(from));
+    let waits: Array<Promise<string>> | undefined;
+    for (const [, fragment] of slots) {
+      const html = this.resultOf(fragment);
+      if (typeof html !== 'string') (waits ??= []).push(html);
+    }
+    const assemble = () => {
+      for (const [index, fragment] of slots) {
         fragment.placed = true;
-        return fragment.html ?? fragment.sameAs?.html ?? '';
-      });
-    if (waits.length === 0) return replace();
-    return Promise.all(waits).then(replace);
+        pieces[index] = fragment.html ?? fragment.sameAs?.html ?? '';
+      }
+      return pieces.join('');
+    };
+    return waits === undefined ? assemble() : Promise.all(waits).then(assemble);
   }
 
   /** One setMany per cache and timeout for every miss this render rendered. */
