@@ -251,15 +251,28 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return stored === undefined ? payload : stored.payload;
   }
 
-  async getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
-    const byMade = new Map<string, CacheKey>();
-    for (const key of keys) byMade.set(this.key(key, options?.version), key);
+  getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
+    try {
+      const originals: CacheKey[] = [];
+      const made: string[] = [];
+      for (const key of keys) {
+        originals.push(key);
+        made.push(this.key(key, options?.version));
+      }
+      if (made.length === 0) return Promise.resolve(new Map());
+      const found = this.read(made, false);
+      return found instanceof Promise ? found.then((entries) => this.pick<T>(originals, made, entries)) : Promise.resolve(this.pick<T>(originals, made, found));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The found entries of a getMany, decoded, under the keys as the caller gave them. */
+  private pick<T>(originals: CacheKey[], made: string[], entries: Map<string, Entry<P>>): Map<CacheKey, T> {
     const found = new Map<CacheKey, T>();
-    if (byMade.size === 0) return found;
-    const entries = await this.read([...byMade.keys()], false);
-    for (const [made, key] of byMade) {
-      const entry = entries.get(made);
-      if (entry !== undefined) found.set(key, this.codec.decode(entry.payload) as T);
+    for (let i = 0; i < made.length; i++) {
+      const entry = entries.get(made[i]!);
+      if (entry !== undefined) found.set(originals[i]!, this.codec.decode(entry.payload) as T);
     }
     return found;
   }
