@@ -42,7 +42,7 @@ export const memoryCodec: Codec<MemoryPayload> = {
  * the value (soft expiry, tag versions).
  */
 const V8_FORMAT = 0xff;
-const STRING_FORMAT = 0x00;
+const STRING_FORMAT = 0x00; // textOrBytesCodec writes it as '\u0000'
 
 /**
  * For stores of bytes (files, SQL, memcached, Redis): integers as decimal text, strings (the most
@@ -78,3 +78,19 @@ function serializeValue(value: unknown): Buffer {
   if (value === undefined) throw new TypeError('undefined cannot be stored (store null instead)');
   return serialize(value);
 }
+
+/**
+ * bytesCodec for clients that write JS strings faster than Buffers (ioredis: about 20% at load):
+ * integers and well-formed strings are handed over as strings whose UTF-8 is exactly the bytes
+ * bytesCodec would store, everything else as bytesCodec's Buffer. Reads come back as Buffers.
+ */
+export const textOrBytesCodec: Codec<Buffer | string> = {
+  encode(value) {
+    if (typeof value === 'string' && value.isWellFormed()) return '\u0000' + value;
+    if (typeof value === 'number' && Number.isSafeInteger(value) && !Object.is(value, -0)) return String(value);
+    return bytesCodec.encode(value);
+  },
+  decode(payload) {
+    return bytesCodec.decode(typeof payload === 'string' ? Buffer.from(payload) : payload);
+  },
+};

@@ -3,7 +3,7 @@ export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './base.js';
 export type { CacheParams, Entry, MaybePromise, TimeoutArg, VersionOption } from './base.js';
 export { caches, cache, configureCaches } from './config.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config.js';
-export { bytesCodec, memoryCodec } from './codec.js';
+export { bytesCodec, memoryCodec, textOrBytesCodec } from './codec.js';
 export type { Codec, MemoryPayload } from './codec.js';
 export { cullCount, cullingOptions } from './culling.js';
 export type { CullingOptions } from './culling.js';

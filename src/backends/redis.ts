@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import type { Cluster, ChainableCommander, Redis } from 'ioredis';
 import type { CacheParams, Entry } from '../base.js';
-import { bytesCodec } from '../codec.js';
+import { textOrBytesCodec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { defaultKeyFunction, describe } from '../keys.js';
 import { ServerCache, type ServerOptions } from './server.js';
@@ -79,7 +79,7 @@ function loadClients(): Clients {
   return clients;
 }
 
-export class RedisCache extends ServerCache<Buffer> {
+export class RedisCache extends ServerCache<Buffer | string> {
   /** Where every write goes: the single server, the first URL, or the cluster. */
   protected readonly leader: Client;
   private readonly leaderName: string;
@@ -90,7 +90,7 @@ export class RedisCache extends ServerCache<Buffer> {
   private readonly clearPattern?: string;
 
   constructor(params: CacheParams<RedisOptions> = {}) {
-    super(params, bytesCodec);
+    super(params, textOrBytesCodec);
     const { timeoutMs: _t, failOpen: _f, cluster = false, clearPattern, ...clientOptions } = (params.options ?? {}) as RedisOptions;
     if (typeof cluster !== 'boolean') throw this.typeError(`options.cluster must be a boolean (got ${describe(cluster)})`);
     if (clearPattern !== undefined && (typeof clearPattern !== 'string' || clearPattern === '')) {
@@ -180,7 +180,7 @@ export class RedisCache extends ServerCache<Buffer> {
     return found;
   }
 
-  protected write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<string[]> {
+  protected write(entries: Array<[string, Buffer | string]>, expiresAt: number | null): Promise<string[]> {
     if (entries.length === 1) {
       const [key, payload] = entries[0]!;
       return this.guard(this.leaderName, [key], () =>
@@ -207,7 +207,7 @@ export class RedisCache extends ServerCache<Buffer> {
     });
   }
 
-  protected insert(key: string, payload: Buffer, expiresAt: number | null): Promise<boolean> {
+  protected insert(key: string, payload: Buffer | string, expiresAt: number | null): Promise<boolean> {
     return this.guard(this.leaderName, false, async () => {
       const reply = expiresAt === null ? await this.leader.set(key, payload, 'NX') : await this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt), 'NX');
       return reply === 'OK';
