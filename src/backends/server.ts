@@ -20,7 +20,7 @@ export const DEFAULT_TIMEOUT_MS = 1000;
 export abstract class ServerCache<P> extends BaseCache<P> {
   protected readonly timeoutMs: number;
   protected readonly failOpen: boolean;
-  private readonly watch: DeadlineWatch;
+  private readonly failures: FailurePolicy;
 
   constructor(params: CacheParams<ServerOptions>, codec: Codec<P>) {
     super(params, codec);
@@ -31,7 +31,11 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     }
     this.failOpen = options.failOpen ?? false;
     if (typeof this.failOpen !== 'boolean') throw this.typeError(`options.failOpen must be a boolean (got ${describe(this.failOpen)})`);
-    this.watch = new DeadlineWatch(this.timeoutMs);
+    this.failures = {
+      watch: new DeadlineWatch(this.timeoutMs),
+      timedOut: (server) => new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server),
+      settle: (pending, error) => this.settleFailure(pending, error),
+    };
   }
 
   /**
@@ -40,34 +44,35 @@ export abstract class ServerCache<P> extends BaseCache<P> {
    * Errors that are the caller's fault (`isServerError` false) are always rethrown as they are.
    */
   protected guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T> {
-    // This runs on every cache call: one promise, no timer of its own (the watch sweeps deadlines).
-    return new Promise<T>((resolve, reject) => {
-      const watched: Watched = {
-        startedAt: this.watch.ticks,
-        expire: () => fail(new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server)),
-      };
-      const fail = (error: unknown) => {
-        // A command that settles after its deadline no longer matters to anyone.
-        if (!this.watch.release(watched)) return;
-        if (!this.isServerError(error)) return reject(error);
-        const failure =
-          error instanceof CacheServerError
-            ? error
-            : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
-        if (!this.failOpen) return reject(failure);
-        this.reportError(failure);
-        resolve(fallback);
-      };
-      const succeed = (value: T) => {
-        if (this.watch.release(watched)) resolve(value);
-      };
-      this.watch.add(watched);
-      try {
-        command().then(succeed, fail);
-      } catch (error) {
-        fail(error);
-      }
+    // This runs on every cache call: one promise, one small object, no timer of its own (the
+    // watch sweeps deadlines).
+    const watch = this.failures.watch;
+    const pending = new PendingCommand<T>(this.failures, server, fallback, watch.ticks);
+    const settled = new Promise<T>((resolve, reject) => {
+      pending.resolve = resolve;
+      pending.reject = reject;
     });
+    watch.add(pending);
+    try {
+      command().then(
+        (value) => pending.succeed(value),
+        (error) => pending.fail(error),
+      );
+    } catch (error) {
+      pending.fail(error);
+    }
+    return settled;
+  }
+
+  /** Settles a command that failed or ran out of time: a rejection, or with failOpen a fallback. */
+  private settleFailure<T>(pending: PendingCommand<T>, error: unknown): void {
+    if (!this.isServerError(error)) return pending.reject(error);
+    const server = pending.server;
+    const failure =
+      error instanceof CacheServerError ? error : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
+    if (!this.failOpen) return pending.reject(failure);
+    this.reportError(failure);
+    pending.resolve(pending.fallback);
   }
 
   /** Whether an error came from the server or the connection (true), or from the call itself (false). */
@@ -80,6 +85,39 @@ interface Watched {
   /** The watch's tick count when the command started. */
   startedAt: number;
   expire(): void;
+}
+
+/** One command in flight under `guard`: settled once, by its outcome or by its deadline. */
+class PendingCommand<T> implements Watched {
+  resolve!: (value: T) => void;
+  reject!: (error: unknown) => void;
+
+  constructor(
+    private readonly policy: FailurePolicy,
+    readonly server: string,
+    readonly fallback: T,
+    readonly startedAt: number,
+  ) {}
+
+  succeed(value: T): void {
+    // A command that settles after its deadline no longer matters to anyone.
+    if (this.policy.watch.release(this)) this.resolve(value);
+  }
+
+  fail(error: unknown): void {
+    if (this.policy.watch.release(this)) this.policy.settle(this, error);
+  }
+
+  expire(): void {
+    this.fail(this.policy.timedOut(this.server));
+  }
+}
+
+/** What a pending command needs of its cache, made once per cache. */
+interface FailurePolicy {
+  watch: DeadlineWatch;
+  timedOut(server: string): CacheServerError;
+  settle<T>(pending: PendingCommand<T>, error: unknown): void;
 }
 
 /**
