@@ -146,7 +146,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
 
   protected override readOne(key: string): Promise<Entry<Buffer> | undefined> {
     const { client, name } = this.reader();
-    return this.guard(name, undefined, () => client.getBuffer(key).then(toEntry));
+    return this.guard(name, undefined, () => client.getBuffer(key), toEntry);
   }
 
   protected override contains(key: string): Promise<boolean> {
@@ -184,7 +184,8 @@ export class RedisCache extends ServerCache<Buffer | string> {
     if (entries.length === 1) {
       const [key, payload] = entries[0]!;
       return this.guard(this.leaderName, [key], () =>
-        (expiresAt === null ? this.leader.set(key, payload) : this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt))).then(noFailures),
+        expiresAt === null ? this.leader.set(key, payload) : this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt)),
+        noFailures,
       );
     }
     const everyKey = entries.map(([key]) => key);

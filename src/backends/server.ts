@@ -43,7 +43,10 @@ export abstract class ServerCache<P> extends BaseCache<P> {
    * answers `fallback` (a miss or a no-op); without, rejects with a CacheServerError naming `server`.
    * Errors that are the caller's fault (`isServerError` false) are always rethrown as they are.
    */
-  protected guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T> {
+  protected guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T>;
+  /** The same, with `answer` turning the server's reply into the result (saving a `.then` per call). */
+  protected guard<T, R>(server: string, fallback: T, command: () => Promise<R>, answer: (reply: R) => T): Promise<T>;
+  protected guard<T, R>(server: string, fallback: T, command: () => Promise<R>, answer?: (reply: R) => T): Promise<T> {
     // This runs on every cache call: one promise, one small object, no timer of its own (the
     // watch sweeps deadlines).
     const watch = this.failures.watch;
@@ -55,7 +58,16 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     watch.add(pending);
     try {
       command().then(
-        (value) => pending.succeed(value),
+        (reply) => {
+          if (answer === undefined) return pending.succeed(reply as unknown as T);
+          let value: T;
+          try {
+            value = answer(reply);
+          } catch (error) {
+            return pending.fail(error);
+          }
+          pending.succeed(value);
+        },
         (error) => pending.fail(error),
       );
     } catch (error) {
