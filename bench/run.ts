@@ -3,7 +3,8 @@
  * from the same run, and writes them all to bench/RESULTS.md. `npm run bench -- redis http`
  * runs only the named sections.
  */
-import { existsSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Comparison, machineSummary } from './harness.js';
@@ -33,6 +34,8 @@ const markdown = [
   '# Benchmark results',
   '',
   `Machine: ${machineSummary()}`,
+  '',
+  `Versions: ${versions()}`,
   `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run (higher is better).`,
   '',
   '| section | benchmark | ours (ops/s) | anchor | anchor (ops/s) | ratio | target |',
@@ -49,4 +52,24 @@ function projectRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
   return dir;
+}
+
+/** The versions behind the figures: the libraries measured against and the servers talked to. */
+function versions(): string {
+  const root = projectRoot();
+  const packages = ['cachegrain', 'lru-cache', 'ioredis', 'pg', 'better-sqlite3', 'memjs', 'memcached', 'express', 'apicache', 'route-cache', 'nunjucks', 'handlebars', 'eta', 'autocannon'];
+  const found = packages.map((name) => {
+    const file = name === 'cachegrain' ? join(root, 'package.json') : join(root, 'node_modules', name, 'package.json');
+    return existsSync(file) ? `${name} ${(JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version}` : `${name} (absent)`;
+  });
+  const servers = [
+    ['redis-server', ['--version'], /v=(\S+)/],
+    ['memcached', ['-V'], /memcached (\S+)/],
+    ['psql', ['--version'], /(\d+\.\d+)/],
+  ] as const;
+  for (const [command, args, pattern] of servers) {
+    const text = spawnSync(command, args, { encoding: 'utf8' }).stdout ?? '';
+    found.push(`${command === 'psql' ? 'postgresql' : command} ${pattern.exec(text)?.[1] ?? '(absent)'}`);
+  }
+  return found.join(', ');
 }
