@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // Key warnings are asserted through process 'warning' events; printing them too only adds noise.
+    execArgv: ['--no-warnings'],
   },
 });
