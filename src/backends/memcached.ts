@@ -6,6 +6,7 @@
  */
 import { type CacheParams, type Entry, type TimeoutArg } from '../base.js';
 import { bytesCodec } from '../codec.js';
+import { groupBy } from '../group.js';
 import { CacheServerError, InvalidCacheKeyError } from '../errors.js';
 import { type CacheKey, describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
@@ -233,13 +234,7 @@ export class MemcachedCache extends ServerCache<Buffer> {
     command: (server: ServerConnection, keys: string[]) => Promise<void>,
     onFallback?: (keys: string[]) => void,
   ): Promise<void> {
-    const byServer = new Map<ServerConnection, string[]>();
-    for (const key of keys) {
-      const server = this.serverOf(key);
-      const list = byServer.get(server);
-      if (list === undefined) byServer.set(server, [key]);
-      else list.push(key);
-    }
+    const byServer = groupBy(keys, (key) => this.serverOf(key));
     await Promise.all(
       [...byServer].map(async ([server, serverKeys]) => {
         const done = await this.guard(server.name, false, async () => {

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { Cluster, ChainableCommander, Redis } from 'ioredis';
 import type { CacheParams, Entry } from '../base.js';
 import { textOrBytesCodec } from '../codec.js';
+import { groupBy } from '../group.js';
 import { CacheServerError } from '../errors.js';
 import { defaultKeyFunction, describe } from '../keys.js';
 import { ServerCache, type ServerOptions } from './server.js';
@@ -289,14 +290,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
   /** Keys grouped by cluster slot, in order; one group when not on a cluster. */
   private bySlot(keys: string[]): string[][] {
     if (!this.cluster || keys.length === 1) return [keys];
-    const groups = new Map<number, string[]>();
-    for (const key of keys) {
-      const slot = this.keySlot(key);
-      const group = groups.get(slot);
-      if (group === undefined) groups.set(slot, [key]);
-      else group.push(key);
-    }
-    return [...groups.values()];
+    return [...groupBy(keys, this.keySlot).values()];
   }
 
   /** Milliseconds until an absolute expiry by this cache's clock; at least 1, as PX 0 is an error. */

@@ -7,6 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BaseCache } from '../base.js';
+import { groupBy } from '../group.js';
 import { fragmentCache, fragmentTimeout, TemplateSyntaxError } from './arguments.js';
 import { makeTemplateFragmentKey } from './key.js';
 
@@ -95,12 +96,7 @@ export class FragmentRender {
 
   /** Reads one level's keys (one getMany per cache) and renders the bodies of its misses. */
   private async resolveLevel(level: Fragment[]): Promise<void> {
-    const byCache = new Map<BaseCache, Fragment[]>();
-    for (const fragment of level) {
-      const group = byCache.get(fragment.cache);
-      if (group === undefined) byCache.set(fragment.cache, [fragment]);
-      else group.push(fragment);
-    }
+    const byCache = groupBy(level, (fragment) => fragment.cache);
     const misses: Fragment[] = [];
     await Promise.all(
       [...byCache].map(async ([cache, group]) => {
