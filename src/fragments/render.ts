@@ -21,6 +21,9 @@ const OPEN = `\u0002cgf${NONCE}:`;
 const CLOSE = '\u0003';
 const DIGITS = /^\d+$/;
 
+/** The settle of a miss that no other render can be waiting for. */
+const NO_WAITERS = { resolve: (): void => undefined, reject: (): void => undefined };
+
 /** Fragments being rendered in this process, per cache and key: concurrent renders share them. */
 const flights = new WeakMap<BaseCache, Map<string, Promise<string>>>();
 
@@ -39,6 +42,8 @@ interface Fragment {
   result?: Promise<string>;
   /** The other fragment of this render with the same cache and key, which renders for both. */
   sameAs?: Fragment;
+  /** The flight other renders wait on, for an outermost miss this render renders. */
+  flight?: Promise<string>;
   /** Settles the flight that other renders wait on, for a miss this render renders. */
   settle?: { resolve(html: string): void; reject(error: unknown): void };
   placed: boolean;
@@ -74,7 +79,8 @@ export class FragmentRender {
   async finish(output: string): Promise<string> {
     if (this.fragments.length === 0) return output;
     try {
-      for (let level = this.takePending(); level.length > 0; level = this.takePending()) await this.resolveLevel(level);
+      let nested = false;
+      for (let level = this.takePending(); level.length > 0; level = this.takePending(), nested = true) await this.resolveLevel(level, nested);
       const page = await this.substitute(output);
       await Promise.all(this.rendered.map((fragment) => this.resultOf(fragment)));
       await this.writeBack();
@@ -84,7 +90,10 @@ export class FragmentRender {
       for (const fragment of this.rendered) fragment.settle?.reject(error);
       throw error;
     } finally {
-      for (const fragment of this.rendered) flights.get(fragment.cache)?.delete(fragment.key);
+      for (const fragment of this.rendered) {
+        const inflight = flights.get(fragment.cache);
+        if (fragment.flight !== undefined && inflight?.get(fragment.key) === fragment.flight) inflight.delete(fragment.key);
+      }
     }
   }
 
@@ -95,7 +104,7 @@ export class FragmentRender {
   }
 
   /** Reads one level's keys (one getMany per cache) and renders the bodies of its misses. */
-  private async resolveLevel(level: Fragment[]): Promise<void> {
+  private async resolveLevel(level: Fragment[], nested: boolean): Promise<void> {
     const byCache = groupBy(level, (fragment) => fragment.cache);
     const misses: Fragment[] = [];
     await Promise.all(
@@ -108,7 +117,7 @@ export class FragmentRender {
         }
       }),
     );
-    for (const fragment of misses) this.claim(fragment);
+    for (const fragment of misses) this.claim(fragment, nested);
     const toRender = misses.filter((fragment) => fragment.settle !== undefined);
     await Promise.all(
       toRender.map(async (fragment) => {
@@ -117,25 +126,34 @@ export class FragmentRender {
     );
   }
 
-  /** Decides who renders a miss: this render, an earlier fragment of it, or a concurrent render. */
-  private claim(fragment: Fragment): void {
+  /**
+   * Decides who renders a miss: this render, an earlier fragment of it, or a concurrent render.
+   * Only outermost fragments are shared with other renders: a render that waited for another inside
+   * a fragment it renders itself could wait in a circle (two pages nesting two fragments in opposite
+   * orders), so a nested miss is always rendered by the render that found it.
+   */
+  private claim(fragment: Fragment, nested: boolean): void {
     const ownKey = `${fragment.cache.alias}\u0000${fragment.key}`;
     const earlier = this.owners.get(ownKey);
     if (earlier !== undefined) {
       fragment.sameAs = earlier;
       return;
     }
-    let inflight = flights.get(fragment.cache);
-    if (inflight === undefined) flights.set(fragment.cache, (inflight = new Map()));
-    const theirs = inflight.get(fragment.key);
-    if (theirs !== undefined) {
-      fragment.result = theirs.then((html) => (fragment.html = html));
-      fragment.result.catch(() => undefined); // awaited where it is placed; unplaced, it must not go unhandled
-      return;
+    if (nested) {
+      fragment.settle = NO_WAITERS;
+    } else {
+      let inflight = flights.get(fragment.cache);
+      if (inflight === undefined) flights.set(fragment.cache, (inflight = new Map()));
+      const theirs = inflight.get(fragment.key);
+      if (theirs !== undefined) {
+        fragment.result = theirs.then((html) => (fragment.html = html));
+        fragment.result.catch(() => undefined); // awaited where it is placed; unplaced, it must not go unhandled
+        return;
+      }
+      fragment.flight = new Promise<string>((resolve, reject) => (fragment.settle = { resolve, reject }));
+      fragment.flight.catch(() => undefined); // a render that fails reports it itself; waiters see it on await
+      inflight.set(fragment.key, fragment.flight);
     }
-    const flight = new Promise<string>((resolve, reject) => (fragment.settle = { resolve, reject }));
-    flight.catch(() => undefined); // a render that fails reports it itself; waiters see it on await
-    inflight.set(fragment.key, flight);
     this.owners.set(ownKey, fragment);
     this.rendered.push(fragment);
   }
