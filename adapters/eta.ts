@@ -34,7 +34,8 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       });
     },
     processFnString(fnString: string, config?: EtaConfig): string {
-      if (!fnString.includes('__cachegrain.tag(')) return fnString;
+      // Every template takes part, tags or not: a page without tags of its own must still hand one
+      // render to the partials it includes, or each would read the cache on its own.
       const data = config?.varName ?? 'it';
       const last = fnString.lastIndexOf('return __eta.res;');
       return (
@@ -43,12 +44,10 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       );
     },
     /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
-    enter(data: Record<string, unknown> | undefined, renderOptions: { async?: boolean } | undefined, name: string): EtaRender {
+    enter(data: Record<string, unknown> | undefined, renderOptions: { async?: boolean } | undefined, name: string): EtaRender | SyncEtaRender {
       const joined = data?.[RENDER];
       if (joined instanceof FragmentRender) return new EtaRender(joined, data!, false);
-      if (renderOptions?.async !== true) {
-        throw new Error(`the '${name}' tag needs the template rendered with eta.renderAsync() or eta.renderStringAsync(): fragments are read from the cache asynchronously`);
-      }
+      if (renderOptions?.async !== true) return new SyncEtaRender(data, name);
       const render = new FragmentRender();
       return new EtaRender(render, { ...data, [RENDER]: render }, true);
     },
@@ -69,6 +68,24 @@ class EtaRender {
 
   leave(output: string): string | Promise<string> {
     return this.outermost ? this.render.finish(output) : output;
+  }
+}
+
+/** A synchronous render: fine for templates without tags, a clear error for a tag. */
+class SyncEtaRender {
+  constructor(
+    readonly data: Record<string, unknown> | undefined,
+    private readonly tagName: string,
+  ) {}
+
+  tag(): never {
+    throw new Error(
+      `the '${this.tagName}' tag needs the template rendered with eta.renderAsync() or eta.renderStringAsync(): fragments are read from the cache asynchronously`,
+    );
+  }
+
+  leave(output: string): string {
+    return output;
   }
 }
 

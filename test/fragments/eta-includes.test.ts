@@ -1,0 +1,40 @@
+import { Eta } from 'eta';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cachePlugin } from '../../adapters/eta.js';
+import { type BaseCache, caches, configureCaches, LocMemCache } from '../../src/index.js';
+
+/** locmem that counts the batch reads reaching it. */
+class CountingCache extends LocMemCache {
+  reads = 0;
+  protected override read(keys: string[]) {
+    this.reads++;
+    return super.read(keys);
+  }
+}
+
+describe('eta: a page without tags of its own', () => {
+  let cache: CountingCache;
+  beforeAll(() => {
+    configureCaches({ default: { backend: CountingCache, location: 'eta-includes' } });
+    cache = caches.get<CountingCache & BaseCache>('default');
+  });
+  afterAll(() => caches.closeAll());
+
+  it('hands one render to its partials: every fragment of the page in one read', async () => {
+    const eta = new Eta({ plugins: [cachePlugin()] });
+    eta.loadTemplate('@card', '<% cache 60 card it.id %><li><%= it.id %></li><% endcache %>', { async: true });
+    eta.loadTemplate('@page', '<ul><% for (const id of it.ids) { %><%~ await includeAsync("@card", { id }) %><% } %></ul>', { async: true });
+    const ids = Array.from({ length: 20 }, (_, i) => i);
+    const expected = `<ul>${ids.map((id) => `<li>${id}</li>`).join('')}</ul>`;
+    expect(await eta.renderAsync('@page', { ids })).toBe(expected);
+    const before = cache.reads;
+    expect(await eta.renderAsync('@page', { ids })).toBe(expected);
+    expect(cache.reads - before).toBe(1);
+  });
+
+  it('still renders synchronously when no tag is reached, and names renderAsync when one is', () => {
+    const eta = new Eta({ plugins: [cachePlugin()] });
+    expect(eta.renderString('<p><%= it.x %></p>', { x: 1 })).toBe('<p>1</p>');
+    expect(() => eta.renderString('<% cache 60 box %>x<% endcache %>', {})).toThrow(/renderAsync/);
+  });
+});
