@@ -24,6 +24,7 @@ const items = Array.from({ length: FRAGMENTS }, (_, id) => ({
   tags: ['one', 'two', 'three', 'four'],
 }));
 
+/** The plain page is rendered by an engine instance without the cache tag installed. */
 interface Page {
   engine: string;
   /** Renders the page with cache tags; `generation` is a vary-on value (a new one makes every fragment miss). */
@@ -37,19 +38,20 @@ function nunjucksPage(): Page {
     plain: `<ul>{% for item in items %}${body}{% endfor %}</ul>`,
     cached: `<ul>{% for item in items %}{% cache 600 item item.id generation %}${body}{% endcache %}{% endfor %}</ul>`,
   };
-  const loader = { getSource: (name: string) => ({ src: sources[name]!, path: name, noCache: false }) };
-  const env = installCacheTag(new nunjucks.Environment(loader as unknown as nunjucks.ILoader, { autoescape: true }));
+  const loader = { getSource: (name: string) => ({ src: sources[name]!, path: name, noCache: false }) } as unknown as nunjucks.ILoader;
+  const env = installCacheTag(new nunjucks.Environment(loader, { autoescape: true }));
+  const pristine = new nunjucks.Environment(loader, { autoescape: true });
   return {
     engine: 'nunjucks',
     cached: (generation) => renderNunjucks(env, 'cached', { items, generation }),
-    plain: async () => env.render('plain', { items }),
+    plain: async () => pristine.render('plain', { items }),
   };
 }
 
 function handlebarsPage(): Page {
   const handlebars = installCacheHelper(Handlebars.create());
   const body = '<li class="item">{{title}}: {{body}}{{#each tags}}<span>{{this}}</span>{{/each}}</li>';
-  const plain = handlebars.compile(`<ul>{{#each items}}${body}{{/each}}</ul>`);
+  const plain = Handlebars.create().compile(`<ul>{{#each items}}${body}{{/each}}</ul>`);
   const cached = handlebars.compile(`<ul>{{#each items}}{{#cache 600 "item" id @root.generation}}${body}{{/cache}}{{/each}}</ul>`);
   return {
     engine: 'handlebars',
@@ -61,12 +63,13 @@ function handlebarsPage(): Page {
 function etaPage(): Page {
   const eta = new Eta({ plugins: [cachePlugin()] });
   const body = '<li class="item"><%= item.title %>: <%= item.body %><% for (const tag of item.tags) { %><span><%= tag %></span><% } %></li>';
-  eta.loadTemplate('@plain', `<ul><% for (const item of it.items) { %>${body}<% } %></ul>`, { async: true });
+  const pristine = new Eta();
+  pristine.loadTemplate('@plain', `<ul><% for (const item of it.items) { %>${body}<% } %></ul>`, { async: true });
   eta.loadTemplate('@cached', `<ul><% for (const item of it.items) { %><% cache 600 item item.id it.generation %>${body}<% endcache %><% } %></ul>`, { async: true });
   return {
     engine: 'eta',
     cached: (generation) => eta.renderAsync('@cached', { items, generation }),
-    plain: () => eta.renderAsync('@plain', { items }),
+    plain: () => pristine.renderAsync('@plain', { items }),
   };
 }
 
