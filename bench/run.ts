@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark once, prints each figure as a ratio against its anchor
  * from the same run, and writes them all to bench/RESULTS.md. `npm run bench -- redis http`
- * runs only the named sections.
+ * runs only the named sections (and leaves RESULTS.md alone).
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,8 +43,12 @@ const markdown = [
   ...rows,
   '',
 ].join('\n');
-writeFileSync(join(projectRoot(), 'bench', 'RESULTS.md'), markdown);
-console.log(`\nWrote bench/RESULTS.md (${results.length} figures).`);
+if (only.length === 0) {
+  writeFileSync(join(projectRoot(), 'bench', 'RESULTS.md'), markdown);
+  console.log(`\nWrote bench/RESULTS.md (${results.length} figures).`);
+} else {
+  console.log('\nbench/RESULTS.md is left as it was: only a run of every section writes it.');
+}
 process.exit(0);
 
 /** The folder holding package.json above this file, whether it runs from bench/ or dist/bench/. */
