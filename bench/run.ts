@@ -36,6 +36,7 @@ const markdown = [
   `Machine: ${machineSummary()}`,
   '',
   `Versions: ${versions()}`,
+  '',
   `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run (higher is better).`,
   '',
   '| section | benchmark | ours (ops/s) | anchor | anchor (ops/s) | ratio | target |',
