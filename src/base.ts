@@ -168,18 +168,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   // ---- The API ------------------------------------------------------------------------------
 
-  // get and set are the hot path: they are not `async`, so that a backend answering synchronously
-  // (locmem) costs one promise per call instead of three.
+  // get, getShared, set and getMany are the hot path: they are not `async`, so that a backend
+  // answering synchronously (locmem) costs one promise per call instead of three.
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
-    try {
-      const found = this.readOne(this.key(key, options?.version));
-      if (found instanceof Promise) {
-        return found.then((entry) => (entry === undefined ? defaultValue : (this.codec.decode(entry.payload) as T)));
-      }
-      return Promise.resolve(found === undefined ? defaultValue : (this.codec.decode(found.payload) as T));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.lookup(key, defaultValue, options, false);
   }
 
   /**
@@ -188,17 +180,22 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * entry shares one decoded value instead of decoding a copy each time.
    */
   getShared<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
+    return this.lookup(key, defaultValue, options, true);
+  }
+
+  private lookup<T>(key: CacheKey, defaultValue: T | undefined, options: VersionOption | undefined, shared: boolean): Promise<T | undefined> {
     try {
       const found = this.readOne(this.key(key, options?.version));
-      if (found instanceof Promise) return found.then((entry) => (entry === undefined ? defaultValue : (this.decodeShared(entry.payload) as T)));
-      return Promise.resolve(found === undefined ? defaultValue : (this.decodeShared(found.payload) as T));
+      if (found instanceof Promise) return found.then((entry) => (entry === undefined ? defaultValue : (this.decode(entry.payload, shared) as T)));
+      return Promise.resolve(found === undefined ? defaultValue : (this.decode(found.payload, shared) as T));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  private decodeShared(payload: P): unknown {
-    if (!this.payloadsStayInProcess || typeof payload !== 'object' || payload === null) return this.codec.decode(payload);
+  /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
+  private decode(payload: P, shared: boolean): unknown {
+    if (!shared || !this.payloadsStayInProcess || typeof payload !== 'object' || payload === null) return this.codec.decode(payload);
     if (this.sharedValues.has(payload)) return this.sharedValues.get(payload);
     const value = this.codec.decode(payload);
     this.sharedValues.set(payload, value);
