@@ -1,0 +1,44 @@
+/**
+ * The request a cache call belongs to. The page cache opens one scope per request; everything that
+ * runs for that request (the view, its cache calls, its fragment renders) finds it through
+ * `currentScope()`. It carries the request's cache budget (SPEC §4: a request whose cache is down
+ * waits at most `timeoutMs` in all) and the tags of what was rendered into the response (SPEC §8).
+ * Outside a scope every call stands alone.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+
+export class RequestScope {
+  /** Servers (or caches) that failed during this request: later calls skip them at once. */
+  private readonly down = new Set<unknown>();
+  /** Tags of everything rendered into this response: fragments, and `addCacheTags` from the view. */
+  readonly tags = new Set<string>();
+
+  /** Records that `server` failed in this request. */
+  markDown(server: unknown): void {
+    this.down.add(server);
+  }
+
+  /** Whether `server` already failed in this request. */
+  isDown(server: unknown): boolean {
+    return this.down.size > 0 && this.down.has(server);
+  }
+
+  addTags(tags: Iterable<string>): void {
+    for (const tag of tags) this.tags.add(tag);
+  }
+}
+
+const storage = new AsyncLocalStorage<RequestScope>();
+
+/** The scope of the request this code runs for, if one was opened. */
+export function currentScope(): RequestScope | undefined {
+  return storage.getStore();
+}
+
+/**
+ * Runs `fn` in the current request's scope, opening one if there is none: nested page-cache layers
+ * and a site middleware in front of a route share one scope per request.
+ */
+export function inRequestScope<T>(fn: () => T): T {
+  return storage.getStore() === undefined ? storage.run(new RequestScope(), fn) : fn();
+}
