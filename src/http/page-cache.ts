@@ -117,7 +117,7 @@ export class PageCache {
 
   /** Both phases, as one middleware: answers a hit, else watches the response and calls `next`. */
   handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
-    inRequestScope(() =>
+    inRequestScope(res, () =>
       this.fetch(req, res).then(
         (answered) => {
           if (answered) return;
@@ -134,7 +134,7 @@ export class PageCache {
    * resolves true, or resolves false after marking a GET for the response phase.
    */
   fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    return inRequestScope(() => this.lookup(req, res));
+    return inRequestScope(res, () => this.lookup(req, res));
   }
 
   private async lookup(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
@@ -143,10 +143,10 @@ export class PageCache {
       const cache = resolveCache(this.cacheOption);
       const urlHash = md5(absoluteUrl(req));
       // The header list and the path version are read together: one round trip, one timeout at most.
-      const [learned, pathVersion] = await Promise.all([
-        cache.getShared<LearnedHeaders>(headerKeyFor(this.keyPrefix, urlHash)),
-        cache.getShared<string>(pathVersionKeyFor(this.keyPrefix, md5(requestPath(req)))),
-      ]);
+      const learnedRead = cache.getShared<LearnedHeaders>(headerKeyFor(this.keyPrefix, urlHash));
+      const versionRead = cache.getShared<string>(pathVersionKeyFor(this.keyPrefix, md5(requestPath(req))));
+      const learned = await learnedRead;
+      const pathVersion = await versionRead;
       let variant = '?';
       if (learned !== undefined) {
         variant = headerValuesHash(req, learned.headers);
