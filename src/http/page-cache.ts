@@ -2,8 +2,8 @@
  * The page cache (SPEC §6, Django's `middleware/cache.py`) over Node's request and response: `fetch`
  * answers from the cache with prebuilt headers and body, `capture` stores what the view sends.
  * Concurrent misses of one page wait for one render (a `PageFlight`) and are handed its page; the
- * store happens behind the response and never holds anyone up. Each request runs in a request scope,
- * so a cache that is down costs the request one timeout, not one per call.
+ * store happens behind the response and never holds anyone up. The view runs in a request scope, so
+ * a cache that is down costs the request one timeout, not one per call.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { BaseCache } from '../base.js';
@@ -117,16 +117,22 @@ export class PageCache {
 
   /** Both phases, as one middleware: answers a hit, else watches the response and calls `next`. */
   handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
-    inRequestScope(res, () =>
-      this.fetch(req, res).then(
-        (answered) => {
-          if (answered) return;
-          this.capture(req, res);
-          next();
-        },
-        (error: unknown) => next(error),
-      ),
+    this.fetch(req, res).then(
+      (answered) => {
+        if (answered) return;
+        this.capture(req, res);
+        PageCache.continueInScope(res, next);
+      },
+      (error: unknown) => next(error),
     );
+  }
+
+  /**
+   * Calls `next` in the request's scope, so that the view's cache calls share the request's budget
+   * and its fragments' tags reach the page. Hits never open one: they run no view.
+   */
+  static continueInScope(res: ServerResponse, next: () => void): void {
+    inRequestScope(res, next);
   }
 
   /**
@@ -134,7 +140,7 @@ export class PageCache {
    * resolves true, or resolves false after marking a GET for the response phase.
    */
   fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    return inRequestScope(res, () => this.lookup(req, res));
+    return this.lookup(req, res);
   }
 
   private async lookup(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
