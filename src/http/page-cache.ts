@@ -7,6 +7,7 @@
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { BaseCache } from '../base.js';
+import { ServerCache } from '../backends/server.js';
 import { inRequestScope } from '../scope.js';
 import { teeResponse } from './capture.js';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, parseHttpDate, preconditionStatus } from './conditional.js';
@@ -117,19 +118,24 @@ export class PageCache {
 
   /** Both phases, as one middleware: answers a hit, else watches the response and calls `next`. */
   handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
-    this.fetch(req, res).then(
-      (answered) => {
-        if (answered) return;
-        this.capture(req, res);
-        PageCache.continueInScope(res, next);
-      },
-      (error: unknown) => next(error),
-    );
+    const answering = () =>
+      this.fetch(req, res).then(
+        (answered) => {
+          if (answered) return;
+          this.capture(req, res);
+          PageCache.continueInScope(res, next);
+        },
+        (error: unknown) => next(error),
+      );
+    // A cache on a server is read in the request's scope too, so that a lookup that waited for a
+    // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
+    if (resolveCache(this.cacheOption) instanceof ServerCache) inRequestScope(res, answering);
+    else void answering();
   }
 
   /**
    * Calls `next` in the request's scope, so that the view's cache calls share the request's budget
-   * and its fragments' tags reach the page. Hits never open one: they run no view.
+   * and its fragments' tags reach the page. A hit on an in-process cache never opens one.
    */
   static continueInScope(res: ServerResponse, next: () => void): void {
     inRequestScope(res, next);
