@@ -430,6 +430,25 @@ describe('the view decorators', () => {
     expect(big.text).toBe('y'.repeat(500));
   });
 
+  it('reads preconditions as RFC 9110 and Django do, over HTTP', async () => {
+    const base = await serve(
+      bare([conditionalGet()], (req, res) => {
+        res.setHeader('Last-Modified', 'Mon, 01 Jan 2007 01:54:21 GMT');
+        if (req.url === '/unquoted') res.setHeader('ETag', 'abc');
+        res.end('hello');
+      }),
+    );
+    const etag = '"5d41402abc4b2a76b9719d911017c592"';
+    const status = async (path: string, headers: Record<string, string>) => (await send(base, path, { headers })).status;
+    expect(await status('/', { 'If-Unmodified-Since': '0' })).toBe(200);
+    expect(await status('/', { 'If-Modified-Since': '2030-01-01T00:00:00Z' })).toBe(200);
+    expect(await status('/', { 'If-Modified-Since': 'Tue, 02 Jan 2007 00:00:00' })).toBe(200);
+    expect(await status('/', { 'If-Modified-Since': 'Tuesday, 02-Jan-07 00:00:00 GMT' })).toBe(304);
+    expect(await status('/', { 'If-None-Match': `"x",\t${etag}` })).toBe(304);
+    expect(await status('/', { 'If-None-Match': etag, 'Cache-Control': 'no-cache' })).toBe(304);
+    expect(await status('/unquoted', { 'If-None-Match': 'abc' })).toBe(200);
+  });
+
   it('refuses bad options with a TypeError naming them', () => {
     expect(() => cacheMiddleware({ seconds: Number.NaN })).toThrow('cacheMiddleware: options.seconds must be a finite number of seconds (got NaN)');
     expect(() => cacheMiddleware({ maxBodyBytes: -1 })).toThrow('cacheMiddleware: options.maxBodyBytes must be a non-negative integer (got -1)');
