@@ -118,11 +118,19 @@ export class PageCache {
 
   /** Both phases, as one middleware: answers a hit, else watches the response and calls `next`. */
   handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
+    this.fetchOrContinue(req, res, next, () => this.capture(req, res));
+  }
+
+  /**
+   * The request phase as middleware: answers a hit, else runs `onMiss` (the response phase, when this
+   * layer has both) and calls `next` in the request's scope.
+   */
+  fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, onMiss?: () => void): void {
     const answering = () =>
       this.fetch(req, res).then(
         (answered) => {
           if (answered) return;
-          this.capture(req, res);
+          onMiss?.();
           PageCache.continueInScope(res, next);
         },
         (error: unknown) => next(error),
