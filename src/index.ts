@@ -12,7 +12,7 @@ export { defaultKeyFunction, memcachedKeyProblems } from './keys.js';
 export type { CacheKey, KeyFunction } from './keys.js';
 export * from './backends/index.js';
 export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
-export type { ServerOptions } from './backends/server.js';
+export type { ServerHealth, ServerOptions } from './backends/server.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database.js';
 export type { RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
