@@ -41,7 +41,7 @@ export function updateCacheMiddleware(options: PageCacheOptions = {}): Middlewar
 export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): Middleware {
   const pages = new PageCache(options, null, 'fetchFromCacheMiddleware');
   return function fetchFromCacheMiddleware(req, res, next) {
-    pages.fetch(req, res).then((answered) => answered || next(), next);
+    pages.fetchOrContinue(req, res, next);
   };
 }
 

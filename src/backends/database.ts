@@ -136,6 +136,10 @@ export class DatabaseCache extends ServerCache<Buffer> {
     return this.primary.server;
   }
 
+  protected override get readsCarryExpiry(): boolean {
+    return true;
+  }
+
   // ---- Primitives ---------------------------------------------------------------------------
 
   protected async read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {

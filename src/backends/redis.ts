@@ -3,13 +3,14 @@
  * Cluster. Integers are stored as decimal text so incr is a server-side INCRBY. The surprise: clear()
  * never flushes; it SCANs for this cache's key pattern, which a custom keyFunction must spell out.
  */
-import { createRequire } from 'node:module';
 import type { Cluster, ChainableCommander, Redis } from 'ioredis';
 import type { CacheParams, Entry } from '../base.js';
 import { textOrBytesCodec } from '../codec.js';
 import { groupBy } from '../group.js';
 import { CacheServerError } from '../errors.js';
 import { defaultKeyFunction, describe } from '../keys.js';
+import { loadRedisClients } from './ioredis.js';
+import type { BusConnections, L1Settings } from './l1.js';
 import { SERVER_FAILED, ServerCache, type ServerOptions } from './server.js';
 
 export interface RedisOptions extends ServerOptions {
@@ -62,24 +63,6 @@ type Client = Redis & {
   cachegrainReadWithExpiryBuffer(numberOfKeys: number, ...keys: string[]): Promise<Array<Buffer | number | null>>;
 };
 
-interface Clients {
-  ioredis: typeof import('ioredis');
-  keySlot: (key: string) => number;
-}
-
-let clients: Clients | undefined;
-
-/** ioredis, loaded when the first Redis cache is built, so that importing cachegrain stays light. */
-function loadClients(): Clients {
-  if (clients === undefined) {
-    const require = createRequire(import.meta.url);
-    // cluster-key-slot is what ioredis itself routes by; resolved from ioredis so both always agree.
-    const fromIORedis = createRequire(require.resolve('ioredis'));
-    clients = { ioredis: require('ioredis'), keySlot: fromIORedis('cluster-key-slot') };
-  }
-  return clients;
-}
-
 export class RedisCache extends ServerCache<Buffer | string> {
   /** Where every write goes: the single server, the first URL, or the cluster. */
   protected readonly leader: Client;
@@ -93,7 +76,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
 
   constructor(params: CacheParams<RedisOptions> = {}) {
     super(params, textOrBytesCodec);
-    const { timeoutMs: _t, failOpen: _f, cluster = false, clearPattern, ...clientOptions } = (params.options ?? {}) as RedisOptions;
+    const { timeoutMs: _t, failOpen: _f, l1: _l1, cluster = false, clearPattern, ...clientOptions } = (params.options ?? {}) as RedisOptions;
     if (typeof cluster !== 'boolean') throw this.typeError(`options.cluster must be a boolean (got ${describe(cluster)})`);
     if (clearPattern !== undefined && (typeof clearPattern !== 'string' || clearPattern === '')) {
       throw this.typeError(`options.clearPattern must be a non-empty string (got ${describe(clearPattern)})`);
@@ -105,7 +88,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
     const urls = this.location.map((location) => this.parseUrl(location, cluster));
     this.cluster = cluster;
     this.clearPattern = clearPattern;
-    const { ioredis, keySlot } = loadClients();
+    const { ioredis, keySlot } = loadRedisClients();
     this.keySlot = keySlot;
     if (cluster) {
       const nodes = urls.map((url) => ({ host: url.hostname, port: Number(url.port || 6379) }));
@@ -131,6 +114,17 @@ export class RedisCache extends ServerCache<Buffer | string> {
       this.leaderName = leader!.name;
       this.replicas = replicas;
     }
+  }
+
+  protected override get hasOwnBus(): boolean {
+    return true;
+  }
+
+  /** Invalidations go through this cache's own server unless `l1.bus` names another. */
+  protected override openL1Bus(settings: L1Settings): BusConnections {
+    if (settings.bus !== undefined) return super.openL1Bus(settings);
+    const subscriber = this.leader.duplicate() as Redis;
+    return { publisher: this.leader, subscriber, ownsPublisher: false };
   }
 
   /** Defines the scripts, and turns client errors into `error` events (an unheard one would throw). */
@@ -171,6 +165,14 @@ export class RedisCache extends ServerCache<Buffer | string> {
   protected read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
     // With expiry, the read serves incrVersion, which writes what it read: from the leader, and never a faked miss.
     if (withExpiry) return this.guardStrict(this.leaderName, () => this.readWithExpiry(keys));
+    if (this.replicas.length === 0 && !this.cluster) {
+      // The common case, one MGET, with no promise of its own in between.
+      return this.guard(this.leaderName, new Map(), () => this.leader.mgetBuffer(...keys), (payloads) => {
+        const found = new Map<string, Entry<Buffer>>();
+        for (let i = 0; i < keys.length; i++) if (payloads[i] != null) found.set(keys[i]!, { payload: payloads[i]! });
+        return found;
+      });
+    }
     return this.readFrom(new Map<string, Entry<Buffer>>(), (client) => this.readMany(client, keys), same);
   }
 

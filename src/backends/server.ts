@@ -11,12 +11,16 @@ import type { Codec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { describe } from '../keys.js';
 import { currentScope, type RequestScope } from '../scope.js';
+import { loadRedisClients } from './ioredis.js';
+import { type BusConnections, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from './l1.js';
 
 export interface ServerOptions {
   /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */
   timeoutMs?: number;
   /** Answer a server failure with a miss (reads) or a no-op (writes) and an `error` event, instead of rejecting. @default false */
   failOpen?: boolean;
+  /** An in-process copy of recent entries in front of the server, invalidated across processes (SPEC §10). */
+  l1?: L1Options;
 }
 
 export const DEFAULT_TIMEOUT_MS = 1000;
@@ -51,6 +55,8 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   protected readonly failOpen: boolean;
   private readonly failures: FailurePolicy;
   private readonly breakers = new Map<string, Breaker>();
+  /** The in-process tier in front of the server, when `options.l1` asks for one. */
+  readonly l1: L1Tier<P> | undefined;
 
   constructor(params: CacheParams<ServerOptions>, codec: Codec<P>) {
     super(params, codec);
@@ -66,6 +72,37 @@ export abstract class ServerCache<P> extends BaseCache<P> {
       timedOut: (server) => new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server),
       settle: (pending, error) => this.settleFailure(pending, error),
     };
+    const l1 = l1Settings(options.l1, (message) => this.typeError(message));
+    if (l1 !== undefined) {
+      this.l1 = L1Tier.install(this as unknown as Primitives<P>, l1, {
+        clock: () => this.now(),
+        keep: codec.forKeeping?.bind(codec),
+        channelName: this.keyPrefix,
+        readsCarryExpiry: this.readsCarryExpiry,
+        openBus: l1.bus === undefined && !this.hasOwnBus ? undefined : () => this.openL1Bus(l1),
+        reportError: (error) => this.reportError(error),
+      });
+    }
+  }
+
+  /** Whether `read(keys, false)` fills in each entry's expiry anyway (the L1 needs it). */
+  protected get readsCarryExpiry(): boolean {
+    return false;
+  }
+
+  /** Whether the server itself can carry L1 invalidations (Redis pub/sub) when `l1.bus` is not given. */
+  protected get hasOwnBus(): boolean {
+    return false;
+  }
+
+  /** The connections the L1's invalidations travel on: `l1.bus` (a backend with its own bus overrides this). */
+  protected openL1Bus(settings: L1Settings): BusConnections {
+    const { ioredis } = loadRedisClients();
+    const connect = () => new ioredis.Redis(settings.bus!, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000) });
+    const publisher = connect();
+    publisher.on('error', () => undefined); // the subscriber reports the bus's troubles
+    publisher.connect().catch(() => undefined);
+    return { publisher, subscriber: connect(), ownsPublisher: true };
   }
 
   /** The breaker of every server this cache has called, for dashboards and health checks. */

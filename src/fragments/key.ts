@@ -1,7 +1,8 @@
 /**
  * Template fragment keys (SPEC §5), Django's `make_template_fragment_key`: the same name and vary-on
  * values give the same key in every engine, so code can invalidate a fragment wherever it was rendered.
- * Surprise: each value is hashed followed by ':', so ['a:b'] and ['a', 'b'] collide, as in Django.
+ * Each value is hashed as a netstring (`<byte length>:<bytes>,`, Django 6.1's format), so no two lists of
+ * values spell the same input: ['a:b'] and ['a', 'b'] give different keys.
  */
 import { md5 } from '../hash.js';
 
@@ -9,10 +10,15 @@ import { md5 } from '../hash.js';
 const recent = new Map<string, string>();
 const RECENT_LIMIT = 10_000;
 
-/** `template.cache.<name>.<md5 hex of each vary-on value as text, each followed by ':'>`. */
+/** `template.cache.<name>.<md5 hex of each vary-on value's text as a netstring>`. */
 export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[] | null): string {
   let input = '';
-  if (varyOn != null) for (const value of varyOn) input += `${fragmentText(value)}:`;
+  if (varyOn != null) {
+    for (const value of varyOn) {
+      const text = fragmentText(value);
+      input += `${Buffer.byteLength(text)}:${text},`;
+    }
+  }
   // The name's length first, so that no other name and input spell the same memo key.
   const memo = `${name.length}:${name}${input}`;
   let key = recent.get(memo);

@@ -1,11 +1,11 @@
 /**
- * Conditional requests (SPEC §6, RFC 9110 §13.2.2): strong ETags over a body, and the status a
- * request's preconditions call for. If-Match and If-Unmodified-Since are decided here; If-None-Match
- * and If-Modified-Since on GET/HEAD are `fresh`'s, which also treats a request's `no-cache` as a reload.
+ * Conditional requests (SPEC §6, RFC 9110 §13.2.2, Django's `get_conditional_response`): strong
+ * ETags over a body, and the status a request's preconditions call for. Dates are HTTP-dates as
+ * RFC 9110 §5.6.7 defines them and nothing else: `Date.parse` would read ISO text, bare numbers and
+ * dates without a zone (in the server's local time), all of which are invalid here and ignored.
  */
-import { md5 } from '../hash.js';
 import type { IncomingHttpHeaders } from 'node:http';
-import fresh from 'fresh';
+import { md5 } from '../hash.js';
 
 /** The headers a 304 keeps from the full response (RFC 9110 §15.4.5), besides Set-Cookie. */
 export const NOT_MODIFIED_HEADERS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'last-modified', 'vary', 'set-cookie']);
@@ -15,13 +15,59 @@ export function strongEtag(body: Uint8Array): string {
   return `"${md5(body)}"`;
 }
 
-/** The entity tags of an If-Match / If-None-Match value: `*` alone, or the well-formed quoted tags. */
+const ENTITY_TAG = /^(?:W\/)?"[^"]*"$/;
+
+/**
+ * The entity tags of an If-Match / If-None-Match value, as Django's `parse_etags`: `*` alone, or
+ * the well-formed tags (quoted, optionally `W/`) among the comma-separated items; malformed items
+ * (an unquoted `abc`) are dropped.
+ */
 export function parseEtags(value: string): string[] {
   if (value.trim() === '*') return ['*'];
   return value
     .split(',')
     .map((tag) => tag.trim())
-    .filter((tag) => /^(W\/)?"[^"]*"$/.test(tag));
+    .filter((tag) => ENTITY_TAG.test(tag));
+}
+
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
+const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
+// The three forms of RFC 9110 §5.6.7, as Django's parse_http_date matches them.
+const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
+const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
+const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`);
+
+/**
+ * An HTTP-date as epoch seconds, or undefined when the text is not one (the header is then ignored,
+ * as RFC 9110 asks). RFC 850's two-digit year is read as the most recent year with those digits
+ * that is not more than 50 years in the future (RFC 9110 §5.6.7). `nowSeconds` is for tests.
+ */
+export function parseHttpDate(value: string | undefined, nowSeconds = Date.now() / 1000): number | undefined {
+  if (value === undefined) return undefined;
+  const text = value.trim();
+  let parts: { day: string; month: string; year: number; time: string[] };
+  let match: RegExpExecArray | null;
+  if ((match = IMF_FIXDATE.exec(text)) !== null) {
+    parts = { day: match[1]!, month: match[2]!, year: Number(match[3]), time: match.slice(4, 7) };
+  } else if ((match = RFC850_DATE.exec(text)) !== null) {
+    const currentYear = new Date(nowSeconds * 1000).getUTCFullYear();
+    let year = Math.floor(currentYear / 100) * 100 + Number(match[3]);
+    if (year - currentYear > 50) year -= 100;
+    parts = { day: match[1]!, month: match[2]!, year, time: match.slice(4, 7) };
+  } else if ((match = ASCTIME_DATE.exec(text)) !== null) {
+    parts = { day: match[2]!, month: match[1]!, year: Number(match[6]), time: match.slice(3, 6) };
+  } else {
+    return undefined;
+  }
+  const day = Number(parts.day);
+  const [hour, minute, second] = parts.time.map(Number) as [number, number, number];
+  if (day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
+  const month = MONTHS.indexOf(parts.month);
+  const time = Date.UTC(parts.year, month, day, hour, minute, second);
+  // 31 Feb rolls over into March in Date.UTC; it is no date at all.
+  if (new Date(time).getUTCMonth() !== month) return undefined;
+  return Math.floor(time / 1000);
 }
 
 /** What a representation offers to preconditions: its ETag and its Last-Modified (an HTTP date). */
@@ -40,42 +86,39 @@ export function hasPreconditions(headers: IncomingHttpHeaders): boolean {
   );
 }
 
+const withoutWeakness = (tag: string): string => (tag.startsWith('W/') ? tag.slice(2) : tag);
+
 /**
  * The status the preconditions call for: 412, 304, or 200 to send the response as it is. Evaluated
- * in RFC 9110's order: If-Match, else If-Unmodified-Since; then If-None-Match, else If-Modified-Since.
+ * in RFC 9110's order, as Django does: 1. If-Match; 2. If-Unmodified-Since, only without If-Match;
+ * 3. If-None-Match; 4. If-Modified-Since, only without If-None-Match and only for GET and HEAD.
+ * A header whose value does not parse (no well-formed tag, no HTTP-date) is ignored. A request's own
+ * `Cache-Control: no-cache` does not suppress a 304 (Django and RFC 9110 agree; only caches reload).
  */
 export function preconditionStatus(method: string | undefined, headers: IncomingHttpHeaders, validators: Validators): 200 | 304 | 412 {
-  const { etag, lastModified } = validators;
+  const etag = validators.etag;
+  const lastModified = parseHttpDate(validators.lastModified);
+  const readOnly = method === 'GET' || method === 'HEAD';
+  const ifMatch = parseEtags(headers['if-match'] ?? '');
+  const ifNoneMatch = parseEtags(headers['if-none-match'] ?? '');
+
   // 1. If-Match: a strong comparison, so a weak ETag never passes.
-  const ifMatch = headers['if-match'];
-  if (ifMatch !== undefined) {
-    const tags = parseEtags(ifMatch);
-    const passes = etag !== undefined && (tags[0] === '*' || (!etag.startsWith('W/') && tags.includes(etag)));
+  if (ifMatch.length > 0) {
+    const passes = etag !== undefined && (ifMatch[0] === '*' || (!etag.startsWith('W/') && ifMatch.includes(etag)));
     if (!passes) return 412;
   } else {
-    // 2. If-Unmodified-Since, only without If-Match; an unparseable date is ignored.
+    // 2. If-Unmodified-Since.
     const since = parseHttpDate(headers['if-unmodified-since']);
-    if (since !== undefined) {
-      const modified = parseHttpDate(lastModified);
-      if (modified === undefined || modified > since) return 412;
-    }
+    if (since !== undefined && !(lastModified !== undefined && lastModified <= since)) return 412;
   }
-  const ifNoneMatch = headers['if-none-match'];
-  // 3./4. If-None-Match (weak comparison), else If-Modified-Since.
-  if (method === 'GET' || method === 'HEAD') {
-    const resHeaders: Record<string, string | undefined> = { etag, 'last-modified': lastModified };
-    return fresh(headers, resHeaders) ? 304 : 200;
+  // 3. If-None-Match: a weak comparison.
+  if (ifNoneMatch.length > 0) {
+    const matches = etag !== undefined && (ifNoneMatch[0] === '*' || ifNoneMatch.some((tag) => withoutWeakness(tag) === withoutWeakness(etag)));
+    if (matches) return readOnly ? 304 : 412;
+    return 200;
   }
-  if (ifNoneMatch !== undefined) {
-    const tags = parseEtags(ifNoneMatch);
-    const weak = (tag: string) => tag.replace(/^W\//, '');
-    if (tags[0] === '*' ? etag !== undefined : etag !== undefined && tags.some((tag) => weak(tag) === weak(etag))) return 412;
-  }
+  // 4. If-Modified-Since.
+  const since = parseHttpDate(headers['if-modified-since']);
+  if (readOnly && since !== undefined && lastModified !== undefined && lastModified <= since) return 304;
   return 200;
-}
-
-function parseHttpDate(value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const time = Date.parse(value);
-  return Number.isNaN(time) ? undefined : Math.floor(time / 1000);
 }

@@ -18,13 +18,16 @@ export {
   varyIncludes,
 } from './headers.js';
 export type { CacheControlDirectives } from './headers.js';
-export { hasPreconditions, parseEtags, preconditionStatus, strongEtag } from './conditional.js';
+export { hasPreconditions, parseEtags, parseHttpDate, preconditionStatus, strongEtag } from './conditional.js';
 export type { Validators } from './conditional.js';
-export { absoluteUrl, getCacheKey, headerValuesHash, invalidatePage, learnCacheKey, MAX_VARIANTS, varyHeaderList } from './keys.js';
+export { absoluteUrl, getCacheKey, headerValuesHash, invalidatePage, learnCacheKey, requestPath, varyHeaderList } from './keys.js';
 export type { LearnedHeaders, PageKeyOptions } from './keys.js';
-export { cacheTimeout, uncacheableReason } from './policy.js';
+export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
+export type { StorageDecision, StorageRules } from './policy.js';
 export { holdResponse, teeResponse } from './capture.js';
 export type { TeeHooks } from './capture.js';
 export { beforeHeaders, conditionalGetResponse } from './response-phase.js';
 export { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache } from './page-cache.js';
+export { PageFlight, PageFlights } from './flight.js';
+export type { RenderedPage } from './flight.js';
 export type { PageCacheOptions, StoredPage } from './page-cache.js';

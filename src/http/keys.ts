@@ -1,11 +1,14 @@
 /**
  * Page keys (SPEC §6, Django's `learn_cache_key`/`get_cache_key`): the URL as the application sees
- * it, plus the request's values for the headers the response varies on, learned per URL and kept
- * in the cache beside the variant keys so that `invalidatePage` can find every variant. The
- * surprise: an absent header and an empty one hash differently (each value is framed).
+ * it, plus the request's values for the headers the response varies on, learned per URL and kept in
+ * the cache. Invalidation needs no list of variants: each stored page carries its path's version,
+ * and `invalidatePage` replaces that version, so every page stored before it reads as a miss,
+ * whichever process stored it and however concurrently. An absent header and an empty one hash
+ * differently (each value is framed).
  */
 import type { IncomingMessage, OutgoingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
+import { randomUUID } from 'node:crypto';
 import type { BaseCache } from '../base.js';
 import { caches } from '../config.js';
 import { md5 as md5Hex, rememberingMd5 } from '../hash.js';
@@ -13,16 +16,13 @@ import { headerText, splitHeaderValue } from './headers.js';
 
 const PAGE_KEY = 'views.decorators.cache.cache_page';
 const HEADER_KEY = 'views.decorators.cache.cache_header';
+const VERSION_KEY = 'views.decorators.cache.cache_version';
 const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
-/** Variants remembered per URL; the oldest one is dropped from the cache when a newer one comes. */
-export const MAX_VARIANTS = 256;
 
 /** What the cache holds under a URL's header key. */
 export interface LearnedHeaders {
   /** The request headers the page varies on: lower-cased, sorted. */
   headers: string[];
-  /** Every stored variant of the URL, as `<METHOD>.<md5 of header values>`. */
-  variants: string[];
 }
 
 /** Where page keys live: a cache (an alias or an instance) and a key prefix. */
@@ -71,6 +71,23 @@ export function headerKeyFor(keyPrefix: string, urlHash: string): string {
   return `${HEADER_KEY}.${keyPrefix}.${urlHash}`;
 }
 
+/** The key of a path's version: `views.decorators.cache.cache_version.<prefix>.<md5 path>`. */
+export function pathVersionKeyFor(keyPrefix: string, pathHash: string): string {
+  return `${VERSION_KEY}.${keyPrefix}.${pathHash}`;
+}
+
+/** The path of a request's URL, without the query: what a path version and `invalidatePage` name. */
+export function requestPath(req: IncomingMessage): string {
+  const url = (req as ExpressRequest).originalUrl ?? req.url ?? '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/** A new path version: unique, so no clock is compared anywhere. */
+export function newPathVersion(): string {
+  return randomUUID();
+}
+
 /** The page key of a variant: `views.decorators.cache.cache_page.<prefix>.<METHOD>.<md5 url>.<md5 header values>`. */
 export function pageKeyFor(keyPrefix: string, method: string, urlHash: string, headersHash: string): string {
   return `${PAGE_KEY}.${keyPrefix}.${method}.${urlHash}.${headersHash}`;
@@ -113,7 +130,10 @@ export async function learnCacheKey(req: IncomingMessage, res: Pick<OutgoingMess
   return learnVariant(cache, options.keyPrefix ?? '', req, md5(absoluteUrl(req)), headerText(res, 'vary'), options.timeout);
 }
 
-/** Records a variant under the URL's header key (rewritten only when something changed); returns its page key. */
+/**
+ * Records the headers a URL's responses vary on (rewritten only when they change) and returns the
+ * page key for the request's method and its values of those headers.
+ */
 export async function learnVariant(
   cache: BaseCache,
   keyPrefix: string,
@@ -123,45 +143,26 @@ export async function learnVariant(
   timeout: number | null | undefined,
 ): Promise<string> {
   const headers = varyHeaderList(varyValue);
-  const method = req.method ?? 'GET';
-  const variant = `${method}.${headerValuesHash(req, headers)}`;
   const headerKey = headerKeyFor(keyPrefix, urlHash);
   const known = await cache.get<LearnedHeaders>(headerKey);
-  const sameHeaders = known !== undefined && known.headers.join(',') === headers.join(',');
-  if (!sameHeaders || !known.variants.includes(variant)) {
-    const variants = (known?.variants ?? []).filter((other) => other !== variant);
-    variants.push(variant);
-    const dropped = variants.splice(0, Math.max(0, variants.length - MAX_VARIANTS));
-    if (dropped.length > 0) await cache.deleteMany(dropped.map((old) => variantKey(keyPrefix, urlHash, old)));
-    await cache.set(headerKey, { headers, variants } satisfies LearnedHeaders, timeout);
+  if (known === undefined || known.headers.join(',') !== headers.join(',')) {
+    await cache.set(headerKey, { headers } satisfies LearnedHeaders, timeout);
   }
-  return pageKeyFor(keyPrefix, method, urlHash, variant.slice(method.length + 1));
-}
-
-function variantKey(keyPrefix: string, urlHash: string, variant: string): string {
-  const dot = variant.indexOf('.');
-  return pageKeyFor(keyPrefix, variant.slice(0, dot), urlHash, variant.slice(dot + 1));
+  return pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, headerValuesHash(req, headers));
 }
 
 /**
- * Drops every cached variant of a URL (all header values, GET and HEAD, or only `method`'s) and
- * answers how many page entries were dropped. `url` is absolute, as the application sees it.
+ * Drops every cached page of a path, whatever its host, query and variant, in every process that
+ * shares the cache: `url` is a path (`/news`) or an absolute URL whose path is taken. Nothing is
+ * listed or scanned: the path's version is replaced, so the pages stored under the old one are
+ * misses from now on (they expire on their own). Resolves when the new version is stored.
  */
-export async function invalidatePage(url: string | URL, options: PageKeyOptions & { method?: string } = {}): Promise<number> {
+export async function invalidatePage(url: string | URL, options: PageKeyOptions = {}): Promise<void> {
   const text = typeof url === 'string' ? url : url.href;
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) throw new TypeError(`invalidatePage: url must be an absolute URL such as 'https://example.com/path' (got '${text}')`);
+  let path: string;
+  if (text.startsWith('/')) path = text.split('?')[0]!;
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) path = new URL(text).pathname;
+  else throw new TypeError(`invalidatePage: url must be a path such as '/news' or an absolute URL such as 'https://example.com/news' (got '${text}')`);
   const cache = resolveCache(options.cache);
-  const keyPrefix = options.keyPrefix ?? '';
-  const urlHash = md5(text);
-  const headerKey = headerKeyFor(keyPrefix, urlHash);
-  const learned = await cache.get<LearnedHeaders>(headerKey);
-  if (learned === undefined) return 0;
-  const method = options.method?.toUpperCase();
-  const dropping = learned.variants.filter((variant) => method === undefined || variant.startsWith(`${method}.`));
-  const keys = dropping.map((variant) => variantKey(keyPrefix, urlHash, variant));
-  const deleted = await Promise.all(keys.map((key) => cache.delete(key)));
-  const kept = learned.variants.filter((variant) => !dropping.includes(variant));
-  if (kept.length === 0) await cache.delete(headerKey);
-  else await cache.set(headerKey, { headers: learned.headers, variants: kept } satisfies LearnedHeaders);
-  return deleted.filter(Boolean).length;
+  await cache.set(pathVersionKeyFor(options.keyPrefix ?? '', md5(path)), newPathVersion(), null);
 }

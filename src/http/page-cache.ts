@@ -1,16 +1,34 @@
 /**
  * The page cache (SPEC §6, Django's `middleware/cache.py`) over Node's request and response: `fetch`
- * answers from the cache with prebuilt headers and body, `capture` stores what the view sends. The
- * surprise: concurrent misses of one page wait for the first one's response instead of each running
- * the view, and then look up their own variant (they never get another visitor's response).
+ * answers from the cache with prebuilt headers and body, `capture` stores what the view sends.
+ * Concurrent misses of one page wait for one render (a `PageFlight`) and are handed its page; the
+ * store happens behind the response and never holds anyone up. The view runs in a request scope, so
+ * a cache that is down costs the request one timeout, not one per call.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { BaseCache } from '../base.js';
+import { ServerCache } from '../backends/server.js';
+import { inRequestScope } from '../scope.js';
 import { teeResponse } from './capture.js';
-import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
-import { directiveNames, getMaxAge, headerText, patchResponseHeaders, patchVaryHeaders } from './headers.js';
-import { absoluteUrl, headerKeyFor, headerValuesHash, type LearnedHeaders, learnVariant, md5, type PageKeyOptions, pageKeyFor, resolveCache } from './keys.js';
-import { cacheTimeout, uncacheableReason } from './policy.js';
+import { hasPreconditions, NOT_MODIFIED_HEADERS, parseHttpDate, preconditionStatus } from './conditional.js';
+import { PageFlight, PageFlights, type RenderedPage } from './flight.js';
+import { getMaxAge, headerText, patchResponseHeaders } from './headers.js';
+import {
+  absoluteUrl,
+  headerKeyFor,
+  headerValuesHash,
+  type LearnedHeaders,
+  learnVariant,
+  md5,
+  newPathVersion,
+  type PageKeyOptions,
+  pageKeyFor,
+  pathVersionKeyFor,
+  requestPath,
+  resolveCache,
+  varyHeaderList,
+} from './keys.js';
+import { storageDecision, varyOnCredentials } from './policy.js';
 
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {
@@ -37,23 +55,27 @@ export interface StoredPage {
   /** For the Age header: the max-age sent and the Expires time (epoch seconds). */
   maxAge: number | null;
   expires: number | null;
+  /** The version of the page's path when its render began; `invalidatePage` replaces it. */
+  pathVersion: string;
 }
 
-/** What the request phase tells the response phase. */
+/** What the request phase of one layer tells its response phase. */
 interface PageState {
-  update: boolean;
-  statusHeader: string | false;
-  storing: boolean;
-  settle(): void;
+  /** The path's version read before the render, or undefined when the path has none yet. */
+  pathVersion: string | undefined;
+  /** The flight this layer leads, if it leads one. */
+  flight: PageFlight<StoredPage> | undefined;
 }
 
-const STATE = Symbol('cachegrain.pageCache');
-type WithState = IncomingMessage & { [STATE]?: PageState };
+/** Per request, the state of each page-cache layer that marked it for storing, by keyspace. */
+const STATES = Symbol('cachegrain.pageCache');
+type WithStates = IncomingMessage & { [STATES]?: Map<string, PageState> };
 
 /** Headers that describe one connection or one sending, never a stored page. */
 const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'age', 'upgrade', 'trailer']);
-const flightsByCache = new WeakMap<BaseCache, Map<string, Promise<void>>>();
-const noop = () => undefined;
+const flightsByCache = new WeakMap<BaseCache, PageFlights<StoredPage>>();
+const instanceIds = new WeakMap<object, number>();
+let instancesSeen = 0;
 
 export class PageCache {
   private readonly cacheOption: string | BaseCache;
@@ -61,6 +83,8 @@ export class PageCache {
   private readonly seconds: number;
   private readonly statusHeader: string | false;
   private readonly maxBodyBytes: number;
+  /** Which cache and prefix this layer stores under: split middleware with the same options meet here. */
+  private readonly keyspace: string;
 
   /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
   constructor(
@@ -89,120 +113,137 @@ export class PageCache {
     this.seconds = seconds;
     this.statusHeader = statusHeader;
     this.maxBodyBytes = maxBodyBytes;
+    this.keyspace = `${typeof cache === 'string' ? `alias ${cache}` : `instance ${instanceId(cache)}`}\u0000${keyPrefix}`;
   }
 
   /** Both phases, as one middleware: answers a hit, else watches the response and calls `next`. */
-  async handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): Promise<void> {
-    let answered: boolean;
-    try {
-      answered = await this.fetch(req, res);
-    } catch (error) {
-      next(error);
-      return;
-    }
-    if (answered) return;
-    this.capture(req, res);
-    next();
+  handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
+    this.fetchOrContinue(req, res, next, () => this.capture(req, res));
   }
 
   /**
-   * The request phase: answers from the cache and resolves true, or resolves false after marking
-   * the request for the response phase (GET and HEAD only).
+   * The request phase as middleware: answers a hit, else runs `onMiss` (the response phase, when this
+   * layer has both) and calls `next` in the request's scope.
    */
-  async fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const state: PageState = { update: false, statusHeader: this.statusHeader, storing: false, settle: noop };
+  fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, onMiss?: () => void): void {
+    const answering = () =>
+      this.fetch(req, res).then(
+        (answered) => {
+          if (answered) return;
+          onMiss?.();
+          PageCache.continueInScope(res, next);
+        },
+        (error: unknown) => next(error),
+      );
+    // A cache on a server is read in the request's scope too, so that a lookup that waited for a
+    // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
+    if (resolveCache(this.cacheOption) instanceof ServerCache) inRequestScope(res, answering);
+    else void answering();
+  }
+
+  /**
+   * Calls `next` in the request's scope, so that the view's cache calls share the request's budget
+   * and its fragments' tags reach the page. A hit on an in-process cache never opens one.
+   */
+  static continueInScope(res: ServerResponse, next: () => void): void {
+    inRequestScope(res, next);
+  }
+
+  /**
+   * The request phase: answers from the cache (or from a concurrent render of the same page) and
+   * resolves true, or resolves false after marking a GET for the response phase.
+   */
+  fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    return this.lookup(req, res);
+  }
+
+  private async lookup(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     const method = req.method;
     if (method === 'GET' || method === 'HEAD') {
       const cache = resolveCache(this.cacheOption);
       const urlHash = md5(absoluteUrl(req));
-      let flights = flightsByCache.get(cache);
-      if (flights === undefined) flightsByCache.set(cache, (flights = new Map()));
-      for (let waited = false; ; waited = true) {
-        const learned = await cache.getShared<LearnedHeaders>(headerKeyFor(this.keyPrefix, urlHash));
-        let variant = '?';
-        if (learned !== undefined) {
-          variant = headerValuesHash(req, learned.headers);
-          let page = await cache.getShared<StoredPage>(pageKeyFor(this.keyPrefix, 'GET', urlHash, variant));
-          if (page === undefined && method === 'HEAD') page = await cache.getShared<StoredPage>(pageKeyFor(this.keyPrefix, 'HEAD', urlHash, variant));
+      // The header list and the path version are read together: one round trip, one timeout at most.
+      const learnedRead = cache.getShared<LearnedHeaders>(headerKeyFor(this.keyPrefix, urlHash));
+      const versionRead = cache.getShared<string>(pathVersionKeyFor(this.keyPrefix, md5(requestPath(req))));
+      const learned = await learnedRead;
+      const pathVersion = await versionRead;
+      let variant = '?';
+      if (learned !== undefined) {
+        variant = headerValuesHash(req, learned.headers);
+        if (pathVersion !== undefined) {
+          const page = await cache.getShared<StoredPage>(pageKeyFor(this.keyPrefix, 'GET', urlHash, variant));
+          if (page !== undefined && page.pathVersion === pathVersion) {
+            this.serve(req, res, page);
+            return true;
+          }
+        }
+      }
+      // HEAD is answered from the GET entry only: a miss runs the view and stores nothing.
+      if (method === 'GET') {
+        let flights = flightsByCache.get(cache);
+        if (flights === undefined) flightsByCache.set(cache, (flights = new PageFlights()));
+        const flightKey = `${this.keyPrefix}\u0000${urlHash}\u0000${variant}`;
+        const running = flights.find(flightKey);
+        // A request never waits on its own render (a site cache in front of a route's cache).
+        if (running !== undefined && running.leader !== req) {
+          const page = PageFlight.pageFor(await running.settled, req);
           if (page !== undefined) {
             this.serve(req, res, page);
             return true;
           }
         }
-        const flightKey = `${this.keyPrefix}.${method}.${urlHash}.${variant}`;
-        const running = flights.get(flightKey);
-        if (running !== undefined && !waited) {
-          await running;
-          continue;
-        }
-        state.update = true;
-        if (running === undefined) this.lead(res, state, flights, flightKey);
-        break;
+        const current = flights.find(flightKey);
+        const flight = current === undefined ? flights.lead(flightKey, req) : undefined;
+        if (flight !== undefined) res.once('close', () => flight.settle());
+        let states = (req as WithStates)[STATES];
+        if (states === undefined) (req as WithStates)[STATES] = states = new Map();
+        states.set(this.keyspace, { pathVersion, flight });
       }
     }
-    // Only now: a hit never carries the state, and adding a property reshapes the request object.
-    (req as WithState)[STATE] = state;
     if (this.statusHeader !== false) res.setHeader(this.statusHeader, 'MISS');
     return false;
   }
 
-  /** Makes this request the one that others missing the same page wait for. */
-  private lead(res: ServerResponse, state: PageState, flights: Map<string, Promise<void>>, flightKey: string): void {
-    let resolve!: () => void;
-    const flight = new Promise<void>((done) => (resolve = done));
-    flights.set(flightKey, flight);
-    state.settle = () => {
-      state.settle = noop;
-      if (flights.get(flightKey) === flight) flights.delete(flightKey);
-      resolve();
-    };
-    res.once('close', () => {
-      if (!state.storing) state.settle();
-    });
-  }
-
   /** The response phase: stores the response if the request phase asked for it and the rules allow. */
   capture(req: IncomingMessage, res: ServerResponse): void {
+    let state: PageState | undefined;
     let timeout = 0;
     let page: Omit<StoredPage, 'body'> | undefined;
     teeResponse(res, this.maxBodyBytes, {
       head: () => {
-        const state = (req as WithState)[STATE];
-        if (state === undefined || !state.update) return false;
-        const reason = uncacheableReason(req, res, this.pageTimeout);
-        if (reason !== null) return this.skip(state);
-        timeout = cacheTimeout(res, this.pageTimeout, this.seconds);
-        patchResponseHeaders(res, timeout);
-        // The credentials are part of the key unless the response says it is the same for everyone.
-        if (req.headers.authorization && !directiveNames(headerText(res, 'cache-control')).includes('public')) {
-          patchVaryHeaders(res, ['Authorization']);
+        state = (req as WithStates)[STATES]?.get(this.keyspace);
+        if (state === undefined) return false;
+        varyOnCredentials(req, res);
+        const decision = storageDecision(req, res, { pageTimeout: this.pageTimeout, defaultSeconds: this.seconds, maxBodyBytes: this.maxBodyBytes });
+        if (decision.store) {
+          timeout = decision.timeout;
+          patchResponseHeaders(res, timeout);
+          page = this.describe(res, state.pathVersion);
+          return true;
         }
-        if (timeout <= 0 || Number(res.getHeader('content-length') ?? 0) > this.maxBodyBytes) return this.skip(state);
-        page = this.describe(res, state.statusHeader);
-        state.storing = true;
-        return true;
+        if (decision.patchTimeout !== undefined) patchResponseHeaders(res, decision.patchTimeout);
+        state.flight?.settle();
+        return false;
       },
       done: (body) => {
-        const state = (req as WithState)[STATE]!;
-        if (body === null || page === undefined) {
-          state.storing = false;
-          state.settle();
+        if (state === undefined || page === undefined) return;
+        if (body === null) {
+          state.flight?.settle();
           return;
         }
-        this.store(req, { ...page, body }, timeout).finally(() => state.settle());
+        const stored: StoredPage = { ...page, body };
+        if (!stored.headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length')) stored.headers.push('Content-Length', String(body.length));
+        const varyHeaders = varyHeaderList(varyOf(stored.headers));
+        const rendered: RenderedPage<StoredPage> = { page: stored, varyHeaders, variant: headerValuesHash(req, varyHeaders) };
+        state.flight?.settle(rendered);
+        void this.store(req, stored, state.pathVersion !== undefined, timeout);
       },
     });
   }
 
-  private skip(state: PageState): false {
-    state.update = false;
-    state.settle();
-    return false;
-  }
-
   /** The status and headers to store, as the view left them (connection headers and the HIT/MISS header left out). */
-  private describe(res: ServerResponse, statusHeader: string | false): Omit<StoredPage, 'body'> {
-    const skipped = statusHeader === false ? '' : statusHeader.toLowerCase();
+  private describe(res: ServerResponse, pathVersion: string | undefined): Omit<StoredPage, 'body'> {
+    const skipped = this.statusHeader === false ? '' : this.statusHeader.toLowerCase();
     const headers: string[] = [];
     // Node keeps the names as the view spelled them; getRawHeaderNames is missing from @types/node.
     const names = (res as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames();
@@ -213,13 +254,14 @@ export class PageCache {
       if (Array.isArray(value)) for (const item of value) headers.push(name, item);
       else headers.push(name, String(value));
     }
-    const expires = Date.parse(headerText(res, 'expires') ?? '');
     const page: Omit<StoredPage, 'body'> = {
       status: res.statusCode,
       statusMessage: res.statusMessage || (STATUS_CODES[res.statusCode] ?? ''),
       headers,
       maxAge: getMaxAge(res),
-      expires: Number.isNaN(expires) ? null : Math.floor(expires / 1000),
+      expires: parseHttpDate(headerText(res, 'expires')) ?? null,
+      // A path without a version yet gets one now; the store claims it only if nobody set one meanwhile.
+      pathVersion: pathVersion ?? newPathVersion(),
     };
     const etag = headerText(res, 'etag');
     const lastModified = headerText(res, 'last-modified');
@@ -228,20 +270,21 @@ export class PageCache {
     return page;
   }
 
-  private async store(req: IncomingMessage, page: StoredPage, timeout: number): Promise<void> {
+  /**
+   * Stores a page sent to its requester, in the background. The page carries the path version read
+   * before its render began: an `invalidatePage` since then replaced it, and the page reads as a
+   * miss. A path that had no version gets the page's own, unless another one was set meanwhile.
+   */
+  private async store(req: IncomingMessage, page: StoredPage, hadVersion: boolean, timeout: number): Promise<void> {
     const cache = resolveCache(this.cacheOption);
     try {
-      if (req.method === 'HEAD') page.body = Buffer.alloc(0);
-      else if (!page.headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length')) {
-        page.headers.push('Content-Length', String(page.body.length));
-      }
-      const vary = varyOf(page.headers);
-      const key = await learnVariant(cache, this.keyPrefix, req, md5(absoluteUrl(req)), vary, timeout);
+      if (!hadVersion && !(await cache.add(pathVersionKeyFor(this.keyPrefix, md5(requestPath(req))), page.pathVersion, null))) return;
+      const key = await learnVariant(cache, this.keyPrefix, req, md5(absoluteUrl(req)), varyOf(page.headers), timeout);
       await cache.set(key, page, timeout);
     } catch (error) {
       // The response has gone out already; a failed store only costs the next request a miss.
       if (cache.listenerCount('error') > 0) cache.emit('error', error);
-      else console.error('cachegrain: storing a page failed:', error);
+      else console.error(`cachegrain: storing the page ${absoluteUrl(req)} failed:`, error);
     }
   }
 
@@ -262,6 +305,12 @@ export class PageCache {
     res.writeHead(status, status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? ''), headers);
     res.end(status === 200 && req.method !== 'HEAD' ? page.body : undefined);
   }
+}
+
+function instanceId(cache: object): number {
+  let id = instanceIds.get(cache);
+  if (id === undefined) instanceIds.set(cache, (id = ++instancesSeen));
+  return id;
 }
 
 function varyOf(headers: string[]): string | undefined {

@@ -12,10 +12,12 @@ import {
   maxAgeOf,
   mergeCacheControl,
   parseEtags,
+  parseHttpDate,
   patchCacheControl,
   patchResponseHeaders,
   patchVaryHeaders,
   preconditionStatus,
+  storageDecision,
   strongEtag,
   uncacheableReason,
   varyIncludes,
@@ -138,7 +140,49 @@ describe('uncacheableReason(req, res)', () => {
     expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'No-Cache' }))).toBe('Cache-Control: no-cache');
     expect(uncacheableReason(req('GET'), response({ Vary: 'Cookie,  *  ' }))).toBe('Vary: *');
     expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'max-age=0' }))).toBe('max-age=0');
-    expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'max-age=0' }), 60)).toBeNull();
+    expect(uncacheableReason(req('GET'), response({ 'Cache-Control': 'max-age=0' }), { pageTimeout: 60 })).toBeNull();
+    expect(uncacheableReason(req('GET'), response(), { pageTimeout: 0 })).toBe('timeout 0');
+    expect(uncacheableReason(req('GET'), response({ 'Content-Length': '101' }), { maxBodyBytes: 100 })).toBe('body over 100 bytes');
+    const notModified = response();
+    notModified.statusCode = 304;
+    expect(uncacheableReason(req('GET'), notModified)).toBe('status 304');
+  });
+
+  it('lets a 304 through with the timeout its headers get, as Django patches 200 and 304', () => {
+    const notModified = response({ 'Cache-Control': 'max-age=30' });
+    notModified.statusCode = 304;
+    expect(storageDecision(req('GET'), notModified, { pageTimeout: 60 })).toEqual({ store: false, reason: 'status 304', patchTimeout: 60 });
+    expect(storageDecision(req('GET'), notModified)).toEqual({ store: false, reason: 'status 304', patchTimeout: 30 });
+    const privateOne = response({ 'Cache-Control': 'private' });
+    privateOne.statusCode = 304;
+    expect(storageDecision(req('GET'), privateOne)).toEqual({ store: false, reason: 'Cache-Control: private' });
+  });
+});
+
+describe('parseHttpDate(text)', () => {
+  const jan2007 = Date.UTC(2007, 0, 1, 1, 54, 21) / 1000;
+  it.each([
+    ['IMF-fixdate', 'Mon, 01 Jan 2007 01:54:21 GMT'],
+    ['RFC 850', 'Monday, 01-Jan-07 01:54:21 GMT'],
+    ['asctime', 'Mon Jan  1 01:54:21 2007'],
+  ])('reads the %s form', (_form, text) => {
+    expect(parseHttpDate(text)).toBe(jan2007);
+  });
+  it('reads an RFC 850 year more than 50 years ahead as the past century (RFC 9110 §5.6.7)', () => {
+    const in2026 = Date.UTC(2026, 5, 1) / 1000;
+    expect(parseHttpDate('Sunday, 06-Nov-94 08:49:37 GMT', in2026)).toBe(Date.UTC(1994, 10, 6, 8, 49, 37) / 1000);
+    expect(parseHttpDate('Sunday, 06-Nov-76 08:49:37 GMT', in2026)).toBe(Date.UTC(2076, 10, 6, 8, 49, 37) / 1000);
+    expect(parseHttpDate('Sunday, 06-Nov-77 08:49:37 GMT', in2026)).toBe(Date.UTC(1977, 10, 6, 8, 49, 37) / 1000);
+  });
+  it.each([
+    ['a bare number', '0'],
+    ['ISO 8601', '2007-01-01T01:54:21Z'],
+    ['a date without a zone', 'Mon, 01 Jan 2007 01:54:21'],
+    ['a numeric zone', 'Mon, 01 Jan 2007 01:54:21 +0000'],
+    ['a day that does not exist', 'Sat, 31 Feb 2007 01:54:21 GMT'],
+    ['an hour out of range', 'Mon, 01 Jan 2007 24:00:00 GMT'],
+  ])('refuses %s', (_what, text) => {
+    expect(parseHttpDate(text)).toBeUndefined();
   });
 });
 
@@ -169,6 +213,23 @@ describe('conditional requests', () => {
     ['If-Match fails before If-None-Match', { 'if-match': '"other"', 'if-none-match': etag }, 412],
   ] as const)('%s on GET', (_name, headers, expected) => {
     expect(preconditionStatus('GET', headers, { etag, lastModified })).toBe(expected);
+  });
+  it.each([
+    ['If-Unmodified-Since: 0 is no date, so it is ignored', { 'if-unmodified-since': '0' }, 200],
+    ['an ISO If-Modified-Since is ignored', { 'if-modified-since': '2030-01-01T00:00:00Z' }, 200],
+    ['an If-Modified-Since without a zone is ignored', { 'if-modified-since': 'Tue, 02 Jan 2007 00:00:00' }, 200],
+    ['an RFC 850 If-Modified-Since counts', { 'if-modified-since': 'Tuesday, 02-Jan-07 00:00:00 GMT' }, 304],
+    ['an asctime If-Unmodified-Since counts', { 'if-unmodified-since': 'Mon Jan  1 00:00:00 2007' }, 412],
+    ['a tab after a comma is whitespace', { 'if-none-match': `"x",\t${etag}` }, 304],
+    ['a request no-cache does not stop a 304', { 'if-none-match': etag, 'cache-control': 'no-cache' }, 304],
+    ['a malformed If-Match is ignored, as in Django', { 'if-match': 'spam' }, 200],
+  ] as const)('%s', (_name, headers, expected) => {
+    expect(preconditionStatus('GET', headers, { etag, lastModified })).toBe(expected);
+  });
+  it('never matches an unquoted tag, as in Django', () => {
+    expect(preconditionStatus('GET', { 'if-none-match': 'abc' }, { etag: 'abc' })).toBe(200);
+    expect(preconditionStatus('GET', { 'if-none-match': '*' }, { etag: '"abc"' })).toBe(304);
+    expect(preconditionStatus('GET', { 'if-none-match': '*' }, {})).toBe(200);
   });
   it('answers 412 to a matching If-None-Match on other methods', () => {
     expect(preconditionStatus('PUT', { 'if-none-match': etag }, { etag })).toBe(412);

@@ -1,0 +1,429 @@
+/**
+ * The L1 tier (SPEC §10): an in-process copy of recently read and written entries in front of a
+ * server cache, answered synchronously, kept honest by invalidations that every process publishes
+ * over Redis pub/sub. The surprise: a read or write that was in flight when its key changed (here
+ * or in another process) is not kept, as it may carry what the change replaced.
+ */
+import { randomBytes } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Redis } from 'ioredis';
+import type { Entry, MaybePromise } from '../base.js';
+import { describe } from '../keys.js';
+
+export interface L1Options {
+  /** How many entries the in-process copy keeps, least recently used going first. @default 10000 */
+  maxEntries?: number;
+  /**
+   * How long an in-process entry is trusted at most, in seconds: what bounds staleness without a
+   * bus, while it is down, and after the server drops an entry by itself (evicted, culled). @default 30
+   */
+  timeout?: number;
+  /**
+   * A redis:// URL whose pub/sub carries invalidations between processes. A redis cache uses its
+   * own server when this is not given; other backends without it rely on `timeout` alone.
+   */
+  bus?: string;
+}
+
+export const DEFAULT_L1_MAX_ENTRIES = 10_000;
+export const DEFAULT_L1_TIMEOUT = 30;
+
+/** The options checked, with their defaults. */
+export interface L1Settings {
+  maxEntries: number;
+  timeout: number;
+  bus?: string;
+}
+
+/** Checks `options.l1`; `fail` turns a problem into the cache's TypeError. */
+export function l1Settings(l1: unknown, fail: (message: string) => Error): L1Settings | undefined {
+  if (l1 === undefined || l1 === false) return undefined;
+  if (l1 === null || typeof l1 !== 'object') throw fail(`options.l1 must be an object such as { maxEntries: 10000, timeout: 30 } (got ${describe(l1)})`);
+  const { maxEntries = DEFAULT_L1_MAX_ENTRIES, timeout = DEFAULT_L1_TIMEOUT, bus, ...unknown } = l1 as L1Options;
+  const [extra] = Object.keys(unknown);
+  if (extra !== undefined) throw fail(`options.l1.${extra} is not an L1 option (known: maxEntries, timeout, bus)`);
+  if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw fail(`options.l1.maxEntries must be a positive integer (got ${describe(maxEntries)})`);
+  if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
+    throw fail(`options.l1.timeout must be a positive number of seconds (got ${describe(timeout)})`);
+  }
+  if (bus !== undefined && (typeof bus !== 'string' || !/^rediss?:\/\//.test(bus))) {
+    throw fail(`options.l1.bus must be a redis:// or rediss:// URL (got ${describe(bus)})`);
+  }
+  return { maxEntries, timeout, bus };
+}
+
+/** The primitives of a server cache that the L1 sits in front of. */
+export interface Primitives<P> {
+  read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
+  readOne(key: string): MaybePromise<Entry<P> | undefined>;
+  contains(key: string): MaybePromise<boolean>;
+  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]>;
+  insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
+  remove(keys: string[]): MaybePromise<number>;
+  retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
+  removeAll(): MaybePromise<void>;
+  incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
+  disconnect?(): MaybePromise<void>;
+}
+
+/** Where invalidations travel: a connection to publish on, and one (in subscriber mode) to listen on. */
+export interface BusConnections {
+  publisher: Pick<Redis, 'publish'>;
+  subscriber: Redis;
+  /** Whether closing the tier should close the publisher too (false when it is the cache's own client). */
+  ownsPublisher: boolean;
+}
+
+interface L1Entry<P> {
+  payload: P;
+  /** The entry's own expiry on the server (epoch seconds, null = never). */
+  expiresAt: number | null;
+  /** When this process learned the entry, by the cache's clock. */
+  storedAt: number;
+}
+
+/** How the bus stands: `up` only while subscribed; entries outlive `timeout` only then. */
+type BusState = 'none' | 'connecting' | 'up' | 'down' | 'closed';
+
+/** Past this many remembered changes, the oldest are forgotten by treating everything as changed. */
+const CHANGES_REMEMBERED = 10_000;
+
+export class L1Tier<P> {
+  /**
+   * Puts an L1 in front of `cache`'s primitives (its own methods, replaced on the instance), so
+   * that every read and change of the base class passes through it.
+   */
+  static install<P>(
+    cache: Primitives<P>,
+    settings: L1Settings,
+    context: { clock: () => number; keep?: (payload: P) => P; channelName: string; readsCarryExpiry: boolean; openBus: (() => BusConnections) | undefined; reportError: (error: Error) => void },
+  ): L1Tier<P> {
+    const inner: Primitives<P> = {
+      read: cache.read.bind(cache),
+      readOne: cache.readOne.bind(cache),
+      contains: cache.contains.bind(cache),
+      write: cache.write.bind(cache),
+      insert: cache.insert.bind(cache),
+      remove: cache.remove.bind(cache),
+      retime: cache.retime.bind(cache),
+      removeAll: cache.removeAll.bind(cache),
+      incrBy: cache.incrBy?.bind(cache),
+      disconnect: cache.disconnect?.bind(cache),
+    };
+    const tier = new L1Tier(settings, inner, context.clock, context.channelName, context.readsCarryExpiry, context.openBus, context.reportError);
+    tier.keep = context.keep;
+    Object.assign(cache, tier.primitives());
+    return tier;
+  }
+
+  private readonly entries: LRUCache<string, L1Entry<P>>;
+  /** Counts every change seen here (local writes, invalidations from others). */
+  private tick = 0;
+  /** The tick of each key's latest change, so that a fill that started before it is not kept. */
+  private readonly changedAt = new Map<string, number>();
+  /** The tick of the latest change to every key (a clear, the bus reconnecting). */
+  private everythingChangedAt = 0;
+  private busState: BusState = 'none';
+  private bus: BusConnections | undefined;
+  /** Messages carry it so that a process ignores its own: its tiers have applied them already. */
+  private static readonly sender = randomBytes(6).toString('base64url');
+  /** The tiers of this process by channel: a change reaches the others at once, without the bus. */
+  private static readonly siblings = new Map<string, Set<L1Tier<unknown>>>();
+  private readonly channel: string;
+  /** Turns a payload read from the server into the form that is cheapest to decode on every hit. */
+  private keep: ((payload: P) => P) | undefined;
+
+  /**
+   * @param inner the cache's own primitives, bound
+   * @param readsCarryExpiry whether `read(keys, false)` fills in `expiresAt` anyway (SQL rows do)
+   * @param openBus connects the bus, called once on first use (undefined: no bus)
+   */
+  constructor(
+    private readonly settings: L1Settings,
+    private readonly inner: Primitives<P>,
+    private readonly clock: () => number,
+    channelName: string,
+    private readonly readsCarryExpiry: boolean,
+    private readonly openBus: (() => BusConnections) | undefined,
+    private readonly reportError: (error: Error) => void,
+  ) {
+    this.entries = new LRUCache({ max: settings.maxEntries });
+    this.channel = `cachegrain:l1:${channelName}`;
+    let siblings = L1Tier.siblings.get(this.channel);
+    if (siblings === undefined) L1Tier.siblings.set(this.channel, (siblings = new Set()));
+    siblings.add(this as L1Tier<unknown>);
+  }
+
+  /** The primitives with the L1 in front, to install over the cache's own. */
+  primitives(): Primitives<P> {
+    const inner = this.inner;
+    return {
+      read: (keys, withExpiry) => this.read(keys, withExpiry),
+      readOne: (key) => this.readOne(key),
+      contains: (key) => (this.lookup(key) !== undefined ? true : inner.contains(key)),
+      write: (entries, expiresAt) => this.write(entries, expiresAt),
+      insert: (key, payload, expiresAt) => this.insert(key, payload, expiresAt),
+      remove: (keys) => this.changing(keys, () => inner.remove(keys)),
+      retime: (key, expiresAt) => this.changing([key], () => inner.retime(key, expiresAt)),
+      removeAll: () => this.changingEverything(() => inner.removeAll()),
+      ...(inner.incrBy === undefined ? {} : { incrBy: (key: string, delta: number) => this.changing([key], () => inner.incrBy!(key, delta)) }),
+      disconnect: () => this.close(),
+    };
+  }
+
+  /** How many entries the tier holds (for tests and stats). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** Whether a trusted entry for the made key is held here, without touching its recency. */
+  holds(key: string): boolean {
+    const entry = this.entries.peek(key);
+    if (entry === undefined) return false;
+    return this.trusted(entry);
+  }
+
+  /** Whether invalidations from other processes are arriving right now. */
+  get busUp(): boolean {
+    return this.busState === 'up';
+  }
+
+  // ---- Reads ---------------------------------------------------------------------------------
+
+  /** A live, trusted entry held here, or undefined. */
+  private lookup(key: string): L1Entry<P> | undefined {
+    if (this.busState === 'none') this.connect();
+    const entry = this.entries.get(key);
+    if (entry === undefined) return undefined;
+    if (!this.trusted(entry)) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return entry;
+  }
+
+  /**
+   * Live on the server, and learned at most `timeout` seconds ago. The bound holds with the bus up
+   * too: nothing announces what a server drops by itself (an eviction, a cull), and an invalidation
+   * can be lost while the bus is down before anyone notices.
+   */
+  private trusted(entry: L1Entry<P>): boolean {
+    const now = this.clock();
+    return (entry.expiresAt === null || entry.expiresAt > now) && entry.storedAt + this.settings.timeout > now;
+  }
+
+  private readOne(key: string): MaybePromise<Entry<P> | undefined> {
+    const held = this.lookup(key);
+    if (held !== undefined) return held;
+    const started = this.tick;
+    const found = this.inner.read([key], !this.readsCarryExpiry);
+    const keep = (entries: Map<string, Entry<P>>) => {
+      const entry = entries.get(key);
+      if (entry !== undefined) this.fill(key, entry, started);
+      return entry;
+    };
+    return found instanceof Promise ? found.then(keep) : keep(found);
+  }
+
+  private read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>> {
+    // incr and incrVersion read to write: they go to the server, which is the truth.
+    if (withExpiry) return this.inner.read(keys, true);
+    const found = new Map<string, Entry<P>>();
+    let missing: string[] | undefined;
+    for (const key of keys) {
+      const held = this.lookup(key);
+      if (held !== undefined) found.set(key, held);
+      else (missing ??= []).push(key);
+    }
+    if (missing === undefined) return found;
+    const started = this.tick;
+    const fetched = this.inner.read(missing, !this.readsCarryExpiry);
+    const merge = (entries: Map<string, Entry<P>>) => {
+      for (const [key, entry] of entries) {
+        this.fill(key, entry, started);
+        found.set(key, entry);
+      }
+      return found;
+    };
+    return fetched instanceof Promise ? fetched.then(merge) : merge(fetched);
+  }
+
+  /** Keeps what the server answered, unless the key changed since the read started. */
+  private fill(key: string, entry: Entry<P>, started: number): void {
+    if (this.changedSince(key, started)) return;
+    const storedAt = this.clock();
+    // Without a known expiry the entry is trusted only for the L1 timeout, bus or not.
+    const expiresAt = entry.expiresAt === undefined ? storedAt + this.settings.timeout : entry.expiresAt;
+    this.entries.set(key, { payload: this.keep === undefined ? entry.payload : this.keep(entry.payload), expiresAt, storedAt });
+  }
+
+  private changedSince(key: string, tick: number): boolean {
+    return this.everythingChangedAt > tick || (this.changedAt.get(key) ?? 0) > tick;
+  }
+
+  // ---- Changes -------------------------------------------------------------------------------
+
+  private write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]> {
+    if (this.busState === 'none') this.connect();
+    const keys = entries.map(([key]) => key);
+    const started = this.markChanged(keys);
+    const keep = (failed: string[]) => {
+      const storedAt = this.clock();
+      for (const [key, payload] of entries) {
+        // Only our own write may fill: a later change (ours or another process's) wins.
+        if (!this.changedSince(key, started)) this.entries.set(key, { payload, expiresAt, storedAt });
+      }
+      for (const key of failed) this.entries.delete(key);
+      this.markChanged(keys);
+      this.publish(keys);
+      return failed;
+    };
+    const failed = this.settle(keys, () => this.inner.write(entries, expiresAt));
+    return failed instanceof Promise ? failed.then(keep) : keep(failed);
+  }
+
+  private insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean> {
+    if (this.busState === 'none') this.connect();
+    const started = this.markChanged([key]);
+    const keep = (stored: boolean) => {
+      if (stored && !this.changedSince(key, started)) this.entries.set(key, { payload, expiresAt, storedAt: this.clock() });
+      this.markChanged([key]);
+      if (stored) this.publish([key]);
+      return stored;
+    };
+    const stored = this.settle([key], () => this.inner.insert(key, payload, expiresAt));
+    return stored instanceof Promise ? stored.then(keep) : keep(stored);
+  }
+
+  /** A change the L1 cannot mirror: the keys are dropped here, before and after, and in every other process. */
+  private changing<T>(keys: string[], change: () => MaybePromise<T>): MaybePromise<T> {
+    if (this.busState === 'none') this.connect();
+    this.forget(keys);
+    const done = (result: T) => {
+      this.forget(keys);
+      this.publish(keys);
+      return result;
+    };
+    const result = this.settle(keys, change);
+    return result instanceof Promise ? result.then(done) : done(result);
+  }
+
+  private changingEverything(change: () => MaybePromise<void>): MaybePromise<void> {
+    if (this.busState === 'none') this.connect();
+    this.forgetEverything();
+    const done = () => {
+      this.forgetEverything();
+      this.publish(null);
+    };
+    const result = change();
+    return result instanceof Promise ? result.then(done) : done();
+  }
+
+  /** Runs a change; when it fails, the keys are dropped everywhere, as the server may hold either value. */
+  private settle<T>(keys: string[], change: () => MaybePromise<T>): MaybePromise<T> {
+    const fail = (error: unknown): never => {
+      this.forget(keys);
+      this.publish(keys);
+      throw error;
+    };
+    try {
+      const result = change();
+      return result instanceof Promise ? result.catch(fail) : result;
+    } catch (error) {
+      return fail(error);
+    }
+  }
+
+  private markChanged(keys: string[]): number {
+    const tick = ++this.tick;
+    if (this.changedAt.size + keys.length > CHANGES_REMEMBERED) {
+      this.changedAt.clear();
+      this.everythingChangedAt = tick;
+    }
+    for (const key of keys) this.changedAt.set(key, tick);
+    return tick;
+  }
+
+  private forget(keys: string[]): void {
+    for (const key of keys) this.entries.delete(key);
+    this.markChanged(keys);
+  }
+
+  private forgetEverything(): void {
+    this.entries.clear();
+    this.changedAt.clear();
+    this.everythingChangedAt = ++this.tick;
+  }
+
+  // ---- The bus -------------------------------------------------------------------------------
+
+  /** Tells every other process to drop `keys` (null: everything of this cache). */
+  private publish(keys: string[] | null): void {
+    for (const sibling of L1Tier.siblings.get(this.channel)!) {
+      if (sibling === this) continue;
+      if (keys === null) sibling.forgetEverything();
+      else sibling.forget(keys);
+    }
+    if (this.bus === undefined) return;
+    const message = `${L1Tier.sender} ${keys === null ? '*' : JSON.stringify(keys)}`;
+    // Not awaited: the write is done; the message only has to leave before anything else does.
+    this.bus.publisher.publish(this.channel, message).catch((error: Error) => this.reportError(new Error(`L1 bus: publishing an invalidation failed: ${error.message}`, { cause: error })));
+  }
+
+  private receive(message: string): void {
+    const space = message.indexOf(' ');
+    if (message.slice(0, space) === L1Tier.sender) return;
+    const body = message.slice(space + 1);
+    if (body === '*') return this.forgetEverything();
+    try {
+      this.forget(JSON.parse(body) as string[]);
+    } catch {
+      // Not ours (someone else publishing on the channel): the safe answer is to drop everything.
+      this.forgetEverything();
+    }
+  }
+
+  private connect(): void {
+    if (this.openBus === undefined) {
+      this.busState = 'down';
+      return;
+    }
+    this.busState = 'connecting';
+    const bus = this.openBus();
+    this.bus = bus;
+    const subscriber = bus.subscriber;
+    subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.channel) this.receive(message);
+    });
+    subscriber.on('ready', () => {
+      subscriber.subscribe(this.channel).then(
+        () => {
+          if (this.busState === 'closed') return;
+          // Whatever was published while we were away is lost: start again from the server.
+          this.forgetEverything();
+          this.busState = 'up';
+        },
+        (error: Error) => this.reportError(new Error(`L1 bus: subscribing failed: ${error.message}`, { cause: error })),
+      );
+    });
+    subscriber.on('close', () => {
+      if (this.busState !== 'closed') this.busState = 'down';
+    });
+    subscriber.on('error', (error: Error) => this.reportError(new Error(`L1 bus: ${error.message}`, { cause: error })));
+    subscriber.connect().catch(() => undefined);
+  }
+
+  private async close(): Promise<void> {
+    const bus = this.bus;
+    this.busState = 'closed';
+    this.entries.clear();
+    const siblings = L1Tier.siblings.get(this.channel)!;
+    siblings.delete(this as L1Tier<unknown>);
+    if (siblings.size === 0) L1Tier.siblings.delete(this.channel);
+    if (bus !== undefined) {
+      bus.subscriber.disconnect();
+      if (bus.ownsPublisher) (bus.publisher as Redis).disconnect();
+    }
+    await this.inner.disconnect?.();
+  }
+}

@@ -1,0 +1,229 @@
+/**
+ * SPEC §6 "Liveness": whatever the view does and however the page-cache layers are stacked, every
+ * request is answered, and a render that ends badly releases everyone waiting on it.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import express5 from 'express';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  cacheControl,
+  cacheMiddleware,
+  cachePage,
+  conditionalGet,
+  fetchFromCacheMiddleware,
+  type Middleware,
+  updateCacheMiddleware,
+} from '../../adapters/express.js';
+import { md5 } from '../../src/hash.js';
+import { caches, configureCaches } from '../../src/index.js';
+import { listen, type Reply, send } from './client.js';
+
+const express4 = createRequire(import.meta.url)('express4') as typeof express5;
+
+type View = (req: IncomingMessage, res: ServerResponse) => void;
+
+let location = 0;
+let server: Awaited<ReturnType<typeof listen>> | undefined;
+beforeEach(async () => {
+  location++;
+  await configureCaches({ default: { backend: 'locmem', location: `liveness-${location}` }, other: { backend: 'locmem', location: `liveness-other-${location}` } });
+});
+afterEach(async () => {
+  await server?.close();
+  server = undefined;
+});
+
+/** A request that must be answered within a few seconds: a hang fails the test naming the path. */
+async function answered(base: string, path: string, options: Parameters<typeof send>[2] = {}): Promise<Reply> {
+  let timer: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${options.method ?? 'GET'} ${path} was not answered within 3 s`)), 3000);
+  });
+  try {
+    return await Promise.race([send(base, path, options), hung]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function countingView(): View & { calls: number } {
+  const view = Object.assign(
+    (req: IncomingMessage, res: ServerResponse) => {
+      view.calls++;
+      res.setHeader('Content-Type', 'text/plain');
+      res.end(`${req.url} run ${view.calls}`);
+    },
+    { calls: 0 },
+  );
+  return view;
+}
+
+describe.each([
+  ['Express 5', express5],
+  ['Express 4', express4],
+])("the README's example on %s", (_name, express) => {
+  it('answers a route under cachePage behind the site-wide cacheMiddleware, then hits', async () => {
+    const app = express();
+    const view = countingView();
+    app.use(cacheMiddleware({ seconds: 600 }));
+    app.get('/news', cachePage(60), cacheControl({ public: true }), view as never);
+    server = await listen(app as never);
+    const first = await answered(server.url, '/news');
+    const second = await answered(server.url, '/news');
+    expect(first.text).toBe('/news run 1');
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(second.text).toBe('/news run 1');
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(view.calls).toBe(1);
+  });
+});
+
+/** The ways to stack a site layer in front of a route layer, as [site middleware, route middleware]. */
+const site = {
+  cacheMiddleware: (options: object) => [cacheMiddleware(options)],
+  split: (options: object) => [updateCacheMiddleware(options), fetchFromCacheMiddleware(options)],
+};
+const route = {
+  cachePage: (options: object) => [cachePage(60, options)],
+  split: (options: object) => [updateCacheMiddleware(options), fetchFromCacheMiddleware(options)],
+  cacheMiddleware: (options: object) => [cacheMiddleware(options)],
+};
+const placements = [
+  ['the same cache and prefix', {}, {}],
+  ['the same cache, another prefix', {}, { keyPrefix: 'route' }],
+  ['another cache, the same prefix', {}, { cache: 'other' }],
+  ['another cache and prefix', { keyPrefix: 'site' }, { cache: 'other', keyPrefix: 'route' }],
+] as const;
+
+describe('page-cache layers compose', () => {
+  for (const [siteName, siteLayer] of Object.entries(site)) {
+    for (const [routeName, routeLayer] of Object.entries(route)) {
+      it.each(placements)(`${siteName} on the site and ${routeName} on a route, with %s`, async (_placement, siteOptions, routeOptions) => {
+        const app = express5();
+        const view = countingView();
+        app.use(...(siteLayer(siteOptions) as never[]));
+        app.get('/page', ...(routeLayer(routeOptions) as never[]), view as never);
+        server = await listen(app as never);
+        const replies = await Promise.all([answered(server.url, '/page'), answered(server.url, '/page')]);
+        expect(replies.map((reply) => reply.text)).toEqual(['/page run 1', '/page run 1']);
+        const later = await answered(server.url, '/page');
+        expect(later.text).toBe('/page run 1');
+        expect(later.headers['x-cache']).toBe('HIT');
+        expect(view.calls).toBe(1);
+      });
+    }
+  }
+});
+
+describe('a render that ends without a response', () => {
+  it('releases its waiters, who render for themselves, and leaves the URL working', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    server = await listen((req, res) =>
+      cacheMiddleware()(req, res, () => {
+        const run = ++calls;
+        if (run === 1) {
+          // The first render fails midway: a stream error after the head and part of the body.
+          res.writeHead(200, { 'Content-Type': 'text/plain' });
+          res.write('partial');
+          void gate.then(() => res.destroy());
+        } else {
+          res.end(`run ${run}`);
+        }
+      }),
+    );
+    const base = server.url;
+    const leader = answered(base, '/broken').then(
+      () => 'answered',
+      (error: Error) => error.message,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const waiters = [answered(base, '/broken'), answered(base, '/broken'), answered(base, '/broken')];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    expect(await leader).toMatch(/socket hang up|aborted|ECONNRESET/);
+    const texts = (await Promise.all(waiters)).map((reply) => reply.text);
+    expect(texts.every((text) => /^run [234]$/.test(text))).toBe(true);
+    const later = await answered(base, '/broken');
+    expect(later.headers['x-cache']).toBe('HIT');
+  });
+
+  it('does not wedge the URL when the client goes away mid-render', async () => {
+    let calls = 0;
+    server = await listen((req, res) =>
+      cacheMiddleware()(req, res, () => {
+        calls++;
+        res.writeHead(200, { 'Content-Type': 'text/plain' });
+        res.write('start ');
+        // The first client hangs up before the end: the render never finishes.
+        if (calls === 1) req.socket.destroy();
+        else res.end('end');
+      }),
+    );
+    await answered(server.url, '/page').catch(() => undefined);
+    const reply = await answered(server.url, '/page');
+    expect(reply.text).toBe('start end');
+    expect(calls).toBe(2);
+  });
+
+  it('lets waiters render themselves when the first response may not be stored', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let calls = 0;
+    server = await listen((req, res) =>
+      cacheMiddleware()(req, res, () => {
+        const run = ++calls;
+        res.setHeader('Cache-Control', 'private');
+        void gate.then(() => res.end(`run ${run}`));
+      }),
+    );
+    const replies = [answered(server.url, '/private'), answered(server.url, '/private'), answered(server.url, '/private')];
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    release();
+    expect(new Set((await Promise.all(replies)).map((reply) => reply.text)).size).toBe(3);
+  });
+});
+
+describe('HEAD', () => {
+  it('is answered from the GET entry and never stored under a key of its own', async () => {
+    const view = countingView();
+    server = await listen((req, res) => cacheMiddleware()(req, res, () => view(req, res)));
+    const heads = [await answered(server.url, '/page', { method: 'HEAD' }), await answered(server.url, '/page', { method: 'HEAD' })];
+    expect(heads.map((reply) => reply.headers['x-cache'])).toEqual(['MISS', 'MISS']);
+    expect(view.calls).toBe(2);
+    expect((await answered(server.url, '/page')).headers['x-cache']).toBe('MISS');
+    const head = await answered(server.url, '/page', { method: 'HEAD' });
+    expect(head.headers['x-cache']).toBe('HIT');
+    expect(head.body.length).toBe(0);
+    expect(view.calls).toBe(3);
+    const headKey = `views.decorators.cache.cache_page..HEAD.${md5(`${server!.url}/page`)}.d41d8cd98f00b204e9800998ecf8427e`;
+    expect(await caches.get('default').hasKey(headKey)).toBe(false);
+  });
+});
+
+describe('a 304 through the page cache', () => {
+  it('gets Expires and max-age as Django patches 200 and 304, and is not stored', async () => {
+    let calls = 0;
+    const app = express5();
+    app.get(
+      '/page',
+      cachePage(60),
+      conditionalGet(),
+      ((_req: IncomingMessage, res: ServerResponse) => {
+        calls++;
+        res.setHeader('ETag', '"v1"');
+        res.end('body');
+      }) as never,
+    );
+    server = await listen(app as never);
+    const notModified = await answered(server.url, '/page', { headers: { 'If-None-Match': '"v1"' } });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers['cache-control']).toBe('max-age=60');
+    expect(Math.abs(Date.parse(notModified.headers['expires']!) - (Date.now() + 60_000))).toBeLessThan(2000);
+    const full = await answered(server.url, '/page');
+    expect(full.headers['x-cache']).toBe('MISS');
+    expect(calls).toBe(2);
+  });
+});

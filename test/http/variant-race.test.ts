@@ -1,0 +1,85 @@
+/**
+ * SPEC §6: `invalidatePage` drops every variant of a page, however many processes learned the
+ * variants and however concurrently. Two real processes share one real Redis; in each round both
+ * render different variants of the page at the same moment, the content changes, the page is
+ * invalidated, and no variant may be served stale afterwards.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { invalidatePage } from '../../adapters/express.js';
+import { caches, configureCaches } from '../../src/index.js';
+import { stopProcess } from '../setup/process.js';
+import { send } from './client.js';
+
+const ROUNDS = 200;
+// One host for both processes (as behind a load balancer), so they share every page key.
+const HOST = 'shop.example';
+const KEY_PREFIX = `race${process.pid}`;
+const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL!;
+const tsx = createRequire(import.meta.url).resolve('tsx');
+
+async function startSite(): Promise<{ child: ChildProcess; base: string }> {
+  const child = spawn(process.execPath, ['--import', tsx, new URL('./fixtures/page-server.ts', import.meta.url).pathname], {
+    env: { ...process.env, PAGE_KEY_PREFIX: KEY_PREFIX },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk;
+      const match = /listening (\d+)/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    child.once('exit', (code) => reject(new Error(`the site process exited with ${code}: ${output}`)));
+  });
+  return { child, base: `http://127.0.0.1:${port}` };
+}
+
+describe('invalidatePage across two processes on one Redis', () => {
+  let sites: Array<{ child: ChildProcess; base: string }> = [];
+  let content: Redis;
+  beforeAll(async () => {
+    if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
+    await configureCaches({ default: { backend: 'redis', location: redisUrl, keyPrefix: KEY_PREFIX } });
+    content = new Redis(redisUrl);
+    sites = await Promise.all([startSite(), startSite()]);
+  }, 30_000);
+  afterAll(async () => {
+    await Promise.all(sites.map((site) => stopProcess(site.child)));
+    content?.disconnect();
+    await caches.closeAll();
+  });
+
+  it(`serves no stale variant after an invalidation, in ${ROUNDS} rounds`, async () => {
+    const [one, two] = sites as [(typeof sites)[0], (typeof sites)[0]];
+    let stale = 0;
+    let hits = 0;
+    for (let round = 0; round < ROUNDS; round++) {
+      await content.set(`${KEY_PREFIX}:content:rev`, String(round));
+      // Both processes render and store two different variants at the same moment.
+      await Promise.all([
+        send(one.base, '/page', { headers: { Host: HOST, 'X-Variant': `a${round % 3}` } }),
+        send(two.base, '/page', { headers: { Host: HOST, 'X-Variant': `b${round % 3}` } }),
+        send(one.base, '/page', { headers: { Host: HOST, 'X-Variant': `b${round % 3}` } }),
+        send(two.base, '/page', { headers: { Host: HOST, 'X-Variant': `a${round % 3}` } }),
+      ]);
+      await content.set(`${KEY_PREFIX}:content:rev`, String(round + 1));
+      await invalidatePage('/page');
+      const ask = (site: typeof one, variant: string) => send(site.base, '/page', { headers: { Host: HOST, 'X-Variant': `${variant}${round % 3}` } });
+      const after = await Promise.all([ask(one, 'a'), ask(two, 'b')]);
+      // Then each process asks for the variant the other one just rendered after the invalidation.
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      after.push(...(await Promise.all([ask(one, 'b'), ask(two, 'a')])));
+      for (const reply of after) {
+        if (reply.text !== `revision ${round + 1}`) stale++;
+        if (reply.headers['x-cache'] === 'HIT') hits++;
+      }
+    }
+    expect(stale).toBe(0);
+    // The page cache did cache: some answers after each invalidation come from the other process's store.
+    expect(hits).toBeGreaterThan(0);
+  }, 120_000);
+});
