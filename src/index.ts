@@ -12,7 +12,7 @@ export { defaultKeyFunction, memcachedKeyProblems } from './keys.js';
 export type { CacheKey, KeyFunction } from './keys.js';
 export * from './backends/index.js';
 export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
-export type { ServerOptions } from './backends/server.js';
+export type { ServerHealth, ServerOptions } from './backends/server.js';
 export type { L1Options } from './backends/l1.js';
 export { L1Tier } from './backends/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database.js';

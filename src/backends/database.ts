@@ -65,7 +65,13 @@ export interface TableStore {
 
 /** The longest key the `cache_key varchar(255)` column holds, in characters. */
 export const MAX_KEY_CHARACTERS = 255;
-const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+/** `run`'s fallback for reads that serve incr and incrVersion: they write what they read, so never a faked miss. */
+const STRICT = Symbol('strict');
+/**
+ * PostgreSQL cuts identifiers short at 63 bytes, and the index is named `<table>_expires`: longer
+ * names would collide. The same limit on SQLite keeps a cache portable.
+ */
+const MAX_TABLE_NAME_BYTES = 63 - '_expires'.length;
 
 export class DatabaseCache extends ServerCache<Buffer> {
   /** The table name (the `location`). */
@@ -85,14 +91,15 @@ export class DatabaseCache extends ServerCache<Buffer> {
 
   constructor(params: CacheParams<DatabaseOptions>) {
     super(params, bytesCodec);
-    const location = this.location;
-    if (location.length !== 1 || !TABLE_NAME.test(location[0]!)) {
+    // The table name as given: quoted as an identifier, any name works (a comma or a space included).
+    const table = Array.isArray(params.location) && params.location.length === 1 ? params.location[0] : params.location;
+    if (typeof table !== 'string' || table === '' || table.includes('\0') || Buffer.byteLength(table) > MAX_TABLE_NAME_BYTES) {
       throw this.typeError(
-        `the database backend's location must be one table name of letters, digits and underscores, not starting with a digit, ` +
-          `at most 63 characters (got ${describe(params.location)})`,
+        `the database backend's location must be one table name: a non-empty string without NUL characters, ` +
+          `at most ${MAX_TABLE_NAME_BYTES} bytes in UTF-8 (got ${describe(params.location)})`,
       );
     }
-    this.table = location[0]!;
+    this.table = table;
     const options = (params.options ?? {}) as Partial<DatabaseOptions>;
     this.culling = cullingOptions(this.alias, options);
     this.recountEvery = Math.max(1, Math.ceil(this.culling.maxEntries / 10));
@@ -138,7 +145,7 @@ export class DatabaseCache extends ServerCache<Buffer> {
   protected async read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
     // withExpiry serves incr and incrVersion, which write what they read: a lagging replica would lose updates.
     const store = withExpiry ? this.primary : this.replica;
-    const rows = await this.run(store, [], () => store.select(keys, this.now()));
+    const rows = await this.run(store, withExpiry ? STRICT : [], () => store.select(keys, this.now()));
     return new Map(rows.map((row) => [row.key, entryOf(row)]));
   }
 
@@ -199,15 +206,16 @@ export class DatabaseCache extends ServerCache<Buffer> {
    * Runs one store call: PostgreSQL's under the deadline and failOpen (ServerCache.guard), SQLite's
    * directly, since an embedded database has no server to wait for and no timer could interrupt it.
    */
-  private async run<T>(store: TableStore, fallback: T, command: () => MaybePromise<T>): Promise<T> {
+  private async run<T>(store: TableStore, fallback: T | typeof STRICT, command: () => MaybePromise<T>): Promise<T> {
     if (!store.async) {
       if (store === this.primary && this.tableReady !== true) this.ensureTableSync();
       return command();
     }
-    return this.guard(store.server, fallback, async () => {
+    const guarded = async () => {
       if (store === this.primary && this.tableReady !== true) await this.ensureTable();
       return command();
-    });
+    };
+    return fallback === STRICT ? this.guardStrict(store.server, guarded) : this.guard(store.server, fallback, guarded);
   }
 
   private ensureTableSync(): void {

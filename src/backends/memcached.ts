@@ -89,7 +89,8 @@ export class MemcachedCache extends ServerCache<Buffer> {
         const ttl = Number(entry.flags.t);
         found.set(key, { payload: entry.value!, expiresAt: ttl < 0 ? null : now + ttl });
       });
-    });
+      // With expiry, the read serves incr and incrVersion, which write what they read: never a faked miss.
+    }, undefined, withExpiry);
     return found;
   }
 
@@ -165,7 +166,7 @@ export class MemcachedCache extends ServerCache<Buffer> {
    */
   protected override incrBy(key: string, delta: number): Promise<number | undefined> {
     const server = this.serverOf(key);
-    return this.guard(server.name, undefined, async () => {
+    return this.guardStrict(server.name, async () => {
       if (delta >= 0) {
         try {
           const reply = await server.incr(key, delta);
@@ -233,14 +234,16 @@ export class MemcachedCache extends ServerCache<Buffer> {
     keys: string[],
     command: (server: ServerConnection, keys: string[]) => Promise<void>,
     onFallback?: (keys: string[]) => void,
+    strict = false,
   ): Promise<void> {
     const byServer = groupBy(keys, (key) => this.serverOf(key));
     await Promise.all(
       [...byServer].map(async ([server, serverKeys]) => {
-        const done = await this.guard(server.name, false, async () => {
+        const run = async () => {
           await command(server, serverKeys);
           return true;
-        });
+        };
+        const done = await (strict ? this.guardStrict(server.name, run) : this.guard(server.name, false, run));
         if (!done) onFallback?.(serverKeys);
       }),
     );

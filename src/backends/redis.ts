@@ -11,7 +11,7 @@ import { CacheServerError } from '../errors.js';
 import { defaultKeyFunction, describe } from '../keys.js';
 import { loadRedisClients } from './ioredis.js';
 import type { BusConnections, L1Settings } from './l1.js';
-import { ServerCache, type ServerOptions } from './server.js';
+import { SERVER_FAILED, ServerCache, type ServerOptions } from './server.js';
 
 export interface RedisOptions extends ServerOptions {
   /** Treat the location URLs as seed nodes of a Redis Cluster. @default false */
@@ -67,8 +67,9 @@ export class RedisCache extends ServerCache<Buffer | string> {
   /** Where every write goes: the single server, the first URL, or the cluster. */
   protected readonly leader: Client;
   private readonly leaderName: string;
-  private readonly readers: Array<{ client: Client; name: string }>;
-  private nextReader = 0;
+  /** Read replicas (none on a single server or a cluster): reads go round robin to those that answer. */
+  private readonly replicas: Reader[];
+  private nextReplica = 0;
   private readonly cluster: boolean;
   private readonly keySlot: (key: string) => number;
   private readonly clearPattern?: string;
@@ -103,7 +104,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
       const client = new ioredis.Cluster(nodes, clusterOptions);
       this.leaderName = `cluster ${this.location.map(redact).join(',')}`;
       this.leader = this.prepare(client as unknown as Redis, this.leaderName);
-      this.readers = [{ client: this.leader, name: this.leaderName }];
+      this.replicas = [];
     } else {
       const [leader, ...replicas] = this.location.map((location) => {
         const name = redact(location);
@@ -111,7 +112,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
       });
       this.leader = leader!.client;
       this.leaderName = leader!.name;
-      this.readers = replicas.length > 0 ? replicas : [leader!];
+      this.replicas = replicas;
     }
   }
 
@@ -129,61 +130,79 @@ export class RedisCache extends ServerCache<Buffer | string> {
   /** Defines the scripts, and turns client errors into `error` events (an unheard one would throw). */
   private prepare(client: Redis | Cluster, name: string): Client {
     for (const [command, lua] of Object.entries(SCRIPTS)) client.defineCommand(command, { lua, numberOfKeys: command === 'cachegrainReadWithExpiry' ? undefined : 1 });
-    client.on('error', (error: Error) => this.reportError(this.serverError(name, error)));
+    client.on('error', (error: Error) => this.reportServerError(name, this.serverError(name, error)));
     return client as Client;
   }
 
-  /** The next read replica, round robin; the leader when there are none. */
-  private reader(): { client: Client; name: string } {
-    const readers = this.readers;
-    return readers.length === 1 ? readers[0]! : readers[this.nextReader++ % readers.length]!;
+  /** The next read replica that answers, round robin; undefined when there is none (reads go to the leader). */
+  private replica(): Reader | undefined {
+    const replicas = this.replicas;
+    for (let tried = 0; tried < replicas.length; tried++) {
+      const candidate = replicas[this.nextReplica++ % replicas.length]!;
+      if (this.isAvailable(candidate.name)) return candidate;
+    }
+    return undefined;
+  }
+
+  /** A read on a replica; when it fails (reported), or none answers, on the leader. */
+  private readFrom<T, R>(fallback: T, command: (client: Client) => Promise<R>, answer: (reply: R) => T): Promise<T> {
+    const replica = this.replica();
+    if (replica === undefined) return this.guard(this.leaderName, fallback, () => command(this.leader), answer);
+    return this.guard<T | typeof SERVER_FAILED, R>(replica.name, SERVER_FAILED, () => command(replica.client), answer).then((result) =>
+      result === SERVER_FAILED ? this.guard(this.leaderName, fallback, () => command(this.leader), answer) : result,
+    );
   }
 
   protected override readOne(key: string): Promise<Entry<Buffer> | undefined> {
-    const { client, name } = this.reader();
-    return this.guard(name, undefined, () => client.getBuffer(key), toEntry);
+    if (this.replicas.length === 0) return this.guard(this.leaderName, undefined, () => this.leader.getBuffer(key), toEntry);
+    return this.readFrom(undefined, (client) => client.getBuffer(key), toEntry);
   }
 
   protected override contains(key: string): Promise<boolean> {
-    const { client, name } = this.reader();
-    return this.guard(name, false, async () => (await client.exists(key)) === 1);
+    return this.readFrom(false, (client) => client.exists(key), isOne);
   }
 
   protected read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
-    const { client, name } = this.reader();
-    if (!withExpiry && !this.cluster) {
+    // With expiry, the read serves incrVersion, which writes what it read: from the leader, and never a faked miss.
+    if (withExpiry) return this.guardStrict(this.leaderName, () => this.readWithExpiry(keys));
+    if (this.replicas.length === 0 && !this.cluster) {
       // The common case, one MGET, with no promise of its own in between.
-      return this.guard(name, new Map(), () => client.mgetBuffer(...keys), (payloads) => {
+      return this.guard(this.leaderName, new Map(), () => this.leader.mgetBuffer(...keys), (payloads) => {
         const found = new Map<string, Entry<Buffer>>();
         for (let i = 0; i < keys.length; i++) if (payloads[i] != null) found.set(keys[i]!, { payload: payloads[i]! });
         return found;
       });
     }
+    return this.readFrom(new Map<string, Entry<Buffer>>(), (client) => this.readMany(client, keys), same);
+  }
+
+  /** One MGET per slot group; on a single server that is one group, one round trip. */
+  private async readMany(client: Client, keys: string[]): Promise<Map<string, Entry<Buffer>>> {
     const found = new Map<string, Entry<Buffer>>();
-    // One MGET (or script) per slot group; on a single server that is one group, one round trip.
-    return this.guard(
-      name,
-      found,
-      () =>
-      Promise.all(
-        this.bySlot(keys).map(async (group) => {
-          if (!withExpiry) {
-            const payloads = await client.mgetBuffer(...group);
-            for (let i = 0; i < group.length; i++) if (payloads[i] != null) found.set(group[i]!, { payload: payloads[i]! });
-            return;
-          }
-          const reply = await client.cachegrainReadWithExpiryBuffer(group.length, ...group);
-          const now = this.now();
-          for (let i = 0; i < group.length; i++) {
-            const payload = reply[2 * i] as Buffer | null;
-            const ttlMs = reply[2 * i + 1] as number;
-            if (payload == null || ttlMs === -2) continue;
-            found.set(group[i]!, { payload, expiresAt: ttlMs === -1 ? null : now + ttlMs / 1000 });
-          }
-        }),
-      ),
-      () => found,
+    await Promise.all(
+      this.bySlot(keys).map(async (group) => {
+        const payloads = await client.mgetBuffer(...group);
+        for (let i = 0; i < group.length; i++) if (payloads[i] != null) found.set(group[i]!, { payload: payloads[i]! });
+      }),
     );
+    return found;
+  }
+
+  private async readWithExpiry(keys: string[]): Promise<Map<string, Entry<Buffer>>> {
+    const found = new Map<string, Entry<Buffer>>();
+    await Promise.all(
+      this.bySlot(keys).map(async (group) => {
+        const reply = await this.leader.cachegrainReadWithExpiryBuffer(group.length, ...group);
+        const now = this.now();
+        for (let i = 0; i < group.length; i++) {
+          const payload = reply[2 * i] as Buffer | null;
+          const ttlMs = reply[2 * i + 1] as number;
+          if (payload == null || ttlMs === -2) continue;
+          found.set(group[i]!, { payload, expiresAt: ttlMs === -1 ? null : now + ttlMs / 1000 });
+        }
+      }),
+    );
+    return found;
   }
 
   protected write(entries: Array<[string, Buffer | string]>, expiresAt: number | null): Promise<string[]> {
@@ -236,7 +255,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
   }
 
   protected override incrBy(key: string, delta: number): Promise<number | undefined> {
-    return this.guard(this.leaderName, undefined, async () => {
+    return this.guardStrict(this.leaderName, async () => {
       try {
         return (await this.leader.cachegrainIncrBy(key, delta)) ?? undefined;
       } catch (error) {
@@ -264,9 +283,9 @@ export class RedisCache extends ServerCache<Buffer | string> {
   }
 
   protected override async disconnect(): Promise<void> {
-    const all = new Set([this.leader, ...this.readers.map((reader) => reader.client)]);
+    const all = [this.leader, ...this.replicas.map((replica) => replica.client)];
     await Promise.all(
-      [...all].map(async (client) => {
+      all.map(async (client) => {
         // QUIT lets replies in flight arrive; a client that is not connected has nothing to wait for.
         if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
         else client.disconnect();
@@ -322,6 +341,19 @@ export class RedisCache extends ServerCache<Buffer | string> {
   private serverError(name: string, error: Error): CacheServerError {
     return new CacheServerError(`cache '${this.alias}': server ${name}: ${error.message}`, name, error);
   }
+}
+
+interface Reader {
+  client: Client;
+  name: string;
+}
+
+function isOne(reply: number): boolean {
+  return reply === 1;
+}
+
+function same<T>(value: T): T {
+  return value;
 }
 
 function toEntry(payload: Buffer | null): Entry<Buffer> | undefined {

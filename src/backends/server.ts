@@ -1,12 +1,16 @@
 /**
  * What every backend that talks to a server shares (SPEC §4): a deadline on each command
- * (`timeoutMs`, covering time spent waiting to reconnect) and `failOpen`, which turns a server's
- * errors and timeouts into misses and no-ops reported as `error` events instead of rejections.
+ * (`timeoutMs`, covering time spent waiting to reconnect), `failOpen`, which turns a server's errors
+ * and timeouts into misses and no-ops reported as `error` events instead of rejections, a breaker per
+ * server, and the per-request budget. The surprise: once a server failed, calls to it answer at once
+ * without touching it: for the rest of the request (the budget), and, after repeated failures, for
+ * every request until a probe gets an answer (the breaker).
  */
 import { BaseCache, type CacheParams } from '../base.js';
 import type { Codec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { describe } from '../keys.js';
+import { currentScope, type RequestScope } from '../scope.js';
 import { loadRedisClients } from './ioredis.js';
 import { type BusConnections, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from './l1.js';
 
@@ -20,11 +24,37 @@ export interface ServerOptions {
 }
 
 export const DEFAULT_TIMEOUT_MS = 1000;
+/** Consecutive failures of one server that open its breaker. */
+export const BREAKER_FAILURES = 3;
+/** While a breaker is open, one call in this many milliseconds is let through as a probe. */
+export const BREAKER_PROBE_MS = 500;
+
+/**
+ * Answered by `guard` instead of a fallback when the caller asked for `SERVER_FAILED`: the server
+ * failed (already reported), and the caller has somewhere else to go (a replica's reader, the leader).
+ */
+export const SERVER_FAILED: unique symbol = Symbol('server failed');
+/** A fallback that is never used: the call rejects even with failOpen (a counter cannot fake a miss). */
+const NO_FALLBACK: unique symbol = Symbol('no fallback');
+
+/** What the dashboard sees of one server's breaker. */
+export interface ServerHealth {
+  server: string;
+  /** closed: calls go through; open: calls answer at once; probing: one call is testing the server. */
+  state: 'closed' | 'open' | 'probing';
+  /** Failures in a row (0 once the server answers). */
+  consecutiveFailures: number;
+  /** The failure that opened the breaker or failed the last probe, while not closed. */
+  lastFailure?: string;
+  /** Epoch milliseconds when the breaker last opened, while not closed. */
+  openedAt?: number;
+}
 
 export abstract class ServerCache<P> extends BaseCache<P> {
   protected readonly timeoutMs: number;
   protected readonly failOpen: boolean;
   private readonly failures: FailurePolicy;
+  private readonly breakers = new Map<string, Breaker>();
   /** The in-process tier in front of the server, when `options.l1` asks for one. */
   readonly l1: L1Tier<P> | undefined;
 
@@ -75,19 +105,31 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     return { publisher, subscriber: connect(), ownsPublisher: true };
   }
 
+  /** The breaker of every server this cache has called, for dashboards and health checks. */
+  health(): ServerHealth[] {
+    return [...this.breakers.values()].map((breaker) => breaker.health());
+  }
+
   /**
    * Runs one server command under the deadline. On failure: with failOpen, reports the error and
    * answers `fallback` (a miss or a no-op); without, rejects with a CacheServerError naming `server`.
    * Errors that are the caller's fault (`isServerError` false) are always rethrown as they are.
+   * A server whose breaker is open, or that already failed in this request, is not called at all:
+   * the call answers the same way at once.
    */
   protected guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T>;
   /** The same, with `answer` turning the server's reply into the result (saving a `.then` per call). */
   protected guard<T, R>(server: string, fallback: T, command: () => Promise<R>, answer: (reply: R) => T): Promise<T>;
   protected guard<T, R>(server: string, fallback: T, command: () => Promise<R>, answer?: (reply: R) => T): Promise<T> {
     // This runs on every cache call: one promise, one small object, no timer of its own (the
-    // watch sweeps deadlines).
+    // watch sweeps deadlines), no closure.
+    const breaker = this.breakers.get(server) ?? this.addBreaker(server);
+    const scope = currentScope();
+    if ((breaker.state !== CLOSED && !breaker.admit()) || (scope !== undefined && scope.isDown(breaker))) {
+      return this.answerWithout(breaker, fallback);
+    }
     const watch = this.failures.watch;
-    const pending = new PendingCommand<T>(this.failures, server, fallback, watch.ticks);
+    const pending = new PendingCommand<T>(this.failures, breaker, scope, fallback, watch.ticks);
     const settled = new Promise<T>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
@@ -113,20 +155,126 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     return settled;
   }
 
+  /** As `guard`, but a server failure always rejects, failOpen or not: for counters, which cannot answer a fake miss. */
+  protected guardStrict<T>(server: string, command: () => Promise<T>): Promise<T> {
+    return this.guard(server, NO_FALLBACK as T, command);
+  }
+
+  /** Whether calls to `server` go through now (its breaker closed, or open and due a probe). */
+  protected isAvailable(server: string): boolean {
+    const breaker = this.breakers.get(server);
+    if (breaker === undefined) return true;
+    const scope = currentScope();
+    if (scope !== undefined && scope.isDown(breaker)) return false;
+    return breaker.state === CLOSED || (breaker.state === OPEN && Date.now() >= breaker.probeAt);
+  }
+
+  /** The answer of a call that does not reach its server: the fallback, or the failure that stopped it. */
+  private answerWithout<T>(breaker: Breaker, fallback: T): Promise<T> {
+    if (fallback === SERVER_FAILED || (this.failOpen && fallback !== NO_FALLBACK)) return Promise.resolve(fallback);
+    return Promise.reject(
+      breaker.lastFailure ?? new CacheServerError(`cache '${this.alias}': server ${breaker.server} failed earlier in this request`, breaker.server),
+    );
+  }
+
+  private addBreaker(server: string): Breaker {
+    const breaker = new Breaker(server);
+    this.breakers.set(server, breaker);
+    return breaker;
+  }
+
   /** Settles a command that failed or ran out of time: a rejection, or with failOpen a fallback. */
   private settleFailure<T>(pending: PendingCommand<T>, error: unknown): void {
-    if (!this.isServerError(error)) return pending.reject(error);
-    const server = pending.server;
+    const breaker = pending.breaker;
+    if (!this.isServerError(error)) {
+      // The server answered; the call was at fault.
+      breaker.succeed();
+      return pending.reject(error);
+    }
+    const server = breaker.server;
     const failure =
       error instanceof CacheServerError ? error : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
-    if (!this.failOpen) return pending.reject(failure);
+    pending.scope?.markDown(breaker);
+    breaker.fail(failure);
+    const fallback = pending.fallback;
+    // Without failOpen the rejection is the report.
+    if (fallback === NO_FALLBACK || (!this.failOpen && fallback !== SERVER_FAILED)) return pending.reject(failure);
+    this.reportOutage(breaker, failure);
+    pending.resolve(fallback);
+  }
+
+  /** Reports a failure of `server` seen outside a call (a client's connection errors), as `guard` reports its own. */
+  protected reportServerError(server: string, failure: CacheServerError): void {
+    this.reportOutage(this.breakers.get(server) ?? this.addBreaker(server), failure);
+  }
+
+  /** Reports a failure as an `error` event once per cause and outage: a down server does not flood listeners. */
+  private reportOutage(breaker: Breaker, failure: CacheServerError): void {
+    if (breaker.reported.has(failure.message)) return;
+    breaker.reported.add(failure.message);
     this.reportError(failure);
-    pending.resolve(pending.fallback);
   }
 
   /** Whether an error came from the server or the connection (true), or from the call itself (false). */
   protected isServerError(error: unknown): boolean {
     return !(error instanceof TypeError) && !(error instanceof RangeError);
+  }
+}
+
+const CLOSED = 0;
+const OPEN = 1;
+const PROBING = 2;
+const STATE_NAMES = ['closed', 'open', 'probing'] as const;
+
+/**
+ * One server's breaker: closed while it answers; open after BREAKER_FAILURES failures in a row, when
+ * calls answer at once; every BREAKER_PROBE_MS one call goes through as a probe (probing), and the
+ * first answer closes it again.
+ */
+class Breaker {
+  state: typeof CLOSED | typeof OPEN | typeof PROBING = CLOSED;
+  consecutiveFailures = 0;
+  lastFailure: CacheServerError | undefined;
+  openedAt = 0;
+  probeAt = 0;
+  /** Causes already reported during this outage. */
+  readonly reported = new Set<string>();
+
+  constructor(readonly server: string) {}
+
+  /** For a breaker that is not closed: whether this call may go through (as the probe). */
+  admit(): boolean {
+    if (this.state === OPEN && Date.now() >= this.probeAt) {
+      this.state = PROBING;
+      return true;
+    }
+    return false;
+  }
+
+  succeed(): void {
+    if (this.state === CLOSED && this.consecutiveFailures === 0) return;
+    this.state = CLOSED;
+    this.consecutiveFailures = 0;
+    this.lastFailure = undefined;
+    this.reported.clear();
+  }
+
+  fail(failure: CacheServerError): void {
+    this.consecutiveFailures++;
+    this.lastFailure = failure;
+    if (this.state === CLOSED && this.consecutiveFailures < BREAKER_FAILURES) return;
+    if (this.state === CLOSED) this.openedAt = Date.now();
+    this.state = OPEN;
+    this.probeAt = Date.now() + BREAKER_PROBE_MS;
+  }
+
+  health(): ServerHealth {
+    const health: ServerHealth = { server: this.server, state: STATE_NAMES[this.state], consecutiveFailures: this.consecutiveFailures };
+    if (this.state !== CLOSED) {
+      health.lastFailure = this.lastFailure?.message;
+      health.openedAt = this.openedAt;
+    }
+    return health;
   }
 }
 
@@ -143,14 +291,18 @@ class PendingCommand<T> implements Watched {
 
   constructor(
     private readonly policy: FailurePolicy,
-    readonly server: string,
+    readonly breaker: Breaker,
+    readonly scope: RequestScope | undefined,
     readonly fallback: T,
     readonly startedAt: number,
   ) {}
 
   succeed(value: T): void {
     // A command that settles after its deadline no longer matters to anyone.
-    if (this.policy.watch.release(this)) this.resolve(value);
+    if (this.policy.watch.release(this)) {
+      this.breaker.succeed();
+      this.resolve(value);
+    }
   }
 
   fail(error: unknown): void {
@@ -158,7 +310,7 @@ class PendingCommand<T> implements Watched {
   }
 
   expire(): void {
-    this.fail(this.policy.timedOut(this.server));
+    this.fail(this.policy.timedOut(this.breaker.server));
   }
 }
 

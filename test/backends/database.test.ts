@@ -31,6 +31,9 @@ const culling = { 3: 29, 0: 19 } as const;
 describeBackend('database-sqlite (file)', { make: (overrides) => database(`sqlite://${root}/conformance.db`, overrides), traits: { culling } });
 describeBackend('database-sqlite (memory)', { make: (overrides) => database('sqlite::memory:', overrides), traits: { culling } });
 describeBackend('database-postgres', { make: (overrides) => database(postgresUrl, overrides, 'conformance'), traits: { culling } });
+// Django's own test table name: a space in it, quoted as an identifier in both dialects.
+describeBackend('database-sqlite (my cache table)', { make: (overrides) => database(`sqlite://${root}/spaced.db`, overrides, 'my cache table'), traits: { culling } });
+describeBackend('database-postgres (my cache table)', { make: (overrides) => database(postgresUrl, overrides, 'my cache table'), traits: { culling } });
 
 /** A clock the cache reads instead of the real one. */
 function onClock<C extends DatabaseCache>(cache: C, start = 1_800_000_000): { cache: C; advance: (seconds: number) => void } {
@@ -206,14 +209,30 @@ describe('database: getMany', () => {
 });
 
 describe('database: configuration errors', () => {
-  it('refuses a location that is not a plain table name, naming the cache and the value', () => {
-    for (const bad of ['drop table x;', 'has space', '1starts_with_digit', 'a'.repeat(64), '', 'a"b']) {
+  it('refuses a location that is not one table name, naming the cache and the value', () => {
+    for (const bad of ['a'.repeat(56), 'é'.repeat(28), '', 'nul\0byte']) {
       expect(() => new DatabaseCache({ alias: 'db', location: bad, options: { connection: 'sqlite::memory:' } })).toThrow(TypeError);
     }
-    expect(() => new DatabaseCache({ alias: 'db', location: 'x;y', options: { connection: 'sqlite::memory:' } })).toThrow(
+    expect(() => new DatabaseCache({ alias: 'db', location: '', options: { connection: 'sqlite::memory:' } })).toThrow(
       "cache 'db': the database backend's location must be one table name",
     );
     expect(() => new DatabaseCache({ alias: 'db', location: ['one', 'two'], options: { connection: 'sqlite::memory:' } })).toThrow(/'db'.*table name/);
+  });
+
+  it('takes any table name, quoted as an identifier, on SQLite and PostgreSQL', async () => {
+    for (const table of ['my cache table', 'drop table x;', 'a"b', "it's", 'x,y', '1starts_with_digit', 'a'.repeat(55)]) {
+      for (const connection of ['sqlite::memory:', `sqlite://${join(root, 'names.db')}`, postgresUrl]) {
+        const cache = database(connection, { alias: 'named' }, table);
+        await cache.set('k', table);
+        expect(await cache.get('k')).toBe(table);
+        expect(await cache.tableExists()).toBe(true);
+        expect(await cache.add('k', 'other')).toBe(false);
+        expect(await cache.incr('n', 1).catch((error: Error) => error.name)).toBe('KeyNotFoundError');
+        await cache.clear();
+        expect(await cache.get('k')).toBeUndefined();
+        await cache.close();
+      }
+    }
   });
 
   it('needs a connection it understands', () => {
@@ -339,7 +358,9 @@ describe('database: PostgreSQL going away', () => {
     expect(await cache.add('other', 1)).toBe(false);
     expect(await cache.setMany({ a: 1 })).toEqual(['a']);
     expect(performance.now() - started).toBeLessThan(3 * 500);
-    expect(errors.length).toBeGreaterThanOrEqual(3);
+    // One event per cause of the outage, not one per call.
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(new Set(errors.map((error) => error.message)).size).toBe(errors.length);
     expect(errors[0]).toBeInstanceOf(CacheServerError);
     expect(errors[0]!.message).toContain(`cache 'default': server ${server.url}`);
     await server.start();

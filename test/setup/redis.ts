@@ -18,6 +18,8 @@ export interface RedisServer {
   port: number;
   url: string;
   stop(): Promise<void>;
+  /** SIGKILLs the server by its PID (a crash, no goodbye to clients), then removes its files. */
+  kill?(): Promise<void>;
 }
 
 /** Starts one redis-server on `port` (a free one by default) and waits until it answers PING. */
@@ -39,7 +41,15 @@ export async function startRedisServer(options: { port?: number; args?: string[]
     await stop();
     throw error;
   }
-  return { port, url: `redis://127.0.0.1:${port}`, stop };
+  const kill = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      process.kill(child.pid!, 'SIGKILL');
+      await exited;
+    }
+    await stop();
+  };
+  return { port, url: `redis://127.0.0.1:${port}`, stop, kill };
 }
 
 /** Runs one redis-cli command against a local port and answers its output, trimmed. */
@@ -64,7 +74,8 @@ export async function commandCalls(port: number, command: string): Promise<numbe
   return stats === undefined ? 0 : Number(/calls=(\d+)/.exec(stats)![1]);
 }
 
-async function startReplication(): Promise<{ leader: RedisServer; replica: RedisServer }> {
+/** A leader and one replica linked to it, each its own redis-server. */
+export async function startReplication(): Promise<{ leader: RedisServer; replica: RedisServer }> {
   const leader = await startRedisServer();
   try {
     const replica = await startRedisServer({ args: ['--replicaof', '127.0.0.1', String(leader.port)] });

@@ -1,0 +1,272 @@
+/**
+ * The breaker and the per-request budget of every server backend (SPEC §4), on real servers that
+ * die (SIGKILL by PID) or stop answering (a loopback listener that accepts and never replies).
+ * The surprise: a dead server that refuses connections fails fast anyway; the expensive outage is
+ * the one that accepts and goes silent, so most cases here use that one.
+ */
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type BaseCache, CacheServerError, DatabaseCache, MemcachedCache, RedisCache, type ServerOptions } from '../../src/index.js';
+import { inRequestScope } from '../../src/scope.js';
+import { startMemcached } from '../setup/memcached.js';
+import { cli, type RedisServer, startRedisServer, startReplication } from '../setup/redis.js';
+
+const TIMEOUT_MS = 300;
+// Time for the event loop and process scheduling on a busy machine, on top of a deadline.
+const MARGIN_MS = 250;
+
+/** A TCP listener on loopback that accepts connections and never answers: a server gone silent. */
+async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/** Runs `fn` as the handler of one real HTTP request over loopback, inside that request's scope. */
+async function inRequest<T>(fn: () => Promise<T>): Promise<T> {
+  let outcome: { value: T } | { error: unknown } | undefined;
+  const server = createHttpServer((_req, res) =>
+    inRequestScope(res, async () => {
+      try {
+        outcome = { value: await fn() };
+      } catch (error) {
+        outcome = { error };
+      }
+      res.end();
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    await (await fetch(`http://127.0.0.1:${(server.address() as { port: number }).port}/`)).text();
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+  if (outcome === undefined || 'error' in outcome) throw (outcome as { error: unknown } | undefined)?.error ?? new Error('the handler did not run');
+  return outcome.value;
+}
+
+async function timed<T>(action: () => Promise<T>): Promise<{ value: T; ms: number }> {
+  const started = performance.now();
+  const value = await action();
+  return { value, ms: performance.now() - started };
+}
+
+const cleanups: Array<() => Promise<unknown>> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+type Silent = { name: string; make(port: number, options: ServerOptions & Record<string, unknown>): BaseCache & { health(): Array<{ state: string }> } };
+const silentBackends: Silent[] = [
+  { name: 'redis', make: (port, options) => new RedisCache({ alias: 'silent', location: `redis://127.0.0.1:${port}`, options }) },
+  { name: 'memcached', make: (port, options) => new MemcachedCache({ alias: 'silent', location: `127.0.0.1:${port}`, options }) },
+];
+
+describe.each(silentBackends)('$name: a server that stops answering', ({ make }) => {
+  it('costs a request at most timeoutMs in all, however many cache calls it makes', async () => {
+    const silent = await silentServer();
+    cleanups.push(() => silent.close());
+    const cache = make(silent.port, { failOpen: true, timeoutMs: TIMEOUT_MS });
+    cleanups.push(() => cache.close());
+    cache.on('error', () => undefined);
+    const page = await timed(() =>
+      inRequest(async () => {
+        const answers: unknown[] = [];
+        answers.push(await cache.get('a', 'default'));
+        answers.push(await cache.set('b', 1));
+        answers.push(await cache.getMany(['c', 'd']));
+        answers.push(await cache.get('e'));
+        answers.push(await cache.add('f', 1));
+        return answers;
+      }),
+    );
+    expect(page.value).toEqual(['default', undefined, new Map(), undefined, false]);
+    expect(page.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+    // Another request pays for its own first call again (the breaker is not open yet: one failure).
+    const next = await timed(() => inRequest(() => cache.get('a')));
+    expect(next.ms).toBeGreaterThanOrEqual(TIMEOUT_MS * 0.8);
+  });
+
+  it('opens the breaker after repeated failures: calls answer at once, one error event per cause', async () => {
+    const silent = await silentServer();
+    cleanups.push(() => silent.close());
+    const cache = make(silent.port, { failOpen: true, timeoutMs: TIMEOUT_MS });
+    cleanups.push(() => cache.close());
+    const errors: Error[] = [];
+    cache.on('error', (error: Error) => errors.push(error));
+    expect(cache.health()).toEqual([]);
+    await Promise.all([cache.get('a'), cache.get('b'), cache.get('c')]);
+    expect(cache.health()).toMatchObject([{ state: 'open', consecutiveFailures: 3 }]);
+    const calls = 50;
+    const open = await timed(async () => {
+      for (let i = 0; i < calls; i++) {
+        expect(await cache.get(`k${i}`, 'fallback')).toBe('fallback');
+        await cache.set(`k${i}`, i);
+      }
+    });
+    // Added latency per call once open: well under 5 ms (2 calls per round).
+    expect(open.ms / (2 * calls)).toBeLessThan(5);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toBeInstanceOf(CacheServerError);
+    expect(errors[0]!.message).toContain(`did not answer within ${TIMEOUT_MS} ms`);
+  });
+
+  it('without failOpen, an open breaker rejects at once with the CacheServerError that opened it', async () => {
+    const silent = await silentServer();
+    cleanups.push(() => silent.close());
+    const cache = make(silent.port, { timeoutMs: TIMEOUT_MS });
+    cleanups.push(() => cache.close());
+    cache.on('error', () => undefined);
+    await Promise.allSettled([cache.get('a'), cache.get('b'), cache.get('c')]);
+    const rejected = await timed(() => cache.get('k').then(() => 'answered', (error: unknown) => error));
+    expect(rejected.value).toBeInstanceOf(CacheServerError);
+    expect((rejected.value as Error).message).toContain(`did not answer within ${TIMEOUT_MS} ms`);
+    expect(rejected.ms).toBeLessThan(5);
+  });
+});
+
+describe('redis: the breaker closes when the server returns', () => {
+  it('recovers within 2 s of the server answering again', async () => {
+    let server: RedisServer = await startRedisServer();
+    cleanups.push(() => server.stop());
+    const cache = new RedisCache({ alias: 'breaker', location: server.url, options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
+    cleanups.push(() => cache.close());
+    const errors: Error[] = [];
+    cache.on('error', (error: Error) => errors.push(error));
+    await cache.set('k', 'before');
+    await server.kill!();
+    for (let i = 0; i < 10 && cache.health()[0]?.state !== 'open'; i++) await cache.get('k');
+    expect(cache.health()).toMatchObject([{ server: server.url, state: 'open' }]);
+    const fast = await timed(() => cache.get('k', 'fallback'));
+    expect(fast.value).toBe('fallback');
+    expect(fast.ms).toBeLessThan(5);
+    // Kept down a while: probes fail, the breaker stays open, and listeners are not flooded.
+    const until = Date.now() + 1500;
+    while (Date.now() < until) {
+      await cache.get('k');
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    expect(cache.health()[0]!.state).not.toBe('closed');
+    expect(new Set(errors.map((error) => error.message)).size).toBe(errors.length);
+
+    server = await startRedisServer({ port: server.port });
+    const back = performance.now();
+    let recovered = Infinity;
+    while (performance.now() - back < 5000) {
+      await cache.set('k', 'after');
+      if ((await cache.get('k')) === 'after') {
+        recovered = performance.now() - back;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(recovered).toBeLessThan(2000);
+    expect(cache.health()).toMatchObject([{ state: 'closed', consecutiveFailures: 0 }]);
+  });
+});
+
+describe('redis replicas', () => {
+  for (const failOpen of [true, false]) {
+    it(`a SIGKILLed replica is skipped: reads keep hitting from the leader, none rejects (failOpen ${failOpen})`, async () => {
+      const { leader, replica } = await startReplication();
+      cleanups.push(() => leader.stop(), () => replica.stop());
+      const cache = new RedisCache({ alias: 'replicated', location: [leader.url, replica.url], options: { failOpen, timeoutMs: TIMEOUT_MS } });
+      cleanups.push(() => cache.close());
+      const errors: Error[] = [];
+      cache.on('error', (error: Error) => errors.push(error));
+      const keys = Array.from({ length: 20 }, (_, i) => `r${i}`);
+      for (const key of keys) await cache.set(key, `value of ${key}`);
+      await cli(leader.port, 'WAIT', '1', '2000');
+      expect(await cache.get('r0')).toBe('value of r0');
+
+      await replica.kill!();
+      let misses = 0;
+      let rejections = 0;
+      let slowest = 0;
+      const until = Date.now() + 1500;
+      while (Date.now() < until) {
+        for (const key of keys) {
+          const started = performance.now();
+          await Promise.all([
+            cache.get(key).then((value) => value === `value of ${key}` || misses++, () => rejections++),
+            cache.hasKey(key).then((found) => found || misses++, () => rejections++),
+            cache.getMany([key]).then((found) => found.get(key) === `value of ${key}` || misses++, () => rejections++),
+          ]);
+          slowest = Math.max(slowest, performance.now() - started);
+        }
+      }
+      expect({ misses, rejections }).toEqual({ misses: 0, rejections: 0 });
+      // At most one deadline per read: the failed replica's, then the leader answers.
+      expect(slowest).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+      expect(cache.health().find((health) => health.server === replica.url)?.state).not.toBe('closed');
+      expect(errors.length).toBeGreaterThan(0);
+      expect(errors.every((error) => error.message.includes(replica.url))).toBe(true);
+    });
+  }
+
+  it('a replica comes back into the rotation once it answers again', async () => {
+    const { leader, replica } = await startReplication();
+    let revived: RedisServer | undefined;
+    cleanups.push(() => leader.stop(), () => replica.stop(), () => revived?.stop() ?? Promise.resolve());
+    const cache = new RedisCache({ location: [leader.url, replica.url], options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
+    cleanups.push(() => cache.close());
+    cache.on('error', () => undefined);
+    await replica.kill!();
+    for (let i = 0; i < 10; i++) await cache.get('k');
+    expect(cache.health().find((health) => health.server === replica.url)?.state).not.toBe('closed');
+    // The revived replica holds a key the leader does not: reads that hit it prove it is back.
+    revived = await startRedisServer({ port: replica.port });
+    await cli(revived.port, 'SET', ':1:only-on-replica', '42');
+    await expect.poll(() => cache.get('only-on-replica'), { timeout: 3000, interval: 20 }).toBe(42);
+    expect(cache.health().find((health) => health.server === replica.url)?.state).toBe('closed');
+  });
+});
+
+describe('counters during an outage never fake a missing key', () => {
+  const dead: Array<{ name: string; make(): BaseCache | Promise<BaseCache> }> = [
+    {
+      name: 'redis',
+      make: async () => {
+        const server = await startRedisServer();
+        await server.kill!();
+        return new RedisCache({ location: server.url, options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
+      },
+    },
+    {
+      name: 'memcached',
+      make: async () => {
+        const server = await startMemcached();
+        await server.stop();
+        return new MemcachedCache({ location: server.location, options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
+      },
+    },
+    {
+      name: 'database (postgres)',
+      make: () => new DatabaseCache({ location: 't', options: { connection: 'postgres://nobody@127.0.0.1:1/none', failOpen: true, timeoutMs: TIMEOUT_MS } }),
+    },
+  ];
+  it.each(dead)('$name with failOpen: incr, decr, incrVersion reject with CacheServerError', async ({ make }) => {
+    const cache = await make();
+    cleanups.push(() => cache.close());
+    cache.on('error', () => undefined);
+    for (const call of [() => cache.incr('n'), () => cache.decr('n', 2), () => cache.incrVersion('n'), () => cache.decrVersion('n')]) {
+      await expect(call()).rejects.toThrow(CacheServerError);
+    }
+    // Reads and writes still fail open.
+    expect(await cache.get('n', 'fallback')).toBe('fallback');
+  });
+});
