@@ -127,6 +127,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   protected incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
 
+  /**
+   * Optional: the read behind the `incr` fallback and `incrVersion`, which write what they read. It
+   * must fill in `expiresAt`; a server backend reads from where writes go and never answers a
+   * failure as a miss (a counter must not be faked as missing). @default read(keys, true)
+   */
+  protected readForUpdate(keys: string[]): MaybePromise<Map<string, Entry<P>>> {
+    return this.read(keys, true);
+  }
+
   /** Optional: releases connections, handles and timers. */
   protected disconnect?(): MaybePromise<void>;
 
@@ -341,7 +350,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   private async addToStored(key: CacheKey, made: string, delta: number): Promise<number> {
-    const entry = (await this.read([made], true)).get(made);
+    const entry = (await this.readForUpdate([made])).get(made);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
     const current = this.codec.decode(entry.payload);
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
@@ -362,7 +371,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
     const version = options?.version ?? this.version;
     const oldKey = this.key(key, version);
-    const entry = (await this.read([oldKey], true)).get(oldKey);
+    const entry = (await this.readForUpdate([oldKey])).get(oldKey);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
     await this.write([[this.key(key, version + delta), entry.payload]], this.expiryOf(entry));
     await this.remove([oldKey]);
