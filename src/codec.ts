@@ -9,6 +9,8 @@ import { deserialize, serialize } from 'node:v8';
 export interface Codec<P> {
   encode(value: unknown): P;
   decode(payload: P): unknown;
+  /** Optional: the form of a payload that is cheapest to decode again and again (kept by an in-process tier). */
+  forKeeping?(payload: P): P;
 }
 
 /** What an in-process store keeps: immutable primitives as they are, anything else as v8 bytes. */
@@ -91,6 +93,12 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
     return bytesCodec.encode(value);
   },
   decode(payload) {
-    return bytesCodec.decode(typeof payload === 'string' ? Buffer.from(payload) : payload);
+    if (typeof payload !== 'string') return bytesCodec.decode(payload);
+    // What encode made: a tagged string (sliced, not copied) or a safe integer in decimal.
+    return payload.charCodeAt(0) === STRING_FORMAT ? payload.slice(1) : Number(payload);
+  },
+  forKeeping(payload) {
+    // A stored string stays a JS string in process: each hit is then a slice, not a UTF-8 decode.
+    return typeof payload !== 'string' && payload.length > 0 && payload[0] === STRING_FORMAT ? '\u0000' + payload.toString('utf8', 1) : payload;
   },
 };

@@ -96,7 +96,7 @@ export class L1Tier<P> {
   static install<P>(
     cache: Primitives<P>,
     settings: L1Settings,
-    context: { clock: () => number; channelName: string; readsCarryExpiry: boolean; openBus: (() => BusConnections) | undefined; reportError: (error: Error) => void },
+    context: { clock: () => number; keep?: (payload: P) => P; channelName: string; readsCarryExpiry: boolean; openBus: (() => BusConnections) | undefined; reportError: (error: Error) => void },
   ): L1Tier<P> {
     const inner: Primitives<P> = {
       read: cache.read.bind(cache),
@@ -111,6 +111,7 @@ export class L1Tier<P> {
       disconnect: cache.disconnect?.bind(cache),
     };
     const tier = new L1Tier(settings, inner, context.clock, context.channelName, context.readsCarryExpiry, context.openBus, context.reportError);
+    tier.keep = context.keep;
     Object.assign(cache, tier.primitives());
     return tier;
   }
@@ -129,6 +130,8 @@ export class L1Tier<P> {
   /** The tiers of this process by channel: a change reaches the others at once, without the bus. */
   private static readonly siblings = new Map<string, Set<L1Tier<unknown>>>();
   private readonly channel: string;
+  /** Turns a payload read from the server into the form that is cheapest to decode on every hit. */
+  private keep: ((payload: P) => P) | undefined;
 
   /**
    * @param inner the cache's own primitives, bound
@@ -251,7 +254,7 @@ export class L1Tier<P> {
     const storedAt = this.clock();
     // Without a known expiry the entry is trusted only for the L1 timeout, bus or not.
     const expiresAt = entry.expiresAt === undefined ? storedAt + this.settings.timeout : entry.expiresAt;
-    this.entries.set(key, { payload: entry.payload, expiresAt, storedAt });
+    this.entries.set(key, { payload: this.keep === undefined ? entry.payload : this.keep(entry.payload), expiresAt, storedAt });
   }
 
   private changedSince(key: string, tick: number): boolean {

@@ -46,6 +46,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     if (l1 !== undefined) {
       this.l1 = L1Tier.install(this as unknown as Primitives<P>, l1, {
         clock: () => this.now(),
+        keep: codec.forKeeping?.bind(codec),
         channelName: this.keyPrefix,
         readsCarryExpiry: this.readsCarryExpiry,
         openBus: l1.bus === undefined && !this.hasOwnBus ? undefined : () => this.openL1Bus(l1),
