@@ -16,7 +16,7 @@ import { installCacheHelper, render as renderHandlebars } from '../adapters/hand
 import { installCacheTag, render as renderNunjucks } from '../adapters/nunjucks.js';
 import { caches, configureCaches } from '../src/index.js';
 import { startRedisServer } from '../test/setup/redis.js';
-import { compare, type Comparison, measure, print } from './harness.js';
+import { compare, type Comparison, type Measurement, measure, print } from './harness.js';
 
 const FRAGMENTS = 20;
 const items = Array.from({ length: FRAGMENTS }, (_, id) => ({
@@ -117,10 +117,9 @@ async function runEngine(page: Page): Promise<Comparison[]> {
   const fragments = plainPage.slice('<ul>'.length, -'</ul>'.length).split(/(?=<li class="item">)/);
   prerenderedItems.push(...fragments.map((html) => ({ html })));
   if ((await page.prerendered()) !== plainPage) throw new Error(`${page.engine}: the pre-rendered loop differs from the plain page`);
-  const onLocmem = await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, locmem (time ≤ 1.2× plain)`, () => page.cached(0), 'same page, no tags', () => page.plain(), {
+  results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, locmem (time ≤ 1.2× plain)`, () => page.cached(0), 'same page, no tags', () => page.plain(), {
     target: 0.83,
-  });
-  results.push(onLocmem);
+  }));
   results.push(
     await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, locmem (time ≤ 1.5× pre-rendered)`, () => page.cached(0), 'pre-rendered loop', () => page.prerendered(), {
       target: 0.67,
@@ -136,25 +135,26 @@ async function runEngine(page: Page): Promise<Comparison[]> {
     results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} misses + setMany, redis`, () => page.cached(++generation), 'same page, no tags', () => page.plain()));
     await page.cached(0);
     results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, one MGET, redis`, () => page.cached(0), 'same page, no tags', () => page.plain()));
-    await caches.closeAll();
-    await configureCaches({
-      default: { backend: 'locmem', location: 'bench-fragments' },
-      template_fragments: { backend: 'redis', location: redis.url, keyPrefix: `bench-${page.engine}`, options: { l1: { maxEntries: 10_000, timeout: 30 } } },
-    });
-    await page.cached(0);
-    // Against the locmem figure measured above (the two cannot alternate: the configuration is global).
-    let withL1 = await measure(() => page.cached(0));
-    for (let round = 1; round < 3; round++) {
-      const again = await measure(() => page.cached(0));
-      if (again.opsPerSec > withL1.opsPerSec) withL1 = again;
+    // The two configurations alternate, three rounds each, and each keeps its best (as compare does).
+    const onRedisWithL1 = { backend: 'redis', location: redis.url, keyPrefix: `bench-${page.engine}`, options: { l1: { maxEntries: 10_000, timeout: 30 } } };
+    const onLocmemOnly = { backend: 'locmem', location: 'bench-fragments' };
+    const best = { l1: undefined as Measurement | undefined, locmem: undefined as Measurement | undefined };
+    for (let round = 0; round < 3; round++) {
+      for (const [name, fragmentsCache] of [['locmem', onLocmemOnly], ['l1', onRedisWithL1]] as const) {
+        await caches.closeAll();
+        await configureCaches({ default: { backend: 'locmem', location: 'bench-fragments' }, template_fragments: fragmentsCache });
+        await page.cached(0);
+        const figure = await measure(() => page.cached(0));
+        if (best[name] === undefined || figure.opsPerSec > best[name]!.opsPerSec) best[name] = figure;
+      }
     }
     const vsLocmem: Comparison = {
       section: 'fragments',
       name: `${page.engine}: ${FRAGMENTS} hits, redis with l1, warm`,
-      ours: withL1,
+      ours: best.l1!,
       anchorName: 'the same page on locmem',
-      anchor: onLocmem.ours,
-      ratio: withL1.opsPerSec / onLocmem.ours.opsPerSec,
+      anchor: best.locmem!,
+      ratio: best.l1!.opsPerSec / best.locmem!.opsPerSec,
       target: '≥ 0.9×',
     };
     vsLocmem.met = vsLocmem.ratio >= 0.9;

@@ -4,7 +4,7 @@
  */
 import request from 'supertest';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CacheParams, caches, configureCaches, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
+import { type CacheParams, caches, configureCaches, DatabaseCache, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
 import type { FragmentEngine } from './engines.js';
 
 /** locmem that counts the batch reads reaching it (one per getMany). */
@@ -19,13 +19,33 @@ export class CountingLocMem extends LocMemCache {
   }
 }
 
+/**
+ * The same count on a server cache with an L1 in front (SQLite, so that the cases' clock moves its
+ * expiry too): it counts the batch reads the fragment core makes, whether the L1 or the table answers.
+ */
+export class CountingL1Cache extends DatabaseCache {
+  reads = 0;
+  constructor(params: CacheParams) {
+    const table = String(params.location).replace(/\W/g, '_');
+    super({ ...params, location: table, options: { connection: 'sqlite::memory:', l1: { maxEntries: 1000, timeout: 30 } } });
+  }
+  override getMany<T = unknown>(...args: Parameters<DatabaseCache['getMany']>) {
+    this.reads++;
+    return super.getMany<T>(...args);
+  }
+}
+
+/** What the cases' caches run on: locmem, or SQLite behind an L1. */
+export type FragmentStore = 'locmem' | 'l1';
+let Counting: typeof CountingLocMem | typeof CountingL1Cache = CountingLocMem;
+
 interface Harness {
   engine: FragmentEngine;
   /** How often bodies called `count()`. */
   counted: number;
   render(source: string, context?: Record<string, unknown>): Promise<string>;
   page(context?: Record<string, unknown>): Promise<string>;
-  cache(alias?: string): CountingLocMem;
+  cache(alias?: string): CountingLocMem | CountingL1Cache;
   /** Moves every cache's clock forward. */
   advance(seconds: number): void;
 }
@@ -92,7 +112,7 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     await expect(h.render(h.engine.cache('60', 'lost', [], 'x', 'nope'))).rejects.toThrow("Invalid cache name specified for cache tag: 'nope'");
   }],
   ['uses the template_fragments alias when it is configured', async (h) => {
-    await configureCaches({ ...baseConfig(h.engine), template_fragments: { backend: CountingLocMem, location: `${location}-tf` } });
+    await configureCaches({ ...baseConfig(h.engine), template_fragments: { backend: Counting, location: `${location}-tf` } });
     await h.render(h.engine.cache('60', 'fallback', [], 'kept'));
     expect(await h.cache('template_fragments').get(makeTemplateFragmentKey('fallback'))).toBe('kept');
     expect(await h.cache().hasKey(makeTemplateFragmentKey('fallback'))).toBe(false);
@@ -155,16 +175,17 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
 let location = '';
 let serial = 0;
 const baseConfig = (engine: FragmentEngine) => ({
-  default: { backend: CountingLocMem, location },
-  other: { backend: CountingLocMem, location: `${location}-other` },
+  default: { backend: Counting, location },
+  other: { backend: Counting, location: `${location}-other` },
   [`unused-${engine.name}`]: { backend: 'dummy' },
 });
 
 /** Runs the whole table against one engine. */
-export function describeFragmentCases(engine: FragmentEngine): void {
-  describe(`cache tag in ${engine.name}`, () => {
+export function describeFragmentCases(engine: FragmentEngine, store: FragmentStore = 'locmem'): void {
+  describe(`cache tag in ${engine.name}${store === 'l1' ? ', on an L1 in front of SQLite' : ''}`, () => {
     let harness: Harness;
     beforeEach(async () => {
+      Counting = store === 'l1' ? CountingL1Cache : CountingLocMem;
       location = `fragments-${engine.name}-${++serial}`;
       await configureCaches(baseConfig(engine));
       let offset = 0;
@@ -174,7 +195,7 @@ export function describeFragmentCases(engine: FragmentEngine): void {
         counted: 0,
         render: (source, extra = {}) => engine.renderSource(source, context(extra)),
         page: (extra = { user: 'ann', items }) => engine.renderPage(context(extra)),
-        cache: (alias = 'default') => caches.get<CountingLocMem>(alias),
+        cache: (alias = 'default') => caches.get<CountingLocMem | CountingL1Cache>(alias),
         advance(seconds) {
           offset += seconds;
           for (const cache of caches.all()) cache.now = () => Date.now() / 1000 + offset;
