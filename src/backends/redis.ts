@@ -149,11 +149,22 @@ export class RedisCache extends ServerCache<Buffer | string> {
     return this.guard(name, false, async () => (await client.exists(key)) === 1);
   }
 
-  protected async read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
+  protected read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
     const { client, name } = this.reader();
+    if (!withExpiry && !this.cluster) {
+      // The common case, one MGET, with no promise of its own in between.
+      return this.guard(name, new Map(), () => client.mgetBuffer(...keys), (payloads) => {
+        const found = new Map<string, Entry<Buffer>>();
+        for (let i = 0; i < keys.length; i++) if (payloads[i] != null) found.set(keys[i]!, { payload: payloads[i]! });
+        return found;
+      });
+    }
     const found = new Map<string, Entry<Buffer>>();
     // One MGET (or script) per slot group; on a single server that is one group, one round trip.
-    await this.guard(name, undefined, () =>
+    return this.guard(
+      name,
+      found,
+      () =>
       Promise.all(
         this.bySlot(keys).map(async (group) => {
           if (!withExpiry) {
@@ -171,8 +182,8 @@ export class RedisCache extends ServerCache<Buffer | string> {
           }
         }),
       ),
+      () => found,
     );
-    return found;
   }
 
   protected write(entries: Array<[string, Buffer | string]>, expiresAt: number | null): Promise<string[]> {
