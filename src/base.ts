@@ -9,6 +9,7 @@ import { EventEmitter } from 'node:events';
 import { now } from './clock.js';
 import type { Codec } from './codec.js';
 import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
+import { BoundedMemo } from './memo.js';
 import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -46,7 +47,6 @@ export interface VersionOption {
 
 export const DEFAULT_TIMEOUT = 300;
 
-const MADE_KEYS_REMEMBERED = 10_000;
 const RESOLVED: Promise<void> = Promise.resolve();
 const nothing = (): void => undefined;
 
@@ -62,8 +62,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly keyFunction: KeyFunction;
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
-  private readonly madeKeys = new Map<string, string>();
-  /** Decoded values for getShared, by payload; they go when the payload is overwritten or culled. */
+  private readonly madeKeys = new BoundedMemo<string>();
+  /** Decoded values for readShared, by payload; they go when the payload is overwritten or culled. */
   private readonly sharedValues = new WeakMap<object, unknown>();
   /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
   protected readonly payloadsStayInProcess: boolean = false;
@@ -127,6 +127,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   protected incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
 
+  /**
+   * Optional: the read behind the `incr` fallback and `incrVersion`, which write what they read. It
+   * must fill in `expiresAt`; a server backend reads from where writes go and never answers a
+   * failure as a miss (a counter must not be faked as missing). @default read(keys, true)
+   */
+  protected readForUpdate(keys: string[]): MaybePromise<Map<string, Entry<P>>> {
+    return this.read(keys, true);
+  }
+
   /** Optional: releases connections, handles and timers. */
   protected disconnect?(): MaybePromise<void>;
 
@@ -160,7 +169,6 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const made = this.makeKey(key, version);
     this.validateKey(made);
     if (usual && memcachedKeyProblems(made).length === 0) {
-      if (this.madeKeys.size >= MADE_KEYS_REMEMBERED) this.madeKeys.clear();
       this.madeKeys.set(key, made);
     }
     return made;
@@ -168,33 +176,32 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   // ---- The API ------------------------------------------------------------------------------
 
-  // get, getShared, set and getMany are the hot path: they are not `async`, so that a backend
-  // answering synchronously (locmem) costs one promise per call instead of three.
+  // get, set and getMany are the hot path: they are not `async`, so that a backend answering
+  // synchronously (locmem) costs one promise per call instead of three.
   get<T = unknown>(key: CacheKey): Promise<T | undefined>;
   /** With a default, a miss answers the default, so the result has the default's type. */
   get<T>(key: CacheKey, defaultValue: T, options?: VersionOption): Promise<T>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
-    return this.lookup(key, defaultValue, options, false);
-  }
-
-  /**
-   * Like `get`, for readers that never mutate what they read (the page cache reads stored responses
-   * this way): where the store keeps its payloads in this process, every such reader of one stored
-   * entry shares one decoded value instead of decoding a copy each time.
-   */
-  getShared<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
-    return this.lookup(key, defaultValue, options, true);
-  }
-
-  private lookup<T>(key: CacheKey, defaultValue: T | undefined, options: VersionOption | undefined, shared: boolean): Promise<T | undefined> {
     try {
       const found = this.readOne(this.key(key, options?.version));
-      if (found instanceof Promise) return found.then((entry) => (entry === undefined ? defaultValue : (this.decode(entry.payload, shared) as T)));
-      return Promise.resolve(found === undefined ? defaultValue : (this.decode(found.payload, shared) as T));
+      if (found instanceof Promise) return found.then((entry) => (entry === undefined ? defaultValue : (this.decode(entry.payload, false) as T)));
+      return Promise.resolve(found === undefined ? defaultValue : (this.decode(found.payload, false) as T));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * A read for callers that never mutate what they read (the page cache's stored responses): where
+   * the store keeps its payloads in this process, every such reader of one entry shares one decoded
+   * value, and the answer comes back synchronously, so a hit needs no turn of the event loop. A
+   * store elsewhere answers with a promise. Throws for a bad key.
+   */
+  readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
+    const found = this.readOne(this.key(key));
+    if (found instanceof Promise) return found.then((entry) => (entry === undefined ? undefined : (this.decode(entry.payload, true) as T)));
+    return found === undefined ? undefined : (this.decode(found.payload, true) as T);
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
@@ -345,7 +352,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   private async addToStored(key: CacheKey, made: string, delta: number): Promise<number> {
-    const entry = (await this.read([made], true)).get(made);
+    const entry = (await this.readForUpdate([made])).get(made);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
     const current = this.codec.decode(entry.payload);
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
@@ -366,7 +373,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
     const version = options?.version ?? this.version;
     const oldKey = this.key(key, version);
-    const entry = (await this.read([oldKey], true)).get(oldKey);
+    const entry = (await this.readForUpdate([oldKey])).get(oldKey);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
     await this.write([[this.key(key, version + delta), entry.payload]], this.expiryOf(entry));
     await this.remove([oldKey]);

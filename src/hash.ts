@@ -3,6 +3,7 @@
  * `crypto.hash` costs a fraction of a createHash/update/digest round.
  */
 import { hash } from 'node:crypto';
+import { BoundedMemo } from './memo.js';
 
 export function md5(text: string | NodeJS.ArrayBufferView): string {
   return hash('md5', text, 'hex');
@@ -13,14 +14,6 @@ export function md5(text: string | NodeJS.ArrayBufferView): string {
  * the same few thousand strings over and over.
  */
 export function rememberingMd5(limit = 10_000): (text: string) => string {
-  const recent = new Map<string, string>();
-  return (text) => {
-    let digest = recent.get(text);
-    if (digest === undefined) {
-      digest = md5(text);
-      if (recent.size >= limit) recent.clear();
-      recent.set(text, digest);
-    }
-    return digest;
-  };
+  const recent = new BoundedMemo<string>(limit);
+  return (text) => recent.remember(text, md5);
 }

@@ -142,10 +142,17 @@ export class DatabaseCache extends ServerCache<Buffer> {
 
   // ---- Primitives ---------------------------------------------------------------------------
 
-  protected async read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
-    // withExpiry serves incr and incrVersion, which write what they read: a lagging replica would lose updates.
-    const store = withExpiry ? this.primary : this.replica;
-    const rows = await this.run(store, withExpiry ? STRICT : [], () => store.select(keys, this.now()));
+  protected async read(keys: string[]): Promise<Map<string, Entry<Buffer>>> {
+    const rows = await this.run(this.replica, [], () => this.replica.select(keys, this.now()));
+    return new Map(rows.map((row) => [row.key, entryOf(row)]));
+  }
+
+  /**
+   * Reads behind incr and incrVersion, which write what they read: from the primary (a lagging
+   * replica would lose updates), and never a faked miss.
+   */
+  protected override async readForUpdate(keys: string[]): Promise<Map<string, Entry<Buffer>>> {
+    const rows = await this.run(this.primary, STRICT, () => this.primary.select(keys, this.now()));
     return new Map(rows.map((row) => [row.key, entryOf(row)]));
   }
 

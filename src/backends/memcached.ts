@@ -74,7 +74,16 @@ export class MemcachedCache extends ServerCache<Buffer> {
     });
   }
 
-  protected async read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
+  protected read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
+    return this.readEntries(keys, withExpiry, false);
+  }
+
+  /** Reads behind incr and incrVersion, which write what they read: never a faked miss. */
+  protected override readForUpdate(keys: string[]): Promise<Map<string, Entry<Buffer>>> {
+    return this.readEntries(keys, true, true);
+  }
+
+  private async readEntries(keys: string[], withExpiry: boolean, strict: boolean): Promise<Map<string, Entry<Buffer>>> {
     const found = new Map<string, Entry<Buffer>>();
     await this.eachServer(keys, async (server, serverKeys) => {
       if (!withExpiry) {
@@ -89,8 +98,7 @@ export class MemcachedCache extends ServerCache<Buffer> {
         const ttl = Number(entry.flags.t);
         found.set(key, { payload: entry.value!, expiresAt: ttl < 0 ? null : now + ttl });
       });
-      // With expiry, the read serves incr and incrVersion, which write what they read: never a faked miss.
-    }, undefined, withExpiry);
+    }, undefined, strict);
     return found;
   }
 

@@ -163,8 +163,8 @@ export class RedisCache extends ServerCache<Buffer | string> {
   }
 
   protected read(keys: string[], withExpiry: boolean): Promise<Map<string, Entry<Buffer>>> {
-    // With expiry, the read serves incrVersion, which writes what it read: from the leader, and never a faked miss.
-    if (withExpiry) return this.guardStrict(this.leaderName, () => this.readWithExpiry(keys));
+    // With expiry (the L1 filling itself): from the leader, where the TTLs are exact.
+    if (withExpiry) return this.guard(this.leaderName, new Map<string, Entry<Buffer>>(), () => this.readWithExpiry(keys));
     if (this.replicas.length === 0 && !this.cluster) {
       // The common case, one MGET, with no promise of its own in between.
       return this.guard(this.leaderName, new Map(), () => this.leader.mgetBuffer(...keys), (payloads) => {
@@ -174,6 +174,11 @@ export class RedisCache extends ServerCache<Buffer | string> {
       });
     }
     return this.readFrom(new Map<string, Entry<Buffer>>(), (client) => this.readMany(client, keys), same);
+  }
+
+  /** Reads behind incr and incrVersion, which write what they read: from the leader, and never a faked miss. */
+  protected override readForUpdate(keys: string[]): Promise<Map<string, Entry<Buffer>>> {
+    return this.guardStrict(this.leaderName, () => this.readWithExpiry(keys));
   }
 
   /** One MGET per slot group; on a single server that is one group, one round trip. */

@@ -5,10 +5,10 @@
  * values spell the same input: ['a:b'] and ['a', 'b'] give different keys.
  */
 import { md5 } from '../hash.js';
+import { BoundedMemo } from '../memo.js';
 
 /** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */
-const recent = new Map<string, string>();
-const RECENT_LIMIT = 10_000;
+const recent = new BoundedMemo<string>();
 
 /** `template.cache.<name>.<md5 hex of each vary-on value's text as a netstring>`. */
 export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[] | null): string {
@@ -21,13 +21,7 @@ export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[
   }
   // The name's length first, so that no other name and input spell the same memo key.
   const memo = `${name.length}:${name}${input}`;
-  let key = recent.get(memo);
-  if (key === undefined) {
-    key = `template.cache.${name}.${md5(input)}`;
-    if (recent.size >= RECENT_LIMIT) recent.clear();
-    recent.set(memo, key);
-  }
-  return key;
+  return recent.get(memo) ?? recent.set(memo, `template.cache.${name}.${md5(input)}`);
 }
 
 /** A vary-on value as hashed text: String() for primitives, ISO text for dates, stable JSON else. */

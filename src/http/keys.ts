@@ -53,7 +53,10 @@ export function resolveCache(cache: string | BaseCache | undefined): BaseCache {
  */
 export function absoluteUrl(req: IncomingMessage): string {
   const request = req as ExpressRequest;
-  const protocol = typeof request.protocol === 'string' ? request.protocol : (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  // Express's scheme differs from the socket's only by a trusted X-Forwarded-Proto; its getter costs
+  // a hit more than the rest of the lookup, so it is asked only when there is such a header.
+  const protocol =
+    req.headers['x-forwarded-proto'] !== undefined && typeof request.protocol === 'string' ? request.protocol : (req.socket as TLSSocket).encrypted ? 'https' : 'http';
   return `${protocol}://${requestHost(request)}${request.originalUrl ?? req.url ?? '/'}`;
 }
 

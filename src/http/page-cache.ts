@@ -6,8 +6,9 @@
  * a cache that is down costs the request one timeout, not one per call.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
-import type { BaseCache } from '../base.js';
+import type { BaseCache, MaybePromise } from '../base.js';
 import { ServerCache } from '../backends/server.js';
+import { BoundedMemo } from '../memo.js';
 import { inRequestScope } from '../scope.js';
 import { teeResponse } from './capture.js';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, parseHttpDate, preconditionStatus } from './conditional.js';
@@ -59,6 +60,22 @@ export interface StoredPage {
   pathVersion: string;
 }
 
+/** The keys a URL's lookup reads. */
+interface UrlKeys {
+  urlHash: string;
+  headerKey: string;
+  pathVersionKey: string;
+  /** The page key when the URL's responses vary on no request header. */
+  unvariedPageKey: string;
+}
+
+/** The headers a 304 from the cache sends: those of the stored page RFC 9110 keeps, and the cache's own. */
+const KEPT_BY_NOT_MODIFIED = new Set([...NOT_MODIFIED_HEADERS, 'age']);
+
+/** A page's headers as a hit sends them, kept on the decoded page (never stored: the key is a symbol). */
+const HIT_HEADERS = Symbol('cachegrain.hitHeaders');
+type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: { statusHeader: string | false; headers: string[]; ageAt: number } };
+
 /** What the request phase of one layer tells its response phase. */
 interface PageState {
   /** The path's version read before the render, or undefined when the path has none yet. */
@@ -85,6 +102,8 @@ export class PageCache {
   private readonly maxBodyBytes: number;
   /** Which cache and prefix this layer stores under: split middleware with the same options meet here. */
   private readonly keyspace: string;
+  /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
+  private readonly urlKeys = new BoundedMemo<UrlKeys>();
 
   /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
   constructor(
@@ -123,22 +142,31 @@ export class PageCache {
 
   /**
    * The request phase as middleware: answers a hit, else runs `onMiss` (the response phase, when this
-   * layer has both) and calls `next` in the request's scope.
+   * layer has both) and calls `next` in the request's scope. A hit on a cache in this process is
+   * answered before this returns.
    */
   fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, onMiss?: () => void): void {
-    const answering = () =>
-      this.fetch(req, res).then(
-        (answered) => {
-          if (answered) return;
-          onMiss?.();
-          PageCache.continueInScope(res, next);
-        },
-        (error: unknown) => next(error),
-      );
+    const cache = resolveCache(this.cacheOption);
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
-    if (resolveCache(this.cacheOption) instanceof ServerCache) inRequestScope(res, answering);
-    else void answering();
+    if (cache instanceof ServerCache) {
+      inRequestScope(res, () => this.fetch(req, res).then((answered) => answered || PageCache.continueAfterMiss(res, next, onMiss), next));
+      return;
+    }
+    let answered: MaybePromise<boolean>;
+    try {
+      answered = this.lookup(req, res, cache);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    if (answered === false) PageCache.continueAfterMiss(res, next, onMiss);
+    else if (answered !== true) answered.then((hit) => hit || PageCache.continueAfterMiss(res, next, onMiss), next);
+  }
+
+  private static continueAfterMiss(res: ServerResponse, next: () => void, onMiss: (() => void) | undefined): void {
+    onMiss?.();
+    PageCache.continueInScope(res, next);
   }
 
   /**
@@ -154,52 +182,98 @@ export class PageCache {
    * resolves true, or resolves false after marking a GET for the response phase.
    */
   fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    return this.lookup(req, res);
+    try {
+      return Promise.resolve(this.lookup(req, res, resolveCache(this.cacheOption)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  private async lookup(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  // The lookup is in steps that each go on at once when the store answered synchronously: a hit on
+  // a cache in this process is sent within the request's own event, with no promise in between.
+  private lookup(req: IncomingMessage, res: ServerResponse, cache: BaseCache): MaybePromise<boolean> {
     const method = req.method;
-    if (method === 'GET' || method === 'HEAD') {
-      const cache = resolveCache(this.cacheOption);
-      const urlHash = md5(absoluteUrl(req));
-      // The header list and the path version are read together: one round trip, one timeout at most.
-      const learnedRead = cache.getShared<LearnedHeaders>(headerKeyFor(this.keyPrefix, urlHash));
-      const versionRead = cache.getShared<string>(pathVersionKeyFor(this.keyPrefix, md5(requestPath(req))));
-      const learned = await learnedRead;
-      const pathVersion = await versionRead;
-      let variant = '?';
-      if (learned !== undefined) {
-        variant = headerValuesHash(req, learned.headers);
-        if (pathVersion !== undefined) {
-          const page = await cache.getShared<StoredPage>(pageKeyFor(this.keyPrefix, 'GET', urlHash, variant));
-          if (page !== undefined && page.pathVersion === pathVersion) {
-            this.serve(req, res, page);
-            return true;
-          }
-        }
-      }
-      // HEAD is answered from the GET entry only: a miss runs the view and stores nothing.
-      if (method === 'GET') {
-        let flights = flightsByCache.get(cache);
-        if (flights === undefined) flightsByCache.set(cache, (flights = new PageFlights()));
-        const flightKey = `${this.keyPrefix}\u0000${urlHash}\u0000${variant}`;
-        const running = flights.find(flightKey);
-        // A request never waits on its own render (a site cache in front of a route's cache).
-        if (running !== undefined && running.leader !== req) {
-          const page = PageFlight.pageFor(await running.settled, req);
-          if (page !== undefined) {
-            this.serve(req, res, page);
-            return true;
-          }
-        }
-        const current = flights.find(flightKey);
-        const flight = current === undefined ? flights.lead(flightKey, req) : undefined;
-        if (flight !== undefined) res.once('close', () => flight.settle());
-        let states = (req as WithStates)[STATES];
-        if (states === undefined) (req as WithStates)[STATES] = states = new Map();
-        states.set(this.keyspace, { pathVersion, flight });
-      }
+    if (method !== 'GET' && method !== 'HEAD') return this.miss(res);
+    const keys = this.urlKeys.remember(absoluteUrl(req), (url) => {
+      const hash = md5(url);
+      return {
+        urlHash: hash,
+        headerKey: headerKeyFor(this.keyPrefix, hash),
+        pathVersionKey: pathVersionKeyFor(this.keyPrefix, md5(requestPath(req))),
+        unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
+      };
+    });
+    // The header list and the path version are read together: one round trip, one timeout at most.
+    const learned = cache.readShared<LearnedHeaders>(keys.headerKey);
+    const pathVersion = cache.readShared<string>(keys.pathVersionKey);
+    if (learned instanceof Promise || pathVersion instanceof Promise) {
+      return Promise.all([learned, pathVersion]).then(([headers, version]) => this.lookupVariant(req, res, cache, keys, headers, version));
     }
+    return this.lookupVariant(req, res, cache, keys, learned, pathVersion);
+  }
+
+  private lookupVariant(
+    req: IncomingMessage,
+    res: ServerResponse,
+    cache: BaseCache,
+    keys: UrlKeys,
+    learned: LearnedHeaders | undefined,
+    pathVersion: string | undefined,
+  ): MaybePromise<boolean> {
+    const { urlHash } = keys;
+    if (learned === undefined) return this.joinOrLead(req, res, cache, urlHash, '?', pathVersion);
+    const variant = headerValuesHash(req, learned.headers);
+    if (pathVersion === undefined) return this.joinOrLead(req, res, cache, urlHash, variant, pathVersion);
+    const answer = (page: StoredPage | undefined) => {
+      if (page === undefined || page.pathVersion !== pathVersion) return this.joinOrLead(req, res, cache, urlHash, variant, pathVersion);
+      this.serve(req, res, page);
+      return true;
+    };
+    const pageKey = learned.headers.length === 0 ? keys.unvariedPageKey : pageKeyFor(this.keyPrefix, 'GET', urlHash, variant);
+    const page = cache.readShared<StoredPage>(pageKey);
+    return page instanceof Promise ? page.then(answer) : answer(page);
+  }
+
+  /**
+   * A miss: waits for a concurrent render of the same variant and serves its page, or leads the
+   * render of it. HEAD is answered from the GET entry only: a miss runs the view and stores nothing.
+   */
+  private joinOrLead(
+    req: IncomingMessage,
+    res: ServerResponse,
+    cache: BaseCache,
+    urlHash: string,
+    variant: string,
+    pathVersion: string | undefined,
+  ): MaybePromise<boolean> {
+    if (req.method !== 'GET') return this.miss(res);
+    let flights = flightsByCache.get(cache);
+    if (flights === undefined) flightsByCache.set(cache, (flights = new PageFlights()));
+    const flightKey = `${this.keyPrefix}\u0000${urlHash}\u0000${variant}`;
+    const running = flights.find(flightKey);
+    // A request never waits on its own render (a site cache in front of a route's cache).
+    if (running !== undefined && running.leader !== req) {
+      return running.settled.then((rendered) => {
+        const page = PageFlight.pageFor(rendered, req);
+        if (page === undefined) return this.lead(req, res, flights, flightKey, pathVersion);
+        this.serve(req, res, page);
+        return true;
+      });
+    }
+    return this.lead(req, res, flights, flightKey, pathVersion);
+  }
+
+  /** Marks a GET for the response phase, leading the render unless someone else leads it now. */
+  private lead(req: IncomingMessage, res: ServerResponse, flights: PageFlights<StoredPage>, flightKey: string, pathVersion: string | undefined): false {
+    const flight = flights.find(flightKey) === undefined ? flights.lead(flightKey, req) : undefined;
+    if (flight !== undefined) res.once('close', () => flight.settle());
+    let states = (req as WithStates)[STATES];
+    if (states === undefined) (req as WithStates)[STATES] = states = new Map();
+    states.set(this.keyspace, { pathVersion, flight });
+    return this.miss(res);
+  }
+
+  private miss(res: ServerResponse): false {
     if (this.statusHeader !== false) res.setHeader(this.statusHeader, 'MISS');
     return false;
   }
@@ -291,19 +365,37 @@ export class PageCache {
   /** Sends a stored page: no view runs; Age and the HIT header are the only additions. */
   private serve(req: IncomingMessage, res: ServerResponse, page: StoredPage): void {
     let status = page.status;
-    let headers = page.headers;
+    let headers = this.hitHeaders(page);
     if ((page.etag !== undefined || page.lastModified !== undefined) && hasPreconditions(req.headers)) {
       status = preconditionStatus(req.method, req.headers, page);
-      if (status !== 200) headers = status === 304 ? headers.filter((_, i, all) => NOT_MODIFIED_HEADERS.has(all[i - (i % 2)]!.toLowerCase())) : [];
+      if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === this.statusHeader);
+      else if (status !== 200) headers = headers.slice(page.headers.length);
     }
-    headers = headers.slice();
-    if (page.maxAge !== null && page.expires !== null) {
-      headers.push('Age', String(Math.max(0, page.maxAge - (page.expires - Math.floor(Date.now() / 1000)))));
-    }
-    if (this.statusHeader !== false) headers.push(this.statusHeader, 'HIT');
     // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
     res.writeHead(status, status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? ''), headers);
     res.end(status === 200 && req.method !== 'HEAD' ? page.body : undefined);
+  }
+
+  /**
+   * The headers a hit on the page sends, built once per decoded page (a page read from a cache in this
+   * process is one object for every reader): only the Age value changes, and it is written in place
+   * just before the synchronous `writeHead` that copies it.
+   */
+  private hitHeaders(page: StoredPage): string[] {
+    let hit = (page as PageWithHitHeaders)[HIT_HEADERS];
+    if (hit === undefined || hit.statusHeader !== this.statusHeader) {
+      const headers = page.headers.slice();
+      let ageAt = -1;
+      if (page.maxAge !== null && page.expires !== null) {
+        headers.push('Age', '0');
+        ageAt = headers.length - 1;
+      }
+      if (this.statusHeader !== false) headers.push(this.statusHeader, 'HIT');
+      hit = { statusHeader: this.statusHeader, headers, ageAt };
+      Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
+    }
+    if (hit.ageAt !== -1) hit.headers[hit.ageAt] = String(Math.max(0, page.maxAge! - (page.expires! - Math.floor(Date.now() / 1000))));
+    return hit.headers;
   }
 }
 
