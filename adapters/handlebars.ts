@@ -110,13 +110,24 @@ export function expressEngine(handlebars: HandlebarsInstance, options: ExpressEn
   };
 }
 
-/** The parts of an express-handlebars instance (`create()` from express-handlebars) the tag needs. */
+/** The parts of an express-handlebars instance (`create()` from express-handlebars) the tag needs; its own types are loose. */
 export interface ExpressHandlebarsLike {
-  handlebars: HandlebarsInstance;
-  render(filePath: string, context?: object, options?: { data?: object }): Promise<string>;
-  renderView(viewPath: string, options?: object, callback?: (error: Error | null, html?: string) => void): Promise<string | undefined> | void;
+  handlebars: object;
+  render: (...args: any[]) => Promise<string>;
+  renderView: (...args: any[]) => unknown;
   /** The Express view engine; express-handlebars binds it to renderView once, so it is replaced too. */
-  engine: (viewPath: string, options?: object, callback?: (error: Error | null, html?: string) => void) => unknown;
+  engine: (...args: any[]) => unknown;
+}
+
+type ViewCallback = (error: Error | null, html?: string) => void;
+
+/** The same, as express-handlebars 8 defines these members and its protected hooks. */
+interface ExpressHandlebarsInternals {
+  render(filePath: string, context?: object, options?: { data?: object }): Promise<string>;
+  renderView(viewPath: string, options?: object | ViewCallback, callback?: ViewCallback): Promise<string> | undefined;
+  engine: ExpressHandlebarsInternals['renderView'];
+  _getFile(filePath: string, options?: object): Promise<string>;
+  _compileTemplate(template: string, options?: object): Handlebars.TemplateDelegate;
 }
 
 /**
@@ -125,11 +136,9 @@ export interface ExpressHandlebarsLike {
  * layout and their partials are one render, their fragments read in one round trip per cache.
  */
 export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instance: T, options: CacheHelperOptions = {}): T {
-  installCacheHelper(instance.handlebars, options);
-  const hooks = instance as unknown as {
-    _getFile(filePath: string, options?: object): Promise<string>;
-    _compileTemplate(template: string, options?: object): Handlebars.TemplateDelegate;
-  };
+  const handlebars = instance.handlebars as HandlebarsInstance;
+  installCacheHelper(handlebars, options);
+  const hooks = instance as unknown as ExpressHandlebarsInternals;
   // express-handlebars compiles a file's text without its path: the path is looked up by that text.
   const pathsByText = new Map<string, string>();
   const getFile = hooks._getFile.bind(instance);
@@ -142,24 +151,25 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     const srcName = pathsByText.get(text);
     pathsByText.delete(text);
     // Untrimmed, unlike express-handlebars' own, so that line numbers stay true; its render trims the output.
-    return instance.handlebars.compile(text, { ...compileOptions, srcName } as CompileOptions);
+    return handlebars.compile(text, { ...compileOptions, srcName } as CompileOptions);
   };
-  const renderFile = instance.render.bind(instance);
-  const renderView = instance.renderView.bind(instance) as (viewPath: string, options?: object) => Promise<string>;
-  instance.render = (filePath, context, renderOptions = {}) => {
+  const renderFile = hooks.render.bind(instance);
+  const renderView = hooks.renderView.bind(instance) as (viewPath: string, options?: object) => Promise<string>;
+  hooks.render = (filePath, context, renderOptions = {}) => {
     if (renderOptions.data !== undefined && RENDER in renderOptions.data) return renderFile(filePath, context, renderOptions);
     const fragments = new FragmentRender();
     return renderFile(filePath, context, { ...renderOptions, data: { ...renderOptions.data, [RENDER]: fragments } }).then((html) => fragments.finish(html));
   };
-  instance.renderView = (viewPath, viewOptions, callback) => {
-    if (typeof viewOptions === 'function') [callback, viewOptions] = [viewOptions as typeof callback, {}];
+  hooks.renderView = (viewPath, viewOptions, callback) => {
+    if (typeof viewOptions === 'function') [callback, viewOptions] = [viewOptions as ViewCallback, {}];
     const fragments = new FragmentRender();
     const locals = (viewOptions ?? {}) as { data?: object };
     const rendered = renderView(viewPath, { ...locals, data: { ...locals.data, [RENDER]: fragments } }).then((html) => fragments.finish(html));
     if (callback === undefined) return rendered;
     rendered.then((html) => callback(null, html), (error: Error) => callback(error));
+    return undefined;
   };
-  instance.engine = instance.renderView;
+  hooks.engine = hooks.renderView;
   return instance;
 }
 
