@@ -23,7 +23,7 @@ export function checkOptionNames(options: object, known: readonly string[], wher
 /** The candidate nearest to `name` by edit distance (case aside), if one is near enough to be a slip. */
 export function closestName(name: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  let bestDistance = Math.max(2, Math.ceil(name.length / 3)) + 1;
   for (const candidate of candidates) {
     const distance = editDistance(name.toLowerCase(), candidate.toLowerCase());
     if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
