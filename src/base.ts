@@ -194,6 +194,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   // get, set and getMany are the hot path: they are not `async`, so that a backend answering
   // synchronously (locmem) costs one promise per call instead of three.
+  get<T = unknown>(key: CacheKey): Promise<T | undefined>;
+  /** With a default, a miss answers the default, so the result has the default's type. */
+  get<T>(key: CacheKey, defaultValue: T, options?: VersionOption): Promise<T>;
+  get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
     try {
       const found = this.readOne(this.key(key, options?.version));
