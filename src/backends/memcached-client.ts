@@ -3,9 +3,9 @@
  * `mg` command where the classic ones cannot tell a value's remaining lifetime), one pipelined
  * connection per server, and a ketama-style hash ring over the servers. The surprise: replies carry no
  * request id, so each connection answers its commands strictly in order from a queue of parsers; and a
- * connection that receives nothing for `timeoutMs` while commands wait is taken for dead (a half-open
- * connection would otherwise queue commands until the kernel notices): it is destroyed, everything
- * queued on it rejects, and a later command opens a new one.
+ * connection that receives nothing for twice `timeoutMs` while commands wait is taken for dead (a
+ * half-open connection would otherwise queue commands until the kernel notices): it is destroyed,
+ * everything queued on it rejects, and the next command opens a new one.
  */
 import { createHash } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
@@ -153,7 +153,7 @@ export function parseServerAddress(location: string): ServerAddress {
 
 /**
  * One server: a lazily opened socket, reopened on the next command after it is lost, or after it was
- * dropped for answering nothing within `timeoutMs` while commands waited.
+ * dropped for answering nothing within twice `timeoutMs` while commands waited.
  */
 export class ServerConnection {
   readonly name: string;
@@ -173,10 +173,10 @@ export class ServerConnection {
   private silenceTimer: NodeJS.Timeout | undefined;
 
   /**
-   * @param timeoutMs how long connecting may take, and how long the connection may stay silent while
-   *   commands wait before it is taken for dead
-   * @param retryDelayMs after a failed connection attempt or a dead connection, how long commands fail
-   *   at once before the next attempt
+   * @param timeoutMs how long connecting may take; the connection may stay silent twice as long while
+   *   commands wait, so that a caller's own deadline of `timeoutMs` answers first and one late reply
+   *   does not cost a reconnect
+   * @param retryDelayMs after a failed connection attempt, how long commands fail at once before the next one
    */
   constructor(
     private readonly address: ServerAddress,
@@ -254,7 +254,7 @@ export class ServerConnection {
     if (this.head === this.queue.length) {
       // Nothing was waiting: the silence starts counting with this command.
       this.aliveAt = Date.now();
-      if (this.silenceTimer === undefined) this.watchSilence(this.timeoutMs);
+      if (this.silenceTimer === undefined) this.watchSilence(this.silenceLimitMs);
     }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ parse, resolve: resolve as (value: unknown) => void, reject });
@@ -266,16 +266,19 @@ export class ServerConnection {
     this.silenceTimer.unref();
   }
 
-  /** Destroys a connection that commands wait on and that has received nothing for `timeoutMs`. */
+  private get silenceLimitMs(): number {
+    return 2 * this.timeoutMs;
+  }
+
+  /** Destroys a connection that commands wait on and that has received nothing for the silence limit. */
   private checkSilence(): void {
     this.silenceTimer = undefined;
     const socket = this.socket;
     if (socket === undefined || this.head === this.queue.length) return;
     const silentFor = Date.now() - this.aliveAt;
-    if (silentFor < this.timeoutMs) return this.watchSilence(this.timeoutMs - silentFor);
-    this.retryAt = Date.now() + this.retryDelayMs;
+    if (silentFor < this.silenceLimitMs) return this.watchSilence(this.silenceLimitMs - silentFor);
     const waiting = this.queue.length - this.head;
-    socket.destroy(new Error(`no reply within ${this.timeoutMs} ms with ${waiting} command${waiting === 1 ? '' : 's'} waiting; connection dropped`));
+    socket.destroy(new Error(`no reply within ${this.silenceLimitMs} ms with ${waiting} command${waiting === 1 ? '' : 's'} waiting; connection dropped`));
   }
 
   private open(): Socket {
