@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { BaseCache, type CacheParams, type Entry } from '../base.js';
 import { bytesCodec } from '../codec.js';
 import { md5 } from '../hash.js';
-import { cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { CULLING_OPTION_NAMES, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 
 export type FileBasedOptions = CullingOptions;
 
@@ -24,6 +24,7 @@ const HEADER_BYTES = 14;
 type FileEntry = Entry<Buffer> & { expiresAt: number | null };
 
 export class FileBasedCache extends BaseCache<Buffer> {
+  static override readonly optionNames = CULLING_OPTION_NAMES;
   readonly directory: string;
   private readonly culling: Required<CullingOptions>;
   private directoryReady: Promise<unknown> | undefined;

@@ -33,6 +33,7 @@ const MAX_ABSOLUTE_EXPTIME = 2 ** 31 - 1;
 const DEFAULT_RETRY_DELAY_MS = 100;
 
 export class MemcachedCache extends ServerCache<Buffer> {
+  static override readonly optionNames = [...ServerCache.optionNames, 'retryDelayMs'];
   private readonly servers: ServerConnection[];
   private readonly ring: HashRing | undefined;
 
