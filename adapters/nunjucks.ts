@@ -4,12 +4,13 @@
  * own and runs against a copy of the variables in scope when the tag ran, because nunjucks keeps loop
  * variables in function-wide JS variables that a later call would see at their last value.
  */
-import { createRequire } from 'node:module';
-import nunjucks, { type Environment } from 'nunjucks';
+import type { Environment } from 'nunjucks';
 import { FragmentRender, tooFewArguments } from '../src/fragments/index.js';
+import { requirePeer } from '../src/peer.js';
 
-const { compiler, lexer, nodes, runtime } = nunjucks as unknown as NunjucksInternals;
-const transformer = createRequire(import.meta.url)('nunjucks/src/transformer.js') as { transform(ast: unknown, asyncFilters: string[], name?: string): unknown };
+// The application's own copy of nunjucks: its parser only takes nodes made by the same copy.
+const { compiler, lexer, nodes, runtime } = requirePeer<NunjucksInternals>('nunjucks', 'cachegrain/nunjucks');
+const transformer = requirePeer<{ transform(ast: unknown, asyncFilters: string[], name?: string): unknown }>('nunjucks/src/transformer.js', 'cachegrain/nunjucks');
 
 /** Where a render's fragment state travels in the template context (includes copy it along). */
 const RENDER = '__cachegrain';

@@ -10,6 +10,7 @@ import { now } from './clock.js';
 import type { Codec } from './codec.js';
 import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
 import { BoundedMemo } from './memo.js';
+import { checkOptionNames } from './options.js';
 import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -54,6 +55,11 @@ const nothing = (): void => undefined;
 const EXPIRED = Symbol('expired');
 
 export abstract class BaseCache<P = unknown> extends EventEmitter {
+  /**
+   * The option names this backend takes. A backend that lists them has unknown names refused, with
+   * the closest valid one; one that leaves this undefined takes any (dummy, and custom backends).
+   */
+  static readonly optionNames?: readonly string[];
   readonly alias: string;
   readonly location: string[];
   readonly defaultTimeout: number | null;
@@ -83,6 +89,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     this.keyFunction = params.keyFunction ?? defaultKeyFunction;
     if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
     this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
+    const known = (new.target as unknown as { optionNames?: readonly string[] }).optionNames;
+    const unknownOption = known === undefined ? undefined : checkOptionNames(this.options, known);
+    if (unknownOption !== undefined) throw this.typeError(unknownOption);
     this.codec = codec;
   }
 
@@ -178,6 +187,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   // get, set and getMany are the hot path: they are not `async`, so that a backend answering
   // synchronously (locmem) costs one promise per call instead of three.
+  get<T = unknown>(key: CacheKey): Promise<T | undefined>;
+  /** With a default, a miss answers the default, so the result has the default's type. */
+  get<T>(key: CacheKey, defaultValue: T, options?: VersionOption): Promise<T>;
+  get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
     try {
       const found = this.readOne(this.key(key, options?.version));

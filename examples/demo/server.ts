@@ -206,7 +206,13 @@ async function count(key: string): Promise<number> {
 async function main(): Promise<void> {
   const port = Number(process.env.PORT ?? 3000);
   const app = await createDemoApp();
-  const server = app.listen(port, () => {
+  const server = app.listen(port, (error?: Error) => {
+    // Express 5 hands a listen failure (a busy port) to this callback instead of throwing.
+    if (error !== undefined) {
+      const busy = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
+      console.error(busy ? `cachegrain demo: port ${port} is already in use; set PORT to another port` : `cachegrain demo: cannot listen on port ${port}: ${error.message}`);
+      process.exit(1);
+    }
     const base = `http://localhost:${port}`;
     console.log(`cachegrain demo on ${base}\n`);
     console.log('Try (each page says in its footer what it cost; X-Cache says whether the page cache answered):');

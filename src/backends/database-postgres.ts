@@ -4,12 +4,10 @@
  * rows were new (`xmax = 0`), so culling counts the table only when it may be full.
  */
 import { createHash } from 'node:crypto';
-import { createRequire } from 'node:module';
 import type { Pool, PoolConfig, QueryResultRow } from 'pg';
+import { requirePeer } from '../peer.js';
 import type { Row, TableStore } from './database.js';
 import { quote } from './database-sqlite.js';
-
-const require = createRequire(import.meta.url);
 
 /** What the backend needs of a pg Pool or Client. */
 export interface PgQueryable {
@@ -19,7 +17,7 @@ export interface PgQueryable {
 
 /** Opens a pool for a `postgres://` URL; `connectionTimeoutMs` bounds the wait for a connection. */
 export function openPostgres(url: string, connectionTimeoutMs: number): Pool {
-  const pg = require('pg') as typeof import('pg');
+  const pg = requirePeer<typeof import('pg')>('pg', 'The database backend on postgres://');
   const config: PoolConfig = { connectionString: url, connectionTimeoutMillis: Math.ceil(connectionTimeoutMs) };
   const pool = new pg.Pool(config);
   // An idle client whose server went away emits 'error' on the pool, which would otherwise crash the

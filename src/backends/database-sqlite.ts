@@ -3,19 +3,17 @@
  * once per table. Key lists travel as one JSON parameter (`IN (SELECT value FROM json_each(?))`),
  * so a batch of any size is one prepared statement that still searches the primary key.
  */
-import { createRequire } from 'node:module';
 import type BetterSqlite3 from 'better-sqlite3';
+import { requirePeer } from '../peer.js';
 import type { Row, TableStore } from './database.js';
 
 type Database = BetterSqlite3.Database;
 type Statement = BetterSqlite3.Statement;
 
-const require = createRequire(import.meta.url);
-
 /** Opens `sqlite:` URLs: `sqlite:///abs/file.db`, `sqlite:relative.db`, `sqlite::memory:`. */
 export function openSqlite(url: string): Database {
   const path = sqlitePath(url);
-  const Driver = require('better-sqlite3') as typeof BetterSqlite3;
+  const Driver = requirePeer<typeof BetterSqlite3>('better-sqlite3', 'The database backend on sqlite:');
   const db = new Driver(path);
   if (path !== ':memory:') {
     // Readers never wait for the writer, and a cache can afford to lose the last writes on a crash.

@@ -3,6 +3,7 @@
  * bus), so that importing cachegrain stays light.
  */
 import { createRequire } from 'node:module';
+import { resolvePeer } from '../peer.js';
 
 export interface RedisClients {
   ioredis: typeof import('ioredis');
@@ -14,10 +15,10 @@ let clients: RedisClients | undefined;
 
 export function loadRedisClients(): RedisClients {
   if (clients === undefined) {
-    const require = createRequire(import.meta.url);
+    const ioredisPath = resolvePeer('ioredis', 'The redis backend');
     // cluster-key-slot is what ioredis itself routes by; resolved from ioredis so both always agree.
-    const fromIORedis = createRequire(require.resolve('ioredis'));
-    clients = { ioredis: require('ioredis'), keySlot: fromIORedis('cluster-key-slot') };
+    const fromIORedis = createRequire(ioredisPath);
+    clients = { ioredis: fromIORedis(ioredisPath), keySlot: fromIORedis('cluster-key-slot') };
   }
   return clients;
 }

@@ -9,6 +9,7 @@ import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
 import type { Entry, MaybePromise } from '../base.js';
 import { describe } from '../keys.js';
+import { checkOptionNames } from '../options.js';
 
 export interface L1Options {
   /** How many entries the in-process copy keeps, least recently used going first. @default 10000 */
@@ -39,9 +40,9 @@ export interface L1Settings {
 export function l1Settings(l1: unknown, fail: (message: string) => Error): L1Settings | undefined {
   if (l1 === undefined || l1 === false) return undefined;
   if (l1 === null || typeof l1 !== 'object') throw fail(`options.l1 must be an object such as { maxEntries: 10000, timeout: 30 } (got ${describe(l1)})`);
-  const { maxEntries = DEFAULT_L1_MAX_ENTRIES, timeout = DEFAULT_L1_TIMEOUT, bus, ...unknown } = l1 as L1Options;
-  const [extra] = Object.keys(unknown);
-  if (extra !== undefined) throw fail(`options.l1.${extra} is not an L1 option (known: maxEntries, timeout, bus)`);
+  const unknownOption = checkOptionNames(l1, ['maxEntries', 'timeout', 'bus'], 'options.l1.');
+  if (unknownOption !== undefined) throw fail(unknownOption);
+  const { maxEntries = DEFAULT_L1_MAX_ENTRIES, timeout = DEFAULT_L1_TIMEOUT, bus } = l1 as L1Options;
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw fail(`options.l1.maxEntries must be a positive integer (got ${describe(maxEntries)})`);
   if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
     throw fail(`options.l1.timeout must be a positive number of seconds (got ${describe(timeout)})`);

@@ -34,6 +34,7 @@ interface Refusal {
 }
 
 export class MemcachedCache extends ServerCache<Buffer> {
+  static override readonly optionNames = [...ServerCache.optionNames, 'retryDelayMs'];
   private readonly servers: ServerConnection[];
   private readonly ring: HashRing | undefined;
   /** For keys a `set` is writing right now: why the server refused the value, once it has. */

@@ -114,7 +114,7 @@ describe('options.l1', () => {
       "cache 'm': options.l1.bus must be a redis:// or rediss:// URL (got 'http://x')",
     );
     expect(() => new RedisCache({ alias: 'a', location: REDIS, options: { l1: { maxEntry: 5 } as never } })).toThrow(
-      "cache 'a': options.l1.maxEntry is not an L1 option (known: maxEntries, timeout, bus)",
+      "cache 'a': unknown option 'options.l1.maxEntry' (did you mean 'options.l1.maxEntries'?); the options are 'options.l1.maxEntries', 'options.l1.timeout', 'options.l1.bus'",
     );
   });
 

@@ -239,7 +239,12 @@ describe('redis', () => {
       expect(() => new RedisCache({ location: 'ftp://u:secret@h:1' })).toThrow("(got 'ftp://u:***@h:1')");
     });
     it('refuses the ioredis keyPrefix option, which clear could not see', () => {
-      expect(() => new RedisCache({ location: SINGLE, options: { keyPrefix: 'x:' } })).toThrow(/options\.keyPrefix is not supported/);
+      expect(() => new RedisCache({ location: SINGLE, options: { client: { keyPrefix: 'x:' } } })).toThrow(/options\.client\.keyPrefix is not supported/);
+    });
+    it('refuses ioredis options outside options.client, listing where they go', () => {
+      expect(() => new RedisCache({ alias: 'r', location: SINGLE, options: { connectTimeout: 10 } as never })).toThrow(
+        "cache 'r': unknown option 'options.connectTimeout'; the options are 'options.timeoutMs', 'options.failOpen', 'options.l1', 'options.cluster', 'options.clearPattern', 'options.client'",
+      );
     });
   });
 });

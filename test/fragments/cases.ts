@@ -177,7 +177,7 @@ let serial = 0;
 const baseConfig = (engine: FragmentEngine) => ({
   default: { backend: Counting, location },
   other: { backend: Counting, location: `${location}-other` },
-  [`unused-${engine.name}`]: { backend: 'dummy' },
+  [`unused-${engine.name}`]: { backend: 'dummy' as const },
 });
 
 /** Runs the whole table against one engine. */
