@@ -15,6 +15,12 @@ import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcache
 
 export type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * A made key `write` could not store: the key alone when the caller is not to hear why (a failOpen
+ * fallback), or with the cause, which `set` rejects with (`setMany` answers the key either way).
+ */
+export type WriteFailure = string | { key: string; error: Error };
+
 /** A stored entry as a backend returns it. */
 export interface Entry<P> {
   payload: P;
@@ -50,6 +56,16 @@ export const DEFAULT_TIMEOUT = 300;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const nothing = (): void => undefined;
+
+/** Throws the cause of the first write failure that carries one: a write the server refused. */
+function throwRefusal(failed: WriteFailure[]): void {
+  for (const failure of failed) if (typeof failure !== 'string') throw failure.error;
+}
+
+/** The made key of a write failure. */
+export function failedKey(failure: WriteFailure): string {
+  return typeof failure === 'string' ? failure : failure.key;
+}
 
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
@@ -104,7 +120,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   protected abstract read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
 
   /** Stores every entry with one expiry, overwriting; returns the made keys it could not store. */
-  protected abstract write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]>;
+  protected abstract write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
 
   /** Stores the entry only when no live entry holds the key; answers whether it stored it. */
   protected abstract insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
@@ -227,8 +243,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
       const made = this.key(key, version);
       const payload = this.encode(value, made);
-      const done = expiresAt === EXPIRED ? this.remove([made]) : this.write([[made, payload]], expiresAt);
-      return done instanceof Promise ? done.then(nothing) : RESOLVED;
+      if (expiresAt === EXPIRED) {
+        const removed = this.remove([made]);
+        return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
+      }
+      const failed = this.write([[made, payload]], expiresAt);
+      if (failed instanceof Promise) return failed.then(throwRefusal);
+      return failed.length === 0 ? RESOLVED : Promise.resolve(failed).then(throwRefusal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -311,7 +332,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       return [];
     }
     const failed = await this.write(payloads, expiresAt);
-    return failed.map((made) => byMade.get(made) ?? made);
+    return failed.map((failure) => {
+      const made = failedKey(failure);
+      return byMade.get(made) ?? made;
+    });
   }
 
   /** Answers true when a live entry was removed. */
@@ -368,7 +392,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
     }
     const value = current + delta;
-    await this.write([[made, this.codec.encode(value)]], this.expiryOf(entry));
+    throwRefusal(await this.write([[made, this.codec.encode(value)]], this.expiryOf(entry)));
     return value;
   }
 
@@ -384,7 +408,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const oldKey = this.key(key, version);
     const entry = (await this.readForUpdate([oldKey])).get(oldKey);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
-    await this.write([[this.key(key, version + delta), entry.payload]], this.expiryOf(entry));
+    throwRefusal(await this.write([[this.key(key, version + delta), entry.payload]], this.expiryOf(entry)));
     await this.remove([oldKey]);
     return version + delta;
   }

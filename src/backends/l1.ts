@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import type { Entry, MaybePromise } from '../base.js';
+import { type Entry, failedKey, type MaybePromise, type WriteFailure } from '../base.js';
 import { describe } from '../keys.js';
 import { checkOptionNames } from '../options.js';
 
@@ -58,7 +58,7 @@ export interface Primitives<P> {
   read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
   readOne(key: string): MaybePromise<Entry<P> | undefined>;
   contains(key: string): MaybePromise<boolean>;
-  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]>;
+  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
   insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
   remove(keys: string[]): MaybePromise<number>;
   retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
@@ -264,17 +264,17 @@ export class L1Tier<P> {
 
   // ---- Changes -------------------------------------------------------------------------------
 
-  private write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]> {
+  private write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]> {
     if (this.busState === 'none') this.connect();
     const keys = entries.map(([key]) => key);
     const started = this.markChanged(keys);
-    const keep = (failed: string[]) => {
+    const keep = (failed: WriteFailure[]) => {
       const storedAt = this.clock();
       for (const [key, payload] of entries) {
         // Only our own write may fill: a later change (ours or another process's) wins.
         if (!this.changedSince(key, started)) this.entries.set(key, { payload, expiresAt, storedAt });
       }
-      for (const key of failed) this.entries.delete(key);
+      for (const failure of failed) this.entries.delete(failedKey(failure));
       this.markChanged(keys);
       this.publish(keys);
       return failed;
