@@ -18,4 +18,4 @@ export { L1Tier } from './backends/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database.js';
 export type { RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
-export { makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
+export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
