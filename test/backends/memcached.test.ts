@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { HashRing, parseServerAddress, ServerConnection } from '../../src/backends/memcached-client.js';
 import { CacheServerError, type CacheParams, InvalidCacheKeyError, MemcachedCache, type MemcachedOptions } from '../../src/index.js';
 import { describeBackend, sleep } from '../kit/backend.js';
+import { closedPort } from '../setup/closed-port.js';
 import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
 
 function testServers(): string[] {
@@ -14,6 +15,7 @@ function testServers(): string[] {
 
 describeBackend('memcached', {
   make: (overrides) => new MemcachedCache({ location: testServers(), ...overrides }),
+  makeDown: async (options) => new MemcachedCache({ location: `127.0.0.1:${await closedPort()}`, options }),
   traits: { strictKeys: true, serverClock: 1 },
 });
 

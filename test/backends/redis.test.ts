@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CacheParams, caches, configureCaches, KeyNotFoundError, RedisCache, type RedisOptions } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
+import { closedPort } from '../setup/closed-port.js';
 import { cli, commandCalls } from '../setup/redis.js';
 
 function required(name: string): string {
@@ -51,8 +52,16 @@ function params(location: string | string[], overrides: Partial<CacheParams<Redi
 // Redis decides expiry by its own clock, to the millisecond.
 const traits = { serverClock: 0, culling: false } as const;
 
-describeBackend('redis (single server)', { make: (overrides) => new RedisCache(params(SINGLE, overrides)), traits });
-describeBackend('redis (leader + replica)', { make: (overrides) => new ReplicaSyncedCache(params([LEADER, REPLICA], overrides)), traits });
+describeBackend('redis (single server)', {
+  make: (overrides) => new RedisCache(params(SINGLE, overrides)),
+  makeDown: async (options) => new RedisCache({ location: `redis://127.0.0.1:${await closedPort()}`, options }),
+  traits,
+});
+describeBackend('redis (leader + replica)', {
+  make: (overrides) => new ReplicaSyncedCache(params([LEADER, REPLICA], overrides)),
+  makeDown: async (options) => new RedisCache({ location: [`redis://127.0.0.1:${await closedPort()}`, `redis://127.0.0.1:${await closedPort()}`], options }),
+  traits,
+});
 describeBackend('redis (cluster)', { make: (overrides) => new RedisCache(params(CLUSTER, overrides, { cluster: true })), traits });
 
 describe('redis', () => {
