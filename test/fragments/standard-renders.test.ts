@@ -5,7 +5,7 @@
  * names the template and the call to use instead.
  */
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import Handlebars from 'handlebars';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { cachePlugin } from '../../adapters/eta.js';
-import { installCacheHelper, installExpressHandlebars } from '../../adapters/handlebars.js';
+import { installCacheHelper, installExpressHandlebars, render } from '../../adapters/handlebars.js';
 import { installCacheTag } from '../../adapters/nunjucks.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { CountingLocMem } from './cases.js';
@@ -116,6 +116,22 @@ describe('handlebars: express-handlebars with a layout and partials, over HTTP',
       expect(counted).toBe(5);
     } finally {
       server.close();
+    }
+  });
+
+  it('a tag error inside a partial names the partial: express-handlebars\' partial file, or a partial registered as text', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'cachegrain-hbs-partials-'));
+    try {
+      mkdirSync(join(directory, 'partials'));
+      writeFileSync(join(directory, 'view.hbs'), '<main>\n{{> broken}}\n</main>\n');
+      writeFileSync(join(directory, 'partials', 'broken.hbs'), '<p>one</p>\n{{#cache 60 "box" using="nope"}}x{{/cache}}\n');
+      const hbs = installExpressHandlebars(createExpressHandlebars({ handlebars: Handlebars.create(), extname: '.hbs', partialsDir: join(directory, 'partials') }));
+      await expect(hbs.render(join(directory, 'view.hbs'), {})).rejects.toThrow(`Invalid cache name specified for cache tag: 'nope' (${join(directory, 'partials', 'broken.hbs')}, line 2)`);
+      const handlebars = installCacheHelper(Handlebars.create());
+      handlebars.registerPartial('broken', '<p>one</p>\n\n{{#cache 60 "box" using="nope"}}x{{/cache}}');
+      await expect(render(handlebars.compile('{{> broken}}', { srcName: 'view.hbs' } as CompileOptions), {})).rejects.toThrow("(partial 'broken', line 3)");
+    } finally {
+      rmSync(directory, { recursive: true, force: true });
     }
   });
 
