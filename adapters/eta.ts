@@ -7,7 +7,7 @@
  */
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
-import { FragmentRender, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, missingEndTag, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
 
 /** Where a render's fragment state travels in the template data (includes and layouts spread it along). */
 const RENDER = '__cachegrain';
@@ -23,35 +23,81 @@ type EtaConfig = Eta['config'];
 /** The plugin: `new Eta({ views, plugins: [cachePlugin()] })`, then `await eta.renderAsync(name, data)`. */
 export function cachePlugin(options: CachePluginOptions = {}) {
   const tagName = options.tagName ?? 'cache';
+  // A misused tag found while compiling, thrown by the compiled template where it knows its file.
+  // Eta compiles synchronously, template text first and function text next, so one slot is exact.
+  let compileError: { message: string; line: number } | undefined;
   return {
     [PLUGIN]: true,
     processTemplate(template: string, config?: EtaConfig): string {
       const [open, close] = config?.tags ?? ['<%', '%>'];
       const tag = new RegExp(`${escape(open)}([-_]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
-      return template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string) => {
-        const code = end === undefined ? openFragment(splitArguments(args), tagName) : 'return __eta.res; })(__eta));';
+      const unclosed: number[] = [];
+      compileError = undefined;
+      const processed = template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
+        const line = lineAt(template, offset);
+        let code: string;
+        if (end === undefined) {
+          unclosed.push(line);
+          const parsed = openFragment(splitArguments(args), tagName, line);
+          if (typeof parsed !== 'string') compileError ??= { message: parsed.message, line };
+          code = typeof parsed === 'string' ? parsed : '';
+        } else if (unclosed.pop() === undefined) {
+          compileError ??= { message: `'end${tagName}' has no '${tagName}' tag to close`, line };
+          code = '';
+        } else {
+          code = 'return __eta.res; })(__eta));';
+        }
         return `${open}${trimLeft} ${code} ${trimRight}${close}`;
       });
+      if (unclosed.length > 0) compileError ??= { message: missingEndTag(tagName, `${open} end${tagName} ${close}`).message, line: unclosed.at(-1)! };
+      // A broken tag leaves unbalanced code: the template is replaced by one that reports the fault.
+      return compileError === undefined ? processed : '';
     },
     processFnString(fnString: string, config?: EtaConfig): string {
       // Every template takes part, tags or not: a page without tags of its own must still hand one
       // render to the partials it includes, or each would read the cache on its own.
       const data = config?.varName ?? 'it';
+      const plugin = `this.config.plugins.find((plugin) => plugin[Symbol.for('cachegrain.eta')])`;
+      if (compileError !== undefined) {
+        const { message, line } = compileError;
+        compileError = undefined;
+        return `throw ${plugin}.compileError(${JSON.stringify(message)}, ${line}, options);`;
+      }
       const last = fnString.lastIndexOf('return __eta.res;');
       return (
-        `const __cachegrain = this.config.plugins.find((plugin) => plugin[Symbol.for('cachegrain.eta')]).enter(${data}, options, ${JSON.stringify(tagName)});\n` +
+        `const __cachegrain = ${plugin}.enter(${data}, options, ${JSON.stringify(tagName)});\n` +
         `${data} = __cachegrain.data;\n${fnString.slice(0, last)}return __cachegrain.leave(__eta.res);${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },
     /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
-    enter(data: Record<string, unknown> | undefined, renderOptions: { async?: boolean } | undefined, name: string): EtaRender | SyncEtaRender {
+    enter(data: Record<string, unknown> | undefined, renderOptions: EtaRenderOptions | undefined, name: string): EtaRender | SyncEtaRender {
+      const template = templateName(renderOptions);
       const joined = data?.[RENDER];
-      if (joined instanceof FragmentRender) return new EtaRender(joined, data!, false);
-      if (renderOptions?.async !== true) return new SyncEtaRender(data, name);
+      if (joined instanceof FragmentRender) return new EtaRender(joined, data!, false, template);
+      if (renderOptions?.async !== true) return new SyncEtaRender(data, name, template);
       const render = new FragmentRender();
-      return new EtaRender(render, { ...data, [RENDER]: render }, true);
+      return new EtaRender(render, { ...data, [RENDER]: render }, true, template);
+    },
+    /** The error of a tag misused in a template, naming its file and line. */
+    compileError(message: string, line: number, renderOptions: EtaRenderOptions | undefined): TemplateSyntaxError {
+      return new TemplateSyntaxError(message, undefined, { template: templateName(renderOptions), line });
     },
   };
+}
+
+interface EtaRenderOptions {
+  async?: boolean;
+  filepath?: string;
+}
+
+function templateName(renderOptions: EtaRenderOptions | undefined): string {
+  return renderOptions?.filepath ?? 'a template string';
+}
+
+function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let at = text.indexOf('\n'); at !== -1 && at < offset; at = text.indexOf('\n', at + 1)) line++;
+  return line;
 }
 
 /** The fragment state a compiled template sees. */
@@ -60,10 +106,11 @@ class EtaRender {
     private readonly render: FragmentRender,
     readonly data: Record<string, unknown>,
     private readonly outermost: boolean,
+    private readonly template: string,
   ) {}
 
-  tag(timeout: unknown, name: string, varyOn: unknown[], using: unknown, body: () => Promise<string>): string {
-    return this.render.tag(timeout, name, varyOn, using, body);
+  tag(timeout: unknown, name: string, varyOn: unknown[], using: unknown, line: number, body: () => Promise<string>): string {
+    return this.render.tag(timeout, name, varyOn, using, body, { template: this.template, line });
   }
 
   leave(output: string): string | Promise<string> {
@@ -76,11 +123,15 @@ class SyncEtaRender {
   constructor(
     readonly data: Record<string, unknown> | undefined,
     private readonly tagName: string,
+    private readonly template: string,
   ) {}
 
-  tag(): never {
-    throw new Error(
-      `the '${this.tagName}' tag needs the template rendered with eta.renderAsync() or eta.renderStringAsync(): fragments are read from the cache asynchronously`,
+  tag(_timeout: unknown, name: string, _varyOn: unknown, _using: unknown, line: number): never {
+    throw new TemplateSyntaxError(
+      `the '${this.tagName}' tag (fragment '${name}') needs the template rendered with eta.renderAsync() or eta.renderStringAsync(), ` +
+        'not render() or renderString(): fragments are read from the cache asynchronously',
+      name,
+      { template: this.template, line },
     );
   }
 
@@ -100,15 +151,15 @@ export function expressEngine(eta: Eta) {
 }
 
 /** `cache timeout name vary… using=alias` → a call recording the fragment, opening the body's function. */
-function openFragment(args: string[], tagName: string): string {
+function openFragment(args: string[], tagName: string, line: number): string | TemplateSyntaxError {
   let using = 'undefined';
   if (args.length > 2 && args.at(-1)!.startsWith('using=')) using = args.pop()!.slice('using='.length);
-  if (args.length < 2) throw tooFewArguments(tagName);
+  if (args.length < 2) return tooFewArguments(tagName);
   const [timeout, name, ...varyOn] = args as [string, string, ...string[]];
   const literalName = /^(["'`]).*\1$/s.test(name) ? name.slice(1, -1) : name;
   // The body writes to its own buffer: it runs after the template has returned.
   return (
-    `__eta.res += __cachegrain.tag(${timeout}, ${JSON.stringify(literalName)}, [${varyOn.join(', ')}], ${using}, ` +
+    `__eta.res += __cachegrain.tag(${timeout}, ${JSON.stringify(literalName)}, [${varyOn.join(', ')}], ${using}, ${line}, ` +
     `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`
   );
 }

@@ -6,12 +6,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';
-import { FragmentRender, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, missingEndTag, type TagSite, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
 /** Where a render's fragment state travels in the `@data` frames (partials and blocks copy it along). */
 const RENDER = '__cachegrain';
+/** The hash argument the compiler adds to each tag: the template's name, for error messages. */
+const TEMPLATE = '__cachegrainTemplate';
+const INSTALLED = Symbol.for('cachegrain.handlebars');
 
 export interface CacheHelperOptions {
   /** The helper's name. @default 'cache' */
@@ -20,30 +23,54 @@ export interface CacheHelperOptions {
 
 /**
  * Adds `{{#cache timeout "name" vary… using="alias"}}…{{/cache}}` to a Handlebars instance. Templates
- * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as written.
+ * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as
+ * written. The compile option `srcName` names the template file in the tag's errors; partials
+ * registered as text are named after their partial name.
  */
 export function installCacheHelper(handlebars: HandlebarsInstance, options: CacheHelperOptions = {}): HandlebarsInstance {
   const helperName = options.helperName ?? 'cache';
+  const target = handlebars as unknown as Record<PropertyKey, unknown>;
+  if (target[INSTALLED] === helperName) return handlebars;
+  target[INSTALLED] = helperName;
   handlebars.registerHelper(helperName, function cacheHelper(this: unknown, ...args: unknown[]) {
-    const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown> };
-    if (args.length < 2) throw tooFewArguments(helperName);
+    const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
+    const site: TagSite = { template: String(helper.hash[TEMPLATE] ?? 'a template string'), line: helper.loc?.start.line ?? 0 };
+    if (args.length < 2) throw tooFewArguments(helperName, site);
     const [timeout, name, ...varyOn] = args;
     if (typeof name !== 'string' && typeof name !== 'number') {
-      throw new TypeError(`the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${String(name)})`);
+      throw new TemplateSyntaxError(`the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${String(name)})`, undefined, site);
     }
     const render = helper.data?.[RENDER];
     if (!(render instanceof FragmentRender)) {
-      throw new Error(`the '${helperName}' helper needs the page rendered with render() from cachegrain/handlebars (fragment '${String(name)}')`);
+      throw new TemplateSyntaxError(
+        `the '${helperName}' helper needs the page rendered with render() or expressEngine() from cachegrain/handlebars, or by express-handlebars given to installExpressHandlebars()`,
+        String(name),
+        site,
+      );
     }
     const context = this;
     const data = snapshotData(helper.data);
     const using = Object.hasOwn(helper.hash, 'using') ? helper.hash.using : undefined;
-    const placeholder = render.tag(timeout, String(name), varyOn, using, () => String(helper.fn(context, { data })));
+    const placeholder = render.tag(timeout, String(name), varyOn, using, () => String(helper.fn(context, { data })), site);
     return new handlebars.SafeString(placeholder);
   });
   const compile = handlebars.compile.bind(handlebars);
-  handlebars.compile = ((input: string | hbs.AST.Program, compileOptions?: CompileOptions) =>
-    compile(typeof input === 'string' ? checked(handlebars.parse(input, compileOptions as Parameters<HandlebarsInstance["parse"]>[1]), helperName) : input, compileOptions)) as typeof handlebars.compile;
+  handlebars.compile = ((input: string | hbs.AST.Program, compileOptions?: CompileOptions & { srcName?: string }, runtimeEnv?: unknown) => {
+    if (typeof input !== 'string') return compile(input, compileOptions);
+    // Handlebars compiles a partial given as text on first use, passing along the options of the
+    // template that used it: its srcName would name the wrong file.
+    const template = (runtimeEnv === undefined ? compileOptions?.srcName : undefined) ?? 'a partial';
+    return compile(checked(parse(handlebars, input, compileOptions, helperName, template), helperName, template), compileOptions);
+  }) as typeof handlebars.compile;
+  const registerPartial = handlebars.registerPartial.bind(handlebars) as (name: unknown, partial?: unknown) => void;
+  handlebars.registerPartial = ((name: unknown, partial?: unknown) => {
+    if (typeof name !== 'string' || typeof partial !== 'string') return registerPartial(name, partial);
+    let compiled: Handlebars.TemplateDelegate | undefined;
+    return registerPartial(name, (context: unknown, runtimeOptions?: Handlebars.RuntimeOptions) => {
+      compiled ??= handlebars.compile(partial, { srcName: `partial '${name}'` } as CompileOptions);
+      return compiled(context, runtimeOptions);
+    });
+  }) as typeof handlebars.registerPartial;
   return handlebars;
 }
 
@@ -73,7 +100,7 @@ export function expressEngine(handlebars: HandlebarsInstance, options: ExpressEn
       partialsLoaded = true;
       let template = locals.cache ? compiled.get(filePath) : undefined;
       if (template === undefined) {
-        template = handlebars.compile(readFileSync(filePath, 'utf8'));
+        template = handlebars.compile(readFileSync(filePath, 'utf8'), { srcName: filePath } as CompileOptions);
         if (locals.cache) compiled.set(filePath, template);
       }
       render(template, locals).then((html) => callback(null, html), callback);
@@ -83,34 +110,127 @@ export function expressEngine(handlebars: HandlebarsInstance, options: ExpressEn
   };
 }
 
+/** The parts of an express-handlebars instance (`create()` from express-handlebars) the tag needs; its own types are loose. */
+export interface ExpressHandlebarsLike {
+  handlebars: object;
+  render: (...args: any[]) => Promise<string>;
+  renderView: (...args: any[]) => unknown;
+  /** The Express view engine; express-handlebars binds it to renderView once, so it is replaced too. */
+  engine: (...args: any[]) => unknown;
+}
+
+type ViewCallback = (error: Error | null, html?: string) => void;
+
+/** The same, as express-handlebars 8 defines these members and its protected hooks. */
+interface ExpressHandlebarsInternals {
+  render(filePath: string, context?: object, options?: { data?: object }): Promise<string>;
+  renderView(viewPath: string, options?: object | ViewCallback, callback?: ViewCallback): Promise<string> | undefined;
+  engine: ExpressHandlebarsInternals['renderView'];
+  _getFile(filePath: string, options?: object): Promise<string>;
+  _compileTemplate(template: string, options?: object): Handlebars.TemplateDelegate;
+}
+
+/**
+ * Makes an express-handlebars instance resolve `{{#cache}}` tags: `app.engine('hbs',
+ * installExpressHandlebars(create({ ... })).engine)`. Installs the helper on its Handlebars; a view, its
+ * layout and their partials are one render, their fragments read in one round trip per cache.
+ */
+export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instance: T, options: CacheHelperOptions = {}): T {
+  const handlebars = instance.handlebars as HandlebarsInstance;
+  installCacheHelper(handlebars, options);
+  const hooks = instance as unknown as ExpressHandlebarsInternals;
+  // express-handlebars compiles a file's text without its path: the path is looked up by that text.
+  const pathsByText = new Map<string, string>();
+  const getFile = hooks._getFile.bind(instance);
+  hooks._getFile = (filePath, fileOptions) =>
+    getFile(filePath, fileOptions).then((text) => {
+      pathsByText.set(text, filePath);
+      return text;
+    });
+  hooks._compileTemplate = (text, compileOptions) => {
+    const srcName = pathsByText.get(text);
+    pathsByText.delete(text);
+    // Untrimmed, unlike express-handlebars' own, so that line numbers stay true; its render trims the output.
+    return handlebars.compile(text, { ...compileOptions, srcName } as CompileOptions);
+  };
+  const renderFile = hooks.render.bind(instance);
+  const renderView = hooks.renderView.bind(instance) as (viewPath: string, options?: object) => Promise<string>;
+  hooks.render = (filePath, context, renderOptions = {}) => {
+    if (renderOptions.data !== undefined && RENDER in renderOptions.data) return renderFile(filePath, context, renderOptions);
+    const fragments = new FragmentRender();
+    return renderFile(filePath, context, { ...renderOptions, data: { ...renderOptions.data, [RENDER]: fragments } }).then((html) => fragments.finish(html));
+  };
+  hooks.renderView = (viewPath, viewOptions, callback) => {
+    if (typeof viewOptions === 'function') [callback, viewOptions] = [viewOptions as ViewCallback, {}];
+    const fragments = new FragmentRender();
+    const locals = (viewOptions ?? {}) as { data?: object };
+    const rendered = renderView(viewPath, { ...locals, data: { ...locals.data, [RENDER]: fragments } }).then((html) => fragments.finish(html));
+    if (callback === undefined) return rendered;
+    rendered.then((html) => callback(null, html), (error: Error) => callback(error));
+    return undefined;
+  };
+  hooks.engine = hooks.renderView;
+  return instance;
+}
+
 function registerPartials(handlebars: HandlebarsInstance, directory: string): void {
   for (const entry of readdirSync(directory, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile() || !/\.(hbs|handlebars)$/.test(entry.name)) continue;
     const file = join(entry.parentPath, entry.name);
     const name = relative(directory, file).replace(/\.(hbs|handlebars)$/, '').split(sep).join('/');
-    handlebars.registerPartial(name, handlebars.compile(readFileSync(file, 'utf8')));
+    handlebars.registerPartial(name, handlebars.compile(readFileSync(file, 'utf8'), { srcName: file } as CompileOptions));
   }
 }
 
-/** Fails on a tag with too few arguments; turns a bare-word fragment name into the string it spells. */
-function checkTags(program: hbs.AST.Program | undefined, helperName: string): void {
+/**
+ * Fails on a tag with too few arguments; turns a bare-word fragment name into the string it spells;
+ * gives each tag its template's name.
+ */
+function checkTags(program: hbs.AST.Program | undefined, helperName: string, template: string): void {
   for (const statement of program?.body ?? []) {
     const block = statement as hbs.AST.BlockStatement;
     if (block.type === 'BlockStatement' && (block.path as hbs.AST.PathExpression).original === helperName) {
-      if (block.params.length < 2) throw tooFewArguments(helperName);
+      if (block.params.length < 2) throw tooFewArguments(helperName, { template, line: block.loc.start.line });
       const name = block.params[1] as hbs.AST.PathExpression;
       if (name.type === 'PathExpression' && !name.data) {
         block.params[1] = { type: 'StringLiteral', value: name.original, original: name.original, loc: name.loc } as hbs.AST.StringLiteral;
       }
+      block.hash ??= { type: 'Hash', pairs: [], loc: block.loc } as hbs.AST.Hash;
+      block.hash.pairs.push({ type: 'HashPair', key: TEMPLATE, value: { type: 'StringLiteral', value: template, original: template, loc: block.loc }, loc: block.loc } as hbs.AST.HashPair);
     }
-    checkTags(block.program, helperName);
-    checkTags(block.inverse, helperName);
+    checkTags(block.program, helperName, template);
+    checkTags(block.inverse, helperName, template);
   }
 }
 
-function checked(program: hbs.AST.Program, helperName: string): hbs.AST.Program {
-  checkTags(program, helperName);
+function checked(program: hbs.AST.Program, helperName: string, template: string): hbs.AST.Program {
+  checkTags(program, helperName, template);
   return program;
+}
+
+/** Parses a template; a tag left open fails naming its own line, not the end of the file. */
+function parse(handlebars: HandlebarsInstance, input: string, compileOptions: CompileOptions | undefined, helperName: string, template: string): hbs.AST.Program {
+  try {
+    return handlebars.parse(input, compileOptions as Parameters<HandlebarsInstance['parse']>[1]);
+  } catch (error) {
+    const line = unclosedTagLine(input, helperName);
+    if (line !== undefined && /got 'EOF'|Expecting .*'EOF'|EOF/.test(String((error as Error).message))) {
+      throw missingEndTag(helperName, `{{/${helperName}}}`, { template, line });
+    }
+    throw error;
+  }
+}
+
+/** The line of the innermost `{{#cache}}` that no `{{/cache}}` closes, if any. */
+function unclosedTagLine(input: string, helperName: string): number | undefined {
+  const tags = new RegExp(`\\{\\{~?\\s*([#/])\\s*${helperName.replace(/[.*+\-?^${}()|[\]\\]/g, '\\$&')}(?![\\w$-])`, 'g');
+  const open: number[] = [];
+  for (const match of input.matchAll(tags)) {
+    if (match[1] === '#') open.push(match.index);
+    else open.pop();
+  }
+  const at = open.at(-1);
+  return at === undefined ? undefined : input.slice(0, at).split('\n').length;
 }
 
 /** A copy of the `@data` frame chain as it is now (`#each` reuses and rewrites its frame). */

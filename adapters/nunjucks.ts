@@ -1,41 +1,49 @@
 /**
  * The `{% cache %}` tag for Nunjucks (SPEC §5): parses the tag and hands the fragment core its
- * evaluated arguments and a body to render later. Surprise: the body is compiled as a template of its
- * own and runs against a copy of the variables in scope when the tag ran, because nunjucks keeps loop
- * variables in function-wide JS variables that a later call would see at their last value.
+ * evaluated arguments and a body to render later. `installCacheTag` also makes the environment's own
+ * `render` and `renderString` (and so `nunjucks.configure(…, { express })` with `res.render`) resolve
+ * fragments when given a callback. Surprise: the body is compiled as a template of its own and runs
+ * against a copy of the variables in scope when the tag ran, because nunjucks keeps loop variables in
+ * function-wide JS variables that a later call would see at their last value.
  */
-import { createRequire } from 'node:module';
-import nunjucks, { type Environment } from 'nunjucks';
-import { FragmentRender, tooFewArguments } from '../src/fragments/index.js';
+import type { Environment } from 'nunjucks';
+import { FragmentRender, missingEndTag, type TagSite, tooFewArguments } from '../src/fragments/index.js';
+import { BoundedMemo } from '../src/memo.js';
+import { requirePeer } from '../src/peer.js';
 
-const { compiler, lexer, nodes, runtime } = nunjucks as unknown as NunjucksInternals;
-const transformer = createRequire(import.meta.url)('nunjucks/src/transformer.js') as { transform(ast: unknown, asyncFilters: string[], name?: string): unknown };
+// The application's own copy of nunjucks: its parser only takes nodes made by the same copy.
+const { compiler, lexer, lib, nodes, runtime } = requirePeer<NunjucksInternals>('nunjucks', 'cachegrain/nunjucks');
+const transformer = requirePeer<{ transform(ast: unknown, asyncFilters: string[], name?: string): unknown }>('nunjucks/src/transformer.js', 'cachegrain/nunjucks');
 
 /** Where a render's fragment state travels in the template context (includes copy it along). */
 const RENDER = '__cachegrain';
+const INSTALLED = Symbol.for('cachegrain.nunjucks');
 
 export interface CacheTagOptions {
   /** The tag's name; its end tag is `end<name>`. @default 'cache' */
   tagName?: string;
 }
 
-/** Adds `{% cache timeout name vary… using="alias" %}…{% endcache %}` to a nunjucks Environment. */
+/**
+ * Adds `{% cache timeout name vary… using="alias" %}…{% endcache %}` to a nunjucks Environment, and
+ * makes its `render(name, ctx, cb)` and `renderString(src, ctx, cb)` resolve the fragments of each render.
+ */
 export function installCacheTag(env: Environment, options: CacheTagOptions = {}): Environment {
   const tagName = options.tagName ?? 'cache';
-  const bodies: CompiledBody[] = [];
   const extension = {
     tags: [tagName],
     parse(parser: any) {
       const start = parser.nextToken();
-      const bodyId = bodies.push(undefined!) - 1; // reserved now: tags nested in the body take the next ids
-      const args = [new FrameReference(start.lineno, start.colno), new nodes.Literal(start.lineno, start.colno, bodyId)];
+      const site: TagSite = { template: compiling.at(-1) ?? 'a template string', line: start.lineno + 1 };
+      const at = (node: any) => new node(start.lineno, start.colno);
+      const args = [at(FrameReference), new nodes.Literal(start.lineno, start.colno, site.template), new nodes.Literal(start.lineno, start.colno, site.line)];
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       const timeoutToken = parser.peekToken();
       args.push(timeoutToken.value === 'None' ? (parser.nextToken(), new nodes.Literal(timeoutToken.lineno, timeoutToken.colno, null)) : parser.parseExpression());
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser)));
-      const varyOn = new nodes.Array(start.lineno, start.colno);
-      const using = new nodes.Array(start.lineno, start.colno);
+      const varyOn = at(nodes.Array);
+      const using = at(nodes.Array);
       while (!parser.skip(lexer.TOKEN_BLOCK_END)) {
         const token = parser.nextToken();
         if (token.type === lexer.TOKEN_SYMBOL && token.value === 'using' && parser.peekToken().value === '=') {
@@ -49,23 +57,25 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       }
       args.push(using, varyOn);
       const body = parser.parseUntilBlocks(`end${tagName}`);
+      if (parser.peekToken() === null) parser.fail(missingEndTag(tagName, `{% end${tagName} %}`).message, start.lineno, start.colno);
       parser.advanceAfterBlockEnd();
-      bodies[bodyId] = compileBody(env, body);
+      // The body's code travels as a string in the template's own code, so it lives as long as the template does.
+      args.push(new nodes.Literal(start.lineno, start.colno, compileBody(env, body)));
       return new nodes.CallExtension(extension, 'run', new nodes.NodeList(start.lineno, start.colno, args), []);
     },
-    run(context: any, frame: any, bodyId: number, timeout: unknown, name: string, using: unknown[], varyOn: unknown[]) {
-      const render = context.lookup(RENDER) as FragmentRender | undefined;
-      if (!(render instanceof FragmentRender)) {
-        throw new Error(`the '${tagName}' tag needs the page rendered with render() or renderString() from cachegrain/nunjucks (fragment '${name}')`);
-      }
-      const body = bodies[bodyId]!;
+    run(context: any, frame: any, template: string, line: number, timeout: unknown, name: string, using: unknown[], varyOn: unknown[], bodyCode: string) {
+      const site = { template, line };
+      const render = context.lookup(RENDER) as FragmentRender | SyncRender | undefined;
+      if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, name, site, render);
+      const body = bodies.remember(bodyCode, loadBody);
       const scope = snapshotContext(context);
       const variables = snapshotFrame(frame);
-      const placeholder = render.tag(timeout, name, varyOn, using.length > 0 ? using[0] : undefined, () => body(env, scope, variables));
-      return new runtime.SafeString(placeholder);
+      const renderBody = () => body(env, scope, variables).catch((error) => Promise.reject(lib._prettifyError(template, false, error)));
+      return new runtime.SafeString(render.tag(timeout, name, varyOn, using.length > 0 ? using[0] : undefined, renderBody, site));
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);
+  resolveFragmentsOnRender(env);
   return env;
 }
 
@@ -92,6 +102,54 @@ export function expressEngine(env: Environment) {
   };
 }
 
+type Callback = (error: Error | null, output?: string) => void;
+
+/** Marks a render without a callback: nunjucks renders it synchronously, so a tag cannot be resolved. */
+class SyncRender {
+  constructor(readonly template: string) {}
+}
+
+/**
+ * Wraps the environment's `render` and `renderString` so that each top-level render carries its own
+ * fragment state and resolves it before calling back. A render already carrying one passes through.
+ */
+function resolveFragmentsOnRender(env: Environment): void {
+  const target = env as unknown as Record<PropertyKey, unknown>;
+  if (target[INSTALLED] === true) return;
+  target[INSTALLED] = true;
+  const renderByName = env.render.bind(env) as (name: string, ctx: object | undefined, cb?: Callback) => string;
+  const renderSource = env.renderString.bind(env) as (src: string, ctx: object | undefined, opts: object | undefined, cb?: Callback) => string;
+  const start = (ctx: object | null | undefined, template: string, run: (ctx: object, cb?: Callback) => string, cb?: Callback): string | undefined => {
+    if (ctx != null && RENDER in ctx) return run(ctx, cb);
+    if (cb === undefined) return run({ ...ctx, [RENDER]: new SyncRender(template) });
+    const fragments = new FragmentRender();
+    run({ ...ctx, [RENDER]: fragments }, (error, output) => {
+      if (error) cb(error);
+      else fragments.finish(output!).then((html) => cb(null, html), (failure: Error) => cb(failure));
+    });
+    return undefined;
+  };
+  target.render = (name: string, ctx?: object | Callback, cb?: Callback) => {
+    if (typeof ctx === 'function') [cb, ctx] = [ctx as Callback, undefined];
+    return start(ctx, name, (withFragments, callback) => renderByName(name, withFragments, callback), cb);
+  };
+  target.renderString = (src: string, ctx?: object | Callback, opts?: { path?: string } | Callback, cb?: Callback) => {
+    if (typeof ctx === 'function') [cb, ctx, opts] = [ctx as Callback, undefined, undefined];
+    else if (typeof opts === 'function') [cb, opts] = [opts as Callback, undefined];
+    return start(ctx, opts?.path ?? 'a template string', (withFragments, callback) => renderSource(src, withFragments, opts ?? {}, callback), cb);
+  };
+}
+
+function needsAsyncRender(tagName: string, name: string, site: TagSite, render: unknown): Error {
+  if (render instanceof SyncRender) {
+    return new Error(
+      `the '${tagName}' tag (fragment '${name}', ${site.template}, line ${site.line}) cannot render synchronously: ` +
+        `pass a callback to render('${render.template}', context, callback), or use render() from cachegrain/nunjucks`,
+    );
+  }
+  return new Error(`the '${tagName}' tag (fragment '${name}', ${site.template}, line ${site.line}) needs the page rendered with render() or renderString() from cachegrain/nunjucks, or by an environment given to installCacheTag`);
+}
+
 /** The fragment name: a quoted string, or the bare word as written (`side-bar`, `a.b`: touching tokens joined). */
 function parseName(parser: any): string {
   const first = parser.nextToken();
@@ -109,11 +167,19 @@ function parseName(parser: any): string {
 
 type CompiledBody = (env: Environment, context: unknown, frame: unknown) => Promise<string>;
 
-function compileBody(env: Environment, body: unknown): CompiledBody {
+/** The code of a tag's body, compiled as a template of its own. */
+function compileBody(env: Environment, body: unknown): string {
   const opts = (env as any).opts;
   const bodyCompiler = new compiler.Compiler('cache tag body', opts.throwOnUndefined);
   bodyCompiler.compile(transformer.transform(new nodes.Root(0, 0, [body]), (env as any).asyncFilters));
-  const { root } = new Function(bodyCompiler.getCode())();
+  return bodyCompiler.getCode();
+}
+
+/** Bodies made into functions, by their code: a template compiled again finds its bodies here. */
+const bodies = new BoundedMemo<CompiledBody>(1000);
+
+function loadBody(code: string): CompiledBody {
+  const { root } = new Function(code)();
   return (bodyEnv, context, frame) =>
     new Promise((resolve, reject) => root(bodyEnv, context, frame, runtime, (error: unknown, output: string) => (error ? reject(error) : resolve(output))));
 }
@@ -141,9 +207,25 @@ const FrameReference = nodes.Literal.extend('CachegrainFrame');
   this._emit('frame');
 };
 
+/**
+ * The paths of the templates being compiled, innermost last: the parser is never told which template
+ * it parses, and a tag's errors must name it. Compiling is synchronous, so a stack is exact.
+ */
+const compiling: string[] = [];
+const compileTemplate = compiler.compile;
+compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
+  compiling.push(typeof args[3] === 'string' ? args[3] : 'a template string');
+  try {
+    return compileTemplate.apply(this, args);
+  } finally {
+    compiling.pop();
+  }
+};
+
 interface NunjucksInternals {
-  compiler: { Compiler: any };
+  compiler: { Compiler: any; compile: (...args: unknown[]) => string };
   lexer: Record<string, string>;
+  lib: { _prettifyError(path: string, withInternals: boolean, error: unknown): Error };
   nodes: Record<string, any>;
   runtime: { SafeString: new (text: string) => unknown; Frame: new () => any };
 }

@@ -14,7 +14,7 @@ import nunjucks from 'nunjucks';
 import { cachePlugin } from '../adapters/eta.js';
 import { installCacheHelper, render as renderHandlebars } from '../adapters/handlebars.js';
 import { installCacheTag, render as renderNunjucks } from '../adapters/nunjucks.js';
-import { caches, configureCaches } from '../src/index.js';
+import { type CacheConfig, caches, configureCaches } from '../src/index.js';
 import { startRedisServer } from '../test/setup/redis.js';
 import { compare, type Comparison, type Measurement, measure, print } from './harness.js';
 
@@ -136,8 +136,8 @@ async function runEngine(page: Page): Promise<Comparison[]> {
     await page.cached(0);
     results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, one MGET, redis`, () => page.cached(0), 'same page, no tags', () => page.plain()));
     // The two configurations alternate, three rounds each, and each keeps its best (as compare does).
-    const onRedisWithL1 = { backend: 'redis', location: redis.url, keyPrefix: `bench-${page.engine}`, options: { l1: { maxEntries: 10_000, timeout: 30 } } };
-    const onLocmemOnly = { backend: 'locmem', location: 'bench-fragments' };
+    const onRedisWithL1: CacheConfig = { backend: 'redis', location: redis.url, keyPrefix: `bench-${page.engine}`, options: { l1: { maxEntries: 10_000, timeout: 30 } } };
+    const onLocmemOnly: CacheConfig = { backend: 'locmem', location: 'bench-fragments' };
     const best = { l1: undefined as Measurement | undefined, locmem: undefined as Measurement | undefined };
     for (let round = 0; round < 3; round++) {
       for (const [name, fragmentsCache] of [['locmem', onLocmemOnly], ['l1', onRedisWithL1]] as const) {

@@ -10,9 +10,16 @@ import { now } from './clock.js';
 import type { Codec } from './codec.js';
 import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
 import { BoundedMemo } from './memo.js';
+import { checkOptionNames } from './options.js';
 import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
 
 export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * A made key `write` could not store: the key alone when the caller is not to hear why (a failOpen
+ * fallback), or with the cause, which `set` rejects with (`setMany` answers the key either way).
+ */
+export type WriteFailure = string | { key: string; error: Error };
 
 /** A stored entry as a backend returns it. */
 export interface Entry<P> {
@@ -50,10 +57,25 @@ export const DEFAULT_TIMEOUT = 300;
 const RESOLVED: Promise<void> = Promise.resolve();
 const nothing = (): void => undefined;
 
+/** Throws the cause of the first write failure that carries one: a write the server refused. */
+function throwRefusal(failed: WriteFailure[]): void {
+  for (const failure of failed) if (typeof failure !== 'string') throw failure.error;
+}
+
+/** The made key of a write failure. */
+export function failedKey(failure: WriteFailure): string {
+  return typeof failure === 'string' ? failure : failure.key;
+}
+
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
 
 export abstract class BaseCache<P = unknown> extends EventEmitter {
+  /**
+   * The option names this backend takes. A backend that lists them has unknown names refused, with
+   * the closest valid one; one that leaves this undefined takes any (dummy, and custom backends).
+   */
+  static readonly optionNames?: readonly string[];
   readonly alias: string;
   readonly location: string[];
   readonly defaultTimeout: number | null;
@@ -83,6 +105,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     this.keyFunction = params.keyFunction ?? defaultKeyFunction;
     if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
     this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
+    const known = (new.target as unknown as { optionNames?: readonly string[] }).optionNames;
+    const unknownOption = known === undefined ? undefined : checkOptionNames(this.options, known);
+    if (unknownOption !== undefined) throw this.typeError(unknownOption);
     this.codec = codec;
   }
 
@@ -95,7 +120,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   protected abstract read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
 
   /** Stores every entry with one expiry, overwriting; returns the made keys it could not store. */
-  protected abstract write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]>;
+  protected abstract write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
 
   /** Stores the entry only when no live entry holds the key; answers whether it stored it. */
   protected abstract insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
@@ -218,8 +243,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
       const made = this.key(key, version);
       const payload = this.encode(value, made);
-      const done = expiresAt === EXPIRED ? this.remove([made]) : this.write([[made, payload]], expiresAt);
-      return done instanceof Promise ? done.then(nothing) : RESOLVED;
+      if (expiresAt === EXPIRED) {
+        const removed = this.remove([made]);
+        return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
+      }
+      const failed = this.write([[made, payload]], expiresAt);
+      if (failed instanceof Promise) return failed.then(throwRefusal);
+      return failed.length === 0 ? RESOLVED : Promise.resolve(failed).then(throwRefusal);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -302,7 +332,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       return [];
     }
     const failed = await this.write(payloads, expiresAt);
-    return failed.map((made) => byMade.get(made) ?? made);
+    return failed.map((failure) => {
+      const made = failedKey(failure);
+      return byMade.get(made) ?? made;
+    });
   }
 
   /** Answers true when a live entry was removed. */
@@ -359,7 +392,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
     }
     const value = current + delta;
-    await this.write([[made, this.codec.encode(value)]], this.expiryOf(entry));
+    throwRefusal(await this.write([[made, this.codec.encode(value)]], this.expiryOf(entry)));
     return value;
   }
 
@@ -375,7 +408,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const oldKey = this.key(key, version);
     const entry = (await this.readForUpdate([oldKey])).get(oldKey);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
-    await this.write([[this.key(key, version + delta), entry.payload]], this.expiryOf(entry));
+    throwRefusal(await this.write([[this.key(key, version + delta), entry.payload]], this.expiryOf(entry)));
     await this.remove([oldKey]);
     return version + delta;
   }

@@ -3,7 +3,7 @@
  * Date, Map, Set, Buffer, typed arrays and BigInt, refuses functions and symbols, and never runs code
  * on read. Safe integers stay raw so servers can add to them atomically (INCRBY, memcached incr).
  */
-import { deserialize, serialize } from 'node:v8';
+import { DefaultDeserializer, serialize } from 'node:v8';
 
 /** Turns values into what a backend stores and back. `decode` always returns a fresh copy. */
 export interface Codec<P> {
@@ -74,6 +74,36 @@ export const bytesCodec: Codec<Buffer> = {
     return Number(text);
   },
 };
+
+/** Node's deserializer with the members its typings leave out: the bytes being read, and the hook for Buffers and typed arrays. */
+type NodeDeserializer = new (bytes: Buffer) => InstanceType<typeof DefaultDeserializer> & { readonly buffer: Buffer; _readHostObject(): unknown };
+
+/**
+ * v8's own deserializer hands back Buffers and typed arrays as views over the bytes it reads: over
+ * a payload a store keeps (locmem, an L1), writing into what `get` returned would change the stored
+ * value for every later reader. This one copies each such view's bytes into memory of its own.
+ */
+class CopyingDeserializer extends (DefaultDeserializer as NodeDeserializer) {
+  override _readHostObject(): ArrayBufferView {
+    const view = super._readHostObject() as ArrayBufferView;
+    // A view v8 had to align is a copy already.
+    if (view.buffer !== this.buffer.buffer) return view;
+    const source = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    if (Buffer.isBuffer(view)) return Buffer.from(source);
+    // Memory of its own, not from Buffer's shared pool: typed arrays read whole ArrayBuffers.
+    const bytes = Buffer.allocUnsafeSlow(view.byteLength);
+    bytes.set(source);
+    const View = view.constructor as new (buffer: ArrayBufferLike, byteOffset: number, length: number) => ArrayBufferView;
+    return new View(bytes.buffer, 0, view.byteLength / ((view as Partial<Uint8Array>).BYTES_PER_ELEMENT ?? 1));
+  }
+}
+
+/** A value from v8's format that shares no memory with `bytes`. */
+function deserialize(bytes: Buffer): unknown {
+  const deserializer = new CopyingDeserializer(bytes);
+  deserializer.readHeader();
+  return deserializer.readValue();
+}
 
 function serializeValue(value: unknown): Buffer {
   // v8 would store undefined happily; SPEC §3 keeps it out so that a miss is never ambiguous.

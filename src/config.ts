@@ -9,15 +9,19 @@ import { pathToFileURL } from 'node:url';
 import type { BaseCache, CacheParams } from './base.js';
 import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './errors.js';
+import { checkOptionNames } from './options.js';
 import type { KeyFunction } from './keys.js';
+import type { DatabaseOptions } from './backends/database.js';
+import type { FileBasedOptions } from './backends/filebased.js';
+import type { LocMemOptions } from './backends/locmem.js';
+import type { MemcachedOptions } from './backends/memcached.js';
+import type { RedisOptions } from './backends/redis.js';
 
 /** A class extending BaseCache, built as `new Backend(params)`. */
 export type BackendClass = new (params: CacheParams<any>) => BaseCache<any>;
 
-/** One alias's configuration. */
-export interface CacheConfig {
-  /** A built-in name, a class extending BaseCache, or a module specifier 'module-or-path#ExportName'. */
-  backend: string | BackendClass;
+/** What every alias's configuration may give, whatever its backend. */
+interface CommonConfig {
   /** Backend-specific: store name, directory, table, or server addresses (a list, or `;`/`,`-separated). */
   location?: string | string[];
   /** Default timeout in seconds; `null` never expires; `0` does not keep. @default 300 */
@@ -28,9 +32,21 @@ export interface CacheConfig {
   version?: number;
   /** `(key, keyPrefix, version) => string`, or a module specifier 'module#exportName' of one. */
   keyFunction?: KeyFunction | string;
-  /** Backend-specific options. */
-  options?: Record<string, unknown>;
 }
+
+/**
+ * One alias's configuration: `backend` decides which `options` it takes, so a misspelt option is a
+ * type error (and, for the built-in backends, an error at run time naming the closest valid one).
+ */
+export type CacheConfig =
+  | (CommonConfig & { backend: 'locmem'; options?: LocMemOptions })
+  | (CommonConfig & { backend: 'filebased'; options?: FileBasedOptions })
+  | (CommonConfig & { backend: 'database'; options: DatabaseOptions })
+  | (CommonConfig & { backend: 'redis'; options?: RedisOptions })
+  | (CommonConfig & { backend: 'memcached'; options?: MemcachedOptions })
+  | (CommonConfig & { backend: 'dummy'; options?: Record<string, unknown> })
+  /** A class extending BaseCache, or a module specifier 'module-or-path#ExportName'. */
+  | (CommonConfig & { backend: BackendClass | `${string}#${string}`; options?: Record<string, unknown> });
 
 export type CachesConfig = Record<string, CacheConfig>;
 
@@ -106,16 +122,24 @@ export const cache: BaseCache = new Proxy({} as BaseCache, {
   },
 });
 
+/** Refuses an unknown backend, and option names the backend does not take, before anything is replaced. */
 function checkBackend(alias: string, entry: CacheConfig): void {
   const backend = entry?.backend;
-  if (typeof backend === 'function') return;
-  if (typeof backend !== 'string' || (!Object.hasOwn(BUILTIN_BACKENDS, backend) && !backend.includes('#'))) {
+  let known: readonly string[] | undefined;
+  if (typeof backend === 'function') {
+    known = (backend as { optionNames?: readonly string[] }).optionNames;
+  } else if (typeof backend === 'string' && Object.hasOwn(BUILTIN_BACKENDS, backend)) {
+    known = (BUILTIN_BACKENDS[backend] as { optionNames?: readonly string[] }).optionNames;
+  } else if (typeof backend !== 'string' || !backend.includes('#')) {
     throw new InvalidCacheBackendError(
       `Unknown backend ${typeof backend === 'string' ? `'${backend}'` : String(backend)} for cache '${alias}': ` +
         `use one of ${Object.keys(BUILTIN_BACKENDS).join(', ')}, a class extending BaseCache, or 'module#ExportName'`,
       { alias, backend: String(backend) },
     );
   }
+  const options = entry.options;
+  const unknownOption = known === undefined || options === null || typeof options !== 'object' ? undefined : checkOptionNames(options, known);
+  if (unknownOption !== undefined) throw new TypeError(`cache '${alias}': ${unknownOption}`);
 }
 
 function build(alias: string, entry: CacheConfig): BaseCache {

@@ -12,6 +12,7 @@ export interface CullingOptions {
   cullFrequency?: number;
 }
 
+export const CULLING_OPTION_NAMES: readonly string[] = ['maxEntries', 'cullFrequency'];
 export const DEFAULT_MAX_ENTRIES = 300;
 export const DEFAULT_CULL_FREQUENCY = 3;
 

@@ -1,6 +1,6 @@
 /** cachegrain: Django's cache framework for Node.js. The low-level API, configuration and backends. */
 export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './base.js';
-export type { CacheParams, Entry, MaybePromise, TimeoutArg, VersionOption } from './base.js';
+export type { CacheParams, Entry, MaybePromise, TimeoutArg, VersionOption, WriteFailure } from './base.js';
 export { caches, cache, configureCaches } from './config.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config.js';
 export { bytesCodec, memoryCodec, textOrBytesCodec } from './codec.js';
@@ -18,4 +18,4 @@ export { L1Tier } from './backends/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database.js';
 export type { RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
-export { makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
+export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';

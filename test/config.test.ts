@@ -101,8 +101,8 @@ describe('configureCaches / caches', () => {
   it('throws InvalidCacheBackendError naming an unknown backend, and keeps the configuration it had', async () => {
     configureCaches({ default: { backend: 'locmem', location: 'kept' } });
     await cache.set('still', 'here');
-    expect(() => configureCaches({ default: { backend: 'redsi' } })).toThrow(InvalidCacheBackendError);
-    expect(() => configureCaches({ default: { backend: 'locmem' }, x: { backend: 'redsi' } })).toThrow(/Unknown backend 'redsi' for cache 'x'/);
+    expect(() => configureCaches({ default: { backend: 'redsi' as never } })).toThrow(InvalidCacheBackendError);
+    expect(() => configureCaches({ default: { backend: 'locmem' }, x: { backend: 'redsi' as never } })).toThrow(/Unknown backend 'redsi' for cache 'x'/);
     expect(await cache.get('still')).toBe('here');
   });
 
@@ -114,6 +114,32 @@ describe('configureCaches / caches', () => {
     configureCaches({ default: { backend: 'locmem' }, small: { backend: 'locmem', options: { maxEntries: -5 } } });
     expect(() => caches.get('small')).toThrow("cache 'small': options.maxEntries must be a non-negative integer (got number -5)");
     expect(caches.get('default')).toBeInstanceOf(LocMemCache);
+  });
+
+  it('refuses an option name a built-in backend does not take, naming the closest, and keeps the configuration it had', async () => {
+    configureCaches({ default: { backend: 'locmem', location: 'kept-options' } });
+    await cache.set('still', 'here');
+    const unknown = (backend: string, options: Record<string, unknown>) => () => configureCaches({ default: { backend: 'locmem' }, x: { backend, options } as never });
+    expect(unknown('locmem', { maxEntires: 5 })).toThrow("cache 'x': unknown option 'options.maxEntires' (did you mean 'options.maxEntries'?)");
+    expect(unknown('filebased', { cullFrequncy: 2 })).toThrow("cache 'x': unknown option 'options.cullFrequncy' (did you mean 'options.cullFrequency'?)");
+    expect(unknown('database', { connection: 'sqlite::memory:', readconnection: 'x' })).toThrow("unknown option 'options.readconnection' (did you mean 'options.readConnection'?)");
+    expect(unknown('redis', { timeoutMS: 10 })).toThrow("unknown option 'options.timeoutMS' (did you mean 'options.timeoutMs'?)");
+    expect(unknown('memcached', { failopen: true })).toThrow("unknown option 'options.failopen' (did you mean 'options.failOpen'?)");
+    expect(unknown('redis', { l1: { maxEntrys: 5 } })).not.toThrow();
+    expect(() => caches.get('x')).toThrow("cache 'x': unknown option 'options.l1.maxEntrys' (did you mean 'options.l1.maxEntries'?)");
+    expect(unknown('memcached', { verbose: true })).toThrow(/unknown option 'options\.verbose'; the options are 'options\.timeoutMs', /);
+    expect(unknown('dummy', { anything: 1 })).not.toThrow();
+    configureCaches({ default: { backend: 'locmem', location: 'kept-options' } });
+    expect(await cache.get('still')).toBe('here');
+  });
+
+  it('checks option names for a custom backend that lists them, and takes any for one that does not', () => {
+    class Listed extends MapCache {
+      static override readonly optionNames = ['depth'];
+    }
+    expect(() => configureCaches({ default: { backend: Listed, options: { dept: 1 } } })).toThrow("cache 'default': unknown option 'options.dept' (did you mean 'options.depth'?)");
+    expect(() => new Listed({ options: { dept: 1 } })).toThrow("cache 'default': unknown option 'options.dept'");
+    expect(() => configureCaches({ default: { backend: MapCache, options: { dept: 1 } } })).not.toThrow();
   });
 
   it('accepts a class extending BaseCache as a custom backend', async () => {

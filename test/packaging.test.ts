@@ -30,6 +30,15 @@ describe('packaging', () => {
     );
   });
 
+  it('types each backend\'s options, and refuses an unknown one at run time naming the closest', () => {
+    // @ts-expect-error: a misspelt option is a type error
+    const typo = () => configureCaches({ default: { backend: 'locmem', options: { maxEntires: 5 } } });
+    expect(typo).toThrow("cache 'default': unknown option 'options.maxEntires' (did you mean 'options.maxEntries'?); the options are 'options.maxEntries', 'options.cullFrequency'");
+    // @ts-expect-error: the database backend needs its connection
+    configureCaches({ default: { backend: 'database', location: 't' } });
+    expect(() => caches.get('default')).toThrow(/options\.connection is required/);
+  });
+
   it('types get with its default as the default\'s type', async () => {
     configureCaches({ default: { backend: 'locmem' } });
     const cache = caches.get('default');

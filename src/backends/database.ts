@@ -6,7 +6,7 @@
  */
 import { type CacheParams, type Entry, type MaybePromise } from '../base.js';
 import { bytesCodec } from '../codec.js';
-import { cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { CULLING_OPTION_NAMES, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 import { InvalidCacheKeyError } from '../errors.js';
 import { describe } from '../keys.js';
 import { describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable } from './database-postgres.js';
@@ -74,6 +74,7 @@ const STRICT = Symbol('strict');
 const MAX_TABLE_NAME_BYTES = 63 - '_expires'.length;
 
 export class DatabaseCache extends ServerCache<Buffer> {
+  static override readonly optionNames = [...ServerCache.optionNames, ...CULLING_OPTION_NAMES, 'connection', 'readConnection', 'createTable'];
   /** The table name (the `location`). */
   readonly table: string;
   private readonly culling: Required<CullingOptions>;

@@ -1,29 +1,43 @@
 /**
  * filebased: one file per key in a directory (SPEC §4), named by the md5 of the made key. Every
  * write goes to a temp file that is then renamed (or, for `add`, hard-linked) into place, so a
- * reader in any process sees a whole file or none. A corrupt or truncated file reads as a miss.
+ * reader in any process sees a whole file or none. Each file carries a CRC-32 of its contents: a
+ * damaged, truncated or foreign file reads as a miss and is removed. The surprise: an expired or
+ * damaged file is removed only under a per-key lock file, and only if it is still the file that was
+ * read, because `add` replaces such files under the same lock; an unguarded unlink could remove a
+ * file another process has just added, and let a second `add` of the key answer true as well.
  */
 import { randomBytes } from 'node:crypto';
-import { link, mkdir, readdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import { crc32 } from 'node:zlib';
 import { join, resolve } from 'node:path';
 import { BaseCache, type CacheParams, type Entry } from '../base.js';
 import { bytesCodec } from '../codec.js';
 import { md5 } from '../hash.js';
-import { cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { CULLING_OPTION_NAMES, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 
 export type FileBasedOptions = CullingOptions;
 
 const SUFFIX = '.cache';
 const OWN_FILE = /^[0-9a-f]{32}\.cache$/;
 
-// File layout: magic, format version, expiry (float64, Infinity = never), payload length, payload.
+// File layout: magic, format version, expiry (float64, Infinity = never), payload length, CRC-32 of
+// the expiry, the length and the payload, then the payload.
 const MAGIC = 0xc6;
-const FORMAT = 1;
-const HEADER_BYTES = 14;
+const FORMAT = 2;
+const CHECKED_FROM = 2;
+const CRC_AT = 14;
+const HEADER_BYTES = 18;
+/** A lock file older than this is left over by a process that died holding it. */
+const STALE_LOCK_MS = 10_000;
+const LOCK_RETRY_MS = 2;
 
 type FileEntry = Entry<Buffer> & { expiresAt: number | null };
+/** What a read found: a live entry, nothing, or a file to remove (expired or damaged) and its inode. */
+type FileRead = { entry: FileEntry } | { dead: number } | undefined;
 
 export class FileBasedCache extends BaseCache<Buffer> {
+  static override readonly optionNames = CULLING_OPTION_NAMES;
   readonly directory: string;
   private readonly culling: Required<CullingOptions>;
   private directoryReady: Promise<unknown> | undefined;
@@ -48,13 +62,11 @@ export class FileBasedCache extends BaseCache<Buffer> {
 
   protected override async readOne(key: string): Promise<FileEntry | undefined> {
     const path = this.pathOf(key);
-    const entry = decodeFile(await readIfExists(path));
-    if (entry === 'missing') return undefined;
-    if (entry === 'corrupt' || this.isExpired(entry.expiresAt)) {
-      await unlinkIfExists(path);
-      return undefined;
-    }
-    return entry;
+    const found = await this.readFile(path);
+    if (found === undefined) return undefined;
+    if ('entry' in found) return found.entry;
+    await this.removeDead(path, found.dead);
+    return undefined;
   }
 
   protected async write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<string[]> {
@@ -69,13 +81,16 @@ export class FileBasedCache extends BaseCache<Buffer> {
     const temp = await this.writeTemp(encodeFile(payload, expiresAt));
     try {
       // link() fails when the target exists, so two processes adding at once cannot both win.
-      await link(temp, path);
-      return true;
-    } catch (error) {
-      if (errorCode(error) !== 'EEXIST') throw error;
-      if ((await this.readOne(key)) !== undefined) return false;
-      await rename(temp, path);
-      return true;
+      if (await linkUnlessTaken(temp, path)) return true;
+      // A file is there. Judging it dead and replacing it happens under the key's lock, so that only
+      // one adder replaces a given dead file; a file that turns up meanwhile makes the link fail.
+      const added = await this.underLock(path, true, async () => {
+        const found = await this.readFile(path);
+        if (found !== undefined && 'entry' in found) return false;
+        if (found !== undefined) await unlinkIfSame(path, found.dead);
+        return linkUnlessTaken(temp, path);
+      });
+      return added === true;
     } finally {
       await unlinkIfExists(temp);
     }
@@ -100,6 +115,54 @@ export class FileBasedCache extends BaseCache<Buffer> {
 
   protected async removeAll(): Promise<void> {
     await Promise.all((await this.ownFiles()).map((name) => unlinkIfExists(join(this.directory, name))));
+  }
+
+  /** Reads and checks the file at `path`; a dead one is reported with its inode, not removed. */
+  private async readFile(path: string): Promise<FileRead> {
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined;
+      throw error;
+    }
+    try {
+      const entry = decodeFile(await handle.readFile());
+      if (entry !== 'damaged' && !this.isExpired(entry.expiresAt)) return { entry };
+      return { dead: (await handle.stat()).ino };
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Removes an expired or damaged file, unless an adder holds the key's lock or the file was replaced. */
+  private async removeDead(path: string, inode: number): Promise<void> {
+    await this.underLock(path, false, () => unlinkIfSame(path, inode));
+  }
+
+  /**
+   * Runs `action` holding the key's lock file (created exclusively, so one holder in all processes).
+   * `wait` false gives up at once when someone holds it. A lock left by a dead process is broken
+   * after STALE_LOCK_MS.
+   */
+  private async underLock<T>(path: string, wait: boolean, action: () => Promise<T>): Promise<T | undefined> {
+    const lock = `${path}.lock`;
+    for (;;) {
+      try {
+        await (await open(lock, 'wx', 0o600)).close();
+        break;
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw error;
+        if (!wait) return undefined;
+        await breakIfStale(lock);
+        await new Promise((resolve) => setTimeout(resolve, LOCK_RETRY_MS));
+      }
+    }
+    try {
+      return await action();
+    } finally {
+      await unlinkIfExists(lock);
+    }
   }
 
   private pathOf(key: string): string {
@@ -160,24 +223,44 @@ function encodeFile(payload: Buffer, expiresAt: number | null): Buffer {
   file.writeDoubleBE(expiresAt ?? Infinity, 2);
   file.writeUInt32BE(payload.length, 10);
   payload.copy(file, HEADER_BYTES);
+  file.writeUInt32BE(crc32(payload, crc32(file.subarray(CHECKED_FROM, CRC_AT))), CRC_AT);
   return file;
 }
 
-function decodeFile(file: Buffer | undefined): FileEntry | 'missing' | 'corrupt' {
-  if (file === undefined) return 'missing';
-  if (file.length < HEADER_BYTES || file[0] !== MAGIC || file[1] !== FORMAT) return 'corrupt';
-  if (file.readUInt32BE(10) !== file.length - HEADER_BYTES) return 'corrupt';
+function decodeFile(file: Buffer): FileEntry | 'damaged' {
+  if (file.length < HEADER_BYTES || file[0] !== MAGIC || file[1] !== FORMAT) return 'damaged';
+  if (file.readUInt32BE(10) !== file.length - HEADER_BYTES) return 'damaged';
+  const payload = file.subarray(HEADER_BYTES);
+  if (crc32(payload, crc32(file.subarray(CHECKED_FROM, CRC_AT))) !== file.readUInt32BE(CRC_AT)) return 'damaged';
   const expiresAt = file.readDoubleBE(2);
-  if (Number.isNaN(expiresAt)) return 'corrupt';
-  return { payload: file.subarray(HEADER_BYTES), expiresAt: expiresAt === Infinity ? null : expiresAt };
+  return { payload, expiresAt: expiresAt === Infinity ? null : expiresAt };
 }
 
-async function readIfExists(path: string): Promise<Buffer | undefined> {
+/** Hard-links `temp` to `path`; false when `path` exists. */
+async function linkUnlessTaken(temp: string, path: string): Promise<boolean> {
   try {
-    return await readFile(path);
+    await link(temp, path);
+    return true;
   } catch (error) {
-    if (errorCode(error) === 'ENOENT') return undefined;
+    if (errorCode(error) === 'EEXIST') return false;
     throw error;
+  }
+}
+
+/** Removes the file at `path` if it is still the one with this inode (a file renamed into place since stays). */
+async function unlinkIfSame(path: string, inode: number): Promise<void> {
+  try {
+    if ((await stat(path)).ino === inode) await unlinkIfExists(path);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
+  }
+}
+
+async function breakIfStale(lock: string): Promise<void> {
+  try {
+    if (Date.now() - (await stat(lock)).mtimeMs > STALE_LOCK_MS) await unlinkIfExists(lock);
+  } catch (error) {
+    if (errorCode(error) !== 'ENOENT') throw error;
   }
 }
 

@@ -7,8 +7,9 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import type { Entry, MaybePromise } from '../base.js';
+import { type Entry, failedKey, type MaybePromise, type WriteFailure } from '../base.js';
 import { describe } from '../keys.js';
+import { checkOptionNames } from '../options.js';
 
 export interface L1Options {
   /** How many entries the in-process copy keeps, least recently used going first. @default 10000 */
@@ -39,9 +40,9 @@ export interface L1Settings {
 export function l1Settings(l1: unknown, fail: (message: string) => Error): L1Settings | undefined {
   if (l1 === undefined || l1 === false) return undefined;
   if (l1 === null || typeof l1 !== 'object') throw fail(`options.l1 must be an object such as { maxEntries: 10000, timeout: 30 } (got ${describe(l1)})`);
-  const { maxEntries = DEFAULT_L1_MAX_ENTRIES, timeout = DEFAULT_L1_TIMEOUT, bus, ...unknown } = l1 as L1Options;
-  const [extra] = Object.keys(unknown);
-  if (extra !== undefined) throw fail(`options.l1.${extra} is not an L1 option (known: maxEntries, timeout, bus)`);
+  const unknownOption = checkOptionNames(l1, ['maxEntries', 'timeout', 'bus'], 'options.l1.');
+  if (unknownOption !== undefined) throw fail(unknownOption);
+  const { maxEntries = DEFAULT_L1_MAX_ENTRIES, timeout = DEFAULT_L1_TIMEOUT, bus } = l1 as L1Options;
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw fail(`options.l1.maxEntries must be a positive integer (got ${describe(maxEntries)})`);
   if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {
     throw fail(`options.l1.timeout must be a positive number of seconds (got ${describe(timeout)})`);
@@ -57,7 +58,7 @@ export interface Primitives<P> {
   read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
   readOne(key: string): MaybePromise<Entry<P> | undefined>;
   contains(key: string): MaybePromise<boolean>;
-  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]>;
+  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
   insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
   remove(keys: string[]): MaybePromise<number>;
   retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
@@ -263,17 +264,17 @@ export class L1Tier<P> {
 
   // ---- Changes -------------------------------------------------------------------------------
 
-  private write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<string[]> {
+  private write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]> {
     if (this.busState === 'none') this.connect();
     const keys = entries.map(([key]) => key);
     const started = this.markChanged(keys);
-    const keep = (failed: string[]) => {
+    const keep = (failed: WriteFailure[]) => {
       const storedAt = this.clock();
       for (const [key, payload] of entries) {
         // Only our own write may fill: a later change (ours or another process's) wins.
         if (!this.changedSince(key, started)) this.entries.set(key, { payload, expiresAt, storedAt });
       }
-      for (const key of failed) this.entries.delete(key);
+      for (const failure of failed) this.entries.delete(failedKey(failure));
       this.markChanged(keys);
       this.publish(keys);
       return failed;

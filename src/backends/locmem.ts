@@ -6,7 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import { BaseCache, type CacheParams, type Entry } from '../base.js';
 import { memoryCodec, type MemoryPayload } from '../codec.js';
-import { cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { CULLING_OPTION_NAMES, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 
 export type LocMemOptions = CullingOptions;
 
@@ -35,6 +35,7 @@ function storeFor(location: string, maxEntries: number): Store {
 }
 
 export class LocMemCache extends BaseCache<MemoryPayload> {
+  static override readonly optionNames = CULLING_OPTION_NAMES;
   protected override readonly payloadsStayInProcess = true;
   private readonly culling: Required<CullingOptions>;
   private readonly store: Store;

@@ -2,7 +2,10 @@
  * A small memcached client on `node:net` for the memcached backend: the text protocol (with the meta
  * `mg` command where the classic ones cannot tell a value's remaining lifetime), one pipelined
  * connection per server, and a ketama-style hash ring over the servers. The surprise: replies carry no
- * request id, so each connection answers its commands strictly in order from a queue of parsers.
+ * request id, so each connection answers its commands strictly in order from a queue of parsers; and a
+ * connection that receives nothing for twice `timeoutMs` while commands wait is taken for dead (a
+ * half-open connection would otherwise queue commands until the kernel notices): it is destroyed,
+ * everything queued on it rejects, and the next command opens a new one.
  */
 import { createHash } from 'node:crypto';
 import { createConnection, type Socket } from 'node:net';
@@ -148,7 +151,10 @@ export function parseServerAddress(location: string): ServerAddress {
   return { name: location, host: match[1] ?? match[2], port };
 }
 
-/** One server: a lazily opened socket, reopened on the next command after it is lost. */
+/**
+ * One server: a lazily opened socket, reopened on the next command after it is lost, or after it was
+ * dropped for answering nothing within twice `timeoutMs` while commands waited.
+ */
 export class ServerConnection {
   readonly name: string;
   private socket: Socket | undefined;
@@ -161,10 +167,20 @@ export class ServerConnection {
   private retryAt = 0;
   private lastError: Error | undefined;
   private closed = false;
+  /** When the connection last showed it is alive while commands waited (Date.now() ms): a reply, or the first command. */
+  private aliveAt = 0;
+  /** Checks for a silent connection; runs only while commands wait. */
+  private silenceTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * @param timeoutMs how long connecting may take; the connection may stay silent twice as long while
+   *   commands wait, so that a caller's own deadline of `timeoutMs` answers first and one late reply
+   *   does not cost a reconnect
+   * @param retryDelayMs after a failed connection attempt, how long commands fail at once before the next one
+   */
   constructor(
     private readonly address: ServerAddress,
-    private readonly connectTimeoutMs: number,
+    private readonly timeoutMs: number,
     private readonly retryDelayMs: number,
   ) {
     this.name = address.name;
@@ -235,9 +251,34 @@ export class ServerConnection {
       });
     }
     for (const part of parts) socket.write(part);
+    if (this.head === this.queue.length) {
+      // Nothing was waiting: the silence starts counting with this command.
+      this.aliveAt = Date.now();
+      if (this.silenceTimer === undefined) this.watchSilence(this.silenceLimitMs);
+    }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ parse, resolve: resolve as (value: unknown) => void, reject });
     });
+  }
+
+  private watchSilence(delayMs: number): void {
+    this.silenceTimer = setTimeout(() => this.checkSilence(), delayMs);
+    this.silenceTimer.unref();
+  }
+
+  private get silenceLimitMs(): number {
+    return 2 * this.timeoutMs;
+  }
+
+  /** Destroys a connection that commands wait on and that has received nothing for the silence limit. */
+  private checkSilence(): void {
+    this.silenceTimer = undefined;
+    const socket = this.socket;
+    if (socket === undefined || this.head === this.queue.length) return;
+    const silentFor = Date.now() - this.aliveAt;
+    if (silentFor < this.silenceLimitMs) return this.watchSilence(this.silenceLimitMs - silentFor);
+    const waiting = this.queue.length - this.head;
+    socket.destroy(new Error(`no reply within ${this.silenceLimitMs} ms with ${waiting} command${waiting === 1 ? '' : 's'} waiting; connection dropped`));
   }
 
   private open(): Socket {
@@ -250,7 +291,7 @@ export class ServerConnection {
     const socket = path !== undefined ? createConnection(path) : createConnection(port!, host);
     socket.setNoDelay(true);
     let connected = false;
-    const timer = setTimeout(() => socket.destroy(new Error(`could not connect within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+    const timer = setTimeout(() => socket.destroy(new Error(`could not connect within ${this.timeoutMs} ms`)), this.timeoutMs);
     socket.once('connect', () => {
       connected = true;
       this.lastError = undefined;
@@ -271,6 +312,7 @@ export class ServerConnection {
   }
 
   private receive(chunk: Buffer): void {
+    this.aliveAt = Date.now();
     this.incoming.push(chunk);
     this.incomingBytes += chunk.length;
     // A large value arrives in many chunks: join them once, when the waiting block is complete.

@@ -4,11 +4,11 @@
  * The surprises: `clear()` is `flush_all` of every server of the cache (memcached cannot list keys),
  * and counters go negative through a gets/cas loop, as memcached's own are unsigned.
  */
-import { type CacheParams, type Entry, type TimeoutArg } from '../base.js';
+import { type CacheParams, type Entry, type WriteFailure } from '../base.js';
 import { bytesCodec } from '../codec.js';
 import { groupBy } from '../group.js';
 import { CacheServerError, InvalidCacheKeyError } from '../errors.js';
-import { type CacheKey, describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys.js';
+import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
 import { ServerCache, type ServerOptions } from './server.js';
 
@@ -25,19 +25,17 @@ export interface MemcachedOptions extends ServerOptions {
 const DEFAULT_LOCATION = '127.0.0.1:11211';
 /** An expiry longer than this many seconds is sent as an absolute unix time (memcached's rule). */
 const MAX_RELATIVE_EXPTIME = 30 * 86400;
+/**
+ * The latest absolute exptime memcached keeps (January 2038): it reads exptime as a signed 32-bit
+ * number, and stores anything later as already expired.
+ */
+const MAX_ABSOLUTE_EXPTIME = 2 ** 31 - 1;
 const DEFAULT_RETRY_DELAY_MS = 100;
 
-interface Refusal {
-  server: string;
-  reply: string;
-  bytes: number;
-}
-
 export class MemcachedCache extends ServerCache<Buffer> {
+  static override readonly optionNames = [...ServerCache.optionNames, 'retryDelayMs'];
   private readonly servers: ServerConnection[];
   private readonly ring: HashRing | undefined;
-  /** For keys a `set` is writing right now: why the server refused the value, once it has. */
-  private readonly refusals = new Map<string, Refusal | undefined>();
 
   constructor(params: CacheParams<MemcachedOptions> = {}) {
     super(params, bytesCodec);
@@ -109,38 +107,50 @@ export class MemcachedCache extends ServerCache<Buffer> {
 
   /**
    * `set` for each entry, pipelined. A value the server refuses (larger than its item size limit)
-   * is reported as failed, and the key deleted so that no stale value outlives the write.
+   * fails with its cause, so that `set` rejects with it, and the key is deleted so that no stale
+   * value outlives the write.
    */
-  protected async write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<string[]> {
+  protected async write(entries: Array<[string, Buffer]>, expiresAt: number | null): Promise<WriteFailure[]> {
     const exptime = this.exptime(expiresAt);
     if (entries.length === 1) {
       const [key, payload] = entries[0]!;
       const server = this.serverOf(key);
-      return this.guard(server.name, [key], async () => ((await this.store(server, key, payload, exptime)) ? [] : [key]));
+      return this.guard(server.name, [key], async () => {
+        const refusal = await this.store(server, key, payload, exptime);
+        return refusal === undefined ? [] : [refusal];
+      });
     }
     const payloads = new Map(entries);
-    const failed: string[] = [];
+    const failed: WriteFailure[] = [];
     await this.eachServer(
       [...payloads.keys()],
       async (server, keys) => {
-        const stored = await Promise.all(keys.map((key) => this.store(server, key, payloads.get(key)!, exptime)));
-        failed.push(...keys.filter((_, index) => !stored[index]));
+        const refusals = await Promise.all(keys.map((key) => this.store(server, key, payloads.get(key)!, exptime)));
+        for (const refusal of refusals) if (refusal !== undefined) failed.push(refusal);
       },
       (keys) => failed.push(...keys),
     );
     return failed;
   }
 
-  /** `set`; a refused value (larger than the server's item size limit) answers false and deletes the key. */
-  private async store(server: ServerConnection, key: string, payload: Buffer, exptime: number): Promise<boolean> {
+  /**
+   * `set`; a value the server refuses (larger than its item size limit) deletes the key and answers
+   * the failure: with its cause, or with failOpen the key alone, the cause reported as an `error` event.
+   */
+  private async store(server: ServerConnection, key: string, payload: Buffer, exptime: number): Promise<WriteFailure | undefined> {
     try {
       await server.store('set', key, payload, exptime);
-      return true;
+      return undefined;
     } catch (error) {
       if (!(error instanceof MemcachedReplyError)) throw error;
-      if (this.refusals.has(key)) this.refusals.set(key, { server: server.name, reply: error.reply, bytes: payload.length });
       await server.delete(key);
-      return false;
+      const refusal = new CacheServerError(
+        `cache '${this.alias}': server ${server.name} refused the value for key '${key}' (${payload.length} bytes): ${error.reply}; the key was deleted`,
+        server.name,
+      );
+      if (!this.failOpen) return { key, error: refusal };
+      this.reportError(refusal);
+      return key;
     }
   }
 
@@ -201,31 +211,6 @@ export class MemcachedCache extends ServerCache<Buffer> {
     });
   }
 
-  /**
-   * As the base `set`, but a value the server refuses (larger than its item size limit) rejects
-   * with a CacheServerError saying so (with failOpen: reported as an `error` event), after the key
-   * was deleted so that no stale value remains. `setMany` lists such keys among its failed keys.
-   */
-  override async set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
-    const version = typeof timeoutOrOptions === 'object' && timeoutOrOptions !== null ? timeoutOrOptions.version : undefined;
-    const made = this.makeKey(key, version);
-    this.refusals.set(made, undefined);
-    let refusal: Refusal | undefined;
-    try {
-      await this.setMany(new Map([[key, value]]), timeoutOrOptions);
-    } finally {
-      refusal = this.refusals.get(made);
-      this.refusals.delete(made);
-    }
-    if (refusal === undefined) return; // stored, or failOpen already reported the server's failure
-    const error = new CacheServerError(
-      `cache '${this.alias}': server ${refusal.server} refused the value for key '${made}' (${refusal.bytes} bytes): ${refusal.reply}; the key was deleted`,
-      refusal.server,
-    );
-    if (!this.failOpen) throw error;
-    this.reportError(error);
-  }
-
   protected override async disconnect(): Promise<void> {
     await Promise.all(this.servers.map((server) => server.close()));
   }
@@ -260,11 +245,15 @@ export class MemcachedCache extends ServerCache<Buffer> {
   /**
    * memcached's exptime for an absolute expiry: 0 = never, up to 30 days a relative number of
    * seconds, beyond that an absolute unix time. Whole seconds, rounded up so nothing expires early.
+   * An expiry later than memcached can represent is sent as never: kept as long as the server
+   * keeps anything, rather than stored already expired or cut short.
    */
   private exptime(expiresAt: number | null): number {
     if (expiresAt === null) return 0;
     const seconds = Math.ceil(expiresAt - this.now());
     if (seconds <= 0) return -1;
-    return seconds > MAX_RELATIVE_EXPTIME ? Math.ceil(expiresAt) : seconds;
+    if (seconds <= MAX_RELATIVE_EXPTIME) return seconds;
+    const absolute = Math.ceil(expiresAt);
+    return absolute > MAX_ABSOLUTE_EXPTIME ? 0 : absolute;
   }
 }

@@ -3,7 +3,7 @@
  * Cluster. Integers are stored as decimal text so incr is a server-side INCRBY. The surprise: clear()
  * never flushes; it SCANs for this cache's key pattern, which a custom keyFunction must spell out.
  */
-import type { Cluster, ChainableCommander, Redis } from 'ioredis';
+import type { Cluster, ChainableCommander, ClusterOptions, Redis, RedisOptions as IORedisOptions } from 'ioredis';
 import type { CacheParams, Entry } from '../base.js';
 import { textOrBytesCodec } from '../codec.js';
 import { groupBy } from '../group.js';
@@ -24,11 +24,11 @@ export interface RedisOptions extends ServerOptions {
    */
   clearPattern?: string;
   /**
-   * Any other field goes to ioredis as it is (`new Redis(url, options)`, or `new Cluster(nodes, options)`).
+   * Options for ioredis itself (`new Redis(url, client)`, or `new Cluster(nodes, client)` with `cluster`).
    * Defaults that differ from ioredis's, so that a dead server never holds a command: `lazyConnect: true`,
    * `maxRetriesPerRequest: 0`, `connectTimeout: 2000` (ms), and a reconnect every 100 ms growing to 1 s, forever.
    */
-  [clientOption: string]: unknown;
+  client?: IORedisOptions & Partial<ClusterOptions>;
 }
 
 const DEFAULT_CLIENT_OPTIONS = {
@@ -64,6 +64,7 @@ type Client = Redis & {
 };
 
 export class RedisCache extends ServerCache<Buffer | string> {
+  static override readonly optionNames = [...ServerCache.optionNames, 'cluster', 'clearPattern', 'client'];
   /** Where every write goes: the single server, the first URL, or the cluster. */
   protected readonly leader: Client;
   private readonly leaderName: string;
@@ -76,13 +77,14 @@ export class RedisCache extends ServerCache<Buffer | string> {
 
   constructor(params: CacheParams<RedisOptions> = {}) {
     super(params, textOrBytesCodec);
-    const { timeoutMs: _t, failOpen: _f, l1: _l1, cluster = false, clearPattern, ...clientOptions } = (params.options ?? {}) as RedisOptions;
+    const { cluster = false, clearPattern, client: clientOptions = {} } = (params.options ?? {}) as RedisOptions;
+    if (clientOptions === null || typeof clientOptions !== 'object') throw this.typeError(`options.client must be an object of ioredis options (got ${describe(clientOptions)})`);
     if (typeof cluster !== 'boolean') throw this.typeError(`options.cluster must be a boolean (got ${describe(cluster)})`);
     if (clearPattern !== undefined && (typeof clearPattern !== 'string' || clearPattern === '')) {
       throw this.typeError(`options.clearPattern must be a non-empty string (got ${describe(clearPattern)})`);
     }
     if (clientOptions.keyPrefix !== undefined) {
-      throw this.typeError('options.keyPrefix is not supported (clear() could not find the keys): use the cache\'s keyPrefix instead');
+      throw this.typeError('options.client.keyPrefix is not supported (clear() could not find the keys): use the cache\'s keyPrefix instead');
     }
     if (this.location.length === 0) throw this.typeError('the redis backend needs a location: one or more redis:// URLs');
     const urls = this.location.map((location) => this.parseUrl(location, cluster));

@@ -51,6 +51,7 @@ export interface ServerHealth {
 }
 
 export abstract class ServerCache<P> extends BaseCache<P> {
+  static override readonly optionNames: readonly string[] = ['timeoutMs', 'failOpen', 'l1'];
   protected readonly timeoutMs: number;
   protected readonly failOpen: boolean;
   private readonly failures: FailurePolicy;

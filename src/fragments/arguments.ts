@@ -8,21 +8,63 @@ import type { BaseCache } from '../base.js';
 import { caches } from '../config.js';
 import { InvalidCacheBackendError } from '../errors.js';
 
+/** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
+export interface TagSite {
+  template: string;
+  line: number;
+}
+
 /** A misused `cache` tag: too few arguments, a bad timeout, an unknown cache, a misplaced tag. */
 export class TemplateSyntaxError extends Error {
   override name = 'TemplateSyntaxError';
   /** The fragment at fault, when the error concerns one. */
   readonly fragment?: string;
+  /** The tag at fault, when known. */
+  readonly site?: TagSite;
 
-  constructor(message: string, fragment?: string) {
-    super(message);
+  constructor(message: string, fragment?: string, site?: TagSite) {
+    super(site === undefined ? message : `${message} (${describeSite(site)})`);
     this.fragment = fragment;
+    this.site = site;
   }
 }
 
+/** An error thrown while a fragment's body rendered, located at its tag; the original is its `cause`. */
+export class FragmentRenderError extends Error {
+  override name = 'FragmentRenderError';
+
+  constructor(
+    readonly fragment: string,
+    readonly site: TagSite,
+    cause: unknown,
+  ) {
+    super(`error in the body of cache fragment '${fragment}' (${describeSite(site)}): ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/** `page.hbs, line 3`. */
+export function describeSite(site: TagSite): string {
+  return `${site.template}, line ${site.line}`;
+}
+
+/**
+ * `error` located at the tag at `site`: a tag error gains the site, an error from the body is wrapped
+ * in a FragmentRenderError. An error already located (at a tag nested in this one) is kept as it is.
+ */
+export function atTag(error: unknown, site: TagSite | undefined, fragment: string, fromBody: boolean): unknown {
+  if (site === undefined || error instanceof FragmentRenderError) return error;
+  if (error instanceof TemplateSyntaxError) return error.site !== undefined ? error : new TemplateSyntaxError(error.message, error.fragment ?? fragment, site);
+  return fromBody ? new FragmentRenderError(fragment, site, error) : error;
+}
+
 /** The compile-time error for a tag with fewer than its two required arguments. */
-export function tooFewArguments(tagName = 'cache'): TemplateSyntaxError {
-  return new TemplateSyntaxError(`'${tagName}' tag requires at least 2 arguments.`);
+export function tooFewArguments(tagName = 'cache', site?: TagSite): TemplateSyntaxError {
+  return new TemplateSyntaxError(`'${tagName}' tag requires at least 2 arguments.`, undefined, site);
+}
+
+/** The compile-time error for a tag whose end tag never comes. */
+export function missingEndTag(tagName: string, endTag: string, site?: TagSite): TemplateSyntaxError {
+  return new TemplateSyntaxError(`'${tagName}' tag is never closed: ${endTag} is missing`, undefined, site);
 }
 
 /** The tag's timeout in seconds: an integer or an integer string; `null` is forever. */

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BaseCache } from '../base.js';
 import { groupBy } from '../group.js';
-import { fragmentCache, fragmentTimeout, TemplateSyntaxError } from './arguments.js';
+import { atTag, fragmentCache, fragmentTimeout, type TagSite, TemplateSyntaxError } from './arguments.js';
 import { makeTemplateFragmentKey } from './key.js';
 
 /** Renders a fragment's body: its output, which may hold placeholders of fragments nested in it. */
@@ -34,6 +34,8 @@ interface Fragment {
   cache: BaseCache;
   timeout: number | null;
   renderBody: RenderBody;
+  /** Where its tag stands, for error messages. */
+  site?: TagSite;
   /** The final HTML, once known. */
   html?: string;
   /** A miss's rendered body, placeholders of nested fragments still in it. */
@@ -58,18 +60,25 @@ export class FragmentRender {
 
   /**
    * Records a fragment and returns its placeholder. `timeout`, `varyOn` and `using` are the tag's
-   * evaluated arguments (`using` undefined when absent); `name` is the literal fragment name.
+   * evaluated arguments (`using` undefined when absent); `name` is the literal fragment name; `site`,
+   * when the adapter knows it, goes into the message of every error of this tag and its body.
    */
-  tag(timeout: unknown, name: string, varyOn: readonly unknown[], using: unknown, renderBody: RenderBody): string {
-    const fragment: Fragment = {
-      id: this.fragments.length,
-      name,
-      key: makeTemplateFragmentKey(name, varyOn),
-      cache: fragmentCache(using),
-      timeout: fragmentTimeout(timeout),
-      renderBody,
-      placed: false,
-    };
+  tag(timeout: unknown, name: string, varyOn: readonly unknown[], using: unknown, renderBody: RenderBody, site?: TagSite): string {
+    let fragment: Fragment;
+    try {
+      fragment = {
+        id: this.fragments.length,
+        name,
+        key: makeTemplateFragmentKey(name, varyOn),
+        cache: fragmentCache(using),
+        timeout: fragmentTimeout(timeout),
+        renderBody,
+        site,
+        placed: false,
+      };
+    } catch (error) {
+      throw atTag(error, site, name, false);
+    }
     this.fragments.push(fragment);
     this.pending.push(fragment);
     return OPEN + fragment.id + CLOSE;
@@ -121,7 +130,11 @@ export class FragmentRender {
     const toRender = misses.filter((fragment) => fragment.settle !== undefined);
     await Promise.all(
       toRender.map(async (fragment) => {
-        fragment.body = String(await fragment.renderBody());
+        try {
+          fragment.body = String(await fragment.renderBody());
+        } catch (error) {
+          throw atTag(error, fragment.site, fragment.name, true);
+        }
       }),
     );
   }
@@ -234,6 +247,7 @@ export class FragmentRender {
       `"cache" tag '${culprit.name}' is inside template code that changed or dropped its output ` +
         `(a filter or helper that transforms its block's text): move the cache tag outside that block`,
       culprit.name,
+      culprit.site,
     );
   }
 }

@@ -9,6 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CacheParams, CacheServerError, DatabaseCache, type DatabaseOptions, InvalidCacheKeyError } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
+import { closedPort } from '../setup/closed-port.js';
 import { type PostgresInstance, startPostgres } from '../setup/postgres.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cachegrain-database-'));
@@ -30,7 +31,11 @@ function database(connection: DatabaseOptions['connection'], overrides: Partial<
 const culling = { 3: 29, 0: 19 } as const;
 describeBackend('database-sqlite (file)', { make: (overrides) => database(`sqlite://${root}/conformance.db`, overrides), traits: { culling } });
 describeBackend('database-sqlite (memory)', { make: (overrides) => database('sqlite::memory:', overrides), traits: { culling } });
-describeBackend('database-postgres', { make: (overrides) => database(postgresUrl, overrides, 'conformance'), traits: { culling } });
+describeBackend('database-postgres', {
+  make: (overrides) => database(postgresUrl, overrides, 'conformance'),
+  makeDown: async (options) => database(`postgres://nobody@127.0.0.1:${await closedPort()}/none`, { options }),
+  traits: { culling },
+});
 // Django's own test table name: a space in it, quoted as an identifier in both dialects.
 describeBackend('database-sqlite (my cache table)', { make: (overrides) => database(`sqlite://${root}/spaced.db`, overrides, 'my cache table'), traits: { culling } });
 describeBackend('database-postgres (my cache table)', { make: (overrides) => database(postgresUrl, overrides, 'my cache table'), traits: { culling } });

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { FileBasedCache } from '../../src/index.js';
+import { FileBasedCache, KeyNotFoundError } from '../../src/index.js';
+import { md5 } from '../../src/hash.js';
 import { describeBackend } from '../kit/backend.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cachegrain-filebased-'));
@@ -89,6 +90,134 @@ describe('filebased', () => {
     await run;
     expect(reads).toBeGreaterThan(0);
     expect((await cache.get<{ i: number }>('shared'))!.i).toBe(199);
+  });
+
+  it('reads a file damaged in place (same length) as a miss and removes it; nothing rejects', async () => {
+    const cache = new FileBasedCache({ location: join(root, 'damaged') });
+    const damage = async (offsetFromEnd: number) => {
+      const path = fileOf(cache);
+      const bytes = await readFile(path);
+      for (let i = bytes.length - offsetFromEnd; i < bytes.length - offsetFromEnd + 8; i++) bytes[i]! ^= 0xff;
+      await writeFile(path, bytes);
+    };
+    for (const offsetFromEnd of [8, 40, 200]) {
+      await cache.set('k', { some: 'value', pad: 'x'.repeat(300), n: 7 });
+      await damage(offsetFromEnd);
+      expect(await cache.get('k', 'default')).toBe('default');
+      expect(readdirSync(cache.directory).filter((name) => name.endsWith('.cache'))).toEqual([]);
+    }
+    const calls: Array<[string, () => Promise<unknown>, unknown]> = [
+      ['getOrSet', () => cache.getOrSet('k', () => 'computed'), 'computed'],
+      ['getMany', async () => (await cache.getMany(['k'])).size, 0],
+      ['hasKey', () => cache.hasKey('k'), false],
+      ['touch', () => cache.touch('k', 60), false],
+      ['add', () => cache.add('k', 'added'), true],
+    ];
+    for (const [name, call, expected] of calls) {
+      await cache.set('k', 'stored value');
+      await damage(8);
+      expect(await call(), name).toEqual(expected);
+    }
+    await cache.set('n', 41);
+    const path = join(cache.directory, `${md5(cache.makeKey('n'))}.cache`);
+    const bytes = await readFile(path);
+    bytes[bytes.length - 1]! ^= 0x01;
+    await writeFile(path, bytes);
+    await expect(cache.incr('n')).rejects.toThrow(KeyNotFoundError);
+  });
+
+  it('lets exactly one of four processes add each key over an expired file', async () => {
+    const directory = join(root, 'add-race');
+    const seeder = new FileBasedCache({ location: directory });
+    seeder.now = () => Date.now() / 1000 - 1000;
+    const keys = Array.from({ length: 150 }, (_, i) => `key-${i}`);
+    for (const key of keys) await seeder.set(key, 'expired', 10);
+    const startAt = Date.now() + 1500;
+    const adder = (id: number) => `
+      import { FileBasedCache } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
+      const cache = new FileBasedCache({ location: ${JSON.stringify(directory)} });
+      const keys = ${JSON.stringify(keys)};
+      await new Promise((resolve) => setTimeout(resolve, ${startAt} - Date.now()));
+      const won = [];
+      for (const key of keys) if (await cache.add(key, 'process ${id}', 60)) won.push(key);
+      console.log(JSON.stringify(won));
+    `;
+    const outputs = await Promise.all(
+      [1, 2, 3, 4].map((id) => promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', adder(id)]).then(({ stdout }) => JSON.parse(stdout) as string[])),
+    );
+    const winners = new Map<string, number[]>();
+    outputs.forEach((won, index) => won.forEach((key) => winners.set(key, [...(winners.get(key) ?? []), index + 1])));
+    const reader = new FileBasedCache({ location: directory });
+    for (const key of keys) {
+      expect(winners.get(key), key).toHaveLength(1);
+      expect(await reader.get(key)).toBe(`process ${winners.get(key)![0]}`);
+    }
+  });
+
+  it('four processes reading while files are damaged in place: no rejection, no wrong value', async () => {
+    const directory = join(root, 'damage-race');
+    const writer = new FileBasedCache({ location: directory });
+    const keys = Array.from({ length: 30 }, (_, i) => `key-${i}`);
+    const valueOf = (key: string) => ({ key, pad: `${key}:`.repeat(200) });
+    for (const key of keys) await writer.set(key, valueOf(key));
+    const stopAt = Date.now() + 4000;
+    const reader = `
+      import { FileBasedCache } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
+      const cache = new FileBasedCache({ location: ${JSON.stringify(directory)} });
+      const keys = ${JSON.stringify(keys)};
+      const expected = (key) => JSON.stringify({ key, pad: (key + ':').repeat(200) });
+      const counts = { hits: 0, misses: 0, rejections: 0, wrong: 0 };
+      const check = (key, value) => {
+        if (value === undefined) counts.misses++;
+        else if (JSON.stringify(value) === expected(key)) counts.hits++;
+        else counts.wrong++;
+      };
+      while (Date.now() < ${stopAt}) {
+        for (const key of keys) {
+          try {
+            check(key, await cache.get(key));
+            const many = await cache.getMany([key]);
+            check(key, many.get(key));
+            check(key, await cache.getOrSet(key, () => JSON.parse(expected(key)), 60));
+          } catch (error) {
+            counts.rejections++;
+            console.error(String(error));
+          }
+        }
+      }
+      console.log(JSON.stringify(counts));
+    `;
+    const readers = [1, 2, 3, 4].map(() => promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', reader]));
+    let damaged = 0;
+    while (Date.now() < stopAt - 200) {
+      const key = keys[damaged % keys.length]!;
+      const path = join(directory, `${md5(writer.makeKey(key))}.cache`);
+      try {
+        const bytes = await readFile(path);
+        if (damaged % 5 === 4) {
+          await writeFile(path, bytes.subarray(0, Math.floor(bytes.length / 2)));
+        } else {
+          const at = Math.floor(Math.random() * bytes.length);
+          bytes[at]! ^= 0x5a;
+          await writeFile(path, bytes);
+        }
+        damaged++;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+        await writer.set(key, valueOf(key));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const totals = { hits: 0, misses: 0, rejections: 0, wrong: 0 };
+    for (const { stdout } of await Promise.all(readers)) {
+      const counts = JSON.parse(stdout) as typeof totals;
+      for (const name of Object.keys(totals) as Array<keyof typeof totals>) totals[name] += counts[name];
+    }
+    expect(damaged).toBeGreaterThan(100);
+    expect(totals.rejections).toBe(0);
+    expect(totals.wrong).toBe(0);
+    expect(totals.hits).toBeGreaterThan(0);
+    expect(totals.misses).toBeGreaterThan(0);
   });
 
   it('needs a location', () => {

@@ -2,9 +2,10 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { DatabaseCache, MemcachedCache, RedisCache, type ServerCache } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
+import { closedPort } from '../setup/closed-port.js';
 import { commandCalls, type RedisServer, startRedisServer } from '../setup/redis.js';
 
 function required(name: string, debianPackage: string): string {
@@ -25,10 +26,12 @@ afterAll(() => rmSync(sqliteRoot, { recursive: true, force: true }));
 describeBackend('redis with l1', {
   make: (overrides = {}) =>
     new RedisCache({ location: REDIS, ...overrides, options: { l1, ...(overrides.keyFunction === undefined ? {} : { clearPattern: 'CUSTOM-*' }), ...overrides.options } }),
+  makeDown: async (options) => new RedisCache({ location: `redis://127.0.0.1:${await closedPort()}`, options: { l1, ...options } }),
   traits: { serverClock: 0, culling: false },
 });
 describeBackend('memcached with l1 and a bus', {
   make: (overrides = {}) => new MemcachedCache({ location: MEMCACHED, ...overrides, options: { l1: { ...l1, bus: REDIS }, ...overrides.options } }),
+  makeDown: async (options) => new MemcachedCache({ location: `127.0.0.1:${await closedPort()}`, options: { l1: { ...l1, bus: REDIS }, ...options } }),
   traits: { serverClock: 1, culling: false, strictKeys: true },
 });
 // Culling is left out: the L1 keeps a culled entry until its timeout (documented), which the kit cannot tell from a bug.
@@ -111,7 +114,7 @@ describe('options.l1', () => {
       "cache 'm': options.l1.bus must be a redis:// or rediss:// URL (got 'http://x')",
     );
     expect(() => new RedisCache({ alias: 'a', location: REDIS, options: { l1: { maxEntry: 5 } as never } })).toThrow(
-      "cache 'a': options.l1.maxEntry is not an L1 option (known: maxEntries, timeout, bus)",
+      "cache 'a': unknown option 'options.l1.maxEntry' (did you mean 'options.l1.maxEntries'?); the options are 'options.l1.maxEntries', 'options.l1.timeout', 'options.l1.bus'",
     );
   });
 

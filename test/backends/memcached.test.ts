@@ -1,7 +1,10 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HashRing, parseServerAddress, ServerConnection } from '../../src/backends/memcached-client.js';
 import { CacheServerError, type CacheParams, InvalidCacheKeyError, MemcachedCache, type MemcachedOptions } from '../../src/index.js';
 import { describeBackend, sleep } from '../kit/backend.js';
+import { closedPort } from '../setup/closed-port.js';
 import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
 
 function testServers(): string[] {
@@ -12,6 +15,7 @@ function testServers(): string[] {
 
 describeBackend('memcached', {
   make: (overrides) => new MemcachedCache({ location: testServers(), ...overrides }),
+  makeDown: async (options) => new MemcachedCache({ location: `127.0.0.1:${await closedPort()}`, options }),
   traits: { strictKeys: true, serverClock: 1 },
 });
 
@@ -40,6 +44,48 @@ describe('memcached', () => {
     const server = await startMemcached(options);
     started.push(server);
     return server;
+  }
+
+  /** A TCP server that accepts connections and never answers: a half-open connection's other end. */
+  async function silentServer(): Promise<{ location: string; accepted: Socket[]; closed: () => number }> {
+    const accepted: Socket[] = [];
+    let closed = 0;
+    const server: Server = createServer((socket) => {
+      accepted.push(socket);
+      socket.resume(); // read and drop every command
+      socket.on('error', () => undefined);
+      socket.on('close', () => closed++);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    opened.push({
+      close: async () => {
+        for (const socket of accepted) socket.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    } as MemcachedCache);
+    return { location: `127.0.0.1:${port}`, accepted, closed: () => closed };
+  }
+
+  /** SIGSTOPs a server and waits until every thread of it has stopped. */
+  async function freeze(pid: number): Promise<void> {
+    process.kill(pid, 'SIGSTOP');
+    const threadStates = () => readdirSync(`/proc/${pid}/task`).map((task) => readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8').split(') ')[1]![0]);
+    await expect.poll(() => threadStates().every((state) => state === 'T'), { timeout: 2000, interval: 5 }).toBe(true);
+  }
+
+  /** One counter of memcached's `stats`, asked on a connection of its own. */
+  async function serverStat(location: string, name: string): Promise<number> {
+    const { host, port } = parseServerAddress(location);
+    const socket = createConnection(port!, host);
+    let text = '';
+    socket.on('data', (chunk) => (text += chunk));
+    socket.write('stats\r\n');
+    await expect.poll(() => text.endsWith('END\r\n'), { timeout: 2000, interval: 10 }).toBe(true);
+    socket.destroy();
+    const match = new RegExp(`^STAT ${name} (\\d+)\r$`, 'm').exec(text);
+    if (match === null) throw new Error(`memcached stats has no ${name}: ${text}`);
+    return Number(match[1]);
   }
 
   /** A raw connection, to see what the server itself holds. */
@@ -130,6 +176,63 @@ describe('memcached', () => {
     expect(Number((await raw(server!).metaGet(cache.makeKey('brief'), 't'))?.flags.t)).toBe(1);
   });
 
+  describe('timeouts later than memcached can represent (January 2038)', () => {
+    const longTimeouts: Array<[string, number]> = [
+      ['100 years', 100 * 365 * 86400],
+      ['1e10 s', 1e10],
+      ['1e12 s', 1e12],
+    ];
+
+    it.each(longTimeouts)('%s: set, add, touch and setMany keep the entry; a second add answers false', async (_, timeout) => {
+      const [server] = testServers();
+      const cache = open({ location: server!, keyPrefix: `long${timeout}` });
+      await cache.set('set', 'kept', timeout);
+      expect(await cache.get('set')).toBe('kept');
+      expect(await cache.add('set', 'not kept', timeout)).toBe(false);
+
+      expect(await cache.add('added', 'first', timeout)).toBe(true);
+      expect(await cache.get('added')).toBe('first');
+      expect(await cache.add('added', 'second', timeout)).toBe(false);
+      expect(await cache.get('added')).toBe('first');
+
+      await cache.set('touched', 'kept', 10);
+      expect(await cache.touch('touched', timeout)).toBe(true);
+      expect(await cache.get('touched')).toBe('kept');
+      expect(await cache.add('touched', 'not kept')).toBe(false);
+
+      expect(await cache.setMany({ many1: 1, many2: 2 }, timeout)).toEqual([]);
+      expect(await cache.getMany(['many1', 'many2'])).toEqual(new Map([['many1', 1], ['many2', 2]]));
+      expect(await cache.add('many1', 'not kept', timeout)).toBe(false);
+
+      // Below zero: the gets/cas path, which rewrites the entry with the lifetime it read back.
+      await cache.set('counter', 1, timeout);
+      expect(await cache.decr('counter', 3)).toBe(-2);
+      expect(await cache.incr('counter')).toBe(-1);
+      expect(await cache.get('counter')).toBe(-1);
+
+      await cache.set('versioned', 'moved', timeout);
+      expect(await cache.incrVersion('versioned')).toBe(2);
+      expect(await cache.get('versioned', undefined, { version: 2 })).toBe('moved');
+
+      // Kept as long as memcached keeps anything: exptime 0, which the server reports as never (-1).
+      const connection = raw(server!);
+      expect((await connection.metaGet(cache.makeKey('set'), 't'))?.flags.t).toBe('-1');
+    });
+
+    it('the latest time memcached holds is sent as that time; a second later is sent as never', async () => {
+      const [server] = testServers();
+      const cache = open({ location: server! });
+      const connection = raw(server!);
+      const ttl = async (key: string) => Number((await connection.metaGet(cache.makeKey(key), 't'))?.flags.t);
+      const latest = 2 ** 31 - 1;
+      await cache.set('latest', 1, latest - cache.now() - 5);
+      expect(Math.abs((await ttl('latest')) - (latest - 5 - Math.floor(Date.now() / 1000)))).toBeLessThanOrEqual(2);
+      await cache.set('later', 1, latest - cache.now() + 1);
+      expect(await ttl('later')).toBe(-1);
+      expect(await cache.get('later')).toBe(1);
+    });
+  });
+
   describe('a value larger than the server accepts (2 MB)', () => {
     const big = Buffer.alloc(2 * 1024 * 1024, 7);
 
@@ -142,6 +245,40 @@ describe('memcached', () => {
       await expect(failure).rejects.toThrow(`cache 'mc': server ${server} refused the value for key ':1:page'`);
       await expect(failure).rejects.toThrow(/object too large/);
       expect(await cache.get('page')).toBeUndefined();
+    });
+
+    it.each([2, 10])('%i concurrent sets of one key each reject; a set of another key beside them resolves', async (writers) => {
+      const [server] = testServers();
+      const cache = open({ location: server!, alias: 'mc' });
+      const outcomes = await Promise.allSettled([...Array.from({ length: writers }, () => cache.set('page', big)), cache.set('other', 'fits')]);
+      const refused = outcomes.slice(0, writers);
+      for (const outcome of refused) {
+        expect(outcome.status).toBe('rejected');
+        const reason = (outcome as PromiseRejectedResult).reason as CacheServerError;
+        expect(reason).toBeInstanceOf(CacheServerError);
+        expect(reason.message).toContain(`cache 'mc': server ${server} refused the value for key ':1:page' (`);
+        expect(reason.message).toMatch(/ bytes\): SERVER_ERROR object too large for cache; the key was deleted$/);
+      }
+      expect(outcomes[writers]).toEqual({ status: 'fulfilled', value: undefined });
+      expect(await cache.get('other')).toBe('fits');
+      expect(await cache.get('page')).toBeUndefined();
+    });
+
+    it('with failOpen, each of several concurrent refused sets is reported', async () => {
+      const cache = open({ location: testServers(), options: { failOpen: true } });
+      const errors: Error[] = [];
+      cache.on('error', (error) => errors.push(error));
+      await Promise.all([cache.set('page', big), cache.set('page', big), cache.set('page', big)]);
+      expect(errors.map((error) => error.message)).toEqual(Array.from({ length: 3 }, () => expect.stringMatching(/refused the value for key ':1:page'/)));
+    });
+
+    it('with an L1 in front, a refused set leaves neither the new nor the old value in it', async () => {
+      const cache = open({ location: testServers(), options: { l1: { maxEntries: 100, timeout: 30 } } });
+      await cache.set('page', 'old value');
+      expect(await cache.get('page')).toBe('old value');
+      await expect(cache.set('page', big)).rejects.toThrow(/refused the value/);
+      expect(await cache.get('page')).toBeUndefined();
+      expect(cache.l1!.size).toBe(0);
     });
 
     it('setMany lists the key among the failed ones and stores the others', async () => {
@@ -286,20 +423,51 @@ describe('memcached', () => {
       await expect.poll(async () => (await cache.set('back', 1).then(() => cache.get('back'), () => 'down')), { timeout: 5000, interval: 50 }).toBe(1);
     });
 
-    it('a server that stops answering costs timeoutMs, and its late replies go to the right commands', async () => {
+    it('a server that stops answering costs timeoutMs; its connection is dropped and a new one answers when it resumes', async () => {
       const server = await ownServer();
       const cache = open({ location: server.location, options: { timeoutMs: 200 } });
       const fallback = open({ location: server.location, options: { timeoutMs: 200, failOpen: true } });
       fallback.on('error', () => undefined);
       await cache.setMany({ a: 'A', b: 'B' });
       await fallback.setMany({ a: 'A', b: 'B' });
-      process.kill(server.pid, 'SIGSTOP');
+      const connectionsBefore = await serverStat(server.location, 'total_connections');
+      await freeze(server.pid);
       await expect(cache.get('a')).rejects.toThrow(`did not answer within 200 ms`);
       expect(await fallback.get('a')).toBeUndefined();
+      await sleep(500); // past the silence (twice timeoutMs) that drops both connections
       process.kill(server.pid, 'SIGCONT');
-      expect(await cache.get('b')).toBe('B');
-      expect(await cache.get('a')).toBe('A');
-      expect(await fallback.getMany(['a', 'b'])).toEqual(new Map([['a', 'A'], ['b', 'B']]));
+      const answers = async () => [await cache.get('b').catch(() => 'down'), await cache.get('a').catch(() => 'down')];
+      await expect.poll(answers, { timeout: 2000, interval: 50 }).toEqual(['B', 'A']);
+      await expect.poll(() => fallback.getMany(['a', 'b']), { timeout: 2000, interval: 50 }).toEqual(new Map([['a', 'A'], ['b', 'B']]));
+      // Both caches answer on new connections: the silent ones were dropped, not waited on.
+      expect((await serverStat(server.location, 'total_connections')) - connectionsBefore).toBeGreaterThanOrEqual(3);
+    });
+
+    it('a connection that receives nothing for twice timeoutMs while commands wait is destroyed, they reject, and the next command reconnects', async () => {
+      const silent = await silentServer();
+      const connection = new ServerConnection(parseServerAddress(silent.location), 200, 0);
+      opened.push({ close: () => connection.close() } as MemcachedCache);
+      const waiting = [connection.get(['a']), connection.store('set', 'b', Buffer.from('x'), 0), connection.delete('c')];
+      const outcomes = await Promise.allSettled(waiting);
+      for (const outcome of outcomes) {
+        expect(outcome.status).toBe('rejected');
+        expect(((outcome as PromiseRejectedResult).reason as Error).message).toBe('no reply within 400 ms with 3 commands waiting; connection dropped');
+      }
+      await expect.poll(silent.closed, { timeout: 1000, interval: 10 }).toBe(1);
+      const next = connection.get(['d']);
+      await expect.poll(() => silent.accepted.length, { timeout: 1000, interval: 10 }).toBe(2);
+      await expect(next).rejects.toThrow('no reply within 400 ms with 1 command waiting; connection dropped');
+      await expect.poll(silent.closed, { timeout: 1000, interval: 10 }).toBe(2);
+    });
+
+    it('a cache on a half-open connection rejects within timeoutMs, drops the connection, and tries a new one later', async () => {
+      const silent = await silentServer();
+      const cache = open({ location: silent.location, alias: 'half-open', options: { timeoutMs: 200 } });
+      await expect(cache.get('k')).rejects.toThrow(`cache 'half-open': server ${silent.location} did not answer within 200 ms`);
+      await expect.poll(silent.closed, { timeout: 1000, interval: 10 }).toBe(1);
+      await expect(cache.set('k', 'v')).rejects.toThrow(CacheServerError);
+      expect(silent.accepted.length).toBe(2);
+      await expect.poll(silent.closed, { timeout: 1000, interval: 10 }).toBe(2);
     });
 
     it('close() ends the connections; commands after it fail naming the server', async () => {

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CacheParams, caches, configureCaches, KeyNotFoundError, RedisCache, type RedisOptions } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
+import { closedPort } from '../setup/closed-port.js';
 import { cli, commandCalls } from '../setup/redis.js';
 
 function required(name: string): string {
@@ -51,8 +52,16 @@ function params(location: string | string[], overrides: Partial<CacheParams<Redi
 // Redis decides expiry by its own clock, to the millisecond.
 const traits = { serverClock: 0, culling: false } as const;
 
-describeBackend('redis (single server)', { make: (overrides) => new RedisCache(params(SINGLE, overrides)), traits });
-describeBackend('redis (leader + replica)', { make: (overrides) => new ReplicaSyncedCache(params([LEADER, REPLICA], overrides)), traits });
+describeBackend('redis (single server)', {
+  make: (overrides) => new RedisCache(params(SINGLE, overrides)),
+  makeDown: async (options) => new RedisCache({ location: `redis://127.0.0.1:${await closedPort()}`, options }),
+  traits,
+});
+describeBackend('redis (leader + replica)', {
+  make: (overrides) => new ReplicaSyncedCache(params([LEADER, REPLICA], overrides)),
+  makeDown: async (options) => new RedisCache({ location: [`redis://127.0.0.1:${await closedPort()}`, `redis://127.0.0.1:${await closedPort()}`], options }),
+  traits,
+});
 describeBackend('redis (cluster)', { make: (overrides) => new RedisCache(params(CLUSTER, overrides, { cluster: true })), traits });
 
 describe('redis', () => {
@@ -230,7 +239,12 @@ describe('redis', () => {
       expect(() => new RedisCache({ location: 'ftp://u:secret@h:1' })).toThrow("(got 'ftp://u:***@h:1')");
     });
     it('refuses the ioredis keyPrefix option, which clear could not see', () => {
-      expect(() => new RedisCache({ location: SINGLE, options: { keyPrefix: 'x:' } })).toThrow(/options\.keyPrefix is not supported/);
+      expect(() => new RedisCache({ location: SINGLE, options: { client: { keyPrefix: 'x:' } } })).toThrow(/options\.client\.keyPrefix is not supported/);
+    });
+    it('refuses ioredis options outside options.client, listing where they go', () => {
+      expect(() => new RedisCache({ alias: 'r', location: SINGLE, options: { connectTimeout: 10 } as never })).toThrow(
+        "cache 'r': unknown option 'options.connectTimeout'; the options are 'options.timeoutMs', 'options.failOpen', 'options.l1', 'options.cluster', 'options.clearPattern', 'options.client'",
+      );
     });
   });
 });

@@ -2,6 +2,8 @@
  * The fragment case table (SPEC §5): every case runs against each engine through its real renderer,
  * on locmem caches that count their reads, so that "one round trip per render" is checked everywhere.
  */
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CacheParams, caches, configureCaches, DatabaseCache, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
@@ -170,6 +172,24 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     expect(normalize(second.text)).toBe(PAGE);
     expect(h.counted).toBe(4);
   }],
+  ['serves the page through the engine\'s usual Express integration, over HTTP, in one read when warm', async (h) => {
+    const server = h.engine.usualApp(() => ({ user: 'ann', items, count: () => ++h.counted })).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/page`;
+      const first = await fetch(url);
+      expect(first.status).toBe(200);
+      expect(normalize(await first.text())).toBe(PAGE);
+      const readsBefore = h.cache().reads;
+      const second = await fetch(url);
+      expect(normalize(await second.text())).toBe(PAGE);
+      expect(h.cache().reads - readsBefore).toBe(1);
+      expect(h.counted).toBe(4);
+      expect(await h.cache().get(makeTemplateFragmentKey('item', [2]))).toBe('<li>32. &lt;Two&gt;</li>');
+    } finally {
+      server.close();
+    }
+  }],
 ];
 
 let location = '';
@@ -177,7 +197,7 @@ let serial = 0;
 const baseConfig = (engine: FragmentEngine) => ({
   default: { backend: Counting, location },
   other: { backend: Counting, location: `${location}-other` },
-  [`unused-${engine.name}`]: { backend: 'dummy' },
+  [`unused-${engine.name}`]: { backend: 'dummy' as const },
 });
 
 /** Runs the whole table against one engine. */

@@ -1,12 +1,15 @@
 /**
  * The three engines as the fragment case table sees them: how each writes a tag, a variable, a
- * counted call and a text-transforming block, and how each renders inline source, the fixture page
- * (layout, loop, includes or partials, nested fragments) and an Express view.
+ * counted call and a text-transforming block, and how each renders inline source, template files,
+ * the fixture page (layout, loop, includes or partials, nested fragments) and an Express view, both
+ * through cachegrain's own entry points and through the engine's usual ones.
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
 import express from 'express';
+import { create as createExpressHandlebars } from 'express-handlebars';
 import Handlebars from 'handlebars';
 import nunjucks from 'nunjucks';
 import * as etaTag from '../../adapters/eta.js';
@@ -21,6 +24,12 @@ export interface FragmentEngine {
   cache(timeout: string, name: string, varyOn: string[], body: string, using?: string): string;
   /** The tag with only the given raw arguments (for the too-few-arguments case). */
   bareCache(args: string, body: string): string;
+  /** The end tag as `cache` writes it. */
+  endCache: string;
+  /** The extension of the engine's template files. */
+  extension: string;
+  /** Ways to render a template file of `directory` by its name, each by a name for the tests' titles. */
+  fileRenderers: Record<string, (directory: string, file: string, context: Record<string, unknown>) => Promise<string>>;
   out(variable: string): string;
   /** A call of the context's `count()`, which counts how often a body was evaluated. */
   count(): string;
@@ -31,7 +40,12 @@ export interface FragmentEngine {
   renderPage(context: Record<string, unknown>): Promise<string>;
   /** An Express app whose GET /page renders the fixture page with `locals`. */
   app(locals: () => Record<string, unknown>): express.Express;
+  /** The same app wired the way the engine's own documentation wires Express. */
+  usualApp(locals: () => Record<string, unknown>): express.Express;
 }
+
+const promised = (run: (callback: (error: unknown, html?: string | null) => void) => void) =>
+  new Promise<string>((resolve, reject) => run((error, html) => (error ? reject(error) : resolve(html!))));
 
 const variable = (arg: string, prefix = '') => (arg.startsWith('$') ? prefix + arg.slice(1) : arg);
 const usingArg = (using?: string) => (using === undefined ? '' : ` using="${using}"`);
@@ -43,6 +57,14 @@ export function nunjucksEngine(): FragmentEngine {
     cache: (timeout, name, varyOn, body, using) =>
       `{% cache ${variable(timeout === 'null' ? 'None' : timeout)} ${name} ${varyOn.map((v) => variable(v)).join(' ')}${usingArg(using)} %}${body}{% endcache %}`,
     bareCache: (args, body) => `{% cache ${args} %}${body}{% endcache %}`,
+    endCache: '{% endcache %}',
+    extension: 'njk',
+    fileRenderers: {
+      'env.render with a callback': (directory, file, context) =>
+        promised((callback) => nunjucksTag.installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(directory))).render(file, context, callback)),
+      'render from cachegrain/nunjucks': (directory, file, context) =>
+        nunjucksTag.render(nunjucksTag.installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(directory))), file, context),
+    },
     out: (name) => `{{ ${name} }}`,
     count: () => '{{ count() }}',
     upper: (body) => `{% filter upper %}${body}{% endfilter %}`,
@@ -53,6 +75,13 @@ export function nunjucksEngine(): FragmentEngine {
       app.engine('njk', nunjucksTag.expressEngine(env));
       app.set('views', `${FIXTURES}nunjucks`);
       app.get('/page', (_req, res) => res.render('page.njk', locals()));
+      return app;
+    },
+    usualApp(locals) {
+      const app = express();
+      nunjucksTag.installCacheTag(nunjucks.configure(`${FIXTURES}nunjucks`, { autoescape: true, express: app }));
+      app.set('view engine', 'njk');
+      app.get('/page', (_req, res) => res.render('page', locals()));
       return app;
     },
   };
@@ -73,6 +102,14 @@ export function handlebarsEngine(): FragmentEngine {
     cache: (timeout, name, varyOn, body, using) =>
       `{{#cache ${variable(timeout)} "${name}" ${varyOn.map((v) => variable(v)).join(' ')}${usingArg(using)}}}${body}{{/cache}}`,
     bareCache: (args, body) => `{{#cache ${args}}}${body}{{/cache}}`,
+    endCache: '{{/cache}}',
+    extension: 'hbs',
+    fileRenderers: {
+      'express-handlebars render': (directory, file, context) =>
+        handlebarsTag.installExpressHandlebars(createExpressHandlebars({ handlebars: Handlebars.create() })).render(join(directory, file), context),
+      'expressEngine from cachegrain/handlebars': (directory, file, context) =>
+        promised((callback) => handlebarsTag.expressEngine(handlebarsTag.installCacheHelper(Handlebars.create()))(join(directory, file), context, callback)),
+    },
     out: (name) => `{{${name}}}`,
     count: () => '{{count}}',
     upper: (body) => `{{#upper}}${body}{{/upper}}`,
@@ -91,6 +128,17 @@ export function handlebarsEngine(): FragmentEngine {
       app.get('/page', (_req, res) => res.render('page.hbs', locals()));
       return app;
     },
+    usualApp(locals) {
+      const app = express();
+      const hbs = handlebarsTag.installExpressHandlebars(
+        createExpressHandlebars({ handlebars: Handlebars.create(), extname: '.hbs', defaultLayout: false, partialsDir: `${FIXTURES}handlebars/partials`, helpers: { inc: (n: number) => n + 1 } }),
+      );
+      app.engine('hbs', hbs.engine);
+      app.set('view engine', 'hbs');
+      app.set('views', `${FIXTURES}handlebars`);
+      app.get('/page', (_req, res) => res.render('page', locals()));
+      return app;
+    },
   };
 }
 
@@ -101,6 +149,11 @@ export function etaEngine(): FragmentEngine {
     cache: (timeout, name, varyOn, body, using) =>
       `<% cache ${variable(timeout, 'it.')} ${name} ${varyOn.map((v) => variable(v, 'it.')).join(' ')}${usingArg(using)} %>${body}<% endcache %>`,
     bareCache: (args, body) => `<% cache ${args} %>${body}<% endcache %>`,
+    endCache: '<% endcache %>',
+    extension: 'eta',
+    fileRenderers: {
+      'eta.renderAsync': (directory, file, context) => new Eta({ views: directory, plugins: [etaTag.cachePlugin()] }).renderAsync(file, context),
+    },
     out: (name) => `<%= it.${name} %>`,
     count: () => '<%= it.count() %>',
     upper: (body) => `<%~ capture(() => { %>${body}<% }).toUpperCase() %>`,
@@ -112,6 +165,10 @@ export function etaEngine(): FragmentEngine {
       app.set('views', `${FIXTURES}eta`);
       app.get('/page', (_req, res) => res.render('page.eta', locals()));
       return app;
+    },
+    // Eta ships no Express integration of its own: an engine function is the usual wiring.
+    usualApp(locals) {
+      return this.app(locals);
     },
   };
 }

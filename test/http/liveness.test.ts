@@ -12,7 +12,6 @@ import {
   cachePage,
   conditionalGet,
   fetchFromCacheMiddleware,
-  type Middleware,
   updateCacheMiddleware,
 } from '../../adapters/express.js';
 import { md5 } from '../../src/hash.js';

@@ -4,7 +4,7 @@
  * that builds caches over one shared store, and `traits` for the few differences SPEC allows.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type BaseCache, type CacheParams, InvalidCacheKeyError, KeyNotFoundError } from '../../src/index.js';
+import { type BaseCache, type CacheParams, CacheServerError, InvalidCacheKeyError, KeyNotFoundError } from '../../src/index.js';
 
 export interface BackendTraits {
   /** Stores nothing (the dummy backend): reads miss, add answers true, incr fails. */
@@ -23,6 +23,8 @@ export interface BackendTraits {
 export interface BackendUnderTest {
   /** Builds a cache over the backend's shared test store; overrides add prefix, version, key function, options. */
   make(overrides?: Partial<CacheParams<any>>): BaseCache | Promise<BaseCache>;
+  /** For a backend on a server: a cache of it whose server is down, with the options given. */
+  makeDown?(options: Record<string, unknown>): BaseCache | Promise<BaseCache>;
   traits?: BackendTraits;
 }
 
@@ -159,6 +161,23 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         const many = await cache.getMany<typeof original>(['obj']);
         many.get('obj')!.list.push(5);
         expect(await cache.get('obj')).toEqual({ list: [1, 2, 3], inner: { a: 1 } });
+      });
+      it('returns copies of bytes: writing into a returned Buffer, typed array or DataView, alone or nested, changes nothing stored', async () => {
+        const fresh = () => ({ bytes: Buffer.from([1, 2, 3]), floats: new Float64Array([1.5, 2.5]), words: new Uint16Array([7, 8, 9]), view: new DataView(new Uint8Array([4, 5]).buffer) });
+        await cache.set('bytes', Buffer.from([1, 2, 3]));
+        await cache.set('nested', fresh());
+        const scribble = (value: ReturnType<typeof fresh>) => {
+          value.bytes[0] = 99;
+          value.floats[0] = 99;
+          value.words[0] = 99;
+          value.view.setUint8(0, 99);
+        };
+        (await cache.get<Buffer>('bytes'))![0] = 99;
+        scribble((await cache.get<ReturnType<typeof fresh>>('nested'))!);
+        scribble((await cache.getMany<ReturnType<typeof fresh>>(['nested'])).get('nested')!);
+        scribble((await cache.getOrSet<ReturnType<typeof fresh>>('nested', fresh))!);
+        expect(await cache.get('bytes')).toEqual(Buffer.from([1, 2, 3]));
+        expect(await cache.get('nested')).toEqual(fresh());
       });
       it('refuses undefined, naming the key, and keeps the old value', async () => {
         await cache.set('kept', 'old');
@@ -347,6 +366,27 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
           expect(await cache.get('long')).toBe('value');
           await advance(20);
           expect(await cache.get('long')).toBeUndefined();
+        }
+      });
+      it('honours timeouts of 100 years, 1e10 s and 1e12 s on every write', async () => {
+        for (const timeout of [100 * 365 * 86400, 1e10, 1e12]) {
+          await cache.set(`far-${timeout}`, 'set');
+          await cache.set(`far-${timeout}`, 'set', timeout);
+          expect(await cache.get(`far-${timeout}`)).toBe('set');
+          expect(await cache.add(`far-add-${timeout}`, 'first', timeout)).toBe(true);
+          expect(await cache.add(`far-add-${timeout}`, 'second', timeout)).toBe(false);
+          expect(await cache.get(`far-add-${timeout}`)).toBe('first');
+          await cache.set(`far-touch-${timeout}`, 'touched', 60);
+          expect(await cache.touch(`far-touch-${timeout}`, timeout)).toBe(true);
+          expect(await cache.get(`far-touch-${timeout}`)).toBe('touched');
+          expect(await cache.setMany({ [`far-many-${timeout}`]: 1 }, timeout)).toEqual([]);
+          expect(await cache.incr(`far-many-${timeout}`)).toBe(2);
+          expect(await cache.get(`far-many-${timeout}`)).toBe(2);
+        }
+        if (traits.serverClock === undefined) {
+          await advance(50 * 365 * 86400);
+          expect(await cache.get(`far-${100 * 365 * 86400}`)).toBe('set');
+          expect(await cache.get(`far-add-${1e12}`)).toBe('first');
         }
       });
       it('keeps nothing with a zero timeout: set stores nothing, add answers true', async () => {
@@ -585,6 +625,8 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
 
     describeKeyValidation(() => cache, traits);
 
+    if (backend.makeDown !== undefined) describeServerDown(backend.makeDown);
+
     describe('bad input', () => {
       it('rejects keys that are neither strings nor numbers, with a TypeError', async () => {
         for (const bad of [undefined, null, {}, ['a'], true]) {
@@ -611,6 +653,36 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         }
       });
     }
+  });
+}
+
+function describeServerDown(makeDown: NonNullable<BackendUnderTest['makeDown']>): void {
+  describe('with its server down', () => {
+    const downs: BaseCache[] = [];
+    afterEach(async () => {
+      for (const cache of downs.splice(0)) await cache.close();
+    });
+    async function down(options: Record<string, unknown>): Promise<BaseCache> {
+      const cache = await makeDown(options);
+      cache.on('error', () => undefined);
+      downs.push(cache);
+      return cache;
+    }
+    it('failOpen: reads miss, writes resolve, and counters reject with CacheServerError, never KeyNotFoundError', async () => {
+      const cache = await down({ failOpen: true, timeoutMs: 300 });
+      expect(await cache.get('n', 'fallback')).toBe('fallback');
+      expect((await cache.getMany(['n', 'm'])).size).toBe(0);
+      await cache.set('n', 1);
+      for (const counter of [() => cache.incr('n'), () => cache.decr('n', 2), () => cache.incrVersion('n'), () => cache.decrVersion('n')]) {
+        await expect(counter()).rejects.toThrow(CacheServerError);
+      }
+    });
+    it('without failOpen: every call rejects with CacheServerError', async () => {
+      const cache = await down({ timeoutMs: 300 });
+      for (const call of [() => cache.get('n'), () => cache.set('n', 1), () => cache.incr('n'), () => cache.add('n', 1), () => cache.delete('n')]) {
+        await expect(call()).rejects.toThrow(CacheServerError);
+      }
+    });
   });
 }
 

@@ -1,0 +1,47 @@
+// An application of cachegrain as ES modules: a cache, a template of each engine with a cache tag,
+// and an Express route with cachePage, checked over real HTTP.
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import handlebars from 'handlebars';
+import nunjucks from 'nunjucks';
+import { Eta } from 'eta';
+import { caches, configureCaches } from 'cachegrain';
+import { cachePage } from 'cachegrain/express';
+import * as forNunjucks from 'cachegrain/nunjucks';
+import * as forHandlebars from 'cachegrain/handlebars';
+import { cachePlugin } from 'cachegrain/eta';
+
+const views = fileURLToPath(new URL('./views', import.meta.url));
+await configureCaches({ default: { backend: 'locmem', options: { maxEntries: 100 } } });
+const cache = caches.get('default');
+await cache.set('greeting', 'hello');
+assert.equal(await cache.get('greeting'), 'hello');
+
+let renders = 0;
+const count = () => ++renders;
+
+const env = forNunjucks.installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(views)));
+assert.equal(await forNunjucks.render(env, 'page.njk', { count }), await forNunjucks.render(env, 'page.njk', { count }));
+
+const hbs = forHandlebars.installCacheHelper(handlebars.create());
+const template = hbs.compile('{{#cache 60 "hbs-fragment"}}[{{count}}]{{/cache}}');
+assert.equal(await forHandlebars.render(template, { count }), await forHandlebars.render(template, { count }));
+
+const eta = new Eta({ views, plugins: [cachePlugin()] });
+assert.equal(await eta.renderAsync('page', { count }), await eta.renderAsync('page', { count }));
+assert.equal(renders, 3, 'each fragment is rendered once, then read from the cache');
+
+const app = express();
+let views_run = 0;
+app.get('/news', cachePage(60), (_req, res) => res.send(`news ${++views_run}`));
+const server = app.listen(0, '127.0.0.1');
+await new Promise((resolve) => server.once('listening', resolve));
+const url = `http://127.0.0.1:${server.address().port}/news`;
+const first = await (await fetch(url)).text();
+const second = await fetch(url);
+assert.equal(await second.text(), first);
+assert.equal(second.headers.get('x-cache'), 'HIT');
+server.close();
+await caches.closeAll();
+console.log('esm: ok');
