@@ -77,10 +77,7 @@ class CacheHandler {
     let instance = this.instances.get(alias);
     if (instance === undefined) {
       if (!Object.hasOwn(this.config, alias)) {
-        throw new InvalidCacheBackendError(
-          `The cache alias '${alias}' is not configured (configured: ${Object.keys(this.config).join(', ')})`,
-          { alias },
-        );
+        throw new InvalidCacheBackendError(`The cache alias '${alias}' is not configured (configured: ${Object.keys(this.config).join(', ')})`, { alias });
       }
       instance = build(alias, this.config[alias]!);
       this.instances.set(alias, instance);

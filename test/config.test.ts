@@ -1,15 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  BaseCache,
-  cache,
-  caches,
-  configureCaches,
-  DummyCache,
-  type Entry,
-  FileBasedCache,
-  InvalidCacheBackendError,
-  LocMemCache,
-} from '../src/index.js';
+import { BaseCache, cache, caches, configureCaches, DummyCache, type Entry, FileBasedCache, InvalidCacheBackendError, LocMemCache } from '../src/index.js';
 
 const LIBERAL = `${process.cwd()}/fixtures/backends/liberal.mjs`;
 
@@ -119,10 +109,13 @@ describe('configureCaches / caches', () => {
   it('refuses an option name a built-in backend does not take, naming the closest, and keeps the configuration it had', async () => {
     configureCaches({ default: { backend: 'locmem', location: 'kept-options' } });
     await cache.set('still', 'here');
-    const unknown = (backend: string, options: Record<string, unknown>) => () => configureCaches({ default: { backend: 'locmem' }, x: { backend, options } as never });
+    const unknown = (backend: string, options: Record<string, unknown>) => () =>
+      configureCaches({ default: { backend: 'locmem' }, x: { backend, options } as never });
     expect(unknown('locmem', { maxEntires: 5 })).toThrow("cache 'x': unknown option 'options.maxEntires' (did you mean 'options.maxEntries'?)");
     expect(unknown('filebased', { cullFrequncy: 2 })).toThrow("cache 'x': unknown option 'options.cullFrequncy' (did you mean 'options.cullFrequency'?)");
-    expect(unknown('database', { connection: 'sqlite::memory:', readconnection: 'x' })).toThrow("unknown option 'options.readconnection' (did you mean 'options.readConnection'?)");
+    expect(unknown('database', { connection: 'sqlite::memory:', readconnection: 'x' })).toThrow(
+      "unknown option 'options.readconnection' (did you mean 'options.readConnection'?)",
+    );
     expect(unknown('redis', { timeoutMS: 10 })).toThrow("unknown option 'options.timeoutMS' (did you mean 'options.timeoutMs'?)");
     expect(unknown('memcached', { failopen: true })).toThrow("unknown option 'options.failopen' (did you mean 'options.failOpen'?)");
     expect(unknown('redis', { l1: { maxEntrys: 5 } })).not.toThrow();
@@ -137,7 +130,9 @@ describe('configureCaches / caches', () => {
     class Listed extends MapCache {
       static override readonly optionNames = ['depth'];
     }
-    expect(() => configureCaches({ default: { backend: Listed, options: { dept: 1 } } })).toThrow("cache 'default': unknown option 'options.dept' (did you mean 'options.depth'?)");
+    expect(() => configureCaches({ default: { backend: Listed, options: { dept: 1 } } })).toThrow(
+      "cache 'default': unknown option 'options.dept' (did you mean 'options.depth'?)",
+    );
     expect(() => new Listed({ options: { dept: 1 } })).toThrow("cache 'default': unknown option 'options.dept'");
     expect(() => configureCaches({ default: { backend: MapCache, options: { dept: 1 } } })).not.toThrow();
   });
@@ -174,7 +169,12 @@ describe('configureCaches / caches', () => {
   });
 
   it('names the specifier when a module or export cannot be found', () => {
-    configureCaches({ default: { backend: 'locmem' }, a: { backend: './no/such/module.js#Thing' }, b: { backend: `${LIBERAL}#Nope` }, c: { backend: `${LIBERAL}#upperKeys` } });
+    configureCaches({
+      default: { backend: 'locmem' },
+      a: { backend: './no/such/module.js#Thing' },
+      b: { backend: `${LIBERAL}#Nope` },
+      c: { backend: `${LIBERAL}#upperKeys` },
+    });
     expect(() => caches.get('a')).toThrow(/Could not find backend '\.\/no\/such\/module\.js#Thing' for cache 'a'/);
     expect(() => caches.get('b')).toThrow(/the module has no export 'Nope'/);
     expect(() => caches.get('c')).toThrow(/is not a class extending BaseCache/);
@@ -214,7 +214,9 @@ describe('bad input keeps everything else', () => {
   it('a refused value leaves other entries and the cache working', async () => {
     configureCaches({ default: { backend: 'locmem', location: 'bad-input' } });
     await cache.set('good', { ok: true });
-    await expect(cache.set('bad', undefined)).rejects.toThrow("cache 'default': cannot store the value for key ':1:bad': undefined cannot be stored (store null instead)");
+    await expect(cache.set('bad', undefined)).rejects.toThrow(
+      "cache 'default': cannot store the value for key ':1:bad': undefined cannot be stored (store null instead)",
+    );
     await expect(cache.set({} as never, 1)).rejects.toThrow('cache key must be a string or a number (got an object)');
     expect(await cache.get('good')).toEqual({ ok: true });
     await cache.set('after', 2);
@@ -222,7 +224,9 @@ describe('bad input keeps everything else', () => {
   });
 
   it('names the cache in a bad timeout or version', () => {
-    expect(() => new LocMemCache({ alias: 'mem', timeout: 'soon' as never })).toThrow("cache 'mem': timeout must be a finite number of seconds or null (got 'soon')");
+    expect(() => new LocMemCache({ alias: 'mem', timeout: 'soon' as never })).toThrow(
+      "cache 'mem': timeout must be a finite number of seconds or null (got 'soon')",
+    );
     expect(() => new LocMemCache({ alias: 'mem', version: 1.5 })).toThrow("cache 'mem': version must be an integer (got number 1.5)");
   });
 });

@@ -95,11 +95,11 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
       });
       it('keeps unicode keys and values apart', async () => {
         const stuff: Record<string, unknown> = {
-          'ascii': 'ascii_value',
-          'unicode_ascii': 'Iñtërnâtiônàlizætiøn1',
-          'Iñtërnâtiônàlizætiøn': 'Iñtërnâtiônàlizætiøn2',
-          'ascii2': { x: 1 },
-          '清': '😀 emoji',
+          ascii: 'ascii_value',
+          unicode_ascii: 'Iñtërnâtiônàlizætiøn1',
+          Iñtërnâtiônàlizætiøn: 'Iñtërnâtiônàlizætiøn2',
+          ascii2: { x: 1 },
+          清: '😀 emoji',
         };
         for (const [key, value] of Object.entries(stuff)) await cache.set(key, value);
         for (const [key, value] of Object.entries(stuff)) expect(await cache.get(key)).toEqual(value);
@@ -126,7 +126,10 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
           array: [1, 'two', { three: 3 }],
           object: { nested: { list: [1, 2], date: new Date('2020-01-02T03:04:05Z') } },
           date: new Date('2021-06-07T08:09:10.123Z'),
-          map: new Map<unknown, unknown>([['a', 1], [2, 'b']]),
+          map: new Map<unknown, unknown>([
+            ['a', 1],
+            [2, 'b'],
+          ]),
           set: new Set([1, 'x']),
           bigint: 12345678901234567890n,
           typed: new Uint16Array([1, 65535]),
@@ -163,7 +166,12 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         expect(await cache.get('obj')).toEqual({ list: [1, 2, 3], inner: { a: 1 } });
       });
       it('returns copies of bytes: writing into a returned Buffer, typed array or DataView, alone or nested, changes nothing stored', async () => {
-        const fresh = () => ({ bytes: Buffer.from([1, 2, 3]), floats: new Float64Array([1.5, 2.5]), words: new Uint16Array([7, 8, 9]), view: new DataView(new Uint8Array([4, 5]).buffer) });
+        const fresh = () => ({
+          bytes: Buffer.from([1, 2, 3]),
+          floats: new Float64Array([1.5, 2.5]),
+          words: new Uint16Array([7, 8, 9]),
+          view: new DataView(new Uint8Array([4, 5]).buffer),
+        });
         await cache.set('bytes', Buffer.from([1, 2, 3]));
         await cache.set('nested', fresh());
         const scribble = (value: ReturnType<typeof fresh>) => {
@@ -226,7 +234,11 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         await cache.set('c', 'c');
         await cache.set(7, 'seven');
         const found = await cache.getMany(['a', 'c', 'd', 7]);
-        expect([...found.entries()]).toEqual([['a', 'a'], ['c', 'c'], [7, 'seven']]);
+        expect([...found.entries()]).toEqual([
+          ['a', 'a'],
+          ['c', 'c'],
+          [7, 'seven'],
+        ]);
       });
       it('includes stored nulls', async () => {
         await cache.set('null', null);
@@ -307,7 +319,7 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         await expect(cache.incr('text')).rejects.toThrow(TypeError);
         expect(await cache.get('text')).toBe('abc');
       });
-      it('keeps the entry\'s remaining lifetime', async () => {
+      it("keeps the entry's remaining lifetime", async () => {
         await cache.set('counter', 1, 2);
         await cache.incr('counter');
         await advance(2);
@@ -452,7 +464,14 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
     describe('setMany(entries)', () => {
       it('stores a plain object or a Map and answers no failed keys', async () => {
         expect(await cache.setMany({ key1: 'spam', key2: 'eggs' })).toEqual([]);
-        expect(await cache.setMany(new Map<string | number, unknown>([['key3', 'ham'], [4, 'four']]))).toEqual([]);
+        expect(
+          await cache.setMany(
+            new Map<string | number, unknown>([
+              ['key3', 'ham'],
+              [4, 'four'],
+            ]),
+          ),
+        ).toEqual([]);
         expect(Object.fromEntries(await cache.getMany(['key1', 'key2', 'key3', 4]))).toEqual({ key1: 'spam', key2: 'eggs', key3: 'ham', 4: 'four' });
       });
       it('honours the timeout', async () => {
