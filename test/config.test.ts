@@ -8,6 +8,7 @@ import {
   type Entry,
   FileBasedCache,
   InvalidCacheBackendError,
+  invalidateTags,
   LocMemCache,
 } from '../src/index.js';
 
@@ -140,6 +141,17 @@ describe('configureCaches / caches', () => {
     expect(() => configureCaches({ default: { backend: Listed, options: { dept: 1 } } })).toThrow("cache 'default': unknown option 'options.dept' (did you mean 'options.depth'?)");
     expect(() => new Listed({ options: { dept: 1 } })).toThrow("cache 'default': unknown option 'options.dept'");
     expect(() => configureCaches({ default: { backend: MapCache, options: { dept: 1 } } })).not.toThrow();
+  });
+
+  it('invalidateTags from cachegrain invalidates the tags in every configured cache', async () => {
+    configureCaches({ default: { backend: 'locmem', location: 'tags-a' }, other: { backend: 'locmem', location: 'tags-b' }, off: { backend: 'dummy' } });
+    await cache.set('k', 1, { tags: ['item:3'] });
+    await caches.get('other').set('k', 2, { tags: ['item:3'] });
+    await caches.get('other').set('kept', 3, { tags: ['item:4'] });
+    await invalidateTags(['item:3']);
+    expect(await cache.get('k')).toBeUndefined();
+    expect(await caches.get('other').get('k')).toBeUndefined();
+    expect(await caches.get('other').get('kept')).toBe(3);
   });
 
   it('accepts a class extending BaseCache as a custom backend', async () => {
