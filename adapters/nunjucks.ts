@@ -1,8 +1,8 @@
 /**
  * The `{% cache %}` tag for Nunjucks (SPEC §5): parses the tag and hands the fragment core its
  * evaluated arguments and a body to render later. `installCacheTag` also makes the environment's own
- * `render` and `renderString` (and so `nunjucks.configure(…, { express })` with `res.render`) resolve
- * fragments when given a callback. Surprise: the body is compiled as a template of its own and runs
+ * renders (and so `nunjucks.configure(…, { express })` with `res.render`) resolve fragments when given
+ * a callback, by way of nunjucks' Template render, shared by every environment of that copy of nunjucks. Surprise: the body is compiled as a template of its own and runs
  * against a copy of the variables in scope when the tag ran, because nunjucks keeps loop variables in
  * function-wide JS variables that a later call would see at their last value.
  */
@@ -12,7 +12,7 @@ import { BoundedMemo } from '../src/memo.js';
 import { requirePeer } from '../src/peer.js';
 
 // The application's own copy of nunjucks: its parser only takes nodes made by the same copy.
-const { compiler, lexer, lib, nodes, runtime } = requirePeer<NunjucksInternals>('nunjucks', 'cachegrain/nunjucks');
+const { compiler, lexer, lib, nodes, runtime, Template } = requirePeer<NunjucksInternals>('nunjucks', 'cachegrain/nunjucks');
 const transformer = requirePeer<{ transform(ast: unknown, asyncFilters: string[], name?: string): unknown }>('nunjucks/src/transformer.js', 'cachegrain/nunjucks');
 
 /** Where a render's fragment state travels in the template context (includes copy it along). */
@@ -26,7 +26,8 @@ export interface CacheTagOptions {
 
 /**
  * Adds `{% cache timeout name vary… using="alias" %}…{% endcache %}` to a nunjucks Environment, and
- * makes its `render(name, ctx, cb)` and `renderString(src, ctx, cb)` resolve the fragments of each render.
+ * makes every render of its templates given a callback (`render(name, ctx, cb)`, `renderString(src,
+ * ctx, cb)`, `getTemplate(name).render(ctx, cb)`) resolve the fragments of that render.
  */
 export function installCacheTag(env: Environment, options: CacheTagOptions = {}): Environment {
   const tagName = options.tagName ?? 'cache';
@@ -75,7 +76,8 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);
-  resolveFragmentsOnRender(env);
+  (env as unknown as Record<PropertyKey, unknown>)[INSTALLED] = true;
+  resolveFragmentsOnRender();
   return env;
 }
 
@@ -110,41 +112,38 @@ class SyncRender {
 }
 
 /**
- * Wraps the environment's `render` and `renderString` so that each top-level render carries its own
- * fragment state and resolves it before calling back. A render already carrying one passes through.
+ * Every top-level render of a template of an environment with the tag (`env.render`, `renderString`,
+ * `getTemplate(…).render`, express's view) carries its own fragment state and resolves it before
+ * calling back. Includes pass the state along in their context and go through unchanged.
  */
-function resolveFragmentsOnRender(env: Environment): void {
-  const target = env as unknown as Record<PropertyKey, unknown>;
-  if (target[INSTALLED] === true) return;
-  target[INSTALLED] = true;
-  const renderByName = env.render.bind(env) as (name: string, ctx: object | undefined, cb?: Callback) => string;
-  const renderSource = env.renderString.bind(env) as (src: string, ctx: object | undefined, opts: object | undefined, cb?: Callback) => string;
-  const start = (ctx: object | null | undefined, template: string, run: (ctx: object, cb?: Callback) => string, cb?: Callback): string | undefined => {
-    if (ctx != null && RENDER in ctx) return run(ctx, cb);
-    if (cb === undefined) return run({ ...ctx, [RENDER]: new SyncRender(template) });
+function resolveFragmentsOnRender(): void {
+  const prototype = Template.prototype as Record<PropertyKey, unknown> & { render: TemplateRender };
+  if (prototype[INSTALLED] === true) return;
+  prototype[INSTALLED] = true;
+  const templateRender = prototype.render;
+  prototype.render = function renderResolvingFragments(this: { env?: Record<PropertyKey, unknown>; path?: string }, ctx, parentFrame, cb) {
+    if (typeof ctx === 'function') [cb, ctx, parentFrame] = [ctx as Callback, {}, undefined];
+    else if (typeof parentFrame === 'function') [cb, parentFrame] = [parentFrame as Callback, undefined];
+    const context = ctx as object | null | undefined;
+    if (this.env?.[INSTALLED] !== true || (context != null && RENDER in context)) return templateRender.call(this, context, parentFrame, cb);
+    if (cb === undefined) return templateRender.call(this, { ...context, [RENDER]: new SyncRender(this.path ?? 'a template string') }, parentFrame);
+    const done = cb;
     const fragments = new FragmentRender();
-    run({ ...ctx, [RENDER]: fragments }, (error, output) => {
-      if (error) cb(error);
-      else fragments.finish(output!).then((html) => cb(null, html), (failure: Error) => cb(failure));
+    return templateRender.call(this, { ...context, [RENDER]: fragments }, parentFrame, (error, output) => {
+      if (error) done(error);
+      else fragments.finish(output!).then((html) => done(null, html), (failure: Error) => done(failure));
     });
-    return undefined;
-  };
-  target.render = (name: string, ctx?: object | Callback, cb?: Callback) => {
-    if (typeof ctx === 'function') [cb, ctx] = [ctx as Callback, undefined];
-    return start(ctx, name, (withFragments, callback) => renderByName(name, withFragments, callback), cb);
-  };
-  target.renderString = (src: string, ctx?: object | Callback, opts?: { path?: string } | Callback, cb?: Callback) => {
-    if (typeof ctx === 'function') [cb, ctx, opts] = [ctx as Callback, undefined, undefined];
-    else if (typeof opts === 'function') [cb, opts] = [opts as Callback, undefined];
-    return start(ctx, opts?.path ?? 'a template string', (withFragments, callback) => renderSource(src, withFragments, opts ?? {}, callback), cb);
   };
 }
+
+type TemplateRender = (ctx?: unknown, parentFrame?: unknown, cb?: Callback) => string | undefined;
 
 function needsAsyncRender(tagName: string, name: string, site: TagSite, render: unknown): Error {
   if (render instanceof SyncRender) {
     return new Error(
       `the '${tagName}' tag (fragment '${name}', ${site.template}, line ${site.line}) cannot render synchronously: ` +
-        `pass a callback to render('${render.template}', context, callback), or use render() from cachegrain/nunjucks`,
+        `render '${render.template}' with a callback (env.render(name, context, callback), env.renderString(source, context, callback), ` +
+        'template.render(context, callback)), or use render() from cachegrain/nunjucks',
     );
   }
   return new Error(`the '${tagName}' tag (fragment '${name}', ${site.template}, line ${site.line}) needs the page rendered with render() or renderString() from cachegrain/nunjucks, or by an environment given to installCacheTag`);
@@ -228,4 +227,5 @@ interface NunjucksInternals {
   lib: { _prettifyError(path: string, withInternals: boolean, error: unknown): Error };
   nodes: Record<string, any>;
   runtime: { SafeString: new (text: string) => unknown; Frame: new () => any };
+  Template: { prototype: object };
 }

@@ -67,9 +67,19 @@ describe('nunjucks: the environment\'s own render calls', () => {
   it('a render without a callback works without tags and, reaching a tag, says to pass one, naming the template', () => {
     const environment = env();
     expect(environment.renderString('<p>{{ x }}</p>', { x: 1 })).toBe('<p>1</p>');
-    expect(() => environment.render('page.njk', { user: 'ann', items, count })).toThrow(/page\.njk[\s\S]*pass a callback to render\('page\.njk'/);
-    expect(() => withOptions(environment)('\n{% cache 60 box %}x{% endcache %}', {}, { path: 'box.njk' })).toThrow(/box\.njk, line 2[\s\S]*pass a callback/);
+    expect(() => environment.render('page.njk', { user: 'ann', items, count })).toThrow(/page\.njk[\s\S]*render '[^']*page\.njk' with a callback/);
+    expect(() => withOptions(environment)('\n{% cache 60 box %}x{% endcache %}', {}, { path: 'box.njk' })).toThrow(/box\.njk, line 2[\s\S]*with a callback/);
     expect(counted).toBe(0);
+  });
+
+  it('getTemplate(name).render(ctx, cb) resolves fragments too; an environment without the tag is untouched', async () => {
+    const environment = env();
+    const template = environment.getTemplate('page.njk');
+    const html = await callbackResult((cb) => template.render({ user: 'bob', items, count }, cb));
+    expect(html).toContain('<p>Hello bob</p>');
+    expect(await cache.get(makeTemplateFragmentKey('greeting', ['bob']))).toBe('<p>Hello bob</p>');
+    const plain = new nunjucks.Environment();
+    expect(plain.renderString('<p>{{ x }}</p>', { x: 2 })).toBe('<p>2</p>');
   });
 
   it('renders a template string many times, the same fragment each time', async () => {
