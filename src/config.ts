@@ -110,6 +110,15 @@ export function configureCaches(config: CachesConfig): Promise<void> {
   return caches.configure(config);
 }
 
+/**
+ * Invalidates the tags in every configured cache (SPEC §8), building those not used yet: an entry,
+ * fragment or page written with one of them before this call reads as a miss from then on.
+ */
+export async function invalidateTags(tags: Iterable<string>): Promise<void> {
+  const list = [...tags];
+  await Promise.all(caches.all().map((each) => each.invalidateTags(list)));
+}
+
 /** The `default` alias, looked up on every use so that reconfiguring takes effect. */
 export const cache: BaseCache = new Proxy({} as BaseCache, {
   get(_target, property) {

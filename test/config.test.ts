@@ -1,5 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { BaseCache, cache, caches, configureCaches, DummyCache, type Entry, FileBasedCache, InvalidCacheBackendError, LocMemCache } from '../src/index.js';
+import {
+  BaseCache,
+  cache,
+  caches,
+  configureCaches,
+  DummyCache,
+  type Entry,
+  FileBasedCache,
+  InvalidCacheBackendError,
+  invalidateTags,
+  LocMemCache,
+} from '../src/index.js';
 
 const LIBERAL = `${process.cwd()}/fixtures/backends/liberal.mjs`;
 
@@ -135,6 +146,17 @@ describe('configureCaches / caches', () => {
     );
     expect(() => new Listed({ options: { dept: 1 } })).toThrow("cache 'default': unknown option 'options.dept'");
     expect(() => configureCaches({ default: { backend: MapCache, options: { dept: 1 } } })).not.toThrow();
+  });
+
+  it('invalidateTags from cachegrain invalidates the tags in every configured cache', async () => {
+    configureCaches({ default: { backend: 'locmem', location: 'tags-a' }, other: { backend: 'locmem', location: 'tags-b' }, off: { backend: 'dummy' } });
+    await cache.set('k', 1, { tags: ['item:3'] });
+    await caches.get('other').set('k', 2, { tags: ['item:3'] });
+    await caches.get('other').set('kept', 3, { tags: ['item:4'] });
+    await invalidateTags(['item:3']);
+    expect(await cache.get('k')).toBeUndefined();
+    expect(await caches.get('other').get('k')).toBeUndefined();
+    expect(await caches.get('other').get('kept')).toBe(3);
   });
 
   it('accepts a class extending BaseCache as a custom backend', async () => {

@@ -618,6 +618,64 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
       });
     });
 
+    describe('tags', () => {
+      it('invalidateTags makes every entry written with a tag a miss, in every cache on the store, and nothing else', async () => {
+        const other = await make();
+        await cache.set('article', 'a', { tags: ['article:7', 'author:3'] });
+        await cache.set('bio', 'b', { tags: ['author:3'] });
+        await cache.set('plain', 'p');
+        await cache.set('elsewhere', 'e', { tags: ['author:4'] });
+        expect(await other.get('article')).toBe('a');
+        await other.invalidateTags(['author:3']);
+        for (const reader of [cache, other]) {
+          expect(await reader.get('article', 'gone')).toBe('gone');
+          expect(await reader.get('bio')).toBeUndefined();
+          expect(await reader.hasKey('bio')).toBe(false);
+          expect([...(await reader.getMany(['article', 'bio', 'plain', 'elsewhere']))]).toEqual([
+            ['plain', 'p'],
+            ['elsewhere', 'e'],
+          ]);
+        }
+      });
+      it('does not affect entries written after the invalidation', async () => {
+        await cache.set('k', 'old', { tags: ['t'] });
+        await cache.invalidateTags(['t']);
+        await cache.set('k', 'new', { tags: ['t'] });
+        expect(await cache.get('k')).toBe('new');
+        await cache.setMany({ m1: 1, m2: 2 }, { tags: ['t', 'u'] });
+        expect(Object.fromEntries(await cache.getMany(['m1', 'm2']))).toEqual({ m1: 1, m2: 2 });
+        await cache.invalidateTags(['u']);
+        expect((await cache.getMany(['m1', 'm2', 'k'])).size).toBe(1);
+      });
+      it('add and getOrSet treat an invalidated entry as missing; exactly one of many concurrent adds wins', async () => {
+        await cache.set('k', 'old', { tags: ['t'] });
+        expect(await cache.add('k', 'x', { tags: ['t'] })).toBe(false);
+        await cache.invalidateTags(['t']);
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => cache.add('k', `v${i}`, { tags: ['t'] })));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await cache.get('k')).toBe(`v${results.indexOf(true)}`);
+        await cache.invalidateTags(['t']);
+        expect(await cache.getOrSet('k', () => 'computed', { tags: ['t'] })).toBe('computed');
+        expect(await cache.get('k')).toBe('computed');
+      });
+      it('touch, incr and incrVersion keep the tags', async () => {
+        await cache.set('n', 1, { tags: ['t'] });
+        expect(await cache.touch('n', 600)).toBe(true);
+        expect(await cache.incr('n')).toBe(2);
+        expect(await cache.get('n')).toBe(2);
+        await cache.set('v', 'x', { tags: ['t'] });
+        expect(await cache.incrVersion('v')).toBe(2);
+        await cache.invalidateTags(['t']);
+        expect(await cache.get('n')).toBeUndefined();
+        expect(await cache.get('v', undefined, { version: 2 })).toBeUndefined();
+        await expect(cache.incr('n')).rejects.toThrow(KeyNotFoundError);
+      });
+      it('refuses tags that are not an array of non-empty strings, naming them', async () => {
+        await expect(cache.set('k', 1, { tags: 'article' as never })).rejects.toThrow(/tags must be an array of non-empty strings/);
+        await expect(cache.invalidateTags([''])).rejects.toThrow(/invalidateTags: tags must be an array of non-empty strings/);
+      });
+    });
+
     describe('key prefix and key function', () => {
       it('keeps caches with another prefix apart on the same store', async () => {
         const prefixed = await make({ keyPrefix: 'cacheprefix' });
