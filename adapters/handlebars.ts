@@ -38,7 +38,11 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     if (args.length < 2) throw tooFewArguments(helperName, site);
     const [timeout, name, ...varyOn] = args;
     if (typeof name !== 'string' && typeof name !== 'number') {
-      throw new TemplateSyntaxError(`the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${String(name)})`, undefined, site);
+      throw new TemplateSyntaxError(
+        `the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${String(name)})`,
+        undefined,
+        site,
+      );
     }
     const render = helper.data?.[RENDER];
     if (!(render instanceof FragmentRender)) {
@@ -166,7 +170,10 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     const locals = (viewOptions ?? {}) as { data?: object };
     const rendered = renderView(viewPath, { ...locals, data: { ...locals.data, [RENDER]: fragments } }).then((html) => fragments.finish(html));
     if (callback === undefined) return rendered;
-    rendered.then((html) => callback(null, html), (error: Error) => callback(error));
+    rendered.then(
+      (html) => callback(null, html),
+      (error: Error) => callback(error),
+    );
     return undefined;
   };
   hooks.engine = hooks.renderView;
@@ -177,7 +184,10 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
   for (const entry of readdirSync(directory, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile() || !/\.(hbs|handlebars)$/.test(entry.name)) continue;
     const file = join(entry.parentPath, entry.name);
-    const name = relative(directory, file).replace(/\.(hbs|handlebars)$/, '').split(sep).join('/');
+    const name = relative(directory, file)
+      .replace(/\.(hbs|handlebars)$/, '')
+      .split(sep)
+      .join('/');
     handlebars.registerPartial(name, handlebars.compile(readFileSync(file, 'utf8'), { srcName: file } as CompileOptions));
   }
 }
@@ -196,7 +206,12 @@ function checkTags(program: hbs.AST.Program | undefined, helperName: string, tem
         block.params[1] = { type: 'StringLiteral', value: name.original, original: name.original, loc: name.loc } as hbs.AST.StringLiteral;
       }
       block.hash ??= { type: 'Hash', pairs: [], loc: block.loc } as hbs.AST.Hash;
-      block.hash.pairs.push({ type: 'HashPair', key: TEMPLATE, value: { type: 'StringLiteral', value: template, original: template, loc: block.loc }, loc: block.loc } as hbs.AST.HashPair);
+      block.hash.pairs.push({
+        type: 'HashPair',
+        key: TEMPLATE,
+        value: { type: 'StringLiteral', value: template, original: template, loc: block.loc },
+        loc: block.loc,
+      } as hbs.AST.HashPair);
     }
     checkTags(block.program, helperName, template);
     checkTags(block.inverse, helperName, template);
@@ -209,7 +224,13 @@ function checked(program: hbs.AST.Program, helperName: string, template: string)
 }
 
 /** Parses a template; a tag left open fails naming its own line, not the end of the file. */
-function parse(handlebars: HandlebarsInstance, input: string, compileOptions: CompileOptions | undefined, helperName: string, template: string): hbs.AST.Program {
+function parse(
+  handlebars: HandlebarsInstance,
+  input: string,
+  compileOptions: CompileOptions | undefined,
+  helperName: string,
+  template: string,
+): hbs.AST.Program {
   try {
     return handlebars.parse(input, compileOptions as Parameters<HandlebarsInstance['parse']>[1]);
   } catch (error) {

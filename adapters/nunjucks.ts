@@ -13,7 +13,10 @@ import { requirePeer } from '../src/peer.js';
 
 // The application's own copy of nunjucks: its parser only takes nodes made by the same copy.
 const { compiler, lexer, lib, nodes, runtime, Template } = requirePeer<NunjucksInternals>('nunjucks', 'cachegrain/nunjucks');
-const transformer = requirePeer<{ transform(ast: unknown, asyncFilters: string[], name?: string): unknown }>('nunjucks/src/transformer.js', 'cachegrain/nunjucks');
+const transformer = requirePeer<{ transform(ast: unknown, asyncFilters: string[], name?: string): unknown }>(
+  'nunjucks/src/transformer.js',
+  'cachegrain/nunjucks',
+);
 
 /** Where a render's fragment state travels in the template context (includes copy it along). */
 const RENDER = '__cachegrain';
@@ -40,7 +43,9 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       const args = [at(FrameReference), new nodes.Literal(start.lineno, start.colno, site.template), new nodes.Literal(start.lineno, start.colno, site.line)];
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       const timeoutToken = parser.peekToken();
-      args.push(timeoutToken.value === 'None' ? (parser.nextToken(), new nodes.Literal(timeoutToken.lineno, timeoutToken.colno, null)) : parser.parseExpression());
+      args.push(
+        timeoutToken.value === 'None' ? (parser.nextToken(), new nodes.Literal(timeoutToken.lineno, timeoutToken.colno, null)) : parser.parseExpression(),
+      );
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser)));
       const varyOn = at(nodes.Array);
@@ -50,7 +55,8 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
         if (token.type === lexer.TOKEN_SYMBOL && token.value === 'using' && parser.peekToken().value === '=') {
           parser.nextToken();
           using.addChild(parser.parseExpression());
-          if (parser.peekToken().type !== lexer.TOKEN_BLOCK_END) parser.fail(`'${tagName}' tag: using="…" must be its last argument`, token.lineno, token.colno);
+          if (parser.peekToken().type !== lexer.TOKEN_BLOCK_END)
+            parser.fail(`'${tagName}' tag: using="…" must be its last argument`, token.lineno, token.colno);
         } else {
           parser.pushToken(token);
           varyOn.addChild(parser.parseExpression());
@@ -131,7 +137,11 @@ function resolveFragmentsOnRender(): void {
     const fragments = new FragmentRender();
     return templateRender.call(this, { ...context, [RENDER]: fragments }, parentFrame, (error, output) => {
       if (error) done(error);
-      else fragments.finish(output!).then((html) => done(null, html), (failure: Error) => done(failure));
+      else
+        fragments.finish(output!).then(
+          (html) => done(null, html),
+          (failure: Error) => done(failure),
+        );
     });
   };
 }
@@ -146,7 +156,9 @@ function needsAsyncRender(tagName: string, name: string, site: TagSite, render: 
         'template.render(context, callback)), or use render() from cachegrain/nunjucks',
     );
   }
-  return new Error(`the '${tagName}' tag (fragment '${name}', ${site.template}, line ${site.line}) needs the page rendered with render() or renderString() from cachegrain/nunjucks, or by an environment given to installCacheTag`);
+  return new Error(
+    `the '${tagName}' tag (fragment '${name}', ${site.template}, line ${site.line}) needs the page rendered with render() or renderString() from cachegrain/nunjucks, or by an environment given to installCacheTag`,
+  );
 }
 
 /** The fragment name: a quoted string, or the bare word as written (`side-bar`, `a.b`: touching tokens joined). */

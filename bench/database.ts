@@ -49,9 +49,27 @@ async function sqlite(file: string): Promise<Comparison[]> {
     upsert.run(key, PAYLOAD, now() + 3600);
   }
   const results = [
-    await compare('database', 'sqlite get, short string', (i) => cache.get(`key-${i % 1000}`), 'better-sqlite3 prepared SELECT', (i) => rawGet(KEYS[i % 1000]!)),
-    await compare('database', 'sqlite set, short string', (i) => cache.set(`key-${i % 1000}`, VALUE), 'better-sqlite3 prepared upsert', (i) => rawSet(KEYS[i % 1000]!)),
-    await compare('database', 'sqlite set, culling (maxEntries 300)', (i) => culled.set(`key-${i % 1000}`, VALUE), 'better-sqlite3 prepared upsert', (i) => rawSet(KEYS[i % 1000]!)),
+    await compare(
+      'database',
+      'sqlite get, short string',
+      (i) => cache.get(`key-${i % 1000}`),
+      'better-sqlite3 prepared SELECT',
+      (i) => rawGet(KEYS[i % 1000]!),
+    ),
+    await compare(
+      'database',
+      'sqlite set, short string',
+      (i) => cache.set(`key-${i % 1000}`, VALUE),
+      'better-sqlite3 prepared upsert',
+      (i) => rawSet(KEYS[i % 1000]!),
+    ),
+    await compare(
+      'database',
+      'sqlite set, culling (maxEntries 300)',
+      (i) => culled.set(`key-${i % 1000}`, VALUE),
+      'better-sqlite3 prepared upsert',
+      (i) => rawSet(KEYS[i % 1000]!),
+    ),
   ];
   await cache.close();
   await culled.close();
@@ -75,9 +93,28 @@ async function postgresql(url: string): Promise<Comparison[]> {
     await rawSet(key);
   }
   const results = [
-    await compare('database', 'postgres get, short string', (i) => cache.get(`key-${i % 1000}`), 'pg prepared SELECT', (i) => rawGet(KEYS[i % 1000]!)),
-    await compare('database', 'postgres set, short string', (i) => cache.set(`key-${i % 1000}`, VALUE), 'pg prepared upsert', (i) => rawSet(KEYS[i % 1000]!)),
-    await compare('database', 'postgres get, 16 in flight', (i) => cache.get(`key-${i % 1000}`), 'pg prepared SELECT', (i) => rawGet(KEYS[i % 1000]!), { inFlight: 16 }),
+    await compare(
+      'database',
+      'postgres get, short string',
+      (i) => cache.get(`key-${i % 1000}`),
+      'pg prepared SELECT',
+      (i) => rawGet(KEYS[i % 1000]!),
+    ),
+    await compare(
+      'database',
+      'postgres set, short string',
+      (i) => cache.set(`key-${i % 1000}`, VALUE),
+      'pg prepared upsert',
+      (i) => rawSet(KEYS[i % 1000]!),
+    ),
+    await compare(
+      'database',
+      'postgres get, 16 in flight',
+      (i) => cache.get(`key-${i % 1000}`),
+      'pg prepared SELECT',
+      (i) => rawGet(KEYS[i % 1000]!),
+      { inFlight: 16 },
+    ),
   ];
   await cache.close();
   await pool.end();

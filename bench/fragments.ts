@@ -76,7 +76,9 @@ function etaPage(): Page {
   const body = '<li class="item"><%= item.title %>: <%= item.body %><% for (const tag of item.tags) { %><span><%= tag %></span><% } %></li>';
   const pristine = new Eta();
   pristine.loadTemplate('@plain', `<ul><% for (const item of it.items) { %>${body}<% } %></ul>`, { async: true });
-  eta.loadTemplate('@cached', `<ul><% for (const item of it.items) { %><% cache 600 item item.id it.generation %>${body}<% endcache %><% } %></ul>`, { async: true });
+  eta.loadTemplate('@cached', `<ul><% for (const item of it.items) { %><% cache 600 item item.id it.generation %>${body}<% endcache %><% } %></ul>`, {
+    async: true,
+  });
   pristine.loadTemplate('@prerendered', '<ul><% for (const item of it.items) { %><%~ item.html %><% } %></ul>', { async: true });
   return {
     engine: 'eta',
@@ -117,13 +119,29 @@ async function runEngine(page: Page): Promise<Comparison[]> {
   const fragments = plainPage.slice('<ul>'.length, -'</ul>'.length).split(/(?=<li class="item">)/);
   prerenderedItems.push(...fragments.map((html) => ({ html })));
   if ((await page.prerendered()) !== plainPage) throw new Error(`${page.engine}: the pre-rendered loop differs from the plain page`);
-  results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, locmem (time ≤ 1.2× plain)`, () => page.cached(0), 'same page, no tags', () => page.plain(), {
-    target: 0.83,
-  }));
   results.push(
-    await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, locmem (time ≤ 1.5× pre-rendered)`, () => page.cached(0), 'pre-rendered loop', () => page.prerendered(), {
-      target: 0.67,
-    }),
+    await compare(
+      'fragments',
+      `${page.engine}: ${FRAGMENTS} hits, locmem (time ≤ 1.2× plain)`,
+      () => page.cached(0),
+      'same page, no tags',
+      () => page.plain(),
+      {
+        target: 0.83,
+      },
+    ),
+  );
+  results.push(
+    await compare(
+      'fragments',
+      `${page.engine}: ${FRAGMENTS} hits, locmem (time ≤ 1.5× pre-rendered)`,
+      () => page.cached(0),
+      'pre-rendered loop',
+      () => page.prerendered(),
+      {
+        target: 0.67,
+      },
+    ),
   );
   const redis = await startRedisServer();
   try {
@@ -132,15 +150,39 @@ async function runEngine(page: Page): Promise<Comparison[]> {
       template_fragments: { backend: 'redis', location: redis.url, keyPrefix: `bench-${page.engine}` },
     });
     let generation = 1;
-    results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} misses + setMany, redis`, () => page.cached(++generation), 'same page, no tags', () => page.plain()));
+    results.push(
+      await compare(
+        'fragments',
+        `${page.engine}: ${FRAGMENTS} misses + setMany, redis`,
+        () => page.cached(++generation),
+        'same page, no tags',
+        () => page.plain(),
+      ),
+    );
     await page.cached(0);
-    results.push(await compare('fragments', `${page.engine}: ${FRAGMENTS} hits, one MGET, redis`, () => page.cached(0), 'same page, no tags', () => page.plain()));
+    results.push(
+      await compare(
+        'fragments',
+        `${page.engine}: ${FRAGMENTS} hits, one MGET, redis`,
+        () => page.cached(0),
+        'same page, no tags',
+        () => page.plain(),
+      ),
+    );
     // The two configurations alternate, three rounds each, and each keeps its best (as compare does).
-    const onRedisWithL1: CacheConfig = { backend: 'redis', location: redis.url, keyPrefix: `bench-${page.engine}`, options: { l1: { maxEntries: 10_000, timeout: 30 } } };
+    const onRedisWithL1: CacheConfig = {
+      backend: 'redis',
+      location: redis.url,
+      keyPrefix: `bench-${page.engine}`,
+      options: { l1: { maxEntries: 10_000, timeout: 30 } },
+    };
     const onLocmemOnly: CacheConfig = { backend: 'locmem', location: 'bench-fragments' };
     const best = { l1: undefined as Measurement | undefined, locmem: undefined as Measurement | undefined };
     for (let round = 0; round < 3; round++) {
-      for (const [name, fragmentsCache] of [['locmem', onLocmemOnly], ['l1', onRedisWithL1]] as const) {
+      for (const [name, fragmentsCache] of [
+        ['locmem', onLocmemOnly],
+        ['l1', onRedisWithL1],
+      ] as const) {
         await caches.closeAll();
         await configureCaches({ default: { backend: 'locmem', location: 'bench-fragments' }, template_fragments: fragmentsCache });
         await page.cached(0);

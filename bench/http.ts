@@ -23,7 +23,20 @@ function view(_req: unknown, res: http.ServerResponse): void {
 }
 
 /** The headers a hit sends, for the ceilings to send as well. */
-const PREBUILT = ['Content-Type', 'text/html; charset=utf-8', 'Cache-Control', 'max-age=600', 'Expires', new Date(Date.now() + 600_000).toUTCString(), 'Content-Length', String(PAGE.length), 'Age', '0', 'X-Cache', 'HIT'];
+const PREBUILT = [
+  'Content-Type',
+  'text/html; charset=utf-8',
+  'Cache-Control',
+  'max-age=600',
+  'Expires',
+  new Date(Date.now() + 600_000).toUTCString(),
+  'Content-Length',
+  String(PAGE.length),
+  'Age',
+  '0',
+  'X-Cache',
+  'HIT',
+];
 
 /** Runs autocannon against the URL in a child process; answers requests per second. */
 async function autocannon(url: string, seconds: number): Promise<number> {

@@ -23,12 +23,62 @@ export async function run(): Promise<Comparison[]> {
     raw.set(`bytes-${key}`, structuredClone(withBytes));
   }
   const results: Comparison[] = [];
-  results.push(await compare('locmem', 'get, short string', (i) => cache.get(keys[i % 1000]!), 'async lru-cache', (i) => rawGet(keys[i % 1000]!), { target: 0.5 }));
-  results.push(await compare('locmem', 'set, short string', (i) => cache.set(keys[i % 1000]!, 'another short string'), 'async lru-cache', (i) => rawSet(keys[i % 1000]!, 'another short string'), { target: 0.5 }));
+  results.push(
+    await compare(
+      'locmem',
+      'get, short string',
+      (i) => cache.get(keys[i % 1000]!),
+      'async lru-cache',
+      (i) => rawGet(keys[i % 1000]!),
+      { target: 0.5 },
+    ),
+  );
+  results.push(
+    await compare(
+      'locmem',
+      'set, short string',
+      (i) => cache.set(keys[i % 1000]!, 'another short string'),
+      'async lru-cache',
+      (i) => rawSet(keys[i % 1000]!, 'another short string'),
+      { target: 0.5 },
+    ),
+  );
   // The raw anchor copies with structuredClone on read, as a cache that hands out copies must.
-  results.push(await compare('locmem', 'get, small object', (i) => cache.get(`obj-${keys[i % 1000]}`), 'async lru-cache + structuredClone', (i) => rawGet(`obj-${keys[i % 1000]}`).then((v) => structuredClone(v))));
-  results.push(await compare('locmem', 'set, small object', (i) => cache.set(`obj-${keys[i % 1000]}`, object), 'async lru-cache + structuredClone', (i) => rawSet(`obj-${keys[i % 1000]}`, structuredClone(object))));
-  results.push(await compare('locmem', 'get, small object (raw anchor, no copy)', (i) => cache.get(`obj-${keys[i % 1000]}`), 'async lru-cache', (i) => rawGet(`obj-${keys[i % 1000]}`)));
-  results.push(await compare('locmem', 'get, object with a 4 KB Buffer', (i) => cache.get(`bytes-${keys[i % 1000]}`), 'async lru-cache + structuredClone', (i) => rawGet(`bytes-${keys[i % 1000]}`).then((v) => structuredClone(v))));
+  results.push(
+    await compare(
+      'locmem',
+      'get, small object',
+      (i) => cache.get(`obj-${keys[i % 1000]}`),
+      'async lru-cache + structuredClone',
+      (i) => rawGet(`obj-${keys[i % 1000]}`).then((v) => structuredClone(v)),
+    ),
+  );
+  results.push(
+    await compare(
+      'locmem',
+      'set, small object',
+      (i) => cache.set(`obj-${keys[i % 1000]}`, object),
+      'async lru-cache + structuredClone',
+      (i) => rawSet(`obj-${keys[i % 1000]}`, structuredClone(object)),
+    ),
+  );
+  results.push(
+    await compare(
+      'locmem',
+      'get, small object (raw anchor, no copy)',
+      (i) => cache.get(`obj-${keys[i % 1000]}`),
+      'async lru-cache',
+      (i) => rawGet(`obj-${keys[i % 1000]}`),
+    ),
+  );
+  results.push(
+    await compare(
+      'locmem',
+      'get, object with a 4 KB Buffer',
+      (i) => cache.get(`bytes-${keys[i % 1000]}`),
+      'async lru-cache + structuredClone',
+      (i) => rawGet(`bytes-${keys[i % 1000]}`).then((v) => structuredClone(v)),
+    ),
+  );
   return results;
 }

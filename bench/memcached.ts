@@ -31,14 +31,66 @@ export async function run(): Promise<Comparison[]> {
   try {
     for (const inFlight of [1, 50]) {
       const options = { inFlight };
-      results.push(await compare('memcached', `get, ${inFlight} in flight`, (i) => cache.get(keys[i % KEYS]!), 'memjs', (i) => mj.get(rawKeys[i % KEYS]!), options));
-      results.push(await compare('memcached', `get, ${inFlight} in flight`, (i) => cache.get(keys[i % KEYS]!), 'memcached (npm)', (i) => mcGet(rawKeys[i % KEYS]!), options));
-      results.push(await compare('memcached', `set, ${inFlight} in flight`, (i) => cache.set(keys[i % KEYS]!, VALUE), 'memjs', (i) => mj.set(rawKeys[i % KEYS]!, VALUE, { expires: 3600 }), options));
-      results.push(await compare('memcached', `set, ${inFlight} in flight`, (i) => cache.set(keys[i % KEYS]!, VALUE), 'memcached (npm)', (i) => mcSet(rawKeys[i % KEYS]!, VALUE, 3600), options));
+      results.push(
+        await compare(
+          'memcached',
+          `get, ${inFlight} in flight`,
+          (i) => cache.get(keys[i % KEYS]!),
+          'memjs',
+          (i) => mj.get(rawKeys[i % KEYS]!),
+          options,
+        ),
+      );
+      results.push(
+        await compare(
+          'memcached',
+          `get, ${inFlight} in flight`,
+          (i) => cache.get(keys[i % KEYS]!),
+          'memcached (npm)',
+          (i) => mcGet(rawKeys[i % KEYS]!),
+          options,
+        ),
+      );
+      results.push(
+        await compare(
+          'memcached',
+          `set, ${inFlight} in flight`,
+          (i) => cache.set(keys[i % KEYS]!, VALUE),
+          'memjs',
+          (i) => mj.set(rawKeys[i % KEYS]!, VALUE, { expires: 3600 }),
+          options,
+        ),
+      );
+      results.push(
+        await compare(
+          'memcached',
+          `set, ${inFlight} in flight`,
+          (i) => cache.set(keys[i % KEYS]!, VALUE),
+          'memcached (npm)',
+          (i) => mcSet(rawKeys[i % KEYS]!, VALUE, 3600),
+          options,
+        ),
+      );
     }
     // memjs has no multi-get: its best is 100 gets at once on its one connection.
-    results.push(await compare('memcached', 'getMany(100)', (i) => cache.getMany(batches[i % batches.length]!.ours), 'memjs (100 parallel gets)', (i) => Promise.all(batches[i % batches.length]!.raw.map((key) => mj.get(key)))));
-    results.push(await compare('memcached', 'getMany(100)', (i) => cache.getMany(batches[i % batches.length]!.ours), 'memcached (npm) getMulti', (i) => mcGetMulti(batches[i % batches.length]!.raw)));
+    results.push(
+      await compare(
+        'memcached',
+        'getMany(100)',
+        (i) => cache.getMany(batches[i % batches.length]!.ours),
+        'memjs (100 parallel gets)',
+        (i) => Promise.all(batches[i % batches.length]!.raw.map((key) => mj.get(key))),
+      ),
+    );
+    results.push(
+      await compare(
+        'memcached',
+        'getMany(100)',
+        (i) => cache.getMany(batches[i % batches.length]!.ours),
+        'memcached (npm) getMulti',
+        (i) => mcGetMulti(batches[i % batches.length]!.raw),
+      ),
+    );
   } finally {
     await cache.close();
     mj.close();

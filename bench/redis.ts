@@ -24,20 +24,59 @@ export async function run(): Promise<Comparison[]> {
     const results: Comparison[] = [];
     for (const inFlight of [1, 50]) {
       const options = { inFlight, target: 0.9 };
-      results.push(await compare('redis', `get, ${inFlight} in flight`, (i) => cache.get(keys[i % 1000]!), 'ioredis GET', (i) => raw.get(`raw:${keys[i % 1000]}`), options));
       results.push(
-        await compare('redis', `set, ${inFlight} in flight`, (i) => cache.set(keys[i % 1000]!, value), 'ioredis SET EX', (i) => raw.set(`raw:${keys[i % 1000]}`, value, 'EX', 300), options),
+        await compare(
+          'redis',
+          `get, ${inFlight} in flight`,
+          (i) => cache.get(keys[i % 1000]!),
+          'ioredis GET',
+          (i) => raw.get(`raw:${keys[i % 1000]}`),
+          options,
+        ),
+      );
+      results.push(
+        await compare(
+          'redis',
+          `set, ${inFlight} in flight`,
+          (i) => cache.set(keys[i % 1000]!, value),
+          'ioredis SET EX',
+          (i) => raw.set(`raw:${keys[i % 1000]}`, value, 'EX', 300),
+          options,
+        ),
       );
     }
-    results.push(await compare('redis', 'getMany(100)', (i) => cache.getMany(batches[i % 10]!), 'ioredis MGET of 100', (i) => raw.mget(...rawBatches[i % 10]!), { target: 0.95 }));
+    results.push(
+      await compare(
+        'redis',
+        'getMany(100)',
+        (i) => cache.getMany(batches[i % 10]!),
+        'ioredis MGET of 100',
+        (i) => raw.mget(...rawBatches[i % 10]!),
+        { target: 0.95 },
+      ),
+    );
     // Where the gap goes: the same anchors made to carry the bytes the cache stores (no targets).
     const bytes = serialize(value);
-    results.push(await compare('redis', 'set, 1 in flight (anchor sends v8 bytes)', (i) => cache.set(keys[i % 1000]!, value), 'ioredis SET PX of a Buffer', (i) => raw.set(`raw:${keys[i % 1000]}`, bytes, 'PX', 300_000)));
     results.push(
-      await compare('redis', 'getMany(100) (anchor decodes too)', (i) => cache.getMany(batches[i % 10]!), 'ioredis MGET + bytesCodec.decode', async (i) => {
-        const found = await raw.mgetBuffer(...batches[i % 10]!.map((key) => cache.makeKey(key)));
-        return found.map((payload) => (payload === null ? undefined : bytesCodec.decode(payload)));
-      }),
+      await compare(
+        'redis',
+        'set, 1 in flight (anchor sends v8 bytes)',
+        (i) => cache.set(keys[i % 1000]!, value),
+        'ioredis SET PX of a Buffer',
+        (i) => raw.set(`raw:${keys[i % 1000]}`, bytes, 'PX', 300_000),
+      ),
+    );
+    results.push(
+      await compare(
+        'redis',
+        'getMany(100) (anchor decodes too)',
+        (i) => cache.getMany(batches[i % 10]!),
+        'ioredis MGET + bytesCodec.decode',
+        async (i) => {
+          const found = await raw.mgetBuffer(...batches[i % 10]!.map((key) => cache.makeKey(key)));
+          return found.map((payload) => (payload === null ? undefined : bytesCodec.decode(payload)));
+        },
+      ),
     );
     return results;
   } finally {

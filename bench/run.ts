@@ -62,7 +62,22 @@ function projectRoot(): string {
 /** The versions behind the figures: the libraries measured against and the servers talked to. */
 function versions(): string {
   const root = projectRoot();
-  const packages = ['cachegrain', 'lru-cache', 'ioredis', 'pg', 'better-sqlite3', 'memjs', 'memcached', 'express', 'apicache', 'route-cache', 'nunjucks', 'handlebars', 'eta', 'autocannon'];
+  const packages = [
+    'cachegrain',
+    'lru-cache',
+    'ioredis',
+    'pg',
+    'better-sqlite3',
+    'memjs',
+    'memcached',
+    'express',
+    'apicache',
+    'route-cache',
+    'nunjucks',
+    'handlebars',
+    'eta',
+    'autocannon',
+  ];
   const found = packages.map((name) => {
     const file = name === 'cachegrain' ? join(root, 'package.json') : join(root, 'node_modules', name, 'package.json');
     return existsSync(file) ? `${name} ${(JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version}` : `${name} (absent)`;

@@ -7,9 +7,11 @@
  */
 import { EventEmitter } from 'node:events';
 import { now } from './clock.js';
-import type { Codec } from './codec.js';
+import type { Codec, TagStamp } from './codec.js';
 import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
 import { BoundedMemo } from './memo.js';
+import { md5 } from './hash.js';
+import { randomBytes } from 'node:crypto';
 import { checkOptionNames } from './options.js';
 import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
 
@@ -47,7 +49,14 @@ export interface CacheParams<O = Record<string, unknown>> {
 }
 
 /** A timeout in seconds (`null` = forever), or an options object. Omitted = the cache's default. */
-export type TimeoutArg = number | null | undefined | { timeout?: number | null; version?: number };
+export type TimeoutArg = number | null | undefined | WriteOptions;
+/** The options of a write. */
+export interface WriteOptions {
+  timeout?: number | null;
+  version?: number;
+  /** Invalidated together by `invalidateTags` (SPEC §8). */
+  tags?: readonly string[];
+}
 export interface VersionOption {
   version?: number;
 }
@@ -66,6 +75,13 @@ function throwRefusal(failed: WriteFailure[]): void {
 export function failedKey(failure: WriteFailure): string {
   return typeof failure === 'string' ? failure : failure.key;
 }
+
+/** Tag versions and replacement locks live under this version of their keys, whatever the cache's. */
+const TAG_KEY_VERSION = 0;
+/** How long a lock for replacing an entry whose tags were invalidated lives if its holder dies. */
+const REPLACE_LOCK_SECONDS = 10;
+/** A tag's new version: random, so no clock is compared anywhere. */
+const newTagVersion = (): string => randomBytes(8).toString('hex');
 
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
@@ -140,6 +156,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return found instanceof Promise ? found.then((map) => map.get(key)) : found.get(key);
   }
 
+  /** Optional: the live entry, without touching its recency (Django's has_key doesn't). @default readOne */
+  protected peekOne(key: string): MaybePromise<Entry<P> | undefined> {
+    return this.readOne(key);
+  }
+
   /** Optional: whether a live entry exists, without fetching it or touching its recency. */
   protected contains(key: string): MaybePromise<boolean> {
     const found = this.readOne(key);
@@ -210,8 +231,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
     try {
       const found = this.readOne(this.key(key, options?.version));
-      if (found instanceof Promise) return found.then((entry) => (entry === undefined ? defaultValue : (this.decode(entry.payload, false) as T)));
-      return Promise.resolve(found === undefined ? defaultValue : (this.decode(found.payload, false) as T));
+      if (found instanceof Promise) return found.then((entry) => (entry === undefined ? defaultValue : this.liveValue(entry.payload, false, defaultValue)));
+      return Promise.resolve(found === undefined ? defaultValue : this.liveValue(found.payload, false, defaultValue));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -225,8 +246,83 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
     const found = this.readOne(this.key(key));
-    if (found instanceof Promise) return found.then((entry) => (entry === undefined ? undefined : (this.decode(entry.payload, true) as T)));
-    return found === undefined ? undefined : (this.decode(found.payload, true) as T);
+    if (found instanceof Promise)
+      return found.then((entry) => (entry === undefined ? undefined : this.liveValue<T | undefined>(entry.payload, true, undefined)));
+    return found === undefined ? undefined : this.liveValue<T | undefined>(found.payload, true, undefined);
+  }
+
+  /** The value of a stored payload, or `missing` when one of its tags was invalidated since it was written. */
+  private liveValue<T>(payload: P, shared: boolean, missing: T): MaybePromise<T> {
+    const own = this.unstamped(payload);
+    if (own instanceof Promise) return own.then((live) => (live === undefined ? missing : (this.decode(live, shared) as T)));
+    return own === undefined ? missing : (this.decode(own, shared) as T);
+  }
+
+  /**
+   * The value's own payload of a stored payload, or undefined when one of its tags was invalidated
+   * since it was written. An entry without tags answers at once.
+   */
+  private unstamped(payload: P): MaybePromise<P | undefined> {
+    const stamped = this.codec.unstamp?.(payload);
+    if (stamped === undefined) return payload;
+    return this.stampsCurrent([stamped.stamp]).then(([current]) => (current ? stamped.payload : undefined));
+  }
+
+  /** For each stamp, whether every tag still has the version it recorded: one read for all their tags. */
+  private async stampsCurrent(stamps: TagStamp[]): Promise<boolean[]> {
+    const versions = await this.tagVersions([...new Set(stamps.flatMap((stamp) => stamp.tags))], false);
+    return stamps.map((stamp) => stamp.tags.every((tag, i) => versions.get(tag) === stamp.versions[i]));
+  }
+
+  /**
+   * The current version of each tag, in one read. For a write (`create`), a tag without one gets one,
+   * added so that concurrent writers agree on it; a reader takes a missing version as a changed one.
+   */
+  private async tagVersions(tags: string[], create: boolean): Promise<Map<string, string | undefined>> {
+    const made = tags.map((tag) => this.key(`cachegrain.tag.${md5(tag)}`, TAG_KEY_VERSION));
+    const found = await this.read(made, false);
+    const versions = new Map<string, string | undefined>();
+    for (let i = 0; i < tags.length; i++) {
+      const entry = found.get(made[i]!);
+      let version = entry === undefined ? undefined : String(this.codec.decode(entry.payload));
+      if (version === undefined && create) {
+        const fresh = newTagVersion();
+        if (await this.insert(made[i]!, this.codec.encode(fresh), null)) version = fresh;
+        else {
+          const raced = (await this.read([made[i]!], false)).get(made[i]!);
+          version = raced === undefined ? undefined : String(this.codec.decode(raced.payload));
+        }
+      }
+      versions.set(tags[i]!, version);
+    }
+    return versions;
+  }
+
+  /** The payload to store for a write with tags: stamped with their current versions. */
+  private async stampedWith(payload: P, tags: readonly string[] | undefined): Promise<P> {
+    if (tags === undefined || tags.length === 0) return payload;
+    if (this.codec.stamp === undefined) throw this.typeError("this backend's codec cannot store tags");
+    const versions = await this.tagVersions([...tags], true);
+    return this.codec.stamp(payload, { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? '') });
+  }
+
+  /**
+   * Invalidates every entry written with any of `tags` before this call, in every process that shares
+   * the store: each tag gets a new version, so entries that recorded the old one read as misses. Nothing
+   * is scanned; entries written after it resolves are not affected.
+   */
+  async invalidateTags(tags: Iterable<string>): Promise<void> {
+    const list = this.checkTags([...tags], 'invalidateTags');
+    if (list.length === 0) return;
+    const entries = list.map((tag): [string, P] => [this.key(`cachegrain.tag.${md5(tag)}`, TAG_KEY_VERSION), this.codec.encode(newTagVersion())]);
+    throwRefusal(await this.write(entries, null));
+  }
+
+  private checkTags(tags: unknown, what: string): string[] {
+    if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag !== '')) {
+      throw this.typeError(`${what}: tags must be an array of non-empty strings (got ${describe(tags)})`);
+    }
+    return tags as string[];
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
@@ -240,9 +336,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
     try {
-      const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+      const { expiresAt, version, tags } = this.writeOptions(timeoutOrOptions);
       const made = this.key(key, version);
       const payload = this.encode(value, made);
+      if (tags !== undefined && expiresAt !== EXPIRED) {
+        return this.stampedWith(payload, tags)
+          .then((stamped) => this.write([[made, stamped]], expiresAt))
+          .then(throwRefusal);
+      }
       if (expiresAt === EXPIRED) {
         const removed = this.remove([made]);
         return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
@@ -256,11 +357,39 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags } = this.writeOptions(timeoutOrOptions);
     const made = this.key(key, version);
     const payload = this.encode(value, made);
-    if (expiresAt === EXPIRED) return !(await this.contains(made));
-    return this.insert(made, payload, expiresAt);
+    if (expiresAt === EXPIRED) return !(await this.hasLive(made));
+    return this.addOverDead(made, await this.stampedWith(payload, tags), expiresAt);
+  }
+
+  /**
+   * Stores the entry when no live entry holds the key. An entry whose tags were invalidated is not
+   * live: it is replaced under a lock taken with `insert`, so that one adder in all processes wins.
+   */
+  private async addOverDead(made: string, payload: P, expiresAt: number | null): Promise<boolean> {
+    if (await this.insert(made, payload, expiresAt)) return true;
+    const entry = await this.readOne(made);
+    if (entry === undefined) return this.insert(made, payload, expiresAt);
+    if ((await this.unstamped(entry.payload)) !== undefined) return false;
+    const lock = this.key(`cachegrain.replacing.${md5(made)}`, TAG_KEY_VERSION);
+    if (!(await this.insert(lock, this.codec.encode(1), this.now() + REPLACE_LOCK_SECONDS))) return false;
+    try {
+      const again = await this.readOne(made);
+      if (again !== undefined && (await this.unstamped(again.payload)) !== undefined) return false;
+      throwRefusal(await this.write([[made, payload]], expiresAt));
+      return true;
+    } finally {
+      await this.remove([lock]);
+    }
+  }
+
+  /** Whether a live entry holds the made key: present, and its tags not invalidated. */
+  private async hasLive(made: string): Promise<boolean> {
+    if (this.codec.unstamp === undefined) return this.contains(made);
+    const entry = await this.peekOne(made);
+    return entry !== undefined && (await this.unstamped(entry.payload)) !== undefined;
   }
 
   /**
@@ -268,25 +397,33 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * answering what the cache then holds. Concurrent callers for one key compute once.
    */
   async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
-    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags } = this.writeOptions(timeoutOrOptions);
     const made = this.key(key, version);
     const hit = await this.readOne(made);
-    if (hit !== undefined) return this.codec.decode(hit.payload) as T;
+    const live = hit === undefined ? undefined : await this.unstamped(hit.payload);
+    if (live !== undefined) return this.codec.decode(live) as T;
     let flight = this.inflight.get(made);
     if (flight === undefined) {
-      flight = this.computeAndAdd(made, valueOrFactory, expiresAt).finally(() => this.inflight.delete(made));
+      flight = this.computeAndAdd(made, valueOrFactory, expiresAt, tags).finally(() => this.inflight.delete(made));
       this.inflight.set(made, flight);
     }
     return this.codec.decode(await flight) as T;
   }
 
-  private async computeAndAdd(made: string, valueOrFactory: unknown, expiresAt: number | null | typeof EXPIRED): Promise<P> {
+  /** Computes the value and adds it; answers the value's own payload of what the cache then holds. */
+  private async computeAndAdd(
+    made: string,
+    valueOrFactory: unknown,
+    expiresAt: number | null | typeof EXPIRED,
+    tags: readonly string[] | undefined,
+  ): Promise<P> {
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = this.encode(value, made);
     if (expiresAt === EXPIRED) return payload;
-    await this.insert(made, payload, expiresAt);
+    await this.addOverDead(made, await this.stampedWith(payload, tags), expiresAt);
     const stored = await this.readOne(made);
-    return stored === undefined ? payload : stored.payload;
+    const live = stored === undefined ? undefined : await this.unstamped(stored.payload);
+    return live ?? payload;
   }
 
   getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
@@ -305,19 +442,34 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
   }
 
-  /** The found entries of a getMany, decoded, under the keys as the caller gave them. */
-  private pick<T>(originals: CacheKey[], made: string[], entries: Map<string, Entry<P>>): Map<CacheKey, T> {
+  /**
+   * The found entries of a getMany, decoded, under the keys as the caller gave them; entries whose
+   * tags were invalidated are left out, after one read of every tag among them.
+   */
+  private pick<T>(originals: CacheKey[], made: string[], entries: Map<string, Entry<P>>): MaybePromise<Map<CacheKey, T>> {
     const found = new Map<CacheKey, T>();
+    let stamped: Array<{ index: number; stamp: TagStamp; payload: P }> | undefined;
     for (let i = 0; i < made.length; i++) {
       const entry = entries.get(made[i]!);
-      if (entry !== undefined) found.set(originals[i]!, this.codec.decode(entry.payload) as T);
+      if (entry === undefined) continue;
+      const unstamped = this.codec.unstamp?.(entry.payload);
+      if (unstamped === undefined) found.set(originals[i]!, this.codec.decode(entry.payload) as T);
+      else (stamped ??= []).push({ index: i, ...unstamped });
     }
-    return found;
+    if (stamped === undefined) return found;
+    const tagged = stamped;
+    return this.stampsCurrent(tagged.map((item) => item.stamp)).then((current) => {
+      tagged.forEach((item, n) => {
+        if (current[n]) found.set(originals[item.index]!, this.codec.decode(item.payload) as T);
+      });
+      // In the caller's order, as the untagged ones are.
+      return new Map(originals.filter((key) => found.has(key)).map((key) => [key, found.get(key)!]));
+    });
   }
 
   /** Stores every entry; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<CacheKey[]> {
-    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags } = this.writeOptions(timeoutOrOptions);
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
     const byMade = new Map<string, CacheKey>();
     const payloads: Array<[string, P]> = [];
@@ -330,6 +482,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (expiresAt === EXPIRED) {
       await this.remove([...byMade.keys()]);
       return [];
+    }
+    if (tags !== undefined) {
+      const stamped = await this.stampedWith(payloads[0]![1], tags);
+      const stamp = this.codec.unstamp!(stamped)!.stamp;
+      for (const pair of payloads) pair[1] = this.codec.stamp!(pair[1], stamp);
     }
     const failed = await this.write(payloads, expiresAt);
     return failed.map((failure) => {
@@ -361,7 +518,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   async hasKey(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    return this.contains(this.key(key, options?.version));
+    return this.hasLive(this.key(key, options?.version));
   }
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */
@@ -369,10 +526,23 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incr/decr delta must be an integer (got ${describe(delta)})`);
     const made = this.key(key, options?.version);
     if (this.incrBy !== undefined) {
-      const value = await this.incrBy(made, delta);
+      let value: number | undefined;
+      try {
+        value = await this.incrBy(made, delta);
+      } catch (error) {
+        // Not a plain integer: an integer stamped with tags is added to by read-modify-write.
+        if (!(error instanceof TypeError) || this.codec.unstamp === undefined) throw error;
+        const entry = (await this.readForUpdate([made])).get(made);
+        if (entry === undefined || this.codec.unstamp(entry.payload) === undefined) throw error;
+        return this.incrInOrder(key, made, delta);
+      }
       if (value === undefined) throw new KeyNotFoundError(String(key));
       return value;
     }
+    return this.incrInOrder(key, made, delta);
+  }
+
+  private async incrInOrder(key: CacheKey, made: string, delta: number): Promise<number> {
     // Read-modify-write: one at a time per key in this process, so concurrent callers lose nothing.
     const previous = this.pendingIncrs.get(made) ?? Promise.resolve();
     const next = previous.catch(() => undefined).then(() => this.addToStored(key, made, delta));
@@ -387,12 +557,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private async addToStored(key: CacheKey, made: string, delta: number): Promise<number> {
     const entry = (await this.readForUpdate([made])).get(made);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
-    const current = this.codec.decode(entry.payload);
+    const stamped = this.codec.unstamp?.(entry.payload);
+    if (stamped !== undefined && !(await this.stampsCurrent([stamped.stamp]))[0]) throw new KeyNotFoundError(String(key));
+    const current = this.codec.decode(stamped?.payload ?? entry.payload);
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
       throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
     }
     const value = current + delta;
-    throwRefusal(await this.write([[made, this.codec.encode(value)]], this.expiryOf(entry)));
+    const payload = stamped === undefined ? this.codec.encode(value) : this.codec.stamp!(this.codec.encode(value), stamped.stamp);
+    throwRefusal(await this.write([[made, payload]], this.expiryOf(entry)));
     return value;
   }
 
@@ -465,19 +638,21 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
   }
 
-  private writeOptions(arg: TimeoutArg): { expiresAt: number | null | typeof EXPIRED; version?: number } {
+  private writeOptions(arg: TimeoutArg): { expiresAt: number | null | typeof EXPIRED; version?: number; tags?: readonly string[] } {
     let timeout: number | null | undefined;
     let version: number | undefined;
+    let tags: readonly string[] | undefined;
     if (arg !== null && typeof arg === 'object') {
       timeout = arg.timeout;
       version = arg.version;
+      if (arg.tags !== undefined) tags = this.checkTags(arg.tags, 'tags');
     } else {
       timeout = arg;
     }
     timeout = timeout === undefined ? this.defaultTimeout : this.checkTimeout(timeout, 'timeout');
-    if (timeout === null) return { expiresAt: null, version };
-    if (timeout <= 0) return { expiresAt: EXPIRED, version };
-    return { expiresAt: this.now() + timeout, version };
+    if (timeout === null) return { expiresAt: null, version, tags };
+    if (timeout <= 0) return { expiresAt: EXPIRED, version, tags };
+    return { expiresAt: this.now() + timeout, version, tags };
   }
 
   private checkTimeout(timeout: unknown, what: string): number | null {

@@ -76,7 +76,13 @@ export async function createCacheTables(config: CachesConfig, dryRun: boolean, o
     try {
       if (dryRun) {
         if (await cache.tableExists()) out.write(`Cache table '${cache.table}' already exists.\n`);
-        else out.write(cache.createTableSql().map((sql) => `${sql};\n`).join(''));
+        else
+          out.write(
+            cache
+              .createTableSql()
+              .map((sql) => `${sql};\n`)
+              .join(''),
+          );
       } else {
         const outcome = await cache.createTable();
         out.write(outcome === 'created' ? `Cache table '${cache.table}' created.\n` : `Cache table '${cache.table}' already exists.\n`);

@@ -5,16 +5,34 @@
  */
 import { DefaultDeserializer, serialize } from 'node:v8';
 
+/** What a tagged entry carries beside its value: each tag, and the tag's version when the entry was written. */
+export interface TagStamp {
+  tags: string[];
+  versions: string[];
+}
+
 /** Turns values into what a backend stores and back. `decode` always returns a fresh copy. */
 export interface Codec<P> {
   encode(value: unknown): P;
   decode(payload: P): unknown;
   /** Optional: the form of a payload that is cheapest to decode again and again (kept by an in-process tier). */
   forKeeping?(payload: P): P;
+  /** Optional (a codec without it cannot store tagged entries): a payload carrying its tags' versions. */
+  stamp?(payload: P, stamp: TagStamp): P;
+  /** The stamp and the value's own payload of a stamped payload; undefined for one without tags. Cheap: no value is decoded. */
+  unstamp?(payload: P): { stamp: TagStamp; payload: P } | undefined;
+}
+
+/** A tagged entry in process: the stamp beside the value's payload, never serialized. */
+export class StampedPayload {
+  constructor(
+    readonly stamp: TagStamp,
+    readonly payload: string | number | boolean | bigint | null | Buffer,
+  ) {}
 }
 
 /** What an in-process store keeps: immutable primitives as they are, anything else as v8 bytes. */
-export type MemoryPayload = string | number | boolean | bigint | null | Buffer;
+export type MemoryPayload = string | number | boolean | bigint | null | Buffer | StampedPayload;
 
 /**
  * For stores inside this process (locmem). Primitives are immutable, so they need no copy and skip
@@ -33,7 +51,14 @@ export const memoryCodec: Codec<MemoryPayload> = {
     }
   },
   decode(payload) {
+    if (payload instanceof StampedPayload) throw new TypeError('a stamped payload is decoded through its unstamped payload');
     return Buffer.isBuffer(payload) ? deserialize(payload) : payload;
+  },
+  stamp(payload, stamp) {
+    return new StampedPayload(stamp, payload as StampedPayload['payload']);
+  },
+  unstamp(payload) {
+    return payload instanceof StampedPayload ? payload : undefined;
   },
 };
 
@@ -45,6 +70,8 @@ export const memoryCodec: Codec<MemoryPayload> = {
  */
 const V8_FORMAT = 0xff;
 const STRING_FORMAT = 0x00; // textOrBytesCodec writes it as '\u0000'
+/** A stamped payload: this byte, the stamp's JSON length (uint32), the JSON, then the value's own payload. */
+const STAMPED_FORMAT = 0x01;
 
 /**
  * For stores of bytes (files, SQL, memcached, Redis): integers as decimal text, strings (the most
@@ -72,6 +99,21 @@ export const bytesCodec: Codec<Buffer> = {
     const text = payload.toString('latin1');
     if (!/^-?\d+$/.test(text)) throw new TypeError(`stored payload is neither an integer nor a v8 value`);
     return Number(text);
+  },
+  stamp(payload, stamp) {
+    const json = Buffer.from(JSON.stringify([stamp.tags, stamp.versions]));
+    const stamped = Buffer.allocUnsafe(5 + json.length + payload.length);
+    stamped[0] = STAMPED_FORMAT;
+    stamped.writeUInt32BE(json.length, 1);
+    json.copy(stamped, 5);
+    payload.copy(stamped, 5 + json.length);
+    return stamped;
+  },
+  unstamp(payload) {
+    if (payload.length < 5 || payload[0] !== STAMPED_FORMAT) return undefined;
+    const end = 5 + payload.readUInt32BE(1);
+    const [tags, versions] = JSON.parse(payload.toString('utf8', 5, end)) as [string[], string[]];
+    return { stamp: { tags, versions }, payload: payload.subarray(end) };
   },
 };
 
@@ -130,5 +172,12 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   forKeeping(payload) {
     // A stored string stays a JS string in process: each hit is then a slice, not a UTF-8 decode.
     return typeof payload !== 'string' && payload.length > 0 && payload[0] === STRING_FORMAT ? '\u0000' + payload.toString('utf8', 1) : payload;
+  },
+  // Stamped payloads are always bytes: a string payload's UTF-8 is exactly what bytesCodec stores.
+  stamp(payload, stamp) {
+    return bytesCodec.stamp!(typeof payload === 'string' ? Buffer.from(payload) : payload, stamp);
+  },
+  unstamp(payload) {
+    return typeof payload === 'string' ? undefined : bytesCodec.unstamp!(payload);
   },
 };

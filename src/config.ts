@@ -77,10 +77,7 @@ class CacheHandler {
     let instance = this.instances.get(alias);
     if (instance === undefined) {
       if (!Object.hasOwn(this.config, alias)) {
-        throw new InvalidCacheBackendError(
-          `The cache alias '${alias}' is not configured (configured: ${Object.keys(this.config).join(', ')})`,
-          { alias },
-        );
+        throw new InvalidCacheBackendError(`The cache alias '${alias}' is not configured (configured: ${Object.keys(this.config).join(', ')})`, { alias });
       }
       instance = build(alias, this.config[alias]!);
       this.instances.set(alias, instance);
@@ -111,6 +108,15 @@ export const caches = new CacheHandler();
 /** Sets the aliases (SPEC §2). Returns a promise that settles once replaced caches are closed. */
 export function configureCaches(config: CachesConfig): Promise<void> {
   return caches.configure(config);
+}
+
+/**
+ * Invalidates the tags in every configured cache (SPEC §8), building those not used yet: an entry,
+ * fragment or page written with one of them before this call reads as a miss from then on.
+ */
+export async function invalidateTags(tags: Iterable<string>): Promise<void> {
+  const list = [...tags];
+  await Promise.all(caches.all().map((each) => each.invalidateTags(list)));
 }
 
 /** The `default` alias, looked up on every use so that reconfiguring takes effect. */

@@ -20,7 +20,10 @@ export const DEFAULT_CULL_FREQUENCY = 3;
 export function cullingOptions(alias: string, options: CullingOptions): Required<CullingOptions> {
   const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const cullFrequency = options.cullFrequency ?? DEFAULT_CULL_FREQUENCY;
-  for (const [name, value] of [['maxEntries', maxEntries], ['cullFrequency', cullFrequency]] as const) {
+  for (const [name, value] of [
+    ['maxEntries', maxEntries],
+    ['cullFrequency', cullFrequency],
+  ] as const) {
     if (!Number.isSafeInteger(value) || value < 0) {
       throw new TypeError(`cache '${alias}': options.${name} must be a non-negative integer (got ${describe(value)})`);
     }

@@ -8,6 +8,7 @@ import {
   type Entry,
   FileBasedCache,
   InvalidCacheBackendError,
+  invalidateTags,
   LocMemCache,
 } from '../src/index.js';
 
@@ -119,10 +120,13 @@ describe('configureCaches / caches', () => {
   it('refuses an option name a built-in backend does not take, naming the closest, and keeps the configuration it had', async () => {
     configureCaches({ default: { backend: 'locmem', location: 'kept-options' } });
     await cache.set('still', 'here');
-    const unknown = (backend: string, options: Record<string, unknown>) => () => configureCaches({ default: { backend: 'locmem' }, x: { backend, options } as never });
+    const unknown = (backend: string, options: Record<string, unknown>) => () =>
+      configureCaches({ default: { backend: 'locmem' }, x: { backend, options } as never });
     expect(unknown('locmem', { maxEntires: 5 })).toThrow("cache 'x': unknown option 'options.maxEntires' (did you mean 'options.maxEntries'?)");
     expect(unknown('filebased', { cullFrequncy: 2 })).toThrow("cache 'x': unknown option 'options.cullFrequncy' (did you mean 'options.cullFrequency'?)");
-    expect(unknown('database', { connection: 'sqlite::memory:', readconnection: 'x' })).toThrow("unknown option 'options.readconnection' (did you mean 'options.readConnection'?)");
+    expect(unknown('database', { connection: 'sqlite::memory:', readconnection: 'x' })).toThrow(
+      "unknown option 'options.readconnection' (did you mean 'options.readConnection'?)",
+    );
     expect(unknown('redis', { timeoutMS: 10 })).toThrow("unknown option 'options.timeoutMS' (did you mean 'options.timeoutMs'?)");
     expect(unknown('memcached', { failopen: true })).toThrow("unknown option 'options.failopen' (did you mean 'options.failOpen'?)");
     expect(unknown('redis', { l1: { maxEntrys: 5 } })).not.toThrow();
@@ -137,9 +141,22 @@ describe('configureCaches / caches', () => {
     class Listed extends MapCache {
       static override readonly optionNames = ['depth'];
     }
-    expect(() => configureCaches({ default: { backend: Listed, options: { dept: 1 } } })).toThrow("cache 'default': unknown option 'options.dept' (did you mean 'options.depth'?)");
+    expect(() => configureCaches({ default: { backend: Listed, options: { dept: 1 } } })).toThrow(
+      "cache 'default': unknown option 'options.dept' (did you mean 'options.depth'?)",
+    );
     expect(() => new Listed({ options: { dept: 1 } })).toThrow("cache 'default': unknown option 'options.dept'");
     expect(() => configureCaches({ default: { backend: MapCache, options: { dept: 1 } } })).not.toThrow();
+  });
+
+  it('invalidateTags from cachegrain invalidates the tags in every configured cache', async () => {
+    configureCaches({ default: { backend: 'locmem', location: 'tags-a' }, other: { backend: 'locmem', location: 'tags-b' }, off: { backend: 'dummy' } });
+    await cache.set('k', 1, { tags: ['item:3'] });
+    await caches.get('other').set('k', 2, { tags: ['item:3'] });
+    await caches.get('other').set('kept', 3, { tags: ['item:4'] });
+    await invalidateTags(['item:3']);
+    expect(await cache.get('k')).toBeUndefined();
+    expect(await caches.get('other').get('k')).toBeUndefined();
+    expect(await caches.get('other').get('kept')).toBe(3);
   });
 
   it('accepts a class extending BaseCache as a custom backend', async () => {
@@ -174,7 +191,12 @@ describe('configureCaches / caches', () => {
   });
 
   it('names the specifier when a module or export cannot be found', () => {
-    configureCaches({ default: { backend: 'locmem' }, a: { backend: './no/such/module.js#Thing' }, b: { backend: `${LIBERAL}#Nope` }, c: { backend: `${LIBERAL}#upperKeys` } });
+    configureCaches({
+      default: { backend: 'locmem' },
+      a: { backend: './no/such/module.js#Thing' },
+      b: { backend: `${LIBERAL}#Nope` },
+      c: { backend: `${LIBERAL}#upperKeys` },
+    });
     expect(() => caches.get('a')).toThrow(/Could not find backend '\.\/no\/such\/module\.js#Thing' for cache 'a'/);
     expect(() => caches.get('b')).toThrow(/the module has no export 'Nope'/);
     expect(() => caches.get('c')).toThrow(/is not a class extending BaseCache/);
@@ -214,7 +236,9 @@ describe('bad input keeps everything else', () => {
   it('a refused value leaves other entries and the cache working', async () => {
     configureCaches({ default: { backend: 'locmem', location: 'bad-input' } });
     await cache.set('good', { ok: true });
-    await expect(cache.set('bad', undefined)).rejects.toThrow("cache 'default': cannot store the value for key ':1:bad': undefined cannot be stored (store null instead)");
+    await expect(cache.set('bad', undefined)).rejects.toThrow(
+      "cache 'default': cannot store the value for key ':1:bad': undefined cannot be stored (store null instead)",
+    );
     await expect(cache.set({} as never, 1)).rejects.toThrow('cache key must be a string or a number (got an object)');
     expect(await cache.get('good')).toEqual({ ok: true });
     await cache.set('after', 2);
@@ -222,7 +246,9 @@ describe('bad input keeps everything else', () => {
   });
 
   it('names the cache in a bad timeout or version', () => {
-    expect(() => new LocMemCache({ alias: 'mem', timeout: 'soon' as never })).toThrow("cache 'mem': timeout must be a finite number of seconds or null (got 'soon')");
+    expect(() => new LocMemCache({ alias: 'mem', timeout: 'soon' as never })).toThrow(
+      "cache 'mem': timeout must be a finite number of seconds or null (got 'soon')",
+    );
     expect(() => new LocMemCache({ alias: 'mem', version: 1.5 })).toThrow("cache 'mem': version must be an integer (got number 1.5)");
   });
 });

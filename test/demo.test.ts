@@ -126,12 +126,20 @@ describe('an edit', () => {
     const edited = 3;
     const recommender = recommendersOf(edited)[0]!;
     // A book whose page does not show the edited one, and an item and a page of another section.
-    const bystander = Array.from({ length: 300 }, (_, index) => index + 1).find((id) => sectionOf(id) === 'books' && id !== edited && !recommendersOf(edited).includes(id))!;
+    const bystander = Array.from({ length: 300 }, (_, index) => index + 1).find(
+      (id) => sectionOf(id) === 'books' && id !== edited && !recommendersOf(edited).includes(id),
+    )!;
     const film = 2;
     for (const path of [`/items/${edited}`, `/items/${recommender}`, `/items/${bystander}`, `/items/${film}`, '/films']) {
       await visit(path);
     }
-    for (const [name, id] of [['card', edited], ['detail', edited], ['recommendations', recommender], ['detail', bystander], ['card', bystander]] as const) {
+    for (const [name, id] of [
+      ['card', edited],
+      ['detail', edited],
+      ['recommendations', recommender],
+      ['detail', bystander],
+      ['card', bystander],
+    ] as const) {
       expect(await has(name, id), `${name} ${id} before the edit`).toBe(true);
     }
 
@@ -144,11 +152,22 @@ describe('an edit', () => {
     expect(saved.headers['location']).toBe(`/items/${edited}`);
 
     // Its fragments, and the recommendations that list it with the cards and details holding them, are gone.
-    for (const [name, id] of [['card', edited], ['detail', edited], ['recommendations', recommender], ['card', recommender], ['detail', recommender]] as const) {
+    for (const [name, id] of [
+      ['card', edited],
+      ['detail', edited],
+      ['recommendations', recommender],
+      ['card', recommender],
+      ['detail', recommender],
+    ] as const) {
       expect(await has(name, id), `${name} ${id} after the edit`).toBe(false);
     }
     // Its own recommendations do not show it, and the bystander's fragments are untouched.
-    for (const [name, id] of [['recommendations', edited], ['detail', bystander], ['card', bystander], ['recommendations', bystander]] as const) {
+    for (const [name, id] of [
+      ['recommendations', edited],
+      ['detail', bystander],
+      ['card', bystander],
+      ['recommendations', bystander],
+    ] as const) {
       expect(await has(name, id), `${name} ${id} after the edit`).toBe(true);
     }
 

@@ -17,9 +17,7 @@ afterEach(async () => {
 
 describe('packaging', () => {
   it('answers require() for every entry point', () => {
-    const script = ['', '/http', '/express', '/nunjucks', '/handlebars', '/eta']
-      .map((entry) => `typeof require('cachegrain${entry}')`)
-      .join('+" "+');
+    const script = ['', '/http', '/express', '/nunjucks', '/handlebars', '/eta'].map((entry) => `typeof require('cachegrain${entry}')`).join('+" "+');
     const out = execFileSync(process.execPath, ['-e', `console.log(${script})`], { cwd: root, encoding: 'utf8' });
     expect(out.trim()).toBe('object object object object object object');
   });
@@ -30,16 +28,18 @@ describe('packaging', () => {
     );
   });
 
-  it('types each backend\'s options, and refuses an unknown one at run time naming the closest', () => {
+  it("types each backend's options, and refuses an unknown one at run time naming the closest", () => {
     // @ts-expect-error: a misspelt option is a type error
     const typo = () => configureCaches({ default: { backend: 'locmem', options: { maxEntires: 5 } } });
-    expect(typo).toThrow("cache 'default': unknown option 'options.maxEntires' (did you mean 'options.maxEntries'?); the options are 'options.maxEntries', 'options.cullFrequency'");
+    expect(typo).toThrow(
+      "cache 'default': unknown option 'options.maxEntires' (did you mean 'options.maxEntries'?); the options are 'options.maxEntries', 'options.cullFrequency'",
+    );
     // @ts-expect-error: the database backend needs its connection
     configureCaches({ default: { backend: 'database', location: 't' } });
     expect(() => caches.get('default')).toThrow(/options\.connection is required/);
   });
 
-  it('types get with its default as the default\'s type', async () => {
+  it("types get with its default as the default's type", async () => {
     configureCaches({ default: { backend: 'locmem' } });
     const cache = caches.get('default');
     const onMiss: string = await cache.get('absent', 'fallback');

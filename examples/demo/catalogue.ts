@@ -18,7 +18,24 @@ export interface Item {
   tags: string[];
 }
 
-const WORDS = ['amber', 'silent', 'river', 'glass', 'northern', 'paper', 'quiet', 'harbour', 'iron', 'velvet', 'winter', 'garden', 'signal', 'lantern', 'copper', 'hollow'];
+const WORDS = [
+  'amber',
+  'silent',
+  'river',
+  'glass',
+  'northern',
+  'paper',
+  'quiet',
+  'harbour',
+  'iron',
+  'velvet',
+  'winter',
+  'garden',
+  'signal',
+  'lantern',
+  'copper',
+  'hollow',
+];
 const NAMES = ['Ada Byrne', 'Tomas Reyes', 'Mei Lin', 'Okon Eze', 'Sara Holm', 'Ravi Iyer', 'Lena Vogel', 'Jon Park'];
 const SECTIONS: Section[] = ['books', 'music', 'films'];
 
@@ -57,7 +74,10 @@ export const PER_PAGE = 20;
 export async function listSection(section: Section, page = 1, perPage = PER_PAGE): Promise<Item[]> {
   recordQuery();
   await sleep(QUERY_DELAY_MS);
-  return items.filter((item) => item.section === section).slice((page - 1) * perPage, page * perPage).map((item) => ({ ...item }));
+  return items
+    .filter((item) => item.section === section)
+    .slice((page - 1) * perPage, page * perPage)
+    .map((item) => ({ ...item }));
 }
 
 export async function getItem(id: number): Promise<Item | undefined> {
@@ -77,7 +97,10 @@ export async function recommendationsFor(item: Pick<Item, 'id'>): Promise<Item[]
 /** The ids recommended beside an item: same section, a tag in common (tags never change). */
 function recommendedIds(id: number): number[] {
   const item = items[id - 1]!;
-  return items.filter((other) => other.section === item.section && other.id !== id && other.tags.some((t) => item.tags.includes(t))).slice(0, 5).map((other) => other.id);
+  return items
+    .filter((other) => other.section === item.section && other.id !== id && other.tags.some((t) => item.tags.includes(t)))
+    .slice(0, 5)
+    .map((other) => other.id);
 }
 
 /** The items whose recommendations show this one: their pages show its title, so an edit reaches them. */

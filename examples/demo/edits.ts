@@ -33,7 +33,11 @@ export async function invalidateItem(id: number, origin: string): Promise<Invali
   const recommenders = recommendersOf(id);
   const shownOn = [id, ...recommenders];
 
-  const queries = [`item:${id}`, ...shownOn.map((other) => `section:${section}:${sectionPageOf(other)}`), ...recommenders.map((other) => `recommendations:${other}`)];
+  const queries = [
+    `item:${id}`,
+    ...shownOn.map((other) => `section:${section}:${sectionPageOf(other)}`),
+    ...recommenders.map((other) => `recommendations:${other}`),
+  ];
   await caches.get('queries').deleteMany(queries);
 
   const fragments = [
@@ -42,7 +46,9 @@ export async function invalidateItem(id: number, origin: string): Promise<Invali
   ];
   await caches.get('template_fragments').deleteMany(fragments);
 
-  const pages = [...new Set([...shownOn.map((other) => `${origin}/items/${other}`), ...shownOn.map((other) => `${origin}${sectionPath(section, sectionPageOf(other))}`)])];
+  const pages = [
+    ...new Set([...shownOn.map((other) => `${origin}/items/${other}`), ...shownOn.map((other) => `${origin}${sectionPath(section, sectionPageOf(other))}`)]),
+  ];
   await Promise.all(pages.map((url) => invalidatePage(url, { keyPrefix: SITE_PREFIX })));
   await invalidatePage(`${origin}/api/items/${id}`, { keyPrefix: API_PREFIX });
 

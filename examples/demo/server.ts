@@ -50,7 +50,10 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
   app.get('/style.css', cacheControl({ public: true, maxAge: 3600 }), (_req, res) => res.sendFile('style.css', { root: VIEWS }));
 
   app.post('/visitor', express.urlencoded({ extended: false }), (req, res) => {
-    const name = String(req.body?.name ?? '').trim().slice(0, MAX_VISITOR_LENGTH) || 'guest';
+    const name =
+      String(req.body?.name ?? '')
+        .trim()
+        .slice(0, MAX_VISITOR_LENGTH) || 'guest';
     res.cookie('visitor', name, { sameSite: 'lax', httpOnly: true });
     res.redirect(303, sameSiteReferer(req) ?? '/');
   });
@@ -65,7 +68,10 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
 
   app.get('/stats', neverCache, async (req, res) => {
     const views = await cache.getMany<number>(Array.from({ length: 300 }, (_, index) => `views:${index + 1}`));
-    const mostViewed = [...views].map(([key, count]) => ({ id: Number(String(key).slice('views:'.length)), views: count })).sort((a, b) => b.views - a.views).slice(0, 10);
+    const mostViewed = [...views]
+      .map(([key, count]) => ({ id: Number(String(key).slice('views:'.length)), views: count }))
+      .sort((a, b) => b.views - a.views)
+      .slice(0, 10);
     const stats = { ...totals, edits: (await cache.get<number>('edits')) ?? 0, mostViewed, generatedAt: new Date().toISOString() };
     if (req.accepts(['html', 'json']) === 'json') return void res.json(stats);
     renderPage(req, res, 'nunjucks/stats.njk', 'Nunjucks', { title: 'Stats', stats });
@@ -114,7 +120,15 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
     const items = await caches.get('queries').getOrSet(`section:${section}:${page}`, () => listSection(section, page));
     const { engine, extension, heading } = ENGINES[section];
     const pageLinks = Array.from({ length: pages }, (_, index) => ({ number: index + 1, href: sectionPath(section, index + 1), current: index + 1 === page }));
-    renderPage(req, res, `${engine.toLowerCase()}/section.${extension}`, engine, { title: heading, heading, section, items: await withRecommendations(section, items), page, pages, pageLinks });
+    renderPage(req, res, `${engine.toLowerCase()}/section.${extension}`, engine, {
+      title: heading,
+      heading,
+      section,
+      items: await withRecommendations(section, items),
+      page,
+      pages,
+      pageLinks,
+    });
   });
 
   site.get('/items/:id', async (req, res) => {
@@ -129,7 +143,10 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
   app.use(site);
   app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     console.error(error);
-    res.status(500).type('text').send(`The demo failed: ${(error as Error).message}`);
+    res
+      .status(500)
+      .type('text')
+      .send(`The demo failed: ${(error as Error).message}`);
   });
   return app;
 }
@@ -146,7 +163,9 @@ function loadItem(id: number): Promise<Item> {
 async function withRecommendations(section: Section, items: Item[]): Promise<Array<Item & { recommendations?: Item[] }>> {
   if (ENGINES[section].engine !== 'Handlebars') return items;
   const queries = caches.get('queries');
-  return Promise.all(items.map(async (item) => ({ ...item, recommendations: await queries.getOrSet(`recommendations:${item.id}`, () => recommendationsFor(item)) })));
+  return Promise.all(
+    items.map(async (item) => ({ ...item, recommendations: await queries.getOrSet(`recommendations:${item.id}`, () => recommendationsFor(item)) })),
+  );
 }
 
 /** Renders a view and puts the footer in: what this render cost, known only once its fragments are resolved. */
@@ -210,7 +229,9 @@ async function main(): Promise<void> {
     // Express 5 hands a listen failure (a busy port) to this callback instead of throwing.
     if (error !== undefined) {
       const busy = (error as NodeJS.ErrnoException).code === 'EADDRINUSE';
-      console.error(busy ? `cachegrain demo: port ${port} is already in use; set PORT to another port` : `cachegrain demo: cannot listen on port ${port}: ${error.message}`);
+      console.error(
+        busy ? `cachegrain demo: port ${port} is already in use; set PORT to another port` : `cachegrain demo: cannot listen on port ${port}: ${error.message}`,
+      );
       process.exit(1);
     }
     const base = `http://localhost:${port}`;

@@ -11,7 +11,11 @@ import { quote } from './database-sqlite.js';
 
 /** What the backend needs of a pg Pool or Client. */
 export interface PgQueryable {
-  query<R extends QueryResultRow = QueryResultRow>(config: { name?: string; text: string; values?: unknown[] }): Promise<{ rows: R[]; rowCount: number | null }>;
+  query<R extends QueryResultRow = QueryResultRow>(config: {
+    name?: string;
+    text: string;
+    values?: unknown[];
+  }): Promise<{ rows: R[]; rowCount: number | null }>;
   end?(): Promise<void>;
 }
 

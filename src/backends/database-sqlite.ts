@@ -66,9 +66,11 @@ export class SqliteTable implements TableStore {
 
   createTable(): 'created' | 'exists' {
     if (this.exists()) return 'exists';
-    this.db.transaction(() => {
-      for (const sql of this.createTableSql()) this.db.exec(sql);
-    }).immediate();
+    this.db
+      .transaction(() => {
+        for (const sql of this.createTableSql()) this.db.exec(sql);
+      })
+      .immediate();
     return 'created';
   }
 

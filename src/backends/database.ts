@@ -170,11 +170,15 @@ export class DatabaseCache extends ServerCache<Buffer> {
     // A key given twice would make one upsert touch a row twice, which PostgreSQL refuses; the last wins.
     const unique = entries.length === 1 ? entries : [...new Map(entries)];
     for (const [key] of unique) this.checkKeyLength(key);
-    return this.run(this.primary, unique.map(([key]) => key), async () => {
-      await this.makeRoom();
-      this.rowsBound! += await this.primary.upsert(unique, expiresAt ?? Infinity);
-      return [];
-    });
+    return this.run(
+      this.primary,
+      unique.map(([key]) => key),
+      async () => {
+        await this.makeRoom();
+        this.rowsBound! += await this.primary.upsert(unique, expiresAt ?? Infinity);
+        return [];
+      },
+    );
   }
 
   protected async insert(key: string, payload: Buffer, expiresAt: number | null): Promise<boolean> {
@@ -287,12 +291,20 @@ export class DatabaseCache extends ServerCache<Buffer> {
   private connect(connection: DatabaseConnection, option: string): TableStore {
     if (typeof connection === 'string') {
       if (connection.startsWith('sqlite:')) {
-        const { client, release } = acquire(connection, () => openSqlite(connection), (db) => db.close());
+        const { client, release } = acquire(
+          connection,
+          () => openSqlite(connection),
+          (db) => db.close(),
+        );
         this.releases.push(release);
         return new SqliteTable(client, this.table);
       }
       if (/^postgres(ql)?:\/\//.test(connection)) {
-        const { client, release } = acquire(connection, () => openPostgres(connection, this.timeoutMs), (pool) => pool.end());
+        const { client, release } = acquire(
+          connection,
+          () => openPostgres(connection, this.timeoutMs),
+          (pool) => pool.end(),
+        );
         this.releases.push(release);
         return new PostgresTable(client as unknown as PgQueryable, this.table, describePostgresUrl(connection));
       }

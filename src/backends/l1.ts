@@ -97,7 +97,14 @@ export class L1Tier<P> {
   static install<P>(
     cache: Primitives<P>,
     settings: L1Settings,
-    context: { clock: () => number; keep?: (payload: P) => P; channelName: string; readsCarryExpiry: boolean; openBus: (() => BusConnections) | undefined; reportError: (error: Error) => void },
+    context: {
+      clock: () => number;
+      keep?: (payload: P) => P;
+      channelName: string;
+      readsCarryExpiry: boolean;
+      openBus: (() => BusConnections) | undefined;
+      reportError: (error: Error) => void;
+    },
   ): L1Tier<P> {
     const inner: Primitives<P> = {
       read: cache.read.bind(cache),
@@ -368,7 +375,9 @@ export class L1Tier<P> {
     if (this.bus === undefined) return;
     const message = `${L1Tier.sender} ${keys === null ? '*' : JSON.stringify(keys)}`;
     // Not awaited: the write is done; the message only has to leave before anything else does.
-    this.bus.publisher.publish(this.channel, message).catch((error: Error) => this.reportError(new Error(`L1 bus: publishing an invalidation failed: ${error.message}`, { cause: error })));
+    this.bus.publisher
+      .publish(this.channel, message)
+      .catch((error: Error) => this.reportError(new Error(`L1 bus: publishing an invalidation failed: ${error.message}`, { cause: error })));
   }
 
   private receive(message: string): void {

@@ -65,6 +65,10 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return found;
   }
 
+  protected override peekOne(key: string): LocMemEntry | undefined {
+    return this.live(key);
+  }
+
   protected override contains(key: string): boolean {
     return this.live(key) !== undefined;
   }

@@ -60,7 +60,10 @@ export class MemcachedCache extends ServerCache<Buffer> {
     if (problem !== undefined) throw new InvalidCacheKeyError(problem, key);
     // The server counts bytes: 250 code points of non-ASCII text can still be too long for it.
     if (key.length > MEMCACHED_MAX_KEY_LENGTH / 3 && Buffer.byteLength(key) > MEMCACHED_MAX_KEY_LENGTH) {
-      throw new InvalidCacheKeyError(`Cache key will cause errors if used with memcached: '${key}' (longer than ${MEMCACHED_MAX_KEY_LENGTH} bytes in UTF-8)`, key);
+      throw new InvalidCacheKeyError(
+        `Cache key will cause errors if used with memcached: '${key}' (longer than ${MEMCACHED_MAX_KEY_LENGTH} bytes in UTF-8)`,
+        key,
+      );
     }
   }
 
@@ -83,20 +86,25 @@ export class MemcachedCache extends ServerCache<Buffer> {
 
   private async readEntries(keys: string[], withExpiry: boolean, strict: boolean): Promise<Map<string, Entry<Buffer>>> {
     const found = new Map<string, Entry<Buffer>>();
-    await this.eachServer(keys, async (server, serverKeys) => {
-      if (!withExpiry) {
-        for (const [key, payload] of await server.get(serverKeys)) found.set(key, { payload });
-        return;
-      }
-      const now = this.now();
-      const entries = await Promise.all(serverKeys.map((key) => server.metaGet(key, 'v t')));
-      serverKeys.forEach((key, index) => {
-        const entry = entries[index];
-        if (entry === undefined) return;
-        const ttl = Number(entry.flags.t);
-        found.set(key, { payload: entry.value!, expiresAt: ttl < 0 ? null : now + ttl });
-      });
-    }, undefined, strict);
+    await this.eachServer(
+      keys,
+      async (server, serverKeys) => {
+        if (!withExpiry) {
+          for (const [key, payload] of await server.get(serverKeys)) found.set(key, { payload });
+          return;
+        }
+        const now = this.now();
+        const entries = await Promise.all(serverKeys.map((key) => server.metaGet(key, 'v t')));
+        serverKeys.forEach((key, index) => {
+          const entry = entries[index];
+          if (entry === undefined) return;
+          const ttl = Number(entry.flags.t);
+          found.set(key, { payload: entry.value!, expiresAt: ttl < 0 ? null : now + ttl });
+        });
+      },
+      undefined,
+      strict,
+    );
     return found;
   }
 

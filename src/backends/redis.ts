@@ -78,13 +78,14 @@ export class RedisCache extends ServerCache<Buffer | string> {
   constructor(params: CacheParams<RedisOptions> = {}) {
     super(params, textOrBytesCodec);
     const { cluster = false, clearPattern, client: clientOptions = {} } = (params.options ?? {}) as RedisOptions;
-    if (clientOptions === null || typeof clientOptions !== 'object') throw this.typeError(`options.client must be an object of ioredis options (got ${describe(clientOptions)})`);
+    if (clientOptions === null || typeof clientOptions !== 'object')
+      throw this.typeError(`options.client must be an object of ioredis options (got ${describe(clientOptions)})`);
     if (typeof cluster !== 'boolean') throw this.typeError(`options.cluster must be a boolean (got ${describe(cluster)})`);
     if (clearPattern !== undefined && (typeof clearPattern !== 'string' || clearPattern === '')) {
       throw this.typeError(`options.clearPattern must be a non-empty string (got ${describe(clearPattern)})`);
     }
     if (clientOptions.keyPrefix !== undefined) {
-      throw this.typeError('options.client.keyPrefix is not supported (clear() could not find the keys): use the cache\'s keyPrefix instead');
+      throw this.typeError("options.client.keyPrefix is not supported (clear() could not find the keys): use the cache's keyPrefix instead");
     }
     if (this.location.length === 0) throw this.typeError('the redis backend needs a location: one or more redis:// URLs');
     const urls = this.location.map((location) => this.parseUrl(location, cluster));
@@ -131,7 +132,8 @@ export class RedisCache extends ServerCache<Buffer | string> {
 
   /** Defines the scripts, and turns client errors into `error` events (an unheard one would throw). */
   private prepare(client: Redis | Cluster, name: string): Client {
-    for (const [command, lua] of Object.entries(SCRIPTS)) client.defineCommand(command, { lua, numberOfKeys: command === 'cachegrainReadWithExpiry' ? undefined : 1 });
+    for (const [command, lua] of Object.entries(SCRIPTS))
+      client.defineCommand(command, { lua, numberOfKeys: command === 'cachegrainReadWithExpiry' ? undefined : 1 });
     client.on('error', (error: Error) => this.reportServerError(name, this.serverError(name, error)));
     return client as Client;
   }
@@ -169,11 +171,16 @@ export class RedisCache extends ServerCache<Buffer | string> {
     if (withExpiry) return this.guard(this.leaderName, new Map<string, Entry<Buffer>>(), () => this.readWithExpiry(keys));
     if (this.replicas.length === 0 && !this.cluster) {
       // The common case, one MGET, with no promise of its own in between.
-      return this.guard(this.leaderName, new Map(), () => this.leader.mgetBuffer(...keys), (payloads) => {
-        const found = new Map<string, Entry<Buffer>>();
-        for (let i = 0; i < keys.length; i++) if (payloads[i] != null) found.set(keys[i]!, { payload: payloads[i]! });
-        return found;
-      });
+      return this.guard(
+        this.leaderName,
+        new Map(),
+        () => this.leader.mgetBuffer(...keys),
+        (payloads) => {
+          const found = new Map<string, Entry<Buffer>>();
+          for (let i = 0; i < keys.length; i++) if (payloads[i] != null) found.set(keys[i]!, { payload: payloads[i]! });
+          return found;
+        },
+      );
     }
     return this.readFrom(new Map<string, Entry<Buffer>>(), (client) => this.readMany(client, keys), same);
   }
@@ -215,8 +222,10 @@ export class RedisCache extends ServerCache<Buffer | string> {
   protected write(entries: Array<[string, Buffer | string]>, expiresAt: number | null): Promise<string[]> {
     if (entries.length === 1) {
       const [key, payload] = entries[0]!;
-      return this.guard(this.leaderName, [key], () =>
-        expiresAt === null ? this.leader.set(key, payload) : this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt)),
+      return this.guard(
+        this.leaderName,
+        [key],
+        () => (expiresAt === null ? this.leader.set(key, payload) : this.leader.set(key, payload, 'PX', this.ttlMs(expiresAt))),
         noFailures,
       );
     }

@@ -99,7 +99,13 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   /** The connections the L1's invalidations travel on: `l1.bus` (a backend with its own bus overrides this). */
   protected openL1Bus(settings: L1Settings): BusConnections {
     const { ioredis } = loadRedisClients();
-    const connect = () => new ioredis.Redis(settings.bus!, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000) });
+    const connect = () =>
+      new ioredis.Redis(settings.bus!, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+        retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
+      });
     const publisher = connect();
     publisher.on('error', () => undefined); // the subscriber reports the bus's troubles
     publisher.connect().catch(() => undefined);
@@ -194,7 +200,9 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     }
     const server = breaker.server;
     const failure =
-      error instanceof CacheServerError ? error : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
+      error instanceof CacheServerError
+        ? error
+        : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
     pending.scope?.markDown(breaker);
     breaker.fail(failure);
     const fallback = pending.fallback;

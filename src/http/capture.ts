@@ -47,7 +47,8 @@ class Watch {
   keep(chunk: unknown, encoding: unknown): boolean {
     if (this.chunks === null) return false;
     if (chunk === undefined || chunk === null || typeof chunk === 'function') return true;
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
+    const bytes =
+      typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
     this.size += bytes.length;
     if (this.size > this.maxBodyBytes) {
       this.chunks = null;

@@ -56,7 +56,11 @@ export function absoluteUrl(req: IncomingMessage): string {
   // Express's scheme differs from the socket's only by a trusted X-Forwarded-Proto; its getter costs
   // a hit more than the rest of the lookup, so it is asked only when there is such a header.
   const protocol =
-    req.headers['x-forwarded-proto'] !== undefined && typeof request.protocol === 'string' ? request.protocol : (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+    req.headers['x-forwarded-proto'] !== undefined && typeof request.protocol === 'string'
+      ? request.protocol
+      : (req.socket as TLSSocket).encrypted
+        ? 'https'
+        : 'http';
   return `${protocol}://${requestHost(request)}${request.originalUrl ?? req.url ?? '/'}`;
 }
 
@@ -128,7 +132,11 @@ export async function getCacheKey(req: IncomingMessage, options: PageKeyOptions 
  * Learns the headers the response varies on for the request's URL (stored for `timeout` seconds,
  * the cache's default when omitted) and returns the page key for the request's method.
  */
-export async function learnCacheKey(req: IncomingMessage, res: Pick<OutgoingMessage, 'getHeader'>, options: PageKeyOptions & { timeout?: number | null } = {}): Promise<string> {
+export async function learnCacheKey(
+  req: IncomingMessage,
+  res: Pick<OutgoingMessage, 'getHeader'>,
+  options: PageKeyOptions & { timeout?: number | null } = {},
+): Promise<string> {
   const cache = resolveCache(options.cache);
   return learnVariant(cache, options.keyPrefix ?? '', req, md5(absoluteUrl(req)), headerText(res, 'vary'), options.timeout);
 }

@@ -117,7 +117,8 @@ export class PageCache {
       throw new TypeError(`${what}: options.cache must be a cache alias or a cache (got ${String(cache)})`);
     }
     if (typeof keyPrefix !== 'string') throw new TypeError(`${what}: options.keyPrefix must be a string (got ${String(keyPrefix)})`);
-    if (typeof seconds !== 'number' || !Number.isFinite(seconds)) throw new TypeError(`${what}: options.seconds must be a finite number of seconds (got ${String(seconds)})`);
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds))
+      throw new TypeError(`${what}: options.seconds must be a finite number of seconds (got ${String(seconds)})`);
     if (statusHeader !== false && (typeof statusHeader !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(statusHeader))) {
       throw new TypeError(`${what}: options.statusHeader must be a header name or false (got ${String(statusHeader)})`);
     }
@@ -306,7 +307,8 @@ export class PageCache {
           return;
         }
         const stored: StoredPage = { ...page, body };
-        if (!stored.headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length')) stored.headers.push('Content-Length', String(body.length));
+        if (!stored.headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length'))
+          stored.headers.push('Content-Length', String(body.length));
         const varyHeaders = varyHeaderList(varyOf(stored.headers));
         const rendered: RenderedPage<StoredPage> = { page: stored, varyHeaders, variant: headerValuesHash(req, varyHeaders) };
         state.flight?.settle(rendered);
@@ -368,7 +370,8 @@ export class PageCache {
     let headers = this.hitHeaders(page);
     if ((page.etag !== undefined || page.lastModified !== undefined) && hasPreconditions(req.headers)) {
       status = preconditionStatus(req.method, req.headers, page);
-      if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === this.statusHeader);
+      if (status === 304)
+        headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === this.statusHeader);
       else if (status !== 200) headers = headers.slice(page.headers.length);
     }
     // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.

@@ -28,20 +28,20 @@ export function beforeHeaders(res: ServerResponse, change: (res: ServerResponse)
 export function conditionalGetResponse(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): void {
   if (req.method !== 'GET') return;
   holdResponse(res, maxBodyBytes, (body, release) => {
-      if (!res.hasHeader('etag') && body.length > 0 && !directiveNames(headerText(res, 'cache-control')).includes('no-store')) {
-        res.setHeader('ETag', strongEtag(body));
-      }
-      const etag = headerText(res, 'etag');
-      const lastModified = headerText(res, 'last-modified');
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
-      const status = ok && (etag !== undefined || lastModified !== undefined) ? preconditionStatus(req.method, req.headers, { etag, lastModified }) : 200;
-      if (status === 200) return release();
-      res.statusCode = status;
-      // The body's own description goes; headers of other layers (X-Cache, say) stay.
-      for (const name of res.getHeaderNames()) {
-        const describesBody = name.startsWith('content-') && name !== 'content-location';
-        if (describesBody || (status === 412 && (name === 'etag' || name === 'last-modified'))) res.removeHeader(name);
-      }
-      release(Buffer.alloc(0));
+    if (!res.hasHeader('etag') && body.length > 0 && !directiveNames(headerText(res, 'cache-control')).includes('no-store')) {
+      res.setHeader('ETag', strongEtag(body));
+    }
+    const etag = headerText(res, 'etag');
+    const lastModified = headerText(res, 'last-modified');
+    const ok = res.statusCode >= 200 && res.statusCode < 300;
+    const status = ok && (etag !== undefined || lastModified !== undefined) ? preconditionStatus(req.method, req.headers, { etag, lastModified }) : 200;
+    if (status === 200) return release();
+    res.statusCode = status;
+    // The body's own description goes; headers of other layers (X-Cache, say) stay.
+    for (const name of res.getHeaderNames()) {
+      const describesBody = name.startsWith('content-') && name !== 'content-location';
+      if (describesBody || (status === 412 && (name === 'etag' || name === 'last-modified'))) res.removeHeader(name);
+    }
+    release(Buffer.alloc(0));
   });
 }

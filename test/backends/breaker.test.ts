@@ -131,7 +131,12 @@ describe.each(silentBackends)('$name: a server that stops answering', ({ make })
     cleanups.push(() => cache.close());
     cache.on('error', () => undefined);
     await Promise.allSettled([cache.get('a'), cache.get('b'), cache.get('c')]);
-    const rejected = await timed(() => cache.get('k').then(() => 'answered', (error: unknown) => error));
+    const rejected = await timed(() =>
+      cache.get('k').then(
+        () => 'answered',
+        (error: unknown) => error,
+      ),
+    );
     expect(rejected.value).toBeInstanceOf(CacheServerError);
     expect((rejected.value as Error).message).toContain(`did not answer within ${TIMEOUT_MS} ms`);
     expect(rejected.ms).toBeLessThan(5);
@@ -182,7 +187,10 @@ describe('redis replicas', () => {
   for (const failOpen of [true, false]) {
     it(`a SIGKILLed replica is skipped: reads keep hitting from the leader, none rejects (failOpen ${failOpen})`, async () => {
       const { leader, replica } = await startReplication();
-      cleanups.push(() => leader.stop(), () => replica.stop());
+      cleanups.push(
+        () => leader.stop(),
+        () => replica.stop(),
+      );
       const cache = new RedisCache({ alias: 'replicated', location: [leader.url, replica.url], options: { failOpen, timeoutMs: TIMEOUT_MS } });
       cleanups.push(() => cache.close());
       const errors: Error[] = [];
@@ -201,9 +209,18 @@ describe('redis replicas', () => {
         for (const key of keys) {
           const started = performance.now();
           await Promise.all([
-            cache.get(key).then((value) => value === `value of ${key}` || misses++, () => rejections++),
-            cache.hasKey(key).then((found) => found || misses++, () => rejections++),
-            cache.getMany([key]).then((found) => found.get(key) === `value of ${key}` || misses++, () => rejections++),
+            cache.get(key).then(
+              (value) => value === `value of ${key}` || misses++,
+              () => rejections++,
+            ),
+            cache.hasKey(key).then(
+              (found) => found || misses++,
+              () => rejections++,
+            ),
+            cache.getMany([key]).then(
+              (found) => found.get(key) === `value of ${key}` || misses++,
+              () => rejections++,
+            ),
           ]);
           slowest = Math.max(slowest, performance.now() - started);
         }
@@ -220,7 +237,11 @@ describe('redis replicas', () => {
   it('a replica comes back into the rotation once it answers again', async () => {
     const { leader, replica } = await startReplication();
     let revived: RedisServer | undefined;
-    cleanups.push(() => leader.stop(), () => replica.stop(), () => revived?.stop() ?? Promise.resolve());
+    cleanups.push(
+      () => leader.stop(),
+      () => replica.stop(),
+      () => revived?.stop() ?? Promise.resolve(),
+    );
     const cache = new RedisCache({ location: [leader.url, replica.url], options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
     cleanups.push(() => cache.close());
     cache.on('error', () => undefined);

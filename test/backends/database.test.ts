@@ -37,7 +37,10 @@ describeBackend('database-postgres', {
   traits: { culling },
 });
 // Django's own test table name: a space in it, quoted as an identifier in both dialects.
-describeBackend('database-sqlite (my cache table)', { make: (overrides) => database(`sqlite://${root}/spaced.db`, overrides, 'my cache table'), traits: { culling } });
+describeBackend('database-sqlite (my cache table)', {
+  make: (overrides) => database(`sqlite://${root}/spaced.db`, overrides, 'my cache table'),
+  traits: { culling },
+});
 describeBackend('database-postgres (my cache table)', { make: (overrides) => database(postgresUrl, overrides, 'my cache table'), traits: { culling } });
 
 /** A clock the cache reads instead of the real one. */
@@ -88,7 +91,10 @@ describe('database: add is atomic', () => {
 });
 
 describe('database: culling', () => {
-  for (const [name, connection] of [['sqlite', `sqlite://${join(root, 'cull.db')}`], ['postgres', postgresUrl]] as const) {
+  for (const [name, connection] of [
+    ['sqlite', `sqlite://${join(root, 'cull.db')}`],
+    ['postgres', postgresUrl],
+  ] as const) {
     it(`removes expired rows before live ones (${name})`, async () => {
       const { cache, advance } = onClock(database(connection, { options: { maxEntries: 10 } }, 'cull_expired'));
       await cache.clear();
@@ -104,7 +110,14 @@ describe('database: culling', () => {
       const { cache } = onClock(database(connection, { options: { maxEntries: 6, cullFrequency: 3 } }, 'cull_order'));
       await cache.clear();
       await cache.set('forever', 1, null);
-      for (const [key, timeout] of [['t10', 10], ['t20', 20], ['t30', 30], ['t40', 40], ['t50', 50]] as const) await cache.set(key, 1, timeout);
+      for (const [key, timeout] of [
+        ['t10', 10],
+        ['t20', 20],
+        ['t30', 30],
+        ['t40', 40],
+        ['t50', 50],
+      ] as const)
+        await cache.set(key, 1, timeout);
       await cache.set('t60', 1, 60);
       const left = await cache.getMany(['forever', 't10', 't20', 't30', 't40', 't50', 't60']);
       expect([...left.keys()]).toEqual(['forever', 't30', 't40', 't50', 't60']);
@@ -258,7 +271,9 @@ describe('database: configuration errors', () => {
     await expect(sqlite.get('k')).rejects.toThrow(/table "absent" in sqlite:.*empty\.db: no such table: absent/);
     await sqlite.close();
     const postgres = database(postgresUrl, { alias: 'pg', options: { createTable: false } }, 'absent');
-    await expect(postgres.set('k', 1)).rejects.toThrow(/cache 'pg': server postgres:\/\/postgres@127\.0\.0\.1:\d+\/cachegrain failed: relation "absent" does not exist/);
+    await expect(postgres.set('k', 1)).rejects.toThrow(
+      /cache 'pg': server postgres:\/\/postgres@127\.0\.0\.1:\d+\/cachegrain failed: relation "absent" does not exist/,
+    );
     await postgres.close();
   });
 
@@ -340,7 +355,10 @@ describe('cachegrain createcachetable', () => {
     await expect(missing).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining(`the configuration file ${join(dir, 'nope.js')} does not exist`) });
     const empty = mkdtempSync(join(root, 'cli-empty-'));
     await expect(cachegrain(['createcachetable'], empty)).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('cachegrain.config.js') });
-    await expect(cachegrain(['createcachetable', '--force'])).rejects.toMatchObject({ code: 2, stderr: expect.stringContaining("unexpected argument '--force'") });
+    await expect(cachegrain(['createcachetable', '--force'])).rejects.toMatchObject({
+      code: 2,
+      stderr: expect.stringContaining("unexpected argument '--force'"),
+    });
   });
 });
 

@@ -143,7 +143,9 @@ describe('filebased', () => {
       console.log(JSON.stringify(won));
     `;
     const outputs = await Promise.all(
-      [1, 2, 3, 4].map((id) => promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', adder(id)]).then(({ stdout }) => JSON.parse(stdout) as string[])),
+      [1, 2, 3, 4].map((id) =>
+        promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', adder(id)]).then(({ stdout }) => JSON.parse(stdout) as string[]),
+      ),
     );
     const winners = new Map<string, number[]>();
     outputs.forEach((won, index) => won.forEach((key) => winners.set(key, [...(winners.get(key) ?? []), index + 1])));

@@ -25,7 +25,11 @@ afterAll(() => rmSync(sqliteRoot, { recursive: true, force: true }));
 // kit run share a process, so they see each other's changes at once, as caches of one process do.
 describeBackend('redis with l1', {
   make: (overrides = {}) =>
-    new RedisCache({ location: REDIS, ...overrides, options: { l1, ...(overrides.keyFunction === undefined ? {} : { clearPattern: 'CUSTOM-*' }), ...overrides.options } }),
+    new RedisCache({
+      location: REDIS,
+      ...overrides,
+      options: { l1, ...(overrides.keyFunction === undefined ? {} : { clearPattern: 'CUSTOM-*' }), ...overrides.options },
+    }),
   makeDown: async (options) => new RedisCache({ location: `redis://127.0.0.1:${await closedPort()}`, options: { l1, ...options } }),
   traits: { serverClock: 0, culling: false },
 });
@@ -36,7 +40,8 @@ describeBackend('memcached with l1 and a bus', {
 });
 // Culling is left out: the L1 keeps a culled entry until its timeout (documented), which the kit cannot tell from a bug.
 describeBackend('database-sqlite with l1 and no bus', {
-  make: (overrides = {}) => new DatabaseCache({ location: 'l1_table', ...overrides, options: { connection: `sqlite://${sqliteRoot}/l1.db`, l1, ...overrides.options } as never }),
+  make: (overrides = {}) =>
+    new DatabaseCache({ location: 'l1_table', ...overrides, options: { connection: `sqlite://${sqliteRoot}/l1.db`, l1, ...overrides.options } as never }),
 });
 
 /**
@@ -132,7 +137,6 @@ describe('options.l1', () => {
     expect(await commandCalls(portOf(REDIS), 'get')).toBe(gets);
     expect(await commandCalls(portOf(REDIS), 'mget')).toBe(mgets);
   });
-
 });
 
 describe('L1 between processes', () => {
@@ -162,7 +166,7 @@ describe('L1 between processes', () => {
     const a = local(new RedisCache(params));
     const b = await peer('redis', params);
     await b.ask('get', { key: 'warm-up' });
-    await eventually(async () => (await b.ask('busUp')) as boolean, 5000, 'the peer\'s bus to come up');
+    await eventually(async () => (await b.ask('busUp')) as boolean, 5000, "the peer's bus to come up");
 
     await a.set('k', 'one');
     expect(await held(b, 'k')).toBe('one');
@@ -241,7 +245,7 @@ describe('L1 between processes', () => {
     await a.set('k', -1);
     const b = await peer('redis', params);
     await b.ask('get', { key: 'k' });
-    await eventually(async () => (await b.ask('busUp')) as boolean, 5000, 'the peer\'s bus to come up');
+    await eventually(async () => (await b.ask('busUp')) as boolean, 5000, "the peer's bus to come up");
     const latencies: number[] = [];
     for (let round = 0; round < 1000; round++) {
       expect(await held(b, 'k')).toBe(round - 1);
@@ -252,7 +256,8 @@ describe('L1 between processes', () => {
     }
     latencies.sort((x, y) => x - y);
     const p99 = latencies[Math.floor(latencies.length * 0.99)]!;
-    if (process.env.CACHEGRAIN_PRINT_L1_LATENCY) console.log(`L1 invalidation across processes: p50 ${latencies[500]!.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`);
+    if (process.env.CACHEGRAIN_PRINT_L1_LATENCY)
+      console.log(`L1 invalidation across processes: p50 ${latencies[500]!.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms`);
     expect(p99).toBeLessThan(100);
   }, 120_000);
 });

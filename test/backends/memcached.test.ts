@@ -9,7 +9,8 @@ import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
 
 function testServers(): string[] {
   const servers = process.env.CACHEGRAIN_TEST_MEMCACHED_SERVERS;
-  if (!servers) throw new Error('CACHEGRAIN_TEST_MEMCACHED_SERVERS is not set: run with CACHEGRAIN_TEST_SERVERS=memcached (needs the Debian package memcached)');
+  if (!servers)
+    throw new Error('CACHEGRAIN_TEST_MEMCACHED_SERVERS is not set: run with CACHEGRAIN_TEST_SERVERS=memcached (needs the Debian package memcached)');
   return servers.split(',');
 }
 
@@ -146,7 +147,13 @@ describe('memcached', () => {
     const found = await cache.getMany(keys);
     expect(found.size).toBe(200);
     await sleep(100);
-    const gets = servers.map((server, i) => server.output().slice(before[i]).split('\n').filter((line) => /^<\d+ get /.test(line)));
+    const gets = servers.map((server, i) =>
+      server
+        .output()
+        .slice(before[i])
+        .split('\n')
+        .filter((line) => /^<\d+ get /.test(line)),
+    );
     expect(gets.map((lines) => lines.length)).toEqual([1, 1]);
     expect(gets.map((lines) => lines[0]!.split(' ').length - 2).reduce((a, b) => a + b)).toBe(200);
   });
@@ -201,7 +208,12 @@ describe('memcached', () => {
       expect(await cache.add('touched', 'not kept')).toBe(false);
 
       expect(await cache.setMany({ many1: 1, many2: 2 }, timeout)).toEqual([]);
-      expect(await cache.getMany(['many1', 'many2'])).toEqual(new Map([['many1', 1], ['many2', 2]]));
+      expect(await cache.getMany(['many1', 'many2'])).toEqual(
+        new Map([
+          ['many1', 1],
+          ['many2', 2],
+        ]),
+      );
       expect(await cache.add('many1', 'not kept', timeout)).toBe(false);
 
       // Below zero: the gets/cas path, which rewrites the entry with the lifetime it read back.
@@ -420,7 +432,16 @@ describe('memcached', () => {
       await expect(cache.get('k')).rejects.toThrow(`cache 'strict': server ${server.location}`);
       await expect(cache.incr('k')).rejects.toThrow(server.location);
       started.push(await startMemcached({ port: server.port }));
-      await expect.poll(async () => (await cache.set('back', 1).then(() => cache.get('back'), () => 'down')), { timeout: 5000, interval: 50 }).toBe(1);
+      await expect
+        .poll(
+          async () =>
+            await cache.set('back', 1).then(
+              () => cache.get('back'),
+              () => 'down',
+            ),
+          { timeout: 5000, interval: 50 },
+        )
+        .toBe(1);
     });
 
     it('a server that stops answering costs timeoutMs; its connection is dropped and a new one answers when it resumes', async () => {
@@ -438,7 +459,14 @@ describe('memcached', () => {
       process.kill(server.pid, 'SIGCONT');
       const answers = async () => [await cache.get('b').catch(() => 'down'), await cache.get('a').catch(() => 'down')];
       await expect.poll(answers, { timeout: 2000, interval: 50 }).toEqual(['B', 'A']);
-      await expect.poll(() => fallback.getMany(['a', 'b']), { timeout: 2000, interval: 50 }).toEqual(new Map([['a', 'A'], ['b', 'B']]));
+      await expect
+        .poll(() => fallback.getMany(['a', 'b']), { timeout: 2000, interval: 50 })
+        .toEqual(
+          new Map([
+            ['a', 'A'],
+            ['b', 'B'],
+          ]),
+        );
       // Both caches answer on new connections: the silent ones were dropped, not waited on.
       expect((await serverStat(server.location, 'total_connections')) - connectionsBefore).toBeGreaterThanOrEqual(3);
     });

@@ -124,7 +124,12 @@ describe('redis when the server goes away', () => {
     server = { port, url: `redis://127.0.0.1:${port}`, stop: async () => {} };
     const cache = new RedisCache({ location: server.url, options: { timeoutMs: TIMEOUT_MS } });
     cache.on('error', () => undefined);
-    const read = await timed(() => cache.get('k').then(() => 'answered', (error: Error) => error.message));
+    const read = await timed(() =>
+      cache.get('k').then(
+        () => 'answered',
+        (error: Error) => error.message,
+      ),
+    );
     expect(read.value).toContain(`server redis://127.0.0.1:${port}`);
     expect(read.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
     const closing = await timed(() => cache.close());

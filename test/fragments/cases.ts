@@ -61,135 +61,191 @@ const items = [
 const PAGE = '<html><body><aside>1<p>Hello ann</p></aside><ul><li>21. One &amp; only</li><li>32. &lt;Two&gt;</li><li>43. Three</li></ul></body></html>';
 
 const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
-  ['renders a miss, stores it, and serves the hit without evaluating the body', async (h) => {
-    const source = h.engine.cache('60', 'greeting', [], `Hello ${h.engine.out('name')}${h.engine.count()}`);
-    expect(await h.render(source, { name: 'Ann' })).toBe('Hello Ann1');
-    expect(await h.render(source, { name: 'Bob' })).toBe('Hello Ann1');
-    expect(h.counted).toBe(1);
-    expect(await h.cache().get(makeTemplateFragmentKey('greeting'))).toBe('Hello Ann1');
-  }],
-  ['keys on the vary-on values', async (h) => {
-    const source = h.engine.cache('60', 'greeting', ['$name', '$lang'], `Hello ${h.engine.out('name')}`);
-    expect(await h.render(source, { name: 'Ann', lang: 'en' })).toBe('Hello Ann');
-    expect(await h.render(source, { name: 'Bob', lang: 'en' })).toBe('Hello Bob');
-    expect(await h.cache().get(makeTemplateFragmentKey('greeting', ['Ann', 'en']))).toBe('Hello Ann');
-    expect(await h.cache().get(makeTemplateFragmentKey('greeting', ['Bob', 'en']))).toBe('Hello Bob');
-  }],
-  ['takes a literal timeout in seconds', async (h) => {
-    const source = h.engine.cache('60', 'clock', [], h.engine.count());
-    await h.render(source);
-    h.advance(59);
-    expect(await h.render(source)).toBe('1');
-    h.advance(2);
-    expect(await h.render(source)).toBe('2');
-  }],
-  ['takes the timeout from a variable, an integer string too', async (h) => {
-    const source = h.engine.cache('$ttl', 'clock', [], h.engine.count());
-    await h.render(source, { ttl: 10 });
-    h.advance(11);
-    expect(await h.render(source, { ttl: '100' })).toBe('2');
-    h.advance(99);
-    expect(await h.render(source, { ttl: '100' })).toBe('2');
-    h.advance(2);
-    expect(await h.render(source, { ttl: '100' })).toBe('3');
-  }],
-  ['keeps a fragment forever with a null timeout', async (h) => {
-    await h.render(h.engine.cache('null', 'forever', [], h.engine.count()));
-    h.advance(10 * 365 * 86400);
-    await h.render(h.engine.cache('$ttl', 'forever', [], h.engine.count()), { ttl: null });
-    expect(h.counted).toBe(1);
-  }],
-  ['rejects a non-integer timeout with Django\'s text', async (h) => {
-    const source = h.engine.cache('$ttl', 'bad', [], 'x');
-    await expect(h.render(source, { ttl: 'fail' })).rejects.toThrow(`"cache" tag got a non-integer timeout value: 'fail'`);
-    await expect(h.render(source, { ttl: 1.5 })).rejects.toThrow('"cache" tag got a non-integer timeout value: 1.5');
-    await expect(h.render(source, { ttl: [] })).rejects.toThrow('"cache" tag got a non-integer timeout value: []');
-  }],
-  ['stores in the cache named by using=', async (h) => {
-    expect(await h.render(h.engine.cache('60', 'elsewhere', [], 'there', 'other'))).toBe('there');
-    expect(await h.cache('other').get(makeTemplateFragmentKey('elsewhere'))).toBe('there');
-    expect(await h.cache().hasKey(makeTemplateFragmentKey('elsewhere'))).toBe(false);
-  }],
-  ['rejects an unknown using= alias with Django\'s text', async (h) => {
-    await expect(h.render(h.engine.cache('60', 'lost', [], 'x', 'nope'))).rejects.toThrow("Invalid cache name specified for cache tag: 'nope'");
-  }],
-  ['uses the template_fragments alias when it is configured', async (h) => {
-    await configureCaches({ ...baseConfig(h.engine), template_fragments: { backend: Counting, location: `${location}-tf` } });
-    await h.render(h.engine.cache('60', 'fallback', [], 'kept'));
-    expect(await h.cache('template_fragments').get(makeTemplateFragmentKey('fallback'))).toBe('kept');
-    expect(await h.cache().hasKey(makeTemplateFragmentKey('fallback'))).toBe(false);
-  }],
-  ['fails to compile with fewer than two arguments, naming the tag', async (h) => {
-    await expect(h.render(h.engine.bareCache('60', 'x'))).rejects.toThrow("'cache' tag requires at least 2 arguments.");
-  }],
-  ['resolves nested fragments level by level; an outer hit covers the inner ones', async (h) => {
-    const { cache, count, out } = h.engine;
-    const source = cache('60', 'outer', ['$user'], `<o>${count()}${cache('60', 'inner', ['$user'], `<i>${count()}${out('user')}</i>`)}</o>`);
-    expect(await h.render(source, { user: 'ann' })).toBe('<o>1<i>2ann</i></o>');
-    expect(h.cache().reads).toBe(2);
-    await h.cache().delete(makeTemplateFragmentKey('outer', ['ann']));
-    expect(await h.render(source, { user: 'ann' })).toBe('<o>3<i>2ann</i></o>');
-    await h.cache().delete(makeTemplateFragmentKey('inner', ['ann']));
-    expect(await h.render(source, { user: 'ann' })).toBe('<o>3<i>2ann</i></o>');
-    expect(await h.cache().hasKey(makeTemplateFragmentKey('inner', ['ann']))).toBe(false);
-  }],
-  ['renders the fixture page (layout, loop, includes) and serves it warm in one read', async (h) => {
-    expect(normalize(await h.page())).toBe(PAGE);
-    const key = makeTemplateFragmentKey('item', [2]);
-    expect(await h.cache().get(key)).toBe('<li>32. &lt;Two&gt;</li>');
-    const readsBefore = h.cache().reads;
-    expect(normalize(await h.page({ user: 'ann', items: [...items].reverse() }))).toBe(PAGE.replace(/<ul>.*<\/ul>/, '<ul><li>43. Three</li><li>32. &lt;Two&gt;</li><li>21. One &amp; only</li></ul>'));
-    expect(h.cache().reads - readsBefore).toBe(1);
-    expect(h.counted).toBe(4);
-  }],
-  ['escapes once, on the miss and on the hit', async (h) => {
-    const source = h.engine.cache('60', 'escaped', ['$text'], `<b>${h.engine.out('text')}</b>`);
-    expect(await h.render(source, { text: '<i>&' })).toBe('<b>&lt;i&gt;&amp;</b>');
-    expect(await h.render(source, { text: '<i>&' })).toBe('<b>&lt;i&gt;&amp;</b>');
-  }],
-  ['is invalidated from code with makeTemplateFragmentKey', async (h) => {
-    const source = h.engine.cache('60', 'profile', ['$user'], `${h.engine.out('bio')}`);
-    await h.render(source, { user: 'ann', bio: 'old' });
-    expect(await h.render(source, { user: 'ann', bio: 'new' })).toBe('old');
-    expect(await h.cache().delete(makeTemplateFragmentKey('profile', ['ann']))).toBe(true);
-    expect(await h.render(source, { user: 'ann', bio: 'new' })).toBe('new');
-  }],
-  ['fails naming the fragment when a block transforms its text', async (h) => {
-    const source = h.engine.upper(h.engine.cache('60', 'shouted', [], 'quiet'));
-    await expect(h.render(source)).rejects.toThrow(`"cache" tag 'shouted' is inside template code that changed or dropped its output`);
-  }],
-  ['renders a fragment once for concurrent renders that miss it', async (h) => {
-    const source = h.engine.cache('60', 'busy', [], `body${h.engine.count()}`);
-    const pages = await Promise.all(Array.from({ length: 5 }, () => h.render(source)));
-    expect(pages).toEqual(Array(5).fill('body1'));
-    expect(h.counted).toBe(1);
-  }],
-  ['serves the page as an Express view', async (h) => {
-    const app = h.engine.app(() => ({ user: 'ann', items, count: () => ++h.counted }));
-    const first = await request(app).get('/page').expect(200);
-    expect(normalize(first.text)).toBe(PAGE);
-    const second = await request(app).get('/page').expect(200);
-    expect(normalize(second.text)).toBe(PAGE);
-    expect(h.counted).toBe(4);
-  }],
-  ['serves the page through the engine\'s usual Express integration, over HTTP, in one read when warm', async (h) => {
-    const server = h.engine.usualApp(() => ({ user: 'ann', items, count: () => ++h.counted })).listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    try {
-      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/page`;
-      const first = await fetch(url);
-      expect(first.status).toBe(200);
-      expect(normalize(await first.text())).toBe(PAGE);
+  [
+    'renders a miss, stores it, and serves the hit without evaluating the body',
+    async (h) => {
+      const source = h.engine.cache('60', 'greeting', [], `Hello ${h.engine.out('name')}${h.engine.count()}`);
+      expect(await h.render(source, { name: 'Ann' })).toBe('Hello Ann1');
+      expect(await h.render(source, { name: 'Bob' })).toBe('Hello Ann1');
+      expect(h.counted).toBe(1);
+      expect(await h.cache().get(makeTemplateFragmentKey('greeting'))).toBe('Hello Ann1');
+    },
+  ],
+  [
+    'keys on the vary-on values',
+    async (h) => {
+      const source = h.engine.cache('60', 'greeting', ['$name', '$lang'], `Hello ${h.engine.out('name')}`);
+      expect(await h.render(source, { name: 'Ann', lang: 'en' })).toBe('Hello Ann');
+      expect(await h.render(source, { name: 'Bob', lang: 'en' })).toBe('Hello Bob');
+      expect(await h.cache().get(makeTemplateFragmentKey('greeting', ['Ann', 'en']))).toBe('Hello Ann');
+      expect(await h.cache().get(makeTemplateFragmentKey('greeting', ['Bob', 'en']))).toBe('Hello Bob');
+    },
+  ],
+  [
+    'takes a literal timeout in seconds',
+    async (h) => {
+      const source = h.engine.cache('60', 'clock', [], h.engine.count());
+      await h.render(source);
+      h.advance(59);
+      expect(await h.render(source)).toBe('1');
+      h.advance(2);
+      expect(await h.render(source)).toBe('2');
+    },
+  ],
+  [
+    'takes the timeout from a variable, an integer string too',
+    async (h) => {
+      const source = h.engine.cache('$ttl', 'clock', [], h.engine.count());
+      await h.render(source, { ttl: 10 });
+      h.advance(11);
+      expect(await h.render(source, { ttl: '100' })).toBe('2');
+      h.advance(99);
+      expect(await h.render(source, { ttl: '100' })).toBe('2');
+      h.advance(2);
+      expect(await h.render(source, { ttl: '100' })).toBe('3');
+    },
+  ],
+  [
+    'keeps a fragment forever with a null timeout',
+    async (h) => {
+      await h.render(h.engine.cache('null', 'forever', [], h.engine.count()));
+      h.advance(10 * 365 * 86400);
+      await h.render(h.engine.cache('$ttl', 'forever', [], h.engine.count()), { ttl: null });
+      expect(h.counted).toBe(1);
+    },
+  ],
+  [
+    "rejects a non-integer timeout with Django's text",
+    async (h) => {
+      const source = h.engine.cache('$ttl', 'bad', [], 'x');
+      await expect(h.render(source, { ttl: 'fail' })).rejects.toThrow(`"cache" tag got a non-integer timeout value: 'fail'`);
+      await expect(h.render(source, { ttl: 1.5 })).rejects.toThrow('"cache" tag got a non-integer timeout value: 1.5');
+      await expect(h.render(source, { ttl: [] })).rejects.toThrow('"cache" tag got a non-integer timeout value: []');
+    },
+  ],
+  [
+    'stores in the cache named by using=',
+    async (h) => {
+      expect(await h.render(h.engine.cache('60', 'elsewhere', [], 'there', 'other'))).toBe('there');
+      expect(await h.cache('other').get(makeTemplateFragmentKey('elsewhere'))).toBe('there');
+      expect(await h.cache().hasKey(makeTemplateFragmentKey('elsewhere'))).toBe(false);
+    },
+  ],
+  [
+    "rejects an unknown using= alias with Django's text",
+    async (h) => {
+      await expect(h.render(h.engine.cache('60', 'lost', [], 'x', 'nope'))).rejects.toThrow("Invalid cache name specified for cache tag: 'nope'");
+    },
+  ],
+  [
+    'uses the template_fragments alias when it is configured',
+    async (h) => {
+      await configureCaches({ ...baseConfig(h.engine), template_fragments: { backend: Counting, location: `${location}-tf` } });
+      await h.render(h.engine.cache('60', 'fallback', [], 'kept'));
+      expect(await h.cache('template_fragments').get(makeTemplateFragmentKey('fallback'))).toBe('kept');
+      expect(await h.cache().hasKey(makeTemplateFragmentKey('fallback'))).toBe(false);
+    },
+  ],
+  [
+    'fails to compile with fewer than two arguments, naming the tag',
+    async (h) => {
+      await expect(h.render(h.engine.bareCache('60', 'x'))).rejects.toThrow("'cache' tag requires at least 2 arguments.");
+    },
+  ],
+  [
+    'resolves nested fragments level by level; an outer hit covers the inner ones',
+    async (h) => {
+      const { cache, count, out } = h.engine;
+      const source = cache('60', 'outer', ['$user'], `<o>${count()}${cache('60', 'inner', ['$user'], `<i>${count()}${out('user')}</i>`)}</o>`);
+      expect(await h.render(source, { user: 'ann' })).toBe('<o>1<i>2ann</i></o>');
+      expect(h.cache().reads).toBe(2);
+      await h.cache().delete(makeTemplateFragmentKey('outer', ['ann']));
+      expect(await h.render(source, { user: 'ann' })).toBe('<o>3<i>2ann</i></o>');
+      await h.cache().delete(makeTemplateFragmentKey('inner', ['ann']));
+      expect(await h.render(source, { user: 'ann' })).toBe('<o>3<i>2ann</i></o>');
+      expect(await h.cache().hasKey(makeTemplateFragmentKey('inner', ['ann']))).toBe(false);
+    },
+  ],
+  [
+    'renders the fixture page (layout, loop, includes) and serves it warm in one read',
+    async (h) => {
+      expect(normalize(await h.page())).toBe(PAGE);
+      const key = makeTemplateFragmentKey('item', [2]);
+      expect(await h.cache().get(key)).toBe('<li>32. &lt;Two&gt;</li>');
       const readsBefore = h.cache().reads;
-      const second = await fetch(url);
-      expect(normalize(await second.text())).toBe(PAGE);
+      expect(normalize(await h.page({ user: 'ann', items: [...items].reverse() }))).toBe(
+        PAGE.replace(/<ul>.*<\/ul>/, '<ul><li>43. Three</li><li>32. &lt;Two&gt;</li><li>21. One &amp; only</li></ul>'),
+      );
       expect(h.cache().reads - readsBefore).toBe(1);
       expect(h.counted).toBe(4);
-      expect(await h.cache().get(makeTemplateFragmentKey('item', [2]))).toBe('<li>32. &lt;Two&gt;</li>');
-    } finally {
-      server.close();
-    }
-  }],
+    },
+  ],
+  [
+    'escapes once, on the miss and on the hit',
+    async (h) => {
+      const source = h.engine.cache('60', 'escaped', ['$text'], `<b>${h.engine.out('text')}</b>`);
+      expect(await h.render(source, { text: '<i>&' })).toBe('<b>&lt;i&gt;&amp;</b>');
+      expect(await h.render(source, { text: '<i>&' })).toBe('<b>&lt;i&gt;&amp;</b>');
+    },
+  ],
+  [
+    'is invalidated from code with makeTemplateFragmentKey',
+    async (h) => {
+      const source = h.engine.cache('60', 'profile', ['$user'], `${h.engine.out('bio')}`);
+      await h.render(source, { user: 'ann', bio: 'old' });
+      expect(await h.render(source, { user: 'ann', bio: 'new' })).toBe('old');
+      expect(await h.cache().delete(makeTemplateFragmentKey('profile', ['ann']))).toBe(true);
+      expect(await h.render(source, { user: 'ann', bio: 'new' })).toBe('new');
+    },
+  ],
+  [
+    'fails naming the fragment when a block transforms its text',
+    async (h) => {
+      const source = h.engine.upper(h.engine.cache('60', 'shouted', [], 'quiet'));
+      await expect(h.render(source)).rejects.toThrow(`"cache" tag 'shouted' is inside template code that changed or dropped its output`);
+    },
+  ],
+  [
+    'renders a fragment once for concurrent renders that miss it',
+    async (h) => {
+      const source = h.engine.cache('60', 'busy', [], `body${h.engine.count()}`);
+      const pages = await Promise.all(Array.from({ length: 5 }, () => h.render(source)));
+      expect(pages).toEqual(Array(5).fill('body1'));
+      expect(h.counted).toBe(1);
+    },
+  ],
+  [
+    'serves the page as an Express view',
+    async (h) => {
+      const app = h.engine.app(() => ({ user: 'ann', items, count: () => ++h.counted }));
+      const first = await request(app).get('/page').expect(200);
+      expect(normalize(first.text)).toBe(PAGE);
+      const second = await request(app).get('/page').expect(200);
+      expect(normalize(second.text)).toBe(PAGE);
+      expect(h.counted).toBe(4);
+    },
+  ],
+  [
+    "serves the page through the engine's usual Express integration, over HTTP, in one read when warm",
+    async (h) => {
+      const server = h.engine.usualApp(() => ({ user: 'ann', items, count: () => ++h.counted })).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/page`;
+        const first = await fetch(url);
+        expect(first.status).toBe(200);
+        expect(normalize(await first.text())).toBe(PAGE);
+        const readsBefore = h.cache().reads;
+        const second = await fetch(url);
+        expect(normalize(await second.text())).toBe(PAGE);
+        expect(h.cache().reads - readsBefore).toBe(1);
+        expect(h.counted).toBe(4);
+        expect(await h.cache().get(makeTemplateFragmentKey('item', [2]))).toBe('<li>32. &lt;Two&gt;</li>');
+      } finally {
+        server.close();
+      }
+    },
+  ],
 ];
 
 let location = '';

@@ -12,7 +12,7 @@ describe('makeTemplateFragmentKey(name, varyOn)', () => {
     expect(makeTemplateFragmentKey('a.fragment', null)).toBe('template.cache.a.fragment.d41d8cd98f00b204e9800998ecf8427e');
   });
 
-  it("frames each value as a netstring (Django 6.1), so lists of values never collide", () => {
+  it('frames each value as a netstring (Django 6.1), so lists of values never collide', () => {
     expect(makeTemplateFragmentKey('foo', ['a:b'])).toBe('template.cache.foo.dc16319ae166c8df116bd88f10ca9d6e');
     expect(makeTemplateFragmentKey('foo', ['a', 'b'])).toBe('template.cache.foo.85e2d709642419eb2d254542ec75556a');
     expect(makeTemplateFragmentKey('x', [])).toBe(makeTemplateFragmentKey('x'));

@@ -131,7 +131,13 @@ export function handlebarsEngine(): FragmentEngine {
     usualApp(locals) {
       const app = express();
       const hbs = handlebarsTag.installExpressHandlebars(
-        createExpressHandlebars({ handlebars: Handlebars.create(), extname: '.hbs', defaultLayout: false, partialsDir: `${FIXTURES}handlebars/partials`, helpers: { inc: (n: number) => n + 1 } }),
+        createExpressHandlebars({
+          handlebars: Handlebars.create(),
+          extname: '.hbs',
+          defaultLayout: false,
+          partialsDir: `${FIXTURES}handlebars/partials`,
+          helpers: { inc: (n: number) => n + 1 },
+        }),
       );
       app.engine('hbs', hbs.engine);
       app.set('view engine', 'hbs');

@@ -24,14 +24,23 @@ interface ErrorKind {
 const body = (engine: FragmentEngine) => `\n<b>${engine.out('name')}</b>\n`;
 
 const KINDS: ErrorKind[] = [
-  { kind: 'timeout-not-a-number', tag: (e) => e.cache('$ttl', 'side', [], body(e)), context: { ttl: 'soon' }, says: `"cache" tag got a non-integer timeout value: 'soon'` },
+  {
+    kind: 'timeout-not-a-number',
+    tag: (e) => e.cache('$ttl', 'side', [], body(e)),
+    context: { ttl: 'soon' },
+    says: `"cache" tag got a non-integer timeout value: 'soon'`,
+  },
   { kind: 'missing-fragment-name', tag: (e) => e.bareCache('60', body(e)), says: "'cache' tag requires at least 2 arguments." },
   { kind: 'unknown-alias', tag: (e) => e.cache('60', 'side', [], body(e), 'nope'), says: "Invalid cache name specified for cache tag: 'nope'" },
   { kind: 'missing-end-tag', tag: (e) => e.cache('60', 'side', [], body(e)).replace(e.endCache, ''), says: /never closed/ },
   {
     kind: 'error-in-body',
     tag: (e) => e.cache('60', 'side', [], `\n${e.count()}\n`),
-    context: { count: () => { throw new Error('the body failed'); } },
+    context: {
+      count: () => {
+        throw new Error('the body failed');
+      },
+    },
     says: 'the body failed',
   },
 ];
@@ -63,7 +72,9 @@ describe.each(engines.map((engine) => [engine.name, engine] as const))('%s: tag 
         it(kind, async () => {
           const file = `${kind}.${engine.extension}`;
           const error = await renderFile(directory, file, { name: 'ann', ...context }).then(
-            (html) => { throw new Error(`rendered instead of failing: ${html}`); },
+            (html) => {
+              throw new Error(`rendered instead of failing: ${html}`);
+            },
             (failure: unknown) => failure as Error,
           );
           expect(error.message).toMatch(says);

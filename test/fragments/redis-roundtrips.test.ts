@@ -9,7 +9,8 @@ import { caches, configureCaches } from '../../src/index.js';
 import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
 
 const url = process.env.CACHEGRAIN_TEST_REDIS_URL;
-if (url === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: run with CACHEGRAIN_TEST_SERVERS=redis (needs `apt-get install -y redis-server`)');
+if (url === undefined)
+  throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: run with CACHEGRAIN_TEST_SERVERS=redis (needs `apt-get install -y redis-server`)');
 const { Redis } = createRequire(import.meta.url)('ioredis') as typeof import('ioredis');
 
 /** Calls per command since the last reset, leaving out the commands used to count. */

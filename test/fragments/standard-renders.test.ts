@@ -39,13 +39,21 @@ const callbackResult = (run: (callback: (error: Error | null, html?: string | nu
 
 /** `renderString(src, ctx, opts, cb)`: nunjucks takes options such as `path`, its type definitions do not say so. */
 const withOptions = (environment: nunjucks.Environment) =>
-  environment.renderString.bind(environment) as unknown as (source: string, context: object, options: { path?: string }, callback?: (error: Error | null, html?: string | null) => void) => string;
+  environment.renderString.bind(environment) as unknown as (
+    source: string,
+    context: object,
+    options: { path?: string },
+    callback?: (error: Error | null, html?: string | null) => void,
+  ) => string;
 
-describe('nunjucks: the environment\'s own render calls', () => {
+describe("nunjucks: the environment's own render calls", () => {
   const env = () => installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(`${FIXTURES}nunjucks`), { autoescape: true }));
-  const items = [{ id: 1, title: 'One' }, { id: 2, title: 'Two' }];
+  const items = [
+    { id: 1, title: 'One' },
+    { id: 2, title: 'Two' },
+  ];
 
-  it('env.render(name, ctx, cb) caches the page\'s fragments, read in one round trip when warm', async () => {
+  it("env.render(name, ctx, cb) caches the page's fragments, read in one round trip when warm", async () => {
     const environment = env();
     const first = await callbackResult((cb) => environment.render('page.njk', { user: 'ann', items, count }, cb));
     expect(first).toContain('<li>21. One</li>');

@@ -44,7 +44,7 @@ describe('mergeCacheControl(existing, directives)', () => {
     ['max-age=3600', { maxAge: 100 }, 'max-age=100'],
     ['Private, MAX-AGE=5', { sMaxage: 10 }, 'private, max-age=5, s-maxage=10'],
     ['no-store, max-age=10', { noStore: false, mustRevalidate: true }, 'max-age=10, must-revalidate'],
-  ])('merges %j with %j into %j (Django\'s examples)', (existing, directives, expected) => {
+  ])("merges %j with %j into %j (Django's examples)", (existing, directives, expected) => {
     expect(mergeCacheControl(existing, directives)).toBe(expected);
   });
 
@@ -83,7 +83,7 @@ describe('patchResponseHeaders(res, seconds)', () => {
 });
 
 describe('addNeverCacheHeaders(res)', () => {
-  it('gives Django\'s never-cache headers and an Expires of now', () => {
+  it("gives Django's never-cache headers and an Expires of now", () => {
     const res = response();
     addNeverCacheHeaders(res);
     expect(res.getHeader('cache-control')).toBe('max-age=0, no-cache, no-store, must-revalidate, private');
@@ -105,7 +105,7 @@ describe('patchVaryHeaders(res, names)', () => {
     ['*', ['Accept-Language', 'Cookie'], '*'],
     ['Accept-Language, Cookie', ['*'], '*'],
     ['Accept-Language, Cookie', ['*', 'Accept-Encoding'], '*'],
-  ])('appends to %j the names %j giving %j (Django\'s examples)', (existing, names, expected) => {
+  ])("appends to %j the names %j giving %j (Django's examples)", (existing, names, expected) => {
     expect(appendVary(existing, names)).toBe(expected);
     const res = response(existing === undefined ? {} : { Vary: existing });
     patchVaryHeaders(res, names);
@@ -256,7 +256,7 @@ describe('getCacheKey(req) and learnCacheKey(req, res)', () => {
     ['www.example.com', '/cache/test/?test=1', 'beaf87a9a99ee81c673ea2d67ccbec2a'],
     ['testserver', '/cache/test/', '58a0a05c8a5620f813686ff969c26853'],
     ['testserver', '/cache/test/?test=1', '0f1c2d56633c943073c4569d9a9502fe'],
-  ])('gives Django\'s worked key for http://%s%s', async (host, path, urlHash) => {
+  ])("gives Django's worked key for http://%s%s", async (host, path, urlHash) => {
     const reply = JSON.parse((await send(app.url, path, { headers: { Host: host } })).text);
     const expected = `views.decorators.cache.cache_page.settingsprefix.GET.${urlHash}.d41d8cd98f00b204e9800998ecf8427e`;
     expect(reply.learned).toBe(expected);

@@ -6,14 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import express5 from 'express';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  cacheControl,
-  cacheMiddleware,
-  cachePage,
-  conditionalGet,
-  fetchFromCacheMiddleware,
-  updateCacheMiddleware,
-} from '../../adapters/express.js';
+import { cacheControl, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, updateCacheMiddleware } from '../../adapters/express.js';
 import { md5 } from '../../src/hash.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
@@ -26,7 +19,10 @@ let location = 0;
 let server: Awaited<ReturnType<typeof listen>> | undefined;
 beforeEach(async () => {
   location++;
-  await configureCaches({ default: { backend: 'locmem', location: `liveness-${location}` }, other: { backend: 'locmem', location: `liveness-other-${location}` } });
+  await configureCaches({
+    default: { backend: 'locmem', location: `liveness-${location}` },
+    other: { backend: 'locmem', location: `liveness-other-${location}` },
+  });
 });
 afterEach(async () => {
   await server?.close();
@@ -206,16 +202,11 @@ describe('a 304 through the page cache', () => {
   it('gets Expires and max-age as Django patches 200 and 304, and is not stored', async () => {
     let calls = 0;
     const app = express5();
-    app.get(
-      '/page',
-      cachePage(60),
-      conditionalGet(),
-      ((_req: IncomingMessage, res: ServerResponse) => {
-        calls++;
-        res.setHeader('ETag', '"v1"');
-        res.end('body');
-      }) as never,
-    );
+    app.get('/page', cachePage(60), conditionalGet(), ((_req: IncomingMessage, res: ServerResponse) => {
+      calls++;
+      res.setHeader('ETag', '"v1"');
+      res.end('body');
+    }) as never);
     server = await listen(app as never);
     const notModified = await answered(server.url, '/page', { headers: { 'If-None-Match': '"v1"' } });
     expect(notModified.status).toBe(304);

@@ -58,7 +58,10 @@ const FLAVOURS: Array<[string, Build]> = [
 let location = 0;
 let server: Awaited<ReturnType<typeof listen>> | undefined;
 beforeEach(async () => {
-  await configureCaches({ default: { backend: 'locmem', location: `page-cache-${++location}` }, other: { backend: 'locmem', location: `page-other-${location}` } });
+  await configureCaches({
+    default: { backend: 'locmem', location: `page-cache-${++location}` },
+    other: { backend: 'locmem', location: `page-other-${location}` },
+  });
 });
 afterEach(async () => {
   await server?.close();
@@ -172,7 +175,7 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     expect(calls).toBe(2);
   });
 
-  it('lets cachePage\'s timeout win over max-age=0, and keeps the smaller max-age in the header', async () => {
+  it("lets cachePage's timeout win over max-age=0, and keeps the smaller max-age in the header", async () => {
     const view = countingView((_req, res) => res.setHeader('Cache-Control', 'max-age=0'));
     const base = await serve(build([cachePage(60)], view));
     const [first, second] = await twice(base, '/page');
@@ -181,7 +184,7 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     expect(view.calls).toBe(1);
   });
 
-  it('keeps a page for cachePage\'s timeout even when max-age says less', async () => {
+  it("keeps a page for cachePage's timeout even when max-age says less", async () => {
     const view = countingView((_req, res) => res.setHeader('Cache-Control', 'max-age=1'));
     const base = await serve(build([cachePage(3)], view));
     await send(base, '/page');
@@ -192,7 +195,7 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     expect((await send(base, '/page')).headers['x-cache']).toBe('MISS');
   });
 
-  it('keeps a page for the response\'s max-age under cacheMiddleware', async () => {
+  it("keeps a page for the response's max-age under cacheMiddleware", async () => {
     const view = countingView((_req, res) => res.setHeader('Cache-Control', 'max-age=5'));
     const base = await serve(build([cacheMiddleware({ seconds: 600 })], view));
     await send(base, '/page');
@@ -261,7 +264,9 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     await invalidatePage('/page');
     expect((await send(base, '/page?x=1', { headers: { 'Accept-Language': 'fr' } })).headers['x-cache']).toBe('MISS');
     expect(view.calls).toBe(8);
-    await expect(invalidatePage('page')).rejects.toThrow("invalidatePage: url must be a path such as '/news' or an absolute URL such as 'https://example.com/news' (got 'page')");
+    await expect(invalidatePage('page')).rejects.toThrow(
+      "invalidatePage: url must be a path such as '/news' or an absolute URL such as 'https://example.com/news' (got 'page')",
+    );
   });
 
   it('captures res.write + res.end, writeHead and piped streams', async () => {
@@ -318,7 +323,7 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     expect(calls).toBe(1);
   });
 
-  it('never hands a waiting request the first one\'s cookie', async () => {
+  it("never hands a waiting request the first one's cookie", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
@@ -402,7 +407,7 @@ describe('the view decorators', () => {
     expect(never.headers['cache-control']).toBe('max-age=0, no-cache, no-store, must-revalidate, public');
   });
 
-  it('neverCache alone gives Django\'s headers', async () => {
+  it("neverCache alone gives Django's headers", async () => {
     const base = await serve(bare([neverCache], (_req, res) => res.end('x')));
     const reply = await send(base, '/');
     expect(reply.headers['cache-control']).toBe('max-age=0, no-cache, no-store, must-revalidate, private');

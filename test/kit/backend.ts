@@ -95,11 +95,11 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
       });
       it('keeps unicode keys and values apart', async () => {
         const stuff: Record<string, unknown> = {
-          'ascii': 'ascii_value',
-          'unicode_ascii': 'Iñtërnâtiônàlizætiøn1',
-          'Iñtërnâtiônàlizætiøn': 'Iñtërnâtiônàlizætiøn2',
-          'ascii2': { x: 1 },
-          '清': '😀 emoji',
+          ascii: 'ascii_value',
+          unicode_ascii: 'Iñtërnâtiônàlizætiøn1',
+          Iñtërnâtiônàlizætiøn: 'Iñtërnâtiônàlizætiøn2',
+          ascii2: { x: 1 },
+          清: '😀 emoji',
         };
         for (const [key, value] of Object.entries(stuff)) await cache.set(key, value);
         for (const [key, value] of Object.entries(stuff)) expect(await cache.get(key)).toEqual(value);
@@ -126,7 +126,10 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
           array: [1, 'two', { three: 3 }],
           object: { nested: { list: [1, 2], date: new Date('2020-01-02T03:04:05Z') } },
           date: new Date('2021-06-07T08:09:10.123Z'),
-          map: new Map<unknown, unknown>([['a', 1], [2, 'b']]),
+          map: new Map<unknown, unknown>([
+            ['a', 1],
+            [2, 'b'],
+          ]),
           set: new Set([1, 'x']),
           bigint: 12345678901234567890n,
           typed: new Uint16Array([1, 65535]),
@@ -163,7 +166,12 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         expect(await cache.get('obj')).toEqual({ list: [1, 2, 3], inner: { a: 1 } });
       });
       it('returns copies of bytes: writing into a returned Buffer, typed array or DataView, alone or nested, changes nothing stored', async () => {
-        const fresh = () => ({ bytes: Buffer.from([1, 2, 3]), floats: new Float64Array([1.5, 2.5]), words: new Uint16Array([7, 8, 9]), view: new DataView(new Uint8Array([4, 5]).buffer) });
+        const fresh = () => ({
+          bytes: Buffer.from([1, 2, 3]),
+          floats: new Float64Array([1.5, 2.5]),
+          words: new Uint16Array([7, 8, 9]),
+          view: new DataView(new Uint8Array([4, 5]).buffer),
+        });
         await cache.set('bytes', Buffer.from([1, 2, 3]));
         await cache.set('nested', fresh());
         const scribble = (value: ReturnType<typeof fresh>) => {
@@ -226,7 +234,11 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         await cache.set('c', 'c');
         await cache.set(7, 'seven');
         const found = await cache.getMany(['a', 'c', 'd', 7]);
-        expect([...found.entries()]).toEqual([['a', 'a'], ['c', 'c'], [7, 'seven']]);
+        expect([...found.entries()]).toEqual([
+          ['a', 'a'],
+          ['c', 'c'],
+          [7, 'seven'],
+        ]);
       });
       it('includes stored nulls', async () => {
         await cache.set('null', null);
@@ -307,7 +319,7 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         await expect(cache.incr('text')).rejects.toThrow(TypeError);
         expect(await cache.get('text')).toBe('abc');
       });
-      it('keeps the entry\'s remaining lifetime', async () => {
+      it("keeps the entry's remaining lifetime", async () => {
         await cache.set('counter', 1, 2);
         await cache.incr('counter');
         await advance(2);
@@ -452,7 +464,14 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
     describe('setMany(entries)', () => {
       it('stores a plain object or a Map and answers no failed keys', async () => {
         expect(await cache.setMany({ key1: 'spam', key2: 'eggs' })).toEqual([]);
-        expect(await cache.setMany(new Map<string | number, unknown>([['key3', 'ham'], [4, 'four']]))).toEqual([]);
+        expect(
+          await cache.setMany(
+            new Map<string | number, unknown>([
+              ['key3', 'ham'],
+              [4, 'four'],
+            ]),
+          ),
+        ).toEqual([]);
         expect(Object.fromEntries(await cache.getMany(['key1', 'key2', 'key3', 4]))).toEqual({ key1: 'spam', key2: 'eggs', key3: 'ham', 4: 'four' });
       });
       it('honours the timeout', async () => {
@@ -596,6 +615,64 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         expect(await cache.get('null', 'default', { version: 2 })).toBeNull();
         await advance(2);
         expect(await cache.hasKey('null', { version: 2 })).toBe(false);
+      });
+    });
+
+    describe('tags', () => {
+      it('invalidateTags makes every entry written with a tag a miss, in every cache on the store, and nothing else', async () => {
+        const other = await make();
+        await cache.set('article', 'a', { tags: ['article:7', 'author:3'] });
+        await cache.set('bio', 'b', { tags: ['author:3'] });
+        await cache.set('plain', 'p');
+        await cache.set('elsewhere', 'e', { tags: ['author:4'] });
+        expect(await other.get('article')).toBe('a');
+        await other.invalidateTags(['author:3']);
+        for (const reader of [cache, other]) {
+          expect(await reader.get('article', 'gone')).toBe('gone');
+          expect(await reader.get('bio')).toBeUndefined();
+          expect(await reader.hasKey('bio')).toBe(false);
+          expect([...(await reader.getMany(['article', 'bio', 'plain', 'elsewhere']))]).toEqual([
+            ['plain', 'p'],
+            ['elsewhere', 'e'],
+          ]);
+        }
+      });
+      it('does not affect entries written after the invalidation', async () => {
+        await cache.set('k', 'old', { tags: ['t'] });
+        await cache.invalidateTags(['t']);
+        await cache.set('k', 'new', { tags: ['t'] });
+        expect(await cache.get('k')).toBe('new');
+        await cache.setMany({ m1: 1, m2: 2 }, { tags: ['t', 'u'] });
+        expect(Object.fromEntries(await cache.getMany(['m1', 'm2']))).toEqual({ m1: 1, m2: 2 });
+        await cache.invalidateTags(['u']);
+        expect((await cache.getMany(['m1', 'm2', 'k'])).size).toBe(1);
+      });
+      it('add and getOrSet treat an invalidated entry as missing; exactly one of many concurrent adds wins', async () => {
+        await cache.set('k', 'old', { tags: ['t'] });
+        expect(await cache.add('k', 'x', { tags: ['t'] })).toBe(false);
+        await cache.invalidateTags(['t']);
+        const results = await Promise.all(Array.from({ length: 10 }, (_, i) => cache.add('k', `v${i}`, { tags: ['t'] })));
+        expect(results.filter(Boolean)).toHaveLength(1);
+        expect(await cache.get('k')).toBe(`v${results.indexOf(true)}`);
+        await cache.invalidateTags(['t']);
+        expect(await cache.getOrSet('k', () => 'computed', { tags: ['t'] })).toBe('computed');
+        expect(await cache.get('k')).toBe('computed');
+      });
+      it('touch, incr and incrVersion keep the tags', async () => {
+        await cache.set('n', 1, { tags: ['t'] });
+        expect(await cache.touch('n', 600)).toBe(true);
+        expect(await cache.incr('n')).toBe(2);
+        expect(await cache.get('n')).toBe(2);
+        await cache.set('v', 'x', { tags: ['t'] });
+        expect(await cache.incrVersion('v')).toBe(2);
+        await cache.invalidateTags(['t']);
+        expect(await cache.get('n')).toBeUndefined();
+        expect(await cache.get('v', undefined, { version: 2 })).toBeUndefined();
+        await expect(cache.incr('n')).rejects.toThrow(KeyNotFoundError);
+      });
+      it('refuses tags that are not an array of non-empty strings, naming them', async () => {
+        await expect(cache.set('k', 1, { tags: 'article' as never })).rejects.toThrow(/tags must be an array of non-empty strings/);
+        await expect(cache.invalidateTags([''])).rejects.toThrow(/invalidateTags: tags must be an array of non-empty strings/);
       });
     });
 

@@ -48,7 +48,22 @@ export async function startPostgres(): Promise<PostgresInstance> {
     url,
     port,
     async start() {
-      const args = ['-D', data, '-p', String(port), '-h', '127.0.0.1', '-k', root, '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'];
+      const args = [
+        '-D',
+        data,
+        '-p',
+        String(port),
+        '-h',
+        '127.0.0.1',
+        '-k',
+        root,
+        '-c',
+        'fsync=off',
+        '-c',
+        'synchronous_commit=off',
+        '-c',
+        'full_page_writes=off',
+      ];
       server = startProcess(join(bin, 'postgres'), args, asUser);
       await waitUntilAccepting(port, server);
     },

@@ -34,7 +34,9 @@ export async function startRedisServer(options: { port?: number; args?: string[]
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}):\n${output()}`))));
+    const exited = new Promise<never>((_, reject) =>
+      child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}):\n${output()}`))),
+    );
     await Promise.race([waitForPort(port), exited]);
     await until(async () => (await cli(port, 'PING')) === 'PONG', `redis-server on port ${port} to answer PING`);
   } catch (error) {

@@ -18,7 +18,8 @@ export default async function setup(): Promise<() => Promise<void>> {
     .map((name) => name.trim())
     .filter((name) => name !== '' && name !== 'none');
   for (const name of wanted) {
-    if (!Object.hasOwn(STARTERS, name)) throw new Error(`CACHEGRAIN_TEST_SERVERS names an unknown server '${name}' (known: ${Object.keys(STARTERS).join(', ')})`);
+    if (!Object.hasOwn(STARTERS, name))
+      throw new Error(`CACHEGRAIN_TEST_SERVERS names an unknown server '${name}' (known: ${Object.keys(STARTERS).join(', ')})`);
   }
   const started = await Promise.allSettled(wanted.map((name) => STARTERS[name]!()));
   const running = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
