@@ -127,14 +127,18 @@ describe('handlebars: express-handlebars with a layout and partials, over HTTP',
     }
   });
 
-  it('a tag error inside a partial names the partial: express-handlebars\' partial file, or a partial registered as text', async () => {
+  it("a tag error inside a partial names the partial: express-handlebars' partial file, or a partial registered as text", async () => {
     const directory = mkdtempSync(join(tmpdir(), 'cachegrain-hbs-partials-'));
     try {
       mkdirSync(join(directory, 'partials'));
       writeFileSync(join(directory, 'view.hbs'), '<main>\n{{> broken}}\n</main>\n');
       writeFileSync(join(directory, 'partials', 'broken.hbs'), '<p>one</p>\n{{#cache 60 "box" using="nope"}}x{{/cache}}\n');
-      const hbs = installExpressHandlebars(createExpressHandlebars({ handlebars: Handlebars.create(), extname: '.hbs', partialsDir: join(directory, 'partials') }));
-      await expect(hbs.render(join(directory, 'view.hbs'), {})).rejects.toThrow(`Invalid cache name specified for cache tag: 'nope' (${join(directory, 'partials', 'broken.hbs')}, line 2)`);
+      const hbs = installExpressHandlebars(
+        createExpressHandlebars({ handlebars: Handlebars.create(), extname: '.hbs', partialsDir: join(directory, 'partials') }),
+      );
+      await expect(hbs.render(join(directory, 'view.hbs'), {})).rejects.toThrow(
+        `Invalid cache name specified for cache tag: 'nope' (${join(directory, 'partials', 'broken.hbs')}, line 2)`,
+      );
       const handlebars = installCacheHelper(Handlebars.create());
       handlebars.registerPartial('broken', '<p>one</p>\n\n{{#cache 60 "box" using="nope"}}x{{/cache}}');
       await expect(render(handlebars.compile('{{> broken}}', { srcName: 'view.hbs' } as CompileOptions), {})).rejects.toThrow("(partial 'broken', line 3)");
