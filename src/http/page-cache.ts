@@ -138,20 +138,20 @@ export class PageCache {
 
   /** Both phases, as one middleware: answers a hit, else watches the response and calls `next`. */
   handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
-    this.fetchOrContinue(req, res, next, () => this.capture(req, res));
+    this.fetchOrContinue(req, res, next, true);
   }
 
   /**
-   * The request phase as middleware: answers a hit, else runs `onMiss` (the response phase, when this
-   * layer has both) and calls `next` in the request's scope. A hit on a cache in this process is
-   * answered before this returns.
+   * The request phase as middleware: answers a hit, else starts the response phase (`captureOnMiss`,
+   * when this layer has both) and calls `next` in the request's scope. A hit on a cache in this
+   * process is answered before this returns.
    */
-  fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, onMiss?: () => void): void {
+  fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, captureOnMiss = false): void {
     const cache = resolveCache(this.cacheOption);
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
     if (cache instanceof ServerCache) {
-      inRequestScope(res, () => this.fetch(req, res).then((answered) => answered || PageCache.continueAfterMiss(res, next, onMiss), next));
+      inRequestScope(res, () => this.fetch(req, res).then((answered) => answered || this.continueAfterMiss(req, res, next, captureOnMiss), next));
       return;
     }
     let answered: MaybePromise<boolean>;
@@ -161,12 +161,12 @@ export class PageCache {
       next(error);
       return;
     }
-    if (answered === false) PageCache.continueAfterMiss(res, next, onMiss);
-    else if (answered !== true) answered.then((hit) => hit || PageCache.continueAfterMiss(res, next, onMiss), next);
+    if (answered === false) this.continueAfterMiss(req, res, next, captureOnMiss);
+    else if (answered !== true) answered.then((hit) => hit || this.continueAfterMiss(req, res, next, captureOnMiss), next);
   }
 
-  private static continueAfterMiss(res: ServerResponse, next: () => void, onMiss: (() => void) | undefined): void {
-    onMiss?.();
+  private continueAfterMiss(req: IncomingMessage, res: ServerResponse, next: () => void, capture: boolean): void {
+    if (capture) this.capture(req, res);
     PageCache.continueInScope(res, next);
   }
 
