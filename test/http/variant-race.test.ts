@@ -4,24 +4,38 @@
  * render different variants of the page at the same moment, the content changes, the page is
  * invalidated, and no variant may be served stale afterwards.
  */
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invalidatePage } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { stopProcess } from '../setup/process.js';
 import { send } from './client.js';
-import { startSiteProcess } from './fixtures/site-process.js';
 
 const ROUNDS = 200;
 // One host for both processes (as behind a load balancer), so they share every page key.
 const HOST = 'shop.example';
 const KEY_PREFIX = `race${process.pid}`;
 const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL!;
+const tsx = createRequire(import.meta.url).resolve('tsx');
 
 async function startSite(): Promise<{ child: ChildProcess; base: string }> {
-  const { child, url } = await startSiteProcess(new URL('./fixtures/page-server.ts', import.meta.url), { PAGE_KEY_PREFIX: KEY_PREFIX });
-  return { child, base: url };
+  const child = spawn(process.execPath, ['--import', tsx, new URL('./fixtures/page-server.ts', import.meta.url).pathname], {
+    env: { ...process.env, PAGE_KEY_PREFIX: KEY_PREFIX },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const port = await new Promise<string>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      output += chunk;
+      const match = /listening (\d+)/.exec(output);
+      if (match) resolve(match[1]!);
+    });
+    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+    child.once('exit', (code) => reject(new Error(`the site process exited with ${code}: ${output}`)));
+  });
+  return { child, base: `http://127.0.0.1:${port}` };
 }
 
 describe('invalidatePage across two processes on one Redis', () => {
