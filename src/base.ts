@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { now } from './clock.js';
-import type { Codec, TagStamp } from './codec.js';
+import type { Codec, EntryStamp } from './codec.js';
 import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
 import { BoundedMemo } from './memo.js';
 import { md5 } from './hash.js';
@@ -56,6 +56,43 @@ export interface WriteOptions {
   version?: number;
   /** Invalidated together by `invalidateTags` (SPEC §8). */
   tags?: readonly string[];
+  /** Seconds past `timeout` (or past a soft invalidation) during which `getOrSet` serves the entry while one refresh runs (SPEC §9). */
+  staleWhileRevalidate?: number;
+  /** Seconds past `timeout` during which `getOrSet` serves the entry when recomputing it fails. */
+  staleIfError?: number;
+}
+
+/** The options of `invalidateTags`. */
+export interface InvalidateOptions {
+  /** Make the entries stale (served while one refresh runs, where they have a stale window) instead of gone. */
+  soft?: boolean;
+}
+
+/**
+ * How a stored entry stands: `fresh`; `stale`, past its timeout or softly invalidated but inside its
+ * `staleWhileRevalidate` window (serve it, refresh it behind); `error`, past that but inside its
+ * `staleIfError` window (serve it only when recomputing it fails).
+ */
+export type EntryState = 'fresh' | 'stale' | 'error';
+
+/** An entry as `getEntries` answers it: the value, its tags, and how it stands. */
+export interface CachedEntry<T> {
+  value: T;
+  tags: readonly string[];
+  state: EntryState;
+}
+
+/** A stored payload's value payload, its stamp if it has one, and how it stands (undefined: dead). */
+interface Judged<P> {
+  payload: P;
+  stamp: EntryStamp | undefined;
+  state: EntryState | undefined;
+}
+
+/** The stale windows of a write, in seconds; absent when it has none. */
+interface StaleWindows {
+  staleWhileRevalidate: number;
+  staleIfError: number;
 }
 export interface VersionOption {
   version?: number;
@@ -65,6 +102,12 @@ export const DEFAULT_TIMEOUT = 300;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const nothing = (): void => undefined;
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
+/** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
+function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybePromise<B>): MaybePromise<B> {
+  return value instanceof Promise ? value.then(next) : next(value);
+}
 
 /** Throws the cause of the first write failure that carries one: a write the server refused. */
 function throwRefusal(failed: WriteFailure[]): void {
@@ -76,12 +119,21 @@ export function failedKey(failure: WriteFailure): string {
   return typeof failure === 'string' ? failure : failure.key;
 }
 
-/** Tag versions and replacement locks live under this version of their keys, whatever the cache's. */
+/** Tag versions and locks live under this version of their keys, whatever the cache's. */
 const TAG_KEY_VERSION = 0;
 /** How long a lock for replacing an entry whose tags were invalidated lives if its holder dies. */
 const REPLACE_LOCK_SECONDS = 10;
-/** A tag's new version: random, so no clock is compared anywhere. */
+/** How long the lock of a background refresh lives if its holder dies. */
+const REFRESH_LOCK_SECONDS = 30;
+/**
+ * A tag's new version: random, so no clock is compared anywhere. A soft invalidation keeps the part
+ * before the colon (`hard:soft`): an entry whose version differs only after it is stale, not dead.
+ */
 const newTagVersion = (): string => randomBytes(8).toString('hex');
+const hardPart = (version: string): string => {
+  const colon = version.indexOf(':');
+  return colon === -1 ? version : version.slice(0, colon);
+};
 
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
@@ -106,6 +158,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
   protected readonly payloadsStayInProcess: boolean = false;
   private readonly inflight = new Map<string, Promise<P>>();
+  /** Made keys whose stale entry this process is refreshing in the background. */
+  private readonly refreshing = new Set<string>();
   private readonly pendingIncrs = new Map<string, Promise<number>>();
   private readonly reportedCauses = new Set<string>();
 
@@ -242,7 +296,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * A read for callers that never mutate what they read (the page cache's stored responses): where
    * the store keeps its payloads in this process, every such reader of one entry shares one decoded
    * value, and the answer comes back synchronously, so a hit needs no turn of the event loop. A
-   * store elsewhere answers with a promise. Throws for a bad key.
+   * store elsewhere answers with a promise. Answers fresh entries only. Throws for a bad key.
    */
   readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
     const found = this.readOne(this.key(key));
@@ -251,71 +305,156 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return found === undefined ? undefined : this.liveValue<T | undefined>(found.payload, true, undefined);
   }
 
-  /** The value of a stored payload, or `missing` when one of its tags was invalidated since it was written. */
+  /** `readShared` for an entry that may be stale: its shared value, its tags and how it stands. */
+  readSharedEntry<T = unknown>(key: CacheKey): MaybePromise<CachedEntry<T> | undefined> {
+    return andThen(this.readOne(this.key(key)), (entry) => {
+      if (entry === undefined) return undefined;
+      return andThen(this.judged(entry.payload), (judged) => (judged.state === undefined ? undefined : this.entryOf<T>(judged, true)));
+    });
+  }
+
+  /** The value of a stored payload, or `missing` when it is not fresh (one of its tags was invalidated, or its timeout passed). */
   private liveValue<T>(payload: P, shared: boolean, missing: T): MaybePromise<T> {
     const own = this.unstamped(payload);
     if (own instanceof Promise) return own.then((live) => (live === undefined ? missing : (this.decode(live, shared) as T)));
     return own === undefined ? missing : (this.decode(own, shared) as T);
   }
 
-  /**
-   * The value's own payload of a stored payload, or undefined when one of its tags was invalidated
-   * since it was written. An entry without tags answers at once.
-   */
+  /** The value's own payload of a stored payload if the entry is fresh, else undefined. An unstamped entry answers at once. */
   private unstamped(payload: P): MaybePromise<P | undefined> {
     const stamped = this.codec.unstamp?.(payload);
     if (stamped === undefined) return payload;
-    return this.stampsCurrent([stamped.stamp]).then(([current]) => (current ? stamped.payload : undefined));
+    return andThen(this.statesOf([stamped.stamp]), ([state]) => (state === 'fresh' ? stamped.payload : undefined));
   }
 
-  /** For each stamp, whether every tag still has the version it recorded: one read for all their tags. */
-  private async stampsCurrent(stamps: TagStamp[]): Promise<boolean[]> {
-    const versions = await this.tagVersions([...new Set(stamps.flatMap((stamp) => stamp.tags))], false);
-    return stamps.map((stamp) => stamp.tags.every((tag, i) => versions.get(tag) === stamp.versions[i]));
+  /** A stored payload's own payload, stamp and state. */
+  private judged(payload: P): MaybePromise<Judged<P>> {
+    const stamped = this.codec.unstamp?.(payload);
+    if (stamped === undefined) return { payload, stamp: undefined, state: 'fresh' };
+    return andThen(this.statesOf([stamped.stamp]), ([state]) => ({ payload: stamped.payload, stamp: stamped.stamp, state }));
   }
 
-  /**
-   * The current version of each tag, in one read. For a write (`create`), a tag without one gets one,
-   * added so that concurrent writers agree on it; a reader takes a missing version as a changed one.
-   */
-  private async tagVersions(tags: string[], create: boolean): Promise<Map<string, string | undefined>> {
-    const made = tags.map((tag) => this.key(`cachegrain.tag.${md5(tag)}`, TAG_KEY_VERSION));
-    const found = await this.read(made, false);
-    const versions = new Map<string, string | undefined>();
-    for (let i = 0; i < tags.length; i++) {
-      const entry = found.get(made[i]!);
-      let version = entry === undefined ? undefined : String(this.codec.decode(entry.payload));
-      if (version === undefined && create) {
-        const fresh = newTagVersion();
-        if (await this.insert(made[i]!, this.codec.encode(fresh), null)) version = fresh;
-        else {
-          const raced = (await this.read([made[i]!], false)).get(made[i]!);
-          version = raced === undefined ? undefined : String(this.codec.decode(raced.payload));
-        }
+  private entryOf<T>(judged: Judged<P>, shared: boolean): CachedEntry<T> {
+    return { value: this.decode(judged.payload, shared) as T, tags: judged.stamp?.tags ?? NO_TAGS, state: judged.state! };
+  }
+
+  /** How each stamped entry stands now (undefined: dead), after one read of every tag among them. */
+  private statesOf(stamps: EntryStamp[]): MaybePromise<Array<EntryState | undefined>> {
+    const tags = new Set<string>();
+    for (const stamp of stamps) for (const tag of stamp.tags) tags.add(tag);
+    if (tags.size === 0) return stamps.map((stamp) => this.stateOf(stamp, undefined));
+    return andThen(this.readTagVersions([...tags]), (versions) => stamps.map((stamp) => this.stateOf(stamp, versions)));
+  }
+
+  private stateOf(stamp: EntryStamp, versions: Map<string, string | undefined> | undefined): EntryState | undefined {
+    let soft = false;
+    for (let i = 0; i < stamp.tags.length; i++) {
+      const current = versions!.get(stamp.tags[i]!);
+      const recorded = stamp.versions[i]!;
+      if (current === recorded) continue;
+      // A missing version counts as changed: the store lost it, so nobody can tell what happened since.
+      if (current === undefined || hardPart(current) !== hardPart(recorded)) return undefined;
+      soft = true;
+    }
+    const { freshUntil, staleWhileRevalidate = 0, staleIfError = 0 } = stamp;
+    const pastFresh = freshUntil === undefined ? 0 : this.now() - freshUntil;
+    if (!soft && (freshUntil === undefined || pastFresh < 0)) return 'fresh';
+    const staleFor = Math.max(0, pastFresh);
+    if (staleFor < staleWhileRevalidate) return 'stale';
+    if (staleFor < staleIfError) return 'error';
+    return undefined;
+  }
+
+  private tagKey(tag: string): string {
+    return this.key(`cachegrain.tag.${md5(tag)}`, TAG_KEY_VERSION);
+  }
+
+  /** The current version of each tag, in one read; a tag without one maps to undefined. */
+  private readTagVersions(tags: string[]): MaybePromise<Map<string, string | undefined>> {
+    const made = tags.map((tag) => this.tagKey(tag));
+    return andThen(this.read(made, false), (found) => {
+      const versions = new Map<string, string | undefined>();
+      tags.forEach((tag, i) => {
+        const entry = found.get(made[i]!);
+        versions.set(tag, entry === undefined ? undefined : String(this.codec.decode(entry.payload)));
+      });
+      return versions;
+    });
+  }
+
+  /** The current version of each tag for a write: a tag without one gets one, added so that concurrent writers agree on it. */
+  private async tagVersionsForWrite(tags: string[]): Promise<Map<string, string | undefined>> {
+    const versions = await this.readTagVersions(tags);
+    for (const tag of tags) {
+      if (versions.get(tag) !== undefined) continue;
+      const made = this.tagKey(tag);
+      const fresh = newTagVersion();
+      if (await this.insert(made, this.codec.encode(fresh), null)) versions.set(tag, fresh);
+      else {
+        const raced = (await this.read([made], false)).get(made);
+        versions.set(tag, raced === undefined ? undefined : String(this.codec.decode(raced.payload)));
       }
-      versions.set(tags[i]!, version);
     }
     return versions;
   }
 
-  /** The payload to store for a write with tags: stamped with their current versions. */
-  private async stampedWith(payload: P, tags: readonly string[] | undefined): Promise<P> {
-    if (tags === undefined || tags.length === 0) return payload;
-    if (this.codec.stamp === undefined) throw this.typeError("this backend's codec cannot store tags");
-    const versions = await this.tagVersions([...tags], true);
-    return this.codec.stamp(payload, { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? '') });
+  /** The payload to store for a write with tags or stale windows: stamped with the tags' current versions and when it stops being fresh. */
+  private async stampedWith(payload: P, tags: readonly string[] | undefined, windows: StaleWindows | undefined, expiresAt: number | null): Promise<P> {
+    if ((tags === undefined || tags.length === 0) && windows === undefined) return payload;
+    if (this.codec.stamp === undefined) throw this.typeError("this backend's codec cannot store tags or stale windows");
+    const list = tags === undefined ? [] : [...tags];
+    const versions = list.length === 0 ? undefined : await this.tagVersionsForWrite(list);
+    const stamp: EntryStamp = { tags: list, versions: list.map((tag) => versions!.get(tag) ?? '') };
+    if (windows !== undefined) {
+      if (expiresAt !== null) stamp.freshUntil = expiresAt;
+      stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
+      stamp.staleIfError = windows.staleIfError;
+    }
+    return this.codec.stamp(payload, stamp);
   }
 
   /**
    * Invalidates every entry written with any of `tags` before this call, in every process that shares
-   * the store: each tag gets a new version, so entries that recorded the old one read as misses. Nothing
-   * is scanned; entries written after it resolves are not affected.
+   * the store: each tag gets a new version, so entries that recorded the old one read as misses (or,
+   * with `soft`, as stale where they have a stale window). Nothing is scanned; entries written after
+   * it resolves are not affected.
    */
-  async invalidateTags(tags: Iterable<string>): Promise<void> {
+  async invalidateTags(tags: Iterable<string>, options?: InvalidateOptions): Promise<void> {
     const list = this.checkTags([...tags], 'invalidateTags');
+    const soft = options?.soft ?? false;
+    if (typeof soft !== 'boolean') throw this.typeError(`invalidateTags: options.soft must be a boolean (got ${describe(soft)})`);
     if (list.length === 0) return;
-    const entries = list.map((tag): [string, P] => [this.key(`cachegrain.tag.${md5(tag)}`, TAG_KEY_VERSION), this.codec.encode(newTagVersion())]);
+    // A soft version keeps the hard part readers compare first. Read, then written: a hard
+    // invalidation landing in between is softened, which serves stale (and refreshes) instead of missing.
+    const current = soft ? await this.readTagVersions(list) : undefined;
+    const entries = list.map((tag): [string, P] => {
+      const previous = current?.get(tag);
+      const version = previous === undefined ? newTagVersion() : `${hardPart(previous)}:${newTagVersion()}`;
+      return [this.tagKey(tag), this.codec.encode(version)];
+    });
     throwRefusal(await this.write(entries, null));
+  }
+
+  /**
+   * Takes the lock `name` for every process sharing the store (an `add`), for at most `seconds`:
+   * answers its release, or undefined while someone else holds it. Releasing removes only this
+   * holder's lock, never one taken after it expired.
+   */
+  async acquireLock(name: string, seconds: number): Promise<(() => Promise<void>) | undefined> {
+    if (typeof name !== 'string' || name === '') throw this.typeError(`acquireLock: name must be a non-empty string (got ${describe(name)})`);
+    if (typeof seconds !== 'number' || !(seconds > 0) || !Number.isFinite(seconds)) {
+      throw this.typeError(`acquireLock: seconds must be a positive number (got ${describe(seconds)})`);
+    }
+    const made = this.key(`cachegrain.lock.${md5(name)}`, TAG_KEY_VERSION);
+    const token = randomBytes(8).toString('hex');
+    if (!(await this.insert(made, this.codec.encode(token), this.now() + seconds))) return undefined;
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      const held = await this.readOne(made);
+      if (held !== undefined && this.codec.decode(held.payload) === token) await this.remove([made]);
+    };
   }
 
   private checkTags(tags: unknown, what: string): string[] {
@@ -336,17 +475,17 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
     try {
-      const { expiresAt, version, tags } = this.writeOptions(timeoutOrOptions);
+      const { expiresAt, version, tags, windows } = this.writeOptions(timeoutOrOptions);
       const made = this.key(key, version);
       const payload = this.encode(value, made);
-      if (tags !== undefined && expiresAt !== EXPIRED) {
-        return this.stampedWith(payload, tags)
-          .then((stamped) => this.write([[made, stamped]], expiresAt))
-          .then(throwRefusal);
-      }
       if (expiresAt === EXPIRED) {
         const removed = this.remove([made]);
         return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
+      }
+      if (tags !== undefined || windows !== undefined) {
+        return this.stampedWith(payload, tags, windows, expiresAt)
+          .then((stamped) => this.write([[made, stamped]], storedExpiry(expiresAt, windows)))
+          .then(throwRefusal);
       }
       const failed = this.write([[made, payload]], expiresAt);
       if (failed instanceof Promise) return failed.then(throwRefusal);
@@ -357,35 +496,36 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version, tags } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows } = this.writeOptions(timeoutOrOptions);
     const made = this.key(key, version);
     const payload = this.encode(value, made);
     if (expiresAt === EXPIRED) return !(await this.hasLive(made));
-    return this.addOverDead(made, await this.stampedWith(payload, tags), expiresAt);
+    return this.addOverDead(made, await this.stampedWith(payload, tags, windows, expiresAt), storedExpiry(expiresAt, windows));
   }
 
   /**
-   * Stores the entry when no live entry holds the key. An entry whose tags were invalidated is not
-   * live: it is replaced under a lock taken with `insert`, so that one adder in all processes wins.
+   * Stores the entry when no fresh entry holds the key. An entry whose tags were invalidated, or one
+   * kept past its timeout for its stale window, is replaced under a lock, so that one adder in all
+   * processes wins.
    */
   private async addOverDead(made: string, payload: P, expiresAt: number | null): Promise<boolean> {
     if (await this.insert(made, payload, expiresAt)) return true;
     const entry = await this.readOne(made);
     if (entry === undefined) return this.insert(made, payload, expiresAt);
     if ((await this.unstamped(entry.payload)) !== undefined) return false;
-    const lock = this.key(`cachegrain.replacing.${md5(made)}`, TAG_KEY_VERSION);
-    if (!(await this.insert(lock, this.codec.encode(1), this.now() + REPLACE_LOCK_SECONDS))) return false;
+    const release = await this.acquireLock(`replacing:${made}`, REPLACE_LOCK_SECONDS);
+    if (release === undefined) return false;
     try {
       const again = await this.readOne(made);
       if (again !== undefined && (await this.unstamped(again.payload)) !== undefined) return false;
       throwRefusal(await this.write([[made, payload]], expiresAt));
       return true;
     } finally {
-      await this.remove([lock]);
+      await release();
     }
   }
 
-  /** Whether a live entry holds the made key: present, and its tags not invalidated. */
+  /** Whether a fresh entry holds the made key: present, its tags not invalidated, its timeout not passed. */
   private async hasLive(made: string): Promise<boolean> {
     if (this.codec.unstamp === undefined) return this.contains(made);
     const entry = await this.peekOne(made);
@@ -394,20 +534,59 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /**
    * The cached value, else the value (or what the factory returns, awaited) added to the cache,
-   * answering what the cache then holds. Concurrent callers for one key compute once.
+   * answering what the cache then holds. Concurrent callers for one key compute once. A stale entry
+   * (SPEC §9) is answered at once while one refresh runs behind it; one past that window but inside
+   * `staleIfError` stands in when computing fails.
    */
   async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
-    const { expiresAt, version, tags } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows } = this.writeOptions(timeoutOrOptions);
     const made = this.key(key, version);
     const hit = await this.readOne(made);
-    const live = hit === undefined ? undefined : await this.unstamped(hit.payload);
-    if (live !== undefined) return this.codec.decode(live) as T;
+    const judged = hit === undefined ? undefined : await this.judged(hit.payload);
+    if (judged?.state === 'fresh') return this.codec.decode(judged.payload) as T;
+    if (judged?.state === 'stale') {
+      this.refreshBehind(made, valueOrFactory, timeoutOrOptions);
+      return this.codec.decode(judged.payload) as T;
+    }
     let flight = this.inflight.get(made);
     if (flight === undefined) {
-      flight = this.computeAndAdd(made, valueOrFactory, expiresAt, tags).finally(() => this.inflight.delete(made));
+      flight = this.computeAndAdd(made, valueOrFactory, expiresAt, tags, windows).finally(() => this.inflight.delete(made));
       this.inflight.set(made, flight);
     }
-    return this.codec.decode(await flight) as T;
+    try {
+      return this.codec.decode(await flight) as T;
+    } catch (error) {
+      if (judged?.state !== 'error') throw error;
+      this.reportError(error as Error);
+      return this.codec.decode(judged.payload) as T;
+    }
+  }
+
+  /**
+   * Recomputes a stale entry behind the callers that were answered with it: once per key in this
+   * process, and once in every process sharing the store (the first to take the lock). A failure
+   * leaves the stale entry and is reported as an `error` event.
+   */
+  private refreshBehind(made: string, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg): void {
+    if (this.refreshing.has(made)) return;
+    this.refreshing.add(made);
+    const refresh = async () => {
+      const release = await this.acquireLock(`refresh:${made}`, REFRESH_LOCK_SECONDS);
+      if (release === undefined) return;
+      try {
+        const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
+        // The timeout counts from now, not from when the stale entry was read.
+        const { expiresAt, tags, windows } = this.writeOptions(timeoutOrOptions);
+        if (expiresAt === EXPIRED) return;
+        const payload = await this.stampedWith(this.encode(value, made), tags, windows, expiresAt);
+        throwRefusal(await this.write([[made, payload]], storedExpiry(expiresAt, windows)));
+      } finally {
+        await release();
+      }
+    };
+    refresh()
+      .catch((error: unknown) => this.reportError(error instanceof Error ? error : new Error(String(error))))
+      .finally(() => this.refreshing.delete(made));
   }
 
   /** Computes the value and adds it; answers the value's own payload of what the cache then holds. */
@@ -416,17 +595,36 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     valueOrFactory: unknown,
     expiresAt: number | null | typeof EXPIRED,
     tags: readonly string[] | undefined,
+    windows: StaleWindows | undefined,
   ): Promise<P> {
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = this.encode(value, made);
     if (expiresAt === EXPIRED) return payload;
-    await this.addOverDead(made, await this.stampedWith(payload, tags), expiresAt);
+    await this.addOverDead(made, await this.stampedWith(payload, tags, windows, expiresAt), storedExpiry(expiresAt, windows));
     const stored = await this.readOne(made);
     const live = stored === undefined ? undefined : await this.unstamped(stored.payload);
     return live ?? payload;
   }
 
   getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
+    return this.readBatch(keys, options, false, (judged) => this.codec.decode(judged.payload) as T);
+  }
+
+  /**
+   * The entries found among `keys`, fresh and stale alike, each with its tags and how it stands
+   * (SPEC §8, §9): what a fragment render needs to serve stale and to pass its tags on. One read of
+   * the entries and at most one of their tags, as `getMany`.
+   */
+  getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
+    return this.readBatch(keys, options, true, (judged) => this.entryOf<T>(judged, false));
+  }
+
+  private readBatch<V>(
+    keys: Iterable<CacheKey>,
+    options: VersionOption | undefined,
+    withStale: boolean,
+    build: (judged: Judged<P>) => V,
+  ): Promise<Map<CacheKey, V>> {
     try {
       const originals: CacheKey[] = [];
       const made: string[] = [];
@@ -435,41 +633,48 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         made.push(this.key(key, options?.version));
       }
       if (made.length === 0) return Promise.resolve(new Map());
-      const found = this.read(made, false);
-      return found instanceof Promise ? found.then((entries) => this.pick<T>(originals, made, entries)) : Promise.resolve(this.pick<T>(originals, made, found));
+      return Promise.resolve(andThen(this.read(made, false), (entries) => this.pick(originals, made, entries, withStale, build)));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /**
-   * The found entries of a getMany, decoded, under the keys as the caller gave them; entries whose
-   * tags were invalidated are left out, after one read of every tag among them.
+   * The found entries of a batch, built into answers under the keys as the caller gave them, in the
+   * caller's order; dead entries (and, unless `withStale`, stale ones) are left out, after one read of
+   * every tag among them.
    */
-  private pick<T>(originals: CacheKey[], made: string[], entries: Map<string, Entry<P>>): MaybePromise<Map<CacheKey, T>> {
-    const found = new Map<CacheKey, T>();
-    let stamped: Array<{ index: number; stamp: TagStamp; payload: P }> | undefined;
+  private pick<V>(
+    originals: CacheKey[],
+    made: string[],
+    entries: Map<string, Entry<P>>,
+    withStale: boolean,
+    build: (judged: Judged<P>) => V,
+  ): MaybePromise<Map<CacheKey, V>> {
+    const found = new Map<CacheKey, V>();
+    let stamped: Array<{ index: number; judged: Judged<P> }> | undefined;
     for (let i = 0; i < made.length; i++) {
       const entry = entries.get(made[i]!);
       if (entry === undefined) continue;
       const unstamped = this.codec.unstamp?.(entry.payload);
-      if (unstamped === undefined) found.set(originals[i]!, this.codec.decode(entry.payload) as T);
-      else (stamped ??= []).push({ index: i, ...unstamped });
+      if (unstamped === undefined) found.set(originals[i]!, build({ payload: entry.payload, stamp: undefined, state: 'fresh' }));
+      else (stamped ??= []).push({ index: i, judged: { payload: unstamped.payload, stamp: unstamped.stamp, state: undefined } });
     }
     if (stamped === undefined) return found;
-    const tagged = stamped;
-    return this.stampsCurrent(tagged.map((item) => item.stamp)).then((current) => {
-      tagged.forEach((item, n) => {
-        if (current[n]) found.set(originals[item.index]!, this.codec.decode(item.payload) as T);
+    const marked = stamped;
+    return andThen(this.statesOf(marked.map((item) => item.judged.stamp!)), (states) => {
+      marked.forEach((item, n) => {
+        const state = states[n];
+        if (state === 'fresh' || (withStale && state !== undefined)) found.set(originals[item.index]!, build({ ...item.judged, state }));
       });
-      // In the caller's order, as the untagged ones are.
+      // In the caller's order, as the unstamped ones are.
       return new Map(originals.filter((key) => found.has(key)).map((key) => [key, found.get(key)!]));
     });
   }
 
   /** Stores every entry; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<CacheKey[]> {
-    const { expiresAt, version, tags } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows } = this.writeOptions(timeoutOrOptions);
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
     const byMade = new Map<string, CacheKey>();
     const payloads: Array<[string, P]> = [];
@@ -483,12 +688,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       await this.remove([...byMade.keys()]);
       return [];
     }
-    if (tags !== undefined) {
-      const stamped = await this.stampedWith(payloads[0]![1], tags);
-      const stamp = this.codec.unstamp!(stamped)!.stamp;
-      for (const pair of payloads) pair[1] = this.codec.stamp!(pair[1], stamp);
+    if (tags !== undefined || windows !== undefined) {
+      const stamped = await this.stampedWith(payloads[0]![1], tags, windows, expiresAt);
+      const stamp = this.codec.unstamp!(stamped)?.stamp;
+      if (stamp !== undefined) for (const pair of payloads) pair[1] = this.codec.stamp!(pair[1], stamp);
     }
-    const failed = await this.write(payloads, expiresAt);
+    const failed = await this.write(payloads, storedExpiry(expiresAt, windows));
     return failed.map((failure) => {
       const made = failedKey(failure);
       return byMade.get(made) ?? made;
@@ -509,11 +714,23 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     await this.removeAll();
   }
 
-  /** Gives a live entry a new timeout; answers false when the key is missing. */
+  /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
   async touch(key: CacheKey, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
     const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
     const made = this.key(key, version);
     if (expiresAt === EXPIRED) return (await this.remove([made])) > 0;
+    if (this.codec.unstamp !== undefined) {
+      // An entry with stale windows records when it stops being fresh: that moves with the timeout.
+      const entry = await this.peekOne(made);
+      const stamped = entry === undefined ? undefined : this.codec.unstamp(entry.payload);
+      if (stamped !== undefined && hasWindows(stamped.stamp)) {
+        const { staleWhileRevalidate = 0, staleIfError = 0 } = stamped.stamp;
+        const stamp: EntryStamp = { ...stamped.stamp, freshUntil: expiresAt ?? undefined };
+        if (expiresAt === null) delete stamp.freshUntil;
+        throwRefusal(await this.write([[made, this.codec.stamp!(stamped.payload, stamp)]], storedExpiry(expiresAt, { staleWhileRevalidate, staleIfError })));
+        return true;
+      }
+    }
     return this.retime(made, expiresAt);
   }
 
@@ -558,7 +775,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const entry = (await this.readForUpdate([made])).get(made);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
     const stamped = this.codec.unstamp?.(entry.payload);
-    if (stamped !== undefined && !(await this.stampsCurrent([stamped.stamp]))[0]) throw new KeyNotFoundError(String(key));
+    if (stamped !== undefined && (await this.statesOf([stamped.stamp]))[0] !== 'fresh') throw new KeyNotFoundError(String(key));
     const current = this.codec.decode(stamped?.payload ?? entry.payload);
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
       throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
@@ -638,21 +855,31 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
   }
 
-  private writeOptions(arg: TimeoutArg): { expiresAt: number | null | typeof EXPIRED; version?: number; tags?: readonly string[] } {
+  private writeOptions(arg: TimeoutArg): { expiresAt: number | null | typeof EXPIRED; version?: number; tags?: readonly string[]; windows?: StaleWindows } {
     let timeout: number | null | undefined;
     let version: number | undefined;
     let tags: readonly string[] | undefined;
+    let windows: StaleWindows | undefined;
     if (arg !== null && typeof arg === 'object') {
       timeout = arg.timeout;
       version = arg.version;
       if (arg.tags !== undefined) tags = this.checkTags(arg.tags, 'tags');
+      const staleWhileRevalidate = this.checkWindow(arg.staleWhileRevalidate, 'staleWhileRevalidate');
+      const staleIfError = this.checkWindow(arg.staleIfError, 'staleIfError');
+      if (staleWhileRevalidate > 0 || staleIfError > 0) windows = { staleWhileRevalidate, staleIfError };
     } else {
       timeout = arg;
     }
     timeout = timeout === undefined ? this.defaultTimeout : this.checkTimeout(timeout, 'timeout');
-    if (timeout === null) return { expiresAt: null, version, tags };
-    if (timeout <= 0) return { expiresAt: EXPIRED, version, tags };
-    return { expiresAt: this.now() + timeout, version, tags };
+    if (timeout === null) return { expiresAt: null, version, tags, windows };
+    if (timeout <= 0) return { expiresAt: EXPIRED, version, tags, windows };
+    return { expiresAt: this.now() + timeout, version, tags, windows };
+  }
+
+  private checkWindow(seconds: unknown, what: string): number {
+    if (seconds === undefined) return 0;
+    if (typeof seconds === 'number' && Number.isFinite(seconds) && seconds >= 0) return seconds;
+    throw this.typeError(`${what} must be a non-negative number of seconds (got ${describe(seconds)})`);
   }
 
   private checkTimeout(timeout: unknown, what: string): number | null {
@@ -663,6 +890,16 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private checkVersion(version: unknown, what: string): void {
     if (!Number.isSafeInteger(version)) throw this.typeError(`${what} must be an integer (got ${describe(version)})`);
   }
+}
+
+/** How long the store keeps an entry: past its timeout for as long as it may still be served stale. */
+function storedExpiry(expiresAt: number | null, windows: StaleWindows | undefined): number | null {
+  if (expiresAt === null || windows === undefined) return expiresAt;
+  return expiresAt + Math.max(windows.staleWhileRevalidate, windows.staleIfError);
+}
+
+function hasWindows(stamp: EntryStamp): boolean {
+  return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
 }
 
 /** A location given as a list, or as one string separated by `;` or `,`. */

@@ -5,10 +5,20 @@
  */
 import { DefaultDeserializer, serialize } from 'node:v8';
 
-/** What a tagged entry carries beside its value: each tag, and the tag's version when the entry was written. */
-export interface TagStamp {
+/**
+ * What a stamped entry carries beside its value: each tag with the tag's version when the entry was
+ * written, and for an entry that may be served stale (SPEC §9), when it stops being fresh and for how
+ * long after that it may still be served.
+ */
+export interface EntryStamp {
   tags: string[];
   versions: string[];
+  /** Epoch seconds; absent for an entry that never expires. */
+  freshUntil?: number;
+  /** Seconds past `freshUntil` (or past a soft invalidation) during which it is served while one refresh runs. */
+  staleWhileRevalidate?: number;
+  /** Seconds past `freshUntil` during which it is served when recomputing it fails. */
+  staleIfError?: number;
 }
 
 /** Turns values into what a backend stores and back. `decode` always returns a fresh copy. */
@@ -18,15 +28,15 @@ export interface Codec<P> {
   /** Optional: the form of a payload that is cheapest to decode again and again (kept by an in-process tier). */
   forKeeping?(payload: P): P;
   /** Optional (a codec without it cannot store tagged entries): a payload carrying its tags' versions. */
-  stamp?(payload: P, stamp: TagStamp): P;
+  stamp?(payload: P, stamp: EntryStamp): P;
   /** The stamp and the value's own payload of a stamped payload; undefined for one without tags. Cheap: no value is decoded. */
-  unstamp?(payload: P): { stamp: TagStamp; payload: P } | undefined;
+  unstamp?(payload: P): { stamp: EntryStamp; payload: P } | undefined;
 }
 
 /** A tagged entry in process: the stamp beside the value's payload, never serialized. */
 export class StampedPayload {
   constructor(
-    readonly stamp: TagStamp,
+    readonly stamp: EntryStamp,
     readonly payload: string | number | boolean | bigint | null | Buffer,
   ) {}
 }
@@ -66,7 +76,7 @@ export const memoryCodec: Codec<MemoryPayload> = {
  * Stored bytes say what they hold by their first byte: an ASCII digit or `-` starts a safe integer
  * in decimal, STRING_FORMAT a UTF-8 string, V8_FORMAT (the first byte of every v8 serialization) any
  * other value. The remaining leading bytes are reserved for envelopes that carry metadata next to
- * the value (soft expiry, tag versions).
+ * the value (tag versions, stale windows).
  */
 const V8_FORMAT = 0xff;
 const STRING_FORMAT = 0x00; // textOrBytesCodec writes it as '\u0000'
@@ -101,7 +111,7 @@ export const bytesCodec: Codec<Buffer> = {
     return Number(text);
   },
   stamp(payload, stamp) {
-    const json = Buffer.from(JSON.stringify([stamp.tags, stamp.versions]));
+    const json = Buffer.from(JSON.stringify(stampFields(stamp)));
     const stamped = Buffer.allocUnsafe(5 + json.length + payload.length);
     stamped[0] = STAMPED_FORMAT;
     stamped.writeUInt32BE(json.length, 1);
@@ -112,10 +122,27 @@ export const bytesCodec: Codec<Buffer> = {
   unstamp(payload) {
     if (payload.length < 5 || payload[0] !== STAMPED_FORMAT) return undefined;
     const end = 5 + payload.readUInt32BE(1);
-    const [tags, versions] = JSON.parse(payload.toString('utf8', 5, end)) as [string[], string[]];
-    return { stamp: { tags, versions }, payload: payload.subarray(end) };
+    return { stamp: stampFrom(JSON.parse(payload.toString('utf8', 5, end)) as StampFields), payload: payload.subarray(end) };
   },
 };
+
+/** A stamp as stored: `[tags, versions]`, then `[freshUntil or null, staleWhileRevalidate, staleIfError]` for an entry with stale windows. */
+type StampFields = [string[], string[]] | [string[], string[], number | null, number, number];
+
+function stampFields(stamp: EntryStamp): StampFields {
+  const { tags, versions, freshUntil, staleWhileRevalidate = 0, staleIfError = 0 } = stamp;
+  if (freshUntil === undefined && staleWhileRevalidate === 0 && staleIfError === 0) return [tags, versions];
+  return [tags, versions, freshUntil ?? null, staleWhileRevalidate, staleIfError];
+}
+
+function stampFrom(fields: StampFields): EntryStamp {
+  const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError] = fields as [string[], string[], (number | null)?, number?, number?];
+  const stamp: EntryStamp = { tags, versions };
+  if (freshUntil != null) stamp.freshUntil = freshUntil;
+  if (staleWhileRevalidate) stamp.staleWhileRevalidate = staleWhileRevalidate;
+  if (staleIfError) stamp.staleIfError = staleIfError;
+  return stamp;
+}
 
 /** Node's deserializer with the members its typings leave out: the bytes being read, and the hook for Buffers and typed arrays. */
 type NodeDeserializer = new (bytes: Buffer) => InstanceType<typeof DefaultDeserializer> & { readonly buffer: Buffer; _readHostObject(): unknown };

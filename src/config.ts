@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import type { BaseCache, CacheParams } from './base.js';
+import type { BaseCache, CacheParams, InvalidateOptions } from './base.js';
 import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './errors.js';
 import { checkOptionNames } from './options.js';
@@ -112,11 +112,12 @@ export function configureCaches(config: CachesConfig): Promise<void> {
 
 /**
  * Invalidates the tags in every configured cache (SPEC §8), building those not used yet: an entry,
- * fragment or page written with one of them before this call reads as a miss from then on.
+ * fragment or page written with one of them before this call reads as a miss from then on (with
+ * `soft`, as stale where it may be served stale).
  */
-export async function invalidateTags(tags: Iterable<string>): Promise<void> {
+export async function invalidateTags(tags: Iterable<string>, options?: InvalidateOptions): Promise<void> {
   const list = [...tags];
-  await Promise.all(caches.all().map((each) => each.invalidateTags(list)));
+  await Promise.all(caches.all().map((each) => each.invalidateTags(list, options)));
 }
 
 /** The `default` alias, looked up on every use so that reconfiguring takes effect. */

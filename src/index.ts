@@ -1,10 +1,21 @@
 /** cachegrain: Django's cache framework for Node.js. The low-level API, configuration and backends. */
 export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './base.js';
-export type { CacheParams, Entry, MaybePromise, TimeoutArg, VersionOption, WriteFailure, WriteOptions } from './base.js';
+export type {
+  CachedEntry,
+  CacheParams,
+  Entry,
+  EntryState,
+  InvalidateOptions,
+  MaybePromise,
+  TimeoutArg,
+  VersionOption,
+  WriteFailure,
+  WriteOptions,
+} from './base.js';
 export { caches, cache, configureCaches, invalidateTags } from './config.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config.js';
 export { bytesCodec, memoryCodec, textOrBytesCodec } from './codec.js';
-export type { Codec, MemoryPayload, TagStamp } from './codec.js';
+export type { Codec, MemoryPayload, EntryStamp } from './codec.js';
 export { cullCount, cullingOptions } from './culling.js';
 export type { CullingOptions } from './culling.js';
 export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './errors.js';
