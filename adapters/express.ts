@@ -115,4 +115,4 @@ export function conditionalGet(options: ConditionalGetOptions = {}): Middleware 
   };
 }
 
-export { getCacheKey, invalidatePage, learnCacheKey } from '../src/http/index.js';
+export { addCacheTags, getCacheKey, invalidatePage, learnCacheKey } from '../src/http/index.js';

@@ -60,7 +60,16 @@ export interface WriteOptions {
   staleWhileRevalidate?: number;
   /** Seconds past `timeout` during which `getOrSet` serves the entry when recomputing it fails. */
   staleIfError?: number;
+  /**
+   * Tag versions read before the value was computed (`readTagSnapshot`): the entry is stamped with
+   * them, so an invalidation that came while it was computed invalidates it too. A tag the snapshot
+   * found without a version gets one now, unless another appeared meanwhile (the entry is then dead).
+   */
+  tagsAsOf?: TagSnapshot;
 }
+
+/** Each tag's version at one moment; undefined for a tag that had none. */
+export type TagSnapshot = ReadonlyMap<string, string | undefined>;
 
 /** The options of `invalidateTags`. */
 export interface InvalidateOptions {
@@ -305,12 +314,20 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return found === undefined ? undefined : this.liveValue<T | undefined>(found.payload, true, undefined);
   }
 
-  /** `readShared` for an entry that may be stale: its shared value, its tags and how it stands. */
-  readSharedEntry<T = unknown>(key: CacheKey): MaybePromise<CachedEntry<T> | undefined> {
+  /**
+   * `readShared` for an entry that may be stale: its shared value, its tags and how it stands. Tags
+   * found in `known` (read in the same lookup) are not read again.
+   */
+  readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<CachedEntry<T> | undefined> {
     return andThen(this.readOne(this.key(key)), (entry) => {
       if (entry === undefined) return undefined;
-      return andThen(this.judged(entry.payload), (judged) => (judged.state === undefined ? undefined : this.entryOf<T>(judged, true)));
+      return andThen(this.judged(entry.payload, known), (judged) => (judged.state === undefined ? undefined : this.entryOf<T>(judged, true)));
     });
+  }
+
+  /** The current version of each tag, for a later write's `tagsAsOf`: one read, synchronous for a store in this process. */
+  readTagSnapshot(tags: readonly string[]): MaybePromise<TagSnapshot> {
+    return this.readTagVersions(this.checkTags(tags, 'readTagSnapshot'));
   }
 
   /** The value of a stored payload, or `missing` when it is not fresh (one of its tags was invalidated, or its timeout passed). */
@@ -328,10 +345,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /** A stored payload's own payload, stamp and state. */
-  private judged(payload: P): MaybePromise<Judged<P>> {
+  private judged(payload: P, known?: TagSnapshot): MaybePromise<Judged<P>> {
     const stamped = this.codec.unstamp?.(payload);
     if (stamped === undefined) return { payload, stamp: undefined, state: 'fresh' };
-    return andThen(this.statesOf([stamped.stamp]), ([state]) => ({ payload: stamped.payload, stamp: stamped.stamp, state }));
+    return andThen(this.statesOf([stamped.stamp], known), ([state]) => ({ payload: stamped.payload, stamp: stamped.stamp, state }));
   }
 
   private entryOf<T>(judged: Judged<P>, shared: boolean): CachedEntry<T> {
@@ -339,14 +356,17 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /** How each stamped entry stands now (undefined: dead), after one read of every tag among them. */
-  private statesOf(stamps: EntryStamp[]): MaybePromise<Array<EntryState | undefined>> {
+  private statesOf(stamps: EntryStamp[], known?: TagSnapshot): MaybePromise<Array<EntryState | undefined>> {
     const tags = new Set<string>();
-    for (const stamp of stamps) for (const tag of stamp.tags) tags.add(tag);
-    if (tags.size === 0) return stamps.map((stamp) => this.stateOf(stamp, undefined));
-    return andThen(this.readTagVersions([...tags]), (versions) => stamps.map((stamp) => this.stateOf(stamp, versions)));
+    for (const stamp of stamps) for (const tag of stamp.tags) if (known === undefined || !known.has(tag)) tags.add(tag);
+    if (tags.size === 0) return stamps.map((stamp) => this.stateOf(stamp, known));
+    return andThen(this.readTagVersions([...tags]), (versions) => {
+      if (known !== undefined) for (const [tag, version] of known) versions.set(tag, version);
+      return stamps.map((stamp) => this.stateOf(stamp, versions));
+    });
   }
 
-  private stateOf(stamp: EntryStamp, versions: Map<string, string | undefined> | undefined): EntryState | undefined {
+  private stateOf(stamp: EntryStamp, versions: TagSnapshot | undefined): EntryState | undefined {
     let soft = false;
     for (let i = 0; i < stamp.tags.length; i++) {
       const current = versions!.get(stamp.tags[i]!);
@@ -382,14 +402,23 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     });
   }
 
-  /** The current version of each tag for a write: a tag without one gets one, added so that concurrent writers agree on it. */
-  private async tagVersionsForWrite(tags: string[]): Promise<Map<string, string | undefined>> {
-    const versions = await this.readTagVersions(tags);
+  /**
+   * The version of each tag to stamp a write with: as of `asOf` where it has them, else current. A
+   * tag without one gets one, added so that concurrent writers agree on it. Undefined when a tag
+   * `asOf` found without a version has one now: it may have been invalidated since, so the value
+   * computed before must not be stored.
+   */
+  private async tagVersionsForWrite(tags: string[], asOf: TagSnapshot | undefined): Promise<Map<string, string | undefined> | undefined> {
+    const unknown = asOf === undefined ? tags : tags.filter((tag) => !asOf.has(tag));
+    const versions = unknown.length === 0 ? new Map<string, string | undefined>() : await this.readTagVersions(unknown);
     for (const tag of tags) {
+      const snapshot = asOf?.get(tag);
+      if (snapshot !== undefined) versions.set(tag, snapshot);
       if (versions.get(tag) !== undefined) continue;
       const made = this.tagKey(tag);
       const fresh = newTagVersion();
       if (await this.insert(made, this.codec.encode(fresh), null)) versions.set(tag, fresh);
+      else if (asOf?.has(tag)) return undefined;
       else {
         const raced = (await this.read([made], false)).get(made);
         versions.set(tag, raced === undefined ? undefined : String(this.codec.decode(raced.payload)));
@@ -398,12 +427,22 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return versions;
   }
 
-  /** The payload to store for a write with tags or stale windows: stamped with the tags' current versions and when it stops being fresh. */
-  private async stampedWith(payload: P, tags: readonly string[] | undefined, windows: StaleWindows | undefined, expiresAt: number | null): Promise<P> {
+  /**
+   * The payload to store for a write with tags or stale windows: stamped with the tags' versions and
+   * when it stops being fresh. Undefined when the write must not happen (see `tagVersionsForWrite`).
+   */
+  private async stampedWith(
+    payload: P,
+    tags: readonly string[] | undefined,
+    windows: StaleWindows | undefined,
+    expiresAt: number | null,
+    asOf?: TagSnapshot,
+  ): Promise<P | undefined> {
     if ((tags === undefined || tags.length === 0) && windows === undefined) return payload;
     if (this.codec.stamp === undefined) throw this.typeError("this backend's codec cannot store tags or stale windows");
-    const list = tags === undefined ? [] : [...tags];
-    const versions = list.length === 0 ? undefined : await this.tagVersionsForWrite(list);
+    const list = tags === undefined ? [] : [...new Set(tags)];
+    const versions = list.length === 0 ? undefined : await this.tagVersionsForWrite(list, asOf);
+    if (list.length > 0 && versions === undefined) return undefined;
     const stamp: EntryStamp = { tags: list, versions: list.map((tag) => versions!.get(tag) ?? '') };
     if (windows !== undefined) {
       if (expiresAt !== null) stamp.freshUntil = expiresAt;
@@ -475,7 +514,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
     try {
-      const { expiresAt, version, tags, windows } = this.writeOptions(timeoutOrOptions);
+      const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
       const made = this.key(key, version);
       const payload = this.encode(value, made);
       if (expiresAt === EXPIRED) {
@@ -483,8 +522,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
       }
       if (tags !== undefined || windows !== undefined) {
-        return this.stampedWith(payload, tags, windows, expiresAt)
-          .then((stamped) => this.write([[made, stamped]], storedExpiry(expiresAt, windows)))
+        return this.stampedWith(payload, tags, windows, expiresAt, asOf)
+          .then((stamped) => (stamped === undefined ? [] : this.write([[made, stamped]], storedExpiry(expiresAt, windows))))
           .then(throwRefusal);
       }
       const failed = this.write([[made, payload]], expiresAt);
@@ -496,11 +535,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version, tags, windows } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
     const made = this.key(key, version);
     const payload = this.encode(value, made);
     if (expiresAt === EXPIRED) return !(await this.hasLive(made));
-    return this.addOverDead(made, await this.stampedWith(payload, tags, windows, expiresAt), storedExpiry(expiresAt, windows));
+    const stamped = await this.stampedWith(payload, tags, windows, expiresAt, asOf);
+    return stamped !== undefined && this.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
   }
 
   /**
@@ -539,7 +579,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * `staleIfError` stands in when computing fails.
    */
   async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
-    const { expiresAt, version, tags, windows } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
     const made = this.key(key, version);
     const hit = await this.readOne(made);
     const judged = hit === undefined ? undefined : await this.judged(hit.payload);
@@ -550,7 +590,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
     let flight = this.inflight.get(made);
     if (flight === undefined) {
-      flight = this.computeAndAdd(made, valueOrFactory, expiresAt, tags, windows).finally(() => this.inflight.delete(made));
+      flight = this.computeAndAdd(made, valueOrFactory, expiresAt, tags, windows, asOf).finally(() => this.inflight.delete(made));
       this.inflight.set(made, flight);
     }
     try {
@@ -574,12 +614,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const release = await this.acquireLock(`refresh:${made}`, REFRESH_LOCK_SECONDS);
       if (release === undefined) return;
       try {
+        const given = this.writeOptions(timeoutOrOptions);
+        const asOf = given.asOf ?? (given.tags === undefined ? undefined : await this.readTagSnapshot(given.tags));
         const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
         // The timeout counts from now, not from when the stale entry was read.
         const { expiresAt, tags, windows } = this.writeOptions(timeoutOrOptions);
         if (expiresAt === EXPIRED) return;
-        const payload = await this.stampedWith(this.encode(value, made), tags, windows, expiresAt);
-        throwRefusal(await this.write([[made, payload]], storedExpiry(expiresAt, windows)));
+        const payload = await this.stampedWith(this.encode(value, made), tags, windows, expiresAt, asOf);
+        if (payload !== undefined) throwRefusal(await this.write([[made, payload]], storedExpiry(expiresAt, windows)));
       } finally {
         await release();
       }
@@ -596,11 +638,16 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     expiresAt: number | null | typeof EXPIRED,
     tags: readonly string[] | undefined,
     windows: StaleWindows | undefined,
+    asOf: TagSnapshot | undefined,
   ): Promise<P> {
+    // The tags' versions from before the value is computed: an invalidation during it drops the value too.
+    if (asOf === undefined && tags !== undefined && expiresAt !== EXPIRED) asOf = await this.readTagSnapshot(tags);
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = this.encode(value, made);
     if (expiresAt === EXPIRED) return payload;
-    await this.addOverDead(made, await this.stampedWith(payload, tags, windows, expiresAt), storedExpiry(expiresAt, windows));
+    const stamped = await this.stampedWith(payload, tags, windows, expiresAt, asOf);
+    if (stamped === undefined) return payload;
+    await this.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
     const stored = await this.readOne(made);
     const live = stored === undefined ? undefined : await this.unstamped(stored.payload);
     return live ?? payload;
@@ -674,7 +721,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Stores every entry; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<CacheKey[]> {
-    const { expiresAt, version, tags, windows } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
     const byMade = new Map<string, CacheKey>();
     const payloads: Array<[string, P]> = [];
@@ -689,7 +736,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       return [];
     }
     if (tags !== undefined || windows !== undefined) {
-      const stamped = await this.stampedWith(payloads[0]![1], tags, windows, expiresAt);
+      const stamped = await this.stampedWith(payloads[0]![1], tags, windows, expiresAt, asOf);
+      if (stamped === undefined) return pairs.map(([key]) => key);
       const stamp = this.codec.unstamp!(stamped)?.stamp;
       if (stamp !== undefined) for (const pair of payloads) pair[1] = this.codec.stamp!(pair[1], stamp);
     }
@@ -855,14 +903,25 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
   }
 
-  private writeOptions(arg: TimeoutArg): { expiresAt: number | null | typeof EXPIRED; version?: number; tags?: readonly string[]; windows?: StaleWindows } {
+  private writeOptions(arg: TimeoutArg): {
+    expiresAt: number | null | typeof EXPIRED;
+    version?: number;
+    tags?: readonly string[];
+    windows?: StaleWindows;
+    asOf?: TagSnapshot;
+  } {
     let timeout: number | null | undefined;
     let version: number | undefined;
     let tags: readonly string[] | undefined;
     let windows: StaleWindows | undefined;
+    let asOf: TagSnapshot | undefined;
     if (arg !== null && typeof arg === 'object') {
       timeout = arg.timeout;
       version = arg.version;
+      if (arg.tagsAsOf !== undefined) {
+        if (!(arg.tagsAsOf instanceof Map)) throw this.typeError(`tagsAsOf must be a snapshot from readTagSnapshot (got ${describe(arg.tagsAsOf)})`);
+        asOf = arg.tagsAsOf;
+      }
       if (arg.tags !== undefined) tags = this.checkTags(arg.tags, 'tags');
       const staleWhileRevalidate = this.checkWindow(arg.staleWhileRevalidate, 'staleWhileRevalidate');
       const staleIfError = this.checkWindow(arg.staleIfError, 'staleIfError');
@@ -871,9 +930,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       timeout = arg;
     }
     timeout = timeout === undefined ? this.defaultTimeout : this.checkTimeout(timeout, 'timeout');
-    if (timeout === null) return { expiresAt: null, version, tags, windows };
-    if (timeout <= 0) return { expiresAt: EXPIRED, version, tags, windows };
-    return { expiresAt: this.now() + timeout, version, tags, windows };
+    if (timeout === null) return { expiresAt: null, version, tags, windows, asOf };
+    if (timeout <= 0) return { expiresAt: EXPIRED, version, tags, windows, asOf };
+    return { expiresAt: this.now() + timeout, version, tags, windows, asOf };
   }
 
   private checkWindow(seconds: unknown, what: string): number {

@@ -38,6 +38,15 @@ export function currentScope(): RequestScope | undefined {
   return storage.getStore();
 }
 
+/** Each response's scope, for code that holds the response rather than runs in its scope (`addCacheTags`). */
+const SCOPE = Symbol('cachegrain.scope');
+type WithScope = ServerResponse & { [SCOPE]?: RequestScope };
+
+/** The scope of the request `res` answers, made on first use. */
+export function scopeOf(res: ServerResponse): RequestScope {
+  return ((res as WithScope)[SCOPE] ??= new RequestScope());
+}
+
 /**
  * Runs `fn` in the scope of the request `res` answers, opening one if there is none: nested page-cache
  * layers and a site middleware in front of a route share one scope per request. The scope ends when
@@ -50,5 +59,5 @@ export function inRequestScope<T>(res: ServerResponse, fn: () => T): T {
   res.once('close', () => {
     if (--openScopes === 0) storage.disable();
   });
-  return storage.run(new RequestScope(), fn);
+  return storage.run(scopeOf(res), fn);
 }

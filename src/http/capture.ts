@@ -72,8 +72,16 @@ class Watch {
 }
 
 export interface TeeHooks {
-  /** The head is final from the view's side (headers may still be changed): keep the body or not. */
-  head(): boolean;
+  /**
+   * The head is final from the view's side (headers may still be changed): keep the body or not; or
+   * a body to send instead of the view's, the hook having set the status and headers to go with it.
+   */
+  head(): boolean | Buffer;
+  /**
+   * Whether `head` may answer a replacement: the head is then decided before the body's first bytes,
+   * which costs a response its automatic Content-Length (so it is asked only when it may).
+   */
+  mayReplace?(): boolean;
   /** The view ended: the whole body, or null when it outgrew the limit. Called once if `head` said keep. */
   done(body: Buffer | null): void;
 }
@@ -82,28 +90,50 @@ export interface TeeHooks {
 export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: TeeHooks): void {
   const watch = new Watch(res, maxBodyBytes);
   let keeping: boolean | undefined;
+  let replacement: Buffer | undefined;
   const finish = (body: Buffer | null) => {
     keeping = false;
     watch.uninstall();
     hooks.done(body);
   };
+  const decideHeadFirst = () => {
+    if (keeping === undefined && !res.headersSent && hooks.mayReplace?.()) (res.writeHead as unknown as WriteHead)(res.statusCode);
+  };
   watch.install({
     writeHead(statusCode: number, ...rest: unknown[]) {
       if (keeping === undefined) {
         watch.takeHead(statusCode, rest);
-        keeping = hooks.head();
-        if (!keeping) watch.uninstall();
-        else if (watch.chunks === null) finish(null);
+        const decision = hooks.head();
+        if (Buffer.isBuffer(decision)) {
+          replacement = decision;
+          keeping = false;
+        } else keeping = decision;
+        if (keeping === false && replacement === undefined) watch.uninstall();
+        else if (keeping && watch.chunks === null) finish(null);
         return watch.writeHead.call(res, res.statusCode);
       }
       return watch.writeHead.call(res, statusCode, ...rest);
     },
     write(chunk: unknown, encoding?: unknown, callback?: unknown) {
+      decideHeadFirst();
+      if (replacement !== undefined) {
+        // The view's body is dropped for the replacement; its writes still complete.
+        const finished = typeof encoding === 'function' ? encoding : callback;
+        if (typeof finished === 'function') process.nextTick(finished as Callback);
+        return true;
+      }
       // Before the head is known the chunk is kept provisionally: writing it decides the head.
       if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) finish(null);
       return watch.write.call(res, chunk, encoding, callback);
     },
     end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
+      decideHeadFirst();
+      if (replacement !== undefined) {
+        const finished = typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : callback;
+        const body = replacement;
+        watch.uninstall();
+        return watch.end.call(res, body, undefined, finished);
+      }
       if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) finish(null);
       const result = watch.end.call(res, chunk, encoding, callback);
       if (keeping === true && watch.chunks !== null) finish(Buffer.concat(watch.chunks));

@@ -58,13 +58,18 @@ function directiveName(item: string): string {
 
 /** The `max-age` of a Cache-Control value in whole seconds (the last one counts), or null. */
 export function maxAgeOf(cacheControl: string | undefined): number | null {
-  let maxAge: number | null = null;
+  return secondsOf(cacheControl, 'max-age');
+}
+
+/** A directive's value in whole seconds (`max-age`, `stale-while-revalidate`; the last one counts), or null. */
+export function secondsOf(cacheControl: string | undefined, directive: string): number | null {
+  let seconds: number | null = null;
   for (const item of splitHeaderValue(cacheControl)) {
-    if (directiveName(item) !== 'max-age') continue;
+    if (directiveName(item) !== directive) continue;
     const value = item.slice(item.indexOf('=') + 1).trim();
-    maxAge = item.includes('=') && /^[+-]?\d+$/.test(value) ? Number(value) : null;
+    seconds = item.includes('=') && /^[+-]?\d+$/.test(value) ? Number(value) : null;
   }
-  return maxAge;
+  return seconds;
 }
 
 /**

@@ -11,6 +11,7 @@ export {
   httpDate,
   maxAgeOf,
   mergeCacheControl,
+  secondsOf,
   patchCacheControl,
   patchResponseHeaders,
   patchVaryHeaders,
@@ -20,14 +21,15 @@ export {
 export type { CacheControlDirectives } from './headers.js';
 export { hasPreconditions, parseEtags, parseHttpDate, preconditionStatus, strongEtag } from './conditional.js';
 export type { Validators } from './conditional.js';
-export { absoluteUrl, getCacheKey, headerValuesHash, invalidatePage, learnCacheKey, requestPath, varyHeaderList } from './keys.js';
+export { absoluteUrl, addCacheTags, getCacheKey, headerValuesHash, invalidatePage, learnCacheKey, requestPath, urlTag, varyHeaderList } from './keys.js';
 export type { LearnedHeaders, PageKeyOptions } from './keys.js';
 export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
 export type { StorageDecision, StorageRules } from './policy.js';
 export { holdResponse, teeResponse } from './capture.js';
 export type { TeeHooks } from './capture.js';
 export { beforeHeaders, conditionalGetResponse } from './response-phase.js';
-export { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache } from './page-cache.js';
+export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache } from './page-cache.js';
+export { REFRESH_HEADER } from './refresh.js';
 export { PageFlight, PageFlights } from './flight.js';
 export type { RenderedPage } from './flight.js';
 export type { PageCacheOptions, StoredPage } from './page-cache.js';

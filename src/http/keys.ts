@@ -1,22 +1,21 @@
 /**
  * Page keys (SPEC §6, Django's `learn_cache_key`/`get_cache_key`): the URL as the application sees
  * it, plus the request's values for the headers the response varies on, learned per URL and kept in
- * the cache. Invalidation needs no list of variants: each stored page carries its path's version,
- * and `invalidatePage` replaces that version, so every page stored before it reads as a miss,
+ * the cache. Invalidation needs no list of variants: each stored page carries the tag `url:<path>`,
+ * and `invalidatePage` invalidates it (SPEC §8), so every page stored before it reads as a miss,
  * whichever process stored it and however concurrently. An absent header and an empty one hash
  * differently (each value is framed).
  */
-import type { IncomingMessage, OutgoingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import { randomUUID } from 'node:crypto';
 import type { BaseCache } from '../base.js';
 import { caches } from '../config.js';
 import { md5 as md5Hex, rememberingMd5 } from '../hash.js';
+import { scopeOf } from '../scope.js';
 import { headerText, splitHeaderValue } from './headers.js';
 
 const PAGE_KEY = 'views.decorators.cache.cache_page';
 const HEADER_KEY = 'views.decorators.cache.cache_header';
-const VERSION_KEY = 'views.decorators.cache.cache_version';
 const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
 /** What the cache holds under a URL's header key. */
@@ -78,21 +77,27 @@ export function headerKeyFor(keyPrefix: string, urlHash: string): string {
   return `${HEADER_KEY}.${keyPrefix}.${urlHash}`;
 }
 
-/** The key of a path's version: `views.decorators.cache.cache_version.<prefix>.<md5 path>`. */
-export function pathVersionKeyFor(keyPrefix: string, pathHash: string): string {
-  return `${VERSION_KEY}.${keyPrefix}.${pathHash}`;
+/** The tag every stored page of a path carries: `url:<path>`. */
+export function urlTag(path: string): string {
+  return `url:${path}`;
 }
 
-/** The path of a request's URL, without the query: what a path version and `invalidatePage` name. */
+/**
+ * Adds tags to the page being rendered for `res` (SPEC §8): the page cache stores the page with
+ * them, beside the tags of the fragments rendered into it, so `invalidateTags` of any of them drops it.
+ */
+export function addCacheTags(res: ServerResponse, ...tags: string[]): void {
+  for (const tag of tags) {
+    if (typeof tag !== 'string' || tag === '') throw new TypeError(`addCacheTags: tags must be non-empty strings (got ${JSON.stringify(tag) ?? String(tag)})`);
+  }
+  scopeOf(res).addTags(tags);
+}
+
+/** The path of a request's URL, without the query: what a page's `url:` tag and `invalidatePage` name. */
 export function requestPath(req: IncomingMessage): string {
   const url = (req as ExpressRequest).originalUrl ?? req.url ?? '/';
   const query = url.indexOf('?');
   return query === -1 ? url : url.slice(0, query);
-}
-
-/** A new path version: unique, so no clock is compared anywhere. */
-export function newPathVersion(): string {
-  return randomUUID();
 }
 
 /** The page key of a variant: `views.decorators.cache.cache_page.<prefix>.<METHOD>.<md5 url>.<md5 header values>`. */
@@ -164,9 +169,9 @@ export async function learnVariant(
 
 /**
  * Drops every cached page of a path, whatever its host, query and variant, in every process that
- * shares the cache: `url` is a path (`/news`) or an absolute URL whose path is taken. Nothing is
- * listed or scanned: the path's version is replaced, so the pages stored under the old one are
- * misses from now on (they expire on their own). Resolves when the new version is stored.
+ * shares the cache: `url` is a path (`/news`) or an absolute URL whose path is taken. It is
+ * `invalidateTags(['url:<path>'])` on the cache: nothing is listed or scanned, and the pages stored
+ * before it are misses from now on (they expire on their own). Resolves, with nothing, when done.
  */
 export async function invalidatePage(url: string | URL, options: PageKeyOptions = {}): Promise<void> {
   const text = typeof url === 'string' ? url : url.href;
@@ -174,6 +179,5 @@ export async function invalidatePage(url: string | URL, options: PageKeyOptions 
   if (text.startsWith('/')) path = text.split('?')[0]!;
   else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) path = new URL(text).pathname;
   else throw new TypeError(`invalidatePage: url must be a path such as '/news' or an absolute URL such as 'https://example.com/news' (got '${text}')`);
-  const cache = resolveCache(options.cache);
-  await cache.set(pathVersionKeyFor(options.keyPrefix ?? '', md5(path)), newPathVersion(), null);
+  await resolveCache(options.cache).invalidateTags([urlTag(path)]);
 }

@@ -1,19 +1,21 @@
 /**
- * The page cache (SPEC §6, Django's `middleware/cache.py`) over Node's request and response: `fetch`
- * answers from the cache with prebuilt headers and body, `capture` stores what the view sends.
+ * The page cache (SPEC §6, §8, §9; Django's `middleware/cache.py`) over Node's request and response:
+ * `fetch` answers from the cache with prebuilt headers and body, `capture` stores what the view sends.
  * Concurrent misses of one page wait for one render (a `PageFlight`) and are handed its page; the
  * store happens behind the response and never holds anyone up. The view runs in a request scope, so
- * a cache that is down costs the request one timeout, not one per call.
+ * a cache that is down costs the request one timeout, not one per call, and the tags of the fragments
+ * it renders reach the stored page. Every page carries the tag `url:<path>`: its version, read with
+ * the header list, is what the page is stamped with, so an invalidation during a render drops it too.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
-import type { BaseCache, MaybePromise } from '../base.js';
+import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../base.js';
 import { ServerCache } from '../backends/server.js';
 import { BoundedMemo } from '../memo.js';
-import { inRequestScope } from '../scope.js';
+import { inRequestScope, scopeOf } from '../scope.js';
 import { teeResponse } from './capture.js';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, parseHttpDate, preconditionStatus } from './conditional.js';
 import { PageFlight, PageFlights, type RenderedPage } from './flight.js';
-import { getMaxAge, headerText, patchResponseHeaders } from './headers.js';
+import { getMaxAge, headerText, patchResponseHeaders, secondsOf } from './headers.js';
 import {
   absoluteUrl,
   headerKeyFor,
@@ -21,15 +23,15 @@ import {
   type LearnedHeaders,
   learnVariant,
   md5,
-  newPathVersion,
   type PageKeyOptions,
   pageKeyFor,
-  pathVersionKeyFor,
   requestPath,
   resolveCache,
+  urlTag,
   varyHeaderList,
 } from './keys.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
+import { carriesRefreshHeader, isRefreshRequest, REFRESH_SECONDS, requestRefresh } from './refresh.js';
 
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {
@@ -39,10 +41,26 @@ export interface PageCacheOptions extends PageKeyOptions {
   statusHeader?: string | false;
   /** Bodies larger than this many bytes pass through uncached (and are not buffered). @default 1048576 */
   maxBodyBytes?: number;
+  /**
+   * Seconds past a page's timeout during which it is served stale (`X-Cache: STALE`) while one
+   * refresh renders it again behind; a view's `Cache-Control: stale-while-revalidate=N` counts too. @default 0
+   */
+  staleWhileRevalidate?: number;
+  /** Seconds past a page's timeout during which it is served when its view fails (throws, or answers 5xx); also `stale-if-error=N`. @default 0 */
+  staleIfError?: number;
+  /** A response header that lists the page's tags, space-separated, for a CDN to purge by (`'Cache-Tag'`, `'Surrogate-Key'`). @default false */
+  tagHeader?: string | false;
+  /** Cold misses of one page render once across every process sharing the cache; the others wait for that render. @default false */
+  lock?: boolean;
+  /** How long a request waits for another process's render under `lock` before rendering itself. @default 5000 */
+  lockTimeoutMs?: number;
 }
 
 export const DEFAULT_SECONDS = 600;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+/** How often a request waiting on another process's render looks for its page. */
+const LOCK_POLL_MS = 25;
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -56,15 +74,14 @@ export interface StoredPage {
   /** For the Age header: the max-age sent and the Expires time (epoch seconds). */
   maxAge: number | null;
   expires: number | null;
-  /** The version of the page's path when its render began; `invalidatePage` replaces it. */
-  pathVersion: string;
 }
 
 /** The keys a URL's lookup reads. */
 interface UrlKeys {
   urlHash: string;
   headerKey: string;
-  pathVersionKey: string;
+  /** `[url:<path>]`: the tag every page of the path carries. */
+  urlTags: readonly [string];
   /** The page key when the URL's responses vary on no request header. */
   unvariedPageKey: string;
 }
@@ -78,11 +95,24 @@ type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: { statusHeader: string 
 
 /** What the request phase of one layer tells its response phase. */
 interface PageState {
-  /** The path's version read before the render, or undefined when the path has none yet. */
-  pathVersion: string | undefined;
+  /** The page's `url:<path>` tag, and its version read before the render. */
+  urlTag: string;
+  snapshot: TagSnapshot;
   /** The flight this layer leads, if it leads one. */
   flight: PageFlight<StoredPage> | undefined;
+  /** A page past its stale window but inside `staleIfError`: sent instead of a failed render. */
+  fallback: StoredPage | undefined;
+  /** Releases the cross-process render lock (`lock`), once the page is stored or will not be. */
+  release: (() => Promise<void>) | undefined;
 }
+
+/** Requests this process sent as refreshes: they never ask for one themselves. */
+const REFRESH = Symbol('cachegrain.refresh');
+type MaybeRefresh = IncomingMessage & { [REFRESH]?: boolean };
+/** Pages this process is refreshing now, per cache, by page key. */
+const refreshing = new WeakMap<BaseCache, Set<string>>();
+/** Layers' states whose page is being stored: the store releases their render lock. */
+const storing = new WeakSet<PageState>();
 
 /** Per request, the state of each page-cache layer that marked it for storing, by keyspace. */
 const STATES = Symbol('cachegrain.pageCache');
@@ -100,6 +130,11 @@ export class PageCache {
   private readonly seconds: number;
   private readonly statusHeader: string | false;
   private readonly maxBodyBytes: number;
+  private readonly staleWhileRevalidate: number;
+  private readonly staleIfError: number;
+  private readonly tagHeader: string | false;
+  private readonly lock: boolean;
+  private readonly lockTimeoutMs: number;
   /** Which cache and prefix this layer stores under: split middleware with the same options meet here. */
   private readonly keyspace: string;
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
@@ -112,16 +147,42 @@ export class PageCache {
     what: string,
   ) {
     if (options === null || typeof options !== 'object') throw new TypeError(`${what}: options must be an object`);
-    const { cache = 'default', keyPrefix = '', seconds = DEFAULT_SECONDS, statusHeader = 'X-Cache', maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
+    const {
+      cache = 'default',
+      keyPrefix = '',
+      seconds = DEFAULT_SECONDS,
+      statusHeader = 'X-Cache',
+      maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+      staleWhileRevalidate = 0,
+      staleIfError = 0,
+      tagHeader = false,
+      lock = false,
+      lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
+    } = options;
     if (typeof cache !== 'string' && (typeof cache !== 'object' || cache === null || typeof cache.get !== 'function')) {
       throw new TypeError(`${what}: options.cache must be a cache alias or a cache (got ${String(cache)})`);
     }
     if (typeof keyPrefix !== 'string') throw new TypeError(`${what}: options.keyPrefix must be a string (got ${String(keyPrefix)})`);
     if (typeof seconds !== 'number' || !Number.isFinite(seconds))
       throw new TypeError(`${what}: options.seconds must be a finite number of seconds (got ${String(seconds)})`);
-    if (statusHeader !== false && (typeof statusHeader !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(statusHeader))) {
-      throw new TypeError(`${what}: options.statusHeader must be a header name or false (got ${String(statusHeader)})`);
+    for (const [name, header] of [
+      ['statusHeader', statusHeader],
+      ['tagHeader', tagHeader],
+    ] as const) {
+      if (header !== false && (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))) {
+        throw new TypeError(`${what}: options.${name} must be a header name or false (got ${String(header)})`);
+      }
     }
+    for (const [name, value] of [
+      ['staleWhileRevalidate', staleWhileRevalidate],
+      ['staleIfError', staleIfError],
+      ['lockTimeoutMs', lockTimeoutMs],
+    ] as const) {
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+        throw new TypeError(`${what}: options.${name} must be a non-negative number (got ${String(value)})`);
+      }
+    }
+    if (typeof lock !== 'boolean') throw new TypeError(`${what}: options.lock must be a boolean (got ${String(lock)})`);
     if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
       throw new TypeError(`${what}: options.maxBodyBytes must be a non-negative integer (got ${String(maxBodyBytes)})`);
     }
@@ -133,6 +194,11 @@ export class PageCache {
     this.seconds = seconds;
     this.statusHeader = statusHeader;
     this.maxBodyBytes = maxBodyBytes;
+    this.staleWhileRevalidate = staleWhileRevalidate;
+    this.staleIfError = staleIfError;
+    this.tagHeader = tagHeader;
+    this.lock = lock;
+    this.lockTimeoutMs = lockTimeoutMs;
     this.keyspace = `${typeof cache === 'string' ? `alias ${cache}` : `instance ${instanceId(cache)}`}\u0000${keyPrefix}`;
   }
 
@@ -195,22 +261,34 @@ export class PageCache {
   private lookup(req: IncomingMessage, res: ServerResponse, cache: BaseCache): MaybePromise<boolean> {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return this.miss(res);
+    if (carriesRefreshHeader(req)) {
+      const refresh = isRefreshRequest(req, cache);
+      const lookUp = (valid: boolean) => {
+        (req as MaybeRefresh)[REFRESH] = valid;
+        return this.lookupUrl(req, res, cache);
+      };
+      return refresh instanceof Promise ? refresh.then(lookUp) : lookUp(refresh);
+    }
+    return this.lookupUrl(req, res, cache);
+  }
+
+  private lookupUrl(req: IncomingMessage, res: ServerResponse, cache: BaseCache): MaybePromise<boolean> {
     const keys = this.urlKeys.remember(absoluteUrl(req), (url) => {
       const hash = md5(url);
       return {
         urlHash: hash,
         headerKey: headerKeyFor(this.keyPrefix, hash),
-        pathVersionKey: pathVersionKeyFor(this.keyPrefix, md5(requestPath(req))),
+        urlTags: [urlTag(requestPath(req))],
         unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
       };
     });
-    // The header list and the path version are read together: one round trip, one timeout at most.
+    // The header list and the path's tag version are read together: one round trip, one timeout at most.
     const learned = cache.readShared<LearnedHeaders>(keys.headerKey);
-    const pathVersion = cache.readShared<string>(keys.pathVersionKey);
-    if (learned instanceof Promise || pathVersion instanceof Promise) {
-      return Promise.all([learned, pathVersion]).then(([headers, version]) => this.lookupVariant(req, res, cache, keys, headers, version));
+    const snapshot = cache.readTagSnapshot(keys.urlTags);
+    if (learned instanceof Promise || snapshot instanceof Promise) {
+      return Promise.all([learned, snapshot]).then(([headers, versions]) => this.lookupVariant(req, res, cache, keys, headers, versions));
     }
-    return this.lookupVariant(req, res, cache, keys, learned, pathVersion);
+    return this.lookupVariant(req, res, cache, keys, learned, snapshot);
   }
 
   private lookupVariant(
@@ -219,20 +297,55 @@ export class PageCache {
     cache: BaseCache,
     keys: UrlKeys,
     learned: LearnedHeaders | undefined,
-    pathVersion: string | undefined,
+    snapshot: TagSnapshot,
   ): MaybePromise<boolean> {
     const { urlHash } = keys;
-    if (learned === undefined) return this.joinOrLead(req, res, cache, urlHash, '?', pathVersion);
+    if (learned === undefined) return this.joinOrLead(req, res, cache, keys, '?', snapshot, undefined);
     const variant = headerValuesHash(req, learned.headers);
-    if (pathVersion === undefined) return this.joinOrLead(req, res, cache, urlHash, variant, pathVersion);
-    const answer = (page: StoredPage | undefined) => {
-      if (page === undefined || page.pathVersion !== pathVersion) return this.joinOrLead(req, res, cache, urlHash, variant, pathVersion);
-      this.serve(req, res, page);
-      return true;
-    };
+    // A path whose tag has no version has no page stored since; a refresh renders whatever is stored.
+    if (snapshot.get(keys.urlTags[0]) === undefined || (req as MaybeRefresh)[REFRESH] === true) {
+      return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
+    }
     const pageKey = learned.headers.length === 0 ? keys.unvariedPageKey : pageKeyFor(this.keyPrefix, 'GET', urlHash, variant);
-    const page = cache.readShared<StoredPage>(pageKey);
-    return page instanceof Promise ? page.then(answer) : answer(page);
+    const answer = (entry: CachedEntry<StoredPage> | undefined) => {
+      if (entry === undefined) return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
+      if (entry.state === 'fresh') {
+        this.serve(req, res, entry.value, 'HIT');
+        return true;
+      }
+      if (entry.state === 'stale') {
+        this.serve(req, res, entry.value, 'STALE');
+        if (!carriesRefreshHeader(req)) this.refreshBehind(req, cache, pageKey);
+        return true;
+      }
+      // Past its stale window: rendered afresh, and sent instead of a render that fails.
+      return this.joinOrLead(req, res, cache, keys, variant, snapshot, entry.value);
+    };
+    const entry = cache.readSharedEntry<StoredPage>(pageKey, snapshot);
+    return entry instanceof Promise ? entry.then(answer) : answer(entry);
+  }
+
+  /**
+   * Renders a stale page again behind the visitor it was just sent to: once per page in this process,
+   * and once across every process sharing the cache (the first to take the refresh lock).
+   */
+  private refreshBehind(req: IncomingMessage, cache: BaseCache, pageKey: string): void {
+    let running = refreshing.get(cache);
+    if (running === undefined) refreshing.set(cache, (running = new Set()));
+    if (running.has(pageKey)) return;
+    running.add(pageKey);
+    const refresh = async () => {
+      const release = await cache.acquireLock(`refresh:${pageKey}`, REFRESH_SECONDS);
+      if (release === undefined) return;
+      try {
+        await requestRefresh(req, cache);
+      } finally {
+        await release();
+      }
+    };
+    refresh()
+      .catch((error: unknown) => report(cache, error, `refreshing the stale page ${absoluteUrl(req)} failed`))
+      .finally(() => running.delete(pageKey));
   }
 
   /**
@@ -243,34 +356,79 @@ export class PageCache {
     req: IncomingMessage,
     res: ServerResponse,
     cache: BaseCache,
-    urlHash: string,
+    keys: UrlKeys,
     variant: string,
-    pathVersion: string | undefined,
+    snapshot: TagSnapshot,
+    fallback: StoredPage | undefined,
   ): MaybePromise<boolean> {
     if (req.method !== 'GET') return this.miss(res);
     let flights = flightsByCache.get(cache);
     if (flights === undefined) flightsByCache.set(cache, (flights = new PageFlights()));
-    const flightKey = `${this.keyPrefix}\u0000${urlHash}\u0000${variant}`;
+    const flightKey = `${this.keyPrefix}\u0000${keys.urlHash}\u0000${variant}`;
     const running = flights.find(flightKey);
+    const state: PageState = { urlTag: keys.urlTags[0], snapshot, flight: undefined, fallback, release: undefined };
     // A request never waits on its own render (a site cache in front of a route's cache).
     if (running !== undefined && running.leader !== req) {
       return running.settled.then((rendered) => {
         const page = PageFlight.pageFor(rendered, req);
-        if (page === undefined) return this.lead(req, res, flights, flightKey, pathVersion);
-        this.serve(req, res, page);
+        if (page === undefined) return this.lead(req, res, flights, flightKey, state);
+        this.serve(req, res, page, 'HIT');
         return true;
       });
     }
-    return this.lead(req, res, flights, flightKey, pathVersion);
+    if (this.lock && running === undefined && (req as MaybeRefresh)[REFRESH] !== true) return this.leadUnderLock(req, res, cache, flights, flightKey, state);
+    return this.lead(req, res, flights, flightKey, state);
+  }
+
+  /**
+   * `lock`: leads the render when this process takes the page's render lock; else waits for the
+   * holder's page (looking it up again every few ms) and serves it, or renders itself when the lock
+   * is let go without one, or after `lockTimeoutMs`.
+   */
+  private async leadUnderLock(
+    req: IncomingMessage,
+    res: ServerResponse,
+    cache: BaseCache,
+    flights: PageFlights<StoredPage>,
+    flightKey: string,
+    state: PageState,
+  ): Promise<boolean> {
+    const lockName = `render:${flightKey}`;
+    const lockSeconds = Math.max(1, Math.ceil(this.lockTimeoutMs / 1000));
+    const deadline = Date.now() + this.lockTimeoutMs;
+    for (;;) {
+      state.release = await cache.acquireLock(lockName, lockSeconds);
+      if (state.release !== undefined || Date.now() >= deadline) return this.lead(req, res, flights, flightKey, state);
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+      const stored = await this.storedPage(req, cache);
+      if (stored !== undefined) {
+        this.serve(req, res, stored, 'HIT');
+        return true;
+      }
+    }
+  }
+
+  /** The fresh stored page for the request, if there is one now. */
+  private async storedPage(req: IncomingMessage, cache: BaseCache): Promise<StoredPage | undefined> {
+    const urlHash = md5(absoluteUrl(req));
+    const learned = await cache.readShared<LearnedHeaders>(headerKeyFor(this.keyPrefix, urlHash));
+    if (learned === undefined) return undefined;
+    const entry = await cache.readSharedEntry<StoredPage>(pageKeyFor(this.keyPrefix, 'GET', urlHash, headerValuesHash(req, learned.headers)));
+    return entry?.state === 'fresh' ? entry.value : undefined;
   }
 
   /** Marks a GET for the response phase, leading the render unless someone else leads it now. */
-  private lead(req: IncomingMessage, res: ServerResponse, flights: PageFlights<StoredPage>, flightKey: string, pathVersion: string | undefined): false {
+  private lead(req: IncomingMessage, res: ServerResponse, flights: PageFlights<StoredPage>, flightKey: string, state: PageState): false {
     const flight = flights.find(flightKey) === undefined ? flights.lead(flightKey, req) : undefined;
-    if (flight !== undefined) res.once('close', () => flight.settle());
+    state.flight = flight;
+    res.once('close', () => {
+      flight?.settle();
+      // The store (if any) has been handed its page by now; an unstored render frees the lock here.
+      if (!storing.has(state)) void state.release?.();
+    });
     let states = (req as WithStates)[STATES];
     if (states === undefined) (req as WithStates)[STATES] = states = new Map();
-    states.set(this.keyspace, { pathVersion, flight });
+    states.set(this.keyspace, state);
     return this.miss(res);
   }
 
@@ -284,16 +442,20 @@ export class PageCache {
     let state: PageState | undefined;
     let timeout = 0;
     let page: Omit<StoredPage, 'body'> | undefined;
+    const stateOfLayer = () => (state ??= (req as WithStates)[STATES]?.get(this.keyspace));
     teeResponse(res, this.maxBodyBytes, {
+      mayReplace: () => stateOfLayer()?.fallback !== undefined,
       head: () => {
-        state = (req as WithStates)[STATES]?.get(this.keyspace);
+        const state = stateOfLayer();
         if (state === undefined) return false;
+        if (state.fallback !== undefined && res.statusCode >= 500) return this.replaceWithFallback(req, res, state, state.fallback);
         varyOnCredentials(req, res);
         const decision = storageDecision(req, res, { pageTimeout: this.pageTimeout, defaultSeconds: this.seconds, maxBodyBytes: this.maxBodyBytes });
         if (decision.store) {
           timeout = decision.timeout;
           patchResponseHeaders(res, timeout);
-          page = this.describe(res, state.pathVersion);
+          if (this.tagHeader !== false) res.setHeader(this.tagHeader, this.pageTags(res, state).join(' '));
+          page = this.describe(res);
           return true;
         }
         if (decision.patchTimeout !== undefined) patchResponseHeaders(res, decision.patchTimeout);
@@ -312,13 +474,34 @@ export class PageCache {
         const varyHeaders = varyHeaderList(varyOf(stored.headers));
         const rendered: RenderedPage<StoredPage> = { page: stored, varyHeaders, variant: headerValuesHash(req, varyHeaders) };
         state.flight?.settle(rendered);
-        void this.store(req, stored, state.pathVersion !== undefined, timeout);
+        storing.add(state);
+        void this.store(req, res, stored, timeout, state);
       },
     });
   }
 
+  /** The page's tags: those of every fragment rendered into it and those the view added, and `url:<path>`. */
+  private pageTags(res: ServerResponse, state: PageState): string[] {
+    return [...new Set([...scopeOf(res).tags, state.urlTag])];
+  }
+
+  /**
+   * A render that failed (an error page, 5xx) while a page inside its `staleIfError` window is
+   * stored: that page goes out instead, marked STALE, and the failure is reported.
+   */
+  private replaceWithFallback(req: IncomingMessage, res: ServerResponse, state: PageState, fallback: StoredPage): Buffer {
+    report(resolveCache(this.cacheOption), new Error(`the view for ${absoluteUrl(req)} answered ${res.statusCode}; the stale page was sent instead`));
+    state.flight?.settle();
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.statusCode = fallback.status;
+    res.statusMessage = fallback.statusMessage;
+    const headers = this.hitHeaders(fallback, 'STALE');
+    for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+    return fallback.body;
+  }
+
   /** The status and headers to store, as the view left them (connection headers and the HIT/MISS header left out). */
-  private describe(res: ServerResponse, pathVersion: string | undefined): Omit<StoredPage, 'body'> {
+  private describe(res: ServerResponse): Omit<StoredPage, 'body'> {
     const skipped = this.statusHeader === false ? '' : this.statusHeader.toLowerCase();
     const headers: string[] = [];
     // Node keeps the names as the view spelled them; getRawHeaderNames is missing from @types/node.
@@ -336,8 +519,6 @@ export class PageCache {
       headers,
       maxAge: getMaxAge(res),
       expires: parseHttpDate(headerText(res, 'expires')) ?? null,
-      // A path without a version yet gets one now; the store claims it only if nobody set one meanwhile.
-      pathVersion: pathVersion ?? newPathVersion(),
     };
     const etag = headerText(res, 'etag');
     const lastModified = headerText(res, 'last-modified');
@@ -347,27 +528,32 @@ export class PageCache {
   }
 
   /**
-   * Stores a page sent to its requester, in the background. The page carries the path version read
-   * before its render began: an `invalidatePage` since then replaced it, and the page reads as a
-   * miss. A path that had no version gets the page's own, unless another one was set meanwhile.
+   * Stores a page sent to its requester, in the background, with its tags at the versions read
+   * before its render began (its path's) or now (its fragments'): an invalidation since then drops
+   * it. It may be served stale for the longer of the layer's and the view's stale windows.
    */
-  private async store(req: IncomingMessage, page: StoredPage, hadVersion: boolean, timeout: number): Promise<void> {
+  private async store(req: IncomingMessage, res: ServerResponse, page: StoredPage, timeout: number, state: PageState): Promise<void> {
     const cache = resolveCache(this.cacheOption);
     try {
-      if (!hadVersion && !(await cache.add(pathVersionKeyFor(this.keyPrefix, md5(requestPath(req))), page.pathVersion, null))) return;
-      const key = await learnVariant(cache, this.keyPrefix, req, md5(absoluteUrl(req)), varyOf(page.headers), timeout);
-      await cache.set(key, page, timeout);
+      const cacheControl = headerText(res, 'cache-control');
+      const staleWhileRevalidate = Math.max(this.staleWhileRevalidate, secondsOf(cacheControl, 'stale-while-revalidate') ?? 0);
+      const staleIfError = Math.max(this.staleIfError, secondsOf(cacheControl, 'stale-if-error') ?? 0);
+      // The header list lives as long as the page may be served, stale included.
+      const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
+      const key = await learnVariant(cache, this.keyPrefix, req, md5(absoluteUrl(req)), varyOf(page.headers), listTimeout);
+      await cache.set(key, page, { timeout, tags: this.pageTags(res, state), tagsAsOf: state.snapshot, staleWhileRevalidate, staleIfError });
     } catch (error) {
       // The response has gone out already; a failed store only costs the next request a miss.
-      if (cache.listenerCount('error') > 0) cache.emit('error', error);
-      else console.error(`cachegrain: storing the page ${absoluteUrl(req)} failed:`, error);
+      report(cache, error, `storing the page ${absoluteUrl(req)} failed`);
+    } finally {
+      await state.release?.();
     }
   }
 
-  /** Sends a stored page: no view runs; Age and the HIT header are the only additions. */
-  private serve(req: IncomingMessage, res: ServerResponse, page: StoredPage): void {
+  /** Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions. */
+  private serve(req: IncomingMessage, res: ServerResponse, page: StoredPage, label: 'HIT' | 'STALE'): void {
     let status = page.status;
-    let headers = this.hitHeaders(page);
+    let headers = this.hitHeaders(page, label);
     if ((page.etag !== undefined || page.lastModified !== undefined) && hasPreconditions(req.headers)) {
       status = preconditionStatus(req.method, req.headers, page);
       if (status === 304)
@@ -384,7 +570,7 @@ export class PageCache {
    * process is one object for every reader): only the Age value changes, and it is written in place
    * just before the synchronous `writeHead` that copies it.
    */
-  private hitHeaders(page: StoredPage): string[] {
+  private hitHeaders(page: StoredPage, label: 'HIT' | 'STALE'): string[] {
     let hit = (page as PageWithHitHeaders)[HIT_HEADERS];
     if (hit === undefined || hit.statusHeader !== this.statusHeader) {
       const headers = page.headers.slice();
@@ -398,8 +584,17 @@ export class PageCache {
       Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
     }
     if (hit.ageAt !== -1) hit.headers[hit.ageAt] = String(Math.max(0, page.maxAge! - (page.expires! - Math.floor(Date.now() / 1000))));
-    return hit.headers;
+    if (label === 'HIT' || this.statusHeader === false) return hit.headers;
+    const headers = hit.headers.slice();
+    headers[headers.length - 1] = label;
+    return headers;
   }
+}
+
+/** Reports a failure behind a response: as an `error` event of the cache when someone listens, else on the console. */
+function report(cache: BaseCache, error: unknown, context?: string): void {
+  if (cache.listenerCount('error') > 0) cache.emit('error', error);
+  else console.error(`cachegrain: ${context ?? 'page cache'}:`, error);
 }
 
 function instanceId(cache: object): number {

@@ -365,10 +365,10 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     const [, second] = await twice(base, '/page');
     expect(second.headers['x-cache']).toBeUndefined();
     expect(second.text).toBe('GET /page run 1');
-    await invalidatePage(`${base}/page`, { cache: 'default', keyPrefix: 'site' });
-    await invalidatePage(`${base}/page`, { cache: 'other' });
+    // A page is dropped through the cache that holds it; its tag `url:/page` is the same whatever the key prefix.
+    await invalidatePage(`${base}/page`, { cache: 'default' });
     expect((await send(base, '/page')).text).toBe('GET /page run 1');
-    await invalidatePage(`${base}/page`, { cache: 'other', keyPrefix: 'site' });
+    await invalidatePage(`${base}/page`, { cache: 'other' });
     expect((await send(base, '/page')).text).toBe('GET /page run 2');
   });
 

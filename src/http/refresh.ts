@@ -1,0 +1,87 @@
+/**
+ * Renders a stale page again behind the visitor who was served it (SPEC §9). A page cache is a
+ * middleware: it cannot run the view without a request, so it sends one, the visitor's own GET, to
+ * the server that received it, over loopback, as a CDN's background fetch would. The surprise: the
+ * request proves it is a refresh with a one-time token stored in the cache, so any process sharing
+ * the cache (a cluster's other worker, say) honours it, and nobody outside can force renders.
+ */
+import { randomBytes } from 'node:crypto';
+import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import https from 'node:https';
+import type { TLSSocket } from 'node:tls';
+import type { BaseCache, MaybePromise } from '../base.js';
+
+/** The request header carrying a refresh's token. */
+export const REFRESH_HEADER = 'x-cachegrain-refresh';
+/** How long a refresh may take before its request is given up (and its lock expires). */
+export const REFRESH_SECONDS = 30;
+/** Request headers a refresh does not copy: they describe the visitor's connection or ask for less than the whole page. */
+const NOT_COPIED = [
+  'connection',
+  'keep-alive',
+  'content-length',
+  'transfer-encoding',
+  'expect',
+  'upgrade',
+  'range',
+  'if-range',
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+];
+
+const tokenKey = (token: string) => `cachegrain.refresh.${token}`;
+
+/** Whether `req` is a refresh this cache (or a process sharing it) asked for. */
+export function isRefreshRequest(req: IncomingMessage, cache: BaseCache): MaybePromise<boolean> {
+  const token = req.headers[REFRESH_HEADER];
+  if (typeof token !== 'string' || !/^[0-9a-f]{32}$/.test(token)) return false;
+  const found = cache.readShared<boolean>(tokenKey(token));
+  return found instanceof Promise ? found.then((valid) => valid === true) : found === true;
+}
+
+/** Whether `req` carries a refresh header at all (a refresh never asks for another one). */
+export function carriesRefreshHeader(req: IncomingMessage): boolean {
+  return req.headers[REFRESH_HEADER] !== undefined;
+}
+
+/** Sends `req` again to the server that received it, as a refresh, and resolves once its response has ended. */
+export async function requestRefresh(req: IncomingMessage, cache: BaseCache): Promise<void> {
+  const { localAddress, localPort } = req.socket;
+  if (localAddress === undefined || localPort === undefined)
+    throw new Error('cannot refresh a stale page: the request came on a socket without a local address');
+  const token = randomBytes(16).toString('hex');
+  await cache.set(tokenKey(token), true, REFRESH_SECONDS);
+  try {
+    const headers: OutgoingHttpHeaders = { ...req.headers, [REFRESH_HEADER]: token };
+    for (const name of NOT_COPIED) delete headers[name];
+    const secure = (req.socket as TLSSocket).encrypted === true;
+    const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    await new Promise<void>((resolve, reject) => {
+      const request = (secure ? https : http).request(
+        {
+          host: localAddress.startsWith('::ffff:') ? localAddress.slice(7) : localAddress,
+          port: localPort,
+          method: 'GET',
+          path,
+          headers,
+          agent: false,
+          // Its own certificate, reached by address: the name cannot match, and nothing leaves the machine.
+          rejectUnauthorized: false,
+          timeout: REFRESH_SECONDS * 1000,
+        },
+        (response) => {
+          response.resume();
+          response.once('end', resolve);
+          response.once('error', reject);
+        },
+      );
+      request.once('timeout', () => request.destroy(new Error(`refreshing ${path} took over ${REFRESH_SECONDS} s`)));
+      request.once('error', reject);
+      request.end();
+    });
+  } finally {
+    await cache.delete(tokenKey(token));
+  }
+}
