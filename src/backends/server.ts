@@ -99,17 +99,19 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   /** The connections the L1's invalidations travel on: `l1.bus` (a backend with its own bus overrides this). */
   protected openL1Bus(settings: L1Settings): BusConnections {
     const { ioredis } = loadRedisClients();
-    const connect = () =>
+    // The publisher queues while it connects, so a write made just after startup still tells the
+    // other processes; once connected, maxRetriesPerRequest 0 fails a publish at once when it drops.
+    const connect = (enableOfflineQueue: boolean) =>
       new ioredis.Redis(settings.bus!, {
         lazyConnect: true,
         maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
+        enableOfflineQueue,
         retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
       });
-    const publisher = connect();
+    const publisher = connect(true);
     publisher.on('error', () => undefined); // the subscriber reports the bus's troubles
     publisher.connect().catch(() => undefined);
-    return { publisher, subscriber: connect(), ownsPublisher: true };
+    return { publisher, subscriber: connect(false), ownsPublisher: true };
   }
 
   /** The breaker of every server this cache has called, for dashboards and health checks. */
