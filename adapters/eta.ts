@@ -7,7 +7,7 @@
  */
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
-import { FragmentRender, missingEndTag, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
 
 /** Where a render's fragment state travels in the template data (includes and layouts spread it along). */
 const RENDER = '__cachegrain';
@@ -109,8 +109,8 @@ class EtaRender {
     private readonly template: string,
   ) {}
 
-  tag(timeout: unknown, name: string, varyOn: unknown[], using: unknown, line: number, body: () => Promise<string>): string {
-    return this.render.tag(timeout, name, varyOn, using, body, { template: this.template, line });
+  tag(timeout: unknown, name: string, varyOn: unknown[], keywords: TagKeywords, line: number, body: () => Promise<string>): string {
+    return this.render.tag(timeout, name, varyOn, keywords, body, { template: this.template, line });
   }
 
   leave(output: string): string | Promise<string> {
@@ -126,7 +126,7 @@ class SyncEtaRender {
     private readonly template: string,
   ) {}
 
-  tag(_timeout: unknown, name: string, _varyOn: unknown, _using: unknown, line: number): never {
+  tag(_timeout: unknown, name: string, _varyOn: unknown, _keywords: unknown, line: number): never {
     throw new TemplateSyntaxError(
       `the '${this.tagName}' tag (fragment '${name}') needs the template rendered with eta.renderAsync() or eta.renderStringAsync(), ` +
         'not render() or renderString(): fragments are read from the cache asynchronously',
@@ -150,16 +150,29 @@ export function expressEngine(eta: Eta) {
   };
 }
 
-/** `cache timeout name vary… using=alias` → a call recording the fragment, opening the body's function. */
+const KEYWORD = new RegExp(`^(${KEYWORDS.join('|')})=(.+)$`, 's');
+
+/**
+ * `cache timeout name vary… using=alias tags=… stale=… lock=true` (keywords after the vary-on values,
+ * in any order) → a call recording the fragment, opening the body's function.
+ */
 function openFragment(args: string[], tagName: string, line: number): string | TemplateSyntaxError {
-  let using = 'undefined';
-  if (args.length > 2 && args.at(-1)!.startsWith('using=')) using = args.pop()!.slice('using='.length);
+  const keywords: string[] = [];
+  const seen = new Set<string>();
+  while (args.length > 2 && KEYWORD.test(args.at(-1)!)) {
+    const [, keyword, expression] = KEYWORD.exec(args.pop()!)!;
+    if (seen.has(keyword!)) return new TemplateSyntaxError(`'${tagName}' tag: ${keyword}= is given twice`);
+    seen.add(keyword!);
+    keywords.unshift(`${keyword}: (${expression})`);
+  }
+  const misplaced = args.slice(2).find((arg) => KEYWORD.test(arg));
+  if (misplaced !== undefined) return new TemplateSyntaxError(`'${tagName}' tag: ${misplaced.split('=')[0]}= must come after the vary-on values`);
   if (args.length < 2) return tooFewArguments(tagName);
   const [timeout, name, ...varyOn] = args as [string, string, ...string[]];
   const literalName = /^(["'`]).*\1$/s.test(name) ? name.slice(1, -1) : name;
   // The body writes to its own buffer: it runs after the template has returned.
   return (
-    `__eta.res += __cachegrain.tag(${timeout}, ${JSON.stringify(literalName)}, [${varyOn.join(', ')}], ${using}, ${line}, ` +
+    `__eta.res += __cachegrain.tag(${timeout}, ${JSON.stringify(literalName)}, [${varyOn.join(', ')}], { ${keywords.join(', ')} }, ${line}, ` +
     `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`
   );
 }

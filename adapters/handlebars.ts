@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';
-import { FragmentRender, missingEndTag, type TagSite, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
@@ -22,7 +22,7 @@ export interface CacheHelperOptions {
 }
 
 /**
- * Adds `{{#cache timeout "name" vary… using="alias"}}…{{/cache}}` to a Handlebars instance. Templates
+ * Adds `{{#cache timeout "name" vary… using="alias" tags=… stale=… lock=true}}…{{/cache}}` to a Handlebars instance. Templates
  * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as
  * written. The compile option `srcName` names the template file in the tag's errors; partials
  * registered as text are named after their partial name.
@@ -54,8 +54,9 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     }
     const context = this;
     const data = snapshotData(helper.data);
-    const using = Object.hasOwn(helper.hash, 'using') ? helper.hash.using : undefined;
-    const placeholder = render.tag(timeout, String(name), varyOn, using, () => String(helper.fn(context, { data })), site);
+    const keywords: TagKeywords = {};
+    for (const keyword of KEYWORDS) if (Object.hasOwn(helper.hash, keyword)) keywords[keyword] = helper.hash[keyword];
+    const placeholder = render.tag(timeout, String(name), varyOn, keywords, () => String(helper.fn(context, { data })), site);
     return new handlebars.SafeString(placeholder);
   });
   const compile = handlebars.compile.bind(handlebars);

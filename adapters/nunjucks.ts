@@ -7,7 +7,7 @@
  * function-wide JS variables that a later call would see at their last value.
  */
 import type { Environment } from 'nunjucks';
-import { FragmentRender, missingEndTag, type TagSite, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, tooFewArguments } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/memo.js';
 import { requirePeer } from '../src/peer.js';
 
@@ -28,7 +28,7 @@ export interface CacheTagOptions {
 }
 
 /**
- * Adds `{% cache timeout name vary… using="alias" %}…{% endcache %}` to a nunjucks Environment, and
+ * Adds `{% cache timeout name vary… using="alias" tags=… stale=… lock=true %}…{% endcache %}` to a nunjucks Environment, and
  * makes every render of its templates given a callback (`render(name, ctx, cb)`, `renderString(src,
  * ctx, cb)`, `getTemplate(name).render(ctx, cb)`) resolve the fragments of that render.
  */
@@ -49,20 +49,25 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser)));
       const varyOn = at(nodes.Array);
-      const using = at(nodes.Array);
+      // `using=`, `tags=`, `stale=`, `lock=` after the vary-on values, in any order.
+      const keywords = at(nodes.Dict);
+      const seen = new Set<string>();
       while (!parser.skip(lexer.TOKEN_BLOCK_END)) {
         const token = parser.nextToken();
-        if (token.type === lexer.TOKEN_SYMBOL && token.value === 'using' && parser.peekToken().value === '=') {
+        if (token.type === lexer.TOKEN_SYMBOL && (KEYWORDS as readonly string[]).includes(token.value) && parser.peekToken().value === '=') {
+          if (seen.has(token.value)) parser.fail(`'${tagName}' tag: ${token.value}= is given twice`, token.lineno, token.colno);
+          seen.add(token.value);
           parser.nextToken();
-          using.addChild(parser.parseExpression());
-          if (parser.peekToken().type !== lexer.TOKEN_BLOCK_END)
-            parser.fail(`'${tagName}' tag: using="…" must be its last argument`, token.lineno, token.colno);
+          const key = new nodes.Literal(token.lineno, token.colno, token.value);
+          keywords.addChild(new nodes.Pair(token.lineno, token.colno, key, parser.parseExpression()));
+        } else if (seen.size > 0) {
+          parser.fail(`'${tagName}' tag: ${[...seen].join('=, ')}= must come after the vary-on values`, token.lineno, token.colno);
         } else {
           parser.pushToken(token);
           varyOn.addChild(parser.parseExpression());
         }
       }
-      args.push(using, varyOn);
+      args.push(keywords, varyOn);
       const body = parser.parseUntilBlocks(`end${tagName}`);
       if (parser.peekToken() === null) parser.fail(missingEndTag(tagName, `{% end${tagName} %}`).message, start.lineno, start.colno);
       parser.advanceAfterBlockEnd();
@@ -70,7 +75,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       args.push(new nodes.Literal(start.lineno, start.colno, compileBody(env, body)));
       return new nodes.CallExtension(extension, 'run', new nodes.NodeList(start.lineno, start.colno, args), []);
     },
-    run(context: any, frame: any, template: string, line: number, timeout: unknown, name: string, using: unknown[], varyOn: unknown[], bodyCode: string) {
+    run(context: any, frame: any, template: string, line: number, timeout: unknown, name: string, keywords: TagKeywords, varyOn: unknown[], bodyCode: string) {
       const site = { template, line };
       const render = context.lookup(RENDER) as FragmentRender | SyncRender | undefined;
       if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, name, site, render);
@@ -78,7 +83,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       const scope = snapshotContext(context);
       const variables = snapshotFrame(frame);
       const renderBody = () => body(env, scope, variables).catch((error) => Promise.reject(lib._prettifyError(template, false, error)));
-      return new runtime.SafeString(render.tag(timeout, name, varyOn, using.length > 0 ? using[0] : undefined, renderBody, site));
+      return new runtime.SafeString(render.tag(timeout, name, varyOn, keywords, renderBody, site));
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);

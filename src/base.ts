@@ -666,6 +666,53 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return this.readBatch(keys, options, true, (judged) => this.entryOf<T>(judged, false));
   }
 
+  /**
+   * A render level's read (SPEC §5, §8): the entries found among `keys`, fresh and stale alike, and,
+   * in the same round trip, the current version of each of `tags`; the found entries' own tags are
+   * read in at most one more. `versions` holds every tag read, for what is computed next (`tagsAsOf`).
+   */
+  readEntriesAndTags<T = unknown>(
+    keys: readonly CacheKey[],
+    tags: readonly string[],
+  ): MaybePromise<{ entries: Map<CacheKey, CachedEntry<T>>; versions: Map<string, string | undefined> }> {
+    const made = keys.map((key) => this.key(key));
+    const tagList = [...new Set(this.checkTags(tags, 'readEntriesAndTags'))];
+    const tagKeys = tagList.map((tag) => this.tagKey(tag));
+    return andThen(this.read(tagKeys.length === 0 ? made : [...made, ...tagKeys], false), (found) => {
+      const versions = new Map<string, string | undefined>();
+      tagList.forEach((tag, i) => {
+        const entry = found.get(tagKeys[i]!);
+        versions.set(tag, entry === undefined ? undefined : String(this.codec.decode(entry.payload)));
+      });
+      const entries = new Map<CacheKey, CachedEntry<T>>();
+      const stamped: Array<[CacheKey, Judged<P>]> = [];
+      const unread = new Set<string>();
+      made.forEach((key, i) => {
+        const entry = found.get(key);
+        if (entry === undefined) return;
+        const unstamped = this.codec.unstamp?.(entry.payload);
+        if (unstamped === undefined) {
+          entries.set(keys[i]!, this.entryOf<T>({ payload: entry.payload, stamp: undefined, state: 'fresh' }, true));
+          return;
+        }
+        stamped.push([keys[i]!, { payload: unstamped.payload, stamp: unstamped.stamp, state: undefined }]);
+        for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) unread.add(tag);
+      });
+      const judge = () => {
+        for (const [key, judged] of stamped) {
+          judged.state = this.stateOf(judged.stamp!, versions);
+          if (judged.state !== undefined) entries.set(key, this.entryOf<T>(judged, true));
+        }
+        return { entries, versions };
+      };
+      if (unread.size === 0) return judge();
+      return andThen(this.readTagVersions([...unread]), (more) => {
+        for (const [tag, version] of more) versions.set(tag, version);
+        return judge();
+      });
+    });
+  }
+
   private readBatch<V>(
     keys: Iterable<CacheKey>,
     options: VersionOption | undefined,
@@ -871,7 +918,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * Reports a server error that was turned into a miss or a no-op: as an `error` event when someone
    * listens, else logged once per distinct message (an unheard `error` event would throw).
    */
-  protected reportError(error: Error): void {
+  reportError(error: Error): void {
     if (this.listenerCount('error') > 0) {
       this.emit('error', error);
       return;

@@ -13,6 +13,8 @@ export class RequestScope {
   private readonly down = new Set<unknown>();
   /** Tags of everything rendered into this response: fragments, and `addCacheTags` from the view. */
   readonly tags = new Set<string>();
+  /** Whether a stale fragment went into this response: it is then not stored as a page. */
+  servedStale = false;
 
   /** Records that `server` failed in this request. */
   markDown(server: unknown): void {

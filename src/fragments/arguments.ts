@@ -76,6 +76,37 @@ export function fragmentTimeout(value: unknown): number | null {
   throw new TemplateSyntaxError(`"cache" tag got a non-integer timeout value: ${show(value)}`);
 }
 
+/** The tag's `tags=`: a string or an array of non-empty strings. */
+export function fragmentTags(value: unknown): string[] {
+  if (value === undefined) return [];
+  const list = typeof value === 'string' || value instanceof String ? [String(value)] : value;
+  if (Array.isArray(list) && list.every((tag) => (typeof tag === 'string' || tag instanceof String) && String(tag) !== '')) return list.map(String);
+  throw new TemplateSyntaxError(`"cache" tag got invalid tags: ${show(value)} (a string or an array of non-empty strings)`);
+}
+
+/** The tag's `stale=`: seconds, an integer ≥ 0 or an integer string, during which a stale copy is served. */
+export function fragmentStale(value: unknown): number {
+  if (value === undefined) return 0;
+  const text = value instanceof String ? String(value) : value;
+  const seconds = typeof text === 'string' && /^\s*\+?\d+\s*$/.test(text) ? Number.parseInt(text, 10) : text;
+  if (typeof seconds === 'number' && Number.isSafeInteger(seconds) && seconds >= 0) return seconds;
+  throw new TemplateSyntaxError(`"cache" tag got a stale value that is not a non-negative integer: ${show(value)}`);
+}
+
+/** The tag's `lock=`: a boolean (`lock=true`). */
+export function fragmentLock(value: unknown): boolean {
+  if (value === undefined) return false;
+  if (typeof value === 'boolean') return value;
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new TemplateSyntaxError(`"cache" tag got a lock value that is not a boolean: ${show(value)}`);
+}
+
+/** The keyword arguments a tag takes after its vary-on values, in any order. */
+export const KEYWORDS = ['using', 'tags', 'stale', 'lock'] as const;
+export type Keyword = (typeof KEYWORDS)[number];
+/** A tag's keyword arguments as evaluated; absent ones are undefined. */
+export type TagKeywords = Partial<Record<Keyword, unknown>>;
+
 /** The cache a tag writes to: `using`'s alias, else `template_fragments` when configured, else `default`. */
 export function fragmentCache(using: unknown): BaseCache {
   if (using === undefined) return caches.get(caches.has('template_fragments') ? 'template_fragments' : 'default');

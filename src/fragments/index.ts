@@ -1,6 +1,7 @@
 /** Template fragment caching (SPEC §5): the engine-independent core that the engine adapters call. */
 export { atTag, describeSite, FragmentRenderError, fragmentCache, fragmentTimeout, missingEndTag, TemplateSyntaxError, tooFewArguments } from './arguments.js';
-export type { TagSite } from './arguments.js';
+export { KEYWORDS } from './arguments.js';
+export type { Keyword, TagKeywords, TagSite } from './arguments.js';
 export { makeTemplateFragmentKey } from './key.js';
 export { FragmentRender } from './render.js';
 export type { RenderBody } from './render.js';

@@ -1,14 +1,27 @@
 /**
- * One render's fragments (SPEC §5). Each `cache` tag records its fragment and leaves a placeholder;
- * `finish` reads every key of the render in one `getMany` per cache, renders only the misses (tags
- * inside them form the next level, read the same way), writes them back with `setMany`, and puts
- * the HTML in place. Surprise: bodies run after the engine's pass, so an adapter must hand over a
- * body that still sees the variables of the moment its tag ran.
+ * One render's fragments (SPEC §5, §8, §9). Each `cache` tag records its fragment and leaves a
+ * placeholder; `finish` reads every key of the render in one round trip per cache, renders only the
+ * misses (tags inside them form the next level, read the same way), writes them back, and puts the
+ * HTML in place. A fragment carries its own tags and those of every fragment inside it, and the page
+ * gets them all. A stale fragment is served as it is and rendered again behind the page. Surprise:
+ * bodies run after the engine's pass, so an adapter must hand over a body that still sees the
+ * variables of the moment its tag ran.
  */
 import { randomBytes } from 'node:crypto';
 import type { BaseCache } from '../base.js';
 import { groupBy } from '../group.js';
-import { atTag, fragmentCache, fragmentTimeout, type TagSite, TemplateSyntaxError } from './arguments.js';
+import { currentScope } from '../scope.js';
+import {
+  atTag,
+  fragmentCache,
+  fragmentLock,
+  fragmentStale,
+  fragmentTags,
+  fragmentTimeout,
+  type TagKeywords,
+  type TagSite,
+  TemplateSyntaxError,
+} from './arguments.js';
 import { makeTemplateFragmentKey } from './key.js';
 
 /** Renders a fragment's body: its output, which may hold placeholders of fragments nested in it. */
@@ -21,11 +34,71 @@ const OPEN = `\u0002cgf${NONCE}:`;
 const CLOSE = '\u0003';
 const DIGITS = /^\d+$/;
 
-/** The settle of a miss that no other render can be waiting for. */
-const NO_WAITERS = { resolve: (): void => undefined, reject: (): void => undefined };
+/** How long a `lock=true` render holds its lock at most, and how long the others wait for it. */
+const LOCK_SECONDS = 30;
+const LOCK_WAIT_MS = 5000;
+const LOCK_POLL_MS = 25;
+/** How long a refresh of a stale fragment holds the refresh lock at most (it is released when done). */
+const REFRESH_LOCK_SECONDS = 30;
 
-/** Fragments being rendered in this process, per cache and key: concurrent renders share them. */
-const flights = new WeakMap<BaseCache, Map<string, Promise<string>>>();
+/** A rendered fragment as another render waiting for it receives it. */
+interface Rendered {
+  html: string;
+  tags: readonly string[];
+}
+
+/** An outermost fragment one render is rendering, which concurrent renders in this process wait for. */
+class Flight {
+  readonly done: Promise<Rendered>;
+  resolve!: (rendered: Rendered) => void;
+  reject!: (error: unknown) => void;
+
+  constructor() {
+    this.done = new Promise<Rendered>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    this.done.catch(() => undefined); // the render that fails reports it; waiters see it on await
+  }
+}
+
+/** The flights of this process, per cache and key. */
+class Flights {
+  private readonly byCache = new WeakMap<BaseCache, Map<string, Flight>>();
+
+  find(cache: BaseCache, key: string): Flight | undefined {
+    return this.byCache.get(cache)?.get(key);
+  }
+
+  open(cache: BaseCache, key: string): Flight {
+    let flights = this.byCache.get(cache);
+    if (flights === undefined) this.byCache.set(cache, (flights = new Map()));
+    const flight = new Flight();
+    flights.set(key, flight);
+    return flight;
+  }
+
+  close(cache: BaseCache, key: string, flight: Flight): void {
+    const flights = this.byCache.get(cache);
+    if (flights?.get(key) === flight) flights.delete(key);
+  }
+}
+
+const flights = new Flights();
+/** Stale fragments being rendered again in this process, by cache alias and key: one refresh each. */
+const refreshing = new Set<string>();
+
+/**
+ * Where a fragment stands. `unread`: recorded, its key not read yet. `hit`: found in the cache (stale
+ * ones are served and rendered again behind the page). `renders`: a miss this render renders. `same`:
+ * a miss another fragment of this render renders. `waits`: a miss another render in this process renders.
+ */
+type FragmentState =
+  | { is: 'unread' }
+  | { is: 'hit'; stale: boolean }
+  | { is: 'renders'; flight?: Flight; body?: string; result?: Promise<string>; release?: () => Promise<void> }
+  | { is: 'same'; as: Fragment }
+  | { is: 'waits'; result: Promise<string> };
 
 interface Fragment {
   id: number;
@@ -33,21 +106,20 @@ interface Fragment {
   key: string;
   cache: BaseCache;
   timeout: number | null;
+  /** Its own tags, from `tags=`. */
+  ownTags: string[];
+  /** Seconds it is served stale past its timeout while it is rendered again (`stale=`). */
+  stale: number;
+  /** Whether a cold miss is rendered once across processes (`lock=true`). */
+  lock: boolean;
   renderBody: RenderBody;
   /** Where its tag stands, for error messages. */
   site?: TagSite;
+  state: FragmentState;
   /** The final HTML, once known. */
   html?: string;
-  /** A miss's rendered body, placeholders of nested fragments still in it. */
-  body?: string;
-  /** The final HTML of a miss that this render renders, another fragment of it, or another render. */
-  result?: Promise<string>;
-  /** The other fragment of this render with the same cache and key, which renders for both. */
-  sameAs?: Fragment;
-  /** The flight other renders wait on, for an outermost miss this render renders. */
-  flight?: Promise<string>;
-  /** Settles the flight that other renders wait on, for a miss this render renders. */
-  settle?: { resolve(html: string): void; reject(error: unknown): void };
+  /** Its own tags and those of every fragment inside it, once known. */
+  tags?: readonly string[];
   placed: boolean;
 }
 
@@ -56,24 +128,32 @@ export class FragmentRender {
   private pending: Fragment[] = [];
   /** The misses this render renders itself, by cache alias and key. */
   private readonly owners = new Map<string, Fragment>();
-  private readonly rendered: Fragment[] = [];
+  /** The misses this render renders in the current pass (the page, or a refresh behind it). */
+  private rendered: Fragment[] = [];
+  /** Every tag version read in the current pass, first read kept: what its writes are stamped with. */
+  private readonly versions = new Map<BaseCache, Map<string, string | undefined>>();
 
   /**
-   * Records a fragment and returns its placeholder. `timeout`, `varyOn` and `using` are the tag's
-   * evaluated arguments (`using` undefined when absent); `name` is the literal fragment name; `site`,
-   * when the adapter knows it, goes into the message of every error of this tag and its body.
+   * Records a fragment and returns its placeholder. `timeout`, `varyOn` and `keywords` (`using`,
+   * `tags`, `stale`, `lock`; absent ones undefined) are the tag's evaluated arguments; `name` is the
+   * literal fragment name; `site`, when the adapter knows it, goes into the message of every error
+   * of this tag and its body.
    */
-  tag(timeout: unknown, name: string, varyOn: readonly unknown[], using: unknown, renderBody: RenderBody, site?: TagSite): string {
+  tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, renderBody: RenderBody, site?: TagSite): string {
     let fragment: Fragment;
     try {
       fragment = {
         id: this.fragments.length,
         name,
         key: makeTemplateFragmentKey(name, varyOn),
-        cache: fragmentCache(using),
+        cache: fragmentCache(keywords.using),
         timeout: fragmentTimeout(timeout),
+        ownTags: fragmentTags(keywords.tags),
+        stale: fragmentStale(keywords.stale),
+        lock: fragmentLock(keywords.lock),
         renderBody,
         site,
+        state: { is: 'unread' },
         placed: false,
       };
     } catch (error) {
@@ -87,23 +167,61 @@ export class FragmentRender {
   /** The page with every placeholder replaced by its fragment's HTML, misses written back. */
   async finish(output: string): Promise<string> {
     if (this.fragments.length === 0) return output;
+    const pageTags = new Set<string>();
+    const page = await this.pass(false, () => this.substitute(output, pageTags));
+    this.checkPlaced();
+    const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
+    const scope = currentScope();
+    if (scope !== undefined) {
+      scope.addTags(pageTags);
+      if (stale.length > 0) scope.servedStale = true;
+    }
+    if (stale.length > 0) this.refreshBehind(stale);
+    return page;
+  }
+
+  /**
+   * Resolves the recorded fragments level by level, renders and writes back the misses, and answers
+   * what `assemble` makes of them. The cross-render flights this pass leads are settled either way.
+   */
+  private async pass(nested: boolean, assemble: () => string | Promise<string>, again: Fragment[] = []): Promise<string> {
+    this.rendered = [];
+    this.versions.clear();
+    const rendered = this.rendered;
     try {
-      let nested = false;
+      if (again.length > 0) await this.renderAgain(again);
       for (let level = this.takePending(); level.length > 0; level = this.takePending(), nested = true) await this.resolveLevel(level, nested);
-      const page = await this.substitute(output);
-      await Promise.all(this.rendered.map((fragment) => this.resultOf(fragment)));
-      await this.writeBack();
-      this.checkPlaced();
-      return page;
+      const result = await assemble();
+      await Promise.all(rendered.map((fragment) => this.resultOf(fragment)));
+      await this.writeBack(rendered);
+      return result;
     } catch (error) {
-      for (const fragment of this.rendered) fragment.settle?.reject(error);
+      for (const fragment of rendered) if (fragment.state.is === 'renders') fragment.state.flight?.reject(error);
       throw error;
     } finally {
-      for (const fragment of this.rendered) {
-        const inflight = flights.get(fragment.cache);
-        if (fragment.flight !== undefined && inflight?.get(fragment.key) === fragment.flight) inflight.delete(fragment.key);
+      for (const fragment of rendered) {
+        if (fragment.state.is !== 'renders') continue;
+        if (fragment.state.flight !== undefined) flights.close(fragment.cache, fragment.key, fragment.state.flight);
+        void fragment.state.release?.().catch(() => undefined);
       }
     }
+  }
+
+  /** Renders stale fragments again without reading them, their tags' versions read first. */
+  private async renderAgain(fragments: Fragment[]): Promise<void> {
+    await Promise.all(
+      [...groupBy(fragments, (fragment) => fragment.cache)].map(async ([cache, group]) =>
+        this.remember(cache, await cache.readTagSnapshot(group.flatMap((fragment) => fragment.ownTags))),
+      ),
+    );
+    for (const fragment of fragments) {
+      fragment.html = undefined;
+      fragment.tags = undefined;
+      fragment.state = { is: 'renders' };
+      this.owners.set(`${fragment.cache.alias}\u0000${fragment.key}`, fragment);
+      this.rendered.push(fragment);
+    }
+    await Promise.all(fragments.map((fragment) => this.render(fragment)));
   }
 
   private takePending(): Fragment[] {
@@ -112,31 +230,38 @@ export class FragmentRender {
     return level;
   }
 
-  /** Reads one level's keys (one getMany per cache) and renders the bodies of its misses. */
+  /** Reads one level's keys and its own tags (one round trip per cache) and renders the bodies of its misses. */
   private async resolveLevel(level: Fragment[], nested: boolean): Promise<void> {
-    const byCache = groupBy(level, (fragment) => fragment.cache);
     const misses: Fragment[] = [];
     await Promise.all(
-      [...byCache].map(async ([cache, group]) => {
-        const found = await cache.getMany(group.map((fragment) => fragment.key));
+      [...groupBy(level, (fragment) => fragment.cache)].map(async ([cache, group]) => {
+        const { entries, versions } = await cache.readEntriesAndTags<unknown>(
+          group.map((fragment) => fragment.key),
+          group.flatMap((fragment) => fragment.ownTags),
+        );
+        this.remember(cache, versions);
         for (const fragment of group) {
-          const value = found.get(fragment.key);
-          if (value == null) misses.push(fragment);
-          else fragment.html = String(value);
+          const entry = entries.get(fragment.key);
+          // Past its stale window but inside staleIfError: a template has no use for it, render it.
+          if (entry === undefined || entry.state === 'error') misses.push(fragment);
+          else this.becomeHit(fragment, String(entry.value), entry.tags, entry.state === 'stale');
         }
       }),
     );
     for (const fragment of misses) this.claim(fragment, nested);
-    const toRender = misses.filter((fragment) => fragment.settle !== undefined);
-    await Promise.all(
-      toRender.map(async (fragment) => {
-        try {
-          fragment.body = String(await fragment.renderBody());
-        } catch (error) {
-          throw atTag(error, fragment.site, fragment.name, true);
-        }
-      }),
-    );
+    await Promise.all(misses.map((fragment) => (fragment.state.is === 'renders' ? this.render(fragment) : undefined)));
+  }
+
+  private becomeHit(fragment: Fragment, html: string, tags: readonly string[], stale: boolean): void {
+    fragment.state = { is: 'hit', stale };
+    fragment.html = html;
+    fragment.tags = tags;
+  }
+
+  private remember(cache: BaseCache, versions: ReadonlyMap<string, string | undefined>): void {
+    let known = this.versions.get(cache);
+    if (known === undefined) this.versions.set(cache, (known = new Map()));
+    for (const [tag, version] of versions) if (!known.has(tag)) known.set(tag, version);
   }
 
   /**
@@ -149,43 +274,100 @@ export class FragmentRender {
     const ownKey = `${fragment.cache.alias}\u0000${fragment.key}`;
     const earlier = this.owners.get(ownKey);
     if (earlier !== undefined) {
-      fragment.sameAs = earlier;
+      fragment.state = { is: 'same', as: earlier };
       return;
     }
-    if (nested) {
-      fragment.settle = NO_WAITERS;
-    } else {
-      let inflight = flights.get(fragment.cache);
-      if (inflight === undefined) flights.set(fragment.cache, (inflight = new Map()));
-      const theirs = inflight.get(fragment.key);
+    let flight: Flight | undefined;
+    if (!nested) {
+      const theirs = flights.find(fragment.cache, fragment.key);
       if (theirs !== undefined) {
-        fragment.result = theirs.then((html) => (fragment.html = html));
-        fragment.result.catch(() => undefined); // awaited where it is placed; unplaced, it must not go unhandled
+        const result = theirs.done.then(({ html, tags }) => {
+          fragment.html = html;
+          fragment.tags = tags;
+          return html;
+        });
+        result.catch(() => undefined); // awaited where it is placed; unplaced, it must not go unhandled
+        fragment.state = { is: 'waits', result };
         return;
       }
-      fragment.flight = new Promise<string>((resolve, reject) => (fragment.settle = { resolve, reject }));
-      fragment.flight.catch(() => undefined); // a render that fails reports it itself; waiters see it on await
-      inflight.set(fragment.key, fragment.flight);
+      flight = flights.open(fragment.cache, fragment.key);
     }
+    fragment.state = { is: 'renders', flight };
     this.owners.set(ownKey, fragment);
     this.rendered.push(fragment);
   }
 
-  private resultOf(fragment: Fragment): string | Promise<string> {
-    if (fragment.html !== undefined) return fragment.html;
-    if (fragment.sameAs !== undefined) return this.resultOf(fragment.sameAs);
-    if (fragment.result === undefined) {
-      fragment.result = Promise.resolve(this.substitute(fragment.body!)).then((html) => {
-        fragment.html = html;
-        fragment.settle?.resolve(html);
-        return html;
-      });
+  /** Renders a miss's body; with `lock`, only once the lock is taken, or with the holder's HTML once it is stored. */
+  private async render(fragment: Fragment): Promise<void> {
+    const state = fragment.state as Extract<FragmentState, { is: 'renders' }>;
+    if (fragment.lock && (await this.waitForLockHolder(fragment, state))) return;
+    try {
+      state.body = String(await fragment.renderBody());
+    } catch (error) {
+      throw atTag(error, fragment.site, fragment.name, true);
     }
-    return fragment.result;
   }
 
-  /** Replaces the placeholders in `text`, waiting only for fragments whose HTML is not yet known. */
-  private substitute(text: string): string | Promise<string> {
+  /**
+   * `lock=true`: takes the fragment's lock across processes, or waits for its holder to store the
+   * fragment; answers true when the stored fragment came (a hit now), false when this render renders
+   * it (lock taken, let go without a fragment, or waited long enough).
+   */
+  private async waitForLockHolder(fragment: Fragment, state: Extract<FragmentState, { is: 'renders' }>): Promise<boolean> {
+    const deadline = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      state.release = await fragment.cache.acquireLock(`fragment:${fragment.key}`, LOCK_SECONDS);
+      if (state.release !== undefined || Date.now() >= deadline) return false;
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+      const { entries } = await fragment.cache.readEntriesAndTags<unknown>([fragment.key], []);
+      const entry = entries.get(fragment.key);
+      if (entry !== undefined && entry.state !== 'error') {
+        this.rendered.splice(this.rendered.indexOf(fragment), 1);
+        state.flight?.resolve({ html: String(entry.value), tags: entry.tags });
+        if (state.flight !== undefined) flights.close(fragment.cache, fragment.key, state.flight);
+        this.becomeHit(fragment, String(entry.value), entry.tags, false);
+        return true;
+      }
+    }
+  }
+
+  private resultOf(fragment: Fragment): string | Promise<string> {
+    if (fragment.html !== undefined) return fragment.html;
+    const { state } = fragment;
+    switch (state.is) {
+      case 'same':
+        return this.resultOf(state.as);
+      case 'waits':
+        return state.result;
+      case 'renders':
+        if (state.result === undefined) {
+          const tags = new Set(fragment.ownTags);
+          state.result = Promise.resolve(this.substitute(state.body!, tags)).then((html) => {
+            fragment.html = html;
+            fragment.tags = [...tags];
+            state.flight?.resolve({ html, tags: fragment.tags });
+            return html;
+          });
+        }
+        return state.result;
+      default:
+        throw new Error(`fragment '${fragment.name}' was placed before it was read`);
+    }
+  }
+
+  private htmlOf(fragment: Fragment): string {
+    return fragment.state.is === 'same' ? this.htmlOf(fragment.state.as) : (fragment.html ?? '');
+  }
+
+  private tagsOf(fragment: Fragment): readonly string[] {
+    return fragment.state.is === 'same' ? this.tagsOf(fragment.state.as) : (fragment.tags ?? fragment.ownTags);
+  }
+
+  /**
+   * Replaces the placeholders in `text`, waiting only for fragments whose HTML is not yet known, and
+   * adds the tags of every fragment placed to `tags`.
+   */
+  private substitute(text: string, tags: Set<string>): string | Promise<string> {
     let at = text.indexOf(OPEN);
     if (at === -1) return text;
     // One scan with indexOf: text between placeholders, and the fragment each placeholder stands for.
@@ -215,28 +397,70 @@ export class FragmentRender {
     const assemble = () => {
       for (const [index, fragment] of slots) {
         fragment.placed = true;
-        pieces[index] = fragment.html ?? fragment.sameAs?.html ?? '';
+        pieces[index] = this.htmlOf(fragment);
+        for (const tag of this.tagsOf(fragment)) tags.add(tag);
       }
       return pieces.join('');
     };
     return waits === undefined ? assemble() : Promise.all(waits).then(assemble);
   }
 
-  /** One setMany per cache and timeout for every miss this render rendered. */
-  private async writeBack(): Promise<void> {
-    const groups = new Map<BaseCache, Map<number | null, Map<string, string>>>();
-    for (const fragment of this.rendered) {
-      let byTimeout = groups.get(fragment.cache);
-      if (byTimeout === undefined) groups.set(fragment.cache, (byTimeout = new Map()));
-      let entries = byTimeout.get(fragment.timeout);
-      if (entries === undefined) byTimeout.set(fragment.timeout, (entries = new Map()));
-      entries.set(fragment.key, fragment.html!);
-    }
+  /**
+   * Writes back the misses rendered: one setMany per cache and kind of entry (timeout, stale window,
+   * tags), stamped with the tag versions read before their bodies ran, so that an invalidation
+   * during the render drops them too.
+   */
+  private async writeBack(rendered: Fragment[]): Promise<void> {
     const writes: Array<Promise<unknown>> = [];
-    for (const [cache, byTimeout] of groups) {
-      for (const [timeout, entries] of byTimeout) writes.push(cache.setMany(entries, timeout));
+    for (const [cache, ofCache] of groupBy(rendered, (fragment) => fragment.cache)) {
+      const tagsAsOf = this.versions.get(cache);
+      const kinds = groupBy(ofCache, (fragment) => JSON.stringify([fragment.timeout, fragment.stale, [...fragment.tags!].sort()]));
+      for (const group of kinds.values()) {
+        const { timeout, stale, tags } = group[0]!;
+        const entries = new Map(group.map((fragment) => [fragment.key, fragment.html!]));
+        const options = tags!.length === 0 && stale === 0 ? timeout : { timeout, tags, staleWhileRevalidate: stale || undefined, tagsAsOf };
+        writes.push(cache.setMany(entries, options));
+      }
     }
     await Promise.all(writes);
+  }
+
+  /**
+   * Renders stale fragments again behind the page that served them: once per key in this process
+   * and once across processes (a lock). A failure keeps the stale fragment and is reported on its cache.
+   */
+  private refreshBehind(stale: Fragment[]): void {
+    const mine = stale.filter((fragment) => {
+      const id = `${fragment.cache.alias}\u0000${fragment.key}`;
+      if (refreshing.has(id)) return false;
+      refreshing.add(id);
+      return true;
+    });
+    if (mine.length === 0) return;
+    const refresh = async () => {
+      const releases: Array<() => Promise<void>> = [];
+      try {
+        const again: Fragment[] = [];
+        for (const fragment of mine) {
+          const release = await fragment.cache.acquireLock(`fragment-refresh:${fragment.key}`, REFRESH_LOCK_SECONDS);
+          if (release === undefined) continue;
+          releases.push(release);
+          again.push(fragment);
+        }
+        if (again.length > 0) await this.pass(true, () => '', again);
+      } finally {
+        for (const release of releases) await release().catch(() => undefined);
+      }
+    };
+    refresh()
+      .catch((error: unknown) => {
+        const failure = error instanceof Error ? error : new Error(String(error));
+        for (const fragment of mine)
+          fragment.cache.reportError(new Error(`refreshing stale fragment '${fragment.name}' failed: ${failure.message}`, { cause: failure }));
+      })
+      .finally(() => {
+        for (const fragment of mine) refreshing.delete(`${fragment.cache.alias}\u0000${fragment.key}`);
+      });
   }
 
   /** Fails, naming the fragment, when code around a tag changed or dropped its placeholder. */

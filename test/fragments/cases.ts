@@ -9,7 +9,7 @@ import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { type CacheParams, caches, configureCaches, DatabaseCache, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
 import type { FragmentEngine } from './engines.js';
 
-/** locmem that counts the batch reads reaching it (one per getMany). */
+/** locmem that counts the batch reads reaching it (one per render level). */
 export class CountingLocMem extends LocMemCache {
   reads = 0;
   constructor(params: CacheParams) {
@@ -31,9 +31,9 @@ export class CountingL1Cache extends DatabaseCache {
     const table = String(params.location).replace(/\W/g, '_');
     super({ ...params, location: table, options: { connection: 'sqlite::memory:', l1: { maxEntries: 1000, timeout: 30 } } });
   }
-  override getMany<T = unknown>(...args: Parameters<DatabaseCache['getMany']>) {
+  override readEntriesAndTags<T = unknown>(...args: Parameters<DatabaseCache['readEntriesAndTags']>) {
     this.reads++;
-    return super.getMany<T>(...args);
+    return super.readEntriesAndTags<T>(...args);
   }
 }
 
