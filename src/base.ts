@@ -404,26 +404,30 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /**
    * The version of each tag to stamp a write with: as of `asOf` where it has them, else current. A
-   * tag without one gets one, added so that concurrent writers agree on it. Undefined when a tag
-   * `asOf` found without a version has one now: it may have been invalidated since, so the value
-   * computed before must not be stored.
+   * tag without one gets one, added so that concurrent writers agree on it. A tag `asOf` found without
+   * a version that has one now maps to null: it may have been invalidated since, so a value computed
+   * before must not be stored with it.
    */
-  private async tagVersionsForWrite(tags: string[], asOf: TagSnapshot | undefined): Promise<Map<string, string | undefined> | undefined> {
+  private async tagVersionsForWrite(tags: string[], asOf: TagSnapshot | undefined): Promise<Map<string, string | null | undefined>> {
     const unknown = asOf === undefined ? tags : tags.filter((tag) => !asOf.has(tag));
-    const versions = unknown.length === 0 ? new Map<string, string | undefined>() : await this.readTagVersions(unknown);
+    const versions: Map<string, string | null | undefined> = unknown.length === 0 ? new Map() : await this.readTagVersions(unknown);
     for (const tag of tags) {
       const snapshot = asOf?.get(tag);
       if (snapshot !== undefined) versions.set(tag, snapshot);
-      if (versions.get(tag) !== undefined) continue;
-      const made = this.tagKey(tag);
-      const fresh = newTagVersion();
-      if (await this.insert(made, this.codec.encode(fresh), null)) versions.set(tag, fresh);
-      else if (asOf?.has(tag)) return undefined;
-      else {
-        const raced = (await this.read([made], false)).get(made);
-        versions.set(tag, raced === undefined ? undefined : String(this.codec.decode(raced.payload)));
-      }
     }
+    const unversioned = tags.filter((tag) => versions.get(tag) === undefined);
+    await Promise.all(
+      unversioned.map(async (tag) => {
+        const made = this.tagKey(tag);
+        const fresh = newTagVersion();
+        if (await this.insert(made, this.codec.encode(fresh), null)) versions.set(tag, fresh);
+        else if (asOf?.has(tag)) versions.set(tag, null);
+        else {
+          const raced = (await this.read([made], false)).get(made);
+          versions.set(tag, raced === undefined ? undefined : String(this.codec.decode(raced.payload)));
+        }
+      }),
+    );
     return versions;
   }
 
@@ -439,17 +443,71 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     asOf?: TagSnapshot,
   ): Promise<P | undefined> {
     if ((tags === undefined || tags.length === 0) && windows === undefined) return payload;
-    if (this.codec.stamp === undefined) throw this.typeError("this backend's codec cannot store tags or stale windows");
     const list = tags === undefined ? [] : [...new Set(tags)];
-    const versions = list.length === 0 ? undefined : await this.tagVersionsForWrite(list, asOf);
-    if (list.length > 0 && versions === undefined) return undefined;
-    const stamp: EntryStamp = { tags: list, versions: list.map((tag) => versions!.get(tag) ?? '') };
+    const versions = list.length === 0 ? new Map() : await this.tagVersionsForWrite(list, asOf);
+    return this.stamped(payload, list, versions, windows, expiresAt);
+  }
+
+  /** `payload` stamped with `tags` at `versions`; undefined when one of them raced (null). */
+  private stamped(
+    payload: P,
+    tags: readonly string[],
+    versions: ReadonlyMap<string, string | null | undefined>,
+    windows: StaleWindows | undefined,
+    expiresAt: number | null,
+  ): P | undefined {
+    if (this.codec.stamp === undefined) throw this.typeError("this backend's codec cannot store tags or stale windows");
+    if (tags.some((tag) => versions.get(tag) === null)) return undefined;
+    const stamp: EntryStamp = { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? '') };
     if (windows !== undefined) {
       if (expiresAt !== null) stamp.freshUntil = expiresAt;
       stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
       stamp.staleIfError = windows.staleIfError;
     }
     return this.codec.stamp(payload, stamp);
+  }
+
+  /**
+   * Stores entries that differ in timeout, tags or stale windows as one batch: the versions of all
+   * their tags are settled once (as of `tagsAsOf`, which applies to every entry), then one write goes
+   * out per expiry. Answers the keys that were not stored.
+   */
+  async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
+    const prepared = entries.map(({ key, value, options }) => {
+      const { expiresAt, version, tags, windows } = this.writeOptions(options);
+      const made = this.key(key, version);
+      return { key, made, payload: this.encode(value, made), expiresAt, tags: tags === undefined ? [] : [...new Set(tags)], windows };
+    });
+    const allTags = [...new Set(prepared.flatMap((entry) => entry.tags))];
+    const versions = allTags.length === 0 ? new Map() : await this.tagVersionsForWrite(allTags, tagsAsOf);
+    const notStored: CacheKey[] = [];
+    const byExpiry = new Map<number | null, Array<[string, P]>>();
+    const keyOf = new Map<string, CacheKey>();
+    const expired: string[] = [];
+    for (const entry of prepared) {
+      const { expiresAt } = entry;
+      if (typeof expiresAt === 'symbol') {
+        expired.push(entry.made);
+        continue;
+      }
+      const payload =
+        entry.tags.length === 0 && entry.windows === undefined ? entry.payload : this.stamped(entry.payload, entry.tags, versions, entry.windows, expiresAt);
+      if (payload === undefined) {
+        notStored.push(entry.key);
+        continue;
+      }
+      const expiry = storedExpiry(expiresAt, entry.windows);
+      let batch = byExpiry.get(expiry);
+      if (batch === undefined) byExpiry.set(expiry, (batch = []));
+      batch.push([entry.made, payload]);
+      keyOf.set(entry.made, entry.key);
+    }
+    const writes: Array<Promise<unknown>> = [...byExpiry].map(async ([expiry, batch]) => {
+      for (const failure of await this.write(batch, expiry)) notStored.push(keyOf.get(failedKey(failure)) ?? failedKey(failure));
+    });
+    if (expired.length > 0) writes.push(Promise.resolve(this.remove(expired)));
+    await Promise.all(writes);
+    return notStored;
   }
 
   /**

@@ -406,23 +406,22 @@ export class FragmentRender {
   }
 
   /**
-   * Writes back the misses rendered: one setMany per cache and kind of entry (timeout, stale window,
-   * tags), stamped with the tag versions read before their bodies ran, so that an invalidation
-   * during the render drops them too.
+   * Writes back the misses rendered, one batch per cache, stamped with the tag versions read before
+   * their bodies ran, so that an invalidation during the render drops them too.
    */
   private async writeBack(rendered: Fragment[]): Promise<void> {
-    const writes: Array<Promise<unknown>> = [];
-    for (const [cache, ofCache] of groupBy(rendered, (fragment) => fragment.cache)) {
-      const tagsAsOf = this.versions.get(cache);
-      const kinds = groupBy(ofCache, (fragment) => JSON.stringify([fragment.timeout, fragment.stale, [...fragment.tags!].sort()]));
-      for (const group of kinds.values()) {
-        const { timeout, stale, tags } = group[0]!;
-        const entries = new Map(group.map((fragment) => [fragment.key, fragment.html!]));
-        const options = tags!.length === 0 && stale === 0 ? timeout : { timeout, tags, staleWhileRevalidate: stale || undefined, tagsAsOf };
-        writes.push(cache.setMany(entries, options));
-      }
-    }
-    await Promise.all(writes);
+    await Promise.all(
+      [...groupBy(rendered, (fragment) => fragment.cache)].map(([cache, group]) =>
+        cache.setEach(
+          group.map(({ key, html, timeout, tags, stale }) => ({
+            key,
+            value: html,
+            options: tags!.length === 0 && stale === 0 ? timeout : { timeout, tags, staleWhileRevalidate: stale || undefined },
+          })),
+          this.versions.get(cache),
+        ),
+      ),
+    );
   }
 
   /**

@@ -5,8 +5,10 @@
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { type CacheParams, caches, configureCaches, DatabaseCache, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
+import express from 'express';
+import { afterAll, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
+import { cacheMiddleware } from '../../adapters/express.js';
+import { type CacheParams, caches, configureCaches, DatabaseCache, invalidateTags, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
 import type { FragmentEngine } from './engines.js';
 
 /** locmem that counts the batch reads reaching it (one per render level). */
@@ -244,6 +246,135 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
       } finally {
         server.close();
       }
+    },
+  ],
+  [
+    'tags= invalidate a fragment and every fragment around it, and nothing else',
+    async (h) => {
+      const { cache, count } = h.engine;
+      const inner = (name: string, tag: string) => cache('60', name, [], `<${name}>${count()}</${name}>`, { tags: tag });
+      const source = `${cache('60', 'outer', [], `<o>${count()}${inner('a', 'item:1')}${inner('b', 'item:2')}</o>`)}${inner('c', 'item:3')}`;
+      expect(await h.render(source)).toBe('<o>1<a>3</a><b>4</b></o><c>2</c>');
+      const outer = (await h.cache().getEntries([makeTemplateFragmentKey('outer')])).get(makeTemplateFragmentKey('outer'));
+      expect([...outer!.tags].sort()).toEqual(['item:1', 'item:2']);
+      expect(await h.render(source)).toBe('<o>1<a>3</a><b>4</b></o><c>2</c>');
+      await h.cache().invalidateTags(['item:1']);
+      // The outer fragment and the one tagged render again; the sibling inside and the one outside are hits.
+      expect(await h.render(source)).toBe('<o>5<a>6</a><b>4</b></o><c>2</c>');
+      expect(h.counted).toBe(6);
+      await h.cache().invalidateTags(['item:3']);
+      expect(await h.render(source)).toBe('<o>5<a>6</a><b>4</b></o><c>7</c>');
+      expect(h.counted).toBe(7);
+    },
+  ],
+  [
+    'an outer hit passes on the tags of the fragments inside it, so an invalidation reaches it from a warm render',
+    async (h) => {
+      const { cache, count } = h.engine;
+      const source = cache('60', 'outer', [], `<o>${count()}${cache('60', 'inner', [], `<i>${count()}</i>`, { tags: 'item:1' })}</o>`, { tags: 'page' });
+      expect(await h.render(source)).toBe('<o>1<i>2</i></o>');
+      expect(await h.render(source)).toBe('<o>1<i>2</i></o>');
+      await h.cache().delete(makeTemplateFragmentKey('inner'));
+      await h.cache().invalidateTags(['page']);
+      // The outer renders again with the inner a miss too; it is stored with both tags.
+      expect(await h.render(source)).toBe('<o>3<i>4</i></o>');
+      await h.cache().invalidateTags(['item:1']);
+      expect(await h.render(source)).toBe('<o>5<i>6</i></o>');
+    },
+  ],
+  [
+    'tags= take a variable holding a string or a list, and refuse anything else naming the value',
+    async (h) => {
+      const source = h.engine.cache('60', 'listed', [], h.engine.count(), { tags: '$tags' });
+      expect(await h.render(source, { tags: ['a', 'b'] })).toBe('1');
+      await h.cache().invalidateTags(['b']);
+      expect(await h.render(source, { tags: 'a' })).toBe('2');
+      await h.cache().invalidateTags(['a']);
+      expect(await h.render(source, { tags: 'a' })).toBe('3');
+      await expect(h.render(source, { tags: 5 })).rejects.toThrow('"cache" tag got invalid tags: 5 (a string or an array of non-empty strings)');
+      await expect(h.render(source, { tags: ['ok', ''] })).rejects.toThrow('"cache" tag got invalid tags: ["ok",""]');
+    },
+  ],
+  [
+    'stale= serves an expired fragment at once and renders it again behind the render, once',
+    async (h) => {
+      const source = h.engine.cache('10', 'feed', [], h.engine.count(), { stale: '60' });
+      expect(await h.render(source)).toBe('1');
+      h.advance(11);
+      const served = await Promise.all(Array.from({ length: 5 }, () => h.render(source)));
+      expect(served).toEqual(Array(5).fill('1'));
+      await vi.waitFor(async () => expect(await h.render(source)).toBe('2'));
+      expect(h.counted).toBe(2);
+      // Past the stale window it is a plain miss, rendered in the render.
+      h.advance(10 + 61);
+      expect(await h.render(source)).toBe('3');
+    },
+  ],
+  [
+    'a soft invalidation makes a fragment with stale= stale, one without it a miss',
+    async (h) => {
+      const { cache, count } = h.engine;
+      const source = `${cache('60', 'soft', [], `<s>${count()}</s>`, { tags: 'news', stale: '60' })}${cache('60', 'hard', [], `<h>${count()}</h>`, { tags: 'news' })}`;
+      expect(await h.render(source)).toBe('<s>1</s><h>2</h>');
+      await h.cache().invalidateTags(['news'], { soft: true });
+      expect(await h.render(source)).toBe('<s>1</s><h>3</h>');
+      await vi.waitFor(async () => expect(await h.render(source)).toBe('<s>4</s><h>3</h>'));
+    },
+  ],
+  [
+    'lock=true: while another holds the lock, the render waits for the fragment it stores instead of rendering it',
+    async (h) => {
+      const source = h.engine.cache('60', 'locked', [], `mine${h.engine.count()}`, { lock: 'true' });
+      const key = makeTemplateFragmentKey('locked');
+      const release = await h.cache().acquireLock(`fragment:${key}`, 30);
+      expect(release).toBeDefined();
+      const rendering = h.render(source);
+      await new Promise((resolve) => setTimeout(resolve, 60));
+      await h.cache().set(key, 'theirs', 60);
+      await release!();
+      expect(await rendering).toBe('theirs');
+      expect(h.counted).toBe(0);
+      // With the lock free, a miss is rendered as usual.
+      await h.cache().delete(key);
+      expect(await h.render(source)).toBe('mine1');
+    },
+  ],
+  [
+    'refuses a stale= or lock= value it cannot read, naming it',
+    async (h) => {
+      await expect(h.render(h.engine.cache('60', 'bad', [], 'x', { stale: '$stale' }), { stale: 'soon' })).rejects.toThrow(
+        `"cache" tag got a stale value that is not a non-negative integer: 'soon'`,
+      );
+      await expect(h.render(h.engine.cache('60', 'bad', [], 'x', { lock: '$lock' }), { lock: 'maybe' })).rejects.toThrow(
+        `"cache" tag got a lock value that is not a boolean: 'maybe'`,
+      );
+    },
+  ],
+  [
+    'the page cache stores a page with the tags of its fragments: invalidating one item renders that item alone again',
+    async (h) => {
+      const app = express();
+      app.use(cacheMiddleware({ seconds: 600, tagHeader: 'Cache-Tag' }));
+      app.use(h.engine.app(() => ({ user: 'ann', items, count: () => ++h.counted })));
+      // One server, so that every request names the same host (the page key is the absolute URL).
+      const server = app.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      onTestFinished(() => void server.close());
+      const first = await request(server).get('/page').expect(200);
+      expect(first.headers['x-cache']).toBe('MISS');
+      expect(first.headers['cache-tag']!.split(' ').sort()).toEqual(['item:1', 'item:2', 'item:3', 'url:/page', 'user:ann']);
+      // The page is stored behind its response.
+      const hit = async () => vi.waitFor(async () => expect((await request(server).get('/page')).headers['x-cache']).toBe('HIT'));
+      await hit();
+      expect(h.counted).toBe(4);
+      await invalidateTags(['item:2']);
+      const again = await request(server).get('/page').expect(200);
+      expect(again.headers['x-cache']).toBe('MISS');
+      expect(normalize(again.text)).toBe(PAGE.replace('32. &lt;Two&gt;', '52. &lt;Two&gt;'));
+      expect(h.counted).toBe(5);
+      await hit();
+      await invalidateTags(['unrelated']);
+      expect((await request(server).get('/page')).headers['x-cache']).toBe('HIT');
     },
   ],
 ];

@@ -21,7 +21,8 @@ export const FIXTURES = fileURLToPath(new URL('../../fixtures/templates/', impor
 /** How an engine spells what the cases need. `$name` in a tag argument is a template variable. */
 export interface FragmentEngine {
   name: 'nunjucks' | 'handlebars' | 'eta';
-  cache(timeout: string, name: string, varyOn: string[], body: string, using?: string): string;
+  /** A tag; `keywords` are written after the vary-on values (`using` a literal alias, the others as `variable` reads them). */
+  cache(timeout: string, name: string, varyOn: string[], body: string, keywords?: string | TagKeywordArgs): string;
   /** The tag with only the given raw arguments (for the too-few-arguments case). */
   bareCache(args: string, body: string): string;
   /** The end tag as `cache` writes it. */
@@ -48,14 +49,29 @@ const promised = (run: (callback: (error: unknown, html?: string | null) => void
   new Promise<string>((resolve, reject) => run((error, html) => (error ? reject(error) : resolve(html!))));
 
 const variable = (arg: string, prefix = '') => (arg.startsWith('$') ? prefix + arg.slice(1) : arg);
-const usingArg = (using?: string) => (using === undefined ? '' : ` using="${using}"`);
+/** Keyword arguments as a case writes them: `$name` is a variable, other values are literals (tags quoted). */
+export interface TagKeywordArgs {
+  using?: string;
+  tags?: string;
+  stale?: string;
+  lock?: string;
+}
+
+/** The keywords written after the vary-on values, each engine's variables spelled by `prefix`. */
+const keywordArgs = (keywords: string | TagKeywordArgs | undefined, prefix = '') => {
+  const given = typeof keywords === 'string' ? { using: keywords } : (keywords ?? {});
+  const literal = (name: string, value: string) => (name === 'tags' || name === 'using' ? JSON.stringify(value) : value);
+  return Object.entries(given)
+    .map(([name, value]) => ` ${name}=${value.startsWith('$') ? variable(value, prefix) : literal(name, value)}`)
+    .join('');
+};
 
 export function nunjucksEngine(): FragmentEngine {
   const env = nunjucksTag.installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(`${FIXTURES}nunjucks`), { autoescape: true }));
   return {
     name: 'nunjucks',
-    cache: (timeout, name, varyOn, body, using) =>
-      `{% cache ${variable(timeout === 'null' ? 'None' : timeout)} ${name} ${varyOn.map((v) => variable(v)).join(' ')}${usingArg(using)} %}${body}{% endcache %}`,
+    cache: (timeout, name, varyOn, body, keywords) =>
+      `{% cache ${variable(timeout === 'null' ? 'None' : timeout)} ${name} ${varyOn.map((v) => variable(v)).join(' ')}${keywordArgs(keywords)} %}${body}{% endcache %}`,
     bareCache: (args, body) => `{% cache ${args} %}${body}{% endcache %}`,
     endCache: '{% endcache %}',
     extension: 'njk',
@@ -87,20 +103,24 @@ export function nunjucksEngine(): FragmentEngine {
   };
 }
 
+/** `(tag "item" id)` → `item:<id>`: the fixture's tags, as a Handlebars site would make them. */
+const tagHelper = (kind: string, id: unknown) => `${kind}:${String(id)}`;
+
 export function handlebarsEngine(): FragmentEngine {
   const handlebars = handlebarsTag.installCacheHelper(Handlebars.create());
   handlebars.registerHelper('upper', function upper(this: unknown, options: Handlebars.HelperOptions) {
     return String(options.fn(this)).toUpperCase();
   });
   handlebars.registerHelper('inc', (n: number) => n + 1);
+  handlebars.registerHelper('tag', tagHelper);
   for (const partial of ['layout', 'item']) {
     handlebars.registerPartial(partial, readFileSync(`${FIXTURES}handlebars/partials/${partial}.hbs`, 'utf8'));
   }
   const page = handlebars.compile(readFileSync(`${FIXTURES}handlebars/page.hbs`, 'utf8'));
   return {
     name: 'handlebars',
-    cache: (timeout, name, varyOn, body, using) =>
-      `{{#cache ${variable(timeout)} "${name}" ${varyOn.map((v) => variable(v)).join(' ')}${usingArg(using)}}}${body}{{/cache}}`,
+    cache: (timeout, name, varyOn, body, keywords) =>
+      `{{#cache ${variable(timeout)} "${name}" ${varyOn.map((v) => variable(v)).join(' ')}${keywordArgs(keywords)}}}${body}{{/cache}}`,
     bareCache: (args, body) => `{{#cache ${args}}}${body}{{/cache}}`,
     endCache: '{{/cache}}',
     extension: 'hbs',
@@ -136,7 +156,7 @@ export function handlebarsEngine(): FragmentEngine {
           extname: '.hbs',
           defaultLayout: false,
           partialsDir: `${FIXTURES}handlebars/partials`,
-          helpers: { inc: (n: number) => n + 1 },
+          helpers: { inc: (n: number) => n + 1, tag: tagHelper },
         }),
       );
       app.engine('hbs', hbs.engine);
@@ -152,8 +172,8 @@ export function etaEngine(): FragmentEngine {
   const eta = new Eta({ views: `${FIXTURES}eta`, plugins: [etaTag.cachePlugin()], cache: true });
   return {
     name: 'eta',
-    cache: (timeout, name, varyOn, body, using) =>
-      `<% cache ${variable(timeout, 'it.')} ${name} ${varyOn.map((v) => variable(v, 'it.')).join(' ')}${usingArg(using)} %>${body}<% endcache %>`,
+    cache: (timeout, name, varyOn, body, keywords) =>
+      `<% cache ${variable(timeout, 'it.')} ${name} ${varyOn.map((v) => variable(v, 'it.')).join(' ')}${keywordArgs(keywords, 'it.')} %>${body}<% endcache %>`,
     bareCache: (args, body) => `<% cache ${args} %>${body}<% endcache %>`,
     endCache: '<% endcache %>',
     extension: 'eta',
