@@ -1,8 +1,9 @@
 /**
  * The demo's data: a few hundred generated items in three sections, and "queries" that are slow
  * on purpose (a sleep standing in for an expensive database call), so that caching shows. The
- * data lives in memory: edits last until the process stops.
+ * data lives in memory; edits too, unless DEMO_EDITS_FILE keeps them for every process.
  */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { recordQuery } from './metrics.js';
 
 export type Section = 'books' | 'music' | 'films';
@@ -62,6 +63,21 @@ function generate(): Item[] {
 }
 
 const items = generate();
+applySavedEdits();
+
+/**
+ * Where edits are kept when DEMO_EDITS_FILE names a file: then every process of the demo sees every
+ * edit (each query reads the file), as processes sharing a database would. Without it they last
+ * until the process stops.
+ */
+const EDITS_FILE = process.env.DEMO_EDITS_FILE;
+type Edits = Record<string, Partial<Pick<Item, 'title' | 'price' | 'description'>>>;
+
+function applySavedEdits(): void {
+  const file = process.env.DEMO_EDITS_FILE;
+  if (file === undefined || !existsSync(file)) return;
+  for (const [id, changes] of Object.entries(JSON.parse(readFileSync(file, 'utf8')) as Edits)) Object.assign(items[Number(id) - 1]!, changes);
+}
 
 /** How long a "query" takes, in milliseconds. */
 export const QUERY_DELAY_MS = Number(process.env.DEMO_QUERY_DELAY_MS ?? 150);
@@ -74,23 +90,47 @@ export const PER_PAGE = 20;
 export async function listSection(section: Section, page = 1, perPage = PER_PAGE): Promise<Item[]> {
   recordQuery();
   await sleep(QUERY_DELAY_MS);
+  applySavedEdits();
   return items
     .filter((item) => item.section === section)
     .slice((page - 1) * perPage, page * perPage)
     .map((item) => ({ ...item }));
 }
 
+/** The ids a section page lists, without a query (ids are stable): what its cached list is tagged with. */
+export function sectionItemIds(section: Section, page = 1, perPage = PER_PAGE): number[] {
+  return items
+    .filter((item) => item.section === section)
+    .slice((page - 1) * perPage, page * perPage)
+    .map((item) => item.id);
+}
+
 export async function getItem(id: number): Promise<Item | undefined> {
   recordQuery();
   await sleep(QUERY_DELAY_MS);
+  applySavedEdits();
   const item = items.find((candidate) => candidate.id === id);
   return item && { ...item };
+}
+
+/**
+ * The tag of everything that shows item `id`: its cached query results, the fragments and pages
+ * that show it. Editing the item invalidates this one tag.
+ */
+export function itemTag(id: number): string {
+  return `item:${id}`;
+}
+
+/** The tags of an item's recommendations: the items they show (known without the query). */
+export function recommendationTags(item: Pick<Item, 'id'>): string[] {
+  return recommendedIds(item.id).map(itemTag);
 }
 
 /** "Recommendations": the slowest query, shown in a nested fragment. */
 export async function recommendationsFor(item: Pick<Item, 'id'>): Promise<Item[]> {
   recordQuery();
   await sleep(QUERY_DELAY_MS * 2);
+  applySavedEdits();
   return recommendedIds(item.id).map((id) => ({ ...items[id - 1]! }));
 }
 
@@ -129,7 +169,17 @@ export function updateItem(id: number, changes: Partial<Pick<Item, 'title' | 'pr
   const item = items.find((candidate) => candidate.id === id);
   if (item === undefined) return undefined;
   Object.assign(item, changes);
+  if (EDITS_FILE !== undefined) {
+    const saved = existsSync(EDITS_FILE) ? (JSON.parse(readFileSync(EDITS_FILE, 'utf8')) as Edits) : {};
+    saved[id] = { ...saved[id], ...changes };
+    writeFileSync(EDITS_FILE, JSON.stringify(saved));
+  }
   return { ...item };
+}
+
+/** The canonical URL path of a section page. */
+export function sectionPath(section: Section, page: number): string {
+  return page === 1 ? `/${section}` : `/${section}?page=${page}`;
 }
 
 export const sections = SECTIONS;

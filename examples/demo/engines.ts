@@ -14,7 +14,7 @@ import nunjucks from 'nunjucks';
 import { cachePlugin, expressEngine as etaEngine } from 'cachegrain/eta';
 import { expressEngine as handlebarsEngine, installCacheHelper } from 'cachegrain/handlebars';
 import { expressEngine as nunjucksEngine, installCacheTag } from 'cachegrain/nunjucks';
-import { type Item, recommendationsFor } from './catalogue.js';
+import { type Item, itemTag, recommendationsFor, recommendationTags } from './catalogue.js';
 
 /** The demo's views, found from the project root so that the compiled demo in `dist/` finds them too. */
 export const VIEWS = join(projectRoot(), 'examples', 'demo', 'views');
@@ -54,6 +54,8 @@ export function installEngines(app: Express): void {
   const handlebars = installCacheHelper(Handlebars.create());
   handlebars.registerHelper('money', money);
   handlebars.registerHelper('clock', clock);
+  handlebars.registerHelper('itemTag', itemTag);
+  handlebars.registerHelper('recommendationTags', recommendationTags);
   app.engine('hbs', handlebarsEngine(handlebars, { partialsDir: join(VIEWS, 'handlebars', 'partials') }));
 
   const eta = new Eta({ views: join(VIEWS, 'eta'), plugins: [cachePlugin()], cache: true });

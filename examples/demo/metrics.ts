@@ -1,7 +1,7 @@
 /**
  * What one request cost: slow queries run and template fragments hit or missed, gathered with
  * AsyncLocalStorage so that concurrent requests keep their own counts. Surprise: fragment hits are
- * counted by wrapping the fragment cache's `getMany` (the one read a render makes per level); the
+ * counted by wrapping the fragment cache's `readEntriesAndTags` (the one read a render makes per level); the
  * library itself needs none of this.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -38,18 +38,21 @@ export function recordQuery(): void {
 
 /** Counts, per request, how many of the keys a render asks the fragment cache for are found. */
 export function meterFragments(cache: BaseCache): void {
-  const getMany = cache.getMany.bind(cache);
-  cache.getMany = (async (keys: Parameters<BaseCache['getMany']>[0], options?: Parameters<BaseCache['getMany']>[1]) => {
-    const list = [...keys];
-    const found = await getMany(list, options);
-    const requested = list.length;
-    totals.fragmentHits += found.size;
-    totals.fragmentMisses += requested - found.size;
-    const metrics = storage.getStore();
-    if (metrics !== undefined) {
-      metrics.fragmentHits += found.size;
-      metrics.fragmentMisses += requested - found.size;
-    }
-    return found;
-  }) as BaseCache['getMany'];
+  const read = cache.readEntriesAndTags.bind(cache);
+  cache.readEntriesAndTags = ((keys, tags) => {
+    const count = (found: Awaited<ReturnType<BaseCache['readEntriesAndTags']>>) => {
+      const hits = found.entries.size;
+      const misses = keys.length - hits;
+      totals.fragmentHits += hits;
+      totals.fragmentMisses += misses;
+      const metrics = storage.getStore();
+      if (metrics !== undefined) {
+        metrics.fragmentHits += hits;
+        metrics.fragmentMisses += misses;
+      }
+      return found;
+    };
+    const found = read(keys, tags);
+    return found instanceof Promise ? found.then(count) : count(found);
+  }) as BaseCache['readEntriesAndTags'];
 }

@@ -9,10 +9,24 @@
 import { pathToFileURL } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { cache, type CachesConfig, caches, configureCaches } from 'cachegrain';
-import { cacheControl, cacheMiddleware, cachePage, conditionalGet, neverCache, varyOnCookie } from 'cachegrain/express';
+import { addCacheTags, cacheControl, cacheMiddleware, cachePage, conditionalGet, neverCache, varyOnCookie } from 'cachegrain/express';
 import { demoCaches } from './caches.js';
-import { getItem, type Item, listSection, recommendationsFor, type Section, sectionOf, sectionPages, sections, updateItem } from './catalogue.js';
-import { API_PREFIX, invalidateItem, SITE_PREFIX, sectionPath } from './edits.js';
+import {
+  getItem,
+  type Item,
+  itemTag,
+  listSection,
+  recommendationsFor,
+  recommendationTags,
+  type Section,
+  sectionItemIds,
+  sectionOf,
+  sectionPages,
+  sectionPath,
+  sections,
+  updateItem,
+} from './catalogue.js';
+import { invalidateItem } from './edits.js';
 import { clock, installEngines, money, VIEWS } from './engines.js';
 import { currentMetrics, measure, meterFragments, totals } from './metrics.js';
 
@@ -33,6 +47,9 @@ const ENGINES: Record<Section, { engine: string; extension: string; heading: str
 };
 
 const FOOTER = '<!--demo-footer-->';
+/** The key prefixes of the per-site page cache (HTML pages) and of the per-view one (the JSON API). */
+const SITE_PREFIX = 'site';
+const API_PREFIX = 'api';
 const MAX_VISITOR_LENGTH = 40;
 
 /** Configures the caches and builds the app; the catalogue's cached query results from an earlier run are dropped. */
@@ -63,6 +80,7 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
     const id = itemId(req);
     const item = id === undefined ? undefined : await getItem(id);
     if (item === undefined) return void res.status(404).json({ error: `no item ${req.params.id}` });
+    addCacheTags(res, itemTag(item.id));
     res.json({ item, generatedAt: new Date().toISOString() });
   });
 
@@ -90,7 +108,7 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
     const title = String(req.body?.title ?? '').trim();
     if (title === '' || !Number.isFinite(price) || price < 0) return void res.status(400).type('text').send('A title and a non-negative price are needed.');
     updateItem(id, { title, price, description: String(req.body?.description ?? '') });
-    await invalidateItem(id, `${req.protocol}://${req.get('host')}`);
+    await invalidateItem(id);
     await count(`edits:${id}`);
     await count('edits');
     res.redirect(303, `/items/${id}`);
@@ -116,8 +134,10 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
     const page = req.query.page === undefined ? 1 : Number(req.query.page);
     if (!Number.isSafeInteger(page) || page < 1 || page > pages) return void notFound(res);
     if (req.query.page !== undefined && page === 1) return void res.redirect(301, sectionPath(section, 1));
-    // Level 1, the low-level API: the slow list query, kept in the `queries` cache.
-    const items = await caches.get('queries').getOrSet(`section:${section}:${page}`, () => listSection(section, page));
+    // Level 1, the low-level API: the slow list query, kept in the `queries` cache, tagged with what it lists.
+    const items = await caches
+      .get('queries')
+      .getOrSet(`section:${section}:${page}`, () => listSection(section, page), { tags: sectionItemIds(section, page).map(itemTag) });
     const { engine, extension, heading } = ENGINES[section];
     const pageLinks = Array.from({ length: pages }, (_, index) => ({ number: index + 1, href: sectionPath(section, index + 1), current: index + 1 === page }));
     renderPage(req, res, `${engine.toLowerCase()}/section.${extension}`, engine, {
@@ -135,6 +155,8 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
     const id = itemId(req);
     if (id === undefined) return void notFound(res);
     const item = await loadItem(id);
+    // The page shows the item outside its fragments too (the title).
+    addCacheTags(res, itemTag(id));
     const { engine, extension } = ENGINES[item.section];
     const [withRecs] = await withRecommendations(item.section, [item]);
     renderPage(req, res, `${engine.toLowerCase()}/item.${extension}`, engine, { title: item.title, item: withRecs });
@@ -153,7 +175,7 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
 
 /** An item through the `queries` cache (level 1). */
 function loadItem(id: number): Promise<Item> {
-  return caches.get('queries').getOrSet(`item:${id}`, async () => (await getItem(id))!);
+  return caches.get('queries').getOrSet(`item:${id}`, async () => (await getItem(id))!, { tags: [itemTag(id)] });
 }
 
 /**
@@ -164,13 +186,16 @@ async function withRecommendations(section: Section, items: Item[]): Promise<Arr
   if (ENGINES[section].engine !== 'Handlebars') return items;
   const queries = caches.get('queries');
   return Promise.all(
-    items.map(async (item) => ({ ...item, recommendations: await queries.getOrSet(`recommendations:${item.id}`, () => recommendationsFor(item)) })),
+    items.map(async (item) => ({
+      ...item,
+      recommendations: await queries.getOrSet(`recommendations:${item.id}`, () => recommendationsFor(item), { tags: recommendationTags(item) }),
+    })),
   );
 }
 
 /** Renders a view and puts the footer in: what this render cost, known only once its fragments are resolved. */
 function renderPage(req: Request, res: Response, view: string, engine: string, locals: Record<string, unknown>): void {
-  const context = { ...locals, visitor: visitorOf(req), clock, money, recommendations: recommendationsFor };
+  const context = { ...locals, visitor: visitorOf(req), clock, money, recommendations: recommendationsFor, itemTag, recommendationTags };
   res.render(view, context, (error: Error | null, html?: string) => {
     if (error) return void res.status(500).type('text').send(`Rendering ${view} failed: ${error.message}`);
     res.type('html').send(html!.replace(FOOTER, footer(engine)));
