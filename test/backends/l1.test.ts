@@ -197,6 +197,25 @@ describe('L1 between processes', () => {
     expect((await b.ask('get', { key: 'c' })).value).toBeUndefined();
   });
 
+  it("a tag invalidation in process A reaches process B's L1: tagged entries it holds read as misses, and later writes are kept", async () => {
+    const params = { location: REDIS, keyPrefix: 'l1-tags', options: { l1 } };
+    const a = local(new RedisCache(params));
+    const b = await peer('redis', params);
+    await b.ask('get', { key: 'warm-up' });
+    await eventually(async () => (await b.ask('busUp')) as boolean, 5000, "the peer's bus to come up");
+
+    await a.set('tagged', 'one', { timeout: 60, tags: ['article:7'] });
+    await a.set('other', 'two', { timeout: 60, tags: ['article:8'] });
+    expect(await held(b, 'tagged')).toBe('one');
+    expect(await held(b, 'other')).toBe('two');
+    await a.invalidateTags(['article:7']);
+    await eventually(async () => (await b.ask('get', { key: 'tagged' })).value === undefined, 100, 'b missing the invalidated entry');
+    expect((await b.ask('get', { key: 'other' })).value).toBe('two');
+    // Written after the invalidation: unaffected.
+    await a.set('tagged', 'three', { timeout: 60, tags: ['article:7'] });
+    await eventually(async () => (await b.ask('get', { key: 'tagged' })).value === 'three', 1000, 'b reading the new entry');
+  });
+
   it('without a bus, trusts an entry for l1.timeout seconds at most', async () => {
     const params = { location: MEMCACHED, keyPrefix: 'l1-nobus', options: { l1: { timeout: 5 } } };
     const a = local(new MemcachedCache(params));
