@@ -126,8 +126,6 @@ interface Fragment {
 export class FragmentRender {
   private readonly fragments: Fragment[] = [];
   private pending: Fragment[] = [];
-  /** The misses this render renders itself, by cache alias and key. */
-  private readonly owners = new Map<string, Fragment>();
   /** The misses this render renders in the current pass (the page, or a refresh behind it). */
   private rendered: Fragment[] = [];
   /** Every tag version read in the current pass, first read kept: what its writes are stamped with. */
@@ -218,7 +216,6 @@ export class FragmentRender {
       fragment.html = undefined;
       fragment.tags = undefined;
       fragment.state = { is: 'renders' };
-      this.owners.set(`${fragment.cache.alias}\u0000${fragment.key}`, fragment);
       this.rendered.push(fragment);
     }
     await Promise.all(fragments.map((fragment) => this.render(fragment)));
@@ -248,7 +245,8 @@ export class FragmentRender {
         }
       }),
     );
-    for (const fragment of misses) this.claim(fragment, nested);
+    const owners = new Map<string, Fragment>();
+    for (const fragment of misses) this.claim(fragment, nested, owners);
     await Promise.all(misses.map((fragment) => (fragment.state.is === 'renders' ? this.render(fragment) : undefined)));
   }
 
@@ -265,14 +263,16 @@ export class FragmentRender {
   }
 
   /**
-   * Decides who renders a miss: this render, an earlier fragment of it, or a concurrent render.
-   * Only outermost fragments are shared with other renders: a render that waited for another inside
-   * a fragment it renders itself could wait in a circle (two pages nesting two fragments in opposite
-   * orders), so a nested miss is always rendered by the render that found it.
+   * Decides who renders a miss: this render, an earlier fragment of its level, or a concurrent
+   * render. Only fragments of one level are shared, as one can never hold another (a fragment nested
+   * in itself renders both, as Django does). Only outermost fragments are shared with other renders:
+   * a render that waited for another inside a fragment it renders itself could wait in a circle (two
+   * pages nesting two fragments in opposite orders), so a nested miss is always rendered by the
+   * render that found it.
    */
-  private claim(fragment: Fragment, nested: boolean): void {
+  private claim(fragment: Fragment, nested: boolean, owners: Map<string, Fragment>): void {
     const ownKey = `${fragment.cache.alias}\u0000${fragment.key}`;
-    const earlier = this.owners.get(ownKey);
+    const earlier = owners.get(ownKey);
     if (earlier !== undefined) {
       fragment.state = { is: 'same', as: earlier };
       return;
@@ -293,7 +293,7 @@ export class FragmentRender {
       flight = flights.open(fragment.cache, fragment.key);
     }
     fragment.state = { is: 'renders', flight };
-    this.owners.set(ownKey, fragment);
+    owners.set(ownKey, fragment);
     this.rendered.push(fragment);
   }
 
@@ -413,7 +413,8 @@ export class FragmentRender {
     await Promise.all(
       [...groupBy(rendered, (fragment) => fragment.cache)].map(([cache, group]) =>
         cache.setEach(
-          group.map(({ key, html, timeout, tags, stale }) => ({
+          // A fragment nested in itself is written once, with the outer HTML (Django's last write).
+          [...new Map(group.map((fragment) => [fragment.key, fragment] as const).reverse()).values()].map(({ key, html, timeout, tags, stale }) => ({
             key,
             value: html,
             options: tags!.length === 0 && stale === 0 ? timeout : { timeout, tags, staleWhileRevalidate: stale || undefined },

@@ -249,6 +249,17 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    'renders a fragment nested in itself (same name and vary-on) as Django does, storing the outer HTML',
+    async (h) => {
+      const { cache, count } = h.engine;
+      const source = cache('60', 'self', ['$user'], `<o>${count()}${cache('60', 'self', ['$user'], `<i>${count()}</i>`)}</o>`);
+      expect(await h.render(source, { user: 'ann' })).toBe('<o>1<i>2</i></o>');
+      expect(await h.cache().get(makeTemplateFragmentKey('self', ['ann']))).toBe('<o>1<i>2</i></o>');
+      expect(await h.render(source, { user: 'ann' })).toBe('<o>1<i>2</i></o>');
+      expect(h.counted).toBe(2);
+    },
+  ],
+  [
     'tags= invalidate a fragment and every fragment around it, and nothing else',
     async (h) => {
       const { cache, count } = h.engine;
