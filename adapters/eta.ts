@@ -110,7 +110,7 @@ class EtaRender {
   ) {}
 
   tag(timeout: unknown, name: string, varyOn: unknown[], keywords: TagKeywords, line: number, body: () => Promise<string>): string {
-    return this.render.tag(timeout, name, varyOn, keywords, body, { template: this.template, line });
+    return this.render.tag(timeout, name, varyOn, keywords, () => body, { template: this.template, line });
   }
 
   leave(output: string): string | Promise<string> {

@@ -53,10 +53,13 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
       );
     }
     const context = this;
-    const data = snapshotData(helper.data);
     const keywords: TagKeywords = {};
     for (const keyword of KEYWORDS) if (Object.hasOwn(helper.hash, keyword)) keywords[keyword] = helper.hash[keyword];
-    const placeholder = render.tag(timeout, String(name), varyOn, keywords, () => String(helper.fn(context, { data })), site);
+    const bodyOf = () => {
+      const data = snapshotData(helper.data);
+      return () => String(helper.fn(context, { data }));
+    };
+    const placeholder = render.tag(timeout, String(name), varyOn, keywords, bodyOf, site);
     return new handlebars.SafeString(placeholder);
   });
   const compile = handlebars.compile.bind(handlebars);

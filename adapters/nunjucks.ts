@@ -79,11 +79,13 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       const site = { template, line };
       const render = context.lookup(RENDER) as FragmentRender | SyncRender | undefined;
       if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, name, site, render);
-      const body = bodies.remember(bodyCode, loadBody);
-      const scope = snapshotContext(context);
-      const variables = snapshotFrame(frame);
-      const renderBody = () => body(env, scope, variables).catch((error) => Promise.reject(lib._prettifyError(template, false, error)));
-      return new runtime.SafeString(render.tag(timeout, name, varyOn, keywords, renderBody, site));
+      const bodyOf = () => {
+        const body = bodies.remember(bodyCode, loadBody);
+        const scope = snapshotContext(context);
+        const variables = snapshotFrame(frame);
+        return () => body(env, scope, variables).catch((error) => Promise.reject(lib._prettifyError(template, false, error)));
+      };
+      return new runtime.SafeString(render.tag(timeout, name, varyOn, keywords, bodyOf, site));
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);

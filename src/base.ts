@@ -219,6 +219,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return found instanceof Promise ? found.then((map) => map.get(key)) : found.get(key);
   }
 
+  /**
+   * Optional: the live entry under a made key when this process holds it (a store in process, an
+   * L1), answered synchronously; undefined when it has none or cannot tell without a server.
+   */
+  protected inProcess?(key: string): Entry<P> | undefined;
+
   /** Optional: the live entry, without touching its recency (Django's has_key doesn't). @default readOne */
   protected peekOne(key: string): MaybePromise<Entry<P> | undefined> {
     return this.readOne(key);
@@ -722,6 +728,28 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
     return this.readBatch(keys, options, true, (judged) => this.entryOf<T>(judged, false));
+  }
+
+  /**
+   * The fresh entry under `key` when this process can tell at once, without a server (a store in
+   * process, an L1 holding the entry and its tags' versions): what lets a fragment hit be emitted
+   * while the engine renders. Undefined otherwise (absent, stale, dead or not known here): the
+   * caller then reads it the usual way.
+   */
+  peekFresh<T = unknown>(key: CacheKey): CachedEntry<T> | undefined {
+    if (this.inProcess === undefined) return undefined;
+    const entry = this.inProcess(this.key(key));
+    if (entry === undefined) return undefined;
+    const stamped = this.codec.unstamp?.(entry.payload);
+    if (stamped === undefined) return this.entryOf<T>({ payload: entry.payload, stamp: undefined, state: 'fresh' }, true);
+    const versions = new Map<string, string | undefined>();
+    for (const tag of stamped.stamp.tags) {
+      const version = this.inProcess(this.tagKey(tag));
+      if (version === undefined) return undefined;
+      versions.set(tag, String(this.codec.decode(version.payload)));
+    }
+    const judged: Judged<P> = { payload: stamped.payload, stamp: stamped.stamp, state: this.stateOf(stamped.stamp, versions) };
+    return judged.state === 'fresh' ? this.entryOf<T>(judged, true) : undefined;
   }
 
   /**

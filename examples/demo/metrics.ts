@@ -1,7 +1,7 @@
 /**
  * What one request cost: slow queries run and template fragments hit or missed, gathered with
  * AsyncLocalStorage so that concurrent requests keep their own counts. Surprise: fragment hits are
- * counted by wrapping the fragment cache's `readEntriesAndTags` (the one read a render makes per level); the
+ * counted by wrapping the fragment cache's reads (`peekFresh` while the engine renders, then one read per level); the
  * library itself needs none of this.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -36,20 +36,30 @@ export function recordQuery(): void {
   if (metrics !== undefined) metrics.queries++;
 }
 
-/** Counts, per request, how many of the keys a render asks the fragment cache for are found. */
+/**
+ * Counts, per request, how many of the keys a render asks the fragment cache for are found: hits
+ * emitted while the engine renders (`peekFresh`) and those read after it (`readEntriesAndTags`).
+ */
 export function meterFragments(cache: BaseCache): void {
+  const record = (hits: number, misses: number) => {
+    totals.fragmentHits += hits;
+    totals.fragmentMisses += misses;
+    const metrics = storage.getStore();
+    if (metrics !== undefined) {
+      metrics.fragmentHits += hits;
+      metrics.fragmentMisses += misses;
+    }
+  };
+  const peek = cache.peekFresh.bind(cache);
+  cache.peekFresh = ((key) => {
+    const found = peek(key);
+    if (found !== undefined) record(1, 0);
+    return found;
+  }) as BaseCache['peekFresh'];
   const read = cache.readEntriesAndTags.bind(cache);
   cache.readEntriesAndTags = ((keys, tags) => {
     const count = (found: Awaited<ReturnType<BaseCache['readEntriesAndTags']>>) => {
-      const hits = found.entries.size;
-      const misses = keys.length - hits;
-      totals.fragmentHits += hits;
-      totals.fragmentMisses += misses;
-      const metrics = storage.getStore();
-      if (metrics !== undefined) {
-        metrics.fragmentHits += hits;
-        metrics.fragmentMisses += misses;
-      }
+      record(found.entries.size, keys.length - found.entries.size);
       return found;
     };
     const found = read(keys, tags);

@@ -199,6 +199,11 @@ export class L1Tier<P> {
   // ---- Reads ---------------------------------------------------------------------------------
 
   /** A live, trusted entry held here, or undefined. */
+  /** The entry this process holds for `key`, if it still trusts it; never asks the server. */
+  held(key: string): Entry<P> | undefined {
+    return this.lookup(key);
+  }
+
   private lookup(key: string): L1Entry<P> | undefined {
     if (this.busState === 'none') this.connect();
     const entry = this.entries.get(key);

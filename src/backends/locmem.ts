@@ -56,6 +56,10 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return entry;
   }
 
+  protected override inProcess(key: string): LocMemEntry | undefined {
+    return this.readOne(key);
+  }
+
   protected read(keys: string[]): Map<string, LocMemEntry> {
     const found = new Map<string, LocMemEntry>();
     for (const key of keys) {

@@ -6,7 +6,7 @@
  * without touching it: for the rest of the request (the budget), and, after repeated failures, for
  * every request until a probe gets an answer (the breaker).
  */
-import { BaseCache, type CacheParams } from '../base.js';
+import { BaseCache, type CacheParams, type Entry } from '../base.js';
 import type { Codec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { describe } from '../keys.js';
@@ -84,6 +84,10 @@ export abstract class ServerCache<P> extends BaseCache<P> {
         reportError: (error) => this.reportError(error),
       });
     }
+  }
+
+  protected override inProcess(key: string): Entry<P> | undefined {
+    return this.l1?.held(key);
   }
 
   /** Whether `read(keys, false)` fills in each entry's expiry anyway (the L1 needs it). */

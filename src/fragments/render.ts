@@ -34,6 +34,11 @@ const OPEN = `\u0002cgf${NONCE}:`;
 const CLOSE = '\u0003';
 const DIGITS = /^\d+$/;
 
+/** The body of a fragment answered at once, which never renders. */
+const NOT_YET: RenderBody = () => {
+  throw new Error('a fragment answered from the cache has no body to render');
+};
+
 /** How long a `lock=true` render holds its lock at most, and how long the others wait for it. */
 const LOCK_SECONDS = 30;
 const LOCK_WAIT_MS = 5000;
@@ -132,31 +137,56 @@ export class FragmentRender {
   private readonly versions = new Map<BaseCache, Map<string, string | undefined>>();
 
   /**
-   * Records a fragment and returns its placeholder. `timeout`, `varyOn` and `keywords` (`using`,
-   * `tags`, `stale`, `lock`; absent ones undefined) are the tag's evaluated arguments; `name` is the
-   * literal fragment name; `site`, when the adapter knows it, goes into the message of every error
-   * of this tag and its body.
+   * Whether a fresh hit that this process can answer at once (locmem, an L1 holding it) is emitted
+   * while the engine renders the page, rather than read with the others when it is done. Off, every
+   * fragment takes the deferred path (for comparison: the output is the same).
    */
-  tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, renderBody: RenderBody, site?: TagSite): string {
+  static inlineHits = true;
+
+  /** Tags of the hits emitted while the engine rendered: they go to the page. */
+  private readonly inlineTags = new Set<string>();
+  /** Whether the engine's pass is over: tags met from now on are inside bodies of misses. */
+  private finishing = false;
+
+  /**
+   * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
+   * the page itself, outside any fragment's body); else records the fragment and answers its
+   * placeholder. `timeout`, `varyOn` and `keywords` (`using`, `tags`, `stale`, `lock`; absent ones
+   * undefined) are the tag's evaluated arguments; `name` is the literal fragment name; `bodyOf`
+   * makes the body to render later (called only when it may be needed, as it copies the variables
+   * in scope); `site`, when the adapter knows it, goes into the message of every error of this tag
+   * and its body.
+   */
+  tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite): string {
     let fragment: Fragment;
     try {
+      const key = makeTemplateFragmentKey(name, varyOn);
+      const cache = fragmentCache(keywords.using);
       fragment = {
         id: this.fragments.length,
         name,
-        key: makeTemplateFragmentKey(name, varyOn),
-        cache: fragmentCache(keywords.using),
+        key,
+        cache,
         timeout: fragmentTimeout(timeout),
         ownTags: fragmentTags(keywords.tags),
         stale: fragmentStale(keywords.stale),
         lock: fragmentLock(keywords.lock),
-        renderBody,
+        renderBody: NOT_YET,
         site,
         state: { is: 'unread' },
         placed: false,
       };
+      if (!this.finishing && FragmentRender.inlineHits) {
+        const hit = cache.peekFresh<unknown>(key);
+        if (hit !== undefined) {
+          for (const tag of hit.tags) this.inlineTags.add(tag);
+          return String(hit.value);
+        }
+      }
     } catch (error) {
       throw atTag(error, site, name, false);
     }
+    fragment.renderBody = bodyOf();
     this.fragments.push(fragment);
     this.pending.push(fragment);
     return OPEN + fragment.id + CLOSE;
@@ -164,8 +194,12 @@ export class FragmentRender {
 
   /** The page with every placeholder replaced by its fragment's HTML, misses written back. */
   async finish(output: string): Promise<string> {
-    if (this.fragments.length === 0) return output;
-    const pageTags = new Set<string>();
+    this.finishing = true;
+    const pageTags = this.inlineTags;
+    if (this.fragments.length === 0) {
+      if (pageTags.size > 0) currentScope()?.addTags(pageTags);
+      return output;
+    }
     const page = await this.pass(false, () => this.substitute(output, pageTags));
     this.checkPlaced();
     const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);

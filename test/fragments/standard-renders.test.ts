@@ -14,10 +14,11 @@ import express from 'express';
 import { create as createExpressHandlebars } from 'express-handlebars';
 import Handlebars from 'handlebars';
 import nunjucks from 'nunjucks';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cachePlugin } from '../../adapters/eta.js';
 import { installCacheHelper, installExpressHandlebars, render } from '../../adapters/handlebars.js';
 import { installCacheTag } from '../../adapters/nunjucks.js';
+import { FragmentRender } from '../../src/fragments/index.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { CountingLocMem } from './cases.js';
 import { FIXTURES } from './engines.js';
@@ -32,7 +33,14 @@ beforeEach(async () => {
   cache = caches.get<CountingLocMem>('default');
   counted = 0;
 });
-afterAll(() => caches.closeAll());
+// What is checked here is how a page's fragments are batched: every hit is read after the pass.
+beforeAll(() => {
+  FragmentRender.inlineHits = false;
+});
+afterAll(() => {
+  FragmentRender.inlineHits = true;
+  return caches.closeAll();
+});
 
 const callbackResult = (run: (callback: (error: Error | null, html?: string | null) => void) => void) =>
   new Promise<string>((resolve, reject) => run((error, html) => (error ? reject(error) : resolve(html!))));
