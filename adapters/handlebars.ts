@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';
-import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, missingEndTag, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
@@ -53,8 +53,8 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
       );
     }
     const context = this;
-    const keywords: TagKeywords = {};
-    for (const keyword of KEYWORDS) if (Object.hasOwn(helper.hash, keyword)) keywords[keyword] = helper.hash[keyword];
+    // The hash holds the keywords given (`using=`, `tags=`, `stale=`, `lock=`) under their own names.
+    const keywords = helper.hash as TagKeywords;
     const bodyOf = () => {
       const data = snapshotData(helper.data);
       return () => String(helper.fn(context, { data }));

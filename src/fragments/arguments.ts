@@ -77,8 +77,10 @@ export function fragmentTimeout(value: unknown): number | null {
 }
 
 /** The tag's `tags=`: a string or an array of non-empty strings. */
-export function fragmentTags(value: unknown): string[] {
-  if (value === undefined) return [];
+const NO_TAGS: readonly string[] = [];
+
+export function fragmentTags(value: unknown): readonly string[] {
+  if (value === undefined) return NO_TAGS;
   const list = typeof value === 'string' || value instanceof String ? [String(value)] : value;
   if (Array.isArray(list) && list.every((tag) => (typeof tag === 'string' || tag instanceof String) && String(tag) !== '')) return list.map(String);
   throw new TemplateSyntaxError(`"cache" tag got invalid tags: ${show(value)} (a string or an array of non-empty strings)`);

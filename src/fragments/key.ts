@@ -10,8 +10,45 @@ import { BoundedMemo } from '../memo.js';
 /** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */
 const recent = new BoundedMemo<string>();
 
+/**
+ * Keys made recently for vary-on values that are all primitives, found by the name and then by each
+ * value itself, so that a repeated fragment builds no text to look its key up: a node per value.
+ */
+interface KeyNode {
+  key?: string;
+  next?: Map<unknown, KeyNode>;
+}
+const byName = new Map<string, KeyNode>();
+let keyNodes = 0;
+const KEY_NODE_LIMIT = 10_000;
+
 /** `template.cache.<name>.<md5 hex of each vary-on value's text as a netstring>`. */
 export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[] | null): string {
+  let node = byName.get(name);
+  if (node === undefined) node = newNode(byName, name);
+  if (varyOn != null) {
+    for (let i = 0; i < varyOn.length; i++) {
+      const value = varyOn[i];
+      // An object's text can change while it stays the same object: it is looked up by its text.
+      if (value !== null && (typeof value === 'object' || typeof value === 'function')) return keyByText(name, varyOn);
+      node = node.next?.get(value) ?? newNode((node.next ??= new Map()), value);
+    }
+  }
+  return (node.key ??= keyByText(name, varyOn));
+}
+
+function newNode<K>(parent: Map<K, KeyNode>, value: K): KeyNode {
+  // Starts afresh when full, as BoundedMemo does: the keys still in use come back after one miss each.
+  if (++keyNodes > KEY_NODE_LIMIT) {
+    byName.clear();
+    keyNodes = 1;
+  }
+  const node: KeyNode = {};
+  parent.set(value, node);
+  return node;
+}
+
+function keyByText(name: string, varyOn?: readonly unknown[] | null): string {
   let input = '';
   if (varyOn != null) {
     for (const value of varyOn) {

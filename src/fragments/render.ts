@@ -112,7 +112,7 @@ interface Fragment {
   cache: BaseCache;
   timeout: number | null;
   /** Its own tags, from `tags=`. */
-  ownTags: string[];
+  ownTags: readonly string[];
   /** Seconds it is served stale past its timeout while it is rendered again (`stale=`). */
   stale: number;
   /** Whether a cold miss is rendered once across processes (`lock=true`). */
@@ -162,27 +162,31 @@ export class FragmentRender {
     try {
       const key = makeTemplateFragmentKey(name, varyOn);
       const cache = fragmentCache(keywords.using);
+      const seconds = fragmentTimeout(timeout);
+      const ownTags = fragmentTags(keywords.tags);
+      const stale = fragmentStale(keywords.stale);
+      const lock = fragmentLock(keywords.lock);
+      if (!this.finishing && FragmentRender.inlineHits) {
+        const hit = cache.peekFresh<unknown>(key);
+        if (hit !== undefined) {
+          for (let i = 0; i < hit.tags.length; i++) this.inlineTags.add(hit.tags[i]!);
+          return typeof hit.value === 'string' ? hit.value : String(hit.value);
+        }
+      }
       fragment = {
         id: this.fragments.length,
         name,
         key,
         cache,
-        timeout: fragmentTimeout(timeout),
-        ownTags: fragmentTags(keywords.tags),
-        stale: fragmentStale(keywords.stale),
-        lock: fragmentLock(keywords.lock),
+        timeout: seconds,
+        ownTags,
+        stale,
+        lock,
         renderBody: NOT_YET,
         site,
         state: { is: 'unread' },
         placed: false,
       };
-      if (!this.finishing && FragmentRender.inlineHits) {
-        const hit = cache.peekFresh<unknown>(key);
-        if (hit !== undefined) {
-          for (const tag of hit.tags) this.inlineTags.add(tag);
-          return String(hit.value);
-        }
-      }
     } catch (error) {
       throw atTag(error, site, name, false);
     }
