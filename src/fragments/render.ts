@@ -46,6 +46,12 @@ const LOCK_POLL_MS = 25;
 /** How long a refresh of a stale fragment holds the refresh lock at most (it is released when done). */
 const REFRESH_LOCK_SECONDS = 30;
 
+/** What went into a piece of HTML: the tags of its fragments, and whether one was stale. */
+interface Contents {
+  tags: Set<string>;
+  stale: boolean;
+}
+
 /** A rendered fragment as another render waiting for it receives it. */
 interface Rendered {
   html: string;
@@ -125,6 +131,8 @@ interface Fragment {
   html?: string;
   /** Its own tags and those of every fragment inside it, once known. */
   tags?: readonly string[];
+  /** Whether a stale fragment went into its HTML: it is then not written back (it would keep that copy). */
+  staleInside?: boolean;
   placed: boolean;
 }
 
@@ -199,18 +207,18 @@ export class FragmentRender {
   /** The page with every placeholder replaced by its fragment's HTML, misses written back. */
   async finish(output: string): Promise<string> {
     this.finishing = true;
-    const pageTags = this.inlineTags;
+    const contents: Contents = { tags: this.inlineTags, stale: false };
     if (this.fragments.length === 0) {
-      if (pageTags.size > 0) currentScope()?.addTags(pageTags);
+      if (contents.tags.size > 0) currentScope()?.addTags(contents.tags);
       return output;
     }
-    const page = await this.pass(false, () => this.substitute(output, pageTags));
+    const page = await this.pass(false, () => this.substitute(output, contents));
     this.checkPlaced();
     const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
     const scope = currentScope();
     if (scope !== undefined) {
-      scope.addTags(pageTags);
-      if (stale.length > 0) scope.servedStale = true;
+      scope.addTags(contents.tags);
+      if (contents.stale) scope.servedStale = true;
     }
     if (stale.length > 0) this.refreshBehind(stale);
     return page;
@@ -379,10 +387,11 @@ export class FragmentRender {
         return state.result;
       case 'renders':
         if (state.result === undefined) {
-          const tags = new Set(fragment.ownTags);
-          state.result = Promise.resolve(this.substitute(state.body!, tags)).then((html) => {
+          const contents: Contents = { tags: new Set(fragment.ownTags), stale: false };
+          state.result = Promise.resolve(this.substitute(state.body!, contents)).then((html) => {
             fragment.html = html;
-            fragment.tags = [...tags];
+            fragment.tags = [...contents.tags];
+            fragment.staleInside = contents.stale;
             state.flight?.resolve({ html, tags: fragment.tags });
             return html;
           });
@@ -401,11 +410,18 @@ export class FragmentRender {
     return fragment.state.is === 'same' ? this.tagsOf(fragment.state.as) : (fragment.tags ?? fragment.ownTags);
   }
 
+  /** Whether the fragment's HTML is, or holds, a stale fragment. */
+  private holdsStale(fragment: Fragment): boolean {
+    const { state } = fragment;
+    if (state.is === 'same') return this.holdsStale(state.as);
+    return (state.is === 'hit' && state.stale) || fragment.staleInside === true;
+  }
+
   /**
    * Replaces the placeholders in `text`, waiting only for fragments whose HTML is not yet known, and
-   * adds the tags of every fragment placed to `tags`.
+   * notes in `into` the tags of every fragment placed and whether one was stale.
    */
-  private substitute(text: string, tags: Set<string>): string | Promise<string> {
+  private substitute(text: string, into: Contents): string | Promise<string> {
     let at = text.indexOf(OPEN);
     if (at === -1) return text;
     // One scan with indexOf: text between placeholders, and the fragment each placeholder stands for.
@@ -436,7 +452,8 @@ export class FragmentRender {
       for (const [index, fragment] of slots) {
         fragment.placed = true;
         pieces[index] = this.htmlOf(fragment);
-        for (const tag of this.tagsOf(fragment)) tags.add(tag);
+        for (const tag of this.tagsOf(fragment)) into.tags.add(tag);
+        if (this.holdsStale(fragment)) into.stale = true;
       }
       return pieces.join('');
     };
@@ -449,7 +466,12 @@ export class FragmentRender {
    */
   private async writeBack(rendered: Fragment[]): Promise<void> {
     await Promise.all(
-      [...groupBy(rendered, (fragment) => fragment.cache)].map(([cache, group]) =>
+      [
+        ...groupBy(
+          rendered.filter((fragment) => fragment.staleInside !== true),
+          (fragment) => fragment.cache,
+        ),
+      ].map(([cache, group]) =>
         cache.setEach(
           // A fragment nested in itself is written once, with the outer HTML (Django's last write).
           [...new Map(group.map((fragment) => [fragment.key, fragment] as const).reverse()).values()].map(({ key, html, timeout, tags, stale }) => ({

@@ -326,6 +326,21 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    'an outer fragment rendered around a stale one is not stored until the inner one is fresh again',
+    async (h) => {
+      const { cache, count } = h.engine;
+      const source = cache('60', 'around', [], `<o>${count()}${cache('10', 'within', [], `<i>${count()}</i>`, { stale: '60' })}</o>`);
+      expect(await h.render(source)).toBe('<o>1<i>2</i></o>');
+      await h.cache().delete(makeTemplateFragmentKey('around'));
+      h.advance(11);
+      expect(await h.render(source)).toBe('<o>3<i>2</i></o>');
+      expect(await h.cache().hasKey(makeTemplateFragmentKey('around'))).toBe(false);
+      await vi.waitFor(async () => expect(await h.cache().get(makeTemplateFragmentKey('within'))).toBe('<i>4</i>'));
+      expect(await h.render(source)).toBe('<o>5<i>4</i></o>');
+      expect(await h.cache().get(makeTemplateFragmentKey('around'))).toBe('<o>5<i>4</i></o>');
+    },
+  ],
+  [
     'a soft invalidation makes a fragment with stale= stale, one without it a miss',
     async (h) => {
       const { cache, count } = h.engine;
