@@ -785,11 +785,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) unread.add(tag);
       });
       const judge = () => {
+        if (stamped.length === 0) return { entries, versions };
         for (const [key, judged] of stamped) {
           judged.state = this.stateOf(judged.stamp!, versions);
           if (judged.state !== undefined) entries.set(key, this.entryOf<T>(judged, true));
         }
-        return { entries, versions };
+        // In the caller's order, as getEntries answers.
+        const ordered = new Map<CacheKey, CachedEntry<T>>();
+        for (const key of keys) if (entries.has(key)) ordered.set(key, entries.get(key)!);
+        return { entries: ordered, versions };
       };
       if (unread.size === 0) return judge();
       return andThen(this.readTagVersions([...unread]), (more) => {

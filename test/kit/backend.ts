@@ -670,6 +670,41 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         expect(await cache.get('v', undefined, { version: 2 })).toBeUndefined();
         await expect(cache.incr('n')).rejects.toThrow(KeyNotFoundError);
       });
+      it('setEach writes entries with their own timeouts, tags and windows in one batch; readEntriesAndTags reads them back with the versions', async () => {
+        const asOf = await cache.readTagSnapshot(['shared', 'own']);
+        expect(
+          await cache.setEach(
+            [
+              { key: 'short', value: 's', options: { timeout: 1, tags: ['shared'] } },
+              { key: 'long', value: 'l', options: { timeout: 600, tags: ['shared', 'own'], staleWhileRevalidate: 60 } },
+              { key: 'plain', value: 'p', options: 600 },
+            ],
+            asOf,
+          ),
+        ).toEqual([]);
+        const { entries, versions } = await cache.readEntriesAndTags(['short', 'long', 'plain', 'missing'], ['own']);
+        expect([...entries].map(([key, entry]) => [key, entry.value, [...entry.tags].sort(), entry.state])).toEqual([
+          ['short', 's', ['shared'], 'fresh'],
+          ['long', 'l', ['own', 'shared'], 'fresh'],
+          ['plain', 'p', [], 'fresh'],
+        ]);
+        expect([...versions.keys()].sort()).toEqual(['own', 'shared']);
+        await advance(2);
+        expect(await cache.get('short')).toBeUndefined();
+        await cache.invalidateTags(['own']);
+        expect([...(await cache.getMany(['short', 'long', 'plain']))]).toEqual([['plain', 'p']]);
+      });
+      it('setEach does not store what a tag invalidated since its snapshot would make stale', async () => {
+        await cache.set('seed', 1, { tags: ['t'] });
+        const asOf = await cache.readTagSnapshot(['t']);
+        await cache.invalidateTags(['t']);
+        // Computed before the invalidation, stamped with the version from before it: dead at once.
+        await cache.setEach([{ key: 'late', value: 'old', options: { timeout: 600, tags: ['t'] } }], asOf);
+        expect(await cache.get('late')).toBeUndefined();
+        const fresh = await cache.readTagSnapshot(['new-tag']);
+        await cache.invalidateTags(['new-tag']);
+        expect(await cache.setEach([{ key: 'raced', value: 'x', options: { tags: ['new-tag'] } }], fresh)).toEqual(['raced']);
+      });
       it('refuses tags that are not an array of non-empty strings, naming them', async () => {
         await expect(cache.set('k', 1, { tags: 'article' as never })).rejects.toThrow(/tags must be an array of non-empty strings/);
         await expect(cache.invalidateTags([''])).rejects.toThrow(/invalidateTags: tags must be an array of non-empty strings/);
