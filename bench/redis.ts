@@ -2,6 +2,8 @@
  * The redis backend against raw ioredis doing the same work on the same server (one it starts):
  * get and set one at a time and 50 in flight, getMany(100) against one MGET of 100 keys.
  * Both sides return the stored string; ours also pays for the codec, the key and the deadline.
+ * Then tags (SPEC §8) against the same work without them: getMany(100) of tagged entries against
+ * untagged ones, and an invalidation of a tag 100,000 entries carry against one only one carries.
  */
 import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
@@ -78,10 +80,54 @@ export async function run(): Promise<Comparison[]> {
         },
       ),
     );
+    results.push(...(await tagged(cache)));
     return results;
   } finally {
     await cache.close();
     await raw.quit();
     await server.stop();
   }
+}
+
+/** Tags: reading tagged entries, and invalidating a tag, whatever the number of entries carrying it. */
+async function tagged(cache: RedisCache): Promise<Comparison[]> {
+  const value = 'a short string value';
+  const results: Comparison[] = [];
+  // Two tags each, one of its own and one shared by ten entries: 110 tags in a batch of 100.
+  const keys = Array.from({ length: 1000 }, (_, i) => `tagged-${i}`);
+  for (const [i, key] of keys.entries()) await cache.set(key, value, { tags: [`item:${i}`, `group:${Math.floor(i / 10)}`] });
+  const batches = Array.from({ length: 10 }, (_, b) => keys.slice(b * 100, b * 100 + 100));
+  const plainBatches = batches.map((batch) => batch.map((key) => key.replace('tagged-', 'key-')));
+  const sample = await cache.getMany(batches[0]!);
+  if (sample.size !== 100) throw new Error(`the tagged entries did not read back (${sample.size} of 100)`);
+  results.push(
+    await compare(
+      'redis',
+      'getMany(100), 2 tags each',
+      (i) => cache.getMany(batches[i % 10]!),
+      'getMany(100) untagged',
+      (i) => cache.getMany(plainBatches[i % 10]!),
+      { target: 0.8 },
+    ),
+  );
+
+  // 100,000 entries carry 'crowded'; one carries 'lonely'. Invalidating either is one write.
+  await cache.set('lonely-entry', value, { tags: ['lonely'] });
+  const crowd = Array.from({ length: 100_000 }, (_, i) => `crowd-${i}`);
+  for (let start = 0; start < crowd.length; start += 1000) {
+    await cache.setMany(Object.fromEntries(crowd.slice(start, start + 1000).map((key) => [key, value])), { timeout: 600, tags: ['crowded'] });
+  }
+  if ((await cache.get(crowd[99_999]!)) !== value) throw new Error('the 100,000 tagged entries were not stored');
+  results.push(
+    await compare(
+      'redis',
+      'invalidateTags, tag on 100,000 entries',
+      () => cache.invalidateTags(['crowded']),
+      'tag on 1 entry',
+      () => cache.invalidateTags(['lonely']),
+      { target: 0.8 },
+    ),
+  );
+  if ((await cache.get(crowd[0]!)) !== undefined) throw new Error('invalidating the tag left its entries readable');
+  return results;
 }
