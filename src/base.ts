@@ -112,6 +112,8 @@ export const DEFAULT_TIMEOUT = 300;
 const RESOLVED: Promise<void> = Promise.resolve();
 const nothing = (): void => undefined;
 const NO_TAGS: readonly string[] = Object.freeze([]);
+/** Tags whose version key can hold them as they are, on every backend. */
+const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
 
 /** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
 function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybePromise<B>): MaybePromise<B> {
@@ -162,6 +164,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
   private readonly madeKeys = new BoundedMemo<string>();
+  /** Made keys of tag versions, by tag: a tagged read makes one per tag of its batch. */
+  private readonly tagKeys = new BoundedMemo<string>();
+  /** The tags each recently read tagged entry carried, by made key (see `guessTagKeys`). */
+  private readonly tagsByKey = new BoundedMemo<readonly string[]>();
   /** Decoded values for readShared, by payload; they go when the payload is overwritten or culled. */
   private readonly sharedValues = new WeakMap<object, unknown>();
   /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
@@ -391,8 +397,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return undefined;
   }
 
+  /**
+   * Where a tag's version is kept: a short tag of plain characters names its key as it is (a tagged
+   * read fetches one key per tag, so their length is what it sends), any other one by its md5.
+   */
   private tagKey(tag: string): string {
-    return this.key(`cachegrain.tag.${md5(tag)}`, TAG_KEY_VERSION);
+    return this.tagKeys.remember(tag, (name) => this.key(`cachegrain.tag.${PLAIN_TAG.test(name) ? name : `#${md5(name)}`}`, TAG_KEY_VERSION));
   }
 
   /** The current version of each tag, in one read; a tag without one maps to undefined. */
@@ -762,7 +772,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     tags: readonly string[],
   ): MaybePromise<{ entries: Map<CacheKey, CachedEntry<T>>; versions: Map<string, string | undefined> }> {
     const made = keys.map((key) => this.key(key));
-    const tagList = [...new Set(this.checkTags(tags, 'readEntriesAndTags'))];
+    // The tags the entries carried when last read travel with them too (see `guessTagKeys`).
+    const tagList = [...new Set([...this.checkTags(tags, 'readEntriesAndTags'), ...(this.guessTagKeys(made)?.tags ?? NO_TAGS)])];
     const tagKeys = tagList.map((tag) => this.tagKey(tag));
     return andThen(this.read(tagKeys.length === 0 ? made : [...made, ...tagKeys], false), (found) => {
       const versions = new Map<string, string | undefined>();
@@ -782,6 +793,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
           return;
         }
         stamped.push([keys[i]!, { payload: unstamped.payload, stamp: unstamped.stamp, state: undefined }]);
+        this.tagsByKey.set(key, unstamped.stamp.tags);
         for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) unread.add(tag);
       });
       const judge = () => {
@@ -817,10 +829,43 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         made.push(this.key(key, options?.version));
       }
       if (made.length === 0) return Promise.resolve(new Map());
-      return Promise.resolve(andThen(this.read(made, false), (entries) => this.pick(originals, made, entries, withStale, build)));
+      const guess = this.guessTagKeys(made);
+      if (guess === undefined) return Promise.resolve(andThen(this.read(made, false), (entries) => this.pick(originals, made, entries, withStale, build)));
+      // The versions of the tags these keys had last time travel with them: usually no second read.
+      return Promise.resolve(
+        andThen(this.read([...made, ...guess.keys], false), (entries) =>
+          this.pick(originals, made, entries, withStale, build, this.versionsIn(guess.tags, guess.keys, entries)),
+        ),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * The keys of the versions of the tags `made` keys carried when last read, if any did: read in the
+   * same round trip as the entries, they spare a second one while the entries keep their tags.
+   */
+  private guessTagKeys(made: string[]): { tags: string[]; keys: string[] } | undefined {
+    if (this.tagsByKey.size === 0) return undefined;
+    let tags: Set<string> | undefined;
+    for (const key of made) {
+      const carried = this.tagsByKey.get(key);
+      if (carried !== undefined) for (const tag of carried) (tags ??= new Set()).add(tag);
+    }
+    if (tags === undefined) return undefined;
+    const list = [...tags];
+    return { tags: list, keys: list.map((tag) => this.tagKey(tag)) };
+  }
+
+  /** The versions of `tags` found among `entries` (undefined for a tag without one). */
+  private versionsIn(tags: string[], keys: string[], entries: Map<string, Entry<P>>): Map<string, string | undefined> {
+    const versions = new Map<string, string | undefined>();
+    tags.forEach((tag, i) => {
+      const entry = entries.get(keys[i]!);
+      versions.set(tag, entry === undefined ? undefined : String(this.codec.decode(entry.payload)));
+    });
+    return versions;
   }
 
   /**
@@ -834,6 +879,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     entries: Map<string, Entry<P>>,
     withStale: boolean,
     build: (judged: Judged<P>) => V,
+    known?: TagSnapshot,
   ): MaybePromise<Map<CacheKey, V>> {
     const found = new Map<CacheKey, V>();
     let stamped: Array<{ index: number; judged: Judged<P> }> | undefined;
@@ -846,14 +892,21 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
     if (stamped === undefined) return found;
     const marked = stamped;
-    return andThen(this.statesOf(marked.map((item) => item.judged.stamp!)), (states) => {
-      marked.forEach((item, n) => {
-        const state = states[n];
-        if (state === 'fresh' || (withStale && state !== undefined)) found.set(originals[item.index]!, build({ ...item.judged, state }));
-      });
-      // In the caller's order, as the unstamped ones are.
-      return new Map(originals.filter((key) => found.has(key)).map((key) => [key, found.get(key)!]));
-    });
+    for (const item of marked) this.tagsByKey.set(made[item.index]!, item.judged.stamp!.tags);
+    return andThen(
+      this.statesOf(
+        marked.map((item) => item.judged.stamp!),
+        known,
+      ),
+      (states) => {
+        marked.forEach((item, n) => {
+          const state = states[n];
+          if (state === 'fresh' || (withStale && state !== undefined)) found.set(originals[item.index]!, build({ ...item.judged, state }));
+        });
+        // In the caller's order, as the unstamped ones are.
+        return new Map(originals.filter((key) => found.has(key)).map((key) => [key, found.get(key)!]));
+      },
+    );
   }
 
   /** Stores every entry; answers the keys that could not be stored. */

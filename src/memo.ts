@@ -8,6 +8,10 @@ export class BoundedMemo<V> {
 
   constructor(private readonly limit = 10_000) {}
 
+  get size(): number {
+    return this.entries.size;
+  }
+
   get(input: string): V | undefined {
     return this.entries.get(input);
   }
