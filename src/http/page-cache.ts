@@ -31,7 +31,7 @@ import {
   varyHeaderList,
 } from './keys.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
-import { carriesRefreshHeader, isRefreshRequest, REFRESH_SECONDS, requestRefresh } from './refresh.js';
+import { carriesRefreshHeader, isRefreshRequest, REFRESH_SECONDS, refreshTarget, requestRefresh } from './refresh.js';
 
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {
@@ -315,6 +315,7 @@ export class PageCache {
       }
       if (entry.state === 'stale') {
         this.serve(req, res, entry.value, 'STALE');
+        // Read from the visitor's connection now, while it is open: the refresh runs after awaits.
         if (!carriesRefreshHeader(req)) this.refreshBehind(req, cache, pageKey);
         return true;
       }
@@ -335,10 +336,11 @@ export class PageCache {
     if (running.has(pageKey)) return;
     running.add(pageKey);
     const refresh = async () => {
+      const target = refreshTarget(req);
       const release = await cache.acquireLock(`refresh:${pageKey}`, REFRESH_SECONDS);
       if (release === undefined) return;
       try {
-        await requestRefresh(req, cache);
+        await requestRefresh(target, cache);
       } finally {
         await release();
       }

@@ -154,7 +154,7 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
     await here.set(key('other'), 'o1', { ...options, tags: [tag('item:8')] });
     await peer.ask('invalidateTags', { tags: [tag('item:7')], soft: true });
 
-    const states = (found: Array<[string, { value: unknown; state: string }]>) => found.map(([name, entry]) => [name, entry.value, entry.state]);
+    const states = (found: Array<[unknown, { value: unknown; state: string }]>) => found.map(([name, entry]) => [name, entry.value, entry.state]);
     const keys = [key('windowed'), key('plain'), key('other')];
     const expected = [
       [key('windowed'), 'w1', 'stale'],
