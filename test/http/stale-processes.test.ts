@@ -7,6 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { type Reply, send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
 
@@ -37,12 +38,14 @@ describe('stale pages and the render lock across two processes on one Redis', ()
   beforeAll(async () => {
     if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
     counters = new Redis(redisUrl);
+    await configureCaches({ default: { backend: 'redis', location: redisUrl, keyPrefix: KEY_PREFIX } });
     const startSite = () => startSiteProcess(new URL('./fixtures/stale-site.ts', import.meta.url), { SITE_KEY_PREFIX: KEY_PREFIX, VIEW_MS: String(VIEW_MS) });
     sites = await Promise.all([startSite(), startSite()]);
   }, 30_000);
   afterAll(async () => {
     await Promise.all(sites.map((site) => site.close()));
     counters?.disconnect();
+    await caches.closeAll();
   });
 
   const get = (site: SiteProcess, path: string) => send(site.url, path, { headers: { Host: HOST } });
@@ -82,5 +85,29 @@ describe('stale pages and the render lock across two processes on one Redis', ()
     expect(replies.filter((reply) => reply.headers['x-cache'] === 'MISS')).toHaveLength(1);
     expect(await views('cold')).toBe(1);
     expect(summary(await get(two, '/locked/cold'))).toEqual([200, 'HIT', 'cold run 1']);
+  });
+
+  it('a tag invalidated in a third process: a soft one makes both sites answer the page stale while one of them renders it again; a hard one drops it on both at once', async () => {
+    const [one, two] = sites as [SiteProcess, SiteProcess];
+    expect(summary(await get(one, '/tagged/item'))).toEqual([200, 'MISS', 'item run 1']);
+    await eventually(async () => expect(summary(await get(two, '/tagged/item'))).toEqual([200, 'HIT', 'item run 1']));
+
+    await invalidateTags(['page:item'], { soft: true });
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => get(i % 2 === 0 ? one : two, '/tagged/item')));
+    expect(new Set(replies.map((reply) => summary(reply).join(' ')))).toEqual(new Set(['200 STALE item run 1']));
+    // Both keep asking while the refresh renders and stores the page: neither may start another.
+    await eventually(async () => {
+      const [fromOne, fromTwo] = await Promise.all([get(one, '/tagged/item'), get(two, '/tagged/item')]);
+      expect([summary(fromOne), summary(fromTwo)]).toEqual([
+        [200, 'HIT', 'item run 2'],
+        [200, 'HIT', 'item run 2'],
+      ]);
+    });
+    expect(await views('item')).toBe(2);
+
+    await invalidateTags(['page:item']);
+    const [fromOne, fromTwo] = await Promise.all([get(one, '/tagged/item'), get(two, '/tagged/item')]);
+    expect(new Set([summary(fromOne), summary(fromTwo)].map(([status, xCache]) => `${status} ${xCache}`))).toEqual(new Set(['200 MISS']));
+    expect(await views('item')).toBe(4);
   });
 });
