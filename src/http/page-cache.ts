@@ -61,6 +61,8 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 /** How often a request waiting on another process's render looks for its page. */
 const LOCK_POLL_MS = 25;
+/** How long a refresh keeps its lock after its response, waiting for its page to be stored. */
+const REFRESH_STORE_WAIT_MS = 1000;
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -340,7 +342,12 @@ export class PageCache {
       const release = await cache.acquireLock(`refresh:${pageKey}`, REFRESH_SECONDS);
       if (release === undefined) return;
       try {
+        // Read stale before another process's refresh stored its page and let go of the lock: done already.
+        if ((await cache.readSharedEntry<StoredPage>(pageKey))?.state === 'fresh') return;
         await requestRefresh(target, cache);
+        // The page is stored behind the refresh's response: until it is, visitors are still sent the
+        // stale one, and one of them would start another refresh if the lock were let go now.
+        await this.untilFresh(cache, pageKey);
       } finally {
         await release();
       }
@@ -348,6 +355,16 @@ export class PageCache {
     refresh()
       .catch((error: unknown) => report(cache, error, `refreshing the stale page ${absoluteUrl(req)} failed`))
       .finally(() => running.delete(pageKey));
+  }
+
+  /** Resolves once the page under `pageKey` is fresh, or after REFRESH_STORE_WAIT_MS (a render that was not stored). */
+  private async untilFresh(cache: BaseCache, pageKey: string): Promise<void> {
+    const deadline = Date.now() + REFRESH_STORE_WAIT_MS;
+    for (;;) {
+      const entry = await cache.readSharedEntry<StoredPage>(pageKey);
+      if (entry?.state === 'fresh' || Date.now() >= deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    }
   }
 
   /**

@@ -1,10 +1,13 @@
 /**
- * SPEC §9 for pages across real processes: two site processes (`fixtures/stale-site.ts`) share one
- * real Redis, as two servers behind a load balancer do. An expired page with a stale window is
- * answered stale to every visitor of both at once, while one refresh in all renders it again; a cold
- * page under `lock: true` is rendered once in all, the other visitors waiting for it. View calls are
- * counted in Redis, so the count covers both processes.
+ * SPEC §8 and §9 for pages across real processes: two site processes (`fixtures/stale-site.ts`)
+ * share one real Redis, as two servers behind a load balancer do. An expired page with a stale
+ * window is answered stale to every visitor of both at once, while one refresh in all renders it
+ * again; a cold page under `lock: true` is rendered once in all, the other visitors waiting for it; a
+ * tag invalidated from a third process reaches both. View calls are counted in Redis, so the count
+ * covers both processes. Pages are stored behind their responses: a test waits for the store in
+ * Redis before it asks the other process, which would otherwise render the page itself.
  */
+import { createHash } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
@@ -32,32 +35,54 @@ async function eventually(check: () => Promise<void>, timeoutMs = 5000): Promise
   }
 }
 
-describe('stale pages and the render lock across two processes on one Redis', () => {
-  let sites: SiteProcess[] = [];
-  let counters: Redis;
-  beforeAll(async () => {
-    if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
-    counters = new Redis(redisUrl);
-    await configureCaches({ default: { backend: 'redis', location: redisUrl, keyPrefix: KEY_PREFIX } });
-    const startSite = () => startSiteProcess(new URL('./fixtures/stale-site.ts', import.meta.url), { SITE_KEY_PREFIX: KEY_PREFIX, VIEW_MS: String(VIEW_MS) });
-    sites = await Promise.all([startSite(), startSite()]);
-  }, 30_000);
-  afterAll(async () => {
-    await Promise.all(sites.map((site) => site.close()));
-    counters?.disconnect();
-    await caches.closeAll();
-  });
+let counters: Redis;
+beforeAll(async () => {
+  if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
+  counters = new Redis(redisUrl);
+  await configureCaches({ default: { backend: 'redis', location: redisUrl, keyPrefix: KEY_PREFIX } });
+});
+afterAll(async () => {
+  counters?.disconnect();
+  await caches.closeAll();
+});
 
-  const get = (site: SiteProcess, path: string) => send(site.url, path, { headers: { Host: HOST } });
-  const views = async (name: string) => Number(await counters.get(`${KEY_PREFIX}:views:${name}`));
-  const summary = (reply: Reply) => [reply.status, reply.headers['x-cache'], reply.text];
+/** Two site processes on the shared Redis, each with the environment given; stopped after the tests of the block. */
+function sitePair(envOne: Record<string, string> = {}, envTwo: Record<string, string> = {}): SiteProcess[] {
+  const sites: SiteProcess[] = [];
+  beforeAll(async () => {
+    const start = (env: Record<string, string>) =>
+      startSiteProcess(new URL('./fixtures/stale-site.ts', import.meta.url), { SITE_KEY_PREFIX: KEY_PREFIX, VIEW_MS: String(VIEW_MS), ...env });
+    sites.push(...(await Promise.all([start(envOne), start(envTwo)])));
+  }, 30_000);
+  afterAll(() => Promise.all(sites.map((site) => site.close())));
+  return sites;
+}
+
+const get = (site: SiteProcess, path: string) => send(site.url, path, { headers: { Host: HOST } });
+const views = async (name: string) => Number(await counters.get(`${KEY_PREFIX}:views:${name}`));
+const summary = (reply: Reply) => [reply.status, reply.headers['x-cache'], reply.text];
+const md5 = (text: string) => createHash('md5').update(text).digest('hex');
+/** Waits until the page of `path` is in Redis. */
+const stored = (path: string) =>
+  eventually(async () => expect(await counters.keys(`${KEY_PREFIX}:*.cache_page..GET.${md5(`http://${HOST}${path}`)}.*`)).toHaveLength(1));
+
+/** Both sites answer `path` with a fresh `page` at the same moment. */
+async function bothHit(one: SiteProcess, two: SiteProcess, path: string, page: string): Promise<void> {
+  const replies = await Promise.all([get(one, path), get(two, path)]);
+  expect(replies.map(summary)).toEqual([
+    [200, 'HIT', page],
+    [200, 'HIT', page],
+  ]);
+}
+
+describe('stale pages, the render lock and page tags across two processes on one Redis', () => {
+  const sites = sitePair();
 
   it(`50 concurrent requests on an expired page, on both processes: every one answered stale at once (well under the view's ${VIEW_MS} ms), one view call in all`, async () => {
     const [one, two] = sites as [SiteProcess, SiteProcess];
     expect(summary(await get(one, '/stale/feed'))).toEqual([200, 'MISS', 'feed run 1']);
-    // The page is stored behind the response; its timeout counts from then, so the clocks move after.
-    await eventually(async () => expect(await counters.keys(`${KEY_PREFIX}:*.cache_page.*`)).toHaveLength(1));
-    // Past the page's 60 s timeout on both processes, inside its stale window.
+    // Its timeout counts from the store, so the clocks move once it is stored.
+    await stored('/stale/feed');
     for (const site of sites) await get(site, '/clock/90');
 
     const timed = await Promise.all(
@@ -71,10 +96,8 @@ describe('stale pages and the render lock across two processes on one Redis', ()
     const slowest = Math.max(...timed.map(({ ms }) => ms));
     expect(slowest, `the slowest of 50 stale answers took ${slowest.toFixed(0)} ms`).toBeLessThan(STALE_ANSWER_MS);
 
-    await eventually(async () => {
-      expect(summary(await get(one, '/stale/feed'))).toEqual([200, 'HIT', 'feed run 2']);
-      expect(summary(await get(two, '/stale/feed'))).toEqual([200, 'HIT', 'feed run 2']);
-    });
+    // Both keep asking while the refresh renders and stores the page: neither may start another.
+    await eventually(() => bothHit(one, two, '/stale/feed', 'feed run 2'));
     expect(await views('feed')).toBe(2);
   });
 
@@ -89,25 +112,52 @@ describe('stale pages and the render lock across two processes on one Redis', ()
 
   it('a tag invalidated in a third process: a soft one makes both sites answer the page stale while one of them renders it again; a hard one drops it on both at once', async () => {
     const [one, two] = sites as [SiteProcess, SiteProcess];
-    expect(summary(await get(one, '/tagged/item'))).toEqual([200, 'MISS', 'item run 1']);
-    await eventually(async () => expect(summary(await get(two, '/tagged/item'))).toEqual([200, 'HIT', 'item run 1']));
+    expect(summary(await get(one, '/stale/item'))).toEqual([200, 'MISS', 'item run 1']);
+    await stored('/stale/item');
+    expect(summary(await get(two, '/stale/item'))).toEqual([200, 'HIT', 'item run 1']);
 
     await invalidateTags(['page:item'], { soft: true });
-    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => get(i % 2 === 0 ? one : two, '/tagged/item')));
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => get(i % 2 === 0 ? one : two, '/stale/item')));
     expect(new Set(replies.map((reply) => summary(reply).join(' ')))).toEqual(new Set(['200 STALE item run 1']));
-    // Both keep asking while the refresh renders and stores the page: neither may start another.
-    await eventually(async () => {
-      const [fromOne, fromTwo] = await Promise.all([get(one, '/tagged/item'), get(two, '/tagged/item')]);
-      expect([summary(fromOne), summary(fromTwo)]).toEqual([
-        [200, 'HIT', 'item run 2'],
-        [200, 'HIT', 'item run 2'],
-      ]);
-    });
+    await eventually(() => bothHit(one, two, '/stale/item', 'item run 2'));
     expect(await views('item')).toBe(2);
 
     await invalidateTags(['page:item']);
-    const [fromOne, fromTwo] = await Promise.all([get(one, '/tagged/item'), get(two, '/tagged/item')]);
-    expect(new Set([summary(fromOne), summary(fromTwo)].map(([status, xCache]) => `${status} ${xCache}`))).toEqual(new Set(['200 MISS']));
+    const afterHard = await Promise.all([get(one, '/stale/item'), get(two, '/stale/item')]);
+    expect(afterHard.map((reply) => reply.headers['x-cache'])).toEqual(['MISS', 'MISS']);
     expect(await views('item')).toBe(4);
+  });
+});
+
+describe('a refresh whose page takes long to store', () => {
+  // Page writes take 300 ms here: a visitor in that window is still sent the stale page.
+  const pair = sitePair({ SLOW_PAGE_STORE_MS: '300' }, { SLOW_PAGE_STORE_MS: '300' });
+  it("the refresh's lock is held until its page is stored, not let go when its response ends", async () => {
+    const [one, two] = pair as [SiteProcess, SiteProcess];
+    expect(summary(await get(one, '/stale/slowstore'))).toEqual([200, 'MISS', 'slowstore run 1']);
+    await stored('/stale/slowstore');
+    for (const site of pair) await get(site, '/clock/90');
+    expect(summary(await get(one, '/stale/slowstore'))).toEqual([200, 'STALE', 'slowstore run 1']);
+    await eventually(() => bothHit(one, two, '/stale/slowstore', 'slowstore run 2'));
+    expect(await views('slowstore')).toBe(2);
+  });
+});
+
+describe('a process that takes the refresh lock after the refresh is done', () => {
+  const pair = sitePair({}, { SLOW_LOCK_MS: String(VIEW_MS * 3) });
+  it('does not refresh the page again', async () => {
+    const [one, two] = pair as [SiteProcess, SiteProcess];
+    expect(summary(await get(one, '/stale/slowlock'))).toEqual([200, 'MISS', 'slowlock run 1']);
+    await stored('/stale/slowlock');
+    for (const site of pair) await get(site, '/clock/90');
+    // The second process read the page stale, and takes the lock only once the first has refreshed it and let go.
+    const replies = await Promise.all([get(one, '/stale/slowlock'), get(two, '/stale/slowlock')]);
+    expect(replies.map(summary)).toEqual([
+      [200, 'STALE', 'slowlock run 1'],
+      [200, 'STALE', 'slowlock run 1'],
+    ]);
+    await new Promise((resolve) => setTimeout(resolve, VIEW_MS * 4));
+    await bothHit(one, two, '/stale/slowlock', 'slowlock run 2');
+    expect(await views('slowlock')).toBe(2);
   });
 });
