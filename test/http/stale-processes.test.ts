@@ -143,9 +143,9 @@ describe('a refresh whose page takes long to store', () => {
   });
 });
 
-describe('a process that takes the refresh lock after the refresh is done', () => {
+describe('a process whose lock takes arrive after the other process is done', () => {
   const pair = sitePair({}, { SLOW_LOCK_MS: String(VIEW_MS * 3) });
-  it('does not refresh the page again', async () => {
+  it('does not refresh a stale page again', async () => {
     const [one, two] = pair as [SiteProcess, SiteProcess];
     expect(summary(await get(one, '/stale/slowlock'))).toEqual([200, 'MISS', 'slowlock run 1']);
     await stored('/stale/slowlock');
@@ -159,5 +159,15 @@ describe('a process that takes the refresh lock after the refresh is done', () =
     await new Promise((resolve) => setTimeout(resolve, VIEW_MS * 4));
     await bothHit(one, two, '/stale/slowlock', 'slowlock run 2');
     expect(await views('slowlock')).toBe(2);
+  });
+
+  it('lock: true: a cold miss that takes the render lock after the page was rendered and stored serves that page', async () => {
+    const [one, two] = pair as [SiteProcess, SiteProcess];
+    const replies = await Promise.all([get(one, '/locked/late'), get(two, '/locked/late')]);
+    expect(replies.map(summary)).toEqual([
+      [200, 'MISS', 'late run 1'],
+      [200, 'HIT', 'late run 1'],
+    ]);
+    expect(await views('late')).toBe(1);
   });
 });
