@@ -416,8 +416,19 @@ export class PageCache {
     const lockSeconds = Math.max(1, Math.ceil(this.lockTimeoutMs / 1000));
     const deadline = Date.now() + this.lockTimeoutMs;
     for (;;) {
-      state.release = await cache.acquireLock(lockName, lockSeconds);
-      if (state.release !== undefined || Date.now() >= deadline) return this.lead(req, res, flights, flightKey, state);
+      const release = await cache.acquireLock(lockName, lockSeconds);
+      if (release !== undefined) {
+        // The lookup that missed may have come before another process stored the page and let go of the lock.
+        const stored = await this.storedPage(req, cache);
+        if (stored === undefined) {
+          state.release = release;
+          return this.lead(req, res, flights, flightKey, state);
+        }
+        this.serve(req, res, stored, 'HIT');
+        release().catch((error: unknown) => report(cache, error, `releasing the render lock of ${absoluteUrl(req)} failed`));
+        return true;
+      }
+      if (Date.now() >= deadline) return this.lead(req, res, flights, flightKey, state);
       await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
       const stored = await this.storedPage(req, cache);
       if (stored !== undefined) {
