@@ -185,4 +185,34 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
     await peer.ask('invalidateTags', { tags: [tag('item:7')] });
     expect((await here.getEntries([key('windowed')])).size).toBe(0);
   });
+
+  it('a process that takes the refresh lock only after the other refreshed the entry and let go does not refresh it again', async () => {
+    fresh();
+    const options = { timeout: 600, staleWhileRevalidate: 60, tags: [tag('item:9')] };
+    await here.set(key('late'), 'v1', options);
+    await here.invalidateTags([tag('item:9')], { soft: true });
+    const callsBefore = await peer.ask<number>('factoryCalls');
+    const takesBefore = await peer.ask<number>('lockTakes');
+    await peer.ask('slowLocks', { ms: 1000 });
+    try {
+      let calls = 0;
+      const refresh = async () => {
+        calls++;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return 'v2';
+      };
+      const answers = await Promise.all([
+        here.getOrSet(key('late'), refresh, options),
+        peer.ask('getOrSet', { key: key('late'), value: 'v2', ms: 100, options }),
+      ]);
+      expect(answers).toEqual(['v1', 'v1']);
+      await eventually(async () => expect(await here.get(key('late'))).toBe('v2'));
+      await eventually(async () => expect(await peer.ask('lockTakes')).toBe(takesBefore + 1), 3000);
+      // A refresh would call its factory right after taking the lock and reading the tags' versions.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(calls + (await peer.ask<number>('factoryCalls')) - callsBefore).toBe(1);
+    } finally {
+      await peer.ask('slowLocks', { ms: 0 });
+    }
+  });
 });
