@@ -688,6 +688,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const release = await this.acquireLock(`refresh:${made}`, REFRESH_LOCK_SECONDS);
       if (release === undefined) return;
       try {
+        // Read stale before another process's refresh wrote the entry and let go of the lock: done already.
+        const current = await this.readOne(made);
+        if (current !== undefined && (await this.unstamped(current.payload)) !== undefined) return;
         const given = this.writeOptions(timeoutOrOptions);
         const asOf = given.asOf ?? (given.tags === undefined ? undefined : await this.readTagSnapshot(given.tags));
         const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);

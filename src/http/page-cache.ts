@@ -31,7 +31,7 @@ import {
   varyHeaderList,
 } from './keys.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
-import { carriesRefreshHeader, isRefreshRequest, REFRESH_SECONDS, requestRefresh } from './refresh.js';
+import { carriesRefreshHeader, isRefreshRequest, REFRESH_SECONDS, refreshTarget, requestRefresh } from './refresh.js';
 
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {
@@ -61,6 +61,8 @@ export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 /** How often a request waiting on another process's render looks for its page. */
 const LOCK_POLL_MS = 25;
+/** How long a refresh keeps its lock after its response, waiting for its page to be stored. */
+const REFRESH_STORE_WAIT_MS = 1000;
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -315,6 +317,7 @@ export class PageCache {
       }
       if (entry.state === 'stale') {
         this.serve(req, res, entry.value, 'STALE');
+        // Read from the visitor's connection now, while it is open: the refresh runs after awaits.
         if (!carriesRefreshHeader(req)) this.refreshBehind(req, cache, pageKey);
         return true;
       }
@@ -335,10 +338,16 @@ export class PageCache {
     if (running.has(pageKey)) return;
     running.add(pageKey);
     const refresh = async () => {
+      const target = refreshTarget(req);
       const release = await cache.acquireLock(`refresh:${pageKey}`, REFRESH_SECONDS);
       if (release === undefined) return;
       try {
-        await requestRefresh(req, cache);
+        // Read stale before another process's refresh stored its page and let go of the lock: done already.
+        if ((await cache.readSharedEntry<StoredPage>(pageKey))?.state === 'fresh') return;
+        await requestRefresh(target, cache);
+        // The page is stored behind the refresh's response: until it is, visitors are still sent the
+        // stale one, and one of them would start another refresh if the lock were let go now.
+        await this.untilFresh(cache, pageKey);
       } finally {
         await release();
       }
@@ -346,6 +355,16 @@ export class PageCache {
     refresh()
       .catch((error: unknown) => report(cache, error, `refreshing the stale page ${absoluteUrl(req)} failed`))
       .finally(() => running.delete(pageKey));
+  }
+
+  /** Resolves once the page under `pageKey` is fresh, or after REFRESH_STORE_WAIT_MS (a render that was not stored). */
+  private async untilFresh(cache: BaseCache, pageKey: string): Promise<void> {
+    const deadline = Date.now() + REFRESH_STORE_WAIT_MS;
+    for (;;) {
+      const entry = await cache.readSharedEntry<StoredPage>(pageKey);
+      if (entry?.state === 'fresh' || Date.now() >= deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+    }
   }
 
   /**
@@ -397,8 +416,19 @@ export class PageCache {
     const lockSeconds = Math.max(1, Math.ceil(this.lockTimeoutMs / 1000));
     const deadline = Date.now() + this.lockTimeoutMs;
     for (;;) {
-      state.release = await cache.acquireLock(lockName, lockSeconds);
-      if (state.release !== undefined || Date.now() >= deadline) return this.lead(req, res, flights, flightKey, state);
+      const release = await cache.acquireLock(lockName, lockSeconds);
+      if (release !== undefined) {
+        // The lookup that missed may have come before another process stored the page and let go of the lock.
+        const stored = await this.storedPage(req, cache);
+        if (stored === undefined) {
+          state.release = release;
+          return this.lead(req, res, flights, flightKey, state);
+        }
+        this.serve(req, res, stored, 'HIT');
+        release().catch((error: unknown) => report(cache, error, `releasing the render lock of ${absoluteUrl(req)} failed`));
+        return true;
+      }
+      if (Date.now() >= deadline) return this.lead(req, res, flights, flightKey, state);
       await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
       const stored = await this.storedPage(req, cache);
       if (stored !== undefined) {

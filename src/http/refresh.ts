@@ -46,26 +46,49 @@ export function carriesRefreshHeader(req: IncomingMessage): boolean {
   return req.headers[REFRESH_HEADER] !== undefined;
 }
 
-/** Sends `req` again to the server that received it, as a refresh, and resolves once its response has ended. */
-export async function requestRefresh(req: IncomingMessage, cache: BaseCache): Promise<void> {
+/** Where and how to send a request again: taken from it while its connection is open. */
+export interface RefreshTarget {
+  host: string;
+  port: number;
+  secure: boolean;
+  path: string;
+  headers: OutgoingHttpHeaders;
+}
+
+/**
+ * The refresh of `req`, read at once: the visitor's socket forgets its local address when it
+ * closes, which a client that closes after the response (`Connection: close`) does before a
+ * refresh lock on a server store is taken.
+ */
+export function refreshTarget(req: IncomingMessage): RefreshTarget {
   const { localAddress, localPort } = req.socket;
   if (localAddress === undefined || localPort === undefined)
     throw new Error('cannot refresh a stale page: the request came on a socket without a local address');
+  const headers: OutgoingHttpHeaders = { ...req.headers };
+  for (const name of NOT_COPIED) delete headers[name];
+  return {
+    host: localAddress.startsWith('::ffff:') ? localAddress.slice(7) : localAddress,
+    port: localPort,
+    secure: (req.socket as TLSSocket).encrypted === true,
+    path: (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/',
+    headers,
+  };
+}
+
+/** Sends the request of `target` again to the server that received it, as a refresh, and resolves once its response has ended. */
+export async function requestRefresh(target: RefreshTarget, cache: BaseCache): Promise<void> {
   const token = randomBytes(16).toString('hex');
   await cache.set(tokenKey(token), true, REFRESH_SECONDS);
   try {
-    const headers: OutgoingHttpHeaders = { ...req.headers, [REFRESH_HEADER]: token };
-    for (const name of NOT_COPIED) delete headers[name];
-    const secure = (req.socket as TLSSocket).encrypted === true;
-    const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    const { host, port, secure, path } = target;
     await new Promise<void>((resolve, reject) => {
       const request = (secure ? https : http).request(
         {
-          host: localAddress.startsWith('::ffff:') ? localAddress.slice(7) : localAddress,
-          port: localPort,
+          host,
+          port,
           method: 'GET',
           path,
-          headers,
+          headers: { ...target.headers, [REFRESH_HEADER]: token },
           agent: false,
           // Its own certificate, reached by address: the name cannot match, and nothing leaves the machine.
           rejectUnauthorized: false,

@@ -7,19 +7,17 @@
  * because the requests in flight when Redis dies each pay one timeout, and so does every probe the
  * open breaker lets through.
  */
-import { spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { createRequire } from 'node:module';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { freePort, stopProcess } from '../setup/process.js';
+import { freePort } from '../setup/process.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
+import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
 
 const TIMEOUT_MS = 100;
 const CONNECTIONS = 20;
 /** Different pages, so that both hits and misses (views that call the cache) run before the outage. */
 const PAGES = 40;
-const tsx = createRequire(import.meta.url).resolve('tsx');
 
 interface Sample {
   /** When the request was sent, in ms since the load began. */
@@ -40,22 +38,12 @@ type Layer = 'cacheMiddleware' | 'cachePage' | 'split middleware';
  * The site of `fixtures/outage-site.ts` in a process of its own, its pages cached in the Redis at
  * `location` (which its views use too), behind `layer`.
  */
-async function startSite(location: string, layer: Layer = 'cacheMiddleware'): Promise<{ url: string; close(): Promise<void> }> {
-  const child = spawn(process.execPath, ['--import', tsx, new URL('./fixtures/outage-site.ts', import.meta.url).pathname], {
-    env: { ...process.env, OUTAGE_REDIS_URL: location, OUTAGE_TIMEOUT_MS: String(TIMEOUT_MS), OUTAGE_LAYER: layer },
-    stdio: ['ignore', 'pipe', 'pipe'],
+async function startSite(location: string, layer: Layer = 'cacheMiddleware'): Promise<SiteProcess> {
+  return startSiteProcess(new URL('./fixtures/outage-site.ts', import.meta.url), {
+    OUTAGE_REDIS_URL: location,
+    OUTAGE_TIMEOUT_MS: String(TIMEOUT_MS),
+    OUTAGE_LAYER: layer,
   });
-  let output = '';
-  const port = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const match = /listening (\d+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-    child.once('exit', (code) => reject(new Error(`the site process exited with ${code}: ${output}`)));
-  });
-  return { url: `http://127.0.0.1:${port}`, close: () => stopProcess(child) };
 }
 
 /** One GET over a kept-alive connection; a failure to get an answer is a status of 0. */

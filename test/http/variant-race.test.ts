@@ -4,51 +4,31 @@
  * render different variants of the page at the same moment, the content changes, the page is
  * invalidated, and no variant may be served stale afterwards.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invalidatePage } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
-import { stopProcess } from '../setup/process.js';
 import { send } from './client.js';
+import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
 
 const ROUNDS = 200;
 // One host for both processes (as behind a load balancer), so they share every page key.
 const HOST = 'shop.example';
 const KEY_PREFIX = `race${process.pid}`;
 const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL!;
-const tsx = createRequire(import.meta.url).resolve('tsx');
-
-async function startSite(): Promise<{ child: ChildProcess; base: string }> {
-  const child = spawn(process.execPath, ['--import', tsx, new URL('./fixtures/page-server.ts', import.meta.url).pathname], {
-    env: { ...process.env, PAGE_KEY_PREFIX: KEY_PREFIX },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const port = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      const match = /listening (\d+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-    child.once('exit', (code) => reject(new Error(`the site process exited with ${code}: ${output}`)));
-  });
-  return { child, base: `http://127.0.0.1:${port}` };
-}
 
 describe('invalidatePage across two processes on one Redis', () => {
-  let sites: Array<{ child: ChildProcess; base: string }> = [];
+  let sites: SiteProcess[] = [];
   let content: Redis;
   beforeAll(async () => {
     if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
     await configureCaches({ default: { backend: 'redis', location: redisUrl, keyPrefix: KEY_PREFIX } });
     content = new Redis(redisUrl);
+    const startSite = () => startSiteProcess(new URL('./fixtures/page-server.ts', import.meta.url), { PAGE_KEY_PREFIX: KEY_PREFIX });
     sites = await Promise.all([startSite(), startSite()]);
   }, 30_000);
   afterAll(async () => {
-    await Promise.all(sites.map((site) => stopProcess(site.child)));
+    await Promise.all(sites.map((site) => site.close()));
     content?.disconnect();
     await caches.closeAll();
   });
@@ -61,14 +41,14 @@ describe('invalidatePage across two processes on one Redis', () => {
       await content.set(`${KEY_PREFIX}:content:rev`, String(round));
       // Both processes render and store two different variants at the same moment.
       await Promise.all([
-        send(one.base, '/page', { headers: { Host: HOST, 'X-Variant': `a${round % 3}` } }),
-        send(two.base, '/page', { headers: { Host: HOST, 'X-Variant': `b${round % 3}` } }),
-        send(one.base, '/page', { headers: { Host: HOST, 'X-Variant': `b${round % 3}` } }),
-        send(two.base, '/page', { headers: { Host: HOST, 'X-Variant': `a${round % 3}` } }),
+        send(one.url, '/page', { headers: { Host: HOST, 'X-Variant': `a${round % 3}` } }),
+        send(two.url, '/page', { headers: { Host: HOST, 'X-Variant': `b${round % 3}` } }),
+        send(one.url, '/page', { headers: { Host: HOST, 'X-Variant': `b${round % 3}` } }),
+        send(two.url, '/page', { headers: { Host: HOST, 'X-Variant': `a${round % 3}` } }),
       ]);
       await content.set(`${KEY_PREFIX}:content:rev`, String(round + 1));
       await invalidatePage('/page');
-      const ask = (site: typeof one, variant: string) => send(site.base, '/page', { headers: { Host: HOST, 'X-Variant': `${variant}${round % 3}` } });
+      const ask = (site: typeof one, variant: string) => send(site.url, '/page', { headers: { Host: HOST, 'X-Variant': `${variant}${round % 3}` } });
       const after = await Promise.all([ask(one, 'a'), ask(two, 'b')]);
       // Then each process asks for the variant the other one just rendered after the invalidation.
       await new Promise((resolve) => setTimeout(resolve, 5));

@@ -2,7 +2,7 @@
  * Vitest global setup: starts, on loopback and free ports, every server the backend tests talk to,
  * publishes their addresses as CACHEGRAIN_TEST_* environment variables (inherited by the test
  * workers), and stops them by PID afterwards. `CACHEGRAIN_TEST_SERVERS=redis,memcached` starts only
- * those (for a quick run of one backend's tests); the default, and CI, start them all.
+ * those (for a quick run of one backend's tests); `all`, the default, and CI start them all.
  */
 import type { TestServer } from './process.js';
 
@@ -16,6 +16,7 @@ export default async function setup(): Promise<() => Promise<void>> {
   const wanted = (process.env.CACHEGRAIN_TEST_SERVERS ?? Object.keys(STARTERS).join(','))
     .split(',')
     .map((name) => name.trim())
+    .flatMap((name) => (name === 'all' ? Object.keys(STARTERS) : [name]))
     .filter((name) => name !== '' && name !== 'none');
   for (const name of wanted) {
     if (!Object.hasOwn(STARTERS, name))
