@@ -8,7 +8,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect as inspectValue } from 'node:util';
 import type { BaseCache, CachedEntry, StoredEntry } from './base.js';
@@ -494,7 +494,7 @@ async function loadConfig(configPath: string | undefined): Promise<CachesConfig>
     }
     file = found;
   }
-  if (/\.[mc]?ts$/.test(file)) registerTypeScript(file);
+  if (/\.[mc]?ts$/.test(file)) await registerTypeScript(file);
   let loaded: { default?: unknown };
   try {
     loaded = (await import(pathToFileURL(file).href)) as { default?: unknown };
@@ -515,16 +515,12 @@ async function loadConfig(configPath: string | undefined): Promise<CachesConfig>
  * TypeScript configurations load through tsx, found from the application first, then from beside
  * cachegrain; a Node that strips types itself needs nothing.
  */
-function registerTypeScript(file: string): void {
-  for (const base of [resolve('package.json'), import.meta.url]) {
-    let api: { register: () => unknown };
-    try {
-      api = createRequire(base)('tsx/esm/api') as typeof api;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND') continue;
-      throw error;
-    }
-    api.register();
+async function registerTypeScript(file: string): Promise<void> {
+  for (const base of [resolve('package.json'), fileURLToPath(import.meta.url)]) {
+    const api = tsxApi(base);
+    if (api === undefined) continue;
+    const { register } = (await import(pathToFileURL(api).href)) as { register: () => unknown };
+    register();
     return;
   }
   if ((process.features as { typescript?: unknown }).typescript) return;
@@ -532,6 +528,21 @@ function registerTypeScript(file: string): void {
     `loading the TypeScript configuration ${file} needs tsx, which is not installed: run \`npm install --save-dev tsx\`, ` +
       `or write the configuration as JavaScript (cachegrain.config.mjs)`,
   );
+}
+
+/** The ES module of tsx's `tsx/esm/api` as seen from `base`, or undefined when tsx is not installed there. */
+function tsxApi(base: string): string | undefined {
+  let manifestPath: string;
+  try {
+    manifestPath = createRequire(base).resolve('tsx/package.json');
+  } catch {
+    return undefined;
+  }
+  // require() would resolve the CommonJS build, whose hooks do not load from another package's require.
+  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { exports?: Record<string, { import?: string | { default?: string } }> };
+  const target = manifest.exports?.['./esm/api']?.import;
+  const relative = typeof target === 'string' ? target : target?.default;
+  return relative === undefined ? undefined : join(dirname(manifestPath), relative);
 }
 
 /** The version in cachegrain's package.json (beside src/ in a checkout, two levels up from dist/src/). */
