@@ -331,17 +331,20 @@ async function inspectEntry(args: Parsed, io: IO): Promise<number> {
 
 function describeEntry(cache: BaseCache, alias: string, made: string, found: CachedEntry<unknown>, stored: StoredEntry | undefined): string {
   const now = cache.now();
-  const lines = [
-    `cache:      ${alias}`,
-    `key:        ${made}`,
-    `state:      ${found.state === 'fresh' ? 'fresh' : found.state === 'stale' ? 'stale (served while one refresh runs)' : 'stale (served only if recomputing it fails)'}`,
+  const state =
+    found.state === 'fresh' ? 'fresh' : found.state === 'stale' ? 'stale (served while one refresh runs)' : 'stale (served only if recomputing it fails)';
+  const unknown = 'unknown (the backend does not say)';
+  const lines: Array<[string, string]> = [
+    ['cache', alias],
+    ['key', made],
+    ['state', state],
   ];
-  if (stored?.freshUntil !== undefined) lines.push(`fresh until: ${when(stored.freshUntil, now)}`);
-  lines.push(`expires:    ${stored === undefined || stored.expiresAt === undefined ? 'unknown (the backend does not say)' : when(stored.expiresAt, now)}`);
-  lines.push(`tags:       ${found.tags.length === 0 ? '(none)' : found.tags.map(printable).join(', ')}`);
-  lines.push(`size:       ${stored?.bytes === undefined ? 'unknown (the backend does not say)' : `${stored.bytes} bytes stored`}`);
-  lines.push(`value:      ${preview(found.value)}`);
-  return `${lines.join('\n')}\n`;
+  if (stored?.freshUntil !== undefined) lines.push(['fresh until', when(stored.freshUntil, now)]);
+  lines.push(['expires', stored === undefined || stored.expiresAt === undefined ? unknown : when(stored.expiresAt, now)]);
+  lines.push(['tags', found.tags.length === 0 ? '(none)' : found.tags.map(printable).join(', ')]);
+  lines.push(['size', stored?.bytes === undefined ? unknown : `${stored.bytes} bytes stored`]);
+  lines.push(['value', preview(found.value)]);
+  return lines.map(([label, value]) => `${`${label}:`.padEnd(13)}${value}\n`).join('');
 }
 
 /** An absolute time with how far it is from now. */

@@ -91,6 +91,14 @@ function open(config: Record<string, CacheConfig>, alias: string): BaseCache {
   return cache;
 }
 
+/** `inspect`'s output as a map of its `name: value` lines. */
+const fields = (stdout: string) =>
+  new Map(
+    stdout
+      .trimEnd()
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
+  );
 const noStackTrace = (result: Result) => expect(result.stderr).not.toMatch(/^\s+at /m);
 
 beforeAll(async () => {
@@ -332,6 +340,34 @@ describe('cachegrain clear [ALIAS…]', () => {
   });
 });
 
+describe('an application holding entries in process (options.l1)', () => {
+  let dir: string;
+  let config: Record<string, CacheConfig>;
+  beforeAll(() => {
+    dir = project('l1');
+    config = { default: { backend: 'redis', location: redisUrl, keyPrefix: `l1-${run}`, options: { l1: { timeout: 600 } } } };
+    writeConfig(dir, config);
+  });
+
+  /** What the application reads, once its in-process copy has had a moment to hear from the bus. */
+  async function settled(cache: BaseCache, key: string): Promise<unknown> {
+    for (let i = 0; i < 50 && (await cache.get(key)) !== undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    return cache.get(key);
+  }
+
+  it("clear and invalidate-tags reach the application's in-process copies", async () => {
+    const app = open(config, 'default');
+    await app.set('page', 'cached', { tags: ['news'] });
+    await app.set('other', 'cached');
+    expect(app.peekFresh('page')?.value).toBe('cached');
+    expect((await cachegrain(dir, 'invalidate-tags', 'news')).code).toBe(0);
+    expect(await settled(app, 'page')).toBeUndefined();
+    expect(app.peekFresh('other')?.value).toBe('cached');
+    expect((await cachegrain(dir, 'clear')).code).toBe(0);
+    expect(await settled(app, 'other')).toBeUndefined();
+  });
+});
+
 describe('a server that does not answer', () => {
   let dir: string;
   let config: Record<string, CacheConfig>;
@@ -485,7 +521,8 @@ describe('cachegrain invalidate-tags TAG…', () => {
     expect([...entries.keys()]).toEqual(['feed']);
     expect(entries.get('feed')).toMatchObject({ value: ['a', 'b'], state: 'stale' });
     const inspect = await cachegrain(dir, 'inspect', 'feed');
-    expect(inspect.stdout).toContain('state:      stale (served while one refresh runs)\n');
+    expect(fields(inspect.stdout).get('state')).toBe('stale (served while one refresh runs)');
+    expect(fields(inspect.stdout).get('fresh until')).toMatch(/^\S+Z \(in (9m|10m) \d+s\)$/);
   });
 
   it('with --dry-run, invalidates nothing', async () => {
@@ -511,15 +548,6 @@ describe('cachegrain inspect KEY [--alias A]', () => {
     };
     writeConfig(dir, config);
   });
-
-  /** The command's output as a map of its `name: value` lines. */
-  const fields = (stdout: string) =>
-    new Map(
-      stdout
-        .trimEnd()
-        .split('\n')
-        .map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()]),
-    );
 
   it('shows the value, the state, the expiry, the tags and the stored size of an entry in Redis', async () => {
     const cache = open(config, 'default');
@@ -646,10 +674,10 @@ describe('cachegrain createcachetable', () => {
     await cache.set('made', { by: 'createcachetable' }, { tags: ['t'] });
     expect(await cache.get('made')).toEqual({ by: 'createcachetable' });
     const shown = await cachegrain(dir, 'inspect', 'made');
-    expect(shown.stdout).toContain("value:      { by: 'createcachetable' }\n");
-    expect(shown.stdout).toContain('tags:       t\n');
+    expect(fields(shown.stdout).get('value')).toBe("{ by: 'createcachetable' }");
+    expect(fields(shown.stdout).get('tags')).toBe('t');
     const { rows } = await admin.query(`SELECT octet_length(value) AS n FROM "${table}" WHERE cache_key = ':1:made'`);
-    expect(shown.stdout).toContain(`size:       ${rows[0].n} bytes stored\n`);
+    expect(fields(shown.stdout).get('size')).toBe(`${rows[0].n} bytes stored`);
     expect(await cachegrain(dir, 'clear', 'default')).toMatchObject({ code: 0 });
     expect(await cache.get('made')).toBeUndefined();
     expect(await cachegrain(dir, 'createcachetable')).toMatchObject({ code: 0, stdout: `Cache table '${table}' already exists.\n` });
