@@ -504,7 +504,9 @@ async function loadConfig(configPath: string | undefined): Promise<CachesConfig>
   } catch (error) {
     throw new UserError(`could not load the configuration ${file}: ${(error as Error)?.message ?? String(error)}`);
   }
-  const config = loaded.default;
+  let config = loaded.default as { __esModule?: unknown; default?: unknown } | null | undefined;
+  // A TypeScript file compiled as CommonJS (its package.json does not say "type": "module") comes back as its exports object.
+  if (config?.__esModule === true && 'default' in config) config = config.default as typeof config;
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new UserError(`${file} must export the configureCaches() object as its default export (export default { default: { backend: … } })`);
   }
@@ -520,10 +522,10 @@ async function loadConfig(configPath: string | undefined): Promise<CachesConfig>
  */
 async function registerTypeScript(file: string): Promise<void> {
   for (const base of [resolve('package.json'), fileURLToPath(import.meta.url)]) {
-    const api = tsxApi(base);
-    if (api === undefined) continue;
-    const { register } = (await import(pathToFileURL(api).href)) as { register: () => unknown };
-    register();
+    const apis = tsxApis(base);
+    if (apis === undefined) continue;
+    // Both hooks: a .ts file outside a "type": "module" package is loaded as CommonJS.
+    for (const api of apis) ((await import(pathToFileURL(api).href)) as { register: () => unknown }).register();
     return;
   }
   if ((process.features as { typescript?: unknown }).typescript) return;
@@ -533,19 +535,24 @@ async function registerTypeScript(file: string): Promise<void> {
   );
 }
 
-/** The ES module of tsx's `tsx/esm/api` as seen from `base`, or undefined when tsx is not installed there. */
-function tsxApi(base: string): string | undefined {
+/** The ES modules of tsx's `tsx/esm/api` and `tsx/cjs/api` as seen from `base`, or undefined when tsx is not installed there. */
+function tsxApis(base: string): string[] | undefined {
   let manifestPath: string;
   try {
     manifestPath = createRequire(base).resolve('tsx/package.json');
   } catch {
     return undefined;
   }
-  // require() would resolve the CommonJS build, whose hooks do not load from another package's require.
+  // Not require(): its CommonJS build's hooks do not load when required from another package.
   const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { exports?: Record<string, { import?: string | { default?: string } }> };
-  const target = manifest.exports?.['./esm/api']?.import;
-  const relative = typeof target === 'string' ? target : target?.default;
-  return relative === undefined ? undefined : join(dirname(manifestPath), relative);
+  const paths: string[] = [];
+  for (const entry of ['./esm/api', './cjs/api']) {
+    const target = manifest.exports?.[entry]?.import;
+    const relative = typeof target === 'string' ? target : target?.default;
+    if (relative === undefined) return undefined;
+    paths.push(join(dirname(manifestPath), relative));
+  }
+  return paths;
 }
 
 /** The version in cachegrain's package.json (beside src/ in a checkout, two levels up from dist/src/). */

@@ -261,6 +261,12 @@ describe('finding and loading the configuration', () => {
     expect(result).toMatchObject({ code: 0, stdout: `Cleared cache 'default' (redis at ${redisUrl}).\n` });
     writeFileSync(join(withTsx, 'other.mts'), source);
     expect(await cachegrain(withTsx, 'clear', '--config', 'other.mts')).toMatchObject({ code: 0 });
+    // In a package that does not say "type": "module", Node loads a .ts file as CommonJS.
+    const commonjs = join(withTsx, 'commonjs');
+    mkdirSync(commonjs);
+    writeFileSync(join(commonjs, 'package.json'), JSON.stringify({ name: 'commonjs-app' }));
+    writeFileSync(join(commonjs, 'cachegrain.config.ts'), source);
+    expect(await cachegrain(commonjs, 'clear')).toMatchObject({ code: 0, stdout: `Cleared cache 'default' (redis at ${redisUrl}).\n`, stderr: '' });
   });
 });
 
