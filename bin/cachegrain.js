@@ -11,4 +11,7 @@ if (existsSync(source)) {
 } else {
   cli = await import(new URL('../dist/src/cli.js', import.meta.url).href);
 }
-process.exitCode = await cli.main(process.argv.slice(2));
+const code = await cli.main(process.argv.slice(2));
+process.exitCode = code;
+// Every cache was closed; a connection the configuration module opened itself must not keep the command alive.
+setTimeout(() => process.exit(code), 1000).unref();

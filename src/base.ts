@@ -91,6 +91,16 @@ export interface CachedEntry<T> {
   state: EntryState;
 }
 
+/** What `storedEntry` answers. */
+export interface StoredEntry {
+  /** Epoch seconds when the backend drops the entry; `null` for never; undefined when the backend does not say. */
+  expiresAt: number | null | undefined;
+  /** Epoch seconds when an entry that may be served stale stops being fresh; undefined when it has no stale window. */
+  freshUntil: number | undefined;
+  /** The stored size in bytes, stamp included; undefined for a store that keeps values as objects. */
+  bytes: number | undefined;
+}
+
 /** A stored payload's value payload, its stamp if it has one, and how it stands (undefined: dead). */
 interface Judged<P> {
   payload: P;
@@ -741,6 +751,21 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
     return this.readBatch(keys, options, true, (judged) => this.entryOf<T>(judged, false));
+  }
+
+  /**
+   * How the store holds the entry under `key`, for inspection (`cachegrain inspect`): when the backend
+   * drops it (epoch seconds, `null` for never, undefined when the backend does not say), when it stops
+   * being fresh if it may be served stale, and its stored size in bytes (undefined for a store that
+   * keeps values as objects). Undefined when nothing is stored under the key.
+   */
+  async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
+    const made = this.key(key, options?.version);
+    const entry = (await this.read([made], true)).get(made);
+    if (entry === undefined) return undefined;
+    const { payload } = entry;
+    const bytes = Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload) : undefined;
+    return { expiresAt: entry.expiresAt, freshUntil: this.codec.unstamp?.(payload)?.stamp.freshUntil, bytes };
   }
 
   /**

@@ -7,6 +7,7 @@ export type {
   EntryState,
   InvalidateOptions,
   MaybePromise,
+  StoredEntry,
   TimeoutArg,
   VersionOption,
   WriteFailure,

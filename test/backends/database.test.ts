@@ -323,8 +323,10 @@ describe('cachegrain createcachetable', () => {
     const { stdout } = await cachegrain(['createcachetable', '--dry-run', '--config', join(dir, 'cachegrain.config.mjs')]);
     expect(stdout).toBe(
       [
+        `-- cache 'lite' (database, table 'cli_lite' on sqlite:${sqliteFile}), if the table does not exist yet:`,
         `CREATE TABLE "cli_lite" ("cache_key" varchar(255) NOT NULL PRIMARY KEY, "value" blob NOT NULL, "expires" real NOT NULL);`,
         `CREATE INDEX "cli_lite_expires" ON "cli_lite" ("expires");`,
+        `-- cache 'pg' (database, table 'cli_pg' on ${postgresUrl}), if the table does not exist yet:`,
         `CREATE TABLE "cli_pg" ("cache_key" varchar(255) NOT NULL PRIMARY KEY, "value" bytea NOT NULL, "expires" double precision NOT NULL);`,
         `CREATE INDEX "cli_pg_expires" ON "cli_pg" ("expires");`,
         '',
@@ -343,11 +345,9 @@ describe('cachegrain createcachetable', () => {
     expect(indexes.rows.map((row) => row.indexname)).toEqual(['cli_pg_expires', 'cli_pg_pkey']);
   });
 
-  it('says when a table already exists, and --dry-run then prints no SQL', async () => {
+  it('says when a table already exists', async () => {
     const { stdout } = await cachegrain(['createcachetable']);
     expect(stdout).toBe("Cache table 'cli_lite' already exists.\nCache table 'cli_pg' already exists.\n");
-    const dry = await cachegrain(['createcachetable', '--dry-run']);
-    expect(dry.stdout).toBe("Cache table 'cli_lite' already exists.\nCache table 'cli_pg' already exists.\n");
   });
 
   it('fails naming the configuration it could not find, and unknown arguments', async () => {
@@ -357,7 +357,7 @@ describe('cachegrain createcachetable', () => {
     await expect(cachegrain(['createcachetable'], empty)).rejects.toMatchObject({ code: 1, stderr: expect.stringContaining('cachegrain.config.js') });
     await expect(cachegrain(['createcachetable', '--force'])).rejects.toMatchObject({
       code: 2,
-      stderr: expect.stringContaining("unexpected argument '--force'"),
+      stderr: expect.stringContaining("unknown option '--force'"),
     });
   });
 });
