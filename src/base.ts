@@ -162,6 +162,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
   private readonly madeKeys = new BoundedMemo<string>();
+  private readonly tagKeys = new BoundedMemo<string>();
   /** Decoded values for readShared, by payload; they go when the payload is overwritten or culled. */
   private readonly sharedValues = new WeakMap<object, unknown>();
   /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
@@ -385,8 +386,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return undefined;
   }
 
+  /** The made key of a tag's version: read on every tagged hit, so remembered (when memcached would take it, as `key` does). */
   private tagKey(tag: string): string {
-    return this.key(`cachegrain.tag.${md5(tag)}`, TAG_KEY_VERSION);
+    const known = this.tagKeys.get(tag);
+    if (known !== undefined) return known;
+    const made = this.key(`cachegrain.tag.${md5(tag)}`, TAG_KEY_VERSION);
+    if (memcachedKeyProblems(made).length === 0) this.tagKeys.set(tag, made);
+    return made;
   }
 
   /** The current version of each tag, in one read; a tag without one maps to undefined. */
