@@ -325,22 +325,35 @@ export class PageCache {
       return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
     }
     const pageKey = learned.headers.length === 0 ? keys.unvariedPageKey : pageKeyFor(this.keyPrefix, 'GET', urlHash, variant);
-    const answer = (entry: CachedEntry<StoredPage> | undefined) => {
-      if (entry === undefined) return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
-      if (entry.state === 'fresh') {
-        this.serve(req, res, entry.value, 'HIT');
-        return true;
-      }
-      if (entry.state === 'stale') {
-        this.serve(req, res, entry.value, 'STALE');
-        if (!carriesRefreshHeader(req)) this.refreshBehind(req, cache, pageKey);
-        return true;
-      }
-      // Past its stale window: rendered afresh, and sent instead of a render that fails.
-      return this.joinOrLead(req, res, cache, keys, variant, snapshot, entry.value);
-    };
+    // A method, not a closure: an answer from a cache in this process allocates nothing for it.
     const entry = cache.readSharedEntry<StoredPage>(pageKey, snapshot);
-    return entry instanceof Promise ? entry.then(answer) : answer(entry);
+    if (entry instanceof Promise) return entry.then((found) => this.answer(req, res, cache, keys, variant, snapshot, pageKey, found));
+    return this.answer(req, res, cache, keys, variant, snapshot, pageKey, entry);
+  }
+
+  /** Serves the page found for the variant, or goes on to render it. */
+  private answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    cache: BaseCache,
+    keys: UrlKeys,
+    variant: string,
+    snapshot: TagSnapshot,
+    pageKey: string,
+    entry: CachedEntry<StoredPage> | undefined,
+  ): MaybePromise<boolean> {
+    if (entry === undefined) return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
+    if (entry.state === 'fresh') {
+      this.serve(req, res, entry.value, 'HIT');
+      return true;
+    }
+    if (entry.state === 'stale') {
+      this.serve(req, res, entry.value, 'STALE');
+      if (!carriesRefreshHeader(req)) this.refreshBehind(req, cache, pageKey);
+      return true;
+    }
+    // Past its stale window: rendered afresh, and sent instead of a render that fails.
+    return this.joinOrLead(req, res, cache, keys, variant, snapshot, entry.value);
   }
 
   /**
