@@ -1,7 +1,7 @@
 /**
  * The page cache over HTTP: a cache hit through `cacheMiddleware` against servers that send the
  * same prebuilt bytes from their first handler (the ceilings), and against apicache and route-cache.
- * Each server runs in a process of its own (bench/http-server.ts), started afresh for every run;
+ * Each server runs in a process of its own (bench/http-server.ts), started afresh for each comparison;
  * load comes from autocannon in another, so the server under test has a core to itself.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { type Comparison, type Measurement, print } from './harness.js';
 
 const require = createRequire(import.meta.url);
-const DURATION_SECONDS = 2;
-const HTTP_ROUNDS = 8;
+const WARMUP_SECONDS = 1;
+const DURATION_SECONDS = 1;
+const HTTP_ROUNDS = 16;
 const CONNECTIONS = 50;
 const SERVER = fileURLToPath(new URL('./http-server.js', import.meta.url));
 
@@ -43,59 +44,77 @@ async function startServer(app: string): Promise<{ child: ChildProcess; url: str
   return { child, url };
 }
 
-/** One server's throughput: a 1 s warm-up (so the JIT has settled), then the measured run. */
-async function load(app: string): Promise<Measurement> {
-  const { child, url } = await startServer(app);
-  try {
-    await autocannon(url, 1);
-    const rate = await autocannon(url, DURATION_SECONDS);
-    return { opsPerSec: rate, meanMicros: 1e6 / rate };
-  } finally {
-    const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve();
-    child.kill();
-    await exited;
-  }
+async function stopServer(child: ChildProcess): Promise<void> {
+  const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve();
+  child.kill();
+  await exited;
 }
 
-function compared(name: string, ours: Measurement, anchorName: string, anchor: Measurement, target?: number): Comparison {
-  const result: Comparison = { section: 'http', name, ours, anchorName, anchor, ratio: ours.opsPerSec / anchor.opsPerSec };
+/** A comparison of the runs of `pair`: each side's median run, and the median of the rounds' ratios. */
+function compared(name: string, pair: Pair, anchorName: string, target?: number): Comparison {
+  const ratios = pair.ours.map((run, round) => run.opsPerSec / pair.anchor[round]!.opsPerSec);
+  const result: Comparison = { section: 'http', name, ours: median(pair.ours), anchorName, anchor: median(pair.anchor), ratio: median(ratios) };
   if (target !== undefined) {
     result.target = `≥ ${target}×`;
     result.met = result.ratio >= target;
   }
   print(result);
+  console.log(`${''.padEnd(13)}rounds: ${ratios.map((ratio) => `${ratio.toFixed(2)}×`).join(' ')}`);
   return result;
 }
 
+function median<T extends number | Measurement>(values: T[]): T {
+  const sorted = [...values].sort((x, y) => (typeof x === 'number' ? x - (y as number) : x.opsPerSec - (y as Measurement).opsPerSec));
+  const middle = sorted.length >> 1;
+  if (sorted.length % 2 === 1) return sorted[middle]!;
+  const [low, high] = [sorted[middle - 1]!, sorted[middle]!];
+  if (typeof low === 'number') return ((low + (high as number)) / 2) as T;
+  const opsPerSec = (low.opsPerSec + (high as Measurement).opsPerSec) / 2;
+  return { opsPerSec, meanMicros: 1e6 / opsPerSec } as T;
+}
+
+interface Pair {
+  /** Round by round: the anchor's run and ours, one just after the other. */
+  anchor: Measurement[];
+  ours: Measurement[];
+}
+
 /**
- * Anchor and ours alternate and each keeps its best run, as the harness's `compare` does. On a shared
- * machine a run over loopback swings by more than the gap measured here, and the load from elsewhere
- * drifts: many short runs (eight rounds of 2 s rather than five of 3 s) give each side more chances
- * at a quiet moment, and the order flips every round, so neither side always runs just after the other.
+ * Both servers run side by side, each in a fresh process warmed up for 1 s (so the JIT has settled),
+ * and are loaded in turn, one at a time: a round is a 1 s run of each, the order flipping every round
+ * so that neither always runs just after the other. The ratio is the median of the rounds' ratios: on
+ * a shared machine the load from elsewhere drifts and one run over loopback swings by more than the
+ * gap measured here, but the two runs of one round, a second apart, see much the same machine, and
+ * the median is not moved by a round that caught a quiet (or a busy) moment for one side only, as the
+ * best of each side's runs is.
  */
-async function best(ours: string, anchor: string): Promise<readonly [Measurement, Measurement]> {
-  let anchorBest: Measurement | undefined;
-  let oursBest: Measurement | undefined;
-  const keep = (current: Measurement | undefined, run: Measurement) => (current === undefined || run.opsPerSec > current.opsPerSec ? run : current);
-  for (let round = 0; round < HTTP_ROUNDS; round++) {
-    for (const app of round % 2 === 0 ? [anchor, ours] : [ours, anchor]) {
-      const run = await load(app);
-      if (app === anchor) anchorBest = keep(anchorBest, run);
-      else oursBest = keep(oursBest, run);
+async function rounds(ours: string, anchor: string): Promise<Pair> {
+  const servers = new Map<string, { child: ChildProcess; url: string }>();
+  try {
+    for (const app of [anchor, ours]) servers.set(app, await startServer(app));
+    for (const app of [anchor, ours]) await autocannon(servers.get(app)!.url, WARMUP_SECONDS);
+    const pair: Pair = { anchor: [], ours: [] };
+    for (let round = 0; round < HTTP_ROUNDS; round++) {
+      for (const app of round % 2 === 0 ? [anchor, ours] : [ours, anchor]) {
+        const rate = await autocannon(servers.get(app)!.url, DURATION_SECONDS);
+        (app === anchor ? pair.anchor : pair.ours).push({ opsPerSec: rate, meanMicros: 1e6 / rate });
+      }
     }
+    return pair;
+  } finally {
+    for (const { child } of servers.values()) await stopServer(child);
   }
-  return [anchorBest!, oursBest!] as const;
 }
 
 export async function run(): Promise<Comparison[]> {
-  const [expressCeiling, expressOurs] = await best('express-ours', 'express-ceiling');
-  const [bareAnchor, bareOurs] = await best('bare-ours', 'bare-ceiling');
-  const [apicacheRate, oursBesideApicache] = await best('express-ours', 'apicache');
-  const [routeCacheRate, oursBesideRouteCache] = await best('express-ours', 'route-cache');
+  const ceiling = await rounds('express-ours', 'express-ceiling');
+  const bare = await rounds('bare-ours', 'bare-ceiling');
+  const apicache = await rounds('express-ours', 'apicache');
+  const routeCache = await rounds('express-ours', 'route-cache');
   return [
-    compared('hit via cacheMiddleware, Express 5', expressOurs, 'Express sending prebuilt bytes', expressCeiling, 0.95),
-    compared('hit via cacheMiddleware, node:http', bareOurs, 'node:http sending prebuilt bytes', bareAnchor),
-    compared('hit via cacheMiddleware, Express 5', oursBesideApicache, 'apicache', apicacheRate, 1),
-    compared('hit via cacheMiddleware, Express 5', oursBesideRouteCache, 'route-cache', routeCacheRate, 1),
+    compared('hit via cacheMiddleware, Express 5', ceiling, 'Express sending prebuilt bytes', 0.95),
+    compared('hit via cacheMiddleware, node:http', bare, 'node:http sending prebuilt bytes'),
+    compared('hit via cacheMiddleware, Express 5', apicache, 'apicache', 1),
+    compared('hit via cacheMiddleware, Express 5', routeCache, 'route-cache', 1),
   ];
 }
