@@ -1,43 +1,21 @@
 /**
  * The page cache over HTTP: a cache hit through `cacheMiddleware` against servers that send the
  * same prebuilt bytes from their first handler (the ceilings), and against apicache and route-cache.
- * Load comes from autocannon in a child process, so the server under test keeps this one's CPU.
+ * Each server runs in a process of its own (bench/http-server.ts), started afresh for each comparison;
+ * load comes from autocannon in another, so the server under test has a core to itself.
  */
-import { spawn } from 'node:child_process';
-import http, { type RequestListener, type Server } from 'node:http';
+import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
-import express from 'express';
-import { cacheMiddleware } from '../adapters/express.js';
-import { LocMemCache } from '../src/index.js';
+import { fileURLToPath } from 'node:url';
 import { type Comparison, type Measurement, print } from './harness.js';
 
 const require = createRequire(import.meta.url);
-const DURATION_SECONDS = 3;
-const HTTP_ROUNDS = 5;
+const WARMUP_SECONDS = 1;
+const DURATION_SECONDS = 1;
+const HTTP_ROUNDS = 16;
 const CONNECTIONS = 50;
-const PAGE = Buffer.from(`<!doctype html><title>Page</title>${'<p>Some cached paragraph of a page.</p>'.repeat(50)}`);
-
-function view(_req: unknown, res: http.ServerResponse): void {
-  res.setHeader('Content-Type', 'text/html; charset=utf-8');
-  res.end(PAGE);
-}
-
-/** The headers a hit sends, for the ceilings to send as well. */
-const PREBUILT = [
-  'Content-Type',
-  'text/html; charset=utf-8',
-  'Cache-Control',
-  'max-age=600',
-  'Expires',
-  new Date(Date.now() + 600_000).toUTCString(),
-  'Content-Length',
-  String(PAGE.length),
-  'Age',
-  '0',
-  'X-Cache',
-  'HIT',
-];
+const SERVER = fileURLToPath(new URL('./http-server.js', import.meta.url));
 
 /** Runs autocannon against the URL in a child process; answers requests per second. */
 async function autocannon(url: string, seconds: number): Promise<number> {
@@ -55,74 +33,88 @@ async function autocannon(url: string, seconds: number): Promise<number> {
   return result.requests.average;
 }
 
-/** One server's throughput: a 1 s warm-up (so the JIT has settled), then the measured run. */
-async function load(handler: RequestListener): Promise<Measurement> {
-  const server: Server = http.createServer(handler);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/page`;
-  try {
-    await fetch(url).then((reply) => reply.arrayBuffer()); // fills the cache
-    // The same clean heap for every run, whatever ran before in this process.
-    globalThis.gc?.();
-    await autocannon(url, 1);
-    const rate = await autocannon(url, DURATION_SECONDS);
-    return { opsPerSec: rate, meanMicros: 1e6 / rate };
-  } finally {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
+/** Starts the named server of bench/http-server.ts in a fresh process; answers it and the URL of its page, in the cache. */
+async function startServer(app: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = fork(SERVER, [app], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
+  const ready = once(child, 'message') as Promise<[{ url: string }]>;
+  const exited = once(child, 'exit').then(([code]) => {
+    throw new Error(`the ${app} server exited with ${String(code)} before it was ready`);
+  });
+  const [{ url }] = await Promise.race([ready, exited]);
+  return { child, url };
 }
 
-function compared(name: string, ours: Measurement, anchorName: string, anchor: Measurement, target?: number): Comparison {
-  const result: Comparison = { section: 'http', name, ours, anchorName, anchor, ratio: ours.opsPerSec / anchor.opsPerSec };
+async function stopServer(child: ChildProcess): Promise<void> {
+  const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve();
+  child.kill();
+  await exited;
+}
+
+/** A comparison of the runs of `pair`: each side's median run, and the median of the rounds' ratios. */
+function compared(name: string, pair: Pair, anchorName: string, target?: number): Comparison {
+  const ratios = pair.ours.map((run, round) => run.opsPerSec / pair.anchor[round]!.opsPerSec);
+  const result: Comparison = { section: 'http', name, ours: median(pair.ours), anchorName, anchor: median(pair.anchor), ratio: median(ratios) };
   if (target !== undefined) {
     result.target = `≥ ${target}×`;
     result.met = result.ratio >= target;
   }
   print(result);
+  console.log(`${''.padEnd(13)}rounds: ${ratios.map((ratio) => `${ratio.toFixed(2)}×`).join(' ')}`);
   return result;
 }
 
-export async function run(): Promise<Comparison[]> {
-  const cache = new LocMemCache({ location: 'bench-http', options: { maxEntries: 10_000 } });
+function median<T extends number | Measurement>(values: T[]): T {
+  const sorted = [...values].sort((x, y) => (typeof x === 'number' ? x - (y as number) : x.opsPerSec - (y as Measurement).opsPerSec));
+  const middle = sorted.length >> 1;
+  if (sorted.length % 2 === 1) return sorted[middle]!;
+  const [low, high] = [sorted[middle - 1]!, sorted[middle]!];
+  if (typeof low === 'number') return ((low + (high as number)) / 2) as T;
+  const opsPerSec = (low.opsPerSec + (high as Measurement).opsPerSec) / 2;
+  return { opsPerSec, meanMicros: 1e6 / opsPerSec } as T;
+}
 
-  const ceilingApp = express();
-  ceilingApp.use((_req, res) => void res.writeHead(200, PREBUILT).end(PAGE));
-  const cachedApp = express();
-  cachedApp.use(cacheMiddleware({ cache }), view as never);
-  const apicache = require('apicache') as { middleware(duration: string): express.RequestHandler };
-  const apicacheApp = express();
-  apicacheApp.get('/page', apicache.middleware('10 minutes'), view as never);
-  const routeCache = require('route-cache') as { cacheSeconds(seconds: number): express.RequestHandler };
-  const routeCacheApp = express();
-  routeCacheApp.get('/page', routeCache.cacheSeconds(600), view as never);
+interface Pair {
+  /** Round by round: the anchor's run and ours, one just after the other. */
+  anchor: Measurement[];
+  ours: Measurement[];
+}
 
-  const bareCached = cacheMiddleware({ cache, keyPrefix: 'bare' });
-  const bareHandler: RequestListener = (req, res) => bareCached(req, res, () => view(req, res));
-  const bareCeiling: RequestListener = (_req, res) => void res.writeHead(200, PREBUILT).end(PAGE);
-
-  // Anchor and ours alternate and each keeps its best run, as the harness's `compare` does; five
-  // rounds rather than three, because a run over loopback swings by more than the gap measured here.
-  const best = async (handler: RequestListener, other: RequestListener) => {
-    let anchor: Measurement | undefined;
-    let ours: Measurement | undefined;
+/**
+ * Both servers run side by side, each in a fresh process warmed up for 1 s (so the JIT has settled),
+ * and are loaded in turn, one at a time: a round is a 1 s run of each, the order flipping every round
+ * so that neither always runs just after the other. The ratio is the median of the rounds' ratios: on
+ * a shared machine the load from elsewhere drifts and one run over loopback swings by more than the
+ * gap measured here, but the two runs of one round, a second apart, see much the same machine, and
+ * the median is not moved by a round that caught a quiet (or a busy) moment for one side only, as the
+ * best of each side's runs is.
+ */
+async function rounds(ours: string, anchor: string): Promise<Pair> {
+  const servers = new Map<string, { child: ChildProcess; url: string }>();
+  try {
+    for (const app of [anchor, ours]) servers.set(app, await startServer(app));
+    for (const app of [anchor, ours]) await autocannon(servers.get(app)!.url, WARMUP_SECONDS);
+    const pair: Pair = { anchor: [], ours: [] };
     for (let round = 0; round < HTTP_ROUNDS; round++) {
-      const a = await load(other);
-      const o = await load(handler);
-      if (anchor === undefined || a.opsPerSec > anchor.opsPerSec) anchor = a;
-      if (ours === undefined || o.opsPerSec > ours.opsPerSec) ours = o;
+      for (const app of round % 2 === 0 ? [anchor, ours] : [ours, anchor]) {
+        const rate = await autocannon(servers.get(app)!.url, DURATION_SECONDS);
+        (app === anchor ? pair.anchor : pair.ours).push({ opsPerSec: rate, meanMicros: 1e6 / rate });
+      }
     }
-    return [anchor!, ours!] as const;
-  };
-  const [expressCeiling, expressOurs] = await best(cachedApp as never, ceilingApp as never);
-  const [bareAnchor, bareOurs] = await best(bareHandler, bareCeiling);
-  const [apicacheRate, oursBesideApicache] = await best(cachedApp as never, apicacheApp as never);
-  const [routeCacheRate, oursBesideRouteCache] = await best(cachedApp as never, routeCacheApp as never);
-  await cache.close();
+    return pair;
+  } finally {
+    for (const { child } of servers.values()) await stopServer(child);
+  }
+}
+
+export async function run(): Promise<Comparison[]> {
+  const ceiling = await rounds('express-ours', 'express-ceiling');
+  const bare = await rounds('bare-ours', 'bare-ceiling');
+  const apicache = await rounds('express-ours', 'apicache');
+  const routeCache = await rounds('express-ours', 'route-cache');
   return [
-    compared('hit via cacheMiddleware, Express 5', expressOurs, 'Express sending prebuilt bytes', expressCeiling, 0.95),
-    compared('hit via cacheMiddleware, node:http', bareOurs, 'node:http sending prebuilt bytes', bareAnchor),
-    compared('hit via cacheMiddleware, Express 5', oursBesideApicache, 'apicache', apicacheRate, 1),
-    compared('hit via cacheMiddleware, Express 5', oursBesideRouteCache, 'route-cache', routeCacheRate, 1),
+    compared('hit via cacheMiddleware, Express 5', ceiling, 'Express sending prebuilt bytes', 0.95),
+    compared('hit via cacheMiddleware, node:http', bare, 'node:http sending prebuilt bytes'),
+    compared('hit via cacheMiddleware, Express 5', apicache, 'apicache', 1),
+    compared('hit via cacheMiddleware, Express 5', routeCache, 'route-cache', 1),
   ];
 }

@@ -409,10 +409,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /**
    * Where a tag's version is kept: a short tag of plain characters names its key as it is (a tagged
-   * read fetches one key per tag, so their length is what it sends), any other one by its md5.
+   * read fetches one key per tag, so their length is what it sends), any other one by its md5. Read
+   * on every tagged hit, so remembered (when memcached would take it, as `key` does).
    */
   private tagKey(tag: string): string {
-    return this.tagKeys.remember(tag, (name) => this.key(`cachegrain.tag.${PLAIN_TAG.test(name) ? name : `#${md5(name)}`}`, TAG_KEY_VERSION));
+    const known = this.tagKeys.get(tag);
+    if (known !== undefined) return known;
+    const made = this.key(`cachegrain.tag.${PLAIN_TAG.test(tag) ? tag : `#${md5(tag)}`}`, TAG_KEY_VERSION);
+    if (memcachedKeyProblems(made).length === 0) this.tagKeys.set(tag, made);
+    return made;
   }
 
   /** The current version of each tag, in one read; a tag without one maps to undefined. */

@@ -8,6 +8,7 @@
  * the header list, is what the page is stamped with, so an invalidation during a render drops it too.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../base.js';
 import { ServerCache } from '../backends/server.js';
 import { BoundedMemo } from '../memo.js';
@@ -141,6 +142,7 @@ export class PageCache {
   private readonly keyspace: string;
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
   private readonly urlKeys = new BoundedMemo<UrlKeys>();
+  private readonly urlKeysByHost = new UrlKeysByHost();
 
   /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
   constructor(
@@ -275,15 +277,7 @@ export class PageCache {
   }
 
   private lookupUrl(req: IncomingMessage, res: ServerResponse, cache: BaseCache): MaybePromise<boolean> {
-    const keys = this.urlKeys.remember(absoluteUrl(req), (url) => {
-      const hash = md5(url);
-      return {
-        urlHash: hash,
-        headerKey: headerKeyFor(this.keyPrefix, hash),
-        urlTags: [urlTag(requestPath(req))],
-        unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
-      };
-    });
+    const keys = this.keysOf(req);
     // The header list and the path's tag version are read together: one round trip, one timeout at most.
     const learned = cache.readShared<LearnedHeaders>(keys.headerKey);
     const snapshot = cache.readTagSnapshot(keys.urlTags);
@@ -291,6 +285,30 @@ export class PageCache {
       return Promise.all([learned, snapshot]).then(([headers, versions]) => this.lookupVariant(req, res, cache, keys, headers, versions));
     }
     return this.lookupVariant(req, res, cache, keys, learned, snapshot);
+  }
+
+  /**
+   * The keys of the request's URL. Off a proxy the URL is its scheme, Host and path, so the keys are
+   * found by those as they came, with no absolute URL built (and hashed by the map) on every hit.
+   */
+  private keysOf(req: IncomingMessage): UrlKeys {
+    const headers = req.headers;
+    if (headers['x-forwarded-proto'] !== undefined || headers['x-forwarded-host'] !== undefined)
+      return this.urlKeys.remember(absoluteUrl(req), () => this.keysFor(req));
+    const secure = Boolean((req.socket as TLSSocket).encrypted);
+    const host = headers.host ?? '';
+    const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    return this.urlKeysByHost.find(secure, host, path) ?? this.urlKeysByHost.add(secure, host, path, this.keysFor(req));
+  }
+
+  private keysFor(req: IncomingMessage): UrlKeys {
+    const hash = md5(absoluteUrl(req));
+    return {
+      urlHash: hash,
+      headerKey: headerKeyFor(this.keyPrefix, hash),
+      urlTags: [urlTag(requestPath(req))],
+      unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
+    };
   }
 
   private lookupVariant(
@@ -309,23 +327,36 @@ export class PageCache {
       return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
     }
     const pageKey = learned.headers.length === 0 ? keys.unvariedPageKey : pageKeyFor(this.keyPrefix, 'GET', urlHash, variant);
-    const answer = (entry: CachedEntry<StoredPage> | undefined) => {
-      if (entry === undefined) return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
-      if (entry.state === 'fresh') {
-        this.serve(req, res, entry.value, 'HIT');
-        return true;
-      }
-      if (entry.state === 'stale') {
-        this.serve(req, res, entry.value, 'STALE');
-        // Read from the visitor's connection now, while it is open: the refresh runs after awaits.
-        if (!carriesRefreshHeader(req)) this.refreshBehind(req, cache, pageKey);
-        return true;
-      }
-      // Past its stale window: rendered afresh, and sent instead of a render that fails.
-      return this.joinOrLead(req, res, cache, keys, variant, snapshot, entry.value);
-    };
+    // A method, not a closure: an answer from a cache in this process allocates nothing for it.
     const entry = cache.readSharedEntry<StoredPage>(pageKey, snapshot);
-    return entry instanceof Promise ? entry.then(answer) : answer(entry);
+    if (entry instanceof Promise) return entry.then((found) => this.answer(req, res, cache, keys, variant, snapshot, pageKey, found));
+    return this.answer(req, res, cache, keys, variant, snapshot, pageKey, entry);
+  }
+
+  /** Serves the page found for the variant, or goes on to render it. */
+  private answer(
+    req: IncomingMessage,
+    res: ServerResponse,
+    cache: BaseCache,
+    keys: UrlKeys,
+    variant: string,
+    snapshot: TagSnapshot,
+    pageKey: string,
+    entry: CachedEntry<StoredPage> | undefined,
+  ): MaybePromise<boolean> {
+    if (entry === undefined) return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
+    if (entry.state === 'fresh') {
+      this.serve(req, res, entry.value, 'HIT');
+      return true;
+    }
+    if (entry.state === 'stale') {
+      this.serve(req, res, entry.value, 'STALE');
+      // Read from the visitor's connection now, while it is open: the refresh runs after awaits.
+      if (!carriesRefreshHeader(req)) this.refreshBehind(req, cache, pageKey);
+      return true;
+    }
+    // Past its stale window: rendered afresh, and sent instead of a render that fails.
+    return this.joinOrLead(req, res, cache, keys, variant, snapshot, entry.value);
   }
 
   /**
@@ -618,6 +649,34 @@ export class PageCache {
     const headers = hit.headers.slice();
     headers[headers.length - 1] = label;
     return headers;
+  }
+}
+
+/**
+ * URL keys by scheme, Host and path, as a request names them off a proxy: two lookups of the strings
+ * the request came with. Bounded like a BoundedMemo: when full it starts afresh.
+ */
+class UrlKeysByHost {
+  private readonly hosts = [new Map<string, Map<string, UrlKeys>>(), new Map<string, Map<string, UrlKeys>>()];
+  private size = 0;
+
+  constructor(private readonly limit = 10_000) {}
+
+  find(secure: boolean, host: string, path: string): UrlKeys | undefined {
+    return this.hosts[secure ? 1 : 0]!.get(host)?.get(path);
+  }
+
+  add(secure: boolean, host: string, path: string, keys: UrlKeys): UrlKeys {
+    if (this.size >= this.limit) {
+      for (const hosts of this.hosts) hosts.clear();
+      this.size = 0;
+    }
+    const hosts = this.hosts[secure ? 1 : 0]!;
+    let byPath = hosts.get(host);
+    if (byPath === undefined) hosts.set(host, (byPath = new Map()));
+    byPath.set(path, keys);
+    this.size++;
+    return keys;
   }
 }
 

@@ -514,6 +514,23 @@ describe('the page cache with Express features', () => {
     expect((await send(base, '/page', { headers: { 'X-Forwarded-Proto': 'https', 'X-Forwarded-Host': 'shop.example' } })).headers['x-cache']).toBe('MISS');
   });
 
+  it('keys a page by its absolute URL, whether its host comes from Host or from a trusted proxy', async () => {
+    const app = express5();
+    app.set('trust proxy', true);
+    const view = countingView();
+    app.use(cacheMiddleware(), view as never);
+    const base = await serve(app as never);
+    const cacheOf = async (path: string, headers: Record<string, string>) => (await send(base, path, { headers })).headers['x-cache'];
+    expect(await cacheOf('/page', { Host: 'shop.example' })).toBe('MISS');
+    expect(await cacheOf('/page', { Host: 'shop.example' })).toBe('HIT');
+    expect(await cacheOf('/page', { 'X-Forwarded-Host': 'shop.example' })).toBe('HIT');
+    expect(await cacheOf('/page', { Host: 'other.example' })).toBe('MISS');
+    expect(await cacheOf('/page?q=1', { Host: 'shop.example' })).toBe('MISS');
+    expect(await cacheOf('/page', { Host: 'shop.example', 'X-Forwarded-Proto': 'https' })).toBe('MISS');
+    expect(await cacheOf('/page', { Host: 'other.example' })).toBe('HIT');
+    expect(view.calls).toBe(4);
+  });
+
   it.each([
     ['before', true],
     ['after', false],
