@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BaseCache, BUILTIN_BACKENDS, type CacheConfig, DatabaseCache } from '../src/index.js';
+import { type BaseCache, BUILTIN_BACKENDS, type CacheConfig, DatabaseCache, type RedisCache } from '../src/index.js';
 import { closedPort } from './setup/closed-port.js';
 import { type MemcachedProcess, startMemcached } from './setup/memcached.js';
 
@@ -362,7 +362,11 @@ describe('an application holding entries in process (options.l1)', () => {
   }
 
   it("clear and invalidate-tags reach the application's in-process copies", async () => {
-    const app = open(config, 'default');
+    const app = open(config, 'default') as RedisCache;
+    // Until it hears from the bus, the in-process tier keeps nothing for long: it starts over once subscribed.
+    await app.get('page');
+    for (let i = 0; i < 250 && !app.l1!.busUp; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(app.l1!.busUp).toBe(true);
     await app.set('page', 'cached', { tags: ['news'] });
     await app.set('other', 'cached');
     expect(app.peekFresh('page')?.value).toBe('cached');
