@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { now } from './clock.js';
-import type { Codec, EntryStamp } from './codec.js';
+import type { Codec, EntryStamp, KnownStamp, Unstamped } from './codec.js';
 import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
 import { BoundedMemo } from './memo.js';
 import { md5 } from './hash.js';
@@ -126,6 +126,11 @@ const NO_TAGS: readonly string[] = Object.freeze([]);
 const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
 
 /** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
+function knowsEvery(versions: TagSnapshot, tags: readonly string[]): boolean {
+  for (let i = 0; i < tags.length; i++) if (!versions.has(tags[i]!)) return false;
+  return true;
+}
+
 function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybePromise<B>): MaybePromise<B> {
   return value instanceof Promise ? value.then(next) : next(value);
 }
@@ -176,8 +181,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private readonly madeKeys = new BoundedMemo<string>();
   /** Made keys of tag versions, by tag: a tagged read makes one per tag of its batch. */
   private readonly tagKeys = new BoundedMemo<string>();
-  /** The tags each recently read tagged entry carried, by made key (see `guessTagKeys`). */
-  private readonly tagsByKey = new BoundedMemo<readonly string[]>();
+  /** The stamp each recently read tagged entry carried, by made key: its tags for `guessTagKeys`, and not parsed again while it stays. */
+  private readonly stampsByKey = new BoundedMemo<KnownStamp>();
   /** Decoded values for readShared, by payload; they go when the payload is overwritten or culled. */
   private readonly sharedValues = new WeakMap<object, unknown>();
   /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
@@ -820,13 +825,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       made.forEach((key, i) => {
         const entry = found.get(key);
         if (entry === undefined) return;
-        const unstamped = this.codec.unstamp?.(entry.payload);
+        const unstamped = this.unstampRead(key, entry.payload);
         if (unstamped === undefined) {
           entries.set(keys[i]!, this.entryOf<T>({ payload: entry.payload, stamp: undefined, state: 'fresh' }, true));
           return;
         }
         stamped.push([keys[i]!, { payload: unstamped.payload, stamp: unstamped.stamp, state: undefined }]);
-        this.tagsByKey.set(key, unstamped.stamp.tags);
         for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) unread.add(tag);
       });
       const judge = () => {
@@ -880,10 +884,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * same round trip as the entries, they spare a second one while the entries keep their tags.
    */
   private guessTagKeys(made: string[]): { tags: string[]; keys: string[] } | undefined {
-    if (this.tagsByKey.size === 0) return undefined;
+    if (this.stampsByKey.size === 0) return undefined;
     let tags: Set<string> | undefined;
     for (const key of made) {
-      const carried = this.tagsByKey.get(key);
+      const carried = this.stampsByKey.get(key)?.stamp.tags;
       if (carried !== undefined) for (const tag of carried) (tags ??= new Set()).add(tag);
     }
     if (tags === undefined) return undefined;
@@ -915,31 +919,56 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     known?: TagSnapshot,
   ): MaybePromise<Map<CacheKey, V>> {
     const found = new Map<CacheKey, V>();
-    let stamped: Array<{ index: number; judged: Judged<P> }> | undefined;
+    // Entries with a tag whose version was not read with them: judged after one more read.
+    let unjudged: Array<{ index: number; judged: Judged<P> }> | undefined;
     for (let i = 0; i < made.length; i++) {
       const entry = entries.get(made[i]!);
       if (entry === undefined) continue;
-      const unstamped = this.codec.unstamp?.(entry.payload);
-      if (unstamped === undefined) found.set(originals[i]!, build({ payload: entry.payload, stamp: undefined, state: 'fresh' }));
-      else (stamped ??= []).push({ index: i, judged: { payload: unstamped.payload, stamp: unstamped.stamp, state: undefined } });
+      const unstamped = this.unstampRead(made[i]!, entry.payload);
+      if (unstamped === undefined) {
+        found.set(originals[i]!, build({ payload: entry.payload, stamp: undefined, state: 'fresh' }));
+        continue;
+      }
+      const { stamp, payload } = unstamped;
+      if (known === undefined || !knowsEvery(known, stamp.tags)) {
+        (unjudged ??= []).push({ index: i, judged: { payload, stamp, state: undefined } });
+        continue;
+      }
+      const state = this.stateOf(stamp, known);
+      if (state === 'fresh' || (withStale && state !== undefined)) found.set(originals[i]!, build({ payload, stamp, state }));
     }
-    if (stamped === undefined) return found;
-    const marked = stamped;
-    for (const item of marked) this.tagsByKey.set(made[item.index]!, item.judged.stamp!.tags);
+    if (unjudged === undefined) return found;
+    const late = unjudged;
     return andThen(
       this.statesOf(
-        marked.map((item) => item.judged.stamp!),
+        late.map((item) => item.judged.stamp!),
         known,
       ),
       (states) => {
-        marked.forEach((item, n) => {
+        const judgedLate = new Map<number, V>();
+        late.forEach((item, n) => {
           const state = states[n];
-          if (state === 'fresh' || (withStale && state !== undefined)) found.set(originals[item.index]!, build({ ...item.judged, state }));
+          if (state === 'fresh' || (withStale && state !== undefined)) judgedLate.set(item.index, build({ ...item.judged, state }));
         });
-        // In the caller's order, as the unstamped ones are.
-        return new Map(originals.filter((key) => found.has(key)).map((key) => [key, found.get(key)!]));
+        // In the caller's order, as the others are.
+        const ordered = new Map<CacheKey, V>();
+        for (let i = 0; i < originals.length; i++) {
+          const key = originals[i]!;
+          if (judgedLate.has(i)) ordered.set(key, judgedLate.get(i)!);
+          else if (found.has(key)) ordered.set(key, found.get(key)!);
+        }
+        return ordered;
       },
     );
+  }
+
+  /** A read entry's stamp and own payload, remembering the stamp under its made key (see `stampsByKey`). */
+  private unstampRead(made: string, payload: P): Unstamped<P> | undefined {
+    if (this.codec.unstamp === undefined) return undefined;
+    const last = this.stampsByKey.get(made);
+    const unstamped = this.codec.unstamp(payload, last);
+    if (unstamped !== undefined && unstamped.stamp !== last?.stamp) this.stampsByKey.set(made, { stamp: unstamped.stamp, stored: unstamped.stored });
+    return unstamped;
   }
 
   /** Stores every entry; answers the keys that could not be stored. */
