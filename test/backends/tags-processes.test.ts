@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BaseCache, type CacheConfig, caches, configureCaches } from '../../src/index.js';
 import { CachePeer } from './fixtures/peer.js';
+import { eventually } from '../setup/eventually.js';
 
 function required(name: string, debianPackage: string): string {
   const value = process.env[name];
@@ -38,19 +39,6 @@ afterAll(async () => {
   for (const [name] of BACKENDS) await caches.get(name).clear();
   await caches.closeAll();
 });
-
-/** Retries `check` until it passes: for a refresh that finishes behind the callers. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
 
 describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
   let here: BaseCache;

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { type Reply, send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
+import { eventually } from '../setup/eventually.js';
 
 const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
 const KEY_PREFIX = `stale${process.pid}`;
@@ -21,19 +22,6 @@ const HOST = 'shop.example';
 const VIEW_MS = 500;
 // A visitor who waited for the view would wait VIEW_MS at least.
 const STALE_ANSWER_MS = 350;
-
-/** Retries `check` until it passes: for a refresh that finishes behind the replies. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
-}
 
 let counters: Redis;
 beforeAll(async () => {

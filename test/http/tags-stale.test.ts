@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addCacheTags, cacheMiddleware, cachePage, invalidatePage, type Middleware } from '../../adapters/express.js';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
+import { eventually } from '../setup/eventually.js';
 
 const express4 = createRequire(import.meta.url)('express4') as typeof express5;
 
@@ -81,19 +82,6 @@ function countingView(extra: (req: IncomingMessage, res: ServerResponse, run: nu
     { calls: 0 },
   );
   return view;
-}
-
-/** Retries `check` until it passes: for a refresh that finishes behind the replies. */
-async function eventually(check: () => Promise<void>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-  }
 }
 
 const summary = (reply: Reply) => [reply.headers['x-cache'], reply.text];

@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BaseCache, type CacheParams, CacheServerError, InvalidCacheKeyError, KeyNotFoundError } from '../../src/index.js';
+import { eventually } from '../setup/eventually.js';
 
 export interface BackendTraits {
   /** Stores nothing (the dummy backend): reads miss, add answers true, incr fails. */
@@ -1045,18 +1046,4 @@ function describeStoresNothing(getCache: () => BaseCache): void {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Retries `check` until it passes, for work that finishes behind the caller (a background refresh). */
-async function eventually(check: () => unknown, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      await check();
-      return;
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await sleep(20);
-    }
-  }
 }
