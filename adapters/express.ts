@@ -115,4 +115,4 @@ export function conditionalGet(options: ConditionalGetOptions = {}): Middleware 
   };
 }
 
-export { addCacheTags, getCacheKey, invalidatePage, learnCacheKey } from '../src/http/index.js';
+export { addCacheTags, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';

@@ -8,7 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { now } from './clock.js';
 import type { Codec, EntryStamp, KnownStamp, Unstamped } from './codec.js';
-import { CacheKeyWarning, KeyNotFoundError } from './errors.js';
+import { CacheKeyWarning, CacheServerError, KeyNotFoundError } from './errors.js';
+import { CACHE_OPERATIONS, type CacheEvent, type CacheOperation, type CacheOutcome, type CacheStats, CHANNELS, emptyStats } from './observe.js';
 import { BoundedMemo } from './memo.js';
 import { md5 } from './hash.js';
 import { randomBytes } from 'node:crypto';
@@ -125,12 +126,13 @@ const NO_TAGS: readonly string[] = Object.freeze([]);
 /** Tags whose version key can hold them as they are, on every backend. */
 const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
 
-/** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
+/** Whether `versions` holds (a version or its absence for) every one of `tags`. */
 function knowsEvery(versions: TagSnapshot, tags: readonly string[]): boolean {
   for (let i = 0; i < tags.length; i++) if (!versions.has(tags[i]!)) return false;
   return true;
 }
 
+/** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
 function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybePromise<B>): MaybePromise<B> {
   return value instanceof Promise ? value.then(next) : next(value);
 }
@@ -192,6 +194,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private readonly refreshing = new Set<string>();
   private readonly pendingIncrs = new Map<string, Promise<number>>();
   private readonly reportedCauses = new Set<string>();
+  /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
+  private counts: CacheStats = emptyStats();
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super();
@@ -321,8 +325,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
     try {
       const found = this.readOne(this.key(key, options?.version));
-      if (found instanceof Promise) return found.then((entry) => (entry === undefined ? defaultValue : this.liveValue(entry.payload, false, defaultValue)));
-      return Promise.resolve(found === undefined ? defaultValue : this.liveValue(found.payload, false, defaultValue));
+      if (found instanceof Promise) return found.then((entry) => this.countedValue(entry, false, defaultValue));
+      return Promise.resolve(this.countedValue(found, false, defaultValue));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -336,9 +340,52 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
     const found = this.readOne(this.key(key));
-    if (found instanceof Promise)
-      return found.then((entry) => (entry === undefined ? undefined : this.liveValue<T | undefined>(entry.payload, true, undefined)));
-    return found === undefined ? undefined : this.liveValue<T | undefined>(found.payload, true, undefined);
+    if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(entry, true, undefined));
+    return this.countedValue<T | undefined>(found, true, undefined);
+  }
+
+  /** The value of a read entry if it is fresh, else `missing`; counted as a hit or a miss. */
+  private countedValue<T>(entry: Entry<P> | undefined, shared: boolean, missing: T): MaybePromise<T> {
+    if (entry === undefined) {
+      this.counts.misses++;
+      return missing;
+    }
+    const own = this.unstamped(entry.payload);
+    if (own instanceof Promise) return own.then((live) => this.countedLive(live, shared, missing));
+    return this.countedLive(own, shared, missing);
+  }
+
+  private countedLive<T>(own: P | undefined, shared: boolean, missing: T): T {
+    if (own === undefined) {
+      this.counts.misses++;
+      return missing;
+    }
+    this.counts.hits++;
+    return this.decode(own, shared) as T;
+  }
+
+  /** Counts a read that answered an entry in `state` (undefined: nothing usable). */
+  private countRead(state: EntryState | undefined): void {
+    if (state === 'fresh') this.counts.hits++;
+    else if (state === 'stale') this.counts.staleHits++;
+    else this.counts.misses++;
+  }
+
+  /**
+   * What this cache did since it was made or since `resetStats()` (SPEC §11): reads answered fresh
+   * (`hits`), stale (`staleHits`) or with nothing (`misses`), entries written, deletes, and errors.
+   */
+  stats(): CacheStats {
+    return { ...this.counts };
+  }
+
+  resetStats(): void {
+    this.counts = emptyStats();
+  }
+
+  /** How many entries the store holds, where the backend can tell cheaply (undefined where it cannot: a shared server). */
+  async countEntries(): Promise<number | undefined> {
+    return undefined;
   }
 
   /**
@@ -347,8 +394,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<CachedEntry<T> | undefined> {
     return andThen(this.readOne(this.key(key)), (entry) => {
-      if (entry === undefined) return undefined;
-      return andThen(this.judged(entry.payload, known), (judged) => (judged.state === undefined ? undefined : this.entryOf<T>(judged, true)));
+      if (entry === undefined) {
+        this.counts.misses++;
+        return undefined;
+      }
+      return andThen(this.judged(entry.payload, known), (judged) => {
+        this.countRead(judged.state);
+        return judged.state === undefined ? undefined : this.entryOf<T>(judged, true);
+      });
     });
   }
 
@@ -539,7 +592,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       keyOf.set(entry.made, entry.key);
     }
     const writes: Array<Promise<unknown>> = [...byExpiry].map(async ([expiry, batch]) => {
-      for (const failure of await this.write(batch, expiry)) notStored.push(keyOf.get(failedKey(failure)) ?? failedKey(failure));
+      const failed = await this.write(batch, expiry);
+      this.counts.sets += batch.length - failed.length;
+      for (const failure of failed) notStored.push(keyOf.get(failedKey(failure)) ?? failedKey(failure));
     });
     if (expired.length > 0) writes.push(Promise.resolve(this.remove(expired)));
     await Promise.all(writes);
@@ -615,6 +670,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         const removed = this.remove([made]);
         return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
       }
+      this.counts.sets++;
       if (tags !== undefined || windows !== undefined) {
         return this.stampedWith(payload, tags, windows, expiresAt, asOf)
           .then((stamped) => (stamped === undefined ? [] : this.write([[made, stamped]], storedExpiry(expiresAt, windows))))
@@ -643,6 +699,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * processes wins.
    */
   private async addOverDead(made: string, payload: P, expiresAt: number | null): Promise<boolean> {
+    const added = await this.replaceDead(made, payload, expiresAt);
+    if (added) this.counts.sets++;
+    return added;
+  }
+
+  private async replaceDead(made: string, payload: P, expiresAt: number | null): Promise<boolean> {
     if (await this.insert(made, payload, expiresAt)) return true;
     const entry = await this.readOne(made);
     if (entry === undefined) return this.insert(made, payload, expiresAt);
@@ -677,6 +739,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const made = this.key(key, version);
     const hit = await this.readOne(made);
     const judged = hit === undefined ? undefined : await this.judged(hit.payload);
+    this.countRead(judged?.state);
     if (judged?.state === 'fresh') return this.codec.decode(judged.payload) as T;
     if (judged?.state === 'stale') {
       this.refreshBehind(made, valueOrFactory, timeoutOrOptions);
@@ -789,7 +852,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const entry = this.inProcess(this.key(key));
     if (entry === undefined) return undefined;
     const stamped = this.codec.unstamp?.(entry.payload);
-    if (stamped === undefined) return this.entryOf<T>({ payload: entry.payload, stamp: undefined, state: 'fresh' }, true);
+    if (stamped === undefined) {
+      this.counts.hits++;
+      return this.entryOf<T>({ payload: entry.payload, stamp: undefined, state: 'fresh' }, true);
+    }
     const versions = new Map<string, string | undefined>();
     for (const tag of stamped.stamp.tags) {
       const version = this.inProcess(this.tagKey(tag));
@@ -797,7 +863,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       versions.set(tag, String(this.codec.decode(version.payload)));
     }
     const judged: Judged<P> = { payload: stamped.payload, stamp: stamped.stamp, state: this.stateOf(stamped.stamp, versions) };
-    return judged.state === 'fresh' ? this.entryOf<T>(judged, true) : undefined;
+    if (judged.state !== 'fresh') return undefined;
+    // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
+    this.counts.hits++;
+    return this.entryOf<T>(judged, true);
   }
 
   /**
@@ -834,9 +903,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) unread.add(tag);
       });
       const judge = () => {
+        this.counts.hits += entries.size;
+        this.counts.misses += keys.length - entries.size - stamped.length;
         if (stamped.length === 0) return { entries, versions };
         for (const [key, judged] of stamped) {
           judged.state = this.stateOf(judged.stamp!, versions);
+          this.countRead(judged.state === 'error' ? undefined : judged.state);
           if (judged.state !== undefined) entries.set(key, this.entryOf<T>(judged, true));
         }
         // In the caller's order, as getEntries answers.
@@ -926,6 +998,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       if (entry === undefined) continue;
       const unstamped = this.unstampRead(made[i]!, entry.payload);
       if (unstamped === undefined) {
+        this.counts.hits++;
         found.set(originals[i]!, build({ payload: entry.payload, stamp: undefined, state: 'fresh' }));
         continue;
       }
@@ -935,8 +1008,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         continue;
       }
       const state = this.stateOf(stamp, known);
-      if (state === 'fresh' || (withStale && state !== undefined)) found.set(originals[i]!, build({ payload, stamp, state }));
+      if (state === 'fresh' || (withStale && state !== undefined)) {
+        this.countRead(state === 'fresh' ? state : 'stale');
+        found.set(originals[i]!, build({ payload, stamp, state }));
+      }
     }
+    this.counts.misses += made.length - found.size - (unjudged?.length ?? 0);
     if (unjudged === undefined) return found;
     const late = unjudged;
     return andThen(
@@ -948,7 +1025,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         const judgedLate = new Map<number, V>();
         late.forEach((item, n) => {
           const state = states[n];
-          if (state === 'fresh' || (withStale && state !== undefined)) judgedLate.set(item.index, build({ ...item.judged, state }));
+          if (state === 'fresh' || (withStale && state !== undefined)) {
+            this.countRead(state === 'fresh' ? state : 'stale');
+            judgedLate.set(item.index, build({ ...item.judged, state }));
+          } else this.counts.misses++;
         });
         // In the caller's order, as the others are.
         const ordered = new Map<CacheKey, V>();
@@ -994,6 +1074,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       if (stamp !== undefined) for (const pair of payloads) pair[1] = this.codec.stamp!(pair[1], stamp);
     }
     const failed = await this.write(payloads, storedExpiry(expiresAt, windows));
+    this.counts.sets += payloads.length - failed.length;
     return failed.map((failure) => {
       const made = failedKey(failure);
       return byMade.get(made) ?? made;
@@ -1002,11 +1083,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Answers true when a live entry was removed. */
   async delete(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    return (await this.remove([this.key(key, options?.version)])) > 0;
+    const made = this.key(key, options?.version);
+    this.counts.deletes++;
+    return (await this.remove([made])) > 0;
   }
 
   async deleteMany(keys: Iterable<CacheKey>, options?: VersionOption): Promise<void> {
     const made = [...keys].map((key) => this.key(key, options?.version));
+    this.counts.deletes += made.length;
     if (made.length > 0) await this.remove(made);
   }
 
@@ -1124,6 +1208,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * listens, else logged once per distinct message (an unheard `error` event would throw).
    */
   reportError(error: Error): void {
+    // A server's failures are counted where they happen (`countServerFailure`), reported or not.
+    if (!(error instanceof CacheServerError)) this.counts.errors++;
     if (this.listenerCount('error') > 0) {
       this.emit('error', error);
       return;
@@ -1131,6 +1217,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (this.reportedCauses.has(error.message)) return;
     this.reportedCauses.add(error.message);
     console.error(`cachegrain: cache '${this.alias}': ${error.message} (reported once; listen for 'error' events on the cache to see every one)`);
+  }
+
+  /** Counts a command a server failed, or that was answered without it while it is down. */
+  protected countServerFailure(): void {
+    this.counts.errors++;
   }
 
   /** A TypeError whose message starts by naming this cache. */
@@ -1200,6 +1291,71 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   private checkVersion(version: unknown, what: string): void {
     if (!Number.isSafeInteger(version)) throw this.typeError(`${what} must be an integer (got ${describe(version)})`);
+  }
+}
+
+/**
+ * Every public operation publishes how it ended on `cachegrain:<operation>` (SPEC §11). Installed
+ * over the methods once, here, rather than written into each: while nobody subscribes, a call costs
+ * one `hasSubscribers` read more, and no message, clock read or closure.
+ */
+type Operation = (this: BaseCache, a?: unknown, b?: unknown, c?: unknown) => Promise<unknown>;
+const NOT_FOUND = Symbol('not found');
+
+for (const operation of CACHE_OPERATIONS) {
+  const direct = BaseCache.prototype[operation] as Operation;
+  const channel = CHANNELS[operation];
+  const observed: Operation = function (a, b, c) {
+    return channel.hasSubscribers ? traced(this, operation, direct, a, b, c) : direct.call(this, a, b, c);
+  };
+  Object.defineProperty(BaseCache.prototype, operation, { value: observed, writable: true, configurable: true });
+}
+
+const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
+
+async function traced(cache: BaseCache, operation: CacheOperation, direct: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
+  const started = performance.now();
+  // Read once: a generator of keys or tags would be empty for the operation after the event read it.
+  if (LISTS.has(operation) && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
+  const event: Partial<CacheEvent> = { operation, alias: cache.alias, ...eventSubject(operation, a, b) };
+  const publish = (outcome: CacheOutcome, more?: Partial<CacheEvent>) =>
+    CHANNELS[operation].publish({ ...event, ...more, outcome, duration: performance.now() - started });
+  try {
+    // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
+    const result = await direct.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
+    if (operation === 'get') {
+      publish(result === NOT_FOUND ? 'miss' : 'hit');
+      return result === NOT_FOUND ? b : result;
+    }
+    if (operation === 'getMany' || operation === 'getEntries') {
+      const found = result as Map<CacheKey, unknown>;
+      const misses = (event.keys?.length ?? found.size) - found.size;
+      publish(misses === 0 ? 'hit' : 'miss', { hits: found.size, misses });
+    } else if (operation === 'hasKey') publish(result ? 'hit' : 'miss');
+    else publish('ok');
+    return result;
+  } catch (error) {
+    publish('error', { error });
+    throw error;
+  }
+}
+
+/** The keys or tags an operation is about, as its event names them. */
+function eventSubject(operation: CacheOperation, a: unknown, b: unknown): Partial<CacheEvent> {
+  const name = (key: unknown) => (typeof key === 'string' ? key : String(key));
+  switch (operation) {
+    case 'clear':
+      return {};
+    case 'invalidateTags':
+      return { tags: [...(a as Iterable<string>)].map(String), soft: (b as InvalidateOptions | undefined)?.soft === true };
+    case 'getMany':
+    case 'getEntries':
+    case 'deleteMany':
+      return { keys: [...(a as Iterable<unknown>)].map(name) };
+    case 'setMany':
+      return { keys: (a instanceof Map ? [...a.keys()] : Object.keys(a as object)).map(name) };
+    default:
+      return { key: name(a) };
   }
 }
 

@@ -56,6 +56,10 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return entry;
   }
 
+  override async countEntries(): Promise<number> {
+    return this.store.lru.size;
+  }
+
   protected override inProcess(key: string): LocMemEntry | undefined {
     return this.readOne(key);
   }

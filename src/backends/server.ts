@@ -184,6 +184,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
 
   /** The answer of a call that does not reach its server: the fallback, or the failure that stopped it. */
   private answerWithout<T>(breaker: Breaker, fallback: T): Promise<T> {
+    this.countServerFailure();
     if (fallback === SERVER_FAILED || (this.failOpen && fallback !== NO_FALLBACK)) return Promise.resolve(fallback);
     return Promise.reject(
       breaker.lastFailure ?? new CacheServerError(`cache '${this.alias}': server ${breaker.server} failed earlier in this request`, breaker.server),
@@ -204,6 +205,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
       breaker.succeed();
       return pending.reject(error);
     }
+    this.countServerFailure();
     const server = breaker.server;
     const failure =
       error instanceof CacheServerError

@@ -23,8 +23,22 @@ import {
   TemplateSyntaxError,
 } from './arguments.js';
 import { makeTemplateFragmentKey } from './key.js';
+import { CountsByName, type HitCounts } from '../observe.js';
 
 /** Renders a fragment's body: its output, which may hold placeholders of fragments nested in it. */
+
+/** Hits, stale hits and misses by fragment name, since start or `resetFragmentStats()` (SPEC §11). */
+const countsByName = new CountsByName();
+
+/** Hits, stale hits and misses of every fragment name since start or `resetFragmentStats()`, in every cache. */
+export function fragmentStats(): Map<string, HitCounts> {
+  return countsByName.snapshot();
+}
+
+export function resetFragmentStats(): void {
+  countsByName.reset();
+}
+
 export type RenderBody = () => unknown;
 
 // One marker per process, so that no text from a template or a store can forge a placeholder. It
@@ -177,6 +191,7 @@ export class FragmentRender {
       if (!this.finishing && FragmentRender.inlineHits) {
         const hit = cache.peekFresh<unknown>(key);
         if (hit !== undefined) {
+          countsByName.of(name).hits++;
           for (let i = 0; i < hit.tags.length; i++) this.inlineTags.add(hit.tags[i]!);
           return typeof hit.value === 'string' ? hit.value : String(hit.value);
         }
@@ -298,6 +313,9 @@ export class FragmentRender {
 
   private becomeHit(fragment: Fragment, html: string, tags: readonly string[], stale: boolean): void {
     fragment.state = { is: 'hit', stale };
+    const counts = countsByName.of(fragment.name);
+    if (stale) counts.staleHits++;
+    else counts.hits++;
     fragment.html = html;
     fragment.tags = tags;
   }
@@ -317,6 +335,7 @@ export class FragmentRender {
    * render that found it.
    */
   private claim(fragment: Fragment, nested: boolean, owners: Map<string, Fragment>): void {
+    countsByName.of(fragment.name).misses++;
     const ownKey = `${fragment.cache.alias}\u0000${fragment.key}`;
     const earlier = owners.get(ownKey);
     if (earlier !== undefined) {

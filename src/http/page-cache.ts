@@ -33,13 +33,19 @@ import {
 } from './keys.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { carriesRefreshHeader, isRefreshRequest, REFRESH_SECONDS, refreshTarget, requestRefresh } from './refresh.js';
+import { CountsByName, type HitCounts } from '../observe.js';
 
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {
   /** Seconds to keep a page whose response names no `max-age`. @default 600 */
   seconds?: number;
-  /** Response header saying `HIT` or `MISS`; `false` for none. @default 'X-Cache' */
+  /**
+   * Response header saying `HIT`, `MISS` (looked up, not found, stored now), `STALE` or `BYPASS`
+   * (the request or the response cannot be cached); `false` for none. @default 'X-Cache'
+   */
   statusHeader?: string | false;
+  /** Adds `X-Cache-Reason` to a BYPASS, naming the rule (`Set-Cookie`, `Cache-Control: private`, `method POST`…). @default false */
+  debug?: boolean;
   /** Bodies larger than this many bytes pass through uncached (and are not buffered). @default 1048576 */
   maxBodyBytes?: number;
   /**
@@ -77,6 +83,8 @@ export interface StoredPage {
   /** For the Age header: the max-age sent and the Expires time (epoch seconds). */
   maxAge: number | null;
   expires: number | null;
+  /** The route pattern that rendered it (Express `req.route`), for `pageStats()` of its hits. */
+  route?: string;
 }
 
 /** The keys a URL's lookup reads. */
@@ -127,11 +135,40 @@ const flightsByCache = new WeakMap<BaseCache, PageFlights<StoredPage>>();
 const instanceIds = new WeakMap<object, number>();
 let instancesSeen = 0;
 
+/** Hits, stale hits and misses by route pattern (SPEC §11). */
+const countsByRoute = new CountsByName();
+const COUNTED = Symbol('cachegrain.pageCounted');
+
+/** Hits, stale hits and misses of the page cache by route pattern (Express `req.route.path`, else the path), since start or `resetPageStats()`. */
+export function pageStats(): Map<string, HitCounts> {
+  return countsByRoute.snapshot();
+}
+
+export function resetPageStats(): void {
+  countsByRoute.reset();
+}
+
+/** Counts a request once, however many page cache layers it passes. */
+function countOnce(req: IncomingMessage, outcome: keyof HitCounts, route?: string): void {
+  const counted = req as IncomingMessage & { [COUNTED]?: true };
+  if (counted[COUNTED]) return;
+  counted[COUNTED] = true;
+  countsByRoute.of(route ?? routeOf(req) ?? requestPath(req))[outcome]++;
+}
+
+/** The Express route pattern that matched the request (with its router's mount path), if any did. */
+function routeOf(req: IncomingMessage): string | undefined {
+  const { route, baseUrl } = req as IncomingMessage & { route?: { path?: unknown }; baseUrl?: string };
+  if (route?.path === undefined) return undefined;
+  return `${baseUrl ?? ''}${String(route.path)}`;
+}
+
 export class PageCache {
   private readonly cacheOption: string | BaseCache;
   private readonly keyPrefix: string;
   private readonly seconds: number;
   private readonly statusHeader: string | false;
+  private readonly debug: boolean;
   private readonly maxBodyBytes: number;
   private readonly staleWhileRevalidate: number;
   private readonly staleIfError: number;
@@ -162,6 +199,7 @@ export class PageCache {
       tagHeader = false,
       lock = false,
       lockTimeoutMs = DEFAULT_LOCK_TIMEOUT_MS,
+      debug = false,
     } = options;
     if (typeof cache !== 'string' && (typeof cache !== 'object' || cache === null || typeof cache.get !== 'function')) {
       throw new TypeError(`${what}: options.cache must be a cache alias or a cache (got ${String(cache)})`);
@@ -187,6 +225,7 @@ export class PageCache {
       }
     }
     if (typeof lock !== 'boolean') throw new TypeError(`${what}: options.lock must be a boolean (got ${String(lock)})`);
+    if (typeof debug !== 'boolean') throw new TypeError(`${what}: options.debug must be a boolean (got ${String(debug)})`);
     if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
       throw new TypeError(`${what}: options.maxBodyBytes must be a non-negative integer (got ${String(maxBodyBytes)})`);
     }
@@ -197,6 +236,7 @@ export class PageCache {
     this.keyPrefix = keyPrefix;
     this.seconds = seconds;
     this.statusHeader = statusHeader;
+    this.debug = debug;
     this.maxBodyBytes = maxBodyBytes;
     this.staleWhileRevalidate = staleWhileRevalidate;
     this.staleIfError = staleIfError;
@@ -264,7 +304,7 @@ export class PageCache {
   // a cache in this process is sent within the request's own event, with no promise in between.
   private lookup(req: IncomingMessage, res: ServerResponse, cache: BaseCache): MaybePromise<boolean> {
     const method = req.method;
-    if (method !== 'GET' && method !== 'HEAD') return this.miss(res);
+    if (method !== 'GET' && method !== 'HEAD') return this.bypass(res, `method ${method}`);
     if (carriesRefreshHeader(req)) {
       const refresh = isRefreshRequest(req, cache);
       const lookUp = (valid: boolean) => {
@@ -498,6 +538,14 @@ export class PageCache {
     return false;
   }
 
+  /** Marks a response that could not be cached, and with `debug` why (one of `storageDecision`'s reasons). */
+  private bypass(res: ServerResponse, reason: string): false {
+    if (this.statusHeader === false || res.headersSent) return false;
+    res.setHeader(this.statusHeader, 'BYPASS');
+    if (this.debug) res.setHeader(`${this.statusHeader}-Reason`, reason);
+    return false;
+  }
+
   /** The response phase: stores the response if the request phase asked for it and the rules allow. */
   capture(req: IncomingMessage, res: ServerResponse): void {
     let state: PageState | undefined;
@@ -512,13 +560,15 @@ export class PageCache {
         if (state.fallback !== undefined && res.statusCode >= 500) return this.replaceWithFallback(req, res, state, state.fallback);
         varyOnCredentials(req, res);
         const decision = storageDecision(req, res, { pageTimeout: this.pageTimeout, defaultSeconds: this.seconds, maxBodyBytes: this.maxBodyBytes });
+        countOnce(req, 'misses');
         if (decision.store) {
           timeout = decision.timeout;
           patchResponseHeaders(res, timeout);
           if (this.tagHeader !== false) res.setHeader(this.tagHeader, this.pageTags(res, state).join(' '));
-          page = this.describe(res);
+          page = this.describe(req, res);
           return true;
         }
+        this.bypass(res, decision.reason);
         if (decision.patchTimeout !== undefined) patchResponseHeaders(res, decision.patchTimeout);
         state.flight?.settle();
         return false;
@@ -562,7 +612,7 @@ export class PageCache {
   }
 
   /** The status and headers to store, as the view left them (connection headers and the HIT/MISS header left out). */
-  private describe(res: ServerResponse): Omit<StoredPage, 'body'> {
+  private describe(req: IncomingMessage, res: ServerResponse): Omit<StoredPage, 'body'> {
     const skipped = this.statusHeader === false ? '' : this.statusHeader.toLowerCase();
     const headers: string[] = [];
     // Node keeps the names as the view spelled them; getRawHeaderNames is missing from @types/node.
@@ -585,6 +635,8 @@ export class PageCache {
     const lastModified = headerText(res, 'last-modified');
     if (etag !== undefined) page.etag = etag;
     if (lastModified !== undefined) page.lastModified = lastModified;
+    const route = routeOf(req);
+    if (route !== undefined) page.route = route;
     return page;
   }
 
@@ -613,6 +665,7 @@ export class PageCache {
 
   /** Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions. */
   private serve(req: IncomingMessage, res: ServerResponse, page: StoredPage, label: 'HIT' | 'STALE'): void {
+    countOnce(req, label === 'HIT' ? 'hits' : 'staleHits', page.route);
     let status = page.status;
     let headers = this.hitHeaders(page, label);
     if ((page.etag !== undefined || page.lastModified !== undefined) && hasPreconditions(req.headers)) {

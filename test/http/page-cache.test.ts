@@ -118,7 +118,8 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     await send(base, '/page');
     const [first, second] = await twice(base, '/page', { method: 'POST', body: 'x' });
     expect([first.text, second.text]).toEqual(['POST /page run 2', 'POST /page run 3']);
-    expect(second.headers['x-cache']).toBe('MISS');
+    expect(second.headers['x-cache']).toBe('BYPASS');
+    expect(second.headers['x-cache-reason']).toBeUndefined();
   });
 
   it('answers HEAD from the GET entry, without a body', async () => {
@@ -133,24 +134,41 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
   });
 
   it.each([
-    ['Set-Cookie', { 'Set-Cookie': 'session=abc' }],
-    ['Set-Cookie with Vary: Cookie', { 'Set-Cookie': 'session=abc', Vary: 'Cookie' }],
-    ['Cache-Control: private', { 'Cache-Control': 'private' }],
-    ['Cache-Control: Private', { 'Cache-Control': 'max-age=60, Private' }],
-    ['Cache-Control: private="Set-Cookie"', { 'Cache-Control': 'private="Set-Cookie"' }],
-    ['Cache-Control: NO-STORE', { 'Cache-Control': 'NO-STORE' }],
-    ['Cache-Control: No-Cache', { 'Cache-Control': 'No-Cache' }],
-    ['Vary: *', { Vary: '*' }],
-    ['Vary: Cookie,  *  ', { Vary: 'Cookie,  *  ' }],
-    ['max-age=0', { 'Cache-Control': 'max-age=0' }],
-  ])('never stores a response with %s', async (_name, headers) => {
+    ['Set-Cookie', { 'Set-Cookie': 'session=abc' }, 'Set-Cookie'],
+    ['Set-Cookie with Vary: Cookie', { 'Set-Cookie': 'session=abc', Vary: 'Cookie' }, 'Set-Cookie'],
+    ['Cache-Control: private', { 'Cache-Control': 'private' }, 'Cache-Control: private'],
+    ['Cache-Control: Private', { 'Cache-Control': 'max-age=60, Private' }, 'Cache-Control: private'],
+    ['Cache-Control: private="Set-Cookie"', { 'Cache-Control': 'private="Set-Cookie"' }, 'Cache-Control: private'],
+    ['Cache-Control: NO-STORE', { 'Cache-Control': 'NO-STORE' }, 'Cache-Control: no-store'],
+    ['Cache-Control: No-Cache', { 'Cache-Control': 'No-Cache' }, 'Cache-Control: no-cache'],
+    ['Vary: *', { Vary: '*' }, 'Vary: *'],
+    ['Vary: Cookie,  *  ', { Vary: 'Cookie,  *  ' }, 'Vary: *'],
+    ['max-age=0', { 'Cache-Control': 'max-age=0' }, 'max-age=0'],
+  ])('never stores a response with %s, and says so (X-Cache: BYPASS, the rule in X-Cache-Reason with debug)', async (_name, headers, reason) => {
     const view = countingView((_req, res) => {
       for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
     });
-    const base = await serve(build([cacheMiddleware()], view));
+    const base = await serve(build([cacheMiddleware({ debug: true })], view));
     const [, second] = await twice(base, '/page', { headers: { Cookie: 'other=1' } });
-    expect(second.headers['x-cache']).toBe('MISS');
+    expect(second.headers['x-cache']).toBe('BYPASS');
+    expect(second.headers['x-cache-reason']).toBe(reason);
     expect(second.text).toBe('GET /page run 2');
+  });
+
+  it('names the reason for a request it cannot cache, and for a status it does not store, with debug only', async () => {
+    const view = countingView((req, res) => void (res.statusCode = req.url === '/missing' ? 404 : 200));
+    const debug = await serve(build([cacheMiddleware({ debug: true })], view));
+    expect((await send(debug, '/page', { method: 'POST', body: 'x' })).headers).toMatchObject({ 'x-cache': 'BYPASS', 'x-cache-reason': 'method POST' });
+    expect((await send(debug, '/missing')).headers).toMatchObject({ 'x-cache': 'BYPASS', 'x-cache-reason': 'status 404' });
+    const first = await send(debug, '/page');
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(first.headers['x-cache-reason']).toBeUndefined();
+    expect((await send(debug, '/page')).headers['x-cache']).toBe('HIT');
+    const quiet = await serve(build([cacheMiddleware({ keyPrefix: 'quiet' })], view));
+    const bypass = await send(quiet, '/missing');
+    expect(bypass.headers['x-cache']).toBe('BYPASS');
+    expect(bypass.headers['x-cache-reason']).toBeUndefined();
+    expect(() => cacheMiddleware({ debug: 'yes' as never })).toThrow('options.debug must be a boolean (got yes)');
   });
 
   it('never stores an error status', async () => {
@@ -171,7 +189,7 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     );
     const [first, second] = await twice(base, '/page');
     expect(first.headers['set-cookie']).toEqual(['a=1', 'b=2']);
-    expect(second.headers['x-cache']).toBe('MISS');
+    expect(second.headers['x-cache']).toBe('BYPASS');
     expect(calls).toBe(2);
   });
 
@@ -488,7 +506,7 @@ describe('the page cache with Express features', () => {
     app.get('/json', (_req, res) => void res.json({ ok: true }));
     const base = await serve(app as never);
     const cookie = await twice(base, '/cookie');
-    expect(cookie[1].headers['x-cache']).toBe('MISS');
+    expect(cookie[1].headers['x-cache']).toBe('BYPASS');
     expect(cookie[1].headers['set-cookie']).toEqual(['session=abc; Path=/']);
     const render = await twice(base, '/render');
     expect(render[1].text).toBe('<p>Ada</p>');
