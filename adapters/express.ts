@@ -9,6 +9,8 @@ import {
   beforeHeaders,
   type CacheControlDirectives,
   conditionalGetResponse,
+  dashboardHandler,
+  type DashboardOptions,
   DEFAULT_MAX_BODY_BYTES,
   PageCache,
   type PageCacheOptions,
@@ -18,7 +20,7 @@ import {
 
 export type Next = (error?: unknown) => void;
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
-export type { PageCacheOptions } from '../src/http/index.js';
+export type { DashboardOptions, PageCacheOptions } from '../src/http/index.js';
 
 /** The per-site cache: answers hits, stores GET responses the rules allow. */
 export function cacheMiddleware(options: PageCacheOptions = {}): Middleware {
@@ -116,3 +118,11 @@ export function conditionalGet(options: ConditionalGetOptions = {}): Middleware 
 }
 
 export { addCacheTags, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
+
+/**
+ * The cache dashboard (SPEC §11) as middleware: `app.use('/_cache', requireStaff, cacheDashboard({ actions: true }))`.
+ * Mount it behind your own authentication: it shows what is cached and, with `actions`, changes it.
+ */
+export function cacheDashboard(options: DashboardOptions = {}): Middleware {
+  return dashboardHandler(options);
+}

@@ -9,7 +9,7 @@
 import { pathToFileURL } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { cache, type CachesConfig, caches, configureCaches } from 'cachegrain';
-import { addCacheTags, cacheControl, cacheMiddleware, cachePage, conditionalGet, neverCache, varyOnCookie } from 'cachegrain/express';
+import { addCacheTags, cacheControl, cacheDashboard, cacheMiddleware, cachePage, conditionalGet, neverCache, varyOnCookie } from 'cachegrain/express';
 import { demoCaches } from './caches.js';
 import {
   getItem,
@@ -64,6 +64,9 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
   installEngines(app);
   app.use((_req, _res, next) => measure(next));
 
+  // The dashboard: a real site mounts it behind its own staff authentication.
+  app.use('/_cache', cacheDashboard({ actions: true, title: 'Demo caches' }));
+
   app.get('/style.css', cacheControl({ public: true, maxAge: 3600 }), (_req, res) => res.sendFile('style.css', { root: VIEWS }));
 
   app.post('/visitor', express.urlencoded({ extended: false }), (req, res) => {
@@ -82,23 +85,6 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
     if (item === undefined) return void res.status(404).json({ error: `no item ${req.params.id}` });
     addCacheTags(res, itemTag(item.id));
     res.json({ item, generatedAt: new Date().toISOString() });
-  });
-
-  app.get('/stats', neverCache, async (req, res) => {
-    const views = await cache.getMany<number>(Array.from({ length: 300 }, (_, index) => `views:${index + 1}`));
-    const mostViewed = [...views]
-      .map(([key, count]) => ({ id: Number(String(key).slice('views:'.length)), views: count }))
-      .sort((a, b) => b.views - a.views)
-      .slice(0, 10);
-    const stats = { ...totals, edits: (await cache.get<number>('edits')) ?? 0, mostViewed, generatedAt: new Date().toISOString() };
-    if (req.accepts(['html', 'json']) === 'json') return void res.json(stats);
-    renderPage(req, res, 'nunjucks/stats.njk', 'Nunjucks', { title: 'Stats', stats });
-  });
-
-  app.get('/items/:id/edit', neverCache, async (req, res) => {
-    const id = itemId(req);
-    if (id === undefined) return void notFound(res);
-    renderPage(req, res, 'nunjucks/edit.njk', 'Nunjucks', { title: 'Edit', item: await loadItem(id), edits: (await cache.get<number>(`edits:${id}`)) ?? 0 });
   });
 
   app.post('/items/:id', express.urlencoded({ extended: false }), async (req, res) => {
@@ -123,9 +109,27 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
   // Level 4, per site: every HTML page below is cached whole. They greet the visitor named by a
   // cookie, so they vary on Cookie: each visitor gets their own copy.
   const site = express.Router();
-  site.use(cacheMiddleware({ seconds: options.pageSeconds ?? 60, keyPrefix: SITE_PREFIX }), varyOnCookie, conditionalGet());
+  site.use(cacheMiddleware({ seconds: options.pageSeconds ?? 60, keyPrefix: SITE_PREFIX, debug: true }), varyOnCookie, conditionalGet());
 
   site.get('/', (req, res) => renderPage(req, res, 'nunjucks/home.njk', 'Nunjucks', { title: 'Home' }));
+
+  // Never cached (neverCache): they pass the page cache, which says so (X-Cache: BYPASS, and why).
+  site.get('/stats', neverCache, async (req, res) => {
+    const views = await cache.getMany<number>(Array.from({ length: 300 }, (_, index) => `views:${index + 1}`));
+    const mostViewed = [...views]
+      .map(([key, count]) => ({ id: Number(String(key).slice('views:'.length)), views: count }))
+      .sort((a, b) => b.views - a.views)
+      .slice(0, 10);
+    const stats = { ...totals, edits: (await cache.get<number>('edits')) ?? 0, mostViewed, generatedAt: new Date().toISOString() };
+    if (req.accepts(['html', 'json']) === 'json') return void res.json(stats);
+    renderPage(req, res, 'nunjucks/stats.njk', 'Nunjucks', { title: 'Stats', stats });
+  });
+
+  site.get('/items/:id/edit', neverCache, async (req, res) => {
+    const id = itemId(req);
+    if (id === undefined) return void notFound(res);
+    renderPage(req, res, 'nunjucks/edit.njk', 'Nunjucks', { title: 'Edit', item: await loadItem(id), edits: (await cache.get<number>(`edits:${id}`)) ?? 0 });
+  });
 
   site.get('/:section', async (req, res, next) => {
     const section = sections.find((candidate) => candidate === req.params.section);
@@ -269,6 +273,7 @@ async function main(): Promise<void> {
       ['/items/3', 'an item page; /items/3/edit changes it and invalidates exactly what shows it'],
       ['/api/items/3', 'JSON behind cachePage(30)'],
       ['/stats', 'live counters behind neverCache'],
+      ['/_cache/', 'the cache dashboard: hits and misses of every cache, fragment and route'],
     ]) {
       console.log(`  ${base}${path}  ${what}`);
     }

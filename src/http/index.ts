@@ -33,3 +33,5 @@ export { REFRESH_HEADER } from './refresh.js';
 export { PageFlight, PageFlights } from './flight.js';
 export type { RenderedPage } from './flight.js';
 export type { PageCacheOptions, StoredPage } from './page-cache.js';
+export { dashboardHandler } from './dashboard.js';
+export type { DashboardOptions } from './dashboard.js';

@@ -1,0 +1,274 @@
+/**
+ * The cache dashboard (SPEC §11): one server-rendered page showing what every cache, fragment and
+ * page route did, the recent invalidations, and (with `actions: true`) forms to invalidate tags and
+ * clear a cache. Framework-free: a `(req, res, next)` handler over node:http, mounted by the user
+ * behind their own authentication (`cachegrain/express` exports it as `cacheDashboard`).
+ *
+ * A GET never changes anything. A change is a POST carrying a token only this page hands out (an
+ * HMAC of a per-process secret and the hour), so another site cannot make a visitor's browser
+ * post one.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { subscribe } from 'node:diagnostics_channel';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BaseCache } from '../base.js';
+import { caches } from '../config.js';
+import { fragmentStats } from '../fragments/index.js';
+import { type CacheEvent, channelName, type HitCounts } from '../observe.js';
+import { pageStats } from './page-cache.js';
+
+export interface DashboardOptions {
+  /** The aliases to show. @default every configured alias */
+  caches?: string[];
+  /** Shows the forms that invalidate tags and clear a cache, and accepts their POSTs. @default false */
+  actions?: boolean;
+  /** The page's heading. @default 'Cache' */
+  title?: string;
+  /** How many fragment names and routes each table lists. @default 20 */
+  top?: number;
+}
+
+type Next = (error?: unknown) => void;
+
+/** What an invalidation looked like, as the dashboard lists it. */
+interface Invalidation {
+  at: Date;
+  alias: string;
+  what: string;
+  soft: boolean;
+}
+
+const RECENT_LIMIT = 50;
+const TOKEN_WINDOW_MS = 60 * 60 * 1000;
+const BODY_LIMIT = 16 * 1024;
+
+/** The invalidations this process made, newest first: every dashboard shows the same list. */
+const recent: Invalidation[] = [];
+let listening = false;
+
+function listenForInvalidations(): void {
+  if (listening) return;
+  listening = true;
+  const remember = (what: (event: CacheEvent) => string) => (message: unknown) => {
+    const event = message as CacheEvent;
+    if (event.outcome !== 'ok') return;
+    recent.unshift({ at: new Date(), alias: event.alias, what: what(event), soft: event.soft === true });
+    recent.length = Math.min(recent.length, RECENT_LIMIT);
+  };
+  subscribe(
+    channelName('invalidateTags'),
+    remember((event) => `tags ${(event.tags ?? []).join(', ')}`),
+  );
+  subscribe(
+    channelName('clear'),
+    remember(() => 'everything (clear)'),
+  );
+  subscribe(
+    channelName('delete'),
+    remember((event) => `key ${event.key}`),
+  );
+  subscribe(
+    channelName('deleteMany'),
+    remember((event) => `keys ${(event.keys ?? []).join(', ')}`),
+  );
+}
+
+/** The dashboard as a node:http handler: GET `/` shows it; POST `/invalidate-tags` and `/clear` act. */
+export function dashboardHandler(options: DashboardOptions = {}): (req: IncomingMessage, res: ServerResponse, next?: Next) => void {
+  if (options === null || typeof options !== 'object') throw new TypeError('cacheDashboard: options must be an object');
+  const { actions = false, title = 'Cache', top = 20 } = options;
+  if (typeof actions !== 'boolean') throw new TypeError(`cacheDashboard: options.actions must be a boolean (got ${String(actions)})`);
+  if (options.caches !== undefined && (!Array.isArray(options.caches) || options.caches.some((alias) => typeof alias !== 'string'))) {
+    throw new TypeError('cacheDashboard: options.caches must be a list of cache aliases');
+  }
+  listenForInvalidations();
+  const secret = randomBytes(32);
+  const token = (window: number) => createHmac('sha256', secret).update(String(window)).digest('base64url');
+  const validToken = (given: string | undefined) => {
+    if (given === undefined) return false;
+    const window = Math.floor(Date.now() / TOKEN_WINDOW_MS);
+    // The previous hour's token still works: a page loaded just before the hour turned.
+    return [window, window - 1].some((each) => {
+      const expected = Buffer.from(token(each));
+      const actual = Buffer.from(given);
+      return actual.length === expected.length && timingSafeEqual(actual, expected);
+    });
+  };
+  const shown = (): BaseCache[] => (options.caches === undefined ? caches.all() : options.caches.map((alias) => caches.get(alias)));
+
+  return (req, res, next) => {
+    const path = (req.url ?? '/').split('?')[0]!;
+    const fail = (error: unknown) => (next === undefined ? sendText(res, 500, String(error)) : next(error));
+    if (path === '/' || path === '') {
+      if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
+      const flash = new URL(req.url ?? '/', 'http://dashboard').searchParams.get('done') ?? undefined;
+      renderPage(shown(), { title, top, actions, token: token(Math.floor(Date.now() / TOKEN_WINDOW_MS)), flash }).then(
+        (html) => send(res, 200, 'text/html; charset=utf-8', html),
+        fail,
+      );
+      return;
+    }
+    if (path !== '/invalidate-tags' && path !== '/clear') return next === undefined ? sendText(res, 404, 'Not Found') : next();
+    if (!actions) return sendText(res, 404, 'Not Found');
+    if (req.method !== 'POST') return sendText(res, 405, 'Method Not Allowed', { Allow: 'POST' });
+    readForm(req).then(async (form) => {
+      if (form === undefined) return sendText(res, 413, 'Payload Too Large');
+      if (!validToken(form.get('token') ?? undefined))
+        return sendText(res, 403, 'Forbidden: the form is out of date or did not come from this page; load the page again');
+      const alias = form.get('alias') ?? '';
+      const known = shown().find((each) => each.alias === alias);
+      if (known === undefined) return sendText(res, 400, `Bad Request: no cache '${alias}' on this dashboard`);
+      let done: string;
+      if (path === '/clear') {
+        await known.clear();
+        done = `Cleared cache '${alias}'.`;
+      } else {
+        const tags = (form.get('tags') ?? '').split(/[\s,]+/).filter((tag) => tag !== '');
+        if (tags.length === 0) return sendText(res, 400, 'Bad Request: name at least one tag');
+        const soft = form.get('soft') === 'on';
+        await known.invalidateTags(tags, { soft });
+        done = `Invalidated ${soft ? 'softly ' : ''}tags ${tags.join(', ')} in cache '${alias}'.`;
+      }
+      // After a POST, a GET of the page: reloading it does not post again.
+      res.writeHead(303, { Location: `./?done=${encodeURIComponent(done)}`, 'Cache-Control': 'no-store' }).end();
+    }, fail);
+  };
+}
+
+async function renderPage(
+  shown: BaseCache[],
+  page: { title: string; top: number; actions: boolean; token: string; flash: string | undefined },
+): Promise<string> {
+  const rows = await Promise.all(
+    shown.map(async (cache) => {
+      const stats = cache.stats();
+      const entries = await cache.countEntries().catch(() => undefined);
+      const servers = 'health' in cache && typeof cache.health === 'function' ? (cache.health() as Array<{ server: string; state: string }>) : [];
+      return { cache, stats, entries, servers };
+    }),
+  );
+  const cacheRows = rows
+    .map(({ cache, stats, entries, servers }) => {
+      const served = stats.hits + stats.staleHits;
+      return `<tr data-alias="${escape(cache.alias)}">
+  <th scope="row">${escape(cache.alias)}</th><td>${escape(cache.constructor.name)}</td>
+  <td class="n" data-field="entries">${entries === undefined ? '<span class="muted">—</span>' : entries}</td>
+  <td class="n" data-field="ratio">${ratio(served, served + stats.misses)}</td>
+  <td class="n" data-field="hits">${stats.hits}</td><td class="n" data-field="misses">${stats.misses}</td><td class="n" data-field="staleHits">${stats.staleHits}</td>
+  <td class="n" data-field="sets">${stats.sets}</td><td class="n" data-field="deletes">${stats.deletes}</td>
+  <td class="n${stats.errors > 0 ? ' bad' : ''}" data-field="errors">${stats.errors}</td>
+  <td>${servers.length === 0 ? '<span class="muted">in process</span>' : servers.map((server) => `<span class="state ${escape(server.state)}">${escape(server.server)}: ${escape(server.state)}</span>`).join(' ')}</td>
+</tr>`;
+    })
+    .join('\n');
+  const recentRows =
+    recent.length === 0
+      ? '<p class="muted">None since this process started.</p>'
+      : `<table><thead><tr><th>When</th><th>Cache</th><th>What</th><th>Soft</th></tr></thead><tbody>
+${recent.map((each) => `<tr><td>${each.at.toISOString().replace('T', ' ').slice(0, 19)}</td><td>${escape(each.alias)}</td><td>${escape(each.what)}</td><td>${each.soft ? 'soft' : ''}</td></tr>`).join('\n')}
+</tbody></table>`;
+  const aliasOptions = shown.map((cache) => `<option>${escape(cache.alias)}</option>`).join('');
+  const forms = page.actions
+    ? `<section><h2>Act</h2><div class="forms">
+<form method="post" action="invalidate-tags" id="invalidate-tags">
+  <input type="hidden" name="token" value="${escape(page.token)}">
+  <label>Cache <select name="alias">${aliasOptions}</select></label>
+  <label>Tags <input name="tags" placeholder="item:42 section:news" required></label>
+  <label class="check"><input type="checkbox" name="soft"> soft (serve stale while refreshed)</label>
+  <button>Invalidate tags</button>
+</form>
+<form method="post" action="clear" id="clear">
+  <input type="hidden" name="token" value="${escape(page.token)}">
+  <label>Cache <select name="alias">${aliasOptions}</select></label>
+  <button class="danger">Clear cache</button>
+</form></div></section>`
+    : '';
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex"><title>${escape(page.title)}</title>
+<style>
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color:#1d2330;background:#f6f7f9}
+header{background:#1d2330;color:#fff;padding:14px 28px}header h1{margin:0;font-size:20px;font-weight:600}
+main{padding:8px 28px 40px;max-width:1180px}h2{font-size:16px;margin:26px 0 10px}
+table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #dde1e7;border-radius:6px;overflow:hidden}
+th,td{padding:7px 10px;border-bottom:1px solid #eceef2;text-align:left;vertical-align:top}thead th{background:#eef0f4;font-size:12px;text-transform:uppercase;letter-spacing:.04em;color:#4a5262}
+td.n{text-align:right;font-variant-numeric:tabular-nums}.muted{color:#8a91a0}.bad{color:#b3261e;font-weight:600}
+.state{display:inline-block;padding:1px 7px;border-radius:10px;font-size:12px;background:#e3f4e6;color:#1e6b2f}.state.open,.state.probing{background:#fde7e5;color:#b3261e}
+.flash{background:#e3f4e6;border:1px solid #b9e0c1;padding:9px 12px;border-radius:6px;margin-top:18px}
+.forms{display:flex;gap:16px;flex-wrap:wrap}form{background:#fff;border:1px solid #dde1e7;border-radius:6px;padding:12px 14px;display:flex;gap:10px;align-items:center;flex-wrap:wrap}
+input,select,button{font:inherit}input[name=tags]{width:220px}button{background:#2b59c3;color:#fff;border:0;border-radius:5px;padding:6px 12px;cursor:pointer}button.danger{background:#b3261e}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:20px}@media (max-width:800px){.grid{grid-template-columns:1fr}}
+</style></head>
+<body><header><h1>${escape(page.title)}</h1></header><main>
+${page.flash === undefined ? '' : `<p class="flash" role="status">${escape(page.flash)}</p>`}
+<section><h2>Caches</h2><table id="caches"><thead><tr><th>Alias</th><th>Backend</th><th>Entries</th><th>Hit ratio</th><th>Hits</th><th>Misses</th><th>Stale</th><th>Sets</th><th>Deletes</th><th>Errors</th><th>Servers</th></tr></thead>
+<tbody>
+${cacheRows}
+</tbody></table></section>
+<div class="grid">
+<section><h2>Fragments</h2>${countsTable('fragments', fragmentStats(), page.top, 'Fragment')}</section>
+<section><h2>Pages</h2>${countsTable('routes', pageStats(), page.top, 'Route')}</section>
+</div>
+<section><h2>Recent invalidations</h2>${recentRows}</section>
+${forms}
+</main></body></html>
+`;
+}
+
+/** The busiest names (by hits and misses together), each with its counts and hit ratio. */
+function countsTable(id: string, counts: Map<string, HitCounts>, top: number, what: string): string {
+  if (counts.size === 0) return '<p class="muted">Nothing counted yet.</p>';
+  const busiest = [...counts].sort(([, a], [, b]) => b.hits + b.staleHits + b.misses - (a.hits + a.staleHits + a.misses)).slice(0, top);
+  return `<table id="${id}"><thead><tr><th>${what}</th><th>Hit ratio</th><th>Hits</th><th>Misses</th><th>Stale</th></tr></thead><tbody>
+${busiest
+  .map(
+    ([name, each]) =>
+      `<tr data-name="${escape(name)}"><td>${escape(name)}</td><td class="n">${ratio(each.hits + each.staleHits, each.hits + each.staleHits + each.misses)}</td><td class="n" data-field="hits">${each.hits}</td><td class="n" data-field="misses">${each.misses}</td><td class="n" data-field="staleHits">${each.staleHits}</td></tr>`,
+  )
+  .join('\n')}
+</tbody></table>`;
+}
+
+function ratio(part: number, whole: number): string {
+  return whole === 0 ? '<span class="muted">—</span>' : `${((100 * part) / whole).toFixed(1)}%`;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);
+}
+
+/** A urlencoded form body; undefined when it is larger than any of this page's forms. */
+function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+  // A body parser in front (express.urlencoded) has read it already.
+  const parsed = (req as IncomingMessage & { body?: unknown }).body;
+  if (parsed !== null && typeof parsed === 'object' && !Buffer.isBuffer(parsed)) {
+    return Promise.resolve(
+      new URLSearchParams(Object.entries(parsed as Record<string, unknown>).map(([name, value]): [string, string] => [name, String(value)])),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > BODY_LIMIT) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(undefined);
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
+    req.on('error', reject);
+  });
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  // What this page shows is this moment's state, for the people allowed to see it: never stored.
+  res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), ...headers });
+  res.end(body);
+}
+
+function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
+  send(res, status, 'text/plain; charset=utf-8', `${text}\n`, headers);
+}
