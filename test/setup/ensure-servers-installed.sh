@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test suite starts real Redis, memcached and PostgreSQL servers on loopback. This makes sure
-# they are installed: it installs the Debian packages when it can (root with apt-get), and
+# The test suite starts real Redis, memcached and PostgreSQL servers on loopback, and drives the
+# dashboard in Debian's chromium. This makes sure they are installed: it installs the Debian packages when it can (root with apt-get), and
 # otherwise fails with the exact command to run.
 set -euo pipefail
 
@@ -8,11 +8,12 @@ packages=()
 command -v redis-server >/dev/null 2>&1 || packages+=(redis-server)
 command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || packages+=(memcached)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || packages+=(postgresql)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || packages+=(chromium)
 
 [ ${#packages[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-  echo "Installing the test servers: ${packages[*]}"
+  echo "Installing what the tests need: ${packages[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
@@ -23,6 +24,6 @@ if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
   exit 0
 fi
 
-echo "The tests need these servers installed: ${packages[*]}" >&2
+echo "The tests need these Debian packages installed: ${packages[*]}" >&2
 echo "Install them with: sudo apt-get install -y ${packages[*]}" >&2
 exit 1
