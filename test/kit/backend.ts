@@ -4,7 +4,8 @@
  * that builds caches over one shared store, and `traits` for the few differences SPEC allows.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type BaseCache, type CacheParams, CacheServerError, InvalidCacheKeyError, KeyNotFoundError } from '../../src/index.js';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { type BaseCache, type CacheEvent, type CacheParams, CacheServerError, channelName, InvalidCacheKeyError, KeyNotFoundError } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
 
 export interface BackendTraits {
@@ -836,6 +837,60 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         expect(afterExpiry).toBeTypeOf('function');
         await again!(); // the expired holder's release leaves the new holder's lock alone
         expect(await other.acquireLock('job', 5)).toBeUndefined();
+      });
+    });
+
+    describe('stats and diagnostics channels', () => {
+      it('stats() counts hits, misses, stale hits, sets and deletes as each operation ends; resetStats() starts again', async () => {
+        await cache.set('a', 1);
+        await cache.setMany({ b: 2, c: 3 });
+        expect(await cache.add('a', 9)).toBe(false);
+        await cache.get('a');
+        await cache.get('absent');
+        await cache.getMany(['a', 'b', 'absent']);
+        await cache.delete('c');
+        await cache.deleteMany(['b', 'nothing']);
+        expect(cache.stats()).toEqual({ hits: 3, misses: 2, staleHits: 0, sets: 3, deletes: 3, errors: 0 });
+        await cache.set('stale', 'old', { timeout: 1, staleWhileRevalidate: 600 });
+        await advance(2);
+        expect((await cache.getEntries(['stale'])).get('stale')?.state).toBe('stale');
+        expect(cache.stats()).toMatchObject({ hits: 3, staleHits: 1, sets: 4 });
+        cache.resetStats();
+        expect(cache.stats()).toEqual({ hits: 0, misses: 0, staleHits: 0, sets: 0, deletes: 0, errors: 0 });
+      });
+
+      it('publishes each operation on cachegrain:<operation> while someone listens, and nothing after', async () => {
+        const events: CacheEvent[] = [];
+        const listen = (message: unknown) => events.push(message as CacheEvent);
+        for (const operation of ['get', 'getMany', 'set', 'invalidateTags'] as const) subscribe(channelName(operation), listen);
+        try {
+          await cache.set('a', 0);
+          // A stored value equal to the caller's default is still a hit.
+          expect(await cache.get('a', 0)).toBe(0);
+          expect(await cache.get('absent', 'fallback')).toBe('fallback');
+          await cache.getMany(
+            (function* () {
+              yield 'a';
+              yield 'absent';
+            })(),
+          );
+          await cache.invalidateTags(['news'], { soft: true });
+          await expect(cache.get(['not', 'a', 'key'] as never)).rejects.toThrow();
+        } finally {
+          for (const operation of ['get', 'getMany', 'set', 'invalidateTags'] as const) unsubscribe(channelName(operation), listen);
+        }
+        await cache.get('a');
+        const alias = cache.alias;
+        expect(
+          events.map(({ duration, error, ...rest }) => ({ ...rest, timed: typeof duration === 'number' && duration >= 0, failed: error !== undefined })),
+        ).toEqual([
+          { operation: 'set', alias, key: 'a', outcome: 'ok', timed: true, failed: false },
+          { operation: 'get', alias, key: 'a', outcome: 'hit', timed: true, failed: false },
+          { operation: 'get', alias, key: 'absent', outcome: 'miss', timed: true, failed: false },
+          { operation: 'getMany', alias, keys: ['a', 'absent'], outcome: 'miss', hits: 1, misses: 1, timed: true, failed: false },
+          { operation: 'invalidateTags', alias, tags: ['news'], soft: true, outcome: 'ok', timed: true, failed: false },
+          { operation: 'get', alias, key: 'not,a,key', outcome: 'error', timed: true, failed: true },
+        ]);
       });
     });
 

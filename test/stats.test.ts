@@ -1,0 +1,53 @@
+import nunjucks from 'nunjucks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pageStats, resetPageStats } from '../adapters/express.js';
+import { installCacheTag, renderString } from '../adapters/nunjucks.js';
+import { FragmentRender } from '../src/fragments/index.js';
+import { caches, configureCaches, fragmentStats, resetFragmentStats } from '../src/index.js';
+import { CountsByName } from '../src/observe.js';
+
+describe('fragmentStats()', () => {
+  beforeAll(() => configureCaches({ default: { backend: 'locmem', location: 'fragment-stats' } }));
+  afterAll(() => caches.closeAll());
+
+  it.each([true, false])('counts each fragment name: misses, then hits, with inline hits %s', async (inline) => {
+    const was = FragmentRender.inlineHits;
+    FragmentRender.inlineHits = inline;
+    try {
+      await caches.get('default').clear();
+      resetFragmentStats();
+      const env = installCacheTag(new nunjucks.Environment());
+      const page = '{% for id in [1, 2, 3] %}{% cache 60 card id %}<li>{{ id }}</li>{% endcache %}{% endfor %}{% cache 60 footer %}f{% endcache %}';
+      await renderString(env, page);
+      await renderString(env, page);
+      expect(fragmentStats()).toEqual(
+        new Map([
+          ['card', { hits: 3, misses: 3, staleHits: 0 }],
+          ['footer', { hits: 1, misses: 1, staleHits: 0 }],
+        ]),
+      );
+    } finally {
+      FragmentRender.inlineHits = was;
+    }
+  });
+});
+
+describe('counts by name', () => {
+  it('stay bounded: past the limit, new names count under (other)', () => {
+    const counts = new CountsByName(3);
+    for (let id = 0; id < 10; id++) counts.of(`/items/${id}`).hits++;
+    expect([...counts.snapshot()]).toEqual([
+      ['/items/0', { hits: 1, misses: 0, staleHits: 0 }],
+      ['/items/1', { hits: 1, misses: 0, staleHits: 0 }],
+      ['/items/2', { hits: 1, misses: 0, staleHits: 0 }],
+      ['(other)', { hits: 7, misses: 0, staleHits: 0 }],
+    ]);
+  });
+
+  it('pageStats() answers a copy: changing it changes nothing counted', () => {
+    resetPageStats();
+    const copy = pageStats();
+    copy.set('/x', { hits: 1, misses: 0, staleHits: 0 });
+    expect(pageStats().size).toBe(0);
+  });
+});
