@@ -14,7 +14,7 @@ import { BoundedMemo } from './memo.js';
 import { md5 } from './hash.js';
 import { randomBytes } from 'node:crypto';
 import { checkOptionNames } from './options.js';
-import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
+import { abbreviatedKey, type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -45,8 +45,15 @@ export interface CacheParams<O = Record<string, unknown>> {
   version?: number;
   /** Builds the stored key. @default `${keyPrefix}:${version}:${key}` */
   keyFunction?: KeyFunction;
+  /** Where problems are reported once per cause. @default console */
+  logger?: CacheLogger;
   /** Backend-specific options. */
   options?: O;
+}
+
+/** Where a cache reports what goes wrong around it: a server down, a key memcached would refuse. `console` is one. */
+export interface CacheLogger {
+  warn(message: string): void;
 }
 
 /** A timeout in seconds (`null` = forever), or an options object. Omitted = the cache's default. */
@@ -194,6 +201,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private readonly refreshing = new Set<string>();
   private readonly pendingIncrs = new Map<string, Promise<number>>();
   private readonly reportedCauses = new Set<string>();
+  private readonly logger: CacheLogger;
+  /** The kinds of key warned about (see `validateKey`). */
+  private readonly warnedKeyShapes = new Set<string>();
   /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
   private counts: CacheStats = emptyStats();
 
@@ -213,6 +223,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const unknownOption = known === undefined ? undefined : checkOptionNames(this.options, known);
     if (unknownOption !== undefined) throw this.typeError(unknownOption);
     this.codec = codec;
+    this.logger = params.logger ?? console;
+    if (this.logger === null || typeof this.logger !== 'object' || typeof this.logger.warn !== 'function') {
+      throw this.typeError(`logger must have a warn(message) method, as console does (got ${describe(params.logger)})`);
+    }
   }
 
   // ---- The primitives a backend implements -------------------------------------------------
@@ -293,9 +307,18 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return this.keyFunction(userKeyToString(key), this.keyPrefix, version);
   }
 
-  /** Warns (as a `CacheKeyWarning`) about made keys memcached would refuse. */
+  /**
+   * Warns (as a `CacheKeyWarning`) about made keys memcached would refuse: once per shape of key,
+   * since a site makes the same bad key on every request; a shape is the problem and the key with
+   * its digits and its tail past 100 characters left out (`page:1:…` for every id).
+   */
   validateKey(key: string): void {
-    for (const problem of memcachedKeyProblems(key)) process.emitWarning(problem, CacheKeyWarning);
+    const problems = memcachedKeyProblems(key);
+    if (problems.length === 0) return;
+    const shape = `${problems.length}:${key.slice(0, 100).replace(/[0-9]+/g, '#')}`;
+    if (this.warnedKeyShapes.has(shape)) return;
+    if (this.warnedKeyShapes.size < 1000) this.warnedKeyShapes.add(shape);
+    for (const problem of memcachedKeyProblems(key, abbreviatedKey(key))) process.emitWarning(problem, CacheKeyWarning);
   }
 
   /** Made and validated; for the default version, made keys that passed are remembered. */
@@ -1216,7 +1239,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
     if (this.reportedCauses.has(error.message)) return;
     this.reportedCauses.add(error.message);
-    console.error(`cachegrain: cache '${this.alias}': ${error.message} (reported once; listen for 'error' events on the cache to see every one)`);
+    this.logger.warn(`cachegrain: ${this.named(error.message)} (reported once; listen for 'error' events on the cache to see every one)`);
   }
 
   /** Counts a command a server failed, or that was answered without it while it is down. */
@@ -1226,7 +1249,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** A TypeError whose message starts by naming this cache. */
   protected typeError(message: string, cause?: unknown): TypeError {
-    return new TypeError(`cache '${this.alias}': ${message}`, cause === undefined ? undefined : { cause });
+    return new TypeError(this.named(message), cause === undefined ? undefined : { cause });
+  }
+
+  /** The message, starting with the name of this cache once (messages of the backends name it already). */
+  protected named(message: string): string {
+    const name = `cache '${this.alias}': `;
+    return message.startsWith(name) ? message : name + message;
   }
 
   // ---- Internals ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import type { BaseCache, CacheParams, InvalidateOptions } from './base.js';
+import type { BaseCache, CacheLogger, CacheParams, InvalidateOptions } from './base.js';
 import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './errors.js';
 import { checkOptionNames } from './options.js';
@@ -32,6 +32,8 @@ interface CommonConfig {
   version?: number;
   /** `(key, keyPrefix, version) => string`, or a module specifier 'module#exportName' of one. */
   keyFunction?: KeyFunction | string;
+  /** Where the cache reports its problems once per cause (a server down, a key memcached would refuse). @default console */
+  logger?: CacheLogger;
 }
 
 /**

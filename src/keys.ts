@@ -30,15 +30,15 @@ export function userKeyToString(key: unknown): string {
 }
 
 /** The reasons memcached would refuse a made key, in Django's order and wording. */
-export function memcachedKeyProblems(key: string): string[] {
+export function memcachedKeyProblems(key: string, shown = key): string[] {
   if (key.length <= MEMCACHED_MAX_KEY_LENGTH && !MEMCACHED_BAD_CHARACTERS.test(key)) return NO_PROBLEMS;
   const problems: string[] = [];
   // `length` counts UTF-16 units, never fewer than code points: only a long key needs the exact count.
   if (key.length > MEMCACHED_MAX_KEY_LENGTH && codePointLength(key) > MEMCACHED_MAX_KEY_LENGTH) {
-    problems.push(`Cache key will cause errors if used with memcached: '${key}' (longer than ${MEMCACHED_MAX_KEY_LENGTH})`);
+    problems.push(`Cache key will cause errors if used with memcached: '${shown}' (longer than ${MEMCACHED_MAX_KEY_LENGTH})`);
   }
   if (MEMCACHED_BAD_CHARACTERS.test(key)) {
-    problems.push(`Cache key contains characters that will cause errors if used with memcached: '${key}'`);
+    problems.push(`Cache key contains characters that will cause errors if used with memcached: '${shown}'`);
   }
   return problems;
 }
@@ -57,4 +57,9 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'symbol') return 'a symbol';
   return `${typeof value} ${String(value)}`;
+}
+
+/** A key as a warning shows it: at most its first 100 characters, and then its length. */
+export function abbreviatedKey(key: string): string {
+  return key.length <= 100 ? key : `${key.slice(0, 100)}…[${key.length} characters]`;
 }

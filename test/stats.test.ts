@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pageStats, resetPageStats } from '../adapters/express.js';
 import { installCacheTag, renderString } from '../adapters/nunjucks.js';
 import { FragmentRender } from '../src/fragments/index.js';
-import { caches, configureCaches, fragmentStats, resetFragmentStats } from '../src/index.js';
+import { caches, configureCaches, fragmentStats, LocMemCache, RedisCache, resetFragmentStats } from '../src/index.js';
+import { closedPort } from './setup/closed-port.js';
 import { CountsByName } from '../src/observe.js';
 
 describe('fragmentStats()', () => {
@@ -49,5 +50,37 @@ describe('counts by name', () => {
     const copy = pageStats();
     copy.set('/x', { hits: 1, misses: 0, staleHits: 0 });
     expect(pageStats().size).toBe(0);
+  });
+});
+
+describe('the logger', () => {
+  it('hears each cause once, naming the cache once, and the failures count as errors, not misses alone', async () => {
+    const heard: string[] = [];
+    const cache = new RedisCache({
+      alias: 'sessions',
+      location: `redis://127.0.0.1:${await closedPort()}`,
+      logger: { warn: (message) => heard.push(message) },
+      options: { failOpen: true, timeoutMs: 300 },
+    });
+    try {
+      expect(await cache.get('k')).toBeUndefined();
+      const first = heard.length;
+      for (let i = 0; i < 2; i++) expect(await cache.get('k')).toBeUndefined();
+      expect(heard.length).toBe(first);
+      expect(new Set(heard).size).toBe(heard.length);
+      for (const message of heard) {
+        expect(message).toMatch(/^cachegrain: cache 'sessions': server redis:\/\/127\.0\.0\.1:\d+/);
+        expect(message).not.toContain("cache 'sessions': cache 'sessions'");
+      }
+      expect(cache.stats()).toMatchObject({ errors: 3, misses: 3, hits: 0 });
+    } finally {
+      await cache.close();
+    }
+  });
+
+  it('must be able to warn', () => {
+    expect(() => new LocMemCache({ alias: 'x', logger: {} as never })).toThrow(
+      "cache 'x': logger must have a warn(message) method, as console does (got an object)",
+    );
   });
 });
