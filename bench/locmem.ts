@@ -1,5 +1,6 @@
 /** locmem against raw lru-cache called through an async function: the limit for an async API. */
 import { LRUCache } from 'lru-cache';
+import { UNOBSERVED } from '../src/base.js';
 import { LocMemCache } from '../src/index.js';
 import { compare, type Comparison } from './harness.js';
 
@@ -41,6 +42,45 @@ export async function run(): Promise<Comparison[]> {
       'async lru-cache',
       (i) => rawSet(keys[i % 1000]!, 'another short string'),
       { target: 0.5 },
+    ),
+  );
+  // What seeing the cache work costs on the hot path (SPEC §11). The idle channel: get as published,
+  // nobody subscribed, against the same method without its channel. The counts: get against a
+  // cache whose hit and miss counting is taken out (the counting methods without their increments).
+  const unobservedGet = (cache.get as unknown as { [UNOBSERVED]: (key: string) => Promise<unknown> })[UNOBSERVED];
+  results.push(
+    await compare(
+      'locmem',
+      'get, channel idle (nobody subscribed)',
+      (i) => cache.get(keys[i % 1000]!),
+      'get without its channel',
+      (i) => unobservedGet.call(cache, keys[i % 1000]!),
+      { target: 0.95 },
+    ),
+  );
+  const uncounted = new LocMemCache({ location: 'bench', options: { maxEntries: 10_000 } });
+  Object.assign(uncounted, {
+    countedValue(
+      this: { unstamped(payload: unknown): unknown; decode(payload: unknown, shared: boolean): unknown },
+      entry: { payload: unknown } | undefined,
+      shared: boolean,
+      missing: unknown,
+    ) {
+      if (entry === undefined) return missing;
+      const own = this.unstamped(entry.payload);
+      return own === undefined ? missing : this.decode(own, shared);
+    },
+  });
+  if ((await uncounted.get(keys[0]!)) === undefined || uncounted.stats().hits !== 0)
+    throw new Error('the uncounted cache must read without counting');
+  results.push(
+    await compare(
+      'locmem',
+      'get, stats counted',
+      (i) => cache.get(keys[i % 1000]!),
+      'get, not counted',
+      (i) => uncounted.get(keys[i % 1000]!),
+      { target: 0.95 },
     ),
   );
   // The raw anchor copies with structuredClone on read, as a cache that hands out copies must.

@@ -1330,6 +1330,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
  */
 type Operation = (this: BaseCache, a?: unknown, b?: unknown, c?: unknown) => Promise<unknown>;
 const NOT_FOUND = Symbol('not found');
+/** On each published operation: the method as it is without its channel. */
+export const UNOBSERVED = Symbol('cachegrain.unobserved');
 
 for (const operation of CACHE_OPERATIONS) {
   const direct = BaseCache.prototype[operation] as Operation;
@@ -1337,6 +1339,8 @@ for (const operation of CACHE_OPERATIONS) {
   const observed: Operation = function (a, b, c) {
     return channel.hasSubscribers ? traced(this, operation, direct, a, b, c) : direct.call(this, a, b, c);
   };
+  // What the benchmark weighs the idle channel against.
+  Object.defineProperty(observed, UNOBSERVED, { value: direct });
   Object.defineProperty(BaseCache.prototype, operation, { value: observed, writable: true, configurable: true });
 }
 
