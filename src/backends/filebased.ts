@@ -180,6 +180,11 @@ export class FileBasedCache extends BaseCache<Buffer> {
     }
   }
 
+  /** The files of its directory, expired ones not yet culled included. */
+  override async countEntries(): Promise<number> {
+    return (await this.ownFiles()).length;
+  }
+
   private async ownFiles(): Promise<string[]> {
     try {
       return (await readdir(this.directory)).filter((name) => OWN_FILE.test(name));
