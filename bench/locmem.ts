@@ -71,8 +71,7 @@ export async function run(): Promise<Comparison[]> {
       return own === undefined ? missing : this.decode(own, shared);
     },
   });
-  if ((await uncounted.get(keys[0]!)) === undefined || uncounted.stats().hits !== 0)
-    throw new Error('the uncounted cache must read without counting');
+  if ((await uncounted.get(keys[0]!)) === undefined || uncounted.stats().hits !== 0) throw new Error('the uncounted cache must read without counting');
   results.push(
     await compare(
       'locmem',
