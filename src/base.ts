@@ -406,6 +406,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     this.counts = emptyStats();
   }
 
+  /**
+   * Whether the store is known to be out of reach right now (a server cache whose every server's
+   * breaker is open): writes that only fill the cache are not even prepared until it is back.
+   */
+  get unreachable(): boolean {
+    return false;
+  }
+
   /** How many entries the store holds, where the backend can tell cheaply (undefined where it cannot: a shared server). */
   async countEntries(): Promise<number | undefined> {
     return undefined;
@@ -827,7 +835,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (asOf === undefined && tags !== undefined && expiresAt !== EXPIRED) asOf = await this.readTagSnapshot(tags);
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = this.encode(value, made);
-    if (expiresAt === EXPIRED) return payload;
+    if (expiresAt === EXPIRED || this.unreachable) return payload;
     const stamped = await this.stampedWith(payload, tags, windows, expiresAt, asOf);
     if (stamped === undefined) return payload;
     await this.addOverDead(made, stamped, storedExpiry(expiresAt, windows));

@@ -84,3 +84,23 @@ describe('the logger', () => {
     );
   });
 });
+
+describe('a server cache whose servers are all down', () => {
+  it('is unreachable once its breaker opens: getOrSet answers what it computed without preparing a write', async () => {
+    const cache = new RedisCache({
+      alias: 'down',
+      location: `redis://127.0.0.1:${await closedPort()}`,
+      logger: { warn: () => undefined },
+      options: { failOpen: true, timeoutMs: 300 },
+    });
+    try {
+      expect(cache.unreachable).toBe(false);
+      for (let i = 0; i < 10 && !cache.unreachable; i++) await cache.get('k');
+      expect(cache.unreachable).toBe(true);
+      expect(await cache.getOrSet('k', () => 'computed')).toBe('computed');
+      expect(cache.stats().sets).toBe(0);
+    } finally {
+      await cache.close();
+    }
+  });
+});

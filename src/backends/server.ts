@@ -220,6 +220,12 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     pending.resolve(fallback);
   }
 
+  override get unreachable(): boolean {
+    if (this.breakers.size === 0) return false;
+    for (const breaker of this.breakers.values()) if (breaker.state !== OPEN) return false;
+    return true;
+  }
+
   /** Reports a failure of `server` seen outside a call (a client's connection errors), as `guard` reports its own. */
   protected reportServerError(server: string, failure: CacheServerError): void {
     this.reportOutage(this.breakers.get(server) ?? this.addBreaker(server), failure);

@@ -648,6 +648,8 @@ export class PageCache {
   private async store(req: IncomingMessage, res: ServerResponse, page: StoredPage, timeout: number, state: PageState): Promise<void> {
     const cache = resolveCache(this.cacheOption);
     try {
+      // Down for a while (its breaker open): storing would only fail; the next request renders again.
+      if (cache.unreachable) return;
       const cacheControl = headerText(res, 'cache-control');
       const staleWhileRevalidate = Math.max(this.staleWhileRevalidate, secondsOf(cacheControl, 'stale-while-revalidate') ?? 0);
       const staleIfError = Math.max(this.staleIfError, secondsOf(cacheControl, 'stale-if-error') ?? 0);
