@@ -13,7 +13,9 @@ import { type Comparison, type Measurement, print } from './harness.js';
 const require = createRequire(import.meta.url);
 const WARMUP_SECONDS = 1;
 const DURATION_SECONDS = 1;
-const HTTP_ROUNDS = 16;
+/** Fresh pairs of server processes per comparison, and rounds run on each pair. */
+const PAIRS = 3;
+const ROUNDS_PER_PAIR = 8;
 const CONNECTIONS = 50;
 const SERVER = fileURLToPath(new URL('./http-server.js', import.meta.url));
 
@@ -86,24 +88,28 @@ interface Pair {
  * a shared machine the load from elsewhere drifts and one run over loopback swings by more than the
  * gap measured here, but the two runs of one round, a second apart, see much the same machine, and
  * the median is not moved by a round that caught a quiet (or a busy) moment for one side only, as the
- * best of each side's runs is.
+ * best of each side's runs is. A pair of processes also has an offset of its own that holds for all
+ * its rounds (where the JIT and the allocator happened to put things), so the rounds are spread over
+ * several fresh pairs.
  */
 async function rounds(ours: string, anchor: string): Promise<Pair> {
-  const servers = new Map<string, { child: ChildProcess; url: string }>();
-  try {
-    for (const app of [anchor, ours]) servers.set(app, await startServer(app));
-    for (const app of [anchor, ours]) await autocannon(servers.get(app)!.url, WARMUP_SECONDS);
-    const pair: Pair = { anchor: [], ours: [] };
-    for (let round = 0; round < HTTP_ROUNDS; round++) {
-      for (const app of round % 2 === 0 ? [anchor, ours] : [ours, anchor]) {
-        const rate = await autocannon(servers.get(app)!.url, DURATION_SECONDS);
-        (app === anchor ? pair.anchor : pair.ours).push({ opsPerSec: rate, meanMicros: 1e6 / rate });
+  const pair: Pair = { anchor: [], ours: [] };
+  for (let fresh = 0; fresh < PAIRS; fresh++) {
+    const servers = new Map<string, { child: ChildProcess; url: string }>();
+    try {
+      for (const app of [anchor, ours]) servers.set(app, await startServer(app));
+      for (const app of [anchor, ours]) await autocannon(servers.get(app)!.url, WARMUP_SECONDS);
+      for (let round = 0; round < ROUNDS_PER_PAIR; round++) {
+        for (const app of round % 2 === 0 ? [anchor, ours] : [ours, anchor]) {
+          const rate = await autocannon(servers.get(app)!.url, DURATION_SECONDS);
+          (app === anchor ? pair.anchor : pair.ours).push({ opsPerSec: rate, meanMicros: 1e6 / rate });
+        }
       }
+    } finally {
+      for (const { child } of servers.values()) await stopServer(child);
     }
-    return pair;
-  } finally {
-    for (const { child } of servers.values()) await stopServer(child);
   }
+  return pair;
 }
 
 export async function run(): Promise<Comparison[]> {

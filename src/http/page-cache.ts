@@ -83,7 +83,10 @@ export interface StoredPage {
   /** For the Age header: the max-age sent and the Expires time (epoch seconds). */
   maxAge: number | null;
   expires: number | null;
-  /** The route pattern that rendered it (Express `req.route`), for `pageStats()` of its hits. */
+  /**
+   * What `pageStats()` counts its hits under: the route pattern that rendered it (Express
+   * `req.route`), else its path. Absent from pages stored by earlier versions.
+   */
   route?: string;
 }
 
@@ -137,7 +140,6 @@ let instancesSeen = 0;
 
 /** Hits, stale hits and misses by route pattern (SPEC §11). */
 const countsByRoute = new CountsByName();
-const COUNTED = Symbol('cachegrain.pageCounted');
 
 /** Hits, stale hits and misses of the page cache by route pattern (Express `req.route.path`, else the path), since start or `resetPageStats()`. */
 export function pageStats(): Map<string, HitCounts> {
@@ -148,11 +150,16 @@ export function resetPageStats(): void {
   countsByRoute.reset();
 }
 
-/** Counts a request once, however many page cache layers it passes. */
+/** Requests a layer counted as a miss: a layer further in that answers them counts nothing more. */
+const countedMisses = new WeakSet<IncomingMessage>();
+
+/**
+ * Counts a request once, however many page cache layers it passes. Only a miss is remembered: a hit
+ * ends the request, so no layer can count it after, and the hot path writes nothing on the request.
+ */
 function countOnce(req: IncomingMessage, outcome: keyof HitCounts, route?: string): void {
-  const counted = req as IncomingMessage & { [COUNTED]?: true };
-  if (counted[COUNTED]) return;
-  counted[COUNTED] = true;
+  if (countedMisses.has(req)) return;
+  if (outcome === 'misses') countedMisses.add(req);
   countsByRoute.of(route ?? routeOf(req) ?? requestPath(req))[outcome]++;
 }
 
@@ -635,8 +642,7 @@ export class PageCache {
     const lastModified = headerText(res, 'last-modified');
     if (etag !== undefined) page.etag = etag;
     if (lastModified !== undefined) page.lastModified = lastModified;
-    const route = routeOf(req);
-    if (route !== undefined) page.route = route;
+    page.route = routeOf(req) ?? requestPath(req);
     return page;
   }
 

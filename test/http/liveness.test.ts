@@ -6,7 +6,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import express5 from 'express';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cacheControl, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, updateCacheMiddleware } from '../../adapters/express.js';
+import {
+  cacheControl,
+  cacheMiddleware,
+  cachePage,
+  conditionalGet,
+  fetchFromCacheMiddleware,
+  pageStats,
+  resetPageStats,
+  updateCacheMiddleware,
+} from '../../adapters/express.js';
 import { md5 } from '../../src/hash.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
@@ -58,7 +67,8 @@ describe.each([
   ['Express 5', express5],
   ['Express 4', express4],
 ])("the README's example on %s", (_name, express) => {
-  it('answers a route under cachePage behind the site-wide cacheMiddleware, then hits', async () => {
+  it('answers a route under cachePage behind the site-wide cacheMiddleware, then hits, counted once each', async () => {
+    resetPageStats();
     const app = express();
     const view = countingView();
     app.use(cacheMiddleware({ seconds: 600 }));
@@ -71,6 +81,7 @@ describe.each([
     expect(second.text).toBe('/news run 1');
     expect(second.headers['x-cache']).toBe('HIT');
     expect(view.calls).toBe(1);
+    expect(pageStats().get('/news')).toEqual({ hits: 1, misses: 1, staleHits: 0 });
   });
 });
 
