@@ -149,6 +149,11 @@ function throwRefusal(failed: WriteFailure[]): void {
   for (const failure of failed) if (typeof failure !== 'string') throw failure.error;
 }
 
+/** Throws the cause of a single write that the server refused (false: it failed without one, not thrown). */
+function throwUnstored(stored: boolean | Error): void {
+  if (stored instanceof Error) throw stored;
+}
+
 /** The made key of a write failure. */
 export function failedKey(failure: WriteFailure): string {
   return typeof failure === 'string' ? failure : failure.key;
@@ -239,6 +244,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Stores every entry with one expiry, overwriting; returns the made keys it could not store. */
   protected abstract write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
+
+  /** `write` of one entry: whether it was stored. A store in this process answers it without building a batch. */
+  protected writeOne(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean | Error> {
+    return andThen(this.write([[key, payload]], expiresAt), (failed) => {
+      if (failed.length === 0) return true;
+      const failure = failed[0]!;
+      return typeof failure === 'string' ? false : failure.error;
+    });
+  }
 
   /** Stores the entry only when no live entry holds the key; answers whether it stored it. */
   protected abstract insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
@@ -694,25 +708,38 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
     try {
+      // The usual call names a timeout or none: its expiry is all there is to work out.
+      if (timeoutOrOptions === undefined || typeof timeoutOrOptions === 'number') {
+        const expiresAt = this.expiryAfter(timeoutOrOptions);
+        const made = this.key(key);
+        return this.setMade(made, this.encode(value, made), expiresAt);
+      }
       const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
       const made = this.key(key, version);
       const payload = this.encode(value, made);
-      if (expiresAt === EXPIRED) {
-        const removed = this.remove([made]);
-        return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
-      }
-      this.counts.sets++;
       if (tags !== undefined || windows !== undefined) {
+        if (expiresAt === EXPIRED) return this.setMade(made, payload, expiresAt);
+        this.counts.sets++;
         return this.stampedWith(payload, tags, windows, expiresAt, asOf)
           .then((stamped) => (stamped === undefined ? [] : this.write([[made, stamped]], storedExpiry(expiresAt, windows))))
           .then(throwRefusal);
       }
-      const failed = this.write([[made, payload]], expiresAt);
-      if (failed instanceof Promise) return failed.then(throwRefusal);
-      return failed.length === 0 ? RESOLVED : Promise.resolve(failed).then(throwRefusal);
+      return this.setMade(made, payload, expiresAt);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */
+  private setMade(made: string, payload: P, expiresAt: number | null | typeof EXPIRED): Promise<void> {
+    if (expiresAt === EXPIRED) {
+      const removed = this.remove([made]);
+      return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
+    }
+    this.counts.sets++;
+    const stored = this.writeOne(made, payload, expiresAt);
+    if (stored === true) return RESOLVED;
+    return Promise.resolve(stored).then(throwUnstored);
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
@@ -1309,10 +1336,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     } else {
       timeout = arg;
     }
-    timeout = timeout === undefined ? this.defaultTimeout : this.checkTimeout(timeout, 'timeout');
-    if (timeout === null) return { expiresAt: null, version, tags, windows, asOf };
-    if (timeout <= 0) return { expiresAt: EXPIRED, version, tags, windows, asOf };
-    return { expiresAt: this.now() + timeout, version, tags, windows, asOf };
+    return { expiresAt: this.expiryAfter(timeout), version, tags, windows, asOf };
+  }
+
+  /** When an entry written now with `timeout` expires: never (null), at once (EXPIRED), or an epoch time. */
+  private expiryAfter(timeout: number | null | undefined): number | null | typeof EXPIRED {
+    const seconds = timeout === undefined ? this.defaultTimeout : this.checkTimeout(timeout, 'timeout');
+    if (seconds === null) return null;
+    if (seconds <= 0) return EXPIRED;
+    return this.now() + seconds;
   }
 
   private checkWindow(seconds: unknown, what: string): number {

@@ -86,6 +86,11 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return [];
   }
 
+  protected override writeOne(key: string, payload: MemoryPayload, expiresAt: number | null): true {
+    this.put(key, payload, expiresAt);
+    return true;
+  }
+
   protected insert(key: string, payload: MemoryPayload, expiresAt: number | null): boolean {
     if (this.live(key) !== undefined) return false;
     this.put(key, payload, expiresAt);
@@ -120,7 +125,8 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
 
   private put(key: string, payload: MemoryPayload, expiresAt: number | null): void {
     const lru = this.store.lru;
-    if (!lru.has(key)) for (let n = cullCount(lru.size, this.culling); n > 0; n--) lru.pop();
+    // Only a full store culls, and only for a new key: an overwrite leaves the count as it is.
+    if (lru.size >= this.culling.maxEntries && !lru.has(key)) for (let n = cullCount(lru.size, this.culling); n > 0; n--) lru.pop();
     lru.set(key, { payload, expiresAt });
   }
 }
