@@ -7,7 +7,7 @@
  */
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
-import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments, withRenderState } from '../src/fragments/index.js';
 
 /** Where a render's fragment state travels in the template data (includes and layouts spread it along). */
 const RENDER = '__cachegrain';
@@ -76,7 +76,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       if (joined instanceof FragmentRender) return new EtaRender(joined, data!, false, template);
       if (renderOptions?.async !== true) return new SyncEtaRender(data, name, template);
       const render = new FragmentRender();
-      return new EtaRender(render, { ...data, [RENDER]: render }, true, template);
+      return new EtaRender(render, withRenderState(data, RENDER, render), true, template);
     },
     /** The error of a tag misused in a template, naming its file and line. */
     compileError(message: string, line: number, renderOptions: EtaRenderOptions | undefined): TemplateSyntaxError {

@@ -6,7 +6,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';
-import { FragmentRender, missingEndTag, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
+import {
+  FragmentRender,
+  missingEndTag,
+  type TagKeywords,
+  type TagSite,
+  TemplateSyntaxError,
+  tooFewArguments,
+  withRenderState,
+} from '../src/fragments/index.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
@@ -86,7 +94,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
 export function render(template: Handlebars.TemplateDelegate, context: unknown, runtimeOptions: Handlebars.RuntimeOptions = {}): Promise<string> {
   const fragments = new FragmentRender();
   try {
-    const output = template(context, { ...runtimeOptions, data: { ...runtimeOptions.data, [RENDER]: fragments } });
+    const output = template(context, { ...runtimeOptions, data: withRenderState(runtimeOptions.data, RENDER, fragments) });
     return fragments.finish(output);
   } catch (error) {
     return Promise.reject(error);
@@ -166,13 +174,15 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
   hooks.render = (filePath, context, renderOptions = {}) => {
     if (renderOptions.data !== undefined && RENDER in renderOptions.data) return renderFile(filePath, context, renderOptions);
     const fragments = new FragmentRender();
-    return renderFile(filePath, context, { ...renderOptions, data: { ...renderOptions.data, [RENDER]: fragments } }).then((html) => fragments.finish(html));
+    return renderFile(filePath, context, { ...renderOptions, data: withRenderState(renderOptions.data, RENDER, fragments) }).then((html) =>
+      fragments.finish(html),
+    );
   };
   hooks.renderView = (viewPath, viewOptions, callback) => {
     if (typeof viewOptions === 'function') [callback, viewOptions] = [viewOptions as ViewCallback, {}];
     const fragments = new FragmentRender();
     const locals = (viewOptions ?? {}) as { data?: object };
-    const rendered = renderView(viewPath, { ...locals, data: { ...locals.data, [RENDER]: fragments } }).then((html) => fragments.finish(html));
+    const rendered = renderView(viewPath, { ...locals, data: withRenderState(locals.data, RENDER, fragments) }).then((html) => fragments.finish(html));
     if (callback === undefined) return rendered;
     rendered.then(
       (html) => callback(null, html),

@@ -7,7 +7,7 @@
  * function-wide JS variables that a later call would see at their last value.
  */
 import type { Environment } from 'nunjucks';
-import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, tooFewArguments, withRenderState } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/memo.js';
 import { requirePeer } from '../src/peer.js';
 
@@ -98,7 +98,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
 export function render(env: Environment, templateName: string, context: object = {}): Promise<string> {
   const fragments = new FragmentRender();
   return new Promise<string>((resolve, reject) => {
-    env.render(templateName, { ...context, [RENDER]: fragments }, (error, output) => (error ? reject(error) : resolve(output!)));
+    env.render(templateName, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(error) : resolve(output!)));
   }).then((output) => fragments.finish(output));
 }
 
@@ -106,7 +106,7 @@ export function render(env: Environment, templateName: string, context: object =
 export function renderString(env: Environment, source: string, context: object = {}): Promise<string> {
   const fragments = new FragmentRender();
   return new Promise<string>((resolve, reject) => {
-    env.renderString(source, { ...context, [RENDER]: fragments }, (error, output) => (error ? reject(error) : resolve(output!)));
+    env.renderString(source, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(error) : resolve(output!)));
   }).then((output) => fragments.finish(output));
 }
 
@@ -139,10 +139,10 @@ function resolveFragmentsOnRender(): void {
     else if (typeof parentFrame === 'function') [cb, parentFrame] = [parentFrame as Callback, undefined];
     const context = ctx as object | null | undefined;
     if (this.env?.[INSTALLED] !== true || (context != null && RENDER in context)) return templateRender.call(this, context, parentFrame, cb);
-    if (cb === undefined) return templateRender.call(this, { ...context, [RENDER]: new SyncRender(this.path ?? 'a template string') }, parentFrame);
+    if (cb === undefined) return templateRender.call(this, withRenderState(context, RENDER, new SyncRender(this.path ?? 'a template string')), parentFrame);
     const done = cb;
     const fragments = new FragmentRender();
-    return templateRender.call(this, { ...context, [RENDER]: fragments }, parentFrame, (error, output) => {
+    return templateRender.call(this, withRenderState(context, RENDER, fragments), parentFrame, (error, output) => {
       if (error) done(error);
       else
         fragments.finish(output!).then(

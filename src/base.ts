@@ -906,13 +906,26 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * caller then reads it the usual way.
    */
   peekFresh<T = unknown>(key: CacheKey): CachedEntry<T> | undefined {
+    return this.inProcess === undefined ? undefined : this.peekFreshStored<T>(this.key(key));
+  }
+
+  /**
+   * The key as this cache stores it (prefix, version, key function), checked as every read and write
+   * checks it: for a caller that looks the same key up again and again and keeps what this answers.
+   */
+  storedKey(key: CacheKey): string {
+    return this.key(key);
+  }
+
+  /** `peekFresh` of a key as `storedKey` answered it. */
+  peekFreshStored<T = unknown>(made: string): CachedEntry<T> | undefined {
     if (this.inProcess === undefined) return undefined;
-    const entry = this.inProcess(this.key(key));
+    const entry = this.inProcess(made);
     if (entry === undefined) return undefined;
     const stamped = this.codec.unstamp?.(entry.payload);
     if (stamped === undefined) {
       this.counts.hits++;
-      return this.entryOf<T>({ payload: entry.payload, stamp: undefined, state: 'fresh' }, true);
+      return { value: this.decode(entry.payload, true) as T, tags: NO_TAGS, state: 'fresh' };
     }
     const versions = new Map<string, string | undefined>();
     for (const tag of stamped.stamp.tags) {

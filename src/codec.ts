@@ -75,8 +75,9 @@ export const memoryCodec: Codec<MemoryPayload> = {
     }
   },
   decode(payload) {
+    if (typeof payload !== 'object' || payload === null) return payload;
     if (payload instanceof StampedPayload) throw new TypeError('a stamped payload is decoded through its unstamped payload');
-    return Buffer.isBuffer(payload) ? deserialize(payload) : payload;
+    return deserialize(payload);
   },
   stamp(payload, stamp) {
     return new StampedPayload(stamp, payload as StampedPayload['payload']);

@@ -3,5 +3,5 @@ export { atTag, describeSite, FragmentRenderError, fragmentCache, fragmentTimeou
 export { KEYWORDS } from './arguments.js';
 export type { Keyword, TagKeywords, TagSite } from './arguments.js';
 export { makeTemplateFragmentKey } from './key.js';
-export { FragmentRender, fragmentStats, resetFragmentStats } from './render.js';
+export { FragmentRender, fragmentStats, resetFragmentStats, withRenderState } from './render.js';
 export type { RenderBody } from './render.js';

@@ -4,6 +4,7 @@
  * Each value is hashed as a netstring (`<byte length>:<bytes>,`, Django 6.1's format), so no two lists of
  * values spell the same input: ['a:b'] and ['a', 'b'] give different keys.
  */
+import type { BaseCache } from '../base.js';
 import { md5 } from '../hash.js';
 import { BoundedMemo } from '../memo.js';
 
@@ -12,39 +13,76 @@ const recent = new BoundedMemo<string>();
 
 /**
  * Keys made recently for vary-on values that are all primitives, found by the name and then by each
- * value itself, so that a repeated fragment builds no text to look its key up: a node per value.
+ * value itself, so that a repeated fragment builds no text to look its key up: a node per value. A
+ * node also keeps the key as the last cache to read it stores it, so a hit looks nothing up for that.
  */
 interface KeyNode {
   key?: string;
   next?: Map<unknown, KeyNode>;
+  /** The next nodes of small non-negative integers (ids, counters), found by index. */
+  nextByIndex?: KeyNode[];
+  stored?: string;
+  storedBy?: BaseCache;
 }
+
+/** A fragment's key, with room for the key as a cache stores it (see `storedFragmentKey`). */
+export type FragmentKey = KeyNode & { readonly key: string };
+
 const byName = new Map<string, KeyNode>();
 let keyNodes = 0;
 const KEY_NODE_LIMIT = 10_000;
 
 /** `template.cache.<name>.<md5 hex of each vary-on value's text as a netstring>`. */
 export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[] | null): string {
+  return fragmentKey(name, varyOn).key;
+}
+
+/** The fragment's key as a node of the memo (a node of its own when a vary-on value is an object). */
+export function fragmentKey(name: string, varyOn?: readonly unknown[] | null): FragmentKey {
   let node = byName.get(name);
   if (node === undefined) node = newNode(byName, name);
   if (varyOn != null) {
     for (let i = 0; i < varyOn.length; i++) {
       const value = varyOn[i];
       // An object's text can change while it stays the same object: it is looked up by its text.
-      if (value !== null && (typeof value === 'object' || typeof value === 'function')) return keyByText(name, varyOn);
-      node = node.next?.get(value) ?? newNode((node.next ??= new Map()), value);
+      if (value !== null && (typeof value === 'object' || typeof value === 'function')) return { key: keyByText(name, varyOn) };
+      if (typeof value === 'number' && value >= 0 && value < SMALL_INDEX && Number.isInteger(value)) {
+        node = (node.nextByIndex ??= [])[value] ?? newIndexNode(node.nextByIndex, value);
+      } else {
+        node = node.next?.get(value) ?? newNode((node.next ??= new Map()), value);
+      }
     }
   }
-  return (node.key ??= keyByText(name, varyOn));
+  node.key ??= keyByText(name, varyOn);
+  return node as FragmentKey;
 }
 
-function newNode<K>(parent: Map<K, KeyNode>, value: K): KeyNode {
+/** The fragment's key as `cache` stores it, remembered for the last cache that asked. */
+export function storedFragmentKey(fragment: FragmentKey, cache: BaseCache): string {
+  if (fragment.storedBy !== cache) {
+    fragment.stored = cache.storedKey(fragment.key);
+    fragment.storedBy = cache;
+  }
+  return fragment.stored!;
+}
+
+/** Integers below this are looked up by index; sparse ids above it by the map. */
+const SMALL_INDEX = 4096;
+
+function newIndexNode(parent: KeyNode[], index: number): KeyNode {
+  const node = newNode(undefined, index);
+  parent[index] = node;
+  return node;
+}
+
+function newNode<K>(parent: Map<K, KeyNode> | undefined, value: K): KeyNode {
   // Starts afresh when full, as BoundedMemo does: the keys still in use come back after one miss each.
   if (++keyNodes > KEY_NODE_LIMIT) {
     byName.clear();
     keyNodes = 1;
   }
   const node: KeyNode = {};
-  parent.set(value, node);
+  parent?.set(value, node);
   return node;
 }
 

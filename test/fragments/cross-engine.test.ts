@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withRenderState } from '../../src/fragments/index.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
 
@@ -18,10 +19,32 @@ describe('makeTemplateFragmentKey(name, varyOn)', () => {
     expect(makeTemplateFragmentKey('x', [])).toBe(makeTemplateFragmentKey('x'));
   });
 
+  it('gives a number the key of its text, looked up again by index or by map alike', () => {
+    for (const value of [0, 7, 4095, 4096, 1e6, -3, 2.5]) {
+      const byText = makeTemplateFragmentKey('n', [String(value), 'x']);
+      expect(makeTemplateFragmentKey('n', [value, 'x'])).toBe(byText);
+      expect(makeTemplateFragmentKey('n', [value, 'x'])).toBe(byText);
+    }
+    expect(makeTemplateFragmentKey('n', [-0])).toBe(makeTemplateFragmentKey('n', ['0']));
+    expect(makeTemplateFragmentKey('n', [1, 2])).not.toBe(makeTemplateFragmentKey('n', [12]));
+  });
+
   it('hashes dates as ISO text and objects as stable JSON', () => {
     const when = new Date('2024-01-02T03:04:05.000Z');
     expect(makeTemplateFragmentKey('x', [when])).toBe(makeTemplateFragmentKey('x', ['2024-01-02T03:04:05.000Z']));
     expect(makeTemplateFragmentKey('x', [{ b: 1, a: [2] }])).toBe(makeTemplateFragmentKey('x', ['{"a":[2],"b":1}']));
+  });
+});
+
+describe("a render's data with its fragment state", () => {
+  it('is a copy with one more property, and an own __proto__ from JSON stays an own property', () => {
+    const data = JSON.parse('{"title": "t", "__proto__": {"admin": true}}') as Record<string, unknown>;
+    const copy = withRenderState(data, '__state', 1);
+    expect(Object.getPrototypeOf(copy)).toBe(Object.prototype);
+    expect(copy.admin).toBeUndefined();
+    expect(Object.keys(copy)).toEqual(['title', '__proto__', '__state']);
+    expect(data.__state).toBeUndefined();
+    expect(withRenderState(undefined, '__state', 2)).toEqual({ __state: 2 });
   });
 });
 
