@@ -149,11 +149,6 @@ function throwRefusal(failed: WriteFailure[]): void {
   for (const failure of failed) if (typeof failure !== 'string') throw failure.error;
 }
 
-/** Throws the cause of a single write that the server refused (false: it failed without one, not thrown). */
-function throwUnstored(stored: boolean | Error): void {
-  if (stored instanceof Error) throw stored;
-}
-
 /** The made key of a write failure. */
 export function failedKey(failure: WriteFailure): string {
   return typeof failure === 'string' ? failure : failure.key;
@@ -245,13 +240,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** Stores every entry with one expiry, overwriting; returns the made keys it could not store. */
   protected abstract write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
 
-  /** `write` of one entry: whether it was stored. A store in this process answers it without building a batch. */
-  protected writeOne(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean | Error> {
-    return andThen(this.write([[key, payload]], expiresAt), (failed) => {
-      if (failed.length === 0) return true;
-      const failure = failed[0]!;
-      return typeof failure === 'string' ? false : failure.error;
-    });
+  /**
+   * `write` of one entry, for `set`: rejects with the cause of a refusal, and settles as `write` does
+   * otherwise. A store in this process answers it synchronously, without building a batch.
+   */
+  protected writeOne(key: string, payload: P, expiresAt: number | null): MaybePromise<void> {
+    return andThen(this.write([[key, payload]], expiresAt), throwRefusal);
   }
 
   /** Stores the entry only when no live entry holds the key; answers whether it stored it. */
@@ -737,9 +731,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
     }
     this.counts.sets++;
-    const stored = this.writeOne(made, payload, expiresAt);
-    if (stored === true) return RESOLVED;
-    return Promise.resolve(stored).then(throwUnstored);
+    return this.writeOne(made, payload, expiresAt) ?? RESOLVED;
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {

@@ -86,9 +86,8 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return [];
   }
 
-  protected override writeOne(key: string, payload: MemoryPayload, expiresAt: number | null): true {
+  protected override writeOne(key: string, payload: MemoryPayload, expiresAt: number | null): void {
     this.put(key, payload, expiresAt);
-    return true;
   }
 
   protected insert(key: string, payload: MemoryPayload, expiresAt: number | null): boolean {

@@ -9,7 +9,7 @@ import { textOrBytesCodec } from '../codec.js';
 import { groupBy } from '../group.js';
 import { CacheServerError } from '../errors.js';
 import { defaultKeyFunction, describe } from '../keys.js';
-import { loadRedisClients } from './ioredis.js';
+import { coalesceWrites, loadRedisClients } from './ioredis.js';
 import type { BusConnections, L1Settings } from './l1.js';
 import { SERVER_FAILED, ServerCache, type ServerOptions } from './server.js';
 
@@ -135,6 +135,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
     for (const [command, lua] of Object.entries(SCRIPTS))
       client.defineCommand(command, { lua, numberOfKeys: command === 'cachegrainReadWithExpiry' ? undefined : 1 });
     client.on('error', (error: Error) => this.reportServerError(name, this.serverError(name, error)));
+    if (!this.cluster) coalesceWrites(client as Redis);
     return client as Client;
   }
 

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CacheParams, caches, configureCaches, KeyNotFoundError, RedisCache, type RedisOptions } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
-import { cli, commandCalls } from '../setup/redis.js';
+import { cli, commandCalls, info, startRedisServer } from '../setup/redis.js';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -111,6 +111,40 @@ describe('redis', () => {
       await expect(cache.incr('word')).rejects.toThrow(/own:1:word.*not an integer/);
       await cache.set('float', 1.5);
       await expect(cache.decr('float')).rejects.toThrow(TypeError);
+    });
+  });
+
+  describe('commands in flight together', () => {
+    it('leave in one write: the server reads the commands of one tick at once', async () => {
+      const server = await startRedisServer();
+      try {
+        const own = open(server.url);
+        await own.setMany({ a: 1, b: 2 });
+        const readsDuring = async (work: () => Promise<unknown>) => {
+          const before = Number((await info(server.port, 'stats')).get('total_reads_processed'));
+          await work();
+          // The INFO call itself is a connection of its own: a read or two of the server's.
+          return Number((await info(server.port, 'stats')).get('total_reads_processed')) - before;
+        };
+        const apart = await readsDuring(async () => {
+          for (let i = 0; i < 50; i++) await own.get(i % 2 === 0 ? 'a' : 'b');
+        });
+        const together = await readsDuring(() => Promise.all(Array.from({ length: 50 }, (_, i) => own.get(i % 2 === 0 ? 'a' : 'b'))));
+        expect(apart).toBeGreaterThanOrEqual(50);
+        expect(together).toBeLessThan(10);
+        expect(await Promise.all([own.get('a'), own.set('c', 3), own.get('c'), own.getMany(['a', 'b', 'c'])])).toEqual([
+          1,
+          undefined,
+          3,
+          new Map([
+            ['a', 1],
+            ['b', 2],
+            ['c', 3],
+          ]),
+        ]);
+      } finally {
+        await server.stop();
+      }
     });
   });
 
