@@ -92,6 +92,8 @@ export interface HitCounts {
  */
 export class CountsByName {
   private readonly counts = new Map<string, HitCounts>();
+  /** Changes on every reset: counts kept by a caller from before it are no longer counted. */
+  generation = 0;
 
   constructor(private readonly limit = 1000) {}
 
@@ -111,6 +113,7 @@ export class CountsByName {
 
   reset(): void {
     this.counts.clear();
+    this.generation++;
   }
 }
 

@@ -33,6 +33,23 @@ describe('fragmentStats()', () => {
   });
 });
 
+describe('fragmentStats() of a render that fails', () => {
+  beforeAll(() => configureCaches({ default: { backend: 'locmem', location: 'fragment-stats-failing' } }));
+  afterAll(() => caches.closeAll());
+
+  it('still counts the hits answered before the failure', async () => {
+    const env = installCacheTag(new nunjucks.Environment());
+    const cards = '{% for id in [1, 2, 3] %}{% cache 60 card id %}<li>{{ id }}</li>{% endcache %}{% endfor %}';
+    await renderString(env, cards);
+    resetFragmentStats();
+    await expect(renderString(env, `${cards}{{ nothing.here() }}`)).rejects.toThrow();
+    expect(fragmentStats().get('card')).toEqual({ hits: 3, misses: 0, staleHits: 0 });
+    resetFragmentStats();
+    await renderString(env, cards);
+    expect(fragmentStats().get('card')).toEqual({ hits: 3, misses: 0, staleHits: 0 });
+  });
+});
+
 describe('counts by name', () => {
   it('stay bounded: past the limit, new names count under (other)', () => {
     const counts = new CountsByName(3);

@@ -184,8 +184,8 @@ export class FragmentRender {
   private finishing = false;
   /** The cache of tags without `using=`, resolved once per render. */
   private defaultCache?: BaseCache;
-  /** Inline hits in a row of one fragment name (a loop's), counted together. */
-  private hitsInRow = { name: '', count: 0 };
+  /** The counts of the last fragment name hit inline: a loop's hits of one name look it up once. */
+  private lastHit: { name: string; counts: HitCounts; generation: number } | undefined;
 
   /**
    * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
@@ -236,26 +236,18 @@ export class FragmentRender {
     return OPEN + fragment.id + CLOSE;
   }
 
-  /** Counts an inline hit in `fragmentStats()`: a loop's hits of one name count with one lookup of the name. */
+  /** Counts an inline hit in `fragmentStats()`: a loop's hits of one name look the name up once. */
   private countInlineHit(name: string): void {
-    const row = this.hitsInRow;
-    if (row.name !== name) {
-      this.countHitsInRow();
-      row.name = name;
+    let last = this.lastHit;
+    if (last === undefined || last.name !== name || last.generation !== countsByName.generation) {
+      last = this.lastHit = { name, counts: countsByName.of(name), generation: countsByName.generation };
     }
-    row.count++;
-  }
-
-  private countHitsInRow(): void {
-    const row = this.hitsInRow;
-    if (row.count > 0) countsByName.of(row.name).hits += row.count;
-    row.count = 0;
+    last.counts.hits++;
   }
 
   /** The page with every placeholder replaced by its fragment's HTML, misses written back. */
   async finish(output: string): Promise<string> {
     this.finishing = true;
-    this.countHitsInRow();
     const contents: Contents = { tags: this.inlineTags, stale: false };
     if (this.fragments.length === 0) {
       if (contents.tags.size > 0) currentScope()?.addTags(contents.tags);
