@@ -31,6 +31,8 @@ export function loadRedisClients(): RedisClients {
  * client writes at once, so a lone command waits for nothing.
  */
 export function coalesceWrites(client: import('ioredis').Redis): void {
+  if (coalescing.has(client)) return;
+  coalescing.add(client);
   const send = client.sendCommand.bind(client);
   // The replies it awaits (replaced on every reconnect, so looked up each time).
   const internals = client as unknown as { commandQueue: { length: number } };
@@ -50,6 +52,8 @@ export function coalesceWrites(client: import('ioredis').Redis): void {
     return send(command, stream);
   };
 }
+
+const coalescing = new WeakSet<object>();
 
 interface Corkable {
   cork(): void;

@@ -135,7 +135,9 @@ export class RedisCache extends ServerCache<Buffer | string> {
     for (const [command, lua] of Object.entries(SCRIPTS))
       client.defineCommand(command, { lua, numberOfKeys: command === 'cachegrainReadWithExpiry' ? undefined : 1 });
     client.on('error', (error: Error) => this.reportServerError(name, this.serverError(name, error)));
-    if (!this.cluster) coalesceWrites(client as Redis);
+    // A Cluster's connections to its nodes are made as it finds them.
+    if (this.cluster) (client as Cluster).on('+node', (node: Redis) => coalesceWrites(node));
+    else coalesceWrites(client as Redis);
     return client as Client;
   }
 
