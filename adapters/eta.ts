@@ -1,17 +1,20 @@
 /**
- * The `<% cache %>` tag for Eta (SPEC §5), as an Eta plugin: the tag is rewritten into a call that
- * records the fragment and wraps its body in a function rendered later, and templates holding tags
- * resolve their fragments when they return. Surprise: the outermost template of a render does the
- * resolving (included templates and layouts join its render), so it must be rendered with
- * `renderAsync`; arguments are separated by spaces, so an argument with spaces needs parentheses.
+ * The `<% cache %>` tag for Eta (SPEC §5), as an Eta plugin: the tag is rewritten into code that
+ * emits a hit kept in memory at once and otherwise records the fragment, its body wrapped in a
+ * function rendered later; templates holding tags resolve their fragments when they return.
+ * Surprise: the outermost template of a render does the resolving (included templates and layouts
+ * join its render through Eta's render options, which includes pass along), so it must be rendered
+ * with `renderAsync`; arguments are separated by spaces, so an argument with spaces needs parentheses.
  */
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
-import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments, withRenderState } from '../src/fragments/index.js';
+import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
 
-/** Where a render's fragment state travels in the template data (includes and layouts spread it along). */
+/**
+ * Where a render's fragment state travels in Eta's render options (includes and layouts copy them
+ * along), and where compiled templates find the plugin's runtime on the plugin.
+ */
 const RENDER = '__cachegrain';
-const PLUGIN = Symbol.for('cachegrain.eta');
 
 export interface CachePluginOptions {
   /** The tag's name; its end tag is `end<name>`. @default 'cache' */
@@ -26,8 +29,24 @@ export function cachePlugin(options: CachePluginOptions = {}) {
   // A misused tag found while compiling, thrown by the compiled template where it knows its file.
   // Eta compiles synchronously, template text first and function text next, so one slot is exact.
   let compileError: { message: string; line: number } | undefined;
-  return {
-    [PLUGIN]: true,
+  const syncRender = new SyncEtaRender(tagName);
+  const runtime = {
+    /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
+    enter(renderOptions: EtaRenderOptions | undefined): EtaRender | SyncEtaRender {
+      const joined = renderOptions?.[RENDER];
+      if (joined instanceof EtaRender) return joined;
+      if (renderOptions?.async !== true) return syncRender;
+      const render = new EtaRender(renderOptions);
+      renderOptions[RENDER] = render;
+      return render;
+    },
+    /** The error of a tag misused in a template, naming its file and line. */
+    compileError(message: string, line: number, renderOptions: EtaRenderOptions | undefined): TemplateSyntaxError {
+      return new TemplateSyntaxError(message, undefined, { template: templateName(renderOptions), line });
+    },
+  };
+  const plugin = {
+    [RENDER]: runtime,
     processTemplate(template: string, config?: EtaConfig): string {
       const [open, close] = config?.tags ?? ['<%', '%>'];
       const tag = new RegExp(`${escape(open)}([-_]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
@@ -45,7 +64,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
           compileError ??= { message: `'end${tagName}' has no '${tagName}' tag to close`, line };
           code = '';
         } else {
-          code = 'return __eta.res; })(__eta));';
+          code = 'return __eta.res; })(__eta)); }';
         }
         return `${open}${trimLeft} ${code} ${trimRight}${close}`;
       });
@@ -55,39 +74,29 @@ export function cachePlugin(options: CachePluginOptions = {}) {
     },
     processFnString(fnString: string, config?: EtaConfig): string {
       // Every template takes part, tags or not: a page without tags of its own must still hand one
-      // render to the partials it includes, or each would read the cache on its own.
-      const data = config?.varName ?? 'it';
-      const plugin = `this.config.plugins.find((plugin) => plugin[Symbol.for('cachegrain.eta')])`;
+      // render to the partials it includes, or each would read the cache on its own. The runtime is
+      // found where the plugin stood when the template compiled, searched for if it moved since.
+      const index = Math.max(0, config?.plugins?.indexOf(plugin) ?? 0);
+      const found = `(this.config.plugins[${index}]?.${RENDER} ?? this.config.plugins.find((plugin) => plugin.${RENDER}).${RENDER})`;
       if (compileError !== undefined) {
         const { message, line } = compileError;
         compileError = undefined;
-        return `throw ${plugin}.compileError(${JSON.stringify(message)}, ${line}, options);`;
+        return `throw ${found}.compileError(${JSON.stringify(message)}, ${line}, options);`;
       }
       const last = fnString.lastIndexOf('return __eta.res;');
       return (
-        `const __cachegrain = ${plugin}.enter(${data}, options, ${JSON.stringify(tagName)});\n` +
-        `${data} = __cachegrain.data;\n${fnString.slice(0, last)}return __cachegrain.leave(__eta.res);${fnString.slice(last + 'return __eta.res;'.length)}`
+        `const __cachegrain = ${found}.enter(options);\n` +
+        `${fnString.slice(0, last)}return __cachegrain.leave(__eta.res, options);${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },
-    /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
-    enter(data: Record<string, unknown> | undefined, renderOptions: EtaRenderOptions | undefined, name: string): EtaRender | SyncEtaRender {
-      const template = templateName(renderOptions);
-      const joined = data?.[RENDER];
-      if (joined instanceof FragmentRender) return new EtaRender(joined, data!, false, template);
-      if (renderOptions?.async !== true) return new SyncEtaRender(data, name, template);
-      const render = new FragmentRender();
-      return new EtaRender(render, withRenderState(data, RENDER, render), true, template);
-    },
-    /** The error of a tag misused in a template, naming its file and line. */
-    compileError(message: string, line: number, renderOptions: EtaRenderOptions | undefined): TemplateSyntaxError {
-      return new TemplateSyntaxError(message, undefined, { template: templateName(renderOptions), line });
-    },
   };
+  return plugin;
 }
 
 interface EtaRenderOptions {
   async?: boolean;
   filepath?: string;
+  [RENDER]?: unknown;
 }
 
 function templateName(renderOptions: EtaRenderOptions | undefined): string {
@@ -100,38 +109,62 @@ function lineAt(text: string, offset: number): number {
   return line;
 }
 
-/** The fragment state a compiled template sees. */
-class EtaRender {
-  constructor(
-    private readonly render: FragmentRender,
-    readonly data: Record<string, unknown>,
-    private readonly outermost: boolean,
-    private readonly template: string,
-  ) {}
-
-  tag(timeout: unknown, name: string, varyOn: unknown[], keywords: TagKeywords, line: number, body: () => Promise<string>): string {
-    return this.render.tag(timeout, name, varyOn, keywords, () => body, { template: this.template, line });
+/**
+ * One render's fragments, as its compiled templates see them: the outermost template (whose render
+ * options started it) resolves them when it returns; included ones only record theirs.
+ */
+class EtaRender extends FragmentRender {
+  constructor(private readonly owner: EtaRenderOptions) {
+    super();
   }
 
-  leave(output: string): string | Promise<string> {
-    return this.outermost ? this.render.finish(output) : output;
+  record(
+    timeout: unknown,
+    name: string,
+    varyOn: unknown[],
+    keywords: TagKeywords,
+    line: number,
+    renderOptions: EtaRenderOptions | undefined,
+    body: () => Promise<string>,
+  ): string {
+    return this.tag(timeout, name, varyOn, keywords, () => body, { template: templateName(renderOptions), line });
+  }
+
+  leave(output: string, renderOptions: EtaRenderOptions | undefined): string | Promise<string> {
+    return renderOptions === this.owner ? this.finish(output) : output;
   }
 }
 
 /** A synchronous render: fine for templates without tags, a clear error for a tag. */
 class SyncEtaRender {
-  constructor(
-    readonly data: Record<string, unknown> | undefined,
-    private readonly tagName: string,
-    private readonly template: string,
-  ) {}
+  constructor(private readonly tagName: string) {}
 
-  tag(_timeout: unknown, name: string, _varyOn: unknown, _keywords: unknown, line: number): never {
+  hit0(): undefined {
+    return undefined;
+  }
+
+  hit1(): undefined {
+    return undefined;
+  }
+
+  hit2(): undefined {
+    return undefined;
+  }
+
+  hit3(): undefined {
+    return undefined;
+  }
+
+  hitMany(): undefined {
+    return undefined;
+  }
+
+  record(_timeout: unknown, name: string, _varyOn: unknown, _keywords: unknown, line: number, renderOptions: EtaRenderOptions | undefined): never {
     throw new TemplateSyntaxError(
       `the '${this.tagName}' tag (fragment '${name}') needs the template rendered with eta.renderAsync() or eta.renderStringAsync(), ` +
         'not render() or renderString(): fragments are read from the cache asynchronously',
       name,
-      { template: this.template, line },
+      { template: templateName(renderOptions), line },
     );
   }
 
@@ -169,12 +202,21 @@ function openFragment(args: string[], tagName: string, line: number): string | T
   if (misplaced !== undefined) return new TemplateSyntaxError(`'${tagName}' tag: ${misplaced.split('=')[0]}= must come after the vary-on values`);
   if (args.length < 2) return tooFewArguments(tagName);
   const [timeout, name, ...varyOn] = args as [string, string, ...string[]];
-  const literalName = /^(["'`]).*\1$/s.test(name) ? name.slice(1, -1) : name;
+  const literalName = JSON.stringify(/^(["'`]).*\1$/s.test(name) ? name.slice(1, -1) : name);
+  // Each argument is evaluated once, into a constant of the tag's block.
+  const values = varyOn.map((_, i) => `__cgVary${i}`);
+  const evaluate = `const __cgTimeout = (${timeout})${varyOn.map((expression, i) => `, ${values[i]} = (${expression})`).join('')};`;
   // The body writes to its own buffer: it runs after the template has returned.
-  return (
-    `__eta.res += __cachegrain.tag(${timeout}, ${JSON.stringify(literalName)}, [${varyOn.join(', ')}], { ${keywords.join(', ')} }, ${line}, ` +
-    `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`
-  );
+  const record =
+    `__cachegrain.record(__cgTimeout, ${literalName}, [${values.join(', ')}], { ${keywords.join(', ')} }, ${line}, options, ` +
+    `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`;
+  // A tag without keywords first asks for a hit kept in memory, which builds nothing.
+  if (keywords.length > 0) return `{ ${evaluate} __eta.res += ${record}`;
+  const hit =
+    values.length <= 3
+      ? `hit${values.length}(__cgTimeout, ${literalName}${values.map((value) => `, ${value}`).join('')})`
+      : `hitMany(__cgTimeout, ${literalName}, [${values.join(', ')}])`;
+  return `{ ${evaluate} const __cgHit = __cachegrain.${hit}; __eta.res += __cgHit !== undefined ? __cgHit : ${record}`;
 }
 
 /** Splits on spaces outside quotes, brackets and parentheses. */

@@ -8,6 +8,7 @@ import { join, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';
 import {
   FragmentRender,
+  KEYWORDS,
   missingEndTag,
   type TagKeywords,
   type TagSite,
@@ -17,6 +18,93 @@ import {
 } from '../src/fragments/index.js';
 
 type HandlebarsInstance = typeof Handlebars;
+
+/** The tag's HTML when `render` answers it from memory; `args` are the tag's: timeout, name, vary-on values. */
+function hitOf(render: FragmentRender, args: unknown[]): string | undefined {
+  const name = args[1] as string;
+  switch (args.length) {
+    case 2:
+      return render.hit0(args[0], name);
+    case 3:
+      return render.hit1(args[0], name, args[2]);
+    case 4:
+      return render.hit2(args[0], name, args[2], args[3]);
+    case 5:
+      return render.hit3(args[0], name, args[2], args[3], args[4]);
+    default:
+      return render.hitMany(args[0], name, args.slice(2));
+  }
+}
+
+/** The parts of Handlebars' JavaScriptCompiler the hit path builds on (it is meant to be extended, but typed loosely). */
+interface JavaScriptCompiler {
+  options: { data?: boolean; strict?: boolean };
+  hash?: { values: Record<string, unknown> };
+  /** The keys of the hash popped last: a helper's hash is popped just before it is invoked. */
+  lastHashKeys?: string[];
+  popStack(): unknown;
+  push(expression: unknown): void;
+  useRegister(name: string): void;
+  setupHelper(paramSize: number, name: string): { name: unknown; params: unknown[]; callParams: unknown[] };
+  functionCall(fn: unknown, type: string, params: unknown[]): unknown;
+  source: { functionCall(fn: unknown, type: string, params: unknown[]): unknown };
+  aliasable(name: string): unknown;
+}
+
+/**
+ * Compiles each cache tag without keywords so that the template itself asks the render for a hit
+ * kept in memory, and calls the helper only when there is none: a block helper call costs Handlebars
+ * more (its options, its block's function, its wrapper) than emitting a kept fragment should.
+ * The tag's arguments are evaluated once, into registers the helper call then reuses.
+ */
+function installHitCompiler(handlebars: HandlebarsInstance, helperName: string): void {
+  type Compiler = JavaScriptCompiler & Record<string, (...args: any[]) => unknown>;
+  const Base = (handlebars as unknown as { JavaScriptCompiler: new () => Compiler }).JavaScriptCompiler;
+  const base = Base.prototype as Compiler;
+  function HitCompiler(this: Compiler) {
+    Base.call(this);
+  }
+  const prototype: Compiler = Object.create(base);
+  HitCompiler.prototype = prototype;
+  prototype.compiler = HitCompiler as unknown as Compiler['compiler'];
+  prototype.popHash = function popHash(this: Compiler) {
+    this.lastHashKeys = Object.keys(this.hash!.values);
+    return base.popHash!.call(this);
+  };
+  prototype.emptyHash = function emptyHash(this: Compiler, omitEmpty: boolean) {
+    this.lastHashKeys = [];
+    return base.emptyHash!.call(this, omitEmpty);
+  };
+  prototype.invokeHelper = function invokeHelper(this: Compiler, paramSize: number, name: string, isSimple: boolean) {
+    const keywords = this.lastHashKeys?.some((key) => (KEYWORDS as readonly string[]).includes(key)) ?? true;
+    if (name !== helperName || paramSize < 2 || keywords || this.options.data === false) return base.invokeHelper!.call(this, paramSize, name, isSimple);
+    const nonHelper = this.popStack();
+    const helper = this.setupHelper(paramSize, name);
+    const registers = Array.from({ length: paramSize }, (_, i) => `cachegrainArg${i}`);
+    for (const register of registers) this.useRegister(register);
+    this.useRegister('cachegrainHit');
+    const lookup = [
+      '(',
+      isSimple ? [helper.name, '||'] : [],
+      nonHelper,
+      this.options.strict ? [] : ['||', this.aliasable('container.hooks.helperMissing')],
+      ')',
+    ];
+    const options = helper.params[paramSize];
+    const call = this.source.functionCall(lookup, 'call', [helper.callParams[0], ...registers, options]);
+    const values = registers.slice(2);
+    const ask = values.length <= 3 ? `hit${values.length}(${registers.join(', ')})` : `hitMany(cachegrainArg0, cachegrainArg1, [${values.join(', ')}])`;
+    const render = `data.${RENDER}`;
+    this.push([
+      '(',
+      ...registers.flatMap((register, i) => [register, ' = ', helper.params[i], ', ']),
+      `(cachegrainHit = data != null && ${render} != null ? ${render}.${ask} : undefined) !== undefined ? cachegrainHit : `,
+      call,
+      ')',
+    ]);
+  };
+  (handlebars as unknown as { JavaScriptCompiler: unknown }).JavaScriptCompiler = HitCompiler;
+}
 
 /** Where a render's fragment state travels in the `@data` frames (partials and blocks copy it along). */
 const RENDER = '__cachegrain';
@@ -42,6 +130,20 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
   target[INSTALLED] = helperName;
   handlebars.registerHelper(helperName, function cacheHelper(this: unknown, ...args: unknown[]) {
     const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
+    // A hit kept in memory first, before anything is built for the tag (a block helper's output is not escaped).
+    const fast = helper.data?.[RENDER];
+    const hash = helper.hash as TagKeywords;
+    if (
+      fast instanceof FragmentRender &&
+      typeof args[1] === 'string' &&
+      hash.using === undefined &&
+      hash.tags === undefined &&
+      hash.stale === undefined &&
+      hash.lock === undefined
+    ) {
+      const html = hitOf(fast, args);
+      if (html !== undefined) return html;
+    }
     const site: TagSite = { template: String(helper.hash[TEMPLATE] ?? 'a template string'), line: helper.loc?.start.line ?? 0 };
     if (args.length < 2) throw tooFewArguments(helperName, site);
     const [timeout, name, ...varyOn] = args;
@@ -70,6 +172,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     const placeholder = render.tag(timeout, String(name), varyOn, keywords, bodyOf, site);
     return new handlebars.SafeString(placeholder);
   });
+  installHitCompiler(handlebars, helperName);
   const compile = handlebars.compile.bind(handlebars);
   handlebars.compile = ((input: string | hbs.AST.Program, compileOptions?: CompileOptions & { srcName?: string }, runtimeEnv?: unknown) => {
     if (typeof input !== 'string') return compile(input, compileOptions);
@@ -94,8 +197,11 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
 export function render(template: Handlebars.TemplateDelegate, context: unknown, runtimeOptions: Handlebars.RuntimeOptions = {}): Promise<string> {
   const fragments = new FragmentRender();
   try {
-    const output = template(context, { ...runtimeOptions, data: withRenderState(runtimeOptions.data, RENDER, fragments) });
-    return fragments.finish(output);
+    const data = withRenderState(runtimeOptions.data, RENDER, fragments);
+    // With `root` given, Handlebars takes the frame as it is rather than copying it once more.
+    if (!('root' in data)) data.root = context;
+    const output = template(context, { ...runtimeOptions, data });
+    return Promise.resolve(fragments.finish(output));
   } catch (error) {
     return Promise.reject(error);
   }

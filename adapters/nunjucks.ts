@@ -145,7 +145,7 @@ function resolveFragmentsOnRender(): void {
     return templateRender.call(this, withRenderState(context, RENDER, fragments), parentFrame, (error, output) => {
       if (error) done(error);
       else
-        fragments.finish(output!).then(
+        Promise.resolve(fragments.finish(output!)).then(
           (html) => done(null, html),
           (failure: Error) => done(failure),
         );

@@ -31,6 +31,40 @@ export interface Entry<P> {
   expiresAt?: number | null;
 }
 
+/**
+ * An entry of a store in this process (locmem, an L1) that a caller may keep and check again
+ * instead of reading it again: the store sets `retired` once the entry leaves it (replaced, deleted,
+ * culled, cleared) and changes `expiresAt` in place when the key is touched.
+ */
+export interface InProcessEntry<P> extends Entry<P> {
+  expiresAt: number | null;
+  retired: boolean;
+  /** Until when the store vouches for the entry, when that is sooner than its expiry (an L1's `timeout`). */
+  trustedUntil?: number;
+}
+
+/** How a store in this process learns which of its entries are in use, for culling the others first. */
+export interface InProcessRecency {
+  /**
+   * Whether the store is full enough for the order of use to matter soon. While it is not, kept
+   * entries answer without reporting their hits: nothing is culled before it fills up.
+   */
+  crowded: boolean;
+  /** Reports a hit on a made key. */
+  touch(key: string): void;
+}
+
+/** A fresh string a cache holds in this process, kept by a caller that answers it again (`answerHeld`). */
+export interface HeldString {
+  readonly cache: BaseCache;
+  readonly key: string;
+  readonly value: string;
+  readonly entry: InProcessEntry<unknown>;
+  /** The entry's `trustedUntil`, or Infinity. */
+  readonly trustedUntil: number;
+  readonly recency: InProcessRecency;
+}
+
 /** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */
 export interface CacheParams<O = Record<string, unknown>> {
   /** The alias this instance serves; used in error messages. @default 'default' */
@@ -270,7 +304,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * Optional: the live entry under a made key when this process holds it (a store in process, an
    * L1), answered synchronously; undefined when it has none or cannot tell without a server.
    */
-  protected inProcess?(key: string): Entry<P> | undefined;
+  protected inProcess?(key: string): InProcessEntry<P> | undefined;
+
+  /** Optional, with `inProcess`: the recency of the store that answers it. */
+  protected get inProcessRecency(): InProcessRecency | undefined {
+    return undefined;
+  }
 
   /** Optional: the live entry, without touching its recency (Django's has_key doesn't). @default readOne */
   protected peekOne(key: string): MaybePromise<Entry<P> | undefined> {
@@ -907,6 +946,35 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   storedKey(key: CacheKey): string {
     return this.key(key);
+  }
+
+  /**
+   * The fresh string under a made key when this process holds it without tags or a stale window
+   * (locmem, an L1), counted as a hit: a caller that reads the key again and again keeps it and asks
+   * `answerHeld` the next time, which reads nothing. Undefined: read it the usual way.
+   */
+  holdString(made: string): HeldString | undefined {
+    const recency = this.inProcessRecency;
+    if (this.inProcess === undefined || recency === undefined) return undefined;
+    const entry = this.inProcess(made);
+    if (entry === undefined || this.codec.unstamp?.(entry.payload) !== undefined) return undefined;
+    const value = this.decode(entry.payload, true);
+    if (typeof value !== 'string') return undefined;
+    this.counts.hits++;
+    return { cache: this, key: made, value, entry, trustedUntil: entry.trustedUntil ?? Infinity, recency };
+  }
+
+  /**
+   * The kept string again, counted as a hit, while its entry is still the store's and fresh at `now`
+   * (this cache's clock); else undefined.
+   */
+  answerHeld(held: HeldString, now = this.now()): string | undefined {
+    const entry = held.entry;
+    if (entry.retired) return undefined;
+    if (held.trustedUntil <= now || (entry.expiresAt !== null && entry.expiresAt <= now)) return undefined;
+    if (held.recency.crowded) held.recency.touch(held.key);
+    this.counts.hits++;
+    return held.value;
   }
 
   /** `peekFresh` of a key as `storedKey` answered it. */

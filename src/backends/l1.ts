@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import { type Entry, failedKey, type MaybePromise, type WriteFailure } from '../base.js';
+import { type Entry, failedKey, type InProcessEntry, type InProcessRecency, type MaybePromise, type WriteFailure } from '../base.js';
 import { describe } from '../keys.js';
 import { checkOptionNames } from '../options.js';
 
@@ -75,12 +75,11 @@ export interface BusConnections {
   ownsPublisher: boolean;
 }
 
-interface L1Entry<P> {
-  payload: P;
+interface L1Entry<P> extends InProcessEntry<P> {
   /** The entry's own expiry on the server (epoch seconds, null = never). */
   expiresAt: number | null;
-  /** When this process learned the entry, by the cache's clock. */
-  storedAt: number;
+  /** `l1.timeout` after this process learned the entry, by the cache's clock. */
+  trustedUntil: number;
 }
 
 /** How the bus stands: `up` only while subscribed; entries outlive `timeout` only then. */
@@ -125,6 +124,8 @@ export class L1Tier<P> {
   }
 
   private readonly entries: LRUCache<string, L1Entry<P>>;
+  /** How the entries' hits reach their order of use, for callers that keep an entry (`BaseCache.holdString`). */
+  readonly recency: InProcessRecency;
   /** Counts every change seen here (local writes, invalidations from others). */
   private tick = 0;
   /** The tick of each key's latest change, so that a fill that started before it is not kept. */
@@ -155,7 +156,14 @@ export class L1Tier<P> {
     private readonly openBus: (() => BusConnections) | undefined,
     private readonly reportError: (error: Error) => void,
   ) {
-    this.entries = new LRUCache({ max: settings.maxEntries });
+    this.entries = new LRUCache<string, L1Entry<P>>({
+      max: settings.maxEntries,
+      dispose: (entry) => {
+        entry.retired = true;
+      },
+    });
+    const entries = this.entries;
+    this.recency = { crowded: false, touch: (key) => void entries.get(key) };
     this.channel = `cachegrain:l1:${channelName}`;
     let siblings = L1Tier.siblings.get(this.channel);
     if (siblings === undefined) L1Tier.siblings.set(this.channel, (siblings = new Set()));
@@ -198,9 +206,8 @@ export class L1Tier<P> {
 
   // ---- Reads ---------------------------------------------------------------------------------
 
-  /** A live, trusted entry held here, or undefined. */
   /** The entry this process holds for `key`, if it still trusts it; never asks the server. */
-  held(key: string): Entry<P> | undefined {
+  held(key: string): InProcessEntry<P> | undefined {
     return this.lookup(key);
   }
 
@@ -222,7 +229,7 @@ export class L1Tier<P> {
    */
   private trusted(entry: L1Entry<P>): boolean {
     const now = this.clock();
-    return (entry.expiresAt === null || entry.expiresAt > now) && entry.storedAt + this.settings.timeout > now;
+    return (entry.expiresAt === null || entry.expiresAt > now) && entry.trustedUntil > now;
   }
 
   private readOne(key: string): MaybePromise<Entry<P> | undefined> {
@@ -264,10 +271,15 @@ export class L1Tier<P> {
   /** Keeps what the server answered, unless the key changed since the read started. */
   private fill(key: string, entry: Entry<P>, started: number): void {
     if (this.changedSince(key, started)) return;
-    const storedAt = this.clock();
     // Without a known expiry the entry is trusted only for the L1 timeout, bus or not.
-    const expiresAt = entry.expiresAt === undefined ? storedAt + this.settings.timeout : entry.expiresAt;
-    this.entries.set(key, { payload: this.keep === undefined ? entry.payload : this.keep(entry.payload), expiresAt, storedAt });
+    const expiresAt = entry.expiresAt === undefined ? this.clock() + this.settings.timeout : entry.expiresAt;
+    this.keepEntry(key, this.keep === undefined ? entry.payload : this.keep(entry.payload), expiresAt);
+  }
+
+  private keepEntry(key: string, payload: P, expiresAt: number | null): void {
+    this.entries.set(key, { payload, expiresAt, retired: false, trustedUntil: this.clock() + this.settings.timeout });
+    // Past half full, culling draws near: kept entries report their hits from then on.
+    this.recency.crowded = this.entries.size * 2 >= this.entries.max;
   }
 
   private changedSince(key: string, tick: number): boolean {
@@ -281,10 +293,9 @@ export class L1Tier<P> {
     const keys = entries.map(([key]) => key);
     const started = this.markChanged(keys);
     const keep = (failed: WriteFailure[]) => {
-      const storedAt = this.clock();
       for (const [key, payload] of entries) {
         // Only our own write may fill: a later change (ours or another process's) wins.
-        if (!this.changedSince(key, started)) this.entries.set(key, { payload, expiresAt, storedAt });
+        if (!this.changedSince(key, started)) this.keepEntry(key, payload, expiresAt);
       }
       for (const failure of failed) this.entries.delete(failedKey(failure));
       this.markChanged(keys);
@@ -299,7 +310,7 @@ export class L1Tier<P> {
     if (this.busState === 'none') this.connect();
     const started = this.markChanged([key]);
     const keep = (stored: boolean) => {
-      if (stored && !this.changedSince(key, started)) this.entries.set(key, { payload, expiresAt, storedAt: this.clock() });
+      if (stored && !this.changedSince(key, started)) this.keepEntry(key, payload, expiresAt);
       this.markChanged([key]);
       if (stored) this.publish([key]);
       return stored;

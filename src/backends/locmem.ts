@@ -4,16 +4,26 @@
  * a full store culls its least recently used entries first.
  */
 import { LRUCache } from 'lru-cache';
-import { BaseCache, type CacheParams, type Entry } from '../base.js';
+import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency } from '../base.js';
 import { memoryCodec, type MemoryPayload } from '../codec.js';
 import { CULLING_OPTION_NAMES, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 
 export type LocMemOptions = CullingOptions;
 
-type LocMemEntry = Entry<MemoryPayload> & { expiresAt: number | null };
+type LocMemEntry = InProcessEntry<MemoryPayload>;
 /** One location's entries; `lru` is replaced, entries kept, when an alias needs more room. */
 interface Store {
   lru: LRUCache<string, LocMemEntry>;
+  recency: InProcessRecency;
+}
+
+/** An entry leaving its store, for whoever kept it (see `BaseCache.holdString`). */
+function retire(entry: LocMemEntry): void {
+  entry.retired = true;
+}
+
+function newLru(capacity: number): LRUCache<string, LocMemEntry> {
+  return new LRUCache<string, LocMemEntry>({ max: capacity, dispose: retire });
 }
 
 /** Stores by location, shared by every alias that names it, for the life of the process. */
@@ -24,10 +34,10 @@ function storeFor(location: string, maxEntries: number): Store {
   const capacity = maxEntries + 1;
   let store = stores.get(location);
   if (store === undefined) {
-    store = { lru: new LRUCache({ max: capacity }) };
-    stores.set(location, store);
+    const created: Store = { lru: newLru(capacity), recency: { crowded: false, touch: (key) => void created.lru.get(key) } };
+    stores.set(location, (store = created));
   } else if (store.lru.max < capacity) {
-    const grown = new LRUCache<string, LocMemEntry>({ max: capacity });
+    const grown = newLru(capacity);
     for (const [key, entry] of [...store.lru.entries()].reverse()) grown.set(key, entry);
     store.lru = grown;
   }
@@ -62,6 +72,10 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
 
   protected override inProcess(key: string): LocMemEntry | undefined {
     return this.readOne(key);
+  }
+
+  protected override get inProcessRecency(): InProcessRecency {
+    return this.store.recency;
   }
 
   protected read(keys: string[]): Map<string, LocMemEntry> {
@@ -126,6 +140,8 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     const lru = this.store.lru;
     // Only a full store culls, and only for a new key: an overwrite leaves the count as it is.
     if (lru.size >= this.culling.maxEntries && !lru.has(key)) for (let n = cullCount(lru.size, this.culling); n > 0; n--) lru.pop();
-    lru.set(key, { payload, expiresAt });
+    lru.set(key, { payload, expiresAt, retired: false });
+    // Past half full, culling draws near: kept entries report their hits from then on.
+    this.store.recency.crowded = lru.size * 2 >= lru.max;
   }
 }

@@ -6,7 +6,7 @@
  * without touching it: for the rest of the request (the budget), and, after repeated failures, for
  * every request until a probe gets an answer (the breaker).
  */
-import { BaseCache, type CacheParams, type Entry } from '../base.js';
+import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InProcessRecency } from '../base.js';
 import type { Codec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { describe } from '../keys.js';
@@ -86,8 +86,12 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     }
   }
 
-  protected override inProcess(key: string): Entry<P> | undefined {
+  protected override inProcess(key: string): InProcessEntry<P> | undefined {
     return this.l1?.held(key);
+  }
+
+  protected override get inProcessRecency(): InProcessRecency | undefined {
+    return this.l1?.recency;
   }
 
   /** Whether `read(keys, false)` fills in each entry's expiry anyway (the L1 needs it). */

@@ -4,7 +4,7 @@
  * Each value is hashed as a netstring (`<byte length>:<bytes>,`, Django 6.1's format), so no two lists of
  * values spell the same input: ['a:b'] and ['a', 'b'] give different keys.
  */
-import type { BaseCache } from '../base.js';
+import type { BaseCache, HeldString } from '../base.js';
 import { md5 } from '../hash.js';
 import { BoundedMemo } from '../memo.js';
 
@@ -16,13 +16,15 @@ const recent = new BoundedMemo<string>();
  * value itself, so that a repeated fragment builds no text to look its key up: a node per value. A
  * node also keeps the key as the last cache to read it stores it, so a hit looks nothing up for that.
  */
-interface KeyNode {
+export interface KeyNode {
   key?: string;
   next?: Map<unknown, KeyNode>;
   /** The next nodes of small non-negative integers (ids, counters), found by index. */
   nextByIndex?: KeyNode[];
   stored?: string;
   storedBy?: BaseCache;
+  /** The fragment as `storedBy` last answered it from memory, kept to answer it again (see `BaseCache.answerHeld`). */
+  held?: HeldString;
 }
 
 /** A fragment's key, with room for the key as a cache stores it (see `storedFragmentKey`). */
@@ -45,7 +47,7 @@ export function fragmentKey(name: string, varyOn?: readonly unknown[] | null): F
     for (let i = 0; i < varyOn.length; i++) {
       const value = varyOn[i];
       // An object's text can change while it stays the same object: it is looked up by its text.
-      if (value !== null && (typeof value === 'object' || typeof value === 'function')) return { key: keyByText(name, varyOn) };
+      if (value !== null && (typeof value === 'object' || typeof value === 'function')) return { ...emptyNode(), key: keyByText(name, varyOn) };
       if (typeof value === 'number' && value >= 0 && value < SMALL_INDEX && Number.isInteger(value)) {
         node = (node.nextByIndex ??= [])[value] ?? newIndexNode(node.nextByIndex, value);
       } else {
@@ -55,6 +57,21 @@ export function fragmentKey(name: string, varyOn?: readonly unknown[] | null): F
   }
   node.key ??= keyByText(name, varyOn);
   return node as FragmentKey;
+}
+
+/** The node of a fragment name, if a key was made for it; nothing is created. */
+export function nameNode(name: string): KeyNode | undefined {
+  return byName.get(name);
+}
+
+/**
+ * The node after `node` for one more vary-on value, if a key was made through it; nothing is
+ * created, and an object finds none (objects are looked up by their text).
+ */
+export function nodeAfter(node: KeyNode | undefined, value: unknown): KeyNode | undefined {
+  if (node === undefined) return undefined;
+  if (typeof value === 'number' && value >= 0 && value < SMALL_INDEX && Number.isInteger(value)) return node.nextByIndex?.[value];
+  return node.next?.get(value);
 }
 
 /** The fragment's key as `cache` stores it, remembered for the last cache that asked. */
@@ -75,13 +92,18 @@ function newIndexNode(parent: KeyNode[], index: number): KeyNode {
   return node;
 }
 
+/** Every node has every field from the start: one shape, so that walking the memo stays monomorphic. */
+function emptyNode(): KeyNode {
+  return { key: undefined, next: undefined, nextByIndex: undefined, stored: undefined, storedBy: undefined, held: undefined };
+}
+
 function newNode<K>(parent: Map<K, KeyNode> | undefined, value: K): KeyNode {
   // Starts afresh when full, as BoundedMemo does: the keys still in use come back after one miss each.
   if (++keyNodes > KEY_NODE_LIMIT) {
     byName.clear();
     keyNodes = 1;
   }
-  const node: KeyNode = {};
+  const node = emptyNode();
   parent?.set(value, node);
   return node;
 }

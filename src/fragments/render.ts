@@ -22,7 +22,7 @@ import {
   type TagSite,
   TemplateSyntaxError,
 } from './arguments.js';
-import { fragmentKey, storedFragmentKey } from './key.js';
+import { fragmentKey, type KeyNode, nameNode, nodeAfter, storedFragmentKey } from './key.js';
 import { CountsByName, type HitCounts } from '../observe.js';
 
 /** Renders a fragment's body: its output, which may hold placeholders of fragments nested in it. */
@@ -65,6 +65,11 @@ const DIGITS = /^\d+$/;
 const NOT_YET: RenderBody = () => {
   throw new Error('a fragment answered from the cache has no body to render');
 };
+
+/** Whether a tag's timeout is one `hit*` may take as it is: an integer or null (anything else goes to `tag`, which checks it). */
+function plainTimeout(timeout: unknown): boolean {
+  return timeout === null || (typeof timeout === 'number' && Number.isSafeInteger(timeout));
+}
 
 /** How long a `lock=true` render holds its lock at most, and how long the others wait for it. */
 const LOCK_SECONDS = 30;
@@ -167,9 +172,9 @@ export class FragmentRender {
   private readonly fragments: Fragment[] = [];
   private pending: Fragment[] = [];
   /** The misses this render renders in the current pass (the page, or a refresh behind it). */
-  private rendered: Fragment[] = [];
+  private rendered!: Fragment[];
   /** Every tag version read in the current pass, first read kept: what its writes are stamped with. */
-  private readonly versions = new Map<BaseCache, Map<string, string | undefined>>();
+  private versions!: Map<BaseCache, Map<string, string | undefined>>;
 
   /**
    * Whether a fresh hit that this process can answer at once (locmem, an L1 holding it) is emitted
@@ -179,13 +184,19 @@ export class FragmentRender {
   static inlineHits = true;
 
   /** Tags of the hits emitted while the engine rendered: they go to the page. */
-  private readonly inlineTags = new Set<string>();
-  /** Whether the engine's pass is over: tags met from now on are inside bodies of misses. */
-  private finishing = false;
+  private inlineTags?: Set<string>;
+  /** Whether hits are emitted at once: not once the engine's pass is over (tags met then are inside bodies of misses). */
+  private inline = FragmentRender.inlineHits;
   /** The cache of tags without `using=`, resolved once per render. */
   private defaultCache?: BaseCache;
   /** The counts of the last fragment name hit inline: a loop's hits of one name look it up once. */
   private lastHit: { name: string; counts: HitCounts; generation: number } | undefined;
+  /** The cache whose clock was read for this pass, and the reading. */
+  private clockOf?: BaseCache;
+  private clockReading = 0;
+  /** The memo node of the last fragment name `hit*` looked up: a loop's tags look it up once. */
+  private lastName?: string;
+  private lastNameNode?: KeyNode;
 
   /**
    * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
@@ -205,11 +216,21 @@ export class FragmentRender {
       const ownTags = fragmentTags(keywords.tags);
       const stale = fragmentStale(keywords.stale);
       const lock = fragmentLock(keywords.lock);
-      if (!this.finishing && FragmentRender.inlineHits) {
-        const hit = cache.peekFreshStored<unknown>(storedFragmentKey(key, cache));
+      if (this.inline) {
+        const html = this.heldHtml(key, cache, name);
+        if (html !== undefined) return html;
+        const stored = storedFragmentKey(key, cache);
+        const held = cache.holdString(stored);
+        if (held !== undefined) {
+          key.held = held;
+          this.countInlineHit(name);
+          return held.value;
+        }
+        const hit = cache.peekFreshStored<unknown>(stored);
         if (hit !== undefined) {
           this.countInlineHit(name);
-          for (let i = 0; i < hit.tags.length; i++) this.inlineTags.add(hit.tags[i]!);
+          const tags = (this.inlineTags ??= new Set());
+          for (let i = 0; i < hit.tags.length; i++) tags.add(hit.tags[i]!);
           return typeof hit.value === 'string' ? hit.value : String(hit.value);
         }
       }
@@ -236,6 +257,70 @@ export class FragmentRender {
     return OPEN + fragment.id + CLOSE;
   }
 
+  /**
+   * For an engine that compiles the tag into code, a tag with no keywords and no vary-on values
+   * (`hit1`…`hit3` with one to three, `hitMany` with more): the fragment's HTML when an earlier hit
+   * of the same key kept it and it still stands, answered without building anything; undefined
+   * sends the adapter to `tag`, which does everything else.
+   */
+  hit0(timeout: unknown, name: string): string | undefined {
+    return this.inline && plainTimeout(timeout) ? this.heldHtml(this.nameNode(name), this.fragmentsCache(), name) : undefined;
+  }
+
+  hit1(timeout: unknown, name: string, a: unknown): string | undefined {
+    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(this.nameNode(name), a), this.fragmentsCache(), name) : undefined;
+  }
+
+  hit2(timeout: unknown, name: string, a: unknown, b: unknown): string | undefined {
+    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(nodeAfter(this.nameNode(name), a), b), this.fragmentsCache(), name) : undefined;
+  }
+
+  hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown): string | undefined {
+    if (!this.inline || !plainTimeout(timeout)) return undefined;
+    return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(this.nameNode(name), a), b), c), this.fragmentsCache(), name);
+  }
+
+  hitMany(timeout: unknown, name: string, varyOn: readonly unknown[]): string | undefined {
+    if (!this.inline || !plainTimeout(timeout)) return undefined;
+    let node = this.nameNode(name);
+    for (let i = 0; i < varyOn.length; i++) node = nodeAfter(node, varyOn[i]);
+    return this.heldHtml(node, this.fragmentsCache(), name);
+  }
+
+  /** The cache of tags without `using=`; undefined when it cannot be had (`tag` then says why). */
+  private fragmentsCache(): BaseCache | undefined {
+    if (this.defaultCache !== undefined) return this.defaultCache;
+    try {
+      return (this.defaultCache = fragmentCache(undefined));
+    } catch {
+      return undefined;
+    }
+  }
+
+  private nameNode(name: string): KeyNode | undefined {
+    if (this.lastName === name && this.lastNameNode !== undefined) return this.lastNameNode;
+    this.lastName = name;
+    return (this.lastNameNode = nameNode(name));
+  }
+
+  /** The HTML `node` kept from `cache`, counted, while it stands; undefined when there is none. */
+  private heldHtml(node: KeyNode | undefined, cache: BaseCache | undefined, name: string): string | undefined {
+    const held = node?.held;
+    if (held === undefined || held.cache !== cache) return undefined;
+    // One reading of the cache's clock serves the whole pass: a page is rendered at one moment.
+    if (this.clockOf !== cache) {
+      this.clockOf = cache;
+      this.clockReading = cache.now();
+    }
+    const html = cache.answerHeld(held, this.clockReading);
+    if (html === undefined) {
+      node!.held = undefined;
+      return undefined;
+    }
+    this.countInlineHit(name);
+    return html;
+  }
+
   /** Counts an inline hit in `fragmentStats()`: a loop's hits of one name look the name up once. */
   private countInlineHit(name: string): void {
     let last = this.lastHit;
@@ -245,14 +330,21 @@ export class FragmentRender {
     last.counts.hits++;
   }
 
-  /** The page with every placeholder replaced by its fragment's HTML, misses written back. */
-  async finish(output: string): Promise<string> {
-    this.finishing = true;
-    const contents: Contents = { tags: this.inlineTags, stale: false };
+  /**
+   * The page with every placeholder replaced by its fragment's HTML, misses written back; answered
+   * at once when every fragment was a hit emitted while the engine rendered.
+   */
+  finish(output: string): string | Promise<string> {
+    this.inline = false;
     if (this.fragments.length === 0) {
-      if (contents.tags.size > 0) currentScope()?.addTags(contents.tags);
+      if (this.inlineTags !== undefined) currentScope()?.addTags(this.inlineTags);
       return output;
     }
+    return this.finishDeferred(output);
+  }
+
+  private async finishDeferred(output: string): Promise<string> {
+    const contents: Contents = { tags: this.inlineTags ?? new Set(), stale: false };
     const page = await this.pass(false, () => this.substitute(output, contents));
     this.checkPlaced();
     const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
@@ -271,7 +363,7 @@ export class FragmentRender {
    */
   private async pass(nested: boolean, assemble: () => string | Promise<string>, again: Fragment[] = []): Promise<string> {
     this.rendered = [];
-    this.versions.clear();
+    this.versions = new Map();
     const rendered = this.rendered;
     try {
       if (again.length > 0) await this.renderAgain(again);

@@ -78,6 +78,28 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    'answers a hit kept in memory again only while its entry stands: not once replaced, deleted, cleared or expired',
+    async (h) => {
+      const source = h.engine.cache('60', 'kept', ['$id'], `v${h.engine.count()}`);
+      const key = makeTemplateFragmentKey('kept', [7]);
+      const render = () => h.render(source, { id: 7 });
+      // A miss, a hit read from the store, then hits answered from what the last one kept.
+      for (let i = 0; i < 3; i++) expect(await render()).toBe('v1');
+      await h.cache().set(key, 'replaced');
+      for (let i = 0; i < 2; i++) expect(await render()).toBe('replaced');
+      await h.cache().delete(key);
+      for (let i = 0; i < 3; i++) expect(await render()).toBe('v2');
+      await h.cache().clear();
+      for (let i = 0; i < 3; i++) expect(await render()).toBe('v3');
+      await h.cache().touch(key, 5);
+      h.advance(4);
+      expect(await render()).toBe('v3');
+      h.advance(2);
+      for (let i = 0; i < 3; i++) expect(await render()).toBe('v4');
+      expect(h.counted).toBe(4);
+    },
+  ],
+  [
     'keys on the vary-on values',
     async (h) => {
       const source = h.engine.cache('60', 'greeting', ['$name', '$lang'], `Hello ${h.engine.out('name')}`);

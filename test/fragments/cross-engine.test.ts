@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { withRenderState } from '../../src/fragments/index.js';
+import { fragmentStats, resetFragmentStats, withRenderState } from '../../src/fragments/index.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
 
@@ -61,4 +61,29 @@ describe('one fragment, three engines', () => {
     await caches.get('default').delete(makeTemplateFragmentKey('sidebar', ['alice']));
     expect(await others[1]!.engine.renderSource(others[1]!.source, { user: 'alice' })).toBe('eta alice');
   });
+});
+
+describe('a fragment hit kept in memory, in a locmem store near full', () => {
+  beforeAll(() => configureCaches({ default: { backend: 'locmem', location: 'fragments-kept-recency', options: { maxEntries: 4 } } }));
+  afterAll(() => caches.closeAll());
+
+  it.each([nunjucksEngine(), handlebarsEngine(), etaEngine()])(
+    'still counts as a use in $name, so the store culls what was used less lately',
+    async (engine) => {
+      const cache = caches.get('default');
+      await cache.clear();
+      resetFragmentStats();
+      const source = engine.cache('60', 'recent', [], `body of ${engine.name}`);
+      for (let i = 0; i < 3; i++) expect(await engine.renderSource(source, {})).toBe(`body of ${engine.name}`);
+      await cache.set('a', 1);
+      await cache.set('b', 2);
+      // Half full: from now on a kept hit reports its use, and the fragment becomes the latest used.
+      expect(await engine.renderSource(source, {})).toBe(`body of ${engine.name}`);
+      await cache.set('c', 3);
+      await cache.set('d', 4); // over full: the least recently used entry goes
+      expect(await cache.hasKey(makeTemplateFragmentKey('recent'))).toBe(true);
+      expect(await cache.hasKey('a')).toBe(false);
+      expect(fragmentStats().get('recent')).toEqual({ hits: 3, misses: 1, staleHits: 0 });
+    },
+  );
 });
