@@ -19,23 +19,6 @@ import {
 
 type HandlebarsInstance = typeof Handlebars;
 
-/** The tag's HTML when `render` answers it from memory; `args` are the tag's: timeout, name, vary-on values. */
-function hitOf(render: FragmentRender, args: unknown[]): string | undefined {
-  const name = args[1] as string;
-  switch (args.length) {
-    case 2:
-      return render.hit0(args[0], name);
-    case 3:
-      return render.hit1(args[0], name, args[2]);
-    case 4:
-      return render.hit2(args[0], name, args[2], args[3]);
-    case 5:
-      return render.hit3(args[0], name, args[2], args[3], args[4]);
-    default:
-      return render.hitMany(args[0], name, args.slice(2));
-  }
-}
-
 /** The parts of Handlebars' JavaScriptCompiler the hit path builds on (it is meant to be extended, but typed loosely). */
 interface JavaScriptCompiler {
   options: { data?: boolean; strict?: boolean };
@@ -46,7 +29,6 @@ interface JavaScriptCompiler {
   push(expression: unknown): void;
   useRegister(name: string): void;
   setupHelper(paramSize: number, name: string): { name: unknown; params: unknown[]; callParams: unknown[] };
-  functionCall(fn: unknown, type: string, params: unknown[]): unknown;
   source: { functionCall(fn: unknown, type: string, params: unknown[]): unknown };
   aliasable(name: string): unknown;
 }
@@ -130,20 +112,6 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
   target[INSTALLED] = helperName;
   handlebars.registerHelper(helperName, function cacheHelper(this: unknown, ...args: unknown[]) {
     const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
-    // A hit kept in memory first, before anything is built for the tag (a block helper's output is not escaped).
-    const fast = helper.data?.[RENDER];
-    const hash = helper.hash as TagKeywords;
-    if (
-      fast instanceof FragmentRender &&
-      typeof args[1] === 'string' &&
-      hash.using === undefined &&
-      hash.tags === undefined &&
-      hash.stale === undefined &&
-      hash.lock === undefined
-    ) {
-      const html = hitOf(fast, args);
-      if (html !== undefined) return html;
-    }
     const site: TagSite = { template: String(helper.hash[TEMPLATE] ?? 'a template string'), line: helper.loc?.start.line ?? 0 };
     if (args.length < 2) throw tooFewArguments(helperName, site);
     const [timeout, name, ...varyOn] = args;

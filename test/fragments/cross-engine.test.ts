@@ -1,4 +1,6 @@
+import Handlebars from 'handlebars';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installCacheHelper, render as renderHandlebars } from '../../adapters/handlebars.js';
 import { fragmentStats, resetFragmentStats, withRenderState } from '../../src/fragments/index.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
@@ -86,4 +88,39 @@ describe('a fragment hit kept in memory, in a locmem store near full', () => {
       expect(fragmentStats().get('recent')).toEqual({ hits: 3, misses: 1, staleHits: 0 });
     },
   );
+});
+
+describe('a Handlebars cache tag without keywords', () => {
+  beforeAll(() =>
+    configureCaches({
+      default: { backend: 'locmem', location: 'fragments-handlebars-kept' },
+      other: { backend: 'locmem', location: 'fragments-handlebars-kept-other' },
+    }),
+  );
+  afterAll(() => caches.closeAll());
+
+  it('is compiled to ask for a kept hit first: the helper runs only when there is none', async () => {
+    const handlebars = installCacheHelper(Handlebars.create());
+    const helper = handlebars.helpers.cache as (...args: unknown[]) => unknown;
+    let calls = 0;
+    handlebars.registerHelper('cache', function counted(this: unknown, ...args: unknown[]) {
+      calls++;
+      return helper.apply(this, args);
+    });
+    const plain = handlebars.compile('{{#each items}}{{#cache 60 "row" id}}<li>{{title}}</li>{{/cache}}{{/each}}');
+    const using = handlebars.compile('{{#each items}}{{#cache 60 "row" id using="other"}}<li>{{title}}</li>{{/cache}}{{/each}}');
+    const items = [
+      { id: 1, title: 'one' },
+      { id: 2, title: 'two' },
+    ];
+    for (const template of [plain, using]) {
+      calls = 0;
+      // A miss, then a hit read from the store: the helper is called for each tag.
+      for (let i = 0; i < 2; i++) expect(await renderHandlebars(template, { items })).toBe('<li>one</li><li>two</li>');
+      expect(calls).toBe(4);
+      expect(await renderHandlebars(template, { items })).toBe('<li>one</li><li>two</li>');
+      // Kept: answered by the compiled tag itself; with a keyword the helper still runs.
+      expect(calls).toBe(template === plain ? 4 : 6);
+    }
+  });
 });
