@@ -118,6 +118,8 @@ interface PageState {
   fallback: StoredPage | undefined;
   /** Releases the cross-process render lock (`lock`), once the page is stored or will not be. */
   release: (() => Promise<void>) | undefined;
+  /** False for HEAD: its response gets the headers its GET would get, and nothing is stored. */
+  stores: boolean;
 }
 
 /** Requests this process sent as refreshes: they never ask for one themselves. */
@@ -447,7 +449,8 @@ export class PageCache {
 
   /**
    * A miss: waits for a concurrent render of the same variant and serves its page, or leads the
-   * render of it. HEAD is answered from the GET entry only: a miss runs the view and stores nothing.
+   * render of it. HEAD is answered from the GET entry only: a miss runs the view, is judged as its
+   * GET would be (the same headers, BYPASS and its reason), and stores nothing.
    */
   private joinOrLead(
     req: IncomingMessage,
@@ -458,12 +461,15 @@ export class PageCache {
     snapshot: TagSnapshot,
     fallback: StoredPage | undefined,
   ): MaybePromise<boolean> {
-    if (req.method !== 'GET') return this.miss(res);
+    if (req.method !== 'GET') {
+      this.remember(req, { urlTag: keys.urlTags[0], snapshot, flight: undefined, fallback: undefined, release: undefined, stores: false });
+      return this.miss(res);
+    }
     let flights = flightsByCache.get(cache);
     if (flights === undefined) flightsByCache.set(cache, (flights = new PageFlights()));
     const flightKey = `${this.keyPrefix}\u0000${keys.urlHash}\u0000${variant}`;
     const running = flights.find(flightKey);
-    const state: PageState = { urlTag: keys.urlTags[0], snapshot, flight: undefined, fallback, release: undefined };
+    const state: PageState = { urlTag: keys.urlTags[0], snapshot, flight: undefined, fallback, release: undefined, stores: true };
     // A request never waits on its own render (a site cache in front of a route's cache).
     if (running !== undefined && running.leader !== req) {
       return running.settled.then((rendered) => {
@@ -534,10 +540,15 @@ export class PageCache {
       // The store (if any) has been handed its page by now; an unstored render frees the lock here.
       if (!storing.has(state)) void state.release?.();
     });
+    this.remember(req, state);
+    return this.miss(res);
+  }
+
+  /** Hands this layer's state of a miss to the response phase. */
+  private remember(req: IncomingMessage, state: PageState): void {
     let states = (req as WithStates)[STATES];
     if (states === undefined) (req as WithStates)[STATES] = states = new Map();
     states.set(this.keyspace, state);
-    return this.miss(res);
   }
 
   private miss(res: ServerResponse): false {
@@ -572,6 +583,7 @@ export class PageCache {
           timeout = decision.timeout;
           patchResponseHeaders(res, timeout);
           if (this.tagHeader !== false) res.setHeader(this.tagHeader, this.pageTags(res, state).join(' '));
+          if (!state.stores) return false;
           page = this.describe(req, res);
           return true;
         }

@@ -133,6 +133,25 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     expect(view.calls).toBe(1);
   });
 
+  it('gives a HEAD that misses the headers its GET would get, and stores nothing', async () => {
+    const view = countingView((req, res) => {
+      if (req.url === '/private') res.setHeader('Set-Cookie', 'session=abc');
+    });
+    const base = await serve(build([cacheMiddleware({ seconds: 60, debug: true })], view));
+    for (const method of ['HEAD', 'GET']) {
+      const reply = await send(base, '/private', { method });
+      expect([reply.headers['x-cache'], reply.headers['x-cache-reason']]).toEqual(['BYPASS', 'Set-Cookie']);
+    }
+    const head = await send(base, '/page', { method: 'HEAD' });
+    expect(head.headers['x-cache']).toBe('MISS');
+    expect(head.headers['cache-control']).toBe('max-age=60');
+    expect(Math.abs(Date.parse(head.headers['expires']!) - Date.now() - 60_000)).toBeLessThan(2000);
+    expect((await send(base, '/page', { method: 'HEAD' })).headers['x-cache']).toBe('MISS');
+    const get = await send(base, '/page');
+    expect([get.headers['x-cache'], get.headers['cache-control']]).toEqual(['MISS', 'max-age=60']);
+    expect(view.calls).toBe(5);
+  });
+
   it.each([
     ['Set-Cookie', { 'Set-Cookie': 'session=abc' }, 'Set-Cookie'],
     ['Set-Cookie with Vary: Cookie', { 'Set-Cookie': 'session=abc', Vary: 'Cookie' }, 'Set-Cookie'],
