@@ -131,7 +131,16 @@ class EtaRender extends FragmentRender {
   }
 
   leave(output: string, renderOptions: EtaRenderOptions | undefined): string | Promise<string> {
-    return renderOptions === this.owner ? this.finish(output) : output;
+    if (renderOptions !== this.owner) return output;
+    // Once done, the options start no render of this one: a caller may pass the same options again.
+    const page = this.finish(output);
+    if (typeof page === 'string') {
+      this.owner[RENDER] = undefined;
+      return page;
+    }
+    return page.finally(() => {
+      this.owner[RENDER] = undefined;
+    });
   }
 }
 

@@ -46,3 +46,22 @@ describe('eta: a page without tags of its own', () => {
     expect(() => eta.renderString('<% cache 60 box %>x<% endcache %>', {})).toThrow(/renderAsync/);
   });
 });
+
+describe('eta: a compiled template called with the same render options again', () => {
+  beforeAll(() => configureCaches({ default: { backend: CountingCache, location: 'eta-reused-options' } }));
+  afterAll(() => caches.closeAll());
+
+  it('starts a render of its own each time, so its hits are answered while the engine renders', async () => {
+    const cache = caches.get<CountingCache & BaseCache>('default');
+    const eta = new Eta({ plugins: [cachePlugin()] });
+    eta.loadTemplate('@inner', '<% cache 60 reusedInner it.id %>(<%= it.id %>)<% endcache %>', { async: true });
+    const template = eta.compile('<% cache 60 reused it.id %>[<%= it.id %>]<% endcache %><%~ await includeAsync("@inner", { id: it.id }) %>', {
+      async: true,
+    });
+    const options = { async: true };
+    for (const id of [1, 2, 1, 2]) expect(await template.call(eta, { id }, options)).toBe(`[${id}](${id})`);
+    const before = cache.reads;
+    for (const id of [1, 2]) expect(await template.call(eta, { id }, options)).toBe(`[${id}](${id})`);
+    expect(cache.reads - before).toBe(0);
+  });
+});
