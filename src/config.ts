@@ -60,6 +60,12 @@ const requireFromApp = createRequire(pathToFileURL(`${process.cwd()}/`).href);
 class CacheHandler {
   private config: CachesConfig = DEFAULT_CONFIG;
   private readonly instances = new Map<string, BaseCache>();
+  /**
+   * Counts the times the instances were let go (`configureCaches`, `closeAll`): whoever keeps an
+   * instance got from `get` may keep it while this stays the same.
+   * @internal
+   */
+  generation = 0;
 
   /** Replaces the configuration; the instances it replaces are closed (the promise settles then). */
   configure(config: CachesConfig): Promise<void> {
@@ -71,6 +77,7 @@ class CacheHandler {
     const replaced = [...this.instances.values()];
     this.config = { ...config };
     this.instances.clear();
+    this.generation++;
     return closeQuietly(replaced);
   }
 
@@ -101,6 +108,7 @@ class CacheHandler {
   closeAll(): Promise<void> {
     const open = [...this.instances.values()];
     this.instances.clear();
+    this.generation++;
     return Promise.all(open.map((instance) => instance.close())).then(() => undefined);
   }
 }

@@ -111,7 +111,7 @@ export type TagKeywords = Partial<Record<Keyword, unknown>>;
 
 /** The cache a tag writes to: `using`'s alias, else `template_fragments` when configured, else `default`. */
 export function fragmentCache(using: unknown): BaseCache {
-  if (using === undefined) return caches.get(caches.has('template_fragments') ? 'template_fragments' : 'default');
+  if (using === undefined) return defaultFragmentCache();
   const alias = String(using);
   try {
     return caches.get(alias);
@@ -121,6 +121,16 @@ export function fragmentCache(using: unknown): BaseCache {
     }
     throw error;
   }
+}
+
+/** The cache of tags without `using=`, kept until the caches are configured or closed again (every render asks). */
+let defaultKept: { generation: number; cache: BaseCache } | undefined;
+
+function defaultFragmentCache(): BaseCache {
+  if (defaultKept?.generation === caches.generation) return defaultKept.cache;
+  const cache = caches.get(caches.has('template_fragments') ? 'template_fragments' : 'default');
+  defaultKept = { generation: caches.generation, cache };
+  return cache;
 }
 
 /** A value as Django's `%r` would show it: strings quoted, lists and objects as JSON. */

@@ -59,9 +59,19 @@ export function fragmentKey(name: string, varyOn?: readonly unknown[] | null): F
   return node as FragmentKey;
 }
 
+/** The node of the last name `nameNode` found: a loop's tags ask for one name again and again. */
+let lastName: string | undefined;
+let lastNameNode: KeyNode | undefined;
+
 /** The node of a fragment name, if a key was made for it; nothing is created. */
 export function nameNode(name: string): KeyNode | undefined {
-  return byName.get(name);
+  if (lastName === name) return lastNameNode;
+  const node = byName.get(name);
+  if (node !== undefined) {
+    lastName = name;
+    lastNameNode = node;
+  }
+  return node;
 }
 
 /**
@@ -101,6 +111,7 @@ function newNode<K>(parent: Map<K, KeyNode> | undefined, value: K): KeyNode {
   // Starts afresh when full, as BoundedMemo does: the keys still in use come back after one miss each.
   if (++keyNodes > KEY_NODE_LIMIT) {
     byName.clear();
+    lastName = lastNameNode = undefined;
     keyNodes = 1;
   }
   const node = emptyNode();

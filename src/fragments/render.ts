@@ -41,6 +41,21 @@ export function resetFragmentStats(): void {
 
 export type RenderBody = () => unknown;
 
+/** The counts of the last fragment name hit inline (until a reset): a loop's hits of one name look it up once. */
+let lastCountedName: string | undefined;
+let lastCounts: HitCounts | undefined;
+let lastCountsGeneration = -1;
+
+/** Counts an inline hit in `fragmentStats()`. */
+function countInlineHit(name: string): void {
+  if (lastCountedName !== name || lastCountsGeneration !== countsByName.generation) {
+    lastCountedName = name;
+    lastCounts = countsByName.of(name);
+    lastCountsGeneration = countsByName.generation;
+  }
+  lastCounts!.hits++;
+}
+
 /**
  * A copy of a render's data (`undefined`: none) with one more property, which carries the render's
  * fragment state to the tags. Not `{ ...data, [name]: render }`: V8 builds that literal by its slow
@@ -189,14 +204,9 @@ export class FragmentRender {
   private inline = FragmentRender.inlineHits;
   /** The cache of tags without `using=`, resolved once per render. */
   private defaultCache?: BaseCache;
-  /** The counts of the last fragment name hit inline: a loop's hits of one name look it up once. */
-  private lastHit: { name: string; counts: HitCounts; generation: number } | undefined;
   /** The cache whose clock was read for this pass, and the reading. */
   private clockOf?: BaseCache;
   private clockReading = 0;
-  /** The memo node of the last fragment name `hit*` looked up: a loop's tags look it up once. */
-  private lastName?: string;
-  private lastNameNode?: KeyNode;
 
   /**
    * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
@@ -223,12 +233,12 @@ export class FragmentRender {
         const held = cache.holdString(stored);
         if (held !== undefined) {
           key.held = held;
-          this.countInlineHit(name);
+          countInlineHit(name);
           return held.value;
         }
         const hit = cache.peekFreshStored<unknown>(stored);
         if (hit !== undefined) {
-          this.countInlineHit(name);
+          countInlineHit(name);
           const tags = (this.inlineTags ??= new Set());
           for (let i = 0; i < hit.tags.length; i++) tags.add(hit.tags[i]!);
           return typeof hit.value === 'string' ? hit.value : String(hit.value);
@@ -264,25 +274,25 @@ export class FragmentRender {
    * sends the adapter to `tag`, which does everything else.
    */
   hit0(timeout: unknown, name: string): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(this.nameNode(name), this.fragmentsCache(), name) : undefined;
+    return this.inline && plainTimeout(timeout) ? this.heldHtml(nameNode(name), this.fragmentsCache(), name) : undefined;
   }
 
   hit1(timeout: unknown, name: string, a: unknown): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(this.nameNode(name), a), this.fragmentsCache(), name) : undefined;
+    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(nameNode(name), a), this.fragmentsCache(), name) : undefined;
   }
 
   hit2(timeout: unknown, name: string, a: unknown, b: unknown): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(nodeAfter(this.nameNode(name), a), b), this.fragmentsCache(), name) : undefined;
+    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(nodeAfter(nameNode(name), a), b), this.fragmentsCache(), name) : undefined;
   }
 
   hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown): string | undefined {
     if (!this.inline || !plainTimeout(timeout)) return undefined;
-    return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(this.nameNode(name), a), b), c), this.fragmentsCache(), name);
+    return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name), a), b), c), this.fragmentsCache(), name);
   }
 
   hitMany(timeout: unknown, name: string, varyOn: readonly unknown[]): string | undefined {
     if (!this.inline || !plainTimeout(timeout)) return undefined;
-    let node = this.nameNode(name);
+    let node = nameNode(name);
     for (let i = 0; i < varyOn.length; i++) node = nodeAfter(node, varyOn[i]);
     return this.heldHtml(node, this.fragmentsCache(), name);
   }
@@ -295,12 +305,6 @@ export class FragmentRender {
     } catch {
       return undefined;
     }
-  }
-
-  private nameNode(name: string): KeyNode | undefined {
-    if (this.lastName === name && this.lastNameNode !== undefined) return this.lastNameNode;
-    this.lastName = name;
-    return (this.lastNameNode = nameNode(name));
   }
 
   /** The HTML `node` kept from `cache`, counted, while it stands; undefined when there is none. */
@@ -317,17 +321,8 @@ export class FragmentRender {
       node!.held = undefined;
       return undefined;
     }
-    this.countInlineHit(name);
+    countInlineHit(name);
     return html;
-  }
-
-  /** Counts an inline hit in `fragmentStats()`: a loop's hits of one name look the name up once. */
-  private countInlineHit(name: string): void {
-    let last = this.lastHit;
-    if (last === undefined || last.name !== name || last.generation !== countsByName.generation) {
-      last = this.lastHit = { name, counts: countsByName.of(name), generation: countsByName.generation };
-    }
-    last.counts.hits++;
   }
 
   /**
