@@ -54,7 +54,7 @@ export interface InProcessRecency {
   touch(key: string): void;
 }
 
-/** A fresh string a cache holds in this process, kept by a caller that answers it again (`answerHeld`). */
+/** A fresh string a cache holds in this process, kept by a caller that asks for it again (`holdFresh`, `answerHeld`). */
 export interface HeldString {
   readonly cache: BaseCache;
   readonly key: string;
@@ -949,19 +949,22 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /**
-   * The fresh string under a made key when this process holds it without tags or a stale window
-   * (locmem, an L1), counted as a hit: a caller that reads the key again and again keeps it and asks
-   * `answerHeld` the next time, which reads nothing. Undefined: read it the usual way.
+   * `peekFreshStored`, read once for a caller that reads the key again and again: a fresh string
+   * held without tags or a stale window comes as a `HeldString`, which the caller keeps and hands to
+   * `answerHeld` next time instead of reading the store.
    */
-  holdString(made: string): HeldString | undefined {
+  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
+    const entry = this.inProcess?.(made);
+    if (entry === undefined) return undefined;
     const recency = this.inProcessRecency;
-    if (this.inProcess === undefined || recency === undefined) return undefined;
-    const entry = this.inProcess(made);
-    if (entry === undefined || this.codec.unstamp?.(entry.payload) !== undefined) return undefined;
-    const value = this.decode(entry.payload, true);
-    if (typeof value !== 'string') return undefined;
-    this.counts.hits++;
-    return { cache: this, key: made, value, entry, trustedUntil: entry.trustedUntil ?? Infinity, recency };
+    if (recency !== undefined && this.codec.unstamp?.(entry.payload) === undefined) {
+      const value = this.decode(entry.payload, true);
+      if (typeof value === 'string') {
+        this.counts.hits++;
+        return { cache: this, key: made, value, entry, trustedUntil: entry.trustedUntil ?? Infinity, recency };
+      }
+    }
+    return this.freshInProcess(entry);
   }
 
   /**
@@ -979,9 +982,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** `peekFresh` of a key as `storedKey` answered it. */
   peekFreshStored<T = unknown>(made: string): CachedEntry<T> | undefined {
-    if (this.inProcess === undefined) return undefined;
-    const entry = this.inProcess(made);
-    if (entry === undefined) return undefined;
+    const entry = this.inProcess?.(made);
+    return entry === undefined ? undefined : this.freshInProcess<T>(entry);
+  }
+
+  /** An entry this process holds, as `peekFresh` answers it (its tags' versions read in process too). */
+  private freshInProcess<T>(entry: Entry<P>): CachedEntry<T> | undefined {
     const stamped = this.codec.unstamp?.(entry.payload);
     if (stamped === undefined) {
       this.counts.hits++;
@@ -989,7 +995,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
     const versions = new Map<string, string | undefined>();
     for (const tag of stamped.stamp.tags) {
-      const version = this.inProcess(this.tagKey(tag));
+      const version = this.inProcess!(this.tagKey(tag));
       if (version === undefined) return undefined;
       versions.set(tag, String(this.codec.decode(version.payload)));
     }

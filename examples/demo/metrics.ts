@@ -1,8 +1,8 @@
 /**
  * What one request cost: slow queries run and template fragments hit or missed, gathered with
  * AsyncLocalStorage so that concurrent requests keep their own counts. Surprise: fragment hits are
- * counted by wrapping the fragment cache's reads (`peekFresh` while the engine renders, then one read per level); the
- * library itself needs none of this.
+ * counted by wrapping the fragment cache's reads (those that answer while the engine renders, then
+ * one read per level); the library itself needs none of this.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { BaseCache } from 'cachegrain';
@@ -38,7 +38,8 @@ export function recordQuery(): void {
 
 /**
  * Counts, per request, how many of the keys a render asks the fragment cache for are found: hits
- * emitted while the engine renders (`peekFresh`) and those read after it (`readEntriesAndTags`).
+ * emitted while the engine renders (`holdFresh`, and `answerHeld` for a string kept from an earlier
+ * hit) and those read after it (`readEntriesAndTags`).
  */
 export function meterFragments(cache: BaseCache): void {
   const record = (hits: number, misses: number) => {
@@ -50,12 +51,14 @@ export function meterFragments(cache: BaseCache): void {
       metrics.fragmentMisses += misses;
     }
   };
-  const peek = cache.peekFresh.bind(cache);
-  cache.peekFresh = ((key) => {
-    const found = peek(key);
-    if (found !== undefined) record(1, 0);
-    return found;
-  }) as BaseCache['peekFresh'];
+  for (const method of ['answerHeld', 'holdFresh'] as const) {
+    const inner = (cache[method] as (...args: unknown[]) => unknown).bind(cache);
+    (cache as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
+      const found = inner(...args);
+      if (found !== undefined) record(1, 0);
+      return found;
+    };
+  }
   const read = cache.readEntriesAndTags.bind(cache);
   cache.readEntriesAndTags = ((keys, tags) => {
     const count = (found: Awaited<ReturnType<BaseCache['readEntriesAndTags']>>) => {

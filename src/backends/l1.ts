@@ -124,7 +124,7 @@ export class L1Tier<P> {
   }
 
   private readonly entries: LRUCache<string, L1Entry<P>>;
-  /** How the entries' hits reach their order of use, for callers that keep an entry (`BaseCache.holdString`). */
+  /** How the entries' hits reach their order of use, for callers that keep an entry (`BaseCache.holdFresh`). */
   readonly recency: InProcessRecency;
   /** Counts every change seen here (local writes, invalidations from others). */
   private tick = 0;

@@ -17,7 +17,7 @@ interface Store {
   recency: InProcessRecency;
 }
 
-/** An entry leaving its store, for whoever kept it (see `BaseCache.holdString`). */
+/** An entry leaving its store, for whoever kept it (see `BaseCache.holdFresh`). */
 function retire(entry: LocMemEntry): void {
   entry.retired = true;
 }

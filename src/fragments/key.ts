@@ -48,7 +48,7 @@ export function fragmentKey(name: string, varyOn?: readonly unknown[] | null): F
       const value = varyOn[i];
       // An object's text can change while it stays the same object: it is looked up by its text.
       if (value !== null && (typeof value === 'object' || typeof value === 'function')) return { ...emptyNode(), key: keyByText(name, varyOn) };
-      if (typeof value === 'number' && value >= 0 && value < SMALL_INDEX && Number.isInteger(value)) {
+      if (isSmallIndex(value)) {
         node = (node.nextByIndex ??= [])[value] ?? newIndexNode(node.nextByIndex, value);
       } else {
         node = node.next?.get(value) ?? newNode((node.next ??= new Map()), value);
@@ -80,7 +80,7 @@ export function nameNode(name: string): KeyNode | undefined {
  */
 export function nodeAfter(node: KeyNode | undefined, value: unknown): KeyNode | undefined {
   if (node === undefined) return undefined;
-  if (typeof value === 'number' && value >= 0 && value < SMALL_INDEX && Number.isInteger(value)) return node.nextByIndex?.[value];
+  if (isSmallIndex(value)) return node.nextByIndex?.[value];
   return node.next?.get(value);
 }
 
@@ -95,6 +95,10 @@ export function storedFragmentKey(fragment: FragmentKey, cache: BaseCache): stri
 
 /** Integers below this are looked up by index; sparse ids above it by the map. */
 const SMALL_INDEX = 4096;
+
+function isSmallIndex(value: unknown): value is number {
+  return typeof value === 'number' && value >= 0 && value < SMALL_INDEX && Number.isInteger(value);
+}
 
 function newIndexNode(parent: KeyNode[], index: number): KeyNode {
   const node = newNode(undefined, index);

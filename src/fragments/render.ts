@@ -202,7 +202,7 @@ export class FragmentRender {
   private inlineTags?: Set<string>;
   /** Whether hits are emitted at once: not once the engine's pass is over (tags met then are inside bodies of misses). */
   private inline = FragmentRender.inlineHits;
-  /** The cache of tags without `using=`, resolved once per render. */
+  /** The cache of tags without `using=`, looked up once per render (every hit asks for it). */
   private defaultCache?: BaseCache;
   /** The cache whose clock was read for this pass, and the reading. */
   private clockOf?: BaseCache;
@@ -229,16 +229,13 @@ export class FragmentRender {
       if (this.inline) {
         const html = this.heldHtml(key, cache, name);
         if (html !== undefined) return html;
-        const stored = storedFragmentKey(key, cache);
-        const held = cache.holdString(stored);
-        if (held !== undefined) {
-          key.held = held;
-          countInlineHit(name);
-          return held.value;
-        }
-        const hit = cache.peekFreshStored<unknown>(stored);
+        const hit = cache.holdFresh(storedFragmentKey(key, cache));
         if (hit !== undefined) {
           countInlineHit(name);
+          if ('entry' in hit) {
+            key.held = hit;
+            return hit.value;
+          }
           const tags = (this.inlineTags ??= new Set());
           for (let i = 0; i < hit.tags.length; i++) tags.add(hit.tags[i]!);
           return typeof hit.value === 'string' ? hit.value : String(hit.value);
