@@ -3,6 +3,8 @@
  * page without cache tags (target: a hit render takes at most 1.2× the plain render's time, that is
  * ≥ 0.83× its throughput), and against the pre-rendered loop, the same loop emitting each fragment's
  * HTML raw: what a cache with no overhead at all still costs (target: at most 1.5× its time, ≥ 0.67×).
+ * For Eta, whose loop is plain JavaScript, also the least any in-process hit costs there: each hit's
+ * lookup, checks and count written into the template by hand, against the same pre-rendered loop.
  * On Redis: the same page cold (every fragment missed and written back) and warm (one MGET), each
  * against the plain render; and warm with `l1`, against the page on locmem (target ≥ 0.9×).
  */
@@ -34,6 +36,11 @@ interface Page {
   plain(): Promise<string>;
   /** The same loop emitting each item's already-rendered fragment raw. */
   prerendered(): Promise<string>;
+  /**
+   * The least a hit can cost in this engine: the same loop with each hit's lookup, checks and count
+   * written into the template by hand, against entries indexed beforehand (no cache, no call).
+   */
+  handWrittenHits?(): Promise<string>;
 }
 
 /** Each item with its fragment's HTML, for the pre-rendered loop; filled from the plain render. */
@@ -80,11 +87,26 @@ function etaPage(): Page {
     async: true,
   });
   pristine.loadTemplate('@prerendered', '<ul><% for (const item of it.items) { %><%~ item.html %><% } %></ul>', { async: true });
+  // A hit as an in-process cache must take it at the least: found by the item's id and the
+  // generation, checked against the entry's replacement and expiry at one clock reading, counted.
+  pristine.loadTemplate(
+    '@handWritten',
+    '<ul><% const now = Date.now() / 1000; for (const item of it.items) { %>' +
+      '<% { const held = it.index[item.id]?.[it.generation]; if (held !== undefined && !held.entry.retired && held.entry.expiresAt > now) { it.counts.hits++; __eta.res += held.value; } else __eta.res += "miss"; } %>' +
+      '<% } %></ul>',
+    { async: true },
+  );
+  const counts = { hits: 0 };
+  let index: Array<Array<{ value: string; entry: { retired: boolean; expiresAt: number } }>> | undefined;
   return {
     engine: 'eta',
     cached: (generation) => eta.renderAsync('@cached', { items, generation }),
     plain: () => pristine.renderAsync('@plain', { items }),
     prerendered: () => pristine.renderAsync('@prerendered', { items: prerenderedItems }),
+    handWrittenHits: () => {
+      index ??= prerenderedItems.map(({ html }) => [{ value: html, entry: { retired: false, expiresAt: Date.now() / 1000 + 600 } }]);
+      return pristine.renderAsync('@handWritten', { items, generation: 0, index, counts });
+    },
   };
 }
 
@@ -143,6 +165,18 @@ async function runEngine(page: Page): Promise<Comparison[]> {
       },
     ),
   );
+  if (page.handWrittenHits !== undefined) {
+    if ((await page.handWrittenHits()) !== plainPage) throw new Error(`${page.engine}: the hand-written hits differ from the plain page`);
+    results.push(
+      await compare(
+        'fragments',
+        `${page.engine}: ${FRAGMENTS} hits written by hand, no cache (the floor)`,
+        () => page.handWrittenHits!(),
+        'pre-rendered loop',
+        () => page.prerendered(),
+      ),
+    );
+  }
   const redis = await startRedisServer();
   try {
     await configureCaches({

@@ -144,6 +144,9 @@ export interface StoredEntry {
 }
 
 /** A stored payload's value payload, its stamp if it has one, and how it stands (undefined: dead). */
+/** Turns one read entry of a batch into what the batch answers for it. */
+type BuildAnswer<P, V> = (payload: P, stamp: EntryStamp | undefined, state: EntryState | undefined) => V;
+
 interface Judged<P> {
   payload: P;
   stamp: EntryStamp | undefined;
@@ -903,7 +906,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
-    return this.readBatch(keys, options, false, (judged) => this.codec.decode(judged.payload) as T);
+    return this.readBatch(keys, options, false, (payload) => this.codec.decode(payload) as T);
   }
 
   /**
@@ -912,7 +915,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * the entries and at most one of their tags, as `getMany`.
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
-    return this.readBatch(keys, options, true, (judged) => this.entryOf<T>(judged, false));
+    return this.readBatch(keys, options, true, (payload, stamp, state) => this.entryOf<T>({ payload, stamp, state }, false));
   }
 
   /**
@@ -1061,12 +1064,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     });
   }
 
-  private readBatch<V>(
-    keys: Iterable<CacheKey>,
-    options: VersionOption | undefined,
-    withStale: boolean,
-    build: (judged: Judged<P>) => V,
-  ): Promise<Map<CacheKey, V>> {
+  private readBatch<V>(keys: Iterable<CacheKey>, options: VersionOption | undefined, withStale: boolean, build: BuildAnswer<P, V>): Promise<Map<CacheKey, V>> {
     try {
       const originals: CacheKey[] = [];
       const made: string[] = [];
@@ -1124,7 +1122,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     made: string[],
     entries: Map<string, Entry<P>>,
     withStale: boolean,
-    build: (judged: Judged<P>) => V,
+    build: BuildAnswer<P, V>,
     known?: TagSnapshot,
   ): MaybePromise<Map<CacheKey, V>> {
     const found = new Map<CacheKey, V>();
@@ -1136,7 +1134,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const unstamped = this.unstampRead(made[i]!, entry.payload);
       if (unstamped === undefined) {
         this.counts.hits++;
-        found.set(originals[i]!, build({ payload: entry.payload, stamp: undefined, state: 'fresh' }));
+        found.set(originals[i]!, build(entry.payload, undefined, 'fresh'));
         continue;
       }
       const { stamp, payload } = unstamped;
@@ -1147,7 +1145,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const state = this.stateOf(stamp, known);
       if (state === 'fresh' || (withStale && state !== undefined)) {
         this.countRead(state === 'fresh' ? state : 'stale');
-        found.set(originals[i]!, build({ payload, stamp, state }));
+        found.set(originals[i]!, build(payload, stamp, state));
       }
     }
     this.counts.misses += made.length - found.size - (unjudged?.length ?? 0);
@@ -1164,7 +1162,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
           const state = states[n];
           if (state === 'fresh' || (withStale && state !== undefined)) {
             this.countRead(state === 'fresh' ? state : 'stale');
-            judgedLate.set(item.index, build({ ...item.judged, state }));
+            judgedLate.set(item.index, build(item.judged.payload, item.judged.stamp, state));
           } else this.counts.misses++;
         });
         // In the caller's order, as the others are.
@@ -1182,7 +1180,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** A read entry's stamp and own payload, remembering the stamp under its made key (see `stampsByKey`). */
   private unstampRead(made: string, payload: P): Unstamped<P> | undefined {
     if (this.codec.unstamp === undefined) return undefined;
-    const last = this.stampsByKey.get(made);
+    // Nothing read so far carried a stamp: most caches hold no tagged entries, and skip the lookup.
+    const last = this.stampsByKey.size === 0 ? undefined : this.stampsByKey.get(made);
     const unstamped = this.codec.unstamp(payload, last);
     if (unstamped !== undefined && unstamped.stamp !== last?.stamp) this.stampsByKey.set(made, { stamp: unstamped.stamp, stored: unstamped.stored });
     return unstamped;
