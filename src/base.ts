@@ -143,10 +143,10 @@ export interface StoredEntry {
   bytes: number | undefined;
 }
 
-/** A stored payload's value payload, its stamp if it has one, and how it stands (undefined: dead). */
 /** Turns one read entry of a batch into what the batch answers for it. */
 type BuildAnswer<P, V> = (payload: P, stamp: EntryStamp | undefined, state: EntryState | undefined) => V;
 
+/** A stored payload's value payload, its stamp if it has one, and how it stands (undefined: dead). */
 interface Judged<P> {
   payload: P;
   stamp: EntryStamp | undefined;
@@ -940,7 +940,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * caller then reads it the usual way.
    */
   peekFresh<T = unknown>(key: CacheKey): CachedEntry<T> | undefined {
-    return this.inProcess === undefined ? undefined : this.peekFreshStored<T>(this.key(key));
+    if (this.inProcess === undefined) return undefined;
+    const entry = this.inProcess(this.key(key));
+    return entry === undefined ? undefined : this.freshInProcess<T>(entry);
   }
 
   /**
@@ -952,9 +954,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /**
-   * `peekFreshStored`, read once for a caller that reads the key again and again: a fresh string
-   * held without tags or a stale window comes as a `HeldString`, which the caller keeps and hands to
-   * `answerHeld` next time instead of reading the store.
+   * `peekFresh` of a key as `storedKey` made it, for a caller that reads it again and again: a
+   * fresh string held without tags or a stale window comes as a `HeldString`, which the caller keeps
+   * and hands to `answerHeld` next time instead of reading the store.
    */
   holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
     const entry = this.inProcess?.(made);
@@ -981,12 +983,6 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (held.recency.crowded) held.recency.touch(held.key);
     this.counts.hits++;
     return held.value;
-  }
-
-  /** `peekFresh` of a key as `storedKey` answered it. */
-  peekFreshStored<T = unknown>(made: string): CachedEntry<T> | undefined {
-    const entry = this.inProcess?.(made);
-    return entry === undefined ? undefined : this.freshInProcess<T>(entry);
   }
 
   /** An entry this process holds, as `peekFresh` answers it (its tags' versions read in process too). */
