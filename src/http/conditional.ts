@@ -4,7 +4,7 @@
  * RFC 9110 §5.6.7 defines them and nothing else: `Date.parse` would read ISO text, bare numbers and
  * dates without a zone (in the server's local time), all of which are invalid here and ignored.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { md5 } from '../hash.js';
 
 /** The headers a 304 keeps from the full response (RFC 9110 §15.4.5), besides Set-Cookie. */
@@ -30,17 +30,21 @@ export function parseEtags(value: string): string[] {
     .filter((tag) => ENTITY_TAG.test(tag));
 }
 
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
-const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
-// The three forms of RFC 9110 §5.6.7, as Django's parse_http_date matches them.
-const IMF_FIXDATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun), (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
-const RFC850_DATE = new RegExp(`^(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
-const ASCTIME_DATE = new RegExp(`^(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ${MONTH} ( \\d|\\d{2}) ${TIME} (\\d{4})$`);
+const MONTHS = ['jan', 'feb', 'mar', 'apr', 'may', 'jun', 'jul', 'aug', 'sep', 'oct', 'nov', 'dec'];
+// Python's \w, as Django's patterns use it: any letter or digit, or an underscore.
+const WORD = '[\\p{L}\\p{N}_]';
+const MONTH = `(${WORD}{3})`;
+const TIME = '([0-9]{2}):([0-9]{2}):([0-9]{2})';
+// The three forms of RFC 9110 §5.6.7 as Django's parse_http_date matches them: any word for the
+// weekday (it is not checked), a month name in any letter case, and GMT as written.
+const IMF_FIXDATE = new RegExp(`^${WORD}{3}, ([0-9]{2}) ${MONTH} ([0-9]{4}) ${TIME} GMT$`, 'u');
+const RFC850_DATE = new RegExp(`^${WORD}{6,9}, ([0-9]{2})-${MONTH}-([0-9]{2}) ${TIME} GMT$`, 'u');
+const ASCTIME_DATE = new RegExp(`^${WORD}{3} ${MONTH} ([ 0-9][0-9]) ${TIME} ([0-9]{4})$`, 'u');
 
 /**
  * An HTTP-date as epoch seconds, or undefined when the text is not one (the header is then ignored,
- * as RFC 9110 asks). RFC 850's two-digit year is read as the most recent year with those digits
+ * as RFC 9110 asks). Read as Django reads it: weekday and month names in any letter case, and the
+ * weekday not checked against the date. RFC 850's two-digit year is read as the most recent year with those digits
  * that is not more than 50 years in the future (RFC 9110 §5.6.7). `nowSeconds` is for tests.
  */
 export function parseHttpDate(value: string | undefined, nowSeconds = Date.now() / 1000): number | undefined {
@@ -63,7 +67,8 @@ export function parseHttpDate(value: string | undefined, nowSeconds = Date.now()
   const day = Number(parts.day);
   const [hour, minute, second] = parts.time.map(Number) as [number, number, number];
   if (day < 1 || hour > 23 || minute > 59 || second > 59) return undefined;
-  const month = MONTHS.indexOf(parts.month);
+  const month = MONTHS.indexOf(parts.month.toLowerCase());
+  if (month === -1) return undefined;
   const time = Date.UTC(parts.year, month, day, hour, minute, second);
   // 31 Feb rolls over into March in Date.UTC; it is no date at all.
   if (new Date(time).getUTCMonth() !== month) return undefined;
@@ -121,4 +126,26 @@ export function preconditionStatus(method: string | undefined, headers: Incoming
   const since = parseHttpDate(headers['if-modified-since']);
   if (readOnly && since !== undefined && lastModified !== undefined && lastModified <= since) return 304;
   return 200;
+}
+
+/**
+ * Makes a framework that answers 304 by itself read the preconditions as `preconditionStatus` does:
+ * Express's `res.send` asks `req.fresh`, whose own reading takes any date `Date.parse` takes and
+ * unquoted tags, so a page would be 304 on a miss and 200 on the hit that replays it.
+ */
+export function judgeFreshnessHere(req: IncomingMessage, res: ServerResponse): void {
+  Object.defineProperty(req, 'fresh', {
+    configurable: true,
+    enumerable: true,
+    get: () => {
+      const status = res.statusCode;
+      if (!((status >= 200 && status < 300) || status === 304)) return false;
+      const etag = res.getHeader('etag');
+      const lastModified = res.getHeader('last-modified');
+      const validators: Validators = {};
+      if (etag !== undefined) validators.etag = String(etag);
+      if (lastModified !== undefined) validators.lastModified = String(lastModified);
+      return preconditionStatus(req.method, req.headers, validators) === 304;
+    },
+  });
 }

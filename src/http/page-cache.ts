@@ -14,7 +14,7 @@ import { ServerCache } from '../backends/server.js';
 import { BoundedMemo } from '../memo.js';
 import { inRequestScope, scopeOf } from '../scope.js';
 import { teeResponse } from './capture.js';
-import { hasPreconditions, NOT_MODIFIED_HEADERS, parseHttpDate, preconditionStatus } from './conditional.js';
+import { hasPreconditions, judgeFreshnessHere, NOT_MODIFIED_HEADERS, parseHttpDate, preconditionStatus } from './conditional.js';
 import { PageFlight, PageFlights, type RenderedPage } from './flight.js';
 import { getMaxAge, headerText, patchResponseHeaders, secondsOf } from './headers.js';
 import {
@@ -285,6 +285,8 @@ export class PageCache {
   }
 
   private continueAfterMiss(req: IncomingMessage, res: ServerResponse, next: () => void, capture: boolean): void {
+    // A hit answers preconditions as preconditionStatus reads them; so must a framework on a miss.
+    judgeFreshnessHere(req, res);
     if (capture) this.capture(req, res);
     PageCache.continueInScope(res, next);
   }

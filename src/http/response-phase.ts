@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { holdResponse } from './capture.js';
-import { preconditionStatus, strongEtag } from './conditional.js';
+import { judgeFreshnessHere, preconditionStatus, strongEtag } from './conditional.js';
 import { directiveNames, headerText } from './headers.js';
 
 /** Runs `change(res)` once, right before the response's head is sent (whatever sends it). */
@@ -27,6 +27,7 @@ export function beforeHeaders(res: ServerResponse, change: (res: ServerResponse)
  */
 export function conditionalGetResponse(req: IncomingMessage, res: ServerResponse, maxBodyBytes: number): void {
   if (req.method !== 'GET') return;
+  judgeFreshnessHere(req, res);
   holdResponse(res, maxBodyBytes, (body, release) => {
     if (!res.hasHeader('etag') && body.length > 0 && !directiveNames(headerText(res, 'cache-control')).includes('no-store')) {
       res.setHeader('ETag', strongEtag(body));

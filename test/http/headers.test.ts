@@ -23,6 +23,8 @@ import {
   varyIncludes,
 } from '../../src/http/index.js';
 import { listen, send } from './client.js';
+import { bare, STACKS } from './stacks.js';
+import { cachePage } from '../../adapters/express.js';
 
 /** A real ServerResponse, not attached to a socket: the header API is all these tests use. */
 function response(headers: Record<string, string> = {}): ServerResponse {
@@ -186,6 +188,65 @@ describe('parseHttpDate(text)', () => {
   });
 });
 
+/**
+ * Preconditions as Django's `parse_http_date` and `parse_etags` read them, against a page with the
+ * ETag `"v1"` (or `abc`, unquoted) and the Last-Modified `Tue, 05 Mar 2024 09:00:00 GMT`.
+ */
+const DJANGO_LAST_MODIFIED = 'Tue, 05 Mar 2024 09:00:00 GMT';
+const DJANGO_CASES: ReadonlyArray<readonly [string, Record<string, string>, { etag: string; lastModified: string }, 200 | 304]> = [
+  ['an ISO 8601 If-Modified-Since is ignored', { 'if-modified-since': '2030-01-01T00:00:00Z' }, { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED }, 200],
+  [
+    'an If-Modified-Since without a zone is ignored',
+    { 'if-modified-since': 'Wed, 06 Mar 2024 09:00:00' },
+    { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED },
+    200,
+  ],
+  [
+    'an If-Modified-Since in UTC is ignored',
+    { 'if-modified-since': 'Wed, 06 Mar 2024 09:00:00 UTC' },
+    { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED },
+    200,
+  ],
+  [
+    'an If-Modified-Since at +0000 is ignored',
+    { 'if-modified-since': 'Wed, 06 Mar 2024 09:00:00 +0000' },
+    { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED },
+    200,
+  ],
+  [
+    'an If-Modified-Since in any letter case counts',
+    { 'if-modified-since': 'WED, 06 mar 2024 09:00:00 GMT' },
+    { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED },
+    304,
+  ],
+  [
+    'an If-Modified-Since with any three-letter weekday counts',
+    { 'if-modified-since': 'Xyz, 06 Mar 2024 09:00:00 GMT' },
+    { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED },
+    304,
+  ],
+  [
+    'an RFC 850 If-Modified-Since in capitals counts',
+    { 'if-modified-since': 'WEDNESDAY, 06-MAR-24 09:00:00 GMT' },
+    { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED },
+    304,
+  ],
+  [
+    'an asctime If-Modified-Since in lower case counts',
+    { 'if-modified-since': 'wed mar  6 09:00:00 2024' },
+    { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED },
+    304,
+  ],
+  [
+    'an earlier If-Modified-Since in any letter case counts',
+    { 'if-modified-since': 'mon, 04 MAR 2024 09:00:00 GMT' },
+    { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED },
+    200,
+  ],
+  ['an unquoted If-None-Match never matches, even an unquoted ETag', { 'if-none-match': 'abc' }, { etag: 'abc', lastModified: DJANGO_LAST_MODIFIED }, 200],
+  ['a quoted If-None-Match matches', { 'if-none-match': '"v1"' }, { etag: '"v1"', lastModified: DJANGO_LAST_MODIFIED }, 304],
+];
+
 describe('conditional requests', () => {
   const etag = strongEtag(Buffer.from('hello'));
   const lastModified = 'Mon, 01 Jan 2007 01:54:21 GMT';
@@ -213,6 +274,9 @@ describe('conditional requests', () => {
     ['If-Match fails before If-None-Match', { 'if-match': '"other"', 'if-none-match': etag }, 412],
   ] as const)('%s on GET', (_name, headers, expected) => {
     expect(preconditionStatus('GET', headers, { etag, lastModified })).toBe(expected);
+  });
+  it.each(DJANGO_CASES)('%s (as Django reads it)', (_name, headers, validators, expected) => {
+    expect(preconditionStatus('GET', headers, validators)).toBe(expected);
   });
   it.each([
     ['If-Unmodified-Since: 0 is no date, so it is ignored', { 'if-unmodified-since': '0' }, 200],
@@ -274,5 +338,36 @@ describe('getCacheKey(req) and learnCacheKey(req, res)', () => {
     const empty = JSON.parse((await send(app.url, '/vary', { headers: { 'Accept-Language': '' } })).text).learned;
     const french = JSON.parse((await send(app.url, '/vary', { headers: { 'Accept-Language': 'fr' } })).text).learned;
     expect(new Set([absent, empty, french]).size).toBe(3);
+  });
+});
+
+describe.each(STACKS)('conditional requests through the page cache on %s', (_stack, build) => {
+  let app: Awaited<ReturnType<typeof listen>>;
+  beforeAll(async () => {
+    await configureCaches({ default: { backend: 'locmem', location: 'http-conditional' } });
+    // Each case is its own page, so each is looked up once as a MISS and once as a HIT.
+    app = await listen(
+      build([cachePage(60)], (req, res) => {
+        const validators = DJANGO_CASES[Number(new URL(req.url!, 'http://x').searchParams.get('case'))]![2];
+        res.setHeader('ETag', validators.etag);
+        res.setHeader('Last-Modified', validators.lastModified);
+        // Express's res.send answers 304 by its own reading of the preconditions, unless the page cache decides.
+        const send = (res as ServerResponse & { send?: (body: string) => void }).send;
+        if (send !== undefined) send.call(res, 'the page');
+        else res.end('the page');
+      }),
+    );
+  });
+  afterAll(() => app.close());
+
+  it.each(DJANGO_CASES.map((each, i) => [each[0], i, each[1], each[3]] as const))('%s, on a MISS and on a HIT', async (_name, i, headers, expected) => {
+    // On a miss the view's response goes out: Express's res.send answers preconditions, a bare view does not.
+    const miss = await send(app.url, `/miss?case=${i}`, { headers });
+    const missStatus = build === bare ? 200 : expected;
+    // A 304 is not stored (as in Django), so it is marked BYPASS.
+    expect([miss.headers['x-cache'], miss.status]).toEqual([missStatus === 304 ? 'BYPASS' : 'MISS', missStatus]);
+    expect((await send(app.url, `/hit?case=${i}`)).headers['x-cache']).toBe('MISS');
+    const hit = await send(app.url, `/hit?case=${i}`, { headers });
+    expect([hit.headers['x-cache'], hit.status]).toEqual(['HIT', expected]);
   });
 });

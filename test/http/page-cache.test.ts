@@ -1,12 +1,10 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import compression from 'compression';
-import express5 from 'express';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   cacheControl,
@@ -23,37 +21,9 @@ import {
 } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
+import { bare, type Build, express4, express5, STACKS, type View } from './stacks.js';
 
-// The Express 4 alias package ships no types; it has Express 5's shape where these tests touch it.
-const express4 = createRequire(import.meta.url)('express4') as typeof express5;
-
-type View = (req: IncomingMessage, res: ServerResponse) => void;
-type Build = (middleware: Middleware[], view: View) => (req: IncomingMessage, res: ServerResponse) => void;
-
-const expressApp =
-  (express: typeof express5): Build =>
-  (middleware, view) => {
-    const app = express();
-    app.use(...(middleware as never[]), view as never);
-    return app as never;
-  };
-const bare: Build = (middleware, view) => (req, res) => {
-  const run = (i: number) => {
-    if (i === middleware.length) return view(req, res);
-    middleware[i]!(req, res, (error) => {
-      if (error) {
-        res.statusCode = 500;
-        res.end(String(error));
-      } else run(i + 1);
-    });
-  };
-  run(0);
-};
-const FLAVOURS: Array<[string, Build]> = [
-  ['Express 5', expressApp(express5)],
-  ['Express 4', expressApp(express4)],
-  ['node:http', bare],
-];
+const FLAVOURS = STACKS;
 
 let location = 0;
 let server: Awaited<ReturnType<typeof listen>> | undefined;
