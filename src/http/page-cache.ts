@@ -11,6 +11,7 @@ import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:ht
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../base.js';
 import { ServerCache } from '../backends/server.js';
+import { CacheServerError } from '../errors.js';
 import { BoundedMemo } from '../memo.js';
 import { inRequestScope, scopeOf } from '../scope.js';
 import { teeResponse } from './capture.js';
@@ -435,7 +436,7 @@ export class PageCache {
       }
     };
     refresh()
-      .catch((error: unknown) => report(cache, error, `refreshing the stale page ${absoluteUrl(req)} failed`))
+      .catch((error: unknown) => report(cache, `refreshing the stale page ${absoluteUrl(req)} failed`, error))
       .finally(() => running.delete(pageKey));
   }
 
@@ -511,7 +512,7 @@ export class PageCache {
           return this.lead(req, res, flights, flightKey, state);
         }
         this.serve(req, res, stored, 'HIT');
-        release().catch((error: unknown) => report(cache, error, `releasing the render lock of ${absoluteUrl(req)} failed`));
+        release().catch((error: unknown) => report(cache, `releasing the render lock of ${absoluteUrl(req)} failed`, error));
         return true;
       }
       if (Date.now() >= deadline) return this.lead(req, res, flights, flightKey, state);
@@ -622,7 +623,7 @@ export class PageCache {
    * stored: that page goes out instead, marked STALE, and the failure is reported.
    */
   private replaceWithFallback(req: IncomingMessage, res: ServerResponse, state: PageState, fallback: StoredPage): Buffer {
-    report(resolveCache(this.cacheOption), new Error(`the view for ${absoluteUrl(req)} answered ${res.statusCode}; the stale page was sent instead`));
+    report(resolveCache(this.cacheOption), `the view for ${absoluteUrl(req)} answered ${res.statusCode}; the stale page was sent instead`);
     state.flight?.settle();
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     res.statusCode = fallback.status;
@@ -679,7 +680,7 @@ export class PageCache {
       await cache.set(key, page, { timeout, tags: this.pageTags(res, state), tagsAsOf: state.snapshot, staleWhileRevalidate, staleIfError });
     } catch (error) {
       // The response has gone out already; a failed store only costs the next request a miss.
-      report(cache, error, `storing the page ${absoluteUrl(req)} failed`);
+      report(cache, `storing the page ${absoluteUrl(req)} failed`, error);
     } finally {
       await state.release?.();
     }
@@ -755,10 +756,18 @@ class UrlKeysByHost {
   }
 }
 
-/** Reports a failure behind a response: as an `error` event of the cache when someone listens, else on the console. */
-function report(cache: BaseCache, error: unknown, context?: string): void {
-  if (cache.listenerCount('error') > 0) cache.emit('error', error);
-  else console.error(`cachegrain: ${context ?? 'page cache'}:`, error);
+/**
+ * Reports a failure behind a response through the cache's own reporting (`reportError`: an `error`
+ * event when someone listens, else the cache's logger once per cause), counted once in its
+ * `stats().errors`: a server's failure was counted where it happened, so it stays a CacheServerError.
+ */
+function report(cache: BaseCache, what: string, error?: unknown): void {
+  if (error === undefined) return cache.reportError(new Error(`page cache: ${what}`));
+  const cause = error instanceof Error ? error : new Error(String(error));
+  // The cache names itself once, in front of the whole message.
+  const own = `cache '${cache.alias}': `;
+  const message = `page cache: ${what}: ${cause.message.startsWith(own) ? cause.message.slice(own.length) : cause.message}`;
+  cache.reportError(cause instanceof CacheServerError ? new CacheServerError(message, cause.server, cause) : new Error(message, { cause }));
 }
 
 function instanceId(cache: object): number {

@@ -1,0 +1,49 @@
+/**
+ * SPEC §6, §11: the page cache reports its failures through its cache's own reporting (an `error`
+ * event when someone listens, else the cache's logger once per cause) and counts them in that
+ * cache's `stats().errors`; it never writes to the console itself. The failing server is a real
+ * Redis that answers reads but refuses every write (no memory left for them).
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { cacheMiddleware } from '../../adapters/express.js';
+import { caches, configureCaches } from '../../src/index.js';
+import { eventually } from '../setup/eventually.js';
+import { type RedisServer, startRedisServer } from '../setup/redis.js';
+import { listen, send } from './client.js';
+import { STACKS } from './stacks.js';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedisServer({ args: ['--maxmemory', '1', '--maxmemory-policy', 'noeviction'] });
+});
+afterAll(async () => {
+  await caches.closeAll();
+  await redis?.stop();
+});
+afterEach(() => vi.restoreAllMocks());
+
+describe.each(STACKS)('a page cache whose server refuses to store, on %s', (_stack, build) => {
+  it("reports the failed store to the cache's logger, counts it, and writes nothing to the console", async () => {
+    const heard: string[] = [];
+    await configureCaches({
+      default: { backend: 'locmem' },
+      pages: { backend: 'redis', location: redis.url, logger: { warn: (message) => heard.push(message) } },
+    });
+    const consoleErrors = vi.spyOn(console, 'error');
+    const app = await listen(build([cacheMiddleware({ cache: 'pages' })], (_req, res) => res.end('the page')));
+    try {
+      const reply = await send(app.url, '/page');
+      expect([reply.status, reply.text, reply.headers['x-cache']]).toEqual([200, 'the page', 'MISS']);
+      await eventually(() => expect(heard).toHaveLength(1));
+      expect(heard[0]).toMatch(
+        new RegExp(
+          `^cachegrain: cache 'pages': page cache: storing the page ${app.url}/page failed: .*OOM command not allowed.* \\(reported once; listen for 'error' events on the cache to see every one\\)$`,
+        ),
+      );
+      expect(caches.get('pages').stats().errors).toBe(1);
+      expect(consoleErrors).not.toHaveBeenCalled();
+    } finally {
+      await app.close();
+    }
+  });
+});
