@@ -1,8 +1,8 @@
 /**
  * Page keys (SPEC §6, Django's `learn_cache_key`/`get_cache_key`): the URL as the application sees
  * it, plus the request's values for the headers the response varies on, learned per URL and kept in
- * the cache. Invalidation needs no list of variants: each stored page carries the tag `url:<path>`,
- * and `invalidatePage` invalidates it (SPEC §8), so every page stored before it reads as a miss,
+ * the cache. Invalidation needs no list of variants: each stored page carries the tags `url:<path>`
+ * and `url://<host><path>`, and `invalidatePage` invalidates one of them (SPEC §6, §8), so every page stored before it reads as a miss,
  * whichever process stored it and however concurrently. An absent header and an empty one hash
  * differently (each value is framed).
  */
@@ -77,9 +77,27 @@ export function headerKeyFor(keyPrefix: string, urlHash: string): string {
   return `${HEADER_KEY}.${keyPrefix}.${urlHash}`;
 }
 
-/** The tag every stored page of a path carries: `url:<path>`. */
+/** The tag every stored page of a path carries, whatever its host: `url:<path>`. */
 export function urlTag(path: string): string {
   return `url:${path}`;
+}
+
+/** The tag every stored page of a path on one host carries: `url://<host><path>` (any scheme). */
+export function hostUrlTag(host: string, path: string): string {
+  return `url://${host}${path}`;
+}
+
+/**
+ * The host of a request's absolute URL as `new URL` spells it (lower case, no default port), so that
+ * the host of `invalidatePage('https://Shop.example:443/news')` names the same pages.
+ */
+export function requestHostname(req: IncomingMessage): string {
+  const url = absoluteUrl(req);
+  try {
+    return new URL(url).host;
+  } catch {
+    return requestHost(req as ExpressRequest).toLowerCase();
+  }
 }
 
 /**
@@ -168,16 +186,19 @@ export async function learnVariant(
 }
 
 /**
- * Drops every cached page of a path, whatever its host, query and variant, in every process that
- * shares the cache: `url` is a path (`/news`) or an absolute URL whose path is taken. It is
- * `invalidateTags(['url:<path>'])` on the cache: nothing is listed or scanned, and the pages stored
- * before it are misses from now on (they expire on their own). Resolves, with nothing, when done.
+ * Drops cached pages of a URL, whatever their query and variant, in every process that shares the
+ * cache: `url` is a path (`/news`: the page of every host) or an absolute URL (that host's page only;
+ * its query is ignored). It is `invalidateTags(['url:<path>'])` on the cache, or for an absolute URL
+ * `invalidateTags(['url://<host><path>'])`: nothing is listed or scanned, and the pages stored before
+ * it are misses from now on (they expire on their own). Resolves, with nothing, when done.
  */
 export async function invalidatePage(url: string | URL, options: PageKeyOptions = {}): Promise<void> {
   const text = typeof url === 'string' ? url : url.href;
-  let path: string;
-  if (text.startsWith('/')) path = text.split('?')[0]!;
-  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) path = new URL(text).pathname;
-  else throw new TypeError(`invalidatePage: url must be a path such as '/news' or an absolute URL such as 'https://example.com/news' (got '${text}')`);
-  await resolveCache(options.cache).invalidateTags([urlTag(path)]);
+  let tag: string;
+  if (text.startsWith('/')) tag = urlTag(text.split('?')[0]!);
+  else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(text)) {
+    const parsed = new URL(text);
+    tag = hostUrlTag(parsed.host, parsed.pathname);
+  } else throw new TypeError(`invalidatePage: url must be a path such as '/news' or an absolute URL such as 'https://example.com/news' (got '${text}')`);
+  await resolveCache(options.cache).invalidateTags([tag]);
 }

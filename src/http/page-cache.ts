@@ -4,8 +4,9 @@
  * Concurrent misses of one page wait for one render (a `PageFlight`) and are handed its page; the
  * store happens behind the response and never holds anyone up. The view runs in a request scope, so
  * a cache that is down costs the request one timeout, not one per call, and the tags of the fragments
- * it renders reach the stored page. Every page carries the tag `url:<path>`: its version, read with
- * the header list, is what the page is stamped with, so an invalidation during a render drops it too.
+ * it renders reach the stored page. Every page carries the tags `url:<path>` and `url://<host><path>`:
+ * their versions, read with the header list, are what the page is stamped with, so an invalidation
+ * during a render drops it too.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
@@ -29,6 +30,8 @@ import {
   pageKeyFor,
   requestPath,
   resolveCache,
+  hostUrlTag,
+  requestHostname,
   urlTag,
   varyHeaderList,
 } from './keys.js';
@@ -95,8 +98,8 @@ export interface StoredPage {
 interface UrlKeys {
   urlHash: string;
   headerKey: string;
-  /** `[url:<path>]`: the tag every page of the path carries. */
-  urlTags: readonly [string];
+  /** `url:<path>` and `url://<host><path>`: the tags every page of the path (on its host) carries. */
+  urlTags: readonly [string, string];
   /** The page key when the URL's responses vary on no request header. */
   unvariedPageKey: string;
 }
@@ -110,8 +113,8 @@ type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: { statusHeader: string 
 
 /** What the request phase of one layer tells its response phase. */
 interface PageState {
-  /** The page's `url:<path>` tag, and its version read before the render. */
-  urlTag: string;
+  /** The page's `url:` tags (its path's, its host's), and their versions read before the render. */
+  urlTags: readonly string[];
   snapshot: TagSnapshot;
   /** The flight this layer leads, if it leads one. */
   flight: PageFlight<StoredPage> | undefined;
@@ -358,7 +361,7 @@ export class PageCache {
     return {
       urlHash: hash,
       headerKey: headerKeyFor(this.keyPrefix, hash),
-      urlTags: [urlTag(requestPath(req))],
+      urlTags: [urlTag(requestPath(req)), hostUrlTag(requestHostname(req), requestPath(req))],
       unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
     };
   }
@@ -465,14 +468,14 @@ export class PageCache {
     fallback: StoredPage | undefined,
   ): MaybePromise<boolean> {
     if (req.method !== 'GET') {
-      this.remember(req, { urlTag: keys.urlTags[0], snapshot, flight: undefined, fallback: undefined, release: undefined, stores: false });
+      this.remember(req, { urlTags: keys.urlTags, snapshot, flight: undefined, fallback: undefined, release: undefined, stores: false });
       return this.miss(res);
     }
     let flights = flightsByCache.get(cache);
     if (flights === undefined) flightsByCache.set(cache, (flights = new PageFlights()));
     const flightKey = `${this.keyPrefix}\u0000${keys.urlHash}\u0000${variant}`;
     const running = flights.find(flightKey);
-    const state: PageState = { urlTag: keys.urlTags[0], snapshot, flight: undefined, fallback, release: undefined, stores: true };
+    const state: PageState = { urlTags: keys.urlTags, snapshot, flight: undefined, fallback, release: undefined, stores: true };
     // A request never waits on its own render (a site cache in front of a route's cache).
     if (running !== undefined && running.leader !== req) {
       return running.settled.then((rendered) => {
@@ -613,9 +616,9 @@ export class PageCache {
     });
   }
 
-  /** The page's tags: those of every fragment rendered into it and those the view added, and `url:<path>`. */
+  /** The page's tags: those of every fragment rendered into it and those the view added, and its `url:` tags. */
   private pageTags(res: ServerResponse, state: PageState): string[] {
-    return [...new Set([...scopeOf(res).tags, state.urlTag])];
+    return [...new Set([...scopeOf(res).tags, ...state.urlTags])];
   }
 
   /**

@@ -264,7 +264,7 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     await invalidatePage(`${base}/page?x=1`);
     expect((await send(base, '/page?x=1', { headers: { 'Accept-Language': 'fr' } })).headers['x-cache']).toBe('MISS');
     expect((await send(base, '/page?x=1', { headers: { 'Accept-Language': 'de' } })).headers['x-cache']).toBe('MISS');
-    // The path's every query and host go; other paths stay.
+    // The path's every query goes; other paths stay.
     expect((await send(base, '/page?x=2')).headers['x-cache']).toBe('MISS');
     expect((await send(base, '/other')).headers['x-cache']).toBe('HIT');
     expect((await send(base, '/page?x=1', { headers: { 'Accept-Language': 'fr' } })).headers['x-cache']).toBe('HIT');
@@ -274,6 +274,25 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     await expect(invalidatePage('page')).rejects.toThrow(
       "invalidatePage: url must be a path such as '/news' or an absolute URL such as 'https://example.com/news' (got 'page')",
     );
+  });
+
+  it("drops only that host's page for an absolute URL, and every host's for a path", async () => {
+    const view = countingView();
+    const base = await serve(build([cacheMiddleware()], view));
+    const cacheOf = async (host: string, path = '/page') => (await send(base, path, { headers: { Host: host } })).headers['x-cache'];
+    for (const host of ['shop.example', 'blog.example']) {
+      await cacheOf(host);
+      await cacheOf(host, '/page?q=1');
+    }
+    await invalidatePage('http://SHOP.example:80/page?q=1');
+    expect(await cacheOf('shop.example')).toBe('MISS');
+    expect(await cacheOf('shop.example', '/page?q=1')).toBe('MISS');
+    expect(await cacheOf('blog.example')).toBe('HIT');
+    expect(await cacheOf('blog.example', '/page?q=1')).toBe('HIT');
+    await invalidatePage('/page');
+    expect(await cacheOf('shop.example')).toBe('MISS');
+    expect(await cacheOf('blog.example')).toBe('MISS');
+    expect(view.calls).toBe(8);
   });
 
   it('captures res.write + res.end, writeHead and piped streams', async () => {
