@@ -12,6 +12,7 @@ import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:ht
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../base.js';
 import { ServerCache } from '../backends/server.js';
+import { describe } from '../keys.js';
 import { CacheServerError } from '../errors.js';
 import { BoundedMemo } from '../memo.js';
 import { inRequestScope, scopeOf } from '../scope.js';
@@ -43,6 +44,12 @@ import { CountsByName, type HitCounts } from '../observe.js';
 export interface PageCacheOptions extends PageKeyOptions {
   /** Seconds to keep a page whose response names no `max-age`. @default 600 */
   seconds?: number;
+  /**
+   * Seconds browsers (and other caches downstream) may keep a page: the `max-age` and `Expires` sent
+   * with it, on a MISS, a HIT and a 304, where the view did not ask for less. Shorter than the page's
+   * timeout, a page invalidated on the server reaches browsers that much sooner. @default the page's timeout, as Django sends
+   */
+  browserMaxAge?: number;
   /**
    * Response header saying `HIT`, `MISS` (looked up, not found, stored now), `STALE` or `BYPASS`
    * (the request or the response cannot be cached); `false` for none. @default 'X-Cache'
@@ -180,6 +187,7 @@ export class PageCache {
   private readonly cacheOption: string | BaseCache;
   private readonly keyPrefix: string;
   private readonly seconds: number;
+  private readonly browserMaxAge: number | undefined;
   private readonly statusHeader: string | false;
   private readonly debug: boolean;
   private readonly maxBodyBytes: number;
@@ -205,6 +213,7 @@ export class PageCache {
       cache = 'default',
       keyPrefix = '',
       seconds = DEFAULT_SECONDS,
+      browserMaxAge,
       statusHeader = 'X-Cache',
       maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
       staleWhileRevalidate = 0,
@@ -220,6 +229,9 @@ export class PageCache {
     if (typeof keyPrefix !== 'string') throw new TypeError(`${what}: options.keyPrefix must be a string (got ${String(keyPrefix)})`);
     if (typeof seconds !== 'number' || !Number.isFinite(seconds))
       throw new TypeError(`${what}: options.seconds must be a finite number of seconds (got ${String(seconds)})`);
+    if (browserMaxAge !== undefined && (typeof browserMaxAge !== 'number' || !Number.isFinite(browserMaxAge) || browserMaxAge < 0)) {
+      throw new TypeError(`${what}: options.browserMaxAge must be a non-negative number of seconds (got ${describe(browserMaxAge)})`);
+    }
     for (const [name, header] of [
       ['statusHeader', statusHeader],
       ['tagHeader', tagHeader],
@@ -248,6 +260,7 @@ export class PageCache {
     this.cacheOption = cache;
     this.keyPrefix = keyPrefix;
     this.seconds = seconds;
+    this.browserMaxAge = browserMaxAge;
     this.statusHeader = statusHeader;
     this.debug = debug;
     this.maxBodyBytes = maxBodyBytes;
@@ -587,14 +600,14 @@ export class PageCache {
         countOnce(req, 'misses');
         if (decision.store) {
           timeout = decision.timeout;
-          patchResponseHeaders(res, timeout);
+          patchResponseHeaders(res, this.browserMaxAge ?? timeout);
           if (this.tagHeader !== false) res.setHeader(this.tagHeader, this.pageTags(res, state).join(' '));
           if (!state.stores) return false;
           page = this.describe(req, res);
           return true;
         }
         this.bypass(res, decision.reason);
-        if (decision.patchTimeout !== undefined) patchResponseHeaders(res, decision.patchTimeout);
+        if (decision.patchTimeout !== undefined) patchResponseHeaders(res, this.browserMaxAge ?? decision.patchTimeout);
         state.flight?.settle();
         return false;
       },
@@ -631,8 +644,7 @@ export class PageCache {
     for (const name of res.getHeaderNames()) res.removeHeader(name);
     res.statusCode = fallback.status;
     res.statusMessage = fallback.statusMessage;
-    const headers = this.hitHeaders(fallback, 'STALE');
-    for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+    putHeaders(res, this.hitHeaders(fallback, 'STALE'));
     return fallback.body;
   }
 
@@ -700,8 +712,9 @@ export class PageCache {
         headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === this.statusHeader);
       else if (status !== 200) headers = headers.slice(page.headers.length);
     }
+    putHeaders(res, headers);
     // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
-    res.writeHead(status, status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? ''), headers);
+    res.writeHead(status, status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? ''));
     res.end(status === 200 && req.method !== 'HEAD' ? page.body : undefined);
   }
 
@@ -771,6 +784,16 @@ function report(cache: BaseCache, what: string, error?: unknown): void {
   const own = `cache '${cache.alias}': `;
   const message = `page cache: ${what}: ${cause.message.startsWith(own) ? cause.message.slice(own.length) : cause.message}`;
   cache.reportError(cause instanceof CacheServerError ? new CacheServerError(message, cause.server, cause) : new Error(message, { cause }));
+}
+
+/**
+ * Puts a stored page's headers on the response, each replacing any of its name as writeHead's own
+ * list would, but before writeHead: the layers around this one then change them as they changed the
+ * MISS that stored them, so a HIT carries the MISS's headers whatever the order of the middleware.
+ */
+function putHeaders(res: ServerResponse, headers: readonly string[]): void {
+  for (let i = 0; i < headers.length; i += 2) res.removeHeader(headers[i]!);
+  for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
 }
 
 function instanceId(cache: object): number {

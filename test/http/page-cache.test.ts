@@ -415,6 +415,74 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
   });
 });
 
+/** A reply's headers but those that describe one sending (SPEC §6: Date, Age and X-Cache aside). */
+function pageHeaders(reply: Reply): Record<string, unknown> {
+  const { date: _date, age: _age, 'x-cache': _xCache, ...rest } = reply.headers;
+  return rest;
+}
+
+describe.each(FLAVOURS)('what a hit sends downstream, on %s', (_flavour, build) => {
+  // Each a list of middleware in the order they are used, and what the MISS says to browsers.
+  const orders: Array<[string, () => Middleware[], string]> = [
+    ['cachePage(300)', () => [cachePage(300)], 'max-age=300'],
+    ['cachePage(300), cacheControl({ maxAge: 0 })', () => [cachePage(300), cacheControl({ maxAge: 0 })], 'max-age=0'],
+    ['cacheControl({ maxAge: 0 }), cachePage(300)', () => [cacheControl({ maxAge: 0 }), cachePage(300)], 'max-age=0'],
+    [
+      'cacheControl({ public: true }), cacheMiddleware({ seconds: 120 })',
+      () => [cacheControl({ public: true }), cacheMiddleware({ seconds: 120 })],
+      'max-age=120, public',
+    ],
+    ['cacheMiddleware(), cacheControl({ maxAge: 30 })', () => [cacheMiddleware(), cacheControl({ maxAge: 30 })], 'max-age=30'],
+    [
+      'cacheControl({ maxAge: 600 }), cachePage(300, { browserMaxAge: 60 })',
+      () => [cacheControl({ maxAge: 600 }), cachePage(300, { browserMaxAge: 60 })],
+      'max-age=60',
+    ],
+    [
+      'varyOnHeaders(Accept-Language), cachePage(300, { browserMaxAge: 0 }), cacheControl({ mustRevalidate: true })',
+      () => [varyOnHeaders('Accept-Language'), cachePage(300, { browserMaxAge: 0 }), cacheControl({ mustRevalidate: true })],
+      'must-revalidate, max-age=0',
+    ],
+    ['cacheMiddleware({ seconds: 300, browserMaxAge: 5 })', () => [cacheMiddleware({ seconds: 300, browserMaxAge: 5 })], 'max-age=5'],
+  ];
+
+  it.each(orders)('%s: the HIT carries the headers of the MISS that stored it', async (_name, middleware, cacheControlSent) => {
+    const view = countingView((_req, res) => res.setHeader('ETag', '"v1"'));
+    const base = await serve(build(middleware(), view));
+    const [miss, hit] = await twice(base, '/page');
+    expect([miss.headers['x-cache'], hit.headers['x-cache'], view.calls]).toEqual(['MISS', 'HIT', 1]);
+    expect(miss.headers['cache-control']).toBe(cacheControlSent);
+    expect(pageHeaders(hit)).toEqual(pageHeaders(miss));
+    // A 304 from the stored page says the same to browsers.
+    const notModified = await send(base, '/page', { headers: { 'If-None-Match': '"v1"' } });
+    expect([notModified.status, notModified.headers['cache-control'], notModified.headers['expires']]).toEqual([
+      304,
+      cacheControlSent,
+      miss.headers['expires'],
+    ]);
+  });
+
+  it('browserMaxAge sets the max-age and Expires sent on a MISS, a HIT and a 304, while the page is kept for its timeout', async () => {
+    const view = countingView((req, res) => {
+      if (req.headers['if-none-match'] === '"v1"') res.statusCode = 304;
+    });
+    const base = await serve(build([cachePage(300, { browserMaxAge: 60 })], view));
+    const [miss, hit] = await twice(base, '/page');
+    for (const reply of [miss, hit]) {
+      expect(reply.headers['cache-control']).toBe('max-age=60');
+      const lifetime = (Date.parse(String(reply.headers['expires'])) - Date.parse(String(miss.headers['date']))) / 1000;
+      expect(lifetime).toBe(60);
+    }
+    // A 304 the view answers itself passes through with the same lifetime (Django patches 200 and 304).
+    const passing = await send(base, '/other', { headers: { 'If-None-Match': '"v1"' } });
+    expect([passing.status, passing.headers['cache-control']]).toEqual([304, 'max-age=60']);
+    expect(() => cachePage(300, { browserMaxAge: -1 })).toThrow('cachePage: options.browserMaxAge must be a non-negative number of seconds (got number -1)');
+    expect(() => cacheMiddleware({ browserMaxAge: '60' as never })).toThrow(
+      "cacheMiddleware: options.browserMaxAge must be a non-negative number of seconds (got '60')",
+    );
+  });
+});
+
 describe('the view decorators', () => {
   it.each(FLAVOURS)('cacheControl, neverCache, varyOnHeaders and varyOnCookie change the headers on %s', async (_flavour, build) => {
     const base = await serve(
