@@ -16,6 +16,7 @@ import { cacheDashboard, cacheMiddleware, pageStats, resetPageStats } from '../a
 import { installCacheTag, render } from '../adapters/nunjucks.js';
 import { caches, configureCaches, fragmentStats, resetFragmentStats } from '../src/index.js';
 import { eventually } from './setup/eventually.js';
+import { closedPort } from './setup/closed-port.js';
 import { type RedisServer, startRedisServer } from './setup/redis.js';
 
 /** Debian's chromium: a missing one fails the test naming the package, never skips it. */
@@ -40,6 +41,13 @@ beforeAll(async () => {
   await configureCaches({
     default: { backend: 'locmem', location: 'dashboard-test' },
     pages: { backend: 'redis', location: redis.url, keyPrefix: 'dashboard-pages' },
+    // A server that died: nothing listens on its port.
+    gone: {
+      backend: 'redis',
+      location: `redis://127.0.0.1:${await closedPort()}`,
+      options: { failOpen: true, timeoutMs: 50 },
+      logger: { warn: () => undefined },
+    },
   });
   const templates: Record<string, string> = {
     item: '<h1>Item {{ id }}</h1>{% cache 600 card id tags=["item:" + id] %}<p>card of {{ id }}</p>{% endcache %}',
@@ -143,5 +151,36 @@ describe('the cache dashboard in a browser', () => {
     });
     expect(readOnly.status).toBe(404);
     expect(await local.get('guarded')).toBe('still here');
+  });
+
+  it.each(['/_cache', '/_cache/'])('works from %s: its form posts to the dashboard and comes back to it', async (path) => {
+    const local = caches.get('default');
+    await local.set('mounted', 'cached', { tags: ['mounted'] });
+    const page = await browser.newPage();
+    expect((await page.goto(`${base}${path}`))?.status()).toBe(200);
+    await page.select('#invalidate-tags select[name="alias"]', 'default');
+    await page.type('#invalidate-tags input[name="tags"]', 'mounted');
+    await Promise.all([page.waitForNavigation(), page.click('#invalidate-tags button')]);
+    expect(new URL(page.url()).pathname).toBe('/_cache/');
+    expect(await page.$eval('.flash', (element) => element.textContent)).toBe("Invalidated tags mounted in cache 'default'.");
+    expect(await local.get('mounted')).toBeUndefined();
+    await page.close();
+  });
+
+  it('says in words how each server is: healthy, or open since when', async () => {
+    const gone = caches.get('gone');
+    // Failures in a row open its breaker: calls answer at once without it.
+    for (let i = 0; i < 3; i++) await gone.get('anything');
+    await caches.get('pages').get('anything');
+    const [down] = (gone as unknown as { health(): Array<{ server: string; state: string; openedAt: number }> }).health();
+    expect(down!.state).toBe('open');
+    const [up] = (caches.get('pages') as unknown as { health(): Array<{ server: string }> }).health();
+    const page = await browser.newPage();
+    await page.goto(`${base}/_cache/`);
+    const since = new Date(down!.openedAt).toISOString().replace('T', ' ').slice(0, 19);
+    expect(await cell(page, 'tr[data-alias="gone"]', 'servers')).toBe(`${down!.server}: open since ${since} UTC`);
+    expect(await cell(page, 'tr[data-alias="pages"]', 'servers')).toBe(`${up!.server}: healthy`);
+    expect(await cell(page, 'tr[data-alias="default"]', 'servers')).toBe('in process');
+    await page.close();
   });
 });

@@ -12,6 +12,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache } from '../base.js';
+import type { ServerHealth } from '../backends/server.js';
 import { caches } from '../config.js';
 import { fragmentStats } from '../fragments/index.js';
 import { type CacheEvent, channelName, type HitCounts } from '../observe.js';
@@ -102,7 +103,7 @@ export function dashboardHandler(options: DashboardOptions = {}): (req: Incoming
     if (path === '/' || path === '') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
       const flash = new URL(req.url ?? '/', 'http://dashboard').searchParams.get('done') ?? undefined;
-      renderPage(shown(), { title, top, actions, token: token(Math.floor(Date.now() / TOKEN_WINDOW_MS)), flash }).then(
+      renderPage(shown(), { title, top, actions, token: token(Math.floor(Date.now() / TOKEN_WINDOW_MS)), flash, mount: mountPath(req, path) }).then(
         (html) => send(res, 200, 'text/html; charset=utf-8', html),
         fail,
       );
@@ -130,20 +131,20 @@ export function dashboardHandler(options: DashboardOptions = {}): (req: Incoming
         done = `Invalidated ${soft ? 'softly ' : ''}tags ${tags.join(', ')} in cache '${alias}'.`;
       }
       // After a POST, a GET of the page: reloading it does not post again.
-      res.writeHead(303, { Location: `./?done=${encodeURIComponent(done)}`, 'Cache-Control': 'no-store' }).end();
+      res.writeHead(303, { Location: `${mountPath(req, path)}/?done=${encodeURIComponent(done)}`, 'Cache-Control': 'no-store' }).end();
     }, fail);
   };
 }
 
 async function renderPage(
   shown: BaseCache[],
-  page: { title: string; top: number; actions: boolean; token: string; flash: string | undefined },
+  page: { title: string; top: number; actions: boolean; token: string; flash: string | undefined; mount: string },
 ): Promise<string> {
   const rows = await Promise.all(
     shown.map(async (cache) => {
       const stats = cache.stats();
       const entries = await cache.countEntries().catch(() => undefined);
-      const servers = 'health' in cache && typeof cache.health === 'function' ? (cache.health() as Array<{ server: string; state: string }>) : [];
+      const servers = 'health' in cache && typeof cache.health === 'function' ? (cache.health() as ServerHealth[]) : [];
       return { cache, stats, entries, servers };
     }),
   );
@@ -157,7 +158,7 @@ async function renderPage(
   <td class="n" data-field="hits">${stats.hits}</td><td class="n" data-field="misses">${stats.misses}</td><td class="n" data-field="staleHits">${stats.staleHits}</td>
   <td class="n" data-field="sets">${stats.sets}</td><td class="n" data-field="deletes">${stats.deletes}</td>
   <td class="n${stats.errors > 0 ? ' bad' : ''}" data-field="errors">${stats.errors}</td>
-  <td>${servers.length === 0 ? '<span class="muted">in process</span>' : servers.map((server) => `<span class="state ${escape(server.state)}">${escape(server.server)}: ${escape(server.state)}</span>`).join(' ')}</td>
+  <td data-field="servers">${servers.length === 0 ? '<span class="muted">in process</span>' : servers.map((server) => `<span class="state ${escape(server.state)}">${escape(server.server)}: ${escape(healthInWords(server))}</span>`).join(' ')}</td>
 </tr>`;
     })
     .join('\n');
@@ -165,19 +166,19 @@ async function renderPage(
     recent.length === 0
       ? '<p class="muted">None since this process started.</p>'
       : `<table><thead><tr><th>When</th><th>Cache</th><th>What</th><th>Soft</th></tr></thead><tbody>
-${recent.map((each) => `<tr><td>${each.at.toISOString().replace('T', ' ').slice(0, 19)}</td><td>${escape(each.alias)}</td><td>${escape(each.what)}</td><td>${each.soft ? 'soft' : ''}</td></tr>`).join('\n')}
+${recent.map((each) => `<tr><td>${when(each.at)}</td><td>${escape(each.alias)}</td><td>${escape(each.what)}</td><td>${each.soft ? 'soft' : ''}</td></tr>`).join('\n')}
 </tbody></table>`;
   const aliasOptions = shown.map((cache) => `<option>${escape(cache.alias)}</option>`).join('');
   const forms = page.actions
     ? `<section><h2>Act</h2><div class="forms">
-<form method="post" action="invalidate-tags" id="invalidate-tags">
+<form method="post" action="${escape(page.mount)}/invalidate-tags" id="invalidate-tags">
   <input type="hidden" name="token" value="${escape(page.token)}">
   <label>Cache <select name="alias">${aliasOptions}</select></label>
   <label>Tags <input name="tags" placeholder="item:42 section:news" required></label>
   <label class="check"><input type="checkbox" name="soft"> soft (serve stale while refreshed)</label>
   <button>Invalidate tags</button>
 </form>
-<form method="post" action="clear" id="clear">
+<form method="post" action="${escape(page.mount)}/clear" id="clear">
   <input type="hidden" name="token" value="${escape(page.token)}">
   <label>Cache <select name="alias">${aliasOptions}</select></label>
   <button class="danger">Clear cache</button>
@@ -213,6 +214,31 @@ ${cacheRows}
 ${forms}
 </main></body></html>
 `;
+}
+
+/** When something happened, as the page shows it: `2026-05-14 09:00:00 UTC`. */
+function when(at: Date): string {
+  return `${at.toISOString().replace('T', ' ').slice(0, 19)} UTC`;
+}
+
+/** A server's breaker as a person reads it: healthy, or open since when (and whether it is being tried again). */
+function healthInWords(health: ServerHealth): string {
+  if (health.state === 'closed') return 'healthy';
+  const since = `open since ${when(new Date(health.openedAt ?? Date.now()))}`;
+  return health.state === 'probing' ? `${since}, one request is trying it again` : since;
+}
+
+/**
+ * Where the dashboard is mounted, from the request: the path the router took off the URL (Express's
+ * `baseUrl`, else what the full URL has in front of the dashboard's own path), without a trailing
+ * slash. Its links start from there, so they work whether the page was asked for with the slash or not.
+ */
+function mountPath(req: IncomingMessage, path: string): string {
+  const { baseUrl, originalUrl } = req as IncomingMessage & { baseUrl?: unknown; originalUrl?: unknown };
+  if (typeof baseUrl === 'string') return baseUrl.replace(/\/$/, '');
+  const full = (typeof originalUrl === 'string' ? originalUrl : (req.url ?? '/')).split('?')[0]!;
+  const own = path === '/' ? '' : path;
+  return (full.endsWith(own) ? full.slice(0, full.length - own.length) : '').replace(/\/$/, '');
 }
 
 /** The busiest names (by hits and misses together), each with its counts and hit ratio. */
