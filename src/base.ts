@@ -584,11 +584,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** The current version of each tag, in one read; a tag without one maps to undefined. */
   private readTagVersions(tags: string[]): MaybePromise<Map<string, string | undefined>> {
     const made = tags.map((tag) => this.tagKey(tag));
-    return andThen(this.read(made, false), (found) => {
-      const versions = new Map<string, string | undefined>();
-      tags.forEach((tag, i) => versions.set(tag, this.versionIn(made[i]!, found.get(made[i]!))));
-      return versions;
-    });
+    return andThen(this.read(made, false), (found) => this.versionsIn(tags, made, found));
   }
 
   /**
@@ -612,8 +608,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         if (await this.insert(made, this.codec.encode(fresh), null)) versions.set(tag, fresh);
         else if (asOf?.has(tag)) versions.set(tag, null);
         else {
-          const raced = (await this.read([made], false)).get(made);
-          versions.set(tag, this.versionIn(made, raced));
+          const raced = await this.versionsIn([tag], [made], await this.read([made], false));
+          versions.set(tag, raced.get(tag));
         }
       }),
     );
@@ -777,11 +773,16 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
   }
 
-  /** A tag's version as read under `made`; undefined for none, or for one that cannot be decoded (its entries are then dead). */
-  private versionIn(made: string, entry: Entry<P> | undefined): string | undefined {
+  /**
+   * A tag's version as read under `made`; undefined for none, or for one that cannot be decoded (its
+   * entries are then dead), whose removal goes into `removals`.
+   */
+  private versionIn(made: string, entry: Entry<P> | undefined, removals?: Array<MaybePromise<void>>): string | undefined {
     if (entry === undefined) return undefined;
     const version = this.readable(made, entry.payload, false);
-    return version instanceof Unreadable ? undefined : String(version);
+    if (!(version instanceof Unreadable)) return String(version);
+    removals?.push(version.removal);
+    return undefined;
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
@@ -1095,12 +1096,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const tagList = [...new Set([...this.checkTags(tags, 'readEntriesAndTags'), ...(this.guessTagKeys(made)?.tags ?? NO_TAGS)])];
     const tagKeys = tagList.map((tag) => this.tagKey(tag));
     return andThen(this.read(tagKeys.length === 0 ? made : [...made, ...tagKeys], false), (found) => {
+      const removals: Array<MaybePromise<void>> = [];
       const versions = new Map<string, string | undefined>();
-      tagList.forEach((tag, i) => versions.set(tag, this.versionIn(tagKeys[i]!, found.get(tagKeys[i]!))));
+      tagList.forEach((tag, i) => versions.set(tag, this.versionIn(tagKeys[i]!, found.get(tagKeys[i]!), removals)));
       const entries = new Map<CacheKey, CachedEntry<T>>();
       const stamped: Array<[CacheKey, string, Judged<P>]> = [];
       const unread = new Set<string>();
-      const removals: Array<MaybePromise<void>> = [];
       /** Answers a read entry under `key`; false for one that cannot be decoded (then being removed). */
       const answer = (key: CacheKey, made: string, judged: Judged<P>): boolean => {
         const entry = this.entryOf<T>(made, judged, true);
@@ -1158,7 +1159,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       // The versions of the tags these keys had last time travel with them: usually no second read.
       return Promise.resolve(
         andThen(this.read([...made, ...guess.keys], false), (entries) =>
-          this.pick(originals, made, entries, withStale, build, this.versionsIn(guess.tags, guess.keys, entries)),
+          andThen(this.versionsIn(guess.tags, guess.keys, entries), (known) => this.pick(originals, made, entries, withStale, build, known)),
         ),
       );
     } catch (error) {
@@ -1182,11 +1183,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return { tags: list, keys: list.map((tag) => this.tagKey(tag)) };
   }
 
-  /** The versions of `tags` found among `entries` (undefined for a tag without one). */
-  private versionsIn(tags: string[], keys: string[], entries: Map<string, Entry<P>>): Map<string, string | undefined> {
+  /**
+   * The versions of `tags`, stored under `keys`, found among `entries` (undefined for a tag without
+   * one): answered once the removal of any that cannot be decoded has settled.
+   */
+  private versionsIn(tags: readonly string[], keys: readonly string[], entries: Map<string, Entry<P>>): MaybePromise<Map<string, string | undefined>> {
     const versions = new Map<string, string | undefined>();
-    tags.forEach((tag, i) => versions.set(tag, this.versionIn(keys[i]!, entries.get(keys[i]!))));
-    return versions;
+    const removals: Array<MaybePromise<void>> = [];
+    tags.forEach((tag, i) => versions.set(tag, this.versionIn(keys[i]!, entries.get(keys[i]!), removals)));
+    return afterRemovals(removals, versions);
   }
 
   /**
