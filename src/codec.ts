@@ -23,7 +23,9 @@ export interface EntryStamp {
 
 /** Turns values into what a backend stores and back. `decode` always returns a fresh copy. */
 export interface Codec<P> {
+  /** Throws (a TypeError) for a value it refuses, including one whose payload it could not decode again. */
   encode(value: unknown): P;
+  /** Throws for a payload it cannot read: the cache then removes the entry and reads it as a miss. */
   decode(payload: P): unknown;
   /** Optional: the form of a payload that is cheapest to decode again and again (kept by an in-process tier). */
   forKeeping?(payload: P): P;
