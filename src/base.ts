@@ -143,8 +143,25 @@ export interface StoredEntry {
   bytes: number | undefined;
 }
 
-/** Turns one read entry of a batch into what the batch answers for it. */
-type BuildAnswer<P, V> = (payload: P, stamp: EntryStamp | undefined, state: EntryState | undefined) => V;
+/** Turns one read entry of a batch (under made key `made`) into what the batch answers for it. */
+type BuildAnswer<P, V> = (made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState | undefined) => V | Unreadable;
+
+/**
+ * What a read found under a key whose payload cannot be decoded (damaged, or written in a format
+ * this process does not read): the read answers a miss, once the entry's `removal` has settled.
+ */
+class Unreadable {
+  constructor(
+    readonly error: Error,
+    readonly removal: MaybePromise<void>,
+  ) {}
+}
+
+/** `answer`, once those of `removals` that are still under way have settled. */
+function afterRemovals<T>(removals: Array<MaybePromise<void>>, answer: T): MaybePromise<T> {
+  const pending = removals.filter((removal) => removal instanceof Promise);
+  return pending.length === 0 ? answer : Promise.all(pending).then(() => answer);
+}
 
 /** A stored payload's value payload, its stamp if it has one, and how it stands (undefined: dead). */
 interface Judged<P> {
@@ -397,9 +414,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
     try {
-      const found = this.readOne(this.key(key, options?.version));
-      if (found instanceof Promise) return found.then((entry) => this.countedValue(entry, false, defaultValue));
-      return Promise.resolve(this.countedValue(found, false, defaultValue));
+      const made = this.key(key, options?.version);
+      const found = this.readOne(made);
+      if (found instanceof Promise) return found.then((entry) => this.countedValue(made, entry, false, defaultValue));
+      return Promise.resolve(this.countedValue(made, found, false, defaultValue));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -412,29 +430,31 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * store elsewhere answers with a promise. Answers fresh entries only. Throws for a bad key.
    */
   readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
-    const found = this.readOne(this.key(key));
-    if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(entry, true, undefined));
-    return this.countedValue<T | undefined>(found, true, undefined);
+    const made = this.key(key);
+    const found = this.readOne(made);
+    if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(made, entry, true, undefined));
+    return this.countedValue<T | undefined>(made, found, true, undefined);
   }
 
-  /** The value of a read entry if it is fresh, else `missing`; counted as a hit or a miss. */
-  private countedValue<T>(entry: Entry<P> | undefined, shared: boolean, missing: T): MaybePromise<T> {
+  /** The value of an entry read under `made` if it is fresh and readable, else `missing`; counted as a hit or a miss. */
+  private countedValue<T>(made: string, entry: Entry<P> | undefined, shared: boolean, missing: T): MaybePromise<T> {
     if (entry === undefined) {
       this.counts.misses++;
       return missing;
     }
     const own = this.unstamped(entry.payload);
-    if (own instanceof Promise) return own.then((live) => this.countedLive(live, shared, missing));
-    return this.countedLive(own, shared, missing);
+    if (own instanceof Promise) return own.then((live) => this.countedLive(made, live, shared, missing));
+    return this.countedLive(made, own, shared, missing);
   }
 
-  private countedLive<T>(own: P | undefined, shared: boolean, missing: T): T {
-    if (own === undefined) {
+  private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T): MaybePromise<T> {
+    const value = own === undefined ? undefined : this.readable(made, own, shared);
+    if (own === undefined || value instanceof Unreadable) {
       this.counts.misses++;
-      return missing;
+      return value instanceof Unreadable ? andThen(value.removal, () => missing) : missing;
     }
     this.counts.hits++;
-    return this.decode(own, shared) as T;
+    return value as T;
   }
 
   /** Counts a read that answered an entry in `state` (undefined: nothing usable). */
@@ -474,14 +494,20 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * found in `known` (read in the same lookup) are not read again.
    */
   readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<CachedEntry<T> | undefined> {
-    return andThen(this.readOne(this.key(key)), (entry) => {
+    const made = this.key(key);
+    return andThen(this.readOne(made), (entry) => {
       if (entry === undefined) {
         this.counts.misses++;
         return undefined;
       }
       return andThen(this.judged(entry.payload, known), (judged) => {
+        const answer = judged.state === undefined ? undefined : this.entryOf<T>(made, judged, true);
+        if (answer instanceof Unreadable) {
+          this.countRead(undefined);
+          return andThen(answer.removal, () => undefined);
+        }
         this.countRead(judged.state);
-        return judged.state === undefined ? undefined : this.entryOf<T>(judged, true);
+        return answer;
       });
     });
   }
@@ -489,13 +515,6 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** The current version of each tag, for a later write's `tagsAsOf`: one read, synchronous for a store in this process. */
   readTagSnapshot(tags: readonly string[]): MaybePromise<TagSnapshot> {
     return this.readTagVersions(this.checkTags(tags, 'readTagSnapshot'));
-  }
-
-  /** The value of a stored payload, or `missing` when it is not fresh (one of its tags was invalidated, or its timeout passed). */
-  private liveValue<T>(payload: P, shared: boolean, missing: T): MaybePromise<T> {
-    const own = this.unstamped(payload);
-    if (own instanceof Promise) return own.then((live) => (live === undefined ? missing : (this.decode(live, shared) as T)));
-    return own === undefined ? missing : (this.decode(own, shared) as T);
   }
 
   /** The value's own payload of a stored payload if the entry is fresh, else undefined. An unstamped entry answers at once. */
@@ -512,8 +531,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return andThen(this.statesOf([stamped.stamp], known), ([state]) => ({ payload: stamped.payload, stamp: stamped.stamp, state }));
   }
 
-  private entryOf<T>(judged: Judged<P>, shared: boolean): CachedEntry<T> {
-    return { value: this.decode(judged.payload, shared) as T, tags: judged.stamp?.tags ?? NO_TAGS, state: judged.state! };
+  /** The answer for an entry read under `made`, or Unreadable when its payload cannot be decoded. */
+  private entryOf<T>(made: string, judged: Judged<P>, shared: boolean): CachedEntry<T> | Unreadable {
+    const value = this.readable(made, judged.payload, shared);
+    if (value instanceof Unreadable) return value;
+    return { value: value as T, tags: judged.stamp?.tags ?? NO_TAGS, state: judged.state! };
   }
 
   /** How each stamped entry stands now (undefined: dead), after one read of every tag among them. */
@@ -562,14 +584,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** The current version of each tag, in one read; a tag without one maps to undefined. */
   private readTagVersions(tags: string[]): MaybePromise<Map<string, string | undefined>> {
     const made = tags.map((tag) => this.tagKey(tag));
-    return andThen(this.read(made, false), (found) => {
-      const versions = new Map<string, string | undefined>();
-      tags.forEach((tag, i) => {
-        const entry = found.get(made[i]!);
-        versions.set(tag, entry === undefined ? undefined : String(this.codec.decode(entry.payload)));
-      });
-      return versions;
-    });
+    return andThen(this.read(made, false), (found) => this.versionsIn(tags, made, found));
   }
 
   /**
@@ -593,8 +608,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         if (await this.insert(made, this.codec.encode(fresh), null)) versions.set(tag, fresh);
         else if (asOf?.has(tag)) versions.set(tag, null);
         else {
-          const raced = (await this.read([made], false)).get(made);
-          versions.set(tag, raced === undefined ? undefined : String(this.codec.decode(raced.payload)));
+          const raced = await this.versionsIn([tag], [made], await this.read([made], false));
+          versions.set(tag, raced.get(tag));
         }
       }),
     );
@@ -722,7 +737,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       if (released) return;
       released = true;
       const held = await this.readOne(made);
-      if (held !== undefined && this.codec.decode(held.payload) === token) await this.remove([made]);
+      if (held !== undefined && this.readable(made, held.payload, false) === token) await this.remove([made]);
     };
   }
 
@@ -731,6 +746,43 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       throw this.typeError(`${what}: tags must be an array of non-empty strings (got ${describe(tags)})`);
     }
     return tags as string[];
+  }
+
+  /**
+   * The value of a payload read under `made`; Unreadable when it cannot be decoded, which every
+   * backend treats as filebased treats a damaged file (SPEC §4): the entry is removed and read as a
+   * miss, and reported once per cause. A payload from a serializer this process cannot read (a
+   * rolling deploy across Node versions on one server) then costs one miss, not a failing read.
+   */
+  private readable(made: string, payload: P, shared: boolean): unknown {
+    try {
+      return this.decode(payload, shared);
+    } catch (cause) {
+      const reason = cause instanceof Error ? cause.message : String(cause);
+      const error = this.typeError(`the entry under key '${made}' cannot be decoded, so it was removed and read as a miss: ${reason}`, cause);
+      this.reportError(error, `an entry cannot be decoded: ${reason}`);
+      let removal: MaybePromise<void>;
+      try {
+        removal = andThen(this.remove([made]), nothing);
+      } catch (failure) {
+        removal = Promise.reject(failure);
+      }
+      if (removal instanceof Promise)
+        removal = removal.catch((failure: unknown) => this.reportError(failure instanceof Error ? failure : new Error(String(failure))));
+      return new Unreadable(error, removal);
+    }
+  }
+
+  /**
+   * A tag's version as read under `made`; undefined for none, or for one that cannot be decoded (its
+   * entries are then dead), whose removal goes into `removals`.
+   */
+  private versionIn(made: string, entry: Entry<P> | undefined, removals?: Array<MaybePromise<void>>): string | undefined {
+    if (entry === undefined) return undefined;
+    const version = this.readable(made, entry.payload, false);
+    if (!(version instanceof Unreadable)) return String(version);
+    removals?.push(version.removal);
+    return undefined;
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
@@ -817,7 +869,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private async hasLive(made: string): Promise<boolean> {
     if (this.codec.unstamp === undefined) return this.contains(made);
     const entry = await this.peekOne(made);
-    return entry !== undefined && (await this.unstamped(entry.payload)) !== undefined;
+    const own = entry === undefined ? undefined : await this.unstamped(entry.payload);
+    if (own === undefined) return false;
+    // Decoded, as a read would: an entry that cannot be is no entry (and is removed).
+    const value = this.readable(made, own, true);
+    if (!(value instanceof Unreadable)) return true;
+    await value.removal;
+    return false;
   }
 
   /**
@@ -831,24 +889,39 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const made = this.key(key, version);
     const hit = await this.readOne(made);
     const judged = hit === undefined ? undefined : await this.judged(hit.payload);
-    this.countRead(judged?.state);
-    if (judged?.state === 'fresh') return this.codec.decode(judged.payload) as T;
-    if (judged?.state === 'stale') {
+    let state = judged?.state;
+    let held: unknown;
+    if (state !== undefined) {
+      held = this.readable(made, judged!.payload, false);
+      if (held instanceof Unreadable) {
+        await held.removal;
+        state = undefined;
+      }
+    }
+    this.countRead(state);
+    if (state === 'fresh') return held as T;
+    if (state === 'stale') {
       this.refreshBehind(made, valueOrFactory, timeoutOrOptions);
-      return this.codec.decode(judged.payload) as T;
+      return held as T;
     }
     let flight = this.inflight.get(made);
     if (flight === undefined) {
       flight = this.computeAndAdd(made, valueOrFactory, expiresAt, tags, windows, asOf).finally(() => this.inflight.delete(made));
       this.inflight.set(made, flight);
     }
+    let stored: P;
     try {
-      return this.codec.decode(await flight) as T;
+      stored = await flight;
     } catch (error) {
-      if (judged?.state !== 'error') throw error;
+      if (state !== 'error') throw error;
       this.reportError(error as Error);
-      return this.codec.decode(judged.payload) as T;
+      return held as T;
     }
+    // What the cache then holds, read back: one that cannot be is removed, and nothing is answered.
+    const value = this.readable(made, stored, false);
+    if (!(value instanceof Unreadable)) return value as T;
+    await value.removal;
+    throw value.error;
   }
 
   /**
@@ -906,7 +979,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
-    return this.readBatch(keys, options, false, (payload) => this.codec.decode(payload) as T);
+    return this.readBatch(keys, options, false, (made, payload) => this.readable(made, payload, false) as T);
   }
 
   /**
@@ -915,7 +988,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * the entries and at most one of their tags, as `getMany`.
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
-    return this.readBatch(keys, options, true, (payload, stamp, state) => this.entryOf<T>({ payload, stamp, state }, false));
+    return this.readBatch(keys, options, true, (made, payload, stamp, state) => this.entryOf<T>(made, { payload, stamp, state }, false));
   }
 
   /**
@@ -941,8 +1014,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   peekFresh<T = unknown>(key: CacheKey): CachedEntry<T> | undefined {
     if (this.inProcess === undefined) return undefined;
-    const entry = this.inProcess(this.key(key));
-    return entry === undefined ? undefined : this.freshInProcess<T>(entry);
+    const made = this.key(key);
+    const entry = this.inProcess(made);
+    return entry === undefined ? undefined : this.freshInProcess<T>(made, entry);
   }
 
   /**
@@ -963,13 +1037,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (entry === undefined) return undefined;
     const recency = this.inProcessRecency;
     if (recency !== undefined && this.codec.unstamp?.(entry.payload) === undefined) {
-      const value = this.decode(entry.payload, true);
+      const value = this.readable(made, entry.payload, true);
+      if (value instanceof Unreadable) return undefined;
       if (typeof value === 'string') {
         this.counts.hits++;
         return { cache: this, key: made, value, entry, trustedUntil: entry.trustedUntil ?? Infinity, recency };
       }
     }
-    return this.freshInProcess(entry);
+    return this.freshInProcess(made, entry);
   }
 
   /**
@@ -986,23 +1061,25 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /** An entry this process holds, as `peekFresh` answers it (its tags' versions read in process too). */
-  private freshInProcess<T>(entry: Entry<P>): CachedEntry<T> | undefined {
+  private freshInProcess<T>(made: string, entry: Entry<P>): CachedEntry<T> | undefined {
     const stamped = this.codec.unstamp?.(entry.payload);
-    if (stamped === undefined) {
-      this.counts.hits++;
-      return { value: this.decode(entry.payload, true) as T, tags: NO_TAGS, state: 'fresh' };
-    }
     const versions = new Map<string, string | undefined>();
-    for (const tag of stamped.stamp.tags) {
-      const version = this.inProcess!(this.tagKey(tag));
+    for (const tag of stamped?.stamp.tags ?? NO_TAGS) {
+      const versionKey = this.tagKey(tag);
+      const version = this.versionIn(versionKey, this.inProcess!(versionKey));
       if (version === undefined) return undefined;
-      versions.set(tag, String(this.codec.decode(version.payload)));
+      versions.set(tag, version);
     }
-    const judged: Judged<P> = { payload: stamped.payload, stamp: stamped.stamp, state: this.stateOf(stamped.stamp, versions) };
+    const judged: Judged<P> =
+      stamped === undefined
+        ? { payload: entry.payload, stamp: undefined, state: 'fresh' }
+        : { payload: stamped.payload, stamp: stamped.stamp, state: this.stateOf(stamped.stamp, versions) };
     if (judged.state !== 'fresh') return undefined;
+    const answer = this.entryOf<T>(made, judged, true);
     // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
+    if (answer instanceof Unreadable) return undefined;
     this.counts.hits++;
-    return this.entryOf<T>(judged, true);
+    return answer;
   }
 
   /**
@@ -1019,38 +1096,46 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const tagList = [...new Set([...this.checkTags(tags, 'readEntriesAndTags'), ...(this.guessTagKeys(made)?.tags ?? NO_TAGS)])];
     const tagKeys = tagList.map((tag) => this.tagKey(tag));
     return andThen(this.read(tagKeys.length === 0 ? made : [...made, ...tagKeys], false), (found) => {
+      const removals: Array<MaybePromise<void>> = [];
       const versions = new Map<string, string | undefined>();
-      tagList.forEach((tag, i) => {
-        const entry = found.get(tagKeys[i]!);
-        versions.set(tag, entry === undefined ? undefined : String(this.codec.decode(entry.payload)));
-      });
+      tagList.forEach((tag, i) => versions.set(tag, this.versionIn(tagKeys[i]!, found.get(tagKeys[i]!), removals)));
       const entries = new Map<CacheKey, CachedEntry<T>>();
-      const stamped: Array<[CacheKey, Judged<P>]> = [];
+      const stamped: Array<[CacheKey, string, Judged<P>]> = [];
       const unread = new Set<string>();
+      /** Answers a read entry under `key`; false for one that cannot be decoded (then being removed). */
+      const answer = (key: CacheKey, made: string, judged: Judged<P>): boolean => {
+        const entry = this.entryOf<T>(made, judged, true);
+        if (entry instanceof Unreadable) {
+          removals.push(entry.removal);
+          return false;
+        }
+        entries.set(key, entry);
+        return true;
+      };
       made.forEach((key, i) => {
         const entry = found.get(key);
         if (entry === undefined) return;
         const unstamped = this.unstampRead(key, entry.payload);
         if (unstamped === undefined) {
-          entries.set(keys[i]!, this.entryOf<T>({ payload: entry.payload, stamp: undefined, state: 'fresh' }, true));
+          answer(keys[i]!, key, { payload: entry.payload, stamp: undefined, state: 'fresh' });
           return;
         }
-        stamped.push([keys[i]!, { payload: unstamped.payload, stamp: unstamped.stamp, state: undefined }]);
+        stamped.push([keys[i]!, key, { payload: unstamped.payload, stamp: unstamped.stamp, state: undefined }]);
         for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) unread.add(tag);
       });
       const judge = () => {
         this.counts.hits += entries.size;
         this.counts.misses += keys.length - entries.size - stamped.length;
-        if (stamped.length === 0) return { entries, versions };
-        for (const [key, judged] of stamped) {
+        if (stamped.length === 0) return afterRemovals(removals, { entries, versions });
+        for (const [key, made, judged] of stamped) {
           judged.state = this.stateOf(judged.stamp!, versions);
-          this.countRead(judged.state === 'error' ? undefined : judged.state);
-          if (judged.state !== undefined) entries.set(key, this.entryOf<T>(judged, true));
+          const answered = judged.state !== undefined && answer(key, made, judged);
+          this.countRead(judged.state === 'error' || !answered ? undefined : judged.state);
         }
         // In the caller's order, as getEntries answers.
         const ordered = new Map<CacheKey, CachedEntry<T>>();
         for (const key of keys) if (entries.has(key)) ordered.set(key, entries.get(key)!);
-        return { entries: ordered, versions };
+        return afterRemovals(removals, { entries: ordered, versions });
       };
       if (unread.size === 0) return judge();
       return andThen(this.readTagVersions([...unread]), (more) => {
@@ -1074,7 +1159,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       // The versions of the tags these keys had last time travel with them: usually no second read.
       return Promise.resolve(
         andThen(this.read([...made, ...guess.keys], false), (entries) =>
-          this.pick(originals, made, entries, withStale, build, this.versionsIn(guess.tags, guess.keys, entries)),
+          andThen(this.versionsIn(guess.tags, guess.keys, entries), (known) => this.pick(originals, made, entries, withStale, build, known)),
         ),
       );
     } catch (error) {
@@ -1098,14 +1183,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     return { tags: list, keys: list.map((tag) => this.tagKey(tag)) };
   }
 
-  /** The versions of `tags` found among `entries` (undefined for a tag without one). */
-  private versionsIn(tags: string[], keys: string[], entries: Map<string, Entry<P>>): Map<string, string | undefined> {
+  /**
+   * The versions of `tags`, stored under `keys`, found among `entries` (undefined for a tag without
+   * one): answered once the removal of any that cannot be decoded has settled.
+   */
+  private versionsIn(tags: readonly string[], keys: readonly string[], entries: Map<string, Entry<P>>): MaybePromise<Map<string, string | undefined>> {
     const versions = new Map<string, string | undefined>();
-    tags.forEach((tag, i) => {
-      const entry = entries.get(keys[i]!);
-      versions.set(tag, entry === undefined ? undefined : String(this.codec.decode(entry.payload)));
-    });
-    return versions;
+    const removals: Array<MaybePromise<void>> = [];
+    tags.forEach((tag, i) => versions.set(tag, this.versionIn(keys[i]!, entries.get(keys[i]!), removals)));
+    return afterRemovals(removals, versions);
   }
 
   /**
@@ -1124,13 +1210,23 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const found = new Map<CacheKey, V>();
     // Entries with a tag whose version was not read with them: judged after one more read.
     let unjudged: Array<{ index: number; judged: Judged<P> }> | undefined;
+    // Removals of entries that cannot be decoded, read as misses once they are done.
+    let removals: Array<MaybePromise<void>> | undefined;
+    const built = (answer: V | Unreadable): answer is V => {
+      if (!(answer instanceof Unreadable)) return true;
+      (removals ??= []).push(answer.removal);
+      return false;
+    };
     for (let i = 0; i < made.length; i++) {
       const entry = entries.get(made[i]!);
       if (entry === undefined) continue;
       const unstamped = this.unstampRead(made[i]!, entry.payload);
       if (unstamped === undefined) {
-        this.counts.hits++;
-        found.set(originals[i]!, build(entry.payload, undefined, 'fresh'));
+        const answer = build(made[i]!, entry.payload, undefined, 'fresh');
+        if (built(answer)) {
+          this.counts.hits++;
+          found.set(originals[i]!, answer);
+        }
         continue;
       }
       const { stamp, payload } = unstamped;
@@ -1140,12 +1236,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       }
       const state = this.stateOf(stamp, known);
       if (state === 'fresh' || (withStale && state !== undefined)) {
-        this.countRead(state === 'fresh' ? state : 'stale');
-        found.set(originals[i]!, build(payload, stamp, state));
+        const answer = build(made[i]!, payload, stamp, state);
+        if (built(answer)) {
+          this.countRead(state === 'fresh' ? state : 'stale');
+          found.set(originals[i]!, answer);
+        }
       }
     }
     this.counts.misses += made.length - found.size - (unjudged?.length ?? 0);
-    if (unjudged === undefined) return found;
+    if (unjudged === undefined) return removals === undefined ? found : afterRemovals(removals, found);
     const late = unjudged;
     return andThen(
       this.statesOf(
@@ -1156,9 +1255,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         const judgedLate = new Map<number, V>();
         late.forEach((item, n) => {
           const state = states[n];
-          if (state === 'fresh' || (withStale && state !== undefined)) {
+          const answer =
+            state === 'fresh' || (withStale && state !== undefined) ? build(made[item.index]!, item.judged.payload, item.judged.stamp, state) : undefined;
+          if (answer !== undefined && built(answer)) {
             this.countRead(state === 'fresh' ? state : 'stale');
-            judgedLate.set(item.index, build(item.judged.payload, item.judged.stamp, state));
+            judgedLate.set(item.index, answer);
           } else this.counts.misses++;
         });
         // In the caller's order, as the others are.
@@ -1168,7 +1269,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
           if (judgedLate.has(i)) ordered.set(key, judgedLate.get(i)!);
           else if (found.has(key)) ordered.set(key, found.get(key)!);
         }
-        return ordered;
+        return removals === undefined ? ordered : afterRemovals(removals, ordered);
       },
     );
   }
@@ -1266,8 +1367,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         // Not a plain integer: an integer stamped with tags is added to by read-modify-write.
         if (!(error instanceof TypeError) || this.codec.unstamp === undefined) throw error;
         const entry = (await this.readForUpdate([made])).get(made);
-        if (entry === undefined || this.codec.unstamp(entry.payload) === undefined) throw error;
-        return this.incrInOrder(key, made, delta);
+        if (entry === undefined) throw error;
+        if (this.codec.unstamp(entry.payload) !== undefined) return this.incrInOrder(key, made, delta);
+        // One that cannot be decoded is removed, as a read removes it: then there is nothing to add to.
+        const value = this.readable(made, entry.payload, false);
+        if (!(value instanceof Unreadable)) throw error;
+        await value.removal;
+        throw new KeyNotFoundError(String(key));
       }
       if (value === undefined) throw new KeyNotFoundError(String(key));
       return value;
@@ -1292,7 +1398,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (entry === undefined) throw new KeyNotFoundError(String(key));
     const stamped = this.codec.unstamp?.(entry.payload);
     if (stamped !== undefined && (await this.statesOf([stamped.stamp]))[0] !== 'fresh') throw new KeyNotFoundError(String(key));
-    const current = this.codec.decode(stamped?.payload ?? entry.payload);
+    const current = this.readable(made, stamped?.payload ?? entry.payload, false);
+    if (current instanceof Unreadable) {
+      await current.removal;
+      throw new KeyNotFoundError(String(key));
+    }
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
       throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
     }
@@ -1337,17 +1447,17 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /**
    * Reports a server error that was turned into a miss or a no-op: as an `error` event when someone
-   * listens, else logged once per distinct message (an unheard `error` event would throw).
+   * listens, else logged once per distinct `cause` (an unheard `error` event would throw).
    */
-  reportError(error: Error): void {
+  reportError(error: Error, cause = error.message): void {
     // A server's failures are counted where they happen (`countServerFailure`), reported or not.
     if (!(error instanceof CacheServerError)) this.counts.errors++;
     if (this.listenerCount('error') > 0) {
       this.emit('error', error);
       return;
     }
-    if (this.reportedCauses.has(error.message)) return;
-    this.reportedCauses.add(error.message);
+    if (this.reportedCauses.has(cause)) return;
+    this.reportedCauses.add(cause);
     this.logger.warn(`cachegrain: ${this.named(error.message)} (reported once; listen for 'error' events on the cache to see every one)`);
   }
 

@@ -3,7 +3,7 @@
  * Date, Map, Set, Buffer, typed arrays and BigInt, refuses functions and symbols, and never runs code
  * on read. Safe integers stay raw so servers can add to them atomically (INCRBY, memcached incr).
  */
-import { DefaultDeserializer, serialize } from 'node:v8';
+import { DefaultDeserializer, deserialize as deserializeViews, serialize } from 'node:v8';
 
 /**
  * What a stamped entry carries beside its value: each tag with the tag's version when the entry was
@@ -23,7 +23,9 @@ export interface EntryStamp {
 
 /** Turns values into what a backend stores and back. `decode` always returns a fresh copy. */
 export interface Codec<P> {
+  /** Throws (a TypeError) for a value it refuses, including one whose payload it could not decode again. */
   encode(value: unknown): P;
+  /** Throws for a payload it cannot read: the cache then removes the entry and reads it as a miss. */
   decode(payload: P): unknown;
   /** Optional: the form of a payload that is cheapest to decode again and again (kept by an in-process tier). */
   forKeeping?(payload: P): P;
@@ -138,13 +140,16 @@ export const bytesCodec: Codec<Buffer> = {
     if (payload.length < 5 || payload[0] !== STAMPED_FORMAT) return undefined;
     const length = payload.readUInt32BE(1);
     const end = 5 + length;
+    // A damaged stamp is left to `decode`, which refuses the whole payload: one place reports it.
+    if (end > payload.length) return undefined;
     // An entry read again and again carries the same stamp until it is written again: comparing its
     // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.
     const known = last?.stored;
     if (known !== undefined && known.length === length && payload.compare(known, 0, length, 5, end) === 0) {
       return { stamp: last!.stamp, stored: known, payload: payload.subarray(end) };
     }
-    const stamp = stampFrom(JSON.parse(payload.toString('utf8', 5, end)) as StampFields);
+    const stamp = stampFrom(payload.toString('utf8', 5, end));
+    if (stamp === undefined) return undefined;
     // Shared by the reads that find it again, so frozen; its bytes copied, not held in the entry's buffer.
     Object.freeze(stamp.tags);
     Object.freeze(stamp.versions);
@@ -161,13 +166,32 @@ function stampFields(stamp: EntryStamp): StampFields {
   return [tags, versions, freshUntil ?? null, staleWhileRevalidate, staleIfError];
 }
 
-function stampFrom(fields: StampFields): EntryStamp {
+/** The stamp stored as `json`; undefined when it is not one (damaged, or written by an unknown format). */
+function stampFrom(json: string): EntryStamp | undefined {
+  let fields: unknown;
+  try {
+    fields = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (!isStampFields(fields)) return undefined;
   const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError] = fields as [string[], string[], (number | null)?, number?, number?];
   const stamp: EntryStamp = { tags, versions };
   if (freshUntil != null) stamp.freshUntil = freshUntil;
   if (staleWhileRevalidate) stamp.staleWhileRevalidate = staleWhileRevalidate;
   if (staleIfError) stamp.staleIfError = staleIfError;
   return stamp;
+}
+
+function isStampFields(fields: unknown): fields is StampFields {
+  if (!Array.isArray(fields) || (fields.length !== 2 && fields.length !== 5)) return false;
+  const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError] = fields as unknown[];
+  const strings = (list: unknown) => Array.isArray(list) && list.every((item) => typeof item === 'string');
+  if (!strings(tags) || !strings(versions) || (tags as string[]).length !== (versions as string[]).length) return false;
+  return (
+    fields.length === 2 ||
+    ((freshUntil === null || typeof freshUntil === 'number') && typeof staleWhileRevalidate === 'number' && typeof staleIfError === 'number')
+  );
 }
 
 /** Node's deserializer with the members its typings leave out: the bytes being read, and the hook for Buffers and typed arrays. */
@@ -200,10 +224,26 @@ function deserialize(bytes: Buffer): unknown {
   return deserializer.readValue();
 }
 
+/**
+ * The fewest bytes of v8's format that can nest a value as deep as its deserializer may fail to
+ * read: every level costs at least 3 bytes (a Set's), and a few hundred levels read anywhere.
+ */
+const MAY_NEST_TOO_DEEP_BYTES = 1024;
+
 function serializeValue(value: unknown): Buffer {
   // v8 would store undefined happily; SPEC §3 keeps it out so that a miss is never ambiguous.
   if (value === undefined) throw new TypeError('undefined cannot be stored (store null instead)');
-  return serialize(value);
+  const bytes = serialize(value);
+  // v8 writes nestings deeper than it reads back (its deserializer takes more stack per level): such
+  // a value is refused here, before any store holds an entry that no reader can decode.
+  if (bytes.length >= MAY_NEST_TOO_DEEP_BYTES) {
+    try {
+      deserializeViews(bytes);
+    } catch (error) {
+      throw new TypeError(`its payload cannot be read back (${(error as Error).message})`, { cause: error });
+    }
+  }
+  return bytes;
 }
 
 /**

@@ -205,7 +205,13 @@ export class MemcachedCache extends ServerCache<Buffer> {
       for (;;) {
         const entry = await server.metaGet(key, 'v t c');
         if (entry === undefined) return undefined;
-        const current = bytesCodec.decode(entry.value!);
+        let current: unknown;
+        try {
+          current = bytesCodec.decode(entry.value!);
+        } catch (error) {
+          // A TypeError sends the base to read the entry again, and to remove it as every read does.
+          throw this.typeError(`cannot incr/decr key '${key}': its value cannot be decoded`, error);
+        }
         if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
           throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
         }

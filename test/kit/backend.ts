@@ -28,7 +28,27 @@ export interface BackendUnderTest {
   /** For a backend on a server: a cache of it whose server is down, with the options given. */
   makeDown?(options: Record<string, unknown>): BaseCache | Promise<BaseCache>;
   traits?: BackendTraits;
+  /**
+   * Writes bytes under a made key straight into the store, past the codec, as another process (or
+   * another version of this package) might have. @default the backend's protected `write` primitive
+   */
+  storeRaw?(cache: BaseCache, made: string, bytes: Buffer): Promise<void>;
 }
+
+/** The backend's own primitives, which the kit uses to reach the store past the codec. */
+interface Primitives {
+  write(entries: Array<[string, unknown]>, expiresAt: number | null): unknown;
+  read(keys: string[], withExpiry: boolean): Map<string, unknown> | Promise<Map<string, unknown>>;
+}
+const primitives = (cache: BaseCache) => cache as unknown as Primitives;
+
+/** Stored payloads that no codec of this package reads: each must read as a miss, be removed, and be reported once. */
+const UNDECODABLE: Record<string, Buffer> = {
+  'a newer v8 serialization version': Buffer.from([0xff, 0x7f, 0x6f, 0x7b, 0x00]),
+  'an unknown payload format': Buffer.from([0x02, 0x01, 0x02, 0x03]),
+  'a stamp that is not JSON': Buffer.from([0x01, 0, 0, 0, 3, 0x7b, 0x7b, 0x7b, 0xff, 0x0f, 0x54]),
+  'v8 bytes cut short': Buffer.from([0xff, 0x0f, 0x6f, 0x22, 0x01, 0x61, 0x22, 0x14, 0x78, 0x78]),
+};
 
 const customKeyFunction = (key: string, prefix: string, version: number) => `CUSTOM-${[prefix, String(version), key].join('-')}`;
 
@@ -543,6 +563,61 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
       });
     });
 
+    describe('values that cannot be read back', () => {
+      // v8 writes a nesting deeper than it can read back: some of these depths serialize and fail to
+      // deserialize, the deepest fails both. Each write either stores what reads back or stores nothing.
+      const depths = [1_000, 2_000, 2_500, 3_000, 4_000, 100_000];
+
+      it('getOrSet either stores and answers a deeply nested value, or rejects naming the key and leaves no entry', async () => {
+        let rejected = 0;
+        for (const depth of depths) {
+          const key = `deep-${depth}`;
+          const outcome = await settle(cache.getOrSet(key, nested(depth), null));
+          if (outcome.status === 'fulfilled') {
+            expect(depthOf(outcome.value), key).toBe(depth);
+            expect(depthOf(await cache.get(key)), key).toBe(depth);
+            continue;
+          }
+          rejected++;
+          expect(outcome.reason, key).toBeInstanceOf(TypeError);
+          expect(String(outcome.reason.message), key).toContain(`cache 'default': cannot store the value for key '${cache.makeKey(key)}': `);
+          expect(await cache.hasKey(key), key).toBe(false);
+          expect(await cache.get(key), key).toBeUndefined();
+        }
+        expect(rejected).toBeGreaterThan(0);
+      });
+
+      it('set, add and setMany refuse such a value before writing anything, keeping what was stored', async () => {
+        let rejected = 0;
+        for (const depth of depths) {
+          const key = `deep-${depth}`;
+          await cache.set(key, 'old', null);
+          const writes = {
+            set: () => cache.set(key, nested(depth), null),
+            add: async () => {
+              await cache.delete(key);
+              return cache.add(key, nested(depth), null);
+            },
+            setMany: () => cache.setMany({ [key]: nested(depth) }, null),
+          };
+          for (const [name, write] of Object.entries(writes)) {
+            const outcome = await settle(write());
+            if (outcome.status === 'fulfilled') {
+              expect(depthOf(await cache.get(key)), `${name} ${key}`).toBe(depth);
+            } else {
+              rejected++;
+              expect(outcome.reason, `${name} ${key}`).toBeInstanceOf(TypeError);
+              expect(String(outcome.reason.message), `${name} ${key}`).toContain(`cannot store the value for key '${cache.makeKey(key)}': `);
+              // add deleted the old value first: nothing may stand in its place.
+              expect(await cache.get(key), `${name} ${key}`).toBe(name === 'add' ? undefined : 'old');
+            }
+            await cache.set(key, 'old', null);
+          }
+        }
+        expect(rejected).toBeGreaterThan(0);
+      });
+    });
+
     describe('versions', () => {
       let v2: BaseCache;
       beforeEach(async () => {
@@ -896,6 +971,84 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
       });
     });
 
+    describe('entries that cannot be decoded', () => {
+      const storeRaw = async (key: string, bytes: Buffer) => {
+        const made = cache.makeKey(key);
+        if (backend.storeRaw !== undefined) await backend.storeRaw(cache, made, bytes);
+        else await primitives(cache).write([[made, bytes]], null);
+      };
+      const storedRaw = async (key: string) => (await primitives(cache).read([cache.makeKey(key)], false)).has(cache.makeKey(key));
+      /** Each read path, answering whether it found the key. */
+      const reads: Record<string, (key: string) => Promise<boolean>> = {
+        get: async (key) => (await cache.get(key, 'missing')) !== 'missing',
+        getMany: async (key) => {
+          await cache.set('readable', 'still here');
+          const found = await cache.getMany([key, 'readable']);
+          expect(found.get('readable')).toBe('still here');
+          return found.has(key);
+        },
+        getOrSet: async (key) => {
+          expect(await cache.getOrSet(key, 'computed')).toBe('computed');
+          expect(await cache.get(key)).toBe('computed');
+          await cache.delete(key);
+          return false;
+        },
+        hasKey: (key) => cache.hasKey(key),
+        getEntries: async (key) => (await cache.getEntries([key])).has(key),
+        readShared: async (key) => (await cache.readShared(key)) !== undefined,
+        readSharedEntry: async (key) => (await cache.readSharedEntry(key)) !== undefined,
+        readEntriesAndTags: async (key) => (await cache.readEntriesAndTags([key], ['a-tag'])).entries.has(key),
+        peekFresh: async (key) => cache.peekFresh(key) !== undefined || (await cache.get(key)) !== undefined,
+      };
+
+      for (const [what, bytes] of Object.entries(UNDECODABLE)) {
+        it(`an entry holding ${what} reads as a miss on every read path, is removed, and is reported once`, async () => {
+          const errors: Error[] = [];
+          cache.on('error', (error: Error) => errors.push(error));
+          for (const [read, found] of Object.entries(reads)) {
+            const key = `undecodable-${read}`;
+            await storeRaw(key, bytes);
+            cache.resetStats();
+            expect(await found(key), read).toBe(false);
+            expect(errors, read).toHaveLength(1);
+            expect(errors[0]!.message, read).toContain(`cache 'default': `);
+            expect(errors[0]!.message, read).toContain(`'${cache.makeKey(key)}'`);
+            expect(cache.stats().errors, read).toBe(1);
+            expect(await storedRaw(key), read).toBe(false);
+            expect(await cache.get(key), read).toBeUndefined();
+            expect(errors, `${read}: reported again`).toHaveLength(1);
+            errors.length = 0;
+          }
+        });
+      }
+
+      it('incr and decr treat such an entry as missing: KeyNotFoundError, and it is removed', async () => {
+        const errors: Error[] = [];
+        cache.on('error', (error: Error) => errors.push(error));
+        for (const [what, bytes] of Object.entries(UNDECODABLE)) {
+          await storeRaw('counter', bytes);
+          await expect(cache.incr('counter'), what).rejects.toThrow(KeyNotFoundError);
+          expect(await storedRaw('counter'), what).toBe(false);
+        }
+        expect(errors).toHaveLength(Object.keys(UNDECODABLE).length);
+      });
+
+      it('a tag version that cannot be decoded makes its entries misses, is removed, and is reported once', async () => {
+        const errors: Error[] = [];
+        cache.on('error', (error: Error) => errors.push(error));
+        await cache.set('tagged', 'value', { timeout: null, tags: ['t'] });
+        const versionKey = cache.makeKey('cachegrain.tag.t', 0);
+        await primitives(cache).write([[versionKey, UNDECODABLE['an unknown payload format']!]], null);
+        expect(await cache.get('tagged')).toBeUndefined();
+        expect(errors).toHaveLength(1);
+        expect(errors[0]!.message).toContain(`'${versionKey}'`);
+        expect((await primitives(cache).read([versionKey], false)).has(versionKey)).toBe(false);
+        await cache.set('tagged', 'again', { timeout: null, tags: ['t'] });
+        expect(await cache.get('tagged')).toBe('again');
+        expect(errors).toHaveLength(1);
+      });
+    });
+
     describe('key prefix and key function', () => {
       it('keeps caches with another prefix apart on the same store', async () => {
         const prefixed = await make({ keyPrefix: 'cacheprefix' });
@@ -1129,6 +1282,32 @@ function describeStoresNothing(getCache: () => BaseCache): void {
       await expect(cache.set('undef', undefined)).resolves.toBeUndefined();
     });
   });
+}
+
+/** An object nested `depth` levels deep: `{ inner: { inner: … 0 } }`. */
+function nested(depth: number): unknown {
+  let value: unknown = 0;
+  for (let i = 0; i < depth; i++) value = { inner: value };
+  return value;
+}
+
+/** How deep `nested` made the value, counted without recursion (a deep compare would overflow the stack). */
+function depthOf(value: unknown): number {
+  let depth = 0;
+  while (value !== null && typeof value === 'object') {
+    value = (value as { inner: unknown }).inner;
+    depth++;
+  }
+  return value === 0 ? depth : -1;
+}
+
+/** How a promise settled, never rejecting. */
+async function settle(promise: Promise<unknown>): Promise<{ status: 'fulfilled'; value: unknown } | { status: 'rejected'; reason: any }> {
+  try {
+    return { status: 'fulfilled', value: await promise };
+  } catch (reason) {
+    return { status: 'rejected', reason };
+  }
 }
 
 export function sleep(ms: number): Promise<void> {
