@@ -158,6 +158,39 @@ describe('the page cache when its Redis dies', () => {
   });
 });
 
+describe('the budget of a request whose caches share one dead Redis', () => {
+  // Large, so that two budgets (at least 1.8 s: a deadline fires between 90% and 100% of it) stand
+  // apart from one even when a busy machine adds hundreds of milliseconds.
+  const BUDGET_MS = 1000;
+
+  /** How long the first request for a page takes, its page cache and its fragment on `fragmentAlias`, on a server that accepts and never answers. */
+  async function firstRequest(fragmentAlias: 'default' | 'fragments'): Promise<number> {
+    const silent = await silentServer();
+    cleanups.push(() => silent.close());
+    const site = await startSiteProcess(new URL('./fixtures/outage-site.ts', import.meta.url), {
+      OUTAGE_REDIS_URL: `redis://127.0.0.1:${silent.port}`,
+      OUTAGE_TIMEOUT_MS: String(BUDGET_MS),
+      OUTAGE_FRAGMENT_ALIAS: fragmentAlias,
+    });
+    cleanups.push(() => site.close());
+    const agent = new Agent({ keepAlive: true });
+    cleanups.push(async () => agent.destroy());
+    const started = performance.now();
+    const reply = await get(agent, `${site.url}/item/1`);
+    const ms = performance.now() - started;
+    expect(reply).toEqual({ status: 200, xCache: 'MISS' });
+    return ms;
+  }
+
+  it('is one timeoutMs in all, not one per alias: a page cache and a fragment cache on two aliases wait about as long as on one', async () => {
+    const oneAlias = await firstRequest('default');
+    const twoAliases = await firstRequest('fragments');
+    // The page lookup waits out the deadline; the view's fragment, on the other alias, may not wait again.
+    expect(oneAlias).toBeGreaterThanOrEqual(BUDGET_MS * 0.9);
+    expect(twoAliases, `one alias: ${oneAlias.toFixed(0)} ms, two aliases: ${twoAliases.toFixed(0)} ms`).toBeLessThan(BUDGET_MS * 1.8);
+  });
+});
+
 /** A TCP listener on loopback that accepts connections and never answers: a server gone silent. */
 async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>();
