@@ -17,6 +17,11 @@ export interface Comparison {
   ours: Measurement;
   anchorName: string;
   anchor: Measurement;
+  /**
+   * What the measurements are: throughput (the default), or a latency in ms (`meanMicros` / 1000),
+   * whose ratio is the anchor's latency over ours.
+   */
+  unit?: 'ms';
   /** ours / anchor throughput: 1 is as fast as the anchor, higher is faster. */
   ratio: number;
   /** The issue's target, as text (e.g. '≥ 0.5×'). */
@@ -91,8 +96,14 @@ export async function compare(
   return result;
 }
 
+/** A measurement as the table shows it: ops/s, or ms for a latency. */
+export function formatted(measurement: Measurement, unit: Comparison['unit']): string {
+  if (unit === 'ms') return `${(measurement.meanMicros / 1000).toFixed(1)} ms`;
+  return `${Math.round(measurement.opsPerSec).toLocaleString('en-US')} ops/s`;
+}
+
 export function print(result: Comparison): void {
-  const fmt = (m: Measurement) => `${Math.round(m.opsPerSec).toLocaleString('en-US')} ops/s`;
+  const fmt = (m: Measurement) => formatted(m, result.unit);
   const verdict = result.met === undefined ? '' : result.met ? `  target ${result.target} met` : `  target ${result.target} MISSED`;
   console.log(
     `${result.section.padEnd(12)} ${result.name.padEnd(44)} ${fmt(result.ours).padStart(16)} vs ${result.anchorName} ${fmt(result.anchor)}  = ${result.ratio.toFixed(2)}×${verdict}`,

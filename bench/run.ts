@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Comparison, machineSummary } from './harness.js';
+import { type Comparison, formatted, machineSummary } from './harness.js';
 
 const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> = {
   locmem: () => import('./locmem.js'),
@@ -16,6 +16,7 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> 
   memcached: () => import('./memcached.js'),
   redis: () => import('./redis.js'),
   fragments: () => import('./fragments.js'),
+  outage: () => import('./outage.js'),
 };
 
 const only = process.argv.slice(2);
@@ -28,7 +29,7 @@ for (const [name, load] of Object.entries(SECTIONS)) {
 
 const rows = results.map(
   (r) =>
-    `| ${r.section} | ${r.name} | ${Math.round(r.ours.opsPerSec).toLocaleString('en-US')} | ${r.anchorName} | ${Math.round(r.anchor.opsPerSec).toLocaleString('en-US')} | ${r.ratio.toFixed(2)}× | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
+    `| ${r.section} | ${r.name} | ${formatted(r.ours, r.unit)} | ${r.anchorName} | ${formatted(r.anchor, r.unit)} | ${r.ratio.toFixed(2)}× | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
 );
 const markdown = [
   '# Benchmark results',
@@ -37,9 +38,9 @@ const markdown = [
   '',
   `Versions: ${versions()}`,
   '',
-  `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run (higher is better).`,
+  `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run, or anchor ÷ ours latency (higher is better either way).`,
   '',
-  '| section | benchmark | ours (ops/s) | anchor | anchor (ops/s) | ratio | target |',
+  '| section | benchmark | ours (ops/s or ms) | anchor | anchor (ops/s or ms) | ratio | target |',
   '|---|---|---:|---|---:|---:|---|',
   ...rows,
   '',

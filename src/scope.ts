@@ -1,8 +1,8 @@
 /**
  * The request a cache call belongs to. The page cache opens one scope per request; everything that
  * runs for that request (the view, its cache calls, its fragment renders) finds it through
- * `currentScope()`. It carries the request's cache budget (SPEC §4: a request whose cache is down
- * waits at most `timeoutMs` in all) and the tags of what was rendered into the response (SPEC §8).
+ * `currentScope()`. It carries the request's cache budget (SPEC §4: a request whose caches are down
+ * waits at most `timeoutMs` in all, however many calls and caches it makes) and the tags of what was rendered into the response (SPEC §8).
  * Outside a scope every call stands alone.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -11,14 +11,38 @@ import type { ServerResponse } from 'node:http';
 export class RequestScope {
   /** Servers (or caches) that failed during this request: later calls skip them at once. */
   private readonly down = new Set<unknown>();
+  /**
+   * The request's cache budget in ms: the largest `timeoutMs` among the caches it has called. One
+   * budget for every cache the request touches, so a page whose page cache and fragments sit on two
+   * aliases of one dead server waits for it once, not once per alias.
+   */
+  private budgetMs = 0;
+  /** How long this request has waited on cache calls that failed, in ms; waits that overlap count once. */
+  private lostMs = 0;
+  /** When the last wait counted in `lostMs` ended (`performance.now()`). */
+  private lostUntil = 0;
   /** Tags of everything rendered into this response: fragments, and `addCacheTags` from the view. */
   readonly tags = new Set<string>();
   /** Whether a stale fragment went into this response: it is then not stored as a page. */
   servedStale = false;
 
-  /** Records that `server` failed in this request. */
-  markDown(server: unknown): void {
+  /**
+   * How long a call to a cache whose deadline is `timeoutMs` may wait now: its own deadline, cut to
+   * what is left of the request's budget (0 or less once the budget is spent).
+   */
+  allowanceMs(timeoutMs: number): number {
+    if (timeoutMs > this.budgetMs) this.budgetMs = timeoutMs;
+    return Math.min(timeoutMs, this.budgetMs - this.lostMs);
+  }
+
+  /** Records that a call to `server`, started at `startedAt` (`performance.now()`), failed just now. */
+  markDown(server: unknown, startedAt: number): void {
     this.down.add(server);
+    const now = performance.now();
+    // Failures are recorded in the order they end, so the part of this wait that overlaps the
+    // waits already counted lies between its start and the end of the last one.
+    this.lostMs += Math.max(0, now - Math.max(startedAt, this.lostUntil));
+    this.lostUntil = now;
   }
 
   /** Whether `server` already failed in this request. */

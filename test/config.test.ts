@@ -1,4 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   BaseCache,
   cache,
@@ -12,6 +15,9 @@ import {
   LocMemCache,
 } from '../src/index.js';
 
+const filesRoot = mkdtempSync(join(tmpdir(), 'cachegrain-config-'));
+const filesLocation = join(filesRoot, 'files');
+afterAll(() => rmSync(filesRoot, { recursive: true, force: true }));
 const LIBERAL = `${process.cwd()}/fixtures/backends/liberal.mjs`;
 
 afterEach(async () => {
@@ -76,12 +82,12 @@ describe('configureCaches / caches', () => {
     const keyFunction = (key: string, prefix: string, version: number) => `${prefix}/${version}/${key}`;
     configureCaches({
       default: { backend: 'locmem', location: 'cfg', timeout: 60, keyPrefix: 'site', version: 3, keyFunction, options: { maxEntries: 5 } },
-      files: { backend: 'filebased', location: '/tmp/cachegrain-config-test' },
+      files: { backend: 'filebased', location: filesLocation },
     });
     const c = caches.get('default');
     expect([c.alias, c.defaultTimeout, c.keyPrefix, c.version, c.location]).toEqual(['default', 60, 'site', 3, ['cfg']]);
     expect(c.makeKey('k')).toBe('site/3/k');
-    expect((caches.get('files') as FileBasedCache).directory).toBe('/tmp/cachegrain-config-test');
+    expect((caches.get('files') as FileBasedCache).directory).toBe(filesLocation);
   });
 
   it('splits a ;- or ,-separated location like a list', () => {

@@ -3,15 +3,24 @@
  * and refuses a busy port with a clear error and exit code 1 instead of printing its URLs.
  */
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const builtServer = fileURLToPath(new URL('../dist/examples/demo/server.js', import.meta.url));
+// Its own file cache, not the demo's default under the system temp dir, which another run shares.
+const cacheDir = mkdtempSync(join(tmpdir(), 'cachegrain-demo-port-'));
+afterAll(() => rmSync(cacheDir, { recursive: true, force: true }));
 
 function runDemo(port: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [builtServer], { env: { ...process.env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [builtServer], {
+      env: { ...process.env, PORT: String(port), DEMO_CACHE_DIR: cacheDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => {

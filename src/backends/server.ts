@@ -3,8 +3,9 @@
  * (`timeoutMs`, covering time spent waiting to reconnect), `failOpen`, which turns a server's errors
  * and timeouts into misses and no-ops reported as `error` events instead of rejections, a breaker per
  * server, and the per-request budget. The surprise: once a server failed, calls to it answer at once
- * without touching it: for the rest of the request (the budget), and, after repeated failures, for
- * every request until a probe gets an answer (the breaker).
+ * without touching it: for the rest of the request, and, after repeated failures, for every request
+ * until a probe gets an answer (the breaker); and a request's calls to every cache share one budget
+ * (the largest `timeoutMs` among them), cut by each wait on a call that failed.
  */
 import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InProcessRecency } from '../base.js';
 import type { Codec } from '../codec.js';
@@ -70,7 +71,13 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     if (typeof this.failOpen !== 'boolean') throw this.typeError(`options.failOpen must be a boolean (got ${describe(this.failOpen)})`);
     this.failures = {
       watch: new DeadlineWatch(this.timeoutMs),
-      timedOut: (server) => new CacheServerError(`cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`, server),
+      timedOut: (server, cutByBudget) =>
+        new CacheServerError(
+          cutByBudget
+            ? `cache '${this.alias}': server ${server} did not answer within what was left of the request's cache budget`
+            : `cache '${this.alias}': server ${server} did not answer within ${this.timeoutMs} ms`,
+          server,
+        ),
       settle: (pending, error) => this.settleFailure(pending, error),
     };
     const l1 = l1Settings(options.l1, (message) => this.typeError(message));
@@ -131,8 +138,9 @@ export abstract class ServerCache<P> extends BaseCache<P> {
    * Runs one server command under the deadline. On failure: with failOpen, reports the error and
    * answers `fallback` (a miss or a no-op); without, rejects with a CacheServerError naming `server`.
    * Errors that are the caller's fault (`isServerError` false) are always rethrown as they are.
-   * A server whose breaker is open, or that already failed in this request, is not called at all:
-   * the call answers the same way at once.
+   * A server whose breaker is open, or that already failed in this request, is not called at all,
+   * nor is any once the request's budget is spent: the call answers the same way at once. In a
+   * request, the deadline is cut to what is left of its budget.
    */
   protected guard<T>(server: string, fallback: T, command: () => Promise<T>): Promise<T>;
   /** The same, with `answer` turning the server's reply into the result (saving a `.then` per call). */
@@ -142,11 +150,11 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     // watch sweeps deadlines), no closure.
     const breaker = this.breakers.get(server) ?? this.addBreaker(server);
     const scope = currentScope();
-    if ((breaker.state !== CLOSED && !breaker.admit()) || (scope !== undefined && scope.isDown(breaker))) {
-      return this.answerWithout(breaker, fallback);
-    }
     const watch = this.failures.watch;
-    const pending = new PendingCommand<T>(this.failures, breaker, scope, fallback, watch.ticks);
+    const ticks = scope === undefined ? DeadlineWatch.TICKS : this.ticksLeftIn(scope, breaker);
+    if (ticks === 0) return this.answerWithout(breaker, fallback, scope);
+    if (breaker.state !== CLOSED && !breaker.admit()) return this.answerWithout(breaker, fallback);
+    const pending = new PendingCommand<T>(this.failures, breaker, scope, fallback, watch.ticks + ticks, ticks < DeadlineWatch.TICKS);
     const settled = new Promise<T>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
@@ -182,17 +190,30 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     const breaker = this.breakers.get(server);
     if (breaker === undefined) return true;
     const scope = currentScope();
-    if (scope !== undefined && scope.isDown(breaker)) return false;
+    if (scope !== undefined && this.ticksLeftIn(scope, breaker) === 0) return false;
     return breaker.state === CLOSED || (breaker.state === OPEN && Date.now() >= breaker.probeAt);
   }
 
-  /** The answer of a call that does not reach its server: the fallback, or the failure that stopped it. */
-  private answerWithout<T>(breaker: Breaker, fallback: T): Promise<T> {
+  /**
+   * How many ticks of the deadline watch a call to `breaker`'s server may wait in the request of
+   * `scope`: none once that server failed in it or its budget is spent.
+   */
+  private ticksLeftIn(scope: RequestScope, breaker: Breaker): number {
+    return scope.isDown(breaker) ? 0 : this.failures.watch.ticksWithin(scope.allowanceMs(this.timeoutMs));
+  }
+
+  /**
+   * The answer of a call that does not reach its server: the fallback, or the failure that stopped
+   * it; `scope` when it was the request (its budget, or this server's failure earlier in it).
+   */
+  private answerWithout<T>(breaker: Breaker, fallback: T, scope?: RequestScope): Promise<T> {
     this.countServerFailure();
     if (fallback === SERVER_FAILED || (this.failOpen && fallback !== NO_FALLBACK)) return Promise.resolve(fallback);
-    return Promise.reject(
-      breaker.lastFailure ?? new CacheServerError(`cache '${this.alias}': server ${breaker.server} failed earlier in this request`, breaker.server),
-    );
+    const server = breaker.server;
+    if (scope === undefined || scope.isDown(breaker)) {
+      return Promise.reject(breaker.lastFailure ?? new CacheServerError(`cache '${this.alias}': server ${server} failed earlier in this request`, server));
+    }
+    return Promise.reject(new CacheServerError(`cache '${this.alias}': server ${server} was not called: this request's cache budget is spent`, server));
   }
 
   private addBreaker(server: string): Breaker {
@@ -215,7 +236,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
       error instanceof CacheServerError
         ? error
         : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
-    pending.scope?.markDown(breaker);
+    pending.scope?.markDown(breaker, pending.startedMs);
     breaker.fail(failure);
     const fallback = pending.fallback;
     // Without failOpen the rejection is the report.
@@ -306,8 +327,8 @@ class Breaker {
 }
 
 interface Watched {
-  /** The watch's tick count when the command started. */
-  startedAt: number;
+  /** The watch's tick count at which the command runs out of time. */
+  dueAt: number;
   expire(): void;
 }
 
@@ -315,14 +336,20 @@ interface Watched {
 class PendingCommand<T> implements Watched {
   resolve!: (value: T) => void;
   reject!: (error: unknown) => void;
+  /** When it started (`performance.now()`), for the request's budget; 0 outside a request. */
+  readonly startedMs: number;
 
   constructor(
     private readonly policy: FailurePolicy,
     readonly breaker: Breaker,
     readonly scope: RequestScope | undefined,
     readonly fallback: T,
-    readonly startedAt: number,
-  ) {}
+    readonly dueAt: number,
+    /** Whether its deadline is what was left of the request's budget rather than the cache's `timeoutMs`. */
+    private readonly cutByBudget: boolean,
+  ) {
+    this.startedMs = scope === undefined ? 0 : performance.now();
+  }
 
   succeed(value: T): void {
     // A command that settles after its deadline no longer matters to anyone.
@@ -337,30 +364,37 @@ class PendingCommand<T> implements Watched {
   }
 
   expire(): void {
-    this.fail(this.policy.timedOut(this.breaker.server));
+    this.fail(this.policy.timedOut(this.breaker.server, this.cutByBudget));
   }
 }
 
 /** What a pending command needs of its cache, made once per cache. */
 interface FailurePolicy {
   watch: DeadlineWatch;
-  timedOut(server: string): CacheServerError;
+  timedOut(server: string, cutByBudget: boolean): CacheServerError;
   settle<T>(pending: PendingCommand<T>, error: unknown): void;
 }
 
 /**
  * Deadlines for the commands in flight, checked by one interval timer that runs only while commands
  * are pending, instead of a timer per command (which costs more than the rest of a cache hit's CPU).
- * The timer ticks TICKS times per timeout; a command fails at the TICKS-th tick after its start,
- * so between (TICKS - 1) / TICKS of `timeoutMs` and `timeoutMs` after it.
+ * The timer ticks TICKS times per timeout; a command given n ticks fails at the n-th tick after its
+ * start, so between (n - 1) / TICKS of `timeoutMs` and n / TICKS of it after it (n is TICKS unless
+ * the request's budget cut it).
  */
 class DeadlineWatch {
   ticks = 0;
-  private static readonly TICKS = 10;
+  static readonly TICKS = 10;
   private readonly pending = new Set<Watched>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly timeoutMs: number) {}
+
+  /** The whole ticks within `ms`, at most TICKS: how many a command that may wait `ms` is given. */
+  ticksWithin(ms: number): number {
+    if (ms >= this.timeoutMs) return DeadlineWatch.TICKS;
+    return ms <= 0 ? 0 : Math.floor((ms * DeadlineWatch.TICKS) / this.timeoutMs);
+  }
 
   add(watched: Watched): void {
     this.pending.add(watched);
@@ -383,7 +417,7 @@ class DeadlineWatch {
       return;
     }
     for (const watched of this.pending) {
-      if (this.ticks - watched.startedAt >= DeadlineWatch.TICKS) watched.expire();
+      if (this.ticks >= watched.dueAt) watched.expire();
     }
   }
 }

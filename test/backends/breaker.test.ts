@@ -11,9 +11,12 @@ import { type BaseCache, CacheServerError, MemcachedCache, RedisCache, type Serv
 import { inRequestScope } from '../../src/scope.js';
 import { cli, type RedisServer, startRedisServer, startReplication } from '../setup/redis.js';
 
-const TIMEOUT_MS = 300;
-// Time for the event loop and process scheduling on a busy machine, on top of a deadline.
-const MARGIN_MS = 250;
+const TIMEOUT_MS = 1000;
+/**
+ * What a call that never reached its server (breaker open, or already failed in this request) may
+ * take on a loaded machine: any call that waited out a deadline takes at least 90% of TIMEOUT_MS.
+ */
+const WITHOUT_WAITING_MS = TIMEOUT_MS * 0.9;
 
 /** A TCP listener on loopback that accepts connections and never answers: a server gone silent. */
 async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
@@ -94,7 +97,8 @@ describe.each(silentBackends)('$name: a server that stops answering', ({ make })
       }),
     );
     expect(page.value).toEqual(['default', undefined, new Map(), undefined, false]);
-    expect(page.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+    // One deadline in all: a second would make it at least 1.8 × TIMEOUT_MS.
+    expect(page.ms).toBeLessThan(TIMEOUT_MS * 1.8);
     // Another request pays for its own first call again (the breaker is not open yet: one failure).
     const next = await timed(() => inRequest(() => cache.get('a')));
     expect(next.ms).toBeGreaterThanOrEqual(TIMEOUT_MS * 0.8);
@@ -117,8 +121,8 @@ describe.each(silentBackends)('$name: a server that stops answering', ({ make })
         await cache.set(`k${i}`, i);
       }
     });
-    // Added latency per call once open: well under 5 ms (2 calls per round).
-    expect(open.ms / (2 * calls)).toBeLessThan(5);
+    // Once open, no call waits out a deadline: all of them together take less than one.
+    expect(open.ms).toBeLessThan(WITHOUT_WAITING_MS);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toBeInstanceOf(CacheServerError);
     expect(errors[0]!.message).toContain(`did not answer within ${TIMEOUT_MS} ms`);
@@ -139,12 +143,12 @@ describe.each(silentBackends)('$name: a server that stops answering', ({ make })
     );
     expect(rejected.value).toBeInstanceOf(CacheServerError);
     expect((rejected.value as Error).message).toContain(`did not answer within ${TIMEOUT_MS} ms`);
-    expect(rejected.ms).toBeLessThan(5);
+    expect(rejected.ms).toBeLessThan(WITHOUT_WAITING_MS);
   });
 });
 
 describe('redis: the breaker closes when the server returns', () => {
-  it('recovers within 2 s of the server answering again', async () => {
+  it('recovers by itself once the server answers again', async () => {
     let server: RedisServer = await startRedisServer();
     cleanups.push(() => server.stop());
     const cache = new RedisCache({ alias: 'breaker', location: server.url, options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
@@ -157,7 +161,7 @@ describe('redis: the breaker closes when the server returns', () => {
     expect(cache.health()).toMatchObject([{ server: server.url, state: 'open' }]);
     const fast = await timed(() => cache.get('k', 'fallback'));
     expect(fast.value).toBe('fallback');
-    expect(fast.ms).toBeLessThan(5);
+    expect(fast.ms).toBeLessThan(WITHOUT_WAITING_MS);
     // Kept down a while: probes fail, the breaker stays open, and listeners are not flooded.
     const until = Date.now() + 1500;
     while (Date.now() < until) {
@@ -170,7 +174,7 @@ describe('redis: the breaker closes when the server returns', () => {
     server = await startRedisServer({ port: server.port });
     const back = performance.now();
     let recovered = Infinity;
-    while (performance.now() - back < 5000) {
+    while (performance.now() - back < 30_000) {
       await cache.set('k', 'after');
       if ((await cache.get('k')) === 'after') {
         recovered = performance.now() - back;
@@ -178,9 +182,9 @@ describe('redis: the breaker closes when the server returns', () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    expect(recovered).toBeLessThan(2000);
+    expect(recovered, 'the cache never answered from the server again').toBeLessThan(Infinity);
     expect(cache.health()).toMatchObject([{ state: 'closed', consecutiveFailures: 0 }]);
-  });
+  }, 60_000);
 });
 
 describe('redis replicas', () => {
@@ -226,8 +230,8 @@ describe('redis replicas', () => {
         }
       }
       expect({ misses, rejections }).toEqual({ misses: 0, rejections: 0 });
-      // At most one deadline per read: the failed replica's, then the leader answers.
-      expect(slowest).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+      // At most one deadline per read: the failed replica's, then the leader answers (two would take 1.8 × TIMEOUT_MS).
+      expect(slowest).toBeLessThan(TIMEOUT_MS * 1.8);
       expect(cache.health().find((health) => health.server === replica.url)?.state).not.toBe('closed');
       expect(errors.length).toBeGreaterThan(0);
       expect(errors.every((error) => error.message.includes(replica.url))).toBe(true);
@@ -251,7 +255,7 @@ describe('redis replicas', () => {
     // The revived replica holds a key the leader does not: reads that hit it prove it is back.
     revived = await startRedisServer({ port: replica.port });
     await cli(revived.port, 'SET', ':1:only-on-replica', '42');
-    await expect.poll(() => cache.get('only-on-replica'), { timeout: 3000, interval: 20 }).toBe(42);
+    await expect.poll(() => cache.get('only-on-replica'), { timeout: 30_000, interval: 20 }).toBe(42);
     expect(cache.health().find((health) => health.server === replica.url)?.state).toBe('closed');
-  });
+  }, 60_000);
 });

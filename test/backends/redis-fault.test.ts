@@ -4,8 +4,12 @@ import { freePort } from '../setup/process.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
 
 const TIMEOUT_MS = 150;
-// Time for the event loop and process scheduling on a busy machine, on top of the deadline.
-const MARGIN_MS = 250;
+/**
+ * Time for the event loop and process scheduling on a busy machine, on top of the deadline: a call
+ * that answers within TIMEOUT_MS + MARGIN_MS kept its deadline; one that hangs (waits for the client's
+ * own reconnection or the kernel) does not.
+ */
+const MARGIN_MS = 2000;
 
 const unhandled: unknown[] = [];
 const onUnhandled = (reason: unknown) => unhandled.push(reason);
@@ -91,9 +95,9 @@ describe('redis when the server goes away', () => {
     await eventually(async () => {
       await cache.set('k', 'after');
       return (await cache.get('k')) === 'after';
-    }, 5000);
+    }, 30_000);
     expect(unhandled).toEqual([]);
-  });
+  }, 60_000);
 
   it('without failOpen: rejects promptly with a CacheServerError naming the server, then recovers', async () => {
     server = await startRedisServer();
@@ -115,9 +119,9 @@ describe('redis when the server goes away', () => {
       }
     }
     server = await startRedisServer({ port: server.port });
-    await eventually(async () => (await cache.get('k').catch(() => 'failed')) === undefined, 5000);
+    await eventually(async () => (await cache.get('k').catch(() => 'failed')) === undefined, 30_000);
     expect(unhandled).toEqual([]);
-  });
+  }, 60_000);
 
   it('without failOpen: a server that never answered rejects promptly too, and close() does not hang', async () => {
     const port = await freePort();

@@ -1,5 +1,8 @@
-/** Retries `check` until it passes (or `timeoutMs` is over): for work that finishes behind the caller, a background refresh. */
-export async function eventually(check: () => unknown, timeoutMs = 5000): Promise<void> {
+/**
+ * Retries `check` until it passes (or `timeoutMs` is over): for work that finishes behind the caller, a
+ * background refresh. The deadline is generous: it only bounds how long a failing test takes to fail.
+ */
+export async function eventually(check: () => unknown, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -22,12 +22,28 @@ export interface RedisServer {
   kill?(): Promise<void>;
 }
 
-/** Starts one redis-server on `port` (a free one by default) and waits until it answers PING. */
+/**
+ * Starts one redis-server on `port` (a free one by default) and waits until it answers PING. A free
+ * port can be taken by another process (another test run) before the server binds it: then the
+ * server exits, and on a port of our choosing it is started again on another.
+ */
 export async function startRedisServer(options: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisServerOn(options.port ?? (await freePort()), options.args ?? []);
+    } catch (error) {
+      if (options.port !== undefined || attempt === 5 || !(error instanceof PortTakenError)) throw error;
+    }
+  }
+}
+
+/** The port was taken by another process between choosing it and binding it. */
+class PortTakenError extends Error {}
+
+async function startRedisServerOn(port: number, extraArgs: string[]): Promise<RedisServer> {
   const binary = findExecutable(['redis-server'], 'redis-server');
-  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'cachegrain-redis-'));
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...(options.args ?? [])];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
   const { child, output } = startProcess(binary, args);
   const stop = async () => {
     await stopProcess(child);
@@ -35,10 +51,17 @@ export async function startRedisServer(options: { port?: number; args?: string[]
   };
   try {
     const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code) => reject(new Error(`redis-server on port ${port} exited (${code}):\n${output()}`))),
+      child.once('exit', (code) => {
+        const message = `redis-server on port ${port} exited (${code}):\n${output()}`;
+        reject(/address already in use/i.test(output()) ? new PortTakenError(message) : new Error(message));
+      }),
     );
     await Promise.race([waitForPort(port), exited]);
-    await until(async () => (await cli(port, 'PING')) === 'PONG', `redis-server on port ${port} to answer PING`);
+    // The one answering must be ours, not another process's server on a port taken before ours bound it.
+    await Promise.race([
+      until(async () => (await info(port, 'server')).get('process_id') === String(child.pid), `redis-server on port ${port} (PID ${child.pid}) to answer`),
+      exited,
+    ]);
   } catch (error) {
     await stop();
     throw error;
