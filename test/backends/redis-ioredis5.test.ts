@@ -80,7 +80,7 @@ describe('the redis backend on ioredis 5', () => {
     expect(await here.get('a')).toBe(undefined);
   });
 
-  it("drops an L1 copy when the other process writes, over pub/sub in both directions", async () => {
+  it('drops an L1 copy when the other process writes, over pub/sub in both directions', async () => {
     await here.set('shared', 'first', 60);
     expect(await call('get', 'shared')).toBe('first');
     expect(await here.get('shared')).toBe('first');
