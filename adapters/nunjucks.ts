@@ -6,6 +6,8 @@
  * against a copy of the variables in scope when the tag ran, because nunjucks keeps loop variables in
  * function-wide JS variables that a later call would see at their last value.
  */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import type { Environment } from 'nunjucks';
