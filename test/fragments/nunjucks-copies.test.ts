@@ -43,10 +43,13 @@ async function runFromWorkingDirectory(body: string): Promise<string> {
   return stdout.trim();
 }
 
+// Each case starts a process that compiles the project's sources on the way.
+const SPAWNING = { timeout: 60_000 };
+
 const PAGE = '{% for n in [1, 2, 1] %}{% cache 60 "row" n %}[{{ n }}:{{ count() }}]{% endcache %}{% endfor %}';
 
 describe('cachegrain/nunjucks with another copy of nunjucks in the working directory', () => {
-  it("renders with the application's copy", async () => {
+  it("renders with the application's copy", SPAWNING, async () => {
     const output = await runFromWorkingDirectory(`
       let renders = 0;
       const env = installCacheTag(new applicationNunjucks.Environment());
@@ -57,7 +60,7 @@ describe('cachegrain/nunjucks with another copy of nunjucks in the working direc
     expect(output).toBe('[1:1][2:2][1:1]\n[1:1][2:2][1:1]');
   });
 
-  it('renders with each copy when both render in one process, through their own render calls too', async () => {
+  it('renders with each copy when both render in one process, through their own render calls too', SPAWNING, async () => {
     const output = await runFromWorkingDirectory(`
       import { createRequire } from 'node:module';
       const workingDirectoryNunjucks = createRequire(process.cwd() + '/').call(null, 'nunjucks');
