@@ -6,7 +6,8 @@
 # a cache tag, a cached Express route, the application's ioredis loaded). Compiles a consumer module
 # with tsc --strict under node16, nodenext and bundler resolution, on the newest TypeScript and on the
 # project's own, with no `types` setting and without skipLibCheck (the types of every peer are
-# installed); a misspelt option must fail to compile. Problems with the tarball's contents are
+# installed), and a module of the other entry points alone, whose program loads no server client's
+# types (those bring Node's); a misspelt option must fail to compile. Problems with the tarball's contents are
 # reported at the end, after every other check has run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -70,6 +71,8 @@ check() {
         }
         echo "$how, ioredis $ioredis, TypeScript $version, $resolution: types ok"
       done
+      node "node_modules/$typescript/bin/tsc" --strict --noEmit --module nodenext --target es2022 entries.mts
+      echo "$how, TypeScript $version: the entries without a server client's types ok"
     done
   )
 }
