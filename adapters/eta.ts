@@ -6,6 +6,8 @@
  * join its render through Eta's render options, which includes pass along), so it must be rendered
  * with `renderAsync`; arguments are separated by spaces, so an argument with spaces needs parentheses.
  */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';

@@ -3,6 +3,8 @@
  * middleware (SPEC §6), for Express 4 and 5, Connect, or a bare `node:http` server. Glue only: the
  * logic is in `src/http/`. Put `cacheMiddleware` first; a hit is answered before anything after it runs.
  */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   addNeverCacheHeaders,

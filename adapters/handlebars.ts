@@ -3,6 +3,8 @@
  * arguments and a body to render later. Surprise: `#each` rewrites one data frame in place, so the
  * helper keeps a copy of `@index`, `@key` and their parents as they were when it ran.
  */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';

@@ -6,17 +6,13 @@
  * against a copy of the variables in scope when the tag ran, because nunjucks keeps loop variables in
  * function-wide JS variables that a later call would see at their last value.
  */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
+import { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
 import type { Environment } from 'nunjucks';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, tooFewArguments, withRenderState } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/memo.js';
-import { requirePeer } from '../src/peer.js';
-
-// The application's own copy of nunjucks: its parser only takes nodes made by the same copy.
-const { compiler, lexer, lib, nodes, runtime, Template } = requirePeer<NunjucksInternals>('nunjucks', 'cachegrain/nunjucks');
-const transformer = requirePeer<{ transform(ast: unknown, asyncFilters: string[], name?: string): unknown }>(
-  'nunjucks/src/transformer.js',
-  'cachegrain/nunjucks',
-);
 
 /** Where a render's fragment state travels in the template context (includes copy it along). */
 const RENDER = '__cachegrain';
@@ -34,9 +30,12 @@ export interface CacheTagOptions {
  */
 export function installCacheTag(env: Environment, options: CacheTagOptions = {}): Environment {
   const tagName = options.tagName ?? 'cache';
+  const copy = nunjucksOf(env);
+  const { lib, runtime, FrameReference } = copy;
   const extension = {
     tags: [tagName],
-    parse(parser: any) {
+    // nodes and lexer are those of the copy of nunjucks parsing: its parser only takes nodes made by that copy.
+    parse(parser: any, nodes: NunjucksInternals['nodes'], lexer: NunjucksInternals['lexer']) {
       const start = parser.nextToken();
       const site: TagSite = { template: compiling.at(-1) ?? 'a template string', line: start.lineno + 1 };
       const at = (node: any) => new node(start.lineno, start.colno);
@@ -47,7 +46,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
         timeoutToken.value === 'None' ? (parser.nextToken(), new nodes.Literal(timeoutToken.lineno, timeoutToken.colno, null)) : parser.parseExpression(),
       );
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
-      args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser)));
+      args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser, lexer)));
       const varyOn = at(nodes.Array);
       // `using=`, `tags=`, `stale=`, `lock=` after the vary-on values, in any order.
       const keywords = at(nodes.Dict);
@@ -72,7 +71,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       if (parser.peekToken() === null) parser.fail(missingEndTag(tagName, `{% end${tagName} %}`).message, start.lineno, start.colno);
       parser.advanceAfterBlockEnd();
       // The body's code travels as a string in the template's own code, so it lives as long as the template does.
-      args.push(new nodes.Literal(start.lineno, start.colno, compileBody(env, body)));
+      args.push(new nodes.Literal(start.lineno, start.colno, compileBody(env, body, copy)));
       return new nodes.CallExtension(extension, 'run', new nodes.NodeList(start.lineno, start.colno, args), []);
     },
     run(context: any, frame: any, template: string, line: number, timeout: unknown, name: string, keywords: TagKeywords, varyOn: unknown[], bodyCode: string) {
@@ -82,15 +81,15 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       const bodyOf = () => {
         const body = bodies.remember(bodyCode, loadBody);
         const scope = snapshotContext(context);
-        const variables = snapshotFrame(frame);
-        return () => body(env, scope, variables).catch((error) => Promise.reject(lib._prettifyError(template, false, error)));
+        const variables = snapshotFrame(frame, runtime);
+        return () => body(env, runtime, scope, variables).catch((error) => Promise.reject(lib._prettifyError(template, false, error)));
       };
       return new runtime.SafeString(render.tag(timeout, name, varyOn, keywords, bodyOf, site));
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);
   (env as unknown as Record<PropertyKey, unknown>)[INSTALLED] = true;
-  resolveFragmentsOnRender();
+  resolveFragmentsOnRender(copy.Template);
   return env;
 }
 
@@ -129,7 +128,7 @@ class SyncRender {
  * `getTemplate(…).render`, express's view) carries its own fragment state and resolves it before
  * calling back. Includes pass the state along in their context and go through unchanged.
  */
-function resolveFragmentsOnRender(): void {
+function resolveFragmentsOnRender(Template: NunjucksInternals['Template']): void {
   const prototype = Template.prototype as Record<PropertyKey, unknown> & { render: TemplateRender };
   if (prototype[INSTALLED] === true) return;
   prototype[INSTALLED] = true;
@@ -169,7 +168,7 @@ function needsAsyncRender(tagName: string, name: string, site: TagSite, render: 
 }
 
 /** The fragment name: a quoted string, or the bare word as written (`side-bar`, `a.b`: touching tokens joined). */
-function parseName(parser: any): string {
+function parseName(parser: any, lexer: NunjucksInternals['lexer']): string {
   const first = parser.nextToken();
   if (first.type === lexer.TOKEN_STRING) return first.value;
   let name = String(first.value);
@@ -183,22 +182,22 @@ function parseName(parser: any): string {
   }
 }
 
-type CompiledBody = (env: Environment, context: unknown, frame: unknown) => Promise<string>;
-
 /** The code of a tag's body, compiled as a template of its own. */
-function compileBody(env: Environment, body: unknown): string {
+function compileBody(env: Environment, body: unknown, { compiler, nodes, transformer }: NunjucksInternals): string {
   const opts = (env as any).opts;
   const bodyCompiler = new compiler.Compiler('cache tag body', opts.throwOnUndefined);
   bodyCompiler.compile(transformer.transform(new nodes.Root(0, 0, [body]), (env as any).asyncFilters));
   return bodyCompiler.getCode();
 }
 
+type CompiledBody = (env: Environment, runtime: NunjucksInternals['runtime'], context: unknown, frame: unknown) => Promise<string>;
+
 /** Bodies made into functions, by their code: a template compiled again finds its bodies here. */
 const bodies = new BoundedMemo<CompiledBody>(1000);
 
 function loadBody(code: string): CompiledBody {
   const { root } = new Function(code)();
-  return (bodyEnv, context, frame) =>
+  return (bodyEnv, runtime, context, frame) =>
     new Promise((resolve, reject) => root(bodyEnv, context, frame, runtime, (error: unknown, output: string) => (error ? reject(error) : resolve(output))));
 }
 
@@ -210,7 +209,7 @@ function snapshotContext(context: any): unknown {
 }
 
 /** Every variable in scope (loop, macro, `set`) flattened into one frame; `loop` is copied, as each iteration rewrites it. */
-function snapshotFrame(frame: any): unknown {
+function snapshotFrame(frame: any, runtime: NunjucksInternals['runtime']): unknown {
   const chain: any[] = [];
   for (let current = frame; current; current = current.parent) chain.push(current);
   const copy = new runtime.Frame();
@@ -219,26 +218,71 @@ function snapshotFrame(frame: any): unknown {
   return copy;
 }
 
-/** An expression node that compiles to the runtime frame, so the tag can copy the variables in scope. */
-const FrameReference = nodes.Literal.extend('CachegrainFrame');
-(compiler.Compiler.prototype as any).compileCachegrainFrame = function compileCachegrainFrame(this: { _emit(code: string): void }) {
-  this._emit('frame');
-};
-
 /**
  * The paths of the templates being compiled, innermost last: the parser is never told which template
  * it parses, and a tag's errors must name it. Compiling is synchronous, so a stack is exact.
  */
 const compiling: string[] = [];
-const compileTemplate = compiler.compile;
-compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
-  compiling.push(typeof args[3] === 'string' ? args[3] : 'a template string');
-  try {
-    return compileTemplate.apply(this, args);
-  } finally {
-    compiling.pop();
+
+/** The modules of each copy of nunjucks an environment was given from, by its Environment class. */
+const copies = new WeakMap<object, NunjucksInternals>();
+
+/**
+ * The copy of nunjucks `env` was made by, never another one found by name (the working directory,
+ * a monorepo's root and this package's folder may each hold their own). Its modules are those loaded
+ * beside the module that defines its Environment class; the first time, the copy learns the frame
+ * node and to name the template it compiles.
+ */
+function nunjucksOf(env: Environment): NunjucksInternals {
+  for (let prototype = Object.getPrototypeOf(env); prototype !== null; prototype = Object.getPrototypeOf(prototype)) {
+    const known = copies.get(prototype.constructor);
+    if (known !== undefined) return known;
   }
-};
+  const loaded = createRequire(import.meta.url).cache;
+  const environmentModule = Object.values(loaded).find(
+    (module) => module !== undefined && basename(module.filename) === 'environment.js' && isEnvironmentOf(module.exports, env),
+  );
+  if (environmentModule === undefined) {
+    throw new TypeError(
+      'cachegrain/nunjucks: installCacheTag needs a nunjucks Environment (new nunjucks.Environment(…) or nunjucks.configure(…)) of a copy of nunjucks loaded by Node',
+    );
+  }
+  const sibling = (name: string) => loaded[join(dirname(environmentModule.filename), `${name}.js`)]?.exports;
+  const copy: NunjucksInternals = {
+    compiler: sibling('compiler'),
+    lexer: sibling('lexer'),
+    lib: sibling('lib'),
+    nodes: sibling('nodes'),
+    runtime: sibling('runtime'),
+    transformer: sibling('transformer'),
+    Template: environmentModule.exports.Template,
+    FrameReference: sibling('nodes').Literal.extend('CachegrainFrame'),
+  };
+  teach(copy);
+  copies.set(environmentModule.exports.Environment, copy);
+  return copy;
+}
+
+function isEnvironmentOf(exports: any, env: Environment): boolean {
+  return typeof exports?.Environment === 'function' && typeof exports.Template === 'function' && env instanceof exports.Environment;
+}
+
+/** Makes a copy of nunjucks compile the frame node, and say which template it is compiling. */
+function teach({ compiler }: NunjucksInternals): void {
+  // An expression node that compiles to the runtime frame, so the tag can copy the variables in scope.
+  compiler.Compiler.prototype.compileCachegrainFrame = function compileCachegrainFrame(this: { _emit(code: string): void }) {
+    this._emit('frame');
+  };
+  const compileTemplate = compiler.compile;
+  compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
+    compiling.push(typeof args[3] === 'string' ? args[3] : 'a template string');
+    try {
+      return compileTemplate.apply(this, args);
+    } finally {
+      compiling.pop();
+    }
+  };
+}
 
 interface NunjucksInternals {
   compiler: { Compiler: any; compile: (...args: unknown[]) => string };
@@ -246,5 +290,7 @@ interface NunjucksInternals {
   lib: { _prettifyError(path: string, withInternals: boolean, error: unknown): Error };
   nodes: Record<string, any>;
   runtime: { SafeString: new (text: string) => unknown; Frame: new () => any };
+  transformer: { transform(ast: unknown, asyncFilters: string[], name?: string): unknown };
   Template: { prototype: object };
+  FrameReference: any;
 }

@@ -1,4 +1,6 @@
 /** cachegrain: Django's cache framework for Node.js. The low-level API, configuration and backends. */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
 export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './base.js';
 export type {
   CachedEntry,

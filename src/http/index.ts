@@ -2,6 +2,8 @@
  * cachegrain/http: framework-free header, page-key and page-cache utilities (SPEC §6) over Node's
  * `IncomingMessage` and `ServerResponse`. `cachegrain/express` turns them into middleware.
  */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
 export {
   addNeverCacheHeaders,
   appendVary,

@@ -1,6 +1,8 @@
 // An application of cachegrain as ES modules: a cache, a template of each engine with a cache tag,
 // and an Express route with cachePage, checked over real HTTP.
 import assert from 'node:assert/strict';
+import { realpathSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import handlebars from 'handlebars';
@@ -13,7 +15,10 @@ import * as forHandlebars from 'cachegrain/handlebars';
 import { cachePlugin } from 'cachegrain/eta';
 
 const views = fileURLToPath(new URL('./views', import.meta.url));
-await configureCaches({ default: { backend: 'locmem', options: { maxEntries: 100 } } });
+await configureCaches({
+  default: { backend: 'locmem', options: { maxEntries: 100 } },
+  shared: { backend: 'redis', location: 'redis://127.0.0.1:6379', options: { failOpen: true } },
+});
 const cache = caches.get('default');
 await cache.set('greeting', 'hello');
 assert.equal(await cache.get('greeting'), 'hello');
@@ -43,5 +48,13 @@ const second = await fetch(url);
 assert.equal(await second.text(), first);
 assert.equal(second.headers.get('x-cache'), 'HIT');
 server.close();
+// Building a redis cache loads ioredis (it connects on first use): the application's copy, whatever
+// the working directory holds.
+caches.get('shared');
+const loaded = Object.keys(createRequire(import.meta.url).cache).filter((path) => /[\\/]ioredis[\\/]built[\\/]index\.js$/.test(path));
+assert.deepEqual(
+  loaded.map((path) => realpathSync(path)),
+  [realpathSync(fileURLToPath(new URL('./node_modules/ioredis/built/index.js', import.meta.url)))],
+);
 await caches.closeAll();
 console.log('esm: ok');
