@@ -9,6 +9,7 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
+import { checkOptions, optionShape } from '../src/options.js';
 
 /**
  * Where a render's fragment state travels in Eta's render options (includes and layouts copy them
@@ -21,10 +22,13 @@ export interface CachePluginOptions {
   tagName?: string;
 }
 
+const CACHE_PLUGIN_OPTIONS = optionShape<CachePluginOptions>({ tagName: true });
+
 type EtaConfig = Eta['config'];
 
 /** The plugin: `new Eta({ views, plugins: [cachePlugin()] })`, then `await eta.renderAsync(name, data)`. */
 export function cachePlugin(options: CachePluginOptions = {}) {
+  checkOptions(options, CACHE_PLUGIN_OPTIONS, 'cachePlugin');
   const tagName = options.tagName ?? 'cache';
   // A misused tag found while compiling, thrown by the compiled template where it knows its file.
   // Eta compiles synchronously, template text first and function text next, so one slot is exact.

@@ -16,6 +16,7 @@ import {
   tooFewArguments,
   withRenderState,
 } from '../src/fragments/index.js';
+import { checkOptions, optionShape } from '../src/options.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
@@ -99,6 +100,8 @@ export interface CacheHelperOptions {
   helperName?: string;
 }
 
+const CACHE_HELPER_OPTIONS = optionShape<CacheHelperOptions>({ helperName: true });
+
 /**
  * Adds `{{#cache timeout "name" vary… using="alias" tags=… stale=… lock=true}}…{{/cache}}` to a Handlebars instance. Templates
  * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as
@@ -106,6 +109,7 @@ export interface CacheHelperOptions {
  * registered as text are named after their partial name.
  */
 export function installCacheHelper(handlebars: HandlebarsInstance, options: CacheHelperOptions = {}): HandlebarsInstance {
+  checkOptions(options, CACHE_HELPER_OPTIONS, 'installCacheHelper');
   const helperName = options.helperName ?? 'cache';
   const target = handlebars as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] === helperName) return handlebars;
@@ -180,8 +184,11 @@ export interface ExpressEngineOptions {
   partialsDir?: string;
 }
 
+const EXPRESS_ENGINE_OPTIONS = optionShape<ExpressEngineOptions>({ partialsDir: true });
+
 /** An Express view engine: `app.engine('hbs', expressEngine(handlebars, { partialsDir }))`. */
 export function expressEngine(handlebars: HandlebarsInstance, options: ExpressEngineOptions = {}) {
+  checkOptions(options, EXPRESS_ENGINE_OPTIONS, 'expressEngine');
   const compiled = new Map<string, Handlebars.TemplateDelegate>();
   let partialsLoaded = false;
   return function renderHandlebarsView(filePath: string, locals: { cache?: boolean }, callback: (error: unknown, html?: string) => void): void {

@@ -9,6 +9,7 @@
 import type { Environment } from 'nunjucks';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, tooFewArguments, withRenderState } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/memo.js';
+import { checkOptions, optionShape } from '../src/options.js';
 import { requirePeer } from '../src/peer.js';
 
 // The application's own copy of nunjucks: its parser only takes nodes made by the same copy.
@@ -27,12 +28,15 @@ export interface CacheTagOptions {
   tagName?: string;
 }
 
+const CACHE_TAG_OPTIONS = optionShape<CacheTagOptions>({ tagName: true });
+
 /**
  * Adds `{% cache timeout name vary… using="alias" tags=… stale=… lock=true %}…{% endcache %}` to a nunjucks Environment, and
  * makes every render of its templates given a callback (`render(name, ctx, cb)`, `renderString(src,
  * ctx, cb)`, `getTemplate(name).render(ctx, cb)`) resolve the fragments of that render.
  */
 export function installCacheTag(env: Environment, options: CacheTagOptions = {}): Environment {
+  checkOptions(options, CACHE_TAG_OPTIONS, 'installCacheTag');
   const tagName = options.tagName ?? 'cache';
   const extension = {
     tags: [tagName],

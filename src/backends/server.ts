@@ -10,9 +10,10 @@ import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InPr
 import type { Codec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { describe } from '../keys.js';
+import { type OptionShape, optionShape } from '../options.js';
 import { currentScope, type RequestScope } from '../scope.js';
 import { loadRedisClients } from './ioredis.js';
-import { type BusConnections, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from './l1.js';
+import { type BusConnections, L1_OPTIONS, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from './l1.js';
 
 export interface ServerOptions {
   /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */
@@ -22,6 +23,8 @@ export interface ServerOptions {
   /** An in-process copy of recent entries in front of the server, invalidated across processes (SPEC §10). */
   l1?: L1Options;
 }
+
+export const SERVER_OPTIONS = optionShape<ServerOptions>({ timeoutMs: true, failOpen: true, l1: L1_OPTIONS });
 
 export const DEFAULT_TIMEOUT_MS = 1000;
 /** Consecutive failures of one server that open its breaker. */
@@ -51,7 +54,7 @@ export interface ServerHealth {
 }
 
 export abstract class ServerCache<P> extends BaseCache<P> {
-  static override readonly optionNames: readonly string[] = ['timeoutMs', 'failOpen', 'l1'];
+  static override readonly optionNames: OptionShape = SERVER_OPTIONS;
   protected readonly timeoutMs: number;
   protected readonly failOpen: boolean;
   private readonly failures: FailurePolicy;
