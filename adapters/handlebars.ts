@@ -16,6 +16,7 @@ import {
   tooFewArguments,
   withRenderState,
 } from '../src/fragments/index.js';
+import { describe } from '../src/keys.js';
 import { checkOptions, optionShape } from '../src/options.js';
 
 type HandlebarsInstance = typeof Handlebars;
@@ -121,7 +122,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     const [timeout, name, ...varyOn] = args;
     if (typeof name !== 'string' && typeof name !== 'number') {
       throw new TemplateSyntaxError(
-        `the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${String(name)})`,
+        `the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${describe(name)})`,
         undefined,
         site,
       );

@@ -97,7 +97,7 @@ describe('the logger', () => {
 
   it('must be able to warn', () => {
     expect(() => new LocMemCache({ alias: 'x', logger: {} as never })).toThrow(
-      "cache 'x': logger must have a warn(message) method, as console does (got an object)",
+      "cache 'x': logger must have a warn(message) method, as console does (got {})",
     );
   });
 });

@@ -123,7 +123,7 @@ describe.each(FLAVOURS)('page tags on %s', (_flavour, build) => {
 
   it('refuses bad tags and a bad tagHeader, naming them', () => {
     expect(() => cachePage(60, { tagHeader: 'Cache Tag' })).toThrow(/cachePage: options.tagHeader must be a header name or false \(got 'Cache Tag'\)/);
-    expect(() => addCacheTags({} as ServerResponse, '')).toThrow(/addCacheTags: tags must be non-empty strings \(got ""\)/);
+    expect(() => addCacheTags({} as ServerResponse, '')).toThrow(/addCacheTags: tags must be non-empty strings \(got ''\)/);
   });
 });
 
