@@ -97,16 +97,8 @@ describe('an options object with a misspelt name', () => {
       () => cachePage(300, { seconds: 60 } as never),
       `cachePage: unknown option 'options.seconds'; the options are ${CACHE_PAGE_LIST}`,
     ],
-    [
-      'cacheControl',
-      () => cacheControl({ maxAgee: 60 }),
-      "cacheControl: unknown directive 'maxAgee' (did you mean 'maxAge'?)",
-    ],
-    [
-      'cacheControl, s-maxage',
-      () => cacheControl({ sMaxAge: 60 }),
-      "cacheControl: unknown directive 'sMaxAge' (did you mean 'sMaxage'?)",
-    ],
+    ['cacheControl', () => cacheControl({ maxAgee: 60 }), "cacheControl: unknown directive 'maxAgee' (did you mean 'maxAge'?)"],
+    ['cacheControl, s-maxage', () => cacheControl({ sMaxAge: 60 }), "cacheControl: unknown directive 'sMaxAge' (did you mean 'sMaxage'?)"],
     [
       'conditionalGet',
       () => conditionalGet({ maxBodyByte: 10 } as never),
@@ -168,9 +160,9 @@ describe('an options object with a misspelt name', () => {
     configureCaches({ default: { backend: 'locmem', location: 'kept-l1' }, other: { backend: 'locmem', location: 'kept-other' } });
     const before = caches.get('default');
     await cache.set('still', 'here');
-    expect(() =>
-      configureCaches({ default: { backend: 'redis', location: 'redis://127.0.0.1:1', options: { l1: { maxEntires: 5 } as never } } }),
-    ).toThrow(TypeError);
+    expect(() => configureCaches({ default: { backend: 'redis', location: 'redis://127.0.0.1:1', options: { l1: { maxEntires: 5 } as never } } })).toThrow(
+      TypeError,
+    );
     expect(caches.get('default')).toBe(before);
     expect(caches.has('other')).toBe(true);
     expect(await cache.get('still')).toBe('here');

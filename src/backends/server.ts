@@ -213,11 +213,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
       return pending.reject(error);
     }
     this.countServerFailure();
-    const server = breaker.server;
-    const failure =
-      error instanceof CacheServerError
-        ? error
-        : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
+    const failure = error instanceof CacheServerError ? error : this.failureOf(breaker, error);
     pending.scope?.markDown(breaker);
     breaker.fail(failure);
     const fallback = pending.fallback;
@@ -225,6 +221,15 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     if (fallback === NO_FALLBACK || (!this.failOpen && fallback !== SERVER_FAILED)) return pending.reject(failure);
     this.reportOutage(breaker, failure);
     pending.resolve(fallback);
+  }
+
+  /** A command's failure, naming the connection error behind it when the client had one. */
+  private failureOf(breaker: Breaker, error: unknown): CacheServerError {
+    const server = breaker.server;
+    const unreachable = breaker.connectionError;
+    if (unreachable !== undefined)
+      return new CacheServerError(`cache '${this.alias}': server ${server} unreachable: ${unreachable.message}`, server, unreachable);
+    return new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error)?.message ?? String(error)}`, server, error);
   }
 
   override get unreachable(): boolean {
@@ -235,7 +240,9 @@ export abstract class ServerCache<P> extends BaseCache<P> {
 
   /** Reports a failure of `server` seen outside a call (a client's connection errors), as `guard` reports its own. */
   protected reportServerError(server: string, failure: CacheServerError): void {
-    this.reportOutage(this.breakers.get(server) ?? this.addBreaker(server), failure);
+    const breaker = this.breakers.get(server) ?? this.addBreaker(server);
+    breaker.connectionError = failure.cause instanceof Error ? failure.cause : failure;
+    this.reportOutage(breaker, failure);
   }
 
   /** Reports a failure as an `error` event once per cause and outage: a down server does not flood listeners. */
@@ -269,6 +276,11 @@ class Breaker {
   probeAt = 0;
   /** Causes already reported during this outage. */
   readonly reported = new Set<string>();
+  /**
+   * Why the client last failed to reach the server (`connect ECONNREFUSED …`), until a call succeeds:
+   * a command the client then fails says only that it gave up, so the failure names this instead.
+   */
+  connectionError: Error | undefined;
 
   constructor(readonly server: string) {}
 
@@ -282,10 +294,11 @@ class Breaker {
   }
 
   succeed(): void {
-    if (this.state === CLOSED && this.consecutiveFailures === 0) return;
+    if (this.state === CLOSED && this.consecutiveFailures === 0 && this.connectionError === undefined) return;
     this.state = CLOSED;
     this.consecutiveFailures = 0;
     this.lastFailure = undefined;
+    this.connectionError = undefined;
     this.reported.clear();
   }
 
