@@ -16,6 +16,8 @@ import { checkOptions, optionShape } from '../src/options.js';
  * along), and where compiled templates find the plugin's runtime on the plugin.
  */
 const RENDER = '__cachegrain';
+/** Marks the plugin among an Eta's plugins. */
+const PLUGIN = Symbol.for('cachegrain.eta');
 
 export interface CachePluginOptions {
   /** The tag's name; its end tag is `end<name>`. @default 'cache' */
@@ -50,6 +52,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
     },
   };
   const plugin = {
+    [PLUGIN]: true,
     [RENDER]: runtime,
     processTemplate(template: string, config?: EtaConfig): string {
       const [open, close] = config?.tags ?? ['<%', '%>'];
@@ -192,8 +195,24 @@ export function expressEngine(eta: Eta) {
     // Eta reads a leading '/' as its views directory, so Express's absolute path is made relative to it.
     const views = eta.config.views;
     const name = views !== undefined && isAbsolute(filePath) ? relative(views, filePath) : filePath;
-    eta.renderAsync(name, locals).then((html) => callback(null, html), callback);
+    // Eta compiles before its promise exists, so a template it cannot compile throws here.
+    new Promise<string>((resolve) => resolve(eta.renderAsync(name, locals))).then(
+      (html) => callback(null, html),
+      (error) => callback(withInstallHint(eta, error)),
+    );
   };
+}
+
+/**
+ * Eta's error for a template whose `<% cache … %>` reached its compiled code as it was written,
+ * on an Eta without the plugin, saying how to add it.
+ */
+function withInstallHint(eta: Eta, error: unknown): unknown {
+  const installed = (eta.config.plugins ?? []).some((plugin) => (plugin as Record<PropertyKey, unknown>)[PLUGIN] === true);
+  if (!installed && error instanceof Error && /^\s*cache\s/m.test(error.message)) {
+    error.message = `the 'cache' tag is added to Eta by cachePlugin() from cachegrain/eta: new Eta({ plugins: [cachePlugin()] }); ${error.message}`;
+  }
+  return error;
 }
 
 const KEYWORD = new RegExp(`^(${KEYWORDS.join('|')})=(.+)$`, 's');

@@ -176,8 +176,17 @@ export function render(template: Handlebars.TemplateDelegate, context: unknown, 
     const output = template(context, { ...runtimeOptions, data });
     return Promise.resolve(fragments.finish(output));
   } catch (error) {
-    return Promise.reject(error);
+    return Promise.reject(withInstallHint(error));
   }
+}
+
+/** Handlebars' error for a template that meets `{{#cache}}` on an instance without the helper, saying how to add it. */
+function withInstallHint(error: unknown): unknown {
+  if (error instanceof Error && error.message === 'Missing helper: "cache"') {
+    error.message +=
+      "; the 'cache' helper is added to a Handlebars instance by installCacheHelper(handlebars) from cachegrain/handlebars: call it before compiling";
+  }
+  return error;
 }
 
 export interface ExpressEngineOptions {

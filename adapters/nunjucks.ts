@@ -7,7 +7,16 @@
  * function-wide JS variables that a later call would see at their last value.
  */
 import type { Environment } from 'nunjucks';
-import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, tooFewArguments, withRenderState } from '../src/fragments/index.js';
+import {
+  FragmentRender,
+  KEYWORDS,
+  missingEndTag,
+  nonIntegerTimeout,
+  type TagKeywords,
+  type TagSite,
+  tooFewArguments,
+  withRenderState,
+} from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/memo.js';
 import { checkOptions, optionShape } from '../src/options.js';
 import { requirePeer } from '../src/peer.js';
@@ -47,9 +56,13 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       const args = [at(FrameReference), new nodes.Literal(start.lineno, start.colno, site.template), new nodes.Literal(start.lineno, start.colno, site.line)];
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       const timeoutToken = parser.peekToken();
-      args.push(
-        timeoutToken.value === 'None' ? (parser.nextToken(), new nodes.Literal(timeoutToken.lineno, timeoutToken.colno, null)) : parser.parseExpression(),
-      );
+      const timeout =
+        timeoutToken.value === 'None' ? (parser.nextToken(), new nodes.Literal(timeoutToken.lineno, timeoutToken.colno, null)) : parser.parseExpression();
+      // `5m` lexes as a variable's name that no variable can have: a timeout written with a unit.
+      if (timeout instanceof nodes.Symbol && !/^[A-Za-z_$][\w$]*$/.test(timeout.value)) {
+        parser.fail(nonIntegerTimeout(timeout.value).message, timeoutToken.lineno, timeoutToken.colno);
+      }
+      args.push(timeout);
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser)));
       const varyOn = at(nodes.Array);
@@ -72,8 +85,17 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
         }
       }
       args.push(keywords, varyOn);
-      const body = parser.parseUntilBlocks(`end${tagName}`);
-      if (parser.peekToken() === null) parser.fail(missingEndTag(tagName, `{% end${tagName} %}`).message, start.lineno, start.colno);
+      const unclosed = (before = '') => parser.fail(`${missingEndTag(tagName, `{% end${tagName} %}`).message}${before}`, start.lineno, start.colno);
+      let body: unknown;
+      try {
+        body = parser.parseUntilBlocks(`end${tagName}`);
+      } catch (error) {
+        // The end tag of a block, loop or condition around this tag came first.
+        const enclosing = /unknown block tag: (end\w+)/.exec((error as Error).message)?.[1];
+        if (enclosing === undefined) throw error;
+        unclosed(` before {% ${enclosing} %}`);
+      }
+      if (parser.peekToken() === null) unclosed();
       parser.advanceAfterBlockEnd();
       // The body's code travels as a string in the template's own code, so it lives as long as the template does.
       args.push(new nodes.Literal(start.lineno, start.colno, compileBody(env, body)));
@@ -102,15 +124,23 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
 export function render(env: Environment, templateName: string, context: object = {}): Promise<string> {
   const fragments = new FragmentRender();
   return new Promise<string>((resolve, reject) => {
-    env.render(templateName, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(error) : resolve(output!)));
+    env.render(templateName, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(withInstallHint(env, error)) : resolve(output!)));
   }).then((output) => fragments.finish(output));
+}
+
+/** An error of an environment without the tag that meets `{% cache %}`, saying how to add it. */
+function withInstallHint(env: Environment, error: Error): Error {
+  if ((env as unknown as Record<PropertyKey, unknown>)[INSTALLED] !== true && /unknown block tag: cache\b/.test(error.message)) {
+    error.message += "; the 'cache' tag is added to a nunjucks Environment by installCacheTag(env) from cachegrain/nunjucks: call it before rendering";
+  }
+  return error;
 }
 
 /** Renders template source, fragments read in one round trip per cache. */
 export function renderString(env: Environment, source: string, context: object = {}): Promise<string> {
   const fragments = new FragmentRender();
   return new Promise<string>((resolve, reject) => {
-    env.renderString(source, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(error) : resolve(output!)));
+    env.renderString(source, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(withInstallHint(env, error)) : resolve(output!)));
   }).then((output) => fragments.finish(output));
 }
 

@@ -74,7 +74,12 @@ export function fragmentTimeout(value: unknown): number | null {
   const text = value instanceof String ? String(value) : value;
   if (typeof text === 'number' && Number.isSafeInteger(text)) return text;
   if (typeof text === 'string' && /^\s*[+-]?\d+\s*$/.test(text)) return Number.parseInt(text, 10);
-  throw new TemplateSyntaxError(`"cache" tag got a non-integer timeout value: ${describe(value)}`);
+  throw nonIntegerTimeout(value);
+}
+
+/** Django's error for a timeout that is no integer, saying what the tag wants. */
+export function nonIntegerTimeout(value: unknown): TemplateSyntaxError {
+  return new TemplateSyntaxError(`"cache" tag got a non-integer timeout value: ${describe(value)} (a number of seconds)`);
 }
 
 /** The tag's `tags=`: a string or an array of non-empty strings. */
