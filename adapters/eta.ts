@@ -11,22 +11,28 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
+import { checkOptions, optionShape } from '../src/options.js';
 
 /**
  * Where a render's fragment state travels in Eta's render options (includes and layouts copy them
  * along), and where compiled templates find the plugin's runtime on the plugin.
  */
 const RENDER = '__cachegrain';
+/** Marks the plugin among an Eta's plugins. */
+const PLUGIN = Symbol.for('cachegrain.eta');
 
 export interface CachePluginOptions {
   /** The tag's name; its end tag is `end<name>`. @default 'cache' */
   tagName?: string;
 }
 
+const CACHE_PLUGIN_OPTIONS = optionShape<CachePluginOptions>({ tagName: true });
+
 type EtaConfig = Eta['config'];
 
 /** The plugin: `new Eta({ views, plugins: [cachePlugin()] })`, then `await eta.renderAsync(name, data)`. */
 export function cachePlugin(options: CachePluginOptions = {}) {
+  checkOptions(options, CACHE_PLUGIN_OPTIONS, 'cachePlugin');
   const tagName = options.tagName ?? 'cache';
   // A misused tag found while compiling, thrown by the compiled template where it knows its file.
   // Eta compiles synchronously, template text first and function text next, so one slot is exact.
@@ -48,6 +54,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
     },
   };
   const plugin = {
+    [PLUGIN]: true,
     [RENDER]: runtime,
     processTemplate(template: string, config?: EtaConfig): string {
       const [open, close] = config?.tags ?? ['<%', '%>'];
@@ -190,8 +197,24 @@ export function expressEngine(eta: Eta) {
     // Eta reads a leading '/' as its views directory, so Express's absolute path is made relative to it.
     const views = eta.config.views;
     const name = views !== undefined && isAbsolute(filePath) ? relative(views, filePath) : filePath;
-    eta.renderAsync(name, locals).then((html) => callback(null, html), callback);
+    // Eta compiles before its promise exists, so a template it cannot compile throws here.
+    new Promise<string>((resolve) => resolve(eta.renderAsync(name, locals))).then(
+      (html) => callback(null, html),
+      (error) => callback(withInstallHint(eta, error)),
+    );
   };
+}
+
+/**
+ * Eta's error for a template whose `<% cache … %>` reached its compiled code as it was written,
+ * on an Eta without the plugin, saying how to add it.
+ */
+function withInstallHint(eta: Eta, error: unknown): unknown {
+  const installed = (eta.config.plugins ?? []).some((plugin) => (plugin as Record<PropertyKey, unknown>)[PLUGIN] === true);
+  if (!installed && error instanceof Error && /^\s*cache\s/m.test(error.message)) {
+    error.message = `the 'cache' tag is added to Eta by cachePlugin() from cachegrain/eta: new Eta({ plugins: [cachePlugin()] }); ${error.message}`;
+  }
+  return error;
 }
 
 const KEYWORD = new RegExp(`^(${KEYWORDS.join('|')})=(.+)$`, 's');

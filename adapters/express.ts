@@ -19,6 +19,9 @@ import {
   patchCacheControl,
   patchVaryHeaders,
 } from '../src/http/index.js';
+import { misspeltDirectiveMessage } from '../src/http/headers.js';
+import { describe } from '../src/keys.js';
+import { checkOptions, optionShape } from '../src/options.js';
 
 export type Next = (error?: unknown) => void;
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
@@ -61,11 +64,13 @@ export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seco
 export function cacheControl(directives: CacheControlDirectives): Middleware {
   if (directives === null || typeof directives !== 'object') throw new TypeError('cacheControl: directives must be an object such as { maxAge: 60 }');
   for (const [name, value] of Object.entries(directives)) {
+    const misspelt = misspeltDirectiveMessage(name);
+    if (misspelt !== undefined) throw new TypeError(`cacheControl: ${misspelt}`);
     if (!['boolean', 'string', 'number', 'undefined'].includes(typeof value)) {
-      throw new TypeError(`cacheControl: directive ${name} must be a boolean, a string or a number (got ${typeof value})`);
+      throw new TypeError(`cacheControl: directive ${name} must be a boolean, a string or a number (got ${describe(value)})`);
     }
     if (typeof value === 'number' && (!Number.isFinite(value) || value < 0)) {
-      throw new TypeError(`cacheControl: directive ${name} must be a non-negative number of seconds (got ${value})`);
+      throw new TypeError(`cacheControl: directive ${name} must be a non-negative number of seconds (got ${describe(value)})`);
     }
   }
   const fixed = { ...directives };
@@ -107,11 +112,14 @@ export interface ConditionalGetOptions {
   maxBodyBytes?: number;
 }
 
+const CONDITIONAL_GET_OPTIONS = optionShape<ConditionalGetOptions>({ maxBodyBytes: true });
+
 /** Gives GET responses a strong ETag and answers 304/412 to conditional requests. */
 export function conditionalGet(options: ConditionalGetOptions = {}): Middleware {
+  checkOptions(options, CONDITIONAL_GET_OPTIONS, 'conditionalGet');
   const { maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
   if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
-    throw new TypeError(`conditionalGet: options.maxBodyBytes must be a non-negative integer (got ${String(maxBodyBytes)})`);
+    throw new TypeError(`conditionalGet: options.maxBodyBytes must be a non-negative integer (got ${describe(maxBodyBytes)})`);
   }
   return function conditionalGet(req, res, next) {
     conditionalGetResponse(req, res, maxBodyBytes);

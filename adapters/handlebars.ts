@@ -18,6 +18,8 @@ import {
   tooFewArguments,
   withRenderState,
 } from '../src/fragments/index.js';
+import { describe } from '../src/keys.js';
+import { checkOptions, optionShape } from '../src/options.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
@@ -101,6 +103,8 @@ export interface CacheHelperOptions {
   helperName?: string;
 }
 
+const CACHE_HELPER_OPTIONS = optionShape<CacheHelperOptions>({ helperName: true });
+
 /**
  * Adds `{{#cache timeout "name" vary… using="alias" tags=… stale=… lock=true}}…{{/cache}}` to a Handlebars instance. Templates
  * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as
@@ -108,6 +112,7 @@ export interface CacheHelperOptions {
  * registered as text are named after their partial name.
  */
 export function installCacheHelper(handlebars: HandlebarsInstance, options: CacheHelperOptions = {}): HandlebarsInstance {
+  checkOptions(options, CACHE_HELPER_OPTIONS, 'installCacheHelper');
   const helperName = options.helperName ?? 'cache';
   const target = handlebars as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] === helperName) return handlebars;
@@ -119,7 +124,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     const [timeout, name, ...varyOn] = args;
     if (typeof name !== 'string' && typeof name !== 'number') {
       throw new TemplateSyntaxError(
-        `the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${String(name)})`,
+        `the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${describe(name)})`,
         undefined,
         site,
       );
@@ -173,8 +178,17 @@ export function render(template: Handlebars.TemplateDelegate, context: unknown, 
     const output = template(context, { ...runtimeOptions, data });
     return Promise.resolve(fragments.finish(output));
   } catch (error) {
-    return Promise.reject(error);
+    return Promise.reject(withInstallHint(error));
   }
+}
+
+/** Handlebars' error for a template that meets `{{#cache}}` on an instance without the helper, saying how to add it. */
+function withInstallHint(error: unknown): unknown {
+  if (error instanceof Error && error.message === 'Missing helper: "cache"') {
+    error.message +=
+      "; the 'cache' helper is added to a Handlebars instance by installCacheHelper(handlebars) from cachegrain/handlebars: call it before compiling";
+  }
+  return error;
 }
 
 export interface ExpressEngineOptions {
@@ -182,8 +196,11 @@ export interface ExpressEngineOptions {
   partialsDir?: string;
 }
 
+const EXPRESS_ENGINE_OPTIONS = optionShape<ExpressEngineOptions>({ partialsDir: true });
+
 /** An Express view engine: `app.engine('hbs', expressEngine(handlebars, { partialsDir }))`. */
 export function expressEngine(handlebars: HandlebarsInstance, options: ExpressEngineOptions = {}) {
+  checkOptions(options, EXPRESS_ENGINE_OPTIONS, 'expressEngine');
   const compiled = new Map<string, Handlebars.TemplateDelegate>();
   let partialsLoaded = false;
   return function renderHandlebarsView(filePath: string, locals: { cache?: boolean }, callback: (error: unknown, html?: string) => void): void {

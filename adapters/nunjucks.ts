@@ -11,8 +11,18 @@
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import type { Environment } from 'nunjucks';
-import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, type TagSite, tooFewArguments, withRenderState } from '../src/fragments/index.js';
+import {
+  FragmentRender,
+  KEYWORDS,
+  missingEndTag,
+  nonIntegerTimeout,
+  type TagKeywords,
+  type TagSite,
+  tooFewArguments,
+  withRenderState,
+} from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/memo.js';
+import { checkOptions, optionShape } from '../src/options.js';
 
 /** Where a render's fragment state travels in the template context (includes copy it along). */
 const RENDER = '__cachegrain';
@@ -23,12 +33,15 @@ export interface CacheTagOptions {
   tagName?: string;
 }
 
+const CACHE_TAG_OPTIONS = optionShape<CacheTagOptions>({ tagName: true });
+
 /**
  * Adds `{% cache timeout name vary… using="alias" tags=… stale=… lock=true %}…{% endcache %}` to a nunjucks Environment, and
  * makes every render of its templates given a callback (`render(name, ctx, cb)`, `renderString(src,
  * ctx, cb)`, `getTemplate(name).render(ctx, cb)`) resolve the fragments of that render.
  */
 export function installCacheTag(env: Environment, options: CacheTagOptions = {}): Environment {
+  checkOptions(options, CACHE_TAG_OPTIONS, 'installCacheTag');
   const tagName = options.tagName ?? 'cache';
   const copy = nunjucksOf(env);
   const { lib, runtime, FrameReference } = copy;
@@ -42,9 +55,13 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       const args = [at(FrameReference), new nodes.Literal(start.lineno, start.colno, site.template), new nodes.Literal(start.lineno, start.colno, site.line)];
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       const timeoutToken = parser.peekToken();
-      args.push(
-        timeoutToken.value === 'None' ? (parser.nextToken(), new nodes.Literal(timeoutToken.lineno, timeoutToken.colno, null)) : parser.parseExpression(),
-      );
+      const timeout =
+        timeoutToken.value === 'None' ? (parser.nextToken(), new nodes.Literal(timeoutToken.lineno, timeoutToken.colno, null)) : parser.parseExpression();
+      // `5m` lexes as a variable's name that no variable can have: a timeout written with a unit.
+      if (timeout instanceof nodes.Symbol && !/^[A-Za-z_$][\w$]*$/.test(timeout.value)) {
+        parser.fail(nonIntegerTimeout(timeout.value).message, timeoutToken.lineno, timeoutToken.colno);
+      }
+      args.push(timeout);
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser, lexer)));
       const varyOn = at(nodes.Array);
@@ -67,8 +84,17 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
         }
       }
       args.push(keywords, varyOn);
-      const body = parser.parseUntilBlocks(`end${tagName}`);
-      if (parser.peekToken() === null) parser.fail(missingEndTag(tagName, `{% end${tagName} %}`).message, start.lineno, start.colno);
+      const unclosed = (before = '') => parser.fail(`${missingEndTag(tagName, `{% end${tagName} %}`).message}${before}`, start.lineno, start.colno);
+      let body: unknown;
+      try {
+        body = parser.parseUntilBlocks(`end${tagName}`);
+      } catch (error) {
+        // The end tag of a block, loop or condition around this tag came first.
+        const enclosing = /unknown block tag: (end\w+)/.exec((error as Error).message)?.[1];
+        if (enclosing === undefined) throw error;
+        unclosed(` before {% ${enclosing} %}`);
+      }
+      if (parser.peekToken() === null) unclosed();
       parser.advanceAfterBlockEnd();
       // The body's code travels as a string in the template's own code, so it lives as long as the template does.
       args.push(new nodes.Literal(start.lineno, start.colno, compileBody(env, body, copy)));
@@ -97,15 +123,23 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
 export function render(env: Environment, templateName: string, context: object = {}): Promise<string> {
   const fragments = new FragmentRender();
   return new Promise<string>((resolve, reject) => {
-    env.render(templateName, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(error) : resolve(output!)));
+    env.render(templateName, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(withInstallHint(env, error)) : resolve(output!)));
   }).then((output) => fragments.finish(output));
+}
+
+/** An error of an environment without the tag that meets `{% cache %}`, saying how to add it. */
+function withInstallHint(env: Environment, error: Error): Error {
+  if ((env as unknown as Record<PropertyKey, unknown>)[INSTALLED] !== true && /unknown block tag: cache\b/.test(error.message)) {
+    error.message += "; the 'cache' tag is added to a nunjucks Environment by installCacheTag(env) from cachegrain/nunjucks: call it before rendering";
+  }
+  return error;
 }
 
 /** Renders template source, fragments read in one round trip per cache. */
 export function renderString(env: Environment, source: string, context: object = {}): Promise<string> {
   const fragments = new FragmentRender();
   return new Promise<string>((resolve, reject) => {
-    env.renderString(source, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(error) : resolve(output!)));
+    env.renderString(source, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(withInstallHint(env, error)) : resolve(output!)));
   }).then((output) => fragments.finish(output));
 }
 

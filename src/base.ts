@@ -13,7 +13,7 @@ import { CACHE_OPERATIONS, type CacheEvent, type CacheOperation, type CacheOutco
 import { BoundedMemo } from './memo.js';
 import { md5 } from './hash.js';
 import { randomBytes } from 'node:crypto';
-import { checkOptionNames } from './options.js';
+import { checkOptionNames, type OptionShape, optionShape } from './options.js';
 import { abbreviatedKey, type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
 
 export type MaybePromise<T> = T | Promise<T>;
@@ -118,6 +118,8 @@ export interface InvalidateOptions {
   /** Make the entries stale (served while one refresh runs, where they have a stale window) instead of gone. */
   soft?: boolean;
 }
+
+export const INVALIDATE_OPTIONS = optionShape<InvalidateOptions>({ soft: true });
 
 /**
  * How a stored entry stands: `fresh`; `stale`, past its timeout or softly invalidated but inside its
@@ -229,10 +231,11 @@ const EXPIRED = Symbol('expired');
 
 export abstract class BaseCache<P = unknown> extends EventEmitter {
   /**
-   * The option names this backend takes. A backend that lists them has unknown names refused, with
-   * the closest valid one; one that leaves this undefined takes any (dummy, and custom backends).
+   * The option names this backend takes: a list, or a shape (`optionShape`) whose nested records
+   * check nested options objects too (`options.l1`). A backend that gives them has unknown names
+   * refused, with the closest valid one; one that leaves this undefined takes any (dummy, and custom backends).
    */
-  static readonly optionNames?: readonly string[];
+  static readonly optionNames?: readonly string[] | OptionShape;
   readonly alias: string;
   readonly location: string[];
   readonly defaultTimeout: number | null;
@@ -273,7 +276,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     this.keyFunction = params.keyFunction ?? defaultKeyFunction;
     if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
     this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
-    const known = (new.target as unknown as { optionNames?: readonly string[] }).optionNames;
+    const known = (new.target as unknown as { optionNames?: readonly string[] | OptionShape }).optionNames;
     const unknownOption = known === undefined ? undefined : checkOptionNames(this.options, known);
     if (unknownOption !== undefined) throw this.typeError(unknownOption);
     this.codec = codec;
@@ -705,6 +708,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   async invalidateTags(tags: Iterable<string>, options?: InvalidateOptions): Promise<void> {
     const list = this.checkTags([...tags], 'invalidateTags');
+    const unknownOption = options === undefined ? undefined : checkOptionNames(options, INVALIDATE_OPTIONS);
+    if (unknownOption !== undefined) throw this.typeError(`invalidateTags: ${unknownOption}`);
     const soft = options?.soft ?? false;
     if (typeof soft !== 'boolean') throw this.typeError(`invalidateTags: options.soft must be a boolean (got ${describe(soft)})`);
     if (list.length === 0) return;

@@ -16,6 +16,7 @@ import { DatabaseCache } from './backends/database.js';
 import { describePostgresUrl, postgresTableSql } from './backends/database-postgres.js';
 import { sqlitePath, sqliteTableSql } from './backends/database-sqlite.js';
 import { caches, type CacheConfig, type CachesConfig, configureCaches } from './config.js';
+import { closestName } from './options.js';
 
 export const DEFAULT_CONFIG_FILES = ['cachegrain.config.js', 'cachegrain.config.mjs', 'cachegrain.config.ts', 'cachegrain.config.mts'];
 
@@ -155,6 +156,16 @@ export async function main(argv: string[], out: Output = process.stdout, err: Ou
   }
 }
 
+/** The options each command takes, as `parse` reads them. */
+function flagsOf(command: string): string[] {
+  return ['--config', '--dry-run', '--help', ...(command === 'inspect' ? ['--alias'] : []), ...(command === 'invalidate-tags' ? ['--soft'] : [])];
+}
+
+function unknownFlagMessage(command: string, arg: string): string {
+  const closest = closestName(arg.split('=')[0]!, flagsOf(command));
+  return `unknown option '${printable(arg)}'${closest === undefined ? '' : ` (did you mean '${closest}'?)`}`;
+}
+
 function parse(command: string, argv: string[]): Parsed {
   const parsed: Parsed = { positional: [], dryRun: false, soft: false };
   const valueOf = (i: number, flag: string) => {
@@ -174,7 +185,7 @@ function parse(command: string, argv: string[]): Parsed {
     else if (command === 'inspect' && arg === '--alias') parsed.alias = valueOf(i++, arg);
     else if (command === 'inspect' && arg.startsWith('--alias=')) parsed.alias = arg.slice('--alias='.length);
     else if (command === 'invalidate-tags' && arg === '--soft') parsed.soft = true;
-    else if (arg.startsWith('-') && arg !== '-') throw new UsageError(`unknown option '${printable(arg)}'`);
+    else if (arg.startsWith('-') && arg !== '-') throw new UsageError(unknownFlagMessage(command, arg));
     else parsed.positional.push(arg);
   }
   if (command === 'createcachetable' && parsed.positional.length > 0) throw new UsageError(`unexpected argument '${printable(parsed.positional[0]!)}'`);

@@ -6,10 +6,10 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import type { BaseCache, CacheLogger, CacheParams, InvalidateOptions } from './base.js';
+import { type BaseCache, type CacheLogger, type CacheParams, INVALIDATE_OPTIONS, type InvalidateOptions } from './base.js';
 import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './errors.js';
-import { checkOptionNames } from './options.js';
+import { checkOptionNames, checkOptions, type OptionShape, optionShape } from './options.js';
 import type { KeyFunction } from './keys.js';
 import type { DatabaseOptions } from './backends/database.js';
 import type { FileBasedOptions } from './backends/filebased.js';
@@ -51,6 +51,18 @@ export type CacheConfig =
   | (CommonConfig & { backend: BackendClass | `${string}#${string}`; options?: Record<string, unknown> });
 
 export type CachesConfig = Record<string, CacheConfig>;
+
+/** Every field an alias's configuration may give. */
+const CACHE_CONFIG_FIELDS = optionShape<CommonConfig & { backend: unknown; options?: unknown }>({
+  backend: true,
+  location: true,
+  timeout: true,
+  keyPrefix: true,
+  version: true,
+  keyFunction: true,
+  logger: true,
+  options: true,
+});
 
 const DEFAULT_CONFIG: CachesConfig = { default: { backend: 'locmem' } };
 
@@ -126,6 +138,7 @@ export function configureCaches(config: CachesConfig): Promise<void> {
  * `soft`, as stale where it may be served stale).
  */
 export async function invalidateTags(tags: Iterable<string>, options?: InvalidateOptions): Promise<void> {
+  checkOptions(options, INVALIDATE_OPTIONS, 'invalidateTags');
   const list = [...tags];
   await Promise.all(caches.all().map((each) => each.invalidateTags(list, options)));
 }
@@ -139,14 +152,19 @@ export const cache: BaseCache = new Proxy({} as BaseCache, {
   },
 });
 
-/** Refuses an unknown backend, and option names the backend does not take, before anything is replaced. */
+/**
+ * Refuses an unknown backend, and field or option names (nested ones too) the backend does not take,
+ * before anything is replaced.
+ */
 function checkBackend(alias: string, entry: CacheConfig): void {
+  const unknownField = entry === null || typeof entry !== 'object' ? undefined : checkOptionNames(entry, CACHE_CONFIG_FIELDS, '');
+  if (unknownField !== undefined) throw new TypeError(`cache '${alias}': ${unknownField}`);
   const backend = entry?.backend;
-  let known: readonly string[] | undefined;
+  let known: readonly string[] | OptionShape | undefined;
   if (typeof backend === 'function') {
-    known = (backend as { optionNames?: readonly string[] }).optionNames;
+    known = (backend as { optionNames?: readonly string[] | OptionShape }).optionNames;
   } else if (typeof backend === 'string' && Object.hasOwn(BUILTIN_BACKENDS, backend)) {
-    known = (BUILTIN_BACKENDS[backend] as { optionNames?: readonly string[] }).optionNames;
+    known = (BUILTIN_BACKENDS[backend] as { optionNames?: readonly string[] | OptionShape }).optionNames;
   } else if (typeof backend !== 'string' || !backend.includes('#')) {
     throw new InvalidCacheBackendError(
       `Unknown backend ${typeof backend === 'string' ? `'${backend}'` : String(backend)} for cache '${alias}': ` +

@@ -49,14 +49,33 @@ function codePointLength(text: string): number {
   return count;
 }
 
-/** A short description of a bad value for error messages: its type and, for primitives, its text. */
+/** The longest list or plain object a message shows as JSON; a longer one is named by its kind. */
+const SHOWN_JSON_LENGTH = 60;
+
+/**
+ * A bad value as error messages show it, the way Django's `%r` does: a string quoted (`'300'`, so it
+ * cannot pass for the number 300), a number or boolean as written, a short list or plain object as JSON.
+ */
 export function describe(value: unknown): string {
-  if (value === null) return 'null';
-  if (typeof value === 'string') return `'${value}'`;
-  if (typeof value === 'object') return Array.isArray(value) ? 'an array' : `an object`;
+  if (typeof value === 'string' || value instanceof String) return `'${String(value)}'`;
+  if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'a function';
   if (typeof value === 'symbol') return 'a symbol';
-  return `${typeof value} ${String(value)}`;
+  if (value === null || typeof value !== 'object') return String(value);
+  const prototype = Object.getPrototypeOf(value);
+  if (Array.isArray(value) || prototype === Object.prototype || prototype === null) {
+    const json = jsonOf(value);
+    if (json !== undefined && json.length <= SHOWN_JSON_LENGTH) return json;
+  }
+  return Array.isArray(value) ? 'an array' : 'an object';
+}
+
+function jsonOf(value: object): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
 }
 
 /** A key as a warning shows it: at most its first 100 characters, and then its length. */

@@ -1,7 +1,24 @@
 /**
- * Option names are checked against the ones a backend takes: a misspelt option would otherwise be
- * ignored and its default used without a word (`maxEntires: 5` culling at 300).
+ * Every options object a user passes is checked against the names it takes: a misspelt option would
+ * otherwise be ignored and its default used without a word (`maxEntires: 5` culling at 300).
  */
+import { describe } from './keys.js';
+
+/** The names an options object takes: each `true`, or the names of a nested options object, checked too. */
+export interface OptionShape {
+  readonly [name: string]: true | OptionShape;
+}
+
+/** The shape of the options interface `T`: every one of its names, and no other. */
+export type OptionShapeOf<T> = { readonly [K in keyof Required<T>]-?: true | OptionShape };
+
+/**
+ * The shape of the options interface `T`, written once beside it: TypeScript holds the record to
+ * exactly the interface's names, so a name added to one and not the other does not compile.
+ */
+export function optionShape<T>(shape: OptionShapeOf<T>): OptionShapeOf<T> {
+  return shape;
+}
 
 /** The error text for an option name that is not among `known`, or undefined when it is. */
 export function unknownOptionMessage(name: string, known: readonly string[], where: string): string | undefined {
@@ -11,13 +28,42 @@ export function unknownOptionMessage(name: string, known: readonly string[], whe
   return `unknown option '${where}${name}'${hint}; the options are ${known.map((option) => `'${where}${option}'`).join(', ')}`;
 }
 
-/** The first message for a name of `options` that is not among `known`. */
-export function checkOptionNames(options: object, known: readonly string[], where = 'options.'): string | undefined {
-  for (const name of Object.keys(options)) {
-    const message = unknownOptionMessage(name, known, where);
+/**
+ * The first message for a name of `options`, or of an options object nested in it, that `known` does
+ * not list. A list of names (as a custom backend's `optionNames` may be) checks the top level only.
+ */
+export function checkOptionNames(options: object, known: OptionShape | readonly string[], where = 'options.'): string | undefined {
+  const names = Array.isArray(known) ? (known as readonly string[]) : Object.keys(known);
+  for (const [name, value] of Object.entries(options)) {
+    const message = unknownOptionMessage(name, names, where);
     if (message !== undefined) return message;
+    const nested = Array.isArray(known) ? true : (known as OptionShape)[name]!;
+    if (nested !== true && isPlainObject(value)) {
+      const nestedMessage = checkOptionNames(value, nested, `${where}${name}.`);
+      if (nestedMessage !== undefined) return nestedMessage;
+    }
   }
   return undefined;
+}
+
+/**
+ * Refuses options given to `what` (`cachePage`, `cacheDashboard`…) that are not an object, or that
+ * hold a name `known` does not list, with a TypeError naming it and the closest valid name.
+ * Undefined is no options at all.
+ */
+export function checkOptions(options: unknown, known: OptionShape, what: string, where = 'options.'): void {
+  if (options === undefined) return;
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) {
+    throw new TypeError(`${what}: ${where.slice(0, -1)} must be an object (got ${describe(options)})`);
+  }
+  const message = checkOptionNames(options, known, where);
+  if (message !== undefined) throw new TypeError(`${what}: ${message}`);
+}
+
+function isPlainObject(value: unknown): value is object {
+  if (value === null || typeof value !== 'object') return false;
+  const prototype = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === null;
 }
 
 /** The candidate nearest to `name` by edit distance (case aside), if one is near enough to be a slip. */

@@ -181,6 +181,18 @@ describe('cachegrain --help, --version, and a wrong command line', () => {
       expect(result.stderr).toContain(`Run 'cachegrain ${args[0]} --help' for its usage.`);
     }
   });
+
+  it('names the closest option the command takes', async () => {
+    const cases: Array<[string[], string]> = [
+      [['invalidate-tags', 'a', '--sfot'], "cachegrain invalidate-tags: unknown option '--sfot' (did you mean '--soft'?)\n"],
+      [['createcachetable', '--dryrun'], "cachegrain createcachetable: unknown option '--dryrun' (did you mean '--dry-run'?)\n"],
+    ];
+    for (const [args, message] of cases) {
+      const result = await cachegrain(dir, ...args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toBe(`${message}Run 'cachegrain ${args[0]} --help' for its usage.\n`);
+    }
+  });
 });
 
 describe('finding and loading the configuration', () => {

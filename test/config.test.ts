@@ -119,7 +119,7 @@ describe('configureCaches / caches', () => {
 
   it('reports a bad option of a backend when the cache is built, naming alias and option', () => {
     configureCaches({ default: { backend: 'locmem' }, small: { backend: 'locmem', options: { maxEntries: -5 } } });
-    expect(() => caches.get('small')).toThrow("cache 'small': options.maxEntries must be a non-negative integer (got number -5)");
+    expect(() => caches.get('small')).toThrow("cache 'small': options.maxEntries must be a non-negative integer (got -5)");
     expect(caches.get('default')).toBeInstanceOf(LocMemCache);
   });
 
@@ -135,8 +135,8 @@ describe('configureCaches / caches', () => {
     );
     expect(unknown('redis', { timeoutMS: 10 })).toThrow("unknown option 'options.timeoutMS' (did you mean 'options.timeoutMs'?)");
     expect(unknown('memcached', { failopen: true })).toThrow("unknown option 'options.failopen' (did you mean 'options.failOpen'?)");
-    expect(unknown('redis', { l1: { maxEntrys: 5 } })).not.toThrow();
-    expect(() => caches.get('x')).toThrow("cache 'x': unknown option 'options.l1.maxEntrys' (did you mean 'options.l1.maxEntries'?)");
+    expect(unknown('redis', { l1: { maxEntrys: 5 } })).toThrow("cache 'x': unknown option 'options.l1.maxEntrys' (did you mean 'options.l1.maxEntries'?)");
+    expect(unknown('memcached', { l1: { bsu: 'redis://x' } })).toThrow("cache 'x': unknown option 'options.l1.bsu' (did you mean 'options.l1.bus'?)");
     expect(unknown('memcached', { verbose: true })).toThrow(/unknown option 'options\.verbose'; the options are 'options\.timeoutMs', /);
     expect(unknown('dummy', { anything: 1 })).not.toThrow();
     configureCaches({ default: { backend: 'locmem', location: 'kept-options' } });
@@ -245,7 +245,7 @@ describe('bad input keeps everything else', () => {
     await expect(cache.set('bad', undefined)).rejects.toThrow(
       "cache 'default': cannot store the value for key ':1:bad': undefined cannot be stored (store null instead)",
     );
-    await expect(cache.set({} as never, 1)).rejects.toThrow('cache key must be a string or a number (got an object)');
+    await expect(cache.set({} as never, 1)).rejects.toThrow('cache key must be a string or a number (got {})');
     expect(await cache.get('good')).toEqual({ ok: true });
     await cache.set('after', 2);
     expect(await cache.get('after')).toBe(2);
@@ -255,6 +255,6 @@ describe('bad input keeps everything else', () => {
     expect(() => new LocMemCache({ alias: 'mem', timeout: 'soon' as never })).toThrow(
       "cache 'mem': timeout must be a finite number of seconds or null (got 'soon')",
     );
-    expect(() => new LocMemCache({ alias: 'mem', version: 1.5 })).toThrow("cache 'mem': version must be an integer (got number 1.5)");
+    expect(() => new LocMemCache({ alias: 'mem', version: 1.5 })).toThrow("cache 'mem': version must be an integer (got 1.5)");
   });
 });

@@ -6,12 +6,13 @@
  */
 import { type CacheParams, type Entry, type MaybePromise } from '../base.js';
 import { bytesCodec } from '../codec.js';
-import { CULLING_OPTION_NAMES, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 import { InvalidCacheKeyError } from '../errors.js';
 import { describe } from '../keys.js';
 import { describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable } from './database-postgres.js';
 import { isSqliteDatabase, openSqlite, SqliteTable } from './database-sqlite.js';
-import { ServerCache, type ServerOptions } from './server.js';
+import { optionShape } from '../options.js';
+import { SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 /**
  * A connection: a URL (`sqlite:///abs/path.db`, `sqlite:relative.db`, `sqlite::memory:`,
@@ -74,7 +75,13 @@ const STRICT = Symbol('strict');
 const MAX_TABLE_NAME_BYTES = 63 - '_expires'.length;
 
 export class DatabaseCache extends ServerCache<Buffer> {
-  static override readonly optionNames = [...ServerCache.optionNames, ...CULLING_OPTION_NAMES, 'connection', 'readConnection', 'createTable'];
+  static override readonly optionNames = optionShape<DatabaseOptions>({
+    ...SERVER_OPTIONS,
+    ...CULLING_OPTIONS,
+    connection: true,
+    readConnection: true,
+    createTable: true,
+  });
   /** The table name (the `location`). */
   readonly table: string;
   private readonly culling: Required<CullingOptions>;

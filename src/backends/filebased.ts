@@ -14,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { BaseCache, type CacheParams, type Entry } from '../base.js';
 import { bytesCodec } from '../codec.js';
 import { md5 } from '../hash.js';
-import { CULLING_OPTION_NAMES, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 
 export type FileBasedOptions = CullingOptions;
 
@@ -37,7 +37,7 @@ type FileEntry = Entry<Buffer> & { expiresAt: number | null };
 type FileRead = { entry: FileEntry } | { dead: number } | undefined;
 
 export class FileBasedCache extends BaseCache<Buffer> {
-  static override readonly optionNames = CULLING_OPTION_NAMES;
+  static override readonly optionNames = CULLING_OPTIONS;
   readonly directory: string;
   private readonly culling: Required<CullingOptions>;
   private directoryReady: Promise<unknown> | undefined;

@@ -9,7 +9,7 @@ import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
 import { type Entry, failedKey, type InProcessEntry, type InProcessRecency, type MaybePromise, type WriteFailure } from '../base.js';
 import { describe } from '../keys.js';
-import { checkOptionNames } from '../options.js';
+import { optionShape } from '../options.js';
 
 export interface L1Options {
   /** How many entries the in-process copy keeps, least recently used going first. @default 10000 */
@@ -26,6 +26,8 @@ export interface L1Options {
   bus?: string;
 }
 
+export const L1_OPTIONS = optionShape<L1Options>({ maxEntries: true, timeout: true, bus: true });
+
 export const DEFAULT_L1_MAX_ENTRIES = 10_000;
 export const DEFAULT_L1_TIMEOUT = 30;
 
@@ -36,12 +38,10 @@ export interface L1Settings {
   bus?: string;
 }
 
-/** Checks `options.l1`; `fail` turns a problem into the cache's TypeError. */
+/** Checks the values of `options.l1` (its names are checked with the cache's options); `fail` turns a problem into the cache's TypeError. */
 export function l1Settings(l1: unknown, fail: (message: string) => Error): L1Settings | undefined {
   if (l1 === undefined || l1 === false) return undefined;
   if (l1 === null || typeof l1 !== 'object') throw fail(`options.l1 must be an object such as { maxEntries: 10000, timeout: 30 } (got ${describe(l1)})`);
-  const unknownOption = checkOptionNames(l1, ['maxEntries', 'timeout', 'bus'], 'options.l1.');
-  if (unknownOption !== undefined) throw fail(unknownOption);
   const { maxEntries = DEFAULT_L1_MAX_ENTRIES, timeout = DEFAULT_L1_TIMEOUT, bus } = l1 as L1Options;
   if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) throw fail(`options.l1.maxEntries must be a positive integer (got ${describe(maxEntries)})`);
   if (typeof timeout !== 'number' || !(timeout > 0) || !Number.isFinite(timeout)) {

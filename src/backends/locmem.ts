@@ -6,7 +6,7 @@
 import { LRUCache } from 'lru-cache';
 import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency } from '../base.js';
 import { memoryCodec, type MemoryPayload } from '../codec.js';
-import { CULLING_OPTION_NAMES, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 
 export type LocMemOptions = CullingOptions;
 
@@ -45,7 +45,7 @@ function storeFor(location: string, maxEntries: number): Store {
 }
 
 export class LocMemCache extends BaseCache<MemoryPayload> {
-  static override readonly optionNames = CULLING_OPTION_NAMES;
+  static override readonly optionNames = CULLING_OPTIONS;
   protected override readonly payloadsStayInProcess = true;
   private readonly culling: Required<CullingOptions>;
   private readonly store: Store;

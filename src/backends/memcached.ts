@@ -10,7 +10,8 @@ import { groupBy } from '../group.js';
 import { CacheServerError, InvalidCacheKeyError } from '../errors.js';
 import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
-import { ServerCache, type ServerOptions } from './server.js';
+import { optionShape } from '../options.js';
+import { SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 export interface MemcachedOptions extends ServerOptions {
   /**
@@ -33,7 +34,7 @@ const MAX_ABSOLUTE_EXPTIME = 2 ** 31 - 1;
 const DEFAULT_RETRY_DELAY_MS = 100;
 
 export class MemcachedCache extends ServerCache<Buffer> {
-  static override readonly optionNames = [...ServerCache.optionNames, 'retryDelayMs'];
+  static override readonly optionNames = optionShape<MemcachedOptions>({ ...SERVER_OPTIONS, retryDelayMs: true });
   private readonly servers: ServerConnection[];
   private readonly ring: HashRing | undefined;
 

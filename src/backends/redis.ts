@@ -11,7 +11,8 @@ import { CacheServerError } from '../errors.js';
 import { defaultKeyFunction, describe } from '../keys.js';
 import { coalesceWrites, loadRedisClients } from './ioredis.js';
 import type { BusConnections, L1Settings } from './l1.js';
-import { SERVER_FAILED, ServerCache, type ServerOptions } from './server.js';
+import { optionShape } from '../options.js';
+import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 export interface RedisOptions extends ServerOptions {
   /** Treat the location URLs as seed nodes of a Redis Cluster. @default false */
@@ -64,7 +65,8 @@ type Client = Redis & {
 };
 
 export class RedisCache extends ServerCache<Buffer | string> {
-  static override readonly optionNames = [...ServerCache.optionNames, 'cluster', 'clearPattern', 'client'];
+  // `client` holds ioredis's own options: ioredis takes them as they are, so they are not checked here.
+  static override readonly optionNames = optionShape<RedisOptions>({ ...SERVER_OPTIONS, cluster: true, clearPattern: true, client: true });
   /** Where every write goes: the single server, the first URL, or the cluster. */
   protected readonly leader: Client;
   private readonly leaderName: string;

@@ -11,9 +11,10 @@ import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InPr
 import type { Codec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { describe } from '../keys.js';
+import { type OptionShape, optionShape } from '../options.js';
 import { currentScope, type RequestScope } from '../scope.js';
 import { loadRedisClients } from './ioredis.js';
-import { type BusConnections, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from './l1.js';
+import { type BusConnections, L1_OPTIONS, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from './l1.js';
 
 export interface ServerOptions {
   /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */
@@ -23,6 +24,8 @@ export interface ServerOptions {
   /** An in-process copy of recent entries in front of the server, invalidated across processes (SPEC §10). */
   l1?: L1Options;
 }
+
+export const SERVER_OPTIONS = optionShape<ServerOptions>({ timeoutMs: true, failOpen: true, l1: L1_OPTIONS });
 
 export const DEFAULT_TIMEOUT_MS = 1000;
 /** Consecutive failures of one server that open its breaker. */
@@ -52,7 +55,7 @@ export interface ServerHealth {
 }
 
 export abstract class ServerCache<P> extends BaseCache<P> {
-  static override readonly optionNames: readonly string[] = ['timeoutMs', 'failOpen', 'l1'];
+  static override readonly optionNames: OptionShape = SERVER_OPTIONS;
   protected readonly timeoutMs: number;
   protected readonly failOpen: boolean;
   private readonly failures: FailurePolicy;
@@ -231,11 +234,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
       return pending.reject(error);
     }
     this.countServerFailure();
-    const server = breaker.server;
-    const failure =
-      error instanceof CacheServerError
-        ? error
-        : new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error).message}`, server, error);
+    const failure = error instanceof CacheServerError ? error : this.failureOf(breaker, error);
     pending.scope?.markDown(breaker, pending.startedMs);
     breaker.fail(failure);
     const fallback = pending.fallback;
@@ -243,6 +242,15 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     if (fallback === NO_FALLBACK || (!this.failOpen && fallback !== SERVER_FAILED)) return pending.reject(failure);
     this.reportOutage(breaker, failure);
     pending.resolve(fallback);
+  }
+
+  /** A command's failure, naming the connection error behind it when the client had one. */
+  private failureOf(breaker: Breaker, error: unknown): CacheServerError {
+    const server = breaker.server;
+    const unreachable = breaker.connectionError;
+    if (unreachable !== undefined)
+      return new CacheServerError(`cache '${this.alias}': server ${server} unreachable: ${unreachable.message}`, server, unreachable);
+    return new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error)?.message ?? String(error)}`, server, error);
   }
 
   override get unreachable(): boolean {
@@ -253,7 +261,9 @@ export abstract class ServerCache<P> extends BaseCache<P> {
 
   /** Reports a failure of `server` seen outside a call (a client's connection errors), as `guard` reports its own. */
   protected reportServerError(server: string, failure: CacheServerError): void {
-    this.reportOutage(this.breakers.get(server) ?? this.addBreaker(server), failure);
+    const breaker = this.breakers.get(server) ?? this.addBreaker(server);
+    breaker.connectionError = failure.cause instanceof Error ? failure.cause : failure;
+    this.reportOutage(breaker, failure);
   }
 
   /** Reports a failure as an `error` event once per cause and outage: a down server does not flood listeners. */
@@ -287,6 +297,11 @@ class Breaker {
   probeAt = 0;
   /** Causes already reported during this outage. */
   readonly reported = new Set<string>();
+  /**
+   * Why the client last failed to reach the server (`connect ECONNREFUSED …`), until a call succeeds:
+   * a command the client then fails says only that it gave up, so the failure names this instead.
+   */
+  connectionError: Error | undefined;
 
   constructor(readonly server: string) {}
 
@@ -300,10 +315,11 @@ class Breaker {
   }
 
   succeed(): void {
-    if (this.state === CLOSED && this.consecutiveFailures === 0) return;
+    if (this.state === CLOSED && this.consecutiveFailures === 0 && this.connectionError === undefined) return;
     this.state = CLOSED;
     this.consecutiveFailures = 0;
     this.lastFailure = undefined;
+    this.connectionError = undefined;
     this.reported.clear();
   }
 

@@ -7,6 +7,7 @@
 import type { BaseCache } from '../base.js';
 import { caches } from '../config.js';
 import { InvalidCacheBackendError } from '../errors.js';
+import { describe } from '../keys.js';
 
 /** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
 export interface TagSite {
@@ -73,7 +74,12 @@ export function fragmentTimeout(value: unknown): number | null {
   const text = value instanceof String ? String(value) : value;
   if (typeof text === 'number' && Number.isSafeInteger(text)) return text;
   if (typeof text === 'string' && /^\s*[+-]?\d+\s*$/.test(text)) return Number.parseInt(text, 10);
-  throw new TemplateSyntaxError(`"cache" tag got a non-integer timeout value: ${show(value)}`);
+  throw nonIntegerTimeout(value);
+}
+
+/** Django's error for a timeout that is no integer, saying what the tag wants. */
+export function nonIntegerTimeout(value: unknown): TemplateSyntaxError {
+  return new TemplateSyntaxError(`"cache" tag got a non-integer timeout value: ${describe(value)} (a number of seconds)`);
 }
 
 /** The tag's `tags=`: a string or an array of non-empty strings. */
@@ -83,7 +89,7 @@ export function fragmentTags(value: unknown): readonly string[] {
   if (value === undefined) return NO_TAGS;
   const list = typeof value === 'string' || value instanceof String ? [String(value)] : value;
   if (Array.isArray(list) && list.every((tag) => (typeof tag === 'string' || tag instanceof String) && String(tag) !== '')) return list.map(String);
-  throw new TemplateSyntaxError(`"cache" tag got invalid tags: ${show(value)} (a string or an array of non-empty strings)`);
+  throw new TemplateSyntaxError(`"cache" tag got invalid tags: ${describe(value)} (a string or an array of non-empty strings)`);
 }
 
 /** The tag's `stale=`: seconds, an integer ≥ 0 or an integer string, during which a stale copy is served. */
@@ -92,7 +98,7 @@ export function fragmentStale(value: unknown): number {
   const text = value instanceof String ? String(value) : value;
   const seconds = typeof text === 'string' && /^\s*\+?\d+\s*$/.test(text) ? Number.parseInt(text, 10) : text;
   if (typeof seconds === 'number' && Number.isSafeInteger(seconds) && seconds >= 0) return seconds;
-  throw new TemplateSyntaxError(`"cache" tag got a stale value that is not a non-negative integer: ${show(value)}`);
+  throw new TemplateSyntaxError(`"cache" tag got a stale value that is not a non-negative integer: ${describe(value)}`);
 }
 
 /** The tag's `lock=`: a boolean (`lock=true`). */
@@ -100,7 +106,7 @@ export function fragmentLock(value: unknown): boolean {
   if (value === undefined) return false;
   if (typeof value === 'boolean') return value;
   if (value === 'true' || value === 'false') return value === 'true';
-  throw new TemplateSyntaxError(`"cache" tag got a lock value that is not a boolean: ${show(value)}`);
+  throw new TemplateSyntaxError(`"cache" tag got a lock value that is not a boolean: ${describe(value)}`);
 }
 
 /** The keyword arguments a tag takes after its vary-on values, in any order. */
@@ -117,7 +123,7 @@ export function fragmentCache(using: unknown): BaseCache {
     return caches.get(alias);
   } catch (error) {
     if (error instanceof InvalidCacheBackendError && !caches.has(alias)) {
-      throw new TemplateSyntaxError(`Invalid cache name specified for cache tag: ${show(alias)}`);
+      throw new TemplateSyntaxError(`Invalid cache name specified for cache tag: ${describe(alias)}`);
     }
     throw error;
   }
@@ -131,17 +137,4 @@ function defaultFragmentCache(): BaseCache {
   const cache = caches.get(caches.has('template_fragments') ? 'template_fragments' : 'default');
   defaultKept = { generation: caches.generation, cache };
   return cache;
-}
-
-/** A value as Django's `%r` would show it: strings quoted, lists and objects as JSON. */
-function show(value: unknown): string {
-  if (typeof value === 'string' || value instanceof String) return `'${String(value)}'`;
-  if (value !== null && typeof value === 'object') {
-    try {
-      return JSON.stringify(value);
-    } catch {
-      return String(value);
-    }
-  }
-  return String(value);
 }

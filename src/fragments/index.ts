@@ -1,5 +1,15 @@
 /** Template fragment caching (SPEC §5): the engine-independent core that the engine adapters call. */
-export { atTag, describeSite, FragmentRenderError, fragmentCache, fragmentTimeout, missingEndTag, TemplateSyntaxError, tooFewArguments } from './arguments.js';
+export {
+  atTag,
+  describeSite,
+  FragmentRenderError,
+  fragmentCache,
+  fragmentTimeout,
+  missingEndTag,
+  nonIntegerTimeout,
+  TemplateSyntaxError,
+  tooFewArguments,
+} from './arguments.js';
 export { KEYWORDS } from './arguments.js';
 export type { Keyword, TagKeywords, TagSite } from './arguments.js';
 export { makeTemplateFragmentKey } from './key.js';

@@ -14,6 +14,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache } from '../base.js';
 import type { ServerHealth } from '../backends/server.js';
 import { caches } from '../config.js';
+import { describe } from '../keys.js';
+import { checkOptions, optionShape } from '../options.js';
 import { fragmentStats } from '../fragments/index.js';
 import { type CacheEvent, channelName, type HitCounts } from '../observe.js';
 import { pageStats } from './page-cache.js';
@@ -28,6 +30,8 @@ export interface DashboardOptions {
   /** How many fragment names and routes each table lists. @default 20 */
   top?: number;
 }
+
+const DASHBOARD_OPTIONS = optionShape<DashboardOptions>({ caches: true, actions: true, title: true, top: true });
 
 type Next = (error?: unknown) => void;
 
@@ -76,9 +80,9 @@ function listenForInvalidations(): void {
 
 /** The dashboard as a node:http handler: GET `/` shows it; POST `/invalidate-tags` and `/clear` act. */
 export function dashboardHandler(options: DashboardOptions = {}): (req: IncomingMessage, res: ServerResponse, next?: Next) => void {
-  if (options === null || typeof options !== 'object') throw new TypeError('cacheDashboard: options must be an object');
+  checkOptions(options, DASHBOARD_OPTIONS, 'cacheDashboard');
   const { actions = false, title = 'Cache', top = 20 } = options;
-  if (typeof actions !== 'boolean') throw new TypeError(`cacheDashboard: options.actions must be a boolean (got ${String(actions)})`);
+  if (typeof actions !== 'boolean') throw new TypeError(`cacheDashboard: options.actions must be a boolean (got ${describe(actions)})`);
   if (options.caches !== undefined && (!Array.isArray(options.caches) || options.caches.some((alias) => typeof alias !== 'string'))) {
     throw new TypeError('cacheDashboard: options.caches must be a list of cache aliases');
   }

@@ -5,9 +5,10 @@
  */
 import type { OutgoingMessage } from 'node:http';
 import vary from 'vary';
+import { closestName, optionShape } from '../options.js';
 
-/** Directives for `patchCacheControl`, in camelCase (`maxAge` → `max-age`) or as written. */
-export interface CacheControlDirectives {
+/** The directives known by name (RFC 9111 and RFC 5861), in camelCase. */
+export interface KnownCacheControlDirectives {
   /** Seconds; merged with an existing `max-age`, the smaller wins. */
   maxAge?: number;
   /** Seconds, for shared caches. */
@@ -25,8 +26,42 @@ export interface CacheControlDirectives {
   immutable?: boolean;
   staleWhileRevalidate?: number;
   staleIfError?: number;
+}
+
+/** Directives for `patchCacheControl`, in camelCase (`maxAge` → `max-age`) or as written. */
+export interface CacheControlDirectives extends KnownCacheControlDirectives {
   /** Any other directive: `true` for a bare name, a value for `name=value`, `false` to remove it. */
   [directive: string]: boolean | string | number | undefined;
+}
+
+const KNOWN_DIRECTIVES = Object.keys(
+  optionShape<KnownCacheControlDirectives>({
+    maxAge: true,
+    sMaxage: true,
+    public: true,
+    private: true,
+    noCache: true,
+    noStore: true,
+    noTransform: true,
+    mustRevalidate: true,
+    proxyRevalidate: true,
+    immutable: true,
+    staleWhileRevalidate: true,
+    staleIfError: true,
+  }),
+);
+const KNOWN_DIRECTIVE_NAMES = KNOWN_DIRECTIVES.map(directiveNameOf);
+
+/**
+ * The error text for a directive name that is no known directive but a slip of one (`maxAgee`,
+ * `sMaxAge`), else undefined: any other name is an extension directive, sent as written.
+ */
+export function misspeltDirectiveMessage(name: string): string | undefined {
+  const written = directiveNameOf(name);
+  if (KNOWN_DIRECTIVE_NAMES.includes(written)) return undefined;
+  const closest = closestName(written, KNOWN_DIRECTIVE_NAMES);
+  if (closest === undefined) return undefined;
+  return `unknown directive '${name}' (did you mean '${KNOWN_DIRECTIVES[KNOWN_DIRECTIVE_NAMES.indexOf(closest)]}'?)`;
 }
 
 /** A header's items: split on commas, whitespace trimmed, empty items dropped. */

@@ -11,6 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../base.js';
 import { caches } from '../config.js';
 import { md5 as md5Hex, rememberingMd5 } from '../hash.js';
+import { describe } from '../keys.js';
 import { scopeOf } from '../scope.js';
 import { headerText, splitHeaderValue } from './headers.js';
 
@@ -106,7 +107,7 @@ export function requestHostname(req: IncomingMessage): string {
  */
 export function addCacheTags(res: ServerResponse, ...tags: string[]): void {
   for (const tag of tags) {
-    if (typeof tag !== 'string' || tag === '') throw new TypeError(`addCacheTags: tags must be non-empty strings (got ${JSON.stringify(tag) ?? String(tag)})`);
+    if (typeof tag !== 'string' || tag === '') throw new TypeError(`addCacheTags: tags must be non-empty strings (got ${describe(tag)})`);
   }
   scopeOf(res).addTags(tags);
 }

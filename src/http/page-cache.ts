@@ -15,6 +15,7 @@ import { ServerCache } from '../backends/server.js';
 import { describe } from '../keys.js';
 import { CacheServerError } from '../errors.js';
 import { BoundedMemo } from '../memo.js';
+import { checkOptions, optionShape } from '../options.js';
 import { inRequestScope, scopeOf } from '../scope.js';
 import { teeResponse } from './capture.js';
 import { hasPreconditions, judgeFreshnessHere, NOT_MODIFIED_HEADERS, parseHttpDate, preconditionStatus } from './conditional.js';
@@ -73,6 +74,24 @@ export interface PageCacheOptions extends PageKeyOptions {
   /** How long a request waits for another process's render under `lock` before rendering itself. @default 5000 */
   lockTimeoutMs?: number;
 }
+
+/** The page cache's option names: `cacheMiddleware` and its split halves take them all. */
+export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
+  cache: true,
+  keyPrefix: true,
+  seconds: true,
+  statusHeader: true,
+  debug: true,
+  maxBodyBytes: true,
+  staleWhileRevalidate: true,
+  staleIfError: true,
+  tagHeader: true,
+  lock: true,
+  lockTimeoutMs: true,
+  browserMaxAge: true,
+});
+/** `cachePage` takes its timeout as its first argument, never as `seconds`. */
+const { seconds: _seconds, ...CACHE_PAGE_OPTIONS } = PAGE_CACHE_OPTIONS;
 
 export const DEFAULT_SECONDS = 600;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
@@ -208,7 +227,7 @@ export class PageCache {
     private readonly pageTimeout: number | null,
     what: string,
   ) {
-    if (options === null || typeof options !== 'object') throw new TypeError(`${what}: options must be an object`);
+    checkOptions(options, pageTimeout === null ? PAGE_CACHE_OPTIONS : CACHE_PAGE_OPTIONS, what);
     const {
       cache = 'default',
       keyPrefix = '',
@@ -224,11 +243,11 @@ export class PageCache {
       debug = false,
     } = options;
     if (typeof cache !== 'string' && (typeof cache !== 'object' || cache === null || typeof cache.get !== 'function')) {
-      throw new TypeError(`${what}: options.cache must be a cache alias or a cache (got ${String(cache)})`);
+      throw new TypeError(`${what}: options.cache must be a cache alias or a cache (got ${describe(cache)})`);
     }
-    if (typeof keyPrefix !== 'string') throw new TypeError(`${what}: options.keyPrefix must be a string (got ${String(keyPrefix)})`);
+    if (typeof keyPrefix !== 'string') throw new TypeError(`${what}: options.keyPrefix must be a string (got ${describe(keyPrefix)})`);
     if (typeof seconds !== 'number' || !Number.isFinite(seconds))
-      throw new TypeError(`${what}: options.seconds must be a finite number of seconds (got ${String(seconds)})`);
+      throw new TypeError(`${what}: options.seconds must be a finite number of seconds (got ${describe(seconds)})`);
     if (browserMaxAge !== undefined && (typeof browserMaxAge !== 'number' || !Number.isFinite(browserMaxAge) || browserMaxAge < 0)) {
       throw new TypeError(`${what}: options.browserMaxAge must be a non-negative number of seconds (got ${describe(browserMaxAge)})`);
     }
@@ -237,7 +256,7 @@ export class PageCache {
       ['tagHeader', tagHeader],
     ] as const) {
       if (header !== false && (typeof header !== 'string' || !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header))) {
-        throw new TypeError(`${what}: options.${name} must be a header name or false (got ${String(header)})`);
+        throw new TypeError(`${what}: options.${name} must be a header name or false (got ${describe(header)})`);
       }
     }
     for (const [name, value] of [
@@ -246,16 +265,16 @@ export class PageCache {
       ['lockTimeoutMs', lockTimeoutMs],
     ] as const) {
       if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-        throw new TypeError(`${what}: options.${name} must be a non-negative number (got ${String(value)})`);
+        throw new TypeError(`${what}: options.${name} must be a non-negative number (got ${describe(value)})`);
       }
     }
-    if (typeof lock !== 'boolean') throw new TypeError(`${what}: options.lock must be a boolean (got ${String(lock)})`);
-    if (typeof debug !== 'boolean') throw new TypeError(`${what}: options.debug must be a boolean (got ${String(debug)})`);
+    if (typeof lock !== 'boolean') throw new TypeError(`${what}: options.lock must be a boolean (got ${describe(lock)})`);
+    if (typeof debug !== 'boolean') throw new TypeError(`${what}: options.debug must be a boolean (got ${describe(debug)})`);
     if (!Number.isSafeInteger(maxBodyBytes) || maxBodyBytes < 0) {
-      throw new TypeError(`${what}: options.maxBodyBytes must be a non-negative integer (got ${String(maxBodyBytes)})`);
+      throw new TypeError(`${what}: options.maxBodyBytes must be a non-negative integer (got ${describe(maxBodyBytes)})`);
     }
     if (pageTimeout !== null && (typeof pageTimeout !== 'number' || !Number.isFinite(pageTimeout))) {
-      throw new TypeError(`${what}: timeout must be a finite number of seconds (got ${String(pageTimeout)})`);
+      throw new TypeError(`${what}: timeout must be a finite number of seconds (got ${describe(pageTimeout)})`);
     }
     this.cacheOption = cache;
     this.keyPrefix = keyPrefix;

@@ -110,10 +110,10 @@ describe('options.l1', () => {
 
   it('rejects bad settings, naming the option', () => {
     expect(() => new RedisCache({ alias: 'a', location: REDIS, options: { l1: { maxEntries: 0 } } })).toThrow(
-      "cache 'a': options.l1.maxEntries must be a positive integer (got number 0)",
+      "cache 'a': options.l1.maxEntries must be a positive integer (got 0)",
     );
     expect(() => new MemcachedCache({ alias: 'm', location: MEMCACHED, options: { l1: { timeout: -1 } } })).toThrow(
-      "cache 'm': options.l1.timeout must be a positive number of seconds (got number -1)",
+      "cache 'm': options.l1.timeout must be a positive number of seconds (got -1)",
     );
     expect(() => new MemcachedCache({ alias: 'm', location: MEMCACHED, options: { l1: { bus: 'http://x' } } })).toThrow(
       "cache 'm': options.l1.bus must be a redis:// or rediss:// URL (got 'http://x')",

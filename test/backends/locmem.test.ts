@@ -48,7 +48,7 @@ describe('locmem', () => {
 
   it('rejects a bad maxEntries or cullFrequency, naming the cache and option', () => {
     expect(() => new LocMemCache({ alias: 'mem', options: { maxEntries: -1 } })).toThrow(
-      "cache 'mem': options.maxEntries must be a non-negative integer (got number -1)",
+      "cache 'mem': options.maxEntries must be a non-negative integer (got -1)",
     );
     expect(() => new LocMemCache({ alias: 'mem', options: { maxEntries: '10' as never } })).toThrow(/options\.maxEntries.*'10'/);
     expect(() => new LocMemCache({ alias: 'mem', options: { cullFrequency: 1.5 } })).toThrow(/options\.cullFrequency/);

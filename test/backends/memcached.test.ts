@@ -393,7 +393,7 @@ describe('memcached', () => {
     expect(() => new MemcachedCache({ alias: 'mc', location: 'localhost' })).toThrow("cache 'mc': location 'localhost' is not host:port or unix:/path");
     expect(() => new MemcachedCache({ alias: 'mc', location: ['127.0.0.1:11211', 'host:99999'] })).toThrow(/'host:99999'/);
     expect(() => new MemcachedCache({ alias: 'mc', location: '127.0.0.1:1', options: { retryDelayMs: -1 } })).toThrow(
-      "cache 'mc': options.retryDelayMs must be a non-negative number of milliseconds (got number -1)",
+      "cache 'mc': options.retryDelayMs must be a non-negative number of milliseconds (got -1)",
     );
     expect(new MemcachedCache({ location: '[::1]:11211; unix:/run/mc.sock' }).location).toEqual(['[::1]:11211', 'unix:/run/mc.sock']);
   });

@@ -157,7 +157,7 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     const bypass = await send(quiet, '/missing');
     expect(bypass.headers['x-cache']).toBe('BYPASS');
     expect(bypass.headers['x-cache-reason']).toBeUndefined();
-    expect(() => cacheMiddleware({ debug: 'yes' as never })).toThrow('options.debug must be a boolean (got yes)');
+    expect(() => cacheMiddleware({ debug: 'yes' as never })).toThrow("options.debug must be a boolean (got 'yes')");
   });
 
   it('never stores an error status', async () => {
@@ -551,8 +551,8 @@ describe('the view decorators', () => {
   it('refuses bad options with a TypeError naming them', () => {
     expect(() => cacheMiddleware({ seconds: Number.NaN })).toThrow('cacheMiddleware: options.seconds must be a finite number of seconds (got NaN)');
     expect(() => cacheMiddleware({ maxBodyBytes: -1 })).toThrow('cacheMiddleware: options.maxBodyBytes must be a non-negative integer (got -1)');
-    expect(() => cacheMiddleware({ statusHeader: 'X Cache' })).toThrow('cacheMiddleware: options.statusHeader must be a header name or false (got X Cache)');
-    expect(() => cachePage('60' as never)).toThrow('cachePage: timeout must be a finite number of seconds (got 60)');
+    expect(() => cacheMiddleware({ statusHeader: 'X Cache' })).toThrow("cacheMiddleware: options.statusHeader must be a header name or false (got 'X Cache')");
+    expect(() => cachePage('60' as never)).toThrow("cachePage: timeout must be a finite number of seconds (got '60')");
     expect(() => updateCacheMiddleware({ keyPrefix: 3 as never })).toThrow('updateCacheMiddleware: options.keyPrefix must be a string (got 3)');
     expect(() => cacheControl({ maxAge: -1 })).toThrow('cacheControl: directive maxAge must be a non-negative number of seconds (got -1)');
     expect(() => varyOnHeaders('Accept Language')).toThrow('varyOnHeaders: "Accept Language" is not a header name');

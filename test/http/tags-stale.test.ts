@@ -123,8 +123,8 @@ describe.each(FLAVOURS)('page tags on %s', (_flavour, build) => {
   });
 
   it('refuses bad tags and a bad tagHeader, naming them', () => {
-    expect(() => cachePage(60, { tagHeader: 'Cache Tag' })).toThrow(/cachePage: options.tagHeader must be a header name or false \(got Cache Tag\)/);
-    expect(() => addCacheTags({} as ServerResponse, '')).toThrow(/addCacheTags: tags must be non-empty strings \(got ""\)/);
+    expect(() => cachePage(60, { tagHeader: 'Cache Tag' })).toThrow(/cachePage: options.tagHeader must be a header name or false \(got 'Cache Tag'\)/);
+    expect(() => addCacheTags({} as ServerResponse, '')).toThrow(/addCacheTags: tags must be non-empty strings \(got ''\)/);
   });
 });
 
@@ -204,6 +204,6 @@ describe('stale-page options', () => {
   it('refuses bad values, naming them', () => {
     expect(() => cachePage(60, { staleWhileRevalidate: -1 })).toThrow(/cachePage: options.staleWhileRevalidate must be a non-negative number \(got -1\)/);
     expect(() => cacheMiddleware({ staleIfError: Number.NaN })).toThrow(/cacheMiddleware: options.staleIfError must be a non-negative number/);
-    expect(() => cacheMiddleware({ lock: 'yes' as never })).toThrow(/cacheMiddleware: options.lock must be a boolean \(got yes\)/);
+    expect(() => cacheMiddleware({ lock: 'yes' as never })).toThrow(/cacheMiddleware: options.lock must be a boolean \(got 'yes'\)/);
   });
 });

@@ -891,7 +891,7 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
       });
       it('refuses a stale window that is not a non-negative number, naming it', async () => {
         await expect(cache.set('k', 1, { staleWhileRevalidate: -1 })).rejects.toThrow(
-          /staleWhileRevalidate must be a non-negative number of seconds \(got number -1\)/,
+          /staleWhileRevalidate must be a non-negative number of seconds \(got -1\)/,
         );
         await expect(cache.getOrSet('k', 1, { staleIfError: 'long' as never })).rejects.toThrow(/staleIfError must be a non-negative number/);
         await expect(cache.invalidateTags(['t'], { soft: 'yes' as never })).rejects.toThrow(/options.soft must be a boolean/);

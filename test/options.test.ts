@@ -1,0 +1,176 @@
+/**
+ * Every options object a user passes is checked when it is given (SPEC §6, §12): a misspelt name is a
+ * TypeError naming it and the closest valid name, never an option silently left at its default.
+ */
+import { Eta } from 'eta';
+import Handlebars from 'handlebars';
+import nunjucks from 'nunjucks';
+import { afterEach, describe, expect, it } from 'vitest';
+import { cachePlugin } from '../adapters/eta.js';
+import {
+  cacheControl,
+  cacheDashboard,
+  cacheMiddleware,
+  cachePage,
+  conditionalGet,
+  fetchFromCacheMiddleware,
+  updateCacheMiddleware,
+} from '../adapters/express.js';
+import { expressEngine as handlebarsExpressEngine, installCacheHelper } from '../adapters/handlebars.js';
+import { installCacheTag } from '../adapters/nunjucks.js';
+import { cache, caches, configureCaches, invalidateTags } from '../src/index.js';
+
+afterEach(async () => {
+  await configureCaches({ default: { backend: 'locmem' } });
+});
+
+/** The message of what `call` throws, or of the promise it returns rejecting. */
+async function messageOf(call: () => unknown): Promise<string> {
+  try {
+    await call();
+  } catch (error) {
+    expect(error).toBeInstanceOf(TypeError);
+    return (error as Error).message;
+  }
+  throw new Error('nothing was thrown');
+}
+
+const PAGE_CACHE_OPTIONS = [
+  'cache',
+  'keyPrefix',
+  'seconds',
+  'statusHeader',
+  'debug',
+  'maxBodyBytes',
+  'staleWhileRevalidate',
+  'staleIfError',
+  'tagHeader',
+  'lock',
+  'lockTimeoutMs',
+  'browserMaxAge',
+];
+const listed = (names: string[], where = 'options.') => names.map((name) => `'${where}${name}'`).join(', ');
+const PAGE_CACHE_LIST = listed(PAGE_CACHE_OPTIONS);
+const CACHE_PAGE_LIST = listed(PAGE_CACHE_OPTIONS.filter((name) => name !== 'seconds'));
+
+describe('an options object with a misspelt name', () => {
+  const cases: Array<[string, () => unknown, string]> = [
+    [
+      'a top-level field of a cache',
+      () => configureCaches({ default: { backend: 'locmem', timout: 60 } as never }),
+      "cache 'default': unknown option 'timout' (did you mean 'timeout'?); the options are " +
+        "'backend', 'location', 'timeout', 'keyPrefix', 'version', 'keyFunction', 'logger', 'options'",
+    ],
+    [
+      'options.l1 of a cache',
+      () => configureCaches({ default: { backend: 'redis', options: { l1: { maxEntires: 5 } as never } } }),
+      "cache 'default': unknown option 'options.l1.maxEntires' (did you mean 'options.l1.maxEntries'?); " +
+        "the options are 'options.l1.maxEntries', 'options.l1.timeout', 'options.l1.bus'",
+    ],
+    [
+      'cacheMiddleware',
+      () => cacheMiddleware({ second: 60 } as never),
+      `cacheMiddleware: unknown option 'options.second' (did you mean 'options.seconds'?); the options are ${PAGE_CACHE_LIST}`,
+    ],
+    [
+      'cacheMiddleware, stale-while-revalidate',
+      () => cacheMiddleware({ staleWhileRevalidte: 60 } as never),
+      `cacheMiddleware: unknown option 'options.staleWhileRevalidte' (did you mean 'options.staleWhileRevalidate'?); the options are ${PAGE_CACHE_LIST}`,
+    ],
+    [
+      'updateCacheMiddleware',
+      () => updateCacheMiddleware({ keyprefix: 'a' } as never),
+      `updateCacheMiddleware: unknown option 'options.keyprefix' (did you mean 'options.keyPrefix'?); the options are ${PAGE_CACHE_LIST}`,
+    ],
+    [
+      'fetchFromCacheMiddleware',
+      () => fetchFromCacheMiddleware({ chache: 'default' } as never),
+      `fetchFromCacheMiddleware: unknown option 'options.chache' (did you mean 'options.cache'?); the options are ${PAGE_CACHE_LIST}`,
+    ],
+    [
+      'cachePage',
+      () => cachePage(300, { keyPrefx: 'a' } as never),
+      `cachePage: unknown option 'options.keyPrefx' (did you mean 'options.keyPrefix'?); the options are ${CACHE_PAGE_LIST}`,
+    ],
+    [
+      'cachePage, which takes its seconds as its first argument',
+      () => cachePage(300, { seconds: 60 } as never),
+      `cachePage: unknown option 'options.seconds'; the options are ${CACHE_PAGE_LIST}`,
+    ],
+    ['cacheControl', () => cacheControl({ maxAgee: 60 }), "cacheControl: unknown directive 'maxAgee' (did you mean 'maxAge'?)"],
+    ['cacheControl, s-maxage', () => cacheControl({ sMaxAge: 60 }), "cacheControl: unknown directive 'sMaxAge' (did you mean 'sMaxage'?)"],
+    [
+      'conditionalGet',
+      () => conditionalGet({ maxBodyByte: 10 } as never),
+      "conditionalGet: unknown option 'options.maxBodyByte' (did you mean 'options.maxBodyBytes'?); the options are 'options.maxBodyBytes'",
+    ],
+    [
+      'cacheDashboard',
+      () => cacheDashboard({ action: true } as never),
+      "cacheDashboard: unknown option 'options.action' (did you mean 'options.actions'?); the options are " +
+        "'options.caches', 'options.actions', 'options.title', 'options.top'",
+    ],
+    [
+      'installCacheTag (nunjucks)',
+      () => installCacheTag(new nunjucks.Environment(), { tagname: 'c' } as never),
+      "installCacheTag: unknown option 'options.tagname' (did you mean 'options.tagName'?); the options are 'options.tagName'",
+    ],
+    [
+      'installCacheHelper (handlebars)',
+      () => installCacheHelper(Handlebars.create(), { helpername: 'c' } as never),
+      "installCacheHelper: unknown option 'options.helpername' (did you mean 'options.helperName'?); the options are 'options.helperName'",
+    ],
+    [
+      'expressEngine (handlebars)',
+      () => handlebarsExpressEngine(Handlebars.create(), { partialDir: 'views' } as never),
+      "expressEngine: unknown option 'options.partialDir' (did you mean 'options.partialsDir'?); the options are 'options.partialsDir'",
+    ],
+    [
+      'cachePlugin (eta)',
+      () => new Eta({ plugins: [cachePlugin({ tagNmae: 'c' } as never)] }),
+      "cachePlugin: unknown option 'options.tagNmae' (did you mean 'options.tagName'?); the options are 'options.tagName'",
+    ],
+    [
+      "a cache's invalidateTags",
+      () => cache.invalidateTags(['a'], { sfot: true } as never),
+      "cache 'default': invalidateTags: unknown option 'options.sfot' (did you mean 'options.soft'?); the options are 'options.soft'",
+    ],
+    [
+      'invalidateTags of every cache',
+      () => invalidateTags(['a'], { sfot: true } as never),
+      "invalidateTags: unknown option 'options.sfot' (did you mean 'options.soft'?); the options are 'options.soft'",
+    ],
+  ];
+  it.each(cases)('%s is a TypeError naming it and the closest valid name', async (_what, call, message) => {
+    expect(await messageOf(call)).toBe(message);
+  });
+
+  it('takes every name the page cache documents, browserMaxAge included', () => {
+    const every = Object.fromEntries(PAGE_CACHE_OPTIONS.map((name) => [name, undefined]));
+    expect(typeof cacheMiddleware(every)).toBe('function');
+    const { seconds: _seconds, ...ofCachePage } = every;
+    expect(typeof cachePage(300, ofCachePage)).toBe('function');
+  });
+
+  it('lets cacheControl send a directive that is no slip of a known one, in any spelling of a known one', () => {
+    expect(typeof cacheControl({ 'x-edge-ttl': 5, max_age: 60, s_maxage: 30, mustRevalidate: true })).toBe('function');
+  });
+
+  it('leaves the configuration as it was when a nested option is misspelt: caches.get answers the old instances', async () => {
+    configureCaches({ default: { backend: 'locmem', location: 'kept-l1' }, other: { backend: 'locmem', location: 'kept-other' } });
+    const before = caches.get('default');
+    await cache.set('still', 'here');
+    expect(() => configureCaches({ default: { backend: 'redis', location: 'redis://127.0.0.1:1', options: { l1: { maxEntires: 5 } as never } } })).toThrow(
+      TypeError,
+    );
+    expect(caches.get('default')).toBe(before);
+    expect(caches.has('other')).toBe(true);
+    expect(await cache.get('still')).toBe('here');
+  });
+
+  it("does not look inside options.client, the server client's own options", () => {
+    expect(() =>
+      configureCaches({ default: { backend: 'redis', location: 'redis://127.0.0.1:1', options: { client: { lazyConnect: true, anyName: 1 } as never } } }),
+    ).not.toThrow();
+  });
+});
