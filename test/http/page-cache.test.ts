@@ -476,7 +476,7 @@ describe.each(FLAVOURS)('what a hit sends downstream, on %s', (_flavour, build) 
     // A 304 the view answers itself passes through with the same lifetime (Django patches 200 and 304).
     const passing = await send(base, '/other', { headers: { 'If-None-Match': '"v1"' } });
     expect([passing.status, passing.headers['cache-control']]).toEqual([304, 'max-age=60']);
-    expect(() => cachePage(300, { browserMaxAge: -1 })).toThrow('cachePage: options.browserMaxAge must be a non-negative number of seconds (got number -1)');
+    expect(() => cachePage(300, { browserMaxAge: -1 })).toThrow('cachePage: options.browserMaxAge must be a non-negative number of seconds (got -1)');
     expect(() => cacheMiddleware({ browserMaxAge: '60' as never })).toThrow(
       "cacheMiddleware: options.browserMaxAge must be a non-negative number of seconds (got '60')",
     );
