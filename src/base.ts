@@ -104,13 +104,12 @@ export interface WriteOptions {
   staleIfError?: number;
   /**
    * Tag versions read before the value was computed (`readTagSnapshot`): the entry is stamped with
-   * them, so an invalidation that came while it was computed invalidates it too. A tag the snapshot
-   * found without a version gets one now, unless another appeared meanwhile (the entry is then dead).
+   * them, so an invalidation that came while it was computed invalidates it too.
    */
   tagsAsOf?: TagSnapshot;
 }
 
-/** Each tag's version at one moment; undefined for a tag that had none. */
+/** Each tag's version at one moment; undefined for a tag never invalidated (or whose version expired), which is its first version. */
 export type TagSnapshot = ReadonlyMap<string, string | undefined>;
 
 /** The options of `invalidateTags`. */
@@ -226,6 +225,33 @@ const hardPart = (version: string): string => {
   return colon === -1 ? version : version.slice(0, colon);
 };
 
+/** A tag's version before its first invalidation: no key holds it. */
+const FIRST_VERSION = '';
+/** The horizon of a cache with a tagged entry that never expires. */
+const FOREVER_HORIZON = 2 ** 52;
+
+/**
+ * The horizon a write stored until `storedExpiry` needs: past it by a quarter of the entry's life,
+ * rounded up to that, so that a stream of writes raises it once in that long, not on every write.
+ */
+function horizonAfter(storedExpiry: number | null, now: number): number {
+  if (storedExpiry === null) return FOREVER_HORIZON;
+  const step = Math.max(1, Math.ceil((storedExpiry - now) / 4));
+  return Math.ceil((storedExpiry + step) / step) * step;
+}
+
+/** The latest stored expiry among entries to write (null: one never expires). */
+function latestStoredExpiry(entries: ReadonlyArray<{ expiresAt: number | symbol | null; windows: StaleWindows | undefined }>): number | null {
+  let latest = 0;
+  for (const { expiresAt, windows } of entries) {
+    if (typeof expiresAt === 'symbol') continue;
+    const stored = storedExpiry(expiresAt, windows);
+    if (stored === null) return null;
+    latest = Math.max(latest, stored);
+  }
+  return latest;
+}
+
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
 
@@ -247,6 +273,8 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private readonly madeKeys = new BoundedMemo<string>();
   /** Made keys of tag versions, by tag: a tagged read makes one per tag of its batch. */
   private readonly tagKeys = new BoundedMemo<string>();
+  /** The tags' made version keys, the other way round (see `isTagKey`). */
+  private readonly madeTagKeys = new BoundedMemo<true>();
   /** The stamp each recently read tagged entry carried, by made key: its tags for `guessTagKeys`, and not parsed again while it stays. */
   private readonly stampsByKey = new BoundedMemo<KnownStamp>();
   /** Decoded values for readShared, by payload; they go when the payload is overwritten or culled. */
@@ -314,6 +342,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** Gives a live entry a new expiry; answers false when there was none. */
   protected abstract retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
 
+  /**
+   * Optional, only where the server can do it atomically: moves the expiry of each live key to at
+   * least `expiresAt` (`null`: never), never earlier; a missing key stays missing. With `incrBy`,
+   * it lets tag versions expire (see `tagVersionsForWrite`); without it they live until evicted.
+   */
+  protected extendExpiry?(keys: string[], expiresAt: number | null): MaybePromise<void>;
+
   /** Removes every entry of this cache, and nothing that belongs to anyone else. */
   protected abstract removeAll(): MaybePromise<void>;
 
@@ -328,6 +363,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * L1), answered synchronously; undefined when it has none or cannot tell without a server.
    */
   protected inProcess?(key: string): InProcessEntry<P> | undefined;
+
+  /**
+   * Optional, with `inProcess`: whether this process knows, without a server, that no live entry
+   * holds the made key (a store in process; an L1 that read a tag's version key and found none).
+   */
+  protected inProcessAbsent?(key: string): boolean;
 
   /** Optional, with `inProcess`: the recency of the store that answers it. */
   protected get inProcessRecency(): InProcessRecency | undefined {
@@ -555,11 +596,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private stateOf(stamp: EntryStamp, versions: TagSnapshot | undefined): EntryState | undefined {
     let soft = false;
     for (let i = 0; i < stamp.tags.length; i++) {
-      const current = versions!.get(stamp.tags[i]!);
+      // No version is a version: the first one, before any invalidation (or after the last one expired).
+      const current = versions!.get(stamp.tags[i]!) ?? FIRST_VERSION;
       const recorded = stamp.versions[i]!;
       if (current === recorded) continue;
-      // A missing version counts as changed: the store lost it, so nobody can tell what happened since.
-      if (current === undefined || hardPart(current) !== hardPart(recorded)) return undefined;
+      if (hardPart(current) !== hardPart(recorded)) return undefined;
       soft = true;
     }
     const { freshUntil, staleWhileRevalidate = 0, staleIfError = 0 } = stamp;
@@ -581,7 +622,24 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (known !== undefined) return known;
     const made = this.key(`cachegrain.tag.${PLAIN_TAG.test(tag) ? tag : `#${md5(tag)}`}`, TAG_KEY_VERSION);
     if (memcachedKeyProblems(made).length === 0) this.tagKeys.set(tag, made);
+    this.madeTagKeys.set(made, true);
     return made;
+  }
+
+  /** Whether a made key is where a tag's version is kept (one this process made lately): an L1 remembers that none is there. */
+  protected isTagKey(made: string): boolean {
+    return this.madeTagKeys.get(made) === true;
+  }
+
+  /** Where this cache keeps its tag horizon (see `tagVersionsForWrite`). */
+  private get horizonKey(): string {
+    return (this.madeHorizonKey ??= this.key('cachegrain.tag-horizon', TAG_KEY_VERSION));
+  }
+  private madeHorizonKey: string | undefined;
+
+  /** Whether tag versions expire here: the server raises the horizon atomically and extends expiries without shortening them. */
+  private get expiringTagVersions(): boolean {
+    return this.incrBy !== undefined && this.extendExpiry !== undefined;
   }
 
   /** The current version of each tag, in one read; a tag without one maps to undefined. */
@@ -591,32 +649,65 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /**
-   * The version of each tag to stamp a write with: as of `asOf` where it has them, else current. A
-   * tag without one gets one, added so that concurrent writers agree on it. A tag `asOf` found without
-   * a version that has one now maps to null: it may have been invalidated since, so a value computed
-   * before must not be stored with it.
+   * The version of each tag to stamp a write with: as of `asOf` where it has them, else current; a
+   * tag without a version stamps as the first one (''). Writers never create a version, so first uses
+   * do not race: only `invalidateTags` writes one. A tag whose write is out maps to null.
+   *
+   * Where tag versions expire (`expiringTagVersions`), the write must also keep two promises. An entry
+   * stamped with a version outlives it on no account: that version's key is extended to the entry's
+   * `storedExpiry` (never shortened). And once a version key expires its tag reads as first again, so
+   * every entry stamped first must be gone by then: an invalidation gives its version the expiry of the
+   * cache's horizon, which every write stamped first has raised to past its own expiry before checking,
+   * on the server, that its tags still have no version (the horizon only grows, by atomic increments).
+   * Either the check comes before the invalidation's write, and then so does the raise, which the
+   * invalidation reads after its write; or the check sees the new version and the write is out.
    */
-  private async tagVersionsForWrite(tags: string[], asOf: TagSnapshot | undefined): Promise<Map<string, string | null | undefined>> {
+  private async tagVersionsForWrite(tags: string[], asOf: TagSnapshot | undefined, storedExpiry: number | null): Promise<Map<string, string | null>> {
     const unknown = asOf === undefined ? tags : tags.filter((tag) => !asOf.has(tag));
-    const versions: Map<string, string | null | undefined> = unknown.length === 0 ? new Map() : await this.readTagVersions(unknown);
-    for (const tag of tags) {
-      const snapshot = asOf?.get(tag);
-      if (snapshot !== undefined) versions.set(tag, snapshot);
-    }
-    const unversioned = tags.filter((tag) => versions.get(tag) === undefined);
-    await Promise.all(
-      unversioned.map(async (tag) => {
-        const made = this.tagKey(tag);
-        const fresh = newTagVersion();
-        if (await this.insert(made, this.codec.encode(fresh), null)) versions.set(tag, fresh);
-        else if (asOf?.has(tag)) versions.set(tag, null);
-        else {
-          const raced = await this.versionsIn([tag], [made], await this.read([made], false));
-          versions.set(tag, raced.get(tag));
-        }
-      }),
-    );
+    const current = unknown.length === 0 ? undefined : await this.readTagVersions(unknown);
+    const versions = new Map<string, string | null>();
+    for (const tag of tags) versions.set(tag, (asOf !== undefined && asOf.has(tag) ? asOf.get(tag) : current!.get(tag)) ?? FIRST_VERSION);
+    if (!this.expiringTagVersions) return versions;
+    const versioned: string[] = [];
+    const first: string[] = [];
+    for (const [tag, version] of versions) (version === FIRST_VERSION ? first : versioned).push(tag);
+    await Promise.all([
+      versioned.length === 0
+        ? undefined
+        : this.extendExpiry!(
+            versioned.map((tag) => this.tagKey(tag)),
+            storedExpiry,
+          ),
+      first.length === 0 ? undefined : this.checkFirstUses(first, versions, storedExpiry),
+    ]);
     return versions;
+  }
+
+  /** Raises the horizon past `storedExpiry` if it is not there yet, then marks out every tag that got a version meanwhile. */
+  private async checkFirstUses(tags: string[], versions: Map<string, string | null>, storedExpiry: number | null): Promise<void> {
+    const keys = tags.map((tag) => this.tagKey(tag));
+    const needed = horizonAfter(storedExpiry, this.now());
+    let found = await this.readForUpdate([this.horizonKey, ...keys]);
+    const horizon = found.get(this.horizonKey);
+    let known = horizon === undefined ? undefined : Number(this.codec.decode(horizon.payload));
+    if (known === undefined || !(known >= needed)) {
+      for (let attempt = 0; ; attempt++) {
+        if (
+          known === undefined
+            ? await this.insert(this.horizonKey, this.codec.encode(needed), null)
+            : (await this.incrBy!(this.horizonKey, needed - known)) !== undefined
+        )
+          break;
+        if (attempt === 3) throw new CacheServerError(`cache '${this.alias}': the tag horizon '${this.horizonKey}' could not be raised`, '');
+        // Created or dropped by someone else meanwhile: read it again.
+        const again = (await this.readForUpdate([this.horizonKey])).get(this.horizonKey);
+        known = again === undefined ? undefined : Number(this.codec.decode(again.payload));
+      }
+      found = await this.readForUpdate(keys);
+    }
+    tags.forEach((tag, i) => {
+      if (found.has(keys[i]!)) versions.set(tag, null);
+    });
   }
 
   /**
@@ -632,21 +723,21 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   ): Promise<P | undefined> {
     if ((tags === undefined || tags.length === 0) && windows === undefined) return payload;
     const list = tags === undefined ? [] : [...new Set(tags)];
-    const versions = list.length === 0 ? new Map() : await this.tagVersionsForWrite(list, asOf);
+    const versions = list.length === 0 ? new Map() : await this.tagVersionsForWrite(list, asOf, storedExpiry(expiresAt, windows));
     return this.stamped(payload, list, versions, windows, expiresAt);
   }
 
-  /** `payload` stamped with `tags` at `versions`; undefined when one of them raced (null). */
+  /** `payload` stamped with `tags` at `versions`; undefined when the write is out (a version is null). */
   private stamped(
     payload: P,
     tags: readonly string[],
-    versions: ReadonlyMap<string, string | null | undefined>,
+    versions: ReadonlyMap<string, string | null>,
     windows: StaleWindows | undefined,
     expiresAt: number | null,
   ): P | undefined {
     if (this.codec.stamp === undefined) throw this.typeError("this backend's codec cannot store tags or stale windows");
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;
-    const stamp: EntryStamp = { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? '') };
+    const stamp: EntryStamp = { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
     if (windows !== undefined) {
       if (expiresAt !== null) stamp.freshUntil = expiresAt;
       stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
@@ -667,7 +758,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       return { key, made, payload: this.encode(value, made), expiresAt, tags: tags === undefined ? [] : [...new Set(tags)], windows };
     });
     const allTags = [...new Set(prepared.flatMap((entry) => entry.tags))];
-    const versions = allTags.length === 0 ? new Map() : await this.tagVersionsForWrite(allTags, tagsAsOf);
+    const versions = allTags.length === 0 ? new Map() : await this.tagVersionsForWrite(allTags, tagsAsOf, latestStoredExpiry(prepared));
     const notStored: CacheKey[] = [];
     const byExpiry = new Map<number | null, Array<[string, P]>>();
     const keyOf = new Map<string, CacheKey>();
@@ -717,11 +808,23 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     // invalidation landing in between is softened, which serves stale (and refreshes) instead of missing.
     const current = soft ? await this.readTagVersions(list) : undefined;
     const entries = list.map((tag): [string, P] => {
-      const previous = current?.get(tag);
-      const version = previous === undefined ? newTagVersion() : `${hardPart(previous)}:${newTagVersion()}`;
+      const version = soft ? `${hardPart(current!.get(tag) ?? FIRST_VERSION)}:${newTagVersion()}` : newTagVersion();
       return [this.tagKey(tag), this.codec.encode(version)];
     });
     throwRefusal(await this.write(entries, null));
+    if (this.expiringTagVersions) await this.expireAtHorizon(entries.map(([key]) => key));
+  }
+
+  /**
+   * Gives new version keys the horizon's expiry, read after they were written (see
+   * `tagVersionsForWrite`). No horizon (never raised, or lost) leaves them without one.
+   */
+  private async expireAtHorizon(keys: string[]): Promise<void> {
+    const horizon = (await this.readForUpdate([this.horizonKey])).get(this.horizonKey);
+    if (horizon === undefined) return;
+    const expiresAt = Number(this.codec.decode(horizon.payload));
+    if (!(expiresAt < FOREVER_HORIZON)) return;
+    await Promise.all(keys.map((key) => this.retime(key, Math.max(expiresAt, this.now() + 1))));
   }
 
   /**
@@ -1071,9 +1174,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const versions = new Map<string, string | undefined>();
     for (const tag of stamped?.stamp.tags ?? NO_TAGS) {
       const versionKey = this.tagKey(tag);
-      const version = this.versionIn(versionKey, this.inProcess!(versionKey));
-      if (version === undefined) return undefined;
-      versions.set(tag, version);
+      const held = this.inProcess!(versionKey);
+      if (held !== undefined) {
+        const version = this.versionIn(versionKey, held);
+        if (version === undefined) return undefined;
+        versions.set(tag, version);
+      } else if (this.inProcessAbsent?.(versionKey) === true) versions.set(tag, undefined);
+      else return undefined;
     }
     const judged: Judged<P> =
       stamped === undefined

@@ -62,6 +62,7 @@ export interface Primitives<P> {
   insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
   remove(keys: string[]): MaybePromise<number>;
   retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
+  extendExpiry?(keys: string[], expiresAt: number | null): MaybePromise<void>;
   removeAll(): MaybePromise<void>;
   incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
   disconnect?(): MaybePromise<void>;
@@ -99,6 +100,7 @@ export class L1Tier<P> {
     context: {
       clock: () => number;
       keep?: (payload: P) => P;
+      remembersAbsence?: (key: string) => boolean;
       channelName: string;
       readsCarryExpiry: boolean;
       openBus: (() => BusConnections) | undefined;
@@ -113,12 +115,14 @@ export class L1Tier<P> {
       insert: cache.insert.bind(cache),
       remove: cache.remove.bind(cache),
       retime: cache.retime.bind(cache),
+      extendExpiry: cache.extendExpiry?.bind(cache),
       removeAll: cache.removeAll.bind(cache),
       incrBy: cache.incrBy?.bind(cache),
       disconnect: cache.disconnect?.bind(cache),
     };
     const tier = new L1Tier(settings, inner, context.clock, context.channelName, context.readsCarryExpiry, context.openBus, context.reportError);
     tier.keep = context.keep;
+    if (context.remembersAbsence !== undefined) tier.remembersAbsence = context.remembersAbsence;
     Object.assign(cache, tier.primitives());
     return tier;
   }
@@ -141,6 +145,13 @@ export class L1Tier<P> {
   private readonly channel: string;
   /** Turns a payload read from the server into the form that is cheapest to decode on every hit. */
   private keep: ((payload: P) => P) | undefined;
+  /**
+   * The keys whose absence is worth keeping too: tag version keys, which a tag never invalidated
+   * does not have, and which every read of its entries asks for.
+   */
+  private remembersAbsence: (key: string) => boolean = () => false;
+  /** Keys the server had no entry for, until when that is trusted (as an entry's `trustedUntil`). */
+  private readonly absent: LRUCache<string, number>;
 
   /**
    * @param inner the cache's own primitives, bound
@@ -162,6 +173,7 @@ export class L1Tier<P> {
         entry.retired = true;
       },
     });
+    this.absent = new LRUCache<string, number>({ max: settings.maxEntries });
     const entries = this.entries;
     this.recency = { crowded: false, touch: (key) => void entries.get(key) };
     this.channel = `cachegrain:l1:${channelName}`;
@@ -181,6 +193,8 @@ export class L1Tier<P> {
       insert: (key, payload, expiresAt) => this.insert(key, payload, expiresAt),
       remove: (keys) => this.changing(keys, () => inner.remove(keys)),
       retime: (key, expiresAt) => this.changing([key], () => inner.retime(key, expiresAt)),
+      // A later expiry leaves what is held here safe: it is trusted until the earlier one at most.
+      ...(inner.extendExpiry === undefined ? {} : { extendExpiry: (keys: string[], expiresAt: number | null) => inner.extendExpiry!(keys, expiresAt) }),
       removeAll: () => this.changingEverything(() => inner.removeAll()),
       ...(inner.incrBy === undefined ? {} : { incrBy: (key: string, delta: number) => this.changing([key], () => inner.incrBy!(key, delta)) }),
       disconnect: () => this.close(),
@@ -209,6 +223,15 @@ export class L1Tier<P> {
   /** The entry this process holds for `key`, if it still trusts it; never asks the server. */
   held(key: string): InProcessEntry<P> | undefined {
     return this.lookup(key);
+  }
+
+  /** Whether this process knows, and still trusts, that the server has no entry for `key`. */
+  heldAbsent(key: string): boolean {
+    const until = this.absent.get(key);
+    if (until === undefined) return false;
+    if (until > this.clock() && this.busState !== 'closed') return true;
+    this.absent.delete(key);
+    return false;
   }
 
   private lookup(key: string): L1Entry<P> | undefined {
@@ -253,16 +276,18 @@ export class L1Tier<P> {
     for (const key of keys) {
       const held = this.lookup(key);
       if (held !== undefined) found.set(key, held);
-      else (missing ??= []).push(key);
+      else if (this.absent.size === 0 || !this.heldAbsent(key)) (missing ??= []).push(key);
     }
     if (missing === undefined) return found;
     const started = this.tick;
-    const fetched = this.inner.read(missing, !this.readsCarryExpiry);
+    const asked = missing;
+    const fetched = this.inner.read(asked, !this.readsCarryExpiry);
     const merge = (entries: Map<string, Entry<P>>) => {
       for (const [key, entry] of entries) {
         this.fill(key, entry, started);
         found.set(key, entry);
       }
+      for (const key of asked) if (!entries.has(key) && this.remembersAbsence(key) && !this.changedSince(key, started)) this.keepAbsence(key);
       return found;
     };
     return fetched instanceof Promise ? fetched.then(merge) : merge(fetched);
@@ -274,6 +299,10 @@ export class L1Tier<P> {
     // Without a known expiry the entry is trusted only for the L1 timeout, bus or not.
     const expiresAt = entry.expiresAt === undefined ? this.clock() + this.settings.timeout : entry.expiresAt;
     this.keepEntry(key, this.keep === undefined ? entry.payload : this.keep(entry.payload), expiresAt);
+  }
+
+  private keepAbsence(key: string): void {
+    this.absent.set(key, this.clock() + this.settings.timeout);
   }
 
   private keepEntry(key: string, payload: P, expiresAt: number | null): void {
@@ -364,7 +393,10 @@ export class L1Tier<P> {
       this.changedAt.clear();
       this.everythingChangedAt = tick;
     }
-    for (const key of keys) this.changedAt.set(key, tick);
+    for (const key of keys) {
+      this.changedAt.set(key, tick);
+      if (this.absent.size > 0) this.absent.delete(key);
+    }
     return tick;
   }
 
@@ -375,6 +407,7 @@ export class L1Tier<P> {
 
   private forgetEverything(): void {
     this.entries.clear();
+    this.absent.clear();
     this.changedAt.clear();
     this.everythingChangedAt = ++this.tick;
   }
@@ -443,6 +476,7 @@ export class L1Tier<P> {
     const bus = this.bus;
     this.busState = 'closed';
     this.entries.clear();
+    this.absent.clear();
     const siblings = L1Tier.siblings.get(this.channel)!;
     siblings.delete(this as L1Tier<unknown>);
     if (siblings.size === 0) L1Tier.siblings.delete(this.channel);

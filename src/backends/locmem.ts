@@ -74,6 +74,10 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return this.readOne(key);
   }
 
+  protected override inProcessAbsent(key: string): boolean {
+    return this.live(key) === undefined;
+  }
+
   protected override get inProcessRecency(): InProcessRecency {
     return this.store.recency;
   }

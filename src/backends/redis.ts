@@ -275,6 +275,22 @@ export class RedisCache extends ServerCache<Buffer | string> {
     });
   }
 
+  /** PEXPIRE … GT, which never shortens an expiry and counts none as the latest; PERSIST for never. */
+  protected override extendExpiry(keys: string[], expiresAt: number | null): Promise<void> {
+    return this.guard(this.leaderName, undefined, async () => {
+      await Promise.all(
+        this.bySlot(keys).map(async (group) => {
+          const pipeline: ChainableCommander = this.leader.pipeline();
+          for (const key of group) {
+            if (expiresAt === null) pipeline.persist(key);
+            else pipeline.pexpire(key, this.ttlMs(expiresAt), 'GT');
+          }
+          await pipeline.exec();
+        }),
+      );
+    });
+  }
+
   protected override incrBy(key: string, delta: number): Promise<number | undefined> {
     return this.guardStrict(this.leaderName, async () => {
       try {

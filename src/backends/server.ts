@@ -88,6 +88,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
       this.l1 = L1Tier.install(this as unknown as Primitives<P>, l1, {
         clock: () => this.now(),
         keep: codec.forKeeping?.bind(codec),
+        remembersAbsence: (key) => this.isTagKey(key),
         channelName: this.keyPrefix,
         readsCarryExpiry: this.readsCarryExpiry,
         openBus: l1.bus === undefined && !this.hasOwnBus ? undefined : () => this.openL1Bus(l1),
@@ -98,6 +99,10 @@ export abstract class ServerCache<P> extends BaseCache<P> {
 
   protected override inProcess(key: string): InProcessEntry<P> | undefined {
     return this.l1?.held(key);
+  }
+
+  protected override inProcessAbsent(key: string): boolean {
+    return this.l1?.heldAbsent(key) ?? false;
   }
 
   protected override get inProcessRecency(): InProcessRecency | undefined {

@@ -409,8 +409,8 @@ export class PageCache {
     const { urlHash } = keys;
     if (learned === undefined) return this.joinOrLead(req, res, cache, keys, '?', snapshot, undefined);
     const variant = headerValuesHash(req, learned.headers);
-    // A path whose tag has no version has no page stored since; a refresh renders whatever is stored.
-    if (snapshot.get(keys.urlTags[0]) === undefined || (req as MaybeRefresh)[REFRESH] === true) {
+    // A refresh renders whatever is stored. (A path whose tag has no version may well have pages: SPEC §8.)
+    if ((req as MaybeRefresh)[REFRESH] === true) {
       return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
     }
     const pageKey = learned.headers.length === 0 ? keys.unvariedPageKey : pageKeyFor(this.keyPrefix, 'GET', urlHash, variant);

@@ -235,6 +235,67 @@ describe('redis', () => {
     });
   });
 
+  describe('tag versions', () => {
+    const pttl = async (tag: string) => Number(await cli(portOf(SINGLE), 'PTTL', `own:0:cachegrain.tag.${tag}`));
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+    it('a tag never invalidated has no key; an invalidation writes one that expires, past the longest tagged entry before it', async () => {
+      await cache.set('long', 'l', { timeout: 600, tags: ['x'] });
+      await cache.set('short', 's', { timeout: 2, tags: ['x'] });
+      expect(await pttl('x')).toBe(-2);
+      await cache.invalidateTags(['x']);
+      expect(await pttl('x')).toBeGreaterThanOrEqual(600_000);
+      await cache.set('forever', 'f', { timeout: null, tags: ['y'] });
+      await cache.invalidateTags(['x']);
+      expect(await pttl('x')).toBe(-1);
+    });
+
+    it('an entry written before an invalidation never reads as a hit again, before or after its version key expired', async () => {
+      await cache.set('old', 'old', { timeout: 2, tags: ['t'] });
+      const other = open(SINGLE, { keyPrefix: 'own', options: { l1: { timeout: 30 } } });
+      expect(await other.get('old')).toBe('old');
+      await other.invalidateTags(['t']);
+      expect(await pttl('t')).toBeGreaterThan(0);
+      let looks = 0;
+      while ((await pttl('t')) !== -2) {
+        looks++;
+        expect(await cache.get('old')).toBeUndefined();
+        expect(await other.get('old')).toBeUndefined();
+        await sleep(100);
+      }
+      expect(looks).toBeGreaterThan(0);
+      expect(await cache.get('old')).toBeUndefined();
+      expect(await other.get('old')).toBeUndefined();
+      // With its key gone the tag reads as never invalidated: new entries are hits.
+      await cache.set('after', 'a', { timeout: 60, tags: ['t'] });
+      expect(await other.get('after')).toBe('a');
+    });
+
+    it('an entry written after an invalidation with a longer life than the version key stays a hit', async () => {
+      await cache.set('old', 'old', { timeout: 1, tags: ['t'] });
+      await cache.invalidateTags(['t']);
+      const keyLife = await pttl('t');
+      expect(keyLife).toBeGreaterThan(0);
+      await cache.set('new', 'new', { timeout: keyLife / 1000 + 3, tags: ['t'] });
+      expect(await pttl('t')).toBeGreaterThan(keyLife + 2000);
+      await sleep(keyLife + 500);
+      expect(await cache.get('new')).toBe('new');
+      await cache.invalidateTags(['t']);
+      expect(await cache.get('new')).toBeUndefined();
+    });
+
+    it('concurrent first writes of a new tag all store while another connection invalidates other tags', async () => {
+      const other = open(SINGLE, { keyPrefix: 'own' });
+      const keys = Array.from({ length: 20 }, (_, i) => `page:${i}`);
+      await Promise.all([
+        ...keys.map((key, i) => (i % 2 === 0 ? cache : other).set(key, key, { timeout: 60 + i, tags: ['url:/fresh'] })),
+        other.invalidateTags(['url:/elsewhere']),
+      ]);
+      expect([...(await other.getMany(keys)).keys()]).toEqual(keys);
+      expect(await pttl('url:/fresh')).toBe(-2);
+    });
+  });
+
   describe('touch(key, null)', () => {
     it('persists a live key, answers true when it already was, false when missing', async () => {
       await cache.set('p', 'v', 100);

@@ -778,9 +778,46 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         // Computed before the invalidation, stamped with the version from before it: dead at once.
         await cache.setEach([{ key: 'late', value: 'old', options: { timeout: 600, tags: ['t'] } }], asOf);
         expect(await cache.get('late')).toBeUndefined();
+        // The tag's first invalidation between the snapshot and the write keeps the write out too.
         const fresh = await cache.readTagSnapshot(['new-tag']);
         await cache.invalidateTags(['new-tag']);
-        expect(await cache.setEach([{ key: 'raced', value: 'x', options: { tags: ['new-tag'] } }], fresh)).toEqual(['raced']);
+        await cache.setEach([{ key: 'raced', value: 'x', options: { tags: ['new-tag'] } }], fresh);
+        expect(await cache.get('raced')).toBeUndefined();
+        await cache.set('raced', 'y', { tags: ['new-tag'] });
+        expect(await cache.get('raced')).toBe('y');
+      });
+      it("a tag's first use is no race: concurrent first writes with a new tag all store, and all read back as hits", async () => {
+        const keys = Array.from({ length: 12 }, (_, i) => `first:${i}`);
+        const asOf = await cache.readTagSnapshot(['url:/new']);
+        const written = await Promise.all([
+          ...keys.slice(0, 4).map((key) => cache.set(key, key, { timeout: 600, tags: ['url:/new'] }).then(() => [])),
+          ...keys.slice(4, 8).map((key) => cache.setEach([{ key, value: key, options: { timeout: 600, tags: ['url:/new', 'other:new'] } }], asOf)),
+          ...keys.slice(8).map((key) => cache.getOrSet(key, async () => key, { timeout: 600, tags: ['url:/new'] }).then(() => [])),
+        ]);
+        expect(written.flat()).toEqual([]);
+        expect([...(await cache.getMany(keys)).keys()]).toEqual(keys);
+        await cache.invalidateTags(['url:/new']);
+        expect((await cache.getMany(keys)).size).toBe(0);
+      });
+      it('a tag never invalidated leaves no key in the store; an invalidation writes one', async () => {
+        const before = await cache.countEntries();
+        await cache.set('k', 'v', { timeout: 600, tags: ['never'] });
+        await cache.setEach([{ key: 'e', value: 'v', options: { timeout: 600, tags: ['never', 'also-never'] } }], await cache.readTagSnapshot(['never']));
+        expect(await cache.getOrSet('g', () => 'v', { timeout: 600, tags: ['never'] })).toBe('v');
+        expect(await cache.get('k')).toBe('v');
+        expect(await cache.storedEntry('cachegrain.tag.never', { version: 0 })).toBeUndefined();
+        expect(await cache.storedEntry('cachegrain.tag.also-never', { version: 0 })).toBeUndefined();
+        if (before !== undefined) expect(await cache.countEntries()).toBe(before + 3);
+        await cache.invalidateTags(['never']);
+        expect(await cache.storedEntry('cachegrain.tag.never', { version: 0 })).toBeDefined();
+        expect(await cache.get('k')).toBeUndefined();
+      });
+      it('a soft invalidation of a tag never invalidated makes its entries stale, not gone', async () => {
+        await cache.set('w', 'w', { timeout: 600, staleWhileRevalidate: 60, tags: ['soft-first'] });
+        await cache.invalidateTags(['soft-first'], { soft: true });
+        expect([...(await cache.getEntries(['w']))].map(([key, entry]) => [key, entry.state])).toEqual([['w', 'stale']]);
+        await cache.invalidateTags(['soft-first']);
+        expect((await cache.getEntries(['w'])).size).toBe(0);
       });
       it('refuses tags that are not an array of non-empty strings, naming them', async () => {
         await expect(cache.set('k', 1, { tags: 'article' as never })).rejects.toThrow(/tags must be an array of non-empty strings/);
