@@ -1,5 +1,5 @@
 /**
- * The `<% cache %>` tag for Eta (SPEC §5), as an Eta plugin: the tag is rewritten into code that
+ * The `<% cache %>` tag for Eta, as an Eta plugin: the tag is rewritten into code that
  * emits a hit kept in memory at once and otherwise records the fragment, its body wrapped in a
  * function rendered later; templates holding tags resolve their fragments when they return.
  * Surprise: the outermost template of a render does the resolving (included templates and layouts

@@ -1,6 +1,6 @@
 /**
  * cachegrain/express: the page cache and Django's view decorators as plain `(req, res, next)`
- * middleware (SPEC §6), for Express 4 and 5, Connect, or a bare `node:http` server. Glue only: the
+ * middleware, for Express 4 and 5, Connect, or a bare `node:http` server. Glue only: the
  * logic is in `src/http/`. Put `cacheMiddleware` first; a hit is answered before anything after it runs.
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
@@ -130,7 +130,7 @@ export function conditionalGet(options: ConditionalGetOptions = {}): Middleware 
 export { addCacheTags, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 
 /**
- * The cache dashboard (SPEC §11) as middleware: `app.use('/_cache', requireStaff, cacheDashboard({ actions: true }))`.
+ * The cache dashboard as middleware: `app.use('/_cache', requireStaff, cacheDashboard({ actions: true }))`.
  * Mount it behind your own authentication: it shows what is cached and, with `actions`, changes it.
  */
 export function cacheDashboard(options: DashboardOptions = {}): Middleware {

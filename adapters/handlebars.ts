@@ -1,5 +1,5 @@
 /**
- * The `{{#cache}}` block helper for Handlebars (SPEC §5): hands the fragment core the evaluated
+ * The `{{#cache}}` block helper for Handlebars: hands the fragment core the evaluated
  * arguments and a body to render later. Surprise: `#each` rewrites one data frame in place, so the
  * helper keeps a copy of `@index`, `@key` and their parents as they were when it ran.
  */

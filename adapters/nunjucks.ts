@@ -1,5 +1,5 @@
 /**
- * The `{% cache %}` tag for Nunjucks (SPEC §5): parses the tag and hands the fragment core its
+ * The `{% cache %}` tag for Nunjucks: parses the tag and hands the fragment core its
  * evaluated arguments and a body to render later. `installCacheTag` also makes the environment's own
  * renders (and so `nunjucks.configure(…, { express })` with `res.render`) resolve fragments when given
  * a callback, by way of nunjucks' Template render, shared by every environment of that copy of nunjucks. Surprise: the body is compiled as a template of its own and runs

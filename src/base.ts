@@ -1,5 +1,5 @@
 /**
- * BaseCache: the whole low-level API of SPEC §3, written once over a handful of primitives that
+ * BaseCache: the whole low-level cache API, written once over a handful of primitives that
  * each backend implements (Django's `BaseCache`, unstorage's driver seam). The base owns argument
  * shapes, key making and validation, versions, timeouts, serialization, copy-on-read, the getOrSet
  * single-flight, incrVersion and the incr fallback; a backend sees only made keys, payloads and
@@ -96,9 +96,9 @@ export type TimeoutArg = number | null | undefined | WriteOptions;
 export interface WriteOptions {
   timeout?: number | null;
   version?: number;
-  /** Invalidated together by `invalidateTags` (SPEC §8). */
+  /** Invalidated together by `invalidateTags`. */
   tags?: readonly string[];
-  /** Seconds past `timeout` (or past a soft invalidation) during which `getOrSet` serves the entry while one refresh runs (SPEC §9). */
+  /** Seconds past `timeout` (or past a soft invalidation) during which `getOrSet` serves the entry while one refresh runs. */
   staleWhileRevalidate?: number;
   /** Seconds past `timeout` during which `getOrSet` serves the entry when recomputing it fails. */
   staleIfError?: number;
@@ -509,7 +509,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /**
-   * What this cache did since it was made or since `resetStats()` (SPEC §11): reads answered fresh
+   * What this cache did since it was made or since `resetStats()`: reads answered fresh
    * (`hits`), stale (`staleHits`) or with nothing (`misses`), entries written, deletes, and errors.
    */
   stats(): CacheStats {
@@ -858,7 +858,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /**
    * The value of a payload read under `made`; Unreadable when it cannot be decoded, which every
-   * backend treats as filebased treats a damaged file (SPEC §4): the entry is removed and read as a
+   * backend treats as filebased treats a damaged file: the entry is removed and read as a
    * miss, and reported once per cause. A payload from a serializer this process cannot read (a
    * rolling deploy across Node versions on one server) then costs one miss, not a failing read.
    */
@@ -989,7 +989,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /**
    * The cached value, else the value (or what the factory returns, awaited) added to the cache,
    * answering what the cache then holds. Concurrent callers for one key compute once. A stale entry
-   * (SPEC §9) is answered at once while one refresh runs behind it; one past that window but inside
+   * is answered at once while one refresh runs behind it; one past that window but inside
    * `staleIfError` stands in when computing fails.
    */
   async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
@@ -1092,7 +1092,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /**
    * The entries found among `keys`, fresh and stale alike, each with its tags and how it stands
-   * (SPEC §8, §9): what a fragment render needs to serve stale and to pass its tags on. One read of
+   * (what a fragment render needs to serve stale and to pass its tags on). One read of
    * the entries and at most one of their tags, as `getMany`.
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
@@ -1195,7 +1195,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /**
-   * A render level's read (SPEC §5, §8): the entries found among `keys`, fresh and stale alike, and,
+   * A render level's read: the entries found among `keys`, fresh and stale alike, and,
    * in the same round trip, the current version of each of `tags`; the found entries' own tags are
    * read in at most one more. `versions` holds every tag read, for what is computed next (`tagsAsOf`).
    */
@@ -1660,7 +1660,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 }
 
 /**
- * Every public operation publishes how it ended on `cachegrain:<operation>` (SPEC §11). Installed
+ * Every public operation publishes how it ended on `cachegrain:<operation>`. Installed
  * over the methods once, here, rather than written into each: while nobody subscribes, a call costs
  * one `hasSubscribers` read more, and no message, clock read or closure.
  */

@@ -1,5 +1,5 @@
 /**
- * The `cachegrain` command (SPEC §11): createcachetable, clear, invalidate-tags and inspect over the
+ * The `cachegrain` command: createcachetable, clear, invalidate-tags and inspect over the
  * caches of the user's configuration module, whose default export is the object given to
  * `configureCaches` (`--config FILE`, else the first of cachegrain.config.{js,mjs,ts,mts} in the
  * working directory). The surprise: a locmem cache lives inside each application process, out of

@@ -1,5 +1,5 @@
 /**
- * How values become payloads, once for every backend (SPEC §3). v8's structured-clone format keeps
+ * How values become payloads, once for every backend. v8's structured-clone format keeps
  * Date, Map, Set, Buffer, typed arrays and BigInt, refuses functions and symbols, and never runs code
  * on read. Safe integers stay raw so servers can add to them atomically (INCRBY, memcached incr).
  */
@@ -7,7 +7,7 @@ import { DefaultDeserializer, deserialize as deserializeViews, serialize } from 
 
 /**
  * What a stamped entry carries beside its value: each tag with the tag's version when the entry was
- * written, and for an entry that may be served stale (SPEC §9), when it stops being fresh and for how
+ * written, and for an entry that may be served stale, when it stops being fresh and for how
  * long after that it may still be served.
  */
 export interface EntryStamp {
@@ -231,7 +231,7 @@ function deserialize(bytes: Buffer): unknown {
 const MAY_NEST_TOO_DEEP_BYTES = 1024;
 
 function serializeValue(value: unknown): Buffer {
-  // v8 would store undefined happily; SPEC §3 keeps it out so that a miss is never ambiguous.
+  // v8 would store undefined happily; undefined is refused so that a miss is never ambiguous.
   if (value === undefined) throw new TypeError('undefined cannot be stored (store null instead)');
   const bytes = serialize(value);
   // v8 writes nestings deeper than it reads back (its deserializer takes more stack per level): such

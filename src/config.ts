@@ -1,5 +1,5 @@
 /**
- * Configuration (SPEC §2): `configureCaches` takes the aliases, `caches.get(alias)` builds each
+ * Configuration: `configureCaches` takes the aliases, `caches.get(alias)` builds each
  * cache on first use and hands back the same instance afterwards, `cache` is the default alias.
  * Backends given as 'module#Export' are loaded with require(), which also loads ES modules on the
  * Node versions cachegrain supports, so that `caches.get` stays synchronous.
@@ -127,13 +127,13 @@ class CacheHandler {
 
 export const caches = new CacheHandler();
 
-/** Sets the aliases (SPEC §2). Returns a promise that settles once replaced caches are closed. */
+/** Sets the aliases. Returns a promise that settles once replaced caches are closed. */
 export function configureCaches(config: CachesConfig): Promise<void> {
   return caches.configure(config);
 }
 
 /**
- * Invalidates the tags in every configured cache (SPEC §8), building those not used yet: an entry,
+ * Invalidates the tags in every configured cache, building those not used yet: an entry,
  * fragment or page written with one of them before this call reads as a miss from then on (with
  * `soft`, as stale where it may be served stale).
  */

@@ -1,5 +1,5 @@
 /**
- * The errors of SPEC §7. Each names what is at fault (alias, backend or key) in its message and
+ * The errors cachegrain throws. Each names what is at fault (alias, backend or key) in its message and
  * carries it as a field, so callers can branch without parsing text.
  */
 

@@ -1,5 +1,5 @@
 /**
- * Cache keys (SPEC §3): the default key function, and the checks memcached's key rules impose.
+ * Cache keys: the default key function, and the checks memcached's key rules impose.
  * The 250 limit counts code points, as the server counts characters of the made key.
  */
 import { InvalidCacheKeyError } from './errors.js';

@@ -1,5 +1,5 @@
 /**
- * What a cache reports about its own work (SPEC §11): counts kept by every cache, and one
+ * What a cache reports about its own work: counts kept by every cache, and one
  * `node:diagnostics_channel` channel per operation for tracing and metrics tools. A channel nobody
  * subscribes to costs one property read per operation: no message is built and no clock is read.
  */
@@ -11,7 +11,7 @@ export interface CacheStats {
   hits: number;
   /** Reads that found nothing usable. */
   misses: number;
-  /** Reads answered with a stale entry (SPEC §9) while it is refreshed. */
+  /** Reads answered with a stale entry while it is refreshed. */
   staleHits: number;
   /** Entries written (set, setMany, add that stored, getOrSet's computed value). */
   sets: number;

@@ -1,8 +1,8 @@
 /**
  * The request a cache call belongs to. The page cache opens one scope per request; everything that
  * runs for that request (the view, its cache calls, its fragment renders) finds it through
- * `currentScope()`. It carries the request's cache budget (SPEC §4: a request whose caches are down
- * waits at most `timeoutMs` in all, however many calls and caches it makes) and the tags of what was rendered into the response (SPEC §8).
+ * `currentScope()`. It carries the request's cache budget (a request whose caches are down
+ * waits at most `timeoutMs` in all, however many calls and caches it makes) and the tags of what was rendered into the response.
  * Outside a scope every call stands alone.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';

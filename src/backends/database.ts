@@ -1,5 +1,5 @@
 /**
- * database: one SQL table per cache (SPEC §4), in SQLite (better-sqlite3, embedded) or PostgreSQL
+ * database: one SQL table per cache, in SQLite (better-sqlite3, embedded) or PostgreSQL
  * (pg). The cache logic lives here once; each dialect's SQL sits behind `TableStore`. `expires` is
  * epoch seconds as a double, +Infinity for "never", so "live" is always the one test `expires > now`.
  * Reads go to `readConnection` when given, except the reads a write depends on (incr, incrVersion).

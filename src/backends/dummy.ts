@@ -1,12 +1,12 @@
 /**
- * dummy: implements the whole API and stores nothing (SPEC §4), for development and for turning
+ * dummy: implements the whole API and stores nothing, for development and for turning
  * caching off without touching code. Keys are still made and validated, so bad keys show up early.
  */
 import { BaseCache, type CacheParams, type Entry } from '../base.js';
 
 export class DummyCache extends BaseCache<unknown> {
   constructor(params: CacheParams = {}) {
-    // Values are never kept, so they are never encoded either (SPEC: dummy validates keys, not values).
+    // Values are never kept, so they are never encoded either: a dummy cache validates keys, not values.
     super(params, { encode: (value) => value, decode: (payload) => payload });
   }
 

@@ -1,5 +1,5 @@
 /**
- * filebased: one file per key in a directory (SPEC §4), named by the md5 of the made key. Every
+ * filebased: one file per key in a directory, named by the md5 of the made key. Every
  * write goes to a temp file that is then renamed (or, for `add`, hard-linked) into place, so a
  * reader in any process sees a whole file or none. Each file carries a CRC-32 of its contents: a
  * damaged, truncated or foreign file reads as a miss and is removed. The surprise: an expired or

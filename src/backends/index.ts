@@ -1,4 +1,4 @@
-/** The built-in backends by their `backend` name (SPEC §4). */
+/** The built-in backends by their `backend` name. */
 import type { BaseCache, CacheParams } from '../base.js';
 import { DatabaseCache } from './database.js';
 import { DummyCache } from './dummy.js';

@@ -1,5 +1,5 @@
 /**
- * The L1 tier (SPEC §10): an in-process copy of recently read and written entries in front of a
+ * The L1 tier: an in-process copy of recently read and written entries in front of a
  * server cache, answered synchronously, kept honest by invalidations that every process publishes
  * over Redis pub/sub. The surprise: a read or write that was in flight when its key changed (here
  * or in another process) is not kept, as it may carry what the change replaced.

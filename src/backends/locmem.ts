@@ -1,5 +1,5 @@
 /**
- * locmem: an in-process cache on `lru-cache` (SPEC §4). Aliases with the same location share one
+ * locmem: an in-process cache on `lru-cache`. Aliases with the same location share one
  * store. Expiry is kept beside each entry and checked on read (no timers, no lru-cache `ttl`);
  * a full store culls its least recently used entries first.
  */

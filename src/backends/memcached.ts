@@ -1,5 +1,5 @@
 /**
- * memcached (SPEC §4): one or more `host:port` / `unix:/path` servers, keys spread by consistent
+ * memcached: one or more `host:port` / `unix:/path` servers, keys spread by consistent
  * hashing, one pipelined multi-get per server. Keys memcached refuses throw InvalidCacheKeyError.
  * The surprises: `clear()` is `flush_all` of every server of the cache (memcached cannot list keys),
  * and counters go negative through a gets/cas loop, as memcached's own are unsigned.
@@ -55,7 +55,7 @@ export class MemcachedCache extends ServerCache<Buffer> {
     this.ring = this.servers.length > 1 ? new HashRing(locations) : undefined;
   }
 
-  /** Throws InvalidCacheKeyError for made keys memcached would refuse (SPEC §3), instead of warning. */
+  /** Throws InvalidCacheKeyError for made keys memcached would refuse, instead of warning. */
   override validateKey(key: string): void {
     const [problem] = memcachedKeyProblems(key);
     if (problem !== undefined) throw new InvalidCacheKeyError(problem, key);

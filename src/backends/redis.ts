@@ -1,5 +1,5 @@
 /**
- * redis: a cache on Redis through ioredis (SPEC §4): one server, a leader with read replicas, or a
+ * redis: a cache on Redis through ioredis: one server, a leader with read replicas, or a
  * Cluster. Integers are stored as decimal text so incr is a server-side INCRBY. The surprise: clear()
  * never flushes; it SCANs for this cache's key pattern, which a custom keyFunction must spell out.
  */

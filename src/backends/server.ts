@@ -1,5 +1,5 @@
 /**
- * What every backend that talks to a server shares (SPEC §4): a deadline on each command
+ * What every backend that talks to a server shares: a deadline on each command
  * (`timeoutMs`, covering time spent waiting to reconnect), `failOpen`, which turns a server's errors
  * and timeouts into misses and no-ops reported as `error` events instead of rejections, a breaker per
  * server, and the per-request budget. The surprise: once a server failed, calls to it answer at once
@@ -21,7 +21,7 @@ export interface ServerOptions {
   timeoutMs?: number;
   /** Answer a server failure with a miss (reads) or a no-op (writes) and an `error` event, instead of rejecting. @default false */
   failOpen?: boolean;
-  /** An in-process copy of recent entries in front of the server, invalidated across processes (SPEC §10). */
+  /** An in-process copy of recent entries in front of the server, invalidated across processes. */
   l1?: L1Options;
 }
 

@@ -1,5 +1,5 @@
 /**
- * The `cache` tag's argument rules (SPEC §5, Django's `CacheNode`), shared by every engine: the
+ * The `cache` tag's argument rules (Django's `CacheNode`), shared by every engine: the
  * timeout, the cache chosen by `using=` or the `template_fragments` → `default` fallback, and the
  * error texts, which are Django's word for word. Surprise: the fallback is decided on every render,
  * so a later `configureCaches` that adds `template_fragments` takes effect at once.

@@ -1,4 +1,4 @@
-/** Template fragment caching (SPEC §5): the engine-independent core that the engine adapters call. */
+/** Template fragment caching: the engine-independent core that the engine adapters call. */
 export {
   atTag,
   describeSite,

@@ -1,5 +1,5 @@
 /**
- * One render's fragments (SPEC §5, §8, §9). Each `cache` tag records its fragment and leaves a
+ * One render's fragments. Each `cache` tag records its fragment and leaves a
  * placeholder; `finish` reads every key of the render in one round trip per cache, renders only the
  * misses (tags inside them form the next level, read the same way), writes them back, and puts the
  * HTML in place. A fragment carries its own tags and those of every fragment inside it, and the page
@@ -27,7 +27,7 @@ import { CountsByName, type HitCounts } from '../observe.js';
 
 /** Renders a fragment's body: its output, which may hold placeholders of fragments nested in it. */
 
-/** Hits, stale hits and misses by fragment name, since start or `resetFragmentStats()` (SPEC §11). */
+/** Hits, stale hits and misses by fragment name, since start or `resetFragmentStats()`. */
 const countsByName = new CountsByName();
 
 /** Hits, stale hits and misses of every fragment name since start or `resetFragmentStats()`, in every cache. */

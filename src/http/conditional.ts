@@ -1,5 +1,5 @@
 /**
- * Conditional requests (SPEC §6, RFC 9110 §13.2.2, Django's `get_conditional_response`): strong
+ * Conditional requests (RFC 9110 §13.2.2, Django's `get_conditional_response`): strong
  * ETags over a body, and the status a request's preconditions call for. Dates are HTTP-dates as
  * RFC 9110 §5.6.7 defines them and nothing else: `Date.parse` would read ISO text, bare numbers and
  * dates without a zone (in the server's local time), all of which are invalid here and ignored.

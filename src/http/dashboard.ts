@@ -1,5 +1,5 @@
 /**
- * The cache dashboard (SPEC §11): one server-rendered page showing what every cache, fragment and
+ * The cache dashboard: one server-rendered page showing what every cache, fragment and
  * page route did, the recent invalidations, and (with `actions: true`) forms to invalidate tags and
  * clear a cache. Framework-free: a `(req, res, next)` handler over node:http, mounted by the user
  * behind their own authentication (`cachegrain/express` exports it as `cacheDashboard`).

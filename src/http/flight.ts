@@ -1,5 +1,5 @@
 /**
- * A page render in flight (SPEC §6 "Liveness"). Concurrent misses of one page wait for the render
+ * A page render in flight. Concurrent misses of one page wait for the render
  * that leads, and never longer than it lasts: every way a render can end (the response sent, a skip
  * decided at its head, an error, `res.destroy()`, a client gone) settles the flight, exactly once.
  * The flight hands waiters the page itself, so they never wait for the store behind it.

@@ -1,5 +1,5 @@
 /**
- * Cache-Control and Vary (SPEC §6, Django's `utils/cache.py`): pure string functions over header
+ * Cache-Control and Vary (Django's `utils/cache.py`): pure string functions over header
  * values, each with a thin wrapper over a Node `ServerResponse`. The surprise, kept from Django:
  * `no-cache` accumulates field names (`no-cache=Set-Cookie, no-cache=Link`) where others overwrite.
  */

@@ -1,5 +1,5 @@
 /**
- * cachegrain/http: framework-free header, page-key and page-cache utilities (SPEC §6) over Node's
+ * cachegrain/http: framework-free header, page-key and page-cache utilities over Node's
  * `IncomingMessage` and `ServerResponse`. `cachegrain/express` turns them into middleware.
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.

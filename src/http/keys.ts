@@ -1,8 +1,8 @@
 /**
- * Page keys (SPEC §6, Django's `learn_cache_key`/`get_cache_key`): the URL as the application sees
+ * Page keys (Django's `learn_cache_key`/`get_cache_key`): the URL as the application sees
  * it, plus the request's values for the headers the response varies on, learned per URL and kept in
  * the cache. Invalidation needs no list of variants: each stored page carries the tags `url:<path>`
- * and `url://<host><path>`, and `invalidatePage` invalidates one of them (SPEC §6, §8), so every page stored before it reads as a miss,
+ * and `url://<host><path>`, and `invalidatePage` invalidates one of them, so every page stored before it reads as a miss,
  * whichever process stored it and however concurrently. An absent header and an empty one hash
  * differently (each value is framed).
  */
@@ -102,7 +102,7 @@ export function requestHostname(req: IncomingMessage): string {
 }
 
 /**
- * Adds tags to the page being rendered for `res` (SPEC §8): the page cache stores the page with
+ * Adds tags to the page being rendered for `res`: the page cache stores the page with
  * them, beside the tags of the fragments rendered into it, so `invalidateTags` of any of them drops it.
  */
 export function addCacheTags(res: ServerResponse, ...tags: string[]): void {

@@ -1,5 +1,5 @@
 /**
- * The page cache (SPEC §6, §8, §9; Django's `middleware/cache.py`) over Node's request and response:
+ * The page cache (Django's `middleware/cache.py`) over Node's request and response:
  * `fetch` answers from the cache with prebuilt headers and body, `capture` stores what the view sends.
  * Concurrent misses of one page wait for one render (a `PageFlight`) and are handed its page; the
  * store happens behind the response and never holds anyone up. The view runs in a request scope, so
@@ -170,7 +170,7 @@ const flightsByCache = new WeakMap<BaseCache, PageFlights<StoredPage>>();
 const instanceIds = new WeakMap<object, number>();
 let instancesSeen = 0;
 
-/** Hits, stale hits and misses by route pattern (SPEC §11). */
+/** Hits, stale hits and misses by route pattern. */
 const countsByRoute = new CountsByName();
 
 /** Hits, stale hits and misses of the page cache by route pattern (Express `req.route.path`, else the path), since start or `resetPageStats()`. */
@@ -409,7 +409,7 @@ export class PageCache {
     const { urlHash } = keys;
     if (learned === undefined) return this.joinOrLead(req, res, cache, keys, '?', snapshot, undefined);
     const variant = headerValuesHash(req, learned.headers);
-    // A refresh renders whatever is stored. (A path whose tag has no version may well have pages: SPEC §8.)
+    // A refresh renders whatever is stored. (A path whose tag was never invalidated has no version, and may well have pages.)
     if ((req as MaybeRefresh)[REFRESH] === true) {
       return this.joinOrLead(req, res, cache, keys, variant, snapshot, undefined);
     }

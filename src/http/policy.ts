@@ -1,5 +1,5 @@
 /**
- * What the page cache may store (SPEC §6, Django's `UpdateCacheMiddleware.process_response`): one
+ * What the page cache may store (Django's `UpdateCacheMiddleware.process_response`): one
  * clause per rule, each naming why not. It reads the response as the view left it, before the page
  * cache adds Expires and max-age. The surprise, as in Django: a 304 is not stored but still gets the
  * cache's Expires and max-age when every other rule lets it through.

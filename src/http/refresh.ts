@@ -1,5 +1,5 @@
 /**
- * Renders a stale page again behind the visitor who was served it (SPEC §9). A page cache is a
+ * Renders a stale page again behind the visitor who was served it. A page cache is a
  * middleware: it cannot run the view without a request, so it sends one, the visitor's own GET, to
  * the server that received it, over loopback, as a CDN's background fetch would. The surprise: the
  * request proves it is a refresh with a one-time token stored in the cache, so any process sharing
