@@ -22,6 +22,14 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/** Whether `port` on 127.0.0.1 can be listened on right now. */
+export async function portIsFree(port: number): Promise<boolean> {
+  const server = createServer();
+  const ok = await new Promise<boolean>((resolve) => server.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)));
+  if (ok) await new Promise((resolve) => server.close(resolve));
+  return ok;
+}
+
 /** The first of `candidates` that exists and is executable, else an error naming the Debian package. */
 export function findExecutable(candidates: string[], debianPackage: string): string {
   const path = (process.env.PATH ?? '').split(':');

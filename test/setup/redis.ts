@@ -5,11 +5,10 @@
  */
 import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { findExecutable, freePort, type PortChooser, startOnFreePort, startServerProcess, stopProcess, type TestServer } from './process.js';
+import { findExecutable, freePort, type PortChooser, portIsFree, startOnFreePort, startServerProcess, stopProcess, type TestServer } from './process.js';
 
 const run = promisify(execFile);
 
@@ -104,13 +103,6 @@ async function freeClusterPort(): Promise<number> {
     const port = await freePort();
     if (port + 10000 <= 65535 && (await portIsFree(port + 10000))) return port;
   }
-}
-
-async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer();
-  const ok = await new Promise<boolean>((resolve) => server.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)));
-  if (ok) await new Promise((resolve) => server.close(resolve));
-  return ok;
 }
 
 async function startCluster(): Promise<RedisServer[]> {
