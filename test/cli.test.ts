@@ -13,6 +13,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BaseCache, BUILTIN_BACKENDS, type CacheConfig, DatabaseCache, type RedisCache } from '../src/index.js';
 import { closedPort } from './setup/closed-port.js';
+import { eventually } from './setup/eventually.js';
 import { type MemcachedProcess, startMemcached } from './setup/memcached.js';
 
 const repo = fileURLToPath(new URL('..', import.meta.url));
@@ -369,7 +370,8 @@ describe('an application holding entries in process (options.l1)', () => {
 
   /** What the application reads, once its in-process copy has had a moment to hear from the bus. */
   async function settled(cache: BaseCache, key: string): Promise<unknown> {
-    for (let i = 0; i < 50 && (await cache.get(key)) !== undefined; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline && (await cache.get(key)) !== undefined) await new Promise((resolve) => setTimeout(resolve, 20));
     return cache.get(key);
   }
 
@@ -377,8 +379,7 @@ describe('an application holding entries in process (options.l1)', () => {
     const app = open(config, 'default') as RedisCache;
     // Until it hears from the bus, the in-process tier keeps nothing for long: it starts over once subscribed.
     await app.get('page');
-    for (let i = 0; i < 250 && !app.l1!.busUp; i++) await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(app.l1!.busUp).toBe(true);
+    await eventually(() => expect(app.l1!.busUp).toBe(true));
     await app.set('page', 'cached', { tags: ['news'] });
     await app.set('other', 'cached');
     expect(app.peekFresh('page')?.value).toBe('cached');

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { demoCaches } from '../examples/demo/caches.js';
 import { recommendersOf, sectionItemIds, sectionPageOf, sectionPath } from '../examples/demo/catalogue.js';
 import { send } from './http/client.js';
-import { freePort, stopProcess } from './setup/process.js';
+import { eventually } from './setup/eventually.js';
+import { PortTakenError, startOnFreePort, stopProcess } from './setup/process.js';
 import { type RedisServer, startRedisServer } from './setup/redis.js';
 
 const builtServer = fileURLToPath(new URL('../dist/examples/demo/server.js', import.meta.url));
@@ -23,21 +24,25 @@ let redis: RedisServer;
 const children: ChildProcess[] = [];
 let env: NodeJS.ProcessEnv;
 
-/** Starts the built demo on a free port; answers its base URL once it listens. */
-async function startDemo(): Promise<string> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [builtServer], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let output = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk;
-      if (output.includes('cachegrain demo on')) resolve();
+/** Starts the built demo on a free port (another, if that one was taken before the demo bound it); answers its base URL once it listens. */
+function startDemo(): Promise<string> {
+  return startOnFreePort(async (port) => {
+    const child = spawn(process.execPath, [builtServer], { env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let output = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on('data', (chunk: Buffer) => {
+        output += chunk;
+        if (output.includes('cachegrain demo on')) resolve();
+      });
+      child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
+      child.once('exit', (code) => {
+        const message = `the demo exited with ${code}: ${output}`;
+        reject(output.includes('is already in use') ? new PortTakenError(message) : new Error(message));
+      });
     });
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk));
-    child.once('exit', (code) => reject(new Error(`the demo exited with ${code}: ${output}`)));
+    return `http://127.0.0.1:${port}`;
   });
-  return `http://127.0.0.1:${port}`;
 }
 
 beforeAll(async () => {
@@ -75,10 +80,7 @@ describe('an edit in one demo process', () => {
     for (const path of [...showing, ...elsewhere]) {
       expect((await send(reader, path)).status, path).toBe(200);
       // Pages are stored behind their response: wait until the reader serves each from its cache.
-      for (let tries = 0; (await send(reader, path)).headers['x-cache'] !== 'HIT'; tries++) {
-        expect(tries, `${path} is never served from the cache`).toBeLessThan(50);
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      await eventually(async () => expect((await send(reader, path)).headers['x-cache'], `${path} is never served from the cache`).toBe('HIT'));
     }
     const before = { recommendationsOfEdited: await has('recommendations', edited), bystanderDetail: await has('detail', bystander) };
     expect(before).toEqual({ recommendationsOfEdited: true, bystanderDetail: true });

@@ -370,24 +370,31 @@ describe('database: PostgreSQL going away', () => {
   afterAll(() => server.destroy());
 
   it('answers misses within timeoutMs with failOpen, reports the error, and recovers on restart', async () => {
-    const cache = database(server.url, { options: { failOpen: true, timeoutMs: 500 } }, 'fault');
+    const timeoutMs = 1000;
+    const cache = database(server.url, { options: { failOpen: true, timeoutMs } }, 'fault');
     const errors: Error[] = [];
     cache.on('error', (error) => errors.push(error));
     await cache.set('k', 'before');
     expect(await cache.get('k')).toBe('before');
     await server.stop();
-    const started = performance.now();
-    expect(await cache.get('k')).toBeUndefined();
-    expect(await cache.add('other', 1)).toBe(false);
-    expect(await cache.setMany({ a: 1 })).toEqual(['a']);
-    expect(performance.now() - started).toBeLessThan(3 * 500);
+    const calls: Array<[string, () => Promise<unknown>, unknown]> = [
+      ['get', () => cache.get('k'), undefined],
+      ['add', () => cache.add('other', 1), false],
+      ['setMany', () => cache.setMany({ a: 1 }), ['a']],
+    ];
+    for (const [name, call, expected] of calls) {
+      const started = performance.now();
+      expect(await call(), name).toEqual(expected);
+      // Within one deadline, with ample slack: not two.
+      expect(performance.now() - started, name).toBeLessThan(1.8 * timeoutMs);
+    }
     // One event per cause of the outage, not one per call.
     expect(errors.length).toBeGreaterThanOrEqual(1);
     expect(new Set(errors.map((error) => error.message)).size).toBe(errors.length);
     expect(errors[0]).toBeInstanceOf(CacheServerError);
     expect(errors[0]!.message).toContain(`cache 'default': server ${server.url}`);
     await server.start();
-    await expect.poll(() => cache.get('k'), { timeout: 10_000, interval: 100 }).toBe('before');
+    await expect.poll(() => cache.get('k'), { timeout: 20_000, interval: 100 }).toBe('before');
     await cache.close();
   });
 
@@ -399,7 +406,7 @@ describe('database: PostgreSQL going away', () => {
     await expect(failure).rejects.toThrow(CacheServerError);
     await expect(failure).rejects.toThrow(`cache 'strict': server ${server.url}`);
     await server.start();
-    await expect.poll(() => cache.get('k'), { timeout: 10_000, interval: 100 }).toBe('v');
+    await expect.poll(() => cache.get('k'), { timeout: 20_000, interval: 100 }).toBe('v');
     await cache.close();
   });
 });

@@ -1,13 +1,14 @@
-import { execFile } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileBasedCache, KeyNotFoundError } from '../../src/index.js';
 import { md5 } from '../../src/hash.js';
 import { describeBackend } from '../kit/backend.js';
+import { stopProcess } from '../setup/process.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cachegrain-filebased-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -16,6 +17,65 @@ describeBackend('filebased', {
   make: (overrides) => new FileBasedCache({ location: join(root, 'conformance'), ...overrides }),
   traits: { culling: { 3: 29, 0: 19 } },
 });
+
+/** A process of its own running `body` (a module with FileBasedCache at hand), spoken to a line at a time. */
+interface Script {
+  /** Every line it has printed so far. */
+  lines: string[];
+  /** The first line printed (already or later) that `matches`; rejects if the process ends without one. */
+  line(matches: (line: string) => boolean): Promise<string>;
+  send(line: string): void;
+  stderr(): string;
+}
+
+const scripts: ChildProcess[] = [];
+afterAll(() => Promise.all(scripts.map((child) => stopProcess(child))));
+
+/**
+ * Starts `body` in a new `node --import tsx` process (which can take seconds on a busy machine). It
+ * prints `ready` once up, and has `nextLine(text)` (resolves when that line arrives on stdin) and
+ * `done()` (lets the process end).
+ */
+function startScript(body: string): Script {
+  const source = `
+    import { createInterface } from 'node:readline';
+    import { FileBasedCache } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
+    const input = createInterface({ input: process.stdin });
+    const nextLine = (text) => new Promise((resolve) => input.on('line', (line) => line === text && resolve()));
+    const done = () => input.close();
+    console.log('ready');
+    ${body}
+  `;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', source], { stdio: ['pipe', 'pipe', 'pipe'] });
+  scripts.push(child);
+  const lines: string[] = [];
+  let stderr = '';
+  let closed = false;
+  const wake: Array<() => void> = [];
+  const wakeAll = () => wake.splice(0).forEach((resolve) => resolve());
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    lines.push(line);
+    wakeAll();
+  });
+  child.once('close', () => {
+    closed = true;
+    wakeAll();
+  });
+  return {
+    lines,
+    async line(matches) {
+      for (;;) {
+        const found = lines.find(matches);
+        if (found !== undefined) return found;
+        if (closed) throw new Error(`the script process ended (${child.exitCode ?? child.signalCode}) without the line awaited:\n${stderr}`);
+        await new Promise<void>((resolve) => wake.push(resolve));
+      }
+    },
+    send: (line) => child.stdin!.write(`${line}\n`),
+    stderr: () => stderr,
+  };
+}
 
 function fileOf(cache: FileBasedCache): string {
   const files = readdirSync(cache.directory).filter((name) => name.endsWith('.cache'));
@@ -71,26 +131,30 @@ describe('filebased', () => {
   it('never lets a reader in another process see a torn file', async () => {
     const directory = join(root, 'processes');
     const writer = `
-      import { FileBasedCache } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
       const cache = new FileBasedCache({ location: ${JSON.stringify(directory)} });
+      await nextLine('go');
       for (let i = 0; i < 200; i++) await cache.set('shared', { i, pad: 'x'.repeat(20000 + (i % 7) * 5000) });
+      console.log('written');
+      done();
     `;
     const cache = new FileBasedCache({ location: directory });
     await cache.set('shared', { i: -1, pad: '' });
-    const run = promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', writer]);
+    const writing = startScript(writer);
+    await writing.line((line) => line === 'ready');
+    writing.send('go');
     let reads = 0;
-    let done = false;
-    void run.finally(() => (done = true));
-    while (!done) {
+    let written = false;
+    void writing.line((line) => line === 'written').finally(() => (written = true));
+    while (!written) {
       const value = await cache.get<{ i: number; pad: string }>('shared');
       expect(value).toBeDefined();
       expect(value!.pad.length === 0 || value!.pad.length >= 20000).toBe(true);
       reads++;
     }
-    await run;
+    await writing.line((line) => line === 'written');
     expect(reads).toBeGreaterThan(0);
     expect((await cache.get<{ i: number }>('shared'))!.i).toBe(199);
-  });
+  }, 120_000);
 
   it('reads a file damaged in place (same length) as a miss and removes it; nothing rejects', async () => {
     const cache = new FileBasedCache({ location: join(root, 'damaged') });
@@ -132,21 +196,20 @@ describe('filebased', () => {
     seeder.now = () => Date.now() / 1000 - 1000;
     const keys = Array.from({ length: 150 }, (_, i) => `key-${i}`);
     for (const key of keys) await seeder.set(key, 'expired', 10);
-    const startAt = Date.now() + 1500;
     const adder = (id: number) => `
-      import { FileBasedCache } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
       const cache = new FileBasedCache({ location: ${JSON.stringify(directory)} });
       const keys = ${JSON.stringify(keys)};
-      await new Promise((resolve) => setTimeout(resolve, ${startAt} - Date.now()));
+      await nextLine('go');
       const won = [];
       for (const key of keys) if (await cache.add(key, 'process ${id}', 60)) won.push(key);
       console.log(JSON.stringify(won));
+      done();
     `;
-    const outputs = await Promise.all(
-      [1, 2, 3, 4].map((id) =>
-        promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', adder(id)]).then(({ stdout }) => JSON.parse(stdout) as string[]),
-      ),
-    );
+    const adders = [1, 2, 3, 4].map((id) => startScript(adder(id)));
+    // All four start adding together only once all four are up, however long a start takes.
+    await Promise.all(adders.map((process) => process.line((line) => line === 'ready')));
+    for (const process of adders) process.send('go');
+    const outputs = await Promise.all(adders.map(async (process) => JSON.parse(await process.line((line) => line.startsWith('['))) as string[]));
     const winners = new Map<string, number[]>();
     outputs.forEach((won, index) => won.forEach((key) => winners.set(key, [...(winners.get(key) ?? []), index + 1])));
     const reader = new FileBasedCache({ location: directory });
@@ -154,7 +217,7 @@ describe('filebased', () => {
       expect(winners.get(key), key).toHaveLength(1);
       expect(await reader.get(key)).toBe(`process ${winners.get(key)![0]}`);
     }
-  });
+  }, 120_000);
 
   it('four processes reading while files are damaged in place: no rejection, no wrong value', async () => {
     const directory = join(root, 'damage-race');
@@ -162,9 +225,8 @@ describe('filebased', () => {
     const keys = Array.from({ length: 30 }, (_, i) => `key-${i}`);
     const valueOf = (key: string) => ({ key, pad: `${key}:`.repeat(200) });
     for (const key of keys) await writer.set(key, valueOf(key));
-    const stopAt = Date.now() + 4000;
+    // Each reader reads every key three ways a round, and says its counts after each round, until told to stop.
     const reader = `
-      import { FileBasedCache } from ${JSON.stringify(new URL('../../src/index.ts', import.meta.url).pathname)};
       const cache = new FileBasedCache({ location: ${JSON.stringify(directory)} });
       const keys = ${JSON.stringify(keys)};
       const expected = (key) => JSON.stringify({ key, pad: (key + ':').repeat(200) });
@@ -174,7 +236,10 @@ describe('filebased', () => {
         else if (JSON.stringify(value) === expected(key)) counts.hits++;
         else counts.wrong++;
       };
-      while (Date.now() < ${stopAt}) {
+      let stopped = false;
+      nextLine('stop').then(() => (stopped = true));
+      await nextLine('go');
+      while (!stopped) {
         for (const key of keys) {
           try {
             check(key, await cache.get(key));
@@ -186,12 +251,28 @@ describe('filebased', () => {
             console.error(String(error));
           }
         }
+        console.log(JSON.stringify(counts));
       }
-      console.log(JSON.stringify(counts));
+      console.log('stopped');
+      done();
     `;
-    const readers = [1, 2, 3, 4].map(() => promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', reader]));
+    const readsEach = 3 * keys.length * 3;
+    const minimumDamage = 150;
+    const deadline = Date.now() + 100_000;
+    const readers = [1, 2, 3, 4].map(() => startScript(reader));
+    await Promise.all(readers.map((process) => process.line((line) => line === 'ready')));
+    for (const process of readers) process.send('go');
+    const countsOf = (process: Script) => {
+      const last = process.lines.findLast((line) => line.startsWith('{'));
+      return last === undefined
+        ? { hits: 0, misses: 0, rejections: 0, wrong: 0 }
+        : (JSON.parse(last) as { hits: number; misses: number; rejections: number; wrong: number });
+    };
+    const readsOf = (process: Script) => Object.values(countsOf(process)).reduce((a, b) => a + b);
     let damaged = 0;
-    while (Date.now() < stopAt - 200) {
+    // Damage goes on until every reader has read enough beside it, and there has been enough of it.
+    while (damaged < minimumDamage || readers.some((process) => readsOf(process) < readsEach)) {
+      if (Date.now() > deadline) throw new Error(`no end in 100 s: ${damaged} files damaged, reads ${readers.map(readsOf).join(', ')}`);
       const key = keys[damaged % keys.length]!;
       const path = join(directory, `${md5(writer.makeKey(key))}.cache`);
       try {
@@ -210,17 +291,18 @@ describe('filebased', () => {
       }
       await new Promise((resolve) => setTimeout(resolve, 2));
     }
+    for (const process of readers) process.send('stop');
+    await Promise.all(readers.map((process) => process.line((line) => line === 'stopped')));
     const totals = { hits: 0, misses: 0, rejections: 0, wrong: 0 };
-    for (const { stdout } of await Promise.all(readers)) {
-      const counts = JSON.parse(stdout) as typeof totals;
+    for (const process of readers) {
+      const counts = countsOf(process);
       for (const name of Object.keys(totals) as Array<keyof typeof totals>) totals[name] += counts[name];
     }
-    expect(damaged).toBeGreaterThan(100);
-    expect(totals.rejections).toBe(0);
+    expect(totals.rejections, readers.map((process) => process.stderr()).join('')).toBe(0);
     expect(totals.wrong).toBe(0);
     expect(totals.hits).toBeGreaterThan(0);
     expect(totals.misses).toBeGreaterThan(0);
-  });
+  }, 120_000);
 
   it('needs a location', () => {
     expect(() => new FileBasedCache({ alias: 'files' })).toThrow("cache 'files': the filebased backend needs a location");

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheServerError, RedisCache } from '../../src/index.js';
-import { freePort } from '../setup/process.js';
+import { closedPort } from '../setup/closed-port.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
 
 const TIMEOUT_MS = 150;
@@ -124,7 +124,7 @@ describe('redis when the server goes away', () => {
   }, 60_000);
 
   it('without failOpen: a server that never answered rejects promptly too, and close() does not hang', async () => {
-    const port = await freePort();
+    const port = await closedPort();
     server = { port, url: `redis://127.0.0.1:${port}`, stop: async () => {} };
     const cache = new RedisCache({ location: server.url, options: { timeoutMs: TIMEOUT_MS } });
     cache.on('error', () => undefined);

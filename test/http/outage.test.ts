@@ -11,7 +11,7 @@ import { Agent } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { eventually } from '../setup/eventually.js';
-import { freePort } from '../setup/process.js';
+import { closedPort } from '../setup/closed-port.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
 import { get, HUNG_MS, load } from './fixtures/load.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
@@ -91,7 +91,7 @@ describe('the page cache when its Redis dies', () => {
   }, 90_000);
 
   const downServers = {
-    'refuses connections': async () => ({ port: await freePort(), close: async () => undefined }),
+    'refuses connections': async () => ({ port: await closedPort(), close: async () => undefined }),
     'accepts connections and never answers': silentServer,
   };
   const cases = (['cacheMiddleware', 'cachePage', 'split middleware'] as const).flatMap((layer) =>

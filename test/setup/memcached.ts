@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findExecutable, freePort, startProcess, stopProcess, type TestServer, waitForPort } from './process.js';
+import { findExecutable, type PortChooser, startOnFreePort, startServerProcess, stopProcess, type TestServer } from './process.js';
 
 export interface MemcachedProcess {
   /** The address as a cache location: `127.0.0.1:<port>` or `unix:<path>`. */
@@ -19,35 +19,51 @@ export interface MemcachedProcess {
   stop(): Promise<void>;
 }
 
-/** Starts one memcached on `port` (a free one when omitted) or on the unix socket `socketPath`. */
-export async function startMemcached(options: { port?: number; socketPath?: string; verbose?: boolean } = {}): Promise<MemcachedProcess> {
+/**
+ * Starts one memcached on the unix socket `socketPath`, or on loopback: on `port` when given (a server
+ * restarted where it was), else on a port it chooses (`choosePort`, `freePort` by default) and again
+ * on another when that one was taken before the server bound it. Ready once it answers as itself
+ * (`stats` pid).
+ */
+export async function startMemcached(
+  options: { port?: number; choosePort?: PortChooser; socketPath?: string; verbose?: boolean } = {},
+): Promise<MemcachedProcess> {
+  if (options.socketPath !== undefined) return startMemcachedAt(`unix:${options.socketPath}`, ['-s', options.socketPath, '-a', '0700'], options);
+  const startOn = (port: number) => startMemcachedAt(`127.0.0.1:${port}`, ['-l', '127.0.0.1', '-p', String(port)], options, port);
+  return options.port !== undefined ? startOn(options.port) : startOnFreePort(startOn, options.choosePort);
+}
+
+async function startMemcachedAt(location: string, listenArgs: string[], options: { verbose?: boolean }, port?: number): Promise<MemcachedProcess> {
   const binary = findExecutable(['memcached', '/usr/bin/memcached'], 'memcached');
-  const args = ['-m', '64', '-U', '0', '-c', '1024'];
+  const args = ['-m', '64', '-U', '0', '-c', '1024', ...listenArgs];
   if (process.getuid?.() === 0) args.push('-u', 'root');
   if (options.verbose) args.push('-vv');
-  let location: string;
-  let port: number | undefined;
-  if (options.socketPath !== undefined) {
-    args.push('-s', options.socketPath, '-a', '0700');
-    location = `unix:${options.socketPath}`;
-  } else {
-    port = options.port ?? (await freePort());
-    args.push('-l', '127.0.0.1', '-p', String(port));
-    location = `127.0.0.1:${port}`;
-  }
-  const { child, output } = startProcess(binary, args);
-  const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code) => reject(new Error(`memcached (${location}) exited with ${code} before it was ready: ${output()}`))),
-  );
-  exited.catch(() => undefined);
-  const ready = options.socketPath !== undefined ? waitForSocket(options.socketPath) : waitForPort(port!);
-  try {
-    await Promise.race([ready, exited]);
-  } catch (error) {
-    await stopProcess(child);
-    throw error;
-  }
+  const { child, output } = await startServerProcess(`memcached (${location})`, binary, args, async (pid) => (await statsPid(location)) === pid);
   return { location, port, pid: child.pid!, output, stop: () => stopProcess(child) };
+}
+
+/** The `pid` that the memcached at `location` reports in `stats`, or undefined if it does not answer. */
+async function statsPid(location: string, timeoutMs = 2000): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const socket = location.startsWith('unix:')
+      ? connect(location.slice('unix:'.length))
+      : connect(Number(location.slice(location.lastIndexOf(':') + 1)), '127.0.0.1');
+    let reply = '';
+    const settle = (pid: number | undefined) => {
+      socket.destroy();
+      resolve(pid);
+    };
+    socket.setTimeout(timeoutMs, () => settle(undefined));
+    socket.once('error', () => settle(undefined));
+    socket.once('close', () => settle(undefined));
+    socket.once('connect', () => socket.write('stats\r\n'));
+    socket.on('data', (chunk) => {
+      reply += chunk;
+      if (!reply.endsWith('END\r\n')) return;
+      const pid = /^STAT pid (\d+)\r$/m.exec(reply)?.[1];
+      settle(pid === undefined ? undefined : Number(pid));
+    });
+  });
 }
 
 export async function start(): Promise<TestServer> {
@@ -64,21 +80,4 @@ export async function start(): Promise<TestServer> {
     throw (failure as PromiseRejectedResult).reason;
   }
   return { env: { CACHEGRAIN_TEST_MEMCACHED_SERVERS: servers.map((server) => server.location).join(',') }, stop };
-}
-
-async function waitForSocket(path: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const socket = connect(path);
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (Date.now() > deadline) throw new Error(`nothing listened on ${path} within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

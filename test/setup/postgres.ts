@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { freePort, startProcess, type TestServer } from './process.js';
+import { type PortChooser, type ServerProcess, startOnFreePort, startServerProcess, stopProcess, type TestServer } from './process.js';
 
 const TEST_DATABASE = 'cachegrain';
 
@@ -32,66 +32,74 @@ export async function start(): Promise<TestServer> {
   return { env: { CACHEGRAIN_TEST_POSTGRES_URL: instance.url }, stop: () => instance.destroy() };
 }
 
-export async function startPostgres(): Promise<PostgresInstance> {
+/**
+ * A fresh cluster, started on a port it chooses (`choosePort`, `freePort` by default) and again on
+ * another when that one was taken before the server bound it. Ready once the server answering on
+ * the port reports this cluster's data directory.
+ */
+export async function startPostgres(options: { choosePort?: PortChooser } = {}): Promise<PostgresInstance> {
   const bin = postgresBinaries();
   const root = mkdtempSync(join(tmpdir(), 'cachegrain-postgres-'));
   const data = join(root, 'data');
   const user = process.getuid?.() === 0 ? postgresUser() : undefined;
   if (user) chownSync(root, user.uid, user.gid);
   const asUser = { cwd: root, ...(user ?? {}) };
-  await promisify(execFile)(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync'], asUser);
-  const port = await freePort();
-  const url = `postgres://postgres@127.0.0.1:${port}/${TEST_DATABASE}`;
-  let server: ReturnType<typeof startProcess> | undefined;
-
-  const instance: PostgresInstance = {
-    url,
-    port,
-    async start() {
-      const args = [
-        '-D',
-        data,
-        '-p',
-        String(port),
-        '-h',
-        '127.0.0.1',
-        '-k',
-        root,
-        '-c',
-        'fsync=off',
-        '-c',
-        'synchronous_commit=off',
-        '-c',
-        'full_page_writes=off',
-      ];
-      server = startProcess(join(bin, 'postgres'), args, asUser);
-      await waitUntilAccepting(port, server);
-    },
-    async stop() {
-      const child = server?.child;
-      if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGINT');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-    async destroy() {
-      await instance.stop();
-      rmSync(root, { recursive: true, force: true });
-    },
+  let server: ServerProcess | undefined;
+  const startOn = async (port: number) => {
+    const args = [
+      '-D',
+      data,
+      '-p',
+      String(port),
+      '-h',
+      '127.0.0.1',
+      '-k',
+      root,
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+    ];
+    server = await startServerProcess(`postgres on port ${port}`, join(bin, 'postgres'), args, () => servesDataDirectory(port, data), asUser);
+  };
+  const stop = async () => {
+    // SIGINT is PostgreSQL's fast shutdown: connected clients are cut off.
+    if (server !== undefined) await stopProcess(server.child, 10_000, 'SIGINT');
+  };
+  const destroy = async () => {
+    await stop();
+    rmSync(root, { recursive: true, force: true });
   };
   try {
-    await instance.start();
+    await promisify(execFile)(join(bin, 'initdb'), ['-D', data, '-A', 'trust', '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--no-sync'], asUser);
+    const port = await startOnFreePort(async (port) => (await startOn(port), port), options.choosePort);
+    const url = `postgres://postgres@127.0.0.1:${port}/${TEST_DATABASE}`;
     const admin = new pg.Client({ connectionString: url.replace(`/${TEST_DATABASE}`, '/postgres') });
     await admin.connect();
     await admin.query(`CREATE DATABASE ${TEST_DATABASE}`);
     await admin.end();
+    return { url, port, start: () => startOn(port), stop, destroy };
   } catch (error) {
-    await instance.destroy();
+    await destroy();
     throw error;
   }
-  return instance;
+}
+
+/** Whether the server answering on `port` is the one whose data directory is `data`. */
+async function servesDataDirectory(port: number, data: string): Promise<boolean> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 2000 });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const { rows } = await client.query<{ data_directory: string }>('SHOW data_directory');
+    return rows[0]?.data_directory === data;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
 }
 
 /** The newest /usr/lib/postgresql/<version>/bin, or the directory of an initdb on PATH. */
@@ -113,24 +121,5 @@ function postgresUser(): { uid: number; gid: number } {
     return { uid, gid };
   } catch {
     throw new Error('running as root needs a `postgres` user to run PostgreSQL as: install it with `apt-get install -y postgresql`');
-  }
-}
-
-async function waitUntilAccepting(port: number, server: ReturnType<typeof startProcess>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (server.child.exitCode !== null) throw new Error(`postgres exited with code ${server.child.exitCode}:\n${server.output()}`);
-    const client = new pg.Client({ host: '127.0.0.1', port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 1000 });
-    client.on('error', () => undefined);
-    try {
-      await client.connect();
-      await client.query('SELECT 1');
-      await client.end();
-      return;
-    } catch {
-      await client.end().catch(() => undefined);
-    }
-    if (Date.now() > deadline) throw new Error(`postgres did not accept connections on 127.0.0.1:${port} within ${timeoutMs} ms:\n${server.output()}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

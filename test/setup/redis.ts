@@ -3,13 +3,12 @@
  * with one replica, and a 3-master Cluster. Each has its own temp dir and no persistence. The
  * surprise: a cluster node also listens on port + 10000 (the cluster bus), so both must be free.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { findExecutable, freePort, startProcess, stopProcess, type TestServer, waitForPort } from './process.js';
+import { findExecutable, freePort, type PortChooser, portIsFree, startOnFreePort, startServerProcess, stopProcess, type TestServer } from './process.js';
 
 const run = promisify(execFile);
 
@@ -23,49 +22,35 @@ export interface RedisServer {
 }
 
 /**
- * Starts one redis-server on `port` (a free one by default) and waits until it answers PING. A free
- * port can be taken by another process (another test run) before the server binds it: then the
- * server exits, and on a port of our choosing it is started again on another.
+ * Starts one redis-server and waits until it answers as itself (INFO process_id). On a port it
+ * chooses (`choosePort`, `freePort` by default), it starts again on another when the port was taken
+ * before the server bound it; a port given in `port` is kept (a server restarted where it was).
  */
-export async function startRedisServer(options: { port?: number; args?: string[] } = {}): Promise<RedisServer> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startRedisServerOn(options.port ?? (await freePort()), options.args ?? []);
-    } catch (error) {
-      if (options.port !== undefined || attempt === 5 || !(error instanceof PortTakenError)) throw error;
-    }
-  }
+export async function startRedisServer(options: { port?: number; choosePort?: PortChooser; args?: string[] } = {}): Promise<RedisServer> {
+  const startOn = (port: number) => startRedisServerOn(port, options.args ?? []);
+  return options.port !== undefined ? startOn(options.port) : startOnFreePort(startOn, options.choosePort);
 }
-
-/** The port was taken by another process between choosing it and binding it. */
-class PortTakenError extends Error {}
 
 async function startRedisServerOn(port: number, extraArgs: string[]): Promise<RedisServer> {
   const binary = findExecutable(['redis-server'], 'redis-server');
   const dir = mkdtempSync(join(tmpdir(), 'cachegrain-redis-'));
   const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extraArgs];
-  const { child, output } = startProcess(binary, args);
+  let child: ChildProcess;
+  try {
+    ({ child } = await startServerProcess(
+      `redis-server on port ${port}`,
+      binary,
+      args,
+      async (pid) => (await info(port, 'server')).get('process_id') === String(pid),
+    ));
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
   const stop = async () => {
     await stopProcess(child);
     rmSync(dir, { recursive: true, force: true });
   };
-  try {
-    const exited = new Promise<never>((_, reject) =>
-      child.once('exit', (code) => {
-        const message = `redis-server on port ${port} exited (${code}):\n${output()}`;
-        reject(/address already in use/i.test(output()) ? new PortTakenError(message) : new Error(message));
-      }),
-    );
-    await Promise.race([waitForPort(port), exited]);
-    // The one answering must be ours, not another process's server on a port taken before ours bound it.
-    await Promise.race([
-      until(async () => (await info(port, 'server')).get('process_id') === String(child.pid), `redis-server on port ${port} (PID ${child.pid}) to answer`),
-      exited,
-    ]);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
   const kill = async () => {
     if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -120,19 +105,16 @@ async function freeClusterPort(): Promise<number> {
   }
 }
 
-async function portIsFree(port: number): Promise<boolean> {
-  const server = createServer();
-  const ok = await new Promise<boolean>((resolve) => server.once('error', () => resolve(false)).listen(port, '127.0.0.1', () => resolve(true)));
-  if (ok) await new Promise((resolve) => server.close(resolve));
-  return ok;
-}
-
 async function startCluster(): Promise<RedisServer[]> {
   const nodes: RedisServer[] = [];
   try {
     for (let i = 0; i < 3; i++) {
-      const port = await freeClusterPort();
-      nodes.push(await startRedisServer({ port, args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'] }));
+      nodes.push(
+        await startRedisServer({
+          choosePort: freeClusterPort,
+          args: ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '5000'],
+        }),
+      );
     }
     const binary = findExecutable(['redis-cli'], 'redis-server');
     await run(binary, ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes']);
