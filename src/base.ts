@@ -176,6 +176,12 @@ function knowsEvery(versions: TagSnapshot, tags: readonly string[]): boolean {
   return true;
 }
 
+/** The answer as a promise: one already settled for an answer given at once. */
+function promised<T>(answer: MaybePromise<T>): Promise<T> {
+  if (answer instanceof Promise) return answer;
+  return answer === undefined ? (RESOLVED as Promise<T>) : Promise.resolve(answer);
+}
+
 /** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
 function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybePromise<B>): MaybePromise<B> {
   return value instanceof Promise ? value.then(next) : next(value);
@@ -207,6 +213,11 @@ const hardPart = (version: string): string => {
   return colon === -1 ? version : version.slice(0, colon);
 };
 
+/** How many made keys (and stamps of tagged entries) each cache remembers: a hot set of 100,000 keys, with room to spare. */
+const MADE_KEYS_REMEMBERED = 131_072;
+/** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
+const TAG_KEYS_REMEMBERED = 10_000;
+
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
 
@@ -224,11 +235,20 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly keyFunction: KeyFunction;
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
-  private readonly madeKeys = new BoundedMemo<string>();
+  /**
+   * Made keys by user key (default version, keys memcached would take): making and checking a key
+   * costs about as much as the rest of an in-process get. Sized for a hot set of 100,000 keys: a
+   * memo smaller than the hot set starts afresh again and again, and then costs more than it saves.
+   */
+  private readonly madeKeys = new BoundedMemo<string>(MADE_KEYS_REMEMBERED);
   /** Made keys of tag versions, by tag: a tagged read makes one per tag of its batch. */
-  private readonly tagKeys = new BoundedMemo<string>();
-  /** The stamp each recently read tagged entry carried, by made key: its tags for `guessTagKeys`, and not parsed again while it stays. */
-  private readonly stampsByKey = new BoundedMemo<KnownStamp>();
+  private readonly tagKeys = new BoundedMemo<string>(TAG_KEYS_REMEMBERED);
+  /**
+   * The stamp each recently read tagged entry carried, by made key: its tags for `guessTagKeys`, and
+   * not parsed again while it stays. Sized as `madeKeys`: a batch whose keys it has forgotten reads
+   * their tags' versions in a second round trip.
+   */
+  private readonly stampsByKey = new BoundedMemo<KnownStamp>(MADE_KEYS_REMEMBERED);
   /** Decoded values for readShared, by payload; they go when the payload is overwritten or culled. */
   private readonly sharedValues = new WeakMap<object, unknown>();
   /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
@@ -397,12 +417,17 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
     try {
-      const found = this.readOne(this.key(key, options?.version));
-      if (found instanceof Promise) return found.then((entry) => this.countedValue(entry, false, defaultValue));
-      return Promise.resolve(this.countedValue(found, false, defaultValue));
+      return promised(this.answerGet(key, defaultValue, options));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** What `get` answers: at once from a store in this process. Throws for a bad key. */
+  private answerGet<T>(key: CacheKey, defaultValue: T | undefined, options: VersionOption | undefined): MaybePromise<T | undefined> {
+    const found = this.readOne(this.key(key, options?.version));
+    if (found instanceof Promise) return found.then((entry) => this.countedValue(entry, false, defaultValue));
+    return this.countedValue(found, false, defaultValue);
   }
 
   /**
@@ -744,36 +769,41 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
     try {
-      // The usual call names a timeout or none: its expiry is all there is to work out.
-      if (timeoutOrOptions === undefined || typeof timeoutOrOptions === 'number') {
-        const expiresAt = this.expiryAfter(timeoutOrOptions);
-        const made = this.key(key);
-        return this.setMade(made, this.encode(value, made), expiresAt);
-      }
-      const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
-      const made = this.key(key, version);
-      const payload = this.encode(value, made);
-      if (tags !== undefined || windows !== undefined) {
-        if (expiresAt === EXPIRED) return this.setMade(made, payload, expiresAt);
-        this.counts.sets++;
-        return this.stampedWith(payload, tags, windows, expiresAt, asOf)
-          .then((stamped) => (stamped === undefined ? [] : this.write([[made, stamped]], storedExpiry(expiresAt, windows))))
-          .then(throwRefusal);
-      }
-      return this.setMade(made, payload, expiresAt);
+      return promised(this.answerSet(key, value, timeoutOrOptions));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
+  /** What `set` answers: at once for a store in this process. Throws for a bad key or value. */
+  private answerSet(key: CacheKey, value: unknown, timeoutOrOptions: TimeoutArg): MaybePromise<void> {
+    // The usual call names a timeout or none: its expiry is all there is to work out.
+    if (timeoutOrOptions === undefined || typeof timeoutOrOptions === 'number') {
+      const expiresAt = this.expiryAfter(timeoutOrOptions);
+      const made = this.key(key);
+      return this.setMade(made, this.encode(value, made), expiresAt);
+    }
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const made = this.key(key, version);
+    const payload = this.encode(value, made);
+    if (tags !== undefined || windows !== undefined) {
+      if (expiresAt === EXPIRED) return this.setMade(made, payload, expiresAt);
+      this.counts.sets++;
+      return this.stampedWith(payload, tags, windows, expiresAt, asOf)
+        .then((stamped) => (stamped === undefined ? [] : this.write([[made, stamped]], storedExpiry(expiresAt, windows))))
+        .then(throwRefusal);
+    }
+    return this.setMade(made, payload, expiresAt);
+  }
+
   /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */
-  private setMade(made: string, payload: P, expiresAt: number | null | typeof EXPIRED): Promise<void> {
+  private setMade(made: string, payload: P, expiresAt: number | null | typeof EXPIRED): MaybePromise<void> {
     if (expiresAt === EXPIRED) {
       const removed = this.remove([made]);
-      return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
+      return removed instanceof Promise ? removed.then(nothing) : undefined;
     }
     this.counts.sets++;
-    return this.writeOne(made, payload, expiresAt) ?? RESOLVED;
+    return this.writeOne(made, payload, expiresAt);
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
@@ -906,6 +936,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
+    try {
+      return promised(this.answerGetMany<T>(keys, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
+  private answerGetMany<T>(keys: Iterable<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
     return this.readBatch(keys, options, false, (payload) => this.codec.decode(payload) as T);
   }
 
@@ -915,7 +954,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * the entries and at most one of their tags, as `getMany`.
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
-    return this.readBatch(keys, options, true, (payload, stamp, state) => this.entryOf<T>({ payload, stamp, state }, false));
+    try {
+      return promised(this.readBatch(keys, options, true, (payload, stamp, state) => this.entryOf<T>({ payload, stamp, state }, false)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -1060,26 +1103,25 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     });
   }
 
-  private readBatch<V>(keys: Iterable<CacheKey>, options: VersionOption | undefined, withStale: boolean, build: BuildAnswer<P, V>): Promise<Map<CacheKey, V>> {
-    try {
-      const originals: CacheKey[] = [];
-      const made: string[] = [];
-      for (const key of keys) {
-        originals.push(key);
-        made.push(this.key(key, options?.version));
-      }
-      if (made.length === 0) return Promise.resolve(new Map());
-      const guess = this.guessTagKeys(made);
-      if (guess === undefined) return Promise.resolve(andThen(this.read(made, false), (entries) => this.pick(originals, made, entries, withStale, build)));
-      // The versions of the tags these keys had last time travel with them: usually no second read.
-      return Promise.resolve(
-        andThen(this.read([...made, ...guess.keys], false), (entries) =>
-          this.pick(originals, made, entries, withStale, build, this.versionsIn(guess.tags, guess.keys, entries)),
-        ),
-      );
-    } catch (error) {
-      return Promise.reject(error);
+  private readBatch<V>(
+    keys: Iterable<CacheKey>,
+    options: VersionOption | undefined,
+    withStale: boolean,
+    build: BuildAnswer<P, V>,
+  ): MaybePromise<Map<CacheKey, V>> {
+    const originals: CacheKey[] = [];
+    const made: string[] = [];
+    for (const key of keys) {
+      originals.push(key);
+      made.push(this.key(key, options?.version));
     }
+    if (made.length === 0) return new Map();
+    const guess = this.guessTagKeys(made);
+    if (guess === undefined) return andThen(this.read(made, false), (entries) => this.pick(originals, made, entries, withStale, build));
+    // The versions of the tags these keys had last time travel with them: usually no second read.
+    return andThen(this.read([...made, ...guess.keys], false), (entries) =>
+      this.pick(originals, made, entries, withStale, build, this.versionsIn(guess.tags, guess.keys, entries)),
+    );
   }
 
   /**
@@ -1440,56 +1482,96 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 /**
  * Every public operation publishes how it ended on `cachegrain:<operation>` (SPEC §11). Installed
  * over the methods once, here, rather than written into each: while nobody subscribes, a call costs
- * one `hasSubscribers` read more, and no message, clock read or closure.
+ * one `hasSubscribers` read more. While someone does (metrics exporters subscribe for good), a call
+ * reads the clock before and after and builds one message; an answer given at once (a store in this
+ * process) is published at once, without waiting a turn of the event loop.
  */
-type Operation = (this: BaseCache, a?: unknown, b?: unknown, c?: unknown) => Promise<unknown>;
+type Operation = (this: BaseCache, a?: unknown, b?: unknown, c?: unknown) => MaybePromise<unknown>;
 const NOT_FOUND = Symbol('not found');
-/** On each published operation: the method as it is without its channel. */
-export const UNOBSERVED = Symbol('cachegrain.unobserved');
+
+/** The operations that can answer at once, by the method that does: observed, they are called instead of the public one. */
+const ANSWERED_AT_ONCE: Partial<Record<CacheOperation, Operation>> = {
+  get: BaseCache.prototype['answerGet'] as Operation,
+  set: BaseCache.prototype['answerSet'] as Operation,
+  getMany: BaseCache.prototype['answerGetMany'] as Operation,
+};
 
 for (const operation of CACHE_OPERATIONS) {
   const direct = BaseCache.prototype[operation] as Operation;
+  const answer = ANSWERED_AT_ONCE[operation] ?? direct;
   const channel = CHANNELS[operation];
   const observed: Operation = function (a, b, c) {
-    return channel.hasSubscribers ? traced(this, operation, direct, a, b, c) : direct.call(this, a, b, c);
+    return channel.hasSubscribers ? observe(this, operation, answer, a, b, c) : direct.call(this, a, b, c);
   };
-  // What the benchmark weighs the idle channel against.
-  Object.defineProperty(observed, UNOBSERVED, { value: direct });
   Object.defineProperty(BaseCache.prototype, operation, { value: observed, writable: true, configurable: true });
 }
 
 const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
 
-async function traced(cache: BaseCache, operation: CacheOperation, direct: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
+function observe(cache: BaseCache, operation: CacheOperation, answer: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
   const started = performance.now();
   // Read once: a generator of keys or tags would be empty for the operation after the event read it.
   if (LISTS.has(operation) && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
-  const event: Partial<CacheEvent> = { operation, alias: cache.alias, ...eventSubject(operation, a, b) };
-  const publish = (outcome: CacheOutcome, more?: Partial<CacheEvent>) =>
-    CHANNELS[operation].publish({ ...event, ...more, outcome, duration: performance.now() - started });
+  let answered: MaybePromise<unknown>;
   try {
     // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
-    const result = await direct.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
-    if (operation === 'get') {
-      publish(result === NOT_FOUND ? 'miss' : 'hit');
-      return result === NOT_FOUND ? b : result;
-    }
-    if (operation === 'getMany' || operation === 'getEntries') {
-      const found = result as Map<CacheKey, unknown>;
-      const misses = (event.keys?.length ?? found.size) - found.size;
-      publish(misses === 0 ? 'hit' : 'miss', { hits: found.size, misses });
-    } else if (operation === 'hasKey') publish(result ? 'hit' : 'miss');
-    else publish('ok');
-    return result;
+    answered = answer.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
   } catch (error) {
-    publish('error', { error });
+    publishFailure(cache, operation, a, b, started, error);
+    return Promise.reject(error);
+  }
+  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started);
+  return promised(published(cache, operation, a, b, started, answered));
+}
+
+async function observeLater(cache: BaseCache, operation: CacheOperation, answer: Promise<unknown>, a: unknown, b: unknown, started: number): Promise<unknown> {
+  let result: unknown;
+  try {
+    result = await answer;
+  } catch (error) {
+    publishFailure(cache, operation, a, b, started, error);
     throw error;
   }
+  return published(cache, operation, a, b, started, result);
 }
+
+/** Publishes how an operation ended, and answers what its caller receives (a get's miss: the caller's default). */
+function published(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown, started: number, result: unknown): unknown {
+  if (operation === 'get') {
+    const hit = result !== NOT_FOUND;
+    CHANNELS.get.publish({ operation, alias: cache.alias, key: keyName(a), outcome: hit ? 'hit' : 'miss', duration: performance.now() - started });
+    return hit ? result : b;
+  }
+  const event = eventOf(cache, operation, a, b);
+  if (operation === 'getMany' || operation === 'getEntries') {
+    const found = (result as Map<CacheKey, unknown>).size;
+    const misses = (event.keys?.length ?? found) - found;
+    event.outcome = misses === 0 ? 'hit' : 'miss';
+    event.hits = found;
+    event.misses = misses;
+  } else if (operation === 'hasKey') event.outcome = result ? 'hit' : 'miss';
+  event.duration = performance.now() - started;
+  CHANNELS[operation].publish(event);
+  return result;
+}
+
+function publishFailure(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown, started: number, error: unknown): void {
+  const event = eventOf(cache, operation, a, b);
+  event.outcome = 'error';
+  event.error = error;
+  event.duration = performance.now() - started;
+  CHANNELS[operation].publish(event);
+}
+
+/** An operation's event before its outcome is known: `ok` and no duration yet. */
+function eventOf(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown): CacheEvent {
+  return { operation, alias: cache.alias, ...eventSubject(operation, a, b), outcome: 'ok', duration: 0 };
+}
+
+const keyName = (key: unknown): string => (typeof key === 'string' ? key : String(key));
 
 /** The keys or tags an operation is about, as its event names them. */
 function eventSubject(operation: CacheOperation, a: unknown, b: unknown): Partial<CacheEvent> {
-  const name = (key: unknown) => (typeof key === 'string' ? key : String(key));
   switch (operation) {
     case 'clear':
       return {};
@@ -1498,11 +1580,11 @@ function eventSubject(operation: CacheOperation, a: unknown, b: unknown): Partia
     case 'getMany':
     case 'getEntries':
     case 'deleteMany':
-      return { keys: [...(a as Iterable<unknown>)].map(name) };
+      return { keys: [...(a as Iterable<unknown>)].map(keyName) };
     case 'setMany':
-      return { keys: (a instanceof Map ? [...a.keys()] : Object.keys(a as object)).map(name) };
+      return { keys: (a instanceof Map ? [...a.keys()] : Object.keys(a as object)).map(keyName) };
     default:
-      return { key: name(a) };
+      return { key: keyName(a) };
   }
 }
 

@@ -138,9 +138,12 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
 
   private put(key: string, payload: MemoryPayload, expiresAt: number | null): void {
     const lru = this.store.lru;
-    // Only a full store culls, and only for a new key: an overwrite leaves the count as it is.
-    if (lru.size >= this.culling.maxEntries && !lru.has(key)) for (let n = cullCount(lru.size, this.culling); n > 0; n--) lru.pop();
+    const before = lru.size;
     lru.set(key, { payload, expiresAt, retired: false });
+    // Only a new key in a full store culls (an overwrite leaves the count as it is), as many as a
+    // cull before adding it would: the least recently used go first, so the new entry stays. Told
+    // by the count, not by a lookup of the key beforehand.
+    if (lru.size > before && before >= this.culling.maxEntries) for (let n = cullCount(before, this.culling); n > 0; n--) lru.pop();
     // Past half full, culling draws near: kept entries report their hits from then on.
     this.store.recency.crowded = lru.size * 2 >= lru.max;
   }
