@@ -214,18 +214,19 @@ function openFragment(args: string[], tagName: string, line: number): string | T
   const literalName = JSON.stringify(/^(["'`]).*\1$/s.test(name) ? name.slice(1, -1) : name);
   // Each argument is evaluated once, into a constant of the tag's block.
   const values = varyOn.map((_, i) => `__cgVary${i}`);
-  const evaluate = `const __cgTimeout = (${timeout})${varyOn.map((expression, i) => `, ${values[i]} = (${expression})`).join('')};`;
+  const evaluated = [`__cgTimeout = (${timeout})`, ...varyOn.map((expression, i) => `${values[i]} = (${expression})`)];
+  if (keywords.length > 0) evaluated.push(`__cgKeywords = { ${keywords.join(', ')} }`);
+  const keywordsArgument = keywords.length > 0 ? ', __cgKeywords' : '';
   // The body writes to its own buffer: it runs after the template has returned.
   const record =
-    `__cachegrain.record(__cgTimeout, ${literalName}, [${values.join(', ')}], { ${keywords.join(', ')} }, ${line}, options, ` +
+    `__cachegrain.record(__cgTimeout, ${literalName}, [${values.join(', ')}], ${keywords.length > 0 ? '__cgKeywords' : '{}'}, ${line}, options, ` +
     `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`;
-  // A tag without keywords first asks for a hit kept in memory, which builds nothing.
-  if (keywords.length > 0) return `{ ${evaluate} __eta.res += ${record}`;
+  // The tag first asks for a hit kept in memory, which builds nothing.
   const hit =
     values.length <= 3
-      ? `hit${values.length}(__cgTimeout, ${literalName}${values.map((value) => `, ${value}`).join('')})`
-      : `hitMany(__cgTimeout, ${literalName}, [${values.join(', ')}])`;
-  return `{ ${evaluate} const __cgHit = __cachegrain.${hit}; __eta.res += __cgHit !== undefined ? __cgHit : ${record}`;
+      ? `hit${values.length}(__cgTimeout, ${literalName}${values.map((value) => `, ${value}`).join('')}${keywordsArgument})`
+      : `hitMany(__cgTimeout, ${literalName}, [${values.join(', ')}]${keywordsArgument})`;
+  return `{ const ${evaluated.join(', ')}; const __cgHit = __cachegrain.${hit}; __eta.res += __cgHit !== undefined ? __cgHit : ${record}`;
 }
 
 /** Splits on spaces outside quotes, brackets and parentheses. */

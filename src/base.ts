@@ -60,9 +60,14 @@ export interface HeldString {
   readonly key: string;
   readonly value: string;
   readonly entry: InProcessEntry<unknown>;
-  /** The entry's `trustedUntil`, or Infinity. */
+  /** Until when it may be answered again: the soonest `trustedUntil` of the entries it stands on, its `freshUntil`, or Infinity. */
   readonly trustedUntil: number;
   readonly recency: InProcessRecency;
+  /** The tags it was stored with, which go to whatever it is answered into. */
+  readonly tags: readonly string[];
+  /** The made keys of its tags' versions, and their entries as held when it was read: a new version retires one. */
+  readonly tagKeys: readonly string[];
+  readonly tagEntries: ReadonlyArray<InProcessEntry<unknown>>;
 }
 
 /** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */
@@ -167,6 +172,7 @@ export const DEFAULT_TIMEOUT = 300;
 const RESOLVED: Promise<void> = Promise.resolve();
 const nothing = (): void => undefined;
 const NO_TAGS: readonly string[] = Object.freeze([]);
+const NO_ENTRIES: ReadonlyArray<InProcessEntry<never>> = Object.freeze([]);
 /** Tags whose version key can hold them as they are, on every backend. */
 const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
 
@@ -998,54 +1004,74 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /**
    * `peekFresh` of a key as `storedKey` made it, for a caller that reads it again and again: a
-   * fresh string held without tags or a stale window comes as a `HeldString`, which the caller keeps
-   * and hands to `answerHeld` next time instead of reading the store.
+   * fresh string comes as a `HeldString`, which the caller keeps and hands to `answerHeld` next time
+   * instead of reading the store (a tagged one with the entries of its tags' versions, which it
+   * stands by while they stay).
    */
   holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
     const entry = this.inProcess?.(made);
     if (entry === undefined) return undefined;
+    const inProcess = this.judgedInProcess(entry);
+    if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
+    // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
+    this.counts.hits++;
+    const { judged, tagKeys, tagEntries } = inProcess;
     const recency = this.inProcessRecency;
-    if (recency !== undefined && this.codec.unstamp?.(entry.payload) === undefined) {
-      const value = this.decode(entry.payload, true);
-      if (typeof value === 'string') {
-        this.counts.hits++;
-        return { cache: this, key: made, value, entry, trustedUntil: entry.trustedUntil ?? Infinity, recency };
-      }
-    }
-    return this.freshInProcess(entry);
+    const value = this.decode(judged.payload, true);
+    if (recency === undefined || typeof value !== 'string') return { value, tags: judged.stamp?.tags ?? NO_TAGS, state: 'fresh' };
+    // Held while every entry it stands on is trusted, and no longer than it is fresh.
+    let trustedUntil = Math.min(entry.trustedUntil ?? Infinity, judged.stamp?.freshUntil ?? Infinity);
+    for (const tagEntry of tagEntries) trustedUntil = Math.min(trustedUntil, tagEntry.trustedUntil ?? Infinity);
+    return { cache: this, key: made, value, entry, trustedUntil, recency, tags: judged.stamp?.tags ?? NO_TAGS, tagKeys, tagEntries };
   }
 
   /**
-   * The kept string again, counted as a hit, while its entry is still the store's and fresh at `now`
-   * (this cache's clock); else undefined.
+   * The kept string again, counted as a hit, while its entry and those of its tags' versions are
+   * still the store's and fresh at `now` (this cache's clock); else undefined.
    */
   answerHeld(held: HeldString, now = this.now()): string | undefined {
     const entry = held.entry;
     if (entry.retired) return undefined;
     if (held.trustedUntil <= now || (entry.expiresAt !== null && entry.expiresAt <= now)) return undefined;
-    if (held.recency.crowded) held.recency.touch(held.key);
+    const tagEntries = held.tagEntries;
+    for (let i = 0; i < tagEntries.length; i++) if (tagEntries[i]!.retired) return undefined;
+    if (held.recency.crowded) {
+      held.recency.touch(held.key);
+      // The versions of its tags are in use as long as the entry is: they must not be culled first.
+      for (let i = 0; i < held.tagKeys.length; i++) held.recency.touch(held.tagKeys[i]!);
+    }
     this.counts.hits++;
     return held.value;
   }
 
   /** An entry this process holds, as `peekFresh` answers it (its tags' versions read in process too). */
   private freshInProcess<T>(entry: Entry<P>): CachedEntry<T> | undefined {
-    const stamped = this.codec.unstamp?.(entry.payload);
-    if (stamped === undefined) {
-      this.counts.hits++;
-      return { value: this.decode(entry.payload, true) as T, tags: NO_TAGS, state: 'fresh' };
-    }
-    const versions = new Map<string, string | undefined>();
-    for (const tag of stamped.stamp.tags) {
-      const version = this.inProcess!(this.tagKey(tag));
-      if (version === undefined) return undefined;
-      versions.set(tag, String(this.codec.decode(version.payload)));
-    }
-    const judged: Judged<P> = { payload: stamped.payload, stamp: stamped.stamp, state: this.stateOf(stamped.stamp, versions) };
-    if (judged.state !== 'fresh') return undefined;
+    const inProcess = this.judgedInProcess(entry);
+    if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
     // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
     this.counts.hits++;
-    return this.entryOf<T>(judged, true);
+    return this.entryOf<T>(inProcess.judged, true);
+  }
+
+  /**
+   * An entry this process holds, judged against its tags' versions as this process holds them, with
+   * the entries of those versions; undefined when one of them is not held here.
+   */
+  private judgedInProcess(entry: Entry<P>): { judged: Judged<P>; tagKeys: readonly string[]; tagEntries: ReadonlyArray<InProcessEntry<P>> } | undefined {
+    const stamped = this.codec.unstamp?.(entry.payload);
+    if (stamped === undefined) return { judged: { payload: entry.payload, stamp: undefined, state: 'fresh' }, tagKeys: NO_TAGS, tagEntries: NO_ENTRIES };
+    const versions = new Map<string, string | undefined>();
+    const tagKeys: string[] = [];
+    const tagEntries: Array<InProcessEntry<P>> = [];
+    for (const tag of stamped.stamp.tags) {
+      const tagKey = this.tagKey(tag);
+      const version = this.inProcess!(tagKey);
+      if (version === undefined) return undefined;
+      versions.set(tag, String(this.codec.decode(version.payload)));
+      tagKeys.push(tagKey);
+      tagEntries.push(version);
+    }
+    return { judged: { payload: stamped.payload, stamp: stamped.stamp, state: this.stateOf(stamped.stamp, versions) }, tagKeys, tagEntries };
   }
 
   /**

@@ -232,12 +232,8 @@ export class FragmentRender {
         const hit = cache.holdFresh(storedFragmentKey(key, cache));
         if (hit !== undefined) {
           countInlineHit(name);
-          if ('entry' in hit) {
-            key.held = hit;
-            return hit.value;
-          }
-          const tags = (this.inlineTags ??= new Set());
-          for (let i = 0; i < hit.tags.length; i++) tags.add(hit.tags[i]!);
+          if ('entry' in hit) key.held = hit;
+          this.passOn(hit.tags);
           return typeof hit.value === 'string' ? hit.value : String(hit.value);
         }
       }
@@ -265,33 +261,58 @@ export class FragmentRender {
   }
 
   /**
-   * For an engine that compiles the tag into code, a tag with no keywords and no vary-on values
-   * (`hit1`…`hit3` with one to three, `hitMany` with more): the fragment's HTML when an earlier hit
-   * of the same key kept it and it still stands, answered without building anything; undefined
-   * sends the adapter to `tag`, which does everything else.
+   * For an engine that compiles the tag into code (`hit1`…`hit3` with one to three vary-on values,
+   * `hitMany` with more): the fragment's HTML when an earlier hit of the same key kept it and it
+   * still stands, answered without building anything; undefined sends the adapter to `tag`, which
+   * does everything else. `keywords`, when the tag has any, are evaluated as for `tag`: `using`
+   * picks the cache, and the others are only checked here (they matter on a miss, and the entry's
+   * own tags and stale window are what a hit answers by).
    */
-  hit0(timeout: unknown, name: string): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(nameNode(name), this.fragmentsCache(), name) : undefined;
+  hit0(timeout: unknown, name: string, keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    return cache === undefined ? undefined : this.heldHtml(nameNode(name), cache, name);
   }
 
-  hit1(timeout: unknown, name: string, a: unknown): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(nameNode(name), a), this.fragmentsCache(), name) : undefined;
+  hit1(timeout: unknown, name: string, a: unknown, keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nameNode(name), a), cache, name);
   }
 
-  hit2(timeout: unknown, name: string, a: unknown, b: unknown): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(nodeAfter(nameNode(name), a), b), this.fragmentsCache(), name) : undefined;
+  hit2(timeout: unknown, name: string, a: unknown, b: unknown, keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nameNode(name), a), b), cache, name);
   }
 
-  hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown): string | undefined {
-    if (!this.inline || !plainTimeout(timeout)) return undefined;
-    return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name), a), b), c), this.fragmentsCache(), name);
+  hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown, keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name), a), b), c), cache, name);
   }
 
-  hitMany(timeout: unknown, name: string, varyOn: readonly unknown[]): string | undefined {
-    if (!this.inline || !plainTimeout(timeout)) return undefined;
+  hitMany(timeout: unknown, name: string, varyOn: readonly unknown[], keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    if (cache === undefined) return undefined;
     let node = nameNode(name);
     for (let i = 0; i < varyOn.length; i++) node = nodeAfter(node, varyOn[i]);
-    return this.heldHtml(node, this.fragmentsCache(), name);
+    return this.heldHtml(node, cache, name);
+  }
+
+  /**
+   * The cache a `hit*` call answers from: undefined when a kept hit cannot be taken (the engine is
+   * past the page, or an argument is one `tag` must check and report, naming the tag's site).
+   */
+  private hitCache(timeout: unknown, keywords: TagKeywords | undefined): BaseCache | undefined {
+    if (!this.inline || !plainTimeout(timeout)) return undefined;
+    if (keywords !== undefined) {
+      try {
+        fragmentTags(keywords.tags);
+        fragmentStale(keywords.stale);
+        fragmentLock(keywords.lock);
+        if (keywords.using !== undefined) return fragmentCache(keywords.using);
+      } catch {
+        return undefined;
+      }
+    }
+    return this.fragmentsCache();
   }
 
   /** The cache of tags without `using=`; undefined when it cannot be had (`tag` then says why). */
@@ -305,7 +326,7 @@ export class FragmentRender {
   }
 
   /** The HTML `node` kept from `cache`, counted, while it stands; undefined when there is none. */
-  private heldHtml(node: KeyNode | undefined, cache: BaseCache | undefined, name: string): string | undefined {
+  private heldHtml(node: KeyNode | undefined, cache: BaseCache, name: string): string | undefined {
     const held = node?.held;
     if (held === undefined || held.cache !== cache) return undefined;
     // One reading of the cache's clock serves the whole pass: a page is rendered at one moment.
@@ -319,7 +340,15 @@ export class FragmentRender {
       return undefined;
     }
     countInlineHit(name);
+    if (held.tags.length > 0) this.passOn(held.tags);
     return html;
+  }
+
+  /** Tags of a hit emitted while the engine rendered: they go to the page. */
+  private passOn(tags: readonly string[]): void {
+    if (tags.length === 0) return;
+    const into = (this.inlineTags ??= new Set());
+    for (let i = 0; i < tags.length; i++) into.add(tags[i]!);
   }
 
   /**
