@@ -86,6 +86,12 @@ function plainTimeout(timeout: unknown): boolean {
   return timeout === null || (typeof timeout === 'number' && Number.isSafeInteger(timeout));
 }
 
+function sameTags(tags: readonly string[], others: readonly string[] | undefined): boolean {
+  if (others === undefined || others.length !== tags.length) return false;
+  for (let i = 0; i < tags.length; i++) if (tags[i] !== others[i]) return false;
+  return true;
+}
+
 /** How long a `lock=true` render holds its lock at most, and how long the others wait for it. */
 const LOCK_SECONDS = 30;
 const LOCK_WAIT_MS = 5000;
@@ -204,6 +210,10 @@ export class FragmentRender {
   private inline = FragmentRender.inlineHits;
   /** The cache of tags without `using=`, looked up once per render (every hit asks for it). */
   private defaultCache?: BaseCache;
+  /** The cache the last `using=` named, by the value it was given. */
+  private lastUsing?: { alias: unknown; cache: BaseCache };
+  /** The tags the last inline hit passed on to the page: the fragments of a loop mostly carry the same. */
+  private lastPassedOn?: readonly string[];
   /** The cache whose clock was read for this pass, and the reading. */
   private clockOf?: BaseCache;
   private clockReading = 0;
@@ -221,7 +231,7 @@ export class FragmentRender {
     let fragment: Fragment;
     try {
       const key = fragmentKey(name, varyOn);
-      const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : fragmentCache(keywords.using);
+      const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
       const seconds = fragmentTimeout(timeout);
       const ownTags = fragmentTags(keywords.tags);
       const stale = fragmentStale(keywords.stale);
@@ -265,8 +275,8 @@ export class FragmentRender {
    * `hitMany` with more): the fragment's HTML when an earlier hit of the same key kept it and it
    * still stands, answered without building anything; undefined sends the adapter to `tag`, which
    * does everything else. `keywords`, when the tag has any, are evaluated as for `tag`: `using`
-   * picks the cache, and the others are only checked here (they matter on a miss, and the entry's
-   * own tags and stale window are what a hit answers by).
+   * picks the cache; the others matter only on a miss, where `tag` checks them (a hit answers by
+   * the tags and stale window its entry was stored with).
    */
   hit0(timeout: unknown, name: string, keywords?: TagKeywords): string | undefined {
     const cache = this.hitCache(timeout, keywords);
@@ -298,21 +308,25 @@ export class FragmentRender {
 
   /**
    * The cache a `hit*` call answers from: undefined when a kept hit cannot be taken (the engine is
-   * past the page, or an argument is one `tag` must check and report, naming the tag's site).
+   * past the page, or the timeout or `using` is one `tag` must report, naming the tag's site).
    */
   private hitCache(timeout: unknown, keywords: TagKeywords | undefined): BaseCache | undefined {
     if (!this.inline || !plainTimeout(timeout)) return undefined;
-    if (keywords !== undefined) {
-      try {
-        fragmentTags(keywords.tags);
-        fragmentStale(keywords.stale);
-        fragmentLock(keywords.lock);
-        if (keywords.using !== undefined) return fragmentCache(keywords.using);
-      } catch {
-        return undefined;
-      }
+    if (keywords?.using === undefined) return this.fragmentsCache();
+    try {
+      return this.cacheNamed(keywords.using);
+    } catch {
+      return undefined;
     }
-    return this.fragmentsCache();
+  }
+
+  /** The cache a tag's `using=` names, looked up once per render while the tags name the same one. */
+  private cacheNamed(using: unknown): BaseCache {
+    const last = this.lastUsing;
+    if (last !== undefined && last.alias === using) return last.cache;
+    const cache = fragmentCache(using);
+    this.lastUsing = { alias: using, cache };
+    return cache;
   }
 
   /** The cache of tags without `using=`; undefined when it cannot be had (`tag` then says why). */
@@ -346,7 +360,8 @@ export class FragmentRender {
 
   /** Tags of a hit emitted while the engine rendered: they go to the page. */
   private passOn(tags: readonly string[]): void {
-    if (tags.length === 0) return;
+    if (tags.length === 0 || sameTags(tags, this.lastPassedOn)) return;
+    this.lastPassedOn = tags;
     const into = (this.inlineTags ??= new Set());
     for (let i = 0; i < tags.length; i++) into.add(tags[i]!);
   }
