@@ -37,6 +37,8 @@ export function cachePlugin(options: CachePluginOptions = {}) {
   // A misused tag found while compiling, thrown by the compiled template where it knows its file.
   // Eta compiles synchronously, template text first and function text next, so one slot is exact.
   let compileError: { message: string; line: number } | undefined;
+  // Keywords whose values are all literals, by the constant they are made into once per render.
+  let constantKeywords: string[] = [];
   const syncRender = new SyncEtaRender(tagName);
   const runtime = {
     /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
@@ -61,12 +63,13 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       const tag = new RegExp(`${escape(open)}([-_]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
       const unclosed: number[] = [];
       compileError = undefined;
+      constantKeywords = [];
       const processed = template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
         const line = lineAt(template, offset);
         let code: string;
         if (end === undefined) {
           unclosed.push(line);
-          const parsed = openFragment(splitArguments(args), tagName, line);
+          const parsed = openFragment(splitArguments(args), tagName, line, constantKeywords);
           if (typeof parsed !== 'string') compileError ??= { message: parsed.message, line };
           code = typeof parsed === 'string' ? parsed : '';
         } else if (unclosed.pop() === undefined) {
@@ -93,8 +96,9 @@ export function cachePlugin(options: CachePluginOptions = {}) {
         return `throw ${found}.compileError(${JSON.stringify(message)}, ${line}, options);`;
       }
       const last = fnString.lastIndexOf('return __eta.res;');
+      const constants = constantKeywords.map((keywords, i) => `const __cgConstantKeywords${i} = { ${keywords} };\n`).join('');
       return (
-        `const __cachegrain = ${found}.enter(options);\n` +
+        `const __cachegrain = ${found}.enter(options);\n${constants}` +
         `${fnString.slice(0, last)}return __cachegrain.leave(__eta.res, options);${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },
@@ -218,19 +222,23 @@ function withInstallHint(eta: Eta, error: unknown): unknown {
 }
 
 const KEYWORD = new RegExp(`^(${KEYWORDS.join('|')})=(.+)$`, 's');
+/** A keyword value that is the same on every evaluation: a quoted string without interpolation, a number, a boolean. */
+const LITERAL = /^(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|-?\d+(?:\.\d+)?|true|false)$/;
 
 /**
  * `cache timeout name vary… using=alias tags=… stale=… lock=true` (keywords after the vary-on values,
  * in any order) → a call recording the fragment, opening the body's function.
  */
-function openFragment(args: string[], tagName: string, line: number): string | TemplateSyntaxError {
+function openFragment(args: string[], tagName: string, line: number, constantKeywords: string[]): string | TemplateSyntaxError {
   const keywords: string[] = [];
   const seen = new Set<string>();
+  let literalsOnly = true;
   while (args.length > 2 && KEYWORD.test(args.at(-1)!)) {
     const [, keyword, expression] = KEYWORD.exec(args.pop()!)!;
     if (seen.has(keyword!)) return new TemplateSyntaxError(`'${tagName}' tag: ${keyword}= is given twice`);
     seen.add(keyword!);
     keywords.unshift(`${keyword}: (${expression})`);
+    if (!LITERAL.test(expression!)) literalsOnly = false;
   }
   const misplaced = args.slice(2).find((arg) => KEYWORD.test(arg));
   if (misplaced !== undefined) return new TemplateSyntaxError(`'${tagName}' tag: ${misplaced.split('=')[0]}= must come after the vary-on values`);
@@ -239,18 +247,23 @@ function openFragment(args: string[], tagName: string, line: number): string | T
   const literalName = JSON.stringify(/^(["'`]).*\1$/s.test(name) ? name.slice(1, -1) : name);
   // Each argument is evaluated once, into a constant of the tag's block.
   const values = varyOn.map((_, i) => `__cgVary${i}`);
-  const evaluate = `const __cgTimeout = (${timeout})${varyOn.map((expression, i) => `, ${values[i]} = (${expression})`).join('')};`;
+  const evaluated = [`__cgTimeout = (${timeout})`, ...varyOn.map((expression, i) => `${values[i]} = (${expression})`)];
+  if (keywords.length > 0) {
+    // Literal keywords are made into one object per render, not one per pass of a loop around the tag.
+    const constant = literalsOnly ? `__cgConstantKeywords${constantKeywords.push(keywords.join(', ')) - 1}` : `{ ${keywords.join(', ')} }`;
+    evaluated.push(`__cgKeywords = ${constant}`);
+  }
+  const keywordsArgument = keywords.length > 0 ? ', __cgKeywords' : '';
   // The body writes to its own buffer: it runs after the template has returned.
   const record =
-    `__cachegrain.record(__cgTimeout, ${literalName}, [${values.join(', ')}], { ${keywords.join(', ')} }, ${line}, options, ` +
+    `__cachegrain.record(__cgTimeout, ${literalName}, [${values.join(', ')}], ${keywords.length > 0 ? '__cgKeywords' : '{}'}, ${line}, options, ` +
     `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`;
-  // A tag without keywords first asks for a hit kept in memory, which builds nothing.
-  if (keywords.length > 0) return `{ ${evaluate} __eta.res += ${record}`;
+  // The tag first asks for a hit kept in memory, which builds nothing.
   const hit =
     values.length <= 3
-      ? `hit${values.length}(__cgTimeout, ${literalName}${values.map((value) => `, ${value}`).join('')})`
-      : `hitMany(__cgTimeout, ${literalName}, [${values.join(', ')}])`;
-  return `{ ${evaluate} const __cgHit = __cachegrain.${hit}; __eta.res += __cgHit !== undefined ? __cgHit : ${record}`;
+      ? `hit${values.length}(__cgTimeout, ${literalName}${values.map((value) => `, ${value}`).join('')}${keywordsArgument})`
+      : `hitMany(__cgTimeout, ${literalName}, [${values.join(', ')}]${keywordsArgument})`;
+  return `{ const ${evaluated.join(', ')}; const __cgHit = __cachegrain.${hit}; __eta.res += __cgHit !== undefined ? __cgHit : ${record}`;
 }
 
 /** Splits on spaces outside quotes, brackets and parentheses. */

@@ -29,6 +29,8 @@ interface JavaScriptCompiler {
   hash?: { values: Record<string, unknown> };
   /** The keys of the hash popped last: a helper's hash is popped just before it is invoked. */
   lastHashKeys?: string[];
+  /** While a tag with keywords is set up: where its hash's code goes, replaced in its options by a register. */
+  keywordsInto?: { code?: unknown };
   popStack(): unknown;
   push(expression: unknown): void;
   useRegister(name: string): void;
@@ -37,11 +39,14 @@ interface JavaScriptCompiler {
   aliasable(name: string): unknown;
 }
 
+/** The register a tag's keywords are evaluated into. */
+const KEYWORDS_REGISTER = 'cachegrainKeywords';
+
 /**
- * Compiles each cache tag without keywords so that the template itself asks the render for a hit
- * kept in memory, and calls the helper only when there is none: a block helper call costs Handlebars
- * more (its options, its block's function, its wrapper) than emitting a kept fragment should.
- * The tag's arguments are evaluated once, into registers the helper call then reuses.
+ * Compiles each cache tag so that the template itself asks the render for a hit kept in memory, and
+ * calls the helper only when there is none: a block helper call costs Handlebars more (its options,
+ * its block's function, its wrapper) than emitting a kept fragment should. The tag's arguments, and
+ * its keywords when it has any, are evaluated once, into registers the helper call then reuses.
  */
 function installHitCompiler(handlebars: HandlebarsInstance, helperName: string): void {
   type Compiler = JavaScriptCompiler & Record<string, (...args: any[]) => unknown>;
@@ -61,14 +66,27 @@ function installHitCompiler(handlebars: HandlebarsInstance, helperName: string):
     this.lastHashKeys = [];
     return base.emptyHash!.call(this, omitEmpty);
   };
+  prototype.setupParams = function setupParams(this: Compiler, ...args: unknown[]) {
+    const options = base.setupParams!.apply(this, args) as { hash: unknown };
+    // The tag's keywords, evaluated once into a register that both the hit and the helper's options take.
+    if (this.keywordsInto !== undefined) {
+      this.keywordsInto.code = options.hash;
+      options.hash = KEYWORDS_REGISTER;
+    }
+    return options;
+  };
   prototype.invokeHelper = function invokeHelper(this: Compiler, paramSize: number, name: string, isSimple: boolean) {
+    if (name !== helperName || paramSize < 2 || this.options.data === false) return base.invokeHelper!.call(this, paramSize, name, isSimple);
     const keywords = this.lastHashKeys?.some((key) => (KEYWORDS as readonly string[]).includes(key)) ?? true;
-    if (name !== helperName || paramSize < 2 || keywords || this.options.data === false) return base.invokeHelper!.call(this, paramSize, name, isSimple);
     const nonHelper = this.popStack();
+    const keywordsCode: { code?: unknown } = {};
+    this.keywordsInto = keywords ? keywordsCode : undefined;
     const helper = this.setupHelper(paramSize, name);
+    this.keywordsInto = undefined;
     const registers = Array.from({ length: paramSize }, (_, i) => `cachegrainArg${i}`);
     for (const register of registers) this.useRegister(register);
     this.useRegister('cachegrainHit');
+    if (keywords) this.useRegister(KEYWORDS_REGISTER);
     const lookup = [
       '(',
       isSimple ? [helper.name, '||'] : [],
@@ -79,11 +97,16 @@ function installHitCompiler(handlebars: HandlebarsInstance, helperName: string):
     const options = helper.params[paramSize];
     const call = this.source.functionCall(lookup, 'call', [helper.callParams[0], ...registers, options]);
     const values = registers.slice(2);
-    const ask = values.length <= 3 ? `hit${values.length}(${registers.join(', ')})` : `hitMany(cachegrainArg0, cachegrainArg1, [${values.join(', ')}])`;
+    const keywordsArgument = keywords ? `, ${KEYWORDS_REGISTER}` : '';
+    const ask =
+      values.length <= 3
+        ? `hit${values.length}(${registers.join(', ')}${keywordsArgument})`
+        : `hitMany(cachegrainArg0, cachegrainArg1, [${values.join(', ')}]${keywordsArgument})`;
     const render = `data.${RENDER}`;
     this.push([
       '(',
       ...registers.flatMap((register, i) => [register, ' = ', helper.params[i], ', ']),
+      ...(keywords ? [KEYWORDS_REGISTER, ' = ', keywordsCode.code, ', '] : []),
       `(cachegrainHit = data != null && ${render} != null ? ${render}.${ask} : undefined) !== undefined ? cachegrainHit : `,
       call,
       ')',

@@ -65,6 +65,12 @@ async function runFor(operation: (i: number) => Promise<unknown> | unknown, dura
   return count;
 }
 
+/** What holds only while ours is measured (a subscriber listening, say), set up and taken down around each of its rounds. */
+export interface Surroundings {
+  enter(): void;
+  leave(): void;
+}
+
 /**
  * Measures ours and the anchor alternately, ROUNDS times each, and keeps each one's best: on a
  * shared 2-core machine a single measurement swings by tens of percent, the best of a few much less.
@@ -75,13 +81,18 @@ export async function compare(
   ours: (i: number) => Promise<unknown> | unknown,
   anchorName: string,
   anchor: (i: number) => Promise<unknown> | unknown,
-  options: MeasureOptions & { target?: number } = {},
+  options: MeasureOptions & { target?: number; whileOurs?: Surroundings } = {},
 ): Promise<Comparison> {
   const anchors: Measurement[] = [];
   const oursRuns: Measurement[] = [];
   for (let round = 0; round < ROUNDS; round++) {
     anchors.push(await measure(anchor, options));
-    oursRuns.push(await measure(ours, options));
+    options.whileOurs?.enter();
+    try {
+      oursRuns.push(await measure(ours, options));
+    } finally {
+      options.whileOurs?.leave();
+    }
   }
   const best = (runs: Measurement[]) => runs.reduce((x, y) => (x.opsPerSec >= y.opsPerSec ? x : y));
   const oursBest = best(oursRuns);

@@ -43,6 +43,17 @@ export interface InProcessEntry<P> extends Entry<P> {
   trustedUntil?: number;
 }
 
+/**
+ * What a store in this process vouches for about one key: an entry it holds, or that the key has no
+ * entry. `retired` turns true once that stops being so (the key is written, deleted, culled or
+ * forgotten), so whoever kept an answer that stands on it knows to read again.
+ */
+export interface InProcessStanding {
+  readonly retired: boolean;
+  /** Until when the store vouches for it, when that is sooner than forever (an L1's `timeout`). */
+  readonly trustedUntil?: number;
+}
+
 /** How a store in this process learns which of its entries are in use, for culling the others first. */
 export interface InProcessRecency {
   /**
@@ -60,9 +71,14 @@ export interface HeldString {
   readonly key: string;
   readonly value: string;
   readonly entry: InProcessEntry<unknown>;
-  /** The entry's `trustedUntil`, or Infinity. */
+  /** Until when it may be answered again: the soonest `trustedUntil` of the entries it stands on, its `freshUntil`, or Infinity. */
   readonly trustedUntil: number;
   readonly recency: InProcessRecency;
+  /** The tags it was stored with, which go to whatever it is answered into. */
+  readonly tags: readonly string[];
+  /** The made keys of its tags' versions, and their entries as held when it was read: a new version retires one. */
+  readonly tagKeys: readonly string[];
+  readonly tagEntries: ReadonlyArray<InProcessStanding>;
 }
 
 /** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */
@@ -185,6 +201,7 @@ export const DEFAULT_TIMEOUT = 300;
 const RESOLVED: Promise<void> = Promise.resolve();
 const nothing = (): void => undefined;
 const NO_TAGS: readonly string[] = Object.freeze([]);
+const NO_ENTRIES: ReadonlyArray<InProcessEntry<never>> = Object.freeze([]);
 /** Tags whose version key can hold them as they are, on every backend. */
 const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
 
@@ -192,6 +209,12 @@ const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
 function knowsEvery(versions: TagSnapshot, tags: readonly string[]): boolean {
   for (let i = 0; i < tags.length; i++) if (!versions.has(tags[i]!)) return false;
   return true;
+}
+
+/** The answer as a promise: one already settled for an answer given at once. */
+function promised<T>(answer: MaybePromise<T>): Promise<T> {
+  if (answer instanceof Promise) return answer;
+  return answer === undefined ? (RESOLVED as Promise<T>) : Promise.resolve(answer);
 }
 
 /** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
@@ -227,6 +250,8 @@ const hardPart = (version: string): string => {
 
 /** A tag's version before its first invalidation: no key holds it. */
 const FIRST_VERSION = '';
+/** What a version that cannot be decoded reads as: one no entry was stamped with, so its entries are misses. */
+const UNREADABLE_VERSION = '\u0000unreadable';
 /** The horizon of a cache with a tagged entry that never expires. */
 const FOREVER_HORIZON = 2 ** 52;
 
@@ -252,6 +277,11 @@ function latestStoredExpiry(entries: ReadonlyArray<{ expiresAt: number | symbol 
   return latest;
 }
 
+/** How many made keys (and stamps of tagged entries) each cache remembers: a hot set of 100,000 keys, with room to spare. */
+const MADE_KEYS_REMEMBERED = 131_072;
+/** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
+const TAG_KEYS_REMEMBERED = 10_000;
+
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
 
@@ -270,13 +300,22 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly keyFunction: KeyFunction;
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
-  private readonly madeKeys = new BoundedMemo<string>();
+  /**
+   * Made keys by user key (default version, keys memcached would take): making and checking a key
+   * costs about as much as the rest of an in-process get. Sized for a hot set of 100,000 keys: a
+   * memo smaller than the hot set starts afresh again and again, and then costs more than it saves.
+   */
+  private readonly madeKeys = new BoundedMemo<string>(MADE_KEYS_REMEMBERED);
   /** Made keys of tag versions, by tag: a tagged read makes one per tag of its batch. */
-  private readonly tagKeys = new BoundedMemo<string>();
+  private readonly tagKeys = new BoundedMemo<string>(TAG_KEYS_REMEMBERED);
   /** The tags' made version keys, the other way round (see `isTagKey`). */
-  private readonly madeTagKeys = new BoundedMemo<true>();
-  /** The stamp each recently read tagged entry carried, by made key: its tags for `guessTagKeys`, and not parsed again while it stays. */
-  private readonly stampsByKey = new BoundedMemo<KnownStamp>();
+  private readonly madeTagKeys = new BoundedMemo<true>(TAG_KEYS_REMEMBERED);
+  /**
+   * The stamp each recently read tagged entry carried, by made key: its tags for `guessTagKeys`, and
+   * not parsed again while it stays. Sized as `madeKeys`: a batch whose keys it has forgotten reads
+   * their tags' versions in a second round trip.
+   */
+  private readonly stampsByKey = new BoundedMemo<KnownStamp>(MADE_KEYS_REMEMBERED);
   /** Decoded values for readShared, by payload; they go when the payload is overwritten or culled. */
   private readonly sharedValues = new WeakMap<object, unknown>();
   /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
@@ -365,10 +404,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   protected inProcess?(key: string): InProcessEntry<P> | undefined;
 
   /**
-   * Optional, with `inProcess`: whether this process knows, without a server, that no live entry
-   * holds the made key (a store in process; an L1 that read a tag's version key and found none).
+   * Optional, with `inProcess`: that no live entry holds the made key, as this process knows it
+   * without a server (a store in process; an L1 that read a tag's version key and found none), as a
+   * standing that retires when the key is written; undefined when this process cannot tell.
    */
-  protected inProcessAbsent?(key: string): boolean;
+  protected inProcessAbsence?(key: string): InProcessStanding | undefined;
 
   /** Optional, with `inProcess`: the recency of the store that answers it. */
   protected get inProcessRecency(): InProcessRecency | undefined {
@@ -458,13 +498,18 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
     try {
-      const made = this.key(key, options?.version);
-      const found = this.readOne(made);
-      if (found instanceof Promise) return found.then((entry) => this.countedValue(made, entry, false, defaultValue));
-      return Promise.resolve(this.countedValue(made, found, false, defaultValue));
+      return promised(this.answerGet(key, defaultValue, options));
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** What `get` answers: at once from a store in this process. Throws for a bad key. */
+  private answerGet<T>(key: CacheKey, defaultValue: T | undefined, options: VersionOption | undefined): MaybePromise<T | undefined> {
+    const made = this.key(key, options?.version);
+    const found = this.readOne(made);
+    if (found instanceof Promise) return found.then((entry) => this.countedValue(made, entry, false, defaultValue));
+    return this.countedValue(made, found, false, defaultValue);
   }
 
   /**
@@ -882,15 +927,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /**
-   * A tag's version as read under `made`; undefined for none, or for one that cannot be decoded (its
-   * entries are then dead), whose removal goes into `removals`.
+   * A tag's version as read under `made`: undefined for none (never invalidated); for one that cannot
+   * be decoded, a version no entry carries (its entries are then dead), its removal going into `removals`.
    */
   private versionIn(made: string, entry: Entry<P> | undefined, removals?: Array<MaybePromise<void>>): string | undefined {
     if (entry === undefined) return undefined;
     const version = this.readable(made, entry.payload, false);
     if (!(version instanceof Unreadable)) return String(version);
     removals?.push(version.removal);
-    return undefined;
+    return UNREADABLE_VERSION;
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
@@ -904,36 +949,41 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
     try {
-      // The usual call names a timeout or none: its expiry is all there is to work out.
-      if (timeoutOrOptions === undefined || typeof timeoutOrOptions === 'number') {
-        const expiresAt = this.expiryAfter(timeoutOrOptions);
-        const made = this.key(key);
-        return this.setMade(made, this.encode(value, made), expiresAt);
-      }
-      const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
-      const made = this.key(key, version);
-      const payload = this.encode(value, made);
-      if (tags !== undefined || windows !== undefined) {
-        if (expiresAt === EXPIRED) return this.setMade(made, payload, expiresAt);
-        this.counts.sets++;
-        return this.stampedWith(payload, tags, windows, expiresAt, asOf)
-          .then((stamped) => (stamped === undefined ? [] : this.write([[made, stamped]], storedExpiry(expiresAt, windows))))
-          .then(throwRefusal);
-      }
-      return this.setMade(made, payload, expiresAt);
+      return promised(this.answerSet(key, value, timeoutOrOptions));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
+  /** What `set` answers: at once for a store in this process. Throws for a bad key or value. */
+  private answerSet(key: CacheKey, value: unknown, timeoutOrOptions: TimeoutArg): MaybePromise<void> {
+    // The usual call names a timeout or none: its expiry is all there is to work out.
+    if (timeoutOrOptions === undefined || typeof timeoutOrOptions === 'number') {
+      const expiresAt = this.expiryAfter(timeoutOrOptions);
+      const made = this.key(key);
+      return this.setMade(made, this.encode(value, made), expiresAt);
+    }
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const made = this.key(key, version);
+    const payload = this.encode(value, made);
+    if (tags !== undefined || windows !== undefined) {
+      if (expiresAt === EXPIRED) return this.setMade(made, payload, expiresAt);
+      this.counts.sets++;
+      return this.stampedWith(payload, tags, windows, expiresAt, asOf)
+        .then((stamped) => (stamped === undefined ? [] : this.write([[made, stamped]], storedExpiry(expiresAt, windows))))
+        .then(throwRefusal);
+    }
+    return this.setMade(made, payload, expiresAt);
+  }
+
   /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */
-  private setMade(made: string, payload: P, expiresAt: number | null | typeof EXPIRED): Promise<void> {
+  private setMade(made: string, payload: P, expiresAt: number | null | typeof EXPIRED): MaybePromise<void> {
     if (expiresAt === EXPIRED) {
       const removed = this.remove([made]);
-      return removed instanceof Promise ? removed.then(nothing) : RESOLVED;
+      return removed instanceof Promise ? removed.then(nothing) : undefined;
     }
     this.counts.sets++;
-    return this.writeOne(made, payload, expiresAt) ?? RESOLVED;
+    return this.writeOne(made, payload, expiresAt);
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
@@ -1087,6 +1137,15 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
+    try {
+      return promised(this.answerGetMany<T>(keys, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
+  private answerGetMany<T>(keys: Iterable<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
     return this.readBatch(keys, options, false, (made, payload) => this.readable(made, payload, false) as T);
   }
 
@@ -1096,7 +1155,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * the entries and at most one of their tags, as `getMany`.
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
-    return this.readBatch(keys, options, true, (made, payload, stamp, state) => this.entryOf<T>(made, { payload, stamp, state }, false));
+    try {
+      return promised(this.readBatch(keys, options, true, (made, payload, stamp, state) => this.entryOf<T>(made, { payload, stamp, state }, false)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /**
@@ -1137,61 +1200,88 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /**
    * `peekFresh` of a key as `storedKey` made it, for a caller that reads it again and again: a
-   * fresh string held without tags or a stale window comes as a `HeldString`, which the caller keeps
-   * and hands to `answerHeld` next time instead of reading the store.
+   * fresh string comes as a `HeldString`, which the caller keeps and hands to `answerHeld` next time
+   * instead of reading the store (a tagged one with the entries of its tags' versions, which it
+   * stands by while they stay).
    */
   holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
     const entry = this.inProcess?.(made);
     if (entry === undefined) return undefined;
+    const inProcess = this.judgedInProcess(entry);
+    if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
+    const { judged, tagKeys, tagEntries } = inProcess;
+    const value = this.readable(made, judged.payload, true);
+    if (value instanceof Unreadable) return undefined;
+    // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
+    this.counts.hits++;
     const recency = this.inProcessRecency;
-    if (recency !== undefined && this.codec.unstamp?.(entry.payload) === undefined) {
-      const value = this.readable(made, entry.payload, true);
-      if (value instanceof Unreadable) return undefined;
-      if (typeof value === 'string') {
-        this.counts.hits++;
-        return { cache: this, key: made, value, entry, trustedUntil: entry.trustedUntil ?? Infinity, recency };
-      }
-    }
-    return this.freshInProcess(made, entry);
+    const tags = judged.stamp?.tags ?? NO_TAGS;
+    if (recency === undefined || typeof value !== 'string') return { value, tags, state: 'fresh' };
+    // Held while every entry it stands on is trusted, and no longer than it is fresh.
+    let trustedUntil = Math.min(entry.trustedUntil ?? Infinity, judged.stamp?.freshUntil ?? Infinity);
+    for (const tagEntry of tagEntries) trustedUntil = Math.min(trustedUntil, tagEntry.trustedUntil ?? Infinity);
+    return { cache: this, key: made, value, entry, trustedUntil, recency, tags, tagKeys, tagEntries };
   }
 
   /**
-   * The kept string again, counted as a hit, while its entry is still the store's and fresh at `now`
-   * (this cache's clock); else undefined.
+   * The kept string again, counted as a hit, while its entry and those of its tags' versions are
+   * still the store's and fresh at `now` (this cache's clock); else undefined.
    */
   answerHeld(held: HeldString, now = this.now()): string | undefined {
     const entry = held.entry;
     if (entry.retired) return undefined;
     if (held.trustedUntil <= now || (entry.expiresAt !== null && entry.expiresAt <= now)) return undefined;
-    if (held.recency.crowded) held.recency.touch(held.key);
+    const tagEntries = held.tagEntries;
+    for (let i = 0; i < tagEntries.length; i++) if (tagEntries[i]!.retired) return undefined;
+    if (held.recency.crowded) {
+      held.recency.touch(held.key);
+      // The versions of its tags are in use as long as the entry is: they must not be culled first.
+      for (let i = 0; i < held.tagKeys.length; i++) held.recency.touch(held.tagKeys[i]!);
+    }
     this.counts.hits++;
     return held.value;
   }
 
   /** An entry this process holds, as `peekFresh` answers it (its tags' versions read in process too). */
   private freshInProcess<T>(made: string, entry: Entry<P>): CachedEntry<T> | undefined {
-    const stamped = this.codec.unstamp?.(entry.payload);
-    const versions = new Map<string, string | undefined>();
-    for (const tag of stamped?.stamp.tags ?? NO_TAGS) {
-      const versionKey = this.tagKey(tag);
-      const held = this.inProcess!(versionKey);
-      if (held !== undefined) {
-        const version = this.versionIn(versionKey, held);
-        if (version === undefined) return undefined;
-        versions.set(tag, version);
-      } else if (this.inProcessAbsent?.(versionKey) === true) versions.set(tag, undefined);
-      else return undefined;
-    }
-    const judged: Judged<P> =
-      stamped === undefined
-        ? { payload: entry.payload, stamp: undefined, state: 'fresh' }
-        : { payload: stamped.payload, stamp: stamped.stamp, state: this.stateOf(stamped.stamp, versions) };
-    if (judged.state !== 'fresh') return undefined;
-    const answer = this.entryOf<T>(made, judged, true);
-    // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
+    const inProcess = this.judgedInProcess(entry);
+    if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
+    const answer = this.entryOf<T>(made, inProcess.judged, true);
     if (answer instanceof Unreadable) return undefined;
+    // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
     this.counts.hits++;
     return answer;
+  }
+
+  /**
+   * An entry this process holds, judged against its tags' versions as this process holds them, with
+   * the entries of those versions (undefined when a tag has none: it was never invalidated); undefined
+   * when this process cannot tell a version.
+   */
+  private judgedInProcess(entry: Entry<P>): { judged: Judged<P>; tagKeys: readonly string[]; tagEntries: ReadonlyArray<InProcessStanding> } | undefined {
+    const stamped = this.codec.unstamp?.(entry.payload);
+    if (stamped === undefined) return { judged: { payload: entry.payload, stamp: undefined, state: 'fresh' }, tagKeys: NO_TAGS, tagEntries: NO_ENTRIES };
+    const versions = new Map<string, string | undefined>();
+    const tagKeys: string[] = [];
+    const tagEntries: InProcessStanding[] = [];
+    for (const tag of stamped.stamp.tags) {
+      const tagKey = this.tagKey(tag);
+      const held = this.inProcess!(tagKey);
+      if (held !== undefined) {
+        const version = this.versionIn(tagKey, held);
+        if (version === undefined) return undefined;
+        versions.set(tag, version);
+        tagEntries.push(held);
+      } else {
+        // A tag never invalidated has no version: its absence stands in for it, until the key is written.
+        const absence = this.inProcessAbsence?.(tagKey);
+        if (absence === undefined) return undefined;
+        versions.set(tag, undefined);
+        tagEntries.push(absence);
+      }
+      tagKeys.push(tagKey);
+    }
+    return { judged: { payload: stamped.payload, stamp: stamped.stamp, state: this.stateOf(stamped.stamp, versions) }, tagKeys, tagEntries };
   }
 
   /**
@@ -1257,26 +1347,25 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     });
   }
 
-  private readBatch<V>(keys: Iterable<CacheKey>, options: VersionOption | undefined, withStale: boolean, build: BuildAnswer<P, V>): Promise<Map<CacheKey, V>> {
-    try {
-      const originals: CacheKey[] = [];
-      const made: string[] = [];
-      for (const key of keys) {
-        originals.push(key);
-        made.push(this.key(key, options?.version));
-      }
-      if (made.length === 0) return Promise.resolve(new Map());
-      const guess = this.guessTagKeys(made);
-      if (guess === undefined) return Promise.resolve(andThen(this.read(made, false), (entries) => this.pick(originals, made, entries, withStale, build)));
-      // The versions of the tags these keys had last time travel with them: usually no second read.
-      return Promise.resolve(
-        andThen(this.read([...made, ...guess.keys], false), (entries) =>
-          andThen(this.versionsIn(guess.tags, guess.keys, entries), (known) => this.pick(originals, made, entries, withStale, build, known)),
-        ),
-      );
-    } catch (error) {
-      return Promise.reject(error);
+  private readBatch<V>(
+    keys: Iterable<CacheKey>,
+    options: VersionOption | undefined,
+    withStale: boolean,
+    build: BuildAnswer<P, V>,
+  ): MaybePromise<Map<CacheKey, V>> {
+    const originals: CacheKey[] = [];
+    const made: string[] = [];
+    for (const key of keys) {
+      originals.push(key);
+      made.push(this.key(key, options?.version));
     }
+    if (made.length === 0) return new Map();
+    const guess = this.guessTagKeys(made);
+    if (guess === undefined) return andThen(this.read(made, false), (entries) => this.pick(originals, made, entries, withStale, build));
+    // The versions of the tags these keys had last time travel with them: usually no second read.
+    return andThen(this.read([...made, ...guess.keys], false), (entries) =>
+      andThen(this.versionsIn(guess.tags, guess.keys, entries), (known) => this.pick(originals, made, entries, withStale, build, known)),
+    );
   }
 
   /**
@@ -1662,56 +1751,96 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 /**
  * Every public operation publishes how it ended on `cachegrain:<operation>`. Installed
  * over the methods once, here, rather than written into each: while nobody subscribes, a call costs
- * one `hasSubscribers` read more, and no message, clock read or closure.
+ * one `hasSubscribers` read more. While someone does (metrics exporters subscribe for good), a call
+ * reads the clock before and after and builds one message; an answer given at once (a store in this
+ * process) is published at once, without waiting a turn of the event loop.
  */
-type Operation = (this: BaseCache, a?: unknown, b?: unknown, c?: unknown) => Promise<unknown>;
+type Operation = (this: BaseCache, a?: unknown, b?: unknown, c?: unknown) => MaybePromise<unknown>;
 const NOT_FOUND = Symbol('not found');
-/** On each published operation: the method as it is without its channel. */
-export const UNOBSERVED = Symbol('cachegrain.unobserved');
+
+/** The operations that can answer at once, by the method that does: observed, they are called instead of the public one. */
+const ANSWERED_AT_ONCE: Partial<Record<CacheOperation, Operation>> = {
+  get: BaseCache.prototype['answerGet'] as Operation,
+  set: BaseCache.prototype['answerSet'] as Operation,
+  getMany: BaseCache.prototype['answerGetMany'] as Operation,
+};
 
 for (const operation of CACHE_OPERATIONS) {
   const direct = BaseCache.prototype[operation] as Operation;
+  const answer = ANSWERED_AT_ONCE[operation] ?? direct;
   const channel = CHANNELS[operation];
   const observed: Operation = function (a, b, c) {
-    return channel.hasSubscribers ? traced(this, operation, direct, a, b, c) : direct.call(this, a, b, c);
+    return channel.hasSubscribers ? observe(this, operation, answer, a, b, c) : direct.call(this, a, b, c);
   };
-  // What the benchmark weighs the idle channel against.
-  Object.defineProperty(observed, UNOBSERVED, { value: direct });
   Object.defineProperty(BaseCache.prototype, operation, { value: observed, writable: true, configurable: true });
 }
 
 const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
 
-async function traced(cache: BaseCache, operation: CacheOperation, direct: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
+function observe(cache: BaseCache, operation: CacheOperation, answer: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
   const started = performance.now();
   // Read once: a generator of keys or tags would be empty for the operation after the event read it.
   if (LISTS.has(operation) && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
-  const event: Partial<CacheEvent> = { operation, alias: cache.alias, ...eventSubject(operation, a, b) };
-  const publish = (outcome: CacheOutcome, more?: Partial<CacheEvent>) =>
-    CHANNELS[operation].publish({ ...event, ...more, outcome, duration: performance.now() - started });
+  let answered: MaybePromise<unknown>;
   try {
     // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
-    const result = await direct.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
-    if (operation === 'get') {
-      publish(result === NOT_FOUND ? 'miss' : 'hit');
-      return result === NOT_FOUND ? b : result;
-    }
-    if (operation === 'getMany' || operation === 'getEntries') {
-      const found = result as Map<CacheKey, unknown>;
-      const misses = (event.keys?.length ?? found.size) - found.size;
-      publish(misses === 0 ? 'hit' : 'miss', { hits: found.size, misses });
-    } else if (operation === 'hasKey') publish(result ? 'hit' : 'miss');
-    else publish('ok');
-    return result;
+    answered = answer.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
   } catch (error) {
-    publish('error', { error });
+    publishFailure(cache, operation, a, b, started, error);
+    return Promise.reject(error);
+  }
+  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started);
+  return promised(published(cache, operation, a, b, started, answered));
+}
+
+async function observeLater(cache: BaseCache, operation: CacheOperation, answer: Promise<unknown>, a: unknown, b: unknown, started: number): Promise<unknown> {
+  let result: unknown;
+  try {
+    result = await answer;
+  } catch (error) {
+    publishFailure(cache, operation, a, b, started, error);
     throw error;
   }
+  return published(cache, operation, a, b, started, result);
 }
+
+/** Publishes how an operation ended, and answers what its caller receives (a get's miss: the caller's default). */
+function published(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown, started: number, result: unknown): unknown {
+  if (operation === 'get') {
+    const hit = result !== NOT_FOUND;
+    CHANNELS.get.publish({ operation, alias: cache.alias, key: keyName(a), outcome: hit ? 'hit' : 'miss', duration: performance.now() - started });
+    return hit ? result : b;
+  }
+  const event = eventOf(cache, operation, a, b);
+  if (operation === 'getMany' || operation === 'getEntries') {
+    const found = (result as Map<CacheKey, unknown>).size;
+    const misses = (event.keys?.length ?? found) - found;
+    event.outcome = misses === 0 ? 'hit' : 'miss';
+    event.hits = found;
+    event.misses = misses;
+  } else if (operation === 'hasKey') event.outcome = result ? 'hit' : 'miss';
+  event.duration = performance.now() - started;
+  CHANNELS[operation].publish(event);
+  return result;
+}
+
+function publishFailure(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown, started: number, error: unknown): void {
+  const event = eventOf(cache, operation, a, b);
+  event.outcome = 'error';
+  event.error = error;
+  event.duration = performance.now() - started;
+  CHANNELS[operation].publish(event);
+}
+
+/** An operation's event before its outcome is known: `ok` and no duration yet. */
+function eventOf(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown): CacheEvent {
+  return { operation, alias: cache.alias, ...eventSubject(operation, a, b), outcome: 'ok', duration: 0 };
+}
+
+const keyName = (key: unknown): string => (typeof key === 'string' ? key : String(key));
 
 /** The keys or tags an operation is about, as its event names them. */
 function eventSubject(operation: CacheOperation, a: unknown, b: unknown): Partial<CacheEvent> {
-  const name = (key: unknown) => (typeof key === 'string' ? key : String(key));
   switch (operation) {
     case 'clear':
       return {};
@@ -1720,11 +1849,11 @@ function eventSubject(operation: CacheOperation, a: unknown, b: unknown): Partia
     case 'getMany':
     case 'getEntries':
     case 'deleteMany':
-      return { keys: [...(a as Iterable<unknown>)].map(name) };
+      return { keys: [...(a as Iterable<unknown>)].map(keyName) };
     case 'setMany':
-      return { keys: (a instanceof Map ? [...a.keys()] : Object.keys(a as object)).map(name) };
+      return { keys: (a instanceof Map ? [...a.keys()] : Object.keys(a as object)).map(keyName) };
     default:
-      return { key: name(a) };
+      return { key: keyName(a) };
   }
 }
 

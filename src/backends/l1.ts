@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import { type Entry, failedKey, type InProcessEntry, type InProcessRecency, type MaybePromise, type WriteFailure } from '../base.js';
+import { type Entry, failedKey, type InProcessEntry, type InProcessRecency, type InProcessStanding, type MaybePromise, type WriteFailure } from '../base.js';
 import { describe } from '../keys.js';
 import { optionShape } from '../options.js';
 
@@ -150,8 +150,8 @@ export class L1Tier<P> {
    * does not have, and which every read of its entries asks for.
    */
   private remembersAbsence: (key: string) => boolean = () => false;
-  /** Keys the server had no entry for, until when that is trusted (as an entry's `trustedUntil`). */
-  private readonly absent: LRUCache<string, number>;
+  /** Keys the server had no entry for, trusted until `trustedUntil`; retired once the key changes. */
+  private readonly absent: LRUCache<string, { retired: boolean; trustedUntil: number }>;
 
   /**
    * @param inner the cache's own primitives, bound
@@ -173,7 +173,12 @@ export class L1Tier<P> {
         entry.retired = true;
       },
     });
-    this.absent = new LRUCache<string, number>({ max: settings.maxEntries });
+    this.absent = new LRUCache<string, { retired: boolean; trustedUntil: number }>({
+      max: settings.maxEntries,
+      dispose: (absence) => {
+        absence.retired = true;
+      },
+    });
     const entries = this.entries;
     this.recency = { crowded: false, touch: (key) => void entries.get(key) };
     this.channel = `cachegrain:l1:${channelName}`;
@@ -225,13 +230,13 @@ export class L1Tier<P> {
     return this.lookup(key);
   }
 
-  /** Whether this process knows, and still trusts, that the server has no entry for `key`. */
-  heldAbsent(key: string): boolean {
-    const until = this.absent.get(key);
-    if (until === undefined) return false;
-    if (until > this.clock() && this.busState !== 'closed') return true;
+  /** That the server has no entry for `key`, while this process knows and still trusts it. */
+  heldAbsence(key: string): InProcessStanding | undefined {
+    const absence = this.absent.get(key);
+    if (absence === undefined) return undefined;
+    if (absence.trustedUntil > this.clock() && this.busState !== 'closed') return absence;
     this.absent.delete(key);
-    return false;
+    return undefined;
   }
 
   private lookup(key: string): L1Entry<P> | undefined {
@@ -276,7 +281,7 @@ export class L1Tier<P> {
     for (const key of keys) {
       const held = this.lookup(key);
       if (held !== undefined) found.set(key, held);
-      else if (this.absent.size === 0 || !this.heldAbsent(key)) (missing ??= []).push(key);
+      else if (this.absent.size === 0 || this.heldAbsence(key) === undefined) (missing ??= []).push(key);
     }
     if (missing === undefined) return found;
     const started = this.tick;
@@ -302,7 +307,7 @@ export class L1Tier<P> {
   }
 
   private keepAbsence(key: string): void {
-    this.absent.set(key, this.clock() + this.settings.timeout);
+    this.absent.set(key, { retired: false, trustedUntil: this.clock() + this.settings.timeout });
   }
 
   private keepEntry(key: string, payload: P, expiresAt: number | null): void {

@@ -4,7 +4,7 @@
  * a full store culls its least recently used entries first.
  */
 import { LRUCache } from 'lru-cache';
-import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency } from '../base.js';
+import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../base.js';
 import { memoryCodec, type MemoryPayload } from '../codec.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 
@@ -14,11 +14,16 @@ type LocMemEntry = InProcessEntry<MemoryPayload>;
 /** One location's entries; `lru` is replaced, entries kept, when an alias needs more room. */
 interface Store {
   lru: LRUCache<string, LocMemEntry>;
+  /** Keys someone stands on having no entry (a tag never invalidated): retired when one is written. */
+  absences: LRUCache<string, { retired: boolean }>;
   recency: InProcessRecency;
 }
 
+/** How many absences a store vouches for at once; one that leaves is retired, and is asked for again. */
+const ABSENCES_REMEMBERED = 10_000;
+
 /** An entry leaving its store, for whoever kept it (see `BaseCache.holdFresh`). */
-function retire(entry: LocMemEntry): void {
+function retire(entry: { retired: boolean }): void {
   entry.retired = true;
 }
 
@@ -34,7 +39,11 @@ function storeFor(location: string, maxEntries: number): Store {
   const capacity = maxEntries + 1;
   let store = stores.get(location);
   if (store === undefined) {
-    const created: Store = { lru: newLru(capacity), recency: { crowded: false, touch: (key) => void created.lru.get(key) } };
+    const created: Store = {
+      lru: newLru(capacity),
+      absences: new LRUCache({ max: ABSENCES_REMEMBERED, dispose: retire }),
+      recency: { crowded: false, touch: (key) => void created.lru.get(key) },
+    };
     stores.set(location, (store = created));
   } else if (store.lru.max < capacity) {
     const grown = newLru(capacity);
@@ -74,8 +83,11 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return this.readOne(key);
   }
 
-  protected override inProcessAbsent(key: string): boolean {
-    return this.live(key) === undefined;
+  protected override inProcessAbsence(key: string): InProcessStanding | undefined {
+    if (this.live(key) !== undefined) return undefined;
+    let absence = this.store.absences.get(key);
+    if (absence === undefined) this.store.absences.set(key, (absence = { retired: false }));
+    return absence;
   }
 
   protected override get inProcessRecency(): InProcessRecency {
@@ -142,9 +154,14 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
 
   private put(key: string, payload: MemoryPayload, expiresAt: number | null): void {
     const lru = this.store.lru;
-    // Only a full store culls, and only for a new key: an overwrite leaves the count as it is.
-    if (lru.size >= this.culling.maxEntries && !lru.has(key)) for (let n = cullCount(lru.size, this.culling); n > 0; n--) lru.pop();
+    const before = lru.size;
     lru.set(key, { payload, expiresAt, retired: false });
+    // Whoever stood on the key having no entry must read again.
+    if (this.store.absences.size > 0) this.store.absences.delete(key);
+    // Only a new key in a full store culls (an overwrite leaves the count as it is), as many as a
+    // cull before adding it would: the least recently used go first, so the new entry stays. Told
+    // by the count, not by a lookup of the key beforehand.
+    if (lru.size > before && before >= this.culling.maxEntries) for (let n = cullCount(before, this.culling); n > 0; n--) lru.pop();
     // Past half full, culling draws near: kept entries report their hits from then on.
     this.store.recency.crowded = lru.size * 2 >= lru.max;
   }

@@ -7,7 +7,7 @@
  * until a probe gets an answer (the breaker); and a request's calls to every cache share one budget
  * (the largest `timeoutMs` among them), cut by each wait on a call that failed.
  */
-import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InProcessRecency } from '../base.js';
+import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../base.js';
 import type { Codec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { describe } from '../keys.js';
@@ -101,8 +101,8 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     return this.l1?.held(key);
   }
 
-  protected override inProcessAbsent(key: string): boolean {
-    return this.l1?.heldAbsent(key) ?? false;
+  protected override inProcessAbsence(key: string): InProcessStanding | undefined {
+    return this.l1?.heldAbsence(key);
   }
 
   protected override get inProcessRecency(): InProcessRecency | undefined {

@@ -88,7 +88,10 @@ const NO_TAGS: readonly string[] = [];
 export function fragmentTags(value: unknown): readonly string[] {
   if (value === undefined) return NO_TAGS;
   const list = typeof value === 'string' || value instanceof String ? [String(value)] : value;
-  if (Array.isArray(list) && list.every((tag) => (typeof tag === 'string' || tag instanceof String) && String(tag) !== '')) return list.map(String);
+  if (Array.isArray(list) && list.every((tag) => (typeof tag === 'string' || tag instanceof String) && String(tag) !== '')) {
+    // Checked on every render of the tag, hit or miss: an array of plain strings is taken as it is.
+    return list.every((tag) => typeof tag === 'string') ? list : list.map(String);
+  }
   throw new TemplateSyntaxError(`"cache" tag got invalid tags: ${describe(value)} (a string or an array of non-empty strings)`);
 }
 

@@ -86,6 +86,12 @@ function plainTimeout(timeout: unknown): boolean {
   return timeout === null || (typeof timeout === 'number' && Number.isSafeInteger(timeout));
 }
 
+function sameTags(tags: readonly string[], others: readonly string[] | undefined): boolean {
+  if (others === undefined || others.length !== tags.length) return false;
+  for (let i = 0; i < tags.length; i++) if (tags[i] !== others[i]) return false;
+  return true;
+}
+
 /** How long a `lock=true` render holds its lock at most, and how long the others wait for it. */
 const LOCK_SECONDS = 30;
 const LOCK_WAIT_MS = 5000;
@@ -204,6 +210,10 @@ export class FragmentRender {
   private inline = FragmentRender.inlineHits;
   /** The cache of tags without `using=`, looked up once per render (every hit asks for it). */
   private defaultCache?: BaseCache;
+  /** The cache the last `using=` named, by the value it was given. */
+  private lastUsing?: { alias: unknown; cache: BaseCache };
+  /** The tags the last inline hit passed on to the page: the fragments of a loop mostly carry the same. */
+  private lastPassedOn?: readonly string[];
   /** The cache whose clock was read for this pass, and the reading. */
   private clockOf?: BaseCache;
   private clockReading = 0;
@@ -221,7 +231,7 @@ export class FragmentRender {
     let fragment: Fragment;
     try {
       const key = fragmentKey(name, varyOn);
-      const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : fragmentCache(keywords.using);
+      const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
       const seconds = fragmentTimeout(timeout);
       const ownTags = fragmentTags(keywords.tags);
       const stale = fragmentStale(keywords.stale);
@@ -232,12 +242,8 @@ export class FragmentRender {
         const hit = cache.holdFresh(storedFragmentKey(key, cache));
         if (hit !== undefined) {
           countInlineHit(name);
-          if ('entry' in hit) {
-            key.held = hit;
-            return hit.value;
-          }
-          const tags = (this.inlineTags ??= new Set());
-          for (let i = 0; i < hit.tags.length; i++) tags.add(hit.tags[i]!);
+          if ('entry' in hit) key.held = hit;
+          this.passOn(hit.tags);
           return typeof hit.value === 'string' ? hit.value : String(hit.value);
         }
       }
@@ -265,33 +271,62 @@ export class FragmentRender {
   }
 
   /**
-   * For an engine that compiles the tag into code, a tag with no keywords and no vary-on values
-   * (`hit1`…`hit3` with one to three, `hitMany` with more): the fragment's HTML when an earlier hit
-   * of the same key kept it and it still stands, answered without building anything; undefined
-   * sends the adapter to `tag`, which does everything else.
+   * For an engine that compiles the tag into code (`hit1`…`hit3` with one to three vary-on values,
+   * `hitMany` with more): the fragment's HTML when an earlier hit of the same key kept it and it
+   * still stands, answered without building anything; undefined sends the adapter to `tag`, which
+   * does everything else. `keywords`, when the tag has any, are evaluated as for `tag`: `using`
+   * picks the cache; the others matter only on a miss, where `tag` checks them (a hit answers by
+   * the tags and stale window its entry was stored with).
    */
-  hit0(timeout: unknown, name: string): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(nameNode(name), this.fragmentsCache(), name) : undefined;
+  hit0(timeout: unknown, name: string, keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    return cache === undefined ? undefined : this.heldHtml(nameNode(name), cache, name);
   }
 
-  hit1(timeout: unknown, name: string, a: unknown): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(nameNode(name), a), this.fragmentsCache(), name) : undefined;
+  hit1(timeout: unknown, name: string, a: unknown, keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nameNode(name), a), cache, name);
   }
 
-  hit2(timeout: unknown, name: string, a: unknown, b: unknown): string | undefined {
-    return this.inline && plainTimeout(timeout) ? this.heldHtml(nodeAfter(nodeAfter(nameNode(name), a), b), this.fragmentsCache(), name) : undefined;
+  hit2(timeout: unknown, name: string, a: unknown, b: unknown, keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nameNode(name), a), b), cache, name);
   }
 
-  hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown): string | undefined {
-    if (!this.inline || !plainTimeout(timeout)) return undefined;
-    return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name), a), b), c), this.fragmentsCache(), name);
+  hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown, keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name), a), b), c), cache, name);
   }
 
-  hitMany(timeout: unknown, name: string, varyOn: readonly unknown[]): string | undefined {
-    if (!this.inline || !plainTimeout(timeout)) return undefined;
+  hitMany(timeout: unknown, name: string, varyOn: readonly unknown[], keywords?: TagKeywords): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    if (cache === undefined) return undefined;
     let node = nameNode(name);
     for (let i = 0; i < varyOn.length; i++) node = nodeAfter(node, varyOn[i]);
-    return this.heldHtml(node, this.fragmentsCache(), name);
+    return this.heldHtml(node, cache, name);
+  }
+
+  /**
+   * The cache a `hit*` call answers from: undefined when a kept hit cannot be taken (the engine is
+   * past the page, or the timeout or `using` is one `tag` must report, naming the tag's site).
+   */
+  private hitCache(timeout: unknown, keywords: TagKeywords | undefined): BaseCache | undefined {
+    if (!this.inline || !plainTimeout(timeout)) return undefined;
+    if (keywords?.using === undefined) return this.fragmentsCache();
+    try {
+      return this.cacheNamed(keywords.using);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The cache a tag's `using=` names, looked up once per render while the tags name the same one. */
+  private cacheNamed(using: unknown): BaseCache {
+    const last = this.lastUsing;
+    if (last !== undefined && last.alias === using) return last.cache;
+    const cache = fragmentCache(using);
+    this.lastUsing = { alias: using, cache };
+    return cache;
   }
 
   /** The cache of tags without `using=`; undefined when it cannot be had (`tag` then says why). */
@@ -305,7 +340,7 @@ export class FragmentRender {
   }
 
   /** The HTML `node` kept from `cache`, counted, while it stands; undefined when there is none. */
-  private heldHtml(node: KeyNode | undefined, cache: BaseCache | undefined, name: string): string | undefined {
+  private heldHtml(node: KeyNode | undefined, cache: BaseCache, name: string): string | undefined {
     const held = node?.held;
     if (held === undefined || held.cache !== cache) return undefined;
     // One reading of the cache's clock serves the whole pass: a page is rendered at one moment.
@@ -319,7 +354,16 @@ export class FragmentRender {
       return undefined;
     }
     countInlineHit(name);
+    if (held.tags.length > 0) this.passOn(held.tags);
     return html;
+  }
+
+  /** Tags of a hit emitted while the engine rendered: they go to the page. */
+  private passOn(tags: readonly string[]): void {
+    if (tags.length === 0 || sameTags(tags, this.lastPassedOn)) return;
+    this.lastPassedOn = tags;
+    const into = (this.inlineTags ??= new Set());
+    for (let i = 0; i < tags.length; i++) into.add(tags[i]!);
   }
 
   /**

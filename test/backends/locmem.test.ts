@@ -1,5 +1,7 @@
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import { LocMemCache } from '../../src/index.js';
+import { type CacheEvent, channelName } from '../../src/observe.js';
 import { describeBackend } from '../kit/backend.js';
 
 describeBackend('locmem', {
@@ -52,5 +54,61 @@ describe('locmem', () => {
     );
     expect(() => new LocMemCache({ alias: 'mem', options: { maxEntries: '10' as never } })).toThrow(/options\.maxEntries.*'10'/);
     expect(() => new LocMemCache({ alias: 'mem', options: { cullFrequency: 1.5 } })).toThrow(/options\.cullFrequency/);
+  });
+});
+
+describe('locmem on its hot path', () => {
+  it('makes each key of a hot set of 100,000 once: the second pass over them makes none', async () => {
+    let made = 0;
+    const cache = new LocMemCache({
+      location: 'hot-set',
+      options: { maxEntries: 100_000 },
+      keyFunction: (key, prefix, version) => {
+        made++;
+        return `${prefix}:${version}:${key}`;
+      },
+    });
+    const keys = Array.from({ length: 100_000 }, (_, i) => `item:${i}`);
+    for (const key of keys) await cache.set(key, key);
+    made = 0;
+    for (const key of keys) expect(await cache.get(key)).toBe(key);
+    for (const key of keys) await cache.set(key, 'again');
+    expect(made).toBe(0);
+    await cache.clear();
+  });
+
+  it('remembers made keys within a bound: past it, keys are made again', async () => {
+    let made = 0;
+    const cache = new LocMemCache({
+      location: 'past-the-bound',
+      keyFunction: (key, prefix, version) => {
+        made++;
+        return `${prefix}:${version}:${key}`;
+      },
+    });
+    for (let i = 0; i < 300_000; i++) await cache.get(`item:${i}`);
+    made = 0;
+    await cache.get('item:0');
+    expect(made).toBe(1);
+  });
+
+  it('publishes a get answered from this process at once, before the caller awaits it', async () => {
+    const cache = new LocMemCache({ location: 'published-at-once' });
+    await cache.set('a', 1);
+    const events: CacheEvent[] = [];
+    const listen = (message: unknown) => events.push(message as CacheEvent);
+    subscribe(channelName('get'), listen);
+    try {
+      const answer = cache.get('a');
+      const missing = cache.get('absent', 'fallback');
+      expect(events.map(({ key, outcome }) => ({ key, outcome }))).toEqual([
+        { key: 'a', outcome: 'hit' },
+        { key: 'absent', outcome: 'miss' },
+      ]);
+      expect(await answer).toBe(1);
+      expect(await missing).toBe('fallback');
+    } finally {
+      unsubscribe(channelName('get'), listen);
+    }
   });
 });

@@ -1,8 +1,11 @@
+import { EventEmitter } from 'node:events';
+import type { ServerResponse } from 'node:http';
 import Handlebars from 'handlebars';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { installCacheHelper, render as renderHandlebars } from '../../adapters/handlebars.js';
-import { fragmentStats, resetFragmentStats, withRenderState } from '../../src/fragments/index.js';
-import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
+import { FragmentRender, fragmentStats, resetFragmentStats, withRenderState } from '../../src/fragments/index.js';
+import { caches, configureCaches, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
+import { currentScope, inRequestScope } from '../../src/scope.js';
 import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
 
 describe('makeTemplateFragmentKey(name, varyOn)', () => {
@@ -90,7 +93,7 @@ describe('a fragment hit kept in memory, in a locmem store near full', () => {
   );
 });
 
-describe('a Handlebars cache tag without keywords', () => {
+describe('a Handlebars cache tag, with keywords or without', () => {
   beforeAll(() =>
     configureCaches({
       default: { backend: 'locmem', location: 'fragments-handlebars-kept' },
@@ -119,8 +122,76 @@ describe('a Handlebars cache tag without keywords', () => {
       for (let i = 0; i < 2; i++) expect(await renderHandlebars(template, { items })).toBe('<li>one</li><li>two</li>');
       expect(calls).toBe(4);
       expect(await renderHandlebars(template, { items })).toBe('<li>one</li><li>two</li>');
-      // Kept: answered by the compiled tag itself; with a keyword the helper still runs.
-      expect(calls).toBe(template === plain ? 4 : 6);
+      // Kept: answered by the compiled tag itself, keyword or not.
+      expect(calls).toBe(4);
     }
   });
+});
+
+/** locmem that counts the reads of its entries in this process (what a kept hit spares). */
+class ReadCountingLocMem extends LocMemCache {
+  reads = 0;
+  protected override inProcess(key: string) {
+    this.reads++;
+    return super.inProcess(key);
+  }
+}
+
+describe('a kept fragment hit of a tag with keywords', () => {
+  beforeAll(() =>
+    configureCaches({
+      default: { backend: 'locmem', location: 'fragments-kept-keywords' },
+      counted: { backend: ReadCountingLocMem, location: 'fragments-kept-keywords-counted' },
+    }),
+  );
+  afterAll(() => caches.closeAll());
+
+  it.each([nunjucksEngine(), handlebarsEngine(), etaEngine()])(
+    'is answered in $name without reading the store, through the same hit path as a tag without keywords',
+    async (engine) => {
+      const cache = caches.get<ReadCountingLocMem>('counted');
+      await cache.clear();
+      const sources = [
+        engine.cache('60', 'kept-using', ['$id'], `using ${engine.out('id')}`, { using: 'counted' }),
+        engine.cache('60', 'kept-tagged', ['$id'], `tagged ${engine.out('id')}`, { using: 'counted', tags: 'news', stale: '30' }),
+      ];
+      for (const source of sources) {
+        // A miss, then a hit read from the store, which keeps it.
+        for (let i = 0; i < 2; i++) await engine.renderSource(source, { id: 7 });
+        cache.reads = 0;
+        const tagCalls = vi.spyOn(FragmentRender.prototype, 'tag');
+        try {
+          expect(await engine.renderSource(source, { id: 7 })).toMatch(/^(using|tagged) 7$/);
+          expect(cache.reads).toBe(0);
+          // Nunjucks calls the tag for every render; the engines that compile it ask for the kept hit first.
+          expect(tagCalls).toHaveBeenCalledTimes(engine.name === 'nunjucks' ? 1 : 0);
+        } finally {
+          tagCalls.mockRestore();
+        }
+      }
+    },
+  );
+
+  it.each([nunjucksEngine(), handlebarsEngine(), etaEngine()])(
+    'passes its tags on to the page in $name, and is not answered once one of them is invalidated',
+    async (engine) => {
+      const cache = caches.get<ReadCountingLocMem>('counted');
+      await cache.clear();
+      const source = engine.cache('60', 'kept-news', [], `news ${engine.out('edition')}`, { using: 'counted', tags: 'news' });
+      expect(await engine.renderSource(source, { edition: 'one' })).toBe('news one');
+      expect(await engine.renderSource(source, { edition: 'two' })).toBe('news one');
+      const response = new EventEmitter() as unknown as ServerResponse;
+      try {
+        const tags = await inRequestScope(response, async () => {
+          expect(await engine.renderSource(source, { edition: 'two' })).toBe('news one');
+          return [...currentScope()!.tags];
+        });
+        expect(tags).toEqual(['news']);
+      } finally {
+        response.emit('close');
+      }
+      await cache.invalidateTags(['news']);
+      expect(await engine.renderSource(source, { edition: 'two' })).toBe('news two');
+    },
+  );
 });
