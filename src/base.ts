@@ -211,6 +211,8 @@ export function failedKey(failure: WriteFailure): string {
 
 /** Tag versions and locks live under this version of their keys, whatever the cache's. */
 const TAG_KEY_VERSION = 0;
+/** What the user keys of tag versions and of the tag horizon begin with (see `cullProofKeyStart`). */
+const TAG_KEYS = 'cachegrain.tag';
 /** How long a lock for replacing an entry whose tags were invalidated lives if its holder dies. */
 const REPLACE_LOCK_SECONDS = 10;
 /** How long the lock of a background refresh lives if its holder dies. */
@@ -303,6 +305,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     this.checkVersion(this.version, 'version');
     this.keyFunction = params.keyFunction ?? defaultKeyFunction;
     if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
+    this.cullProofKeyStart = this.madeKeyStart(TAG_KEYS, TAG_KEY_VERSION);
     this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
     const known = (new.target as unknown as { optionNames?: readonly string[] | OptionShape }).optionNames;
     const unknownOption = known === undefined ? undefined : checkOptionNames(this.options, known);
@@ -404,6 +407,20 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** Optional: releases connections, handles and timers. */
   protected disconnect?(): MaybePromise<void>;
 
+  /**
+   * For backends that cull (locmem, filebased, database): every made key of a tag version and of the
+   * tag horizon begins with this, and a cull must leave such keys alone. A tag that lost its version
+   * reads as never invalidated, so the entries its invalidations ended would be fresh again; a cull
+   * that removes only entries costs misses, nothing worse. `clear` removes them all the same.
+   * Undefined when the key function does not put the key last: nothing tells them apart then.
+   */
+  protected readonly cullProofKeyStart: string | undefined;
+
+  /** Whether a cull must leave the made key alone (see `cullProofKeyStart`). */
+  protected survivesCulls(made: string): boolean {
+    return this.cullProofKeyStart !== undefined && made.startsWith(this.cullProofKeyStart);
+  }
+
   /** The clock, in epoch seconds. Tests replace it to move time without sleeping. */
   now(): number {
     return now();
@@ -430,6 +447,16 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (this.warnedKeyShapes.has(shape)) return;
     if (this.warnedKeyShapes.size < 1000) this.warnedKeyShapes.add(shape);
     for (const problem of memcachedKeyProblems(key, abbreviatedKey(key))) process.emitWarning(problem, CacheKeyWarning);
+  }
+
+  /**
+   * What every made key whose user key begins with `start` begins with, when the key function puts
+   * the user key last (the default does); else undefined.
+   */
+  private madeKeyStart(start: string, version: number): string | undefined {
+    const made = this.keyFunction(start, this.keyPrefix, version);
+    const probe = '.x';
+    return made !== '' && this.keyFunction(start + probe, this.keyPrefix, version) === made + probe ? made : undefined;
   }
 
   /** Made and validated; for the default version, made keys that passed are remembered. */
@@ -620,7 +647,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private tagKey(tag: string): string {
     const known = this.tagKeys.get(tag);
     if (known !== undefined) return known;
-    const made = this.key(`cachegrain.tag.${PLAIN_TAG.test(tag) ? tag : `#${md5(tag)}`}`, TAG_KEY_VERSION);
+    const made = this.key(`${TAG_KEYS}.${PLAIN_TAG.test(tag) ? tag : `#${md5(tag)}`}`, TAG_KEY_VERSION);
     if (memcachedKeyProblems(made).length === 0) this.tagKeys.set(tag, made);
     this.madeTagKeys.set(made, true);
     return made;
@@ -633,7 +660,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Where this cache keeps its tag horizon (see `tagVersionsForWrite`). */
   private get horizonKey(): string {
-    return (this.madeHorizonKey ??= this.key('cachegrain.tag-horizon', TAG_KEY_VERSION));
+    return (this.madeHorizonKey ??= this.key(`${TAG_KEYS}-horizon`, TAG_KEY_VERSION));
   }
   private madeHorizonKey: string | undefined;
 

@@ -1,7 +1,7 @@
 /**
  * locmem: an in-process cache on `lru-cache` (SPEC §4). Aliases with the same location share one
  * store. Expiry is kept beside each entry and checked on read (no timers, no lru-cache `ttl`);
- * a full store culls its least recently used entries first.
+ * a full store culls its least recently used entries first, never a tag's version.
  */
 import { LRUCache } from 'lru-cache';
 import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency } from '../base.js';
@@ -140,10 +140,21 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return entry === undefined || this.isExpired(entry.expiresAt) ? undefined : entry;
   }
 
+  /** Removes the `count` least recently used entries, leaving what `survivesCulls` keeps. */
+  private cull(count: number): void {
+    const lru = this.store.lru;
+    const culled: string[] = [];
+    for (const key of lru.rkeys()) {
+      if (culled.length === count) break;
+      if (!this.survivesCulls(key)) culled.push(key);
+    }
+    for (const key of culled) lru.delete(key);
+  }
+
   private put(key: string, payload: MemoryPayload, expiresAt: number | null): void {
     const lru = this.store.lru;
     // Only a full store culls, and only for a new key: an overwrite leaves the count as it is.
-    if (lru.size >= this.culling.maxEntries && !lru.has(key)) for (let n = cullCount(lru.size, this.culling); n > 0; n--) lru.pop();
+    if (lru.size >= this.culling.maxEntries && !lru.has(key)) this.cull(cullCount(lru.size, this.culling));
     lru.set(key, { payload, expiresAt, retired: false });
     // Past half full, culling draws near: kept entries report their hits from then on.
     this.store.recency.crowded = lru.size * 2 >= lru.max;
