@@ -838,6 +838,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const version = soft ? `${hardPart(current!.get(tag) ?? FIRST_VERSION)}:${newTagVersion()}` : newTagVersion();
       return [this.tagKey(tag), this.codec.encode(version)];
     });
+    await this.writeTagVersions(entries);
+  }
+
+  /** Writes new tag versions under their made keys; where versions expire, they expire at the horizon. */
+  private async writeTagVersions(entries: Array<[string, P]>): Promise<void> {
     throwRefusal(await this.write(entries, null));
     if (this.expiringTagVersions) await this.expireAtHorizon(entries.map(([key]) => key));
   }
@@ -888,17 +893,19 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * backend treats as filebased treats a damaged file (SPEC §4): the entry is removed and read as a
    * miss, and reported once per cause. A payload from a serializer this process cannot read (a
    * rolling deploy across Node versions on one server) then costs one miss, not a failing read.
+   * With `replacement`, the payload is overwritten with it instead (a tag's version, see `versionIn`).
    */
-  private readable(made: string, payload: P, shared: boolean): unknown {
+  private readable(made: string, payload: P, shared: boolean, replacement?: () => P): unknown {
     try {
       return this.decode(payload, shared);
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
-      const error = this.typeError(`the entry under key '${made}' cannot be decoded, so it was removed and read as a miss: ${reason}`, cause);
+      const outcome = replacement === undefined ? 'removed and read as a miss' : 'replaced by a new version, and its entries read as misses';
+      const error = this.typeError(`the entry under key '${made}' cannot be decoded, so it was ${outcome}: ${reason}`, cause);
       this.reportError(error, `an entry cannot be decoded: ${reason}`);
       let removal: MaybePromise<void>;
       try {
-        removal = andThen(this.remove([made]), nothing);
+        removal = replacement === undefined ? andThen(this.remove([made]), nothing) : this.writeTagVersions([[made, replacement()]]);
       } catch (failure) {
         removal = Promise.reject(failure);
       }
@@ -909,15 +916,18 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /**
-   * A tag's version as read under `made`; undefined for none, or for one that cannot be decoded (its
-   * entries are then dead), whose removal goes into `removals`.
+   * A tag's version as read under `made`; undefined for none. One that cannot be decoded is replaced
+   * by a new version, as an invalidation would (the write goes into `removals`), and answered as that:
+   * removed, it would read as the first version and revive every entry written before the tag's
+   * first invalidation.
    */
   private versionIn(made: string, entry: Entry<P> | undefined, removals?: Array<MaybePromise<void>>): string | undefined {
     if (entry === undefined) return undefined;
-    const version = this.readable(made, entry.payload, false);
+    let replacement: string | undefined;
+    const version = this.readable(made, entry.payload, false, () => this.codec.encode((replacement = newTagVersion())));
     if (!(version instanceof Unreadable)) return String(version);
     removals?.push(version.removal);
-    return undefined;
+    return replacement;
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
