@@ -234,6 +234,8 @@ export function failedKey(failure: WriteFailure): string {
 
 /** Tag versions and locks live under this version of their keys, whatever the cache's. */
 const TAG_KEY_VERSION = 0;
+/** What the user keys of tag versions and of the tag horizon begin with (see `cullProofKeyStart`). */
+const TAG_KEYS = 'cachegrain.tag';
 /** How long a lock for replacing an entry whose tags were invalidated lives if its holder dies. */
 const REPLACE_LOCK_SECONDS = 10;
 /** How long the lock of a background refresh lives if its holder dies. */
@@ -250,8 +252,6 @@ const hardPart = (version: string): string => {
 
 /** A tag's version before its first invalidation: no key holds it. */
 const FIRST_VERSION = '';
-/** What a version that cannot be decoded reads as: one no entry was stamped with, so its entries are misses. */
-const UNREADABLE_VERSION = '\u0000unreadable';
 /** The horizon of a cache with a tagged entry that never expires. */
 const FOREVER_HORIZON = 2 ** 52;
 
@@ -342,6 +342,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     this.checkVersion(this.version, 'version');
     this.keyFunction = params.keyFunction ?? defaultKeyFunction;
     if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
+    this.cullProofKeyStart = this.madeKeyStart(TAG_KEYS, TAG_KEY_VERSION);
     this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
     const known = (new.target as unknown as { optionNames?: readonly string[] | OptionShape }).optionNames;
     const unknownOption = known === undefined ? undefined : checkOptionNames(this.options, known);
@@ -444,6 +445,20 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   /** Optional: releases connections, handles and timers. */
   protected disconnect?(): MaybePromise<void>;
 
+  /**
+   * For backends that cull (locmem, filebased, database): every made key of a tag version and of the
+   * tag horizon begins with this, and a cull must leave such keys alone. A tag that lost its version
+   * reads as never invalidated, so the entries its invalidations ended would be fresh again; a cull
+   * that removes only entries costs misses, nothing worse. `clear` removes them all the same.
+   * Undefined when the key function does not put the key last: nothing tells them apart then.
+   */
+  protected readonly cullProofKeyStart: string | undefined;
+
+  /** Whether a cull must leave the made key alone (see `cullProofKeyStart`). */
+  protected survivesCulls(made: string): boolean {
+    return this.cullProofKeyStart !== undefined && made.startsWith(this.cullProofKeyStart);
+  }
+
   /** The clock, in epoch seconds. Tests replace it to move time without sleeping. */
   now(): number {
     return now();
@@ -470,6 +485,16 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (this.warnedKeyShapes.has(shape)) return;
     if (this.warnedKeyShapes.size < 1000) this.warnedKeyShapes.add(shape);
     for (const problem of memcachedKeyProblems(key, abbreviatedKey(key))) process.emitWarning(problem, CacheKeyWarning);
+  }
+
+  /**
+   * What every made key whose user key begins with `start` begins with, when the key function puts
+   * the user key last (the default does); else undefined.
+   */
+  private madeKeyStart(start: string, version: number): string | undefined {
+    const made = this.keyFunction(start, this.keyPrefix, version);
+    const probe = '.x';
+    return made !== '' && this.keyFunction(start + probe, this.keyPrefix, version) === made + probe ? made : undefined;
   }
 
   /** Made and validated; for the default version, made keys that passed are remembered. */
@@ -665,7 +690,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private tagKey(tag: string): string {
     const known = this.tagKeys.get(tag);
     if (known !== undefined) return known;
-    const made = this.key(`cachegrain.tag.${PLAIN_TAG.test(tag) ? tag : `#${md5(tag)}`}`, TAG_KEY_VERSION);
+    const made = this.key(`${TAG_KEYS}.${PLAIN_TAG.test(tag) ? tag : `#${md5(tag)}`}`, TAG_KEY_VERSION);
     if (memcachedKeyProblems(made).length === 0) this.tagKeys.set(tag, made);
     this.madeTagKeys.set(made, true);
     return made;
@@ -678,7 +703,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Where this cache keeps its tag horizon (see `tagVersionsForWrite`). */
   private get horizonKey(): string {
-    return (this.madeHorizonKey ??= this.key('cachegrain.tag-horizon', TAG_KEY_VERSION));
+    return (this.madeHorizonKey ??= this.key(`${TAG_KEYS}-horizon`, TAG_KEY_VERSION));
   }
   private madeHorizonKey: string | undefined;
 
@@ -856,6 +881,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const version = soft ? `${hardPart(current!.get(tag) ?? FIRST_VERSION)}:${newTagVersion()}` : newTagVersion();
       return [this.tagKey(tag), this.codec.encode(version)];
     });
+    await this.writeTagVersions(entries);
+  }
+
+  /** Writes new tag versions under their made keys; where versions expire, they expire at the horizon. */
+  private async writeTagVersions(entries: Array<[string, P]>): Promise<void> {
     throwRefusal(await this.write(entries, null));
     if (this.expiringTagVersions) await this.expireAtHorizon(entries.map(([key]) => key));
   }
@@ -906,17 +936,19 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * backend treats as filebased treats a damaged file: the entry is removed and read as a
    * miss, and reported once per cause. A payload from a serializer this process cannot read (a
    * rolling deploy across Node versions on one server) then costs one miss, not a failing read.
+   * With `replacement`, the payload is overwritten with it instead (a tag's version, see `versionIn`).
    */
-  private readable(made: string, payload: P, shared: boolean): unknown {
+  private readable(made: string, payload: P, shared: boolean, replacement?: () => P): unknown {
     try {
       return this.decode(payload, shared);
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
-      const error = this.typeError(`the entry under key '${made}' cannot be decoded, so it was removed and read as a miss: ${reason}`, cause);
+      const outcome = replacement === undefined ? 'removed and read as a miss' : 'replaced by a new version, and its entries read as misses';
+      const error = this.typeError(`the entry under key '${made}' cannot be decoded, so it was ${outcome}: ${reason}`, cause);
       this.reportError(error, `an entry cannot be decoded: ${reason}`);
       let removal: MaybePromise<void>;
       try {
-        removal = andThen(this.remove([made]), nothing);
+        removal = replacement === undefined ? andThen(this.remove([made]), nothing) : this.writeTagVersions([[made, replacement()]]);
       } catch (failure) {
         removal = Promise.reject(failure);
       }
@@ -927,15 +959,18 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   /**
-   * A tag's version as read under `made`: undefined for none (never invalidated); for one that cannot
-   * be decoded, a version no entry carries (its entries are then dead), its removal going into `removals`.
+   * A tag's version as read under `made`; undefined for none. One that cannot be decoded is replaced
+   * by a new version, as an invalidation would (the write goes into `removals`), and answered as that:
+   * removed, it would read as the first version and revive every entry written before the tag's
+   * first invalidation.
    */
   private versionIn(made: string, entry: Entry<P> | undefined, removals?: Array<MaybePromise<void>>): string | undefined {
     if (entry === undefined) return undefined;
-    const version = this.readable(made, entry.payload, false);
+    let replacement: string | undefined;
+    const version = this.readable(made, entry.payload, false, () => this.codec.encode((replacement = newTagVersion())));
     if (!(version instanceof Unreadable)) return String(version);
     removals?.push(version.removal);
-    return UNREADABLE_VERSION;
+    return replacement;
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */

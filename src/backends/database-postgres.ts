@@ -134,8 +134,8 @@ export class PostgresTable implements TableStore {
     return Number((await this.run<{ n: string }>('count', [])).rows[0]!.n);
   }
 
-  async deleteSoonestExpiring(count: number): Promise<void> {
-    await this.run('deleteSoonest', [count]);
+  async deleteSoonestExpiring(count: number, keptKeyStart: string): Promise<void> {
+    await this.run('deleteSoonest', [count, keptKeyStart]);
   }
 
   close(): void {}
@@ -159,7 +159,7 @@ function statements(table: string) {
     deleteAll: `DELETE FROM ${t}`,
     deleteExpired: `DELETE FROM ${t} WHERE "expires" <= $1`,
     count: `SELECT count(*) AS n FROM ${t}`,
-    deleteSoonest: `DELETE FROM ${t} WHERE "cache_key" IN (SELECT "cache_key" FROM ${t} ORDER BY "expires" LIMIT $1)`,
+    deleteSoonest: `DELETE FROM ${t} WHERE "cache_key" IN (SELECT "cache_key" FROM ${t} WHERE $2::text = '' OR left("cache_key", length($2::text)) <> $2::text ORDER BY "expires" LIMIT $1)`,
   };
   // Named statements are prepared once per connection; the name must be unique per text.
   const named = (text: string) => ({ name: `cachegrain_${createHash('sha1').update(text).digest('hex').slice(0, 24)}`, text });

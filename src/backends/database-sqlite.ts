@@ -118,8 +118,8 @@ export class SqliteTable implements TableStore {
     return (this.prepared().count.get() as { n: number }).n;
   }
 
-  deleteSoonestExpiring(count: number): void {
-    this.prepared().deleteSoonest.run(count);
+  deleteSoonestExpiring(count: number, keptKeyStart: string): void {
+    this.prepared().deleteSoonest.run({ kept: keptKeyStart, count });
   }
 
   close(): void {
@@ -151,7 +151,7 @@ function prepare(db: Database, table: string) {
     deleteAll: `DELETE FROM ${t}`,
     deleteExpired: `DELETE FROM ${t} WHERE "expires" <= ?`,
     count: `SELECT count(*) AS n FROM ${t}`,
-    deleteSoonest: `DELETE FROM ${t} WHERE "cache_key" IN (SELECT "cache_key" FROM ${t} ORDER BY "expires" LIMIT ?)`,
+    deleteSoonest: `DELETE FROM ${t} WHERE "cache_key" IN (SELECT "cache_key" FROM ${t} WHERE @kept = '' OR substr("cache_key", 1, length(@kept)) <> @kept ORDER BY "expires" LIMIT @count)`,
   };
   return Object.fromEntries(Object.entries(statements).map(([name, sql]) => [name, db.prepare(sql)])) as Record<keyof typeof statements, Statement>;
 }

@@ -60,7 +60,8 @@ export interface TableStore {
   deleteAll(): MaybePromise<void>;
   deleteExpired(now: number): MaybePromise<void>;
   count(): MaybePromise<number>;
-  deleteSoonestExpiring(count: number): MaybePromise<void>;
+  /** Deletes the `count` rows closest to expiring, leaving every row whose key begins with `keptKeyStart` (unless it is ''). */
+  deleteSoonestExpiring(count: number, keptKeyStart: string): MaybePromise<void>;
   close(): void;
 }
 
@@ -283,10 +284,8 @@ export class DatabaseCache extends ServerCache<Buffer> {
     await this.primary.deleteExpired(this.now());
     const count = await this.primary.count();
     const excess = cullCount(count, this.culling);
-    if (excess > 0) {
-      if (this.culling.cullFrequency === 0) await this.primary.deleteAll();
-      else await this.primary.deleteSoonestExpiring(excess);
-    }
+    // Tag versions stay (`survivesCulls`); with cullFrequency 0 every other row goes.
+    if (excess > 0) await this.primary.deleteSoonestExpiring(excess, this.cullProofKeyStart ?? '');
     this.rowsBound = count - excess;
     this.writesSinceCount = 0;
   }

@@ -1,5 +1,6 @@
 /**
- * filebased: one file per key in a directory, named by the md5 of the made key. Every
+ * filebased: one file per key in a directory, named by the md5 of the made key (with its
+ * own suffix for tag versions, which a cull never picks). Every
  * write goes to a temp file that is then renamed (or, for `add`, hard-linked) into place, so a
  * reader in any process sees a whole file or none. Each file carries a CRC-32 of its contents: a
  * damaged, truncated or foreign file reads as a miss and is removed. The surprise: an expired or
@@ -19,7 +20,10 @@ import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from 
 export type FileBasedOptions = CullingOptions;
 
 const SUFFIX = '.cache';
-const OWN_FILE = /^[0-9a-f]{32}\.cache$/;
+/** The suffix of the files of tag versions and of the tag horizon, which culls leave alone (`survivesCulls`). */
+const CULL_PROOF_SUFFIX = '.tag';
+const OWN_FILE = /^[0-9a-f]{32}\.(cache|tag)$/;
+const CULLABLE_FILE = /^[0-9a-f]{32}\.cache$/;
 
 // File layout: magic, format version, expiry (float64, Infinity = never), payload length, CRC-32 of
 // the expiry, the length and the payload, then the payload.
@@ -166,13 +170,14 @@ export class FileBasedCache extends BaseCache<Buffer> {
   }
 
   private pathOf(key: string): string {
-    return join(this.directory, md5(key) + SUFFIX);
+    return join(this.directory, md5(key) + (this.survivesCulls(key) ? CULL_PROOF_SUFFIX : SUFFIX));
   }
 
-  /** Removes 1/cullFrequency of the files, chosen at random, when the directory is full. */
+  /** Removes 1/cullFrequency of the files, chosen at random among those of entries, when the directory is full. */
   private async cull(): Promise<void> {
-    const files = await this.ownFiles();
-    let count = cullCount(files.length, this.culling);
+    const all = await this.ownFiles();
+    const files = all.filter((name) => CULLABLE_FILE.test(name));
+    let count = Math.min(files.length, cullCount(all.length, this.culling));
     for (let i = 0; count > 0; i++, count--) {
       const pick = i + Math.floor(Math.random() * (files.length - i));
       [files[i], files[pick]] = [files[pick]!, files[i]!];

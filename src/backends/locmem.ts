@@ -1,7 +1,7 @@
 /**
  * locmem: an in-process cache on `lru-cache`. Aliases with the same location share one
  * store. Expiry is kept beside each entry and checked on read (no timers, no lru-cache `ttl`);
- * a full store culls its least recently used entries first.
+ * a full store culls its least recently used entries first, never a tag's version.
  */
 import { LRUCache } from 'lru-cache';
 import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../base.js';
@@ -152,6 +152,17 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return entry === undefined || this.isExpired(entry.expiresAt) ? undefined : entry;
   }
 
+  /** Removes the `count` least recently used entries, leaving what `survivesCulls` keeps. */
+  private cull(count: number): void {
+    const lru = this.store.lru;
+    const culled: string[] = [];
+    for (const key of lru.rkeys()) {
+      if (culled.length === count) break;
+      if (!this.survivesCulls(key)) culled.push(key);
+    }
+    for (const key of culled) lru.delete(key);
+  }
+
   private put(key: string, payload: MemoryPayload, expiresAt: number | null): void {
     const lru = this.store.lru;
     const before = lru.size;
@@ -161,7 +172,7 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     // Only a new key in a full store culls (an overwrite leaves the count as it is), as many as a
     // cull before adding it would: the least recently used go first, so the new entry stays. Told
     // by the count, not by a lookup of the key beforehand.
-    if (lru.size > before && before >= this.culling.maxEntries) for (let n = cullCount(before, this.culling); n > 0; n--) lru.pop();
+    if (lru.size > before && before >= this.culling.maxEntries) this.cull(cullCount(before, this.culling));
     // Past half full, culling draws near: kept entries report their hits from then on.
     this.store.recency.crowded = lru.size * 2 >= lru.max;
   }

@@ -23,6 +23,11 @@ const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 export interface LearnedHeaders {
   /** The request headers the page varies on: lower-cased, sorted. */
   headers: string[];
+  /**
+   * When the list expires (epoch seconds by the cache's clock; null: never): it is rewritten when a
+   * variant is stored that outlives it. Absent from lists stored by earlier versions.
+   */
+  until?: number | null;
 }
 
 /** Where page keys live: a cache (an alias or an instance) and a key prefix. */
@@ -166,8 +171,10 @@ export async function learnCacheKey(
 }
 
 /**
- * Records the headers a URL's responses vary on (rewritten only when they change) and returns the
- * page key for the request's method and its values of those headers.
+ * Records the headers a URL's responses vary on, for at least `timeout` seconds (the cache's default
+ * when undefined; a quarter more when it is written), and returns the page key for the request's method and its values of those headers.
+ * The list is rewritten only when the headers change or a variant stored now would outlive it: every
+ * variant stays reachable as long as it lives.
  */
 export async function learnVariant(
   cache: BaseCache,
@@ -180,10 +187,22 @@ export async function learnVariant(
   const headers = varyHeaderList(varyValue);
   const headerKey = headerKeyFor(keyPrefix, urlHash);
   const known = await cache.get<LearnedHeaders>(headerKey);
-  if (known === undefined || known.headers.join(',') !== headers.join(',')) {
-    await cache.set(headerKey, { headers } satisfies LearnedHeaders, timeout);
+  const lifetime = timeout === undefined ? cache.defaultTimeout : timeout;
+  const needed = lifetime === null ? null : cache.now() + lifetime;
+  // A list of other headers is replaced whatever its expiry: the variants stored under it are out of reach now.
+  const keptUntil = known !== undefined && known.headers.join(',') === headers.join(',') ? known.until : undefined;
+  if (!lastsUntil(keptUntil, needed)) {
+    // A quarter longer than needed, so that the variants stored after this one rewrite it once in that long, not each time.
+    const kept = lifetime === null || lifetime <= 0 ? lifetime : Math.ceil(lifetime * 1.25);
+    await cache.set(headerKey, { headers, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
   }
   return pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, headerValuesHash(req, headers));
+}
+
+/** Whether an expiry (null: never; undefined: unknown) comes no sooner than `needed`. */
+function lastsUntil(expiry: number | null | undefined, needed: number | null): boolean {
+  if (expiry === undefined) return false;
+  return expiry === null || (needed !== null && expiry >= needed);
 }
 
 /**

@@ -2,10 +2,11 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseCache, MemcachedCache, RedisCache, type ServerCache } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
+import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
 import { commandCalls, type RedisServer, startRedisServer } from '../setup/redis.js';
 
 function required(name: string, debianPackage: string): string {
@@ -21,12 +22,22 @@ const l1 = { maxEntries: 1000, timeout: 30 };
 const sqliteRoot = mkdtempSync(join(tmpdir(), 'cachegrain-l1-'));
 afterAll(() => rmSync(sqliteRoot, { recursive: true, force: true }));
 
+// The kit's keys carry no prefix, as in the kit runs of redis.test.ts and memcached.test.ts, which
+// may run beside this file on the shared servers: its runs here get servers of their own, so that
+// one file's clear() or writes never land in the middle of the other's tests.
+let kitRedis: RedisServer | undefined;
+let kitMemcached: MemcachedProcess | undefined;
+beforeAll(async () => {
+  [kitRedis, kitMemcached] = await Promise.all([startRedisServer(), startMemcached()]);
+});
+afterAll(() => Promise.all([kitRedis?.stop(), kitMemcached?.stop()]));
+
 // The whole contract still holds with the L1 in front, on each kind of server. Variants of one
 // kit run share a process, so they see each other's changes at once, as caches of one process do.
 describeBackend('redis with l1', {
   make: (overrides = {}) =>
     new RedisCache({
-      location: REDIS,
+      location: kitRedis!.url,
       ...overrides,
       options: { l1, ...(overrides.keyFunction === undefined ? {} : { clearPattern: 'CUSTOM-*' }), ...overrides.options },
     }),
@@ -34,8 +45,9 @@ describeBackend('redis with l1', {
   traits: { serverClock: 0, culling: false },
 });
 describeBackend('memcached with l1 and a bus', {
-  make: (overrides = {}) => new MemcachedCache({ location: MEMCACHED, ...overrides, options: { l1: { ...l1, bus: REDIS }, ...overrides.options } }),
-  makeDown: async (options) => new MemcachedCache({ location: `127.0.0.1:${await closedPort()}`, options: { l1: { ...l1, bus: REDIS }, ...options } }),
+  make: (overrides = {}) =>
+    new MemcachedCache({ location: kitMemcached!.location, ...overrides, options: { l1: { ...l1, bus: kitRedis!.url }, ...overrides.options } }),
+  makeDown: async (options) => new MemcachedCache({ location: `127.0.0.1:${await closedPort()}`, options: { l1: { ...l1, bus: kitRedis!.url }, ...options } }),
   traits: { serverClock: 1, culling: false, strictKeys: true },
 });
 // Culling is left out: the L1 keeps a culled entry until its timeout (documented), which the kit cannot tell from a bug.

@@ -254,6 +254,24 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
     expect(view.calls).toBe(4);
   });
 
+  it("keeps a URL's header list as long as the latest variant stored under it, so that variant stays a HIT", async () => {
+    const view = countingView((req, res) => {
+      res.setHeader('Vary', 'Accept-Language');
+      res.setHeader('Content-Language', String(req.headers['accept-language']));
+    });
+    const base = await serve(build([cachePage(10)], view));
+    const cache = caches.get('default');
+    await send(base, '/page', { headers: { 'Accept-Language': 'fr' } });
+    cache.now = () => Date.now() / 1000 + 6;
+    expect((await send(base, '/page', { headers: { 'Accept-Language': 'de' } })).headers['x-cache']).toBe('MISS');
+    // Past the first variant's life, inside the second's.
+    cache.now = () => Date.now() / 1000 + 12;
+    const de = await send(base, '/page', { headers: { 'Accept-Language': 'de' } });
+    expect([de.headers['x-cache'], de.headers['content-language']]).toEqual(['HIT', 'de']);
+    expect((await send(base, '/page', { headers: { 'Accept-Language': 'fr' } })).headers['x-cache']).toBe('MISS');
+    expect(view.calls).toBe(3);
+  });
+
   it('drops every variant of a URL with invalidatePage', async () => {
     const view = countingView((_req, res) => res.setHeader('Vary', 'Accept-Language'));
     const base = await serve(build([cacheMiddleware()], view));

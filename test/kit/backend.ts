@@ -1070,7 +1070,7 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         expect(errors).toHaveLength(Object.keys(UNDECODABLE).length);
       });
 
-      it('a tag version that cannot be decoded makes its entries misses, is removed, and is reported once', async () => {
+      it('a tag version that cannot be decoded makes its entries misses, is replaced by a new version (removed, it would revive them), and is reported once', async () => {
         const errors: Error[] = [];
         cache.on('error', (error: Error) => errors.push(error));
         await cache.set('tagged', 'value', { timeout: null, tags: ['t'] });
@@ -1079,7 +1079,9 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         expect(await cache.get('tagged')).toBeUndefined();
         expect(errors).toHaveLength(1);
         expect(errors[0]!.message).toContain(`'${versionKey}'`);
-        expect((await primitives(cache).read([versionKey], false)).has(versionKey)).toBe(false);
+        expect(await cache.get('tagged')).toBeUndefined();
+        const replaced = (await primitives(cache).read([versionKey], false)).get(versionKey);
+        expect(replaced).toBeDefined();
         await cache.set('tagged', 'again', { timeout: null, tags: ['t'] });
         expect(await cache.get('tagged')).toBe('again');
         expect(errors).toHaveLength(1);
@@ -1136,6 +1138,23 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
             for (let i = 1; i < 50; i++) await small.set(`cull${i}`, 'value', 1000);
             const found = await small.getMany(Array.from({ length: 49 }, (_, i) => `cull${i + 1}`));
             expect(found.size).toBe(expected[cullFrequency]);
+          });
+          it(`never culls a tag's version, with cullFrequency ${cullFrequency}: an entry computed before its tag's invalidation stays a miss through many culls; clear removes the version`, async () => {
+            const small = await make({ options: { maxEntries: 10, cullFrequency }, keyPrefix: `tagcull${cullFrequency}` });
+            const beforeInvalidation = await small.readTagSnapshot(['t']);
+            await small.invalidateTags(['t']);
+            const revived: number[] = [];
+            for (let i = 0; i < 60; i++) {
+              // Stored again each round (stamped as of before the invalidation), so that it is in the store whenever the version is culled.
+              await small.setEach([{ key: 'old', value: 'old', options: { timeout: null, tags: ['t'] } }], beforeInvalidation);
+              expect(await small.storedEntry('old')).toBeDefined();
+              await small.set(`filler${i}`, i, null);
+              if ((await small.get('old')) !== undefined) revived.push(i);
+            }
+            expect(revived).toEqual([]);
+            expect(await small.storedEntry('cachegrain.tag.t', { version: 0 })).toBeDefined();
+            await small.clear();
+            expect(await small.storedEntry('cachegrain.tag.t', { version: 0 })).toBeUndefined();
           });
         }
       });
