@@ -9,7 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BaseCache, CacheServerError, MemcachedCache, RedisCache, type ServerOptions } from '../../src/index.js';
 import { inRequestScope } from '../../src/scope.js';
-import { cli, type RedisServer, startRedisServer, startReplication } from '../setup/redis.js';
+import { cli, type RedisServer, startRedisServer, startReplication, waitForReplica } from '../setup/redis.js';
 
 const TIMEOUT_MS = 1000;
 /**
@@ -201,7 +201,7 @@ describe('redis replicas', () => {
       cache.on('error', (error: Error) => errors.push(error));
       const keys = Array.from({ length: 20 }, (_, i) => `r${i}`);
       for (const key of keys) await cache.set(key, `value of ${key}`);
-      await cli(leader.port, 'WAIT', '1', '2000');
+      await waitForReplica(leader.port);
       expect(await cache.get('r0')).toBe('value of r0');
 
       await replica.kill!();

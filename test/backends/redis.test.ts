@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type CacheParams, caches, configureCaches, KeyNotFoundError, RedisCache, type RedisOptions } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
-import { cli, commandCalls, info, startRedisServer } from '../setup/redis.js';
+import { cli, commandCalls, info, startRedisServer, waitForReplica } from '../setup/redis.js';
 
 function required(name: string): string {
   const value = process.env[name];
@@ -220,7 +220,7 @@ describe('redis', () => {
     it('sends reads to the replica and writes to the leader', async () => {
       const replicated = open([LEADER, REPLICA], { keyPrefix: 'routing' });
       await replicated.set('k', 'v');
-      await cli(portOf(LEADER), 'WAIT', '1', '2000');
+      await waitForReplica(portOf(LEADER));
       await Promise.all([LEADER, REPLICA].map((url) => cli(portOf(url), 'CONFIG', 'RESETSTAT')));
       expect(await replicated.get('k')).toBe('v');
       expect((await replicated.getMany(['k'])).size).toBe(1);

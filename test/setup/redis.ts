@@ -63,6 +63,17 @@ async function startRedisServerOn(port: number, extraArgs: string[]): Promise<Re
 }
 
 /** Runs one redis-cli command against a local port and answers its output, trimmed. */
+/**
+ * Waits until the leader on `port` has a replica that acknowledged every write so far (Redis's WAIT,
+ * asked again until it says so: on a busy machine one WAIT's own deadline can pass first).
+ */
+export async function waitForReplica(port: number, deadlineMs = 20_000): Promise<void> {
+  const deadline = Date.now() + deadlineMs;
+  while (Number(await cli(port, 'WAIT', '1', '1000')) < 1) {
+    if (Date.now() > deadline) throw new Error(`no replica of the Redis on port ${port} acknowledged its writes within ${deadlineMs} ms`);
+  }
+}
+
 export async function cli(port: number, ...command: string[]): Promise<string> {
   const binary = findExecutable(['redis-cli'], 'redis-server');
   try {
