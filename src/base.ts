@@ -34,11 +34,13 @@ export interface Entry<P> {
 /**
  * An entry of a store in this process (locmem, an L1) that a caller may keep and check again
  * instead of reading it again: the store sets `retired` once the entry leaves it (replaced, deleted,
- * culled, cleared) and changes `expiresAt` in place when the key is touched.
+ * culled, cleared) and changes `expiresAt` in place when the key is touched. A store may write a new
+ * value into an entry nobody keeps (`kept` false) instead of replacing it.
  */
 export interface InProcessEntry<P> extends Entry<P> {
   expiresAt: number | null;
   retired: boolean;
+  kept: boolean;
   /** Until when the store vouches for the entry, when that is sooner than its expiry (an L1's `timeout`). */
   trustedUntil?: number;
 }
@@ -50,6 +52,11 @@ export interface InProcessEntry<P> extends Entry<P> {
  */
 export interface InProcessStanding {
   readonly retired: boolean;
+  /**
+   * Set by a caller that keeps it past the call that read it (`holdFresh`): from then on the key's
+   * next write retires it, where a store would otherwise write into an entry nobody keeps.
+   */
+  kept?: boolean;
   /** Until when the store vouches for it, when that is sooner than forever (an L1's `timeout`). */
   readonly trustedUntil?: number;
 }
@@ -1219,7 +1226,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (recency === undefined || typeof value !== 'string') return { value, tags, state: 'fresh' };
     // Held while every entry it stands on is trusted, and no longer than it is fresh.
     let trustedUntil = Math.min(entry.trustedUntil ?? Infinity, judged.stamp?.freshUntil ?? Infinity);
-    for (const tagEntry of tagEntries) trustedUntil = Math.min(trustedUntil, tagEntry.trustedUntil ?? Infinity);
+    entry.kept = true;
+    for (const tagEntry of tagEntries) {
+      trustedUntil = Math.min(trustedUntil, tagEntry.trustedUntil ?? Infinity);
+      tagEntry.kept = true;
+    }
     return { cache: this, key: made, value, entry, trustedUntil, recency, tags, tagKeys, tagEntries };
   }
 

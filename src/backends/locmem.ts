@@ -154,14 +154,21 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
 
   private put(key: string, payload: MemoryPayload, expiresAt: number | null): void {
     const lru = this.store.lru;
-    const before = lru.size;
-    lru.set(key, { payload, expiresAt, retired: false });
     // Whoever stood on the key having no entry must read again.
     if (this.store.absences.size > 0) this.store.absences.delete(key);
+    // An entry nobody keeps takes the new value in place: replacing it would allocate an entry per
+    // write and leave the old one for the collector (a store of many keys sits in its old generation).
+    const current = lru.get(key);
+    if (current !== undefined && !current.kept) {
+      current.payload = payload;
+      current.expiresAt = expiresAt;
+      return;
+    }
+    const before = lru.size;
+    lru.set(key, { payload, expiresAt, retired: false, kept: false });
     // Only a new key in a full store culls (an overwrite leaves the count as it is), as many as a
-    // cull before adding it would: the least recently used go first, so the new entry stays. Told
-    // by the count, not by a lookup of the key beforehand.
-    if (lru.size > before && before >= this.culling.maxEntries) for (let n = cullCount(before, this.culling); n > 0; n--) lru.pop();
+    // cull before adding it would: the least recently used go first, so the new entry stays.
+    if (current === undefined && before >= this.culling.maxEntries) for (let n = cullCount(before, this.culling); n > 0; n--) lru.pop();
     // Past half full, culling draws near: kept entries report their hits from then on.
     this.store.recency.crowded = lru.size * 2 >= lru.max;
   }
