@@ -203,6 +203,9 @@ export interface VersionOption {
   version?: number;
 }
 
+const WRITE_OPTIONS = optionShape<WriteOptions>({ timeout: true, version: true, tags: true, staleWhileRevalidate: true, staleIfError: true, tagsAsOf: true });
+const VERSION_OPTIONS = optionShape<VersionOption>({ version: true });
+
 export const DEFAULT_TIMEOUT = 300;
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -513,7 +516,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** What `get` answers: at once from a store in this process. Throws for a bad key. */
   private answerGet<T>(key: CacheKey, defaultValue: T | undefined, options: VersionOption | undefined): MaybePromise<T | undefined> {
-    const made = this.key(key, options?.version);
+    const made = this.key(key, this.versionOf(options, 'get'));
     const found = this.readOne(made);
     if (found instanceof Promise) return found.then((entry) => this.countedValue(made, entry, false, defaultValue));
     return this.countedValue(made, found, false, defaultValue);
@@ -805,7 +808,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
     const prepared = entries.map(({ key, value, options }) => {
-      const { expiresAt, version, tags, windows } = this.writeOptions(options);
+      const { expiresAt, version, tags, windows } = this.writeOptions(options, 'setEach');
       const made = this.key(key, version);
       return { key, made, payload: this.encode(value, made), expiresAt, tags: tags === undefined ? [] : [...new Set(tags)], windows };
     });
@@ -970,7 +973,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       const made = this.key(key);
       return this.setMade(made, this.encode(value, made), expiresAt);
     }
-    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions, 'set');
     const made = this.key(key, version);
     const payload = this.encode(value, made);
     if (tags !== undefined || windows !== undefined) {
@@ -994,7 +997,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions, 'add');
     const made = this.key(key, version);
     const payload = this.encode(value, made);
     if (expiresAt === EXPIRED) return !(await this.hasLive(made));
@@ -1050,7 +1053,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * `staleIfError` stands in when computing fails.
    */
   async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
-    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions, 'getOrSet');
     const made = this.key(key, version);
     const hit = await this.readOne(made);
     const judged = hit === undefined ? undefined : await this.judged(hit.payload);
@@ -1104,11 +1107,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         // Read stale before another process's refresh wrote the entry and let go of the lock: done already.
         const current = await this.readOne(made);
         if (current !== undefined && (await this.unstamped(current.payload)) !== undefined) return;
-        const given = this.writeOptions(timeoutOrOptions);
+        const given = this.writeOptions(timeoutOrOptions, 'getOrSet');
         const asOf = given.asOf ?? (given.tags === undefined ? undefined : await this.readTagSnapshot(given.tags));
         const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
         // The timeout counts from now, not from when the stale entry was read.
-        const { expiresAt, tags, windows } = this.writeOptions(timeoutOrOptions);
+        const { expiresAt, tags, windows } = this.writeOptions(timeoutOrOptions, 'getOrSet');
         if (expiresAt === EXPIRED) return;
         const payload = await this.stampedWith(this.encode(value, made), tags, windows, expiresAt, asOf);
         if (payload !== undefined) throwRefusal(await this.write([[made, payload]], storedExpiry(expiresAt, windows)));
@@ -1153,7 +1156,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
   private answerGetMany<T>(keys: Iterable<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
-    return this.readBatch(keys, options, false, (made, payload) => this.readable(made, payload, false) as T);
+    return this.readBatch(keys, this.versionOf(options, 'getMany'), false, (made, payload) => this.readable(made, payload, false) as T);
   }
 
   /**
@@ -1163,7 +1166,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
     try {
-      return promised(this.readBatch(keys, options, true, (made, payload, stamp, state) => this.entryOf<T>(made, { payload, stamp, state }, false)));
+      return promised(
+        this.readBatch(keys, this.versionOf(options, 'getEntries'), true, (made, payload, stamp, state) =>
+          this.entryOf<T>(made, { payload, stamp, state }, false),
+        ),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -1176,7 +1183,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * keeps values as objects). Undefined when nothing is stored under the key.
    */
   async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
-    const made = this.key(key, options?.version);
+    const made = this.key(key, this.versionOf(options, 'storedEntry'));
     const entry = (await this.read([made], true)).get(made);
     if (entry === undefined) return undefined;
     const { payload } = entry;
@@ -1358,17 +1365,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     });
   }
 
-  private readBatch<V>(
-    keys: Iterable<CacheKey>,
-    options: VersionOption | undefined,
-    withStale: boolean,
-    build: BuildAnswer<P, V>,
-  ): MaybePromise<Map<CacheKey, V>> {
+  private readBatch<V>(keys: Iterable<CacheKey>, version: number | undefined, withStale: boolean, build: BuildAnswer<P, V>): MaybePromise<Map<CacheKey, V>> {
     const originals: CacheKey[] = [];
     const made: string[] = [];
     for (const key of keys) {
       originals.push(key);
-      made.push(this.key(key, options?.version));
+      made.push(this.key(key, version));
     }
     if (made.length === 0) return new Map();
     const guess = this.guessTagKeys(made);
@@ -1498,7 +1500,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Stores every entry; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<CacheKey[]> {
-    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions, 'setMany');
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
     const byMade = new Map<string, CacheKey>();
     const payloads: Array<[string, P]> = [];
@@ -1528,13 +1530,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Answers true when a live entry was removed. */
   async delete(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    const made = this.key(key, options?.version);
+    const made = this.key(key, this.versionOf(options, 'delete'));
     this.counts.deletes++;
     return (await this.remove([made])) > 0;
   }
 
   async deleteMany(keys: Iterable<CacheKey>, options?: VersionOption): Promise<void> {
-    const made = [...keys].map((key) => this.key(key, options?.version));
+    const version = this.versionOf(options, 'deleteMany');
+    const made = [...keys].map((key) => this.key(key, version));
     this.counts.deletes += made.length;
     if (made.length > 0) await this.remove(made);
   }
@@ -1545,7 +1548,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
   async touch(key: CacheKey, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version } = this.writeOptions(timeoutOrOptions, 'touch');
     const made = this.key(key, version);
     if (expiresAt === EXPIRED) return (await this.remove([made])) > 0;
     if (this.codec.unstamp !== undefined) {
@@ -1564,13 +1567,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   async hasKey(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    return this.hasLive(this.key(key, options?.version));
+    return this.hasLive(this.key(key, this.versionOf(options, 'hasKey')));
   }
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */
   async incr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incr/decr delta must be an integer (got ${describe(delta)})`);
-    const made = this.key(key, options?.version);
+    const made = this.key(key, this.versionOf(options, 'incr'));
     if (this.incrBy !== undefined) {
       let value: number | undefined;
       try {
@@ -1626,13 +1629,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   async decr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incr/decr delta must be an integer (got ${describe(delta)})`);
+    this.versionOf(options, 'decr');
     return this.incr(key, -delta, options);
   }
 
   /** Moves the entry to version + delta, keeping its expiry; answers the new version. */
   async incrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
-    const version = options?.version ?? this.version;
+    const version = this.versionOf(options, 'incrVersion') ?? this.version;
     const oldKey = this.key(key, version);
     const entry = (await this.readForUpdate([oldKey])).get(oldKey);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
@@ -1643,6 +1647,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   async decrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
+    this.versionOf(options, 'decrVersion');
     return this.incrVersion(key, -delta, options);
   }
 
@@ -1706,7 +1711,29 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
   }
 
-  private writeOptions(arg: TimeoutArg): {
+  /**
+   * Refuses a name of a call's options object that `known` does not list, naming `method`. On the hot
+   * path: one `for…in` over the few names a call passes, and the message is built only for a stranger.
+   */
+  private checkCallOptions(options: object, known: OptionShape, method: string): void {
+    for (const name in options) {
+      if (known[name] === true) continue;
+      const message = checkOptionNames(options, known);
+      if (message !== undefined) throw this.typeError(`${method}: ${message}`);
+    }
+  }
+
+  /** The version a read names in its options object, checked; undefined for the cache's own. */
+  private versionOf(options: VersionOption | undefined, method: string): number | undefined {
+    if (options === undefined || options === null) return undefined;
+    this.checkCallOptions(options, VERSION_OPTIONS, method);
+    return options.version;
+  }
+
+  private writeOptions(
+    arg: TimeoutArg,
+    method: string,
+  ): {
     expiresAt: number | null | typeof EXPIRED;
     version?: number;
     tags?: readonly string[];
@@ -1719,6 +1746,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     let windows: StaleWindows | undefined;
     let asOf: TagSnapshot | undefined;
     if (arg !== null && typeof arg === 'object') {
+      this.checkCallOptions(arg, WRITE_OPTIONS, method);
       timeout = arg.timeout;
       version = arg.version;
       if (arg.tagsAsOf !== undefined) {
