@@ -69,17 +69,20 @@ export async function run(): Promise<Comparison[]> {
   const uncounted = new LocMemCache({ location: 'bench', options: { maxEntries: 10_000 } });
   Object.assign(uncounted, {
     countedValue(
-      this: { unstamped(payload: unknown): unknown; decode(payload: unknown, shared: boolean): unknown },
+      this: { unstamped(payload: unknown): unknown; readable(made: string, payload: unknown, shared: boolean): unknown },
+      made: string,
       entry: { payload: unknown } | undefined,
       shared: boolean,
       missing: unknown,
     ) {
       if (entry === undefined) return missing;
       const own = this.unstamped(entry.payload);
-      return own === undefined ? missing : this.decode(own, shared);
+      return own === undefined ? missing : this.readable(made, own, shared);
     },
   });
-  if ((await uncounted.get(keys[0]!)) === undefined || uncounted.stats().hits !== 0) throw new Error('the uncounted cache must read without counting');
+  const stored = await cache.get(keys[0]!);
+  if (stored === undefined || (await uncounted.get(keys[0]!)) !== stored || uncounted.stats().hits !== 0)
+    throw new Error('the uncounted cache must read as get does, without counting');
   results.push(
     await compare(
       'locmem',

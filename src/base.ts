@@ -13,6 +13,7 @@ import { CACHE_OPERATIONS, type CacheEvent, type CacheOperation, type CacheOutco
 import { BoundedMemo } from './memo.js';
 import { md5 } from './hash.js';
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { checkOptionNames, type OptionShape, optionShape } from './options.js';
 import { abbreviatedKey, type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
 
@@ -34,11 +35,13 @@ export interface Entry<P> {
 /**
  * An entry of a store in this process (locmem, an L1) that a caller may keep and check again
  * instead of reading it again: the store sets `retired` once the entry leaves it (replaced, deleted,
- * culled, cleared) and changes `expiresAt` in place when the key is touched.
+ * culled, cleared) and changes `expiresAt` in place when the key is touched. A store may write a new
+ * value into an entry nobody keeps (`kept` false) instead of replacing it.
  */
 export interface InProcessEntry<P> extends Entry<P> {
   expiresAt: number | null;
   retired: boolean;
+  kept: boolean;
   /** Until when the store vouches for the entry, when that is sooner than its expiry (an L1's `timeout`). */
   trustedUntil?: number;
 }
@@ -50,6 +53,11 @@ export interface InProcessEntry<P> extends Entry<P> {
  */
 export interface InProcessStanding {
   readonly retired: boolean;
+  /**
+   * Set by a caller that keeps it past the call that read it (`holdFresh`): from then on the key's
+   * next write retires it, where a store would otherwise write into an entry nobody keeps.
+   */
+  kept?: boolean;
   /** Until when the store vouches for it, when that is sooner than forever (an L1's `timeout`). */
   readonly trustedUntil?: number;
 }
@@ -196,6 +204,9 @@ export interface VersionOption {
   version?: number;
 }
 
+const WRITE_OPTIONS = optionShape<WriteOptions>({ timeout: true, version: true, tags: true, staleWhileRevalidate: true, staleIfError: true, tagsAsOf: true });
+const VERSION_OPTIONS = optionShape<VersionOption>({ version: true });
+
 export const DEFAULT_TIMEOUT = 300;
 
 const RESOLVED: Promise<void> = Promise.resolve();
@@ -282,6 +293,16 @@ const MADE_KEYS_REMEMBERED = 131_072;
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
 const TAG_KEYS_REMEMBERED = 10_000;
 
+/**
+ * A made key as `BaseCache` remembers it (see `madeKeys`), with the entry a store in this process
+ * last answered for it: a read or write of the key uses that entry again, without looking the key up
+ * a second time, while the store says it still holds the key (`usedAgain`, `writeAfter`).
+ */
+interface MadeKey<P> {
+  readonly made: string;
+  entry: InProcessEntry<P> | undefined;
+}
+
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 const EXPIRED = Symbol('expired');
 
@@ -301,11 +322,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
   /**
-   * Made keys by user key (default version, keys memcached would take): making and checking a key
-   * costs about as much as the rest of an in-process get. Sized for a hot set of 100,000 keys: a
-   * memo smaller than the hot set starts afresh again and again, and then costs more than it saves.
+   * Made keys by user key (default version, keys memcached would take), each with the entry a store in
+   * this process last answered for it: making and checking a key costs about as much as the rest of
+   * an in-process get, and looking the key up in the store once more again as much. Sized for a hot
+   * set of 100,000 keys: a memo smaller than the hot set starts afresh again and again, and then
+   * costs more than it saves.
    */
-  private readonly madeKeys = new BoundedMemo<string>(MADE_KEYS_REMEMBERED);
+  private readonly madeKeys = new BoundedMemo<MadeKey<P>>(MADE_KEYS_REMEMBERED);
   /** Made keys of tag versions, by tag: a tagged read makes one per tag of its batch. */
   private readonly tagKeys = new BoundedMemo<string>(TAG_KEYS_REMEMBERED);
   /** The tags' made version keys, the other way round (see `isTagKey`). */
@@ -391,6 +414,20 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Removes every entry of this cache, and nothing that belongs to anyone else. */
   protected abstract removeAll(): MaybePromise<void>;
+
+  /**
+   * Optional, for a store in this process: whether `entry`, which it answered for a key before, still
+   * holds that key's live value; if so the use is counted as a read counts it. Lets a read of a
+   * remembered key (see `MadeKey`) skip looking the key up again.
+   */
+  protected usedAgain?(entry: InProcessEntry<P>): boolean;
+
+  /**
+   * Optional, with `usedAgain`: `writeOne`, answered at once, given the entry `last` answered for
+   * the key before (written into, where the store still holds it and nobody keeps it); answers the
+   * entry that now holds the value.
+   */
+  protected writeAfter?(key: string, last: InProcessEntry<P> | undefined, payload: P, expiresAt: number | null): InProcessEntry<P>;
 
   /** Optional: one key, for backends that can answer faster than a batch of one. */
   protected readOne(key: string): MaybePromise<Entry<P> | undefined> {
@@ -499,18 +536,21 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Made and validated; for the default version, made keys that passed are remembered. */
   private key(key: CacheKey, version?: number): string {
+    return this.madeKey(key, version).made;
+  }
+
+  /** `key`'s made key with the entry last found under it in this process, remembered as `key` says. */
+  private madeKey(key: CacheKey, version: number | undefined): MadeKey<P> {
     const usual = typeof key === 'string' && (version === undefined || version === this.version);
     if (usual) {
-      // Reusing the same string object also reuses its hash in every Map and lru-cache lookup.
       const known = this.madeKeys.get(key);
       if (known !== undefined) return known;
     }
     const made = this.makeKey(key, version);
     this.validateKey(made);
-    if (usual && memcachedKeyProblems(made).length === 0) {
-      this.madeKeys.set(key, made);
-    }
-    return made;
+    const node: MadeKey<P> = { made, entry: undefined };
+    if (usual && memcachedKeyProblems(made).length === 0) this.madeKeys.set(key, node);
+    return node;
   }
 
   // ---- The API ------------------------------------------------------------------------------
@@ -531,10 +571,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** What `get` answers: at once from a store in this process. Throws for a bad key. */
   private answerGet<T>(key: CacheKey, defaultValue: T | undefined, options: VersionOption | undefined): MaybePromise<T | undefined> {
-    const made = this.key(key, options?.version);
-    const found = this.readOne(made);
-    if (found instanceof Promise) return found.then((entry) => this.countedValue(made, entry, false, defaultValue));
-    return this.countedValue(made, found, false, defaultValue);
+    const node = this.madeKey(key, this.versionOf(options, 'get'));
+    const last = node.entry;
+    if (last !== undefined && this.usedAgain!(last)) return this.countedValue(node.made, last, false, defaultValue);
+    const found = this.readOne(node.made);
+    if (found instanceof Promise) return found.then((entry) => this.countedValue(node.made, entry, false, defaultValue));
+    if (this.usedAgain !== undefined) node.entry = found as InProcessEntry<P> | undefined;
+    return this.countedValue(node.made, found, false, defaultValue);
   }
 
   /**
@@ -823,7 +866,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
     const prepared = entries.map(({ key, value, options }) => {
-      const { expiresAt, version, tags, windows } = this.writeOptions(options);
+      const { expiresAt, version, tags, windows } = this.writeOptions(options, 'setEach');
       const made = this.key(key, version);
       return { key, made, payload: this.encode(value, made), expiresAt, tags: tags === undefined ? [] : [...new Set(tags)], windows };
     });
@@ -995,34 +1038,36 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     // The usual call names a timeout or none: its expiry is all there is to work out.
     if (timeoutOrOptions === undefined || typeof timeoutOrOptions === 'number') {
       const expiresAt = this.expiryAfter(timeoutOrOptions);
-      const made = this.key(key);
-      return this.setMade(made, this.encode(value, made), expiresAt);
+      const node = this.madeKey(key, undefined);
+      return this.setMade(node, this.encode(value, node.made), expiresAt);
     }
-    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
-    const made = this.key(key, version);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions, 'set');
+    const node = this.madeKey(key, version);
+    const made = node.made;
     const payload = this.encode(value, made);
     if (tags !== undefined || windows !== undefined) {
-      if (expiresAt === EXPIRED) return this.setMade(made, payload, expiresAt);
+      if (expiresAt === EXPIRED) return this.setMade(node, payload, expiresAt);
       this.counts.sets++;
       return this.stampedWith(payload, tags, windows, expiresAt, asOf)
         .then((stamped) => (stamped === undefined ? [] : this.write([[made, stamped]], storedExpiry(expiresAt, windows))))
         .then(throwRefusal);
     }
-    return this.setMade(made, payload, expiresAt);
+    return this.setMade(node, payload, expiresAt);
   }
 
   /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */
-  private setMade(made: string, payload: P, expiresAt: number | null | typeof EXPIRED): MaybePromise<void> {
+  private setMade(node: MadeKey<P>, payload: P, expiresAt: number | null | typeof EXPIRED): MaybePromise<void> {
     if (expiresAt === EXPIRED) {
-      const removed = this.remove([made]);
+      const removed = this.remove([node.made]);
       return removed instanceof Promise ? removed.then(nothing) : undefined;
     }
     this.counts.sets++;
-    return this.writeOne(made, payload, expiresAt);
+    if (this.writeAfter === undefined) return this.writeOne(node.made, payload, expiresAt);
+    node.entry = this.writeAfter(node.made, node.entry, payload, expiresAt);
   }
 
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions, 'add');
     const made = this.key(key, version);
     const payload = this.encode(value, made);
     if (expiresAt === EXPIRED) return !(await this.hasLive(made));
@@ -1078,7 +1123,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * `staleIfError` stands in when computing fails.
    */
   async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
-    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions, 'getOrSet');
     const made = this.key(key, version);
     const hit = await this.readOne(made);
     const judged = hit === undefined ? undefined : await this.judged(hit.payload);
@@ -1132,11 +1177,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
         // Read stale before another process's refresh wrote the entry and let go of the lock: done already.
         const current = await this.readOne(made);
         if (current !== undefined && (await this.unstamped(current.payload)) !== undefined) return;
-        const given = this.writeOptions(timeoutOrOptions);
+        const given = this.writeOptions(timeoutOrOptions, 'getOrSet');
         const asOf = given.asOf ?? (given.tags === undefined ? undefined : await this.readTagSnapshot(given.tags));
         const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
         // The timeout counts from now, not from when the stale entry was read.
-        const { expiresAt, tags, windows } = this.writeOptions(timeoutOrOptions);
+        const { expiresAt, tags, windows } = this.writeOptions(timeoutOrOptions, 'getOrSet');
         if (expiresAt === EXPIRED) return;
         const payload = await this.stampedWith(this.encode(value, made), tags, windows, expiresAt, asOf);
         if (payload !== undefined) throwRefusal(await this.write([[made, payload]], storedExpiry(expiresAt, windows)));
@@ -1181,7 +1226,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
   private answerGetMany<T>(keys: Iterable<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
-    return this.readBatch(keys, options, false, (made, payload) => this.readable(made, payload, false) as T);
+    return this.readBatch(keys, this.versionOf(options, 'getMany'), false, (made, payload) => this.readable(made, payload, false) as T);
   }
 
   /**
@@ -1191,7 +1236,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
     try {
-      return promised(this.readBatch(keys, options, true, (made, payload, stamp, state) => this.entryOf<T>(made, { payload, stamp, state }, false)));
+      return promised(
+        this.readBatch(keys, this.versionOf(options, 'getEntries'), true, (made, payload, stamp, state) =>
+          this.entryOf<T>(made, { payload, stamp, state }, false),
+        ),
+      );
     } catch (error) {
       return Promise.reject(error);
     }
@@ -1204,7 +1253,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * keeps values as objects). Undefined when nothing is stored under the key.
    */
   async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
-    const made = this.key(key, options?.version);
+    const made = this.key(key, this.versionOf(options, 'storedEntry'));
     const entry = (await this.read([made], true)).get(made);
     if (entry === undefined) return undefined;
     const { payload } = entry;
@@ -1254,7 +1303,11 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     if (recency === undefined || typeof value !== 'string') return { value, tags, state: 'fresh' };
     // Held while every entry it stands on is trusted, and no longer than it is fresh.
     let trustedUntil = Math.min(entry.trustedUntil ?? Infinity, judged.stamp?.freshUntil ?? Infinity);
-    for (const tagEntry of tagEntries) trustedUntil = Math.min(trustedUntil, tagEntry.trustedUntil ?? Infinity);
+    entry.kept = true;
+    for (const tagEntry of tagEntries) {
+      trustedUntil = Math.min(trustedUntil, tagEntry.trustedUntil ?? Infinity);
+      tagEntry.kept = true;
+    }
     return { cache: this, key: made, value, entry, trustedUntil, recency, tags, tagKeys, tagEntries };
   }
 
@@ -1382,17 +1435,12 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     });
   }
 
-  private readBatch<V>(
-    keys: Iterable<CacheKey>,
-    options: VersionOption | undefined,
-    withStale: boolean,
-    build: BuildAnswer<P, V>,
-  ): MaybePromise<Map<CacheKey, V>> {
+  private readBatch<V>(keys: Iterable<CacheKey>, version: number | undefined, withStale: boolean, build: BuildAnswer<P, V>): MaybePromise<Map<CacheKey, V>> {
     const originals: CacheKey[] = [];
     const made: string[] = [];
     for (const key of keys) {
       originals.push(key);
-      made.push(this.key(key, options?.version));
+      made.push(this.key(key, version));
     }
     if (made.length === 0) return new Map();
     const guess = this.guessTagKeys(made);
@@ -1522,7 +1570,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Stores every entry; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<CacheKey[]> {
-    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version, tags, windows, asOf } = this.writeOptions(timeoutOrOptions, 'setMany');
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
     const byMade = new Map<string, CacheKey>();
     const payloads: Array<[string, P]> = [];
@@ -1552,13 +1600,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Answers true when a live entry was removed. */
   async delete(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    const made = this.key(key, options?.version);
+    const made = this.key(key, this.versionOf(options, 'delete'));
     this.counts.deletes++;
     return (await this.remove([made])) > 0;
   }
 
   async deleteMany(keys: Iterable<CacheKey>, options?: VersionOption): Promise<void> {
-    const made = [...keys].map((key) => this.key(key, options?.version));
+    const version = this.versionOf(options, 'deleteMany');
+    const made = [...keys].map((key) => this.key(key, version));
     this.counts.deletes += made.length;
     if (made.length > 0) await this.remove(made);
   }
@@ -1569,7 +1618,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
   async touch(key: CacheKey, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version } = this.writeOptions(timeoutOrOptions);
+    const { expiresAt, version } = this.writeOptions(timeoutOrOptions, 'touch');
     const made = this.key(key, version);
     if (expiresAt === EXPIRED) return (await this.remove([made])) > 0;
     if (this.codec.unstamp !== undefined) {
@@ -1588,13 +1637,13 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   }
 
   async hasKey(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    return this.hasLive(this.key(key, options?.version));
+    return this.hasLive(this.key(key, this.versionOf(options, 'hasKey')));
   }
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */
   async incr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incr/decr delta must be an integer (got ${describe(delta)})`);
-    const made = this.key(key, options?.version);
+    const made = this.key(key, this.versionOf(options, 'incr'));
     if (this.incrBy !== undefined) {
       let value: number | undefined;
       try {
@@ -1650,13 +1699,14 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   async decr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incr/decr delta must be an integer (got ${describe(delta)})`);
+    this.versionOf(options, 'decr');
     return this.incr(key, -delta, options);
   }
 
   /** Moves the entry to version + delta, keeping its expiry; answers the new version. */
   async incrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
-    const version = options?.version ?? this.version;
+    const version = this.versionOf(options, 'incrVersion') ?? this.version;
     const oldKey = this.key(key, version);
     const entry = (await this.readForUpdate([oldKey])).get(oldKey);
     if (entry === undefined) throw new KeyNotFoundError(String(key));
@@ -1667,6 +1717,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
 
   async decrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
     if (!Number.isSafeInteger(delta)) throw this.typeError(`incrVersion/decrVersion delta must be an integer (got ${describe(delta)})`);
+    this.versionOf(options, 'decrVersion');
     return this.incrVersion(key, -delta, options);
   }
 
@@ -1730,7 +1781,29 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     }
   }
 
-  private writeOptions(arg: TimeoutArg): {
+  /**
+   * Refuses a name of a call's options object that `known` does not list, naming `method`. On the hot
+   * path: one `for…in` over the few names a call passes, and the message is built only for a stranger.
+   */
+  private checkCallOptions(options: object, known: OptionShape, method: string): void {
+    for (const name in options) {
+      if (known[name] === true) continue;
+      const message = checkOptionNames(options, known);
+      if (message !== undefined) throw this.typeError(`${method}: ${message}`);
+    }
+  }
+
+  /** The version a read names in its options object, checked; undefined for the cache's own. */
+  private versionOf(options: VersionOption | undefined, method: string): number | undefined {
+    if (options === undefined || options === null) return undefined;
+    this.checkCallOptions(options, VERSION_OPTIONS, method);
+    return options.version;
+  }
+
+  private writeOptions(
+    arg: TimeoutArg,
+    method: string,
+  ): {
     expiresAt: number | null | typeof EXPIRED;
     version?: number;
     tags?: readonly string[];
@@ -1743,6 +1816,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     let windows: StaleWindows | undefined;
     let asOf: TagSnapshot | undefined;
     if (arg !== null && typeof arg === 'object') {
+      this.checkCallOptions(arg, WRITE_OPTIONS, method);
       timeout = arg.timeout;
       version = arg.version;
       if (arg.tagsAsOf !== undefined) {
@@ -1787,8 +1861,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
  * Every public operation publishes how it ended on `cachegrain:<operation>`. Installed
  * over the methods once, here, rather than written into each: while nobody subscribes, a call costs
  * one `hasSubscribers` read more. While someone does (metrics exporters subscribe for good), a call
- * reads the clock before and after and builds one message; an answer given at once (a store in this
- * process) is published at once, without waiting a turn of the event loop.
+ * reads the clock when it starts and builds one message, whose duration is read off the clock when
+ * a subscriber asks for it (see `ObservedCall`); an answer given at once (a store in this process)
+ * is published at once, without waiting a turn of the event loop.
  */
 type Operation = (this: BaseCache, a?: unknown, b?: unknown, c?: unknown) => MaybePromise<unknown>;
 const NOT_FOUND = Symbol('not found');
@@ -1800,22 +1875,24 @@ const ANSWERED_AT_ONCE: Partial<Record<CacheOperation, Operation>> = {
   getMany: BaseCache.prototype['answerGetMany'] as Operation,
 };
 
+/** The operations whose first argument is a list of keys or tags, which may come as any iterable. */
+const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
+
 for (const operation of CACHE_OPERATIONS) {
   const direct = BaseCache.prototype[operation] as Operation;
   const answer = ANSWERED_AT_ONCE[operation] ?? direct;
   const channel = CHANNELS[operation];
+  const takesList = LISTS.has(operation);
   const observed: Operation = function (a, b, c) {
-    return channel.hasSubscribers ? observe(this, operation, answer, a, b, c) : direct.call(this, a, b, c);
+    return channel.hasSubscribers ? observe(this, operation, takesList, answer, a, b, c) : direct.call(this, a, b, c);
   };
   Object.defineProperty(BaseCache.prototype, operation, { value: observed, writable: true, configurable: true });
 }
 
-const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
-
-function observe(cache: BaseCache, operation: CacheOperation, answer: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
+function observe(cache: BaseCache, operation: CacheOperation, takesList: boolean, answer: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
   const started = performance.now();
   // Read once: a generator of keys or tags would be empty for the operation after the event read it.
-  if (LISTS.has(operation) && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
+  if (takesList && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
   let answered: MaybePromise<unknown>;
   try {
     // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
@@ -1843,10 +1920,13 @@ async function observeLater(cache: BaseCache, operation: CacheOperation, answer:
 function published(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown, started: number, result: unknown): unknown {
   if (operation === 'get') {
     const hit = result !== NOT_FOUND;
-    CHANNELS.get.publish({ operation, alias: cache.alias, key: keyName(a), outcome: hit ? 'hit' : 'miss', duration: performance.now() - started });
+    const event = new ObservedCall(operation, cache.alias, started);
+    event.key = keyName(a);
+    event.outcome = hit ? 'hit' : 'miss';
+    CHANNELS.get.publish(event);
     return hit ? result : b;
   }
-  const event = eventOf(cache, operation, a, b);
+  const event = eventOf(cache, operation, a, b, started);
   if (operation === 'getMany' || operation === 'getEntries') {
     const found = (result as Map<CacheKey, unknown>).size;
     const misses = (event.keys?.length ?? found) - found;
@@ -1854,22 +1934,55 @@ function published(cache: BaseCache, operation: CacheOperation, a: unknown, b: u
     event.hits = found;
     event.misses = misses;
   } else if (operation === 'hasKey') event.outcome = result ? 'hit' : 'miss';
-  event.duration = performance.now() - started;
   CHANNELS[operation].publish(event);
   return result;
 }
 
 function publishFailure(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown, started: number, error: unknown): void {
-  const event = eventOf(cache, operation, a, b);
+  const event = eventOf(cache, operation, a, b, started);
   event.outcome = 'error';
   event.error = error;
-  event.duration = performance.now() - started;
   CHANNELS[operation].publish(event);
 }
 
-/** An operation's event before its outcome is known: `ok` and no duration yet. */
-function eventOf(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown): CacheEvent {
-  return { operation, alias: cache.alias, ...eventSubject(operation, a, b), outcome: 'ok', duration: 0 };
+/**
+ * The message of an observed call. The clock is read once at the call; its `duration` is taken when
+ * a subscriber first asks for it, which it does as the call is published, right after its answer: a
+ * call whose subscribers only count outcomes reads the clock once. A subscriber that keeps messages
+ * reads `duration` in its handler (JSON.stringify takes it then too).
+ */
+class ObservedCall implements CacheEvent {
+  declare key?: string;
+  declare keys?: string[];
+  declare tags?: string[];
+  declare soft?: boolean;
+  declare hits?: number;
+  declare misses?: number;
+  declare error?: unknown;
+  outcome: CacheOutcome = 'ok';
+  readonly #started: number;
+  #duration: number | undefined;
+
+  constructor(
+    readonly operation: CacheOperation,
+    readonly alias: string,
+    started: number,
+  ) {
+    this.#started = started;
+  }
+
+  get duration(): number {
+    return (this.#duration ??= performance.now() - this.#started);
+  }
+
+  toJSON(): CacheEvent {
+    return { ...this, duration: this.duration };
+  }
+}
+
+/** An operation's event before its outcome is known: `ok`. */
+function eventOf(cache: BaseCache, operation: CacheOperation, a: unknown, b: unknown, started: number): ObservedCall {
+  return Object.assign(new ObservedCall(operation, cache.alias, started), eventSubject(operation, a, b));
 }
 
 const keyName = (key: unknown): string => (typeof key === 'string' ? key : String(key));

@@ -145,6 +145,62 @@ describe('an options object with a misspelt name', () => {
     expect(await messageOf(call)).toBe(message);
   });
 
+  const WRITE_LIST = listed(['timeout', 'version', 'tags', 'staleWhileRevalidate', 'staleIfError', 'tagsAsOf']);
+  const VERSION_LIST = "'options.version'";
+  const calls: Array<[string, () => unknown, string]> = [
+    [
+      'set',
+      () => cache.set('k', 1, { timout: 60 } as never),
+      `cache 'default': set: unknown option 'options.timout' (did you mean 'options.timeout'?); the options are ${WRITE_LIST}`,
+    ],
+    [
+      'add',
+      () => cache.add('k', 1, { tgas: ['a'] } as never),
+      `cache 'default': add: unknown option 'options.tgas' (did you mean 'options.tags'?); the options are ${WRITE_LIST}`,
+    ],
+    [
+      'getOrSet',
+      () => cache.getOrSet('k', () => 1, { staleWhileRevalidte: 5 } as never),
+      `cache 'default': getOrSet: unknown option 'options.staleWhileRevalidte' (did you mean 'options.staleWhileRevalidate'?); the options are ${WRITE_LIST}`,
+    ],
+    [
+      'setMany',
+      () => cache.setMany({ k: 1 }, { verison: 2 } as never),
+      `cache 'default': setMany: unknown option 'options.verison' (did you mean 'options.version'?); the options are ${WRITE_LIST}`,
+    ],
+    [
+      'touch',
+      () => cache.touch('k', { timeot: 5 } as never),
+      `cache 'default': touch: unknown option 'options.timeot' (did you mean 'options.timeout'?); the options are ${WRITE_LIST}`,
+    ],
+    [
+      'get',
+      () => cache.get('k', undefined, { verison: 2 } as never),
+      `cache 'default': get: unknown option 'options.verison' (did you mean 'options.version'?); the options are ${VERSION_LIST}`,
+    ],
+    [
+      'getMany',
+      () => cache.getMany(['k'], { verion: 2 } as never),
+      `cache 'default': getMany: unknown option 'options.verion' (did you mean 'options.version'?); the options are ${VERSION_LIST}`,
+    ],
+    ['delete', () => cache.delete('k', { timeout: 2 } as never), `cache 'default': delete: unknown option 'options.timeout'; the options are ${VERSION_LIST}`],
+    [
+      'hasKey',
+      () => cache.hasKey('k', { vrsion: 2 } as never),
+      `cache 'default': hasKey: unknown option 'options.vrsion' (did you mean 'options.version'?); the options are ${VERSION_LIST}`,
+    ],
+  ];
+  it.each(calls)("%s's options object is checked as every other one is, naming the method", async (_method, call, message) => {
+    expect(await messageOf(call)).toBe(message);
+  });
+
+  it('checks a read or write whose options are all known as before, and stores nothing for a refused write', async () => {
+    await cache.set('known', 'v', { timeout: 60, version: 2, tags: ['t'] });
+    expect(await cache.get('known', undefined, { version: 2 })).toBe('v');
+    await expect(cache.set('refused', 'v', { timeout: 60, tagz: ['t'] } as never)).rejects.toThrow(TypeError);
+    expect(await cache.hasKey('refused')).toBe(false);
+  });
+
   it('takes every name the page cache documents, browserMaxAge included', () => {
     const every = Object.fromEntries(PAGE_CACHE_OPTIONS.map((name) => [name, undefined]));
     expect(typeof cacheMiddleware(every)).toBe('function');

@@ -311,7 +311,7 @@ export class L1Tier<P> {
   }
 
   private keepEntry(key: string, payload: P, expiresAt: number | null): void {
-    this.entries.set(key, { payload, expiresAt, retired: false, trustedUntil: this.clock() + this.settings.timeout });
+    this.entries.set(key, { payload, expiresAt, retired: false, kept: false, trustedUntil: this.clock() + this.settings.timeout });
     // Past half full, culling draws near: kept entries report their hits from then on.
     this.recency.crowded = this.entries.size * 2 >= this.entries.max;
   }

@@ -1,7 +1,7 @@
 /**
- * locmem: an in-process cache on `lru-cache`. Aliases with the same location share one
- * store. Expiry is kept beside each entry and checked on read (no timers, no lru-cache `ttl`);
- * a full store culls its least recently used entries first, never a tag's version.
+ * locmem: an in-process cache. Aliases with the same location share one store. Expiry is kept
+ * beside each entry and checked on read (no timers); a full store culls its least recently used
+ * entries first, never a tag's version.
  */
 import { LRUCache } from 'lru-cache';
 import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../base.js';
@@ -10,10 +10,107 @@ import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from 
 
 export type LocMemOptions = CullingOptions;
 
-type LocMemEntry = InProcessEntry<MemoryPayload>;
-/** One location's entries; `lru` is replaced, entries kept, when an alias needs more room. */
+/** An entry, linked to its neighbours in the order of use: the store moves it to the newest end on each use without a lookup. */
+interface LocMemEntry extends InProcessEntry<MemoryPayload> {
+  readonly key: string;
+  older: LocMemEntry | undefined;
+  newer: LocMemEntry | undefined;
+}
+
+/**
+ * One location's entries by made key, least recently used first. Its own list rather than
+ * lru-cache's: a caller that kept an entry (see `BaseCache.madeKey`) reports a use of it, or writes
+ * into it, without looking its key up again. An entry that leaves is retired.
+ */
+class Entries {
+  private readonly byKey = new Map<string, LocMemEntry>();
+  private oldest: LocMemEntry | undefined;
+  private newest: LocMemEntry | undefined;
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  /** The entry under `key`, as it stands (expired or not), without counting a use. */
+  peek(key: string): LocMemEntry | undefined {
+    return this.byKey.get(key);
+  }
+
+  /** The entry under `key`, counted as used. */
+  use(key: string): LocMemEntry | undefined {
+    const entry = this.byKey.get(key);
+    if (entry !== undefined) this.used(entry);
+    return entry;
+  }
+
+  /** Moves an entry of this store to the newest end. */
+  used(entry: LocMemEntry): void {
+    if (entry === this.newest) return;
+    this.unlink(entry);
+    this.link(entry);
+  }
+
+  /** Adds an entry under a key that has none, or replaces (and retires) the one it has. */
+  add(entry: LocMemEntry): void {
+    const replaced = this.byKey.get(entry.key);
+    if (replaced !== undefined) this.drop(replaced);
+    this.byKey.set(entry.key, entry);
+    this.link(entry);
+  }
+
+  delete(key: string): void {
+    const entry = this.byKey.get(key);
+    if (entry === undefined) return;
+    this.byKey.delete(key);
+    this.drop(entry);
+  }
+
+  /** Removes the least recently used entry. */
+  /** Removes the `count` least recently used entries, passing over those `survives` keeps. */
+  dropOldest(count: number, survives: (key: string) => boolean): void {
+    let entry = this.oldest;
+    while (count > 0 && entry !== undefined) {
+      const newer = entry.newer;
+      if (!survives(entry.key)) {
+        this.delete(entry.key);
+        count--;
+      }
+      entry = newer;
+    }
+  }
+
+  clear(): void {
+    for (const entry of this.byKey.values()) entry.retired = true;
+    this.byKey.clear();
+    this.oldest = this.newest = undefined;
+  }
+
+  private drop(entry: LocMemEntry): void {
+    this.unlink(entry);
+    entry.retired = true;
+  }
+
+  private link(entry: LocMemEntry): void {
+    entry.older = this.newest;
+    entry.newer = undefined;
+    if (this.newest === undefined) this.oldest = entry;
+    else this.newest.newer = entry;
+    this.newest = entry;
+  }
+
+  private unlink(entry: LocMemEntry): void {
+    if (entry.older === undefined) this.oldest = entry.newer;
+    else entry.older.newer = entry.newer;
+    if (entry.newer === undefined) this.newest = entry.older;
+    else entry.newer.older = entry.older;
+    entry.older = entry.newer = undefined;
+  }
+}
+
 interface Store {
-  lru: LRUCache<string, LocMemEntry>;
+  entries: Entries;
+  /** The most entries an alias of this location keeps. */
+  capacity: number;
   /** Keys someone stands on having no entry (a tag never invalidated): retired when one is written. */
   absences: LRUCache<string, { retired: boolean }>;
   recency: InProcessRecency;
@@ -22,34 +119,21 @@ interface Store {
 /** How many absences a store vouches for at once; one that leaves is retired, and is asked for again. */
 const ABSENCES_REMEMBERED = 10_000;
 
-/** An entry leaving its store, for whoever kept it (see `BaseCache.holdFresh`). */
-function retire(entry: { retired: boolean }): void {
-  entry.retired = true;
-}
-
-function newLru(capacity: number): LRUCache<string, LocMemEntry> {
-  return new LRUCache<string, LocMemEntry>({ max: capacity, dispose: retire });
-}
-
 /** Stores by location, shared by every alias that names it, for the life of the process. */
 const stores = new Map<string, Store>();
 
 function storeFor(location: string, maxEntries: number): Store {
-  // Culling keeps a store at maxEntries; lru-cache's own bound only has to stay out of its way.
-  const capacity = maxEntries + 1;
   let store = stores.get(location);
   if (store === undefined) {
-    const created: Store = {
-      lru: newLru(capacity),
-      absences: new LRUCache({ max: ABSENCES_REMEMBERED, dispose: retire }),
-      recency: { crowded: false, touch: (key) => void created.lru.get(key) },
+    const entries = new Entries();
+    store = {
+      entries,
+      capacity: maxEntries,
+      absences: new LRUCache({ max: ABSENCES_REMEMBERED, dispose: (absence) => void (absence.retired = true) }),
+      recency: { crowded: false, touch: (key) => void entries.use(key) },
     };
-    stores.set(location, (store = created));
-  } else if (store.lru.max < capacity) {
-    const grown = newLru(capacity);
-    for (const [key, entry] of [...store.lru.entries()].reverse()) grown.set(key, entry);
-    store.lru = grown;
-  }
+    stores.set(location, store);
+  } else store.capacity = Math.max(store.capacity, maxEntries);
   return store;
 }
 
@@ -65,22 +149,29 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     this.store = storeFor(this.location.join(','), this.culling.maxEntries);
   }
 
-  protected override readOne(key: string): LocMemEntry | undefined {
-    const entry = this.store.lru.get(key);
+  protected override readOne(key: string): InProcessEntry<MemoryPayload> | undefined {
+    const entry = this.store.entries.use(key);
     if (entry === undefined) return undefined;
     if (entry.expiresAt !== null && entry.expiresAt <= this.now()) {
-      this.store.lru.delete(key);
+      this.store.entries.delete(key);
       return undefined;
     }
     return entry;
   }
 
   override async countEntries(): Promise<number> {
-    return this.store.lru.size;
+    return this.store.entries.size;
   }
 
-  protected override inProcess(key: string): LocMemEntry | undefined {
+  protected override inProcess(key: string): InProcessEntry<MemoryPayload> | undefined {
     return this.readOne(key);
+  }
+
+  protected override usedAgain(entry: InProcessEntry<MemoryPayload>): boolean {
+    if (entry.retired) return false;
+    if (entry.expiresAt !== null && entry.expiresAt <= this.now()) return false;
+    this.store.entries.used(entry as LocMemEntry);
+    return true;
   }
 
   protected override inProcessAbsence(key: string): InProcessStanding | undefined {
@@ -94,8 +185,8 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return this.store.recency;
   }
 
-  protected read(keys: string[]): Map<string, LocMemEntry> {
-    const found = new Map<string, LocMemEntry>();
+  protected read(keys: string[]): Map<string, InProcessEntry<MemoryPayload>> {
+    const found = new Map<string, InProcessEntry<MemoryPayload>>();
     for (const key of keys) {
       const entry = this.readOne(key);
       if (entry !== undefined) found.set(key, entry);
@@ -103,7 +194,7 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return found;
   }
 
-  protected override peekOne(key: string): LocMemEntry | undefined {
+  protected override peekOne(key: string): InProcessEntry<MemoryPayload> | undefined {
     return this.live(key);
   }
 
@@ -112,17 +203,29 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
   }
 
   protected write(entries: Array<[string, MemoryPayload]>, expiresAt: number | null): string[] {
-    for (const [key, payload] of entries) this.put(key, payload, expiresAt);
+    for (const [key, payload] of entries) this.put(key, this.store.entries.use(key), payload, expiresAt);
     return [];
   }
 
   protected override writeOne(key: string, payload: MemoryPayload, expiresAt: number | null): void {
-    this.put(key, payload, expiresAt);
+    this.put(key, this.store.entries.use(key), payload, expiresAt);
+  }
+
+  protected override writeAfter(
+    key: string,
+    last: InProcessEntry<MemoryPayload> | undefined,
+    payload: MemoryPayload,
+    expiresAt: number | null,
+  ): InProcessEntry<MemoryPayload> {
+    let current: LocMemEntry | undefined;
+    if (last !== undefined && !last.retired) this.store.entries.used((current = last as LocMemEntry));
+    else current = this.store.entries.use(key);
+    return this.put(key, current, payload, expiresAt);
   }
 
   protected insert(key: string, payload: MemoryPayload, expiresAt: number | null): boolean {
     if (this.live(key) !== undefined) return false;
-    this.put(key, payload, expiresAt);
+    this.put(key, this.store.entries.use(key), payload, expiresAt);
     return true;
   }
 
@@ -130,7 +233,7 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     let removed = 0;
     for (const key of keys) {
       if (this.live(key) !== undefined) removed++;
-      this.store.lru.delete(key);
+      this.store.entries.delete(key);
     }
     return removed;
   }
@@ -143,37 +246,35 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
   }
 
   protected removeAll(): void {
-    this.store.lru.clear();
+    this.store.entries.clear();
   }
 
   /** The live entry without touching its recency (Django's has_key and touch don't). */
   private live(key: string): LocMemEntry | undefined {
-    const entry = this.store.lru.peek(key);
+    const entry = this.store.entries.peek(key);
     return entry === undefined || this.isExpired(entry.expiresAt) ? undefined : entry;
   }
 
-  /** Removes the `count` least recently used entries, leaving what `survivesCulls` keeps. */
-  private cull(count: number): void {
-    const lru = this.store.lru;
-    const culled: string[] = [];
-    for (const key of lru.rkeys()) {
-      if (culled.length === count) break;
-      if (!this.survivesCulls(key)) culled.push(key);
-    }
-    for (const key of culled) lru.delete(key);
-  }
-
-  private put(key: string, payload: MemoryPayload, expiresAt: number | null): void {
-    const lru = this.store.lru;
-    const before = lru.size;
-    lru.set(key, { payload, expiresAt, retired: false });
+  /** Writes under `key`, whose entry (already counted as used) is `current`, if it has one. */
+  private put(key: string, current: LocMemEntry | undefined, payload: MemoryPayload, expiresAt: number | null): LocMemEntry {
+    const { entries, absences } = this.store;
     // Whoever stood on the key having no entry must read again.
-    if (this.store.absences.size > 0) this.store.absences.delete(key);
+    if (absences.size > 0) absences.delete(key);
+    // An entry nobody keeps takes the new value in place: replacing it would allocate an entry per
+    // write and leave the old one for the collector (a store of many keys sits in its old generation).
+    if (current !== undefined && !current.kept) {
+      current.payload = payload;
+      current.expiresAt = expiresAt;
+      return current;
+    }
+    const before = entries.size;
     // Only a new key in a full store culls (an overwrite leaves the count as it is), as many as a
-    // cull before adding it would: the least recently used go first, so the new entry stays. Told
-    // by the count, not by a lookup of the key beforehand.
-    if (lru.size > before && before >= this.culling.maxEntries) this.cull(cullCount(before, this.culling));
+    // cull before adding it would: the least recently used go first, so the new entry stays.
+    if (current === undefined && before >= this.culling.maxEntries) entries.dropOldest(cullCount(before, this.culling), (made) => this.survivesCulls(made));
+    const entry: LocMemEntry = { key, payload, expiresAt, retired: false, kept: false, older: undefined, newer: undefined };
+    entries.add(entry);
     // Past half full, culling draws near: kept entries report their hits from then on.
-    this.store.recency.crowded = lru.size * 2 >= lru.max;
+    this.store.recency.crowded = entries.size * 2 >= this.store.capacity;
+    return entry;
   }
 }

@@ -27,6 +27,39 @@ describe('locmem', () => {
     expect([...(await cache.getMany([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])).keys()]).toEqual([0, 1, 2, 3, 7, 8, 9]);
   });
 
+  it('counts a use of a remembered key, read or written without looking it up again, as culling sees it', async () => {
+    const cache = new LocMemCache({ location: 'lru-remembered', options: { maxEntries: 9, cullFrequency: 3 } });
+    const keys = Array.from({ length: 10 }, (_, i) => `k${i}`);
+    for (const key of keys.slice(0, 9)) await cache.set(key, key);
+    for (const key of keys.slice(0, 2)) expect(await cache.get(key)).toBe(key);
+    for (const key of keys.slice(2, 4)) await cache.set(key, `${key} again`);
+    await cache.set('k9', 'k9'); // culls 3: the least recently used are k4, k5, k6
+    expect([...(await cache.getMany(keys)).keys()]).toEqual(['k0', 'k1', 'k2', 'k3', 'k7', 'k8', 'k9']);
+    expect(await cache.get('k2')).toBe('k2 again');
+  });
+
+  it('answers a remembered key as the store holds it after another alias of its location wrote, deleted or cleared it', async () => {
+    const reader = new LocMemCache({ location: 'remembered-shared' });
+    const writer = new LocMemCache({ location: 'remembered-shared', alias: 'writer' });
+    await writer.set('k', 'first');
+    expect(await reader.get('k')).toBe('first');
+    await writer.set('k', 'second');
+    expect(await reader.get('k')).toBe('second');
+    await writer.delete('k');
+    expect(await reader.get('k')).toBeUndefined();
+    await writer.set('k', 'third');
+    expect(await reader.get('k')).toBe('third');
+    await writer.set('k', 'expired', 0);
+    expect(await reader.get('k')).toBeUndefined();
+    await writer.set('k', 'fourth');
+    expect(await reader.get('k')).toBe('fourth');
+    await reader.set('k', 'fifth');
+    await writer.clear();
+    expect(await reader.get('k')).toBeUndefined();
+    await reader.set('k', 'sixth');
+    expect(await writer.get('k')).toBe('sixth');
+  });
+
   it('does not refresh recency on hasKey or touch', async () => {
     const cache = new LocMemCache({ location: 'lru2', options: { maxEntries: 3, cullFrequency: 3 } });
     await cache.set('a', 1);
@@ -90,6 +123,27 @@ describe('locmem on its hot path', () => {
     made = 0;
     await cache.get('item:0');
     expect(made).toBe(1);
+  });
+
+  it("gives a message's duration as its subscriber reads it, once, and in its JSON", async () => {
+    const cache = new LocMemCache({ location: 'published-duration' });
+    await cache.set('a', 1);
+    const seen: Array<{ duration: number; again: number; json: Record<string, unknown> }> = [];
+    const listen = (message: unknown) => {
+      const event = message as CacheEvent;
+      seen.push({ duration: event.duration, again: event.duration, json: JSON.parse(JSON.stringify(event)) as Record<string, unknown> });
+    };
+    subscribe(channelName('get'), listen);
+    try {
+      await cache.get('a');
+    } finally {
+      unsubscribe(channelName('get'), listen);
+    }
+    expect(seen).toHaveLength(1);
+    const [{ duration, again, json }] = seen as [(typeof seen)[number]];
+    expect(duration).toBeGreaterThanOrEqual(0);
+    expect(again).toBe(duration);
+    expect(json).toEqual({ operation: 'get', alias: 'default', key: 'a', outcome: 'hit', duration });
   });
 
   it('publishes a get answered from this process at once, before the caller awaits it', async () => {
