@@ -108,8 +108,9 @@ export async function startServerProcess(
   const { timeoutMs = 30_000, ...spawnOptions } = options;
   const server = startProcess(command, args, spawnOptions);
   const { child, output } = server;
+  // 'close', not 'exit': the child's last words (why it exited) may still be on their way at 'exit'.
   const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       const message = `${what} exited (${code ?? signal}) before it was ready:\n${output()}`;
       reject(/address already in use/i.test(output()) ? new PortTakenError(message) : new Error(message));
     }),
@@ -117,11 +118,12 @@ export async function startServerProcess(
   exited.catch(() => undefined);
   const answered = (async () => {
     const deadline = Date.now() + timeoutMs;
-    // Once the child has exited, `exited` has already told why.
+    // Once the child has exited, `exited` tells why.
     while (child.exitCode === null && child.signalCode === null && !(await answersAsThisChild(child.pid!))) {
       if (Date.now() > deadline) throw new Error(`${what} (PID ${child.pid}) did not answer within ${timeoutMs} ms:\n${output()}`);
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
+    if (child.exitCode !== null || child.signalCode !== null) await exited;
   })();
   try {
     await Promise.race([answered, exited]);
