@@ -13,6 +13,7 @@ import { CACHE_OPERATIONS, type CacheEvent, type CacheOperation, type CacheOutco
 import { BoundedMemo } from './memo.js';
 import { md5 } from './hash.js';
 import { randomBytes } from 'node:crypto';
+import { Flights, LOCK_SECONDS, Refreshes } from './flight/index.js';
 import { performance } from 'node:perf_hooks';
 import { checkOptionNames, type OptionShape, optionShape } from './options.js';
 import { abbreviatedKey, type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
@@ -247,10 +248,6 @@ export function failedKey(failure: WriteFailure): string {
 const TAG_KEY_VERSION = 0;
 /** What the user keys of tag versions and of the tag horizon begin with (see `cullProofKeyStart`). */
 const TAG_KEYS = 'cachegrain.tag';
-/** How long a lock for replacing an entry whose tags were invalidated lives if its holder dies. */
-const REPLACE_LOCK_SECONDS = 10;
-/** How long the lock of a background refresh lives if its holder dies. */
-const REFRESH_LOCK_SECONDS = 30;
 /**
  * A tag's new version: random, so no clock is compared anywhere. A soft invalidation keeps the part
  * before the colon (`hard:soft`): an entry whose version differs only after it is stale, not dead.
@@ -343,9 +340,10 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
   private readonly sharedValues = new WeakMap<object, unknown>();
   /** Whether a stored entry's payload stays the same object from read to read (an in-process store). */
   protected readonly payloadsStayInProcess: boolean = false;
-  private readonly inflight = new Map<string, Promise<P>>();
-  /** Made keys whose stale entry this process is refreshing in the background. */
-  private readonly refreshing = new Set<string>();
+  /** Work in flight on this cache in this process, at every level (getOrSet, fragments, pages): one per key. */
+  readonly flights = new Flights();
+  /** Stale entries of this cache being computed again behind their callers, at every level. */
+  readonly refreshes: Refreshes = new Refreshes(this);
   private readonly pendingIncrs = new Map<string, Promise<number>>();
   private readonly reportedCauses = new Set<string>();
   private readonly logger: CacheLogger;
@@ -1091,7 +1089,7 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
     const entry = await this.readOne(made);
     if (entry === undefined) return this.insert(made, payload, expiresAt);
     if ((await this.unstamped(entry.payload)) !== undefined) return false;
-    const release = await this.acquireLock(`replacing:${made}`, REPLACE_LOCK_SECONDS);
+    const release = await this.acquireLock(`replacing:${made}`, LOCK_SECONDS);
     if (release === undefined) return false;
     try {
       const again = await this.readOne(made);
@@ -1142,14 +1140,9 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
       this.refreshBehind(made, valueOrFactory, timeoutOrOptions);
       return held as T;
     }
-    let flight = this.inflight.get(made);
-    if (flight === undefined) {
-      flight = this.computeAndAdd(made, valueOrFactory, expiresAt, tags, windows, asOf).finally(() => this.inflight.delete(made));
-      this.inflight.set(made, flight);
-    }
     let stored: P;
     try {
-      stored = await flight;
+      stored = await this.flights.share(`getOrSet\u0000${made}`, () => this.computeAndAdd(made, valueOrFactory, expiresAt, tags, windows, asOf));
     } catch (error) {
       if (state !== 'error') throw error;
       this.reportError(error as Error);
@@ -1168,30 +1161,20 @@ export abstract class BaseCache<P = unknown> extends EventEmitter {
    * leaves the stale entry and is reported as an `error` event.
    */
   private refreshBehind(made: string, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg): void {
-    if (this.refreshing.has(made)) return;
-    this.refreshing.add(made);
     const refresh = async () => {
-      const release = await this.acquireLock(`refresh:${made}`, REFRESH_LOCK_SECONDS);
-      if (release === undefined) return;
-      try {
-        // Read stale before another process's refresh wrote the entry and let go of the lock: done already.
-        const current = await this.readOne(made);
-        if (current !== undefined && (await this.unstamped(current.payload)) !== undefined) return;
-        const given = this.writeOptions(timeoutOrOptions, 'getOrSet');
-        const asOf = given.asOf ?? (given.tags === undefined ? undefined : await this.readTagSnapshot(given.tags));
-        const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
-        // The timeout counts from now, not from when the stale entry was read.
-        const { expiresAt, tags, windows } = this.writeOptions(timeoutOrOptions, 'getOrSet');
-        if (expiresAt === EXPIRED) return;
-        const payload = await this.stampedWith(this.encode(value, made), tags, windows, expiresAt, asOf);
-        if (payload !== undefined) throwRefusal(await this.write([[made, payload]], storedExpiry(expiresAt, windows)));
-      } finally {
-        await release();
-      }
+      // Read stale before another process's refresh wrote the entry and let go of the lock: done already.
+      const current = await this.readOne(made);
+      if (current !== undefined && (await this.unstamped(current.payload)) !== undefined) return;
+      const given = this.writeOptions(timeoutOrOptions, 'getOrSet');
+      const asOf = given.asOf ?? (given.tags === undefined ? undefined : await this.readTagSnapshot(given.tags));
+      const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
+      // The timeout counts from now, not from when the stale entry was read.
+      const { expiresAt, tags, windows } = this.writeOptions(timeoutOrOptions, 'getOrSet');
+      if (expiresAt === EXPIRED) return;
+      const payload = await this.stampedWith(this.encode(value, made), tags, windows, expiresAt, asOf);
+      if (payload !== undefined) throwRefusal(await this.write([[made, payload]], storedExpiry(expiresAt, windows)));
     };
-    refresh()
-      .catch((error: unknown) => this.reportError(error instanceof Error ? error : new Error(String(error))))
-      .finally(() => this.refreshing.delete(made));
+    this.refreshes.behind([{ key: `getOrSet\u0000${made}`, lockName: `refresh:${made}` }], refresh, (error) => this.reportError(error));
   }
 
   /** Computes the value and adds it; answers the value's own payload of what the cache then holds. */

@@ -12,7 +12,7 @@ import type { Codec } from '../codec.js';
 import { CacheServerError } from '../errors.js';
 import { describe } from '../keys.js';
 import { type OptionShape, optionShape } from '../options.js';
-import { currentScope, type RequestScope } from '../scope.js';
+import { currentScope, type RequestScope } from '../cacheability/scope.js';
 import { loadRedisClients } from './ioredis.js';
 import { type BusConnections, L1_OPTIONS, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from './l1.js';
 

@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BaseCache } from '../base.js';
 import { groupBy } from '../group.js';
-import { currentScope } from '../scope.js';
+import { currentScope } from '../cacheability/scope.js';
 import {
   atTag,
   fragmentCache,
@@ -373,7 +373,7 @@ export class FragmentRender {
   finish(output: string): string | Promise<string> {
     this.inline = false;
     if (this.fragments.length === 0) {
-      if (this.inlineTags !== undefined) currentScope()?.addTags(this.inlineTags);
+      if (this.inlineTags !== undefined) currentScope()?.cacheability.addTags(this.inlineTags);
       return output;
     }
     return this.finishDeferred(output);
@@ -386,8 +386,8 @@ export class FragmentRender {
     const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
     const scope = currentScope();
     if (scope !== undefined) {
-      scope.addTags(contents.tags);
-      if (contents.stale) scope.servedStale = true;
+      scope.cacheability.addTags(contents.tags);
+      if (contents.stale) scope.cacheability.stale = true;
     }
     if (stale.length > 0) this.refreshBehind(stale);
     return page;

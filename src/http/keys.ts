@@ -12,7 +12,7 @@ import type { BaseCache } from '../base.js';
 import { caches } from '../config.js';
 import { md5 as md5Hex, rememberingMd5 } from '../hash.js';
 import { describe } from '../keys.js';
-import { scopeOf } from '../scope.js';
+import { scopeOf } from '../cacheability/scope.js';
 import { headerText, splitHeaderValue } from './headers.js';
 
 const PAGE_KEY = 'views.decorators.cache.cache_page';
@@ -114,7 +114,7 @@ export function addCacheTags(res: ServerResponse, ...tags: string[]): void {
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag === '') throw new TypeError(`addCacheTags: tags must be non-empty strings (got ${describe(tag)})`);
   }
-  scopeOf(res).addTags(tags);
+  scopeOf(res).cacheability.addTags(tags);
 }
 
 /** The path of a request's URL, without the query: what a page's `url:` tag and `invalidatePage` name. */

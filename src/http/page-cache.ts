@@ -16,7 +16,7 @@ import { describe } from '../keys.js';
 import { CacheServerError } from '../errors.js';
 import { BoundedMemo } from '../memo.js';
 import { checkOptions, optionShape } from '../options.js';
-import { inRequestScope, scopeOf } from '../scope.js';
+import { inRequestScope, scopeOf } from '../cacheability/scope.js';
 import { teeResponse } from './capture.js';
 import { hasPreconditions, judgeFreshnessHere, NOT_MODIFIED_HEADERS, parseHttpDate, preconditionStatus } from './conditional.js';
 import { PageFlight, PageFlights, type RenderedPage } from './flight.js';
@@ -650,7 +650,7 @@ export class PageCache {
 
   /** The page's tags: those of every fragment rendered into it and those the view added, and its `url:` tags. */
   private pageTags(res: ServerResponse, state: PageState): string[] {
-    return [...new Set([...scopeOf(res).tags, ...state.urlTags])];
+    return [...new Set([...scopeOf(res).cacheability.tags, ...state.urlTags])];
   }
 
   /**

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { directiveNames, getMaxAge, hasVaryHeader, headerText, patchVaryHeaders } from './headers.js';
-import { scopeOf } from '../scope.js';
+import { scopeOf } from '../cacheability/scope.js';
 
 const REFUSING_DIRECTIVES = new Set(['private', 'no-cache', 'no-store']);
 
@@ -52,7 +52,7 @@ export function storageDecision(req: IncomingMessage, res: ServerResponse, rules
   if (res.statusCode === 304) return { store: false, reason: 'status 304', patchTimeout: timeout };
   if (timeout <= 0) return { store: false, reason: `timeout ${timeout}`, patchTimeout: timeout };
   // Its stale fragments are being rendered again: the next request gets them fresh, not this page.
-  if (scopeOf(res).servedStale) return { store: false, reason: 'a stale fragment' };
+  if (scopeOf(res).cacheability.stale) return { store: false, reason: 'a stale fragment' };
   if (Number(res.getHeader('content-length') ?? 0) > maxBodyBytes) return { store: false, reason: bodyTooLargeReason(maxBodyBytes), patchTimeout: timeout };
   return { store: true, timeout };
 }

@@ -8,7 +8,7 @@ import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BaseCache, CacheServerError, MemcachedCache, RedisCache, type ServerOptions } from '../../src/index.js';
-import { inRequestScope } from '../../src/scope.js';
+import { inRequestScope } from '../../src/cacheability/scope.js';
 import { eventually } from '../setup/eventually.js';
 import { cli, type RedisServer, startRedisServer, startReplication, waitForReplica } from '../setup/redis.js';
 

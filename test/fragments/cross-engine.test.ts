@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { installCacheHelper, render as renderHandlebars } from '../../adapters/handlebars.js';
 import { FragmentRender, fragmentStats, resetFragmentStats, withRenderState } from '../../src/fragments/index.js';
 import { caches, configureCaches, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
-import { currentScope, inRequestScope } from '../../src/scope.js';
+import { currentScope, inRequestScope } from '../../src/cacheability/scope.js';
 import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
 
 describe('makeTemplateFragmentKey(name, varyOn)', () => {
@@ -184,7 +184,7 @@ describe('a kept fragment hit of a tag with keywords', () => {
       try {
         const tags = await inRequestScope(response, async () => {
           expect(await engine.renderSource(source, { edition: 'two' })).toBe('news one');
-          return [...currentScope()!.tags];
+          return [...currentScope()!.cacheability.tags];
         });
         expect(tags).toEqual(['news']);
       } finally {

@@ -2,11 +2,12 @@
  * The request a cache call belongs to. The page cache opens one scope per request; everything that
  * runs for that request (the view, its cache calls, its fragment renders) finds it through
  * `currentScope()`. It carries the request's cache budget (a request whose caches are down
- * waits at most `timeoutMs` in all, however many calls and caches it makes) and the tags of what was rendered into the response.
- * Outside a scope every call stands alone.
+ * waits at most `timeoutMs` in all, however many calls and caches it makes) and the cacheability
+ * of what was rendered into the response. Outside a scope every call stands alone.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { ServerResponse } from 'node:http';
+import { Cacheability } from './record.js';
 
 export class RequestScope {
   /** Servers (or caches) that failed during this request: later calls skip them at once. */
@@ -21,10 +22,8 @@ export class RequestScope {
   private lostMs = 0;
   /** When the last wait counted in `lostMs` ended (`performance.now()`). */
   private lostUntil = 0;
-  /** Tags of everything rendered into this response: fragments, and `addCacheTags` from the view. */
-  readonly tags = new Set<string>();
-  /** Whether a stale fragment went into this response: it is then not stored as a page. */
-  servedStale = false;
+  /** What everything rendered into this response depends on: its fragments, and what the view added (`addCacheTags`). */
+  readonly cacheability = new Cacheability();
 
   /**
    * How long a call to a cache whose deadline is `timeoutMs` may wait now: its own deadline, cut to
@@ -48,10 +47,6 @@ export class RequestScope {
   /** Whether `server` already failed in this request. */
   isDown(server: unknown): boolean {
     return this.down.size > 0 && this.down.has(server);
-  }
-
-  addTags(tags: Iterable<string>): void {
-    for (const tag of tags) this.tags.add(tag);
   }
 }
 

@@ -1,0 +1,45 @@
+/**
+ * What a result depends on, carried from a fragment to the fragment or page around it and on to the
+ * page's headers: its tags (what invalidates it), its contexts (what of the request it varies on),
+ * its max-age (how long it may live) and whether a stale part went into it (it is then not stored,
+ * as it would keep that copy). Drupal's CacheableMetadata, with its one merge rule: tags and
+ * contexts are unions, max-age the smallest, a stale part taints all around it.
+ */
+export class Cacheability {
+  readonly tags = new Set<string>();
+  readonly contexts = new Set<string>();
+  /** Seconds it may live at most; Infinity when nothing in it set a bound. */
+  maxAge = Infinity;
+  /** Whether a stale part (served while it is rendered again) went into it. */
+  stale = false;
+
+  /** A record of `tags` alone. */
+  static ofTags(tags: Iterable<string>): Cacheability {
+    return new Cacheability().addTags(tags);
+  }
+
+  addTags(tags: Iterable<string>): this {
+    for (const tag of tags) this.tags.add(tag);
+    return this;
+  }
+
+  addContexts(contexts: Iterable<string>): this {
+    for (const context of contexts) this.contexts.add(context);
+    return this;
+  }
+
+  /** Bounds the max-age to `seconds`. */
+  limitMaxAge(seconds: number): this {
+    if (seconds < this.maxAge) this.maxAge = seconds;
+    return this;
+  }
+
+  /** Takes in what a part put into this one depends on. */
+  merge(part: Cacheability): this {
+    this.addTags(part.tags);
+    this.addContexts(part.contexts);
+    this.limitMaxAge(part.maxAge);
+    if (part.stale) this.stale = true;
+    return this;
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Something being computed that others may wait for: a value for getOrSet, a fragment, a page. It is
+ * one object with an explicit state, settled exactly once by whichever ending comes first (done,
+ * failed, given up), so a waiter never waits longer than the work lasts.
+ */
+export type FlightState = 'running' | 'landed' | 'failed';
+
+export class Flight<T> {
+  private current: FlightState = 'running';
+  private resolveOutcome!: (value: T) => void;
+  private rejectOutcome!: (error: unknown) => void;
+  /** What the flight ended with, for those waiting on it; it rejects when the flight failed. */
+  readonly outcome: Promise<T>;
+
+  constructor(
+    /** Who computes it (a request, a render): it never waits on its own flight. */
+    readonly leader: unknown,
+    private readonly onSettle: (flight: Flight<T>) => void,
+  ) {
+    this.outcome = new Promise<T>((resolve, reject) => {
+      this.resolveOutcome = resolve;
+      this.rejectOutcome = reject;
+    });
+    // The leader reports its own failure; a waiter sees it where it awaits the outcome.
+    this.outcome.catch(() => undefined);
+  }
+
+  get state(): FlightState {
+    return this.current;
+  }
+
+  /** Ends the flight with its value; a flight already settled stays as it is. */
+  land(value: T): void {
+    if (this.current !== 'running') return;
+    this.current = 'landed';
+    this.onSettle(this);
+    this.resolveOutcome(value);
+  }
+
+  /** Ends the flight with a failure; a flight already settled stays as it is. */
+  fail(error: unknown): void {
+    if (this.current !== 'running') return;
+    this.current = 'failed';
+    this.onSettle(this);
+    this.rejectOutcome(error);
+  }
+}
+
+/**
+ * The flights of one cache in this process, at most one per key. Each level names its keys apart
+ * (`getOrSet`, `fragment`, `page`), so one map serves them all. A flight leaves the map as it settles.
+ */
+export class Flights {
+  private readonly running = new Map<string, Flight<unknown>>();
+
+  /** The flight running for `key`, if any. */
+  find<T>(key: string): Flight<T> | undefined {
+    return this.running.get(key) as Flight<T> | undefined;
+  }
+
+  /** Starts the flight for `key` that `leader` computes; the caller settles it. */
+  lead<T>(key: string, leader?: unknown): Flight<T> {
+    const flight = new Flight<T>(leader, (settled) => {
+      if (this.running.get(key) === settled) this.running.delete(key);
+    });
+    this.running.set(key, flight as Flight<unknown>);
+    return flight;
+  }
+
+  /** The outcome of the flight running for `key`, else of one that runs `work`: concurrent callers compute once. */
+  share<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const running = this.find<T>(key);
+    if (running !== undefined) return running.outcome;
+    const flight = this.lead<T>(key);
+    work().then(
+      (value) => flight.land(value),
+      (error: unknown) => flight.fail(error),
+    );
+    return flight.outcome;
+  }
+}
