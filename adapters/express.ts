@@ -20,7 +20,7 @@ import {
   patchVaryHeaders,
 } from '../src/http/index.js';
 import { misspeltDirectiveMessage } from '../src/http/headers.js';
-import { describe } from '../src/keys.js';
+import { describe } from '../src/core/keys.js';
 import { checkOptions, optionShape } from '../src/options.js';
 
 export type Next = (error?: unknown) => void;

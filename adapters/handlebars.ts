@@ -18,7 +18,7 @@ import {
   tooFewArguments,
   withRenderState,
 } from '../src/fragments/index.js';
-import { describe } from '../src/keys.js';
+import { describe } from '../src/core/keys.js';
 import { checkOptions, optionShape } from '../src/options.js';
 
 type HandlebarsInstance = typeof Handlebars;

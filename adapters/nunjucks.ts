@@ -21,7 +21,7 @@ import {
   tooFewArguments,
   withRenderState,
 } from '../src/fragments/index.js';
-import { BoundedMemo } from '../src/memo.js';
+import { BoundedMemo } from '../src/core/memo.js';
 import { checkOptions, optionShape } from '../src/options.js';
 
 /** Where a render's fragment state travels in the template context (includes copy it along). */

@@ -2,7 +2,7 @@
 import { LRUCache } from 'lru-cache';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { LocMemCache } from '../src/index.js';
-import { channelName } from '../src/observe.js';
+import { channelName } from '../src/core/observe.js';
 import { compare, type Comparison } from './harness.js';
 
 export async function run(): Promise<Comparison[]> {

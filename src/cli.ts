@@ -11,7 +11,7 @@ import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { inspect as inspectValue } from 'node:util';
-import type { BaseCache, CachedEntry, StoredEntry } from './base.js';
+import type { BaseCache, CachedEntry, StoredEntry } from './core/base.js';
 import { DatabaseCache } from './backends/database.js';
 import { describePostgresUrl, postgresTableSql } from './backends/database-postgres.js';
 import { sqlitePath, sqliteTableSql } from './backends/database-sqlite.js';

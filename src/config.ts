@@ -6,11 +6,11 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { type BaseCache, type CacheLogger, type CacheParams, INVALIDATE_OPTIONS, type InvalidateOptions } from './base.js';
+import { type BaseCache, type CacheLogger, type CacheParams, INVALIDATE_OPTIONS, type InvalidateOptions } from './core/base.js';
 import { BUILTIN_BACKENDS } from './backends/index.js';
-import { InvalidCacheBackendError } from './errors.js';
+import { InvalidCacheBackendError } from './core/errors.js';
 import { checkOptionNames, checkOptions, type OptionShape, optionShape } from './options.js';
-import type { KeyFunction } from './keys.js';
+import type { KeyFunction } from './core/keys.js';
 import type { DatabaseOptions } from './backends/database.js';
 import type { FileBasedOptions } from './backends/filebased.js';
 import type { LocMemOptions } from './backends/locmem.js';

@@ -1,7 +1,7 @@
 /** cachegrain: Django's cache framework for Node.js. The low-level API, configuration and backends. */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
-export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './base.js';
+export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './core/base.js';
 export type {
   CachedEntry,
   CacheParams,
@@ -14,24 +14,24 @@ export type {
   VersionOption,
   WriteFailure,
   WriteOptions,
-} from './base.js';
+} from './core/base.js';
 export { caches, cache, configureCaches, invalidateTags } from './config.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config.js';
-export { bytesCodec, memoryCodec, textOrBytesCodec } from './codec.js';
-export type { Codec, MemoryPayload, EntryStamp } from './codec.js';
-export { cullCount, cullingOptions } from './culling.js';
-export { CACHE_OPERATIONS, channelName } from './observe.js';
-export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './observe.js';
+export { bytesCodec, memoryCodec, textOrBytesCodec } from './core/codec.js';
+export type { Codec, MemoryPayload, EntryStamp } from './core/codec.js';
+export { cullCount, cullingOptions } from './backends/culling.js';
+export { CACHE_OPERATIONS, channelName } from './core/observe.js';
+export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './core/observe.js';
 export { fragmentStats, resetFragmentStats } from './fragments/index.js';
-export type { CullingOptions } from './culling.js';
-export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './errors.js';
-export { defaultKeyFunction, memcachedKeyProblems } from './keys.js';
-export type { CacheKey, KeyFunction } from './keys.js';
+export type { CullingOptions } from './backends/culling.js';
+export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './core/errors.js';
+export { defaultKeyFunction, memcachedKeyProblems } from './core/keys.js';
+export type { CacheKey, KeyFunction } from './core/keys.js';
 export * from './backends/index.js';
 export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
 export type { ServerHealth, ServerOptions } from './backends/server.js';
-export type { L1Options } from './backends/l1.js';
-export { L1Tier } from './backends/l1.js';
+export type { L1Options } from './tier/l1.js';
+export { L1Tier } from './tier/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database.js';
 export type { RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';

@@ -2,7 +2,7 @@
  * Every options object a user passes is checked against the names it takes: a misspelt option would
  * otherwise be ignored and its default used without a word (`maxEntires: 5` culling at 300).
  */
-import { describe } from './keys.js';
+import { describe } from './core/keys.js';
 
 /** The names an options object takes: each `true`, or the names of a nested options object, checked too. */
 export interface OptionShape {

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { caches, configureCaches } from 'cachegrain';
 import { afterEach, describe, expect, it } from 'vitest';
-import { requirePeer } from '../src/peer.js';
+import { requirePeer } from '../src/backends/peer.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 

@@ -5,7 +5,7 @@ import { installCacheTag, renderString } from '../adapters/nunjucks.js';
 import { FragmentRender } from '../src/fragments/index.js';
 import { caches, configureCaches, fragmentStats, LocMemCache, RedisCache, resetFragmentStats } from '../src/index.js';
 import { closedPort } from './setup/closed-port.js';
-import { CountsByName } from '../src/observe.js';
+import { CountsByName } from '../src/core/observe.js';
 
 describe('fragmentStats()', () => {
   beforeAll(() => configureCaches({ default: { backend: 'locmem', location: 'fragment-stats' } }));

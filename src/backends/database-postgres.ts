@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Pool, PoolConfig, QueryResultRow } from 'pg';
-import { requirePeer } from '../peer.js';
+import { requirePeer } from './peer.js';
 import type { Row, TableStore } from './database.js';
 import { quote } from './database-sqlite.js';
 

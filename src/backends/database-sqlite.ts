@@ -4,7 +4,7 @@
  * so a batch of any size is one prepared statement that still searches the primary key.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { requirePeer } from '../peer.js';
+import { requirePeer } from './peer.js';
 import type { Row, TableStore } from './database.js';
 
 type Database = BetterSqlite3.Database;

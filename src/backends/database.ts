@@ -4,11 +4,11 @@
  * epoch seconds as a double, +Infinity for "never", so "live" is always the one test `expires > now`.
  * Reads go to `readConnection` when given, except the reads a write depends on (incr, incrVersion).
  */
-import { type CacheParams, type Entry, type MaybePromise } from '../base.js';
-import { bytesCodec } from '../codec.js';
-import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
-import { InvalidCacheKeyError } from '../errors.js';
-import { describe } from '../keys.js';
+import { type CacheParams, type Entry, type MaybePromise } from '../core/base.js';
+import { bytesCodec } from '../core/codec.js';
+import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
+import { InvalidCacheKeyError } from '../core/errors.js';
+import { describe } from '../core/keys.js';
 import { describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable } from './database-postgres.js';
 import { isSqliteDatabase, openSqlite, SqliteTable } from './database-sqlite.js';
 import { optionShape } from '../options.js';

@@ -2,7 +2,7 @@
  * dummy: implements the whole API and stores nothing, for development and for turning
  * caching off without touching code. Keys are still made and validated, so bad keys show up early.
  */
-import { BaseCache, type CacheParams, type Entry } from '../base.js';
+import { BaseCache, type CacheParams, type Entry } from '../core/base.js';
 
 export class DummyCache extends BaseCache<unknown> {
   constructor(params: CacheParams = {}) {

@@ -12,10 +12,10 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { join, resolve } from 'node:path';
-import { BaseCache, type CacheParams, type Entry } from '../base.js';
-import { bytesCodec } from '../codec.js';
-import { md5 } from '../hash.js';
-import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { BaseCache, type CacheParams, type Entry } from '../core/base.js';
+import { bytesCodec } from '../core/codec.js';
+import { md5 } from '../core/hash.js';
+import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
 
 export type FileBasedOptions = CullingOptions;
 

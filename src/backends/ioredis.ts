@@ -3,7 +3,7 @@
  * bus), so that importing cachegrain stays light.
  */
 import { createRequire } from 'node:module';
-import { resolvePeer } from '../peer.js';
+import { resolvePeer } from './peer.js';
 
 export interface RedisClients {
   ioredis: typeof import('ioredis');

@@ -4,9 +4,9 @@
  * entries first, never a tag's version.
  */
 import { LRUCache } from 'lru-cache';
-import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../base.js';
-import { memoryCodec, type MemoryPayload } from '../codec.js';
-import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../core/base.js';
+import { memoryCodec, type MemoryPayload } from '../core/codec.js';
+import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
 
 export type LocMemOptions = CullingOptions;
 

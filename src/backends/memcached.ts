@@ -4,11 +4,11 @@
  * The surprises: `clear()` is `flush_all` of every server of the cache (memcached cannot list keys),
  * and counters go negative through a gets/cas loop, as memcached's own are unsigned.
  */
-import { type CacheParams, type Entry, type WriteFailure } from '../base.js';
-import { bytesCodec } from '../codec.js';
-import { groupBy } from '../group.js';
-import { CacheServerError, InvalidCacheKeyError } from '../errors.js';
-import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys.js';
+import { type CacheParams, type Entry, type WriteFailure } from '../core/base.js';
+import { bytesCodec } from '../core/codec.js';
+import { groupBy } from '../core/group.js';
+import { CacheServerError, InvalidCacheKeyError } from '../core/errors.js';
+import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../core/keys.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
 import { optionShape } from '../options.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';

@@ -4,13 +4,13 @@
  * never flushes; it SCANs for this cache's key pattern, which a custom keyFunction must spell out.
  */
 import type { Cluster, ChainableCommander, ClusterOptions, Redis, RedisOptions as IORedisOptions } from 'ioredis';
-import type { CacheParams, Entry } from '../base.js';
-import { textOrBytesCodec } from '../codec.js';
-import { groupBy } from '../group.js';
-import { CacheServerError } from '../errors.js';
-import { defaultKeyFunction, describe } from '../keys.js';
+import type { CacheParams, Entry } from '../core/base.js';
+import { textOrBytesCodec } from '../core/codec.js';
+import { groupBy } from '../core/group.js';
+import { CacheServerError } from '../core/errors.js';
+import { defaultKeyFunction, describe } from '../core/keys.js';
 import { coalesceWrites, loadRedisClients } from './ioredis.js';
-import type { BusConnections, L1Settings } from './l1.js';
+import type { BusConnections, L1Settings } from '../tier/l1.js';
 import { optionShape } from '../options.js';
 import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 

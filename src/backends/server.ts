@@ -7,14 +7,14 @@
  * until a probe gets an answer (the breaker); and a request's calls to every cache share one budget
  * (the largest `timeoutMs` among them), cut by each wait on a call that failed.
  */
-import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../base.js';
-import type { Codec } from '../codec.js';
-import { CacheServerError } from '../errors.js';
-import { describe } from '../keys.js';
+import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../core/base.js';
+import type { Codec } from '../core/codec.js';
+import { CacheServerError } from '../core/errors.js';
+import { describe } from '../core/keys.js';
 import { type OptionShape, optionShape } from '../options.js';
 import { currentScope, type RequestScope } from '../cacheability/scope.js';
 import { loadRedisClients } from './ioredis.js';
-import { type BusConnections, L1_OPTIONS, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from './l1.js';
+import { type BusConnections, L1_OPTIONS, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from '../tier/l1.js';
 
 export interface ServerOptions {
   /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */

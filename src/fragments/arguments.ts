@@ -4,10 +4,10 @@
  * error texts, which are Django's word for word. Surprise: the fallback is decided on every render,
  * so a later `configureCaches` that adds `template_fragments` takes effect at once.
  */
-import type { BaseCache } from '../base.js';
+import type { BaseCache } from '../core/base.js';
 import { caches } from '../config.js';
-import { InvalidCacheBackendError } from '../errors.js';
-import { describe } from '../keys.js';
+import { InvalidCacheBackendError } from '../core/errors.js';
+import { describe } from '../core/keys.js';
 
 /** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
 export interface TagSite {

@@ -4,9 +4,9 @@
  * Each value is hashed as a netstring (`<byte length>:<bytes>,`, Django 6.1's format), so no two lists of
  * values spell the same input: ['a:b'] and ['a', 'b'] give different keys.
  */
-import type { BaseCache, HeldString } from '../base.js';
-import { md5 } from '../hash.js';
-import { BoundedMemo } from '../memo.js';
+import type { BaseCache, HeldString } from '../core/base.js';
+import { md5 } from '../core/hash.js';
+import { BoundedMemo } from '../core/memo.js';
 
 /** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */
 const recent = new BoundedMemo<string>();

@@ -8,8 +8,8 @@
  * variables of the moment its tag ran.
  */
 import { randomBytes } from 'node:crypto';
-import type { BaseCache } from '../base.js';
-import { groupBy } from '../group.js';
+import type { BaseCache } from '../core/base.js';
+import { groupBy } from '../core/group.js';
 import { currentScope } from '../cacheability/scope.js';
 import {
   atTag,
@@ -23,7 +23,7 @@ import {
   TemplateSyntaxError,
 } from './arguments.js';
 import { fragmentKey, type KeyNode, nameNode, nodeAfter, storedFragmentKey } from './key.js';
-import { CountsByName, type HitCounts } from '../observe.js';
+import { CountsByName, type HitCounts } from '../core/observe.js';
 
 /** Renders a fragment's body: its output, which may hold placeholders of fragments nested in it. */
 

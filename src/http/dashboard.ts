@@ -11,13 +11,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BaseCache } from '../base.js';
+import type { BaseCache } from '../core/base.js';
 import type { ServerHealth } from '../backends/server.js';
 import { caches } from '../config.js';
-import { describe } from '../keys.js';
+import { describe } from '../core/keys.js';
 import { checkOptions, optionShape } from '../options.js';
 import { fragmentStats } from '../fragments/index.js';
-import { type CacheEvent, channelName, type HitCounts } from '../observe.js';
+import { type CacheEvent, channelName, type HitCounts } from '../core/observe.js';
 import { pageStats } from './page-cache.js';
 
 export interface DashboardOptions {

@@ -8,10 +8,10 @@
  */
 import type { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { BaseCache } from '../base.js';
+import type { BaseCache } from '../core/base.js';
 import { caches } from '../config.js';
-import { md5 as md5Hex, rememberingMd5 } from '../hash.js';
-import { describe } from '../keys.js';
+import { md5 as md5Hex, rememberingMd5 } from '../core/hash.js';
+import { describe } from '../core/keys.js';
 import { scopeOf } from '../cacheability/scope.js';
 import { headerText, splitHeaderValue } from './headers.js';
 

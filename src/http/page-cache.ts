@@ -10,11 +10,11 @@
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { TLSSocket } from 'node:tls';
-import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../base.js';
+import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../core/base.js';
 import { ServerCache } from '../backends/server.js';
-import { describe } from '../keys.js';
-import { CacheServerError } from '../errors.js';
-import { BoundedMemo } from '../memo.js';
+import { describe } from '../core/keys.js';
+import { CacheServerError } from '../core/errors.js';
+import { BoundedMemo } from '../core/memo.js';
 import { checkOptions, optionShape } from '../options.js';
 import { inRequestScope, scopeOf } from '../cacheability/scope.js';
 import { teeResponse } from './capture.js';
@@ -39,7 +39,7 @@ import {
 } from './keys.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { carriesRefreshHeader, isRefreshRequest, REFRESH_SECONDS, refreshTarget, requestRefresh } from './refresh.js';
-import { CountsByName, type HitCounts } from '../observe.js';
+import { CountsByName, type HitCounts } from '../core/observe.js';
 
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {

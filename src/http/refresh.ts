@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { BaseCache, MaybePromise } from '../base.js';
+import type { BaseCache, MaybePromise } from '../core/base.js';
 
 /** The request header carrying a refresh's token. */
 export const REFRESH_HEADER = 'x-cachegrain-refresh';

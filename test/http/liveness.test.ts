@@ -16,7 +16,7 @@ import {
   resetPageStats,
   updateCacheMiddleware,
 } from '../../adapters/express.js';
-import { md5 } from '../../src/hash.js';
+import { md5 } from '../../src/core/hash.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
 

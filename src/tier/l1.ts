@@ -7,8 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import { type Entry, failedKey, type InProcessEntry, type InProcessRecency, type InProcessStanding, type MaybePromise, type WriteFailure } from '../base.js';
-import { describe } from '../keys.js';
+import { type Entry, failedKey, type InProcessEntry, type InProcessRecency, type InProcessStanding, type MaybePromise, type WriteFailure } from '../core/base.js';
+import { describe } from '../core/keys.js';
 import { optionShape } from '../options.js';
 
 export interface L1Options {

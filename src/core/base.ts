@@ -13,9 +13,9 @@ import { CACHE_OPERATIONS, type CacheEvent, type CacheOperation, type CacheOutco
 import { BoundedMemo } from './memo.js';
 import { md5 } from './hash.js';
 import { randomBytes } from 'node:crypto';
-import { Flights, LOCK_SECONDS, Refreshes } from './flight/index.js';
+import { Flights, LOCK_SECONDS, Refreshes } from '../flight/index.js';
 import { performance } from 'node:perf_hooks';
-import { checkOptionNames, type OptionShape, optionShape } from './options.js';
+import { checkOptionNames, type OptionShape, optionShape } from '../options.js';
 import { abbreviatedKey, type CacheKey, defaultKeyFunction, describe, type KeyFunction, memcachedKeyProblems, userKeyToString } from './keys.js';
 
 export type MaybePromise<T> = T | Promise<T>;
