@@ -69,15 +69,15 @@ export async function run(): Promise<Comparison[]> {
   const uncounted = new LocMemCache({ location: 'bench', options: { maxEntries: 10_000 } });
   Object.assign(uncounted, {
     countedValue(
-      this: { unstamped(payload: unknown): unknown; readable(made: string, payload: unknown, shared: boolean): unknown },
+      this: { tags: { unstamped(payload: unknown): unknown }; payloads: { readable(made: string, payload: unknown, shared: boolean): unknown } },
       made: string,
       entry: { payload: unknown } | undefined,
       shared: boolean,
       missing: unknown,
     ) {
       if (entry === undefined) return missing;
-      const own = this.unstamped(entry.payload);
-      return own === undefined ? missing : this.readable(made, own, shared);
+      const own = this.tags.unstamped(entry.payload);
+      return own === undefined ? missing : this.payloads.readable(made, own, shared);
     },
   });
   const stored = await cache.get(keys[0]!);

@@ -4,7 +4,8 @@
  * entries first, never a tag's version.
  */
 import { LRUCache } from 'lru-cache';
-import { BaseCache, type CacheParams, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../core/base.js';
+import { BaseCache, type CacheParams } from '../core/base.js';
+import type { InProcessEntry, InProcessRecency, InProcessStanding, LocalStore } from '../core/in-process.js';
 import { memoryCodec, type MemoryPayload } from '../core/codec.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
 
@@ -19,7 +20,7 @@ interface LocMemEntry extends InProcessEntry<MemoryPayload> {
 
 /**
  * One location's entries by made key, least recently used first. Its own list rather than
- * lru-cache's: a caller that kept an entry (see `BaseCache.madeKey`) reports a use of it, or writes
+ * lru-cache's: a caller that kept an entry (see `MadeKey`) reports a use of it, or writes
  * into it, without looking its key up again. An entry that leaves is retired.
  */
 class Entries {
@@ -65,7 +66,6 @@ class Entries {
     this.drop(entry);
   }
 
-  /** Removes the least recently used entry. */
   /** Removes the `count` least recently used entries, passing over those `survives` keeps. */
   dropOldest(count: number, survives: (key: string) => boolean): void {
     let entry = this.oldest;
@@ -137,9 +137,9 @@ function storeFor(location: string, maxEntries: number): Store {
   return store;
 }
 
-export class LocMemCache extends BaseCache<MemoryPayload> {
+/** The in-process cache; it is its own `LocalStore`, so that its hits are answered from memory. */
+export class LocMemCache extends BaseCache<MemoryPayload> implements LocalStore<MemoryPayload> {
   static override readonly optionNames = CULLING_OPTIONS;
-  protected override readonly payloadsStayInProcess = true;
   private readonly culling: Required<CullingOptions>;
   private readonly store: Store;
 
@@ -147,6 +147,7 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     super(params, memoryCodec);
     this.culling = cullingOptions(this.alias, params.options ?? {});
     this.store = storeFor(this.location.join(','), this.culling.maxEntries);
+    this.answerFromMemory(this);
   }
 
   protected override readOne(key: string): InProcessEntry<MemoryPayload> | undefined {
@@ -163,25 +164,26 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     return this.store.entries.size;
   }
 
-  protected override inProcess(key: string): InProcessEntry<MemoryPayload> | undefined {
+  /** The live entry under a made key, counted as used (see `InProcessStore`). */
+  held(key: string): InProcessEntry<MemoryPayload> | undefined {
     return this.readOne(key);
   }
 
-  protected override usedAgain(entry: InProcessEntry<MemoryPayload>): boolean {
+  usedAgain(entry: InProcessEntry<MemoryPayload>): boolean {
     if (entry.retired) return false;
     if (entry.expiresAt !== null && entry.expiresAt <= this.now()) return false;
     this.store.entries.used(entry as LocMemEntry);
     return true;
   }
 
-  protected override inProcessAbsence(key: string): InProcessStanding | undefined {
+  heldAbsence(key: string): InProcessStanding | undefined {
     if (this.live(key) !== undefined) return undefined;
     let absence = this.store.absences.get(key);
     if (absence === undefined) this.store.absences.set(key, (absence = { retired: false }));
     return absence;
   }
 
-  protected override get inProcessRecency(): InProcessRecency {
+  get recency(): InProcessRecency {
     return this.store.recency;
   }
 
@@ -211,12 +213,7 @@ export class LocMemCache extends BaseCache<MemoryPayload> {
     this.put(key, this.store.entries.use(key), payload, expiresAt);
   }
 
-  protected override writeAfter(
-    key: string,
-    last: InProcessEntry<MemoryPayload> | undefined,
-    payload: MemoryPayload,
-    expiresAt: number | null,
-  ): InProcessEntry<MemoryPayload> {
+  writeAfter(key: string, last: InProcessEntry<MemoryPayload> | undefined, payload: MemoryPayload, expiresAt: number | null): InProcessEntry<MemoryPayload> {
     let current: LocMemEntry | undefined;
     if (last !== undefined && !last.retired) this.store.entries.used((current = last as LocMemEntry));
     else current = this.store.entries.use(key);

@@ -7,14 +7,15 @@
  * until a probe gets an answer (the breaker); and a request's calls to every cache share one budget
  * (the largest `timeoutMs` among them), cut by each wait on a call that failed.
  */
-import { BaseCache, type CacheParams, type Entry, type InProcessEntry, type InProcessRecency, type InProcessStanding } from '../core/base.js';
+import { BaseCache, type CacheParams } from '../core/base.js';
+import type { Seam } from '../core/seam.js';
 import type { Codec } from '../core/codec.js';
 import { CacheServerError } from '../core/errors.js';
 import { describe } from '../core/keys.js';
 import { type OptionShape, optionShape } from '../options.js';
 import { currentScope, type RequestScope } from '../cacheability/scope.js';
 import { loadRedisClients } from './ioredis.js';
-import { type BusConnections, L1_OPTIONS, type L1Options, type L1Settings, L1Tier, l1Settings, type Primitives } from '../tier/l1.js';
+import { type BusConnections, L1_OPTIONS, type L1Options, type L1Settings, L1Tier, l1Settings } from '../tier/l1.js';
 
 export interface ServerOptions {
   /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */
@@ -85,7 +86,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     };
     const l1 = l1Settings(options.l1, (message) => this.typeError(message));
     if (l1 !== undefined) {
-      this.l1 = L1Tier.install(this as unknown as Primitives<P>, l1, {
+      this.l1 = L1Tier.install(this as unknown as Seam<P>, l1, {
         clock: () => this.now(),
         keep: codec.forKeeping?.bind(codec),
         remembersAbsence: (key) => this.isTagKey(key),
@@ -94,19 +95,8 @@ export abstract class ServerCache<P> extends BaseCache<P> {
         openBus: l1.bus === undefined && !this.hasOwnBus ? undefined : () => this.openL1Bus(l1),
         reportError: (error) => this.reportError(error),
       });
+      this.answerFromMemory(this.l1);
     }
-  }
-
-  protected override inProcess(key: string): InProcessEntry<P> | undefined {
-    return this.l1?.held(key);
-  }
-
-  protected override inProcessAbsence(key: string): InProcessStanding | undefined {
-    return this.l1?.heldAbsence(key);
-  }
-
-  protected override get inProcessRecency(): InProcessRecency | undefined {
-    return this.l1?.recency;
   }
 
   /** Whether `read(keys, false)` fills in each entry's expiry anyway (the L1 needs it). */

@@ -5,6 +5,9 @@
  * subscribed one costs a message and one clock read, and one more if a subscriber reads `duration`.
  */
 import { type Channel, channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
+import type { CacheKey } from './keys.js';
+import { promised } from './seam.js';
 
 /** What a cache did since it was made or since `resetStats()`. */
 export interface CacheStats {
@@ -122,3 +125,154 @@ export class CountsByName {
 }
 
 const OTHER = '(other)';
+
+/** A cache operation as installed on the prototype. */
+export type Operation = (this: Observed, a?: unknown, b?: unknown, c?: unknown) => unknown;
+/** What an observed call needs of its cache: its alias, for the message. */
+interface Observed {
+  readonly alias: string;
+}
+const NOT_FOUND = Symbol('not found');
+
+/** The operations whose first argument is a list of keys or tags, which may come as any iterable. */
+const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
+
+/**
+ * Every public operation publishes how it ended on `cachegrain:<operation>`. Installed
+ * over the methods of a cache class's `prototype` once, rather than written into each: while nobody subscribes, a call costs
+ * one `hasSubscribers` read more. While someone does (metrics exporters subscribe for good), a call
+ * reads the clock when it starts and builds one message, whose duration is read off the clock when
+ * a subscriber asks for it (see `ObservedCall`); an answer given at once (a store in this process)
+ * is published at once, without waiting a turn of the event loop.
+ *
+ * `answeredAtOnce` names, for the operations that can answer at once, the method that does (a get's
+ * is asked with a default of its own): observed, it is called instead of the public one.
+ */
+export function observeOperations(prototype: object, answeredAtOnce: Partial<Record<CacheOperation, Operation>>): void {
+  for (const operation of CACHE_OPERATIONS) {
+    const direct = (prototype as Record<CacheOperation, Operation>)[operation];
+    const answer = answeredAtOnce[operation] ?? direct;
+    const channel = CHANNELS[operation];
+    const takesList = LISTS.has(operation);
+    const observed: Operation = function (a, b, c) {
+      return channel.hasSubscribers ? observe(this, operation, takesList, answer, a, b, c) : direct.call(this, a, b, c);
+    };
+    Object.defineProperty(prototype, operation, { value: observed, writable: true, configurable: true });
+  }
+}
+
+function observe(cache: Observed, operation: CacheOperation, takesList: boolean, answer: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
+  const started = performance.now();
+  // Read once: a generator of keys or tags would be empty for the operation after the event read it.
+  if (takesList && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
+  let answered: unknown;
+  try {
+    // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
+    answered = answer.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
+  } catch (error) {
+    publishFailure(cache, operation, a, b, started, error);
+    return Promise.reject(error);
+  }
+  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started);
+  return promised(published(cache, operation, a, b, started, answered));
+}
+
+async function observeLater(cache: Observed, operation: CacheOperation, answer: Promise<unknown>, a: unknown, b: unknown, started: number): Promise<unknown> {
+  let result: unknown;
+  try {
+    result = await answer;
+  } catch (error) {
+    publishFailure(cache, operation, a, b, started, error);
+    throw error;
+  }
+  return published(cache, operation, a, b, started, result);
+}
+
+/** Publishes how an operation ended, and answers what its caller receives (a get's miss: the caller's default). */
+function published(cache: Observed, operation: CacheOperation, a: unknown, b: unknown, started: number, result: unknown): unknown {
+  if (operation === 'get') {
+    const hit = result !== NOT_FOUND;
+    const event = new ObservedCall(operation, cache.alias, started);
+    event.key = keyName(a);
+    event.outcome = hit ? 'hit' : 'miss';
+    CHANNELS.get.publish(event);
+    return hit ? result : b;
+  }
+  const event = eventOf(cache, operation, a, b, started);
+  if (operation === 'getMany' || operation === 'getEntries') {
+    const found = (result as Map<CacheKey, unknown>).size;
+    const misses = (event.keys?.length ?? found) - found;
+    event.outcome = misses === 0 ? 'hit' : 'miss';
+    event.hits = found;
+    event.misses = misses;
+  } else if (operation === 'hasKey') event.outcome = result ? 'hit' : 'miss';
+  CHANNELS[operation].publish(event);
+  return result;
+}
+
+function publishFailure(cache: Observed, operation: CacheOperation, a: unknown, b: unknown, started: number, error: unknown): void {
+  const event = eventOf(cache, operation, a, b, started);
+  event.outcome = 'error';
+  event.error = error;
+  CHANNELS[operation].publish(event);
+}
+
+/**
+ * The message of an observed call. The clock is read once at the call; its `duration` is taken when
+ * a subscriber first asks for it, which it does as the call is published, right after its answer: a
+ * call whose subscribers only count outcomes reads the clock once. A subscriber that keeps messages
+ * reads `duration` in its handler (JSON.stringify takes it then too).
+ */
+class ObservedCall implements CacheEvent {
+  declare key?: string;
+  declare keys?: string[];
+  declare tags?: string[];
+  declare soft?: boolean;
+  declare hits?: number;
+  declare misses?: number;
+  declare error?: unknown;
+  outcome: CacheOutcome = 'ok';
+  readonly #started: number;
+  #duration: number | undefined;
+
+  constructor(
+    readonly operation: CacheOperation,
+    readonly alias: string,
+    started: number,
+  ) {
+    this.#started = started;
+  }
+
+  get duration(): number {
+    return (this.#duration ??= performance.now() - this.#started);
+  }
+
+  toJSON(): CacheEvent {
+    return { ...this, duration: this.duration };
+  }
+}
+
+/** An operation's event before its outcome is known: `ok`. */
+function eventOf(cache: Observed, operation: CacheOperation, a: unknown, b: unknown, started: number): ObservedCall {
+  return Object.assign(new ObservedCall(operation, cache.alias, started), eventSubject(operation, a, b));
+}
+
+const keyName = (key: unknown): string => (typeof key === 'string' ? key : String(key));
+
+/** The keys or tags an operation is about, as its event names them. */
+function eventSubject(operation: CacheOperation, a: unknown, b: unknown): Partial<CacheEvent> {
+  switch (operation) {
+    case 'clear':
+      return {};
+    case 'invalidateTags':
+      return { tags: [...(a as Iterable<string>)].map(String), soft: (b as { soft?: unknown } | undefined)?.soft === true };
+    case 'getMany':
+    case 'getEntries':
+    case 'deleteMany':
+      return { keys: [...(a as Iterable<unknown>)].map(keyName) };
+    case 'setMany':
+      return { keys: (a instanceof Map ? [...a.keys()] : Object.keys(a as object)).map(keyName) };
+    default:
+      return { key: keyName(a) };
+  }
+}

@@ -7,7 +7,8 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
-import { type Entry, failedKey, type InProcessEntry, type InProcessRecency, type InProcessStanding, type MaybePromise, type WriteFailure } from '../core/base.js';
+import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../core/in-process.js';
+import { type Entry, failedKey, type MaybePromise, type Seam, type WriteFailure } from '../core/seam.js';
 import { describe } from '../core/keys.js';
 import { optionShape } from '../options.js';
 
@@ -54,19 +55,10 @@ export function l1Settings(l1: unknown, fail: (message: string) => Error): L1Set
 }
 
 /** The primitives of a server cache that the L1 sits in front of. */
-export interface Primitives<P> {
-  read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
-  readOne(key: string): MaybePromise<Entry<P> | undefined>;
-  contains(key: string): MaybePromise<boolean>;
-  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
-  insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
-  remove(keys: string[]): MaybePromise<number>;
-  retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
-  extendExpiry?(keys: string[], expiresAt: number | null): MaybePromise<void>;
-  removeAll(): MaybePromise<void>;
-  incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
-  disconnect?(): MaybePromise<void>;
-}
+export type Primitives<P> = Pick<
+  Seam<P>,
+  'read' | 'readOne' | 'contains' | 'write' | 'insert' | 'remove' | 'retime' | 'extendExpiry' | 'removeAll' | 'incrBy' | 'disconnect'
+>;
 
 /** Where invalidations travel: a connection to publish on, and one (in subscriber mode) to listen on. */
 export interface BusConnections {
@@ -89,7 +81,8 @@ type BusState = 'none' | 'connecting' | 'up' | 'down' | 'closed';
 /** Past this many remembered changes, the oldest are forgotten by treating everything as changed. */
 const CHANGES_REMEMBERED = 10_000;
 
-export class L1Tier<P> {
+/** The L1 is a store in this process: its hits may be answered from memory (see `InProcessStore`). */
+export class L1Tier<P> implements InProcessStore<P> {
   /**
    * Puts an L1 in front of `cache`'s primitives (its own methods, replaced on the instance), so
    * that every read and change of the base class passes through it.

@@ -131,9 +131,9 @@ describe('a Handlebars cache tag, with keywords or without', () => {
 /** locmem that counts the reads of its entries in this process (what a kept hit spares). */
 class ReadCountingLocMem extends LocMemCache {
   reads = 0;
-  protected override inProcess(key: string) {
+  override held(key: string) {
     this.reads++;
-    return super.inProcess(key);
+    return super.held(key);
   }
 }
 

@@ -1,0 +1,90 @@
+/**
+ * `incr` where the server cannot add atomically (or the integer is stamped with tags), and
+ * `incrVersion`: both read what they write. Read-modify-write goes one at a time per key in this
+ * process, so that concurrent callers lose nothing.
+ */
+import type { CacheContext } from './context.js';
+import { KeyNotFoundError } from './errors.js';
+import { type CacheKey, describe } from './keys.js';
+import { Unreadable } from './payloads.js';
+import { cacheTypeError } from './report.js';
+import { type Entry, throwRefusal } from './seam.js';
+
+export class Counters<P> {
+  /** The read-modify-write in flight per made key: one entry per key being added to, gone once it settles. */
+  private readonly pending = new Map<string, Promise<number>>();
+
+  constructor(private readonly context: CacheContext<P>) {}
+
+  /** Adds `delta` to the integer under `made` (user key `key`); KeyNotFoundError when missing. */
+  async incr(key: CacheKey, made: string, delta: number): Promise<number> {
+    const { seam, codec, payloads } = this.context;
+    if (seam.incrBy === undefined) return this.inOrder(key, made, delta);
+    let value: number | undefined;
+    try {
+      value = await seam.incrBy(made, delta);
+    } catch (error) {
+      // Not a plain integer: an integer stamped with tags is added to by read-modify-write.
+      if (!(error instanceof TypeError) || codec.unstamp === undefined) throw error;
+      const entry = (await seam.readForUpdate([made])).get(made);
+      if (entry === undefined) throw error;
+      if (codec.unstamp(entry.payload) !== undefined) return this.inOrder(key, made, delta);
+      // One that cannot be decoded is removed, as a read removes it: then there is nothing to add to.
+      const value = payloads.readable(made, entry.payload, false);
+      if (!(value instanceof Unreadable)) throw error;
+      await value.removal;
+      throw new KeyNotFoundError(String(key));
+    }
+    if (value === undefined) throw new KeyNotFoundError(String(key));
+    return value;
+  }
+
+  /** Moves the entry under `oldKey` to `newKey`, keeping its expiry. */
+  async move(key: CacheKey, oldKey: string, newKey: string): Promise<void> {
+    const seam = this.context.seam;
+    const entry = (await seam.readForUpdate([oldKey])).get(oldKey);
+    if (entry === undefined) throw new KeyNotFoundError(String(key));
+    throwRefusal(await seam.write([[newKey, entry.payload]], this.expiryOf(entry)));
+    await seam.remove([oldKey]);
+  }
+
+  private async inOrder(key: CacheKey, made: string, delta: number): Promise<number> {
+    const previous = this.pending.get(made) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.addToStored(key, made, delta));
+    this.pending.set(made, next);
+    try {
+      return await next;
+    } finally {
+      if (this.pending.get(made) === next) this.pending.delete(made);
+    }
+  }
+
+  private async addToStored(key: CacheKey, made: string, delta: number): Promise<number> {
+    const { seam, codec, payloads, tags, alias } = this.context;
+    const entry = (await seam.readForUpdate([made])).get(made);
+    if (entry === undefined) throw new KeyNotFoundError(String(key));
+    const stamped = codec.unstamp?.(entry.payload);
+    if (stamped !== undefined && (await tags.statesOf([stamped.stamp]))[0] !== 'fresh') throw new KeyNotFoundError(String(key));
+    const current = payloads.readable(made, stamped?.payload ?? entry.payload, false);
+    if (current instanceof Unreadable) {
+      await current.removal;
+      throw new KeyNotFoundError(String(key));
+    }
+    if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
+      throw cacheTypeError(alias, `cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
+    }
+    const value = current + delta;
+    const payload = stamped === undefined ? codec.encode(value) : codec.stamp!(codec.encode(value), stamped.stamp);
+    throwRefusal(await seam.write([[made, payload]], this.expiryOf(entry)));
+    return value;
+  }
+
+  private expiryOf(entry: Entry<P>): number | null {
+    if (entry.expiresAt === undefined) {
+      throw new Error(
+        `cache '${this.context.alias}': backend ${this.context.cache.constructor.name} returned an entry without expiresAt from read(keys, true)`,
+      );
+    }
+    return entry.expiresAt;
+  }
+}

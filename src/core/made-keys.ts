@@ -1,0 +1,82 @@
+/**
+ * Made keys, remembered: making and checking a key costs about as much as the rest of an in-process
+ * get, so the usual ones (a string key, the default version, one memcached would take) are made once.
+ * Each remembers the entry a store in this process last answered for it, so that a read or write of
+ * the key uses that entry again without looking the key up a second time (see `LocalStore`).
+ */
+import type { InProcessEntry } from './in-process.js';
+import { abbreviatedKey, type CacheKey, type KeyFunction, memcachedKeyProblems } from './keys.js';
+import { CacheKeyWarning } from './errors.js';
+import { BoundedMemo } from './memo.js';
+
+/**
+ * How many made keys each cache remembers: a hot set of 100,000 keys, with room to spare. A memo
+ * smaller than the hot set starts afresh again and again, and then costs more than it saves.
+ */
+export const MADE_KEYS_REMEMBERED = 131_072;
+/** How many shapes of bad key each cache remembers having warned about. */
+const WARNED_SHAPES_REMEMBERED = 1_000;
+
+/** A made key with the entry a store in this process last answered for it. */
+export interface MadeKey<P> {
+  readonly made: string;
+  entry: InProcessEntry<P> | undefined;
+}
+
+/** What making a key asks of its cache: its own key function, check and default version. */
+export interface KeyMaking {
+  readonly version: number;
+  makeKey(key: CacheKey, version?: number): string;
+  validateKey(key: string): void;
+}
+
+export class MadeKeys<P> {
+  private readonly known = new BoundedMemo<MadeKey<P>>(MADE_KEYS_REMEMBERED);
+  /** The kinds of key warned about (see `warnOnce`). */
+  private readonly warnedShapes = new BoundedMemo<true>(WARNED_SHAPES_REMEMBERED);
+
+  constructor(private readonly cache: KeyMaking) {}
+
+  /** Made and validated; for the default version, made keys that passed are remembered. */
+  made(key: CacheKey, version?: number): string {
+    return this.node(key, version).made;
+  }
+
+  /** `key`'s made key with the entry last found under it in this process, remembered as `made` says. */
+  node(key: CacheKey, version: number | undefined): MadeKey<P> {
+    const usual = typeof key === 'string' && (version === undefined || version === this.cache.version);
+    if (usual) {
+      const known = this.known.get(key);
+      if (known !== undefined) return known;
+    }
+    const made = this.cache.makeKey(key, version);
+    this.cache.validateKey(made);
+    const node: MadeKey<P> = { made, entry: undefined };
+    if (usual && memcachedKeyProblems(made).length === 0) this.known.set(key, node);
+    return node;
+  }
+
+  /**
+   * Warns (as a `CacheKeyWarning`) about made keys memcached would refuse: once per shape of key,
+   * since a site makes the same bad key on every request; a shape is the problem and the key with
+   * its digits and its tail past 100 characters left out (`page:1:…` for every id).
+   */
+  warnOnce(key: string): void {
+    const problems = memcachedKeyProblems(key);
+    if (problems.length === 0) return;
+    const shape = `${problems.length}:${key.slice(0, 100).replace(/[0-9]+/g, '#')}`;
+    if (this.warnedShapes.get(shape) === true) return;
+    this.warnedShapes.set(shape, true);
+    for (const problem of memcachedKeyProblems(key, abbreviatedKey(key))) process.emitWarning(problem, CacheKeyWarning);
+  }
+}
+
+/**
+ * What every made key whose user key begins with `start` begins with, when the key function puts
+ * the user key last (the default does); else undefined.
+ */
+export function madeKeyStart(keyFunction: KeyFunction, keyPrefix: string, start: string, version: number): string | undefined {
+  const made = keyFunction(start, keyPrefix, version);
+  const probe = '.x';
+  return made !== '' && keyFunction(start + probe, keyPrefix, version) === made + probe ? made : undefined;
+}

@@ -1,0 +1,169 @@
+/**
+ * The seam between the cache API and a backend (SPEC §3; Django's base.py): a backend sees only made
+ * keys, payloads and absolute expiries (epoch seconds, `null` = never). `BaseCache` declares these as
+ * its protected methods, each documented there; its helpers reach them through `Seam` on the cache
+ * itself, so that an L1 installed over an instance's primitives is what every helper calls.
+ */
+import { EventEmitter } from 'node:events';
+import { now } from './clock.js';
+import { cacheTypeError, named } from './report.js';
+
+export type MaybePromise<T> = T | Promise<T>;
+
+/**
+ * A made key `write` could not store: the key alone when the caller is not to hear why (a failOpen
+ * fallback), or with the cause, which `set` rejects with (`setMany` answers the key either way).
+ */
+export type WriteFailure = string | { key: string; error: Error };
+
+/** A stored entry as a backend returns it. */
+export interface Entry<P> {
+  payload: P;
+  /** Epoch seconds, `null` for never; `undefined` when the read did not ask for it. */
+  expiresAt?: number | null;
+}
+
+/** The primitives of a backend, as `BaseCache` declares them. */
+export interface Seam<P> {
+  read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
+  readOne(key: string): MaybePromise<Entry<P> | undefined>;
+  peekOne(key: string): MaybePromise<Entry<P> | undefined>;
+  contains(key: string): MaybePromise<boolean>;
+  readForUpdate(keys: string[]): MaybePromise<Map<string, Entry<P>>>;
+  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
+  writeOne(key: string, payload: P, expiresAt: number | null): MaybePromise<void>;
+  insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
+  remove(keys: string[]): MaybePromise<number>;
+  retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
+  extendExpiry?(keys: string[], expiresAt: number | null): MaybePromise<void>;
+  removeAll(): MaybePromise<void>;
+  incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
+  disconnect?(): MaybePromise<void>;
+}
+
+/** The made key of a write failure. */
+export function failedKey(failure: WriteFailure): string {
+  return typeof failure === 'string' ? failure : failure.key;
+}
+
+/** Throws the cause of the first write failure that carries one: a write the server refused. */
+export function throwRefusal(failed: WriteFailure[]): void {
+  for (const failure of failed) if (typeof failure !== 'string') throw failure.error;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+/** The answer as a promise: one already settled for an answer given at once. */
+export function promised<T>(answer: MaybePromise<T>): Promise<T> {
+  if (answer instanceof Promise) return answer;
+  return answer === undefined ? (RESOLVED as Promise<T>) : Promise.resolve(answer);
+}
+
+/** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
+export function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybePromise<B>): MaybePromise<B> {
+  return value instanceof Promise ? value.then(next) : next(value);
+}
+
+export const nothing = (): void => undefined;
+
+/**
+ * What a backend implements, as protected methods of its class: six required primitives, and the
+ * optional ones a backend gives where it can do better than the default (a batch of one, a peek).
+ * `BaseCache` extends it with the API written over them.
+ */
+export abstract class CacheSeam<P> extends EventEmitter {
+  constructor(readonly alias: string) {
+    super();
+  }
+
+  /**
+   * Returns the live entries among `keys` (made keys); missing and expired keys are absent.
+   * With `withExpiry`, each entry's `expiresAt` must be filled in.
+   */
+  protected abstract read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
+
+  /** Stores every entry with one expiry, overwriting; returns the made keys it could not store. */
+  protected abstract write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
+
+  /**
+   * `write` of one entry, for `set`: rejects with the cause of a refusal, and settles as `write` does
+   * otherwise. A store in this process answers it synchronously, without building a batch.
+   */
+  protected writeOne(key: string, payload: P, expiresAt: number | null): MaybePromise<void> {
+    return andThen(this.write([[key, payload]], expiresAt), throwRefusal);
+  }
+
+  /** Stores the entry only when no live entry holds the key; answers whether it stored it. */
+  protected abstract insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
+
+  /** Removes the keys; answers how many live entries it removed. */
+  protected abstract remove(keys: string[]): MaybePromise<number>;
+
+  /** Gives a live entry a new expiry; answers false when there was none. */
+  protected abstract retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
+
+  /**
+   * Optional, only where the server can do it atomically: moves the expiry of each live key to at
+   * least `expiresAt` (`null`: never), never earlier; a missing key stays missing. With `incrBy`,
+   * it lets tag versions expire (see `TagVersions.forWrite`); without it they live until evicted.
+   */
+  protected extendExpiry?(keys: string[], expiresAt: number | null): MaybePromise<void>;
+
+  /** Removes every entry of this cache, and nothing that belongs to anyone else. */
+  protected abstract removeAll(): MaybePromise<void>;
+
+  /** Optional: one key, for backends that can answer faster than a batch of one. */
+  protected readOne(key: string): MaybePromise<Entry<P> | undefined> {
+    const found = this.read([key], false);
+    return found instanceof Promise ? found.then((map) => map.get(key)) : found.get(key);
+  }
+
+  /** Optional: the live entry, without touching its recency (Django's has_key doesn't). @default readOne */
+  protected peekOne(key: string): MaybePromise<Entry<P> | undefined> {
+    return this.readOne(key);
+  }
+
+  /** Optional: whether a live entry exists, without fetching it or touching its recency. */
+  protected contains(key: string): MaybePromise<boolean> {
+    const found = this.readOne(key);
+    return found instanceof Promise ? found.then((entry) => entry !== undefined) : found !== undefined;
+  }
+
+  /**
+   * Optional, only where the store adds atomically: adds `delta` to a stored integer, keeping
+   * its expiry; answers the new value, or undefined when the key is missing.
+   */
+  protected incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
+
+  /**
+   * Optional: the read behind the `incr` fallback and `incrVersion`, which write what they read. It
+   * must fill in `expiresAt`; a server backend reads from where writes go and never answers a
+   * failure as a miss (a counter must not be faked as missing). @default read(keys, true)
+   */
+  protected readForUpdate(keys: string[]): MaybePromise<Map<string, Entry<P>>> {
+    return this.read(keys, true);
+  }
+
+  /** Optional: releases connections, handles and timers. */
+  protected disconnect?(): MaybePromise<void>;
+
+  /** Whether an absolute expiry has passed by this cache's clock. */
+  protected isExpired(expiresAt: number | null | undefined, now = this.now()): boolean {
+    return expiresAt != null && expiresAt <= now;
+  }
+
+  /** The clock, in epoch seconds. Tests replace it to move time without sleeping. */
+  now(): number {
+    return now();
+  }
+
+  /** A TypeError whose message starts by naming this cache. */
+  protected typeError(message: string, cause?: unknown): TypeError {
+    return cacheTypeError(this.alias, message, cause);
+  }
+
+  /** The message, starting with the name of this cache once (messages of the backends name it already). */
+  protected named(message: string): string {
+    return named(this.alias, message);
+  }
+}

@@ -1,0 +1,95 @@
+/** The shapes the cache API takes and answers (SPEC §3): construction parameters, call options, entries. */
+import type { KeyFunction } from './keys.js';
+import { optionShape } from '../options.js';
+
+/** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */
+export interface CacheParams<O = Record<string, unknown>> {
+  /** The alias this instance serves; used in error messages. @default 'default' */
+  alias?: string;
+  /** Backend-specific: a store name, a directory, a table, server addresses. */
+  location?: string | string[];
+  /** Default timeout in seconds; `null` never expires, `0` does not keep. @default 300 */
+  timeout?: number | null;
+  /** Prepended to every key by the key function. @default '' */
+  keyPrefix?: string;
+  /** The version used when a call does not name one. @default 1 */
+  version?: number;
+  /** Builds the stored key. @default `${keyPrefix}:${version}:${key}` */
+  keyFunction?: KeyFunction;
+  /** Where problems are reported once per cause. @default console */
+  logger?: CacheLogger;
+  /** Backend-specific options. */
+  options?: O;
+}
+
+/** Where a cache reports what goes wrong around it: a server down, a key memcached would refuse. `console` is one. */
+export interface CacheLogger {
+  warn(message: string): void;
+}
+
+export const DEFAULT_TIMEOUT = 300;
+
+/** A timeout in seconds (`null` = forever), or an options object. Omitted = the cache's default. */
+export type TimeoutArg = number | null | undefined | WriteOptions;
+/** The options of a write. */
+export interface WriteOptions {
+  timeout?: number | null;
+  version?: number;
+  /** Invalidated together by `invalidateTags`. */
+  tags?: readonly string[];
+  /** Seconds past `timeout` (or past a soft invalidation) during which `getOrSet` serves the entry while one refresh runs. */
+  staleWhileRevalidate?: number;
+  /** Seconds past `timeout` during which `getOrSet` serves the entry when recomputing it fails. */
+  staleIfError?: number;
+  /**
+   * Tag versions read before the value was computed (`readTagSnapshot`): the entry is stamped with
+   * them, so an invalidation that came while it was computed invalidates it too.
+   */
+  tagsAsOf?: TagSnapshot;
+}
+
+export interface VersionOption {
+  version?: number;
+}
+
+/** Each tag's version at one moment; undefined for a tag never invalidated (or whose version expired), which is its first version. */
+export type TagSnapshot = ReadonlyMap<string, string | undefined>;
+
+/** The options of `invalidateTags`. */
+export interface InvalidateOptions {
+  /** Make the entries stale (served while one refresh runs, where they have a stale window) instead of gone. */
+  soft?: boolean;
+}
+
+export const INVALIDATE_OPTIONS = optionShape<InvalidateOptions>({ soft: true });
+
+/**
+ * How a stored entry stands: `fresh`; `stale`, past its timeout or softly invalidated but inside its
+ * `staleWhileRevalidate` window (serve it, refresh it behind); `error`, past that but inside its
+ * `staleIfError` window (serve it only when recomputing it fails).
+ */
+export type EntryState = 'fresh' | 'stale' | 'error';
+
+/** An entry as `getEntries` answers it: the value, its tags, and how it stands. */
+export interface CachedEntry<T> {
+  value: T;
+  tags: readonly string[];
+  state: EntryState;
+}
+
+/** What `storedEntry` answers. */
+export interface StoredEntry {
+  /** Epoch seconds when the backend drops the entry; `null` for never; undefined when the backend does not say. */
+  expiresAt: number | null | undefined;
+  /** Epoch seconds when an entry that may be served stale stops being fresh; undefined when it has no stale window. */
+  freshUntil: number | undefined;
+  /** The stored size in bytes, stamp included; undefined for a store that keeps values as objects. */
+  bytes: number | undefined;
+}
+
+/** A location given as a list, or as one string separated by `;` or `,`. */
+export function splitLocation(location: string | string[] | undefined): string[] {
+  if (location === undefined) return [];
+  const parts = Array.isArray(location) ? location : location.split(/[;,]/);
+  return parts.map((part) => part.trim()).filter((part) => part !== '');
+}

@@ -1,0 +1,219 @@
+/**
+ * The one batched tagged read, behind getMany, getEntries and a render level's read: the entries of
+ * a batch and, in the same round trip, the versions of the tags asked for and of those the entries
+ * carried when last read; the found entries' other tags in at most one more. Each entry is judged,
+ * counted and built into the caller's answer, in the caller's order.
+ */
+import type { EntryStamp, KnownStamp, Unstamped } from '../core/codec.js';
+import type { CacheKey } from '../core/keys.js';
+import { MADE_KEYS_REMEMBERED } from '../core/made-keys.js';
+import { BoundedMemo } from '../core/memo.js';
+import type { CacheStats } from '../core/observe.js';
+import { afterRemovals, Unreadable } from '../core/payloads.js';
+import { andThen, type Entry, type MaybePromise } from '../core/seam.js';
+import type { CachedEntry, EntryState, TagSnapshot } from '../core/types.js';
+import type { CacheContext } from '../core/context.js';
+import type { TagVersions } from './versions.js';
+
+/**
+ * Which entries a batch answers, and how it counts them: `fresh` ones only (getMany); every live
+ * one, counted as a stale hit when not fresh (getEntries); every live one for a `render`, which
+ * computes again an entry past its stale window (`error`), and so counts it as a miss.
+ */
+export type BatchMode = 'fresh' | 'live' | 'render';
+
+/** What a batch answers: the built entries by the caller's keys, and the version of every tag it read. */
+export interface BatchAnswer<V> {
+  entries: Map<CacheKey, V>;
+  versions: Map<string, string | undefined>;
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
+/** Whether `versions` holds (a version or its absence for) every one of `tags`. */
+function knowsEvery(versions: ReadonlyMap<string, unknown>, tags: readonly string[]): boolean {
+  for (let i = 0; i < tags.length; i++) if (!versions.has(tags[i]!)) return false;
+  return true;
+}
+
+/** A stamped entry whose tags were not all read with it: judged after one more read. */
+interface Late<P> {
+  index: number;
+  payload: P;
+  stamp: EntryStamp;
+}
+
+export class TaggedReads<P> {
+  /**
+   * The stamp each recently read tagged entry carried, by made key: its tags for `guessTags`, and
+   * not parsed again while it stays. Sized as the made keys: a batch whose keys it has forgotten
+   * reads their tags' versions in a second round trip.
+   */
+  private readonly stampsByKey = new BoundedMemo<KnownStamp>(MADE_KEYS_REMEMBERED);
+
+  private readonly tags: TagVersions<P>;
+  private readonly counts: CacheStats;
+
+  constructor(private readonly host: CacheContext<P>) {
+    this.tags = host.tags;
+    this.counts = host.counts;
+  }
+
+  /**
+   * The entries under `keys` (of `version`, undefined for the cache's own) with the versions of
+   * `tags`, as `mode` says: values for `fresh`, entries (`CachedEntry`) for the others.
+   */
+  read<V>(keys: Iterable<CacheKey>, version: number | undefined, tags: readonly string[], mode: BatchMode): MaybePromise<BatchAnswer<V>> {
+    const originals: CacheKey[] = [];
+    const made: string[] = [];
+    for (const key of keys) {
+      originals.push(key);
+      made.push(this.host.keys.made(key, version));
+    }
+    // The tags these keys had last time travel with them: usually no second read.
+    const guessed = this.guessTags(made);
+    const tagList = guessed === undefined && tags.length === 0 ? NO_TAGS : [...new Set(guessed === undefined ? tags : [...tags, ...guessed])];
+    if (made.length === 0 && tagList.length === 0) return { entries: new Map(), versions: new Map() };
+    const tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
+    const asked = tagKeys.length === 0 ? made : [...made, ...tagKeys];
+    return andThen(this.host.seam.read(asked, false), (found) => this.answer<V>(originals, made, tagList, tagKeys, found, mode));
+  }
+
+  /**
+   * `readShared` of one entry that may be stale: its shared value, its tags and how it stands, counted.
+   * Tags found in `known` (read in the same lookup) are not read again.
+   */
+  readSharedEntry<T>(made: string, known: TagSnapshot | undefined): MaybePromise<CachedEntry<T> | undefined> {
+    return andThen(this.host.seam.readOne(made), (entry) => {
+      if (entry === undefined) {
+        this.counts.misses++;
+        return undefined;
+      }
+      return andThen(this.tags.judged(entry.payload, known), ({ payload, stamp, state }) => {
+        const answer = state === undefined ? undefined : this.entryOf<T>(made, payload, stamp, state, true);
+        if (answer === undefined || answer instanceof Unreadable) {
+          this.counts.misses++;
+          return answer === undefined ? undefined : andThen(answer.removal, () => undefined);
+        }
+        if (state === 'fresh') this.counts.hits++;
+        else if (state === 'stale') this.counts.staleHits++;
+        else this.counts.misses++;
+        return answer;
+      });
+    });
+  }
+
+  /** The answer for an entry read under `made`, or Unreadable when its payload cannot be decoded. */
+  private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState, shared: boolean): CachedEntry<T> | Unreadable {
+    const value = this.host.payloads.readable(made, payload, shared);
+    if (value instanceof Unreadable) return value;
+    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state };
+  }
+
+  /** What a batch in `mode` answers for one entry: its value for `fresh`, else the entry (shared for a render). */
+  private built(mode: BatchMode, made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): unknown {
+    return mode === 'fresh' ? this.host.payloads.readable(made, payload, false) : this.entryOf(made, payload, stamp, state, mode === 'render');
+  }
+
+  private answer<V>(
+    keys: readonly CacheKey[],
+    made: readonly string[],
+    tagList: readonly string[],
+    tagKeys: readonly string[],
+    found: Map<string, Entry<P>>,
+    mode: BatchMode,
+  ): MaybePromise<BatchAnswer<V>> {
+    // Removals of entries that cannot be decoded (and replacements of such versions), awaited before answering.
+    const removals: Array<MaybePromise<void>> = [];
+    const versions = new Map<string, string | undefined>();
+    for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, found.get(tagKeys[i]!), removals));
+    const answers = new Map<CacheKey, V>();
+    let late: Array<Late<P>> | undefined;
+    let unread: Set<string> | undefined;
+    for (let i = 0; i < made.length; i++) {
+      const entry = found.get(made[i]!);
+      if (entry === undefined) {
+        this.counts.misses++;
+        continue;
+      }
+      const unstamped = this.unstampRead(made[i]!, entry.payload);
+      if (unstamped === undefined) {
+        this.judge(answers, keys[i]!, made[i]!, entry.payload, undefined, 'fresh', mode, removals);
+      } else if (knowsEvery(versions, unstamped.stamp.tags)) {
+        const state = this.tags.stateOf(unstamped.stamp, versions);
+        this.judge(answers, keys[i]!, made[i]!, unstamped.payload, unstamped.stamp, state, mode, removals);
+      } else {
+        (late ??= []).push({ index: i, payload: unstamped.payload, stamp: unstamped.stamp });
+        for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) (unread ??= new Set()).add(tag);
+      }
+    }
+    if (late === undefined) return afterRemovals(removals, { entries: answers, versions });
+    const judgedLate = late;
+    return andThen(this.tags.read([...unread!]), (more) => {
+      for (const [tag, version] of more) versions.set(tag, version);
+      const lateAnswers = new Map<CacheKey, V>();
+      for (const { index, payload, stamp } of judgedLate) {
+        this.judge(lateAnswers, keys[index]!, made[index]!, payload, stamp, this.tags.stateOf(stamp, versions), mode, removals);
+      }
+      // In the caller's order, as the others are.
+      const ordered = new Map<CacheKey, V>();
+      for (const key of keys) {
+        if (lateAnswers.has(key)) ordered.set(key, lateAnswers.get(key)!);
+        else if (answers.has(key)) ordered.set(key, answers.get(key)!);
+      }
+      return afterRemovals(removals, { entries: ordered, versions });
+    });
+  }
+
+  /** Answers one entry in `state` (undefined: dead) into `answers` if `mode` takes it, and counts the read. */
+  private judge<V>(
+    answers: Map<CacheKey, V>,
+    key: CacheKey,
+    made: string,
+    payload: P,
+    stamp: EntryStamp | undefined,
+    state: EntryState | undefined,
+    mode: BatchMode,
+    removals: Array<MaybePromise<void>>,
+  ): void {
+    if (state === undefined || (state !== 'fresh' && mode === 'fresh')) {
+      this.counts.misses++;
+      return;
+    }
+    const answer = this.built(mode, made, payload, stamp, state) as V | Unreadable;
+    if (answer instanceof Unreadable) {
+      removals.push(answer.removal);
+      this.counts.misses++;
+      return;
+    }
+    answers.set(key, answer);
+    if (state === 'fresh') this.counts.hits++;
+    else if (state === 'error' && mode === 'render') this.counts.misses++;
+    else this.counts.staleHits++;
+  }
+
+  /**
+   * The tags `made` keys carried when last read, if any did: their versions, read in the same
+   * round trip as the entries, spare a second one while the entries keep their tags.
+   */
+  private guessTags(made: readonly string[]): string[] | undefined {
+    if (this.stampsByKey.size === 0) return undefined;
+    let tags: Set<string> | undefined;
+    for (const key of made) {
+      const carried = this.stampsByKey.get(key)?.stamp.tags;
+      if (carried !== undefined) for (const tag of carried) (tags ??= new Set()).add(tag);
+    }
+    return tags === undefined ? undefined : [...tags];
+  }
+
+  /** A read entry's stamp and own payload, remembering the stamp under its made key (see `stampsByKey`). */
+  private unstampRead(made: string, payload: P): Unstamped<P> | undefined {
+    const codec = this.host.codec;
+    if (codec.unstamp === undefined) return undefined;
+    // Nothing read so far carried a stamp: most caches hold no tagged entries, and skip the lookup.
+    const last = this.stampsByKey.size === 0 ? undefined : this.stampsByKey.get(made);
+    const unstamped = codec.unstamp(payload, last);
+    if (unstamped !== undefined && unstamped.stamp !== last?.stamp) this.stampsByKey.set(made, { stamp: unstamped.stamp, stored: unstamped.stored });
+    return unstamped;
+  }
+}

@@ -1,0 +1,310 @@
+/**
+ * Tag versions (SPEC §8): each tag has a version stored beside the entries, under a key of its own;
+ * an entry is stamped with its tags' versions when written, and is judged against the current ones
+ * when read. `invalidateTags` gives a tag a new version, so nothing is scanned. How entries stand is
+ * judged here too: fresh, stale inside a window, or dead.
+ */
+import { randomBytes } from 'node:crypto';
+import { EXPIRED, type Expiry, type StaleWindows, storedExpiry } from '../core/call-options.js';
+import type { EntryStamp } from '../core/codec.js';
+import { CacheServerError } from '../core/errors.js';
+import { md5 } from '../core/hash.js';
+import { memcachedKeyProblems } from '../core/keys.js';
+import { BoundedMemo } from '../core/memo.js';
+import { afterRemovals, Unreadable } from '../core/payloads.js';
+import { cacheTypeError } from '../core/report.js';
+import { andThen, type Entry, type MaybePromise, throwRefusal } from '../core/seam.js';
+import type { EntryState, TagSnapshot } from '../core/types.js';
+import type { CacheContext } from '../core/context.js';
+
+/** Tag versions and locks live under this version of their keys, whatever the cache's. */
+export const TAG_KEY_VERSION = 0;
+/** What the user keys of tag versions and of the tag horizon begin with (see `BaseCache.cullProofKeyStart`). */
+export const TAG_KEYS = 'cachegrain.tag';
+/** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
+const TAG_KEYS_REMEMBERED = 10_000;
+/** Tags whose version key can hold them as they are, on every backend. */
+const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
+/** A tag's version before its first invalidation: no key holds it. */
+const FIRST_VERSION = '';
+/** The horizon of a cache with a tagged entry that never expires. */
+const FOREVER_HORIZON = 2 ** 52;
+
+/**
+ * A tag's new version: random, so no clock is compared anywhere. A soft invalidation keeps the part
+ * before the colon (`hard:soft`): an entry whose version differs only after it is stale, not dead.
+ */
+const newTagVersion = (): string => randomBytes(8).toString('hex');
+const hardPart = (version: string): string => {
+  const colon = version.indexOf(':');
+  return colon === -1 ? version : version.slice(0, colon);
+};
+
+/**
+ * The horizon a write stored until `storedExpiry` needs: past it by a quarter of the entry's life,
+ * rounded up to that, so that a stream of writes raises it once in that long, not on every write.
+ */
+function horizonAfter(storedExpiry: number | null, now: number): number {
+  if (storedExpiry === null) return FOREVER_HORIZON;
+  const step = Math.max(1, Math.ceil((storedExpiry - now) / 4));
+  return Math.ceil((storedExpiry + step) / step) * step;
+}
+
+/** A stored payload's value payload, its stamp if it has one, and how it stands (undefined: dead). */
+export interface Judged<P> {
+  payload: P;
+  stamp: EntryStamp | undefined;
+  state: EntryState | undefined;
+}
+
+export class TagVersions<P> {
+  /** Made keys of tag versions, by tag: a tagged read makes one per tag of its batch. */
+  private readonly keysByTag = new BoundedMemo<string>(TAG_KEYS_REMEMBERED);
+  /** The tags' made version keys, the other way round (see `isTagKey`). */
+  private readonly madeTagKeys = new BoundedMemo<true>(TAG_KEYS_REMEMBERED);
+  private madeHorizonKey: string | undefined;
+
+  constructor(private readonly host: CacheContext<P>) {}
+
+  /**
+   * Where a tag's version is kept: a short tag of plain characters names its key as it is (a tagged
+   * read fetches one key per tag, so their length is what it sends), any other one by its md5. Read
+   * on every tagged hit, so remembered (when memcached would take it, as made keys are).
+   */
+  keyOf(tag: string): string {
+    const known = this.keysByTag.get(tag);
+    if (known !== undefined) return known;
+    const made = this.host.keys.made(`${TAG_KEYS}.${PLAIN_TAG.test(tag) ? tag : `#${md5(tag)}`}`, TAG_KEY_VERSION);
+    if (memcachedKeyProblems(made).length === 0) this.keysByTag.set(tag, made);
+    this.madeTagKeys.set(made, true);
+    return made;
+  }
+
+  /** Whether a made key is where a tag's version is kept (one this process made lately): an L1 remembers that none is there. */
+  isTagKey(made: string): boolean {
+    return this.madeTagKeys.get(made) === true;
+  }
+
+  /** Where this cache keeps its tag horizon (see `forWrite`). */
+  private get horizonKey(): string {
+    return (this.madeHorizonKey ??= this.host.keys.made(`${TAG_KEYS}-horizon`, TAG_KEY_VERSION));
+  }
+
+  /** Whether tag versions expire here: the server raises the horizon atomically and extends expiries without shortening them. */
+  private get expiring(): boolean {
+    return this.host.seam.incrBy !== undefined && this.host.seam.extendExpiry !== undefined;
+  }
+
+  // ---- Reading and judging --------------------------------------------------------------------
+
+  /** The current version of each tag, in one read; a tag without one maps to undefined. */
+  read(tags: readonly string[]): MaybePromise<Map<string, string | undefined>> {
+    const made = tags.map((tag) => this.keyOf(tag));
+    return andThen(this.host.seam.read(made, false), (found) => this.versionsIn(tags, made, found));
+  }
+
+  /**
+   * The versions of `tags`, stored under `keys`, found among `entries` (undefined for a tag without
+   * one): answered once the replacement of any that cannot be decoded has settled.
+   */
+  versionsIn(tags: readonly string[], keys: readonly string[], entries: Map<string, Entry<P>>): MaybePromise<Map<string, string | undefined>> {
+    const versions = new Map<string, string | undefined>();
+    const removals: Array<MaybePromise<void>> = [];
+    for (let i = 0; i < tags.length; i++) versions.set(tags[i]!, this.versionIn(keys[i]!, entries.get(keys[i]!), removals));
+    return afterRemovals(removals, versions);
+  }
+
+  /**
+   * A tag's version as read under `made`; undefined for none. One that cannot be decoded is replaced
+   * by a new version, as an invalidation would (the write goes into `removals`), and answered as that:
+   * removed, it would read as the first version and revive every entry written before the tag's
+   * first invalidation.
+   */
+  versionIn(made: string, entry: Entry<P> | undefined, removals?: Array<MaybePromise<void>>): string | undefined {
+    if (entry === undefined) return undefined;
+    let replacement: string | undefined;
+    const version = this.host.payloads.readable(made, entry.payload, false, () =>
+      this.writeVersions([[made, this.host.codec.encode((replacement = newTagVersion()))]]),
+    );
+    if (!(version instanceof Unreadable)) return String(version);
+    removals?.push(version.removal);
+    return replacement;
+  }
+
+  /** The value's own payload of a stored payload if the entry is fresh, else undefined. An unstamped entry answers at once. */
+  unstamped(payload: P): MaybePromise<P | undefined> {
+    const stamped = this.host.codec.unstamp?.(payload);
+    if (stamped === undefined) return payload;
+    return andThen(this.statesOf([stamped.stamp]), ([state]) => (state === 'fresh' ? stamped.payload : undefined));
+  }
+
+  /** A stored payload's own payload, stamp and state. */
+  judged(payload: P, known?: TagSnapshot): MaybePromise<Judged<P>> {
+    const stamped = this.host.codec.unstamp?.(payload);
+    if (stamped === undefined) return { payload, stamp: undefined, state: 'fresh' };
+    return andThen(this.statesOf([stamped.stamp], known), ([state]) => ({ payload: stamped.payload, stamp: stamped.stamp, state }));
+  }
+
+  /** How each stamped entry stands now (undefined: dead), after one read of every tag among them. */
+  statesOf(stamps: EntryStamp[], known?: TagSnapshot): MaybePromise<Array<EntryState | undefined>> {
+    const tags = new Set<string>();
+    for (const stamp of stamps) for (const tag of stamp.tags) if (known === undefined || !known.has(tag)) tags.add(tag);
+    if (tags.size === 0) return stamps.map((stamp) => this.stateOf(stamp, known));
+    return andThen(this.read([...tags]), (versions) => {
+      if (known !== undefined) for (const [tag, version] of known) versions.set(tag, version);
+      return stamps.map((stamp) => this.stateOf(stamp, versions));
+    });
+  }
+
+  /** How an entry with `stamp` stands against `versions` (which holds every one of its tags) now. */
+  stateOf(stamp: EntryStamp, versions: TagSnapshot | undefined): EntryState | undefined {
+    let soft = false;
+    for (let i = 0; i < stamp.tags.length; i++) {
+      // No version is a version: the first one, before any invalidation (or after the last one expired).
+      const current = versions!.get(stamp.tags[i]!) ?? FIRST_VERSION;
+      const recorded = stamp.versions[i]!;
+      if (current === recorded) continue;
+      if (hardPart(current) !== hardPart(recorded)) return undefined;
+      soft = true;
+    }
+    const { freshUntil, staleWhileRevalidate = 0, staleIfError = 0 } = stamp;
+    const pastFresh = freshUntil === undefined ? 0 : this.host.cache.now() - freshUntil;
+    if (!soft && (freshUntil === undefined || pastFresh < 0)) return 'fresh';
+    const staleFor = Math.max(0, pastFresh);
+    if (staleFor < staleWhileRevalidate) return 'stale';
+    if (staleFor < staleIfError) return 'error';
+    return undefined;
+  }
+
+  // ---- Writing stamped entries ----------------------------------------------------------------
+
+  /**
+   * The payload to store for a write with tags or stale windows: stamped with the tags' versions and
+   * when it stops being fresh. Undefined when the write must not happen (see `forWrite`).
+   */
+  async stampedWith(
+    payload: P,
+    tags: readonly string[] | undefined,
+    windows: StaleWindows | undefined,
+    expiresAt: number | null,
+    asOf?: TagSnapshot,
+  ): Promise<P | undefined> {
+    if ((tags === undefined || tags.length === 0) && windows === undefined) return payload;
+    const list = tags === undefined ? [] : [...new Set(tags)];
+    const versions = list.length === 0 ? new Map() : await this.forWrite(list, asOf, storedExpiry(expiresAt, windows));
+    return this.stamped(payload, list, versions, windows, expiresAt);
+  }
+
+  /** `payload` stamped with `tags` at `versions`; undefined when the write is out (a version is null). */
+  stamped(
+    payload: P,
+    tags: readonly string[],
+    versions: ReadonlyMap<string, string | null>,
+    windows: StaleWindows | undefined,
+    expiresAt: Expiry,
+  ): P | undefined {
+    const codec = this.host.codec;
+    if (codec.stamp === undefined) throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags or stale windows");
+    if (tags.some((tag) => versions.get(tag) === null)) return undefined;
+    const stamp: EntryStamp = { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
+    if (windows !== undefined) {
+      if (expiresAt !== null && expiresAt !== EXPIRED) stamp.freshUntil = expiresAt;
+      stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
+      stamp.staleIfError = windows.staleIfError;
+    }
+    return codec.stamp(payload, stamp);
+  }
+
+  /**
+   * The version of each tag to stamp a write with: as of `asOf` where it has them, else current; a
+   * tag without a version stamps as the first one (''). Writers never create a version, so first uses
+   * do not race: only `invalidate` writes one. A tag whose write is out maps to null.
+   *
+   * Where tag versions expire (`expiring`), the write must also keep two promises. An entry stamped
+   * with a version outlives it on no account: that version's key is extended to the entry's
+   * `storedExpiry` (never shortened). And once a version key expires its tag reads as first again, so
+   * every entry stamped first must be gone by then: an invalidation gives its version the expiry of the
+   * cache's horizon, which every write stamped first has raised to past its own expiry before checking,
+   * on the server, that its tags still have no version (the horizon only grows, by atomic increments).
+   * Either the check comes before the invalidation's write, and then so does the raise, which the
+   * invalidation reads after its write; or the check sees the new version and the write is out.
+   */
+  async forWrite(tags: string[], asOf: TagSnapshot | undefined, storedExpiry: number | null): Promise<Map<string, string | null>> {
+    const unknown = asOf === undefined ? tags : tags.filter((tag) => !asOf.has(tag));
+    const current = unknown.length === 0 ? undefined : await this.read(unknown);
+    const versions = new Map<string, string | null>();
+    for (const tag of tags) versions.set(tag, (asOf !== undefined && asOf.has(tag) ? asOf.get(tag) : current!.get(tag)) ?? FIRST_VERSION);
+    if (!this.expiring) return versions;
+    const versioned: string[] = [];
+    const first: string[] = [];
+    for (const [tag, version] of versions) (version === FIRST_VERSION ? first : versioned).push(tag);
+    await Promise.all([
+      versioned.length === 0
+        ? undefined
+        : this.host.seam.extendExpiry!(
+            versioned.map((tag) => this.keyOf(tag)),
+            storedExpiry,
+          ),
+      first.length === 0 ? undefined : this.checkFirstUses(first, versions, storedExpiry),
+    ]);
+    return versions;
+  }
+
+  /** Raises the horizon past `storedExpiry` if it is not there yet, then marks out every tag that got a version meanwhile. */
+  private async checkFirstUses(tags: string[], versions: Map<string, string | null>, storedExpiry: number | null): Promise<void> {
+    const { seam, codec } = this.host;
+    const keys = tags.map((tag) => this.keyOf(tag));
+    const needed = horizonAfter(storedExpiry, this.host.cache.now());
+    const horizonKey = this.horizonKey;
+    let found = await seam.readForUpdate([horizonKey, ...keys]);
+    const horizon = found.get(horizonKey);
+    let known = horizon === undefined ? undefined : Number(codec.decode(horizon.payload));
+    if (known === undefined || !(known >= needed)) {
+      for (let attempt = 0; ; attempt++) {
+        if (known === undefined ? await seam.insert(horizonKey, codec.encode(needed), null) : (await seam.incrBy!(horizonKey, needed - known)) !== undefined)
+          break;
+        if (attempt === 3) throw new CacheServerError(`cache '${this.host.alias}': the tag horizon '${horizonKey}' could not be raised`, '');
+        // Created or dropped by someone else meanwhile: read it again.
+        const again = (await seam.readForUpdate([horizonKey])).get(horizonKey);
+        known = again === undefined ? undefined : Number(codec.decode(again.payload));
+      }
+      found = await seam.readForUpdate(keys);
+    }
+    tags.forEach((tag, i) => {
+      if (found.has(keys[i]!)) versions.set(tag, null);
+    });
+  }
+
+  // ---- Invalidating ---------------------------------------------------------------------------
+
+  /** Gives each tag a new version (with `soft`, one that keeps the hard part of the current one). */
+  async invalidate(tags: string[], soft: boolean): Promise<void> {
+    // A soft version keeps the hard part readers compare first. Read, then written: a hard
+    // invalidation landing in between is softened, which serves stale (and refreshes) instead of missing.
+    const current = soft ? await this.read(tags) : undefined;
+    const entries = tags.map((tag): [string, P] => {
+      const version = soft ? `${hardPart(current!.get(tag) ?? FIRST_VERSION)}:${newTagVersion()}` : newTagVersion();
+      return [this.keyOf(tag), this.host.codec.encode(version)];
+    });
+    await this.writeVersions(entries);
+  }
+
+  /** Writes new tag versions under their made keys; where versions expire, they expire at the horizon. */
+  private async writeVersions(entries: Array<[string, P]>): Promise<void> {
+    throwRefusal(await this.host.seam.write(entries, null));
+    if (this.expiring) await this.expireAtHorizon(entries.map(([key]) => key));
+  }
+
+  /**
+   * Gives new version keys the horizon's expiry, read after they were written (see `forWrite`).
+   * No horizon (never raised, or lost) leaves them without one.
+   */
+  private async expireAtHorizon(keys: string[]): Promise<void> {
+    const { seam, codec } = this.host;
+    const horizon = (await seam.readForUpdate([this.horizonKey])).get(this.horizonKey);
+    if (horizon === undefined) return;
+    const expiresAt = Number(codec.decode(horizon.payload));
+    if (!(expiresAt < FOREVER_HORIZON)) return;
+    await Promise.all(keys.map((key) => seam.retime(key, Math.max(expiresAt, this.host.cache.now() + 1))));
+  }
+}
