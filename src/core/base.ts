@@ -7,35 +7,23 @@
  * in-process hits, reporting and observation.
  */
 import type { Codec } from './codec.js';
-import { CallOptions, checkTimeout, checkVersion, EXPIRED, type Expiry, storedExpiry } from './call-options.js';
-import type { CacheContext } from './context.js';
+import { type CallOptions, checkVersion, EXPIRED, type Expiry, storedExpiry } from './call-options.js';
+import { type CacheContext, cacheContext } from './context.js';
 import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
 import { type HeldString, type InProcessEntry, InProcessHits, type InProcessStore, type LocalStore } from './in-process.js';
-import { type CacheKey, defaultKeyFunction, describe, type KeyFunction, userKeyToString } from './keys.js';
-import { type MadeKey, MadeKeys, madeKeyStart } from './made-keys.js';
+import { type CacheKey, userKeyToString } from './keys.js';
+import type { MadeKey, MadeKeys } from './made-keys.js';
 import { type CacheStats, emptyStats, observeOperations, type Operation } from './observe.js';
-import { Payloads, Unreadable } from './payloads.js';
-import { Reporter } from './report.js';
-import { andThen, CacheSeam, type Entry, type MaybePromise, nothing, promised, type Seam, throwRefusal } from './seam.js';
+import { type Payloads, Unreadable } from './payloads.js';
+import type { Reporter } from './report.js';
+import { andThen, CacheSeam, type Entry, type MaybePromise, nothing, promised, throwRefusal } from './seam.js';
 import { StoreLocks } from './store-locks.js';
-import { BatchWrites } from './batch-writes.js';
-import {
-  type CachedEntry,
-  type CacheParams,
-  DEFAULT_TIMEOUT,
-  INVALIDATE_OPTIONS,
-  type InvalidateOptions,
-  splitLocation,
-  type StoredEntry,
-  type TagSnapshot,
-  type TimeoutArg,
-  type VersionOption,
-} from './types.js';
+import { Writes } from './writes.js';
+import type { CachedEntry, CacheParams, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
 import { Flights, Refreshes } from '../flight/index.js';
-import { checkOptionNames, type OptionShape } from '../options.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
-import { TAG_KEY_VERSION, TAG_KEYS, TagVersions } from '../tags/versions.js';
+import type { TagVersions } from '../tags/versions.js';
 
 export type { Entry, MaybePromise, WriteFailure } from './seam.js';
 export { failedKey } from './seam.js';
@@ -58,18 +46,6 @@ const entriesOf = <V>(batch: BatchAnswer<V>): Map<CacheKey, V> => batch.entries;
 const NO_TAGS: readonly string[] = Object.freeze([]);
 
 export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
-  /**
-   * The option names this backend takes: a list, or a shape (`optionShape`) whose nested records
-   * check nested options objects too (`options.l1`). A backend that gives them has unknown names
-   * refused, with the closest valid one; one that leaves this undefined takes any (dummy, and custom backends).
-   */
-  static readonly optionNames?: readonly string[] | OptionShape;
-  readonly location: string[];
-  readonly defaultTimeout: number | null;
-  readonly keyPrefix: string;
-  readonly version: number;
-  readonly keyFunction: KeyFunction;
-  readonly options: Record<string, unknown>;
   protected readonly codec: Codec<P>;
   /** Work in flight on this cache in this process, at every level (getOrSet, fragments, pages): one per key. */
   readonly flights = new Flights();
@@ -87,44 +63,22 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private readonly computed: GetOrSet<P>;
   private readonly counters: Counters<P>;
   private readonly locks: StoreLocks<P>;
-  private readonly batchWrites: BatchWrites<P>;
+  private readonly writes: Writes<P>;
   /** Hits answered from a store in this process, once the backend handed one over (`answerFromMemory`). */
   private hits: InProcessHits<P> | undefined;
   /** The store, when it is wholly in this process: made keys remember its entries. */
   private local: LocalStore<P> | undefined;
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {
-    super(params.alias ?? 'default');
-    const alias = this.alias;
-    this.location = splitLocation(params.location);
-    this.defaultTimeout = params.timeout === undefined ? DEFAULT_TIMEOUT : checkTimeout(alias, params.timeout, 'timeout');
-    this.keyPrefix = params.keyPrefix ?? '';
-    if (typeof this.keyPrefix !== 'string') throw this.typeError(`keyPrefix must be a string (got ${describe(this.keyPrefix)})`);
-    this.version = params.version ?? 1;
-    checkVersion(alias, this.version, 'version');
-    this.keyFunction = params.keyFunction ?? defaultKeyFunction;
-    if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
-    this.cullProofKeyStart = madeKeyStart(this.keyFunction, this.keyPrefix, TAG_KEYS, TAG_KEY_VERSION);
-    this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
-    const known = (new.target as unknown as { optionNames?: readonly string[] | OptionShape }).optionNames;
-    const unknownOption = known === undefined ? undefined : checkOptionNames(this.options, known);
-    if (unknownOption !== undefined) throw this.typeError(unknownOption);
+    super(params, new.target);
     this.codec = codec;
-    this.reporter = new Reporter(alias, this, this.counts, params.logger);
-    this.keys = new MadeKeys<P>(this);
-    this.calls = new CallOptions(alias, this.defaultTimeout, this);
-    // The cache is its own seam: what an L1 installs over this instance's primitives, every part calls.
-    const seam = this as unknown as Seam<P>;
-    this.payloads = new Payloads(alias, codec, seam, this.reporter);
-    const parts = { alias, cache: this as BaseCache<P>, seam, codec, payloads: this.payloads, keys: this.keys, calls: this.calls, counts: this.counts };
-    const context: CacheContext<P> = { ...parts, reporter: this.reporter, tags: new TagVersions<P>(parts as CacheContext<P>) };
-    this.context = context;
-    this.tags = context.tags;
+    const context = (this.context = cacheContext<P>(this, codec, params.logger, this.counts));
+    ({ reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
     this.batches = new TaggedReads(context);
     this.computed = new GetOrSet(context);
     this.counters = new Counters(context);
     this.locks = new StoreLocks(context);
-    this.batchWrites = new BatchWrites(context);
+    this.writes = new Writes(context);
   }
 
   /**
@@ -138,20 +92,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
       this.local = store;
       this.payloads.sharesValues = true;
     }
-  }
-
-  /**
-   * For backends that cull (locmem, filebased, database): every made key of a tag version and of the
-   * tag horizon begins with this, and a cull must leave such keys alone. A tag that lost its version
-   * reads as never invalidated, so the entries its invalidations ended would be fresh again; a cull
-   * that removes only entries costs misses, nothing worse. `clear` removes them all the same.
-   * Undefined when the key function does not put the key last: nothing tells them apart then.
-   */
-  protected readonly cullProofKeyStart: string | undefined;
-
-  /** Whether a cull must leave the made key alone (see `cullProofKeyStart`). */
-  protected survivesCulls(made: string): boolean {
-    return this.cullProofKeyStart !== undefined && made.startsWith(this.cullProofKeyStart);
   }
 
   /** Whether a made key is where a tag's version is kept (one this process made lately): an L1 remembers that none is there. */
@@ -209,10 +149,9 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /**
-   * A read for callers that never mutate what they read (the page cache's stored responses): where
-   * the store keeps its payloads in this process, every such reader of one entry shares one decoded
-   * value, and the answer comes back synchronously, so a hit needs no turn of the event loop. A
-   * store elsewhere answers with a promise. Answers fresh entries only. Throws for a bad key.
+   * A read for callers that never mutate what they read (the page cache's stored responses): readers
+   * of one entry of a store in this process share one decoded value, answered synchronously (no turn
+   * of the event loop); a store elsewhere answers with a promise. Fresh entries only.
    */
   readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
     const made = this.keys.made(key);
@@ -264,9 +203,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /**
-   * The entries found among `keys`, fresh and stale alike, each with its tags and how it stands
-   * (what a fragment render needs to serve stale and to pass its tags on). One read of
-   * the entries and at most one of their tags, as `getMany`.
+   * The entries found among `keys`, fresh and stale alike, each with its tags and how it stands. One
+   * read of the entries and at most one of their tags, as `getMany`.
    */
   getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
     try {
@@ -295,19 +233,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** Whether a live entry holds the key: present, its tags not invalidated, its timeout not passed. */
   async hasKey(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    return this.hasLive(this.keys.made(key, this.calls.versionOf(options, 'hasKey')));
-  }
-
-  private async hasLive(made: string): Promise<boolean> {
-    if (this.codec.unstamp === undefined) return this.contains(made);
-    const entry = await this.peekOne(made);
-    const own = entry === undefined ? undefined : await this.tags.unstamped(entry.payload);
-    if (own === undefined) return false;
-    // Decoded, as a read would: an entry that cannot be is no entry (and is removed).
-    const value = this.payloads.readable(made, own, true);
-    if (!(value instanceof Unreadable)) return true;
-    await value.removal;
-    return false;
+    return this.batches.hasFresh(this.keys.made(key, this.calls.versionOf(options, 'hasKey')));
   }
 
   // ---- In-process hits (fragments) ----------------------------------------------------------
@@ -381,7 +307,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'add');
     const made = this.keys.made(key, version);
     const payload = this.payloads.encode(value, made);
-    if (expiresAt === EXPIRED) return !(await this.hasLive(made));
+    if (expiresAt === EXPIRED) return !(await this.batches.hasFresh(made));
     const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf);
     return stamped !== undefined && this.computed.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
   }
@@ -399,35 +325,29 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** Stores every entry; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<CacheKey[]> {
-    return this.batchWrites.setMany(entries, timeoutOrOptions);
+    return this.writes.setMany(entries, timeoutOrOptions);
   }
 
   /**
-   * Stores entries that differ in timeout, tags or stale windows as one batch: the versions of all
-   * their tags are settled once (as of `tagsAsOf`, which applies to every entry), then one write goes
-   * out per expiry. Answers the keys that were not stored.
+   * Stores entries that differ in timeout, tags or stale windows as one batch, their tags' versions
+   * settled once (as of `tagsAsOf`, for every entry); answers the keys that were not stored.
    */
   async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
-    return this.batchWrites.setEach(entries, tagsAsOf);
+    return this.writes.setEach(entries, tagsAsOf);
   }
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
   async touch(key: CacheKey, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    return this.batchWrites.touch(key, timeoutOrOptions);
+    return this.writes.touch(key, timeoutOrOptions);
   }
 
   /** Answers true when a live entry was removed. */
   async delete(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    const made = this.keys.made(key, this.calls.versionOf(options, 'delete'));
-    this.counts.deletes++;
-    return (await this.remove([made])) > 0;
+    return this.writes.delete(key, options);
   }
 
   async deleteMany(keys: Iterable<CacheKey>, options?: VersionOption): Promise<void> {
-    const version = this.calls.versionOf(options, 'deleteMany');
-    const made = [...keys].map((key) => this.keys.made(key, version));
-    this.counts.deletes += made.length;
-    if (made.length > 0) await this.remove(made);
+    return this.writes.deleteMany(keys, options);
   }
 
   async clear(): Promise<void> {
@@ -436,49 +356,33 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */
   async incr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
-    this.calls.delta(delta, 'incr/decr');
-    return this.counters.incr(key, this.keys.made(key, this.calls.versionOf(options, 'incr')), delta);
+    return this.counters.incr(key, delta, options);
   }
 
   async decr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
-    this.calls.delta(delta, 'incr/decr');
-    this.calls.versionOf(options, 'decr');
-    return this.incr(key, -delta, options);
+    return this.counters.decr(key, delta, options);
   }
 
   /** Moves the entry to version + delta, keeping its expiry; answers the new version. */
   async incrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
-    this.calls.delta(delta, 'incrVersion/decrVersion');
-    const version = this.calls.versionOf(options, 'incrVersion') ?? this.version;
-    await this.counters.move(key, this.keys.made(key, version), this.keys.made(key, version + delta));
-    return version + delta;
+    return this.counters.incrVersion(key, delta, options);
   }
 
   async decrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
-    this.calls.delta(delta, 'incrVersion/decrVersion');
-    this.calls.versionOf(options, 'decrVersion');
-    return this.incrVersion(key, -delta, options);
+    return this.counters.decrVersion(key, delta, options);
   }
 
   /**
-   * Invalidates every entry written with any of `tags` before this call, in every process that shares
-   * the store: each tag gets a new version, so entries that recorded the old one read as misses (or,
-   * with `soft`, as stale where they have a stale window). Nothing is scanned; entries written after
-   * it resolves are not affected.
+   * Invalidates every entry written with any of `tags` before this call, in every process sharing the
+   * store: they read as misses (with `soft`, as stale where they have a stale window). Nothing is scanned.
    */
   async invalidateTags(tags: Iterable<string>, options?: InvalidateOptions): Promise<void> {
-    const list = this.calls.tags([...tags], 'invalidateTags');
-    const unknownOption = options === undefined ? undefined : checkOptionNames(options, INVALIDATE_OPTIONS);
-    if (unknownOption !== undefined) throw this.typeError(`invalidateTags: ${unknownOption}`);
-    const soft = options?.soft ?? false;
-    if (typeof soft !== 'boolean') throw this.typeError(`invalidateTags: options.soft must be a boolean (got ${describe(soft)})`);
-    if (list.length > 0) await this.tags.invalidate(list, soft);
+    return this.tags.invalidateTags(tags, options);
   }
 
   /**
-   * Takes the lock `name` for every process sharing the store (an `add`), for at most `seconds`:
-   * answers its release, or undefined while someone else holds it. Releasing removes only this
-   * holder's lock, never one taken after it expired.
+   * Takes the lock `name` for every process sharing the store, for at most `seconds`: answers its
+   * release (which never removes a lock taken after this one expired), or undefined while it is held.
    */
   async acquireLock(name: string, seconds: number): Promise<(() => Promise<void>) | undefined> {
     return this.locks.acquire(name, seconds);
@@ -490,10 +394,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   // ---- What the cache knows about itself ----------------------------------------------------
 
-  /**
-   * What this cache did since it was made or since `resetStats()`: reads answered fresh
-   * (`hits`), stale (`staleHits`) or with nothing (`misses`), entries written, deletes, and errors.
-   */
+  /** What this cache did since it was made or since `resetStats()` (see `CacheStats`). */
   stats(): CacheStats {
     return { ...this.counts };
   }
@@ -502,10 +403,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     Object.assign(this.counts, emptyStats());
   }
 
-  /**
-   * Whether the store is known to be out of reach right now (a server cache whose every server's
-   * breaker is open): writes that only fill the cache are not even prepared until it is back.
-   */
+  /** Whether the store is known to be out of reach now (every server's breaker open): writes that only fill the cache wait. */
   get unreachable(): boolean {
     return false;
   }
@@ -516,10 +414,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /**
-   * How the store holds the entry under `key`, for inspection (`cachegrain inspect`): when the backend
-   * drops it (epoch seconds, `null` for never, undefined when the backend does not say), when it stops
-   * being fresh if it may be served stale, and its stored size in bytes (undefined for a store that
-   * keeps values as objects). Undefined when nothing is stored under the key.
+   * How the store holds the entry under `key`, for `cachegrain inspect` (see `StoredEntry`);
+   * undefined when nothing is stored under the key.
    */
   async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
     const made = this.keys.made(key, this.calls.versionOf(options, 'storedEntry'));

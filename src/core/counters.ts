@@ -1,6 +1,6 @@
 /**
- * `incr` where the server cannot add atomically (or the integer is stamped with tags), and
- * `incrVersion`: both read what they write. Read-modify-write goes one at a time per key in this
+ * `incr` and `decr` (the server adds where it can; otherwise, or for an integer stamped with tags,
+ * the value is read and written back), and `incrVersion`, which reads what it moves. Read-modify-write goes one at a time per key in this
  * process, so that concurrent callers lose nothing.
  */
 import type { CacheContext } from './context.js';
@@ -9,6 +9,7 @@ import { type CacheKey, describe } from './keys.js';
 import { Unreadable } from './payloads.js';
 import { cacheTypeError } from './report.js';
 import { type Entry, throwRefusal } from './seam.js';
+import type { VersionOption } from './types.js';
 
 export class Counters<P> {
   /** The read-modify-write in flight per made key: one entry per key being added to, gone once it settles. */
@@ -16,8 +17,43 @@ export class Counters<P> {
 
   constructor(private readonly context: CacheContext<P>) {}
 
+  async incr(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
+    const { calls, keys } = this.context;
+    calls.delta(delta, 'incr/decr');
+    return this.add(key, keys.made(key, calls.versionOf(options, 'incr')), delta);
+  }
+
+  /** `incr` by `-delta`, called as a caller would (it is observed as an incr too). */
+  async decr(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
+    const { calls, cache } = this.context;
+    calls.delta(delta, 'incr/decr');
+    calls.versionOf(options, 'decr');
+    return cache.incr(key, -delta, options);
+  }
+
+  async incrVersion(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
+    const { calls, keys, cache } = this.context;
+    calls.delta(delta, 'incrVersion/decrVersion');
+    const version = calls.versionOf(options, 'incrVersion') ?? cache.version;
+    const oldKey = keys.made(key, version);
+    const seam = this.context.seam;
+    const entry = (await seam.readForUpdate([oldKey])).get(oldKey);
+    if (entry === undefined) throw new KeyNotFoundError(String(key));
+    throwRefusal(await seam.write([[keys.made(key, version + delta), entry.payload]], this.expiryOf(entry)));
+    await seam.remove([oldKey]);
+    return version + delta;
+  }
+
+  /** `incrVersion` by `-delta`, called as a caller would (it is observed as an incrVersion too). */
+  async decrVersion(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
+    const { calls, cache } = this.context;
+    calls.delta(delta, 'incrVersion/decrVersion');
+    calls.versionOf(options, 'decrVersion');
+    return cache.incrVersion(key, -delta, options);
+  }
+
   /** Adds `delta` to the integer under `made` (user key `key`); KeyNotFoundError when missing. */
-  async incr(key: CacheKey, made: string, delta: number): Promise<number> {
+  private async add(key: CacheKey, made: string, delta: number): Promise<number> {
     const { seam, codec, payloads } = this.context;
     if (seam.incrBy === undefined) return this.inOrder(key, made, delta);
     let value: number | undefined;
@@ -37,15 +73,6 @@ export class Counters<P> {
     }
     if (value === undefined) throw new KeyNotFoundError(String(key));
     return value;
-  }
-
-  /** Moves the entry under `oldKey` to `newKey`, keeping its expiry. */
-  async move(key: CacheKey, oldKey: string, newKey: string): Promise<void> {
-    const seam = this.context.seam;
-    const entry = (await seam.readForUpdate([oldKey])).get(oldKey);
-    if (entry === undefined) throw new KeyNotFoundError(String(key));
-    throwRefusal(await seam.write([[newKey, entry.payload]], this.expiryOf(entry)));
-    await seam.remove([oldKey]);
   }
 
   private async inOrder(key: CacheKey, made: string, delta: number): Promise<number> {

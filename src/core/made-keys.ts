@@ -14,6 +14,10 @@ import { BoundedMemo } from './memo.js';
  * smaller than the hot set starts afresh again and again, and then costs more than it saves.
  */
 export const MADE_KEYS_REMEMBERED = 131_072;
+/** Tag versions and locks live under this version of their keys, whatever the cache's. */
+export const TAG_KEY_VERSION = 0;
+/** What the user keys of tag versions and of the tag horizon begin with (see `CacheSeam.cullProofKeyStart`). */
+export const TAG_KEYS = 'cachegrain.tag';
 /** How many shapes of bad key each cache remembers having warned about. */
 const WARNED_SHAPES_REMEMBERED = 1_000;
 

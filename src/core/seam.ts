@@ -6,7 +6,12 @@
  */
 import { EventEmitter } from 'node:events';
 import { now } from './clock.js';
+import { checkTimeout, checkVersion } from './call-options.js';
+import { defaultKeyFunction, describe, type KeyFunction } from './keys.js';
+import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from './made-keys.js';
 import { cacheTypeError, named } from './report.js';
+import { type CacheParams, DEFAULT_TIMEOUT, splitLocation } from './types.js';
+import { checkOptionNames, type OptionShape } from '../options.js';
 
 export type MaybePromise<T> = T | Promise<T>;
 
@@ -67,13 +72,56 @@ export function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybeP
 export const nothing = (): void => undefined;
 
 /**
- * What a backend implements, as protected methods of its class: six required primitives, and the
- * optional ones a backend gives where it can do better than the default (a batch of one, a peek).
- * `BaseCache` extends it with the API written over them.
+ * What a backend is built on: the settings every cache has, checked once, and what a backend
+ * implements as protected methods of its class: six required primitives, and the optional ones a
+ * backend gives where it can do better than the default (a batch of one, a peek). `BaseCache`
+ * extends it with the API written over them.
  */
 export abstract class CacheSeam<P> extends EventEmitter {
-  constructor(readonly alias: string) {
+  /**
+   * The option names this backend takes: a list, or a shape (`optionShape`) whose nested records
+   * check nested options objects too (`options.l1`). A backend that gives them has unknown names
+   * refused, with the closest valid one; one that leaves this undefined takes any (dummy, and custom backends).
+   */
+  static readonly optionNames?: readonly string[] | OptionShape;
+  readonly alias: string;
+  readonly location: string[];
+  readonly defaultTimeout: number | null;
+  readonly keyPrefix: string;
+  readonly version: number;
+  readonly keyFunction: KeyFunction;
+  readonly options: Record<string, unknown>;
+
+  /** `backend` is the class being built, whose `optionNames` the options are checked against. */
+  constructor(params: CacheParams<object>, backend: { optionNames?: readonly string[] | OptionShape }) {
     super();
+    const alias = (this.alias = params.alias ?? 'default');
+    this.location = splitLocation(params.location);
+    this.defaultTimeout = params.timeout === undefined ? DEFAULT_TIMEOUT : checkTimeout(alias, params.timeout, 'timeout');
+    this.keyPrefix = params.keyPrefix ?? '';
+    if (typeof this.keyPrefix !== 'string') throw this.typeError(`keyPrefix must be a string (got ${describe(this.keyPrefix)})`);
+    this.version = params.version ?? 1;
+    checkVersion(alias, this.version, 'version');
+    this.keyFunction = params.keyFunction ?? defaultKeyFunction;
+    if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
+    this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
+    const unknownOption = backend.optionNames === undefined ? undefined : checkOptionNames(this.options, backend.optionNames);
+    if (unknownOption !== undefined) throw this.typeError(unknownOption);
+    this.cullProofKeyStart = madeKeyStart(this.keyFunction, this.keyPrefix, TAG_KEYS, TAG_KEY_VERSION);
+  }
+
+  /**
+   * For backends that cull (locmem, filebased, database): every made key of a tag version and of the
+   * tag horizon begins with this, and a cull must leave such keys alone. A tag that lost its version
+   * reads as never invalidated, so the entries its invalidations ended would be fresh again; a cull
+   * that removes only entries costs misses, nothing worse. `clear` removes them all the same.
+   * Undefined when the key function does not put the key last: nothing tells them apart then.
+   */
+  protected readonly cullProofKeyStart: string | undefined;
+
+  /** Whether a cull must leave the made key alone (see `cullProofKeyStart`). */
+  protected survivesCulls(made: string): boolean {
+    return this.cullProofKeyStart !== undefined && made.startsWith(this.cullProofKeyStart);
   }
 
   /**

@@ -8,7 +8,7 @@ import type { CacheContext } from './context.js';
 import { md5 } from './hash.js';
 import { describe } from './keys.js';
 import { cacheTypeError } from './report.js';
-import { TAG_KEY_VERSION } from '../tags/versions.js';
+import { TAG_KEY_VERSION } from './made-keys.js';
 
 export class StoreLocks<P> {
   constructor(private readonly context: CacheContext<P>) {}

@@ -103,6 +103,19 @@ export class TaggedReads<P> {
     });
   }
 
+  /** Whether a fresh entry holds the made key: present, its tags not invalidated, its timeout not passed. */
+  async hasFresh(made: string): Promise<boolean> {
+    if (this.host.codec.unstamp === undefined) return this.host.seam.contains(made);
+    const entry = await this.host.seam.peekOne(made);
+    const own = entry === undefined ? undefined : await this.tags.unstamped(entry.payload);
+    if (own === undefined) return false;
+    // Decoded, as a read would: an entry that cannot be is no entry (and is removed).
+    const value = this.host.payloads.readable(made, own, true);
+    if (!(value instanceof Unreadable)) return true;
+    await value.removal;
+    return false;
+  }
+
   /** The answer for an entry read under `made`, or Unreadable when its payload cannot be decoded. */
   private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState, shared: boolean): CachedEntry<T> | Unreadable {
     const value = this.host.payloads.readable(made, payload, shared);

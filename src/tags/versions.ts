@@ -9,18 +9,16 @@ import { EXPIRED, type Expiry, type StaleWindows, storedExpiry } from '../core/c
 import type { EntryStamp } from '../core/codec.js';
 import { CacheServerError } from '../core/errors.js';
 import { md5 } from '../core/hash.js';
-import { memcachedKeyProblems } from '../core/keys.js';
+import { describe, memcachedKeyProblems } from '../core/keys.js';
+import { checkOptionNames } from '../options.js';
+import { TAG_KEY_VERSION, TAG_KEYS } from '../core/made-keys.js';
 import { BoundedMemo } from '../core/memo.js';
 import { afterRemovals, Unreadable } from '../core/payloads.js';
 import { cacheTypeError } from '../core/report.js';
 import { andThen, type Entry, type MaybePromise, throwRefusal } from '../core/seam.js';
-import type { EntryState, TagSnapshot } from '../core/types.js';
+import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../core/types.js';
 import type { CacheContext } from '../core/context.js';
 
-/** Tag versions and locks live under this version of their keys, whatever the cache's. */
-export const TAG_KEY_VERSION = 0;
-/** What the user keys of tag versions and of the tag horizon begin with (see `BaseCache.cullProofKeyStart`). */
-export const TAG_KEYS = 'cachegrain.tag';
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
 const TAG_KEYS_REMEMBERED = 10_000;
 /** Tags whose version key can hold them as they are, on every backend. */
@@ -277,8 +275,19 @@ export class TagVersions<P> {
 
   // ---- Invalidating ---------------------------------------------------------------------------
 
+  /** `BaseCache.invalidateTags`: its arguments checked, then `invalidate`. */
+  async invalidateTags(tags: Iterable<string>, options: InvalidateOptions | undefined): Promise<void> {
+    const { alias, calls } = this.host;
+    const list = calls.tags([...tags], 'invalidateTags');
+    const unknownOption = options === undefined ? undefined : checkOptionNames(options, INVALIDATE_OPTIONS);
+    if (unknownOption !== undefined) throw cacheTypeError(alias, `invalidateTags: ${unknownOption}`);
+    const soft = options?.soft ?? false;
+    if (typeof soft !== 'boolean') throw cacheTypeError(alias, `invalidateTags: options.soft must be a boolean (got ${describe(soft)})`);
+    if (list.length > 0) await this.invalidate(list, soft);
+  }
+
   /** Gives each tag a new version (with `soft`, one that keeps the hard part of the current one). */
-  async invalidate(tags: string[], soft: boolean): Promise<void> {
+  private async invalidate(tags: string[], soft: boolean): Promise<void> {
     // A soft version keeps the hard part readers compare first. Read, then written: a hard
     // invalidation landing in between is softened, which serves stale (and refreshes) instead of missing.
     const current = soft ? await this.read(tags) : undefined;

@@ -75,6 +75,21 @@ interface L1Entry<P> extends InProcessEntry<P> {
   trustedUntil: number;
 }
 
+/** What the L1 is told of the cache it sits in front of (see `L1Tier.install`). */
+export interface L1Context<P> {
+  clock: () => number;
+  /** Turns a payload read from the server into the form that is cheapest to decode on every hit. */
+  keep?: (payload: P) => P;
+  /** The keys whose absence is worth keeping too (tag version keys). */
+  remembersAbsence?: (key: string) => boolean;
+  channelName: string;
+  /** Whether `read(keys, false)` fills in `expiresAt` anyway (SQL rows do). */
+  readsCarryExpiry: boolean;
+  /** Connects the bus, called once on first use (undefined: no bus). */
+  openBus: (() => BusConnections) | undefined;
+  reportError: (error: Error) => void;
+}
+
 /** How the bus stands: `up` only while subscribed; entries outlive `timeout` only then. */
 type BusState = 'none' | 'connecting' | 'up' | 'down' | 'closed';
 
@@ -87,19 +102,7 @@ export class L1Tier<P> implements InProcessStore<P> {
    * Puts an L1 in front of `cache`'s primitives (its own methods, replaced on the instance), so
    * that every read and change of the base class passes through it.
    */
-  static install<P>(
-    cache: Primitives<P>,
-    settings: L1Settings,
-    context: {
-      clock: () => number;
-      keep?: (payload: P) => P;
-      remembersAbsence?: (key: string) => boolean;
-      channelName: string;
-      readsCarryExpiry: boolean;
-      openBus: (() => BusConnections) | undefined;
-      reportError: (error: Error) => void;
-    },
-  ): L1Tier<P> {
+  static install<P>(cache: Primitives<P>, settings: L1Settings, context: L1Context<P>): L1Tier<P> {
     const inner: Primitives<P> = {
       read: cache.read.bind(cache),
       readOne: cache.readOne.bind(cache),

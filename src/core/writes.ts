@@ -1,20 +1,20 @@
 /**
- * The writes of many entries at once (`setMany`, `setEach`) and `touch`, which rewrites an entry's
- * stamp when it has stale windows: the stamped forms of `set`, written with as few round trips as
- * their expiries allow.
+ * The writes besides `set` and `add`: many entries at once (`setMany`, `setEach`), written with as
+ * few round trips as their expiries allow; `touch`, which rewrites an entry's stamp when it has stale
+ * windows; and deletes.
  */
 import { EXPIRED, latestStoredExpiry, storedExpiry } from './call-options.js';
 import type { EntryStamp } from './codec.js';
 import type { CacheContext } from './context.js';
 import type { CacheKey } from './keys.js';
 import { failedKey, throwRefusal } from './seam.js';
-import type { TagSnapshot, TimeoutArg } from './types.js';
+import type { TagSnapshot, TimeoutArg, VersionOption } from './types.js';
 
 function hasWindows(stamp: EntryStamp): boolean {
   return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
 }
 
-export class BatchWrites<P> {
+export class Writes<P> {
   constructor(private readonly context: CacheContext<P>) {}
 
   /** Stores every entry with one set of options; answers the keys that could not be stored. */
@@ -91,6 +91,21 @@ export class BatchWrites<P> {
     if (expired.length > 0) writes.push(Promise.resolve(seam.remove(expired)));
     await Promise.all(writes);
     return notStored;
+  }
+
+  async delete(key: CacheKey, options: VersionOption | undefined): Promise<boolean> {
+    const { calls, keys, seam, counts } = this.context;
+    const made = keys.made(key, calls.versionOf(options, 'delete'));
+    counts.deletes++;
+    return (await seam.remove([made])) > 0;
+  }
+
+  async deleteMany(keys: Iterable<CacheKey>, options: VersionOption | undefined): Promise<void> {
+    const { calls, seam, counts } = this.context;
+    const version = calls.versionOf(options, 'deleteMany');
+    const made = [...keys].map((key) => this.context.keys.made(key, version));
+    counts.deletes += made.length;
+    if (made.length > 0) await seam.remove(made);
   }
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
