@@ -37,5 +37,5 @@ export function cacheContext<P>(cache: BaseCache<P>, codec: Codec<P>, logger: un
   const keys = new MadeKeys<P>(cache);
   const calls = new CallOptions(alias, cache.defaultTimeout, cache);
   const parts = { alias, cache, seam, codec, payloads, keys, calls, counts, reporter };
-  return { ...parts, tags: new TagVersions<P>(parts as CacheContext<P>) };
+  return { ...parts, tags: new TagVersions<P>(parts) };
 }

@@ -36,6 +36,15 @@ function knowsEvery(versions: ReadonlyMap<string, unknown>, tags: readonly strin
   return true;
 }
 
+/** One batch being answered: the caller's keys, their made keys, and the removals to await before answering. */
+interface Batch {
+  readonly keys: readonly CacheKey[];
+  readonly made: readonly string[];
+  readonly mode: BatchMode;
+  /** Of entries that cannot be decoded (and replacements of such tag versions). */
+  readonly removals: Array<MaybePromise<void>>;
+}
+
 /** A stamped entry whose tags were not all read with it: judged after one more read. */
 interface Late<P> {
   index: number;
@@ -136,10 +145,9 @@ export class TaggedReads<P> {
     found: Map<string, Entry<P>>,
     mode: BatchMode,
   ): MaybePromise<BatchAnswer<V>> {
-    // Removals of entries that cannot be decoded (and replacements of such versions), awaited before answering.
-    const removals: Array<MaybePromise<void>> = [];
+    const batch: Batch = { keys, made, mode, removals: [] };
     const versions = new Map<string, string | undefined>();
-    for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, found.get(tagKeys[i]!), removals));
+    for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, found.get(tagKeys[i]!), batch.removals));
     const answers = new Map<CacheKey, V>();
     let late: Array<Late<P>> | undefined;
     let unread: Set<string> | undefined;
@@ -151,55 +159,44 @@ export class TaggedReads<P> {
       }
       const unstamped = this.unstampRead(made[i]!, entry.payload);
       if (unstamped === undefined) {
-        this.judge(answers, keys[i]!, made[i]!, entry.payload, undefined, 'fresh', mode, removals);
+        this.judge(batch, answers, i, entry.payload, undefined, 'fresh');
       } else if (knowsEvery(versions, unstamped.stamp.tags)) {
-        const state = this.tags.stateOf(unstamped.stamp, versions);
-        this.judge(answers, keys[i]!, made[i]!, unstamped.payload, unstamped.stamp, state, mode, removals);
+        this.judge(batch, answers, i, unstamped.payload, unstamped.stamp, this.tags.stateOf(unstamped.stamp, versions));
       } else {
         (late ??= []).push({ index: i, payload: unstamped.payload, stamp: unstamped.stamp });
         for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) (unread ??= new Set()).add(tag);
       }
     }
-    if (late === undefined) return afterRemovals(removals, { entries: answers, versions });
+    if (late === undefined) return afterRemovals(batch.removals, { entries: answers, versions });
     const judgedLate = late;
     return andThen(this.tags.read([...unread!]), (more) => {
       for (const [tag, version] of more) versions.set(tag, version);
       const lateAnswers = new Map<CacheKey, V>();
-      for (const { index, payload, stamp } of judgedLate) {
-        this.judge(lateAnswers, keys[index]!, made[index]!, payload, stamp, this.tags.stateOf(stamp, versions), mode, removals);
-      }
+      for (const { index, payload, stamp } of judgedLate) this.judge(batch, lateAnswers, index, payload, stamp, this.tags.stateOf(stamp, versions));
       // In the caller's order, as the others are.
       const ordered = new Map<CacheKey, V>();
       for (const key of keys) {
         if (lateAnswers.has(key)) ordered.set(key, lateAnswers.get(key)!);
         else if (answers.has(key)) ordered.set(key, answers.get(key)!);
       }
-      return afterRemovals(removals, { entries: ordered, versions });
+      return afterRemovals(batch.removals, { entries: ordered, versions });
     });
   }
 
-  /** Answers one entry in `state` (undefined: dead) into `answers` if `mode` takes it, and counts the read. */
-  private judge<V>(
-    answers: Map<CacheKey, V>,
-    key: CacheKey,
-    made: string,
-    payload: P,
-    stamp: EntryStamp | undefined,
-    state: EntryState | undefined,
-    mode: BatchMode,
-    removals: Array<MaybePromise<void>>,
-  ): void {
+  /** Answers the batch's entry `index`, in `state` (undefined: dead), into `answers` if the batch's mode takes it; counts the read. */
+  private judge<V>(batch: Batch, answers: Map<CacheKey, V>, index: number, payload: P, stamp: EntryStamp | undefined, state: EntryState | undefined): void {
+    const mode = batch.mode;
     if (state === undefined || (state !== 'fresh' && mode === 'fresh')) {
       this.counts.misses++;
       return;
     }
-    const answer = this.built(mode, made, payload, stamp, state) as V | Unreadable;
+    const answer = this.built(mode, batch.made[index]!, payload, stamp, state) as V | Unreadable;
     if (answer instanceof Unreadable) {
-      removals.push(answer.removal);
+      batch.removals.push(answer.removal);
       this.counts.misses++;
       return;
     }
-    answers.set(key, answer);
+    answers.set(batch.keys[index]!, answer);
     if (state === 'fresh') this.counts.hits++;
     else if (state === 'error' && mode === 'render') this.counts.misses++;
     else this.counts.staleHits++;

@@ -62,7 +62,7 @@ export class TagVersions<P> {
   private readonly madeTagKeys = new BoundedMemo<true>(TAG_KEYS_REMEMBERED);
   private madeHorizonKey: string | undefined;
 
-  constructor(private readonly host: CacheContext<P>) {}
+  constructor(private readonly host: Omit<CacheContext<P>, 'tags'>) {}
 
   /**
    * Where a tag's version is kept: a short tag of plain characters names its key as it is (a tagged
