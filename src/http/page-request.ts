@@ -12,7 +12,7 @@ import { openedScope, scopeOf } from '../cacheability/scope.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
 import { absoluteUrl, headerValuesHash, type LearnedHeaders, pageKeyFor } from './keys.js';
 import type { PageLayer, UrlKeys } from './layer.js';
-import { carriesRefreshHeader, isRefreshRequest, refreshBehind } from './refresh.js';
+import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './refresh.js';
 import { reportPageFailure } from './report.js';
 
 /** A page as the leading render sent it, with what a waiter needs to tell whether it is its variant. */
@@ -78,7 +78,10 @@ export class PageRequest {
   lookup(): MaybePromise<boolean> {
     const method = this.req.method;
     if (method !== 'GET' && method !== 'HEAD') return this.layer.markBypass(this.res, `method ${method}`);
-    if (carriesRefreshHeader(this.req)) return this.after(isRefreshRequest(this.req, this.cache), undefined, this.lookUpUrl);
+    if (carriesRefreshHeader(this.req)) {
+      const tokenKey = refreshTokenKey(this.req);
+      if (tokenKey !== undefined) return this.after(this.cache.readShared<boolean>(tokenKey), undefined, this.lookUpUrl);
+    }
     return this.lookUpUrl(false);
   }
 
@@ -91,8 +94,9 @@ export class PageRequest {
     return Promise.all([first, second]).then(([a, b]) => step.call(this, a, b));
   }
 
-  private lookUpUrl(isRefresh: boolean): MaybePromise<boolean> {
-    this.isRefresh = isRefresh;
+  /** `refreshToken`: what the cache holds under the refresh token the request carries, if it carries one. */
+  private lookUpUrl(refreshToken: boolean | undefined): MaybePromise<boolean> {
+    this.isRefresh = refreshToken === true;
     const keys = (this.keys = this.layer.keysOf(this.req));
     // The header list and the path's tag versions are read together: one round trip, one timeout at most.
     return this.after(this.cache.readShared<LearnedHeaders>(keys.headerKey), this.cache.readTagSnapshot(keys.urlTags), this.lookUpVariant);

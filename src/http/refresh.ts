@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { BaseCache, MaybePromise } from '../base.js';
+import type { BaseCache } from '../base.js';
 import { LOCK_SECONDS, pollUntil } from '../flight/index.js';
 import { absoluteUrl } from './keys.js';
 import { reportPageFailure } from './report.js';
@@ -36,12 +36,14 @@ const NOT_COPIED = [
 
 const tokenKey = (token: string) => `cachegrain.refresh.${token}`;
 
-/** Whether `req` is a refresh this cache (or a process sharing it) asked for. */
-export function isRefreshRequest(req: IncomingMessage, cache: BaseCache): MaybePromise<boolean> {
+/**
+ * The key under which the cache holds the token `req` carries as a refresh, or undefined when it
+ * carries none that could be one: the request is a refresh this cache (or a process sharing it)
+ * asked for when that key holds `true`.
+ */
+export function refreshTokenKey(req: IncomingMessage): string | undefined {
   const token = req.headers[REFRESH_HEADER];
-  if (typeof token !== 'string' || !/^[0-9a-f]{32}$/.test(token)) return false;
-  const found = cache.readShared<boolean>(tokenKey(token));
-  return found instanceof Promise ? found.then((valid) => valid === true) : found === true;
+  return typeof token === 'string' && /^[0-9a-f]{32}$/.test(token) ? tokenKey(token) : undefined;
 }
 
 /** Whether `req` carries a refresh header at all (a refresh never asks for another one). */
