@@ -19,6 +19,7 @@ import {
   withRenderState,
 } from '../src/fragments/index.js';
 import { describe } from '../src/keys.js';
+import { checkOptions, optionShape } from '../src/options.js';
 import { RENDER_STATE, tagNameOf } from './template-tag.js';
 
 type HandlebarsInstance = typeof Handlebars;
