@@ -123,12 +123,13 @@ export class Fragment {
    * rendered fragment's own record. A hit is taken in without a record of its own being built.
    */
   mergeInto(record: Cacheability): void {
-    const { state } = this.owner;
+    const owner = this.owner;
+    const { state } = owner;
     if (state.is === 'rendered') record.merge(state.cacheability);
     else if (state.is === 'hit') {
       record.addTags(state.tags);
       if (state.stale) record.stale = true;
-    } else record.addTags(this.ownTags);
+    } else record.addTags(owner.ownTags);
   }
 }
 

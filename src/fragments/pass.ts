@@ -28,15 +28,12 @@ export class Pass {
   private readonly rendered: Fragment[] = [];
   private readonly writeBack = new WriteBack();
   /** The `lock=true` locks this pass holds, let go once its fragments are written. */
-  private readonly releases: Release[] = [];
+  private releases?: Release[];
   /** Settles once this pass has written its fragments (or failed): made when a flight it leads lands. */
   private stored?: { written: Promise<void>; done: () => void };
 
-  constructor(
-    private readonly recording: Recording,
-    /** Who renders (the render): other renders wait for the flights it leads. */
-    private readonly leader: unknown,
-  ) {}
+  /** `recording`, the render, leads the flights of the misses this pass renders for other renders to wait on. */
+  constructor(private readonly recording: Recording) {}
 
   /**
    * Renders `again` (stale fragments, without reading them), resolves the recorded fragments level by
@@ -59,7 +56,7 @@ export class Pass {
       throw error;
     } finally {
       this.stored?.done();
-      for (const release of this.releases) void release().catch(() => undefined);
+      for (const release of this.releases ?? []) void release().catch(() => undefined);
     }
   }
 
@@ -144,11 +141,11 @@ export class Pass {
     else {
       const flightKey = `fragment\u0000${fragment.key}`;
       const theirs = fragment.cache.flights.find<Rendered>(flightKey);
-      if (theirs !== undefined && theirs.leader !== this.leader) {
+      if (theirs !== undefined && theirs.leader !== this.recording) {
         fragment.waitFor(theirs);
         return;
       }
-      fragment.lead(fragment.cache.flights.lead<Rendered>(flightKey, this.leader));
+      fragment.lead(fragment.cache.flights.lead<Rendered>(flightKey, this.recording));
     }
     owners.set(ownKey, fragment);
     this.rendered.push(fragment);
@@ -172,7 +169,7 @@ export class Pass {
    */
   private async foundUnderLock(fragment: Fragment): Promise<boolean> {
     const outcome = await lockOrWait(fragment.cache, `fragment:${fragment.key}`, LOCK_WAIT_MS, () => storedCopy(fragment.cache, fragment.key));
-    if (outcome.is === 'held') this.releases.push(outcome.release);
+    if (outcome.is === 'held') (this.releases ??= []).push(outcome.release);
     if (outcome.is !== 'found') return false;
     this.rendered.splice(this.rendered.indexOf(fragment), 1);
     fragment.state = counted(fragment, outcome.value);

@@ -79,7 +79,7 @@ export class FragmentRender implements Recording {
   /** The cache whose clock was read for this pass, and the reading. */
   private clockOf?: BaseCache;
   private clockReading = 0;
-  /** The refreshes behind this page, one after another: tags met in a body join the pass that renders it. */
+  /** The last refresh behind this page (see `refresh`). */
   private refreshQueue?: Promise<unknown>;
 
   /**
@@ -229,6 +229,7 @@ export class FragmentRender implements Recording {
     return this.finishDeferred(output);
   }
 
+  /** The fragments recorded since the last call: the next level of the pass under way. */
   takePending(): Fragment[] {
     const level = this.pending;
     this.pending = [];
@@ -237,7 +238,7 @@ export class FragmentRender implements Recording {
 
   private async finishDeferred(output: string): Promise<string> {
     const cacheability = (this.cacheability ??= new Cacheability());
-    const pass = new Pass(this, this);
+    const pass = new Pass(this);
     const page = await pass.run(false, () => pass.substitute(output, cacheability));
     this.checkPlaced();
     currentScope()?.cacheability.merge(cacheability);
@@ -262,14 +263,7 @@ export class FragmentRender implements Recording {
       const mine = [...byKey.values()];
       cache.refreshes.behind(
         mine,
-        (locked) =>
-          this.inTurn(() =>
-            new Pass(this, this).run(
-              true,
-              () => '',
-              locked.map(({ fragment }) => fragment),
-            ),
-          ),
+        (locked) => this.refresh(locked.map(({ fragment }) => fragment)),
         (failure) => {
           for (const { fragment } of mine) {
             cache.reportError(new Error(`refreshing stale fragment '${fragment.name}' failed: ${failure.message}`, { cause: failure }));
@@ -279,11 +273,14 @@ export class FragmentRender implements Recording {
     }
   }
 
-  /** Runs `pass` once the refreshes queued before it are done: two passes of one render never share its pending fragments. */
-  private inTurn(pass: () => Promise<unknown>): Promise<void> {
-    const turn = (this.refreshQueue ?? Promise.resolve()).then(pass).then(() => undefined);
-    this.refreshQueue = turn.catch(() => undefined);
-    return turn;
+  /**
+   * Renders stale fragments again in a pass of their own, once any refresh of this render before it
+   * is done: two passes at once would share the render's fragments recorded and not yet read.
+   */
+  private refresh(fragments: Fragment[]): Promise<void> {
+    const done = (this.refreshQueue ?? Promise.resolve()).then(async () => void (await new Pass(this).run(true, () => '', fragments)));
+    this.refreshQueue = done.catch(() => undefined);
+    return done;
   }
 
   /** Fails, naming the fragment, when code around a tag changed or dropped its placeholder. */

@@ -35,7 +35,7 @@ export class RemoteLikeStore extends BaseCache<MemoryPayload> {
     }
     return found;
   }
-  protected write(entries: Array<[string, MemoryPayload]>, expiresAt: number | null) {
+  protected write(entries: Array<[string, MemoryPayload]>, expiresAt: number | null): string[] | Promise<string[]> {
     for (const [key, payload] of entries) this.map.set(key, { payload, expiresAt });
     return [];
   }
