@@ -350,6 +350,17 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    'stale= with lock=true renders the stale fragment again behind the render too',
+    async (h) => {
+      const source = h.engine.cache('10', 'lockedFeed', [], h.engine.count(), { stale: '60', lock: 'true' });
+      expect(await h.render(source)).toBe('1');
+      h.advance(11);
+      expect(await h.render(source)).toBe('1');
+      await vi.waitFor(async () => expect(await h.render(source)).toBe('2'));
+      expect(h.counted).toBe(2);
+    },
+  ],
+  [
     'an outer fragment rendered around a stale one is not stored until the inner one is fresh again',
     async (h) => {
       const { cache, count } = h.engine;
