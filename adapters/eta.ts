@@ -11,13 +11,8 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
-import { checkOptions, optionShape } from '../src/options.js';
+import { RENDER_STATE, tagNameOf } from './template-tag.js';
 
-/**
- * Where a render's fragment state travels in Eta's render options (includes and layouts copy them
- * along), and where compiled templates find the plugin's runtime on the plugin.
- */
-const RENDER = '__cachegrain';
 /** Marks the plugin among an Eta's plugins. */
 const PLUGIN = Symbol.for('cachegrain.eta');
 
@@ -26,14 +21,11 @@ export interface CachePluginOptions {
   tagName?: string;
 }
 
-const CACHE_PLUGIN_OPTIONS = optionShape<CachePluginOptions>({ tagName: true });
-
 type EtaConfig = Eta['config'];
 
 /** The plugin: `new Eta({ views, plugins: [cachePlugin()] })`, then `await eta.renderAsync(name, data)`. */
 export function cachePlugin(options: CachePluginOptions = {}) {
-  checkOptions(options, CACHE_PLUGIN_OPTIONS, 'cachePlugin');
-  const tagName = options.tagName ?? 'cache';
+  const tagName = tagNameOf(options, 'tagName', 'cachePlugin');
   // A misused tag found while compiling, thrown by the compiled template where it knows its file.
   // Eta compiles synchronously, template text first and function text next, so one slot is exact.
   let compileError: { message: string; line: number } | undefined;
@@ -43,11 +35,11 @@ export function cachePlugin(options: CachePluginOptions = {}) {
   const runtime = {
     /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
     enter(renderOptions: EtaRenderOptions | undefined): EtaRender | SyncEtaRender {
-      const joined = renderOptions?.[RENDER];
+      const joined = renderOptions?.[RENDER_STATE];
       if (joined instanceof EtaRender) return joined;
       if (renderOptions?.async !== true) return syncRender;
       const render = new EtaRender(renderOptions);
-      renderOptions[RENDER] = render;
+      renderOptions[RENDER_STATE] = render;
       return render;
     },
     /** The error of a tag misused in a template, naming its file and line. */
@@ -57,7 +49,8 @@ export function cachePlugin(options: CachePluginOptions = {}) {
   };
   const plugin = {
     [PLUGIN]: true,
-    [RENDER]: runtime,
+    // Compiled templates find the plugin's runtime under the same name as the render state.
+    [RENDER_STATE]: runtime,
     processTemplate(template: string, config?: EtaConfig): string {
       const [open, close] = config?.tags ?? ['<%', '%>'];
       const tag = new RegExp(`${escape(open)}([-_]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
@@ -89,7 +82,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       // render to the partials it includes, or each would read the cache on its own. The runtime is
       // found where the plugin stood when the template compiled, searched for if it moved since.
       const index = Math.max(0, config?.plugins?.indexOf(plugin) ?? 0);
-      const found = `(this.config.plugins[${index}]?.${RENDER} ?? this.config.plugins.find((plugin) => plugin.${RENDER}).${RENDER})`;
+      const found = `(this.config.plugins[${index}]?.${RENDER_STATE} ?? this.config.plugins.find((plugin) => plugin.${RENDER_STATE}).${RENDER_STATE})`;
       if (compileError !== undefined) {
         const { message, line } = compileError;
         compileError = undefined;
@@ -109,7 +102,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
 interface EtaRenderOptions {
   async?: boolean;
   filepath?: string;
-  [RENDER]?: unknown;
+  [RENDER_STATE]?: unknown;
 }
 
 function templateName(renderOptions: EtaRenderOptions | undefined): string {
@@ -148,11 +141,11 @@ class EtaRender extends FragmentRender {
     // Once done, the options start no render of this one: a caller may pass the same options again.
     const page = this.finish(output);
     if (typeof page === 'string') {
-      this.owner[RENDER] = undefined;
+      this.owner[RENDER_STATE] = undefined;
       return page;
     }
     return page.finally(() => {
-      this.owner[RENDER] = undefined;
+      this.owner[RENDER_STATE] = undefined;
     });
   }
 }

@@ -20,6 +20,7 @@ import {
 } from '../src/fragments/index.js';
 import { describe } from '../src/core/keys.js';
 import { checkOptions, optionShape } from '../src/options.js';
+import { RENDER_STATE, tagNameOf } from './template-tag.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
@@ -102,7 +103,7 @@ function installHitCompiler(handlebars: HandlebarsInstance, helperName: string):
       values.length <= 3
         ? `hit${values.length}(${registers.join(', ')}${keywordsArgument})`
         : `hitMany(cachegrainArg0, cachegrainArg1, [${values.join(', ')}]${keywordsArgument})`;
-    const render = `data.${RENDER}`;
+    const render = `data.${RENDER_STATE}`;
     this.push([
       '(',
       ...registers.flatMap((register, i) => [register, ' = ', helper.params[i], ', ']),
@@ -115,8 +116,6 @@ function installHitCompiler(handlebars: HandlebarsInstance, helperName: string):
   (handlebars as unknown as { JavaScriptCompiler: unknown }).JavaScriptCompiler = HitCompiler;
 }
 
-/** Where a render's fragment state travels in the `@data` frames (partials and blocks copy it along). */
-const RENDER = '__cachegrain';
 /** The hash argument the compiler adds to each tag: the template's name, for error messages. */
 const TEMPLATE = '__cachegrainTemplate';
 const INSTALLED = Symbol.for('cachegrain.handlebars');
@@ -126,8 +125,6 @@ export interface CacheHelperOptions {
   helperName?: string;
 }
 
-const CACHE_HELPER_OPTIONS = optionShape<CacheHelperOptions>({ helperName: true });
-
 /**
  * Adds `{{#cache timeout "name" vary… using="alias" tags=… stale=… lock=true}}…{{/cache}}` to a Handlebars instance. Templates
  * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as
@@ -135,8 +132,7 @@ const CACHE_HELPER_OPTIONS = optionShape<CacheHelperOptions>({ helperName: true 
  * registered as text are named after their partial name.
  */
 export function installCacheHelper(handlebars: HandlebarsInstance, options: CacheHelperOptions = {}): HandlebarsInstance {
-  checkOptions(options, CACHE_HELPER_OPTIONS, 'installCacheHelper');
-  const helperName = options.helperName ?? 'cache';
+  const helperName = tagNameOf(options, 'helperName', 'installCacheHelper');
   const target = handlebars as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] === helperName) return handlebars;
   target[INSTALLED] = helperName;
@@ -152,7 +148,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
         site,
       );
     }
-    const render = helper.data?.[RENDER];
+    const render = helper.data?.[RENDER_STATE];
     if (!(render instanceof FragmentRender)) {
       throw new TemplateSyntaxError(
         `the '${helperName}' helper needs the page rendered with render() or expressEngine() from cachegrain/handlebars, or by express-handlebars given to installExpressHandlebars()`,
@@ -195,7 +191,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
 export function render(template: Handlebars.TemplateDelegate, context: unknown, runtimeOptions: Handlebars.RuntimeOptions = {}): Promise<string> {
   const fragments = new FragmentRender();
   try {
-    const data = withRenderState(runtimeOptions.data, RENDER, fragments);
+    const data = withRenderState(runtimeOptions.data, RENDER_STATE, fragments);
     // With `root` given, Handlebars takes the frame as it is rather than copying it once more.
     if (!('root' in data)) data.root = context;
     const output = template(context, { ...runtimeOptions, data });
@@ -288,9 +284,9 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
   const renderFile = hooks.render.bind(instance);
   const renderView = hooks.renderView.bind(instance) as (viewPath: string, options?: object) => Promise<string>;
   hooks.render = (filePath, context, renderOptions = {}) => {
-    if (renderOptions.data !== undefined && RENDER in renderOptions.data) return renderFile(filePath, context, renderOptions);
+    if (renderOptions.data !== undefined && RENDER_STATE in renderOptions.data) return renderFile(filePath, context, renderOptions);
     const fragments = new FragmentRender();
-    return renderFile(filePath, context, { ...renderOptions, data: withRenderState(renderOptions.data, RENDER, fragments) }).then((html) =>
+    return renderFile(filePath, context, { ...renderOptions, data: withRenderState(renderOptions.data, RENDER_STATE, fragments) }).then((html) =>
       fragments.finish(html),
     );
   };
@@ -298,7 +294,7 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     if (typeof viewOptions === 'function') [callback, viewOptions] = [viewOptions as ViewCallback, {}];
     const fragments = new FragmentRender();
     const locals = (viewOptions ?? {}) as { data?: object };
-    const rendered = renderView(viewPath, { ...locals, data: withRenderState(locals.data, RENDER, fragments) }).then((html) => fragments.finish(html));
+    const rendered = renderView(viewPath, { ...locals, data: withRenderState(locals.data, RENDER_STATE, fragments) }).then((html) => fragments.finish(html));
     if (callback === undefined) return rendered;
     rendered.then(
       (html) => callback(null, html),

@@ -22,10 +22,8 @@ import {
   withRenderState,
 } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/core/memo.js';
-import { checkOptions, optionShape } from '../src/options.js';
+import { RENDER_STATE, tagNameOf } from './template-tag.js';
 
-/** Where a render's fragment state travels in the template context (includes copy it along). */
-const RENDER = '__cachegrain';
 const INSTALLED = Symbol.for('cachegrain.nunjucks');
 
 export interface CacheTagOptions {
@@ -33,16 +31,13 @@ export interface CacheTagOptions {
   tagName?: string;
 }
 
-const CACHE_TAG_OPTIONS = optionShape<CacheTagOptions>({ tagName: true });
-
 /**
  * Adds `{% cache timeout name vary… using="alias" tags=… stale=… lock=true %}…{% endcache %}` to a nunjucks Environment, and
  * makes every render of its templates given a callback (`render(name, ctx, cb)`, `renderString(src,
  * ctx, cb)`, `getTemplate(name).render(ctx, cb)`) resolve the fragments of that render.
  */
 export function installCacheTag(env: Environment, options: CacheTagOptions = {}): Environment {
-  checkOptions(options, CACHE_TAG_OPTIONS, 'installCacheTag');
-  const tagName = options.tagName ?? 'cache';
+  const tagName = tagNameOf(options, 'tagName', 'installCacheTag');
   const copy = nunjucksOf(env);
   const { lib, runtime, FrameReference } = copy;
   const extension = {
@@ -102,7 +97,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     },
     run(context: any, frame: any, template: string, line: number, timeout: unknown, name: string, keywords: TagKeywords, varyOn: unknown[], bodyCode: string) {
       const site = { template, line };
-      const render = context.lookup(RENDER) as FragmentRender | SyncRender | undefined;
+      const render = context.lookup(RENDER_STATE) as FragmentRender | SyncRender | undefined;
       if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, name, site, render);
       const bodyOf = () => {
         const body = bodies.remember(bodyCode, loadBody);
@@ -121,9 +116,22 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
 
 /** Renders a template by name, fragments read in one round trip per cache. */
 export function render(env: Environment, templateName: string, context: object = {}): Promise<string> {
+  return renderResolvingFragments(env, 'render', templateName, context);
+}
+
+/** Renders template source, fragments read in one round trip per cache. */
+export function renderString(env: Environment, source: string, context: object = {}): Promise<string> {
+  return renderResolvingFragments(env, 'renderString', source, context);
+}
+
+/** One render by `env.render(name…)` or `env.renderString(source…)` (they take the same arguments), its fragments resolved. */
+function renderResolvingFragments(env: Environment, method: 'render' | 'renderString', template: string, context: object): Promise<string> {
   const fragments = new FragmentRender();
+  const renderWith = env[method] as (template: string, context: object, callback: Callback) => void;
   return new Promise<string>((resolve, reject) => {
-    env.render(templateName, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(withInstallHint(env, error)) : resolve(output!)));
+    renderWith.call(env, template, withRenderState(context, RENDER_STATE, fragments), (error, output) =>
+      error ? reject(withInstallHint(env, error)) : resolve(output!),
+    );
   }).then((output) => fragments.finish(output));
 }
 
@@ -133,14 +141,6 @@ function withInstallHint(env: Environment, error: Error): Error {
     error.message += "; the 'cache' tag is added to a nunjucks Environment by installCacheTag(env) from cachegrain/nunjucks: call it before rendering";
   }
   return error;
-}
-
-/** Renders template source, fragments read in one round trip per cache. */
-export function renderString(env: Environment, source: string, context: object = {}): Promise<string> {
-  const fragments = new FragmentRender();
-  return new Promise<string>((resolve, reject) => {
-    env.renderString(source, withRenderState(context, RENDER, fragments), (error, output) => (error ? reject(withInstallHint(env, error)) : resolve(output!)));
-  }).then((output) => fragments.finish(output));
 }
 
 /** An Express view engine: `app.engine('njk', expressEngine(env))`; the env's loader must see the views. */
@@ -171,11 +171,12 @@ function resolveFragmentsOnRender(Template: NunjucksInternals['Template']): void
     if (typeof ctx === 'function') [cb, ctx, parentFrame] = [ctx as Callback, {}, undefined];
     else if (typeof parentFrame === 'function') [cb, parentFrame] = [parentFrame as Callback, undefined];
     const context = ctx as object | null | undefined;
-    if (this.env?.[INSTALLED] !== true || (context != null && RENDER in context)) return templateRender.call(this, context, parentFrame, cb);
-    if (cb === undefined) return templateRender.call(this, withRenderState(context, RENDER, new SyncRender(this.path ?? 'a template string')), parentFrame);
+    if (this.env?.[INSTALLED] !== true || (context != null && RENDER_STATE in context)) return templateRender.call(this, context, parentFrame, cb);
+    if (cb === undefined)
+      return templateRender.call(this, withRenderState(context, RENDER_STATE, new SyncRender(this.path ?? 'a template string')), parentFrame);
     const done = cb;
     const fragments = new FragmentRender();
-    return templateRender.call(this, withRenderState(context, RENDER, fragments), parentFrame, (error, output) => {
+    return templateRender.call(this, withRenderState(context, RENDER_STATE, fragments), parentFrame, (error, output) => {
       if (error) done(error);
       else
         Promise.resolve(fragments.finish(output!)).then(

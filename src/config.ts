@@ -11,7 +11,7 @@ import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './core/errors.js';
 import { checkOptionNames, checkOptions, type OptionShape, optionShape } from './options.js';
 import type { KeyFunction } from './core/keys.js';
-import type { DatabaseOptions } from './backends/database.js';
+import type { DatabaseOptions } from './backends/database/database.js';
 import type { FileBasedOptions } from './backends/filebased.js';
 import type { LocMemOptions } from './backends/locmem.js';
 import type { MemcachedOptions } from './backends/memcached.js';
@@ -216,9 +216,16 @@ function loadExport(alias: string, specifier: string, what: string): unknown {
   return loaded[exportName];
 }
 
+/**
+ * Closes the replaced caches. A failure does not reject the new configuration: each cache reports its
+ * own through `reportError` (its `error` event, else its logger), as it reports every other failure.
+ */
 async function closeQuietly(instances: BaseCache[]): Promise<void> {
   const results = await Promise.allSettled(instances.map((instance) => instance.close()));
-  for (const result of results) {
-    if (result.status === 'rejected') console.error('cachegrain: closing a replaced cache failed:', result.reason);
-  }
+  results.forEach((result, i) => {
+    if (result.status === 'fulfilled') return;
+    const reason: unknown = result.reason;
+    const message = reason instanceof Error ? reason.message : String(reason);
+    instances[i]!.reportError(new Error(`closing the replaced cache failed: ${message}`, { cause: reason }));
+  });
 }

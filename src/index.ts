@@ -33,7 +33,7 @@ export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
 export type { ServerHealth, ServerOptions } from './backends/server.js';
 export type { L1Options } from './tier/l1.js';
 export { L1Tier } from './tier/l1.js';
-export type { DatabaseConnection, DatabaseOptions } from './backends/database.js';
+export type { DatabaseConnection, DatabaseOptions } from './backends/database/database.js';
 export type { RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
 export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';

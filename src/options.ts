@@ -1,16 +1,44 @@
 /**
- * Every options object a user passes is checked against the names it takes: a misspelt option would
- * otherwise be ignored and its default used without a word (`maxEntires: 5` culling at 300).
+ * Every options object a user passes is checked against the names it takes, and the values of those
+ * whose shape states a rule: a misspelt option would otherwise be ignored and its default used without
+ * a word (`maxEntires: 5` culling at 300).
  */
 import { describe } from './core/keys.js';
 
-/** The names an options object takes: each `true`, or the names of a nested options object, checked too. */
+/**
+ * What an option's value must be, worded as its error message ends: `options.lock must be a boolean
+ * (got 'yes')`. Undefined always passes: the option then takes its default.
+ */
+export class ValueRule {
+  constructor(
+    /** The constraint, as the message words it after "must be". */
+    readonly must: string,
+    readonly accepts: (value: unknown) => boolean,
+  ) {}
+}
+
+const isNumber = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
+
+/** The rules options share; a shape may state its own `new ValueRule(…)` too. */
+export const MUST_BE = {
+  string: new ValueRule('a string', (value) => typeof value === 'string'),
+  boolean: new ValueRule('a boolean', (value) => typeof value === 'boolean'),
+  seconds: new ValueRule('a finite number of seconds', isNumber),
+  nonNegativeSeconds: new ValueRule('a non-negative number of seconds', (value) => isNumber(value) && value >= 0),
+  nonNegativeNumber: new ValueRule('a non-negative number', (value) => isNumber(value) && value >= 0),
+  nonNegativeInteger: new ValueRule('a non-negative integer', (value) => Number.isSafeInteger(value) && (value as number) >= 0),
+} as const;
+
+/**
+ * The names an options object takes: each `true` (any value), a ValueRule its value must keep, or the
+ * shape of a nested options object, checked too.
+ */
 export interface OptionShape {
-  readonly [name: string]: true | OptionShape;
+  readonly [name: string]: true | ValueRule | OptionShape;
 }
 
 /** The shape of the options interface `T`: every one of its names, and no other. */
-export type OptionShapeOf<T> = { readonly [K in keyof Required<T>]-?: true | OptionShape };
+export type OptionShapeOf<T> = { readonly [K in keyof Required<T>]-?: true | ValueRule | OptionShape };
 
 /**
  * The shape of the options interface `T`, written once beside it: TypeScript holds the record to
@@ -18,6 +46,12 @@ export type OptionShapeOf<T> = { readonly [K in keyof Required<T>]-?: true | Opt
  */
 export function optionShape<T>(shape: OptionShapeOf<T>): OptionShapeOf<T> {
   return shape;
+}
+
+/** The error text for `name` (as the message names it) when `value` breaks `rule`, else undefined. */
+export function valueMessage(name: string, value: unknown, rule: ValueRule): string | undefined {
+  if (value === undefined || rule.accepts(value)) return undefined;
+  return `${name} must be ${rule.must} (got ${describe(value)})`;
 }
 
 /** The error text for an option name that is not among `known`, or undefined when it is. */
@@ -30,26 +64,31 @@ export function unknownOptionMessage(name: string, known: readonly string[], whe
 
 /**
  * The first message for a name of `options`, or of an options object nested in it, that `known` does
- * not list. A list of names (as a custom backend's `optionNames` may be) checks the top level only.
+ * not list, or for a value that breaks the rule `known` states for its name: names and values in one
+ * pass. A list of names (as a custom backend's `optionNames` may be) checks the top level's names only.
  */
 export function checkOptionNames(options: object, known: OptionShape | readonly string[], where = 'options.'): string | undefined {
   const names = Array.isArray(known) ? (known as readonly string[]) : Object.keys(known);
   for (const [name, value] of Object.entries(options)) {
     const message = unknownOptionMessage(name, names, where);
     if (message !== undefined) return message;
-    const nested = Array.isArray(known) ? true : (known as OptionShape)[name]!;
-    if (nested !== true && isPlainObject(value)) {
-      const nestedMessage = checkOptionNames(value, nested, `${where}${name}.`);
-      if (nestedMessage !== undefined) return nestedMessage;
-    }
+    const stated = Array.isArray(known) ? true : (known as OptionShape)[name]!;
+    if (stated === true) continue;
+    const problem =
+      stated instanceof ValueRule
+        ? valueMessage(`${where}${name}`, value, stated)
+        : isPlainObject(value)
+          ? checkOptionNames(value, stated, `${where}${name}.`)
+          : undefined;
+    if (problem !== undefined) return problem;
   }
   return undefined;
 }
 
 /**
- * Refuses options given to `what` (`cachePage`, `cacheDashboard`…) that are not an object, or that
- * hold a name `known` does not list, with a TypeError naming it and the closest valid name.
- * Undefined is no options at all.
+ * Refuses options given to `what` (`cachePage`, `cacheDashboard`…) that are not an object, that hold
+ * a name `known` does not list, or a value that breaks its rule, with a TypeError naming it (and for a
+ * name, the closest valid one). Undefined is no options at all.
  */
 export function checkOptions(options: unknown, known: OptionShape, what: string, where = 'options.'): void {
   if (options === undefined) return;
@@ -57,6 +96,12 @@ export function checkOptions(options: unknown, known: OptionShape, what: string,
     throw new TypeError(`${what}: ${where.slice(0, -1)} must be an object (got ${describe(options)})`);
   }
   const message = checkOptionNames(options, known, where);
+  if (message !== undefined) throw new TypeError(`${what}: ${message}`);
+}
+
+/** Refuses an argument of `what` that breaks `rule`, as `checkOptions` refuses an option's value. */
+export function checkValue(value: unknown, rule: ValueRule, what: string, name: string): void {
+  const message = valueMessage(name, value, rule);
   if (message !== undefined) throw new TypeError(`${what}: ${message}`);
 }
 

@@ -217,6 +217,22 @@ describe('configureCaches / caches', () => {
     expect(caches.get('default')).not.toBe(first);
   });
 
+  it('reports a replaced cache that fails to close as its own error, and still takes the new configuration', async () => {
+    class FailingClose extends MapCache {
+      protected override disconnect(): never {
+        throw new Error('the socket is gone');
+      }
+    }
+    configureCaches({ default: { backend: FailingClose } });
+    const replaced = caches.get('default');
+    const heard: Error[] = [];
+    replaced.on('error', (error: Error) => heard.push(error));
+    await configureCaches({ default: { backend: 'dummy' } });
+    expect(heard.map((error) => error.message)).toEqual(['closing the replaced cache failed: the socket is gone']);
+    expect((heard[0]!.cause as Error).message).toBe('the socket is gone');
+    expect(caches.get('default')).toBeInstanceOf(DummyCache);
+  });
+
   it('closeAll closes every built cache, which is built afresh on next use', async () => {
     MapCache.closed = 0;
     configureCaches({ default: { backend: MapCache }, b: { backend: MapCache }, unused: { backend: MapCache } });

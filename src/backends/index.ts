@@ -1,6 +1,6 @@
 /** The built-in backends by their `backend` name. */
 import type { BaseCache, CacheParams } from '../core/base.js';
-import { DatabaseCache } from './database.js';
+import { DatabaseCache } from './database/database.js';
 import { DummyCache } from './dummy.js';
 import { FileBasedCache } from './filebased.js';
 import { LocMemCache } from './locmem.js';

@@ -24,6 +24,14 @@ export class RequestScope {
   private lostUntil = 0;
   /** What everything rendered into this response depends on: its fragments, and what the view added (`addCacheTags`). */
   readonly cacheability = new Cacheability();
+  /**
+   * The page-cache lookups of this request that missed, one per store (cache and key prefix): a
+   * layer's response phase finds its request phase here, as the split middleware are two objects that
+   * meet only in the request. The page cache (src/http/page-request.ts) owns what they hold.
+   */
+  readonly pageLookups: object[] = [];
+  /** Whether a page-cache layer counted this request as a miss: a layer further in counts nothing more. */
+  missCounted = false;
 
   /**
    * How long a call to a cache whose deadline is `timeoutMs` may wait now: its own deadline, cut to
@@ -66,6 +74,11 @@ type WithScope = ServerResponse & { [SCOPE]?: RequestScope };
 /** The scope of the request `res` answers, made on first use. */
 export function scopeOf(res: ServerResponse): RequestScope {
   return ((res as WithScope)[SCOPE] ??= new RequestScope());
+}
+
+/** The scope of the request `res` answers if one was made: a hit answered from memory makes none. */
+export function openedScope(res: ServerResponse): RequestScope | undefined {
+  return (res as WithScope)[SCOPE];
 }
 
 /**

@@ -37,6 +37,19 @@ export class Flight<T> {
     this.resolveOutcome(value);
   }
 
+  /**
+   * Ends the flight with its value while that value is being stored: those waiting get it now, and
+   * the flight stays its key's until `stored` settles, so a caller that comes before the value can
+   * be read joins it rather than computing it again. A flight already settled stays as it is.
+   */
+  landWhileStoring(value: T, stored: Promise<unknown>): void {
+    if (this.current !== 'running') return;
+    this.current = 'landed';
+    this.resolveOutcome(value);
+    const leave = () => this.onSettle(this);
+    stored.then(leave, leave);
+  }
+
   /** Ends the flight with a failure; a flight already settled stays as it is. */
   fail(error: unknown): void {
     if (this.current !== 'running') return;

@@ -13,5 +13,6 @@ export {
 export { KEYWORDS } from './arguments.js';
 export type { Keyword, TagKeywords, TagSite } from './arguments.js';
 export { makeTemplateFragmentKey } from './key.js';
-export { FragmentRender, fragmentStats, resetFragmentStats, withRenderState } from './render.js';
+export { FragmentRender, withRenderState } from './render.js';
+export { fragmentStats, resetFragmentStats } from './stats.js';
 export type { RenderBody } from './render.js';

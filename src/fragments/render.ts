@@ -1,16 +1,16 @@
 /**
- * One render's fragments. Each `cache` tag records its fragment and leaves a
- * placeholder; `finish` reads every key of the render in one round trip per cache, renders only the
- * misses (tags inside them form the next level, read the same way), writes them back, and puts the
- * HTML in place. A fragment carries its own tags and those of every fragment inside it, and the page
- * gets them all. A stale fragment is served as it is and rendered again behind the page. Surprise:
- * bodies run after the engine's pass, so an adapter must hand over a body that still sees the
- * variables of the moment its tag ran.
+ * One render's fragments. Each `cache` tag records its fragment and leaves a placeholder; `finish`
+ * reads every key of the render in one round trip per cache, renders only the misses (tags inside
+ * them form the next level, read the same way), writes them back, and puts the HTML in place (see
+ * `Pass`). A fragment's cacheability holds its own tags and those of every fragment inside it, and
+ * the page gets them all. A stale fragment is served as it is and rendered again behind the page.
+ * Surprise: bodies run after the engine's pass, so an adapter must hand over a body that still sees
+ * the variables of the moment its tag ran.
  */
-import { randomBytes } from 'node:crypto';
 import type { BaseCache } from '../core/base.js';
-import { groupBy } from '../core/group.js';
+import { Cacheability } from '../cacheability/record.js';
 import { currentScope } from '../cacheability/scope.js';
+import { groupBy } from '../core/group.js';
 import {
   atTag,
   fragmentCache,
@@ -22,44 +22,18 @@ import {
   type TagSite,
   TemplateSyntaxError,
 } from './arguments.js';
+import { Fragment, type RenderBody } from './fragment.js';
 import { fragmentKey, type KeyNode, nameNode, nodeAfter, storedFragmentKey } from './key.js';
-import { CountsByName, type HitCounts } from '../core/observe.js';
+import { Pass, type Recording } from './pass.js';
+import { placeholder } from './placeholders.js';
+import { countInlineHit } from './stats.js';
 
-/** Renders a fragment's body: its output, which may hold placeholders of fragments nested in it. */
-
-/** Hits, stale hits and misses by fragment name, since start or `resetFragmentStats()`. */
-const countsByName = new CountsByName();
-
-/** Hits, stale hits and misses of every fragment name since start or `resetFragmentStats()`, in every cache. */
-export function fragmentStats(): Map<string, HitCounts> {
-  return countsByName.snapshot();
-}
-
-export function resetFragmentStats(): void {
-  countsByName.reset();
-}
-
-export type RenderBody = () => unknown;
-
-/** The counts of the last fragment name hit inline (until a reset): a loop's hits of one name look it up once. */
-let lastCountedName: string | undefined;
-let lastCounts: HitCounts | undefined;
-let lastCountsGeneration = -1;
-
-/** Counts an inline hit in `fragmentStats()`. */
-function countInlineHit(name: string): void {
-  if (lastCountedName !== name || lastCountsGeneration !== countsByName.generation) {
-    lastCountedName = name;
-    lastCounts = countsByName.of(name);
-    lastCountsGeneration = countsByName.generation;
-  }
-  lastCounts!.hits++;
-}
+export type { RenderBody } from './fragment.js';
 
 /**
  * A copy of a render's data (`undefined`: none) with one more property, which carries the render's
- * fragment state to the tags. Not `{ ...data, [name]: render }`: V8 builds that literal by its slow
- * path, which cost a page of twenty fragment hits a tenth of its time.
+ * fragment state to the tags. Not `{ ...data, [name]: render }`: V8 builds a spread with a computed
+ * key by its slow path, and this runs for every render and every template it includes.
  */
 export function withRenderState(data: object | null | undefined, name: string, state: unknown): Record<string, unknown> {
   // Object.assign would set the copy's prototype from an own `__proto__` (JSON.parse makes one).
@@ -68,18 +42,6 @@ export function withRenderState(data: object | null | undefined, name: string, s
   copy[name] = state;
   return copy;
 }
-
-// One marker per process, so that no text from a template or a store can forge a placeholder. It
-// holds lowercase letters: a transform that changes the case of its block's text breaks it visibly.
-const NONCE = randomBytes(6).toString('hex');
-const OPEN = `\u0002cgf${NONCE}:`;
-const CLOSE = '\u0003';
-const DIGITS = /^\d+$/;
-
-/** The body of a fragment answered at once, which never renders. */
-const NOT_YET: RenderBody = () => {
-  throw new Error('a fragment answered from the cache has no body to render');
-};
 
 /** Whether a tag's timeout is one `hit*` may take as it is: an integer or null (anything else goes to `tag`, which checks it). */
 function plainTimeout(timeout: unknown): boolean {
@@ -92,122 +54,22 @@ function sameTags(tags: readonly string[], others: readonly string[] | undefined
   return true;
 }
 
-/** How long a `lock=true` render holds its lock at most, and how long the others wait for it. */
-const LOCK_SECONDS = 30;
-const LOCK_WAIT_MS = 5000;
-const LOCK_POLL_MS = 25;
-/** How long a refresh of a stale fragment holds the refresh lock at most (it is released when done). */
-const REFRESH_LOCK_SECONDS = 30;
-
-/** What went into a piece of HTML: the tags of its fragments, and whether one was stale. */
-interface Contents {
-  tags: Set<string>;
-  stale: boolean;
-}
-
-/** A rendered fragment as another render waiting for it receives it. */
-interface Rendered {
-  html: string;
-  tags: readonly string[];
-}
-
-/** An outermost fragment one render is rendering, which concurrent renders in this process wait for. */
-class Flight {
-  readonly done: Promise<Rendered>;
-  resolve!: (rendered: Rendered) => void;
-  reject!: (error: unknown) => void;
-
-  constructor() {
-    this.done = new Promise<Rendered>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-    this.done.catch(() => undefined); // the render that fails reports it; waiters see it on await
-  }
-}
-
-/** The flights of this process, per cache and key. */
-class Flights {
-  private readonly byCache = new WeakMap<BaseCache, Map<string, Flight>>();
-
-  find(cache: BaseCache, key: string): Flight | undefined {
-    return this.byCache.get(cache)?.get(key);
-  }
-
-  open(cache: BaseCache, key: string): Flight {
-    let flights = this.byCache.get(cache);
-    if (flights === undefined) this.byCache.set(cache, (flights = new Map()));
-    const flight = new Flight();
-    flights.set(key, flight);
-    return flight;
-  }
-
-  close(cache: BaseCache, key: string, flight: Flight): void {
-    const flights = this.byCache.get(cache);
-    if (flights?.get(key) === flight) flights.delete(key);
-  }
-}
-
-const flights = new Flights();
-/** Stale fragments being rendered again in this process, by cache alias and key: one refresh each. */
-const refreshing = new Set<string>();
-
-/**
- * Where a fragment stands. `unread`: recorded, its key not read yet. `hit`: found in the cache (stale
- * ones are served and rendered again behind the page). `renders`: a miss this render renders. `same`:
- * a miss another fragment of this render renders. `waits`: a miss another render in this process renders.
- */
-type FragmentState =
-  | { is: 'unread' }
-  | { is: 'hit'; stale: boolean }
-  | { is: 'renders'; flight?: Flight; body?: string; result?: Promise<string>; release?: () => Promise<void> }
-  | { is: 'same'; as: Fragment }
-  | { is: 'waits'; result: Promise<string> };
-
-interface Fragment {
-  id: number;
-  name: string;
-  key: string;
-  cache: BaseCache;
-  timeout: number | null;
-  /** Its own tags, from `tags=`. */
-  ownTags: readonly string[];
-  /** Seconds it is served stale past its timeout while it is rendered again (`stale=`). */
-  stale: number;
-  /** Whether a cold miss is rendered once across processes (`lock=true`). */
-  lock: boolean;
-  renderBody: RenderBody;
-  /** Where its tag stands, for error messages. */
-  site?: TagSite;
-  state: FragmentState;
-  /** The final HTML, once known. */
-  html?: string;
-  /** Its own tags and those of every fragment inside it, once known. */
-  tags?: readonly string[];
-  /** Whether a stale fragment went into its HTML: it is then not written back (it would keep that copy). */
-  staleInside?: boolean;
-  placed: boolean;
-}
-
-export class FragmentRender {
-  private readonly fragments: Fragment[] = [];
+export class FragmentRender implements Recording {
+  /** Every fragment recorded, by number. */
+  readonly fragments: Fragment[] = [];
+  /** Fragments recorded and not yet read: the next level of the pass under way. */
   private pending: Fragment[] = [];
-  /** The misses this render renders in the current pass (the page, or a refresh behind it). */
-  private rendered!: Fragment[];
-  /** Every tag version read in the current pass, first read kept: what its writes are stamped with. */
-  private versions!: Map<BaseCache, Map<string, string | undefined>>;
-
   /**
-   * Whether a fresh hit that this process can answer at once (locmem, an L1 holding it) is emitted
-   * while the engine renders the page, rather than read with the others when it is done. Off, every
-   * fragment takes the deferred path (for comparison: the output is the same).
+   * What the page depends on of the hits answered while the engine rendered (their tags), and of
+   * every fragment placed after it; it goes to the request's scope when the render finishes.
    */
-  static inlineHits = true;
-
-  /** Tags of the hits emitted while the engine rendered: they go to the page. */
-  private inlineTags?: Set<string>;
-  /** Whether hits are emitted at once: not once the engine's pass is over (tags met then are inside bodies of misses). */
-  private inline = FragmentRender.inlineHits;
+  private cacheability?: Cacheability;
+  /**
+   * Whether a fresh hit this process holds (a store in process, an L1 holding it) is answered while
+   * the engine renders the page; not once the engine's pass is over (tags met then are inside bodies
+   * of misses, which are read with their level).
+   */
+  private inline = true;
   /** The cache of tags without `using=`, looked up once per render (every hit asks for it). */
   private defaultCache?: BaseCache;
   /** The cache the last `using=` named, by the value it was given. */
@@ -217,6 +79,8 @@ export class FragmentRender {
   /** The cache whose clock was read for this pass, and the reading. */
   private clockOf?: BaseCache;
   private clockReading = 0;
+  /** The last refresh behind this page (see `refresh`). */
+  private refreshQueue?: Promise<unknown>;
 
   /**
    * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
@@ -247,27 +111,14 @@ export class FragmentRender {
           return typeof hit.value === 'string' ? hit.value : String(hit.value);
         }
       }
-      fragment = {
-        id: this.fragments.length,
-        name,
-        key: key.key,
-        cache,
-        timeout: seconds,
-        ownTags,
-        stale,
-        lock,
-        renderBody: NOT_YET,
-        site,
-        state: { is: 'unread' },
-        placed: false,
-      };
+      fragment = new Fragment(this.fragments.length, name, key.key, cache, seconds, ownTags, stale, lock, site);
     } catch (error) {
       throw atTag(error, site, name, false);
     }
     fragment.renderBody = bodyOf();
     this.fragments.push(fragment);
     this.pending.push(fragment);
-    return OPEN + fragment.id + CLOSE;
+    return placeholder(fragment.id);
   }
 
   /**
@@ -362,338 +213,74 @@ export class FragmentRender {
   private passOn(tags: readonly string[]): void {
     if (tags.length === 0 || sameTags(tags, this.lastPassedOn)) return;
     this.lastPassedOn = tags;
-    const into = (this.inlineTags ??= new Set());
-    for (let i = 0; i < tags.length; i++) into.add(tags[i]!);
+    (this.cacheability ??= new Cacheability()).addTags(tags);
   }
 
   /**
    * The page with every placeholder replaced by its fragment's HTML, misses written back; answered
-   * at once when every fragment was a hit emitted while the engine rendered.
+   * at once when every fragment was a hit answered while the engine rendered.
    */
   finish(output: string): string | Promise<string> {
     this.inline = false;
     if (this.fragments.length === 0) {
-      if (this.inlineTags !== undefined) currentScope()?.cacheability.addTags(this.inlineTags);
+      if (this.cacheability !== undefined) currentScope()?.cacheability.merge(this.cacheability);
       return output;
     }
     return this.finishDeferred(output);
   }
 
-  private async finishDeferred(output: string): Promise<string> {
-    const contents: Contents = { tags: this.inlineTags ?? new Set(), stale: false };
-    const page = await this.pass(false, () => this.substitute(output, contents));
-    this.checkPlaced();
-    const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
-    const scope = currentScope();
-    if (scope !== undefined) {
-      scope.cacheability.addTags(contents.tags);
-      if (contents.stale) scope.cacheability.stale = true;
-    }
-    if (stale.length > 0) this.refreshBehind(stale);
-    return page;
-  }
-
-  /**
-   * Resolves the recorded fragments level by level, renders and writes back the misses, and answers
-   * what `assemble` makes of them. The cross-render flights this pass leads are settled either way.
-   */
-  private async pass(nested: boolean, assemble: () => string | Promise<string>, again: Fragment[] = []): Promise<string> {
-    this.rendered = [];
-    this.versions = new Map();
-    const rendered = this.rendered;
-    try {
-      if (again.length > 0) await this.renderAgain(again);
-      for (let level = this.takePending(); level.length > 0; level = this.takePending(), nested = true) await this.resolveLevel(level, nested);
-      const result = await assemble();
-      await Promise.all(rendered.map((fragment) => this.resultOf(fragment)));
-      await this.writeBack(rendered);
-      return result;
-    } catch (error) {
-      for (const fragment of rendered) if (fragment.state.is === 'renders') fragment.state.flight?.reject(error);
-      throw error;
-    } finally {
-      for (const fragment of rendered) {
-        if (fragment.state.is !== 'renders') continue;
-        if (fragment.state.flight !== undefined) flights.close(fragment.cache, fragment.key, fragment.state.flight);
-        void fragment.state.release?.().catch(() => undefined);
-      }
-    }
-  }
-
-  /** Renders stale fragments again without reading them, their tags' versions read first. */
-  private async renderAgain(fragments: Fragment[]): Promise<void> {
-    await Promise.all(
-      [...groupBy(fragments, (fragment) => fragment.cache)].map(async ([cache, group]) =>
-        this.remember(cache, await cache.readTagSnapshot(group.flatMap((fragment) => fragment.ownTags))),
-      ),
-    );
-    for (const fragment of fragments) {
-      fragment.html = undefined;
-      fragment.tags = undefined;
-      fragment.state = { is: 'renders' };
-      this.rendered.push(fragment);
-    }
-    await Promise.all(fragments.map((fragment) => this.render(fragment)));
-  }
-
-  private takePending(): Fragment[] {
+  /** The fragments recorded since the last call: the next level of the pass under way. */
+  takePending(): Fragment[] {
     const level = this.pending;
     this.pending = [];
     return level;
   }
 
-  /** Reads one level's keys and its own tags (one round trip per cache) and renders the bodies of its misses. */
-  private async resolveLevel(level: Fragment[], nested: boolean): Promise<void> {
-    const misses: Fragment[] = [];
-    await Promise.all(
-      [...groupBy(level, (fragment) => fragment.cache)].map(async ([cache, group]) => {
-        const { entries, versions } = await cache.readEntriesAndTags<unknown>(
-          group.map((fragment) => fragment.key),
-          group.flatMap((fragment) => fragment.ownTags),
-        );
-        this.remember(cache, versions);
-        for (const fragment of group) {
-          const entry = entries.get(fragment.key);
-          // Past its stale window but inside staleIfError: a template has no use for it, render it.
-          if (entry === undefined || entry.state === 'error') misses.push(fragment);
-          else this.becomeHit(fragment, String(entry.value), entry.tags, entry.state === 'stale');
-        }
-      }),
-    );
-    const owners = new Map<string, Fragment>();
-    for (const fragment of misses) this.claim(fragment, nested, owners);
-    await Promise.all(misses.map((fragment) => (fragment.state.is === 'renders' ? this.render(fragment) : undefined)));
-  }
-
-  private becomeHit(fragment: Fragment, html: string, tags: readonly string[], stale: boolean): void {
-    fragment.state = { is: 'hit', stale };
-    const counts = countsByName.of(fragment.name);
-    if (stale) counts.staleHits++;
-    else counts.hits++;
-    fragment.html = html;
-    fragment.tags = tags;
-  }
-
-  private remember(cache: BaseCache, versions: ReadonlyMap<string, string | undefined>): void {
-    let known = this.versions.get(cache);
-    if (known === undefined) this.versions.set(cache, (known = new Map()));
-    for (const [tag, version] of versions) if (!known.has(tag)) known.set(tag, version);
-  }
-
-  /**
-   * Decides who renders a miss: this render, an earlier fragment of its level, or a concurrent
-   * render. Only fragments of one level are shared, as one can never hold another (a fragment nested
-   * in itself renders both, as Django does). Only outermost fragments are shared with other renders:
-   * a render that waited for another inside a fragment it renders itself could wait in a circle (two
-   * pages nesting two fragments in opposite orders), so a nested miss is always rendered by the
-   * render that found it.
-   */
-  private claim(fragment: Fragment, nested: boolean, owners: Map<string, Fragment>): void {
-    countsByName.of(fragment.name).misses++;
-    const ownKey = `${fragment.cache.alias}\u0000${fragment.key}`;
-    const earlier = owners.get(ownKey);
-    if (earlier !== undefined) {
-      fragment.state = { is: 'same', as: earlier };
-      return;
-    }
-    let flight: Flight | undefined;
-    if (!nested) {
-      const theirs = flights.find(fragment.cache, fragment.key);
-      if (theirs !== undefined) {
-        const result = theirs.done.then(({ html, tags }) => {
-          fragment.html = html;
-          fragment.tags = tags;
-          return html;
-        });
-        result.catch(() => undefined); // awaited where it is placed; unplaced, it must not go unhandled
-        fragment.state = { is: 'waits', result };
-        return;
-      }
-      flight = flights.open(fragment.cache, fragment.key);
-    }
-    fragment.state = { is: 'renders', flight };
-    owners.set(ownKey, fragment);
-    this.rendered.push(fragment);
-  }
-
-  /** Renders a miss's body; with `lock`, only once the lock is taken, or with the holder's HTML once it is stored. */
-  private async render(fragment: Fragment): Promise<void> {
-    const state = fragment.state as Extract<FragmentState, { is: 'renders' }>;
-    if (fragment.lock && (await this.waitForLockHolder(fragment, state))) return;
-    try {
-      state.body = String(await fragment.renderBody());
-    } catch (error) {
-      throw atTag(error, fragment.site, fragment.name, true);
-    }
-  }
-
-  /**
-   * `lock=true`: takes the fragment's lock across processes, or waits for its holder to store the
-   * fragment; answers true when the stored fragment came (a hit now), false when this render renders
-   * it (lock taken, let go without a fragment, or waited long enough).
-   */
-  private async waitForLockHolder(fragment: Fragment, state: Extract<FragmentState, { is: 'renders' }>): Promise<boolean> {
-    const deadline = Date.now() + LOCK_WAIT_MS;
-    for (;;) {
-      state.release = await fragment.cache.acquireLock(`fragment:${fragment.key}`, LOCK_SECONDS);
-      if (state.release !== undefined || Date.now() >= deadline) return false;
-      await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
-      const { entries } = await fragment.cache.readEntriesAndTags<unknown>([fragment.key], []);
-      const entry = entries.get(fragment.key);
-      if (entry !== undefined && entry.state !== 'error') {
-        this.rendered.splice(this.rendered.indexOf(fragment), 1);
-        state.flight?.resolve({ html: String(entry.value), tags: entry.tags });
-        if (state.flight !== undefined) flights.close(fragment.cache, fragment.key, state.flight);
-        this.becomeHit(fragment, String(entry.value), entry.tags, false);
-        return true;
-      }
-    }
-  }
-
-  private resultOf(fragment: Fragment): string | Promise<string> {
-    if (fragment.html !== undefined) return fragment.html;
-    const { state } = fragment;
-    switch (state.is) {
-      case 'same':
-        return this.resultOf(state.as);
-      case 'waits':
-        return state.result;
-      case 'renders':
-        if (state.result === undefined) {
-          const contents: Contents = { tags: new Set(fragment.ownTags), stale: false };
-          state.result = Promise.resolve(this.substitute(state.body!, contents)).then((html) => {
-            fragment.html = html;
-            fragment.tags = [...contents.tags];
-            fragment.staleInside = contents.stale;
-            state.flight?.resolve({ html, tags: fragment.tags });
-            return html;
-          });
-        }
-        return state.result;
-      default:
-        throw new Error(`fragment '${fragment.name}' was placed before it was read`);
-    }
-  }
-
-  private htmlOf(fragment: Fragment): string {
-    return fragment.state.is === 'same' ? this.htmlOf(fragment.state.as) : (fragment.html ?? '');
-  }
-
-  private tagsOf(fragment: Fragment): readonly string[] {
-    return fragment.state.is === 'same' ? this.tagsOf(fragment.state.as) : (fragment.tags ?? fragment.ownTags);
-  }
-
-  /** Whether the fragment's HTML is, or holds, a stale fragment. */
-  private holdsStale(fragment: Fragment): boolean {
-    const { state } = fragment;
-    if (state.is === 'same') return this.holdsStale(state.as);
-    return (state.is === 'hit' && state.stale) || fragment.staleInside === true;
-  }
-
-  /**
-   * Replaces the placeholders in `text`, waiting only for fragments whose HTML is not yet known, and
-   * notes in `into` the tags of every fragment placed and whether one was stale.
-   */
-  private substitute(text: string, into: Contents): string | Promise<string> {
-    let at = text.indexOf(OPEN);
-    if (at === -1) return text;
-    // One scan with indexOf: text between placeholders, and the fragment each placeholder stands for.
-    const pieces: string[] = [];
-    const slots: Array<[index: number, fragment: Fragment]> = [];
-    let from = 0;
-    while (at !== -1) {
-      const end = text.indexOf(CLOSE, at + OPEN.length);
-      if (end === -1) break;
-      const digits = text.slice(at + OPEN.length, end);
-      const fragment = DIGITS.test(digits) ? this.fragments[Number(digits)] : undefined;
-      if (fragment === undefined) {
-        at = text.indexOf(OPEN, at + 1); // not one of ours after all: it stays text
-        continue;
-      }
-      pieces.push(text.slice(from, at), '');
-      slots.push([pieces.length - 1, fragment]);
-      from = end + CLOSE.length;
-      at = text.indexOf(OPEN, from);
-    }
-    pieces.push(text.slice(from));
-    let waits: Array<Promise<string>> | undefined;
-    for (const [, fragment] of slots) {
-      const html = this.resultOf(fragment);
-      if (typeof html !== 'string') (waits ??= []).push(html);
-    }
-    const assemble = () => {
-      for (const [index, fragment] of slots) {
-        fragment.placed = true;
-        pieces[index] = this.htmlOf(fragment);
-        for (const tag of this.tagsOf(fragment)) into.tags.add(tag);
-        if (this.holdsStale(fragment)) into.stale = true;
-      }
-      return pieces.join('');
-    };
-    return waits === undefined ? assemble() : Promise.all(waits).then(assemble);
-  }
-
-  /**
-   * Writes back the misses rendered, one batch per cache, stamped with the tag versions read before
-   * their bodies ran, so that an invalidation during the render drops them too.
-   */
-  private async writeBack(rendered: Fragment[]): Promise<void> {
-    await Promise.all(
-      [
-        ...groupBy(
-          rendered.filter((fragment) => fragment.staleInside !== true),
-          (fragment) => fragment.cache,
-        ),
-      ].map(([cache, group]) =>
-        cache.setEach(
-          // A fragment nested in itself is written once, with the outer HTML (Django's last write).
-          [...new Map(group.map((fragment) => [fragment.key, fragment] as const).reverse()).values()].map(({ key, html, timeout, tags, stale }) => ({
-            key,
-            value: html,
-            options: tags!.length === 0 && stale === 0 ? timeout : { timeout, tags, staleWhileRevalidate: stale || undefined },
-          })),
-          this.versions.get(cache),
-        ),
-      ),
-    );
+  private async finishDeferred(output: string): Promise<string> {
+    const cacheability = (this.cacheability ??= new Cacheability());
+    const pass = new Pass(this);
+    const page = await pass.run(false, () => pass.substitute(output, cacheability));
+    this.checkPlaced();
+    currentScope()?.cacheability.merge(cacheability);
+    const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
+    if (stale.length > 0) this.refreshBehind(stale);
+    return page;
   }
 
   /**
    * Renders stale fragments again behind the page that served them: once per key in this process
-   * and once across processes (a lock). A failure keeps the stale fragment and is reported on its cache.
+   * and once across processes (a lock each), in one pass per cache for those whose lock this
+   * process took. A failure keeps the stale fragments and is reported on their cache, for each.
    */
   private refreshBehind(stale: Fragment[]): void {
-    const mine = stale.filter((fragment) => {
-      const id = `${fragment.cache.alias}\u0000${fragment.key}`;
-      if (refreshing.has(id)) return false;
-      refreshing.add(id);
-      return true;
-    });
-    if (mine.length === 0) return;
-    const refresh = async () => {
-      const releases: Array<() => Promise<void>> = [];
-      try {
-        const again: Fragment[] = [];
-        for (const fragment of mine) {
-          const release = await fragment.cache.acquireLock(`fragment-refresh:${fragment.key}`, REFRESH_LOCK_SECONDS);
-          if (release === undefined) continue;
-          releases.push(release);
-          again.push(fragment);
-        }
-        if (again.length > 0) await this.pass(true, () => '', again);
-      } finally {
-        for (const release of releases) await release().catch(() => undefined);
+    for (const [cache, group] of groupBy(stale, (fragment) => fragment.cache)) {
+      // The first fragment of each key, and none that a refresh in this process renders already.
+      const byKey = new Map<string, { key: string; lockName: string; fragment: Fragment }>();
+      for (const fragment of group) {
+        const key = `fragment\u0000${fragment.key}`;
+        if (!byKey.has(key) && !cache.refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
       }
-    };
-    refresh()
-      .catch((error: unknown) => {
-        const failure = error instanceof Error ? error : new Error(String(error));
-        for (const fragment of mine)
-          fragment.cache.reportError(new Error(`refreshing stale fragment '${fragment.name}' failed: ${failure.message}`, { cause: failure }));
-      })
-      .finally(() => {
-        for (const fragment of mine) refreshing.delete(`${fragment.cache.alias}\u0000${fragment.key}`);
-      });
+      const mine = [...byKey.values()];
+      cache.refreshes.behind(
+        mine,
+        (locked) => this.refresh(locked.map(({ fragment }) => fragment)),
+        (failure) => {
+          for (const { fragment } of mine) {
+            cache.reportError(new Error(`refreshing stale fragment '${fragment.name}' failed: ${failure.message}`, { cause: failure }));
+          }
+        },
+      );
+    }
+  }
+
+  /**
+   * Renders stale fragments again in a pass of their own, once any refresh of this render before it
+   * is done: two passes at once would share the render's fragments recorded and not yet read.
+   */
+  private refresh(fragments: Fragment[]): Promise<void> {
+    const done = (this.refreshQueue ?? Promise.resolve()).then(async () => void (await new Pass(this).run(true, () => '', fragments)));
+    this.refreshQueue = done.catch(() => undefined);
+    return done;
   }
 
   /** Fails, naming the fragment, when code around a tag changed or dropped its placeholder. */

@@ -64,6 +64,11 @@ export function misspeltDirectiveMessage(name: string): string | undefined {
   return `unknown directive '${name}' (did you mean '${KNOWN_DIRECTIVES[KNOWN_DIRECTIVE_NAMES.indexOf(closest)]}'?)`;
 }
 
+/** Whether `text` is a header field name (RFC 9110 §5.1: a token). */
+export function isHeaderName(text: string): boolean {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text);
+}
+
 /** A header's items: split on commas, whitespace trimmed, empty items dropped. */
 export function splitHeaderValue(value: string | undefined): string[] {
   if (!value) return [];

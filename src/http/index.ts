@@ -32,8 +32,6 @@ export type { TeeHooks } from './capture.js';
 export { beforeHeaders, conditionalGetResponse } from './response-phase.js';
 export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache, pageStats, resetPageStats } from './page-cache.js';
 export { REFRESH_HEADER } from './refresh.js';
-export { PageFlight, PageFlights } from './flight.js';
-export type { RenderedPage } from './flight.js';
 export type { PageCacheOptions, StoredPage } from './page-cache.js';
 export { dashboardHandler } from './dashboard.js';
 export type { DashboardOptions } from './dashboard.js';

@@ -9,12 +9,15 @@ import { randomBytes } from 'node:crypto';
 import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
-import type { BaseCache, MaybePromise } from '../core/base.js';
+import type { BaseCache } from '../core/base.js';
+import { LOCK_SECONDS, pollUntil } from '../flight/index.js';
+import { absoluteUrl } from './keys.js';
+import { reportPageFailure } from './report.js';
 
 /** The request header carrying a refresh's token. */
 export const REFRESH_HEADER = 'x-cachegrain-refresh';
-/** How long a refresh may take before its request is given up (and its lock expires). */
-export const REFRESH_SECONDS = 30;
+/** How long a refresh keeps its lock after its response, waiting for its page to be stored. */
+const REFRESH_STORE_WAIT_MS = 1000;
 /** Request headers a refresh does not copy: they describe the visitor's connection or ask for less than the whole page. */
 const NOT_COPIED = [
   'connection',
@@ -33,12 +36,14 @@ const NOT_COPIED = [
 
 const tokenKey = (token: string) => `cachegrain.refresh.${token}`;
 
-/** Whether `req` is a refresh this cache (or a process sharing it) asked for. */
-export function isRefreshRequest(req: IncomingMessage, cache: BaseCache): MaybePromise<boolean> {
+/**
+ * The key under which the cache holds the token `req` carries as a refresh, or undefined when it
+ * carries none that could be one: the request is a refresh this cache (or a process sharing it)
+ * asked for when that key holds `true`.
+ */
+export function refreshTokenKey(req: IncomingMessage): string | undefined {
   const token = req.headers[REFRESH_HEADER];
-  if (typeof token !== 'string' || !/^[0-9a-f]{32}$/.test(token)) return false;
-  const found = cache.readShared<boolean>(tokenKey(token));
-  return found instanceof Promise ? found.then((valid) => valid === true) : found === true;
+  return typeof token === 'string' && /^[0-9a-f]{32}$/.test(token) ? tokenKey(token) : undefined;
 }
 
 /** Whether `req` carries a refresh header at all (a refresh never asks for another one). */
@@ -78,7 +83,7 @@ export function refreshTarget(req: IncomingMessage): RefreshTarget {
 /** Sends the request of `target` again to the server that received it, as a refresh, and resolves once its response has ended. */
 export async function requestRefresh(target: RefreshTarget, cache: BaseCache): Promise<void> {
   const token = randomBytes(16).toString('hex');
-  await cache.set(tokenKey(token), true, REFRESH_SECONDS);
+  await cache.set(tokenKey(token), true, LOCK_SECONDS);
   try {
     const { host, port, secure, path } = target;
     await new Promise<void>((resolve, reject) => {
@@ -92,7 +97,7 @@ export async function requestRefresh(target: RefreshTarget, cache: BaseCache): P
           agent: false,
           // Its own certificate, reached by address: the name cannot match, and nothing leaves the machine.
           rejectUnauthorized: false,
-          timeout: REFRESH_SECONDS * 1000,
+          timeout: LOCK_SECONDS * 1000,
         },
         (response) => {
           response.resume();
@@ -100,11 +105,38 @@ export async function requestRefresh(target: RefreshTarget, cache: BaseCache): P
           response.once('error', reject);
         },
       );
-      request.once('timeout', () => request.destroy(new Error(`refreshing ${path} took over ${REFRESH_SECONDS} s`)));
+      request.once('timeout', () => request.destroy(new Error(`refreshing ${path} took over ${LOCK_SECONDS} s`)));
       request.once('error', reject);
       request.end();
     });
   } finally {
     await cache.delete(tokenKey(token));
   }
+}
+
+/**
+ * Renders the stale page under `pageKey` again behind the visitor `req` was just sent it to: once per
+ * page in this process, and once across every process sharing the cache (the first to take the
+ * refresh lock). Where to send it is read now, while the visitor's connection is open.
+ */
+export function refreshBehind(cache: BaseCache, req: IncomingMessage, pageKey: string): void {
+  const key = `page\u0000${pageKey}`;
+  if (cache.refreshes.has(key)) return;
+  const failed = (error: unknown) => reportPageFailure(cache, `refreshing the stale page ${absoluteUrl(req)} failed`, error);
+  let target: RefreshTarget;
+  try {
+    target = refreshTarget(req);
+  } catch (error) {
+    return failed(error);
+  }
+  const isFresh = async () => (await cache.readSharedEntry(pageKey))?.state === 'fresh';
+  const refresh = async () => {
+    // Read stale before another process's refresh stored its page and let go of the lock: done already.
+    if (await isFresh()) return;
+    await requestRefresh(target, cache);
+    // The page is stored behind the refresh's response: until it is, visitors are still sent the
+    // stale one, and one of them would start another refresh if the lock were let go now.
+    await pollUntil(isFresh, REFRESH_STORE_WAIT_MS);
+  };
+  cache.refreshes.behind([{ key, lockName: `refresh:${pageKey}` }], refresh, failed);
 }

@@ -1,7 +1,8 @@
 /**
  * The fragment case table (SPEC §5): every case runs against each engine through its real renderer,
  * on locmem caches that count their reads, so that "one round trip per render" is checked everywhere,
- * with hits held in process emitted while the engine renders and with every hit read after the pass.
+ * with hits held in process emitted while the engine renders, and on a store that holds nothing in
+ * process, where every hit is read after the pass.
  */
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
@@ -9,9 +10,9 @@ import request from 'supertest';
 import express from 'express';
 import { afterAll, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
 import { cacheMiddleware } from '../../adapters/express.js';
-import { FragmentRender } from '../../src/fragments/index.js';
 import { type CacheParams, caches, configureCaches, DatabaseCache, invalidateTags, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
 import type { FragmentEngine } from './engines.js';
+import { RemoteLikeStore } from './remote-like-store.js';
 
 /** locmem that counts the batch reads reaching it (one per render level). */
 export class CountingLocMem extends LocMemCache {
@@ -41,9 +42,10 @@ export class CountingL1Cache extends DatabaseCache {
   }
 }
 
-/** What the cases' caches run on: locmem, or SQLite behind an L1. */
-export type FragmentStore = 'locmem' | 'l1';
-let Counting: typeof CountingLocMem | typeof CountingL1Cache = CountingLocMem;
+/** What the cases' caches run on: locmem, SQLite behind an L1, or a store that holds nothing in process. */
+export type FragmentStore = 'locmem' | 'l1' | 'remote-like';
+const STORES = { locmem: CountingLocMem, l1: CountingL1Cache, 'remote-like': RemoteLikeStore };
+let Counting: (typeof STORES)[FragmentStore] = CountingLocMem;
 
 interface Harness {
   engine: FragmentEngine;
@@ -53,7 +55,7 @@ interface Harness {
   counted: number;
   render(source: string, context?: Record<string, unknown>): Promise<string>;
   page(context?: Record<string, unknown>): Promise<string>;
-  cache(alias?: string): CountingLocMem | CountingL1Cache;
+  cache(alias?: string): CountingLocMem | CountingL1Cache | RemoteLikeStore;
   /** Moves every cache's clock forward. */
   advance(seconds: number): void;
 }
@@ -348,6 +350,17 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    'stale= with lock=true renders the stale fragment again behind the render too',
+    async (h) => {
+      const source = h.engine.cache('10', 'lockedFeed', [], h.engine.count(), { stale: '60', lock: 'true' });
+      expect(await h.render(source)).toBe('1');
+      h.advance(11);
+      expect(await h.render(source)).toBe('1');
+      await vi.waitFor(async () => expect(await h.render(source)).toBe('2'));
+      expect(h.counted).toBe(2);
+    },
+  ],
+  [
     'an outer fragment rendered around a stale one is not stored until the inner one is fresh again',
     async (h) => {
       const { cache, count } = h.engine;
@@ -441,13 +454,13 @@ const baseConfig = (engine: FragmentEngine) => ({
 });
 
 /** Runs the whole table against one engine. */
-export function describeFragmentCases(engine: FragmentEngine, store: FragmentStore = 'locmem', { inline = true } = {}): void {
-  const where = `${store === 'l1' ? ', on an L1 in front of SQLite' : ''}${inline ? '' : ', every hit read after the pass'}`;
+export function describeFragmentCases(engine: FragmentEngine, store: FragmentStore = 'locmem'): void {
+  const inline = store !== 'remote-like';
+  const where = store === 'l1' ? ', on an L1 in front of SQLite' : inline ? '' : ', every hit read after the pass';
   describe(`cache tag in ${engine.name}${where}`, () => {
     let harness: Harness;
     beforeEach(async () => {
-      FragmentRender.inlineHits = inline;
-      Counting = store === 'l1' ? CountingL1Cache : CountingLocMem;
+      Counting = STORES[store];
       location = `fragments-${engine.name}-${++serial}`;
       await configureCaches(baseConfig(engine));
       let offset = 0;
@@ -458,17 +471,14 @@ export function describeFragmentCases(engine: FragmentEngine, store: FragmentSto
         counted: 0,
         render: (source, extra = {}) => engine.renderSource(source, context(extra)),
         page: (extra = { user: 'ann', items }) => engine.renderPage(context(extra)),
-        cache: (alias = 'default') => caches.get<CountingLocMem | CountingL1Cache>(alias),
+        cache: (alias = 'default') => caches.get<CountingLocMem | CountingL1Cache | RemoteLikeStore>(alias),
         advance(seconds) {
           offset += seconds;
           for (const cache of caches.all()) cache.now = () => Date.now() / 1000 + offset;
         },
       };
     });
-    afterAll(() => {
-      FragmentRender.inlineHits = true;
-      return caches.closeAll();
-    });
+    afterAll(() => caches.closeAll());
     for (const [title, run] of CASES) it(title, () => run(harness));
   });
 }

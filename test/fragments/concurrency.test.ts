@@ -2,6 +2,14 @@ import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderString, installCacheTag } from '../../adapters/nunjucks.js';
 import { caches, configureCaches } from '../../src/index.js';
+import { RemoteLikeStore } from './remote-like-store.js';
+
+/** A store whose writes take a while, as a server's do. */
+class SlowWrites extends RemoteLikeStore {
+  protected override write(...args: Parameters<RemoteLikeStore['write']>) {
+    return new Promise<string[]>((resolve) => setTimeout(() => resolve(super.write(...args)), 100));
+  }
+}
 
 describe('concurrent renders', () => {
   beforeAll(() => configureCaches({ default: { backend: 'locmem', location: 'fragments-concurrency' } }));
@@ -24,5 +32,23 @@ describe('concurrent renders', () => {
     const bothDone = Promise.all([renderString(env, xThenY), renderString(env, yThenX)]);
     const stuck = new Promise((resolve) => setTimeout(() => resolve('stuck'), 2000));
     expect(await Promise.race([bothDone, stuck])).toEqual(['x[y]', 'y[x]']);
+  });
+});
+
+describe('a render that comes while a fragment is being written', () => {
+  beforeAll(() => configureCaches({ default: { backend: SlowWrites, location: 'fragments-slow-writes' } }));
+  afterAll(() => caches.closeAll());
+
+  it('takes the HTML of the render that made it rather than rendering it again', async () => {
+    let bodies = 0;
+    const env = installCacheTag(new nunjucks.Environment());
+    env.addGlobal('count', () => ++bodies);
+    const source = '{% cache 60 written %}body {{ count() }}{% endcache %}';
+    const first = renderString(env, source);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(bodies).toBe(1);
+    expect(await renderString(env, source)).toBe('body 1');
+    expect(await first).toBe('body 1');
+    expect(bodies).toBe(1);
   });
 });

@@ -1,8 +1,8 @@
 import { Eta } from 'eta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cachePlugin } from '../../adapters/eta.js';
-import { FragmentRender } from '../../src/fragments/index.js';
 import { type BaseCache, caches, configureCaches, LocMemCache } from '../../src/index.js';
+import { RemoteLikeStore } from './remote-like-store.js';
 
 /** locmem that counts the batch reads reaching it. */
 class CountingCache extends LocMemCache {
@@ -14,17 +14,12 @@ class CountingCache extends LocMemCache {
 }
 
 describe('eta: a page without tags of its own', () => {
-  let cache: CountingCache;
-  // What is checked here is how a page's fragments are batched: every hit is read after the pass.
+  let cache: RemoteLikeStore;
+  // What is checked here is how a page's fragments are batched: on a store that holds nothing in
+  // process, every hit is read after the pass.
   beforeAll(() => {
-    FragmentRender.inlineHits = false;
-  });
-  afterAll(() => {
-    FragmentRender.inlineHits = true;
-  });
-  beforeAll(() => {
-    configureCaches({ default: { backend: CountingCache, location: 'eta-includes' } });
-    cache = caches.get<CountingCache & BaseCache>('default');
+    configureCaches({ default: { backend: RemoteLikeStore, location: 'eta-includes' } });
+    cache = caches.get<RemoteLikeStore>('default');
   });
   afterAll(() => caches.closeAll());
 

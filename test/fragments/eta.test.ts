@@ -2,4 +2,4 @@ import { describeFragmentCases } from './cases.js';
 import { etaEngine } from './engines.js';
 
 describeFragmentCases(etaEngine());
-describeFragmentCases(etaEngine(), 'locmem', { inline: false });
+describeFragmentCases(etaEngine(), 'remote-like');

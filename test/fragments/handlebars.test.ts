@@ -2,4 +2,4 @@ import { describeFragmentCases } from './cases.js';
 import { handlebarsEngine } from './engines.js';
 
 describeFragmentCases(handlebarsEngine());
-describeFragmentCases(handlebarsEngine(), 'locmem', { inline: false });
+describeFragmentCases(handlebarsEngine(), 'remote-like');

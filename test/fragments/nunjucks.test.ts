@@ -2,4 +2,4 @@ import { describeFragmentCases } from './cases.js';
 import { nunjucksEngine } from './engines.js';
 
 describeFragmentCases(nunjucksEngine());
-describeFragmentCases(nunjucksEngine(), 'locmem', { inline: false });
+describeFragmentCases(nunjucksEngine(), 'remote-like');

@@ -18,29 +18,23 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { cachePlugin } from '../../adapters/eta.js';
 import { installCacheHelper, installExpressHandlebars, render } from '../../adapters/handlebars.js';
 import { installCacheTag } from '../../adapters/nunjucks.js';
-import { FragmentRender } from '../../src/fragments/index.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
-import { CountingLocMem } from './cases.js';
+import { RemoteLikeStore } from './remote-like-store.js';
 import { FIXTURES } from './engines.js';
 
 let serial = 0;
-let cache: CountingLocMem;
+let cache: RemoteLikeStore;
 let counted = 0;
 const count = () => ++counted;
 
 beforeEach(async () => {
-  await configureCaches({ default: { backend: CountingLocMem, location: `standard-renders-${++serial}` } });
-  cache = caches.get<CountingLocMem>('default');
+  // What is checked here is how a page's fragments are batched: on a store that holds nothing in
+  // process, every hit is read after the pass.
+  await configureCaches({ default: { backend: RemoteLikeStore, location: `standard-renders-${++serial}` } });
+  cache = caches.get<RemoteLikeStore>('default');
   counted = 0;
 });
-// What is checked here is how a page's fragments are batched: every hit is read after the pass.
-beforeAll(() => {
-  FragmentRender.inlineHits = false;
-});
-afterAll(() => {
-  FragmentRender.inlineHits = true;
-  return caches.closeAll();
-});
+afterAll(() => caches.closeAll());
 
 const callbackResult = (run: (callback: (error: Error | null, html?: string | null) => void) => void) =>
   new Promise<string>((resolve, reject) => run((error, html) => (error ? reject(error) : resolve(html!))));

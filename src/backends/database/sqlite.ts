@@ -4,8 +4,8 @@
  * so a batch of any size is one prepared statement that still searches the primary key.
  */
 import type BetterSqlite3 from 'better-sqlite3';
-import { requirePeer } from './peer.js';
-import type { Row, TableStore } from './database.js';
+import { requirePeer } from '../peer.js';
+import { quote, type Row, type TableStore } from './table.js';
 
 type Database = BetterSqlite3.Database;
 type Statement = BetterSqlite3.Statement;
@@ -154,9 +154,4 @@ function prepare(db: Database, table: string) {
     deleteSoonest: `DELETE FROM ${t} WHERE "cache_key" IN (SELECT "cache_key" FROM ${t} WHERE @kept = '' OR substr("cache_key", 1, length(@kept)) <> @kept ORDER BY "expires" LIMIT @count)`,
   };
   return Object.fromEntries(Object.entries(statements).map(([name, sql]) => [name, db.prepare(sql)])) as Record<keyof typeof statements, Statement>;
-}
-
-/** A double-quoted SQL identifier. */
-export function quote(identifier: string): string {
-  return `"${identifier.replaceAll('"', '""')}"`;
 }

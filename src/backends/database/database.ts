@@ -1,18 +1,19 @@
 /**
- * database: one SQL table per cache, in SQLite (better-sqlite3, embedded) or PostgreSQL
- * (pg). The cache logic lives here once; each dialect's SQL sits behind `TableStore`. `expires` is
+ * database: one SQL table per cache, in SQLite (better-sqlite3, embedded) or PostgreSQL (pg). The
+ * cache logic lives here once; each dialect's SQL sits behind `TableStore` (table.ts). `expires` is
  * epoch seconds as a double, +Infinity for "never", so "live" is always the one test `expires > now`.
  * Reads go to `readConnection` when given, except the reads a write depends on (incr, incrVersion).
  */
-import { type CacheParams, type Entry, type MaybePromise } from '../core/base.js';
-import { bytesCodec } from '../core/codec.js';
-import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
-import { InvalidCacheKeyError } from '../core/errors.js';
-import { describe } from '../core/keys.js';
-import { describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable } from './database-postgres.js';
-import { isSqliteDatabase, openSqlite, SqliteTable } from './database-sqlite.js';
-import { optionShape } from '../options.js';
-import { SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
+import { type CacheParams, type Entry, type MaybePromise } from '../../core/base.js';
+import { bytesCodec } from '../../core/codec.js';
+import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
+import { InvalidCacheKeyError } from '../../core/errors.js';
+import { describe } from '../../core/keys.js';
+import { optionShape } from '../../options.js';
+import { SERVER_OPTIONS, ServerCache, type ServerOptions } from '../server.js';
+import { describePgClient, describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable } from './postgres.js';
+import { isSqliteDatabase, openSqlite, SqliteTable } from './sqlite.js';
+import type { Row, TableStore } from './table.js';
 
 /**
  * A connection: a URL (`sqlite:///abs/path.db`, `sqlite:relative.db`, `sqlite::memory:`,
@@ -28,41 +29,6 @@ export interface DatabaseOptions extends ServerOptions, CullingOptions {
   readConnection?: DatabaseConnection;
   /** Create the table (and its index) on first use when it is missing, on the primary connection only. @default true */
   createTable?: boolean;
-}
-
-/** One row as the dialects return it. */
-export interface Row {
-  key: string;
-  value: Buffer;
-  /** Epoch seconds; +Infinity for never. */
-  expires: number;
-}
-
-/** The SQL of one dialect, over one table. Sync for SQLite, async for PostgreSQL. */
-export interface TableStore {
-  /** Whether calls return promises (a server: guarded by timeoutMs/failOpen). */
-  readonly async: boolean;
-  /** Names the database in errors (never with a password). */
-  readonly server: string;
-  exists(): MaybePromise<boolean>;
-  createTableSql(): string[];
-  createTable(): MaybePromise<'created' | 'exists'>;
-  select(keys: string[], now: number): MaybePromise<Row[]>;
-  selectOne(key: string, now: number): MaybePromise<Row | undefined>;
-  has(key: string, now: number): MaybePromise<boolean>;
-  /** Stores every entry; answers how many rows may be new (an upper bound). */
-  upsert(entries: Array<[string, Buffer]>, expires: number): MaybePromise<number>;
-  /** Inserts, or replaces an expired row, atomically; answers whether it stored. */
-  insertUnlessLive(key: string, value: Buffer, expires: number, now: number): MaybePromise<boolean>;
-  /** Deletes the keys; answers how many of them were live. */
-  delete(keys: string[], now: number): MaybePromise<number>;
-  retime(key: string, expires: number, now: number): MaybePromise<boolean>;
-  deleteAll(): MaybePromise<void>;
-  deleteExpired(now: number): MaybePromise<void>;
-  count(): MaybePromise<number>;
-  /** Deletes the `count` rows closest to expiring, leaving every row whose key begins with `keptKeyStart` (unless it is ''). */
-  deleteSoonestExpiring(count: number, keptKeyStart: string): MaybePromise<void>;
-  close(): void;
 }
 
 /** The longest key the `cache_key varchar(255)` column holds, in characters. */
@@ -331,13 +297,6 @@ export class DatabaseCache extends ServerCache<Buffer> {
 
 function entryOf(row: Row): Entry<Buffer> {
   return { payload: row.value, expiresAt: row.expires === Infinity ? null : row.expires };
-}
-
-/** Names a pg client from its own settings, for error messages. */
-function describePgClient(client: object): string {
-  const settings = ((client as { options?: object }).options ?? client) as { connectionString?: string; host?: string; port?: number; database?: string };
-  if (settings.connectionString) return describePostgresUrl(settings.connectionString);
-  return `postgres://${settings.host ?? 'localhost'}:${settings.port ?? 5432}/${settings.database ?? ''}`;
 }
 
 // Connections opened from URLs, shared by every cache naming the same URL and closed with the last.

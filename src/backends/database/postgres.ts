@@ -5,9 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Pool, PoolConfig, QueryResultRow } from 'pg';
-import { requirePeer } from './peer.js';
-import type { Row, TableStore } from './database.js';
-import { quote } from './database-sqlite.js';
+import { requirePeer } from '../peer.js';
+import { quote, type Row, type TableStore } from './table.js';
 
 /** What the backend needs of a pg Pool or Client. */
 export interface PgQueryable {
@@ -45,6 +44,13 @@ export function describePostgresUrl(url: string): string {
   } catch {
     return 'postgres (unparsable URL)';
   }
+}
+
+/** Names a pg client from its own settings, for error messages. */
+export function describePgClient(client: object): string {
+  const settings = ((client as { options?: object }).options ?? client) as { connectionString?: string; host?: string; port?: number; database?: string };
+  if (settings.connectionString) return describePostgresUrl(settings.connectionString);
+  return `postgres://${settings.host ?? 'localhost'}:${settings.port ?? 5432}/${settings.database ?? ''}`;
 }
 
 export function postgresTableSql(table: string): string[] {

@@ -1,0 +1,33 @@
+/** Hits, stale hits and misses by fragment name, in every cache, since start or `resetFragmentStats()`. */
+import { CountsByName, type HitCounts } from '../core/observe.js';
+
+const countsByName = new CountsByName();
+
+/** Hits, stale hits and misses of every fragment name since start or `resetFragmentStats()`, in every cache. */
+export function fragmentStats(): Map<string, HitCounts> {
+  return countsByName.snapshot();
+}
+
+export function resetFragmentStats(): void {
+  countsByName.reset();
+}
+
+/** The counts of one fragment name, for a fragment read after the engine's pass. */
+export function countsOf(name: string): HitCounts {
+  return countsByName.of(name);
+}
+
+/** The counts of the last fragment name hit inline (until a reset): a loop's hits of one name look it up once. */
+let lastCountedName: string | undefined;
+let lastCounts: HitCounts | undefined;
+let lastCountsGeneration = -1;
+
+/** Counts a hit answered while the engine renders. */
+export function countInlineHit(name: string): void {
+  if (lastCountedName !== name || lastCountsGeneration !== countsByName.generation) {
+    lastCountedName = name;
+    lastCounts = countsByName.of(name);
+    lastCountsGeneration = countsByName.generation;
+  }
+  lastCounts!.hits++;
+}

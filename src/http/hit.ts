@@ -1,0 +1,88 @@
+/**
+ * A stored page and how a hit sends it: its stored headers with Age and the HIT (or STALE) header
+ * added, or a 304/412 when the request's preconditions say so (RFC 9110 §13). The surprise: the
+ * headers go on the response before `writeHead`, so the layers around the page cache change a HIT as
+ * they changed the MISS that stored it.
+ */
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
+import { countOnce } from './page-stats.js';
+
+/** A stored response, ready to send. */
+export interface StoredPage {
+  status: number;
+  statusMessage: string;
+  /** Name, value, name, value… as `writeHead` takes them. */
+  headers: string[];
+  body: Buffer;
+  etag?: string;
+  lastModified?: string;
+  /** For the Age header: the max-age sent and the Expires time (epoch seconds). */
+  maxAge: number | null;
+  expires: number | null;
+  /**
+   * What `pageStats()` counts its hits under: the route pattern that rendered it (Express
+   * `req.route`), else its path. Absent from pages stored by earlier versions.
+   */
+  route?: string;
+}
+
+export type HitLabel = 'HIT' | 'STALE';
+
+/** The headers a 304 from the cache sends: those of the stored page RFC 9110 keeps, and the cache's own. */
+const KEPT_BY_NOT_MODIFIED = new Set([...NOT_MODIFIED_HEADERS, 'age']);
+
+/** A page's headers as a hit sends them, kept on the decoded page (never stored: the key is a symbol). */
+const HIT_HEADERS = Symbol('cachegrain.hitHeaders');
+type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: { statusHeader: string | false; headers: string[]; ageAt: number } };
+
+/** Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions. */
+export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPage, label: HitLabel, statusHeader: string | false): void {
+  countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route);
+  let status = page.status;
+  let headers = hitHeaders(page, label, statusHeader);
+  if ((page.etag !== undefined || page.lastModified !== undefined) && hasPreconditions(req.headers)) {
+    status = preconditionStatus(req.method, req.headers, page);
+    if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === statusHeader);
+    else if (status !== 200) headers = headers.slice(page.headers.length);
+  }
+  putHeaders(res, headers);
+  // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
+  res.writeHead(status, status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? ''));
+  res.end(status === 200 && req.method !== 'HEAD' ? page.body : undefined);
+}
+
+/**
+ * The headers a hit on the page sends, built once per decoded page (a page read from a cache in this
+ * process is one object for every reader): only the Age value changes, and it is written in place
+ * just before the synchronous `writeHead` that copies it.
+ */
+export function hitHeaders(page: StoredPage, label: HitLabel, statusHeader: string | false): string[] {
+  let hit = (page as PageWithHitHeaders)[HIT_HEADERS];
+  if (hit === undefined || hit.statusHeader !== statusHeader) {
+    const headers = page.headers.slice();
+    let ageAt = -1;
+    if (page.maxAge !== null && page.expires !== null) {
+      headers.push('Age', '0');
+      ageAt = headers.length - 1;
+    }
+    if (statusHeader !== false) headers.push(statusHeader, 'HIT');
+    hit = { statusHeader, headers, ageAt };
+    Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
+  }
+  if (hit.ageAt !== -1) hit.headers[hit.ageAt] = String(Math.max(0, page.maxAge! - (page.expires! - Math.floor(Date.now() / 1000))));
+  if (label === 'HIT' || statusHeader === false) return hit.headers;
+  const headers = hit.headers.slice();
+  headers[headers.length - 1] = label;
+  return headers;
+}
+
+/**
+ * Puts a stored page's headers on the response, each replacing any of its name as writeHead's own
+ * list would, but before writeHead: the layers around this one then change them as they changed the
+ * MISS that stored them, so a HIT carries the MISS's headers whatever the order of the middleware.
+ */
+export function putHeaders(res: ServerResponse, headers: readonly string[]): void {
+  for (let i = 0; i < headers.length; i += 2) res.removeHeader(headers[i]!);
+  for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
+}

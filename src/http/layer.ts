@@ -1,0 +1,196 @@
+/**
+ * One page-cache layer's settings (`cacheMiddleware`, `cachePage`, either split half), read and
+ * checked once from its options, and what every step of a request reads from them: the URL's keys
+ * and the marks the layer puts on a response it did not answer (MISS, BYPASS).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { BaseCache } from '../core/base.js';
+import { BoundedMemo } from '../core/memo.js';
+import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../options.js';
+import { isHeaderName } from './headers.js';
+import { absoluteUrl, headerKeyFor, headerValuesHash, hostUrlTag, md5, type PageKeyOptions, pageKeyFor, requestHostname, requestPath, urlTag } from './keys.js';
+
+/** Options of the page cache middleware. */
+export interface PageCacheOptions extends PageKeyOptions {
+  /** Seconds to keep a page whose response names no `max-age`. @default 600 */
+  seconds?: number;
+  /**
+   * Seconds browsers (and other caches downstream) may keep a page: the `max-age` and `Expires` sent
+   * with it, on a MISS, a HIT and a 304, where the view did not ask for less. Shorter than the page's
+   * timeout, a page invalidated on the server reaches browsers that much sooner. @default the page's timeout, as Django sends
+   */
+  browserMaxAge?: number;
+  /**
+   * Response header saying `HIT`, `MISS` (looked up, not found, stored now), `STALE` or `BYPASS`
+   * (the request or the response cannot be cached); `false` for none. @default 'X-Cache'
+   */
+  statusHeader?: string | false;
+  /** Adds `X-Cache-Reason` to a BYPASS, naming the rule (`Set-Cookie`, `Cache-Control: private`, `method POST`…). @default false */
+  debug?: boolean;
+  /** Bodies larger than this many bytes pass through uncached (and are not buffered). @default 1048576 */
+  maxBodyBytes?: number;
+  /**
+   * Seconds past a page's timeout during which it is served stale (`X-Cache: STALE`) while one
+   * refresh renders it again behind; a view's `Cache-Control: stale-while-revalidate=N` counts too. @default 0
+   */
+  staleWhileRevalidate?: number;
+  /** Seconds past a page's timeout during which it is served when its view fails (throws, or answers 5xx); also `stale-if-error=N`. @default 0 */
+  staleIfError?: number;
+  /** A response header that lists the page's tags, space-separated, for a CDN to purge by (`'Cache-Tag'`, `'Surrogate-Key'`). @default false */
+  tagHeader?: string | false;
+  /** Cold misses of one page render once across every process sharing the cache; the others wait for that render. @default false */
+  lock?: boolean;
+  /** How long a request waits for another process's render under `lock` before rendering itself. @default 5000 */
+  lockTimeoutMs?: number;
+}
+
+const HEADER_NAME_OR_FALSE = new ValueRule('a header name or false', (value) => value === false || (typeof value === 'string' && isHeaderName(value)));
+const CACHE_ALIAS_OR_CACHE = new ValueRule(
+  'a cache alias or a cache',
+  (value) => typeof value === 'string' || (typeof value === 'object' && value !== null && typeof (value as { get?: unknown }).get === 'function'),
+);
+
+/** The page cache's options, each with the rule its value keeps: `cacheMiddleware` and its split halves take them all. */
+export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
+  cache: CACHE_ALIAS_OR_CACHE,
+  keyPrefix: MUST_BE.string,
+  seconds: MUST_BE.seconds,
+  statusHeader: HEADER_NAME_OR_FALSE,
+  debug: MUST_BE.boolean,
+  maxBodyBytes: MUST_BE.nonNegativeInteger,
+  staleWhileRevalidate: MUST_BE.nonNegativeNumber,
+  staleIfError: MUST_BE.nonNegativeNumber,
+  tagHeader: HEADER_NAME_OR_FALSE,
+  lock: MUST_BE.boolean,
+  lockTimeoutMs: MUST_BE.nonNegativeNumber,
+  browserMaxAge: MUST_BE.nonNegativeSeconds,
+});
+/** `cachePage` takes its timeout as its first argument, never as `seconds`. */
+const { seconds: _seconds, ...CACHE_PAGE_OPTIONS } = PAGE_CACHE_OPTIONS;
+
+export const DEFAULT_SECONDS = 600;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+
+/** The keys a URL's lookup reads. */
+export interface UrlKeys {
+  urlHash: string;
+  headerKey: string;
+  /** `url:<path>` and `url://<host><path>`: the tags every page of the path (on its host) carries. */
+  urlTags: readonly [string, string];
+  /** The page key when the URL's responses vary on no request header. */
+  unvariedPageKey: string;
+}
+
+export class PageLayer {
+  /** The cache option as given: an alias (resolved on each request, so a reconfiguration is seen) or a cache. */
+  readonly cacheOption: string | BaseCache;
+  readonly keyPrefix: string;
+  readonly seconds: number;
+  readonly browserMaxAge: number | undefined;
+  readonly statusHeader: string | false;
+  readonly debug: boolean;
+  readonly maxBodyBytes: number;
+  readonly staleWhileRevalidate: number;
+  readonly staleIfError: number;
+  readonly tagHeader: string | false;
+  readonly lock: boolean;
+  readonly lockTimeoutMs: number;
+  /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
+  private readonly urlKeys = new BoundedMemo<UrlKeys>();
+  private readonly urlKeysByHost = new UrlKeysByHost();
+
+  /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
+  constructor(
+    options: PageCacheOptions,
+    readonly pageTimeout: number | null,
+    what: string,
+  ) {
+    checkOptions(options, pageTimeout === null ? PAGE_CACHE_OPTIONS : CACHE_PAGE_OPTIONS, what);
+    if (pageTimeout !== null) checkValue(pageTimeout, MUST_BE.seconds, what, 'timeout');
+    this.cacheOption = options.cache ?? 'default';
+    this.keyPrefix = options.keyPrefix ?? '';
+    this.seconds = options.seconds ?? DEFAULT_SECONDS;
+    this.browserMaxAge = options.browserMaxAge;
+    this.statusHeader = options.statusHeader ?? 'X-Cache';
+    this.debug = options.debug ?? false;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.staleWhileRevalidate = options.staleWhileRevalidate ?? 0;
+    this.staleIfError = options.staleIfError ?? 0;
+    this.tagHeader = options.tagHeader ?? false;
+    this.lock = options.lock ?? false;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  }
+
+  /** Whether `other` stores where this layer does (the same cache option and prefix): split middleware with the same options meet so. */
+  storesWith(other: PageLayer): boolean {
+    return other.cacheOption === this.cacheOption && other.keyPrefix === this.keyPrefix;
+  }
+
+  /** Marks a response this layer looked up and did not find. */
+  markMiss(res: ServerResponse): false {
+    if (this.statusHeader !== false) res.setHeader(this.statusHeader, 'MISS');
+    return false;
+  }
+
+  /** Marks a response that could not be cached, and with `debug` why (one of `storageDecision`'s reasons). */
+  markBypass(res: ServerResponse, reason: string): false {
+    if (this.statusHeader === false || res.headersSent) return false;
+    res.setHeader(this.statusHeader, 'BYPASS');
+    if (this.debug) res.setHeader(`${this.statusHeader}-Reason`, reason);
+    return false;
+  }
+
+  /**
+   * The keys of the request's URL. Off a proxy the URL is its scheme, Host and path, so the keys are
+   * found by those as they came, with no absolute URL built (and hashed by the map) on every hit.
+   */
+  keysOf(req: IncomingMessage): UrlKeys {
+    const headers = req.headers;
+    if (headers['x-forwarded-proto'] !== undefined || headers['x-forwarded-host'] !== undefined)
+      return this.urlKeys.remember(absoluteUrl(req), () => this.keysFor(req));
+    const secure = Boolean((req.socket as TLSSocket).encrypted);
+    const host = headers.host ?? '';
+    const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    return this.urlKeysByHost.find(secure, host, path) ?? this.urlKeysByHost.add(secure, host, path, this.keysFor(req));
+  }
+
+  private keysFor(req: IncomingMessage): UrlKeys {
+    const hash = md5(absoluteUrl(req));
+    return {
+      urlHash: hash,
+      headerKey: headerKeyFor(this.keyPrefix, hash),
+      urlTags: [urlTag(requestPath(req)), hostUrlTag(requestHostname(req), requestPath(req))],
+      unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
+    };
+  }
+}
+
+/**
+ * URL keys by scheme, Host and path, as a request names them off a proxy: two lookups of the strings
+ * the request came with. Bounded like a BoundedMemo: when full it starts afresh.
+ */
+class UrlKeysByHost {
+  private readonly hosts = [new Map<string, Map<string, UrlKeys>>(), new Map<string, Map<string, UrlKeys>>()];
+  private size = 0;
+
+  constructor(private readonly limit = 10_000) {}
+
+  find(secure: boolean, host: string, path: string): UrlKeys | undefined {
+    return this.hosts[secure ? 1 : 0]!.get(host)?.get(path);
+  }
+
+  add(secure: boolean, host: string, path: string, keys: UrlKeys): UrlKeys {
+    if (this.size >= this.limit) {
+      for (const hosts of this.hosts) hosts.clear();
+      this.size = 0;
+    }
+    const hosts = this.hosts[secure ? 1 : 0]!;
+    let byPath = hosts.get(host);
+    if (byPath === undefined) hosts.set(host, (byPath = new Map()));
+    byPath.set(path, keys);
+    this.size++;
+    return keys;
+  }
+}

@@ -1,0 +1,238 @@
+/**
+ * One request's lookup in one page-cache layer, as one object: the URL's keys, the tag versions read
+ * with them, the variant, a fallback page and the render it leads, carried from step to step. A step
+ * goes on at once when the store answered synchronously, so a hit on a cache in this process is sent
+ * within the request's own event, with no promise in between. A miss renders once per page in the
+ * process (a `Flight` of the cache's, led by the request) and, under `lock`, once across processes.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../core/base.js';
+import { type Flight, type Locks, lockOrWait, type Release } from '../flight/index.js';
+import { openedScope, scopeOf } from '../cacheability/scope.js';
+import { type HitLabel, serve, type StoredPage } from './hit.js';
+import { absoluteUrl, headerValuesHash, type LearnedHeaders, pageKeyFor } from './keys.js';
+import type { PageLayer, UrlKeys } from './layer.js';
+import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './refresh.js';
+import { reportPageFailure } from './report.js';
+
+/** A page as the leading render sent it, with what a waiter needs to tell whether it is its variant. */
+export interface RenderedPage {
+  page: StoredPage;
+  /** The request headers the page varies on (lower-cased, sorted), and the leader's hash of their values. */
+  varyHeaders: readonly string[];
+  variant: string;
+}
+
+/** A page render: it lands with the page, or with undefined when it ended without one others may share. */
+export type PageFlight = Flight<RenderedPage | undefined>;
+
+/** The next step of a lookup, given the store's answers. */
+type Step<A, B> = (this: PageRequest, first: A, second: B) => MaybePromise<boolean>;
+
+export class PageRequest {
+  /** Whether the request is a refresh this cache (or a process sharing it) asked for: it renders whatever is stored. */
+  private isRefresh = false;
+  private keys!: UrlKeys;
+  /** The versions of the page's `url:` tags, read before the render: the page is stored stamped with them. */
+  snapshot!: TagSnapshot;
+  /** The hash of the request's values of the headers its URL's pages vary on; `?` while they are not known. */
+  private variant = '?';
+  /** The key of the variant's page, once its variant is known. */
+  private pageKey = '';
+  /** The page's identity among renders: key prefix, URL hash and variant. */
+  private renderKey = '';
+  /** A page past its stale window but inside `staleIfError`: sent instead of a failed render. */
+  fallback: StoredPage | undefined;
+  /** False for HEAD: its response gets the headers its GET would get, and nothing is stored. */
+  stores = true;
+  /** The render this request leads, if it leads one. */
+  private flight: PageFlight | undefined;
+  /** The cross-process render lock (`lock`), held until the page is stored or will not be. */
+  private renderLock: Release | undefined;
+  /** The store of the page this request rendered, once it began. */
+  private storing: Promise<void> | undefined;
+
+  constructor(
+    readonly layer: PageLayer,
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly cache: BaseCache,
+  ) {}
+
+  /** The lookup of `layer`'s store that missed for the request `res` answers, if one did. */
+  static missedIn(res: ServerResponse, layer: PageLayer): PageRequest | undefined {
+    const lookups = openedScope(res)?.pageLookups;
+    if (lookups !== undefined) for (const lookup of lookups) if (lookup instanceof PageRequest && lookup.layer.storesWith(layer)) return lookup;
+    return undefined;
+  }
+
+  /** The `url:` tags every page of the request's URL carries. */
+  get urlTags(): readonly string[] {
+    return this.keys.urlTags;
+  }
+
+  /**
+   * Answers from the cache (or from a concurrent render of the same page): true once the response is
+   * sent. Else false, after marking the request for the response phase.
+   */
+  lookup(): MaybePromise<boolean> {
+    const method = this.req.method;
+    if (method !== 'GET' && method !== 'HEAD') return this.layer.markBypass(this.res, `method ${method}`);
+    if (carriesRefreshHeader(this.req)) {
+      const tokenKey = refreshTokenKey(this.req);
+      if (tokenKey !== undefined) return this.after(this.cache.readShared<boolean>(tokenKey), undefined, this.lookUpUrl);
+    }
+    return this.lookUpUrl(false);
+  }
+
+  /**
+   * The one place a store's answers are waited for: `step` goes on at once when both came
+   * synchronously (a cache in this process), else once both have come.
+   */
+  private after<A, B>(first: MaybePromise<A>, second: MaybePromise<B>, step: Step<A, B>): MaybePromise<boolean> {
+    if (!(first instanceof Promise) && !(second instanceof Promise)) return step.call(this, first, second);
+    return Promise.all([first, second]).then(([a, b]) => step.call(this, a, b));
+  }
+
+  /** `refreshToken`: what the cache holds under the refresh token the request carries, if it carries one. */
+  private lookUpUrl(refreshToken: boolean | undefined): MaybePromise<boolean> {
+    this.isRefresh = refreshToken === true;
+    const keys = (this.keys = this.layer.keysOf(this.req));
+    // The header list and the path's tag versions are read together: one round trip, one timeout at most.
+    return this.after(this.cache.readShared<LearnedHeaders>(keys.headerKey), this.cache.readTagSnapshot(keys.urlTags), this.lookUpVariant);
+  }
+
+  private lookUpVariant(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): MaybePromise<boolean> {
+    this.snapshot = snapshot;
+    if (learned === undefined) return this.joinOrLead();
+    const variant = (this.variant = headerValuesHash(this.req, learned.headers));
+    // A refresh renders whatever is stored. (A path whose tag was never invalidated has no version, and may well have pages.)
+    if (this.isRefresh) return this.joinOrLead();
+    const pageKey = learned.headers.length === 0 ? this.keys.unvariedPageKey : pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variant);
+    this.pageKey = pageKey;
+    return this.after(this.cache.readSharedEntry<StoredPage>(pageKey, snapshot), undefined, this.answer);
+  }
+
+  /** Serves the page found for the variant, or goes on to render it. */
+  private answer(entry: CachedEntry<StoredPage> | undefined): MaybePromise<boolean> {
+    if (entry === undefined) return this.joinOrLead();
+    if (entry.state === 'fresh') return this.serve(entry.value, 'HIT');
+    if (entry.state === 'stale') {
+      this.serve(entry.value, 'STALE');
+      if (!carriesRefreshHeader(this.req)) refreshBehind(this.cache, this.req, this.pageKey);
+      return true;
+    }
+    // Past its stale window: rendered afresh, and sent instead of a render that fails.
+    this.fallback = entry.value;
+    return this.joinOrLead();
+  }
+
+  private serve(page: StoredPage, label: HitLabel): true {
+    serve(this.req, this.res, page, label, this.layer.statusHeader);
+    return true;
+  }
+
+  /**
+   * A miss: waits for a concurrent render of the same variant and serves its page, or leads the
+   * render of it. HEAD is answered from the GET entry only: a miss runs the view, is judged as its
+   * GET would be (the same headers, BYPASS and its reason), and stores nothing.
+   */
+  private joinOrLead(): MaybePromise<boolean> {
+    if (this.req.method !== 'GET') {
+      this.stores = false;
+      this.fallback = undefined;
+      return this.handOver();
+    }
+    this.renderKey = `${this.layer.keyPrefix}\u0000${this.keys.urlHash}\u0000${this.variant}`;
+    const running = this.cache.flights.find<RenderedPage | undefined>(this.flightKey);
+    // A request never waits on its own render (a site cache in front of a route's cache).
+    if (running !== undefined && running.leader !== this.req) return running.outcome.then((rendered) => this.served(rendered));
+    if (this.layer.lock && running === undefined && !this.isRefresh) return this.leadUnderLock();
+    return this.lead();
+  }
+
+  /** Renders of pages are the cache's flights under `page\0<key prefix>\0<url hash>\0<variant>`. */
+  private get flightKey(): string {
+    return `page\u0000${this.renderKey}`;
+  }
+
+  /** Serves another request's render if it is this request's variant; else renders. */
+  private served(rendered: RenderedPage | undefined): boolean {
+    const page = rendered !== undefined && headerValuesHash(this.req, rendered.varyHeaders) === rendered.variant ? rendered.page : undefined;
+    return page === undefined ? this.lead() : this.serve(page, 'HIT');
+  }
+
+  /**
+   * `lock`: leads the render when this process takes the page's render lock; else waits for the
+   * holder's page and serves it, or renders itself when the lock is let go without one, or after
+   * `lockTimeoutMs`.
+   */
+  private async leadUnderLock(): Promise<boolean> {
+    // The lookup that missed may have come before another process stored the page and let go of the lock.
+    const waited = await lockOrWait(this.reportingLocks(), `render:${this.renderKey}`, this.layer.lockTimeoutMs, () => this.storedPage());
+    if (waited.is === 'found') return this.serve(waited.value, 'HIT');
+    if (waited.is === 'held') this.renderLock = waited.release;
+    return this.lead();
+  }
+
+  /** The cache's locks, each release reporting its own failure: the page goes out whether or not its lock lets go. */
+  private reportingLocks(): Locks {
+    const { cache } = this;
+    const failed = (error: unknown) => reportPageFailure(cache, `releasing the render lock of ${absoluteUrl(this.req)} failed`, error);
+    return {
+      async acquireLock(name, seconds) {
+        const release = await cache.acquireLock(name, seconds);
+        return release && (() => release().catch(failed));
+      },
+    };
+  }
+
+  /** The fresh stored page for the request, if there is one now. */
+  private async storedPage(): Promise<StoredPage | undefined> {
+    const learned = await this.cache.readShared<LearnedHeaders>(this.keys.headerKey);
+    if (learned === undefined) return undefined;
+    const pageKey = pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, headerValuesHash(this.req, learned.headers));
+    const entry = await this.cache.readSharedEntry<StoredPage>(pageKey);
+    return entry?.state === 'fresh' ? entry.value : undefined;
+  }
+
+  /** Leads the render unless someone else leads it now, and marks the GET for the response phase. */
+  private lead(): false {
+    const { flights } = this.cache;
+    if (flights.find(this.flightKey) === undefined) this.flight = flights.lead<RenderedPage | undefined>(this.flightKey, this.req);
+    this.res.once('close', () => this.ended());
+    return this.handOver();
+  }
+
+  /** Hands this lookup to the response phase of the layers storing where this one does, and marks the miss. */
+  private handOver(): false {
+    const lookups = scopeOf(this.res).pageLookups;
+    const same = lookups.findIndex((lookup) => lookup instanceof PageRequest && lookup.layer.storesWith(this.layer));
+    if (same === -1) lookups.push(this);
+    else lookups[same] = this;
+    return this.layer.markMiss(this.res);
+  }
+
+  /** Ends the render this request leads, with its page (shared with those waiting) or without one. */
+  settle(rendered?: RenderedPage): void {
+    this.flight?.land(rendered);
+  }
+
+  /** The page this request rendered is being stored: its render lock is let go once it is. */
+  storingWith(store: Promise<void>): void {
+    this.storing = store;
+  }
+
+  /**
+   * The response closed, however it ended: the render settles (if nothing settled it sooner), and the
+   * render lock is let go, once the page is stored when it is being stored.
+   */
+  private ended(): void {
+    this.settle();
+    const release = this.renderLock;
+    if (release === undefined) return;
+    this.renderLock = undefined;
+    if (this.storing === undefined) void release();
+    else void this.storing.finally(release);
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The page cache's response phase (Django's `UpdateCacheMiddleware`): judges the response its request
+ * phase let through, describes what to store, hands the page to the requests waiting on its render,
+ * and stores it behind the response. The surprise: a render that fails while a page inside its
+ * `staleIfError` window is stored sends that page instead, decided at the head.
+ */
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { teeResponse } from './capture.js';
+import { parseHttpDate } from './conditional.js';
+import { getMaxAge, headerText, patchResponseHeaders, secondsOf } from './headers.js';
+import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
+import { absoluteUrl, headerValuesHash, learnVariant, md5, requestPath, resolveCache, varyHeaderList } from './keys.js';
+import type { PageLayer } from './layer.js';
+import { PageRequest, type RenderedPage } from './page-request.js';
+import { countOnce, routeOf } from './page-stats.js';
+import { storageDecision, varyOnCredentials } from './policy.js';
+import { reportPageFailure } from './report.js';
+import { scopeOf } from '../cacheability/scope.js';
+
+/** Headers that describe one connection or one sending, never a stored page. */
+const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'age', 'upgrade', 'trailer']);
+
+/**
+ * Watches the response for `layer`: stores it if a lookup of the layer's store missed for the request
+ * (found when the head goes out, so this may be installed before the lookup runs) and the rules allow.
+ */
+export function captureResponse(layer: PageLayer, req: IncomingMessage, res: ServerResponse): void {
+  let lookup: PageRequest | undefined;
+  let timeout = 0;
+  let page: Omit<StoredPage, 'body'> | undefined;
+  const missed = () => (lookup ??= PageRequest.missedIn(res, layer));
+  teeResponse(res, layer.maxBodyBytes, {
+    mayReplace: () => missed()?.fallback !== undefined,
+    head: () => {
+      const lookup = missed();
+      if (lookup === undefined) return false;
+      if (lookup.fallback !== undefined && res.statusCode >= 500) return replaceWithFallback(layer, lookup, lookup.fallback);
+      varyOnCredentials(req, res);
+      const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
+      countOnce(req, res, 'misses');
+      if (decision.store) {
+        timeout = decision.timeout;
+        patchResponseHeaders(res, layer.browserMaxAge ?? timeout);
+        if (layer.tagHeader !== false) res.setHeader(layer.tagHeader, pageTags(res, lookup).join(' '));
+        if (!lookup.stores) return false;
+        page = describePage(req, res, layer.statusHeader);
+        return true;
+      }
+      layer.markBypass(res, decision.reason);
+      if (decision.patchTimeout !== undefined) patchResponseHeaders(res, layer.browserMaxAge ?? decision.patchTimeout);
+      lookup.settle();
+      return false;
+    },
+    done: (body) => {
+      if (lookup === undefined || page === undefined) return;
+      if (body === null) return lookup.settle();
+      const stored: StoredPage = { ...page, body };
+      if (!stored.headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length')) stored.headers.push('Content-Length', String(body.length));
+      const varyHeaders = varyHeaderList(varyOf(stored.headers));
+      const rendered: RenderedPage = { page: stored, varyHeaders, variant: headerValuesHash(req, varyHeaders) };
+      lookup.settle(rendered);
+      lookup.storingWith(storePage(layer, lookup, stored, timeout));
+    },
+  });
+}
+
+/** The page's tags: those of every fragment rendered into it and those the view added, and its `url:` tags. */
+function pageTags(res: ServerResponse, lookup: PageRequest): string[] {
+  return [...new Set([...scopeOf(res).cacheability.tags, ...lookup.urlTags])];
+}
+
+/**
+ * A render that failed (an error page, 5xx) while a page inside its `staleIfError` window is
+ * stored: that page goes out instead, marked STALE, and the failure is reported.
+ */
+function replaceWithFallback(layer: PageLayer, lookup: PageRequest, fallback: StoredPage): Buffer {
+  const { req, res } = lookup;
+  reportPageFailure(resolveCache(layer.cacheOption), `the view for ${absoluteUrl(req)} answered ${res.statusCode}; the stale page was sent instead`);
+  lookup.settle();
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  res.statusCode = fallback.status;
+  res.statusMessage = fallback.statusMessage;
+  putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader));
+  return fallback.body;
+}
+
+/** The status and headers to store, as the view left them (connection headers and the HIT/MISS header left out). */
+function describePage(req: IncomingMessage, res: ServerResponse, statusHeader: string | false): Omit<StoredPage, 'body'> {
+  const skipped = statusHeader === false ? '' : statusHeader.toLowerCase();
+  const headers: string[] = [];
+  // Node keeps the names as the view spelled them; getRawHeaderNames is missing from @types/node.
+  const names = (res as ServerResponse & { getRawHeaderNames(): string[] }).getRawHeaderNames();
+  for (const name of names) {
+    const lower = name.toLowerCase();
+    if (NOT_STORED.has(lower) || lower === skipped) continue;
+    const value = res.getHeader(name)!;
+    if (Array.isArray(value)) for (const item of value) headers.push(name, item);
+    else headers.push(name, String(value));
+  }
+  const page: Omit<StoredPage, 'body'> = {
+    status: res.statusCode,
+    statusMessage: res.statusMessage || (STATUS_CODES[res.statusCode] ?? ''),
+    headers,
+    maxAge: getMaxAge(res),
+    expires: parseHttpDate(headerText(res, 'expires')) ?? null,
+  };
+  const etag = headerText(res, 'etag');
+  const lastModified = headerText(res, 'last-modified');
+  if (etag !== undefined) page.etag = etag;
+  if (lastModified !== undefined) page.lastModified = lastModified;
+  page.route = routeOf(req) ?? requestPath(req);
+  return page;
+}
+
+/**
+ * Stores a page sent to its requester, in the background, with its tags at the versions read
+ * before its render began (its path's) or now (its fragments'): an invalidation since then drops
+ * it. It may be served stale for the longer of the layer's and the view's stale windows.
+ */
+async function storePage(layer: PageLayer, lookup: PageRequest, page: StoredPage, timeout: number): Promise<void> {
+  const { req, res } = lookup;
+  const cache = resolveCache(layer.cacheOption);
+  try {
+    // Down for a while (its breaker open): storing would only fail; the next request renders again.
+    if (cache.unreachable) return;
+    const cacheControl = headerText(res, 'cache-control');
+    const staleWhileRevalidate = Math.max(layer.staleWhileRevalidate, secondsOf(cacheControl, 'stale-while-revalidate') ?? 0);
+    const staleIfError = Math.max(layer.staleIfError, secondsOf(cacheControl, 'stale-if-error') ?? 0);
+    // The header list lives as long as the page may be served, stale included.
+    const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
+    const key = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), varyOf(page.headers), listTimeout);
+    await cache.set(key, page, { timeout, tags: pageTags(res, lookup), tagsAsOf: lookup.snapshot, staleWhileRevalidate, staleIfError });
+  } catch (error) {
+    // The response has gone out already; a failed store only costs the next request a miss.
+    reportPageFailure(cache, `storing the page ${absoluteUrl(req)} failed`, error);
+  }
+}
+
+/** The Vary value among stored headers, its several fields joined. */
+function varyOf(headers: string[]): string | undefined {
+  const values: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'vary') values.push(headers[i + 1]!);
+  return values.length === 0 ? undefined : values.join(', ');
+}
