@@ -1,5 +1,5 @@
 /**
- * BaseCache: the cache API of SPEC §3, written once over a handful of primitives that each backend
+ * BaseCache: the cache API (Django's, in camelCase), written once over a handful of primitives that each backend
  * implements (Django's `BaseCache`, unstorage's driver seam). The base owns argument shapes, made
  * keys, versions, timeouts, serialization and copy-on-read; a backend sees only made keys, payloads
  * and absolute expiries (epoch seconds, `null` = never). The concerns around the API live in parts

@@ -1,5 +1,5 @@
 /**
- * The seam between the cache API and a backend (SPEC §3; Django's base.py): a backend sees only made
+ * The seam between the cache API and a backend (Django's base.py): a backend sees only made
  * keys, payloads and absolute expiries (epoch seconds, `null` = never). `BaseCache` declares these as
  * its protected methods, each documented there; its helpers reach them through `Seam` on the cache
  * itself, so that an L1 installed over an instance's primitives is what every helper calls.

@@ -1,5 +1,5 @@
 /**
- * Locks in the store, for every process sharing it (SPEC §3 `acquireLock`): an `add` of a token under
+ * Locks in the store, for every process sharing it (`acquireLock`): an `add` of a token under
  * the lock's key, which expires by itself; releasing removes the key only while it holds this
  * holder's token, never a lock taken after this one expired.
  */

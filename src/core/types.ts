@@ -1,4 +1,4 @@
-/** The shapes the cache API takes and answers (SPEC §3): construction parameters, call options, entries. */
+/** The shapes the cache API takes and answers: construction parameters, call options, entries. */
 import type { KeyFunction } from './keys.js';
 import { optionShape } from '../options.js';
 

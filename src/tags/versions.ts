@@ -1,5 +1,5 @@
 /**
- * Tag versions (SPEC §8): each tag has a version stored beside the entries, under a key of its own;
+ * Tag versions: each tag has a version stored beside the entries, under a key of its own;
  * an entry is stamped with its tags' versions when written, and is judged against the current ones
  * when read. `invalidateTags` gives a tag a new version, so nothing is scanned. How entries stand is
  * judged here too: fresh, stale inside a window, or dead.
