@@ -11,13 +11,16 @@ import { type CallOptions, checkVersion, EXPIRED, type Expiry, storedExpiry } fr
 import { type CacheContext, cacheContext } from './context.js';
 import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
-import { type HeldString, type InProcessEntry, InProcessHits, type InProcessStore, type LocalStore } from './in-process.js';
+import type { HeldString, InProcessEntry, InProcessStore, LocalStore } from './in-process.js';
+import { InProcessHits } from './in-process-hits.js';
 import { type CacheKey, userKeyToString } from './keys.js';
 import type { MadeKey, MadeKeys } from './made-keys.js';
 import { type CacheStats, emptyStats, observeOperations, type Operation } from './observe.js';
 import { type Payloads, Unreadable } from './payloads.js';
 import type { Reporter } from './report.js';
-import { andThen, CacheSeam, type Entry, type MaybePromise, nothing, promised, throwRefusal } from './seam.js';
+import { CacheSeam, throwRefusal } from './seam.js';
+import { type Entry } from './types.js';
+import { andThen, type MaybePromise, nothing, promised } from './maybe.js';
 import { StoreLocks } from './store-locks.js';
 import { Writes } from './writes.js';
 import type { CachedEntry, CacheParams, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
@@ -25,7 +28,9 @@ import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
-export type { Entry, MaybePromise, WriteFailure } from './seam.js';
+export type { WriteFailure } from './seam.js';
+export type { Entry } from './types.js';
+export type { MaybePromise } from './maybe.js';
 export { failedKey } from './seam.js';
 export type { HeldString, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from './in-process.js';
 export type {

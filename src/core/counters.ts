@@ -8,7 +8,8 @@ import { KeyNotFoundError } from './errors.js';
 import { type CacheKey, describe } from './keys.js';
 import { Unreadable } from './payloads.js';
 import { cacheTypeError } from './report.js';
-import { type Entry, throwRefusal } from './seam.js';
+import { throwRefusal } from './seam.js';
+import { type Entry } from './types.js';
 import type { VersionOption } from './types.js';
 
 export class Counters<P> {

@@ -5,13 +5,7 @@
  * vouching for it; a caller that kept one checks that flag instead of reading again. A backend
  * hands its store to the base once, with `BaseCache.answerFromMemory`.
  */
-import type { BaseCache } from './base.js';
-import type { CacheStats } from './observe.js';
-import { Unreadable } from './payloads.js';
-import type { CachedEntry, EntryState } from './types.js';
-import type { Entry } from './seam.js';
-import type { Judged, TagVersions } from '../tags/versions.js';
-import type { CacheContext } from './context.js';
+import type { Entry } from './types.js';
 
 /**
  * What a store in this process vouches for about one key: an entry it holds, or that the key has no
@@ -80,7 +74,8 @@ export interface LocalStore<P> extends InProcessStore<P> {
 
 /** A fresh string a cache holds in this process, kept by a caller that asks for it again (`holdFresh`, `answerHeld`). */
 export interface HeldString {
-  readonly cache: BaseCache;
+  /** The cache that holds it: only that cache answers it again. */
+  readonly cache: object;
   readonly key: string;
   readonly value: string;
   readonly entry: InProcessEntry<unknown>;
@@ -92,113 +87,4 @@ export interface HeldString {
   /** The made keys of its tags' versions, and their entries as held when it was read: a new version retires one. */
   readonly tagKeys: readonly string[];
   readonly tagEntries: ReadonlyArray<InProcessStanding>;
-}
-
-const NO_TAGS: readonly string[] = Object.freeze([]);
-const NO_ENTRIES: ReadonlyArray<InProcessStanding> = Object.freeze([]);
-
-/** An entry this process holds, judged against its tags' versions as this process holds them. */
-interface JudgedInProcess<P> {
-  judged: Judged<P>;
-  tagKeys: readonly string[];
-  tagEntries: ReadonlyArray<InProcessStanding>;
-}
-
-/** Hits answered from a store in this process: `peekFresh`, `holdFresh` and `answerHeld` of `BaseCache`. */
-export class InProcessHits<P> {
-  private readonly tags: TagVersions<P>;
-  private readonly counts: CacheStats;
-
-  constructor(
-    private readonly host: CacheContext<P>,
-    private readonly store: InProcessStore<P>,
-  ) {
-    this.tags = host.tags;
-    this.counts = host.counts;
-  }
-
-  /** The fresh entry under a made key when this process can tell at once, else undefined. */
-  peekFresh<T>(made: string): CachedEntry<T> | undefined {
-    const entry = this.store.held(made);
-    if (entry === undefined) return undefined;
-    const inProcess = this.judged(entry);
-    if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
-    const { payload, stamp } = inProcess.judged;
-    const value = this.host.payloads.readable(made, payload, true);
-    if (value instanceof Unreadable) return undefined;
-    // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
-    this.counts.hits++;
-    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state: 'fresh' as EntryState };
-  }
-
-  /** A fresh string under a made key as a `HeldString` (anything else fresh as an entry), else undefined. */
-  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
-    const entry = this.store.held(made);
-    if (entry === undefined) return undefined;
-    const inProcess = this.judged(entry);
-    if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
-    const { judged, tagKeys, tagEntries } = inProcess;
-    const value = this.host.payloads.readable(made, judged.payload, true);
-    if (value instanceof Unreadable) return undefined;
-    // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
-    this.counts.hits++;
-    const recency = this.store.recency;
-    const tags = judged.stamp?.tags ?? NO_TAGS;
-    if (typeof value !== 'string') return { value, tags, state: 'fresh' };
-    // Held while every entry it stands on is trusted, and no longer than it is fresh.
-    let trustedUntil = Math.min(entry.trustedUntil ?? Infinity, judged.stamp?.freshUntil ?? Infinity);
-    entry.kept = true;
-    for (const tagEntry of tagEntries) {
-      trustedUntil = Math.min(trustedUntil, tagEntry.trustedUntil ?? Infinity);
-      tagEntry.kept = true;
-    }
-    return { cache: this.host.cache, key: made, value, entry: entry as InProcessEntry<unknown>, trustedUntil, recency, tags, tagKeys, tagEntries };
-  }
-
-  /** The kept string again, counted as a hit, while everything it stands on is still the store's and fresh at `now`. */
-  answerHeld(held: HeldString, now: number): string | undefined {
-    const entry = held.entry;
-    if (entry.retired) return undefined;
-    if (held.trustedUntil <= now || (entry.expiresAt !== null && entry.expiresAt <= now)) return undefined;
-    const tagEntries = held.tagEntries;
-    for (let i = 0; i < tagEntries.length; i++) if (tagEntries[i]!.retired) return undefined;
-    if (held.recency.crowded) {
-      held.recency.touch(held.key);
-      // The versions of its tags are in use as long as the entry is: they must not be culled first.
-      for (let i = 0; i < held.tagKeys.length; i++) held.recency.touch(held.tagKeys[i]!);
-    }
-    this.counts.hits++;
-    return held.value;
-  }
-
-  /**
-   * An entry this process holds, judged against its tags' versions as this process holds them, with
-   * the entries of those versions (or the absence that stands for a tag never invalidated); undefined
-   * when this process cannot tell a version.
-   */
-  private judged(entry: InProcessEntry<P>): JudgedInProcess<P> | undefined {
-    const stamped = this.host.codec.unstamp?.(entry.payload);
-    if (stamped === undefined) return { judged: { payload: entry.payload, stamp: undefined, state: 'fresh' }, tagKeys: NO_TAGS, tagEntries: NO_ENTRIES };
-    const versions = new Map<string, string | undefined>();
-    const tagKeys: string[] = [];
-    const tagEntries: InProcessStanding[] = [];
-    for (const tag of stamped.stamp.tags) {
-      const tagKey = this.tags.keyOf(tag);
-      const held = this.store.held(tagKey);
-      if (held !== undefined) {
-        const version = this.tags.versionIn(tagKey, held);
-        if (version === undefined) return undefined;
-        versions.set(tag, version);
-        tagEntries.push(held);
-      } else {
-        // A tag never invalidated has no version: its absence stands in for it, until the key is written.
-        const absence = this.store.heldAbsence(tagKey);
-        if (absence === undefined) return undefined;
-        versions.set(tag, undefined);
-        tagEntries.push(absence);
-      }
-      tagKeys.push(tagKey);
-    }
-    return { judged: { payload: stamped.payload, stamp: stamped.stamp, state: this.tags.stateOf(stamped.stamp, versions) }, tagKeys, tagEntries };
-  }
 }

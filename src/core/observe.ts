@@ -7,7 +7,7 @@
 import { type Channel, channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import type { CacheKey } from './keys.js';
-import { promised } from './seam.js';
+import { promised } from './maybe.js';
 
 /** What a cache did since it was made or since `resetStats()`. */
 export interface CacheStats {

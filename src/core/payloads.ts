@@ -6,7 +6,8 @@
 import type { Codec } from './codec.js';
 import type { Reporter } from './report.js';
 import { cacheTypeError } from './report.js';
-import { andThen, type MaybePromise, nothing, type Seam } from './seam.js';
+import { type Seam } from './seam.js';
+import { andThen, type MaybePromise, nothing } from './maybe.js';
 
 /**
  * What a read found under a key whose payload cannot be decoded (damaged, or written in a format

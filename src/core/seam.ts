@@ -4,29 +4,21 @@
  * its protected methods, each documented there; its helpers reach them through `Seam` on the cache
  * itself, so that an L1 installed over an instance's primitives is what every helper calls.
  */
+import { andThen, type MaybePromise } from './maybe.js';
 import { EventEmitter } from 'node:events';
 import { now } from './clock.js';
 import { checkTimeout, checkVersion } from './call-options.js';
 import { defaultKeyFunction, describe, type KeyFunction } from './keys.js';
 import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from './made-keys.js';
 import { cacheTypeError, named } from './report.js';
-import { type CacheParams, DEFAULT_TIMEOUT, splitLocation } from './types.js';
+import { type CacheParams, DEFAULT_TIMEOUT, type Entry, splitLocation } from './types.js';
 import { checkOptionNames, type OptionShape } from '../options.js';
-
-export type MaybePromise<T> = T | Promise<T>;
 
 /**
  * A made key `write` could not store: the key alone when the caller is not to hear why (a failOpen
  * fallback), or with the cause, which `set` rejects with (`setMany` answers the key either way).
  */
 export type WriteFailure = string | { key: string; error: Error };
-
-/** A stored entry as a backend returns it. */
-export interface Entry<P> {
-  payload: P;
-  /** Epoch seconds, `null` for never; `undefined` when the read did not ask for it. */
-  expiresAt?: number | null;
-}
 
 /** The primitives of a backend, as `BaseCache` declares them. */
 export interface Seam<P> {
@@ -55,21 +47,6 @@ export function failedKey(failure: WriteFailure): string {
 export function throwRefusal(failed: WriteFailure[]): void {
   for (const failure of failed) if (typeof failure !== 'string') throw failure.error;
 }
-
-const RESOLVED: Promise<void> = Promise.resolve();
-
-/** The answer as a promise: one already settled for an answer given at once. */
-export function promised<T>(answer: MaybePromise<T>): Promise<T> {
-  if (answer instanceof Promise) return answer;
-  return answer === undefined ? (RESOLVED as Promise<T>) : Promise.resolve(answer);
-}
-
-/** `next` of the value, at once when it is already there: a store in this process answers without a turn of the event loop. */
-export function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybePromise<B>): MaybePromise<B> {
-  return value instanceof Promise ? value.then(next) : next(value);
-}
-
-export const nothing = (): void => undefined;
 
 /**
  * What a backend is built on: the settings every cache has, checked once, and what a backend

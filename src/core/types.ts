@@ -93,3 +93,10 @@ export function splitLocation(location: string | string[] | undefined): string[]
   const parts = Array.isArray(location) ? location : location.split(/[;,]/);
   return parts.map((part) => part.trim()).filter((part) => part !== '');
 }
+
+/** A stored entry as a backend returns it. */
+export interface Entry<P> {
+  payload: P;
+  /** Epoch seconds, `null` for never; `undefined` when the read did not ask for it. */
+  expiresAt?: number | null;
+}

@@ -15,9 +15,11 @@ import { TAG_KEY_VERSION, TAG_KEYS } from '../core/made-keys.js';
 import { BoundedMemo } from '../core/memo.js';
 import { afterRemovals, Unreadable } from '../core/payloads.js';
 import { cacheTypeError } from '../core/report.js';
-import { andThen, type Entry, type MaybePromise, throwRefusal } from '../core/seam.js';
+import { throwRefusal } from '../core/seam.js';
+import { type Entry } from '../core/types.js';
+import { andThen, type MaybePromise } from '../core/maybe.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../core/types.js';
-import type { CacheContext } from '../core/context.js';
+import type { CacheParts } from '../core/parts.js';
 
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
 const TAG_KEYS_REMEMBERED = 10_000;
@@ -62,7 +64,7 @@ export class TagVersions<P> {
   private readonly madeTagKeys = new BoundedMemo<true>(TAG_KEYS_REMEMBERED);
   private madeHorizonKey: string | undefined;
 
-  constructor(private readonly host: Omit<CacheContext<P>, 'tags'>) {}
+  constructor(private readonly host: CacheParts<P>) {}
 
   /**
    * Where a tag's version is kept: a short tag of plain characters names its key as it is (a tagged

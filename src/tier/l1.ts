@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
 import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../core/in-process.js';
-import { type Entry, failedKey, type MaybePromise, type Seam, type WriteFailure } from '../core/seam.js';
+import { failedKey, type Seam, type WriteFailure } from '../core/seam.js';
+import { type Entry } from '../core/types.js';
+import { type MaybePromise } from '../core/maybe.js';
 import { describe } from '../core/keys.js';
 import { optionShape } from '../options.js';
 
