@@ -145,6 +145,15 @@ describe('an options object with a misspelt name', () => {
     expect(await messageOf(call)).toBe(message);
   });
 
+  it.each([
+    ['actions', { actions: 'yes' }, "cacheDashboard: options.actions must be a boolean (got 'yes')"],
+    ['caches', { caches: 'default' }, "cacheDashboard: options.caches must be a list of cache aliases (got 'default')"],
+    ['title', { title: 3 }, 'cacheDashboard: options.title must be a string (got 3)'],
+    ['top', { top: -1 }, 'cacheDashboard: options.top must be a non-negative integer (got -1)'],
+  ])('cacheDashboard refuses a bad value of options.%s, naming it', async (_name, options, message) => {
+    expect(await messageOf(() => cacheDashboard(options as never))).toBe(message);
+  });
+
   const WRITE_LIST = listed(['timeout', 'version', 'tags', 'staleWhileRevalidate', 'staleIfError', 'tagsAsOf']);
   const VERSION_LIST = "'options.version'";
   const calls: Array<[string, () => unknown, string]> = [

@@ -14,8 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache } from '../core/base.js';
 import type { ServerHealth } from '../backends/server.js';
 import { caches } from '../config.js';
-import { describe } from '../core/keys.js';
-import { checkOptions, optionShape } from '../options.js';
+import { checkOptions, MUST_BE, optionShape, ValueRule } from '../options.js';
 import { fragmentStats } from '../fragments/index.js';
 import { type CacheEvent, channelName, type HitCounts } from '../core/observe.js';
 import { pageStats } from './page-cache.js';
@@ -31,7 +30,12 @@ export interface DashboardOptions {
   top?: number;
 }
 
-const DASHBOARD_OPTIONS = optionShape<DashboardOptions>({ caches: true, actions: true, title: true, top: true });
+const DASHBOARD_OPTIONS = optionShape<DashboardOptions>({
+  caches: new ValueRule('a list of cache aliases', (value) => Array.isArray(value) && value.every((alias) => typeof alias === 'string')),
+  actions: MUST_BE.boolean,
+  title: MUST_BE.string,
+  top: MUST_BE.nonNegativeInteger,
+});
 
 type Next = (error?: unknown) => void;
 
@@ -82,10 +86,6 @@ function listenForInvalidations(): void {
 export function dashboardHandler(options: DashboardOptions = {}): (req: IncomingMessage, res: ServerResponse, next?: Next) => void {
   checkOptions(options, DASHBOARD_OPTIONS, 'cacheDashboard');
   const { actions = false, title = 'Cache', top = 20 } = options;
-  if (typeof actions !== 'boolean') throw new TypeError(`cacheDashboard: options.actions must be a boolean (got ${describe(actions)})`);
-  if (options.caches !== undefined && (!Array.isArray(options.caches) || options.caches.some((alias) => typeof alias !== 'string'))) {
-    throw new TypeError('cacheDashboard: options.caches must be a list of cache aliases');
-  }
   listenForInvalidations();
   const secret = randomBytes(32);
   const token = (window: number) => createHmac('sha256', secret).update(String(window)).digest('base64url');
