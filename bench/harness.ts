@@ -30,20 +30,21 @@ export interface Comparison {
   met?: boolean;
 }
 
-const ROUNDS = 3;
+/** How many times each comparison measures ours and its anchor, alternately. */
+export const ROUNDS = 5;
 
 export interface MeasureOptions {
-  /** How long to measure after warming up. @default 1000 */
+  /** How long to measure after warming up. @default 600 */
   durationMs?: number;
   /** How many operations run concurrently. @default 1 */
   inFlight?: number;
-  /** Warm-up time. @default 200 */
+  /** Warm-up time. @default 150 */
   warmupMs?: number;
 }
 
 /** Runs `operation` repeatedly for a while and reports its throughput. */
 export async function measure(operation: (i: number) => Promise<unknown> | unknown, options: MeasureOptions = {}): Promise<Measurement> {
-  const { durationMs = 1000, inFlight = 1, warmupMs = 200 } = options;
+  const { durationMs = 600, inFlight = 1, warmupMs = 150 } = options;
   await runFor(operation, warmupMs, inFlight);
   globalThis.gc?.();
   const started = process.hrtime.bigint();
@@ -72,8 +73,10 @@ export interface Surroundings {
 }
 
 /**
- * Measures ours and the anchor alternately, ROUNDS times each, and keeps each one's best: on a
- * shared 2-core machine a single measurement swings by tens of percent, the best of a few much less.
+ * Measures the anchor and ours in turn, ROUNDS times each, and answers the median of the rounds'
+ * ratios. On a shared 2-core machine a single measurement swings by tens of percent, and the machine
+ * changes from one second to the next: the two measurements of a round, taken back to back, see much
+ * the same machine, and the median drops the rounds it disturbed.
  */
 export async function compare(
   section: string,
@@ -85,26 +88,49 @@ export async function compare(
 ): Promise<Comparison> {
   const anchors: Measurement[] = [];
   const oursRuns: Measurement[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    anchors.push(await measure(anchor, options));
+  const measureOurs = async () => {
     options.whileOurs?.enter();
     try {
       oursRuns.push(await measure(ours, options));
     } finally {
       options.whileOurs?.leave();
     }
+  };
+  // The order flips every round, so that neither side always runs just after the other.
+  for (let round = 0; round < ROUNDS; round++) {
+    if (round % 2 === 1) await measureOurs();
+    anchors.push(await measure(anchor, options));
+    if (round % 2 === 0) await measureOurs();
   }
-  const best = (runs: Measurement[]) => runs.reduce((x, y) => (x.opsPerSec >= y.opsPerSec ? x : y));
-  const oursBest = best(oursRuns);
-  const anchorBest = best(anchors);
-  const ratio = oursBest.opsPerSec / anchorBest.opsPerSec;
-  const result: Comparison = { section, name, ours: oursBest, anchorName, anchor: anchorBest, ratio };
-  if (options.target !== undefined) {
-    result.target = `≥ ${options.target}×`;
-    result.met = ratio >= options.target;
-  }
+  const result = compared(section, name, oursRuns, anchorName, anchors, options.target);
   print(result);
   return result;
+}
+
+/**
+ * The comparison of rounds measured in pairs (`ours[i]` beside `anchors[i]`): each side's median
+ * throughput, and the median of the rounds' ratios.
+ */
+export function compared(section: string, name: string, ours: Measurement[], anchorName: string, anchors: Measurement[], target?: number): Comparison {
+  const ratio = median(ours.map((run, i) => run.opsPerSec / anchors[i]!.opsPerSec));
+  const result: Comparison = { section, name, ours: medianOf(ours), anchorName, anchor: medianOf(anchors), ratio };
+  if (target !== undefined) {
+    result.target = `≥ ${target}×`;
+    result.met = ratio >= target;
+  }
+  return result;
+}
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+/** The measurement of median throughput. */
+function medianOf(runs: readonly Measurement[]): Measurement {
+  const opsPerSec = median(runs.map((run) => run.opsPerSec));
+  return { opsPerSec, meanMicros: 1e6 / opsPerSec };
 }
 
 /** A measurement as the table shows it: ops/s, or ms for a latency. */

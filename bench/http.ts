@@ -8,7 +8,7 @@ import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { type Comparison, type Measurement, print } from './harness.js';
+import { type Comparison, compared, type Measurement, print } from './harness.js';
 
 const require = createRequire(import.meta.url);
 const WARMUP_SECONDS = 1;
@@ -52,27 +52,12 @@ async function stopServer(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** A comparison of the runs of `pair`: each side's median run, and the median of the rounds' ratios. */
-function compared(name: string, pair: Pair, anchorName: string, target?: number): Comparison {
-  const ratios = pair.ours.map((run, round) => run.opsPerSec / pair.anchor[round]!.opsPerSec);
-  const result: Comparison = { section: 'http', name, ours: median(pair.ours), anchorName, anchor: median(pair.anchor), ratio: median(ratios) };
-  if (target !== undefined) {
-    result.target = `≥ ${target}×`;
-    result.met = result.ratio >= target;
-  }
+/** A comparison of the runs of `pair`, with each round's ratio shown. */
+function comparedPair(name: string, pair: Pair, anchorName: string, target?: number): Comparison {
+  const result = compared('http', name, pair.ours, anchorName, pair.anchor, target);
   print(result);
-  console.log(`${''.padEnd(13)}rounds: ${ratios.map((ratio) => `${ratio.toFixed(2)}×`).join(' ')}`);
+  console.log(`${''.padEnd(13)}rounds: ${pair.ours.map((run, round) => `${(run.opsPerSec / pair.anchor[round]!.opsPerSec).toFixed(2)}×`).join(' ')}`);
   return result;
-}
-
-function median<T extends number | Measurement>(values: T[]): T {
-  const sorted = [...values].sort((x, y) => (typeof x === 'number' ? x - (y as number) : x.opsPerSec - (y as Measurement).opsPerSec));
-  const middle = sorted.length >> 1;
-  if (sorted.length % 2 === 1) return sorted[middle]!;
-  const [low, high] = [sorted[middle - 1]!, sorted[middle]!];
-  if (typeof low === 'number') return ((low + (high as number)) / 2) as T;
-  const opsPerSec = (low.opsPerSec + (high as Measurement).opsPerSec) / 2;
-  return { opsPerSec, meanMicros: 1e6 / opsPerSec } as T;
 }
 
 interface Pair {
@@ -118,9 +103,9 @@ export async function run(): Promise<Comparison[]> {
   const apicache = await rounds('express-ours', 'apicache');
   const routeCache = await rounds('express-ours', 'route-cache');
   return [
-    compared('hit via cacheMiddleware, Express 5', ceiling, 'Express sending prebuilt bytes', 0.95),
-    compared('hit via cacheMiddleware, node:http', bare, 'node:http sending prebuilt bytes'),
-    compared('hit via cacheMiddleware, Express 5', apicache, 'apicache', 1),
-    compared('hit via cacheMiddleware, Express 5', routeCache, 'route-cache', 1),
+    comparedPair('hit via cacheMiddleware, Express 5', ceiling, 'Express sending prebuilt bytes', 0.95),
+    comparedPair('hit via cacheMiddleware, node:http', bare, 'node:http sending prebuilt bytes'),
+    comparedPair('hit via cacheMiddleware, Express 5', apicache, 'apicache', 1),
+    comparedPair('hit via cacheMiddleware, Express 5', routeCache, 'route-cache', 1),
   ];
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { load, percentile, type Sample } from '../test/http/fixtures/load.js';
 import { type SiteProcess, startSiteProcess } from '../test/http/fixtures/site-process.js';
 import { type RedisServer, startRedisServer } from '../test/setup/redis.js';
-import { type Comparison, print } from './harness.js';
+import { type Comparison, median, print } from './harness.js';
 
 const ROUNDS = 3;
 const WARMUP_MS = 1000;
@@ -82,11 +82,6 @@ export async function run(): Promise<Comparison[]> {
 
 /** A latency comparison: each side's median over the rounds, and the median of the rounds' ratios (anchor ÷ outage: higher is better). */
 function compared(figure: 'p50' | 'p99', outage: Latencies[], anchor: Latencies[], anchorName: string): Comparison {
-  const median = (values: number[]) => {
-    const sorted = [...values].sort((a, b) => a - b);
-    const middle = sorted.length >> 1;
-    return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-  };
   const asMeasurement = (ms: number) => ({ opsPerSec: 1000 / ms, meanMicros: ms * 1000 });
   const result: Comparison = {
     section: 'outage',
