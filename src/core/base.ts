@@ -23,7 +23,7 @@ import { type Entry } from './types.js';
 import { andThen, type MaybePromise, nothing, promised } from './maybe.js';
 import { StoreLocks } from './store-locks.js';
 import { Writes } from './writes.js';
-import type { CachedEntry, CacheParams, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
+import type { CachedEntry, CacheParams, RenderEntry, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
@@ -39,6 +39,7 @@ export type {
   CacheParams,
   EntryState,
   InvalidateOptions,
+  RenderEntry,
   StoredEntry,
   TagSnapshot,
   TimeoutArg,
@@ -190,7 +191,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * `readShared` for an entry that may be stale: its shared value, its tags and how it stands. Tags
    * found in `known` (read in the same lookup) are not read again.
    */
-  readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<CachedEntry<T> | undefined> {
+  readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<RenderEntry<T> | undefined> {
     return this.batches.readSharedEntry<T>(this.keys.made(key), known);
   }
 
@@ -227,8 +228,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   readEntriesAndTags<T = unknown>(
     keys: readonly CacheKey[],
     tags: readonly string[],
-  ): MaybePromise<{ entries: Map<CacheKey, CachedEntry<T>>; versions: Map<string, string | undefined> }> {
-    return this.batches.read<CachedEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render');
+  ): MaybePromise<{ entries: Map<CacheKey, RenderEntry<T>>; versions: Map<string, string | undefined> }> {
+    return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render');
   }
 
   /** The current version of each tag, for a later write's `tagsAsOf`: one read, synchronous for a store in this process. */
@@ -284,13 +285,13 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
       const node = this.keys.node(key, undefined);
       return this.setMade(node, this.payloads.encode(value, node.made), expiresAt);
     }
-    const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'set');
+    const { expiresAt, version, tags, windows, asOf, contexts } = this.calls.write(timeoutOrOptions, 'set');
     const node = this.keys.node(key, version);
     const payload = this.payloads.encode(value, node.made);
-    if ((tags === undefined && windows === undefined) || expiresAt === EXPIRED) return this.setMade(node, payload, expiresAt);
+    if ((tags === undefined && windows === undefined && contexts === undefined) || expiresAt === EXPIRED) return this.setMade(node, payload, expiresAt);
     this.counts.sets++;
     return this.tags
-      .stampedWith(payload, tags, windows, expiresAt, asOf)
+      .stampedWith(payload, tags, windows, expiresAt, asOf, contexts)
       .then((stamped) => (stamped === undefined ? [] : this.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
       .then(throwRefusal);
   }
@@ -309,11 +310,11 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** Stores the value only when no fresh entry holds the key; answers whether it did. */
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'add');
+    const { expiresAt, version, tags, windows, asOf, contexts } = this.calls.write(timeoutOrOptions, 'add');
     const made = this.keys.made(key, version);
     const payload = this.payloads.encode(value, made);
     if (expiresAt === EXPIRED) return !(await this.batches.hasFresh(made));
-    const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf);
+    const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf, contexts);
     return stamped !== undefined && this.computed.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
   }
 

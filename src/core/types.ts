@@ -46,6 +46,11 @@ export interface WriteOptions {
    * them, so an invalidation that came while it was computed invalidates it too.
    */
   tagsAsOf?: TagSnapshot;
+  /**
+   * The cache contexts the value varies on (what a render of it read of the request), recorded with
+   * it for the renders that read it back (`readEntriesAndTags`), as is when it stops being fresh.
+   */
+  contexts?: readonly string[];
 }
 
 export interface VersionOption {
@@ -75,6 +80,14 @@ export interface CachedEntry<T> {
   value: T;
   tags: readonly string[];
   state: EntryState;
+}
+
+/** An entry as a render (of fragments, of a page) reads it: with what its stamp recorded of what it depends on. */
+export interface RenderEntry<T> extends CachedEntry<T> {
+  /** The cache contexts it was stored varying on; empty for most entries. */
+  contexts: readonly string[];
+  /** Epoch seconds when it stops being fresh, where it was stored saying so (stale windows, fragments); else undefined. */
+  freshUntil: number | undefined;
 }
 
 /** What `storedEntry` answers. */

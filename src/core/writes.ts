@@ -20,7 +20,7 @@ export class Writes<P> {
   /** Stores every entry with one set of options; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions: TimeoutArg): Promise<CacheKey[]> {
     const { calls, keys, payloads, seam, tags, codec, counts } = this.context;
-    const { expiresAt, version, tags: tagList, windows, asOf } = calls.write(timeoutOrOptions, 'setMany');
+    const { expiresAt, version, tags: tagList, windows, asOf, contexts } = calls.write(timeoutOrOptions, 'setMany');
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
     const byMade = new Map<string, CacheKey>();
     const encoded: Array<[string, P]> = [];
@@ -34,8 +34,8 @@ export class Writes<P> {
       await seam.remove([...byMade.keys()]);
       return [];
     }
-    if (tagList !== undefined || windows !== undefined) {
-      const stamped = await tags.stampedWith(encoded[0]![1], tagList, windows, expiresAt, asOf);
+    if (tagList !== undefined || windows !== undefined || contexts !== undefined) {
+      const stamped = await tags.stampedWith(encoded[0]![1], tagList, windows, expiresAt, asOf, contexts);
       if (stamped === undefined) return pairs.map(([key]) => key);
       const stamp = codec.unstamp!(stamped)?.stamp;
       if (stamp !== undefined) for (const pair of encoded) pair[1] = codec.stamp!(pair[1], stamp);
@@ -55,9 +55,9 @@ export class Writes<P> {
   async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
     const { calls, keys, payloads, seam, tags, counts } = this.context;
     const prepared = entries.map(({ key, value, options }) => {
-      const { expiresAt, version, tags: tagList, windows } = calls.write(options, 'setEach');
+      const { expiresAt, version, tags: tagList, windows, contexts } = calls.write(options, 'setEach');
       const made = keys.made(key, version);
-      return { key, made, payload: payloads.encode(value, made), expiresAt, tags: tagList === undefined ? [] : [...new Set(tagList)], windows };
+      return { key, made, payload: payloads.encode(value, made), expiresAt, tags: tagList === undefined ? [] : [...new Set(tagList)], windows, contexts };
     });
     const allTags = [...new Set(prepared.flatMap((entry) => entry.tags))];
     const versions = allTags.length === 0 ? new Map() : await tags.forWrite(allTags, tagsAsOf, latestStoredExpiry(prepared));
@@ -72,7 +72,9 @@ export class Writes<P> {
         continue;
       }
       const payload =
-        entry.tags.length === 0 && entry.windows === undefined ? entry.payload : tags.stamped(entry.payload, entry.tags, versions, entry.windows, expiresAt);
+        entry.tags.length === 0 && entry.windows === undefined && entry.contexts === undefined
+          ? entry.payload
+          : tags.stamped(entry.payload, entry.tags, versions, entry.windows, expiresAt, entry.contexts);
       if (payload === undefined) {
         notStored.push(entry.key);
         continue;

@@ -36,6 +36,8 @@ export interface FragmentEngine {
   count(): string;
   /** `body`'s output upper-cased by the engine's own block construct. */
   upper(body: string): string;
+  /** A call of the template function `uncacheable(why)`, `why` a literal. */
+  uncacheable(why: string): string;
   renderSource(source: string, context: Record<string, unknown>): Promise<string>;
   /** The fixture page: a layout, a nested fragment, and one fragment per item inside an include/partial. */
   renderPage(context: Record<string, unknown>): Promise<string>;
@@ -55,6 +57,9 @@ export interface TagKeywordArgs {
   tags?: string;
   stale?: string;
   lock?: string;
+  /** As the engine writes it: a quoted literal (`'"cookie:theme, user.roles"'`) or a `$variable`. */
+  contexts?: string;
+  if?: string;
 }
 
 /** The keywords written after the vary-on values, each engine's variables spelled by `prefix`. */
@@ -84,6 +89,7 @@ export function nunjucksEngine(): FragmentEngine {
     out: (name) => `{{ ${name} }}`,
     count: () => '{{ count() }}',
     upper: (body) => `{% filter upper %}${body}{% endfilter %}`,
+    uncacheable: (why) => `{{ uncacheable(${JSON.stringify(why)}) }}`,
     renderSource: (source, context) => nunjucksTag.renderString(env, source, context),
     renderPage: (context) => nunjucksTag.render(env, 'page.njk', context),
     app(locals) {
@@ -133,6 +139,7 @@ export function handlebarsEngine(): FragmentEngine {
     out: (name) => `{{${name}}}`,
     count: () => '{{count}}',
     upper: (body) => `{{#upper}}${body}{{/upper}}`,
+    uncacheable: (why) => `{{uncacheable ${JSON.stringify(why)}}}`,
     renderSource: (source, context) => {
       try {
         return handlebarsTag.render(handlebars.compile(source), context);
@@ -183,6 +190,7 @@ export function etaEngine(): FragmentEngine {
     out: (name) => `<%= it.${name} %>`,
     count: () => '<%= it.count() %>',
     upper: (body) => `<%~ capture(() => { %>${body}<% }).toUpperCase() %>`,
+    uncacheable: (why) => `<%~ uncacheable(${JSON.stringify(why)}) %>`,
     renderSource: async (source, context) => eta.renderStringAsync(source, context),
     renderPage: (context) => eta.renderAsync('page', context),
     app(locals) {
