@@ -22,13 +22,14 @@ import { CacheSeam, throwRefusal } from './seam.js';
 import { type Entry } from './types.js';
 import { andThen, type MaybePromise, nothing, promised } from './maybe.js';
 import { StoreLocks } from './store-locks.js';
-import { Writes } from './writes.js';
+import { type EachEntry, Writes } from './writes.js';
 import type { CachedEntry, CacheParams, RenderEntry, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
 export type { WriteFailure } from './seam.js';
+export type { EachEntry } from './writes.js';
 export type { Entry } from './types.js';
 export type { MaybePromise } from './maybe.js';
 export { failedKey } from './seam.js';
@@ -285,13 +286,13 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
       const node = this.keys.node(key, undefined);
       return this.setMade(node, this.payloads.encode(value, node.made), expiresAt);
     }
-    const { expiresAt, version, tags, windows, asOf, contexts } = this.calls.write(timeoutOrOptions, 'set');
+    const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'set');
     const node = this.keys.node(key, version);
     const payload = this.payloads.encode(value, node.made);
-    if ((tags === undefined && windows === undefined && contexts === undefined) || expiresAt === EXPIRED) return this.setMade(node, payload, expiresAt);
+    if ((tags === undefined && windows === undefined) || expiresAt === EXPIRED) return this.setMade(node, payload, expiresAt);
     this.counts.sets++;
     return this.tags
-      .stampedWith(payload, tags, windows, expiresAt, asOf, contexts)
+      .stampedWith(payload, tags, windows, expiresAt, asOf)
       .then((stamped) => (stamped === undefined ? [] : this.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
       .then(throwRefusal);
   }
@@ -310,11 +311,11 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** Stores the value only when no fresh entry holds the key; answers whether it did. */
   async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
-    const { expiresAt, version, tags, windows, asOf, contexts } = this.calls.write(timeoutOrOptions, 'add');
+    const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'add');
     const made = this.keys.made(key, version);
     const payload = this.payloads.encode(value, made);
     if (expiresAt === EXPIRED) return !(await this.batches.hasFresh(made));
-    const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf, contexts);
+    const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf);
     return stamped !== undefined && this.computed.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
   }
 
@@ -338,7 +339,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * Stores entries that differ in timeout, tags or stale windows as one batch, their tags' versions
    * settled once (as of `tagsAsOf`, for every entry); answers the keys that were not stored.
    */
-  async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
+  async setEach(entries: ReadonlyArray<EachEntry>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
     return this.writes.setEach(entries, tagsAsOf);
   }
 

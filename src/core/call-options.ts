@@ -25,18 +25,9 @@ export interface WriteArgs {
   tags?: readonly string[];
   windows?: StaleWindows;
   asOf?: TagSnapshot;
-  contexts?: readonly string[];
 }
 
-const WRITE_OPTIONS = optionShape<WriteOptions>({
-  timeout: true,
-  version: true,
-  tags: true,
-  staleWhileRevalidate: true,
-  staleIfError: true,
-  tagsAsOf: true,
-  contexts: true,
-});
+const WRITE_OPTIONS = optionShape<WriteOptions>({ timeout: true, version: true, tags: true, staleWhileRevalidate: true, staleIfError: true, tagsAsOf: true });
 const VERSION_OPTIONS = optionShape<VersionOption>({ version: true });
 
 export function checkTimeout(alias: string, timeout: unknown, what: string): number | null {
@@ -93,8 +84,7 @@ export class CallOptions {
     const staleWhileRevalidate = this.window(arg.staleWhileRevalidate, 'staleWhileRevalidate');
     const staleIfError = this.window(arg.staleIfError, 'staleIfError');
     const windows = staleWhileRevalidate > 0 || staleIfError > 0 ? { staleWhileRevalidate, staleIfError } : undefined;
-    const contexts = arg.contexts === undefined ? undefined : this.contexts(arg.contexts);
-    return { expiresAt: this.expiryAfter(arg.timeout), version: arg.version, tags, windows, asOf, contexts };
+    return { expiresAt: this.expiryAfter(arg.timeout), version: arg.version, tags, windows, asOf };
   }
 
   /** When an entry written now with `timeout` expires. */
@@ -110,14 +100,6 @@ export class CallOptions {
       throw cacheTypeError(this.alias, `${what}: tags must be an array of non-empty strings (got ${describe(tags)})`);
     }
     return tags as string[];
-  }
-
-  /** A write's `contexts`: the names of the cache contexts a render varies on, as the render checked them. */
-  private contexts(contexts: unknown): readonly string[] {
-    if (!Array.isArray(contexts) || !contexts.every((name) => typeof name === 'string' && name !== '')) {
-      throw cacheTypeError(this.alias, `contexts must be an array of cache context names (got ${describe(contexts)})`);
-    }
-    return contexts as string[];
   }
 
   /** A delta of incr or incrVersion (and their opposites), checked. */

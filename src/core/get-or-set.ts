@@ -94,23 +94,23 @@ export class GetOrSet<P> {
       const asOf = given.asOf ?? (given.tags === undefined ? undefined : await cache.readTagSnapshot(given.tags));
       const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
       // The timeout counts from now, not from when the stale entry was read.
-      const { expiresAt, tags: tagList, windows, contexts } = calls.write(timeoutOrOptions, 'getOrSet');
+      const { expiresAt, tags: tagList, windows } = calls.write(timeoutOrOptions, 'getOrSet');
       if (expiresAt === EXPIRED) return;
-      const payload = await tags.stampedWith(payloads.encode(value, made), tagList, windows, expiresAt, asOf, contexts);
+      const payload = await tags.stampedWith(payloads.encode(value, made), tagList, windows, expiresAt, asOf);
       if (payload !== undefined) throwRefusal(await seam.write([[made, payload]], storedExpiry(expiresAt, windows)));
     };
     cache.refreshes.behind([{ key: `getOrSet\u0000${made}`, lockName: `refresh:${made}` }], refresh, (error) => cache.reportError(error));
   }
 
   /** Computes the value and adds it; answers the value's own payload of what the cache then holds. */
-  private async computeAndAdd(made: string, valueOrFactory: unknown, { expiresAt, tags: tagList, windows, asOf, contexts }: WriteArgs): Promise<P> {
+  private async computeAndAdd(made: string, valueOrFactory: unknown, { expiresAt, tags: tagList, windows, asOf }: WriteArgs): Promise<P> {
     const { seam, tags, payloads, cache } = this.context;
     // The tags' versions from before the value is computed: an invalidation during it drops the value too.
     if (asOf === undefined && tagList !== undefined && expiresAt !== EXPIRED) asOf = await cache.readTagSnapshot(tagList);
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = payloads.encode(value, made);
     if (expiresAt === EXPIRED || cache.unreachable) return payload;
-    const stamped = await tags.stampedWith(payload, tagList, windows, expiresAt, asOf, contexts);
+    const stamped = await tags.stampedWith(payload, tagList, windows, expiresAt, asOf);
     if (stamped === undefined) return payload;
     await this.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
     const stored = await seam.readOne(made);

@@ -46,11 +46,6 @@ export interface WriteOptions {
    * them, so an invalidation that came while it was computed invalidates it too.
    */
   tagsAsOf?: TagSnapshot;
-  /**
-   * The cache contexts the value varies on (what a render of it read of the request), recorded with
-   * it for the renders that read it back (`readEntriesAndTags`), as is when it stops being fresh.
-   */
-  contexts?: readonly string[];
 }
 
 export interface VersionOption {

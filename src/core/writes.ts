@@ -14,13 +14,22 @@ function hasWindows(stamp: EntryStamp): boolean {
   return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
 }
 
+/** One entry of `setEach`. */
+export interface EachEntry {
+  key: CacheKey;
+  value: unknown;
+  options?: TimeoutArg;
+  /** The cache contexts a render's value varies on. */
+  contexts?: readonly string[];
+}
+
 export class Writes<P> {
   constructor(private readonly context: CacheContext<P>) {}
 
   /** Stores every entry with one set of options; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions: TimeoutArg): Promise<CacheKey[]> {
     const { calls, keys, payloads, seam, tags, codec, counts } = this.context;
-    const { expiresAt, version, tags: tagList, windows, asOf, contexts } = calls.write(timeoutOrOptions, 'setMany');
+    const { expiresAt, version, tags: tagList, windows, asOf } = calls.write(timeoutOrOptions, 'setMany');
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
     const byMade = new Map<string, CacheKey>();
     const encoded: Array<[string, P]> = [];
@@ -34,8 +43,8 @@ export class Writes<P> {
       await seam.remove([...byMade.keys()]);
       return [];
     }
-    if (tagList !== undefined || windows !== undefined || contexts !== undefined) {
-      const stamped = await tags.stampedWith(encoded[0]![1], tagList, windows, expiresAt, asOf, contexts);
+    if (tagList !== undefined || windows !== undefined) {
+      const stamped = await tags.stampedWith(encoded[0]![1], tagList, windows, expiresAt, asOf);
       if (stamped === undefined) return pairs.map(([key]) => key);
       const stamp = codec.unstamp!(stamped)?.stamp;
       if (stamp !== undefined) for (const pair of encoded) pair[1] = codec.stamp!(pair[1], stamp);
@@ -50,12 +59,14 @@ export class Writes<P> {
 
   /**
    * Stores entries that differ in timeout, tags or stale windows as one batch: the versions of all
-   * their tags are settled once, then one write goes out per expiry. Answers the keys not stored.
+   * their tags are settled once, then one write goes out per expiry. Answers the keys not stored. An
+   * entry with `contexts` (a render's, even none) is stored with them and with when it stops being
+   * fresh, for the renders that read it back (`readEntriesAndTags`).
    */
-  async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
+  async setEach(entries: ReadonlyArray<EachEntry>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
     const { calls, keys, payloads, seam, tags, counts } = this.context;
-    const prepared = entries.map(({ key, value, options }) => {
-      const { expiresAt, version, tags: tagList, windows, contexts } = calls.write(options, 'setEach');
+    const prepared = entries.map(({ key, value, options, contexts }) => {
+      const { expiresAt, version, tags: tagList, windows } = calls.write(options, 'setEach');
       const made = keys.made(key, version);
       return { key, made, payload: payloads.encode(value, made), expiresAt, tags: tagList === undefined ? [] : [...new Set(tagList)], windows, contexts };
     });

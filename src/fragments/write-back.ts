@@ -6,7 +6,7 @@ import type { BaseCache, TagSnapshot } from '../core/base.js';
 import { groupBy } from '../core/group.js';
 import type { Fragment } from './fragment.js';
 import { foldContexts } from '../cacheability/contexts.js';
-import type { WriteOptions } from '../core/types.js';
+import type { EachEntry } from '../core/writes.js';
 import { type ContextRedirect, contextsBeyond } from './variants.js';
 
 export class WriteBack {
@@ -42,18 +42,18 @@ export class WriteBack {
  * What `setEach` stores for a rendered fragment: its HTML for no longer than anything in it may live,
  * with its record (tags, contexts, and so when it stops being fresh) for the renders that read it.
  */
-function storedEntries(fragment: Fragment): Array<{ key: string; value: unknown; options: WriteOptions | number | null }> {
+function storedEntries(fragment: Fragment): EachEntry[] {
   const { timeout, staleWindow, state } = fragment;
   const record = state.is === 'rendered' ? state.cacheability : fragment.ownRecord();
   const lifetime = record.maxAge === Infinity ? timeout : Math.min(timeout ?? Infinity, record.maxAge);
   const contexts = foldContexts([...record.contexts, ...fragment.learned]);
-  const options = { timeout: lifetime, tags: [...record.tags], contexts, staleWhileRevalidate: staleWindow || undefined };
+  const options = { timeout: lifetime, tags: [...record.tags], staleWhileRevalidate: staleWindow || undefined };
   const beyond = contextsBeyond(fragment.ownContexts, contexts);
-  if (beyond.length === 0) return [{ key: fragment.key, value: fragment.html, options }];
+  if (beyond.length === 0) return [{ key: fragment.key, value: fragment.html, options, contexts }];
   // Its HTML varies on contexts met inside it: its own key names them, and the variant holds the HTML.
   const redirect: ContextRedirect = { cachegrainContexts: beyond };
   return [
     { key: fragment.baseKey, value: redirect, options: timeout },
-    { key: fragment.variants.keyIn(beyond), value: fragment.html, options },
+    { key: fragment.variants.keyIn(beyond), value: fragment.html, options, contexts },
   ];
 }

@@ -246,7 +246,7 @@ function mountPath(req: IncomingMessage, path: string): string {
   return (full.endsWith(own) ? full.slice(0, full.length - own.length) : '').replace(/\/$/, '');
 }
 
-/** Columns a table adds after the counts: their headings, and each row's cells (HTML) by its name. */
+/** Columns a table adds after the counts: their headings, and each row's cells (`<td>` elements) by its name. */
 interface ExtraColumns {
   headings: string[];
   cells(name: string): string[];
@@ -258,9 +258,9 @@ function variantColumns(variants: Map<string, RouteVariants>): ExtraColumns {
     headings: ['Varies on', 'Variants'],
     cells(name) {
       const known = variants.get(name);
-      if (known === undefined) return ['<span class="muted">—</span>', '<span class="muted">—</span>'];
+      if (known === undefined) return ['<td data-field="variesOn" class="muted">—</td>', '<td class="n muted" data-field="variants">—</td>'];
       const variesOn = known.variesOn.length === 0 ? '<span class="muted">nothing</span>' : known.variesOn.map((item) => `<code>${escape(item)}</code>`).join(' ');
-      return [variesOn, `<span data-field="variants">${known.variants}${known.variants >= VARIANTS_COUNTED ? '+' : ''}</span>`];
+      return [`<td data-field="variesOn">${variesOn}</td>`, `<td class="n" data-field="variants">${known.variants}${known.variants >= VARIANTS_COUNTED ? '+' : ''}</td>`];
     },
   };
 }
@@ -274,7 +274,7 @@ function countsTable(id: string, counts: Map<string, HitCounts>, top: number, wh
 ${busiest
   .map(
     ([name, each]) =>
-      `<tr data-name="${escape(name)}"><td>${escape(name)}</td><td class="n">${ratio(each.hits + each.staleHits, each.hits + each.staleHits + each.misses)}</td><td class="n" data-field="hits">${each.hits}</td><td class="n" data-field="misses">${each.misses}</td><td class="n" data-field="staleHits">${each.staleHits}</td>${(extra?.cells(name) ?? []).map((cell) => `<td>${cell}</td>`).join('')}</tr>`,
+      `<tr data-name="${escape(name)}"><td>${escape(name)}</td><td class="n">${ratio(each.hits + each.staleHits, each.hits + each.staleHits + each.misses)}</td><td class="n" data-field="hits">${each.hits}</td><td class="n" data-field="misses">${each.misses}</td><td class="n" data-field="staleHits">${each.staleHits}</td>${(extra?.cells(name) ?? []).join('')}</tr>`,
   )
   .join('\n')}
 </tbody></table>`;

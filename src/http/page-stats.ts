@@ -14,7 +14,7 @@ const countsByRoute = new CountsByName();
 export interface RouteVariants {
   /** The cache contexts and request headers its pages vary on, as stored last. */
   variesOn: string[];
-  /** Distinct variants stored since start or `resetPageStats()` (counted up to `VARIANTS_COUNTED`). */
+  /** Distinct pages stored (each URL's variants) since start or `resetPageStats()`, counted up to `VARIANTS_COUNTED`. */
   variants: number;
 }
 
@@ -23,15 +23,15 @@ export const VARIANTS_COUNTED = 10_000;
 const ROUTES_COUNTED = 1000;
 const variantsByRoute = new Map<string, { variesOn: string[]; seen: Set<string> }>();
 
-/** Notes a page of `route` stored as the variant `variant` of what it varies on. */
-export function noteVariant(route: string, variesOn: string[], variant: string): void {
+/** Notes a page of `route` stored under `key` (one URL's variant of what it varies on). */
+export function noteVariant(route: string, variesOn: string[], key: string): void {
   let known = variantsByRoute.get(route);
   if (known === undefined) {
     if (variantsByRoute.size >= ROUTES_COUNTED) return;
     variantsByRoute.set(route, (known = { variesOn, seen: new Set() }));
   }
   known.variesOn = variesOn;
-  if (known.seen.size < VARIANTS_COUNTED) known.seen.add(variant);
+  if (known.seen.size < VARIANTS_COUNTED) known.seen.add(key);
 }
 
 /** Per route, what its stored pages vary on and how many variants of them were stored, in this process. */

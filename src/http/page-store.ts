@@ -148,7 +148,7 @@ async function storePage(layer: PageLayer, lookup: PageRequest, page: StoredPage
     const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
     const learned = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), varyOf(page.headers), listTimeout, contexts);
     const key = learned.key;
-    noteVariant(page.route ?? requestPath(req), [...learned.varies.contexts ?? [], ...learned.varies.headers], learned.variant);
+    noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
     await cache.set(key, page, { timeout, tags: pageTags(res, lookup), tagsAsOf: lookup.snapshot, staleWhileRevalidate, staleIfError });
   } catch (error) {
     // The response has gone out already; a failed store only costs the next request a miss.

@@ -127,6 +127,19 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    'contexts bubble from a fragment in an included template into the fragment around the include and the page',
+    async (h) => {
+      const source = `<p>${h.engine.cache('60', 'around', [], `${h.engine.count()}${h.engine.include('themed')}`)}</p>`;
+      const server = await h.site(source, { pageCache: { seconds: 600, debug: true } });
+      const dark1 = await get(server, '/inc', dark);
+      expect([dark1.text, dark1.headers['x-cache-contexts']]).toEqual(['<p>1<b>dark</b></p>', 'cookie:theme']);
+      expect((await get(server, '/inc', light)).text).toBe('<p>2<b>light</b></p>');
+      expect((await storedHit(server, '/inc', darkToo)).text).toBe('<p>1<b>dark</b></p>');
+      expect((await get(server, '/other', darkToo)).text).toBe('<p>1<b>dark</b></p>');
+      expect(h.counted).toBe(2);
+    },
+  ],
+  [
     "max-age bubbles: a page is kept no longer than its shortest-lived fragment, a hit's by what it has left",
     async (h) => {
       const source = `<p>${h.engine.cache('60', 'ticker', [], h.engine.count())}</p>`;

@@ -38,6 +38,8 @@ export interface FragmentEngine {
   upper(body: string): string;
   /** A call of the template function `uncacheable(why)`, `why` a literal. */
   uncacheable(why: string): string;
+  /** The fixture template or partial `name` included, with the variables in scope. */
+  include(name: string): string;
   renderSource(source: string, context: Record<string, unknown>): Promise<string>;
   /** The fixture page: a layout, a nested fragment, and one fragment per item inside an include/partial. */
   renderPage(context: Record<string, unknown>): Promise<string>;
@@ -90,6 +92,7 @@ export function nunjucksEngine(): FragmentEngine {
     count: () => '{{ count() }}',
     upper: (body) => `{% filter upper %}${body}{% endfilter %}`,
     uncacheable: (why) => `{{ uncacheable(${JSON.stringify(why)}) }}`,
+    include: (name) => `{% include "${name}.njk" %}`,
     renderSource: (source, context) => nunjucksTag.renderString(env, source, context),
     renderPage: (context) => nunjucksTag.render(env, 'page.njk', context),
     app(locals) {
@@ -119,7 +122,7 @@ export function handlebarsEngine(): FragmentEngine {
   });
   handlebars.registerHelper('inc', (n: number) => n + 1);
   handlebars.registerHelper('tag', tagHelper);
-  for (const partial of ['layout', 'item']) {
+  for (const partial of ['layout', 'item', 'themed']) {
     handlebars.registerPartial(partial, readFileSync(`${FIXTURES}handlebars/partials/${partial}.hbs`, 'utf8'));
   }
   const page = handlebars.compile(readFileSync(`${FIXTURES}handlebars/page.hbs`, 'utf8'));
@@ -140,6 +143,7 @@ export function handlebarsEngine(): FragmentEngine {
     count: () => '{{count}}',
     upper: (body) => `{{#upper}}${body}{{/upper}}`,
     uncacheable: (why) => `{{uncacheable ${JSON.stringify(why)}}}`,
+    include: (name) => `{{> ${name}}}`,
     renderSource: (source, context) => {
       try {
         return handlebarsTag.render(handlebars.compile(source), context);
@@ -191,6 +195,7 @@ export function etaEngine(): FragmentEngine {
     count: () => '<%= it.count() %>',
     upper: (body) => `<%~ capture(() => { %>${body}<% }).toUpperCase() %>`,
     uncacheable: (why) => `<%~ uncacheable(${JSON.stringify(why)}) %>`,
+    include: (name) => `<%~ await includeAsync('${name}', it) %>`,
     renderSource: async (source, context) => eta.renderStringAsync(source, context),
     renderPage: (context) => eta.renderAsync('page', context),
     app(locals) {
