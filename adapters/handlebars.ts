@@ -333,8 +333,7 @@ function checkTags(program: hbs.AST.Program | undefined, helperName: string, tem
     // `{{uncacheable "why"}}` learns its template, as the tag does, for the reason it gives.
     const mustache = statement as hbs.AST.MustacheStatement;
     if (mustache.type === 'MustacheStatement' && (mustache.path as hbs.AST.PathExpression).original === 'uncacheable') {
-      mustache.hash ??= { type: 'Hash', pairs: [], loc: block.loc } as hbs.AST.Hash;
-      mustache.hash.pairs.push({ type: 'HashPair', key: TEMPLATE, value: { type: 'StringLiteral', value: template, original: template, loc: block.loc }, loc: block.loc } as hbs.AST.HashPair);
+      nameTemplate(mustache, template);
       continue;
     }
     if (block.type === 'BlockStatement' && (block.path as hbs.AST.PathExpression).original === helperName) {
@@ -343,17 +342,22 @@ function checkTags(program: hbs.AST.Program | undefined, helperName: string, tem
       if (name.type === 'PathExpression' && !name.data) {
         block.params[1] = { type: 'StringLiteral', value: name.original, original: name.original, loc: name.loc } as hbs.AST.StringLiteral;
       }
-      block.hash ??= { type: 'Hash', pairs: [], loc: block.loc } as hbs.AST.Hash;
-      block.hash.pairs.push({
-        type: 'HashPair',
-        key: TEMPLATE,
-        value: { type: 'StringLiteral', value: template, original: template, loc: block.loc },
-        loc: block.loc,
-      } as hbs.AST.HashPair);
+      nameTemplate(block, template);
     }
     checkTags(block.program, helperName, template);
     checkTags(block.inverse, helperName, template);
   }
+}
+
+/** Gives a helper call its template's name, as a hash argument its helper reads for the errors and reasons it gives. */
+function nameTemplate(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement, template: string): void {
+  call.hash ??= { type: 'Hash', pairs: [], loc: call.loc } as hbs.AST.Hash;
+  call.hash.pairs.push({
+    type: 'HashPair',
+    key: TEMPLATE,
+    value: { type: 'StringLiteral', value: template, original: template, loc: call.loc },
+    loc: call.loc,
+  } as hbs.AST.HashPair);
 }
 
 function checked(program: hbs.AST.Program, helperName: string, template: string): hbs.AST.Program {

@@ -63,7 +63,10 @@ beforeAll(async () => {
   app.use('/watch', cacheDashboard());
   app.use(cacheMiddleware({ cache: 'pages', seconds: 60 }));
   app.get('/items/:id', async (req, res) => void res.type('html').send(await render(env, 'item', { id: req.params.id })));
-  app.get('/themed/:id', async (req, res) => void res.type('html').send(await render(env, 'themed', { theme: /theme=(\w+)/.exec(req.headers.cookie ?? '')?.[1] })));
+  app.get(
+    '/themed/:id',
+    async (req, res) => void res.type('html').send(await render(env, 'themed', { theme: /theme=(\w+)/.exec(req.headers.cookie ?? '')?.[1] })),
+  );
   server = await new Promise<Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
@@ -134,7 +137,11 @@ describe('the cache dashboard in a browser', () => {
 
   it('shows per route what its pages vary on and how many variants were stored', async () => {
     resetPageStats();
-    for (const [path, theme] of [['/themed/1', 'dark'], ['/themed/1', 'light'], ['/themed/2', 'dark']] as const) {
+    for (const [path, theme] of [
+      ['/themed/1', 'dark'],
+      ['/themed/1', 'light'],
+      ['/themed/2', 'dark'],
+    ] as const) {
       expect((await fetch(`${base}${path}`, { headers: { Cookie: `theme=${theme}; session=${path}${theme}` } })).headers.get('x-cache')).toBe('MISS');
     }
     await eventually(() => expect(pageVariants().get('/themed/:id')?.variants).toBe(3));

@@ -49,7 +49,8 @@ export function defineCacheContext(name: string, fn: ContextValue, options: Cach
     throw new CacheContextError(`defineCacheContext: the name must be dotted words such as 'user.roles' (got ${describe(name)})`);
   }
   if ((BUILT_IN as readonly string[]).includes(name)) throw new CacheContextError(`defineCacheContext: '${name}' is a built-in context`);
-  if (typeof fn !== 'function') throw new CacheContextError(`defineCacheContext('${name}'): the second argument must be a function of the request (got ${describe(fn)})`);
+  if (typeof fn !== 'function')
+    throw new CacheContextError(`defineCacheContext('${name}'): the second argument must be a function of the request (got ${describe(fn)})`);
   const vary = options.vary ?? ['Cookie'];
   if (!Array.isArray(vary) || !vary.every((header) => typeof header === 'string' && header !== '')) {
     throw new CacheContextError(`defineCacheContext('${name}'): options.vary must be a list of header names (got ${describe(vary)})`);
@@ -150,7 +151,10 @@ export function contextValue(name: string, req: IncomingMessage): string | undef
   try {
     value = context.value(req);
   } catch (error) {
-    throw new Error(`cache context '${name}' failed on ${req.method ?? 'GET'} ${requestTarget(req)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new Error(
+      `cache context '${name}' failed on ${req.method ?? 'GET'} ${requestTarget(req)}: ${error instanceof Error ? error.message : String(error)}`,
+      { cause: error },
+    );
   }
   if (value === undefined || value === null) return undefined;
   if (typeof value === 'object' || typeof value === 'function' || typeof value === 'symbol') {

@@ -181,7 +181,14 @@ function stampFrom(json: string): EntryStamp | undefined {
     return undefined;
   }
   if (!isStampFields(fields)) return undefined;
-  const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError, contexts] = fields as [string[], string[], (number | null)?, number?, number?, string[]?];
+  const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError, contexts] = fields as [
+    string[],
+    string[],
+    (number | null)?,
+    number?,
+    number?,
+    string[]?,
+  ];
   const stamp: EntryStamp = { tags, versions };
   if (freshUntil != null) stamp.freshUntil = freshUntil;
   if (staleWhileRevalidate) stamp.staleWhileRevalidate = staleWhileRevalidate;

@@ -150,8 +150,7 @@ export class Fragment {
     else if (state.is === 'hit') {
       const cacheability = this.hitRecord(state);
       flight.landWhileStoring({ is: 'rendered', html: state.html, cacheability, variant: this.variantOf(cacheability) }, ending.stored);
-    }
-    else flight.fail(new Error(`fragment '${this.name}' settled before its HTML was known`));
+    } else flight.fail(new Error(`fragment '${this.name}' settled before its HTML was known`));
   }
 
   /** The fragment whose state answers for this one (itself, or the one rendering the same key). */

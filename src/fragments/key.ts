@@ -40,7 +40,11 @@ const KEY_NODE_LIMIT = 10_000;
  * `contexts=` varies on the request's values of them too: `contextValues` names each one's value
  * (undefined or absent: the request has none), for its key in one variant.
  */
-export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[] | null, contextValues?: Readonly<Record<string, string | undefined>>): string {
+export function makeTemplateFragmentKey(
+  name: string,
+  varyOn?: readonly unknown[] | null,
+  contextValues?: Readonly<Record<string, string | undefined>>,
+): string {
   if (contextValues === undefined) return fragmentKey(name, varyOn).key;
   const names = Object.keys(contextValues).sort();
   return keyByText(name, varyOn, framedValues(names.map((context) => [context, contextValues[context]])));

@@ -30,7 +30,14 @@ export class WriteBack {
       [...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) =>
         cache.setEach(
           // A fragment nested in itself is written once, with the outer HTML (Django's last write).
-          [...new Map(group.flatMap(storedEntries).map((entry) => [entry.key, entry] as const).reverse()).values()],
+          [
+            ...new Map(
+              group
+                .flatMap(storedEntries)
+                .map((entry) => [entry.key, entry] as const)
+                .reverse(),
+            ).values(),
+          ],
           this.versions.get(cache),
         ),
       ),

@@ -259,8 +259,12 @@ function variantColumns(variants: Map<string, RouteVariants>): ExtraColumns {
     cells(name) {
       const known = variants.get(name);
       if (known === undefined) return ['<td data-field="variesOn" class="muted">—</td>', '<td class="n muted" data-field="variants">—</td>'];
-      const variesOn = known.variesOn.length === 0 ? '<span class="muted">nothing</span>' : known.variesOn.map((item) => `<code>${escape(item)}</code>`).join(' ');
-      return [`<td data-field="variesOn">${variesOn}</td>`, `<td class="n" data-field="variants">${known.variants}${known.variants >= VARIANTS_COUNTED ? '+' : ''}</td>`];
+      const variesOn =
+        known.variesOn.length === 0 ? '<span class="muted">nothing</span>' : known.variesOn.map((item) => `<code>${escape(item)}</code>`).join(' ');
+      return [
+        `<td data-field="variesOn">${variesOn}</td>`,
+        `<td class="n" data-field="variants">${known.variants}${known.variants >= VARIANTS_COUNTED ? '+' : ''}</td>`,
+      ];
     },
   };
 }

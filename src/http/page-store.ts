@@ -64,7 +64,8 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       }
       layer.markBypass(res, decision.reason);
       // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
-      if (decision.patchTimeout !== undefined) patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
+      if (decision.patchTimeout !== undefined)
+        patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
       lookup.settle();
       return false;
     },

@@ -131,7 +131,13 @@ export class TaggedReads<P> {
    * The answer for an entry read under `made`, or Unreadable when its payload cannot be decoded. A
    * `shared` one is a render's: its value shared, not copied, and with what its stamp recorded.
    */
-  private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState, shared: boolean): CachedEntry<T> | RenderEntry<T> | Unreadable {
+  private entryOf<T>(
+    made: string,
+    payload: P,
+    stamp: EntryStamp | undefined,
+    state: EntryState,
+    shared: boolean,
+  ): CachedEntry<T> | RenderEntry<T> | Unreadable {
     const value = this.host.payloads.readable(made, payload, shared);
     if (value instanceof Unreadable) return value;
     const tags = stamp?.tags ?? NO_TAGS;

@@ -82,7 +82,7 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
       expect((await get(server, '/', { 'X-Role': 'admin' })).text).toBe('admin1');
       expect((await get(server, '/', { 'X-Role': 'editor' })).text).toBe('editor2');
       expect((await get(server, '/', { 'X-Role': 'admin' })).text).toBe('admin1');
-      await expect(h.render(source)).rejects.toThrow("\"cache\" tag 'menu' varies on contexts, and this render is outside any request");
+      await expect(h.render(source)).rejects.toThrow('"cache" tag \'menu\' varies on contexts, and this render is outside any request');
     },
   ],
   [
@@ -252,7 +252,9 @@ export function describeCacheabilityCases(engine: FragmentEngine, store: Fragmen
             try {
               options.view?.(req, res);
               const text = typeof source === 'string' ? source : source(req);
-              res.send(await engine.renderSource(text, context({ theme: /theme=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? '', role: req.headers['x-role'] ?? '' })));
+              res.send(
+                await engine.renderSource(text, context({ theme: /theme=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? '', role: req.headers['x-role'] ?? '' })),
+              );
             } catch (error) {
               next(error);
             }

@@ -44,7 +44,9 @@ interface Round {
 
 /** Every visitor asks for every page once, each in their own order, alternately of the two processes, IN_FLIGHT at a time. */
 async function round(sites: SiteProcess[], visitors: Visitor[], seed: number): Promise<Round> {
-  const asks = visitors.flatMap((visitor, v) => Array.from({ length: PAGES }, (_, p) => ({ visitor, page: ((p + v + seed) % PAGES) + 1, site: sites[(v + p) % 2]! })));
+  const asks = visitors.flatMap((visitor, v) =>
+    Array.from({ length: PAGES }, (_, p) => ({ visitor, page: ((p + v + seed) % PAGES) + 1, site: sites[(v + p) % 2]! })),
+  );
   const result: Round = { requests: 0, hits: 0, wrong: [] };
   let next = 0;
   await Promise.all(
