@@ -10,7 +10,7 @@
 /// <reference types="node" preserve="true" />
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
-import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments } from '../src/fragments/index.js';
+import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments, uncacheableOutput } from '../src/fragments/index.js';
 import { RENDER_STATE, tagNameOf } from './template-tag.js';
 
 /** Marks the plugin among an Eta's plugins. */
@@ -45,6 +45,10 @@ export function cachePlugin(options: CachePluginOptions = {}) {
     /** The error of a tag misused in a template, naming its file and line. */
     compileError(message: string, line: number, renderOptions: EtaRenderOptions | undefined): TemplateSyntaxError {
       return new TemplateSyntaxError(message, undefined, { template: templateName(renderOptions), line });
+    },
+    /** `<%~ uncacheable("why") %>`: the fragment around it, and the page, may not be kept. */
+    uncacheable(why: unknown, renderOptions: EtaRenderOptions | undefined): string {
+      return uncacheableOutput(why === undefined ? why : `${String(why)} (${templateName(renderOptions)})`);
     },
   };
   const plugin = {
@@ -90,8 +94,10 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       }
       const last = fnString.lastIndexOf('return __eta.res;');
       const constants = constantKeywords.map((keywords, i) => `const __cgConstantKeywords${i} = { ${keywords} };\n`).join('');
+      // Templates that call `uncacheable(why)` find it in scope, as a tag's code finds the render.
+      const uncacheable = /\buncacheable\s*\(/.test(fnString) ? `const uncacheable = (why) => ${found}.uncacheable(why, options);\n` : '';
       return (
-        `const __cachegrain = ${found}.enter(options);\n${constants}` +
+        `const __cachegrain = ${found}.enter(options);\n${constants}${uncacheable}` +
         `${fnString.slice(0, last)}return __cachegrain.leave(__eta.res, options);${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },

@@ -121,7 +121,18 @@ export function conditionalGet(options: ConditionalGetOptions = {}): Middleware 
   };
 }
 
-export { addCacheTags, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
+export {
+  addCacheContexts,
+  addCacheTags,
+  cacheScope,
+  defineCacheContext,
+  getCacheKey,
+  invalidatePage,
+  learnCacheKey,
+  markUncacheable,
+  pageStats,
+  resetPageStats,
+} from '../src/http/index.js';
 
 /**
  * The cache dashboard as middleware: `app.use('/_cache', requireStaff, cacheDashboard({ actions: true }))`.

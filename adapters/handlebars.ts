@@ -16,6 +16,7 @@ import {
   type TagSite,
   TemplateSyntaxError,
   tooFewArguments,
+  uncacheableOutput,
   withRenderState,
 } from '../src/fragments/index.js';
 import { describe } from '../src/core/keys.js';
@@ -136,6 +137,10 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
   const target = handlebars as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] === helperName) return handlebars;
   target[INSTALLED] = helperName;
+  handlebars.registerHelper('uncacheable', function uncacheableHelper(why: unknown, helper: Handlebars.HelperOptions & { loc?: hbs.AST.SourceLocation }) {
+    const site: TagSite = { template: String(helper?.hash?.[TEMPLATE] ?? 'a template string'), line: helper?.loc?.start.line ?? 0 };
+    return new handlebars.SafeString(uncacheableOutput(why, site));
+  });
   handlebars.registerHelper(helperName, function cacheHelper(this: unknown, ...args: unknown[]) {
     const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
     const site: TagSite = { template: String(helper.hash[TEMPLATE] ?? 'a template string'), line: helper.loc?.start.line ?? 0 };
@@ -325,23 +330,34 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
 function checkTags(program: hbs.AST.Program | undefined, helperName: string, template: string): void {
   for (const statement of program?.body ?? []) {
     const block = statement as hbs.AST.BlockStatement;
+    // `{{uncacheable "why"}}` learns its template, as the tag does, for the reason it gives.
+    const mustache = statement as hbs.AST.MustacheStatement;
+    if (mustache.type === 'MustacheStatement' && (mustache.path as hbs.AST.PathExpression).original === 'uncacheable') {
+      nameTemplate(mustache, template);
+      continue;
+    }
     if (block.type === 'BlockStatement' && (block.path as hbs.AST.PathExpression).original === helperName) {
       if (block.params.length < 2) throw tooFewArguments(helperName, { template, line: block.loc.start.line });
       const name = block.params[1] as hbs.AST.PathExpression;
       if (name.type === 'PathExpression' && !name.data) {
         block.params[1] = { type: 'StringLiteral', value: name.original, original: name.original, loc: name.loc } as hbs.AST.StringLiteral;
       }
-      block.hash ??= { type: 'Hash', pairs: [], loc: block.loc } as hbs.AST.Hash;
-      block.hash.pairs.push({
-        type: 'HashPair',
-        key: TEMPLATE,
-        value: { type: 'StringLiteral', value: template, original: template, loc: block.loc },
-        loc: block.loc,
-      } as hbs.AST.HashPair);
+      nameTemplate(block, template);
     }
     checkTags(block.program, helperName, template);
     checkTags(block.inverse, helperName, template);
   }
+}
+
+/** Gives a helper call its template's name, as a hash argument its helper reads for the errors and reasons it gives. */
+function nameTemplate(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement, template: string): void {
+  call.hash ??= { type: 'Hash', pairs: [], loc: call.loc } as hbs.AST.Hash;
+  call.hash.pairs.push({
+    type: 'HashPair',
+    key: TEMPLATE,
+    value: { type: 'StringLiteral', value: template, original: template, loc: call.loc },
+    loc: call.loc,
+  } as hbs.AST.HashPair);
 }
 
 function checked(program: hbs.AST.Program, helperName: string, template: string): hbs.AST.Program {

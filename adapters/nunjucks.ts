@@ -19,6 +19,7 @@ import {
   type TagKeywords,
   type TagSite,
   tooFewArguments,
+  uncacheableOutput,
   withRenderState,
 } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/core/memo.js';
@@ -109,6 +110,8 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);
+  // `{{ uncacheable("why") }}`: the fragment around it, and the page, may not be kept.
+  env.addGlobal('uncacheable', (why: unknown) => new runtime.SafeString(uncacheableOutput(why)));
   (env as unknown as Record<PropertyKey, unknown>)[INSTALLED] = true;
   resolveFragmentsOnRender(copy.Template);
   return env;

@@ -13,6 +13,7 @@ import nunjucks from 'nunjucks';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheDashboard, cacheMiddleware, pageStats, resetPageStats } from '../adapters/express.js';
+import { pageVariants } from '../src/http/index.js';
 import { installCacheTag, render } from '../adapters/nunjucks.js';
 import { caches, configureCaches, fragmentStats, resetFragmentStats } from '../src/index.js';
 import { eventually } from './setup/eventually.js';
@@ -51,6 +52,7 @@ beforeAll(async () => {
   });
   const templates: Record<string, string> = {
     item: '<h1>Item {{ id }}</h1>{% cache 600 card id tags=["item:" + id] %}<p>card of {{ id }}</p>{% endcache %}',
+    themed: '{% cache 600 "banner" contexts="cookie:theme" %}<p>{{ theme }} banner</p>{% endcache %}',
   };
   const loader = { getSource: (name: string) => ({ src: templates[name]!, path: name, noCache: false }) } as unknown as nunjucks.ILoader;
   const env = installCacheTag(new nunjucks.Environment(loader, { autoescape: true }));
@@ -61,6 +63,10 @@ beforeAll(async () => {
   app.use('/watch', cacheDashboard());
   app.use(cacheMiddleware({ cache: 'pages', seconds: 60 }));
   app.get('/items/:id', async (req, res) => void res.type('html').send(await render(env, 'item', { id: req.params.id })));
+  app.get(
+    '/themed/:id',
+    async (req, res) => void res.type('html').send(await render(env, 'themed', { theme: /theme=(\w+)/.exec(req.headers.cookie ?? '')?.[1] })),
+  );
   server = await new Promise<Server>((resolve) => {
     const listening = app.listen(0, '127.0.0.1', () => resolve(listening));
   });
@@ -109,6 +115,8 @@ describe('the cache dashboard in a browser', () => {
     expect(route).toEqual({ hits: 3, misses: 2, staleHits: 0 });
     expect(await cell(page, '#routes tr[data-name="/items/:id"]', 'hits')).toBe('3');
     expect(await cell(page, '#routes tr[data-name="/items/:id"]', 'misses')).toBe('2');
+    expect(await cell(page, '#routes tr[data-name="/items/:id"]', 'variants')).toBe('2');
+    expect(await cell(page, '#routes tr[data-name="/items/:id"]', 'variesOn')).toBe('nothing');
     const card = fragmentStats().get('card')!;
     expect(await cell(page, '#fragments tr[data-name="card"]', 'misses')).toBe(String(card.misses));
     expect(card.misses).toBe(2);
@@ -124,6 +132,23 @@ describe('the cache dashboard in a browser', () => {
 
     mkdirSync('test-results', { recursive: true });
     await page.screenshot({ path: 'test-results/dashboard.png', fullPage: true });
+    await page.close();
+  });
+
+  it('shows per route what its pages vary on and how many variants were stored', async () => {
+    resetPageStats();
+    for (const [path, theme] of [
+      ['/themed/1', 'dark'],
+      ['/themed/1', 'light'],
+      ['/themed/2', 'dark'],
+    ] as const) {
+      expect((await fetch(`${base}${path}`, { headers: { Cookie: `theme=${theme}; session=${path}${theme}` } })).headers.get('x-cache')).toBe('MISS');
+    }
+    await eventually(() => expect(pageVariants().get('/themed/:id')?.variants).toBe(3));
+    const page = await browser.newPage();
+    await page.goto(`${base}/_cache/`);
+    expect(await cell(page, '#routes tr[data-name="/themed/:id"]', 'variesOn')).toBe('cookie:theme');
+    expect(await cell(page, '#routes tr[data-name="/themed/:id"]', 'variants')).toBe('3');
     await page.close();
   });
 

@@ -96,6 +96,32 @@ describe('the per-site cache and the fragments under it', () => {
   });
 });
 
+describe('pages that vary on a theme and a role, not on the whole Cookie header', () => {
+  it('stores one page per theme: a visitor with another session and the same theme gets the same page', async () => {
+    const dark = await visit('/films', { Cookie: 'theme=dark; session=first' });
+    expect(dark.headers['x-cache']).toBe('MISS');
+    expect(dark.text).toContain('<body class="theme-dark">');
+    expect(dark.headers['x-cache-contexts']).toBe('cookie:theme, cookie:visitor, user.roles');
+    expect(dark.headers.vary).toContain('Cookie');
+    const again = await visit('/films', { Cookie: 'session=second; theme=dark' });
+    expect(again.headers['x-cache']).toBe('HIT');
+    expect(again.text).toBe(dark.text);
+    const light = await visit('/films', { Cookie: 'theme=light; session=third' });
+    expect(light.headers['x-cache']).toBe('MISS');
+    expect(light.text).toContain('<body class="theme-light">');
+  });
+
+  it('shows staff their menu through a fragment that varies on the role, and never shows it to a reader', async () => {
+    const staff = await visit('/music', { Cookie: 'role=staff; session=s1' });
+    expect(staff.text).toContain('Staff menu');
+    const reader = await visit('/music', { Cookie: 'session=r1' });
+    expect(reader.text).not.toContain('Staff menu');
+    expect(reader.text).toContain('Reading as a visitor.');
+    expect((await visit('/music', { Cookie: 'role=staff; session=s2' })).headers['x-cache']).toBe('HIT');
+    expect((await visit('/books', { Cookie: 'role=staff' })).text).toContain('Staff menu');
+  });
+});
+
 describe('the per-view cache and neverCache', () => {
   it('caches the JSON API with cachePage, ETag and all', async () => {
     const first = await visit('/api/items/9');

@@ -9,7 +9,17 @@
 import { pathToFileURL } from 'node:url';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { cache, type CachesConfig, caches, configureCaches } from 'cachegrain';
-import { addCacheTags, cacheControl, cacheDashboard, cacheMiddleware, cachePage, conditionalGet, neverCache, varyOnCookie } from 'cachegrain/express';
+import {
+  addCacheContexts,
+  addCacheTags,
+  cacheControl,
+  cacheDashboard,
+  cacheMiddleware,
+  cachePage,
+  conditionalGet,
+  defineCacheContext,
+  neverCache,
+} from 'cachegrain/express';
 import { demoCaches } from './caches.js';
 import {
   getItem,
@@ -69,6 +79,19 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
 
   app.get('/style.css', cacheControl({ public: true, maxAge: 3600 }), (_req, res) => res.sendFile('style.css', { root: VIEWS }));
 
+  // Each page comes in a light and a dark theme (a cookie), and shows staff a menu of their own (a role,
+  // kept in a cookie here: a real site reads it from the session). The pages vary on those, not on
+  // the whole Cookie header: one copy per theme and role, not one per visitor.
+  defineCacheContext('user.roles', roleOf);
+  app.post('/theme', express.urlencoded({ extended: false }), (req, res) => {
+    res.cookie('theme', req.body?.theme === 'dark' ? 'dark' : 'light', { sameSite: 'lax' });
+    res.redirect(303, sameSiteReferer(req) ?? '/');
+  });
+  app.post('/role', express.urlencoded({ extended: false }), (req, res) => {
+    res.cookie('role', req.body?.role === 'staff' ? 'staff' : 'reader', { sameSite: 'lax', httpOnly: true });
+    res.redirect(303, sameSiteReferer(req) ?? '/');
+  });
+
   app.post('/visitor', express.urlencoded({ extended: false }), (req, res) => {
     const name =
       String(req.body?.name ?? '')
@@ -106,10 +129,10 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
     next();
   });
 
-  // Level 4, per site: every HTML page below is cached whole. They greet the visitor named by a
-  // cookie, so they vary on Cookie: each visitor gets their own copy.
+  // Level 4, per site: every HTML page below is cached whole, once per value of what it varies on:
+  // the theme and visitor cookies the layout reads, and the role its staff menu fragment varies on.
   const site = express.Router();
-  site.use(cacheMiddleware({ seconds: options.pageSeconds ?? 60, keyPrefix: SITE_PREFIX, debug: true }), varyOnCookie, conditionalGet());
+  site.use(cacheMiddleware({ seconds: options.pageSeconds ?? 60, keyPrefix: SITE_PREFIX, debug: true }), conditionalGet());
 
   site.get('/', (req, res) => renderPage(req, res, 'nunjucks/home.njk', 'Nunjucks', { title: 'Home' }));
 
@@ -199,7 +222,21 @@ async function withRecommendations(section: Section, items: Item[]): Promise<Arr
 
 /** Renders a view and puts the footer in: what this render cost, known only once its fragments are resolved. */
 function renderPage(req: Request, res: Response, view: string, engine: string, locals: Record<string, unknown>): void {
-  const context = { ...locals, visitor: visitorOf(req), clock, money, recommendations: recommendationsFor, itemTag, recommendationTags };
+  // The layout shows the theme and the visitor's name outside any fragment: the page varies on those cookies.
+  addCacheContexts(res, 'cookie:theme', 'cookie:visitor');
+  const theme = themeOf(req);
+  const context = {
+    ...locals,
+    visitor: visitorOf(req),
+    theme,
+    otherTheme: theme === 'dark' ? 'light' : 'dark',
+    staff: roleOf(req) === 'staff',
+    clock,
+    money,
+    recommendations: recommendationsFor,
+    itemTag,
+    recommendationTags,
+  };
   res.render(view, context, (error: Error | null, html?: string) => {
     if (error) return void res.status(500).type('text').send(`Rendering ${view} failed: ${error.message}`);
     res.type('html').send(html!.replace(FOOTER, footer(engine)));
@@ -217,6 +254,15 @@ function footer(engine: string): string {
     `<script>{const f=document.querySelector('footer[data-rendered-at]');const s=Math.round((Date.now()-Number(f.dataset.renderedAt))/1000);` +
     `if(s>0)f.querySelector('.age').textContent=' · this copy is '+s+' s old: the page cache served it (X-Cache: HIT)';}</script>`
   );
+}
+
+function themeOf(req: Request): 'light' | 'dark' {
+  return /(?:^|;\s*)theme=dark(?:;|$)/.test(req.headers.cookie ?? '') ? 'dark' : 'light';
+}
+
+/** The visitor's role: `staff` or `reader`. */
+function roleOf(req: { headers: { cookie?: string } }): string {
+  return /(?:^|;\s*)role=staff(?:;|$)/.test(req.headers.cookie ?? '') ? 'staff' : 'reader';
 }
 
 function visitorOf(req: Request): string {

@@ -3,7 +3,8 @@
  * page's headers: its tags (what invalidates it), its contexts (what of the request it varies on),
  * its max-age (how long it may live) and whether a stale part went into it (it is then not stored,
  * as it would keep that copy). Drupal's CacheableMetadata, with its one merge rule: tags and
- * contexts are unions, max-age the smallest, a stale part taints all around it.
+ * contexts are unions, max-age the smallest (0: not kept at all), a stale part taints all around it.
+ * Contexts are kept as named; they are folded where they are used (`foldContexts`).
  */
 export class Cacheability {
   readonly tags = new Set<string>();
@@ -12,6 +13,8 @@ export class Cacheability {
   maxAge = Infinity;
   /** Whether a stale part (served while it is rendered again) went into it. */
   stale = false;
+  /** Why it may not be kept at all (max-age 0): the first part that said so, by its template and line or its call. */
+  reason: string | undefined = undefined;
 
   /** A record of `tags` alone. */
   static ofTags(tags: Iterable<string>): Cacheability {
@@ -28,17 +31,30 @@ export class Cacheability {
     return this;
   }
 
-  /** Bounds the max-age to `seconds`. */
-  limitMaxAge(seconds: number): this {
-    if (seconds < this.maxAge) this.maxAge = seconds;
+  /** Bounds the max-age to `seconds` (0: it may not be kept; `reason` says why). */
+  limitMaxAge(seconds: number, reason?: string): this {
+    if (seconds < this.maxAge) {
+      this.maxAge = Math.max(0, seconds);
+      if (this.maxAge === 0 && this.reason === undefined) this.reason = reason;
+    }
     return this;
+  }
+
+  /** Makes it one that may not be kept, saying why. */
+  markUncacheable(reason: string): this {
+    return this.limitMaxAge(0, reason);
+  }
+
+  /** Whether it may be kept at all. */
+  get cacheable(): boolean {
+    return this.maxAge > 0;
   }
 
   /** Takes in what a part put into this one depends on. */
   merge(part: Cacheability): this {
     this.addTags(part.tags);
     this.addContexts(part.contexts);
-    this.limitMaxAge(part.maxAge);
+    this.limitMaxAge(part.maxAge, part.reason);
     if (part.stale) this.stale = true;
     return this;
   }

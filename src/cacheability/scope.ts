@@ -6,10 +6,15 @@
  * of what was rendered into the response. Outside a scope every call stands alone.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Cacheability } from './record.js';
 
 export class RequestScope {
+  constructor(
+    /** The request the scope is for: the one whose values of cache contexts fragments and pages vary on. */
+    readonly request: IncomingMessage | undefined,
+  ) {}
+
   /** Servers (or caches) that failed during this request: later calls skip them at once. */
   private readonly down = new Set<unknown>();
   /**
@@ -73,12 +78,21 @@ type WithScope = ServerResponse & { [SCOPE]?: RequestScope };
 
 /** The scope of the request `res` answers, made on first use. */
 export function scopeOf(res: ServerResponse): RequestScope {
-  return ((res as WithScope)[SCOPE] ??= new RequestScope());
+  return ((res as WithScope)[SCOPE] ??= new RequestScope((res as ServerResponse & { req?: IncomingMessage }).req));
 }
 
 /** The scope of the request `res` answers if one was made: a hit answered from memory makes none. */
 export function openedScope(res: ServerResponse): RequestScope | undefined {
   return (res as WithScope)[SCOPE];
+}
+
+/**
+ * Middleware that opens the request's scope for what follows, as the page cache does: fragments with
+ * `contexts=` find the request there, and the request's cache calls share one budget. Only needed
+ * where no page cache stands in front of the views.
+ */
+export function cacheScope(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+  return (_req, res, next) => inRequestScope(res, () => next());
 }
 
 /**

@@ -22,13 +22,14 @@ import { CacheSeam, throwRefusal } from './seam.js';
 import { type Entry } from './types.js';
 import { andThen, type MaybePromise, nothing, promised } from './maybe.js';
 import { StoreLocks } from './store-locks.js';
-import { Writes } from './writes.js';
-import type { CachedEntry, CacheParams, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
+import { type EachEntry, Writes } from './writes.js';
+import type { CachedEntry, CacheParams, RenderEntry, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
 export type { WriteFailure } from './seam.js';
+export type { EachEntry } from './writes.js';
 export type { Entry } from './types.js';
 export type { MaybePromise } from './maybe.js';
 export { failedKey } from './seam.js';
@@ -39,6 +40,7 @@ export type {
   CacheParams,
   EntryState,
   InvalidateOptions,
+  RenderEntry,
   StoredEntry,
   TagSnapshot,
   TimeoutArg,
@@ -190,7 +192,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * `readShared` for an entry that may be stale: its shared value, its tags and how it stands. Tags
    * found in `known` (read in the same lookup) are not read again.
    */
-  readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<CachedEntry<T> | undefined> {
+  readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<RenderEntry<T> | undefined> {
     return this.batches.readSharedEntry<T>(this.keys.made(key), known);
   }
 
@@ -227,8 +229,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   readEntriesAndTags<T = unknown>(
     keys: readonly CacheKey[],
     tags: readonly string[],
-  ): MaybePromise<{ entries: Map<CacheKey, CachedEntry<T>>; versions: Map<string, string | undefined> }> {
-    return this.batches.read<CachedEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render');
+  ): MaybePromise<{ entries: Map<CacheKey, RenderEntry<T>>; versions: Map<string, string | undefined> }> {
+    return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render');
   }
 
   /** The current version of each tag, for a later write's `tagsAsOf`: one read, synchronous for a store in this process. */
@@ -337,7 +339,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * Stores entries that differ in timeout, tags or stale windows as one batch, their tags' versions
    * settled once (as of `tagsAsOf`, for every entry); answers the keys that were not stored.
    */
-  async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
+  async setEach(entries: ReadonlyArray<EachEntry>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
     return this.writes.setEach(entries, tagsAsOf);
   }
 

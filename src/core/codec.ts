@@ -19,6 +19,8 @@ export interface EntryStamp {
   staleWhileRevalidate?: number;
   /** Seconds past `freshUntil` during which it is served when recomputing it fails. */
   staleIfError?: number;
+  /** The cache contexts the value varies on (a fragment's, and those of the fragments inside it). */
+  contexts?: string[];
 }
 
 /** Turns values into what a backend stores and back. `decode` always returns a fresh copy. */
@@ -157,11 +159,15 @@ export const bytesCodec: Codec<Buffer> = {
   },
 };
 
-/** A stamp as stored: `[tags, versions]`, then `[freshUntil or null, staleWhileRevalidate, staleIfError]` for an entry with stale windows. */
-type StampFields = [string[], string[]] | [string[], string[], number | null, number, number];
+/**
+ * A stamp as stored: `[tags, versions]`, then `[freshUntil or null, staleWhileRevalidate, staleIfError]`
+ * for an entry with stale windows or a recorded expiry, then `[contexts]` for one that varies on any.
+ */
+type StampFields = [string[], string[]] | [string[], string[], number | null, number, number] | [string[], string[], number | null, number, number, string[]];
 
 function stampFields(stamp: EntryStamp): StampFields {
-  const { tags, versions, freshUntil, staleWhileRevalidate = 0, staleIfError = 0 } = stamp;
+  const { tags, versions, freshUntil, staleWhileRevalidate = 0, staleIfError = 0, contexts } = stamp;
+  if (contexts !== undefined && contexts.length > 0) return [tags, versions, freshUntil ?? null, staleWhileRevalidate, staleIfError, contexts];
   if (freshUntil === undefined && staleWhileRevalidate === 0 && staleIfError === 0) return [tags, versions];
   return [tags, versions, freshUntil ?? null, staleWhileRevalidate, staleIfError];
 }
@@ -175,22 +181,33 @@ function stampFrom(json: string): EntryStamp | undefined {
     return undefined;
   }
   if (!isStampFields(fields)) return undefined;
-  const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError] = fields as [string[], string[], (number | null)?, number?, number?];
+  const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError, contexts] = fields as [
+    string[],
+    string[],
+    (number | null)?,
+    number?,
+    number?,
+    string[]?,
+  ];
   const stamp: EntryStamp = { tags, versions };
   if (freshUntil != null) stamp.freshUntil = freshUntil;
   if (staleWhileRevalidate) stamp.staleWhileRevalidate = staleWhileRevalidate;
   if (staleIfError) stamp.staleIfError = staleIfError;
+  if (contexts !== undefined) stamp.contexts = Object.freeze(contexts) as string[];
   return stamp;
 }
 
 function isStampFields(fields: unknown): fields is StampFields {
-  if (!Array.isArray(fields) || (fields.length !== 2 && fields.length !== 5)) return false;
-  const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError] = fields as unknown[];
+  if (!Array.isArray(fields) || (fields.length !== 2 && fields.length !== 5 && fields.length !== 6)) return false;
+  const [tags, versions, freshUntil, staleWhileRevalidate, staleIfError, contexts] = fields as unknown[];
   const strings = (list: unknown) => Array.isArray(list) && list.every((item) => typeof item === 'string');
   if (!strings(tags) || !strings(versions) || (tags as string[]).length !== (versions as string[]).length) return false;
   return (
     fields.length === 2 ||
-    ((freshUntil === null || typeof freshUntil === 'number') && typeof staleWhileRevalidate === 'number' && typeof staleIfError === 'number')
+    ((freshUntil === null || typeof freshUntil === 'number') &&
+      typeof staleWhileRevalidate === 'number' &&
+      typeof staleIfError === 'number' &&
+      (fields.length === 5 || strings(contexts)))
   );
 }
 

@@ -69,7 +69,20 @@ export class InProcessHits<P> {
       trustedUntil = Math.min(trustedUntil, tagEntry.trustedUntil ?? Infinity);
       tagEntry.kept = true;
     }
-    return { cache: this.host.cache, key: made, value, entry: entry as InProcessEntry<unknown>, trustedUntil, recency, tags, tagKeys, tagEntries };
+    const stamp = judged.stamp;
+    return {
+      cache: this.host.cache,
+      key: made,
+      value,
+      entry: entry as InProcessEntry<unknown>,
+      trustedUntil,
+      recency,
+      tags,
+      contexts: stamp?.contexts ?? NO_TAGS,
+      freshUntil: stamp?.freshUntil,
+      tagKeys,
+      tagEntries,
+    };
   }
 
   /** The kept string again, counted as a hit, while everything it stands on is still the store's and fresh at `now`. */

@@ -84,6 +84,10 @@ export interface HeldString {
   readonly recency: InProcessRecency;
   /** The tags it was stored with, which go to whatever it is answered into. */
   readonly tags: readonly string[];
+  /** The cache contexts it was stored varying on, which go there too. */
+  readonly contexts: readonly string[];
+  /** Epoch seconds when it stops being fresh, where it was stored saying so: what is left of its lifetime goes there too. */
+  readonly freshUntil: number | undefined;
   /** The made keys of its tags' versions, and their entries as held when it was read: a new version retires one. */
   readonly tagKeys: readonly string[];
   readonly tagEntries: ReadonlyArray<InProcessStanding>;

@@ -77,6 +77,14 @@ export interface CachedEntry<T> {
   state: EntryState;
 }
 
+/** An entry as a render (of fragments, of a page) reads it: with what its stamp recorded of what it depends on. */
+export interface RenderEntry<T> extends CachedEntry<T> {
+  /** The cache contexts it was stored varying on; empty for most entries. */
+  contexts: readonly string[];
+  /** Epoch seconds when it stops being fresh, where it was stored saying so (stale windows, fragments); else undefined. */
+  freshUntil: number | undefined;
+}
+
 /** What `storedEntry` answers. */
 export interface StoredEntry {
   /** Epoch seconds when the backend drops the entry; `null` for never; undefined when the backend does not say. */

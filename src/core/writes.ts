@@ -14,6 +14,15 @@ function hasWindows(stamp: EntryStamp): boolean {
   return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
 }
 
+/** One entry of `setEach`. */
+export interface EachEntry {
+  key: CacheKey;
+  value: unknown;
+  options?: TimeoutArg;
+  /** The cache contexts a render's value varies on. */
+  contexts?: readonly string[];
+}
+
 export class Writes<P> {
   constructor(private readonly context: CacheContext<P>) {}
 
@@ -50,14 +59,16 @@ export class Writes<P> {
 
   /**
    * Stores entries that differ in timeout, tags or stale windows as one batch: the versions of all
-   * their tags are settled once, then one write goes out per expiry. Answers the keys not stored.
+   * their tags are settled once, then one write goes out per expiry. Answers the keys not stored. An
+   * entry with `contexts` (a render's, even none) is stored with them and with when it stops being
+   * fresh, for the renders that read it back (`readEntriesAndTags`).
    */
-  async setEach(entries: ReadonlyArray<{ key: CacheKey; value: unknown; options?: TimeoutArg }>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
+  async setEach(entries: ReadonlyArray<EachEntry>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
     const { calls, keys, payloads, seam, tags, counts } = this.context;
-    const prepared = entries.map(({ key, value, options }) => {
+    const prepared = entries.map(({ key, value, options, contexts }) => {
       const { expiresAt, version, tags: tagList, windows } = calls.write(options, 'setEach');
       const made = keys.made(key, version);
-      return { key, made, payload: payloads.encode(value, made), expiresAt, tags: tagList === undefined ? [] : [...new Set(tagList)], windows };
+      return { key, made, payload: payloads.encode(value, made), expiresAt, tags: tagList === undefined ? [] : [...new Set(tagList)], windows, contexts };
     });
     const allTags = [...new Set(prepared.flatMap((entry) => entry.tags))];
     const versions = allTags.length === 0 ? new Map() : await tags.forWrite(allTags, tagsAsOf, latestStoredExpiry(prepared));
@@ -72,7 +83,9 @@ export class Writes<P> {
         continue;
       }
       const payload =
-        entry.tags.length === 0 && entry.windows === undefined ? entry.payload : tags.stamped(entry.payload, entry.tags, versions, entry.windows, expiresAt);
+        entry.tags.length === 0 && entry.windows === undefined && entry.contexts === undefined
+          ? entry.payload
+          : tags.stamped(entry.payload, entry.tags, versions, entry.windows, expiresAt, entry.contexts);
       if (payload === undefined) {
         notStored.push(entry.key);
         continue;

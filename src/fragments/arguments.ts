@@ -8,6 +8,7 @@ import type { BaseCache } from '../core/base.js';
 import { caches } from '../config.js';
 import { InvalidCacheBackendError } from '../core/errors.js';
 import { describe } from '../core/keys.js';
+import { contextList } from '../cacheability/contexts.js';
 
 /** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
 export interface TagSite {
@@ -112,8 +113,26 @@ export function fragmentLock(value: unknown): boolean {
   throw new TemplateSyntaxError(`"cache" tag got a lock value that is not a boolean: ${describe(value)}`);
 }
 
+/** The tag's `contexts=`: a context name or a list of them, each known; answered folded and sorted. */
+export function fragmentContexts(value: unknown): readonly string[] {
+  if (value === undefined) return NO_TAGS;
+  try {
+    return contextList(value, '"cache" tag');
+  } catch (error) {
+    throw new TemplateSyntaxError(error instanceof Error ? error.message : String(error));
+  }
+}
+
+/** The tag's `if=` (Rails' `cache_if`): absent is true; else the value's truth, as the template language has it. */
+export function fragmentCondition(value: unknown): boolean {
+  if (value === undefined) return true;
+  if (value instanceof String) return value.length > 0;
+  if (Array.isArray(value)) return value.length > 0;
+  return Boolean(value);
+}
+
 /** The keyword arguments a tag takes after its vary-on values, in any order. */
-export const KEYWORDS = ['using', 'tags', 'stale', 'lock'] as const;
+export const KEYWORDS = ['using', 'tags', 'stale', 'lock', 'contexts', 'if'] as const;
 export type Keyword = (typeof KEYWORDS)[number];
 /** A tag's keyword arguments as evaluated; absent ones are undefined. */
 export type TagKeywords = Partial<Record<Keyword, unknown>>;

@@ -7,16 +7,26 @@
 import type { BaseCache } from '../core/base.js';
 import { Cacheability } from '../cacheability/record.js';
 import type { Flight } from '../flight/index.js';
-import type { TagSite } from './arguments.js';
+import { describeSite, type TagSite } from './arguments.js';
+import { foldContexts } from '../cacheability/contexts.js';
+import { contextsBeyond, type FragmentVariants } from './variants.js';
+
+const NO_CONTEXTS: readonly string[] = Object.freeze([]);
 
 /** Renders a fragment's body: its output, which may hold placeholders of fragments nested in it. */
 export type RenderBody = () => unknown;
 
-/** Found in the cache, with the tags it was stored with; a stale one is served and rendered again behind the page. */
+/**
+ * Found in the cache, with what it was stored depending on (its tags and contexts, and when it
+ * stops being fresh); a stale one is served and rendered again behind the page.
+ */
 export interface Hit {
   is: 'hit';
   html: string;
   tags: readonly string[];
+  contexts: readonly string[];
+  /** Epoch seconds by its cache's clock; undefined for an entry stored before it was recorded (or never expiring). */
+  freshUntil: number | undefined;
   stale: boolean;
 }
 
@@ -25,6 +35,11 @@ export interface Rendered {
   is: 'rendered';
   html: string;
   cacheability: Cacheability;
+  /**
+   * The rendering request's values of the contexts it varies on beyond its tag's own (framed), for a
+   * render waiting on it to tell whether the HTML is its variant too; '' when there are none.
+   */
+  variant: string;
 }
 
 /** A miss this render renders. */
@@ -56,24 +71,49 @@ export class Fragment {
   placed = false;
   /** The flight it leads until it settles: other renders in this process wait on it. */
   private flight: Flight<Rendered> | undefined;
+  /** Where its HTML is read and written: its own key, or its variant's once a redirect named the contexts it varies on. */
+  key: string;
+  /** The contexts a redirect at its own key named (see `variants.ts`). */
+  learned: readonly string[] = NO_CONTEXTS;
 
   constructor(
     /** Its number in the render, which its placeholder carries. */
     readonly id: number,
     readonly name: string,
-    readonly key: string,
+    /** Its key by its name, vary-on values and own contexts. */
+    readonly baseKey: string,
+    /** How the keys of its variants are made in this request. */
+    readonly variants: FragmentVariants,
     readonly cache: BaseCache,
     /** Seconds it is stored for (`null`: no expiry). */
     readonly timeout: number | null,
     /** Its own tags, from `tags=`. */
     readonly ownTags: readonly string[],
+    /** The contexts its key varies on, from `contexts=`. */
+    readonly ownContexts: readonly string[],
     /** Seconds it is served stale past its timeout while it is rendered again (`stale=`). */
     readonly staleWindow: number,
     /** Whether a cold miss is rendered once across processes (`lock=true`). */
     readonly lock: boolean,
     /** Where its tag stands, for error messages. */
     readonly site: TagSite | undefined,
-  ) {}
+    /** False for a tag whose `if=` is false: its body is rendered every time, neither read nor stored, and adds nothing of its own. */
+    readonly cached = true,
+  ) {
+    this.key = baseKey;
+  }
+
+  /** Reads and writes its HTML as the variant for the contexts a redirect at its own key names. */
+  redirect(contexts: readonly string[]): void {
+    this.learned = contexts;
+    this.key = this.variants.keyIn(foldContexts([...this.ownContexts, ...contexts]));
+  }
+
+  /** This request's values of the contexts `record` varies on beyond the tag's own, framed ('' for none). */
+  variantOf(record: Cacheability): string {
+    const beyond = contextsBeyond(this.ownContexts, [...record.contexts, ...this.learned]);
+    return beyond.length === 0 ? '' : this.variants.valuesOf(beyond);
+  }
 
   /** Becomes a miss this render renders, leading `flight` when other renders may wait for it. */
   lead(flight: Flight<Rendered> | undefined): void {
@@ -81,9 +121,13 @@ export class Fragment {
     this.flight = flight;
   }
 
-  /** Becomes a miss another render in this process renders: it takes that render's HTML and record. */
-  waitFor(flight: Flight<Rendered>): void {
+  /**
+   * Becomes a miss another render in this process renders: it takes that render's HTML and record, if
+   * that HTML is its variant; else `renderAlone` renders its own.
+   */
+  waitFor(flight: Flight<Rendered>, renderAlone: (fragment: Fragment) => Promise<string>): void {
     const result = flight.outcome.then((rendered) => {
+      if (rendered.variant !== this.variantOf(rendered.cacheability)) return renderAlone(this);
       this.state = rendered;
       return rendered.html;
     });
@@ -103,8 +147,10 @@ export class Fragment {
     this.flight = undefined;
     if ('error' in ending) flight.fail(ending.error);
     else if (state.is === 'rendered') flight.landWhileStoring(state, ending.stored);
-    else if (state.is === 'hit') flight.landWhileStoring({ is: 'rendered', html: state.html, cacheability: storedRecord(state) }, ending.stored);
-    else flight.fail(new Error(`fragment '${this.name}' settled before its HTML was known`));
+    else if (state.is === 'hit') {
+      const cacheability = this.hitRecord(state);
+      flight.landWhileStoring({ is: 'rendered', html: state.html, cacheability, variant: this.variantOf(cacheability) }, ending.stored);
+    } else flight.fail(new Error(`fragment '${this.name}' settled before its HTML was known`));
   }
 
   /** The fragment whose state answers for this one (itself, or the one rendering the same key). */
@@ -119,23 +165,43 @@ export class Fragment {
   }
 
   /**
-   * Merges what its HTML depends on into `record`: a hit's stored tags (and its staleness), or a
-   * rendered fragment's own record. A hit is taken in without a record of its own being built.
+   * Merges what its HTML depends on into `record`: a hit's stored tags, contexts and what is left of
+   * its lifetime (and its staleness), or a rendered fragment's own record. A hit is taken in without
+   * a record of its own being built.
    */
   mergeInto(record: Cacheability): void {
     const owner = this.owner;
     const { state } = owner;
     if (state.is === 'rendered') record.merge(state.cacheability);
-    else if (state.is === 'hit') {
-      record.addTags(state.tags);
-      if (state.stale) record.stale = true;
-    } else record.addTags(owner.ownTags);
+    else if (state.is === 'hit') mergeHit(record, state, owner.timeout, owner.cache);
+    else record.merge(owner.ownRecord());
+  }
+
+  /** What the fragment itself depends on, before anything inside it: its tags and contexts, its timeout as its max-age. */
+  ownRecord(): Cacheability {
+    const record = Cacheability.ofTags(this.ownTags).addContexts(this.ownContexts);
+    if (!this.cached || this.timeout === null) return record;
+    if (this.timeout > 0) return record.limitMaxAge(this.timeout);
+    return record.markUncacheable(`"cache" tag '${this.name}' has timeout ${this.timeout}${this.site === undefined ? '' : ` (${describeSite(this.site)})`}`);
+  }
+
+  private hitRecord(hit: Hit): Cacheability {
+    const record = new Cacheability();
+    mergeHit(record, hit, this.timeout, this.cache);
+    return record;
   }
 }
 
-/** The record of a stored fragment: the tags it was stored with, and whether it is served stale. */
-function storedRecord(hit: Hit): Cacheability {
-  const record = Cacheability.ofTags(hit.tags);
-  record.stale = hit.stale;
-  return record;
+/** Merges a stored fragment into `record`: its tags and contexts, what is left of its lifetime, and whether it is served stale. */
+export function mergeHit(record: Cacheability, hit: Hit, timeout: number | null, cache: BaseCache): void {
+  record.addTags(hit.tags);
+  if (hit.contexts.length > 0) record.addContexts(hit.contexts);
+  if (hit.stale) {
+    // Served while it is rendered again: what holds it is not stored at all (see `stale`).
+    record.stale = true;
+    return;
+  }
+  const left = hit.freshUntil !== undefined ? hit.freshUntil - cache.now() : timeout;
+  // A fresh hit has time left, if less than a second by this clock.
+  if (left !== null) record.limitMaxAge(Math.max(left, 1));
 }

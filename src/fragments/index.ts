@@ -13,6 +13,7 @@ export {
 export { KEYWORDS } from './arguments.js';
 export type { Keyword, TagKeywords, TagSite } from './arguments.js';
 export { makeTemplateFragmentKey } from './key.js';
+export { uncacheableOutput } from './placeholders.js';
 export { FragmentRender, withRenderState } from './render.js';
 export { fragmentStats, resetFragmentStats } from './stats.js';
 export type { RenderBody } from './render.js';

@@ -7,6 +7,7 @@
 import type { BaseCache, HeldString } from '../core/base.js';
 import { md5 } from '../core/hash.js';
 import { BoundedMemo } from '../core/memo.js';
+import { framedValues } from '../cacheability/contexts.js';
 
 /** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */
 const recent = new BoundedMemo<string>();
@@ -34,9 +35,24 @@ const byName = new Map<string, KeyNode>();
 let keyNodes = 0;
 const KEY_NODE_LIMIT = 10_000;
 
-/** `template.cache.<name>.<md5 hex of each vary-on value's text as a netstring>`. */
-export function makeTemplateFragmentKey(name: string, varyOn?: readonly unknown[] | null): string {
-  return fragmentKey(name, varyOn).key;
+/**
+ * `template.cache.<name>.<md5 hex of each vary-on value's text as a netstring>`. A fragment with
+ * `contexts=` varies on the request's values of them too: `contextValues` names each one's value
+ * (undefined or absent: the request has none), for its key in one variant.
+ */
+export function makeTemplateFragmentKey(
+  name: string,
+  varyOn?: readonly unknown[] | null,
+  contextValues?: Readonly<Record<string, string | undefined>>,
+): string {
+  if (contextValues === undefined) return fragmentKey(name, varyOn).key;
+  const names = Object.keys(contextValues).sort();
+  return keyByText(name, varyOn, framedValues(names.map((context) => [context, contextValues[context]])));
+}
+
+/** The key of a fragment that varies on contexts, whose request's values are `framed` (see `framedContextValues`). */
+export function fragmentKeyInContexts(name: string, varyOn: readonly unknown[] | null | undefined, framed: string): FragmentKey {
+  return { ...emptyNode(), key: keyByText(name, varyOn, framed) };
 }
 
 /** The fragment's key as a node of the memo (a node of its own when a vary-on value is an object). */
@@ -123,7 +139,7 @@ function newNode<K>(parent: Map<K, KeyNode> | undefined, value: K): KeyNode {
   return node;
 }
 
-function keyByText(name: string, varyOn?: readonly unknown[] | null): string {
+function keyByText(name: string, varyOn?: readonly unknown[] | null, framedContexts = ''): string {
   let input = '';
   if (varyOn != null) {
     for (const value of varyOn) {
@@ -131,6 +147,8 @@ function keyByText(name: string, varyOn?: readonly unknown[] | null): string {
       input += `${Buffer.byteLength(text)}:${text},`;
     }
   }
+  // Its first character is never a digit: no list of vary-on values spells it.
+  input += framedContexts;
   // The name's length first, so that no other name and input spell the same memo key.
   const memo = `${name.length}:${name}${input}`;
   return recent.get(memo) ?? recent.set(memo, `template.cache.${name}.${md5(input)}`);

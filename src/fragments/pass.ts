@@ -4,15 +4,16 @@
  * fragment's HTML in the text around it, and writes the misses back. A stale fragment rendered again
  * behind its page is a pass of its own.
  */
-import type { BaseCache } from '../core/base.js';
+import type { BaseCache, RenderEntry } from '../core/base.js';
 import { Cacheability } from '../cacheability/record.js';
 import { lockOrWait, type Release } from '../flight/index.js';
 import { groupBy } from '../core/group.js';
 import { atTag } from './arguments.js';
 import type { Fragment, Hit, Rendered } from './fragment.js';
-import { cutAtPlaceholders } from './placeholders.js';
+import { cutAtPlaceholders, takeUncacheableMarks } from './placeholders.js';
 import { countsOf } from './stats.js';
 import { WriteBack } from './write-back.js';
+import { isRedirect } from './variants.js';
 
 /** How long a `lock=true` render waits for the lock's holder to store the fragment before rendering it anyway. */
 const LOCK_WAIT_MS = 5000;
@@ -21,6 +22,8 @@ const LOCK_WAIT_MS = 5000;
 export interface Recording {
   readonly fragments: readonly Fragment[];
   takePending(): Fragment[];
+  /** Renders a fragment in a pass of its own (one that waited for another render's HTML, of another variant), answering its HTML. */
+  renderAlone(fragment: Fragment): Promise<string>;
 }
 
 export class Pass {
@@ -65,6 +68,7 @@ export class Pass {
    * merges what each fragment placed depends on into `into`.
    */
   substitute(text: string, into: Cacheability): string | Promise<string> {
+    text = takeUncacheableMarks(text, () => into);
     const cut = cutAtPlaceholders(text, this.recording.fragments);
     if (cut === undefined) return text;
     const { pieces, slots } = cut;
@@ -100,22 +104,33 @@ export class Pass {
 
   /** Reads one level's keys and its own tags (one round trip per cache) and renders the bodies of its misses. */
   private async resolveLevel(level: Fragment[], nested: boolean): Promise<void> {
-    const misses: Fragment[] = [];
-    await Promise.all(
-      [...groupBy(level, (fragment) => fragment.cache)].map(async ([cache, group]) => {
-        const { entries, versions } = await cache.readEntriesAndTags<unknown>(
-          group.map((fragment) => fragment.key),
-          group.flatMap((fragment) => fragment.ownTags),
-        );
-        this.writeBack.remember(cache, versions);
-        for (const fragment of group) {
-          const entry = entries.get(fragment.key);
-          // Past its stale window but inside staleIfError: a template has no use for it, render it.
-          if (entry === undefined || entry.state === 'error') misses.push(fragment);
-          else fragment.state = counted(fragment, { is: 'hit', html: String(entry.value), tags: entry.tags, stale: entry.state === 'stale' });
-        }
-      }),
-    );
+    const misses = level.filter((fragment) => !fragment.cached);
+    let read = misses.length === 0 ? level : level.filter((fragment) => fragment.cached);
+    // A fragment's own key may hold a redirect to its variants (see variants.ts): they are read in one more round trip.
+    for (let round = 0; read.length > 0; round++) {
+      const redirected: Fragment[] = [];
+      await Promise.all(
+        [...groupBy(read, (fragment) => fragment.cache)].map(async ([cache, group]) => {
+          const { entries, versions } = await cache.readEntriesAndTags<unknown>(
+            group.map((fragment) => fragment.key),
+            round === 0 ? group.flatMap((fragment) => fragment.ownTags) : [],
+          );
+          this.writeBack.remember(cache, versions);
+          for (const fragment of group) {
+            const entry = entries.get(fragment.key);
+            // Past its stale window but inside staleIfError: a template has no use for it, render it.
+            if (entry === undefined || entry.state === 'error') misses.push(fragment);
+            else if (!isRedirect(entry.value)) fragment.state = counted(fragment, hitOf(entry));
+            else if (round > 0) misses.push(fragment);
+            else {
+              redirectTo(fragment, entry.value.cachegrainContexts);
+              redirected.push(fragment);
+            }
+          }
+        }),
+      );
+      read = redirected;
+    }
     const owners = new Map<string, Fragment>();
     for (const fragment of misses) this.claim(fragment, nested, owners);
     await Promise.all(misses.map((fragment) => (fragment.state.is === 'renders' ? this.render(fragment) : undefined)));
@@ -130,6 +145,12 @@ export class Pass {
    * render that found it.
    */
   private claim(fragment: Fragment, nested: boolean, owners: Map<string, Fragment>): void {
+    if (!fragment.cached) {
+      // `if=` false: rendered here, every time, and never shared or stored.
+      fragment.lead(undefined);
+      this.rendered.push(fragment);
+      return;
+    }
     countsOf(fragment.name).misses++;
     const ownKey = `${fragment.cache.alias}\u0000${fragment.key}`;
     const earlier = owners.get(ownKey);
@@ -142,7 +163,7 @@ export class Pass {
       const flightKey = `fragment\u0000${fragment.key}`;
       const theirs = fragment.cache.flights.find<Rendered>(flightKey);
       if (theirs !== undefined && theirs.leader !== this.recording) {
-        fragment.waitFor(theirs);
+        fragment.waitFor(theirs, (alone) => this.recording.renderAlone(alone));
         return;
       }
       fragment.lead(fragment.cache.flights.lead<Rendered>(flightKey, this.recording));
@@ -195,9 +216,9 @@ export class Pass {
 
   /** Places the fragments inside a rendered body: the fragment is rendered, with its HTML and record. */
   private async place(fragment: Fragment, body: string): Promise<string> {
-    const cacheability = Cacheability.ofTags(fragment.ownTags);
+    const cacheability = fragment.ownRecord();
     const html = await this.substitute(body, cacheability);
-    fragment.state = { is: 'rendered', html, cacheability };
+    fragment.state = { is: 'rendered', html, cacheability, variant: fragment.variantOf(cacheability) };
     fragment.settle({ stored: this.written() });
     return html;
   }
@@ -228,6 +249,19 @@ function counted(fragment: Fragment, hit: Hit): Hit {
 async function storedCopy(cache: BaseCache, key: string): Promise<Hit | undefined> {
   const { entries } = await cache.readEntriesAndTags<unknown>([key], []);
   const entry = entries.get(key);
-  if (entry === undefined || entry.state !== 'fresh') return undefined;
-  return { is: 'hit', html: String(entry.value), tags: entry.tags, stale: false };
+  return entry === undefined || entry.state !== 'fresh' || isRedirect(entry.value) ? undefined : hitOf(entry);
+}
+
+/** Points a fragment at its variant, its error located at its tag. */
+function redirectTo(fragment: Fragment, contexts: readonly string[]): void {
+  try {
+    fragment.redirect(contexts);
+  } catch (error) {
+    throw atTag(error, fragment.site, fragment.name, false);
+  }
+}
+
+/** A fragment as its entry was read. */
+function hitOf(entry: RenderEntry<unknown>): Hit {
+  return { is: 'hit', html: String(entry.value), tags: entry.tags, contexts: entry.contexts, freshUntil: entry.freshUntil, stale: entry.state === 'stale' };
 }

@@ -11,6 +11,45 @@ const OPEN = `\u0002cgf${NONCE}:`;
 const CLOSE = '\u0003';
 const DIGITS = /^\d+$/;
 
+const UNCACHEABLE = `\u0002cgu${NONCE}:`;
+
+/**
+ * The mark `uncacheable(why)` leaves in a template's output: the fragment (or page) whose text holds
+ * it may not be kept, and says why. The mark is taken out where that text is put together.
+ */
+export function uncacheableMark(why: string): string {
+  return UNCACHEABLE + why.replaceAll(CLOSE, '') + CLOSE;
+}
+
+/**
+ * What the template function `uncacheable(why)` emits: a mark that makes the fragment around it, every
+ * fragment around that and the page uncacheable, saying `why` and where (when the engine says).
+ */
+export function uncacheableOutput(why: unknown, site?: { template: string; line: number }): string {
+  if ((typeof why !== 'string' && !(why instanceof String)) || String(why) === '') {
+    const where = site === undefined ? '' : ` (${site.template}, line ${site.line})`;
+    throw new TypeError(`uncacheable(why): say why, as a non-empty string${where}`);
+  }
+  return uncacheableMark(site === undefined ? String(why) : `${String(why)} (${site.template}, line ${site.line})`);
+}
+
+/** `text` without its uncacheable marks, each of which makes the record `into` answers uncacheable. */
+export function takeUncacheableMarks(text: string, into: () => { markUncacheable(reason: string): unknown }): string {
+  let at = text.indexOf(UNCACHEABLE);
+  if (at === -1) return text;
+  let kept = '';
+  let from = 0;
+  while (at !== -1) {
+    const end = text.indexOf(CLOSE, at + UNCACHEABLE.length);
+    if (end === -1) break;
+    into().markUncacheable(text.slice(at + UNCACHEABLE.length, end));
+    kept += text.slice(from, at);
+    from = end + CLOSE.length;
+    at = text.indexOf(UNCACHEABLE, from);
+  }
+  return kept + text.slice(from);
+}
+
 /** The placeholder of fragment number `id`. */
 export function placeholder(id: number): string {
   return OPEN + id + CLOSE;

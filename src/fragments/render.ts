@@ -14,6 +14,8 @@ import { groupBy } from '../core/group.js';
 import {
   atTag,
   fragmentCache,
+  fragmentCondition,
+  fragmentContexts,
   fragmentLock,
   fragmentStale,
   fragmentTags,
@@ -23,9 +25,11 @@ import {
   TemplateSyntaxError,
 } from './arguments.js';
 import { Fragment, type RenderBody } from './fragment.js';
-import { fragmentKey, type KeyNode, nameNode, nodeAfter, storedFragmentKey } from './key.js';
+import { fragmentKey, fragmentKeyInContexts, type KeyNode, nameNode, nodeAfter, storedFragmentKey } from './key.js';
 import { Pass, type Recording } from './pass.js';
-import { placeholder } from './placeholders.js';
+import { placeholder, takeUncacheableMarks } from './placeholders.js';
+import { foldContexts } from '../cacheability/contexts.js';
+import { FragmentVariants, isRedirect } from './variants.js';
 import { countInlineHit } from './stats.js';
 
 export type { RenderBody } from './fragment.js';
@@ -94,24 +98,38 @@ export class FragmentRender implements Recording {
   tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite): string {
     let fragment: Fragment;
     try {
-      const key = fragmentKey(name, varyOn);
+      const contexts = fragmentContexts(keywords.contexts);
+      const cached = fragmentCondition(keywords.if);
+      let made: FragmentVariants | undefined;
+      const variants = () => (made ??= new FragmentVariants(name, varyOn, currentScope()?.request));
+      const key = contexts.length === 0 ? fragmentKey(name, varyOn) : fragmentKeyInContexts(name, varyOn, variants().valuesOf(contexts));
       const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
       const seconds = fragmentTimeout(timeout);
       const ownTags = fragmentTags(keywords.tags);
       const stale = fragmentStale(keywords.stale);
       const lock = fragmentLock(keywords.lock);
-      if (this.inline) {
+      let redirect: readonly string[] | undefined;
+      if (this.inline && cached) {
         const html = this.heldHtml(key, cache, name);
         if (html !== undefined) return html;
-        const hit = cache.holdFresh(storedFragmentKey(key, cache));
-        if (hit !== undefined) {
+        let hit = cache.holdFresh(storedFragmentKey(key, cache));
+        // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
+        if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
+          redirect = hit.value.cachegrainContexts;
+          hit = cache.holdFresh(cache.storedKey(variants().keyIn(foldContexts([...contexts, ...redirect]))));
+        }
+        if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
-          if ('entry' in hit) key.held = hit;
-          this.passOn(hit.tags);
+          const now = this.clock(cache);
+          if ('entry' in hit) {
+            if (redirect === undefined) key.held = hit;
+            this.passOn(hit, now);
+          } else this.passOn({ tags: hit.tags, contexts: [], freshUntil: seconds === null ? undefined : now + seconds }, now);
           return typeof hit.value === 'string' ? hit.value : String(hit.value);
         }
       }
-      fragment = new Fragment(this.fragments.length, name, key.key, cache, seconds, ownTags, stale, lock, site);
+      fragment = new Fragment(this.fragments.length, name, key.key, variants(), cache, seconds, ownTags, contexts, stale, lock, site, cached);
+      if (redirect !== undefined) fragment.redirect(redirect);
     } catch (error) {
       throw atTag(error, site, name, false);
     }
@@ -163,6 +181,8 @@ export class FragmentRender implements Recording {
    */
   private hitCache(timeout: unknown, keywords: TagKeywords | undefined): BaseCache | undefined {
     if (!this.inline || !plainTimeout(timeout)) return undefined;
+    // A tag with contexts is keyed by the request too, and one with `if=` may not be cached: `tag` decides.
+    if (keywords !== undefined && (keywords.contexts !== undefined || keywords.if !== undefined)) return undefined;
     if (keywords?.using === undefined) return this.fragmentsCache();
     try {
       return this.cacheNamed(keywords.using);
@@ -194,26 +214,51 @@ export class FragmentRender implements Recording {
   private heldHtml(node: KeyNode | undefined, cache: BaseCache, name: string): string | undefined {
     const held = node?.held;
     if (held === undefined || held.cache !== cache) return undefined;
-    // One reading of the cache's clock serves the whole pass: a page is rendered at one moment.
-    if (this.clockOf !== cache) {
-      this.clockOf = cache;
-      this.clockReading = cache.now();
-    }
-    const html = cache.answerHeld(held, this.clockReading);
+    const now = this.clock(cache);
+    const html = cache.answerHeld(held, now);
     if (html === undefined) {
       node!.held = undefined;
       return undefined;
     }
     countInlineHit(name);
-    if (held.tags.length > 0) this.passOn(held.tags);
+    this.passOn(held, now);
     return html;
   }
 
-  /** Tags of a hit emitted while the engine rendered: they go to the page. */
-  private passOn(tags: readonly string[]): void {
-    if (tags.length === 0 || sameTags(tags, this.lastPassedOn)) return;
-    this.lastPassedOn = tags;
-    (this.cacheability ??= new Cacheability()).addTags(tags);
+  /** The reading of `cache`'s clock for this pass: a page is rendered at one moment. */
+  private clock(cache: BaseCache): number {
+    if (this.clockOf !== cache) {
+      this.clockOf = cache;
+      this.clockReading = cache.now();
+    }
+    return this.clockReading;
+  }
+
+  /** What a hit emitted while the engine rendered depends on: its tags, contexts and what is left of its lifetime go to the page. */
+  private passOn(hit: { readonly tags: readonly string[]; readonly contexts: readonly string[]; readonly freshUntil: number | undefined }, now: number): void {
+    const { tags, contexts, freshUntil } = hit;
+    if (tags.length > 0 && !sameTags(tags, this.lastPassedOn)) {
+      this.lastPassedOn = tags;
+      (this.cacheability ??= new Cacheability()).addTags(tags);
+    }
+    if (contexts.length > 0) (this.cacheability ??= new Cacheability()).addContexts(contexts);
+    // A fresh hit has time left, if less than a second by this clock.
+    if (freshUntil !== undefined && freshUntil - now < (this.cacheability?.maxAge ?? Infinity)) {
+      (this.cacheability ??= new Cacheability()).limitMaxAge(Math.max(freshUntil - now, 1));
+    }
+  }
+
+  /**
+   * Renders a fragment in a pass of its own, after the passes before it: one that waited for another
+   * render of its key and got another variant's HTML. Answers its HTML.
+   */
+  renderAlone(fragment: Fragment): Promise<string> {
+    const done = (this.refreshQueue ?? Promise.resolve()).then(async () => {
+      await new Pass(this).run(true, () => '', [fragment]);
+      return fragment.html;
+    });
+    this.refreshQueue = done.catch(() => undefined);
+    return done;
   }
 
   /**
@@ -223,8 +268,9 @@ export class FragmentRender implements Recording {
   finish(output: string): string | Promise<string> {
     this.inline = false;
     if (this.fragments.length === 0) {
+      const page = takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
       if (this.cacheability !== undefined) currentScope()?.cacheability.merge(this.cacheability);
-      return output;
+      return page;
     }
     return this.finishDeferred(output);
   }

@@ -5,6 +5,9 @@
 import type { BaseCache, TagSnapshot } from '../core/base.js';
 import { groupBy } from '../core/group.js';
 import type { Fragment } from './fragment.js';
+import { foldContexts } from '../cacheability/contexts.js';
+import type { EachEntry } from '../core/writes.js';
+import { type ContextRedirect, contextsBeyond } from './variants.js';
 
 export class WriteBack {
   /** Every tag version read in the pass, first read kept, by cache: what its writes are stamped with. */
@@ -22,12 +25,19 @@ export class WriteBack {
    * written (it would keep that copy).
    */
   async write(rendered: readonly Fragment[]): Promise<void> {
-    const writable = rendered.filter(({ state }) => state.is === 'rendered' && !state.cacheability.stale);
+    const writable = rendered.filter(({ state, cached }) => cached && state.is === 'rendered' && !state.cacheability.stale && state.cacheability.cacheable);
     await Promise.all(
       [...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) =>
         cache.setEach(
           // A fragment nested in itself is written once, with the outer HTML (Django's last write).
-          [...new Map(group.map((fragment) => [fragment.key, fragment] as const).reverse()).values()].map(storedEntry),
+          [
+            ...new Map(
+              group
+                .flatMap(storedEntries)
+                .map((entry) => [entry.key, entry] as const)
+                .reverse(),
+            ).values(),
+          ],
           this.versions.get(cache),
         ),
       ),
@@ -35,13 +45,22 @@ export class WriteBack {
   }
 }
 
-/** What `setEach` stores for a rendered fragment. */
-function storedEntry(fragment: Fragment) {
-  const { key, timeout, staleWindow, state } = fragment;
-  const tags = state.is === 'rendered' ? [...state.cacheability.tags] : [];
-  return {
-    key,
-    value: fragment.html,
-    options: tags.length === 0 && staleWindow === 0 ? timeout : { timeout, tags, staleWhileRevalidate: staleWindow || undefined },
-  };
+/**
+ * What `setEach` stores for a rendered fragment: its HTML for no longer than anything in it may live,
+ * with its record (tags, contexts, and so when it stops being fresh) for the renders that read it.
+ */
+function storedEntries(fragment: Fragment): EachEntry[] {
+  const { timeout, staleWindow, state } = fragment;
+  const record = state.is === 'rendered' ? state.cacheability : fragment.ownRecord();
+  const lifetime = record.maxAge === Infinity ? timeout : Math.min(timeout ?? Infinity, record.maxAge);
+  const contexts = foldContexts([...record.contexts, ...fragment.learned]);
+  const options = { timeout: lifetime, tags: [...record.tags], staleWhileRevalidate: staleWindow || undefined };
+  const beyond = contextsBeyond(fragment.ownContexts, contexts);
+  if (beyond.length === 0) return [{ key: fragment.key, value: fragment.html, options, contexts }];
+  // Its HTML varies on contexts met inside it: its own key names them, and the variant holds the HTML.
+  const redirect: ContextRedirect = { cachegrainContexts: beyond };
+  return [
+    { key: fragment.baseKey, value: redirect, options: timeout },
+    { key: fragment.variants.keyIn(beyond), value: fragment.html, options, contexts },
+  ];
 }

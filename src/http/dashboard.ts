@@ -18,6 +18,7 @@ import { checkOptions, MUST_BE, optionShape, ValueRule } from '../options.js';
 import { fragmentStats } from '../fragments/index.js';
 import { type CacheEvent, channelName, type HitCounts } from '../core/observe.js';
 import { pageStats } from './page-cache.js';
+import { pageVariants, type RouteVariants, VARIANTS_COUNTED } from './page-stats.js';
 
 export interface DashboardOptions {
   /** The aliases to show. @default every configured alias */
@@ -212,7 +213,7 @@ ${cacheRows}
 </tbody></table></section>
 <div class="grid">
 <section><h2>Fragments</h2>${countsTable('fragments', fragmentStats(), page.top, 'Fragment')}</section>
-<section><h2>Pages</h2>${countsTable('routes', pageStats(), page.top, 'Route')}</section>
+<section><h2>Pages</h2>${countsTable('routes', pageStats(), page.top, 'Route', variantColumns(pageVariants()))}</section>
 </div>
 <section><h2>Recent invalidations</h2>${recentRows}</section>
 ${forms}
@@ -245,15 +246,39 @@ function mountPath(req: IncomingMessage, path: string): string {
   return (full.endsWith(own) ? full.slice(0, full.length - own.length) : '').replace(/\/$/, '');
 }
 
+/** Columns a table adds after the counts: their headings, and each row's cells (`<td>` elements) by its name. */
+interface ExtraColumns {
+  headings: string[];
+  cells(name: string): string[];
+}
+
+/** The routes' variants: what their pages vary on (cache contexts and request headers), and how many were stored. */
+function variantColumns(variants: Map<string, RouteVariants>): ExtraColumns {
+  return {
+    headings: ['Varies on', 'Variants'],
+    cells(name) {
+      const known = variants.get(name);
+      if (known === undefined) return ['<td data-field="variesOn" class="muted">—</td>', '<td class="n muted" data-field="variants">—</td>'];
+      const variesOn =
+        known.variesOn.length === 0 ? '<span class="muted">nothing</span>' : known.variesOn.map((item) => `<code>${escape(item)}</code>`).join(' ');
+      return [
+        `<td data-field="variesOn">${variesOn}</td>`,
+        `<td class="n" data-field="variants">${known.variants}${known.variants >= VARIANTS_COUNTED ? '+' : ''}</td>`,
+      ];
+    },
+  };
+}
+
 /** The busiest names (by hits and misses together), each with its counts and hit ratio. */
-function countsTable(id: string, counts: Map<string, HitCounts>, top: number, what: string): string {
+function countsTable(id: string, counts: Map<string, HitCounts>, top: number, what: string, extra?: ExtraColumns): string {
   if (counts.size === 0) return '<p class="muted">Nothing counted yet.</p>';
   const busiest = [...counts].sort(([, a], [, b]) => b.hits + b.staleHits + b.misses - (a.hits + a.staleHits + a.misses)).slice(0, top);
-  return `<table id="${id}"><thead><tr><th>${what}</th><th>Hit ratio</th><th>Hits</th><th>Misses</th><th>Stale</th></tr></thead><tbody>
+  const headings = (extra?.headings ?? []).map((heading) => `<th>${heading}</th>`).join('');
+  return `<table id="${id}"><thead><tr><th>${what}</th><th>Hit ratio</th><th>Hits</th><th>Misses</th><th>Stale</th>${headings}</tr></thead><tbody>
 ${busiest
   .map(
     ([name, each]) =>
-      `<tr data-name="${escape(name)}"><td>${escape(name)}</td><td class="n">${ratio(each.hits + each.staleHits, each.hits + each.staleHits + each.misses)}</td><td class="n" data-field="hits">${each.hits}</td><td class="n" data-field="misses">${each.misses}</td><td class="n" data-field="staleHits">${each.staleHits}</td></tr>`,
+      `<tr data-name="${escape(name)}"><td>${escape(name)}</td><td class="n">${ratio(each.hits + each.staleHits, each.hits + each.staleHits + each.misses)}</td><td class="n" data-field="hits">${each.hits}</td><td class="n" data-field="misses">${each.misses}</td><td class="n" data-field="staleHits">${each.staleHits}</td>${(extra?.cells(name) ?? []).join('')}</tr>`,
   )
   .join('\n')}
 </tbody></table>`;

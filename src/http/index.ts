@@ -23,7 +23,23 @@ export {
 export type { CacheControlDirectives } from './headers.js';
 export { hasPreconditions, parseEtags, parseHttpDate, preconditionStatus, strongEtag } from './conditional.js';
 export type { Validators } from './conditional.js';
-export { absoluteUrl, addCacheTags, getCacheKey, headerValuesHash, invalidatePage, learnCacheKey, requestPath, urlTag, varyHeaderList } from './keys.js';
+export {
+  absoluteUrl,
+  addCacheContexts,
+  addCacheTags,
+  getCacheKey,
+  headerValuesHash,
+  invalidatePage,
+  learnCacheKey,
+  markUncacheable,
+  requestPath,
+  urlTag,
+  variantHash,
+  varyHeaderList,
+} from './keys.js';
+export { CacheContextError, contextValue, defineCacheContext, foldContexts, forgetCacheContext } from '../cacheability/contexts.js';
+export type { CacheContextOptions, ContextValue } from '../cacheability/contexts.js';
+export { cacheScope } from '../cacheability/scope.js';
 export type { LearnedHeaders, PageKeyOptions } from './keys.js';
 export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
 export type { StorageDecision, StorageRules } from './policy.js';
@@ -31,6 +47,8 @@ export { holdResponse, teeResponse } from './capture.js';
 export type { TeeHooks } from './capture.js';
 export { beforeHeaders, conditionalGetResponse } from './response-phase.js';
 export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache, pageStats, resetPageStats } from './page-cache.js';
+export { pageVariants } from './page-stats.js';
+export type { RouteVariants } from './page-stats.js';
 export { REFRESH_HEADER } from './refresh.js';
 export type { PageCacheOptions, StoredPage } from './page-cache.js';
 export { dashboardHandler } from './dashboard.js';

@@ -13,6 +13,7 @@ import { caches } from '../config.js';
 import { md5 as md5Hex, rememberingMd5 } from '../core/hash.js';
 import { describe } from '../core/keys.js';
 import { scopeOf } from '../cacheability/scope.js';
+import { contextList, foldContexts, framedContextValues, isCookieContext } from '../cacheability/contexts.js';
 import { headerText, splitHeaderValue } from './headers.js';
 
 const PAGE_KEY = 'views.decorators.cache.cache_page';
@@ -23,6 +24,11 @@ const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 export interface LearnedHeaders {
   /** The request headers the page varies on: lower-cased, sorted. */
   headers: string[];
+  /**
+   * The cache contexts its pages varied on (SPEC §13): folded, sorted. Absent for a URL whose pages
+   * vary on none, whose keys are then Django's.
+   */
+  contexts?: string[];
   /**
    * When the list expires (epoch seconds by the cache's clock; null: never): it is rewritten when a
    * variant is stored that outlives it. Absent from lists stored by earlier versions.
@@ -117,6 +123,23 @@ export function addCacheTags(res: ServerResponse, ...tags: string[]): void {
   scopeOf(res).cacheability.addTags(tags);
 }
 
+/**
+ * Adds cache contexts to the page being rendered for `res` (SPEC §13): the page cache stores one page
+ * per value of them (`cookie:theme`: one per theme), beside the contexts of its fragments.
+ */
+export function addCacheContexts(res: ServerResponse, ...contexts: string[]): void {
+  scopeOf(res).cacheability.addContexts(contextList(contexts, 'addCacheContexts'));
+}
+
+/**
+ * Makes the page being rendered for `res` uncacheable (SPEC §13): it is not stored, goes out with
+ * `X-Cache: BYPASS` and `max-age=0`, and with `debug: true` `X-Cache-Reason` says `why`.
+ */
+export function markUncacheable(res: ServerResponse, why: string): void {
+  if (typeof why !== 'string' || why === '') throw new TypeError(`markUncacheable: say why, as a non-empty string (got ${describe(why)})`);
+  scopeOf(res).cacheability.markUncacheable(why);
+}
+
 /** The path of a request's URL, without the query: what a page's `url:` tag and `invalidatePage` name. */
 export function requestPath(req: IncomingMessage): string {
   const url = (req as ExpressRequest).originalUrl ?? req.url ?? '/';
@@ -132,12 +155,32 @@ export function pageKeyFor(keyPrefix: string, method: string, urlHash: string, h
 /** The md5 of the request's values for the headers: each present one as `=value\n`, an absent one as `\n`. */
 export function headerValuesHash(req: IncomingMessage, headers: readonly string[]): string {
   if (headers.length === 0) return EMPTY_MD5;
+  return md5Hex(framedHeaderValues(req, headers));
+}
+
+function framedHeaderValues(req: IncomingMessage, headers: readonly string[]): string {
   let framed = '';
   for (const name of headers) {
     const value = req.headers[name];
     framed += value === undefined ? '\n' : `=${Array.isArray(value) ? value.join(', ') : value}\n`;
   }
-  return md5Hex(framed);
+  return framed;
+}
+
+/**
+ * The hash of the request's variant of a URL: of its values of the headers and contexts the URL's
+ * pages vary on. Without contexts it is Django's `headerValuesHash`; with them, the framed context
+ * values (which begin with a character no header's framing begins with) follow the headers'.
+ */
+export function variantHash(req: IncomingMessage, learned: { headers: readonly string[]; contexts?: readonly string[] }): string {
+  const contexts = learned.contexts;
+  if (contexts === undefined || contexts.length === 0) return headerValuesHash(req, learned.headers);
+  return md5Hex(framedHeaderValues(req, learned.headers) + framedContextValues(contexts, req));
+}
+
+/** Whether a URL's pages vary on nothing of the request. */
+export function variesOnNothing(learned: LearnedHeaders): boolean {
+  return learned.headers.length === 0 && (learned.contexts === undefined || learned.contexts.length === 0);
 }
 
 /** The request headers a Vary value names: lower-cased, sorted, once each. */
@@ -154,7 +197,7 @@ export async function getCacheKey(req: IncomingMessage, options: PageKeyOptions 
   const urlHash = md5(absoluteUrl(req));
   const learned = await resolveCache(options.cache).get<LearnedHeaders>(headerKeyFor(keyPrefix, urlHash));
   if (learned === undefined) return null;
-  return pageKeyFor(keyPrefix, options.method ?? 'GET', urlHash, headerValuesHash(req, learned.headers));
+  return pageKeyFor(keyPrefix, options.method ?? 'GET', urlHash, variantHash(req, learned));
 }
 
 /**
@@ -167,14 +210,18 @@ export async function learnCacheKey(
   options: PageKeyOptions & { timeout?: number | null } = {},
 ): Promise<string> {
   const cache = resolveCache(options.cache);
-  return learnVariant(cache, options.keyPrefix ?? '', req, md5(absoluteUrl(req)), headerText(res, 'vary'), options.timeout);
+  return (await learnVariant(cache, options.keyPrefix ?? '', req, md5(absoluteUrl(req)), headerText(res, 'vary'), options.timeout, [])).key;
 }
 
 /**
- * Records the headers a URL's responses vary on, for at least `timeout` seconds (the cache's default
- * when undefined; a quarter more when it is written), and returns the page key for the request's method and its values of those headers.
- * The list is rewritten only when the headers change or a variant stored now would outlive it: every
- * variant stays reachable as long as it lives.
+ * Records the headers and cache contexts a URL's responses vary on, for at least `timeout` seconds
+ * (the cache's default when undefined; a quarter more when it is written), and returns the page key
+ * for the request's method and its values of those headers and contexts. Headers are the response's
+ * Vary list (Django's rule: the list as the latest response gives it), save the Cookie header when
+ * cookie contexts name the cookies the page depends on; contexts are learned for good: those known
+ * stay beside those the response adds, as a page's contexts are known only once it rendered. The
+ * list is rewritten only when it changes or a variant stored now would outlive it: every variant
+ * stays reachable as long as it lives.
  */
 export async function learnVariant(
   cache: BaseCache,
@@ -183,20 +230,25 @@ export async function learnVariant(
   urlHash: string,
   varyValue: string | undefined,
   timeout: number | null | undefined,
-): Promise<string> {
-  const headers = varyHeaderList(varyValue);
+  contexts: readonly string[],
+): Promise<{ key: string; varies: LearnedHeaders; variant: string }> {
   const headerKey = headerKeyFor(keyPrefix, urlHash);
   const known = await cache.get<LearnedHeaders>(headerKey);
+  const allContexts = foldContexts([...(known?.contexts ?? []), ...contexts]);
+  const namesCookies = allContexts.some(isCookieContext);
+  const headers = varyHeaderList(varyValue).filter((header) => !(namesCookies && header === 'cookie'));
+  const learned: LearnedHeaders = allContexts.length === 0 ? { headers } : { headers, contexts: allContexts };
   const lifetime = timeout === undefined ? cache.defaultTimeout : timeout;
   const needed = lifetime === null ? null : cache.now() + lifetime;
-  // A list of other headers is replaced whatever its expiry: the variants stored under it are out of reach now.
-  const keptUntil = known !== undefined && known.headers.join(',') === headers.join(',') ? known.until : undefined;
-  if (!lastsUntil(keptUntil, needed)) {
+  // A list of other headers or contexts is replaced whatever its expiry: the variants stored under it are out of reach now.
+  const same = known !== undefined && known.headers.join(',') === headers.join(',') && (known.contexts ?? []).join(',') === allContexts.join(',');
+  if (!lastsUntil(same ? known.until : undefined, needed)) {
     // A quarter longer than needed, so that the variants stored after this one rewrite it once in that long, not each time.
     const kept = lifetime === null || lifetime <= 0 ? lifetime : Math.ceil(lifetime * 1.25);
-    await cache.set(headerKey, { headers, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
+    await cache.set(headerKey, { ...learned, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
   }
-  return pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, headerValuesHash(req, headers));
+  const variant = variantHash(req, learned);
+  return { key: pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, variant), varies: learned, variant };
 }
 
 /** Whether an expiry (null: never; undefined: unknown) comes no sooner than `needed`. */

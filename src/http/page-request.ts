@@ -10,7 +10,7 @@ import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../core/
 import { type Flight, type Locks, lockOrWait, type Release } from '../flight/index.js';
 import { openedScope, scopeOf } from '../cacheability/scope.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
-import { absoluteUrl, headerValuesHash, type LearnedHeaders, pageKeyFor } from './keys.js';
+import { absoluteUrl, type LearnedHeaders, pageKeyFor, variantHash, variesOnNothing } from './keys.js';
 import type { PageLayer, UrlKeys } from './layer.js';
 import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './refresh.js';
 import { reportPageFailure } from './report.js';
@@ -18,8 +18,8 @@ import { reportPageFailure } from './report.js';
 /** A page as the leading render sent it, with what a waiter needs to tell whether it is its variant. */
 export interface RenderedPage {
   page: StoredPage;
-  /** The request headers the page varies on (lower-cased, sorted), and the leader's hash of their values. */
-  varyHeaders: readonly string[];
+  /** The request headers and contexts the page varies on, and the leader's hash of its values of them. */
+  varies: { headers: readonly string[]; contexts?: readonly string[] };
   variant: string;
 }
 
@@ -105,10 +105,10 @@ export class PageRequest {
   private lookUpVariant(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): MaybePromise<boolean> {
     this.snapshot = snapshot;
     if (learned === undefined) return this.joinOrLead();
-    const variant = (this.variant = headerValuesHash(this.req, learned.headers));
+    const variant = (this.variant = variantHash(this.req, learned));
     // A refresh renders whatever is stored. (A path whose tag was never invalidated has no version, and may well have pages.)
     if (this.isRefresh) return this.joinOrLead();
-    const pageKey = learned.headers.length === 0 ? this.keys.unvariedPageKey : pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variant);
+    const pageKey = variesOnNothing(learned) ? this.keys.unvariedPageKey : pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variant);
     this.pageKey = pageKey;
     return this.after(this.cache.readSharedEntry<StoredPage>(pageKey, snapshot), undefined, this.answer);
   }
@@ -158,7 +158,7 @@ export class PageRequest {
 
   /** Serves another request's render if it is this request's variant; else renders. */
   private served(rendered: RenderedPage | undefined): boolean {
-    const page = rendered !== undefined && headerValuesHash(this.req, rendered.varyHeaders) === rendered.variant ? rendered.page : undefined;
+    const page = rendered !== undefined && variantHash(this.req, rendered.varies) === rendered.variant ? rendered.page : undefined;
     return page === undefined ? this.lead() : this.serve(page, 'HIT');
   }
 
@@ -191,7 +191,7 @@ export class PageRequest {
   private async storedPage(): Promise<StoredPage | undefined> {
     const learned = await this.cache.readShared<LearnedHeaders>(this.keys.headerKey);
     if (learned === undefined) return undefined;
-    const pageKey = pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, headerValuesHash(this.req, learned.headers));
+    const pageKey = pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variantHash(this.req, learned));
     const entry = await this.cache.readSharedEntry<StoredPage>(pageKey);
     return entry?.state === 'fresh' ? entry.value : undefined;
   }

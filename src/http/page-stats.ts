@@ -10,6 +10,35 @@ import { requestPath } from './keys.js';
 
 const countsByRoute = new CountsByName();
 
+/** The variants a route's pages were stored as, in this process: what they vary on, and how many there were. */
+export interface RouteVariants {
+  /** The cache contexts and request headers its pages vary on, as stored last. */
+  variesOn: string[];
+  /** Distinct pages stored (each URL's variants) since start or `resetPageStats()`, counted up to `VARIANTS_COUNTED`. */
+  variants: number;
+}
+
+/** Past this many a route's variants are not told apart any more: the count stops there. */
+export const VARIANTS_COUNTED = 10_000;
+const ROUTES_COUNTED = 1000;
+const variantsByRoute = new Map<string, { variesOn: string[]; seen: Set<string> }>();
+
+/** Notes a page of `route` stored under `key` (one URL's variant of what it varies on). */
+export function noteVariant(route: string, variesOn: string[], key: string): void {
+  let known = variantsByRoute.get(route);
+  if (known === undefined) {
+    if (variantsByRoute.size >= ROUTES_COUNTED) return;
+    variantsByRoute.set(route, (known = { variesOn, seen: new Set() }));
+  }
+  known.variesOn = variesOn;
+  if (known.seen.size < VARIANTS_COUNTED) known.seen.add(key);
+}
+
+/** Per route, what its stored pages vary on and how many variants of them were stored, in this process. */
+export function pageVariants(): Map<string, RouteVariants> {
+  return new Map([...variantsByRoute].map(([route, { variesOn, seen }]) => [route, { variesOn: [...variesOn], variants: seen.size }]));
+}
+
 /** Hits, stale hits and misses of the page cache by route pattern (Express `req.route.path`, else the path), since start or `resetPageStats()`. */
 export function pageStats(): Map<string, HitCounts> {
   return countsByRoute.snapshot();
@@ -17,6 +46,7 @@ export function pageStats(): Map<string, HitCounts> {
 
 export function resetPageStats(): void {
   countsByRoute.reset();
+  variantsByRoute.clear();
 }
 
 /**

@@ -7,15 +7,21 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { teeResponse } from './capture.js';
 import { parseHttpDate } from './conditional.js';
-import { getMaxAge, headerText, patchResponseHeaders, secondsOf } from './headers.js';
+import { getMaxAge, headerText, patchResponseHeaders, patchVaryHeaders, secondsOf } from './headers.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
-import { absoluteUrl, headerValuesHash, learnVariant, md5, requestPath, resolveCache, varyHeaderList } from './keys.js';
+import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, varyHeaderList } from './keys.js';
 import type { PageLayer } from './layer.js';
 import { PageRequest, type RenderedPage } from './page-request.js';
-import { countOnce, routeOf } from './page-stats.js';
+import { countOnce, noteVariant, routeOf } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './report.js';
 import { scopeOf } from '../cacheability/scope.js';
+import { foldContexts, isCookieContext, varyHeadersOf } from '../cacheability/contexts.js';
+
+/** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
+function debugPrefix(layer: PageLayer): string {
+  return layer.statusHeader === false ? 'X-Cache' : layer.statusHeader;
+}
 
 /** Headers that describe one connection or one sending, never a stored page. */
 const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'date', 'age', 'upgrade', 'trailer']);
@@ -27,6 +33,8 @@ const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'da
 export function captureResponse(layer: PageLayer, req: IncomingMessage, res: ServerResponse): void {
   let lookup: PageRequest | undefined;
   let timeout = 0;
+  /** The contexts the page varies on, folded, once its head is judged. */
+  let contexts: string[] = [];
   let page: Omit<StoredPage, 'body'> | undefined;
   const missed = () => (lookup ??= PageRequest.missedIn(res, layer));
   teeResponse(res, layer.maxBodyBytes, {
@@ -36,18 +44,28 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (lookup === undefined) return false;
       if (lookup.fallback !== undefined && res.statusCode >= 500) return replaceWithFallback(layer, lookup, lookup.fallback);
       varyOnCredentials(req, res);
+      contexts = foldContexts(scopeOf(res).cacheability.contexts);
+      // Downstream, a page stored once per theme is still one visitor's to a cache that cannot tell themes apart.
+      if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
       const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
       countOnce(req, res, 'misses');
+      if (layer.debug) {
+        if (contexts.length > 0) res.setHeader(`${debugPrefix(layer)}-Contexts`, contexts.join(', '));
+        res.setHeader(`${debugPrefix(layer)}-Max-Age`, String(decision.store ? decision.timeout : (decision.patchTimeout ?? 0)));
+      }
       if (decision.store) {
         timeout = decision.timeout;
-        patchResponseHeaders(res, layer.browserMaxAge ?? timeout);
+        // The browser's lifetime is the site's to choose, within what the page's parts have left.
+        patchResponseHeaders(res, Math.min(layer.browserMaxAge ?? timeout, decision.partsMaxAge ?? Infinity));
         if (layer.tagHeader !== false) res.setHeader(layer.tagHeader, pageTags(res, lookup).join(' '));
         if (!lookup.stores) return false;
         page = describePage(req, res, layer.statusHeader);
         return true;
       }
       layer.markBypass(res, decision.reason);
-      if (decision.patchTimeout !== undefined) patchResponseHeaders(res, layer.browserMaxAge ?? decision.patchTimeout);
+      // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
+      if (decision.patchTimeout !== undefined)
+        patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
       lookup.settle();
       return false;
     },
@@ -56,10 +74,11 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (body === null) return lookup.settle();
       const stored: StoredPage = { ...page, body };
       if (!stored.headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length')) stored.headers.push('Content-Length', String(body.length));
-      const varyHeaders = varyHeaderList(varyOf(stored.headers));
-      const rendered: RenderedPage = { page: stored, varyHeaders, variant: headerValuesHash(req, varyHeaders) };
+      const namesCookies = contexts.some(isCookieContext);
+      const varies = { headers: varyHeaderList(varyOf(stored.headers)).filter((header) => !(namesCookies && header === 'cookie')), contexts };
+      const rendered: RenderedPage = { page: stored, varies, variant: variantHash(req, varies) };
       lookup.settle(rendered);
-      lookup.storingWith(storePage(layer, lookup, stored, timeout));
+      lookup.storingWith(storePage(layer, lookup, stored, timeout, contexts));
     },
   });
 }
@@ -117,7 +136,7 @@ function describePage(req: IncomingMessage, res: ServerResponse, statusHeader: s
  * before its render began (its path's) or now (its fragments'): an invalidation since then drops
  * it. It may be served stale for the longer of the layer's and the view's stale windows.
  */
-async function storePage(layer: PageLayer, lookup: PageRequest, page: StoredPage, timeout: number): Promise<void> {
+async function storePage(layer: PageLayer, lookup: PageRequest, page: StoredPage, timeout: number, contexts: readonly string[]): Promise<void> {
   const { req, res } = lookup;
   const cache = resolveCache(layer.cacheOption);
   try {
@@ -128,7 +147,9 @@ async function storePage(layer: PageLayer, lookup: PageRequest, page: StoredPage
     const staleIfError = Math.max(layer.staleIfError, secondsOf(cacheControl, 'stale-if-error') ?? 0);
     // The header list lives as long as the page may be served, stale included.
     const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
-    const key = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), varyOf(page.headers), listTimeout);
+    const learned = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), varyOf(page.headers), listTimeout, contexts);
+    const key = learned.key;
+    noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
     await cache.set(key, page, { timeout, tags: pageTags(res, lookup), tagsAsOf: lookup.snapshot, staleWhileRevalidate, staleIfError });
   } catch (error) {
     // The response has gone out already; a failed store only costs the next request a miss.

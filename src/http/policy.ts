@@ -22,7 +22,8 @@ export interface StorageRules {
 
 /** The page cache's decision about one response: store it for `timeout` seconds, or why not. */
 export type StorageDecision =
-  | { store: true; timeout: number }
+  /** `partsMaxAge`: the shortest time any part rendered into the page has left (SPEC §13), when one has a bound; `timeout` is within it. */
+  | { store: true; timeout: number; partsMaxAge?: number }
   /** `patchTimeout`: a response that is not stored still gets Expires and max-age for this many seconds. */
   | { store: false; reason: string; patchTimeout?: number };
 
@@ -51,10 +52,16 @@ export function storageDecision(req: IncomingMessage, res: ServerResponse, rules
   const timeout = pageTimeout ?? maxAge ?? defaultSeconds;
   if (res.statusCode === 304) return { store: false, reason: 'status 304', patchTimeout: timeout };
   if (timeout <= 0) return { store: false, reason: `timeout ${timeout}`, patchTimeout: timeout };
+  const parts = scopeOf(res).cacheability;
   // Its stale fragments are being rendered again: the next request gets them fresh, not this page.
-  if (scopeOf(res).cacheability.stale) return { store: false, reason: 'a stale fragment' };
+  if (parts.stale) return { store: false, reason: 'a stale fragment' };
+  // A part that may not be kept (a fragment with timeout 0, `uncacheable(why)`) keeps the page out of every cache.
+  if (!parts.cacheable) return { store: false, reason: parts.reason ?? 'max-age 0', patchTimeout: 0 };
   if (Number(res.getHeader('content-length') ?? 0) > maxBodyBytes) return { store: false, reason: bodyTooLargeReason(maxBodyBytes), patchTimeout: timeout };
-  return { store: true, timeout };
+  if (parts.maxAge === Infinity) return { store: true, timeout };
+  // No longer than its shortest-lived part has left (a whole second at least: headers count in seconds).
+  const partsMaxAge = Math.max(1, Math.floor(parts.maxAge));
+  return { store: true, timeout: Math.min(timeout, partsMaxAge), partsMaxAge };
 }
 
 /** Why the response must not be stored, or null when it may be (`storageDecision`'s reason). */

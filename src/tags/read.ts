@@ -12,7 +12,7 @@ import type { CacheStats } from '../core/observe.js';
 import { afterRemovals, Unreadable } from '../core/payloads.js';
 import { type Entry } from '../core/types.js';
 import { andThen, type MaybePromise } from '../core/maybe.js';
-import type { CachedEntry, EntryState, TagSnapshot } from '../core/types.js';
+import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../core/types.js';
 import type { CacheContext } from '../core/context.js';
 import type { TagVersions } from './versions.js';
 
@@ -93,14 +93,14 @@ export class TaggedReads<P> {
    * `readShared` of one entry that may be stale: its shared value, its tags and how it stands, counted.
    * Tags found in `known` (read in the same lookup) are not read again.
    */
-  readSharedEntry<T>(made: string, known: TagSnapshot | undefined): MaybePromise<CachedEntry<T> | undefined> {
+  readSharedEntry<T>(made: string, known: TagSnapshot | undefined): MaybePromise<RenderEntry<T> | undefined> {
     return andThen(this.host.seam.readOne(made), (entry) => {
       if (entry === undefined) {
         this.counts.misses++;
         return undefined;
       }
       return andThen(this.tags.judged(entry.payload, known), ({ payload, stamp, state }) => {
-        const answer = state === undefined ? undefined : this.entryOf<T>(made, payload, stamp, state, true);
+        const answer = state === undefined ? undefined : (this.entryOf<T>(made, payload, stamp, state, true) as RenderEntry<T> | Unreadable);
         if (answer === undefined || answer instanceof Unreadable) {
           this.counts.misses++;
           return answer === undefined ? undefined : andThen(answer.removal, () => undefined);
@@ -127,10 +127,22 @@ export class TaggedReads<P> {
   }
 
   /** The answer for an entry read under `made`, or Unreadable when its payload cannot be decoded. */
-  private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState, shared: boolean): CachedEntry<T> | Unreadable {
+  /**
+   * The answer for an entry read under `made`, or Unreadable when its payload cannot be decoded. A
+   * `shared` one is a render's: its value shared, not copied, and with what its stamp recorded.
+   */
+  private entryOf<T>(
+    made: string,
+    payload: P,
+    stamp: EntryStamp | undefined,
+    state: EntryState,
+    shared: boolean,
+  ): CachedEntry<T> | RenderEntry<T> | Unreadable {
     const value = this.host.payloads.readable(made, payload, shared);
     if (value instanceof Unreadable) return value;
-    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state };
+    const tags = stamp?.tags ?? NO_TAGS;
+    if (!shared) return { value: value as T, tags, state };
+    return { value: value as T, tags, state, contexts: stamp?.contexts ?? NO_TAGS, freshUntil: stamp?.freshUntil };
   }
 
   /** What a batch in `mode` answers for one entry: its value for `fresh`, else the entry (shared for a render). */

@@ -188,30 +188,37 @@ export class TagVersions<P> {
     windows: StaleWindows | undefined,
     expiresAt: number | null,
     asOf?: TagSnapshot,
+    contexts?: readonly string[],
   ): Promise<P | undefined> {
-    if ((tags === undefined || tags.length === 0) && windows === undefined) return payload;
+    if ((tags === undefined || tags.length === 0) && windows === undefined && contexts === undefined) return payload;
     const list = tags === undefined ? [] : [...new Set(tags)];
     const versions = list.length === 0 ? new Map() : await this.forWrite(list, asOf, storedExpiry(expiresAt, windows));
-    return this.stamped(payload, list, versions, windows, expiresAt);
+    return this.stamped(payload, list, versions, windows, expiresAt, contexts);
   }
 
-  /** `payload` stamped with `tags` at `versions`; undefined when the write is out (a version is null). */
+  /**
+   * `payload` stamped with `tags` at `versions`; undefined when the write is out (a version is null).
+   * An entry with stale windows or `contexts` (a render's, even none) records when it stops being fresh,
+   * which a render reads back as what is left of its lifetime.
+   */
   stamped(
     payload: P,
     tags: readonly string[],
     versions: ReadonlyMap<string, string | null>,
     windows: StaleWindows | undefined,
     expiresAt: Expiry,
+    contexts?: readonly string[],
   ): P | undefined {
     const codec = this.host.codec;
     if (codec.stamp === undefined) throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags or stale windows");
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;
     const stamp: EntryStamp = { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
+    if ((windows !== undefined || contexts !== undefined) && expiresAt !== null && expiresAt !== EXPIRED) stamp.freshUntil = expiresAt;
     if (windows !== undefined) {
-      if (expiresAt !== null && expiresAt !== EXPIRED) stamp.freshUntil = expiresAt;
       stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
       stamp.staleIfError = windows.staleIfError;
     }
+    if (contexts !== undefined && contexts.length > 0) stamp.contexts = [...contexts];
     return codec.stamp(payload, stamp);
   }
 

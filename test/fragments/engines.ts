@@ -36,6 +36,10 @@ export interface FragmentEngine {
   count(): string;
   /** `body`'s output upper-cased by the engine's own block construct. */
   upper(body: string): string;
+  /** A call of the template function `uncacheable(why)`, `why` a literal. */
+  uncacheable(why: string): string;
+  /** The fixture template or partial `name` included, with the variables in scope. */
+  include(name: string): string;
   renderSource(source: string, context: Record<string, unknown>): Promise<string>;
   /** The fixture page: a layout, a nested fragment, and one fragment per item inside an include/partial. */
   renderPage(context: Record<string, unknown>): Promise<string>;
@@ -55,6 +59,9 @@ export interface TagKeywordArgs {
   tags?: string;
   stale?: string;
   lock?: string;
+  /** As the engine writes it: a quoted literal (`'"cookie:theme, user.roles"'`) or a `$variable`. */
+  contexts?: string;
+  if?: string;
 }
 
 /** The keywords written after the vary-on values, each engine's variables spelled by `prefix`. */
@@ -84,6 +91,8 @@ export function nunjucksEngine(): FragmentEngine {
     out: (name) => `{{ ${name} }}`,
     count: () => '{{ count() }}',
     upper: (body) => `{% filter upper %}${body}{% endfilter %}`,
+    uncacheable: (why) => `{{ uncacheable(${JSON.stringify(why)}) }}`,
+    include: (name) => `{% include "${name}.njk" %}`,
     renderSource: (source, context) => nunjucksTag.renderString(env, source, context),
     renderPage: (context) => nunjucksTag.render(env, 'page.njk', context),
     app(locals) {
@@ -113,7 +122,7 @@ export function handlebarsEngine(): FragmentEngine {
   });
   handlebars.registerHelper('inc', (n: number) => n + 1);
   handlebars.registerHelper('tag', tagHelper);
-  for (const partial of ['layout', 'item']) {
+  for (const partial of ['layout', 'item', 'themed']) {
     handlebars.registerPartial(partial, readFileSync(`${FIXTURES}handlebars/partials/${partial}.hbs`, 'utf8'));
   }
   const page = handlebars.compile(readFileSync(`${FIXTURES}handlebars/page.hbs`, 'utf8'));
@@ -133,6 +142,8 @@ export function handlebarsEngine(): FragmentEngine {
     out: (name) => `{{${name}}}`,
     count: () => '{{count}}',
     upper: (body) => `{{#upper}}${body}{{/upper}}`,
+    uncacheable: (why) => `{{uncacheable ${JSON.stringify(why)}}}`,
+    include: (name) => `{{> ${name}}}`,
     renderSource: (source, context) => {
       try {
         return handlebarsTag.render(handlebars.compile(source), context);
@@ -183,6 +194,8 @@ export function etaEngine(): FragmentEngine {
     out: (name) => `<%= it.${name} %>`,
     count: () => '<%= it.count() %>',
     upper: (body) => `<%~ capture(() => { %>${body}<% }).toUpperCase() %>`,
+    uncacheable: (why) => `<%~ uncacheable(${JSON.stringify(why)}) %>`,
+    include: (name) => `<%~ await includeAsync('${name}', it) %>`,
     renderSource: async (source, context) => eta.renderStringAsync(source, context),
     renderPage: (context) => eta.renderAsync('page', context),
     app(locals) {
