@@ -17,6 +17,7 @@ export class GetOrSet<P> {
 
   async run<T>(made: string, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg, args: WriteArgs): Promise<T> {
     const { seam, tags, payloads, counts, cache } = this.context;
+    const lookedAt = cache.flights.mark();
     const hit = await seam.readOne(made);
     const judged = hit === undefined ? undefined : await tags.judged(hit.payload);
     let state = judged?.state;
@@ -38,7 +39,7 @@ export class GetOrSet<P> {
     }
     let stored: P;
     try {
-      stored = await cache.flights.share(`getOrSet\u0000${made}`, () => this.computeAndAdd(made, valueOrFactory, args));
+      stored = await cache.flights.share(`getOrSet\u0000${made}`, () => this.computeAndAdd(made, valueOrFactory, args), lookedAt);
     } catch (error) {
       if (state !== 'error') throw error;
       cache.reportError(error as Error);

@@ -3,7 +3,12 @@
  * one object with an explicit state, settled exactly once by whichever ending comes first (done,
  * failed, given up), so a waiter never waits longer than the work lasts.
  */
+import { BoundedMemo } from '../core/memo.js';
+
 export type FlightState = 'running' | 'landed' | 'failed';
+
+/** How many keys' last landed flights `Flights.share` keeps for callers that looked before they landed. */
+const LANDED_REMEMBERED = 1_000;
 
 export class Flight<T> {
   private current: FlightState = 'running';
@@ -65,6 +70,18 @@ export class Flight<T> {
  */
 export class Flights {
   private readonly running = new Map<string, Flight<unknown>>();
+  /**
+   * The last flight of each key that `share` landed, with the count of landings when it landed: a
+   * caller that found the key missing before that flight landed takes its outcome rather than
+   * computing the value again, though the flight has left `running`.
+   */
+  private readonly landed = new BoundedMemo<{ at: number; flight: Flight<unknown> }>(LANDED_REMEMBERED);
+  private landings = 0;
+
+  /** A mark of this moment for `share`: flights that land after it are joined by a caller that looked before. */
+  mark(): number {
+    return this.landings;
+  }
 
   /** The flight running for `key`, if any. */
   find<T>(key: string): Flight<T> | undefined {
@@ -80,13 +97,24 @@ export class Flights {
     return flight;
   }
 
-  /** The outcome of the flight running for `key`, else of one that runs `work`: concurrent callers compute once. */
-  share<T>(key: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * The outcome of the flight running for `key`, else of one that runs `work`: concurrent callers
+   * compute once. `since` (a `mark()` taken before the caller looked the key up) joins a flight that
+   * landed after it too: the caller's lookup may have been answered before that flight stored its value.
+   */
+  share<T>(key: string, work: () => Promise<T>, since?: number): Promise<T> {
     const running = this.find<T>(key);
     if (running !== undefined) return running.outcome;
+    if (since !== undefined) {
+      const last = this.landed.get(key);
+      if (last !== undefined && last.at > since) return last.flight.outcome as Promise<T>;
+    }
     const flight = this.lead<T>(key);
     work().then(
-      (value) => flight.land(value),
+      (value) => {
+        this.landed.set(key, { at: ++this.landings, flight: flight as Flight<unknown> });
+        flight.land(value);
+      },
       (error: unknown) => flight.fail(error),
     );
     return flight.outcome;

@@ -1,0 +1,53 @@
+/**
+ * The flight engine at its edges: a getOrSet whose lookup was answered before another caller's
+ * computation stored the value, but arrives after that computation ended, takes that value rather
+ * than computing it again (as on a server, where reads travel through a pool and can come back late).
+ */
+import { describe, expect, it } from 'vitest';
+import { type CacheParams, LocMemCache } from '../src/index.js';
+
+/** locmem whose second read of a key is answered at once but handed over only when `release` is called. */
+class LateSecondRead extends LocMemCache {
+  private reads = 0;
+  private opened!: () => void;
+  private readonly gate = new Promise<void>((resolve) => (this.opened = resolve));
+
+  constructor(params: CacheParams) {
+    super(params);
+  }
+
+  release(): void {
+    this.opened();
+  }
+
+  protected override readOne(key: string) {
+    const answer = super.readOne(key);
+    return ++this.reads === 2 ? this.gate.then(() => answer) : answer;
+  }
+}
+
+describe('getOrSet and the flights of one cache', () => {
+  it('a caller whose lookup missed before another stored the value takes that value, computing nothing', async () => {
+    const cache = new LateSecondRead({ location: 'late-read' });
+    let calls = 0;
+    const factory = async () => ({ computed: ++calls });
+    const first = cache.getOrSet('once', factory);
+    const second = cache.getOrSet('once', factory);
+    expect(await first).toEqual({ computed: 1 });
+    cache.release();
+    expect(await second).toEqual({ computed: 1 });
+    expect(calls).toBe(1);
+    // A caller that looks after the value was stored finds it stored.
+    expect(await cache.getOrSet('once', factory)).toEqual({ computed: 1 });
+    expect(calls).toBe(1);
+  });
+
+  it('a caller that looks after a flight landed and finds the key gone computes afresh', async () => {
+    const cache = new LocMemCache({ location: 'after-landing' });
+    let calls = 0;
+    const factory = async () => ++calls;
+    expect(await cache.getOrSet('key', factory)).toBe(1);
+    await cache.delete('key');
+    expect(await cache.getOrSet('key', factory)).toBe(2);
+  });
+});
