@@ -5,10 +5,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import { type CacheParams, LocMemCache } from '../src/index.js';
+import { RemoteLikeStore } from './fragments/remote-like-store.js';
 
-/** locmem whose second read of a key is answered at once but handed over only when `release` is called. */
-class LateSecondRead extends LocMemCache {
-  private reads = 0;
+/** A store whose second read of a key is answered at once but handed over only when `release` is called. */
+class LateSecondRead extends RemoteLikeStore {
+  private oneKeyReads = 0;
   private opened!: () => void;
   private readonly gate = new Promise<void>((resolve) => (this.opened = resolve));
 
@@ -22,7 +23,7 @@ class LateSecondRead extends LocMemCache {
 
   protected override readOne(key: string) {
     const answer = super.readOne(key);
-    return ++this.reads === 2 ? this.gate.then(() => answer) : answer;
+    return ++this.oneKeyReads === 2 ? this.gate.then(() => answer) : answer;
   }
 }
 

@@ -1,6 +1,7 @@
 /** A store for fragment tests that holds nothing in process, as a server does. */
 import { memoryCodec, type MemoryPayload } from '../../src/core/codec.js';
 import { BaseCache, type CacheParams, type Entry } from '../../src/index.js';
+import type { MaybePromise } from '../../src/core/maybe.js';
 
 /** Stores of `RemoteLikeStore`, by location: aliases with the same location share one, as locmem's do. */
 const remoteLikeStores = new Map<string, Map<string, { payload: MemoryPayload; expiresAt: number | null }>>();
@@ -24,7 +25,7 @@ export class RemoteLikeStore extends BaseCache<MemoryPayload> {
     this.reads++;
     return this.live(keys);
   }
-  protected override readOne(key: string) {
+  protected override readOne(key: string): MaybePromise<Entry<MemoryPayload> | undefined> {
     return this.live([key]).get(key);
   }
   private live(keys: string[]) {
