@@ -25,7 +25,7 @@ export interface LearnedHeaders {
   /** The request headers the page varies on: lower-cased, sorted. */
   headers: string[];
   /**
-   * The cache contexts its pages varied on (SPEC §13): folded, sorted. Absent for a URL whose pages
+   * The cache contexts its pages varied on: folded, sorted. Absent for a URL whose pages
    * vary on none, whose keys are then Django's.
    */
   contexts?: string[];
@@ -124,7 +124,7 @@ export function addCacheTags(res: ServerResponse, ...tags: string[]): void {
 }
 
 /**
- * Adds cache contexts to the page being rendered for `res` (SPEC §13): the page cache stores one page
+ * Adds cache contexts to the page being rendered for `res`: the page cache stores one page
  * per value of them (`cookie:theme`: one per theme), beside the contexts of its fragments.
  */
 export function addCacheContexts(res: ServerResponse, ...contexts: string[]): void {
@@ -132,7 +132,7 @@ export function addCacheContexts(res: ServerResponse, ...contexts: string[]): vo
 }
 
 /**
- * Makes the page being rendered for `res` uncacheable (SPEC §13): it is not stored, goes out with
+ * Makes the page being rendered for `res` uncacheable: it is not stored, goes out with
  * `X-Cache: BYPASS` and `max-age=0`, and with `debug: true` `X-Cache-Reason` says `why`.
  */
 export function markUncacheable(res: ServerResponse, why: string): void {

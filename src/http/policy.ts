@@ -22,7 +22,7 @@ export interface StorageRules {
 
 /** The page cache's decision about one response: store it for `timeout` seconds, or why not. */
 export type StorageDecision =
-  /** `partsMaxAge`: the shortest time any part rendered into the page has left (SPEC §13), when one has a bound; `timeout` is within it. */
+  /** `partsMaxAge`: the shortest time any part rendered into the page has left, when one has a bound; `timeout` is within it. */
   | { store: true; timeout: number; partsMaxAge?: number }
   /** `patchTimeout`: a response that is not stored still gets Expires and max-age for this many seconds. */
   | { store: false; reason: string; patchTimeout?: number };
