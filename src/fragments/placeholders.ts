@@ -18,7 +18,15 @@ const UNCACHEABLE = `\u0002cgu${NONCE}:`;
  * it may not be kept, and says why. The mark is taken out where that text is put together.
  */
 export function uncacheableMark(why: string): string {
+  marksMade++;
   return UNCACHEABLE + why.replaceAll(CLOSE, '') + CLOSE;
+}
+
+/** How many uncacheable marks this process has made: a render whose start saw the same count holds none, and its output is not searched for one. */
+let marksMade = 0;
+
+export function uncacheableMarksMade(): number {
+  return marksMade;
 }
 
 /**

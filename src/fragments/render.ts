@@ -27,7 +27,7 @@ import {
 import { Fragment, type RenderBody } from './fragment.js';
 import { fragmentKey, fragmentKeyInContexts, type KeyNode, nameNode, nodeAfter, storedFragmentKey } from './key.js';
 import { Pass, type Recording } from './pass.js';
-import { placeholder, takeUncacheableMarks } from './placeholders.js';
+import { placeholder, takeUncacheableMarks, uncacheableMarksMade } from './placeholders.js';
 import { foldContexts } from '../cacheability/contexts.js';
 import { FragmentVariants, isRedirect } from './variants.js';
 import { countInlineHit } from './stats.js';
@@ -68,6 +68,10 @@ export class FragmentRender implements Recording {
    * every fragment placed after it; it goes to the request's scope when the render finishes.
    */
   private cacheability?: Cacheability;
+  /** The request this render runs for, if it runs in one: what its hits depend on goes there, and nowhere else. */
+  private readonly scope = currentScope();
+  /** How many `uncacheable()` marks had been made when this render began: its output holds one only if more have been since. */
+  private readonly marksBefore = uncacheableMarksMade();
   /**
    * Whether a fresh hit this process holds (a store in process, an L1 holding it) is answered while
    * the engine renders the page; not once the engine's pass is over (tags met then are inside bodies
@@ -101,7 +105,7 @@ export class FragmentRender implements Recording {
       const contexts = fragmentContexts(keywords.contexts);
       const cached = fragmentCondition(keywords.if);
       let made: FragmentVariants | undefined;
-      const variants = () => (made ??= new FragmentVariants(name, varyOn, currentScope()?.request));
+      const variants = () => (made ??= new FragmentVariants(name, varyOn, this.scope?.request));
       const key = contexts.length === 0 ? fragmentKey(name, varyOn) : fragmentKeyInContexts(name, varyOn, variants().valuesOf(contexts));
       const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
       const seconds = fragmentTimeout(timeout);
@@ -236,6 +240,8 @@ export class FragmentRender implements Recording {
 
   /** What a hit emitted while the engine rendered depends on: its tags, contexts and what is left of its lifetime go to the page. */
   private passOn(hit: { readonly tags: readonly string[]; readonly contexts: readonly string[]; readonly freshUntil: number | undefined }, now: number): void {
+    // Outside a request nothing reads it: a render on its own keeps no record of its hits.
+    if (this.scope === undefined) return;
     const { tags, contexts, freshUntil } = hit;
     if (tags.length > 0 && !sameTags(tags, this.lastPassedOn)) {
       this.lastPassedOn = tags;
@@ -268,8 +274,8 @@ export class FragmentRender implements Recording {
   finish(output: string): string | Promise<string> {
     this.inline = false;
     if (this.fragments.length === 0) {
-      const page = takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
-      if (this.cacheability !== undefined) currentScope()?.cacheability.merge(this.cacheability);
+      const page = uncacheableMarksMade() === this.marksBefore ? output : takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
+      if (this.cacheability !== undefined) this.scope?.cacheability.merge(this.cacheability);
       return page;
     }
     return this.finishDeferred(output);
@@ -287,7 +293,7 @@ export class FragmentRender implements Recording {
     const pass = new Pass(this);
     const page = await pass.run(false, () => pass.substitute(output, cacheability));
     this.checkPlaced();
-    currentScope()?.cacheability.merge(cacheability);
+    this.scope?.cacheability.merge(cacheability);
     const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
     if (stale.length > 0) this.refreshBehind(stale);
     return page;
