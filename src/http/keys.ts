@@ -178,6 +178,16 @@ export function variantHash(req: IncomingMessage, learned: { headers: readonly s
   return md5Hex(framedHeaderValues(req, learned.headers) + framedContextValues(contexts, req));
 }
 
+/**
+ * What a page with the Vary value `varyValue` and the (folded) `contexts` varies on: the Vary list,
+ * less the Cookie header where cookie contexts name the cookies the page depends on, and the contexts.
+ */
+export function variesOn(varyValue: string | undefined, contexts: readonly string[]): LearnedHeaders {
+  const namesCookies = contexts.some(isCookieContext);
+  const headers = varyHeaderList(varyValue).filter((header) => !(namesCookies && header === 'cookie'));
+  return contexts.length === 0 ? { headers } : { headers, contexts: [...contexts] };
+}
+
 /** Whether a URL's pages vary on nothing of the request. */
 export function variesOnNothing(learned: LearnedHeaders): boolean {
   return learned.headers.length === 0 && (learned.contexts === undefined || learned.contexts.length === 0);
@@ -235,9 +245,8 @@ export async function learnVariant(
   const headerKey = headerKeyFor(keyPrefix, urlHash);
   const known = await cache.get<LearnedHeaders>(headerKey);
   const allContexts = foldContexts([...(known?.contexts ?? []), ...contexts]);
-  const namesCookies = allContexts.some(isCookieContext);
-  const headers = varyHeaderList(varyValue).filter((header) => !(namesCookies && header === 'cookie'));
-  const learned: LearnedHeaders = allContexts.length === 0 ? { headers } : { headers, contexts: allContexts };
+  const learned = variesOn(varyValue, allContexts);
+  const { headers } = learned;
   const lifetime = timeout === undefined ? cache.defaultTimeout : timeout;
   const needed = lifetime === null ? null : cache.now() + lifetime;
   // A list of other headers or contexts is replaced whatever its expiry: the variants stored under it are out of reach now.

@@ -9,14 +9,14 @@ import { teeResponse } from './capture.js';
 import { parseHttpDate } from './conditional.js';
 import { getMaxAge, headerText, patchResponseHeaders, patchVaryHeaders, secondsOf } from './headers.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
-import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, varyHeaderList } from './keys.js';
+import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
 import type { PageLayer } from './layer.js';
 import { PageRequest, type RenderedPage } from './page-request.js';
 import { countOnce, noteVariant, routeOf } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './report.js';
 import { scopeOf } from '../cacheability/scope.js';
-import { foldContexts, isCookieContext, varyHeadersOf } from '../cacheability/contexts.js';
+import { foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
 function debugPrefix(layer: PageLayer): string {
@@ -74,8 +74,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (body === null) return lookup.settle();
       const stored: StoredPage = { ...page, body };
       if (!stored.headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length')) stored.headers.push('Content-Length', String(body.length));
-      const namesCookies = contexts.some(isCookieContext);
-      const varies = { headers: varyHeaderList(varyOf(stored.headers)).filter((header) => !(namesCookies && header === 'cookie')), contexts };
+      const varies = variesOn(varyOf(stored.headers), contexts);
       const rendered: RenderedPage = { page: stored, varies, variant: variantHash(req, varies) };
       lookup.settle(rendered);
       lookup.storingWith(storePage(layer, lookup, stored, timeout, contexts));

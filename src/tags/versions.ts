@@ -188,12 +188,11 @@ export class TagVersions<P> {
     windows: StaleWindows | undefined,
     expiresAt: number | null,
     asOf?: TagSnapshot,
-    contexts?: readonly string[],
   ): Promise<P | undefined> {
-    if ((tags === undefined || tags.length === 0) && windows === undefined && contexts === undefined) return payload;
+    if ((tags === undefined || tags.length === 0) && windows === undefined) return payload;
     const list = tags === undefined ? [] : [...new Set(tags)];
     const versions = list.length === 0 ? new Map() : await this.forWrite(list, asOf, storedExpiry(expiresAt, windows));
-    return this.stamped(payload, list, versions, windows, expiresAt, contexts);
+    return this.stamped(payload, list, versions, windows, expiresAt);
   }
 
   /**

@@ -1,5 +1,9 @@
+import { once } from 'node:events';
+import express from 'express';
 import nunjucks from 'nunjucks';
+import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheScope } from '../../adapters/express.js';
 import { renderString, installCacheTag } from '../../adapters/nunjucks.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { RemoteLikeStore } from './remote-like-store.js';
@@ -50,5 +54,34 @@ describe('a render that comes while a fragment is being written', () => {
     expect(await renderString(env, source)).toBe('body 1');
     expect(await first).toBe('body 1');
     expect(bodies).toBe(1);
+  });
+});
+
+describe('a render that waits for another render of a fragment that varies on contexts met inside it', () => {
+  beforeAll(() => configureCaches({ default: { backend: SlowWrites, location: 'fragments-slow-variants' } }));
+  afterAll(() => caches.closeAll());
+
+  it("renders its own variant rather than take another theme's HTML", async () => {
+    let bodies = 0;
+    const env = installCacheTag(new nunjucks.Environment());
+    env.addGlobal('count', () => ++bodies);
+    const source = '{% cache 60 "around" %}<o>{{ count() }}{% cache 60 "themed" contexts="cookie:theme" %}<i>{{ theme }}</i>{% endcache %}</o>{% endcache %}';
+    const app = express();
+    app.use(cacheScope());
+    app.get('/', async (req, res) => void res.send(await renderString(env, source, { theme: /theme=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? '' })));
+    const server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const dark = request(server).get('/').set('Cookie', 'theme=dark');
+      // The dark render's fragments are still being written (SlowWrites): the light render finds its flight.
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      const light = request(server).get('/').set('Cookie', 'theme=light');
+      const [darkPage, lightPage] = await Promise.all([dark, light]);
+      expect(darkPage.text).toBe('<o>1<i>dark</i></o>');
+      expect(lightPage.text).toBe('<o>2<i>light</i></o>');
+      expect(bodies).toBe(2);
+    } finally {
+      server.close();
+    }
   });
 });
