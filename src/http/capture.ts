@@ -115,7 +115,7 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
     for (const callback of held!.callbacks) process.nextTick(callback);
     hooks.send!(whole).then(
       (body) => {
-        if (body !== whole && body !== undefined) res.setHeader('Content-Length', body.length);
+        if (body !== whole && body !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', body.length);
         watch.writeHead.call(res, res.statusCode);
         watch.end.call(res, body !== undefined && body.length > 0 ? body : undefined, undefined, finished);
       },

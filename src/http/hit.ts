@@ -47,7 +47,9 @@ export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPag
   countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route);
   let status = page.status;
   let headers = hitHeaders(page, label, statusHeader);
-  if ((page.etag !== undefined || page.lastModified !== undefined) && hasPreconditions(req.headers)) {
+  // A page whose holes are filled in place is judged by the filled page's own validators, once filled.
+  const judgedFilled = page.holes === true && holes?.fillsInPlace === true;
+  if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedFilled && hasPreconditions(req.headers)) {
     status = preconditionStatus(req.method, req.headers, page);
     if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === statusHeader);
     else if (status !== 200) headers = headers.slice(page.headers.length);

@@ -6,10 +6,11 @@
  * middleware, for pages rendered with no page cache around them.
  */
 import { isUtf8 } from 'node:buffer';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { inRequestScope, openedScope } from '../cacheability/scope.js';
 import { bytesMayHoldHoles, esiIncludes, fillHoles, type HoleForm, HoleSigner, holdsHoles, sealHoles, unsealHoles } from '../holes/index.js';
 import { ValueRule } from '../options.js';
+import { hasPreconditions, preconditionStatus, strongEtag } from './conditional.js';
 import { patchCacheControl } from './headers.js';
 import { beforeHeaders } from './response-phase.js';
 
@@ -50,16 +51,22 @@ export class HoleDelivery {
     res.statusCode = status;
     res.statusMessage = statusMessage;
     void this.bodyFor(req, res, body, 'sealed').then((sent) => {
-      if (sent !== body && sent !== undefined) res.setHeader('Content-Length', sent.length);
+      if (sent !== body && sent !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', sent.length);
       res.writeHead(res.statusCode, res.statusMessage);
       res.end(sent);
     });
   }
 
+  /** Whether holes are filled in place: a stored page's validators then describe its shell, not what a visitor gets. */
+  get fillsInPlace(): boolean {
+    return this.mode === 'fill';
+  }
+
   /**
    * The body to send for `body`, whose holes' placeholders are in `form`, with the head made right:
-   * filled for the request (the response becomes `private` and loses the validators of the page
-   * without its holes), or ESI includes. A fill that fails sends a 500 instead, reported.
+   * ESI includes, or filled for the request: the response becomes `private`, and validators are the
+   * filled page's own (a strong ETag where the page had one, judged against the request's
+   * preconditions: 304 or 412 with no body). A fill that fails sends a 500 instead, reported.
    */
   async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined> {
     try {
@@ -67,12 +74,18 @@ export class HoleDelivery {
         res.setHeader('Surrogate-Control', 'content="ESI/1.0"');
         return body === undefined ? undefined : Buffer.from(esiIncludes(body.toString('utf8'), form, this.signer));
       }
-      markOneVisitors(res);
-      if (body === undefined || body.length === 0) return body;
+      patchCacheControl(res, { private: true });
+      // The holes may change while the page around them does not: a date tells nothing of them.
+      res.removeHeader('last-modified');
+      if (body === undefined || body.length === 0) {
+        res.removeHeader('etag');
+        return body;
+      }
       if (res.hasHeader('content-encoding')) {
         throw new Error(`the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`);
       }
-      return Buffer.from(await fillHoles(body.toString('utf8'), form, req, (failure) => this.report("a hole's fallback was sent", failure)));
+      const filled = Buffer.from(await fillHoles(body.toString('utf8'), form, req, (failure) => this.report("a hole's fallback was sent", failure)));
+      return res.hasHeader('etag') ? judgedByItsOwnEtag(req, res, filled) : filled;
     } catch (error) {
       this.report(`filling the holes of ${req.method ?? 'GET'} ${req.url ?? '/'} failed; a 500 was sent`, error);
       for (const name of res.getHeaderNames()) if (name.startsWith('content-') || name === 'etag' || name === 'last-modified') res.removeHeader(name);
@@ -86,14 +99,20 @@ export class HoleDelivery {
 }
 
 /**
- * A response whose holes are filled in place is one visitor's page: `private`, so that no shared
- * cache keeps it for another (its max-age stays, for the browser), and without the validators of
- * the page it was filled from.
+ * A filled page with the strong ETag of its own bytes, answered 304 (or 412) with no body when the
+ * request's preconditions say so, as conditional GET answers a page (RFC 9110 §13).
  */
-export function markOneVisitors(res: ServerResponse): void {
-  patchCacheControl(res, { private: true });
-  res.removeHeader('etag');
-  res.removeHeader('last-modified');
+function judgedByItsOwnEtag(req: IncomingMessage, res: ServerResponse, filled: Buffer): Buffer {
+  const etag = strongEtag(filled);
+  res.setHeader('ETag', etag);
+  if (res.statusCode !== 200 || !hasPreconditions(req.headers)) return filled;
+  const status = preconditionStatus(req.method, req.headers, { etag });
+  if (status === 200) return filled;
+  res.statusCode = status;
+  res.statusMessage = STATUS_CODES[status] ?? '';
+  for (const name of res.getHeaderNames()) if (name.startsWith('content-') && name !== 'content-location') res.removeHeader(name);
+  if (status === 412) res.removeHeader('etag');
+  return Buffer.alloc(0);
 }
 
 /**

@@ -16,7 +16,7 @@ import { countOnce, noteVariant, routeOf } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './report.js';
 import { scopeOf } from '../cacheability/scope.js';
-import { markOneVisitors, sealedBody, unsealedBody } from './holes.js';
+import { sealedBody, unsealedBody } from './holes.js';
 import { foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -78,8 +78,6 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         patchResponseHeaders(res, Math.min(layer.browserMaxAge ?? timeout, decision.partsMaxAge ?? Infinity));
         if (layer.tagHeader !== false) res.setHeader(layer.tagHeader, pageTags(res, lookup).join(' '));
         if (!lookup.stores) return hold || false;
-        // Filled in place, the page sent is not the one stored: the validators of neither describe the other.
-        if (hold && layer.holeDelivery.mode === 'fill') markOneVisitors(res);
         page = describePage(req, res, layer.statusHeader);
         return hold || true;
       }
