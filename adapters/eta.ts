@@ -127,7 +127,10 @@ function templateName(renderOptions: EtaRenderOptions | undefined): string {
  */
 function placeHoleLines(template: string, open: string): string {
   const call = new RegExp(`(${escape(open)}[-_]?\\s*[~=]?\\s*)hole\\s*\\((\\s*\\))?`, 'g');
-  return template.replace(call, (_call, before: string, empty: string | undefined, offset: number) => `${before}__cgHole(${lineAt(template, offset)}${empty ? ')' : ', '}`);
+  return template.replace(
+    call,
+    (_call, before: string, empty: string | undefined, offset: number) => `${before}__cgHole(${lineAt(template, offset)}${empty ? ')' : ', '}`,
+  );
 }
 
 function lineAt(text: string, offset: number): number {

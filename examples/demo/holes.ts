@@ -39,7 +39,7 @@ export async function addToCart(visitor: string): Promise<number> {
 export function defineDemoHoles(): void {
   defineHole('greeting', (req) => {
     const visitor = visitorOf(req);
-    return `<span class="greeting">${visitor === undefined ? "Hello! Sign in with your name to keep a cart." : `Hello, ${escapeHtml(visitor)}!`}</span>`;
+    return `<span class="greeting">${visitor === undefined ? 'Hello! Sign in with your name to keep a cart.' : `Hello, ${escapeHtml(visitor)}!`}</span>`;
   });
   // The cart is read from the cache on every page, hit or miss: the page itself is the same for all.
   defineHole('cart', async (req) => {

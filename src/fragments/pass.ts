@@ -264,5 +264,12 @@ function redirectTo(fragment: Fragment, contexts: readonly string[]): void {
 
 /** A fragment as its entry was read, its holes' placeholders live in this process. */
 function hitOf(entry: RenderEntry<unknown>): Hit {
-  return { is: 'hit', html: unsealHoles(String(entry.value)), tags: entry.tags, contexts: entry.contexts, freshUntil: entry.freshUntil, stale: entry.state === 'stale' };
+  return {
+    is: 'hit',
+    html: unsealHoles(String(entry.value)),
+    tags: entry.tags,
+    contexts: entry.contexts,
+    freshUntil: entry.freshUntil,
+    stale: entry.state === 'stale',
+  };
 }

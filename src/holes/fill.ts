@@ -30,7 +30,10 @@ export async function fillHoles(text: string, form: HoleForm, request: IncomingM
 export async function buildHole({ name, args }: HoleCall, request: IncomingMessage, report: HoleReport): Promise<string> {
   const hole = definedHole(name);
   if (hole === undefined) {
-    throw new HoleError(`the page holds hole '${name}', which is not defined: defineHole('${name}', builder) is missing, or was renamed since the page was stored`, name);
+    throw new HoleError(
+      `the page holds hole '${name}', which is not defined: defineHole('${name}', builder) is missing, or was renamed since the page was stored`,
+      name,
+    );
   }
   try {
     const output = await inScopeOfItsOwn(request, () => hole.builder(request, ...args));

@@ -188,7 +188,9 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
 /** A chunk as `write` and `end` take it, as bytes (nothing for none). */
 function bytesOf(chunk: unknown, encoding: unknown): Buffer {
   if (chunk === undefined || chunk === null || typeof chunk === 'function') return Buffer.alloc(0);
-  return typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
+  return typeof chunk === 'string'
+    ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+    : Buffer.from(chunk as Uint8Array);
 }
 
 /**

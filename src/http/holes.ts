@@ -82,7 +82,9 @@ export class HoleDelivery {
         return body;
       }
       if (res.hasHeader('content-encoding')) {
-        throw new Error(`the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`);
+        throw new Error(
+          `the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`,
+        );
       }
       const filled = Buffer.from(await fillHoles(body.toString('utf8'), form, req, (failure) => this.report("a hole's fallback was sent", failure)));
       return res.hasHeader('etag') ? judgedByItsOwnEtag(req, res, filled) : filled;

@@ -10,7 +10,19 @@ import { BoundedMemo } from '../core/memo.js';
 import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../options.js';
 import { isHeaderName } from './headers.js';
 import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './holes.js';
-import { absoluteUrl, headerKeyFor, headerValuesHash, hostUrlTag, md5, type PageKeyOptions, pageKeyFor, requestHostname, requestPath, resolveCache, urlTag } from './keys.js';
+import {
+  absoluteUrl,
+  headerKeyFor,
+  headerValuesHash,
+  hostUrlTag,
+  md5,
+  type PageKeyOptions,
+  pageKeyFor,
+  requestHostname,
+  requestPath,
+  resolveCache,
+  urlTag,
+} from './keys.js';
 import { reportPageFailure } from './report.js';
 
 /** Options of the page cache middleware. */

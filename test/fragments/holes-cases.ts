@@ -76,7 +76,9 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
       expect(bob.headers['cache-control']).toBe('private');
       expect(h.counted).toBe(1);
       // A render outside any request has no visitor to fill a hole for.
-      await expect(h.render(hole('greeting'))).rejects.toThrow("hole 'greeting' is filled for the request being answered, and this render is outside any request");
+      await expect(h.render(hole('greeting'))).rejects.toThrow(
+        "hole 'greeting' is filled for the request being answered, and this render is outside any request",
+      );
     },
   ],
   [

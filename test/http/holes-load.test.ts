@@ -54,7 +54,8 @@ const assembledPage: Fetch = async (sites, site, path, visitor) => {
   const parts = await Promise.all(
     [...shell.text.matchAll(INCLUDE)].map(async ([, src]) => {
       const part = await send(sites[1 - site]!.url, src!, { headers: { Host: HOST, Cookie: visitor.cookie } });
-      if (part.status !== 200 || part.headers['cache-control'] !== 'private, no-store') throw new Error(`${src} answered ${part.status}, ${part.headers['cache-control']}`);
+      if (part.status !== 200 || part.headers['cache-control'] !== 'private, no-store')
+        throw new Error(`${src} answered ${part.status}, ${part.headers['cache-control']}`);
       return part.text;
     }),
   );

@@ -232,7 +232,9 @@ describe('the options of holes', () => {
     expect(() => cacheMiddleware({ holes: 'inline' as never })).toThrow("cacheMiddleware: options.holes must be 'fill' or 'esi' (got 'inline')");
     expect(() => cachePage(60, { secret: 'short' })).toThrow("cachePage: options.secret must be a string of at least 16 characters (got 'short')");
     expect(() => holeHandler({ secrt: SECRET } as never)).toThrow("holeHandler: unknown option 'options.secrt' (did you mean 'options.secret'?)");
-    expect(() => defineHole('cart', () => '', { fallbak: '' } as never)).toThrow("defineHole('cart'): unknown option 'options.fallbak' (did you mean 'options.fallback'?)");
+    expect(() => defineHole('cart', () => '', { fallbak: '' } as never)).toThrow(
+      "defineHole('cart'): unknown option 'options.fallbak' (did you mean 'options.fallback'?)",
+    );
     expect(() => defineHole('cart', () => '', { fallback: 3 as never })).toThrow("defineHole('cart'): options.fallback must be a string (got 3)");
     expect(() => defineHole('my cart', () => '')).toThrow("defineHole: the name must be letters, digits and . _ : - such as 'cart' (got 'my cart')");
     expect(() => defineHole('cart', 'x' as never)).toThrow("defineHole('cart'): the builder must be a function of the request (got 'x')");
