@@ -75,10 +75,11 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
       expect(bob.text).toBe('<b>1</b>hi bobstock 7 for bob');
       expect(bob.headers['cache-control']).toBe('private');
       expect(h.counted).toBe(1);
-      // A render outside any request has no visitor to fill a hole for.
-      await expect(h.render(hole('greeting'))).rejects.toThrow(
-        "hole 'greeting' is filled for the request being answered, and this render is outside any request",
-      );
+      // A render outside any request has no visitor to fill a hole for, whether it places the hole or a hit holds it.
+      const outside = "hole 'greeting' is filled for the request being answered, and this render is outside any request";
+      await expect(h.render(hole('greeting'))).rejects.toThrow(outside);
+      await expect(h.render(cache('60', 'card', ['$id'], `<b>${count()}</b>${hole('greeting')}`))).rejects.toThrow(outside);
+      expect(h.counted).toBe(1);
     },
   ],
   [

@@ -198,6 +198,28 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     expect(renders).toBe(1);
   });
 
+  it('fills the holes of a stored page sent instead of a failing view (staleIfError)', async () => {
+    let clock = Date.now() / 1000;
+    caches.get('default').now = () => clock;
+    const reported: string[] = [];
+    caches.get('default').on('error', (error: Error) => reported.push(error.message));
+    const render = pageView();
+    let runs = 0;
+    const failingLater: View = (req, res) => {
+      if (++runs === 1) return render(req, res);
+      res.statusCode = 503;
+      res.end('busy');
+    };
+    const base = await serve(build([cachePage(1, { staleIfError: 600 })], failingLater));
+    expect((await send(base, '/f', as('ann'))).text).toBe(filled('ann'));
+    await storedHit(base, '/f', as('ann'));
+    clock += 2;
+    const bob = await send(base, '/f', as('bob'));
+    expect([bob.status, bob.headers['x-cache'], bob.text, bob.headers['cache-control']]).toEqual([200, 'STALE', filled('bob'), 'max-age=1, private']);
+    expect(runs).toBe(2);
+    expect(reported).toEqual([expect.stringMatching(/the view for http:\/\/127\.0\.0\.1:\d+\/f answered 503; the stale page was sent instead/)]);
+  });
+
   it('fills the holes of a page the split middleware answer', async () => {
     const options = { seconds: 600, keyPrefix: 'split' };
     const base = await serve(build([updateCacheMiddleware(options), fetchFromCacheMiddleware(options)], pageView()));
