@@ -7,7 +7,7 @@
 import type { IncomingMessage } from 'node:http';
 import { caches } from '../config.js';
 import { inScopeOfItsOwn, type RequestScope } from '../cacheability/scope.js';
-import { cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
+import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
 import { definedHole, HoleError } from './registry.js';
 
 /** Where a builder's failure goes when its hole's fallback is sent instead: the reporting of a cache. */
@@ -57,7 +57,10 @@ export async function buildHole({ name, args }: HoleCall, request: IncomingMessa
  * The same text when it holds none.
  */
 export function deliverRenderedHoles(page: string, scope: RequestScope | undefined): string | Promise<string> {
-  if (!holdsHoles(page, 'live')) return page;
+  if (!holdsHoles(page, 'live')) {
+    const changed = changedPlaceholderIn(page);
+    return changed === undefined ? page : Promise.reject(changedPlaceholder(changed));
+  }
   if (scope?.holesDeliveredBy !== undefined) {
     scope.holesLeft = true;
     return page;

@@ -43,6 +43,19 @@ export function holdsHoles(text: string, form: HoleForm): boolean {
   return text.includes(form === 'live' ? LIVE : SEALED);
 }
 
+/**
+ * What is left of a placeholder whose case template code around it changed (a filter or helper that
+ * transforms its block's text), which would go out as it is, never filled; undefined when `text`
+ * holds none.
+ */
+export function changedPlaceholderIn(text: string): string | undefined {
+  if (!text.includes('\u0002')) return undefined;
+  const at = text.search(CHANGED_START);
+  return at === -1 ? undefined : text.slice(at + 1, at + 41);
+}
+
+const CHANGED_START = /\u0002(?!cgh)[cC][gG][hH]/;
+
 /** Whether a body's bytes hold anything that starts like a placeholder (of either form, or a forged one). */
 export function bytesMayHoldHoles(body: Buffer): boolean {
   return body.indexOf(START_BYTES) !== -1;
@@ -102,13 +115,16 @@ export function decodeCall(encoded: string): HoleCall {
   } catch {
     decoded = undefined;
   }
-  if (!Array.isArray(decoded) || typeof decoded[0] !== 'string') {
-    throw new HoleError(
-      `a hole's placeholder was changed by template code around it ('${encoded.slice(0, 40)}'): a filter or helper that ` +
-        "transforms its block's text breaks it, so move the hole outside that block",
-      'unknown',
-    );
-  }
+  if (!Array.isArray(decoded) || typeof decoded[0] !== 'string') throw changedPlaceholder(encoded);
   const [name, ...args] = decoded as [string, ...unknown[]];
   return { name, args: holeArguments(name, args) };
+}
+
+/** The error for a placeholder that template code around it changed, showing the start of what is left of it. */
+export function changedPlaceholder(text: string): HoleError {
+  return new HoleError(
+    `a hole's placeholder was changed by template code around it ('${text.slice(0, 40)}'): a filter or helper that ` +
+      "transforms its block's text breaks it, so move the hole outside that block",
+    'unknown',
+  );
 }

@@ -156,6 +156,16 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    "a hole inside template code that changes its block's text fails the render, naming the fault, rather than send a broken page",
+    async (h) => {
+      const server = await h.site(`<p>${h.engine.upper(`x${h.engine.hole('greeting')}`)}</p>`, { pageCache: { seconds: 600 } });
+      const refused = await get(server, '/', as('ann'));
+      expect(refused.status).toBe(500);
+      expect(refused.text).toContain("a hole's placeholder was changed by template code around it");
+      expect(refused.text).toContain('move the hole outside that block');
+    },
+  ],
+  [
     'text that only looks like a placeholder is never filled, and is stored disarmed',
     async (h) => {
       const { cache, hole, out } = h.engine;
