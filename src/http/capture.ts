@@ -1,8 +1,9 @@
 /**
  * Sees a response's head and body however the view writes them (`writeHead`, `write`, `end`, a
- * piped stream, `res.send`/`res.render` on top of those), and holds them back where asked. The surprise: `teeResponse` learns the
- * head when it passes through this layer's `writeHead`, after every layer added later (decorators,
- * an inner `compression()`) has changed it and before any earlier layer (an outer `compression()`) does.
+ * piped stream, `res.send`/`res.render` on top of those), and holds them back where asked. The
+ * surprise: `teeResponse` learns the head when it passes through this layer's `writeHead`, after
+ * every layer added later (decorators, an inner `compression()`) has changed it and before any
+ * earlier layer (an outer `compression()`) does.
  */
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
