@@ -11,6 +11,7 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments, uncacheableOutput } from '../src/fragments/index.js';
+import { describe } from '../src/core/keys.js';
 import { RENDER_STATE, tagNameOf } from './template-tag.js';
 
 /** Marks the plugin among an Eta's plugins. */
@@ -61,6 +62,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       const unclosed: number[] = [];
       compileError = undefined;
       constantKeywords = [];
+      template = placeHoleLines(template, open);
       const processed = template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
         const line = lineAt(template, offset);
         let code: string;
@@ -96,8 +98,12 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       const constants = constantKeywords.map((keywords, i) => `const __cgConstantKeywords${i} = { ${keywords} };\n`).join('');
       // Templates that call `uncacheable(why)` find it in scope, as a tag's code finds the render.
       const uncacheable = /\buncacheable\s*\(/.test(fnString) ? `const uncacheable = (why) => ${found}.uncacheable(why, options);\n` : '';
+      // And those that place a hole find `hole(name, ...args)`, which `<%~ hole(…) %>` calls with its line.
+      const hole = /\b(?:hole|__cgHole)\s*\(/.test(fnString)
+        ? 'const __cgHole = (line, name, ...args) => __cachegrain.holeAt(line, options, name, args);\nconst hole = (name, ...args) => __cgHole(0, name, ...args);\n'
+        : '';
       return (
-        `const __cachegrain = ${found}.enter(options);\n${constants}${uncacheable}` +
+        `const __cachegrain = ${found}.enter(options);\n${constants}${uncacheable}${hole}` +
         `${fnString.slice(0, last)}return __cachegrain.leave(__eta.res, options);${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },
@@ -113,6 +119,18 @@ interface EtaRenderOptions {
 
 function templateName(renderOptions: EtaRenderOptions | undefined): string {
   return renderOptions?.filepath ?? 'a template string';
+}
+
+/**
+ * `<%~ hole(…) %>` (or `<%= hole(…) %>`) written to call the template's hole function with the line
+ * it stands on, for its errors; the lines stay as they were.
+ */
+function placeHoleLines(template: string, open: string): string {
+  const call = new RegExp(`(${escape(open)}[-_]?\\s*[~=]?\\s*)hole\\s*\\((\\s*\\))?`, 'g');
+  return template.replace(
+    call,
+    (_call, before: string, empty: string | undefined, offset: number) => `${before}__cgHole(${lineAt(template, offset)}${empty ? ')' : ', '}`,
+  );
 }
 
 function lineAt(text: string, offset: number): number {
@@ -140,6 +158,11 @@ class EtaRender extends FragmentRender {
     body: () => Promise<string>,
   ): string {
     return this.tag(timeout, name, varyOn, keywords, () => body, { template: templateName(renderOptions), line });
+  }
+
+  /** `<%~ hole("name", …args) %>` on `line` (0: not known). */
+  holeAt(line: number, renderOptions: EtaRenderOptions | undefined, name: unknown, args: unknown[]): string {
+    return this.hole(name, args, { template: templateName(renderOptions), line });
   }
 
   leave(output: string, renderOptions: EtaRenderOptions | undefined): string | Promise<string> {
@@ -185,6 +208,15 @@ class SyncEtaRender {
       `the '${this.tagName}' tag (fragment '${name}') needs the template rendered with eta.renderAsync() or eta.renderStringAsync(), ` +
         'not render() or renderString(): fragments are read from the cache asynchronously',
       name,
+      { template: templateName(renderOptions), line },
+    );
+  }
+
+  holeAt(line: number, renderOptions: EtaRenderOptions | undefined, name: unknown): never {
+    throw new TemplateSyntaxError(
+      `the 'hole' function (hole ${describe(name)}) needs the template rendered with eta.renderAsync() or eta.renderStringAsync(), ` +
+        "not render() or renderString(): a hole's HTML is made asynchronously",
+      undefined,
       { template: templateName(renderOptions), line },
     );
   }
