@@ -11,7 +11,7 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments, uncacheableOutput } from '../src/fragments/index.js';
-import { RENDER_STATE, tagNameOf } from './template-tag.js';
+import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 /** Marks the plugin among an Eta's plugins. */
 const PLUGIN = Symbol.for('cachegrain.eta');
@@ -25,7 +25,7 @@ type EtaConfig = Eta['config'];
 
 /** The plugin: `new Eta({ views, plugins: [cachePlugin()] })`, then `await eta.renderAsync(name, data)`. */
 export function cachePlugin(options: CachePluginOptions = {}) {
-  const tagName = tagNameOf(options, 'tagName', 'cachePlugin');
+  const { tagName, digests } = installerOptions(options, 'tagName', 'cachePlugin');
   // A misused tag found while compiling, thrown by the compiled template where it knows its file.
   // Eta compiles synchronously, template text first and function text next, so one slot is exact.
   let compileError: { message: string; line: number } | undefined;

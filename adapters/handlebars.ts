@@ -21,7 +21,7 @@ import {
 } from '../src/fragments/index.js';
 import { describe } from '../src/core/keys.js';
 import { checkOptions, optionShape } from '../src/options.js';
-import { RENDER_STATE, tagNameOf } from './template-tag.js';
+import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
@@ -133,7 +133,7 @@ export interface CacheHelperOptions {
  * registered as text are named after their partial name.
  */
 export function installCacheHelper(handlebars: HandlebarsInstance, options: CacheHelperOptions = {}): HandlebarsInstance {
-  const helperName = tagNameOf(options, 'helperName', 'installCacheHelper');
+  const { tagName: helperName, digests } = installerOptions(options, 'helperName', 'installCacheHelper');
   const target = handlebars as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] === helperName) return handlebars;
   target[INSTALLED] = helperName;
