@@ -29,7 +29,7 @@ interface KeptDigest {
   generation: number;
 }
 
-export class TemplateDigests {
+export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
   /** Moves on whenever the engine reports a template changed: digests kept from before are computed again. */
   private generation = 0;
   private readonly kept = new BoundedMemo<KeptDigest>(1000);
@@ -40,7 +40,7 @@ export class TemplateDigests {
   /** The problems reported since the last change: each once. */
   private reported = new BoundedMemo<true>();
 
-  constructor(readonly library: EngineLibrary) {}
+  constructor(readonly library: Library) {}
 
   /** What `source` depends on, by the engine's finder. */
   readonly find = (source: string): FoundDependencies => this.findings.remember(source, (text) => this.library.find(text));
@@ -93,7 +93,11 @@ export class TemplateDigests {
   report(name: string): TemplateDigestReport {
     const read = this.library.read(name);
     if (read === undefined) throw new Error(`template digest: no template '${name}'`);
-    const inputs = typeof read === 'string' ? { hash: md5(read), found: this.find(read) } : read;
-    return digestTemplate(this.library, this.find, name, inputs);
+    return typeof read === 'string' ? this.reportOf(read, name) : digestTemplate(this.library, this.find, name, read);
+  }
+
+  /** The same for a template compiled from `source` (named `name`, if it has a name). */
+  reportOf(source: string, name: string | undefined): TemplateDigestReport {
+    return digestTemplate(this.library, this.find, name, { hash: md5(source), found: this.find(source) });
   }
 }
