@@ -27,8 +27,10 @@ export interface DigestEngine {
   ref(name: TemplateName): string;
   /** The name a digest gives partial `name` (its dependency trees show it). */
   named(name: TemplateName): string;
-  /** How a comment declares partial `name` (or a folder: `partials/*`). */
+  /** How a comment declares partial `name`. */
   declared(name: string): string;
+  /** How a comment declares every partial, by the folder that holds them. */
+  partialsFolder: string;
   /** A page whose content is `body`, in the layout. */
   page(body: string): string;
   /** The layout, `before` its slot for the page's content. */
@@ -41,6 +43,11 @@ export interface DigestEngine {
   /** `body` in a branch the render never takes (the context's `never` is false). */
   never(body: string): string;
   comment(text: string): string;
+  /**
+   * A page naming partials in every way the engine has (the partials `a`, `b`, `layout`, `price` and
+   * `unused`), and the names its digest finds, in order.
+   */
+  everyForm: { source: string; found: string[] };
   /** Starts the engine over `dir`; `reloading`: as it runs in development (templates read again as they change). */
   start(dir: string, reloading?: boolean): DigestSite;
 }
@@ -82,7 +89,8 @@ export const nunjucksDigests: DigestEngine = {
   ref: (name) => (isPage(name) ? `${name}.njk` : `partials/${name}.njk`),
   named: (name) => nunjucksDigests.ref(name),
   // As SPEC §15 writes it: a declared name may leave out the extension.
-  declared: (name) => (name.endsWith('*') ? name : `partials/${name}`),
+  declared: (name) => `partials/${name}`,
+  partialsFolder: 'partials/*',
   page: (body) => `{% extends "partials/layout.njk" %}\n{% block content %}${body}{% endblock %}`,
   layout: (before) => `${before}<main>{% block content %}{% endblock %}</main>`,
   fragment: (name, body) => `{% cache 600 "${name}" %}{{ mark("${name}") }}${body}{% endcache %}`,
@@ -90,6 +98,13 @@ export const nunjucksDigests: DigestEngine = {
   includeNamed: (variable) => `{% include ${variable} %}`,
   never: (body) => `{% if never %}${body}{% endif %}`,
   comment: (text) => `{# ${text} #}`,
+  everyForm: {
+    source:
+      '{% extends "partials/layout.njk" %}{% import "partials/a.njk" as a %}{% from "partials/b.njk" import x %}\n' +
+      '{% block content %}{% cache 60 "every" %}{% include "partials/price.njk" %}{% endcache %}{% include "partials/gone.njk" ignore missing %}' +
+      '{% if never %}{% include "partials/unused.njk" %}{% endif %}{% endblock %}',
+    found: ['partials/layout.njk', 'partials/a.njk', 'partials/b.njk', 'partials/price.njk', 'partials/gone.njk', 'partials/unused.njk'],
+  },
   start(dir, reloading = false) {
     const env = nunjucksTag.installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(dir, { watch: reloading }), { autoescape: true }), {
       digests: true,
@@ -112,6 +127,8 @@ export const handlebarsDigests: DigestEngine = {
   ref: (name) => name,
   named: (name) => name,
   declared: (name) => name,
+  // Partials are named from the partials folder: they are all at the top.
+  partialsFolder: '*',
   page: (body) => `{{#> layout}}\n${body}{{/layout}}`,
   layout: (before) => `${before}<main>{{> @partial-block}}</main>`,
   fragment: (name, body) => `{{#cache 600 "${name}"}}{{mark "${name}"}}${body}{{/cache}}`,
@@ -119,6 +136,12 @@ export const handlebarsDigests: DigestEngine = {
   includeNamed: (variable) => `{{> (lookup . "${variable}")}}`,
   never: (body) => `{{#if never}}${body}{{/if}}`,
   comment: (text) => `{{!-- ${text} --}}`,
+  everyForm: {
+    source:
+      '{{#*inline "local"}}inline{{/inline}}{{#> layout}}\n{{> a}}{{#each items}}{{> "b" this}}{{/each}}' +
+      '{{#cache 60 "every"}}{{> price}}{{/cache}}{{#if never}}{{> [unused]}}{{/if}}{{> local}}{{/layout}}',
+    found: ['layout', 'a', 'b', 'price', 'unused'],
+  },
   start(dir, reloading = false) {
     let ran: string[] = [];
     const handlebars = Handlebars.create();
@@ -145,7 +168,8 @@ export const etaDigests: DigestEngine = {
   extension: 'eta',
   ref: (name) => (isPage(name) ? name : `/partials/${name}`),
   named: (name) => `${isPage(name) ? '' : 'partials/'}${name}.eta`,
-  declared: (name) => (name.endsWith('*') ? name : `partials/${name}`),
+  declared: (name) => `partials/${name}`,
+  partialsFolder: 'partials/*',
   page: (body) => `<% layout('/partials/layout') %>\n${body}`,
   layout: (before) => `${before}<main><%~ it.body %></main>`,
   fragment: (name, body) => `<% cache 600 "${name}" %><%= it.mark("${name}") %>${body}<% endcache %>`,
@@ -153,6 +177,12 @@ export const etaDigests: DigestEngine = {
   includeNamed: (variable) => `<%~ await includeAsync(it.${variable}, it) %>`,
   never: (body) => `<% if (it.never) { %>${body}<% } %>`,
   comment: (text) => `<%/* ${text} */%>`,
+  everyForm: {
+    source:
+      "<% layout('/partials/layout') %>\n<%~ include('/partials/a', it) %><%~ await includeAsync(\"/partials/b\", it) %>" +
+      '<% cache 60 every %><%~ await includeAsync(`./price`, it) %><% endcache %><% if (it.never) { %><%~ include ( "../partials/unused" ) %><% } %>',
+    found: ['partials/layout.eta', 'partials/a.eta', 'partials/b.eta', 'partials/price.eta', 'partials/unused.eta'],
+  },
   start(dir, reloading = false) {
     const eta = new Eta({ views: dir, plugins: [etaTag.cachePlugin({ digests: true })], cache: !reloading });
     return {
