@@ -84,14 +84,15 @@ function help(): string {
     .join('\n\n');
   return `Usage: cachegrain COMMAND [ARGUMENTS] [--config FILE] [--dry-run]
 
-Manages the caches your application configures with configureCaches().
+Manages the caches your application configures with configureCaches(), and digests its templates.
 
 Commands:
 ${commands}
 
 ${OPTIONS_HELP}
 
-Exit codes: 0 done; 1 a cache, a server or the configuration failed; 2 the command line is wrong.
+Exit codes: 0 done; 1 a cache, a server or the configuration failed, or a template dependency
+could not be resolved; 2 the command line is wrong.
 `;
 }
 

@@ -80,7 +80,7 @@ const isPage = (name: string) => name === 'page' || name === 'other';
 
 /** What every render's context holds: the fragments' `mark`, the name an include by expression reads, and `never`. */
 function contextOf(engine: DigestEngine, ran: string[], context: Record<string, unknown>): Record<string, unknown> {
-  return { mark: (name: string) => void ran.push(name) ?? '', partialName: engine.ref('price'), never: false, ...context };
+  return { mark: (name: string) => (ran.push(name), ''), partialName: engine.ref('price'), never: false, ...context };
 }
 
 export const nunjucksDigests: DigestEngine = {
@@ -145,7 +145,7 @@ export const handlebarsDigests: DigestEngine = {
   start(dir, reloading = false) {
     let ran: string[] = [];
     const handlebars = Handlebars.create();
-    handlebars.registerHelper('mark', (name: string) => void ran.push(name) ?? '');
+    handlebars.registerHelper('mark', (name: string) => (ran.push(name), ''));
     // In development, express-handlebars reads views and partials again on every render.
     const hbs = handlebarsTag.installExpressHandlebars(createExpressHandlebars({ handlebars, extname: '.hbs', partialsDir: join(dir, 'partials') }), { digests: true });
     return {
