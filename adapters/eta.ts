@@ -12,7 +12,9 @@ import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments, uncacheableOutput } from '../src/fragments/index.js';
 import { describe } from '../src/core/keys.js';
-import { RENDER_STATE, tagNameOf } from './template-tag.js';
+import { digestKey, type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
+import { DIGEST_CONSTANT, etaLibrary, findEtaDependencies } from './eta-digests.js';
+import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 /** Marks the plugin among an Eta's plugins. */
 const PLUGIN = Symbol.for('cachegrain.eta');
@@ -20,26 +22,54 @@ const PLUGIN = Symbol.for('cachegrain.eta');
 export interface CachePluginOptions {
   /** The tag's name; its end tag is `end<name>`. @default 'cache' */
   tagName?: string;
+  /**
+   * Fragment keys carry a digest of the template that holds the tag and of everything it includes
+   * or takes as its layout, transitively (SPEC §15): editing any of them renews its fragments. @default false
+   */
+  digests?: boolean;
+}
+
+/** The template digests of each Eta instance, made the first time they are asked for. */
+const digestsByEta = new WeakMap<object, TemplateDigests>();
+
+function digestsOf(eta: Eta): TemplateDigests {
+  let digests = digestsByEta.get(eta);
+  if (digests === undefined) digestsByEta.set(eta, (digests = new TemplateDigests(etaLibrary(eta))));
+  return digests;
+}
+
+/**
+ * The digest of template `name` of `eta` (as `renderAsync` names it) as it is now, the tree of what it
+ * depends on and what could not be resolved: `makeTemplateFragmentKey(name, varyOn, undefined, digest)`
+ * gives its fragments' keys.
+ */
+export function templateDigest(eta: Eta, name: string): TemplateDigestReport {
+  const digests = digestsOf(eta);
+  const resolved = digests.library.resolve(name, undefined);
+  if (resolved === undefined) throw new Error(`templateDigest: '${name}' names no template of this Eta (is its views option set?)`);
+  return digests.report(resolved);
 }
 
 type EtaConfig = Eta['config'];
 
 /** The plugin: `new Eta({ views, plugins: [cachePlugin()] })`, then `await eta.renderAsync(name, data)`. */
 export function cachePlugin(options: CachePluginOptions = {}) {
-  const tagName = tagNameOf(options, 'tagName', 'cachePlugin');
+  const { tagName, digests } = installerOptions(options, 'tagName', 'cachePlugin');
   // A misused tag found while compiling, thrown by the compiled template where it knows its file.
   // Eta compiles synchronously, template text first and function text next, so one slot is exact.
   let compileError: { message: string; line: number } | undefined;
   // Keywords whose values are all literals, by the constant they are made into once per render.
   let constantKeywords: string[] = [];
+  // With digests on, the digest key of the template being compiled (what its source depends on).
+  let compiledDigestKey: string | undefined;
   const syncRender = new SyncEtaRender(tagName);
   const runtime = {
     /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
-    enter(renderOptions: EtaRenderOptions | undefined): EtaRender | SyncEtaRender {
+    enter(renderOptions: EtaRenderOptions | undefined, eta: Eta): EtaRender | SyncEtaRender {
       const joined = renderOptions?.[RENDER_STATE];
       if (joined instanceof EtaRender) return joined;
       if (renderOptions?.async !== true) return syncRender;
-      const render = new EtaRender(renderOptions);
+      const render = new EtaRender(renderOptions, digests ? digestsOf(eta) : undefined);
       renderOptions[RENDER_STATE] = render;
       return render;
     },
@@ -63,19 +93,21 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       compileError = undefined;
       constantKeywords = [];
       template = placeHoleLines(template, open);
+      compiledDigestKey = digests ? digestKey(template, findEtaDependencies(template, config ?? {})) : undefined;
+      const digest = compiledDigestKey === undefined ? undefined : DIGEST_CONSTANT;
       const processed = template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
         const line = lineAt(template, offset);
         let code: string;
         if (end === undefined) {
           unclosed.push(line);
-          const parsed = openFragment(splitArguments(args), tagName, line, constantKeywords);
+          const parsed = openFragment(splitArguments(args), tagName, line, constantKeywords, digest);
           if (typeof parsed !== 'string') compileError ??= { message: parsed.message, line };
           code = typeof parsed === 'string' ? parsed : '';
         } else if (unclosed.pop() === undefined) {
           compileError ??= { message: `'end${tagName}' has no '${tagName}' tag to close`, line };
           code = '';
         } else {
-          code = 'return __eta.res; })(__eta)); }';
+          code = `return __eta.res; })(__eta)${compiledDigestKey === undefined ? '' : `, ${DIGEST_CONSTANT}`}); }`;
         }
         return `${open}${trimLeft} ${code} ${trimRight}${close}`;
       });
@@ -102,8 +134,11 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       const hole = /\b(?:hole|__cgHole)\s*\(/.test(fnString)
         ? 'const __cgHole = (line, name, ...args) => __cachegrain.holeAt(line, options, name, args);\nconst hole = (name, ...args) => __cgHole(0, name, ...args);\n'
         : '';
+      // Every template holds its digest key, tags or not: a template loaded by name is read from it when another includes it.
+      const digest = compiledDigestKey === undefined ? '' : `const ${DIGEST_CONSTANT} = ${JSON.stringify(compiledDigestKey)};\n`;
+      compiledDigestKey = undefined;
       return (
-        `const __cachegrain = ${found}.enter(options);\n${constants}${uncacheable}${hole}` +
+        `${digest}const __cachegrain = ${found}.enter(options, this);\n${constants}${uncacheable}${hole}` +
         `${fnString.slice(0, last)}return __cachegrain.leave(__eta.res, options);${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },
@@ -144,8 +179,11 @@ function lineAt(text: string, offset: number): number {
  * options started it) resolves them when it returns; included ones only record theirs.
  */
 class EtaRender extends FragmentRender {
-  constructor(private readonly owner: EtaRenderOptions) {
-    super();
+  constructor(
+    private readonly owner: EtaRenderOptions,
+    digests: TemplateDigests | undefined,
+  ) {
+    super(digests);
   }
 
   record(
@@ -156,8 +194,9 @@ class EtaRender extends FragmentRender {
     line: number,
     renderOptions: EtaRenderOptions | undefined,
     body: () => Promise<string>,
+    digest?: string,
   ): string {
-    return this.tag(timeout, name, varyOn, keywords, () => body, { template: templateName(renderOptions), line });
+    return this.tag(timeout, name, varyOn, keywords, () => body, { template: templateName(renderOptions), line }, digest);
   }
 
   /** `<%~ hole("name", …args) %>` on `line` (0: not known). */
@@ -260,7 +299,7 @@ const LITERAL = /^(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|-?\d+(?:\.\d+)?|tru
  * `cache timeout name vary… using=alias tags=… stale=… lock=true` (keywords after the vary-on values,
  * in any order) → a call recording the fragment, opening the body's function.
  */
-function openFragment(args: string[], tagName: string, line: number, constantKeywords: string[]): string | TemplateSyntaxError {
+function openFragment(args: string[], tagName: string, line: number, constantKeywords: string[], digest: string | undefined): string | TemplateSyntaxError {
   const keywords: string[] = [];
   const seen = new Set<string>();
   let literalsOnly = true;
@@ -284,8 +323,10 @@ function openFragment(args: string[], tagName: string, line: number, constantKey
     const constant = literalsOnly ? `__cgConstantKeywords${constantKeywords.push(keywords.join(', ')) - 1}` : `{ ${keywords.join(', ')} }`;
     evaluated.push(`__cgKeywords = ${constant}`);
   }
-  const keywordsArgument = keywords.length > 0 ? ', __cgKeywords' : '';
-  // The body writes to its own buffer: it runs after the template has returned.
+  // The digest key is the template's constant, after the keywords (none: undefined).
+  const digestArgument = digest === undefined ? '' : `, ${digest}`;
+  const keywordsArgument = keywords.length > 0 ? `, __cgKeywords${digestArgument}` : digest === undefined ? '' : `, undefined${digestArgument}`;
+  // The body writes to its own buffer: it runs after the template has returned; the digest key follows it.
   const record =
     `__cachegrain.record(__cgTimeout, ${literalName}, [${values.join(', ')}], ${keywords.length > 0 ? '__cgKeywords' : '{}'}, ${line}, options, ` +
     `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`;

@@ -20,8 +20,10 @@ import {
   withRenderState,
 } from '../src/fragments/index.js';
 import { describe } from '../src/core/keys.js';
+import { type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
 import { checkOptions, optionShape } from '../src/options.js';
-import { RENDER_STATE, tagNameOf } from './template-tag.js';
+import { findHandlebarsDependencies, HandlebarsPartials, SITE, SOURCE, sourceOf } from './handlebars-digests.js';
+import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
@@ -31,6 +33,8 @@ interface JavaScriptCompiler {
   hash?: { values: Record<string, unknown> };
   /** The keys of the hash popped last: a helper's hash is popped just before it is invoked. */
   lastHashKeys?: string[];
+  /** The code of the template digest key in the hash popped last, if it holds one. */
+  lastDigestKey?: unknown;
   /** While a tag with keywords is set up: where its hash's code goes, replaced in its options by a register. */
   keywordsInto?: { code?: unknown };
   popStack(): unknown;
@@ -62,10 +66,12 @@ function installHitCompiler(handlebars: HandlebarsInstance, helperName: string):
   prototype.compiler = HitCompiler as unknown as Compiler['compiler'];
   prototype.popHash = function popHash(this: Compiler) {
     this.lastHashKeys = Object.keys(this.hash!.values);
+    this.lastDigestKey = this.hash!.values[DIGEST_KEY];
     return base.popHash!.call(this);
   };
   prototype.emptyHash = function emptyHash(this: Compiler, omitEmpty: boolean) {
     this.lastHashKeys = [];
+    this.lastDigestKey = undefined;
     return base.emptyHash!.call(this, omitEmpty);
   };
   prototype.setupParams = function setupParams(this: Compiler, ...args: unknown[]) {
@@ -80,6 +86,8 @@ function installHitCompiler(handlebars: HandlebarsInstance, helperName: string):
   prototype.invokeHelper = function invokeHelper(this: Compiler, paramSize: number, name: string, isSimple: boolean) {
     if (name !== helperName || paramSize < 2 || this.options.data === false) return base.invokeHelper!.call(this, paramSize, name, isSimple);
     const keywords = this.lastHashKeys?.some((key) => (KEYWORDS as readonly string[]).includes(key)) ?? true;
+    // The digest key is a string literal: its code is the quoted string itself.
+    const digestKey = this.lastDigestKey;
     const nonHelper = this.popStack();
     const keywordsCode: { code?: unknown } = {};
     this.keywordsInto = keywords ? keywordsCode : undefined;
@@ -99,7 +107,7 @@ function installHitCompiler(handlebars: HandlebarsInstance, helperName: string):
     const options = helper.params[paramSize];
     const call = this.source.functionCall(lookup, 'call', [helper.callParams[0], ...registers, options]);
     const values = registers.slice(2);
-    const keywordsArgument = keywords ? `, ${KEYWORDS_REGISTER}` : '';
+    const keywordsArgument = `${keywords ? `, ${KEYWORDS_REGISTER}` : digestKey === undefined ? '' : ', undefined'}${digestKey === undefined ? '' : `, ${String(digestKey)}`}`;
     const ask =
       values.length <= 3
         ? `hit${values.length}(${registers.join(', ')}${keywordsArgument})`
@@ -122,11 +130,20 @@ const HELPERS_TOLD_THEIR_TEMPLATE = new Set(['uncacheable', 'hole']);
 
 /** The hash argument the compiler adds to each tag: the template's name, for error messages. */
 const TEMPLATE = '__cachegrainTemplate';
+/** The hash argument it adds with digests on: the template digest key of the template's compile. */
+const DIGEST_KEY = '__cachegrainDigest';
 const INSTALLED = Symbol.for('cachegrain.handlebars');
+/** Where an instance, and each template it compiles with digests on, keep the instance's template digests. */
+const DIGESTS = Symbol.for('cachegrain.handlebars.digests');
 
 export interface CacheHelperOptions {
   /** The helper's name. @default 'cache' */
   helperName?: string;
+  /**
+   * Fragment keys carry a digest of the template that holds the tag and of every partial it calls,
+   * transitively (SPEC §15): editing any of them renews its fragments. @default false
+   */
+  digests?: boolean;
 }
 
 /**
@@ -137,10 +154,11 @@ export interface CacheHelperOptions {
  * registered as text are named after their partial name.
  */
 export function installCacheHelper(handlebars: HandlebarsInstance, options: CacheHelperOptions = {}): HandlebarsInstance {
-  const helperName = tagNameOf(options, 'helperName', 'installCacheHelper');
+  const { tagName: helperName, digests } = installerOptions(options, 'helperName', 'installCacheHelper');
   const target = handlebars as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] === helperName) return handlebars;
   target[INSTALLED] = helperName;
+  const digested = digests ? digestsOf(handlebars) : undefined;
   handlebars.registerHelper('uncacheable', function uncacheableHelper(why: unknown, helper: Handlebars.HelperOptions & { loc?: hbs.AST.SourceLocation }) {
     const site: TagSite = { template: String(helper?.hash?.[TEMPLATE] ?? 'a template string'), line: helper?.loc?.start.line ?? 0 };
     return new handlebars.SafeString(uncacheableOutput(why, site));
@@ -186,7 +204,9 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
       const data = snapshotData(helper.data);
       return () => String(helper.fn(context, { data }));
     };
-    const placeholder = render.tag(timeout, String(name), varyOn, keywords, bodyOf, site);
+    const digestKey = helper.hash[DIGEST_KEY] as string | undefined;
+    if (digestKey !== undefined && digested !== undefined) render.useDigests(digested);
+    const placeholder = render.tag(timeout, String(name), varyOn, keywords, bodyOf, site, digestKey);
     return new handlebars.SafeString(placeholder);
   });
   installHitCompiler(handlebars, helperName);
@@ -196,23 +216,63 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     // Handlebars compiles a partial given as text on first use, passing along the options of the
     // template that used it: its srcName would name the wrong file.
     const template = (runtimeEnv === undefined ? compileOptions?.srcName : undefined) ?? 'a partial';
-    return compile(checked(parse(handlebars, input, compileOptions, helperName, template), helperName, template), compileOptions);
+    const program = parse(handlebars, input, compileOptions, helperName, template);
+    const digestKey = digested?.keyOf(input, findHandlebarsDependencies(program));
+    // A template keeps its source and name, so that a digest can read it as a partial.
+    return Object.assign(compile(checked(program, helperName, template, digestKey), compileOptions), {
+      [SOURCE]: input,
+      [SITE]: template,
+      [DIGESTS]: digested,
+    });
   }) as typeof handlebars.compile;
   const registerPartial = handlebars.registerPartial.bind(handlebars) as (name: unknown, partial?: unknown) => void;
   handlebars.registerPartial = ((name: unknown, partial?: unknown) => {
-    if (typeof name !== 'string' || typeof partial !== 'string') return registerPartial(name, partial);
+    if (typeof name !== 'string') return registerPartial(name, partial);
+    const source = sourceOf(partial);
+    if (source !== undefined) digested?.learned(name, source);
+    if (typeof partial !== 'string') {
+      digested?.library.named(partial, name);
+      return registerPartial(name, partial);
+    }
+    const site = `partial '${name}'`;
+    digested?.library.named({ [SITE]: site }, name);
     let compiled: Handlebars.TemplateDelegate | undefined;
-    return registerPartial(name, (context: unknown, runtimeOptions?: Handlebars.RuntimeOptions) => {
-      compiled ??= handlebars.compile(partial, { srcName: `partial '${name}'` } as CompileOptions);
+    const lazily = (context: unknown, runtimeOptions?: Handlebars.RuntimeOptions) => {
+      compiled ??= handlebars.compile(partial, { srcName: site } as CompileOptions);
       return compiled(context, runtimeOptions);
-    });
+    };
+    return registerPartial(name, Object.assign(lazily, { [SOURCE]: partial, [SITE]: site }));
   }) as typeof handlebars.registerPartial;
   return handlebars;
 }
 
+/**
+ * The digest of the partial `name` of `handlebars` (or of a template it compiled) as it is now, the
+ * tree of what it depends on and what could not be resolved: `makeTemplateFragmentKey(name, varyOn,
+ * undefined, digest)` gives its fragments' keys.
+ */
+export function templateDigest(handlebars: HandlebarsInstance, template: string | Handlebars.TemplateDelegate): TemplateDigestReport {
+  const digests = digestsOf(handlebars);
+  if (typeof template === 'string') return digests.report(template);
+  const source = sourceOf(template);
+  if (source === undefined) throw new TypeError('templateDigest: the template was not compiled by a Handlebars instance given to installCacheHelper');
+  return digests.reportOf(source, digests.library.nameOf((template as unknown as Record<PropertyKey, string>)[SITE]));
+}
+
+/** The template digests of `handlebars`, made the first time they are asked for. */
+function digestsOf(handlebars: HandlebarsInstance): TemplateDigests<HandlebarsPartials> {
+  const holder = handlebars as unknown as Record<PropertyKey, TemplateDigests<HandlebarsPartials> | undefined>;
+  return (holder[DIGESTS] ??= new TemplateDigests(new HandlebarsPartials(handlebars)));
+}
+
+/** The template digests a render of `template` (or one by `handlebars`) uses: those of an instance whose helper has digests on. */
+function heldDigests(holder: object): TemplateDigests<HandlebarsPartials> | undefined {
+  return (holder as Record<PropertyKey, TemplateDigests<HandlebarsPartials> | undefined>)[DIGESTS];
+}
+
 /** Renders a compiled template, fragments read in one round trip per cache. */
 export function render(template: Handlebars.TemplateDelegate, context: unknown, runtimeOptions: Handlebars.RuntimeOptions = {}): Promise<string> {
-  const fragments = new FragmentRender();
+  const fragments = new FragmentRender(heldDigests(template));
   try {
     const data = withRenderState(runtimeOptions.data, RENDER_STATE, fragments);
     // With `root` given, Handlebars takes the frame as it is rather than copying it once more.
@@ -279,6 +339,7 @@ interface ExpressHandlebarsInternals {
   engine: ExpressHandlebarsInternals['renderView'];
   _getFile(filePath: string, options?: object): Promise<string>;
   _compileTemplate(template: string, options?: object): Handlebars.TemplateDelegate;
+  getPartials?(options?: object): Promise<Record<string, unknown>>;
 }
 
 /**
@@ -304,18 +365,28 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     // Untrimmed, unlike express-handlebars' own, so that line numbers stay true; its render trims the output.
     return handlebars.compile(text, { ...compileOptions, srcName } as CompileOptions);
   };
+  // The partials it hands to each render are learned: a digest reads them, and one that changed is a reload.
+  const getPartials = hooks.getPartials?.bind(instance);
+  if (getPartials !== undefined) {
+    hooks.getPartials = (partialsOptions) =>
+      getPartials(partialsOptions).then((partials) => {
+        const digests = heldDigests(handlebars);
+        if (digests !== undefined) for (const [name, source] of digests.library.learn(partials)) digests.learned(name, source);
+        return partials;
+      });
+  }
   const renderFile = hooks.render.bind(instance);
   const renderView = hooks.renderView.bind(instance) as (viewPath: string, options?: object) => Promise<string>;
   hooks.render = (filePath, context, renderOptions = {}) => {
     if (renderOptions.data !== undefined && RENDER_STATE in renderOptions.data) return renderFile(filePath, context, renderOptions);
-    const fragments = new FragmentRender();
+    const fragments = new FragmentRender(heldDigests(handlebars));
     return renderFile(filePath, context, { ...renderOptions, data: withRenderState(renderOptions.data, RENDER_STATE, fragments) }).then((html) =>
       fragments.finish(html),
     );
   };
   hooks.renderView = (viewPath, viewOptions, callback) => {
     if (typeof viewOptions === 'function') [callback, viewOptions] = [viewOptions as ViewCallback, {}];
-    const fragments = new FragmentRender();
+    const fragments = new FragmentRender(heldDigests(handlebars));
     const locals = (viewOptions ?? {}) as { data?: object };
     const rendered = renderView(viewPath, { ...locals, data: withRenderState(locals.data, RENDER_STATE, fragments) }).then((html) => fragments.finish(html));
     if (callback === undefined) return rendered;
@@ -343,9 +414,9 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
 
 /**
  * Fails on a tag with too few arguments; turns a bare-word fragment name into the string it spells;
- * gives each tag its template's name.
+ * gives each tag its template's name, and its template digest key when it has one.
  */
-function checkTags(program: hbs.AST.Program | undefined, helperName: string, template: string): void {
+function checkTags(program: hbs.AST.Program | undefined, helperName: string, template: string, digestKey: string | undefined): void {
   for (const statement of program?.body ?? []) {
     const block = statement as hbs.AST.BlockStatement;
     // `{{uncacheable "why"}}` and `{{hole "name"}}` learn their template, as the tag does, for the reasons and errors they give.
@@ -361,25 +432,26 @@ function checkTags(program: hbs.AST.Program | undefined, helperName: string, tem
         block.params[1] = { type: 'StringLiteral', value: name.original, original: name.original, loc: name.loc } as hbs.AST.StringLiteral;
       }
       nameTemplate(block, template);
+      if (digestKey !== undefined) hashPair(block, DIGEST_KEY, digestKey);
     }
-    checkTags(block.program, helperName, template);
-    checkTags(block.inverse, helperName, template);
+    checkTags(block.program, helperName, template, digestKey);
+    checkTags(block.inverse, helperName, template, digestKey);
   }
 }
 
 /** Gives a helper call its template's name, as a hash argument its helper reads for the errors and reasons it gives. */
 function nameTemplate(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement, template: string): void {
-  call.hash ??= { type: 'Hash', pairs: [], loc: call.loc } as hbs.AST.Hash;
-  call.hash.pairs.push({
-    type: 'HashPair',
-    key: TEMPLATE,
-    value: { type: 'StringLiteral', value: template, original: template, loc: call.loc },
-    loc: call.loc,
-  } as hbs.AST.HashPair);
+  hashPair(call, TEMPLATE, template);
 }
 
-function checked(program: hbs.AST.Program, helperName: string, template: string): hbs.AST.Program {
-  checkTags(program, helperName, template);
+/** Adds a string literal to a helper call's hash. */
+function hashPair(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement, key: string, value: string): void {
+  call.hash ??= { type: 'Hash', pairs: [], loc: call.loc } as hbs.AST.Hash;
+  call.hash.pairs.push({ type: 'HashPair', key, value: { type: 'StringLiteral', value, original: value, loc: call.loc }, loc: call.loc } as hbs.AST.HashPair);
+}
+
+function checked(program: hbs.AST.Program, helperName: string, template: string, digestKey: string | undefined): hbs.AST.Program {
+  checkTags(program, helperName, template, digestKey);
   return program;
 }
 

@@ -23,13 +23,22 @@ import {
   withRenderState,
 } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/core/memo.js';
-import { RENDER_STATE, tagNameOf } from './template-tag.js';
+import { type TemplateDigestReport, TemplateDigests, UNNAMED } from '../src/digests/index.js';
+import { nunjucksLibrary, type NunjucksParsing, TAG_BODY } from './nunjucks-digests.js';
+import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 const INSTALLED = Symbol.for('cachegrain.nunjucks');
+/** Where an environment keeps its template digests, and where a tag extension says its tags carry them. */
+const DIGESTS = Symbol.for('cachegrain.nunjucks.digests');
 
 export interface CacheTagOptions {
   /** The tag's name; its end tag is `end<name>`. @default 'cache' */
   tagName?: string;
+  /**
+   * Fragment keys carry a digest of the template that holds the tag and of everything it includes,
+   * extends or imports, transitively (SPEC §15): editing any of them renews its fragments. @default false
+   */
+  digests?: boolean;
 }
 
 /**
@@ -39,15 +48,17 @@ export interface CacheTagOptions {
  * ctx, cb)`, `getTemplate(name).render(ctx, cb)`) resolve the fragments of that render.
  */
 export function installCacheTag(env: Environment, options: CacheTagOptions = {}): Environment {
-  const tagName = tagNameOf(options, 'tagName', 'installCacheTag');
+  const { tagName, digests } = installerOptions(options, 'tagName', 'installCacheTag');
   const copy = nunjucksOf(env);
   const { lib, runtime, FrameReference } = copy;
   const extension = {
     tags: [tagName],
+    [DIGESTS]: digests ? digestsOf(env) : undefined,
     // nodes and lexer are those of the copy of nunjucks parsing: its parser only takes nodes made by that copy.
     parse(parser: any, nodes: NunjucksInternals['nodes'], lexer: NunjucksInternals['lexer']) {
       const start = parser.nextToken();
-      const site: TagSite = { template: compiling.at(-1) ?? 'a template string', line: start.lineno + 1 };
+      const compile = compiling.at(-1);
+      const site: TagSite = { template: compile?.template ?? UNNAMED, line: start.lineno + 1 };
       const at = (node: any) => new node(start.lineno, start.colno);
       const args = [at(FrameReference), new nodes.Literal(start.lineno, start.colno, site.template), new nodes.Literal(start.lineno, start.colno, site.line)];
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
@@ -95,9 +106,23 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       parser.advanceAfterBlockEnd();
       // The body's code travels as a string in the template's own code, so it lives as long as the template does.
       args.push(new nodes.Literal(start.lineno, start.colno, compileBody(env, body, copy)));
-      return new nodes.CallExtension(extension, 'run', new nodes.NodeList(start.lineno, start.colno, args), []);
+      args.push(new nodes.Literal(start.lineno, start.colno, compile?.digestKey ?? null));
+      const call = new nodes.CallExtension(extension, 'run', new nodes.NodeList(start.lineno, start.colno, args), []);
+      call[TAG_BODY] = body;
+      return call;
     },
-    run(context: any, frame: any, template: string, line: number, timeout: unknown, name: string, keywords: TagKeywords, varyOn: unknown[], bodyCode: string) {
+    run(
+      context: any,
+      frame: any,
+      template: string,
+      line: number,
+      timeout: unknown,
+      name: string,
+      keywords: TagKeywords,
+      varyOn: unknown[],
+      bodyCode: string,
+      digestKey: string | null,
+    ) {
       const site = { template, line };
       const render = context.lookup(RENDER_STATE) as FragmentRender | SyncRender | undefined;
       if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, `fragment '${name}'`, site, render);
@@ -107,7 +132,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
         const variables = snapshotFrame(frame, runtime);
         return () => body(env, runtime, scope, variables).catch((error) => Promise.reject(lib._prettifyError(template, false, error)));
       };
-      return new runtime.SafeString(render.tag(timeout, name, varyOn, keywords, bodyOf, site));
+      return new runtime.SafeString(render.tag(timeout, name, varyOn, keywords, bodyOf, site, digestKey ?? undefined));
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);
@@ -116,7 +141,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     tags: ['hole'],
     parse(parser: any, nodes: NunjucksInternals['nodes'], lexer: NunjucksInternals['lexer']) {
       const start = parser.nextToken();
-      const site: TagSite = { template: compiling.at(-1) ?? 'a template string', line: start.lineno + 1 };
+      const site: TagSite = { template: compiling.at(-1)?.template ?? 'a template string', line: start.lineno + 1 };
       const values = new nodes.Array(start.lineno, start.colno);
       while (!parser.skip(lexer.TOKEN_BLOCK_END)) {
         values.addChild(parser.parseExpression());
@@ -141,6 +166,26 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
   return env;
 }
 
+/**
+ * The digest of template `name` of `env` as it is now, the tree of what it depends on and what could
+ * not be resolved: `makeTemplateFragmentKey(name, varyOn, undefined, digest)` gives its fragments' keys.
+ */
+export function templateDigest(env: Environment, name: string): TemplateDigestReport {
+  return digestsOf(env).report(name);
+}
+
+/** The template digests of `env`, made the first time they are asked for; an environment that reloads a template (`watch`) renews them. */
+function digestsOf(env: Environment): TemplateDigests {
+  const holder = env as unknown as Record<PropertyKey, TemplateDigests | undefined>;
+  let digests = holder[DIGESTS];
+  if (digests === undefined) {
+    const copy = nunjucksOf(env);
+    const made = (digests = holder[DIGESTS] = new TemplateDigests(nunjucksLibrary(env, copy)));
+    (env as unknown as { on(event: 'update', listener: () => void): void }).on('update', () => made.reloaded());
+  }
+  return digests;
+}
+
 /** Renders a template by name, fragments read in one round trip per cache. */
 export function render(env: Environment, templateName: string, context: object = {}): Promise<string> {
   return renderResolvingFragments(env, 'render', templateName, context);
@@ -153,7 +198,7 @@ export function renderString(env: Environment, source: string, context: object =
 
 /** One render by `env.render(name…)` or `env.renderString(source…)` (they take the same arguments), its fragments resolved. */
 function renderResolvingFragments(env: Environment, method: 'render' | 'renderString', template: string, context: object): Promise<string> {
-  const fragments = new FragmentRender();
+  const fragments = new FragmentRender(heldDigests(env));
   const renderWith = env[method] as (template: string, context: object, callback: Callback) => void;
   return new Promise<string>((resolve, reject) => {
     renderWith.call(env, template, withRenderState(context, RENDER_STATE, fragments), (error, output) =>
@@ -202,7 +247,7 @@ function resolveFragmentsOnRender(Template: NunjucksInternals['Template']): void
     if (cb === undefined)
       return templateRender.call(this, withRenderState(context, RENDER_STATE, new SyncRender(this.path ?? 'a template string')), parentFrame);
     const done = cb;
-    const fragments = new FragmentRender();
+    const fragments = new FragmentRender(heldDigests(this.env));
     return templateRender.call(this, withRenderState(context, RENDER_STATE, fragments), parentFrame, (error, output) => {
       if (error) done(error);
       else
@@ -281,11 +326,17 @@ function snapshotFrame(frame: any, runtime: NunjucksInternals['runtime']): unkno
   return copy;
 }
 
+/** The template digests an environment keeps, if any were asked for. */
+function heldDigests(env: object | undefined): TemplateDigests | undefined {
+  return (env as Record<PropertyKey, TemplateDigests | undefined> | undefined)?.[DIGESTS];
+}
+
 /**
- * The paths of the templates being compiled, innermost last: the parser is never told which template
- * it parses, and a tag's errors must name it. Compiling is synchronous, so a stack is exact.
+ * The templates being compiled, innermost last, each by its path and the digest key of its tags: the
+ * parser is never told which template it parses, and a tag's errors must name it. Compiling is
+ * synchronous, so a stack is exact.
  */
-const compiling: string[] = [];
+const compiling: Array<{ template: string; digestKey: string | undefined }> = [];
 
 /** The modules of each copy of nunjucks an environment was given from, by its Environment class. */
 const copies = new WeakMap<object, NunjucksInternals>();
@@ -316,6 +367,7 @@ function nunjucksOf(env: Environment): NunjucksInternals {
     lexer: sibling('lexer'),
     lib: sibling('lib'),
     nodes: sibling('nodes'),
+    parser: sibling('parser'),
     runtime: sibling('runtime'),
     transformer: sibling('transformer'),
     Template: environmentModule.exports.Template,
@@ -326,11 +378,30 @@ function nunjucksOf(env: Environment): NunjucksInternals {
   return copy;
 }
 
+/**
+ * The digest key of a template compiled from `source`, which the environment learns it as (a changed
+ * source is a reload); none when the source cannot be parsed, as nunjucks' own compile then reports.
+ */
+function digestKeyOf(digests: TemplateDigests, source: string, template: string): string | undefined {
+  let key: string;
+  try {
+    key = digests.keyOf(source);
+  } catch {
+    return undefined;
+  }
+  const name = digests.library.nameOf(template);
+  if (name !== undefined) digests.learned(name, source);
+  return key;
+}
+
 function isEnvironmentOf(exports: any, env: Environment): boolean {
   return typeof exports?.Environment === 'function' && typeof exports.Template === 'function' && env instanceof exports.Environment;
 }
 
-/** Makes a copy of nunjucks compile the frame node, and say which template it is compiling. */
+/**
+ * Makes a copy of nunjucks compile the frame node, and say which template it is compiling; for an
+ * environment whose tags carry digests, what the template depends on goes into its tags' digest key.
+ */
 function teach({ compiler }: NunjucksInternals): void {
   // An expression node that compiles to the runtime frame, so the tag can copy the variables in scope.
   compiler.Compiler.prototype.compileCachegrainFrame = function compileCachegrainFrame(this: { _emit(code: string): void }) {
@@ -338,7 +409,11 @@ function teach({ compiler }: NunjucksInternals): void {
   };
   const compileTemplate = compiler.compile;
   compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
-    compiling.push(typeof args[3] === 'string' ? args[3] : 'a template string');
+    const [source, , extensions, path] = args;
+    const template = typeof path === 'string' ? path : UNNAMED;
+    const digests = (extensions as Array<Record<PropertyKey, unknown>> | undefined)?.find((extension) => extension[DIGESTS] !== undefined)?.[DIGESTS] as
+      TemplateDigests | undefined;
+    compiling.push({ template, digestKey: digests === undefined || typeof source !== 'string' ? undefined : digestKeyOf(digests, source, template) });
     try {
       return compileTemplate.apply(this, args);
     } finally {
@@ -349,9 +424,10 @@ function teach({ compiler }: NunjucksInternals): void {
 
 interface NunjucksInternals {
   compiler: { Compiler: any; compile: (...args: unknown[]) => string };
-  lexer: Record<string, string>;
+  lexer: Record<string, string> & NunjucksParsing['lexer'];
   lib: { _prettifyError(path: string, withInternals: boolean, error: unknown): Error };
   nodes: Record<string, any>;
+  parser: NunjucksParsing['parser'];
   runtime: { SafeString: new (text: string) => unknown; Frame: new () => any };
   transformer: { transform(ast: unknown, asyncFilters: string[], name?: string): unknown };
   Template: { prototype: object };

@@ -1,14 +1,30 @@
 /**
  * What the three template adapters share: where a render's fragment state travels in an engine's
- * render data, and the check of the one option their installs take, the tag's (or helper's) name.
+ * render data, and the check of the options their installs take: the tag's (or helper's) name, and
+ * whether fragment keys carry template digests.
  */
-import { checkOptions } from '../src/options.js';
+import { checkOptions, MUST_BE } from '../src/options.js';
 
 /** Where a render's fragment state travels in an engine's render data; includes, partials and layouts copy it along. */
 export const RENDER_STATE = '__cachegrain';
 
-/** The name a tag is installed under: `cache` unless `options[option]` names another; any other option is refused. */
-export function tagNameOf<Option extends string>(options: { readonly [name in Option]?: string } | undefined, option: Option, installer: string): string {
-  checkOptions(options, { [option]: true }, installer);
-  return options?.[option] ?? 'cache';
+/** The options of an installer, as `installerOptions` reads them. */
+export interface InstallerOptions {
+  /** The name the tag is installed under. */
+  tagName: string;
+  /** Whether fragment keys carry the digest of their template and its dependencies (SPEC §15). */
+  digests: boolean;
+}
+
+/**
+ * The options of an installer: the tag's name is `cache` unless `options[option]` names another;
+ * `digests` is a boolean, false unless given; any other option is refused.
+ */
+export function installerOptions<Option extends string>(
+  options: ({ readonly [name in Option]?: string } & { readonly digests?: boolean }) | undefined,
+  option: Option,
+  installer: string,
+): InstallerOptions {
+  checkOptions(options, { [option]: MUST_BE.string, digests: MUST_BE.boolean }, installer);
+  return { tagName: options?.[option] ?? 'cache', digests: options?.digests === true };
 }

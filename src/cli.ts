@@ -2,12 +2,14 @@
  * The `cachegrain` command: createcachetable, clear, invalidate-tags and inspect over the
  * caches of the user's configuration module, whose default export is the object given to
  * `configureCaches` (`--config FILE`, else the first of cachegrain.config.{js,mjs,ts,mts} in the
- * working directory). The surprise: a locmem cache lives inside each application process, out of
- * this process's reach, so the commands skip it (or refuse it when it is named) instead of acting
- * on an empty copy of their own. Parsing and help live here; each command group in cli/.
+ * working directory), and digests over a folder of templates, which needs no configuration. The
+ * surprise: a locmem cache lives inside each application process, out of this process's reach, so
+ * the commands skip it (or refuse it when it is named) instead of acting on an empty copy of their
+ * own. Parsing and help live here; each command group in cli/.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { printDigests } from './cli/digests.js';
 import { clear, invalidate } from './cli/entries.js';
 import { inspectEntry } from './cli/inspect.js';
 import { type IO, type Output, type Parsed, printable, UsageError } from './cli/io.js';
@@ -30,6 +32,8 @@ interface Command {
   usage: string;
   summary: string;
   example: string;
+  /** Its options' help, when they are not those of the commands over the configured caches. */
+  options?: string;
   run(args: Parsed, io: IO): Promise<number>;
 }
 
@@ -60,6 +64,18 @@ const COMMANDS: Record<string, Command> = {
     example: 'cachegrain inspect article:7 --alias pages',
     run: (args, io) => inspectEntry(args, io),
   },
+  digests: {
+    usage: 'digests [DIR] [--explain]',
+    summary:
+      'Print the template digest of every Nunjucks, Handlebars and Eta template under DIR (default: the\n' +
+      'working directory), and every dependency that could not be resolved (exit code 1 when there is one).\n' +
+      "--explain: each template's dependency tree too.",
+    example: 'cachegrain digests views --explain',
+    options: `Options:
+  --explain       print the tree of what each template depends on
+  -h, --help      show this help`,
+    run: (args, io) => printDigests(args, io),
+  },
 };
 
 function help(): string {
@@ -68,20 +84,22 @@ function help(): string {
     .join('\n\n');
   return `Usage: cachegrain COMMAND [ARGUMENTS] [--config FILE] [--dry-run]
 
-Manages the caches your application configures with configureCaches().
+Manages the caches your application configures with configureCaches(), and digests its templates.
 
 Commands:
 ${commands}
 
 ${OPTIONS_HELP}
 
-Exit codes: 0 done; 1 a cache, a server or the configuration failed; 2 the command line is wrong.
+Exit codes: 0 done; 1 a cache, a server or the configuration failed, or a template dependency
+could not be resolved; 2 the command line is wrong.
 `;
 }
 
 function commandHelp(name: string): string {
   const command = COMMANDS[name]!;
-  return `Usage: cachegrain ${command.usage} [--config FILE] [--dry-run]\n\n${command.summary}\n\nExample: ${command.example}\n\n${OPTIONS_HELP}\n`;
+  const usage = command.options === undefined ? `${command.usage} [--config FILE] [--dry-run]` : command.usage;
+  return `Usage: cachegrain ${usage}\n\n${command.summary}\n\nExample: ${command.example}\n\n${command.options ?? OPTIONS_HELP}\n`;
 }
 
 const indent = (text: string, spaces: number) =>
@@ -132,6 +150,7 @@ export async function main(argv: string[], out: Output = process.stdout, err: Ou
 
 /** The options each command takes, as `parse` reads them. */
 function flagsOf(command: string): string[] {
+  if (command === 'digests') return ['--explain', '--help'];
   return ['--config', '--dry-run', '--help', ...(command === 'inspect' ? ['--alias'] : []), ...(command === 'invalidate-tags' ? ['--soft'] : [])];
 }
 
@@ -141,7 +160,8 @@ function unknownFlagMessage(command: string, arg: string): string {
 }
 
 function parse(command: string, argv: string[]): Parsed {
-  const parsed: Parsed = { positional: [], dryRun: false, soft: false };
+  const parsed: Parsed = { positional: [], dryRun: false, soft: false, explain: false };
+  const takes = flagsOf(command);
   const valueOf = (i: number, flag: string) => {
     const value = argv[i + 1];
     if (value === undefined) throw new UsageError(`${flag} needs a value`);
@@ -153,7 +173,9 @@ function parse(command: string, argv: string[]): Parsed {
       parsed.positional.push(...argv.slice(i + 1));
       break;
     }
+    if (arg.startsWith('--') && !takes.includes(arg.split('=')[0]!)) throw new UsageError(unknownFlagMessage(command, arg));
     if (arg === '--dry-run') parsed.dryRun = true;
+    else if (arg === '--explain') parsed.explain = true;
     else if (arg === '--config') parsed.config = valueOf(i++, arg);
     else if (arg.startsWith('--config=')) parsed.config = arg.slice('--config='.length);
     else if (command === 'inspect' && arg === '--alias') parsed.alias = valueOf(i++, arg);
@@ -163,6 +185,7 @@ function parse(command: string, argv: string[]): Parsed {
     else parsed.positional.push(arg);
   }
   if (command === 'createcachetable' && parsed.positional.length > 0) throw new UsageError(`unexpected argument '${printable(parsed.positional[0]!)}'`);
+  if (command === 'digests' && parsed.positional.length > 1) throw new UsageError('name one folder (quote a path that contains spaces)');
   if (command === 'invalidate-tags' && parsed.positional.length === 0) throw new UsageError('name at least one tag');
   if (command === 'inspect' && parsed.positional.length !== 1) {
     throw new UsageError(parsed.positional.length === 0 ? 'name the key to inspect' : 'name one key (quote a key that contains spaces)');

@@ -11,7 +11,22 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BaseCache, BUILTIN_BACKENDS, type CacheConfig, DatabaseCache, type RedisCache } from '../src/index.js';
+import { Eta } from 'eta';
+import Handlebars from 'handlebars';
+import nunjucks from 'nunjucks';
+import { cachePlugin } from '../adapters/eta.js';
+import { expressEngine as handlebarsEngine, installCacheHelper } from '../adapters/handlebars.js';
+import { installCacheTag, render as renderNunjucks } from '../adapters/nunjucks.js';
+import {
+  type BaseCache,
+  BUILTIN_BACKENDS,
+  type CacheConfig,
+  caches,
+  configureCaches,
+  DatabaseCache,
+  makeTemplateFragmentKey,
+  type RedisCache,
+} from '../src/index.js';
 import { closedPort } from './setup/closed-port.js';
 import { eventually } from './setup/eventually.js';
 import { type MemcachedProcess, startMemcached } from './setup/memcached.js';
@@ -709,6 +724,96 @@ describe('cachegrain createcachetable', () => {
   it('says when no database cache is configured', async () => {
     const result = await cachegrain(dir, 'createcachetable', '--config', writeConfig(dir, { default: config.files! }, 'none.mjs'));
     expect(result).toMatchObject({ code: 0, stdout: 'No database caches are configured.\n' });
+  });
+});
+
+describe('cachegrain digests [DIR] [--explain]', () => {
+  let dir: string;
+  let views: string;
+  /** The folder every template is in: another than the project's, where the command runs. */
+  const templates: Record<string, string> = {
+    'layout.njk': '<main>{% block body %}{% endblock %}</main>',
+    'page.njk': '{% extends "layout.njk" %}\n{% block body %}{% cache 60 "njk-page" %}{% include "partials/card.njk" %}{% endcache %}{% endblock %}',
+    'partials/card.njk': 'card',
+    'page.hbs': '{{#> layout}}\n{{#cache 60 "hbs-page"}}{{> card}}{{/cache}}{{/layout}}',
+    'partials/layout.hbs': '<main>{{> @partial-block}}</main>',
+    'partials/card.hbs': 'card',
+    'layout.eta': '<main><%~ it.body %></main>',
+    'page.eta': "<% layout('layout') %>\n<% cache 60 \"eta-page\" %><%~ include('partials/card', it) %><% endcache %>",
+    'partials/card.eta': 'card',
+  };
+  const writeTemplates = (folder: string, files: Record<string, string>) => {
+    for (const [file, source] of Object.entries(files)) {
+      mkdirSync(join(folder, file, '..'), { recursive: true });
+      writeFileSync(join(folder, file), source);
+    }
+  };
+  /** The digests the command printed, by template file. */
+  const printed = (stdout: string) => new Map([...stdout.matchAll(/^([0-9a-f]{32}) {2}(\S+)$/gm)].map(([, digest, file]) => [file!, digest!]));
+
+  beforeAll(() => {
+    dir = project('digests', ['nunjucks', 'handlebars', 'eta']);
+    views = join(root, 'digest-views');
+    writeTemplates(views, templates);
+  });
+  afterAll(() => caches.closeAll());
+
+  it('prints the digest of every template under DIR, run from another folder, as the engines key their fragments with', async () => {
+    const result = await cachegrain(dir, 'digests', views);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const digests = printed(result.stdout);
+    expect([...digests.keys()].sort()).toEqual(Object.keys(templates).sort());
+    // Each engine, started in this process on the same folder, stores its page's fragment under the key the printed digest makes.
+    await configureCaches({ default: { backend: 'locmem', location: 'cli-digests' } });
+    const env = installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(views)), { digests: true });
+    await renderNunjucks(env, 'page.njk', {});
+    const handlebarsView = handlebarsEngine(installCacheHelper(Handlebars.create(), { digests: true }), { partialsDir: join(views, 'partials') });
+    await new Promise((resolve, reject) => handlebarsView(join(views, 'page.hbs'), { cache: true }, (error, html) => (error ? reject(error) : resolve(html))));
+    await new Eta({ views, plugins: [cachePlugin({ digests: true })] }).renderAsync('page', {});
+    for (const [fragment, file] of [
+      ['njk-page', 'page.njk'],
+      ['hbs-page', 'page.hbs'],
+      ['eta-page', 'page.eta'],
+    ]) {
+      expect(await caches.get('default').get(makeTemplateFragmentKey(fragment!, [], undefined, digests.get(file!))), fragment).toBe('card');
+    }
+  });
+
+  it('--explain prints under each template the tree of what it depends on', async () => {
+    const result = await cachegrain(dir, 'digests', views, '--explain');
+    expect(result.code).toBe(0);
+    const digests = printed(result.stdout);
+    expect(result.stdout).toContain(`${digests.get('page.njk')}  page.njk\n    layout.njk (line 1)\n    partials/card.njk (line 2)\n`);
+    expect(result.stdout).toContain(`${digests.get('page.hbs')}  page.hbs\n    layout (line 1)\n    card (line 2)\n`);
+    expect(result.stdout).toContain(`${digests.get('page.eta')}  page.eta\n    layout.eta (line 1)\n    partials/card.eta (line 2)\n`);
+  });
+
+  it('exits 1 naming the template and line of each dependency it cannot resolve, for CI', async () => {
+    const broken = join(root, 'digest-views-broken');
+    writeTemplates(broken, { 'page.njk': 'Page\n{% include "partials/nope.njk" %}\n{% include name %}\n', 'fine.eta': 'fine' });
+    const result = await cachegrain(dir, 'digests', broken);
+    expect(result.code).toBe(1);
+    expect(printed(result.stdout).size).toBe(2);
+    expect(result.stderr).toContain("cachegrain digests: page.njk, line 2: 'partials/nope.njk' is named and cannot be found");
+    expect(result.stderr).toContain('cachegrain digests: page.njk, line 3: a template named by an expression is left out of the digest');
+    expect(result.stderr).toContain('cachegrain digests: 2 dependencies could not be resolved\n');
+    noStackTrace(result);
+  });
+
+  it('refuses a wrong command line with exit code 2, and a DIR that is no folder of templates with 1', async () => {
+    for (const args of [
+      ['digests', views, views],
+      ['digests', '--dry-run'],
+      ['digests', views, '--config', 'x.mjs'],
+    ]) {
+      const result = await cachegrain(dir, ...args);
+      expect(result.code, args.join(' ')).toBe(2);
+      expect(result.stderr).toContain("Run 'cachegrain digests --help' for its usage.");
+    }
+    expect(await cachegrain(dir, 'digests', join(views, 'page.njk'))).toMatchObject({ code: 1, stderr: expect.stringContaining('is not a folder') });
+    const empty = join(root, 'digest-views-empty');
+    mkdirSync(empty);
+    expect(await cachegrain(dir, 'digests', empty)).toMatchObject({ code: 1, stderr: expect.stringContaining('no templates in') });
   });
 });
 

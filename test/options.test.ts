@@ -115,12 +115,12 @@ describe('an options object with a misspelt name', () => {
     [
       'installCacheTag (nunjucks)',
       () => installCacheTag(new nunjucks.Environment(), { tagname: 'c' } as never),
-      "installCacheTag: unknown option 'options.tagname' (did you mean 'options.tagName'?); the options are 'options.tagName'",
+      "installCacheTag: unknown option 'options.tagname' (did you mean 'options.tagName'?); the options are 'options.tagName', 'options.digests'",
     ],
     [
       'installCacheHelper (handlebars)',
       () => installCacheHelper(Handlebars.create(), { helpername: 'c' } as never),
-      "installCacheHelper: unknown option 'options.helpername' (did you mean 'options.helperName'?); the options are 'options.helperName'",
+      "installCacheHelper: unknown option 'options.helpername' (did you mean 'options.helperName'?); the options are 'options.helperName', 'options.digests'",
     ],
     [
       'expressEngine (handlebars)',
@@ -130,7 +130,7 @@ describe('an options object with a misspelt name', () => {
     [
       'cachePlugin (eta)',
       () => new Eta({ plugins: [cachePlugin({ tagNmae: 'c' } as never)] }),
-      "cachePlugin: unknown option 'options.tagNmae' (did you mean 'options.tagName'?); the options are 'options.tagName'",
+      "cachePlugin: unknown option 'options.tagNmae' (did you mean 'options.tagName'?); the options are 'options.tagName', 'options.digests'",
     ],
     [
       "a cache's invalidateTags",

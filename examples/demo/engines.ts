@@ -1,8 +1,10 @@
 /**
  * The three template engines of the demo, each with the `cache` tag installed and registered as an
- * Express view engine: Nunjucks (.njk), Handlebars (.hbs), Eta (.eta). Surprise: Handlebars helpers
- * cannot wait, so the Handlebars pages get their slow data before rendering, while Nunjucks (an async
- * filter) and Eta (`await`) fetch it inside the fragment body, where a hit skips it.
+ * Express view engine: Nunjucks (.njk), Handlebars (.hbs), Eta (.eta). Fragment keys carry template
+ * digests, so a deploy that edits a template renews the fragments that use it and keeps the others.
+ * Surprise: Handlebars helpers cannot wait, so the Handlebars pages get their slow data before
+ * rendering, while Nunjucks (an async filter) and Eta (`await`) fetch it inside the fragment body,
+ * where a hit skips it.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -40,7 +42,9 @@ export function money(price: number): string {
 
 /** Registers the engines on the app and points its views at the demo's. */
 export function installEngines(app: Express): void {
-  const env = installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(join(VIEWS, 'nunjucks')), { autoescape: true }));
+  const env = installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(join(VIEWS, 'nunjucks')), { autoescape: true }), {
+    digests: true,
+  });
   env.addFilter('money', money);
   env.addFilter(
     'recommendations',
@@ -51,14 +55,14 @@ export function installEngines(app: Express): void {
   );
   app.engine('njk', nunjucksEngine(env));
 
-  const handlebars = installCacheHelper(Handlebars.create());
+  const handlebars = installCacheHelper(Handlebars.create(), { digests: true });
   handlebars.registerHelper('money', money);
   handlebars.registerHelper('clock', clock);
   handlebars.registerHelper('itemTag', itemTag);
   handlebars.registerHelper('recommendationTags', recommendationTags);
   app.engine('hbs', handlebarsEngine(handlebars, { partialsDir: join(VIEWS, 'handlebars', 'partials') }));
 
-  const eta = new Eta({ views: join(VIEWS, 'eta'), plugins: [cachePlugin()], cache: true });
+  const eta = new Eta({ views: join(VIEWS, 'eta'), plugins: [cachePlugin({ digests: true })], cache: true });
   app.engine('eta', etaEngine(eta));
 
   app.set('views', VIEWS);

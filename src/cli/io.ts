@@ -17,6 +17,8 @@ export interface Parsed {
   dryRun: boolean;
   alias?: string;
   soft: boolean;
+  /** `digests --explain`: each template's dependency tree too. */
+  explain: boolean;
 }
 
 /** A mistake on the command line (exit code 2). */

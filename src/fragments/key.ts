@@ -2,7 +2,8 @@
  * Template fragment keys, Django's `make_template_fragment_key`: the same name and vary-on
  * values give the same key in every engine, so code can invalidate a fragment wherever it was rendered.
  * Each value is hashed as a netstring (`<byte length>:<bytes>,`, Django 6.1's format), so no two lists of
- * values spell the same input: ['a:b'] and ['a', 'b'] give different keys.
+ * values spell the same input: ['a:b'] and ['a', 'b'] give different keys. A template digest (SPEC §15)
+ * follows them in the hashed text as `#<digest>`, which no netstring begins with.
  */
 import type { BaseCache, HeldString } from '../core/base.js';
 import { md5 } from '../core/hash.js';
@@ -33,39 +34,81 @@ export interface KeyNode {
 /** A fragment's key, with room for the key as a cache stores it (see `storedFragmentKey`). */
 export type FragmentKey = KeyNode & { readonly key: string };
 
-const byName = new Map<string, KeyNode>();
+/**
+ * The first level of the memo: fragment names, for the keys of the templates that share one digest
+ * (or of every template, without digests).
+ */
+export class KeyRoot {
+  readonly byName = new Map<string, KeyNode>();
+  /** The node of the last name `nameNode` found: a loop's tags ask for one name again and again. */
+  lastName: string | undefined = undefined;
+  lastNameNode: KeyNode | undefined = undefined;
+
+  constructor(
+    /** The template digest its keys carry; undefined for keys without one (Django's). */
+    readonly digest: string | undefined,
+  ) {}
+
+  clear(): void {
+    this.byName.clear();
+    this.lastName = this.lastNameNode = undefined;
+  }
+}
+
+/** The keys of fragments whose template has no digest. */
+export const UNDIGESTED = new KeyRoot(undefined);
+/** The roots of digested keys, by digest. */
+const digested = new Map<string, KeyRoot>();
 let keyNodes = 0;
 const KEY_NODE_LIMIT = 10_000;
+
+/** The root of the keys of fragments in templates with this digest. */
+export function keyRoot(digest: string): KeyRoot {
+  let root = digested.get(digest);
+  if (root === undefined) {
+    // A root counts as a node: the memo stays bounded however many digests come and go.
+    countNode();
+    digested.set(digest, (root = new KeyRoot(digest)));
+  }
+  return root;
+}
 
 /**
  * `template.cache.<name>.<md5 hex of each vary-on value's text as a netstring>`. A fragment with
  * `contexts=` varies on the request's values of them too: `contextValues` names each one's value
- * (undefined or absent: the request has none), for its key in one variant.
+ * (undefined or absent: the request has none), for its key in one variant. `digest` is the digest
+ * of the template that holds the tag, when its engine's installer was given `digests: true`.
  */
 export function makeTemplateFragmentKey(
   name: string,
   varyOn?: readonly unknown[] | null,
   contextValues?: Readonly<Record<string, string | undefined>>,
+  digest?: string,
 ): string {
-  if (contextValues === undefined) return fragmentKey(name, varyOn).key;
+  if (contextValues === undefined) return fragmentKey(name, varyOn, digest === undefined ? UNDIGESTED : keyRoot(digest)).key;
   const names = Object.keys(contextValues).sort();
-  return keyByText(name, varyOn, framedValues(names.map((context) => [context, contextValues[context]])));
+  return keyByText(name, varyOn, framedValues(names.map((context) => [context, contextValues[context]])), digest);
 }
 
-/** The key of a fragment that varies on contexts, whose request's values are `framed` (see `framedContextValues`). */
-export function fragmentKeyInContexts(name: string, varyOn: readonly unknown[] | null | undefined, framed: string): FragmentKey {
-  return { ...emptyNode(), key: keyByText(name, varyOn, framed) };
+/**
+ * The key of a fragment that varies on contexts, whose request's values are `framed` (see
+ * `framedContextValues`), in a template with `digest` if any.
+ */
+export function fragmentKeyInContexts(name: string, varyOn: readonly unknown[] | null | undefined, framed: string, digest?: string): FragmentKey {
+  return { ...emptyNode(), key: keyByText(name, varyOn, framed, digest) };
 }
 
-/** The fragment's key as a node of the memo (a node of its own when a vary-on value is an object). */
-export function fragmentKey(name: string, varyOn?: readonly unknown[] | null): FragmentKey {
-  let node = byName.get(name);
-  if (node === undefined) node = newNode(byName, name);
+/** The fragment's key as a node of the memo (a node of its own when a vary-on value is an object), in `root`'s keys. */
+export function fragmentKey(name: string, varyOn?: readonly unknown[] | null, root: KeyRoot = UNDIGESTED): FragmentKey {
+  let node = root.byName.get(name);
+  if (node === undefined) node = newNode(root.byName, name);
   if (varyOn != null) {
     for (let i = 0; i < varyOn.length; i++) {
       const value = varyOn[i];
       // An object's text can change while it stays the same object: it is looked up by its text.
-      if (value !== null && (typeof value === 'object' || typeof value === 'function')) return { ...emptyNode(), key: keyByText(name, varyOn) };
+      if (value !== null && (typeof value === 'object' || typeof value === 'function')) {
+        return { ...emptyNode(), key: keyByText(name, varyOn, '', root.digest) };
+      }
       if (isSmallIndex(value)) {
         node = (node.nextByIndex ??= [])[value] ?? newIndexNode(node.nextByIndex, value);
       } else {
@@ -73,21 +116,18 @@ export function fragmentKey(name: string, varyOn?: readonly unknown[] | null): F
       }
     }
   }
-  node.key ??= keyByText(name, varyOn);
+  node.key ??= keyByText(name, varyOn, '', root.digest);
   return node as FragmentKey;
 }
 
-/** The node of the last name `nameNode` found: a loop's tags ask for one name again and again. */
-let lastName: string | undefined;
-let lastNameNode: KeyNode | undefined;
-
-/** The node of a fragment name, if a key was made for it; nothing is created. */
-export function nameNode(name: string): KeyNode | undefined {
-  if (lastName === name) return lastNameNode;
-  const node = byName.get(name);
+/** The node of a fragment name among `root`'s keys, if a key was made for it; nothing is created. */
+export function nameNode(name: string, root: KeyRoot | undefined): KeyNode | undefined {
+  if (root === undefined) return undefined;
+  if (root.lastName === name) return root.lastNameNode;
+  const node = root.byName.get(name);
   if (node !== undefined) {
-    lastName = name;
-    lastNameNode = node;
+    root.lastName = name;
+    root.lastNameNode = node;
   }
   return node;
 }
@@ -130,18 +170,22 @@ function emptyNode(): KeyNode {
 }
 
 function newNode<K>(parent: Map<K, KeyNode> | undefined, value: K): KeyNode {
-  // Starts afresh when full, as BoundedMemo does: the keys still in use come back after one miss each.
-  if (++keyNodes > KEY_NODE_LIMIT) {
-    byName.clear();
-    lastName = lastNameNode = undefined;
-    keyNodes = 1;
-  }
+  countNode();
   const node = emptyNode();
   parent?.set(value, node);
   return node;
 }
 
-function keyByText(name: string, varyOn?: readonly unknown[] | null, framedContexts = ''): string {
+/** Counts one more node; when full, starts afresh, as BoundedMemo does: the keys still in use come back after one miss each. */
+function countNode(): void {
+  if (++keyNodes <= KEY_NODE_LIMIT) return;
+  UNDIGESTED.clear();
+  // A render holding a dropped root still makes right keys with it; the next render asks for a new one.
+  digested.clear();
+  keyNodes = 1;
+}
+
+function keyByText(name: string, varyOn?: readonly unknown[] | null, framedContexts = '', digest?: string): string {
   let input = '';
   if (varyOn != null) {
     for (const value of varyOn) {
@@ -149,7 +193,9 @@ function keyByText(name: string, varyOn?: readonly unknown[] | null, framedConte
       input += `${Buffer.byteLength(text)}:${text},`;
     }
   }
-  // Its first character is never a digit: no list of vary-on values spells it.
+  // Neither begins with a digit, so no list of vary-on values spells them; a digest is 32 hex digits
+  // and framed contexts begin with '|', so neither runs into the other.
+  if (digest !== undefined) input += `#${digest}`;
   input += framedContexts;
   // The name's length first, so that no other name and input spell the same memo key.
   const memo = `${name.length}:${name}${input}`;

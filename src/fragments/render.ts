@@ -25,7 +25,8 @@ import {
   TemplateSyntaxError,
 } from './arguments.js';
 import { Fragment, type RenderBody } from './fragment.js';
-import { fragmentKey, fragmentKeyInContexts, type KeyNode, nameNode, nodeAfter, storedFragmentKey } from './key.js';
+import { fragmentKey, fragmentKeyInContexts, type KeyNode, type KeyRoot, keyRoot, nameNode, nodeAfter, storedFragmentKey, UNDIGESTED } from './key.js';
+import type { TemplateDigests } from '../digests/scope.js';
 import { Pass, type Recording } from './pass.js';
 import { placeholder, takeUncacheableMarks, uncacheableMarksMade } from './placeholders.js';
 import { foldContexts } from '../cacheability/contexts.js';
@@ -92,6 +93,17 @@ export class FragmentRender implements Recording {
   private refreshQueue?: Promise<unknown>;
   /** Whether a hole's placeholder went into the output while the engine rendered: placed by a tag, or in a hit answered then. */
   private holesSeen = false;
+  /** The key roots of the last template digest key asked for: a template's tags carry one key. */
+  private lastDigestKey?: string;
+  private lastDigestRoot?: KeyRoot;
+
+  /** `digests`: the template digests of the engine instance rendering, when its installer was given `digests: true`. */
+  constructor(private digests?: TemplateDigests) {}
+
+  /** Takes the template digests a tag's engine instance keeps, for a render started without them. */
+  useDigests(digests: TemplateDigests): void {
+    this.digests ??= digests;
+  }
 
   /**
    * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
@@ -100,17 +112,18 @@ export class FragmentRender implements Recording {
    * undefined) are the tag's evaluated arguments; `name` is the literal fragment name; `bodyOf`
    * makes the body to render later (called only when it may be needed, as it copies the variables
    * in scope); `site`, when the adapter knows it, goes into the message of every error of this tag
-   * and its body.
+   * and its body. `digest` is the template digest key its template's compile gave its tags.
    */
-  tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite): string {
+  tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite, digest?: string): string {
     let fragment: Fragment;
     try {
       const contexts = fragmentContexts(keywords.contexts);
       const cached = fragmentCondition(keywords.if);
-      let made: FragmentVariants | undefined;
-      const variants = () => (made ??= new FragmentVariants(name, varyOn, this.scope?.request));
-      const key = contexts.length === 0 ? fragmentKey(name, varyOn) : fragmentKeyInContexts(name, varyOn, variants().valuesOf(contexts));
       const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
+      const root = digest === undefined ? UNDIGESTED : this.digestRoot(digest, site, cache);
+      let made: FragmentVariants | undefined;
+      const variants = () => (made ??= new FragmentVariants(name, varyOn, this.scope?.request, root.digest));
+      const key = contexts.length === 0 ? fragmentKey(name, varyOn, root) : fragmentKeyInContexts(name, varyOn, variants().valuesOf(contexts), root.digest);
       const seconds = fragmentTimeout(timeout);
       const ownTags = fragmentTags(keywords.tags);
       const stale = fragmentStale(keywords.stale);
@@ -173,34 +186,58 @@ export class FragmentRender implements Recording {
    * still stands, answered without building anything; undefined sends the adapter to `tag`, which
    * does everything else. `keywords`, when the tag has any, are evaluated as for `tag`: `using`
    * picks the cache; the others matter only on a miss, where `tag` checks them (a hit answers by
-   * the tags and stale window its entry was stored with).
+   * the tags and stale window its entry was stored with). `digest`, the tag's template digest key,
+   * finds a hit only once a miss of that template computed its digest: a hit computes none.
    */
-  hit0(timeout: unknown, name: string, keywords?: TagKeywords): string | undefined {
+  hit0(timeout: unknown, name: string, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
-    return cache === undefined ? undefined : this.heldHtml(nameNode(name), cache, name);
+    return cache === undefined ? undefined : this.heldHtml(nameNode(name, this.heldRoot(digest)), cache, name);
   }
 
-  hit1(timeout: unknown, name: string, a: unknown, keywords?: TagKeywords): string | undefined {
+  hit1(timeout: unknown, name: string, a: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
-    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nameNode(name), a), cache, name);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nameNode(name, this.heldRoot(digest)), a), cache, name);
   }
 
-  hit2(timeout: unknown, name: string, a: unknown, b: unknown, keywords?: TagKeywords): string | undefined {
+  hit2(timeout: unknown, name: string, a: unknown, b: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
-    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nameNode(name), a), b), cache, name);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nameNode(name, this.heldRoot(digest)), a), b), cache, name);
   }
 
-  hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown, keywords?: TagKeywords): string | undefined {
-    const cache = this.hitCache(timeout, keywords);
-    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name), a), b), c), cache, name);
-  }
-
-  hitMany(timeout: unknown, name: string, varyOn: readonly unknown[], keywords?: TagKeywords): string | undefined {
+  hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
     if (cache === undefined) return undefined;
-    let node = nameNode(name);
+    return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name, this.heldRoot(digest)), a), b), c), cache, name);
+  }
+
+  hitMany(timeout: unknown, name: string, varyOn: readonly unknown[], keywords?: TagKeywords, digest?: string): string | undefined {
+    const cache = this.hitCache(timeout, keywords);
+    if (cache === undefined) return undefined;
+    let node = nameNode(name, this.heldRoot(digest));
     for (let i = 0; i < varyOn.length; i++) node = nodeAfter(node, varyOn[i]);
     return this.heldHtml(node, cache, name);
+  }
+
+  /** The keys of a template digest key's template, once its digest is known and still stands; none are computed here. */
+  private heldRoot(digest: string | undefined): KeyRoot | undefined {
+    if (digest === undefined) return UNDIGESTED;
+    if (digest === this.lastDigestKey) return this.lastDigestRoot;
+    const value = this.digests?.held(digest);
+    if (value === undefined) return undefined;
+    this.lastDigestKey = digest;
+    return (this.lastDigestRoot = keyRoot(value));
+  }
+
+  /**
+   * The keys of a template digest key's template, its digest computed if need be: what it cannot
+   * resolve is reported on the fragment's cache, the one path every problem of a cache takes.
+   */
+  private digestRoot(digest: string, site: TagSite | undefined, cache: BaseCache): KeyRoot {
+    if (digest === this.lastDigestKey) return this.lastDigestRoot!;
+    if (this.digests === undefined) throw new Error('a tag with a template digest was rendered without the template digests of its engine');
+    const value = this.digests.digestOf(digest, site?.template, (message) => cache.reportError(new Error(message)));
+    this.lastDigestKey = digest;
+    return (this.lastDigestRoot = keyRoot(value));
   }
 
   /**

@@ -32,11 +32,13 @@ export class FragmentVariants {
     private readonly name: string,
     private readonly varyOn: readonly unknown[],
     private readonly request: IncomingMessage | undefined,
+    /** The digest of the template that holds the tag, if its keys carry one. */
+    private readonly digest: string | undefined,
   ) {}
 
   /** The key of the variant for this request's values of `contexts` (all the contexts it varies on, folded). */
   keyIn(contexts: readonly string[]): string {
-    return fragmentKeyInContexts(this.name, this.varyOn, this.valuesOf(contexts)).key;
+    return fragmentKeyInContexts(this.name, this.varyOn, this.valuesOf(contexts), this.digest).key;
   }
 
   /** This request's values of `contexts`, framed: the same text for requests that share a variant. */

