@@ -1,5 +1,5 @@
 /**
- * Template digests for Eta (SPEC §15): a template's dependencies are the calls of the functions Eta
+ * Template digests for Eta: a template's dependencies are the calls of the functions Eta
  * compiles into every template, `include`, `includeAsync` and `layout`, with a string literal first,
  * found in its code only (the text between tags, where an inline script's `.render(` lives, is never
  * read), its strings and comments skipped as Eta's own parser skips them. Comments in code declare

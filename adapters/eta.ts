@@ -24,7 +24,7 @@ export interface CachePluginOptions {
   tagName?: string;
   /**
    * Fragment keys carry a digest of the template that holds the tag and of everything it includes
-   * or takes as its layout, transitively (SPEC §15): editing any of them renews its fragments. @default false
+   * or takes as its layout, transitively: editing any of them renews its fragments. @default false
    */
   digests?: boolean;
 }

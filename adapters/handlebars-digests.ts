@@ -1,5 +1,5 @@
 /**
- * Template digests for Handlebars (SPEC §15): a template's dependencies are the partials it calls
+ * Template digests for Handlebars: a template's dependencies are the partials it calls
  * (`{{> name}}`, `{{#> layout}}…{{/layout}}`) with a literal name, found in the AST of the instance's
  * own parser, less the inline partials it defines itself; a partial named by a subexpression cannot be
  * followed, and comments (`{{!-- cachegrain: depends on price --}}`) declare what it can be. Partials

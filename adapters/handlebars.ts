@@ -141,7 +141,7 @@ export interface CacheHelperOptions {
   helperName?: string;
   /**
    * Fragment keys carry a digest of the template that holds the tag and of every partial it calls,
-   * transitively (SPEC §15): editing any of them renews its fragments. @default false
+   * transitively: editing any of them renews its fragments. @default false
    */
   digests?: boolean;
 }

@@ -1,5 +1,5 @@
 /**
- * Template digests for Nunjucks (SPEC §15): what a template depends on is found by the parser of the
+ * Template digests for Nunjucks: what a template depends on is found by the parser of the
  * environment's own copy of nunjucks (`include`, `extends`, `import` and `from … import` naming a
  * string literal, in cache tags' bodies too), its declarations are read from the comments its lexer
  * hands over, and its dependencies are read through the environment's synchronous loaders, by the

@@ -36,7 +36,7 @@ export interface CacheTagOptions {
   tagName?: string;
   /**
    * Fragment keys carry a digest of the template that holds the tag and of everything it includes,
-   * extends or imports, transitively (SPEC §15): editing any of them renews its fragments. @default false
+   * extends or imports, transitively: editing any of them renews its fragments. @default false
    */
   digests?: boolean;
 }

@@ -12,7 +12,7 @@ export const RENDER_STATE = '__cachegrain';
 export interface InstallerOptions {
   /** The name the tag is installed under. */
   tagName: string;
-  /** Whether fragment keys carry the digest of their template and its dependencies (SPEC §15). */
+  /** Whether fragment keys carry the digest of their template and its dependencies. */
   digests: boolean;
 }
 

@@ -1,6 +1,6 @@
 /**
  * `cachegrain digests [DIR] [--explain]`: the digest of every template file under a views folder
- * (SPEC §15), as each engine's adapter computes it, with `--explain` the tree of what each depends
+ *, as each engine's adapter computes it, with `--explain` the tree of what each depends
  * on, and every dependency that could not be resolved; exit code 1 when there is one, for CI. The
  * engines are loaded from the folder's project first (the copy the application renders with), then
  * from beside cachegrain. Handlebars partials are named by their path under DIR/partials (as

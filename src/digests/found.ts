@@ -1,5 +1,5 @@
 /**
- * What one template says it depends on (SPEC §15), as its engine's finder reads it from the parsed
+ * What one template says it depends on, as its engine's finder reads it from the parsed
  * template: the templates it names by string literals, the places where a name is built by an
  * expression, and the dependencies its comments declare. Only the declarations are read from text,
  * and only from the text of comments, which each engine's parser hands over.

@@ -1,4 +1,4 @@
-/** Template digests (SPEC §15): the engine-independent part that each template adapter's finder feeds. */
+/** Template digests: the engine-independent part that each template adapter's finder feeds. */
 export { countNewlines, declarationsIn, declarationsOf, noDependencies, wildcardFolder } from './found.js';
 export type { FoundDependencies, NamedDependency, TemplateInputs } from './found.js';
 export { digestKey, TemplateDigests } from './scope.js';

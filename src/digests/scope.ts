@@ -1,5 +1,5 @@
 /**
- * The digests of one engine instance's templates (SPEC §15). When a template compiles, its tags are
+ * The digests of one engine instance's templates. When a template compiles, its tags are
  * given a key: what its source depends on, with a number of that compile. The digest is computed the
  * first time one of its fragments misses and kept under that key, so a hit computes nothing. A
  * template compiled again (watch mode, no cache) gets a new key, and so a digest computed afresh; an

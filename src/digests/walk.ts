@@ -1,5 +1,5 @@
 /**
- * A template's digest (SPEC §15): the md5 of its own source and of every template it reaches, named
+ * A template's digest: the md5 of its own source and of every template it reaches, named
  * or declared, transitively, each by its name and the md5 of its source (or as missing). Each template
  * is followed once, so a cycle ends where it closes; the reached templates are hashed in the order of
  * their names, so the digest depends on sources and names alone, never on the order they were found

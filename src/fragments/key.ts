@@ -2,7 +2,7 @@
  * Template fragment keys, Django's `make_template_fragment_key`: the same name and vary-on
  * values give the same key in every engine, so code can invalidate a fragment wherever it was rendered.
  * Each value is hashed as a netstring (`<byte length>:<bytes>,`, Django 6.1's format), so no two lists of
- * values spell the same input: ['a:b'] and ['a', 'b'] give different keys. A template digest (SPEC §15)
+ * values spell the same input: ['a:b'] and ['a', 'b'] give different keys. A template digest
  * follows them in the hashed text as `#<digest>`, which no netstring begins with.
  */
 import type { BaseCache, HeldString } from '../core/base.js';
