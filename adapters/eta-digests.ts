@@ -10,7 +10,15 @@
 import { readdirSync } from 'node:fs';
 import { extname, isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Eta } from 'eta';
-import { countNewlines, declarationsIn, type EngineLibrary, type FoundDependencies, noDependencies, type TemplateInputs, UNNAMED } from '../src/digests/index.js';
+import {
+  countNewlines,
+  declarationsIn,
+  type EngineLibrary,
+  type FoundDependencies,
+  noDependencies,
+  type TemplateInputs,
+  UNNAMED,
+} from '../src/digests/index.js';
 
 type EtaConfig = Eta['config'];
 

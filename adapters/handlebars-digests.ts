@@ -39,7 +39,8 @@ export function findHandlebarsDependencies(program: hbs.AST.Program): FoundDepen
       }
       case 'DecoratorBlock': {
         const { path, params } = statement as unknown as hbs.AST.BlockStatement;
-        if ((path as hbs.AST.PathExpression).original === 'inline' && params[0]?.type === 'StringLiteral') inline.add((params[0] as hbs.AST.StringLiteral).value);
+        if ((path as hbs.AST.PathExpression).original === 'inline' && params[0]?.type === 'StringLiteral')
+          inline.add((params[0] as hbs.AST.StringLiteral).value);
         break;
       }
       case 'CommentStatement': {

@@ -201,7 +201,11 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     const program = parse(handlebars, input, compileOptions, helperName, template);
     const digestKey = digested?.keyOf(input, findHandlebarsDependencies(program));
     // A template keeps its source and name, so that a digest can read it as a partial.
-    return Object.assign(compile(checked(program, helperName, template, digestKey), compileOptions), { [SOURCE]: input, [SITE]: template, [DIGESTS]: digested });
+    return Object.assign(compile(checked(program, helperName, template, digestKey), compileOptions), {
+      [SOURCE]: input,
+      [SITE]: template,
+      [DIGESTS]: digested,
+    });
   }) as typeof handlebars.compile;
   const registerPartial = handlebars.registerPartial.bind(handlebars) as (name: unknown, partial?: unknown) => void;
   handlebars.registerPartial = ((name: unknown, partial?: unknown) => {

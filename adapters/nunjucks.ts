@@ -387,8 +387,7 @@ function teach({ compiler }: NunjucksInternals): void {
     const [source, , extensions, path] = args;
     const template = typeof path === 'string' ? path : UNNAMED;
     const digests = (extensions as Array<Record<PropertyKey, unknown>> | undefined)?.find((extension) => extension[DIGESTS] !== undefined)?.[DIGESTS] as
-      | TemplateDigests
-      | undefined;
+      TemplateDigests | undefined;
     compiling.push({ template, digestKey: digests === undefined || typeof source !== 'string' ? undefined : digestKeyOf(digests, source, template) });
     try {
       return compileTemplate.apply(this, args);

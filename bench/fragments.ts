@@ -116,11 +116,9 @@ function etaPage(): Page {
       },
     );
   }
-  digestedEta.loadTemplate(
-    '@none',
-    `<ul><% for (const item of it.items) { %><% cache 600 item item.id it.generation %>${body}<% endcache %><% } %></ul>`,
-    { async: true },
-  );
+  digestedEta.loadTemplate('@none', `<ul><% for (const item of it.items) { %><% cache 600 item item.id it.generation %>${body}<% endcache %><% } %></ul>`, {
+    async: true,
+  });
   pristine.loadTemplate('@prerendered', '<ul><% for (const item of it.items) { %><%~ item.html %><% } %></ul>', { async: true });
   // A hit as an in-process cache must take it at the least: found by the item's id and the
   // generation, checked against the entry's replacement and expiry at one clock reading, counted.

@@ -67,9 +67,9 @@ const COMMANDS: Record<string, Command> = {
   digests: {
     usage: 'digests [DIR] [--explain]',
     summary:
-      "Print the template digest of every Nunjucks, Handlebars and Eta template under DIR (default: the\n" +
+      'Print the template digest of every Nunjucks, Handlebars and Eta template under DIR (default: the\n' +
       'working directory), and every dependency that could not be resolved (exit code 1 when there is one).\n' +
-      '--explain: each template\'s dependency tree too.',
+      "--explain: each template's dependency tree too.",
     example: 'cachegrain digests views --explain',
     options: `Options:
   --explain       print the tree of what each template depends on

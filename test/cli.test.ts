@@ -17,7 +17,16 @@ import nunjucks from 'nunjucks';
 import { cachePlugin } from '../adapters/eta.js';
 import { expressEngine as handlebarsEngine, installCacheHelper } from '../adapters/handlebars.js';
 import { installCacheTag, render as renderNunjucks } from '../adapters/nunjucks.js';
-import { type BaseCache, BUILTIN_BACKENDS, type CacheConfig, caches, configureCaches, DatabaseCache, makeTemplateFragmentKey, type RedisCache } from '../src/index.js';
+import {
+  type BaseCache,
+  BUILTIN_BACKENDS,
+  type CacheConfig,
+  caches,
+  configureCaches,
+  DatabaseCache,
+  makeTemplateFragmentKey,
+  type RedisCache,
+} from '../src/index.js';
 import { closedPort } from './setup/closed-port.js';
 import { eventually } from './setup/eventually.js';
 import { type MemcachedProcess, startMemcached } from './setup/memcached.js';
@@ -761,7 +770,11 @@ describe('cachegrain digests [DIR] [--explain]', () => {
     const handlebarsView = handlebarsEngine(installCacheHelper(Handlebars.create(), { digests: true }), { partialsDir: join(views, 'partials') });
     await new Promise((resolve, reject) => handlebarsView(join(views, 'page.hbs'), { cache: true }, (error, html) => (error ? reject(error) : resolve(html))));
     await new Eta({ views, plugins: [cachePlugin({ digests: true })] }).renderAsync('page', {});
-    for (const [fragment, file] of [['njk-page', 'page.njk'], ['hbs-page', 'page.hbs'], ['eta-page', 'page.eta']]) {
+    for (const [fragment, file] of [
+      ['njk-page', 'page.njk'],
+      ['hbs-page', 'page.hbs'],
+      ['eta-page', 'page.eta'],
+    ]) {
       expect(await caches.get('default').get(makeTemplateFragmentKey(fragment!, [], undefined, digests.get(file!))), fragment).toBe('card');
     }
   });
@@ -788,7 +801,11 @@ describe('cachegrain digests [DIR] [--explain]', () => {
   });
 
   it('refuses a wrong command line with exit code 2, and a DIR that is no folder of templates with 1', async () => {
-    for (const args of [['digests', views, views], ['digests', '--dry-run'], ['digests', views, '--config', 'x.mjs']]) {
+    for (const args of [
+      ['digests', views, views],
+      ['digests', '--dry-run'],
+      ['digests', views, '--config', 'x.mjs'],
+    ]) {
       const result = await cachegrain(dir, ...args);
       expect(result.code, args.join(' ')).toBe(2);
       expect(result.stderr).toContain("Run 'cachegrain digests --help' for its usage.");

@@ -22,7 +22,8 @@ function demoDigests(): string[] {
   const templates = (folder: string) => readdirSync(join(VIEWS, folder)).filter((file) => /\.(njk|hbs|eta)$/.test(file));
   const env = installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(join(VIEWS, 'nunjucks'))), { digests: true });
   const handlebars = installCacheHelper(Handlebars.create(), { digests: true });
-  for (const file of templates('handlebars/partials')) handlebars.registerPartial(file.replace(/\.hbs$/, ''), readFileSync(join(VIEWS, 'handlebars/partials', file), 'utf8'));
+  for (const file of templates('handlebars/partials'))
+    handlebars.registerPartial(file.replace(/\.hbs$/, ''), readFileSync(join(VIEWS, 'handlebars/partials', file), 'utf8'));
   const eta = new Eta({ views: join(VIEWS, 'eta') });
   return [
     ...templates('nunjucks').map((file) => nunjucksDigest(env, file).digest),

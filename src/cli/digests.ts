@@ -97,7 +97,11 @@ export async function printDigests(args: Parsed, io: IO): Promise<number> {
 function tree(nodes: readonly DependencyNode[], indent: string): string {
   let text = '';
   for (const node of nodes) {
-    const notes = [`line ${node.line}`, ...(node.declared ? ['declared'] : []), ...(node.state === 'found' ? [] : [node.state === 'seen' ? 'already above' : 'missing'])];
+    const notes = [
+      `line ${node.line}`,
+      ...(node.declared ? ['declared'] : []),
+      ...(node.state === 'found' ? [] : [node.state === 'seen' ? 'already above' : 'missing']),
+    ];
     text += `${indent}${printable(node.name)} (${notes.join(', ')})\n${tree(node.dependencies, `${indent}  `)}`;
   }
   return text;

@@ -111,15 +111,7 @@ export class FragmentRender implements Recording {
    * in scope); `site`, when the adapter knows it, goes into the message of every error of this tag
    * and its body. `digest` is the template digest key its template's compile gave its tags.
    */
-  tag(
-    timeout: unknown,
-    name: string,
-    varyOn: readonly unknown[],
-    keywords: TagKeywords,
-    bodyOf: () => RenderBody,
-    site?: TagSite,
-    digest?: string,
-  ): string {
+  tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite, digest?: string): string {
     let fragment: Fragment;
     try {
       const contexts = fragmentContexts(keywords.contexts);

@@ -147,7 +147,9 @@ export const handlebarsDigests: DigestEngine = {
     const handlebars = Handlebars.create();
     handlebars.registerHelper('mark', (name: string) => (ran.push(name), ''));
     // In development, express-handlebars reads views and partials again on every render.
-    const hbs = handlebarsTag.installExpressHandlebars(createExpressHandlebars({ handlebars, extname: '.hbs', partialsDir: join(dir, 'partials') }), { digests: true });
+    const hbs = handlebarsTag.installExpressHandlebars(createExpressHandlebars({ handlebars, extname: '.hbs', partialsDir: join(dir, 'partials') }), {
+      digests: true,
+    });
     return {
       async render(name, context = {}) {
         ran = [];

@@ -58,7 +58,7 @@ describe.each(DIGEST_ENGINES)('template digests in $name, against what trackers 
     expect(reported).toEqual([]);
   });
 
-  it("takes no `.render(` or include call of an inline script for a dependency", async () => {
+  it('takes no `.render(` or include call of an inline script for a dependency', async () => {
     const script = `<script>view.render("partials/b"); app.render('b'); include("/partials/b"); includeAsync('partials/b'); layout("b")</script>`;
     const dir = folder(engine, { page: engine.page(`${script}${engine.fragment('S', 's')}`) });
     expect(await ranAfresh(engine, dir)).toEqual(['S']);
@@ -73,7 +73,9 @@ describe.each(DIGEST_ENGINES)('template digests in $name, against what trackers 
     expect((await site.render('page')).ran).toEqual(['M']);
     expect((await site.render('page')).ran).toEqual([]);
     expect(reported).toHaveLength(1);
-    expect(reported[0]).toMatch(new RegExp(`template digest: \\S*page\\.${engine.extension}, line 2: '${escape(engine.ref('nope'))}' is named and cannot be found`));
+    expect(reported[0]).toMatch(
+      new RegExp(`template digest: \\S*page\\.${engine.extension}, line 2: '${escape(engine.ref('nope'))}' is named and cannot be found`),
+    );
     expect(await ranAfresh(engine, dir)).toEqual([]);
     edit(engine, dir, 'nope', 'now here');
     expect(await ranAfresh(engine, dir)).toEqual(['M']);
@@ -89,7 +91,13 @@ describe.each(DIGEST_ENGINES)('template digests in $name, against what trackers 
     expect((await site.render('page')).ran).toEqual(['Y']);
     const tree = site.digest('a');
     expect(tree.dependencies).toEqual([
-      { name: engine.named('c'), line: 1, declared: false, state: 'found', dependencies: [{ name: engine.named('a'), line: 1, declared: false, state: 'seen', dependencies: [] }] },
+      {
+        name: engine.named('c'),
+        line: 1,
+        declared: false,
+        state: 'found',
+        dependencies: [{ name: engine.named('a'), line: 1, declared: false, state: 'seen', dependencies: [] }],
+      },
     ]);
     expect(await ranAfresh(engine, dir)).toEqual([]);
     edit(engine, dir, 'c', `c, edited${engine.never(engine.include('a'))}`);
@@ -112,7 +120,9 @@ describe.each(DIGEST_ENGINES)('template digests in $name, against what trackers 
     expect((await site.render('page')).html).toContain('9.99');
     await site.render('page');
     expect(reported).toHaveLength(1);
-    expect(reported[0]).toMatch(new RegExp(`template digest: \\S*page\\.${engine.extension}, line 2: a template named by an expression is left out of the digest: declare`));
+    expect(reported[0]).toMatch(
+      new RegExp(`template digest: \\S*page\\.${engine.extension}, line 2: a template named by an expression is left out of the digest: declare`),
+    );
   });
 
   it('follows a folder declared with a trailing *', async () => {
