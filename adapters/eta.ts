@@ -11,6 +11,7 @@
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments, uncacheableOutput } from '../src/fragments/index.js';
+import { describe } from '../src/core/keys.js';
 import { digestKey, type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
 import { DIGEST_CONSTANT, etaLibrary, findEtaDependencies } from './eta-digests.js';
 import { installerOptions, RENDER_STATE } from './template-tag.js';
@@ -95,6 +96,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       const unclosed: number[] = [];
       compileError = undefined;
       constantKeywords = [];
+      template = placeHoleLines(template, open);
       compiledDigestKey = digests ? digestKey(template, findEtaDependencies(template, config ?? {})) : undefined;
       const digest = compiledDigestKey === undefined ? undefined : DIGEST_CONSTANT;
       const processed = template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
@@ -132,11 +134,15 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       const constants = constantKeywords.map((keywords, i) => `const __cgConstantKeywords${i} = { ${keywords} };\n`).join('');
       // Templates that call `uncacheable(why)` find it in scope, as a tag's code finds the render.
       const uncacheable = /\buncacheable\s*\(/.test(fnString) ? `const uncacheable = (why) => ${found}.uncacheable(why, options);\n` : '';
+      // And those that place a hole find `hole(name, ...args)`, which `<%~ hole(…) %>` calls with its line.
+      const hole = /\b(?:hole|__cgHole)\s*\(/.test(fnString)
+        ? 'const __cgHole = (line, name, ...args) => __cachegrain.holeAt(line, options, name, args);\nconst hole = (name, ...args) => __cgHole(0, name, ...args);\n'
+        : '';
       // Every template holds its digest key, tags or not: a template loaded by name is read from it when another includes it.
       const digest = compiledDigestKey === undefined ? '' : `const ${DIGEST_CONSTANT} = ${JSON.stringify(compiledDigestKey)};\n`;
       compiledDigestKey = undefined;
       return (
-        `${digest}const __cachegrain = ${found}.enter(options, this);\n${constants}${uncacheable}` +
+        `${digest}const __cachegrain = ${found}.enter(options, this);\n${constants}${uncacheable}${hole}` +
         `${fnString.slice(0, last)}return __cachegrain.leave(__eta.res, options);${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },
@@ -152,6 +158,18 @@ interface EtaRenderOptions {
 
 function templateName(renderOptions: EtaRenderOptions | undefined): string {
   return renderOptions?.filepath ?? 'a template string';
+}
+
+/**
+ * `<%~ hole(…) %>` (or `<%= hole(…) %>`) written to call the template's hole function with the line
+ * it stands on, for its errors; the lines stay as they were.
+ */
+function placeHoleLines(template: string, open: string): string {
+  const call = new RegExp(`(${escape(open)}[-_]?\\s*[~=]?\\s*)hole\\s*\\((\\s*\\))?`, 'g');
+  return template.replace(
+    call,
+    (_call, before: string, empty: string | undefined, offset: number) => `${before}__cgHole(${lineAt(template, offset)}${empty ? ')' : ', '}`,
+  );
 }
 
 function lineAt(text: string, offset: number): number {
@@ -183,6 +201,11 @@ class EtaRender extends FragmentRender {
     digest?: string,
   ): string {
     return this.tag(timeout, name, varyOn, keywords, () => body, { template: templateName(renderOptions), line }, digest);
+  }
+
+  /** `<%~ hole("name", …args) %>` on `line` (0: not known). */
+  holeAt(line: number, renderOptions: EtaRenderOptions | undefined, name: unknown, args: unknown[]): string {
+    return this.hole(name, args, { template: templateName(renderOptions), line });
   }
 
   leave(output: string, renderOptions: EtaRenderOptions | undefined): string | Promise<string> {
@@ -228,6 +251,15 @@ class SyncEtaRender {
       `the '${this.tagName}' tag (fragment '${name}') needs the template rendered with eta.renderAsync() or eta.renderStringAsync(), ` +
         'not render() or renderString(): fragments are read from the cache asynchronously',
       name,
+      { template: templateName(renderOptions), line },
+    );
+  }
+
+  holeAt(line: number, renderOptions: EtaRenderOptions | undefined, name: unknown): never {
+    throw new TemplateSyntaxError(
+      `the 'hole' function (hole ${describe(name)}) needs the template rendered with eta.renderAsync() or eta.renderStringAsync(), ` +
+        "not render() or renderString(): a hole's HTML is made asynchronously",
+      undefined,
       { template: templateName(renderOptions), line },
     );
   }

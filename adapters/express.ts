@@ -126,13 +126,16 @@ export {
   addCacheTags,
   cacheScope,
   defineCacheContext,
+  defineHole,
   getCacheKey,
+  holeHandler,
   invalidatePage,
   learnCacheKey,
   markUncacheable,
   pageStats,
   resetPageStats,
 } from '../src/http/index.js';
+export type { HoleBuilder, HoleHandlerOptions, HoleOptions } from '../src/http/index.js';
 
 /**
  * The cache dashboard as middleware: `app.use('/_cache', requireStaff, cacheDashboard({ actions: true }))`.

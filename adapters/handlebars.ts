@@ -125,6 +125,9 @@ function installHitCompiler(handlebars: HandlebarsInstance, helperName: string):
   (handlebars as unknown as { JavaScriptCompiler: unknown }).JavaScriptCompiler = HitCompiler;
 }
 
+/** The helpers besides the tag that are given their template's name. */
+const HELPERS_TOLD_THEIR_TEMPLATE = new Set(['uncacheable', 'hole']);
+
 /** The hash argument the compiler adds to each tag: the template's name, for error messages. */
 const TEMPLATE = '__cachegrainTemplate';
 /** The hash argument it adds with digests on: the template digest key of the template's compile. */
@@ -144,7 +147,8 @@ export interface CacheHelperOptions {
 }
 
 /**
- * Adds `{{#cache timeout "name" vary… using="alias" tags=… stale=… lock=true}}…{{/cache}}` to a Handlebars instance. Templates
+ * Adds `{{#cache timeout "name" vary… using="alias" tags=… stale=… lock=true}}…{{/cache}}` and
+ * `{{hole "name" args…}}` to a Handlebars instance. Templates
  * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as
  * written. The compile option `srcName` names the template file in the tag's errors; partials
  * registered as text are named after their partial name.
@@ -158,6 +162,20 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
   handlebars.registerHelper('uncacheable', function uncacheableHelper(why: unknown, helper: Handlebars.HelperOptions & { loc?: hbs.AST.SourceLocation }) {
     const site: TagSite = { template: String(helper?.hash?.[TEMPLATE] ?? 'a template string'), line: helper?.loc?.start.line ?? 0 };
     return new handlebars.SafeString(uncacheableOutput(why, site));
+  });
+  // `{{hole "stock" product.id}}`: a part of the page never cached, made for each request.
+  handlebars.registerHelper('hole', function holeHelper(...args: unknown[]) {
+    const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
+    const site: TagSite = { template: String(helper?.hash?.[TEMPLATE] ?? 'a template string'), line: helper?.loc?.start.line ?? 0 };
+    const render = helper?.data?.[RENDER_STATE];
+    if (!(render instanceof FragmentRender)) {
+      throw new TemplateSyntaxError(
+        `the 'hole' helper (hole ${describe(args[0])}) needs the page rendered with render() or expressEngine() from cachegrain/handlebars, or by express-handlebars given to installExpressHandlebars()`,
+        undefined,
+        site,
+      );
+    }
+    return new handlebars.SafeString(render.hole(args[0], args.slice(1), site));
   });
   handlebars.registerHelper(helperName, function cacheHelper(this: unknown, ...args: unknown[]) {
     const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
@@ -401,9 +419,9 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
 function checkTags(program: hbs.AST.Program | undefined, helperName: string, template: string, digestKey: string | undefined): void {
   for (const statement of program?.body ?? []) {
     const block = statement as hbs.AST.BlockStatement;
-    // `{{uncacheable "why"}}` learns its template, as the tag does, for the reason it gives.
+    // `{{uncacheable "why"}}` and `{{hole "name"}}` learn their template, as the tag does, for the reasons and errors they give.
     const mustache = statement as hbs.AST.MustacheStatement;
-    if (mustache.type === 'MustacheStatement' && (mustache.path as hbs.AST.PathExpression).original === 'uncacheable') {
+    if (mustache.type === 'MustacheStatement' && HELPERS_TOLD_THEIR_TEMPLATE.has((mustache.path as hbs.AST.PathExpression).original)) {
       nameTemplate(mustache, template);
       continue;
     }

@@ -42,7 +42,8 @@ export interface CacheTagOptions {
 }
 
 /**
- * Adds `{% cache timeout name vary… using="alias" tags=… stale=… lock=true %}…{% endcache %}` to a nunjucks Environment, and
+ * Adds `{% cache timeout name vary… using="alias" tags=… stale=… lock=true %}…{% endcache %}` and
+ * `{% hole "name" args… %}` to a nunjucks Environment, and
  * makes every render of its templates given a callback (`render(name, ctx, cb)`, `renderString(src,
  * ctx, cb)`, `getTemplate(name).render(ctx, cb)`) resolve the fragments of that render.
  */
@@ -124,7 +125,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     ) {
       const site = { template, line };
       const render = context.lookup(RENDER_STATE) as FragmentRender | SyncRender | undefined;
-      if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, name, site, render);
+      if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, `fragment '${name}'`, site, render);
       const bodyOf = () => {
         const body = bodies.remember(bodyCode, loadBody);
         const scope = snapshotContext(context);
@@ -135,6 +136,29 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);
+  // `{% hole "stock" product.id %}`: a part of the page never cached, made for each request.
+  const holeTag = {
+    tags: ['hole'],
+    parse(parser: any, nodes: NunjucksInternals['nodes'], lexer: NunjucksInternals['lexer']) {
+      const start = parser.nextToken();
+      const site: TagSite = { template: compiling.at(-1)?.template ?? 'a template string', line: start.lineno + 1 };
+      const values = new nodes.Array(start.lineno, start.colno);
+      while (!parser.skip(lexer.TOKEN_BLOCK_END)) {
+        values.addChild(parser.parseExpression());
+        parser.skip(lexer.TOKEN_COMMA);
+      }
+      if (values.children.length === 0) parser.fail(`'hole' tag needs the name of a hole, as in {% hole "cart" %}`, start.lineno, start.colno);
+      const literal = (value: unknown) => new nodes.Literal(start.lineno, start.colno, value);
+      return new nodes.CallExtension(holeTag, 'run', new nodes.NodeList(start.lineno, start.colno, [literal(site.template), literal(site.line), values]), []);
+    },
+    run(context: any, template: string, line: number, values: unknown[]) {
+      const site = { template, line };
+      const render = context.lookup(RENDER_STATE) as FragmentRender | SyncRender | undefined;
+      if (!(render instanceof FragmentRender)) throw needsAsyncRender('hole', `hole '${String(values[0])}'`, site, render);
+      return new runtime.SafeString(render.hole(values[0], values.slice(1), site));
+    },
+  };
+  env.addExtension('cachegrain:hole', holeTag);
   // `{{ uncacheable("why") }}`: the fragment around it, and the page, may not be kept.
   env.addGlobal('uncacheable', (why: unknown) => new runtime.SafeString(uncacheableOutput(why)));
   (env as unknown as Record<PropertyKey, unknown>)[INSTALLED] = true;
@@ -237,16 +261,17 @@ function resolveFragmentsOnRender(Template: NunjucksInternals['Template']): void
 
 type TemplateRender = (ctx?: unknown, parentFrame?: unknown, cb?: Callback) => string | undefined;
 
-function needsAsyncRender(tagName: string, name: string, site: TagSite, render: unknown): Error {
+/** The error of a tag (`what`: `fragment 'sidebar'`, `hole 'cart'`) rendered by a render that cannot resolve it. */
+function needsAsyncRender(tagName: string, what: string, site: TagSite, render: unknown): Error {
   if (render instanceof SyncRender) {
     return new Error(
-      `the '${tagName}' tag (fragment '${name}', ${site.template}, line ${site.line}) cannot render synchronously: ` +
+      `the '${tagName}' tag (${what}, ${site.template}, line ${site.line}) cannot render synchronously: ` +
         `render '${render.template}' with a callback (env.render(name, context, callback), env.renderString(source, context, callback), ` +
         'template.render(context, callback)), or use render() from cachegrain/nunjucks',
     );
   }
   return new Error(
-    `the '${tagName}' tag (fragment '${name}', ${site.template}, line ${site.line}) needs the page rendered with render() or renderString() from cachegrain/nunjucks, or by an environment given to installCacheTag`,
+    `the '${tagName}' tag (${what}, ${site.template}, line ${site.line}) needs the page rendered with render() or renderString() from cachegrain/nunjucks, or by an environment given to installCacheTag`,
   );
 }
 

@@ -31,10 +31,10 @@ export interface Comparison {
 }
 
 /** How many times each comparison measures ours and its anchor, alternately. */
-export const ROUNDS = 5;
+export const ROUNDS = 9;
 
 export interface MeasureOptions {
-  /** How long to measure after warming up. @default 600 */
+  /** How long to measure after warming up. @default 400 */
   durationMs?: number;
   /** How many operations run concurrently. @default 1 */
   inFlight?: number;
@@ -44,7 +44,7 @@ export interface MeasureOptions {
 
 /** Runs `operation` repeatedly for a while and reports its throughput. */
 export async function measure(operation: (i: number) => Promise<unknown> | unknown, options: MeasureOptions = {}): Promise<Measurement> {
-  const { durationMs = 600, inFlight = 1, warmupMs = 150 } = options;
+  const { durationMs = 400, inFlight = 1, warmupMs = 150 } = options;
   await runFor(operation, warmupMs, inFlight);
   globalThis.gc?.();
   const started = process.hrtime.bigint();
@@ -143,8 +143,13 @@ export function print(result: Comparison): void {
   const fmt = (m: Measurement) => formatted(m, result.unit);
   const verdict = result.met === undefined ? '' : result.met ? `  target ${result.target} met` : `  target ${result.target} MISSED`;
   console.log(
-    `${result.section.padEnd(12)} ${result.name.padEnd(44)} ${fmt(result.ours).padStart(16)} vs ${result.anchorName} ${fmt(result.anchor)}  = ${result.ratio.toFixed(2)}×${verdict}`,
+    `${result.section.padEnd(12)} ${result.name.padEnd(44)} ${fmt(result.ours).padStart(16)} vs ${result.anchorName} ${fmt(result.anchor)}  = ${ratioText(result.ratio)}×${verdict}`,
   );
+}
+
+/** A ratio with two significant digits at least: 0.021, not 0.02 (which would hide a 50% change). */
+export function ratioText(ratio: number): string {
+  return ratio >= 0.1 ? ratio.toFixed(2) : ratio.toPrecision(2);
 }
 
 /** The machine and versions, for the top of the results. */

@@ -12,7 +12,7 @@ import { type SiteProcess, startSiteProcess } from '../test/http/fixtures/site-p
 import { type RedisServer, startRedisServer } from '../test/setup/redis.js';
 import { type Comparison, median, print } from './harness.js';
 
-const ROUNDS = 3;
+const ROUNDS = 5;
 const WARMUP_MS = 1000;
 const MEASURE_MS = 3000;
 const CONNECTIONS = 20;

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Comparison, formatted, machineSummary } from './harness.js';
+import { type Comparison, formatted, machineSummary, ratioText } from './harness.js';
 
 const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> = {
   locmem: () => import('./locmem.js'),
@@ -29,7 +29,7 @@ for (const [name, load] of Object.entries(SECTIONS)) {
 
 const rows = results.map(
   (r) =>
-    `| ${r.section} | ${r.name} | ${formatted(r.ours, r.unit)} | ${r.anchorName} | ${formatted(r.anchor, r.unit)} | ${r.ratio.toFixed(2)}× | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
+    `| ${r.section} | ${r.name} | ${formatted(r.ours, r.unit)} | ${r.anchorName} | ${formatted(r.anchor, r.unit)} | ${ratioText(r.ratio)}× | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
 );
 const markdown = [
   '# Benchmark results',

@@ -37,3 +37,4 @@ export type { DatabaseConnection, DatabaseOptions } from './backends/database/da
 export type { RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
 export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
+export { HoleError } from './holes/index.js';

@@ -48,6 +48,8 @@ const PAGE_CACHE_OPTIONS = [
   'lock',
   'lockTimeoutMs',
   'browserMaxAge',
+  'holes',
+  'secret',
 ];
 const listed = (names: string[], where = 'options.') => names.map((name) => `'${where}${name}'`).join(', ');
 const PAGE_CACHE_LIST = listed(PAGE_CACHE_OPTIONS);

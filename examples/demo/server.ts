@@ -38,6 +38,7 @@ import {
 } from './catalogue.js';
 import { invalidateItem } from './edits.js';
 import { clock, installEngines, money, VIEWS } from './engines.js';
+import { addToCart, defineDemoHoles, visitorName, visitorOf } from './holes.js';
 import { currentMetrics, measure, meterFragments, totals } from './metrics.js';
 
 export interface DemoOptions {
@@ -60,7 +61,6 @@ const FOOTER = '<!--demo-footer-->';
 /** The key prefixes of the per-site page cache (HTML pages) and of the per-view one (the JSON API). */
 const SITE_PREFIX = 'site';
 const API_PREFIX = 'api';
-const MAX_VISITOR_LENGTH = 40;
 
 /** Configures the caches and builds the app; the catalogue's cached query results from an earlier run are dropped. */
 export async function createDemoApp(options: DemoOptions = {}): Promise<express.Express> {
@@ -92,12 +92,18 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
     res.redirect(303, sameSiteReferer(req) ?? '/');
   });
 
+  // The header greets the signed-in visitor and shows their cart through holes (./holes.ts): filled
+  // for each request, hit or miss, while the pages around them are one cached copy for everyone.
+  defineDemoHoles();
   app.post('/visitor', express.urlencoded({ extended: false }), (req, res) => {
-    const name =
-      String(req.body?.name ?? '')
-        .trim()
-        .slice(0, MAX_VISITOR_LENGTH) || 'guest';
-    res.cookie('visitor', name, { sameSite: 'lax', httpOnly: true });
+    const name = visitorName(req.body?.name);
+    if (name === '') res.clearCookie('visitor');
+    else res.cookie('visitor', name, { sameSite: 'lax', httpOnly: true });
+    res.redirect(303, sameSiteReferer(req) ?? '/');
+  });
+  app.post('/cart', express.urlencoded({ extended: false }), async (req, res) => {
+    const visitor = visitorOf(req);
+    if (visitor !== undefined && catalogueId(req.body?.item) !== undefined) await addToCart(visitor);
     res.redirect(303, sameSiteReferer(req) ?? '/');
   });
 
@@ -130,7 +136,7 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
   });
 
   // Level 4, per site: every HTML page below is cached whole, once per value of what it varies on:
-  // the theme and visitor cookies the layout reads, and the role its staff menu fragment varies on.
+  // the theme cookie the layout reads, and the role its staff menu fragment varies on; not per visitor.
   const site = express.Router();
   site.use(cacheMiddleware({ seconds: options.pageSeconds ?? 60, keyPrefix: SITE_PREFIX, debug: true }), conditionalGet());
 
@@ -222,12 +228,11 @@ async function withRecommendations(section: Section, items: Item[]): Promise<Arr
 
 /** Renders a view and puts the footer in: what this render cost, known only once its fragments are resolved. */
 function renderPage(req: Request, res: Response, view: string, engine: string, locals: Record<string, unknown>): void {
-  // The layout shows the theme and the visitor's name outside any fragment: the page varies on those cookies.
-  addCacheContexts(res, 'cookie:theme', 'cookie:visitor');
+  // The layout shows the theme outside any fragment: the page varies on that cookie (the visitor's name is in a hole).
+  addCacheContexts(res, 'cookie:theme');
   const theme = themeOf(req);
   const context = {
     ...locals,
-    visitor: visitorOf(req),
     theme,
     otherTheme: theme === 'dark' ? 'light' : 'dark',
     staff: roleOf(req) === 'staff',
@@ -265,16 +270,6 @@ function roleOf(req: { headers: { cookie?: string } }): string {
   return /(?:^|;\s*)role=staff(?:;|$)/.test(req.headers.cookie ?? '') ? 'staff' : 'reader';
 }
 
-function visitorOf(req: Request): string {
-  const match = /(?:^|;\s*)visitor=([^;]*)/.exec(req.headers.cookie ?? '');
-  if (match === null) return 'guest';
-  try {
-    return decodeURIComponent(match[1]!).slice(0, MAX_VISITOR_LENGTH) || 'guest';
-  } catch {
-    return 'guest';
-  }
-}
-
 function sameSiteReferer(req: Request): string | undefined {
   const referer = req.get('referer');
   if (referer === undefined) return undefined;
@@ -283,7 +278,12 @@ function sameSiteReferer(req: Request): string | undefined {
 }
 
 function itemId(req: Request): number | undefined {
-  const id = Number(req.params.id);
+  return catalogueId(req.params.id);
+}
+
+/** An item's id as a URL or a form gives it, if the catalogue holds such an item. */
+function catalogueId(value: unknown): number | undefined {
+  const id = Number(value);
   return Number.isSafeInteger(id) && sectionOf(id) !== undefined ? id : undefined;
 }
 
@@ -317,6 +317,7 @@ async function main(): Promise<void> {
       ['/music', 'Handlebars, data loaded with getOrSet on the queries cache'],
       ['/films', 'Eta, recommendations awaited inside fragments'],
       ['/items/3', 'an item page; /items/3/edit changes it and invalidates exactly what shows it'],
+      ['/items/5', 'sign in by name and add it to your cart: the greeting and the cart are holes, the page a HIT for everyone'],
       ['/api/items/3', 'JSON behind cachePage(30)'],
       ['/stats', 'live counters behind neverCache'],
       ['/_cache/', 'the cache dashboard: hits and misses of every cache, fragment and route'],

@@ -37,6 +37,16 @@ export class RequestScope {
   readonly pageLookups: object[] = [];
   /** Whether a page-cache layer counted this request as a miss: a layer further in counts nothing more. */
   missCounted = false;
+  /**
+   * The page-cache layer that fills the holes of this response (or sends them as ESI includes): the
+   * outermost one it passes, as the body it stores must still hold them. A render leaves the
+   * placeholders to it; with none, the outermost render fills them itself.
+   */
+  holesDeliveredBy: object | undefined = undefined;
+  /** Whether the body holds live hole placeholders left for `holesDeliveredBy`. */
+  holesLeft = false;
+  /** Whether a render filled holes into this response: it is one visitor's page from then on. */
+  holesFilled = false;
 
   /**
    * How long a call to a cache whose deadline is `timeoutMs` may wait now: its own deadline, cut to
@@ -87,12 +97,16 @@ export function openedScope(res: ServerResponse): RequestScope | undefined {
 }
 
 /**
- * Middleware that opens the request's scope for what follows, as the page cache does: fragments with
- * `contexts=` find the request there, and the request's cache calls share one budget. Only needed
- * where no page cache stands in front of the views.
+ * Runs `fn` in a scope of its own for `request`, inside whatever scope it is called from: a hole's
+ * builder renders and caches for the request, and what it depends on stays in its own record.
  */
-export function cacheScope(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
-  return (_req, res, next) => inRequestScope(res, () => next());
+export async function inScopeOfItsOwn<T>(request: IncomingMessage, fn: () => T | Promise<T>): Promise<T> {
+  openScopes++;
+  try {
+    return await storage.run(new RequestScope(request), fn);
+  } finally {
+    if (--openScopes === 0) storage.disable();
+  }
 }
 
 /**

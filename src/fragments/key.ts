@@ -27,6 +27,8 @@ export interface KeyNode {
   storedBy?: BaseCache;
   /** The fragment as `storedBy` last answered it from memory, kept to answer it again (see `BaseCache.answerHeld`). */
   held?: HeldString;
+  /** Whether the held fragment holds holes' placeholders: a render it goes into has holes to deliver. */
+  heldHoles?: boolean;
 }
 
 /** A fragment's key, with room for the key as a cache stores it (see `storedFragmentKey`). */

@@ -14,6 +14,7 @@ import { cutAtPlaceholders, takeUncacheableMarks } from './placeholders.js';
 import { countsOf } from './stats.js';
 import { WriteBack } from './write-back.js';
 import { isRedirect } from './variants.js';
+import { unsealHoles } from '../holes/index.js';
 
 /** How long a `lock=true` render waits for the lock's holder to store the fragment before rendering it anyway. */
 const LOCK_WAIT_MS = 5000;
@@ -261,7 +262,14 @@ function redirectTo(fragment: Fragment, contexts: readonly string[]): void {
   }
 }
 
-/** A fragment as its entry was read. */
+/** A fragment as its entry was read, its holes' placeholders live in this process. */
 function hitOf(entry: RenderEntry<unknown>): Hit {
-  return { is: 'hit', html: String(entry.value), tags: entry.tags, contexts: entry.contexts, freshUntil: entry.freshUntil, stale: entry.state === 'stale' };
+  return {
+    is: 'hit',
+    html: unsealHoles(String(entry.value)),
+    tags: entry.tags,
+    contexts: entry.contexts,
+    freshUntil: entry.freshUntil,
+    stale: entry.state === 'stale',
+  };
 }

@@ -32,6 +32,7 @@ import { placeholder, takeUncacheableMarks, uncacheableMarksMade } from './place
 import { foldContexts } from '../cacheability/contexts.js';
 import { FragmentVariants, isRedirect } from './variants.js';
 import { countInlineHit } from './stats.js';
+import { deliverRenderedHoles, holeArguments, holeNamed, livePlaceholder, outsideRequest, unsealHoles } from '../holes/index.js';
 
 export type { RenderBody } from './fragment.js';
 
@@ -90,6 +91,8 @@ export class FragmentRender implements Recording {
   private clockReading = 0;
   /** The last refresh behind this page (see `refresh`). */
   private refreshQueue?: Promise<unknown>;
+  /** Whether a hole's placeholder went into the output while the engine rendered: placed by a tag, or in a hit answered then. */
+  private holesSeen = false;
   /** The key roots of the last template digest key asked for: a template's tags carry one key. */
   private lastDigestKey?: string;
   private lastDigestRoot?: KeyRoot;
@@ -138,11 +141,19 @@ export class FragmentRender implements Recording {
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
           const now = this.clock(cache);
+          const stored = typeof hit.value === 'string' ? hit.value : String(hit.value);
+          // Kept as this process uses it: its holes' placeholders live, found once, not on each hit.
+          const html = unsealHoles(stored);
+          const holes = html !== stored;
+          if (holes) this.holesSeen = true;
           if ('entry' in hit) {
-            if (redirect === undefined) key.held = hit;
+            if (redirect === undefined) {
+              key.held = holes ? { ...hit, value: html } : hit;
+              key.heldHoles = holes;
+            }
             this.passOn(hit, now);
           } else this.passOn({ tags: hit.tags, contexts: [], freshUntil: seconds === null ? undefined : now + seconds }, now);
-          return typeof hit.value === 'string' ? hit.value : String(hit.value);
+          return html;
         }
       }
       fragment = new Fragment(this.fragments.length, name, key.key, variants(), cache, seconds, ownTags, contexts, stale, lock, site, cached);
@@ -154,6 +165,19 @@ export class FragmentRender implements Recording {
     this.fragments.push(fragment);
     this.pending.push(fragment);
     return placeholder(fragment.id);
+  }
+
+  /**
+   * A hole's placeholder, which the page cache (or, with none, this render once it finishes) replaces
+   * by the hole's HTML for the request. `name` must name a defined hole and `args` be scalars: they
+   * are stored with the fragments and the page around it. `site` goes into the message of its errors.
+   */
+  hole(name: unknown, args: readonly unknown[], site?: TagSite): string {
+    const hole = holeNamed(name, site);
+    const checked = holeArguments(hole.name, args, site);
+    if (this.scope?.request === undefined) throw outsideRequest(hole.name, site);
+    this.holesSeen = true;
+    return livePlaceholder(hole.name, checked);
   }
 
   /**
@@ -262,6 +286,7 @@ export class FragmentRender implements Recording {
       return undefined;
     }
     countInlineHit(name);
+    if (node!.heldHoles === true) this.holesSeen = true;
     this.passOn(held, now);
     return html;
   }
@@ -305,15 +330,16 @@ export class FragmentRender implements Recording {
   }
 
   /**
-   * The page with every placeholder replaced by its fragment's HTML, misses written back; answered
-   * at once when every fragment was a hit answered while the engine rendered.
+   * The page with every placeholder replaced by its fragment's HTML, misses written back, and its
+   * holes filled unless a page cache delivers them; answered at once when every fragment was a hit
+   * answered while the engine rendered and the page holds no hole.
    */
   finish(output: string): string | Promise<string> {
     this.inline = false;
     if (this.fragments.length === 0) {
       const page = uncacheableMarksMade() === this.marksBefore ? output : takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
       if (this.cacheability !== undefined) this.scope?.cacheability.merge(this.cacheability);
-      return page;
+      return this.holesSeen ? deliverRenderedHoles(page, this.scope) : page;
     }
     return this.finishDeferred(output);
   }
@@ -333,7 +359,7 @@ export class FragmentRender implements Recording {
     this.scope?.cacheability.merge(cacheability);
     const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
     if (stale.length > 0) this.refreshBehind(stale);
-    return page;
+    return deliverRenderedHoles(page, this.scope);
   }
 
   /**

@@ -8,6 +8,7 @@ import type { Fragment } from './fragment.js';
 import { foldContexts } from '../cacheability/contexts.js';
 import type { EachEntry } from '../core/writes.js';
 import { type ContextRedirect, contextsBeyond } from './variants.js';
+import { sealHoles } from '../holes/index.js';
 
 export class WriteBack {
   /** Every tag version read in the pass, first read kept, by cache: what its writes are stamped with. */
@@ -56,11 +57,13 @@ function storedEntries(fragment: Fragment): EachEntry[] {
   const contexts = foldContexts([...record.contexts, ...fragment.learned]);
   const options = { timeout: lifetime, tags: [...record.tags], staleWhileRevalidate: staleWindow || undefined };
   const beyond = contextsBeyond(fragment.ownContexts, contexts);
-  if (beyond.length === 0) return [{ key: fragment.key, value: fragment.html, options, contexts }];
+  // Stored with its holes' placeholders sealed: a hole's HTML is never stored.
+  const html = sealHoles(fragment.html);
+  if (beyond.length === 0) return [{ key: fragment.key, value: html, options, contexts }];
   // Its HTML varies on contexts met inside it: its own key names them, and the variant holds the HTML.
   const redirect: ContextRedirect = { cachegrainContexts: beyond };
   return [
     { key: fragment.baseKey, value: redirect, options: timeout },
-    { key: fragment.variants.keyIn(beyond), value: fragment.html, options, contexts },
+    { key: fragment.variants.keyIn(beyond), value: html, options, contexts },
   ];
 }

@@ -1,8 +1,9 @@
 /**
  * Sees a response's head and body however the view writes them (`writeHead`, `write`, `end`, a
- * piped stream, `res.send`/`res.render` on top of those). The surprise: `teeResponse` learns the
- * head when it passes through this layer's `writeHead`, after every layer added later (decorators,
- * an inner `compression()`) has changed it and before any earlier layer (an outer `compression()`) does.
+ * piped stream, `res.send`/`res.render` on top of those), and holds them back where asked. The
+ * surprise: `teeResponse` learns the head when it passes through this layer's `writeHead`, after
+ * every layer added later (decorators, an inner `compression()`) has changed it and before any
+ * earlier layer (an outer `compression()`) does.
  */
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 
@@ -47,8 +48,7 @@ class Watch {
   keep(chunk: unknown, encoding: unknown): boolean {
     if (this.chunks === null) return false;
     if (chunk === undefined || chunk === null || typeof chunk === 'function') return true;
-    const bytes =
-      typeof chunk === 'string' ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : Buffer.from(chunk as Uint8Array);
+    const bytes = bytesOf(chunk, encoding);
     this.size += bytes.length;
     if (this.size > this.maxBodyBytes) {
       this.chunks = null;
@@ -73,24 +73,35 @@ class Watch {
 
 export interface TeeHooks {
   /**
-   * The head is final from the view's side (headers may still be changed): keep the body or not; or
-   * a body to send instead of the view's, the hook having set the status and headers to go with it.
+   * The head is final from the view's side (headers may still be changed): keep the body or not; a
+   * body to send instead of the view's, the hook having set the status and headers to go with it; or
+   * `'hold'`: nothing goes out until the view ends, the body is kept whole, and `send` makes what is sent.
    */
-  head(): boolean | Buffer;
+  head(): boolean | Buffer | 'hold';
   /**
-   * Whether `head` may answer a replacement: the head is then decided before the body's first bytes,
-   * which costs a response its automatic Content-Length (so it is asked only when it may).
+   * Whether `head` may answer a replacement or hold: the head is then decided before the body's first
+   * bytes, which costs a response its automatic Content-Length (so it is asked only when it may).
    */
   mayReplace?(): boolean;
-  /** The view ended: the whole body, or null when it outgrew the limit. Called once if `head` said keep. */
+  /** The view ended: the whole body, or null when it outgrew the limit. Called once if `head` said keep or hold. */
   done(body: Buffer | null): void;
+  /**
+   * After `head` said hold and `done` was called: the body to send for the view's whole body (the
+   * hook may change the status and headers until it resolves; undefined sends none).
+   */
+  send?(body: Buffer): Promise<Buffer | undefined>;
 }
 
-/** Sends everything on as it comes, keeping a copy of a body up to `maxBodyBytes`. */
+/**
+ * Sends everything on as it comes, keeping a copy of a body up to `maxBodyBytes`; or, when the hooks
+ * say hold, sends nothing until the view ends and then what they make of the whole body.
+ */
 export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: TeeHooks): void {
   const watch = new Watch(res, maxBodyBytes);
   let keeping: boolean | undefined;
   let replacement: Buffer | undefined;
+  /** While holding: the whole body so far, and the callbacks of the writes it holds. */
+  let held: { chunks: Buffer[]; callbacks: Callback[] } | undefined;
   const finish = (body: Buffer | null) => {
     keeping = false;
     watch.uninstall();
@@ -99,11 +110,29 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
   const decideHeadFirst = () => {
     if (keeping === undefined && !res.headersSent && hooks.mayReplace?.()) (res.writeHead as unknown as WriteHead)(res.statusCode);
   };
+  const sendHeld = (finished: unknown) => {
+    const whole = Buffer.concat(held!.chunks);
+    finish(whole.length <= maxBodyBytes ? whole : null);
+    for (const callback of held!.callbacks) process.nextTick(callback);
+    hooks.send!(whole).then(
+      (body) => {
+        if (body !== whole && body !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', body.length);
+        watch.writeHead.call(res, res.statusCode);
+        watch.end.call(res, body !== undefined && body.length > 0 ? body : undefined, undefined, finished);
+      },
+      (error: Error) => res.destroy(error),
+    );
+  };
   watch.install({
     writeHead(statusCode: number, ...rest: unknown[]) {
       if (keeping === undefined) {
         watch.takeHead(statusCode, rest);
         const decision = hooks.head();
+        if (decision === 'hold') {
+          keeping = true;
+          held = { chunks: [], callbacks: [] };
+          return res;
+        }
         if (Buffer.isBuffer(decision)) {
           replacement = decision;
           keeping = false;
@@ -112,10 +141,20 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
         else if (keeping && watch.chunks === null) finish(null);
         return watch.writeHead.call(res, res.statusCode);
       }
+      if (held !== undefined) {
+        watch.takeHead(statusCode, rest);
+        return res;
+      }
       return watch.writeHead.call(res, statusCode, ...rest);
     },
     write(chunk: unknown, encoding?: unknown, callback?: unknown) {
       decideHeadFirst();
+      if (held !== undefined) {
+        held.chunks.push(bytesOf(chunk, encoding));
+        const finished = typeof encoding === 'function' ? encoding : callback;
+        if (typeof finished === 'function') held.callbacks.push(finished as Callback);
+        return true;
+      }
       if (replacement !== undefined) {
         // The view's body is dropped for the replacement; its writes still complete.
         const finished = typeof encoding === 'function' ? encoding : callback;
@@ -128,8 +167,13 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
     },
     end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
       decideHeadFirst();
+      const finished = typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : callback;
+      if (held !== undefined) {
+        if (typeof chunk !== 'function') held.chunks.push(bytesOf(chunk, encoding));
+        sendHeld(finished);
+        return res;
+      }
       if (replacement !== undefined) {
-        const finished = typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : callback;
         const body = replacement;
         watch.uninstall();
         return watch.end.call(res, body, undefined, finished);
@@ -140,6 +184,14 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
       return result;
     },
   });
+}
+
+/** A chunk as `write` and `end` take it, as bytes (nothing for none). */
+function bytesOf(chunk: unknown, encoding: unknown): Buffer {
+  if (chunk === undefined || chunk === null || typeof chunk === 'function') return Buffer.alloc(0);
+  return typeof chunk === 'string'
+    ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+    : Buffer.from(chunk as Uint8Array);
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
+import type { HoleDelivery } from './holes.js';
 import { countOnce } from './page-stats.js';
 
 /** A stored response, ready to send. */
@@ -25,6 +26,8 @@ export interface StoredPage {
    * `req.route`), else its path. Absent from pages stored by earlier versions.
    */
   route?: string;
+  /** Whether its body holds holes' placeholders (sealed), filled for each request it is sent to. Absent: none. */
+  holes?: true;
 }
 
 export type HitLabel = 'HIT' | 'STALE';
@@ -36,20 +39,28 @@ const KEPT_BY_NOT_MODIFIED = new Set([...NOT_MODIFIED_HEADERS, 'age']);
 const HIT_HEADERS = Symbol('cachegrain.hitHeaders');
 type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: { statusHeader: string | false; headers: string[]; ageAt: number } };
 
-/** Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions. */
-export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPage, label: HitLabel, statusHeader: string | false): void {
+/**
+ * Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions, and a
+ * page with holes gets them delivered by `holes`, the layer's delivery.
+ */
+export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPage, label: HitLabel, statusHeader: string | false, holes?: HoleDelivery): void {
   countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route);
   let status = page.status;
   let headers = hitHeaders(page, label, statusHeader);
-  if ((page.etag !== undefined || page.lastModified !== undefined) && hasPreconditions(req.headers)) {
+  // A page whose holes are filled in place is judged by the filled page's own validators, once filled.
+  const judgedFilled = page.holes === true && holes?.fillsInPlace === true;
+  if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedFilled && hasPreconditions(req.headers)) {
     status = preconditionStatus(req.method, req.headers, page);
     if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === statusHeader);
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
   putHeaders(res, headers);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
-  res.writeHead(status, status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? ''));
-  res.end(status === 200 && req.method !== 'HEAD' ? page.body : undefined);
+  const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
+  const body = status === 200 && req.method !== 'HEAD' ? page.body : undefined;
+  if (page.holes === true && holes !== undefined && status !== 304) return holes.sendStored(req, res, status, statusMessage, body);
+  res.writeHead(status, statusMessage);
+  res.end(body);
 }
 
 /**

@@ -9,7 +9,21 @@ import type { BaseCache } from '../core/base.js';
 import { BoundedMemo } from '../core/memo.js';
 import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../options.js';
 import { isHeaderName } from './headers.js';
-import { absoluteUrl, headerKeyFor, headerValuesHash, hostUrlTag, md5, type PageKeyOptions, pageKeyFor, requestHostname, requestPath, urlTag } from './keys.js';
+import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './holes.js';
+import {
+  absoluteUrl,
+  headerKeyFor,
+  headerValuesHash,
+  hostUrlTag,
+  md5,
+  type PageKeyOptions,
+  pageKeyFor,
+  requestHostname,
+  requestPath,
+  resolveCache,
+  urlTag,
+} from './keys.js';
+import { reportPageFailure } from './report.js';
 
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {
@@ -43,6 +57,17 @@ export interface PageCacheOptions extends PageKeyOptions {
   lock?: boolean;
   /** How long a request waits for another process's render under `lock` before rendering itself. @default 5000 */
   lockTimeoutMs?: number;
+  /**
+   * How the holes of a page (`defineHole`) reach the visitor: `'fill'`, put in place before the page
+   * is sent (then `Cache-Control: private`), or `'esi'`, as `<esi:include>` tags with signed URLs for
+   * a CDN or proxy to fetch from `holeHandler()` (the page keeps its shared lifetime). @default 'fill'
+   */
+  holes?: HoleMode;
+  /**
+   * The key that signs the holes' ESI URLs: the same in every process, and given to `holeHandler`
+   * too. @default a random key of this process's own, which suits a site of one process
+   */
+  secret?: string;
 }
 
 const HEADER_NAME_OR_FALSE = new ValueRule('a header name or false', (value) => value === false || (typeof value === 'string' && isHeaderName(value)));
@@ -65,6 +90,8 @@ export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
   lock: MUST_BE.boolean,
   lockTimeoutMs: MUST_BE.nonNegativeNumber,
   browserMaxAge: MUST_BE.nonNegativeSeconds,
+  holes: HOLE_MODE,
+  secret: HOLE_SECRET,
 });
 /** `cachePage` takes its timeout as its first argument, never as `seconds`. */
 const { seconds: _seconds, ...CACHE_PAGE_OPTIONS } = PAGE_CACHE_OPTIONS;
@@ -97,6 +124,8 @@ export class PageLayer {
   readonly tagHeader: string | false;
   readonly lock: boolean;
   readonly lockTimeoutMs: number;
+  /** How this layer delivers the holes of the responses it is the outermost layer of. */
+  readonly holeDelivery: HoleDelivery;
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
   private readonly urlKeys = new BoundedMemo<UrlKeys>();
   private readonly urlKeysByHost = new UrlKeysByHost();
@@ -121,6 +150,9 @@ export class PageLayer {
     this.tagHeader = options.tagHeader ?? false;
     this.lock = options.lock ?? false;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.holeDelivery = new HoleDelivery(this, options.holes ?? 'fill', options.secret, (what, error) =>
+      reportPageFailure(resolveCache(this.cacheOption), what, error),
+    );
   }
 
   /** Whether `other` stores where this layer does (the same cache option and prefix): split middleware with the same options meet so. */

@@ -128,7 +128,7 @@ export class PageRequest {
   }
 
   private serve(page: StoredPage, label: HitLabel): true {
-    serve(this.req, this.res, page, label, this.layer.statusHeader);
+    serve(this.req, this.res, page, label, this.layer.statusHeader, this.layer.holeDelivery);
     return true;
   }
 

@@ -16,6 +16,7 @@ import { countOnce, noteVariant, routeOf } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './report.js';
 import { scopeOf } from '../cacheability/scope.js';
+import { sealedBody, unsealedBody } from './holes.js';
 import { foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -29,6 +30,8 @@ const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'da
 /**
  * Watches the response for `layer`: stores it if a lookup of the layer's store missed for the request
  * (found when the head goes out, so this may be installed before the lookup runs) and the rules allow.
+ * The outermost layer a response passes delivers its holes: it holds the body back and sends it
+ * filled, while each layer stores the page with its holes' placeholders.
  */
 export function captureResponse(layer: PageLayer, req: IncomingMessage, res: ServerResponse): void {
   let lookup: PageRequest | undefined;
@@ -36,15 +39,31 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
   /** The contexts the page varies on, folded, once its head is judged. */
   let contexts: string[] = [];
   let page: Omit<StoredPage, 'body'> | undefined;
+  /** A stored page with holes, sent instead of a failed render (see `replaceWithFallback`). */
+  let fallbackBody: Buffer | undefined;
+  const scope = scopeOf(res);
+  scope.holesDeliveredBy ??= layer;
+  const holds = () => scope.holesLeft && scope.holesDeliveredBy === layer;
   const missed = () => (lookup ??= PageRequest.missedIn(res, layer));
   teeResponse(res, layer.maxBodyBytes, {
-    mayReplace: () => missed()?.fallback !== undefined,
+    mayReplace: () => holds() || missed()?.fallback !== undefined,
     head: () => {
+      const hold = holds() ? 'hold' : false;
       const lookup = missed();
-      if (lookup === undefined) return false;
-      if (lookup.fallback !== undefined && res.statusCode >= 500) return replaceWithFallback(layer, lookup, lookup.fallback);
+      if (lookup === undefined) return hold;
+      if (lookup.fallback !== undefined && res.statusCode >= 500) {
+        const body = replaceWithFallback(layer, lookup, lookup.fallback);
+        if (lookup.fallback.holes !== true) return body;
+        if (scope.holesDeliveredBy !== layer) {
+          scope.holesLeft = true;
+          return unsealedBody(body);
+        }
+        // Its holes are filled for this request before it goes out.
+        fallbackBody = body;
+        return 'hold';
+      }
       varyOnCredentials(req, res);
-      contexts = foldContexts(scopeOf(res).cacheability.contexts);
+      contexts = foldContexts(scope.cacheability.contexts);
       // Downstream, a page stored once per theme is still one visitor's to a cache that cannot tell themes apart.
       if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
       const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
@@ -58,27 +77,30 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         // The browser's lifetime is the site's to choose, within what the page's parts have left.
         patchResponseHeaders(res, Math.min(layer.browserMaxAge ?? timeout, decision.partsMaxAge ?? Infinity));
         if (layer.tagHeader !== false) res.setHeader(layer.tagHeader, pageTags(res, lookup).join(' '));
-        if (!lookup.stores) return false;
+        if (!lookup.stores) return hold || false;
         page = describePage(req, res, layer.statusHeader);
-        return true;
+        return hold || true;
       }
       layer.markBypass(res, decision.reason);
       // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
       if (decision.patchTimeout !== undefined)
         patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
       lookup.settle();
-      return false;
+      return hold;
     },
     done: (body) => {
       if (lookup === undefined || page === undefined) return;
       if (body === null) return lookup.settle();
-      const stored: StoredPage = { ...page, body };
-      if (!stored.headers.some((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length')) stored.headers.push('Content-Length', String(body.length));
+      const sealed = sealedBody(body);
+      const stored: StoredPage = { ...page, body: sealed.body };
+      if (sealed.holes) stored.holes = true;
+      setContentLength(stored.headers, sealed.body.length);
       const varies = variesOn(varyOf(stored.headers), contexts);
       const rendered: RenderedPage = { page: stored, varies, variant: variantHash(req, varies) };
       lookup.settle(rendered);
       lookup.storingWith(storePage(layer, lookup, stored, timeout, contexts));
     },
+    send: (body) => layer.holeDelivery.bodyFor(req, res, fallbackBody ?? body, fallbackBody === undefined ? 'live' : 'sealed'),
   });
 }
 
@@ -89,7 +111,8 @@ function pageTags(res: ServerResponse, lookup: PageRequest): string[] {
 
 /**
  * A render that failed (an error page, 5xx) while a page inside its `staleIfError` window is
- * stored: that page goes out instead, marked STALE, and the failure is reported.
+ * stored: that page goes out instead, marked STALE, and the failure is reported. Answers its body;
+ * the head is on the response.
  */
 function replaceWithFallback(layer: PageLayer, lookup: PageRequest, fallback: StoredPage): Buffer {
   const { req, res } = lookup;
@@ -154,6 +177,17 @@ async function storePage(layer: PageLayer, lookup: PageRequest, page: StoredPage
     // The response has gone out already; a failed store only costs the next request a miss.
     reportPageFailure(cache, `storing the page ${absoluteUrl(req)} failed`, error);
   }
+}
+
+/** Sets the Content-Length among stored headers (name, value, …) to `length`. */
+function setContentLength(headers: string[], length: number): void {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.toLowerCase() === 'content-length') {
+      headers[i + 1] = String(length);
+      return;
+    }
+  }
+  headers.push('Content-Length', String(length));
 }
 
 /** The Vary value among stored headers, its several fields joined. */

@@ -95,8 +95,8 @@ describe('template digests in handlebars with a partial registered again', () =>
     const ran: string[] = [];
     handlebars.registerHelper('mark', (name: string) => (ran.push(name), ''));
     handlebars.registerPartial('b', 'bee');
-    const page = handlebars.compile('{{#cache 60 "P"}}{{mark "P"}}{{> b}}{{/cache}}', { srcName: 'page.hbs' });
-    const other = handlebars.compile('{{#cache 60 "O"}}{{mark "O"}}other{{/cache}}', { srcName: 'other.hbs' });
+    const page = handlebars.compile('{{#cache 60 "P"}}{{mark "P"}}{{> b}}{{/cache}}', { srcName: 'page.hbs' } as CompileOptions);
+    const other = handlebars.compile('{{#cache 60 "O"}}{{mark "O"}}other{{/cache}}', { srcName: 'other.hbs' } as CompileOptions);
     const renderBoth = async () => [await renderHandlebars(page, {}), await renderHandlebars(other, {})];
     expect(await renderBoth()).toEqual(['bee', 'other']);
     expect(await renderBoth()).toEqual(['bee', 'other']);

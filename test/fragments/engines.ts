@@ -38,6 +38,8 @@ export interface FragmentEngine {
   upper(body: string): string;
   /** A call of the template function `uncacheable(why)`, `why` a literal. */
   uncacheable(why: string): string;
+  /** A hole: its literal name, then its arguments, each a `$variable` or a literal as the engine writes it. */
+  hole(name: string, args?: string[]): string;
   /** The fixture template or partial `name` included, with the variables in scope. */
   include(name: string): string;
   renderSource(source: string, context: Record<string, unknown>): Promise<string>;
@@ -92,6 +94,7 @@ export function nunjucksEngine(): FragmentEngine {
     count: () => '{{ count() }}',
     upper: (body) => `{% filter upper %}${body}{% endfilter %}`,
     uncacheable: (why) => `{{ uncacheable(${JSON.stringify(why)}) }}`,
+    hole: (name, args = []) => `{% hole "${name}"${args.map((arg) => ` ${variable(arg)}`).join('')} %}`,
     include: (name) => `{% include "${name}.njk" %}`,
     renderSource: (source, context) => nunjucksTag.renderString(env, source, context),
     renderPage: (context) => nunjucksTag.render(env, 'page.njk', context),
@@ -143,6 +146,7 @@ export function handlebarsEngine(): FragmentEngine {
     count: () => '{{count}}',
     upper: (body) => `{{#upper}}${body}{{/upper}}`,
     uncacheable: (why) => `{{uncacheable ${JSON.stringify(why)}}}`,
+    hole: (name, args = []) => `{{hole "${name}"${args.map((arg) => ` ${variable(arg)}`).join('')}}}`,
     include: (name) => `{{> ${name}}}`,
     renderSource: (source, context) => {
       try {
@@ -195,6 +199,7 @@ export function etaEngine(): FragmentEngine {
     count: () => '<%= it.count() %>',
     upper: (body) => `<%~ capture(() => { %>${body}<% }).toUpperCase() %>`,
     uncacheable: (why) => `<%~ uncacheable(${JSON.stringify(why)}) %>`,
+    hole: (name, args = []) => `<%~ hole("${name}"${args.map((arg) => `, ${variable(arg, 'it.')}`).join('')}) %>`,
     include: (name) => `<%~ await includeAsync('${name}', it) %>`,
     renderSource: async (source, context) => eta.renderStringAsync(source, context),
     renderPage: (context) => eta.renderAsync('page', context),

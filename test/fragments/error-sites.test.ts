@@ -1,13 +1,14 @@
 /**
- * Where a misused or failing cache tag is reported (SPEC §5): for every engine, every way it renders
- * a template file and every error the tag can raise, the message names the template file and the
- * line of the tag at fault. The templates are real files; the tag stands on line 4 of each.
+ * Where a misused or failing cache tag or hole is reported (SPEC §5, §14): for every engine, every way
+ * it renders a template file and every error the tag can raise, the message names the template file
+ * and the line of the tag at fault. The templates are real files; the tag stands on line 4 of each.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches } from '../../src/index.js';
+import { defineHole, forgetHole } from '../../src/http/index.js';
 import { etaEngine, type FragmentEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
 
 const TAG_LINE = 4;
@@ -43,6 +44,13 @@ const KINDS: ErrorKind[] = [
     },
     says: 'the body failed',
   },
+  { kind: 'unknown-hole', tag: (e) => e.hole('nope'), says: "unknown hole 'nope'" },
+  {
+    kind: 'hole-argument-not-a-scalar',
+    tag: (e) => e.hole('stock', ['$item']),
+    context: { item: { id: 3 } },
+    says: `hole 'stock' got {"id":3} as its argument 1`,
+  },
 ];
 
 const engines = [nunjucksEngine(), handlebarsEngine(), etaEngine()];
@@ -51,6 +59,7 @@ let directory: string;
 beforeAll(async () => {
   directory = mkdtempSync(join(tmpdir(), 'cachegrain-error-sites-'));
   await configureCaches({ default: { backend: 'locmem', location: 'error-sites' } });
+  defineHole('stock', (_req, id: number) => `${id} left`);
   for (const engine of engines) {
     for (const { kind, tag } of KINDS) {
       // Lines 1-3 hold plain text and a variable; the tag starts line 4.
@@ -61,6 +70,7 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
+  forgetHole('stock');
   rmSync(directory, { recursive: true, force: true });
   return caches.closeAll();
 });

@@ -1,0 +1,91 @@
+/**
+ * Filling holes: every placeholder of a text replaced by its builder's HTML for the request at hand.
+ * The builders run at once, each in a request scope of its own, so that what a hole depends on (its
+ * contexts, its max-age 0) stays out of the page around it. Filling happens once per response, at the
+ * outermost level that sends bytes: the page cache, or else the outermost render of the page.
+ */
+import type { IncomingMessage } from 'node:http';
+import { caches } from '../config.js';
+import { inScopeOfItsOwn, type RequestScope } from '../cacheability/scope.js';
+import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
+import { definedHole, HoleError } from './registry.js';
+
+/** Where a builder's failure goes when its hole's fallback is sent instead: the reporting of a cache. */
+export type HoleReport = (failure: HoleError) => void;
+
+/**
+ * `text` with each placeholder in `form` replaced by its hole's HTML for `request`. A builder that
+ * fails puts its hole's fallback in, reported to `report`; without a fallback the fill fails.
+ */
+export async function fillHoles(text: string, form: HoleForm, request: IncomingMessage, report: HoleReport): Promise<string> {
+  const cut = cutAtHoles(text, form);
+  if (cut === undefined) return text;
+  const { pieces, calls } = cut;
+  const outputs = await Promise.all(calls.map(([, call]) => buildHole(call, request, report)));
+  for (let i = 0; i < calls.length; i++) pieces[calls[i]![0]] = outputs[i]!;
+  return pieces.join('');
+}
+
+/** One hole's HTML for `request`: its builder's answer, or its fallback when the builder fails (reported to `report`). */
+export async function buildHole({ name, args }: HoleCall, request: IncomingMessage, report: HoleReport): Promise<string> {
+  const hole = definedHole(name);
+  if (hole === undefined) {
+    throw new HoleError(
+      `the page holds hole '${name}', which is not defined: defineHole('${name}', builder) is missing, or was renamed since the page was stored`,
+      name,
+    );
+  }
+  try {
+    const output = await inScopeOfItsOwn(request, () => hole.builder(request, ...args));
+    return output === undefined || output === null ? '' : String(output);
+  } catch (error) {
+    const failure = new HoleError(
+      `hole '${name}' failed on ${request.method ?? 'GET'} ${requestTarget(request)}: ${error instanceof Error ? error.message : String(error)}`,
+      name,
+      undefined,
+      { cause: error },
+    );
+    if (hole.fallback === undefined) throw failure;
+    report(failure);
+    return hole.fallback;
+  }
+}
+
+/**
+ * What the outermost render of a page does with the holes in its output: leaves them to the page
+ * cache that delivers them (noting that the body holds some), or fills them for the scope's request.
+ * The same text when it holds none.
+ */
+export function deliverRenderedHoles(page: string, scope: RequestScope | undefined): string | Promise<string> {
+  if (!holdsHoles(page, 'live')) {
+    const changed = changedPlaceholderIn(page);
+    return changed === undefined ? page : Promise.reject(changedPlaceholder(changed));
+  }
+  if (scope?.holesDeliveredBy !== undefined) {
+    scope.holesLeft = true;
+    return page;
+  }
+  const request = scope?.request;
+  if (scope === undefined || request === undefined) return Promise.reject(outsideRequest(cutAtHoles(page, 'live')!.calls[0]![1].name));
+  scope.holesFilled = true;
+  return fillHoles(page, 'live', request, reportHoleFailure);
+}
+
+/** The error for a hole placed by a render that runs for no request: its builder needs one. */
+export function outsideRequest(name: string, site?: { template: string; line: number }): HoleError {
+  return new HoleError(
+    `hole '${name}' is filled for the request being answered, and this render is outside any request: ` +
+      'render it behind the page cache (cacheMiddleware, cachePage) or the request scope (cacheScope())',
+    name,
+    site,
+  );
+}
+
+/** A failure behind a fallback where no page cache stands around the hole: reported by the default cache. */
+export function reportHoleFailure(failure: HoleError): void {
+  caches.get('default').reportError(failure);
+}
+
+function requestTarget(req: IncomingMessage): string {
+  return (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+}

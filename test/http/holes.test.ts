@@ -1,0 +1,273 @@
+/**
+ * The page cache's delivery of holes (SPEC §14), on Express 5, Express 4 and a bare node:http server:
+ * filled in place on a MISS and on a HIT (`private` downstream, no validators of the shell), or sent
+ * as signed ESI includes that `holeHandler()` answers; builders run at once; composed and split
+ * page-cache layers store the shell and fill once, in the outermost layer; concurrent misses share
+ * one render and each gets its own holes; options checked by the project's one check.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { gunzipSync } from 'node:zlib';
+import compression from 'compression';
+import nunjucks from 'nunjucks';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import {
+  cacheMiddleware,
+  cachePage,
+  conditionalGet,
+  defineHole,
+  fetchFromCacheMiddleware,
+  holeHandler,
+  type Middleware,
+  updateCacheMiddleware,
+} from '../../adapters/express.js';
+import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
+import { forgetHole, strongEtag } from '../../src/http/index.js';
+import { caches, configureCaches } from '../../src/index.js';
+import { eventually } from '../setup/eventually.js';
+import { listen, type Reply, send } from './client.js';
+import { bare, STACKS, type View } from './stacks.js';
+
+const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
+const SECRET = 'a secret of the whole site, 32 characters';
+const visitorOf = (req: IncomingMessage) => /visitor=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? 'guest';
+const as = (visitor: string) => ({ headers: { Cookie: `visitor=${visitor}` } });
+
+let location = 0;
+const servers: Array<{ close(): Promise<void> }> = [];
+let renders = 0;
+
+beforeEach(async () => {
+  renders = 0;
+  await configureCaches({
+    default: { backend: 'locmem', location: `holes-http-${++location}` },
+    other: { backend: 'locmem', location: `holes-http-other-${location}` },
+  });
+  defineHole('greeting', (req) => `hi ${visitorOf(req)}`);
+  defineHole('stock', async (_req, id: number) => `${id * 2} left`);
+});
+afterEach(async () => {
+  for (const name of ['greeting', 'stock', 'slow', 'gone']) forgetHole(name);
+  await Promise.all(servers.splice(0).map((server) => server.close()));
+  await caches.closeAll();
+});
+
+async function serve(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<string> {
+  const server = await listen(handler);
+  servers.push(server);
+  return server.url;
+}
+
+const PAGE = '<h1>{{ n }}</h1>{% cache 600 "product" id %}<p>product {{ id }}</p>{% hole "stock" id %}{% endcache %}<nav>{% hole "greeting" %}</nav>';
+
+/** A view rendering `source` (the product page by default), counting its renders; `send` picks how it writes the body. */
+function pageView(source = PAGE, write: (res: ServerResponse, html: string) => void = (res, html) => res.end(html)): View {
+  return (_req, res) => {
+    renderString(env, source, { n: ++renders, id: 21 }).then(
+      (html) => {
+        res.setHeader('Content-Type', 'text/html; charset=utf-8');
+        write(res, html);
+      },
+      (error: Error) => {
+        res.statusCode = 500;
+        res.end(error.message);
+      },
+    );
+  };
+}
+
+const filled = (visitor: string, n = 1) => `<h1>${n}</h1><p>product 21</p>42 left<nav>hi ${visitor}</nav>`;
+
+/** Waits until the page cache answers from a stored page (it stores behind the response). */
+async function storedHit(base: string, path: string, options: Parameters<typeof send>[2]): Promise<Reply> {
+  let reply!: Reply;
+  await eventually(async () => {
+    reply = await send(base, path, options);
+    expect(reply.headers['x-cache']).toBe('HIT');
+  });
+  return reply;
+}
+
+describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => {
+  it("fills them on a MISS and on a HIT for each visitor from one stored page, sent private with the filled page's own ETag", async () => {
+    const base = await serve(build([cacheMiddleware({ seconds: 600 }), conditionalGet()], pageView()));
+    const ann = await send(base, '/p', as('ann'));
+    expect([ann.headers['x-cache'], ann.text]).toEqual(['MISS', filled('ann')]);
+    expect(ann.headers['cache-control']).toBe('max-age=600, private');
+    expect(ann.headers['content-length']).toBe(String(Buffer.byteLength(filled('ann'))));
+    // Validators of the page without its holes would answer 304 to a visitor whose holes changed.
+    expect(ann.headers.etag).toBe(strongEtag(Buffer.from(filled('ann'))));
+    const bob = await storedHit(base, '/p', as('bob'));
+    expect(bob.text).toBe(filled('bob'));
+    expect(bob.headers['cache-control']).toBe('max-age=600, private');
+    expect(bob.headers['content-length']).toBe(String(Buffer.byteLength(filled('bob'))));
+    expect(bob.headers.etag).toBe(strongEtag(Buffer.from(filled('bob'))));
+    const unchanged = await send(base, '/p', { headers: { ...as('bob').headers, 'If-None-Match': bob.headers.etag! } });
+    expect([unchanged.status, unchanged.headers['x-cache'], unchanged.body.length]).toEqual([304, 'HIT', 0]);
+    const anns = await send(base, '/p', { headers: { ...as('bob').headers, 'If-None-Match': ann.headers.etag! } });
+    expect([anns.status, anns.text]).toEqual([200, filled('bob')]);
+    expect((await send(base, '/p', { headers: { ...as('ann').headers, 'If-None-Match': ann.headers.etag! } })).status).toBe(304);
+    expect(renders).toBe(1);
+    const head = await send(base, '/p', { method: 'HEAD', ...as('cy') });
+    expect([head.status, head.headers['x-cache'], head.headers['cache-control'], head.body.length]).toEqual([200, 'HIT', 'max-age=600, private', 0]);
+  });
+
+  it('fills a body the view writes in several chunks', async () => {
+    const chunked = pageView(PAGE, (res, html) => {
+      res.write(html.slice(0, 10));
+      res.write(html.slice(10, 30));
+      res.end(html.slice(30));
+    });
+    const base = await serve(build([cacheMiddleware({ seconds: 600 })], chunked));
+    expect((await send(base, '/c', as('ann'))).text).toBe(filled('ann'));
+    expect((await storedHit(base, '/c', as('bob'))).text).toBe(filled('bob'));
+  });
+
+  it('gives each of several visitors waiting on one render their own holes', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const slow: View = (req, res) => void gate.then(() => pageView()(req, res));
+    const base = await serve(build([cacheMiddleware({ seconds: 600 })], slow));
+    const visitors = ['ann', 'bob', 'cy', 'dee', 'eve'];
+    const replies = visitors.map((visitor) => send(base, '/w', as(visitor)));
+    setTimeout(release, 50);
+    const texts = (await Promise.all(replies)).map((reply) => reply.text);
+    expect(texts).toEqual(visitors.map((visitor) => filled(visitor)));
+    expect(renders).toBe(1);
+  });
+
+  it('runs the builders of a page at once', async () => {
+    let running = 0;
+    let most = 0;
+    defineHole('slow', async (_req, n: number) => {
+      most = Math.max(most, ++running);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      running--;
+      return `[${n}]`;
+    });
+    const base = await serve(build([cacheMiddleware({ seconds: 600 })], pageView('{% hole "slow" 1 %}{% hole "slow" 2 %}{% hole "slow" 3 %}')));
+    expect((await send(base, '/s', as('ann'))).text).toBe('[1][2][3]');
+    expect(most).toBe(3);
+    most = 0;
+    expect((await storedHit(base, '/s', as('bob'))).text).toBe('[1][2][3]');
+    expect(most).toBe(3);
+  });
+
+  it('sends ESI includes with signed URLs, the page shared; holeHandler answers each hole private, 403 to a bad signature, 404 to an unknown hole', async () => {
+    const pages = cacheMiddleware({ seconds: 600, holes: 'esi', secret: SECRET });
+    const base = await serve(build([holeHandler({ secret: SECRET }) as Middleware, pages], pageView()));
+    const shell = await send(base, '/e', as('ann'));
+    expect(shell.headers['x-cache']).toBe('MISS');
+    expect(shell.headers['cache-control']).toBe('max-age=600');
+    expect(shell.headers['surrogate-control']).toBe('content="ESI/1.0"');
+    const includes = [...shell.text.matchAll(/<esi:include src="([^"]+)"\/>/g)].map((match) => match[1]!);
+    expect(shell.text.replace(/<esi:include src="[^"]+"\/>/g, '<esi/>')).toBe('<h1>1</h1><p>product 21</p><esi/><nav><esi/></nav>');
+    expect(includes).toEqual([
+      expect.stringMatching(/^\/_cachegrain\/hole\/stock\?args=%5B21%5D&sig=[\w-]{43}$/),
+      expect.stringMatching(/^\/_cachegrain\/hole\/greeting\?sig=[\w-]{43}$/),
+    ]);
+    const again = await storedHit(base, '/e', as('bob'));
+    expect(again.text).toBe(shell.text);
+    const stock = await send(base, includes[0]!, as('bob'));
+    expect([stock.status, stock.text, stock.headers['cache-control']]).toEqual([200, '42 left', 'private, no-store']);
+    expect((await send(base, includes[1]!, as('bob'))).text).toBe('hi bob');
+    // Another argument under the same signature, a signature of another key, none at all.
+    for (const forged of [
+      includes[0]!.replace('%5B21%5D', '%5B22%5D'),
+      includes[1]!.replace(/sig=.*/, 'sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'),
+      '/_cachegrain/hole/greeting',
+    ]) {
+      const refused = await send(base, forged, as('bob'));
+      expect([refused.status, refused.headers['cache-control']], forged).toEqual([403, 'private, no-store']);
+    }
+    // Paths that are no hole's go on to the site.
+    expect((await send(base, '/_cachegrain/hole/a/b', as('bob'))).text).toContain('<esi:include');
+    forgetHole('greeting');
+    expect((await send(base, includes[1]!, as('bob'))).status).toBe(404);
+  });
+
+  it('stores the page without holes in every composed layer, and fills them once, in the outermost', async () => {
+    const site = cacheMiddleware({ seconds: 600, cache: 'other', keyPrefix: 'site' });
+    const route = cachePage(600, { keyPrefix: 'route' });
+    const base = await serve(build([site, route], pageView()));
+    expect((await send(base, '/l', as('ann'))).text).toBe(filled('ann'));
+    expect((await storedHit(base, '/l', as('bob'))).text).toBe(filled('bob'));
+    // The site's store is emptied: the route's stored page answers, and the site stores it again with its holes.
+    await caches.get('other').clear();
+    expect((await send(base, '/l', as('cy'))).text).toBe(filled('cy'));
+    expect((await storedHit(base, '/l', as('dee'))).text).toBe(filled('dee'));
+    expect(renders).toBe(1);
+  });
+
+  it('fills the holes of a stored page sent instead of a failing view (staleIfError)', async () => {
+    let clock = Date.now() / 1000;
+    caches.get('default').now = () => clock;
+    const reported: string[] = [];
+    caches.get('default').on('error', (error: Error) => reported.push(error.message));
+    const render = pageView();
+    let runs = 0;
+    const failingLater: View = (req, res) => {
+      if (++runs === 1) return render(req, res);
+      res.statusCode = 503;
+      res.end('busy');
+    };
+    const base = await serve(build([cachePage(1, { staleIfError: 600 })], failingLater));
+    expect((await send(base, '/f', as('ann'))).text).toBe(filled('ann'));
+    await storedHit(base, '/f', as('ann'));
+    clock += 2;
+    const bob = await send(base, '/f', as('bob'));
+    expect([bob.status, bob.headers['x-cache'], bob.text, bob.headers['cache-control']]).toEqual([200, 'STALE', filled('bob'), 'max-age=1, private']);
+    expect(runs).toBe(2);
+    expect(reported).toEqual([expect.stringMatching(/the view for http:\/\/127\.0\.0\.1:\d+\/f answered 503; the stale page was sent instead/)]);
+  });
+
+  it('fills the holes of a page the split middleware answer', async () => {
+    const options = { seconds: 600, keyPrefix: 'split' };
+    const base = await serve(build([updateCacheMiddleware(options), fetchFromCacheMiddleware(options)], pageView()));
+    expect((await send(base, '/split', as('ann'))).text).toBe(filled('ann'));
+    const bob = await storedHit(base, '/split', as('bob'));
+    expect([bob.text, bob.headers['cache-control']]).toEqual([filled('bob'), 'max-age=600, private']);
+  });
+});
+
+describe('holes and compression', () => {
+  it('fills a page compressed after the page cache fills it (compression() in front)', async () => {
+    const base = await serve(bare([compression({ threshold: 0 }) as unknown as Middleware, cacheMiddleware({ seconds: 600 })], pageView()));
+    const gzip = { headers: { ...as('ann').headers, 'Accept-Encoding': 'gzip' } };
+    const ann = await send(base, '/z', gzip);
+    expect([ann.headers['content-encoding'], gunzipSync(ann.body).toString()]).toEqual(['gzip', filled('ann')]);
+    const bob = await storedHit(base, '/z', { headers: { ...as('bob').headers, 'Accept-Encoding': 'gzip' } });
+    expect(gunzipSync(bob.body).toString()).toBe(filled('bob'));
+  });
+
+  it('refuses to send a compressed body whose holes it cannot fill, and says why', async () => {
+    const reported: string[] = [];
+    caches.get('default').on('error', (error: Error) => reported.push(error.message));
+    const base = await serve(bare([cacheMiddleware({ seconds: 600 }), compression({ threshold: 0 }) as unknown as Middleware], pageView()));
+    const reply = await send(base, '/z2', { headers: { ...as('ann').headers, 'Accept-Encoding': 'gzip' } });
+    expect(reply.status).toBe(500);
+    expect(reported.at(-1)).toContain('its holes cannot be filled: put compression() before the page cache');
+  });
+});
+
+describe('the options of holes', () => {
+  it('are checked by the options check, each error naming the option', () => {
+    expect(() => cacheMiddleware({ holes: 'inline' as never })).toThrow("cacheMiddleware: options.holes must be 'fill' or 'esi' (got 'inline')");
+    expect(() => cachePage(60, { secret: 'short' })).toThrow("cachePage: options.secret must be a string of at least 16 characters (got 'short')");
+    expect(() => holeHandler({ secrt: SECRET } as never)).toThrow("holeHandler: unknown option 'options.secrt' (did you mean 'options.secret'?)");
+    expect(() => defineHole('cart', () => '', { fallbak: '' } as never)).toThrow(
+      "defineHole('cart'): unknown option 'options.fallbak' (did you mean 'options.fallback'?)",
+    );
+    expect(() => defineHole('cart', () => '', { fallback: 3 as never })).toThrow("defineHole('cart'): options.fallback must be a string (got 3)");
+    expect(() => defineHole('my cart', () => '')).toThrow("defineHole: the name must be letters, digits and . _ : - such as 'cart' (got 'my cart')");
+    expect(() => defineHole('cart', 'x' as never)).toThrow("defineHole('cart'): the builder must be a function of the request (got 'x')");
+  });
+
+  it('signs with a random key of the process when given no secret, which a handler with another key refuses', async () => {
+    const pages = cacheMiddleware({ seconds: 600, holes: 'esi' });
+    const base = await serve(bare([holeHandler() as Middleware, pages], pageView()));
+    const other = await serve(bare([holeHandler({ secret: SECRET }) as Middleware], pageView()));
+    const src = /<esi:include src="([^"]+)"/.exec((await send(base, '/k', as('ann'))).text)![1]!;
+    expect((await send(base, src, as('ann'))).status).toBe(200);
+    expect((await send(other, src, as('ann'))).status).toBe(403);
+  });
+});
