@@ -63,13 +63,17 @@ export function cachePlugin(options: CachePluginOptions = {}) {
   // With digests on, the digest key of the template being compiled (what its source depends on).
   let compiledDigestKey: string | undefined;
   const syncRender = new SyncEtaRender(tagName);
+  // The digests of the last Eta rendering: an application renders with one, and every render asks.
+  let lastEta: Eta | undefined;
+  let lastDigests: TemplateDigests | undefined;
+  const digestsFor = (eta: Eta) => (eta === lastEta ? lastDigests! : (lastDigests = digestsOf((lastEta = eta))));
   const runtime = {
     /** Called by compiled templates: joins the render of the template that included this one, or starts one. */
     enter(renderOptions: EtaRenderOptions | undefined, eta: Eta): EtaRender | SyncEtaRender {
       const joined = renderOptions?.[RENDER_STATE];
       if (joined instanceof EtaRender) return joined;
       if (renderOptions?.async !== true) return syncRender;
-      const render = new EtaRender(renderOptions, digests ? digestsOf(eta) : undefined);
+      const render = new EtaRender(renderOptions, digests ? digestsFor(eta) : undefined);
       renderOptions[RENDER_STATE] = render;
       return render;
     },

@@ -38,3 +38,4 @@ export type { RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
 export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
 export { HoleError } from './holes/index.js';
+export type { DependencyNode, DigestProblem, TemplateDigestReport } from './digests/index.js';

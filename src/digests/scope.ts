@@ -33,7 +33,7 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
   /** Moves on whenever the engine reports a template changed: digests kept from before are computed again. */
   private generation = 0;
   private readonly kept = new BoundedMemo<KeptDigest>(1000);
-  /** What each source depends on, by its text: a template reached from many pages is parsed once. */
+  /** What each source depends on, by the md5 of its text: a template reached from many pages is parsed once. */
   private readonly findings = new BoundedMemo<FoundDependencies>(1000);
   /** The md5 of each named template's source as the engine last compiled or registered it. */
   private readonly sources = new BoundedMemo<string>();
@@ -43,7 +43,7 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
   constructor(readonly library: Library) {}
 
   /** What `source` depends on, by the engine's finder. */
-  readonly find = (source: string): FoundDependencies => this.findings.remember(source, (text) => this.library.find(text));
+  readonly find = (source: string): FoundDependencies => this.findings.remember(md5(source), () => this.library.find(source));
 
   /** The key for the tags of a template compiled from `source` (see `digestKey`). */
   keyOf(source: string, found: FoundDependencies = this.find(source)): string {

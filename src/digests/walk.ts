@@ -78,6 +78,8 @@ export function digestTemplate(
 class DigestWalk {
   /** Every template reached, by name: the md5 of its source, or null when it is missing. */
   private readonly reached = new Map<string, string | null>();
+  /** What the library answered for each name read: a declared name is read to find its extension, then followed. */
+  private readonly reads = new Map<string, string | TemplateInputs | undefined>();
   readonly problems: DigestProblem[] = [];
 
   constructor(
@@ -133,7 +135,7 @@ class DigestWalk {
   private resolveDeclared(written: string, from: string | undefined): string | undefined {
     const resolved = this.library.resolve(written, from);
     const extension = from === undefined ? '' : extname(from);
-    if (extension === '' || extname(written) !== '' || (resolved !== undefined && this.library.read(resolved) !== undefined)) return resolved;
+    if (extension === '' || extname(written) !== '' || (resolved !== undefined && this.read(resolved) !== undefined)) return resolved;
     return this.library.resolve(written + extension, from) ?? resolved;
   }
 
@@ -145,7 +147,7 @@ class DigestWalk {
       node.state = 'seen';
       return node;
     }
-    const read = name === undefined ? undefined : this.library.read(name);
+    const read = name === undefined ? undefined : this.read(name);
     if (read === undefined) {
       if (name !== undefined) this.reached.set(name, null);
       node.state = 'missing';
@@ -162,6 +164,11 @@ class DigestWalk {
     this.reached.set(name!, inputs.hash);
     node.dependencies = this.dependenciesOf(name, inputs.found);
     return node;
+  }
+
+  private read(name: string): string | TemplateInputs | undefined {
+    if (!this.reads.has(name)) this.reads.set(name, this.library.read(name));
+    return this.reads.get(name);
   }
 
   private inputsOf(source: string, name: string): TemplateInputs {

@@ -6,8 +6,10 @@
  * reach the edited one, in the same process.
  */
 import { rmSync } from 'node:fs';
+import Handlebars from 'handlebars';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { installCacheHelper, render as renderHandlebars } from '../../adapters/handlebars.js';
 import { installCacheTag, render } from '../../adapters/nunjucks.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
@@ -84,5 +86,23 @@ describe('template digests in nunjucks with noCache', () => {
     ran.length = 0;
     await renderPage();
     expect(ran).toEqual([]);
+  });
+});
+
+describe('template digests in handlebars with a partial registered again', () => {
+  it('renews the fragments of the templates that call the partial, and only those', async () => {
+    const handlebars = installCacheHelper(Handlebars.create(), { digests: true });
+    const ran: string[] = [];
+    handlebars.registerHelper('mark', (name: string) => (ran.push(name), ''));
+    handlebars.registerPartial('b', 'bee');
+    const page = handlebars.compile('{{#cache 60 "P"}}{{mark "P"}}{{> b}}{{/cache}}', { srcName: 'page.hbs' } as CompileOptions);
+    const other = handlebars.compile('{{#cache 60 "O"}}{{mark "O"}}other{{/cache}}', { srcName: 'other.hbs' } as CompileOptions);
+    const renderBoth = async () => [await renderHandlebars(page, {}), await renderHandlebars(other, {})];
+    expect(await renderBoth()).toEqual(['bee', 'other']);
+    expect(await renderBoth()).toEqual(['bee', 'other']);
+    expect(ran).toEqual(['P', 'O']);
+    handlebars.registerPartial('b', 'bee, edited');
+    expect(await renderBoth()).toEqual(['bee, edited', 'other']);
+    expect(ran).toEqual(['P', 'O', 'P']);
   });
 });

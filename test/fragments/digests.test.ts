@@ -7,6 +7,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { md5 } from '../../src/core/hash.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { DIGEST_ENGINES, type DigestEngine, fileOf, siteFolder, writeTemplates } from './digest-engines.js';
 
@@ -62,9 +63,12 @@ describe.each(DIGEST_ENGINES)('template digests in $name', (engine) => {
     expect(await renderedAfresh(engine, dir)).toEqual(['A', 'B', 'L', 'O', 'P', 'Q', 'R']);
   });
 
-  it('keeps every key over a restart with no edit', async () => {
+  it('keeps every key over a restart with no edit, whatever order the templates load in', async () => {
     expect(await renderedAfresh(engine, dir)).toEqual([]);
-    const page = await engine.start(dir).render('page');
+    const started = engine.start(dir);
+    expect((await started.render('other')).ran).toEqual([]);
+    const page = await started.render('page');
+    expect(page.ran).toEqual([]);
     expect(page.html).toContain('bee');
     expect(page.html).toContain('9.99');
   });
@@ -99,5 +103,24 @@ describe.each(DIGEST_ENGINES)('template digests in $name', (engine) => {
     const tree = started.digest('a');
     expect(tree.dependencies).toEqual([{ name: engine.named('b'), line: 1, declared: false, state: 'found', dependencies: [] }]);
     expect(tree.unresolved).toEqual([]);
+  });
+});
+
+describe('makeTemplateFragmentKey(name, varyOn, contextValues, digest)', () => {
+  const digest = 'a'.repeat(32);
+
+  it("hashes '#<digest>' after the vary-on values' netstrings, and before the contexts' values", () => {
+    expect(makeTemplateFragmentKey('sidebar', ['alice'], undefined, digest)).toBe(`template.cache.sidebar.${md5(`5:alice,#${digest}`)}`);
+    expect(makeTemplateFragmentKey('sidebar', [], undefined, digest)).toBe(`template.cache.sidebar.${md5(`#${digest}`)}`);
+    expect(makeTemplateFragmentKey('sidebar', ['alice'], { 'cookie:theme': 'dark' }, digest)).toBe(
+      `template.cache.sidebar.${md5(`5:alice,#${digest}|12:cookie:theme=4:dark`)}`,
+    );
+  });
+
+  it("leaves Django's keys as they are without a digest, and no digest spells a list of values", () => {
+    expect(makeTemplateFragmentKey('sidebar', ['alice'])).toBe('template.cache.sidebar.6496a001d04a089af74acbb2476031e4');
+    expect(makeTemplateFragmentKey('sidebar', ['alice'], undefined, undefined)).toBe('template.cache.sidebar.6496a001d04a089af74acbb2476031e4');
+    expect(makeTemplateFragmentKey('sidebar', [`#${digest}`])).not.toBe(makeTemplateFragmentKey('sidebar', [], undefined, digest));
+    expect(makeTemplateFragmentKey('sidebar', [], undefined, 'b'.repeat(32))).not.toBe(makeTemplateFragmentKey('sidebar', [], undefined, digest));
   });
 });
