@@ -79,7 +79,8 @@ let openScopes = 0;
 
 /** The scope of the request this code runs for, if one was opened. */
 export function currentScope(): RequestScope | undefined {
-  return storage.getStore();
+  // With no request in a scope the storage is off and holds nothing: asking it would cost a lookup.
+  return openScopes === 0 ? undefined : storage.getStore();
 }
 
 /** Each response's scope, for code that holds the response rather than runs in its scope (`addCacheTags`). */

@@ -166,7 +166,7 @@ function newIndexNode(parent: KeyNode[], index: number): KeyNode {
 
 /** Every node has every field from the start: one shape, so that walking the memo stays monomorphic. */
 function emptyNode(): KeyNode {
-  return { key: undefined, next: undefined, nextByIndex: undefined, stored: undefined, storedBy: undefined, held: undefined };
+  return { key: undefined, next: undefined, nextByIndex: undefined, stored: undefined, storedBy: undefined, held: undefined, heldHoles: false };
 }
 
 function newNode<K>(parent: Map<K, KeyNode> | undefined, value: K): KeyNode {

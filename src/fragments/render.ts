@@ -60,6 +60,13 @@ function sameTags(tags: readonly string[], others: readonly string[] | undefined
   return true;
 }
 
+/** What a hit answered while the engine rendered tells of what it depends on. */
+interface HitCacheability {
+  readonly tags: readonly string[];
+  readonly contexts: readonly string[];
+  readonly freshUntil: number | undefined;
+}
+
 export class FragmentRender implements Recording {
   /** Every fragment recorded, by number. */
   readonly fragments: Fragment[] = [];
@@ -220,7 +227,11 @@ export class FragmentRender implements Recording {
 
   /** The keys of a template digest key's template, once its digest is known and still stands; none are computed here. */
   private heldRoot(digest: string | undefined): KeyRoot | undefined {
-    if (digest === undefined) return UNDIGESTED;
+    // Small, so that each hit inlines it: most tags carry no digest.
+    return digest === undefined ? UNDIGESTED : this.heldDigestedRoot(digest);
+  }
+
+  private heldDigestedRoot(digest: string): KeyRoot | undefined {
     if (digest === this.lastDigestKey) return this.lastDigestRoot;
     const value = this.digests?.held(digest);
     if (value === undefined) return undefined;
@@ -286,9 +297,15 @@ export class FragmentRender implements Recording {
       return undefined;
     }
     countInlineHit(name);
-    if (node!.heldHoles === true) this.holesSeen = true;
-    this.passOn(held, now);
+    // What is left to note is noted out of line: a render outside any request, of a hit with no
+    // hole, has nothing to note, and the smaller this path the more of it each hit inlines.
+    if (this.scope !== undefined || node!.heldHoles === true) this.noteHeldHit(node!, held, now);
     return html;
+  }
+
+  private noteHeldHit(node: KeyNode, held: NonNullable<KeyNode['held']>, now: number): void {
+    if (node.heldHoles === true) this.holesSeen = true;
+    this.passOn(held, now);
   }
 
   /** The reading of `cache`'s clock for this pass: a page is rendered at one moment. */
@@ -301,9 +318,13 @@ export class FragmentRender implements Recording {
   }
 
   /** What a hit emitted while the engine rendered depends on: its tags, contexts and what is left of its lifetime go to the page. */
-  private passOn(hit: { readonly tags: readonly string[]; readonly contexts: readonly string[]; readonly freshUntil: number | undefined }, now: number): void {
-    // Outside a request nothing reads it: a render on its own keeps no record of its hits.
-    if (this.scope === undefined) return;
+  private passOn(hit: HitCacheability, now: number): void {
+    // Outside a request nothing reads it: a render on its own keeps no record of its hits. Kept
+    // apart from the recording so that this check, made for every hit, is inlined where it is made.
+    if (this.scope !== undefined) this.recordHit(hit, now);
+  }
+
+  private recordHit(hit: HitCacheability, now: number): void {
     const { tags, contexts, freshUntil } = hit;
     if (tags.length > 0 && !sameTags(tags, this.lastPassedOn)) {
       this.lastPassedOn = tags;
