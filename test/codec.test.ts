@@ -25,3 +25,39 @@ describe('stamps read again', () => {
     expect(Object.isFrozen(stamp) && Object.isFrozen(stamp.tags) && Object.isFrozen(stamp.versions)).toBe(true);
   });
 });
+
+describe('a string stamped for a client that writes strings', () => {
+  const stamp = { tags: ['a', 'b'], versions: ['1', '2'], freshUntil: 1_900_000_000.5 };
+
+  it('is a string whose UTF-8 is the bytes the bytes codec stores, read back in either form', () => {
+    for (const value of ['<li>plain</li>', 'ünïcödé ✓ and 😀', '', 'x'.repeat(70_000)]) {
+      const text = textOrBytesCodec.stamp!(textOrBytesCodec.encode(value), stamp);
+      expect(typeof text).toBe('string');
+      expect(Buffer.from(text as string)).toEqual(bytesCodec.stamp!(bytesCodec.encode(value), stamp));
+      for (const form of [text, Buffer.from(text as string)]) {
+        const { stamp: read, payload } = textOrBytesCodec.unstamp!(form)!;
+        expect(read).toEqual(stamp);
+        expect(textOrBytesCodec.decode(payload)).toBe(value);
+      }
+    }
+  });
+
+  it('goes as bytes when its stamp is not all ASCII, or its length has a byte past ASCII', () => {
+    const unicodeTag = { ...stamp, tags: ['catégorie'], versions: ['1'] };
+    const longTags = Array.from({ length: 20 }, (_, i) => `tag-${i}`);
+    // 128 to 255 bytes of JSON: the length's last byte is no ASCII character.
+    const pastAscii = { tags: longTags.slice(0, 11), versions: longTags.slice(0, 11).map(() => '1') };
+    expect(JSON.stringify([pastAscii.tags, pastAscii.versions]).length).toBeGreaterThanOrEqual(128);
+    expect(JSON.stringify([pastAscii.tags, pastAscii.versions]).length).toBeLessThan(256);
+    for (const other of [unicodeTag, pastAscii]) {
+      const stamped = textOrBytesCodec.stamp!(textOrBytesCodec.encode('value'), other);
+      expect(Buffer.isBuffer(stamped)).toBe(true);
+      expect(textOrBytesCodec.unstamp!(stamped)!.stamp).toEqual(other);
+    }
+  });
+
+  it('is refused by decode, which reads only what unstamp answers', () => {
+    const text = textOrBytesCodec.stamp!(textOrBytesCodec.encode('value'), stamp);
+    expect(() => textOrBytesCodec.decode(text)).toThrow(TypeError);
+  });
+});

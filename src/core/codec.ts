@@ -265,8 +265,9 @@ function serializeValue(value: unknown): Buffer {
 
 /**
  * bytesCodec for clients that write JS strings faster than Buffers (ioredis: about 20% at load):
- * integers and well-formed strings are handed over as strings whose UTF-8 is exactly the bytes
- * bytesCodec would store, everything else as bytesCodec's Buffer. Reads come back as Buffers.
+ * integers and well-formed strings, stamped or not, are handed over as strings whose UTF-8 is
+ * exactly the bytes bytesCodec would store, everything else as bytesCodec's Buffer. Reads come back
+ * as Buffers; what a write hands over may be read again in process (an L1 keeps it), in either form.
  */
 export const textOrBytesCodec: Codec<Buffer | string> = {
   encode(value) {
@@ -277,17 +278,36 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   decode(payload) {
     if (typeof payload !== 'string') return bytesCodec.decode(payload);
     // What encode made: a tagged string (sliced, not copied) or a safe integer in decimal.
-    return payload.charCodeAt(0) === STRING_FORMAT ? payload.slice(1) : Number(payload);
+    const format = payload.charCodeAt(0);
+    if (format === STRING_FORMAT) return payload.slice(1);
+    if (format === STAMPED_FORMAT) throw new TypeError('a stamped payload is decoded through its unstamped payload');
+    return Number(payload);
   },
   forKeeping(payload) {
     // A stored string stays a JS string in process: each hit is then a slice, not a UTF-8 decode.
     return typeof payload !== 'string' && payload.length > 0 && payload[0] === STRING_FORMAT ? '\u0000' + payload.toString('utf8', 1) : payload;
   },
-  // Stamped payloads are always bytes: a string payload's UTF-8 is exactly what bytesCodec stores.
   stamp(payload, stamp) {
-    return bytesCodec.stamp!(typeof payload === 'string' ? Buffer.from(payload) : payload, stamp);
+    if (typeof payload !== 'string') return bytesCodec.stamp!(payload, stamp);
+    // A string payload stamped stays a string whose UTF-8 is bytesCodec's stamped form: the JSON and
+    // each byte of its length must then be ASCII, one character a byte (else it goes as bytes).
+    const json = JSON.stringify(stampFields(stamp));
+    if (json.length > 0x7f7f7f7f || (json.length & 0x80808080) !== 0 || Buffer.byteLength(json) !== json.length) {
+      return bytesCodec.stamp!(Buffer.from(payload), stamp);
+    }
+    const length = String.fromCharCode(json.length >>> 24, (json.length >>> 16) & 0xff, (json.length >>> 8) & 0xff, json.length & 0xff);
+    return `\u0001${length}${json}${payload}`;
   },
   unstamp(payload, last) {
-    return typeof payload === 'string' ? undefined : bytesCodec.unstamp!(payload, last);
+    if (typeof payload !== 'string') return bytesCodec.unstamp!(payload, last);
+    if (payload.length < 5 || payload.charCodeAt(0) !== STAMPED_FORMAT) return undefined;
+    const end = 5 + ((payload.charCodeAt(1) << 24) | (payload.charCodeAt(2) << 16) | (payload.charCodeAt(3) << 8) | payload.charCodeAt(4));
+    if (end > payload.length) return undefined;
+    const json = payload.slice(5, end);
+    const stamp = stampFrom(json);
+    if (stamp === undefined) return undefined;
+    Object.freeze(stamp.tags);
+    Object.freeze(stamp.versions);
+    return { stamp: Object.freeze(stamp), stored: Buffer.from(json), payload: payload.slice(end) };
   },
 };
