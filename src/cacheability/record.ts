@@ -6,9 +6,13 @@
  * contexts are unions, max-age the smallest (0: not kept at all), a stale part taints all around it.
  * Contexts are kept as named; they are folded where they are used (`foldContexts`).
  */
+/** The tags or contexts of a record that has none: never added to (a record makes its own sets on its first). */
+const NONE: ReadonlySet<string> = new Set();
+
 export class Cacheability {
-  readonly tags = new Set<string>();
-  readonly contexts = new Set<string>();
+  // Made on the first tag or context: most fragments carry neither, and a render makes a record for each.
+  private ownTags?: Set<string>;
+  private ownContexts?: Set<string>;
   /** Seconds it may live at most; Infinity when nothing in it set a bound. */
   maxAge = Infinity;
   /** Whether a stale part (served while it is rendered again) went into it. */
@@ -21,13 +25,21 @@ export class Cacheability {
     return new Cacheability().addTags(tags);
   }
 
+  get tags(): ReadonlySet<string> {
+    return this.ownTags ?? NONE;
+  }
+
+  get contexts(): ReadonlySet<string> {
+    return this.ownContexts ?? NONE;
+  }
+
   addTags(tags: Iterable<string>): this {
-    for (const tag of tags) this.tags.add(tag);
+    for (const tag of tags) (this.ownTags ??= new Set()).add(tag);
     return this;
   }
 
   addContexts(contexts: Iterable<string>): this {
-    for (const context of contexts) this.contexts.add(context);
+    for (const context of contexts) (this.ownContexts ??= new Set()).add(context);
     return this;
   }
 

@@ -54,9 +54,9 @@ function storedEntries(fragment: Fragment): EachEntry[] {
   const { timeout, staleWindow, state } = fragment;
   const record = state.is === 'rendered' ? state.cacheability : fragment.ownRecord();
   const lifetime = record.maxAge === Infinity ? timeout : Math.min(timeout ?? Infinity, record.maxAge);
-  const contexts = foldContexts([...record.contexts, ...fragment.learned]);
+  const contexts = record.contexts.size === 0 && fragment.learned.length === 0 ? [] : foldContexts([...record.contexts, ...fragment.learned]);
   const options = { timeout: lifetime, tags: [...record.tags], staleWhileRevalidate: staleWindow || undefined };
-  const beyond = contextsBeyond(fragment.ownContexts, contexts);
+  const beyond = contexts.length === 0 ? contexts : contextsBeyond(fragment.ownContexts, contexts);
   // Stored with its holes' placeholders sealed: a hole's HTML is never stored.
   const html = sealHoles(fragment.html);
   if (beyond.length === 0) return [{ key: fragment.key, value: html, options, contexts }];
