@@ -1,7 +1,7 @@
 import { describeCacheabilityCases } from './cacheability-cases.js';
-import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
+import { ENGINES } from './engines.js';
 
-for (const engine of [nunjucksEngine, handlebarsEngine, etaEngine]) {
+for (const engine of ENGINES) {
   describeCacheabilityCases(engine());
   describeCacheabilityCases(engine(), 'remote-like');
 }

@@ -20,7 +20,7 @@ export const FIXTURES = fileURLToPath(new URL('../../fixtures/templates/', impor
 
 /** How an engine spells what the cases need. `$name` in a tag argument is a template variable. */
 export interface FragmentEngine {
-  name: 'nunjucks' | 'handlebars' | 'eta';
+  name: 'nunjucks' | 'handlebars' | 'eta' | 'ejs' | 'pug' | 'liquid';
   /** A tag; `keywords` are written after the vary-on values (`using` a literal alias, the others as `variable` reads them). */
   cache(timeout: string, name: string, varyOn: string[], body: string, keywords?: string | TagKeywordArgs): string;
   /** The tag with only the given raw arguments (for the too-few-arguments case). */
@@ -216,3 +216,6 @@ export function etaEngine(): FragmentEngine {
     },
   };
 }
+
+/** Every engine the fragment table runs over, in the order the tests name them. */
+export const ENGINES: Array<() => FragmentEngine> = [nunjucksEngine, handlebarsEngine, etaEngine];

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches } from '../../src/index.js';
 import { defineHole, forgetHole } from '../../src/http/index.js';
-import { etaEngine, type FragmentEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
+import { ENGINES, type FragmentEngine } from './engines.js';
 
 const TAG_LINE = 4;
 
@@ -53,7 +53,7 @@ const KINDS: ErrorKind[] = [
   },
 ];
 
-const engines = [nunjucksEngine(), handlebarsEngine(), etaEngine()];
+const engines = ENGINES.map((engine) => engine());
 let directory: string;
 
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 import { describeHoleCases } from './holes-cases.js';
-import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
+import { ENGINES } from './engines.js';
 
-for (const engine of [nunjucksEngine, handlebarsEngine, etaEngine]) {
+for (const engine of ENGINES) {
   describeHoleCases(engine());
   describeHoleCases(engine(), 'remote-like');
 }

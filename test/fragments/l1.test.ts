@@ -1,12 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { CountingL1Cache, describeFragmentCases } from './cases.js';
-import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
+import { ENGINES, nunjucksEngine } from './engines.js';
 
 // The whole fragment table again, every cache being SQLite with an L1 in front.
-describeFragmentCases(nunjucksEngine(), 'l1');
-describeFragmentCases(handlebarsEngine(), 'l1');
-describeFragmentCases(etaEngine(), 'l1');
+for (const engine of ENGINES) describeFragmentCases(engine(), 'l1');
 
 describe('fragments on an L1', () => {
   afterAll(() => caches.closeAll());

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type { Redis as RedisClient } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches } from '../../src/index.js';
-import { etaEngine, handlebarsEngine, nunjucksEngine } from './engines.js';
+import { ENGINES } from './engines.js';
 
 const url = process.env.CACHEGRAIN_TEST_REDIS_URL;
 if (url === undefined)
@@ -32,7 +32,7 @@ describe('fragments on Redis', () => {
     await caches.closeAll();
   });
 
-  for (const engine of [nunjucksEngine(), handlebarsEngine(), etaEngine()]) {
+  for (const engine of ENGINES.map((engine) => engine())) {
     it(`reads a warm page of 20 fragments in one command (${engine.name})`, async () => {
       await configureCaches({
         default: { backend: 'locmem', location: `redis-roundtrips-${engine.name}` },
