@@ -24,7 +24,7 @@ import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../sr
 
 export type Next = (error?: unknown) => void;
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
-export type { DashboardOptions, PageCacheOptions } from '../src/http/index.js';
+export type { CacheControlDirectives, DashboardOptions, PageCacheOptions } from '../src/http/index.js';
 
 /** The per-site cache: answers hits, stores GET responses the rules allow. */
 export function cacheMiddleware(options: PageCacheOptions = {}): Middleware {

@@ -58,16 +58,8 @@ class Watch {
     return true;
   }
 
-  /** Applies writeHead's arguments to the response, as the real writeHead would. */
   takeHead(statusCode: number, rest: unknown[]): void {
-    let [reason, headers] = rest;
-    if (typeof reason !== 'string') {
-      headers ??= reason;
-      reason = undefined;
-    }
-    this.res.statusCode = statusCode;
-    if (typeof reason === 'string') this.res.statusMessage = reason;
-    if (headers !== undefined && headers !== null) applyHeaders(this.res, headers as OutgoingHttpHeaders | OutgoingHttpHeader[]);
+    applyHead(this.res, statusCode, rest);
   }
 }
 
@@ -243,6 +235,22 @@ export function holdResponse(res: ServerResponse, maxBodyBytes: number, done: (b
       return res;
     },
   });
+}
+
+/**
+ * Applies writeHead's arguments (`statusCode[, reason][, headers]`) to the response as the real
+ * writeHead would, so that a later `writeHead(res.statusCode)` sends the same head: a layer between
+ * the view and the socket then sees, and may change, headers a framework passes to writeHead itself.
+ */
+export function applyHead(res: ServerResponse, statusCode: number, rest: unknown[]): void {
+  let [reason, headers] = rest;
+  if (typeof reason !== 'string') {
+    headers ??= reason;
+    reason = undefined;
+  }
+  res.statusCode = statusCode;
+  if (typeof reason === 'string') res.statusMessage = reason;
+  if (headers !== undefined && headers !== null) applyHeaders(res, headers as OutgoingHttpHeaders | OutgoingHttpHeader[]);
 }
 
 /** Applies `writeHead`'s headers argument (an object, a flat list, or a list of pairs) with `setHeader`. */

@@ -22,6 +22,8 @@ export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PAGE_
 export type { StoredPage } from './hit.js';
 export { pageStats, resetPageStats } from './page-stats.js';
 
+const NOTHING = (): void => undefined;
+
 export class PageCache {
   private readonly layer: PageLayer;
 
@@ -30,33 +32,46 @@ export class PageCache {
     this.layer = new PageLayer(options, pageTimeout, what);
   }
 
-  /** Both phases, as one middleware: answers a hit, else watches the response and calls `next`. */
-  handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void): void {
-    this.fetchOrContinue(req, res, next, true);
+  /**
+   * Both phases, as one middleware: answers a hit, else watches the response and calls `next`.
+   * `answered` is called once the cache has answered (`next` is then never called): a framework
+   * that sends responses itself stands aside there (Fastify's `reply.hijack()`, Koa's `ctx.respond = false`).
+   */
+  handle(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, answered?: () => void): void {
+    this.fetchOrContinue(req, res, next, true, answered);
   }
 
   /**
-   * The request phase as middleware: answers a hit, else starts the response phase (`captureOnMiss`,
-   * when this layer has both) and calls `next` in the request's scope. A hit on a cache in this
-   * process is answered before this returns.
+   * The request phase as middleware: answers a hit (then calls `answered`), else starts the response
+   * phase (`captureOnMiss`, when this layer has both) and calls `next` in the request's scope. A hit on
+   * a cache in this process is answered before this returns.
    */
-  fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, captureOnMiss = false): void {
+  fetchOrContinue(
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: (error?: unknown) => void,
+    captureOnMiss = false,
+    answered: () => void = NOTHING,
+  ): void {
     const cache = resolveCache(this.layer.cacheOption);
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
     if (cache instanceof ServerCache) {
-      inRequestScope(res, () => this.fetch(req, res).then((answered) => answered || this.continueAfterMiss(req, res, next, captureOnMiss), next));
+      inRequestScope(res, () =>
+        this.fetch(req, res).then((hit) => (hit ? answered() : this.continueAfterMiss(req, res, next, captureOnMiss)), next),
+      );
       return;
     }
-    let answered: MaybePromise<boolean>;
+    let hit: MaybePromise<boolean>;
     try {
-      answered = new PageRequest(this.layer, req, res, cache).lookup();
+      hit = new PageRequest(this.layer, req, res, cache).lookup();
     } catch (error) {
       next(error);
       return;
     }
-    if (answered === false) this.continueAfterMiss(req, res, next, captureOnMiss);
-    else if (answered !== true) answered.then((hit) => hit || this.continueAfterMiss(req, res, next, captureOnMiss), next);
+    if (hit === true) answered();
+    else if (hit === false) this.continueAfterMiss(req, res, next, captureOnMiss);
+    else hit.then((found) => (found ? answered() : this.continueAfterMiss(req, res, next, captureOnMiss)), next);
   }
 
   private continueAfterMiss(req: IncomingMessage, res: ServerResponse, next: () => void, capture: boolean): void {

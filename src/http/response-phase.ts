@@ -4,19 +4,20 @@
  * conditional GET must hold the whole body back (up to a limit) to hash it before the head is sent.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { holdResponse } from './capture.js';
+import { applyHead, holdResponse } from './capture.js';
 import { judgeFreshnessHere, preconditionStatus, strongEtag } from './conditional.js';
 import { directiveNames, headerText } from './headers.js';
 
 /** Runs `change(res)` once, right before the response's head is sent (whatever sends it). */
 export function beforeHeaders(res: ServerResponse, change: (res: ServerResponse) => void): void {
   const writeHead = res.writeHead;
-  res.writeHead = function writeHeadAfterChange(this: ServerResponse, ...args: unknown[]) {
+  res.writeHead = function writeHeadAfterChange(this: ServerResponse, statusCode: number, ...rest: unknown[]) {
     res.writeHead = writeHead;
-    // Headers given to writeHead itself must be visible to the change, so apply the status first.
-    if (typeof args[0] === 'number') res.statusCode = args[0];
+    // Frameworks (Fastify, Hono's Node server) pass every header to writeHead: the change must see
+    // them, and they must not overwrite what it sets.
+    applyHead(res, statusCode, rest);
     change(res);
-    return (writeHead as (...rest: unknown[]) => ServerResponse).apply(res, args);
+    return writeHead.call(res, res.statusCode);
   } as ServerResponse['writeHead'];
 }
 

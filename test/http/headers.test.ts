@@ -23,8 +23,7 @@ import {
   varyIncludes,
 } from '../../src/http/index.js';
 import { listen, send } from './client.js';
-import { bare, STACKS } from './stacks.js';
-import { cachePage } from '../../adapters/express.js';
+import { bare, cachePage, STACKS } from './stacks.js';
 
 /** A real ServerResponse, not attached to a socket: the header API is all these tests use. */
 function response(headers: Record<string, string> = {}): ServerResponse {

@@ -10,22 +10,13 @@ import { gunzipSync } from 'node:zlib';
 import compression from 'compression';
 import nunjucks from 'nunjucks';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  cacheMiddleware,
-  cachePage,
-  conditionalGet,
-  defineHole,
-  fetchFromCacheMiddleware,
-  holeHandler,
-  type Middleware,
-  updateCacheMiddleware,
-} from '../../adapters/express.js';
+import { defineHole, holeHandler, type Middleware } from '../../adapters/express.js';
 import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
 import { forgetHole, strongEtag } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
 import { listen, type Reply, send } from './client.js';
-import { bare, STACKS, type View } from './stacks.js';
+import { bare, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, STACKS, updateCacheMiddleware, type View } from './stacks.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
 const SECRET = 'a secret of the whole site, 32 characters';

@@ -6,16 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import express5 from 'express';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  cacheControl,
-  cacheMiddleware,
-  cachePage,
-  conditionalGet,
-  fetchFromCacheMiddleware,
-  pageStats,
-  resetPageStats,
-  updateCacheMiddleware,
-} from '../../adapters/express.js';
+import { pageStats, resetPageStats } from '../../adapters/express.js';
+import { cacheControl, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, updateCacheMiddleware } from './stacks.js';
 import { md5 } from '../../src/core/hash.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';

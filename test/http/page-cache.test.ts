@@ -6,22 +6,10 @@ import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import compression from 'compression';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  cacheControl,
-  cacheMiddleware,
-  cachePage,
-  conditionalGet,
-  fetchFromCacheMiddleware,
-  invalidatePage,
-  type Middleware,
-  neverCache,
-  updateCacheMiddleware,
-  varyOnCookie,
-  varyOnHeaders,
-} from '../../adapters/express.js';
+import { invalidatePage, type Middleware } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
-import { bare, type Build, express4, express5, STACKS, type View } from './stacks.js';
+import { bare, type Build, cacheControl, cacheMiddleware, cachePage, conditionalGet, express4, express5, fetchFromCacheMiddleware, neverCache, STACKS, updateCacheMiddleware, varyOnCookie, varyOnHeaders, type View } from './stacks.js';
 
 const FLAVOURS = STACKS;
 

@@ -5,12 +5,11 @@
  * Redis that answers reads but refuses every write (no memory left for them).
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { cacheMiddleware } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
 import { listen, send } from './client.js';
-import { STACKS } from './stacks.js';
+import { cacheMiddleware, STACKS } from './stacks.js';
 
 let redis: RedisServer;
 beforeAll(async () => {
