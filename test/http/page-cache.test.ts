@@ -9,7 +9,23 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { invalidatePage, type Middleware } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
-import { bare, type Build, cacheControl, cacheMiddleware, cachePage, conditionalGet, express4, express5, fetchFromCacheMiddleware, neverCache, STACKS, updateCacheMiddleware, varyOnCookie, varyOnHeaders, type View } from './stacks.js';
+import {
+  bare,
+  type Build,
+  cacheControl,
+  cacheMiddleware,
+  cachePage,
+  conditionalGet,
+  express4,
+  express5,
+  fetchFromCacheMiddleware,
+  neverCache,
+  STACKS,
+  updateCacheMiddleware,
+  varyOnCookie,
+  varyOnHeaders,
+  type View,
+} from './stacks.js';
 
 const FLAVOURS = STACKS;
 

@@ -14,11 +14,18 @@ import type { CacheControlDirectives, ConditionalGetOptions, Middleware, PageCac
 export const express4 = createRequire(import.meta.url)('express4') as typeof express5;
 export { express5 };
 
-/** A view as the tests write it, over Node's request and response; each stack runs it its own way. */
-export type View = (req: IncomingMessage, res: ServerResponse) => void;
+/**
+ * A view as the tests write it, over Node's request and response; each stack runs it its own way. A
+ * view that throws, or returns a promise that rejects, has failed: the stack answers 500 as its
+ * framework does.
+ */
+export type View = (req: IncomingMessage, res: ServerResponse) => unknown;
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-/** Mounts `middleware` (layers made below, or any Connect middleware) in front of `view` on one stack. */
-export type Build = (middleware: Middleware[], view: View) => Handler;
+/**
+ * Mounts `middleware` (layers made below, or any Connect middleware) on the whole site and `route`
+ * on the one route that serves every path, in front of `view`, on one stack.
+ */
+export type Build = (middleware: Middleware[], view: View, route?: Middleware[]) => Handler;
 
 /** What a layer is, for a stack that mounts its own adapter's equivalent. */
 export type LayerSpec =
@@ -37,47 +44,67 @@ export interface Layer extends Middleware {
   readonly spec: LayerSpec;
 }
 
-const layer = (middleware: Middleware, spec: LayerSpec): Layer => Object.assign((...args: Parameters<Middleware>) => middleware(...args), { spec });
+const layer = (middleware: Middleware, spec: LayerSpec): Layer =>
+  Object.defineProperties((...args: Parameters<Middleware>) => middleware(...args), { name: { value: middleware.name }, spec: { value: spec } }) as Layer;
 
 /** The spec of a layer made below; undefined for other middleware (a stack runs those as Connect middleware). */
 export const specOf = (middleware: Middleware): LayerSpec | undefined => (middleware as Partial<Layer>).spec;
 
-export const cacheMiddleware = (options: PageCacheOptions = {}): Layer =>
-  layer(expressAdapter.cacheMiddleware(options), { kind: 'cacheMiddleware', options });
+export const cacheMiddleware = (options: PageCacheOptions = {}): Layer => layer(expressAdapter.cacheMiddleware(options), { kind: 'cacheMiddleware', options });
 export const updateCacheMiddleware = (options: PageCacheOptions = {}): Layer =>
   layer(expressAdapter.updateCacheMiddleware(options), { kind: 'updateCacheMiddleware', options });
 export const fetchFromCacheMiddleware = (options: PageCacheOptions = {}): Layer =>
   layer(expressAdapter.fetchFromCacheMiddleware(options), { kind: 'fetchFromCacheMiddleware', options });
 export const cachePage = (timeout: number, options: Omit<PageCacheOptions, 'seconds'> = {}): Layer =>
   layer(expressAdapter.cachePage(timeout, options), { kind: 'cachePage', timeout, options });
-export const cacheControl = (directives: CacheControlDirectives): Layer =>
-  layer(expressAdapter.cacheControl(directives), { kind: 'cacheControl', directives });
+export const cacheControl = (directives: CacheControlDirectives): Layer => layer(expressAdapter.cacheControl(directives), { kind: 'cacheControl', directives });
 export const neverCache: Layer = layer(expressAdapter.neverCache, { kind: 'neverCache' });
 export const varyOnHeaders = (...names: string[]): Layer => layer(expressAdapter.varyOnHeaders(...names), { kind: 'varyOnHeaders', names });
 export const varyOnCookie: Layer = layer(expressAdapter.varyOnCookie, { kind: 'varyOnCookie' });
 export const conditionalGet = (options: ConditionalGetOptions = {}): Layer =>
   layer(expressAdapter.conditionalGet(options), { kind: 'conditionalGet', options });
 
+/** Answers a failed view or middleware as the tests expect of Express and node:http. */
+const failed = (error: unknown, res: ServerResponse) => {
+  res.statusCode = 500;
+  res.end(`failed: ${error instanceof Error ? error.message : String(error)}`);
+};
+
 export const expressApp =
   (express: typeof express5): Build =>
-  (middleware, view) => {
+  (middleware, view, route = []) => {
     const app = express();
-    app.use(...(middleware as never[]), view as never);
+    if (middleware.length > 0) app.use(...(middleware as never[]));
+    const run = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
+      try {
+        Promise.resolve(view(req, res)).catch(next);
+      } catch (error) {
+        next(error);
+      }
+    };
+    // A regular expression: the one path pattern Express 4 and 5 read alike.
+    app.all(/.*/, ...(route as never[]), run as never);
+    app.use(((error: unknown, _req: IncomingMessage, res: ServerResponse, _next: unknown) => failed(error, res)) as never);
     return app as never;
   };
 
 /** The middleware run one after the other, as Connect would, in front of the view. */
-export const bare: Build = (middleware, view) => (req, res) => {
-  const run = (i: number) => {
-    if (i === middleware.length) return view(req, res);
-    middleware[i]!(req, res, (error) => {
-      if (error) {
-        res.statusCode = 500;
-        res.end(String(error));
-      } else run(i + 1);
-    });
+export const bare: Build = (middleware, view, route = []) => {
+  const all = [...middleware, ...route];
+  return (req, res) => {
+    const run = (i: number): void => {
+      if (i === all.length) {
+        try {
+          Promise.resolve(view(req, res)).catch((error: unknown) => failed(error, res));
+        } catch (error) {
+          failed(error, res);
+        }
+        return;
+      }
+      all[i]!(req, res, (error) => (error ? failed(error, res) : run(i + 1)));
+    };
+    run(0);
   };
-  run(0);
 };
 
 export const STACKS: Array<[string, Build]> = [

@@ -1,56 +1,16 @@
 /**
- * SPEC §8 and §9 for pages, over real HTTP on Express 5, Express 4 and node:http: a page carries the
+ * SPEC §8 and §9 for pages, over real HTTP on every stack of stacks.ts: a page carries the
  * tags of what was rendered into it and `url:<path>`, and goes when any of them is invalidated; a
  * page past its timeout is served stale (`X-Cache: STALE`) while one refresh renders it behind, and
  * stands in for a view that fails. The cache's clock is moved by hand; the refresh is a real request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
-import express5 from 'express';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addCacheTags, invalidatePage, type Middleware } from '../../adapters/express.js';
-import { cacheMiddleware, cachePage } from './stacks.js';
+import { addCacheTags, invalidatePage } from '../../adapters/express.js';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
 import { eventually } from '../setup/eventually.js';
-
-const express4 = createRequire(import.meta.url)('express4') as typeof express5;
-
-type View = (req: IncomingMessage, res: ServerResponse) => unknown;
-type Build = (middleware: Middleware[], view: View) => (req: IncomingMessage, res: ServerResponse) => void;
-
-const expressApp =
-  (express: typeof express5): Build =>
-  (middleware, view) => {
-    const app = express();
-    app.use(...(middleware as never[]), ((req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => {
-      Promise.resolve(view(req, res)).catch(next);
-    }) as never);
-    // Express's own error page, quietly: the tests look at what reaches the client.
-    app.use(((error: Error, _req: IncomingMessage, res: ServerResponse, _next: unknown) => {
-      res.statusCode = 500;
-      res.end(`failed: ${error.message}`);
-    }) as never);
-    return app as never;
-  };
-const bare: Build = (middleware, view) => (req, res) => {
-  const run = (i: number): void => {
-    if (i === middleware.length) {
-      Promise.resolve(view(req, res)).catch((error: Error) => {
-        res.statusCode = 500;
-        res.end(`failed: ${error.message}`);
-      });
-      return;
-    }
-    middleware[i]!(req, res, (error) => (error ? res.end(String(error)) : run(i + 1)));
-  };
-  run(0);
-};
-const FLAVOURS: Array<[string, Build]> = [
-  ['Express 5', expressApp(express5)],
-  ['Express 4', expressApp(express4)],
-  ['node:http', bare],
-];
+import { cacheMiddleware, cachePage, STACKS } from './stacks.js';
 
 let location = 0;
 let clock = 1_800_000_000;
@@ -87,7 +47,7 @@ function countingView(extra: (req: IncomingMessage, res: ServerResponse, run: nu
 
 const summary = (reply: Reply) => [reply.headers['x-cache'], reply.text];
 
-describe.each(FLAVOURS)('page tags on %s', (_flavour, build) => {
+describe.each(STACKS)('page tags on %s', (_flavour, build) => {
   it('a page goes when a tag the view added is invalidated, and only that page', async () => {
     const view = countingView((req, res) => addCacheTags(res, req.url === '/three' ? 'item:3' : 'item:4'));
     const base = await serve(build([cacheMiddleware()], view));
@@ -129,7 +89,7 @@ describe.each(FLAVOURS)('page tags on %s', (_flavour, build) => {
   });
 });
 
-describe.each(FLAVOURS)('stale pages on %s', (_flavour, build) => {
+describe.each(STACKS)('stale pages on %s', (_flavour, build) => {
   it('an expired page is answered stale to every visitor at once while one refresh renders it behind', async () => {
     let openGate!: () => void;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
