@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
+import { STACK_NAMES, stackKey } from './stacks.js';
 
 const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
 const VISITORS = 100;
@@ -101,43 +102,56 @@ async function signIn(sites: SiteProcess[]): Promise<Visitor[]> {
   );
 }
 
+/** The stack the sites run on: set as its tests begin. */
+let stack = '';
+
 function sitePair(prefix: string, env: Record<string, string> = {}): SiteProcess[] {
   const sites: SiteProcess[] = [];
   beforeAll(async () => {
     if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
-    const start = () => startSiteProcess(new URL('./fixtures/holes-site.ts', import.meta.url), { SITE_KEY_PREFIX: `${prefix}${process.pid}`, ...env });
+    const start = () =>
+      startSiteProcess(new URL('./fixtures/holes-site.ts', import.meta.url), {
+        CACHEGRAIN_TEST_STACK: stack,
+        SITE_KEY_PREFIX: `${prefix}${process.pid}${stackKey(stack)}`,
+        ...env,
+      });
     sites.push(...(await Promise.all([start(), start()])));
   }, 30_000);
   afterAll(() => Promise.all(sites.map((site) => site.close())));
   return sites;
 }
 
-describe('pages with three holes filled per visitor, two processes on one Redis, 100 visitors', () => {
-  const sites = sitePair('holes');
-  it("every answer holds its own visitor's secret and no other, and after a first round at least 98% of pages are hits", async () => {
-    const visitors = await signIn(sites);
-    const first = await round(sites, visitors, 0, filledPage);
-    const measured = await round(sites, visitors, 3, filledPage);
-    expect([...first.leaks, ...measured.leaks]).toEqual([]);
-    expect(measured.pages).toBe(VISITORS * PAGES);
-    expect(measured.hits / measured.pages).toBeGreaterThanOrEqual(0.98);
-  }, 120_000);
-});
+describe.each(STACK_NAMES)('on %s', (name) => {
+  beforeAll(() => {
+    stack = name;
+  });
+  describe('pages with three holes filled per visitor, two processes on one Redis, 100 visitors', () => {
+    const sites = sitePair('holes');
+    it("every answer holds its own visitor's secret and no other, and after a first round at least 98% of pages are hits", async () => {
+      const visitors = await signIn(sites);
+      const first = await round(sites, visitors, 0, filledPage);
+      const measured = await round(sites, visitors, 3, filledPage);
+      expect([...first.leaks, ...measured.leaks]).toEqual([]);
+      expect(measured.pages).toBe(VISITORS * PAGES);
+      expect(measured.hits / measured.pages).toBeGreaterThanOrEqual(0.98);
+    }, 120_000);
+  });
 
-describe('the same pages with holes as ESI includes, assembled as a CDN does', () => {
-  const sites = sitePair('holes-esi', { HOLES: 'esi', HOLE_SECRET });
-  it("every page assembled holds its own visitor's secret and no other, the shells are hits, and a forged include is refused", async () => {
-    const visitors = await signIn(sites);
-    const first = await round(sites, visitors, 0, assembledPage);
-    const measured = await round(sites, visitors, 3, assembledPage);
-    expect([...first.leaks, ...measured.leaks]).toEqual([]);
-    expect(measured.hits / measured.pages).toBeGreaterThanOrEqual(0.98);
-    const shell = await send(sites[0]!.url, '/p/1', { headers: { Host: HOST } });
-    const csrf = [...shell.text.matchAll(INCLUDE)].map(([, src]) => src!).find((src) => src.includes('/csrf?'))!;
-    const headers = { Host: HOST, Cookie: visitors[0]!.cookie };
-    expect((await send(sites[1]!.url, csrf, { headers })).status).toBe(200);
-    // The token of another page under this page's signature, and a signature made up.
-    expect((await send(sites[1]!.url, csrf.replace('%2C%221%22%5D', '%2C%222%22%5D'), { headers })).status).toBe(403);
-    expect((await send(sites[1]!.url, csrf.replace(/sig=[\w-]+/, `sig=${'A'.repeat(43)}`), { headers })).status).toBe(403);
-  }, 120_000);
+  describe('the same pages with holes as ESI includes, assembled as a CDN does', () => {
+    const sites = sitePair('holes-esi', { HOLES: 'esi', HOLE_SECRET });
+    it("every page assembled holds its own visitor's secret and no other, the shells are hits, and a forged include is refused", async () => {
+      const visitors = await signIn(sites);
+      const first = await round(sites, visitors, 0, assembledPage);
+      const measured = await round(sites, visitors, 3, assembledPage);
+      expect([...first.leaks, ...measured.leaks]).toEqual([]);
+      expect(measured.hits / measured.pages).toBeGreaterThanOrEqual(0.98);
+      const shell = await send(sites[0]!.url, '/p/1', { headers: { Host: HOST } });
+      const csrf = [...shell.text.matchAll(INCLUDE)].map(([, src]) => src!).find((src) => src.includes('/csrf?'))!;
+      const headers = { Host: HOST, Cookie: visitors[0]!.cookie };
+      expect((await send(sites[1]!.url, csrf, { headers })).status).toBe(200);
+      // The token of another page under this page's signature, and a signature made up.
+      expect((await send(sites[1]!.url, csrf.replace('%2C%221%22%5D', '%2C%222%22%5D'), { headers })).status).toBe(403);
+      expect((await send(sites[1]!.url, csrf.replace(/sig=[\w-]+/, `sig=${'A'.repeat(43)}`), { headers })).status).toBe(403);
+    }, 120_000);
+  });
 });

@@ -9,12 +9,13 @@
  */
 import { Agent } from 'node:http';
 import { type AddressInfo, createServer, type Socket } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../setup/eventually.js';
 import { closedPort } from '../setup/closed-port.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
 import { get, HUNG_MS, load } from './fixtures/load.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
+import { STACK_NAMES, stackKey } from './stacks.js';
 
 const TIMEOUT_MS = 100;
 /** A deadline long enough that one stands apart from two (at least 1.8 s) however busy the machine is. */
@@ -29,8 +30,12 @@ type Layer = 'cacheMiddleware' | 'cachePage' | 'split middleware';
  * The site of `fixtures/outage-site.ts` in a process of its own, its pages cached in the Redis at
  * `location` (which its views use too), behind `layer`.
  */
+/** The stack the sites run on: set as its tests begin. */
+let stack = '';
+
 async function startSite(location: string, layer: Layer = 'cacheMiddleware', timeoutMs = TIMEOUT_MS): Promise<SiteProcess> {
   return startSiteProcess(new URL('./fixtures/outage-site.ts', import.meta.url), {
+    CACHEGRAIN_TEST_STACK: stack,
     OUTAGE_REDIS_URL: location,
     OUTAGE_TIMEOUT_MS: String(timeoutMs),
     OUTAGE_LAYER: layer,
@@ -77,123 +82,129 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-describe('the page cache when its Redis dies', () => {
-  it(`answers every request under ${CONNECTIONS} connections, none hung; the breaker opens, then closes when Redis is back`, async () => {
-    let redis: RedisServer = await startRedisServer();
-    cleanups.push(() => redis.stop());
-    const site = await startSite(redis.url);
-    cleanups.push(() => site.close());
-
-    const traffic = load(site.url, CONNECTIONS, PAGES);
-    await eventually(() => expect(traffic.samples.some((sample) => sample.xCache === 'HIT')).toBe(true), 20_000);
-    await redis.stop();
-    const held = await holdPort(redis.port);
-    cleanups.push(() => held.close());
-    const killedAt = traffic.now();
-    await eventually(async () => expect(await breakerState(site)).toBe('open'), 20_000);
-    const openedAt = traffic.now();
-    const hitsOnceOpen = await storeHits(site);
-    await sleep(1500);
-    expect(await breakerState(site)).not.toBe('closed');
-    // Back again on the same port: the cache recovers by itself and pages are stored and hit again.
-    // Pages may be stored and hit as soon as the server answers, before its start has returned.
-    const restartingAt = traffic.now();
-    const hitsBeforeRestart = await storeHits(site);
-    await held.close();
-    redis = await startRedisServer({ port: redis.port });
-    const restartedAt = traffic.now();
-    await eventually(async () => expect(await breakerState(site)).toBe('closed'), 20_000);
-    await eventually(() => expect(traffic.samples.some((sample) => sample.sentAt >= restartedAt && sample.xCache === 'HIT')).toBe(true), 20_000);
-    await traffic.stop();
-
-    const { samples } = traffic;
-    const before = samples.filter((sample) => sample.sentAt < killedAt);
-    const outage = samples.filter((sample) => sample.sentAt >= killedAt && sample.sentAt < restartingAt);
-    const breakerOpen = samples.filter((sample) => sample.sentAt >= openedAt && sample.sentAt < restartingAt);
-
-    // A request that hung (no answer within HUNG_MS) is recorded with status 0.
-    expect(samples.filter((sample) => sample.status !== 200)).toEqual([]);
-    expect(before.some((sample) => sample.xCache === 'HIT')).toBe(true);
-    // No page comes from the dead store (a request that joins a concurrent miss's render is served
-    // that render, and says HIT, so the store's own count tells).
-    expect(hitsBeforeRestart).toBe(hitsOnceOpen);
-    expect(outage.some((sample) => sample.xCache === 'MISS')).toBe(true);
-    // Each connection kept being answered while the breaker was open.
-    expect(breakerOpen.length).toBeGreaterThan(CONNECTIONS);
-    const slowest = Math.max(...samples.map((sample) => sample.ms));
-    expect(slowest, `the slowest of ${samples.length} requests took ${slowest.toFixed(0)} ms`).toBeLessThan(HUNG_MS);
-    const reported = await fetch(`${site.url}/errors`).then((reply) => reply.json() as Promise<{ errors: number }>);
-    expect(reported.errors).toBeGreaterThan(0);
-  }, 90_000);
-
-  const downServers = {
-    'refuses connections': async () => ({ port: await closedPort(), close: async () => undefined }),
-    'accepts connections and never answers': silentServer,
-  };
-  const cases = (['cacheMiddleware', 'cachePage', 'split middleware'] as const).flatMap((layer) =>
-    (Object.keys(downServers) as Array<keyof typeof downServers>).map((downServer) => [layer, downServer] as const),
-  );
-  it.each(cases)('costs a request one timeout in all before the breaker opens: %s, a server that %s', async (layer, downServer) => {
-    const down = await downServers[downServer]();
-    cleanups.push(() => down.close());
-    const site = await startSite(`redis://127.0.0.1:${down.port}`, layer, LONG_TIMEOUT_MS);
-    cleanups.push(() => site.close());
-    const agent = new Agent({ keepAlive: true });
-    cleanups.push(async () => agent.destroy());
-
-    const started = performance.now();
-    const reply = await get(agent, `${site.url}/item/1`);
-    const ms = performance.now() - started;
-    expect(reply).toEqual({ status: 200, xCache: 'MISS' });
-    // Lookup (header list and path version), the view's get and set, its fragment, the store: one
-    // timeout in all (two would take at least 1.8 s: a deadline fires between 90% and 100% of it).
-    expect(ms).toBeLessThan(LONG_TIMEOUT_MS * 1.8);
+describe.each(STACK_NAMES)('on %s', (name) => {
+  beforeAll(() => {
+    stack = name;
   });
-});
+  describe('the page cache when its Redis dies', () => {
+    it(`answers every request under ${CONNECTIONS} connections, none hung; the breaker opens, then closes when Redis is back`, async () => {
+      let redis: RedisServer = await startRedisServer();
+      cleanups.push(() => redis.stop());
+      const site = await startSite(redis.url);
+      cleanups.push(() => site.close());
 
-describe('the budget of a request whose caches share one dead Redis', () => {
-  /** How long the first request for a page takes, its page cache and its fragment on `fragmentAlias`, on a server that accepts and never answers. */
-  async function firstRequest(fragmentAlias: 'default' | 'fragments'): Promise<number> {
-    const silent = await silentServer();
-    cleanups.push(() => silent.close());
-    const site = await startSiteProcess(new URL('./fixtures/outage-site.ts', import.meta.url), {
-      OUTAGE_REDIS_URL: `redis://127.0.0.1:${silent.port}`,
-      OUTAGE_TIMEOUT_MS: String(LONG_TIMEOUT_MS),
-      OUTAGE_FRAGMENT_ALIAS: fragmentAlias,
+      const traffic = load(site.url, CONNECTIONS, PAGES);
+      await eventually(() => expect(traffic.samples.some((sample) => sample.xCache === 'HIT')).toBe(true), 20_000);
+      await redis.stop();
+      const held = await holdPort(redis.port);
+      cleanups.push(() => held.close());
+      const killedAt = traffic.now();
+      await eventually(async () => expect(await breakerState(site)).toBe('open'), 20_000);
+      const openedAt = traffic.now();
+      const hitsOnceOpen = await storeHits(site);
+      await sleep(1500);
+      expect(await breakerState(site)).not.toBe('closed');
+      // Back again on the same port: the cache recovers by itself and pages are stored and hit again.
+      // Pages may be stored and hit as soon as the server answers, before its start has returned.
+      const restartingAt = traffic.now();
+      const hitsBeforeRestart = await storeHits(site);
+      await held.close();
+      redis = await startRedisServer({ port: redis.port });
+      const restartedAt = traffic.now();
+      await eventually(async () => expect(await breakerState(site)).toBe('closed'), 20_000);
+      await eventually(() => expect(traffic.samples.some((sample) => sample.sentAt >= restartedAt && sample.xCache === 'HIT')).toBe(true), 20_000);
+      await traffic.stop();
+
+      const { samples } = traffic;
+      const before = samples.filter((sample) => sample.sentAt < killedAt);
+      const outage = samples.filter((sample) => sample.sentAt >= killedAt && sample.sentAt < restartingAt);
+      const breakerOpen = samples.filter((sample) => sample.sentAt >= openedAt && sample.sentAt < restartingAt);
+
+      // A request that hung (no answer within HUNG_MS) is recorded with status 0.
+      expect(samples.filter((sample) => sample.status !== 200)).toEqual([]);
+      expect(before.some((sample) => sample.xCache === 'HIT')).toBe(true);
+      // No page comes from the dead store (a request that joins a concurrent miss's render is served
+      // that render, and says HIT, so the store's own count tells).
+      expect(hitsBeforeRestart).toBe(hitsOnceOpen);
+      expect(outage.some((sample) => sample.xCache === 'MISS')).toBe(true);
+      // Each connection kept being answered while the breaker was open.
+      expect(breakerOpen.length).toBeGreaterThan(CONNECTIONS);
+      const slowest = Math.max(...samples.map((sample) => sample.ms));
+      expect(slowest, `the slowest of ${samples.length} requests took ${slowest.toFixed(0)} ms`).toBeLessThan(HUNG_MS);
+      const reported = await fetch(`${site.url}/errors`).then((reply) => reply.json() as Promise<{ errors: number }>);
+      expect(reported.errors).toBeGreaterThan(0);
+    }, 90_000);
+
+    const downServers = {
+      'refuses connections': async () => ({ port: await closedPort(), close: async () => undefined }),
+      'accepts connections and never answers': silentServer,
+    };
+    const cases = (['cacheMiddleware', 'cachePage', 'split middleware'] as const).flatMap((layer) =>
+      (Object.keys(downServers) as Array<keyof typeof downServers>).map((downServer) => [layer, downServer] as const),
+    );
+    it.each(cases)('costs a request one timeout in all before the breaker opens: %s, a server that %s', async (layer, downServer) => {
+      const down = await downServers[downServer]();
+      cleanups.push(() => down.close());
+      const site = await startSite(`redis://127.0.0.1:${down.port}`, layer, LONG_TIMEOUT_MS);
+      cleanups.push(() => site.close());
+      const agent = new Agent({ keepAlive: true });
+      cleanups.push(async () => agent.destroy());
+
+      const started = performance.now();
+      const reply = await get(agent, `${site.url}/item/1`);
+      const ms = performance.now() - started;
+      expect(reply).toEqual({ status: 200, xCache: 'MISS' });
+      // Lookup (header list and path version), the view's get and set, its fragment, the store: one
+      // timeout in all (two would take at least 1.8 s: a deadline fires between 90% and 100% of it).
+      expect(ms).toBeLessThan(LONG_TIMEOUT_MS * 1.8);
     });
-    cleanups.push(() => site.close());
-    const agent = new Agent({ keepAlive: true });
-    cleanups.push(async () => agent.destroy());
-    const started = performance.now();
-    const reply = await get(agent, `${site.url}/item/1`);
-    const ms = performance.now() - started;
-    expect(reply).toEqual({ status: 200, xCache: 'MISS' });
-    return ms;
+  });
+
+  describe('the budget of a request whose caches share one dead Redis', () => {
+    /** How long the first request for a page takes, its page cache and its fragment on `fragmentAlias`, on a server that accepts and never answers. */
+    async function firstRequest(fragmentAlias: 'default' | 'fragments'): Promise<number> {
+      const silent = await silentServer();
+      cleanups.push(() => silent.close());
+      const site = await startSiteProcess(new URL('./fixtures/outage-site.ts', import.meta.url), {
+        CACHEGRAIN_TEST_STACK: stack,
+        OUTAGE_REDIS_URL: `redis://127.0.0.1:${silent.port}`,
+        OUTAGE_TIMEOUT_MS: String(LONG_TIMEOUT_MS),
+        OUTAGE_FRAGMENT_ALIAS: fragmentAlias,
+      });
+      cleanups.push(() => site.close());
+      const agent = new Agent({ keepAlive: true });
+      cleanups.push(async () => agent.destroy());
+      const started = performance.now();
+      const reply = await get(agent, `${site.url}/item/1`);
+      const ms = performance.now() - started;
+      expect(reply).toEqual({ status: 200, xCache: 'MISS' });
+      return ms;
+    }
+
+    it('is one timeoutMs in all, not one per alias: a page cache and a fragment cache on two aliases wait about as long as on one', async () => {
+      const oneAlias = await firstRequest('default');
+      const twoAliases = await firstRequest('fragments');
+      // The page lookup waits out the deadline; the view's fragment, on the other alias, may not wait again.
+      expect(oneAlias).toBeGreaterThanOrEqual(LONG_TIMEOUT_MS * 0.9);
+      expect(twoAliases, `one alias: ${oneAlias.toFixed(0)} ms, two aliases: ${twoAliases.toFixed(0)} ms`).toBeLessThan(LONG_TIMEOUT_MS * 1.8);
+    });
+  });
+
+  /** A TCP listener on loopback that accepts connections and never answers: a server gone silent. */
+  async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
+    const sockets = new Set<Socket>();
+    const server = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('error', () => undefined);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      port: (server.address() as AddressInfo).port,
+      close: async () => {
+        for (const socket of sockets) socket.destroy();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
   }
-
-  it('is one timeoutMs in all, not one per alias: a page cache and a fragment cache on two aliases wait about as long as on one', async () => {
-    const oneAlias = await firstRequest('default');
-    const twoAliases = await firstRequest('fragments');
-    // The page lookup waits out the deadline; the view's fragment, on the other alias, may not wait again.
-    expect(oneAlias).toBeGreaterThanOrEqual(LONG_TIMEOUT_MS * 0.9);
-    expect(twoAliases, `one alias: ${oneAlias.toFixed(0)} ms, two aliases: ${twoAliases.toFixed(0)} ms`).toBeLessThan(LONG_TIMEOUT_MS * 1.8);
-  });
 });
-
-/** A TCP listener on loopback that accepts connections and never answers: a server gone silent. */
-async function silentServer(): Promise<{ port: number; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}

@@ -112,3 +112,9 @@ export const STACKS: Array<[string, Build]> = [
   ['Express 4', expressApp(express4)],
   ['node:http', bare],
 ];
+
+/** The stacks' names, for tests that run a site over each in a process of its own (`CACHEGRAIN_TEST_STACK`). */
+export const STACK_NAMES = STACKS.map(([name]) => name);
+
+/** A stack's name as it can stand in a cache key prefix. */
+export const stackKey = (name: string): string => name.replace(/\W/g, '').toLowerCase();
