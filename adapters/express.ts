@@ -7,24 +7,23 @@
 /// <reference types="node" preserve="true" />
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  addNeverCacheHeaders,
-  beforeHeaders,
   type CacheControlDirectives,
-  conditionalGetResponse,
+  cacheControlDecorator,
+  type ConditionalGetOptions,
+  conditionalGetDecorator,
   dashboardHandler,
   type DashboardOptions,
-  DEFAULT_MAX_BODY_BYTES,
+  neverCacheDecorator,
   PageCache,
   type PageCacheOptions,
-  patchCacheControl,
-  patchVaryHeaders,
+  type ResponseDecorator,
+  varyOnCookieDecorator,
+  varyOnHeadersDecorator,
 } from '../src/http/index.js';
-import { isHeaderName, misspeltDirectiveMessage } from '../src/http/headers.js';
-import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../src/options.js';
 
 export type Next = (error?: unknown) => void;
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
-export type { CacheControlDirectives, DashboardOptions, PageCacheOptions } from '../src/http/index.js';
+export type { CacheControlDirectives, ConditionalGetOptions, DashboardOptions, PageCacheOptions } from '../src/http/index.js';
 
 /** The per-site cache: answers hits, stores GET responses the rules allow. */
 export function cacheMiddleware(options: PageCacheOptions = {}): Middleware {
@@ -59,66 +58,36 @@ export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seco
   };
 }
 
-const DIRECTIVE_VALUE = new ValueRule('a boolean, a string or a number', (value) => ['boolean', 'string', 'number'].includes(typeof value));
+/** A decorator's change as middleware: applied, then on to the next. */
+const asMiddleware = (decorate: ResponseDecorator, name: string): Middleware =>
+  Object.defineProperty(
+    (req: IncomingMessage, res: ServerResponse, next: Next) => {
+      decorate(req, res);
+      next();
+    },
+    'name',
+    { value: name },
+  );
 
 /** Merges Cache-Control directives into the response (`{ maxAge: 60, public: true }`). */
 export function cacheControl(directives: CacheControlDirectives): Middleware {
-  if (directives === null || typeof directives !== 'object') throw new TypeError('cacheControl: directives must be an object such as { maxAge: 60 }');
-  for (const [name, value] of Object.entries(directives)) {
-    const misspelt = misspeltDirectiveMessage(name);
-    if (misspelt !== undefined) throw new TypeError(`cacheControl: ${misspelt}`);
-    checkValue(value, DIRECTIVE_VALUE, 'cacheControl', `directive ${name}`);
-    if (typeof value === 'number') checkValue(value, MUST_BE.nonNegativeSeconds, 'cacheControl', `directive ${name}`);
-  }
-  const fixed = { ...directives };
-  return function cacheControl(_req, res, next) {
-    beforeHeaders(res, (response) => patchCacheControl(response, fixed));
-    next();
-  };
+  return asMiddleware(cacheControlDecorator(directives), 'cacheControl');
 }
 
 /** Marks the response as never to be cached by anyone. */
-export function neverCache(_req: IncomingMessage, res: ServerResponse, next: Next): void {
-  beforeHeaders(res, addNeverCacheHeaders);
-  next();
-}
+export const neverCache: Middleware = asMiddleware(neverCacheDecorator, 'neverCache');
 
 /** Adds header names to the response's Vary. */
 export function varyOnHeaders(...names: string[]): Middleware {
-  for (const name of names) {
-    if (typeof name !== 'string' || !isHeaderName(name.trim())) {
-      throw new TypeError(`varyOnHeaders: ${JSON.stringify(name)} is not a header name`);
-    }
-  }
-  const fixed = [...names];
-  return function varyOnHeaders(_req, res, next) {
-    beforeHeaders(res, (response) => patchVaryHeaders(response, fixed));
-    next();
-  };
+  return asMiddleware(varyOnHeadersDecorator(names), 'varyOnHeaders');
 }
 
 /** Adds `Cookie` to the response's Vary. */
-export function varyOnCookie(_req: IncomingMessage, res: ServerResponse, next: Next): void {
-  beforeHeaders(res, (response) => patchVaryHeaders(response, ['Cookie']));
-  next();
-}
-
-/** Options of `conditionalGet`. */
-export interface ConditionalGetOptions {
-  /** Bodies larger than this many bytes are sent without an ETag (never held back). @default 1048576 */
-  maxBodyBytes?: number;
-}
-
-const CONDITIONAL_GET_OPTIONS = optionShape<ConditionalGetOptions>({ maxBodyBytes: MUST_BE.nonNegativeInteger });
+export const varyOnCookie: Middleware = asMiddleware(varyOnCookieDecorator, 'varyOnCookie');
 
 /** Gives GET responses a strong ETag and answers 304/412 to conditional requests. */
 export function conditionalGet(options: ConditionalGetOptions = {}): Middleware {
-  checkOptions(options, CONDITIONAL_GET_OPTIONS, 'conditionalGet');
-  const { maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = options;
-  return function conditionalGet(req, res, next) {
-    conditionalGetResponse(req, res, maxBodyBytes);
-    next();
-  };
+  return asMiddleware(conditionalGetDecorator(options), 'conditionalGet');
 }
 
 export {

@@ -7,6 +7,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
 import type { HoleDelivery } from './holes.js';
+import { requestPath } from './keys.js';
 import { countOnce } from './page-stats.js';
 
 /** A stored response, ready to send. */
@@ -44,7 +45,7 @@ type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: { statusHeader: string 
  * page with holes gets them delivered by `holes`, the layer's delivery.
  */
 export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPage, label: HitLabel, statusHeader: string | false, holes?: HoleDelivery): void {
-  countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route);
+  countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route ?? requestPath(req));
   let status = page.status;
   let headers = hitHeaders(page, label, statusHeader);
   // A page whose holes are filled in place is judged by the filled page's own validators, once filled.

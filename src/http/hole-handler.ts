@@ -37,6 +37,8 @@ export function holeHandler(options: HoleHandlerOptions = {}): (req: IncomingMes
     }
     if (definedHole(asked.name) === undefined) return answer(res, 404, `no hole '${asked.name}' is defined`);
     buildHole({ name: asked.name, args: asked.args }, req, reportHoleFailure).then((html) => {
+      // Said outright: a framework in front may have set another status before it knew of the hole (Koa starts at 404).
+      res.statusCode = 200;
       res.setHeader('Content-Type', 'text/html; charset=utf-8');
       res.setHeader('Content-Length', Buffer.byteLength(html));
       res.end(req.method === 'HEAD' ? undefined : html);

@@ -14,11 +14,11 @@ import { ServerCache } from '../backends/server.js';
 import { inRequestScope } from '../cacheability/scope.js';
 import { judgeFreshnessHere } from './conditional.js';
 import { resolveCache } from './keys.js';
-import { PageLayer, type PageCacheOptions } from './layer.js';
+import { type PageCacheOptions, type PageFramework, PageLayer } from './layer.js';
 import { PageRequest } from './page-request.js';
 import { captureResponse } from './page-store.js';
 
-export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PAGE_CACHE_OPTIONS, type PageCacheOptions } from './layer.js';
+export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PAGE_CACHE_OPTIONS, type PageCacheOptions, type PageFramework } from './layer.js';
 export type { StoredPage } from './hit.js';
 export { pageStats, resetPageStats } from './page-stats.js';
 
@@ -27,9 +27,13 @@ const NOTHING = (): void => undefined;
 export class PageCache {
   private readonly layer: PageLayer;
 
-  /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
-  constructor(options: PageCacheOptions, pageTimeout: number | null, what: string) {
-    this.layer = new PageLayer(options, pageTimeout, what);
+  /**
+   * `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age;
+   * `what` names the layer in errors (`cachePage: options.seconds must be…`); `framework` is what the
+   * adapter of the framework in front tells of its requests (Express's by default).
+   */
+  constructor(options: PageCacheOptions, pageTimeout: number | null, what: string, framework?: PageFramework) {
+    this.layer = new PageLayer(options, pageTimeout, what, framework);
   }
 
   /**
@@ -46,20 +50,12 @@ export class PageCache {
    * phase (`captureOnMiss`, when this layer has both) and calls `next` in the request's scope. A hit on
    * a cache in this process is answered before this returns.
    */
-  fetchOrContinue(
-    req: IncomingMessage,
-    res: ServerResponse,
-    next: (error?: unknown) => void,
-    captureOnMiss = false,
-    answered: () => void = NOTHING,
-  ): void {
+  fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, captureOnMiss = false, answered: () => void = NOTHING): void {
     const cache = resolveCache(this.layer.cacheOption);
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
     if (cache instanceof ServerCache) {
-      inRequestScope(res, () =>
-        this.fetch(req, res).then((hit) => (hit ? answered() : this.continueAfterMiss(req, res, next, captureOnMiss)), next),
-      );
+      inRequestScope(res, () => this.fetch(req, res).then((hit) => (hit ? answered() : this.continueAfterMiss(req, res, next, captureOnMiss)), next));
       return;
     }
     let hit: MaybePromise<boolean>;

@@ -54,15 +54,15 @@ export function resetPageStats(): void {
  * request's scope): a hit ends the request, so no layer can count it after, and the hot path writes
  * nothing on the request.
  */
-export function countOnce(req: IncomingMessage, res: ServerResponse, outcome: keyof HitCounts, route?: string): void {
+export function countOnce(req: IncomingMessage, res: ServerResponse, outcome: keyof HitCounts, route: string): void {
   if (openedScope(res)?.missCounted === true) return;
   if (outcome === 'misses') scopeOf(res).missCounted = true;
-  countsByRoute.of(route ?? routeOf(req) ?? requestPath(req))[outcome]++;
+  countsByRoute.of(route)[outcome]++;
 }
 
-/** The Express route pattern that matched the request (with its router's mount path), if any did. */
-export function routeOf(req: IncomingMessage): string | undefined {
+/** The Express route pattern that matched the request (with its router's mount path), else its path. */
+export function expressRouteOf(req: IncomingMessage): string {
   const { route, baseUrl } = req as IncomingMessage & { route?: { path?: unknown }; baseUrl?: string };
-  if (route?.path === undefined) return undefined;
+  if (route?.path === undefined) return requestPath(req);
   return `${baseUrl ?? ''}${String(route.path)}`;
 }

@@ -12,7 +12,7 @@ import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
 import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
 import type { PageLayer } from './layer.js';
 import { PageRequest, type RenderedPage } from './page-request.js';
-import { countOnce, noteVariant, routeOf } from './page-stats.js';
+import { countOnce, noteVariant } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './report.js';
 import { scopeOf } from '../cacheability/scope.js';
@@ -67,7 +67,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       // Downstream, a page stored once per theme is still one visitor's to a cache that cannot tell themes apart.
       if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
       const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
-      countOnce(req, res, 'misses');
+      countOnce(req, res, 'misses', layer.routeOf(req));
       if (layer.debug) {
         if (contexts.length > 0) res.setHeader(`${debugPrefix(layer)}-Contexts`, contexts.join(', '));
         res.setHeader(`${debugPrefix(layer)}-Max-Age`, String(decision.store ? decision.timeout : (decision.patchTimeout ?? 0)));
@@ -78,7 +78,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         patchResponseHeaders(res, Math.min(layer.browserMaxAge ?? timeout, decision.partsMaxAge ?? Infinity));
         if (layer.tagHeader !== false) res.setHeader(layer.tagHeader, pageTags(res, lookup).join(' '));
         if (!lookup.stores) return hold || false;
-        page = describePage(req, res, layer.statusHeader);
+        page = describePage(layer, req, res);
         return hold || true;
       }
       layer.markBypass(res, decision.reason);
@@ -126,7 +126,8 @@ function replaceWithFallback(layer: PageLayer, lookup: PageRequest, fallback: St
 }
 
 /** The status and headers to store, as the view left them (connection headers and the HIT/MISS header left out). */
-function describePage(req: IncomingMessage, res: ServerResponse, statusHeader: string | false): Omit<StoredPage, 'body'> {
+function describePage(layer: PageLayer, req: IncomingMessage, res: ServerResponse): Omit<StoredPage, 'body'> {
+  const statusHeader = layer.statusHeader;
   const skipped = statusHeader === false ? '' : statusHeader.toLowerCase();
   const headers: string[] = [];
   // Node keeps the names as the view spelled them; getRawHeaderNames is missing from @types/node.
@@ -149,7 +150,7 @@ function describePage(req: IncomingMessage, res: ServerResponse, statusHeader: s
   const lastModified = headerText(res, 'last-modified');
   if (etag !== undefined) page.etag = etag;
   if (lastModified !== undefined) page.lastModified = lastModified;
-  page.route = routeOf(req) ?? requestPath(req);
+  page.route = layer.routeOf(req);
   return page;
 }
 

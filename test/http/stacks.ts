@@ -1,74 +1,19 @@
 /**
- * The HTTP stacks the page-cache conformance suite runs over: Express 5, Express 4 and a bare
- * node:http server, then each framework with its own adapter. A test mounts layers made by the
- * functions below: each is Express middleware (what Express and node:http run) that also says what it
- * is, so that a framework's stack mounts its own adapter's equivalent in its own way.
+ * The HTTP stacks the page-cache conformance suite runs over: Express 5, Express 4, a bare node:http
+ * server, Fastify, Koa and Hono, each with its own adapter. Tests mount layers made by layers.ts.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import express5 from 'express';
-import * as expressAdapter from '../../adapters/express.js';
-import type { CacheControlDirectives, ConditionalGetOptions, Middleware, PageCacheOptions } from '../../adapters/express.js';
+import { type Build, failed } from './layers.js';
+import { fastifyStack } from './stack-fastify.js';
+import { koaStack } from './stack-koa.js';
+
+export * from './layers.js';
 
 // The Express 4 alias package ships no types; it has Express 5's shape where these tests touch it.
 export const express4 = createRequire(import.meta.url)('express4') as typeof express5;
 export { express5 };
-
-/**
- * A view as the tests write it, over Node's request and response; each stack runs it its own way. A
- * view that throws, or returns a promise that rejects, has failed: the stack answers 500 as its
- * framework does.
- */
-export type View = (req: IncomingMessage, res: ServerResponse) => unknown;
-export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-/**
- * Mounts `middleware` (layers made below, or any Connect middleware) on the whole site and `route`
- * on the one route that serves every path, in front of `view`, on one stack.
- */
-export type Build = (middleware: Middleware[], view: View, route?: Middleware[]) => Handler;
-
-/** What a layer is, for a stack that mounts its own adapter's equivalent. */
-export type LayerSpec =
-  | { kind: 'cacheMiddleware'; options: PageCacheOptions }
-  | { kind: 'updateCacheMiddleware'; options: PageCacheOptions }
-  | { kind: 'fetchFromCacheMiddleware'; options: PageCacheOptions }
-  | { kind: 'cachePage'; timeout: number; options: Omit<PageCacheOptions, 'seconds'> }
-  | { kind: 'cacheControl'; directives: CacheControlDirectives }
-  | { kind: 'neverCache' }
-  | { kind: 'varyOnHeaders'; names: string[] }
-  | { kind: 'varyOnCookie' }
-  | { kind: 'conditionalGet'; options: ConditionalGetOptions };
-
-/** Express middleware that says what it is. */
-export interface Layer extends Middleware {
-  readonly spec: LayerSpec;
-}
-
-const layer = (middleware: Middleware, spec: LayerSpec): Layer =>
-  Object.defineProperties((...args: Parameters<Middleware>) => middleware(...args), { name: { value: middleware.name }, spec: { value: spec } }) as Layer;
-
-/** The spec of a layer made below; undefined for other middleware (a stack runs those as Connect middleware). */
-export const specOf = (middleware: Middleware): LayerSpec | undefined => (middleware as Partial<Layer>).spec;
-
-export const cacheMiddleware = (options: PageCacheOptions = {}): Layer => layer(expressAdapter.cacheMiddleware(options), { kind: 'cacheMiddleware', options });
-export const updateCacheMiddleware = (options: PageCacheOptions = {}): Layer =>
-  layer(expressAdapter.updateCacheMiddleware(options), { kind: 'updateCacheMiddleware', options });
-export const fetchFromCacheMiddleware = (options: PageCacheOptions = {}): Layer =>
-  layer(expressAdapter.fetchFromCacheMiddleware(options), { kind: 'fetchFromCacheMiddleware', options });
-export const cachePage = (timeout: number, options: Omit<PageCacheOptions, 'seconds'> = {}): Layer =>
-  layer(expressAdapter.cachePage(timeout, options), { kind: 'cachePage', timeout, options });
-export const cacheControl = (directives: CacheControlDirectives): Layer => layer(expressAdapter.cacheControl(directives), { kind: 'cacheControl', directives });
-export const neverCache: Layer = layer(expressAdapter.neverCache, { kind: 'neverCache' });
-export const varyOnHeaders = (...names: string[]): Layer => layer(expressAdapter.varyOnHeaders(...names), { kind: 'varyOnHeaders', names });
-export const varyOnCookie: Layer = layer(expressAdapter.varyOnCookie, { kind: 'varyOnCookie' });
-export const conditionalGet = (options: ConditionalGetOptions = {}): Layer =>
-  layer(expressAdapter.conditionalGet(options), { kind: 'conditionalGet', options });
-
-/** Answers a failed view or middleware as the tests expect of Express and node:http. */
-const failed = (error: unknown, res: ServerResponse) => {
-  res.statusCode = 500;
-  res.end(`failed: ${error instanceof Error ? error.message : String(error)}`);
-};
 
 export const expressApp =
   (express: typeof express5): Build =>
@@ -111,6 +56,8 @@ export const STACKS: Array<[string, Build]> = [
   ['Express 5', expressApp(express5)],
   ['Express 4', expressApp(express4)],
   ['node:http', bare],
+  ['Fastify', fastifyStack],
+  ['Koa', koaStack],
 ];
 
 /** The stacks' names, for tests that run a site over each in a process of its own (`CACHEGRAIN_TEST_STACK`). */

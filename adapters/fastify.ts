@@ -1,0 +1,183 @@
+/**
+ * cachegrain/fastify: the page cache and Django's view decorators for Fastify, as a plugin and as
+ * hooks. Glue only: the logic is in `src/http/`, over Node's request and response (`request.raw`,
+ * `reply.raw`). A hit is written there and Fastify stands aside (`reply.hijack()`); a miss goes on
+ * through Fastify, its response watched as Fastify writes it and stored when the rules allow.
+ *
+ *   await app.register(cachegrain, { seconds: 600 });                   // every route
+ *   app.get('/news', { config: { cachePage: 60 } }, handler);           // one route, 60 s
+ */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
+import type { IncomingMessage } from 'node:http';
+import type { FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
+import {
+  type CacheControlDirectives,
+  cacheControlDecorator,
+  type ConditionalGetOptions,
+  conditionalGetDecorator,
+  holeHandler as connectHoleHandler,
+  type HoleHandlerOptions,
+  neverCacheDecorator,
+  PageCache,
+  type PageCacheOptions,
+  type PageFramework,
+  requestPath,
+  type ResponseDecorator,
+  varyOnCookieDecorator,
+  varyOnHeadersDecorator,
+} from '../src/http/index.js';
+import { passesOn } from '../src/http/connect.js';
+import { checkValue, MUST_BE } from '../src/options.js';
+
+/** An `onRequest` hook, as Fastify calls it. */
+export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
+/** A route's own page cache, as its config names it: seconds, or seconds and the options of `cachePage`. */
+export type CachePageConfig = number | ({ timeout: number } & Omit<PageCacheOptions, 'seconds'>);
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Caches the route's pages for this many seconds, whatever max-age the response names (Django's `cache_page`). */
+    cachePage?: CachePageConfig;
+  }
+}
+
+/** Options of the plugin: the site-wide cache's, and whether there is one. */
+export interface CachegrainPluginOptions extends PageCacheOptions {
+  /** Caches the GET responses of every route (Django's per-site cache); `false` caches only the routes whose config names `cachePage`. @default true */
+  site?: boolean;
+}
+
+export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../src/http/index.js';
+
+/** The route pattern of each request on its way through (`/items/:id`), by which pages are counted. */
+const routes = new WeakMap<IncomingMessage, string>();
+const FASTIFY: PageFramework = { routeOf: (req) => routes.get(req) ?? requestPath(req) };
+
+/** The hook of a page-cache layer: a hit is answered and Fastify stands aside; a miss goes on, in the request's scope. */
+function pageHook(pages: PageCache, name: string): Hook {
+  return Object.defineProperty(
+    (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      pages.handle(
+        request.raw,
+        reply.raw,
+        (error) => {
+          routes.set(request.raw, request.routeOptions.url ?? requestPath(request.raw));
+          done(error as Error | undefined);
+        },
+        () => reply.hijack(),
+      );
+    },
+    'name',
+    { value: name },
+  );
+}
+
+/** The per-site cache as a hook: `app.addHook('onRequest', cacheMiddleware({ seconds: 600 }))`. */
+export function cacheMiddleware(options: PageCacheOptions = {}): Hook {
+  return pageHook(new PageCache(options, null, 'cacheMiddleware', FASTIFY), 'cacheMiddleware');
+}
+
+/** Caches one route for `timeout` seconds, whatever max-age the response names: `app.get(path, { onRequest: cachePage(60) }, handler)`. */
+export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seconds'> = {}): Hook {
+  return pageHook(new PageCache(options, timeout, 'cachePage', FASTIFY), 'cachePage');
+}
+
+/** The response half of the split per-site cache: the first `onRequest` hook, `fetchFromCacheMiddleware` the last. */
+export function updateCacheMiddleware(options: PageCacheOptions = {}): Hook {
+  const pages = new PageCache(options, null, 'updateCacheMiddleware', FASTIFY);
+  return function updateCacheMiddleware(request, reply, done) {
+    routes.set(request.raw, request.routeOptions.url ?? requestPath(request.raw));
+    pages.capture(request.raw, reply.raw);
+    done();
+  };
+}
+
+/** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
+export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): Hook {
+  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware', FASTIFY);
+  return function fetchFromCacheMiddleware(request, reply, done) {
+    pages.fetchOrContinue(request.raw, reply.raw, done as (error?: unknown) => void, false, () => reply.hijack());
+  };
+}
+
+/** A decorator's change as a hook. */
+const asHook = (decorate: ResponseDecorator, name: string): Hook =>
+  Object.defineProperty(
+    (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
+      decorate(request.raw, reply.raw);
+      done();
+    },
+    'name',
+    { value: name },
+  );
+
+/** Merges Cache-Control directives into the response (`{ maxAge: 60, public: true }`). */
+export const cacheControl = (directives: CacheControlDirectives): Hook => asHook(cacheControlDecorator(directives), 'cacheControl');
+/** Marks the response as never to be cached by anyone. */
+export const neverCache: Hook = asHook(neverCacheDecorator, 'neverCache');
+/** Adds header names to the response's Vary. */
+export const varyOnHeaders = (...names: string[]): Hook => asHook(varyOnHeadersDecorator(names), 'varyOnHeaders');
+/** Adds `Cookie` to the response's Vary. */
+export const varyOnCookie: Hook = asHook(varyOnCookieDecorator, 'varyOnCookie');
+/** Gives GET responses a strong ETag and answers 304/412 to conditional requests. */
+export const conditionalGet = (options: ConditionalGetOptions = {}): Hook => asHook(conditionalGetDecorator(options), 'conditionalGet');
+
+/** Answers the signed hole URLs of pages cached with `holes: 'esi'`: `app.addHook('onRequest', holeHandler({ secret }))`. */
+export function holeHandler(options: HoleHandlerOptions = {}): Hook {
+  const handler = connectHoleHandler(options);
+  return function holeHandler(request, reply, done) {
+    passesOn(handler, request.raw, reply.raw).then(
+      (passed) => (passed ? done() : reply.hijack()),
+      (error: Error) => done(error),
+    );
+  };
+}
+
+/** The register options Fastify itself reads: not the cache's. */
+const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
+
+/** A route's `cachePage` config as a hook, checked as the route is declared. */
+function routeHook(config: CachePageConfig, route: RouteOptions): Hook {
+  const { timeout, ...options } = typeof config === 'number' ? { timeout: config } : config;
+  checkValue(timeout, MUST_BE.seconds, `cachePage of ${route.method} ${route.url}`, 'timeout');
+  return cachePage(timeout, options);
+}
+
+/**
+ * The plugin: the site-wide cache (unless `site: false`) in front of every route, and the page cache
+ * of each route whose config names `cachePage`. Register it before the routes it serves.
+ */
+export const cachegrain: FastifyPluginCallback<CachegrainPluginOptions> = (fastify, options, done) => {
+  const { site = true, ...given } = options;
+  const pageOptions = Object.fromEntries(Object.entries(given).filter(([name]) => !REGISTER_OPTIONS.includes(name))) as PageCacheOptions;
+  checkValue(site, MUST_BE.boolean, 'cachegrain', 'options.site');
+  if (site) fastify.addHook('onRequest', pageHook(new PageCache(pageOptions, null, 'cachegrain', FASTIFY), 'cachegrain'));
+  fastify.addHook('onRoute', (route) => {
+    const config = route.config?.cachePage;
+    if (config === undefined) return;
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    // First of the route's hooks: a hit runs none of them, as it runs no handler.
+    route.onRequest = [routeHook(config, route), ...own] as RouteOptions['onRequest'];
+  });
+  done();
+};
+// Hooks and route declarations of the plugin reach the whole app, as fastify-plugin would make them.
+Object.assign(cachegrain, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'cachegrain' });
+export default cachegrain;
+
+export {
+  addCacheContexts,
+  addCacheTags,
+  cacheScope,
+  defineCacheContext,
+  defineHole,
+  getCacheKey,
+  invalidatePage,
+  learnCacheKey,
+  markUncacheable,
+  pageStats,
+  resetPageStats,
+} from '../src/http/index.js';
+export type { HoleBuilder, HoleOptions } from '../src/http/index.js';

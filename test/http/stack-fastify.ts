@@ -1,0 +1,101 @@
+/**
+ * The Fastify stack of the conformance suite: a real Fastify app with cachegrain/fastify. The site's
+ * layers are the plugin (for a `cacheMiddleware`) and the adapter's hooks, in order; the route's
+ * `cachePage` is its route config. Other Connect middleware runs in a hook, as Fastify sites run it.
+ * The view writes Node's response itself behind `reply.hijack()`, Fastify's documented way to let a
+ * handler do so; test/http/fastify.test.ts covers what Fastify's own `reply.send` writes.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyInstance, type FastifyPluginCallback } from 'fastify';
+import * as adapter from '../../adapters/fastify.js';
+import type { Middleware } from '../../adapters/express.js';
+import { passesOn } from '../../src/http/connect.js';
+import { type Build, failed, type LayerSpec, specOf } from './layers.js';
+
+/** The adapter's hook for a layer the tests made. */
+function hookOf(spec: LayerSpec): adapter.Hook {
+  switch (spec.kind) {
+    case 'cacheMiddleware':
+      return adapter.cacheMiddleware(spec.options);
+    case 'updateCacheMiddleware':
+      return adapter.updateCacheMiddleware(spec.options);
+    case 'fetchFromCacheMiddleware':
+      return adapter.fetchFromCacheMiddleware(spec.options);
+    case 'cachePage':
+      return adapter.cachePage(spec.timeout, spec.options);
+    case 'cacheControl':
+      return adapter.cacheControl(spec.directives);
+    case 'neverCache':
+      return adapter.neverCache;
+    case 'varyOnHeaders':
+      return adapter.varyOnHeaders(...spec.names);
+    case 'varyOnCookie':
+      return adapter.varyOnCookie;
+    case 'conditionalGet':
+      return adapter.conditionalGet(spec.options);
+  }
+}
+
+/** Connect middleware as a Fastify hook: on when it passes the request on, out of Fastify's way when it answered. */
+const connectHook =
+  (middleware: Middleware): adapter.Hook =>
+  (request, reply, done) => {
+    passesOn(middleware, request.raw, reply.raw).then(
+      (passed) => (passed ? done() : reply.hijack()),
+      (error: Error) => done(error),
+    );
+  };
+
+const hookFor = (middleware: Middleware): adapter.Hook => {
+  const spec = specOf(middleware);
+  return spec === undefined ? connectHook(middleware) : hookOf(spec);
+};
+
+/** Registered in order, each reaching the whole app: Fastify runs its hooks in the order they were added. */
+const everywhere = (plugin: FastifyPluginCallback): FastifyPluginCallback => Object.assign(plugin, { [Symbol.for('skip-override')]: true });
+
+export const fastifyStack: Build = (middleware, view, route = []) => {
+  let handle: (req: IncomingMessage, res: ServerResponse) => void = () => undefined;
+  const app: FastifyInstance = Fastify({
+    exposeHeadRoutes: false,
+    serverFactory: (handler) => {
+      handle = handler;
+      return http.createServer(handler);
+    },
+  });
+  // Bodies are the view's to read, as they come.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+  const [first, ...others] = middleware;
+  const firstSpec = first === undefined ? undefined : specOf(first);
+  if (firstSpec?.kind === 'cacheMiddleware') void app.register(adapter.cachegrain, firstSpec.options);
+  else void app.register(adapter.cachegrain, { site: false });
+  for (const layer of firstSpec?.kind === 'cacheMiddleware' ? others : middleware) {
+    void app.register(everywhere((fastify, _options, done) => (fastify.addHook('onRequest', hookFor(layer)), done())));
+  }
+  const [routeFirst, ...routeOthers] = route;
+  const routeSpec = routeFirst === undefined ? undefined : specOf(routeFirst);
+  void app.register(
+    everywhere((fastify, _options, done) => {
+      fastify.route({
+        method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
+        url: '/*',
+        config: routeSpec?.kind === 'cachePage' ? { cachePage: { timeout: routeSpec.timeout, ...routeSpec.options } } : {},
+        onRequest: (routeSpec?.kind === 'cachePage' ? routeOthers : route).map(hookFor),
+        handler: async (request, reply) => {
+          reply.hijack();
+          try {
+            await view(request.raw, reply.raw);
+          } catch (error) {
+            // Fastify sends no error page for a hijacked reply: the view's failure is answered here.
+            if (!reply.raw.headersSent) failed(error, reply.raw);
+            else reply.raw.destroy();
+          }
+        },
+      });
+      done();
+    }),
+  );
+  const ready = app.ready();
+  return (req, res) => void ready.then(() => handle(req, res));
+};
