@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import express5 from 'express';
 import { type Build, failed } from './layers.js';
 import { fastifyStack } from './stack-fastify.js';
+import { honoStack } from './stack-hono.js';
 import { koaStack } from './stack-koa.js';
 
 export * from './layers.js';
@@ -58,6 +59,7 @@ export const STACKS: Array<[string, Build]> = [
   ['node:http', bare],
   ['Fastify', fastifyStack],
   ['Koa', koaStack],
+  ['Hono', honoStack],
 ];
 
 /** The stacks' names, for tests that run a site over each in a process of its own (`CACHEGRAIN_TEST_STACK`). */

@@ -1,0 +1,158 @@
+/**
+ * cachegrain/hono: the page cache and Django's view decorators as Hono middleware, on Node through
+ * `@hono/node-server`, whose bindings carry Node's request and response (`c.env.incoming`,
+ * `c.env.outgoing`). Glue only: the logic is in `src/http/`. A hit is written to Node's response
+ * and the middleware answers that it was sent; a miss goes on down the middleware, in the request's
+ * scope, and what the Node server then writes of Hono's response is stored when the rules allow.
+ *
+ *   app.use(cacheMiddleware({ seconds: 600 }));                   // every route
+ *   app.get('/news', cachePage(60), (c) => c.html(page));         // one route, 60 s
+ */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Context, MiddlewareHandler } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import {
+  type CacheControlDirectives,
+  cacheControlDecorator,
+  type ConditionalGetOptions,
+  conditionalGetDecorator,
+  holeHandler as connectHoleHandler,
+  type HoleHandlerOptions,
+  neverCacheDecorator,
+  PageCache,
+  type PageCacheOptions,
+  type PageFramework,
+  requestPath,
+  type ResponseDecorator,
+  varyOnCookieDecorator,
+  varyOnHeadersDecorator,
+} from '../src/http/index.js';
+import { passesOn } from '../src/http/connect.js';
+
+export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../src/http/index.js';
+
+/** Node's request and response under Hono, or a clear error where Hono does not run on Node. */
+function nodeOf(c: Context, what: string): { req: IncomingMessage; res: ServerResponse } {
+  const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
+  if (env?.incoming === undefined || env.outgoing === undefined || !('writeHead' in env.outgoing)) {
+    throw new Error(`${what}: Hono must run on Node through @hono/node-server (serve(), or getRequestListener()): c.env.incoming and c.env.outgoing are missing`);
+  }
+  return { req: env.incoming, res: env.outgoing };
+}
+
+/** A response the Node server sends nothing for: the cache has written the whole answer to Node's response. */
+const alreadySent = (): Response => RESPONSE_ALREADY_SENT.clone();
+
+/** Each request's context on its way down, for the route Hono matched for it. */
+const contexts = new WeakMap<IncomingMessage, Context>();
+const HONO: PageFramework = {
+  routeOf(req) {
+    const route = contexts.get(req)?.req.routePath;
+    return route === undefined || route === '*' || route === '/*' ? requestPath(req) : route;
+  },
+};
+
+const named = <T extends object>(fn: T, name: string): T => Object.defineProperty(fn, 'name', { value: name });
+
+/**
+ * Runs the request phase of `pages` and, on a miss, the rest of the app in the request's scope:
+ * resolves true when the cache answered.
+ */
+function passThrough(c: Context, next: () => Promise<void>, run: (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => void, what: string): Promise<boolean> {
+  const { req, res } = nodeOf(c, what);
+  return new Promise<boolean>((resolve, reject) => {
+    run(
+      req,
+      res,
+      (error) => {
+        if (error !== undefined) return reject(error);
+        contexts.set(req, c);
+        next().then(() => resolve(false), reject);
+      },
+      () => resolve(true),
+    );
+  });
+}
+
+function pageMiddleware(pages: PageCache, name: string): MiddlewareHandler {
+  return named(async (c: Context, next: () => Promise<void>) => {
+    if (await passThrough(c, next, (req, res, onward, answered) => pages.handle(req, res, onward, answered), name)) return alreadySent();
+  }, name);
+}
+
+/** The per-site cache: `app.use(cacheMiddleware({ seconds: 600 }))`, before the routes. */
+export function cacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
+  return pageMiddleware(new PageCache(options, null, 'cacheMiddleware', HONO), 'cacheMiddleware');
+}
+
+/** Caches one route for `timeout` seconds, whatever max-age the response names: `app.get(path, cachePage(60), handler)`. */
+export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seconds'> = {}): MiddlewareHandler {
+  return pageMiddleware(new PageCache(options, timeout, 'cachePage', HONO), 'cachePage');
+}
+
+/** The response half of the split per-site cache: the first middleware, `fetchFromCacheMiddleware` the last. */
+export function updateCacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
+  const pages = new PageCache(options, null, 'updateCacheMiddleware', HONO);
+  return named(async (c: Context, next: () => Promise<void>) => {
+    const { req, res } = nodeOf(c, 'updateCacheMiddleware');
+    contexts.set(req, c);
+    pages.capture(req, res);
+    await next();
+  }, 'updateCacheMiddleware');
+}
+
+/** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
+export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
+  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware', HONO);
+  return named(async (c: Context, next: () => Promise<void>) => {
+    const run = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) =>
+      pages.fetchOrContinue(req, res, onward, false, answered);
+    if (await passThrough(c, next, run, 'fetchFromCacheMiddleware')) return alreadySent();
+  }, 'fetchFromCacheMiddleware');
+}
+
+/** A decorator's change as middleware. */
+const asMiddleware = (decorate: ResponseDecorator, name: string): MiddlewareHandler =>
+  named(async (c: Context, next: () => Promise<void>) => {
+    const { req, res } = nodeOf(c, name);
+    decorate(req, res);
+    await next();
+  }, name);
+
+/** Merges Cache-Control directives into the response (`{ maxAge: 60, public: true }`). */
+export const cacheControl = (directives: CacheControlDirectives): MiddlewareHandler => asMiddleware(cacheControlDecorator(directives), 'cacheControl');
+/** Marks the response as never to be cached by anyone. */
+export const neverCache: MiddlewareHandler = asMiddleware(neverCacheDecorator, 'neverCache');
+/** Adds header names to the response's Vary. */
+export const varyOnHeaders = (...names: string[]): MiddlewareHandler => asMiddleware(varyOnHeadersDecorator(names), 'varyOnHeaders');
+/** Adds `Cookie` to the response's Vary. */
+export const varyOnCookie: MiddlewareHandler = asMiddleware(varyOnCookieDecorator, 'varyOnCookie');
+/** Gives GET responses a strong ETag and answers 304/412 to conditional requests. */
+export const conditionalGet = (options: ConditionalGetOptions = {}): MiddlewareHandler => asMiddleware(conditionalGetDecorator(options), 'conditionalGet');
+
+/** Answers the signed hole URLs of pages cached with `holes: 'esi'`: `app.use(holeHandler({ secret }))`. */
+export function holeHandler(options: HoleHandlerOptions = {}): MiddlewareHandler {
+  const handler = connectHoleHandler(options);
+  return named(async (c: Context, next: () => Promise<void>) => {
+    const { req, res } = nodeOf(c, 'holeHandler');
+    if (await passesOn(handler, req, res)) await next();
+    else return alreadySent();
+  }, 'holeHandler');
+}
+
+export {
+  addCacheContexts,
+  addCacheTags,
+  cacheScope,
+  defineCacheContext,
+  defineHole,
+  getCacheKey,
+  invalidatePage,
+  learnCacheKey,
+  markUncacheable,
+  pageStats,
+  resetPageStats,
+} from '../src/http/index.js';
+export type { HoleBuilder, HoleOptions } from '../src/http/index.js';

@@ -1,0 +1,60 @@
+/**
+ * The Hono stack of the conformance suite: a real Hono app on Node through @hono/node-server's request
+ * listener, with cachegrain/hono: the site's layers as `app.use` middleware in order, the route's on
+ * the one route that serves every path. Other Connect middleware runs through a bridge. The view writes
+ * Node's response itself and answers RESPONSE_ALREADY_SENT, @hono/node-server's documented way to let
+ * it; test/http/hono.test.ts covers what the Node server writes of Hono's own responses.
+ */
+import { getRequestListener } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import * as adapter from '../../adapters/hono.js';
+import type { Middleware } from '../../adapters/express.js';
+import { passesOn } from '../../src/http/connect.js';
+import { type Build, type LayerSpec, specOf } from './layers.js';
+
+function middlewareOf(spec: LayerSpec): MiddlewareHandler {
+  switch (spec.kind) {
+    case 'cacheMiddleware':
+      return adapter.cacheMiddleware(spec.options);
+    case 'updateCacheMiddleware':
+      return adapter.updateCacheMiddleware(spec.options);
+    case 'fetchFromCacheMiddleware':
+      return adapter.fetchFromCacheMiddleware(spec.options);
+    case 'cachePage':
+      return adapter.cachePage(spec.timeout, spec.options);
+    case 'cacheControl':
+      return adapter.cacheControl(spec.directives);
+    case 'neverCache':
+      return adapter.neverCache;
+    case 'varyOnHeaders':
+      return adapter.varyOnHeaders(...spec.names);
+    case 'varyOnCookie':
+      return adapter.varyOnCookie;
+    case 'conditionalGet':
+      return adapter.conditionalGet(spec.options);
+  }
+}
+
+const node = (c: Context) => c.env as { incoming: Parameters<Middleware>[0]; outgoing: Parameters<Middleware>[1] };
+
+const honoOf = (middleware: Middleware): MiddlewareHandler => {
+  const spec = specOf(middleware);
+  if (spec !== undefined) return middlewareOf(spec);
+  return async (c, next) => {
+    if (await passesOn(middleware, node(c).incoming, node(c).outgoing)) await next();
+    else return RESPONSE_ALREADY_SENT.clone();
+  };
+};
+
+export const honoStack: Build = (middleware, view, route = []) => {
+  const app = new Hono();
+  for (const layer of middleware) app.use(honoOf(layer));
+  const handle: MiddlewareHandler = async (c) => {
+    await view(node(c).incoming, node(c).outgoing);
+    return RESPONSE_ALREADY_SENT.clone();
+  };
+  // Hono's overloads name each handler's type in turn; a list of them is spread past them.
+  (app.all as (path: string, ...handlers: MiddlewareHandler[]) => unknown)('*', ...route.map(honoOf), handle);
+  return getRequestListener(app.fetch);
+};
