@@ -37,7 +37,9 @@ export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions,
 function nodeOf(c: Context, what: string): { req: IncomingMessage; res: ServerResponse } {
   const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
   if (env?.incoming === undefined || env.outgoing === undefined || !('writeHead' in env.outgoing)) {
-    throw new Error(`${what}: Hono must run on Node through @hono/node-server (serve(), or getRequestListener()): c.env.incoming and c.env.outgoing are missing`);
+    throw new Error(
+      `${what}: Hono must run on Node through @hono/node-server (serve(), or getRequestListener()): c.env.incoming and c.env.outgoing are missing`,
+    );
   }
   return { req: env.incoming, res: env.outgoing };
 }
@@ -60,7 +62,12 @@ const named = <T extends object>(fn: T, name: string): T => Object.definePropert
  * Runs the request phase of `pages` and, on a miss, the rest of the app in the request's scope:
  * resolves true when the cache answered.
  */
-function passThrough(c: Context, next: () => Promise<void>, run: (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => void, what: string): Promise<boolean> {
+function passThrough(
+  c: Context,
+  next: () => Promise<void>,
+  run: (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => void,
+  what: string,
+): Promise<boolean> {
   const { req, res } = nodeOf(c, what);
   return new Promise<boolean>((resolve, reject) => {
     run(
