@@ -1,5 +1,5 @@
 /**
- * What the three template adapters share: where a render's fragment state travels in an engine's
+ * What the template adapters share: where a render's fragment state travels in an engine's
  * render data, and the check of the options their installs take: the tag's (or helper's) name, and
  * whether fragment keys carry template digests.
  */
@@ -27,4 +27,15 @@ export function installerOptions<Option extends string>(
 ): InstallerOptions {
   checkOptions(options, { [option]: MUST_BE.string, digests: MUST_BE.boolean }, installer);
   return { tagName: options?.[option] ?? 'cache', digests: options?.digests === true };
+}
+
+/**
+ * Refuses `digests: true` for an engine whose templates digests are not read from: its fragment keys
+ * would silently carry none.
+ */
+export function refuseDigests(installer: string, engine: string): never {
+  throw new TypeError(
+    `${installer}: digests: true is not offered for ${engine}: template digests are read from Nunjucks, Handlebars and Eta templates; ` +
+      `a ${engine} fragment is renewed by its name, its vary-on values, tags or invalidation`,
+  );
 }

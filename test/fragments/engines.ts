@@ -11,9 +11,11 @@ import { Eta } from 'eta';
 import express from 'express';
 import { create as createExpressHandlebars } from 'express-handlebars';
 import Handlebars from 'handlebars';
+import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
 import * as etaTag from '../../adapters/eta.js';
 import * as handlebarsTag from '../../adapters/handlebars.js';
+import * as liquidTag from '../../adapters/liquid.js';
 import * as nunjucksTag from '../../adapters/nunjucks.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/templates/', import.meta.url));
@@ -67,11 +69,11 @@ export interface TagKeywordArgs {
 }
 
 /** The keywords written after the vary-on values, each engine's variables spelled by `prefix`. */
-const keywordArgs = (keywords: string | TagKeywordArgs | undefined, prefix = '') => {
+const keywordArgs = (keywords: string | TagKeywordArgs | undefined, prefix = '', separator = '=') => {
   const given = typeof keywords === 'string' ? { using: keywords } : (keywords ?? {});
   const literal = (name: string, value: string) => (name === 'tags' || name === 'using' ? JSON.stringify(value) : value);
   return Object.entries(given)
-    .map(([name, value]) => ` ${name}=${value.startsWith('$') ? variable(value, prefix) : literal(name, value)}`)
+    .map(([name, value]) => ` ${name}${separator}${value.startsWith('$') ? variable(value, prefix) : literal(name, value)}`)
     .join('');
 };
 
@@ -217,5 +219,51 @@ export function etaEngine(): FragmentEngine {
   };
 }
 
+/** A Liquid for the templates of `root`, HTML-escaping its output as a site's should, with the tag installed. */
+const liquidFor = (root: string) => liquidTag.installCacheTag(new Liquid({ root, extname: '.liquid', outputEscape: 'escape' }));
+
+export function liquidEngine(): FragmentEngine {
+  const liquid = liquidFor(`${FIXTURES}liquid`);
+  return {
+    name: 'liquid',
+    cache: (timeout, name, varyOn, body, keywords) =>
+      `{% cache ${variable(timeout === 'null' ? 'nil' : timeout)} ${name} ${varyOn.map((v) => variable(v)).join(' ')}${keywordArgs(keywords, '', ': ')} %}${body}{% endcache %}`,
+    bareCache: (args, body) => `{% cache ${args} %}${body}{% endcache %}`,
+    endCache: '{% endcache %}',
+    extension: 'liquid',
+    fileRenderers: {
+      'liquid.renderFile': (directory, file, context) => liquidFor(directory).renderFile(file, context),
+      'liquid.render of a parsed file': async (directory, file, context) => {
+        const engine = liquidFor(directory);
+        return engine.render(await engine.parseFile(file), context);
+      },
+    },
+    out: (name) => `{{ ${name} }}`,
+    count: () => '{{ count }}',
+    upper: (body) => `{% capture shouted %}${body}{% endcapture %}{{ shouted | upcase }}`,
+    uncacheable: (why) => `{% uncacheable ${JSON.stringify(why)} %}`,
+    hole: (name, args = []) => `{% hole "${name}"${args.map((arg) => ` ${variable(arg)}`).join('')} %}`,
+    include: (name) => `{% include '${name}' %}`,
+    renderSource: (source, context) => liquid.parseAndRender(source, context),
+    renderPage: (context) => liquid.renderFile('page', context),
+    app(locals) {
+      const app = express();
+      app.engine('liquid', liquid.express());
+      app.set('views', `${FIXTURES}liquid`);
+      app.get('/page', (_req, res) => res.render('page.liquid', locals()));
+      return app;
+    },
+    // LiquidJS's own Express integration is the one its documentation gives.
+    usualApp(locals) {
+      const app = express();
+      app.engine('liquid', liquidFor(`${FIXTURES}liquid`).express());
+      app.set('views', `${FIXTURES}liquid`);
+      app.set('view engine', 'liquid');
+      app.get('/page', (_req, res) => res.render('page', locals()));
+      return app;
+    },
+  };
+}
+
 /** Every engine the fragment table runs over, in the order the tests name them. */
-export const ENGINES: Array<() => FragmentEngine> = [nunjucksEngine, handlebarsEngine, etaEngine];
+export const ENGINES: Array<() => FragmentEngine> = [nunjucksEngine, handlebarsEngine, etaEngine, liquidEngine];
