@@ -14,7 +14,7 @@ import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSynt
 import { describe } from '../src/core/keys.js';
 import { digestKey, type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
 import { DIGEST_CONSTANT, etaLibrary, findEtaDependencies } from './eta-digests.js';
-import { installerOptions, RENDER_STATE } from './template-tag.js';
+import { escapeRegExp as escape, installerOptions, lineAt, RENDER_STATE } from './template-tag.js';
 
 /** Marks the plugin among an Eta's plugins. */
 const PLUGIN = Symbol.for('cachegrain.eta');
@@ -170,12 +170,6 @@ function placeHoleLines(template: string, open: string): string {
     call,
     (_call, before: string, empty: string | undefined, offset: number) => `${before}__cgHole(${lineAt(template, offset)}${empty ? ')' : ', '}`,
   );
-}
-
-function lineAt(text: string, offset: number): number {
-  let line = 1;
-  for (let at = text.indexOf('\n'); at !== -1 && at < offset; at = text.indexOf('\n', at + 1)) line++;
-  return line;
 }
 
 /**
@@ -368,8 +362,4 @@ function splitArguments(text: string): string[] {
   }
   if (current !== '') args.push(current);
   return args;
-}
-
-function escape(text: string): string {
-  return text.replace(/[.*+\-?^${}()|[\]\\]/g, '\\$&');
 }

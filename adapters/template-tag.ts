@@ -39,3 +39,15 @@ export function refuseDigests(installer: string, engine: string): never {
       `a ${engine} fragment is renewed by its name, its vary-on values, tags or invalidation`,
   );
 }
+
+/** The line, counted from 1, of the character at `offset` of `text`. */
+export function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let at = text.indexOf('\n'); at !== -1 && at < offset; at = text.indexOf('\n', at + 1)) line++;
+  return line;
+}
+
+/** `text` matched literally in a regular expression. */
+export function escapeRegExp(text: string): string {
+  return text.replace(/[.*+\-?^${}()|[\]\\]/g, '\\$&');
+}

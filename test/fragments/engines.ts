@@ -13,6 +13,8 @@ import { create as createExpressHandlebars } from 'express-handlebars';
 import Handlebars from 'handlebars';
 import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
+import ejs from 'ejs';
+import * as ejsTag from '../../adapters/ejs.js';
 import * as etaTag from '../../adapters/eta.js';
 import * as handlebarsTag from '../../adapters/handlebars.js';
 import * as liquidTag from '../../adapters/liquid.js';
@@ -219,6 +221,55 @@ export function etaEngine(): FragmentEngine {
   };
 }
 
+/** The keywords as the object an EJS `cache()` call takes, or nothing when there are none. */
+const keywordObject = (keywords: string | TagKeywordArgs | undefined) => {
+  const pairs = keywordArgs(keywords, 'locals.', ': ').trim();
+  return pairs === '' ? '' : `{ ${pairs.split(/ (?=\w+: )/).join(', ')} }, `;
+};
+
+export function ejsEngine(): FragmentEngine {
+  ejsTag.installCacheTag(ejs);
+  const views = [`${FIXTURES}ejs`];
+  return {
+    name: 'ejs',
+    cache: (timeout, name, varyOn, body, keywords) =>
+      `<% cache(${variable(timeout, 'locals.')}, '${name.replace(/^["']|["']$/g, '')}', [${varyOn.map((v) => variable(v, 'locals.')).join(', ')}], ${keywordObject(keywords)}async () => { %>${body}<% }) %>`,
+    bareCache: (args, body) => `<% cache(${args}, async () => { %>${body}<% }) %>`,
+    endCache: '<% }) %>',
+    extension: 'ejs',
+    fileRenderers: {
+      'ejs.renderFile': (directory, file, context) => ejs.renderFile(join(directory, file), context, { async: true }),
+      'expressEngine from cachegrain/ejs': (directory, file, context) =>
+        promised((callback) => ejsTag.expressEngine(ejs)(join(directory, file), context, callback)),
+    },
+    out: (name) => `<%= ${name} %>`,
+    count: () => '<%= count() %>',
+    // EJS has no block construct: the template changes its own output as a helper would.
+    upper: (body) => `<% { const start = __output.length; %>${body}<% __output = __output.slice(0, start) + __output.slice(start).toUpperCase(); } %>`,
+    uncacheable: (why) => `<%- uncacheable(${JSON.stringify(why)}) %>`,
+    hole: (name, args = []) => `<%- hole('${name}'${args.map((arg) => `, ${variable(arg, 'locals.')}`).join('')}) %>`,
+    include: (name) => `<%- await include('${name}') %>`,
+    renderSource: async (source, context) => ejs.render(source, context, { async: true, views }),
+    renderPage: (context) => ejs.renderFile(`${FIXTURES}ejs/page.ejs`, context, { async: true }),
+    app(locals) {
+      const app = express();
+      app.engine('ejs', ejsTag.expressEngine(ejs));
+      app.set('views', `${FIXTURES}ejs`);
+      app.get('/page', (_req, res) => res.render('page.ejs', locals()));
+      return app;
+    },
+    // EJS's own Express entry cannot render asynchronously: an engine function is the usual wiring.
+    usualApp(locals) {
+      const app = express();
+      app.engine('ejs', ejsTag.expressEngine(ejs));
+      app.set('view engine', 'ejs');
+      app.set('views', `${FIXTURES}ejs`);
+      app.get('/page', (_req, res) => res.render('page', locals()));
+      return app;
+    },
+  };
+}
+
 /** A Liquid for the templates of `root`, HTML-escaping its output as a site's should, with the tag installed. */
 const liquidFor = (root: string) => liquidTag.installCacheTag(new Liquid({ root, extname: '.liquid', outputEscape: 'escape' }));
 
@@ -266,4 +317,4 @@ export function liquidEngine(): FragmentEngine {
 }
 
 /** Every engine the fragment table runs over, in the order the tests name them. */
-export const ENGINES: Array<() => FragmentEngine> = [nunjucksEngine, handlebarsEngine, etaEngine, liquidEngine];
+export const ENGINES: Array<() => FragmentEngine> = [nunjucksEngine, handlebarsEngine, etaEngine, ejsEngine, liquidEngine];

@@ -1,0 +1,275 @@
+/**
+ * `cache()` for EJS: `<% cache(600, 'sidebar', [user.id], async () => { %>…<% }) %>` records a
+ * fragment whose body, the function, writes to a buffer of its own and runs only on a miss; with
+ * `hole()` and `uncacheable()` beside it. Installed on the EJS object, whose `compile` every render,
+ * file render and include goes through: each template is rewritten as it compiles, and a render that
+ * no other render included resolves its fragments when it returns. Surprise: the body shadows EJS's
+ * own output buffer (`__output`, `__append`) in its function, so the rewrite depends on those names.
+ */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
+import { describe } from '../src/core/keys.js';
+import {
+  FragmentRender,
+  missingEndTag,
+  type TagKeywords,
+  type TagSite,
+  TemplateSyntaxError,
+  tooFewArguments,
+  uncacheableOutput,
+  withRenderState,
+} from '../src/fragments/index.js';
+import { escapeRegExp as escape, installerOptions, lineAt, RENDER_STATE, refuseDigests } from './template-tag.js';
+
+/** What of the EJS module the tag uses; its default export (`import ejs from 'ejs'`) has it. */
+export interface EjsLike {
+  compile(template: string, options?: object): (data?: object) => unknown;
+  renderFile(path: string, data?: object, options?: object): unknown;
+}
+
+export interface CacheFunctionOptions {
+  /** The name templates call the tag by. @default 'cache' */
+  functionName?: string;
+  /** Template digests are not read from EJS templates: `true` is refused. */
+  digests?: false;
+}
+
+const INSTALLED = Symbol.for('cachegrain.ejs');
+
+/** What EJS compiles templates with, as far as the rewrite reads it. */
+interface CompileOptions {
+  filename?: string;
+  async?: boolean;
+  client?: boolean;
+  localsName?: string;
+  delimiter?: string;
+  openDelimiter?: string;
+  closeDelimiter?: string;
+}
+
+/**
+ * Makes `ejs` (the default export of 'ejs') compile `cache(timeout, 'name', [vary…], { using, tags,
+ * stale, lock, contexts, if }, async () => { %>…<% })`, `hole('name', …args)` and
+ * `uncacheable('why')`. Templates holding a tag are rendered with `{ async: true }`; a page's
+ * fragments are read in one round trip per cache and level, and its output is the page with them.
+ */
+export function installCacheTag<T extends EjsLike>(ejs: T, options: CacheFunctionOptions = {}): T {
+  const { tagName: functionName, digests } = installerOptions(options as { functionName?: string; digests?: boolean }, 'functionName', 'installCacheTag');
+  if (digests) refuseDigests('installCacheTag', 'EJS');
+  const target = ejs as unknown as Record<PropertyKey, unknown>;
+  if (target[INSTALLED] !== undefined) {
+    if (target[INSTALLED] === functionName) return ejs;
+    throw new TypeError(`installCacheTag: this EJS has the tag installed as '${String(target[INSTALLED])}' already`);
+  }
+  const compile = ejs.compile;
+  try {
+    target[INSTALLED] = functionName;
+    ejs.compile = function compileWithFragments(this: unknown, template: string, compileOptions: CompileOptions = {}) {
+      if (compileOptions.client === true) return compile.call(this, template, compileOptions);
+      const site = compileOptions.filename ?? 'a template string';
+      const { source, changes } = rewrite(template, compileOptions, functionName, site);
+      let fn: (data?: object) => unknown;
+      try {
+        fn = compile.call(this, source, compileOptions);
+      } catch (error) {
+        const line = error instanceof SyntaxError ? unclosedTagLine(template, compileOptions, functionName) : undefined;
+        if (line !== undefined) throw missingEndTag(functionName, '<% }) %>', { template: site, line });
+        throw error;
+      }
+      // EJS quotes the template around a failing line: the quote shows the calls as they were written.
+      const restore = (error: unknown) => {
+        if (error instanceof Error) for (const [now, was] of changes) error.message = error.message.split(now).join(was);
+        return error;
+      };
+      const async = compileOptions.async === true;
+      const run = (data: object | undefined, render?: EjsRender) => {
+        try {
+          const output = fn(render === undefined ? data : withRenderState(data, RENDER_STATE, render));
+          if (!async) return render === undefined ? output : render.finish(output as string);
+          return (output as Promise<string>).then(
+            (page) => (render === undefined ? page : render.finish(page)),
+            (error: unknown) => Promise.reject(restore(error)),
+          );
+        } catch (error) {
+          throw restore(error);
+        }
+      };
+      return function renderWithFragments(data?: object) {
+        // An include passes the render on in its data: it joins the render of the page that included it.
+        if ((data as Record<string, unknown> | undefined)?.[RENDER_STATE] instanceof EjsRender) return run(data);
+        return run(data, new EjsRender(functionName, async));
+      };
+    } as T['compile'];
+  } catch (error) {
+    delete target[INSTALLED];
+    throw new TypeError(`installCacheTag: give it EJS's default export (import ejs from 'ejs'), whose compile can be replaced (${(error as Error).message})`);
+  }
+  return ejs;
+}
+
+/**
+ * An Express view engine: `app.engine('ejs', expressEngine(ejs))`. It renders with `{ async: true }`,
+ * which EJS's own Express entry cannot pass, and honours Express's `views` and `view cache`.
+ */
+export function expressEngine(ejs: EjsLike) {
+  return function renderEjsView(filePath: string, locals: { settings?: Record<string, unknown> }, callback: (error: unknown, html?: string) => void): void {
+    const settings = locals.settings ?? {};
+    const options = { async: true, views: settings.views, cache: settings['view cache'] === true };
+    new Promise<string>((resolve) => resolve(ejs.renderFile(filePath, locals, options) as Promise<string>)).then(
+      (html) => callback(null, html),
+      (error) => callback(error),
+    );
+  };
+}
+
+/** The body's start: its own output buffer, in the names EJS's compiled code writes to, handed to the tag. */
+const BODY_START =
+  'async (__cgBuffer) => { let __output = ""; function __append(s) { if (s !== undefined && s !== null) __output += s; } __cgBuffer(() => __output);';
+/** How a tag's body function opens, at the end of its scriptlet. */
+const BODY_OPENING = /(?:async\s+)?(?:\(\s*\)\s*=>|function\s*\(\s*\))\s*\{\s*$/;
+
+/** The scriptlets and output tags of an EJS template, by its delimiters: `<%` type, code, close. */
+function tagPattern(options: CompileOptions): RegExp {
+  const delimiter = escape(options.delimiter ?? '%');
+  const open = escape(options.openDelimiter ?? '<') + delimiter;
+  const close = delimiter + escape(options.closeDelimiter ?? '>');
+  return new RegExp(`${open}([_=\\-#${delimiter}]?)([\\s\\S]*?)([-_]?${close})`, 'g');
+}
+
+/**
+ * The template with each `cache(` call given its output function and site and its body its own
+ * buffer, and each `hole(` and `uncacheable(` output its site (and written unescaped: a placeholder
+ * is markup). Lines stay as they were.
+ */
+function rewrite(template: string, options: CompileOptions, functionName: string, site: string): { source: string; changes: Array<[string, string]> } {
+  const changes: Array<[string, string]> = [];
+  const runtime = `${options.localsName ?? 'locals'}.${RENDER_STATE}`;
+  const call = new RegExp(`^(\\s*)${escape(functionName)}\\s*\\(`);
+  const output = /^(\s*)(hole|uncacheable)\s*\(/;
+  const file = JSON.stringify(site);
+  const source = template.replace(tagPattern(options), (tag, type: string, code: string, close: string, offset: number) => {
+    const open = tag.slice(0, tag.length - type.length - code.length - close.length);
+    if ((type === '' || type === '_') && call.test(code)) {
+      const line = lineAt(template, offset);
+      if (!BODY_OPENING.test(code)) {
+        throw new TemplateSyntaxError(
+          `the '${functionName}' call ends with its body's opening, as in <% ${functionName}(600, 'sidebar', [user.id], async () => { %>…<% }) %>`,
+          undefined,
+          { template: site, line },
+        );
+      }
+      const rewritten = code.replace(call, `$1${runtime}.cache(__append, ${file}, ${line}, `).replace(BODY_OPENING, BODY_START);
+      changes.push([rewritten, code]);
+      return `${open}${type}${rewritten}${close}`;
+    }
+    if ((type === '=' || type === '-') && output.test(code)) {
+      const line = lineAt(template, offset);
+      const rewritten = code.replace(output, (_call, space: string, name: string) => `${space}${runtime}.${name}At(${file}, ${line}, `);
+      changes.push([`${open}-${rewritten}`, `${open}${type}${code}`]);
+      return `${open}-${rewritten}${close}`;
+    }
+    return tag;
+  });
+  return { source, changes };
+}
+
+/** The line of the innermost `cache(` call whose body is never closed, if any: brackets counted in the scriptlets' code. */
+function unclosedTagLine(template: string, options: CompileOptions, functionName: string): number | undefined {
+  const call = new RegExp(`^\\s*${escape(functionName)}\\s*\\(`);
+  const open: Array<{ line: number; depth: number }> = [];
+  let depth = 0;
+  for (const match of template.matchAll(tagPattern(options))) {
+    const [, type, code] = match as unknown as [string, string, string];
+    if (type !== '' && type !== '_') continue;
+    if (call.test(code)) open.push({ line: lineAt(template, match.index), depth });
+    depth += bracketBalance(code);
+    while (open.length > 0 && depth <= open.at(-1)!.depth) open.pop();
+  }
+  return open.at(-1)?.line;
+}
+
+/** Opening brackets less closing ones, outside strings. */
+function bracketBalance(code: string): number {
+  let balance = 0;
+  let quote: string | undefined;
+  for (let i = 0; i < code.length; i++) {
+    const char = code[i]!;
+    if (quote !== undefined) {
+      if (char === '\\') i++;
+      else if (char === quote) quote = undefined;
+    } else if (char === '"' || char === "'" || char === '`') quote = char;
+    else if (char === '{' || char === '(' || char === '[') balance++;
+    else if (char === '}' || char === ')' || char === ']') balance--;
+  }
+  return balance;
+}
+
+/** One page's fragments, as its templates' rewritten calls reach them. */
+class EjsRender extends FragmentRender {
+  constructor(
+    private readonly functionName: string,
+    private readonly async: boolean,
+  ) {
+    super();
+  }
+
+  /** `cache(timeout, name, [vary…], { keywords }, body)`, its output written with `append`. */
+  cache(append: (html: string) => void, template: string, line: number, ...args: unknown[]): void {
+    const site: TagSite = { template, line };
+    const body = args.pop() as (buffer: (read: () => string) => void) => Promise<void>;
+    const [timeout, name, varyOn = [], keywords = {}] = args as [unknown, unknown, unknown?, unknown?];
+    if (!this.async) throw this.needsAsync(`the '${this.functionName}' call (fragment ${describe(name)})`, site);
+    if (args.length < 2) throw tooFewArguments(this.functionName, site);
+    if (typeof name !== 'string' && typeof name !== 'number') {
+      throw new TemplateSyntaxError(
+        `the '${this.functionName}' call's fragment name must be a string, as in ${this.functionName}(300, 'sidebar', …) (got ${describe(name)})`,
+        undefined,
+        site,
+      );
+    }
+    if (!Array.isArray(varyOn)) {
+      throw new TemplateSyntaxError(
+        `the '${this.functionName}' call takes its vary-on values in an array, as in [user.id] (got ${describe(varyOn)})`,
+        String(name),
+        site,
+      );
+    }
+    if (typeof keywords !== 'object' || keywords === null || Array.isArray(keywords)) {
+      throw new TemplateSyntaxError(
+        `the '${this.functionName}' call takes its keywords in an object, as in { tags: 'news' } (got ${describe(keywords)})`,
+        String(name),
+        site,
+      );
+    }
+    const fragment = String(name);
+    const kept = this.hitMany(timeout, fragment, varyOn, keywords as TagKeywords);
+    if (kept !== undefined) return append(kept);
+    const bodyOf = () => async () => {
+      let read = () => '';
+      await body((reader) => (read = reader));
+      return read();
+    };
+    append(this.tag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site));
+  }
+
+  /** `<%- hole('name', …args) %>`. */
+  holeAt(template: string, line: number, name: unknown, ...args: unknown[]): string {
+    const site: TagSite = { template, line };
+    if (!this.async) throw this.needsAsync(`the 'hole' call (hole ${describe(name)})`, site);
+    return this.hole(name, args, site);
+  }
+
+  /** `<%- uncacheable('why') %>`. */
+  uncacheableAt(template: string, line: number, why?: unknown): string {
+    return uncacheableOutput(why, { template, line });
+  }
+
+  private needsAsync(what: string, site: TagSite): TemplateSyntaxError {
+    return new TemplateSyntaxError(
+      `${what} needs the template rendered with { async: true } (ejs.renderFile(path, data, { async: true }), or expressEngine() from cachegrain/ejs): ` +
+        'fragments are read from the cache asynchronously',
+      undefined,
+      site,
+    );
+  }
+}
