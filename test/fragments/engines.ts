@@ -4,7 +4,7 @@
  * the fixture page (layout, loop, includes or partials, nested fragments) and an Express view, both
  * through cachegrain's own entry points and through the engine's usual ones.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Eta } from 'eta';
@@ -13,12 +13,14 @@ import { create as createExpressHandlebars } from 'express-handlebars';
 import Handlebars from 'handlebars';
 import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
+import pug from 'pug';
 import ejs from 'ejs';
 import * as ejsTag from '../../adapters/ejs.js';
 import * as etaTag from '../../adapters/eta.js';
 import * as handlebarsTag from '../../adapters/handlebars.js';
 import * as liquidTag from '../../adapters/liquid.js';
 import * as nunjucksTag from '../../adapters/nunjucks.js';
+import * as pugTag from '../../adapters/pug.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/templates/', import.meta.url));
 
@@ -270,6 +272,106 @@ export function ejsEngine(): FragmentEngine {
   };
 }
 
+/**
+ * Pug is written in lines and indentation, the cases in text: an engine method writes a construct
+ * that stands on lines of its own as `\u0001statement\u0003indented block\u0002`, and `toPug` lays
+ * the text out as piped lines around such statements, each block indented under its statement.
+ */
+const LINE = '\u0001';
+const BLOCK = '\u0003';
+const END = '\u0002';
+
+function toPug(source: string, indent = ''): string {
+  const lines: string[] = [];
+  let text = '';
+  const flush = () => {
+    const pieces = text.split('\n');
+    if (pieces.at(-1) === '') pieces.pop();
+    for (const piece of pieces) lines.push(`${indent}|${piece === '' ? '' : ` ${piece}`}`);
+    text = '';
+  };
+  for (let i = 0; i < source.length; i++) {
+    if (source[i] !== LINE) {
+      text += source[i];
+      continue;
+    }
+    flush();
+    let depth = 0;
+    let end = i + 1;
+    let block = -1;
+    for (; end < source.length && !(source[end] === END && depth === 0); end++) {
+      if (source[end] === LINE) depth++;
+      else if (source[end] === END) depth--;
+      else if (source[end] === BLOCK && depth === 0 && block === -1) block = end;
+    }
+    lines.push(`${indent}${source.slice(i + 1, block === -1 ? end : block)}`);
+    if (block !== -1) lines.push(toPug(source.slice(block + 1, end), `${indent}  `));
+    i = end;
+  }
+  flush();
+  return lines.filter((line) => line !== '').join('\n');
+}
+
+export function pugEngine(): FragmentEngine {
+  pugTag.installCacheTag(pug);
+  /** The template files already laid out as Pug, so that a second renderer of one reads what the first wrote. */
+  const laidOut = new Set<string>();
+  const layOut = (path: string) => {
+    if (!laidOut.has(path)) writeFileSync(path, toPug(readFileSync(path, 'utf8')));
+    laidOut.add(path);
+    return path;
+  };
+  let lastBlock = '';
+  const cacheCall = (args: string, body: string, keywords = '') => {
+    lastBlock = /[\n\u0001]/.test(body) ? `${BLOCK}${body}` : body;
+    return lastBlock === body ? `#[+cache(${args})${keywords} ${body}]` : `${LINE}+cache(${args})${keywords}${lastBlock}${END}`;
+  };
+  return {
+    name: 'pug',
+    cache: (timeout, name, varyOn, body, keywords) => {
+      const attributes = keywordArgs(keywords).trim();
+      return cacheCall(
+        [variable(timeout), `'${name.replace(/^["']|["']$/g, '')}'`, ...varyOn.map((v) => variable(v))].join(', '),
+        body,
+        attributes === '' ? '' : `(${attributes})`,
+      );
+    },
+    bareCache: (args, body) => cacheCall(args, body.includes('\n') ? body : `${body}\n`),
+    // A Pug tag ends where its block does: the block, as the last tag wrote it.
+    get endCache() {
+      return lastBlock;
+    },
+    extension: 'pug',
+    fileRenderers: {
+      'pug.renderFile': async (directory, file, context) => pug.renderFile(layOut(join(directory, file)), context) as Promise<string>,
+      'pug.compileFile': async (directory, file, context) => pug.compileFile(layOut(join(directory, file)))(context) as unknown as Promise<string>,
+    },
+    out: (name) => `#{${name}}`,
+    count: () => '#{count()}',
+    upper: (body) =>
+      `${LINE}- var upperFrom = pug_html.length${END}${body}${LINE}- pug_html = pug_html.slice(0, upperFrom) + pug_html.slice(upperFrom).toUpperCase()${END}`,
+    uncacheable: (why) => `#[+uncacheable(${JSON.stringify(why)})]`,
+    hole: (name, args = []) => `#[+hole('${name}'${args.map((arg) => `, ${variable(arg)}`).join('')})]`,
+    include: (name) => `${LINE}include ${name}.pug${END}`,
+    renderSource: async (source, context) => pug.render(toPug(source), { ...context, filename: `${FIXTURES}pug/source.pug` }) as Promise<string>,
+    renderPage: async (context) => pug.renderFile(`${FIXTURES}pug/page.pug`, context) as Promise<string>,
+    app(locals) {
+      const app = express();
+      app.engine('pug', pugTag.expressEngine(pug));
+      app.set('views', `${FIXTURES}pug`);
+      app.get('/page', (_req, res) => res.render('page.pug', locals()));
+      return app;
+    },
+    usualApp(locals) {
+      const app = express();
+      app.set('view engine', 'pug');
+      app.set('views', `${FIXTURES}pug`);
+      app.get('/page', (_req, res) => res.render('page', locals()));
+      return app;
+    },
+  };
+}
+
 /** A Liquid for the templates of `root`, HTML-escaping its output as a site's should, with the tag installed. */
 const liquidFor = (root: string) => liquidTag.installCacheTag(new Liquid({ root, extname: '.liquid', outputEscape: 'escape' }));
 
@@ -317,4 +419,4 @@ export function liquidEngine(): FragmentEngine {
 }
 
 /** Every engine the fragment table runs over, in the order the tests name them. */
-export const ENGINES: Array<() => FragmentEngine> = [nunjucksEngine, handlebarsEngine, etaEngine, ejsEngine, liquidEngine];
+export const ENGINES: Array<() => FragmentEngine> = [nunjucksEngine, handlebarsEngine, etaEngine, ejsEngine, pugEngine, liquidEngine];

@@ -1,0 +1,207 @@
+/**
+ * `+cache(600, 'sidebar', user.id)` for Pug: a mixin-style call whose indented block is the fragment's
+ * body, with keywords as its attributes (`+cache(600, 'sidebar', user.id)(tags='user:' + user.id)`),
+ * and `+hole('name', …args)` and `+uncacheable('why')` beside it. A plugin rewrites each call into code
+ * as Pug compiles it; installed on the Pug module, whose `compile` every render goes through, a
+ * template holding a call answers a promise of its page, its fragments resolved. Surprise: Pug's
+ * `each` declares its variables once per loop (`var`), so a body keeps the loop's values as they were
+ * when the tag ran; any other variable it reads, it reads as it is once the page is done.
+ */
+// Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
+/// <reference types="node" preserve="true" />
+import { describe } from '../src/core/keys.js';
+import {
+  FragmentRender,
+  KEYWORDS,
+  missingEndTag,
+  type TagKeywords,
+  type TagSite,
+  TemplateSyntaxError,
+  tooFewArguments,
+  uncacheableOutput,
+  withRenderState,
+} from '../src/fragments/index.js';
+import { installerOptions, RENDER_STATE, refuseDigests } from './template-tag.js';
+
+/** What of the Pug module the tag uses; `import pug from 'pug'` has it. */
+export interface PugLike {
+  compile(source: string, options?: object): (locals?: object) => unknown;
+  render(source: string, options?: object, callback?: (error: unknown, html?: string) => void): unknown;
+  renderFile(path: string, options?: object, callback?: (error: unknown, html?: string) => void): unknown;
+}
+
+export interface CacheMixinOptions {
+  /** The name templates call the tag by (`+cache(…)`). @default 'cache' */
+  mixinName?: string;
+  /** Template digests are not read from Pug templates: `true` is refused. */
+  digests?: false;
+}
+
+const INSTALLED = Symbol.for('cachegrain.pug');
+
+/** The parts of Pug's AST the rewrite reads and writes. */
+interface PugNode {
+  type: string;
+  line?: number;
+  filename?: string;
+  nodes?: PugNode[];
+  block?: PugNode | null;
+  name?: string;
+  args?: string | null;
+  call?: boolean;
+  attrs?: Array<{ name: string; val: string | boolean }>;
+  attributeBlocks?: unknown[];
+  val?: string;
+  key?: string;
+  buffer?: boolean;
+  mustEscape?: boolean;
+  isInline?: boolean;
+  [child: string]: unknown;
+}
+
+/**
+ * Makes `pug` (the default export of 'pug') compile `+cache(timeout, 'name', vary…)(keywords)` with
+ * an indented block, `+hole('name', …args)` and `+uncacheable('why')`. A template holding one returns a
+ * promise of its page (`renderFile` and `render` given a callback call it with the page, and so does
+ * Express's `app.set('view engine', 'pug')`); other templates are compiled as Pug compiles them.
+ */
+export function installCacheTag<T extends PugLike>(pug: T, options: CacheMixinOptions = {}): T {
+  const { tagName: mixinName, digests } = installerOptions(options as { mixinName?: string; digests?: boolean }, 'mixinName', 'installCacheTag');
+  if (digests) refuseDigests('installCacheTag', 'Pug');
+  const target = pug as unknown as Record<PropertyKey, unknown>;
+  if (target[INSTALLED] !== undefined) {
+    if (target[INSTALLED] === mixinName) return pug;
+    throw new TypeError(`installCacheTag: this Pug has the tag installed as '${String(target[INSTALLED])}' already`);
+  }
+  target[INSTALLED] = mixinName;
+  const { compile, render, renderFile } = pug;
+  pug.compile = function compileWithFragments(this: unknown, source: string, compileOptions: { plugins?: object[] } = {}) {
+    const rewrite = { calls: 0 };
+    const plugin = { preCodeGen: (ast: PugNode) => rewriteCalls(ast, mixinName, rewrite) };
+    const template = compile.call(this, source, { ...compileOptions, plugins: [...(compileOptions.plugins ?? []), plugin] });
+    if (rewrite.calls === 0) return template;
+    return Object.assign(function renderWithFragments(locals?: object): Promise<string> {
+      const fragments = new PugRender(mixinName);
+      try {
+        return Promise.resolve(fragments.finish(template(withRenderState(locals, RENDER_STATE, fragments)) as string));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    }, template);
+  } as T['compile'];
+  // Given a callback, they call it with the page rather than with its promise.
+  pug.renderFile = withPageCallback(renderFile) as T['renderFile'];
+  pug.render = withPageCallback(render) as T['render'];
+  return pug;
+}
+
+type Renders = (first: string, options?: object, callback?: (error: unknown, html?: string) => void) => unknown;
+
+function withPageCallback(renders: Renders): Renders {
+  return function renderPage(this: unknown, first, options, callback) {
+    if (typeof options === 'function') [callback, options] = [options as typeof callback, undefined];
+    if (typeof callback !== 'function') return renders.call(this, first, options);
+    let page: unknown;
+    try {
+      page = renders.call(this, first, options);
+    } catch (error) {
+      return callback(error);
+    }
+    Promise.resolve(page).then(
+      (html) => callback(null, html as string),
+      (error: unknown) => callback(error),
+    );
+    return undefined;
+  };
+}
+
+/** An Express view engine: `app.engine('pug', expressEngine(pug))`; the same as `app.set('view engine', 'pug')` once installed. */
+export function expressEngine(pug: PugLike) {
+  return function renderPugView(filePath: string, locals: object, callback: (error: unknown, html?: string) => void): void {
+    withPageCallback(pug.renderFile.bind(pug))(filePath, locals, callback);
+  };
+}
+
+/** The code that reaches this render: the template's locals carry it, as Pug reads any other. */
+const RUNTIME = RENDER_STATE;
+
+/** Replaces each call of the tag, `hole` and `uncacheable` in `ast` by the code that makes it; counts them. */
+function rewriteCalls(ast: PugNode, mixinName: string, rewrite: { calls: number }, loops: string[] = []): PugNode {
+  if (Array.isArray(ast.nodes)) ast.nodes = ast.nodes.flatMap((node) => rewriteNode(node, mixinName, rewrite, loops));
+  const inLoop = ast.type === 'Each' ? [...loops, ...[ast.val, ast.key].filter((name): name is string => typeof name === 'string')] : loops;
+  for (const [key, value] of Object.entries(ast)) {
+    if (key === 'nodes') continue;
+    if (value !== null && typeof value === 'object' && typeof (value as PugNode).type === 'string') rewriteCalls(value as PugNode, mixinName, rewrite, inLoop);
+  }
+  return ast;
+}
+
+function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number }, loops: string[]): PugNode[] {
+  if (node.type !== 'Mixin' || node.call !== true || ![mixinName, 'hole', 'uncacheable'].includes(node.name!))
+    return [rewriteCalls(node, mixinName, rewrite, loops)];
+  rewrite.calls++;
+  const site: TagSite = { template: node.filename ?? 'a template string', line: node.line ?? 0 };
+  const at = `${JSON.stringify(site.template)}, ${site.line}, [${node.args ?? ''}]`;
+  const code = (val: string, extra: Partial<PugNode> = {}): PugNode => ({
+    type: 'Code',
+    val,
+    buffer: false,
+    mustEscape: false,
+    isInline: false,
+    line: node.line,
+    filename: node.filename,
+    ...extra,
+  });
+  if (node.attributeBlocks !== undefined && node.attributeBlocks.length > 0)
+    throw new TemplateSyntaxError(`'+${node.name}' takes no &attributes`, undefined, site);
+  if (node.name !== mixinName) {
+    if (node.block) throw new TemplateSyntaxError(`'+${node.name}' takes no block`, undefined, site);
+    return [code(`${RUNTIME}.${node.name}At(${at})`, { buffer: true })];
+  }
+  if (!node.block || node.block.nodes?.length === 0) throw missingEndTag(mixinName, `the block indented under +${mixinName}(…)`, site);
+  const keywords = (node.attrs ?? []).map(({ name, val }) => {
+    if (!(KEYWORDS as readonly string[]).includes(name))
+      throw new TemplateSyntaxError(`'+${mixinName}' has no attribute '${name}' (${KEYWORDS.join(', ')})`, undefined, site);
+    return `${JSON.stringify(name)}: ${String(val)}`;
+  });
+  rewriteCalls(node.block, mixinName, rewrite, loops);
+  // The body renders into the template's own buffer, emptied first: it runs once the template has returned.
+  const body: PugNode = { type: 'Block', nodes: [code('pug_html = "";'), ...node.block.nodes!, code('return pug_html;')], line: node.line };
+  // A named function, then the call: Pug may put a debug statement between any two nodes. Each
+  // loop's variables are bound as they are now: the body runs after the loop has gone on.
+  const bodyName = `pug_cachegrainBody${rewrite.calls}`;
+  const bound = loops.length === 0 ? bodyName : `${bodyName}.bind(this, ${loops.join(', ')})`;
+  return [
+    code(`var ${bodyName} = function (${loops.join(', ')})`, { block: body }),
+    code(`pug_html = pug_html + ${RUNTIME}.cache(${at}, { ${keywords.join(', ')} }, ${bound});`),
+  ];
+}
+
+/** One page's fragments, as its compiled calls reach them. */
+class PugRender extends FragmentRender {
+  constructor(private readonly mixinName: string) {
+    super();
+  }
+
+  cache(template: string, line: number, args: unknown[], keywords: TagKeywords, body: () => string): string {
+    const site: TagSite = { template, line };
+    if (args.length < 2) throw tooFewArguments(this.mixinName, site);
+    const [timeout, name, ...varyOn] = args;
+    if (typeof name !== 'string' && typeof name !== 'number') {
+      throw new TemplateSyntaxError(
+        `'+${this.mixinName}' takes a string fragment name, as in +${this.mixinName}(300, 'sidebar') (got ${describe(name)})`,
+        undefined,
+        site,
+      );
+    }
+    return this.hitMany(timeout, String(name), varyOn, keywords) ?? this.tag(timeout, String(name), varyOn, keywords, () => body, site);
+  }
+
+  holeAt(template: string, line: number, args: unknown[]): string {
+    return this.hole(args[0], args.slice(1), { template, line });
+  }
+
+  uncacheableAt(template: string, line: number, args: unknown[]): string {
+    return uncacheableOutput(args[0], { template, line });
+  }
+}
