@@ -343,8 +343,8 @@ export function pugEngine(): FragmentEngine {
     },
     extension: 'pug',
     fileRenderers: {
-      'pug.renderFile': async (directory, file, context) => pug.renderFile(layOut(join(directory, file)), context) as Promise<string>,
-      'pug.compileFile': async (directory, file, context) => pug.compileFile(layOut(join(directory, file)))(context) as unknown as Promise<string>,
+      'pug.renderFile': async (directory, file, context) => pug.renderFile(layOut(join(directory, file)), context),
+      'pug.compileFile': async (directory, file, context) => pug.compileFile(layOut(join(directory, file)))(context),
     },
     out: (name) => `#{${name}}`,
     count: () => '#{count()}',
@@ -353,8 +353,8 @@ export function pugEngine(): FragmentEngine {
     uncacheable: (why) => `#[+uncacheable(${JSON.stringify(why)})]`,
     hole: (name, args = []) => `#[+hole('${name}'${args.map((arg) => `, ${variable(arg)}`).join('')})]`,
     include: (name) => `${LINE}include ${name}.pug${END}`,
-    renderSource: async (source, context) => pug.render(toPug(source), { ...context, filename: `${FIXTURES}pug/source.pug` }) as Promise<string>,
-    renderPage: async (context) => pug.renderFile(`${FIXTURES}pug/page.pug`, context) as Promise<string>,
+    renderSource: async (source, context) => pug.render(toPug(source), { ...context, filename: `${FIXTURES}pug/source.pug` }),
+    renderPage: async (context) => pug.renderFile(`${FIXTURES}pug/page.pug`, context),
     app(locals) {
       const app = express();
       app.engine('pug', pugTag.expressEngine(pug));
