@@ -9,9 +9,12 @@
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import {
+  addCacheContexts as addPageContexts,
+  addCacheTags as addPageTags,
+  markUncacheable as markPageUncacheable,
   type CacheControlDirectives,
   cacheControlDecorator,
   type ConditionalGetOptions,
@@ -28,6 +31,7 @@ import {
   varyOnHeadersDecorator,
 } from '../src/http/index.js';
 import { passesOn } from '../src/http/connect.js';
+import { describe } from '../src/core/keys.js';
 import { checkValue, MUST_BE } from '../src/options.js';
 
 /** An `onRequest` hook, as Fastify calls it. */
@@ -140,8 +144,12 @@ const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
 
 /** A route's `cachePage` config as a hook, checked as the route is declared. */
 function routeHook(config: CachePageConfig, route: RouteOptions): Hook {
+  const where = `cachePage of ${String(route.method)} ${route.url}`;
+  if (typeof config !== 'number' && (typeof config !== 'object' || config === null || Array.isArray(config))) {
+    throw new TypeError(`${where}: give the seconds to cache its pages, or { timeout, ...options } (got ${describe(config)})`);
+  }
   const { timeout, ...options } = typeof config === 'number' ? { timeout: config } : config;
-  checkValue(timeout, MUST_BE.seconds, `cachePage of ${route.method} ${route.url}`, 'timeout');
+  checkValue(timeout, MUST_BE.seconds, where, 'timeout');
   return cachePage(timeout, options);
 }
 
@@ -150,10 +158,16 @@ function routeHook(config: CachePageConfig, route: RouteOptions): Hook {
  * of each route whose config names `cachePage`. Register it before the routes it serves.
  */
 export const cachegrain: FastifyPluginCallback<CachegrainPluginOptions> = (fastify, options, done) => {
-  const { site = true, ...given } = options;
-  const pageOptions = Object.fromEntries(Object.entries(given).filter(([name]) => !REGISTER_OPTIONS.includes(name))) as PageCacheOptions;
-  checkValue(site, MUST_BE.boolean, 'cachegrain', 'options.site');
-  if (site) fastify.addHook('onRequest', pageHook(new PageCache(pageOptions, null, 'cachegrain', FASTIFY), 'cachegrain'));
+  // A callback plugin hands its error to done: thrown, it would escape Fastify's boot.
+  try {
+    const { site = true, ...given } = options;
+    const pageOptions = Object.fromEntries(Object.entries(given).filter(([name]) => !REGISTER_OPTIONS.includes(name))) as PageCacheOptions;
+    checkValue(site, MUST_BE.boolean, 'cachegrain', 'options.site');
+    if (site) fastify.addHook('onRequest', pageHook(new PageCache(pageOptions, null, 'cachegrain', FASTIFY), 'cachegrain'));
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
   fastify.addHook('onRoute', (route) => {
     const config = route.config?.cachePage;
     if (config === undefined) return;
@@ -167,17 +181,17 @@ export const cachegrain: FastifyPluginCallback<CachegrainPluginOptions> = (fasti
 Object.assign(cachegrain, { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'cachegrain' });
 export default cachegrain;
 
-export {
-  addCacheContexts,
-  addCacheTags,
-  cacheScope,
-  defineCacheContext,
-  defineHole,
-  getCacheKey,
-  invalidatePage,
-  learnCacheKey,
-  markUncacheable,
-  pageStats,
-  resetPageStats,
-} from '../src/http/index.js';
+/** Node's response of a Fastify reply. */
+const nodeResponse = (reply: FastifyReply | ServerResponse): ServerResponse => ('raw' in reply ? reply.raw : reply);
+
+/** Adds tags to the page being rendered for `reply` (or Node's response): `invalidateTags` of any of them drops it. */
+export const addCacheTags = (reply: FastifyReply | ServerResponse, ...tags: string[]): void => addPageTags(nodeResponse(reply), ...tags);
+
+/** Adds cache contexts to the page being rendered for `reply` (or Node's response): one page is stored per value of them. */
+export const addCacheContexts = (reply: FastifyReply | ServerResponse, ...contexts: string[]): void => addPageContexts(nodeResponse(reply), ...contexts);
+
+/** Makes the page being rendered for `reply` (or Node's response) uncacheable, saying why. */
+export const markUncacheable = (reply: FastifyReply | ServerResponse, why: string): void => markPageUncacheable(nodeResponse(reply), why);
+
+export { cacheScope, defineCacheContext, defineHole, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';

@@ -14,6 +14,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Context, MiddlewareHandler } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import {
+  addCacheContexts as addPageContexts,
+  addCacheTags as addPageTags,
+  markUncacheable as markPageUncacheable,
   type CacheControlDirectives,
   cacheControlDecorator,
   type ConditionalGetOptions,
@@ -149,17 +152,17 @@ export function holeHandler(options: HoleHandlerOptions = {}): MiddlewareHandler
   }, 'holeHandler');
 }
 
-export {
-  addCacheContexts,
-  addCacheTags,
-  cacheScope,
-  defineCacheContext,
-  defineHole,
-  getCacheKey,
-  invalidatePage,
-  learnCacheKey,
-  markUncacheable,
-  pageStats,
-  resetPageStats,
-} from '../src/http/index.js';
+/** Node's response of a Hono context, on @hono/node-server. */
+const nodeResponse = (c: Context | ServerResponse, caller: string): ServerResponse => ('env' in c ? nodeOf(c, caller).res : c);
+
+/** Adds tags to the page being rendered for `c` (or Node's response): `invalidateTags` of any of them drops it. */
+export const addCacheTags = (c: Context | ServerResponse, ...tags: string[]): void => addPageTags(nodeResponse(c, 'addCacheTags'), ...tags);
+
+/** Adds cache contexts to the page being rendered for `c` (or Node's response): one page is stored per value of them. */
+export const addCacheContexts = (c: Context | ServerResponse, ...contexts: string[]): void => addPageContexts(nodeResponse(c, 'addCacheContexts'), ...contexts);
+
+/** Makes the page being rendered for `c` (or Node's response) uncacheable, saying why. */
+export const markUncacheable = (c: Context | ServerResponse, why: string): void => markPageUncacheable(nodeResponse(c, 'markUncacheable'), why);
+
+export { cacheScope, defineCacheContext, defineHole, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';

@@ -11,6 +11,9 @@
 /// <reference types="node" preserve="true" />
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  addCacheContexts as addPageContexts,
+  addCacheTags as addPageTags,
+  markUncacheable as markPageUncacheable,
   type CacheControlDirectives,
   cacheControlDecorator,
   type ConditionalGetOptions,
@@ -145,17 +148,17 @@ export function holeHandler(options: HoleHandlerOptions = {}): KoaMiddleware {
   };
 }
 
-export {
-  addCacheContexts,
-  addCacheTags,
-  cacheScope,
-  defineCacheContext,
-  defineHole,
-  getCacheKey,
-  invalidatePage,
-  learnCacheKey,
-  markUncacheable,
-  pageStats,
-  resetPageStats,
-} from '../src/http/index.js';
+/** Node's response of a Koa context. */
+const nodeResponse = (ctx: KoaContext | ServerResponse): ServerResponse => ('res' in ctx ? ctx.res : ctx);
+
+/** Adds tags to the page being rendered for `ctx` (or Node's response): `invalidateTags` of any of them drops it. */
+export const addCacheTags = (ctx: KoaContext | ServerResponse, ...tags: string[]): void => addPageTags(nodeResponse(ctx), ...tags);
+
+/** Adds cache contexts to the page being rendered for `ctx` (or Node's response): one page is stored per value of them. */
+export const addCacheContexts = (ctx: KoaContext | ServerResponse, ...contexts: string[]): void => addPageContexts(nodeResponse(ctx), ...contexts);
+
+/** Makes the page being rendered for `ctx` (or Node's response) uncacheable, saying why. */
+export const markUncacheable = (ctx: KoaContext | ServerResponse, why: string): void => markPageUncacheable(nodeResponse(ctx), why);
+
+export { cacheScope, defineCacheContext, defineHole, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';

@@ -117,10 +117,18 @@ export function requestHostname(req: IncomingMessage): string {
  * them, beside the tags of the fragments rendered into it, so `invalidateTags` of any of them drops it.
  */
 export function addCacheTags(res: ServerResponse, ...tags: string[]): void {
+  checkResponse(res, 'addCacheTags');
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag === '') throw new TypeError(`addCacheTags: tags must be non-empty strings (got ${describe(tag)})`);
   }
   scopeOf(res).cacheability.addTags(tags);
+}
+
+/** Refuses a first argument that is not the response being rendered: its record would be nobody's. */
+function checkResponse(res: unknown, caller: string): void {
+  if (typeof (res as Partial<ServerResponse> | null)?.setHeader !== 'function') {
+    throw new TypeError(`${caller}: the first argument is the response of the page being rendered (got ${describe(res)})`);
+  }
 }
 
 /**
@@ -128,6 +136,7 @@ export function addCacheTags(res: ServerResponse, ...tags: string[]): void {
  * per value of them (`cookie:theme`: one per theme), beside the contexts of its fragments.
  */
 export function addCacheContexts(res: ServerResponse, ...contexts: string[]): void {
+  checkResponse(res, 'addCacheContexts');
   scopeOf(res).cacheability.addContexts(contextList(contexts, 'addCacheContexts'));
 }
 
@@ -136,6 +145,7 @@ export function addCacheContexts(res: ServerResponse, ...contexts: string[]): vo
  * `X-Cache: BYPASS` and `max-age=0`, and with `debug: true` `X-Cache-Reason` says `why`.
  */
 export function markUncacheable(res: ServerResponse, why: string): void {
+  checkResponse(res, 'markUncacheable');
   if (typeof why !== 'string' || why === '') throw new TypeError(`markUncacheable: say why, as a non-empty string (got ${describe(why)})`);
   scopeOf(res).cacheability.markUncacheable(why);
 }

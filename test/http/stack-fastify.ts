@@ -3,7 +3,7 @@
  * layers are the plugin (for a `cacheMiddleware`) and the adapter's hooks, in order; the route's
  * `cachePage` is its route config. Other Connect middleware runs in a hook, as Fastify sites run it.
  * The view writes Node's response itself behind `reply.hijack()`, Fastify's documented way to let a
- * handler do so; test/http/fastify.test.ts covers what Fastify's own `reply.send` writes.
+ * handler do so; test/http/frameworks.test.ts covers what Fastify's own `reply.send` writes.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyPluginCallback } from 'fastify';

@@ -3,7 +3,7 @@
  * listener, with cachegrain/hono: the site's layers as `app.use` middleware in order, the route's on
  * the one route that serves every path. Other Connect middleware runs through a bridge. The view writes
  * Node's response itself and answers RESPONSE_ALREADY_SENT, @hono/node-server's documented way to let
- * it; test/http/hono.test.ts covers what the Node server writes of Hono's own responses.
+ * it; test/http/frameworks.test.ts covers what the Node server writes of Hono's own responses.
  */
 import { getRequestListener } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';

@@ -2,7 +2,7 @@
  * The Koa stack of the conformance suite: a real Koa app with cachegrain/koa, the site's layers as
  * `app.use` middleware in order, the route's on a @koa/router route that serves every path. Other
  * Connect middleware runs through a bridge, as Koa sites run it. The view writes Node's response
- * itself with `ctx.respond = false`, Koa's documented way to let it; test/http/koa.test.ts covers what
+ * itself with `ctx.respond = false`, Koa's documented way to let it; test/http/frameworks.test.ts covers what
  * Koa's own `ctx.body` writes.
  */
 import Router from '@koa/router';
