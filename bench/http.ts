@@ -1,6 +1,7 @@
 /**
- * The page cache over HTTP: a cache hit through `cacheMiddleware` against servers that send the
- * same prebuilt bytes from their first handler (the ceilings), and against apicache and route-cache;
+ * The page cache over HTTP: a cache hit through `cacheMiddleware` (Express, node:http) and through
+ * cachegrain/fastify, cachegrain/koa and cachegrain/hono, each against a server of the same framework
+ * that sends the same prebuilt bytes from its first handler (the ceilings), and against apicache and route-cache;
  * and the latency of a hit whose page holds three holes.
  * Each server runs in a process of its own (bench/http-server.ts), started afresh for each comparison;
  * load comes from autocannon in another, so the server under test has a core to itself.
@@ -160,11 +161,17 @@ export async function holesLatency(): Promise<Comparison> {
 export async function run(): Promise<Comparison[]> {
   const ceiling = await rounds('express-ours', 'express-ceiling');
   const bare = await rounds('bare-ours', 'bare-ceiling');
+  const frameworks = [
+    ['Fastify', await rounds('fastify-ours', 'fastify-ceiling')],
+    ['Koa', await rounds('koa-ours', 'koa-ceiling')],
+    ['Hono', await rounds('hono-ours', 'hono-ceiling')],
+  ] as const;
   const apicache = await rounds('express-ours', 'apicache');
   const routeCache = await rounds('express-ours', 'route-cache');
   return [
     comparedPair('hit via cacheMiddleware, Express 5', ceiling, 'Express sending prebuilt bytes', 0.95),
     comparedPair('hit via cacheMiddleware, node:http', bare, 'node:http sending prebuilt bytes'),
+    ...frameworks.map(([framework, pair]) => comparedPair(`page hit, ${framework}`, pair, `${framework} sending prebuilt bytes`, 0.95)),
     comparedPair('hit via cacheMiddleware, Express 5', apicache, 'apicache', 1),
     comparedPair('hit via cacheMiddleware, Express 5', routeCache, 'route-cache', 1),
     await holesLatency(),
