@@ -2,6 +2,25 @@
 import { caches, configureCaches, type CacheConfig } from 'cachegrain';
 import { cachePage } from 'cachegrain/express';
 import { installCacheTag } from 'cachegrain/nunjucks';
+import { cachegrain } from 'cachegrain/fastify';
+import * as forKoa from 'cachegrain/koa';
+import * as forHono from 'cachegrain/hono';
+import * as forEjs from 'cachegrain/ejs';
+import * as forPug from 'cachegrain/pug';
+import * as forLiquid from 'cachegrain/liquid';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { Liquid } from 'liquidjs';
+
+/** Fastify's route config takes cachePage; Hono takes the middleware as it is; Koa's needs no @types/koa. */
+export function frameworks(): unknown[] {
+  const app = Fastify();
+  void app.register(cachegrain, { seconds: 600 });
+  app.get('/news', { config: { cachePage: { timeout: 60, tagHeader: 'Cache-Tag' } } }, async () => 'news');
+  const hono = new Hono();
+  hono.use(forHono.cacheMiddleware({ seconds: 600 }));
+  return [app, hono, forKoa.cachePage(60), forEjs.installCacheTag, forPug.installCacheTag, forLiquid.installCacheTag(new Liquid())];
+}
 
 const config: Record<string, CacheConfig> = {
   default: { backend: 'locmem', options: { maxEntries: 500 } },
