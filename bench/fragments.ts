@@ -183,7 +183,9 @@ function pugPage(): Page {
   const cached = Object.fromEntries(
     Object.entries(keywords).map(([kind, written]) => [
       kind,
-      pug.compile(`ul\n  each item in items\n    +cache(600, 'item', item.id, generation)${written}\n${body}`) as unknown as (locals: object) => Promise<string>,
+      pug.compile(`ul\n  each item in items\n    +cache(600, 'item', item.id, generation)${written}\n${body}`) as unknown as (
+        locals: object,
+      ) => Promise<string>,
     ]),
   );
   const plain = pug.compile(`ul\n  each item in items\n${body.replace(/^ {2}/gm, '')}`);
