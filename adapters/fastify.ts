@@ -182,7 +182,8 @@ Object.assign(cachegrain, { [Symbol.for('skip-override')]: true, [Symbol.for('fa
 export default cachegrain;
 
 /** Node's response of a Fastify reply. */
-const nodeResponse = (reply: FastifyReply | ServerResponse): ServerResponse => ('raw' in reply ? reply.raw : reply);
+const nodeResponse = (reply: FastifyReply | ServerResponse): ServerResponse =>
+  typeof reply === 'object' && reply !== null && 'raw' in reply ? reply.raw : reply;
 
 /** Adds tags to the page being rendered for `reply` (or Node's response): `invalidateTags` of any of them drops it. */
 export const addCacheTags = (reply: FastifyReply | ServerResponse, ...tags: string[]): void => addPageTags(nodeResponse(reply), ...tags);

@@ -153,7 +153,8 @@ export function holeHandler(options: HoleHandlerOptions = {}): MiddlewareHandler
 }
 
 /** Node's response of a Hono context, on @hono/node-server. */
-const nodeResponse = (c: Context | ServerResponse, caller: string): ServerResponse => ('env' in c ? nodeOf(c, caller).res : c);
+const nodeResponse = (c: Context | ServerResponse, caller: string): ServerResponse =>
+  typeof c === 'object' && c !== null && 'env' in c ? nodeOf(c, caller).res : c;
 
 /** Adds tags to the page being rendered for `c` (or Node's response): `invalidateTags` of any of them drops it. */
 export const addCacheTags = (c: Context | ServerResponse, ...tags: string[]): void => addPageTags(nodeResponse(c, 'addCacheTags'), ...tags);

@@ -149,7 +149,7 @@ export function holeHandler(options: HoleHandlerOptions = {}): KoaMiddleware {
 }
 
 /** Node's response of a Koa context. */
-const nodeResponse = (ctx: KoaContext | ServerResponse): ServerResponse => ('res' in ctx ? ctx.res : ctx);
+const nodeResponse = (ctx: KoaContext | ServerResponse): ServerResponse => (typeof ctx === 'object' && ctx !== null && 'res' in ctx ? ctx.res : ctx);
 
 /** Adds tags to the page being rendered for `ctx` (or Node's response): `invalidateTags` of any of them drops it. */
 export const addCacheTags = (ctx: KoaContext | ServerResponse, ...tags: string[]): void => addPageTags(nodeResponse(ctx), ...tags);

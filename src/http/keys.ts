@@ -117,10 +117,10 @@ export function requestHostname(req: IncomingMessage): string {
  * them, beside the tags of the fragments rendered into it, so `invalidateTags` of any of them drops it.
  */
 export function addCacheTags(res: ServerResponse, ...tags: string[]): void {
-  checkResponse(res, 'addCacheTags');
   for (const tag of tags) {
     if (typeof tag !== 'string' || tag === '') throw new TypeError(`addCacheTags: tags must be non-empty strings (got ${describe(tag)})`);
   }
+  checkResponse(res, 'addCacheTags');
   scopeOf(res).cacheability.addTags(tags);
 }
 
@@ -136,8 +136,9 @@ function checkResponse(res: unknown, caller: string): void {
  * per value of them (`cookie:theme`: one per theme), beside the contexts of its fragments.
  */
 export function addCacheContexts(res: ServerResponse, ...contexts: string[]): void {
+  const checked = contextList(contexts, 'addCacheContexts');
   checkResponse(res, 'addCacheContexts');
-  scopeOf(res).cacheability.addContexts(contextList(contexts, 'addCacheContexts'));
+  scopeOf(res).cacheability.addContexts(checked);
 }
 
 /**
@@ -145,8 +146,8 @@ export function addCacheContexts(res: ServerResponse, ...contexts: string[]): vo
  * `X-Cache: BYPASS` and `max-age=0`, and with `debug: true` `X-Cache-Reason` says `why`.
  */
 export function markUncacheable(res: ServerResponse, why: string): void {
-  checkResponse(res, 'markUncacheable');
   if (typeof why !== 'string' || why === '') throw new TypeError(`markUncacheable: say why, as a non-empty string (got ${describe(why)})`);
+  checkResponse(res, 'markUncacheable');
   scopeOf(res).cacheability.markUncacheable(why);
 }
 

@@ -303,3 +303,15 @@ describe('Fastify route config', () => {
     await app.close();
   });
 });
+
+describe("the adapters' addCacheTags, addCacheContexts and markUncacheable", () => {
+  it('refuse a first argument that is no reply, context or response, naming the function', () => {
+    for (const adapter of [fastifyCache, koaCache, honoCache]) {
+      expect(() => adapter.addCacheTags(['item:1'] as never, 'news')).toThrow(
+        'addCacheTags: the first argument is the response of the page being rendered (got ["item:1"])',
+      );
+      expect(() => adapter.addCacheContexts(undefined as never, 'cookie:theme')).toThrow('addCacheContexts: the first argument is the response');
+      expect(() => adapter.markUncacheable({} as never, 'per visitor')).toThrow('markUncacheable: the first argument is the response');
+    }
+  });
+});
