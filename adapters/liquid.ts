@@ -9,10 +9,8 @@
 /// <reference types="node" preserve="true" />
 import {
   type Context,
-  Drop,
   type Emitter,
   evalToken,
-  Hash,
   type Liquid,
   type Parser,
   Tag,
@@ -111,7 +109,8 @@ function cacheTag(tagName: string) {
     private readonly timeout: ValueToken;
     private readonly fragmentName: string;
     private readonly varyOn: ValueToken[];
-    private readonly keywords: Hash;
+    /** The keywords, by name: each a value to evaluate, or none for a bare name (true). */
+    private readonly keywords: Array<[string, ValueToken | undefined]>;
     private readonly templates: Template[] = [];
 
     constructor(token: TagToken, remainTokens: TopLevelToken[], liquid: Liquid, parser: Parser) {
@@ -123,13 +122,13 @@ function cacheTag(tagName: string) {
         if (value === undefined) throw new TemplateSyntaxError(`'${tagName}' tag: cannot read '${this.tokenizer.remaining().trim()}'`, undefined, this.site);
         values.push(value);
       }
-      this.keywords = new Hash(this.tokenizer, liquid.options.keyValueSeparator);
+      // The tokenizer is the rendering Liquid's own (an application may hold another copy of liquidjs than this module's).
+      const separator = liquid.options.keyValueSeparator;
+      this.keywords = this.tokenizer.readHashes(separator).map((hash) => [hash.name.content, hash.value]);
       const misplaced = this.tokenizer.remaining().trim();
       if (misplaced !== '')
         throw new TemplateSyntaxError(`'${tagName}' tag: cannot read '${misplaced}' (keywords come after the vary-on values)`, undefined, this.site);
-      const unknown = Object.keys((this.keywords as unknown as { hash: Record<string, unknown> }).hash).find(
-        (name) => !(KEYWORDS as readonly string[]).includes(name),
-      );
+      const unknown = this.keywords.map(([name]) => name).find((name) => !(KEYWORDS as readonly string[]).includes(name));
       if (unknown !== undefined) throw new TemplateSyntaxError(`'${tagName}' tag: unknown keyword '${unknown}' (${KEYWORDS.join(', ')})`, undefined, this.site);
       if (values.length < 2) throw tooFewArguments(tagName, this.site);
       const [timeout, name, ...varyOn] = values as [ValueToken, ValueToken, ...ValueToken[]];
@@ -159,11 +158,10 @@ function cacheTag(tagName: string) {
       const timeout = toValue(yield evalToken(this.timeout, ctx));
       const varyOn: unknown[] = [];
       for (const value of this.varyOn) varyOn.push(toValue(yield evalToken(value, ctx)));
-      const keywords = Object.fromEntries(
-        Object.entries((yield this.keywords.render(ctx)) as object).map(([name, value]) => [name, toValue(value)]),
-      ) as TagKeywords;
+      const keywords: Record<string, unknown> = {};
+      for (const [name, value] of this.keywords) keywords[name] = value === undefined ? true : toValue(yield evalToken(value, ctx));
       // A hit this process keeps is answered without the body's copy of the scopes.
-      const kept = render.hitMany(timeout, this.fragmentName, varyOn, keywords);
+      const kept = render.hitMany(timeout, this.fragmentName, varyOn, keywords as TagKeywords);
       if (kept !== undefined) {
         emitter.write(kept);
         return;
@@ -173,7 +171,7 @@ function cacheTag(tagName: string) {
         const scope = snapshot(ctx);
         return () => toPromise(liquid.renderer.renderTemplates(templates, scope));
       };
-      emitter.write(render.tag(timeout, this.fragmentName, varyOn, keywords, bodyOf, this.site));
+      emitter.write(render.tag(timeout, this.fragmentName, varyOn, keywords as TagKeywords, bodyOf, this.site));
     }
   };
 }
@@ -239,7 +237,9 @@ function snapshot(ctx: Context): Context {
   copy.scopes = state.scopes.map((scope) => {
     const copied = Object.assign(Object.create(null) as object, scope) as Record<string, unknown>;
     for (const [name, value] of Object.entries(copied)) {
-      if (value instanceof Drop && typeof (value as { next?: unknown }).next === 'function') {
+      // A drop (of whichever copy of liquidjs) that moves on: a loop's.
+      const drop = value as { next?: unknown; liquidMethodMissing?: unknown } | null;
+      if (typeof drop === 'object' && drop !== null && typeof drop.next === 'function' && typeof drop.liquidMethodMissing === 'function') {
         copied[name] = Object.assign(Object.create(Object.getPrototypeOf(value) as object) as object, value);
       }
     }
