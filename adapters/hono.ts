@@ -47,8 +47,15 @@ function nodeOf(c: Context, what: string): { req: IncomingMessage; res: ServerRe
   return { req: env.incoming, res: env.outgoing };
 }
 
-/** A response the Node server sends nothing for: the cache has written the whole answer to Node's response. */
-const alreadySent = (): Response => RESPONSE_ALREADY_SENT.clone();
+/**
+ * A response the Node server sends nothing for: the cache has written the whole answer to Node's
+ * response. A fresh one each time, as Hono middleware may change a returned response's headers; made
+ * with the class of @hono/node-server's own marker (its lighter Response would be written out), from
+ * its headers, which costs a third of cloning it.
+ */
+const MarkerResponse = RESPONSE_ALREADY_SENT.constructor as typeof Response;
+const ALREADY_SENT_HEADERS = [...RESPONSE_ALREADY_SENT.headers];
+const alreadySent = (): Response => new MarkerResponse(null, { headers: ALREADY_SENT_HEADERS });
 
 /** Each request's context on its way down, for the route Hono matched for it. */
 const contexts = new WeakMap<IncomingMessage, Context>();
