@@ -242,14 +242,12 @@ class EjsRender extends FragmentRender {
       );
     }
     const fragment = String(name);
-    const kept = this.hitMany(timeout, fragment, varyOn, keywords as TagKeywords);
-    if (kept !== undefined) return append(kept);
     const bodyOf = () => async () => {
       let read = () => '';
       await body((reader) => (read = reader));
       return read();
     };
-    append(this.tag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site));
+    append(this.keptOrTag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site));
   }
 
   /** `<%- hole('name', …args) %>`. */

@@ -160,18 +160,13 @@ function cacheTag(tagName: string) {
       for (const value of this.varyOn) varyOn.push(toValue(yield evalToken(value, ctx)));
       const keywords: Record<string, unknown> = {};
       for (const [name, value] of this.keywords) keywords[name] = value === undefined ? true : toValue(yield evalToken(value, ctx));
-      // A hit this process keeps is answered without the body's copy of the scopes.
-      const kept = render.hitMany(timeout, this.fragmentName, varyOn, keywords as TagKeywords);
-      if (kept !== undefined) {
-        emitter.write(kept);
-        return;
-      }
       const { liquid, templates } = this;
+      // The scopes are copied only for a body that will render: a kept hit builds nothing.
       const bodyOf = () => {
         const scope = snapshot(ctx);
         return () => toPromise(liquid.renderer.renderTemplates(templates, scope));
       };
-      emitter.write(render.tag(timeout, this.fragmentName, varyOn, keywords as TagKeywords, bodyOf, this.site));
+      emitter.write(render.keptOrTag(timeout, this.fragmentName, varyOn, keywords as TagKeywords, bodyOf, this.site));
     }
   };
 }

@@ -194,7 +194,7 @@ class PugRender extends FragmentRender {
         site,
       );
     }
-    return this.hitMany(timeout, String(name), varyOn, keywords) ?? this.tag(timeout, String(name), varyOn, keywords, () => body, site);
+    return this.keptOrTag(timeout, String(name), varyOn, keywords, () => body, site);
   }
 
   holeAt(template: string, line: number, args: unknown[]): string {

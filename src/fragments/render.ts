@@ -225,6 +225,14 @@ export class FragmentRender implements Recording {
     return this.heldHtml(node, cache, name);
   }
 
+  /**
+   * For an engine that evaluates a tag's arguments itself rather than compiling them into a call of
+   * `hit0`…`hitMany`: a hit this process keeps, answered without calling `bodyOf`; else `tag`.
+   */
+  keptOrTag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite): string {
+    return this.hitMany(timeout, name, varyOn, keywords) ?? this.tag(timeout, name, varyOn, keywords, bodyOf, site);
+  }
+
   /** The keys of a template digest key's template, once its digest is known and still stands; none are computed here. */
   private heldRoot(digest: string | undefined): KeyRoot | undefined {
     // Small, so that each hit inlines it: most tags carry no digest.
