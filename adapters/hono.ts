@@ -70,33 +70,47 @@ const named = <T extends object>(fn: T, name: string): T => Object.definePropert
 
 /**
  * Runs the request phase of `pages` and, on a miss, the rest of the app in the request's scope:
- * resolves true when the cache answered.
+ * answers true when the cache answered, at once when it answered at once (a hit on a cache in this
+ * process), else a promise of it.
  */
 function passThrough(
   c: Context,
   next: () => Promise<void>,
   run: (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => void,
   what: string,
-): Promise<boolean> {
+): boolean | Promise<boolean> {
   const { req, res } = nodeOf(c, what);
-  return new Promise<boolean>((resolve, reject) => {
-    run(
-      req,
-      res,
-      (error) => {
-        if (error !== undefined) return reject(error);
-        contexts.set(req, c);
-        next().then(() => resolve(false), reject);
-      },
-      () => resolve(true),
-    );
-  });
+  let outcome: boolean | Promise<boolean> | undefined;
+  let settleLater: ((outcome: boolean | Promise<boolean>) => void) | undefined;
+  const settle = (result: boolean | Promise<boolean>) => (settleLater === undefined ? (outcome = result) : settleLater(result));
+  run(
+    req,
+    res,
+    (error) => {
+      if (error !== undefined) return settle(Promise.reject(error));
+      contexts.set(req, c);
+      settle(next().then(() => false));
+    },
+    () => settle(true),
+  );
+  return outcome ?? new Promise<boolean>((resolve) => (settleLater = resolve));
 }
 
+/** The answer of a page-cache middleware: the marker response once the cache sent the page, else nothing. */
+function answerOf(sent: boolean | Promise<boolean>): Response | undefined | Promise<Response | undefined> {
+  if (sent === true) return alreadySent();
+  if (sent === false) return undefined;
+  return sent.then((answered) => (answered ? alreadySent() : undefined));
+}
+
+/** A hit answered at once is answered in the same turn: Hono awaits whatever a middleware returns. */
+const asHandler = (fn: (c: Context, next: () => Promise<void>) => ReturnType<typeof answerOf>): MiddlewareHandler => fn as MiddlewareHandler;
+
 function pageMiddleware(pages: PageCache, name: string): MiddlewareHandler {
-  return named(async (c: Context, next: () => Promise<void>) => {
-    if (await passThrough(c, next, (req, res, onward, answered) => pages.handle(req, res, onward, answered), name)) return alreadySent();
-  }, name);
+  return named(
+    asHandler((c, next) => answerOf(passThrough(c, next, (req, res, onward, answered) => pages.handle(req, res, onward, answered), name))),
+    name,
+  );
 }
 
 /** The per-site cache: `app.use(cacheMiddleware({ seconds: 600 }))`, before the routes. */
@@ -123,11 +137,12 @@ export function updateCacheMiddleware(options: PageCacheOptions = {}): Middlewar
 /** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
 export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
   const pages = new PageCache(options, null, 'fetchFromCacheMiddleware', HONO);
-  return named(async (c: Context, next: () => Promise<void>) => {
-    const run = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) =>
-      pages.fetchOrContinue(req, res, onward, false, answered);
-    if (await passThrough(c, next, run, 'fetchFromCacheMiddleware')) return alreadySent();
-  }, 'fetchFromCacheMiddleware');
+  const run = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) =>
+    pages.fetchOrContinue(req, res, onward, false, answered);
+  return named(
+    asHandler((c, next) => answerOf(passThrough(c, next, run, 'fetchFromCacheMiddleware'))),
+    'fetchFromCacheMiddleware',
+  );
 }
 
 /** A decorator's change as middleware. */

@@ -36,9 +36,18 @@ export type HitLabel = 'HIT' | 'STALE';
 /** The headers a 304 from the cache sends: those of the stored page RFC 9110 keeps, and the cache's own. */
 const KEPT_BY_NOT_MODIFIED = new Set([...NOT_MODIFIED_HEADERS, 'age']);
 
-/** A page's headers as a hit sends them, kept on the decoded page (never stored: the key is a symbol). */
+/**
+ * A page's headers as a hit sends them, kept on the decoded page (never stored: the key is a symbol).
+ * `distinctNames`: no name is listed twice, so each header can replace its name's in one call.
+ */
 const HIT_HEADERS = Symbol('cachegrain.hitHeaders');
-type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: { statusHeader: string | false; headers: string[]; ageAt: number } };
+interface HitHeaders {
+  statusHeader: string | false;
+  headers: string[];
+  ageAt: number;
+  distinctNames: boolean;
+}
+type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: HitHeaders };
 
 /**
  * Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions, and a
@@ -47,7 +56,8 @@ type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: { statusHeader: string 
 export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPage, label: HitLabel, statusHeader: string | false, holes?: HoleDelivery): void {
   countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route ?? requestPath(req));
   let status = page.status;
-  let headers = hitHeaders(page, label, statusHeader);
+  const hit = hitHeadersOf(page, statusHeader);
+  let headers = labelled(hit, page, label);
   // A page whose holes are filled in place is judged by the filled page's own validators, once filled.
   const judgedFilled = page.holes === true && holes?.fillsInPlace === true;
   if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedFilled && hasPreconditions(req.headers)) {
@@ -55,7 +65,7 @@ export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPag
     if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === statusHeader);
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
-  putHeaders(res, headers);
+  putHeaders(res, headers, hit.distinctNames);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 && req.method !== 'HEAD' ? page.body : undefined;
@@ -70,20 +80,30 @@ export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPag
  * just before the synchronous `writeHead` that copies it.
  */
 export function hitHeaders(page: StoredPage, label: HitLabel, statusHeader: string | false): string[] {
-  let hit = (page as PageWithHitHeaders)[HIT_HEADERS];
-  if (hit === undefined || hit.statusHeader !== statusHeader) {
-    const headers = page.headers.slice();
-    let ageAt = -1;
-    if (page.maxAge !== null && page.expires !== null) {
-      headers.push('Age', '0');
-      ageAt = headers.length - 1;
-    }
-    if (statusHeader !== false) headers.push(statusHeader, 'HIT');
-    hit = { statusHeader, headers, ageAt };
-    Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
+  return labelled(hitHeadersOf(page, statusHeader), page, label);
+}
+
+function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeaders {
+  const known = (page as PageWithHitHeaders)[HIT_HEADERS];
+  if (known !== undefined && known.statusHeader === statusHeader) return known;
+  const headers = page.headers.slice();
+  let ageAt = -1;
+  if (page.maxAge !== null && page.expires !== null) {
+    headers.push('Age', '0');
+    ageAt = headers.length - 1;
   }
+  if (statusHeader !== false) headers.push(statusHeader, 'HIT');
+  const names = new Set<string>();
+  for (let i = 0; i < headers.length; i += 2) names.add(headers[i]!.toLowerCase());
+  const hit: HitHeaders = { statusHeader, headers, ageAt, distinctNames: names.size === headers.length / 2 };
+  Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
+  return hit;
+}
+
+/** The hit's headers with the Age of now, and `label` in the status header. */
+function labelled(hit: HitHeaders, page: StoredPage, label: HitLabel): string[] {
   if (hit.ageAt !== -1) hit.headers[hit.ageAt] = String(Math.max(0, page.maxAge! - (page.expires! - Math.floor(Date.now() / 1000))));
-  if (label === 'HIT' || statusHeader === false) return hit.headers;
+  if (label === 'HIT' || hit.statusHeader === false) return hit.headers;
   const headers = hit.headers.slice();
   headers[headers.length - 1] = label;
   return headers;
@@ -93,8 +113,13 @@ export function hitHeaders(page: StoredPage, label: HitLabel, statusHeader: stri
  * Puts a stored page's headers on the response, each replacing any of its name as writeHead's own
  * list would, but before writeHead: the layers around this one then change them as they changed the
  * MISS that stored them, so a HIT carries the MISS's headers whatever the order of the middleware.
+ * With `distinctNames` (no name listed twice) each header replaces its name's in one `setHeader`.
  */
-export function putHeaders(res: ServerResponse, headers: readonly string[]): void {
+export function putHeaders(res: ServerResponse, headers: readonly string[], distinctNames = false): void {
+  if (distinctNames) {
+    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i]!, headers[i + 1]!);
+    return;
+  }
   for (let i = 0; i < headers.length; i += 2) res.removeHeader(headers[i]!);
   for (let i = 0; i < headers.length; i += 2) res.appendHeader(headers[i]!, headers[i + 1]!);
 }
