@@ -419,12 +419,14 @@ export class L1Tier<P> implements InProcessStore<P> {
 
   /** Tells every other process to drop `keys` (null: everything of this cache). */
   private publish(keys: string[] | null): void {
-    for (const sibling of L1Tier.siblings.get(this.channel)!) {
+    // A change that ends after its cache closed (a write the close failed) still reaches the caches of this process.
+    for (const sibling of L1Tier.siblings.get(this.channel) ?? []) {
       if (sibling === this) continue;
       if (keys === null) sibling.forgetEverything();
       else sibling.forget(keys);
     }
-    if (this.bus === undefined) return;
+    // Closed, the cache has left the bus: other processes trust what they hold for l1.timeout at most, as with the bus down.
+    if (this.bus === undefined || this.busState === 'closed') return;
     const message = `${L1Tier.sender} ${keys === null ? '*' : JSON.stringify(keys)}`;
     // Not awaited: the write is done; the message only has to leave before anything else does.
     this.bus.publisher
@@ -465,7 +467,10 @@ export class L1Tier<P> implements InProcessStore<P> {
           this.forgetEverything();
           this.busState = 'up';
         },
-        (error: Error) => this.reportError(new Error(`L1 bus: subscribing failed: ${error.message}`, { cause: error })),
+        (error: Error) => {
+          // Closing the cache fails a subscription still on its way: that is no failure of the bus.
+          if (this.busState !== 'closed') this.reportError(new Error(`L1 bus: subscribing failed: ${error.message}`, { cause: error }));
+        },
       );
     });
     subscriber.on('close', () => {

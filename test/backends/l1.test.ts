@@ -2,6 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DatabaseCache, MemcachedCache, RedisCache, type ServerCache } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
@@ -133,6 +134,44 @@ describe('options.l1', () => {
     expect(() => new RedisCache({ alias: 'a', location: REDIS, options: { l1: { maxEntry: 5 } as never } })).toThrow(
       "cache 'a': unknown option 'options.l1.maxEntry' (did you mean 'options.l1.maxEntries'?); the options are 'options.l1.maxEntries', 'options.l1.timeout', 'options.l1.bus'",
     );
+  });
+
+  it('closed while its bus is still subscribing, reports nothing: the subscription failed because of the close', async () => {
+    const cache = new RedisCache({ location: REDIS, keyPrefix: 'l1-closing', options: { l1 } });
+    const errors: Error[] = [];
+    cache.on('error', (error: Error) => errors.push(error));
+    // The bus's SUBSCRIBE goes out only once the cache is closed, which fails it.
+    const subscribe = Redis.prototype.subscribe;
+    let closeCache: () => void = () => undefined;
+    const closed = new Promise<void>((resolve) => (closeCache = resolve));
+    let subscribing = false;
+    Redis.prototype.subscribe = function (this: Redis, ...args: unknown[]) {
+      subscribing = true;
+      return closed.then(() => (subscribe as (...args: unknown[]) => Promise<unknown>).apply(this, args));
+    } as typeof subscribe;
+    try {
+      await cache.set('k', 1);
+      await eventually(() => subscribing, 5000, 'the bus subscribing');
+      await cache.close();
+      closeCache();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    } finally {
+      Redis.prototype.subscribe = subscribe;
+    }
+    expect(cache.l1!.busUp).toBe(false);
+    expect(errors.map((error) => error.message)).toEqual([]);
+  });
+
+  it('a write to a closed cache rejects with what failed it, and the cache reports nothing of its bus', async () => {
+    const cache = new RedisCache({ location: REDIS, keyPrefix: 'l1-closing-write', options: { l1 } });
+    const errors: Error[] = [];
+    cache.on('error', (error: Error) => errors.push(error));
+    await cache.set('warm', 1);
+    await eventually(() => cache.l1!.busUp, 5000, 'the bus to come up');
+    await cache.close();
+    await expect(cache.set('k', 1)).rejects.toThrow('Connection is closed');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(errors.map((error) => error.message)).toEqual([]);
   });
 
   it('answers repeated reads in process, synchronously in effect, with fresh copies', async () => {
