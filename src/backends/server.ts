@@ -63,6 +63,8 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   private readonly breakers = new Map<string, Breaker>();
   /** The in-process tier in front of the server, when `options.l1` asks for one. */
   readonly l1: L1Tier<P> | undefined;
+  /** Set by `close()`: every call from then on, and every one it cut short, fails as a call to a closed cache. */
+  private closed = false;
 
   constructor(params: CacheParams<ServerOptions>, codec: Codec<P>) {
     super(params, codec);
@@ -146,6 +148,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   protected guard<T, R>(server: string, fallback: T, command: () => Promise<R>, answer?: (reply: R) => T): Promise<T> {
     // This runs on every cache call: one promise, one small object, no timer of its own (the
     // watch sweeps deadlines), no closure.
+    if (this.closed) return Promise.reject(this.closedError());
     const breaker = this.breakers.get(server) ?? this.addBreaker(server);
     const scope = currentScope();
     const watch = this.failures.watch;
@@ -222,6 +225,8 @@ export abstract class ServerCache<P> extends BaseCache<P> {
 
   /** Settles a command that failed or ran out of time: a rejection, or with failOpen a fallback. */
   private settleFailure<T>(pending: PendingCommand<T>, error: unknown): void {
+    // A call the close cut short: no failure of the server, so no miss in its place and no outage.
+    if (this.closed) return pending.reject(this.closedError());
     const breaker = pending.breaker;
     if (!this.isServerError(error)) {
       // The server answered; the call was at fault.
@@ -237,6 +242,15 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     if (fallback === NO_FALLBACK || (!this.failOpen && fallback !== SERVER_FAILED)) return pending.reject(failure);
     this.reportOutage(breaker, failure);
     pending.resolve(fallback);
+  }
+
+  override async close(): Promise<void> {
+    this.closed = true;
+    await super.close();
+  }
+
+  private closedError(): Error {
+    return new Error(`cache '${this.alias}' is closed: close() or caches.closeAll() ended its connections`);
   }
 
   /** A command's failure, naming the connection error behind it when the client had one. */

@@ -429,9 +429,10 @@ export class L1Tier<P> implements InProcessStore<P> {
     if (this.bus === undefined || this.busState === 'closed') return;
     const message = `${L1Tier.sender} ${keys === null ? '*' : JSON.stringify(keys)}`;
     // Not awaited: the write is done; the message only has to leave before anything else does.
-    this.bus.publisher
-      .publish(this.channel, message)
-      .catch((error: Error) => this.reportError(new Error(`L1 bus: publishing an invalidation failed: ${error.message}`, { cause: error })));
+    this.bus.publisher.publish(this.channel, message).catch((error: Error) => {
+      // One the close cut short is lost as with the bus down: the other processes trust what they hold for l1.timeout at most.
+      if (this.busState !== 'closed') this.reportError(new Error(`L1 bus: publishing an invalidation failed: ${error.message}`, { cause: error }));
+    });
   }
 
   private receive(message: string): void {
@@ -476,7 +477,9 @@ export class L1Tier<P> implements InProcessStore<P> {
     subscriber.on('close', () => {
       if (this.busState !== 'closed') this.busState = 'down';
     });
-    subscriber.on('error', (error: Error) => this.reportError(new Error(`L1 bus: ${error.message}`, { cause: error })));
+    subscriber.on('error', (error: Error) => {
+      if (this.busState !== 'closed') this.reportError(new Error(`L1 bus: ${error.message}`, { cause: error }));
+    });
     subscriber.connect().catch(() => undefined);
   }
 
@@ -490,8 +493,15 @@ export class L1Tier<P> implements InProcessStore<P> {
     if (siblings.size === 0) L1Tier.siblings.delete(this.channel);
     if (bus !== undefined) {
       bus.subscriber.disconnect();
-      if (bus.ownsPublisher) (bus.publisher as Redis).disconnect();
+      // The invalidations already published leave before the connection ends.
+      if (bus.ownsPublisher) await quit(bus.publisher as Redis);
     }
     await this.inner.disconnect?.();
   }
+}
+
+/** Ends a connection once the commands sent on it are answered; at once when it is not up. */
+async function quit(client: Redis): Promise<void> {
+  if (client.status !== 'ready') return void client.disconnect();
+  await client.quit().catch(() => client.disconnect());
 }

@@ -1114,7 +1114,10 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
 
     describeKeyValidation(() => cache, traits);
 
-    if (backend.makeDown !== undefined) describeServerDown(backend.makeDown);
+    if (backend.makeDown !== undefined) {
+      describeServerDown(backend.makeDown);
+      describeClosed(backend.make);
+    }
 
     describe('bad input', () => {
       it('rejects keys that are neither strings nor numbers, with a TypeError', async () => {
@@ -1189,6 +1192,31 @@ function describeServerDown(makeDown: NonNullable<BackendUnderTest['makeDown']>)
         await expect(call()).rejects.toThrow(CacheServerError);
       }
     });
+  });
+}
+
+/** A cache on a server, once closed: its calls are refused as calls to a closed cache, never taken for an outage. */
+function describeClosed(make: BackendUnderTest['make']): void {
+  describe('once closed', () => {
+    for (const failOpen of [false, true]) {
+      it(`rejects every call naming the closed cache${failOpen ? ' (failOpen answers no miss for it)' : ''}, and reports no outage`, async () => {
+        const cache = await make({ alias: 'closing', keyPrefix: 'closing', options: { failOpen } });
+        const reported: Error[] = [];
+        cache.on('error', (error: Error) => reported.push(error));
+        await cache.set('k', 1);
+        await cache.close();
+        const calls = [
+          () => cache.get('k'),
+          () => cache.set('k', 2),
+          () => cache.getMany(['k']),
+          () => cache.incr('k'),
+          () => cache.getOrSet('z', () => 1),
+          () => cache.delete('k'),
+        ];
+        for (const call of calls) await expect(call()).rejects.toThrow("cache 'closing' is closed: close() or caches.closeAll() ended its connections");
+        expect(reported.map((error) => error.message)).toEqual([]);
+      });
+    }
   });
 }
 
