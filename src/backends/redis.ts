@@ -10,7 +10,8 @@ import { groupBy } from '../core/group.js';
 import { CacheServerError } from '../core/errors.js';
 import { defaultKeyFunction, describe } from '../core/keys.js';
 import { coalesceWrites, loadRedisClients } from './ioredis.js';
-import type { BusConnections, L1Settings } from '../tier/l1.js';
+import type { BusConnections } from '../tier/l1.js';
+import type { L1Settings } from '../tier/l1-settings.js';
 import { optionShape } from '../options.js';
 import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 

@@ -15,7 +15,8 @@ import { describe } from '../core/keys.js';
 import { type OptionShape, optionShape } from '../options.js';
 import { currentScope, type RequestScope } from '../cacheability/scope.js';
 import { loadRedisClients } from './ioredis.js';
-import { type BusConnections, L1_OPTIONS, type L1Options, type L1Settings, L1Tier, l1Settings } from '../tier/l1.js';
+import { type BusConnections, L1Tier } from '../tier/l1.js';
+import { L1_OPTIONS, type L1Options, type L1Settings, l1Settings } from '../tier/l1-settings.js';
 
 export interface ServerOptions {
   /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */

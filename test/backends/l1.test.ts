@@ -162,14 +162,14 @@ describe('options.l1', () => {
     expect(errors.map((error) => error.message)).toEqual([]);
   });
 
-  it('a write to a closed cache rejects with what failed it, and the cache reports nothing of its bus', async () => {
+  it('a write to a closed cache rejects as a call to a closed cache, and the cache reports nothing of its bus', async () => {
     const cache = new RedisCache({ location: REDIS, keyPrefix: 'l1-closing-write', options: { l1 } });
     const errors: Error[] = [];
     cache.on('error', (error: Error) => errors.push(error));
     await cache.set('warm', 1);
     await eventually(() => cache.l1!.busUp, 5000, 'the bus to come up');
     await cache.close();
-    await expect(cache.set('k', 1)).rejects.toThrow('Connection is closed');
+    await expect(cache.set('k', 1)).rejects.toThrow("cache 'default' is closed");
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(errors.map((error) => error.message)).toEqual([]);
   });
