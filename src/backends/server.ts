@@ -250,6 +250,11 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     await super.close();
   }
 
+  /** Refuses a call to a closed cache, for a backend whose calls do not all go through `guard` (SQLite's). */
+  protected refuseIfClosed(): void {
+    if (this.closed) throw this.closedError();
+  }
+
   private closedError(): Error {
     return new Error(`cache '${this.alias}' is closed: close() or caches.closeAll() ended its connections`);
   }

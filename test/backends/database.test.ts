@@ -29,8 +29,8 @@ function database(connection: DatabaseOptions['connection'], overrides: Partial<
 }
 
 const culling = { 3: 29, 0: 19 } as const;
-describeBackend('database-sqlite (file)', { make: (overrides) => database(`sqlite://${root}/conformance.db`, overrides), traits: { culling } });
-describeBackend('database-sqlite (memory)', { make: (overrides) => database('sqlite::memory:', overrides), traits: { culling } });
+describeBackend('database-sqlite (file)', { make: (overrides) => database(`sqlite://${root}/conformance.db`, overrides), traits: { culling, closes: true } });
+describeBackend('database-sqlite (memory)', { make: (overrides) => database('sqlite::memory:', overrides), traits: { culling, closes: true } });
 describeBackend('database-postgres', {
   make: (overrides) => database(postgresUrl, overrides, 'conformance'),
   makeDown: async (options) => database(`postgres://nobody@127.0.0.1:${await closedPort()}/none`, { options }),

@@ -62,7 +62,7 @@ describeBackend('redis (leader + replica)', {
   makeDown: async (options) => new RedisCache({ location: [`redis://127.0.0.1:${await closedPort()}`, `redis://127.0.0.1:${await closedPort()}`], options }),
   traits,
 });
-describeBackend('redis (cluster)', { make: (overrides) => new RedisCache(params(CLUSTER, overrides, { cluster: true })), traits });
+describeBackend('redis (cluster)', { make: (overrides) => new RedisCache(params(CLUSTER, overrides, { cluster: true })), traits: { ...traits, closes: true } });
 
 describe('redis', () => {
   const opened: RedisCache[] = [];

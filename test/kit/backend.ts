@@ -20,6 +20,8 @@ export interface BackendTraits {
    * The number is the clock's granularity in seconds (memcached: 1).
    */
   serverClock?: number;
+  /** `close()` ends the cache's connections, after which it refuses every call. @default true for a backend with `makeDown` */
+  closes?: boolean;
 }
 
 export interface BackendUnderTest {
@@ -1114,10 +1116,8 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
 
     describeKeyValidation(() => cache, traits);
 
-    if (backend.makeDown !== undefined) {
-      describeServerDown(backend.makeDown);
-      describeClosed(backend.make);
-    }
+    if (backend.makeDown !== undefined) describeServerDown(backend.makeDown);
+    if (traits.closes ?? backend.makeDown !== undefined) describeClosed(backend.make);
 
     describe('bad input', () => {
       it('rejects keys that are neither strings nor numbers, with a TypeError', async () => {

@@ -194,6 +194,7 @@ export class DatabaseCache extends ServerCache<Buffer> {
    */
   private async run<T>(store: TableStore, fallback: T | typeof STRICT, command: () => MaybePromise<T>): Promise<T> {
     if (!store.async) {
+      this.refuseIfClosed();
       if (store === this.primary && this.tableReady !== true) this.ensureTableSync();
       return command();
     }
