@@ -23,6 +23,12 @@ export function loadRedisClients(): RedisClients {
   return clients;
 }
 
+/** Ends a connection once the replies in flight on it arrive (QUIT); at once when it is not connected, as it has nothing to wait for. */
+export async function quit(client: Pick<import('ioredis').Redis, 'status' | 'quit' | 'disconnect'>): Promise<void> {
+  if (client.status !== 'ready') return void client.disconnect();
+  await client.quit().catch(() => client.disconnect());
+}
+
 /**
  * Makes the commands a busy client sends within one tick leave in one write: the first one sent
  * while replies are awaited corks the connection, and the tick's end uncorks it. Many requests in

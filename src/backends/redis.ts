@@ -9,7 +9,7 @@ import { textOrBytesCodec } from '../core/codec.js';
 import { groupBy } from '../core/group.js';
 import { CacheServerError } from '../core/errors.js';
 import { defaultKeyFunction, describe } from '../core/keys.js';
-import { coalesceWrites, loadRedisClients } from './ioredis.js';
+import { coalesceWrites, loadRedisClients, quit } from './ioredis.js';
 import type { BusConnections } from '../tier/l1.js';
 import type { L1Settings } from '../tier/l1-settings.js';
 import { optionShape } from '../options.js';
@@ -322,13 +322,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
 
   protected override async disconnect(): Promise<void> {
     const all = [this.leader, ...this.replicas.map((replica) => replica.client)];
-    await Promise.all(
-      all.map(async (client) => {
-        // QUIT lets replies in flight arrive; a client that is not connected has nothing to wait for.
-        if (client.status === 'ready') await client.quit().catch(() => client.disconnect());
-        else client.disconnect();
-      }),
-    );
+    await Promise.all(all.map((client) => quit(client)));
   }
 
   private async masters(): Promise<Redis[]> {

@@ -12,6 +12,7 @@ import { failedKey, type Seam, type WriteFailure } from '../core/seam.js';
 import { type Entry } from '../core/types.js';
 import { type MaybePromise } from '../core/maybe.js';
 import type { L1Settings } from './l1-settings.js';
+import { quit } from '../backends/ioredis.js';
 
 /** The primitives of a server cache that the L1 sits in front of. */
 export type Primitives<P> = Pick<
@@ -386,10 +387,8 @@ export class L1Tier<P> implements InProcessStore<P> {
     if (this.bus === undefined || this.busState === 'closed') return;
     const message = `${L1Tier.sender} ${keys === null ? '*' : JSON.stringify(keys)}`;
     // Not awaited: the write is done; the message only has to leave before anything else does.
-    this.bus.publisher.publish(this.channel, message).catch((error: Error) => {
-      // One the close cut short is lost as with the bus down: the other processes trust what they hold for l1.timeout at most.
-      if (this.busState !== 'closed') this.reportError(new Error(`L1 bus: publishing an invalidation failed: ${error.message}`, { cause: error }));
-    });
+    // One the close cuts short is lost as with the bus down: the other processes trust what they hold for l1.timeout at most.
+    this.bus.publisher.publish(this.channel, message).catch((error: Error) => this.busFailed('publishing an invalidation failed: ', error));
   }
 
   private receive(message: string): void {
@@ -425,19 +424,19 @@ export class L1Tier<P> implements InProcessStore<P> {
           this.forgetEverything();
           this.busState = 'up';
         },
-        (error: Error) => {
-          // Closing the cache fails a subscription still on its way: that is no failure of the bus.
-          if (this.busState !== 'closed') this.reportError(new Error(`L1 bus: subscribing failed: ${error.message}`, { cause: error }));
-        },
+        (error: Error) => this.busFailed('subscribing failed: ', error),
       );
     });
     subscriber.on('close', () => {
       if (this.busState !== 'closed') this.busState = 'down';
     });
-    subscriber.on('error', (error: Error) => {
-      if (this.busState !== 'closed') this.reportError(new Error(`L1 bus: ${error.message}`, { cause: error }));
-    });
+    subscriber.on('error', (error: Error) => this.busFailed('', error));
     subscriber.connect().catch(() => undefined);
+  }
+
+  /** Reports a failure of the bus, unless the cache's close caused it: a closed cache has left the bus on purpose. */
+  private busFailed(what: string, error: Error): void {
+    if (this.busState !== 'closed') this.reportError(new Error(`L1 bus: ${what}${error.message}`, { cause: error }));
   }
 
   private async close(): Promise<void> {
@@ -455,10 +454,4 @@ export class L1Tier<P> implements InProcessStore<P> {
     }
     await this.inner.disconnect?.();
   }
-}
-
-/** Ends a connection once the commands sent on it are answered; at once when it is not up. */
-async function quit(client: Redis): Promise<void> {
-  if (client.status !== 'ready') return void client.disconnect();
-  await client.quit().catch(() => client.disconnect());
 }
