@@ -15,7 +15,7 @@ export type {
   WriteFailure,
   WriteOptions,
 } from './core/base.js';
-export type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from './core/in-process.js';
+export type { HeldString, HeldStringKeeper, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from './core/in-process.js';
 export { caches, cache, configureCaches, invalidateTags } from './config.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config.js';
 export { bytesCodec, memoryCodec, textOrBytesCodec } from './core/codec.js';

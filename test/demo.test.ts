@@ -101,6 +101,24 @@ describe('the per-site cache and the fragments under it', () => {
     expect((await visit(path, { Cookie: 'visitor=ann' })).queries).toBe(0);
   });
 
+  it.each([
+    ['/music', 'Handlebars'],
+    ['/films', 'Eta'],
+    ['/books', 'Nunjucks'],
+  ])('counts in the footer of %s (%s) the fragments a render found, whether first read or kept from the render before', async (path) => {
+    // Each query string is a page of its own to the page cache; the fragments are the same.
+    const footers = [];
+    for (const run of [1, 2, 3]) {
+      const page = await visit(`${path}?footer=${run}`);
+      expect(page.headers['x-cache']).toBe('MISS');
+      footers.push(/fragments: (\d+) hit, (\d+) missed/.exec(page.text)!.slice(1).map(Number));
+    }
+    const [, second, third] = footers;
+    expect(second![0]).toBeGreaterThanOrEqual(PER_PAGE);
+    expect(second![1]).toBe(0);
+    expect(third).toEqual(second);
+  });
+
   it('answers 304 to If-None-Match, from the cache', async () => {
     const first = await visit('/items/6');
     const etag = first.headers['etag']!;

@@ -5,7 +5,7 @@
  * one read per level); the library itself needs none of this.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { BaseCache } from 'cachegrain';
+import type { BaseCache, HeldStringKeeper } from 'cachegrain';
 
 export interface RequestMetrics {
   /** `performance.now()` when the request came in. */
@@ -38,8 +38,8 @@ export function recordQuery(): void {
 
 /**
  * Counts, per request, how many of the keys a render asks the fragment cache for are found: hits
- * emitted while the engine renders (`holdFresh`, and `answerHeld` for a string kept from an earlier
- * hit) and those read after it (`readEntriesAndTags`).
+ * emitted while the engine renders (`holdFresh`, and its keeper's `answerHeld` for a string kept
+ * from an earlier hit) and those read after it (`readEntriesAndTags`).
  */
 export function meterFragments(cache: BaseCache): void {
   const record = (hits: number, misses: number) => {
@@ -51,14 +51,23 @@ export function meterFragments(cache: BaseCache): void {
       metrics.fragmentMisses += misses;
     }
   };
-  for (const method of ['answerHeld', 'holdFresh'] as const) {
-    const inner = (cache[method] as (...args: unknown[]) => unknown).bind(cache);
-    (cache as unknown as Record<string, unknown>)[method] = (...args: unknown[]) => {
-      const found = inner(...args);
-      if (found !== undefined) record(1, 0);
-      return found;
+  const holdFresh = cache.holdFresh.bind(cache);
+  cache.holdFresh = (made) => {
+    const found = holdFresh(made);
+    if (found === undefined) return found;
+    record(1, 0);
+    if (!('entry' in found)) return found;
+    // A string kept for later hits is answered again by its keeper, without asking the cache.
+    const { keeper } = found;
+    const counted: HeldStringKeeper = {
+      answerHeld(held, now) {
+        const html = keeper.answerHeld(held, now);
+        if (html !== undefined) record(1, 0);
+        return html;
+      },
     };
-  }
+    return { ...found, keeper: counted };
+  };
   const read = cache.readEntriesAndTags.bind(cache);
   cache.readEntriesAndTags = ((keys, tags) => {
     const count = (found: Awaited<ReturnType<BaseCache['readEntriesAndTags']>>) => {

@@ -256,16 +256,11 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /**
    * `peekFresh` of a key as `storedKey` made it, for a caller that reads it again and again: a fresh
-   * string comes as a `HeldString`, which the caller keeps and hands to `answerHeld` next time
+   * string comes as a `HeldString`, which the caller keeps and asks its `keeper` for next time
    * instead of reading the store (a tagged one with the entries of its tags' versions).
    */
   holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
     return this.hits?.holdFresh(made);
-  }
-
-  /** The kept string again, counted as a hit, while everything it stands on is still the store's and fresh at `now`; else undefined. */
-  answerHeld(held: HeldString, now = this.now()): string | undefined {
-    return this.hits!.answerHeld(held, now);
   }
 
   // ---- Writes -------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import type { CachedEntry, EntryState } from './types.js';
 import type { Entry } from './types.js';
 import type { Judged, TagVersions } from '../tags/versions.js';
 import type { CacheContext } from './context.js';
-import type { HeldString, InProcessEntry, InProcessStanding, InProcessStore } from './in-process.js';
+import type { HeldString, HeldStringKeeper, InProcessEntry, InProcessStanding, InProcessStore } from './in-process.js';
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
 const NO_ENTRIES: ReadonlyArray<InProcessStanding> = Object.freeze([]);
@@ -21,8 +21,8 @@ interface JudgedInProcess<P> {
   tagEntries: ReadonlyArray<InProcessStanding>;
 }
 
-/** Hits answered from a store in this process: `peekFresh`, `holdFresh` and `answerHeld` of `BaseCache`. */
-export class InProcessHits<P> {
+/** Hits answered from a store in this process: `peekFresh` and `holdFresh` of `BaseCache`, and a held string's `answerHeld`. */
+export class InProcessHits<P> implements HeldStringKeeper {
   private readonly tags: TagVersions<P>;
   private readonly counts: CacheStats;
 
@@ -72,6 +72,7 @@ export class InProcessHits<P> {
     const stamp = judged.stamp;
     return {
       cache: this.host.cache,
+      keeper: this,
       key: made,
       value,
       entry: entry as InProcessEntry<unknown>,

@@ -72,10 +72,18 @@ export interface LocalStore<P> extends InProcessStore<P> {
   writeAfter(key: string, last: InProcessEntry<P> | undefined, payload: P, expiresAt: number | null): InProcessEntry<P>;
 }
 
-/** A fresh string a cache holds in this process, kept by a caller that asks for it again (`holdFresh`, `answerHeld`). */
+/** What answers a `HeldString` again: the in-process hits of the cache that held it. */
+export interface HeldStringKeeper {
+  /** The kept string again, counted as a hit, while everything it stands on is still the store's and fresh at `now`; else undefined. */
+  answerHeld(held: HeldString, now: number): string | undefined;
+}
+
+/** A fresh string a cache holds in this process, kept by a caller that asks for it again (`holdFresh`, then `held.keeper.answerHeld`). */
 export interface HeldString {
   /** The cache that holds it: only that cache answers it again. */
   readonly cache: object;
+  /** Its cache's part that answers it again: called straight from the caller's hot path, with no hop through the cache. */
+  readonly keeper: HeldStringKeeper;
   readonly key: string;
   readonly value: string;
   readonly entry: InProcessEntry<unknown>;

@@ -25,7 +25,7 @@ export interface KeyNode {
   nextByIndex?: KeyNode[];
   stored?: string;
   storedBy?: BaseCache;
-  /** The fragment as `storedBy` last answered it from memory, kept to answer it again (see `BaseCache.answerHeld`). */
+  /** The fragment as `storedBy` last answered it from memory, kept to answer it again (see `BaseCache.holdFresh`). */
   held?: HeldString;
   /** Whether the held fragment holds holes' placeholders: a render it goes into has holes to deliver. */
   heldHoles?: boolean;

@@ -265,9 +265,14 @@ export class FragmentRender implements Recording {
    */
   private hitCache(timeout: unknown, keywords: TagKeywords | undefined): BaseCache | undefined {
     if (!this.inline || !plainTimeout(timeout)) return undefined;
+    return keywords === undefined ? this.fragmentsCache() : this.keywordsCache(keywords);
+  }
+
+  /** The cache a tag with keywords answers a `hit*` call from (kept apart: every hit inlines `hitCache`). */
+  private keywordsCache(keywords: TagKeywords): BaseCache | undefined {
     // A tag with contexts is keyed by the request too, and one with `if=` may not be cached: `tag` decides.
-    if (keywords !== undefined && (keywords.contexts !== undefined || keywords.if !== undefined)) return undefined;
-    if (keywords?.using === undefined) return this.fragmentsCache();
+    if (keywords.contexts !== undefined || keywords.if !== undefined) return undefined;
+    if (keywords.using === undefined) return this.fragmentsCache();
     try {
       return this.cacheNamed(keywords.using);
     } catch {
@@ -286,7 +291,10 @@ export class FragmentRender implements Recording {
 
   /** The cache of tags without `using=`; undefined when it cannot be had (`tag` then says why). */
   private fragmentsCache(): BaseCache | undefined {
-    if (this.defaultCache !== undefined) return this.defaultCache;
+    return this.defaultCache ?? this.lookUpFragmentsCache();
+  }
+
+  private lookUpFragmentsCache(): BaseCache | undefined {
     try {
       return (this.defaultCache = fragmentCache(undefined));
     } catch {
@@ -299,7 +307,7 @@ export class FragmentRender implements Recording {
     const held = node?.held;
     if (held === undefined || held.cache !== cache) return undefined;
     const now = this.clock(cache);
-    const html = cache.answerHeld(held, now);
+    const html = held.keeper.answerHeld(held, now);
     if (html === undefined) {
       node!.held = undefined;
       return undefined;
@@ -318,11 +326,12 @@ export class FragmentRender implements Recording {
 
   /** The reading of `cache`'s clock for this pass: a page is rendered at one moment. */
   private clock(cache: BaseCache): number {
-    if (this.clockOf !== cache) {
-      this.clockOf = cache;
-      this.clockReading = cache.now();
-    }
-    return this.clockReading;
+    return this.clockOf === cache ? this.clockReading : this.readClock(cache);
+  }
+
+  private readClock(cache: BaseCache): number {
+    this.clockOf = cache;
+    return (this.clockReading = cache.now());
   }
 
   /** What a hit emitted while the engine rendered depends on: its tags, contexts and what is left of its lifetime go to the page. */
@@ -365,12 +374,17 @@ export class FragmentRender implements Recording {
    */
   finish(output: string): string | Promise<string> {
     this.inline = false;
-    if (this.fragments.length === 0) {
-      const page = uncacheableMarksMade() === this.marksBefore ? output : takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
-      if (this.cacheability !== undefined) this.scope?.cacheability.merge(this.cacheability);
-      return this.holesSeen ? deliverRenderedHoles(page, this.scope) : page;
-    }
-    return this.finishDeferred(output);
+    if (this.fragments.length > 0) return this.finishDeferred(output);
+    // Every tag answered in memory, and nothing marked, placed or recorded: the output is the page.
+    if (this.cacheability === undefined && !this.holesSeen && uncacheableMarksMade() === this.marksBefore) return output;
+    return this.finishAnswered(output);
+  }
+
+  /** The page of a render whose tags were all answered in memory, once its marks, record and holes are seen to. */
+  private finishAnswered(output: string): string | Promise<string> {
+    const page = uncacheableMarksMade() === this.marksBefore ? output : takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
+    if (this.cacheability !== undefined) this.scope?.cacheability.merge(this.cacheability);
+    return this.holesSeen ? deliverRenderedHoles(page, this.scope) : page;
   }
 
   /** The fragments recorded since the last call: the next level of the pass under way. */

@@ -24,10 +24,12 @@ let lastCountsGeneration = -1;
 
 /** Counts a hit answered while the engine renders. */
 export function countInlineHit(name: string): void {
-  if (lastCountedName !== name || lastCountsGeneration !== countsByName.generation) {
-    lastCountedName = name;
-    lastCounts = countsByName.of(name);
-    lastCountsGeneration = countsByName.generation;
-  }
-  lastCounts!.hits++;
+  // Small, for each hit to inline it: the lookup of another name's counts is made out of line.
+  (lastCountedName === name && lastCountsGeneration === countsByName.generation ? lastCounts! : lookUpCounts(name)).hits++;
+}
+
+function lookUpCounts(name: string): HitCounts {
+  lastCountedName = name;
+  lastCountsGeneration = countsByName.generation;
+  return (lastCounts = countsByName.of(name));
 }
