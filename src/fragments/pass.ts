@@ -25,6 +25,8 @@ export interface Recording {
   takePending(): Fragment[];
   /** Renders a fragment in a pass of its own (one that waited for another render's HTML, of another variant), answering its HTML. */
   renderAlone(fragment: Fragment): Promise<string>;
+  /** Whether an `uncacheable()` mark was made since the render began: only then can its texts hold one. */
+  marksMade(): boolean;
 }
 
 export class Pass {
@@ -69,7 +71,7 @@ export class Pass {
    * merges what each fragment placed depends on into `into`.
    */
   substitute(text: string, into: Cacheability): string | Promise<string> {
-    text = takeUncacheableMarks(text, () => into);
+    if (this.recording.marksMade()) text = takeUncacheableMarks(text, () => into);
     const cut = cutAtPlaceholders(text, this.recording.fragments);
     if (cut === undefined) return text;
     const { pieces, slots } = cut;

@@ -9,7 +9,11 @@ import { randomBytes } from 'node:crypto';
 const NONCE = randomBytes(6).toString('hex');
 const OPEN = `\u0002cgf${NONCE}:`;
 const CLOSE = '\u0003';
-const DIGITS = /^\d+$/;
+const CLOSE_CODE = CLOSE.charCodeAt(0);
+const ZERO = 0x30;
+const NINE = 0x39;
+/** More digits than any render's count of fragments: a longer run is not a placeholder. */
+const MAX_DIGITS = 9;
 
 const UNCACHEABLE = `\u0002cgu${NONCE}:`;
 
@@ -75,10 +79,12 @@ export function cutAtPlaceholders<T>(text: string, byId: readonly T[]): { pieces
   const slots: Array<[index: number, item: T]> = [];
   let from = 0;
   while (at !== -1) {
-    const end = text.indexOf(CLOSE, at + OPEN.length);
-    if (end === -1) break;
-    const digits = text.slice(at + OPEN.length, end);
-    const item = DIGITS.test(digits) ? byId[Number(digits)] : undefined;
+    // The number is read where it stands, a digit at a time: a page holds a placeholder per fragment.
+    const start = at + OPEN.length;
+    let end = start;
+    let id = 0;
+    for (let code = text.charCodeAt(end); code >= ZERO && code <= NINE && end - start < MAX_DIGITS; code = text.charCodeAt(++end)) id = id * 10 + code - ZERO;
+    const item = end > start && text.charCodeAt(end) === CLOSE_CODE ? byId[id] : undefined;
     if (item === undefined) {
       at = text.indexOf(OPEN, at + 1);
       continue;

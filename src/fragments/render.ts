@@ -376,13 +376,17 @@ export class FragmentRender implements Recording {
     this.inline = false;
     if (this.fragments.length > 0) return this.finishDeferred(output);
     // Every tag answered in memory, and nothing marked, placed or recorded: the output is the page.
-    if (this.cacheability === undefined && !this.holesSeen && uncacheableMarksMade() === this.marksBefore) return output;
+    if (this.cacheability === undefined && !this.holesSeen && !this.marksMade()) return output;
     return this.finishAnswered(output);
+  }
+
+  marksMade(): boolean {
+    return uncacheableMarksMade() !== this.marksBefore;
   }
 
   /** The page of a render whose tags were all answered in memory, once its marks, record and holes are seen to. */
   private finishAnswered(output: string): string | Promise<string> {
-    const page = uncacheableMarksMade() === this.marksBefore ? output : takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
+    const page = !this.marksMade() ? output : takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
     if (this.cacheability !== undefined) this.scope?.cacheability.merge(this.cacheability);
     return this.holesSeen ? deliverRenderedHoles(page, this.scope) : page;
   }
