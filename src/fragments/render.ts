@@ -386,7 +386,7 @@ export class FragmentRender implements Recording {
 
   /** The page of a render whose tags were all answered in memory, once its marks, record and holes are seen to. */
   private finishAnswered(output: string): string | Promise<string> {
-    const page = !this.marksMade() ? output : takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability()));
+    const page = this.marksMade() ? takeUncacheableMarks(output, () => (this.cacheability ??= new Cacheability())) : output;
     if (this.cacheability !== undefined) this.scope?.cacheability.merge(this.cacheability);
     return this.holesSeen ? deliverRenderedHoles(page, this.scope) : page;
   }
