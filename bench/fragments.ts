@@ -11,9 +11,7 @@
  * against the plain render; and warm with `l1`, against the page on locmem (target ≥ 0.9×): as the
  * fragments' cache, and named by each tag's `using=`, with and without `tags=`.
  */
-import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import ejs from 'ejs';
 import { Eta } from 'eta';
 import Handlebars from 'handlebars';
@@ -257,25 +255,16 @@ function liquidPage(): Page {
 }
 
 /**
- * Each engine is measured in a process of its own, as an application that uses one engine runs:
- * measured one after another in one process, the shared fragment core is compiled for whichever
- * engine came first, and the next ones pay for it.
+ * The engines, each a unit the runner starts a process of its own for, as an application that uses
+ * one engine runs: measured one after another in one process, the shared fragment core is compiled
+ * for whichever engine came first, and the next ones pay for it.
  */
-export async function run(): Promise<Comparison[]> {
-  const results: Comparison[] = [];
-  for (const engine of Object.keys(PAGES)) {
-    const output = await new Promise<string>((resolve, reject) => {
-      const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url), engine], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let text = '';
-      child.stdout.on('data', (chunk) => (text += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`the ${engine} fragment benchmark exited with ${code}`))));
-    });
-    const lines = output.trim().split('\n');
-    results.push(...(JSON.parse(lines.pop()!) as Comparison[]));
-    for (const line of lines) console.log(line);
-  }
-  return results;
+export const units = ['nunjucks', 'handlebars', 'eta', 'ejs', 'pug', 'liquid'] as const;
+
+export async function run(engine?: string): Promise<Comparison[]> {
+  const page = PAGES[engine ?? ''];
+  if (page === undefined) throw new Error(`bench/fragments: runs one engine of ${units.join(', ')}, not ${String(engine)}`);
+  return runEngine(page());
 }
 
 /** One engine's figures: its page on locmem (all hits), then on Redis (cold and warm). */
@@ -404,10 +393,3 @@ async function runEngine(page: Page): Promise<Comparison[]> {
 }
 
 const PAGES: Record<string, () => Page> = { nunjucks: nunjucksPage, handlebars: handlebarsPage, eta: etaPage, ejs: ejsPage, pug: pugPage, liquid: liquidPage };
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const engine = process.argv[2]!;
-  const results = await runEngine(PAGES[engine]!());
-  console.log(JSON.stringify(results));
-  process.exit(0);
-}

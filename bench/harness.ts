@@ -28,10 +28,14 @@ export interface Comparison {
   target?: string;
   /** Whether the target is met, when there is one. */
   met?: boolean;
+  /** The target as a bound: on the ratio (at least), or on our latency in ms (below). */
+  threshold?: { of: 'ratio' | 'ms'; value: number };
+  /** The lowest and highest ratio of the processes the row was measured in, when there were several. */
+  spread?: [number, number];
 }
 
 /** How many times each comparison measures ours and its anchor, alternately. */
-export const ROUNDS = 9;
+export const ROUNDS = 5;
 
 export interface MeasureOptions {
   /** How long to measure after warming up. @default 400 */
@@ -116,6 +120,7 @@ export function compared(section: string, name: string, ours: Measurement[], anc
   const result: Comparison = { section, name, ours: medianOf(ours), anchorName, anchor: medianOf(anchors), ratio };
   if (target !== undefined) {
     result.target = `≥ ${target}×`;
+    result.threshold = { of: 'ratio', value: target };
     result.met = ratio >= target;
   }
   return result;

@@ -1,15 +1,33 @@
 /**
- * `npm run bench`: runs every benchmark once, prints each figure as a ratio against its anchor
- * from the same run, and writes them all to bench/RESULTS.md. `npm run bench -- redis http`
- * runs only the named sections (and leaves RESULTS.md alone).
+ * `npm run bench`: runs every benchmark, prints each figure as a ratio against its anchor from the
+ * same run, and writes them all to bench/RESULTS.md.
+ *
+ *   npm run bench -- redis fragments:eta     only these sections, or units of one (RESULTS.md is left alone)
+ *   npm run bench -- --processes 5           each unit in 5 fresh processes (3 by default)
+ *   npm run bench -- --against ../other      the same units of another checkout (built), side by side
+ *
+ * Every unit of a section runs in a process of its own, started afresh, several times: a process
+ * has an offset of its own that holds for all its rounds (where the JIT inlined, where the allocator
+ * put things), and on a shared machine it moves a row by more than a change worth finding. A row's
+ * ratio is the median of its processes' ratios, and the table shows their spread. With `--against`,
+ * the processes of the two checkouts alternate, unit by unit, so both see the same machine.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Comparison, formatted, machineSummary, ratioText } from './harness.js';
+import { type Comparison, formatted, machineSummary, median, ratioText } from './harness.js';
 
-const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> = {
+/** A section of the benchmark: its units (each run in a fresh process), and how many processes a unit takes. */
+interface Section {
+  /** Units run one at a time by `run(unit)`; a section without them is one unit. */
+  units?: readonly string[];
+  /** Processes a unit runs in when the section starts fresh ones of its own (servers) and needs no more. */
+  processes?: number;
+  run(unit?: string): Promise<Comparison[]>;
+}
+
+const SECTIONS: Record<string, () => Promise<Section>> = {
   locmem: () => import('./locmem.js'),
   http: () => import('./http.js'),
   database: () => import('./database.js'),
@@ -19,43 +37,200 @@ const SECTIONS: Record<string, () => Promise<{ run(): Promise<Comparison[]> }>> 
   outage: () => import('./outage.js'),
 };
 
-const only = process.argv.slice(2);
-const results: Comparison[] = [];
-console.log(machineSummary());
-for (const [name, load] of Object.entries(SECTIONS)) {
-  if (only.length > 0 && !only.includes(name)) continue;
-  results.push(...(await (await load()).run()));
+/** What a unit's process prints last: its figures, as JSON, behind this. */
+const RESULTS_LINE = 'bench results: ';
+const HERE = fileURLToPath(import.meta.url);
+
+const unitAt = process.argv.indexOf('--unit');
+if (unitAt >= 0) {
+  // A unit's process: run it, print its figures as it goes, then all of them as JSON.
+  const [section, unit] = process.argv[unitAt + 1]!.split(':') as [string, string | undefined];
+  const results = await (await SECTIONS[section]!()).run(unit);
+  console.log(RESULTS_LINE + JSON.stringify(results));
+  process.exit(0);
 }
 
-const rows = results.map(
-  (r) =>
-    `| ${r.section} | ${r.name} | ${formatted(r.ours, r.unit)} | ${r.anchorName} | ${formatted(r.anchor, r.unit)} | ${ratioText(r.ratio)}× | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
-);
-const markdown = [
-  '# Benchmark results',
-  '',
-  `Machine: ${machineSummary()}`,
-  '',
-  `Versions: ${versions()}`,
-  '',
-  `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run, or anchor ÷ ours latency (higher is better either way).`,
-  '',
-  '| section | benchmark | ours (ops/s or ms) | anchor | anchor (ops/s or ms) | ratio | target |',
-  '|---|---|---:|---|---:|---:|---|',
-  ...rows,
-  '',
-].join('\n');
-if (only.length === 0) {
-  writeFileSync(join(projectRoot(), 'bench', 'RESULTS.md'), markdown);
-  console.log(`\nWrote bench/RESULTS.md (${results.length} figures).`);
+const { only, processes, against } = parseArguments(process.argv.slice(2));
+console.log(machineSummary());
+const ours: Comparison[] = [];
+const theirs: Comparison[] = [];
+for (const [section, unit, count] of await unitsToRun(only)) {
+  const runs: { ours: Comparison[][]; theirs: Comparison[][] } = { ours: [], theirs: [] };
+  for (let i = 0; i < count; i++) {
+    // The two checkouts alternate, the order flipping each time, so neither always runs first.
+    const order = against === undefined ? ['ours'] : i % 2 === 0 ? ['ours', 'theirs'] : ['theirs', 'ours'];
+    for (const side of order as Array<'ours' | 'theirs'>) {
+      const script = side === 'ours' ? HERE : join(against!, 'dist', 'bench', 'run.js');
+      runs[side].push(await runUnit(script, unit === undefined ? section : `${section}:${unit}`, against === undefined ? '' : `${side}, `));
+    }
+  }
+  ours.push(...merged(runs.ours));
+  theirs.push(...merged(runs.theirs));
+}
+
+if (against !== undefined) {
+  console.log(`\n${comparisonTable(theirs, ours, against)}`);
 } else {
-  console.log('\nbench/RESULTS.md is left as it was: only a run of every section writes it.');
+  console.log('');
+  for (const row of ours) console.log(`${row.section.padEnd(12)} ${row.name.padEnd(60)} ${ratioText(row.ratio)}×  (${spreadText(row)})`);
+  if (only.length === 0) {
+    writeFileSync(join(projectRoot(), 'bench', 'RESULTS.md'), resultsMarkdown(ours));
+    console.log(`\nWrote bench/RESULTS.md (${ours.length} figures).`);
+  } else {
+    console.log('\nbench/RESULTS.md is left as it was: only a run of every section writes it.');
+  }
 }
 process.exit(0);
 
+function parseArguments(args: string[]): { only: string[]; processes: number | undefined; against: string | undefined } {
+  const only: string[] = [];
+  let processes: number | undefined;
+  let against: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--processes') {
+      processes = Number(args[++i]);
+      if (!Number.isInteger(processes) || processes < 1) throw new Error(`bench: --processes takes a whole number of 1 or more, not ${args[i]}`);
+    } else if (arg === '--against') {
+      against = resolve(args[++i] ?? '');
+      if (!existsSync(join(against, 'dist', 'bench', 'run.js'))) {
+        throw new Error(`bench: --against ${args[i]} names no built checkout (no dist/bench/run.js there: run npm run build in it)`);
+      }
+    } else if (arg.startsWith('--')) {
+      throw new Error(`bench: unknown option ${arg} (--processes N, --against DIR)`);
+    } else {
+      const [section] = arg.split(':');
+      if (!(section! in SECTIONS)) throw new Error(`bench: unknown section ${section} (one of ${Object.keys(SECTIONS).join(', ')})`);
+      only.push(arg);
+    }
+  }
+  return { only, processes, against };
+}
+
+/** Each unit to run, in order, with how many processes it runs in. */
+async function unitsToRun(only: readonly string[]): Promise<Array<[string, string | undefined, number]>> {
+  const units: Array<[string, string | undefined, number]> = [];
+  for (const [name, load] of Object.entries(SECTIONS)) {
+    const asked = only.filter((arg) => arg.split(':')[0] === name);
+    if (only.length > 0 && asked.length === 0) continue;
+    const section = await load();
+    const count = processes ?? section.processes ?? 3;
+    const wanted = asked.some((arg) => !arg.includes(':')) || asked.length === 0 ? undefined : asked.map((arg) => arg.split(':')[1]!);
+    for (const unit of section.units ?? [undefined]) {
+      if (wanted === undefined || (unit !== undefined && wanted.includes(unit))) units.push([name, unit, count]);
+    }
+    if (wanted !== undefined) {
+      const unknown = wanted.filter((unit) => !(section.units ?? []).includes(unit));
+      if (unknown.length > 0)
+        throw new Error(`bench: section ${name} has no unit ${unknown.join(', ')} (${(section.units ?? []).join(', ') || 'it has none'})`);
+    }
+  }
+  return units;
+}
+
+/** Runs one unit in a fresh process of `script`, passing on what it prints; answers its figures. */
+async function runUnit(script: string, unit: string, label: string): Promise<Comparison[]> {
+  console.log(`-- ${label}${unit}`);
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, [...process.execArgv, script, '--unit', unit], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      cwd: dirname(dirname(dirname(script))),
+    });
+    let text = '';
+    let line = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      text += chunk;
+      line += chunk;
+      const lines = line.split('\n');
+      line = lines.pop()!;
+      for (const done of lines) if (!done.startsWith(RESULTS_LINE)) console.log(done);
+    });
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`bench: ${unit} (${script}) exited with ${code}`))));
+  });
+  const last = output.split('\n').find((line) => line.startsWith(RESULTS_LINE));
+  if (last === undefined) throw new Error(`bench: ${unit} (${script}) printed no results`);
+  return JSON.parse(last.slice(RESULTS_LINE.length)) as Comparison[];
+}
+
+/** The rows of several processes of one unit as one: each figure the median of the processes', with the spread of their ratios. */
+function merged(runs: readonly Comparison[][]): Comparison[] {
+  if (runs.length === 0) return [];
+  return runs[0]!.map((first, row) => {
+    const same = runs.map((run) => run[row]).filter((r): r is Comparison => r !== undefined && r.name === first.name && r.anchorName === first.anchorName);
+    const ratios = same.map((r) => r.ratio);
+    const ours = median(same.map((r) => r.ours.opsPerSec));
+    const anchor = median(same.map((r) => r.anchor.opsPerSec));
+    const result: Comparison = {
+      ...first,
+      ours: { opsPerSec: ours, meanMicros: 1e6 / ours },
+      anchor: { opsPerSec: anchor, meanMicros: 1e6 / anchor },
+      ratio: median(ratios),
+      spread: [Math.min(...ratios), Math.max(...ratios)],
+    };
+    if (first.threshold !== undefined) result.met = metBy(result);
+    return result;
+  });
+}
+
+/** Whether a merged row meets its target: its ratio, or for a latency bound its median latency. */
+function metBy(row: Comparison): boolean {
+  const { threshold } = row;
+  if (threshold === undefined) return row.met ?? false;
+  return threshold.of === 'ratio' ? row.ratio >= threshold.value : row.ours.meanMicros / 1000 < threshold.value;
+}
+
+function spreadText(row: Comparison): string {
+  return row.spread === undefined ? '' : `${ratioText(row.spread[0])}–${ratioText(row.spread[1])}`;
+}
+
+function resultsMarkdown(rows: readonly Comparison[]): string {
+  const lines = rows.map(
+    (r) =>
+      `| ${r.section} | ${r.name} | ${formatted(r.ours, r.unit)} | ${r.anchorName} | ${formatted(r.anchor, r.unit)} | ${ratioText(r.ratio)}× | ${spreadText(r)} | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
+  );
+  return [
+    '# Benchmark results',
+    '',
+    `Machine: ${machineSummary()}`,
+    '',
+    `Versions: ${versions()}`,
+    '',
+    `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run, or anchor ÷ ours latency (higher is better either way): the median over fresh processes, whose spread (lowest–highest) is shown beside it.`,
+    '',
+    '| section | benchmark | ours (ops/s or ms) | anchor | anchor (ops/s or ms) | ratio | spread | target |',
+    '|---|---|---:|---|---:|---:|---:|---|',
+    ...lines,
+    '',
+  ].join('\n');
+}
+
+/** Two checkouts' rows side by side: each one's ratio to its anchor, and ours ÷ theirs. */
+function comparisonTable(theirs: readonly Comparison[], ours: readonly Comparison[], other: string): string {
+  const key = (row: Comparison) => `${row.section}\u0000${row.name}\u0000${row.anchorName}`;
+  const theirsByKey = new Map(theirs.map((row) => [key(row), row]));
+  const lines = ours.map((row) => {
+    const them = theirsByKey.get(key(row));
+    theirsByKey.delete(key(row));
+    const ratio = them === undefined ? '—' : (row.ratio / them.ratio).toFixed(3);
+    const before = them === undefined ? '—' : `${ratioText(them.ratio)} (${spreadText(them)})`;
+    return `| ${row.section} | ${row.name} | ${row.anchorName} | ${before} | ${ratioText(row.ratio)} (${spreadText(row)}) | ${ratio} |`;
+  });
+  for (const row of theirsByKey.values())
+    lines.push(`| ${row.section} | ${row.name} | ${row.anchorName} | ${ratioText(row.ratio)} (${spreadText(row)}) | — | — |`);
+  return [
+    `Against ${other}: each side's ratio to its anchor (median over processes, spread beside it), and this checkout's ÷ the other's.`,
+    '',
+    '| section | benchmark | anchor | other | this | ÷ |',
+    '|---|---|---|---:|---:|---:|',
+    ...lines,
+  ].join('\n');
+}
+
 /** The folder holding package.json above this file, whether it runs from bench/ or dist/bench/. */
 function projectRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
+  let dir = dirname(HERE);
   while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
   return dir;
 }
@@ -72,11 +247,17 @@ function versions(): string {
     'memjs',
     'memcached',
     'express',
+    'fastify',
+    'koa',
+    'hono',
     'apicache',
     'route-cache',
     'nunjucks',
     'handlebars',
     'eta',
+    'ejs',
+    'pug',
+    'liquidjs',
     'autocannon',
   ];
   const found = packages.map((name) => {
