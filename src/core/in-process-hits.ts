@@ -91,13 +91,9 @@ export class InProcessHits<P> implements HeldStringKeeper {
     const entry = held.entry;
     if (entry.retired) return undefined;
     if (held.trustedUntil <= now || (entry.expiresAt !== null && entry.expiresAt <= now)) return undefined;
-    const tagEntries = held.tagEntries;
-    for (let i = 0; i < tagEntries.length; i++) if (tagEntries[i]!.retired) return undefined;
-    if (held.recency.crowded) {
-      held.recency.touch(held.key);
-      // The versions of its tags are in use as long as the entry is: they must not be culled first.
-      for (let i = 0; i < held.tagKeys.length; i++) held.recency.touch(held.tagKeys[i]!);
-    }
+    if (held.tagEntries.length > 0 && anyRetired(held.tagEntries)) return undefined;
+    // Kept out of line: the recency of entries is kept only once the store is full enough to cull.
+    if (held.recency.crowded) touchHeld(held);
     this.counts.hits++;
     return held.value;
   }
@@ -132,4 +128,17 @@ export class InProcessHits<P> implements HeldStringKeeper {
     }
     return { judged: { payload: stamped.payload, stamp: stamped.stamp, state: this.tags.stateOf(stamped.stamp, versions) }, tagKeys, tagEntries };
   }
+}
+
+/** Marks a held string's entry, and its tags' versions with it, as just used. */
+function touchHeld(held: HeldString): void {
+  held.recency.touch(held.key);
+  // The versions of its tags are in use as long as the entry is: they must not be culled first.
+  for (let i = 0; i < held.tagKeys.length; i++) held.recency.touch(held.tagKeys[i]!);
+}
+
+/** Whether a new version retired one of a held string's tags' entries. */
+function anyRetired(tagEntries: ReadonlyArray<InProcessStanding>): boolean {
+  for (let i = 0; i < tagEntries.length; i++) if (tagEntries[i]!.retired) return true;
+  return false;
 }

@@ -99,8 +99,6 @@ export interface HitCounts {
  */
 export class CountsByName {
   private readonly counts = new Map<string, HitCounts>();
-  /** Changes on every reset: counts kept by a caller from before it are no longer counted. */
-  generation = 0;
 
   constructor(private readonly limit = 1000) {}
 
@@ -120,7 +118,6 @@ export class CountsByName {
 
   reset(): void {
     this.counts.clear();
-    this.generation++;
   }
 }
 

@@ -155,7 +155,8 @@ export function storedFragmentKey(fragment: FragmentKey, cache: BaseCache): stri
 const SMALL_INDEX = 4096;
 
 function isSmallIndex(value: unknown): value is number {
-  return typeof value === 'number' && value >= 0 && value < SMALL_INDEX && Number.isInteger(value);
+  // `>>> 0` gives back only a non-negative integer itself (and -0 as 0, whose key is the same).
+  return typeof value === 'number' && value >>> 0 === value && value < SMALL_INDEX;
 }
 
 function newIndexNode(parent: KeyNode[], index: number): KeyNode {

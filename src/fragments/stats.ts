@@ -10,6 +10,8 @@ export function fragmentStats(): Map<string, HitCounts> {
 
 export function resetFragmentStats(): void {
   countsByName.reset();
+  // The counts kept for the last name are no longer counted.
+  lastCountedName = lastCounts = undefined;
 }
 
 /** The counts of one fragment name, for a fragment read after the engine's pass. */
@@ -20,16 +22,14 @@ export function countsOf(name: string): HitCounts {
 /** The counts of the last fragment name hit inline (until a reset): a loop's hits of one name look it up once. */
 let lastCountedName: string | undefined;
 let lastCounts: HitCounts | undefined;
-let lastCountsGeneration = -1;
 
 /** Counts a hit answered while the engine renders. */
 export function countInlineHit(name: string): void {
   // Small, for each hit to inline it: the lookup of another name's counts is made out of line.
-  (lastCountedName === name && lastCountsGeneration === countsByName.generation ? lastCounts! : lookUpCounts(name)).hits++;
+  (lastCountedName === name ? lastCounts! : lookUpCounts(name)).hits++;
 }
 
 function lookUpCounts(name: string): HitCounts {
   lastCountedName = name;
-  lastCountsGeneration = countsByName.generation;
   return (lastCounts = countsByName.of(name));
 }
