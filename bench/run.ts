@@ -41,6 +41,13 @@ const SECTIONS: Record<string, () => Promise<Section>> = {
 const RESULTS_LINE = 'bench results: ';
 const HERE = fileURLToPath(import.meta.url);
 
+if (process.argv.includes('--list-units')) {
+  // What another checkout's runner asks, with `--against`, to know which units this one has.
+  for (const [name, load] of Object.entries(SECTIONS))
+    for (const unit of (await load()).units ?? [undefined]) console.log(unit === undefined ? name : `${name}:${unit}`);
+  process.exit(0);
+}
+
 const unitAt = process.argv.indexOf('--unit');
 if (unitAt >= 0) {
   // A unit's process: run it, print its figures as it goes, then all of them as JSON.
@@ -54,14 +61,17 @@ const { only, processes, against } = parseArguments(process.argv.slice(2));
 console.log(machineSummary());
 const ours: Comparison[] = [];
 const theirs: Comparison[] = [];
+const theirUnits = against === undefined ? new Set<string>() : unitsOf(against);
 for (const [section, unit, count] of await unitsToRun(only)) {
   const runs: { ours: Comparison[][]; theirs: Comparison[][] } = { ours: [], theirs: [] };
+  const named = unit === undefined ? section : `${section}:${unit}`;
   for (let i = 0; i < count; i++) {
-    // The two checkouts alternate, the order flipping each time, so neither always runs first.
-    const order = against === undefined ? ['ours'] : i % 2 === 0 ? ['ours', 'theirs'] : ['theirs', 'ours'];
+    // The two checkouts alternate, the order flipping each time, so neither always runs first; a
+    // unit the other checkout does not have runs on this side alone.
+    const order = !theirUnits.has(named) ? ['ours'] : i % 2 === 0 ? ['ours', 'theirs'] : ['theirs', 'ours'];
     for (const side of order as Array<'ours' | 'theirs'>) {
       const script = side === 'ours' ? HERE : join(against!, 'dist', 'bench', 'run.js');
-      runs[side].push(await runUnit(script, unit === undefined ? section : `${section}:${unit}`, against === undefined ? '' : `${side}, `));
+      runs[side].push(await runUnit(script, named, against === undefined ? '' : `${side}, `));
     }
   }
   ours.push(...merged(runs.ours));
@@ -126,6 +136,13 @@ async function unitsToRun(only: readonly string[]): Promise<Array<[string, strin
     }
   }
   return units;
+}
+
+/** The units another checkout's runner has, as `section:unit` (or the section alone). */
+function unitsOf(checkout: string): Set<string> {
+  const listed = spawnSync(process.execPath, [join(checkout, 'dist', 'bench', 'run.js'), '--list-units'], { cwd: checkout, encoding: 'utf8' });
+  if (listed.status !== 0) throw new Error(`bench: ${checkout} did not list its units: ${listed.stderr}`);
+  return new Set(listed.stdout.split('\n').filter((line) => line !== ''));
 }
 
 /** Runs one unit in a fresh process of `script`, passing on what it prints; answers its figures. */

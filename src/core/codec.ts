@@ -39,6 +39,26 @@ export interface Codec<P> {
    * answered) is not parsed again.
    */
   unstamp?(payload: P, last?: KnownStamp): Unstamped<P> | undefined;
+  /**
+   * Optional, beside `unstamp`: the stamp alone (`last` itself when it is the same), for a read that
+   * then decodes the value with `decodeStamped` and so never needs the value's payload apart.
+   */
+  stampOf?(payload: P, last?: KnownStamp): KnownStamp | undefined;
+  /** Optional, beside `stampOf`: the value of a stamped payload, read past its stamp. */
+  decodeStamped?(payload: P): unknown;
+}
+
+/** The stamp of a stamped payload (`codec.stampOf`, or what `unstamp` answers where a codec has no `stampOf`). */
+export function stampOf<P>(codec: Codec<P>, payload: P, last?: KnownStamp): KnownStamp | undefined {
+  return codec.stampOf !== undefined ? codec.stampOf(payload, last) : codec.unstamp?.(payload, last);
+}
+
+/** The value of a stamped payload (`codec.decodeStamped`, or the decoded payload `unstamp` answers). */
+export function decodeStamped<P>(codec: Codec<P>, payload: P): unknown {
+  if (codec.decodeStamped !== undefined) return codec.decodeStamped(payload);
+  const unstamped = codec.unstamp?.(payload);
+  if (unstamped === undefined) throw new TypeError('the payload carries no stamp');
+  return codec.decode(unstamped.payload);
 }
 
 /** A stamp as a read found it: `stored` is its stored form, for telling the same stamp read again. */
@@ -89,6 +109,13 @@ export const memoryCodec: Codec<MemoryPayload> = {
   unstamp(payload) {
     return payload instanceof StampedPayload ? payload : undefined;
   },
+  stampOf(payload) {
+    return payload instanceof StampedPayload ? payload : undefined;
+  },
+  decodeStamped(payload) {
+    if (!(payload instanceof StampedPayload)) throw new TypeError('the payload carries no stamp');
+    return memoryCodec.decode(payload.payload);
+  },
 };
 
 /**
@@ -121,13 +148,7 @@ export const bytesCodec: Codec<Buffer> = {
     return serializeValue(value);
   },
   decode(payload) {
-    if (payload.length > 0) {
-      if (payload[0] === STRING_FORMAT) return payload.toString('utf8', 1);
-      if (payload[0] === V8_FORMAT) return deserialize(payload);
-    }
-    const text = payload.toString('latin1');
-    if (!/^-?\d+$/.test(text)) throw new TypeError(`stored payload is neither an integer nor a v8 value`);
-    return Number(text);
+    return decodeBytesAt(payload, 0);
   },
   stamp(payload, stamp) {
     const json = Buffer.from(JSON.stringify(stampFields(stamp)));
@@ -139,25 +160,52 @@ export const bytesCodec: Codec<Buffer> = {
     return stamped;
   },
   unstamp(payload, last) {
+    const known = bytesCodec.stampOf!(payload, last);
+    return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.subarray(stampedValueAt(payload)) };
+  },
+  stampOf(payload, last) {
     if (payload.length < 5 || payload[0] !== STAMPED_FORMAT) return undefined;
-    const length = payload.readUInt32BE(1);
-    const end = 5 + length;
+    const end = stampedValueAt(payload);
     // A damaged stamp is left to `decode`, which refuses the whole payload: one place reports it.
     if (end > payload.length) return undefined;
     // An entry read again and again carries the same stamp until it is written again: comparing its
     // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.
     const known = last?.stored;
-    if (known !== undefined && known.length === length && payload.compare(known, 0, length, 5, end) === 0) {
-      return { stamp: last!.stamp, stored: known, payload: payload.subarray(end) };
-    }
+    if (known !== undefined && known.length === end - 5 && bytesAt(payload, 5, known)) return last;
     const stamp = stampFrom(payload.toString('utf8', 5, end));
     if (stamp === undefined) return undefined;
     // Shared by the reads that find it again, so frozen; its bytes copied, not held in the entry's buffer.
     Object.freeze(stamp.tags);
     Object.freeze(stamp.versions);
-    return { stamp: Object.freeze(stamp), stored: Buffer.from(payload.subarray(5, end)), payload: payload.subarray(end) };
+    return { stamp: Object.freeze(stamp), stored: Buffer.from(payload.subarray(5, end)) };
+  },
+  decodeStamped(payload) {
+    if (payload.length < 5 || payload[0] !== STAMPED_FORMAT) throw new TypeError('the payload carries no stamp');
+    return decodeBytesAt(payload, stampedValueAt(payload));
   },
 };
+
+/** Where the value's own payload of a stamped payload begins: past its format byte, the stamp's length and the stamp. */
+function stampedValueAt(payload: Buffer): number {
+  return 5 + payload.readUInt32BE(1);
+}
+
+/** The value of bytesCodec's payload that begins at `offset` of `bytes` (read in place: no copy of it is made first). */
+function decodeBytesAt(bytes: Buffer, offset: number): unknown {
+  if (bytes.length > offset) {
+    if (bytes[offset] === STRING_FORMAT) return bytes.toString('utf8', offset + 1);
+    if (bytes[offset] === V8_FORMAT) return deserialize(offset === 0 ? bytes : bytes.subarray(offset));
+  }
+  const text = bytes.toString('latin1', offset);
+  if (!/^-?\d+$/.test(text)) throw new TypeError(`stored payload is neither an integer nor a v8 value`);
+  return Number(text);
+}
+
+/** Whether `bytes` holds `expected` at `offset`: a stamp is a few dozen bytes, which a loop compares in less time than a call into Buffer's native compare takes. */
+function bytesAt(bytes: Buffer, offset: number, expected: Buffer): boolean {
+  for (let i = 0; i < expected.length; i++) if (bytes[offset + i] !== expected[i]) return false;
+  return true;
+}
 
 /**
  * A stamp as stored: `[tags, versions]`, then `[freshUntil or null, staleWhileRevalidate, staleIfError]`
@@ -300,14 +348,29 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   },
   unstamp(payload, last) {
     if (typeof payload !== 'string') return bytesCodec.unstamp!(payload, last);
+    const known = textOrBytesCodec.stampOf!(payload);
+    return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.slice(stampedTextValueAt(payload)) };
+  },
+  stampOf(payload, last) {
+    if (typeof payload !== 'string') return bytesCodec.stampOf!(payload, last);
     if (payload.length < 5 || payload.charCodeAt(0) !== STAMPED_FORMAT) return undefined;
-    const end = 5 + ((payload.charCodeAt(1) << 24) | (payload.charCodeAt(2) << 16) | (payload.charCodeAt(3) << 8) | payload.charCodeAt(4));
+    const end = stampedTextValueAt(payload);
     if (end > payload.length) return undefined;
     const json = payload.slice(5, end);
     const stamp = stampFrom(json);
     if (stamp === undefined) return undefined;
     Object.freeze(stamp.tags);
     Object.freeze(stamp.versions);
-    return { stamp: Object.freeze(stamp), stored: Buffer.from(json), payload: payload.slice(end) };
+    return { stamp: Object.freeze(stamp), stored: Buffer.from(json) };
+  },
+  decodeStamped(payload) {
+    if (typeof payload !== 'string') return bytesCodec.decodeStamped!(payload);
+    if (payload.length < 5 || payload.charCodeAt(0) !== STAMPED_FORMAT) throw new TypeError('the payload carries no stamp');
+    return textOrBytesCodec.decode(payload.slice(stampedTextValueAt(payload)));
   },
 };
+
+/** Where the value's own payload of a stamped payload in text begins (its length stands in four characters of one byte each). */
+function stampedTextValueAt(payload: string): number {
+  return 5 + ((payload.charCodeAt(1) << 24) | (payload.charCodeAt(2) << 16) | (payload.charCodeAt(3) << 8) | payload.charCodeAt(4));
+}

@@ -3,7 +3,7 @@
  * to a fresh copy (or, for readers that never mutate, one shared value per payload of a store in
  * this process), and what a read does with a payload it cannot decode.
  */
-import type { Codec } from './codec.js';
+import { type Codec, decodeStamped } from './codec.js';
 import type { Reporter } from './report.js';
 import { cacheTypeError } from './report.js';
 import { type Seam } from './seam.js';
@@ -52,11 +52,12 @@ export class Payloads<P> {
    * backend treats as filebased treats a damaged file: the entry is removed and read as a
    * miss, and reported once per cause. A payload from a serializer this process cannot read (a
    * rolling deploy across Node versions on one server) then costs one miss, not a failing read.
+   * A `stamped` payload, its stamp judged already, is read past its stamp.
    * With `replace`, the entry is overwritten by it instead (a tag's version, see `TagVersions.versionIn`).
    */
-  readable(made: string, payload: P, shared: boolean, replace?: () => MaybePromise<void>): unknown {
+  readable(made: string, payload: P, shared: boolean, stamped = false, replace?: () => MaybePromise<void>): unknown {
     try {
-      return this.decode(payload, shared);
+      return this.decode(payload, shared, stamped);
     } catch (cause) {
       const reason = cause instanceof Error ? cause.message : String(cause);
       const outcome = replace === undefined ? 'removed and read as a miss' : 'replaced by a new version, and its entries read as misses';
@@ -75,11 +76,15 @@ export class Payloads<P> {
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
-  private decode(payload: P, shared: boolean): unknown {
-    if (!shared || !this.sharesValues || typeof payload !== 'object' || payload === null) return this.codec.decode(payload);
+  private decode(payload: P, shared: boolean, stamped: boolean): unknown {
+    if (!shared || !this.sharesValues || typeof payload !== 'object' || payload === null) return this.decodeOnce(payload, stamped);
     if (this.sharedValues.has(payload)) return this.sharedValues.get(payload);
-    const value = this.codec.decode(payload);
+    const value = this.decodeOnce(payload, stamped);
     this.sharedValues.set(payload, value);
     return value;
+  }
+
+  private decodeOnce(payload: P, stamped: boolean): unknown {
+    return stamped ? decodeStamped(this.codec, payload) : this.codec.decode(payload);
   }
 }

@@ -128,9 +128,12 @@ export class FragmentRender implements Recording {
       const cached = fragmentCondition(keywords.if);
       const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
       const root = digest === undefined ? UNDIGESTED : this.digestRoot(digest, site, cache);
-      let made: FragmentVariants | undefined;
-      const variants = () => (made ??= new FragmentVariants(name, varyOn, this.scope?.request, root.digest));
-      const key = contexts.length === 0 ? fragmentKey(name, varyOn, root) : fragmentKeyInContexts(name, varyOn, variants().valuesOf(contexts), root.digest);
+      // How its variants' keys are made, made only when asked for: most fragments vary on no context.
+      let variants: FragmentVariants | undefined;
+      const key =
+        contexts.length === 0
+          ? fragmentKey(name, varyOn, root)
+          : fragmentKeyInContexts(name, varyOn, (variants = this.variantsOf(name, varyOn, root)).valuesOf(contexts), root.digest);
       const seconds = fragmentTimeout(timeout);
       const ownTags = fragmentTags(keywords.tags);
       const stale = fragmentStale(keywords.stale);
@@ -143,7 +146,7 @@ export class FragmentRender implements Recording {
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
-          hit = cache.holdFresh(cache.storedKey(variants().keyIn(foldContexts([...contexts, ...redirect]))));
+          hit = cache.holdFresh(cache.storedKey((variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))));
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
@@ -163,7 +166,8 @@ export class FragmentRender implements Recording {
           return html;
         }
       }
-      fragment = new Fragment(this.fragments.length, name, key.key, variants(), cache, seconds, ownTags, contexts, stale, lock, site, cached);
+      variants ??= this.variantsOf(name, varyOn, root);
+      fragment = new Fragment(this.fragments.length, name, key.key, variants, cache, seconds, ownTags, contexts, stale, lock, site, cached);
       if (redirect !== undefined) fragment.redirect(redirect);
     } catch (error) {
       throw atTag(error, site, name, false);
@@ -172,6 +176,11 @@ export class FragmentRender implements Recording {
     this.fragments.push(fragment);
     this.pending.push(fragment);
     return placeholder(fragment.id);
+  }
+
+  /** How the keys of a fragment's variants are made in this render's request. */
+  private variantsOf(name: string, varyOn: readonly unknown[], root: KeyRoot): FragmentVariants {
+    return new FragmentVariants(name, varyOn, this.scope?.request, root.digest);
   }
 
   /**

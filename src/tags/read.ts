@@ -4,7 +4,7 @@
  * carried when last read; the found entries' other tags in at most one more. Each entry is judged,
  * counted and built into the caller's answer, in the caller's order.
  */
-import type { EntryStamp, KnownStamp, Unstamped } from '../core/codec.js';
+import { type EntryStamp, type KnownStamp, stampOf } from '../core/codec.js';
 import type { CacheKey } from '../core/keys.js';
 import { MADE_KEYS_REMEMBERED } from '../core/made-keys.js';
 import { BoundedMemo } from '../core/memo.js';
@@ -80,13 +80,15 @@ export class TaggedReads<P> {
       originals.push(key);
       made.push(this.host.keys.made(key, version));
     }
-    // The tags these keys had last time travel with them: usually no second read.
-    const guessed = this.guessTags(made);
+    // The stamps these keys carried when last read: their tags travel with them (usually no second
+    // read), and a stamp read again is not parsed again.
+    const last = this.lastStampsOf(made);
+    const guessed = last === undefined ? undefined : tagsOf(last);
     const tagList = guessed === undefined && tags.length === 0 ? NO_TAGS : [...new Set(guessed === undefined ? tags : [...tags, ...guessed])];
     if (made.length === 0 && tagList.length === 0) return { entries: new Map(), versions: new Map() };
     const tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
     const asked = tagKeys.length === 0 ? made : [...made, ...tagKeys];
-    return andThen(this.host.seam.read(asked, false), (found) => this.answer<V>(originals, made, tagList, tagKeys, found, mode));
+    return andThen(this.host.seam.read(asked, false), (found) => this.answer<V>(originals, made, last, tagList, tagKeys, found, mode));
   }
 
   /**
@@ -99,8 +101,8 @@ export class TaggedReads<P> {
         this.counts.misses++;
         return undefined;
       }
-      return andThen(this.tags.judged(entry.payload, known), ({ payload, stamp, state }) => {
-        const answer = state === undefined ? undefined : (this.entryOf<T>(made, payload, stamp, state, true) as RenderEntry<T> | Unreadable);
+      return andThen(this.tags.judged(entry.payload, known), ({ stamp, state }) => {
+        const answer = state === undefined ? undefined : (this.entryOf<T>(made, entry.payload, stamp, state, true) as RenderEntry<T> | Unreadable);
         if (answer === undefined || answer instanceof Unreadable) {
           this.counts.misses++;
           return answer === undefined ? undefined : andThen(answer.removal, () => undefined);
@@ -126,10 +128,10 @@ export class TaggedReads<P> {
     return false;
   }
 
-  /** The answer for an entry read under `made`, or Unreadable when its payload cannot be decoded. */
   /**
-   * The answer for an entry read under `made`, or Unreadable when its payload cannot be decoded. A
-   * `shared` one is a render's: its value shared, not copied, and with what its stamp recorded.
+   * The answer for an entry read under `made` (its payload as stored, read past its `stamp` if it
+   * has one), or Unreadable when its payload cannot be decoded. A `shared` one is a render's: its
+   * value shared, not copied, and with what its stamp recorded.
    */
   private entryOf<T>(
     made: string,
@@ -138,7 +140,7 @@ export class TaggedReads<P> {
     state: EntryState,
     shared: boolean,
   ): CachedEntry<T> | RenderEntry<T> | Unreadable {
-    const value = this.host.payloads.readable(made, payload, shared);
+    const value = this.host.payloads.readable(made, payload, shared, stamp !== undefined);
     if (value instanceof Unreadable) return value;
     const tags = stamp?.tags ?? NO_TAGS;
     if (!shared) return { value: value as T, tags, state };
@@ -147,12 +149,15 @@ export class TaggedReads<P> {
 
   /** What a batch in `mode` answers for one entry: its value for `fresh`, else the entry (shared for a render). */
   private built(mode: BatchMode, made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): unknown {
-    return mode === 'fresh' ? this.host.payloads.readable(made, payload, false) : this.entryOf(made, payload, stamp, state, mode === 'render');
+    return mode === 'fresh'
+      ? this.host.payloads.readable(made, payload, false, stamp !== undefined)
+      : this.entryOf(made, payload, stamp, state, mode === 'render');
   }
 
   private answer<V>(
     keys: readonly CacheKey[],
     made: readonly string[],
+    last: ReadonlyArray<KnownStamp | undefined> | undefined,
     tagList: readonly string[],
     tagKeys: readonly string[],
     found: Map<string, Entry<P>>,
@@ -170,14 +175,14 @@ export class TaggedReads<P> {
         this.counts.misses++;
         continue;
       }
-      const unstamped = this.unstampRead(made[i]!, entry.payload);
-      if (unstamped === undefined) {
+      const stamp = this.stampRead(made[i]!, entry.payload, last?.[i]);
+      if (stamp === undefined) {
         this.judge(batch, answers, i, entry.payload, undefined, 'fresh');
-      } else if (knowsEvery(versions, unstamped.stamp.tags)) {
-        this.judge(batch, answers, i, unstamped.payload, unstamped.stamp, this.tags.stateOf(unstamped.stamp, versions));
+      } else if (knowsEvery(versions, stamp.tags)) {
+        this.judge(batch, answers, i, entry.payload, stamp, this.tags.stateOf(stamp, versions));
       } else {
-        (late ??= []).push({ index: i, payload: unstamped.payload, stamp: unstamped.stamp });
-        for (const tag of unstamped.stamp.tags) if (!versions.has(tag)) (unread ??= new Set()).add(tag);
+        (late ??= []).push({ index: i, payload: entry.payload, stamp });
+        for (const tag of stamp.tags) if (!versions.has(tag)) (unread ??= new Set()).add(tag);
       }
     }
     if (late === undefined) return afterRemovals(batch.removals, { entries: answers, versions });
@@ -215,28 +220,28 @@ export class TaggedReads<P> {
     else this.counts.staleHits++;
   }
 
-  /**
-   * The tags `made` keys carried when last read, if any did: their versions, read in the same
-   * round trip as the entries, spare a second one while the entries keep their tags.
-   */
-  private guessTags(made: readonly string[]): string[] | undefined {
+  /** The stamp each of `made` carried when last read (see `stampsByKey`); undefined while no read found one. */
+  private lastStampsOf(made: readonly string[]): Array<KnownStamp | undefined> | undefined {
+    // Nothing read so far carried a stamp: most caches hold no tagged entries, and skip the lookups.
     if (this.stampsByKey.size === 0) return undefined;
-    let tags: Set<string> | undefined;
-    for (const key of made) {
-      const carried = this.stampsByKey.get(key)?.stamp.tags;
-      if (carried !== undefined) for (const tag of carried) (tags ??= new Set()).add(tag);
-    }
-    return tags === undefined ? undefined : [...tags];
+    return made.map((key) => this.stampsByKey.get(key));
   }
 
-  /** A read entry's stamp and own payload, remembering the stamp under its made key (see `stampsByKey`). */
-  private unstampRead(made: string, payload: P): Unstamped<P> | undefined {
-    const codec = this.host.codec;
-    if (codec.unstamp === undefined) return undefined;
-    // Nothing read so far carried a stamp: most caches hold no tagged entries, and skip the lookup.
-    const last = this.stampsByKey.size === 0 ? undefined : this.stampsByKey.get(made);
-    const unstamped = codec.unstamp(payload, last);
-    if (unstamped !== undefined && unstamped.stamp !== last?.stamp) this.stampsByKey.set(made, { stamp: unstamped.stamp, stored: unstamped.stored });
-    return unstamped;
+  /**
+   * A read entry's stamp, remembered under its made key (see `stampsByKey`); its payload is decoded
+   * past the stamp, in place.
+   */
+  private stampRead(made: string, payload: P, last: KnownStamp | undefined): EntryStamp | undefined {
+    const known = stampOf(this.host.codec, payload, last);
+    // Kept as the stamp and its stored form alone: a store in process answers its payload as the known stamp.
+    if (known !== undefined && known.stamp !== last?.stamp) this.stampsByKey.set(made, { stamp: known.stamp, stored: known.stored });
+    return known?.stamp;
   }
+}
+
+/** The tags a batch's entries carried when last read, if any did: their versions, read in the same round trip as the entries, spare a second one. */
+function tagsOf(stamps: ReadonlyArray<KnownStamp | undefined>): string[] | undefined {
+  let tags: Set<string> | undefined;
+  for (const known of stamps) if (known !== undefined) for (const tag of known.stamp.tags) (tags ??= new Set()).add(tag);
+  return tags === undefined ? undefined : [...tags];
 }

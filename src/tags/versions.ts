@@ -123,7 +123,7 @@ export class TagVersions<P> {
   versionIn(made: string, entry: Entry<P> | undefined, removals?: Array<MaybePromise<void>>): string | undefined {
     if (entry === undefined) return undefined;
     let replacement: string | undefined;
-    const version = this.host.payloads.readable(made, entry.payload, false, () =>
+    const version = this.host.payloads.readable(made, entry.payload, false, false, () =>
       this.writeVersions([[made, this.host.codec.encode((replacement = newTagVersion()))]]),
     );
     if (!(version instanceof Unreadable)) return String(version);
