@@ -12,18 +12,7 @@
  * fragments' cache, and named by each tag's `using=`, with and without `tags=`.
  */
 import { createRequire } from 'node:module';
-import ejs from 'ejs';
-import { Eta } from 'eta';
-import Handlebars from 'handlebars';
-import { Liquid } from 'liquidjs';
-import nunjucks from 'nunjucks';
-import pug from 'pug';
-import { installCacheTag as installEjsTag } from '../adapters/ejs.js';
-import { cachePlugin } from '../adapters/eta.js';
-import { installCacheTag as installLiquidTag } from '../adapters/liquid.js';
-import { installCacheTag as installPugTag } from '../adapters/pug.js';
-import { installCacheHelper, render as renderHandlebars } from '../adapters/handlebars.js';
-import { installCacheTag, render as renderNunjucks } from '../adapters/nunjucks.js';
+import type { ILoader } from 'nunjucks';
 import { type CacheConfig, caches, configureCaches } from '../src/index.js';
 import { startRedisServer } from '../test/setup/redis.js';
 import { compare, type Comparison, compared, type Measurement, measure, print, ROUNDS } from './harness.js';
@@ -81,14 +70,16 @@ function handWritten(): HandWrittenIndex {
   });
 }
 
-function nunjucksPage(): Page {
+async function nunjucksPage(): Promise<Page> {
+  const { default: nunjucks } = await import('nunjucks');
+  const { installCacheTag, render: renderNunjucks } = await import('../adapters/nunjucks.js');
   const body = '<li class="item">{{ item.title }}: {{ item.body }}{% for tag in item.tags %}<span>{{ tag }}</span>{% endfor %}</li>';
   const sources: Record<string, string> = { plain: `<ul>{% for item in items %}${body}{% endfor %}</ul>` };
   for (const [kind, keywords] of Object.entries(KEYWORDS)) {
     sources[kind] = `<ul>{% for item in items %}{% cache 600 item item.id generation${keywords} %}${body}{% endcache %}{% endfor %}</ul>`;
   }
   // A loader each: nunjucks keeps compiled templates on the loader, and each environment compiles its own.
-  const loader = () => ({ getSource: (name: string) => ({ src: sources[name]!, path: name, noCache: false }) }) as unknown as nunjucks.ILoader;
+  const loader = () => ({ getSource: (name: string) => ({ src: sources[name]!, path: name, noCache: false }) }) as unknown as ILoader;
   const env = installCacheTag(new nunjucks.Environment(loader(), { autoescape: true }));
   const digestedEnv = installCacheTag(new nunjucks.Environment(loader(), { autoescape: true }), { digests: true });
   const pristine = new nunjucks.Environment(loader(), { autoescape: true });
@@ -102,7 +93,9 @@ function nunjucksPage(): Page {
   };
 }
 
-function handlebarsPage(): Page {
+async function handlebarsPage(): Promise<Page> {
+  const { default: Handlebars } = await import('handlebars');
+  const { installCacheHelper, render: renderHandlebars } = await import('../adapters/handlebars.js');
   const handlebars = installCacheHelper(Handlebars.create());
   const digestedHandlebars = installCacheHelper(Handlebars.create(), { digests: true });
   const body = '<li class="item">{{title}}: {{body}}{{#each tags}}<span>{{this}}</span>{{/each}}</li>';
@@ -124,7 +117,9 @@ function handlebarsPage(): Page {
   };
 }
 
-function etaPage(): Page {
+async function etaPage(): Promise<Page> {
+  const { Eta } = await import('eta');
+  const { cachePlugin } = await import('../adapters/eta.js');
   const eta = new Eta({ plugins: [cachePlugin()] });
   const digestedEta = new Eta({ plugins: [cachePlugin({ digests: true })] });
   const body = '<li class="item"><%= item.title %>: <%= item.body %><% for (const tag of item.tags) { %><span><%= tag %></span><% } %></li>';
@@ -162,7 +157,9 @@ function etaPage(): Page {
   };
 }
 
-function ejsPage(): Page {
+async function ejsPage(): Promise<Page> {
+  const { default: ejs } = await import('ejs');
+  const { installCacheTag: installEjsTag } = await import('../adapters/ejs.js');
   // The pristine EJS is the CommonJS copy of the module; the tag is installed on the ES module's.
   const pristine = createRequire(import.meta.url)('ejs') as typeof ejs;
   installEjsTag(ejs);
@@ -194,7 +191,9 @@ function ejsPage(): Page {
   };
 }
 
-function pugPage(): Page {
+async function pugPage(): Promise<Page> {
+  const { default: pug } = await import('pug');
+  const { installCacheTag: installPugTag } = await import('../adapters/pug.js');
   const body = '      li.item #{item.title}: #{item.body}\n        each tag in item.tags\n          span= tag';
   const keywords: Record<Keywords | 'none', string> = { none: '', using: "(using='frag_l1')", tagged: "(using='frag_l1' tags='items')" };
   // Templates without the tag compile as Pug compiles them: the plain and pre-rendered loops are Pug's own.
@@ -232,7 +231,9 @@ function pugPage(): Page {
   };
 }
 
-function liquidPage(): Page {
+async function liquidPage(): Promise<Page> {
+  const { Liquid } = await import('liquidjs');
+  const { installCacheTag: installLiquidTag } = await import('../adapters/liquid.js');
   const options = { outputEscape: 'escape' as const };
   const liquid = installLiquidTag(new Liquid(options));
   const pristine = new Liquid(options);
@@ -255,16 +256,17 @@ function liquidPage(): Page {
 }
 
 /**
- * The engines, each a unit the runner starts a process of its own for, as an application that uses
- * one engine runs: measured one after another in one process, the shared fragment core is compiled
- * for whichever engine came first, and the next ones pay for it.
+ * The engines, each a unit the runner starts a process of its own for, which loads that engine and
+ * its adapter alone, as an application that uses one engine runs: measured one after another in one
+ * process, the shared fragment core is compiled for whichever engine came first, and the next ones
+ * pay for it (and a process holding every engine's code runs each a little slower).
  */
 export const units = ['nunjucks', 'handlebars', 'eta', 'ejs', 'pug', 'liquid'] as const;
 
 export async function run(engine?: string): Promise<Comparison[]> {
   const page = PAGES[engine ?? ''];
   if (page === undefined) throw new Error(`bench/fragments: runs one engine of ${units.join(', ')}, not ${String(engine)}`);
-  return runEngine(page());
+  return runEngine(await page());
 }
 
 /** One engine's figures: its page on locmem (all hits), then on Redis (cold and warm). */
@@ -392,4 +394,11 @@ async function runEngine(page: Page): Promise<Comparison[]> {
   return results;
 }
 
-const PAGES: Record<string, () => Page> = { nunjucks: nunjucksPage, handlebars: handlebarsPage, eta: etaPage, ejs: ejsPage, pug: pugPage, liquid: liquidPage };
+const PAGES: Record<string, () => Promise<Page>> = {
+  nunjucks: nunjucksPage,
+  handlebars: handlebarsPage,
+  eta: etaPage,
+  ejs: ejsPage,
+  pug: pugPage,
+  liquid: liquidPage,
+};
