@@ -146,19 +146,27 @@ export interface CacheHelperOptions {
   digests?: boolean;
 }
 
+/** Where an instance notes that it has the `uncacheable` and `hole` helpers. */
+const TEMPLATE_HELPERS = Symbol.for('cachegrain.handlebars.template-helpers');
+/** A template's text that may call `uncacheable` or `hole`. */
+const CALLS_TEMPLATE_HELPERS = /\b(?:uncacheable|hole)\b/;
+
+/** Whether a compiled template's code (each of its programs) names `uncacheable` or `hole`. */
+function specCallsTemplateHelpers(spec: unknown): boolean {
+  return (
+    typeof spec === 'object' && spec !== null && Object.values(spec).some((part) => typeof part === 'function' && CALLS_TEMPLATE_HELPERS.test(String(part)))
+  );
+}
+
 /**
- * Adds `{{#cache timeout "name" vary… using="alias" tags=… stale=… lock=true}}…{{/cache}}` and
- * `{{hole "name" args…}}` to a Handlebars instance. Templates
- * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as
- * written. The compile option `srcName` names the template file in the tag's errors; partials
- * registered as text are named after their partial name.
+ * Registers `{{uncacheable "why"}}` and `{{hole "name" …}}` on `handlebars`, once: with the first
+ * template whose text names either, since Handlebars wraps every registered helper again on each
+ * render, and an instance whose templates use neither need not pay for them.
  */
-export function installCacheHelper(handlebars: HandlebarsInstance, options: CacheHelperOptions = {}): HandlebarsInstance {
-  const { tagName: helperName, digests } = installerOptions(options, 'helperName', 'installCacheHelper');
+function registerTemplateHelpers(handlebars: HandlebarsInstance): void {
   const target = handlebars as unknown as Record<PropertyKey, unknown>;
-  if (target[INSTALLED] === helperName) return handlebars;
-  target[INSTALLED] = helperName;
-  const digested = digests ? digestsOf(handlebars) : undefined;
+  if (target[TEMPLATE_HELPERS] === true) return;
+  target[TEMPLATE_HELPERS] = true;
   handlebars.registerHelper('uncacheable', function uncacheableHelper(why: unknown, helper: Handlebars.HelperOptions & { loc?: hbs.AST.SourceLocation }) {
     const site: TagSite = { template: String(helper?.hash?.[TEMPLATE] ?? 'a template string'), line: helper?.loc?.start.line ?? 0 };
     return new handlebars.SafeString(uncacheableOutput(why, site));
@@ -177,6 +185,21 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     }
     return new handlebars.SafeString(render.hole(args[0], args.slice(1), site));
   });
+}
+
+/**
+ * Adds `{{#cache timeout "name" vary… using="alias" tags=… stale=… lock=true}}…{{/cache}}` and
+ * `{{hole "name" args…}}` to a Handlebars instance. Templates
+ * compiled by that instance are checked when compiled, and a bare-word name (`sidebar`) is taken as
+ * written. The compile option `srcName` names the template file in the tag's errors; partials
+ * registered as text are named after their partial name.
+ */
+export function installCacheHelper(handlebars: HandlebarsInstance, options: CacheHelperOptions = {}): HandlebarsInstance {
+  const { tagName: helperName, digests } = installerOptions(options, 'helperName', 'installCacheHelper');
+  const target = handlebars as unknown as Record<PropertyKey, unknown>;
+  if (target[INSTALLED] === helperName) return handlebars;
+  target[INSTALLED] = helperName;
+  const digested = digests ? digestsOf(handlebars) : undefined;
   handlebars.registerHelper(helperName, function cacheHelper(this: unknown, ...args: unknown[]) {
     const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
     const site: TagSite = { template: String(helper.hash[TEMPLATE] ?? 'a template string'), line: helper.loc?.start.line ?? 0 };
@@ -212,6 +235,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
   installHitCompiler(handlebars, helperName);
   const compile = handlebars.compile.bind(handlebars);
   handlebars.compile = ((input: string | hbs.AST.Program, compileOptions?: CompileOptions & { srcName?: string }, runtimeEnv?: unknown) => {
+    if (typeof input !== 'string' || CALLS_TEMPLATE_HELPERS.test(input)) registerTemplateHelpers(handlebars);
     if (typeof input !== 'string') return compile(input, compileOptions);
     // Handlebars compiles a partial given as text on first use, passing along the options of the
     // template that used it: its srcName would name the wrong file.
@@ -225,15 +249,25 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
       [DIGESTS]: digested,
     });
   }) as typeof handlebars.compile;
+  // A template precompiled elsewhere may call the template helpers without this instance's compile seeing its text.
+  const template = handlebars.template.bind(handlebars);
+  handlebars.template = ((spec: unknown) => {
+    if (specCallsTemplateHelpers(spec)) registerTemplateHelpers(handlebars);
+    return template(spec as never);
+  }) as typeof handlebars.template;
   const registerPartial = handlebars.registerPartial.bind(handlebars) as (name: unknown, partial?: unknown) => void;
   handlebars.registerPartial = ((name: unknown, partial?: unknown) => {
     if (typeof name !== 'string') return registerPartial(name, partial);
     const source = sourceOf(partial);
     if (source !== undefined) digested?.learned(name, source);
     if (typeof partial !== 'string') {
+      // Compiled elsewhere: it may call the template helpers without this instance's compile seeing it.
+      registerTemplateHelpers(handlebars);
       digested?.library.named(partial, name);
       return registerPartial(name, partial);
     }
+    // Compiled on first use, within a render whose helpers are set already: they must be there before.
+    if (CALLS_TEMPLATE_HELPERS.test(partial)) registerTemplateHelpers(handlebars);
     const site = `partial '${name}'`;
     digested?.library.named({ [SITE]: site }, name);
     let compiled: Handlebars.TemplateDelegate | undefined;

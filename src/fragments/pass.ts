@@ -54,8 +54,11 @@ export class Pass {
         await this.resolveLevel(level, nested);
       }
       const result = await assemble();
-      await Promise.all(this.rendered.map((fragment) => this.resultOf(fragment)));
-      await this.writeBack.write(this.rendered);
+      // A pass that found every fragment stored has nothing to wait for or write.
+      if (this.rendered.length > 0) {
+        await Promise.all(this.rendered.map((fragment) => this.resultOf(fragment)));
+        await this.writeBack.write(this.rendered);
+      }
       return result;
     } catch (error) {
       for (const fragment of this.rendered) fragment.settle({ error });
@@ -134,6 +137,7 @@ export class Pass {
       );
       read = redirected;
     }
+    if (misses.length === 0) return;
     const owners = new Map<string, Fragment>();
     for (const fragment of misses) this.claim(fragment, nested, owners);
     await Promise.all(misses.map((fragment) => (fragment.state.is === 'renders' ? this.render(fragment) : undefined)));

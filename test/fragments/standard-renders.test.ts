@@ -149,6 +149,24 @@ describe('handlebars: express-handlebars with a layout and partials, over HTTP',
     }
   });
 
+  it("registers uncacheable and hole with the first template that names them: compiled by the instance, as a partial's text, or precompiled", async () => {
+    const helpers = (handlebars: typeof Handlebars) => ['uncacheable', 'hole'].filter((name) => name in handlebars.helpers);
+    const handlebars = installCacheHelper(Handlebars.create());
+    handlebars.compile('{{#cache 60 "plain"}}<p>{{count}}</p>{{/cache}}');
+    expect(helpers(handlebars)).toEqual([]);
+    const marked = handlebars.compile('<p>{{uncacheable "a clock"}}</p>', { srcName: 'views/clock.hbs' } as CompileOptions);
+    expect(helpers(handlebars)).toEqual(['uncacheable', 'hole']);
+    expect(await render(marked, {})).toBe('<p></p>');
+    const asPartial = installCacheHelper(Handlebars.create());
+    asPartial.registerPartial('clock', '{{uncacheable "a clock"}}');
+    expect(await render(asPartial.compile('<p>{{> clock}}</p>'), {})).toBe('<p></p>');
+    expect(helpers(asPartial)).toEqual(['uncacheable', 'hole']);
+    const precompiled = installCacheHelper(Handlebars.create());
+    const spec = new Function(`return ${Handlebars.precompile('<p>{{uncacheable "a clock"}}</p>')}`)() as TemplateSpecification;
+    expect(await render(precompiled.template(spec), {})).toBe('<p></p>');
+    expect(helpers(precompiled)).toEqual(['uncacheable', 'hole']);
+  });
+
   it('a template called directly, outside any render, fails naming its srcName and line', () => {
     const handlebars = installCacheHelper(Handlebars.create());
     const template = handlebars.compile('<p>x</p>\n{{#cache 60 "box"}}x{{/cache}}', { srcName: 'views/box.hbs' } as CompileOptions);
