@@ -1,23 +1,32 @@
 import { describe, expect, it } from 'vitest';
-import { bytesCodec, textOrBytesCodec } from '../src/index.js';
+import { bytesCodec, type Codec, textOrBytesCodec } from '../src/index.js';
 
 describe('stamps read again', () => {
   const stamped = (versions: string[]) => bytesCodec.stamp!(bytesCodec.encode('value'), { tags: ['a', 'b'], versions });
 
-  it('the stamp the last read found is answered again while the stored stamp is the same', () => {
-    for (const codec of [bytesCodec, textOrBytesCodec]) {
-      const first = codec.unstamp!(stamped(['1', '2']))!;
-      const again = codec.unstamp!(Buffer.from(stamped(['1', '2'])), first)!;
-      expect(again.stamp).toBe(first.stamp);
-      expect(codec.decode(again.payload)).toBe('value');
-    }
+  // The same stamped payload as the bytes a server answers and as the string a write handed over (kept by an L1).
+  const textStamped = (versions: string[]) => textOrBytesCodec.stamp!(textOrBytesCodec.encode('value'), { tags: ['a', 'b'], versions });
+  const forms = [
+    { name: 'bytes, bytes codec', codec: bytesCodec as Codec<Buffer | string>, stamped, form: 'object' },
+    { name: 'bytes, text-or-bytes codec', codec: textOrBytesCodec, stamped, form: 'object' },
+    { name: 'text, text-or-bytes codec', codec: textOrBytesCodec, stamped: textStamped, form: 'string' },
+  ];
+
+  it.each(forms)('the stamp the last read found is answered again while the stored stamp is the same ($name)', ({ codec: read, stamped: make, form }) => {
+    const first = read.unstamp!(make(['1', '2']))!;
+    const again = read.unstamp!(make(['1', '2']), first)!;
+    expect(typeof make(['1', '2'])).toBe(form);
+    expect(again.stamp).toBe(first.stamp);
+    expect(read.decode(again.payload)).toBe('value');
+    expect(read.stampOf!(make(['1', '2']), first)).toBe(first);
   });
 
-  it('a stamp of the same length with other versions is read anew', () => {
-    const first = bytesCodec.unstamp!(stamped(['1', '2']))!;
-    const changed = bytesCodec.unstamp!(stamped(['1', '3']), first)!;
+  it.each(forms)('a stamp of the same length with other versions is read anew ($name)', ({ codec: read, stamped: make }) => {
+    const first = read.unstamp!(make(['1', '2']))!;
+    const changed = read.unstamp!(make(['1', '3']), first)!;
     expect(changed.stamp).not.toBe(first.stamp);
     expect(changed.stamp.versions).toEqual(['1', '3']);
+    expect(read.stampOf!(make(['1', '3']), first)!.stamp.versions).toEqual(['1', '3']);
   });
 
   it('a remembered stamp cannot be changed by one of its readers', () => {

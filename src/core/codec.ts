@@ -171,7 +171,7 @@ export const bytesCodec: Codec<Buffer> = {
     // An entry read again and again carries the same stamp until it is written again: comparing its
     // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.
     const known = last?.stored;
-    if (known !== undefined && known.length === end - 5 && bytesAt(payload, 5, known)) return last;
+    if (known !== undefined && known.length === end - 5 && storedAt(payload, 5, known)) return last;
     const stamp = stampFrom(payload.toString('utf8', 5, end));
     if (stamp === undefined) return undefined;
     // Shared by the reads that find it again, so frozen; its bytes copied, not held in the entry's buffer.
@@ -201,9 +201,17 @@ function decodeBytesAt(bytes: Buffer, offset: number): unknown {
   return Number(text);
 }
 
-/** Whether `bytes` holds `expected` at `offset`: a stamp is a few dozen bytes, which a loop compares in less time than a call into Buffer's native compare takes. */
-function bytesAt(bytes: Buffer, offset: number, expected: Buffer): boolean {
-  for (let i = 0; i < expected.length; i++) if (bytes[offset + i] !== expected[i]) return false;
+/**
+ * Whether `payload` holds `expected` at `offset`: a stamp is a few dozen bytes, which a loop compares
+ * in less time than a call into Buffer's native compare takes. A stamp in text is ASCII, one
+ * character a byte (see textOrBytesCodec.stamp), so its characters compare with the bytes.
+ */
+function storedAt(payload: Buffer | string, offset: number, expected: Buffer): boolean {
+  if (typeof payload === 'string') {
+    for (let i = 0; i < expected.length; i++) if (payload.charCodeAt(offset + i) !== expected[i]) return false;
+    return true;
+  }
+  for (let i = 0; i < expected.length; i++) if (payload[offset + i] !== expected[i]) return false;
   return true;
 }
 
@@ -348,7 +356,7 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   },
   unstamp(payload, last) {
     if (typeof payload !== 'string') return bytesCodec.unstamp!(payload, last);
-    const known = textOrBytesCodec.stampOf!(payload);
+    const known = textOrBytesCodec.stampOf!(payload, last);
     return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.slice(stampedTextValueAt(payload)) };
   },
   stampOf(payload, last) {
@@ -356,6 +364,8 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
     if (payload.length < 5 || payload.charCodeAt(0) !== STAMPED_FORMAT) return undefined;
     const end = stampedTextValueAt(payload);
     if (end > payload.length) return undefined;
+    const known = last?.stored;
+    if (known !== undefined && known.length === end - 5 && storedAt(payload, 5, known)) return last;
     const json = payload.slice(5, end);
     const stamp = stampFrom(json);
     if (stamp === undefined) return undefined;
