@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bytesCodec, type Codec, textOrBytesCodec } from '../src/index.js';
+import { decodeStamped } from '../src/core/codec.js';
 
 describe('stamps read again', () => {
   const stamped = (versions: string[]) => bytesCodec.stamp!(bytesCodec.encode('value'), { tags: ['a', 'b'], versions });
@@ -68,5 +69,49 @@ describe('a string stamped for a client that writes strings', () => {
   it('is refused by decode, which reads only what unstamp answers', () => {
     const text = textOrBytesCodec.stamp!(textOrBytesCodec.encode('value'), stamp);
     expect(() => textOrBytesCodec.decode(text)).toThrow(TypeError);
+  });
+});
+
+describe('a stamp of nothing but when the entry stops being fresh (an untagged fragment)', () => {
+  const stamp = { tags: [], versions: [], freshUntil: 1_900_000_000.5 };
+  const forms = [
+    { name: 'bytes', codec: bytesCodec as Codec<Buffer | string> },
+    { name: 'text', codec: textOrBytesCodec },
+  ];
+
+  it.each(forms)('costs two bytes and its digits, and reads back as it was written ($name)', ({ codec }) => {
+    const value = codec.encode('<li>fragment</li>');
+    const stamped = codec.stamp!(value, stamp);
+    expect(stamped.length).toBe(value.length + 2 + '1900000000500'.length);
+    expect(Buffer.from(stamped)).toEqual(bytesCodec.stamp!(bytesCodec.encode('<li>fragment</li>'), stamp));
+    const read = codec.unstamp!(stamped)!;
+    expect(read.stamp).toEqual(stamp);
+    expect(codec.decode(read.payload)).toBe('<li>fragment</li>');
+    expect(decodeStamped(codec, stamped)).toBe('<li>fragment</li>');
+    expect(() => codec.decode(stamped)).toThrow(TypeError);
+  });
+
+  it.each(forms)('answers the stamp the last read found while the expiry is the same, and a new one when it moves ($name)', ({ codec }) => {
+    const first = codec.stampOf!(codec.stamp!(codec.encode('x'), stamp))!;
+    expect(codec.stampOf!(codec.stamp!(codec.encode('y'), stamp), first)).toBe(first);
+    const moved = codec.stampOf!(codec.stamp!(codec.encode('x'), { ...stamp, freshUntil: 1_900_000_060 }), first)!;
+    expect(moved).not.toBe(first);
+    expect(moved.stamp.freshUntil).toBe(1_900_000_060);
+  });
+
+  it.each(forms)('of an entry that never expires, reads back with no expiry ($name)', ({ codec }) => {
+    const stamped = codec.stamp!(codec.encode(42), { tags: [], versions: [] });
+    expect(stamped.length).toBe(2 + 2);
+    const read = codec.unstamp!(stamped)!;
+    expect(read.stamp).toEqual({ tags: [], versions: [] });
+    expect(codec.decode(read.payload)).toBe(42);
+  });
+
+  it('is the long form once the stamp holds anything more', () => {
+    for (const other of [{ ...stamp, tags: ['a'], versions: ['1'] }, { ...stamp, staleWhileRevalidate: 5 }, { ...stamp, contexts: ['url'] }]) {
+      const stamped = bytesCodec.stamp!(bytesCodec.encode('x'), other);
+      expect(stamped[0]).toBe(0x01);
+      expect(bytesCodec.unstamp!(stamped)!.stamp).toEqual(other);
+    }
   });
 });

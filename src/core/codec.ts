@@ -128,6 +128,12 @@ const V8_FORMAT = 0xff;
 const STRING_FORMAT = 0x00; // textOrBytesCodec writes it as '\u0000'
 /** A stamped payload: this byte, the stamp's JSON length (uint32), the JSON, then the value's own payload. */
 const STAMPED_FORMAT = 0x01;
+/**
+ * A payload stamped only with when it stops being fresh (no tags, stale windows or contexts: what
+ * every untagged fragment carries): this byte, a count of digits, then `freshUntil` in milliseconds as
+ * that many ASCII digits (none: it never expires), then the value's own payload.
+ */
+const EXPIRY_FORMAT = 0x02;
 
 /**
  * For stores of bytes (files, SQL, memcached, Redis): integers as decimal text, strings (the most
@@ -151,6 +157,8 @@ export const bytesCodec: Codec<Buffer> = {
     return decodeBytesAt(payload, 0);
   },
   stamp(payload, stamp) {
+    const expiry = expiryStampOf(stamp);
+    if (expiry !== undefined) return Buffer.concat([Buffer.from(expiry, 'latin1'), payload]);
     const json = Buffer.from(JSON.stringify(stampFields(stamp)));
     const stamped = Buffer.allocUnsafe(5 + json.length + payload.length);
     stamped[0] = STAMPED_FORMAT;
@@ -160,35 +168,20 @@ export const bytesCodec: Codec<Buffer> = {
     return stamped;
   },
   unstamp(payload, last) {
-    const known = bytesCodec.stampOf!(payload, last);
-    return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.subarray(stampedValueAt(payload)) };
+    const end = stampEnd(payload);
+    const known = end === undefined ? undefined : stampIn(payload, end, last);
+    return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.subarray(end) };
   },
   stampOf(payload, last) {
-    if (payload.length < 5 || payload[0] !== STAMPED_FORMAT) return undefined;
-    const end = stampedValueAt(payload);
-    // A damaged stamp is left to `decode`, which refuses the whole payload: one place reports it.
-    if (end > payload.length) return undefined;
-    // An entry read again and again carries the same stamp until it is written again: comparing its
-    // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.
-    const known = last?.stored;
-    if (known !== undefined && known.length === end - 5 && storedAt(payload, 5, known)) return last;
-    const stamp = stampFrom(payload.toString('utf8', 5, end));
-    if (stamp === undefined) return undefined;
-    // Shared by the reads that find it again, so frozen; its bytes copied, not held in the entry's buffer.
-    Object.freeze(stamp.tags);
-    Object.freeze(stamp.versions);
-    return { stamp: Object.freeze(stamp), stored: Buffer.from(payload.subarray(5, end)) };
+    const end = stampEnd(payload);
+    return end === undefined ? undefined : stampIn(payload, end, last);
   },
   decodeStamped(payload) {
-    if (payload.length < 5 || payload[0] !== STAMPED_FORMAT) throw new TypeError('the payload carries no stamp');
-    return decodeBytesAt(payload, stampedValueAt(payload));
+    const end = stampEnd(payload);
+    if (end === undefined) throw new TypeError('the payload carries no stamp');
+    return decodeBytesAt(payload, end);
   },
 };
-
-/** Where the value's own payload of a stamped payload begins: past its format byte, the stamp's length and the stamp. */
-function stampedValueAt(payload: Buffer): number {
-  return 5 + payload.readUInt32BE(1);
-}
 
 /** The value of bytesCodec's payload that begins at `offset` of `bytes` (read in place: no copy of it is made first). */
 function decodeBytesAt(bytes: Buffer, offset: number): unknown {
@@ -202,17 +195,76 @@ function decodeBytesAt(bytes: Buffer, offset: number): unknown {
 }
 
 /**
- * Whether `payload` holds `expected` at `offset`: a stamp is a few dozen bytes, which a loop compares
- * in less time than a call into Buffer's native compare takes. A stamp in text is ASCII, one
- * character a byte (see textOrBytesCodec.stamp), so its characters compare with the bytes.
+ * A stamped payload in either form: the bytes a server answers, or the string a write hands over
+ * (textOrBytesCodec), whose stamp is ASCII, one character a byte, so both are read byte by byte.
  */
-function storedAt(payload: Buffer | string, offset: number, expected: Buffer): boolean {
+type StampedForm = Buffer | string;
+
+function byteAt(payload: StampedForm, index: number): number {
+  return typeof payload === 'string' ? payload.charCodeAt(index) : payload[index]!;
+}
+
+/** Where the value's own payload of a stamped payload begins; undefined for a payload without a stamp (or one cut short). */
+function stampEnd(payload: StampedForm): number | undefined {
+  let end: number;
+  const format = byteAt(payload, 0);
+  if (format === STAMPED_FORMAT && payload.length >= 5) {
+    end = 5 + ((byteAt(payload, 1) << 24) | (byteAt(payload, 2) << 16) | (byteAt(payload, 3) << 8) | byteAt(payload, 4)) >>> 0;
+  } else if (format === EXPIRY_FORMAT && payload.length >= 2) {
+    end = 2 + byteAt(payload, 1);
+  } else return undefined;
+  // A damaged stamp is left to `decode`, which refuses the whole payload: one place reports it.
+  return end <= payload.length ? end : undefined;
+}
+
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
+/** The stamp of a payload whose value begins at `end`; `last` itself when the stored stamp is the one it was read from. */
+function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined): KnownStamp | undefined {
+  if (byteAt(payload, 0) === EXPIRY_FORMAT) {
+    let milliseconds = 0;
+    for (let i = 2; i < end; i++) {
+      const digit = byteAt(payload, i) - 0x30;
+      if (digit < 0 || digit > 9) return undefined;
+      milliseconds = milliseconds * 10 + digit;
+    }
+    const freshUntil = end === 2 ? undefined : milliseconds / 1000;
+    if (last !== undefined && last.stamp.freshUntil === freshUntil && expiryStampOf(last.stamp) !== undefined) return last;
+    const stamp: EntryStamp = { tags: NO_TAGS as string[], versions: NO_TAGS as string[] };
+    if (freshUntil !== undefined) stamp.freshUntil = freshUntil;
+    return { stamp: Object.freeze(stamp) };
+  }
+  // An entry read again and again carries the same stamp until it is written again: comparing its
+  // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.
+  const known = last?.stored;
+  if (known !== undefined && known.length === end - 5 && storedAt(payload, 5, known)) return last;
+  const json = typeof payload === 'string' ? payload.slice(5, end) : payload.toString('utf8', 5, end);
+  const stamp = stampFrom(json);
+  if (stamp === undefined) return undefined;
+  // Shared by the reads that find it again, so frozen; its bytes copied, not held in the entry's buffer.
+  Object.freeze(stamp.tags);
+  Object.freeze(stamp.versions);
+  return { stamp: Object.freeze(stamp), stored: typeof payload === 'string' ? Buffer.from(json) : Buffer.from(payload.subarray(5, end)) };
+}
+
+/**
+ * Whether `payload` holds `expected` at `offset`: a stamp is a few dozen bytes, which a loop compares
+ * in less time than a call into Buffer's native compare takes.
+ */
+function storedAt(payload: StampedForm, offset: number, expected: Buffer): boolean {
   if (typeof payload === 'string') {
     for (let i = 0; i < expected.length; i++) if (payload.charCodeAt(offset + i) !== expected[i]) return false;
     return true;
   }
   for (let i = 0; i < expected.length; i++) if (payload[offset + i] !== expected[i]) return false;
   return true;
+}
+
+/** The stored form of a stamp that records nothing but when its entry stops being fresh; undefined for any other stamp. */
+function expiryStampOf(stamp: EntryStamp): string | undefined {
+  if (stamp.tags.length > 0 || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0 || (stamp.contexts?.length ?? 0) > 0) return undefined;
+  const digits = stamp.freshUntil === undefined ? '' : String(Math.round(stamp.freshUntil * 1000));
+  return String.fromCharCode(EXPIRY_FORMAT, digits.length) + digits;
 }
 
 /**
@@ -336,7 +388,7 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
     // What encode made: a tagged string (sliced, not copied) or a safe integer in decimal.
     const format = payload.charCodeAt(0);
     if (format === STRING_FORMAT) return payload.slice(1);
-    if (format === STAMPED_FORMAT) throw new TypeError('a stamped payload is decoded through its unstamped payload');
+    if (format === STAMPED_FORMAT || format === EXPIRY_FORMAT) throw new TypeError('a stamped payload is decoded through its unstamped payload');
     return Number(payload);
   },
   forKeeping(payload) {
@@ -345,6 +397,8 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   },
   stamp(payload, stamp) {
     if (typeof payload !== 'string') return bytesCodec.stamp!(payload, stamp);
+    const expiry = expiryStampOf(stamp);
+    if (expiry !== undefined) return expiry + payload;
     // A string payload stamped stays a string whose UTF-8 is bytesCodec's stamped form: the JSON and
     // each byte of its length must then be ASCII, one character a byte (else it goes as bytes).
     const json = JSON.stringify(stampFields(stamp));
@@ -356,31 +410,19 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   },
   unstamp(payload, last) {
     if (typeof payload !== 'string') return bytesCodec.unstamp!(payload, last);
-    const known = textOrBytesCodec.stampOf!(payload, last);
-    return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.slice(stampedTextValueAt(payload)) };
+    const end = stampEnd(payload);
+    const known = end === undefined ? undefined : stampIn(payload, end, last);
+    return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.slice(end) };
   },
   stampOf(payload, last) {
     if (typeof payload !== 'string') return bytesCodec.stampOf!(payload, last);
-    if (payload.length < 5 || payload.charCodeAt(0) !== STAMPED_FORMAT) return undefined;
-    const end = stampedTextValueAt(payload);
-    if (end > payload.length) return undefined;
-    const known = last?.stored;
-    if (known !== undefined && known.length === end - 5 && storedAt(payload, 5, known)) return last;
-    const json = payload.slice(5, end);
-    const stamp = stampFrom(json);
-    if (stamp === undefined) return undefined;
-    Object.freeze(stamp.tags);
-    Object.freeze(stamp.versions);
-    return { stamp: Object.freeze(stamp), stored: Buffer.from(json) };
+    const end = stampEnd(payload);
+    return end === undefined ? undefined : stampIn(payload, end, last);
   },
   decodeStamped(payload) {
     if (typeof payload !== 'string') return bytesCodec.decodeStamped!(payload);
-    if (payload.length < 5 || payload.charCodeAt(0) !== STAMPED_FORMAT) throw new TypeError('the payload carries no stamp');
-    return textOrBytesCodec.decode(payload.slice(stampedTextValueAt(payload)));
+    const end = stampEnd(payload);
+    if (end === undefined) throw new TypeError('the payload carries no stamp');
+    return textOrBytesCodec.decode(payload.slice(end));
   },
 };
-
-/** Where the value's own payload of a stamped payload in text begins (its length stands in four characters of one byte each). */
-function stampedTextValueAt(payload: string): number {
-  return 5 + ((payload.charCodeAt(1) << 24) | (payload.charCodeAt(2) << 16) | (payload.charCodeAt(3) << 8) | payload.charCodeAt(4));
-}

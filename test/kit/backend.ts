@@ -47,7 +47,8 @@ const primitives = (cache: BaseCache) => cache as unknown as Primitives;
 /** Stored payloads that no codec of this package reads: each must read as a miss, be removed, and be reported once. */
 const UNDECODABLE: Record<string, Buffer> = {
   'a newer v8 serialization version': Buffer.from([0xff, 0x7f, 0x6f, 0x7b, 0x00]),
-  'an unknown payload format': Buffer.from([0x02, 0x01, 0x02, 0x03]),
+  'an unknown payload format': Buffer.from([0x1e, 0x01, 0x02, 0x03]),
+  'an expiry stamp that is not digits': Buffer.from([0x02, 0x02, 0x31, 0x78, 0x00, 0x61]),
   'a stamp that is not JSON': Buffer.from([0x01, 0, 0, 0, 3, 0x7b, 0x7b, 0x7b, 0xff, 0x0f, 0x54]),
   'v8 bytes cut short': Buffer.from([0xff, 0x0f, 0x6f, 0x22, 0x01, 0x61, 0x22, 0x14, 0x78, 0x78]),
 };
