@@ -64,8 +64,8 @@ export class Cacheability {
 
   /** Takes in what a part put into this one depends on. */
   merge(part: Cacheability): this {
-    this.addTags(part.tags);
-    this.addContexts(part.contexts);
+    if (part.ownTags !== undefined) this.addTags(part.ownTags);
+    if (part.ownContexts !== undefined) this.addContexts(part.ownContexts);
     this.limitMaxAge(part.maxAge, part.reason);
     if (part.stale) this.stale = true;
     return this;

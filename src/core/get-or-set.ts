@@ -39,7 +39,7 @@ export class GetOrSet<P> {
     }
     let stored: P;
     try {
-      stored = await cache.flights.share(`getOrSet\u0000${made}`, () => this.computeAndAdd(made, valueOrFactory, args), lookedAt);
+      stored = await cache.flights.share('getOrSet', made, () => this.computeAndAdd(made, valueOrFactory, args), lookedAt);
     } catch (error) {
       if (state !== 'error') throw error;
       cache.reportError(error as Error);

@@ -10,6 +10,8 @@ import type { CacheKey } from './keys.js';
 import { failedKey, throwRefusal } from './seam.js';
 import type { TagSnapshot, TimeoutArg, VersionOption } from './types.js';
 
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
 function hasWindows(stamp: EntryStamp): boolean {
   return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
 }
@@ -68,10 +70,11 @@ export class Writes<P> {
     const prepared = entries.map(({ key, value, options, contexts }) => {
       const { expiresAt, version, tags: tagList, windows } = calls.write(options, 'setEach');
       const made = keys.made(key, version);
-      return { key, made, payload: payloads.encode(value, made), expiresAt, tags: tagList === undefined ? [] : [...new Set(tagList)], windows, contexts };
+      return { key, made, payload: payloads.encode(value, made), expiresAt, tags: tagList === undefined ? NO_TAGS : [...new Set(tagList)], windows, contexts };
     });
-    const allTags = [...new Set(prepared.flatMap((entry) => entry.tags))];
-    const versions = allTags.length === 0 ? new Map() : await tags.forWrite(allTags, tagsAsOf, latestStoredExpiry(prepared));
+    const allTags = new Set<string>();
+    for (const entry of prepared) for (const tag of entry.tags) allTags.add(tag);
+    const versions = allTags.size === 0 ? new Map() : await tags.forWrite([...allTags], tagsAsOf, latestStoredExpiry(prepared));
     const notStored: CacheKey[] = [];
     const byExpiry = new Map<number | null, Array<[string, P]>>();
     const keyOf = new Map<string, CacheKey>();

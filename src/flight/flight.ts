@@ -12,22 +12,32 @@ const LANDED_REMEMBERED = 1_000;
 
 export class Flight<T> {
   private current: FlightState = 'running';
-  private resolveOutcome!: (value: T) => void;
-  private rejectOutcome!: (error: unknown) => void;
-  /** What the flight ended with, for those waiting on it; it rejects when the flight failed. */
-  readonly outcome: Promise<T>;
+  /** What it landed with, or failed with. */
+  private ending?: { value: T } | { error: unknown };
+  /** The promise of its outcome, made when someone first waits: most flights land with nobody waiting. */
+  private waited?: { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void };
 
   constructor(
     /** Who computes it (a request, a render): it never waits on its own flight. */
     readonly leader: unknown,
     private readonly onSettle: (flight: Flight<T>) => void,
-  ) {
-    this.outcome = new Promise<T>((resolve, reject) => {
-      this.resolveOutcome = resolve;
-      this.rejectOutcome = reject;
-    });
-    // The leader reports its own failure; a waiter sees it where it awaits the outcome.
-    this.outcome.catch(() => undefined);
+  ) {}
+
+  /** What the flight ended with, for those waiting on it; it rejects when the flight failed. */
+  get outcome(): Promise<T> {
+    if (this.waited === undefined) {
+      let resolve!: (value: T) => void;
+      let reject!: (error: unknown) => void;
+      const promise = new Promise<T>((settle, fail) => {
+        resolve = settle;
+        reject = fail;
+      });
+      // The leader reports its own failure; a waiter sees it where it awaits the outcome.
+      promise.catch(() => undefined);
+      this.waited = { promise, resolve, reject };
+      if (this.ending !== undefined) this.tell(this.ending);
+    }
+    return this.waited.promise;
   }
 
   get state(): FlightState {
@@ -39,7 +49,7 @@ export class Flight<T> {
     if (this.current !== 'running') return;
     this.current = 'landed';
     this.onSettle(this);
-    this.resolveOutcome(value);
+    this.tell((this.ending = { value }));
   }
 
   /**
@@ -50,7 +60,7 @@ export class Flight<T> {
   landWhileStoring(value: T, stored: Promise<unknown>): void {
     if (this.current !== 'running') return;
     this.current = 'landed';
-    this.resolveOutcome(value);
+    this.tell((this.ending = { value }));
     const leave = () => this.onSettle(this);
     stored.then(leave, leave);
   }
@@ -60,22 +70,29 @@ export class Flight<T> {
     if (this.current !== 'running') return;
     this.current = 'failed';
     this.onSettle(this);
-    this.rejectOutcome(error);
+    this.tell((this.ending = { error }));
+  }
+
+  /** Settles the promise of those waiting, if anyone has asked for it. */
+  private tell(ending: { value: T } | { error: unknown }): void {
+    if (this.waited === undefined) return;
+    if ('error' in ending) this.waited.reject(ending.error);
+    else this.waited.resolve(ending.value);
   }
 }
 
-/**
- * The flights of one cache in this process, at most one per key. Each level names its keys apart
- * (`getOrSet`, `fragment`, `page`), so one map serves them all. A flight leaves the map as it settles.
- */
+/** What a flight computes: a getOrSet value, a fragment or a page. Each level names its keys apart. */
+export type FlightLevel = 'getOrSet' | 'fragment' | 'page';
+
+/** The flights of one cache in this process, at most one per level and key. A flight leaves its level as it settles. */
 export class Flights {
-  private readonly running = new Map<string, Flight<unknown>>();
+  private readonly running: Record<FlightLevel, Map<string, Flight<unknown>>> = { getOrSet: new Map(), fragment: new Map(), page: new Map() };
   /**
    * The last flight of each key that `share` landed, with the count of landings when it landed: a
    * caller that found the key missing before that flight landed takes its outcome rather than
    * computing the value again, though the flight has left `running`.
    */
-  private readonly landed = new BoundedMemo<{ at: number; flight: Flight<unknown> }>(LANDED_REMEMBERED);
+  private readonly landed: Partial<Record<FlightLevel, BoundedMemo<{ at: number; flight: Flight<unknown> }>>> = {};
   private landings = 0;
 
   /** A mark of this moment for `share`: flights that land after it are joined by a caller that looked before. */
@@ -83,36 +100,39 @@ export class Flights {
     return this.landings;
   }
 
-  /** The flight running for `key`, if any. */
-  find<T>(key: string): Flight<T> | undefined {
-    return this.running.get(key) as Flight<T> | undefined;
+  /** The flight running for `key` at `level`, if any. */
+  find<T>(level: FlightLevel, key: string): Flight<T> | undefined {
+    return this.running[level].get(key) as Flight<T> | undefined;
   }
 
-  /** Starts the flight for `key` that `leader` computes; the caller settles it. */
-  lead<T>(key: string, leader?: unknown): Flight<T> {
+  /** Starts the flight for `key` at `level` that `leader` computes; the caller settles it. */
+  lead<T>(level: FlightLevel, key: string, leader?: unknown): Flight<T> {
+    const running = this.running[level];
     const flight = new Flight<T>(leader, (settled) => {
-      if (this.running.get(key) === settled) this.running.delete(key);
+      if (running.get(key) === settled) running.delete(key);
     });
-    this.running.set(key, flight as Flight<unknown>);
+    running.set(key, flight as Flight<unknown>);
     return flight;
   }
 
   /**
-   * The outcome of the flight running for `key`, else of one that runs `work`: concurrent callers
-   * compute once. `since` (a `mark()` taken before the caller looked the key up) joins a flight that
-   * landed after it too: the caller's lookup may have been answered before that flight stored its value.
+   * The outcome of the flight running for `key` at `level`, else of one that runs `work`: concurrent
+   * callers compute once. `since` (a `mark()` taken before the caller looked the key up) joins a
+   * flight that landed after it too: the caller's lookup may have been answered before that flight
+   * stored its value.
    */
-  share<T>(key: string, work: () => Promise<T>, since?: number): Promise<T> {
-    const running = this.find<T>(key);
+  share<T>(level: FlightLevel, key: string, work: () => Promise<T>, since?: number): Promise<T> {
+    const running = this.find<T>(level, key);
     if (running !== undefined) return running.outcome;
+    const landed = (this.landed[level] ??= new BoundedMemo(LANDED_REMEMBERED));
     if (since !== undefined) {
-      const last = this.landed.get(key);
+      const last = landed.get(key);
       if (last !== undefined && last.at > since) return last.flight.outcome as Promise<T>;
     }
-    const flight = this.lead<T>(key);
+    const flight = this.lead<T>(level, key);
     work().then(
       (value) => {
-        this.landed.set(key, { at: ++this.landings, flight: flight as Flight<unknown> });
+        landed.set(key, { at: ++this.landings, flight: flight as Flight<unknown> });
         flight.land(value);
       },
       (error: unknown) => flight.fail(error),

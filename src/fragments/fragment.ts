@@ -111,6 +111,7 @@ export class Fragment {
 
   /** This request's values of the contexts `record` varies on beyond the tag's own, framed ('' for none). */
   variantOf(record: Cacheability): string {
+    if (record.contexts.size === 0 && this.learned.length === 0) return '';
     const beyond = contextsBeyond(this.ownContexts, [...record.contexts, ...this.learned]);
     return beyond.length === 0 ? '' : this.variants.valuesOf(beyond);
   }

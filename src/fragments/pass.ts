@@ -167,13 +167,12 @@ export class Pass {
     }
     if (nested) fragment.lead(undefined);
     else {
-      const flightKey = `fragment\u0000${fragment.key}`;
-      const theirs = fragment.cache.flights.find<Rendered>(flightKey);
+      const theirs = fragment.cache.flights.find<Rendered>('fragment', fragment.key);
       if (theirs !== undefined && theirs.leader !== this.recording) {
         fragment.waitFor(theirs, (alone) => this.recording.renderAlone(alone));
         return;
       }
-      fragment.lead(fragment.cache.flights.lead<Rendered>(flightKey, this.recording));
+      fragment.lead(fragment.cache.flights.lead<Rendered>('fragment', fragment.key, this.recording));
     }
     owners.set(ownKey, fragment);
     this.rendered.push(fragment);

@@ -29,21 +29,20 @@ export class WriteBack {
     const writable = rendered.filter(({ state, cached }) => cached && state.is === 'rendered' && !state.cacheability.stale && state.cacheability.cacheable);
     await Promise.all(
       [...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) =>
-        cache.setEach(
-          // A fragment nested in itself is written once, with the outer HTML (Django's last write).
-          [
-            ...new Map(
-              group
-                .flatMap(storedEntries)
-                .map((entry) => [entry.key, entry] as const)
-                .reverse(),
-            ).values(),
-          ],
-          this.versions.get(cache),
-        ),
+        cache.setEach(entriesOf(group), this.versions.get(cache)),
       ),
     );
   }
+}
+
+/**
+ * What `setEach` stores for `fragments`, in the order they were rendered: a fragment nested in itself
+ * is written once, with the outer HTML (Django's last write), which the outer one, rendered first, holds.
+ */
+function entriesOf(fragments: readonly Fragment[]): EachEntry[] {
+  const byKey = new Map<EachEntry['key'], EachEntry>();
+  for (const fragment of fragments) for (const entry of storedEntries(fragment)) if (!byKey.has(entry.key)) byKey.set(entry.key, entry);
+  return [...byKey.values()];
 }
 
 /**
@@ -55,7 +54,7 @@ function storedEntries(fragment: Fragment): EachEntry[] {
   const record = state.is === 'rendered' ? state.cacheability : fragment.ownRecord();
   const lifetime = record.maxAge === Infinity ? timeout : Math.min(timeout ?? Infinity, record.maxAge);
   const contexts = record.contexts.size === 0 && fragment.learned.length === 0 ? [] : foldContexts([...record.contexts, ...fragment.learned]);
-  const options = { timeout: lifetime, tags: [...record.tags], staleWhileRevalidate: staleWindow || undefined };
+  const options = { timeout: lifetime, tags: record.tags.size === 0 ? undefined : [...record.tags], staleWhileRevalidate: staleWindow || undefined };
   const beyond = contexts.length === 0 ? contexts : contextsBeyond(fragment.ownContexts, contexts);
   // Stored with its holes' placeholders sealed: a hole's HTML is never stored.
   const html = sealHoles(fragment.html);

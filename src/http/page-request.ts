@@ -144,16 +144,11 @@ export class PageRequest {
       return this.handOver();
     }
     this.renderKey = `${this.layer.keyPrefix}\u0000${this.keys.urlHash}\u0000${this.variant}`;
-    const running = this.cache.flights.find<RenderedPage | undefined>(this.flightKey);
+    const running = this.cache.flights.find<RenderedPage | undefined>('page', this.renderKey);
     // A request never waits on its own render (a site cache in front of a route's cache).
     if (running !== undefined && running.leader !== this.req) return running.outcome.then((rendered) => this.served(rendered));
     if (this.layer.lock && running === undefined && !this.isRefresh) return this.leadUnderLock();
     return this.lead();
-  }
-
-  /** Renders of pages are the cache's flights under `page\0<key prefix>\0<url hash>\0<variant>`. */
-  private get flightKey(): string {
-    return `page\u0000${this.renderKey}`;
   }
 
   /** Serves another request's render if it is this request's variant; else renders. */
@@ -199,7 +194,7 @@ export class PageRequest {
   /** Leads the render unless someone else leads it now, and marks the GET for the response phase. */
   private lead(): false {
     const { flights } = this.cache;
-    if (flights.find(this.flightKey) === undefined) this.flight = flights.lead<RenderedPage | undefined>(this.flightKey, this.req);
+    if (flights.find('page', this.renderKey) === undefined) this.flight = flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req);
     this.res.once('close', () => this.ended());
     return this.handOver();
   }

@@ -21,6 +21,8 @@ import { andThen, type MaybePromise } from '../core/maybe.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../core/types.js';
 import type { CacheParts } from '../core/parts.js';
 
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
 const TAG_KEYS_REMEMBERED = 10_000;
 /** Tags whose version key can hold them as they are, on every backend. */
@@ -211,7 +213,9 @@ export class TagVersions<P> {
     const codec = this.host.codec;
     if (codec.stamp === undefined) throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags or stale windows");
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;
-    const stamp: EntryStamp = { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
+    // An untagged entry's stamp shares one empty list: it is only read, and most fragments carry no tags.
+    const stamp: EntryStamp =
+      tags.length === 0 ? { tags: NO_TAGS as string[], versions: NO_TAGS as string[] } : { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
     if ((windows !== undefined || contexts !== undefined) && expiresAt !== null && expiresAt !== EXPIRED) stamp.freshUntil = expiresAt;
     if (windows !== undefined) {
       stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
