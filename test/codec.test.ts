@@ -108,7 +108,11 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
   });
 
   it('is the long form once the stamp holds anything more', () => {
-    for (const other of [{ ...stamp, tags: ['a'], versions: ['1'] }, { ...stamp, staleWhileRevalidate: 5 }, { ...stamp, contexts: ['url'] }]) {
+    for (const other of [
+      { ...stamp, tags: ['a'], versions: ['1'] },
+      { ...stamp, staleWhileRevalidate: 5 },
+      { ...stamp, contexts: ['url'] },
+    ]) {
       const stamped = bytesCodec.stamp!(bytesCodec.encode('x'), other);
       expect(stamped[0]).toBe(0x01);
       expect(bytesCodec.unstamp!(stamped)!.stamp).toEqual(other);

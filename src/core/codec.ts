@@ -209,7 +209,7 @@ function stampEnd(payload: StampedForm): number | undefined {
   let end: number;
   const format = byteAt(payload, 0);
   if (format === STAMPED_FORMAT && payload.length >= 5) {
-    end = 5 + ((byteAt(payload, 1) << 24) | (byteAt(payload, 2) << 16) | (byteAt(payload, 3) << 8) | byteAt(payload, 4)) >>> 0;
+    end = (5 + ((byteAt(payload, 1) << 24) | (byteAt(payload, 2) << 16) | (byteAt(payload, 3) << 8) | byteAt(payload, 4))) >>> 0;
   } else if (format === EXPIRY_FORMAT && payload.length >= 2) {
     end = 2 + byteAt(payload, 1);
   } else return undefined;

@@ -27,11 +27,7 @@ export class WriteBack {
    */
   async write(rendered: readonly Fragment[]): Promise<void> {
     const writable = rendered.filter(({ state, cached }) => cached && state.is === 'rendered' && !state.cacheability.stale && state.cacheability.cacheable);
-    await Promise.all(
-      [...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) =>
-        cache.setEach(entriesOf(group), this.versions.get(cache)),
-      ),
-    );
+    await Promise.all([...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) => cache.setEach(entriesOf(group), this.versions.get(cache))));
   }
 }
 

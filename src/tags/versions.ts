@@ -215,7 +215,9 @@ export class TagVersions<P> {
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;
     // An untagged entry's stamp shares one empty list: it is only read, and most fragments carry no tags.
     const stamp: EntryStamp =
-      tags.length === 0 ? { tags: NO_TAGS as string[], versions: NO_TAGS as string[] } : { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
+      tags.length === 0
+        ? { tags: NO_TAGS as string[], versions: NO_TAGS as string[] }
+        : { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
     if ((windows !== undefined || contexts !== undefined) && expiresAt !== null && expiresAt !== EXPIRED) stamp.freshUntil = expiresAt;
     if (windows !== undefined) {
       stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
