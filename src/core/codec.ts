@@ -217,7 +217,8 @@ function stampEnd(payload: StampedForm): number | undefined {
   return end <= payload.length ? end : undefined;
 }
 
-const NO_TAGS: readonly string[] = Object.freeze([]);
+/** The tags (and versions) of an untagged entry's stamp: one frozen list, shared, as a stamp is only read. */
+export const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /** The stamp of a payload whose value begins at `end`; `last` itself when the stored stamp is the one it was read from. */
 function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined): KnownStamp | undefined {
@@ -229,7 +230,7 @@ function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined
       milliseconds = milliseconds * 10 + digit;
     }
     const freshUntil = end === 2 ? undefined : milliseconds / 1000;
-    if (last !== undefined && last.stamp.freshUntil === freshUntil && expiryStampOf(last.stamp) !== undefined) return last;
+    if (last !== undefined && last.stamp.freshUntil === freshUntil && isExpiryOnly(last.stamp)) return last;
     const stamp: EntryStamp = { tags: NO_TAGS as string[], versions: NO_TAGS as string[] };
     if (freshUntil !== undefined) stamp.freshUntil = freshUntil;
     return { stamp: Object.freeze(stamp) };
@@ -260,9 +261,14 @@ function storedAt(payload: StampedForm, offset: number, expected: Buffer): boole
   return true;
 }
 
+/** Whether a stamp records nothing but when its entry stops being fresh (EXPIRY_FORMAT holds it). */
+function isExpiryOnly(stamp: EntryStamp): boolean {
+  return stamp.tags.length === 0 && !stamp.staleWhileRevalidate && !stamp.staleIfError && (stamp.contexts?.length ?? 0) === 0;
+}
+
 /** The stored form of a stamp that records nothing but when its entry stops being fresh; undefined for any other stamp. */
 function expiryStampOf(stamp: EntryStamp): string | undefined {
-  if (stamp.tags.length > 0 || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0 || (stamp.contexts?.length ?? 0) > 0) return undefined;
+  if (!isExpiryOnly(stamp)) return undefined;
   const digits = stamp.freshUntil === undefined ? '' : String(Math.round(stamp.freshUntil * 1000));
   return String.fromCharCode(EXPIRY_FORMAT, digits.length) + digits;
 }

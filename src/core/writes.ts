@@ -4,13 +4,11 @@
  * windows; and deletes.
  */
 import { EXPIRED, latestStoredExpiry, storedExpiry } from './call-options.js';
-import type { EntryStamp } from './codec.js';
+import { type EntryStamp, NO_TAGS } from './codec.js';
 import type { CacheContext } from './context.js';
 import type { CacheKey } from './keys.js';
 import { failedKey, throwRefusal } from './seam.js';
 import type { TagSnapshot, TimeoutArg, VersionOption } from './types.js';
-
-const NO_TAGS: readonly string[] = Object.freeze([]);
 
 function hasWindows(stamp: EntryStamp): boolean {
   return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;

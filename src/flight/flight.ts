@@ -11,8 +11,7 @@ export type FlightState = 'running' | 'landed' | 'failed';
 const LANDED_REMEMBERED = 1_000;
 
 export class Flight<T> {
-  private current: FlightState = 'running';
-  /** What it landed with, or failed with. */
+  /** What it landed with, or failed with; undefined while it runs. */
   private ending?: { value: T } | { error: unknown };
   /** The promise of its outcome, made when someone first waits: most flights land with nobody waiting. */
   private waited?: { promise: Promise<T>; resolve: (value: T) => void; reject: (error: unknown) => void };
@@ -41,15 +40,15 @@ export class Flight<T> {
   }
 
   get state(): FlightState {
-    return this.current;
+    return this.ending === undefined ? 'running' : 'error' in this.ending ? 'failed' : 'landed';
   }
 
   /** Ends the flight with its value; a flight already settled stays as it is. */
   land(value: T): void {
-    if (this.current !== 'running') return;
-    this.current = 'landed';
+    if (this.ending !== undefined) return;
+    this.ending = { value };
     this.onSettle(this);
-    this.tell((this.ending = { value }));
+    this.tell(this.ending);
   }
 
   /**
@@ -58,8 +57,7 @@ export class Flight<T> {
    * be read joins it rather than computing it again. A flight already settled stays as it is.
    */
   landWhileStoring(value: T, stored: Promise<unknown>): void {
-    if (this.current !== 'running') return;
-    this.current = 'landed';
+    if (this.ending !== undefined) return;
     this.tell((this.ending = { value }));
     const leave = () => this.onSettle(this);
     stored.then(leave, leave);
@@ -67,10 +65,10 @@ export class Flight<T> {
 
   /** Ends the flight with a failure; a flight already settled stays as it is. */
   fail(error: unknown): void {
-    if (this.current !== 'running') return;
-    this.current = 'failed';
+    if (this.ending !== undefined) return;
+    this.ending = { error };
     this.onSettle(this);
-    this.tell((this.ending = { error }));
+    this.tell(this.ending);
   }
 
   /** Settles the promise of those waiting, if anyone has asked for it. */

@@ -4,7 +4,7 @@
  * carried when last read; the found entries' other tags in at most one more. Each entry is judged,
  * counted and built into the caller's answer, in the caller's order.
  */
-import { type EntryStamp, type KnownStamp, stampOf } from '../core/codec.js';
+import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../core/codec.js';
 import type { CacheKey } from '../core/keys.js';
 import { MADE_KEYS_REMEMBERED } from '../core/made-keys.js';
 import { BoundedMemo } from '../core/memo.js';
@@ -28,8 +28,6 @@ export interface BatchAnswer<V> {
   entries: Map<CacheKey, V>;
   versions: Map<string, string | undefined>;
 }
-
-const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /** Whether `versions` holds (a version or its absence for) every one of `tags`. */
 function knowsEvery(versions: ReadonlyMap<string, unknown>, tags: readonly string[]): boolean {

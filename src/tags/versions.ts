@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { EXPIRED, type Expiry, type StaleWindows, storedExpiry } from '../core/call-options.js';
-import type { EntryStamp } from '../core/codec.js';
+import { type EntryStamp, NO_TAGS } from '../core/codec.js';
 import { CacheServerError } from '../core/errors.js';
 import { md5 } from '../core/hash.js';
 import { describe, memcachedKeyProblems } from '../core/keys.js';
@@ -20,8 +20,6 @@ import { type Entry } from '../core/types.js';
 import { andThen, type MaybePromise } from '../core/maybe.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../core/types.js';
 import type { CacheParts } from '../core/parts.js';
-
-const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
 const TAG_KEYS_REMEMBERED = 10_000;
@@ -213,7 +211,6 @@ export class TagVersions<P> {
     const codec = this.host.codec;
     if (codec.stamp === undefined) throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags or stale windows");
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;
-    // An untagged entry's stamp shares one empty list: it is only read, and most fragments carry no tags.
     const stamp: EntryStamp =
       tags.length === 0
         ? { tags: NO_TAGS as string[], versions: NO_TAGS as string[] }
