@@ -53,14 +53,17 @@ export class Flight<T> {
 
   /**
    * Ends the flight with its value while that value is being stored: those waiting get it now, and
-   * the flight stays its key's until `stored` settles, so a caller that comes before the value can
-   * be read joins it rather than computing it again. A flight already settled stays as it is.
+   * the flight stays its key's until `leave()`, so a caller that comes before the value can be read
+   * joins it rather than computing it again. A flight already settled stays as it is.
    */
-  landWhileStoring(value: T, stored: Promise<unknown>): void {
+  landWhileStoring(value: T): void {
     if (this.ending !== undefined) return;
     this.tell((this.ending = { value }));
-    const leave = () => this.onSettle(this);
-    stored.then(leave, leave);
+  }
+
+  /** Gives its key up, once what it landed with is stored (or could not be): the next caller computes it again. */
+  leave(): void {
+    this.onSettle(this);
   }
 
   /** Ends the flight with a failure; a flight already settled stays as it is. */

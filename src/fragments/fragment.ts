@@ -53,23 +53,27 @@ interface Renders {
 
 /**
  * `unread`: recorded, its key not read yet. `same`: a miss another fragment of this render renders.
- * `waits`: a miss another render in this process renders.
+ * `waits`: a miss another render in this process renders. `retired`: its page is out, and what it
+ * held let go (see `retire`).
  */
-export type FragmentState = { is: 'unread' } | Hit | Renders | Rendered | { is: 'same'; as: Fragment } | { is: 'waits'; result: Promise<string> };
+export type FragmentState =
+  { is: 'unread' } | Hit | Renders | Rendered | { is: 'same'; as: Fragment } | { is: 'waits'; result: Promise<string> } | { is: 'retired' };
 
 const UNREAD: FragmentState = { is: 'unread' };
+const RETIRED: FragmentState = { is: 'retired' };
 
-/** The body of a fragment until its tag hands one over. */
+/** The body of a fragment until its tag hands one over, and once it has run or can no longer be needed. */
 const NO_BODY: RenderBody = () => {
-  throw new Error('a fragment answered from the cache has no body to render');
+  throw new Error('a fragment answered from the cache, or rendered already, has no body to render');
 };
 
 export class Fragment {
   state: FragmentState = UNREAD;
-  renderBody: RenderBody = NO_BODY;
+  /** What renders its HTML on a miss; it closes over the engine's scope at the tag, so it is let go once it cannot run. */
+  private body: RenderBody = NO_BODY;
   /** Whether its placeholder was found in the output around it. */
   placed = false;
-  /** The flight it leads until it settles: other renders in this process wait on it. */
+  /** The flight it leads until its HTML is stored: other renders in this process wait on it. */
   private flight: Flight<Rendered> | undefined;
   /** Where its HTML is read and written: its own key, or its variant's once a redirect named the contexts it varies on. */
   key: string;
@@ -101,6 +105,35 @@ export class Fragment {
     readonly cached = true,
   ) {
     this.key = baseKey;
+  }
+
+  /** Takes the body its tag made, run if the fragment is a miss (or a stale hit rendered again). */
+  useBody(body: RenderBody): void {
+    this.body = body;
+  }
+
+  /** Runs its body, once. */
+  runBody(): unknown {
+    const body = this.body;
+    this.body = NO_BODY;
+    return body();
+  }
+
+  /** Becomes the hit read for it; a fresh one is never rendered, so its body is let go. */
+  found(hit: Hit): void {
+    this.state = hit;
+    if (!hit.stale) this.body = NO_BODY;
+  }
+
+  /**
+   * Lets go of its HTML, record and body once its page is out. A fragment alive across a round trip
+   * may be promoted to V8's old generation (or allocated there, at an allocation site whose objects
+   * mostly live that long); from there it would keep everything it points to alive through each
+   * young collection until the next full one, long after its page went out.
+   */
+  retire(): void {
+    this.state = RETIRED;
+    this.body = NO_BODY;
   }
 
   /** Reads and writes its HTML as the variant for the contexts a redirect at its own key names. */
@@ -137,21 +170,26 @@ export class Fragment {
   }
 
   /**
-   * Ends the flight this fragment leads, on every path: with its HTML and record once they are known
-   * (rendered here, or found stored by the holder of its lock), or with the failure of the pass.
-   * `stored`: the write of that HTML, until which the flight stays the one of its key. The flight
-   * settles here and nowhere else, once; a fragment that leads none has nothing to do.
+   * Ends the flight this fragment leads: with its HTML and record once they are known (rendered here,
+   * or found stored by the holder of its lock), or with the failure of the pass. Those waiting get it
+   * at once; the flight stays the one of its key until `leaveFlight`, once the HTML is stored. The
+   * flight settles here and nowhere else, once; a fragment that leads none has nothing to do.
    */
-  settle(ending: { stored: Promise<unknown> } | { error: unknown }): void {
+  settle(ending: 'known' | { error: unknown }): void {
     const { flight, state } = this;
     if (flight === undefined) return;
-    this.flight = undefined;
-    if ('error' in ending) flight.fail(ending.error);
-    else if (state.is === 'rendered') flight.landWhileStoring(state, ending.stored);
+    if (ending !== 'known') flight.fail(ending.error);
+    else if (state.is === 'rendered') flight.landWhileStoring(state);
     else if (state.is === 'hit') {
       const cacheability = this.hitRecord(state);
-      flight.landWhileStoring({ is: 'rendered', html: state.html, cacheability, variant: this.variantOf(cacheability) }, ending.stored);
+      flight.landWhileStoring({ is: 'rendered', html: state.html, cacheability, variant: this.variantOf(cacheability) });
     } else flight.fail(new Error(`fragment '${this.name}' settled before its HTML was known`));
+  }
+
+  /** Gives up the key of the flight it led, once its HTML is stored (or the pass failed): the next render reads it. */
+  leaveFlight(): void {
+    this.flight?.leave();
+    this.flight = undefined;
   }
 
   /** The fragment whose state answers for this one (itself, or the one rendering the same key). */

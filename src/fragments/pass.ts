@@ -35,8 +35,6 @@ export class Pass {
   private readonly writeBack = new WriteBack();
   /** The `lock=true` locks this pass holds, let go once its fragments are written. */
   private releases?: Release[];
-  /** Settles once this pass has written its fragments (or failed): made when a flight it leads lands. */
-  private stored?: { written: Promise<void>; done: () => void };
 
   /** `recording`, the render, leads the flights of the misses this pass renders for other renders to wait on. */
   constructor(private readonly recording: Recording) {}
@@ -64,7 +62,8 @@ export class Pass {
       for (const fragment of this.rendered) fragment.settle({ error });
       throw error;
     } finally {
-      this.stored?.done();
+      // Written, or failed: the keys of the flights this pass led are free for the next render.
+      for (const fragment of this.rendered) fragment.leaveFlight();
       for (const release of this.releases ?? []) void release().catch(() => undefined);
     }
   }
@@ -126,7 +125,7 @@ export class Pass {
             const entry = entries.get(fragment.key);
             // Past its stale window but inside staleIfError: a template has no use for it, render it.
             if (entry === undefined || entry.state === 'error') misses.push(fragment);
-            else if (!isRedirect(entry.value)) fragment.state = counted(fragment, hitOf(entry));
+            else if (!isRedirect(entry.value)) fragment.found(counted(fragment, hitOf(entry)));
             else if (round > 0) misses.push(fragment);
             else {
               redirectTo(fragment, entry.value.cachegrainContexts);
@@ -182,7 +181,7 @@ export class Pass {
   private async render(fragment: Fragment): Promise<void> {
     if (fragment.lock && (await this.foundUnderLock(fragment))) return;
     try {
-      const body = String(await fragment.renderBody());
+      const body = String(await fragment.runBody());
       if (fragment.state.is === 'renders') fragment.state.body = body;
     } catch (error) {
       throw atTag(error, fragment.site, fragment.name, true);
@@ -199,8 +198,10 @@ export class Pass {
     if (outcome.is === 'held') (this.releases ??= []).push(outcome.release);
     if (outcome.is !== 'found') return false;
     this.rendered.splice(this.rendered.indexOf(fragment), 1);
-    fragment.state = counted(fragment, outcome.value);
-    fragment.settle({ stored: Promise.resolve() }); // found stored already
+    fragment.found(counted(fragment, outcome.value));
+    // Found stored already: nothing of this pass to wait for.
+    fragment.settle('known');
+    fragment.leaveFlight();
     return true;
   }
 
@@ -225,18 +226,8 @@ export class Pass {
     const cacheability = fragment.ownRecord();
     const html = await this.substitute(body, cacheability);
     fragment.state = { is: 'rendered', html, cacheability, variant: fragment.variantOf(cacheability) };
-    fragment.settle({ stored: this.written() });
+    fragment.settle('known');
     return html;
-  }
-
-  /** A promise that settles once this pass has written its fragments. */
-  private written(): Promise<void> {
-    if (this.stored === undefined) {
-      let done!: () => void;
-      const written = new Promise<void>((resolve) => (done = resolve));
-      this.stored = { written, done };
-    }
-    return this.stored.written;
   }
 }
 

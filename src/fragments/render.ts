@@ -96,7 +96,7 @@ export class FragmentRender implements Recording {
   /** The cache whose clock was read for this pass, and the reading. */
   private clockOf?: BaseCache;
   private clockReading = 0;
-  /** The last refresh behind this page (see `refresh`). */
+  /** The last pass of this render's own after the page's (see `passAlone`). */
   private refreshQueue?: Promise<unknown>;
   /** Whether a hole's placeholder went into the output while the engine rendered: placed by a tag, or in a hit answered then. */
   private holesSeen = false;
@@ -172,7 +172,7 @@ export class FragmentRender implements Recording {
     } catch (error) {
       throw atTag(error, site, name, false);
     }
-    fragment.renderBody = bodyOf();
+    fragment.useBody(bodyOf());
     this.fragments.push(fragment);
     this.pending.push(fragment);
     return placeholder(fragment.id);
@@ -368,12 +368,7 @@ export class FragmentRender implements Recording {
    * render of its key and got another variant's HTML. Answers its HTML.
    */
   renderAlone(fragment: Fragment): Promise<string> {
-    const done = (this.refreshQueue ?? Promise.resolve()).then(async () => {
-      await new Pass(this).run(true, () => '', [fragment]);
-      return fragment.html;
-    });
-    this.refreshQueue = done.catch(() => undefined);
-    return done;
+    return this.passAlone([fragment]).then(() => fragment.html);
   }
 
   /**
@@ -414,7 +409,9 @@ export class FragmentRender implements Recording {
     this.checkPlaced();
     this.scope?.cacheability.merge(cacheability);
     const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
+    // Its stale fragments are rendered again behind the page; else nothing reads its fragments again.
     if (stale.length > 0) this.refreshBehind(stale);
+    else for (const fragment of this.fragments.splice(0)) fragment.retire();
     return deliverRenderedHoles(page, this.scope);
   }
 
@@ -434,7 +431,7 @@ export class FragmentRender implements Recording {
       const mine = [...byKey.values()];
       cache.refreshes.behind(
         mine,
-        (locked) => this.refresh(locked.map(({ fragment }) => fragment)),
+        (locked) => this.passAlone(locked.map(({ fragment }) => fragment)),
         (failure) => {
           for (const { fragment } of mine) {
             cache.reportError(new Error(`refreshing stale fragment '${fragment.name}' failed: ${failure.message}`, { cause: failure }));
@@ -445,10 +442,11 @@ export class FragmentRender implements Recording {
   }
 
   /**
-   * Renders stale fragments again in a pass of their own, once any refresh of this render before it
-   * is done: two passes at once would share the render's fragments recorded and not yet read.
+   * Renders fragments (stale ones again, or one that waited in vain) in a pass of their own, once any
+   * such pass of this render before it is done: two passes at once would share the render's
+   * fragments recorded and not yet read.
    */
-  private refresh(fragments: Fragment[]): Promise<void> {
+  private passAlone(fragments: Fragment[]): Promise<void> {
     const done = (this.refreshQueue ?? Promise.resolve()).then(async () => void (await new Pass(this).run(true, () => '', fragments)));
     this.refreshQueue = done.catch(() => undefined);
     return done;

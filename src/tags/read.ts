@@ -231,8 +231,12 @@ export class TaggedReads<P> {
    */
   private stampRead(made: string, payload: P, last: KnownStamp | undefined): EntryStamp | undefined {
     const known = stampOf(this.host.codec, payload, last);
-    // Kept as the stamp and its stored form alone: a store in process answers its payload as the known stamp.
-    if (known !== undefined && known.stamp !== last?.stamp) this.stampsByKey.set(made, { stamp: known.stamp, stored: known.stored });
+    // Kept as the stamp and its stored form alone: a store in process answers its payload as the
+    // known stamp. A stamp with neither tags nor a stored form (the short one of an untagged entry)
+    // has nothing to lend the next read and is read in a few digits: it is not remembered.
+    if (known !== undefined && known.stamp !== last?.stamp && (known.stored !== undefined || known.stamp.tags.length > 0)) {
+      this.stampsByKey.set(made, { stamp: known.stamp, stored: known.stored });
+    }
     return known?.stamp;
   }
 }
