@@ -91,14 +91,6 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     expect(() => codec.decode(stamped)).toThrow(TypeError);
   });
 
-  it.each(forms)('answers the stamp the last read found while the expiry is the same, and a new one when it moves ($name)', ({ codec }) => {
-    const first = codec.stampOf!(codec.stamp!(codec.encode('x'), stamp))!;
-    expect(codec.stampOf!(codec.stamp!(codec.encode('y'), stamp), first)).toBe(first);
-    const moved = codec.stampOf!(codec.stamp!(codec.encode('x'), { ...stamp, freshUntil: 1_900_000_060 }), first)!;
-    expect(moved).not.toBe(first);
-    expect(moved.stamp.freshUntil).toBe(1_900_000_060);
-  });
-
   it.each(forms)('of an entry that never expires, reads back with no expiry ($name)', ({ codec }) => {
     const stamped = codec.stamp!(codec.encode(42), { tags: [], versions: [] });
     expect(stamped.length).toBe(2 + 2);

@@ -220,7 +220,10 @@ function stampEnd(payload: StampedForm): number | undefined {
 /** The tags (and versions) of an untagged entry's stamp: one frozen list, shared, as a stamp is only read. */
 export const NO_TAGS: readonly string[] = Object.freeze([]);
 
-/** The stamp of a payload whose value begins at `end`; `last` itself when the stored stamp is the one it was read from. */
+/**
+ * The stamp of a payload whose value begins at `end`; for the long form, `last` itself when the stored
+ * stamp is the one it was read from (the short form is a few digits, read again each time).
+ */
 function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined): KnownStamp | undefined {
   if (byteAt(payload, 0) === EXPIRY_FORMAT) {
     let milliseconds = 0;
@@ -230,7 +233,6 @@ function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined
       milliseconds = milliseconds * 10 + digit;
     }
     const freshUntil = end === 2 ? undefined : milliseconds / 1000;
-    if (last !== undefined && last.stamp.freshUntil === freshUntil && isExpiryOnly(last.stamp)) return last;
     const stamp: EntryStamp = { tags: NO_TAGS as string[], versions: NO_TAGS as string[] };
     if (freshUntil !== undefined) stamp.freshUntil = freshUntil;
     return { stamp: Object.freeze(stamp) };

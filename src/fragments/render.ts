@@ -411,7 +411,10 @@ export class FragmentRender implements Recording {
     const stale = this.fragments.filter((fragment) => fragment.state.is === 'hit' && fragment.state.stale);
     // Its stale fragments are rendered again behind the page; else nothing reads its fragments again.
     if (stale.length > 0) this.refreshBehind(stale);
-    else for (const fragment of this.fragments.splice(0)) fragment.retire();
+    else {
+      for (const fragment of this.fragments) fragment.retire();
+      this.fragments.length = 0;
+    }
     return deliverRenderedHoles(page, this.scope);
   }
 

@@ -28,10 +28,12 @@ function tagWithScope(render: FragmentRender, name: string, key: number, html: s
   return { output, scope: new WeakRef(scope) };
 }
 
-/** Lets pending reactions run, then collects everything unreachable. */
-async function collected(): Promise<void> {
+/** Whether, once pending reactions ran and everything unreachable was collected, `render` (still referenced) holds neither its fragments nor `scope`. */
+async function expectLetGo(render: FragmentRender, scope: WeakRef<Scope>): Promise<void> {
   await new Promise((resolve) => setImmediate(resolve));
   collectGarbage();
+  expect(scope.deref()).toBeUndefined();
+  expect(render.fragments).toEqual([]);
 }
 
 describe('a finished render', () => {
@@ -47,9 +49,7 @@ describe('a finished render', () => {
     const render = new FragmentRender();
     const { output, scope } = tagWithScope(render, 'retire-miss', 1, '<p>rendered</p>');
     expect(await render.finish(`<main>${output}</main>`)).toBe('<main><p>rendered</p></main>');
-    await collected();
-    expect(scope.deref()).toBeUndefined();
-    expect(render.fragments).toEqual([]);
+    await expectLetGo(render, scope);
   });
 
   it('holds no body of a fragment answered from the cache (a fresh hit, whose body never runs)', async () => {
@@ -59,9 +59,7 @@ describe('a finished render', () => {
     const render = new FragmentRender();
     const { output, scope } = tagWithScope(render, 'retire-hit', 2, '<p>never rendered</p>');
     expect(await render.finish(`<main>${output}</main>`)).toBe('<main><p>stored</p></main>');
-    await collected();
-    expect(scope.deref()).toBeUndefined();
-    expect(render.fragments).toEqual([]);
+    await expectLetGo(render, scope);
   });
 
   it('keeps the body of a stale fragment it serves, which is rendered again behind the page', async () => {
