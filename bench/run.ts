@@ -3,7 +3,7 @@
  * same run, and writes them all to bench/RESULTS.md.
  *
  *   npm run bench -- redis fragments:eta     only these sections, or units of one (RESULTS.md is left alone)
- *   npm run bench -- --processes 5           each unit in 5 fresh processes (3 by default)
+ *   npm run bench -- --processes 5           each unit in 5 fresh processes (3 by default; a section with servers of its own sets its count)
  *   npm run bench -- --against ../other      the same units of another checkout (built), side by side
  *
  * Every unit of a section runs in a process of its own, started afresh, several times: a process
@@ -78,17 +78,15 @@ for (const [section, unit, count] of await unitsToRun(only)) {
   theirs.push(...merged(runs.theirs));
 }
 
-if (against !== undefined) {
-  console.log(`\n${comparisonTable(theirs, ours, against)}`);
+console.log('');
+for (const row of ours) console.log(`${row.section.padEnd(12)} ${row.name.padEnd(60)} ${ratioText(row.ratio)}×  (${spreadText(row)})`);
+if (against !== undefined) console.log(`\n${comparisonTable(theirs, ours, against)}`);
+// This checkout's figures are as good beside another's: its processes alternate with the other's.
+if (only.length === 0) {
+  writeFileSync(join(projectRoot(), 'bench', 'RESULTS.md'), resultsMarkdown(ours));
+  console.log(`\nWrote bench/RESULTS.md (${ours.length} figures).`);
 } else {
-  console.log('');
-  for (const row of ours) console.log(`${row.section.padEnd(12)} ${row.name.padEnd(60)} ${ratioText(row.ratio)}×  (${spreadText(row)})`);
-  if (only.length === 0) {
-    writeFileSync(join(projectRoot(), 'bench', 'RESULTS.md'), resultsMarkdown(ours));
-    console.log(`\nWrote bench/RESULTS.md (${ours.length} figures).`);
-  } else {
-    console.log('\nbench/RESULTS.md is left as it was: only a run of every section writes it.');
-  }
+  console.log('\nbench/RESULTS.md is left as it was: only a run of every section writes it.');
 }
 process.exit(0);
 
@@ -124,7 +122,8 @@ async function unitsToRun(only: readonly string[]): Promise<Array<[string, strin
     const asked = only.filter((arg) => arg.split(':')[0] === name);
     if (only.length > 0 && asked.length === 0) continue;
     const section = await load();
-    const count = processes ?? section.processes ?? 3;
+    // A section that spreads its rounds over processes of its own (servers) takes no more.
+    const count = section.processes ?? processes ?? 3;
     const wanted = asked.some((arg) => !arg.includes(':')) || asked.length === 0 ? undefined : asked.map((arg) => arg.split(':')[1]!);
     for (const unit of section.units ?? [undefined]) {
       if (wanted === undefined || (unit !== undefined && wanted.includes(unit))) units.push([name, unit, count]);
