@@ -9,7 +9,7 @@
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import {
   addCacheContexts as addPageContexts,
@@ -21,11 +21,10 @@ import {
   conditionalGetDecorator,
   holeHandler as connectHoleHandler,
   type HoleHandlerOptions,
+  nameRoute,
   neverCacheDecorator,
   PageCache,
   type PageCacheOptions,
-  type PageFramework,
-  requestPath,
   type ResponseDecorator,
   varyOnCookieDecorator,
   varyOnHeadersDecorator,
@@ -55,9 +54,11 @@ export interface CachegrainPluginOptions extends PageCacheOptions {
 
 export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../src/http/index.js';
 
-/** The route pattern of each request on its way through (`/items/:id`), by which pages are counted. */
-const routes = new WeakMap<IncomingMessage, string>();
-const FASTIFY: PageFramework = { routeOf: (req) => routes.get(req) ?? requestPath(req) };
+/** Names the route pattern of a request on its way through (`/items/:id`), by which its pages are counted. */
+function nameFastifyRoute(request: FastifyRequest, reply: FastifyReply): void {
+  const route = request.routeOptions.url;
+  nameRoute(reply.raw, () => route);
+}
 
 /** The hook of a page-cache layer: a hit is answered and Fastify stands aside; a miss goes on, in the request's scope. */
 function pageHook(pages: PageCache, name: string): Hook {
@@ -67,7 +68,7 @@ function pageHook(pages: PageCache, name: string): Hook {
         request.raw,
         reply.raw,
         (error) => {
-          routes.set(request.raw, request.routeOptions.url ?? requestPath(request.raw));
+          nameFastifyRoute(request, reply);
           done(error as Error | undefined);
         },
         () => reply.hijack(),
@@ -80,27 +81,27 @@ function pageHook(pages: PageCache, name: string): Hook {
 
 /** The per-site cache as a hook: `app.addHook('onRequest', cacheMiddleware({ seconds: 600 }))`. */
 export function cacheMiddleware(options: PageCacheOptions = {}): Hook {
-  return pageHook(new PageCache(options, null, 'cacheMiddleware', FASTIFY), 'cacheMiddleware');
+  return pageHook(new PageCache(options, null, 'cacheMiddleware'), 'cacheMiddleware');
 }
 
 /** Caches one route for `timeout` seconds, whatever max-age the response names: `app.get(path, { onRequest: cachePage(60) }, handler)`. */
 export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seconds'> = {}): Hook {
-  return pageHook(new PageCache(options, timeout, 'cachePage', FASTIFY), 'cachePage');
+  return pageHook(new PageCache(options, timeout, 'cachePage'), 'cachePage');
 }
 
 /** The response half of the split per-site cache: the first `onRequest` hook, `fetchFromCacheMiddleware` the last. */
 export function updateCacheMiddleware(options: PageCacheOptions = {}): Hook {
-  const pages = new PageCache(options, null, 'updateCacheMiddleware', FASTIFY);
+  const pages = new PageCache(options, null, 'updateCacheMiddleware');
   return function updateCacheMiddleware(request, reply, done) {
-    routes.set(request.raw, request.routeOptions.url ?? requestPath(request.raw));
     pages.capture(request.raw, reply.raw);
+    nameFastifyRoute(request, reply);
     done();
   };
 }
 
 /** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
 export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): Hook {
-  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware', FASTIFY);
+  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware');
   return function fetchFromCacheMiddleware(request, reply, done) {
     pages.fetchOrContinue(request.raw, reply.raw, done as (error?: unknown) => void, false, () => reply.hijack());
   };
@@ -163,7 +164,7 @@ export const cachegrain: FastifyPluginCallback<CachegrainPluginOptions> = (fasti
     const { site = true, ...given } = options;
     const pageOptions = Object.fromEntries(Object.entries(given).filter(([name]) => !REGISTER_OPTIONS.includes(name))) as PageCacheOptions;
     checkValue(site, MUST_BE.boolean, 'cachegrain', 'options.site');
-    if (site) fastify.addHook('onRequest', pageHook(new PageCache(pageOptions, null, 'cachegrain', FASTIFY), 'cachegrain'));
+    if (site) fastify.addHook('onRequest', pageHook(new PageCache(pageOptions, null, 'cachegrain'), 'cachegrain'));
   } catch (error) {
     done(error as Error);
     return;

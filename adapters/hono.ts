@@ -23,11 +23,10 @@ import {
   conditionalGetDecorator,
   holeHandler as connectHoleHandler,
   type HoleHandlerOptions,
+  nameRoute,
   neverCacheDecorator,
   PageCache,
   type PageCacheOptions,
-  type PageFramework,
-  requestPath,
   type ResponseDecorator,
   varyOnCookieDecorator,
   varyOnHeadersDecorator,
@@ -57,14 +56,13 @@ const MarkerResponse = RESPONSE_ALREADY_SENT.constructor as typeof Response;
 const ALREADY_SENT_HEADERS = [...RESPONSE_ALREADY_SENT.headers];
 const alreadySent = (): Response => new MarkerResponse(null, { headers: ALREADY_SENT_HEADERS });
 
-/** Each request's context on its way down, for the route Hono matched for it. */
-const contexts = new WeakMap<IncomingMessage, Context>();
-const HONO: PageFramework = {
-  routeOf(req) {
-    const route = contexts.get(req)?.req.routePath;
-    return route === undefined || route === '*' || route === '/*' ? requestPath(req) : route;
-  },
-};
+/** Names the route Hono matches for a request on its way down, by which its pages are counted (a catch-all names none). */
+function nameHonoRoute(c: Context, res: ServerResponse): void {
+  nameRoute(res, () => {
+    const route = c.req.routePath;
+    return route === '*' || route === '/*' ? undefined : route;
+  });
+}
 
 const named = <T extends object>(fn: T, name: string): T => Object.defineProperty(fn, 'name', { value: name });
 
@@ -88,7 +86,7 @@ function passThrough(
     res,
     (error) => {
       if (error !== undefined) return settle(Promise.reject(error));
-      contexts.set(req, c);
+      nameHonoRoute(c, res);
       settle(next().then(() => false));
     },
     () => settle(true),
@@ -115,28 +113,28 @@ function pageMiddleware(pages: PageCache, name: string): MiddlewareHandler {
 
 /** The per-site cache: `app.use(cacheMiddleware({ seconds: 600 }))`, before the routes. */
 export function cacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
-  return pageMiddleware(new PageCache(options, null, 'cacheMiddleware', HONO), 'cacheMiddleware');
+  return pageMiddleware(new PageCache(options, null, 'cacheMiddleware'), 'cacheMiddleware');
 }
 
 /** Caches one route for `timeout` seconds, whatever max-age the response names: `app.get(path, cachePage(60), handler)`. */
 export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seconds'> = {}): MiddlewareHandler {
-  return pageMiddleware(new PageCache(options, timeout, 'cachePage', HONO), 'cachePage');
+  return pageMiddleware(new PageCache(options, timeout, 'cachePage'), 'cachePage');
 }
 
 /** The response half of the split per-site cache: the first middleware, `fetchFromCacheMiddleware` the last. */
 export function updateCacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
-  const pages = new PageCache(options, null, 'updateCacheMiddleware', HONO);
+  const pages = new PageCache(options, null, 'updateCacheMiddleware');
   return named(async (c: Context, next: () => Promise<void>) => {
     const { req, res } = nodeOf(c, 'updateCacheMiddleware');
-    contexts.set(req, c);
     pages.capture(req, res);
+    nameHonoRoute(c, res);
     await next();
   }, 'updateCacheMiddleware');
 }
 
 /** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
 export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
-  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware', HONO);
+  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware');
   const run = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) =>
     pages.fetchOrContinue(req, res, onward, false, answered);
   return named(

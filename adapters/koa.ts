@@ -20,11 +20,10 @@ import {
   conditionalGetDecorator,
   holeHandler as connectHoleHandler,
   type HoleHandlerOptions,
+  nameRoute,
   neverCacheDecorator,
   PageCache,
   type PageCacheOptions,
-  type PageFramework,
-  requestPath,
   type ResponseDecorator,
   varyOnCookieDecorator,
   varyOnHeadersDecorator,
@@ -46,14 +45,10 @@ export type KoaMiddleware = (ctx: KoaContext, next: () => Promise<unknown>) => P
 
 export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../src/http/index.js';
 
-/** Each request's context on its way down, for the route @koa/router matched for it. */
-const contexts = new WeakMap<IncomingMessage, KoaContext>();
-const KOA: PageFramework = {
-  routeOf(req) {
-    const route = contexts.get(req)?._matchedRoute;
-    return route === undefined ? requestPath(req) : String(route);
-  },
-};
+/** Names the route @koa/router matches for a request on its way down, by which its pages are counted. */
+function nameKoaRoute(ctx: KoaContext): void {
+  nameRoute(ctx.res, () => (ctx._matchedRoute === undefined ? undefined : String(ctx._matchedRoute)));
+}
 
 const named = <T extends object>(fn: T, name: string): T => Object.defineProperty(fn, 'name', { value: name });
 
@@ -67,7 +62,7 @@ function pageMiddleware(pages: PageCache, name: string): KoaMiddleware {
           ctx.res,
           (error) => {
             if (error !== undefined) return reject(error);
-            contexts.set(ctx.req, ctx);
+            nameKoaRoute(ctx);
             next().then(() => resolve(), reject);
           },
           () => {
@@ -82,27 +77,27 @@ function pageMiddleware(pages: PageCache, name: string): KoaMiddleware {
 
 /** The per-site cache: `app.use(cacheMiddleware({ seconds: 600 }))`, before the router. */
 export function cacheMiddleware(options: PageCacheOptions = {}): KoaMiddleware {
-  return pageMiddleware(new PageCache(options, null, 'cacheMiddleware', KOA), 'cacheMiddleware');
+  return pageMiddleware(new PageCache(options, null, 'cacheMiddleware'), 'cacheMiddleware');
 }
 
 /** Caches one route for `timeout` seconds, whatever max-age the response names: `router.get(path, cachePage(60), handler)`. */
 export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seconds'> = {}): KoaMiddleware {
-  return pageMiddleware(new PageCache(options, timeout, 'cachePage', KOA), 'cachePage');
+  return pageMiddleware(new PageCache(options, timeout, 'cachePage'), 'cachePage');
 }
 
 /** The response half of the split per-site cache: the first middleware, `fetchFromCacheMiddleware` the last. */
 export function updateCacheMiddleware(options: PageCacheOptions = {}): KoaMiddleware {
-  const pages = new PageCache(options, null, 'updateCacheMiddleware', KOA);
+  const pages = new PageCache(options, null, 'updateCacheMiddleware');
   return async function updateCacheMiddleware(ctx, next) {
-    contexts.set(ctx.req, ctx);
     pages.capture(ctx.req, ctx.res);
+    nameKoaRoute(ctx);
     await next();
   };
 }
 
 /** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
 export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): KoaMiddleware {
-  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware', KOA);
+  const pages = new PageCache(options, null, 'fetchFromCacheMiddleware');
   return named(
     (ctx: KoaContext, next: () => Promise<unknown>) =>
       new Promise<void>((resolve, reject) => {

@@ -47,6 +47,12 @@ export class RequestScope {
   holesLeft = false;
   /** Whether a render filled holes into this response: it is one visitor's page from then on. */
   holesFilled = false;
+  /**
+   * How the framework serving the request names the route that served it (`/items/:id`), told by its
+   * adapter as it passes the request on (`nameRoute`): its router matches only after that, so it is
+   * asked once the page is known. Undefined: Express's own route on the request, else the path.
+   */
+  routeName: (() => string | undefined) | undefined = undefined;
 
   /**
    * How long a call to a cache whose deadline is `timeoutMs` may wait now: its own deadline, cut to

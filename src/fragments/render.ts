@@ -150,7 +150,7 @@ export class FragmentRender implements Recording {
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
-          const now = this.clock(cache);
+          const now = this.clockOf === cache ? this.clockReading : this.readClock(cache);
           const stored = typeof hit.value === 'string' ? hit.value : String(hit.value);
           // Kept as this process uses it: its holes' placeholders live, found once, not on each hit.
           const html = unsealHoles(stored);
@@ -315,8 +315,9 @@ export class FragmentRender implements Recording {
   private heldHtml(node: KeyNode | undefined, cache: BaseCache, name: string): string | undefined {
     const held = node?.held;
     if (held === undefined || held.cache !== cache) return undefined;
-    const now = this.clock(cache);
-    const html = held.keeper.answerHeld(held, now);
+    if (this.clockOf !== cache) this.readClock(cache);
+    // Passed from its field, not a local: TurboFan boxes a local double afresh for each call it is passed to.
+    const html = held.keeper.answerHeld(held, this.clockReading);
     if (html === undefined) {
       node!.held = undefined;
       return undefined;
@@ -324,7 +325,7 @@ export class FragmentRender implements Recording {
     countInlineHit(name);
     // What is left to note is noted out of line: a render outside any request, of a hit with no
     // hole, has nothing to note, and the smaller this path the more of it each hit inlines.
-    if (this.scope !== undefined || node!.heldHoles === true) this.noteHeldHit(node!, held, now);
+    if (this.scope !== undefined || node!.heldHoles === true) this.noteHeldHit(node!, held, this.clockReading);
     return html;
   }
 
@@ -334,10 +335,6 @@ export class FragmentRender implements Recording {
   }
 
   /** The reading of `cache`'s clock for this pass: a page is rendered at one moment. */
-  private clock(cache: BaseCache): number {
-    return this.clockOf === cache ? this.clockReading : this.readClock(cache);
-  }
-
   private readClock(cache: BaseCache): number {
     this.clockOf = cache;
     return (this.clockReading = cache.now());

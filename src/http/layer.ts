@@ -23,7 +23,6 @@ import {
   resolveCache,
   urlTag,
 } from './keys.js';
-import { expressRouteOf } from './page-stats.js';
 import { reportPageFailure } from './report.js';
 
 /** Options of the page cache middleware. */
@@ -101,15 +100,6 @@ export const DEFAULT_SECONDS = 600;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 
-/** What a framework's adapter tells the page cache about the requests it passes on. */
-export interface PageFramework {
-  /** The route pattern that served the request (`/items/:id`), by which pages are counted; its path when none did. */
-  routeOf(req: IncomingMessage): string;
-}
-
-/** Express and Connect: the route pattern Express puts on the request. */
-export const EXPRESS: PageFramework = { routeOf: expressRouteOf };
-
 /** The keys a URL's lookup reads. */
 export interface UrlKeys {
   urlHash: string;
@@ -139,17 +129,13 @@ export class PageLayer {
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
   private readonly urlKeys = new BoundedMemo<UrlKeys>();
   private readonly urlKeysByHost = new UrlKeysByHost();
-  /** The route pattern that served a request, as its framework names it. */
-  readonly routeOf: (req: IncomingMessage) => string;
 
   /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
   constructor(
     options: PageCacheOptions,
     readonly pageTimeout: number | null,
     what: string,
-    framework: PageFramework = EXPRESS,
   ) {
-    this.routeOf = framework.routeOf;
     checkOptions(options, pageTimeout === null ? PAGE_CACHE_OPTIONS : CACHE_PAGE_OPTIONS, what);
     if (pageTimeout !== null) checkValue(pageTimeout, MUST_BE.seconds, what, 'timeout');
     this.cacheOption = options.cache ?? 'default';

@@ -14,11 +14,11 @@ import { ServerCache } from '../backends/server.js';
 import { inRequestScope } from '../cacheability/scope.js';
 import { judgeFreshnessHere } from './conditional.js';
 import { resolveCache } from './keys.js';
-import { type PageCacheOptions, type PageFramework, PageLayer } from './layer.js';
+import { type PageCacheOptions, PageLayer } from './layer.js';
 import { PageRequest } from './page-request.js';
 import { captureResponse } from './page-store.js';
 
-export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PAGE_CACHE_OPTIONS, type PageCacheOptions, type PageFramework } from './layer.js';
+export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PAGE_CACHE_OPTIONS, type PageCacheOptions } from './layer.js';
 export type { StoredPage } from './hit.js';
 export { pageStats, resetPageStats } from './page-stats.js';
 
@@ -29,11 +29,10 @@ export class PageCache {
 
   /**
    * `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age;
-   * `what` names the layer in errors (`cachePage: options.seconds must be…`); `framework` is what the
-   * adapter of the framework in front tells of its requests (Express's by default).
+   * `what` names the layer in errors (`cachePage: options.seconds must be…`).
    */
-  constructor(options: PageCacheOptions, pageTimeout: number | null, what: string, framework?: PageFramework) {
-    this.layer = new PageLayer(options, pageTimeout, what, framework);
+  constructor(options: PageCacheOptions, pageTimeout: number | null, what: string) {
+    this.layer = new PageLayer(options, pageTimeout, what);
   }
 
   /**

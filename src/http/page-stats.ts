@@ -60,9 +60,23 @@ export function countOnce(req: IncomingMessage, res: ServerResponse, outcome: ke
   countsByRoute.of(route)[outcome]++;
 }
 
-/** The Express route pattern that matched the request (with its router's mount path), else its path. */
-export function expressRouteOf(req: IncomingMessage): string {
+/**
+ * The route pattern that served the request, by which its pages are counted: as its framework's
+ * adapter names it (`nameRoute`), else the Express route that matched (with its router's mount
+ * path), else the request's path.
+ */
+export function routeOf(req: IncomingMessage, res: ServerResponse): string {
+  const named = openedScope(res)?.routeName?.();
+  if (named !== undefined) return named;
   const { route, baseUrl } = req as IncomingMessage & { route?: { path?: unknown }; baseUrl?: string };
   if (route?.path === undefined) return requestPath(req);
   return `${baseUrl ?? ''}${String(route.path)}`;
+}
+
+/**
+ * For a framework adapter: how the framework names the route that serves the request `res` answers,
+ * asked once its page is known (undefined: no route matched, the path counts).
+ */
+export function nameRoute(res: ServerResponse, name: () => string | undefined): void {
+  scopeOf(res).routeName = name;
 }

@@ -12,7 +12,7 @@ import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
 import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
 import type { PageLayer } from './layer.js';
 import { PageRequest, type RenderedPage } from './page-request.js';
-import { countOnce, noteVariant } from './page-stats.js';
+import { countOnce, noteVariant, routeOf } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './report.js';
 import { scopeOf } from '../cacheability/scope.js';
@@ -67,7 +67,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       // Downstream, a page stored once per theme is still one visitor's to a cache that cannot tell themes apart.
       if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
       const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
-      countOnce(req, res, 'misses', layer.routeOf(req));
+      countOnce(req, res, 'misses', routeOf(req, res));
       if (layer.debug) {
         if (contexts.length > 0) res.setHeader(`${debugPrefix(layer)}-Contexts`, contexts.join(', '));
         res.setHeader(`${debugPrefix(layer)}-Max-Age`, String(decision.store ? decision.timeout : (decision.patchTimeout ?? 0)));
@@ -150,7 +150,7 @@ function describePage(layer: PageLayer, req: IncomingMessage, res: ServerRespons
   const lastModified = headerText(res, 'last-modified');
   if (etag !== undefined) page.etag = etag;
   if (lastModified !== undefined) page.lastModified = lastModified;
-  page.route = layer.routeOf(req);
+  page.route = routeOf(req, res);
   return page;
 }
 
