@@ -334,7 +334,7 @@ export class FragmentRender implements Recording {
     this.passOn(held, now);
   }
 
-  /** The reading of `cache`'s clock for this pass: a page is rendered at one moment. */
+  /** Reads `cache`'s clock once for this pass, kept in `clockReading`: a page is rendered at one moment. */
   private readClock(cache: BaseCache): number {
     this.clockOf = cache;
     return (this.clockReading = cache.now());
