@@ -49,8 +49,11 @@ export interface MeasureOptions {
 /** Runs `operation` repeatedly for a while and reports its throughput. */
 export async function measure(operation: (i: number) => Promise<unknown> | unknown, options: MeasureOptions = {}): Promise<Measurement> {
   const { durationMs = 400, inFlight = 1, warmupMs = 150 } = options;
-  await runFor(operation, warmupMs, inFlight);
+  // Collect before warming up, not between warm-up and measurement: optimized code holds the objects
+  // it embeds weakly, and a full collection that frees them deoptimizes it, so the measurement would
+  // time V8 optimizing the operation again, at whichever speed that lands on.
   globalThis.gc?.();
+  await runFor(operation, warmupMs, inFlight);
   const started = process.hrtime.bigint();
   const count = await runFor(operation, durationMs, inFlight);
   const elapsedNs = Number(process.hrtime.bigint() - started);
