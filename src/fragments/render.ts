@@ -244,12 +244,12 @@ export class FragmentRender implements Recording {
 
   /** The keys of a template digest key's template, once its digest is known and still stands; none are computed here. */
   private heldRoot(digest: string | undefined): KeyRoot | undefined {
-    // Small, so that each hit inlines it: most tags carry no digest.
-    return digest === undefined ? UNDIGESTED : this.heldDigestedRoot(digest);
+    // Small, so that each hit inlines it, the last digest key's check with it: most tags carry no
+    // digest, and those that do share their template's, whose lookup is a call each hit would pay.
+    return digest === undefined ? UNDIGESTED : digest === this.lastDigestKey ? this.lastDigestRoot : this.heldDigestedRoot(digest);
   }
 
   private heldDigestedRoot(digest: string): KeyRoot | undefined {
-    if (digest === this.lastDigestKey) return this.lastDigestRoot;
     const value = this.digests?.held(digest);
     if (value === undefined) return undefined;
     this.lastDigestKey = digest;
