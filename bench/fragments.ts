@@ -128,6 +128,8 @@ async function etaPage(): Promise<Page> {
   const body = '<li class="item"><%= item.title %>: <%= item.body %><% for (const tag of item.tags) { %><span><%= tag %></span><% } %></li>';
   const pristine = new Eta();
   pristine.loadTemplate('@plain', `<ul><% for (const item of it.items) { %>${body}<% } %></ul>`, { async: true });
+  // Named once: a name built for each render would be hashed afresh by each lookup.
+  const names: Record<Keywords | 'none', string> = { none: '@none', using: '@using', tagged: '@tagged' };
   for (const [kind, keywords] of Object.entries(KEYWORDS)) {
     eta.loadTemplate(
       `@${kind}`,
@@ -152,7 +154,7 @@ async function etaPage(): Promise<Page> {
   );
   return {
     engine: 'eta',
-    cached: (generation, keywords) => eta.renderAsync(`@${keywords ?? 'none'}`, { items, generation }),
+    cached: (generation, keywords) => eta.renderAsync(names[keywords ?? 'none'], { items, generation }),
     digested: (generation) => digestedEta.renderAsync('@none', { items, generation }),
     plain: () => pristine.renderAsync('@plain', { items }),
     prerendered: () => pristine.renderAsync('@prerendered', { items: prerenderedItems }),
