@@ -132,7 +132,7 @@ async function etaPage(): Promise<Page> {
   const names: Record<Keywords | 'none', string> = { none: '@none', using: '@using', tagged: '@tagged' };
   for (const [kind, keywords] of Object.entries(KEYWORDS)) {
     eta.loadTemplate(
-      `@${kind}`,
+      names[kind as Keywords | 'none'],
       `<ul><% for (const item of it.items) { %><% cache 600 item item.id it.generation${keywords} %>${body}<% endcache %><% } %></ul>`,
       {
         async: true,
