@@ -232,10 +232,9 @@ function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined
       if (digit < 0 || digit > 9) return undefined;
       milliseconds = milliseconds * 10 + digit;
     }
-    const freshUntil = end === 2 ? undefined : milliseconds / 1000;
-    const stamp: EntryStamp = { tags: NO_TAGS as string[], versions: NO_TAGS as string[] };
-    if (freshUntil !== undefined) stamp.freshUntil = freshUntil;
-    return { stamp: Object.freeze(stamp) };
+    // Made afresh for each read and remembered by none (unlike the long form's), so not frozen, and
+    // of one shape whether it records an expiry or not.
+    return { stamp: { tags: NO_TAGS as string[], versions: NO_TAGS as string[], freshUntil: end === 2 ? undefined : milliseconds / 1000 } };
   }
   // An entry read again and again carries the same stamp until it is written again: comparing its
   // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.

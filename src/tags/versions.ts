@@ -168,6 +168,9 @@ export class TagVersions<P> {
       soft = true;
     }
     const { freshUntil, staleWhileRevalidate = 0, staleIfError = 0 } = stamp;
+    // Without stale windows an entry's freshUntil is its store's own expiry (written, and touched,
+    // with it): the store answering it is what makes it fresh, and no clock need be read.
+    if (staleWhileRevalidate === 0 && staleIfError === 0) return soft ? undefined : 'fresh';
     const pastFresh = freshUntil === undefined ? 0 : this.host.cache.now() - freshUntil;
     if (!soft && (freshUntil === undefined || pastFresh < 0)) return 'fresh';
     const staleFor = Math.max(0, pastFresh);
