@@ -39,6 +39,8 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
   private readonly sources = new BoundedMemo<string>();
   /** The problems reported since the last change: each once. */
   private reported = new BoundedMemo<true>();
+  /** The key `held` last found a digest for, and what it found. */
+  private lastHeld: { key: string; kept: KeptDigest } | undefined;
 
   constructor(readonly library: Library) {}
 
@@ -52,8 +54,12 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
 
   /** The digest kept for a compiled template's key, if it still stands; nothing is computed. */
   held(key: string): string | undefined {
-    const kept = this.kept.get(key);
-    return kept !== undefined && kept.generation === this.generation ? kept.value : undefined;
+    // Every render of a page asks for its template's key: the last one found is checked first.
+    const last = this.lastHeld;
+    const kept = last !== undefined && last.key === key ? last.kept : this.kept.get(key);
+    if (kept === undefined || kept.generation !== this.generation) return undefined;
+    if (last?.kept !== kept) this.lastHeld = { key, kept };
+    return kept.value;
   }
 
   /**

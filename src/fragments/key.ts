@@ -59,18 +59,22 @@ export class KeyRoot {
 export const UNDIGESTED = new KeyRoot(undefined);
 /** The roots of digested keys, by digest. */
 const digested = new Map<string, KeyRoot>();
+/** The root `keyRoot` answered last. */
+let lastRoot: KeyRoot | undefined;
 let keyNodes = 0;
 const KEY_NODE_LIMIT = 10_000;
 
 /** The root of the keys of fragments in templates with this digest. */
 export function keyRoot(digest: string): KeyRoot {
+  // A page's renders all ask for the root of its template's digest.
+  if (lastRoot?.digest === digest) return lastRoot;
   let root = digested.get(digest);
   if (root === undefined) {
     // A root counts as a node: the memo stays bounded however many digests come and go.
     countNode();
     digested.set(digest, (root = new KeyRoot(digest)));
   }
-  return root;
+  return (lastRoot = root);
 }
 
 /**
@@ -183,6 +187,7 @@ function countNode(): void {
   UNDIGESTED.clear();
   // A render holding a dropped root still makes right keys with it; the next render asks for a new one.
   digested.clear();
+  lastRoot = undefined;
   keyNodes = 1;
 }
 
