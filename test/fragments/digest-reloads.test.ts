@@ -11,6 +11,8 @@ import nunjucks from 'nunjucks';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { installCacheHelper, render as renderHandlebars } from '../../adapters/handlebars.js';
 import { installCacheTag, render } from '../../adapters/nunjucks.js';
+import { TemplateDigests } from '../../src/digests/index.js';
+import { noDependencies } from '../../src/digests/found.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
 import { DIGEST_ENGINES, type DigestEngine, nunjucksDigests, siteFolder, writeTemplates } from './digest-engines.js';
@@ -104,5 +106,25 @@ describe('template digests in handlebars with a partial registered again', () =>
     handlebars.registerPartial('b', 'bee, edited');
     expect(await renderBoth()).toEqual(['bee, edited', 'other']);
     expect(ran).toEqual(['P', 'O', 'P']);
+  });
+});
+
+describe("an engine's template digests across a reload", () => {
+  it('holds the digest computed after the reload, for the hits after it to find', () => {
+    const digests = new TemplateDigests({
+      declarationExample: '',
+      resolve: (written) => written,
+      read: () => 'page',
+      list: () => undefined,
+      find: () => noDependencies(),
+      nameOf: (site) => site,
+    });
+    const key = digests.keyOf('page');
+    const first = digests.digestOf(key, 'page.html', () => {});
+    expect(digests.held(key)).toBe(first);
+    digests.reloaded();
+    expect(digests.held(key)).toBeUndefined();
+    expect(digests.digestOf(key, 'page.html', () => {})).toBe(first);
+    expect(digests.held(key)).toBe(first);
   });
 });
