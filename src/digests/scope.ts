@@ -56,7 +56,7 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
   held(key: string): string | undefined {
     // Every render of a page asks for its template's key: the last one found is checked first.
     const last = this.lastHeld;
-    const kept = last?.key === key && last.kept.generation === this.generation ? last.kept : this.kept.get(key);
+    const kept = last?.key === key ? last.kept : this.kept.get(key);
     if (kept === undefined || kept.generation !== this.generation) return undefined;
     if (last?.kept !== kept) this.lastHeld = { key, kept };
     return kept.value;
@@ -84,6 +84,8 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
   /** The engine changed templates: every digest is computed again when next needed. */
   reloaded(): void {
     this.generation++;
+    // The last key held was found in the generation now over: what `held` finds next is looked up.
+    this.lastHeld = undefined;
     this.reported = new BoundedMemo<true>();
   }
 
