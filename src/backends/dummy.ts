@@ -3,11 +3,22 @@
  * caching off without touching code. Keys are still made and validated, so bad keys show up early.
  */
 import { BaseCache, type CacheParams, type Entry } from '../core/base.js';
+import { type Codec, memoryCodec } from '../core/codec.js';
+
+/**
+ * Values are never kept, so they are never encoded either: a dummy cache validates keys, not values.
+ * A write's tags, stale windows and record are stamped on as locmem stamps them, and dropped with it.
+ */
+const passThrough: Codec<unknown> = {
+  encode: (value) => value,
+  decode: (payload) => payload,
+  stamp: memoryCodec.stamp,
+  unstamp: memoryCodec.unstamp,
+};
 
 export class DummyCache extends BaseCache<unknown> {
   constructor(params: CacheParams = {}) {
-    // Values are never kept, so they are never encoded either: a dummy cache validates keys, not values.
-    super(params, { encode: (value) => value, decode: (payload) => payload });
+    super(params, passThrough);
   }
 
   protected read(): Map<string, Entry<unknown>> {

@@ -31,7 +31,7 @@ export interface Codec<P> {
   decode(payload: P): unknown;
   /** Optional: the form of a payload that is cheapest to decode again and again (kept by an in-process tier). */
   forKeeping?(payload: P): P;
-  /** Optional (a codec without it cannot store tagged entries): a payload carrying its tags' versions. */
+  /** Optional, with `unstamp` (a codec without them cannot store tagged entries): a payload carrying its tags' versions. */
   stamp?(payload: P, stamp: EntryStamp): P;
   /**
    * The stamp and the value's own payload of a stamped payload; undefined for one without tags.

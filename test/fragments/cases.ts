@@ -162,6 +162,18 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    'renders the body each time on a cache turned off (the dummy backend), tagged and stale-windowed fragments too',
+    async (h) => {
+      const off = `unused-${h.engine.name}`;
+      const { cache, count } = h.engine;
+      const plain = cache('60', 'off', ['$id'], `p${count()}`, off);
+      const tagged = cache('60', 'offTagged', ['$id'], `t${count()}`, { using: off, tags: 'item:1', stale: '30' });
+      for (const expected of ['p1', 'p2']) expect(await h.render(plain, { id: 7 })).toBe(expected);
+      for (const expected of ['t3', 't4']) expect(await h.render(tagged, { id: 7 })).toBe(expected);
+      expect(caches.get(off).stats().errors).toBe(0);
+    },
+  ],
+  [
     "rejects an unknown using= alias with Django's text",
     async (h) => {
       await expect(h.render(h.engine.cache('60', 'lost', [], 'x', 'nope'))).rejects.toThrow("Invalid cache name specified for cache tag: 'nope'");

@@ -2,9 +2,12 @@
  * SPEC §6, §11: the page cache reports its failures through its cache's own reporting (an `error`
  * event when someone listens, else the cache's logger once per cause) and counts them in that
  * cache's `stats().errors`; it never writes to the console itself. The failing server is a real
- * Redis that answers reads but refuses every write (no memory left for them).
+ * Redis that answers reads but refuses every write (no memory left for them). A page cache turned
+ * off (SPEC §2: the dummy backend implements everything and stores nothing) has nothing to report.
  */
+import nunjucks from 'nunjucks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
@@ -41,6 +44,32 @@ describe.each(STACKS)('a page cache whose server refuses to store, on %s', (_sta
       );
       expect(caches.get('pages').stats().errors).toBe(1);
       expect(consoleErrors).not.toHaveBeenCalled();
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe.each(STACKS)('a page cache turned off with the dummy backend, on %s', (_stack, build) => {
+  it("answers each page as a miss, its stale window and its fragments' tags taken, and reports nothing", async () => {
+    const heard: string[] = [];
+    const logger = { warn: (message: string) => heard.push(message) };
+    await configureCaches({ default: { backend: 'locmem' }, off: { backend: 'dummy', logger } });
+    const templates = installCacheTag(new nunjucks.Environment());
+    const template = "<p>{% cache 600 'price' n using='off' tags='item:' ~ n stale=30 %}{{ n }} costs {{ price }}{% endcache %}</p>";
+    let renders = 0;
+    const app = await listen(
+      build([cacheMiddleware({ cache: 'off', staleWhileRevalidate: 30 })], async (_req, res) => {
+        res.end(await renderString(templates, template, { n: 7, price: ++renders }));
+      }),
+    );
+    try {
+      for (const price of [1, 2]) {
+        const reply = await send(app.url, '/item/7');
+        expect([reply.status, reply.text, reply.headers['x-cache']]).toEqual([200, `<p>7 costs ${price}</p>`, 'MISS']);
+      }
+      expect(heard).toEqual([]);
+      expect(caches.get('off').stats().errors).toBe(0);
     } finally {
       await app.close();
     }

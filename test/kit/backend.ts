@@ -1361,6 +1361,15 @@ function describeStoresNothing(getCache: () => BaseCache): void {
       expect(await cache.getOrSet('k', () => 'computed')).toBe('computed');
       expect(await cache.getOrSet('k', null)).toBeNull();
     });
+    it('takes tags, stale windows and invalidations as any cache does, and stores nothing', async () => {
+      const cache = getCache();
+      await expect(cache.set('tagged', 'value', { timeout: 60, tags: ['item:1'], staleWhileRevalidate: 30 })).resolves.toBeUndefined();
+      expect(await cache.setMany({ a: 1, b: 2 }, { tags: ['item:1'], staleIfError: 60 })).toEqual([]);
+      expect(await cache.getOrSet('computed', () => 'fresh', { tags: ['item:2'], staleWhileRevalidate: 30 })).toBe('fresh');
+      await cache.invalidateTags(['item:1']);
+      expect(await cache.get('tagged')).toBeUndefined();
+      expect((await cache.getMany(['a', 'b', 'computed'])).size).toBe(0);
+    });
     it('accepts any value, as it never stores one', async () => {
       const cache = getCache();
       await expect(cache.set('fn', () => 1)).resolves.toBeUndefined();
