@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import nunjucks from 'nunjucks';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { installCacheTag, renderString } from '../adapters/nunjucks.js';
 import {
   BaseCache,
   cache,
@@ -174,6 +176,17 @@ describe('configureCaches / caches', () => {
     expect(await custom.getOrSet('g', () => 'made')).toBe('made');
     expect(await custom.incrVersion('n')).toBe(2);
     expect(await custom.get('n', undefined, { version: 2 })).toBe(5);
+  });
+
+  it("keeps a custom backend's untagged fragments though its codec cannot stamp, and names the codec for a tagged one", async () => {
+    configureCaches({ default: { backend: MapCache } });
+    const templates = installCacheTag(new nunjucks.Environment());
+    let renders = 0;
+    const page = "{% cache 60 'plain' %}p{{ count() }}{% endcache %}";
+    for (let i = 0; i < 2; i++) expect(await renderString(templates, page, { count: () => ++renders })).toBe('p1');
+    await expect(renderString(templates, "{% cache 60 'tagged' tags='a' %}t{% endcache %}", {})).rejects.toThrow(
+      "cache 'default': this backend's codec cannot store tags or stale windows",
+    );
   });
 
   it("loads a backend and a key function given as 'module#Export'", async () => {

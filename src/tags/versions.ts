@@ -201,7 +201,9 @@ export class TagVersions<P> {
   /**
    * `payload` stamped with `tags` at `versions`; undefined when the write is out (a version is null).
    * An entry with stale windows or `contexts` (a render's, even none) records when it stops being fresh,
-   * which a render reads back as what is left of its lifetime.
+   * which a render reads back as what is left of its lifetime. A codec that cannot stamp stores a
+   * render's entry with no tags or contexts as it is: a render that reads it back takes its tag's
+   * whole timeout as what is left.
    */
   stamped(
     payload: P,
@@ -212,7 +214,13 @@ export class TagVersions<P> {
     contexts?: readonly string[],
   ): P | undefined {
     const codec = this.host.codec;
-    if (codec.stamp === undefined) throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags or stale windows");
+    if (codec.stamp === undefined) {
+      if (tags.length === 0 && windows === undefined && (contexts === undefined || contexts.length === 0)) return payload;
+      throw cacheTypeError(
+        this.host.alias,
+        `this backend's codec cannot store ${tags.length > 0 || windows !== undefined ? 'tags or stale windows' : 'contexts'}`,
+      );
+    }
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;
     const stamp: EntryStamp =
       tags.length === 0
