@@ -185,7 +185,7 @@ describe('configureCaches / caches', () => {
     const page = "{% cache 60 'plain' %}p{{ count() }}{% endcache %}";
     for (let i = 0; i < 2; i++) expect(await renderString(templates, page, { count: () => ++renders })).toBe('p1');
     await expect(renderString(templates, "{% cache 60 'tagged' tags='a' %}t{% endcache %}", {})).rejects.toThrow(
-      "cache 'default': this backend's codec cannot store tags or stale windows",
+      "cache 'default': this backend's codec cannot store tags, stale windows or contexts",
     );
   });
 

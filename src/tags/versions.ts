@@ -216,10 +216,7 @@ export class TagVersions<P> {
     const codec = this.host.codec;
     if (codec.stamp === undefined) {
       if (tags.length === 0 && windows === undefined && (contexts === undefined || contexts.length === 0)) return payload;
-      throw cacheTypeError(
-        this.host.alias,
-        `this backend's codec cannot store ${tags.length > 0 || windows !== undefined ? 'tags or stale windows' : 'contexts'}`,
-      );
+      throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags, stale windows or contexts");
     }
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;
     const stamp: EntryStamp =
