@@ -7,7 +7,7 @@
  * in-process hits, reporting and observation.
  */
 import type { Codec } from './codec.js';
-import { type CallOptions, checkVersion, EXPIRED, type Expiry, storedExpiry } from './call-options.js';
+import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } from './call-options.js';
 import { type CacheContext, cacheContext } from './context.js';
 import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
@@ -281,10 +281,15 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
       const node = this.keys.node(key, undefined);
       return this.setMade(node, this.payloads.encode(value, node.made), expiresAt);
     }
-    const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'set');
+    return this.setWithOptions(key, value, timeoutOrOptions);
+  }
+
+  /** `set` with an options object: a version, tags or stale windows besides the timeout. */
+  private setWithOptions(key: CacheKey, value: unknown, options: TimeoutArg): MaybePromise<void> {
+    const { expiresAt, version, tags, windows, asOf } = this.calls.write(options, 'set');
     const node = this.keys.node(key, version);
     const payload = this.payloads.encode(value, node.made);
-    if ((tags === undefined && windows === undefined) || expiresAt === EXPIRED) return this.setMade(node, payload, expiresAt);
+    if ((tags === undefined && windows === undefined) || hasRunOut(expiresAt)) return this.setMade(node, payload, expiresAt);
     this.counts.sets++;
     return this.tags
       .stampedWith(payload, tags, windows, expiresAt, asOf)
@@ -294,14 +299,16 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */
   private setMade(node: MadeKey<P>, payload: P, expiresAt: Expiry): MaybePromise<void> {
-    if (expiresAt === EXPIRED) {
-      const removed = this.remove([node.made]);
-      return removed instanceof Promise ? removed.then(nothing) : undefined;
-    }
+    if (hasRunOut(expiresAt)) return this.removeMade(node.made);
     this.counts.sets++;
     const local = this.local;
     if (local === undefined) return this.writeOne(node.made, payload, expiresAt);
     node.entry = local.writeAfter(node.made, node.entry, payload, expiresAt);
+  }
+
+  private removeMade(made: string): MaybePromise<void> {
+    const removed = this.remove([made]);
+    return removed instanceof Promise ? removed.then(nothing) : undefined;
   }
 
   /** Stores the value only when no fresh entry holds the key; answers whether it did. */
@@ -309,7 +316,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'add');
     const made = this.keys.made(key, version);
     const payload = this.payloads.encode(value, made);
-    if (expiresAt === EXPIRED) return !(await this.batches.hasFresh(made));
+    if (hasRunOut(expiresAt)) return !(await this.batches.hasFresh(made));
     const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf);
     return stamped !== undefined && this.computed.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
   }

@@ -12,6 +12,14 @@ export const EXPIRED = Symbol('expired');
 /** When an entry written now expires: never (null), at once (EXPIRED), or an epoch time. */
 export type Expiry = number | null | typeof EXPIRED;
 
+/**
+ * Whether an expiry says nothing is kept. Asked by type rather than by `=== EXPIRED`: V8 compares
+ * a number with a symbol by its generic routine, a call on every write.
+ */
+export function hasRunOut(expiresAt: Expiry): expiresAt is typeof EXPIRED {
+  return typeof expiresAt === 'symbol';
+}
+
 /** The stale windows of a write, in seconds; absent when it has none. */
 export interface StaleWindows {
   staleWhileRevalidate: number;

@@ -5,7 +5,7 @@
  * but dead (invalidated, or kept only for its stale window) is replaced under a lock, so that one
  * adder in all processes wins.
  */
-import { EXPIRED, storedExpiry, type WriteArgs } from './call-options.js';
+import { hasRunOut, storedExpiry, type WriteArgs } from './call-options.js';
 import type { CacheContext } from './context.js';
 import { LOCK_SECONDS } from '../flight/index.js';
 import { Unreadable } from './payloads.js';
@@ -96,7 +96,7 @@ export class GetOrSet<P> {
       const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
       // The timeout counts from now, not from when the stale entry was read.
       const { expiresAt, tags: tagList, windows } = calls.write(timeoutOrOptions, 'getOrSet');
-      if (expiresAt === EXPIRED) return;
+      if (hasRunOut(expiresAt)) return;
       const payload = await tags.stampedWith(payloads.encode(value, made), tagList, windows, expiresAt, asOf);
       if (payload !== undefined) throwRefusal(await seam.write([[made, payload]], storedExpiry(expiresAt, windows)));
     };
@@ -107,10 +107,10 @@ export class GetOrSet<P> {
   private async computeAndAdd(made: string, valueOrFactory: unknown, { expiresAt, tags: tagList, windows, asOf }: WriteArgs): Promise<P> {
     const { seam, tags, payloads, cache } = this.context;
     // The tags' versions from before the value is computed: an invalidation during it drops the value too.
-    if (asOf === undefined && tagList !== undefined && expiresAt !== EXPIRED) asOf = await cache.readTagSnapshot(tagList);
+    if (asOf === undefined && tagList !== undefined && !hasRunOut(expiresAt)) asOf = await cache.readTagSnapshot(tagList);
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = payloads.encode(value, made);
-    if (expiresAt === EXPIRED || cache.unreachable) return payload;
+    if (hasRunOut(expiresAt) || cache.unreachable) return payload;
     const stamped = await tags.stampedWith(payload, tagList, windows, expiresAt, asOf);
     if (stamped === undefined) return payload;
     await this.addOverDead(made, stamped, storedExpiry(expiresAt, windows));

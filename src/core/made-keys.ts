@@ -48,14 +48,15 @@ export class MadeKeys<P> {
 
   /** `key`'s made key with the entry last found under it in this process, remembered as `made` says. */
   node(key: CacheKey, version: number | undefined): MadeKey<P> {
-    const usual = typeof key === 'string' && (version === undefined || version === this.cache.version);
-    if (usual) {
-      const known = this.known.get(key);
-      if (known !== undefined) return known;
-    }
+    const known = typeof key === 'string' && (version === undefined || version === this.cache.version) ? this.known.get(key) : undefined;
+    return known !== undefined ? known : this.makeNode(key, version);
+  }
+
+  private makeNode(key: CacheKey, version: number | undefined): MadeKey<P> {
     const made = this.cache.makeKey(key, version);
     this.cache.validateKey(made);
     const node: MadeKey<P> = { made, entry: undefined };
+    const usual = typeof key === 'string' && (version === undefined || version === this.cache.version);
     if (usual && memcachedKeyProblems(made).length === 0) this.known.set(key, node);
     return node;
   }

@@ -3,7 +3,7 @@
  * few round trips as their expiries allow; `touch`, which rewrites an entry's stamp when it has stale
  * windows; and deletes.
  */
-import { EXPIRED, latestStoredExpiry, storedExpiry } from './call-options.js';
+import { hasRunOut, latestStoredExpiry, storedExpiry } from './call-options.js';
 import { type EntryStamp, NO_TAGS } from './codec.js';
 import type { CacheContext } from './context.js';
 import type { CacheKey } from './keys.js';
@@ -39,7 +39,7 @@ export class Writes<P> {
       encoded.push([made, payloads.encode(value, made)]);
     }
     if (encoded.length === 0) return [];
-    if (expiresAt === EXPIRED) {
+    if (hasRunOut(expiresAt)) {
       await seam.remove([...byMade.keys()]);
       return [];
     }
@@ -127,7 +127,7 @@ export class Writes<P> {
     const { calls, keys, seam, codec } = this.context;
     const { expiresAt, version } = calls.write(timeoutOrOptions, 'touch');
     const made = keys.made(key, version);
-    if (expiresAt === EXPIRED) return (await seam.remove([made])) > 0;
+    if (hasRunOut(expiresAt)) return (await seam.remove([made])) > 0;
     if (codec.unstamp !== undefined) {
       // An entry with stale windows records when it stops being fresh: that moves with the timeout.
       const entry = await seam.peekOne(made);

@@ -5,7 +5,7 @@
  * judged here too: fresh, stale inside a window, or dead.
  */
 import { randomBytes } from 'node:crypto';
-import { EXPIRED, type Expiry, type StaleWindows, storedExpiry } from '../core/call-options.js';
+import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../core/call-options.js';
 import { type EntryStamp, NO_TAGS } from '../core/codec.js';
 import { CacheServerError } from '../core/errors.js';
 import { md5 } from '../core/hash.js';
@@ -223,7 +223,7 @@ export class TagVersions<P> {
       tags.length === 0
         ? { tags: NO_TAGS as string[], versions: NO_TAGS as string[] }
         : { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
-    if ((windows !== undefined || contexts !== undefined) && expiresAt !== null && expiresAt !== EXPIRED) stamp.freshUntil = expiresAt;
+    if ((windows !== undefined || contexts !== undefined) && expiresAt !== null && !hasRunOut(expiresAt)) stamp.freshUntil = expiresAt;
     if (windows !== undefined) {
       stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
       stamp.staleIfError = windows.staleIfError;
