@@ -48,16 +48,20 @@ export class MadeKeys<P> {
 
   /** `key`'s made key with the entry last found under it in this process, remembered as `made` says. */
   node(key: CacheKey, version: number | undefined): MadeKey<P> {
-    const known = typeof key === 'string' && (version === undefined || version === this.cache.version) ? this.known.get(key) : undefined;
+    const known = this.remembers(key, version) ? this.known.get(key as string) : undefined;
     return known !== undefined ? known : this.makeNode(key, version);
+  }
+
+  /** Whether a made key of `key` is one to remember: a string key at the cache's own version. */
+  private remembers(key: CacheKey, version: number | undefined): boolean {
+    return typeof key === 'string' && (version === undefined || version === this.cache.version);
   }
 
   private makeNode(key: CacheKey, version: number | undefined): MadeKey<P> {
     const made = this.cache.makeKey(key, version);
     this.cache.validateKey(made);
     const node: MadeKey<P> = { made, entry: undefined };
-    const usual = typeof key === 'string' && (version === undefined || version === this.cache.version);
-    if (usual && memcachedKeyProblems(made).length === 0) this.known.set(key, node);
+    if (this.remembers(key, version) && memcachedKeyProblems(made).length === 0) this.known.set(key as string, node);
     return node;
   }
 
