@@ -189,6 +189,17 @@ describe('configureCaches / caches', () => {
     );
   });
 
+  it("stores a custom backend's setMany with an empty tag list though its codec cannot stamp, and names the codec for a tagged one", async () => {
+    configureCaches({ default: { backend: MapCache } });
+    const custom = caches.get('default');
+    expect(await custom.setMany({ a: 1, b: 2 }, { timeout: 60, tags: [] })).toEqual([]);
+    expect(Object.fromEntries(await custom.getMany(['a', 'b']))).toEqual({ a: 1, b: 2 });
+    await expect(custom.setMany({ c: 3 }, { tags: ['t'] })).rejects.toThrow(
+      "cache 'default': this backend's codec cannot store tags, stale windows or contexts",
+    );
+    expect(await custom.get('c')).toBeUndefined();
+  });
+
   it("loads a backend and a key function given as 'module#Export'", async () => {
     configureCaches({ default: { backend: `${LIBERAL}#LiberalCache`, location: 'liberal', keyFunction: `${LIBERAL}#upperKeys` } });
     const liberal = caches.get('default');

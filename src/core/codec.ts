@@ -220,6 +220,9 @@ function stampEnd(payload: StampedForm): number | undefined {
 /** The tags (and versions) of an untagged entry's stamp: one frozen list, shared, as a stamp is only read. */
 export const NO_TAGS: readonly string[] = Object.freeze([]);
 
+/** The stamp of a write with neither tags nor stale windows: its payload is stored as it is (see `TagVersions.stampFor`). */
+export const NOTHING_TO_STAMP = Symbol('nothing to stamp');
+
 /**
  * The stamp of a payload whose value begins at `end`; for the long form, `last` itself when the stored
  * stamp is the one it was read from (the short form is a few digits, read again each time).

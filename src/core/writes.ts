@@ -4,7 +4,7 @@
  * windows; and deletes.
  */
 import { hasRunOut, latestStoredExpiry, storedExpiry } from './call-options.js';
-import { type EntryStamp, NO_TAGS } from './codec.js';
+import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from './codec.js';
 import type { CacheContext } from './context.js';
 import type { CacheKey } from './keys.js';
 import { failedKey, throwRefusal } from './seam.js';
@@ -44,10 +44,9 @@ export class Writes<P> {
       return [];
     }
     if (tagList !== undefined || windows !== undefined) {
-      const stamped = await tags.stampedWith(encoded[0]![1], tagList, windows, expiresAt, asOf);
-      if (stamped === undefined) return pairs.map(([key]) => key);
-      const stamp = codec.unstamp!(stamped)?.stamp;
-      if (stamp !== undefined) for (const pair of encoded) pair[1] = codec.stamp!(pair[1], stamp);
+      const stamp = await tags.stampFor(tagList, windows, expiresAt, asOf);
+      if (stamp === undefined) return pairs.map(([key]) => key);
+      if (stamp !== NOTHING_TO_STAMP) for (const pair of encoded) pair[1] = codec.stamp!(pair[1], stamp);
     }
     const failed = await seam.write(encoded, storedExpiry(expiresAt, windows));
     counts.sets += encoded.length - failed.length;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../core/call-options.js';
-import { type EntryStamp, NO_TAGS } from '../core/codec.js';
+import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../core/codec.js';
 import { CacheServerError } from '../core/errors.js';
 import { md5 } from '../core/hash.js';
 import { describe, memcachedKeyProblems } from '../core/keys.js';
@@ -192,18 +192,31 @@ export class TagVersions<P> {
     expiresAt: number | null,
     asOf?: TagSnapshot,
   ): Promise<P | undefined> {
-    if ((tags === undefined || tags.length === 0) && windows === undefined) return payload;
+    const stamp = await this.stampFor(tags, windows, expiresAt, asOf);
+    if (stamp === undefined) return undefined;
+    return stamp === NOTHING_TO_STAMP ? payload : this.host.codec.stamp!(payload, stamp);
+  }
+
+  /**
+   * The stamp of a write with tags or stale windows (`NOTHING_TO_STAMP` when it has neither), for one
+   * payload or many. Undefined when the write must not happen (see `forWrite`).
+   */
+  async stampFor(
+    tags: readonly string[] | undefined,
+    windows: StaleWindows | undefined,
+    expiresAt: number | null,
+    asOf?: TagSnapshot,
+  ): Promise<EntryStamp | typeof NOTHING_TO_STAMP | undefined> {
+    if ((tags === undefined || tags.length === 0) && windows === undefined) return NOTHING_TO_STAMP;
     const list = tags === undefined ? [] : [...new Set(tags)];
     const versions = list.length === 0 ? new Map() : await this.forWrite(list, asOf, storedExpiry(expiresAt, windows));
-    return this.stamped(payload, list, versions, windows, expiresAt);
+    return this.stampOf(list, versions, windows, expiresAt);
   }
 
   /**
    * `payload` stamped with `tags` at `versions`; undefined when the write is out (a version is null).
-   * An entry with stale windows or `contexts` (a render's, even none) records when it stops being fresh,
-   * which a render reads back as what is left of its lifetime. A codec that cannot stamp stores a
-   * render's entry with no tags or contexts as it is: a render that reads it back takes its tag's
-   * whole timeout as what is left.
+   * A codec that cannot stamp stores a render's entry with no tags or contexts as it is: a render
+   * that reads it back takes its tag's whole timeout as what is left of its lifetime.
    */
   stamped(
     payload: P,
@@ -213,11 +226,25 @@ export class TagVersions<P> {
     expiresAt: Expiry,
     contexts?: readonly string[],
   ): P | undefined {
-    const codec = this.host.codec;
-    if (codec.stamp === undefined) {
-      if (tags.length === 0 && windows === undefined && (contexts === undefined || contexts.length === 0)) return payload;
-      throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags, stale windows or contexts");
-    }
+    const plain = tags.length === 0 && windows === undefined && (contexts === undefined || contexts.length === 0);
+    if (plain && this.host.codec.stamp === undefined) return payload;
+    const stamp = this.stampOf(tags, versions, windows, expiresAt, contexts);
+    return stamp === undefined ? undefined : this.host.codec.stamp!(payload, stamp);
+  }
+
+  /**
+   * The stamp of `tags` at `versions`; undefined when the write is out (a version is null). An entry
+   * with stale windows or `contexts` (a render's, even none) records when it stops being fresh,
+   * which a render reads back as what is left of its lifetime.
+   */
+  private stampOf(
+    tags: readonly string[],
+    versions: ReadonlyMap<string, string | null>,
+    windows: StaleWindows | undefined,
+    expiresAt: Expiry,
+    contexts?: readonly string[],
+  ): EntryStamp | undefined {
+    if (this.host.codec.stamp === undefined) throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags, stale windows or contexts");
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;
     const stamp: EntryStamp =
       tags.length === 0
@@ -229,7 +256,7 @@ export class TagVersions<P> {
       stamp.staleIfError = windows.staleIfError;
     }
     if (contexts !== undefined && contexts.length > 0) stamp.contexts = [...contexts];
-    return codec.stamp(payload, stamp);
+    return stamp;
   }
 
   /**
