@@ -210,7 +210,7 @@ export class TagVersions<P> {
     if ((tags === undefined || tags.length === 0) && windows === undefined) return NOTHING_TO_STAMP;
     const list = tags === undefined ? [] : [...new Set(tags)];
     const versions = list.length === 0 ? new Map() : await this.forWrite(list, asOf, storedExpiry(expiresAt, windows));
-    return this.stampOf(list, versions, windows, expiresAt);
+    return this.stampToWrite(list, versions, windows, expiresAt);
   }
 
   /**
@@ -228,7 +228,7 @@ export class TagVersions<P> {
   ): P | undefined {
     const plain = tags.length === 0 && windows === undefined && (contexts === undefined || contexts.length === 0);
     if (plain && this.host.codec.stamp === undefined) return payload;
-    const stamp = this.stampOf(tags, versions, windows, expiresAt, contexts);
+    const stamp = this.stampToWrite(tags, versions, windows, expiresAt, contexts);
     return stamp === undefined ? undefined : this.host.codec.stamp!(payload, stamp);
   }
 
@@ -237,7 +237,7 @@ export class TagVersions<P> {
    * with stale windows or `contexts` (a render's, even none) records when it stops being fresh,
    * which a render reads back as what is left of its lifetime.
    */
-  private stampOf(
+  private stampToWrite(
     tags: readonly string[],
     versions: ReadonlyMap<string, string | null>,
     windows: StaleWindows | undefined,
