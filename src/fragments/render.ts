@@ -100,8 +100,12 @@ export class FragmentRender implements Recording {
   private refreshQueue?: Promise<unknown>;
   /** Whether a hole's placeholder went into the output while the engine rendered: placed by a tag, or in a hit answered then. */
   private holesSeen = false;
-  /** The key roots of the last template digest key asked for: a template's tags carry one key. */
-  private lastDigestKey?: string;
+  /**
+   * The key roots of the last template digest key asked for: a template's tags carry one key. No key
+   * is empty, and a string from the start keeps each hit's comparison one of two strings, which V8
+   * compiles inline; against undefined it calls its generic comparison instead, on every hit.
+   */
+  private lastDigestKey = '';
   private lastDigestRoot?: KeyRoot;
 
   /** `digests`: the template digests of the engine instance rendering, when its installer was given `digests: true`. */

@@ -238,8 +238,9 @@ export async function learnCacheKey(
  * Records the headers and cache contexts a URL's responses vary on, for at least `timeout` seconds
  * (the cache's default when undefined; a quarter more when it is written), and returns the page key
  * for the request's method and its values of those headers and contexts. Headers are the response's
- * Vary list (Django's rule: the list as the latest response gives it), save the Cookie header when
- * cookie contexts name the cookies the page depends on; contexts are learned for good: those known
+ * Vary list (Django's rule: the list as the latest response gives it) as the view left it, before
+ * its contexts' headers were added for downstream caches (their values stand for those headers),
+ * save the Cookie header when cookie contexts name the cookies the page depends on; contexts are learned for good: those known
  * stay beside those the response adds, as a page's contexts are known only once it rendered. The
  * list is rewritten only when it changes or a variant stored now would outlive it: every variant
  * stays reachable as long as it lives.

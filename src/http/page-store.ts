@@ -38,6 +38,12 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
   let timeout = 0;
   /** The contexts the page varies on, folded, once its head is judged. */
   let contexts: string[] = [];
+  /**
+   * The Vary value of the response before its contexts' headers were added: the page's key varies on
+   * those headers, where a context's own header (the Cookie an application's context is read from)
+   * goes downstream only, its value standing for it in the key.
+   */
+  let ownVary: string | undefined;
   let page: Omit<StoredPage, 'body'> | undefined;
   /** A stored page with holes, sent instead of a failed render (see `replaceWithFallback`). */
   let fallbackBody: Buffer | undefined;
@@ -64,6 +70,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       }
       varyOnCredentials(req, res);
       contexts = foldContexts(scope.cacheability.contexts);
+      ownVary = headerText(res, 'vary');
       // Downstream, a page stored once per theme is still one visitor's to a cache that cannot tell themes apart.
       if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
       const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
@@ -95,10 +102,10 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       const stored: StoredPage = { ...page, body: sealed.body };
       if (sealed.holes) stored.holes = true;
       setContentLength(stored.headers, sealed.body.length);
-      const varies = variesOn(varyOf(stored.headers), contexts);
+      const varies = variesOn(ownVary, contexts);
       const rendered: RenderedPage = { page: stored, varies, variant: variantHash(req, varies) };
       lookup.settle(rendered);
-      lookup.storingWith(storePage(layer, lookup, stored, timeout, contexts));
+      lookup.storingWith(storePage(layer, lookup, stored, timeout, ownVary, contexts));
     },
     send: (body) => layer.holeDelivery.bodyFor(req, res, fallbackBody ?? body, fallbackBody === undefined ? 'live' : 'sealed'),
   });
@@ -159,7 +166,14 @@ function describePage(layer: PageLayer, req: IncomingMessage, res: ServerRespons
  * before its render began (its path's) or now (its fragments'): an invalidation since then drops
  * it. It may be served stale for the longer of the layer's and the view's stale windows.
  */
-async function storePage(layer: PageLayer, lookup: PageRequest, page: StoredPage, timeout: number, contexts: readonly string[]): Promise<void> {
+async function storePage(
+  layer: PageLayer,
+  lookup: PageRequest,
+  page: StoredPage,
+  timeout: number,
+  ownVary: string | undefined,
+  contexts: readonly string[],
+): Promise<void> {
   const { req, res } = lookup;
   const cache = resolveCache(layer.cacheOption);
   try {
@@ -170,7 +184,7 @@ async function storePage(layer: PageLayer, lookup: PageRequest, page: StoredPage
     const staleIfError = Math.max(layer.staleIfError, secondsOf(cacheControl, 'stale-if-error') ?? 0);
     // The header list lives as long as the page may be served, stale included.
     const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
-    const learned = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), varyOf(page.headers), listTimeout, contexts);
+    const learned = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), ownVary, listTimeout, contexts);
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
     await cache.set(key, page, { timeout, tags: pageTags(res, lookup), tagsAsOf: lookup.snapshot, staleWhileRevalidate, staleIfError });
@@ -189,11 +203,4 @@ function setContentLength(headers: string[], length: number): void {
     }
   }
   headers.push('Content-Length', String(length));
-}
-
-/** The Vary value among stored headers, its several fields joined. */
-function varyOf(headers: string[]): string | undefined {
-  const values: string[] = [];
-  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === 'vary') values.push(headers[i + 1]!);
-  return values.length === 0 ? undefined : values.join(', ');
 }

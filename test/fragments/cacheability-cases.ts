@@ -199,6 +199,32 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    "stores a page once per value of an application's context, whose Vary: Cookie goes downstream; a view's own Vary: Cookie keys it by the whole header",
+    async (h) => {
+      // The default `vary` of an application's context: the Cookie header, as a session's would be.
+      defineCacheContext('user.level', (req) => (/(?:^|; )role=admin(?:;|$)/.test(req.headers.cookie ?? '') ? 'staff' : 'visitor'));
+      const source = `<p>${h.engine.cache('60', 'level', [], h.engine.count(), { contexts: '"user.level"' })}</p>`;
+      const server = await h.site(source, { pageCache: { seconds: 600 } });
+      const first = await get(server, '/levels', { Cookie: 'role=reader; session=a1' });
+      expect([first.headers['x-cache'], first.text]).toEqual(['MISS', '<p>1</p>']);
+      expect(first.headers.vary).toMatch(/cookie/i);
+      await storedHit(server, '/levels', { Cookie: 'role=reader; session=a1' });
+      // Another visitor of the same level: the same page at the first request, though the Cookie headers differ.
+      const same = await get(server, '/levels', { Cookie: 'role=writer; session=b2' });
+      expect([same.headers['x-cache'], same.text]).toEqual(['HIT', '<p>1</p>']);
+      const staff = await get(server, '/levels', { Cookie: 'role=admin; session=c3' });
+      expect([staff.headers['x-cache'], staff.text]).toEqual(['MISS', '<p>2</p>']);
+      await storedHit(server, '/levels', { Cookie: 'role=admin; session=c3' });
+      const otherStaff = await get(server, '/levels', { Cookie: 'session=d4; role=admin' });
+      expect([otherStaff.headers['x-cache'], otherStaff.text]).toEqual(['HIT', '<p>2</p>']);
+      // A view that varies on the Cookie header itself (it greets the visitor, say): one visitor's page each.
+      const greeting = await h.site(source, { pageCache: { seconds: 600 }, view: (_req, res) => void res.setHeader('Vary', 'Cookie') });
+      await get(greeting, '/hello', { Cookie: 'role=reader; session=a1' });
+      expect((await storedHit(greeting, '/hello', { Cookie: 'role=reader; session=a1' })).text).toBe('<p>1</p>');
+      expect((await get(greeting, '/hello', { Cookie: 'role=writer; session=b2' })).headers['x-cache']).toBe('MISS');
+    },
+  ],
+  [
     'learns a context a later render of the URL adds, and keeps the variants apart from then on',
     async (h) => {
       let themed = false;
@@ -273,6 +299,7 @@ export function describeCacheabilityCases(engine: FragmentEngine, store: Fragmen
     });
     afterEach(async () => {
       forgetCacheContext('user.roles');
+      forgetCacheContext('user.level');
       await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
     });
     afterAll(() => caches.closeAll());
