@@ -17,6 +17,7 @@ import {
   TemplateSyntaxError,
   tooFewArguments,
   uncacheableOutput,
+  unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
 import { escapeRegExp as escape, installerOptions, lineAt, RENDER_STATE, refuseDigests } from './template-tag.js';
@@ -247,7 +248,14 @@ class EjsRender extends FragmentRender {
       await body((reader) => (read = reader));
       return read();
     };
-    append(this.keptOrTag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site));
+    const kept = this.hitMany(timeout, fragment, varyOn, keywords as TagKeywords);
+    if (kept !== undefined) return append(kept);
+    // Read at run time, so checked on a miss, before anything is written under the wrong cache or lifetime.
+    for (const keyword of Object.keys(keywords)) {
+      const unknown = unknownKeyword(keyword, `the '${this.functionName}' call`, site);
+      if (unknown !== undefined) throw unknown;
+    }
+    append(this.tag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site));
   }
 
   /** `<%- hole('name', …args) %>`. */

@@ -10,7 +10,15 @@
 /// <reference types="node" preserve="true" />
 import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
-import { FragmentRender, KEYWORDS, missingEndTag, type TagKeywords, TemplateSyntaxError, tooFewArguments, uncacheableOutput } from '../src/fragments/index.js';
+import {
+  FragmentRender,
+  missingEndTag,
+  type TagKeywords,
+  TemplateSyntaxError,
+  tooFewArguments,
+  uncacheableOutput,
+  unknownKeyword,
+} from '../src/fragments/index.js';
 import { describe } from '../src/core/keys.js';
 import { digestKey, type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
 import { DIGEST_CONSTANT, etaLibrary, findEtaDependencies } from './eta-digests.js';
@@ -81,9 +89,11 @@ export function cachePlugin(options: CachePluginOptions = {}) {
     compileError(message: string, line: number, renderOptions: EtaRenderOptions | undefined): TemplateSyntaxError {
       return new TemplateSyntaxError(message, undefined, { template: templateName(renderOptions), line });
     },
-    /** `<%~ uncacheable("why") %>`: the fragment around it, and the page, may not be kept. */
-    uncacheable(why: unknown, renderOptions: EtaRenderOptions | undefined): string {
-      return uncacheableOutput(why === undefined ? why : `${String(why)} (${templateName(renderOptions)})`);
+    /** `<%~ uncacheable("why") %>` on `line` (0: not known): the fragment around it, and the page, may not be kept. */
+    uncacheable(why: unknown, renderOptions: EtaRenderOptions | undefined, line: number): string {
+      const template = templateName(renderOptions);
+      if (line > 0) return uncacheableOutput(why, { template, line });
+      return uncacheableOutput(why === undefined ? why : `${String(why)} (${template})`);
     },
   };
   const plugin = {
@@ -96,7 +106,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       const unclosed: number[] = [];
       compileError = undefined;
       constantKeywords = [];
-      template = placeHoleLines(template, open);
+      template = placeCallLines(template, open);
       compiledDigestKey = digests ? digestKey(template, findEtaDependencies(template, config ?? {})) : undefined;
       const digest = compiledDigestKey === undefined ? undefined : DIGEST_CONSTANT;
       const processed = template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
@@ -133,7 +143,9 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       const last = fnString.lastIndexOf('return __eta.res;');
       const constants = constantKeywords.map((keywords, i) => `const __cgConstantKeywords${i} = { ${keywords} };\n`).join('');
       // Templates that call `uncacheable(why)` find it in scope, as a tag's code finds the render.
-      const uncacheable = /\buncacheable\s*\(/.test(fnString) ? `const uncacheable = (why) => ${found}.uncacheable(why, options);\n` : '';
+      const uncacheable = /\b(?:uncacheable|__cgUncacheable)\s*\(/.test(fnString)
+        ? `const __cgUncacheable = (line, why) => ${found}.uncacheable(why, options, line);\nconst uncacheable = (why) => __cgUncacheable(0, why);\n`
+        : '';
       // And those that place a hole find `hole(name, ...args)`, which `<%~ hole(…) %>` calls with its line.
       const hole = /\b(?:hole|__cgHole)\s*\(/.test(fnString)
         ? 'const __cgHole = (line, name, ...args) => __cachegrain.holeAt(line, options, name, args);\nconst hole = (name, ...args) => __cgHole(0, name, ...args);\n'
@@ -161,15 +173,15 @@ function templateName(renderOptions: EtaRenderOptions | undefined): string {
 }
 
 /**
- * `<%~ hole(…) %>` (or `<%= hole(…) %>`) written to call the template's hole function with the line
- * it stands on, for its errors; the lines stay as they were.
+ * `<%~ hole(…) %>` and `<%~ uncacheable(…) %>` (or `<%=`) written to call the template's own functions
+ * with the line they stand on, for errors and reasons; the lines stay as they were.
  */
-function placeHoleLines(template: string, open: string): string {
-  const call = new RegExp(`(${escape(open)}[-_]?\\s*[~=]?\\s*)hole\\s*\\((\\s*\\))?`, 'g');
-  return template.replace(
-    call,
-    (_call, before: string, empty: string | undefined, offset: number) => `${before}__cgHole(${lineAt(template, offset)}${empty ? ')' : ', '}`,
-  );
+function placeCallLines(template: string, open: string): string {
+  const call = new RegExp(`(${escape(open)}[-_]?\\s*[~=]?\\s*)(hole|uncacheable)\\s*\\((\\s*\\))?`, 'g');
+  return template.replace(call, (_call, before: string, name: string, empty: string | undefined, offset: number) => {
+    const placed = name === 'hole' ? '__cgHole' : '__cgUncacheable';
+    return `${before}${placed}(${lineAt(template, offset)}${empty ? ')' : ', '}`;
+  });
 }
 
 /**
@@ -289,7 +301,11 @@ function withInstallHint(eta: Eta, error: unknown): unknown {
   return error;
 }
 
-const KEYWORD = new RegExp(`^(${KEYWORDS.join('|')})=(.+)$`, 's');
+/**
+ * `name=expression`, a keyword known or not: a bare name and one `=` is no vary-on value worth having
+ * (an assignment), while `==`, `=>`, `<=`, `>=` and `!=` are kept as the expressions they are.
+ */
+const KEYWORD = /^([A-Za-z_$][\w$]*)=(?![=>])(.+)$/s;
 /** A keyword value that is the same on every evaluation: a quoted string without interpolation, a number, a boolean. */
 const LITERAL = /^(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|-?\d+(?:\.\d+)?|true|false)$/;
 
@@ -303,13 +319,18 @@ function openFragment(args: string[], tagName: string, line: number, constantKey
   let literalsOnly = true;
   while (args.length > 2 && KEYWORD.test(args.at(-1)!)) {
     const [, keyword, expression] = KEYWORD.exec(args.pop()!)!;
+    const unknown = unknownKeyword(keyword!, `'${tagName}' tag`);
+    if (unknown !== undefined) return unknown;
     if (seen.has(keyword!)) return new TemplateSyntaxError(`'${tagName}' tag: ${keyword}= is given twice`);
     seen.add(keyword!);
     keywords.unshift(`${keyword}: (${expression})`);
     if (!LITERAL.test(expression!)) literalsOnly = false;
   }
   const misplaced = args.slice(2).find((arg) => KEYWORD.test(arg));
-  if (misplaced !== undefined) return new TemplateSyntaxError(`'${tagName}' tag: ${misplaced.split('=')[0]}= must come after the vary-on values`);
+  if (misplaced !== undefined) {
+    const keyword = misplaced.split('=')[0]!;
+    return unknownKeyword(keyword, `'${tagName}' tag`) ?? new TemplateSyntaxError(`'${tagName}' tag: ${keyword}= must come after the vary-on values`);
+  }
   if (args.length < 2) return tooFewArguments(tagName);
   const [timeout, name, ...varyOn] = args as [string, string, ...string[]];
   const literalName = JSON.stringify(/^(["'`]).*\1$/s.test(name) ? name.slice(1, -1) : name);

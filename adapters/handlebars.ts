@@ -16,6 +16,7 @@ import {
   TemplateSyntaxError,
   tooFewArguments,
   uncacheableOutput,
+  unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
 import { describe } from '../src/core/keys.js';
@@ -78,7 +79,7 @@ function registerTemplateHelpers(handlebars: HandlebarsInstance): void {
     const render = helper?.data?.[RENDER_STATE];
     if (!(render instanceof FragmentRender)) {
       throw new TemplateSyntaxError(
-        `the 'hole' helper (hole ${describe(args[0])}) needs the page rendered with render() or expressEngine() from cachegrain/handlebars, or by express-handlebars given to installExpressHandlebars()`,
+        `the 'hole' helper (hole ${describe(args[0])}) needs the page rendered with render() or expressEngine() from cachegrain/handlebars, by express-handlebars given to installExpressHandlebars(), or by @fastify/view given fastifyViewEngine(handlebars)`,
         undefined,
         site,
       );
@@ -115,7 +116,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     const render = helper.data?.[RENDER_STATE];
     if (!(render instanceof FragmentRender)) {
       throw new TemplateSyntaxError(
-        `the '${helperName}' helper needs the page rendered with render() or expressEngine() from cachegrain/handlebars, or by express-handlebars given to installExpressHandlebars()`,
+        `the '${helperName}' helper needs the page rendered with render() or expressEngine() from cachegrain/handlebars, by express-handlebars given to installExpressHandlebars(), or by @fastify/view given fastifyViewEngine(handlebars)`,
         String(name),
         site,
       );
@@ -138,8 +139,9 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     if (typeof input !== 'string' || CALLS_TEMPLATE_HELPERS.test(input)) registerTemplateHelpers(handlebars);
     if (typeof input !== 'string') return compile(input, compileOptions);
     // Handlebars compiles a partial given as text on first use, passing along the options of the
-    // template that used it: its srcName would name the wrong file.
-    const template = (runtimeEnv === undefined ? compileOptions?.srcName : undefined) ?? 'a partial';
+    // template that used it: its srcName would name the wrong file. A template compiled without one
+    // (as @fastify/view compiles its pages) is no partial: it is named as a string is.
+    const template = runtimeEnv === undefined ? (compileOptions?.srcName ?? 'a template string') : 'a partial';
     const program = parse(handlebars, input, compileOptions, helperName, template);
     const digestKey = digested?.keyOf(input, findHandlebarsDependencies(program));
     // A template keeps its source and name, so that a digest can read it as a partial.
@@ -216,6 +218,26 @@ export function render(template: Handlebars.TemplateDelegate, context: unknown, 
   } catch (error) {
     return Promise.reject(withInstallHint(error));
   }
+}
+
+/**
+ * `handlebars` as a view library that compiles each page and awaits what calling it answers is to
+ * use it (`@fastify/view`: `engine: { handlebars: fastifyViewEngine(handlebars) }`): its pages render
+ * as `render()` renders them, fragments resolved. A template it compiled that is called within a
+ * render (a partial the library registered) renders as any partial does.
+ */
+export function fastifyViewEngine(handlebars: HandlebarsInstance): HandlebarsInstance {
+  if ((handlebars as unknown as Record<PropertyKey, unknown>)[INSTALLED] === undefined) {
+    throw new TypeError('fastifyViewEngine: the Handlebars instance has no cache helper: give it installCacheHelper(handlebars)');
+  }
+  const compile = (input: string, compileOptions?: CompileOptions) => {
+    const template = handlebars.compile(input, compileOptions);
+    const page = (context: unknown, runtimeOptions?: Handlebars.RuntimeOptions) =>
+      runtimeOptions?.data?.[RENDER_STATE] instanceof FragmentRender ? template(context, runtimeOptions) : render(template, context, runtimeOptions);
+    // What the compile gave the template (its source and name, for digests) goes with it.
+    return Object.assign(page, template);
+  };
+  return Object.create(handlebars, { compile: { value: compile } }) as HandlebarsInstance;
 }
 
 /** Handlebars' error for a template that meets `{{#cache}}` on an instance without the helper, saying how to add it. */
@@ -347,7 +369,7 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
 }
 
 /**
- * Fails on a tag with too few arguments; turns a bare-word fragment name into the string it spells;
+ * Fails on a tag with too few arguments or a keyword it does not take; turns a bare-word fragment name into the string it spells;
  * gives each tag its template's name, and its template digest key when it has one.
  */
 function checkTags(program: hbs.AST.Program | undefined, helperName: string, template: string, digestKey: string | undefined): void {
@@ -361,6 +383,11 @@ function checkTags(program: hbs.AST.Program | undefined, helperName: string, tem
     }
     if (block.type === 'BlockStatement' && (block.path as hbs.AST.PathExpression).original === helperName) {
       if (block.params.length < 2) throw tooFewArguments(helperName, { template, line: block.loc.start.line });
+      for (const pair of block.hash?.pairs ?? []) {
+        if (pair.key === TEMPLATE || pair.key === DIGEST_KEY) continue;
+        const unknown = unknownKeyword(pair.key, `'${helperName}' tag`, { template, line: pair.loc?.start.line ?? block.loc.start.line });
+        if (unknown !== undefined) throw unknown;
+      }
       const name = block.params[1] as hbs.AST.PathExpression;
       if (name.type === 'PathExpression' && !name.data) {
         block.params[1] = { type: 'StringLiteral', value: name.original, original: name.original, loc: name.loc } as hbs.AST.StringLiteral;

@@ -24,13 +24,13 @@ import {
 import { describe } from '../src/core/keys.js';
 import {
   FragmentRender,
-  KEYWORDS,
   missingEndTag,
   type TagKeywords,
   type TagSite,
   TemplateSyntaxError,
   tooFewArguments,
   uncacheableOutput,
+  unknownKeyword,
 } from '../src/fragments/index.js';
 import { installerOptions, refuseDigests } from './template-tag.js';
 
@@ -100,7 +100,8 @@ function siteOf(token: TagToken): TagSite {
   return { template: token.file ?? 'a template string', line: token.getPosition()[0]! };
 }
 
-const KEYWORD = new RegExp(`^(?:${KEYWORDS.join('|')})\\s*[:=]`);
+// Any name before `:` or a lone `=` starts the keywords, so a misspelt one is named as such, not misread as a value.
+const KEYWORD = /^[A-Za-z_][\w-]*\s*(?::|=(?!=))/;
 
 /** The `cache` tag's class, for the name it is installed under. */
 function cacheTag(tagName: string) {
@@ -128,8 +129,10 @@ function cacheTag(tagName: string) {
       const misplaced = this.tokenizer.remaining().trim();
       if (misplaced !== '')
         throw new TemplateSyntaxError(`'${tagName}' tag: cannot read '${misplaced}' (keywords come after the vary-on values)`, undefined, this.site);
-      const unknown = this.keywords.map(([name]) => name).find((name) => !(KEYWORDS as readonly string[]).includes(name));
-      if (unknown !== undefined) throw new TemplateSyntaxError(`'${tagName}' tag: unknown keyword '${unknown}' (${KEYWORDS.join(', ')})`, undefined, this.site);
+      for (const [name] of this.keywords) {
+        const unknown = unknownKeyword(name, `'${tagName}' tag`, this.site);
+        if (unknown !== undefined) throw unknown;
+      }
       if (values.length < 2) throw tooFewArguments(tagName, this.site);
       const [timeout, name, ...varyOn] = values as [ValueToken, ValueToken, ...ValueToken[]];
       this.timeout = timeout;

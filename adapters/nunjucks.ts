@@ -20,6 +20,7 @@ import {
   type TagSite,
   tooFewArguments,
   uncacheableOutput,
+  unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/core/memo.js';
@@ -50,7 +51,7 @@ export interface CacheTagOptions {
 export function installCacheTag(env: Environment, options: CacheTagOptions = {}): Environment {
   const { tagName, digests } = installerOptions(options, 'tagName', 'installCacheTag');
   const copy = nunjucksOf(env);
-  const { lib, runtime, FrameReference } = copy;
+  const { runtime, FrameReference } = copy;
   const extension = {
     tags: [tagName],
     [DIGESTS]: digests ? digestsOf(env) : undefined,
@@ -76,6 +77,9 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       // `using=`, `tags=`, `stale=`, `lock=` after the vary-on values, in any order.
       const keywords = at(nodes.Dict);
       const seen = new Set<string>();
+      // A name and `=` is a keyword even when the tag takes no such keyword: no expression has a lone `=`.
+      const failUnknown = (name: string, at: { lineno: number; colno: number }) =>
+        parser.fail(unknownKeyword(name, `'${tagName}' tag`)?.message, at.lineno, at.colno);
       while (!parser.skip(lexer.TOKEN_BLOCK_END)) {
         const token = parser.nextToken();
         if (token.type === lexer.TOKEN_SYMBOL && (KEYWORDS as readonly string[]).includes(token.value) && parser.peekToken().value === '=') {
@@ -85,10 +89,13 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
           const key = new nodes.Literal(token.lineno, token.colno, token.value);
           keywords.addChild(new nodes.Pair(token.lineno, token.colno, key, parser.parseExpression()));
         } else if (seen.size > 0) {
+          if (token.type === lexer.TOKEN_SYMBOL && parser.peekToken().value === '=') failUnknown(token.value, token);
           parser.fail(`'${tagName}' tag: ${[...seen].join('=, ')}= must come after the vary-on values`, token.lineno, token.colno);
         } else {
           parser.pushToken(token);
-          varyOn.addChild(parser.parseExpression());
+          const value = parser.parseExpression();
+          if (value instanceof nodes.Symbol && parser.peekToken()?.value === '=') failUnknown(value.value, value);
+          varyOn.addChild(value);
         }
       }
       args.push(keywords, varyOn);
@@ -130,7 +137,7 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
         const body = bodies.remember(bodyCode, loadBody);
         const scope = snapshotContext(context);
         const variables = snapshotFrame(frame, runtime);
-        return () => body(env, runtime, scope, variables).catch((error) => Promise.reject(lib._prettifyError(template, false, error)));
+        return () => body(env, runtime, scope, variables).catch((error) => Promise.reject(bodyError(error)));
       };
       return new runtime.SafeString(render.tag(timeout, name, varyOn, keywords, bodyOf, site, digestKey ?? undefined));
     },
@@ -159,8 +166,12 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     },
   };
   env.addExtension('cachegrain:hole', holeTag);
-  // `{{ uncacheable("why") }}`: the fragment around it, and the page, may not be kept.
-  env.addGlobal('uncacheable', (why: unknown) => new runtime.SafeString(uncacheableOutput(why)));
+  // `{{ uncacheable("why") }}`: the fragment around it, and the page, may not be kept. Its template and line are added by the compiler.
+  env.addGlobal(
+    'uncacheable',
+    (why: unknown, template?: string, line?: number) =>
+      new runtime.SafeString(uncacheableOutput(why, template === undefined ? undefined : { template, line: line! })),
+  );
   (env as unknown as Record<PropertyKey, unknown>)[INSTALLED] = true;
   resolveFragmentsOnRender(copy.Template);
   return env;
@@ -309,6 +320,16 @@ function loadBody(code: string): CompiledBody {
     new Promise((resolve, reject) => root(bodyEnv, context, frame, runtime, (error: unknown, output: string) => (error ? reject(error) : resolve(output))));
 }
 
+/**
+ * A body's error as thrown: the fragment's error names the template and the tag's line, so nunjucks'
+ * wrapper, which would name the template again, is taken off; one located in an include keeps its own.
+ */
+function bodyError(error: unknown): unknown {
+  const wrapped = error as { Update?: unknown; firstUpdate?: boolean; cause?: unknown } | null;
+  if (typeof wrapped?.Update !== 'function' || wrapped.firstUpdate !== true) return error;
+  return wrapped.cause ?? error;
+}
+
 /** The template variables as they are now: a later `set` must not change a body still to render. */
 function snapshotContext(context: any): unknown {
   const copy = Object.create(context);
@@ -333,10 +354,10 @@ function heldDigests(env: object | undefined): TemplateDigests | undefined {
 
 /**
  * The templates being compiled, innermost last, each by its path and the digest key of its tags: the
- * parser is never told which template it parses, and a tag's errors must name it. Compiling is
- * synchronous, so a stack is exact.
+ * parser is never told which template it parses, and a tag's errors must name it (`installed`: the
+ * environment has the tag). Compiling is synchronous, so a stack is exact.
  */
-const compiling: Array<{ template: string; digestKey: string | undefined }> = [];
+const compiling: Array<{ template: string; digestKey: string | undefined; installed: boolean }> = [];
 
 /** The modules of each copy of nunjucks an environment was given from, by its Environment class. */
 const copies = new WeakMap<object, NunjucksInternals>();
@@ -365,7 +386,6 @@ function nunjucksOf(env: Environment): NunjucksInternals {
   const copy: NunjucksInternals = {
     compiler: sibling('compiler'),
     lexer: sibling('lexer'),
-    lib: sibling('lib'),
     nodes: sibling('nodes'),
     parser: sibling('parser'),
     runtime: sibling('runtime'),
@@ -402,10 +422,19 @@ function isEnvironmentOf(exports: any, env: Environment): boolean {
  * Makes a copy of nunjucks compile the frame node, and say which template it is compiling; for an
  * environment whose tags carry digests, what the template depends on goes into its tags' digest key.
  */
-function teach({ compiler }: NunjucksInternals): void {
+function teach({ compiler, nodes }: NunjucksInternals): void {
   // An expression node that compiles to the runtime frame, so the tag can copy the variables in scope.
   compiler.Compiler.prototype.compileCachegrainFrame = function compileCachegrainFrame(this: { _emit(code: string): void }) {
     this._emit('frame');
+  };
+  // `uncacheable(why)` is called with its template and line too, for the reason the page cache gives; the parsed call is left as it was.
+  const compileFunCall = compiler.Compiler.prototype.compileFunCall;
+  compiler.Compiler.prototype.compileFunCall = function compileSitedCall(this: unknown, node: any, frame: unknown) {
+    const compile = compiling.at(-1);
+    if (compile?.installed !== true || node.name?.typename !== 'Symbol' || node.name.value !== 'uncacheable') return compileFunCall.call(this, node, frame);
+    const literal = (value: unknown) => new nodes.Literal(node.lineno, node.colno, value);
+    const args = new nodes.NodeList(node.args.lineno, node.args.colno, [...node.args.children, literal(compile.template), literal(node.lineno + 1)]);
+    return compileFunCall.call(this, new nodes.FunCall(node.lineno, node.colno, node.name, args), frame);
   };
   const compileTemplate = compiler.compile;
   compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
@@ -413,7 +442,11 @@ function teach({ compiler }: NunjucksInternals): void {
     const template = typeof path === 'string' ? path : UNNAMED;
     const digests = (extensions as Array<Record<PropertyKey, unknown>> | undefined)?.find((extension) => extension[DIGESTS] !== undefined)?.[DIGESTS] as
       TemplateDigests | undefined;
-    compiling.push({ template, digestKey: digests === undefined || typeof source !== 'string' ? undefined : digestKeyOf(digests, source, template) });
+    compiling.push({
+      template,
+      digestKey: digests === undefined || typeof source !== 'string' ? undefined : digestKeyOf(digests, source, template),
+      installed: (extensions as Array<Record<PropertyKey, unknown>> | undefined)?.some((extension) => DIGESTS in extension) === true,
+    });
     try {
       return compileTemplate.apply(this, args);
     } finally {
@@ -425,7 +458,6 @@ function teach({ compiler }: NunjucksInternals): void {
 interface NunjucksInternals {
   compiler: { Compiler: any; compile: (...args: unknown[]) => string };
   lexer: Record<string, string> & NunjucksParsing['lexer'];
-  lib: { _prettifyError(path: string, withInternals: boolean, error: unknown): Error };
   nodes: Record<string, any>;
   parser: NunjucksParsing['parser'];
   runtime: { SafeString: new (text: string) => unknown; Frame: new () => any };

@@ -12,13 +12,13 @@
 import { describe } from '../src/core/keys.js';
 import {
   FragmentRender,
-  KEYWORDS,
   missingEndTag,
   type TagKeywords,
   type TagSite,
   TemplateSyntaxError,
   tooFewArguments,
   uncacheableOutput,
+  unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
 import { installerOptions, RENDER_STATE, refuseDigests } from './template-tag.js';
@@ -160,8 +160,8 @@ function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number 
   }
   if (!node.block || node.block.nodes?.length === 0) throw missingEndTag(mixinName, `the block indented under +${mixinName}(…)`, site);
   const keywords = (node.attrs ?? []).map(({ name, val }) => {
-    if (!(KEYWORDS as readonly string[]).includes(name))
-      throw new TemplateSyntaxError(`'+${mixinName}' has no attribute '${name}' (${KEYWORDS.join(', ')})`, undefined, site);
+    const unknown = unknownKeyword(name, `'+${mixinName}'`, site);
+    if (unknown !== undefined) throw unknown;
     return `${JSON.stringify(name)}: ${String(val)}`;
   });
   rewriteCalls(node.block, mixinName, rewrite, loops);

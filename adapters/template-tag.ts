@@ -36,8 +36,13 @@ export function installerOptions<Option extends string>(
 export function refuseDigests(installer: string, engine: string): never {
   throw new TypeError(
     `${installer}: digests: true is not offered for ${engine}: template digests are read from Nunjucks, Handlebars and Eta templates; ` +
-      `a ${engine} fragment is renewed by its name, its vary-on values, tags or invalidation`,
+      `${withArticle(engine)} fragment is renewed by its name, its vary-on values, tags or invalidation`,
   );
+}
+
+/** `an EJS`, `a Pug`: every engine name here that begins with a vowel letter is also said with a vowel sound. */
+function withArticle(name: string): string {
+  return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
 }
 
 /** The line, counted from 1, of the character at `offset` of `text`. */

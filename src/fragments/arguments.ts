@@ -9,6 +9,7 @@ import { caches } from '../config.js';
 import { InvalidCacheBackendError } from '../core/errors.js';
 import { describe } from '../core/keys.js';
 import { contextList } from '../cacheability/contexts.js';
+import { closestName } from '../options.js';
 
 /** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
 export interface TagSite {
@@ -134,6 +135,18 @@ export function fragmentCondition(value: unknown): boolean {
 /** The keyword arguments a tag takes after its vary-on values, in any order. */
 export const KEYWORDS = ['using', 'tags', 'stale', 'lock', 'contexts', 'if'] as const;
 export type Keyword = (typeof KEYWORDS)[number];
+
+/**
+ * The error for a keyword `tag` (`'cache' tag`) does not take, or undefined for one it takes: a
+ * misspelt keyword silently ignored would cache under the wrong cache, tags or lifetime.
+ */
+export function unknownKeyword(name: string, tag: string, site?: TagSite): TemplateSyntaxError | undefined {
+  if ((KEYWORDS as readonly string[]).includes(name)) return undefined;
+  const closest = closestName(name, KEYWORDS);
+  const hint = closest === undefined ? '' : ` (did you mean '${closest}'?)`;
+  return new TemplateSyntaxError(`${tag}: unknown keyword '${name}'${hint}; the keywords are ${KEYWORDS.join(', ')}`, undefined, site);
+}
+
 /** A tag's keyword arguments as evaluated; absent ones are undefined. */
 export type TagKeywords = Partial<Record<Keyword, unknown>>;
 

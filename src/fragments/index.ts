@@ -9,6 +9,7 @@ export {
   nonIntegerTimeout,
   TemplateSyntaxError,
   tooFewArguments,
+  unknownKeyword,
 } from './arguments.js';
 export { KEYWORDS } from './arguments.js';
 export type { Keyword, TagKeywords, TagSite } from './arguments.js';

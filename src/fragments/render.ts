@@ -119,11 +119,10 @@ export class FragmentRender implements Recording {
   /**
    * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
    * the page itself, outside any fragment's body); else records the fragment and answers its
-   * placeholder. `timeout`, `varyOn` and `keywords` (`using`, `tags`, `stale`, `lock`; absent ones
-   * undefined) are the tag's evaluated arguments; `name` is the literal fragment name; `bodyOf`
-   * makes the body to render later (called only when it may be needed, as it copies the variables
-   * in scope); `site`, when the adapter knows it, goes into the message of every error of this tag
-   * and its body. `digest` is the template digest key its template's compile gave its tags.
+   * placeholder. `timeout`, `varyOn` and `keywords` (absent ones undefined) are the tag's evaluated
+   * arguments; `name` is the literal fragment name; `bodyOf` makes the body to render later (called
+   * only when it may be needed, as it copies the variables in scope); `site`, when the adapter knows
+   * it, names every error of this tag and its body; `digest` is its template's digest key.
    */
   tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite, digest?: string): string {
     let fragment: Fragment;
