@@ -30,8 +30,9 @@ import {
   varyOnHeadersDecorator,
 } from '../src/http/index.js';
 import { passesOn } from '../src/http/connect.js';
+import { CACHE_PAGE_OPTIONS } from '../src/http/layer.js';
 import { describe } from '../src/core/keys.js';
-import { checkValue, MUST_BE } from '../src/options.js';
+import { checkOptions, checkValue, MUST_BE } from '../src/options.js';
 
 /** An `onRequest` hook, as Fastify calls it. */
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
@@ -143,14 +144,23 @@ export function holeHandler(options: HoleHandlerOptions = {}): Hook {
 /** The register options Fastify itself reads: not the cache's. */
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
 
+/** The names a route's `cachePage` config object takes: `cachePage`'s timeout and options. */
+const ROUTE_CACHE_PAGE_OPTIONS = { timeout: MUST_BE.seconds, ...CACHE_PAGE_OPTIONS };
+
 /** A route's `cachePage` config as a hook, checked as the route is declared. */
 function routeHook(config: CachePageConfig, route: RouteOptions): Hook {
   const where = `cachePage of ${String(route.method)} ${route.url}`;
-  if (typeof config !== 'number' && (typeof config !== 'object' || config === null || Array.isArray(config))) {
+  if (typeof config === 'number') {
+    checkValue(config, MUST_BE.seconds, where, 'timeout');
+    return cachePage(config);
+  }
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) {
     throw new TypeError(`${where}: give the seconds to cache its pages, or { timeout, ...options } (got ${describe(config)})`);
   }
-  const { timeout, ...options } = typeof config === 'number' ? { timeout: config } : config;
-  checkValue(timeout, MUST_BE.seconds, where, 'timeout');
+  // Checked as one object, so that a misspelt timeout is named as such rather than missing.
+  checkOptions(config, ROUTE_CACHE_PAGE_OPTIONS, where, '');
+  const { timeout, ...options } = config;
+  if (timeout === undefined) throw new TypeError(`${where}: timeout is missing: give the seconds to cache its pages, { timeout, ...options }`);
   return cachePage(timeout, options);
 }
 

@@ -56,6 +56,19 @@ const MarkerResponse = RESPONSE_ALREADY_SENT.constructor as typeof Response;
 const ALREADY_SENT_HEADERS = [...RESPONSE_ALREADY_SENT.headers];
 const alreadySent = (): Response => new MarkerResponse(null, { headers: ALREADY_SENT_HEADERS });
 
+/**
+ * The marker for the request of `c`. Hono answers a HEAD with `new Response(null, answer)`, the global
+ * Response being @hono/node-server's lighter one, which the server writes out (a second head on a
+ * response already sent) unless the answer it copies has become a full Response: then the copy is a
+ * full one too, carrying the marker header. Reading a lighter Response's body makes it full.
+ */
+function alreadySentFor(c: Context): Response {
+  if (c.req.method !== 'HEAD') return alreadySent();
+  const marker = new Response(null, { headers: ALREADY_SENT_HEADERS });
+  void marker.body;
+  return marker;
+}
+
 /** Names the route Hono matches for a request on its way down, by which its pages are counted (a catch-all names none). */
 function nameHonoRoute(c: Context, res: ServerResponse): void {
   nameRoute(res, () => {
@@ -95,18 +108,19 @@ function passThrough(
 }
 
 /** The answer of a page-cache middleware: the marker response once the cache sent the page, else nothing. */
-function answerOf(sent: boolean | Promise<boolean>): Response | undefined | Promise<Response | undefined> {
-  if (sent === true) return alreadySent();
+function answerOf(c: Context, sent: boolean | Promise<boolean>): Response | undefined | Promise<Response | undefined> {
+  if (sent === true) return alreadySentFor(c);
   if (sent === false) return undefined;
-  return sent.then((answered) => (answered ? alreadySent() : undefined));
+  return sent.then((answered) => (answered ? alreadySentFor(c) : undefined));
 }
 
 /** A hit answered at once is answered in the same turn: Hono awaits whatever a middleware returns. */
 const asHandler = (fn: (c: Context, next: () => Promise<void>) => ReturnType<typeof answerOf>): MiddlewareHandler => fn as MiddlewareHandler;
 
 function pageMiddleware(pages: PageCache, name: string): MiddlewareHandler {
+  const run = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => pages.handle(req, res, onward, answered);
   return named(
-    asHandler((c, next) => answerOf(passThrough(c, next, (req, res, onward, answered) => pages.handle(req, res, onward, answered), name))),
+    asHandler((c, next) => answerOf(c, passThrough(c, next, run, name))),
     name,
   );
 }
@@ -138,7 +152,7 @@ export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): Middle
   const run = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) =>
     pages.fetchOrContinue(req, res, onward, false, answered);
   return named(
-    asHandler((c, next) => answerOf(passThrough(c, next, run, 'fetchFromCacheMiddleware'))),
+    asHandler((c, next) => answerOf(c, passThrough(c, next, run, 'fetchFromCacheMiddleware'))),
     'fetchFromCacheMiddleware',
   );
 }
@@ -168,7 +182,7 @@ export function holeHandler(options: HoleHandlerOptions = {}): MiddlewareHandler
   return named(async (c: Context, next: () => Promise<void>) => {
     const { req, res } = nodeOf(c, 'holeHandler');
     if (await passesOn(handler, req, res)) await next();
-    else return alreadySent();
+    else return alreadySentFor(c);
   }, 'holeHandler');
 }
 

@@ -14,6 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache } from '../core/base.js';
 import type { ServerHealth } from '../backends/server.js';
 import { caches } from '../config.js';
+import { InvalidCacheBackendError } from '../core/errors.js';
 import { checkOptions, MUST_BE, optionShape, ValueRule } from '../options.js';
 import { fragmentStats } from '../fragments/index.js';
 import { type CacheEvent, channelName, type HitCounts } from '../core/observe.js';
@@ -83,9 +84,22 @@ function listenForInvalidations(): void {
   );
 }
 
+/** The cache of an alias `options.caches` names; one that is not configured is refused, naming it and the option. */
+function shownCache(alias: string): BaseCache {
+  try {
+    return caches.get(alias);
+  } catch (error) {
+    if (!(error instanceof InvalidCacheBackendError) || caches.has(alias)) throw error;
+    throw new InvalidCacheBackendError(`cacheDashboard: options.caches names '${alias}': ${error.message}`, { alias, cause: error });
+  }
+}
+
 /** The dashboard as a node:http handler: GET `/` shows it; POST `/invalidate-tags` and `/clear` act. */
 export function dashboardHandler(options: DashboardOptions = {}): (req: IncomingMessage, res: ServerResponse, next?: Next) => void {
   checkOptions(options, DASHBOARD_OPTIONS, 'cacheDashboard');
+  // The caches may be configured after the dashboard is made: its aliases are checked now only if they
+  // were configured before, and on every request otherwise.
+  if (caches.configured) for (const alias of options.caches ?? []) if (!caches.has(alias)) shownCache(alias);
   const { actions = false, title = 'Cache', top = 20 } = options;
   listenForInvalidations();
   const secret = randomBytes(32);
@@ -100,7 +114,7 @@ export function dashboardHandler(options: DashboardOptions = {}): (req: Incoming
       return actual.length === expected.length && timingSafeEqual(actual, expected);
     });
   };
-  const shown = (): BaseCache[] => (options.caches === undefined ? caches.all() : options.caches.map((alias) => caches.get(alias)));
+  const shown = (): BaseCache[] => (options.caches === undefined ? caches.all() : options.caches.map(shownCache));
 
   return (req, res, next) => {
     const path = (req.url ?? '/').split('?')[0]!;
@@ -108,7 +122,13 @@ export function dashboardHandler(options: DashboardOptions = {}): (req: Incoming
     if (path === '/' || path === '') {
       if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
       const flash = new URL(req.url ?? '/', 'http://dashboard').searchParams.get('done') ?? undefined;
-      renderPage(shown(), { title, top, actions, token: token(Math.floor(Date.now() / TOKEN_WINDOW_MS)), flash, mount: mountPath(req, path) }).then(
+      let showing: BaseCache[];
+      try {
+        showing = shown();
+      } catch (error) {
+        return fail(error);
+      }
+      renderPage(showing, { title, top, actions, token: token(Math.floor(Date.now() / TOKEN_WINDOW_MS)), flash, mount: mountPath(req, path) }).then(
         (html) => send(res, 200, 'text/html; charset=utf-8', html),
         fail,
       );

@@ -68,10 +68,11 @@ export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPag
   putHeaders(res, headers, hit.distinctNames);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
-  const body = status === 200 && req.method !== 'HEAD' ? page.body : undefined;
+  const body = status === 200 ? page.body : undefined;
+  // A HEAD's holes are delivered too, unsent: its Content-Length is that of the page its GET would get.
   if (page.holes === true && holes !== undefined && status !== 304) return holes.sendStored(req, res, status, statusMessage, body);
   res.writeHead(status, statusMessage);
-  res.end(body);
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 /**

@@ -45,6 +45,7 @@ export class HoleDelivery {
     if (scope?.holesDeliveredBy !== undefined && scope.holesDeliveredBy !== this.owner) {
       scope.holesLeft = true;
       res.writeHead(status, statusMessage);
+      // A HEAD's body too: the layer delivering the holes declares the length of the page they make.
       res.end(body === undefined ? undefined : unsealedBody(body));
       return;
     }
@@ -53,7 +54,7 @@ export class HoleDelivery {
     void this.bodyFor(req, res, body, 'sealed').then((sent) => {
       if (sent !== body && sent !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', sent.length);
       res.writeHead(res.statusCode, res.statusMessage);
-      res.end(sent);
+      res.end(req.method === 'HEAD' ? undefined : sent);
     });
   }
 
@@ -69,6 +70,9 @@ export class HoleDelivery {
    * preconditions: 304 or 412 with no body). A fill that fails sends a 500 instead, reported.
    */
   async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined> {
+    // Frameworks answer a HEAD without handing its body on: the length they declared is that of the
+    // page before its holes were delivered, which its GET would not get, and the delivered one is unknown.
+    if (req.method === 'HEAD' && (body === undefined || body.length === 0)) res.removeHeader('content-length');
     try {
       if (this.mode === 'esi') {
         res.setHeader('Surrogate-Control', 'content="ESI/1.0"');

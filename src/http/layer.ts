@@ -95,6 +95,7 @@ export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
 });
 /** `cachePage` takes its timeout as its first argument, never as `seconds`. */
 const { seconds: _seconds, ...CACHE_PAGE_OPTIONS } = PAGE_CACHE_OPTIONS;
+export { CACHE_PAGE_OPTIONS };
 
 export const DEFAULT_SECONDS = 600;
 export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;

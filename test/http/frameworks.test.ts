@@ -302,6 +302,21 @@ describe('Fastify route config', () => {
     }
     await app.close();
   });
+
+  it('names a misspelt or missing timeout as every options check does, with the closest name and the valid ones', async () => {
+    const app = Fastify();
+    await app.register(fastifyCache.cachegrain, { site: false });
+    expect(() => app.get('/typo', { config: { cachePage: { timout: 5 } as never } }, async () => 'never')).toThrow(
+      /^cachePage of GET \/typo: unknown option 'timout' \(did you mean 'timeout'\?\); the options are 'timeout', 'cache', /,
+    );
+    expect(() => app.get('/prefix', { config: { cachePage: { timeout: 5, keyPrefx: 'a' } as never } }, async () => 'never')).toThrow(
+      "cachePage of GET /prefix: unknown option 'keyPrefx' (did you mean 'keyPrefix'?)",
+    );
+    expect(() => app.get('/none', { config: { cachePage: { keyPrefix: 'a' } as never } }, async () => 'never')).toThrow(
+      'cachePage of GET /none: timeout is missing',
+    );
+    await app.close();
+  });
 });
 
 describe("the adapters' addCacheTags, addCacheContexts and markUncacheable", () => {

@@ -38,12 +38,23 @@ function middlewareOf(spec: LayerSpec): MiddlewareHandler {
 
 const node = (c: Context) => c.env as { incoming: Parameters<Middleware>[0]; outgoing: Parameters<Middleware>[1] };
 
+/**
+ * RESPONSE_ALREADY_SENT, or for a HEAD a full Response carrying its header: Hono answers a HEAD with
+ * `new Response(null, answer)`, which @hono/node-server would write out again from a lighter one.
+ */
+function alreadySent(c: Context): Response {
+  if (c.req.method !== 'HEAD') return RESPONSE_ALREADY_SENT.clone();
+  const marker = new Response(null, { headers: RESPONSE_ALREADY_SENT.headers });
+  void marker.body;
+  return marker;
+}
+
 const honoOf = (middleware: Middleware): MiddlewareHandler => {
   const spec = specOf(middleware);
   if (spec !== undefined) return middlewareOf(spec);
   return async (c, next) => {
     if (await passesOn(middleware, node(c).incoming, node(c).outgoing)) await next();
-    else return RESPONSE_ALREADY_SENT.clone();
+    else return alreadySent(c);
   };
 };
 
@@ -52,7 +63,7 @@ export const honoStack: Build = (middleware, view, route = []) => {
   for (const layer of middleware) app.use(honoOf(layer));
   const handle: MiddlewareHandler = async (c) => {
     await view(node(c).incoming, node(c).outgoing);
-    return RESPONSE_ALREADY_SENT.clone();
+    return alreadySent(c);
   };
   // Hono's overloads name each handler's type in turn; a list of them is spread past them.
   (app.all as (path: string, ...handlers: MiddlewareHandler[]) => unknown)('*', ...route.map(honoOf), handle);
