@@ -23,11 +23,34 @@ export function loadRedisClients(): RedisClients {
   return clients;
 }
 
-/** Ends a connection once the replies in flight on it arrive (QUIT); at once when it is not connected, as it has nothing to wait for. */
-export async function quit(client: Pick<import('ioredis').Redis, 'status' | 'quit' | 'disconnect'>): Promise<void> {
-  if (client.status !== 'ready') return void client.disconnect();
-  await client.quit().catch(() => client.disconnect());
+/**
+ * Ends a connection once the replies in flight on it arrive (QUIT), waiting no longer than
+ * `deadlineMs` for them: a server that stopped answering would otherwise hold `close()` until it came
+ * back. One that is not connected has nothing to wait for and ends at once.
+ */
+export async function quit(client: Pick<import('ioredis').Redis, 'status' | 'quit' | 'disconnect'>, deadlineMs: number): Promise<void> {
+  if (client.status === 'ready') {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, deadlineMs, false)));
+    const answered = await Promise.race([
+      client.quit().then(
+        () => true,
+        () => false,
+      ),
+      late,
+    ]);
+    clearTimeout(timer);
+    if (answered) return;
+  }
+  client.disconnect();
 }
+
+/**
+ * How long ioredis lets a disconnected socket end politely before destroying it. Ending is `quit`'s
+ * to wait for, under its deadline; past that ioredis's own wait (2 s) only held the process open, or
+ * longer: it waits for a socket that had already closed when the server was gone.
+ */
+export const DISCONNECT_TIMEOUT_MS = 0;
 
 /**
  * Makes the commands a busy client sends within one tick leave in one write: the first one sent

@@ -222,14 +222,17 @@ export class ServerConnection {
     return this.send(['flush_all\r\n'], oneLine);
   }
 
-  /** Ends the socket once the replies already asked for have arrived; no command reconnects afterwards. */
+  /**
+   * Ends the socket once the replies already asked for have arrived, waiting no longer than
+   * `timeoutMs` for them; no command reconnects afterwards.
+   */
   async close(): Promise<void> {
     this.closed = true;
     const socket = this.socket;
     if (socket === undefined) return;
     const gone = new Promise<void>((resolve) => socket.once('close', () => resolve()));
     socket.end();
-    const timer = setTimeout(() => socket.destroy(), 1000);
+    const timer = setTimeout(() => socket.destroy(), this.timeoutMs);
     await gone;
     clearTimeout(timer);
   }

@@ -9,12 +9,13 @@
  */
 import { BaseCache, type CacheParams } from '../core/base.js';
 import type { Seam } from '../core/seam.js';
+import type { ServerHealth } from '../core/types.js';
 import type { Codec } from '../core/codec.js';
 import { CacheServerError } from '../core/errors.js';
 import { describe } from '../core/keys.js';
 import { type OptionShape, optionShape } from '../options.js';
 import { currentScope, type RequestScope } from '../cacheability/scope.js';
-import { loadRedisClients } from './ioredis.js';
+import { DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
 import { type BusConnections, L1Tier } from '../tier/l1.js';
 import { L1_OPTIONS, type L1Options, type L1Settings, l1Settings } from '../tier/l1-settings.js';
 
@@ -43,18 +44,7 @@ export const SERVER_FAILED: unique symbol = Symbol('server failed');
 /** A fallback that is never used: the call rejects even with failOpen (a counter cannot fake a miss). */
 const NO_FALLBACK: unique symbol = Symbol('no fallback');
 
-/** What the dashboard sees of one server's breaker. */
-export interface ServerHealth {
-  server: string;
-  /** closed: calls go through; open: calls answer at once; probing: one call is testing the server. */
-  state: 'closed' | 'open' | 'probing';
-  /** Failures in a row (0 once the server answers). */
-  consecutiveFailures: number;
-  /** The failure that opened the breaker or failed the last probe, while not closed. */
-  lastFailure?: string;
-  /** Epoch milliseconds when the breaker last opened, while not closed. */
-  openedAt?: number;
-}
+export type { ServerHealth };
 
 export abstract class ServerCache<P> extends BaseCache<P> {
   static override readonly optionNames: OptionShape = SERVER_OPTIONS;
@@ -122,16 +112,26 @@ export abstract class ServerCache<P> extends BaseCache<P> {
         lazyConnect: true,
         maxRetriesPerRequest: 0,
         enableOfflineQueue,
+        disconnectTimeout: DISCONNECT_TIMEOUT_MS,
         retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
       });
     const publisher = connect(true);
     publisher.on('error', () => undefined); // the subscriber reports the bus's troubles
     publisher.connect().catch(() => undefined);
-    return { publisher, subscriber: connect(false), ownsPublisher: true };
+    const subscriber = connect(false);
+    return {
+      publisher,
+      subscriber,
+      close: async () => {
+        subscriber.disconnect();
+        // The invalidations already published leave before the connection ends.
+        await quit(publisher, this.timeoutMs);
+      },
+    };
   }
 
   /** The breaker of every server this cache has called, for dashboards and health checks. */
-  health(): ServerHealth[] {
+  override health(): ServerHealth[] {
     return [...this.breakers.values()].map((breaker) => breaker.health());
   }
 
@@ -239,8 +239,11 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     pending.scope?.markDown(breaker, pending.startedMs);
     breaker.fail(failure);
     const fallback = pending.fallback;
-    // Without failOpen the rejection is the report.
-    if (fallback === NO_FALLBACK || (!this.failOpen && fallback !== SERVER_FAILED)) return pending.reject(failure);
+    // Without failOpen the rejection is the report; with it, an outage is heard as an event whatever call met it.
+    if (fallback === NO_FALLBACK || (!this.failOpen && fallback !== SERVER_FAILED)) {
+      if (this.failOpen) this.reportOutage(breaker, failure);
+      return pending.reject(failure);
+    }
     this.reportOutage(breaker, failure);
     pending.resolve(fallback);
   }
@@ -266,6 +269,10 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     if (unreachable !== undefined)
       return new CacheServerError(`cache '${this.alias}': server ${server} unreachable: ${unreachable.message}`, server, unreachable);
     return new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error)?.message ?? String(error)}`, server, error);
+  }
+
+  override get failsOpen(): boolean {
+    return this.failOpen;
   }
 
   override get unreachable(): boolean {

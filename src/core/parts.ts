@@ -24,6 +24,8 @@ export interface CacheSelf extends KeyMaking {
   readonly refreshes: Refreshes;
   /** Whether its server is known to be down now (a breaker open): writes would only fail. */
   readonly unreachable: boolean;
+  /** Whether a server's failure answers as a miss or a no-op (`failOpen`) rather than rejecting the call. */
+  readonly failsOpen: boolean;
   now(): number;
   incr(key: CacheKey, delta?: number, options?: VersionOption): Promise<number>;
   incrVersion(key: CacheKey, delta?: number, options?: VersionOption): Promise<number>;

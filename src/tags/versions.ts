@@ -289,9 +289,18 @@ export class TagVersions<P> {
             versioned.map((tag) => this.keyOf(tag)),
             storedExpiry,
           ),
-      first.length === 0 ? undefined : this.checkFirstUses(first, versions, storedExpiry),
+      first.length === 0 ? undefined : this.checkFirstUses(first, versions, storedExpiry).catch((error) => this.leaveOut(error, first, versions)),
     ]);
     return versions;
+  }
+
+  /**
+   * A first use that could not be checked: with failOpen, where a failed write is a no-op, the write
+   * is left out (its server's failure reported where it happened); otherwise it rejects.
+   */
+  private leaveOut(error: unknown, tags: string[], versions: Map<string, string | null>): void {
+    if (!(error instanceof CacheServerError) || !this.host.cache.failsOpen) throw error;
+    for (const tag of tags) versions.set(tag, null);
   }
 
   /** Raises the horizon past `storedExpiry` if it is not there yet, then marks out every tag that got a version meanwhile. */
@@ -344,9 +353,19 @@ export class TagVersions<P> {
     await this.writeVersions(entries);
   }
 
-  /** Writes new tag versions under their made keys; where versions expire, they expire at the horizon. */
+  /**
+   * Writes new tag versions under their made keys; where versions expire, they expire at the horizon.
+   * A version not written rejects, failOpen or not: an invalidation is never forgotten unheard.
+   */
   private async writeVersions(entries: Array<[string, P]>): Promise<void> {
-    throwRefusal(await this.host.seam.write(entries, null));
+    const failed = await this.host.seam.write(entries, null);
+    throwRefusal(failed);
+    if (failed.length > 0) {
+      throw new CacheServerError(
+        `cache '${this.host.alias}': invalidateTags: the new versions of ${failed.length} tag${failed.length === 1 ? '' : 's'} were not written: the server failed (reported as an 'error' event)`,
+        '',
+      );
+    }
     if (this.expiring) await this.expireAtHorizon(entries.map(([key]) => key));
   }
 

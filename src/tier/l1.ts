@@ -6,13 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { Redis } from 'ioredis';
 import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../core/in-process.js';
 import { failedKey, type Seam, type WriteFailure } from '../core/seam.js';
 import { type Entry } from '../core/types.js';
 import { type MaybePromise } from '../core/maybe.js';
 import type { L1Settings } from './l1-settings.js';
-import { quit } from '../backends/ioredis.js';
 
 /** The primitives of a server cache that the L1 sits in front of. */
 export type Primitives<P> = Pick<
@@ -21,11 +19,20 @@ export type Primitives<P> = Pick<
 >;
 
 /** Where invalidations travel: a connection to publish on, and one (in subscriber mode) to listen on. */
+/** The connection the tier hears invalidations on: an ioredis client is one. */
+export interface BusSubscriber {
+  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
+  on(event: 'ready' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  subscribe(channel: string): Promise<unknown>;
+  connect(): Promise<void>;
+}
+
 export interface BusConnections {
-  publisher: Pick<Redis, 'publish'>;
-  subscriber: Redis;
-  /** Whether closing the tier should close the publisher too (false when it is the cache's own client). */
-  ownsPublisher: boolean;
+  publisher: { publish(channel: string, message: string): Promise<unknown> };
+  subscriber: BusSubscriber;
+  /** Ends the connections opened for the bus (not a publisher that is the cache's own client). */
+  close(): Promise<void>;
 }
 
 interface L1Entry<P> extends InProcessEntry<P> {
@@ -447,11 +454,7 @@ export class L1Tier<P> implements InProcessStore<P> {
     const siblings = L1Tier.siblings.get(this.channel)!;
     siblings.delete(this as L1Tier<unknown>);
     if (siblings.size === 0) L1Tier.siblings.delete(this.channel);
-    if (bus !== undefined) {
-      bus.subscriber.disconnect();
-      // The invalidations already published leave before the connection ends.
-      if (bus.ownsPublisher) await quit(bus.publisher as Redis);
-    }
+    await bus?.close();
     await this.inner.disconnect?.();
   }
 }

@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HashRing, parseServerAddress, ServerConnection } from '../../src/backends/memcached-client.js';
@@ -6,6 +5,7 @@ import { CacheServerError, type CacheParams, InvalidCacheKeyError, MemcachedCach
 import { describeBackend, sleep } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
 import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
+import { freezeProcess } from '../setup/process.js';
 
 function testServers(): string[] {
   const servers = process.env.CACHEGRAIN_TEST_MEMCACHED_SERVERS;
@@ -66,13 +66,6 @@ describe('memcached', () => {
       },
     } as MemcachedCache);
     return { location: `127.0.0.1:${port}`, accepted, closed: () => closed };
-  }
-
-  /** SIGSTOPs a server and waits until every thread of it has stopped. */
-  async function freeze(pid: number): Promise<void> {
-    process.kill(pid, 'SIGSTOP');
-    const threadStates = () => readdirSync(`/proc/${pid}/task`).map((task) => readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8').split(') ')[1]![0]);
-    await expect.poll(() => threadStates().every((state) => state === 'T'), { timeout: 20_000, interval: 5 }).toBe(true);
   }
 
   /** One counter of memcached's `stats`, asked on a connection of its own. */
@@ -475,7 +468,7 @@ describe('memcached', () => {
       await cache.setMany({ a: 'A', b: 'B' });
       await fallback.setMany({ a: 'A', b: 'B' });
       const connectionsBefore = await serverStat(server.location, 'total_connections');
-      await freeze(server.pid);
+      await freezeProcess(server.pid);
       await expect(cache.get('a')).rejects.toThrow(`did not answer within 200 ms`);
       expect(await fallback.get('a')).toBeUndefined();
       await sleep(500); // past the silence (twice timeoutMs) that drops both connections

@@ -1,6 +1,8 @@
+import { createHook } from 'node:async_hooks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CacheServerError, RedisCache } from '../../src/index.js';
 import { closedPort } from '../setup/closed-port.js';
+import { freezeProcess } from '../setup/process.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
 
 const TIMEOUT_MS = 150;
@@ -26,6 +28,8 @@ async function timed<T>(action: () => Promise<T>): Promise<{ value: T; ms: numbe
   const value = await action();
   return { value, ms: performance.now() - started };
 }
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -122,6 +126,43 @@ describe('redis when the server goes away', () => {
     await eventually(async () => (await cache.get('k').catch(() => 'failed')) === undefined, 30_000);
     expect(unhandled).toEqual([]);
   }, 60_000);
+
+  it('close() waits for a server that stopped answering no longer than timeoutMs, idle or with a call in flight', async () => {
+    server = await startRedisServer();
+    for (const inFlight of [false, true]) {
+      const cache = new RedisCache({ location: server.url, keyPrefix: String(inFlight), options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
+      cache.on('error', () => undefined);
+      await cache.set('k', 'v');
+      await freezeProcess(server.pid!);
+      const call = inFlight ? cache.get('k').catch(() => undefined) : undefined;
+      const closing = await timed(() => Promise.race([cache.close().then(() => 'closed'), sleep(10_000).then(() => 'still closing')]));
+      process.kill(server.pid!, 'SIGCONT');
+      await call;
+      expect(closing.value).toBe('closed');
+      expect(closing.ms).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
+    }
+  }, 30_000);
+
+  it('close() after the server died leaves no timer of its connection behind to hold the process open', async () => {
+    server = await startRedisServer();
+    const cache = new RedisCache({ location: server.url, options: { failOpen: true, timeoutMs: TIMEOUT_MS } });
+    cache.on('error', () => undefined);
+    await cache.set('k', 'v');
+    await server.kill!();
+    expect(await cache.get('k')).toBeUndefined();
+    // The timers close() starts that would keep the process alive for a second or more.
+    const lasting = new Set<number>();
+    const timers = createHook({
+      init: (id, type, _trigger, resource) => void (type === 'Timeout' && (resource as { _idleTimeout: number })._idleTimeout >= 1000 && lasting.add(id)),
+      destroy: (id) => void lasting.delete(id),
+    }).enable();
+    try {
+      await cache.close();
+    } finally {
+      timers.disable();
+    }
+    expect(lasting.size).toBe(0);
+  });
 
   it('without failOpen: a server that never answered rejects promptly too, and close() does not hang', async () => {
     const port = await closedPort();

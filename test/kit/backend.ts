@@ -1187,6 +1187,21 @@ function describeServerDown(makeDown: NonNullable<BackendUnderTest['makeDown']>)
         await expect(counter()).rejects.toThrow(CacheServerError);
       }
     });
+    it('failOpen: tagged writes are no-ops as untagged ones are, never rejected', async () => {
+      const cache = await down({ failOpen: true, timeoutMs: 300 });
+      const tagged = { timeout: 60, tags: ['t'] };
+      expect(await cache.set('a', 1, tagged)).toBeUndefined();
+      expect(await cache.add('b', 1, tagged)).toBe(false);
+      expect(await cache.setMany({ c: 1 }, tagged)).toEqual(['c']);
+      expect(await cache.getOrSet('d', () => 'computed', tagged)).toBe('computed');
+    });
+    it('invalidateTags rejects rather than forgets, failOpen or not', async () => {
+      for (const failOpen of [true, false]) {
+        const cache = await down({ failOpen, timeoutMs: 300 });
+        await expect(cache.invalidateTags(['t'])).rejects.toThrow(CacheServerError);
+        await expect(cache.invalidateTags(['t'], { soft: true })).rejects.toThrow(CacheServerError);
+      }
+    });
     it('without failOpen: every call rejects with CacheServerError', async () => {
       const cache = await down({ timeoutMs: 300 });
       for (const call of [() => cache.get('n'), () => cache.set('n', 1), () => cache.incr('n'), () => cache.add('n', 1), () => cache.delete('n')]) {

@@ -4,7 +4,7 @@
  * the server binds it, so a server is ready only once the one answering is known to be this child.
  */
 import { type ChildProcess, spawn, type SpawnOptions } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /** A server the global setup started: the environment variables that locate it, and how to stop it. */
@@ -64,6 +64,20 @@ export async function stopProcess(child: ChildProcess, graceMs = 5000, signal: N
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);
+}
+
+/**
+ * SIGSTOPs a server by its PID and waits until every thread of it has stopped: a server that keeps
+ * its connections open and answers nothing (SIGCONT resumes it).
+ */
+export async function freezeProcess(pid: number, timeoutMs = 20_000): Promise<void> {
+  process.kill(pid, 'SIGSTOP');
+  const threadStates = () => readdirSync(`/proc/${pid}/task`).map((task) => readFileSync(`/proc/${pid}/task/${task}/stat`, 'utf8').split(') ')[1]![0]);
+  const deadline = Date.now() + timeoutMs;
+  while (!threadStates().every((state) => state === 'T')) {
+    if (Date.now() > deadline) throw new Error(`process ${pid} did not stop within ${timeoutMs} ms of SIGSTOP`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** The port was taken by another process between choosing it and the server binding it. */

@@ -16,6 +16,8 @@ const run = promisify(execFile);
 export interface RedisServer {
   port: number;
   url: string;
+  /** The server's PID, to stop it answering (SIGSTOP) while its connections stay open. */
+  pid?: number;
   stop(): Promise<void>;
   /** SIGKILLs the server by its PID (a crash, no goodbye to clients), then removes its files. */
   kill?(): Promise<void>;
@@ -48,6 +50,8 @@ async function startRedisServerOn(port: number, extraArgs: string[]): Promise<Re
     throw error;
   }
   const stop = async () => {
+    // A frozen server takes no SIGTERM until it runs again.
+    if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGCONT');
     await stopProcess(child);
     rmSync(dir, { recursive: true, force: true });
   };
@@ -59,7 +63,7 @@ async function startRedisServerOn(port: number, extraArgs: string[]): Promise<Re
     }
     await stop();
   };
-  return { port, url: `redis://127.0.0.1:${port}`, stop, kill };
+  return { port, url: `redis://127.0.0.1:${port}`, pid: child.pid!, stop, kill };
 }
 
 /** Runs one redis-cli command against a local port and answers its output, trimmed. */
