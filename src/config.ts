@@ -6,11 +6,13 @@
  */
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import { type BaseCache, type CacheLogger, type CacheParams, INVALIDATE_OPTIONS, type InvalidateOptions } from './core/base.js';
+import { type BaseCache, type CacheLogger, type CacheParams, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf } from './core/base.js';
+import { checkList } from './core/call-options.js';
+import { CACHE_PARAMS } from './core/types.js';
 import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './core/errors.js';
-import { checkOptionNames, checkOptions, type OptionShape, optionShape } from './options.js';
-import type { KeyFunction } from './core/keys.js';
+import { checkOptionNames, checkOptions, type OptionShape, optionShape, ValueRule } from './options.js';
+import { describe, type KeyFunction } from './core/keys.js';
 import type { DatabaseOptions } from './backends/database/database.js';
 import type { FileBasedOptions } from './backends/filebased.js';
 import type { LocMemOptions } from './backends/locmem.js';
@@ -52,17 +54,26 @@ export type CacheConfig =
 
 export type CachesConfig = Record<string, CacheConfig>;
 
-/** Every field an alias's configuration may give. */
+/** Every field an alias's configuration may give, with the rule its value keeps (a cache's own, but for `keyFunction`). */
 const CACHE_CONFIG_FIELDS = optionShape<CommonConfig & { backend: unknown; options?: unknown }>({
   backend: true,
-  location: true,
-  timeout: true,
-  keyPrefix: true,
-  version: true,
-  keyFunction: true,
-  logger: true,
-  options: true,
+  location: CACHE_PARAMS.location,
+  timeout: CACHE_PARAMS.timeout,
+  keyPrefix: CACHE_PARAMS.keyPrefix,
+  version: CACHE_PARAMS.version,
+  keyFunction: new ValueRule(
+    "a function (key, keyPrefix, version) => string or a 'module#exportName' of one",
+    (value) => typeof value === 'function' || (typeof value === 'string' && value.includes('#')),
+  ),
+  logger: CACHE_PARAMS.logger,
+  options: CACHE_PARAMS.options,
 });
+
+/** An alias's configuration once checked: the class that builds it and what it is built with. */
+interface Resolved {
+  Backend: BackendClass;
+  params: CacheParams<any>;
+}
 
 const DEFAULT_CONFIG: CachesConfig = { default: { backend: 'locmem' } };
 
@@ -70,7 +81,7 @@ const DEFAULT_CONFIG: CachesConfig = { default: { backend: 'locmem' } };
 const requireFromApp = createRequire(pathToFileURL(`${process.cwd()}/`).href);
 
 class CacheHandler {
-  private config: CachesConfig = DEFAULT_CONFIG;
+  private config = new Map(Object.entries(DEFAULT_CONFIG).map(([alias, entry]) => [alias, resolve(alias, entry)]));
   private readonly instances = new Map<string, BaseCache>();
   /**
    * Counts the times the instances were let go (`configureCaches`, `closeAll`): whoever keeps an
@@ -78,16 +89,22 @@ class CacheHandler {
    * @internal
    */
   generation = 0;
+  /** Whether `configureCaches` has run: until then only the default cache is known, and other aliases may yet come. */
+  configured = false;
 
-  /** Replaces the configuration; the instances it replaces are closed (the promise settles then). */
+  /**
+   * Replaces the configuration; the instances it replaces are closed (the promise settles then). Every
+   * alias is checked, and its backend and key function loaded, first: a bad one replaces nothing.
+   */
   configure(config: CachesConfig): Promise<void> {
     if (config === null || typeof config !== 'object') throw new TypeError('configureCaches needs an object of aliases');
     if (!Object.hasOwn(config, 'default')) {
       throw new InvalidCacheBackendError("You must define a 'default' cache in configureCaches()", { alias: 'default' });
     }
-    for (const [alias, entry] of Object.entries(config)) checkBackend(alias, entry);
+    const resolved = new Map(Object.entries(config).map(([alias, entry]) => [alias, resolve(alias, entry)]));
     const replaced = [...this.instances.values()];
-    this.config = { ...config };
+    this.config = resolved;
+    this.configured = true;
     this.instances.clear();
     this.generation++;
     return closeQuietly(replaced);
@@ -97,10 +114,11 @@ class CacheHandler {
   get<C extends BaseCache = BaseCache>(alias: string): C {
     let instance = this.instances.get(alias);
     if (instance === undefined) {
-      if (!Object.hasOwn(this.config, alias)) {
-        throw new InvalidCacheBackendError(`The cache alias '${alias}' is not configured (configured: ${Object.keys(this.config).join(', ')})`, { alias });
+      const resolved = this.config.get(alias);
+      if (resolved === undefined) {
+        throw new InvalidCacheBackendError(`The cache alias '${alias}' is not configured (configured: ${[...this.config.keys()].join(', ')})`, { alias });
       }
-      instance = build(alias, this.config[alias]!);
+      instance = new resolved.Backend(resolved.params);
       this.instances.set(alias, instance);
     }
     return instance as C;
@@ -108,12 +126,12 @@ class CacheHandler {
 
   /** Whether an alias is configured. */
   has(alias: string): boolean {
-    return Object.hasOwn(this.config, alias);
+    return this.config.has(alias);
   }
 
   /** Every configured cache (building those not yet used). */
   all(): BaseCache[] {
-    return Object.keys(this.config).map((alias) => this.get(alias));
+    return [...this.config.keys()].map((alias) => this.get(alias));
   }
 
   /** Closes every cache built so far; they are built afresh on next use. */
@@ -137,9 +155,9 @@ export function configureCaches(config: CachesConfig): Promise<void> {
  * fragment or page written with one of them before this call reads as a miss from then on (with
  * `soft`, as stale where it may be served stale).
  */
-export async function invalidateTags(tags: Iterable<string>, options?: InvalidateOptions): Promise<void> {
+export async function invalidateTags(tags: ListOf<string>, options?: InvalidateOptions): Promise<void> {
   checkOptions(options, INVALIDATE_OPTIONS, 'invalidateTags');
-  const list = [...tags];
+  const list = [...checkList(tags, 'invalidateTags', 'tags', 'strings')];
   await Promise.all(caches.all().map((each) => each.invalidateTags(list, options)));
 }
 
@@ -153,43 +171,40 @@ export const cache: BaseCache = new Proxy({} as BaseCache, {
 });
 
 /**
- * Refuses an unknown backend, and field or option names (nested ones too) the backend does not take,
- * before anything is replaced.
+ * Checks one alias's configuration as its cache's constructor would (names and values of its fields
+ * and of its backend's options, nested ones too) and loads what it names by module, so that
+ * `configureCaches` refuses a bad one before anything is replaced. Each error names the alias and the setting.
  */
-function checkBackend(alias: string, entry: CacheConfig): void {
-  const unknownField = entry === null || typeof entry !== 'object' ? undefined : checkOptionNames(entry, CACHE_CONFIG_FIELDS, '');
-  if (unknownField !== undefined) throw new TypeError(`cache '${alias}': ${unknownField}`);
-  const backend = entry?.backend;
-  let known: readonly string[] | OptionShape | undefined;
-  if (typeof backend === 'function') {
-    known = (backend as { optionNames?: readonly string[] | OptionShape }).optionNames;
-  } else if (typeof backend === 'string' && Object.hasOwn(BUILTIN_BACKENDS, backend)) {
-    known = (BUILTIN_BACKENDS[backend] as { optionNames?: readonly string[] | OptionShape }).optionNames;
-  } else if (typeof backend !== 'string' || !backend.includes('#')) {
+function resolve(alias: string, entry: CacheConfig): Resolved {
+  const problem = entry === null || typeof entry !== 'object' ? undefined : checkOptionNames(entry, CACHE_CONFIG_FIELDS, '');
+  if (problem !== undefined) throw new TypeError(`cache '${alias}': ${problem}`);
+  const Backend = resolveBackend(alias, entry?.backend);
+  const known = (Backend as { optionNames?: readonly string[] | OptionShape }).optionNames;
+  const unknownOption = known === undefined || entry.options === undefined ? undefined : checkOptionNames(entry.options, known);
+  if (unknownOption !== undefined) throw new TypeError(`cache '${alias}': ${unknownOption}`);
+  let keyFunction = entry.keyFunction;
+  if (typeof keyFunction === 'string') {
+    const loaded = loadExport(alias, keyFunction, 'keyFunction');
+    if (typeof loaded !== 'function') throw new TypeError(`cache '${alias}': keyFunction '${keyFunction}' is not a function (got ${describe(loaded)})`);
+    keyFunction = loaded as KeyFunction;
+  }
+  return { Backend, params: { ...entry, alias, keyFunction } };
+}
+
+function resolveBackend(alias: string, backend: unknown): BackendClass {
+  if (typeof backend === 'string' && Object.hasOwn(BUILTIN_BACKENDS, backend)) return BUILTIN_BACKENDS[backend]!;
+  if (typeof backend !== 'function' && (typeof backend !== 'string' || !backend.includes('#'))) {
     throw new InvalidCacheBackendError(
       `Unknown backend ${typeof backend === 'string' ? `'${backend}'` : String(backend)} for cache '${alias}': ` +
         `use one of ${Object.keys(BUILTIN_BACKENDS).join(', ')}, a class extending BaseCache, or 'module#ExportName'`,
       { alias, backend: String(backend) },
     );
   }
-  const options = entry.options;
-  const unknownOption = known === undefined || options === null || typeof options !== 'object' ? undefined : checkOptionNames(options, known);
-  if (unknownOption !== undefined) throw new TypeError(`cache '${alias}': ${unknownOption}`);
-}
-
-function build(alias: string, entry: CacheConfig): BaseCache {
-  const Backend = resolveBackend(alias, entry.backend);
-  const keyFunction = typeof entry.keyFunction === 'string' ? loadExport(alias, entry.keyFunction, 'keyFunction') : entry.keyFunction;
-  return new Backend({ ...entry, alias, keyFunction: keyFunction as KeyFunction | undefined });
-}
-
-function resolveBackend(alias: string, backend: string | BackendClass): BackendClass {
-  if (typeof backend === 'function') return backend;
-  if (Object.hasOwn(BUILTIN_BACKENDS, backend)) return BUILTIN_BACKENDS[backend]!;
-  const loaded = loadExport(alias, backend, 'backend');
+  const loaded = typeof backend === 'string' ? loadExport(alias, backend, 'backend') : backend;
   // Duck-typed rather than instanceof: a module may extend another copy of cachegrain's BaseCache.
   if (typeof loaded !== 'function' || typeof loaded.prototype?.getMany !== 'function' || typeof loaded.prototype?.makeKey !== 'function') {
-    throw new InvalidCacheBackendError(`Backend '${backend}' for cache '${alias}' is not a class extending BaseCache`, { alias, backend });
+    const named = typeof backend === 'string' ? `'${backend}'` : `class ${(backend as { name?: string }).name || '(anonymous)'}`;
+    throw new InvalidCacheBackendError(`Backend ${named} for cache '${alias}' is not a class extending BaseCache`, { alias, backend: String(named) });
   }
   return loaded as BackendClass;
 }

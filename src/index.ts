@@ -8,6 +8,7 @@ export type {
   Entry,
   EntryState,
   InvalidateOptions,
+  ListOf,
   MaybePromise,
   StoredEntry,
   TimeoutArg,
@@ -34,7 +35,7 @@ export type { ServerHealth, ServerOptions } from './backends/server.js';
 export type { L1Options } from './tier/l1-settings.js';
 export { L1Tier } from './tier/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database/database.js';
-export type { RedisOptions } from './backends/redis.js';
+export type { RedisClientOptions, RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
 export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
 export { HoleError } from './holes/index.js';

@@ -11,9 +11,10 @@ import { describe } from './core/keys.js';
  */
 export class ValueRule {
   constructor(
-    /** The constraint, as the message words it after "must be". */
+    /** The constraint, as the message words it after "must be" (or after "must" and `verb`). */
     readonly must: string,
     readonly accepts: (value: unknown) => boolean,
+    readonly verb = 'be',
   ) {}
 }
 
@@ -51,7 +52,7 @@ export function optionShape<T>(shape: OptionShapeOf<T>): OptionShapeOf<T> {
 /** The error text for `name` (as the message names it) when `value` breaks `rule`, else undefined. */
 export function valueMessage(name: string, value: unknown, rule: ValueRule): string | undefined {
   if (value === undefined || rule.accepts(value)) return undefined;
-  return `${name} must be ${rule.must} (got ${describe(value)})`;
+  return `${name} must ${rule.verb} ${rule.must} (got ${describe(value)})`;
 }
 
 /** The error text for an option name that is not among `known`, or undefined when it is. */
@@ -81,6 +82,20 @@ export function checkOptionNames(options: object, known: OptionShape | readonly 
           ? checkOptionNames(value, stated, `${where}${name}.`)
           : undefined;
     if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * The first message for a value of `options` that breaks the rule `known` states for its name; names
+ * `known` does not list are not looked at (for objects that carry more than the shape, such as a
+ * cache's construction parameters).
+ */
+export function checkOptionValues(options: object, known: OptionShape, where = 'options.'): string | undefined {
+  for (const [name, stated] of Object.entries(known)) {
+    if (!(stated instanceof ValueRule)) continue;
+    const message = valueMessage(`${where}${name}`, (options as Record<string, unknown>)[name], stated);
+    if (message !== undefined) return message;
   }
   return undefined;
 }

@@ -119,9 +119,11 @@ describe('configureCaches / caches', () => {
     expect(() => configureCaches({ other: { backend: 'locmem' } })).toThrow(/'default' cache/);
   });
 
-  it('reports a bad option of a backend when the cache is built, naming alias and option', () => {
-    configureCaches({ default: { backend: 'locmem' }, small: { backend: 'locmem', options: { maxEntries: -5 } } });
-    expect(() => caches.get('small')).toThrow("cache 'small': options.maxEntries must be a non-negative integer (got -5)");
+  it('refuses a bad option value of a backend in configureCaches, naming alias and option', () => {
+    expect(() => configureCaches({ default: { backend: 'locmem' }, small: { backend: 'locmem', options: { maxEntries: -5 } } })).toThrow(
+      "cache 'small': options.maxEntries must be a non-negative integer (got -5)",
+    );
+    expect(caches.has('small')).toBe(false);
     expect(caches.get('default')).toBeInstanceOf(LocMemCache);
   });
 
@@ -220,16 +222,11 @@ describe('configureCaches / caches', () => {
     expect(caches.get('default').constructor.name).toBe('LiberalCache');
   });
 
-  it('names the specifier when a module or export cannot be found', () => {
-    configureCaches({
-      default: { backend: 'locmem' },
-      a: { backend: './no/such/module.js#Thing' },
-      b: { backend: `${LIBERAL}#Nope` },
-      c: { backend: `${LIBERAL}#upperKeys` },
-    });
-    expect(() => caches.get('a')).toThrow(/Could not find backend '\.\/no\/such\/module\.js#Thing' for cache 'a'/);
-    expect(() => caches.get('b')).toThrow(/the module has no export 'Nope'/);
-    expect(() => caches.get('c')).toThrow(/is not a class extending BaseCache/);
+  it('names the specifier when a module or export cannot be found, in configureCaches', () => {
+    const configure = (backend: string) => () => configureCaches({ default: { backend: 'locmem' }, x: { backend: backend as `${string}#${string}` } });
+    expect(configure('./no/such/module.js#Thing')).toThrow(/Could not find backend '\.\/no\/such\/module\.js#Thing' for cache 'x'/);
+    expect(configure(`${LIBERAL}#Nope`)).toThrow(/the module has no export 'Nope'/);
+    expect(configure(`${LIBERAL}#upperKeys`)).toThrow(/is not a class extending BaseCache/);
   });
 
   it('closes the instances a new configuration replaces', async () => {
@@ -296,5 +293,57 @@ describe('bad input keeps everything else', () => {
       "cache 'mem': timeout must be a finite number of seconds or null (got 'soon')",
     );
     expect(() => new LocMemCache({ alias: 'mem', version: 1.5 })).toThrow("cache 'mem': version must be an integer (got 1.5)");
+  });
+});
+
+describe('configureCaches checks every value before it replaces anything', () => {
+  /** The error configureCaches throws for one alias 'x' configured as `entry`, the default kept working. */
+  async function refusal(entry: unknown): Promise<Error> {
+    await configureCaches({ default: { backend: 'locmem', location: 'kept' } });
+    await cache.set('keep', 'still here');
+    let error: Error | undefined;
+    try {
+      await configureCaches({ default: { backend: 'locmem', location: 'kept' }, x: entry as never });
+    } catch (thrown) {
+      error = thrown as Error;
+    }
+    expect(error, 'configureCaches resolved').toBeDefined();
+    expect(caches.has('x')).toBe(false);
+    expect(await cache.get('keep')).toBe('still here');
+    return error!;
+  }
+
+  it.each([
+    [{ backend: 'locmem', timeout: '60' }, "cache 'x': timeout must be a finite number of seconds or null (got '60')"],
+    [{ backend: 'locmem', options: { maxEntries: '1000' } }, "cache 'x': options.maxEntries must be a non-negative integer (got '1000')"],
+    [{ backend: 'locmem', keyPrefix: 5 }, "cache 'x': keyPrefix must be a string (got 5)"],
+    [{ backend: 'locmem', version: 'v2' }, "cache 'x': version must be an integer (got 'v2')"],
+    [{ backend: 'locmem', logger: {} }, "cache 'x': logger must have a warn(message) method, as console does (got {})"],
+    [{ backend: 'locmem', location: 42 }, "cache 'x': location must be a string or a list of strings (got 42)"],
+    [
+      { backend: 'locmem', keyFunction: 7 },
+      "cache 'x': keyFunction must be a function (key, keyPrefix, version) => string or a 'module#exportName' of one (got 7)",
+    ],
+  ])('refuses %j with a TypeError naming the alias and the setting', async (entry, message) => {
+    const error = await refusal(entry);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toBe(message);
+  });
+
+  it('refuses a module specifier that does not load, and a class that is no cache, before anything is replaced', async () => {
+    const missing = await refusal({ backend: './nothere.cjs#X' });
+    expect(missing).toBeInstanceOf(InvalidCacheBackendError);
+    expect(missing.message).toMatch(/^Could not find backend '\.\/nothere\.cjs#X' for cache 'x': /);
+    expect((missing as InvalidCacheBackendError).alias).toBe('x');
+    const notACache = await refusal({ backend: class NotACache {} });
+    expect(notACache).toBeInstanceOf(InvalidCacheBackendError);
+    expect(notACache.message).toBe("Backend class NotACache for cache 'x' is not a class extending BaseCache");
+    const missingKeyFunction = await refusal({ backend: 'locmem', keyFunction: './nothere.cjs#make' });
+    expect(missingKeyFunction.message).toMatch(/^Could not find keyFunction '\.\/nothere\.cjs#make' for cache 'x': /);
+  });
+
+  it('a cache built directly checks its settings with the same words', () => {
+    expect(() => new LocMemCache({ alias: 'd', timeout: '60' as never })).toThrow("cache 'd': timeout must be a finite number of seconds or null (got '60')");
+    expect(() => new LocMemCache({ alias: 'd', location: 42 as never })).toThrow("cache 'd': location must be a string or a list of strings (got 42)");
   });
 });

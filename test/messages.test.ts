@@ -13,8 +13,9 @@ import * as etaTag from '../adapters/eta.js';
 import { cachePage } from '../adapters/express.js';
 import * as handlebarsTag from '../adapters/handlebars.js';
 import * as nunjucksTag from '../adapters/nunjucks.js';
-import { CacheServerError, configureCaches, RedisCache } from '../src/index.js';
+import { CacheServerError, caches, configureCaches, InvalidCacheKeyError, KeyNotFoundError, RedisCache } from '../src/index.js';
 import { closedPort } from './setup/closed-port.js';
+import { errorOf } from './setup/error-of.js';
 
 beforeAll(async () => {
   await configureCaches({ default: { backend: 'locmem', location: 'messages' } });
@@ -23,16 +24,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await configureCaches({ default: { backend: 'locmem' } });
 });
-
-/** The error `call` throws or rejects with. */
-async function errorOf(call: () => unknown): Promise<Error> {
-  try {
-    await call();
-  } catch (error) {
-    return error as Error;
-  }
-  throw new Error('nothing was thrown');
-}
 
 describe('a redis server that is down', () => {
   it('is named with the cause, the client error kept as cause', async () => {
@@ -111,5 +102,28 @@ describe('a cache tag in an engine it was not installed in', () => {
     expect(error.message.split('\n')[0]).toBe(
       "the 'cache' tag is added to Eta by cachePlugin() from cachegrain/eta: new Eta({ plugins: [cachePlugin()] }); Bad template syntax",
     );
+  });
+});
+
+describe('an error about one cache names it, as a field and in the message', () => {
+  it("KeyNotFoundError begins cache '<alias>': and carries the alias", async () => {
+    await configureCaches({ default: { backend: 'locmem', location: 'messages' }, counters: { backend: 'locmem', location: 'c' } });
+    const counters = caches.get('counters');
+    for (const call of [() => counters.incr('hits'), () => counters.decr('hits'), () => counters.incrVersion('hits')]) {
+      const error = await errorOf(call);
+      expect(error).toBeInstanceOf(KeyNotFoundError);
+      expect(error.message).toBe("cache 'counters': Key 'hits' not found");
+      expect((error as KeyNotFoundError).alias).toBe('counters');
+      expect((error as KeyNotFoundError).key).toBe('hits');
+    }
+  });
+
+  it("InvalidCacheKeyError for a lone surrogate begins cache '<alias>': and carries the alias", async () => {
+    await configureCaches({ default: { backend: 'locmem', location: 'messages' }, counters: { backend: 'locmem', location: 'c' } });
+    const error = await errorOf(() => caches.get('counters').set('bad\ud800', 1));
+    expect(error).toBeInstanceOf(InvalidCacheKeyError);
+    expect(error.message).toBe("cache 'counters': Cache key is not well-formed Unicode (it holds a lone surrogate): 'bad\ud800'");
+    expect((error as InvalidCacheKeyError).alias).toBe('counters');
+    expect((error as InvalidCacheKeyError).key).toBe('bad\ud800');
   });
 });

@@ -2,6 +2,7 @@
  * Every options object a user passes is checked when it is given (SPEC §6, §12): a misspelt name is a
  * TypeError naming it and the closest valid name, never an option silently left at its default.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Eta } from 'eta';
 import Handlebars from 'handlebars';
 import nunjucks from 'nunjucks';
@@ -19,10 +20,16 @@ import {
 import { expressEngine as handlebarsExpressEngine, installCacheHelper } from '../adapters/handlebars.js';
 import { installCacheTag } from '../adapters/nunjucks.js';
 import { cache, caches, configureCaches, invalidateTags } from '../src/index.js';
+import { defineCacheContext, getCacheKey, invalidatePage, learnCacheKey } from '../src/http/index.js';
+import { errorOf } from './setup/error-of.js';
 
 afterEach(async () => {
   await configureCaches({ default: { backend: 'locmem' } });
 });
+
+const PAGE_KEY_LIST = "'options.cache', 'options.keyPrefix'";
+const request = { method: 'GET', url: '/x', headers: { host: 'example.com' } } as unknown as IncomingMessage;
+const response = { getHeader: () => undefined } as unknown as ServerResponse;
 
 /** The message of what `call` throws, or of the promise it returns rejecting. */
 async function messageOf(call: () => unknown): Promise<string> {
@@ -233,6 +240,48 @@ describe('an options object with a misspelt name', () => {
     expect(caches.get('default')).toBe(before);
     expect(caches.has('other')).toBe(true);
     expect(await cache.get('still')).toBe('here');
+  });
+
+  it.each([
+    [
+      'defineCacheContext',
+      () => defineCacheContext('z.typo', () => '', { vari: 'Cookie' } as never),
+      "defineCacheContext('z.typo'): unknown option 'options.vari' (did you mean 'options.vary'?); the options are 'options.vary'",
+    ],
+    [
+      'invalidatePage',
+      () => invalidatePage('/x', { cahce: 'pages' } as never),
+      `invalidatePage: unknown option 'options.cahce' (did you mean 'options.cache'?); the options are ${PAGE_KEY_LIST}`,
+    ],
+    [
+      'getCacheKey',
+      () => getCacheKey(request, { keyPrefx: 'a' } as never),
+      `getCacheKey: unknown option 'options.keyPrefx' (did you mean 'options.keyPrefix'?); the options are ${PAGE_KEY_LIST}, 'options.method'`,
+    ],
+    [
+      'learnCacheKey',
+      () => learnCacheKey(request, response, { timout: 5 } as never),
+      `learnCacheKey: unknown option 'options.timout' (did you mean 'options.timeout'?); the options are ${PAGE_KEY_LIST}, 'options.timeout'`,
+    ],
+  ])('%s checks its options object too', async (_name, call, message) => {
+    const error = await errorOf(call);
+    expect(error).toBeInstanceOf(TypeError);
+    expect(error.message).toBe(message);
+  });
+
+  it.each([
+    [{ maxAge: 'x' }, "cacheControl: directive maxAge must be a non-negative number of seconds (got 'x')"],
+    [{ 's-maxage': '60' }, "cacheControl: directive s-maxage must be a non-negative number of seconds (got '60')"],
+    [{ staleWhileRevalidate: true }, 'cacheControl: directive staleWhileRevalidate must be a non-negative number of seconds (got true)'],
+    [{ public: 'yes' }, "cacheControl: directive public must be a boolean (got 'yes')"],
+    [{ noStore: 1 }, 'cacheControl: directive noStore must be a boolean (got 1)'],
+    [{ noCache: 5 }, 'cacheControl: directive noCache must be a boolean or header field names (got 5)'],
+  ])('cacheControl(%j) is refused: a number directive takes a number of seconds, a flag a boolean', (directives, message) => {
+    expect(() => cacheControl(directives as never)).toThrow(new TypeError(message));
+  });
+
+  it('cacheControl still takes field names for noCache and private, and false to remove a directive', () => {
+    expect(typeof cacheControl({ noCache: 'Set-Cookie', private: 'Authorization', maxAge: 0, public: false })).toBe('function');
   });
 
   it("does not look inside options.client, the server client's own options", () => {

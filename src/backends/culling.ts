@@ -3,7 +3,7 @@
  * does it: when a write finds the store full, remove 1/cullFrequency of the entries (0: all).
  */
 import { describe } from '../core/keys.js';
-import { optionShape } from '../options.js';
+import { MUST_BE, optionShape } from '../options.js';
 
 /** The options every culling backend takes. */
 export interface CullingOptions {
@@ -13,7 +13,7 @@ export interface CullingOptions {
   cullFrequency?: number;
 }
 
-export const CULLING_OPTIONS = optionShape<CullingOptions>({ maxEntries: true, cullFrequency: true });
+export const CULLING_OPTIONS = optionShape<CullingOptions>({ maxEntries: MUST_BE.nonNegativeInteger, cullFrequency: MUST_BE.nonNegativeInteger });
 export const DEFAULT_MAX_ENTRIES = 300;
 export const DEFAULT_CULL_FREQUENCY = 3;
 

@@ -9,7 +9,7 @@ import { textOrBytesCodec } from '../core/codec.js';
 import { groupBy } from '../core/group.js';
 import { CacheServerError } from '../core/errors.js';
 import { defaultKeyFunction, describe } from '../core/keys.js';
-import { coalesceWrites, loadRedisClients, quit } from './ioredis.js';
+import { coalesceWrites, DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
 import type { BusConnections } from '../tier/l1.js';
 import type { L1Settings } from '../tier/l1-settings.js';
 import { optionShape } from '../options.js';
@@ -30,14 +30,23 @@ export interface RedisOptions extends ServerOptions {
    * Defaults that differ from ioredis's, so that a dead server never holds a command: `lazyConnect: true`,
    * `maxRetriesPerRequest: 0`, `connectTimeout: 2000` (ms), and a reconnect every 100 ms growing to 1 s, forever.
    */
-  client?: IORedisOptions & Partial<ClusterOptions>;
+  client?: RedisClientOptions;
 }
+
+/**
+ * Options handed to ioredis as they are: its `RedisOptions` (host, port, username, password, db,
+ * tls…), or with `cluster` its `ClusterOptions` (`redisOptions`, `scaleReads`…). Typed loosely, so
+ * that the types of this package need no ioredis: an application without the redis backend compiles
+ * without it installed.
+ */
+export type RedisClientOptions = object;
 
 const DEFAULT_CLIENT_OPTIONS = {
   lazyConnect: true,
   // Commands in flight when a connection drops fail at once instead of waiting for a reconnect.
   maxRetriesPerRequest: 0,
   connectTimeout: 2000,
+  disconnectTimeout: DISCONNECT_TIMEOUT_MS,
   retryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
 };
 
@@ -69,7 +78,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
   // `client` holds ioredis's own options: ioredis takes them as they are, so they are not checked here.
   static override readonly optionNames = optionShape<RedisOptions>({ ...SERVER_OPTIONS, cluster: true, clearPattern: true, client: true });
   /** Where every write goes: the single server, the first URL, or the cluster. */
-  protected readonly leader: Client;
+  private readonly leader: Client;
   private readonly leaderName: string;
   /** Read replicas (none on a single server or a cluster): reads go round robin to those that answer. */
   private readonly replicas: Reader[];
@@ -80,7 +89,8 @@ export class RedisCache extends ServerCache<Buffer | string> {
 
   constructor(params: CacheParams<RedisOptions> = {}) {
     super(params, textOrBytesCodec);
-    const { cluster = false, clearPattern, client: clientOptions = {} } = (params.options ?? {}) as RedisOptions;
+    const { cluster = false, clearPattern, client = {} } = (params.options ?? {}) as RedisOptions;
+    const clientOptions = client as IORedisOptions & Partial<ClusterOptions>;
     if (clientOptions === null || typeof clientOptions !== 'object')
       throw this.typeError(`options.client must be an object of ioredis options (got ${describe(clientOptions)})`);
     if (typeof cluster !== 'boolean') throw this.typeError(`options.cluster must be a boolean (got ${describe(cluster)})`);
@@ -104,6 +114,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
         ...(password ? { password: decodeURIComponent(password) } : {}),
         maxRetriesPerRequest: DEFAULT_CLIENT_OPTIONS.maxRetriesPerRequest,
         connectTimeout: DEFAULT_CLIENT_OPTIONS.connectTimeout,
+        disconnectTimeout: DEFAULT_CLIENT_OPTIONS.disconnectTimeout,
         ...(clientOptions.redisOptions as object | undefined),
       };
       const clusterOptions = { lazyConnect: true, clusterRetryStrategy: DEFAULT_CLIENT_OPTIONS.retryStrategy, ...clientOptions, redisOptions };
@@ -130,7 +141,8 @@ export class RedisCache extends ServerCache<Buffer | string> {
   protected override openL1Bus(settings: L1Settings): BusConnections {
     if (settings.bus !== undefined) return super.openL1Bus(settings);
     const subscriber = this.leader.duplicate() as Redis;
-    return { publisher: this.leader, subscriber, ownsPublisher: false };
+    // The publisher is the cache's own connection: the cache closes it.
+    return { publisher: this.leader, subscriber, close: async () => subscriber.disconnect() };
   }
 
   /** Defines the scripts, and turns client errors into `error` events (an unheard one would throw). */
@@ -322,7 +334,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
 
   protected override async disconnect(): Promise<void> {
     const all = [this.leader, ...this.replicas.map((replica) => replica.client)];
-    await Promise.all(all.map((client) => quit(client)));
+    await Promise.all(all.map((client) => quit(client, this.timeoutMs)));
   }
 
   private async masters(): Promise<Redis[]> {

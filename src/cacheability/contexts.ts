@@ -6,7 +6,7 @@
  * where a set holds `cookie`, `cookie:theme` adds nothing, and `user` covers `user.roles`.
  */
 import type { IncomingMessage } from 'node:http';
-import { closestName } from '../options.js';
+import { checkOptions, closestName, optionShape } from '../options.js';
 import { describe } from '../core/keys.js';
 
 /** Answers a request's value of an application context: the same text for requests that may share a result. */
@@ -20,6 +20,8 @@ export interface CacheContextOptions {
    */
   vary?: readonly string[];
 }
+
+const CACHE_CONTEXT_OPTIONS = optionShape<CacheContextOptions>({ vary: true });
 
 interface Defined {
   value: ContextValue;
@@ -51,6 +53,7 @@ export function defineCacheContext(name: string, fn: ContextValue, options: Cach
   if ((BUILT_IN as readonly string[]).includes(name)) throw new CacheContextError(`defineCacheContext: '${name}' is a built-in context`);
   if (typeof fn !== 'function')
     throw new CacheContextError(`defineCacheContext('${name}'): the second argument must be a function of the request (got ${describe(fn)})`);
+  checkOptions(options, CACHE_CONTEXT_OPTIONS, `defineCacheContext('${name}')`);
   const vary = options.vary ?? ['Cookie'];
   if (!Array.isArray(vary) || !vary.every((header) => typeof header === 'string' && header !== '')) {
     throw new CacheContextError(`defineCacheContext('${name}'): options.vary must be a list of header names (got ${describe(vary)})`);

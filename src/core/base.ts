@@ -23,7 +23,7 @@ import { type Entry } from './types.js';
 import { andThen, type MaybePromise, nothing, promised } from './maybe.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
-import type { CachedEntry, CacheParams, RenderEntry, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
+import type { CachedEntry, CacheParams, ListOf, RenderEntry, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
@@ -40,6 +40,7 @@ export type {
   CacheParams,
   EntryState,
   InvalidateOptions,
+  ListOf,
   RenderEntry,
   StoredEntry,
   TagSnapshot,
@@ -112,7 +113,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   makeKey(key: CacheKey, version?: number): string {
     if (version === undefined) version = this.version;
     else checkVersion(this.alias, version, 'version');
-    return this.keyFunction(userKeyToString(key), this.keyPrefix, version);
+    return this.keyFunction(userKeyToString(key, this.alias), this.keyPrefix, version);
   }
 
   /** Warns (as a `CacheKeyWarning`) about made keys memcached would refuse, once per shape of key. */
@@ -196,7 +197,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return this.batches.readSharedEntry<T>(this.keys.made(key), known);
   }
 
-  getMany<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
+  getMany<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
     try {
       return promised(this.answerGetMany<T>(keys, options));
     } catch (error) {
@@ -205,17 +206,18 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
-  private answerGetMany<T>(keys: Iterable<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
-    return andThen(this.batches.read<T>(keys, this.calls.versionOf(options, 'getMany'), NO_TAGS, 'fresh'), entriesOf);
+  private answerGetMany<T>(keys: ListOf<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
+    return andThen(this.batches.read<T>(this.calls.keys(keys, 'getMany'), this.calls.versionOf(options, 'getMany'), NO_TAGS, 'fresh'), entriesOf);
   }
 
   /**
    * The entries found among `keys`, fresh and stale alike, each with its tags and how it stands. One
    * read of the entries and at most one of their tags, as `getMany`.
    */
-  getEntries<T = unknown>(keys: Iterable<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
+  getEntries<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
     try {
-      return promised(andThen(this.batches.read<CachedEntry<T>>(keys, this.calls.versionOf(options, 'getEntries'), NO_TAGS, 'live'), entriesOf));
+      const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), NO_TAGS, 'live');
+      return promised(andThen(read, entriesOf));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -333,8 +335,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** Stores every entry; answers the keys that could not be stored. */
-  async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<CacheKey[]> {
-    return this.writes.setMany(entries, timeoutOrOptions);
+  async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<string[]> {
+    return this.writes.setMany(this.calls.entries(entries, 'setMany'), timeoutOrOptions);
   }
 
   /**
@@ -355,8 +357,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return this.writes.delete(key, options);
   }
 
-  async deleteMany(keys: Iterable<CacheKey>, options?: VersionOption): Promise<void> {
-    return this.writes.deleteMany(keys, options);
+  async deleteMany(keys: ListOf<CacheKey>, options?: VersionOption): Promise<void> {
+    return this.writes.deleteMany(this.calls.keys(keys, 'deleteMany'), options);
   }
 
   async clear(): Promise<void> {
@@ -385,8 +387,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * Invalidates every entry written with any of `tags` before this call, in every process sharing the
    * store: they read as misses (with `soft`, as stale where they have a stale window). Nothing is scanned.
    */
-  async invalidateTags(tags: Iterable<string>, options?: InvalidateOptions): Promise<void> {
-    return this.tags.invalidateTags(tags, options);
+  async invalidateTags(tags: ListOf<string>, options?: InvalidateOptions): Promise<void> {
+    return this.tags.invalidateTags(this.calls.tagList(tags, 'invalidateTags'), options);
   }
 
   /**

@@ -5,7 +5,7 @@
 import { describe } from './keys.js';
 import { checkOptionNames, type OptionShape, optionShape } from '../options.js';
 import { cacheTypeError } from './report.js';
-import type { TagSnapshot, TimeoutArg, VersionOption, WriteOptions } from './types.js';
+import type { ListOf, TagSnapshot, TimeoutArg, VersionOption, WriteOptions } from './types.js';
 
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 export const EXPIRED = Symbol('expired');
@@ -45,6 +45,28 @@ export function checkTimeout(alias: string, timeout: unknown, what: string): num
 
 export function checkVersion(alias: string, version: unknown, what: string): void {
   if (!Number.isSafeInteger(version)) throw cacheTypeError(alias, `${what} must be an integer (got ${describe(version)})`);
+}
+
+/**
+ * The error text when `value`, given to `method` as its list `parameter` (of `items`), is no list, else
+ * undefined. A string is iterable, so without this `invalidateTags('author:3')` would go through
+ * its characters, one tag each.
+ */
+export function listMessage(value: unknown, method: string, parameter: string, items: string): string | undefined {
+  if (typeof value === 'string' || value instanceof String) {
+    return `${method}: ${parameter} must be a list of ${items}, not the string ${describe(value)} (write [${describe(value)}])`;
+  }
+  if (value === null || typeof value !== 'object' || typeof (value as Iterable<unknown>)[Symbol.iterator] !== 'function') {
+    return `${method}: ${parameter} must be a list of ${items} (got ${describe(value)})`;
+  }
+  return undefined;
+}
+
+/** `value` when it is a list (see `listMessage`), else a TypeError without an alias: for calls over every cache. */
+export function checkList<T>(value: ListOf<T>, method: string, parameter: string, items: string): ListOf<T> {
+  const message = listMessage(value, method, parameter, items);
+  if (message !== undefined) throw new TypeError(message);
+  return value;
 }
 
 /** How long the store keeps an entry: past its timeout for as long as it may still be served stale. */
@@ -108,6 +130,27 @@ export class CallOptions {
       throw cacheTypeError(this.alias, `${what}: tags must be an array of non-empty strings (got ${describe(tags)})`);
     }
     return tags as string[];
+  }
+
+  /** `keys` when it is a list of keys (not a string), else a TypeError naming `method`. */
+  keys<K>(keys: ListOf<K>, method: string): ListOf<K> {
+    const message = listMessage(keys, method, 'keys', 'keys');
+    if (message !== undefined) throw cacheTypeError(this.alias, message);
+    return keys;
+  }
+
+  /** `tags` when it is a list (not a string), else a TypeError naming `method`; each tag is checked later. */
+  tagList(tags: ListOf<string>, method: string): ListOf<string> {
+    const message = listMessage(tags, method, 'tags', 'strings');
+    if (message !== undefined) throw cacheTypeError(this.alias, message);
+    return tags;
+  }
+
+  /** The entries of `setMany` when they are a Map or a plain object of key → value, else a TypeError. */
+  entries<E>(entries: E, method: string): E {
+    if (entries instanceof Map || (entries !== null && typeof entries === 'object' && !Array.isArray(entries) && !(entries instanceof String))) return entries;
+    const hint = typeof entries === 'string' ? ', not a string' : ` (got ${describe(entries)})`;
+    throw cacheTypeError(this.alias, `${method}: entries must be a Map or an object of key → value${hint}`);
   }
 
   /** A delta of incr or incrVersion (and their opposites), checked. */

@@ -39,7 +39,7 @@ export class Counters<P> {
     const oldKey = keys.made(key, version);
     const seam = this.context.seam;
     const entry = (await seam.readForUpdate([oldKey])).get(oldKey);
-    if (entry === undefined) throw new KeyNotFoundError(String(key));
+    if (entry === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
     throwRefusal(await seam.write([[keys.made(key, version + delta), entry.payload]], this.expiryOf(entry)));
     await seam.remove([oldKey]);
     return version + delta;
@@ -70,9 +70,9 @@ export class Counters<P> {
       const value = payloads.readable(made, entry.payload, false);
       if (!(value instanceof Unreadable)) throw error;
       await value.removal;
-      throw new KeyNotFoundError(String(key));
+      throw new KeyNotFoundError(String(key), this.context.alias);
     }
-    if (value === undefined) throw new KeyNotFoundError(String(key));
+    if (value === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
     return value;
   }
 
@@ -90,13 +90,13 @@ export class Counters<P> {
   private async addToStored(key: CacheKey, made: string, delta: number): Promise<number> {
     const { seam, codec, payloads, tags, alias } = this.context;
     const entry = (await seam.readForUpdate([made])).get(made);
-    if (entry === undefined) throw new KeyNotFoundError(String(key));
+    if (entry === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
     const stamped = codec.unstamp?.(entry.payload);
-    if (stamped !== undefined && (await tags.statesOf([stamped.stamp]))[0] !== 'fresh') throw new KeyNotFoundError(String(key));
+    if (stamped !== undefined && (await tags.statesOf([stamped.stamp]))[0] !== 'fresh') throw new KeyNotFoundError(String(key), this.context.alias);
     const current = payloads.readable(made, stamped?.payload ?? entry.payload, false);
     if (current instanceof Unreadable) {
       await current.removal;
-      throw new KeyNotFoundError(String(key));
+      throw new KeyNotFoundError(String(key), this.context.alias);
     }
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
       throw cacheTypeError(alias, `cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);

@@ -16,14 +16,19 @@ export class InvalidCacheBackendError extends Error {
   }
 }
 
-/** A key that no backend can store (a lone surrogate; for memcached, any key it would refuse). */
+/**
+ * A key that no backend can store (a lone surrogate; for memcached, any key it would refuse). Given
+ * an alias, the message begins `cache '<alias>': ` as every other error about one cache does.
+ */
 export class InvalidCacheKeyError extends Error {
   override name = 'InvalidCacheKeyError';
   readonly key: string;
+  readonly alias?: string;
 
-  constructor(message: string, key: string) {
-    super(message);
+  constructor(message: string, key: string, alias?: string) {
+    super(alias === undefined ? message : `cache '${alias}': ${message}`);
     this.key = key;
+    this.alias = alias;
   }
 }
 
@@ -31,10 +36,12 @@ export class InvalidCacheKeyError extends Error {
 export class KeyNotFoundError extends Error {
   override name = 'KeyNotFoundError';
   readonly key: string;
+  readonly alias?: string;
 
-  constructor(key: string) {
-    super(`Key '${key}' not found`);
+  constructor(key: string, alias?: string) {
+    super(`${alias === undefined ? '' : `cache '${alias}': `}Key '${key}' not found`);
     this.key = key;
+    this.alias = alias;
   }
 }
 

@@ -22,11 +22,11 @@ export const MEMCACHED_MAX_KEY_LENGTH = 250;
 const MEMCACHED_BAD_CHARACTERS = /[\x00-\x20\x7f]/;
 const NO_PROBLEMS: string[] = [];
 
-/** Normalizes a user key to a string, refusing what no backend could store. */
-export function userKeyToString(key: unknown): string {
+/** Normalizes a user key of the cache `alias` to a string, refusing what no backend could store. */
+export function userKeyToString(key: unknown, alias?: string): string {
   if (typeof key === 'string') {
     if (!key.isWellFormed()) {
-      throw new InvalidCacheKeyError(`Cache key is not well-formed Unicode (it holds a lone surrogate): '${key}'`, key);
+      throw new InvalidCacheKeyError(`Cache key is not well-formed Unicode (it holds a lone surrogate): '${key}'`, key, alias);
     }
     return key;
   }

@@ -7,12 +7,11 @@
 import { andThen, type MaybePromise } from './maybe.js';
 import { EventEmitter } from 'node:events';
 import { now } from './clock.js';
-import { checkTimeout, checkVersion } from './call-options.js';
-import { defaultKeyFunction, describe, type KeyFunction } from './keys.js';
+import { defaultKeyFunction, type KeyFunction } from './keys.js';
 import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from './made-keys.js';
 import { cacheTypeError, named } from './report.js';
-import { type CacheParams, DEFAULT_TIMEOUT, type Entry, splitLocation } from './types.js';
-import { checkOptionNames, type OptionShape } from '../options.js';
+import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from './types.js';
+import { checkOptionNames, checkOptionValues, type OptionShape } from '../options.js';
 
 /**
  * A made key `write` could not store: the key alone when the caller is not to hear why (a failOpen
@@ -72,19 +71,31 @@ export abstract class CacheSeam<P> extends EventEmitter {
   /** `backend` is the class being built, whose `optionNames` the options are checked against. */
   constructor(params: CacheParams<object>, backend: { optionNames?: readonly string[] | OptionShape }) {
     super();
-    const alias = (this.alias = params.alias ?? 'default');
+    this.alias = params.alias ?? 'default';
+    const problem = checkOptionValues(params, CACHE_PARAMS, '');
+    if (problem !== undefined) throw this.typeError(problem);
     this.location = splitLocation(params.location);
-    this.defaultTimeout = params.timeout === undefined ? DEFAULT_TIMEOUT : checkTimeout(alias, params.timeout, 'timeout');
+    this.defaultTimeout = params.timeout === undefined ? DEFAULT_TIMEOUT : params.timeout;
     this.keyPrefix = params.keyPrefix ?? '';
-    if (typeof this.keyPrefix !== 'string') throw this.typeError(`keyPrefix must be a string (got ${describe(this.keyPrefix)})`);
     this.version = params.version ?? 1;
-    checkVersion(alias, this.version, 'version');
     this.keyFunction = params.keyFunction ?? defaultKeyFunction;
-    if (typeof this.keyFunction !== 'function') throw this.typeError('keyFunction must be a function');
     this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
     const unknownOption = backend.optionNames === undefined ? undefined : checkOptionNames(this.options, backend.optionNames);
     if (unknownOption !== undefined) throw this.typeError(unknownOption);
     this.cullProofKeyStart = madeKeyStart(this.keyFunction, this.keyPrefix, TAG_KEYS, TAG_KEY_VERSION);
+  }
+
+  /**
+   * The breaker of each server this cache has called, for dashboards and health checks: a server
+   * backend overrides it; a store with no server (locmem, filebased, dummy) has none to report.
+   */
+  health(): ServerHealth[] {
+    return [];
+  }
+
+  /** Whether a server's failure answers as a miss or a no-op rather than rejecting (a server backend's `failOpen`). */
+  get failsOpen(): boolean {
+    return false;
   }
 
   /**

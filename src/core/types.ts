@@ -1,6 +1,6 @@
 /** The shapes the cache API takes and answers: construction parameters, call options, entries. */
 import type { KeyFunction } from './keys.js';
-import { optionShape } from '../options.js';
+import { MUST_BE, optionShape, ValueRule } from '../options.js';
 
 /** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */
 export interface CacheParams<O = Record<string, unknown>> {
@@ -22,12 +22,36 @@ export interface CacheParams<O = Record<string, unknown>> {
   options?: O;
 }
 
+/**
+ * What each setting of `CacheParams` must be: checked by `configureCaches` before it replaces anything,
+ * and by the constructor for a cache built directly, with the same words.
+ */
+export const CACHE_PARAMS = optionShape<CacheParams>({
+  alias: MUST_BE.string,
+  location: new ValueRule(
+    'a string or a list of strings',
+    (value) => typeof value === 'string' || (Array.isArray(value) && value.every((part) => typeof part === 'string')),
+  ),
+  timeout: new ValueRule('a finite number of seconds or null', (value) => value === null || (typeof value === 'number' && Number.isFinite(value))),
+  keyPrefix: MUST_BE.string,
+  version: new ValueRule('an integer', (value) => Number.isSafeInteger(value)),
+  keyFunction: new ValueRule('a function (key, keyPrefix, version) => string', (value) => typeof value === 'function'),
+  logger: new ValueRule('a warn(message) method, as console does', (value) => typeof (value as CacheLogger | null)?.warn === 'function', 'have'),
+  options: new ValueRule('an object', (value) => value !== null && typeof value === 'object' && !Array.isArray(value)),
+});
+
 /** Where a cache reports what goes wrong around it: a server down, a key memcached would refuse. `console` is one. */
 export interface CacheLogger {
   warn(message: string): void;
 }
 
 export const DEFAULT_TIMEOUT = 300;
+
+/**
+ * A list the API takes (keys, tags): an array, a Set, any iterable object, but not a string, which
+ * would be taken character by character.
+ */
+export type ListOf<T> = Iterable<T> & object;
 
 /** A timeout in seconds (`null` = forever), or an options object. Omitted = the cache's default. */
 export type TimeoutArg = number | null | undefined | WriteOptions;
@@ -93,6 +117,19 @@ export interface StoredEntry {
   freshUntil: number | undefined;
   /** The stored size in bytes, stamp included; undefined for a store that keeps values as objects. */
   bytes: number | undefined;
+}
+
+/** What the dashboard sees of one server's breaker. */
+export interface ServerHealth {
+  server: string;
+  /** closed: calls go through; open: calls answer at once; probing: one call is testing the server. */
+  state: 'closed' | 'open' | 'probing';
+  /** Failures in a row (0 once the server answers). */
+  consecutiveFailures: number;
+  /** The failure that opened the breaker or failed the last probe, while not closed. */
+  lastFailure?: string;
+  /** Epoch milliseconds when the breaker last opened, while not closed. */
+  openedAt?: number;
 }
 
 /** A location given as a list, or as one string separated by `;` or `,`. */

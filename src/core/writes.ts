@@ -27,7 +27,7 @@ export class Writes<P> {
   constructor(private readonly context: CacheContext<P>) {}
 
   /** Stores every entry with one set of options; answers the keys that could not be stored. */
-  async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions: TimeoutArg): Promise<CacheKey[]> {
+  async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions: TimeoutArg): Promise<string[]> {
     const { calls, keys, payloads, seam, tags, codec, counts } = this.context;
     const { expiresAt, version, tags: tagList, windows, asOf } = calls.write(timeoutOrOptions, 'setMany');
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
@@ -45,14 +45,14 @@ export class Writes<P> {
     }
     if (tagList !== undefined || windows !== undefined) {
       const stamp = await tags.stampFor(tagList, windows, expiresAt, asOf);
-      if (stamp === undefined) return pairs.map(([key]) => key);
+      if (stamp === undefined) return pairs.map(([key]) => String(key));
       if (stamp !== NOTHING_TO_STAMP) for (const pair of encoded) pair[1] = codec.stamp!(pair[1], stamp);
     }
     const failed = await seam.write(encoded, storedExpiry(expiresAt, windows));
     counts.sets += encoded.length - failed.length;
     return failed.map((failure) => {
       const made = failedKey(failure);
-      return byMade.get(made) ?? made;
+      return String(byMade.get(made) ?? made);
     });
   }
 

@@ -5,15 +5,21 @@
  * Express and Connect as middleware, Fastify as a hook, Koa and Hono as middleware of theirs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../options.js';
-import { addNeverCacheHeaders, type CacheControlDirectives, isHeaderName, misspeltDirectiveMessage, patchCacheControl, patchVaryHeaders } from './headers.js';
+import { checkOptions, MUST_BE, optionShape } from '../options.js';
+import {
+  addNeverCacheHeaders,
+  type CacheControlDirectives,
+  directiveValueMessage,
+  isHeaderName,
+  misspeltDirectiveMessage,
+  patchCacheControl,
+  patchVaryHeaders,
+} from './headers.js';
 import { DEFAULT_MAX_BODY_BYTES } from './layer.js';
 import { beforeHeaders, conditionalGetResponse } from './response-phase.js';
 
 /** What a decorator does to a request's response, before the view runs. */
 export type ResponseDecorator = (req: IncomingMessage, res: ServerResponse) => void;
-
-const DIRECTIVE_VALUE = new ValueRule('a boolean, a string or a number', (value) => ['boolean', 'string', 'number'].includes(typeof value));
 
 /** Merges Cache-Control directives into the response (`{ maxAge: 60, public: true }`). */
 export function cacheControlDecorator(directives: CacheControlDirectives): ResponseDecorator {
@@ -21,8 +27,8 @@ export function cacheControlDecorator(directives: CacheControlDirectives): Respo
   for (const [name, value] of Object.entries(directives)) {
     const misspelt = misspeltDirectiveMessage(name);
     if (misspelt !== undefined) throw new TypeError(`cacheControl: ${misspelt}`);
-    checkValue(value, DIRECTIVE_VALUE, 'cacheControl', `directive ${name}`);
-    if (typeof value === 'number') checkValue(value, MUST_BE.nonNegativeSeconds, 'cacheControl', `directive ${name}`);
+    const problem = directiveValueMessage(name, value);
+    if (problem !== undefined) throw new TypeError(`cacheControl: ${problem}`);
   }
   const fixed = { ...directives };
   return (_req, res) => beforeHeaders(res, (response) => patchCacheControl(response, fixed));

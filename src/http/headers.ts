@@ -5,7 +5,7 @@
  */
 import type { OutgoingMessage } from 'node:http';
 import vary from 'vary';
-import { closestName, optionShape } from '../options.js';
+import { closestName, MUST_BE, optionShape, ValueRule, valueMessage } from '../options.js';
 
 /** The directives known by name (RFC 9111 and RFC 5861), in camelCase. */
 export interface KnownCacheControlDirectives {
@@ -34,23 +34,44 @@ export interface CacheControlDirectives extends KnownCacheControlDirectives {
   [directive: string]: boolean | string | number | undefined;
 }
 
-const KNOWN_DIRECTIVES = Object.keys(
-  optionShape<KnownCacheControlDirectives>({
-    maxAge: true,
-    sMaxage: true,
-    public: true,
-    private: true,
-    noCache: true,
-    noStore: true,
-    noTransform: true,
-    mustRevalidate: true,
-    proxyRevalidate: true,
-    immutable: true,
-    staleWhileRevalidate: true,
-    staleIfError: true,
-  }),
+const SECONDS = MUST_BE.nonNegativeSeconds;
+const FLAG = MUST_BE.boolean;
+const FLAG_OR_FIELDS = new ValueRule(
+  'a boolean or header field names',
+  (value) => typeof value === 'boolean' || (typeof value === 'string' && value.trim() !== ''),
 );
+/** What each known directive's value must be: a value of the wrong kind would be sent as written (`max-age=x`). */
+const KNOWN_DIRECTIVE_RULES = optionShape<KnownCacheControlDirectives>({
+  maxAge: SECONDS,
+  sMaxage: SECONDS,
+  public: FLAG,
+  private: FLAG_OR_FIELDS,
+  noCache: FLAG_OR_FIELDS,
+  noStore: FLAG,
+  noTransform: FLAG,
+  mustRevalidate: FLAG,
+  proxyRevalidate: FLAG,
+  immutable: FLAG,
+  staleWhileRevalidate: SECONDS,
+  staleIfError: SECONDS,
+});
+const KNOWN_DIRECTIVES = Object.keys(KNOWN_DIRECTIVE_RULES);
 const KNOWN_DIRECTIVE_NAMES = KNOWN_DIRECTIVES.map(directiveNameOf);
+const EXTENSION_VALUE = new ValueRule('a boolean, a string or a number', (value) => ['boolean', 'string', 'number'].includes(typeof value));
+
+/**
+ * The error text for a directive's value that is not what the directive takes, else undefined. `false`
+ * removes any directive; an extension directive takes any text or a non-negative number.
+ */
+export function directiveValueMessage(name: string, value: unknown): string | undefined {
+  if (value === false) return undefined;
+  const known = KNOWN_DIRECTIVE_NAMES.indexOf(directiveNameOf(name));
+  if (known !== -1)
+    return valueMessage(`directive ${name}`, value, KNOWN_DIRECTIVE_RULES[KNOWN_DIRECTIVES[known] as keyof KnownCacheControlDirectives] as ValueRule);
+  return (
+    valueMessage(`directive ${name}`, value, EXTENSION_VALUE) ?? (typeof value === 'number' ? valueMessage(`directive ${name}`, value, SECONDS) : undefined)
+  );
+}
 
 /**
  * The error text for a directive name that is no known directive but a slip of one (`maxAgee`,

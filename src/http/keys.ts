@@ -12,6 +12,7 @@ import type { BaseCache } from '../core/base.js';
 import { caches } from '../config.js';
 import { md5 as md5Hex, rememberingMd5 } from '../core/hash.js';
 import { describe } from '../core/keys.js';
+import { checkOptions, optionShape } from '../options.js';
 import { scopeOf } from '../cacheability/scope.js';
 import { contextList, foldContexts, framedContextValues, isCookieContext } from '../cacheability/contexts.js';
 import { headerText, splitHeaderValue } from './headers.js';
@@ -43,6 +44,10 @@ export interface PageKeyOptions {
   /** Inserted into every page key. @default '' */
   keyPrefix?: string;
 }
+
+const PAGE_KEY_OPTIONS = optionShape<PageKeyOptions>({ cache: true, keyPrefix: true });
+const GET_CACHE_KEY_OPTIONS = optionShape<PageKeyOptions & { method?: string }>({ ...PAGE_KEY_OPTIONS, method: true });
+const LEARN_CACHE_KEY_OPTIONS = optionShape<PageKeyOptions & { timeout?: number | null }>({ ...PAGE_KEY_OPTIONS, timeout: true });
 
 /** Express's request additions, when there are any. */
 interface ExpressRequest extends IncomingMessage {
@@ -214,6 +219,7 @@ export function varyHeaderList(varyValue: string | undefined): string[] {
  * the stored GET or HEAD response.
  */
 export async function getCacheKey(req: IncomingMessage, options: PageKeyOptions & { method?: string } = {}): Promise<string | null> {
+  checkOptions(options, GET_CACHE_KEY_OPTIONS, 'getCacheKey');
   const keyPrefix = options.keyPrefix ?? '';
   const urlHash = md5(absoluteUrl(req));
   const learned = await resolveCache(options.cache).get<LearnedHeaders>(headerKeyFor(keyPrefix, urlHash));
@@ -230,6 +236,7 @@ export async function learnCacheKey(
   res: Pick<OutgoingMessage, 'getHeader'>,
   options: PageKeyOptions & { timeout?: number | null } = {},
 ): Promise<string> {
+  checkOptions(options, LEARN_CACHE_KEY_OPTIONS, 'learnCacheKey');
   const cache = resolveCache(options.cache);
   return (await learnVariant(cache, options.keyPrefix ?? '', req, md5(absoluteUrl(req)), headerText(res, 'vary'), options.timeout, [])).key;
 }
@@ -286,6 +293,7 @@ function lastsUntil(expiry: number | null | undefined, needed: number | null): b
  * it are misses from now on (they expire on their own). Resolves, with nothing, when done.
  */
 export async function invalidatePage(url: string | URL, options: PageKeyOptions = {}): Promise<void> {
+  checkOptions(options, PAGE_KEY_OPTIONS, 'invalidatePage');
   const text = typeof url === 'string' ? url : url.href;
   let tag: string;
   if (text.startsWith('/')) tag = urlTag(text.split('?')[0]!);

@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
 import { type CacheParams, caches, configureCaches, KeyNotFoundError, RedisCache, type RedisOptions } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
@@ -23,7 +24,7 @@ const portOf = (url: string) => Number(new URL(url).port);
 class ReplicaSyncedCache extends RedisCache {
   private async synced<T>(result: Promise<T>): Promise<T> {
     const value = await result;
-    await this.leader.wait(1, 2000);
+    await (this as unknown as { leader: Redis }).leader.wait(1, 2000);
     return value;
   }
   protected override write(entries: Array<[string, Buffer]>, expiresAt: number | null) {

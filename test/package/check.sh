@@ -8,7 +8,8 @@
 # with tsc --strict under node16, nodenext and bundler resolution, on the newest TypeScript and on the
 # project's own, with no `types` setting and without skipLibCheck (the types of every peer are
 # installed), and a module of the other entry points alone, whose program loads no server client's
-# types (those bring Node's); a misspelt option must fail to compile. Problems with the tarball's contents are
+# types (those bring Node's); a misspelt option must fail to compile. Then compiles a module of the cache
+# and the page cache in an application that installed none of the optional peers. Problems with the tarball's contents are
 # reported at the end, after every other check has run.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -79,8 +80,28 @@ check() {
   )
 }
 
+# An application on the cache and the page cache alone, with none of the optional peers installed
+# but Node's types: the package's types must need no server client and no engine.
+bare() {
+  local app="$work/app-bare"
+  mkdir -p "$app"
+  cp "$root/test/package/app/bare.mts" "$app/"
+  (
+    cd "$app"
+    npm init -y >/dev/null
+    "${install[@]}" "$work/$tarball" typescript@latest @types/node >/dev/null
+    if [ -d node_modules/ioredis ] || [ -d node_modules/pg ]; then
+      echo "bare: an optional peer was installed with the package"
+      exit 1
+    fi
+    node node_modules/typescript/bin/tsc --strict --noEmit --module nodenext --target es2022 bare.mts
+    echo "bare: the types compile with no server client and no engine installed"
+  )
+}
+
 check tarball "$work/$tarball" 5
 check folder "$root" 6
+bare
 if [ "${#problems[@]}" -gt 0 ]; then
   printf 'package: %s\n' "${problems[@]}"
   exit 1
