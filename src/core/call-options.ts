@@ -134,16 +134,18 @@ export class CallOptions {
 
   /** `keys` when it is a list of keys (not a string), else a TypeError naming `method`. */
   keys<K>(keys: ListOf<K>, method: string): ListOf<K> {
-    const message = listMessage(keys, method, 'keys', 'keys');
-    if (message !== undefined) throw cacheTypeError(this.alias, message);
-    return keys;
+    return this.list(keys, method, 'keys', 'keys');
   }
 
   /** `tags` when it is a list (not a string), else a TypeError naming `method`; each tag is checked later. */
   tagList(tags: ListOf<string>, method: string): ListOf<string> {
-    const message = listMessage(tags, method, 'tags', 'strings');
+    return this.list(tags, method, 'tags', 'strings');
+  }
+
+  private list<T>(value: ListOf<T>, method: string, parameter: string, items: string): ListOf<T> {
+    const message = listMessage(value, method, parameter, items);
     if (message !== undefined) throw cacheTypeError(this.alias, message);
-    return tags;
+    return value;
   }
 
   /** The entries of `setMany` when they are a Map or a plain object of key → value, else a TypeError. */
