@@ -9,6 +9,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BaseCache, CacheServerError, MemcachedCache, RedisCache, type ServerOptions } from '../../src/index.js';
 import { inRequestScope } from '../../src/cacheability/scope.js';
+import { cacheScope } from '../../src/http/index.js';
 import { eventually } from '../setup/eventually.js';
 import { cli, type RedisServer, startRedisServer, startReplication, waitForReplica } from '../setup/redis.js';
 
@@ -103,6 +104,35 @@ describe.each(silentBackends)('$name: a server that stops answering', ({ make })
     // Another request pays for its own first call again (the breaker is not open yet: one failure).
     const next = await timed(() => inRequest(() => cache.get('a')));
     expect(next.ms).toBeGreaterThanOrEqual(TIMEOUT_MS * 0.8);
+  });
+
+  it('gives a view behind cacheScope() one budget: getOrSet reads, computes and answers after one timeoutMs in all', async () => {
+    const silent = await silentServer();
+    cleanups.push(() => silent.close());
+    const cache = make(silent.port, { failOpen: true, timeoutMs: TIMEOUT_MS });
+    cleanups.push(() => cache.close());
+    cache.on('error', () => undefined);
+    const scope = cacheScope();
+    const site = createHttpServer((req, res) =>
+      scope(req, res, async () => {
+        // Its read fails; its write (the tag check, the add) must not wait for the same server again.
+        const values = [
+          await cache.getOrSet('plain', () => 'computed', 60),
+          await cache.getOrSet('tagged', () => 'computed too', { timeout: 60, tags: ['t'] }),
+        ];
+        res.end(JSON.stringify(values));
+      }),
+    );
+    await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+    cleanups.push(async () => {
+      site.closeAllConnections();
+      await new Promise((resolve) => site.close(resolve));
+    });
+    const page = await timed(async () => (await fetch(`http://127.0.0.1:${(site.address() as { port: number }).port}/`)).json());
+    expect(page.value).toEqual(['computed', 'computed too']);
+    // One deadline in all: a second would make it at least 1.8 × TIMEOUT_MS.
+    expect(page.ms).toBeLessThan(TIMEOUT_MS * 1.8);
+    expect(page.ms).toBeGreaterThanOrEqual(TIMEOUT_MS * 0.9);
   });
 
   it('opens the breaker after repeated failures: calls answer at once, one error event per cause', async () => {
