@@ -1,0 +1,85 @@
+/**
+ * The README's examples as files: a fenced block whose line before it names a file in backticks
+ * (`` `app.mjs`: a page cached… ``) is that file's text, written as it is into an application folder
+ * outside the repository whose `node_modules` holds cachegrain (the built package) and what the
+ * repository has installed, so an example runs as a user who installed it would run it.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from './process.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Every named file of the README, in order: `{ name, text }`; a name given twice keeps the later text. */
+export function readmeFiles(): Map<string, string> {
+  const lines = readFileSync(join(root, 'README.md'), 'utf8').split('\n');
+  const files = new Map<string, string>();
+  for (let i = 0; i < lines.length; i++) {
+    const fence = /^```\w*\s*$/.exec(lines[i]!);
+    if (fence === null) continue;
+    let end = i + 1;
+    while (end < lines.length && lines[end] !== '```') end++;
+    let before = i - 1;
+    while (before >= 0 && lines[before]!.trim() === '') before--;
+    const named = before >= 0 ? /^`([\w./-]+\.\w+)`:/.exec(lines[before]!) : null;
+    if (named !== null) files.set(named[1]!, lines.slice(i + 1, end).join('\n') + '\n');
+    i = end;
+  }
+  return files;
+}
+
+/** An application folder holding `names` from the README, with cachegrain and the repository's packages installed. */
+export function readmeApp(names: readonly string[]): { dir: string; remove(): void } {
+  const files = readmeFiles();
+  const dir = mkdtempSync(join(tmpdir(), 'cachegrain-readme-'));
+  const modules = join(dir, 'node_modules');
+  mkdirSync(modules);
+  for (const entry of readdirSync(join(root, 'node_modules'))) {
+    if (entry.startsWith('.')) continue;
+    symlinkSync(join(root, 'node_modules', entry), join(modules, entry));
+  }
+  symlinkSync(root, join(modules, 'cachegrain'));
+  for (const name of names) {
+    const text = files.get(name);
+    if (text === undefined) throw new Error(`the README has no block named \`${name}\`: (found: ${[...files.keys()].join(', ')})`);
+    mkdirSync(dirname(join(dir, name)), { recursive: true });
+    writeFileSync(join(dir, name), text);
+  }
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** A README app started as `node <script>` from its own folder on a free PORT; resolves once it answers. */
+export async function startReadmeApp(
+  dir: string,
+  script: string,
+  env: Record<string, string> = {},
+): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [script], { cwd: dir, env: { ...process.env, ...env, PORT: String(port) }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const url = `http://127.0.0.1:${port}`;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${script} exited with ${child.exitCode}:\n${output}`);
+    try {
+      // A path no example serves: the probe must not render or store one of the example's pages.
+      await fetch(`${url}/.well-known/readme-probe`);
+      break;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return {
+    url,
+    child,
+    stop: async () => {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
