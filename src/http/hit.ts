@@ -141,12 +141,13 @@ function labelled(hit: HitHeaders, page: StoredPage, label: HitLabel, now: numbe
 }
 
 /**
- * The Age, max-age and Expires (epoch seconds) a hit at `now` sends, by the clock the page was stored
- * by. A copy within its browser lifetime is sent as its MISS was, aged. A copy older than that would
- * arrive stale (an Age past its max-age, an Expires before its Date), and Varnish, nginx and browsers
- * would keep none of it: its browser lifetime counts afresh from now, as if rendered now, since the
- * server holds it for a page as fresh as one rendered now; it is cut to what the server's copy has
- * left, so that no one downstream keeps a copy the server has let go (a STALE one gets max-age 0).
+ * The Age, max-age and Expires (epoch seconds) a hit at `now` sends, by the clock the page's copy
+ * expires by. A copy within its browser lifetime goes out as its MISS did, aged. One older than that
+ * would arrive stale (an Age past its max-age, an Expires before its Date) and no cache downstream
+ * would keep it (Varnish, nginx and browsers refuse it), so its browser lifetime counts from the
+ * moment it is sent, Age 0: the server vouches for it as current while its own copy is fresh, as for a
+ * page rendered now. That lifetime is cut to what the server's copy has left, so that no copy
+ * downstream outlives the server's (a STALE one goes out with max-age 0).
  */
 function browserLifetime(page: StoredPage, now: number): { age: number; maxAge: number; expires: number } {
   const maxAge = page.maxAge!;
