@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { findExecutable, startOnFreePort, startServerProcess, stopProcess } from './process.js';
+import { findExecutable, type PortChooser, startOnFreePort, startServerProcess, stopProcess } from './process.js';
 
 /** A proxy started for a test: where it listens, and how to stop it (by PID) and remove its files. */
 export interface Proxy {
@@ -27,7 +27,7 @@ const IDENTITY_PATH = '/_test-proxy/identity';
  * `default` on 127.0.0.1:`backendPort` is declared before it, and so is a `vcl_recv` that answers
  * the identity route (Varnish runs the definitions of one subroutine in the order written).
  */
-export async function startVarnish(options: { backendPort: number; vcl: string }): Promise<Proxy> {
+export async function startVarnish(options: { backendPort: number; vcl: string; choosePort?: PortChooser }): Promise<Proxy> {
   const binary = findExecutable(['varnishd', '/usr/sbin/varnishd'], 'varnish');
   return startOnFreePort(async (port) => {
     const dir = mkdtempSync(join(tmpdir(), 'cachegrain-varnish-'));
@@ -45,7 +45,7 @@ export async function startVarnish(options: { backendPort: number; vcl: string }
     );
     const args = ['-F', '-n', join(dir, 'work'), '-a', `127.0.0.1:${port}`, '-f', join(dir, 'test.vcl'), '-s', 'malloc,32m'];
     return started(`varnishd on port ${port}`, binary, args, port, token, dir);
-  });
+  }, options.choosePort);
 }
 
 /**
@@ -53,7 +53,7 @@ export async function startVarnish(options: { backendPort: number; vcl: string }
  * test's `server` block (its locations: `proxy_pass` to the application, `proxy_cache pages`); the
  * block listens on the port chosen, answers the identity route, and has the cache zone `pages`.
  */
-export async function startNginx(options: { server: string }): Promise<Proxy> {
+export async function startNginx(options: { server: string; choosePort?: PortChooser }): Promise<Proxy> {
   const binary = findExecutable(['nginx', '/usr/sbin/nginx'], 'nginx');
   return startOnFreePort(async (port) => {
     const dir = mkdtempSync(join(tmpdir(), 'cachegrain-nginx-'));
@@ -78,7 +78,7 @@ export async function startNginx(options: { server: string }): Promise<Proxy> {
     );
     const args = ['-p', dir, '-e', join(dir, 'error.log'), '-c', join(dir, 'nginx.conf'), '-g', `daemon off; pid ${join(dir, 'nginx.pid')};`];
     return started(`nginx on port ${port}`, binary, args, port, token, dir);
-  });
+  }, options.choosePort);
 }
 
 async function started(what: string, binary: string, args: string[], port: number, token: string, dir: string): Promise<Proxy> {
