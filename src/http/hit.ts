@@ -56,8 +56,9 @@ interface HitHeaders {
 type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: HitHeaders };
 
 /**
- * Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions, and a
- * page with holes gets them delivered by `holes`, the layer's delivery.
+ * Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions (and a
+ * copy older than its browser lifetime gets that lifetime anew, see `browserLifetime`), and a page
+ * with holes gets them delivered by `holes`, the layer's delivery. `now` is the cache's clock.
  */
 export function serve(
   req: IncomingMessage,

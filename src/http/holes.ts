@@ -58,11 +58,6 @@ export class HoleDelivery {
     });
   }
 
-  /** Whether holes are filled in place: a stored page's validators then describe its shell, not what a visitor gets. */
-  get fillsInPlace(): boolean {
-    return this.mode === 'fill';
-  }
-
   /**
    * The body to send for `body`, whose holes' placeholders are in `form`, with the head made right:
    * ESI includes, or filled for the request: the response becomes `private`, and validators are the
