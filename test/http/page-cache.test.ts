@@ -8,6 +8,7 @@ import compression from 'compression';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { invalidatePage, type Middleware } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
+import { httpDate } from '../../src/http/headers.js';
 import { listen, type Reply, send } from './client.js';
 import {
   bare,
@@ -482,6 +483,22 @@ describe.each(FLAVOURS)('what a hit sends downstream, on %s', (_flavour, build) 
       cacheControlSent,
       miss.headers['expires'],
     ]);
+  });
+
+  it("sends a hit's Age and Expires by the cache's clock, and a copy older than browserMaxAge with that lifetime anew, within what the server's copy has left", async () => {
+    const cache = caches.get('default');
+    let clock = Math.floor(Date.now() / 1000);
+    cache.now = () => clock;
+    const base = await serve(build([cachePage(300, { browserMaxAge: 60 })], countingView()));
+    const stored = clock;
+    const lifetime = (reply: Reply) => [reply.headers['x-cache'], reply.headers['cache-control'], reply.headers.age, reply.headers.expires];
+    expect(lifetime(await send(base, '/page'))).toEqual(['MISS', 'max-age=60', undefined, httpDate(stored + 60)]);
+    clock = stored + 10;
+    expect(lifetime(await send(base, '/page'))).toEqual(['HIT', 'max-age=60', '10', httpDate(stored + 60)]);
+    clock = stored + 100;
+    expect(lifetime(await send(base, '/page'))).toEqual(['HIT', 'max-age=60', '0', httpDate(stored + 160)]);
+    clock = stored + 280;
+    expect(lifetime(await send(base, '/page'))).toEqual(['HIT', 'max-age=20', '0', httpDate(stored + 300)]);
   });
 
   it('browserMaxAge sets the max-age and Expires sent on a MISS, a HIT and a 304, while the page is kept for its timeout', async () => {
