@@ -127,7 +127,7 @@ function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeader
 /** The hit's headers with the browser lifetime of `now` (see `browserLifetime`), and `label` in the status header. */
 function labelled(hit: HitHeaders, page: StoredPage, label: HitLabel, now: number): string[] {
   if (hit.ageAt !== -1) {
-    const { age, maxAge, expires } = browserLifetime(page, Math.floor(now));
+    const { age, maxAge, expires } = browserLifetime(page, now);
     hit.headers[hit.ageAt] = String(age);
     if (hit.expiresAt > 0) hit.headers[hit.expiresAt] = expires === page.expires ? page.headers[hit.expiresAt]! : httpDate(expires);
     if (hit.cacheControlAt > 0) {
@@ -152,11 +152,12 @@ function labelled(hit: HitHeaders, page: StoredPage, label: HitLabel, now: numbe
  */
 function browserLifetime(page: StoredPage, now: number): { age: number; maxAge: number; expires: number } {
   const maxAge = page.maxAge!;
-  const left = page.expires! - now;
+  const left = page.expires! - Math.floor(now);
   if (left > 0) return { age: Math.max(0, maxAge - left), maxAge, expires: page.expires! };
   const serverLeft = page.freshUntil === undefined ? maxAge : Math.max(0, Math.floor(page.freshUntil - now));
   const lifetime = Math.min(maxAge, serverLeft);
-  return { age: 0, maxAge: lifetime, expires: now + lifetime };
+  // Rounded up: the Date beside it is the second begun, and a lifetime of 0 must not end before it.
+  return { age: 0, maxAge: lifetime, expires: Math.ceil(now) + lifetime };
 }
 
 /**
