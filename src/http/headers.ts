@@ -208,7 +208,7 @@ export function tagHeaderValue(tags: readonly string[]): string {
 }
 
 /** One tag as a tag header carries it (see `tagHeaderValue`). */
-export function tagForHeader(tag: string): string {
+function tagForHeader(tag: string): string {
   return NOT_IN_A_TAG_KEY.test(tag) ? tag.replace(NOT_IN_A_TAG_KEYS, percentEncoded) : tag;
 }
 
