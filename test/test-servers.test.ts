@@ -8,7 +8,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MemcachedCache } from '../src/index.js';
 import { startMemcached } from './setup/memcached.js';
 import { startPostgres } from './setup/postgres.js';
-import { freePort, PortTakenError } from './setup/process.js';
+import { freePort, type PortChooser, PortTakenError } from './setup/process.js';
+import { startNginx, startVarnish } from './setup/proxies.js';
 import { cli, startRedisServer } from './setup/redis.js';
 
 /** Another process's server on a loopback port: it takes every connection and hangs up at once. */
@@ -79,6 +80,18 @@ describe('test servers when the port chosen is taken before the server binds it'
     cleanups.push(() => client.end());
     expect((await client.query('SELECT current_database() AS name')).rows).toEqual([{ name: 'cachegrain' }]);
   }, 120_000);
+
+  it.each([
+    ['varnishd', (choosePort: PortChooser) => startVarnish({ backendPort: 9, vcl: '', choosePort })],
+    ['nginx', (choosePort: PortChooser) => startNginx({ server: '', choosePort })],
+  ])('%s in front of a test starts again on another port', async (_, start) => {
+    const port = await occupied();
+    const { choosePort, chosen } = chooserStartingWith(port);
+    const proxy = await start(choosePort);
+    cleanups.push(() => proxy.stop());
+    expect(chosen).toHaveLength(2);
+    expect(proxy.url).toBe(`http://127.0.0.1:${chosen[1]}`);
+  });
 
   it.each([
     ['redis-server', (port: number) => startRedisServer({ port }), (port: number) => `redis-server on port ${port} exited`],

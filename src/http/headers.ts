@@ -197,6 +197,30 @@ export function varyIncludes(varyValue: string | undefined, name: string): boole
   return splitHeaderValue(varyValue).some((item) => item.toLowerCase() === wanted);
 }
 
+/**
+ * Tags as a tag header lists them (`Cache-Tag`, `Surrogate-Key`): space-separated, each one key. A
+ * byte that would split a tag or cannot stand in a header (a space, a comma, a control character,
+ * anything outside ASCII) is percent-encoded as UTF-8, and so is `%`, so that two tags never look
+ * alike: `two words` → `two%20words`. A purge by tag names the tag as encoded here.
+ */
+export function tagHeaderValue(tags: readonly string[]): string {
+  return tags.map(tagForHeader).join(' ');
+}
+
+/** One tag as a tag header carries it (see `tagHeaderValue`). */
+function tagForHeader(tag: string): string {
+  return NOT_IN_A_TAG_KEY.test(tag) ? tag.replace(NOT_IN_A_TAG_KEYS, percentEncoded) : tag;
+}
+
+/** Visible ASCII but `%` and `,`; a tag header's keys are made of these. */
+const NOT_IN_A_TAG_KEY = /[^\x21-\x24\x26-\x2b\x2d-\x7e]/;
+const NOT_IN_A_TAG_KEYS = new RegExp(NOT_IN_A_TAG_KEY.source + '+', 'g');
+
+/** Every UTF-8 byte of `text` as `%XX` (a lone surrogate as U+FFFD's, where encodeURIComponent would throw). */
+function percentEncoded(text: string): string {
+  return Array.from(Buffer.from(text, 'utf8'), (byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+}
+
 /** An IMF-fixdate: `Mon, 01 Jan 2007 01:54:21 GMT`. */
 export function httpDate(epochSeconds: number): string {
   return new Date(Math.floor(epochSeconds) * 1000).toUTCString();

@@ -6,6 +6,7 @@
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
+import { httpDate, mergeCacheControl } from './headers.js';
 import type { HoleDelivery } from './holes.js';
 import { requestPath } from './keys.js';
 import { countOnce } from './page-stats.js';
@@ -22,6 +23,8 @@ export interface StoredPage {
   /** For the Age header: the max-age sent and the Expires time (epoch seconds). */
   maxAge: number | null;
   expires: number | null;
+  /** When the server's copy stops being fresh (epoch seconds by the cache's clock). Absent from pages stored by earlier versions. */
+  freshUntil?: number;
   /**
    * What `pageStats()` counts its hits under: the route pattern that rendered it (Express
    * `req.route`), else its path. Absent from pages stored by earlier versions.
@@ -44,23 +47,35 @@ const HIT_HEADERS = Symbol('cachegrain.hitHeaders');
 interface HitHeaders {
   statusHeader: string | false;
   headers: string[];
+  /** Where the values of Age, Expires and Cache-Control are in `headers` (-1: none), rewritten for each hit. */
   ageAt: number;
+  expiresAt: number;
+  cacheControlAt: number;
   distinctNames: boolean;
 }
 type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: HitHeaders };
 
 /**
- * Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions, and a
- * page with holes gets them delivered by `holes`, the layer's delivery.
+ * Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions (and a
+ * copy older than its browser lifetime gets that lifetime anew, see `browserLifetime`), and a page
+ * with holes gets them delivered by `holes`, the layer's delivery. `now` is the cache's clock.
  */
-export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPage, label: HitLabel, statusHeader: string | false, holes?: HoleDelivery): void {
+export function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  page: StoredPage,
+  label: HitLabel,
+  statusHeader: string | false,
+  now: number,
+  holes?: HoleDelivery,
+): void {
   countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route ?? requestPath(req));
   let status = page.status;
   const hit = hitHeadersOf(page, statusHeader);
-  let headers = labelled(hit, page, label);
-  // A page whose holes are filled in place is judged by the filled page's own validators, once filled.
-  const judgedFilled = page.holes === true && holes?.fillsInPlace === true;
-  if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedFilled && hasPreconditions(req.headers)) {
+  let headers = labelled(hit, page, label, now);
+  // A page whose holes are delivered goes out with validators of what the visitor gets, or none: never its shell's.
+  const judgedDelivered = page.holes === true && holes !== undefined;
+  if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedDelivered && hasPreconditions(req.headers)) {
     status = preconditionStatus(req.method, req.headers, page);
     if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === statusHeader);
     else if (status !== 200) headers = headers.slice(page.headers.length);
@@ -80,8 +95,8 @@ export function serve(req: IncomingMessage, res: ServerResponse, page: StoredPag
  * process is one object for every reader): only the Age value changes, and it is written in place
  * just before the synchronous `writeHead` that copies it.
  */
-export function hitHeaders(page: StoredPage, label: HitLabel, statusHeader: string | false): string[] {
-  return labelled(hitHeadersOf(page, statusHeader), page, label);
+export function hitHeaders(page: StoredPage, label: HitLabel, statusHeader: string | false, now: number): string[] {
+  return labelled(hitHeadersOf(page, statusHeader), page, label, now);
 }
 
 function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeaders {
@@ -94,20 +109,55 @@ function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeader
     ageAt = headers.length - 1;
   }
   if (statusHeader !== false) headers.push(statusHeader, 'HIT');
-  const names = new Set<string>();
-  for (let i = 0; i < headers.length; i += 2) names.add(headers[i]!.toLowerCase());
-  const hit: HitHeaders = { statusHeader, headers, ageAt, distinctNames: names.size === headers.length / 2 };
+  const names: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) names.push(headers[i]!.toLowerCase());
+  const valueOf = (name: string) => (ageAt === -1 ? -1 : names.lastIndexOf(name) * 2 + 1);
+  const hit: HitHeaders = {
+    statusHeader,
+    headers,
+    ageAt,
+    expiresAt: valueOf('expires'),
+    cacheControlAt: valueOf('cache-control'),
+    distinctNames: new Set(names).size === names.length,
+  };
   Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
   return hit;
 }
 
-/** The hit's headers with the Age of now, and `label` in the status header. */
-function labelled(hit: HitHeaders, page: StoredPage, label: HitLabel): string[] {
-  if (hit.ageAt !== -1) hit.headers[hit.ageAt] = String(Math.max(0, page.maxAge! - (page.expires! - Math.floor(Date.now() / 1000))));
+/** The hit's headers with the browser lifetime of `now` (see `browserLifetime`), and `label` in the status header. */
+function labelled(hit: HitHeaders, page: StoredPage, label: HitLabel, now: number): string[] {
+  if (hit.ageAt !== -1) {
+    const { age, maxAge, expires } = browserLifetime(page, now);
+    hit.headers[hit.ageAt] = String(age);
+    if (hit.expiresAt > 0) hit.headers[hit.expiresAt] = expires === page.expires ? page.headers[hit.expiresAt]! : httpDate(expires);
+    if (hit.cacheControlAt > 0) {
+      const stored = page.headers[hit.cacheControlAt]!;
+      hit.headers[hit.cacheControlAt] = maxAge === page.maxAge ? stored : mergeCacheControl(stored, { maxAge });
+    }
+  }
   if (label === 'HIT' || hit.statusHeader === false) return hit.headers;
   const headers = hit.headers.slice();
   headers[headers.length - 1] = label;
   return headers;
+}
+
+/**
+ * The Age, max-age and Expires (epoch seconds) a hit at `now` sends, by the clock the page's copy
+ * expires by. A copy within its browser lifetime goes out as its MISS did, aged. One older than that
+ * would arrive stale (an Age past its max-age, an Expires before its Date) and no cache downstream
+ * would keep it (Varnish, nginx and browsers refuse it), so its browser lifetime counts from the
+ * moment it is sent, Age 0: the server vouches for it as current while its own copy is fresh, as for a
+ * page rendered now. That lifetime is cut to what the server's copy has left, so that no copy
+ * downstream outlives the server's (a STALE one goes out with max-age 0).
+ */
+function browserLifetime(page: StoredPage, now: number): { age: number; maxAge: number; expires: number } {
+  const maxAge = page.maxAge!;
+  const left = page.expires! - Math.floor(now);
+  if (left > 0) return { age: Math.max(0, maxAge - left), maxAge, expires: page.expires! };
+  const serverLeft = page.freshUntil === undefined ? maxAge : Math.max(0, Math.floor(page.freshUntil - now));
+  const lifetime = Math.min(maxAge, serverLeft);
+  // Rounded up: the Date beside it is the second begun, and a lifetime of 0 must not end before it.
+  return { age: 0, maxAge: lifetime, expires: Math.ceil(now) + lifetime };
 }
 
 /**

@@ -11,7 +11,7 @@ import { inRequestScope, openedScope } from '../cacheability/scope.js';
 import { bytesMayHoldHoles, esiIncludes, fillHoles, type HoleForm, HoleSigner, holdsHoles, sealHoles, unsealHoles } from '../holes/index.js';
 import { ValueRule } from '../options.js';
 import { hasPreconditions, preconditionStatus, strongEtag } from './conditional.js';
-import { patchCacheControl } from './headers.js';
+import { headerText, maxAgeOf, patchCacheControl, secondsOf } from './headers.js';
 import { beforeHeaders } from './response-phase.js';
 
 /** How the page cache delivers holes: filled in place (the default), or as ESI includes for a CDN or proxy to fetch. */
@@ -58,11 +58,6 @@ export class HoleDelivery {
     });
   }
 
-  /** Whether holes are filled in place: a stored page's validators then describe its shell, not what a visitor gets. */
-  get fillsInPlace(): boolean {
-    return this.mode === 'fill';
-  }
-
   /**
    * The body to send for `body`, whose holes' placeholders are in `form`, with the head made right:
    * ESI includes, or filled for the request: the response becomes `private`, and validators are the
@@ -75,8 +70,9 @@ export class HoleDelivery {
     if (req.method === 'HEAD' && (body === undefined || body.length === 0)) res.removeHeader('content-length');
     try {
       if (this.mode === 'esi') {
-        res.setHeader('Surrogate-Control', 'content="ESI/1.0"');
-        return body === undefined ? undefined : Buffer.from(esiIncludes(body.toString('utf8'), form, this.signer));
+        sendForAssembly(res);
+        // An empty body is a HEAD's, its length unknown: a body made of no includes would declare 0.
+        return body === undefined || body.length === 0 ? body : Buffer.from(esiIncludes(body.toString('utf8'), form, this.signer));
       }
       patchCacheControl(res, { private: true });
       // The holes may change while the page around them does not: a date tells nothing of them.
@@ -102,6 +98,23 @@ export class HoleDelivery {
       return Buffer.from('Internal Server Error');
     }
   }
+}
+
+/**
+ * The head of a page whose holes go out as ESI includes. Its lifetime for the ESI proxy (its
+ * `s-maxage`, else its `max-age`) goes in `Surrogate-Control`, which that proxy reads and drops; the
+ * page it assembles is one visitor's, so `Cache-Control` says `private` to every cache after it (a CDN
+ * in front of Varnish), its `max-age` kept for the browser. The page's validators stand for the shell,
+ * not for what the proxy assembles from it: a proxy would answer 304 to a visitor whose holes
+ * changed, so there are none.
+ */
+function sendForAssembly(res: ServerResponse): void {
+  const cacheControl = headerText(res, 'cache-control');
+  const lifetime = secondsOf(cacheControl, 's-maxage') ?? maxAgeOf(cacheControl);
+  res.setHeader('Surrogate-Control', lifetime === null ? 'content="ESI/1.0"' : `max-age=${lifetime}, content="ESI/1.0"`);
+  patchCacheControl(res, { private: true, 's-maxage': false });
+  res.removeHeader('etag');
+  res.removeHeader('last-modified');
 }
 
 /**

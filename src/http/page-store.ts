@@ -7,7 +7,7 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { teeResponse } from './capture.js';
 import { parseHttpDate } from './conditional.js';
-import { getMaxAge, headerText, patchResponseHeaders, patchVaryHeaders, secondsOf } from './headers.js';
+import { getMaxAge, headerText, patchResponseHeaders, patchVaryHeaders, secondsOf, tagHeaderValue } from './headers.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
 import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
 import type { PageLayer } from './layer.js';
@@ -81,11 +81,13 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       }
       if (decision.store) {
         timeout = decision.timeout;
+        // Its Expires and its hits' Age are read off one clock, the one its copy expires by.
+        const now = lookup.cache.now();
         // The browser's lifetime is the site's to choose, within what the page's parts have left.
-        patchResponseHeaders(res, Math.min(layer.browserMaxAge ?? timeout, decision.partsMaxAge ?? Infinity));
-        if (layer.tagHeader !== false) res.setHeader(layer.tagHeader, pageTags(res, lookup).join(' '));
+        patchResponseHeaders(res, Math.min(layer.browserMaxAge ?? timeout, decision.partsMaxAge ?? Infinity), now);
+        if (layer.tagHeader !== false) res.setHeader(layer.tagHeader, tagHeaderValue(pageTags(res, lookup)));
         if (!lookup.stores) return hold || false;
-        page = describePage(layer, req, res);
+        page = { ...describePage(layer, req, res), freshUntil: now + timeout };
         return hold || true;
       }
       layer.markBypass(res, decision.reason);
@@ -128,7 +130,7 @@ function replaceWithFallback(layer: PageLayer, lookup: PageRequest, fallback: St
   for (const name of res.getHeaderNames()) res.removeHeader(name);
   res.statusCode = fallback.status;
   res.statusMessage = fallback.statusMessage;
-  putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader));
+  putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader, lookup.cache.now()));
   return fallback.body;
 }
 

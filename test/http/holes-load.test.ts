@@ -46,11 +46,14 @@ const filledPage: Fetch = async (sites, site, path, visitor) => {
   return { text: reply.text, hit: reply.headers['x-cache'] === 'HIT' };
 };
 
-/** A page assembled as a CDN does with ESI: the shared shell, then each include asked of the other process with the visitor's request. */
+/** A page assembled as an ESI proxy does: the shell it keeps, then each include asked of the other process with the visitor's request. */
 const assembledPage: Fetch = async (sites, site, path, visitor) => {
   const shell = await send(sites[site]!.url, path, { headers: { Host: HOST, Cookie: visitor.cookie } });
   if (shell.status !== 200) throw new Error(`${path} answered ${shell.status}: ${shell.text}`);
-  if (/\bprivate\b/.test(String(shell.headers['cache-control'])) || SECRET.test(shell.text)) throw new Error(`the shell of ${path} is one visitor's`);
+  // The shell is the ESI proxy's to keep (Surrogate-Control), and the page assembled from it private.
+  if (!/^max-age=\d+, content="ESI\/1\.0"$/.test(String(shell.headers['surrogate-control'])) || !/\bprivate\b/.test(String(shell.headers['cache-control'])))
+    throw new Error(`the shell of ${path} went out ${shell.headers['cache-control']}, Surrogate-Control ${shell.headers['surrogate-control']}`);
+  if (SECRET.test(shell.text)) throw new Error(`the shell of ${path} is one visitor's`);
   SECRET.lastIndex = 0;
   const parts = await Promise.all(
     [...shell.text.matchAll(INCLUDE)].map(async ([, src]) => {

@@ -8,6 +8,7 @@ import compression from 'compression';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { invalidatePage, type Middleware } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
+import { httpDate } from '../../src/http/headers.js';
 import { listen, type Reply, send } from './client.js';
 import {
   bare,
@@ -439,8 +440,17 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
 
 /** A reply's headers but those that describe one sending (SPEC §6: Date, Age and X-Cache aside). */
 function pageHeaders(reply: Reply): Record<string, unknown> {
-  const { date: _date, age: _age, 'x-cache': _xCache, ...rest } = reply.headers;
+  const { date: _date, age: _age, 'x-cache': _xCache, expires: _expires, ...rest } = reply.headers;
   return rest;
+}
+
+/**
+ * A hit's Expires: the MISS's while the MISS's browser lifetime lasts; a copy with none left (max-age
+ * 0) has it counted from its sending, never before its Date.
+ */
+function expectExpiresOfMiss(reply: Reply, miss: Reply, cacheControlSent: string): void {
+  if (!/max-age=0\b/.test(cacheControlSent)) expect(reply.headers.expires).toBe(miss.headers.expires);
+  else expect(Date.parse(reply.headers.expires!)).toBeGreaterThanOrEqual(Date.parse(reply.headers.date!));
 }
 
 describe.each(FLAVOURS)('what a hit sends downstream, on %s', (_flavour, build) => {
@@ -475,13 +485,27 @@ describe.each(FLAVOURS)('what a hit sends downstream, on %s', (_flavour, build) 
     expect([miss.headers['x-cache'], hit.headers['x-cache'], view.calls]).toEqual(['MISS', 'HIT', 1]);
     expect(miss.headers['cache-control']).toBe(cacheControlSent);
     expect(pageHeaders(hit)).toEqual(pageHeaders(miss));
+    expectExpiresOfMiss(hit, miss, cacheControlSent);
     // A 304 from the stored page says the same to browsers.
     const notModified = await send(base, '/page', { headers: { 'If-None-Match': '"v1"' } });
-    expect([notModified.status, notModified.headers['cache-control'], notModified.headers['expires']]).toEqual([
-      304,
-      cacheControlSent,
-      miss.headers['expires'],
-    ]);
+    expect([notModified.status, notModified.headers['cache-control']]).toEqual([304, cacheControlSent]);
+    expectExpiresOfMiss(notModified, miss, cacheControlSent);
+  });
+
+  it("sends a hit's Age and Expires by the cache's clock, and a copy older than browserMaxAge with that lifetime anew, within what the server's copy has left", async () => {
+    const cache = caches.get('default');
+    let clock = Math.floor(Date.now() / 1000);
+    cache.now = () => clock;
+    const base = await serve(build([cachePage(300, { browserMaxAge: 60 })], countingView()));
+    const stored = clock;
+    const lifetime = (reply: Reply) => [reply.headers['x-cache'], reply.headers['cache-control'], reply.headers.age, reply.headers.expires];
+    expect(lifetime(await send(base, '/page'))).toEqual(['MISS', 'max-age=60', undefined, httpDate(stored + 60)]);
+    clock = stored + 10;
+    expect(lifetime(await send(base, '/page'))).toEqual(['HIT', 'max-age=60', '10', httpDate(stored + 60)]);
+    clock = stored + 100;
+    expect(lifetime(await send(base, '/page'))).toEqual(['HIT', 'max-age=60', '0', httpDate(stored + 160)]);
+    clock = stored + 280;
+    expect(lifetime(await send(base, '/page'))).toEqual(['HIT', 'max-age=20', '0', httpDate(stored + 300)]);
   });
 
   it('browserMaxAge sets the max-age and Expires sent on a MISS, a HIT and a 304, while the page is kept for its timeout', async () => {
