@@ -11,6 +11,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import nunjucks from 'nunjucks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { addCacheContexts, defineCacheContext, defineHole } from '../../adapters/express.js';
+import * as fastifyCache from '../../adapters/fastify.js';
+import * as honoCache from '../../adapters/hono.js';
+import * as koaCache from '../../adapters/koa.js';
 import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
 import { forgetCacheContext, forgetHole } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
@@ -93,9 +96,11 @@ describe.each(STACKS)('on %s', (stack, build) => {
       expect([cy.status, cy.headers['x-cache'], cy.text]).toEqual([200, 'MISS', `<nav>menu for anon #${renders}</nav><p>hi cy</p>`]);
       const dee = await storedHit(base, '/menu', anonymous('dee'));
       expect(dee.text).toMatch(/^<nav>menu for anon #\d+<\/nav><p>hi dee<\/p>$/);
+      // A render that missed while waiting for the first store may land later and replace it: the same page but for its number.
       const eve = await send(base, '/menu', staff('eve'));
-      expect([eve.headers['x-cache'], eve.text]).toEqual(['HIT', bob.text.replace('bob', 'eve')]);
-      expect((await send(base, '/menu', anonymous('fay'))).text).toBe(dee.text.replace('dee', 'fay'));
+      expect([eve.headers['x-cache'], eve.text]).toEqual(['HIT', expect.stringMatching(/^<nav>menu for staff #\d+<\/nav><p>hi eve<\/p>$/)]);
+      const fay = await send(base, '/menu', anonymous('fay'));
+      expect([fay.headers['x-cache'], fay.text]).toEqual(['HIT', expect.stringMatching(/^<nav>menu for anon #\d+<\/nav><p>hi fay<\/p>$/)]);
       expect(reports).toEqual([]);
     });
 
@@ -171,5 +176,23 @@ describe.each(STACKS)('on %s', (stack, build) => {
         expect(reported[0]).toContain(FIX);
       }
     }, 30_000);
+  });
+});
+
+describe("each adapter's defineHole and defineCacheContext", () => {
+  it("type the request they get as the framework's own", () => {
+    const check = () => {
+      fastifyCache.defineHole('typed', (request) => request.routeOptions.url);
+      fastifyCache.defineCacheContext('typed', (request) => request.hostname);
+      koaCache.defineHole('typed', (ctx) => ctx.cookies.get('visitor'));
+      koaCache.defineCacheContext('typed', (ctx) => (ctx.state.user as { kind?: string } | undefined)?.kind ?? ctx.session?.kind);
+      honoCache.defineHole('typed', (c) => c.req.header('cookie'));
+      honoCache.defineCacheContext('typed', (c) => c.req.path);
+      // @ts-expect-error Koa's context is not Node's request: its cookies are ctx.cookies
+      koaCache.defineHole('typed', (ctx) => ctx.rawHeaders);
+      // @ts-expect-error Hono's context is not Node's request: c.req reads it
+      honoCache.defineCacheContext('typed', (c) => c.headers.cookie);
+    };
+    expect(typeof check).toBe('function');
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The Fastify stack of the conformance suite: a real Fastify app with cachegrain/fastify. The site's
- * layers are the plugin (for a `cacheMiddleware`) and the adapter's hooks, in order; the route's
+ * layers are the plugin (for the first `cacheMiddleware`) and the adapter's hooks, in order; the route's
  * `cachePage` is its route config. Other Connect middleware runs in a hook, as Fastify sites run it.
  * The view writes Node's response itself behind `reply.hijack()`, Fastify's documented way to let a
  * handler do so; test/http/frameworks.test.ts covers what Fastify's own `reply.send` writes.
@@ -87,12 +87,13 @@ export const fastifyStack: Build = (middleware, view, route = []) => {
     app.decorateRequest('cookies', null);
     app.decorateRequest('user', null);
   }
-  const [first, ...others] = middleware;
-  const firstSpec = first === undefined ? undefined : specOf(first);
-  if (firstSpec?.kind === 'cacheMiddleware') void app.register(adapter.cachegrain, firstSpec.options);
-  else void app.register(adapter.cachegrain, { site: false });
-  for (const layer of firstSpec?.kind === 'cacheMiddleware' ? others : middleware) {
-    void app.register(everywhere((fastify, _options, done) => (fastify.addHook('onRequest', hookFor(layer)), done())));
+  // The first site cache is the plugin, registered where it stands among the others, as a site registers it.
+  const siteAt = middleware.findIndex((layer) => specOf(layer)?.kind === 'cacheMiddleware');
+  if (siteAt === -1) void app.register(adapter.cachegrain, { site: false });
+  for (const [i, layer] of middleware.entries()) {
+    const spec = specOf(layer);
+    if (i === siteAt && spec?.kind === 'cacheMiddleware') void app.register(adapter.cachegrain, spec.options);
+    else void app.register(everywhere((fastify, _options, done) => (fastify.addHook('onRequest', hookFor(layer)), done())));
   }
   const [routeFirst, ...routeOthers] = route;
   const routeSpec = routeFirst === undefined ? undefined : specOf(routeFirst);
