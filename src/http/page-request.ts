@@ -55,7 +55,7 @@ export class PageRequest {
   /** The contexts the URL's pages were known to vary on at lookup. */
   private learnedContexts: readonly string[] = [];
   /** What the lookup saw of the request, for a render it hands over: compared when its page is stored. */
-  seen: SeenAtLookup | undefined;
+  private seen: SeenAtLookup | undefined;
 
   constructor(
     readonly layer: PageLayer,
@@ -213,6 +213,14 @@ export class PageRequest {
     else lookups[same] = this;
     if (this.stores) this.seen = SeenAtLookup.take(this.req, this.learnedContexts);
     return this.layer.markMiss(this.res);
+  }
+
+  /**
+   * Whether the page rendered for the request, varying on `contexts` and holding holes or not, may
+   * be stored: it read nothing that middleware after the lookup set (see `SeenAtLookup`).
+   */
+  mayStore(contexts: readonly string[], holes: boolean): boolean {
+    return this.seen?.mayStore(this.layer, this.req, contexts, holes) ?? true;
   }
 
   /** Ends the render this request leads, with its page (shared with those waiting) or without one. */

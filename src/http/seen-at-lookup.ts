@@ -3,12 +3,13 @@
  * application's contexts and who the visitor is (`req.cookies`, `ctx.state.user`). Middleware
  * mounted after the page cache (a cookie parser, a session, authentication) runs on a miss only: a
  * page whose contexts or holes read what it set would be keyed, or filled on a hit, without it. Such
- * a page is not stored, and the mistake is reported once per layer and context (or once for holes), with the fix.
+ * a page is not stored, and the mistake is reported with the fix, once per layer and context (or
+ * once for holes).
  */
 import type { IncomingMessage } from 'node:http';
 import { applicationContexts, contextValue, isApplicationContext } from '../cacheability/contexts.js';
 import { type Visitor, visitorGainedSince, visitorOf } from '../cacheability/framework-request.js';
-import { resolveCache, absoluteUrl } from './keys.js';
+import { absoluteUrl, resolveCache } from './keys.js';
 import type { PageLayer } from './layer.js';
 import { reportPageFailure } from './report.js';
 
