@@ -1,7 +1,8 @@
 /**
  * cachegrain/express: the page cache and Django's view decorators as plain `(req, res, next)`
  * middleware, for Express 4 and 5, Connect, or a bare `node:http` server. Glue only: the
- * logic is in `src/http/`. Put `cacheMiddleware` first; a hit is answered before anything after it runs.
+ * logic is in `src/http/`. Mount `cacheMiddleware` after the middleware that finds the visitor (cookie
+ * parsing, the session, authentication) and before the rest: a hit is answered before anything after it runs.
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />

@@ -9,7 +9,7 @@
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify';
 import {
   addCacheContexts as addPageContexts,
@@ -29,7 +29,9 @@ import {
   varyOnCookieDecorator,
   varyOnHeadersDecorator,
 } from '../src/http/index.js';
+import { defineCacheContext as defineAnyCacheContext, defineHole as defineAnyHole, type DefineCacheContext, type DefineHole } from '../src/http/index.js';
 import { passesOn } from '../src/http/connect.js';
+import { tieFrameworkRequest } from '../src/cacheability/framework-request.js';
 import { CACHE_PAGE_OPTIONS } from '../src/http/layer.js';
 import { describe } from '../src/core/keys.js';
 import { checkOptions, checkValue, MUST_BE } from '../src/options.js';
@@ -61,12 +63,21 @@ function nameFastifyRoute(request: FastifyRequest, reply: FastifyReply): void {
   nameRoute(reply.raw, () => route);
 }
 
+/**
+ * Node's request of a Fastify request, tied to it: cache contexts and holes get Fastify's request,
+ * where `@fastify/cookie`, `@fastify/session` and authentication put the visitor.
+ */
+function nodeRequest(request: FastifyRequest): IncomingMessage {
+  tieFrameworkRequest(request.raw, request);
+  return request.raw;
+}
+
 /** The hook of a page-cache layer: a hit is answered and Fastify stands aside; a miss goes on, in the request's scope. */
 function pageHook(pages: PageCache, name: string): Hook {
   return Object.defineProperty(
     (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => {
       pages.handle(
-        request.raw,
+        nodeRequest(request),
         reply.raw,
         (error) => {
           nameFastifyRoute(request, reply);
@@ -94,7 +105,7 @@ export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seco
 export function updateCacheMiddleware(options: PageCacheOptions = {}): Hook {
   const pages = new PageCache(options, null, 'updateCacheMiddleware');
   return function updateCacheMiddleware(request, reply, done) {
-    pages.capture(request.raw, reply.raw);
+    pages.capture(nodeRequest(request), reply.raw);
     nameFastifyRoute(request, reply);
     done();
   };
@@ -104,7 +115,7 @@ export function updateCacheMiddleware(options: PageCacheOptions = {}): Hook {
 export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): Hook {
   const pages = new PageCache(options, null, 'fetchFromCacheMiddleware');
   return function fetchFromCacheMiddleware(request, reply, done) {
-    pages.fetchOrContinue(request.raw, reply.raw, done as (error?: unknown) => void, false, () => reply.hijack());
+    pages.fetchOrContinue(nodeRequest(request), reply.raw, done as (error?: unknown) => void, false, () => reply.hijack());
   };
 }
 
@@ -134,7 +145,7 @@ export const conditionalGet = (options: ConditionalGetOptions = {}): Hook => asH
 export function holeHandler(options: HoleHandlerOptions = {}): Hook {
   const handler = connectHoleHandler(options);
   return function holeHandler(request, reply, done) {
-    passesOn(handler, request.raw, reply.raw).then(
+    passesOn(handler, nodeRequest(request), reply.raw).then(
       (passed) => (passed ? done() : reply.hijack()),
       (error: Error) => done(error),
     );
@@ -205,5 +216,14 @@ export const addCacheContexts = (reply: FastifyReply | ServerResponse, ...contex
 /** Makes the page being rendered for `reply` (or Node's response) uncacheable, saying why. */
 export const markUncacheable = (reply: FastifyReply | ServerResponse, why: string): void => markPageUncacheable(nodeResponse(reply), why);
 
-export { cacheScope, defineCacheContext, defineHole, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
+/**
+ * Names a hole: `builder(request, ...args)` makes its HTML on every render of a page that holds it,
+ * hit or miss, from Fastify's request (`request.cookies`, `request.session`, `request.user`).
+ */
+export const defineHole: DefineHole<FastifyRequest> = defineAnyHole;
+
+/** Names an application's cache context: `fn(request)` answers its value from Fastify's request (`request.cookies`, `request.user`). */
+export const defineCacheContext: DefineCacheContext<FastifyRequest> = defineAnyCacheContext;
+
+export { cacheScope, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';

@@ -31,11 +31,17 @@ import {
   varyOnCookieDecorator,
   varyOnHeadersDecorator,
 } from '../src/http/index.js';
+import { defineCacheContext as defineAnyCacheContext, defineHole as defineAnyHole, type DefineCacheContext, type DefineHole } from '../src/http/index.js';
 import { passesOn } from '../src/http/connect.js';
+import { tieFrameworkRequest } from '../src/cacheability/framework-request.js';
 
 export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../src/http/index.js';
 
-/** Node's request and response under Hono, or a clear error where Hono does not run on Node. */
+/**
+ * Node's request and response under Hono, or a clear error where Hono does not run on Node. The
+ * request is tied to Hono's context: cache contexts and holes get `c`, and what middleware sets
+ * with `c.set` (`c.get('user')`) is watched from a page's lookup on.
+ */
 function nodeOf(c: Context, what: string): { req: IncomingMessage; res: ServerResponse } {
   const env = c.env as { incoming?: IncomingMessage; outgoing?: ServerResponse } | undefined;
   if (env?.incoming === undefined || env.outgoing === undefined || !('writeHead' in env.outgoing)) {
@@ -43,6 +49,7 @@ function nodeOf(c: Context, what: string): { req: IncomingMessage; res: ServerRe
       `${what}: Hono must run on Node through @hono/node-server (serve(), or getRequestListener()): c.env.incoming and c.env.outgoing are missing`,
     );
   }
+  tieFrameworkRequest(env.incoming, c, () => [['c.var', c.var as object]]);
   return { req: env.incoming, res: env.outgoing };
 }
 
@@ -199,5 +206,14 @@ export const addCacheContexts = (c: Context | ServerResponse, ...contexts: strin
 /** Makes the page being rendered for `c` (or Node's response) uncacheable, saying why. */
 export const markUncacheable = (c: Context | ServerResponse, why: string): void => markPageUncacheable(nodeResponse(c, 'markUncacheable'), why);
 
-export { cacheScope, defineCacheContext, defineHole, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
+/**
+ * Names a hole: `builder(c, ...args)` makes its HTML on every render of a page that holds it, hit or
+ * miss, from Hono's context (`getCookie(c, name)`, `c.get('user')`).
+ */
+export const defineHole: DefineHole<Context> = defineAnyHole;
+
+/** Names an application's cache context: `fn(c)` answers its value from Hono's context (`getCookie(c, name)`, `c.get('user')`). */
+export const defineCacheContext: DefineCacheContext<Context> = defineAnyCacheContext;
+
+export { cacheScope, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';

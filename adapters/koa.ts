@@ -28,17 +28,26 @@ import {
   varyOnCookieDecorator,
   varyOnHeadersDecorator,
 } from '../src/http/index.js';
+import { defineCacheContext as defineAnyCacheContext, defineHole as defineAnyHole, type DefineCacheContext, type DefineHole } from '../src/http/index.js';
 import { passesOn } from '../src/http/connect.js';
+import { tieFrameworkRequest } from '../src/cacheability/framework-request.js';
 
 /**
  * What the page cache reads of Koa's context: Node's request and response, whether Koa responds, and
- * the route @koa/router matched. Koa ships no types: this asks for none.
+ * the route @koa/router matched; and what cache contexts and holes, which get the context, read the
+ * visitor from. Koa ships no types: this asks for none.
  */
 export interface KoaContext {
   req: IncomingMessage;
   res: ServerResponse;
   respond?: boolean;
   _matchedRoute?: string | RegExp;
+  /** Koa's cookies: `ctx.cookies.get('theme')`. */
+  cookies: { get(name: string, options?: { signed?: boolean }): string | undefined };
+  /** What middleware passes on for the views: `ctx.state.user` (koa-passport and the like). */
+  state: Record<string, any>;
+  /** The session, where koa-session (or the like) is installed. */
+  session?: Record<string, any> | null;
 }
 
 export type KoaMiddleware = (ctx: KoaContext, next: () => Promise<unknown>) => Promise<void>;
@@ -52,13 +61,25 @@ function nameKoaRoute(ctx: KoaContext): void {
 
 const named = <T extends object>(fn: T, name: string): T => Object.defineProperty(fn, 'name', { value: name });
 
+/**
+ * Node's request of a Koa context, tied to it: cache contexts and holes get the context, and what
+ * middleware puts on it or in `ctx.state` (`ctx.state.user`) is watched from a page's lookup on.
+ */
+function nodeRequest(ctx: KoaContext): IncomingMessage {
+  tieFrameworkRequest(ctx.req, ctx, () => [
+    ['ctx', ctx],
+    ['ctx.state', ctx.state],
+  ]);
+  return ctx.req;
+}
+
 /** The middleware of a page-cache layer: a hit is answered and Koa stands aside; a miss goes on, in the request's scope. */
 function pageMiddleware(pages: PageCache, name: string): KoaMiddleware {
   return named(
     (ctx: KoaContext, next: () => Promise<unknown>) =>
       new Promise<void>((resolve, reject) => {
         pages.handle(
-          ctx.req,
+          nodeRequest(ctx),
           ctx.res,
           (error) => {
             if (error !== undefined) return reject(error);
@@ -89,7 +110,7 @@ export function cachePage(timeout: number, options: Omit<PageCacheOptions, 'seco
 export function updateCacheMiddleware(options: PageCacheOptions = {}): KoaMiddleware {
   const pages = new PageCache(options, null, 'updateCacheMiddleware');
   return async function updateCacheMiddleware(ctx, next) {
-    pages.capture(ctx.req, ctx.res);
+    pages.capture(nodeRequest(ctx), ctx.res);
     nameKoaRoute(ctx);
     await next();
   };
@@ -102,7 +123,7 @@ export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): KoaMid
     (ctx: KoaContext, next: () => Promise<unknown>) =>
       new Promise<void>((resolve, reject) => {
         pages.fetchOrContinue(
-          ctx.req,
+          nodeRequest(ctx),
           ctx.res,
           (error) => (error !== undefined ? reject(error) : next().then(() => resolve(), reject)),
           false,
@@ -138,7 +159,7 @@ export const conditionalGet = (options: ConditionalGetOptions = {}): KoaMiddlewa
 export function holeHandler(options: HoleHandlerOptions = {}): KoaMiddleware {
   const handler = connectHoleHandler(options);
   return async function holeHandler(ctx, next) {
-    if (await passesOn(handler, ctx.req, ctx.res)) await next();
+    if (await passesOn(handler, nodeRequest(ctx), ctx.res)) await next();
     else ctx.respond = false;
   };
 }
@@ -155,5 +176,14 @@ export const addCacheContexts = (ctx: KoaContext | ServerResponse, ...contexts: 
 /** Makes the page being rendered for `ctx` (or Node's response) uncacheable, saying why. */
 export const markUncacheable = (ctx: KoaContext | ServerResponse, why: string): void => markPageUncacheable(nodeResponse(ctx), why);
 
-export { cacheScope, defineCacheContext, defineHole, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
+/**
+ * Names a hole: `builder(ctx, ...args)` makes its HTML on every render of a page that holds it, hit
+ * or miss, from Koa's context (`ctx.cookies.get(name)`, `ctx.session`, `ctx.state.user`).
+ */
+export const defineHole: DefineHole<KoaContext> = defineAnyHole;
+
+/** Names an application's cache context: `fn(ctx)` answers its value from Koa's context (`ctx.cookies`, `ctx.state.user`). */
+export const defineCacheContext: DefineCacheContext<KoaContext> = defineAnyCacheContext;
+
+export { cacheScope, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';

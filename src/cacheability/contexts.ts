@@ -8,9 +8,14 @@
 import type { IncomingMessage } from 'node:http';
 import { checkOptions, closestName, optionShape } from '../options.js';
 import { describe } from '../core/keys.js';
+import { frameworkRequest } from './framework-request.js';
 
-/** Answers a request's value of an application context: the same text for requests that may share a result. */
-export type ContextValue = (req: IncomingMessage) => string | number | boolean | null | undefined;
+/**
+ * Answers a request's value of an application context: the same text for requests that may share a
+ * result. It gets the request a user of the framework reads the visitor from: Express's `req`,
+ * Fastify's `request`, Koa's `ctx`, Hono's `c`.
+ */
+export type ContextValue<Req extends object = IncomingMessage> = (req: Req) => string | number | boolean | null | undefined;
 
 export interface CacheContextOptions {
   /**
@@ -21,10 +26,13 @@ export interface CacheContextOptions {
   vary?: readonly string[];
 }
 
+/** `defineCacheContext` for the request of one framework: its functions are typed with it (Koa's context). */
+export type DefineCacheContext<Req extends object> = (name: string, fn: ContextValue<Req>, options?: CacheContextOptions) => void;
+
 const CACHE_CONTEXT_OPTIONS = optionShape<CacheContextOptions>({ vary: true });
 
 interface Defined {
-  value: ContextValue;
+  value: ContextValue<any>;
   vary: readonly string[];
 }
 
@@ -46,7 +54,7 @@ export class CacheContextError extends TypeError {
  * under the part before its last dot (`user.roles` under `user`) when that is a context too.
  * Defining a name again replaces it.
  */
-export function defineCacheContext(name: string, fn: ContextValue, options: CacheContextOptions = {}): void {
+export function defineCacheContext<Req extends object = IncomingMessage>(name: string, fn: ContextValue<Req>, options: CacheContextOptions = {}): void {
   if (typeof name !== 'string' || !CONTEXT_NAME.test(name)) {
     throw new CacheContextError(`defineCacheContext: the name must be dotted words such as 'user.roles' (got ${describe(name)})`);
   }
@@ -59,6 +67,16 @@ export function defineCacheContext(name: string, fn: ContextValue, options: Cach
     throw new CacheContextError(`defineCacheContext('${name}'): options.vary must be a list of header names (got ${describe(vary)})`);
   }
   defined.set(name, { value: fn, vary: [...vary] });
+}
+
+/** Whether `name` is an application's context (defined by `defineCacheContext`), not a built-in one. */
+export function isApplicationContext(name: string): boolean {
+  return defined.has(name);
+}
+
+/** The names of the application's contexts. */
+export function applicationContexts(): string[] {
+  return [...defined.keys()];
 }
 
 /** Forgets an application's context (for tests and reloads); answers whether there was one. */
@@ -152,7 +170,7 @@ export function contextValue(name: string, req: IncomingMessage): string | undef
   if (context === undefined) throw new CacheContextError(`unknown cache context '${name}': it was defined once and forgotten since`);
   let value: unknown;
   try {
-    value = context.value(req);
+    value = context.value(frameworkRequest(req));
   } catch (error) {
     throw new Error(
       `cache context '${name}' failed on ${req.method ?? 'GET'} ${requestTarget(req)}: ${error instanceof Error ? error.message : String(error)}`,

@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { caches } from '../config.js';
+import { frameworkRequest } from '../cacheability/framework-request.js';
 import { inScopeOfItsOwn, type RequestScope } from '../cacheability/scope.js';
 import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
 import { definedHole, HoleError } from './registry.js';
@@ -36,7 +37,7 @@ export async function buildHole({ name, args }: HoleCall, request: IncomingMessa
     );
   }
   try {
-    const output = await inScopeOfItsOwn(request, () => hole.builder(request, ...args));
+    const output = await inScopeOfItsOwn(request, () => hole.builder(frameworkRequest(request), ...args));
     return output === undefined || output === null ? '' : String(output);
   } catch (error) {
     const failure = new HoleError(

@@ -1,6 +1,6 @@
 /** Holes: the parts of a cached page that are never cached, made for each request by a named builder. */
 export { defineHole, definedHole, forgetHole, HoleError, holeArguments, holeNamed } from './registry.js';
-export type { DefinedHole, HoleArgument, HoleBuilder, HoleOptions, HoleSite } from './registry.js';
+export type { DefinedHole, DefineHole, HoleArgument, HoleBuilder, HoleOptions, HoleSite } from './registry.js';
 export { bytesMayHoldHoles, cutAtHoles, holdsHoles, livePlaceholder, sealHoles, unsealHoles } from './markers.js';
 export type { HoleCall, HoleForm } from './markers.js';
 export { buildHole, deliverRenderedHoles, fillHoles, outsideRequest, reportHoleFailure } from './fill.js';

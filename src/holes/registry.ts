@@ -13,10 +13,14 @@ export type HoleArgument = string | number | boolean | null;
 
 /**
  * Makes a hole's HTML for `req`, the request being answered (the visitor comes from it), from the
- * arguments the template gave the hole. Its answer goes into the page as it is (not escaped);
- * nothing or null puts nothing.
+ * arguments the template gave the hole. `req` is the request a user of the framework reads the
+ * visitor from: Express's `req`, Fastify's `request`, Koa's `ctx`, Hono's `c`. Its answer goes into
+ * the page as it is (not escaped); nothing or null puts nothing.
  */
-export type HoleBuilder<Req extends IncomingMessage = IncomingMessage> = (req: Req, ...args: any[]) => unknown;
+export type HoleBuilder<Req extends object = IncomingMessage> = (req: Req, ...args: any[]) => unknown;
+
+/** `defineHole` for the request of one framework: its builders are typed with it (Fastify's `FastifyRequest`). */
+export type DefineHole<Req extends object> = (name: string, builder: HoleBuilder<Req>, options?: HoleOptions) => void;
 
 export interface HoleOptions {
   /** The HTML put in the hole when its builder fails (the failure is reported); without one the response fails. @default none */
@@ -60,7 +64,7 @@ const defined = new Map<string, DefinedHole>();
  * Names a hole: `builder(req, ...args)` makes its HTML on every render of a page that holds it, hit
  * or miss; `fallback` is put in its place when the builder fails. Defining a name again replaces it.
  */
-export function defineHole<Req extends IncomingMessage = IncomingMessage>(name: string, builder: HoleBuilder<Req>, options: HoleOptions = {}): void {
+export function defineHole<Req extends object = IncomingMessage>(name: string, builder: HoleBuilder<Req>, options: HoleOptions = {}): void {
   if (typeof name !== 'string' || !HOLE_NAME.test(name)) {
     throw new TypeError(`defineHole: the name must be letters, digits and . _ : - such as 'cart' (got ${describe(name)})`);
   }

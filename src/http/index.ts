@@ -38,13 +38,13 @@ export {
   varyHeaderList,
 } from './keys.js';
 export { CacheContextError, contextValue, defineCacheContext, foldContexts, forgetCacheContext } from '../cacheability/contexts.js';
-export type { CacheContextOptions, ContextValue } from '../cacheability/contexts.js';
+export type { CacheContextOptions, ContextValue, DefineCacheContext } from '../cacheability/contexts.js';
 export { cacheScope } from './holes.js';
 export type { HoleMode } from './holes.js';
 export { holeHandler } from './hole-handler.js';
 export type { HoleHandlerOptions } from './hole-handler.js';
 export { defineHole, forgetHole, HoleError } from '../holes/index.js';
-export type { HoleArgument, HoleBuilder, HoleOptions } from '../holes/index.js';
+export type { DefineHole, HoleArgument, HoleBuilder, HoleOptions } from '../holes/index.js';
 export type { LearnedHeaders, PageKeyOptions } from './keys.js';
 export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
 export type { StorageDecision, StorageRules } from './policy.js';

@@ -14,6 +14,7 @@ import { absoluteUrl, type LearnedHeaders, pageKeyFor, variantHash, variesOnNoth
 import type { PageLayer, UrlKeys } from './layer.js';
 import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './refresh.js';
 import { reportPageFailure } from './report.js';
+import { SeenAtLookup } from './seen-at-lookup.js';
 
 /** A page as the leading render sent it, with what a waiter needs to tell whether it is its variant. */
 export interface RenderedPage {
@@ -51,6 +52,10 @@ export class PageRequest {
   private renderLock: Release | undefined;
   /** The store of the page this request rendered, once it began. */
   private storing: Promise<void> | undefined;
+  /** The contexts the URL's pages were known to vary on at lookup. */
+  private learnedContexts: readonly string[] = [];
+  /** What the lookup saw of the request, for a render it hands over: compared when its page is stored. */
+  private seen: SeenAtLookup | undefined;
 
   constructor(
     readonly layer: PageLayer,
@@ -105,6 +110,7 @@ export class PageRequest {
   private lookUpVariant(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): MaybePromise<boolean> {
     this.snapshot = snapshot;
     if (learned === undefined) return this.joinOrLead();
+    this.learnedContexts = learned.contexts ?? [];
     const variant = (this.variant = variantHash(this.req, learned));
     // A refresh renders whatever is stored. (A path whose tag was never invalidated has no version, and may well have pages.)
     if (this.isRefresh) return this.joinOrLead();
@@ -205,7 +211,16 @@ export class PageRequest {
     const same = lookups.findIndex((lookup) => lookup instanceof PageRequest && lookup.layer.storesWith(this.layer));
     if (same === -1) lookups.push(this);
     else lookups[same] = this;
+    if (this.stores) this.seen = SeenAtLookup.take(this.req, this.learnedContexts);
     return this.layer.markMiss(this.res);
+  }
+
+  /**
+   * Whether the page rendered for the request, varying on `contexts` and holding holes or not, may
+   * be stored: it read nothing that middleware after the lookup set (see `SeenAtLookup`).
+   */
+  mayStore(contexts: readonly string[], holes: boolean): boolean {
+    return this.seen?.mayStore(this.layer, this.req, contexts, holes) ?? true;
   }
 
   /** Ends the render this request leads, with its page (shared with those waiting) or without one. */

@@ -101,6 +101,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (lookup === undefined || page === undefined) return;
       if (body === null) return lookup.settle();
       const sealed = sealedBody(body);
+      if (!lookup.mayStore(contexts, sealed.holes)) return lookup.settle();
       const stored: StoredPage = { ...page, body: sealed.body };
       if (sealed.holes) stored.holes = true;
       setContentLength(stored.headers, sealed.body.length);

@@ -1,6 +1,7 @@
 /** A raw HTTP client for the page-cache tests: exact bytes and headers, no decompression. */
 import http, { type IncomingHttpHeaders, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { eventually } from '../setup/eventually.js';
 
 export interface Reply {
   status: number;
@@ -35,4 +36,14 @@ export function send(base: string, path: string, options: { method?: string; hea
     request.on('error', reject);
     request.end(options.body);
   });
+}
+
+/** Waits until the page cache answers from a stored page (it stores behind the response), and answers that reply. */
+export async function storedHit(base: string, path: string, options: Parameters<typeof send>[2] = {}): Promise<Reply> {
+  let reply!: Reply;
+  await eventually(async () => {
+    reply = await send(base, path, options);
+    if (reply.headers['x-cache'] !== 'HIT') throw new Error(`${path} answered X-Cache: ${String(reply.headers['x-cache'])}, not HIT`);
+  });
+  return reply;
 }

@@ -22,9 +22,10 @@ import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
 import { defineHole, forgetHole } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
+import { cookieHeaderOf } from './layers.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
-const visitorOf = (req: IncomingMessage) => /visitor=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? 'guest';
+const visitorOf = (request: object) => /visitor=(\w+)/.exec(cookieHeaderOf(request) ?? '')?.[1] ?? 'guest';
 const SOURCES: Record<string, string> = { '/holes': '<p>{% hole "who" %}</p>', '/plain': '<p>the same for everyone</p>' };
 const html = (path: string) => renderString(env, SOURCES[path]!, {});
 /** The body a GET of `path` sends `visitor`. */

@@ -14,13 +14,22 @@ import { defineHole, holeHandler, type Middleware } from '../../adapters/express
 import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
 import { forgetHole, strongEtag } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
-import { eventually } from '../setup/eventually.js';
-import { listen, type Reply, send } from './client.js';
-import { bare, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, STACKS, updateCacheMiddleware, type View } from './stacks.js';
+import { listen, type Reply, send, storedHit } from './client.js';
+import {
+  bare,
+  cacheMiddleware,
+  cachePage,
+  cookieHeaderOf,
+  conditionalGet,
+  fetchFromCacheMiddleware,
+  STACKS,
+  updateCacheMiddleware,
+  type View,
+} from './stacks.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
 const SECRET = 'a secret of the whole site, 32 characters';
-const visitorOf = (req: IncomingMessage) => /visitor=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? 'guest';
+const visitorOf = (request: object) => /visitor=(\w+)/.exec(cookieHeaderOf(request) ?? '')?.[1] ?? 'guest';
 const as = (visitor: string) => ({ headers: { Cookie: `visitor=${visitor}` } });
 
 let location = 0;
@@ -67,16 +76,6 @@ function pageView(source = PAGE, write: (res: ServerResponse, html: string) => v
 }
 
 const filled = (visitor: string, n = 1) => `<h1>${n}</h1><p>product 21</p>42 left<nav>hi ${visitor}</nav>`;
-
-/** Waits until the page cache answers from a stored page (it stores behind the response). */
-async function storedHit(base: string, path: string, options: Parameters<typeof send>[2]): Promise<Reply> {
-  let reply!: Reply;
-  await eventually(async () => {
-    reply = await send(base, path, options);
-    expect(reply.headers['x-cache']).toBe('HIT');
-  });
-  return reply;
-}
 
 describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => {
   it("fills them on a MISS and on a HIT for each visitor from one stored page, sent private with the filled page's own ETag", async () => {

@@ -30,7 +30,8 @@ export type LayerSpec =
   | { kind: 'neverCache' }
   | { kind: 'varyOnHeaders'; names: string[] }
   | { kind: 'varyOnCookie' }
-  | { kind: 'conditionalGet'; options: ConditionalGetOptions };
+  | { kind: 'conditionalGet'; options: ConditionalGetOptions }
+  | { kind: 'visitor' };
 
 /** Express middleware that says what it is. */
 export interface Layer extends Middleware {
@@ -61,4 +62,63 @@ export const conditionalGet = (options: ConditionalGetOptions = {}): Layer =>
 export const failed = (error: unknown, res: ServerResponse): void => {
   res.statusCode = 500;
   res.end(`failed: ${error instanceof Error ? error.message : String(error)}`);
+};
+
+/**
+ * The Cookie header of the request a cache context or a hole builder gets, on any stack: the
+ * `headers` of Node's and Express's request, Fastify's request and Koa's context; Hono's context's `c.req`.
+ */
+export const cookieHeaderOf = (request: any): string | undefined =>
+  (request.headers as Record<string, string | undefined> | undefined)?.cookie ??
+  (request.req?.header as ((name: string) => string | undefined) | undefined)?.call(request.req, 'cookie');
+
+/** Who the visitor is, as a site's middleware finds it: from the cookies `visitor` and `kind`. */
+export interface Visitor {
+  name: string;
+  kind: string | undefined;
+}
+
+/** The cookies of a Cookie header, as cookie-parser and @fastify/cookie parse them. */
+export function parseCookies(header: string | undefined): Record<string, string> {
+  const cookies: Record<string, string> = {};
+  for (const pair of (header ?? '').split(';')) {
+    const equals = pair.indexOf('=');
+    if (equals > 0) cookies[pair.slice(0, equals).trim()] ??= decodeURIComponent(pair.slice(equals + 1).trim());
+  }
+  return cookies;
+}
+
+/** The visitor the cookies name, if they name one. */
+export const visitorIn = (cookies: Record<string, string>): Visitor | undefined =>
+  cookies.visitor === undefined ? undefined : { name: cookies.visitor, kind: cookies.kind };
+
+/** As cookie-parser and passport are on Express: `req.cookies`, and `req.user` when the cookies name a visitor. */
+const expressVisitor: Middleware = (req, _res, next) => {
+  const cookies = parseCookies(req.headers.cookie);
+  Object.assign(req, { cookies });
+  const user = visitorIn(cookies);
+  if (user !== undefined) Object.assign(req, { user });
+  next();
+};
+
+/** The middleware that finds the visitor, as each framework's sites mount it (a cookie parser, authentication). */
+export const parseVisitor = (): Layer => layer(expressVisitor, { kind: 'visitor' });
+
+/**
+ * How a stack's cache contexts and hole builders read the visitor from the request they get, written
+ * as a user of its framework writes it: `name` fails where the middleware that finds the visitor has
+ * not run (`req.cookies.visitor`: "Cannot read properties of undefined").
+ */
+export interface VisitorReads {
+  /** Where the middleware puts the visitor, as a user writes it (`req.cookies`). */
+  gained: string;
+  name(request: any): string;
+  kind(request: any): string | undefined;
+}
+
+/** Express and node:http: what cookie-parser put on `req`. */
+export const EXPRESS_READS: VisitorReads = {
+  gained: 'req.cookies',
+  name: (req: { cookies: Record<string, string> }) => req.cookies.visitor!,
+  kind: (req: { cookies?: Record<string, string> }) => req.cookies?.kind,
 };

@@ -1,6 +1,6 @@
 /**
  * The Fastify stack of the conformance suite: a real Fastify app with cachegrain/fastify. The site's
- * layers are the plugin (for a `cacheMiddleware`) and the adapter's hooks, in order; the route's
+ * layers are the plugin (for the first `cacheMiddleware`) and the adapter's hooks, in order; the route's
  * `cachePage` is its route config. Other Connect middleware runs in a hook, as Fastify sites run it.
  * The view writes Node's response itself behind `reply.hijack()`, Fastify's documented way to let a
  * handler do so; test/http/frameworks.test.ts covers what Fastify's own `reply.send` writes.
@@ -10,7 +10,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginCallback } from 'fasti
 import * as adapter from '../../adapters/fastify.js';
 import type { Middleware } from '../../adapters/express.js';
 import { passesOn } from '../../src/http/connect.js';
-import { type Build, failed, type LayerSpec, specOf } from './layers.js';
+import { type Build, failed, type LayerSpec, parseCookies, specOf, visitorIn, type VisitorReads } from './layers.js';
 
 /** The adapter's hook for a layer the tests made. */
 function hookOf(spec: LayerSpec): adapter.Hook {
@@ -33,8 +33,24 @@ function hookOf(spec: LayerSpec): adapter.Hook {
       return adapter.varyOnCookie;
     case 'conditionalGet':
       return adapter.conditionalGet(spec.options);
+    case 'visitor':
+      return fastifyVisitor;
   }
 }
+
+/** As @fastify/cookie and authentication are: `request.cookies`, and `request.user` when the cookies name a visitor. */
+const fastifyVisitor: adapter.Hook = (request, _reply, done) => {
+  const cookies = parseCookies(request.headers.cookie);
+  Object.assign(request, { cookies, user: visitorIn(cookies) ?? null });
+  done();
+};
+
+/** Fastify's request, as @fastify/cookie and authentication decorate it. */
+export const FASTIFY_READS: VisitorReads = {
+  gained: 'request.cookies',
+  name: (request: { cookies: Record<string, string> | null }) => request.cookies!.visitor!,
+  kind: (request: { cookies: Record<string, string> | null }) => request.cookies?.kind,
+};
 
 /** Connect middleware as a Fastify hook: on when it passes the request on, out of Fastify's way when it answered. */
 const connectHook =
@@ -66,12 +82,18 @@ export const fastifyStack: Build = (middleware, view, route = []) => {
   // Bodies are the view's to read, as they come.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
-  const [first, ...others] = middleware;
-  const firstSpec = first === undefined ? undefined : specOf(first);
-  if (firstSpec?.kind === 'cacheMiddleware') void app.register(adapter.cachegrain, firstSpec.options);
-  else void app.register(adapter.cachegrain, { site: false });
-  for (const layer of firstSpec?.kind === 'cacheMiddleware' ? others : middleware) {
-    void app.register(everywhere((fastify, _options, done) => (fastify.addHook('onRequest', hookFor(layer)), done())));
+  // As @fastify/cookie does: every request has the property, null until its hook runs.
+  if (middleware.some((layer) => specOf(layer)?.kind === 'visitor')) {
+    app.decorateRequest('cookies', null);
+    app.decorateRequest('user', null);
+  }
+  // The first site cache is the plugin, registered where it stands among the others, as a site registers it.
+  const siteAt = middleware.findIndex((layer) => specOf(layer)?.kind === 'cacheMiddleware');
+  if (siteAt === -1) void app.register(adapter.cachegrain, { site: false });
+  for (const [i, layer] of middleware.entries()) {
+    const spec = specOf(layer);
+    if (i === siteAt && spec?.kind === 'cacheMiddleware') void app.register(adapter.cachegrain, spec.options);
+    else void app.register(everywhere((fastify, _options, done) => (fastify.addHook('onRequest', hookFor(layer)), done())));
   }
   const [routeFirst, ...routeOthers] = route;
   const routeSpec = routeFirst === undefined ? undefined : specOf(routeFirst);

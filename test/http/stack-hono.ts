@@ -8,10 +8,11 @@
 import { getRequestListener } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
 import * as adapter from '../../adapters/hono.js';
 import type { Middleware } from '../../adapters/express.js';
 import { passesOn } from '../../src/http/connect.js';
-import { type Build, type LayerSpec, specOf } from './layers.js';
+import { type Build, type LayerSpec, specOf, type Visitor, visitorIn, type VisitorReads } from './layers.js';
 
 function middlewareOf(spec: LayerSpec): MiddlewareHandler {
   switch (spec.kind) {
@@ -33,8 +34,24 @@ function middlewareOf(spec: LayerSpec): MiddlewareHandler {
       return adapter.varyOnCookie;
     case 'conditionalGet':
       return adapter.conditionalGet(spec.options);
+    case 'visitor':
+      return honoVisitor;
   }
 }
+
+/** As Hono's authentication middleware are: `c.set('user', …)` when the cookies name a visitor. */
+const honoVisitor: MiddlewareHandler = async (c, next) => {
+  const user = visitorIn(getCookie(c));
+  if (user !== undefined) c.set('user' as never, user as never);
+  await next();
+};
+
+/** Hono's context: the user authentication set on it. */
+export const HONO_READS: VisitorReads = {
+  gained: 'c.var.user',
+  name: (c: Context) => (c.get('user' as never) as Visitor).name,
+  kind: (c: Context) => (c.get('user' as never) as Visitor | undefined)?.kind,
+};
 
 const node = (c: Context) => c.env as { incoming: Parameters<Middleware>[0]; outgoing: Parameters<Middleware>[1] };
 

@@ -10,7 +10,7 @@ import Koa from 'koa';
 import * as adapter from '../../adapters/koa.js';
 import type { Middleware } from '../../adapters/express.js';
 import { passesOn } from '../../src/http/connect.js';
-import { type Build, type LayerSpec, specOf } from './layers.js';
+import { type Build, type LayerSpec, specOf, type Visitor, type VisitorReads } from './layers.js';
 
 function middlewareOf(spec: LayerSpec): adapter.KoaMiddleware {
   switch (spec.kind) {
@@ -32,8 +32,24 @@ function middlewareOf(spec: LayerSpec): adapter.KoaMiddleware {
       return adapter.varyOnCookie;
     case 'conditionalGet':
       return adapter.conditionalGet(spec.options);
+    case 'visitor':
+      return koaVisitor;
   }
 }
+
+/** As koa-passport is: `ctx.state.user` when Koa's cookies name a visitor. */
+const koaVisitor: adapter.KoaMiddleware = async (ctx, next) => {
+  const visitor = ctx.cookies.get('visitor');
+  if (visitor !== undefined) ctx.state.user = { name: visitor, kind: ctx.cookies.get('kind') } satisfies Visitor;
+  await next();
+};
+
+/** Koa's context: the user authentication put in `ctx.state`. */
+export const KOA_READS: VisitorReads = {
+  gained: 'ctx.state.user',
+  name: (ctx: adapter.KoaContext) => (ctx.state.user as Visitor).name,
+  kind: (ctx: adapter.KoaContext) => (ctx.state.user as Visitor | undefined)?.kind,
+};
 
 const koaOf = (middleware: Middleware): adapter.KoaMiddleware => {
   const spec = specOf(middleware);

@@ -5,10 +5,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import express5 from 'express';
-import { type Build, failed } from './layers.js';
-import { fastifyStack } from './stack-fastify.js';
-import { honoStack } from './stack-hono.js';
-import { koaStack } from './stack-koa.js';
+import { type Build, EXPRESS_READS, failed, type VisitorReads } from './layers.js';
+import { FASTIFY_READS, fastifyStack } from './stack-fastify.js';
+import { HONO_READS, honoStack } from './stack-hono.js';
+import { KOA_READS, koaStack } from './stack-koa.js';
 
 export * from './layers.js';
 
@@ -61,6 +61,16 @@ export const STACKS: Array<[string, Build]> = [
   ['Koa', koaStack],
   ['Hono', honoStack],
 ];
+
+/** How each stack's cache contexts and holes read the visitor, by the stack's name. */
+export const VISITOR_READS: Record<string, VisitorReads> = {
+  'Express 5': EXPRESS_READS,
+  'Express 4': EXPRESS_READS,
+  'node:http': EXPRESS_READS,
+  Fastify: FASTIFY_READS,
+  Koa: KOA_READS,
+  Hono: HONO_READS,
+};
 
 /** The stacks' names, for tests that run a site over each in a process of its own (`CACHEGRAIN_TEST_STACK`). */
 export const STACK_NAMES = STACKS.map(([name]) => name);
