@@ -13,18 +13,17 @@ import { basename, dirname, join } from 'node:path';
 import type { Environment } from 'nunjucks';
 import {
   FragmentRender,
-  KEYWORDS,
   missingEndTag,
   nonIntegerTimeout,
   type TagKeywords,
   type TagSite,
   tooFewArguments,
   uncacheableOutput,
-  unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/core/memo.js';
 import { type TemplateDigestReport, TemplateDigests, UNNAMED } from '../src/digests/index.js';
+import { parseTagArguments } from './nunjucks-arguments.js';
 import { nunjucksLibrary, type NunjucksParsing, TAG_BODY } from './nunjucks-digests.js';
 import { installerOptions, RENDER_STATE } from './template-tag.js';
 
@@ -74,30 +73,9 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser, lexer)));
       const varyOn = at(nodes.Array);
-      // `using=`, `tags=`, `stale=`, `lock=` after the vary-on values, in any order.
+      // `using=`, `tags=`, `stale=`, `lock=`, `contexts=`, `if=` after the vary-on values, in any order.
       const keywords = at(nodes.Dict);
-      const seen = new Set<string>();
-      // A name and `=` is a keyword even when the tag takes no such keyword: no expression has a lone `=`.
-      const failUnknown = (name: string, at: { lineno: number; colno: number }) =>
-        parser.fail(unknownKeyword(name, `'${tagName}' tag`)?.message, at.lineno, at.colno);
-      while (!parser.skip(lexer.TOKEN_BLOCK_END)) {
-        const token = parser.nextToken();
-        if (token.type === lexer.TOKEN_SYMBOL && (KEYWORDS as readonly string[]).includes(token.value) && parser.peekToken().value === '=') {
-          if (seen.has(token.value)) parser.fail(`'${tagName}' tag: ${token.value}= is given twice`, token.lineno, token.colno);
-          seen.add(token.value);
-          parser.nextToken();
-          const key = new nodes.Literal(token.lineno, token.colno, token.value);
-          keywords.addChild(new nodes.Pair(token.lineno, token.colno, key, parser.parseExpression()));
-        } else if (seen.size > 0) {
-          if (token.type === lexer.TOKEN_SYMBOL && parser.peekToken().value === '=') failUnknown(token.value, token);
-          parser.fail(`'${tagName}' tag: ${[...seen].join('=, ')}= must come after the vary-on values`, token.lineno, token.colno);
-        } else {
-          parser.pushToken(token);
-          const value = parser.parseExpression();
-          if (value instanceof nodes.Symbol && parser.peekToken()?.value === '=') failUnknown(value.value, value);
-          varyOn.addChild(value);
-        }
-      }
+      parseTagArguments({ parser, Parser: copy.parser.Parser, nodes, lexer }, tagName, varyOn, keywords);
       args.push(keywords, varyOn);
       const unclosed = (before = '') => parser.fail(`${missingEndTag(tagName, `{% end${tagName} %}`).message}${before}`, start.lineno, start.colno);
       let body: unknown;
@@ -459,7 +437,7 @@ interface NunjucksInternals {
   compiler: { Compiler: any; compile: (...args: unknown[]) => string };
   lexer: Record<string, string> & NunjucksParsing['lexer'];
   nodes: Record<string, any>;
-  parser: NunjucksParsing['parser'];
+  parser: NunjucksParsing['parser'] & { Parser: new (tokens: object) => any };
   runtime: { SafeString: new (text: string) => unknown; Frame: new () => any };
   transformer: { transform(ast: unknown, asyncFilters: string[], name?: string): unknown };
   Template: { prototype: object };
