@@ -17,6 +17,7 @@ import {
   nonIntegerTimeout,
   type TagKeywords,
   type TagSite,
+  TemplateSyntaxError,
   tooFewArguments,
   uncacheableOutput,
   withRenderState,
@@ -28,6 +29,10 @@ import { nunjucksLibrary, type NunjucksParsing, TAG_BODY } from './nunjucks-dige
 import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 const INSTALLED = Symbol.for('cachegrain.nunjucks');
+/** The global a template's `hole(…)` call is compiled to, given its template and line first. */
+const HOLE_CALL = '__cachegrainHole';
+/** Marks a call that is all of an output. */
+const OUTPUT_CALL = Symbol('cachegrain.nunjucks.output-call');
 /** Where an environment keeps its template digests, and where a tag extension says its tags carry them. */
 const DIGESTS = Symbol.for('cachegrain.nunjucks.digests');
 
@@ -144,12 +149,28 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     },
   };
   env.addExtension('cachegrain:hole', holeTag);
+  // `{{ hole("cart") }}` is the tag written as a call; the compiler gives it its template and line.
+  env.addGlobal(HOLE_CALL, function holeCall(this: unknown, template: string, line: number, ...values: unknown[]) {
+    return holeTag.run(this, template, line, values);
+  });
   // `{{ uncacheable("why") }}`: the fragment around it, and the page, may not be kept. Its template and line are added by the compiler.
-  env.addGlobal(
-    'uncacheable',
-    (why: unknown, template?: string, line?: number) =>
-      new runtime.SafeString(uncacheableOutput(why, template === undefined ? undefined : { template, line: line! })),
-  );
+  const uncacheable = (why: unknown, template?: string, line?: number) =>
+    new runtime.SafeString(uncacheableOutput(why, template === undefined ? undefined : { template, line: line! }));
+  env.addGlobal('uncacheable', uncacheable);
+  // `{% uncacheable "why" %}`, as Liquid writes it.
+  const uncacheableTag = {
+    tags: ['uncacheable'],
+    parse(parser: any, nodes: NunjucksInternals['nodes']) {
+      const start = parser.nextToken();
+      const why = parser.parseExpression();
+      parser.advanceAfterBlockEnd(start.value);
+      const literal = (value: unknown) => new nodes.Literal(start.lineno, start.colno, value);
+      const site = [literal(compiling.at(-1)?.template ?? UNNAMED), literal(start.lineno + 1)];
+      return new nodes.CallExtension(uncacheableTag, 'run', new nodes.NodeList(start.lineno, start.colno, [why, ...site]), []);
+    },
+    run: (_context: unknown, why: unknown, template: string, line: number) => uncacheable(why, template, line),
+  };
+  env.addExtension('cachegrain:uncacheable', uncacheableTag);
   (env as unknown as Record<PropertyKey, unknown>)[INSTALLED] = true;
   resolveFragmentsOnRender(copy.Template);
   return env;
@@ -405,14 +426,36 @@ function teach({ compiler, nodes }: NunjucksInternals): void {
   compiler.Compiler.prototype.compileCachegrainFrame = function compileCachegrainFrame(this: { _emit(code: string): void }) {
     this._emit('frame');
   };
-  // `uncacheable(why)` is called with its template and line too, for the reason the page cache gives; the parsed call is left as it was.
+  // A call that is all of an output (`{{ call(…) }}`) is marked so, as compileFunCall cannot see where it stands.
+  const compileOutput = compiler.Compiler.prototype.compileOutput;
+  compiler.Compiler.prototype.compileOutput = function compileMarkedOutput(this: unknown, node: any, frame: unknown) {
+    for (const child of node.children) if (child instanceof nodes.FunCall) child[OUTPUT_CALL] = true;
+    return compileOutput.call(this, node, frame);
+  };
+  // `uncacheable(why)` and `hole(name, …)` are called with their template and line too, for the reasons
+  // and errors they give; the parsed call is left as it was. `uncacheable` only as an output: its mark
+  // in a variable, a condition or a filter would be dropped or changed, and the page kept.
   const compileFunCall = compiler.Compiler.prototype.compileFunCall;
   compiler.Compiler.prototype.compileFunCall = function compileSitedCall(this: unknown, node: any, frame: unknown) {
     const compile = compiling.at(-1);
-    if (compile?.installed !== true || node.name?.typename !== 'Symbol' || node.name.value !== 'uncacheable') return compileFunCall.call(this, node, frame);
+    const name = node.name?.typename === 'Symbol' ? node.name.value : undefined;
+    if (compile?.installed !== true || (name !== 'uncacheable' && name !== 'hole')) return compileFunCall.call(this, node, frame);
+    const site = { template: compile.template, line: node.lineno + 1 };
+    if (name === 'uncacheable' && node[OUTPUT_CALL] !== true) {
+      throw new TemplateSyntaxError(
+        'uncacheable() is written as an output of its own, {{ uncacheable("why") }} or {% uncacheable "why" %}: its mark must reach the page, ' +
+          'and kept in a variable, tested or filtered it would be dropped or changed',
+        undefined,
+        site,
+      );
+    }
     const literal = (value: unknown) => new nodes.Literal(node.lineno, node.colno, value);
-    const args = new nodes.NodeList(node.args.lineno, node.args.colno, [...node.args.children, literal(compile.template), literal(node.lineno + 1)]);
-    return compileFunCall.call(this, new nodes.FunCall(node.lineno, node.colno, node.name, args), frame);
+    const sited =
+      name === 'hole'
+        ? [literal(site.template), literal(site.line), ...node.args.children]
+        : [...node.args.children, literal(site.template), literal(site.line)];
+    const callee = name === 'hole' ? new nodes.Symbol(node.name.lineno, node.name.colno, HOLE_CALL) : node.name;
+    return compileFunCall.call(this, new nodes.FunCall(node.lineno, node.colno, callee, new nodes.NodeList(node.args.lineno, node.args.colno, sited)), frame);
   };
   const compileTemplate = compiler.compile;
   compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
