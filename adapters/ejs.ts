@@ -172,9 +172,13 @@ function rewrite(template: string, options: CompileOptions, functionName: string
       changes.push([rewritten, code]);
       return `${open}${type}${rewritten}${close}`;
     }
-    if ((type === '=' || type === '-') && call.test(code)) {
+    // A call of the tag that does not start its scriptlet (`<% if (a) cache(…, async () => { %>`) would find no `cache`.
+    if (
+      ((type === '=' || type === '-') && call.test(code)) ||
+      (BODY_OPENING.test(code) && new RegExp(`(?<![\\w$.])${escape(functionName)}\\s*\\(`).test(code))
+    ) {
       throw new TemplateSyntaxError(
-        `the '${functionName}' call goes in a scriptlet, its body between tags of its own: <% ${functionName}(600, 'sidebar', [user.id], async () => { %>…<% }) %>`,
+        `the '${functionName}' call starts a scriptlet of its own, its body between tags of its own: <% ${functionName}(600, 'sidebar', [user.id], async () => { %>…<% }) %>`,
         undefined,
         { template: site, line: lineAt(template, offset) },
       );

@@ -102,29 +102,36 @@ export function cachePlugin(options: CachePluginOptions = {}) {
     [RENDER_STATE]: runtime,
     processTemplate(template: string, config?: EtaConfig): string {
       const [open, close] = config?.tags ?? ['<%', '%>'];
-      const tag = new RegExp(`${escape(open)}([-_]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
+      const tag = new RegExp(`${escape(open)}([-_]?)\\s*([=~]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
       const unclosed: number[] = [];
       compileError = undefined;
       constantKeywords = [];
       template = placeCalls(template, open, close);
       compiledDigestKey = digests ? digestKey(template, findEtaDependencies(template, config ?? {})) : undefined;
       const digest = compiledDigestKey === undefined ? undefined : DIGEST_CONSTANT;
-      const processed = template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
-        const line = lineAt(template, offset);
-        let code: string;
-        if (end === undefined) {
-          unclosed.push(line);
-          const parsed = openFragment(splitArguments(args), tagName, line, constantKeywords, digest);
-          if (typeof parsed !== 'string') compileError ??= { message: parsed.message, line };
-          code = typeof parsed === 'string' ? parsed : '';
-        } else if (unclosed.pop() === undefined) {
-          compileError ??= { message: `'end${tagName}' has no '${tagName}' tag to close`, line };
-          code = '';
-        } else {
-          code = `return __eta.res + __eta.cgMarks; })(__eta)${compiledDigestKey === undefined ? '' : `, ${DIGEST_CONSTANT}`}); }`;
-        }
-        return `${open}${trimLeft} ${code} ${trimRight}${close}`;
-      });
+      const processed = template.replace(
+        tag,
+        (_tag, trimLeft: string, output: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
+          const line = lineAt(template, offset);
+          if (output !== '') {
+            const form = `${open} ${tagName} 60 "sidebar" ${close}…${open} end${tagName} ${close}`;
+            compileError ??= { message: `the '${tagName}' tag outputs its fragment itself: write it without '${output}', as in ${form}`, line };
+          }
+          let code: string;
+          if (end === undefined) {
+            unclosed.push(line);
+            const parsed = openFragment(splitArguments(args), tagName, line, constantKeywords, digest);
+            if (typeof parsed !== 'string') compileError ??= { message: parsed.message, line };
+            code = typeof parsed === 'string' ? parsed : '';
+          } else if (unclosed.pop() === undefined) {
+            compileError ??= { message: `'end${tagName}' has no '${tagName}' tag to close`, line };
+            code = '';
+          } else {
+            code = `return __eta.res + __eta.cgMarks; })(__eta)${compiledDigestKey === undefined ? '' : `, ${DIGEST_CONSTANT}`}); }`;
+          }
+          return `${open}${trimLeft} ${code} ${trimRight}${close}`;
+        },
+      );
       if (unclosed.length > 0) compileError ??= { message: missingEndTag(tagName, `${open} end${tagName} ${close}`).message, line: unclosed.at(-1)! };
       // A broken tag leaves unbalanced code: the template is replaced by one that reports the fault.
       return compileError === undefined ? processed : '';
@@ -335,6 +342,9 @@ function openFragment(args: string[], tagName: string, line: number, constantKey
   if (misplaced !== undefined) {
     const keyword = misplaced.split('=')[0]!;
     return unknownKeyword(keyword, `'${tagName}' tag`) ?? new TemplateSyntaxError(`'${tagName}' tag: ${keyword}= must come after the vary-on values`);
+  }
+  if (args.length < 2 && args[0]?.startsWith('(')) {
+    return new TemplateSyntaxError(`'${tagName}' tag takes its arguments separated by spaces, not as a call: <% ${tagName} 60 "sidebar" it.user.id %>`);
   }
   if (args.length < 2) return tooFewArguments(tagName);
   const [timeout, name, ...varyOn] = args as [string, string, ...string[]];

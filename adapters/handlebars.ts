@@ -378,7 +378,7 @@ function checkTags(program: hbs.AST.Program | undefined, helperName: string, tem
     const mustache = statement as hbs.AST.MustacheStatement;
     const called = mustache.type === 'MustacheStatement' || block.type === 'BlockStatement' ? (mustache.path as hbs.AST.PathExpression).original : undefined;
     const site = { template, line: statement.loc.start.line };
-    checkSubexpressions(mustache, template);
+    checkSubexpressions(mustache, template, helperName);
     if (mustache.type === 'MustacheStatement' && called === helperName) {
       throw new TemplateSyntaxError(`'${helperName}' is a block helper: {{#${helperName} 60 "sidebar"}}…{{/${helperName}}}`, undefined, site);
     }
@@ -410,23 +410,26 @@ function checkTags(program: hbs.AST.Program | undefined, helperName: string, tem
 }
 
 /**
- * In the arguments of `call`, at any depth: refuses `(uncacheable …)`, whose mark another helper may
- * drop (`{{#if (uncacheable "why")}}`), and gives each `(hole …)` its template's name.
+ * In the arguments of `call`, at any depth: refuses `(cache …)`, a block helper, and `(uncacheable …)`,
+ * whose mark another helper may drop (`{{#if (uncacheable "why")}}`); gives each `(hole …)` its template's name.
  */
-function checkSubexpressions(call: { params?: hbs.AST.Expression[]; hash?: hbs.AST.Hash }, template: string): void {
+function checkSubexpressions(call: { params?: hbs.AST.Expression[]; hash?: hbs.AST.Hash }, template: string, helperName: string): void {
   for (const value of [...(call.params ?? []), ...(call.hash?.pairs ?? []).map((pair) => pair.value)]) {
     if (value.type !== 'SubExpression') continue;
     const subexpression = value as hbs.AST.SubExpression;
     const called = (subexpression.path as hbs.AST.PathExpression).original;
+    const site = { template, line: subexpression.loc.start.line };
+    if (called === helperName)
+      throw new TemplateSyntaxError(`'${helperName}' is a block helper: {{#${helperName} 60 "sidebar"}}…{{/${helperName}}}`, undefined, site);
     if (called === 'uncacheable') {
       throw new TemplateSyntaxError(
         `'uncacheable' is written as a mustache of its own, {{uncacheable "why"}}: its mark must reach the page, and a helper given it may drop it`,
         undefined,
-        { template, line: subexpression.loc.start.line },
+        site,
       );
     }
     if (called === 'hole') nameTemplate(subexpression, template);
-    checkSubexpressions(subexpression, template);
+    checkSubexpressions(subexpression, template, helperName);
   }
 }
 

@@ -37,7 +37,17 @@ const FORMS: Record<FragmentEngine['name'], Forms> = {
       '<% cache 60 "score-eta" %><% uncacheable("live score") %><% endcache %>',
     ],
     hole: ['<% hole("cart") %>', '<% hole("cart"); %>', '<%= hole("cart") %>', '<%~ hole("cart") %>', '<% const cart = hole("cart") %><%~ cart %>'],
-    refused: [],
+    refused: [
+      [
+        '<%~ cache 60 "x" %>y<% endcache %>',
+        /the 'cache' tag outputs its fragment itself: write it without '~', as in <% cache 60 "sidebar" %>…<% endcache %> \(a template string, line 1\)/,
+      ],
+      ['\n<%= cache 60 "x" %>y<% endcache %>', /the 'cache' tag outputs its fragment itself: write it without '=', .*\(a template string, line 2\)/],
+      [
+        '<% cache(60, "x") %>y<% endcache %>',
+        /'cache' tag takes its arguments separated by spaces, not as a call: <% cache 60 "sidebar" it\.user\.id %> \(a template string, line 1\)/,
+      ],
+    ],
   },
   ejs: {
     uncacheable: [
@@ -51,7 +61,11 @@ const FORMS: Record<FragmentEngine['name'], Forms> = {
     ],
     hole: ["<% hole('cart') %>", "<% hole('cart'); %>", "<%= hole('cart') %>", "<%- hole('cart') %>", "<% const cart = hole('cart') %><%- cart %>"],
     refused: [
-      ["<%- cache(60, 'x', async () => { %>y<% }) %>", /the 'cache' call goes in a scriptlet.*<% cache\(600, 'sidebar'.*\(a template string, line 1\)/],
+      [
+        "<%- cache(60, 'x', async () => { %>y<% }) %>",
+        /the 'cache' call starts a scriptlet of its own.*<% cache\(600, 'sidebar'.*\(a template string, line 1\)/,
+      ],
+      ["\n<% if (true) cache(60, 'x', async () => { %>y<% }) %>", /the 'cache' call starts a scriptlet of its own.*\(a template string, line 2\)/],
     ],
   },
   pug: {
@@ -93,6 +107,7 @@ const FORMS: Record<FragmentEngine['name'], Forms> = {
         '\n{{#if (uncacheable "live score")}}x{{/if}}',
         /'uncacheable' is written as a mustache of its own, \{\{uncacheable "why"\}\}.*\(a template string, line 2\)/,
       ],
+      ['{{#if (cache 60 "x")}}y{{/if}}', /'cache' is a block helper: \{\{#cache 60 "sidebar"\}\}…\{\{\/cache\}\} \(a template string, line 1\)/],
       ['{{cache 60 "x"}}', /'cache' is a block helper: \{\{#cache 60 "sidebar"\}\}…\{\{\/cache\}\} \(a template string, line 1\)/],
     ],
   },
