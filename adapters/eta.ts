@@ -338,10 +338,16 @@ function openFragment(args: string[], tagName: string, line: number, constantKey
     keywords.unshift(`${keyword}: (${expression})`);
     if (!LITERAL.test(expression!)) literalsOnly = false;
   }
-  const misplaced = args.slice(2).find((arg) => KEYWORD.test(arg));
-  if (misplaced !== undefined) {
-    const keyword = misplaced.split('=')[0]!;
-    return unknownKeyword(keyword, `'${tagName}' tag`) ?? new TemplateSyntaxError(`'${tagName}' tag: ${keyword}= must come after the vary-on values`);
+  const misplaced = args.findIndex((arg, i) => i >= 2 && KEYWORD.test(arg));
+  if (misplaced !== -1) {
+    const keyword = args[misplaced]!.split('=')[0]!;
+    return (
+      unknownKeyword(keyword, `'${tagName}' tag`) ??
+      new TemplateSyntaxError(
+        `'${tagName}' tag: '${args[misplaced + 1]}' follows ${keyword}=: the vary-on values come before the keywords, ` +
+          `and a value with spaces goes in parentheses, as in ${keyword}=(it.a && it.b)`,
+      )
+    );
   }
   if (args.length < 2 && args[0]?.startsWith('(')) {
     return new TemplateSyntaxError(`'${tagName}' tag takes its arguments separated by spaces, not as a call: <% ${tagName} 60 "sidebar" it.user.id %>`);

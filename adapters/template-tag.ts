@@ -66,9 +66,26 @@ const TEMPLATE_CALL = /(?<![\w$.])(hole|uncacheable)(\s*\()/g;
  */
 export function placeTemplateCalls(code: string, line: () => number, open: (name: 'hole' | 'uncacheable', line: number) => string): string {
   let first: number | undefined;
-  return code.replace(TEMPLATE_CALL, (_call, name: 'hole' | 'uncacheable', _paren: string, offset: number) =>
-    open(name, (first ??= line()) + lineAt(code, offset) - 1),
-  );
+  let quoted: boolean[] | undefined;
+  return code.replace(TEMPLATE_CALL, (call, name: 'hole' | 'uncacheable', _paren: string, offset: number) => {
+    // Text in quotes that reads as a call is left as it is (a template literal's `${…}` is code).
+    if ((quoted ??= quotedCharacters(code))[offset] === true) return call;
+    return open(name, (first ??= line()) + lineAt(code, offset) - 1);
+  });
+}
+
+/** Which characters of `code` are inside a '…' or "…" string. */
+function quotedCharacters(code: string): boolean[] {
+  const quoted: boolean[] = [];
+  let quote: string | undefined;
+  for (let i = 0; i < code.length; i++) {
+    const char = code[i]!;
+    quoted[i] = quote !== undefined;
+    if (quote !== undefined && char === '\\') quoted[++i] = true;
+    else if (quote !== undefined && char === quote) quote = undefined;
+    else if (quote === undefined && (char === '"' || char === "'")) quote = char;
+  }
+  return quoted;
 }
 
 /**

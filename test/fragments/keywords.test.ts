@@ -39,6 +39,15 @@ describe('eta: a vary-on expression with =', () => {
     expect(await caches.get('default').hasKey(makeTemplateFragmentKey('typo-global', [5]))).toBe(false);
   });
 
+  it('takes a keyword value with spaces in parentheses, and says so of one without', async () => {
+    const spaced = (value: string) => `<% cache 60 "spaced" it.id if=${value} tags="a" %>x<% endcache %>`;
+    expect(await engine.renderSource(spaced('(it.a && it.b)'), { id: 1, a: true, b: true })).toBe('x');
+    expect(await caches.get('default').hasKey(makeTemplateFragmentKey('spaced', [1]))).toBe(true);
+    await expect(engine.renderSource(spaced('it.a && it.b'), { id: 1, a: true, b: true })).rejects.toThrow(
+      "'cache' tag: '&&' follows if=: the vary-on values come before the keywords, and a value with spaces goes in parentheses, as in if=(it.a && it.b) (a template string, line 1)",
+    );
+  });
+
   it('keeps comparisons and arrows as vary-on values', async () => {
     const source = '<% cache 60 "compare" it.a==it.b it.a!=it.b it.a<=it.b it.a>=it.b [1].map(x=>x+it.a)[0] %>x<% endcache %>';
     expect(await engine.renderSource(source, { a: 1, b: 2 })).toBe('x');

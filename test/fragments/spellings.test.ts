@@ -174,6 +174,13 @@ describe.each(ENGINES.map((make) => make()).map((engine) => [engine.name, engine
     expect([response.headers['x-cache'], visible(response.text)]).toEqual(['MISS', '<p><b>cart</b></p>']);
   });
 
+  if (name === 'eta' || name === 'ejs') {
+    it('leaves text in quotes that reads as a call as it is', async () => {
+      const source = `<%= "hole(1) " + 'uncacheable(2)' %>`;
+      expect(await engine.renderSource(source, {})).toBe('hole(1) uncacheable(2)');
+    });
+  }
+
   if (forms.refused.length > 0) {
     it.each(forms.refused)('%s is refused as the template compiles', async (form, error) => {
       await expect(engine.renderSource(form, { live: true })).rejects.toThrow(error);
