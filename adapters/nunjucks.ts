@@ -353,10 +353,10 @@ function heldDigests(env: object | undefined): TemplateDigests | undefined {
 
 /**
  * The templates being compiled, innermost last, each by its path and the digest key of its tags: the
- * parser is never told which template it parses, and a tag's errors must name it (`installed`: the
- * environment has the tag). Compiling is synchronous, so a stack is exact.
+ * parser is never told which template it parses, and a tag's errors must name it (`tagName`: the
+ * name of the environment's cache tag, when it has one). Compiling is synchronous, so a stack is exact.
  */
-const compiling: Array<{ template: string; digestKey: string | undefined; installed: boolean }> = [];
+const compiling: Array<{ template: string; digestKey: string | undefined; tagName: string | undefined }> = [];
 
 /** The modules of each copy of nunjucks an environment was given from, by its Environment class. */
 const copies = new WeakMap<object, NunjucksInternals>();
@@ -439,8 +439,12 @@ function teach({ compiler, nodes }: NunjucksInternals): void {
   compiler.Compiler.prototype.compileFunCall = function compileSitedCall(this: unknown, node: any, frame: unknown) {
     const compile = compiling.at(-1);
     const name = node.name?.typename === 'Symbol' ? node.name.value : undefined;
-    if (compile?.installed !== true || (name !== 'uncacheable' && name !== 'hole')) return compileFunCall.call(this, node, frame);
+    if (compile?.tagName === undefined || (name !== 'uncacheable' && name !== 'hole' && name !== compile.tagName))
+      return compileFunCall.call(this, node, frame);
     const site = { template: compile.template, line: node.lineno + 1 };
+    if (name === compile.tagName) {
+      throw new TemplateSyntaxError(`'${name}' is a tag, not a function: {% ${name} 60 "sidebar" %}…{% end${name} %}`, undefined, site);
+    }
     if (name === 'uncacheable' && node[OUTPUT_CALL] !== true) {
       throw new TemplateSyntaxError(
         'uncacheable() is written as an output of its own, {{ uncacheable("why") }} or {% uncacheable "why" %}: its mark must reach the page, ' +
@@ -466,7 +470,7 @@ function teach({ compiler, nodes }: NunjucksInternals): void {
     compiling.push({
       template,
       digestKey: digests === undefined || typeof source !== 'string' ? undefined : digestKeyOf(digests, source, template),
-      installed: (extensions as Array<Record<PropertyKey, unknown>> | undefined)?.some((extension) => DIGESTS in extension) === true,
+      tagName: (extensions as Array<{ tags?: string[] } & Record<PropertyKey, unknown>> | undefined)?.find((extension) => DIGESTS in extension)?.tags?.[0],
     });
     try {
       return compileTemplate.apply(this, args);

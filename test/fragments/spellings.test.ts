@@ -94,6 +94,7 @@ const FORMS: Record<FragmentEngine['name'], Forms> = {
         /uncacheable\(\) is written .*\{\{ uncacheable\("why"\) \}\} or \{% uncacheable "why" %\}.*\(a template string, line 1\)/,
       ],
       ['\n{% set live = uncacheable("live score") %}', /uncacheable\(\) is written .*\(a template string, line 2\)/],
+      ['{{ cache(60, "x") }}', /'cache' is a tag, not a function: \{% cache 60 "sidebar" %\}…\{% endcache %\} \(a template string, line 1\)/],
       ['{{ uncacheable("live score") | upper }}', /uncacheable\(\) is written .*\(a template string, line 1\)/],
     ],
   },
