@@ -22,6 +22,7 @@ import {
 } from '../src/fragments/index.js';
 import {
   bracketBalance,
+  callsFunction,
   escapeRegExp as escape,
   installerOptions,
   isOnlyCall,
@@ -173,10 +174,7 @@ function rewrite(template: string, options: CompileOptions, functionName: string
       return `${open}${type}${rewritten}${close}`;
     }
     // A call of the tag that does not start its scriptlet (`<% if (a) cache(…, async () => { %>`) would find no `cache`.
-    if (
-      ((type === '=' || type === '-') && call.test(code)) ||
-      (BODY_OPENING.test(code) && new RegExp(`(?<![\\w$.])${escape(functionName)}\\s*\\(`).test(code))
-    ) {
+    if (((type === '=' || type === '-') && call.test(code)) || (BODY_OPENING.test(code) && callsFunction(code, functionName))) {
       throw new TemplateSyntaxError(
         `the '${functionName}' call starts a scriptlet of its own, its body between tags of its own: <% ${functionName}(600, 'sidebar', [user.id], async () => { %>…<% }) %>`,
         undefined,

@@ -21,7 +21,7 @@ import {
   unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
-import { installerOptions, isOnlyCall, placeTemplateCalls, RENDER_STATE, refuseDigests } from './template-tag.js';
+import { callsFunction, installerOptions, isOnlyCall, placeTemplateCalls, RENDER_STATE, refuseDigests } from './template-tag.js';
 
 /** What of the Pug module the tag uses; `import pug from 'pug'` has it. */
 export interface PugLike {
@@ -145,7 +145,7 @@ function rewriteCalls(ast: PugNode, mixinName: string, rewrite: { calls: number 
 
 function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number }, loops: string[]): PugNode[] {
   if (node.type !== 'Mixin' || node.call !== true || ![mixinName, 'hole', 'uncacheable'].includes(node.name!)) {
-    placeCodeCalls(node, rewrite);
+    placeCodeCalls(node, mixinName, rewrite);
     return [rewriteCalls(node, mixinName, rewrite, loops)];
   }
   rewrite.calls++;
@@ -191,10 +191,14 @@ function statement(val: string, at: PugNode): PugNode {
  * a loop's object, an attribute) made with its site; `uncacheable` marks the text being rendered
  * whatever becomes of its value, and `- hole(…)` alone outputs its hole, as `!=` does.
  */
-function placeCodeCalls(node: PugNode, rewrite: { calls: number }): void {
+function placeCodeCalls(node: PugNode, mixinName: string, rewrite: { calls: number }): void {
   const template = JSON.stringify(node.filename ?? 'a template string');
-  const place = (code: string) =>
-    placeTemplateCalls(
+  const place = (code: string) => {
+    if (callsFunction(code, mixinName)) {
+      const site = { template: node.filename ?? 'a template string', line: node.line ?? 0 };
+      throw new TemplateSyntaxError(`'${mixinName}' is called as a mixin, its body indented under it: +${mixinName}(60, 'sidebar')`, undefined, site);
+    }
+    return placeTemplateCalls(
       code,
       () => node.line ?? 0,
       (name, line) => {
@@ -202,6 +206,7 @@ function placeCodeCalls(node: PugNode, rewrite: { calls: number }): void {
         return `${RUNTIME}.${name}Call(${template}, ${line}, `;
       },
     );
+  };
   if (node.type === 'Code' && typeof node.val === 'string') {
     const placed = place(node.val);
     if (node.buffer !== true && placed !== node.val && isOnlyCall(node.val, 'hole'))

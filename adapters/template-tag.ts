@@ -74,6 +74,13 @@ export function placeTemplateCalls(code: string, line: () => number, open: (name
   });
 }
 
+/** Whether `code` calls a function named `name` (not a method of that name), outside quotes. */
+export function callsFunction(code: string, name: string): boolean {
+  const quoted = quotedCharacters(code);
+  for (const call of code.matchAll(new RegExp(`(?<![\\w$.])${escapeRegExp(name)}\\s*\\(`, 'g'))) if (quoted[call.index] !== true) return true;
+  return false;
+}
+
 /** Which characters of `code` are inside a '…' or "…" string. */
 function quotedCharacters(code: string): boolean[] {
   const quoted: boolean[] = [];

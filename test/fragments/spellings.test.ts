@@ -79,7 +79,10 @@ const FORMS: Record<FragmentEngine['name'], Forms> = {
       pugLine("+cache(60, 'score-pug')\u0003\u0001- uncacheable('live score')\u0002"),
     ],
     hole: [pugLine("- hole('cart')"), pugLine("= hole('cart')"), pugLine("!= hole('cart')"), pugLine("+hole('cart')"), pugLine("span !{hole('cart')}")],
-    refused: [],
+    refused: [
+      [pugLine("- cache(60, 'x')"), /'cache' is called as a mixin, its body indented under it: \+cache\(60, 'sidebar'\) \(.*source\.pug, line 1\)/],
+      [pugLine("p= cache(60, 'x')"), /'cache' is called as a mixin.*line 1\)/],
+    ],
   },
   nunjucks: {
     uncacheable: [
