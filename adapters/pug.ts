@@ -188,7 +188,7 @@ function statement(val: string, at: PugNode): PugNode {
 
 /**
  * Each call of `hole(…)` and `uncacheable(…)` in the code of `node` (`-`, `=`, `!=`, `#{}`, a condition,
- * a loop's object, an attribute) made with its site; `uncacheable` marks the text being rendered
+ * a loop's object, an attribute, a mixin's arguments) made with its site; `uncacheable` marks the text being rendered
  * whatever becomes of its value, and `- hole(…)` alone outputs its hole, as `!=` does.
  */
 function placeCodeCalls(node: PugNode, mixinName: string, rewrite: { calls: number }): void {
@@ -214,6 +214,8 @@ function placeCodeCalls(node: PugNode, mixinName: string, rewrite: { calls: numb
     else node.val = placed;
   }
   for (const field of ['test', 'obj', 'expr']) if (typeof node[field] === 'string') node[field] = place(node[field]);
+  // A call of the template's own mixin passes expressions; a definition's arguments are names.
+  if (node.type === 'Mixin' && node.call === true && typeof node.args === 'string') node.args = place(node.args);
   for (const attribute of node.attrs ?? []) if (typeof attribute.val === 'string') attribute.val = place(attribute.val);
 }
 

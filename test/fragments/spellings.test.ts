@@ -78,7 +78,14 @@ const FORMS: Record<FragmentEngine['name'], Forms> = {
       pugLine("- if (live) uncacheable('live score')"),
       pugLine("+cache(60, 'score-pug')\u0003\u0001- uncacheable('live score')\u0002"),
     ],
-    hole: [pugLine("- hole('cart')"), pugLine("= hole('cart')"), pugLine("!= hole('cart')"), pugLine("+hole('cart')"), pugLine("span !{hole('cart')}")],
+    hole: [
+      pugLine("- hole('cart')"),
+      pugLine("= hole('cart')"),
+      pugLine("!= hole('cart')"),
+      pugLine("+hole('cart')"),
+      pugLine("span !{hole('cart')}"),
+      pugLine('mixin box(html)\u0003\u0001span!= html\u0002') + pugLine("+box(hole('cart'))"),
+    ],
     refused: [
       [pugLine("- cache(60, 'x')"), /'cache' is called as a mixin, its body indented under it: \+cache\(60, 'sidebar'\) \(.*source\.pug, line 1\)/],
       [pugLine("p= cache(60, 'x')"), /'cache' is called as a mixin.*line 1\)/],
