@@ -20,7 +20,17 @@ import {
   unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
-import { escapeRegExp as escape, installerOptions, lineAt, RENDER_STATE, refuseDigests } from './template-tag.js';
+import {
+  bracketBalance,
+  callsFunction,
+  escapeRegExp as escape,
+  installerOptions,
+  isOnlyCall,
+  lineAt,
+  placeTemplateCalls,
+  RENDER_STATE,
+  refuseDigests,
+} from './template-tag.js';
 
 /** What of the EJS module the tag uses; its default export (`import ejs from 'ejs'`) has it. */
 export interface EjsLike {
@@ -139,14 +149,14 @@ function tagPattern(options: CompileOptions): RegExp {
 
 /**
  * The template with each `cache(` call given its output function and site and its body its own
- * buffer, and each `hole(` and `uncacheable(` output its site (and written unescaped: a placeholder
- * is markup). Lines stay as they were.
+ * buffer, and each `hole(` and `uncacheable(` call its site, in any tag; `uncacheable` marks the
+ * output it stands in as it runs, so a call whose value is not output (a scriptlet, a condition)
+ * marks it too, and a scriptlet that is one `hole(` call outputs it. Lines stay as they were.
  */
 function rewrite(template: string, options: CompileOptions, functionName: string, site: string): { source: string; changes: Array<[string, string]> } {
   const changes: Array<[string, string]> = [];
   const runtime = `${options.localsName ?? 'locals'}.${RENDER_STATE}`;
   const call = new RegExp(`^(\\s*)${escape(functionName)}\\s*\\(`);
-  const output = /^(\s*)(hole|uncacheable)\s*\(/;
   const file = JSON.stringify(site);
   const source = template.replace(tagPattern(options), (tag, type: string, code: string, close: string, offset: number) => {
     const open = tag.slice(0, tag.length - type.length - code.length - close.length);
@@ -163,13 +173,24 @@ function rewrite(template: string, options: CompileOptions, functionName: string
       changes.push([rewritten, code]);
       return `${open}${type}${rewritten}${close}`;
     }
-    if ((type === '=' || type === '-') && output.test(code)) {
-      const line = lineAt(template, offset);
-      const rewritten = code.replace(output, (_call, space: string, name: string) => `${space}${runtime}.${name}At(${file}, ${line}, `);
-      changes.push([`${open}-${rewritten}`, `${open}${type}${code}`]);
-      return `${open}-${rewritten}${close}`;
+    // A call of the tag that does not start its scriptlet (`<% if (a) cache(…, async () => { %>`) would find no `cache`.
+    if (((type === '=' || type === '-') && call.test(code)) || (BODY_OPENING.test(code) && callsFunction(code, functionName))) {
+      throw new TemplateSyntaxError(
+        `the '${functionName}' call starts a scriptlet of its own, its body between tags of its own: <% ${functionName}(600, 'sidebar', [user.id], async () => { %>…<% }) %>`,
+        undefined,
+        { template: site, line: lineAt(template, offset) },
+      );
     }
-    return tag;
+    if (type === '#' || type === (options.delimiter ?? '%')) return tag;
+    const placed = placeTemplateCalls(
+      code,
+      () => lineAt(template, offset),
+      (name, line) => (name === 'hole' ? `${runtime}.holeAt(${file}, ${line}, ` : `${runtime}.uncacheableAt(__append, ${file}, ${line}, `),
+    );
+    if (placed === code) return tag;
+    const written = (type === '' || type === '_') && isOnlyCall(code, 'hole') ? `-${placed.replace(/;\s*$/, '')}` : `${type}${placed}`;
+    changes.push([`${open}${written}`, `${open}${type}${code}`]);
+    return `${open}${written}${close}`;
   });
   return { source, changes };
 }
@@ -187,22 +208,6 @@ function unclosedTagLine(template: string, options: CompileOptions, functionName
     while (open.length > 0 && depth <= open.at(-1)!.depth) open.pop();
   }
   return open.at(-1)?.line;
-}
-
-/** Opening brackets less closing ones, outside strings. */
-function bracketBalance(code: string): number {
-  let balance = 0;
-  let quote: string | undefined;
-  for (let i = 0; i < code.length; i++) {
-    const char = code[i]!;
-    if (quote !== undefined) {
-      if (char === '\\') i++;
-      else if (char === quote) quote = undefined;
-    } else if (char === '"' || char === "'" || char === '`') quote = char;
-    else if (char === '{' || char === '(' || char === '[') balance++;
-    else if (char === '}' || char === ')' || char === ']') balance--;
-  }
-  return balance;
 }
 
 /** One page's fragments, as its templates' rewritten calls reach them. */
@@ -265,9 +270,10 @@ class EjsRender extends FragmentRender {
     return this.hole(name, args, site);
   }
 
-  /** `<%- uncacheable('why') %>`. */
-  uncacheableAt(template: string, line: number, why?: unknown): string {
-    return uncacheableOutput(why, { template, line });
+  /** `uncacheable('why')`, in any tag: its mark is written where it stands, and its value is empty. */
+  uncacheableAt(append: (html: string) => void, template: string, line: number, why?: unknown): string {
+    append(uncacheableOutput(why, { template, line }));
+    return '';
   }
 
   private needsAsync(what: string, site: TagSite): TemplateSyntaxError {

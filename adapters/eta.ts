@@ -22,7 +22,7 @@ import {
 import { describe } from '../src/core/keys.js';
 import { digestKey, type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
 import { DIGEST_CONSTANT, etaLibrary, findEtaDependencies } from './eta-digests.js';
-import { escapeRegExp as escape, installerOptions, lineAt, RENDER_STATE } from './template-tag.js';
+import { escapeRegExp as escape, installerOptions, isOnlyCall, lineAt, placeTemplateCalls, RENDER_STATE } from './template-tag.js';
 
 /** Marks the plugin among an Eta's plugins. */
 const PLUGIN = Symbol.for('cachegrain.eta');
@@ -102,29 +102,36 @@ export function cachePlugin(options: CachePluginOptions = {}) {
     [RENDER_STATE]: runtime,
     processTemplate(template: string, config?: EtaConfig): string {
       const [open, close] = config?.tags ?? ['<%', '%>'];
-      const tag = new RegExp(`${escape(open)}([-_]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
+      const tag = new RegExp(`${escape(open)}([-_]?)\\s*([=~]?)\\s*(end)?${tagName}(?![\\w$])([\\s\\S]*?)([-_]?)${escape(close)}`, 'g');
       const unclosed: number[] = [];
       compileError = undefined;
       constantKeywords = [];
-      template = placeCallLines(template, open);
+      template = placeCalls(template, open, close);
       compiledDigestKey = digests ? digestKey(template, findEtaDependencies(template, config ?? {})) : undefined;
       const digest = compiledDigestKey === undefined ? undefined : DIGEST_CONSTANT;
-      const processed = template.replace(tag, (_tag, trimLeft: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
-        const line = lineAt(template, offset);
-        let code: string;
-        if (end === undefined) {
-          unclosed.push(line);
-          const parsed = openFragment(splitArguments(args), tagName, line, constantKeywords, digest);
-          if (typeof parsed !== 'string') compileError ??= { message: parsed.message, line };
-          code = typeof parsed === 'string' ? parsed : '';
-        } else if (unclosed.pop() === undefined) {
-          compileError ??= { message: `'end${tagName}' has no '${tagName}' tag to close`, line };
-          code = '';
-        } else {
-          code = `return __eta.res; })(__eta)${compiledDigestKey === undefined ? '' : `, ${DIGEST_CONSTANT}`}); }`;
-        }
-        return `${open}${trimLeft} ${code} ${trimRight}${close}`;
-      });
+      const processed = template.replace(
+        tag,
+        (_tag, trimLeft: string, output: string, end: string | undefined, args: string, trimRight: string, offset: number) => {
+          const line = lineAt(template, offset);
+          if (output !== '') {
+            const form = `${open} ${tagName} 60 "sidebar" ${close}…${open} end${tagName} ${close}`;
+            compileError ??= { message: `the '${tagName}' tag outputs its fragment itself: write it without '${output}', as in ${form}`, line };
+          }
+          let code: string;
+          if (end === undefined) {
+            unclosed.push(line);
+            const parsed = openFragment(splitArguments(args), tagName, line, constantKeywords, digest);
+            if (typeof parsed !== 'string') compileError ??= { message: parsed.message, line };
+            code = typeof parsed === 'string' ? parsed : '';
+          } else if (unclosed.pop() === undefined) {
+            compileError ??= { message: `'end${tagName}' has no '${tagName}' tag to close`, line };
+            code = '';
+          } else {
+            code = `return __eta.res + __eta.cgMarks; })(__eta)${compiledDigestKey === undefined ? '' : `, ${DIGEST_CONSTANT}`}); }`;
+          }
+          return `${open}${trimLeft} ${code} ${trimRight}${close}`;
+        },
+      );
       if (unclosed.length > 0) compileError ??= { message: missingEndTag(tagName, `${open} end${tagName} ${close}`).message, line: unclosed.at(-1)! };
       // A broken tag leaves unbalanced code: the template is replaced by one that reports the fault.
       return compileError === undefined ? processed : '';
@@ -142,9 +149,11 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       }
       const last = fnString.lastIndexOf('return __eta.res;');
       const constants = constantKeywords.map((keywords, i) => `const __cgConstantKeywords${i} = { ${keywords} };\n`).join('');
-      // Templates that call `uncacheable(why)` find it in scope, as a tag's code finds the render.
+      // Templates that call `uncacheable(why)` find it in scope, as a tag's code finds the render. A call
+      // marks the buffer it writes to aside: its value may be dropped (a statement) or be read before it returns (`+=`).
       const uncacheable = /\b(?:uncacheable|__cgUncacheable)\s*\(/.test(fnString)
-        ? `const __cgUncacheable = (line, why) => ${found}.uncacheable(why, options, line);\nconst uncacheable = (why) => __cgUncacheable(0, why);\n`
+        ? `const __cgUncacheable = (buffer, line, why) => { buffer.cgMarks = (buffer.cgMarks ?? '') + ${found}.uncacheable(why, options, line); return ''; };\n` +
+          'const uncacheable = (why) => __cgUncacheable(__eta, 0, why);\n'
         : '';
       // And those that place a hole find `hole(name, ...args)`, which `<%~ hole(…) %>` calls with its line.
       const hole = /\b(?:hole|__cgHole)\s*\(/.test(fnString)
@@ -155,7 +164,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       compiledDigestKey = undefined;
       return (
         `${digest}const __cachegrain = ${found}.enter(options, this);\n${constants}${uncacheable}${hole}` +
-        `${fnString.slice(0, last)}return __cachegrain.leave(__eta.res, options);${fnString.slice(last + 'return __eta.res;'.length)}`
+        `${fnString.slice(0, last)}return __cachegrain.leave(__eta.cgMarks === undefined ? __eta.res : __eta.res + __eta.cgMarks, options);${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },
   };
@@ -173,14 +182,17 @@ function templateName(renderOptions: EtaRenderOptions | undefined): string {
 }
 
 /**
- * `<%~ hole(…) %>` and `<%~ uncacheable(…) %>` (or `<%=`) written to call the template's own functions
- * with the line they stand on, for errors and reasons; the lines stay as they were.
+ * Each call of `hole(…)` and `uncacheable(…)` in the template's tags given the line it stands on, and
+ * `uncacheable` the buffer it marks; a statement tag that is one `hole(…)` call outputs its hole, as
+ * `<%~` does. Lines stay as they were.
  */
-function placeCallLines(template: string, open: string): string {
-  const call = new RegExp(`(${escape(open)}[-_]?\\s*[~=]?\\s*)(hole|uncacheable)\\s*\\((\\s*\\))?`, 'g');
-  return template.replace(call, (_call, before: string, name: string, empty: string | undefined, offset: number) => {
-    const placed = name === 'hole' ? '__cgHole' : '__cgUncacheable';
-    return `${before}${placed}(${lineAt(template, offset)}${empty ? ')' : ', '}`;
+function placeCalls(template: string, open: string, close: string): string {
+  const tag = new RegExp(`(${escape(open)}[-_]?\\s*)([=~]?)([\\s\\S]*?)([-_]?${escape(close)})`, 'g');
+  return template.replace(tag, (whole, start: string, prefix: string, code: string, end: string, offset: number) => {
+    const line = () => lineAt(template, offset + start.length + prefix.length);
+    const placed = placeTemplateCalls(code, line, (name, at) => (name === 'hole' ? `__cgHole(${at}, ` : `__cgUncacheable(__eta, ${at}, `));
+    if (placed === code) return whole;
+    return `${start}${prefix === '' && isOnlyCall(code, 'hole') ? '~' : prefix}${placed}${end}`;
   });
 }
 
@@ -326,10 +338,19 @@ function openFragment(args: string[], tagName: string, line: number, constantKey
     keywords.unshift(`${keyword}: (${expression})`);
     if (!LITERAL.test(expression!)) literalsOnly = false;
   }
-  const misplaced = args.slice(2).find((arg) => KEYWORD.test(arg));
-  if (misplaced !== undefined) {
-    const keyword = misplaced.split('=')[0]!;
-    return unknownKeyword(keyword, `'${tagName}' tag`) ?? new TemplateSyntaxError(`'${tagName}' tag: ${keyword}= must come after the vary-on values`);
+  const misplaced = args.findIndex((arg, i) => i >= 2 && KEYWORD.test(arg));
+  if (misplaced !== -1) {
+    const keyword = args[misplaced]!.split('=')[0]!;
+    return (
+      unknownKeyword(keyword, `'${tagName}' tag`) ??
+      new TemplateSyntaxError(
+        `'${tagName}' tag: '${args[misplaced + 1]}' follows ${keyword}=: the vary-on values come before the keywords, ` +
+          `and a value with spaces goes in parentheses, as in ${keyword}=(it.a && it.b)`,
+      )
+    );
+  }
+  if (args.length < 2 && args[0]?.startsWith('(')) {
+    return new TemplateSyntaxError(`'${tagName}' tag takes its arguments separated by spaces, not as a call: <% ${tagName} 60 "sidebar" it.user.id %>`);
   }
   if (args.length < 2) return tooFewArguments(tagName);
   const [timeout, name, ...varyOn] = args as [string, string, ...string[]];
@@ -348,7 +369,7 @@ function openFragment(args: string[], tagName: string, line: number, constantKey
   // The body writes to its own buffer: it runs after the template has returned; the digest key follows it.
   const record =
     `__cachegrain.record(__cgTimeout, ${literalName}, [${values.join(', ')}], ${keywords.length > 0 ? '__cgKeywords' : '{}'}, ${line}, options, ` +
-    `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '' };`;
+    `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '', cgMarks: '' };`;
   // The tag first asks for a hit kept in memory, which builds nothing.
   const hit =
     values.length <= 3

@@ -375,9 +375,18 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
 function checkTags(program: hbs.AST.Program | undefined, helperName: string, template: string, digestKey: string | undefined): void {
   for (const statement of program?.body ?? []) {
     const block = statement as hbs.AST.BlockStatement;
-    // `{{uncacheable "why"}}` and `{{hole "name"}}` learn their template, as the tag does, for the reasons and errors they give.
     const mustache = statement as hbs.AST.MustacheStatement;
-    if (mustache.type === 'MustacheStatement' && HELPERS_TOLD_THEIR_TEMPLATE.has((mustache.path as hbs.AST.PathExpression).original)) {
+    const called = mustache.type === 'MustacheStatement' || block.type === 'BlockStatement' ? (mustache.path as hbs.AST.PathExpression).original : undefined;
+    const site = { template, line: statement.loc.start.line };
+    checkSubexpressions(mustache, template, helperName);
+    if (mustache.type === 'MustacheStatement' && called === helperName) {
+      throw new TemplateSyntaxError(`'${helperName}' is a block helper: {{#${helperName} 60 "sidebar"}}…{{/${helperName}}}`, undefined, site);
+    }
+    if (block.type === 'BlockStatement' && HELPERS_TOLD_THEIR_TEMPLATE.has(called!)) {
+      throw new TemplateSyntaxError(`'${called}' takes no block: write {{${called} ${called === 'hole' ? '"name" args…' : '"why"'}}}`, undefined, site);
+    }
+    // `{{uncacheable "why"}}` and `{{hole "name"}}` learn their template, as the tag does, for the reasons and errors they give.
+    if (mustache.type === 'MustacheStatement' && HELPERS_TOLD_THEIR_TEMPLATE.has(called!)) {
       nameTemplate(mustache, template);
       continue;
     }
@@ -400,13 +409,37 @@ function checkTags(program: hbs.AST.Program | undefined, helperName: string, tem
   }
 }
 
+/**
+ * In the arguments of `call`, at any depth: refuses `(cache …)`, a block helper, and `(uncacheable …)`,
+ * whose mark another helper may drop (`{{#if (uncacheable "why")}}`); gives each `(hole …)` its template's name.
+ */
+function checkSubexpressions(call: { params?: hbs.AST.Expression[]; hash?: hbs.AST.Hash }, template: string, helperName: string): void {
+  for (const value of [...(call.params ?? []), ...(call.hash?.pairs ?? []).map((pair) => pair.value)]) {
+    if (value.type !== 'SubExpression') continue;
+    const subexpression = value as hbs.AST.SubExpression;
+    const called = (subexpression.path as hbs.AST.PathExpression).original;
+    const site = { template, line: subexpression.loc.start.line };
+    if (called === helperName)
+      throw new TemplateSyntaxError(`'${helperName}' is a block helper: {{#${helperName} 60 "sidebar"}}…{{/${helperName}}}`, undefined, site);
+    if (called === 'uncacheable') {
+      throw new TemplateSyntaxError(
+        `'uncacheable' is written as a mustache of its own, {{uncacheable "why"}}: its mark must reach the page, and a helper given it may drop it`,
+        undefined,
+        site,
+      );
+    }
+    if (called === 'hole') nameTemplate(subexpression, template);
+    checkSubexpressions(subexpression, template, helperName);
+  }
+}
+
 /** Gives a helper call its template's name, as a hash argument its helper reads for the errors and reasons it gives. */
-function nameTemplate(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement, template: string): void {
+function nameTemplate(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement | hbs.AST.SubExpression, template: string): void {
   hashPair(call, TEMPLATE, template);
 }
 
 /** Adds a string literal to a helper call's hash. */
-function hashPair(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement, key: string, value: string): void {
+function hashPair(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement | hbs.AST.SubExpression, key: string, value: string): void {
   call.hash ??= { type: 'Hash', pairs: [], loc: call.loc } as hbs.AST.Hash;
   call.hash.pairs.push({ type: 'HashPair', key, value: { type: 'StringLiteral', value, original: value, loc: call.loc }, loc: call.loc } as hbs.AST.HashPair);
 }

@@ -13,22 +13,26 @@ import { basename, dirname, join } from 'node:path';
 import type { Environment } from 'nunjucks';
 import {
   FragmentRender,
-  KEYWORDS,
   missingEndTag,
   nonIntegerTimeout,
   type TagKeywords,
   type TagSite,
+  TemplateSyntaxError,
   tooFewArguments,
   uncacheableOutput,
-  unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
 import { BoundedMemo } from '../src/core/memo.js';
 import { type TemplateDigestReport, TemplateDigests, UNNAMED } from '../src/digests/index.js';
+import { parseTagArguments } from './nunjucks-arguments.js';
 import { nunjucksLibrary, type NunjucksParsing, TAG_BODY } from './nunjucks-digests.js';
 import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 const INSTALLED = Symbol.for('cachegrain.nunjucks');
+/** The global a template's `hole(…)` call is compiled to, given its template and line first. */
+const HOLE_CALL = '__cachegrainHole';
+/** Marks a call that is all of an output. */
+const OUTPUT_CALL = Symbol('cachegrain.nunjucks.output-call');
 /** Where an environment keeps its template digests, and where a tag extension says its tags carry them. */
 const DIGESTS = Symbol.for('cachegrain.nunjucks.digests');
 
@@ -74,30 +78,9 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser, lexer)));
       const varyOn = at(nodes.Array);
-      // `using=`, `tags=`, `stale=`, `lock=` after the vary-on values, in any order.
+      // `using=`, `tags=`, `stale=`, `lock=`, `contexts=`, `if=` after the vary-on values, in any order.
       const keywords = at(nodes.Dict);
-      const seen = new Set<string>();
-      // A name and `=` is a keyword even when the tag takes no such keyword: no expression has a lone `=`.
-      const failUnknown = (name: string, at: { lineno: number; colno: number }) =>
-        parser.fail(unknownKeyword(name, `'${tagName}' tag`)?.message, at.lineno, at.colno);
-      while (!parser.skip(lexer.TOKEN_BLOCK_END)) {
-        const token = parser.nextToken();
-        if (token.type === lexer.TOKEN_SYMBOL && (KEYWORDS as readonly string[]).includes(token.value) && parser.peekToken().value === '=') {
-          if (seen.has(token.value)) parser.fail(`'${tagName}' tag: ${token.value}= is given twice`, token.lineno, token.colno);
-          seen.add(token.value);
-          parser.nextToken();
-          const key = new nodes.Literal(token.lineno, token.colno, token.value);
-          keywords.addChild(new nodes.Pair(token.lineno, token.colno, key, parser.parseExpression()));
-        } else if (seen.size > 0) {
-          if (token.type === lexer.TOKEN_SYMBOL && parser.peekToken().value === '=') failUnknown(token.value, token);
-          parser.fail(`'${tagName}' tag: ${[...seen].join('=, ')}= must come after the vary-on values`, token.lineno, token.colno);
-        } else {
-          parser.pushToken(token);
-          const value = parser.parseExpression();
-          if (value instanceof nodes.Symbol && parser.peekToken()?.value === '=') failUnknown(value.value, value);
-          varyOn.addChild(value);
-        }
-      }
+      parseTagArguments({ parser, Parser: copy.parser.Parser, nodes, lexer }, tagName, varyOn, keywords);
       args.push(keywords, varyOn);
       const unclosed = (before = '') => parser.fail(`${missingEndTag(tagName, `{% end${tagName} %}`).message}${before}`, start.lineno, start.colno);
       let body: unknown;
@@ -166,12 +149,28 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
     },
   };
   env.addExtension('cachegrain:hole', holeTag);
+  // `{{ hole("cart") }}` is the tag written as a call; the compiler gives it its template and line.
+  env.addGlobal(HOLE_CALL, function holeCall(this: unknown, template: string, line: number, ...values: unknown[]) {
+    return holeTag.run(this, template, line, values);
+  });
   // `{{ uncacheable("why") }}`: the fragment around it, and the page, may not be kept. Its template and line are added by the compiler.
-  env.addGlobal(
-    'uncacheable',
-    (why: unknown, template?: string, line?: number) =>
-      new runtime.SafeString(uncacheableOutput(why, template === undefined ? undefined : { template, line: line! })),
-  );
+  const uncacheable = (why: unknown, template?: string, line?: number) =>
+    new runtime.SafeString(uncacheableOutput(why, template === undefined ? undefined : { template, line: line! }));
+  env.addGlobal('uncacheable', uncacheable);
+  // `{% uncacheable "why" %}`, as Liquid writes it.
+  const uncacheableTag = {
+    tags: ['uncacheable'],
+    parse(parser: any, nodes: NunjucksInternals['nodes']) {
+      const start = parser.nextToken();
+      const why = parser.parseExpression();
+      parser.advanceAfterBlockEnd(start.value);
+      const literal = (value: unknown) => new nodes.Literal(start.lineno, start.colno, value);
+      const site = [literal(compiling.at(-1)?.template ?? UNNAMED), literal(start.lineno + 1)];
+      return new nodes.CallExtension(uncacheableTag, 'run', new nodes.NodeList(start.lineno, start.colno, [why, ...site]), []);
+    },
+    run: (_context: unknown, why: unknown, template: string, line: number) => uncacheable(why, template, line),
+  };
+  env.addExtension('cachegrain:uncacheable', uncacheableTag);
   (env as unknown as Record<PropertyKey, unknown>)[INSTALLED] = true;
   resolveFragmentsOnRender(copy.Template);
   return env;
@@ -354,10 +353,10 @@ function heldDigests(env: object | undefined): TemplateDigests | undefined {
 
 /**
  * The templates being compiled, innermost last, each by its path and the digest key of its tags: the
- * parser is never told which template it parses, and a tag's errors must name it (`installed`: the
- * environment has the tag). Compiling is synchronous, so a stack is exact.
+ * parser is never told which template it parses, and a tag's errors must name it (`tagName`: the
+ * name of the environment's cache tag, when it has one). Compiling is synchronous, so a stack is exact.
  */
-const compiling: Array<{ template: string; digestKey: string | undefined; installed: boolean }> = [];
+const compiling: Array<{ template: string; digestKey: string | undefined; tagName: string | undefined }> = [];
 
 /** The modules of each copy of nunjucks an environment was given from, by its Environment class. */
 const copies = new WeakMap<object, NunjucksInternals>();
@@ -427,14 +426,40 @@ function teach({ compiler, nodes }: NunjucksInternals): void {
   compiler.Compiler.prototype.compileCachegrainFrame = function compileCachegrainFrame(this: { _emit(code: string): void }) {
     this._emit('frame');
   };
-  // `uncacheable(why)` is called with its template and line too, for the reason the page cache gives; the parsed call is left as it was.
+  // A call that is all of an output (`{{ call(…) }}`) is marked so, as compileFunCall cannot see where it stands.
+  const compileOutput = compiler.Compiler.prototype.compileOutput;
+  compiler.Compiler.prototype.compileOutput = function compileMarkedOutput(this: unknown, node: any, frame: unknown) {
+    for (const child of node.children) if (child instanceof nodes.FunCall) child[OUTPUT_CALL] = true;
+    return compileOutput.call(this, node, frame);
+  };
+  // `uncacheable(why)` and `hole(name, …)` are called with their template and line too, for the reasons
+  // and errors they give; the parsed call is left as it was. `uncacheable` only as an output: its mark
+  // in a variable, a condition or a filter would be dropped or changed, and the page kept.
   const compileFunCall = compiler.Compiler.prototype.compileFunCall;
   compiler.Compiler.prototype.compileFunCall = function compileSitedCall(this: unknown, node: any, frame: unknown) {
     const compile = compiling.at(-1);
-    if (compile?.installed !== true || node.name?.typename !== 'Symbol' || node.name.value !== 'uncacheable') return compileFunCall.call(this, node, frame);
+    const name = node.name?.typename === 'Symbol' ? node.name.value : undefined;
+    if (compile?.tagName === undefined || (name !== 'uncacheable' && name !== 'hole' && name !== compile.tagName))
+      return compileFunCall.call(this, node, frame);
+    const site = { template: compile.template, line: node.lineno + 1 };
+    if (name === compile.tagName) {
+      throw new TemplateSyntaxError(`'${name}' is a tag, not a function: {% ${name} 60 "sidebar" %}…{% end${name} %}`, undefined, site);
+    }
+    if (name === 'uncacheable' && node[OUTPUT_CALL] !== true) {
+      throw new TemplateSyntaxError(
+        'uncacheable() is written as an output of its own, {{ uncacheable("why") }} or {% uncacheable "why" %}: its mark must reach the page, ' +
+          'and kept in a variable, tested or filtered it would be dropped or changed',
+        undefined,
+        site,
+      );
+    }
     const literal = (value: unknown) => new nodes.Literal(node.lineno, node.colno, value);
-    const args = new nodes.NodeList(node.args.lineno, node.args.colno, [...node.args.children, literal(compile.template), literal(node.lineno + 1)]);
-    return compileFunCall.call(this, new nodes.FunCall(node.lineno, node.colno, node.name, args), frame);
+    const sited =
+      name === 'hole'
+        ? [literal(site.template), literal(site.line), ...node.args.children]
+        : [...node.args.children, literal(site.template), literal(site.line)];
+    const callee = name === 'hole' ? new nodes.Symbol(node.name.lineno, node.name.colno, HOLE_CALL) : node.name;
+    return compileFunCall.call(this, new nodes.FunCall(node.lineno, node.colno, callee, new nodes.NodeList(node.args.lineno, node.args.colno, sited)), frame);
   };
   const compileTemplate = compiler.compile;
   compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
@@ -445,7 +470,7 @@ function teach({ compiler, nodes }: NunjucksInternals): void {
     compiling.push({
       template,
       digestKey: digests === undefined || typeof source !== 'string' ? undefined : digestKeyOf(digests, source, template),
-      installed: (extensions as Array<Record<PropertyKey, unknown>> | undefined)?.some((extension) => DIGESTS in extension) === true,
+      tagName: (extensions as Array<{ tags?: string[] } & Record<PropertyKey, unknown>> | undefined)?.find((extension) => DIGESTS in extension)?.tags?.[0],
     });
     try {
       return compileTemplate.apply(this, args);
@@ -459,7 +484,7 @@ interface NunjucksInternals {
   compiler: { Compiler: any; compile: (...args: unknown[]) => string };
   lexer: Record<string, string> & NunjucksParsing['lexer'];
   nodes: Record<string, any>;
-  parser: NunjucksParsing['parser'];
+  parser: NunjucksParsing['parser'] & { Parser: new (tokens: object) => any };
   runtime: { SafeString: new (text: string) => unknown; Frame: new () => any };
   transformer: { transform(ast: unknown, asyncFilters: string[], name?: string): unknown };
   Template: { prototype: object };

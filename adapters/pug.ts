@@ -21,7 +21,7 @@ import {
   unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
-import { installerOptions, RENDER_STATE, refuseDigests } from './template-tag.js';
+import { callsFunction, installerOptions, isOnlyCall, placeTemplateCalls, RENDER_STATE, refuseDigests } from './template-tag.js';
 
 /** What of the Pug module the tag uses; `import pug from 'pug'` has it. */
 export interface PugLike {
@@ -77,7 +77,14 @@ export function installCacheTag<T extends PugLike>(pug: T, options: CacheMixinOp
   const { compile, render, renderFile } = pug;
   pug.compile = function compileWithFragments(this: unknown, source: string, compileOptions: { plugins?: object[] } = {}) {
     const rewrite = { calls: 0 };
-    const plugin = { preCodeGen: (ast: PugNode) => rewriteCalls(ast, mixinName, rewrite) };
+    const plugin = {
+      preCodeGen(ast: PugNode) {
+        rewriteCalls(ast, mixinName, rewrite);
+        // What `uncacheable()` calls in code marked goes into the page's text, where its render reads it.
+        if (rewrite.calls > 0) ast.nodes?.push(statement(`pug_html = pug_html + ${RUNTIME}.takeMarks();`, ast));
+        return ast;
+      },
+    };
     const template = compile.call(this, source, { ...compileOptions, plugins: [...(compileOptions.plugins ?? []), plugin] });
     if (rewrite.calls === 0) return template;
     return Object.assign(function renderWithFragments(locals?: object): Promise<string> {
@@ -137,21 +144,14 @@ function rewriteCalls(ast: PugNode, mixinName: string, rewrite: { calls: number 
 }
 
 function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number }, loops: string[]): PugNode[] {
-  if (node.type !== 'Mixin' || node.call !== true || ![mixinName, 'hole', 'uncacheable'].includes(node.name!))
+  if (node.type !== 'Mixin' || node.call !== true || ![mixinName, 'hole', 'uncacheable'].includes(node.name!)) {
+    placeCodeCalls(node, mixinName, rewrite);
     return [rewriteCalls(node, mixinName, rewrite, loops)];
+  }
   rewrite.calls++;
   const site: TagSite = { template: node.filename ?? 'a template string', line: node.line ?? 0 };
   const at = `${JSON.stringify(site.template)}, ${site.line}, [${node.args ?? ''}]`;
-  const code = (val: string, extra: Partial<PugNode> = {}): PugNode => ({
-    type: 'Code',
-    val,
-    buffer: false,
-    mustEscape: false,
-    isInline: false,
-    line: node.line,
-    filename: node.filename,
-    ...extra,
-  });
+  const code = (val: string, extra: Partial<PugNode> = {}): PugNode => ({ ...statement(val, node), ...extra });
   if (node.attributeBlocks !== undefined && node.attributeBlocks.length > 0)
     throw new TemplateSyntaxError(`'+${node.name}' takes no &attributes`, undefined, site);
   if (node.name !== mixinName) {
@@ -166,7 +166,11 @@ function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number 
   });
   rewriteCalls(node.block, mixinName, rewrite, loops);
   // The body renders into the template's own buffer, emptied first: it runs once the template has returned.
-  const body: PugNode = { type: 'Block', nodes: [code('pug_html = "";'), ...node.block.nodes!, code('return pug_html;')], line: node.line };
+  const body: PugNode = {
+    type: 'Block',
+    nodes: [code('pug_html = "";'), ...node.block.nodes!, code(`return pug_html + ${RUNTIME}.takeMarks();`)],
+    line: node.line,
+  };
   // A named function, then the call: Pug may put a debug statement between any two nodes. Each
   // loop's variables are bound as they are now: the body runs after the loop has gone on.
   const bodyName = `pug_cachegrainBody${rewrite.calls}`;
@@ -177,8 +181,48 @@ function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number 
   ];
 }
 
+/** Unbuffered code `val`, placed where `at` stands. */
+function statement(val: string, at: PugNode): PugNode {
+  return { type: 'Code', val, buffer: false, mustEscape: false, isInline: false, line: at.line, filename: at.filename };
+}
+
+/**
+ * Each call of `hole(…)` and `uncacheable(…)` in the code of `node` (`-`, `=`, `!=`, `#{}`, a condition,
+ * a loop's object, an attribute, a mixin's arguments) made with its site; `uncacheable` marks the text being rendered
+ * whatever becomes of its value, and `- hole(…)` alone outputs its hole, as `!=` does.
+ */
+function placeCodeCalls(node: PugNode, mixinName: string, rewrite: { calls: number }): void {
+  const template = JSON.stringify(node.filename ?? 'a template string');
+  const place = (code: string) => {
+    if (callsFunction(code, mixinName)) {
+      const site = { template: node.filename ?? 'a template string', line: node.line ?? 0 };
+      throw new TemplateSyntaxError(`'${mixinName}' is called as a mixin, its body indented under it: +${mixinName}(60, 'sidebar')`, undefined, site);
+    }
+    return placeTemplateCalls(
+      code,
+      () => node.line ?? 0,
+      (name, line) => {
+        rewrite.calls++;
+        return `${RUNTIME}.${name}Call(${template}, ${line}, `;
+      },
+    );
+  };
+  if (node.type === 'Code' && typeof node.val === 'string') {
+    const placed = place(node.val);
+    if (node.buffer !== true && placed !== node.val && isOnlyCall(node.val, 'hole'))
+      Object.assign(node, { buffer: true, mustEscape: false, val: placed.replace(/;\s*$/, '') });
+    else node.val = placed;
+  }
+  for (const field of ['test', 'obj', 'expr']) if (typeof node[field] === 'string') node[field] = place(node[field]);
+  // A call of the template's own mixin passes expressions; a definition's arguments are names.
+  if (node.type === 'Mixin' && node.call === true && typeof node.args === 'string') node.args = place(node.args);
+  for (const attribute of node.attrs ?? []) if (typeof attribute.val === 'string') attribute.val = place(attribute.val);
+}
+
 /** One page's fragments, as its compiled calls reach them. */
 class PugRender extends FragmentRender {
+  private marks = '';
+
   constructor(private readonly mixinName: string) {
     super();
   }
@@ -203,5 +247,23 @@ class PugRender extends FragmentRender {
 
   uncacheableAt(template: string, line: number, args: unknown[]): string {
     return uncacheableOutput(args[0], { template, line });
+  }
+
+  /** `hole('name', …args)` in code. */
+  holeCall(template: string, line: number, name: unknown, ...args: unknown[]): string {
+    return this.hole(name, args, { template, line });
+  }
+
+  /** `uncacheable('why')` in code: marked aside, as its value may be dropped, until the text being rendered takes it. */
+  uncacheableCall(template: string, line: number, why?: unknown): string {
+    this.marks += uncacheableOutput(why, { template, line });
+    return '';
+  }
+
+  /** The marks made since the last take: Pug renders synchronously, so they belong to the text rendered now. */
+  takeMarks(): string {
+    const marks = this.marks;
+    this.marks = '';
+    return marks;
   }
 }

@@ -253,6 +253,25 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
       expect(await h.render(source, { flag: false })).toBe('4');
     },
   ],
+  [
+    'takes contexts= and if= in either order after a vary-on value',
+    async (h) => {
+      const { cache, count, out } = h.engine;
+      const contextsFirst = cache('60', 'first', ['$role'], `${out('theme')}${count()}`, { contexts: '"cookie:theme"', if: '$role', tags: 'a' });
+      const ifFirst = cache('60', 'last', ['$role'], `${out('theme')}${count()}`, { tags: 'a', if: '$role', contexts: '"cookie:theme"' });
+      const server = await h.site(`${contextsFirst}|${ifFirst}`);
+      const admin = { ...dark, 'X-Role': 'admin' };
+      expect((await get(server, '/', admin)).text).toBe('dark1|dark2');
+      expect((await get(server, '/', { ...darkToo, 'X-Role': 'admin' })).text).toBe('dark1|dark2');
+      expect((await get(server, '/', { ...light, 'X-Role': 'admin' })).text).toBe('light3|light4');
+      for (const name of ['first', 'last']) {
+        expect(await caches.get('default').hasKey(makeTemplateFragmentKey(name, ['admin'], { 'cookie:theme': 'dark' }))).toBe(true);
+      }
+      // No role: if= is false, and the fragments are rendered each time.
+      expect((await get(server, '/', dark)).text).toBe('dark5|dark6');
+      expect((await get(server, '/', dark)).text).toBe('dark7|dark8');
+    },
+  ],
 ];
 
 let serial = 0;
