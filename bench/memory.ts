@@ -14,7 +14,7 @@ import { type Comparison, lowerIsBetter, print } from './harness.js';
 import type { HeapReport, MemoryApp } from './memory-server.js';
 
 const SERVER = fileURLToPath(new URL('./memory-server.js', import.meta.url));
-/** Distinct URLs asked for between the two readings. */
+/** Distinct URLs asked for after the baseline reading. */
 const URLS = 100_000;
 /** How many URLs apart the heap is read. */
 const READ_EVERY = 10_000;
