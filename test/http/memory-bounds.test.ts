@@ -14,6 +14,7 @@ import { pageStats, pageVariants, resetPageStats } from '../../src/http/index.js
 import { VARIANTS_COUNTED, variantsUncounted } from '../../src/http/page-stats.js';
 import { MADE_KEYS_PER_STORED_ENTRY, type MadeKeys } from '../../src/core/made-keys.js';
 import type { BoundedMemo } from '../../src/core/memo.js';
+import { TAG_KEYS_REMEMBERED } from '../../src/tags/versions.js';
 import { listen } from './client.js';
 
 const MAX_ENTRIES = 1000;
@@ -89,6 +90,13 @@ describe('a page cache asked for 20,000 distinct URLs over HTTP, on a locmem of 
     expect(known.size).toBeLessThanOrEqual(cap);
     expect(stamps.size).toBeLessThanOrEqual(cap);
     expect(madeKeys.remembered).toBe(cap);
+  });
+
+  it("remembers at most TAG_KEYS_REMEMBERED tags' version keys, though every URL brought a tag of its own", () => {
+    const tags = (cache as unknown as { tags: { keysByTag: BoundedMemo<string>; madeTagKeys: BoundedMemo<true> } }).tags;
+    expect(tags.keysByTag.size).toBeGreaterThan(0);
+    expect(tags.keysByTag.size).toBeLessThanOrEqual(TAG_KEYS_REMEMBERED);
+    expect(tags.madeTagKeys.size).toBeLessThanOrEqual(TAG_KEYS_REMEMBERED);
   });
 
   it('tells at most VARIANTS_COUNTED variants apart, over every route, and counts at most its routes', () => {
