@@ -17,9 +17,9 @@ export const MADE_KEYS_REMEMBERED = 131_072;
 /**
  * How many made keys a cache whose store is wholly in this process (locmem) remembers per entry the
  * store holds. Each remembers the entry last answered for it, which stays in memory after the store
- * culls it: remembered by the keys ever asked for, they kept every page the store had let go (a
- * page cache asked for random query strings grew without end). Two per entry leave room for keys
- * looked up and not found.
+ * culls it: sized by the keys asked for rather than by the store, a page cache asked for ever new
+ * URLs (random query strings) kept two keys per URL up to `MADE_KEYS_REMEMBERED`, tens of MB, most
+ * of them for entries long culled. Two per entry leave room for keys looked up and not found.
  */
 export const MADE_KEYS_PER_STORED_ENTRY = 2;
 /** Tag versions and locks live under this version of their keys, whatever the cache's. */
