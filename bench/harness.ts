@@ -18,18 +18,18 @@ export interface Comparison {
   anchorName: string;
   anchor: Measurement;
   /**
-   * What the measurements are: throughput (the default), or a latency in ms (`meanMicros` / 1000),
-   * whose ratio is the anchor's latency over ours.
+   * What the measurements are: throughput (the default), a latency in ms or a heap in MB
+   * (`meanMicros` / 1000, see `lowerIsBetter`), whose ratio is the anchor's over ours.
    */
-  unit?: 'ms';
+  unit?: 'ms' | 'MB';
   /** ours / anchor throughput: 1 is as fast as the anchor, higher is faster. */
   ratio: number;
   /** The issue's target, as text (e.g. '≥ 0.5×'). */
   target?: string;
   /** Whether the target is met, when there is one. */
   met?: boolean;
-  /** The target as a bound: on the ratio (at least), or on our latency in ms (below). */
-  threshold?: { of: 'ratio' | 'ms'; value: number };
+  /** The target as a bound: on the ratio (at least), on our latency in ms (below), or on our MB over the anchor's (at most). */
+  threshold?: { of: 'ratio' | 'ms' | 'MB over anchor'; value: number };
   /** The lowest and highest ratio of the processes the row was measured in, when there were several. */
   spread?: [number, number];
 }
@@ -141,9 +141,18 @@ function medianOf(runs: readonly Measurement[]): Measurement {
   return { opsPerSec, meanMicros: 1e6 / opsPerSec };
 }
 
-/** A measurement as the table shows it: ops/s, or ms for a latency. */
+/**
+ * A figure where less is better (a latency in ms, a heap in MB) as a measurement: the figure where a
+ * latency's mean goes (× 1000), its inverse where a throughput goes, so that its median and its
+ * ratio to an anchor read as a throughput's do.
+ */
+export function lowerIsBetter(figure: number): Measurement {
+  return { opsPerSec: 1000 / figure, meanMicros: figure * 1000 };
+}
+
+/** A measurement as the table shows it: ops/s, or ms for a latency, MB for a heap. */
 export function formatted(measurement: Measurement, unit: Comparison['unit']): string {
-  if (unit === 'ms') return `${(measurement.meanMicros / 1000).toFixed(1)} ms`;
+  if (unit !== undefined) return `${(measurement.meanMicros / 1000).toFixed(1)} ${unit}`;
   return `${Math.round(measurement.opsPerSec).toLocaleString('en-US')} ops/s`;
 }
 

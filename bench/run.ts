@@ -35,6 +35,7 @@ const SECTIONS: Record<string, () => Promise<Section>> = {
   redis: () => import('./redis.js'),
   fragments: () => import('./fragments.js'),
   outage: () => import('./outage.js'),
+  memory: () => import('./memory.js'),
 };
 
 /** What a unit's process prints last: its figures, as JSON, behind this. */
@@ -190,11 +191,13 @@ function merged(runs: readonly Comparison[][]): Comparison[] {
   });
 }
 
-/** Whether a merged row meets its target: its ratio, or for a latency bound its median latency. */
+/** Whether a merged row meets its target: its ratio, for a latency bound its median latency, for a heap bound its MB over the anchor's. */
 function metBy(row: Comparison): boolean {
   const { threshold } = row;
   if (threshold === undefined) return row.met ?? false;
-  return threshold.of === 'ratio' ? row.ratio >= threshold.value : row.ours.meanMicros / 1000 < threshold.value;
+  if (threshold.of === 'ratio') return row.ratio >= threshold.value;
+  if (threshold.of === 'ms') return row.ours.meanMicros / 1000 < threshold.value;
+  return (row.ours.meanMicros - row.anchor.meanMicros) / 1000 <= threshold.value;
 }
 
 function spreadText(row: Comparison): string {
@@ -213,9 +216,9 @@ function resultsMarkdown(rows: readonly Comparison[]): string {
     '',
     `Versions: ${versions()}`,
     '',
-    `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run, or anchor ÷ ours latency (higher is better either way): the median over fresh processes, whose spread (lowest–highest) is shown beside it.`,
+    `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run, or anchor ÷ ours latency or heap (higher is better either way): the median over fresh processes, whose spread (lowest–highest) is shown beside it.`,
     '',
-    '| section | benchmark | ours (ops/s or ms) | anchor | anchor (ops/s or ms) | ratio | spread | target |',
+    '| section | benchmark | ours (ops/s, ms or MB) | anchor | anchor (ops/s, ms or MB) | ratio | spread | target |',
     '|---|---|---:|---|---:|---:|---:|---|',
     ...lines,
     '',

@@ -187,6 +187,11 @@ export class LocMemCache extends BaseCache<MemoryPayload> implements LocalStore<
     return this.store.recency;
   }
 
+  /** The most entries its store holds (the largest `maxEntries` of the aliases sharing it). */
+  get capacity(): number {
+    return this.store.capacity;
+  }
+
   protected read(keys: string[]): Map<string, InProcessEntry<MemoryPayload>> {
     const found = new Map<string, InProcessEntry<MemoryPayload>>();
     for (const key of keys) {

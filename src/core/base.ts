@@ -99,6 +99,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     if ('writeAfter' in store) {
       this.local = store;
       this.payloads.sharesValues = true;
+      this.keys.holdEntriesOf(store.capacity);
+      this.batches.rememberAsManyAsKeys();
     }
   }
 

@@ -63,6 +63,8 @@ export interface InProcessStore<P> {
  * is used again or written into without looking its key up.
  */
 export interface LocalStore<P> extends InProcessStore<P> {
+  /** The most entries it holds: what remembers its entries by key is sized by it (see `MadeKeys.holdEntriesOf`). */
+  readonly capacity: number;
   /** Whether `entry`, answered for a key before, still holds that key's live value; if so the use is counted as a read counts it. */
   usedAgain(entry: InProcessEntry<P>): boolean;
   /**

@@ -14,6 +14,14 @@ import { BoundedMemo } from './memo.js';
  * smaller than the hot set starts afresh again and again, and then costs more than it saves.
  */
 export const MADE_KEYS_REMEMBERED = 131_072;
+/**
+ * How many made keys a cache whose store is wholly in this process (locmem) remembers per entry the
+ * store holds. Each remembers the entry last answered for it, which stays in memory after the store
+ * culls it: sized by the keys asked for rather than by the store, a page cache asked for ever new
+ * URLs (random query strings) kept two keys per URL up to `MADE_KEYS_REMEMBERED`, tens of MB, most
+ * of them for entries long culled. Two per entry leave room for keys looked up and not found.
+ */
+export const MADE_KEYS_PER_STORED_ENTRY = 2;
 /** Tag versions and locks live under this version of their keys, whatever the cache's. */
 export const TAG_KEY_VERSION = 0;
 /** What the user keys of tag versions and of the tag horizon begin with (see `CacheSeam.cullProofKeyStart`). */
@@ -40,6 +48,16 @@ export class MadeKeys<P> {
   private readonly warnedShapes = new BoundedMemo<true>(WARNED_SHAPES_REMEMBERED);
 
   constructor(private readonly cache: KeyMaking) {}
+
+  /** How many made keys it remembers at most. */
+  get remembered(): number {
+    return this.known.capacity;
+  }
+
+  /** Made keys will remember the entries of a store in this process that holds up to `capacity` entries: as many as it holds, no more (see `MADE_KEYS_PER_STORED_ENTRY`). */
+  holdEntriesOf(capacity: number): void {
+    this.known.limitTo(Math.min(MADE_KEYS_REMEMBERED, MADE_KEYS_PER_STORED_ENTRY * capacity));
+  }
 
   /** Made and validated; for the default version, made keys that passed are remembered. */
   made(key: CacheKey, version?: number): string {

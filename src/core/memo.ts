@@ -6,10 +6,21 @@
 export class BoundedMemo<V> {
   private readonly entries = new Map<string, V>();
 
-  constructor(private readonly limit = 10_000) {}
+  constructor(private limit = 10_000) {}
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** The most inputs it remembers. */
+  get capacity(): number {
+    return this.limit;
+  }
+
+  /** Remembers at most `limit` inputs from now on, starting afresh if it holds more. */
+  limitTo(limit: number): void {
+    this.limit = limit;
+    if (this.entries.size > limit) this.entries.clear();
   }
 
   get(input: string): V | undefined {

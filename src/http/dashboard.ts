@@ -19,7 +19,7 @@ import { checkOptions, MUST_BE, optionShape, ValueRule } from '../options.js';
 import { fragmentStats } from '../fragments/index.js';
 import { type CacheEvent, channelName, type HitCounts } from '../core/observe.js';
 import { pageStats } from './page-cache.js';
-import { pageVariants, type RouteVariants, VARIANTS_COUNTED } from './page-stats.js';
+import { pageVariants, type RouteVariants, variantsUncounted } from './page-stats.js';
 
 export interface DashboardOptions {
   /** The aliases to show. @default every configured alias */
@@ -281,10 +281,7 @@ function variantColumns(variants: Map<string, RouteVariants>): ExtraColumns {
       if (known === undefined) return ['<td data-field="variesOn" class="muted">—</td>', '<td class="n muted" data-field="variants">—</td>'];
       const variesOn =
         known.variesOn.length === 0 ? '<span class="muted">nothing</span>' : known.variesOn.map((item) => `<code>${escape(item)}</code>`).join(' ');
-      return [
-        `<td data-field="variesOn">${variesOn}</td>`,
-        `<td class="n" data-field="variants">${known.variants}${known.variants >= VARIANTS_COUNTED ? '+' : ''}</td>`,
-      ];
+      return [`<td data-field="variesOn">${variesOn}</td>`, `<td class="n" data-field="variants">${known.variants}${variantsUncounted(name) ? '+' : ''}</td>`];
     },
   };
 }

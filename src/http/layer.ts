@@ -25,6 +25,12 @@ import {
 } from './keys.js';
 import { reportPageFailure } from './report.js';
 
+/**
+ * How many URLs' keys each page cache layer remembers (by absolute URL behind a proxy, by Host and
+ * path off one): a site's hot pages, not every URL ever asked for (random query strings).
+ */
+export const URL_KEYS_REMEMBERED = 10_000;
+
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {
   /** Seconds to keep a page whose response names no `max-age`. @default 600 */
@@ -128,7 +134,7 @@ export class PageLayer {
   /** How this layer delivers the holes of the responses it is the outermost layer of. */
   readonly holeDelivery: HoleDelivery;
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
-  private readonly urlKeys = new BoundedMemo<UrlKeys>();
+  private readonly urlKeys = new BoundedMemo<UrlKeys>(URL_KEYS_REMEMBERED);
   private readonly urlKeysByHost = new UrlKeysByHost();
 
   /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
@@ -208,7 +214,7 @@ class UrlKeysByHost {
   private readonly hosts = [new Map<string, Map<string, UrlKeys>>(), new Map<string, Map<string, UrlKeys>>()];
   private size = 0;
 
-  constructor(private readonly limit = 10_000) {}
+  constructor(private readonly limit = URL_KEYS_REMEMBERED) {}
 
   find(secure: boolean, host: string, path: string): UrlKeys | undefined {
     return this.hosts[secure ? 1 : 0]!.get(host)?.get(path);

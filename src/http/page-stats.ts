@@ -14,29 +14,45 @@ const countsByRoute = new CountsByName();
 export interface RouteVariants {
   /** The cache contexts and request headers its pages vary on, as stored last. */
   variesOn: string[];
-  /** Distinct pages stored (each URL's variants) since start or `resetPageStats()`, counted up to `VARIANTS_COUNTED`. */
+  /** Distinct pages stored (each URL's variants) since start or `resetPageStats()`, while fewer than `VARIANTS_COUNTED` were told apart over every route. */
   variants: number;
 }
 
-/** Past this many a route's variants are not told apart any more: the count stops there. */
+/**
+ * How many variants are told apart in all, over every route: each is told apart by its key, kept
+ * until `resetPageStats()`, so past this many a new one is not counted. A budget per route would
+ * still let a site whose paths are its routes keep a key per URL ever requested.
+ */
 export const VARIANTS_COUNTED = 10_000;
+/** How many routes' variants are counted; past it a new route's are not. */
 const ROUTES_COUNTED = 1000;
-const variantsByRoute = new Map<string, { variesOn: string[]; seen: Set<string> }>();
+const variantsByRoute = new Map<string, { variesOn: string[]; seen: Set<string>; uncounted: boolean }>();
+let variantsTold = 0;
 
 /** Notes a page of `route` stored under `key` (one URL's variant of what it varies on). */
 export function noteVariant(route: string, variesOn: string[], key: string): void {
   let known = variantsByRoute.get(route);
   if (known === undefined) {
     if (variantsByRoute.size >= ROUTES_COUNTED) return;
-    variantsByRoute.set(route, (known = { variesOn, seen: new Set() }));
+    variantsByRoute.set(route, (known = { variesOn, seen: new Set(), uncounted: false }));
   }
   known.variesOn = variesOn;
-  if (known.seen.size < VARIANTS_COUNTED) known.seen.add(key);
+  if (known.seen.has(key)) return;
+  if (variantsTold >= VARIANTS_COUNTED) known.uncounted = true;
+  else {
+    known.seen.add(key);
+    variantsTold++;
+  }
 }
 
 /** Per route, what its stored pages vary on and how many variants of them were stored, in this process. */
 export function pageVariants(): Map<string, RouteVariants> {
   return new Map([...variantsByRoute].map(([route, { variesOn, seen }]) => [route, { variesOn: [...variesOn], variants: seen.size }]));
+}
+
+/** Whether some of `route`'s variants went uncounted, `VARIANTS_COUNTED` having been told apart already. */
+export function variantsUncounted(route: string): boolean {
+  return variantsByRoute.get(route)?.uncounted ?? false;
 }
 
 /** Hits, stale hits and misses of the page cache by route pattern (Express `req.route.path`, else the path), since start or `resetPageStats()`. */
@@ -47,6 +63,7 @@ export function pageStats(): Map<string, HitCounts> {
 export function resetPageStats(): void {
   countsByRoute.reset();
   variantsByRoute.clear();
+  variantsTold = 0;
 }
 
 /**

@@ -67,6 +67,11 @@ export class TaggedReads<P> {
     this.counts = host.counts;
   }
 
+  /** Remembers as many stamps as the cache's made keys, once those are sized by a store in this process. */
+  rememberAsManyAsKeys(): void {
+    this.stampsByKey.limitTo(this.host.keys.remembered);
+  }
+
   /**
    * The entries under `keys` (of `version`, undefined for the cache's own) with the versions of
    * `tags`, as `mode` says: values for `fresh`, entries (`CachedEntry`) for the others.

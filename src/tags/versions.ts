@@ -22,7 +22,7 @@ import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSn
 import type { CacheParts } from '../core/parts.js';
 
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
-const TAG_KEYS_REMEMBERED = 10_000;
+export const TAG_KEYS_REMEMBERED = 10_000;
 /** Tags whose version key can hold them as they are, on every backend. */
 const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
 /** A tag's version before its first invalidation: no key holds it. */
