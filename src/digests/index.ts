@@ -5,3 +5,5 @@ export { digestKey, TemplateDigests } from './scope.js';
 export type { EngineLibrary } from './scope.js';
 export { describeProblem, digestTemplate, UNNAMED } from './walk.js';
 export type { DependencyNode, DigestProblem, TemplateDigestReport, TemplateLibrary } from './walk.js';
+export { pageTemplates, templatesUnchanged } from './pages.js';
+export type { PageTemplates } from './pages.js';
