@@ -6,6 +6,8 @@
  * are read from the instance's registry and from the partials a view engine hands to its renders. The
  * AST is the one of the instance's own parser (an instance made by `create()` has no `Visitor`).
  */
+import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import type Handlebars from 'handlebars';
 import { declarationsIn, type EngineLibrary, type FoundDependencies, noDependencies, UNNAMED } from '../src/digests/index.js';
 
@@ -89,9 +91,16 @@ export class HandlebarsPartials implements EngineLibrary {
     return written;
   }
 
+  /** A partial's source; a name that is a file's absolute path (a page a view engine compiled from its file) is that file's text. */
   read(name: string): string | undefined {
     const registered = this.handlebars.partials[name] as unknown;
-    return (Object.hasOwn(this.handlebars.partials, name) ? sourceOf(registered) : undefined) ?? this.handed.get(name);
+    const partial = (Object.hasOwn(this.handlebars.partials, name) ? sourceOf(registered) : undefined) ?? this.handed.get(name);
+    if (partial !== undefined || !isAbsolute(name)) return partial;
+    try {
+      return readFileSync(name, 'utf8');
+    } catch {
+      return undefined;
+    }
   }
 
   list(folder: string): readonly string[] {

@@ -10,7 +10,7 @@
 import { currentScope } from '../cacheability/scope.js';
 import { md5 } from '../core/hash.js';
 import { BoundedMemo } from '../core/memo.js';
-import type { FoundDependencies } from './found.js';
+import type { FoundDependencies, TemplateInputs } from './found.js';
 import { nameEngine, type PageEngine, templateRef, templatesReloaded } from './pages.js';
 import { describeProblem, digestTemplate, type TemplateDigestReport, type TemplateLibrary } from './walk.js';
 
@@ -25,6 +25,12 @@ let compiles = 0;
 /** The key a compiled template's tags carry: its source's md5 and dependencies, and the number of this compile. */
 export function digestKey(source: string, found: FoundDependencies): string {
   return JSON.stringify([++compiles, md5(source), found]);
+}
+
+/** What a digest key says of its template's source: its md5 and dependencies. */
+export function inputsOfKey(key: string): TemplateInputs {
+  const [, hash, found] = JSON.parse(key) as [number, string, FoundDependencies];
+  return { hash, found };
 }
 
 interface KeptDigest {
@@ -82,8 +88,7 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> impl
   digestOf(key: string, site: string | undefined, report: (message: string) => void): string {
     const held = this.held(key);
     if (held !== undefined) return held;
-    const [, hash, found] = JSON.parse(key) as [number, string, FoundDependencies];
-    const result = digestTemplate(this.library, this.find, this.library.nameOf(site), { hash, found });
+    const result = digestTemplate(this.library, this.find, this.library.nameOf(site), inputsOfKey(key));
     for (const problem of result.unresolved) {
       const text = `template digest: ${describeProblem(problem)}`;
       if (this.reported.get(text) !== undefined) continue;
@@ -95,17 +100,18 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> impl
   }
 
   /**
-   * A render of the template its engine names `site` (given as `source`, when it is a string) begins
-   * or ends: the page around it, if the render is for a request, is rendered from it. A template this
-   * instance cannot read by name is named by its source instead.
+   * A render of the template its engine names `site` (given as `source`, its text or what its text
+   * gives a digest) begins or ends: the page around it, if the render is for a request, is rendered
+   * from it. A template this instance cannot read by name is named by its source instead.
    */
-  rendered(site: string | undefined, source?: string): void {
+  rendered(site: string | undefined, source?: string | TemplateInputs): void {
     const scope = currentScope();
     if (scope === undefined || this.engine === undefined) return;
     const name = this.library.nameOf(site);
     let ref: string;
     if (name !== undefined && this.digestNamed(name) !== undefined) ref = templateRef(this.engine, name);
-    else if (source !== undefined) ref = templateRef(this.engine, { hash: md5(source), found: this.find(source) });
+    else if (typeof source === 'string') ref = templateRef(this.engine, { hash: md5(source), found: this.find(source) });
+    else if (source !== undefined) ref = templateRef(this.engine, source);
     else return;
     scope.cacheability.addTemplates([ref]);
   }
