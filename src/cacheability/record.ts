@@ -4,14 +4,14 @@
  * its max-age (how long it may live), whether a stale part went into it (it is then not stored,
  * as it would keep that copy) and the templates it was rendered from (with digests on: a page whose
  * templates changed is rendered again). Drupal's CacheableMetadata, with its one merge rule: tags,
- * contexts and templates are unions, max-age the smallest (0: not kept at all), a stale part taints all around it.
- * Contexts are kept as named; they are folded where they are used (`foldContexts`).
+ * contexts and templates are unions, max-age the smallest (0: not kept at all), a stale part taints
+ * all around it. Contexts are kept as named; they are folded where they are used (`foldContexts`).
  */
 /** The tags, contexts or templates of a record that has none: never added to (a record makes its own sets on its first). */
 const NONE: ReadonlySet<string> = new Set();
 
 export class Cacheability {
-  // Made on the first tag or context: most fragments carry neither, and a render makes a record for each.
+  // Made on the first tag, context or template: most fragments carry none, and a render makes a record for each.
   private ownTags?: Set<string>;
   private ownContexts?: Set<string>;
   private ownTemplates?: Set<string>;
