@@ -9,8 +9,12 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Handlebars from 'handlebars';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Reply, send } from './client.js';
+import { cachePage } from '../../adapters/express.js';
+import { installCacheHelper, render } from '../../adapters/handlebars.js';
+import { caches, configureCaches } from '../../src/index.js';
+import { listen, type Reply, send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
 import { eventually } from '../setup/eventually.js';
 
@@ -25,7 +29,8 @@ const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
 // One host for every process, as a site's name is: the page key holds it.
 const HOST = 'shop.example';
 const folders: string[] = [];
-afterAll(() => {
+afterAll(async () => {
+  await caches.closeAll();
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
@@ -54,17 +59,19 @@ const CASES = ENGINES.flatMap(([engine, extension]) =>
 describe.each(CASES)('a page rendered by $engine on $stack, stored in $store', ({ engine, extension, stack, store, cache }) => {
   const views = tempFolder(`cachegrain-page-digests-${engine}-`);
   cpSync(new URL(`./fixtures/digest-views/${engine}`, import.meta.url).pathname, views, { recursive: true });
-  const env = {
+  // The store is described when a test starts: a missing server fails its tests, not the whole file.
+  let described: string | undefined;
+  const env = () => ({
     DIGEST_ENGINE: engine,
     DIGEST_STACK: stack,
     DIGEST_VIEWS: views,
-    DIGEST_CACHE: JSON.stringify(cache()),
+    DIGEST_CACHE: (described ??= JSON.stringify(cache())),
     SITE_KEY_PREFIX: `digests${process.pid}${engine}${stack}${store === 'Redis' ? 'redis' : 'files'}`,
-  };
+  });
 
   /** Starts the site (a deploy of the templates as they are now), and answers what `/cards` gives, then stops it. */
   async function deploy(): Promise<Reply> {
-    const site = await startSiteProcess(new URL('./fixtures/digest-site.ts', import.meta.url), env);
+    const site = await startSiteProcess(new URL('./fixtures/digest-site.ts', import.meta.url), env());
     try {
       const reply = await get(site);
       // The page is stored behind its response: it is in the shared cache once this process hits it.
@@ -91,4 +98,40 @@ describe.each(CASES)('a page rendered by $engine on $stack, stored in $store', (
     edit(`page.${extension}`, 'Shop', 'Our shop');
     expect(summary(await deploy())).toEqual([200, 'MISS', '<h1>Ourshop</h1><pclass="card">Tea</p><pclass="card">Cake</p>']);
   }, 60_000);
+});
+
+describe('a page whose template changes while the process runs', () => {
+  it('is rendered again once its engine reloads the template, and only the pages that reach it are', async () => {
+    await configureCaches({ default: { backend: 'locmem', location: 'page-digests-running' } });
+    const handlebars = installCacheHelper(Handlebars.create(), { digests: true });
+    handlebars.registerPartial('card', '<p>{{name}}</p>');
+    const pages: Record<string, Handlebars.TemplateDelegate> = {
+      '/cards': handlebars.compile('<h1>Shop</h1>{{#each cards}}{{> card}}{{/each}}'),
+      '/about': handlebars.compile('<h1>About</h1>'),
+    };
+    const page = cachePage(600);
+    const site = await listen((req, res) =>
+      page(req, res, () => {
+        void render(pages[req.url!]!, { cards: [{ name: 'Tea' }] }).then((html) => res.end(html));
+      }),
+    );
+    try {
+      const get = async (path: string) => {
+        const reply = await send(site.url, path);
+        return [reply.headers['x-cache'], reply.text];
+      };
+      const stored = (path: string, text: string) => eventually(async () => expect(await get(path)).toEqual(['HIT', text]));
+      expect(await get('/cards')).toEqual(['MISS', '<h1>Shop</h1><p>Tea</p>']);
+      expect(await get('/about')).toEqual(['MISS', '<h1>About</h1>']);
+      await stored('/cards', '<h1>Shop</h1><p>Tea</p>');
+      await stored('/about', '<h1>About</h1>');
+      // A partial registered again with another source is a reload, as a view engine's watcher makes one.
+      handlebars.registerPartial('card', '<p class="card">{{name}}</p>');
+      expect(await get('/cards')).toEqual(['MISS', '<h1>Shop</h1><p class="card">Tea</p>']);
+      expect(await get('/about')).toEqual(['HIT', '<h1>About</h1>']);
+      await stored('/cards', '<h1>Shop</h1><p class="card">Tea</p>');
+    } finally {
+      await site.close();
+    }
+  });
 });
