@@ -25,8 +25,8 @@ type TemplateRef = [engine: string, name: string] | [engine: string, name: null,
 /** The digest of a template that cannot be read now: it equals no digest, so a page stored from it is a miss. */
 const UNREADABLE = '-';
 
-/** The engine instances with digests in this process, by the name pages give them. */
-const engines = new Map<string, PageEngine>();
+/** The engine instances with digests in this process, by the name pages give them; held weakly, as an application may make many. */
+const engines = new Map<string, WeakRef<PageEngine>>();
 /** How many engines of each kind were made. */
 const made = new Map<string, number>();
 /** Moves on whenever an engine is made or reloads templates: the digests remembered for pages are computed again. */
@@ -39,7 +39,7 @@ export function nameEngine(kind: string, engine: PageEngine): string {
   const count = (made.get(kind) ?? 0) + 1;
   made.set(kind, count);
   const name = count === 1 ? kind : `${kind}#${count}`;
-  engines.set(name, engine);
+  engines.set(name, new WeakRef(engine));
   epoch++;
   return name;
 }
@@ -87,7 +87,7 @@ function digestsNow(templates: string): string {
 }
 
 function digestOf(ref: TemplateRef): string {
-  const engine = engines.get(ref[0]);
+  const engine = engines.get(ref[0])?.deref();
   if (engine === undefined) return UNREADABLE;
   if (ref[1] !== null) return engine.digestNamed(ref[1]) ?? UNREADABLE;
   return engine.digestOfSource(ref[2], ref[3]);
