@@ -20,7 +20,7 @@ import {
   unknownKeyword,
 } from '../src/fragments/index.js';
 import { describe } from '../src/core/keys.js';
-import { digestKey, inputsOfKey, type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
+import { digestKey, type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
 import { DIGEST_CONSTANT, etaLibrary, findEtaDependencies } from './eta-digests.js';
 import { escapeRegExp as escape, installerOptions, lineAt, RENDER_STATE } from './template-tag.js';
 
@@ -220,7 +220,7 @@ class EtaRender extends FragmentRender {
   /** The outermost template returns `output` (its digest key `digest`, with digests on): the render's fragments are resolved. */
   leave(output: string, renderOptions: EtaRenderOptions | undefined, digest?: string): string | Promise<string> {
     if (renderOptions !== this.owner) return output;
-    this.templateDigests?.rendered(renderOptions.filepath, digest === undefined ? undefined : inputsOfKey(digest));
+    this.templateDigests?.rendered(renderOptions.filepath, undefined, digest);
     // Once done, the options start no render of this one: a caller may pass the same options again.
     const page = this.finish(output);
     if (typeof page === 'string') {

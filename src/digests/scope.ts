@@ -100,18 +100,19 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> impl
   }
 
   /**
-   * A render of the template its engine names `site` (given as `source`, its text or what its text
-   * gives a digest) begins or ends: the page around it, if the render is for a request, is rendered
-   * from it. A template this instance cannot read by name is named by its source instead.
+   * A render of the template its engine names `site` begins or ends: the page around it, if the
+   * render is for a request, is rendered from it. A template this instance cannot read by name is
+   * named by its `source`, else by the digest key of its compile. Nothing is done for a render
+   * outside a request, and so nothing is computed.
    */
-  rendered(site: string | undefined, source?: string | TemplateInputs): void {
+  rendered(site: string | undefined, source?: string, digestKey?: string): void {
     const scope = currentScope();
     if (scope === undefined || this.engine === undefined) return;
     const name = this.library.nameOf(site);
     let ref: string;
     if (name !== undefined && this.digestNamed(name) !== undefined) ref = templateRef(this.engine, name);
-    else if (typeof source === 'string') ref = templateRef(this.engine, { hash: md5(source), found: this.find(source) });
-    else if (source !== undefined) ref = templateRef(this.engine, source);
+    else if (source !== undefined) ref = templateRef(this.engine, { hash: md5(source), found: this.find(source) });
+    else if (digestKey !== undefined) ref = templateRef(this.engine, inputsOfKey(digestKey));
     else return;
     scope.cacheability.addTemplates([ref]);
   }

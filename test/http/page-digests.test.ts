@@ -10,7 +10,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Handlebars from 'handlebars';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { cachePage } from '../../adapters/express.js';
 import { installCacheHelper, render } from '../../adapters/handlebars.js';
 import { caches, configureCaches } from '../../src/index.js';
@@ -57,8 +57,20 @@ const CASES = ENGINES.flatMap(([engine, extension]) =>
 );
 
 describe.each(CASES)('a page rendered by $engine on $stack, stored in $store', ({ engine, extension, stack, store, cache }) => {
-  const views = tempFolder(`cachegrain-page-digests-${engine}-`);
-  cpSync(new URL(`./fixtures/digest-views/${engine}`, import.meta.url).pathname, views, { recursive: true });
+  /** The folder of the templates the next deploy runs, and the test's own key prefix. */
+  let views = '';
+  let prefix = '';
+  /** The templates as the last deploy had them (as a test begins: as written), copied into a new folder. */
+  const release = (from = views) => {
+    const next = tempFolder(`cachegrain-page-digests-${engine}-`);
+    cpSync(from, next, { recursive: true });
+    views = next;
+  };
+  let tests = 0;
+  beforeEach(() => {
+    release(new URL(`./fixtures/digest-views/${engine}`, import.meta.url).pathname);
+    prefix = `digests${process.pid}${engine}${stack}${store === 'Redis' ? 'redis' : 'files'}${++tests}`;
+  });
   // The store is described when a test starts: a missing server fails its tests, not the whole file.
   let described: string | undefined;
   const env = () => ({
@@ -66,12 +78,15 @@ describe.each(CASES)('a page rendered by $engine on $stack, stored in $store', (
     DIGEST_STACK: stack,
     DIGEST_VIEWS: views,
     DIGEST_CACHE: (described ??= JSON.stringify(cache())),
-    SITE_KEY_PREFIX: `digests${process.pid}${engine}${stack}${store === 'Redis' ? 'redis' : 'files'}`,
+    SITE_KEY_PREFIX: prefix,
   });
 
-  /** Starts the site (a deploy of the templates as they are now), and answers what `/cards` gives, then stops it. */
+  /**
+   * Starts the site (a deploy of the templates as they are now, run in their folder), and answers what
+   * `/cards` gives, then stops it.
+   */
   async function deploy(): Promise<Reply> {
-    const site = await startSiteProcess(new URL('./fixtures/digest-site.ts', import.meta.url), env());
+    const site = await startSiteProcess(new URL('./fixtures/digest-site.ts', import.meta.url), env(), views);
     try {
       const reply = await get(site);
       // The page is stored behind its response: it is in the shared cache once this process hits it.
@@ -95,6 +110,18 @@ describe.each(CASES)('a page rendered by $engine on $stack, stored in $store', (
     edit(`partials/card.${extension}`, '<p>', '<p class="card">');
     expect(summary(await deploy())).toEqual([200, 'MISS', '<h1>Shop</h1><pclass="card">Tea</p><pclass="card">Cake</p>']);
     expect(summary(await deploy())).toEqual([200, 'HIT', '<h1>Shop</h1><pclass="card">Tea</p><pclass="card">Cake</p>']);
+    edit(`page.${extension}`, 'Shop', 'Our shop');
+    expect(summary(await deploy())).toEqual([200, 'MISS', '<h1>Ourshop</h1><pclass="card">Tea</p><pclass="card">Cake</p>']);
+  }, 60_000);
+
+  it('does the same when each deploy is a folder of its own and the last one stays in place', async () => {
+    expect(summary(await deploy())).toEqual([200, 'MISS', '<h1>Shop</h1><p>Tea</p><p>Cake</p>']);
+    release();
+    expect(summary(await deploy())).toEqual([200, 'HIT', '<h1>Shop</h1><p>Tea</p><p>Cake</p>']);
+    release();
+    edit(`partials/card.${extension}`, '<p>', '<p class="card">');
+    expect(summary(await deploy())).toEqual([200, 'MISS', '<h1>Shop</h1><pclass="card">Tea</p><pclass="card">Cake</p>']);
+    release();
     edit(`page.${extension}`, 'Shop', 'Our shop');
     expect(summary(await deploy())).toEqual([200, 'MISS', '<h1>Ourshop</h1><pclass="card">Tea</p><pclass="card">Cake</p>']);
   }, 60_000);
