@@ -15,6 +15,7 @@ import {
   declarationsIn,
   type EngineLibrary,
   type FoundDependencies,
+  inputsOfKey,
   noDependencies,
   type TemplateInputs,
   UNNAMED,
@@ -169,6 +170,5 @@ function compiledInputs(template: unknown): TemplateInputs | undefined {
   if (typeof template !== 'function') return undefined;
   const constant = new RegExp(`const ${DIGEST_CONSTANT} = ("(?:[^"\\\\]|\\\\.)*");`).exec(Function.prototype.toString.call(template));
   if (constant === null) return undefined;
-  const [, hash, found] = JSON.parse(JSON.parse(constant[1]!) as string) as [number, string, FoundDependencies];
-  return { hash, found };
+  return inputsOfKey(JSON.parse(constant[1]!) as string);
 }

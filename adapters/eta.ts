@@ -26,6 +26,8 @@ import { escapeRegExp as escape, installerOptions, isOnlyCall, lineAt, placeTemp
 
 /** Marks the plugin among an Eta's plugins. */
 const PLUGIN = Symbol.for('cachegrain.eta');
+/** Marks a plugin with digests on. */
+const WITH_DIGESTS = Symbol.for('cachegrain.eta.digests');
 
 export interface CachePluginOptions {
   /** The tag's name; its end tag is `end<name>`. @default 'cache' */
@@ -42,7 +44,7 @@ const digestsByEta = new WeakMap<object, TemplateDigests>();
 
 function digestsOf(eta: Eta): TemplateDigests {
   let digests = digestsByEta.get(eta);
-  if (digests === undefined) digestsByEta.set(eta, (digests = new TemplateDigests(etaLibrary(eta))));
+  if (digests === undefined) digestsByEta.set(eta, (digests = new TemplateDigests(etaLibrary(eta), 'eta')));
   return digests;
 }
 
@@ -98,6 +100,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
   };
   const plugin = {
     [PLUGIN]: true,
+    [WITH_DIGESTS]: digests,
     // Compiled templates find the plugin's runtime under the same name as the render state.
     [RENDER_STATE]: runtime,
     processTemplate(template: string, config?: EtaConfig): string {
@@ -164,7 +167,7 @@ export function cachePlugin(options: CachePluginOptions = {}) {
       compiledDigestKey = undefined;
       return (
         `${digest}const __cachegrain = ${found}.enter(options, this);\n${constants}${uncacheable}${hole}` +
-        `${fnString.slice(0, last)}return __cachegrain.leave(__eta.cgMarks === undefined ? __eta.res : __eta.res + __eta.cgMarks, options);${fnString.slice(last + 'return __eta.res;'.length)}`
+        `${fnString.slice(0, last)}return __cachegrain.leave(__eta.cgMarks === undefined ? __eta.res : __eta.res + __eta.cgMarks, options${digest === '' ? '' : `, ${DIGEST_CONSTANT}`});${fnString.slice(last + 'return __eta.res;'.length)}`
       );
     },
   };
@@ -203,9 +206,9 @@ function placeCalls(template: string, open: string, close: string): string {
 class EtaRender extends FragmentRender {
   constructor(
     private readonly owner: EtaRenderOptions,
-    digests: TemplateDigests | undefined,
+    private readonly templateDigests: TemplateDigests | undefined,
   ) {
-    super(digests);
+    super(templateDigests);
   }
 
   record(
@@ -226,8 +229,10 @@ class EtaRender extends FragmentRender {
     return this.hole(name, args, { template: templateName(renderOptions), line });
   }
 
-  leave(output: string, renderOptions: EtaRenderOptions | undefined): string | Promise<string> {
+  /** The outermost template returns `output` (its digest key `digest`, with digests on): the render's fragments are resolved. */
+  leave(output: string, renderOptions: EtaRenderOptions | undefined, digest?: string): string | Promise<string> {
     if (renderOptions !== this.owner) return output;
+    this.templateDigests?.rendered(renderOptions.filepath, undefined, digest);
     // Once done, the options start no render of this one: a caller may pass the same options again.
     const page = this.finish(output);
     if (typeof page === 'string') {
@@ -289,6 +294,8 @@ class SyncEtaRender {
 
 /** An Express view engine: `app.engine('eta', expressEngine(eta))`; `eta`'s `views` must hold the views. */
 export function expressEngine(eta: Eta) {
+  // Its digests are made now, not at the first render: a page stored before a restart is checked against them on its first hit.
+  if ((eta.config.plugins ?? []).some((plugin) => (plugin as Record<PropertyKey, unknown>)[WITH_DIGESTS] === true)) digestsOf(eta);
   return function renderEtaView(filePath: string, locals: object, callback: (error: unknown, html?: string) => void): void {
     // Eta reads a leading '/' as its views directory, so Express's absolute path is made relative to it.
     const views = eta.config.views;

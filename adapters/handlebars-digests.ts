@@ -6,6 +6,8 @@
  * are read from the instance's registry and from the partials a view engine hands to its renders. The
  * AST is the one of the instance's own parser (an instance made by `create()` has no `Visitor`).
  */
+import { readFileSync } from 'node:fs';
+import { isAbsolute, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';
 import { declarationsIn, type EngineLibrary, type FoundDependencies, noDependencies, UNNAMED } from '../src/digests/index.js';
 
@@ -89,9 +91,16 @@ export class HandlebarsPartials implements EngineLibrary {
     return written;
   }
 
+  /** A partial's source; a name that is a file's path (`pageFileName`: a page compiled from its file) is that file's text. */
   read(name: string): string | undefined {
     const registered = this.handlebars.partials[name] as unknown;
-    return (Object.hasOwn(this.handlebars.partials, name) ? sourceOf(registered) : undefined) ?? this.handed.get(name);
+    const partial = (Object.hasOwn(this.handlebars.partials, name) ? sourceOf(registered) : undefined) ?? this.handed.get(name);
+    if (partial !== undefined || !(isAbsolute(name) || name.startsWith('./'))) return partial;
+    try {
+      return readFileSync(name, 'utf8');
+    } catch {
+      return undefined;
+    }
   }
 
   list(folder: string): readonly string[] {
@@ -106,8 +115,19 @@ export class HandlebarsPartials implements EngineLibrary {
 
   nameOf(site: string | undefined): string | undefined {
     if (site === undefined || site === UNNAMED) return undefined;
-    return this.partialNames.get(site) ?? site;
+    return this.partialNames.get(site) ?? pageFileName(site);
   }
+}
+
+/**
+ * The name of a template compiled from the file `site` names, a page: its path from the working
+ * directory when it lies there (`./views/page.hbs`), so that a deploy into a folder of its own names it
+ * as the last one did; else its absolute path. Any other site is left as it is.
+ */
+function pageFileName(site: string): string {
+  if (!isAbsolute(site)) return site;
+  const path = relative(process.cwd(), site);
+  return path === '' || path.startsWith('..') || isAbsolute(path) ? site : `./${path.split(sep).join('/')}`;
 }
 
 /** A partial's source: registered as text, or compiled by an instance with the helper (which keeps it). */

@@ -198,7 +198,7 @@ export function templateDigest(handlebars: HandlebarsInstance, template: string 
 /** The template digests of `handlebars`, made the first time they are asked for. */
 function digestsOf(handlebars: HandlebarsInstance): TemplateDigests<HandlebarsPartials> {
   const holder = handlebars as unknown as Record<PropertyKey, TemplateDigests<HandlebarsPartials> | undefined>;
-  return (holder[DIGESTS] ??= new TemplateDigests(new HandlebarsPartials(handlebars)));
+  return (holder[DIGESTS] ??= new TemplateDigests(new HandlebarsPartials(handlebars), 'handlebars'));
 }
 
 /** The template digests a render of `template` (or one by `handlebars`) uses: those of an instance whose helper has digests on. */
@@ -208,8 +208,11 @@ function heldDigests(holder: object): TemplateDigests<HandlebarsPartials> | unde
 
 /** Renders a compiled template, fragments read in one round trip per cache. */
 export function render(template: Handlebars.TemplateDelegate, context: unknown, runtimeOptions: Handlebars.RuntimeOptions = {}): Promise<string> {
-  const fragments = new FragmentRender(heldDigests(template));
+  const digests = heldDigests(template);
+  const fragments = new FragmentRender(digests);
   try {
+    const compiled = template as unknown as Record<PropertyKey, string | undefined>;
+    digests?.rendered(compiled[SITE], compiled[SOURCE]);
     const data = withRenderState(runtimeOptions.data, RENDER_STATE, fragments);
     // With `root` given, Handlebars takes the frame as it is rather than copying it once more.
     if (!('root' in data)) data.root = context;
@@ -261,10 +264,21 @@ export function expressEngine(handlebars: HandlebarsInstance, options: ExpressEn
   checkOptions(options, EXPRESS_ENGINE_OPTIONS, 'expressEngine');
   const compiled = new Map<string, Handlebars.TemplateDelegate>();
   let partialsLoaded = false;
+  const loadPartials = () => {
+    if (!partialsLoaded && options.partialsDir !== undefined) registerPartials(handlebars, options.partialsDir);
+    partialsLoaded = true;
+  };
+  // With digests on, a page stored before a restart is checked against its partials on its first hit: they are read now.
+  if (heldDigests(handlebars) !== undefined) {
+    try {
+      loadPartials();
+    } catch {
+      // The first render reads them again, and reports what fails.
+    }
+  }
   return function renderHandlebarsView(filePath: string, locals: { cache?: boolean }, callback: (error: unknown, html?: string) => void): void {
     try {
-      if (!partialsLoaded && options.partialsDir !== undefined) registerPartials(handlebars, options.partialsDir);
-      partialsLoaded = true;
+      loadPartials();
       let template = locals.cache ? compiled.get(filePath) : undefined;
       if (template === undefined) {
         template = handlebars.compile(readFileSync(filePath, 'utf8'), { srcName: filePath } as CompileOptions);
@@ -344,7 +358,10 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     if (typeof viewOptions === 'function') [callback, viewOptions] = [viewOptions as ViewCallback, {}];
     const fragments = new FragmentRender(heldDigests(handlebars));
     const locals = (viewOptions ?? {}) as { data?: object };
-    const rendered = renderView(viewPath, { ...locals, data: withRenderState(locals.data, RENDER_STATE, fragments) }).then((html) => fragments.finish(html));
+    const rendered = renderView(viewPath, { ...locals, data: withRenderState(locals.data, RENDER_STATE, fragments) }).then((html) => {
+      heldDigests(handlebars)?.rendered(viewPath);
+      return fragments.finish(html);
+    });
     if (callback === undefined) return rendered;
     rendered.then(
       (html) => callback(null, html),

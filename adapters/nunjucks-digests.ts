@@ -6,7 +6,7 @@
  * names those loaders give them.
  */
 import { readdirSync } from 'node:fs';
-import { join, posix } from 'node:path';
+import { isAbsolute, join, posix, relative, sep } from 'node:path';
 import type { Environment } from 'nunjucks';
 import { declarationsIn, type EngineLibrary, type FoundDependencies, noDependencies, UNNAMED } from '../src/digests/index.js';
 
@@ -120,11 +120,21 @@ export function nunjucksLibrary(env: Environment, parsing: NunjucksParsing): Eng
     nameOf(site) {
       if (site === undefined || site === UNNAMED) return undefined;
       // nunjucks compiles a file's template under its path; its loader knows the name it was asked for.
+      let name = site;
       for (const loader of loaders()) {
-        const name = loader.pathsToNames?.[site];
-        if (name !== undefined) return name;
+        const asked = loader.pathsToNames?.[site];
+        if (asked !== undefined) {
+          name = asked;
+          break;
+        }
       }
-      return site;
+      // A template asked for by its path (as Express asks for a view) is named from its search path, as an include names it.
+      if (!isAbsolute(name)) return name;
+      for (const base of loaders().flatMap((loader) => loader.searchPaths ?? [])) {
+        const inside = relative(base, name);
+        if (inside !== '' && !inside.startsWith('..') && !isAbsolute(inside)) return inside.split(sep).join('/');
+      }
+      return name;
     },
   };
 }

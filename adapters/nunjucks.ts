@@ -190,7 +190,7 @@ function digestsOf(env: Environment): TemplateDigests {
   let digests = holder[DIGESTS];
   if (digests === undefined) {
     const copy = nunjucksOf(env);
-    const made = (digests = holder[DIGESTS] = new TemplateDigests(nunjucksLibrary(env, copy)));
+    const made = (digests = holder[DIGESTS] = new TemplateDigests(nunjucksLibrary(env, copy), 'nunjucks'));
     (env as unknown as { on(event: 'update', listener: () => void): void }).on('update', () => made.reloaded());
   }
   return digests;
@@ -208,13 +208,19 @@ export function renderString(env: Environment, source: string, context: object =
 
 /** One render by `env.render(name…)` or `env.renderString(source…)` (they take the same arguments), its fragments resolved. */
 function renderResolvingFragments(env: Environment, method: 'render' | 'renderString', template: string, context: object): Promise<string> {
-  const fragments = new FragmentRender(heldDigests(env));
+  const digests = heldDigests(env);
+  const fragments = new FragmentRender(digests);
   const renderWith = env[method] as (template: string, context: object, callback: Callback) => void;
   return new Promise<string>((resolve, reject) => {
     renderWith.call(env, template, withRenderState(context, RENDER_STATE, fragments), (error, output) =>
       error ? reject(withInstallHint(env, error)) : resolve(output!),
     );
-  }).then((output) => fragments.finish(output));
+  }).then((output) => {
+    // Once rendered, a template named by its path is known to its loader by name.
+    if (method === 'render') digests?.rendered(template);
+    else digests?.rendered(undefined, template);
+    return fragments.finish(output);
+  });
 }
 
 /** An error of an environment without the tag that meets `{% cache %}`, saying how to add it. */
@@ -257,7 +263,9 @@ function resolveFragmentsOnRender(Template: NunjucksInternals['Template']): void
     if (cb === undefined)
       return templateRender.call(this, withRenderState(context, RENDER_STATE, new SyncRender(this.path ?? 'a template string')), parentFrame);
     const done = cb;
-    const fragments = new FragmentRender(heldDigests(this.env));
+    const digests = heldDigests(this.env);
+    digests?.rendered(this.path, (this as { tmplStr?: string }).tmplStr);
+    const fragments = new FragmentRender(digests);
     return templateRender.call(this, withRenderState(context, RENDER_STATE, fragments), parentFrame, (error, output) => {
       if (error) done(error);
       else

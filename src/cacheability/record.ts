@@ -1,18 +1,20 @@
 /**
  * What a result depends on, carried from a fragment to the fragment or page around it and on to the
  * page's headers: its tags (what invalidates it), its contexts (what of the request it varies on),
- * its max-age (how long it may live) and whether a stale part went into it (it is then not stored,
- * as it would keep that copy). Drupal's CacheableMetadata, with its one merge rule: tags and
- * contexts are unions, max-age the smallest (0: not kept at all), a stale part taints all around it.
- * Contexts are kept as named; they are folded where they are used (`foldContexts`).
+ * its max-age (how long it may live), whether a stale part went into it (it is then not stored,
+ * as it would keep that copy) and the templates it was rendered from (with digests on: a page whose
+ * templates changed is rendered again). Drupal's CacheableMetadata, with its one merge rule: tags,
+ * contexts and templates are unions, max-age the smallest (0: not kept at all), a stale part taints
+ * all around it. Contexts are kept as named; they are folded where they are used (`foldContexts`).
  */
-/** The tags or contexts of a record that has none: never added to (a record makes its own sets on its first). */
+/** The tags, contexts or templates of a record that has none: never added to (a record makes its own sets on its first). */
 const NONE: ReadonlySet<string> = new Set();
 
 export class Cacheability {
-  // Made on the first tag or context: most fragments carry neither, and a render makes a record for each.
+  // Made on the first tag, context or template: most fragments carry none, and a render makes a record for each.
   private ownTags?: Set<string>;
   private ownContexts?: Set<string>;
+  private ownTemplates?: Set<string>;
   /** Seconds it may live at most; Infinity when nothing in it set a bound. */
   maxAge = Infinity;
   /** Whether a stale part (served while it is rendered again) went into it. */
@@ -31,6 +33,16 @@ export class Cacheability {
 
   get contexts(): ReadonlySet<string> {
     return this.ownContexts ?? NONE;
+  }
+
+  /** The templates renders started from, as their engines' digests name them (`src/digests/pages.ts`). */
+  get templates(): ReadonlySet<string> {
+    return this.ownTemplates ?? NONE;
+  }
+
+  addTemplates(templates: Iterable<string>): this {
+    for (const template of templates) (this.ownTemplates ??= new Set()).add(template);
+    return this;
   }
 
   addTags(tags: Iterable<string>): this {
@@ -66,6 +78,7 @@ export class Cacheability {
   merge(part: Cacheability): this {
     if (part.ownTags !== undefined) this.addTags(part.ownTags);
     if (part.ownContexts !== undefined) this.addContexts(part.ownContexts);
+    if (part.ownTemplates !== undefined) this.addTemplates(part.ownTemplates);
     this.limitMaxAge(part.maxAge, part.reason);
     if (part.stale) this.stale = true;
     return this;

@@ -4,11 +4,14 @@
  * first time one of its fragments misses and kept under that key, so a hit computes nothing. A
  * template compiled again (watch mode, no cache) gets a new key, and so a digest computed afresh; an
  * engine that reports a template changed (`reloaded`, `learned`) makes every digest of the instance
- * computed afresh, so the templates that reach it renew too.
+ * computed afresh, so the templates that reach it renew too. An instance made with its engine's kind
+ * also names the templates each render starts from to the page around it (see `pages.ts`).
  */
+import { currentScope } from '../cacheability/scope.js';
 import { md5 } from '../core/hash.js';
 import { BoundedMemo } from '../core/memo.js';
-import type { FoundDependencies } from './found.js';
+import type { FoundDependencies, TemplateInputs } from './found.js';
+import { nameEngine, type PageEngine, templateRef, templatesReloaded } from './pages.js';
 import { describeProblem, digestTemplate, type TemplateDigestReport, type TemplateLibrary } from './walk.js';
 
 /** A library that also knows the templates its engine compiles by the names their tags' sites give. */
@@ -24,12 +27,18 @@ export function digestKey(source: string, found: FoundDependencies): string {
   return JSON.stringify([++compiles, md5(source), found]);
 }
 
+/** What a digest key says of its template's source: its md5 and dependencies. */
+export function inputsOfKey(key: string): TemplateInputs {
+  const [, hash, found] = JSON.parse(key) as [number, string, FoundDependencies];
+  return { hash, found };
+}
+
 interface KeptDigest {
   value: string;
   generation: number;
 }
 
-export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
+export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> implements PageEngine {
   /** Moves on whenever the engine reports a template changed: digests kept from before are computed again. */
   private generation = 0;
   private readonly kept = new BoundedMemo<KeptDigest>(1000);
@@ -41,8 +50,18 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
   private reported = new BoundedMemo<true>();
   /** The key `held` last found a digest for, and what it found. */
   private lastHeld: { key: string; kept: KeptDigest } | undefined;
+  /** The digests of templates by name, for the pages rendered from them. */
+  private readonly named = new BoundedMemo<KeptDigest>(1000);
+  /** The name pages give this instance; undefined when it was made without its engine's kind. */
+  private readonly engine: string | undefined;
 
-  constructor(readonly library: Library) {}
+  /** `kind` (`nunjucks`): the pages rendered with this instance carry its templates' digests. */
+  constructor(
+    readonly library: Library,
+    kind?: string,
+  ) {
+    this.engine = kind === undefined ? undefined : nameEngine(kind, this);
+  }
 
   /** What `source` depends on, by the engine's finder. */
   readonly find = (source: string): FoundDependencies => this.findings.remember(md5(source), () => this.library.find(source));
@@ -69,8 +88,7 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
   digestOf(key: string, site: string | undefined, report: (message: string) => void): string {
     const held = this.held(key);
     if (held !== undefined) return held;
-    const [, hash, found] = JSON.parse(key) as [number, string, FoundDependencies];
-    const result = digestTemplate(this.library, this.find, this.library.nameOf(site), { hash, found });
+    const result = digestTemplate(this.library, this.find, this.library.nameOf(site), inputsOfKey(key));
     for (const problem of result.unresolved) {
       const text = `template digest: ${describeProblem(problem)}`;
       if (this.reported.get(text) !== undefined) continue;
@@ -81,9 +99,45 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> {
     return result.digest;
   }
 
+  /**
+   * A render of the template its engine names `site` begins or ends: the page around it, if the
+   * render is for a request, is rendered from it. A template this instance cannot read by name is
+   * named by its `source`, else by the digest key of its compile. Nothing is done for a render
+   * outside a request, and so nothing is computed.
+   */
+  rendered(site: string | undefined, source?: string, digestKey?: string): void {
+    const scope = currentScope();
+    if (scope === undefined || this.engine === undefined) return;
+    const name = this.library.nameOf(site);
+    let ref: string;
+    if (name !== undefined && this.digestNamed(name) !== undefined) ref = templateRef(this.engine, name);
+    else if (source !== undefined) ref = templateRef(this.engine, { hash: md5(source), found: this.find(source) });
+    else if (digestKey !== undefined) ref = templateRef(this.engine, inputsOfKey(digestKey));
+    else return;
+    scope.cacheability.addTemplates([ref]);
+  }
+
+  digestNamed(name: string): string | undefined {
+    const kept = this.named.get(name);
+    if (kept !== undefined && kept.generation === this.generation) return kept.value;
+    let value: string | undefined;
+    try {
+      value = this.report(name).digest;
+    } catch {
+      value = undefined;
+    }
+    if (value !== undefined) this.named.set(name, { value, generation: this.generation });
+    return value;
+  }
+
+  digestOfSource(hash: string, found: FoundDependencies): string {
+    return digestTemplate(this.library, this.find, undefined, { hash, found }).digest;
+  }
+
   /** The engine changed templates: every digest is computed again when next needed. */
   reloaded(): void {
     this.generation++;
+    templatesReloaded();
     // The last key held was found in the generation now over: what `held` finds next is looked up.
     this.lastHeld = undefined;
     this.reported = new BoundedMemo<true>();

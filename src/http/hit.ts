@@ -32,6 +32,12 @@ export interface StoredPage {
   route?: string;
   /** Whether its body holds holes' placeholders (sealed), filled for each request it is sent to. Absent: none. */
   holes?: true;
+  /**
+   * The templates it was rendered from, by engines with digests on, and their digests then (see
+   * `src/digests/pages.ts`): a hit where they differ now is a miss. Absent: none.
+   */
+  templates?: string;
+  digests?: string;
 }
 
 export type HitLabel = 'HIT' | 'STALE';

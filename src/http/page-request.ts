@@ -9,6 +9,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../core/base.js';
 import { type Flight, type Locks, lockOrWait, type Release } from '../flight/index.js';
 import { openedScope, scopeOf } from '../cacheability/scope.js';
+import { templatesUnchanged } from '../digests/index.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
 import { absoluteUrl, type LearnedHeaders, pageKeyFor, variantHash, variesOnNothing } from './keys.js';
 import type { PageLayer, UrlKeys } from './layer.js';
@@ -119,9 +120,9 @@ export class PageRequest {
     return this.after(this.cache.readSharedEntry<StoredPage>(pageKey, snapshot), undefined, this.answer);
   }
 
-  /** Serves the page found for the variant, or goes on to render it. */
+  /** Serves the page found for the variant, or goes on to render it (also when its templates changed since it was stored). */
   private answer(entry: CachedEntry<StoredPage> | undefined): MaybePromise<boolean> {
-    if (entry === undefined) return this.joinOrLead();
+    if (entry === undefined || !templatesUnchanged(entry.value)) return this.joinOrLead();
     if (entry.state === 'fresh') return this.serve(entry.value, 'HIT');
     if (entry.state === 'stale') {
       this.serve(entry.value, 'STALE');
@@ -194,7 +195,7 @@ export class PageRequest {
     if (learned === undefined) return undefined;
     const pageKey = pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variantHash(this.req, learned));
     const entry = await this.cache.readSharedEntry<StoredPage>(pageKey);
-    return entry?.state === 'fresh' ? entry.value : undefined;
+    return entry?.state === 'fresh' && templatesUnchanged(entry.value) ? entry.value : undefined;
   }
 
   /** Leads the render unless someone else leads it now, and marks the GET for the response phase. */

@@ -18,6 +18,7 @@ import { reportPageFailure } from './report.js';
 import { scopeOf } from '../cacheability/scope.js';
 import { sealedBody, unsealedBody } from './holes.js';
 import { foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
+import { pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
 function debugPrefix(layer: PageLayer): string {
@@ -161,7 +162,8 @@ function describePage(layer: PageLayer, req: IncomingMessage, res: ServerRespons
   if (etag !== undefined) page.etag = etag;
   if (lastModified !== undefined) page.lastModified = lastModified;
   page.route = routeOf(req, res);
-  return page;
+  // With its templates' digests as of its render: a deploy that edits one of them renders it again.
+  return Object.assign(page, pageTemplates(scopeOf(res).cacheability.templates));
 }
 
 /**
