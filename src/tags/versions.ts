@@ -31,14 +31,26 @@ const FIRST_VERSION = '';
 const FOREVER_HORIZON = 2 ** 52;
 
 /**
- * A tag's new version: random, so no clock is compared anywhere. A soft invalidation keeps the part
- * before the colon (`hard:soft`): an entry whose version differs only after it is stale, not dead.
+ * A tag's new version: random, so no clock is compared anywhere, after the generation of the
+ * invalidation that wrote it (`7.` + random; see `nextGeneration`). A soft invalidation keeps the
+ * part before the colon (`hard:soft`): an entry whose version differs only after it is stale, not dead.
  */
-const newTagVersion = (): string => randomBytes(8).toString('hex');
+const newTagVersion = (generation?: number): string => `${generation === undefined ? '' : `${generation}.`}${randomBytes(8).toString('hex')}`;
 const hardPart = (version: string): string => {
   const colon = version.indexOf(':');
   return colon === -1 ? version : version.slice(0, colon);
 };
+
+/**
+ * The generation of the invalidation that wrote `version` last (its soft part's, if it has one); 0
+ * for the first version and for one written without a generation (by an older release).
+ */
+function generationOf(version: string): number {
+  const latest = version.slice(version.lastIndexOf(':') + 1);
+  const dot = latest.indexOf('.');
+  const generation = dot === -1 ? 0 : Number(latest.slice(0, dot));
+  return Number.isSafeInteger(generation) ? generation : 0;
+}
 
 /**
  * The horizon a write stored until `storedExpiry` needs: past it by a quarter of the entry's life,
@@ -63,6 +75,7 @@ export class TagVersions<P> {
   /** The tags' made version keys, the other way round (see `isTagKey`). */
   private readonly madeTagKeys = new BoundedMemo<true>(TAG_KEYS_REMEMBERED);
   private madeHorizonKey: string | undefined;
+  private madeGenerationKey: string | undefined;
 
   constructor(private readonly host: CacheParts<P>) {}
 
@@ -88,6 +101,42 @@ export class TagVersions<P> {
   /** Where this cache keeps its tag horizon (see `forWrite`). */
   private get horizonKey(): string {
     return (this.madeHorizonKey ??= this.host.keys.made(`${TAG_KEYS}-horizon`, TAG_KEY_VERSION));
+  }
+
+  /**
+   * Where this cache counts its invalidations (see `nextGeneration`); never expires. An L1 in front
+   * may answer it from memory: a count behind the server's only keeps more writes out, never fewer.
+   */
+  get generationKey(): string {
+    if (this.madeGenerationKey !== undefined) return this.madeGenerationKey;
+    const made = (this.madeGenerationKey = this.host.keys.made(`${TAG_KEYS}-generation`, TAG_KEY_VERSION));
+    // Its absence, before the first invalidation, is remembered as a tag's is.
+    this.madeTagKeys.set(made, true);
+    return made;
+  }
+
+  /** The generation stored in `entry`: 0 before the first invalidation. */
+  generationIn(entry: Entry<P> | undefined): number {
+    if (entry === undefined) return 0;
+    const generation = Number(this.host.codec.decode(entry.payload));
+    return Number.isSafeInteger(generation) ? generation : 0;
+  }
+
+  /**
+   * `versions` as of the cache's generation stored in `entry`, read with them: the snapshot of a
+   * render or computation that begins now (see `forWrite`).
+   */
+  asOf(versions: Map<string, string | undefined>, entry: Entry<P> | undefined): Map<string, string | undefined> & TagSnapshot {
+    return Object.assign(versions, { generation: this.generationIn(entry) });
+  }
+
+  /** The current version of each tag and the cache's generation, in one read: see `asOf`. */
+  snapshot(tags: readonly string[]): MaybePromise<TagSnapshot> {
+    const made = tags.map((tag) => this.keyOf(tag));
+    const generationKey = this.generationKey;
+    return andThen(this.host.seam.read([...made, generationKey], false), (found) =>
+      andThen(this.versionsIn(tags, made, found), (versions) => this.asOf(versions, found.get(generationKey))),
+    );
   }
 
   /** Whether tag versions expire here: the server raises the horizon atomically and extends expiries without shortening them. */
@@ -262,7 +311,10 @@ export class TagVersions<P> {
   /**
    * The version of each tag to stamp a write with: as of `asOf` where it has them, else current; a
    * tag without a version stamps as the first one (''). Writers never create a version, so first uses
-   * do not race: only `invalidate` writes one. A tag whose write is out maps to null.
+   * do not race: only `invalidate` writes one. A tag whose write is out maps to null: one whose
+   * version came from an invalidation that began after `asOf.generation` was read, when the render
+   * or computation began. Its tags need not be known then (a page's are added as it renders), and no
+   * clock is read: the generation is a count on the server, raised before any version is written.
    *
    * Where tag versions expire (`expiring`), the write must also keep two promises. An entry stamped
    * with a version outlives it on no account: that version's key is extended to the entry's
@@ -277,11 +329,15 @@ export class TagVersions<P> {
     const unknown = asOf === undefined ? tags : tags.filter((tag) => !asOf.has(tag));
     const current = unknown.length === 0 ? undefined : await this.read(unknown);
     const versions = new Map<string, string | null>();
-    for (const tag of tags) versions.set(tag, (asOf !== undefined && asOf.has(tag) ? asOf.get(tag) : current!.get(tag)) ?? FIRST_VERSION);
+    const began = asOf?.generation;
+    for (const tag of tags) {
+      const version = (asOf !== undefined && asOf.has(tag) ? asOf.get(tag) : current!.get(tag)) ?? FIRST_VERSION;
+      versions.set(tag, began !== undefined && generationOf(version) > began ? null : version);
+    }
     if (!this.expiring) return versions;
     const versioned: string[] = [];
     const first: string[] = [];
-    for (const [tag, version] of versions) (version === FIRST_VERSION ? first : versioned).push(tag);
+    for (const [tag, version] of versions) if (version !== null) (version === FIRST_VERSION ? first : versioned).push(tag);
     await Promise.all([
       versioned.length === 0
         ? undefined
@@ -341,16 +397,48 @@ export class TagVersions<P> {
     if (list.length > 0) await this.invalidate(list, soft);
   }
 
-  /** Gives each tag a new version (with `soft`, one that keeps the hard part of the current one). */
+  /**
+   * Gives each tag a new version (with `soft`, one that keeps the hard part of the current one),
+   * of a generation raised first: a render that read the generation before it is written as of
+   * then, and one that read it after began after the data changed (see `forWrite`).
+   */
   private async invalidate(tags: string[], soft: boolean): Promise<void> {
+    const generation = await this.nextGeneration();
     // A soft version keeps the hard part readers compare first. Read, then written: a hard
     // invalidation landing in between is softened, which serves stale (and refreshes) instead of missing.
     const current = soft ? await this.read(tags) : undefined;
     const entries = tags.map((tag): [string, P] => {
-      const version = soft ? `${hardPart(current!.get(tag) ?? FIRST_VERSION)}:${newTagVersion()}` : newTagVersion();
+      const version = soft ? `${hardPart(current!.get(tag) ?? FIRST_VERSION)}:${newTagVersion(generation)}` : newTagVersion(generation);
       return [this.keyOf(tag), this.host.codec.encode(version)];
     });
     await this.writeVersions(entries);
+  }
+
+  /**
+   * Raises the cache's generation by one and answers it: by the server where it adds atomically;
+   * otherwise read and written back, in one go for a store in this process (on a shared store without
+   * an atomic add, two invalidations at once may share a generation).
+   */
+  private async nextGeneration(): Promise<number> {
+    const { seam, codec, alias } = this.host;
+    const key = this.generationKey;
+    if (seam.incrBy === undefined) {
+      return andThen(seam.readForUpdate([key]), (found) => {
+        const next = this.generationIn(found.get(key)) + 1;
+        return andThen(seam.write([[key, codec.encode(next)]], null), (failed) => {
+          throwRefusal(failed);
+          if (failed.length > 0) throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' was not written`, '');
+          return next;
+        });
+      });
+    }
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const raised = await seam.incrBy(key, 1);
+      if (raised !== undefined) return raised;
+      // None yet: the first invalidation creates it, unless another one does so meanwhile.
+      if (await seam.insert(key, codec.encode(1), null)) return 1;
+    }
+    throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' could not be raised`, '');
   }
 
   /**
