@@ -226,8 +226,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   /**
    * A render level's read: the entries found among `keys`, fresh and stale alike, and,
    * in the same round trip, the current version of each of `tags`; the found entries' own tags are
-   * read in at most one more. `versions` holds every tag read, and the cache's generation read with
-   * them, for what is computed next (`tagsAsOf`).
+   * read in at most one more. `versions` holds every tag read and the invalidation count, for what is computed next (`tagsAsOf`).
    */
   readEntriesAndTags<T = unknown>(
     keys: readonly CacheKey[],
@@ -236,10 +235,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render');
   }
 
-  /**
-   * The current version of each tag, and how many invalidations the cache has had, for a later
-   * write's `tagsAsOf`: one read, synchronous for a store in this process.
-   */
+  /** Each tag's current version and the cache's invalidation count, for a later write's `tagsAsOf`: one read, synchronous in process. */
   readTagSnapshot(tags: readonly string[]): MaybePromise<TagSnapshot> {
     return this.tags.snapshot(this.calls.tags(tags, 'readTagSnapshot'));
   }

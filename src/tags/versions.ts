@@ -18,6 +18,7 @@ import { cacheTypeError } from '../core/report.js';
 import { throwRefusal } from '../core/seam.js';
 import { type Entry } from '../core/types.js';
 import { andThen, type MaybePromise } from '../core/maybe.js';
+import { generationIn, generationOf, raiseGeneration } from './generation.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../core/types.js';
 import type { CacheParts } from '../core/parts.js';
 
@@ -32,7 +33,7 @@ const FOREVER_HORIZON = 2 ** 52;
 
 /**
  * A tag's new version: random, so no clock is compared anywhere, after the generation of the
- * invalidation that wrote it (`7.` + random; see `nextGeneration`). A soft invalidation keeps the
+ * invalidation that wrote it (`7.` + random; see generation.ts). A soft invalidation keeps the
  * part before the colon (`hard:soft`): an entry whose version differs only after it is stale, not dead.
  */
 const newTagVersion = (generation?: number): string => `${generation === undefined ? '' : `${generation}.`}${randomBytes(8).toString('hex')}`;
@@ -40,17 +41,6 @@ const hardPart = (version: string): string => {
   const colon = version.indexOf(':');
   return colon === -1 ? version : version.slice(0, colon);
 };
-
-/**
- * The generation of the invalidation that wrote `version` last (its soft part's, if it has one); 0
- * for the first version and for one written without a generation (by an older release).
- */
-function generationOf(version: string): number {
-  const latest = version.slice(version.lastIndexOf(':') + 1);
-  const dot = latest.indexOf('.');
-  const generation = dot === -1 ? 0 : Number(latest.slice(0, dot));
-  return Number.isSafeInteger(generation) ? generation : 0;
-}
 
 /**
  * The horizon a write stored until `storedExpiry` needs: past it by a quarter of the entry's life,
@@ -104,7 +94,7 @@ export class TagVersions<P> {
   }
 
   /**
-   * Where this cache counts its invalidations (see `nextGeneration`); never expires. An L1 in front
+   * Where this cache counts its invalidations (see generation.ts); never expires. An L1 in front
    * may answer it from memory: a count behind the server's only keeps more writes out, never fewer.
    */
   get generationKey(): string {
@@ -115,19 +105,12 @@ export class TagVersions<P> {
     return made;
   }
 
-  /** The generation stored in `entry`: 0 before the first invalidation. */
-  generationIn(entry: Entry<P> | undefined): number {
-    if (entry === undefined) return 0;
-    const generation = Number(this.host.codec.decode(entry.payload));
-    return Number.isSafeInteger(generation) ? generation : 0;
-  }
-
   /**
    * `versions` as of the cache's generation stored in `entry`, read with them: the snapshot of a
    * render or computation that begins now (see `forWrite`).
    */
   asOf(versions: Map<string, string | undefined>, entry: Entry<P> | undefined): Map<string, string | undefined> & TagSnapshot {
-    return Object.assign(versions, { generation: this.generationIn(entry) });
+    return Object.assign(versions, { generation: generationIn(this.host.codec, entry) });
   }
 
   /** The current version of each tag and the cache's generation, in one read: see `asOf`. */
@@ -403,7 +386,7 @@ export class TagVersions<P> {
    * then, and one that read it after began after the data changed (see `forWrite`).
    */
   private async invalidate(tags: string[], soft: boolean): Promise<void> {
-    const generation = await this.nextGeneration();
+    const generation = await raiseGeneration(this.host, this.generationKey);
     // A soft version keeps the hard part readers compare first. Read, then written: a hard
     // invalidation landing in between is softened, which serves stale (and refreshes) instead of missing.
     const current = soft ? await this.read(tags) : undefined;
@@ -412,33 +395,6 @@ export class TagVersions<P> {
       return [this.keyOf(tag), this.host.codec.encode(version)];
     });
     await this.writeVersions(entries);
-  }
-
-  /**
-   * Raises the cache's generation by one and answers it: by the server where it adds atomically;
-   * otherwise read and written back, in one go for a store in this process (on a shared store without
-   * an atomic add, two invalidations at once may share a generation).
-   */
-  private async nextGeneration(): Promise<number> {
-    const { seam, codec, alias } = this.host;
-    const key = this.generationKey;
-    if (seam.incrBy === undefined) {
-      return andThen(seam.readForUpdate([key]), (found) => {
-        const next = this.generationIn(found.get(key)) + 1;
-        return andThen(seam.write([[key, codec.encode(next)]], null), (failed) => {
-          throwRefusal(failed);
-          if (failed.length > 0) throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' was not written`, '');
-          return next;
-        });
-      });
-    }
-    for (let attempt = 0; attempt < 4; attempt++) {
-      const raised = await seam.incrBy(key, 1);
-      if (raised !== undefined) return raised;
-      // None yet: the first invalidation creates it, unless another one does so meanwhile.
-      if (await seam.insert(key, codec.encode(1), null)) return 1;
-    }
-    throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' could not be raised`, '');
   }
 
   /**
