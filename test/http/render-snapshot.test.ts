@@ -3,8 +3,8 @@
  * an invalidation of the data's tag completes while the view is still rendering, and the view then
  * tags what it sends (`addCacheTags`, or a Nunjucks fragment with `tags=` that bubbles into the page).
  * What that render made is never served as fresh afterwards: not the page, not the fragment. On
- * locmem and Redis, the invalidation made in this process or, on Redis, in a second process whose
- * clock is 30 s away from this one's.
+ * locmem and Redis (with an L1 in front too), the invalidation made in this process or, on Redis, in a
+ * second process whose clock is 30 s away from this one's.
  */
 import express, { type Response } from 'express';
 import nunjucks from 'nunjucks';
@@ -49,6 +49,8 @@ const CASES: Array<[string, string, Invalidator]> = [
   ['locmem', 'this process', inThisProcess({ backend: 'locmem', location: 'render-snapshot' })],
   ['redis', 'this process', inThisProcess(REDIS)],
   ['redis', 'another process', inAnotherProcess(REDIS)],
+  // Each process with an in-process copy in front: neither answers from memory what keeps the render out.
+  ['redis with an L1', 'another process', inAnotherProcess({ ...REDIS, keyPrefix: `${keyPrefix}-l1`, options: { l1: {} } })],
 ];
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
