@@ -7,7 +7,6 @@
  */
 import type { Codec } from '../core/codec.js';
 import { CacheServerError } from '../core/errors.js';
-import { andThen } from '../core/maybe.js';
 import type { CacheParts } from '../core/parts.js';
 import { throwRefusal } from '../core/seam.js';
 import type { Entry } from '../core/types.js';
@@ -30,22 +29,28 @@ export function generationIn<P>(codec: Codec<P>, entry: Entry<P> | undefined): n
   return Number.isSafeInteger(generation) ? generation : 0;
 }
 
+/** The raise in flight per cache whose store cannot add: this process raises its count one at a time. */
+const raising = new WeakMap<object, Promise<number>>();
+
 /**
  * Raises the generation kept under `key` by one and answers it: by the server where it adds
- * atomically; otherwise read and written back, in one go for a store in this process (on a shared
- * store without an atomic add, two invalidations at the same moment may share a generation).
+ * atomically; otherwise read and written back, one raise at a time in this process (on a store
+ * shared by processes without an atomic add, two invalidations at the same moment may share one).
  */
 export async function raiseGeneration<P>(host: CacheParts<P>, key: string): Promise<number> {
   const { seam, codec, alias } = host;
   if (seam.incrBy === undefined) {
-    return andThen(seam.readForUpdate([key]), (found) => {
-      const next = generationIn(codec, found.get(key)) + 1;
-      return andThen(seam.write([[key, codec.encode(next)]], null), (failed) => {
+    const raised = (raising.get(host) ?? Promise.resolve(0))
+      .catch(() => 0)
+      .then(async () => {
+        const next = generationIn(codec, (await seam.readForUpdate([key])).get(key)) + 1;
+        const failed = await seam.write([[key, codec.encode(next)]], null);
         throwRefusal(failed);
         if (failed.length > 0) throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' was not written`, '');
         return next;
       });
-    });
+    raising.set(host, raised);
+    return raised;
   }
   for (let attempt = 0; attempt < 4; attempt++) {
     const raised = await seam.incrBy(key, 1);

@@ -1,9 +1,13 @@
 /**
  * SPEC §8, tag versions across releases: a version written before versions carried the generation of
  * their invalidation (a bare random string) reads as generation 0, so what is written as of a
- * snapshot is still judged by it, and a soft invalidation of it keeps its hard part.
+ * snapshot is still judged by it, and a soft invalidation of it keeps its hard part. And invalidations
+ * at the same moment in one process each take a generation of their own, on a store that cannot add.
  */
-import { beforeEach, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, expect, it } from 'vitest';
 import { type BaseCache, caches, configureCaches } from '../../src/index.js';
 
 let cache: BaseCache;
@@ -40,4 +44,18 @@ it('a soft invalidation of a version without a generation keeps its hard part: t
   expect(await cache.get('windowed')).toBeUndefined();
   await cache.set('windowed', 'w3', { timeout: 60, staleWhileRevalidate: 60, tags: ['item:2'], tagsAsOf: await cache.readTagSnapshot([]) });
   expect(await cache.get('windowed')).toBe('w3');
+});
+
+const root = mkdtempSync(join(tmpdir(), 'cachegrain-generations-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+it.each(['locmem', 'filebased'] as const)('invalidations at the same moment on %s each take a generation of their own', async (backend) => {
+  await configureCaches({ default: { backend, location: backend === 'filebased' ? join(root, 'files') : 'tag-generations-together' } });
+  const together = caches.get('default');
+  const tags = ['a', 'b', 'c', 'd', 'e'];
+  await Promise.all(tags.map((tag) => together.invalidateTags([tag])));
+  const snapshot = await together.readTagSnapshot(tags);
+  const generations = tags.map((tag) => Number(snapshot.get(tag)!.split('.')[0]));
+  expect(generations.toSorted()).toEqual([1, 2, 3, 4, 5]);
+  expect(snapshot.generation).toBe(5);
 });
