@@ -35,6 +35,12 @@ export class RequestScope {
    * meet only in the request. The page cache (src/http/page-request.ts) owns what they hold.
    */
   readonly pageLookups: object[] = [];
+  /**
+   * The generation of each cache (see `TagSnapshot`) as the request's first page lookup in it read
+   * it, before the view ran: a fragment the view renders is written as of it, as the data the view
+   * hands it may have been read since.
+   */
+  readonly renderGenerations = new Map<object, number>();
   /** Whether a page-cache layer counted this request as a miss: a layer further in counts nothing more. */
   missCounted = false;
   /**

@@ -228,18 +228,18 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   /**
    * A render level's read: the entries found among `keys`, fresh and stale alike, and,
    * in the same round trip, the current version of each of `tags`; the found entries' own tags are
-   * read in at most one more. `versions` holds every tag read, for what is computed next (`tagsAsOf`).
+   * read in at most one more. `versions` holds every tag read and the invalidation count, for what is computed next (`tagsAsOf`).
    */
   readEntriesAndTags<T = unknown>(
     keys: readonly CacheKey[],
     tags: readonly string[],
-  ): MaybePromise<{ entries: Map<CacheKey, RenderEntry<T>>; versions: Map<string, string | undefined> }> {
+  ): MaybePromise<{ entries: Map<CacheKey, RenderEntry<T>>; versions: Map<string, string | undefined> & TagSnapshot }> {
     return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render');
   }
 
-  /** The current version of each tag, for a later write's `tagsAsOf`: one read, synchronous for a store in this process. */
+  /** Each tag's current version and the cache's invalidation count, for a later write's `tagsAsOf`: one read, synchronous in process. */
   readTagSnapshot(tags: readonly string[]): MaybePromise<TagSnapshot> {
-    return this.tags.read(this.calls.tags(tags, 'readTagSnapshot'));
+    return this.tags.snapshot(this.calls.tags(tags, 'readTagSnapshot'));
   }
 
   /** Whether a live entry holds the key: present, its tags not invalidated, its timeout not passed. */

@@ -76,8 +76,12 @@ export interface VersionOption {
   version?: number;
 }
 
-/** Each tag's version at one moment; undefined for a tag never invalidated (or whose version expired), which is its first version. */
-export type TagSnapshot = ReadonlyMap<string, string | undefined>;
+/**
+ * Each tag's version at one moment; undefined for a tag never invalidated (or whose version expired),
+ * which is its first version. `generation`: how many invalidations the cache had begun by then, so
+ * that a write can tell an invalidation since of a tag the snapshot did not hold (one added late).
+ */
+export type TagSnapshot = ReadonlyMap<string, string | undefined> & { readonly generation?: number };
 
 /** The options of `invalidateTags`. */
 export interface InvalidateOptions {

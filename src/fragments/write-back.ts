@@ -1,8 +1,10 @@
 /**
  * Writing a pass's rendered misses back, one batch per cache, stamped with the tag versions read
- * before their bodies ran, so that an invalidation during the render drops them too.
+ * before their bodies ran and as of the earliest generation read for the render (its page's lookup,
+ * in a page request), so that an invalidation during the render drops them too.
  */
 import type { BaseCache, TagSnapshot } from '../core/base.js';
+import { currentScope } from '../cacheability/scope.js';
 import { groupBy } from '../core/group.js';
 import type { Fragment } from './fragment.js';
 import { foldContexts } from '../cacheability/contexts.js';
@@ -11,14 +13,15 @@ import { type ContextRedirect, contextsBeyond } from './variants.js';
 import { sealHoles } from '../holes/index.js';
 
 export class WriteBack {
-  /** Every tag version read in the pass, first read kept, by cache: what its writes are stamped with. */
-  private readonly versions = new Map<BaseCache, Map<string, string | undefined>>();
+  /** Every tag version read in the pass, first read kept, and the earliest generation, by cache: what its writes are stamped with. */
+  private readonly versions = new Map<BaseCache, Map<string, string | undefined> & { generation?: number }>();
 
-  /** Notes the tag versions a read of `cache` answered. */
+  /** Notes the tag versions (and the generation) a read of `cache` answered. */
   remember(cache: BaseCache, versions: TagSnapshot): void {
     let known = this.versions.get(cache);
     if (known === undefined) this.versions.set(cache, (known = new Map()));
     for (const [tag, version] of versions) if (!known.has(tag)) known.set(tag, version);
+    known.generation = earliest(known.generation, versions.generation);
   }
 
   /**
@@ -27,8 +30,20 @@ export class WriteBack {
    */
   async write(rendered: readonly Fragment[]): Promise<void> {
     const writable = rendered.filter(({ state, cached }) => cached && state.is === 'rendered' && !state.cacheability.stale && state.cacheability.cacheable);
-    await Promise.all([...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) => cache.setEach(entriesOf(group), this.versions.get(cache))));
+    const scope = currentScope();
+    await Promise.all(
+      [...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) => {
+        const asOf = this.versions.get(cache);
+        if (asOf !== undefined) asOf.generation = earliest(asOf.generation, scope?.renderGenerations.get(cache));
+        return cache.setEach(entriesOf(group), asOf);
+      }),
+    );
   }
+}
+
+/** The earlier of two generations, where either is known. */
+function earliest(one: number | undefined, other: number | undefined): number | undefined {
+  return one === undefined ? other : other === undefined ? one : Math.min(one, other);
 }
 
 /**

@@ -35,7 +35,10 @@ export class PageRequest {
   /** Whether the request is a refresh this cache (or a process sharing it) asked for: it renders whatever is stored. */
   private isRefresh = false;
   private keys!: UrlKeys;
-  /** The versions of the page's `url:` tags, read before the render: the page is stored stamped with them. */
+  /**
+   * The versions of the page's `url:` tags and the cache's generation, read before the render: the
+   * page is stored stamped with them, and not stored if a tag it carries was invalidated since.
+   */
   snapshot!: TagSnapshot;
   /** The hash of the request's values of the headers its URL's pages vary on; `?` while they are not known. */
   private variant = '?';
@@ -110,6 +113,8 @@ export class PageRequest {
 
   private lookUpVariant(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): MaybePromise<boolean> {
     this.snapshot = snapshot;
+    const generations = scopeOf(this.res).renderGenerations;
+    if (snapshot.generation !== undefined && !generations.has(this.cache)) generations.set(this.cache, snapshot.generation);
     if (learned === undefined) return this.joinOrLead();
     this.learnedContexts = learned.contexts ?? [];
     const variant = (this.variant = variantHash(this.req, learned));

@@ -23,10 +23,13 @@ import type { TagVersions } from './versions.js';
  */
 export type BatchMode = 'fresh' | 'live' | 'render';
 
-/** What a batch answers: the built entries by the caller's keys, and the version of every tag it read. */
+/**
+ * What a batch answers: the built entries by the caller's keys, and the version of every tag it
+ * read; a `render` batch's, with the cache's generation (a render begins with it: see `TagSnapshot`).
+ */
 export interface BatchAnswer<V> {
   entries: Map<CacheKey, V>;
-  versions: Map<string, string | undefined>;
+  versions: Map<string, string | undefined> & TagSnapshot;
 }
 
 /** Whether `versions` holds (a version or its absence for) every one of `tags`. */
@@ -90,7 +93,9 @@ export class TaggedReads<P> {
     const tagList = guessed === undefined && tags.length === 0 ? NO_TAGS : [...new Set(guessed === undefined ? tags : [...tags, ...guessed])];
     if (made.length === 0 && tagList.length === 0) return { entries: new Map(), versions: new Map() };
     const tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
-    const asked = tagKeys.length === 0 ? made : [...made, ...tagKeys];
+    // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
+    const more = mode === 'render' ? [...tagKeys, this.tags.generationKey] : tagKeys;
+    const asked = more.length === 0 ? made : [...made, ...more];
     return andThen(this.host.seam.read(asked, false), (found) => this.answer<V>(originals, made, last, tagList, tagKeys, found, mode));
   }
 
@@ -167,7 +172,8 @@ export class TaggedReads<P> {
     mode: BatchMode,
   ): MaybePromise<BatchAnswer<V>> {
     const batch: Batch = { keys, made, mode, removals: [] };
-    const versions = new Map<string, string | undefined>();
+    const versions: BatchAnswer<V>['versions'] = new Map<string, string | undefined>();
+    if (mode === 'render') this.tags.asOf(versions, found.get(this.tags.generationKey));
     for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, found.get(tagKeys[i]!), batch.removals));
     const answers = new Map<CacheKey, V>();
     let late: Array<Late<P>> | undefined;

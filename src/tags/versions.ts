@@ -18,6 +18,7 @@ import { cacheTypeError } from '../core/report.js';
 import { throwRefusal } from '../core/seam.js';
 import { type Entry } from '../core/types.js';
 import { andThen, type MaybePromise } from '../core/maybe.js';
+import { generationIn, generationOf, raiseGeneration } from './generation.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../core/types.js';
 import type { CacheParts } from '../core/parts.js';
 
@@ -31,10 +32,11 @@ const FIRST_VERSION = '';
 const FOREVER_HORIZON = 2 ** 52;
 
 /**
- * A tag's new version: random, so no clock is compared anywhere. A soft invalidation keeps the part
- * before the colon (`hard:soft`): an entry whose version differs only after it is stale, not dead.
+ * A tag's new version: random, so no clock is compared anywhere, after the generation of the
+ * invalidation that wrote it (`7.` + random; see generation.ts). A soft invalidation keeps the
+ * part before the colon (`hard:soft`): an entry whose version differs only after it is stale, not dead.
  */
-const newTagVersion = (): string => randomBytes(8).toString('hex');
+const newTagVersion = (generation?: number): string => `${generation === undefined ? '' : `${generation}.`}${randomBytes(8).toString('hex')}`;
 const hardPart = (version: string): string => {
   const colon = version.indexOf(':');
   return colon === -1 ? version : version.slice(0, colon);
@@ -63,6 +65,7 @@ export class TagVersions<P> {
   /** The tags' made version keys, the other way round (see `isTagKey`). */
   private readonly madeTagKeys = new BoundedMemo<true>(TAG_KEYS_REMEMBERED);
   private madeHorizonKey: string | undefined;
+  private madeGenerationKey: string | undefined;
 
   constructor(private readonly host: CacheParts<P>) {}
 
@@ -88,6 +91,35 @@ export class TagVersions<P> {
   /** Where this cache keeps its tag horizon (see `forWrite`). */
   private get horizonKey(): string {
     return (this.madeHorizonKey ??= this.host.keys.made(`${TAG_KEYS}-horizon`, TAG_KEY_VERSION));
+  }
+
+  /**
+   * Where this cache counts its invalidations (see generation.ts); never expires. An L1 in front
+   * may answer it from memory: a count behind the server's only keeps more writes out, never fewer.
+   */
+  get generationKey(): string {
+    if (this.madeGenerationKey !== undefined) return this.madeGenerationKey;
+    const made = (this.madeGenerationKey = this.host.keys.made(`${TAG_KEYS}-generation`, TAG_KEY_VERSION));
+    // Its absence, before the first invalidation, is remembered as a tag's is.
+    this.madeTagKeys.set(made, true);
+    return made;
+  }
+
+  /**
+   * `versions` as of the cache's generation stored in `entry`, read with them: the snapshot of a
+   * render or computation that begins now (see `forWrite`).
+   */
+  asOf(versions: Map<string, string | undefined>, entry: Entry<P> | undefined): Map<string, string | undefined> & TagSnapshot {
+    return Object.assign(versions, { generation: generationIn(this.host.codec, entry) });
+  }
+
+  /** The current version of each tag and the cache's generation, in one read: see `asOf`. */
+  snapshot(tags: readonly string[]): MaybePromise<TagSnapshot> {
+    const made = tags.map((tag) => this.keyOf(tag));
+    const generationKey = this.generationKey;
+    return andThen(this.host.seam.read([...made, generationKey], false), (found) =>
+      andThen(this.versionsIn(tags, made, found), (versions) => this.asOf(versions, found.get(generationKey))),
+    );
   }
 
   /** Whether tag versions expire here: the server raises the horizon atomically and extends expiries without shortening them. */
@@ -262,7 +294,10 @@ export class TagVersions<P> {
   /**
    * The version of each tag to stamp a write with: as of `asOf` where it has them, else current; a
    * tag without a version stamps as the first one (''). Writers never create a version, so first uses
-   * do not race: only `invalidate` writes one. A tag whose write is out maps to null.
+   * do not race: only `invalidate` writes one. A tag whose write is out maps to null: one whose
+   * version came from an invalidation that began after `asOf.generation` was read, when the render
+   * or computation began. Its tags need not be known then (a page's are added as it renders), and no
+   * clock is read: the generation is a count on the server, raised before any version is written.
    *
    * Where tag versions expire (`expiring`), the write must also keep two promises. An entry stamped
    * with a version outlives it on no account: that version's key is extended to the entry's
@@ -277,11 +312,15 @@ export class TagVersions<P> {
     const unknown = asOf === undefined ? tags : tags.filter((tag) => !asOf.has(tag));
     const current = unknown.length === 0 ? undefined : await this.read(unknown);
     const versions = new Map<string, string | null>();
-    for (const tag of tags) versions.set(tag, (asOf !== undefined && asOf.has(tag) ? asOf.get(tag) : current!.get(tag)) ?? FIRST_VERSION);
+    const began = asOf?.generation;
+    for (const tag of tags) {
+      const version = (asOf !== undefined && asOf.has(tag) ? asOf.get(tag) : current!.get(tag)) ?? FIRST_VERSION;
+      versions.set(tag, began !== undefined && generationOf(version) > began ? null : version);
+    }
     if (!this.expiring) return versions;
     const versioned: string[] = [];
     const first: string[] = [];
-    for (const [tag, version] of versions) (version === FIRST_VERSION ? first : versioned).push(tag);
+    for (const [tag, version] of versions) if (version !== null) (version === FIRST_VERSION ? first : versioned).push(tag);
     await Promise.all([
       versioned.length === 0
         ? undefined
@@ -341,13 +380,18 @@ export class TagVersions<P> {
     if (list.length > 0) await this.invalidate(list, soft);
   }
 
-  /** Gives each tag a new version (with `soft`, one that keeps the hard part of the current one). */
+  /**
+   * Gives each tag a new version (with `soft`, one that keeps the hard part of the current one),
+   * of a generation raised first: a render that read the generation before it is written as of
+   * then, and one that read it after began after the data changed (see `forWrite`).
+   */
   private async invalidate(tags: string[], soft: boolean): Promise<void> {
+    const generation = await raiseGeneration(this.host, this.generationKey);
     // A soft version keeps the hard part readers compare first. Read, then written: a hard
     // invalidation landing in between is softened, which serves stale (and refreshes) instead of missing.
     const current = soft ? await this.read(tags) : undefined;
     const entries = tags.map((tag): [string, P] => {
-      const version = soft ? `${hardPart(current!.get(tag) ?? FIRST_VERSION)}:${newTagVersion()}` : newTagVersion();
+      const version = soft ? `${hardPart(current!.get(tag) ?? FIRST_VERSION)}:${newTagVersion(generation)}` : newTagVersion(generation);
       return [this.keyOf(tag), this.host.codec.encode(version)];
     });
     await this.writeVersions(entries);

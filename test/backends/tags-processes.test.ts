@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BaseCache, type CacheConfig, caches, configureCaches } from '../../src/index.js';
+import type { TagSnapshot } from '../../src/core/types.js';
 import { CachePeer } from './fixtures/peer.js';
 import { eventually } from '../setup/eventually.js';
 
@@ -129,6 +130,30 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
       expect(await values(here, ['mine', 'theirs'])).toEqual({});
       await peer.ask('set', { key: key('theirs'), value: 'again', options });
       expect(await values(here, ['mine', 'theirs'])).toEqual({ theirs: 'again' });
+    } finally {
+      await peer.ask('shift', { seconds: 0 });
+    }
+  });
+
+  // SPEC §8: the snapshot is taken when a render begins, before its tags are all known (a page's
+  // are added as it renders). Clocks 30 s apart, so nothing here could rest on time.
+  it.each([false, true])('a write begun before the other process invalidated a tag it carries is left out, the tag added late (soft: %s)', async (soft) => {
+    fresh();
+    await peer.ask('shift', { seconds: 30 });
+    try {
+      const tagged = (tagsAsOf: TagSnapshot) => ({ timeout: 600, tags: [tag('item:1')], tagsAsOf });
+      const pageBegan = await here.readTagSnapshot([tag('url:/page')]);
+      const { versions: levelBegan } = await here.readEntriesAndTags([key('fragment')], []);
+      await peer.ask('invalidateTags', { tags: [tag('item:1')], soft });
+      await here.set(key('page'), 'before', tagged(pageBegan));
+      const fragment = { key: key('fragment'), value: 'before', options: { timeout: 600, tags: [tag('item:1')] } };
+      expect(await here.setEach([fragment], levelBegan)).toEqual([key('fragment')]);
+      expect((await here.getEntries([key('page'), key('fragment')])).size).toBe(0);
+      expect(await values(peer, ['page', 'fragment'])).toEqual({});
+
+      // Begun after it completed: written.
+      await here.set(key('page'), 'after', tagged(await here.readTagSnapshot([])));
+      expect(await values(peer, ['page'])).toEqual({ page: 'after' });
     } finally {
       await peer.ask('shift', { seconds: 0 });
     }

@@ -1,0 +1,62 @@
+/**
+ * A cache's invalidation count, its generation: every invalidation raises it before it writes its
+ * tags' versions, which carry it (`7.` + random). A render reads it when it begins, with the reads it
+ * makes then anyway; its write is left out when a tag it carries has a version of a later generation
+ * (see `TagVersions.forWrite`). So an invalidation that overtakes a render keeps it out even when the
+ * render learns its tags late, and no clock is compared: the count lives on the server.
+ */
+import type { Codec } from '../core/codec.js';
+import { CacheServerError } from '../core/errors.js';
+import type { CacheParts } from '../core/parts.js';
+import { throwRefusal } from '../core/seam.js';
+import type { Entry } from '../core/types.js';
+
+/**
+ * The generation of the invalidation that wrote `version` last (its soft part's, if it has one); 0
+ * for the first version and for one written without a generation (by an older release).
+ */
+export function generationOf(version: string): number {
+  const latest = version.slice(version.lastIndexOf(':') + 1);
+  const dot = latest.indexOf('.');
+  const generation = dot === -1 ? 0 : Number(latest.slice(0, dot));
+  return Number.isSafeInteger(generation) ? generation : 0;
+}
+
+/** The generation stored in `entry`: 0 before the first invalidation. */
+export function generationIn<P>(codec: Codec<P>, entry: Entry<P> | undefined): number {
+  if (entry === undefined) return 0;
+  const generation = Number(codec.decode(entry.payload));
+  return Number.isSafeInteger(generation) ? generation : 0;
+}
+
+/** The raise in flight per cache whose store cannot add: this process raises its count one at a time. */
+const raising = new WeakMap<object, Promise<number>>();
+
+/**
+ * Raises the generation kept under `key` by one and answers it: by the server where it adds
+ * atomically; otherwise read and written back, one raise at a time in this process (on a store
+ * shared by processes without an atomic add, two invalidations at the same moment may share one).
+ */
+export async function raiseGeneration<P>(host: CacheParts<P>, key: string): Promise<number> {
+  const { seam, codec, alias } = host;
+  if (seam.incrBy === undefined) {
+    const raised = (raising.get(host) ?? Promise.resolve(0))
+      .catch(() => 0)
+      .then(async () => {
+        const next = generationIn(codec, (await seam.readForUpdate([key])).get(key)) + 1;
+        const failed = await seam.write([[key, codec.encode(next)]], null);
+        throwRefusal(failed);
+        if (failed.length > 0) throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' was not written`, '');
+        return next;
+      });
+    raising.set(host, raised);
+    return raised;
+  }
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const raised = await seam.incrBy(key, 1);
+    if (raised !== undefined) return raised;
+    // None yet: the first invalidation creates it, unless another one does so meanwhile.
+    if (await seam.insert(key, codec.encode(1), null)) return 1;
+  }
+  throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' could not be raised`, '');
+}
