@@ -18,14 +18,17 @@ export function readmeFiles(): Map<string, string> {
   const lines = readFileSync(join(root, 'README.md'), 'utf8').split('\n');
   const files = new Map<string, string>();
   for (let i = 0; i < lines.length; i++) {
-    const fence = /^```\w*\s*$/.exec(lines[i]!);
+    // A block inside a list item is indented; its text is read without that indent.
+    const fence = /^( *)```\w*\s*$/.exec(lines[i]!);
     if (fence === null) continue;
+    const indent = fence[1]!;
     let end = i + 1;
-    while (end < lines.length && lines[end] !== '```') end++;
+    while (end < lines.length && lines[end] !== `${indent}\`\`\``) end++;
     let before = i - 1;
     while (before >= 0 && lines[before]!.trim() === '') before--;
-    const named = before >= 0 ? /^`([\w./-]+\.\w+)`:/.exec(lines[before]!) : null;
-    if (named !== null) files.set(named[1]!, lines.slice(i + 1, end).join('\n') + '\n');
+    const named = before >= 0 ? /^ *`([\w./-]+\.\w+)`:/.exec(lines[before]!) : null;
+    const text = lines.slice(i + 1, end).map((line) => (line.startsWith(indent) ? line.slice(indent.length) : line));
+    if (named !== null) files.set(named[1]!, text.join('\n') + '\n');
     i = end;
   }
   return files;
