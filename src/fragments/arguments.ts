@@ -9,7 +9,7 @@ import { caches } from '../config.js';
 import { InvalidCacheBackendError } from '../core/errors.js';
 import { describe } from '../core/keys.js';
 import { contextList } from '../cacheability/contexts.js';
-import { closestName } from '../options.js';
+import { closestName, didYouMean } from '../options.js';
 
 /** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
 export interface TagSite {
@@ -142,9 +142,11 @@ export type Keyword = (typeof KEYWORDS)[number];
  */
 export function unknownKeyword(name: string, tag: string, site?: TagSite): TemplateSyntaxError | undefined {
   if ((KEYWORDS as readonly string[]).includes(name)) return undefined;
-  const closest = closestName(name, KEYWORDS);
-  const hint = closest === undefined ? '' : ` (did you mean '${closest}'?)`;
-  return new TemplateSyntaxError(`${tag}: unknown keyword '${name}'${hint}; the keywords are ${KEYWORDS.join(', ')}`, undefined, site);
+  return new TemplateSyntaxError(
+    `${tag}: unknown keyword '${name}'${didYouMean(closestName(name, KEYWORDS))}; the keywords are ${KEYWORDS.join(', ')}`,
+    undefined,
+    site,
+  );
 }
 
 /** A tag's keyword arguments as evaluated; absent ones are undefined. */
@@ -158,7 +160,7 @@ export function fragmentCache(using: unknown): BaseCache {
     return caches.get(alias);
   } catch (error) {
     if (error instanceof InvalidCacheBackendError && !caches.has(alias)) {
-      throw new TemplateSyntaxError(`Invalid cache name specified for cache tag: ${describe(alias)}`);
+      throw new TemplateSyntaxError(`Invalid cache name specified for cache tag: ${describe(alias)}${didYouMean(caches.closestAlias(alias))}`);
     }
     throw error;
   }
