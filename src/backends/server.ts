@@ -220,7 +220,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   }
 
   private addBreaker(server: string): Breaker {
-    const breaker = new Breaker(server, (recovered, via) => this.reportRecovery(recovered.server, via, recovered.reported));
+    const breaker = new Breaker(server, (recovered, via) => this.reporter.recovered(recovered.server, via, recovered.reported));
     this.breakers.set(server, breaker);
     return breaker;
   }
@@ -296,7 +296,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   private reportOutage(breaker: Breaker, failure: CacheServerError): void {
     if (breaker.reported.has(failure.message)) return;
     breaker.reported.add(failure.message);
-    breaker.reportedVia ??= this.reportFailure(failure);
+    breaker.reportedVia ??= this.reporter.report(failure);
   }
 
   /** Whether an error came from the server or the connection (true), or from the call itself (false). */

@@ -17,7 +17,7 @@ import { type CacheKey, userKeyToString } from './keys.js';
 import type { MadeKey, MadeKeys } from './made-keys.js';
 import { type CacheStats, emptyStats, observeOperations, type Operation } from './observe.js';
 import { type Payloads, Unreadable } from './payloads.js';
-import type { Reporter, ReportPath } from './report.js';
+import type { Reporter } from './report.js';
 import { CacheSeam, throwRefusal } from './seam.js';
 import { type Entry } from './types.js';
 import { andThen, type MaybePromise, nothing, promised } from './maybe.js';
@@ -61,7 +61,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   readonly refreshes: Refreshes = new Refreshes(this);
   /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
   private readonly counts: CacheStats = emptyStats();
-  private readonly reporter: Reporter;
+  /** How it reports: a server backend reports the end of an outage by the path its failure went. */
+  protected readonly reporter: Reporter;
   private readonly keys: MadeKeys<P>;
   private readonly calls: CallOptions;
   private readonly payloads: Payloads<P>;
@@ -443,19 +444,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    */
   reportError(error: Error, cause = error.message): void {
     this.reporter.report(error, cause);
-  }
-
-  /** As `reportError`, answering where the report went (undefined: nowhere, its cause was logged already). */
-  protected reportFailure(error: Error): ReportPath | undefined {
-    return this.reporter.report(error);
-  }
-
-  /**
-   * Reports, once, that `server`, whose failure `reportError` sent `via` one path, answers again: by
-   * the same path (a `recovered` event, or the logger). `causes` are the messages its outage reported.
-   */
-  protected reportRecovery(server: string, via: ReportPath, causes: Iterable<string>): void {
-    this.reporter.recovered(server, via, causes);
   }
 
   /** Counts a command a server failed, or that was answered without it while it is down. */
