@@ -142,11 +142,9 @@ export type Keyword = (typeof KEYWORDS)[number];
  */
 export function unknownKeyword(name: string, tag: string, site?: TagSite): TemplateSyntaxError | undefined {
   if ((KEYWORDS as readonly string[]).includes(name)) return undefined;
-  return new TemplateSyntaxError(
-    `${tag}: unknown keyword '${name}'${didYouMean(closestName(name, KEYWORDS))}; the keywords are ${KEYWORDS.join(', ')}`,
-    undefined,
-    site,
-  );
+  const closest = closestName(name, KEYWORDS);
+  const hint = closest === undefined ? '' : ` (did you mean '${closest}'?)`;
+  return new TemplateSyntaxError(`${tag}: unknown keyword '${name}'${hint}; the keywords are ${KEYWORDS.join(', ')}`, undefined, site);
 }
 
 /** A tag's keyword arguments as evaluated; absent ones are undefined. */
