@@ -40,7 +40,7 @@ import { checkOptions, checkValue, MUST_BE } from '../src/options.js';
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
 
 /** A route's own page cache, as its config names it: seconds, or seconds and the options of `cachePage`. */
-export type CachePageConfig = number | ({ timeout: number } & Omit<PageCacheOptions, 'seconds'>);
+export type CachePageConfig = number | ({ seconds: number } & Omit<PageCacheOptions, 'seconds'>);
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -155,24 +155,26 @@ export function holeHandler(options: HoleHandlerOptions = {}): Hook {
 /** The register options Fastify itself reads: not the cache's. */
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
 
-/** The names a route's `cachePage` config object takes: `cachePage`'s timeout and options. */
-const ROUTE_CACHE_PAGE_OPTIONS = { timeout: MUST_BE.seconds, ...CACHE_PAGE_OPTIONS };
+/** The names a route's `cachePage` config object takes: its seconds, named as the plugin names them, and `cachePage`'s options. */
+const ROUTE_CACHE_PAGE_OPTIONS = { seconds: MUST_BE.seconds, ...CACHE_PAGE_OPTIONS };
 
 /** A route's `cachePage` config as a hook, checked as the route is declared. */
 function routeHook(config: CachePageConfig, route: RouteOptions): Hook {
   const where = `cachePage of ${String(route.method)} ${route.url}`;
   if (typeof config === 'number') {
-    checkValue(config, MUST_BE.seconds, where, 'timeout');
+    checkValue(config, MUST_BE.seconds, where, 'seconds');
     return cachePage(config);
   }
   if (typeof config !== 'object' || config === null || Array.isArray(config)) {
-    throw new TypeError(`${where}: give the seconds to cache its pages, or { timeout, ...options } (got ${describe(config)})`);
+    throw new TypeError(`${where}: give the seconds to cache its pages, or { seconds, ...options } (got ${describe(config)})`);
   }
-  // Checked as one object, so that a misspelt timeout is named as such rather than missing.
+  // `timeout` is `cachePage`'s argument, but no name the plugin takes: the one name for the seconds is `seconds`.
+  if (Object.hasOwn(config, 'timeout')) throw new TypeError(`${where}: unknown option 'timeout' (did you mean 'seconds'?), as the plugin names it`);
+  // Checked as one object, so that misspelt seconds are named as such rather than missing.
   checkOptions(config, ROUTE_CACHE_PAGE_OPTIONS, where, '');
-  const { timeout, ...options } = config;
-  if (timeout === undefined) throw new TypeError(`${where}: timeout is missing: give the seconds to cache its pages, { timeout, ...options }`);
-  return cachePage(timeout, options);
+  const { seconds, ...options } = config;
+  if (seconds === undefined) throw new TypeError(`${where}: seconds are missing: give the seconds to cache its pages, { seconds, ...options }`);
+  return cachePage(seconds, options);
 }
 
 /**

@@ -15,7 +15,7 @@ import { inspectEntry } from './cli/inspect.js';
 import { type IO, type Output, type Parsed, printable, UsageError } from './cli/io.js';
 import { createCacheTables } from './cli/tables.js';
 import { caches } from './config.js';
-import { closestName } from './options.js';
+import { closestName, didYouMean } from './options.js';
 
 export { DEFAULT_CONFIG_FILES } from './cli/load-config.js';
 export { preview } from './cli/inspect.js';
@@ -125,7 +125,11 @@ export async function main(argv: string[], out: Output = process.stdout, err: Ou
     return 0;
   }
   if (!Object.hasOwn(COMMANDS, first)) {
-    err.write(`cachegrain: unknown ${first.startsWith('-') ? 'option' : 'command'} '${printable(first)}'. Run 'cachegrain --help' to see the commands.\n`);
+    const isOption = first.startsWith('-');
+    const closest = closestName(first.split('=')[0]!, isOption ? TOP_LEVEL_OPTIONS : Object.keys(COMMANDS));
+    err.write(
+      `cachegrain: unknown ${isOption ? 'option' : 'command'} '${printable(first)}'${didYouMean(closest)}. Run 'cachegrain --help' to see the commands.\n`,
+    );
     return 2;
   }
   const io: IO = { out, err, name: `cachegrain ${first}` };
@@ -154,9 +158,11 @@ function flagsOf(command: string): string[] {
   return ['--config', '--dry-run', '--help', ...(command === 'inspect' ? ['--alias'] : []), ...(command === 'invalidate-tags' ? ['--soft'] : [])];
 }
 
+/** The options that stand in place of a command. */
+const TOP_LEVEL_OPTIONS = ['--help', '--version'];
+
 function unknownFlagMessage(command: string, arg: string): string {
-  const closest = closestName(arg.split('=')[0]!, flagsOf(command));
-  return `unknown option '${printable(arg)}'${closest === undefined ? '' : ` (did you mean '${closest}'?)`}`;
+  return `unknown option '${printable(arg)}'${didYouMean(closestName(arg.split('=')[0]!, flagsOf(command)))}`;
 }
 
 function parse(command: string, argv: string[]): Parsed {

@@ -11,7 +11,7 @@ import { checkList } from './core/call-options.js';
 import { CACHE_PARAMS } from './core/types.js';
 import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './core/errors.js';
-import { checkOptionNames, checkOptions, type OptionShape, optionShape, ValueRule } from './options.js';
+import { checkOptionNames, checkOptions, closestName, didYouMean, type OptionShape, optionShape, ValueRule } from './options.js';
 import { describe, type KeyFunction } from './core/keys.js';
 import type { DatabaseOptions } from './backends/database/database.js';
 import type { FileBasedOptions } from './backends/filebased.js';
@@ -115,9 +115,7 @@ class CacheHandler {
     let instance = this.instances.get(alias);
     if (instance === undefined) {
       const resolved = this.config.get(alias);
-      if (resolved === undefined) {
-        throw new InvalidCacheBackendError(`The cache alias '${alias}' is not configured (configured: ${[...this.config.keys()].join(', ')})`, { alias });
-      }
+      if (resolved === undefined) throw this.notConfigured(alias);
       instance = new resolved.Backend(resolved.params);
       this.instances.set(alias, instance);
     }
@@ -127,6 +125,30 @@ class CacheHandler {
   /** Whether an alias is configured. */
   has(alias: string): boolean {
     return this.config.has(alias);
+  }
+
+  /**
+   * Refuses an alias given to `what` (`cacheMiddleware: options.cache`) that is not configured, where
+   * it is given, once the caches are configured: until then it may yet come, and its first use
+   * (`get`) refuses it with the same words.
+   */
+  checkAlias(alias: string, what: string): void {
+    if (!this.configured || this.config.has(alias)) return;
+    const error = this.notConfigured(alias);
+    throw new InvalidCacheBackendError(`${what} names '${alias}': ${error.message}`, { alias, cause: error });
+  }
+
+  /** The configured alias closest to `alias`, if one is near enough to be a slip of it. */
+  closestAlias(alias: string): string | undefined {
+    return closestName(alias, [...this.config.keys()]);
+  }
+
+  /** The one error for an alias that is not configured, naming the closest configured one. */
+  private notConfigured(alias: string): InvalidCacheBackendError {
+    const configured = [...this.config.keys()].join(', ');
+    return new InvalidCacheBackendError(`The cache alias '${alias}' is not configured${didYouMean(this.closestAlias(alias))} (configured: ${configured})`, {
+      alias,
+    });
   }
 
   /** Every configured cache (building those not yet used). */
@@ -182,6 +204,12 @@ function resolve(alias: string, entry: CacheConfig): Resolved {
   const known = (Backend as { optionNames?: readonly string[] | OptionShape }).optionNames;
   const unknownOption = known === undefined || entry.options === undefined ? undefined : checkOptionNames(entry.options, known);
   if (unknownOption !== undefined) throw new TypeError(`cache '${alias}': ${unknownOption}`);
+  // Optional: a backend may extend another copy of cachegrain's BaseCache, without it.
+  const misplaced = (Backend as { locationProblem?: (params: CacheParams<any>) => string | undefined }).locationProblem?.({
+    location: entry.location,
+    options: entry.options,
+  });
+  if (misplaced !== undefined) throw new TypeError(`cache '${alias}': ${misplaced}`);
   let keyFunction = entry.keyFunction;
   if (typeof keyFunction === 'string') {
     const loaded = loadExport(alias, keyFunction, 'keyFunction');

@@ -32,6 +32,7 @@ export type { CacheKey, KeyFunction } from './core/keys.js';
 export * from './backends/index.js';
 export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
 export type { ServerHealth, ServerOptions } from './backends/server.js';
+export type { ServerRecovery } from './core/report.js';
 export type { L1Options } from './tier/l1-settings.js';
 export { L1Tier } from './tier/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database/database.js';

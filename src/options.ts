@@ -59,8 +59,7 @@ export function valueMessage(name: string, value: unknown, rule: ValueRule): str
 export function unknownOptionMessage(name: string, known: readonly string[], where: string): string | undefined {
   if (known.includes(name)) return undefined;
   const closest = closestName(name, known);
-  const hint = closest === undefined ? '' : ` (did you mean '${where}${closest}'?)`;
-  return `unknown option '${where}${name}'${hint}; the options are ${known.map((option) => `'${where}${option}'`).join(', ')}`;
+  return `unknown option '${where}${name}'${didYouMean(closest === undefined ? undefined : where + closest)}; the options are ${known.map((option) => `'${where}${option}'`).join(', ')}`;
 }
 
 /**
@@ -124,6 +123,11 @@ function isPlainObject(value: unknown): value is object {
   if (value === null || typeof value !== 'object') return false;
   const prototype = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === null;
+}
+
+/** ` (did you mean '<closest>'?)`, the hint every message naming an unknown name ends with; '' when none is close. */
+export function didYouMean(closest: string | undefined): string {
+  return closest === undefined ? '' : ` (did you mean '${closest}'?)`;
 }
 
 /** The candidate nearest to `name` by edit distance (case aside), if one is near enough to be a slip. */

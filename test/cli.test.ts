@@ -198,6 +198,18 @@ describe('cachegrain --help, --version, and a wrong command line', () => {
     }
   });
 
+  it('names the closest command, and the closest option in place of one', async () => {
+    const cases: Array<[string, string]> = [
+      ['invalidate-tag', "cachegrain: unknown command 'invalidate-tag' (did you mean 'invalidate-tags'?)."],
+      ['createcachetables', "cachegrain: unknown command 'createcachetables' (did you mean 'createcachetable'?)."],
+      ['--hepl', "cachegrain: unknown option '--hepl' (did you mean '--help'?)."],
+    ];
+    for (const [arg, message] of cases) {
+      const result = await cachegrain(dir, arg, 'a');
+      expect(result, arg).toMatchObject({ code: 2, stdout: '', stderr: `${message} Run 'cachegrain --help' to see the commands.\n` });
+    }
+  });
+
   it('names the closest option the command takes', async () => {
     const cases: Array<[string[], string]> = [
       [['invalidate-tags', 'a', '--sfot'], "cachegrain invalidate-tags: unknown option '--sfot' (did you mean '--soft'?)\n"],
@@ -365,6 +377,11 @@ describe('cachegrain clear [ALIAS…]', () => {
       stdout: '',
       stderr: "cachegrain clear: the cache alias 'sesions' is not configured (configured: default, other, mc, files, local)\n",
     });
+    const slip = await cachegrain(dir, 'clear', 'ohter');
+    expect(slip).toMatchObject({
+      code: 1,
+      stderr: "cachegrain clear: the cache alias 'ohter' is not configured (did you mean 'other'?) (configured: default, other, mc, files, local)\n",
+    });
     expect(await held('default')).toEqual(['a', 'b']);
     const local = await cachegrain(dir, 'clear', 'local');
     expect(local.code).toBe(1);
@@ -499,10 +516,10 @@ describe('a server that does not answer', () => {
   });
 
   it('--dry-run still refuses an alias that is not configured', async () => {
-    const result = await cachegrain(dir, 'inspect', 'k', '--alias', 'nope', '--dry-run');
+    const result = await cachegrain(dir, 'inspect', 'k', '--alias', 'sessions', '--dry-run');
     expect(result).toMatchObject({
       code: 1,
-      stderr: "cachegrain inspect: the cache alias 'nope' is not configured (configured: default, gone, quiet, mc, db, lite)\n",
+      stderr: "cachegrain inspect: the cache alias 'sessions' is not configured (configured: default, gone, quiet, mc, db, lite)\n",
     });
   });
 });

@@ -11,13 +11,17 @@
 import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { BaseCache, type CacheParams, type Entry } from '../core/base.js';
 import { bytesCodec } from '../core/codec.js';
 import { md5 } from '../core/hash.js';
+import { pathKind } from './paths.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
 
 export type FileBasedOptions = CullingOptions;
+
+/** The folder a location names (a list of one is one). */
+const folderOf = (params: CacheParams<object>): string | undefined => (Array.isArray(params.location) ? params.location[0] : params.location);
 
 const SUFFIX = '.cache';
 /** The suffix of the files of tag versions and of the tag horizon, which culls leave alone (`survivesCulls`). */
@@ -48,10 +52,23 @@ export class FileBasedCache extends BaseCache<Buffer> {
 
   constructor(params: CacheParams<FileBasedOptions> = {}) {
     super(params, bytesCodec);
-    const location = Array.isArray(params.location) ? params.location[0] : params.location;
-    if (!location) throw this.typeError('the filebased backend needs a location: the directory to keep its files in');
-    this.directory = resolve(location);
+    this.directory = resolve(folderOf(params)!);
     this.culling = cullingOptions(this.alias, params.options ?? {});
+  }
+
+  /** One folder, there already or to be made on the first write: no file where it or a folder above it would be. */
+  static override locationProblem(params: CacheParams<FileBasedOptions>): string | undefined {
+    const location = folderOf(params);
+    if (Array.isArray(params.location) && params.location.length > 1) {
+      return `the filebased backend's location must be one folder to keep its files in (got '${params.location.join("', '")}')`;
+    }
+    if (!location) return 'the filebased backend needs a location: the directory to keep its files in';
+    for (let path = resolve(location); ; path = dirname(path)) {
+      const kind = pathKind(path);
+      if (kind !== undefined)
+        return kind === 'folder' ? undefined : `location must be a folder to keep the files in, but '${path}' is a file (got '${location}')`;
+      if (dirname(path) === path) return undefined;
+    }
   }
 
   protected async read(keys: string[]): Promise<Map<string, FileEntry>> {

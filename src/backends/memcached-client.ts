@@ -145,9 +145,10 @@ export function parseServerAddress(location: string): ServerAddress {
     if (path === '') throw new Error(`'${location}' names no socket path`);
     return { name: location, path };
   }
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(location);
+  // A host holds no slash or space: `memcached//h:11211` is a slip of a URL, not a host.
+  const match = /^(?:\[([^\]]+)\]|([^:/\s]+)):(\d+)$/.exec(location);
   const port = match === null ? NaN : Number(match[3]);
-  if (match === null || !(port > 0 && port < 65536)) throw new Error(`'${location}' is not host:port or unix:/path`);
+  if (match === null || !(port > 0 && port < 65536)) throw new Error(`'${location}' is not host:port or unix:/path, as 127.0.0.1:11211`);
   return { name: location, host: match[1] ?? match[2], port };
 }
 

@@ -9,6 +9,7 @@ import { bytesCodec } from '../core/codec.js';
 import { groupBy } from '../core/group.js';
 import { CacheServerError, InvalidCacheKeyError } from '../core/errors.js';
 import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../core/keys.js';
+import { splitLocation } from '../core/types.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
 import { optionShape } from '../options.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
@@ -45,14 +46,20 @@ export class MemcachedCache extends ServerCache<Buffer> {
       throw this.typeError(`options.retryDelayMs must be a non-negative number of milliseconds (got ${describe(retryDelayMs)})`);
     }
     const locations = this.location.length > 0 ? this.location : [DEFAULT_LOCATION];
-    this.servers = locations.map((location) => {
-      try {
-        return new ServerConnection(parseServerAddress(location), this.timeoutMs, retryDelayMs);
-      } catch (error) {
-        throw this.typeError(`location ${(error as Error).message}`);
-      }
-    });
+    this.servers = locations.map((location) => new ServerConnection(parseServerAddress(location), this.timeoutMs, retryDelayMs));
     this.ring = this.servers.length > 1 ? new HashRing(locations) : undefined;
+  }
+
+  /** Every server of the location as `host:port` or `unix:/path`. */
+  static override locationProblem(params: CacheParams<MemcachedOptions>): string | undefined {
+    for (const location of splitLocation(params.location)) {
+      try {
+        parseServerAddress(location);
+      } catch (error) {
+        return `location ${(error as Error).message}`;
+      }
+    }
+    return undefined;
   }
 
   /** Throws InvalidCacheKeyError for made keys memcached would refuse, instead of warning. */

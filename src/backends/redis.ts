@@ -9,6 +9,7 @@ import { textOrBytesCodec } from '../core/codec.js';
 import { groupBy } from '../core/group.js';
 import { CacheServerError } from '../core/errors.js';
 import { defaultKeyFunction, describe } from '../core/keys.js';
+import { splitLocation } from '../core/types.js';
 import { coalesceWrites, DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
 import type { BusConnections } from '../tier/l1.js';
 import type { L1Settings } from '../tier/l1-settings.js';
@@ -100,8 +101,7 @@ export class RedisCache extends ServerCache<Buffer | string> {
     if (clientOptions.keyPrefix !== undefined) {
       throw this.typeError("options.client.keyPrefix is not supported (clear() could not find the keys): use the cache's keyPrefix instead");
     }
-    if (this.location.length === 0) throw this.typeError('the redis backend needs a location: one or more redis:// URLs');
-    const urls = this.location.map((location) => this.parseUrl(location, cluster));
+    const urls = this.location.map((location) => new URL(location));
     this.cluster = cluster;
     this.clearPattern = clearPattern;
     const { ioredis, keySlot } = loadRedisClients();
@@ -131,6 +131,20 @@ export class RedisCache extends ServerCache<Buffer | string> {
       this.leaderName = leader!.name;
       this.replicas = replicas;
     }
+  }
+
+  /** Every URL of the location parsed as ioredis would take it: redis:// or rediss://, with a host, on a Cluster database 0. */
+  static override locationProblem(params: CacheParams<RedisOptions>): string | undefined {
+    const locations = splitLocation(params.location);
+    if (locations.length === 0) return 'the redis backend needs a location: one or more redis:// URLs';
+    for (const location of locations) {
+      const url = URL.canParse(location) ? new URL(location) : undefined;
+      if ((url?.protocol !== 'redis:' && url?.protocol !== 'rediss:') || url.hostname === '') {
+        return `location must be redis:// or rediss:// URLs, as redis://127.0.0.1:6379/0 (got '${redact(location)}')`;
+      }
+      if (params.options?.cluster === true && !/^\/?0?$/.test(url.pathname)) return `a Redis Cluster has only database 0 (got '${redact(location)}')`;
+    }
+    return undefined;
   }
 
   protected override get hasOwnBus(): boolean {
@@ -364,22 +378,6 @@ export class RedisCache extends ServerCache<Buffer | string> {
   /** Milliseconds until an absolute expiry by this cache's clock; at least 1, as PX 0 is an error. */
   private ttlMs(expiresAt: number): number {
     return Math.max(1, Math.round((expiresAt - this.now()) * 1000));
-  }
-
-  private parseUrl(location: string, cluster: boolean): URL {
-    let url: URL;
-    try {
-      url = new URL(location);
-    } catch {
-      url = new URL('invalid:');
-    }
-    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-      throw this.typeError(`location must be redis:// or rediss:// URLs (got '${redact(location)}')`);
-    }
-    if (cluster && !/^\/?0?$/.test(url.pathname)) {
-      throw this.typeError(`a Redis Cluster has only database 0 (got '${redact(location)}')`);
-    }
-    return url;
   }
 
   private serverError(name: string, error: Error): CacheServerError {

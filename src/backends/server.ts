@@ -12,6 +12,7 @@ import type { Seam } from '../core/seam.js';
 import type { ServerHealth } from '../core/types.js';
 import type { Codec } from '../core/codec.js';
 import { CacheServerError } from '../core/errors.js';
+import type { ReportPath } from '../core/report.js';
 import { describe } from '../core/keys.js';
 import { type OptionShape, optionShape } from '../options.js';
 import { currentScope, type RequestScope } from '../cacheability/scope.js';
@@ -219,7 +220,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   }
 
   private addBreaker(server: string): Breaker {
-    const breaker = new Breaker(server);
+    const breaker = new Breaker(server, (recovered, via) => this.reporter.recovered(recovered.server, via, recovered.reported));
     this.breakers.set(server, breaker);
     return breaker;
   }
@@ -288,11 +289,14 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     this.reportOutage(breaker, failure);
   }
 
-  /** Reports a failure as an `error` event once per cause and outage: a down server does not flood listeners. */
+  /**
+   * Reports a failure as an `error` event once per cause and outage: a down server does not flood
+   * listeners. The path the outage's first report took is kept: its recovery goes the same way.
+   */
   private reportOutage(breaker: Breaker, failure: CacheServerError): void {
     if (breaker.reported.has(failure.message)) return;
     breaker.reported.add(failure.message);
-    this.reportError(failure);
+    breaker.reportedVia ??= this.reporter.report(failure);
   }
 
   /** Whether an error came from the server or the connection (true), or from the call itself (false). */
@@ -319,13 +323,19 @@ class Breaker {
   probeAt = 0;
   /** Causes already reported during this outage. */
   readonly reported = new Set<string>();
+  /** Where this outage's first report went, and so where its recovery goes; undefined while none went anywhere. */
+  reportedVia: ReportPath | undefined;
   /**
    * Why the client last failed to reach the server (`connect ECONNREFUSED …`), until a call succeeds:
    * a command the client then fails says only that it gave up, so the failure names this instead.
    */
   connectionError: Error | undefined;
 
-  constructor(readonly server: string) {}
+  constructor(
+    readonly server: string,
+    /** Called once when a call succeeds after an outage that was reported, before the outage is forgotten. */
+    private readonly onRecovery: (breaker: Breaker, via: ReportPath) => void,
+  ) {}
 
   /** For a breaker that is not closed: whether this call may go through (as the probe). */
   admit(): boolean {
@@ -338,6 +348,8 @@ class Breaker {
 
   succeed(): void {
     if (this.state === CLOSED && this.consecutiveFailures === 0 && this.connectionError === undefined) return;
+    if (this.reportedVia !== undefined) this.onRecovery(this, this.reportedVia);
+    this.reportedVia = undefined;
     this.state = CLOSED;
     this.consecutiveFailures = 0;
     this.lastFailure = undefined;

@@ -8,6 +8,7 @@ import { DatabaseCache } from '../backends/database/database.js';
 import { describePostgresUrl } from '../backends/database/postgres.js';
 import { sqlitePath } from '../backends/database/sqlite.js';
 import { caches, type CacheConfig, type CachesConfig, configureCaches } from '../config.js';
+import { closestName, didYouMean } from '../options.js';
 import { printable, UserError } from './io.js';
 
 export async function configure(config: CachesConfig): Promise<void> {
@@ -29,7 +30,10 @@ export function build(alias: string): BaseCache {
 
 export function checkAlias(config: CachesConfig, alias: string): void {
   if (!Object.hasOwn(config, alias)) {
-    throw new UserError(`the cache alias '${printable(alias)}' is not configured (configured: ${Object.keys(config).join(', ')})`);
+    const configured = Object.keys(config);
+    throw new UserError(
+      `the cache alias '${printable(alias)}' is not configured${didYouMean(closestName(alias, configured))} (configured: ${configured.join(', ')})`,
+    );
   }
 }
 

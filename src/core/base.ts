@@ -61,7 +61,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   readonly refreshes: Refreshes = new Refreshes(this);
   /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
   private readonly counts: CacheStats = emptyStats();
-  private readonly reporter: Reporter;
+  /** How it reports: a server backend reports the end of an outage by the path its failure went. */
+  protected readonly reporter: Reporter;
   private readonly keys: MadeKeys<P>;
   private readonly calls: CallOptions;
   private readonly payloads: Payloads<P>;

@@ -33,6 +33,10 @@ export class BoundedMemo<V> {
     return value;
   }
 
+  delete(input: string): void {
+    this.entries.delete(input);
+  }
+
   /** The remembered value for `input`, computed and remembered on a miss. */
   remember(input: string, compute: (input: string) => V): V {
     const known = this.entries.get(input);

@@ -70,7 +70,7 @@ export class Payloads<P> {
         removal = Promise.reject(failure);
       }
       if (removal instanceof Promise)
-        removal = removal.catch((failure: unknown) => this.reporter.report(failure instanceof Error ? failure : new Error(String(failure))));
+        removal = removal.catch((failure: unknown) => void this.reporter.report(failure instanceof Error ? failure : new Error(String(failure))));
       return new Unreadable(error, removal);
     }
   }

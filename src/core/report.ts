@@ -28,6 +28,17 @@ export function cacheTypeError(alias: string, message: string, cause?: unknown):
   return new TypeError(named(alias, message), cause === undefined ? undefined : { cause });
 }
 
+/** Where a report went: to the cache's `error` listeners, or to its logger. */
+export type ReportPath = 'event' | 'logger';
+
+/** What a `recovered` event carries: a server whose failure was reported answers again. */
+export interface ServerRecovery {
+  alias: string;
+  server: string;
+  /** `cache '<alias>': server <server> recovered: it answers again`, as the logger gets it. */
+  message: string;
+}
+
 export class Reporter {
   private readonly logger: CacheLogger;
   private readonly reportedCauses = new BoundedMemo<true>(REPORTED_CAUSES_REMEMBERED);
@@ -44,16 +55,32 @@ export class Reporter {
     }
   }
 
-  /** Reports an error that was turned into a miss or a no-op (see `BaseCache.reportError`). */
-  report(error: Error, cause = error.message): void {
+  /**
+   * Reports an error that was turned into a miss or a no-op (see `BaseCache.reportError`); answers
+   * where the report went, undefined when nowhere (its cause was logged already).
+   */
+  report(error: Error, cause = error.message): ReportPath | undefined {
     // A server's failures are counted where they happen (`countServerFailure`), reported or not.
     if (!(error instanceof CacheServerError)) this.counts.errors++;
     if (this.events.listenerCount('error') > 0) {
       this.events.emit('error', error);
-      return;
+      return 'event';
     }
-    if (this.reportedCauses.get(cause) === true) return;
+    if (this.reportedCauses.get(cause) === true) return undefined;
     this.reportedCauses.set(cause, true);
     this.logger.warn(`cachegrain: ${named(this.alias, error.message)} (reported once; listen for 'error' events on the cache to see every one)`);
+    return 'logger';
+  }
+
+  /**
+   * Reports, once, that a server whose failure went `via` one path answers again, by the same path:
+   * a `recovered` event where the failure was an `error` event, else the logger. The causes of its
+   * outage are forgotten, so that the next outage is logged again rather than taken for this one.
+   */
+  recovered(server: string, via: ReportPath, causes: Iterable<string>): void {
+    for (const cause of causes) this.reportedCauses.delete(cause);
+    const message = `cache '${this.alias}': server ${server} recovered: it answers again`;
+    if (via === 'event') this.events.emit('recovered', { alias: this.alias, server, message } satisfies ServerRecovery);
+    else this.logger.warn(`cachegrain: ${message}`);
   }
 }

@@ -60,6 +60,16 @@ export abstract class CacheSeam<P> extends EventEmitter {
    * refused, with the closest valid one; one that leaves this undefined takes any (dummy, and custom backends).
    */
   static readonly optionNames?: readonly string[] | OptionShape;
+
+  /**
+   * Why this backend cannot use the `location` of `params` (or what else names where its entries
+   * live, a database's connection), in the words its constructor refuses it with; undefined when it
+   * can. `configureCaches` asks before it replaces anything, so a malformed URL is refused where it is
+   * given rather than by every call. Opens nothing.
+   */
+  static locationProblem(_params: CacheParams<any>): string | undefined {
+    return undefined;
+  }
   readonly alias: string;
   readonly location: string[];
   readonly defaultTimeout: number | null;
@@ -68,8 +78,8 @@ export abstract class CacheSeam<P> extends EventEmitter {
   readonly keyFunction: KeyFunction;
   readonly options: Record<string, unknown>;
 
-  /** `backend` is the class being built, whose `optionNames` the options are checked against. */
-  constructor(params: CacheParams<object>, backend: { optionNames?: readonly string[] | OptionShape }) {
+  /** `backend` is the class being built, whose `optionNames` and `locationProblem` check what it is given. */
+  constructor(params: CacheParams<object>, backend: { optionNames?: readonly string[] | OptionShape; locationProblem?: typeof CacheSeam.locationProblem }) {
     super();
     this.alias = params.alias ?? 'default';
     const problem = checkOptionValues(params, CACHE_PARAMS, '');
@@ -82,6 +92,8 @@ export abstract class CacheSeam<P> extends EventEmitter {
     this.options = { ...(params.options ?? {}) } as Record<string, unknown>;
     const unknownOption = backend.optionNames === undefined ? undefined : checkOptionNames(this.options, backend.optionNames);
     if (unknownOption !== undefined) throw this.typeError(unknownOption);
+    const misplaced = backend.locationProblem?.(params);
+    if (misplaced !== undefined) throw this.typeError(misplaced);
     this.cullProofKeyStart = madeKeyStart(this.keyFunction, this.keyPrefix, TAG_KEYS, TAG_KEY_VERSION);
   }
 

@@ -9,7 +9,7 @@ import { caches } from '../config.js';
 import { InvalidCacheBackendError } from '../core/errors.js';
 import { describe } from '../core/keys.js';
 import { contextList } from '../cacheability/contexts.js';
-import { closestName } from '../options.js';
+import { closestName, didYouMean } from '../options.js';
 
 /** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
 export interface TagSite {
@@ -158,7 +158,7 @@ export function fragmentCache(using: unknown): BaseCache {
     return caches.get(alias);
   } catch (error) {
     if (error instanceof InvalidCacheBackendError && !caches.has(alias)) {
-      throw new TemplateSyntaxError(`Invalid cache name specified for cache tag: ${describe(alias)}`);
+      throw new TemplateSyntaxError(`Invalid cache name specified for cache tag: ${describe(alias)}${didYouMean(caches.closestAlias(alias))}`);
     }
     throw error;
   }

@@ -99,7 +99,7 @@ export function dashboardHandler(options: DashboardOptions = {}): (req: Incoming
   checkOptions(options, DASHBOARD_OPTIONS, 'cacheDashboard');
   // The caches may be configured after the dashboard is made: its aliases are checked now only if they
   // were configured before, and on every request otherwise.
-  if (caches.configured) for (const alias of options.caches ?? []) if (!caches.has(alias)) shownCache(alias);
+  for (const alias of options.caches ?? []) caches.checkAlias(alias, 'cacheDashboard: options.caches');
   const { actions = false, title = 'Cache', top = 20 } = options;
   listenForInvalidations();
   const secret = randomBytes(32);

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../core/base.js';
 import { BoundedMemo } from '../core/memo.js';
+import { caches } from '../config.js';
 import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../options.js';
 import { isHeaderName } from './headers.js';
 import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './holes.js';
@@ -146,6 +147,7 @@ export class PageLayer {
     checkOptions(options, pageTimeout === null ? PAGE_CACHE_OPTIONS : CACHE_PAGE_OPTIONS, what);
     if (pageTimeout !== null) checkValue(pageTimeout, MUST_BE.seconds, what, 'timeout');
     this.cacheOption = options.cache ?? 'default';
+    if (typeof this.cacheOption === 'string') caches.checkAlias(this.cacheOption, `${what}: options.cache`);
     this.keyPrefix = options.keyPrefix ?? '';
     this.seconds = options.seconds ?? DEFAULT_SECONDS;
     this.browserMaxAge = options.browserMaxAge;

@@ -330,7 +330,7 @@ describe('redis', () => {
     it('refuses a missing or malformed location, naming the alias', () => {
       expect(() => new RedisCache({ alias: 'r' })).toThrow("cache 'r': the redis backend needs a location");
       expect(() => new RedisCache({ alias: 'r', location: 'localhost:6379' })).toThrow(
-        "cache 'r': location must be redis:// or rediss:// URLs (got 'localhost:6379')",
+        "cache 'r': location must be redis:// or rediss:// URLs, as redis://127.0.0.1:6379/0 (got 'localhost:6379')",
       );
       expect(() => new RedisCache({ location: 'redis://u:secret@h:1', options: { cluster: 'yes' } as never })).toThrow(/options\.cluster must be a boolean/);
       expect(() => new RedisCache({ location: 'redis://h:1/2', options: { cluster: true } })).toThrow(/only database 0/);

@@ -180,6 +180,14 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
+    'names the closest configured alias to a misspelt using=',
+    async (h) => {
+      await expect(h.render(h.engine.cache('60', 'lost', [], 'x', 'ohter'))).rejects.toThrow(
+        "Invalid cache name specified for cache tag: 'ohter' (did you mean 'other'?)",
+      );
+    },
+  ],
+  [
     'uses the template_fragments alias when it is configured',
     async (h) => {
       await configureCaches({ ...baseConfig(h.engine), template_fragments: { backend: Counting, location: `${location}-tf` } });

@@ -297,24 +297,42 @@ describe('Fastify route config', () => {
   it("refuses a route's cachePage config it cannot use, naming the route", async () => {
     const app = Fastify();
     await app.register(fastifyCache.cachegrain, { site: false });
-    for (const cachePage of ['soon', { timeout: 'soon' }]) {
+    for (const cachePage of ['soon', { seconds: 'soon' }]) {
       expect(() => app.get('/bad', { config: { cachePage: cachePage as never } }, async () => 'never')).toThrow(/^cachePage of GET \/bad: .*'soon'/);
     }
     await app.close();
   });
 
-  it('names a misspelt or missing timeout as every options check does, with the closest name and the valid ones', async () => {
+  it('names misspelt or missing seconds as every options check does, with the closest name and the valid ones', async () => {
     const app = Fastify();
     await app.register(fastifyCache.cachegrain, { site: false });
-    expect(() => app.get('/typo', { config: { cachePage: { timout: 5 } as never } }, async () => 'never')).toThrow(
-      /^cachePage of GET \/typo: unknown option 'timout' \(did you mean 'timeout'\?\); the options are 'timeout', 'cache', /,
+    expect(() => app.get('/typo', { config: { cachePage: { secnods: 5 } as never } }, async () => 'never')).toThrow(
+      /^cachePage of GET \/typo: unknown option 'secnods' \(did you mean 'seconds'\?\); the options are 'seconds', 'cache', /,
     );
-    expect(() => app.get('/prefix', { config: { cachePage: { timeout: 5, keyPrefx: 'a' } as never } }, async () => 'never')).toThrow(
+    expect(() => app.get('/prefix', { config: { cachePage: { seconds: 5, keyPrefx: 'a' } as never } }, async () => 'never')).toThrow(
       "cachePage of GET /prefix: unknown option 'keyPrefx' (did you mean 'keyPrefix'?)",
     );
     expect(() => app.get('/none', { config: { cachePage: { keyPrefix: 'a' } as never } }, async () => 'never')).toThrow(
-      'cachePage of GET /none: timeout is missing',
+      'cachePage of GET /none: seconds are missing',
     );
+    await app.close();
+  });
+
+  it("takes a route's seconds by the name the plugin gives them, and refuses timeout naming seconds", async () => {
+    const app = Fastify();
+    await app.register(fastifyCache.cachegrain, { site: false });
+    expect(() => app.get('/old', { config: { cachePage: { timeout: 5 } as never } }, async () => 'never')).toThrow(
+      "cachePage of GET /old: unknown option 'timeout' (did you mean 'seconds'?)",
+    );
+    let runs = 0;
+    app.get('/kept', { config: { cachePage: { seconds: 60, keyPrefix: 'route' } } }, async () => `ran ${++runs}`);
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const get = async () => {
+      const response = await fetch(`${address(app.server)}/kept`);
+      return [response.headers.get('x-cache'), await response.text(), response.headers.get('cache-control')];
+    };
+    expect(await get()).toEqual(['MISS', 'ran 1', 'max-age=60']);
+    expect(await get()).toEqual(['HIT', 'ran 1', 'max-age=60']);
     await app.close();
   });
 });

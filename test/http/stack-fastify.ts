@@ -102,7 +102,7 @@ export const fastifyStack: Build = (middleware, view, route = []) => {
       fastify.route({
         method: ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'],
         url: '/*',
-        config: routeSpec?.kind === 'cachePage' ? { cachePage: { timeout: routeSpec.timeout, ...routeSpec.options } } : {},
+        config: routeSpec?.kind === 'cachePage' ? { cachePage: { seconds: routeSpec.timeout, ...routeSpec.options } } : {},
         onRequest: (routeSpec?.kind === 'cachePage' ? routeOthers : route).map(hookFor),
         handler: async (request, reply) => {
           reply.hijack();

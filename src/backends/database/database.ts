@@ -11,8 +11,8 @@ import { InvalidCacheKeyError } from '../../core/errors.js';
 import { describe } from '../../core/keys.js';
 import { optionShape } from '../../options.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from '../server.js';
-import { describePgClient, describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable } from './postgres.js';
-import { isSqliteDatabase, openSqlite, SqliteTable } from './sqlite.js';
+import { describePgClient, describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable, postgresUrlProblem } from './postgres.js';
+import { isSqliteDatabase, openSqlite, SqliteTable, sqliteUrlProblem } from './sqlite.js';
 import type { Row, TableStore } from './table.js';
 
 /**
@@ -67,24 +67,28 @@ export class DatabaseCache extends ServerCache<Buffer> {
   constructor(params: CacheParams<DatabaseOptions>) {
     super(params, bytesCodec);
     // The table name as given: quoted as an identifier, any name works (a comma or a space included).
-    const table = Array.isArray(params.location) && params.location.length === 1 ? params.location[0] : params.location;
-    if (typeof table !== 'string' || table === '' || table.includes('\0') || Buffer.byteLength(table) > MAX_TABLE_NAME_BYTES) {
-      throw this.typeError(
-        `the database backend's location must be one table name: a non-empty string without NUL characters, ` +
-          `at most ${MAX_TABLE_NAME_BYTES} bytes in UTF-8 (got ${describe(params.location)})`,
-      );
-    }
-    this.table = table;
+    this.table = tableOf(params) as string;
     const options = (params.options ?? {}) as Partial<DatabaseOptions>;
     this.culling = cullingOptions(this.alias, options);
     this.recountEvery = Math.max(1, Math.ceil(this.culling.maxEntries / 10));
     this.createMissingTable = options.createTable ?? true;
     if (typeof this.createMissingTable !== 'boolean') throw this.typeError(`options.createTable must be a boolean (got ${describe(options.createTable)})`);
-    if (options.connection === undefined) {
-      throw this.typeError('options.connection is required: a sqlite: or postgres:// URL, a better-sqlite3 Database, or a pg Pool or Client');
+    this.primary = this.connect(options.connection!);
+    this.replica = options.readConnection === undefined ? this.primary : this.connect(options.readConnection);
+  }
+
+  /** One table name, and each connection a sqlite: URL naming a file in an existing folder, a postgres:// URL, or a client. */
+  static override locationProblem(params: CacheParams<DatabaseOptions>): string | undefined {
+    const table = tableOf(params);
+    if (typeof table !== 'string' || table === '' || table.includes('\0') || Buffer.byteLength(table) > MAX_TABLE_NAME_BYTES) {
+      return (
+        `the database backend's location must be one table name: a non-empty string without NUL characters, ` +
+        `at most ${MAX_TABLE_NAME_BYTES} bytes in UTF-8 (got ${describe(params.location)})`
+      );
     }
-    this.primary = this.connect(options.connection, 'connection');
-    this.replica = options.readConnection === undefined ? this.primary : this.connect(options.readConnection, 'readConnection');
+    const { connection, readConnection } = params.options ?? ({} as Partial<DatabaseOptions>);
+    if (connection === undefined) return 'options.connection is required: a sqlite: or postgres:// URL, a better-sqlite3 Database, or a pg Pool or Client';
+    return connectionProblem(connection, 'connection') ?? (readConnection === undefined ? undefined : connectionProblem(readConnection, 'readConnection'));
   }
 
   // ---- Table management (createcachetable) --------------------------------------------------
@@ -266,7 +270,7 @@ export class DatabaseCache extends ServerCache<Buffer> {
     }
   }
 
-  private connect(connection: DatabaseConnection, option: string): TableStore {
+  private connect(connection: DatabaseConnection): TableStore {
     if (typeof connection === 'string') {
       if (connection.startsWith('sqlite:')) {
         const { client, release } = acquire(
@@ -277,23 +281,37 @@ export class DatabaseCache extends ServerCache<Buffer> {
         this.releases.push(release);
         return new SqliteTable(client, this.table);
       }
-      if (/^postgres(ql)?:\/\//.test(connection)) {
-        const { client, release } = acquire(
-          connection,
-          () => openPostgres(connection, this.timeoutMs),
-          (pool) => pool.end(),
-        );
-        this.releases.push(release);
-        return new PostgresTable(client as unknown as PgQueryable, this.table, describePostgresUrl(connection));
-      }
-      throw this.typeError(`options.${option} must start with sqlite: or postgres:// (got ${describe(connection)})`);
+      // A postgres:// URL: `locationProblem` refused any other before the cache was built.
+      const { client, release } = acquire(
+        connection,
+        () => openPostgres(connection, this.timeoutMs),
+        (pool) => pool.end(),
+      );
+      this.releases.push(release);
+      return new PostgresTable(client as unknown as PgQueryable, this.table, describePostgresUrl(connection));
     }
+    // A client: `locationProblem` refused anything else.
     if (isSqliteDatabase(connection)) return new SqliteTable(connection, this.table);
-    if (isPgQueryable(connection)) return new PostgresTable(connection, this.table, describePgClient(connection));
-    throw this.typeError(
-      `options.${option} must be a sqlite: or postgres:// URL, a better-sqlite3 Database, or a pg Pool or Client (got ${describe(connection)})`,
-    );
+    return new PostgresTable(connection as PgQueryable, this.table, describePgClient(connection as object));
   }
+}
+
+/** The table name a location gives (a list of one is one), or what was given instead. */
+function tableOf(params: CacheParams<object>): unknown {
+  return Array.isArray(params.location) && params.location.length === 1 ? params.location[0] : params.location;
+}
+
+function connectionProblem(connection: DatabaseConnection, option: string): string | undefined {
+  if (typeof connection === 'string') {
+    const problem = connection.startsWith('sqlite:')
+      ? sqliteUrlProblem(connection)
+      : /^postgres(ql)?:\/\//.test(connection)
+        ? postgresUrlProblem(connection)
+        : `must start with sqlite: or postgres:// (got ${describe(connection)})`;
+    return problem === undefined ? undefined : `options.${option} ${problem}`;
+  }
+  if (isSqliteDatabase(connection) || isPgQueryable(connection)) return undefined;
+  return `options.${option} must be a sqlite: or postgres:// URL, a better-sqlite3 Database, or a pg Pool or Client (got ${describe(connection)})`;
 }
 
 function entryOf(row: Row): Entry<Buffer> {

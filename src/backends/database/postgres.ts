@@ -18,6 +18,12 @@ export interface PgQueryable {
   end?(): Promise<void>;
 }
 
+/** Why a `postgres://` URL cannot be parsed, naming it without its password; undefined when it can. */
+export function postgresUrlProblem(url: string): string | undefined {
+  if (URL.canParse(url)) return undefined;
+  return `'${url.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@')}' is not a URL, as postgres://user@127.0.0.1:5432/site`;
+}
+
 /** Opens a pool for a `postgres://` URL; `connectionTimeoutMs` bounds the wait for a connection. */
 export function openPostgres(url: string, connectionTimeoutMs: number): Pool {
   const pg = requirePeer<typeof import('pg')>('pg', 'The database backend on postgres://');

@@ -3,7 +3,9 @@
  * once per table. Key lists travel as one JSON parameter (`IN (SELECT value FROM json_each(?))`),
  * so a batch of any size is one prepared statement that still searches the primary key.
  */
+import { dirname, resolve } from 'node:path';
 import type BetterSqlite3 from 'better-sqlite3';
+import { pathKind } from '../paths.js';
 import { requirePeer } from '../peer.js';
 import { quote, type Row, type TableStore } from './table.js';
 
@@ -21,6 +23,22 @@ export function openSqlite(url: string): Database {
     db.pragma('synchronous = NORMAL');
   }
   return db;
+}
+
+/**
+ * Why a `sqlite:` URL names no database file better-sqlite3 could open or create, or undefined: its
+ * path is empty, is a folder, or lies in a folder that does not exist.
+ */
+export function sqliteUrlProblem(url: string): string | undefined {
+  const path = url.slice('sqlite:'.length).replace(/^\/\//, '');
+  if (path === '') return `a sqlite: URL needs a file path or :memory: (got '${url}')`;
+  if (path === ':memory:') return undefined;
+  const file = resolve(path);
+  if (pathKind(file) === 'folder') return `'${url}' names a folder, not a database file`;
+  if (pathKind(dirname(file)) !== 'folder') {
+    return `the folder of '${url}' does not exist (${dirname(file)}): a sqlite: URL names a file in an existing folder, as sqlite:///var/cache/site.db`;
+  }
+  return undefined;
 }
 
 export function sqlitePath(url: string): string {

@@ -16,7 +16,7 @@ import { Liquid } from 'liquidjs';
 export function frameworks(): unknown[] {
   const app = Fastify();
   void app.register(cachegrain, { seconds: 600 });
-  app.get('/news', { config: { cachePage: { timeout: 60, tagHeader: 'Cache-Tag' } } }, async () => 'news');
+  app.get('/news', { config: { cachePage: { seconds: 60, tagHeader: 'Cache-Tag' } } }, async () => 'news');
   const hono = new Hono();
   hono.use(forHono.cacheMiddleware({ seconds: 600 }));
   return [app, hono, forKoa.cachePage(60), forEjs.installCacheTag, forPug.installCacheTag, forLiquid.installCacheTag(new Liquid())];
