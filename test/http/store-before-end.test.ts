@@ -9,6 +9,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
@@ -35,6 +36,44 @@ const PAGES: Array<[path: string, body: (name: string, run: number) => string]> 
 /** A body with its ESI includes' URLs left out (they are signed, so long and opaque). */
 const shown = (reply: Reply) => reply.text.replace(/<esi:include src="[^"]+"\/>/g, '<esi:include/>');
 const summary = (reply: Reply) => [reply.status, reply.headers['x-cache'], shown(reply)];
+
+/** A server's deadline long enough that one stands apart from two however busy the machine is. */
+const DEADLINE_MS = 1000;
+
+interface SilenceableProxy {
+  /** `redis://` on loopback, to the Redis it passes on to. */
+  url: string;
+  /** From now on nothing is passed on either way: a server that stopped answering. */
+  silence(): void;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy in front of the Redis at `target` that can go silent. */
+async function silenceableProxy(target: URL): Promise<SilenceableProxy> {
+  let silent = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    for (const [from, to] of [
+      [client, upstream],
+      [upstream, client],
+    ] as const) {
+      sockets.add(from);
+      from.on('data', (chunk) => silent || to.write(chunk));
+      from.on('error', () => undefined);
+      from.on('close', () => to.destroy());
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    silence: () => (silent = true),
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
 
 let page = 0;
 /** A page name no test used before, in this run or an earlier one on the same Redis. */
@@ -87,6 +126,39 @@ describe.each(STACKS)('on %s', (stack, build) => {
       expect([head.status, head.headers['x-cache'], head.headers['content-length'], head.body.length]).toEqual([200, 'HIT', String(miss.body.length), 0]);
       const unchanged = await get(`${path}${name}`, { 'If-None-Match': miss.headers.etag! });
       expect([unchanged.status, unchanged.headers['x-cache'], unchanged.body.length]).toEqual([304, 'HIT', 0]);
+    });
+  });
+
+  describe('with the pages in a Redis that goes silent while the view renders', () => {
+    let proxy: SilenceableProxy;
+    let base = '';
+    let close: () => Promise<void> = async () => undefined;
+    const errors: Error[] = [];
+    beforeEach(async () => {
+      proxy = await silenceableProxy(new URL(needRedis()));
+      const options = { failOpen: true, timeoutMs: DEADLINE_MS };
+      await configureCaches({ default: { backend: 'redis', location: proxy.url, keyPrefix: `silent${process.pid}${stackKey(stack)}`, options } });
+      errors.length = 0;
+      caches.get('default').on('error', (error: Error) => errors.push(error));
+      // The lookup is answered; the server goes silent as the view runs, before the page is stored.
+      const server = await listen(storeSite(build, () => (proxy.silence(), 1)));
+      ({ url: base, close } = server);
+    });
+    afterEach(async () => {
+      await close();
+      await caches.closeAll();
+      await proxy.close();
+    });
+
+    it.each(PAGES)('delivers the page of %s whole, its end held back by one deadline at most, and reports the store that failed', async (path, body) => {
+      const name = freshName();
+      const started = performance.now();
+      const reply = await send(base, `${path}${name}`, { headers: ann });
+      const ms = performance.now() - started;
+      expect(summary(reply)).toEqual([200, 'MISS', body(name, 1)]);
+      // One deadline in all for the store's calls (two would take at least 1.8 deadlines: one fires between 90% and 100% of it).
+      expect(ms, `the response took ${ms.toFixed(0)} ms`).toBeLessThan(DEADLINE_MS * 1.8);
+      expect(errors.map((error) => error.message).join('\n')).toContain(`did not answer within ${DEADLINE_MS} ms`);
     });
   });
 
