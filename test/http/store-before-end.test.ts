@@ -9,10 +9,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
+import { type SilenceableProxy, silenceableProxy } from '../setup/silenceable-proxy.js';
 import { listen, type Reply, send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
 import { holePage, SlowPageStore, storeSite } from './fixtures/store-site.js';
@@ -39,41 +39,6 @@ const summary = (reply: Reply) => [reply.status, reply.headers['x-cache'], shown
 
 /** A server's deadline long enough that one stands apart from two however busy the machine is. */
 const DEADLINE_MS = 1000;
-
-interface SilenceableProxy {
-  /** `redis://` on loopback, to the Redis it passes on to. */
-  url: string;
-  /** From now on nothing is passed on either way: a server that stopped answering. */
-  silence(): void;
-  close(): Promise<void>;
-}
-
-/** A TCP proxy in front of the Redis at `target` that can go silent. */
-async function silenceableProxy(target: URL): Promise<SilenceableProxy> {
-  let silent = false;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port), target.hostname);
-    for (const [from, to] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      sockets.add(from);
-      from.on('data', (chunk) => silent || to.write(chunk));
-      from.on('error', () => undefined);
-      from.on('close', () => to.destroy());
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    silence: () => (silent = true),
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
-}
 
 let page = 0;
 /** A page name no test used before, in this run or an earlier one on the same Redis. */
