@@ -1,8 +1,8 @@
 /**
  * The page cache's response phase (Django's `UpdateCacheMiddleware`): judges the response its request
  * phase let through, describes what to store, hands the page to the requests waiting on its render,
- * and stores it before the end of the response goes out. The surprise: a render that fails while a page inside its
- * `staleIfError` window is stored sends that page instead, decided at the head.
+ * and stores it before the end of the response goes out. The surprise: a render that fails while a
+ * page inside its `staleIfError` window is stored sends that page instead, decided at the head.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { teeResponse } from './capture.js';
@@ -30,8 +30,9 @@ const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'da
 /**
  * Watches the response for `layer`: stores it if a lookup of the layer's store missed for the request
  * (found when the head goes out, so this may be installed before the lookup runs) and the rules allow,
- * before the end of the response goes out. The outermost layer a response passes delivers its holes:
- * it holds the body back and sends it filled, while each layer stores the page with its holes' placeholders.
+ * before the end of the response goes out. The outermost layer a response passes delivers its
+ * holes: it holds the body back and sends it filled, while each layer stores the page with its holes'
+ * placeholders.
  */
 export function captureResponse(layer: PageLayer, req: IncomingMessage, res: ServerResponse): void {
   let lookup: PageRequest | undefined;
@@ -105,8 +106,9 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       const varies = variesOn(ownVary, contexts);
       const rendered: RenderedPage = { page: stored, varies, variant: variantHash(req, varies) };
       lookup.settle(rendered);
+      const request = lookup;
       // In the request's scope: the store shares the request's cache budget, whoever ends the response.
-      const storing = inRequestScope(res, () => storePage(layer, lookup!, stored, timeout, ownVary, contexts));
+      const storing = inRequestScope(res, () => storePage(layer, request, stored, timeout, ownVary, contexts));
       lookup.storingWith(storing);
       // Django stores, then returns: the end of the response waits for a store that lands later than now.
       return lookup.cache.writesLandAtOnce ? undefined : storing;
