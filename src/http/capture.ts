@@ -190,11 +190,39 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
       if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) void finish(null);
       const done = keeping === true && watch.chunks !== null ? finish(Buffer.concat(watch.chunks)) : undefined;
       if (done === undefined) return watch.end.call(res, chunk, encoding, callback);
-      const end = () => watch.end.call(res, chunk, encoding, callback);
+      const waiting = endedForNow(res);
+      const end = () => waiting.release(() => watch.end.call(res, chunk, encoding, callback));
       done.then(end, end);
       return res;
     },
   });
+}
+
+/**
+ * Makes a response whose end waits look ended to whoever asks (`writableEnded`, `headersSent`; Node
+ * itself reads neither), and keeps the writes and ends made meanwhile for after its end: a framework
+ * that answers what its view left unended (Koa, when a view ends Node's response itself) or an error
+ * handler meets an ended response, as it would had the view's end gone out at once.
+ */
+function endedForNow(res: ServerResponse): { release(end: () => void): void } {
+  const later: Array<() => void> = [];
+  const { write, end } = res as unknown as { write: Write; end: End };
+  const keptWrite: Write = (...args) => (later.push(() => write.apply(res, args)), true);
+  const keptEnd: End = (...args) => (later.push(() => end.apply(res, args)), res);
+  const ended = { value: true, configurable: true };
+  Object.defineProperties(res, { writableEnded: ended, headersSent: ended });
+  Object.assign(res, { write: keptWrite, end: keptEnd });
+  return {
+    release(endNow) {
+      delete (res as { writableEnded?: boolean }).writableEnded;
+      delete (res as { headersSent?: boolean }).headersSent;
+      const current = res as unknown as { write: Write; end: End };
+      if (current.write === keptWrite) current.write = write;
+      if (current.end === keptEnd) current.end = end;
+      endNow();
+      for (const call of later) call();
+    },
+  };
 }
 
 /** A chunk as `write` and `end` take it, as bytes (nothing for none). */

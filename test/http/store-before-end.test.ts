@@ -10,6 +10,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import Koa from 'koa';
+import * as koaCache from '../../adapters/koa.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { type SilenceableProxy, silenceableProxy } from '../setup/silenceable-proxy.js';
@@ -155,6 +157,31 @@ describe.each(STACKS)('on %s', (stack, build) => {
       expect(summary(await get(sites[1], `${path}${name}`))).toEqual([200, 'MISS', body(name, 2)]);
       expect(summary(await get(sites[0], `${path}${name}`))).toEqual([200, 'HIT', body(name, 2)]);
     });
+  });
+});
+
+describe('while the end of a MISS waits for its store', () => {
+  afterEach(() => caches.closeAll());
+
+  it("looks ended to the framework: Koa, whose view ended Node's response itself, sends nothing over it", async () => {
+    await configureCaches({ default: { backend: SlowPageStore, location: needRedis(), keyPrefix: `storekoa${process.pid}` } });
+    const app = new Koa();
+    app.silent = true;
+    app.use(koaCache.cacheMiddleware({ seconds: 600 }) as Koa.Middleware);
+    // Without `ctx.respond = false`: Koa then answers whatever response its middleware left unended.
+    app.use(async (ctx) => {
+      ctx.res.statusCode = 200;
+      ctx.res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+      ctx.res.end('the page');
+    });
+    const server = await listen(app.callback());
+    try {
+      const miss = await send(server.url, '/koa');
+      expect([miss.status, miss.headers['x-cache'], miss.headers['content-length'], miss.text]).toEqual([200, 'MISS', '8', 'the page']);
+      expect(summary(await send(server.url, '/koa'))).toEqual([200, 'HIT', 'the page']);
+    } finally {
+      await server.close();
+    }
   });
 });
 
