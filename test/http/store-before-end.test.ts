@@ -1,10 +1,12 @@
 /**
  * SPEC §6: a page is stored before its response is complete (Django stores, then returns), so a
- * request that starts after a response was fully received finds that page, in this process and in
- * another one on the same Redis; and `invalidateTags` called right after it arrived drops it. On every
- * stack, for a plain page (conditional GET in front), a page whose holes are filled in place and one
- * whose holes go out as ESI includes. The Redis cache's page writes land late (store-site.ts), as a
- * busy server's do: only a response that waits for its store can be answered from it at once.
+ * request that starts after a response was fully received finds that page, in this process (locmem,
+ * files, Redis) and in another one on the same Redis; and `invalidateTags` called right after it
+ * arrived drops it. On every stack, for a plain page (conditional GET in front), a page whose holes
+ * are filled in place and one whose holes go out as ESI includes. The Redis cache's page writes land
+ * late (store-site.ts), as a busy server's do: only a response that waits for its store can be
+ * answered from it at once. A server gone silent holds the end back by one deadline at most, and
+ * while the end waits the response looks ended to the framework.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
