@@ -164,6 +164,11 @@ export class LocMemCache extends BaseCache<MemoryPayload> implements LocalStore<
     return this.store.entries.size;
   }
 
+  /** Its writes, tagged ones too, land within the call's own turn: they touch nothing outside memory. */
+  override get writesLandAtOnce(): boolean {
+    return true;
+  }
+
   /** The live entry under a made key, counted as used (see `InProcessStore`). */
   held(key: string): InProcessEntry<MemoryPayload> | undefined {
     return this.readOne(key);

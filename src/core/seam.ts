@@ -111,6 +111,14 @@ export abstract class CacheSeam<P> extends EventEmitter {
   }
 
   /**
+   * Whether a write lands before anything else in the process runs (a store wholly in this process):
+   * no one need wait for it to see it. A file or a server is written later.
+   */
+  get writesLandAtOnce(): boolean {
+    return false;
+  }
+
+  /**
    * For backends that cull (locmem, filebased, database): every made key of a tag version and of the
    * tag horizon begins with this, and a cull must leave such keys alone. A tag that lost its version
    * reads as never invalidated, so the entries its invalidations ended would be fresh again; a cull

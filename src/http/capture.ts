@@ -75,8 +75,11 @@ export interface TeeHooks {
    * bytes, which costs a response its automatic Content-Length (so it is asked only when it may).
    */
   mayReplace?(): boolean;
-  /** The view ended: the whole body, or null when it outgrew the limit. Called once if `head` said keep or hold. */
-  done(body: Buffer | null): void;
+  /**
+   * The view ended: the whole body, or null when it outgrew the limit. Called once if `head` said keep
+   * or hold, before the end of the response goes out: a promise holds that end back until it settles.
+   */
+  done(body: Buffer | null): Promise<void> | void;
   /**
    * After `head` said hold and `done` was called: the body to send for the view's whole body (the
    * hook may change the status and headers until it resolves; undefined sends none).
@@ -94,19 +97,22 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
   let replacement: Buffer | undefined;
   /** While holding: the whole body so far, and the callbacks of the writes it holds. */
   let held: { chunks: Buffer[]; callbacks: Callback[] } | undefined;
+  /** Set while the view's end decides the head: it is taken, and goes out with the end. */
+  let ending = false;
   const finish = (body: Buffer | null) => {
     keeping = false;
     watch.uninstall();
-    hooks.done(body);
+    return hooks.done(body);
   };
   const decideHeadFirst = () => {
     if (keeping === undefined && !res.headersSent && hooks.mayReplace?.()) (res.writeHead as unknown as WriteHead)(res.statusCode);
   };
   const sendHeld = (finished: unknown) => {
     const whole = Buffer.concat(held!.chunks);
-    finish(whole.length <= maxBodyBytes ? whole : null);
+    const done = finish(whole.length <= maxBodyBytes ? whole : null);
     for (const callback of held!.callbacks) process.nextTick(callback);
-    hooks.send!(whole).then(
+    const sending = hooks.send!(whole);
+    (done === undefined ? sending : Promise.all([sending, done]).then(([body]) => body)).then(
       (body) => {
         if (body !== whole && body !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', body.length);
         watch.writeHead.call(res, res.statusCode);
@@ -130,8 +136,9 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
           keeping = false;
         } else keeping = decision;
         if (keeping === false && replacement === undefined) watch.uninstall();
-        else if (keeping && watch.chunks === null) finish(null);
-        return watch.writeHead.call(res, res.statusCode);
+        else if (keeping && watch.chunks === null) void finish(null);
+        // Decided by the view's end: the end sends it, as the view's own end would (with the length of its body).
+        return ending ? res : watch.writeHead.call(res, res.statusCode);
       }
       if (held !== undefined) {
         watch.takeHead(statusCode, rest);
@@ -154,11 +161,21 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
         return true;
       }
       // Before the head is known the chunk is kept provisionally: writing it decides the head.
-      if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) finish(null);
+      if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) void finish(null);
       return watch.write.call(res, chunk, encoding, callback);
     },
     end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
       decideHeadFirst();
+      if (keeping === undefined && !res.headersSent) {
+        // Judged now, through every layer as the end would send it, so that what the judgement
+        // starts (the store) comes before the end; the end then sends it with its body's length.
+        ending = true;
+        try {
+          (res.writeHead as unknown as WriteHead)(res.statusCode);
+        } finally {
+          ending = false;
+        }
+      }
       const finished = typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : callback;
       if (held !== undefined) {
         if (typeof chunk !== 'function') held.chunks.push(bytesOf(chunk, encoding));
@@ -170,12 +187,42 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
         watch.uninstall();
         return watch.end.call(res, body, undefined, finished);
       }
-      if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) finish(null);
-      const result = watch.end.call(res, chunk, encoding, callback);
-      if (keeping === true && watch.chunks !== null) finish(Buffer.concat(watch.chunks));
-      return result;
+      if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) void finish(null);
+      const done = keeping === true && watch.chunks !== null ? finish(Buffer.concat(watch.chunks)) : undefined;
+      if (done === undefined) return watch.end.call(res, chunk, encoding, callback);
+      const waiting = endedForNow(res);
+      const end = () => waiting.release(() => watch.end.call(res, chunk, encoding, callback));
+      done.then(end, end);
+      return res;
     },
   });
+}
+
+/**
+ * Makes a response whose end waits look ended to whoever asks (`writableEnded`, `headersSent`; Node
+ * itself reads neither), and keeps the writes and ends made meanwhile for after its end: a framework
+ * that answers what its view left unended (Koa, when a view ends Node's response itself) or an error
+ * handler meets an ended response, as it would had the view's end gone out at once.
+ */
+function endedForNow(res: ServerResponse): { release(end: () => void): void } {
+  const later: Array<() => void> = [];
+  const { write, end } = res as unknown as { write: Write; end: End };
+  const keptWrite: Write = (...args) => (later.push(() => write.apply(res, args)), true);
+  const keptEnd: End = (...args) => (later.push(() => end.apply(res, args)), res);
+  const ended = { value: true, configurable: true };
+  Object.defineProperties(res, { writableEnded: ended, headersSent: ended });
+  Object.assign(res, { write: keptWrite, end: keptEnd });
+  return {
+    release(endNow) {
+      delete (res as { writableEnded?: boolean }).writableEnded;
+      delete (res as { headersSent?: boolean }).headersSent;
+      const current = res as unknown as { write: Write; end: End };
+      if (current.write === keptWrite) current.write = write;
+      if (current.end === keptEnd) current.end = end;
+      endNow();
+      for (const call of later) call();
+    },
+  };
 }
 
 /** A chunk as `write` and `end` take it, as bytes (nothing for none). */

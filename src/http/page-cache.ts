@@ -1,10 +1,10 @@
 /**
  * The page cache (Django's `middleware/cache.py`) over Node's request and response:
  * `fetch` answers from the cache with prebuilt headers and body, `capture` stores what the view sends.
- * Concurrent misses of one page wait for one render and are handed its page; the store happens
- * behind the response and never holds anyone up. The view runs in a request scope, so a cache that is
- * down costs the request one timeout, not one per call, and the tags of the fragments it renders
- * reach the stored page. Every page carries the tags `url:<path>` and `url://<host><path>`: their
+ * Concurrent misses of one page wait for one render and are handed its page, never its store; the
+ * response that rendered it ends once it is stored (Django stores, then returns). The view runs in a
+ * request scope, so a cache that is down costs the request one timeout, not one per call, and the
+ * tags of the fragments it renders reach the stored page. Every page carries the tags `url:<path>` and `url://<host><path>`: their
  * versions, read with the header list, are what the page is stamped with, so an invalidation during a
  * render drops it too.
  */

@@ -1,8 +1,8 @@
 /**
  * The page cache's response phase (Django's `UpdateCacheMiddleware`): judges the response its request
  * phase let through, describes what to store, hands the page to the requests waiting on its render,
- * and stores it behind the response. The surprise: a render that fails while a page inside its
- * `staleIfError` window is stored sends that page instead, decided at the head.
+ * and stores it before the end of the response goes out. The surprise: a render that fails while a
+ * page inside its `staleIfError` window is stored sends that page instead, decided at the head.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { teeResponse } from './capture.js';
@@ -15,7 +15,7 @@ import { PageRequest, type RenderedPage } from './page-request.js';
 import { countOnce, noteVariant, routeOf } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './report.js';
-import { scopeOf } from '../cacheability/scope.js';
+import { inRequestScope, scopeOf } from '../cacheability/scope.js';
 import { sealedBody, unsealedBody } from './holes.js';
 import { foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 import { pageTemplates } from '../digests/index.js';
@@ -30,9 +30,10 @@ const NOT_STORED = new Set(['connection', 'keep-alive', 'transfer-encoding', 'da
 
 /**
  * Watches the response for `layer`: stores it if a lookup of the layer's store missed for the request
- * (found when the head goes out, so this may be installed before the lookup runs) and the rules allow.
- * The outermost layer a response passes delivers its holes: it holds the body back and sends it
- * filled, while each layer stores the page with its holes' placeholders.
+ * (found when the head goes out, so this may be installed before the lookup runs) and the rules allow,
+ * before the end of the response goes out. The outermost layer a response passes delivers its
+ * holes: it holds the body back and sends it filled, while each layer stores the page with its holes'
+ * placeholders.
  */
 export function captureResponse(layer: PageLayer, req: IncomingMessage, res: ServerResponse): void {
   let lookup: PageRequest | undefined;
@@ -109,7 +110,12 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       const varies = variesOn(ownVary, contexts);
       const rendered: RenderedPage = { page: stored, varies, variant: variantHash(req, varies) };
       lookup.settle(rendered);
-      lookup.storingWith(storePage(layer, lookup, stored, timeout, ownVary, contexts));
+      const request = lookup;
+      // In the request's scope: the store shares the request's cache budget, whoever ends the response.
+      const storing = inRequestScope(res, () => storePage(layer, request, stored, timeout, ownVary, contexts));
+      lookup.storingWith(storing);
+      // Django stores, then returns: the end of the response waits for a store that lands later than now.
+      return lookup.cache.writesLandAtOnce ? undefined : storing;
     },
     send: (body) => layer.holeDelivery.bodyFor(req, res, fallbackBody ?? body, fallbackBody === undefined ? 'live' : 'sealed'),
   });
@@ -167,7 +173,7 @@ function describePage(layer: PageLayer, req: IncomingMessage, res: ServerRespons
 }
 
 /**
- * Stores a page sent to its requester, in the background, with its tags at the versions read
+ * Stores a page being sent to its requester, with its tags at the versions read
  * before its render began (its path's) or now (its fragments'): an invalidation since then drops
  * it. It may be served stale for the longer of the layer's and the view's stale windows.
  */
@@ -194,7 +200,7 @@ async function storePage(
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
     await cache.set(key, page, { timeout, tags: pageTags(res, lookup), tagsAsOf: lookup.snapshot, staleWhileRevalidate, staleIfError });
   } catch (error) {
-    // The response has gone out already; a failed store only costs the next request a miss.
+    // The response goes out all the same; a failed store only costs the next request a miss.
     reportPageFailure(cache, `storing the page ${absoluteUrl(req)} failed`, error);
   }
 }

@@ -21,7 +21,7 @@ import Koa from 'koa';
 import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
 import pug from 'pug';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import * as ejsTag from '../../adapters/ejs.js';
 import * as etaTag from '../../adapters/eta.js';
 import * as fastifyCache from '../../adapters/fastify.js';
@@ -33,6 +33,7 @@ import * as pugTag from '../../adapters/pug.js';
 import { caches, configureCaches, invalidateTags, makeTemplateFragmentKey } from '../../src/index.js';
 import { pageStats, resetPageStats } from '../../src/http/index.js';
 import { FIXTURES } from '../fragments/engines.js';
+import { silenceableProxy } from '../setup/silenceable-proxy.js';
 
 const ITEMS = [
   { id: 1, title: 'One & only' },
@@ -214,17 +215,16 @@ async function get(site: Site, path: string) {
   return { status: response.status, cache: response.headers.get('x-cache'), type: response.headers.get('content-type'), body: await response.text() };
 }
 
-/** The response once the page cache answers it from a stored page (it stores behind the response). */
+/** The response to a request sent once the MISS of `path` arrived: answered from the page stored before that response ended. */
 async function storedHit(site: Site, path: string) {
-  let hit!: Awaited<ReturnType<typeof get>>;
-  await vi.waitFor(async () => {
-    hit = await get(site, path);
-    expect(hit.cache).toBe('HIT');
-  });
+  const hit = await get(site, path);
+  expect(hit.cache, path).toBe('HIT');
   return hit;
 }
 
 let serial = 0;
+/** A server's deadline long enough that one stands apart from two however busy the machine is. */
+const DEADLINE_MS = 1000;
 
 describe.each([fastify, koa, hono])('$name', (framework) => {
   let site: Site | undefined;
@@ -268,6 +268,34 @@ describe.each([fastify, koa, hono])('$name', (framework) => {
     await invalidateTags(['item:1']);
     expect(await get(site, '/items/1')).toMatchObject({ cache: 'MISS', body: 'item 1 3' });
     expect((await storedHit(site, '/items/2')).body).toBe('item 2 2');
+  });
+
+  it("holds the end of its own response back by one deadline at most when the page's Redis goes silent after the lookup: the page arrives whole, its failed store reported", async () => {
+    const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
+    if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
+    const proxy = await silenceableProxy(new URL(redisUrl));
+    const options = { failOpen: true, timeoutMs: DEADLINE_MS };
+    await configureCaches({ default: { backend: 'redis', location: proxy.url, keyPrefix: `silent${process.pid}${framework.name}${++serial}`, options } });
+    const errors: string[] = [];
+    caches.get('default').on('error', (error: Error) => errors.push(error.message));
+    try {
+      site = await framework.site(false, framework.engines[0]!);
+      // The handler counting its call is the moment the server goes silent: the page is stored after it.
+      site.calls = new Proxy(site.calls, { set: (calls, route, n) => (proxy.silence(), Reflect.set(calls, route, n)) });
+      const started = performance.now();
+      const miss = await get(site, '/text');
+      const ms = performance.now() - started;
+      expect(miss).toMatchObject({ status: 200, cache: 'MISS', body: 'text 1' });
+      // The store's calls share the request's one budget, whoever ends the response: two deadlines would take at least 1.8.
+      expect(ms, `the response took ${ms.toFixed(0)} ms`).toBeLessThan(DEADLINE_MS * 1.8);
+      // Its store was tried, and failed, before the response was complete.
+      expect(errors.join('\n')).toContain(`did not answer within ${DEADLINE_MS} ms`);
+    } finally {
+      await site?.close();
+      site = undefined;
+      await caches.closeAll();
+      await proxy.close();
+    }
   });
 
   it('refuses options it cannot use, naming the function', async () => {
