@@ -23,16 +23,12 @@ import { describe } from '../src/core/keys.js';
 import { type TemplateDigestReport, TemplateDigests } from '../src/digests/index.js';
 import { checkOptions, optionShape } from '../src/options.js';
 import { findHandlebarsDependencies, HandlebarsPartials, SITE, SOURCE, sourceOf } from './handlebars-digests.js';
+import { checked, TEMPLATE } from './handlebars-checks.js';
 import { DIGEST_KEY, installHitCompiler } from './handlebars-hits.js';
 import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
-/** The helpers besides the tag that are given their template's name. */
-const HELPERS_TOLD_THEIR_TEMPLATE = new Set(['uncacheable', 'hole']);
-
-/** The hash argument the compiler adds to each tag: the template's name, for error messages. */
-const TEMPLATE = '__cachegrainTemplate';
 const INSTALLED = Symbol.for('cachegrain.handlebars');
 /** Where an instance, and each template it compiles with digests on, keep the instance's template digests. */
 const DIGESTS = Symbol.for('cachegrain.handlebars.digests');
@@ -383,87 +379,6 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
       .join('/');
     handlebars.registerPartial(name, handlebars.compile(readFileSync(file, 'utf8'), { srcName: file } as CompileOptions));
   }
-}
-
-/**
- * Fails on a tag with too few arguments or a keyword it does not take; turns a bare-word fragment name into the string it spells;
- * gives each tag its template's name, and its template digest key when it has one.
- */
-function checkTags(program: hbs.AST.Program | undefined, helperName: string, template: string, digestKey: string | undefined): void {
-  for (const statement of program?.body ?? []) {
-    const block = statement as hbs.AST.BlockStatement;
-    const mustache = statement as hbs.AST.MustacheStatement;
-    const called = mustache.type === 'MustacheStatement' || block.type === 'BlockStatement' ? (mustache.path as hbs.AST.PathExpression).original : undefined;
-    const site = { template, line: statement.loc.start.line };
-    checkSubexpressions(mustache, template, helperName);
-    if (mustache.type === 'MustacheStatement' && called === helperName) {
-      throw new TemplateSyntaxError(`'${helperName}' is a block helper: {{#${helperName} 60 "sidebar"}}…{{/${helperName}}}`, undefined, site);
-    }
-    if (block.type === 'BlockStatement' && HELPERS_TOLD_THEIR_TEMPLATE.has(called!)) {
-      throw new TemplateSyntaxError(`'${called}' takes no block: write {{${called} ${called === 'hole' ? '"name" args…' : '"why"'}}}`, undefined, site);
-    }
-    // `{{uncacheable "why"}}` and `{{hole "name"}}` learn their template, as the tag does, for the reasons and errors they give.
-    if (mustache.type === 'MustacheStatement' && HELPERS_TOLD_THEIR_TEMPLATE.has(called!)) {
-      nameTemplate(mustache, template);
-      continue;
-    }
-    if (block.type === 'BlockStatement' && (block.path as hbs.AST.PathExpression).original === helperName) {
-      if (block.params.length < 2) throw tooFewArguments(helperName, { template, line: block.loc.start.line });
-      for (const pair of block.hash?.pairs ?? []) {
-        if (pair.key === TEMPLATE || pair.key === DIGEST_KEY) continue;
-        const unknown = unknownKeyword(pair.key, `'${helperName}' tag`, { template, line: pair.loc?.start.line ?? block.loc.start.line });
-        if (unknown !== undefined) throw unknown;
-      }
-      const name = block.params[1] as hbs.AST.PathExpression;
-      if (name.type === 'PathExpression' && !name.data) {
-        block.params[1] = { type: 'StringLiteral', value: name.original, original: name.original, loc: name.loc } as hbs.AST.StringLiteral;
-      }
-      nameTemplate(block, template);
-      if (digestKey !== undefined) hashPair(block, DIGEST_KEY, digestKey);
-    }
-    checkTags(block.program, helperName, template, digestKey);
-    checkTags(block.inverse, helperName, template, digestKey);
-  }
-}
-
-/**
- * In the arguments of `call`, at any depth: refuses `(cache …)`, a block helper, and `(uncacheable …)`,
- * whose mark another helper may drop (`{{#if (uncacheable "why")}}`); gives each `(hole …)` its template's name.
- */
-function checkSubexpressions(call: { params?: hbs.AST.Expression[]; hash?: hbs.AST.Hash }, template: string, helperName: string): void {
-  for (const value of [...(call.params ?? []), ...(call.hash?.pairs ?? []).map((pair) => pair.value)]) {
-    if (value.type !== 'SubExpression') continue;
-    const subexpression = value as hbs.AST.SubExpression;
-    const called = (subexpression.path as hbs.AST.PathExpression).original;
-    const site = { template, line: subexpression.loc.start.line };
-    if (called === helperName)
-      throw new TemplateSyntaxError(`'${helperName}' is a block helper: {{#${helperName} 60 "sidebar"}}…{{/${helperName}}}`, undefined, site);
-    if (called === 'uncacheable') {
-      throw new TemplateSyntaxError(
-        `'uncacheable' is written as a mustache of its own, {{uncacheable "why"}}: its mark must reach the page, and a helper given it may drop it`,
-        undefined,
-        site,
-      );
-    }
-    if (called === 'hole') nameTemplate(subexpression, template);
-    checkSubexpressions(subexpression, template, helperName);
-  }
-}
-
-/** Gives a helper call its template's name, as a hash argument its helper reads for the errors and reasons it gives. */
-function nameTemplate(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement | hbs.AST.SubExpression, template: string): void {
-  hashPair(call, TEMPLATE, template);
-}
-
-/** Adds a string literal to a helper call's hash. */
-function hashPair(call: hbs.AST.BlockStatement | hbs.AST.MustacheStatement | hbs.AST.SubExpression, key: string, value: string): void {
-  call.hash ??= { type: 'Hash', pairs: [], loc: call.loc } as hbs.AST.Hash;
-  call.hash.pairs.push({ type: 'HashPair', key, value: { type: 'StringLiteral', value, original: value, loc: call.loc }, loc: call.loc } as hbs.AST.HashPair);
-}
-
-function checked(program: hbs.AST.Program, helperName: string, template: string, digestKey: string | undefined): hbs.AST.Program {
-  checkTags(program, helperName, template, digestKey);
-  return program;
 }
 
 /** Parses a template; a tag left open fails naming its own line, not the end of the file. */
