@@ -321,6 +321,26 @@ describe.each([fastify, koa, hono])('$name', (framework) => {
   });
 });
 
+describe("Fastify's own injection (light-my-request)", () => {
+  it('stores the body once: a HIT through app.inject sends the bytes of the MISS that stored it', async () => {
+    configureCaches({ default: { backend: 'locmem' } });
+    const app = Fastify();
+    await app.register(fastifyCache.cachegrain, { seconds: 60 });
+    let renders = 0;
+    app.get('/injected', async () => `rendered ${++renders}`);
+    try {
+      const miss = await app.inject({ method: 'GET', url: '/injected' });
+      const hit = await app.inject({ method: 'GET', url: '/injected' });
+      expect([miss.headers['x-cache'], miss.body]).toEqual(['MISS', 'rendered 1']);
+      // Its response's end writes through the response's own write, which the page cache also watches.
+      expect([hit.headers['x-cache'], hit.body, hit.headers['content-length']]).toEqual(['HIT', 'rendered 1', '10']);
+    } finally {
+      await app.close();
+      await caches.closeAll();
+    }
+  });
+});
+
 describe('Fastify route config', () => {
   it("refuses a route's cachePage config it cannot use, naming the route", async () => {
     const app = Fastify();
