@@ -223,7 +223,7 @@ async function storedHit(site: Site, path: string) {
 }
 
 let serial = 0;
-/** A server's deadline long enough that one stands apart from two however busy the machine is. */
+/** A server's deadline. */
 const DEADLINE_MS = 1000;
 
 describe.each([fastify, koa, hono])('$name', (framework) => {
@@ -282,12 +282,10 @@ describe.each([fastify, koa, hono])('$name', (framework) => {
       site = await framework.site(false, framework.engines[0]!);
       // The handler counting its call is the moment the server goes silent: the page is stored after it.
       site.calls = new Proxy(site.calls, { set: (calls, route, n) => (proxy.silence(), Reflect.set(calls, route, n)) });
-      const started = performance.now();
       const miss = await get(site, '/text');
-      const ms = performance.now() - started;
       expect(miss).toMatchObject({ status: 200, cache: 'MISS', body: 'text 1' });
-      // The store's calls share the request's one budget, whoever ends the response: two deadlines would take at least 1.8.
-      expect(ms, `the response took ${ms.toFixed(0)} ms`).toBeLessThan(DEADLINE_MS * 1.8);
+      // The store's calls share the request's one budget, whoever ends the response: one failure in all.
+      expect(caches.get('default').health()).toMatchObject([{ state: 'closed', consecutiveFailures: 1 }]);
       // Its store was tried, and failed, before the response was complete.
       expect(errors.join('\n')).toContain(`did not answer within ${DEADLINE_MS} ms`);
     } finally {

@@ -41,7 +41,7 @@ const PAGES: Array<[path: string, body: (name: string, run: number) => string]> 
 const shown = (reply: Reply) => reply.text.replace(/<esi:include src="[^"]+"\/>/g, '<esi:include/>');
 const summary = (reply: Reply) => [reply.status, reply.headers['x-cache'], shown(reply)];
 
-/** A server's deadline long enough that one stands apart from two however busy the machine is. */
+/** A server's deadline. */
 const DEADLINE_MS = 1000;
 
 let page = 0;
@@ -121,12 +121,11 @@ describe.each(STACKS)('on %s', (stack, build) => {
 
     it.each(PAGES)('delivers the page of %s whole, its end held back by one deadline at most, and reports the store that failed', async (path, body) => {
       const name = freshName();
-      const started = performance.now();
       const reply = await send(base, `${path}${name}`, { headers: ann });
-      const ms = performance.now() - started;
       expect(summary(reply)).toEqual([200, 'MISS', body(name, 1)]);
-      // One deadline in all for the store's calls (two would take at least 1.8 deadlines: one fires between 90% and 100% of it).
-      expect(ms, `the response took ${ms.toFixed(0)} ms`).toBeLessThan(DEADLINE_MS * 1.8);
+      // One deadline in all for the store's calls: the first waits it out and the request's budget
+      // answers the rest at once (each call waiting its own would count one failure apiece).
+      expect(caches.get('default').health()).toMatchObject([{ state: 'closed', consecutiveFailures: 1 }]);
       expect(errors.map((error) => error.message).join('\n')).toContain(`did not answer within ${DEADLINE_MS} ms`);
     });
   });
