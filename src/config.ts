@@ -204,11 +204,11 @@ function resolve(alias: string, entry: CacheConfig): Resolved {
   const known = (Backend as { optionNames?: readonly string[] | OptionShape }).optionNames;
   const unknownOption = known === undefined || entry.options === undefined ? undefined : checkOptionNames(entry.options, known);
   if (unknownOption !== undefined) throw new TypeError(`cache '${alias}': ${unknownOption}`);
-  // Optional: a backend may extend another copy of cachegrain's BaseCache, without it.
-  const misplaced = (Backend as { locationProblem?: (params: CacheParams<any>) => string | undefined }).locationProblem?.({
-    location: entry.location,
-    options: entry.options,
-  });
+  // Asked of the class that declares it: a subclass of a backend may make its location and options
+  // in its constructor (its own check runs there). Optional: a backend may extend another copy of
+  // cachegrain's BaseCache, without it.
+  const declared = Object.hasOwn(Backend, 'locationProblem') ? (Backend as { locationProblem?: (params: CacheParams<any>) => string | undefined }) : undefined;
+  const misplaced = declared?.locationProblem?.({ location: entry.location, options: entry.options });
   if (misplaced !== undefined) throw new TypeError(`cache '${alias}': ${misplaced}`);
   let keyFunction = entry.keyFunction;
   if (typeof keyFunction === 'string') {

@@ -1,3 +1,9 @@
+/** What a render level's read answers: the entries found, and the versions (and count) it read. */
+export interface RenderRead<T> {
+  entries: Map<CacheKey, RenderEntry<T>>;
+  versions: Map<string, string | undefined> & TagSnapshot;
+}
+
 /**
  * BaseCache: the cache API (Django's, in camelCase), written once over a handful of primitives that each backend
  * implements (Django's `BaseCache`, unstorage's driver seam). The base owns argument shapes, made
@@ -229,13 +235,11 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   /**
    * A render level's read: the entries found among `keys`, fresh and stale alike, and,
    * in the same round trip, the current version of each of `tags`; the found entries' own tags are
-   * read in at most one more. `versions` holds every tag read and the invalidation count, for what is computed next (`tagsAsOf`).
+   * read in at most one more. `versions` holds every tag read and, unless the render has it already
+   * (`withGeneration` false), the invalidation count, for what is computed next (`tagsAsOf`).
    */
-  readEntriesAndTags<T = unknown>(
-    keys: readonly CacheKey[],
-    tags: readonly string[],
-  ): MaybePromise<{ entries: Map<CacheKey, RenderEntry<T>>; versions: Map<string, string | undefined> & TagSnapshot }> {
-    return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render');
+  readEntriesAndTags<T = unknown>(keys: readonly CacheKey[], tags: readonly string[], withGeneration = true): MaybePromise<RenderRead<T>> {
+    return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render', withGeneration);
   }
 
   /** Each tag's current version and the cache's invalidation count, for a later write's `tagsAsOf`: one read, synchronous in process. */

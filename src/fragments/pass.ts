@@ -119,6 +119,7 @@ export class Pass {
           const { entries, versions } = await cache.readEntriesAndTags<unknown>(
             group.map((fragment) => fragment.key),
             round === 0 ? group.flatMap((fragment) => fragment.ownTags) : [],
+            !this.writeBack.knowsGeneration(cache),
           );
           this.writeBack.remember(cache, versions);
           for (const fragment of group) {
@@ -244,7 +245,7 @@ function counted(fragment: Fragment, hit: Hit): Hit {
  * there is none. Only a fresh copy counts: a refresh takes the lock over its own stale one.
  */
 async function storedCopy(cache: BaseCache, key: string): Promise<Hit | undefined> {
-  const { entries } = await cache.readEntriesAndTags<unknown>([key], []);
+  const { entries } = await cache.readEntriesAndTags<unknown>([key], [], false);
   const entry = entries.get(key);
   return entry === undefined || entry.state !== 'fresh' || isRedirect(entry.value) ? undefined : hitOf(entry);
 }

@@ -25,6 +25,14 @@ export class WriteBack {
   }
 
   /**
+   * Whether the render's writes to `cache` have the generation they are written as of: read by an
+   * earlier level, or by the page lookup the render runs in. A level read then leaves it out.
+   */
+  knowsGeneration(cache: BaseCache): boolean {
+    return this.versions.get(cache)?.generation !== undefined || currentScope()?.renderGenerations.has(cache) === true;
+  }
+
+  /**
    * Writes the fragments of `rendered` whose HTML was made here; one holding a stale fragment is not
    * written (it would keep that copy).
    */

@@ -77,9 +77,16 @@ export class TaggedReads<P> {
 
   /**
    * The entries under `keys` (of `version`, undefined for the cache's own) with the versions of
-   * `tags`, as `mode` says: values for `fresh`, entries (`CachedEntry`) for the others.
+   * `tags`, as `mode` says: values for `fresh`, entries (`CachedEntry`) for the others. A `render`
+   * batch reads the cache's generation too, unless the render has it already (`withGeneration`).
    */
-  read<V>(keys: Iterable<CacheKey>, version: number | undefined, tags: readonly string[], mode: BatchMode): MaybePromise<BatchAnswer<V>> {
+  read<V>(
+    keys: Iterable<CacheKey>,
+    version: number | undefined,
+    tags: readonly string[],
+    mode: BatchMode,
+    withGeneration = mode === 'render',
+  ): MaybePromise<BatchAnswer<V>> {
     const originals: CacheKey[] = [];
     const made: string[] = [];
     for (const key of keys) {
@@ -94,9 +101,9 @@ export class TaggedReads<P> {
     if (made.length === 0 && tagList.length === 0) return { entries: new Map(), versions: new Map() };
     const tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
     // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
-    const more = mode === 'render' ? [...tagKeys, this.tags.generationKey] : tagKeys;
+    const more = withGeneration ? [...tagKeys, this.tags.generationKey] : tagKeys;
     const asked = more.length === 0 ? made : [...made, ...more];
-    return andThen(this.host.seam.read(asked, false), (found) => this.answer<V>(originals, made, last, tagList, tagKeys, found, mode));
+    return andThen(this.host.seam.read(asked, false), (found) => this.answer<V>(originals, made, last, tagList, tagKeys, found, mode, withGeneration));
   }
 
   /**
@@ -170,10 +177,11 @@ export class TaggedReads<P> {
     tagKeys: readonly string[],
     found: Map<string, Entry<P>>,
     mode: BatchMode,
+    withGeneration: boolean,
   ): MaybePromise<BatchAnswer<V>> {
     const batch: Batch = { keys, made, mode, removals: [] };
     const versions: BatchAnswer<V>['versions'] = new Map<string, string | undefined>();
-    if (mode === 'render') this.tags.asOf(versions, found.get(this.tags.generationKey));
+    if (withGeneration) this.tags.asOf(versions, found.get(this.tags.generationKey));
     for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, found.get(tagKeys[i]!), batch.removals));
     const answers = new Map<CacheKey, V>();
     let late: Array<Late<P>> | undefined;
