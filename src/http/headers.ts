@@ -6,6 +6,7 @@
 import type { OutgoingMessage } from 'node:http';
 import vary from 'vary';
 import { closestName, MUST_BE, optionShape, ValueRule, valueMessage } from '../options.js';
+import { edgeToken } from '../edge/tokens.js';
 
 /** The directives known by name (RFC 9111 and RFC 5861), in camelCase. */
 export interface KnownCacheControlDirectives {
@@ -198,27 +199,11 @@ export function varyIncludes(varyValue: string | undefined, name: string): boole
 }
 
 /**
- * Tags as a tag header lists them (`Cache-Tag`, `Surrogate-Key`): space-separated, each one key. A
- * byte that would split a tag or cannot stand in a header (a space, a comma, a control character,
- * anything outside ASCII) is percent-encoded as UTF-8, and so is `%`, so that two tags never look
- * alike: `two words` → `two%20words`. A purge by tag names the tag as encoded here.
+ * Tags as a tag header lists them (`Cache-Tag`, `Surrogate-Key`): space-separated, each one token
+ * (see `edgeToken`): `two words` → `two%20words`. A purge by tag names the tag as encoded here.
  */
 export function tagHeaderValue(tags: readonly string[]): string {
-  return tags.map(tagForHeader).join(' ');
-}
-
-/** One tag as a tag header carries it (see `tagHeaderValue`). */
-function tagForHeader(tag: string): string {
-  return NOT_IN_A_TAG_KEY.test(tag) ? tag.replace(NOT_IN_A_TAG_KEYS, percentEncoded) : tag;
-}
-
-/** Visible ASCII but `%` and `,`; a tag header's keys are made of these. */
-const NOT_IN_A_TAG_KEY = /[^\x21-\x24\x26-\x2b\x2d-\x7e]/;
-const NOT_IN_A_TAG_KEYS = new RegExp(NOT_IN_A_TAG_KEY.source + '+', 'g');
-
-/** Every UTF-8 byte of `text` as `%XX` (a lone surrogate as U+FFFD's, where encodeURIComponent would throw). */
-function percentEncoded(text: string): string {
-  return Array.from(Buffer.from(text, 'utf8'), (byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join('');
+  return tags.map(edgeToken).join(' ');
 }
 
 /** An IMF-fixdate: `Mon, 01 Jan 2007 01:54:21 GMT`. */
