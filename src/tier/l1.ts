@@ -291,8 +291,10 @@ export class L1Tier<P> implements InProcessStore<P> {
     const started = this.markChanged(keys);
     const keep = (failed: WriteFailure[]) => {
       for (const [key, payload] of entries) {
-        // Only our own write may fill: a later change (ours or another process's) wins.
+        // Only our own write may fill: a later change (ours or another process's) wins, and what was
+        // held before the write is what both replaced.
         if (!this.changedSince(key, started)) this.keepEntry(key, payload, expiresAt);
+        else this.entries.delete(key);
       }
       for (const failure of failed) this.entries.delete(failedKey(failure));
       this.markChanged(keys);
@@ -308,6 +310,7 @@ export class L1Tier<P> implements InProcessStore<P> {
     const started = this.markChanged([key]);
     const keep = (stored: boolean) => {
       if (stored && !this.changedSince(key, started)) this.keepEntry(key, payload, expiresAt);
+      else if (stored) this.entries.delete(key);
       this.markChanged([key]);
       if (stored) this.publish([key]);
       return stored;
