@@ -2,8 +2,8 @@
  * The page cache's side of holes (the per-visitor parts of a cached page): a page is stored with its
  * holes' placeholders sealed, and every response that carries it, HIT or MISS, gets them filled for
  * its request before it goes out (`private` from then on, as it is one visitor's page), or replaced
- * by signed ESI includes (`holes: 'esi'`) that `holeHandler()` answers. Also the request scope as
- * middleware, for pages rendered with no page cache around them.
+ * by signed ESI includes (`holes: 'esi'`, for a request from an ESI processor) that `holeHandler()`
+ * answers. Also the request scope as middleware, for pages rendered with no page cache around them.
  */
 import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
@@ -60,9 +60,10 @@ export class HoleDelivery {
 
   /**
    * The body to send for `body`, whose holes' placeholders are in `form`, with the head made right:
-   * ESI includes for a request from an ESI processor (`'esi'`, see `asksForEsi`), else filled for it: the response becomes `private`, and validators are the
-   * filled page's own (a strong ETag where the page had one, judged against the request's
-   * preconditions: 304 or 412 with no body). A fill that fails sends a 500 instead, reported.
+   * ESI includes for a request from an ESI processor (`'esi'`, see `asksForEsi`), else filled for
+   * it: the response becomes `private`, and validators are the filled page's own (a strong ETag
+   * where the page had one, judged against the request's preconditions: 304 or 412 with no body). A
+   * fill that fails sends a 500 instead, reported.
    */
   async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined> {
     // Frameworks answer a HEAD without handing its body on: the length they declared is that of the

@@ -74,7 +74,8 @@ export interface PageCacheOptions extends PageKeyOptions {
   /**
    * How the holes of a page (`defineHole`) reach the visitor: `'fill'`, put in place before the page
    * is sent (then `Cache-Control: private`), or `'esi'`, as `<esi:include>` tags with signed URLs for
-   * a CDN or proxy to fetch from `holeHandler()` (the page keeps its shared lifetime). @default 'fill'
+   * a CDN or proxy to fetch from `holeHandler()` (the page keeps its shared lifetime), to a request
+   * whose `Surrogate-Capability` names `ESI/1.0`; any other request gets them filled. @default 'fill'
    */
   holes?: HoleMode;
   /**
