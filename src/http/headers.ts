@@ -6,7 +6,6 @@
 import type { OutgoingMessage } from 'node:http';
 import vary from 'vary';
 import { closestName, MUST_BE, optionShape, ValueRule, valueMessage } from '../options.js';
-import { edgeToken } from '../edge/tokens.js';
 
 /** The directives known by name (RFC 9111 and RFC 5861), in camelCase. */
 export interface KnownCacheControlDirectives {
@@ -196,14 +195,6 @@ export function appendVary(existing: string | undefined, names: readonly string[
 export function varyIncludes(varyValue: string | undefined, name: string): boolean {
   const wanted = name.trim().toLowerCase();
   return splitHeaderValue(varyValue).some((item) => item.toLowerCase() === wanted);
-}
-
-/**
- * Tags as a tag header lists them (`Cache-Tag`, `Surrogate-Key`): space-separated, each one token
- * (see `edgeToken`): `two words` → `two%20words`. A purge by tag names the tag as encoded here.
- */
-export function tagHeaderValue(tags: readonly string[]): string {
-  return tags.map(edgeToken).join(' ');
 }
 
 /** An IMF-fixdate: `Mon, 01 Jan 2007 01:54:21 GMT`. */

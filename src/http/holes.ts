@@ -2,8 +2,8 @@
  * The page cache's side of holes (the per-visitor parts of a cached page): a page is stored with its
  * holes' placeholders sealed, and every response that carries it, HIT or MISS, gets them filled for
  * its request before it goes out (`private` from then on, as it is one visitor's page), or replaced
- * by signed ESI includes (`holes: 'esi'`) that `holeHandler()` answers. Also the request scope as
- * middleware, for pages rendered with no page cache around them.
+ * by signed ESI includes (`holes: 'esi'`, for a request from an ESI processor) that `holeHandler()`
+ * answers. Also the request scope as middleware, for pages rendered with no page cache around them.
  */
 import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
@@ -60,16 +60,17 @@ export class HoleDelivery {
 
   /**
    * The body to send for `body`, whose holes' placeholders are in `form`, with the head made right:
-   * ESI includes, or filled for the request: the response becomes `private`, and validators are the
-   * filled page's own (a strong ETag where the page had one, judged against the request's
-   * preconditions: 304 or 412 with no body). A fill that fails sends a 500 instead, reported.
+   * ESI includes for a request from an ESI processor (`'esi'`, see `asksForEsi`), else filled for
+   * it: the response becomes `private`, and validators are the filled page's own (a strong ETag
+   * where the page had one, judged against the request's preconditions: 304 or 412 with no body). A
+   * fill that fails sends a 500 instead, reported.
    */
   async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined> {
     // Frameworks answer a HEAD without handing its body on: the length they declared is that of the
     // page before its holes were delivered, which its GET would not get, and the delivered one is unknown.
     if (req.method === 'HEAD' && (body === undefined || body.length === 0)) res.removeHeader('content-length');
     try {
-      if (this.mode === 'esi') {
+      if (this.mode === 'esi' && asksForEsi(req)) {
         sendForAssembly(res);
         // An empty body is a HEAD's, its length unknown: a body made of no includes would declare 0.
         return body === undefined || body.length === 0 ? body : Buffer.from(esiIncludes(body.toString('utf8'), form, this.signer));
@@ -101,17 +102,37 @@ export class HoleDelivery {
 }
 
 /**
+ * Whether the request comes from a surrogate that assembles ESI: its `Surrogate-Capability` (Edge
+ * Architecture 1.0) gives some device `ESI/1.0` (`cachegrain="ESI/1.0"`, `abc="ESI/1.0 ESI-Inline/1.0"`).
+ * Any other request (a browser, a proxy that does not assemble) would get the includes as text.
+ */
+export function asksForEsi(req: IncomingMessage): boolean {
+  const given = req.headers['surrogate-capability'];
+  if (given === undefined) return false;
+  const capability = Array.isArray(given) ? given.join(', ') : given;
+  for (const [, quoted, bare] of capability.matchAll(/=\s*(?:"([^"]*)"|([^\s,"]+))/g)) {
+    if ((quoted ?? bare)!.split(/\s+/).some((name) => name.toUpperCase() === 'ESI/1.0')) return true;
+  }
+  return false;
+}
+
+/**
  * The head of a page whose holes go out as ESI includes. Its lifetime for the ESI proxy (its
- * `s-maxage`, else its `max-age`) goes in `Surrogate-Control`, which that proxy reads and drops; the
- * page it assembles is one visitor's, so `Cache-Control` says `private` to every cache after it (a CDN
- * in front of Varnish), its `max-age` kept for the browser. The page's validators stand for the shell,
- * not for what the proxy assembles from it: a proxy would answer 304 to a visitor whose holes
- * changed, so there are none.
+ * `s-maxage`, else its `max-age`) and its stale windows go in `Surrogate-Control`, which that proxy
+ * reads and drops; the page it assembles is one visitor's, so `Cache-Control` says `private` to every
+ * cache after it (a CDN in front of Varnish), its `max-age` kept for the browser. The page's
+ * validators stand for the shell, not for what the proxy assembles from it: a proxy would answer 304
+ * to a visitor whose holes changed, so there are none.
  */
 function sendForAssembly(res: ServerResponse): void {
   const cacheControl = headerText(res, 'cache-control');
   const lifetime = secondsOf(cacheControl, 's-maxage') ?? maxAgeOf(cacheControl);
-  res.setHeader('Surrogate-Control', lifetime === null ? 'content="ESI/1.0"' : `max-age=${lifetime}, content="ESI/1.0"`);
+  const directives = lifetime === null ? [] : [`max-age=${lifetime}`];
+  for (const stale of ['stale-while-revalidate', 'stale-if-error']) {
+    const seconds = secondsOf(cacheControl, stale);
+    if (seconds !== null) directives.push(`${stale}=${seconds}`);
+  }
+  res.setHeader('Surrogate-Control', [...directives, 'content="ESI/1.0"'].join(', '));
   patchCacheControl(res, { private: true, 's-maxage': false });
   res.removeHeader('etag');
   res.removeHeader('last-modified');

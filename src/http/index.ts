@@ -57,6 +57,8 @@ export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageC
 export { nameRoute, pageVariants } from './page-stats.js';
 export type { RouteVariants } from './page-stats.js';
 export { REFRESH_HEADER } from './refresh.js';
+export { DEFAULT_MAX_LENGTH, DEFAULT_MAX_LINE_LENGTH, tagHeaderLines } from './tag-header.js';
+export type { TagHeader, TagHeaderFormat, TagHeaderOption } from './tag-header.js';
 export type { PageCacheOptions, StoredPage } from './page-cache.js';
 export { dashboardHandler } from './dashboard.js';
 export type { DashboardOptions } from './dashboard.js';

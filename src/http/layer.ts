@@ -25,6 +25,7 @@ import {
   urlTag,
 } from './keys.js';
 import { reportPageFailure } from './report.js';
+import { TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption } from './tag-header.js';
 
 /**
  * How many URLs' keys each page cache layer remembers (by absolute URL behind a proxy, by Host and
@@ -53,13 +54,19 @@ export interface PageCacheOptions extends PageKeyOptions {
   maxBodyBytes?: number;
   /**
    * Seconds past a page's timeout during which it is served stale (`X-Cache: STALE`) while one
-   * refresh renders it again behind; a view's `Cache-Control: stale-while-revalidate=N` counts too. @default 0
+   * refresh renders it again behind; a view's `Cache-Control: stale-while-revalidate=N` counts too.
+   * Sent downstream as that directive, so an edge in front does the same. @default 0
    */
   staleWhileRevalidate?: number;
-  /** Seconds past a page's timeout during which it is served when its view fails (throws, or answers 5xx); also `stale-if-error=N`. @default 0 */
+  /** Seconds past a page's timeout during which it is served when its view fails (throws, or answers 5xx); also `stale-if-error=N`, and sent downstream as it. @default 0 */
   staleIfError?: number;
-  /** A response header that lists the page's tags, space-separated, for a CDN to purge by (`'Cache-Tag'`, `'Surrogate-Key'`). @default false */
-  tagHeader?: string | false;
+  /**
+   * A response header that lists the page's tags for the edge in front to purge by, in its format:
+   * `'xkey'` (Varnish) and `'Surrogate-Key'` (Fastly) space-separated, `'Cache-Tag'` (Cloudflare,
+   * Akamai) comma-separated, any other name space-separated, or a format of its own
+   * (`{ name, separator, maxLineLength, maxLength }`, see `TagHeaderFormat`). @default false
+   */
+  tagHeader?: TagHeaderOption;
   /** Cold misses of one page render once across every process sharing the cache; the others wait for that render. @default false */
   lock?: boolean;
   /** How long a request waits for another process's render under `lock` before rendering itself. @default 5000 */
@@ -67,7 +74,8 @@ export interface PageCacheOptions extends PageKeyOptions {
   /**
    * How the holes of a page (`defineHole`) reach the visitor: `'fill'`, put in place before the page
    * is sent (then `Cache-Control: private`), or `'esi'`, as `<esi:include>` tags with signed URLs for
-   * a CDN or proxy to fetch from `holeHandler()` (the page keeps its shared lifetime). @default 'fill'
+   * a CDN or proxy to fetch from `holeHandler()` (the page keeps its shared lifetime), to a request
+   * whose `Surrogate-Capability` names `ESI/1.0`; any other request gets them filled. @default 'fill'
    */
   holes?: HoleMode;
   /**
@@ -93,7 +101,7 @@ export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
   maxBodyBytes: MUST_BE.nonNegativeInteger,
   staleWhileRevalidate: MUST_BE.nonNegativeNumber,
   staleIfError: MUST_BE.nonNegativeNumber,
-  tagHeader: HEADER_NAME_OR_FALSE,
+  tagHeader: TAG_HEADER_OPTION,
   lock: MUST_BE.boolean,
   lockTimeoutMs: MUST_BE.nonNegativeNumber,
   browserMaxAge: MUST_BE.nonNegativeSeconds,
@@ -129,7 +137,7 @@ export class PageLayer {
   readonly maxBodyBytes: number;
   readonly staleWhileRevalidate: number;
   readonly staleIfError: number;
-  readonly tagHeader: string | false;
+  readonly tagHeader: TagHeader | false;
   readonly lock: boolean;
   readonly lockTimeoutMs: number;
   /** How this layer delivers the holes of the responses it is the outermost layer of. */
@@ -156,7 +164,7 @@ export class PageLayer {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.staleWhileRevalidate = options.staleWhileRevalidate ?? 0;
     this.staleIfError = options.staleIfError ?? 0;
-    this.tagHeader = options.tagHeader ?? false;
+    this.tagHeader = tagHeaderOf(options.tagHeader, what);
     this.lock = options.lock ?? false;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.holeDelivery = new HoleDelivery(this, options.holes ?? 'fill', options.secret, (what, error) =>

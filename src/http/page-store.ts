@@ -7,7 +7,8 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { teeResponse } from './capture.js';
 import { parseHttpDate } from './conditional.js';
-import { getMaxAge, headerText, patchResponseHeaders, patchVaryHeaders, secondsOf, tagHeaderValue } from './headers.js';
+import { type CacheControlDirectives, getMaxAge, headerText, patchCacheControl, patchResponseHeaders, patchVaryHeaders, secondsOf } from './headers.js';
+import { setTagHeader } from './tag-header.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
 import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
 import type { PageLayer } from './layer.js';
@@ -46,6 +47,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
    * goes downstream only, its value standing for it in the key.
    */
   let ownVary: string | undefined;
+  let stale: StaleWindows = NOT_STALE;
   let page: Omit<StoredPage, 'body'> | undefined;
   /** A stored page with holes, sent instead of a failed render (see `replaceWithFallback`). */
   let fallbackBody: Buffer | undefined;
@@ -87,7 +89,10 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         const now = lookup.cache.now();
         // The browser's lifetime is the site's to choose, within what the page's parts have left.
         patchResponseHeaders(res, Math.min(layer.browserMaxAge ?? timeout, decision.partsMaxAge ?? Infinity), now);
-        if (layer.tagHeader !== false) res.setHeader(layer.tagHeader, tagHeaderValue(pageTags(res, lookup)));
+        stale = staleWindows(layer, res);
+        // The caches downstream serve it stale as this one does (RFC 5861), while one refresh runs.
+        patchCacheControl(res, staleDirectives(stale));
+        if (layer.tagHeader !== false) setTagHeader(res, pageTags(res, lookup), layer.tagHeader);
         if (!lookup.stores) return hold || false;
         page = { ...describePage(layer, req, res), freshUntil: now + timeout };
         return hold || true;
@@ -112,7 +117,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       lookup.settle(rendered);
       const request = lookup;
       // In the request's scope: the store shares the request's cache budget, whoever ends the response.
-      const storing = inRequestScope(res, () => storePage(layer, request, stored, timeout, ownVary, contexts));
+      const storing = inRequestScope(res, () => storePage(layer, request, stored, timeout, stale, ownVary, contexts));
       lookup.storingWith(storing);
       // Django stores, then returns: the end of the response waits for a store that lands later than now.
       return lookup.cache.writesLandAtOnce ? undefined : storing;
@@ -124,6 +129,32 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
 /** The page's tags: those of every fragment rendered into it and those the view added, and its `url:` tags. */
 function pageTags(res: ServerResponse, lookup: PageRequest): string[] {
   return [...new Set([...scopeOf(res).cacheability.tags, ...lookup.urlTags])];
+}
+
+/** How long past its timeout a page may be served: while one refresh renders it, and instead of a failed render. */
+interface StaleWindows {
+  staleWhileRevalidate: number;
+  staleIfError: number;
+}
+const NOT_STALE: StaleWindows = { staleWhileRevalidate: 0, staleIfError: 0 };
+
+/** The longer of the layer's and the view's (its `Cache-Control`) stale windows. */
+function staleWindows(layer: PageLayer, res: ServerResponse): StaleWindows {
+  const cacheControl = headerText(res, 'cache-control');
+  return {
+    staleWhileRevalidate: Math.max(layer.staleWhileRevalidate, secondsOf(cacheControl, 'stale-while-revalidate') ?? 0),
+    staleIfError: Math.max(layer.staleIfError, secondsOf(cacheControl, 'stale-if-error') ?? 0),
+  };
+}
+
+/** The stale windows as the directives that say them downstream, in whole seconds, each only where it is open. */
+function staleDirectives(windows: StaleWindows): CacheControlDirectives {
+  const directives: CacheControlDirectives = {};
+  for (const name of ['staleWhileRevalidate', 'staleIfError'] as const) {
+    const seconds = Math.floor(windows[name]);
+    if (seconds > 0) directives[name] = seconds;
+  }
+  return directives;
 }
 
 /**
@@ -182,6 +213,7 @@ async function storePage(
   lookup: PageRequest,
   page: StoredPage,
   timeout: number,
+  { staleWhileRevalidate, staleIfError }: StaleWindows,
   ownVary: string | undefined,
   contexts: readonly string[],
 ): Promise<void> {
@@ -190,9 +222,6 @@ async function storePage(
   try {
     // Down for a while (its breaker open): storing would only fail; the next request renders again.
     if (cache.unreachable) return;
-    const cacheControl = headerText(res, 'cache-control');
-    const staleWhileRevalidate = Math.max(layer.staleWhileRevalidate, secondsOf(cacheControl, 'stale-while-revalidate') ?? 0);
-    const staleIfError = Math.max(layer.staleIfError, secondsOf(cacheControl, 'stale-if-error') ?? 0);
     // The header list lives as long as the page may be served, stale included.
     const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
     const learned = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), ownVary, listTimeout, contexts);

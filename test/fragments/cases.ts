@@ -448,7 +448,7 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
       const first = await request(server).get('/page').expect(200);
       expect(first.headers['x-cache']).toBe('MISS');
       const { port } = server.address() as AddressInfo;
-      expect(first.headers['cache-tag']!.split(' ').sort()).toEqual(['item:1', 'item:2', 'item:3', `url://127.0.0.1:${port}/page`, 'url:/page', 'user:ann']);
+      expect(first.headers['cache-tag']!.split(',').sort()).toEqual(['item:1', 'item:2', 'item:3', `url://127.0.0.1:${port}/page`, 'url:/page', 'user:ann']);
       // The page is stored behind its response.
       const hit = async () => vi.waitFor(async () => expect((await request(server).get('/page')).headers['x-cache']).toBe('HIT'));
       await hit();

@@ -6,6 +6,8 @@ import { eventually } from '../setup/eventually.js';
 export interface Reply {
   status: number;
   headers: IncomingHttpHeaders;
+  /** Name, value, name, value… as they came, one pair a header line. */
+  rawHeaders: string[];
   body: Buffer;
   text: string;
 }
@@ -29,13 +31,20 @@ export function send(base: string, path: string, options: { method?: string; hea
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
         const body = Buffer.concat(chunks);
-        resolve({ status: response.statusCode!, headers: response.headers, body, text: body.toString('utf8') });
+        resolve({ status: response.statusCode!, headers: response.headers, rawHeaders: response.rawHeaders, body, text: body.toString('utf8') });
       });
       response.on('error', reject);
     });
     request.on('error', reject);
     request.end(options.body);
   });
+}
+
+/** The values of every line of a header, in order (a repeated header's lines, not joined). */
+export function headerLines(reply: Reply, name: string): string[] {
+  const lines: string[] = [];
+  for (let i = 0; i < reply.rawHeaders.length; i += 2) if (reply.rawHeaders[i]!.toLowerCase() === name.toLowerCase()) lines.push(reply.rawHeaders[i + 1]!);
+  return lines;
 }
 
 /** Waits until the page cache answers from a stored page (it stores behind the response), and answers that reply. */

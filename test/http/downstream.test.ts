@@ -68,11 +68,13 @@ beforeAll(async () => {
     backendPort: Number(appPort),
     // An ESI proxy's usual rules: a page whose Surrogate-Control asks for ESI is assembled, and kept
     // for that header's max-age whatever its Cache-Control says to caches after this one; a visitor's
-    // cookies do not keep a shared page from being looked up; Surrogate-Control stops here.
+    // cookies do not keep a shared page from being looked up; it says it assembles ESI
+    // (Surrogate-Capability), and Surrogate-Control stops here.
     vcl: `
       import std;
       sub vcl_recv {
         if (req.method != "GET" && req.method != "HEAD") { return (pass); }
+        set req.http.Surrogate-Capability = {"cachegrain="ESI/1.0""};
         return (hash);
       }
       sub vcl_backend_response {
@@ -156,7 +158,7 @@ describe('downstream of the page cache', () => {
     }
     // The shell was fetched once, and Varnish assembled every visit from it.
     expect(received.get('/esi/greeting')).toBe(1);
-    const shell = await send(app.url, '/esi/greeting');
+    const shell = await send(app.url, '/esi/greeting', { headers: { 'Surrogate-Capability': 'cachegrain="ESI/1.0"' } });
     expect(shell.headers['surrogate-control']).toBe('max-age=600, content="ESI/1.0"');
   });
 

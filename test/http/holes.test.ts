@@ -31,6 +31,9 @@ const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true })
 const SECRET = 'a secret of the whole site, 32 characters';
 const visitorOf = (request: object) => /visitor=(\w+)/.exec(cookieHeaderOf(request) ?? '')?.[1] ?? 'guest';
 const as = (visitor: string) => ({ headers: { Cookie: `visitor=${visitor}` } });
+/** A request as an ESI processor in front sends it (the shipped VCL's capability). */
+const esiAs = (visitor: string, capability = 'cachegrain="ESI/1.0"') => ({ headers: { ...as(visitor).headers, 'Surrogate-Capability': capability } });
+const INCLUDE = /<esi:include src="[^"]+"\/>/g;
 
 let location = 0;
 const servers: Array<{ close(): Promise<void> }> = [];
@@ -145,7 +148,7 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
   it('sends ESI includes with signed URLs, the page kept by the ESI proxy (Surrogate-Control) and private after it; holeHandler answers each hole private, 403 to a bad signature, 404 to an unknown hole', async () => {
     const pages = cacheMiddleware({ seconds: 600, holes: 'esi', secret: SECRET });
     const base = await serve(build([holeHandler({ secret: SECRET }) as Middleware, pages], pageView()));
-    const shell = await send(base, '/e', as('ann'));
+    const shell = await send(base, '/e', esiAs('ann'));
     expect(shell.headers['x-cache']).toBe('MISS');
     expect(shell.headers['cache-control']).toBe('max-age=600, private');
     expect(shell.headers['surrogate-control']).toBe('max-age=600, content="ESI/1.0"');
@@ -155,7 +158,7 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
       expect.stringMatching(/^\/_cachegrain\/hole\/stock\?args=%5B21%5D&sig=[\w-]{43}$/),
       expect.stringMatching(/^\/_cachegrain\/hole\/greeting\?sig=[\w-]{43}$/),
     ]);
-    const again = await storedHit(base, '/e', as('bob'));
+    const again = await storedHit(base, '/e', esiAs('bob'));
     expect(again.text).toBe(shell.text);
     const stock = await send(base, includes[0]!, as('bob'));
     expect([stock.status, stock.text, stock.headers['cache-control']]).toEqual([200, '42 left', 'private, no-store']);
@@ -170,9 +173,56 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
       expect([refused.status, refused.headers['cache-control']], forged).toEqual([403, 'private, no-store']);
     }
     // Paths that are no hole's go on to the site.
-    expect((await send(base, '/_cachegrain/hole/a/b', as('bob'))).text).toContain('<esi:include');
+    expect((await send(base, '/_cachegrain/hole/a/b', esiAs('bob'))).text).toContain('<esi:include');
     forgetHole('greeting');
     expect((await send(base, includes[1]!, as('bob'))).status).toBe(404);
+  });
+
+  it('sends ESI includes only to a request whose Surrogate-Capability names ESI/1.0, and fills the holes of any other, private, from one stored page', async () => {
+    const pages = cacheMiddleware({ seconds: 600, holes: 'esi', secret: SECRET });
+    const base = await serve(build([holeHandler({ secret: SECRET }) as Middleware, pages], pageView()));
+    const expectIncludes = (reply: Reply, what: string, n = 1) => {
+      expect(reply.text.replace(INCLUDE, '<esi/>'), what).toBe(`<h1>${n}</h1><p>product 21</p><esi/><nav><esi/></nav>`);
+      // The page's lifetime is what its fragment has left: a second may have passed since the first render.
+      expect([reply.headers['cache-control'], reply.headers['surrogate-control']], what).toEqual([
+        expect.stringMatching(/^max-age=(600|599), private$/),
+        expect.stringMatching(/^max-age=(600|599), content="ESI\/1.0"$/),
+      ]);
+    };
+    const expectFilled = (reply: Reply, visitor: string, what: string, n = 1) => {
+      expect(reply.text, what).toBe(filled(visitor, n));
+      expect([reply.headers['cache-control'], reply.headers['surrogate-control']], what).toEqual([
+        expect.stringMatching(/^max-age=(600|599), private$/),
+        undefined,
+      ]);
+    };
+    // A visitor straight to the application renders and stores the page, and gets it filled.
+    const direct = await send(base, '/n', as('ann'));
+    expect(direct.headers['x-cache']).toBe('MISS');
+    expectFilled(direct, 'ann', 'a direct MISS');
+    expectIncludes(await storedHit(base, '/n', esiAs('bob')), 'a HIT for Varnish');
+    expectIncludes(await send(base, '/n', esiAs('bob', 'abc="ESI/1.0 ESI-Inline/1.0", def="ESI/0.8"')), 'a HIT for another device');
+    expectFilled(await send(base, '/n', as('cy')), 'cy', 'a direct HIT');
+    // A capability that is not ESI/1.0's gets the page filled.
+    for (const capability of ['abc="ESI/0.8"', 'abc="ESI-Inline/1.0"', 'cachegrain="XESI/1.0"'])
+      expectFilled(await send(base, '/n', esiAs('dee', capability)), 'dee', capability);
+    // The other way round: the ESI processor's request renders it.
+    const forEsi = await send(base, '/m', esiAs('ann'));
+    expect(forEsi.headers['x-cache']).toBe('MISS');
+    expectIncludes(forEsi, 'a MISS for Varnish', 2);
+    expectFilled(await storedHit(base, '/m', as('bob')), 'bob', 'a direct HIT', 2);
+    expect(renders).toBe(2);
+  });
+
+  it('advertises the stale windows to the ESI proxy in Surrogate-Control, and in Cache-Control, on the MISS and the HIT', async () => {
+    const pages = cacheMiddleware({ seconds: 600, holes: 'esi', secret: SECRET, staleWhileRevalidate: 30, staleIfError: 600 });
+    const base = await serve(build([holeHandler({ secret: SECRET }) as Middleware, pages], pageView()));
+    for (const reply of [await send(base, '/w', esiAs('ann')), await storedHit(base, '/w', esiAs('bob'))]) {
+      expect([reply.headers['cache-control'], reply.headers['surrogate-control']]).toEqual([
+        expect.stringMatching(/^max-age=(600|599), stale-while-revalidate=30, stale-if-error=600, private$/),
+        expect.stringMatching(/^max-age=(600|599), stale-while-revalidate=30, stale-if-error=600, content="ESI\/1.0"$/),
+      ]);
+    }
   });
 
   it('stores the page without holes in every composed layer, and fills them once, in the outermost', async () => {
@@ -205,7 +255,12 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     await storedHit(base, '/f', as('ann'));
     clock += 2;
     const bob = await send(base, '/f', as('bob'));
-    expect([bob.status, bob.headers['x-cache'], bob.text, bob.headers['cache-control']]).toEqual([200, 'STALE', filled('bob'), 'max-age=0, private']);
+    expect([bob.status, bob.headers['x-cache'], bob.text, bob.headers['cache-control']]).toEqual([
+      200,
+      'STALE',
+      filled('bob'),
+      'max-age=0, stale-if-error=600, private',
+    ]);
     expect(runs).toBe(2);
     expect(reported).toEqual([expect.stringMatching(/the view for http:\/\/127\.0\.0\.1:\d+\/f answered 503; the stale page was sent instead/)]);
   });
@@ -256,7 +311,7 @@ describe('the options of holes', () => {
     const pages = cacheMiddleware({ seconds: 600, holes: 'esi' });
     const base = await serve(bare([holeHandler() as Middleware, pages], pageView()));
     const other = await serve(bare([holeHandler({ secret: SECRET }) as Middleware], pageView()));
-    const src = /<esi:include src="([^"]+)"/.exec((await send(base, '/k', as('ann'))).text)![1]!;
+    const src = /<esi:include src="([^"]+)"/.exec((await send(base, '/k', esiAs('ann'))).text)![1]!;
     expect((await send(base, src, as('ann'))).status).toBe(200);
     expect((await send(other, src, as('ann'))).status).toBe(403);
   });

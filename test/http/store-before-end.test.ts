@@ -29,7 +29,8 @@ const needRedis = (): string => {
 };
 // One host for every process, as behind a load balancer, so that they share every page key.
 const HOST = 'shop.example';
-const ann = { Host: HOST, Cookie: 'visitor=ann' };
+// As an ESI proxy in front asks, so that the ESI pages go out with their includes.
+const ann = { Host: HOST, Cookie: 'visitor=ann', 'Surrogate-Capability': 'cachegrain="ESI/1.0"' };
 
 /** What each kind of page sends for `run` of its view, to the visitor ann. */
 const PAGES: Array<[path: string, body: (name: string, run: number) => string]> = [

@@ -76,15 +76,16 @@ describe.each(STACKS)('page tags on %s', (_flavour, build) => {
     const base = await serve(build([cachePage(60, { tagHeader: 'Cache-Tag' })], view));
     const [first, second] = [await send(base, '/page'), await send(base, '/page')];
     const host = new URL(base).host;
-    expect(first.headers['cache-tag']).toBe(`item:3 section:1 url:/page url://${host}/page`);
-    expect(second.headers['cache-tag']).toBe(`item:3 section:1 url:/page url://${host}/page`);
+    // Comma-separated, as Cloudflare and Akamai read Cache-Tag.
+    expect(first.headers['cache-tag']).toBe(`item:3,section:1,url:/page,url://${host}/page`);
+    expect(second.headers['cache-tag']).toBe(`item:3,section:1,url:/page,url://${host}/page`);
     expect(second.headers['x-cache']).toBe('HIT');
     const plain = await serve(build([cachePage(60)], countingView()));
     expect((await send(plain, '/page')).headers['cache-tag']).toBeUndefined();
   });
 
   it('refuses bad tags and a bad tagHeader, naming them', () => {
-    expect(() => cachePage(60, { tagHeader: 'Cache Tag' })).toThrow(/cachePage: options.tagHeader must be a header name or false \(got 'Cache Tag'\)/);
+    expect(() => cachePage(60, { tagHeader: 'Cache Tag' })).toThrow(/cachePage: options.tagHeader must be a header name, false or .* \(got 'Cache Tag'\)/);
     expect(() => addCacheTags({} as ServerResponse, '')).toThrow(/addCacheTags: tags must be non-empty strings \(got ''\)/);
   });
 });
@@ -103,6 +104,22 @@ describe.each(STACKS)('stale pages on %s', (_flavour, build) => {
     openGate();
     await eventually(async () => expect(summary(await send(base, '/feed'))).toEqual(['HIT', '/feed run 2']));
     expect(view.calls).toBe(2);
+  });
+
+  it("advertises its stale windows downstream on the MISS and the HIT, the longer of the layer's and the view's", async () => {
+    const layered = await serve(build([cacheMiddleware({ seconds: 60, staleWhileRevalidate: 30, staleIfError: 600 })], countingView()));
+    const miss = await send(layered, '/s');
+    expect([miss.headers['x-cache'], miss.headers['cache-control']]).toEqual(['MISS', 'max-age=60, stale-while-revalidate=30, stale-if-error=600']);
+    const hit = await send(layered, '/s');
+    expect([hit.headers['x-cache'], hit.headers['cache-control']]).toEqual(['HIT', 'max-age=60, stale-while-revalidate=30, stale-if-error=600']);
+    await server!.close();
+    const viewSays = countingView((_req, res) => res.setHeader('Cache-Control', 'max-age=60, stale-while-revalidate=90'));
+    const own = await serve(build([cachePage(60, { staleWhileRevalidate: 30 })], viewSays));
+    expect((await send(own, '/v')).headers['cache-control']).toBe('max-age=60, stale-while-revalidate=90');
+    expect((await send(own, '/v')).headers['cache-control']).toBe('max-age=60, stale-while-revalidate=90');
+    await server!.close();
+    const plain = await serve(build([cachePage(60)], countingView()));
+    expect((await send(plain, '/p')).headers['cache-control']).toBe('max-age=60');
   });
 
   it("honours the view's Cache-Control: stale-while-revalidate", async () => {
