@@ -9,6 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { checkOptions, closestName, optionShape } from '../options.js';
 import { describe } from '../core/keys.js';
 import { frameworkRequest } from './framework-request.js';
+import { edgeCookieValue } from '../edge/context.js';
 
 /**
  * Answers a request's value of an application context: the same text for requests that may share a
@@ -214,6 +215,19 @@ export function varyHeadersOf(contexts: Iterable<string>): string[] {
   return [...headers.values()];
 }
 
+/**
+ * The cookies a page's `Vary: Cookie` stands for alone: the names of its `cookie:<name>` contexts,
+ * where nothing else it varies on reads the Cookie header (the whole `cookie` context, an
+ * application's context that varies on it, the view's own `ownVary`). Undefined where it names none
+ * or something else reads the header: such a page varies on `Cookie` at the edge too.
+ */
+export function cookiesStoodForByVary(contexts: readonly string[], ownVary: readonly string[]): string[] | undefined {
+  const named = contexts.filter((name) => name.startsWith('cookie:'));
+  if (named.length === 0) return undefined;
+  const others = [...ownVary, ...varyHeadersOf(contexts.filter((name) => !name.startsWith('cookie:')))];
+  return others.some((header) => header.toLowerCase() === 'cookie') ? undefined : named.map((name) => name.slice('cookie:'.length));
+}
+
 /** Whether a context reads cookies: it stands for the named cookies instead of the whole Cookie header. */
 export function isCookieContext(name: string): boolean {
   return name === 'cookie' || name.startsWith('cookie:');
@@ -224,8 +238,13 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** A cookie's value as the Cookie header sends it (the first of its name, as browsers send the most specific first). */
+/**
+ * A cookie's value: as the edge in front read it where its `Cachegrain-Context` names the cookie,
+ * else as the Cookie header sends it (the first of its name, as browsers send the most specific first).
+ */
 function cookieValue(req: IncomingMessage, name: string): string | undefined {
+  const atTheEdge = edgeCookieValue(req, name);
+  if (atTheEdge !== undefined) return atTheEdge ?? undefined;
   const header = req.headers.cookie;
   if (header === undefined) return undefined;
   for (const pair of header.split(';')) {
