@@ -143,15 +143,18 @@ export async function startShippedVarnish(options: ShippedEdgeOptions & { xkey?:
 }
 
 /**
- * An nginx whose `server` block includes the shipped `edge/nginx.conf` (its purge ACL substituted in
- * a copy where `purgers` says so) and proxies to the application, its cache zone declared in `http`
+ * An nginx whose `server` block includes the shipped `edge/nginx.conf` (its purge ACL, the `allow`
+ * lines, substituted in a copy where `purgers` says so) and proxies to the application, its cache zone declared in `http`
  * and the cache-purge module loaded, as the file's comments say: a configuration of one's own does
  * not read Debian's modules-enabled.
  */
 export async function startShippedNginx(options: ShippedEdgeOptions): Promise<Proxy> {
   requireFile(PURGE_MODULE, 'libnginx-mod-http-cache-purge');
   const { dir, remove } = shippedCopies({
-    'nginx.conf': (text) => (options.purgers === undefined ? text : substituted(text, 'PURGE from 127.0.0.1 ::1;', `PURGE from ${options.purgers.join(' ')};`)),
+    'nginx.conf': (text) =>
+      options.purgers === undefined
+        ? text
+        : substituted(text, '  allow 127.0.0.1;\n  allow ::1;', options.purgers.map((address) => `  allow ${address};`).join('\n')),
   });
   const started = await startNginx({
     main: `load_module ${PURGE_MODULE};`,
