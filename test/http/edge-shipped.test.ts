@@ -59,6 +59,11 @@ function site(): Handler {
     received.set(path, (received.get(path) ?? 0) + 1);
     if (path.startsWith('/themed/')) return themed(req, res);
     if (path.startsWith('/stale/')) return void stale(req, res);
+    if (path.startsWith('/lifetimes/')) {
+      res.setHeader('Cache-Control', 'max-age=1, s-maxage=300');
+      res.setHeader('Surrogate-Control', 'max-age=300');
+      return void res.end('two lifetimes');
+    }
     return esi(req, res);
   };
 }
@@ -131,6 +136,18 @@ describe('the shipped edge configurations', () => {
       expect(reply.headers['surrogate-control']).toBeUndefined();
     }
     expect(received.get('/esi/greeting'), 'shells fetched').toBe(1);
+  });
+
+  it.each(EDGES)("keeps a page for the edge's lifetime, and sends it fresh for the browser's max-age (%s)", async (edge) => {
+    const path = `/lifetimes/${edge}`;
+    await send(edges[edge].url, path);
+    // Longer than the browser's max-age of one second (a server's TTL).
+    await sleep(1100);
+    const kept = await send(edges[edge].url, path);
+    expect(received.get(path), 'requests that reached the application').toBe(1);
+    expect(kept.headers['cache-control']).toBe('max-age=1, s-maxage=300');
+    // Its age at the edge counts against the edge's lifetime: with the browser's gone, it would arrive stale.
+    expect(Number(kept.headers.age ?? 0)).toBeLessThan(1);
   });
 
   it.each(EDGES)('answers a stale page within its stale-while-revalidate while one refresh runs (%s)', async (edge) => {
