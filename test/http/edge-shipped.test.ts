@@ -35,6 +35,9 @@ const staleRenders = { version: 0, hold: undefined as Promise<void> | undefined,
 function site(): Handler {
   const themed = bare([cacheMiddleware({ seconds: 300, tagHeader: 'xkey', debug: true })], (req, res) => {
     addCacheContexts(res, 'cookie:theme');
+    // Pages that read more of the Cookie header than the cookies an edge can name.
+    if (req.url!.startsWith('/themed/whole-cookie')) addCacheContexts(res, 'cookie');
+    if (req.url!.startsWith('/themed/own-vary')) res.setHeader('Vary', 'Cookie');
     if (req.url!.startsWith('/themed/bypass')) markUncacheable(res, 'a page no cache keeps');
     // What the other edges read, beside Varnish's own tag header.
     res.setHeader('Surrogate-Key', 'item:1 item:2');
@@ -113,6 +116,13 @@ describe('the shipped edge configurations', () => {
     // An edge that names other cookies than the page varies on: the page still varies on Cookie.
     const otherCookies = await send(app.url, '/themed/direct', { headers: { Cookie: 'theme=dark', 'Cachegrain-Context': 'lang=en' } });
     expect(otherCookies.headers.vary).toBe('Cookie');
+    // A page that reads the whole Cookie header, or whose view varies on it, varies on it whatever the edge names.
+    for (const path of ['/themed/whole-cookie', '/themed/own-vary']) {
+      for (let visit = 0; visit < 2; visit++) {
+        const reply = await send(app.url, path, { headers: { Cookie: 'theme=dark', 'Cachegrain-Context': 'theme=dark' } });
+        expect(reply.headers.vary, `${path}, ${String(reply.headers['x-cache'])}`).toBe('Cookie');
+      }
+    }
   });
 
   it.each(EDGES)('stop the internal headers before the visitor (%s)', async (edge) => {
