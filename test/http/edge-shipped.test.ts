@@ -62,6 +62,16 @@ function site(): Handler {
     received.set(path, (received.get(path) ?? 0) + 1);
     if (path.startsWith('/themed/')) return themed(req, res);
     if (path.startsWith('/stale/')) return void stale(req, res);
+    if (path.startsWith('/uncacheable/')) {
+      // Each with a lifetime for the edge that its other header overrules.
+      const [kind] = path.split('/').slice(2);
+      res.setHeader('Cache-Control', kind === 'set-cookie' ? 's-maxage=300' : `${kind}, s-maxage=300`);
+      if (kind === 'set-cookie') {
+        res.setHeader('Set-Cookie', 'visitor=new');
+        res.setHeader('Surrogate-Control', 'max-age=300');
+      }
+      return void res.end('one visitor');
+    }
     if (path.startsWith('/lifetimes/')) {
       res.setHeader('Cache-Control', 'max-age=1, s-maxage=300');
       res.setHeader('Surrogate-Control', 'max-age=300');
@@ -146,6 +156,14 @@ describe('the shipped edge configurations', () => {
       expect(reply.headers['surrogate-control']).toBeUndefined();
     }
     expect(received.get('/esi/greeting'), 'shells fetched').toBe(1);
+  });
+
+  it.each(EDGES)('never keeps a response with Set-Cookie, private or no-store (%s)', async (edge) => {
+    for (const kind of ['set-cookie', 'private', 'no-store']) {
+      const path = `/uncacheable/${kind}/${edge}`;
+      for (let visit = 0; visit < 2; visit++) expect((await send(edges[edge].url, path)).text).toBe('one visitor');
+      expect(received.get(path), path).toBe(2);
+    }
   });
 
   it.each(EDGES)("keeps a page for the edge's lifetime, and sends it fresh for the browser's max-age (%s)", async (edge) => {
