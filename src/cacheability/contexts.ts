@@ -9,7 +9,6 @@ import type { IncomingMessage } from 'node:http';
 import { checkOptions, closestName, optionShape } from '../options.js';
 import { describe } from '../core/keys.js';
 import { frameworkRequest } from './framework-request.js';
-import { edgeCookieValue } from '../edge/context.js';
 
 /**
  * Answers a request's value of an application context: the same text for requests that may share a
@@ -238,13 +237,8 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/**
- * A cookie's value: as the edge in front read it where its `Cachegrain-Context` names the cookie,
- * else as the Cookie header sends it (the first of its name, as browsers send the most specific first).
- */
+/** A cookie's value as the Cookie header sends it (the first of its name, as browsers send the most specific first). */
 function cookieValue(req: IncomingMessage, name: string): string | undefined {
-  const atTheEdge = edgeCookieValue(req, name);
-  if (atTheEdge !== undefined) return atTheEdge ?? undefined;
   const header = req.headers.cookie;
   if (header === undefined) return undefined;
   for (const pair of header.split(';')) {

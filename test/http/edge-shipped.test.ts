@@ -119,10 +119,16 @@ describe('the shipped edge configurations', () => {
     const direct = await send(app.url, '/themed/direct', cookies('visitor=ann; theme=dark'));
     expect([direct.headers['x-cache'], direct.headers.vary, direct.text]).toEqual(['MISS', 'Cookie', 'theme dark']);
     // The copy the application stored goes out with the Vary of the request it is sent to, each way.
-    const fromEdge = await send(app.url, '/themed/direct', { headers: { Cookie: 'visitor=bob', 'Cachegrain-Context': 'theme=dark' } });
+    const fromEdge = await send(app.url, '/themed/direct', { headers: { Cookie: 'visitor=bob; theme=dark', 'Cachegrain-Context': 'theme=dark' } });
     expect([fromEdge.headers['x-cache'], fromEdge.headers.vary, fromEdge.text]).toEqual(['HIT', 'Cachegrain-Context', 'theme dark']);
     const directAgain = await send(app.url, '/themed/direct', cookies('visitor=cy; theme=dark'));
     expect([directAgain.headers['x-cache'], directAgain.headers.vary]).toEqual(['HIT', 'Cookie']);
+    // A header that disagrees with the cookies (sent by a visitor, or an edge that reads them otherwise):
+    // the page is the cookies' and varies on them, never filed under the header's theme.
+    const forged = await send(app.url, '/themed/direct', { headers: { Cookie: 'theme=light', 'Cachegrain-Context': 'theme=dark' } });
+    expect([forged.headers.vary, forged.text]).toEqual(['Cookie', 'theme light']);
+    const noTheme = await send(app.url, '/themed/direct', { headers: { Cookie: 'visitor=dee', 'Cachegrain-Context': 'theme=dark' } });
+    expect([noTheme.headers.vary, noTheme.text]).toEqual(['Cookie', 'theme plain']);
     // An edge that names other cookies than the page varies on: the page still varies on Cookie.
     const otherCookies = await send(app.url, '/themed/direct', { headers: { Cookie: 'theme=dark', 'Cachegrain-Context': 'lang=en' } });
     expect(otherCookies.headers.vary).toBe('Cookie');
