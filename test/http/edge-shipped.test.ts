@@ -115,6 +115,13 @@ describe('the shipped edge configurations', () => {
     expect(forged.text).toBe('theme dark');
   });
 
+  it.each(EDGES)('files no page under a theme the edge read otherwise than the application (%s)', async (edge) => {
+    const path = `/themed/crafted-${edge}`;
+    // nginx reads a cookie's name in any case, the application in its own: they disagree on the theme.
+    expect((await send(edges[edge].url, path, cookies('THEME=light; theme=dark'))).text).toBe('theme dark');
+    for (const theme of ['light', 'dark']) expect((await send(edges[edge].url, path, cookies(`theme=${theme}`))).text).toBe(`theme ${theme}`);
+  });
+
   it('sends Vary: Cookie to a request no shipped edge stands in front of, and Vary: Cachegrain-Context to one it does', async () => {
     const direct = await send(app.url, '/themed/direct', cookies('visitor=ann; theme=dark'));
     expect([direct.headers['x-cache'], direct.headers.vary, direct.text]).toEqual(['MISS', 'Cookie', 'theme dark']);
