@@ -102,6 +102,8 @@ sub vcl_backend_response {
   } else {
     set beresp.grace = 0s;
   }
+  # Kept past its grace for stale-if-error's length, for a refresh to revalidate it by a conditional
+  # request; it is served stale no longer than its grace.
   if (beresp.http.cachegrain-directives ~ "stale-if-error=[0-9]+") {
     set beresp.keep = std.duration(regsub(beresp.http.cachegrain-directives, "^.*stale-if-error=([0-9]+).*$", "\1s"), 0s);
   }
