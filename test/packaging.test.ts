@@ -1,6 +1,7 @@
 /**
- * How the package loads for a user: require() of every entry point, the error naming the
- * `npm install` to run when a backend's client is missing, and `get` typed by its default.
+ * How the package loads for a user: require() of every entry point, the files it ships beside the
+ * code, the error naming the `npm install` to run when a backend's client is missing, and `get`
+ * typed by its default.
  * The typed lines are checked by `npm run typecheck`, which compiles this file.
  */
 import { execFileSync } from 'node:child_process';
@@ -20,6 +21,14 @@ describe('packaging', () => {
     const script = ['', '/http', '/express', '/nunjucks', '/handlebars', '/eta'].map((entry) => `typeof require('cachegrain${entry}')`).join('+" "+');
     const out = execFileSync(process.execPath, ['-e', `console.log(${script})`], { cwd: root, encoding: 'utf8' });
     expect(out.trim()).toBe('object object object object object object');
+  });
+
+  it('ships the edge configurations beside the code, as the README names them', () => {
+    const [pack] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, encoding: 'utf8' })) as Array<{
+      files: Array<{ path: string }>;
+    }>;
+    const shipped = pack!.files.map((file) => file.path).filter((path) => path.startsWith('edge/'));
+    expect(shipped.sort()).toEqual(['edge/nginx.conf', 'edge/varnish-common.vcl', 'edge/varnish-xkey.vcl', 'edge/varnish.vcl']);
   });
 
   it('names the npm install to run when a backend needs a package that is missing', () => {

@@ -214,6 +214,19 @@ export function varyHeadersOf(contexts: Iterable<string>): string[] {
   return [...headers.values()];
 }
 
+/**
+ * The cookies a page's `Vary: Cookie` stands for alone: the names of its `cookie:<name>` contexts,
+ * where nothing else it varies on reads the Cookie header (the whole `cookie` context, an
+ * application's context that varies on it, the view's own `ownVary`). Undefined where it names none
+ * or something else reads the header: such a page varies on `Cookie` at the edge too.
+ */
+export function cookiesStoodForByVary(contexts: readonly string[], ownVary: readonly string[]): string[] | undefined {
+  const named = contexts.filter((name) => name.startsWith('cookie:'));
+  if (named.length === 0) return undefined;
+  const others = [...ownVary, ...varyHeadersOf(contexts.filter((name) => !name.startsWith('cookie:')))];
+  return others.some((header) => header.toLowerCase() === 'cookie') ? undefined : named.map((name) => name.slice('cookie:'.length));
+}
+
 /** Whether a context reads cookies: it stands for the named cookies instead of the whole Cookie header. */
 export function isCookieContext(name: string): boolean {
   return name === 'cookie' || name.startsWith('cookie:');

@@ -10,6 +10,7 @@ import { httpDate, mergeCacheControl } from './headers.js';
 import type { HoleDelivery } from './holes.js';
 import { requestPath } from './keys.js';
 import { countOnce } from './page-stats.js';
+import { varyOnEdgeContext } from '../edge/context.js';
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -30,6 +31,11 @@ export interface StoredPage {
    * `req.route`), else its path. Absent from pages stored by earlier versions.
    */
   route?: string;
+  /**
+   * The cookies its `Vary: Cookie` stands for alone (its `cookie:<name>` contexts): a request whose
+   * `Cachegrain-Context` names them gets `Vary: Cachegrain-Context` instead. Absent: none, or `Cookie` stays.
+   */
+  contextCookies?: string[];
   /** Whether its body holds holes' placeholders (sealed), filled for each request it is sent to. Absent: none. */
   holes?: true;
   /**
@@ -87,6 +93,7 @@ export function serve(
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
   putHeaders(res, headers, hit.distinctNames);
+  varyOnEdgeContext(req, res, page.contextCookies);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 ? page.body : undefined;

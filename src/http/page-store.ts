@@ -7,7 +7,16 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { teeResponse } from './capture.js';
 import { parseHttpDate } from './conditional.js';
-import { type CacheControlDirectives, getMaxAge, headerText, patchCacheControl, patchResponseHeaders, patchVaryHeaders, secondsOf } from './headers.js';
+import {
+  type CacheControlDirectives,
+  getMaxAge,
+  headerText,
+  patchCacheControl,
+  patchResponseHeaders,
+  patchVaryHeaders,
+  secondsOf,
+  splitHeaderValue,
+} from './headers.js';
 import { setTagHeader } from './tag-header.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
 import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
@@ -18,7 +27,8 @@ import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './report.js';
 import { inRequestScope, scopeOf } from '../cacheability/scope.js';
 import { sealedBody, unsealedBody } from './holes.js';
-import { foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
+import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
+import { varyOnEdgeContext } from '../edge/context.js';
 import { pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -75,8 +85,10 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       varyOnCredentials(req, res);
       contexts = foldContexts(scope.cacheability.contexts);
       ownVary = headerText(res, 'vary');
-      // Downstream, a page stored once per theme is still one visitor's to a cache that cannot tell themes apart.
+      // Downstream, a page stored once per theme is still one visitor's to a cache that cannot tell themes apart,
+      // save one that tells them apart by the edge's Cachegrain-Context.
       if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
+      const contextCookies = cookiesStoodForByVary(contexts, splitHeaderValue(ownVary));
       const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
       countOnce(req, res, 'misses', routeOf(req, res));
       if (layer.debug) {
@@ -93,14 +105,16 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         // The caches downstream serve it stale as this one does (RFC 5861), while one refresh runs.
         patchCacheControl(res, staleDirectives(stale));
         if (layer.tagHeader !== false) setTagHeader(res, pageTags(res, lookup), layer.tagHeader);
-        if (!lookup.stores) return hold || false;
-        page = { ...describePage(layer, req, res), freshUntil: now + timeout };
-        return hold || true;
+        // Stored with the Vary any request may get; this one's is made after.
+        if (lookup.stores) page = { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout };
+        varyOnEdgeContext(req, res, contextCookies);
+        return hold || lookup.stores;
       }
       layer.markBypass(res, decision.reason);
       // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
       if (decision.patchTimeout !== undefined)
         patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
+      varyOnEdgeContext(req, res, contextCookies);
       lookup.settle();
       return hold;
     },
@@ -170,11 +184,12 @@ function replaceWithFallback(layer: PageLayer, lookup: PageRequest, fallback: St
   res.statusCode = fallback.status;
   res.statusMessage = fallback.statusMessage;
   putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader, lookup.cache.now()));
+  varyOnEdgeContext(req, res, fallback.contextCookies);
   return fallback.body;
 }
 
 /** The status and headers to store, as the view left them (connection headers and the HIT/MISS header left out). */
-function describePage(layer: PageLayer, req: IncomingMessage, res: ServerResponse): Omit<StoredPage, 'body'> {
+function describePage(layer: PageLayer, req: IncomingMessage, res: ServerResponse, contextCookies: string[] | undefined): Omit<StoredPage, 'body'> {
   const statusHeader = layer.statusHeader;
   const skipped = statusHeader === false ? '' : statusHeader.toLowerCase();
   const headers: string[] = [];
@@ -199,6 +214,7 @@ function describePage(layer: PageLayer, req: IncomingMessage, res: ServerRespons
   if (etag !== undefined) page.etag = etag;
   if (lastModified !== undefined) page.lastModified = lastModified;
   page.route = routeOf(req, res);
+  if (contextCookies !== undefined) page.contextCookies = contextCookies;
   // With its templates' digests as of its render: a deploy that edits one of them renders it again.
   return Object.assign(page, pageTemplates(scopeOf(res).cacheability.templates));
 }
