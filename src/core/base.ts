@@ -33,6 +33,7 @@ import type { CachedEntry, CacheParams, ListOf, RenderEntry, InvalidateOptions, 
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
+import { EdgePurges } from '../edge/purge-queue.js';
 
 export type { WriteFailure } from './seam.js';
 export type { EachEntry } from './writes.js';
@@ -83,6 +84,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private hits: InProcessHits<P> | undefined;
   /** The store, when it is wholly in this process: made keys remember its entries. */
   private local: LocalStore<P> | undefined;
+  /** The shared caches in front that every invalidation also purges (the `purge` option), when any. */
+  private readonly purges: EdgePurges | undefined;
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
@@ -94,6 +97,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     this.counters = new Counters(context);
     this.locks = new StoreLocks(context);
     this.writes = new Writes(context);
+    if (params.purge?.length) this.purges = new EdgePurges(this.alias, params.purge, this.reporter, this.counts);
   }
 
   /**
@@ -370,6 +374,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   async clear(): Promise<void> {
     await this.removeAll();
+    this.purges?.purge({ kind: 'everything' });
   }
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */
@@ -395,7 +400,17 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * store: they read as misses (with `soft`, as stale where they have a stale window). Nothing is scanned.
    */
   async invalidateTags(tags: ListOf<string>, options?: InvalidateOptions): Promise<void> {
-    return this.tags.invalidateTags(this.calls.tagList(tags, 'invalidateTags'), options);
+    const list = [...this.calls.tagList(tags, 'invalidateTags')];
+    await this.tags.invalidateTags(list, options);
+    this.purges?.purge({ kind: 'tags', tags: list, soft: options?.soft === true });
+  }
+
+  /**
+   * Settles once every edge purge this cache queued (`purge` option) was taken by its edge, or given
+   * up and reported: never rejects. A test awaits it before asking the edge for a page.
+   */
+  purgesSettled(): Promise<void> {
+    return this.purges?.settled() ?? Promise.resolve();
   }
 
   /**

@@ -10,6 +10,7 @@ import { now } from './clock.js';
 import { defaultKeyFunction, type KeyFunction } from './keys.js';
 import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from './made-keys.js';
 import { cacheTypeError, named } from './report.js';
+import { purgeConfigProblem } from '../edge/purge-config.js';
 import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from './types.js';
 import { checkOptionNames, checkOptionValues, type OptionShape } from '../options.js';
 
@@ -82,7 +83,7 @@ export abstract class CacheSeam<P> extends EventEmitter {
   constructor(params: CacheParams<object>, backend: { optionNames?: readonly string[] | OptionShape; locationProblem?: typeof CacheSeam.locationProblem }) {
     super();
     this.alias = params.alias ?? 'default';
-    const problem = checkOptionValues(params, CACHE_PARAMS, '');
+    const problem = checkOptionValues(params, CACHE_PARAMS, '') ?? purgeConfigProblem(params.purge);
     if (problem !== undefined) throw this.typeError(problem);
     this.location = splitLocation(params.location);
     this.defaultTimeout = params.timeout === undefined ? DEFAULT_TIMEOUT : params.timeout;
