@@ -6,7 +6,7 @@
  * answers a token made for this start, and a proxy is ready once the one answering says it.
  */
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { findExecutable, type PortChooser, startOnFreePort, startServerProcess, stopProcess } from './process.js';
@@ -48,13 +48,24 @@ export async function startVarnish(options: { backendPort: number; vcl: string; 
   }, options.choosePort);
 }
 
+/** The dynamic nginx modules a test may load, by the file Debian's package installs. */
+const NGINX_MODULES = {
+  'cache-purge': { file: '/usr/lib/nginx/modules/ngx_http_cache_purge_module.so', debianPackage: 'libnginx-mod-http-cache-purge' },
+} as const;
+
 /**
  * An nginx in the foreground, its files under a directory of its own. `server` is the body of the
  * test's `server` block (its locations: `proxy_pass` to the application, `proxy_cache pages`); the
  * block listens on the port chosen, answers the identity route, and has the cache zone `pages`.
+ * `modules` are loaded first (`cache-purge`: `proxy_cache_purge`).
  */
-export async function startNginx(options: { server: string; choosePort?: PortChooser }): Promise<Proxy> {
+export async function startNginx(options: { server: string; modules?: (keyof typeof NGINX_MODULES)[]; choosePort?: PortChooser }): Promise<Proxy> {
   const binary = findExecutable(['nginx', '/usr/sbin/nginx'], 'nginx');
+  const modules = (options.modules ?? []).map((name) => {
+    const { file, debianPackage } = NGINX_MODULES[name];
+    if (!existsSync(file)) throw new Error(`the nginx module ${name} was not found at ${file}: install it with \`apt-get install -y ${debianPackage}\``);
+    return `load_module ${file};`;
+  });
   return startOnFreePort(async (port) => {
     const dir = mkdtempSync(join(tmpdir(), 'cachegrain-nginx-'));
     const token = randomBytes(12).toString('hex');
@@ -62,6 +73,7 @@ export async function startNginx(options: { server: string; choosePort?: PortCho
     writeFileSync(
       join(dir, 'nginx.conf'),
       [
+        ...modules,
         // Its workers write the cache under a directory only its owner may enter.
         process.getuid?.() === 0 ? 'user root;' : '',
         'worker_processes 1;',
