@@ -10,6 +10,9 @@ command -v memcached >/dev/null 2>&1 || [ -x /usr/bin/memcached ] || packages+=(
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 || packages+=(postgresql)
 command -v varnishd >/dev/null 2>&1 || [ -x /usr/sbin/varnishd ] || packages+=(varnish)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx)
+# xkey purges (Varnish) and PURGE by URL (nginx), for the purge tests.
+compgen -G '/usr/lib/*/varnish/vmods/libvmod_xkey.so' >/dev/null || packages+=(varnish-modules)
+[ -f /usr/lib/nginx/modules/ngx_http_cache_purge_module.so ] || packages+=(libnginx-mod-http-cache-purge)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || packages+=(chromium)
 
 [ ${#packages[@]} -eq 0 ] && exit 0
