@@ -33,7 +33,6 @@ import type { CachedEntry, CacheParams, ListOf, RenderEntry, InvalidateOptions, 
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
-import { EdgePurges } from '../edge/purge-queue.js';
 
 export type { WriteFailure } from './seam.js';
 export type { EachEntry } from './writes.js';
@@ -84,20 +83,18 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private hits: InProcessHits<P> | undefined;
   /** The store, when it is wholly in this process: made keys remember its entries. */
   private local: LocalStore<P> | undefined;
-  /** The shared caches in front that every invalidation also purges (the `purge` option), when any. */
-  private readonly purges: EdgePurges | undefined;
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
     this.codec = codec;
-    const context = (this.context = cacheContext<P>(this, codec, params.logger, this.counts));
+    const context = (this.context = cacheContext<P>(this, codec, params, this.counts));
     ({ reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
     this.batches = new TaggedReads(context);
     this.computed = new GetOrSet(context);
     this.counters = new Counters(context);
     this.locks = new StoreLocks(context);
     this.writes = new Writes(context);
-    if (params.purge?.length) this.purges = new EdgePurges(this.alias, params.purge, this.reporter, this.counts);
+    this.purges = context.purges;
   }
 
   /**
@@ -400,17 +397,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * store: they read as misses (with `soft`, as stale where they have a stale window). Nothing is scanned.
    */
   async invalidateTags(tags: ListOf<string>, options?: InvalidateOptions): Promise<void> {
-    const list = [...this.calls.tagList(tags, 'invalidateTags')];
-    await this.tags.invalidateTags(list, options);
-    this.purges?.purge({ kind: 'tags', tags: list, soft: options?.soft === true });
-  }
-
-  /**
-   * Settles once every edge purge this cache queued (`purge` option) was taken by its edge, or given
-   * up and reported: never rejects. A test awaits it before asking the edge for a page.
-   */
-  purgesSettled(): Promise<void> {
-    return this.purges?.settled() ?? Promise.resolve();
+    return this.tags.invalidateTags(this.calls.tagList(tags, 'invalidateTags'), options);
   }
 
   /**

@@ -18,6 +18,8 @@ export interface EdgeRequest {
   body?: string;
   /** `tags a b`, `URL //shop.example/news`, `everything`: what is not purged if it fails. */
   purges: string;
+  /** The status the edge answers when it held nothing to purge (the nginx module's 404): done too. */
+  nothingHeld?: number;
 }
 
 /** A page's URL as its `url:` tag names it: its path, on one host or (host undefined) on every host. */
@@ -105,7 +107,7 @@ function regexEscaped(token: string): string {
 }
 
 function nginxRequests(edge: NginxPurge, purge: Purge): EdgeRequest[] {
-  const everything: EdgeRequest = { method: 'PURGE', url: new URL('/*', edge.url).href, headers: {}, purges: 'everything' };
+  const everything: EdgeRequest = { method: 'PURGE', url: new URL('/*', edge.url).href, headers: {}, purges: 'everything', nothingHeld: 404 };
   if (purge.kind === 'everything') return [everything];
   const urls = purge.tags.map(taggedUrl);
   const untagged = purge.tags.filter((_, i) => urls[i] === undefined);
@@ -116,6 +118,7 @@ function nginxRequests(edge: NginxPurge, purge: Purge): EdgeRequest[] {
     // The trailing `*` purges the URL with every query and every variant it was stored under.
     url: new URL(`${url!.path}*`, edge.url).href,
     headers: hostHeader(url!.host),
+    nothingHeld: 404,
     purges: `URL ${url!.host === undefined ? '' : `//${url!.host}`}${url!.path}`,
   }));
 }

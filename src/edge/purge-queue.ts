@@ -149,7 +149,7 @@ function sendOnce(request: EdgeRequest, timeoutMs: number): Promise<TryOutcome> 
       response.on('error', (error) => settle({ taken: false, again: true, reason: error.message }));
       response.on('end', () => {
         const status = response.statusCode ?? 0;
-        if (status >= 200 && status < 300) return settle({ taken: true });
+        if ((status >= 200 && status < 300) || status === request.nothingHeld) return settle({ taken: true });
         const said = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
         settle({
           taken: false,

@@ -68,6 +68,16 @@ describe('a purge that fails', () => {
     expect(reported[0]!.message).toContain('did not purge everything (tried once; last: POST');
   });
 
+  it('is done when nginx answers 404: it held nothing under that URL', async () => {
+    const { cache, reported } = await reportingCache({ edge: 'nginx', url: edge.url });
+    edge.answers.push(404);
+    await cache.invalidateTags(['url://shop.example/news']);
+    await cache.purgesSettled();
+    expect(edge.received.map(({ method, url, headers }) => [method, url, headers.host])).toEqual([['PURGE', '/news*', 'shop.example']]);
+    expect(reported).toEqual([]);
+    expect(cache.stats()).toMatchObject({ purgesSent: 1, purgesFailed: 0 });
+  });
+
   it('to an edge that is down is reported, and the invalidation still lands', async () => {
     const port = await closedPort();
     const { cache, reported } = await reportingCache({ edge: 'nginx', url: `http://127.0.0.1:${port}`, tries: 2 });
