@@ -4,7 +4,7 @@
  * network errors, timeouts, 5xx and 429, and when given up reported through the cache's reporting
  * path naming the edge and what was not purged. The caller never waits on an edge.
  */
-import { request as httpRequest } from 'node:http';
+import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { CacheStats } from '../core/observe.js';
 import type { Reporter } from '../core/report.js';
@@ -34,31 +34,24 @@ export class EdgePurgeError extends Error {
 /** How one try ended: taken, worth another try, or refused for good (a 4xx but 429). */
 type TryOutcome = { taken: true } | { taken: false; again: boolean; reason: string };
 
-/** One request in flight to an edge: queued, then sending, then sent or failed, settled once. */
-class PendingPurge {
-  state: 'queued' | 'sending' | 'sent' | 'failed' = 'queued';
-
-  constructor(readonly request: EdgeRequest) {}
-}
-
 /**
  * The requests to one edge, sent one after another so that purges reach it in the order made: idle,
  * or draining its queue (`drained` settles when it is idle again).
  */
 class EdgeLine {
-  private readonly queue: PendingPurge[] = [];
+  private readonly queue: EdgeRequest[] = [];
   private state: { is: 'idle' } | { is: 'draining'; drained: Promise<void> } = { is: 'idle' };
   readonly name: string;
 
   constructor(
     readonly config: EdgePurgeConfig,
-    private readonly send: (line: EdgeLine, purge: PendingPurge) => Promise<void>,
+    private readonly send: (line: EdgeLine, request: EdgeRequest) => Promise<void>,
   ) {
     this.name = edgeName(config);
   }
 
   add(purge: Purge): void {
-    this.queue.push(...edgeRequests(this.config, purge).map((request) => new PendingPurge(request)));
+    this.queue.push(...edgeRequests(this.config, purge));
     if (this.state.is === 'idle') this.state = { is: 'draining', drained: this.drain() };
   }
 
@@ -87,7 +80,7 @@ export class EdgePurges {
     private readonly reporter: Reporter,
     private readonly counts: CacheStats,
   ) {
-    this.lines = edges.map((edge) => new EdgeLine(edge, (line, pending) => this.sendWithRetries(line, pending)));
+    this.lines = edges.map((edge) => new EdgeLine(edge, (line, request) => this.sendWithRetries(line, request)));
   }
 
   /** Queues `purge` on every edge; answers at once. */
@@ -105,21 +98,18 @@ export class EdgePurges {
     }
   }
 
-  private async sendWithRetries(line: EdgeLine, pending: PendingPurge): Promise<void> {
+  private async sendWithRetries(line: EdgeLine, request: EdgeRequest): Promise<void> {
     const tries = line.config.tries ?? DEFAULT_PURGE_TRIES;
     const timeoutMs = line.config.timeoutMs ?? DEFAULT_PURGE_TIMEOUT_MS;
-    pending.state = 'sending';
     for (let tried = 1; ; tried++) {
-      const outcome = await sendOnce(pending.request, timeoutMs);
+      const outcome = await sendOnce(request, timeoutMs);
       if (outcome.taken) {
-        pending.state = 'sent';
         this.counts.purgesSent++;
         return;
       }
       if (!outcome.again || tried >= tries) {
-        pending.state = 'failed';
         this.counts.purgesFailed++;
-        const { purges } = pending.request;
+        const { purges } = request;
         const times = tried === 1 ? 'once' : `${tried} times`;
         const message = `cache '${this.alias}': the edge ${line.name} did not purge ${purges} (tried ${times}; last: ${outcome.reason})`;
         this.reporter.report(new EdgePurgeError(message, line.name, purges), `edge ${line.name}: ${purges}`);
@@ -133,6 +123,7 @@ export class EdgePurges {
 /** One try of `request`, given up after `timeoutMs`. */
 function sendOnce(request: EdgeRequest, timeoutMs: number): Promise<TryOutcome> {
   return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
     let settled = false;
     const settle = (outcome: TryOutcome) => {
       if (settled) return;
@@ -143,22 +134,28 @@ function sendOnce(request: EdgeRequest, timeoutMs: number): Promise<TryOutcome> 
     const target = new URL(request.url);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const headers = request.body === undefined ? request.headers : { ...request.headers, 'Content-Length': String(Buffer.byteLength(request.body)) };
-    const outgoing = send(target, { method: request.method, headers }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('error', (error) => settle({ taken: false, again: true, reason: error.message }));
-      response.on('end', () => {
-        const status = response.statusCode ?? 0;
-        if ((status >= 200 && status < 300) || status === request.nothingHeld) return settle({ taken: true });
-        const said = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
-        settle({
-          taken: false,
-          again: status >= 500 || status === 429,
-          reason: `${request.method} ${request.url} answered ${status}${said === '' ? '' : `: ${said}`}`,
+    let outgoing: ClientRequest;
+    try {
+      outgoing = send(target, { method: request.method, headers }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', (error) => settle({ taken: false, again: true, reason: error.message }));
+        response.on('end', () => {
+          const status = response.statusCode ?? 0;
+          if ((status >= 200 && status < 300) || status === request.nothingHeld) return settle({ taken: true });
+          const said = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+          settle({
+            taken: false,
+            again: status >= 500 || status === 429,
+            reason: `${request.method} ${request.url} answered ${status}${said === '' ? '' : `: ${said}`}`,
+          });
         });
       });
-    });
-    const timer = setTimeout(() => {
+    } catch (error) {
+      // A header Node refuses to send (a character it does not allow): no try would do better.
+      return settle({ taken: false, again: false, reason: `${request.method} ${request.url}: ${(error as Error).message}` });
+    }
+    timer = setTimeout(() => {
       settle({ taken: false, again: true, reason: `${request.method} ${request.url} had no answer within ${timeoutMs} ms` });
       outgoing.destroy();
     }, timeoutMs);
