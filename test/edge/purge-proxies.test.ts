@@ -1,8 +1,7 @@
 /**
- * Purges of a real Varnish (BAN on the tag header, and the xkey vmod) and a real nginx (the
- * cache-purge module), each in front of an application whose pages carry their tags as the page
- * cache sends them: a page invalidated by tag, by URL and by `clear` is served fresh by the edge.
- * The proxies run a small configuration answering the purge requests the shipped ones answer.
+ * Purges of a real Varnish (BAN on the tag header, and the xkey vmod) in front of an application
+ * whose pages carry their tags in `xkey`: a page invalidated by tag, by URL and by `clear` is served
+ * fresh by the edge. Varnish runs a small VCL answering the purge requests the shipped one answers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
