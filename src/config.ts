@@ -13,6 +13,7 @@ import { BUILTIN_BACKENDS } from './backends/index.js';
 import { InvalidCacheBackendError } from './core/errors.js';
 import { checkOptionNames, checkOptions, closestName, didYouMean, type OptionShape, optionShape, ValueRule } from './options.js';
 import { describe, type KeyFunction } from './core/keys.js';
+import { type EdgePurgeConfig, purgeConfigProblem } from './edge/purge-config.js';
 import type { DatabaseOptions } from './backends/database/database.js';
 import type { FileBasedOptions } from './backends/filebased.js';
 import type { LocMemOptions } from './backends/locmem.js';
@@ -36,6 +37,8 @@ interface CommonConfig {
   keyFunction?: KeyFunction | string;
   /** Where the cache reports its problems once per cause (a server down, a key memcached would refuse). @default console */
   logger?: CacheLogger;
+  /** The shared caches in front of the application (Varnish, nginx, a CDN) that every `invalidateTags`, `invalidatePage` and `clear` also purges. */
+  purge?: EdgePurgeConfig[];
 }
 
 /**
@@ -67,6 +70,7 @@ const CACHE_CONFIG_FIELDS = optionShape<CommonConfig & { backend: unknown; optio
   ),
   logger: CACHE_PARAMS.logger,
   options: CACHE_PARAMS.options,
+  purge: CACHE_PARAMS.purge,
 });
 
 /** An alias's configuration once checked: the class that builds it and what it is built with. */
@@ -200,6 +204,8 @@ export const cache: BaseCache = new Proxy({} as BaseCache, {
 function resolve(alias: string, entry: CacheConfig): Resolved {
   const problem = entry === null || typeof entry !== 'object' ? undefined : checkOptionNames(entry, CACHE_CONFIG_FIELDS, '');
   if (problem !== undefined) throw new TypeError(`cache '${alias}': ${problem}`);
+  const purgeProblem = purgeConfigProblem(entry.purge);
+  if (purgeProblem !== undefined) throw new TypeError(`cache '${alias}': ${purgeProblem}`);
   const Backend = resolveBackend(alias, entry?.backend);
   const known = (Backend as { optionNames?: readonly string[] | OptionShape }).optionNames;
   const unknownOption = known === undefined || entry.options === undefined ? undefined : checkOptionNames(entry.options, known);

@@ -40,4 +40,6 @@ export type { RedisClientOptions, RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
 export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
 export { HoleError } from './holes/index.js';
+export { EdgePurgeError } from './edge/purge-queue.js';
+export type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, VarnishPurge } from './edge/purge-config.js';
 export type { DependencyNode, DigestProblem, TemplateDigestReport } from './digests/index.js';

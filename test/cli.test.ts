@@ -28,6 +28,7 @@ import {
   type RedisCache,
 } from '../src/index.js';
 import { closedPort } from './setup/closed-port.js';
+import { recordingEdge } from './edge/recording-edge.js';
 import { eventually } from './setup/eventually.js';
 import { type MemcachedProcess, startMemcached } from './setup/memcached.js';
 
@@ -578,6 +579,28 @@ describe('cachegrain invalidate-tags TAG…', () => {
     const inspect = await cachegrain(dir, 'inspect', 'feed');
     expect(fields(inspect.stdout).get('state')).toBe('stale (served while one refresh runs)');
     expect(fields(inspect.stdout).get('fresh until')).toMatch(/^\S+Z \(in (9m|10m) \d+s\)$/);
+  });
+
+  it('purges the edges in front of a cache, and exits once they took the purge', async () => {
+    const edge = await recordingEdge();
+    try {
+      const files = { ...config.files!, purge: [{ edge: 'http' as const, url: `${edge.url}/purge` }] };
+      const result = await cachegrain(dir, 'invalidate-tags', 'author:3', '--config', writeConfig(dir, { default: files }, 'purging.mjs'));
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      expect(edge.received.map((request) => [request.url, JSON.parse(request.body)])).toEqual([['/purge', { tags: ['author:3', 'cachegrain:overflow'] }]]);
+    } finally {
+      await edge.close();
+    }
+  });
+
+  it('fails naming the edge and what it did not purge when the edge is down', async () => {
+    const port = await closedPort();
+    const files = { ...config.files!, purge: [{ edge: 'nginx' as const, url: `http://127.0.0.1:${port}`, tries: 1 }] };
+    const result = await cachegrain(dir, 'invalidate-tags', 'author:3', '--config', writeConfig(dir, { default: files }, 'purging-down.mjs'));
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      `cachegrain invalidate-tags: cache 'default' (filebased, ${join(dir, 'cache-files')}): the edge nginx http://127.0.0.1:${port} did not purge everything (for tags author:3, as nginx purges by URL only) (tried once; last: PURGE`,
+    );
   });
 
   it('with --dry-run, invalidates nothing', async () => {

@@ -68,7 +68,7 @@ describe('an options object with a misspelt name', () => {
       'a top-level field of a cache',
       () => configureCaches({ default: { backend: 'locmem', timout: 60 } as never }),
       "cache 'default': unknown option 'timout' (did you mean 'timeout'?); the options are " +
-        "'backend', 'location', 'timeout', 'keyPrefix', 'version', 'keyFunction', 'logger', 'options'",
+        "'backend', 'location', 'timeout', 'keyPrefix', 'version', 'keyFunction', 'logger', 'options', 'purge'",
     ],
     [
       'options.l1 of a cache',

@@ -87,13 +87,14 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
     this.codec = codec;
-    const context = (this.context = cacheContext<P>(this, codec, params.logger, this.counts));
+    const context = (this.context = cacheContext<P>(this, codec, params, this.counts));
     ({ reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
     this.batches = new TaggedReads(context);
     this.computed = new GetOrSet(context);
     this.counters = new Counters(context);
     this.locks = new StoreLocks(context);
     this.writes = new Writes(context);
+    this.purges = context.purges;
   }
 
   /**
@@ -370,6 +371,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   async clear(): Promise<void> {
     await this.removeAll();
+    this.purges?.purge({ kind: 'everything' });
   }
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */

@@ -12,21 +12,32 @@ import { Payloads } from './payloads.js';
 import { Reporter } from './report.js';
 import type { CacheParts, CacheSelf } from './parts.js';
 import type { Seam } from './seam.js';
+import type { CacheParams } from './types.js';
 import { TagVersions } from '../tags/versions.js';
+import { EdgePurges } from '../edge/purge-queue.js';
 
 export interface CacheContext<P> extends CacheParts<P> {
   readonly tags: TagVersions<P>;
 }
 
-/** The context of `cache`, whose stats are `counts` and whose problems go to `logger` (checked here). */
-export function cacheContext<P>(cache: CacheSelf & EventEmitter, codec: Codec<P>, logger: unknown, counts: CacheStats): CacheContext<P> {
+/**
+ * The context of `cache`, whose stats are `counts`, whose problems go to `params.logger` (checked
+ * here), and whose invalidations purge the edges `params.purge` names.
+ */
+export function cacheContext<P>(
+  cache: CacheSelf & EventEmitter,
+  codec: Codec<P>,
+  params: Pick<CacheParams, 'logger' | 'purge'>,
+  counts: CacheStats,
+): CacheContext<P> {
   const alias = cache.alias;
-  const reporter = new Reporter(alias, cache, counts, logger);
+  const reporter = new Reporter(alias, cache, counts, params.logger);
+  const purges = params.purge?.length ? new EdgePurges(alias, params.purge, reporter, counts) : undefined;
   // The cache is its own seam: what an L1 installs over the instance's primitives, every part calls.
   const seam = cache as unknown as Seam<P>;
   const payloads = new Payloads(alias, codec, seam, reporter);
   const keys = new MadeKeys<P>(cache);
   const calls = new CallOptions(alias, cache.defaultTimeout, cache);
-  const parts: CacheParts<P> = { alias, cache, seam, codec, payloads, keys, calls, counts, reporter };
+  const parts: CacheParts<P> = { alias, cache, seam, codec, payloads, keys, calls, counts, reporter, purges };
   return { ...parts, tags: new TagVersions<P>(parts) };
 }

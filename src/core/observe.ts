@@ -23,6 +23,10 @@ export interface CacheStats {
   deletes: number;
   /** Server failures (thrown or, with `failOpen`, answered as misses) and reported errors. */
   errors: number;
+  /** Purge requests an edge in front took (the `purge` option). */
+  purgesSent: number;
+  /** Purge requests given up after their tries, each reported with what it did not purge. */
+  purgesFailed: number;
 }
 
 /** How one operation ended: a read's hit, miss or stale hit; any other operation's ok; or an error. */
@@ -82,7 +86,7 @@ export const CHANNELS: Readonly<Record<CacheOperation, Channel>> = Object.fromEn
 ) as Record<CacheOperation, Channel>;
 
 export function emptyStats(): CacheStats {
-  return { hits: 0, misses: 0, staleHits: 0, sets: 0, deletes: 0, errors: 0 };
+  return { hits: 0, misses: 0, staleHits: 0, sets: 0, deletes: 0, errors: 0, purgesSent: 0, purgesFailed: 0 };
 }
 
 /** Hit, miss and stale counts of one fragment name or page route. */

@@ -12,6 +12,7 @@ import type { MaybePromise } from './maybe.js';
 import type { CacheStats } from './observe.js';
 import type { Payloads } from './payloads.js';
 import type { Reporter } from './report.js';
+import type { EdgePurges } from '../edge/purge-queue.js';
 import type { Seam } from './seam.js';
 import type { TagSnapshot, VersionOption } from './types.js';
 
@@ -44,4 +45,6 @@ export interface CacheParts<P> {
   readonly calls: CallOptions;
   readonly counts: CacheStats;
   readonly reporter: Reporter;
+  /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
+  readonly purges: EdgePurges | undefined;
 }

@@ -10,6 +10,8 @@ import { now } from './clock.js';
 import { defaultKeyFunction, type KeyFunction } from './keys.js';
 import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from './made-keys.js';
 import { cacheTypeError, named } from './report.js';
+import { purgeConfigProblem } from '../edge/purge-config.js';
+import type { EdgePurges } from '../edge/purge-queue.js';
 import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from './types.js';
 import { checkOptionNames, checkOptionValues, type OptionShape } from '../options.js';
 
@@ -82,7 +84,7 @@ export abstract class CacheSeam<P> extends EventEmitter {
   constructor(params: CacheParams<object>, backend: { optionNames?: readonly string[] | OptionShape; locationProblem?: typeof CacheSeam.locationProblem }) {
     super();
     this.alias = params.alias ?? 'default';
-    const problem = checkOptionValues(params, CACHE_PARAMS, '');
+    const problem = checkOptionValues(params, CACHE_PARAMS, '') ?? purgeConfigProblem(params.purge);
     if (problem !== undefined) throw this.typeError(problem);
     this.location = splitLocation(params.location);
     this.defaultTimeout = params.timeout === undefined ? DEFAULT_TIMEOUT : params.timeout;
@@ -95,6 +97,17 @@ export abstract class CacheSeam<P> extends EventEmitter {
     const misplaced = backend.locationProblem?.(params);
     if (misplaced !== undefined) throw this.typeError(misplaced);
     this.cullProofKeyStart = madeKeyStart(this.keyFunction, this.keyPrefix, TAG_KEYS, TAG_KEY_VERSION);
+  }
+
+  /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
+  protected purges: EdgePurges | undefined;
+
+  /**
+   * Settles once every edge purge this cache queued (the `purge` option) was taken by its edge, or
+   * given up and reported; never rejects. A test awaits it before asking the edge for a page.
+   */
+  purgesSettled(): Promise<void> {
+    return this.purges?.settled() ?? Promise.resolve();
   }
 
   /**

@@ -1,5 +1,6 @@
 /** The shapes the cache API takes and answers: construction parameters, call options, entries. */
 import type { KeyFunction } from './keys.js';
+import type { EdgePurgeConfig } from '../edge/purge-config.js';
 import { MUST_BE, optionShape, ValueRule } from '../options.js';
 
 /** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */
@@ -20,6 +21,8 @@ export interface CacheParams<O = Record<string, unknown>> {
   logger?: CacheLogger;
   /** Backend-specific options. */
   options?: O;
+  /** The shared caches in front of the application that every invalidation also purges (SPEC §17). */
+  purge?: readonly EdgePurgeConfig[];
 }
 
 /**
@@ -38,6 +41,8 @@ export const CACHE_PARAMS = optionShape<CacheParams>({
   keyFunction: new ValueRule('a function (key, keyPrefix, version) => string', (value) => typeof value === 'function'),
   logger: new ValueRule('a warn(message) method, as console does', (value) => typeof (value as CacheLogger | null)?.warn === 'function', 'have'),
   options: new ValueRule('an object', (value) => value !== null && typeof value === 'object' && !Array.isArray(value)),
+  // Checked as a whole where the cache is configured or built (`purgeConfigProblem`), naming the edge.
+  purge: true,
 });
 
 /** Where a cache reports what goes wrong around it: a server down, a key memcached would refuse. `console` is one. */

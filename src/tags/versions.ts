@@ -377,7 +377,10 @@ export class TagVersions<P> {
     if (unknownOption !== undefined) throw cacheTypeError(alias, `invalidateTags: ${unknownOption}`);
     const soft = options?.soft ?? false;
     if (typeof soft !== 'boolean') throw cacheTypeError(alias, `invalidateTags: options.soft must be a boolean (got ${describe(soft)})`);
-    if (list.length > 0) await this.invalidate(list, soft);
+    if (list.length === 0) return;
+    await this.invalidate(list, soft);
+    // Once the application's own invalidation has landed: an edge refetching now gets the new page.
+    this.host.purges?.purge({ kind: 'tags', tags: list, soft });
   }
 
   /**

@@ -965,7 +965,7 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         await cache.getMany(['a', 'b', 'absent']);
         await cache.delete('c');
         await cache.deleteMany(['b', 'nothing']);
-        expect(cache.stats()).toEqual({ hits: 3, misses: 2, staleHits: 0, sets: 3, deletes: 3, errors: 0 });
+        expect(cache.stats()).toEqual({ hits: 3, misses: 2, staleHits: 0, sets: 3, deletes: 3, errors: 0, purgesSent: 0, purgesFailed: 0 });
         // Where the backend can tell (locmem, files, a table), how many entries it holds; a shared server cannot.
         expect(await cache.countEntries()).toBe(['LocMemCache', 'FileBasedCache', 'DatabaseCache'].includes(cache.constructor.name) ? 1 : undefined);
         await cache.set('stale', 'old', { timeout: 1, staleWhileRevalidate: 600 });
@@ -973,7 +973,7 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         expect((await cache.getEntries(['stale'])).get('stale')?.state).toBe('stale');
         expect(cache.stats()).toMatchObject({ hits: 3, staleHits: 1, sets: 4 });
         cache.resetStats();
-        expect(cache.stats()).toEqual({ hits: 0, misses: 0, staleHits: 0, sets: 0, deletes: 0, errors: 0 });
+        expect(cache.stats()).toEqual({ hits: 0, misses: 0, staleHits: 0, sets: 0, deletes: 0, errors: 0, purgesSent: 0, purgesFailed: 0 });
       });
 
       it('publishes each operation on cachegrain:<operation> while someone listens, and nothing after', async () => {

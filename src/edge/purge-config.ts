@@ -1,0 +1,141 @@
+/**
+ * The `purge` option of a cache alias (SPEC §17): the shared caches in front of the application that
+ * every invalidation of the cache also purges. Checked once, with errors naming the alias, the edge
+ * and the option, by `configureCaches` before anything is replaced and by a cache built directly.
+ */
+import { describe } from '../core/keys.js';
+import { checkOptionNames, closestName, didYouMean, MUST_BE, type OptionShape, ValueRule } from '../options.js';
+
+/** Options every edge takes: how long one request may take, and how many times it is tried. */
+interface EdgeRequestOptions {
+  /** Milliseconds one purge request may take before it counts as failed (and is tried again). @default 5000 */
+  timeoutMs?: number;
+  /** Tries of one purge request on network errors, timeouts, 5xx and 429, with backoff between them. @default 3 */
+  tries?: number;
+}
+
+/** A Varnish running the shipped VCL: purges by tag with `BAN` on its `xkey` header, or with the xkey vmod. */
+export interface VarnishPurge extends EdgeRequestOptions {
+  edge: 'varnish';
+  /** Where Varnish listens, as the application reaches it: `http://127.0.0.1:6081`. */
+  url: string;
+  /** `ban`: a ban on the tag header (any Varnish); `xkey`: `xkey.purge`, where the xkey vmod is loaded. */
+  tags: 'ban' | 'xkey';
+  /** With `tags: 'xkey'`, every tag purge is an `xkey.softpurge` (stale, refetched), not only a soft invalidation's. @default false */
+  soft?: boolean;
+}
+
+/** An nginx with the cache-purge module (`proxy_cache_purge`): it purges by URL only. */
+export interface NginxPurge extends EdgeRequestOptions {
+  edge: 'nginx';
+  url: string;
+}
+
+/** Fastly: purge by surrogate key over its API. */
+export interface FastlyPurge extends EdgeRequestOptions {
+  edge: 'fastly';
+  serviceId: string;
+  /** An API token with purge rights, sent as `Fastly-Key`. */
+  token: string;
+  /** Every tag purge is a soft purge (stale, refetched), not only a soft invalidation's. @default false */
+  soft?: boolean;
+  /** @default 'https://api.fastly.com' */
+  apiUrl?: string;
+}
+
+/** Cloudflare: purge by cache tag and by URL over its API. */
+export interface CloudflarePurge extends EdgeRequestOptions {
+  edge: 'cloudflare';
+  zoneId: string;
+  /** An API token with the Cache Purge permission, sent as `Authorization: Bearer`. */
+  token: string;
+  /** The site's origin (`https://shop.example`): a page invalidated by path is purged at this origin too. */
+  siteUrl?: string;
+  /** @default 'https://api.cloudflare.com' */
+  apiUrl?: string;
+}
+
+/** Anything else: a POST of JSON `{ tags?, urls?, everything?, soft? }` to `url`. */
+export interface HttpHookPurge extends EdgeRequestOptions {
+  edge: 'http';
+  url: string;
+  /** Sent with every request (an authorization header, say). */
+  headers?: Record<string, string>;
+}
+
+export type EdgePurgeConfig = VarnishPurge | NginxPurge | FastlyPurge | CloudflarePurge | HttpHookPurge;
+export type EdgeName = EdgePurgeConfig['edge'];
+
+const HTTP_URL = new ValueRule('an http:// or https:// URL', (value) => typeof value === 'string' && /^https?:\/\/[^/]/i.test(value));
+const REQUEST_OPTIONS: OptionShape = {
+  timeoutMs: new ValueRule('a positive number of milliseconds', (value) => typeof value === 'number' && Number.isFinite(value) && value > 0),
+  tries: new ValueRule('a positive integer', (value) => Number.isSafeInteger(value) && (value as number) > 0),
+};
+const NON_EMPTY = new ValueRule('a non-empty string', (value) => typeof value === 'string' && value !== '');
+
+/** Each edge's options, and those it cannot do without. */
+const EDGES: Record<EdgeName, { shape: OptionShape; required: readonly string[] }> = {
+  varnish: {
+    shape: {
+      edge: true,
+      url: HTTP_URL,
+      tags: new ValueRule("'ban' or 'xkey'", (value) => value === 'ban' || value === 'xkey'),
+      soft: MUST_BE.boolean,
+      ...REQUEST_OPTIONS,
+    },
+    required: ['url', 'tags'],
+  },
+  nginx: { shape: { edge: true, url: HTTP_URL, ...REQUEST_OPTIONS }, required: ['url'] },
+  fastly: {
+    shape: { edge: true, serviceId: NON_EMPTY, token: NON_EMPTY, soft: MUST_BE.boolean, apiUrl: HTTP_URL, ...REQUEST_OPTIONS },
+    required: ['serviceId', 'token'],
+  },
+  cloudflare: {
+    shape: { edge: true, zoneId: NON_EMPTY, token: NON_EMPTY, siteUrl: HTTP_URL, apiUrl: HTTP_URL, ...REQUEST_OPTIONS },
+    required: ['zoneId', 'token'],
+  },
+  http: {
+    shape: {
+      edge: true,
+      url: HTTP_URL,
+      headers: new ValueRule(
+        'an object of header names and string values',
+        (value) => isRecord(value) && Object.values(value).every((each) => typeof each === 'string'),
+      ),
+      ...REQUEST_OPTIONS,
+    },
+    required: ['url'],
+  },
+};
+
+/**
+ * The problem with an alias's `purge` option, worded after `cache '<alias>': `, or undefined when
+ * there is none: `purge[0] (varnish): unknown option 'tag' (did you mean 'tags'?)`.
+ */
+export function purgeConfigProblem(purge: unknown): string | undefined {
+  if (purge === undefined) return undefined;
+  if (!Array.isArray(purge))
+    return `purge must be a list of edges such as [{ edge: 'varnish', url: 'http://127.0.0.1:6081', tags: 'ban' }] (got ${describe(purge)})`;
+  for (const [i, entry] of purge.entries()) {
+    const problem = edgeProblem(entry);
+    if (problem !== undefined) return `purge[${i}]${problem}`;
+  }
+  return undefined;
+}
+
+function edgeProblem(entry: unknown): string | undefined {
+  if (!isRecord(entry)) return ` must be an object naming its edge (got ${describe(entry)})`;
+  const edge = entry.edge;
+  const names = Object.keys(EDGES);
+  if (typeof edge !== 'string' || !Object.hasOwn(EDGES, edge)) {
+    const closest = typeof edge === 'string' ? closestName(edge, names) : undefined;
+    return `.edge must be one of ${names.map((name) => `'${name}'`).join(', ')}${didYouMean(closest)} (got ${describe(edge)})`;
+  }
+  const { shape, required } = EDGES[edge as EdgeName];
+  const problem = checkOptionNames(entry, shape, '') ?? required.filter((name) => entry[name] === undefined).map((name) => `option '${name}' is required`)[0];
+  return problem === undefined ? undefined : ` (${edge}): ${problem}`;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

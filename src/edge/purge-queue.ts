@@ -1,0 +1,165 @@
+/**
+ * One cache's purges of the shared caches in front of it (SPEC §17): queued after the application's
+ * own invalidation has landed, sent one request at a time per edge, tried again with backoff on
+ * network errors, timeouts, 5xx and 429, and when given up reported through the cache's reporting
+ * path naming the edge and what was not purged. The caller never waits on an edge.
+ */
+import { type ClientRequest, request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { CacheStats } from '../core/observe.js';
+import type { Reporter } from '../core/report.js';
+import { edgeName, edgeRequests, type EdgeRequest, type Purge } from './edge-requests.js';
+import type { EdgePurgeConfig } from './purge-config.js';
+
+export const DEFAULT_PURGE_TIMEOUT_MS = 5_000;
+export const DEFAULT_PURGE_TRIES = 3;
+/** Milliseconds before the second try; each later one waits twice as long as the one before. */
+const FIRST_BACKOFF_MS = 100;
+
+/** A purge the edge did not take, reported as an `error` event (or logged) on the cache. */
+export class EdgePurgeError extends Error {
+  override name = 'EdgePurgeError';
+
+  constructor(
+    message: string,
+    /** The edge, as `edgeName` names it: `varnish http://127.0.0.1:6081`. */
+    readonly edge: string,
+    /** What was not purged: `tags a b`, `URL //shop.example/news`, `everything`. */
+    readonly notPurged: string,
+  ) {
+    super(message);
+  }
+}
+
+/** How one try ended: taken, worth another try, or refused for good (a 4xx but 429). */
+type TryOutcome = { taken: true } | { taken: false; again: boolean; reason: string };
+
+/**
+ * The requests to one edge, sent one after another so that purges reach it in the order made: idle,
+ * or draining its queue (`drained` settles when it is idle again).
+ */
+class EdgeLine {
+  private readonly queue: EdgeRequest[] = [];
+  private state: { is: 'idle' } | { is: 'draining'; drained: Promise<void> } = { is: 'idle' };
+  readonly name: string;
+
+  constructor(
+    readonly config: EdgePurgeConfig,
+    private readonly send: (line: EdgeLine, request: EdgeRequest) => Promise<void>,
+  ) {
+    this.name = edgeName(config);
+  }
+
+  add(purge: Purge): void {
+    this.queue.push(...edgeRequests(this.config, purge));
+    if (this.state.is === 'idle') this.state = { is: 'draining', drained: this.drain() };
+  }
+
+  /** Undefined when idle, else settles once this edge has nothing queued or in flight. */
+  get drained(): Promise<void> | undefined {
+    return this.state.is === 'draining' ? this.state.drained : undefined;
+  }
+
+  private async drain(): Promise<void> {
+    // Let the invalidation that queued this return first: the caller never waits on an edge.
+    await Promise.resolve();
+    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
+      // An `error` listener that throws on a report must not stop the purges behind it.
+      await this.send(this, next).catch(() => undefined);
+    }
+    this.state = { is: 'idle' };
+  }
+}
+
+export class EdgePurges {
+  private readonly lines: EdgeLine[];
+
+  constructor(
+    private readonly alias: string,
+    edges: readonly EdgePurgeConfig[],
+    private readonly reporter: Reporter,
+    private readonly counts: CacheStats,
+  ) {
+    this.lines = edges.map((edge) => new EdgeLine(edge, (line, request) => this.sendWithRetries(line, request)));
+  }
+
+  /** Queues `purge` on every edge; answers at once. */
+  purge(purge: Purge): void {
+    if (purge.kind === 'tags' && purge.tags.length === 0) return;
+    for (const line of this.lines) line.add(purge);
+  }
+
+  /** Settles once every purge queued so far (and any queued meanwhile) was taken by its edge or given up and reported. */
+  async settled(): Promise<void> {
+    for (;;) {
+      const draining = this.lines.map((line) => line.drained).filter((drained) => drained !== undefined);
+      if (draining.length === 0) return;
+      await Promise.all(draining);
+    }
+  }
+
+  private async sendWithRetries(line: EdgeLine, request: EdgeRequest): Promise<void> {
+    const tries = line.config.tries ?? DEFAULT_PURGE_TRIES;
+    const timeoutMs = line.config.timeoutMs ?? DEFAULT_PURGE_TIMEOUT_MS;
+    for (let tried = 1; ; tried++) {
+      const outcome = await sendOnce(request, timeoutMs);
+      if (outcome.taken) {
+        this.counts.purgesSent++;
+        return;
+      }
+      if (!outcome.again || tried >= tries) {
+        this.counts.purgesFailed++;
+        const { purges } = request;
+        const times = tried === 1 ? 'once' : `${tried} times`;
+        const message = `cache '${this.alias}': the edge ${line.name} did not purge ${purges} (tried ${times}; last: ${outcome.reason})`;
+        this.reporter.report(new EdgePurgeError(message, line.name, purges), `edge ${line.name}: ${purges}`);
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, FIRST_BACKOFF_MS * 2 ** (tried - 1)));
+    }
+  }
+}
+
+/** One try of `request`, given up after `timeoutMs`. */
+function sendOnce(request: EdgeRequest, timeoutMs: number): Promise<TryOutcome> {
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    let settled = false;
+    const settle = (outcome: TryOutcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(outcome);
+    };
+    const target = new URL(request.url);
+    const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
+    const headers = request.body === undefined ? request.headers : { ...request.headers, 'Content-Length': String(Buffer.byteLength(request.body)) };
+    let outgoing: ClientRequest;
+    try {
+      outgoing = send(target, { method: request.method, headers }, (response) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('error', (error) => settle({ taken: false, again: true, reason: error.message }));
+        response.on('end', () => {
+          const status = response.statusCode ?? 0;
+          if ((status >= 200 && status < 300) || status === request.nothingHeld) return settle({ taken: true });
+          const said = Buffer.concat(chunks).toString('utf8').replace(/\s+/g, ' ').trim().slice(0, 200);
+          settle({
+            taken: false,
+            again: status >= 500 || status === 429,
+            reason: `${request.method} ${request.url} answered ${status}${said === '' ? '' : `: ${said}`}`,
+          });
+        });
+      });
+    } catch (error) {
+      // A header Node refuses to send (a character it does not allow): no try would do better.
+      return settle({ taken: false, again: false, reason: `${request.method} ${request.url}: ${(error as Error).message}` });
+    }
+    timer = setTimeout(() => {
+      settle({ taken: false, again: true, reason: `${request.method} ${request.url} had no answer within ${timeoutMs} ms` });
+      outgoing.destroy();
+    }, timeoutMs);
+    outgoing.on('error', (error) => settle({ taken: false, again: true, reason: `${request.method} ${request.url}: ${error.message}` }));
+    outgoing.end(request.body);
+  });
+}
