@@ -35,11 +35,13 @@ export class EdgePurgeError extends Error {
 type TryOutcome = { taken: true } | { taken: false; again: boolean; reason: string };
 
 /**
- * The requests to one edge, sent one after another so that purges reach it in the order made: idle,
- * or draining its queue (`drained` settles when it is idle again).
+ * The purges of one edge, sent one request after another so that purges reach it in the order made:
+ * idle, or draining its queue (`drained` settles when it is idle again). What is queued while a
+ * request is in flight goes after it as one purge (see `coalesced`), so a slow edge gets a few
+ * requests, never one per invalidation made meanwhile.
  */
 class EdgeLine {
-  private readonly queue: EdgeRequest[] = [];
+  private queue: Purge[] = [];
   private state: { is: 'idle' } | { is: 'draining'; drained: Promise<void> } = { is: 'idle' };
   readonly name: string;
 
@@ -51,7 +53,7 @@ class EdgeLine {
   }
 
   add(purge: Purge): void {
-    this.queue.push(...edgeRequests(this.config, purge));
+    this.queue.push(purge);
     if (this.state.is === 'idle') this.state = { is: 'draining', drained: this.drain() };
   }
 
@@ -63,12 +65,35 @@ class EdgeLine {
   private async drain(): Promise<void> {
     // Let the invalidation that queued this return first: the caller never waits on an edge.
     await Promise.resolve();
-    for (let next = this.queue.shift(); next !== undefined; next = this.queue.shift()) {
-      // An `error` listener that throws on a report must not stop the purges behind it.
-      await this.send(this, next).catch(() => undefined);
+    while (this.queue.length > 0) {
+      const taken = this.queue;
+      this.queue = [];
+      for (const purge of coalesced(taken)) {
+        for (const request of edgeRequests(this.config, purge)) {
+          // An `error` listener that throws on a report must not stop the purges behind it.
+          await this.send(this, request).catch(() => undefined);
+        }
+      }
     }
     this.state = { is: 'idle' };
   }
+}
+
+/**
+ * Purges queued together, as few as do the same once sent: every one of them was made before any is
+ * sent, so a purge of everything stands for all, and a tag purged hard needs no soft purge too.
+ */
+export function coalesced(purges: readonly Purge[]): Purge[] {
+  if (purges.length === 1) return [...purges];
+  if (purges.some((purge) => purge.kind === 'everything')) return [{ kind: 'everything' }];
+  const hard = new Set<string>();
+  const soft = new Set<string>();
+  for (const purge of purges) if (purge.kind === 'tags') for (const tag of purge.tags) (purge.soft ? soft : hard).add(tag);
+  for (const tag of hard) soft.delete(tag);
+  const merged: Purge[] = [];
+  if (hard.size > 0) merged.push({ kind: 'tags', tags: [...hard], soft: false });
+  if (soft.size > 0) merged.push({ kind: 'tags', tags: [...soft], soft: true });
+  return merged;
 }
 
 export class EdgePurges {

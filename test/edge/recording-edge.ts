@@ -13,8 +13,8 @@ export interface Received {
   body: string;
 }
 
-/** How the edge answers one request: a status (200 by default), or `hang` to keep it waiting. */
-export type Answer = number | 'hang';
+/** How the edge answers one request: a status (200 by default), one once the promise settles, or `hang` to keep it waiting. */
+export type Answer = number | Promise<number> | 'hang';
 
 export interface RecordingEdge {
   url: string;
@@ -39,7 +39,10 @@ export async function recordingEdge(): Promise<RecordingEdge> {
       for (const wait of waiting.filter((each) => received.length >= each.count)) wait.resolve();
       const answer = answers.shift() ?? 200;
       if (answer === 'hang') return void hanging.push(res);
-      res.writeHead(answer, { 'Content-Type': 'application/json' }).end(answer < 300 ? '{"success":true}' : '{"success":false}');
+      const respond = (status: number) =>
+        res.writeHead(status, { 'Content-Type': 'application/json' }).end(status < 300 ? '{"success":true}' : '{"success":false}');
+      if (typeof answer === 'number') respond(answer);
+      else void answer.then(respond);
     });
   });
   return {
