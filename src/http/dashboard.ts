@@ -183,6 +183,7 @@ async function renderPage(
   <td class="n" data-field="hits">${stats.hits}</td><td class="n" data-field="misses">${stats.misses}</td><td class="n" data-field="staleHits">${stats.staleHits}</td>
   <td class="n" data-field="sets">${stats.sets}</td><td class="n" data-field="deletes">${stats.deletes}</td>
   <td class="n${stats.errors > 0 ? ' bad' : ''}" data-field="errors">${stats.errors}</td>
+  <td class="n${stats.purgesFailed > 0 ? ' bad' : ''}" data-field="purges">${stats.purgesSent + stats.purgesFailed === 0 ? '<span class="muted">—</span>' : `${stats.purgesSent} sent, ${stats.purgesFailed} failed`}</td>
   <td data-field="servers">${servers.length === 0 ? '<span class="muted">in process</span>' : servers.map((server) => `<span class="state ${escape(server.state)}">${escape(server.server)}: ${escape(healthInWords(server))}</span>`).join(' ')}</td>
 </tr>`;
     })
@@ -227,7 +228,7 @@ input,select,button{font:inherit}input[name=tags]{width:220px}button{background:
 </style></head>
 <body><header><h1>${escape(page.title)}</h1></header><main>
 ${page.flash === undefined ? '' : `<p class="flash" role="status">${escape(page.flash)}</p>`}
-<section><h2>Caches</h2><table id="caches"><thead><tr><th>Alias</th><th>Backend</th><th>Entries</th><th>Hit ratio</th><th>Hits</th><th>Misses</th><th>Stale</th><th>Sets</th><th>Deletes</th><th>Errors</th><th>Servers</th></tr></thead>
+<section><h2>Caches</h2><table id="caches"><thead><tr><th>Alias</th><th>Backend</th><th>Entries</th><th>Hit ratio</th><th>Hits</th><th>Misses</th><th>Stale</th><th>Sets</th><th>Deletes</th><th>Errors</th><th>Edge purges</th><th>Servers</th></tr></thead>
 <tbody>
 ${cacheRows}
 </tbody></table></section>

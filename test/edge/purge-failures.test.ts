@@ -9,6 +9,8 @@ import { EdgePurgeError } from '../../src/edge/purge-queue.js';
 import type { EdgePurgeConfig } from '../../src/edge/purge-config.js';
 import { closedPort } from '../setup/closed-port.js';
 import { recordingEdge, type RecordingEdge } from './recording-edge.js';
+import { cacheDashboard } from '../../adapters/express.js';
+import { listen, send } from '../http/client.js';
 
 let edge: RecordingEdge;
 beforeAll(async () => {
@@ -57,6 +59,13 @@ describe('a purge that fails', () => {
     );
     expect([error.edge, error.notPurged]).toEqual([`http ${edge.url}`, 'tags item:1 item:2 cachegrain:overflow']);
     expect(cache.stats()).toMatchObject({ purgesSent: 0, purgesFailed: 1, errors: 1 });
+    const dashboard = await listen((req, res) => cacheDashboard()(req, res, () => res.writeHead(404).end()));
+    try {
+      const html = (await send(dashboard.url, '/')).text;
+      expect(html).toMatch(/<td class="n bad" data-field="purges">0 sent, 1 failed<\/td>/);
+    } finally {
+      await dashboard.close();
+    }
   });
 
   it('is not tried again when the edge refuses it (a 4xx)', async () => {
