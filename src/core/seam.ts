@@ -110,6 +110,11 @@ export abstract class CacheSeam<P> extends EventEmitter {
     return this.purges?.settled() ?? Promise.resolve();
   }
 
+  /** The headers the edges it purges read a page's tags from: the page cache sends its pages' tags in each (`tagHeader`). */
+  get edgeTagHeaders(): readonly string[] {
+    return this.purges?.tagHeaders ?? [];
+  }
+
   /**
    * The breaker of each server this cache has called, for dashboards and health checks: a server
    * backend overrides it; a store with no server (locmem, filebased, dummy) has none to report.

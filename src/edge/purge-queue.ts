@@ -98,6 +98,8 @@ export function coalesced(purges: readonly Purge[]): Purge[] {
 
 export class EdgePurges {
   private readonly lines: EdgeLine[];
+  /** The tag headers these edges read a page's tags from (`xkey`, `Surrogate-Key`, `Cache-Tag`). */
+  readonly tagHeaders: readonly string[];
 
   constructor(
     private readonly alias: string,
@@ -106,6 +108,7 @@ export class EdgePurges {
     private readonly counts: CacheStats,
   ) {
     this.lines = edges.map((edge) => new EdgeLine(edge, (line, request) => this.sendWithRetries(line, request)));
+    this.tagHeaders = [...new Set(edges.map(tagHeaderRead).filter((name) => name !== undefined))];
   }
 
   /** Queues `purge` on every edge; answers at once. */
@@ -187,4 +190,18 @@ function sendOnce(request: EdgeRequest, timeoutMs: number): Promise<TryOutcome> 
     outgoing.on('error', (error) => settle({ taken: false, again: true, reason: `${request.method} ${request.url}: ${error.message}` }));
     outgoing.end(request.body);
   });
+}
+
+/** The header an edge reads a page's tags from, as the shipped VCL and the CDNs' documentation name it; none where it purges by URL only. */
+function tagHeaderRead(edge: EdgePurgeConfig): string | undefined {
+  switch (edge.edge) {
+    case 'varnish':
+      return 'xkey';
+    case 'fastly':
+      return 'Surrogate-Key';
+    case 'cloudflare':
+      return 'Cache-Tag';
+    default:
+      return undefined;
+  }
 }

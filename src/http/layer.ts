@@ -25,7 +25,7 @@ import {
   urlTag,
 } from './keys.js';
 import { reportPageFailure } from './report.js';
-import { TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption } from './tag-header.js';
+import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption } from './tag-header.js';
 
 /**
  * How many URLs' keys each page cache layer remembers (by absolute URL behind a proxy, by Host and
@@ -64,7 +64,8 @@ export interface PageCacheOptions extends PageKeyOptions {
    * A response header that lists the page's tags for the edge in front to purge by, in its format:
    * `'xkey'` (Varnish) and `'Surrogate-Key'` (Fastly) space-separated, `'Cache-Tag'` (Cloudflare,
    * Akamai) comma-separated, any other name space-separated, or a format of its own
-   * (`{ name, separator, maxLineLength, maxLength }`, see `TagHeaderFormat`). @default false
+   * (`{ name, separator, maxLineLength, maxLength }`, see `TagHeaderFormat`); false for none.
+   * @default the headers the edges of the page's cache read (its `purge` option): `xkey` for Varnish, `Surrogate-Key` for Fastly, `Cache-Tag` for Cloudflare
    */
   tagHeader?: TagHeaderOption;
   /** Cold misses of one page render once across every process sharing the cache; the others wait for that render. @default false */
@@ -137,7 +138,8 @@ export class PageLayer {
   readonly maxBodyBytes: number;
   readonly staleWhileRevalidate: number;
   readonly staleIfError: number;
-  readonly tagHeader: TagHeader | false;
+  /** The tag header the options name, false for none; undefined for those of the cache's edges (see `tagHeadersFor`). */
+  readonly tagHeader: TagHeader | false | undefined;
   readonly lock: boolean;
   readonly lockTimeoutMs: number;
   /** How this layer delivers the holes of the responses it is the outermost layer of. */
@@ -164,12 +166,18 @@ export class PageLayer {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
     this.staleWhileRevalidate = options.staleWhileRevalidate ?? 0;
     this.staleIfError = options.staleIfError ?? 0;
-    this.tagHeader = tagHeaderOf(options.tagHeader, what);
+    this.tagHeader = options.tagHeader === undefined ? undefined : tagHeaderOf(options.tagHeader, what);
     this.lock = options.lock ?? false;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.holeDelivery = new HoleDelivery(this, options.holes ?? 'fill', options.secret, (what, error) =>
       reportPageFailure(resolveCache(this.cacheOption), what, error),
     );
+  }
+
+  /** The tag headers a page stored in `cache` goes out with: the option's, else those its edges read. */
+  tagHeadersFor(cache: BaseCache): readonly TagHeader[] {
+    if (this.tagHeader !== undefined) return this.tagHeader === false ? [] : [this.tagHeader];
+    return edgeTagHeaders(cache.edgeTagHeaders);
   }
 
   /** Whether `other` stores where this layer does (the same cache option and prefix): split middleware with the same options meet so. */

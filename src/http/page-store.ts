@@ -104,7 +104,11 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         stale = staleWindows(layer, res);
         // The caches downstream serve it stale as this one does (RFC 5861), while one refresh runs.
         patchCacheControl(res, staleDirectives(stale));
-        if (layer.tagHeader !== false) setTagHeader(res, pageTags(res, lookup), layer.tagHeader);
+        const tagHeaders = layer.tagHeadersFor(lookup.cache);
+        if (tagHeaders.length > 0) {
+          const tags = pageTags(res, lookup);
+          for (const format of tagHeaders) setTagHeader(res, tags, format);
+        }
         // Stored with the Vary any request may get; this one's is made after.
         if (lookup.stores) page = { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout };
         varyOnEdgeContext(req, res, contextCookies);

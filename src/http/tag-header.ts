@@ -76,6 +76,15 @@ export function tagHeaderOf(option: TagHeaderOption | undefined, what: string): 
   };
 }
 
+const EDGE_FORMATS = new Map<string, TagHeader>();
+const NO_HEADERS: readonly TagHeader[] = [];
+
+/** The formats of the tag headers named (those a cache's edges read), each with its name's defaults. */
+export function edgeTagHeaders(names: readonly string[]): readonly TagHeader[] {
+  if (names.length === 0) return NO_HEADERS;
+  return names.map((name) => EDGE_FORMATS.get(name) ?? EDGE_FORMATS.set(name, tagHeaderOf(name, 'tagHeader') as TagHeader).get(name)!);
+}
+
 /**
  * The lines of the tag header listing `tags`, each one token (see `edgeToken`) and no line over
  * `maxLineLength`: every token when they fit in `maxLength`, else every token's short form, else the

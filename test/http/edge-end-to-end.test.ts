@@ -46,7 +46,7 @@ let cache: BaseCache;
 const reported: Error[] = [];
 
 beforeAll(async () => {
-  app = await listen(expressApp(express5)([cacheMiddleware({ seconds: 600, tagHeader: 'xkey' })], view));
+  app = await listen(expressApp(express5)([cacheMiddleware({ seconds: 600 })], view));
   const backendPort = Number(new URL(app.url).port);
   const [ban, xkey] = await Promise.all([startShippedVarnish({ backendPort }), startShippedVarnish({ backendPort, xkey: true })]);
   edges.push(['Varnish with BAN', ban], ['Varnish with xkey', xkey]);

@@ -150,3 +150,41 @@ describe('the tag header', () => {
     );
   });
 });
+
+describe('the tag header by default', () => {
+  it("is each header the cache's edges read: xkey for Varnish, Surrogate-Key for Fastly, Cache-Tag for Cloudflare; none for nginx or a hook", async () => {
+    const url = 'http://127.0.0.1:9';
+    await configureCaches({
+      default: {
+        backend: 'locmem',
+        location: 'tag-header-edges',
+        purge: [
+          { edge: 'varnish', url, tags: 'xkey' },
+          { edge: 'varnish', url, tags: 'ban' },
+          { edge: 'fastly', serviceId: 'service', token: 'token', apiUrl: url },
+          { edge: 'cloudflare', zoneId: 'zone', token: 'token', apiUrl: url },
+          { edge: 'nginx', url },
+          { edge: 'http', url },
+        ],
+      },
+    });
+    const base = await siteTagged(undefined as never, ['item:1', 'two words']);
+    for (const reply of [await send(base, '/p'), await send(base, '/p')]) {
+      const tokens = [...withUrlTags(['item:1', 'two words'], base, '/p')].map(edgeToken);
+      expect(tokensOf(reply, 'xkey', ' ')).toEqual(tokens);
+      expect(tokensOf(reply, 'surrogate-key', ' ')).toEqual(tokens);
+      expect(tokensOf(reply, 'cache-tag', ',')).toEqual(tokens);
+    }
+  });
+
+  it('is none for a cache without edges, and none with tagHeader: false whatever its edges', async () => {
+    const base = await siteTagged(undefined as never, ['item:1']);
+    const reply = await send(base, '/p');
+    expect(['xkey', 'surrogate-key', 'cache-tag'].map((name) => reply.headers[name])).toEqual([undefined, undefined, undefined]);
+    await configureCaches({
+      default: { backend: 'locmem', location: 'tag-header-none', purge: [{ edge: 'varnish', url: 'http://127.0.0.1:9', tags: 'ban' }] },
+    });
+    const without = await send(await siteTagged(false, ['item:1']), '/p');
+    expect(without.headers['xkey']).toBeUndefined();
+  });
+});
