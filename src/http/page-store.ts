@@ -29,6 +29,7 @@ import { inRequestScope, scopeOf } from '../cacheability/scope.js';
 import { sealedBody, unsealedBody } from './holes.js';
 import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 import { varyOnEdgeContext } from '../edge/context.js';
+import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -105,6 +106,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         // The caches downstream serve it stale as this one does (RFC 5861), while one refresh runs.
         patchCacheControl(res, staleDirectives(stale));
         if (layer.tagHeader !== false) setTagHeader(res, pageTags(res, lookup), layer.tagHeader);
+        limitNginxLifetime(res, pageTags(res, lookup), lookup.cache.purgedEdges);
         // Stored with the Vary any request may get; this one's is made after.
         if (lookup.stores) page = { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout };
         varyOnEdgeContext(req, res, contextCookies);
