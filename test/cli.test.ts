@@ -599,7 +599,7 @@ describe('cachegrain invalidate-tags TAG…', () => {
     const result = await cachegrain(dir, 'invalidate-tags', 'url:/authors/3', '--config', writeConfig(dir, { default: files }, 'purging-down.mjs'));
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
-      `cachegrain invalidate-tags: cache 'default' (filebased, ${join(dir, 'cache-files')}): the edge nginx http://127.0.0.1:${port} did not purge URL /authors/3 (tried once; last: PURGE`,
+      `cachegrain invalidate-tags: cache 'default' (filebased, ${join(dir, 'cache-files')}): the edge nginx http://127.0.0.1:${port} did not purge URL http://127.0.0.1:${port}/authors/3 (tried once; last: PURGE`,
     );
   });
 

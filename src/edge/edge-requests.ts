@@ -110,29 +110,35 @@ function regexEscaped(token: string): string {
 }
 
 /**
- * nginx purges the copies of a `url:` tag's URL: the one of a visitor without the context cookies
- * and one per context value listed, each its own request. Other tags reach nothing there (a page
- * carrying one is kept no longer than `keepTaggedFor`), and there is no purge of everything.
+ * nginx purges the copies of a `url:` tag's URL, each its own request: on the tag's host (a path
+ * alone: on each of the edge's `hosts`), under either scheme (a tag does not record one), for a
+ * visitor without the context cookies and for each context value listed. Other tags reach nothing
+ * there (a page carrying one is kept no longer than `keepTaggedFor`), and there is no purge of everything.
  */
 function nginxRequests(edge: NginxPurge, purge: Purge): EdgeRequest[] {
   if (purge.kind === 'everything') {
     const why = "Debian's cache-purge module purges one URL at a time and cannot list what it keeps";
     return [{ method: 'PURGE', url: edge.url, headers: {}, purges: 'everything', unsendable: why }];
   }
+  const copies = NGINX_SCHEMES.flatMap((scheme) => [undefined, ...(edge.contexts ?? [])].map((context) => ({ scheme, context })));
   return purge.tags.flatMap((tag) => {
     const url = taggedUrl(tag);
     if (url === undefined) return [];
-    const target = new URL(url.path, edge.url).href;
-    const purges = `URL ${url.host === undefined ? '' : `//${url.host}`}${url.path}`;
-    return [undefined, ...(edge.contexts ?? [])].map((context) => ({
-      method: 'PURGE',
-      url: target,
-      headers: { ...hostHeader(url.host), ...(context === undefined ? {} : { 'Cachegrain-Purge-Context': context }) },
-      nothingHeld: 404,
-      purges: context === undefined ? purges : `${purges} for ${context}`,
-    }));
+    const hosts = url.host === undefined ? (edge.hosts ?? [new URL(edge.url).host]) : [url.host];
+    return hosts.flatMap((host) =>
+      copies.map(({ scheme, context }) => ({
+        method: 'PURGE',
+        url: new URL(url.path, edge.url).href,
+        headers: { Host: host, 'Cachegrain-Purge-Scheme': scheme, ...(context === undefined ? {} : { 'Cachegrain-Purge-Context': context }) },
+        nothingHeld: 404,
+        purges: `URL ${scheme}://${host}${url.path}${context === undefined ? '' : ` for ${context}`}`,
+      })),
+    );
   });
 }
+
+/** The schemes a copy nginx keeps may be filed under: a page's `url:` tags name none. */
+const NGINX_SCHEMES = ['http', 'https'] as const;
 
 function fastlyRequests(edge: FastlyPurge, purge: Purge): EdgeRequest[] {
   const service = `${edge.apiUrl ?? 'https://api.fastly.com'}/service/${encodeURIComponent(edge.serviceId)}`;
@@ -192,10 +198,6 @@ function hookRequests(edge: HttpHookPurge, purge: Purge): EdgeRequest[] {
       ? post({ tags, urls, ...soft }, `tags ${tags.join(' ')} and URLs ${urls.join(' ')}`)
       : post({ tags, ...soft }, `tags ${tags.join(' ')}`),
   );
-}
-
-function hostHeader(host: string | undefined): Record<string, string> {
-  return host === undefined ? {} : { Host: host };
 }
 
 /** `list` in runs of at most `size`. */

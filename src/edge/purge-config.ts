@@ -44,6 +44,11 @@ export interface NginxPurge extends EdgeRequestOptions {
    * kept by nginx (`X-Accel-Expires: 0`). @default 0
    */
   keepTaggedFor?: number;
+  /**
+   * The hosts nginx serves the site under (`['shop.example', 'www.shop.example']`): a page invalidated
+   * by path alone is purged on each. @default the host of `url`
+   */
+  hosts?: string[];
 }
 
 /** Fastly: purge by surrogate key over its API. */
@@ -106,6 +111,10 @@ const EDGES: Record<EdgeName, { shape: OptionShape; required: readonly string[];
       url: HTTP_URL,
       contexts: new ValueRule("a list of context values such as ['theme=dark', 'theme=light']", (value) => Array.isArray(value)),
       keepTaggedFor: MUST_BE.nonNegativeInteger,
+      hosts: new ValueRule(
+        "a list of host names such as ['shop.example']",
+        (value) => Array.isArray(value) && value.every((host) => typeof host === 'string' && /^[a-z0-9.-]+(:\d+)?$/i.test(host)),
+      ),
       ...REQUEST_OPTIONS,
     },
     required: ['url'],

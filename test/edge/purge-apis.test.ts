@@ -170,6 +170,10 @@ describe('purge: checked where it is configured', () => {
       { edge: 'nginx', url: 'http://127.0.0.1:8080', keepTagged: 60 },
       "cache 'default': purge[0] (nginx): unknown option 'keepTagged' (did you mean 'keepTaggedFor'?)",
     ],
+    [
+      { edge: 'nginx', url: 'http://127.0.0.1:8080', hosts: ['https://shop.example'] },
+      "cache 'default': purge[0] (nginx): hosts must be a list of host names such as ['shop.example'] (got [\"https://shop.example\"])",
+    ],
     [{ edge: 'cloudflare', zoneId: 'z', token: '' }, "cache 'default': purge[0] (cloudflare): token must be a non-empty string (got '')"],
     [{ edge: 'http', url: 'http://127.0.0.1:1', tries: 0 }, "cache 'default': purge[0] (http): tries must be a positive integer (got 0)"],
   ])('refuses %j', async (edge, message) => {

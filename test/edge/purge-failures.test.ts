@@ -70,16 +70,25 @@ describe('a purge that fails', () => {
 
   it('is done when nginx answers 404: it held nothing under that URL', async () => {
     const { cache, reported } = await reportingCache({ edge: 'nginx', url: edge.url, contexts: ['theme=dark'] });
-    edge.answers.push(404, 404);
+    edge.answers.push(404, 404, 404, 404);
     await cache.invalidateTags(['url://shop.example/news', 'item:1']);
     await cache.purgesSettled();
-    // One request per copy: the one without a context, and each context's. The tag reaches nothing there.
-    expect(edge.received.map(({ method, url, headers }) => [method, url, headers.host, headers['cachegrain-purge-context']])).toEqual([
-      ['PURGE', '/news', 'shop.example', undefined],
-      ['PURGE', '/news', 'shop.example', 'theme=dark'],
+    // One request per copy: under each scheme, the one without a context and each context's. The tag reaches nothing there.
+    const sent = edge.received.map(({ method, url, headers }) => [
+      method,
+      url,
+      headers.host,
+      headers['cachegrain-purge-scheme'],
+      headers['cachegrain-purge-context'],
+    ]);
+    expect(sent).toEqual([
+      ['PURGE', '/news', 'shop.example', 'http', undefined],
+      ['PURGE', '/news', 'shop.example', 'http', 'theme=dark'],
+      ['PURGE', '/news', 'shop.example', 'https', undefined],
+      ['PURGE', '/news', 'shop.example', 'https', 'theme=dark'],
     ]);
     expect(reported).toEqual([]);
-    expect(cache.stats()).toMatchObject({ purgesSent: 2, purgesFailed: 0 });
+    expect(cache.stats()).toMatchObject({ purgesSent: 4, purgesFailed: 0 });
   });
 
   it('to an edge that is down is reported, and the invalidation still lands', async () => {
@@ -92,11 +101,12 @@ describe('a purge that fails', () => {
     expect(reported.map((error) => error.message)).toEqual([
       expect.stringMatching(
         new RegExp(
-          `^cache 'default': the edge nginx http://127.0.0.1:${port} did not purge URL /news \\(tried 2 times; last: PURGE http://127.0.0.1:${port}/news: .*ECONNREFUSED`,
+          `^cache 'default': the edge nginx http://127.0.0.1:${port} did not purge URL http://127.0.0.1:${port}/news \\(tried 2 times; last: PURGE http://127.0.0.1:${port}/news: .*ECONNREFUSED`,
         ),
       ),
+      expect.stringContaining(`did not purge URL https://127.0.0.1:${port}/news (tried 2 times`),
     ]);
-    expect(cache.stats()).toMatchObject({ purgesSent: 0, purgesFailed: 1 });
+    expect(cache.stats()).toMatchObject({ purgesSent: 0, purgesFailed: 2 });
   });
 
   it('is reported as not purged, never sent, when nginx cannot do it: a clear', async () => {
