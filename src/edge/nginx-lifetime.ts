@@ -4,7 +4,7 @@
  * an nginx, such a page tells nginx how long it may keep it in `X-Accel-Expires`, a header nginx
  * reads and never passes on: not at all by default, or the staleness the site accepted.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { headerText, secondsOf } from '../http/headers.js';
 import { taggedUrl } from './edge-requests.js';
 import { type EdgePurgeConfig, nginxKeepsTaggedFor } from './purge-config.js';
@@ -17,4 +17,16 @@ export function limitNginxLifetime(res: ServerResponse, tags: readonly string[],
   const cacheControl = headerText(res, 'cache-control');
   const ownLifetime = secondsOf(cacheControl, 's-maxage') ?? secondsOf(cacheControl, 'max-age') ?? keepFor;
   res.setHeader('X-Accel-Expires', String(Math.min(keepFor, ownLifetime)));
+}
+
+/**
+ * Sets `X-Accel-Expires: 0` on a response to a request whose `Cachegrain-Context` (set by the edge in
+ * front) names a context value that an nginx among `edges` is not told to purge (not in its
+ * `contexts`): a value listed in nginx's configuration and not in the edge's would leave a copy
+ * no purge names. A request's own, after the page's headers are stored, on a miss and a hit alike.
+ */
+export function keepNoUnpurgedContext(req: IncomingMessage, res: ServerResponse, edges: readonly EdgePurgeConfig[]): void {
+  const context = req.headers['cachegrain-context'];
+  if (typeof context !== 'string' || context.split(';').every((pair) => pair.trim().endsWith('='))) return;
+  if (edges.some((edge) => edge.edge === 'nginx' && !(edge.contexts ?? []).includes(context))) res.setHeader('X-Accel-Expires', '0');
 }

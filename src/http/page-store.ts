@@ -29,7 +29,7 @@ import { inRequestScope, scopeOf } from '../cacheability/scope.js';
 import { sealedBody, unsealedBody } from './holes.js';
 import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 import { varyOnEdgeContext } from '../edge/context.js';
-import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
+import { keepNoUnpurgedContext, limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -110,6 +110,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         // Stored with the Vary any request may get; this one's is made after.
         if (lookup.stores) page = { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout };
         varyOnEdgeContext(req, res, contextCookies);
+        keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
         return hold || lookup.stores;
       }
       layer.markBypass(res, decision.reason);
@@ -117,6 +118,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (decision.patchTimeout !== undefined)
         patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
       varyOnEdgeContext(req, res, contextCookies);
+      keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
       lookup.settle();
       return hold;
     },
@@ -187,6 +189,7 @@ function replaceWithFallback(layer: PageLayer, lookup: PageRequest, fallback: St
   res.statusMessage = fallback.statusMessage;
   putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader, lookup.cache.now()));
   varyOnEdgeContext(req, res, fallback.contextCookies);
+  keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
   return fallback.body;
 }
 

@@ -25,7 +25,8 @@ let nginx: Proxy;
 function site(): Handler {
   const page = bare([cacheMiddleware({ seconds: 300 })], (req, res) => {
     const path = req.url!.split('?')[0]!;
-    addCacheContexts(res, 'cookie:theme');
+    // A page the same for every theme, kept by nginx once per theme all the same (its key holds the context).
+    if (!path.startsWith('/same/')) addCacheContexts(res, 'cookie:theme');
     if (path.startsWith('/tagged/')) addCacheTags(res, 'item:1');
     if (path.startsWith('/vary/')) res.setHeader('Vary', path.split('/')[2]!);
     res.end(`${path} ${parseCookies(req.headers.cookie).theme ?? 'plain'} render ${++renders}`);
@@ -149,6 +150,24 @@ describe('nginx with the shipped configuration, purged by the page cache', () =>
       await send(nginx.url, '/page/query?q=1', { headers: { Cookie: 'theme=dark' } });
     }
     expect([received.get('/page/unlisted'), received.get('/page/query')]).toEqual([4, 2]);
+  });
+
+  it('keeps no copy for a theme nginx lists and its purge does not, from a miss or a hit', async () => {
+    await purgingNginx({ contexts: ['theme=dark'] });
+    const [themed, same] = ['/page/light-unnamed', '/same/light-unnamed'];
+    for (const path of [themed, same]) {
+      for (const theme of ['dark', 'light', 'dark', 'light']) await send(nginx.url, path, { headers: { Cookie: `theme=${theme}` } });
+    }
+    // The page the same for every theme: dark's miss stored it; light's requests were hits, each sent on.
+    expect([received.get(themed), received.get(same)]).toEqual([3, 3]);
+    const direct = async (context: string) =>
+      (await send(app.url, same, { headers: { Cookie: `theme=${context}`, 'Cachegrain-Context': `theme=${context}` } })).headers;
+    const replies = [await direct('dark'), await direct('light'), await direct('dark')];
+    expect(replies.map((headers) => [headers['x-cache'], headers['x-accel-expires']])).toEqual([
+      ['MISS', undefined],
+      ['HIT', '0'],
+      ['HIT', undefined],
+    ]);
   });
 
   it('reports a clear as not purged, nginx purging one URL at a time', async () => {
