@@ -596,10 +596,10 @@ describe('cachegrain invalidate-tags TAG…', () => {
   it('fails naming the edge and what it did not purge when the edge is down', async () => {
     const port = await closedPort();
     const files = { ...config.files!, purge: [{ edge: 'nginx' as const, url: `http://127.0.0.1:${port}`, tries: 1 }] };
-    const result = await cachegrain(dir, 'invalidate-tags', 'author:3', '--config', writeConfig(dir, { default: files }, 'purging-down.mjs'));
+    const result = await cachegrain(dir, 'invalidate-tags', 'url:/authors/3', '--config', writeConfig(dir, { default: files }, 'purging-down.mjs'));
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(
-      `cachegrain invalidate-tags: cache 'default' (filebased, ${join(dir, 'cache-files')}): the edge nginx http://127.0.0.1:${port} did not purge everything (for tags author:3, as nginx purges by URL only) (tried once; last: PURGE`,
+      `cachegrain invalidate-tags: cache 'default' (filebased, ${join(dir, 'cache-files')}): the edge nginx http://127.0.0.1:${port} did not purge URL http://127.0.0.1:${port}/authors/3 (tried once; last: PURGE`,
     );
   });
 

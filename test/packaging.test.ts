@@ -28,7 +28,7 @@ describe('packaging', () => {
       files: Array<{ path: string }>;
     }>;
     const shipped = pack!.files.map((file) => file.path).filter((path) => path.startsWith('edge/'));
-    expect(shipped.sort()).toEqual(['edge/nginx.conf', 'edge/varnish-common.vcl', 'edge/varnish-xkey.vcl', 'edge/varnish.vcl']);
+    expect(shipped.sort()).toEqual(['edge/nginx-http.conf', 'edge/nginx.conf', 'edge/varnish-common.vcl', 'edge/varnish-xkey.vcl', 'edge/varnish.vcl']);
   });
 
   it('names the npm install to run when a backend needs a package that is missing', () => {

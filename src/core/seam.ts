@@ -10,7 +10,7 @@ import { now } from './clock.js';
 import { defaultKeyFunction, type KeyFunction } from './keys.js';
 import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from './made-keys.js';
 import { cacheTypeError, named } from './report.js';
-import { purgeConfigProblem } from '../edge/purge-config.js';
+import { type EdgePurgeConfig, purgeConfigProblem } from '../edge/purge-config.js';
 import type { EdgePurges } from '../edge/purge-queue.js';
 import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from './types.js';
 import { checkOptionNames, checkOptionValues, type OptionShape } from '../options.js';
@@ -101,6 +101,11 @@ export abstract class CacheSeam<P> extends EventEmitter {
 
   /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
   protected purges: EdgePurges | undefined;
+
+  /** The edges in front that its invalidations purge, as its `purge` option names them. */
+  get purgedEdges(): readonly EdgePurgeConfig[] {
+    return this.purges?.edges ?? [];
+  }
 
   /**
    * Settles once every edge purge this cache queued (the `purge` option) was taken by its edge, or

@@ -1,8 +1,9 @@
 /**
  * What one purge asks of each kind of edge, as HTTP requests kept under the edge's limits (SPEC §17).
  * A page's `url:` tags name its URL, so a purge of them also goes by URL where the edge purges by URL:
- * `invalidatePage` is an invalidation of such a tag. The surprise: nginx purges by URL only, so a
- * purge of other tags purges everything there rather than leave a stale page.
+ * `invalidatePage` is an invalidation of such a tag. The surprise: nginx purges one URL's copy at a
+ * time and nothing else, so other tags and `clear` cannot reach it; the page cache keeps pages with
+ * such tags out of it instead (`X-Accel-Expires`), and a clear is reported as not purged there.
  */
 import type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, VarnishPurge } from './purge-config.js';
 import { purgeTokens } from './tokens.js';
@@ -20,6 +21,8 @@ export interface EdgeRequest {
   purges: string;
   /** The status the edge answers when it held nothing to purge (the nginx module's 404): done too. */
   nothingHeld?: number;
+  /** Why the edge cannot carry out this purge: it is reported as not purged, never sent. */
+  unsendable?: string;
 }
 
 /** A page's URL as its `url:` tag names it: its path, on one host or (host undefined) on every host. */
@@ -106,22 +109,36 @@ function regexEscaped(token: string): string {
   return token.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
+/**
+ * nginx purges the copies of a `url:` tag's URL, each its own request: on the tag's host (a path
+ * alone: on each of the edge's `hosts`), under either scheme (a tag does not record one), for a
+ * visitor without the context cookies and for each context value listed. Other tags reach nothing
+ * there (a page carrying one is kept no longer than `keepTaggedFor`), and there is no purge of everything.
+ */
 function nginxRequests(edge: NginxPurge, purge: Purge): EdgeRequest[] {
-  const everything: EdgeRequest = { method: 'PURGE', url: new URL('/*', edge.url).href, headers: {}, purges: 'everything', nothingHeld: 404 };
-  if (purge.kind === 'everything') return [everything];
-  const urls = purge.tags.map(taggedUrl);
-  const untagged = purge.tags.filter((_, i) => urls[i] === undefined);
-  // The purge module knows no tags: a page carrying one of these may be anywhere in its cache.
-  if (untagged.length > 0) return [{ ...everything, purges: `everything (for tags ${untagged.join(' ')}, as nginx purges by URL only)` }];
-  return urls.map((url) => ({
-    method: 'PURGE',
-    // The trailing `*` purges the URL with every query and every variant it was stored under.
-    url: new URL(`${url!.path}*`, edge.url).href,
-    headers: hostHeader(url!.host),
-    nothingHeld: 404,
-    purges: `URL ${url!.host === undefined ? '' : `//${url!.host}`}${url!.path}`,
-  }));
+  if (purge.kind === 'everything') {
+    const why = "Debian's cache-purge module purges one URL at a time and cannot list what it keeps";
+    return [{ method: 'PURGE', url: edge.url, headers: {}, purges: 'everything', unsendable: why }];
+  }
+  const copies = NGINX_SCHEMES.flatMap((scheme) => [undefined, ...(edge.contexts ?? [])].map((context) => ({ scheme, context })));
+  return purge.tags.flatMap((tag) => {
+    const url = taggedUrl(tag);
+    if (url === undefined) return [];
+    const hosts = url.host === undefined ? (edge.hosts ?? [new URL(edge.url).host]) : [url.host];
+    return hosts.flatMap((host) =>
+      copies.map(({ scheme, context }) => ({
+        method: 'PURGE',
+        url: new URL(url.path, edge.url).href,
+        headers: { Host: host, 'Cachegrain-Purge-Scheme': scheme, ...(context === undefined ? {} : { 'Cachegrain-Purge-Context': context }) },
+        nothingHeld: 404,
+        purges: `URL ${scheme}://${host}${url.path}${context === undefined ? '' : ` for ${context}`}`,
+      })),
+    );
+  });
 }
+
+/** The schemes a copy nginx keeps may be filed under: a page's `url:` tags name none. */
+const NGINX_SCHEMES = ['http', 'https'] as const;
 
 function fastlyRequests(edge: FastlyPurge, purge: Purge): EdgeRequest[] {
   const service = `${edge.apiUrl ?? 'https://api.fastly.com'}/service/${encodeURIComponent(edge.serviceId)}`;
@@ -181,10 +198,6 @@ function hookRequests(edge: HttpHookPurge, purge: Purge): EdgeRequest[] {
       ? post({ tags, urls, ...soft }, `tags ${tags.join(' ')} and URLs ${urls.join(' ')}`)
       : post({ tags, ...soft }, `tags ${tags.join(' ')}`),
   );
-}
-
-function hostHeader(host: string | undefined): Record<string, string> {
-  return host === undefined ? {} : { Host: host };
 }
 
 /** `list` in runs of at most `size`. */

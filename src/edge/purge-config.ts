@@ -25,10 +25,30 @@ export interface VarnishPurge extends EdgeRequestOptions {
   soft?: boolean;
 }
 
-/** An nginx with the cache-purge module (`proxy_cache_purge`): it purges by URL only. */
+/**
+ * An nginx running the shipped `edge/nginx.conf` with Debian's cache-purge module: it purges one
+ * copy of one URL per request, so it keeps only copies a purge can name.
+ */
 export interface NginxPurge extends EdgeRequestOptions {
   edge: 'nginx';
   url: string;
+  /**
+   * Every context value nginx keeps a copy for, as its `Cachegrain-Context` spells it (`'theme=dark'`,
+   * `'theme=dark; lang=en'`): the values listed in the shipped `nginx-http.conf`. A purge by URL
+   * drops the copy of a visitor without those cookies and one copy per value listed here. @default []
+   */
+  contexts?: string[];
+  /**
+   * Seconds nginx may keep a page carrying a tag other than its `url:` tags, which no purge reaches
+   * there: the staleness accepted after an invalidation of such a tag. With 0, such a page is not
+   * kept by nginx (`X-Accel-Expires: 0`). @default 0
+   */
+  keepTaggedFor?: number;
+  /**
+   * The hosts nginx serves the site under (`['shop.example', 'www.shop.example']`): a page invalidated
+   * by path alone is purged on each. @default the host of `url`
+   */
+  hosts?: string[];
 }
 
 /** Fastly: purge by surrogate key over its API. */
@@ -74,7 +94,7 @@ const REQUEST_OPTIONS: OptionShape = {
 const NON_EMPTY = new ValueRule('a non-empty string', (value) => typeof value === 'string' && value !== '');
 
 /** Each edge's options, and those it cannot do without. */
-const EDGES: Record<EdgeName, { shape: OptionShape; required: readonly string[] }> = {
+const EDGES: Record<EdgeName, { shape: OptionShape; required: readonly string[]; problem?: (entry: Record<string, unknown>) => string | undefined }> = {
   varnish: {
     shape: {
       edge: true,
@@ -85,7 +105,21 @@ const EDGES: Record<EdgeName, { shape: OptionShape; required: readonly string[] 
     },
     required: ['url', 'tags'],
   },
-  nginx: { shape: { edge: true, url: HTTP_URL, ...REQUEST_OPTIONS }, required: ['url'] },
+  nginx: {
+    shape: {
+      edge: true,
+      url: HTTP_URL,
+      contexts: new ValueRule("a list of context values such as ['theme=dark', 'theme=light']", (value) => Array.isArray(value)),
+      keepTaggedFor: MUST_BE.nonNegativeInteger,
+      hosts: new ValueRule(
+        "a list of host names such as ['shop.example']",
+        (value) => Array.isArray(value) && value.every((host) => typeof host === 'string' && /^[a-z0-9.-]+(:\d+)?$/i.test(host)),
+      ),
+      ...REQUEST_OPTIONS,
+    },
+    required: ['url'],
+    problem: (entry) => contextsProblem(entry.contexts),
+  },
   fastly: {
     shape: { edge: true, serviceId: NON_EMPTY, token: NON_EMPTY, soft: MUST_BE.boolean, apiUrl: HTTP_URL, ...REQUEST_OPTIONS },
     required: ['serviceId', 'token'],
@@ -131,9 +165,36 @@ function edgeProblem(entry: unknown): string | undefined {
     const closest = typeof edge === 'string' ? closestName(edge, names) : undefined;
     return `.edge must be one of ${names.map((name) => `'${name}'`).join(', ')}${didYouMean(closest)} (got ${describe(edge)})`;
   }
-  const { shape, required } = EDGES[edge as EdgeName];
-  const problem = checkOptionNames(entry, shape, '') ?? required.filter((name) => entry[name] === undefined).map((name) => `option '${name}' is required`)[0];
+  const { shape, required, problem: edgeOwnProblem } = EDGES[edge as EdgeName];
+  const problem =
+    checkOptionNames(entry, shape, '') ??
+    required.filter((name) => entry[name] === undefined).map((name) => `option '${name}' is required`)[0] ??
+    edgeOwnProblem?.(entry);
   return problem === undefined ? undefined : ` (${edge}): ${problem}`;
+}
+
+/** One `name=value` of a `Cachegrain-Context`: a cookie's name, and its value without a separator or space. */
+const CONTEXT_PAIR = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+=[^\s;,"\\]*$/;
+
+/** The problem with an nginx edge's `contexts`: each a value of `Cachegrain-Context`, listed once. */
+function contextsProblem(contexts: unknown): string | undefined {
+  if (!Array.isArray(contexts)) return undefined;
+  for (const [i, context] of contexts.entries()) {
+    if (typeof context !== 'string' || !context.split('; ').every((pair) => CONTEXT_PAIR.test(pair))) {
+      return `contexts[${i}] must be a context value as Cachegrain-Context spells it, such as 'theme=dark' or 'theme=dark; lang=en' (got ${describe(context)})`;
+    }
+    if (contexts.indexOf(context) !== i) return `contexts[${i}] lists ${describe(context)} twice`;
+  }
+  return undefined;
+}
+
+/**
+ * How long nginx may keep a page carrying a tag it cannot be purged by, where `edges` names an
+ * nginx (the shortest `keepTaggedFor` of those named), else undefined: no nginx to keep it from.
+ */
+export function nginxKeepsTaggedFor(edges: readonly EdgePurgeConfig[]): number | undefined {
+  const seconds = edges.flatMap((edge) => (edge.edge === 'nginx' ? [edge.keepTaggedFor ?? 0] : []));
+  return seconds.length === 0 ? undefined : Math.min(...seconds);
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

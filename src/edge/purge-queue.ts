@@ -103,7 +103,8 @@ export class EdgePurges {
 
   constructor(
     private readonly alias: string,
-    edges: readonly EdgePurgeConfig[],
+    /** The edges purged, as the `purge` option names them. */
+    readonly edges: readonly EdgePurgeConfig[],
     private readonly reporter: Reporter,
     private readonly counts: CacheStats,
   ) {
@@ -127,6 +128,7 @@ export class EdgePurges {
   }
 
   private async sendWithRetries(line: EdgeLine, request: EdgeRequest): Promise<void> {
+    if (request.unsendable !== undefined) return this.notPurged(line, request, `not sent: ${request.unsendable}`);
     const tries = line.config.tries ?? DEFAULT_PURGE_TRIES;
     const timeoutMs = line.config.timeoutMs ?? DEFAULT_PURGE_TIMEOUT_MS;
     for (let tried = 1; ; tried++) {
@@ -136,15 +138,17 @@ export class EdgePurges {
         return;
       }
       if (!outcome.again || tried >= tries) {
-        this.counts.purgesFailed++;
-        const { purges } = request;
-        const times = tried === 1 ? 'once' : `${tried} times`;
-        const message = `cache '${this.alias}': the edge ${line.name} did not purge ${purges} (tried ${times}; last: ${outcome.reason})`;
-        this.reporter.report(new EdgePurgeError(message, line.name, purges), `edge ${line.name}: ${purges}`);
-        return;
+        return this.notPurged(line, request, `tried ${tried === 1 ? 'once' : `${tried} times`}; last: ${outcome.reason}`);
       }
       await new Promise((resolve) => setTimeout(resolve, FIRST_BACKOFF_MS * 2 ** (tried - 1)));
     }
+  }
+
+  /** Reports `request` as not purged by `line`'s edge, and why, and counts it failed. */
+  private notPurged(line: EdgeLine, { purges }: EdgeRequest, why: string): void {
+    this.counts.purgesFailed++;
+    const message = `cache '${this.alias}': the edge ${line.name} did not purge ${purges} (${why})`;
+    this.reporter.report(new EdgePurgeError(message, line.name, purges), `edge ${line.name}: ${purges}`);
   }
 }
 

@@ -11,6 +11,8 @@ import type { HoleDelivery } from './holes.js';
 import { requestPath } from './keys.js';
 import { countOnce } from './page-stats.js';
 import { varyOnEdgeContext } from '../edge/context.js';
+import { keepNoUnpurgedContext } from '../edge/nginx-lifetime.js';
+import type { EdgePurgeConfig } from '../edge/purge-config.js';
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -80,6 +82,8 @@ export function serve(
   statusHeader: string | false,
   now: number,
   holes?: HoleDelivery,
+  /** The edges the page's cache purges: an nginx among them keeps no copy its purges cannot name. */
+  purgedEdges: readonly EdgePurgeConfig[] = [],
 ): void {
   countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route ?? requestPath(req));
   let status = page.status;
@@ -94,6 +98,7 @@ export function serve(
   }
   putHeaders(res, headers, hit.distinctNames);
   varyOnEdgeContext(req, res, page.contextCookies);
+  keepNoUnpurgedContext(req, res, purgedEdges);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 ? page.body : undefined;

@@ -29,6 +29,7 @@ import { inRequestScope, scopeOf } from '../cacheability/scope.js';
 import { sealedBody, unsealedBody } from './holes.js';
 import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 import { varyOnEdgeContext } from '../edge/context.js';
+import { keepNoUnpurgedContext, limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -104,14 +105,13 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         stale = staleWindows(layer, res);
         // The caches downstream serve it stale as this one does (RFC 5861), while one refresh runs.
         patchCacheControl(res, staleDirectives(stale));
-        const tagHeaders = layer.tagHeadersFor(lookup.cache);
-        if (tagHeaders.length > 0) {
-          const tags = pageTags(res, lookup);
-          for (const format of tagHeaders) setTagHeader(res, tags, format);
-        }
+        const tags = pageTags(res, lookup);
+        for (const format of layer.tagHeadersFor(lookup.cache)) setTagHeader(res, tags, format);
+        limitNginxLifetime(res, tags, lookup.cache.purgedEdges);
         // Stored with the Vary any request may get; this one's is made after.
         if (lookup.stores) page = { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout };
         varyOnEdgeContext(req, res, contextCookies);
+        keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
         return hold || lookup.stores;
       }
       layer.markBypass(res, decision.reason);
@@ -119,6 +119,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (decision.patchTimeout !== undefined)
         patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
       varyOnEdgeContext(req, res, contextCookies);
+      keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
       lookup.settle();
       return hold;
     },
@@ -189,6 +190,7 @@ function replaceWithFallback(layer: PageLayer, lookup: PageRequest, fallback: St
   res.statusMessage = fallback.statusMessage;
   putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader, lookup.cache.now()));
   varyOnEdgeContext(req, res, fallback.contextCookies);
+  keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
   return fallback.body;
 }
 

@@ -155,6 +155,30 @@ describe('purge: checked where it is configured', () => {
     [{ edge: 'varnish', url: 'http://127.0.0.1:6081' }, "cache 'default': purge[0] (varnish): option 'tags' is required"],
     [{ edge: 'varnish', url: 'http://127.0.0.1:6081', tags: 'xkeys' }, "cache 'default': purge[0] (varnish): tags must be 'ban' or 'xkey' (got 'xkeys')"],
     [{ edge: 'nginx', url: '127.0.0.1:8080' }, "cache 'default': purge[0] (nginx): url must be an http:// or https:// URL (got '127.0.0.1:8080')"],
+    [
+      { edge: 'nginx', url: 'http://127.0.0.1:8080', contexts: ['theme=dark', 'theme:light'] },
+      "cache 'default': purge[0] (nginx): contexts[1] must be a context value as Cachegrain-Context spells it, such as 'theme=dark' or 'theme=dark; lang=en' (got 'theme:light')",
+    ],
+    [
+      { edge: 'nginx', url: 'http://127.0.0.1:8080', contexts: ['theme=dark', 'theme=dark'] },
+      "cache 'default': purge[0] (nginx): contexts[1] lists 'theme=dark' twice",
+    ],
+    [
+      { edge: 'nginx', url: 'http://127.0.0.1:8080', contexts: 'theme=dark' },
+      "cache 'default': purge[0] (nginx): contexts must be a list of context values such as ['theme=dark', 'theme=light'] (got 'theme=dark')",
+    ],
+    [
+      { edge: 'nginx', url: 'http://127.0.0.1:8080', keepTaggedFor: -1 },
+      "cache 'default': purge[0] (nginx): keepTaggedFor must be a non-negative integer (got -1)",
+    ],
+    [
+      { edge: 'nginx', url: 'http://127.0.0.1:8080', keepTagged: 60 },
+      "cache 'default': purge[0] (nginx): unknown option 'keepTagged' (did you mean 'keepTaggedFor'?)",
+    ],
+    [
+      { edge: 'nginx', url: 'http://127.0.0.1:8080', hosts: ['https://shop.example'] },
+      "cache 'default': purge[0] (nginx): hosts must be a list of host names such as ['shop.example'] (got [\"https://shop.example\"])",
+    ],
     [{ edge: 'cloudflare', zoneId: 'z', token: '' }, "cache 'default': purge[0] (cloudflare): token must be a non-empty string (got '')"],
     [{ edge: 'http', url: 'http://127.0.0.1:1', tries: 0 }, "cache 'default': purge[0] (http): tries must be a positive integer (got 0)"],
   ])('refuses %j', async (edge, message) => {

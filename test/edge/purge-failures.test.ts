@@ -78,28 +78,56 @@ describe('a purge that fails', () => {
   });
 
   it('is done when nginx answers 404: it held nothing under that URL', async () => {
-    const { cache, reported } = await reportingCache({ edge: 'nginx', url: edge.url });
-    edge.answers.push(404);
-    await cache.invalidateTags(['url://shop.example/news']);
+    const { cache, reported } = await reportingCache({ edge: 'nginx', url: edge.url, contexts: ['theme=dark'] });
+    edge.answers.push(404, 404, 404, 404);
+    await cache.invalidateTags(['url://shop.example/news', 'item:1']);
     await cache.purgesSettled();
-    expect(edge.received.map(({ method, url, headers }) => [method, url, headers.host])).toEqual([['PURGE', '/news*', 'shop.example']]);
+    // One request per copy: under each scheme, the one without a context and each context's. The tag reaches nothing there.
+    const sent = edge.received.map(({ method, url, headers }) => [
+      method,
+      url,
+      headers.host,
+      headers['cachegrain-purge-scheme'],
+      headers['cachegrain-purge-context'],
+    ]);
+    expect(sent).toEqual([
+      ['PURGE', '/news', 'shop.example', 'http', undefined],
+      ['PURGE', '/news', 'shop.example', 'http', 'theme=dark'],
+      ['PURGE', '/news', 'shop.example', 'https', undefined],
+      ['PURGE', '/news', 'shop.example', 'https', 'theme=dark'],
+    ]);
     expect(reported).toEqual([]);
-    expect(cache.stats()).toMatchObject({ purgesSent: 1, purgesFailed: 0 });
+    expect(cache.stats()).toMatchObject({ purgesSent: 4, purgesFailed: 0 });
   });
 
   it('to an edge that is down is reported, and the invalidation still lands', async () => {
     const port = await closedPort();
     const { cache, reported } = await reportingCache({ edge: 'nginx', url: `http://127.0.0.1:${port}`, tries: 2 });
-    await cache.set('page', 'old', { tags: ['item:1'] });
-    await cache.invalidateTags(['item:1']);
+    await cache.set('page', 'old', { tags: ['url:/news'] });
+    await cache.invalidateTags(['url:/news']);
     expect(await cache.get('page')).toBeUndefined();
     await cache.purgesSettled();
     expect(reported.map((error) => error.message)).toEqual([
       expect.stringMatching(
         new RegExp(
-          `^cache 'default': the edge nginx http://127.0.0.1:${port} did not purge everything \\(for tags item:1, as nginx purges by URL only\\) \\(tried 2 times; last: PURGE http://127.0.0.1:${port}/\\* ?: .*ECONNREFUSED`,
+          `^cache 'default': the edge nginx http://127.0.0.1:${port} did not purge URL http://127.0.0.1:${port}/news \\(tried 2 times; last: PURGE http://127.0.0.1:${port}/news: .*ECONNREFUSED`,
         ),
       ),
+      expect.stringContaining(`did not purge URL https://127.0.0.1:${port}/news (tried 2 times`),
+    ]);
+    expect(cache.stats()).toMatchObject({ purgesSent: 0, purgesFailed: 2 });
+  });
+
+  it('is reported as not purged, never sent, when nginx cannot do it: a clear', async () => {
+    const { cache, reported } = await reportingCache({ edge: 'nginx', url: edge.url });
+    await cache.clear();
+    await cache.purgesSettled();
+    expect(edge.received).toEqual([]);
+    expect(reported.map((error) => [error.message, (error as EdgePurgeError).notPurged])).toEqual([
+      [
+        `cache 'default': the edge nginx ${edge.url} did not purge everything (not sent: Debian's cache-purge module purges one URL at a time and cannot list what it keeps)`,
+        'everything',
+      ],
     ]);
     expect(cache.stats()).toMatchObject({ purgesSent: 0, purgesFailed: 1 });
   });

@@ -144,7 +144,8 @@ export async function startShippedVarnish(options: ShippedEdgeOptions & { xkey?:
 
 /**
  * An nginx whose `server` block includes the shipped `edge/nginx.conf` (its purge ACL, the `allow`
- * lines, substituted in a copy where `purgers` says so) and proxies to the application, its cache zone declared in `http`
+ * lines, substituted in a copy where `purgers` says so) and proxies to the application, its cache
+ * zone and the shipped `edge/nginx-http.conf` in `http`
  * and the cache-purge module loaded, as the file's comments say: a configuration of one's own does
  * not read Debian's modules-enabled.
  */
@@ -158,7 +159,7 @@ export async function startShippedNginx(options: ShippedEdgeOptions): Promise<Pr
   });
   const started = await startNginx({
     main: `load_module ${PURGE_MODULE};`,
-    http: `proxy_cache_path ${join(dir, 'cache')} keys_zone=cachegrain:1m;`,
+    http: `proxy_cache_path ${join(dir, 'cache')} keys_zone=cachegrain:1m;\n include ${join(dir, 'nginx-http.conf')};`,
     server: `include ${join(dir, 'nginx.conf')};\n location / { proxy_pass http://127.0.0.1:${options.backendPort}; }`,
     choosePort: options.choosePort,
   }).catch((error: unknown) => {
@@ -179,7 +180,7 @@ function shippedCopies(changes: Record<string, (text: string) => string>): { dir
   const dir = mkdtempSync(join(tmpdir(), 'cachegrain-edge-'));
   // Started by root, varnishd reads its VCL as an unprivileged user of its own.
   chmodSync(dir, 0o755);
-  for (const name of ['varnish.vcl', 'varnish-xkey.vcl', 'varnish-common.vcl', 'nginx.conf']) {
+  for (const name of ['varnish.vcl', 'varnish-xkey.vcl', 'varnish-common.vcl', 'nginx.conf', 'nginx-http.conf']) {
     const text = readFileSync(join(EDGE_DIR, name), 'utf8');
     writeFileSync(join(dir, name), changes[name]?.(text) ?? text, { mode: 0o644 });
   }
