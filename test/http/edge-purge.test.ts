@@ -9,14 +9,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCacheContexts, addCacheTags } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
-import { type Proxy, startShippedNginx, startShippedVarnish } from '../setup/proxies.js';
+import { type Proxy, type ShippedEdges, startShippedEdges, stopEdges } from '../setup/proxies.js';
 import { listen, send } from './client.js';
 import { bare, cacheMiddleware, type Handler, parseCookies } from './stacks.js';
 
 /** Requests the application received, by path: what the edge in front of it did not answer itself. */
 const received = new Map<string, number>();
 let app: { url: string; close(): Promise<void> };
-const edges: Record<'varnish' | 'xkey' | 'nginx', Proxy> = {} as never;
+let edges: ShippedEdges = {} as never;
 const themes = ['light', 'dark'];
 
 function site(): Handler {
@@ -42,16 +42,11 @@ function site(): Handler {
 beforeAll(async () => {
   await configureCaches({ default: { backend: 'locmem', location: 'edge-purge' } });
   app = await listen(site());
-  const backendPort = Number(new URL(app.url).port);
-  [edges.varnish, edges.xkey, edges.nginx] = await Promise.all([
-    startShippedVarnish({ backendPort }),
-    startShippedVarnish({ backendPort, xkey: true }),
-    startShippedNginx({ backendPort }),
-  ]);
+  edges = await startShippedEdges(Number(new URL(app.url).port));
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.allSettled([...Object.values(edges).map((edge) => edge.stop()), app?.close()]);
+  await Promise.allSettled([stopEdges(edges), app?.close()]);
   await caches.closeAll();
 });
 

@@ -13,7 +13,7 @@ import { addCacheContexts, defineHole, holeHandler, markUncacheable, type Middle
 import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
 import { forgetHole } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
-import { type Proxy, startShippedNginx, startShippedVarnish } from '../setup/proxies.js';
+import { type Proxy, type ShippedEdges, startShippedEdges, startShippedNginx, startShippedVarnish, stopEdges } from '../setup/proxies.js';
 import { eventually } from '../setup/eventually.js';
 import { listen, send } from './client.js';
 import { bare, cacheMiddleware, express5, expressApp, type Handler, parseCookies } from './stacks.js';
@@ -27,7 +27,7 @@ const cookies = (text: string) => ({ headers: { Cookie: text } });
 /** Requests the application received, by path: what the edge in front of it did not answer itself. */
 const received = new Map<string, number>();
 let app: { url: string; close(): Promise<void> };
-const edges: Record<'varnish' | 'xkey' | 'nginx', Proxy> = {} as never;
+let edges: ShippedEdges = {} as never;
 
 /** The stale page's renders: each version's, held where a test holds them. */
 const staleRenders = { version: 0, hold: undefined as Promise<void> | undefined, entered: () => {} };
@@ -85,16 +85,11 @@ beforeAll(async () => {
   await configureCaches({ default: { backend: 'locmem', location: 'edge-shipped' } });
   defineHole('greeting', (req) => `hi ${parseCookies(req.headers.cookie).visitor ?? 'guest'}`);
   app = await listen(site());
-  const backendPort = Number(new URL(app.url).port);
-  [edges.varnish, edges.xkey, edges.nginx] = await Promise.all([
-    startShippedVarnish({ backendPort }),
-    startShippedVarnish({ backendPort, xkey: true }),
-    startShippedNginx({ backendPort }),
-  ]);
+  edges = await startShippedEdges(Number(new URL(app.url).port));
 }, 60_000);
 
 afterAll(async () => {
-  await Promise.allSettled([...Object.values(edges).map((edge) => edge.stop()), app?.close()]);
+  await Promise.allSettled([stopEdges(edges), app?.close()]);
   forgetHole('greeting');
   await caches.closeAll();
 });

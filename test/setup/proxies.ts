@@ -202,3 +202,21 @@ function withCleanup(proxy: Proxy, remove: () => void): Proxy {
     },
   };
 }
+
+/** The shipped edges in front of one application: Varnish with BAN, Varnish with xkey, and nginx. */
+export type ShippedEdges = Record<'varnish' | 'xkey' | 'nginx', Proxy>;
+
+/** Starts every shipped edge in front of the application on `backendPort`; stop them with `stopEdges`. */
+export async function startShippedEdges(backendPort: number): Promise<ShippedEdges> {
+  const [varnish, xkey, nginx] = await Promise.all([
+    startShippedVarnish({ backendPort }),
+    startShippedVarnish({ backendPort, xkey: true }),
+    startShippedNginx({ backendPort }),
+  ]);
+  return { varnish, xkey, nginx };
+}
+
+/** Stops every edge started, whichever failed to start. */
+export async function stopEdges(edges: Partial<ShippedEdges>): Promise<void> {
+  await Promise.allSettled(Object.values(edges).map((edge) => edge.stop()));
+}
