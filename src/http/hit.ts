@@ -7,12 +7,12 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
 import { httpDate, mergeCacheControl } from './headers.js';
-import type { HoleDelivery } from './holes.js';
+import type { BaseCache } from '../core/base.js';
+import type { PageLayer } from './layer.js';
 import { requestPath } from './keys.js';
 import { countOnce } from './page-stats.js';
 import { varyOnEdgeContext } from '../edge/context.js';
 import { keepNoUnpurgedContext } from '../edge/nginx-lifetime.js';
-import type { EdgePurgeConfig } from '../edge/purge-config.js';
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -69,22 +69,23 @@ interface HitHeaders {
 }
 type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: HitHeaders };
 
+/** The request a hit answers, with the page cache layer and the cache that found its page. */
+export interface HitRequest {
+  req: IncomingMessage;
+  res: ServerResponse;
+  layer: Pick<PageLayer, 'statusHeader' | 'holeDelivery'>;
+  cache: Pick<BaseCache, 'now' | 'purgedEdges'>;
+}
+
 /**
  * Sends a stored page: no view runs; Age and the HIT (or STALE) header are the only additions (and a
  * copy older than its browser lifetime gets that lifetime anew, see `browserLifetime`), and a page
- * with holes gets them delivered by `holes`, the layer's delivery. `now` is the cache's clock.
+ * with holes gets them delivered by the layer's delivery. Its clock is the cache's.
  */
-export function serve(
-  req: IncomingMessage,
-  res: ServerResponse,
-  page: StoredPage,
-  label: HitLabel,
-  statusHeader: string | false,
-  now: number,
-  holes?: HoleDelivery,
-  /** The edges the page's cache purges: an nginx among them keeps no copy its purges cannot name. */
-  purgedEdges: readonly EdgePurgeConfig[] = [],
-): void {
+export function serve(request: HitRequest, page: StoredPage, label: HitLabel): void {
+  const { req, res } = request;
+  const { statusHeader, holeDelivery: holes } = request.layer;
+  const now = request.cache.now();
   countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route ?? requestPath(req));
   let status = page.status;
   const hit = hitHeadersOf(page, statusHeader);
@@ -98,7 +99,7 @@ export function serve(
   }
   putHeaders(res, headers, hit.distinctNames);
   varyOnEdgeContext(req, res, page.contextCookies);
-  keepNoUnpurgedContext(req, res, purgedEdges);
+  keepNoUnpurgedContext(req, res, request.cache.purgedEdges);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 ? page.body : undefined;

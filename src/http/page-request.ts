@@ -140,7 +140,7 @@ export class PageRequest {
   }
 
   private serve(page: StoredPage, label: HitLabel): true {
-    serve(this.req, this.res, page, label, this.layer.statusHeader, this.cache.now(), this.layer.holeDelivery, this.cache.purgedEdges);
+    serve(this, page, label);
     return true;
   }
 
