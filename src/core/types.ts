@@ -21,7 +21,7 @@ export interface CacheParams<O = Record<string, unknown>> {
   logger?: CacheLogger;
   /** Backend-specific options. */
   options?: O;
-  /** The shared caches in front of the application that every invalidation also purges (SPEC §17). */
+  /** The shared caches in front of the application that every invalidation also purges. */
   purge?: readonly EdgePurgeConfig[];
 }
 

@@ -1,5 +1,5 @@
 /**
- * What one purge asks of each kind of edge, as HTTP requests kept under the edge's limits (SPEC §17).
+ * What one purge asks of each kind of edge, as HTTP requests kept under the edge's limits.
  * A page's `url:` tags name its URL, so a purge of them also goes by URL where the edge purges by URL:
  * `invalidatePage` is an invalidation of such a tag. The surprise: nginx purges one URL's copy at a
  * time and nothing else, so other tags and `clear` cannot reach it; the page cache keeps pages with

@@ -1,5 +1,5 @@
 /**
- * nginx's cache-purge module purges a page by its URL alone (SPEC §17): a page carrying any other
+ * nginx's cache-purge module purges a page by its URL alone: a page carrying any other
  * tag would stay there past an invalidation of that tag. Where the cache a page is stored in purges
  * an nginx, such a page tells nginx how long it may keep it in `X-Accel-Expires`, a header nginx
  * reads and never passes on: not at all by default, or the staleness the site accepted.

@@ -1,5 +1,5 @@
 /**
- * The `purge` option of a cache alias (SPEC §17): the shared caches in front of the application that
+ * The `purge` option of a cache alias: the shared caches in front of the application that
  * every invalidation of the cache also purges. Checked once, with errors naming the alias, the edge
  * and the option, by `configureCaches` before anything is replaced and by a cache built directly.
  */

@@ -1,5 +1,5 @@
 /**
- * One cache's purges of the shared caches in front of it (SPEC §17): queued after the application's
+ * One cache's purges of the shared caches in front of it: queued after the application's
  * own invalidation has landed, sent one request at a time per edge, tried again with backoff on
  * network errors, timeouts, 5xx and 429, and when given up reported through the cache's reporting
  * path naming the edge and what was not purged. The caller never waits on an edge.
