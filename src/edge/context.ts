@@ -9,9 +9,11 @@
  * reading of every cookie it names, or a crafted `Cookie` (or header) would file one theme's page
  * under the other's.
  */
-import type { IncomingMessage, OutgoingMessage } from 'node:http';
+import type { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http';
 import { headerText, splitHeaderValue } from '../http/headers.js';
 import { contextValue } from '../cacheability/contexts.js';
+import { keepNoUnpurgedContext } from './nginx-lifetime.js';
+import type { EdgePurgeConfig } from './purge-config.js';
 
 export const EDGE_CONTEXT_HEADER = 'Cachegrain-Context';
 
@@ -43,4 +45,14 @@ export function varyOnEdgeContext(req: IncomingMessage, res: OutgoingMessage, co
   if (!vary.some((header) => header.toLowerCase() === 'cookie')) return;
   const rest = vary.filter((header) => header.toLowerCase() !== 'cookie' && header.toLowerCase() !== 'cachegrain-context');
   res.setHeader('Vary', [...rest, EDGE_CONTEXT_HEADER].join(', '));
+}
+
+/**
+ * What a response, stored or not, hit or miss, owes the edge its request came through: its `Vary`
+ * on `Cachegrain-Context` where that stands for its cookies (`varyOnEdgeContext`), and no copy kept
+ * by an nginx whose purges do not name that context (`keepNoUnpurgedContext`).
+ */
+export function fitForEdge(req: IncomingMessage, res: ServerResponse, cookies: readonly string[] | undefined, edges: readonly EdgePurgeConfig[]): void {
+  varyOnEdgeContext(req, res, cookies);
+  keepNoUnpurgedContext(req, res, edges);
 }

@@ -11,8 +11,7 @@ import type { BaseCache } from '../core/base.js';
 import type { PageLayer } from './layer.js';
 import { requestPath } from './keys.js';
 import { countOnce } from './page-stats.js';
-import { varyOnEdgeContext } from '../edge/context.js';
-import { keepNoUnpurgedContext } from '../edge/nginx-lifetime.js';
+import { fitForEdge } from '../edge/context.js';
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -98,8 +97,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
   putHeaders(res, headers, hit.distinctNames);
-  varyOnEdgeContext(req, res, page.contextCookies);
-  keepNoUnpurgedContext(req, res, request.cache.purgedEdges);
+  fitForEdge(req, res, page.contextCookies, request.cache.purgedEdges);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 ? page.body : undefined;

@@ -28,8 +28,8 @@ import { reportPageFailure } from './report.js';
 import { inRequestScope, scopeOf } from '../cacheability/scope.js';
 import { sealedBody, unsealedBody } from './holes.js';
 import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
-import { varyOnEdgeContext } from '../edge/context.js';
-import { keepNoUnpurgedContext, limitNginxLifetime } from '../edge/nginx-lifetime.js';
+import { fitForEdge } from '../edge/context.js';
+import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -110,16 +110,14 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         limitNginxLifetime(res, tags, lookup.cache.purgedEdges);
         // Stored with the Vary any request may get; this one's is made after.
         if (lookup.stores) page = { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout };
-        varyOnEdgeContext(req, res, contextCookies);
-        keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
+        fitForEdge(req, res, contextCookies, lookup.cache.purgedEdges);
         return hold || lookup.stores;
       }
       layer.markBypass(res, decision.reason);
       // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
       if (decision.patchTimeout !== undefined)
         patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
-      varyOnEdgeContext(req, res, contextCookies);
-      keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
+      fitForEdge(req, res, contextCookies, lookup.cache.purgedEdges);
       lookup.settle();
       return hold;
     },
@@ -189,8 +187,7 @@ function replaceWithFallback(layer: PageLayer, lookup: PageRequest, fallback: St
   res.statusCode = fallback.status;
   res.statusMessage = fallback.statusMessage;
   putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader, lookup.cache.now()));
-  varyOnEdgeContext(req, res, fallback.contextCookies);
-  keepNoUnpurgedContext(req, res, lookup.cache.purgedEdges);
+  fitForEdge(req, res, fallback.contextCookies, lookup.cache.purgedEdges);
   return fallback.body;
 }
 
