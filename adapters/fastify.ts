@@ -35,6 +35,7 @@ import { tieFrameworkRequest } from '../src/cacheability/framework-request.js';
 import { CACHE_PAGE_OPTIONS } from '../src/http/layer.js';
 import { describe } from '../src/core/keys.js';
 import { checkOptions, checkValue, MUST_BE } from '../src/options.js';
+import { caches } from '../src/config.js';
 
 /** An `onRequest` hook, as Fastify calls it. */
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
@@ -53,6 +54,12 @@ declare module 'fastify' {
 export interface CachegrainPluginOptions extends PageCacheOptions {
   /** Caches the GET responses of every route (Django's per-site cache); `false` caches only the routes whose config names `cachePage`. @default true */
   site?: boolean;
+  /**
+   * Closes the configured caches (`caches.closeAll()`) when the app closes, so that a process that
+   * closes its app ends by itself; give `false` when something that outlives the app shares them
+   * (another app in the process, a worker's own code). @default true
+   */
+  closeCaches?: boolean;
 }
 
 export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../src/http/index.js';
@@ -184,10 +191,13 @@ function routeHook(config: CachePageConfig, route: RouteOptions): Hook {
 export const cachegrain: FastifyPluginCallback<CachegrainPluginOptions> = (fastify, options, done) => {
   // A callback plugin hands its error to done: thrown, it would escape Fastify's boot.
   try {
-    const { site = true, ...given } = options;
+    const { site = true, closeCaches = true, ...given } = options;
     const pageOptions = Object.fromEntries(Object.entries(given).filter(([name]) => !REGISTER_OPTIONS.includes(name))) as PageCacheOptions;
     checkValue(site, MUST_BE.boolean, 'cachegrain', 'options.site');
+    checkValue(closeCaches, MUST_BE.boolean, 'cachegrain', 'options.closeCaches');
     if (site) fastify.addHook('onRequest', pageHook(new PageCache(pageOptions, null, 'cachegrain'), 'cachegrain'));
+    // The caches' connections would keep the process alive after the app is gone.
+    if (closeCaches) fastify.addHook('onClose', () => caches.closeAll());
   } catch (error) {
     done(error as Error);
     return;
