@@ -30,7 +30,7 @@ import { andThen, type MaybePromise, nothing, promised } from './maybe.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
 import type { CachedEntry, CacheParams, ListOf, RenderEntry, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
-import { Flights, Refreshes, WorkBehind } from '../flight/index.js';
+import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
@@ -63,8 +63,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   protected readonly codec: Codec<P>;
   /** Work in flight on this cache in this process, at every level (getOrSet, fragments, pages): one per key. */
   readonly flights = new Flights();
-  /** Work of this cache that runs behind its callers once they were answered (see `settled`). */
-  readonly behind = new WorkBehind();
   /** Stale entries of this cache being computed again behind their callers, at every level. */
   readonly refreshes: Refreshes = new Refreshes(this, this.behind);
   /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
@@ -412,17 +410,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   async close(): Promise<void> {
     await this.disconnect?.();
-  }
-
-  /**
-   * Settles once the work this cache does behind its callers has ended: the pages stored after their
-   * responses went out, the stale entries, fragments and pages computed again behind those served
-   * them, and the edge purges its invalidations queued (`purgesSettled`). Never rejects: each failure
-   * is reported as it happens. A test awaits it before asking for what a request wrote.
-   */
-  async settled(): Promise<void> {
-    await this.behind.settled();
-    await this.purgesSettled();
   }
 
   // ---- What the cache knows about itself ----------------------------------------------------
