@@ -43,6 +43,13 @@ describe('cachegrain (the Fastify plugin) and app.close()', () => {
     expect(code, output).toBe(0);
   }, 30_000);
 
+  it('refuses a misspelt closeCaches, naming the option it is closest to', async () => {
+    const app = Fastify();
+    await expect(app.register(cachegrain, { closeCache: false } as never).ready()).rejects.toThrow(
+      "cachegrain: unknown option 'options.closeCache' (did you mean 'options.closeCaches'?)",
+    );
+  });
+
   it('refuses a closeCaches that is not a boolean, naming it', async () => {
     const app = Fastify();
     await expect(app.register(cachegrain, { closeCaches: 'no' as unknown as boolean }).ready()).rejects.toThrow(
