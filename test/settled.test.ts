@@ -3,7 +3,9 @@
  * callers, `caches.clearAll()` empties every configured cache once they have landed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type BaseCache, caches, configureCaches, LocMemCache } from '../src/index.js';
+import { cachePage } from '../adapters/express.js';
+import { type BaseCache, caches, configureCaches, LocMemCache, type WriteOptions } from '../src/index.js';
+import { listen, send } from './http/client.js';
 
 afterEach(async () => {
   await configureCaches({ default: { backend: 'locmem' } });
@@ -47,6 +49,33 @@ describe('settled()', () => {
     release();
     await settled;
     expect(await cache.get('k')).toBe('after');
+  });
+
+  it('settles once a page stored after its response went out is stored', async () => {
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    /** A store in this process (its response does not wait for its writes) whose writes wait for the gate, and land a turn after it opens. */
+    class HeldLocMem extends LocMemCache {
+      override async set(key: string, value: unknown, options?: number | null | WriteOptions): Promise<void> {
+        await gate;
+        await new Promise(setImmediate);
+        return super.set(key, value, options);
+      }
+    }
+    await configureCaches({ default: { backend: HeldLocMem, location: 'settled-page' } });
+    const cache = caches.get('default');
+    const page = cachePage(60);
+    const server = await listen((req, res) => page(req, res, () => res.end('the page')));
+    try {
+      expect((await send(server.url, '/')).headers['x-cache']).toBe('MISS');
+      const settled = cache.settled();
+      openGate();
+      await settled;
+      expect(cache.stats().sets, 'the page is stored').toBeGreaterThan(0);
+      expect((await send(server.url, '/')).headers['x-cache']).toBe('HIT');
+    } finally {
+      await server.close();
+    }
   });
 
   it('caches.settled() settles once every cache built so far has', async () => {
