@@ -32,9 +32,10 @@ import {
 import { defineCacheContext as defineAnyCacheContext, defineHole as defineAnyHole, type DefineCacheContext, type DefineHole } from '../src/http/index.js';
 import { passesOn } from '../src/http/connect.js';
 import { tieFrameworkRequest } from '../src/cacheability/framework-request.js';
-import { CACHE_PAGE_OPTIONS } from '../src/http/layer.js';
+import { CACHE_PAGE_OPTIONS, PAGE_CACHE_OPTIONS } from '../src/http/layer.js';
 import { describe } from '../src/core/keys.js';
 import { checkOptions, checkValue, MUST_BE } from '../src/options.js';
+import { caches } from '../src/config.js';
 
 /** An `onRequest` hook, as Fastify calls it. */
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
@@ -53,6 +54,12 @@ declare module 'fastify' {
 export interface CachegrainPluginOptions extends PageCacheOptions {
   /** Caches the GET responses of every route (Django's per-site cache); `false` caches only the routes whose config names `cachePage`. @default true */
   site?: boolean;
+  /**
+   * Closes the configured caches (`caches.closeAll()`) when the app closes, so that a process that
+   * closes its app ends by itself; give `false` when something that outlives the app shares them
+   * (another app in the process, a worker's own code). @default true
+   */
+  closeCaches?: boolean;
 }
 
 export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../src/http/index.js';
@@ -155,6 +162,9 @@ export function holeHandler(options: HoleHandlerOptions = {}): Hook {
 /** The register options Fastify itself reads: not the cache's. */
 const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
 
+/** The plugin's options: the site-wide cache's, and its own. */
+const PLUGIN_OPTIONS = { ...PAGE_CACHE_OPTIONS, site: MUST_BE.boolean, closeCaches: MUST_BE.boolean };
+
 /** The names a route's `cachePage` config object takes: its seconds, named as the plugin names them, and `cachePage`'s options. */
 const ROUTE_CACHE_PAGE_OPTIONS = { seconds: MUST_BE.seconds, ...CACHE_PAGE_OPTIONS };
 
@@ -184,10 +194,12 @@ function routeHook(config: CachePageConfig, route: RouteOptions): Hook {
 export const cachegrain: FastifyPluginCallback<CachegrainPluginOptions> = (fastify, options, done) => {
   // A callback plugin hands its error to done: thrown, it would escape Fastify's boot.
   try {
-    const { site = true, ...given } = options;
+    const { site = true, closeCaches = true, ...given } = options;
     const pageOptions = Object.fromEntries(Object.entries(given).filter(([name]) => !REGISTER_OPTIONS.includes(name))) as PageCacheOptions;
-    checkValue(site, MUST_BE.boolean, 'cachegrain', 'options.site');
+    checkOptions({ ...pageOptions, site, closeCaches }, PLUGIN_OPTIONS, 'cachegrain');
     if (site) fastify.addHook('onRequest', pageHook(new PageCache(pageOptions, null, 'cachegrain'), 'cachegrain'));
+    // The caches' connections would keep the process alive after the app is gone.
+    if (closeCaches) fastify.addHook('onClose', () => caches.closeAll());
   } catch (error) {
     done(error as Error);
     return;

@@ -160,6 +160,27 @@ class CacheHandler {
     return [...this.config.keys()].map((alias) => this.get(alias));
   }
 
+  /**
+   * Settles once every cache built so far has settled (`settled()` of each): the pages stored after
+   * their responses, the refreshes behind and the edge purges have landed. Never rejects.
+   */
+  settled(): Promise<void> {
+    return Promise.all([...this.instances.values()].map((instance) => instance.settled())).then(() => undefined);
+  }
+
+  /**
+   * Empties every configured cache (building those not yet used), each once what it was writing
+   * behind its callers has landed, so that none of it lands after: a test starts from nothing.
+   */
+  async clearAll(): Promise<void> {
+    await Promise.all(
+      this.all().map(async (instance) => {
+        await instance.settled();
+        await instance.clear();
+      }),
+    );
+  }
+
   /** Closes every cache built so far; they are built afresh on next use. */
   closeAll(): Promise<void> {
     const open = [...this.instances.values()];

@@ -2,8 +2,9 @@
  * The README's examples run as written, from a folder of their own with cachegrain installed: each
  * block the README names a file for is that file.
  */
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readmeApp, startReadmeApp } from './setup/readme.js';
+import { readmeApp, runInReadmeApp, startReadmeApp } from './setup/readme.js';
 
 describe('README: Quick start', () => {
   const app = readmeApp(['app.mjs', 'views/home.njk']);
@@ -49,4 +50,33 @@ describe('README: where to mount the page cache (a shop)', () => {
       await server.stop();
     }
   }, 30_000);
+});
+
+describe('README: Testing an application that caches', () => {
+  /** How long an example's run is given before it counts as one that does not end. */
+  const BUDGET_MS = 60_000;
+
+  it('node:test and Express: both tests pass, and the process ends by itself with code 0', async () => {
+    const app = readmeApp(['articles.mjs', 'articles.test.mjs']);
+    try {
+      const { code, output } = await runInReadmeApp(app.dir, ['--test', 'articles.test.mjs'], BUDGET_MS);
+      expect(output).toMatch(/^# pass 2$/m);
+      expect(output).toMatch(/^# fail 0$/m);
+      expect(code, `node --test still ran ${BUDGET_MS} ms after it started, or failed:\n${output}`).toBe(0);
+    } finally {
+      app.remove();
+    }
+  }, 90_000);
+
+  it('vitest and Fastify: both tests pass', async () => {
+    const app = readmeApp(['fastify-articles.mjs', 'fastify-articles.test.ts']);
+    try {
+      const vitest = join(app.dir, 'node_modules', 'vitest', 'vitest.mjs');
+      const { code, output } = await runInReadmeApp(app.dir, [vitest, 'run'], BUDGET_MS);
+      expect(output).toMatch(/Tests\s+2 passed \(2\)/);
+      expect(code, output).toBe(0);
+    } finally {
+      app.remove();
+    }
+  }, 90_000);
 });

@@ -64,7 +64,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   /** Work in flight on this cache in this process, at every level (getOrSet, fragments, pages): one per key. */
   readonly flights = new Flights();
   /** Stale entries of this cache being computed again behind their callers, at every level. */
-  readonly refreshes: Refreshes = new Refreshes(this);
+  readonly refreshes: Refreshes = new Refreshes(this, this.behind);
   /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
   private readonly counts: CacheStats = emptyStats();
   /** How it reports: a server backend reports the end of an outage by the path its failure went. */

@@ -12,6 +12,7 @@ import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from './made-keys.js';
 import { cacheTypeError, named } from './report.js';
 import { type EdgePurgeConfig, purgeConfigProblem } from '../edge/purge-config.js';
 import type { EdgePurges } from '../edge/purge-queue.js';
+import { WorkBehind } from '../flight/behind.js';
 import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from './types.js';
 import { checkOptionNames, checkOptionValues, type OptionShape } from '../options.js';
 
@@ -102,6 +103,9 @@ export abstract class CacheSeam<P> extends EventEmitter {
   /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
   protected purges: EdgePurges | undefined;
 
+  /** Work of this cache that runs behind its callers once they were answered (see `settled`). */
+  readonly behind = new WorkBehind();
+
   /** The edges in front that its invalidations purge, as its `purge` option names them. */
   get purgedEdges(): readonly EdgePurgeConfig[] {
     return this.purges?.edges ?? [];
@@ -113,6 +117,17 @@ export abstract class CacheSeam<P> extends EventEmitter {
    */
   purgesSettled(): Promise<void> {
     return this.purges?.settled() ?? Promise.resolve();
+  }
+
+  /**
+   * Settles once the work this cache does behind its callers has ended: the pages stored after their
+   * responses went out, the stale entries, fragments and pages computed again behind those served
+   * them, and the edge purges its invalidations queued (`purgesSettled`). Never rejects: each failure
+   * is reported as it happens. A test awaits it before asking for what a request wrote.
+   */
+  async settled(): Promise<void> {
+    await this.behind.settled();
+    await this.purgesSettled();
   }
 
   /** The headers the edges it purges read a page's tags from: the page cache sends its pages' tags in each (`tagHeader`). */

@@ -2,3 +2,4 @@
 export { Flight, type FlightLevel, Flights, type FlightState } from './flight.js';
 export { LOCK_POLL_MS, LOCK_SECONDS, lockOrWait, pollUntil, type LockOutcome, type Locks, type Release } from './lock.js';
 export { Refreshes, type Stale } from './refresh.js';
+export { WorkBehind } from './behind.js';

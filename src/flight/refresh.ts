@@ -3,6 +3,7 @@
  * key in this process and once across every process sharing the store (the first to take the
  * key's lock). No caller waits for a refresh; a failure keeps the stale entry and is reported.
  */
+import type { WorkBehind } from './behind.js';
 import { LOCK_SECONDS, type Locks, type Release } from './lock.js';
 
 /** One thing to refresh: its key in this process and the name of its lock across processes. */
@@ -14,7 +15,11 @@ export interface Stale {
 export class Refreshes {
   private readonly running = new Set<string>();
 
-  constructor(private readonly locks: Locks) {}
+  /** `work` counts each refresh until it has settled and let go of its locks. */
+  constructor(
+    private readonly locks: Locks,
+    private readonly work: WorkBehind,
+  ) {}
 
   /** Whether a refresh of `key` runs in this process now. */
   has(key: string): boolean {
@@ -41,11 +46,13 @@ export class Refreshes {
       }
       if (locked.length > 0) await refresh(locked);
     };
-    run()
-      .catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))))
-      .finally(async () => {
-        for (const release of releases) await release().catch(() => undefined);
-        for (const item of mine) this.running.delete(item.key);
-      });
+    this.work.add(
+      run()
+        .catch((error: unknown) => onError(error instanceof Error ? error : new Error(String(error))))
+        .finally(async () => {
+          for (const release of releases) await release().catch(() => undefined);
+          for (const item of mine) this.running.delete(item.key);
+        }),
+    );
   }
 }

@@ -234,9 +234,10 @@ export class PageRequest {
     this.flight?.land(rendered);
   }
 
-  /** The page this request rendered is being stored: its render lock is let go once it is. */
+  /** The page this request rendered is being stored: its render lock is let go once it is, and the cache's `settled()` waits for it. */
   storingWith(store: Promise<void>): void {
     this.storing = store;
+    this.cache.behind.add(store);
   }
 
   /**

@@ -106,6 +106,31 @@ describe.each(STACKS)('stale pages on %s', (_flavour, build) => {
     expect(view.calls).toBe(2);
   });
 
+  it('caches.settled() waits for the refresh behind a stale page, until its page is stored', async () => {
+    let entered!: () => void;
+    const refreshing = new Promise<void>((resolve) => (entered = resolve));
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    // The refresh (run 2) renders on past the turn its gate opens in, as a view that reads a database does.
+    const view = countingView((_req, _res, run) => {
+      if (run !== 2) return undefined;
+      entered();
+      return gate.then(() => new Promise(setImmediate));
+    });
+    const base = await serve(build([cachePage(1, { staleWhileRevalidate: 60 })], view));
+    await send(base, '/feed');
+    clock += 2;
+    expect(summary(await send(base, '/feed'))).toEqual(['STALE', '/feed run 1']);
+    await refreshing;
+    const cache = caches.get('default');
+    const setsBefore = cache.stats().sets;
+    const settled = caches.settled();
+    openGate();
+    await settled;
+    expect(cache.stats().sets, 'the refreshed page is stored').toBeGreaterThan(setsBefore);
+    expect(summary(await send(base, '/feed'))).toEqual(['HIT', '/feed run 2']);
+  });
+
   it("advertises its stale windows downstream on the MISS and the HIT, the longer of the layer's and the view's", async () => {
     const layered = await serve(build([cacheMiddleware({ seconds: 60, staleWhileRevalidate: 30, staleIfError: 600 })], countingView()));
     const miss = await send(layered, '/s');

@@ -86,3 +86,22 @@ export async function startReadmeApp(
     },
   };
 }
+
+/**
+ * Runs `node <args>` in a README app's folder, as the user would from a shell, and answers its exit
+ * code and output. A process still running `budgetMs` after it started is killed, and its code is
+ * null: the examples must end by themselves. The runner's own variables are left out, so that a test
+ * runner started there is a fresh one, and its output is plain text.
+ */
+export async function runInReadmeApp(dir: string, args: string[], budgetMs: number): Promise<{ code: number | null; output: string }> {
+  const own = Object.entries(process.env).filter(([name]) => !name.startsWith('VITEST') && !['NODE_OPTIONS', 'FORCE_COLOR'].includes(name));
+  const env = { ...Object.fromEntries(own), NO_COLOR: '1' };
+  const child = spawn(process.execPath, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  child.stderr!.on('data', (chunk) => (output += chunk));
+  const overdue = setTimeout(() => child.kill('SIGKILL'), budgetMs);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (exitCode) => resolve(exitCode)));
+  clearTimeout(overdue);
+  return { code, output };
+}
