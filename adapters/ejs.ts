@@ -210,6 +210,9 @@ function unclosedTagLine(template: string, options: CompileOptions, functionName
   return open.at(-1)?.line;
 }
 
+const NO_VALUES: readonly unknown[] = Object.freeze([]);
+const NO_KEYWORDS: TagKeywords = Object.freeze({});
+
 /** One page's fragments, as its templates' rewritten calls reach them. */
 class EjsRender extends FragmentRender {
   constructor(
@@ -221,40 +224,45 @@ class EjsRender extends FragmentRender {
 
   /** `cache(timeout, name, [vary…], { keywords }, body)`, its output written with `append`. */
   cache(append: (html: string) => void, template: string, line: number, ...args: unknown[]): void {
-    const site: TagSite = { template, line };
     const body = args.pop() as (buffer: (read: () => string) => void) => Promise<void>;
-    const [timeout, name, varyOn = [], keywords = {}] = args as [unknown, unknown, unknown?, unknown?];
-    if (!this.async) throw this.needsAsync(`the '${this.functionName}' call (fragment ${describe(name)})`, site);
-    if (args.length < 2) throw tooFewArguments(this.functionName, site);
+    // Read by index, and absent ones stood in for by shared constants: a hit builds nothing.
+    const timeout = args[0];
+    const name = args[1];
+    const varyOn = args[2] === undefined ? NO_VALUES : args[2];
+    const keywords = args[3] === undefined ? NO_KEYWORDS : args[3];
+    if (!this.async) throw this.needsAsync(`the '${this.functionName}' call (fragment ${describe(name)})`, { template, line });
+    if (args.length < 2) throw tooFewArguments(this.functionName, { template, line });
     if (typeof name !== 'string' && typeof name !== 'number') {
       throw new TemplateSyntaxError(
         `the '${this.functionName}' call's fragment name must be a string, as in ${this.functionName}(300, 'sidebar', …) (got ${describe(name)})`,
         undefined,
-        site,
+        { template, line },
       );
     }
     if (!Array.isArray(varyOn)) {
       throw new TemplateSyntaxError(
         `the '${this.functionName}' call takes its vary-on values in an array, as in [user.id] (got ${describe(varyOn)})`,
         String(name),
-        site,
+        { template, line },
       );
     }
     if (typeof keywords !== 'object' || keywords === null || Array.isArray(keywords)) {
       throw new TemplateSyntaxError(
         `the '${this.functionName}' call takes its keywords in an object, as in { tags: 'news' } (got ${describe(keywords)})`,
         String(name),
-        site,
+        { template, line },
       );
     }
     const fragment = String(name);
+    const kept = this.hitMany(timeout, fragment, varyOn, keywords as TagKeywords);
+    if (kept !== undefined) return append(kept);
+    // What only a miss needs is made past the hit: the tag's site, and the body to render later.
+    const site: TagSite = { template, line };
     const bodyOf = () => async () => {
       let read = () => '';
       await body((reader) => (read = reader));
       return read();
     };
-    const kept = this.hitMany(timeout, fragment, varyOn, keywords as TagKeywords);
-    if (kept !== undefined) return append(kept);
     // Read at run time, so checked on a miss, before anything is written under the wrong cache or lifetime.
     for (const keyword of Object.keys(keywords)) {
       const unknown = unknownKeyword(keyword, `the '${this.functionName}' call`, site);

@@ -173,11 +173,23 @@ function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number 
   };
   // A named function, then the call: Pug may put a debug statement between any two nodes. Each
   // loop's variables are bound as they are now: the body runs after the loop has gone on.
-  const bodyName = `pug_cachegrainBody${rewrite.calls}`;
+  const [keywordsName, hit, bodyName] = ['Keywords', 'Hit', 'Body'].map((part) => `pug_cachegrain${part}${rewrite.calls}`) as [string, string, string];
   const bound = loops.length === 0 ? bodyName : `${bodyName}.bind(this, ${loops.join(', ')})`;
+  const keywordsObject = keywords.length === 0 ? 'undefined' : `{ ${keywords.join(', ')} }`;
+  const keptArguments = [keywordsName, node.args ?? ''].filter((part) => part.trim() !== '').join(', ');
+  // A hit this process keeps is answered before anything else is made (the arguments' array, the
+  // body's function, its binding), which only a miss needs; the arguments are evaluated once.
   return [
-    code(`var ${bodyName} = function (${loops.join(', ')})`, { block: body }),
-    code(`pug_html = pug_html + ${RUNTIME}.cache(${at}, { ${keywords.join(', ')} }, ${bound});`),
+    code(`var ${keywordsName} = ${keywordsObject}, ${hit} = ${RUNTIME}.kept(${keptArguments}); if (${hit} !== undefined) pug_html = pug_html + ${hit}; else`, {
+      block: {
+        type: 'Block',
+        nodes: [
+          code(`var ${bodyName} = function (${loops.join(', ')})`, { block: body }),
+          code(`pug_html = pug_html + ${RUNTIME}.cache(${JSON.stringify(site.template)}, ${site.line}, ${RUNTIME}.missed(), ${keywordsName} ?? {}, ${bound});`),
+        ],
+        line: node.line,
+      },
+    }),
   ];
 }
 
@@ -219,6 +231,8 @@ function placeCodeCalls(node: PugNode, mixinName: string, rewrite: { calls: numb
   for (const attribute of node.attrs ?? []) if (typeof attribute.val === 'string') attribute.val = place(attribute.val);
 }
 
+const NO_ARGUMENTS: readonly unknown[] = Object.freeze([]);
+
 /** One page's fragments, as its compiled calls reach them. */
 class PugRender extends FragmentRender {
   private marks = '';
@@ -227,7 +241,7 @@ class PugRender extends FragmentRender {
     super();
   }
 
-  cache(template: string, line: number, args: unknown[], keywords: TagKeywords, body: () => string): string {
+  cache(template: string, line: number, args: readonly unknown[], keywords: TagKeywords, body: () => string): string {
     const site: TagSite = { template, line };
     if (args.length < 2) throw tooFewArguments(this.mixinName, site);
     const [timeout, name, ...varyOn] = args;
@@ -239,6 +253,43 @@ class PugRender extends FragmentRender {
       );
     }
     return this.keptOrTag(timeout, String(name), varyOn, keywords, () => body, site);
+  }
+
+  /** The arguments of the last `kept` call that found no hit, for the `cache` call that follows it. */
+  private missedArguments: readonly unknown[] = NO_ARGUMENTS;
+
+  /**
+   * The HTML of a `+cache` call's fragment when it is a hit this process keeps, answered from its
+   * evaluated arguments (`timeout`, `name`, then the vary-on values) without building anything (see
+   * `hit0`…`hitMany`); else undefined, and the template calls `cache` with `missed()`, which does
+   * everything else. Pug renders synchronously: nothing runs between the two. Its arguments are only
+   * counted and indexed, so that V8 makes no object of them.
+   */
+  kept(keywords: TagKeywords | undefined, timeout?: unknown, name?: unknown, a?: unknown, b?: unknown, c?: unknown): string | undefined {
+    const count = arguments.length - 1;
+    let html: string | undefined;
+    if (typeof name === 'string') {
+      if (count === 2) html = this.hit0(timeout, name, keywords);
+      else if (count === 3) html = this.hit1(timeout, name, a, keywords);
+      else if (count === 4) html = this.hit2(timeout, name, a, b, keywords);
+      else if (count === 5) html = this.hit3(timeout, name, a, b, c, keywords);
+      else if (count > 5) {
+        const varyOn: unknown[] = [];
+        for (let i = 3; i < arguments.length; i++) varyOn.push(arguments[i]);
+        html = this.hitMany(timeout, name, varyOn, keywords);
+      }
+    }
+    if (html === undefined) {
+      const missed: unknown[] = [];
+      for (let i = 1; i < arguments.length; i++) missed.push(arguments[i]);
+      this.missedArguments = missed;
+    }
+    return html;
+  }
+
+  /** The arguments of the last `kept` call that found no hit. */
+  missed(): readonly unknown[] {
+    return this.missedArguments;
   }
 
   holeAt(template: string, line: number, args: unknown[]): string {
