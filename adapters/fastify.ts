@@ -35,6 +35,7 @@ import { tieFrameworkRequest } from '../src/cacheability/framework-request.js';
 import { CACHE_PAGE_OPTIONS } from '../src/http/layer.js';
 import { describe } from '../src/core/keys.js';
 import { checkOptions, checkValue, MUST_BE } from '../src/options.js';
+import { REGISTER_OPTIONS } from './fastify-dashboard.js';
 
 /** An `onRequest` hook, as Fastify calls it. */
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
@@ -152,9 +153,6 @@ export function holeHandler(options: HoleHandlerOptions = {}): Hook {
   };
 }
 
-/** The register options Fastify itself reads: not the cache's. */
-const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
-
 /** The names a route's `cachePage` config object takes: its seconds, named as the plugin names them, and `cachePage`'s options. */
 const ROUTE_CACHE_PAGE_OPTIONS = { seconds: MUST_BE.seconds, ...CACHE_PAGE_OPTIONS };
 
@@ -229,3 +227,5 @@ export const defineCacheContext: DefineCacheContext<FastifyRequest> = defineAnyC
 
 export { cacheScope, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';
+export { cacheDashboard } from './fastify-dashboard.js';
+export type { DashboardOptions } from '../src/http/index.js';
