@@ -7,7 +7,7 @@
  * context, so that only its routes take them and the rest of the app answers them 415 as before.
  */
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { BODY_LIMIT, type DashboardOptions, formOf, makeDashboard, mountOf, pathUnder } from '../src/http/dashboard.js';
+import { BODY_LIMIT, type DashboardOptions, formOf, makeDashboard, mountOf, pathAndQuery, pathUnder } from '../src/http/dashboard.js';
 
 /** The register options Fastify itself reads: not the plugin's own. */
 export const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
@@ -28,6 +28,11 @@ export const cacheDashboard: FastifyPluginCallback<DashboardOptions> = (fastify,
     done(error as Error);
     return;
   }
+  // At the root, its routes would take the app's own `/` and every path the app does not declare.
+  if (fastify.prefix === '') {
+    done(new TypeError("cacheDashboard: register it under a prefix of its own, as app.register(cacheDashboard, { prefix: '/_cache' })"));
+    return;
+  }
   const mount = mountOf(fastify.prefix);
   // A parser the app has (@fastify/formbody) reads the form as well; this one is the plugin's own otherwise.
   if (!fastify.hasContentTypeParser(FORM)) {
@@ -36,7 +41,7 @@ export const cacheDashboard: FastifyPluginCallback<DashboardOptions> = (fastify,
     );
   }
   const answer = async (request: FastifyRequest, reply: FastifyReply) => {
-    const [url = '/', query = ''] = request.url.split('?', 2);
+    const [url, query] = pathAndQuery(request.url);
     const path = pathUnder(url, mount);
     const answered =
       path === undefined ? undefined : dashboard({ method: request.method, path, mount, query, form: () => Promise.resolve(formOf(request.body)) });

@@ -1,8 +1,9 @@
 /**
  * The cache dashboard: one server-rendered page showing what every cache, fragment and
  * page route did, the recent invalidations, and (with `actions: true`) forms to invalidate tags and
- * clear a cache. Framework-free: a `(req, res, next)` handler over node:http, mounted by the user
- * behind their own authentication (`cachegrain/express` exports it as `cacheDashboard`).
+ * clear a cache. Framework-free: `makeDashboard` answers a request as its framework's adapter reads it,
+ * and the adapter sends the answer its framework's way (`cacheDashboard` of each adapter; here, a
+ * `(req, res, next)` handler over node:http), mounted by the user behind their own authentication.
  *
  * A GET never changes anything. A change is a POST carrying a token only this page hands out (an
  * HMAC of a per-process secret and the hour), so another site cannot make a visitor's browser
@@ -193,6 +194,12 @@ export const MOUNTED_DASHBOARD_OPTIONS = optionShape<MountedDashboardOptions>({
 /** `path` without its trailing slash: '' for the root. */
 export const mountOf = (path: string): string => path.replace(/\/$/, '');
 
+/** A request's URL as its path and its query string (without the `?`). */
+export function pathAndQuery(url: string): [path: string, query: string] {
+  const mark = url.indexOf('?');
+  return mark === -1 ? [url, ''] : [url.slice(0, mark), url.slice(mark + 1)];
+}
+
 /** The path of `url` under `mount` (`/clear`, '' for the mount itself); undefined when it is not under it. */
 export function pathUnder(url: string, mount: string): string | undefined {
   if (url === mount) return '';
@@ -211,7 +218,7 @@ export function dashboardHandler(options: MountedDashboardOptions = {}): (req: I
   const dashboard = makeDashboard(shown);
   const mount = under === undefined ? undefined : mountOf(under);
   return (req, res, next) => {
-    const [url = '/', query = ''] = (req.url ?? '/').split('?', 2);
+    const [url, query] = pathAndQuery(req.url ?? '/');
     const path = mount === undefined ? url : pathUnder(url, mount);
     const answered =
       path === undefined ? undefined : dashboard({ method: req.method ?? 'GET', path, mount: mount ?? mountPath(req, path), query, form: () => readForm(req) });

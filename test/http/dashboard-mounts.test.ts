@@ -70,10 +70,14 @@ describe('cacheDashboard on Fastify', () => {
     expect((await fetch(`${base}/_cache/elsewhere`)).status).toBe(404);
   });
 
-  it('refuses a wrong option when the app starts, naming it and the closest one', async () => {
+  it('refuses a wrong option, and a registration without a prefix, when the app starts', async () => {
     app = Fastify();
     await expect(app.register(onFastify.cacheDashboard, { prefix: '/_cache', action: true } as never)).rejects.toThrow(
       "cacheDashboard: unknown option 'options.action' (did you mean 'options.actions'?)",
+    );
+    app = Fastify();
+    await expect(app.register(onFastify.cacheDashboard, { actions: true })).rejects.toThrow(
+      "cacheDashboard: register it under a prefix of its own, as app.register(cacheDashboard, { prefix: '/_cache' })",
     );
   });
 });
