@@ -21,6 +21,8 @@ import {
   varyOnCookieDecorator,
   varyOnHeadersDecorator,
 } from '../src/http/index.js';
+import { DASHBOARD_OPTIONS } from '../src/http/dashboard.js';
+import { checkOptions } from '../src/options.js';
 
 export type Next = (error?: unknown) => void;
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;
@@ -112,5 +114,7 @@ export type { HoleBuilder, HoleHandlerOptions, HoleOptions } from '../src/http/i
  * Mount it behind your own authentication: it shows what is cached and, with `actions`, changes it.
  */
 export function cacheDashboard(options: DashboardOptions = {}): Middleware {
+  // Express takes the path it is mounted at off the URL: the handler's own `path` is no option here.
+  checkOptions(options, DASHBOARD_OPTIONS, 'cacheDashboard');
   return dashboardHandler(options);
 }

@@ -36,6 +36,7 @@ import { CACHE_PAGE_OPTIONS, PAGE_CACHE_OPTIONS } from '../src/http/layer.js';
 import { describe } from '../src/core/keys.js';
 import { checkOptions, checkValue, MUST_BE } from '../src/options.js';
 import { caches } from '../src/config.js';
+import { REGISTER_OPTIONS } from './fastify-dashboard.js';
 
 /** An `onRequest` hook, as Fastify calls it. */
 export type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
@@ -159,9 +160,6 @@ export function holeHandler(options: HoleHandlerOptions = {}): Hook {
   };
 }
 
-/** The register options Fastify itself reads: not the cache's. */
-const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
-
 /** The plugin's options: the site-wide cache's, and its own. */
 const PLUGIN_OPTIONS = { ...PAGE_CACHE_OPTIONS, site: MUST_BE.boolean, closeCaches: MUST_BE.boolean };
 
@@ -241,3 +239,5 @@ export const defineCacheContext: DefineCacheContext<FastifyRequest> = defineAnyC
 
 export { cacheScope, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';
+export { cacheDashboard } from './fastify-dashboard.js';
+export type { DashboardOptions } from '../src/http/index.js';

@@ -217,3 +217,5 @@ export const defineCacheContext: DefineCacheContext<Context> = defineAnyCacheCon
 
 export { cacheScope, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';
+export { cacheDashboard } from './hono-dashboard.js';
+export type { DashboardOptions } from '../src/http/index.js';

@@ -187,3 +187,5 @@ export const defineCacheContext: DefineCacheContext<KoaContext> = defineAnyCache
 
 export { cacheScope, getCacheKey, invalidatePage, learnCacheKey, pageStats, resetPageStats } from '../src/http/index.js';
 export type { HoleBuilder, HoleOptions } from '../src/http/index.js';
+export { cacheDashboard } from './koa-dashboard.js';
+export type { KoaDashboardContext, KoaDashboardOptions } from './koa-dashboard.js';

@@ -1,8 +1,9 @@
 /**
  * The cache dashboard: one server-rendered page showing what every cache, fragment and
  * page route did, the recent invalidations, and (with `actions: true`) forms to invalidate tags and
- * clear a cache. Framework-free: a `(req, res, next)` handler over node:http, mounted by the user
- * behind their own authentication (`cachegrain/express` exports it as `cacheDashboard`).
+ * clear a cache. Framework-free: `makeDashboard` answers a request as its framework's adapter reads it,
+ * and the adapter sends the answer its framework's way (`cacheDashboard` of each adapter; here, a
+ * `(req, res, next)` handler over node:http), mounted by the user behind their own authentication.
  *
  * A GET never changes anything. A change is a POST carrying a token only this page hands out (an
  * HMAC of a per-process secret and the hour), so another site cannot make a visitor's browser
@@ -32,7 +33,7 @@ export interface DashboardOptions {
   top?: number;
 }
 
-const DASHBOARD_OPTIONS = optionShape<DashboardOptions>({
+export const DASHBOARD_OPTIONS = optionShape<DashboardOptions>({
   caches: new ValueRule('a list of cache aliases', (value) => Array.isArray(value) && value.every((alias) => typeof alias === 'string')),
   actions: MUST_BE.boolean,
   title: MUST_BE.string,
@@ -51,7 +52,8 @@ interface Invalidation {
 
 const RECENT_LIMIT = 50;
 const TOKEN_WINDOW_MS = 60 * 60 * 1000;
-const BODY_LIMIT = 16 * 1024;
+/** Larger than any of the page's forms: a body past it is refused. */
+export const BODY_LIMIT = 16 * 1024;
 
 /** The invalidations this process made, newest first: every dashboard shows the same list. */
 const recent: Invalidation[] = [];
@@ -94,8 +96,31 @@ function shownCache(alias: string): BaseCache {
   }
 }
 
-/** The dashboard as a node:http handler: GET `/` shows it; POST `/invalidate-tags` and `/clear` act. */
-export function dashboardHandler(options: DashboardOptions = {}): (req: IncomingMessage, res: ServerResponse, next?: Next) => void {
+/** A request to the dashboard, as its framework's adapter reads it. */
+export interface DashboardRequest {
+  method: string;
+  /** The path under the dashboard's mount: `/` (or '') is the page, `/invalidate-tags` and `/clear` its actions. */
+  path: string;
+  /** Where the dashboard is mounted, without a trailing slash: its forms post there, and its redirect leads back. */
+  mount: string;
+  /** The query string, without its `?`. */
+  query: string;
+  /** The posted form; undefined when it is larger than any of the page's forms. */
+  form(): Promise<URLSearchParams | undefined>;
+}
+
+/** What the dashboard answers, for its adapter to send the way its framework sends a response. */
+export interface DashboardAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/** The dashboard's answer to a request; undefined for a path that is not its own, which its adapter passes on. */
+export type Dashboard = (request: DashboardRequest) => Promise<DashboardAnswer> | undefined;
+
+/** The dashboard, whatever serves it: every adapter mounts this one. */
+export function makeDashboard(options: DashboardOptions = {}): Dashboard {
   checkOptions(options, DASHBOARD_OPTIONS, 'cacheDashboard');
   // The caches may be configured after the dashboard is made: its aliases are checked now only if they
   // were configured before, and on every request otherwise.
@@ -116,48 +141,92 @@ export function dashboardHandler(options: DashboardOptions = {}): (req: Incoming
   };
   const shown = (): BaseCache[] => (options.caches === undefined ? caches.all() : options.caches.map(shownCache));
 
-  return (req, res, next) => {
-    const path = (req.url ?? '/').split('?')[0]!;
-    const fail = (error: unknown) => (next === undefined ? sendText(res, 500, String(error)) : next(error));
-    if (path === '/' || path === '') {
-      if (req.method !== 'GET' && req.method !== 'HEAD') return sendText(res, 405, 'Method Not Allowed', { Allow: 'GET, HEAD' });
-      const flash = new URL(req.url ?? '/', 'http://dashboard').searchParams.get('done') ?? undefined;
-      let showing: BaseCache[];
-      try {
-        showing = shown();
-      } catch (error) {
-        return fail(error);
-      }
-      renderPage(showing, { title, top, actions, token: token(Math.floor(Date.now() / TOKEN_WINDOW_MS)), flash, mount: mountPath(req, path) }).then(
-        (html) => send(res, 200, 'text/html; charset=utf-8', html),
-        fail,
-      );
-      return;
+  const act = async (request: DashboardRequest): Promise<DashboardAnswer> => {
+    const form = await request.form();
+    if (form === undefined) return text(413, 'Payload Too Large');
+    if (!validToken(form.get('token') ?? undefined)) return text(403, 'Forbidden: the form is out of date or did not come from this page; load the page again');
+    const alias = form.get('alias') ?? '';
+    const known = shown().find((each) => each.alias === alias);
+    if (known === undefined) return text(400, `Bad Request: no cache '${alias}' on this dashboard`);
+    let done: string;
+    if (request.path === '/clear') {
+      await known.clear();
+      done = `Cleared cache '${alias}'.`;
+    } else {
+      const tags = (form.get('tags') ?? '').split(/[\s,]+/).filter((tag) => tag !== '');
+      if (tags.length === 0) return text(400, 'Bad Request: name at least one tag');
+      const soft = form.get('soft') === 'on';
+      await known.invalidateTags(tags, { soft });
+      done = `Invalidated ${soft ? 'softly ' : ''}tags ${tags.join(', ')} in cache '${alias}'.`;
     }
-    if (path !== '/invalidate-tags' && path !== '/clear') return next === undefined ? sendText(res, 404, 'Not Found') : next();
-    if (!actions) return sendText(res, 404, 'Not Found');
-    if (req.method !== 'POST') return sendText(res, 405, 'Method Not Allowed', { Allow: 'POST' });
-    readForm(req).then(async (form) => {
-      if (form === undefined) return sendText(res, 413, 'Payload Too Large');
-      if (!validToken(form.get('token') ?? undefined))
-        return sendText(res, 403, 'Forbidden: the form is out of date or did not come from this page; load the page again');
-      const alias = form.get('alias') ?? '';
-      const known = shown().find((each) => each.alias === alias);
-      if (known === undefined) return sendText(res, 400, `Bad Request: no cache '${alias}' on this dashboard`);
-      let done: string;
-      if (path === '/clear') {
-        await known.clear();
-        done = `Cleared cache '${alias}'.`;
-      } else {
-        const tags = (form.get('tags') ?? '').split(/[\s,]+/).filter((tag) => tag !== '');
-        if (tags.length === 0) return sendText(res, 400, 'Bad Request: name at least one tag');
-        const soft = form.get('soft') === 'on';
-        await known.invalidateTags(tags, { soft });
-        done = `Invalidated ${soft ? 'softly ' : ''}tags ${tags.join(', ')} in cache '${alias}'.`;
-      }
-      // After a POST, a GET of the page: reloading it does not post again.
-      res.writeHead(303, { Location: `${mountPath(req, path)}/?done=${encodeURIComponent(done)}`, 'Cache-Control': 'no-store' }).end();
-    }, fail);
+    // After a POST, a GET of the page: reloading it does not post again.
+    return { status: 303, headers: { Location: `${request.mount}/?done=${encodeURIComponent(done)}`, 'Cache-Control': 'no-store' }, body: '' };
+  };
+
+  return (request) => {
+    const { method, path } = request;
+    if (path === '/' || path === '') {
+      if (method !== 'GET' && method !== 'HEAD') return Promise.resolve(text(405, 'Method Not Allowed', { Allow: 'GET, HEAD' }));
+      const flash = new URLSearchParams(request.query).get('done') ?? undefined;
+      const page = { title, top, actions, token: token(Math.floor(Date.now() / TOKEN_WINDOW_MS)), flash, mount: request.mount };
+      return Promise.resolve()
+        .then(() => renderPage(shown(), page))
+        .then((html) => answer(200, 'text/html; charset=utf-8', html));
+    }
+    if (path !== '/invalidate-tags' && path !== '/clear') return undefined;
+    if (!actions) return Promise.resolve(text(404, 'Not Found'));
+    if (method !== 'POST') return Promise.resolve(text(405, 'Method Not Allowed', { Allow: 'POST' }));
+    return act(request);
+  };
+}
+
+/** Options of the dashboard where no router takes its path off the URL. */
+export interface MountedDashboardOptions extends DashboardOptions {
+  /** The path the dashboard answers under (`'/_cache'`), where no router takes it off the URL: a bare node:http server, Koa. */
+  path?: string;
+}
+
+export const MOUNTED_DASHBOARD_OPTIONS = optionShape<MountedDashboardOptions>({
+  ...DASHBOARD_OPTIONS,
+  path: new ValueRule("a path starting with '/'", (value) => typeof value === 'string' && value.startsWith('/')),
+});
+
+/** `path` without its trailing slash: '' for the root. */
+export const mountOf = (path: string): string => path.replace(/\/$/, '');
+
+/** A request's URL as its path and its query string (without the `?`). */
+export function pathAndQuery(url: string): [path: string, query: string] {
+  const mark = url.indexOf('?');
+  return mark === -1 ? [url, ''] : [url.slice(0, mark), url.slice(mark + 1)];
+}
+
+/** The path of `url` under `mount` (`/clear`, '' for the mount itself); undefined when it is not under it. */
+export function pathUnder(url: string, mount: string): string | undefined {
+  if (url === mount) return '';
+  return url.startsWith(`${mount}/`) ? url.slice(mount.length) : undefined;
+}
+
+/**
+ * The dashboard as a node:http handler: GET `/` shows it; POST `/invalidate-tags` and `/clear` act.
+ * Under a router that takes its mount path off the URL (Express, Connect), it answers the rest of the
+ * URL; with `path`, it answers under that path of the whole URL (a bare node:http server). Any other
+ * path goes to `next`, or answers 404 without one.
+ */
+export function dashboardHandler(options: MountedDashboardOptions = {}): (req: IncomingMessage, res: ServerResponse, next?: Next) => void {
+  checkOptions(options, MOUNTED_DASHBOARD_OPTIONS, 'cacheDashboard');
+  const { path: under, ...shown } = options;
+  const dashboard = makeDashboard(shown);
+  const mount = under === undefined ? undefined : mountOf(under);
+  return (req, res, next) => {
+    const [url, query] = pathAndQuery(req.url ?? '/');
+    const path = mount === undefined ? url : pathUnder(url, mount);
+    const answered =
+      path === undefined ? undefined : dashboard({ method: req.method ?? 'GET', path, mount: mount ?? mountPath(req, path), query, form: () => readForm(req) });
+    if (answered === undefined) return next === undefined ? sendAnswer(res, text(404, 'Not Found')) : next();
+    answered.then(
+      (answer) => sendAnswer(res, answer),
+      (error: unknown) => (next === undefined ? sendAnswer(res, text(500, String(error))) : next(error)),
+    );
   };
 }
 
@@ -311,37 +380,41 @@ function escape(text: string): string {
   return text.replace(/[&<>"']/g, (char) => ESCAPES[char]!);
 }
 
-/** A urlencoded form body; undefined when it is larger than any of this page's forms. */
-function readForm(req: IncomingMessage): Promise<URLSearchParams | undefined> {
+/**
+ * The fields of a form a body parser in front has read (an object, or the text of a body it took as
+ * text); an empty form for no body at all.
+ */
+export function formOf(parsed: unknown): URLSearchParams {
+  if (parsed instanceof URLSearchParams) return parsed;
+  if (typeof parsed === 'string' || Buffer.isBuffer(parsed)) return new URLSearchParams(parsed.toString());
+  if (parsed === null || typeof parsed !== 'object') return new URLSearchParams();
+  return new URLSearchParams(Object.entries(parsed as Record<string, unknown>).map(([name, value]): [string, string] => [name, String(value)]));
+}
+
+/** A urlencoded form body, from Node's request or a web stream; undefined when it is larger than any of this page's forms. */
+export async function readForm(body: AsyncIterable<Uint8Array>): Promise<URLSearchParams | undefined> {
   // A body parser in front (express.urlencoded) has read it already.
-  const parsed = (req as IncomingMessage & { body?: unknown }).body;
-  if (parsed !== null && typeof parsed === 'object' && !Buffer.isBuffer(parsed)) {
-    return Promise.resolve(
-      new URLSearchParams(Object.entries(parsed as Record<string, unknown>).map(([name, value]): [string, string] => [name, String(value)])),
-    );
+  const parsed = (body as { body?: unknown }).body;
+  if (parsed !== undefined) return formOf(parsed);
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    // Past the limit the rest is read and dropped: to stop reading would destroy Node's request, and the answer with it.
+    if (size <= BODY_LIMIT) chunks.push(chunk);
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > BODY_LIMIT) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(undefined);
-      } else chunks.push(chunk);
-    });
-    req.on('end', () => resolve(new URLSearchParams(Buffer.concat(chunks).toString('utf8'))));
-    req.on('error', reject);
-  });
+  return size > BODY_LIMIT ? undefined : new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
 }
 
-function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+function answer(status: number, type: string, body: string, headers: Record<string, string> = {}): DashboardAnswer {
   // What this page shows is this moment's state, for the people allowed to see it: never stored.
-  res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': Buffer.byteLength(body), ...headers });
-  res.end(body);
+  return { status, headers: { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': String(Buffer.byteLength(body)), ...headers }, body };
 }
 
-function sendText(res: ServerResponse, status: number, text: string, headers: Record<string, string> = {}): void {
-  send(res, status, 'text/plain; charset=utf-8', `${text}\n`, headers);
+function text(status: number, words: string, headers: Record<string, string> = {}): DashboardAnswer {
+  return answer(status, 'text/plain; charset=utf-8', `${words}\n`, headers);
+}
+
+function sendAnswer(res: ServerResponse, { status, headers, body }: DashboardAnswer): void {
+  res.writeHead(status, headers).end(body);
 }

@@ -61,4 +61,4 @@ export { DEFAULT_MAX_LENGTH, DEFAULT_MAX_LINE_LENGTH, tagHeaderLines } from './t
 export type { TagHeader, TagHeaderFormat, TagHeaderOption } from './tag-header.js';
 export type { PageCacheOptions, StoredPage } from './page-cache.js';
 export { dashboardHandler } from './dashboard.js';
-export type { DashboardOptions } from './dashboard.js';
+export type { DashboardOptions, MountedDashboardOptions } from './dashboard.js';
