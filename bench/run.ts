@@ -22,8 +22,8 @@ import { type Comparison, formatted, machineSummary, median, ratioText } from '.
 interface Section {
   /** Units run one at a time by `run(unit)`; a section without them is one unit. */
   units?: readonly string[];
-  /** Processes a unit runs in when the section starts fresh ones of its own (servers) and needs no more. */
-  processes?: number;
+  /** Processes a unit runs in when the section starts fresh ones of its own (servers) and needs no more, for all its units or by unit. */
+  processes?: number | ((unit: string) => number | undefined);
   run(unit?: string): Promise<Comparison[]>;
 }
 
@@ -124,10 +124,11 @@ async function unitsToRun(only: readonly string[]): Promise<Array<[string, strin
     if (only.length > 0 && asked.length === 0) continue;
     const section = await load();
     // A section that spreads its rounds over processes of its own (servers) takes no more.
-    const count = section.processes ?? processes ?? 3;
+    const countOf = (unit: string | undefined) =>
+      (typeof section.processes === 'function' ? section.processes(unit ?? '') : section.processes) ?? processes ?? 3;
     const wanted = asked.some((arg) => !arg.includes(':')) || asked.length === 0 ? undefined : asked.map((arg) => arg.split(':')[1]!);
     for (const unit of section.units ?? [undefined]) {
-      if (wanted === undefined || (unit !== undefined && wanted.includes(unit))) units.push([name, unit, count]);
+      if (wanted === undefined || (unit !== undefined && wanted.includes(unit))) units.push([name, unit, countOf(unit)]);
     }
     if (wanted !== undefined) {
       const unknown = wanted.filter((unit) => !(section.units ?? []).includes(unit));
