@@ -9,6 +9,8 @@ export interface Measurement {
   opsPerSec: number;
   /** Mean time of one operation, in microseconds (wall time / operations, so in-flight overlap counts). */
   meanMicros: number;
+  /** CPU time (user and system) the measuring process spent per operation, in microseconds. */
+  cpuMicros?: number;
 }
 
 export interface Comparison {
@@ -32,6 +34,16 @@ export interface Comparison {
   threshold?: { of: 'ratio' | 'ms' | 'MB over anchor'; value: number };
   /** The lowest and highest ratio of the processes the row was measured in, when there were several. */
   spread?: [number, number];
+  /** What the ratio compares: throughput (the default), or CPU time per operation (the anchor's ÷ ours). */
+  judgedBy?: 'cpu';
+  /**
+   * The same ratio of ours against ours again, measured in the same rounds as a side of its own: how
+   * far from 1 the row's ratio moves with no change at all. A row whose ratio differs from another's
+   * by less than this differs from it by noise.
+   */
+  sameBuild?: number;
+  /** The lowest and highest same-build ratio of the processes (or fresh servers) the row was measured in. */
+  sameBuildSpread?: [number, number];
 }
 
 /** How many times each comparison measures ours and its anchor, alternately. */
@@ -54,10 +66,12 @@ export async function measure(operation: (i: number) => Promise<unknown> | unkno
   // time V8 optimizing the operation again, at whichever speed that lands on.
   globalThis.gc?.();
   await runFor(operation, warmupMs, inFlight);
+  const cpu = process.cpuUsage();
   const started = process.hrtime.bigint();
   const count = await runFor(operation, durationMs, inFlight);
   const elapsedNs = Number(process.hrtime.bigint() - started);
-  return { opsPerSec: (count * 1e9) / elapsedNs, meanMicros: elapsedNs / 1000 / count };
+  const spent = process.cpuUsage(cpu);
+  return { opsPerSec: (count * 1e9) / elapsedNs, meanMicros: elapsedNs / 1000 / count, cpuMicros: (spent.user + spent.system) / count };
 }
 
 async function runFor(operation: (i: number) => Promise<unknown> | unknown, durationMs: number, inFlight: number): Promise<number> {
@@ -83,7 +97,8 @@ export interface Surroundings {
  * Measures the anchor and ours in turn, ROUNDS times each, and answers the median of the rounds'
  * ratios. On a shared 2-core machine a single measurement swings by tens of percent, and the machine
  * changes from one second to the next: the two measurements of a round, taken back to back, see much
- * the same machine, and the median drops the rounds it disturbed.
+ * the same machine, and the median drops the rounds it disturbed. Each round measures ours a second
+ * time, where the anchor would stand in the round's order, for the same-build ratio beside the row's.
  */
 export async function compare(
   section: string,
@@ -91,36 +106,54 @@ export async function compare(
   ours: (i: number) => Promise<unknown> | unknown,
   anchorName: string,
   anchor: (i: number) => Promise<unknown> | unknown,
-  options: MeasureOptions & { target?: number; whileOurs?: Surroundings } = {},
+  options: MeasureOptions & { target?: number; whileOurs?: Surroundings; judgedBy?: 'cpu' } = {},
 ): Promise<Comparison> {
   const anchors: Measurement[] = [];
   const oursRuns: Measurement[] = [];
-  const measureOurs = async () => {
+  const again: Measurement[] = [];
+  const measureOurs = async (runs: Measurement[]) => {
     options.whileOurs?.enter();
     try {
-      oursRuns.push(await measure(ours, options));
+      runs.push(await measure(ours, options));
     } finally {
       options.whileOurs?.leave();
     }
   };
-  // The order flips every round, so that neither side always runs just after the other.
+  // The order flips every round, so that neither side always runs just after the other; ours stands
+  // between the anchor and its second measurement, so both are as far from it.
   for (let round = 0; round < ROUNDS; round++) {
-    if (round % 2 === 1) await measureOurs();
-    anchors.push(await measure(anchor, options));
-    if (round % 2 === 0) await measureOurs();
+    if (round % 2 === 0) anchors.push(await measure(anchor, options));
+    else await measureOurs(again);
+    await measureOurs(oursRuns);
+    if (round % 2 === 0) await measureOurs(again);
+    else anchors.push(await measure(anchor, options));
   }
-  const result = compared(section, name, oursRuns, anchorName, anchors, options.target);
+  const result = compared(section, name, oursRuns, anchorName, anchors, options.target, again, options.judgedBy);
   print(result);
   return result;
 }
 
 /**
  * The comparison of rounds measured in pairs (`ours[i]` beside `anchors[i]`): each side's median
- * throughput, and the median of the rounds' ratios.
+ * throughput, and the median of the rounds' ratios; with `again` (ours measured a second time in
+ * each round), the same-build ratio too. Judged by CPU, a ratio is the anchor's CPU time per operation
+ * ÷ ours: time spent waiting for a core shared with others moves it much less than the throughput.
  */
-export function compared(section: string, name: string, ours: Measurement[], anchorName: string, anchors: Measurement[], target?: number): Comparison {
-  const ratio = median(ours.map((run, i) => run.opsPerSec / anchors[i]!.opsPerSec));
+export function compared(
+  section: string,
+  name: string,
+  ours: Measurement[],
+  anchorName: string,
+  anchors: Measurement[],
+  target?: number,
+  again?: Measurement[],
+  judgedBy?: 'cpu',
+): Comparison {
+  const ratioOf = (anchor: Measurement[]) => median(ours.map((run, i) => roundRatio(run, anchor[i]!, judgedBy)));
+  const ratio = ratioOf(anchors);
   const result: Comparison = { section, name, ours: medianOf(ours), anchorName, anchor: medianOf(anchors), ratio };
+  if (judgedBy !== undefined) result.judgedBy = judgedBy;
+  if (again !== undefined) result.sameBuild = ratioOf(again);
   if (target !== undefined) {
     result.target = `≥ ${target}×`;
     result.threshold = { of: 'ratio', value: target };
@@ -129,16 +162,22 @@ export function compared(section: string, name: string, ours: Measurement[], anc
   return result;
 }
 
+/** One round's ratio, higher is better: ours ÷ the anchor's throughput, or the anchor's ÷ our CPU time per operation. */
+export function roundRatio(ours: Measurement, anchor: Measurement, judgedBy?: 'cpu'): number {
+  return judgedBy === 'cpu' ? anchor.cpuMicros! / ours.cpuMicros! : ours.opsPerSec / anchor.opsPerSec;
+}
+
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-/** The measurement of median throughput. */
-function medianOf(runs: readonly Measurement[]): Measurement {
+/** The measurement of median throughput, and of median CPU time per operation. */
+export function medianOf(runs: readonly Measurement[]): Measurement {
   const opsPerSec = median(runs.map((run) => run.opsPerSec));
-  return { opsPerSec, meanMicros: 1e6 / opsPerSec };
+  const cpu = runs.flatMap((run) => (run.cpuMicros === undefined ? [] : [run.cpuMicros]));
+  return { opsPerSec, meanMicros: 1e6 / opsPerSec, ...(cpu.length === runs.length && { cpuMicros: median(cpu) }) };
 }
 
 /**
@@ -157,11 +196,17 @@ export function formatted(measurement: Measurement, unit: Comparison['unit']): s
 }
 
 export function print(result: Comparison): void {
-  const fmt = (m: Measurement) => formatted(m, result.unit);
+  const fmt = (m: Measurement) => formatted(m, result.unit) + (result.judgedBy === 'cpu' ? `, ${cpuText(m)}` : '');
   const verdict = result.met === undefined ? '' : result.met ? `  target ${result.target} met` : `  target ${result.target} MISSED`;
+  const control = result.sameBuild === undefined ? '' : `  (same build ×2: ${ratioText(result.sameBuild)}×)`;
   console.log(
-    `${result.section.padEnd(12)} ${result.name.padEnd(44)} ${fmt(result.ours).padStart(16)} vs ${result.anchorName} ${fmt(result.anchor)}  = ${ratioText(result.ratio)}×${verdict}`,
+    `${result.section.padEnd(12)} ${result.name.padEnd(44)} ${fmt(result.ours).padStart(16)} vs ${result.anchorName} ${fmt(result.anchor)}  = ${ratioText(result.ratio)}×${result.judgedBy === 'cpu' ? ' in CPU' : ''}${verdict}${control}`,
   );
+}
+
+/** CPU time per operation, as the table shows it. */
+export function cpuText(measurement: Measurement): string {
+  return measurement.cpuMicros === undefined ? '' : `${measurement.cpuMicros.toFixed(measurement.cpuMicros < 10 ? 2 : 1)} µs CPU`;
 }
 
 /** A ratio with two significant digits at least: 0.021, not 0.02 (which would hide a 50% change). */

@@ -1,53 +1,85 @@
 /**
- * The page cache over HTTP: a cache hit through `cacheMiddleware` (Express, node:http) and through
- * cachegrain/fastify, cachegrain/koa and cachegrain/hono, each against a server of the same framework
- * that sends the same prebuilt bytes from its first handler (the ceilings), and against apicache and route-cache;
- * and the latency of a hit whose page holds three holes.
- * Each server runs in a process of its own (bench/http-server.ts), started afresh for each comparison;
- * load comes from autocannon in another, so the server under test has a core to itself.
+ * The page cache over HTTP, for each stack (node:http and Express through `cacheMiddleware`,
+ * cachegrain/fastify, cachegrain/koa, cachegrain/hono): a plain hit, a hit of a page that varies on a
+ * context, and a conditional GET answered 304, each against the same framework sending the same
+ * status, headers and bytes from its first handler (its ceiling, bench/http-apps.ts); Express also
+ * against apicache and route-cache. Measured two ways:
+ * - over sockets, each server in a process of its own (bench/http-server.ts) loaded by autocannon in
+ *   another, judged by the server's own CPU time per request: the load generator shares the machine's
+ *   cores and moves requests per second by ±25% from one run to the next, the CPU a request costs
+ *   the server much less;
+ * - in process, through the framework's own injection, where no socket or load generator adds noise.
+ * Every row also measures ours against a second copy of ours in the same rounds (a fresh server
+ * process over sockets), for the same-build ratio beside it. And the latency of a hit whose page
+ * holds three holes.
  */
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'node:http';
+import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { get, percentile, type Sample } from '../test/http/fixtures/load.js';
-import { type Comparison, compared, median, type Measurement, print } from './harness.js';
+import { compare, type Comparison, median, medianOf, type Measurement, print, roundRatio } from './harness.js';
+import { type BenchApp, buildApp, fill, KINDS, type Kind, kindsOf, type Side, type Stack, STACKS } from './http-apps.js';
+import type { ServerRequest, ServerUsage } from './http-server.js';
 
 const require = createRequire(import.meta.url);
 const WARMUP_SECONDS = 1;
 const DURATION_SECONDS = 1;
-/** Fresh pairs of server processes per comparison, and rounds run on each pair. */
-const PAIRS = 3;
-const ROUNDS_PER_PAIR = 8;
+/** Fresh sets of server processes per stack, and rounds run on each set. */
+const FRESH_SETS = 2;
+const ROUNDS_PER_SET = 4;
 const CONNECTIONS = 50;
 const SERVER = fileURLToPath(new URL('./http-server.js', import.meta.url));
 
-/** Runs autocannon against the URL in a child process; answers requests per second. */
-async function autocannon(url: string, seconds: number): Promise<number> {
+const FRAMEWORK: Record<Stack, string> = { 'node-http': 'node:http', express: 'Express 5', fastify: 'Fastify 5', koa: 'Koa 3', hono: 'Hono 4' };
+const ROW: Record<Kind, string> = { plain: 'hit', contexts: 'hit varying on cookie:theme', conditional: 'conditional GET answered 304' };
+/** What each side's row is judged against: the ceiling at least nearly reached, the other caches beaten. */
+const TARGET: Record<Exclude<Side, 'ours'>, number> = { ceiling: 0.95, apicache: 1.2, 'route-cache': 1.4 };
+
+function anchorName(stack: Stack, side: Exclude<Side, 'ours'>, kind: Kind): string {
+  if (side !== 'ceiling') return side;
+  return `${FRAMEWORK[stack]} sending ${kind === 'conditional' ? 'a prebuilt 304' : 'the prebuilt bytes'}`;
+}
+
+/** The sides measured against ours on a stack (apicache and route-cache on Express, the plain hit alone). */
+function anchorsOf(stack: Stack): Array<Exclude<Side, 'ours'>> {
+  return stack === 'express' ? ['ceiling', 'apicache', 'route-cache'] : ['ceiling'];
+}
+
+/** Runs autocannon against the URL in a child process, every request a 2xx (or, for the conditional row, a 304); answers requests per second. */
+async function autocannon(url: string, kind: Kind, seconds: number): Promise<number> {
+  const headers = Object.entries(KINDS[kind].headers).flatMap(([name, value]) => ['-H', `${name}:${value}`]);
+  const args = [require.resolve('autocannon/autocannon.js'), '-c', String(CONNECTIONS), '-d', String(seconds), '-j', ...headers, url];
   const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, [require.resolve('autocannon/autocannon.js'), '-c', String(CONNECTIONS), '-d', String(seconds), '-j', url], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     let text = '';
     child.stdout.on('data', (chunk) => (text += chunk));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`autocannon exited with ${code}`))));
   });
-  const result = JSON.parse(output) as { requests: { average: number }; non2xx: number; errors: number };
-  if (result.non2xx > 0 || result.errors > 0) throw new Error(`${url}: ${result.non2xx} non-2xx replies, ${result.errors} errors`);
+  const result = JSON.parse(output) as { requests: { average: number; total: number }; statusCodeStats: Record<string, { count: number }>; errors: number };
+  const answered = result.statusCodeStats[String(KINDS[kind].status)]?.count ?? 0;
+  if (answered < result.requests.total || result.errors > 0)
+    throw new Error(`${url}: ${result.requests.total - answered} replies other than ${KINDS[kind].status}, ${result.errors} errors`);
   return result.requests.average;
 }
 
-/** Starts the named server of bench/http-server.ts in a fresh process; answers it and the URL of its page, in the cache. */
-async function startServer(app: string): Promise<{ child: ChildProcess; url: string }> {
+interface Server {
+  child: ChildProcess;
+  origin: string;
+}
+
+/** Starts the named server of bench/http-server.ts in a fresh process; answers it once its cache holds its pages. */
+async function startServer(app: string): Promise<Server> {
   const child = fork(SERVER, [app], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
-  const ready = once(child, 'message') as Promise<[{ url: string }]>;
+  const ready = once(child, 'message') as Promise<[{ origin: string }]>;
   const exited = once(child, 'exit').then(([code]) => {
     throw new Error(`the ${app} server exited with ${String(code)} before it was ready`);
   });
-  const [{ url }] = await Promise.race([ready, exited]);
-  return { child, url };
+  const [{ origin }] = await Promise.race([ready, exited]);
+  return { child, origin };
 }
 
 async function stopServer(child: ChildProcess): Promise<void> {
@@ -56,49 +88,127 @@ async function stopServer(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** A comparison of the runs of `pair`, with each round's ratio shown. */
-function comparedPair(name: string, pair: Pair, anchorName: string, target?: number): Comparison {
-  const result = compared('http', name, pair.ours, anchorName, pair.anchor, target);
-  print(result);
-  console.log(`${''.padEnd(13)}rounds: ${pair.ours.map((run, round) => `${(run.opsPerSec / pair.anchor[round]!.opsPerSec).toFixed(2)}×`).join(' ')}`);
-  return result;
+/** Loads `kind` on the server for `seconds`; answers its requests per second and the CPU time it spent per request it served. */
+async function load(server: Server, kind: Kind, seconds: number): Promise<Measurement> {
+  server.child.send({ measure: 'start' } satisfies ServerRequest);
+  const opsPerSec = await autocannon(server.origin + KINDS[kind].path, kind, seconds);
+  const usage = once(server.child, 'message') as Promise<[ServerUsage]>;
+  server.child.send({ measure: 'stop' } satisfies ServerRequest);
+  const [{ cpuMicros, requests }] = await usage;
+  return { opsPerSec, meanMicros: 1e6 / opsPerSec, cpuMicros: cpuMicros / requests };
 }
 
-interface Pair {
-  /** Round by round: the anchor's run and ours, one just after the other. */
-  anchor: Measurement[];
-  ours: Measurement[];
-}
+/** Each side's runs, round by round, for each kind; `again` is the second server of ours. */
+type Runs = Record<Kind, Map<Side | 'again', Measurement[][]>>;
 
 /**
- * Both servers run side by side, each in a fresh process warmed up for 1 s (so the JIT has settled),
- * and are loaded in turn, one at a time: a round is a 1 s run of each, the order flipping every round
- * so that neither always runs just after the other. The ratio is the median of the rounds' ratios: on
- * a shared machine the load from elsewhere drifts and one run over loopback swings by more than the
- * gap measured here, but the two runs of one round, a second apart, see much the same machine, and
- * the median is not moved by a round that caught a quiet (or a busy) moment for one side only, as the
- * best of each side's runs is. A pair of processes also has an offset of its own that holds for all
- * its rounds (where the JIT and the allocator happened to put things), so the rounds are spread over
- * several fresh pairs.
+ * The servers of a stack (its ceiling, ours, a second ours, and for Express apicache and
+ * route-cache) run side by side, each in a fresh process warmed up for 1 s (so the JIT has settled),
+ * and are loaded one at a time: a round loads each server with each kind for 1 s, the order flipping
+ * every round so that no side always runs just after another. On a shared machine the load from
+ * elsewhere drifts, but the runs of one round, seconds apart, see much the same machine; the median
+ * of the rounds' ratios is not moved by a round that caught a quiet (or a busy) moment for one side
+ * only. A set of processes also has an offset of its own that holds for all its rounds (where the JIT
+ * and the allocator happened to put things): the rounds are spread over fresh sets, and the second
+ * server of ours, a process of its own, shows how far that offset alone moves a ratio.
  */
-async function rounds(ours: string, anchor: string): Promise<Pair> {
-  const pair: Pair = { anchor: [], ours: [] };
-  for (let fresh = 0; fresh < PAIRS; fresh++) {
-    const servers = new Map<string, { child: ChildProcess; url: string }>();
+async function socketRuns(stack: Stack): Promise<Runs> {
+  const sides: Array<Side | 'again'> = [...anchorsOf(stack), 'ours', 'again'];
+  const runs = Object.fromEntries(Object.keys(KINDS).map((kind) => [kind, new Map(sides.map((side) => [side, [] as Measurement[][]]))])) as Runs;
+  for (let fresh = 0; fresh < FRESH_SETS; fresh++) {
+    const servers = new Map<Side | 'again', Server>();
     try {
-      for (const app of [anchor, ours]) servers.set(app, await startServer(app));
-      for (const app of [anchor, ours]) await autocannon(servers.get(app)!.url, WARMUP_SECONDS);
-      for (let round = 0; round < ROUNDS_PER_PAIR; round++) {
-        for (const app of round % 2 === 0 ? [anchor, ours] : [ours, anchor]) {
-          const rate = await autocannon(servers.get(app)!.url, DURATION_SECONDS);
-          (app === anchor ? pair.anchor : pair.ours).push({ opsPerSec: rate, meanMicros: 1e6 / rate });
+      for (const side of sides) servers.set(side, await startServer(`${stack}:${side === 'again' ? 'ours' : side}`));
+      for (const [side, server] of servers)
+        for (const kind of kindsOf(side === 'again' ? 'ours' : side)) await autocannon(server.origin + KINDS[kind].path, kind, WARMUP_SECONDS);
+      for (const kind of Object.keys(KINDS) as Kind[]) for (const side of sides) runs[kind].get(side)!.push([]);
+      for (let round = 0; round < ROUNDS_PER_SET; round++) {
+        for (const kind of Object.keys(KINDS) as Kind[]) {
+          const asked = sides.filter((side) => kindsOf(side === 'again' ? 'ours' : side).includes(kind));
+          for (const side of round % 2 === 0 ? asked : asked.reverse())
+            runs[kind]
+              .get(side)!
+              .at(-1)!
+              .push(await load(servers.get(side)!, kind, DURATION_SECONDS));
         }
       }
     } finally {
       for (const { child } of servers.values()) await stopServer(child);
     }
   }
-  return pair;
+  return runs;
+}
+
+/** The median over rounds of the anchor's CPU per request ÷ ours (higher is better, as a throughput's ratio). */
+const cpuRatio = (ours: Measurement[], anchor: Measurement[]) => median(ours.map((run, round) => roundRatio(run, anchor[round]!, 'cpu')));
+
+/** A row over sockets: ours against one anchor in CPU per request, with each fresh set's ratio and the same-build ratio beside it. */
+function socketRow(stack: Stack, kind: Kind, side: Exclude<Side, 'ours'>, runs: Runs): Comparison {
+  const ours = runs[kind].get('ours')!;
+  const anchor = runs[kind].get(side)!;
+  const again = runs[kind].get('again')!;
+  const perSet = ours.map((set, i) => cpuRatio(set, anchor[i]!));
+  const sameBuildPerSet = ours.map((set, i) => cpuRatio(set, again[i]!));
+  const ratio = cpuRatio(ours.flat(), anchor.flat());
+  const target = TARGET[side];
+  const result: Comparison = {
+    section: 'http',
+    name: `${FRAMEWORK[stack]}: ${ROW[kind]}, sockets (server CPU per request)`,
+    ours: medianOf(ours.flat()),
+    anchorName: anchorName(stack, side, kind),
+    anchor: medianOf(anchor.flat()),
+    judgedBy: 'cpu',
+    ratio,
+    target: `≥ ${target}×`,
+    threshold: { of: 'ratio', value: target },
+    met: ratio >= target,
+    spread: [Math.min(...perSet), Math.max(...perSet)],
+    sameBuild: cpuRatio(ours.flat(), again.flat()),
+    sameBuildSpread: [Math.min(...sameBuildPerSet), Math.max(...sameBuildPerSet)],
+  };
+  print(result);
+  console.log(
+    `${''.padEnd(13)}rounds: ${ours
+      .flat()
+      .map((run, round) => `${(anchor.flat()[round]!.cpuMicros! / run.cpuMicros!).toFixed(2)}×`)
+      .join(' ')}`,
+  );
+  return result;
+}
+
+async function overSockets(stack: Stack): Promise<Comparison[]> {
+  const runs = await socketRuns(stack);
+  return anchorsOf(stack).flatMap((side) => kindsOf(side).map((kind) => socketRow(stack, kind, side, runs)));
+}
+
+/** How long each in-process measurement runs, and its warm-up: three sides a round, five rounds a row. */
+const IN_PROCESS = { durationMs: 300, warmupMs: 100, judgedBy: 'cpu' } as const;
+
+/**
+ * The same rows in process: each request through the framework's own injection (light-my-request,
+ * Fastify's `inject`), ours and its anchor in the same process, interleaved in the same rounds. The
+ * ratio is of CPU time per request, the injection's own cost on both sides; operations per second
+ * stand beside it.
+ */
+async function inProcess(stack: Stack): Promise<Comparison[]> {
+  // An injected response leaves work for the event loop's next turn (its timers, its sockets' ends),
+  // which a loop of awaited injections never reaches: that work would pile up and slow every later
+  // request. A server turns the loop between requests; here both sides turn it every few.
+  const turning = (app: BenchApp, kind: Kind) => (i: number) => (i % 16 === 15 ? app.inject(kind).then(() => setImmediatePromise()) : app.inject(kind));
+  const ours = await buildApp(stack, 'ours');
+  await fill(ours, 'ours');
+  const results: Comparison[] = [];
+  for (const side of anchorsOf(stack)) {
+    const anchor = await buildApp(stack, side);
+    await fill(anchor, side);
+    for (const kind of kindsOf(side)) {
+      const name = `${FRAMEWORK[stack]}: ${ROW[kind]}, in process`;
+      results.push(
+        await compare('http', name, turning(ours, kind), anchorName(stack, side, kind), turning(anchor, kind), { ...IN_PROCESS, target: TARGET[side] }),
+      );
+    }
+  }
+  return results;
 }
 
 /** How long each round of the holes row asks its page, one request at a time, and how many rounds it takes. */
@@ -130,18 +240,18 @@ async function p50(url: string, ms: number): Promise<number> {
  */
 export async function holesLatency(): Promise<Comparison> {
   const ours = await startServer('holes-ours');
+  const again = await startServer('holes-ours');
   const anchor = await startServer('one-timer');
-  const oursP50: number[] = [];
-  const anchorP50: number[] = [];
+  const p50s = new Map<Server, number[]>([ours, again, anchor].map((server) => [server, []]));
   try {
     for (let round = 0; round < HOLES_ROUNDS; round++) {
-      for (const side of round % 2 === 0 ? [anchor, ours] : [ours, anchor]) {
-        (side === ours ? oursP50 : anchorP50).push(await p50(side.url, HOLES_ROUND_MS));
-      }
+      for (const side of round % 2 === 0 ? [anchor, ours, again] : [again, ours, anchor])
+        p50s.get(side)!.push(await p50(`${side.origin}/page`, HOLES_ROUND_MS));
     }
   } finally {
-    await Promise.all([stopServer(ours.child), stopServer(anchor.child)]);
+    await Promise.all([ours, again, anchor].map((server) => stopServer(server.child)));
   }
+  const [oursP50, againP50, anchorP50] = [p50s.get(ours)!, p50s.get(again)!, p50s.get(anchor)!];
   const asMeasurement = (ms: number): Measurement => ({ opsPerSec: 1000 / ms, meanMicros: ms * 1000 });
   const result: Comparison = {
     section: 'http',
@@ -154,30 +264,25 @@ export async function holesLatency(): Promise<Comparison> {
     target: '< 10 ms',
     threshold: { of: 'ms', value: 10 },
     met: median(oursP50) < 10,
+    sameBuild: median(againP50.map((againMs, round) => againMs / oursP50[round]!)),
   };
   print(result);
   return result;
 }
 
-/** Each comparison, a unit the runner runs on its own: the servers it loads are started afresh for it. */
-const UNITS = {
-  express: async () =>
-    comparedPair('hit via cacheMiddleware, Express 5', await rounds('express-ours', 'express-ceiling'), 'Express sending prebuilt bytes', 0.95),
-  'node-http': async () => comparedPair('hit via cacheMiddleware, node:http', await rounds('bare-ours', 'bare-ceiling'), 'node:http sending prebuilt bytes'),
-  fastify: async () => comparedPair('page hit, Fastify', await rounds('fastify-ours', 'fastify-ceiling'), 'Fastify sending prebuilt bytes', 0.95),
-  koa: async () => comparedPair('page hit, Koa', await rounds('koa-ours', 'koa-ceiling'), 'Koa sending prebuilt bytes', 0.95),
-  hono: async () => comparedPair('page hit, Hono', await rounds('hono-ours', 'hono-ceiling'), 'Hono sending prebuilt bytes', 0.95),
-  apicache: async () => comparedPair('hit via cacheMiddleware, Express 5', await rounds('express-ours', 'apicache'), 'apicache', 1),
-  'route-cache': async () => comparedPair('hit via cacheMiddleware, Express 5', await rounds('express-ours', 'route-cache'), 'route-cache', 1),
-  holes: holesLatency,
-} satisfies Record<string, () => Promise<Comparison>>;
+/** Each stack's rows over sockets and in process, and the holes row: units the runner runs on their own. */
+const UNITS: Record<string, () => Promise<Comparison[]>> = {
+  ...Object.fromEntries(STACKS.map((stack) => [stack, () => overSockets(stack)])),
+  ...Object.fromEntries(STACKS.map((stack) => [`${stack}-in-process`, () => inProcess(stack)])),
+  holes: async () => [await holesLatency()],
+};
 
 export const units = Object.keys(UNITS);
-/** Each comparison already spreads its rounds over fresh pairs of server processes. */
-export const processes = 1;
+/** The socket units spread their rounds over fresh server processes of their own; the in-process ones run in the runner's count of processes. */
+export const processes = (unit: string): number | undefined => (unit.endsWith('-in-process') ? undefined : 1);
 
 export async function run(unit?: string): Promise<Comparison[]> {
-  const comparison = UNITS[unit as keyof typeof UNITS];
+  const comparison = UNITS[unit ?? ''];
   if (comparison === undefined) throw new Error(`bench/http: runs one comparison of ${units.join(', ')}, not ${String(unit)}`);
-  return [await comparison()];
+  return comparison();
 }

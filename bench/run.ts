@@ -16,14 +16,14 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Comparison, formatted, machineSummary, median, ratioText } from './harness.js';
+import { type Comparison, cpuText, formatted, machineSummary, median, ratioText } from './harness.js';
 
 /** A section of the benchmark: its units (each run in a fresh process), and how many processes a unit takes. */
 interface Section {
   /** Units run one at a time by `run(unit)`; a section without them is one unit. */
   units?: readonly string[];
-  /** Processes a unit runs in when the section starts fresh ones of its own (servers) and needs no more. */
-  processes?: number;
+  /** Processes a unit runs in when the section starts fresh ones of its own (servers) and needs no more, for all its units or by unit. */
+  processes?: number | ((unit: string) => number | undefined);
   run(unit?: string): Promise<Comparison[]>;
 }
 
@@ -80,7 +80,10 @@ for (const [section, unit, count] of await unitsToRun(only)) {
 }
 
 console.log('');
-for (const row of ours) console.log(`${row.section.padEnd(12)} ${row.name.padEnd(60)} ${ratioText(row.ratio)}×  (${spreadText(row)})`);
+for (const row of ours)
+  console.log(
+    `${row.section.padEnd(12)} ${`${row.name} vs ${row.anchorName}`.padEnd(90)} ${ratioText(row.ratio)}×  (${spreadText(row)})  same build ×2: ${sameBuildText(row) || '—'}`,
+  );
 if (against !== undefined) console.log(`\n${comparisonTable(theirs, ours, against)}`);
 // This checkout's figures are as good beside another's: its processes alternate with the other's.
 if (only.length === 0) {
@@ -124,10 +127,11 @@ async function unitsToRun(only: readonly string[]): Promise<Array<[string, strin
     if (only.length > 0 && asked.length === 0) continue;
     const section = await load();
     // A section that spreads its rounds over processes of its own (servers) takes no more.
-    const count = section.processes ?? processes ?? 3;
+    const countOf = (unit: string | undefined) =>
+      (typeof section.processes === 'function' ? section.processes(unit ?? '') : section.processes) ?? processes ?? 3;
     const wanted = asked.some((arg) => !arg.includes(':')) || asked.length === 0 ? undefined : asked.map((arg) => arg.split(':')[1]!);
     for (const unit of section.units ?? [undefined]) {
-      if (wanted === undefined || (unit !== undefined && wanted.includes(unit))) units.push([name, unit, count]);
+      if (wanted === undefined || (unit !== undefined && wanted.includes(unit))) units.push([name, unit, countOf(unit)]);
     }
     if (wanted !== undefined) {
       const unknown = wanted.filter((unit) => !(section.units ?? []).includes(unit));
@@ -171,24 +175,39 @@ async function runUnit(script: string, unit: string, label: string): Promise<Com
   return JSON.parse(last.slice(RESULTS_LINE.length)) as Comparison[];
 }
 
-/** The rows of several processes of one unit as one: each figure the median of the processes', with the spread of their ratios. */
+/**
+ * The rows of several processes of one unit as one: each figure the median of the processes', with
+ * the spread of their ratios and of their same-build ratios. A unit run once keeps the spreads it
+ * found itself (over fresh servers of its own), or its one ratio as both ends.
+ */
 function merged(runs: readonly Comparison[][]): Comparison[] {
   if (runs.length === 0) return [];
   return runs[0]!.map((first, row) => {
     const same = runs.map((run) => run[row]).filter((r): r is Comparison => r !== undefined && r.name === first.name && r.anchorName === first.anchorName);
     const ratios = same.map((r) => r.ratio);
-    const ours = median(same.map((r) => r.ours.opsPerSec));
-    const anchor = median(same.map((r) => r.anchor.opsPerSec));
     const result: Comparison = {
       ...first,
-      ours: { opsPerSec: ours, meanMicros: 1e6 / ours },
-      anchor: { opsPerSec: anchor, meanMicros: 1e6 / anchor },
+      ours: medianMeasurement(same.map((r) => r.ours)),
+      anchor: medianMeasurement(same.map((r) => r.anchor)),
       ratio: median(ratios),
-      spread: [Math.min(...ratios), Math.max(...ratios)],
+      spread: same.length === 1 && first.spread !== undefined ? first.spread : [Math.min(...ratios), Math.max(...ratios)],
     };
+    const controls = same.flatMap((r) => (r.sameBuild === undefined ? [] : [r.sameBuild]));
+    if (controls.length === same.length) {
+      result.sameBuild = median(controls);
+      result.sameBuildSpread =
+        same.length === 1 && first.sameBuildSpread !== undefined ? first.sameBuildSpread : [Math.min(...controls), Math.max(...controls)];
+    }
     if (first.threshold !== undefined) result.met = metBy(result);
     return result;
   });
+}
+
+/** The median throughput of processes' figures, and their median CPU time per operation where they have one. */
+function medianMeasurement(figures: readonly Comparison['ours'][]): Comparison['ours'] {
+  const opsPerSec = median(figures.map((figure) => figure.opsPerSec));
+  const cpu = figures.flatMap((figure) => (figure.cpuMicros === undefined ? [] : [figure.cpuMicros]));
+  return { opsPerSec, meanMicros: 1e6 / opsPerSec, ...(cpu.length === figures.length && { cpuMicros: median(cpu) }) };
 }
 
 /** Whether a merged row meets its target: its ratio, for a latency bound its median latency, for a heap bound its MB over the anchor's. */
@@ -204,10 +223,23 @@ function spreadText(row: Comparison): string {
   return row.spread === undefined ? '' : `${ratioText(row.spread[0])}–${ratioText(row.spread[1])}`;
 }
 
+/** The same-build ratio and its spread: how far the row's ratio moves with nothing changed. */
+function sameBuildText(row: Comparison): string {
+  if (row.sameBuild === undefined) return '';
+  const spread = row.sameBuildSpread === undefined ? '' : ` (${ratioText(row.sameBuildSpread[0])}–${ratioText(row.sameBuildSpread[1])})`;
+  return `${ratioText(row.sameBuild)}×${spread}`;
+}
+
+/** A side's figure as the results table shows it: its throughput, or latency or heap, and its CPU time per operation when the row is judged by it. */
+function figureText(row: Comparison, side: 'ours' | 'anchor'): string {
+  const figure = formatted(row[side], row.unit);
+  return row.judgedBy === 'cpu' ? `${figure}, ${cpuText(row[side])}` : figure;
+}
+
 function resultsMarkdown(rows: readonly Comparison[]): string {
   const lines = rows.map(
     (r) =>
-      `| ${r.section} | ${r.name} | ${formatted(r.ours, r.unit)} | ${r.anchorName} | ${formatted(r.anchor, r.unit)} | ${ratioText(r.ratio)}× | ${spreadText(r)} | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
+      `| ${r.section} | ${r.name} | ${figureText(r, 'ours')} | ${r.anchorName} | ${figureText(r, 'anchor')} | ${ratioText(r.ratio)}×${r.judgedBy === 'cpu' ? ' CPU' : ''} | ${spreadText(r)} | ${sameBuildText(r)} | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
   );
   return [
     '# Benchmark results',
@@ -216,10 +248,10 @@ function resultsMarkdown(rows: readonly Comparison[]): string {
     '',
     `Versions: ${versions()}`,
     '',
-    `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run, or anchor ÷ ours latency or heap (higher is better either way): the median over fresh processes, whose spread (lowest–highest) is shown beside it.`,
+    `Written by \`npm run bench\` on ${new Date().toISOString()}. Ratios are ours ÷ anchor throughput from the same run, or anchor ÷ ours latency or heap (higher is better either way): the median over fresh processes, whose spread (lowest–highest) is shown beside it. A ratio marked CPU is the anchor's CPU time per operation ÷ ours (over sockets, the server process's own, per request it served). "Same build ×2" is the same ratio of ours against ours measured again in the same rounds (over sockets, a second server process of ours), with its spread: a ratio that differs from another by less than it moves differs by noise.`,
     '',
-    '| section | benchmark | ours (ops/s, ms or MB) | anchor | anchor (ops/s, ms or MB) | ratio | spread | target |',
-    '|---|---|---:|---|---:|---:|---:|---|',
+    '| section | benchmark | ours (ops/s, ms or MB) | anchor | anchor (ops/s, ms or MB) | ratio | spread | same build ×2 | target |',
+    '|---|---|---:|---|---:|---:|---:|---:|---|',
     ...lines,
     '',
   ].join('\n');
@@ -234,15 +266,15 @@ function comparisonTable(theirs: readonly Comparison[], ours: readonly Compariso
     theirsByKey.delete(key(row));
     const ratio = them === undefined ? '—' : (row.ratio / them.ratio).toFixed(3);
     const before = them === undefined ? '—' : `${ratioText(them.ratio)} (${spreadText(them)})`;
-    return `| ${row.section} | ${row.name} | ${row.anchorName} | ${before} | ${ratioText(row.ratio)} (${spreadText(row)}) | ${ratio} |`;
+    return `| ${row.section} | ${row.name} | ${row.anchorName} | ${before} | ${ratioText(row.ratio)} (${spreadText(row)}) | ${ratio} | ${sameBuildText(row)} |`;
   });
   for (const row of theirsByKey.values())
-    lines.push(`| ${row.section} | ${row.name} | ${row.anchorName} | ${ratioText(row.ratio)} (${spreadText(row)}) | — | — |`);
+    lines.push(`| ${row.section} | ${row.name} | ${row.anchorName} | ${ratioText(row.ratio)} (${spreadText(row)}) | — | — | |`);
   return [
-    `Against ${other}: each side's ratio to its anchor (median over processes, spread beside it), and this checkout's ÷ the other's.`,
+    `Against ${other}: each side's ratio to its anchor (median over processes, spread beside it), this checkout's ÷ the other's, and this checkout's same-build ratio (how far a ratio moves with nothing changed).`,
     '',
-    '| section | benchmark | anchor | other | this | ÷ |',
-    '|---|---|---|---:|---:|---:|',
+    '| section | benchmark | anchor | other | this | ÷ | same build ×2 |',
+    '|---|---|---|---:|---:|---:|---:|',
     ...lines,
   ].join('\n');
 }
