@@ -6,7 +6,7 @@
  * The conformance suite runs the page cache's rules over every stack; this is what lies beside it.
  */
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import fastifyView from '@fastify/view';
@@ -34,6 +34,7 @@ import { caches, configureCaches, invalidateTags, makeTemplateFragmentKey } from
 import { pageStats, resetPageStats } from '../../src/http/index.js';
 import { FIXTURES } from '../fragments/engines.js';
 import { silenceableProxy } from '../setup/silenceable-proxy.js';
+import { startSiteProcess } from './fixtures/site-process.js';
 
 const ITEMS = [
   { id: 1, title: 'One & only' },
@@ -391,6 +392,30 @@ describe("the adapters' addCacheTags, addCacheContexts and markUncacheable", () 
       );
       expect(() => adapter.addCacheContexts(undefined as never, 'cookie:theme')).toThrow('addCacheContexts: the first argument is the response');
       expect(() => adapter.markUncacheable({} as never, 'per visitor')).toThrow('markUncacheable: the first argument is the response');
+    }
+  });
+});
+
+describe('cachegrain/hono loaded after @hono/node-server started', () => {
+  it('answers its hits whole on a connection kept alive, with nothing written after them', async () => {
+    const site = await startSiteProcess(new URL('./fixtures/hono-late-site.ts', import.meta.url));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const get = () =>
+        new Promise<{ cache: unknown; body: string; reusedSocket: boolean }>((resolve, reject) => {
+          const request = http.get(`${site.url}/page`, { agent }, (response) => {
+            let body = '';
+            response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+            response.on('end', () => resolve({ cache: response.headers['x-cache'], body, reusedSocket: request.reusedSocket }));
+          });
+          request.on('error', reject);
+        });
+      expect(await get()).toMatchObject({ cache: 'MISS', body: '<p>the page</p>' });
+      for (let i = 0; i < 3; i++) expect(await get()).toEqual({ cache: 'HIT', body: '<p>the page</p>', reusedSocket: true });
+      expect(site.output()).not.toMatch(/error/i);
+    } finally {
+      agent.destroy();
+      await site.close();
     }
   });
 });
