@@ -58,34 +58,31 @@ function nodeOf(c: Context, what: string): { req: IncomingMessage; res: ServerRe
 
 /**
  * A response the Node server sends nothing for: the cache has written the whole answer to Node's
- * response. A full Response, as the server would write a lighter one out: @hono/node-server's own
- * marker is full when this module loads before the server starts, and lighter after, the server
- * having put its lighter class, which extends the full one, in place of the global Response.
+ * response. The server's own marker names its header. Hono copies the answer of a middleware with
+ * the global Response, which is @hono/node-server's lighter one once the server runs: for a HEAD
+ * (`new Response(null, answer)`), for `c.header()` after the cache answered, or over a response
+ * already begun. A lighter copy the server writes out, a second head on a response already sent,
+ * unless what it copies has become a full Response: then the copy is a full one too, carrying the
+ * marker header. Reading a lighter Response's body makes it full.
  */
-const MarkerResponse: typeof Response = ((light: typeof Response) =>
-  Object.getPrototypeOf(light) === Function.prototype ? light : (Object.getPrototypeOf(light) as typeof Response))(
-  RESPONSE_ALREADY_SENT.constructor as typeof Response,
-);
 const ALREADY_SENT_HEADERS = Object.fromEntries(RESPONSE_ALREADY_SENT.headers);
-/**
- * A fresh marker, as Hono middleware around the cache may change a returned response's headers; from
- * a plain object of headers, which costs a third less than from their list, and a third of cloning.
- */
-const alreadySent = (): Response => new MarkerResponse(null, { headers: ALREADY_SENT_HEADERS });
-/** The marker a cache that is Hono's first handler returns: no middleware is around it to change it, and it costs nothing. */
-const ALREADY_SENT = alreadySent();
-
-/**
- * The marker for the request of `c`, whose Node request is `req`. Hono answers a HEAD with `new Response(null, answer)`, the global
- * Response being @hono/node-server's lighter one, which the server writes out (a second head on a
- * response already sent) unless the answer it copies has become a full Response: then the copy is a
- * full one too, carrying the marker header. Reading a lighter Response's body makes it full.
- */
-function alreadySentFor(c: Context, req: IncomingMessage): Response {
-  if (req.method !== 'HEAD') return c.req.routeIndex === 0 ? ALREADY_SENT : alreadySent();
+function alreadySent(): Response {
   const marker = new Response(null, { headers: ALREADY_SENT_HEADERS });
   void marker.body;
   return marker;
+}
+
+/**
+ * The one marker of caches that are Hono's first handler, where no middleware is around them to
+ * change it (Hono's copies leave it as it is); made anew should the global Response be replaced.
+ */
+let firstHandlerMarker: Response | undefined;
+
+/** The marker for the request of `c`: fresh, as the middleware around the cache may change its headers, unless there is none. */
+function alreadySentFor(c: Context): Response {
+  if (c.req.routeIndex !== 0) return alreadySent();
+  if (firstHandlerMarker?.constructor !== Response) firstHandlerMarker = alreadySent();
+  return firstHandlerMarker;
 }
 
 /** Names the route Hono matches for a request on its way down, by which its pages are counted (a catch-all names none). */
@@ -124,7 +121,7 @@ function passThrough(c: Context, next: () => Promise<void>, phase: RequestPhase,
       nameHonoRoute(c, res);
       settle(next().then(NOTHING));
     },
-    () => settle(alreadySentFor(c, req)),
+    () => settle(alreadySentFor(c)),
   );
   return outcome ?? new Promise<Answer>((resolve) => (settleLater = resolve));
 }
@@ -188,7 +185,7 @@ export function holeHandler(options: HoleHandlerOptions = {}): MiddlewareHandler
   return named(async (c: Context, next: () => Promise<void>) => {
     const { req, res } = nodeOf(c, 'holeHandler');
     if (await passesOn(handler, req, res)) await next();
-    else return alreadySentFor(c, req);
+    else return alreadySentFor(c);
   }, 'holeHandler');
 }
 

@@ -21,7 +21,7 @@ import Koa from 'koa';
 import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
 import pug from 'pug';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as ejsTag from '../../adapters/ejs.js';
 import * as etaTag from '../../adapters/eta.js';
 import * as fastifyCache from '../../adapters/fastify.js';
@@ -30,7 +30,7 @@ import * as koaCache from '../../adapters/koa.js';
 import * as liquidTag from '../../adapters/liquid.js';
 import * as nunjucksTag from '../../adapters/nunjucks.js';
 import * as pugTag from '../../adapters/pug.js';
-import { caches, configureCaches, invalidateTags, makeTemplateFragmentKey } from '../../src/index.js';
+import { caches, configureCaches, invalidateTags, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
 import { pageStats, resetPageStats } from '../../src/http/index.js';
 import { FIXTURES } from '../fragments/engines.js';
 import { silenceableProxy } from '../setup/silenceable-proxy.js';
@@ -417,5 +417,50 @@ describe('cachegrain/hono loaded after @hono/node-server started', () => {
       agent.destroy();
       await site.close();
     }
+  });
+});
+
+describe('cachegrain/hono under middleware that sets headers once the cache answered', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('answers GET and HEAD hits with nothing written after them, first of the handlers or not', async () => {
+    const errors = vi.spyOn(console, 'error');
+    const outer = new Hono();
+    outer.use(async (c, next) => {
+      await next();
+      c.header('X-Outer', 'yes');
+    });
+    const first = new Hono();
+    for (const [app, name] of [
+      [outer, 'outer'],
+      [first, 'first'],
+    ] as const) {
+      app.use(honoCache.cacheMiddleware({ cache: new LocMemCache({ location: `hono-outer-${name}` }), seconds: 600 }));
+      app.get('/page', (c) => c.html(`<p>${name}</p>`));
+    }
+    for (const [app, name] of [
+      [outer, 'outer'],
+      [first, 'first'],
+    ] as const) {
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+      await once(server, 'listening');
+      try {
+        const url = `${address(server)}/page`;
+        const answers = [];
+        for (const method of ['GET', 'GET', 'HEAD', 'GET']) {
+          const response = await fetch(url, { method });
+          answers.push([method, response.headers.get('x-cache'), await response.text()]);
+        }
+        expect(answers, name).toEqual([
+          ['GET', 'MISS', `<p>${name}</p>`],
+          ['GET', 'HIT', `<p>${name}</p>`],
+          ['HEAD', 'HIT', ''],
+          ['GET', 'HIT', `<p>${name}</p>`],
+        ]);
+      } finally {
+        await closing(server)();
+      }
+    }
+    expect(errors.mock.calls.map((call) => String(call[0]))).toEqual([]);
   });
 });
