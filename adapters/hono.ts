@@ -37,6 +37,9 @@ import { tieFrameworkRequest } from '../src/cacheability/framework-request.js';
 
 export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../src/http/index.js';
 
+/** Where Hono's middleware puts the visitor: `c.set('user', …)`, read as `c.var.user`. */
+const HONO_VISITOR_PLACES = (c: Context) => [['c.var', c.var as object]] as const;
+
 /**
  * Node's request and response under Hono, or a clear error where Hono does not run on Node. The
  * request is tied to Hono's context: cache contexts and holes get `c`, and what middleware sets
@@ -49,31 +52,37 @@ function nodeOf(c: Context, what: string): { req: IncomingMessage; res: ServerRe
       `${what}: Hono must run on Node through @hono/node-server (serve(), or getRequestListener()): c.env.incoming and c.env.outgoing are missing`,
     );
   }
-  tieFrameworkRequest(env.incoming, c, () => [['c.var', c.var as object]]);
+  tieFrameworkRequest(env.incoming, c, HONO_VISITOR_PLACES);
   return { req: env.incoming, res: env.outgoing };
 }
 
 /**
  * A response the Node server sends nothing for: the cache has written the whole answer to Node's
- * response. A fresh one each time, as Hono middleware may change a returned response's headers; made
- * with the class of @hono/node-server's own marker (its lighter Response would be written out), from
- * its headers, which costs a third of cloning it.
+ * response. The server's own marker names its header. Hono copies the answer of a middleware with
+ * the global Response, which is @hono/node-server's lighter one once the server runs: for a HEAD
+ * (`new Response(null, answer)`), for `c.header()` after the cache answered, or over a response
+ * already begun. A lighter copy the server writes out, a second head on a response already sent,
+ * unless what it copies has become a full Response: then the copy is a full one too, carrying the
+ * marker header. Reading a lighter Response's body makes it full.
  */
-const MarkerResponse = RESPONSE_ALREADY_SENT.constructor as typeof Response;
-const ALREADY_SENT_HEADERS = [...RESPONSE_ALREADY_SENT.headers];
-const alreadySent = (): Response => new MarkerResponse(null, { headers: ALREADY_SENT_HEADERS });
-
-/**
- * The marker for the request of `c`. Hono answers a HEAD with `new Response(null, answer)`, the global
- * Response being @hono/node-server's lighter one, which the server writes out (a second head on a
- * response already sent) unless the answer it copies has become a full Response: then the copy is a
- * full one too, carrying the marker header. Reading a lighter Response's body makes it full.
- */
-function alreadySentFor(c: Context): Response {
-  if (c.req.method !== 'HEAD') return alreadySent();
+const ALREADY_SENT_HEADERS = Object.fromEntries(RESPONSE_ALREADY_SENT.headers);
+function alreadySent(): Response {
   const marker = new Response(null, { headers: ALREADY_SENT_HEADERS });
   void marker.body;
   return marker;
+}
+
+/**
+ * The one marker of caches that are Hono's first handler, where no middleware is around them to
+ * change it (Hono's copies leave it as it is); made anew should the global Response be replaced.
+ */
+let firstHandlerMarker: Response | undefined;
+
+/** The marker for the request of `c`: fresh, as the middleware around the cache may change its headers, unless there is none. */
+function alreadySentFor(c: Context): Response {
+  if (c.req.routeIndex !== 0) return alreadySent();
+  if (firstHandlerMarker?.constructor !== Response) firstHandlerMarker = alreadySent();
+  return firstHandlerMarker;
 }
 
 /** Names the route Hono matches for a request on its way down, by which its pages are counted (a catch-all names none). */
@@ -86,51 +95,43 @@ function nameHonoRoute(c: Context, res: ServerResponse): void {
 
 const named = <T extends object>(fn: T, name: string): T => Object.defineProperty(fn, 'name', { value: name });
 
+/** A request phase of the page cache: answers (then calls `answered`), or calls `onward` for the rest of the app. */
+type RequestPhase = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => void;
+
+/** What a page-cache middleware returns: the marker once the cache sent the page, else nothing (the app answered). */
+type Answer = Response | undefined;
+
+const NOTHING = (): undefined => undefined;
+
 /**
- * Runs the request phase of `pages` and, on a miss, the rest of the app in the request's scope:
- * answers true when the cache answered, at once when it answered at once (a hit on a cache in this
- * process), else a promise of it.
+ * Runs the request phase and, on a miss, the rest of the app in the request's scope. A hit on a
+ * cache in this process is answered before the phase returns, and its marker is returned at once,
+ * no promise made; else a promise of the marker or of the rest of the app.
  */
-function passThrough(
-  c: Context,
-  next: () => Promise<void>,
-  run: (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => void,
-  what: string,
-): boolean | Promise<boolean> {
+function passThrough(c: Context, next: () => Promise<void>, phase: RequestPhase, what: string): Answer | Promise<Answer> {
   const { req, res } = nodeOf(c, what);
-  let outcome: boolean | Promise<boolean> | undefined;
-  let settleLater: ((outcome: boolean | Promise<boolean>) => void) | undefined;
-  const settle = (result: boolean | Promise<boolean>) => (settleLater === undefined ? (outcome = result) : settleLater(result));
-  run(
+  let outcome: Answer | Promise<Answer>;
+  let settleLater: ((outcome: Answer | Promise<Answer>) => void) | undefined;
+  const settle = (result: Answer | Promise<Answer>) => (settleLater === undefined ? (outcome = result) : settleLater(result));
+  phase(
     req,
     res,
     (error) => {
       if (error !== undefined) return settle(Promise.reject(error));
       nameHonoRoute(c, res);
-      settle(next().then(() => false));
+      settle(next().then(NOTHING));
     },
-    () => settle(true),
+    () => settle(alreadySentFor(c)),
   );
-  return outcome ?? new Promise<boolean>((resolve) => (settleLater = resolve));
-}
-
-/** The answer of a page-cache middleware: the marker response once the cache sent the page, else nothing. */
-function answerOf(c: Context, sent: boolean | Promise<boolean>): Response | undefined | Promise<Response | undefined> {
-  if (sent === true) return alreadySentFor(c);
-  if (sent === false) return undefined;
-  return sent.then((answered) => (answered ? alreadySentFor(c) : undefined));
+  return outcome ?? new Promise<Answer>((resolve) => (settleLater = resolve));
 }
 
 /** A hit answered at once is answered in the same turn: Hono awaits whatever a middleware returns. */
-const asHandler = (fn: (c: Context, next: () => Promise<void>) => ReturnType<typeof answerOf>): MiddlewareHandler => fn as MiddlewareHandler;
+const phaseMiddleware = (phase: RequestPhase, name: string): MiddlewareHandler =>
+  named(((c: Context, next: () => Promise<void>) => passThrough(c, next, phase, name)) as MiddlewareHandler, name);
 
-function pageMiddleware(pages: PageCache, name: string): MiddlewareHandler {
-  const run = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => pages.handle(req, res, onward, answered);
-  return named(
-    asHandler((c, next) => answerOf(c, passThrough(c, next, run, name))),
-    name,
-  );
-}
+const pageMiddleware = (pages: PageCache, name: string): MiddlewareHandler =>
+  phaseMiddleware((req, res, onward, answered) => pages.handle(req, res, onward, answered), name);
 
 /** The per-site cache: `app.use(cacheMiddleware({ seconds: 600 }))`, before the routes. */
 export function cacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
@@ -156,12 +157,7 @@ export function updateCacheMiddleware(options: PageCacheOptions = {}): Middlewar
 /** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
 export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): MiddlewareHandler {
   const pages = new PageCache(options, null, 'fetchFromCacheMiddleware');
-  const run = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) =>
-    pages.fetchOrContinue(req, res, onward, false, answered);
-  return named(
-    asHandler((c, next) => answerOf(c, passThrough(c, next, run, 'fetchFromCacheMiddleware'))),
-    'fetchFromCacheMiddleware',
-  );
+  return phaseMiddleware((req, res, onward, answered) => pages.fetchOrContinue(req, res, onward, false, answered), 'fetchFromCacheMiddleware');
 }
 
 /** A decorator's change as middleware. */

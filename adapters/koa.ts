@@ -61,39 +61,65 @@ function nameKoaRoute(ctx: KoaContext): void {
 
 const named = <T extends object>(fn: T, name: string): T => Object.defineProperty(fn, 'name', { value: name });
 
+/** Where Koa's middleware puts the visitor: on the context, or in `ctx.state` (`ctx.state.user`). */
+const KOA_VISITOR_PLACES = (ctx: KoaContext) =>
+  [
+    ['ctx', ctx],
+    ['ctx.state', ctx.state],
+  ] as const;
+
 /**
  * Node's request of a Koa context, tied to it: cache contexts and holes get the context, and what
  * middleware puts on it or in `ctx.state` (`ctx.state.user`) is watched from a page's lookup on.
  */
 function nodeRequest(ctx: KoaContext): IncomingMessage {
-  tieFrameworkRequest(ctx.req, ctx, () => [
-    ['ctx', ctx],
-    ['ctx.state', ctx.state],
-  ]);
+  tieFrameworkRequest(ctx.req, ctx, KOA_VISITOR_PLACES);
   return ctx.req;
 }
 
-/** The middleware of a page-cache layer: a hit is answered and Koa stands aside; a miss goes on, in the request's scope. */
-function pageMiddleware(pages: PageCache, name: string): KoaMiddleware {
-  return named(
-    (ctx: KoaContext, next: () => Promise<unknown>) =>
-      new Promise<void>((resolve, reject) => {
-        pages.handle(
-          nodeRequest(ctx),
-          ctx.res,
-          (error) => {
-            if (error !== undefined) return reject(error);
-            nameKoaRoute(ctx);
-            next().then(() => resolve(), reject);
-          },
-          () => {
-            ctx.respond = false;
-            resolve();
-          },
-        );
-      }),
-    name,
+/** A request phase of the page cache: answers (then calls `answered`), or calls `onward` for the rest of the app. */
+type RequestPhase = (req: IncomingMessage, res: ServerResponse, onward: (error?: unknown) => void, answered: () => void) => void;
+
+const ANSWERED = Symbol('answered');
+/** What a middleware answered at once returns: one promise, settled, for every such answer. */
+const DONE: Promise<void> = Promise.resolve();
+const NOTHING = (): void => undefined;
+
+/**
+ * Runs `phase` for `ctx` and, on a miss, the rest of the middleware in the request's scope (after
+ * naming the route, with `nameOnMiss`). A hit on a cache in this process is answered before the phase
+ * returns: then there is nothing to wait for and no promise is made, one settled promise serves them
+ * all; else the promise settles with the hit or with the rest of the middleware.
+ */
+function passThrough(ctx: KoaContext, next: () => Promise<unknown>, phase: RequestPhase, nameOnMiss: boolean): Promise<void> {
+  let outcome: Promise<void> | typeof ANSWERED | undefined;
+  let settleLater: ((outcome: Promise<void> | undefined) => void) | undefined;
+  const settle = (result: Promise<void> | undefined) => (settleLater === undefined ? (outcome = result ?? ANSWERED) : settleLater(result));
+  phase(
+    nodeRequest(ctx),
+    ctx.res,
+    (error) => {
+      if (error !== undefined) return settle(Promise.reject(error));
+      if (nameOnMiss) nameKoaRoute(ctx);
+      settle(next().then(NOTHING));
+    },
+    () => {
+      ctx.respond = false;
+      settle(undefined);
+    },
   );
+  if (outcome === ANSWERED) return DONE;
+  return outcome ?? new Promise<void>((resolve) => (settleLater = resolve));
+}
+
+/** A page-cache layer as middleware: a hit is answered and Koa stands aside; a miss goes on, in the request's scope. */
+function phaseMiddleware(phase: RequestPhase, name: string, nameOnMiss: boolean): KoaMiddleware {
+  return named((ctx: KoaContext, next: () => Promise<unknown>) => passThrough(ctx, next, phase, nameOnMiss), name);
+}
+
+/** The middleware of a page-cache layer: both phases. */
+function pageMiddleware(pages: PageCache, name: string): KoaMiddleware {
+  return phaseMiddleware((req, res, onward, answered) => pages.handle(req, res, onward, answered), name, true);
 }
 
 /** The per-site cache: `app.use(cacheMiddleware({ seconds: 600 }))`, before the router. */
@@ -119,22 +145,7 @@ export function updateCacheMiddleware(options: PageCacheOptions = {}): KoaMiddle
 /** The request half of the split per-site cache: answers hits, marks misses for `updateCacheMiddleware`. */
 export function fetchFromCacheMiddleware(options: PageCacheOptions = {}): KoaMiddleware {
   const pages = new PageCache(options, null, 'fetchFromCacheMiddleware');
-  return named(
-    (ctx: KoaContext, next: () => Promise<unknown>) =>
-      new Promise<void>((resolve, reject) => {
-        pages.fetchOrContinue(
-          nodeRequest(ctx),
-          ctx.res,
-          (error) => (error !== undefined ? reject(error) : next().then(() => resolve(), reject)),
-          false,
-          () => {
-            ctx.respond = false;
-            resolve();
-          },
-        );
-      }),
-    'fetchFromCacheMiddleware',
-  );
+  return phaseMiddleware((req, res, onward, answered) => pages.fetchOrContinue(req, res, onward, false, answered), 'fetchFromCacheMiddleware', false);
 }
 
 /** A decorator's change as middleware. */

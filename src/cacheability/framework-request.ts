@@ -7,15 +7,23 @@
  */
 import type { IncomingMessage } from 'node:http';
 
-/** Where a framework's middleware put the visitor, each named as a user writes it (`ctx.state`). */
-export type VisitorPlaces = () => ReadonlyArray<readonly [name: string, place: object]>;
+/** Where a framework's middleware put the visitor on its request, each named as a user writes it (`ctx.state`). */
+export type VisitorPlaces<Request extends object = object> = (request: Request) => ReadonlyArray<readonly [name: string, place: object]>;
 
 interface Tied {
   request: object;
   places: VisitorPlaces;
 }
 
-const tied = new WeakMap<IncomingMessage, Tied>();
+/**
+ * The tie, kept on Node's request itself: every request of a framework is tied as it passes, and a
+ * property of its own costs a tenth of an entry in a WeakMap; the key is a symbol, so nothing else
+ * reads it.
+ */
+const TIED = Symbol('cachegrain.frameworkRequest');
+type TiedRequest = IncomingMessage & { [TIED]?: Tied };
+
+const ON_THE_REQUEST: VisitorPlaces = (request) => [['request', request]];
 
 /**
  * The names under which middleware sets who the visitor is: a cookie parser (`cookies`,
@@ -23,15 +31,20 @@ const tied = new WeakMap<IncomingMessage, Tied>();
  */
 const VISITOR_NAMES = ['cookies', 'signedCookies', 'session', 'user'] as const;
 
-/** Ties `request`, the framework's object for `req`, to it; `places` lists where its middleware put the visitor (the request itself by default). */
-export function tieFrameworkRequest(req: IncomingMessage, request: object, places?: VisitorPlaces): void {
-  if (tied.get(req)?.request === request) return;
-  tied.set(req, { request, places: places ?? (() => [['request', request]]) });
+/**
+ * Ties `request`, the framework's object for `req`, to it; `places` lists where its middleware put
+ * the visitor on it (the request itself by default): one function for every request, not one each.
+ */
+export function tieFrameworkRequest<Request extends object>(req: IncomingMessage, request: Request, places: VisitorPlaces<Request> = ON_THE_REQUEST): void {
+  const known = (req as TiedRequest)[TIED];
+  if (known?.request === request) return;
+  // The places are read only with the request they were tied with.
+  (req as TiedRequest)[TIED] = { request, places: places as VisitorPlaces };
 }
 
 /** The request a user of the framework serving `req` reads: the one tied to it, else `req` itself (Express, node:http). */
 export function frameworkRequest(req: IncomingMessage): object {
-  return tied.get(req)?.request ?? req;
+  return (req as TiedRequest)[TIED]?.request ?? req;
 }
 
 /** What says who the visitor is, as the request holds it now: each place's name and property (`request.cookies`) with its value. */
@@ -39,7 +52,8 @@ export type Visitor = ReadonlyMap<string, unknown>;
 
 /** The visitor's properties the request holds now; only own values are read, so no getter runs. */
 export function visitorOf(req: IncomingMessage): Visitor {
-  const places = tied.get(req)?.places() ?? [['req', req] as const];
+  const known = (req as TiedRequest)[TIED];
+  const places = known === undefined ? [['req', req] as const] : known.places(known.request);
   const found = new Map<string, unknown>();
   for (const [placeName, place] of places) {
     if (place === null || typeof place !== 'object') continue;

@@ -6,7 +6,7 @@
  * The conformance suite runs the page cache's rules over every stack; this is what lies beside it.
  */
 import { once } from 'node:events';
-import type { Server } from 'node:http';
+import http, { type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import fastifyView from '@fastify/view';
@@ -21,7 +21,7 @@ import Koa from 'koa';
 import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
 import pug from 'pug';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import * as ejsTag from '../../adapters/ejs.js';
 import * as etaTag from '../../adapters/eta.js';
 import * as fastifyCache from '../../adapters/fastify.js';
@@ -30,10 +30,11 @@ import * as koaCache from '../../adapters/koa.js';
 import * as liquidTag from '../../adapters/liquid.js';
 import * as nunjucksTag from '../../adapters/nunjucks.js';
 import * as pugTag from '../../adapters/pug.js';
-import { caches, configureCaches, invalidateTags, makeTemplateFragmentKey } from '../../src/index.js';
+import { caches, configureCaches, invalidateTags, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
 import { pageStats, resetPageStats } from '../../src/http/index.js';
 import { FIXTURES } from '../fragments/engines.js';
 import { silenceableProxy } from '../setup/silenceable-proxy.js';
+import { startSiteProcess } from './fixtures/site-process.js';
 
 const ITEMS = [
   { id: 1, title: 'One & only' },
@@ -392,5 +393,74 @@ describe("the adapters' addCacheTags, addCacheContexts and markUncacheable", () 
       expect(() => adapter.addCacheContexts(undefined as never, 'cookie:theme')).toThrow('addCacheContexts: the first argument is the response');
       expect(() => adapter.markUncacheable({} as never, 'per visitor')).toThrow('markUncacheable: the first argument is the response');
     }
+  });
+});
+
+describe('cachegrain/hono loaded after @hono/node-server started', () => {
+  it('answers its hits whole on a connection kept alive, with nothing written after them', async () => {
+    const site = await startSiteProcess(new URL('./fixtures/hono-late-site.ts', import.meta.url));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const get = () =>
+        new Promise<{ cache: unknown; body: string; reusedSocket: boolean }>((resolve, reject) => {
+          const request = http.get(`${site.url}/page`, { agent }, (response) => {
+            let body = '';
+            response.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+            response.on('end', () => resolve({ cache: response.headers['x-cache'], body, reusedSocket: request.reusedSocket }));
+          });
+          request.on('error', reject);
+        });
+      expect(await get()).toMatchObject({ cache: 'MISS', body: '<p>the page</p>' });
+      for (let i = 0; i < 3; i++) expect(await get()).toEqual({ cache: 'HIT', body: '<p>the page</p>', reusedSocket: true });
+      expect(site.output()).not.toMatch(/error/i);
+    } finally {
+      agent.destroy();
+      await site.close();
+    }
+  });
+});
+
+describe('cachegrain/hono under middleware that sets headers once the cache answered', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it('answers GET and HEAD hits with nothing written after them, first of the handlers or not', async () => {
+    const errors = vi.spyOn(console, 'error');
+    const outer = new Hono();
+    outer.use(async (c, next) => {
+      await next();
+      c.header('X-Outer', 'yes');
+    });
+    const first = new Hono();
+    for (const [app, name] of [
+      [outer, 'outer'],
+      [first, 'first'],
+    ] as const) {
+      app.use(honoCache.cacheMiddleware({ cache: new LocMemCache({ location: `hono-outer-${name}` }), seconds: 600 }));
+      app.get('/page', (c) => c.html(`<p>${name}</p>`));
+    }
+    for (const [app, name] of [
+      [outer, 'outer'],
+      [first, 'first'],
+    ] as const) {
+      const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server;
+      await once(server, 'listening');
+      try {
+        const url = `${address(server)}/page`;
+        const answers = [];
+        for (const method of ['GET', 'GET', 'HEAD', 'GET']) {
+          const response = await fetch(url, { method });
+          answers.push([method, response.headers.get('x-cache'), await response.text()]);
+        }
+        expect(answers, name).toEqual([
+          ['GET', 'MISS', `<p>${name}</p>`],
+          ['GET', 'HIT', `<p>${name}</p>`],
+          ['HEAD', 'HIT', ''],
+          ['GET', 'HIT', `<p>${name}</p>`],
+        ]);
+      } finally {
+        await closing(server)();
+      }
+    }
+    expect(errors.mock.calls.map((call) => String(call[0]))).toEqual([]);
   });
 });
