@@ -124,3 +124,18 @@ describe('makeTemplateFragmentKey(name, varyOn, contextValues, digest)', () => {
     expect(makeTemplateFragmentKey('sidebar', [], undefined, 'b'.repeat(32))).not.toBe(makeTemplateFragmentKey('sidebar', [], undefined, digest));
   });
 });
+
+// Without digests they share one (SPEC §5: a fragment's key is its name and values, the same in every
+// engine), which cross-engine.test.ts holds; with digests, the template is part of the key.
+describe('the same fragment name and vary-on values in two templates with digests', () => {
+  const pairs = DIGEST_ENGINES.flatMap((first) => DIGEST_ENGINES.filter((second) => second !== first).map((second) => ({ first, second })));
+  it.each(pairs)('are two entries: $first.name, then $second.name, each renders its own', async ({ first, second }) => {
+    for (const engine of [first, second]) {
+      const dir = siteFolder(engine, { other: engine.fragment('side', `<p>${engine.name} side 1</p>`) });
+      folders.push(dir);
+      const rendered = await engine.start(dir).render('other');
+      expect(rendered.html).toContain(`${engine.name} side 1`);
+      expect(rendered.ran).toEqual(['side']);
+    }
+  });
+});
