@@ -35,6 +35,10 @@ export interface DigestEngine {
   layOut?(source: string): string;
   /** The line of a page's body, as `page(body)` places it. */
   bodyLine: number;
+  /** The line of a template `A:${fragment('A', include('b'))}` that names b. */
+  includeLine: number;
+  /** `source` edited: a comment added at its end. */
+  edit(source: string): string;
   /** How a template names partial `name` in its code. */
   ref(name: TemplateName): string;
   /** The name a digest gives partial `name` (its dependency trees show it). */
@@ -99,6 +103,8 @@ function contextOf(engine: DigestEngine, ran: string[], context: Record<string, 
 
 export const nunjucksDigests: DigestEngine = {
   name: 'nunjucks',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
   bodyLine: 2,
   extension: 'njk',
   ref: (name) => (isPage(name) ? `${name}.njk` : `partials/${name}.njk`),
@@ -138,6 +144,8 @@ export const nunjucksDigests: DigestEngine = {
 
 export const handlebarsDigests: DigestEngine = {
   name: 'handlebars',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
   bodyLine: 2,
   extension: 'hbs',
   ref: (name) => name,
@@ -183,6 +191,8 @@ export const handlebarsDigests: DigestEngine = {
 
 export const etaDigests: DigestEngine = {
   name: 'eta',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
   bodyLine: 2,
   extension: 'eta',
   ref: (name) => (isPage(name) ? name : `/partials/${name}`),
@@ -218,6 +228,8 @@ export const etaDigests: DigestEngine = {
 
 export const ejsDigests: DigestEngine = {
   name: 'ejs',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
   extension: 'ejs',
   bodyLine: 2,
   ref: (name) => (isPage(name) ? name : `/partials/${name}`),
@@ -259,6 +271,10 @@ const pugLine = (statement: string, block?: string) => `${LINE}${statement}${blo
 
 export const pugDigests: DigestEngine = {
   name: 'pug',
+  // A Pug line for each statement: `| A:`, `+cache(…)`, its `- mark(…)`, then the include.
+  includeLine: 4,
+  // A page that extends another holds blocks and comments only.
+  edit: (source) => `${source}${pugLine('//- edited')}`,
   extension: 'pug',
   layOut: (source) => toPug(source),
   bodyLine: 3,
@@ -288,7 +304,8 @@ export const pugDigests: DigestEngine = {
   start(dir, reloading = false) {
     pugTag.installCacheTag(pug, { digests: true });
     // A process starts with no template compiled.
-    for (const file of Object.keys(pug.cache)) delete pug.cache[file];
+    const compiled = (pug as unknown as { cache: Record<string, unknown> }).cache;
+    for (const file of Object.keys(compiled)) delete compiled[file];
     return {
       async render(name, context = {}) {
         const ran: string[] = [];
@@ -303,6 +320,8 @@ export const pugDigests: DigestEngine = {
 
 export const liquidDigests: DigestEngine = {
   name: 'liquid',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
   extension: 'liquid',
   bodyLine: 2,
   ref: (name) => (isPage(name) ? name : `partials/${name}`),

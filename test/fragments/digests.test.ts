@@ -82,7 +82,7 @@ describe.each(DIGEST_ENGINES)('template digests in $name', (engine) => {
     ['a template no page reaches', 'unused', []],
   ];
   it.each(edits)('an edit to %s renews exactly the fragments of the templates that reach it', async (_what, edited, renewed) => {
-    writeTemplates(engine, dir, { [edited]: `${site(engine)[edited]}<!-- edited -->` });
+    writeTemplates(engine, dir, { [edited]: engine.edit(site(engine)[edited]!) });
     expect(await renderedAfresh(engine, dir)).toEqual(renewed);
     expect(await renderedAfresh(engine, dir)).toEqual([]);
   });
@@ -101,7 +101,7 @@ describe.each(DIGEST_ENGINES)('template digests in $name', (engine) => {
     const started = engine.start(dir);
     await started.render('page');
     const tree = started.digest('a');
-    expect(tree.dependencies).toEqual([{ name: engine.named('b'), line: 1, declared: false, state: 'found', dependencies: [] }]);
+    expect(tree.dependencies).toEqual([{ name: engine.named('b'), line: engine.includeLine, declared: false, state: 'found', dependencies: [] }]);
     expect(tree.unresolved).toEqual([]);
   });
 });
