@@ -30,7 +30,7 @@ import {
   placeTemplateCalls,
   RENDER_STATE,
 } from './template-tag.js';
-import { compiledDigestKey, type EjsDigests, makeEjsDigests } from './ejs-digests.js';
+import { compiledDigestKey, type EjsDigests, ejsDigests, makeEjsDigests } from './ejs-digests.js';
 
 export { templateDigest } from './ejs-digests.js';
 
@@ -73,6 +73,8 @@ export function installCacheTag<T extends EjsLike>(ejs: T, options: CacheFunctio
   const { tagName: functionName, digests } = installerOptions(options as { functionName?: string; digests?: boolean }, 'functionName', 'installCacheTag');
   const target = ejs as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] !== undefined) {
+    if ((ejsDigests(ejs) !== undefined) !== digests)
+      throw new TypeError(`installCacheTag: this EJS has the tag installed ${digests ? 'without' : 'with'} digests already`);
     if (target[INSTALLED] === functionName) return ejs;
     throw new TypeError(`installCacheTag: this EJS has the tag installed as '${String(target[INSTALLED])}' already`);
   }

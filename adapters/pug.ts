@@ -21,7 +21,7 @@ import {
   unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
-import { makePugDigests, PugCompileDigests, type PugDigests } from './pug-digests.js';
+import { makePugDigests, PugCompileDigests, type PugDigests, pugDigests } from './pug-digests.js';
 import { callsFunction, installerOptions, isOnlyCall, placeTemplateCalls, RENDER_STATE } from './template-tag.js';
 
 export { templateDigest } from './pug-digests.js';
@@ -75,6 +75,8 @@ export function installCacheTag<T extends PugLike>(pug: T, options: CacheMixinOp
   const { tagName: mixinName, digests } = installerOptions(options as { mixinName?: string; digests?: boolean }, 'mixinName', 'installCacheTag');
   const target = pug as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] !== undefined) {
+    if ((pugDigests(pug) !== undefined) !== digests)
+      throw new TypeError(`installCacheTag: this Pug has the tag installed ${digests ? 'without' : 'with'} digests already`);
     if (target[INSTALLED] === mixinName) return pug;
     throw new TypeError(`installCacheTag: this Pug has the tag installed as '${String(target[INSTALLED])}' already`);
   }
@@ -265,7 +267,8 @@ class PugRender extends FragmentRender {
         site,
       );
     }
-    return this.keptOrTag(timeout, String(name), varyOn, keywords, () => body, site, digestKey);
+    const fragment = String(name);
+    return this.hitMany(timeout, fragment, varyOn, keywords, digestKey) ?? this.tag(timeout, fragment, varyOn, keywords, () => body, site, digestKey);
   }
 
   holeAt(template: string, line: number, args: unknown[]): string {

@@ -241,16 +241,8 @@ export class FragmentRender implements Recording {
    * For an engine that evaluates a tag's arguments itself rather than compiling them into a call of
    * `hit0`…`hitMany`: a hit this process keeps, answered without calling `bodyOf`; else `tag`.
    */
-  keptOrTag(
-    timeout: unknown,
-    name: string,
-    varyOn: readonly unknown[],
-    keywords: TagKeywords,
-    bodyOf: () => RenderBody,
-    site?: TagSite,
-    digest?: string,
-  ): string {
-    return this.hitMany(timeout, name, varyOn, keywords, digest) ?? this.tag(timeout, name, varyOn, keywords, bodyOf, site, digest);
+  keptOrTag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite): string {
+    return this.hitMany(timeout, name, varyOn, keywords) ?? this.tag(timeout, name, varyOn, keywords, bodyOf, site);
   }
 
   /** The keys of a template digest key's template, once its digest is known and still stands; none are computed here. */

@@ -246,7 +246,7 @@ export const ejsDigests: DigestEngine = {
   comment: (text) => `<%# ${text.replace(/<%-?|%>/g, '')} %>`,
   everyForm: {
     source:
-      "<%- await include('/partials/layout') %>\n<%- await include(\"/partials/a\") %><%- await include(`/partials/b`, { x: 1 }) %>" +
+      '<%- await include(\'/partials/layout\') %>\n<%- await include("/partials/a") %><%- await include(`/partials/b`, { x: 1 }) %>' +
       "<% cache(60, 'every', [], async () => { %><%- await include('./price') %><% }) %><% if (never) { %><%- await include ( '../partials/unused' ) %><% } %>",
     found: ['partials/layout.ejs', 'partials/a.ejs', 'partials/b.ejs', 'partials/price.ejs', 'partials/unused.ejs'],
   },
@@ -257,7 +257,12 @@ export const ejsDigests: DigestEngine = {
     return {
       async render(name, context = {}) {
         const ran: string[] = [];
-        const html = await ejs.renderFile(join(dir, `${name}.ejs`), contextOf(ejsDigests, ran, context), { async: true, root: dir, views: [dir], cache: !reloading });
+        const html = await ejs.renderFile(join(dir, `${name}.ejs`), contextOf(ejsDigests, ran, context), {
+          async: true,
+          root: dir,
+          views: [dir],
+          cache: !reloading,
+        });
         return { html, ran };
       },
       digest: (name) => ejsTag.templateDigest(ejs, ejsDigests.named(name)),
