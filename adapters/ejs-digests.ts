@@ -15,7 +15,7 @@ import { TemplateFiles } from './template-files.js';
 export interface EjsDigestOptions {
   filename?: string;
   root?: string | string[];
-  views?: string[];
+  views?: string | string[];
   delimiter?: string;
   openDelimiter?: string;
   closeDelimiter?: string;
@@ -60,7 +60,7 @@ class EjsTemplates extends TemplateFiles {
   /** A compile with `options` begins: an application writes its templates with one set of delimiters. */
   compiling(options: EjsDigestOptions): void {
     this.delimiters = { delimiter: options.delimiter, openDelimiter: options.openDelimiter, closeDelimiter: options.closeDelimiter };
-    this.useFolders([...(Array.isArray(options.root) ? options.root : [options.root]), ...(options.views ?? [])]);
+    this.useFolders([options.root ?? [], options.views ?? []].flat());
   }
 }
 

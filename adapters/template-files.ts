@@ -1,9 +1,9 @@
 /**
  * The templates of an engine that reads them from files by path (EJS, Pug, LiquidJS), as a digest
- * reads them. A template is named by its path from the first of the engine's folders that holds it
- * (`partials/card.ejs`), else by its path from the working directory (`./views/card.pug`), else by its
- * absolute path: a deploy into a folder of its own names its templates as the last one did. Surprise:
- * the folders are learned from the options of each compile, which is where these engines take them.
+ * reads them. A template is named by its path from the working directory (`./views/card.pug`), else
+ * from the first of the engine's folders that holds it (`partials/card.ejs`), else by its absolute
+ * path: a deploy into a folder of its own names its templates as the last one did. Surprise: the
+ * folders are learned from the options of each compile, which is where these engines take them.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node:path';
@@ -25,6 +25,12 @@ export interface FileLookup {
   thenFolders: boolean;
   /** What a source depends on, read with the engine's own parser (or a subclass's `find`). */
   find?(source: string): FoundDependencies;
+}
+
+/** The path of `file` from `folder`, written with `/`, when the folder holds it. */
+function pathInside(folder: string, file: string): string | undefined {
+  const inside = relative(folder, file);
+  return inside === '' || inside.startsWith('..') || isAbsolute(inside) ? undefined : inside.split(sep).join('/');
 }
 
 export class TemplateFiles implements EngineLibrary {
@@ -52,15 +58,19 @@ export class TemplateFiles implements EngineLibrary {
     return this.lookup.find(source);
   }
 
-  /** The name of the file at `path`. */
+  /**
+   * The name of the file at `path`: from the working directory first, which every process of a
+   * deploy knows from its start, where the folders are known once a template compiles.
+   */
   nameOfFile(path: string): string {
     const file = resolve(path);
+    const fromHere = pathInside(process.cwd(), file);
+    if (fromHere !== undefined) return `./${fromHere}`;
     for (const folder of this.folders) {
-      const inside = relative(folder, file);
-      if (inside !== '' && !inside.startsWith('..') && !isAbsolute(inside)) return inside.split(sep).join('/');
+      const inside = pathInside(folder, file);
+      if (inside !== undefined) return inside;
     }
-    const fromHere = relative(process.cwd(), file);
-    return fromHere === '' || fromHere.startsWith('..') || isAbsolute(fromHere) ? file : `./${fromHere.split(sep).join('/')}`;
+    return file;
   }
 
   /** The file a name stands for: in the first folder that holds it. */
