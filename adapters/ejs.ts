@@ -29,8 +29,10 @@ import {
   lineAt,
   placeTemplateCalls,
   RENDER_STATE,
-  refuseDigests,
 } from './template-tag.js';
+import { compiledDigestKey, type EjsDigests, ejsDigests, makeEjsDigests } from './ejs-digests.js';
+
+export { templateDigest } from './ejs-digests.js';
 
 /** What of the EJS module the tag uses; its default export (`import ejs from 'ejs'`) has it. */
 export interface EjsLike {
@@ -41,8 +43,11 @@ export interface EjsLike {
 export interface CacheFunctionOptions {
   /** The name templates call the tag by. @default 'cache' */
   functionName?: string;
-  /** Template digests are not read from EJS templates: `true` is refused. */
-  digests?: false;
+  /**
+   * Fragment keys carry a digest of the template that holds the call and of everything it includes,
+   * so that editing a template renews its fragments. @default false
+   */
+  digests?: boolean;
 }
 
 const INSTALLED = Symbol.for('cachegrain.ejs');
@@ -66,19 +71,22 @@ interface CompileOptions {
  */
 export function installCacheTag<T extends EjsLike>(ejs: T, options: CacheFunctionOptions = {}): T {
   const { tagName: functionName, digests } = installerOptions(options as { functionName?: string; digests?: boolean }, 'functionName', 'installCacheTag');
-  if (digests) refuseDigests('installCacheTag', 'EJS');
   const target = ejs as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] !== undefined) {
+    if ((ejsDigests(ejs) !== undefined) !== digests)
+      throw new TypeError(`installCacheTag: this EJS has the tag installed ${digests ? 'without' : 'with'} digests already`);
     if (target[INSTALLED] === functionName) return ejs;
     throw new TypeError(`installCacheTag: this EJS has the tag installed as '${String(target[INSTALLED])}' already`);
   }
   const compile = ejs.compile;
+  const digested = digests ? makeEjsDigests(ejs) : undefined;
   try {
     target[INSTALLED] = functionName;
     ejs.compile = function compileWithFragments(this: unknown, template: string, compileOptions: CompileOptions = {}) {
       if (compileOptions.client === true) return compile.call(this, template, compileOptions);
       const site = compileOptions.filename ?? 'a template string';
-      const { source, changes } = rewrite(template, compileOptions, functionName, site);
+      const digestKey = digested === undefined ? undefined : compiledDigestKey(digested, template, compileOptions);
+      const { source, changes } = rewrite(template, compileOptions, functionName, site, digestKey);
       let fn: (data?: object) => unknown;
       try {
         fn = compile.call(this, source, compileOptions);
@@ -108,7 +116,8 @@ export function installCacheTag<T extends EjsLike>(ejs: T, options: CacheFunctio
       return function renderWithFragments(data?: object) {
         // An include passes the render on in its data: it joins the render of the page that included it.
         if ((data as Record<string, unknown> | undefined)?.[RENDER_STATE] instanceof EjsRender) return run(data);
-        return run(data, new EjsRender(functionName, async));
+        digested?.rendered(compileOptions.filename, template);
+        return run(data, new EjsRender(functionName, async, digested));
       };
     } as T['compile'];
   } catch (error) {
@@ -153,7 +162,13 @@ function tagPattern(options: CompileOptions): RegExp {
  * output it stands in as it runs, so a call whose value is not output (a scriptlet, a condition)
  * marks it too, and a scriptlet that is one `hole(` call outputs it. Lines stay as they were.
  */
-function rewrite(template: string, options: CompileOptions, functionName: string, site: string): { source: string; changes: Array<[string, string]> } {
+function rewrite(
+  template: string,
+  options: CompileOptions,
+  functionName: string,
+  site: string,
+  digestKey: string | undefined,
+): { source: string; changes: Array<[string, string]> } {
   const changes: Array<[string, string]> = [];
   const runtime = `${options.localsName ?? 'locals'}.${RENDER_STATE}`;
   const call = new RegExp(`^(\\s*)${escape(functionName)}\\s*\\(`);
@@ -169,7 +184,9 @@ function rewrite(template: string, options: CompileOptions, functionName: string
           { template: site, line },
         );
       }
-      const rewritten = code.replace(call, `$1${runtime}.cache(__append, ${file}, ${line}, `).replace(BODY_OPENING, BODY_START);
+      // With digests, the call names its template's digest key first.
+      const opening = digestKey === undefined ? `${runtime}.cache(` : `${runtime}.cacheDigested(${JSON.stringify(digestKey)}, `;
+      const rewritten = code.replace(call, `$1${opening}__append, ${file}, ${line}, `).replace(BODY_OPENING, BODY_START);
       changes.push([rewritten, code]);
       return `${open}${type}${rewritten}${close}`;
     }
@@ -215,11 +232,25 @@ const NO_KEYWORDS: TagKeywords = Object.freeze({});
 
 /** One page's fragments, as its templates' rewritten calls reach them. */
 class EjsRender extends FragmentRender {
+  /** The digest key of the template whose call runs now, with digests on. */
+  private digestKey: string | undefined;
+
   constructor(
     private readonly functionName: string,
     private readonly async: boolean,
+    digests: EjsDigests | undefined,
   ) {
-    super();
+    super(digests);
+  }
+
+  /** `cache(…)` in a template whose digest key is `digestKey`. */
+  cacheDigested(digestKey: string, append: (html: string) => void, template: string, line: number, ...args: unknown[]): void {
+    this.digestKey = digestKey;
+    try {
+      this.cache(append, template, line, ...args);
+    } finally {
+      this.digestKey = undefined;
+    }
   }
 
   /** `cache(timeout, name, [vary…], { keywords }, body)`, its output written with `append`. */
@@ -254,7 +285,7 @@ class EjsRender extends FragmentRender {
       );
     }
     const fragment = String(name);
-    const kept = this.hitMany(timeout, fragment, varyOn, keywords as TagKeywords);
+    const kept = this.hitMany(timeout, fragment, varyOn, keywords as TagKeywords, this.digestKey);
     if (kept !== undefined) return append(kept);
     // What only a miss needs is made past the hit: the tag's site, and the body to render later.
     const site: TagSite = { template, line };
@@ -268,7 +299,7 @@ class EjsRender extends FragmentRender {
       const unknown = unknownKeyword(keyword, `the '${this.functionName}' call`, site);
       if (unknown !== undefined) throw unknown;
     }
-    append(this.tag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site));
+    append(this.tag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site, this.digestKey));
   }
 
   /** `<%- hole('name', …args) %>`. */

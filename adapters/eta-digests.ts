@@ -40,7 +40,7 @@ export function findEtaDependencies(source: string, config: Partial<Pick<EtaConf
     const end = closingTag(source, start, close);
     const content = source.slice(start, end).trimStart();
     // A custom tag's content is text handed to its function, not code.
-    if (!customPrefixes.some((prefix) => content.startsWith(prefix))) scanCode(source, start, end, found);
+    if (!customPrefixes.some((prefix) => content.startsWith(prefix))) scanCode(source, start, end, found, RENDERING);
     at = end + close.length;
   }
   return found;
@@ -57,8 +57,11 @@ function closingTag(source: string, from: number, close: string): number {
   return source.length;
 }
 
-/** Finds the rendering calls and the comments of the code between `from` and `to`. */
-function scanCode(source: string, from: number, to: number, found: FoundDependencies): void {
+/**
+ * Finds the calls of `rendering` (functions whose first argument names a template) and the comments
+ * of the JavaScript code between `from` and `to`.
+ */
+export function scanCode(source: string, from: number, to: number, found: FoundDependencies, rendering: ReadonlySet<string>): void {
   const lineOf = (offset: number) => 1 + countNewlines(source, offset);
   for (let at = from; at < to; at++) {
     const char = source[at]!;
@@ -73,7 +76,7 @@ function scanCode(source: string, from: number, to: number, found: FoundDependen
       IDENTIFIER.lastIndex = at;
       const name = IDENTIFIER.exec(source)![0];
       // `it.layout(…)`, `app.render(…)`: a method of some object, not one of the template's own functions.
-      if (RENDERING.has(name) && !memberAccess(source, at, from)) call(source, at + name.length, to, lineOf(at), found);
+      if (rendering.has(name) && !memberAccess(source, at, from)) call(source, at + name.length, to, lineOf(at), found);
       at += name.length - 1;
     }
   }

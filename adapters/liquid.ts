@@ -32,7 +32,10 @@ import {
   uncacheableOutput,
   unknownKeyword,
 } from '../src/fragments/index.js';
-import { installerOptions, refuseDigests } from './template-tag.js';
+import { liquidDigests, makeLiquidDigests } from './liquid-digests.js';
+import { installerOptions } from './template-tag.js';
+
+export { templateDigest } from './liquid-digests.js';
 
 /** Where a render's fragment state travels: in the globals of the render's contexts, which every partial's context shares. */
 const RENDER = Symbol.for('cachegrain.liquid.render');
@@ -41,8 +44,11 @@ const INSTALLED = Symbol.for('cachegrain.liquid');
 export interface CacheTagOptions {
   /** The tag's name; its end tag is `end<name>`. @default 'cache' */
   tagName?: string;
-  /** Template digests are not read from Liquid templates: `true` is refused. */
-  digests?: false;
+  /**
+   * Fragment keys carry a digest of the template that holds the tag and of everything it renders,
+   * includes or lays out in, so that editing a template renews its fragments. @default false
+   */
+  digests?: boolean;
 }
 
 type Globals = Record<PropertyKey, unknown>;
@@ -56,7 +62,7 @@ type RenderArguments = [templates: Template[], scope: object | undefined, render
  */
 export function installCacheTag(liquid: Liquid, options: CacheTagOptions = {}): Liquid {
   const { tagName, digests } = installerOptions(options as { tagName?: string; digests?: boolean }, 'tagName', 'installCacheTag');
-  if (digests) refuseDigests('installCacheTag', 'Liquid');
+  if (digests) makeLiquidDigests(liquid);
   const target = liquid as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] === tagName) return liquid;
   const firstInstall = target[INSTALLED] === undefined;
@@ -79,7 +85,11 @@ function startRendersIn(liquid: Liquid): void {
     const context = scope as Partial<Context> | undefined;
     const isContext = context !== undefined && context !== null && typeof context.spawn === 'function';
     if (isContext && (context.globals as Globals | undefined)?.[RENDER] instanceof FragmentRender) return yield render(templates, scope, renderOptions);
-    const fragments = new FragmentRender();
+    const digests = liquidDigests(liquid);
+    // With digests on, the page around the render is rendered from its first template's file or source.
+    const first = (templates[0] as { token?: { file?: string; input?: string } } | undefined)?.token;
+    digests?.rendered(first?.file, first?.input);
+    const fragments = new FragmentRender(digests);
     if (isContext) {
       context.globals = { ...(context.globals as Globals), [RENDER]: fragments };
     } else {
@@ -113,10 +123,13 @@ function cacheTag(tagName: string) {
     /** The keywords, by name: each a value to evaluate, or none for a bare name (true). */
     private readonly keywords: Array<[string, ValueToken | undefined]>;
     private readonly templates: Template[] = [];
+    /** The digest key of the template the tag is in, when its Liquid has digests on. */
+    private readonly digestKey: string | undefined;
 
     constructor(token: TagToken, remainTokens: TopLevelToken[], liquid: Liquid, parser: Parser) {
       super(token, remainTokens, liquid);
       this.site = siteOf(token);
+      this.digestKey = liquidDigests(liquid)?.keyOfSource(token.input, token.file);
       const values: ValueToken[] = [];
       for (this.tokenizer.skipBlank(); !this.tokenizer.end() && !KEYWORD.test(this.tokenizer.remaining()); this.tokenizer.skipBlank()) {
         const value = this.tokenizer.readValue();
@@ -169,7 +182,9 @@ function cacheTag(tagName: string) {
         const scope = snapshot(ctx);
         return () => toPromise(liquid.renderer.renderTemplates(templates, scope));
       };
-      emitter.write(render.keptOrTag(timeout, this.fragmentName, varyOn, keywords as TagKeywords, bodyOf, this.site));
+      const { fragmentName: name, site, digestKey } = this;
+      const kept = render.hitMany(timeout, name, varyOn, keywords as TagKeywords, digestKey);
+      emitter.write(kept ?? render.tag(timeout, name, varyOn, keywords as TagKeywords, bodyOf, site, digestKey));
     }
   };
 }

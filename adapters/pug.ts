@@ -21,7 +21,10 @@ import {
   unknownKeyword,
   withRenderState,
 } from '../src/fragments/index.js';
-import { callsFunction, installerOptions, isOnlyCall, placeTemplateCalls, RENDER_STATE, refuseDigests } from './template-tag.js';
+import { makePugDigests, PugCompileDigests, type PugDigests, pugDigests } from './pug-digests.js';
+import { callsFunction, installerOptions, isOnlyCall, placeTemplateCalls, RENDER_STATE } from './template-tag.js';
+
+export { templateDigest } from './pug-digests.js';
 
 /** What of the Pug module the tag uses; `import pug from 'pug'` has it. */
 export interface PugLike {
@@ -33,8 +36,11 @@ export interface PugLike {
 export interface CacheMixinOptions {
   /** The name templates call the tag by (`+cache(…)`). @default 'cache' */
   mixinName?: string;
-  /** Template digests are not read from Pug templates: `true` is refused. */
-  digests?: false;
+  /**
+   * Fragment keys carry a digest of the template that holds the call and of everything it includes
+   * or extends, so that editing a template renews its fragments. @default false
+   */
+  digests?: boolean;
 }
 
 const INSTALLED = Symbol.for('cachegrain.pug');
@@ -67,16 +73,19 @@ interface PugNode {
  */
 export function installCacheTag<T extends PugLike>(pug: T, options: CacheMixinOptions = {}): T {
   const { tagName: mixinName, digests } = installerOptions(options as { mixinName?: string; digests?: boolean }, 'mixinName', 'installCacheTag');
-  if (digests) refuseDigests('installCacheTag', 'Pug');
   const target = pug as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] !== undefined) {
+    if ((pugDigests(pug) !== undefined) !== digests)
+      throw new TypeError(`installCacheTag: this Pug has the tag installed ${digests ? 'without' : 'with'} digests already`);
     if (target[INSTALLED] === mixinName) return pug;
     throw new TypeError(`installCacheTag: this Pug has the tag installed as '${String(target[INSTALLED])}' already`);
   }
   target[INSTALLED] = mixinName;
+  const digested = digests ? makePugDigests(pug) : undefined;
   const { compile, render, renderFile } = pug;
-  pug.compile = function compileWithFragments(this: unknown, source: string, compileOptions: { plugins?: object[] } = {}) {
-    const rewrite = { calls: 0 };
+  pug.compile = function compileWithFragments(this: unknown, source: string, compileOptions: { plugins?: object[]; filename?: string; basedir?: string } = {}) {
+    const compileDigests = digested === undefined ? undefined : new PugCompileDigests(digested, source, compileOptions);
+    const rewrite: Rewrite = { calls: 0, digestKeyOf: compileDigests === undefined ? undefined : (file) => compileDigests.keyOf(file) };
     const plugin = {
       preCodeGen(ast: PugNode) {
         rewriteCalls(ast, mixinName, rewrite);
@@ -85,10 +94,14 @@ export function installCacheTag<T extends PugLike>(pug: T, options: CacheMixinOp
         return ast;
       },
     };
-    const template = compile.call(this, source, { ...compileOptions, plugins: [...(compileOptions.plugins ?? []), plugin] });
-    if (rewrite.calls === 0) return template;
+    const plugins = [...(compileOptions.plugins ?? []), ...(compileDigests === undefined ? [] : [compileDigests.plugin()]), plugin];
+    const template = compile.call(this, source, { ...compileOptions, plugins });
+    // With digests on, every render of a page names its template, tags or not.
+    const rendered = () => digested?.rendered(compileOptions.filename, source);
+    if (rewrite.calls === 0) return digested === undefined ? template : Object.assign((locals?: object) => (rendered(), template(locals)), template);
     return Object.assign(function renderWithFragments(locals?: object): Promise<string> {
-      const fragments = new PugRender(mixinName);
+      rendered();
+      const fragments = new PugRender(mixinName, digested);
       try {
         return Promise.resolve(fragments.finish(template(withRenderState(locals, RENDER_STATE, fragments)) as string));
       } catch (error) {
@@ -132,8 +145,14 @@ export function expressEngine(pug: PugLike) {
 /** The code that reaches this render: the template's locals carry it, as Pug reads any other. */
 const RUNTIME = RENDER_STATE;
 
+/** What a rewrite counts (the calls made), and with digests on, the digest key of the tags of each template file. */
+interface Rewrite {
+  calls: number;
+  digestKeyOf: ((file: string | undefined) => string | undefined) | undefined;
+}
+
 /** Replaces each call of the tag, `hole` and `uncacheable` in `ast` by the code that makes it; counts them. */
-function rewriteCalls(ast: PugNode, mixinName: string, rewrite: { calls: number }, loops: string[] = []): PugNode {
+function rewriteCalls(ast: PugNode, mixinName: string, rewrite: Rewrite, loops: string[] = []): PugNode {
   if (Array.isArray(ast.nodes)) ast.nodes = ast.nodes.flatMap((node) => rewriteNode(node, mixinName, rewrite, loops));
   const inLoop = ast.type === 'Each' ? [...loops, ...[ast.val, ast.key].filter((name): name is string => typeof name === 'string')] : loops;
   for (const [key, value] of Object.entries(ast)) {
@@ -143,7 +162,7 @@ function rewriteCalls(ast: PugNode, mixinName: string, rewrite: { calls: number 
   return ast;
 }
 
-function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number }, loops: string[]): PugNode[] {
+function rewriteNode(node: PugNode, mixinName: string, rewrite: Rewrite, loops: string[]): PugNode[] {
   if (node.type !== 'Mixin' || node.call !== true || ![mixinName, 'hole', 'uncacheable'].includes(node.name!)) {
     placeCodeCalls(node, mixinName, rewrite);
     return [rewriteCalls(node, mixinName, rewrite, loops)];
@@ -176,7 +195,8 @@ function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number 
   const [keywordsName, hit, bodyName] = ['Keywords', 'Hit', 'Body'].map((part) => `pug_cachegrain${part}${rewrite.calls}`) as [string, string, string];
   const bound = loops.length === 0 ? bodyName : `${bodyName}.bind(this, ${loops.join(', ')})`;
   const keywordsObject = keywords.length === 0 ? 'undefined' : `{ ${keywords.join(', ')} }`;
-  const keptArguments = [keywordsName, node.args ?? ''].filter((part) => part.trim() !== '').join(', ');
+  const digest = digestLiteral(rewrite, node.filename);
+  const keptArguments = [digest, keywordsName, node.args ?? ''].filter((part) => part.trim() !== '').join(', ');
   // A hit this process keeps is answered before anything else is made (the arguments' array, the
   // body's function, its binding), which only a miss needs; the arguments are evaluated once.
   return [
@@ -185,12 +205,20 @@ function rewriteNode(node: PugNode, mixinName: string, rewrite: { calls: number 
         type: 'Block',
         nodes: [
           code(`var ${bodyName} = function (${loops.join(', ')})`, { block: body }),
-          code(`pug_html = pug_html + ${RUNTIME}.cache(${JSON.stringify(site.template)}, ${site.line}, ${RUNTIME}.missed(), ${keywordsName} ?? {}, ${bound});`),
+          code(
+            `pug_html = pug_html + ${RUNTIME}.cache(${JSON.stringify(site.template)}, ${site.line}, ${RUNTIME}.missed(), ${keywordsName} ?? {}, ${bound}, ${digest});`,
+          ),
         ],
         line: node.line,
       },
     }),
   ];
+}
+
+/** `"<digest key>"` of the template file that holds a tag, with digests on; else `undefined`. */
+function digestLiteral(rewrite: Rewrite, file: string | undefined): string {
+  const key = rewrite.digestKeyOf?.(file);
+  return key === undefined ? 'undefined' : JSON.stringify(key);
 }
 
 /** Unbuffered code `val`, placed where `at` stands. */
@@ -203,7 +231,7 @@ function statement(val: string, at: PugNode): PugNode {
  * a loop's object, an attribute, a mixin's arguments) made with its site; `uncacheable` marks the text being rendered
  * whatever becomes of its value, and `- hole(…)` alone outputs its hole, as `!=` does.
  */
-function placeCodeCalls(node: PugNode, mixinName: string, rewrite: { calls: number }): void {
+function placeCodeCalls(node: PugNode, mixinName: string, rewrite: Rewrite): void {
   const template = JSON.stringify(node.filename ?? 'a template string');
   const place = (code: string) => {
     if (callsFunction(code, mixinName)) {
@@ -237,11 +265,15 @@ const NO_ARGUMENTS: readonly unknown[] = Object.freeze([]);
 class PugRender extends FragmentRender {
   private marks = '';
 
-  constructor(private readonly mixinName: string) {
-    super();
+  constructor(
+    private readonly mixinName: string,
+    digests: PugDigests | undefined,
+  ) {
+    super(digests);
   }
 
-  cache(template: string, line: number, args: readonly unknown[], keywords: TagKeywords, body: () => string): string {
+  /** `digestKey`: its template's, with digests on. */
+  cache(template: string, line: number, args: readonly unknown[], keywords: TagKeywords, body: () => string, digestKey?: string): string {
     const site: TagSite = { template, line };
     if (args.length < 2) throw tooFewArguments(this.mixinName, site);
     const [timeout, name, ...varyOn] = args;
@@ -252,7 +284,8 @@ class PugRender extends FragmentRender {
         site,
       );
     }
-    return this.keptOrTag(timeout, String(name), varyOn, keywords, () => body, site);
+    const fragment = String(name);
+    return this.hitMany(timeout, fragment, varyOn, keywords, digestKey) ?? this.tag(timeout, fragment, varyOn, keywords, () => body, site, digestKey);
   }
 
   /** The arguments of the last `kept` call that found no hit, for the `cache` call that follows it. */
@@ -265,23 +298,31 @@ class PugRender extends FragmentRender {
    * everything else. Pug renders synchronously: nothing runs between the two. Its arguments are only
    * counted and indexed, so that V8 makes no object of them.
    */
-  kept(keywords: TagKeywords | undefined, timeout?: unknown, name?: unknown, a?: unknown, b?: unknown, c?: unknown): string | undefined {
-    const count = arguments.length - 1;
+  kept(
+    digestKey: string | undefined,
+    keywords: TagKeywords | undefined,
+    timeout?: unknown,
+    name?: unknown,
+    a?: unknown,
+    b?: unknown,
+    c?: unknown,
+  ): string | undefined {
+    const count = arguments.length - 2;
     let html: string | undefined;
     if (typeof name === 'string') {
-      if (count === 2) html = this.hit0(timeout, name, keywords);
-      else if (count === 3) html = this.hit1(timeout, name, a, keywords);
-      else if (count === 4) html = this.hit2(timeout, name, a, b, keywords);
-      else if (count === 5) html = this.hit3(timeout, name, a, b, c, keywords);
+      if (count === 2) html = this.hit0(timeout, name, keywords, digestKey);
+      else if (count === 3) html = this.hit1(timeout, name, a, keywords, digestKey);
+      else if (count === 4) html = this.hit2(timeout, name, a, b, keywords, digestKey);
+      else if (count === 5) html = this.hit3(timeout, name, a, b, c, keywords, digestKey);
       else if (count > 5) {
         const varyOn: unknown[] = [];
-        for (let i = 3; i < arguments.length; i++) varyOn.push(arguments[i]);
-        html = this.hitMany(timeout, name, varyOn, keywords);
+        for (let i = 4; i < arguments.length; i++) varyOn.push(arguments[i]);
+        html = this.hitMany(timeout, name, varyOn, keywords, digestKey);
       }
     }
     if (html === undefined) {
       const missed: unknown[] = [];
-      for (let i = 1; i < arguments.length; i++) missed.push(arguments[i]);
+      for (let i = 2; i < arguments.length; i++) missed.push(arguments[i]);
       this.missedArguments = missed;
     }
     return html;

@@ -29,22 +29,6 @@ export function installerOptions<Option extends string>(
   return { tagName: options?.[option] ?? 'cache', digests: options?.digests === true };
 }
 
-/**
- * Refuses `digests: true` for an engine whose templates digests are not read from: its fragment keys
- * would silently carry none.
- */
-export function refuseDigests(installer: string, engine: string): never {
-  throw new TypeError(
-    `${installer}: digests: true is not offered for ${engine}: template digests are read from Nunjucks, Handlebars and Eta templates; ` +
-      `${withArticle(engine)} fragment is renewed by its name, its vary-on values, tags or invalidation`,
-  );
-}
-
-/** `an EJS`, `a Pug`: every engine name here that begins with a vowel letter is also said with a vowel sound. */
-function withArticle(name: string): string {
-  return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
-}
-
 /** The line, counted from 1, of the character at `offset` of `text`. */
 export function lineAt(text: string, offset: number): number {
   let line = 1;

@@ -3,26 +3,42 @@
  * (pages at its top, partials and the layout in `partials/`), started as a process would start it (a
  * fresh engine instance with `digests: true`), rendering a page and telling which fragments' bodies
  * ran. Each engine says how it writes a fragment, an include, a layout, an include by an expression,
- * a comment, and a branch never taken.
+ * a comment, and a branch never taken. Pug's templates are written as the fragment table writes them
+ * (`toPug`); Pug names every template it includes by a literal path, and reads each as it compiles.
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import ejs from 'ejs';
 import { Eta } from 'eta';
 import { create as createExpressHandlebars } from 'express-handlebars';
 import Handlebars from 'handlebars';
+import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
+import pug from 'pug';
+import * as ejsTag from '../../adapters/ejs.js';
 import * as etaTag from '../../adapters/eta.js';
 import * as handlebarsTag from '../../adapters/handlebars.js';
+import * as liquidTag from '../../adapters/liquid.js';
 import * as nunjucksTag from '../../adapters/nunjucks.js';
+import * as pugTag from '../../adapters/pug.js';
 import type { TemplateDigestReport } from '../../src/digests/index.js';
+import { BLOCK, END, LINE, toPug } from './engines.js';
 
 /** A page (`page`, `other`) or a partial (any other name), as the cases name them. */
 export type TemplateName = string;
 
 export interface DigestEngine {
-  name: 'nunjucks' | 'handlebars' | 'eta';
+  name: 'nunjucks' | 'handlebars' | 'eta' | 'ejs' | 'pug' | 'liquid';
   extension: string;
+  /** A template as its file holds it (Pug lays the text out in lines); as written for the others. */
+  layOut?(source: string): string;
+  /** The line of a page's body, as `page(body)` places it. */
+  bodyLine: number;
+  /** The line of a template `A:${fragment('A', include('b'))}` that names b. */
+  includeLine: number;
+  /** `source` edited: a comment added at its end. */
+  edit(source: string): string;
   /** How a template names partial `name` in its code. */
   ref(name: TemplateName): string;
   /** The name a digest gives partial `name` (its dependency trees show it). */
@@ -40,6 +56,8 @@ export interface DigestEngine {
   include(name: TemplateName): string;
   /** An include of the template named by the context's variable `variable`. */
   includeNamed(variable: string): string;
+  /** What the engine cannot do, and so the cases that do it leave out: name a template by an expression, render one that includes a missing or a cyclic one. */
+  cannot?: { includeNamed?: true; renderMissing?: true; renderCycle?: true };
   /** `body` in a branch the render never takes (the context's `never` is false). */
   never(body: string): string;
   comment(text: string): string;
@@ -69,7 +87,7 @@ export function siteFolder(engine: DigestEngine, files: Record<TemplateName, str
 }
 
 export function writeTemplates(engine: DigestEngine, dir: string, files: Record<TemplateName, string>): void {
-  for (const [name, source] of Object.entries(files)) writeFileSync(fileOf(engine, dir, name), source);
+  for (const [name, source] of Object.entries(files)) writeFileSync(fileOf(engine, dir, name), engine.layOut?.(source) ?? source);
 }
 
 export function fileOf(engine: DigestEngine, dir: string, name: TemplateName): string {
@@ -85,6 +103,9 @@ function contextOf(engine: DigestEngine, ran: string[], context: Record<string, 
 
 export const nunjucksDigests: DigestEngine = {
   name: 'nunjucks',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
+  bodyLine: 2,
   extension: 'njk',
   ref: (name) => (isPage(name) ? `${name}.njk` : `partials/${name}.njk`),
   named: (name) => nunjucksDigests.ref(name),
@@ -123,6 +144,9 @@ export const nunjucksDigests: DigestEngine = {
 
 export const handlebarsDigests: DigestEngine = {
   name: 'handlebars',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
+  bodyLine: 2,
   extension: 'hbs',
   ref: (name) => name,
   named: (name) => name,
@@ -167,6 +191,9 @@ export const handlebarsDigests: DigestEngine = {
 
 export const etaDigests: DigestEngine = {
   name: 'eta',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
+  bodyLine: 2,
   extension: 'eta',
   ref: (name) => (isPage(name) ? name : `/partials/${name}`),
   named: (name) => `${isPage(name) ? '' : 'partials/'}${name}.eta`,
@@ -199,4 +226,140 @@ export const etaDigests: DigestEngine = {
   },
 };
 
-export const DIGEST_ENGINES = [nunjucksDigests, handlebarsDigests, etaDigests];
+export const ejsDigests: DigestEngine = {
+  name: 'ejs',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
+  extension: 'ejs',
+  bodyLine: 2,
+  ref: (name) => (isPage(name) ? name : `/partials/${name}`),
+  named: (name) => `${isPage(name) ? '' : 'partials/'}${name}.ejs`,
+  declared: (name) => `partials/${name}`,
+  partialsFolder: 'partials/*',
+  page: (body) => `<%- await include('/partials/layout') %>\n${body}`,
+  layout: (before) => `${before}<main></main>`,
+  fragment: (name, body) => `<% cache(600, '${name}', [], async () => { %><%= mark('${name}') %>${body}<% }) %>`,
+  include: (name) => `<%- await include('${ejsDigests.ref(name)}') %>`,
+  includeNamed: (variable) => `<%- await include(${variable}) %>`,
+  never: (body) => `<% if (never) { %>${body}<% } %>`,
+  // An EJS comment ends at the first close of a tag, and holds no tag of its own: what it mentions is written without theirs.
+  comment: (text) => `<%# ${text.replace(/<%-?|%>/g, '')} %>`,
+  everyForm: {
+    source:
+      '<%- await include(\'/partials/layout\') %>\n<%- await include("/partials/a") %><%- await include(`/partials/b`, { x: 1 }) %>' +
+      "<% cache(60, 'every', [], async () => { %><%- await include('./price') %><% }) %><% if (never) { %><%- await include ( '../partials/unused' ) %><% } %>",
+    found: ['partials/layout.ejs', 'partials/a.ejs', 'partials/b.ejs', 'partials/price.ejs', 'partials/unused.ejs'],
+  },
+  start(dir, reloading = false) {
+    ejsTag.installCacheTag(ejs, { digests: true });
+    // A process starts with no template compiled.
+    ejs.clearCache();
+    return {
+      async render(name, context = {}) {
+        const ran: string[] = [];
+        const html = await ejs.renderFile(join(dir, `${name}.ejs`), contextOf(ejsDigests, ran, context), {
+          async: true,
+          root: dir,
+          views: [dir],
+          cache: !reloading,
+        });
+        return { html, ran };
+      },
+      digest: (name) => ejsTag.templateDigest(ejs, ejsDigests.named(name)),
+      close: () => undefined,
+    };
+  },
+};
+
+/** Pug's lines, as the fragment table lays them out: a statement, and the block indented under it. */
+const pugLine = (statement: string, block?: string) => `${LINE}${statement}${block === undefined ? '' : `${BLOCK}${block}`}${END}`;
+
+export const pugDigests: DigestEngine = {
+  name: 'pug',
+  // A Pug line for each statement: `| A:`, `+cache(…)`, its `- mark(…)`, then the include.
+  includeLine: 4,
+  // A page that extends another holds blocks and comments only.
+  edit: (source) => `${source}${pugLine('//- edited')}`,
+  extension: 'pug',
+  layOut: (source) => toPug(source),
+  bodyLine: 3,
+  ref: (name) => (isPage(name) ? name : `/partials/${name}`),
+  named: (name) => `${isPage(name) ? '' : 'partials/'}${name}.pug`,
+  declared: (name) => `partials/${name}`,
+  partialsFolder: 'partials/*',
+  page: (body) => `${pugLine('extends /partials/layout')}${pugLine('block content', body)}`,
+  layout: (before) => `${before}${pugLine('main', pugLine('block content'))}`,
+  fragment: (name, body) => pugLine(`+cache(600, '${name}')`, `${pugLine(`- mark('${name}')`)}${body}`),
+  include: (name) => pugLine(`include ${pugDigests.ref(name)}`),
+  // Pug names every template by a literal path: the cases' include by an expression includes what it would name.
+  includeNamed: () => pugDigests.include('price'),
+  cannot: { includeNamed: true, renderMissing: true, renderCycle: true },
+  never: (body) => pugLine('if never', body),
+  // A comment is one line: what it mentions stays in it.
+  comment: (text) => pugLine(`//- ${text.replace(/[\u0001\u0002\u0003]/g, ' ')}`),
+  everyForm: {
+    source:
+      `${pugLine('extends /partials/layout')}${pugLine('mixin card', pugLine('include b'))}` +
+      pugLine(
+        'block content',
+        `${pugLine('include /partials/a')}${pugLine("+cache(60, 'every')", pugLine('include ../partials/price.pug'))}${pugLine('if never', pugLine('include unused'))}`,
+      ),
+    found: ['partials/layout.pug', 'partials/b.pug', 'partials/a.pug', 'partials/price.pug', 'partials/unused.pug'],
+  },
+  start(dir, reloading = false) {
+    pugTag.installCacheTag(pug, { digests: true });
+    // A process starts with no template compiled.
+    const compiled = (pug as unknown as { cache: Record<string, unknown> }).cache;
+    for (const file of Object.keys(compiled)) delete compiled[file];
+    return {
+      async render(name, context = {}) {
+        const ran: string[] = [];
+        const html = await pug.renderFile(join(dir, `${name}.pug`), { ...contextOf(pugDigests, ran, context), basedir: dir, cache: !reloading });
+        return { html, ran };
+      },
+      digest: (name) => pugTag.templateDigest(pug, pugDigests.named(name)),
+      close: () => undefined,
+    };
+  },
+};
+
+export const liquidDigests: DigestEngine = {
+  name: 'liquid',
+  includeLine: 1,
+  edit: (source) => `${source}<!-- edited -->`,
+  extension: 'liquid',
+  bodyLine: 2,
+  ref: (name) => (isPage(name) ? name : `partials/${name}`),
+  named: (name) => `${isPage(name) ? '' : 'partials/'}${name}.liquid`,
+  declared: (name) => `partials/${name}`,
+  partialsFolder: 'partials/*',
+  page: (body) => `{% layout 'partials/layout' %}\n{% block content %}${body}{% endblock %}`,
+  layout: (before) => `${before}<main>{% block content %}{% endblock %}</main>`,
+  fragment: (name, body) => `{% cache 600 '${name}' %}{{ '${name}' | mark }}${body}{% endcache %}`,
+  include: (name) => `{% render '${liquidDigests.ref(name)}' %}`,
+  includeNamed: (variable) => `{% include ${variable} %}`,
+  never: (body) => `{% if never %}${body}{% endif %}`,
+  comment: (text) => `{% comment %}${text}{% endcomment %}`,
+  everyForm: {
+    source:
+      "{% layout 'partials/layout' %}\n{% block content %}{% render 'partials/a' %}{% include \"partials/b\", x: 1 %}" +
+      "{% cache 60 'every' %}{% render './price' with x as y %}{% endcache %}{% if never %}{% liquid\n  include 'partials/unused'\n%}{% endif %}{% endblock %}",
+    found: ['partials/layout.liquid', 'partials/a.liquid', 'partials/b.liquid', 'partials/price.liquid', 'partials/unused.liquid'],
+  },
+  start(dir, reloading = false) {
+    let ran: string[] = [];
+    const liquid = liquidTag.installCacheTag(new Liquid({ root: dir, extname: '.liquid', cache: !reloading }), { digests: true });
+    liquid.registerFilter('mark', (name: string) => (ran.push(name), ''));
+    return {
+      async render(name, context = {}) {
+        ran = [];
+        const html = (await liquid.renderFile(name, contextOf(liquidDigests, [], context))) as string;
+        return { html, ran };
+      },
+      digest: (name) => liquidTag.templateDigest(liquid, liquidDigests.named(name)),
+      close: () => undefined,
+    };
+  },
+};
+
+export const DIGEST_ENGINES = [nunjucksDigests, handlebarsDigests, etaDigests, ejsDigests, pugDigests, liquidDigests];

@@ -82,7 +82,7 @@ describe.each(DIGEST_ENGINES)('template digests in $name', (engine) => {
     ['a template no page reaches', 'unused', []],
   ];
   it.each(edits)('an edit to %s renews exactly the fragments of the templates that reach it', async (_what, edited, renewed) => {
-    writeTemplates(engine, dir, { [edited]: `${site(engine)[edited]}<!-- edited -->` });
+    writeTemplates(engine, dir, { [edited]: engine.edit(site(engine)[edited]!) });
     expect(await renderedAfresh(engine, dir)).toEqual(renewed);
     expect(await renderedAfresh(engine, dir)).toEqual([]);
   });
@@ -101,7 +101,7 @@ describe.each(DIGEST_ENGINES)('template digests in $name', (engine) => {
     const started = engine.start(dir);
     await started.render('page');
     const tree = started.digest('a');
-    expect(tree.dependencies).toEqual([{ name: engine.named('b'), line: 1, declared: false, state: 'found', dependencies: [] }]);
+    expect(tree.dependencies).toEqual([{ name: engine.named('b'), line: engine.includeLine, declared: false, state: 'found', dependencies: [] }]);
     expect(tree.unresolved).toEqual([]);
   });
 });
@@ -122,5 +122,20 @@ describe('makeTemplateFragmentKey(name, varyOn, contextValues, digest)', () => {
     expect(makeTemplateFragmentKey('sidebar', ['alice'], undefined, undefined)).toBe('template.cache.sidebar.6496a001d04a089af74acbb2476031e4');
     expect(makeTemplateFragmentKey('sidebar', [`#${digest}`])).not.toBe(makeTemplateFragmentKey('sidebar', [], undefined, digest));
     expect(makeTemplateFragmentKey('sidebar', [], undefined, 'b'.repeat(32))).not.toBe(makeTemplateFragmentKey('sidebar', [], undefined, digest));
+  });
+});
+
+// Without digests they share one (SPEC §5: a fragment's key is its name and values, the same in every
+// engine), which cross-engine.test.ts holds; with digests, the template is part of the key.
+describe('the same fragment name and vary-on values in two templates with digests', () => {
+  const pairs = DIGEST_ENGINES.flatMap((first) => DIGEST_ENGINES.filter((second) => second !== first).map((second) => ({ first, second })));
+  it.each(pairs)('are two entries: $first.name, then $second.name, each renders its own', async ({ first, second }) => {
+    for (const engine of [first, second]) {
+      const dir = siteFolder(engine, { other: engine.fragment('side', `<p>${engine.name} side 1</p>`) });
+      folders.push(dir);
+      const rendered = await engine.start(dir).render('other');
+      expect(rendered.html).toContain(`${engine.name} side 1`);
+      expect(rendered.ran).toEqual(['side']);
+    }
   });
 });

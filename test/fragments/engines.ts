@@ -277,11 +277,11 @@ export function ejsEngine(): FragmentEngine {
  * that stands on lines of its own as `\u0001statement\u0003indented block\u0002`, and `toPug` lays
  * the text out as piped lines around such statements, each block indented under its statement.
  */
-const LINE = '\u0001';
-const BLOCK = '\u0003';
-const END = '\u0002';
+export const LINE = '\u0001';
+export const BLOCK = '\u0003';
+export const END = '\u0002';
 
-function toPug(source: string, indent = ''): string {
+export function toPug(source: string, indent = ''): string {
   const lines: string[] = [];
   let text = '';
   const flush = () => {

@@ -23,6 +23,9 @@ const ENGINES: Array<[engine: string, extension: string]> = [
   ['nunjucks', 'njk'],
   ['handlebars', 'hbs'],
   ['eta', 'eta'],
+  ['ejs', 'ejs'],
+  ['pug', 'pug'],
+  ['liquid', 'liquid'],
 ];
 
 const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
@@ -51,7 +54,14 @@ const STORES: Array<[string, () => object]> = [
   ],
 ];
 // Eta is rendered on Express only: rendered by renderAsync alone, an Eta's digests are made at its first render (see the README).
-const STACKS: Record<string, string[]> = { nunjucks: ['express', 'node'], handlebars: ['express', 'node'], eta: ['express'] };
+const STACKS: Record<string, string[]> = {
+  nunjucks: ['express', 'node'],
+  handlebars: ['express', 'node'],
+  eta: ['express'],
+  ejs: ['express', 'node'],
+  pug: ['express', 'node'],
+  liquid: ['express', 'node'],
+};
 const CASES = ENGINES.flatMap(([engine, extension]) =>
   STACKS[engine]!.flatMap((stack) => STORES.map(([store, cache]) => ({ engine, extension, stack, store, cache }))),
 );
