@@ -37,6 +37,9 @@ async function ranAfresh(engine: DigestEngine, dir: string): Promise<string[]> {
   return (await engine.start(dir).render('page')).ran.sort();
 }
 
+/** \`it\` where the engine can do what the case does; elsewhere the case is left out, not skipped. */
+const itWhere = (can: boolean): typeof it | ((...args: Parameters<typeof it>) => void) => (can ? it : () => undefined);
+
 const edit = (engine: DigestEngine, dir: string, name: string, source: string) => writeTemplates(engine, dir, { [name]: source });
 
 describe.each(DIGEST_ENGINES)('template digests in $name, against what trackers got wrong', (engine) => {
@@ -68,7 +71,7 @@ describe.each(DIGEST_ENGINES)('template digests in $name, against what trackers 
   });
 
   // Pug reads what a template includes as it compiles it: a template that includes a missing one, or one that includes it back, fails to compile.
-  it.skipIf(engine.cannot?.renderMissing)(
+  itWhere(!engine.cannot?.renderMissing)(
     'warns once, naming the template and line, of a missing dependency, digests it as missing, and renews once it exists',
     async () => {
       const dir = folder(engine, { page: engine.page(engine.fragment('M', engine.never(engine.include('nope')))) });
@@ -85,7 +88,7 @@ describe.each(DIGEST_ENGINES)('template digests in $name, against what trackers 
     },
   );
 
-  it.skipIf(engine.cannot?.renderCycle)('ends a cycle: a partial that includes one that includes it back', async () => {
+  itWhere(!engine.cannot?.renderCycle)('ends a cycle: a partial that includes one that includes it back', async () => {
     const dir = folder(engine, {
       page: engine.page(engine.fragment('Y', engine.include('a'))),
       a: `a${engine.never(engine.include('c'))}`,
@@ -119,7 +122,7 @@ describe.each(DIGEST_ENGINES)('template digests in $name, against what trackers 
   });
 
   // Pug names every template it includes by a literal path.
-  it.skipIf(engine.cannot?.includeNamed)('warns once, naming the template and line, of an include by an expression that no comment declares', async () => {
+  itWhere(!engine.cannot?.includeNamed)('warns once, naming the template and line, of an include by an expression that no comment declares', async () => {
     const dir = folder(engine, { page: engine.page(engine.fragment('D', engine.includeNamed('partialName'))) });
     const site = engine.start(dir);
     expect((await site.render('page')).html).toContain('9.99');
