@@ -124,7 +124,9 @@ export class PageRequest {
   private read<T>(read: () => MaybePromise<T | undefined>): MaybePromise<T | undefined> {
     const tracer = tracing.tracer;
     if (tracer === undefined) return read();
-    return traced(tracer.operation('get', this.cache.alias), read, (found) => (found === undefined ? 'miss' : 'hit'));
+    return traced(tracer.operation('get', this.cache.alias), read, (found) =>
+      found === undefined ? 'miss' : (found as Partial<CachedEntry<unknown>>).state === 'stale' ? 'stale' : 'hit',
+    );
   }
 
   /**

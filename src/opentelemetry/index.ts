@@ -50,6 +50,9 @@ const METHOD = 'http.request.method';
  * stops it. With the API's no-op providers (no SDK), nothing is subscribed and nothing is paid.
  */
 export function enableOpenTelemetry(options: OpenTelemetryOptions = {}): () => void {
+  // Enabled again (other providers, say), it records once, on the providers of the latest call.
+  enabled?.();
+  enabled = undefined;
   const api = requirePeer<typeof Api>('@opentelemetry/api', 'enableOpenTelemetry');
   const meter = options.meterProvider?.getMeter(INSTRUMENTATION_SCOPE) ?? globalMeter(api);
   const tracer = options.tracerProvider?.getTracer(INSTRUMENTATION_SCOPE) ?? globalTracer(api);
@@ -64,7 +67,8 @@ export function enableOpenTelemetry(options: OpenTelemetryOptions = {}): () => v
     'cachegrain:error',
     (message) => {
       const event = message as CacheErrorEvent;
-      metrics?.error(event, spans?.failed(event.error));
+      const operation = spans?.failed(event.error);
+      metrics?.error(event, operation);
     },
   ]);
   if (metrics !== undefined) {
@@ -73,11 +77,16 @@ export function enableOpenTelemetry(options: OpenTelemetryOptions = {}): () => v
   }
   for (const [name, listener] of subscriptions) subscribe(name, listener);
   if (spans !== undefined) tracing.tracer = spans;
-  return function disableOpenTelemetry() {
+  const disable = function disableOpenTelemetry() {
     for (const [name, listener] of subscriptions.splice(0)) unsubscribe(name, listener);
     if (tracing.tracer === spans) tracing.tracer = undefined;
+    if (enabled === disable) enabled = undefined;
   };
+  return (enabled = disable);
 }
+
+/** What stops the recording enabled last, while it runs. */
+let enabled: (() => void) | undefined;
 
 /** The global meter, unless it is the API's no-op one. */
 function globalMeter(api: typeof Api): Meter | undefined {
@@ -106,7 +115,12 @@ class MetricsBridge {
       description: 'Cache operations, by alias, operation and result',
       unit: '{operation}',
     });
-    this.duration = meter.createHistogram('cachegrain.cache.duration', { description: 'Time from a cache operation to its answer', unit: 's' });
+    this.duration = meter.createHistogram('cachegrain.cache.duration', {
+      description: 'Time from a cache operation to its answer',
+      unit: 's',
+      // From a read in this process (microseconds) to a server's timeout (seconds).
+      advice: { explicitBucketBoundaries: [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5] },
+    });
     this.errors = meter.createCounter('cachegrain.cache.errors', { description: 'Server failures, thrown or answered as misses (failOpen)', unit: '{error}' });
     this.lookups = meter.createCounter('cachegrain.page.lookups', { description: 'Page cache lookups, by route and result', unit: '{request}' });
     this.purges = meter.createCounter('cachegrain.edge.purges', { description: 'Purge requests to the edges, sent or given up', unit: '{request}' });
