@@ -1,8 +1,10 @@
 /**
- * What a cache reports about its own work: counts kept by every cache, and one
- * `node:diagnostics_channel` channel per operation for tracing and metrics tools. A channel nobody
- * subscribes to costs one property read per operation: no message is built and no clock is read. A
- * subscribed one costs a message and one clock read, and one more if a subscriber reads `duration`.
+ * What a cache reports about its own work: counts kept by every cache, one
+ * `node:diagnostics_channel` channel per operation for tracing and metrics tools (and one each for
+ * errors, page lookups and edge purges), and the slot a tracer plugs into to run observed work inside
+ * spans of its own. A channel nobody subscribes to costs one property read per operation: no message
+ * is built and no clock is read. A subscribed one costs a message and one clock read, and one more if
+ * a subscriber reads `duration`.
  */
 import { type Channel, channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
