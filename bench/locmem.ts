@@ -3,7 +3,10 @@ import { LRUCache } from 'lru-cache';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { LocMemCache } from '../src/index.js';
 import { channelName } from '../src/core/observe.js';
-import { compare, type Comparison } from './harness.js';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
+import { enableOpenTelemetry, type OpenTelemetryOptions } from '../src/opentelemetry/index.js';
+import { compare, type Comparison, type Surroundings } from './harness.js';
 
 /**
  * The units, each run in a process of its own: the hot sets (the issue's shape: 32-character keys,
@@ -158,6 +161,7 @@ async function small(): Promise<Comparison[]> {
       },
     ),
   );
+  results.push(...(await openTelemetry(cache, keys)));
   return results;
 }
 
@@ -166,6 +170,38 @@ function hotKey(i: number): string {
   const key = `product:${String(i).padStart(8, '0')}:details:summary`;
   if (key.length !== 32) throw new Error(`bench/locmem: hot keys are 32 characters, not ${key.length} (${key})`);
   return key;
+}
+
+/**
+ * What OpenTelemetry costs a get: with the API installed and the bridge enabled but no SDK
+ * registered (the API's no-op providers), against the same get with the bridge off; and with an SDK
+ * recording metrics and spans (nothing exported), for a reader to see what turning it on costs.
+ */
+async function openTelemetry(cache: LocMemCache, keys: string[]): Promise<Comparison[]> {
+  let stop: (() => void) | undefined;
+  const bridge = (options?: OpenTelemetryOptions): Surroundings => ({
+    enter: () => (stop = enableOpenTelemetry(options)),
+    leave: () => stop?.(),
+  });
+  const sdk = { meterProvider: new MeterProvider(), tracerProvider: new BasicTracerProvider() };
+  return [
+    await compare(
+      'locmem',
+      'get, @opentelemetry/api installed and the bridge enabled but no SDK registered',
+      (i) => cache.get(keys[i % 1000]!),
+      'get, bridge not enabled',
+      (i) => cache.get(keys[i % 1000]!),
+      { target: 0.95, whileOurs: bridge() },
+    ),
+    await compare(
+      'locmem',
+      'get, the bridge enabled with an SDK (metrics and spans, nothing exported)',
+      (i) => cache.get(keys[i % 1000]!),
+      'get, bridge not enabled',
+      (i) => cache.get(keys[i % 1000]!),
+      { whileOurs: bridge(sdk) },
+    ),
+  ];
 }
 
 /**

@@ -210,13 +210,14 @@ export abstract class ServerCache<P> extends BaseCache<P> {
    * it; `scope` when it was the request (its budget, or this server's failure earlier in it).
    */
   private answerWithout<T>(breaker: Breaker, fallback: T, scope?: RequestScope): Promise<T> {
-    this.countServerFailure();
-    if (fallback === SERVER_FAILED || (this.failOpen && fallback !== NO_FALLBACK)) return Promise.resolve(fallback);
     const server = breaker.server;
-    if (scope === undefined || scope.isDown(breaker)) {
-      return Promise.reject(breaker.lastFailure ?? new CacheServerError(`cache '${this.alias}': server ${server} failed earlier in this request`, server));
-    }
-    return Promise.reject(new CacheServerError(`cache '${this.alias}': server ${server} was not called: this request's cache budget is spent`, server));
+    const failure =
+      scope === undefined || scope.isDown(breaker)
+        ? (breaker.lastFailure ?? new CacheServerError(`cache '${this.alias}': server ${server} failed earlier in this request`, server))
+        : new CacheServerError(`cache '${this.alias}': server ${server} was not called: this request's cache budget is spent`, server);
+    this.countServerFailure(failure);
+    if (fallback === SERVER_FAILED || (this.failOpen && fallback !== NO_FALLBACK)) return Promise.resolve(fallback);
+    return Promise.reject(failure);
   }
 
   private addBreaker(server: string): Breaker {
@@ -235,8 +236,8 @@ export abstract class ServerCache<P> extends BaseCache<P> {
       breaker.succeed();
       return pending.reject(error);
     }
-    this.countServerFailure();
     const failure = error instanceof CacheServerError ? error : this.failureOf(breaker, error);
+    this.countServerFailure(failure);
     pending.scope?.markDown(breaker, pending.startedMs);
     breaker.fail(failure);
     const fallback = pending.fallback;

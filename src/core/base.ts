@@ -21,7 +21,7 @@ import type { HeldString, InProcessEntry, InProcessStore, LocalStore } from './i
 import { InProcessHits } from './in-process-hits.js';
 import { type CacheKey, userKeyToString } from './keys.js';
 import type { MadeKey, MadeKeys } from './made-keys.js';
-import { type CacheStats, emptyStats, observeOperations, type Operation } from './observe.js';
+import { type CacheStats, countError, emptyStats, observeOperations, type Operation } from './observe.js';
 import { type Payloads, Unreadable } from './payloads.js';
 import type { Reporter } from './report.js';
 import { CacheSeam, throwRefusal } from './seam.js';
@@ -338,8 +338,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * `staleIfError` stands in when computing fails.
    */
   async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
-    const args = this.calls.write(timeoutOrOptions, 'getOrSet');
-    return this.computed.run<T>(this.keys.made(key, args.version), valueOrFactory, timeoutOrOptions, args);
+    return this.computed.run<T>(key, valueOrFactory, timeoutOrOptions);
   }
 
   /** Stores every entry; answers the keys that could not be stored. */
@@ -455,8 +454,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** Counts a command a server failed, or that was answered without it while it is down. */
-  protected countServerFailure(): void {
-    this.counts.errors++;
+  protected countServerFailure(error: Error): void {
+    countError(this.counts, this.alias, error);
   }
 }
 
@@ -465,4 +464,8 @@ observeOperations(BaseCache.prototype, {
   get: BaseCache.prototype['answerGet'] as Operation,
   set: BaseCache.prototype['answerSet'] as Operation,
   getMany: BaseCache.prototype['answerGetMany'] as Operation,
+  // Observed, getOrSet also tells whether it found the key fresh, found it stale or computed it.
+  getOrSet: function (this: BaseCache, key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg) {
+    return this['computed'].found(key, valueOrFactory, timeoutOrOptions);
+  } as Operation,
 });

@@ -11,12 +11,17 @@ import { LOCK_SECONDS } from '../flight/index.js';
 import { Unreadable } from './payloads.js';
 import { throwRefusal } from './seam.js';
 import type { TimeoutArg } from './types.js';
+import type { CacheKey } from './keys.js';
+import type { FoundAnswer } from './observe.js';
 
 export class GetOrSet<P> {
   constructor(private readonly context: CacheContext<P>) {}
 
-  async run<T>(made: string, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg, args: WriteArgs): Promise<T> {
-    const { seam, tags, payloads, counts, cache } = this.context;
+  /** `getOrSet`; `found`, when given, is told whether the key was found fresh, found stale or not found (then computed). */
+  async run<T>(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg, found?: FoundAnswer): Promise<T> {
+    const { seam, tags, payloads, counts, cache, calls, keys } = this.context;
+    const args = calls.write(timeoutOrOptions, 'getOrSet');
+    const made = keys.made(key, args.version);
     const lookedAt = cache.flights.mark();
     const hit = await seam.readOne(made);
     const judged = hit === undefined ? undefined : await tags.judged(hit.payload);
@@ -32,6 +37,7 @@ export class GetOrSet<P> {
     if (state === 'fresh') counts.hits++;
     else if (state === 'stale') counts.staleHits++;
     else counts.misses++;
+    if (found !== undefined) found.outcome = state === 'fresh' ? 'hit' : state === 'stale' ? 'stale' : 'miss';
     if (state === 'fresh') return held as T;
     if (state === 'stale') {
       this.refreshBehind(made, valueOrFactory, timeoutOrOptions);
@@ -50,6 +56,13 @@ export class GetOrSet<P> {
     if (!(value instanceof Unreadable)) return value as T;
     await value.removal;
     throw value.error;
+  }
+
+  /** `getOrSet` as it is observed: its value, and whether it was found fresh, found stale or computed. */
+  async found(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg): Promise<FoundAnswer> {
+    const found: FoundAnswer = { value: undefined, outcome: 'ok' };
+    found.value = await this.run(key, valueOrFactory, timeoutOrOptions, found);
+    return found;
   }
 
   /**

@@ -1,13 +1,15 @@
 /**
- * What a cache reports about its own work: counts kept by every cache, and one
- * `node:diagnostics_channel` channel per operation for tracing and metrics tools. A channel nobody
- * subscribes to costs one property read per operation: no message is built and no clock is read. A
- * subscribed one costs a message and one clock read, and one more if a subscriber reads `duration`.
+ * What a cache reports about its own work: counts kept by every cache, one
+ * `node:diagnostics_channel` channel per operation for tracing and metrics tools (and one each for
+ * errors, page lookups and edge purges), and the slot a tracer plugs into to run observed work inside
+ * spans of its own. A channel nobody subscribes to costs one property read per operation: no message
+ * is built and no clock is read. A subscribed one costs a message and one clock read, and one more if
+ * a subscriber reads `duration`.
  */
 import { type Channel, channel } from 'node:diagnostics_channel';
 import { performance } from 'node:perf_hooks';
 import type { CacheKey } from './keys.js';
-import { promised } from './maybe.js';
+import { type MaybePromise, promised } from './maybe.js';
 
 /** What a cache did since it was made or since `resetStats()`. */
 export interface CacheStats {
@@ -85,6 +87,89 @@ export const CHANNELS: Readonly<Record<CacheOperation, Channel>> = Object.fromEn
   CACHE_OPERATIONS.map((operation) => [operation, channel(channelName(operation))]),
 ) as Record<CacheOperation, Channel>;
 
+/** The message published on `cachegrain:error` for each failure `stats().errors` counts. */
+export interface CacheErrorEvent {
+  alias: string;
+  error: Error;
+}
+
+/** The message published on `cachegrain:page`, once per request a page cache looked up or let by. */
+export interface PageEvent {
+  /** The alias of the cache the page is (or would be) kept in. */
+  alias: string;
+  /** What `pageStats()` counts it under: the route pattern, else the path. */
+  route: string;
+  method: string;
+  /** As `X-Cache` says it: found fresh, found stale, not found (rendered and stored), or not cacheable. */
+  outcome: 'hit' | 'stale' | 'miss' | 'bypass';
+}
+
+/** The message published on `cachegrain:purge` for each purge request an edge took or that was given up. */
+export interface PurgeEvent {
+  alias: string;
+  /** The edge, as its kind and URL: `varnish http://127.0.0.1:6081`. */
+  edge: string;
+  outcome: 'sent' | 'failed';
+}
+
+export const ERROR_CHANNEL = channel('cachegrain:error');
+export const PAGE_CHANNEL = channel('cachegrain:page');
+export const PURGE_CHANNEL = channel('cachegrain:purge');
+
+/** Counts a failure in a cache's stats, and publishes it to whoever listens. */
+export function countError(counts: CacheStats, alias: string, error: Error): void {
+  counts.errors++;
+  if (ERROR_CHANNEL.hasSubscribers) ERROR_CHANNEL.publish({ alias, error } satisfies CacheErrorEvent);
+}
+
+/**
+ * A span begun around one piece of a cache's work: `run` runs the work inside it (what the work
+ * starts is its child), and `end` closes it with how the work ended.
+ */
+export interface TracedWork {
+  run<T>(work: () => T): T;
+  /** A page lookup's route, once known. */
+  route(route: string): void;
+  end(outcome: CacheOutcome | PageEvent['outcome'], error?: unknown): void;
+}
+
+/** What begins spans for the cache's work: plugged in by a tracing bridge, absent otherwise. */
+export interface CacheTracer {
+  operation(operation: CacheOperation, alias: string): TracedWork;
+  pageLookup(alias: string, method: string): TracedWork;
+}
+
+/** The tracer plugged in, if any: read once per operation that is observed, and once per page lookup. */
+export const tracing: { tracer: CacheTracer | undefined } = { tracer: undefined };
+
+/**
+ * Runs `work` inside `span` and ends it with the outcome `outcomeOf` reads from its answer (or with
+ * its failure): at once when the answer is, else when its promise settles.
+ */
+export function traced<T>(span: TracedWork, work: () => MaybePromise<T>, outcomeOf: (answer: T) => CacheOutcome | PageEvent['outcome']): MaybePromise<T> {
+  let answer: MaybePromise<T>;
+  try {
+    answer = span.run(work);
+  } catch (error) {
+    span.end('error', error);
+    throw error;
+  }
+  if (!(answer instanceof Promise)) {
+    span.end(outcomeOf(answer));
+    return answer;
+  }
+  return answer.then(
+    (value) => {
+      span.end(outcomeOf(value));
+      return value;
+    },
+    (error: unknown) => {
+      span.end('error', error);
+      throw error;
+    },
+  );
+}
+
 export function emptyStats(): CacheStats {
   return { hits: 0, misses: 0, staleHits: 0, sets: 0, deletes: 0, errors: 0, purgesSent: 0, purgesFailed: 0 };
 }
@@ -115,6 +200,11 @@ export class CountsByName {
     return counts;
   }
 
+  /** The name `of(name)` counts under, without counting it: `(other)` once the limit is reached. */
+  nameOf(name: string): string {
+    return this.counts.has(name) || this.counts.size < this.limit ? name : OTHER;
+  }
+
   /** A copy, in the order names were first counted. */
   snapshot(): Map<string, HitCounts> {
     return new Map([...this.counts].map(([name, counts]) => [name, { ...counts }]));
@@ -134,6 +224,12 @@ interface Observed {
   readonly alias: string;
 }
 const NOT_FOUND = Symbol('not found');
+
+/** What an observed `getOrSet` answers: its value, and whether it was found fresh, found stale or computed. */
+export interface FoundAnswer {
+  value: unknown;
+  outcome: CacheOutcome;
+}
 
 /** The operations whose first argument is a list of keys or tags, which may come as any iterable. */
 const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
@@ -166,37 +262,56 @@ function observe(cache: Observed, operation: CacheOperation, takesList: boolean,
   const started = performance.now();
   // Read once: a generator of keys or tags would be empty for the operation after the event read it.
   if (takesList && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
+  // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
+  const call = () => answer.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
+  const span = tracing.tracer?.operation(operation, cache.alias);
   let answered: unknown;
   try {
-    // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
-    answered = answer.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
+    answered = span === undefined ? call() : span.run(call);
   } catch (error) {
-    publishFailure(cache, operation, a, b, started, error);
+    publishFailure(cache, operation, a, b, started, error, span);
     return Promise.reject(error);
   }
-  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started);
-  return promised(published(cache, operation, a, b, started, answered));
+  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started, span);
+  return promised(published(cache, operation, a, b, started, answered, span));
 }
 
-async function observeLater(cache: Observed, operation: CacheOperation, answer: Promise<unknown>, a: unknown, b: unknown, started: number): Promise<unknown> {
+async function observeLater(
+  cache: Observed,
+  operation: CacheOperation,
+  answer: Promise<unknown>,
+  a: unknown,
+  b: unknown,
+  started: number,
+  span: TracedWork | undefined,
+): Promise<unknown> {
   let result: unknown;
   try {
     result = await answer;
   } catch (error) {
-    publishFailure(cache, operation, a, b, started, error);
+    publishFailure(cache, operation, a, b, started, error, span);
     throw error;
   }
-  return published(cache, operation, a, b, started, result);
+  return published(cache, operation, a, b, started, result, span);
 }
 
 /** Publishes how an operation ended, and answers what its caller receives (a get's miss: the caller's default). */
-function published(cache: Observed, operation: CacheOperation, a: unknown, b: unknown, started: number, result: unknown): unknown {
+function published(
+  cache: Observed,
+  operation: CacheOperation,
+  a: unknown,
+  b: unknown,
+  started: number,
+  result: unknown,
+  span: TracedWork | undefined,
+): unknown {
   if (operation === 'get') {
     const hit = result !== NOT_FOUND;
     const event = new ObservedCall(operation, cache.alias, started);
     event.key = keyName(a);
     event.outcome = hit ? 'hit' : 'miss';
     CHANNELS.get.publish(event);
+    span?.end(event.outcome);
     return hit ? result : b;
   }
   const event = eventOf(cache, operation, a, b, started);
@@ -207,15 +322,28 @@ function published(cache: Observed, operation: CacheOperation, a: unknown, b: un
     event.hits = found;
     event.misses = misses;
   } else if (operation === 'hasKey') event.outcome = result ? 'hit' : 'miss';
+  else if (operation === 'getOrSet') {
+    ({ outcome: event.outcome, value: result } = result as FoundAnswer);
+  }
   CHANNELS[operation].publish(event);
+  span?.end(event.outcome);
   return result;
 }
 
-function publishFailure(cache: Observed, operation: CacheOperation, a: unknown, b: unknown, started: number, error: unknown): void {
+function publishFailure(
+  cache: Observed,
+  operation: CacheOperation,
+  a: unknown,
+  b: unknown,
+  started: number,
+  error: unknown,
+  span: TracedWork | undefined,
+): void {
   const event = eventOf(cache, operation, a, b, started);
   event.outcome = 'error';
   event.error = error;
   CHANNELS[operation].publish(event);
+  span?.end('error', error);
 }
 
 /**

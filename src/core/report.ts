@@ -7,7 +7,7 @@ import type { EventEmitter } from 'node:events';
 import { CacheServerError } from './errors.js';
 import { describe } from './keys.js';
 import { BoundedMemo } from './memo.js';
-import type { CacheStats } from './observe.js';
+import { type CacheStats, countError } from './observe.js';
 import type { CacheLogger } from './types.js';
 
 /**
@@ -61,7 +61,7 @@ export class Reporter {
    */
   report(error: Error, cause = error.message): ReportPath | undefined {
     // A server's failures are counted where they happen (`countServerFailure`), reported or not.
-    if (!(error instanceof CacheServerError)) this.counts.errors++;
+    if (!(error instanceof CacheServerError)) countError(this.counts, this.alias, error);
     if (this.events.listenerCount('error') > 0) {
       this.events.emit('error', error);
       return 'event';

@@ -6,7 +6,7 @@
  */
 import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { CacheStats } from '../core/observe.js';
+import { type CacheStats, PURGE_CHANNEL, type PurgeEvent } from '../core/observe.js';
 import type { Reporter } from '../core/report.js';
 import { edgeName, edgeRequests, type EdgeRequest, type Purge } from './edge-requests.js';
 import type { EdgePurgeConfig } from './purge-config.js';
@@ -133,10 +133,7 @@ export class EdgePurges {
     const timeoutMs = line.config.timeoutMs ?? DEFAULT_PURGE_TIMEOUT_MS;
     for (let tried = 1; ; tried++) {
       const outcome = await sendOnce(request, timeoutMs);
-      if (outcome.taken) {
-        this.counts.purgesSent++;
-        return;
-      }
+      if (outcome.taken) return this.counted(line, 'sent');
       if (!outcome.again || tried >= tries) {
         return this.notPurged(line, request, `tried ${tried === 1 ? 'once' : `${tried} times`}; last: ${outcome.reason}`);
       }
@@ -144,9 +141,16 @@ export class EdgePurges {
     }
   }
 
+  /** Counts a purge request `line`'s edge took or that was given up, and publishes it to whoever listens. */
+  private counted(line: EdgeLine, outcome: PurgeEvent['outcome']): void {
+    if (outcome === 'sent') this.counts.purgesSent++;
+    else this.counts.purgesFailed++;
+    if (PURGE_CHANNEL.hasSubscribers) PURGE_CHANNEL.publish({ alias: this.alias, edge: line.name, outcome } satisfies PurgeEvent);
+  }
+
   /** Reports `request` as not purged by `line`'s edge, and why, and counts it failed. */
   private notPurged(line: EdgeLine, { purges }: EdgeRequest, why: string): void {
-    this.counts.purgesFailed++;
+    this.counted(line, 'failed');
     const message = `cache '${this.alias}': the edge ${line.name} did not purge ${purges} (${why})`;
     this.reporter.report(new EdgePurgeError(message, line.name, purges), `edge ${line.name}: ${purges}`);
   }

@@ -73,7 +73,7 @@ export interface HitRequest {
   req: IncomingMessage;
   res: ServerResponse;
   layer: Pick<PageLayer, 'statusHeader' | 'holeDelivery'>;
-  cache: Pick<BaseCache, 'now' | 'purgedEdges'>;
+  cache: Pick<BaseCache, 'now' | 'purgedEdges' | 'alias'>;
 }
 
 /**
@@ -85,7 +85,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   const { req, res } = request;
   const { statusHeader, holeDelivery: holes } = request.layer;
   const now = request.cache.now();
-  countOnce(req, res, label === 'HIT' ? 'hits' : 'staleHits', page.route ?? requestPath(req));
+  countOnce(req, res, label === 'HIT' ? 'hit' : 'stale', page.route ?? requestPath(req), request.cache.alias);
   let status = page.status;
   const hit = hitHeadersOf(page, statusHeader);
   let headers = labelled(hit, page, label, now);

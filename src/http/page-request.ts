@@ -11,7 +11,9 @@ import { type Flight, type Locks, lockOrWait, type Release } from '../flight/ind
 import { openedScope, scopeOf } from '../cacheability/scope.js';
 import { templatesUnchanged } from '../digests/index.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
-import { absoluteUrl, type LearnedHeaders, pageKeyFor, variantHash, variesOnNothing } from './keys.js';
+import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './keys.js';
+import { countOnce, routeOf } from './page-stats.js';
+import { traced, tracing } from '../core/observe.js';
 import type { PageLayer, UrlKeys } from './layer.js';
 import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './refresh.js';
 import { reportPageFailure } from './report.js';
@@ -60,6 +62,8 @@ export class PageRequest {
   private learnedContexts: readonly string[] = [];
   /** What the lookup saw of the request, for a render it hands over: compared when its page is stored. */
   private seen: SeenAtLookup | undefined;
+  /** The page the lookup served, and under which route it was stored: undefined while it served none. */
+  private found: { label: HitLabel; route: string | undefined } | undefined;
 
   constructor(
     readonly layer: PageLayer,
@@ -85,13 +89,44 @@ export class PageRequest {
    * sent. Else false, after marking the request for the response phase.
    */
   lookup(): MaybePromise<boolean> {
-    const method = this.req.method;
-    if (method !== 'GET' && method !== 'HEAD') return this.layer.markBypass(this.res, `method ${method}`);
+    const method = this.req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      countOnce(this.req, this.res, 'bypass', routeOf(this.req, this.res), this.cache.alias);
+      return this.layer.markBypass(this.res, `method ${method}`);
+    }
+    const tracer = tracing.tracer;
+    if (tracer === undefined) return this.lookUp();
+    const span = tracer.pageLookup(this.cache.alias, method);
+    return traced(
+      span,
+      () => this.lookUp(),
+      () => {
+        if (this.found !== undefined) span.route(this.found.route ?? requestPath(this.req));
+        return this.found === undefined ? 'miss' : this.found.label === 'HIT' ? 'hit' : 'stale';
+      },
+    );
+  }
+
+  private lookUp(): MaybePromise<boolean> {
     if (carriesRefreshHeader(this.req)) {
       const tokenKey = refreshTokenKey(this.req);
-      if (tokenKey !== undefined) return this.after(this.cache.readShared<boolean>(tokenKey), undefined, this.lookUpUrl);
+      if (tokenKey !== undefined)
+        return this.after(
+          this.read(() => this.cache.readShared<boolean>(tokenKey)),
+          undefined,
+          this.lookUpUrl,
+        );
     }
     return this.lookUpUrl(false);
+  }
+
+  /** One of the lookup's reads of its cache, traced as a `get` of it when a tracer is plugged in. */
+  private read<T>(read: () => MaybePromise<T | undefined>): MaybePromise<T | undefined> {
+    const tracer = tracing.tracer;
+    if (tracer === undefined) return read();
+    return traced(tracer.operation('get', this.cache.alias), read, (found) =>
+      found === undefined ? 'miss' : (found as Partial<CachedEntry<unknown>>).state === 'stale' ? 'stale' : 'hit',
+    );
   }
 
   /**
@@ -108,7 +143,11 @@ export class PageRequest {
     this.isRefresh = refreshToken === true;
     const keys = (this.keys = this.layer.keysOf(this.req));
     // The header list and the path's tag versions are read together: one round trip, one timeout at most.
-    return this.after(this.cache.readShared<LearnedHeaders>(keys.headerKey), this.cache.readTagSnapshot(keys.urlTags), this.lookUpVariant);
+    return this.after(
+      this.read(() => this.cache.readShared<LearnedHeaders>(keys.headerKey)),
+      this.cache.readTagSnapshot(keys.urlTags),
+      this.lookUpVariant,
+    );
   }
 
   private lookUpVariant(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): MaybePromise<boolean> {
@@ -122,7 +161,11 @@ export class PageRequest {
     if (this.isRefresh) return this.joinOrLead();
     const pageKey = variesOnNothing(learned) ? this.keys.unvariedPageKey : pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variant);
     this.pageKey = pageKey;
-    return this.after(this.cache.readSharedEntry<StoredPage>(pageKey, snapshot), undefined, this.answer);
+    return this.after(
+      this.read(() => this.cache.readSharedEntry<StoredPage>(pageKey, snapshot)),
+      undefined,
+      this.answer,
+    );
   }
 
   /** Serves the page found for the variant, or goes on to render it (also when its templates changed since it was stored). */
@@ -140,6 +183,7 @@ export class PageRequest {
   }
 
   private serve(page: StoredPage, label: HitLabel): true {
+    this.found = { label, route: page.route };
     serve(this, page, label);
     return true;
   }

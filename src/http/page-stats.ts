@@ -4,7 +4,7 @@
  * layers it passes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CountsByName, type HitCounts } from '../core/observe.js';
+import { CountsByName, type HitCounts, PAGE_CHANNEL, type PageEvent } from '../core/observe.js';
 import { openedScope, scopeOf } from '../cacheability/scope.js';
 import { requestPath } from './keys.js';
 
@@ -66,15 +66,22 @@ export function resetPageStats(): void {
   variantsTold = 0;
 }
 
+const COUNTED_AS = { hit: 'hits', stale: 'staleHits', miss: 'misses', bypass: 'misses' } as const satisfies Record<PageEvent['outcome'], keyof HitCounts>;
+
 /**
- * Counts a request once, however many page cache layers it passes. Only a miss is remembered (in the
- * request's scope): a hit ends the request, so no layer can count it after, and the hot path writes
- * nothing on the request.
+ * Counts a request once, however many page cache layers it passes, and publishes how it ended on
+ * `cachegrain:page`. Only a miss or a bypass is remembered (in the request's scope): a hit ends the
+ * request, so no layer can count it after, and the hot path writes nothing on the request.
+ * `pageStats()` counts the requests that were looked up (GET and HEAD): one that could not be cached
+ * was not found, and counts as a miss.
  */
-export function countOnce(req: IncomingMessage, res: ServerResponse, outcome: keyof HitCounts, route: string): void {
+export function countOnce(req: IncomingMessage, res: ServerResponse, outcome: PageEvent['outcome'], route: string, alias: string): void {
   if (openedScope(res)?.missCounted === true) return;
-  if (outcome === 'misses') scopeOf(res).missCounted = true;
-  countsByRoute.of(route)[outcome]++;
+  if (outcome === 'miss' || outcome === 'bypass') scopeOf(res).missCounted = true;
+  const method = req.method ?? 'GET';
+  const lookedUp = method === 'GET' || method === 'HEAD';
+  if (lookedUp) countsByRoute.of(route)[COUNTED_AS[outcome]]++;
+  if (PAGE_CHANNEL.hasSubscribers) PAGE_CHANNEL.publish({ alias, route: countsByRoute.nameOf(route), method, outcome } satisfies PageEvent);
 }
 
 /**

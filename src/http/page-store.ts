@@ -91,7 +91,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
       const contextCookies = cookiesStoodForByVary(contexts, splitHeaderValue(ownVary));
       const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
-      countOnce(req, res, 'misses', routeOf(req, res));
+      countOnce(req, res, decision.store ? 'miss' : 'bypass', routeOf(req, res), lookup.cache.alias);
       if (layer.debug) {
         if (contexts.length > 0) res.setHeader(`${debugPrefix(layer)}-Contexts`, contexts.join(', '));
         res.setHeader(`${debugPrefix(layer)}-Max-Age`, String(decision.store ? decision.timeout : (decision.patchTimeout ?? 0)));

@@ -979,7 +979,8 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
       it('publishes each operation on cachegrain:<operation> while someone listens, and nothing after', async () => {
         const events: CacheEvent[] = [];
         const listen = (message: unknown) => events.push(message as CacheEvent);
-        for (const operation of ['get', 'getMany', 'set', 'invalidateTags'] as const) subscribe(channelName(operation), listen);
+        const operations = ['get', 'getMany', 'getOrSet', 'set', 'invalidateTags'] as const;
+        for (const operation of operations) subscribe(channelName(operation), listen);
         try {
           await cache.set('a', 0);
           // A stored value equal to the caller's default is still a hit.
@@ -991,10 +992,13 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
               yield 'absent';
             })(),
           );
+          // getOrSet tells whether it found the key or computed it.
+          expect(await cache.getOrSet('computed', 1)).toBe(1);
+          expect(await cache.getOrSet('computed', 2)).toBe(1);
           await cache.invalidateTags(['news'], { soft: true });
           await expect(cache.get(['not', 'a', 'key'] as never)).rejects.toThrow();
         } finally {
-          for (const operation of ['get', 'getMany', 'set', 'invalidateTags'] as const) unsubscribe(channelName(operation), listen);
+          for (const operation of operations) unsubscribe(channelName(operation), listen);
         }
         await cache.get('a');
         const alias = cache.alias;
@@ -1005,6 +1009,8 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
           { operation: 'get', alias, key: 'a', outcome: 'hit', timed: true, failed: false },
           { operation: 'get', alias, key: 'absent', outcome: 'miss', timed: true, failed: false },
           { operation: 'getMany', alias, keys: ['a', 'absent'], outcome: 'miss', hits: 1, misses: 1, timed: true, failed: false },
+          { operation: 'getOrSet', alias, key: 'computed', outcome: 'miss', timed: true, failed: false },
+          { operation: 'getOrSet', alias, key: 'computed', outcome: 'hit', timed: true, failed: false },
           { operation: 'invalidateTags', alias, tags: ['news'], soft: true, outcome: 'ok', timed: true, failed: false },
           { operation: 'get', alias, key: 'not,a,key', outcome: 'error', timed: true, failed: true },
         ]);

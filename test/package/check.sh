@@ -3,8 +3,8 @@
 # ioredis 5, then `npm install <folder>` into one on ioredis 6, each with the engines and Express. Runs
 # there, from another working directory that holds other copies (older versions) of every engine,
 # Express and ioredis: an ES module script and a CommonJS one (a cache, a template of each engine with
-# a cache tag, a cached Express route, the application's ioredis loaded), and one with a cached page on
-# Fastify, Koa and Hono and a cached fragment in EJS, Pug and Liquid. Compiles a consumer module
+# a cache tag, a cached Express route, the application's ioredis loaded, the OpenTelemetry bridge with
+# no SDK), and one with a cached page on Fastify, Koa and Hono and a cached fragment in EJS, Pug and Liquid. Compiles a consumer module
 # with tsc --strict under node16, nodenext and bundler resolution, on the newest TypeScript and on the
 # project's own, with no `types` setting and without skipLibCheck (the types of every peer are
 # installed), and a module of the other entry points alone, whose program loads no server client's
@@ -45,7 +45,7 @@ check() {
     cd "$app"
     npm init -y >/dev/null
     "${install[@]}" "ioredis@$ioredis" >/dev/null
-    "${install[@]}" "$source" nunjucks handlebars eta express fastify koa hono @hono/node-server ejs pug liquidjs \
+    "${install[@]}" "$source" nunjucks handlebars eta express fastify koa hono @hono/node-server ejs pug liquidjs @opentelemetry/api \
       typescript@latest "typescript-project@npm:typescript@$project_typescript" @types/node @types/nunjucks @types/pg @types/better-sqlite3 >/dev/null
   )
   (

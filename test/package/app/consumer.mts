@@ -8,6 +8,8 @@ import * as forHono from 'cachegrain/hono';
 import * as forEjs from 'cachegrain/ejs';
 import * as forPug from 'cachegrain/pug';
 import * as forLiquid from 'cachegrain/liquid';
+import { enableOpenTelemetry } from 'cachegrain/opentelemetry';
+import { metrics } from '@opentelemetry/api';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { Liquid } from 'liquidjs';
@@ -31,4 +33,9 @@ export async function main(): Promise<string> {
   await configureCaches(config);
   const fallback: string = await caches.get('default').get('k', 'fallback');
   return fallback + String(typeof cachePage(60)) + String(typeof installCacheTag);
+}
+
+/** The OpenTelemetry bridge takes the API's providers, and answers what stops it. */
+export function telemetry(): () => void {
+  return enableOpenTelemetry({ meterProvider: metrics.getMeterProvider() });
 }

@@ -1,6 +1,7 @@
 // An application of cachegrain as ES modules: a cache, a template of each engine with a cache tag,
 // and an Express route with cachePage, checked over real HTTP.
 import assert from 'node:assert/strict';
+import { hasSubscribers } from 'node:diagnostics_channel';
 import { realpathSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -56,5 +57,10 @@ assert.deepEqual(
   loaded.map((path) => realpathSync(path)),
   [realpathSync(fileURLToPath(new URL('./node_modules/ioredis/built/index.js', import.meta.url)))],
 );
+// With OpenTelemetry's API installed and no SDK registered, the bridge subscribes to nothing.
+const { enableOpenTelemetry } = await import('cachegrain/opentelemetry');
+const stopTelemetry = enableOpenTelemetry();
+assert.equal(hasSubscribers('cachegrain:get'), false);
+stopTelemetry();
 await caches.closeAll();
 console.log('esm: ok');
