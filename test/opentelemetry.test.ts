@@ -3,8 +3,8 @@
  * spans from an in-memory span exporter, for cache operations on locmem and Redis (a dead one too),
  * page lookups over real HTTP, and purges of an edge.
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
-import { type Context, type ContextManager, context, ROOT_CONTEXT, SpanStatusCode } from '@opentelemetry/api';
+import { context, SpanStatusCode } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import {
   InMemoryMetricExporter,
   MeterProvider,
@@ -23,27 +23,6 @@ import { closedPort } from './setup/closed-port.js';
 import { recordingEdge, type RecordingEdge } from './edge/recording-edge.js';
 import { listen, send, storedHit } from './http/client.js';
 
-/** The context manager an SDK for Node registers: the active span follows the async work it started. */
-class AsyncContexts implements ContextManager {
-  private readonly storage = new AsyncLocalStorage<Context>();
-  active(): Context {
-    return this.storage.getStore() ?? ROOT_CONTEXT;
-  }
-  with<A extends unknown[], F extends (...args: A) => ReturnType<F>>(active: Context, fn: F, thisArg?: ThisParameterType<F>, ...args: A): ReturnType<F> {
-    return this.storage.run(active, () => fn.apply(thisArg, args));
-  }
-  bind<T>(_context: Context, target: T): T {
-    return target;
-  }
-  enable(): this {
-    return this;
-  }
-  disable(): this {
-    this.storage.disable();
-    return this;
-  }
-}
-
 const metricExporter = new InMemoryMetricExporter(AggregationTemporality.DELTA);
 const reader = new PeriodicExportingMetricReader({ exporter: metricExporter, exportIntervalMillis: 3_600_000 });
 const meterProvider = new MeterProvider({ readers: [reader] });
@@ -52,7 +31,7 @@ const tracerProvider = new BasicTracerProvider({ spanProcessors: [new SimpleSpan
 let disable: () => void;
 
 beforeAll(() => {
-  context.setGlobalContextManager(new AsyncContexts());
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   disable = enableOpenTelemetry({ meterProvider, tracerProvider });
 });
 afterAll(async () => {
