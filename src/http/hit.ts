@@ -11,7 +11,10 @@ import type { BaseCache } from '../core/base.js';
 import type { PageLayer } from './layer.js';
 import { requestPath } from './keys.js';
 import { countOnce } from './page-stats.js';
-import { fitForEdge } from '../edge/context.js';
+import { EDGE_CONTEXT_HEADER, fitForEdge } from '../edge/context.js';
+
+/** The request header an edge names its contexts in, as Node lower-cases it: a hit that carries it is fitted for the edge. */
+const EDGE_CONTEXT_HEADER_NAME = EDGE_CONTEXT_HEADER.toLowerCase();
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -96,15 +99,31 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
     if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === statusHeader);
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
-  putHeaders(res, headers, hit.distinctNames);
-  fitForEdge(req, res, page.contextCookies, request.cache.purgedEdges);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 ? page.body : undefined;
+  const delivered = page.holes === true && holes !== undefined && status !== 304;
+  if (!delivered && req.headers[EDGE_CONTEXT_HEADER_NAME] === undefined && !watchesHeaders(res)) {
+    // No layer watches the headers go out and none is owed to the edge: writeHead puts them on as putHeaders would.
+    res.writeHead(status, statusMessage, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  putHeaders(res, headers, hit.distinctNames);
+  fitForEdge(req, res, page.contextCookies, request.cache.purgedEdges);
   // A HEAD's holes are delivered too, unsent: its Content-Length is that of the page its GET would get.
-  if (page.holes === true && holes !== undefined && status !== 304) return holes.sendStored(req, res, status, statusMessage, body);
+  if (delivered) return holes.sendStored(req, res, status, statusMessage, body);
   res.writeHead(status, statusMessage);
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * Whether a layer around the page cache wraps this response's `writeHead` or `setHeader` (on-headers
+ * does, for compression, sessions and loggers): it must find the hit's headers on the response before
+ * writeHead, as it found the MISS's.
+ */
+function watchesHeaders(res: ServerResponse): boolean {
+  return Object.hasOwn(res, 'writeHead') || Object.hasOwn(res, 'setHeader');
 }
 
 /**
