@@ -102,9 +102,11 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 ? page.body : undefined;
-  const delivered = page.holes === true && holes !== undefined && status !== 304;
-  if (!delivered && req.headers[EDGE_CONTEXT_HEADER_NAME] === undefined && !watchesHeaders(res)) {
-    // No layer watches the headers go out and none is owed to the edge: writeHead puts them on as putHeaders would.
+  const delivered = judgedDelivered && status !== 304;
+  if (!delivered && req.headers[EDGE_CONTEXT_HEADER_NAME] === undefined && res.getHeaderNames().length === 0 && !watchesHeaders(res)) {
+    // Nothing on the response yet, no layer watching the headers go out, none owed to the edge: they go
+    // straight to writeHead, as a server sends prebuilt headers. (Onto headers set before, writeHead's own
+    // merge would remove and append each one: putHeaders sets each once.)
     res.writeHead(status, statusMessage, headers);
     res.end(req.method === 'HEAD' ? undefined : body);
     return;
