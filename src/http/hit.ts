@@ -68,6 +68,8 @@ interface HitHeaders {
   expiresAt: number;
   cacheControlAt: number;
   distinctNames: boolean;
+  /** Where the names of the headers a 304 sends are in `headers`. */
+  keptByNotModified: number[];
 }
 type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: HitHeaders };
 
@@ -96,7 +98,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   const judgedDelivered = page.holes === true && holes !== undefined;
   if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedDelivered && hasPreconditions(req.headers)) {
     status = preconditionStatus(req.method, req.headers, page);
-    if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === statusHeader);
+    if (status === 304) headers = notModified(headers, hit.keptByNotModified);
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
@@ -157,9 +159,17 @@ function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeader
     expiresAt: valueOf('expires'),
     cacheControlAt: valueOf('cache-control'),
     distinctNames: new Set(names).size === names.length,
+    keptByNotModified: names.flatMap((name, pair) => (KEPT_BY_NOT_MODIFIED.has(name) || headers[2 * pair] === statusHeader ? [2 * pair] : [])),
   };
   Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
   return hit;
+}
+
+/** The headers of a hit's 304, from the headers its 200 would send (`kept`: where their names are). */
+function notModified(headers: readonly string[], kept: readonly number[]): string[] {
+  const sent: string[] = [];
+  for (const at of kept) sent.push(headers[at]!, headers[at + 1]!);
+  return sent;
 }
 
 /** The hit's headers with the browser lifetime of `now` (see `browserLifetime`), and `label` in the status header. */

@@ -62,4 +62,31 @@ describe('a hit from a cache in this process', () => {
     expect(seenAtWriteHead[0]).toEqual({ cache: 'MISS', type: 'text/plain', age: undefined });
     expect(seenAtWriteHead.at(-1)).toEqual({ cache: 'HIT', type: 'text/plain', age: expect.stringMatching(/^\d+$/) as unknown });
   });
+
+  it('answers a revalidation with a 304 that keeps only what RFC 9110 lets it, with Age and its own header', async () => {
+    const pages = cacheMiddleware();
+    server = await listen((req, res) =>
+      pages(req, res, () => {
+        res.setHeader('ETag', '"v1"');
+        res.setHeader('Last-Modified', 'Fri, 01 Jan 2021 00:00:00 GMT');
+        res.setHeader('Content-Language', 'en');
+        view(res);
+      }),
+    );
+    await send(server.url, '/page');
+    await storedHit(server.url, '/page');
+    for (const headers of [{ 'If-None-Match': 'W/"v1"' }, { 'If-Modified-Since': 'Sat, 02 Jan 2021 00:00:00 GMT' }]) {
+      const reply = await send(server.url, '/page', { headers });
+      expect(reply.status).toBe(304);
+      expect(reply.text).toBe('');
+      expect(reply.headers).toMatchObject({ etag: '"v1"', 'cache-control': 'max-age=60', 'x-cache': 'HIT', age: expect.stringMatching(/^\d+$/) as unknown });
+      expect(reply.headers['content-language']).toBeUndefined();
+      expect(reply.headers['content-type']).toBeUndefined();
+    }
+    // A precondition that fails sends the page, and one that cannot hold a 412 with none of its headers.
+    expect((await send(server.url, '/page', { headers: { 'If-Modified-Since': 'Thu, 31 Dec 2020 00:00:00 GMT' } })).status).toBe(200);
+    const failed = await send(server.url, '/page', { headers: { 'If-Match': '"v2"' } });
+    expect(failed.status).toBe(412);
+    expect(failed.headers.etag).toBeUndefined();
+  });
 });
