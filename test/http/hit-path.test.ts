@@ -75,7 +75,8 @@ describe('a hit from a cache in this process', () => {
     );
     await send(server.url, '/page');
     await storedHit(server.url, '/page');
-    for (const headers of [{ 'If-None-Match': 'W/"v1"' }, { 'If-Modified-Since': 'Sat, 02 Jan 2021 00:00:00 GMT' }]) {
+    const revalidations: Array<Record<string, string>> = [{ 'If-None-Match': 'W/"v1"' }, { 'If-Modified-Since': 'Sat, 02 Jan 2021 00:00:00 GMT' }];
+    for (const headers of revalidations) {
       const reply = await send(server.url, '/page', { headers });
       expect(reply.status).toBe(304);
       expect(reply.text).toBe('');
