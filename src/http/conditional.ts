@@ -23,6 +23,8 @@ const ENTITY_TAG = /^(?:W\/)?"[^"]*"$/;
  * (an unquoted `abc`) are dropped.
  */
 export function parseEtags(value: string): string[] {
+  // Most requests carry one of the two headers, or neither: an absent one is asked about too.
+  if (value === '') return [];
   if (value.trim() === '*') return ['*'];
   return value
     .split(',')
@@ -102,7 +104,8 @@ const withoutWeakness = (tag: string): string => (tag.startsWith('W/') ? tag.sli
  */
 export function preconditionStatus(method: string | undefined, headers: IncomingHttpHeaders, validators: Validators): 200 | 304 | 412 {
   const etag = validators.etag;
-  const lastModified = parseHttpDate(validators.lastModified);
+  // Read only for a date to compare with: a revalidation by ETag never parses it.
+  const lastModified = () => parseHttpDate(validators.lastModified);
   const readOnly = method === 'GET' || method === 'HEAD';
   const ifMatch = parseEtags(headers['if-match'] ?? '');
   const ifNoneMatch = parseEtags(headers['if-none-match'] ?? '');
@@ -114,7 +117,7 @@ export function preconditionStatus(method: string | undefined, headers: Incoming
   } else {
     // 2. If-Unmodified-Since.
     const since = parseHttpDate(headers['if-unmodified-since']);
-    if (since !== undefined && !(lastModified !== undefined && lastModified <= since)) return 412;
+    if (since !== undefined && !((lastModified() ?? Infinity) <= since)) return 412;
   }
   // 3. If-None-Match: a weak comparison.
   if (ifNoneMatch.length > 0) {
@@ -124,7 +127,7 @@ export function preconditionStatus(method: string | undefined, headers: Incoming
   }
   // 4. If-Modified-Since.
   const since = parseHttpDate(headers['if-modified-since']);
-  if (readOnly && since !== undefined && lastModified !== undefined && lastModified <= since) return 304;
+  if (readOnly && since !== undefined && (lastModified() ?? Infinity) <= since) return 304;
   return 200;
 }
 

@@ -11,7 +11,10 @@ import type { BaseCache } from '../core/base.js';
 import type { PageLayer } from './layer.js';
 import { requestPath } from './keys.js';
 import { countOnce } from './page-stats.js';
-import { fitForEdge } from '../edge/context.js';
+import { EDGE_CONTEXT_HEADER, fitForEdge } from '../edge/context.js';
+
+/** The request header an edge names its contexts in, as Node lower-cases it: a hit that carries it is fitted for the edge. */
+const EDGE_CONTEXT_HEADER_NAME = EDGE_CONTEXT_HEADER.toLowerCase();
 
 /** A stored response, ready to send. */
 export interface StoredPage {
@@ -65,6 +68,8 @@ interface HitHeaders {
   expiresAt: number;
   cacheControlAt: number;
   distinctNames: boolean;
+  /** Where the names of the headers a 304 sends are in `headers`. */
+  keptByNotModified: number[];
 }
 type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: HitHeaders };
 
@@ -93,18 +98,36 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   const judgedDelivered = page.holes === true && holes !== undefined;
   if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedDelivered && hasPreconditions(req.headers)) {
     status = preconditionStatus(req.method, req.headers, page);
-    if (status === 304) headers = headers.filter((_, i, all) => KEPT_BY_NOT_MODIFIED.has(all[i - (i % 2)]!.toLowerCase()) || all[i - (i % 2)] === statusHeader);
+    if (status === 304) headers = notModified(headers, hit.keptByNotModified);
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
-  putHeaders(res, headers, hit.distinctNames);
-  fitForEdge(req, res, page.contextCookies, request.cache.purgedEdges);
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 ? page.body : undefined;
+  const delivered = judgedDelivered && status !== 304;
+  if (!delivered && req.headers[EDGE_CONTEXT_HEADER_NAME] === undefined && res.getHeaderNames().length === 0 && !watchesHeaders(res)) {
+    // Nothing on the response yet, no layer watching the headers go out, none owed to the edge: they go
+    // straight to writeHead, as a server sends prebuilt headers. (Onto headers set before, writeHead's own
+    // merge would remove and append each one: putHeaders sets each once.)
+    res.writeHead(status, statusMessage, headers);
+    res.end(req.method === 'HEAD' ? undefined : body);
+    return;
+  }
+  putHeaders(res, headers, hit.distinctNames);
+  fitForEdge(req, res, page.contextCookies, request.cache.purgedEdges);
   // A HEAD's holes are delivered too, unsent: its Content-Length is that of the page its GET would get.
-  if (page.holes === true && holes !== undefined && status !== 304) return holes.sendStored(req, res, status, statusMessage, body);
+  if (delivered) return holes.sendStored(req, res, status, statusMessage, body);
   res.writeHead(status, statusMessage);
   res.end(req.method === 'HEAD' ? undefined : body);
+}
+
+/**
+ * Whether a layer around the page cache wraps this response's `writeHead` or `setHeader` (on-headers
+ * does, for compression, sessions and loggers): it must find the hit's headers on the response before
+ * writeHead, as it found the MISS's.
+ */
+function watchesHeaders(res: ServerResponse): boolean {
+  return Object.hasOwn(res, 'writeHead') || Object.hasOwn(res, 'setHeader');
 }
 
 /**
@@ -136,9 +159,17 @@ function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeader
     expiresAt: valueOf('expires'),
     cacheControlAt: valueOf('cache-control'),
     distinctNames: new Set(names).size === names.length,
+    keptByNotModified: names.flatMap((name, pair) => (KEPT_BY_NOT_MODIFIED.has(name) || headers[2 * pair] === statusHeader ? [2 * pair] : [])),
   };
   Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
   return hit;
+}
+
+/** The headers of a hit's 304, from the headers its 200 would send (`kept`: where their names are). */
+function notModified(headers: readonly string[], kept: readonly number[]): string[] {
+  const sent: string[] = [];
+  for (const at of kept) sent.push(headers[at]!, headers[at + 1]!);
+  return sent;
 }
 
 /** The hit's headers with the browser lifetime of `now` (see `browserLifetime`), and `label` in the status header. */

@@ -59,6 +59,10 @@ interface ExpressRequest extends IncomingMessage {
 /** md5 hex of a URL or other repeating text (remembered: a site hashes the same URLs over and over). */
 export const md5 = rememberingMd5();
 
+/** How many variants' hashes are remembered, and the longest variant remembered. */
+export const VARIANTS_REMEMBERED = 10_000;
+const REMEMBERED_VARIANT_LENGTH = 256;
+
 export function resolveCache(cache: string | BaseCache | undefined): BaseCache {
   return typeof cache === 'object' && cache !== null ? cache : caches.get(cache ?? 'default');
 }
@@ -171,7 +175,17 @@ export function pageKeyFor(keyPrefix: string, method: string, urlHash: string, h
 /** The md5 of the request's values for the headers: each present one as `=value\n`, an absent one as `\n`. */
 export function headerValuesHash(req: IncomingMessage, headers: readonly string[]): string {
   if (headers.length === 0) return EMPTY_MD5;
-  return md5Hex(framedHeaderValues(req, headers));
+  return variantMd5(framedHeaderValues(req, headers));
+}
+
+/**
+ * The variant values a site's visitors send repeat (a few languages, themes, roles): their hashes
+ * are remembered, each hit's variant then costs a lookup. Long ones (a whole Cookie header) are one
+ * visitor's and are hashed each time, so that the memo stays small.
+ */
+const rememberedVariantMd5 = rememberingMd5(VARIANTS_REMEMBERED);
+function variantMd5(framed: string): string {
+  return framed.length <= REMEMBERED_VARIANT_LENGTH ? rememberedVariantMd5(framed) : md5Hex(framed);
 }
 
 function framedHeaderValues(req: IncomingMessage, headers: readonly string[]): string {
@@ -191,7 +205,7 @@ function framedHeaderValues(req: IncomingMessage, headers: readonly string[]): s
 export function variantHash(req: IncomingMessage, learned: { headers: readonly string[]; contexts?: readonly string[] }): string {
   const contexts = learned.contexts;
   if (contexts === undefined || contexts.length === 0) return headerValuesHash(req, learned.headers);
-  return md5Hex(framedHeaderValues(req, learned.headers) + framedContextValues(contexts, req));
+  return variantMd5(framedHeaderValues(req, learned.headers) + framedContextValues(contexts, req));
 }
 
 /**

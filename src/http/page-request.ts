@@ -152,8 +152,6 @@ export class PageRequest {
 
   private lookUpVariant(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): MaybePromise<boolean> {
     this.snapshot = snapshot;
-    const generations = scopeOf(this.res).renderGenerations;
-    if (snapshot.generation !== undefined && !generations.has(this.cache)) generations.set(this.cache, snapshot.generation);
     if (learned === undefined) return this.joinOrLead();
     this.learnedContexts = learned.contexts ?? [];
     const variant = (this.variant = variantHash(this.req, learned));
@@ -257,7 +255,11 @@ export class PageRequest {
 
   /** Hands this lookup to the response phase of the layers storing where this one does, and marks the miss. */
   private handOver(): false {
-    const lookups = scopeOf(this.res).pageLookups;
+    const scope = scopeOf(this.res);
+    // The generation read at lookup, before the view runs: a hit renders nothing, so only a miss's scope holds it.
+    const generation = this.snapshot.generation;
+    if (generation !== undefined && !scope.renderGenerations.has(this.cache)) scope.renderGenerations.set(this.cache, generation);
+    const lookups = scope.pageLookups;
     const same = lookups.findIndex((lookup) => lookup instanceof PageRequest && lookup.layer.storesWith(this.layer));
     if (same === -1) lookups.push(this);
     else lookups[same] = this;
