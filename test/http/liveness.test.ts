@@ -2,13 +2,13 @@
  * SPEC §6 "Liveness": whatever the view does and however the page-cache layers are stacked, every
  * request is answered, and a render that ends badly releases everyone waiting on it.
  */
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pageStats, resetPageStats } from '../../adapters/express.js';
 import { cacheControl, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, STACKS, updateCacheMiddleware } from './stacks.js';
 import { md5 } from '../../src/core/hash.js';
 import { caches, configureCaches } from '../../src/index.js';
-import { listen, type Reply, send } from './client.js';
+import { listen, type Reply, requestsArrived, send } from './client.js';
 
 type View = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -37,19 +37,6 @@ async function answered(base: string, path: string, options: Parameters<typeof s
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Resolves once `server` has received `count` requests in all. */
-function requestsArrived(server: Server, count: number): Promise<void> {
-  let seen = 0;
-  return new Promise((resolve) => {
-    const onRequest = () => {
-      if (++seen < count) return;
-      server.off('request', onRequest);
-      resolve();
-    };
-    server.on('request', onRequest);
-  });
 }
 
 function countingView(): View & { calls: number } {
