@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { type CacheParams, caches, configureCaches, KeyNotFoundError, RedisCache, type RedisOptions } from '../../src/index.js';
 import { describeBackend } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
+import { sleep } from '../setup/sleep.js';
 import { cli, commandCalls, info, startRedisServer, waitForReplica } from '../setup/redis.js';
 
 function required(name: string): string {
@@ -238,7 +239,6 @@ describe('redis', () => {
 
   describe('tag versions', () => {
     const pttl = async (tag: string) => Number(await cli(portOf(SINGLE), 'PTTL', `own:0:cachegrain.tag.${tag}`));
-    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
     it('a tag never invalidated has no key; an invalidation writes one that expires, past the longest tagged entry before it', async () => {
       await cache.set('long', 'l', { timeout: 600, tags: ['x'] });

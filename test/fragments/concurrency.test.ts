@@ -8,10 +8,30 @@ import { renderString, installCacheTag } from '../../adapters/nunjucks.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { RemoteLikeStore } from './remote-like-store.js';
 
-/** A store whose writes take a while, as a server's do. */
-class SlowWrites extends RemoteLikeStore {
-  protected override write(...args: Parameters<RemoteLikeStore['write']>) {
-    return new Promise<string[]>((resolve) => setTimeout(() => resolve(super.write(...args)), 100));
+/** Held writes: `entered` resolves when the first write begins, and every write waits until `release()`. */
+class WriteGate {
+  entered: Promise<void>;
+  release!: () => void;
+  private enter!: () => void;
+  private readonly released: Promise<void>;
+  constructor() {
+    this.entered = new Promise((resolve) => (this.enter = resolve));
+    this.released = new Promise((resolve) => (this.release = resolve));
+  }
+  async pass(): Promise<void> {
+    this.enter();
+    await this.released;
+  }
+}
+
+/** The gate the writes of a HeldWrites store pass; a test sets a new one before it renders. */
+let writeGate = new WriteGate();
+
+/** A store whose writes are held until the test lets them go: a server's write, as slow as the test needs. */
+class HeldWrites extends RemoteLikeStore {
+  protected override async write(...args: Parameters<RemoteLikeStore['write']>) {
+    await writeGate.pass();
+    return super.write(...args);
   }
 }
 
@@ -33,14 +53,13 @@ describe('concurrent renders', () => {
     const env = installCacheTag(new nunjucks.Environment());
     const xThenY = '{% cache 60 outer_x %}x[{% cache 60 inner_y %}y{% endcache %}]{% endcache %}';
     const yThenX = '{% cache 60 inner_y %}y[{% cache 60 outer_x %}x{% endcache %}]{% endcache %}';
-    const bothDone = Promise.all([renderString(env, xThenY), renderString(env, yThenX)]);
-    const stuck = new Promise((resolve) => setTimeout(() => resolve('stuck'), 2000));
-    expect(await Promise.race([bothDone, stuck])).toEqual(['x[y]', 'y[x]']);
+    // Two renders that waited on each other would never settle: the test would run out its time.
+    expect(await Promise.all([renderString(env, xThenY), renderString(env, yThenX)])).toEqual(['x[y]', 'y[x]']);
   });
 });
 
 describe('a render that comes while a fragment is being written', () => {
-  beforeAll(() => configureCaches({ default: { backend: SlowWrites, location: 'fragments-slow-writes' } }));
+  beforeAll(() => configureCaches({ default: { backend: HeldWrites, location: 'fragments-slow-writes' } }));
   afterAll(() => caches.closeAll());
 
   it('takes the HTML of the render that made it rather than rendering it again', async () => {
@@ -48,17 +67,21 @@ describe('a render that comes while a fragment is being written', () => {
     const env = installCacheTag(new nunjucks.Environment());
     env.addGlobal('count', () => ++bodies);
     const source = '{% cache 60 written %}body {{ count() }}{% endcache %}';
+    writeGate = new WriteGate();
     const first = renderString(env, source);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await writeGate.entered;
     expect(bodies).toBe(1);
-    expect(await renderString(env, source)).toBe('body 1');
+    // Comes while the fragment's write is held.
+    const second = renderString(env, source);
+    writeGate.release();
+    expect(await second).toBe('body 1');
     expect(await first).toBe('body 1');
     expect(bodies).toBe(1);
   });
 });
 
 describe('a render that waits for another render of a fragment that varies on contexts met inside it', () => {
-  beforeAll(() => configureCaches({ default: { backend: SlowWrites, location: 'fragments-slow-variants' } }));
+  beforeAll(() => configureCaches({ default: { backend: HeldWrites, location: 'fragments-slow-variants' } }));
   afterAll(() => caches.closeAll());
 
   it("renders its own variant rather than take another theme's HTML", async () => {
@@ -68,14 +91,31 @@ describe('a render that waits for another render of a fragment that varies on co
     const source = '{% cache 60 "around" %}<o>{{ count() }}{% cache 60 "themed" contexts="cookie:theme" %}<i>{{ theme }}</i>{% endcache %}</o>{% endcache %}';
     const app = express();
     app.use(cacheScope());
-    app.get('/', async (req, res) => void res.send(await renderString(env, source, { theme: /theme=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? '' })));
+    let lightArrived!: () => void;
+    const lightRendering = new Promise<void>((resolve) => (lightArrived = resolve));
+    app.get('/', async (req, res) => {
+      const theme = /theme=(\w+)/.exec(req.headers.cookie ?? '')?.[1] ?? '';
+      const page = renderString(env, source, { theme });
+      if (theme === 'light') lightArrived();
+      res.send(await page);
+    });
     const server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     try {
-      const dark = request(server).get('/').set('Cookie', 'theme=dark');
-      // The dark render's fragments are still being written (SlowWrites): the light render finds its flight.
-      await new Promise((resolve) => setTimeout(resolve, 30));
-      const light = request(server).get('/').set('Cookie', 'theme=light');
+      writeGate = new WriteGate();
+      // Sent now (a supertest request goes out when it is awaited or `then`ed).
+      const dark = request(server)
+        .get('/')
+        .set('Cookie', 'theme=dark')
+        .then((reply) => reply);
+      // The dark render's fragments are being written (held): the light render finds its flight.
+      await writeGate.entered;
+      const light = request(server)
+        .get('/')
+        .set('Cookie', 'theme=light')
+        .then((reply) => reply);
+      await lightRendering;
+      writeGate.release();
       const [darkPage, lightPage] = await Promise.all([dark, light]);
       // Whichever render led, each page holds its own theme, and the outer body ran once for each.
       expect(darkPage.text).toMatch(/^<o>[12]<i>dark<\/i><\/o>$/);

@@ -24,6 +24,19 @@ export async function listen(handler: RequestListener): Promise<{ server: Server
   };
 }
 
+/** Resolves once `server` has received `count` requests in all. */
+export function requestsArrived(server: Server, count: number): Promise<void> {
+  let seen = 0;
+  return new Promise((resolve) => {
+    const onRequest = () => {
+      if (++seen < count) return;
+      server.off('request', onRequest);
+      resolve();
+    };
+    server.on('request', onRequest);
+  });
+}
+
 export function send(base: string, path: string, options: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const request = http.request(`${base}${path}`, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (response) => {

@@ -14,7 +14,7 @@ import { defineHole, holeHandler, type Middleware } from '../../adapters/express
 import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
 import { forgetHole, strongEtag } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
-import { listen, type Reply, send, storedHit } from './client.js';
+import { listen, type Reply, requestsArrived, send, storedHit } from './client.js';
 import {
   bare,
   cacheMiddleware,
@@ -36,7 +36,7 @@ const esiAs = (visitor: string, capability = 'cachegrain="ESI/1.0"') => ({ heade
 const INCLUDE = /<esi:include src="[^"]+"\/>/g;
 
 let location = 0;
-const servers: Array<{ close(): Promise<void> }> = [];
+const servers: Array<Awaited<ReturnType<typeof listen>>> = [];
 let renders = 0;
 
 beforeEach(async () => {
@@ -121,8 +121,11 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     const slow: View = (req, res) => void gate.then(() => pageView()(req, res));
     const base = await serve(build([cacheMiddleware({ seconds: 600 })], slow));
     const visitors = ['ann', 'bob', 'cy', 'dee', 'eve'];
+    const arrived = requestsArrived(servers.at(-1)!.server, visitors.length);
     const replies = visitors.map((visitor) => send(base, '/w', as(visitor)));
-    setTimeout(release, 50);
+    // All visitors reached the site while the first render is held.
+    await arrived;
+    release();
     const texts = (await Promise.all(replies)).map((reply) => reply.text);
     expect(texts).toEqual(visitors.map((visitor) => filled(visitor)));
     expect(renders).toBe(1);

@@ -8,7 +8,7 @@ import { pageStats, resetPageStats } from '../../adapters/express.js';
 import { cacheControl, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, STACKS, updateCacheMiddleware } from './stacks.js';
 import { md5 } from '../../src/core/hash.js';
 import { caches, configureCaches } from '../../src/index.js';
-import { listen, type Reply, send } from './client.js';
+import { listen, type Reply, requestsArrived, send } from './client.js';
 
 type View = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -107,6 +107,8 @@ describe.each(STACKS)('a render that ends without a response, on %s', (_name, bu
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let calls = 0;
+    let leaderRendering!: () => void;
+    const inView = new Promise<void>((resolve) => (leaderRendering = resolve));
     server = await listen(
       build([cacheMiddleware()], (req, res) => {
         const run = ++calls;
@@ -114,6 +116,7 @@ describe.each(STACKS)('a render that ends without a response, on %s', (_name, bu
           // The first render fails midway: a stream error after the head and part of the body.
           res.writeHead(200, { 'Content-Type': 'text/plain' });
           res.write('partial');
+          leaderRendering();
           void gate.then(() => res.destroy());
         } else {
           res.end(`run ${run}`);
@@ -125,9 +128,12 @@ describe.each(STACKS)('a render that ends without a response, on %s', (_name, bu
       () => 'answered',
       (error: Error) => error.message,
     );
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await inView;
+    const arrived = requestsArrived(server.server, 3);
     const waiters = [answered(base, '/broken'), answered(base, '/broken'), answered(base, '/broken')];
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The waiters reached the site while the leader is held in its view.
+    await arrived;
+    expect(calls).toBe(1);
     release();
     expect(await leader).toMatch(/socket hang up|aborted|ECONNRESET/);
     const texts = (await Promise.all(waiters)).map((reply) => reply.text);
@@ -165,8 +171,9 @@ describe.each(STACKS)('a render that ends without a response, on %s', (_name, bu
         void gate.then(() => res.end(`run ${run}`));
       }),
     );
+    const arrived = requestsArrived(server.server, 3);
     const replies = [answered(server.url, '/private'), answered(server.url, '/private'), answered(server.url, '/private')];
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await arrived;
     release();
     expect(new Set((await Promise.all(replies)).map((reply) => reply.text)).size).toBe(3);
   });

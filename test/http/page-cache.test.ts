@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { invalidatePage, type Middleware } from '../../adapters/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { httpDate } from '../../src/http/headers.js';
-import { listen, type Reply, send } from './client.js';
+import { listen, type Reply, requestsArrived, send } from './client.js';
 import {
   bare,
   type Build,
@@ -364,8 +364,9 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
         void gate.then(() => res.end(`run ${calls}`));
       }),
     );
+    const arrived = requestsArrived(server!.server, 5);
     const replies = Array.from({ length: 5 }, () => send(base, '/slow'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await arrived;
     release();
     const texts = (await Promise.all(replies)).map((reply) => reply.text);
     expect(texts).toEqual(Array(5).fill('run 1'));
@@ -383,8 +384,9 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
         void gate.then(() => res.end(`run ${run}`));
       }),
     );
+    const arrived = requestsArrived(server!.server, 3);
     const replies = Array.from({ length: 3 }, () => send(base, '/cookie'));
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await arrived;
     release();
     const cookies = (await Promise.all(replies)).map((reply) => reply.headers['set-cookie']![0]);
     expect(new Set(cookies).size).toBe(3);

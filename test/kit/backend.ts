@@ -7,6 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type BaseCache, type CacheEvent, type CacheParams, CacheServerError, channelName, InvalidCacheKeyError, KeyNotFoundError } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
+import { sleep } from '../setup/sleep.js';
 
 export interface BackendTraits {
   /** Stores nothing (the dummy backend): reads miss, add answers true, incr fails. */
@@ -1425,6 +1426,4 @@ async function settle(promise: Promise<unknown>): Promise<{ status: 'fulfilled';
   }
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+export { sleep };
