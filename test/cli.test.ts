@@ -930,6 +930,10 @@ describe('cachegrain digests, for the engines that name a template by its path f
       }
       const key = makeTemplateFragmentKey(`${name}-page`, [], undefined, digests.get(`page.${name}`));
       expect(await caches.get('default').get(key)).toBe('card');
+      // Run from another folder, it names the partial otherwise, and prints another digest.
+      const elsewhere = printed((await cachegrain(join(dir, 'views'), 'digests', name)).stdout);
+      expect(elsewhere.get(`page.${name}`)).toMatch(/^[0-9a-f]{32}$/);
+      expect(elsewhere.get(`page.${name}`)).not.toBe(digests.get(`page.${name}`));
     });
 
     it(`${name}: --explain prints the partial under the page, named from the folder the command runs in`, async () => {
