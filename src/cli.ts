@@ -67,9 +67,10 @@ const COMMANDS: Record<string, Command> = {
   digests: {
     usage: 'digests [DIR] [--explain]',
     summary:
-      'Print the template digest of every Nunjucks, Handlebars and Eta template under DIR (default: the\n' +
-      'working directory), and every dependency that could not be resolved (exit code 1 when there is one).\n' +
-      "--explain: each template's dependency tree too.",
+      'Print the template digest of every Nunjucks, Handlebars, Eta, EJS, Pug and LiquidJS template under DIR\n' +
+      '(default: the working directory), and every dependency that could not be resolved (exit code 1 when\n' +
+      'there is one). EJS, Pug and LiquidJS name templates from the working directory: run it from the\n' +
+      "folder the application starts in. --explain: each template's dependency tree too.",
     example: 'cachegrain digests views --explain',
     options: `Options:
   --explain       print the tree of what each template depends on

@@ -11,12 +11,18 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import ejs from 'ejs';
 import { Eta } from 'eta';
 import Handlebars from 'handlebars';
+import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
+import pug from 'pug';
+import { installCacheTag as installEjsCacheTag } from '../adapters/ejs.js';
 import { cachePlugin } from '../adapters/eta.js';
 import { expressEngine as handlebarsEngine, installCacheHelper } from '../adapters/handlebars.js';
+import { installCacheTag as installLiquidCacheTag } from '../adapters/liquid.js';
 import { installCacheTag, render as renderNunjucks } from '../adapters/nunjucks.js';
+import { installCacheTag as installPugCacheTag } from '../adapters/pug.js';
 import {
   type BaseCache,
   BUILTIN_BACKENDS,
@@ -855,6 +861,99 @@ describe('cachegrain digests [DIR] [--explain]', () => {
     mkdirSync(empty);
     expect(await cachegrain(dir, 'digests', empty)).toMatchObject({ code: 1, stderr: expect.stringContaining('no templates in') });
   });
+});
+
+describe('cachegrain digests, for the engines that name a template by its path from where the application starts', () => {
+  /** Each engine: a page including a partial (on line 2), one including a missing partial, and a render as an application started in `dir` makes it. */
+  const engines = [
+    {
+      name: 'ejs',
+      page: "Page\n<% cache(60, 'ejs-page', [], async () => { %><%- await include('partials/card') %><% }) %>",
+      card: 'card',
+      missing: "Page\n<%- await include('partials/nope') %>",
+      render: async (views: string) => {
+        installEjsCacheTag(ejs, { digests: true });
+        await ejs.renderFile(join(views, 'page.ejs'), {}, { async: true, views: [views] });
+      },
+    },
+    {
+      name: 'pug',
+      page: "+cache(60, 'pug-page')\n  include partials/card\n",
+      card: '| card',
+      missing: '| Page\ninclude partials/nope\n',
+      render: async (views: string) => {
+        installPugCacheTag(pug, { digests: true });
+        await pug.renderFile(join(views, 'page.pug'), { basedir: views });
+      },
+    },
+    {
+      name: 'liquid',
+      page: "Page\n{% cache 60 'liquid-page' %}{% render 'partials/card' %}{% endcache %}",
+      card: 'card',
+      missing: "Page\n{% render 'partials/nope' %}",
+      render: async (views: string) => {
+        await installLiquidCacheTag(new Liquid({ root: views, extname: '.liquid' }), { digests: true }).renderFile('page');
+      },
+    },
+  ];
+  /** The digests the command printed, by template file. */
+  const printed = (stdout: string) => new Map([...stdout.matchAll(/^([0-9a-f]{32}) {2}(\S+)$/gm)].map(([, digest, file]) => [file!, digest!]));
+  let dir: string;
+
+  beforeAll(() => {
+    dir = project('digests-by-path', ['ejs', 'pug', 'liquidjs']);
+    for (const { name, page, card, missing } of engines) {
+      mkdirSync(join(dir, 'views', name, 'partials'), { recursive: true });
+      writeFileSync(join(dir, 'views', name, `page.${name}`), page);
+      writeFileSync(join(dir, 'views', name, `partials/card.${name}`), card);
+      mkdirSync(join(dir, 'broken', name), { recursive: true });
+      writeFileSync(join(dir, 'broken', name, `page.${name}`), missing);
+    }
+  });
+  afterAll(() => caches.closeAll());
+
+  for (const engine of engines) {
+    const { name } = engine;
+    it(`${name}: run from the folder the application starts in, it prints the digest the application's render keys the fragment with`, async () => {
+      const result = await cachegrain(dir, 'digests', `views/${name}`);
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      const digests = printed(result.stdout);
+      expect([...digests.keys()]).toEqual([`page.${name}`, `partials/card.${name}`]);
+      await configureCaches({ default: { backend: 'locmem', location: `cli-digests-${name}` } });
+      // The application starts in its project's folder, and names its templates from there.
+      const started = process.cwd();
+      process.chdir(dir);
+      try {
+        await engine.render(join(dir, 'views', name));
+      } finally {
+        process.chdir(started);
+      }
+      const key = makeTemplateFragmentKey(`${name}-page`, [], undefined, digests.get(`page.${name}`));
+      expect(await caches.get('default').get(key)).toBe('card');
+      // Run from another folder, it names the partial otherwise, and prints another digest.
+      const elsewhere = printed((await cachegrain(join(dir, 'views'), 'digests', name)).stdout);
+      expect(elsewhere.get(`page.${name}`)).toMatch(/^[0-9a-f]{32}$/);
+      expect(elsewhere.get(`page.${name}`)).not.toBe(digests.get(`page.${name}`));
+    });
+
+    it(`${name}: --explain prints the partial under the page, named from the folder the command runs in`, async () => {
+      const result = await cachegrain(dir, 'digests', `views/${name}`, '--explain');
+      expect(result).toMatchObject({ code: 0, stderr: '' });
+      const digests = printed(result.stdout);
+      expect(result.stdout).toContain(`${digests.get(`page.${name}`)}  page.${name}\n    ./views/${name}/partials/card.${name} (line 2)\n`);
+    });
+
+    it(`${name}: a partial that cannot be found exits 1 naming the template and line`, async () => {
+      const result = await cachegrain(dir, 'digests', `broken/${name}`);
+      expect(result.code).toBe(1);
+      // The partial is named as the page writes it.
+      expect(result.stderr).toMatch(
+        new RegExp(`^cachegrain digests: \\./broken/${name}/page\\.${name}, line 2: 'partials/nope(\\.${name})?' is named and cannot be found`, 'm'),
+      );
+      expect(result.stderr).toContain('cachegrain digests: 1 dependency could not be resolved\n');
+      noStackTrace(result);
+    });
+  }
 });
 
 describe('in a source checkout', () => {

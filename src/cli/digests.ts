@@ -4,13 +4,17 @@
  * on, and every dependency that could not be resolved; exit code 1 when there is one, for CI. The
  * engines are loaded from the folder's project first (the copy the application renders with), then
  * from beside cachegrain. Handlebars partials are named by their path under DIR/partials (as
- * express-handlebars names them by default), and by their path under DIR.
+ * express-handlebars names them by default), and by their path under DIR. EJS, Pug and LiquidJS name
+ * a template by its path from the working directory (`./views/page.pug`), else from DIR (their
+ * `views`, `basedir`, `root`): the command, run from the folder the application starts in, names
+ * each as the application does, and a digest holds the names of what it reaches.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { resolvePeer } from '../backends/peer.js';
-import { type DependencyNode, describeProblem, type TemplateDigestReport } from '../digests/index.js';
+import type { TemplateFiles } from '../../adapters/template-files.js';
+import { type DependencyNode, describeProblem, type TemplateDigestReport, type TemplateDigests } from '../digests/index.js';
 import { type IO, type Parsed, printable, UserError } from './io.js';
 
 /** How one engine digests the templates of a folder: its file extensions, and a digester made for the folder. */
@@ -58,7 +62,49 @@ const ENGINES: readonly FolderEngine[] = [
       return (file) => templateDigest(eta, file);
     },
   },
+  {
+    name: 'ejs',
+    extensions: ['.ejs'],
+    async digester(dir) {
+      const ejs = enginePackage<object>('ejs', dir);
+      const { installCacheTag } = await import('../../adapters/ejs.js');
+      const { ejsDigests } = await import('../../adapters/ejs-digests.js');
+      installCacheTag(ejs as Parameters<typeof installCacheTag>[0], { digests: true });
+      return byPath(ejsDigests(ejs)!, dir);
+    },
+  },
+  {
+    name: 'pug',
+    extensions: ['.pug'],
+    async digester(dir) {
+      const pug = enginePackage<object>('pug', dir);
+      const { installCacheTag } = await import('../../adapters/pug.js');
+      const { pugDigests } = await import('../../adapters/pug-digests.js');
+      installCacheTag(pug as Parameters<typeof installCacheTag>[0], { digests: true });
+      return byPath(pugDigests(pug)!, dir);
+    },
+  },
+  {
+    name: 'liquid',
+    extensions: ['.liquid'],
+    async digester(dir) {
+      const { Liquid } = enginePackage<typeof import('liquidjs')>('liquidjs', dir);
+      const { installCacheTag } = await import('../../adapters/liquid.js');
+      const { liquidDigests } = await import('../../adapters/liquid-digests.js');
+      return byPath(liquidDigests(installCacheTag(new Liquid({ root: dir, extname: '.liquid' }), { digests: true }))!, dir);
+    },
+  },
 ];
+
+/**
+ * Digests the templates of `dir` for an engine that names each by its path (from the working
+ * directory, else from its folders), with `dir` as its folder: a name written `/partials/card` or
+ * not found beside its template is looked for there.
+ */
+function byPath(digests: TemplateDigests<TemplateFiles>, dir: string): (file: string) => TemplateDigestReport {
+  digests.library.useFolders([dir]);
+  return (file) => digests.report(digests.library.nameOfFile(join(dir, file)));
+}
 
 export async function printDigests(args: Parsed, io: IO): Promise<number> {
   const dir = resolve(args.positional[0] ?? '.');
