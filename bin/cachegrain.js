@@ -2,6 +2,13 @@
 // The `cachegrain` command. In a source checkout it runs src/cli.ts through tsx; installed, the built dist/src/cli.js.
 import { existsSync } from 'node:fs';
 
+// A reader that stops early (`cachegrain digests | head -1`) closes the pipe: what it asked for has
+// been written, and the rest has no one to go to.
+process.stdout.on('error', (error) => {
+  if (error.code !== 'EPIPE') throw error;
+  process.exit(process.exitCode ?? 0);
+});
+
 const source = new URL('../src/cli.ts', import.meta.url);
 let cli;
 if (existsSync(source)) {

@@ -4,7 +4,8 @@
  * its configuration file beside it, and real Redis, memcached and PostgreSQL servers. Each test
  * checks what the command did to the caches, its output and its exit code.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -964,5 +965,19 @@ describe('in a source checkout', () => {
       ),
     );
     expect(result).toMatchObject({ code: 0, stdout: `${version}\n` });
+  });
+
+  it('ends quietly when its reader closes the pipe early, as `cachegrain digests | head -1` does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cachegrain-pipe-'));
+    for (let i = 0; i < 400; i++) writeFileSync(join(dir, `page-${i}.njk`), `<p>{{ ${i} }}</p>`);
+    const child = spawn(process.execPath, [join(repo, 'bin/cachegrain.js'), 'digests', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const [first] = (await once(child.stdout, 'data')) as [Buffer];
+    child.stdout.destroy();
+    const [code] = (await once(child, 'exit')) as [number | null];
+    rmSync(dir, { recursive: true, force: true });
+    expect(first.toString()).toMatch(/^[0-9a-f]{32} {2}page-\d+\.njk\n/);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
   });
 });
