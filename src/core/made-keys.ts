@@ -42,8 +42,23 @@ export interface KeyMaking {
   validateKey(key: string): void;
 }
 
+/** A batch of keys with their made keys, both kept as made: neither is ever changed. */
+export interface MadeBatch {
+  readonly keys: readonly CacheKey[];
+  readonly made: readonly string[];
+}
+
+/** Whether `keys` holds the same keys as `batch`, in the same order. */
+function sameKeys(batch: readonly CacheKey[], keys: readonly CacheKey[]): boolean {
+  if (batch.length !== keys.length) return false;
+  for (let i = 0; i < keys.length; i++) if (batch[i] !== keys[i]) return false;
+  return true;
+}
+
 export class MadeKeys<P> {
   private readonly known = new BoundedMemo<MadeKey<P>>(MADE_KEYS_REMEMBERED);
+  /** The last batch of string keys of the default version made: a page or a job asks for the same batch again and again. */
+  private lastBatch: MadeBatch | undefined;
   /** The kinds of key warned about (see `warnOnce`). */
   private readonly warnedShapes = new BoundedMemo<true>(WARNED_SHAPES_REMEMBERED);
 
@@ -62,6 +77,26 @@ export class MadeKeys<P> {
   /** Made and validated; for the default version, made keys that passed are remembered. */
   made(key: CacheKey, version?: number): string {
     return this.node(key, version).made;
+  }
+
+  /**
+   * `keys` (copied: the caller may change its list while the read is under way) with their made
+   * keys, for a batched read; the same batch of string keys of the default version is made once.
+   */
+  madeBatch(keys: Iterable<CacheKey>, version: number | undefined): MadeBatch {
+    const last = this.lastBatch;
+    if (last !== undefined && Array.isArray(keys) && this.remembers('', version) && sameKeys(last.keys, keys)) return last;
+    const copied: CacheKey[] = [];
+    const made: string[] = [];
+    let remembered = this.remembers('', version);
+    for (const key of keys) {
+      copied.push(key);
+      made.push(this.made(key, version));
+      if (typeof key !== 'string') remembered = false;
+    }
+    const batch = { keys: copied, made };
+    if (remembered) this.lastBatch = batch;
+    return batch;
   }
 
   /** `key`'s made key with the entry last found under it in this process, remembered as `made` says. */

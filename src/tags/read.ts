@@ -87,12 +87,7 @@ export class TaggedReads<P> {
     mode: BatchMode,
     withGeneration = mode === 'render',
   ): MaybePromise<BatchAnswer<V>> {
-    const originals: CacheKey[] = [];
-    const made: string[] = [];
-    for (const key of keys) {
-      originals.push(key);
-      made.push(this.host.keys.made(key, version));
-    }
+    const { keys: originals, made } = this.host.keys.madeBatch(keys, version);
     // The stamps these keys carried when last read: their tags travel with them (usually no second
     // read), and a stamp read again is not parsed again.
     const last = this.lastStampsOf(made);
@@ -102,7 +97,8 @@ export class TaggedReads<P> {
     const tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
     // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
     const more = withGeneration ? [...tagKeys, this.tags.generationKey] : tagKeys;
-    const asked = more.length === 0 ? made : [...made, ...more];
+    // Made keys of a remembered batch, which the store reads and never changes.
+    const asked = more.length === 0 ? (made as string[]) : [...made, ...more];
     return andThen(this.host.seam.readPayloads(asked), (payloads) => this.answer<V>(originals, made, last, tagList, tagKeys, payloads, mode, withGeneration));
   }
 

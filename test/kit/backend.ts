@@ -276,6 +276,16 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         await cache.set('x', 1);
         expect((await cache.getMany(new Set(['x']))).get('x')).toBe(1);
       });
+      it('answers the keys the same list holds at each call, changed since the last one or during it', async () => {
+        await cache.setMany({ p: 1, q: 2, r: 3 });
+        const keys = ['p', 'q'];
+        expect(Object.fromEntries(await cache.getMany(keys))).toEqual({ p: 1, q: 2 });
+        keys[1] = 'r';
+        const pending = cache.getMany(keys);
+        keys[0] = 'q';
+        expect(Object.fromEntries(await pending)).toEqual({ p: 1, r: 3 });
+        expect(Object.fromEntries(await cache.getMany(keys))).toEqual({ q: 2, r: 3 });
+      });
     });
 
     describe('delete / deleteMany / clear', () => {
