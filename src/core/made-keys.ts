@@ -42,6 +42,12 @@ export interface KeyMaking {
   validateKey(key: string): void;
 }
 
+/**
+ * How many keys a list holds at least for its batch to be remembered: a few keys are looked up
+ * about as fast as their list, and short lists (a render level's) are mostly built afresh each time.
+ */
+const BATCH_REMEMBERED_FROM = 8;
+
 /** A batch of keys with their made keys, both kept as made: neither is ever changed. */
 export interface MadeBatch {
   readonly keys: readonly CacheKey[];
@@ -57,8 +63,11 @@ function sameKeys(batch: readonly CacheKey[], keys: readonly CacheKey[]): boolea
 
 export class MadeKeys<P> {
   private readonly known = new BoundedMemo<MadeKey<P>>(MADE_KEYS_REMEMBERED);
-  /** The last batch of string keys of the default version made: a page or a job asks for the same batch again and again. */
-  private lastBatch: MadeBatch | undefined;
+  /**
+   * Batches of string keys of the default version made, by the caller's list: a page or a job asks
+   * for the same lists again and again. Held weakly: a list dropped by its caller goes with its batch.
+   */
+  private readonly batches = new WeakMap<readonly CacheKey[], MadeBatch>();
   /** The kinds of key warned about (see `warnOnce`). */
   private readonly warnedShapes = new BoundedMemo<true>(WARNED_SHAPES_REMEMBERED);
 
@@ -81,11 +90,13 @@ export class MadeKeys<P> {
 
   /**
    * `keys` (copied: the caller may change its list while the read is under way) with their made
-   * keys, for a batched read; the same batch of string keys of the default version is made once.
+   * keys, for a batched read; a list of string keys of the default version is made once while it
+   * holds the same keys.
    */
   madeBatch(keys: Iterable<CacheKey>, version: number | undefined): MadeBatch {
-    const last = this.lastBatch;
-    if (last !== undefined && Array.isArray(keys) && this.remembers('', version) && sameKeys(last.keys, keys)) return last;
+    const list = Array.isArray(keys) ? (keys as readonly CacheKey[]) : undefined;
+    const known = list === undefined ? undefined : this.batches.get(list);
+    if (known !== undefined && this.remembers('', version) && sameKeys(known.keys, list!)) return known;
     const copied: CacheKey[] = [];
     const made: string[] = [];
     let remembered = this.remembers('', version);
@@ -95,7 +106,7 @@ export class MadeKeys<P> {
       if (typeof key !== 'string') remembered = false;
     }
     const batch = { keys: copied, made };
-    if (remembered) this.lastBatch = batch;
+    if (remembered && list !== undefined && list.length >= BATCH_REMEMBERED_FROM) this.batches.set(list, batch);
     return batch;
   }
 
