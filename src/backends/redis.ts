@@ -42,6 +42,15 @@ export interface RedisOptions extends ServerOptions {
  */
 export type RedisClientOptions = object;
 
+/** A batch read's answer when the server failed (failOpen): every key missing. */
+const NO_PAYLOADS: ReadonlyArray<Buffer | undefined> = [];
+
+/** An MGET's reply as `readPayloads` answers it, in place: a missing key's null is undefined (a null payload is a value in memory). */
+function missingAsUndefined(reply: Array<Buffer | null | undefined>): Array<Buffer | undefined> {
+  for (let i = 0; i < reply.length; i++) if (reply[i] === null) reply[i] = undefined;
+  return reply as Array<Buffer | undefined>;
+}
+
 const DEFAULT_CLIENT_OPTIONS = {
   lazyConnect: true,
   // Commands in flight when a connection drops fail at once instead of waiting for a reconnect.
@@ -215,6 +224,12 @@ export class RedisCache extends ServerCache<Buffer | string> {
       );
     }
     return this.readFrom(new Map<string, Entry<Buffer>>(), (client) => this.readMany(client, keys), same);
+  }
+
+  /** A batch as one MGET answers it, in the keys' order; through `read` where replicas or slots split it. */
+  protected override readPayloads(keys: string[]): Promise<ReadonlyArray<Buffer | undefined>> {
+    if (this.replicas.length === 0 && !this.cluster) return this.guard(this.leaderName, NO_PAYLOADS, () => this.leader.mgetBuffer(...keys), missingAsUndefined);
+    return super.readPayloads(keys) as Promise<ReadonlyArray<Buffer | undefined>>;
   }
 
   /** Reads behind incr and incrVersion, which write what they read: from the leader, and never a faked miss. */

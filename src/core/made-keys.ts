@@ -42,8 +42,32 @@ export interface KeyMaking {
   validateKey(key: string): void;
 }
 
+/**
+ * How many keys a list holds at least for its batch to be remembered: a few keys are looked up
+ * about as fast as their list, and short lists (a render level's) are mostly built afresh each time.
+ */
+const BATCH_REMEMBERED_FROM = 8;
+
+/** A batch of keys with their made keys, both kept as made: neither is ever changed. */
+export interface MadeBatch {
+  readonly keys: readonly CacheKey[];
+  readonly made: readonly string[];
+}
+
+/** Whether `keys` holds the same keys as `batch`, in the same order. */
+function sameKeys(batch: readonly CacheKey[], keys: readonly CacheKey[]): boolean {
+  if (batch.length !== keys.length) return false;
+  for (let i = 0; i < keys.length; i++) if (batch[i] !== keys[i]) return false;
+  return true;
+}
+
 export class MadeKeys<P> {
   private readonly known = new BoundedMemo<MadeKey<P>>(MADE_KEYS_REMEMBERED);
+  /**
+   * Batches of string keys of the default version made, by the caller's list: a page or a job asks
+   * for the same lists again and again. Held weakly: a list dropped by its caller goes with its batch.
+   */
+  private readonly batches = new WeakMap<readonly CacheKey[], MadeBatch>();
   /** The kinds of key warned about (see `warnOnce`). */
   private readonly warnedShapes = new BoundedMemo<true>(WARNED_SHAPES_REMEMBERED);
 
@@ -62,6 +86,28 @@ export class MadeKeys<P> {
   /** Made and validated; for the default version, made keys that passed are remembered. */
   made(key: CacheKey, version?: number): string {
     return this.node(key, version).made;
+  }
+
+  /**
+   * `keys` (copied: the caller may change its list while the read is under way) with their made
+   * keys, for a batched read; a list of string keys of the default version is made once while it
+   * holds the same keys.
+   */
+  madeBatch(keys: Iterable<CacheKey>, version: number | undefined): MadeBatch {
+    const list = Array.isArray(keys) ? (keys as readonly CacheKey[]) : undefined;
+    const known = list === undefined ? undefined : this.batches.get(list);
+    if (known !== undefined && this.remembers('', version) && sameKeys(known.keys, list!)) return known;
+    const copied: CacheKey[] = [];
+    const made: string[] = [];
+    let remembered = this.remembers('', version);
+    for (const key of keys) {
+      copied.push(key);
+      made.push(this.made(key, version));
+      if (typeof key !== 'string') remembered = false;
+    }
+    const batch = { keys: copied, made };
+    if (remembered && list !== undefined && list.length >= BATCH_REMEMBERED_FROM) this.batches.set(list, batch);
+    return batch;
   }
 
   /** `key`'s made key with the entry last found under it in this process, remembered as `made` says. */

@@ -25,6 +25,7 @@ export type WriteFailure = string | { key: string; error: Error };
 /** The primitives of a backend, as `BaseCache` declares them. */
 export interface Seam<P> {
   read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
+  readPayloads(keys: string[]): MaybePromise<ReadonlyArray<P | undefined>>;
   readOne(key: string): MaybePromise<Entry<P> | undefined>;
   peekOne(key: string): MaybePromise<Entry<P> | undefined>;
   contains(key: string): MaybePromise<boolean>;
@@ -38,6 +39,13 @@ export interface Seam<P> {
   removeAll(): MaybePromise<void>;
   incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
   disconnect?(): MaybePromise<void>;
+}
+
+/** The payloads of `found` (a `read`'s answer) in the order of `keys`, undefined where a key was missing. */
+export function payloadsInOrder<P>(keys: readonly string[], found: ReadonlyMap<string, Entry<P>>): Array<P | undefined> {
+  const payloads = new Array<P | undefined>(keys.length);
+  for (let i = 0; i < keys.length; i++) payloads[i] = found.get(keys[i]!)?.payload;
+  return payloads;
 }
 
 /** The made key of a write failure. */
@@ -205,6 +213,15 @@ export abstract class CacheSeam<P> extends EventEmitter {
 
   /** Removes every entry of this cache, and nothing that belongs to anyone else. */
   protected abstract removeAll(): MaybePromise<void>;
+
+  /**
+   * Optional: the payloads of `keys` as `read(keys, false)` finds them, in the order of `keys`
+   * (undefined, or past the array's end, for a missing one: null is a payload), for a backend whose server
+   * answers a batch in order (an MGET): the batched read walks the reply once, building no Map.
+   */
+  protected readPayloads(keys: string[]): MaybePromise<ReadonlyArray<P | undefined>> {
+    return andThen(this.read(keys, false), (found) => payloadsInOrder(keys, found));
+  }
 
   /** Optional: one key, for backends that can answer faster than a batch of one. */
   protected readOne(key: string): MaybePromise<Entry<P> | undefined> {

@@ -87,12 +87,7 @@ export class TaggedReads<P> {
     mode: BatchMode,
     withGeneration = mode === 'render',
   ): MaybePromise<BatchAnswer<V>> {
-    const originals: CacheKey[] = [];
-    const made: string[] = [];
-    for (const key of keys) {
-      originals.push(key);
-      made.push(this.host.keys.made(key, version));
-    }
+    const { keys: originals, made } = this.host.keys.madeBatch(keys, version);
     // The stamps these keys carried when last read: their tags travel with them (usually no second
     // read), and a stamp read again is not parsed again.
     const last = this.lastStampsOf(made);
@@ -102,8 +97,9 @@ export class TaggedReads<P> {
     const tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
     // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
     const more = withGeneration ? [...tagKeys, this.tags.generationKey] : tagKeys;
-    const asked = more.length === 0 ? made : [...made, ...more];
-    return andThen(this.host.seam.read(asked, false), (found) => this.answer<V>(originals, made, last, tagList, tagKeys, found, mode, withGeneration));
+    // Made keys of a remembered batch, which the store reads and never changes.
+    const asked = more.length === 0 ? (made as string[]) : [...made, ...more];
+    return andThen(this.host.seam.readPayloads(asked), (payloads) => this.answer<V>(originals, made, last, tagList, tagKeys, payloads, mode, withGeneration));
   }
 
   /**
@@ -175,30 +171,32 @@ export class TaggedReads<P> {
     last: ReadonlyArray<KnownStamp | undefined> | undefined,
     tagList: readonly string[],
     tagKeys: readonly string[],
-    found: Map<string, Entry<P>>,
+    payloads: ReadonlyArray<P | undefined>,
     mode: BatchMode,
     withGeneration: boolean,
   ): MaybePromise<BatchAnswer<V>> {
     const batch: Batch = { keys, made, mode, removals: [] };
     const versions: BatchAnswer<V>['versions'] = new Map<string, string | undefined>();
-    if (withGeneration) this.tags.asOf(versions, found.get(this.tags.generationKey));
-    for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, found.get(tagKeys[i]!), batch.removals));
+    // The payloads come in the order asked: the entries', then their tags', then the generation.
+    const tagsAt = made.length;
+    if (withGeneration) this.tags.asOf(versions, entryAt(payloads, tagsAt + tagKeys.length));
+    for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, entryAt(payloads, tagsAt + i), batch.removals));
     const answers = new Map<CacheKey, V>();
     let late: Array<Late<P>> | undefined;
     let unread: Set<string> | undefined;
     for (let i = 0; i < made.length; i++) {
-      const entry = found.get(made[i]!);
-      if (entry === undefined) {
+      const payload = payloads[i];
+      if (payload === undefined) {
         this.counts.misses++;
         continue;
       }
-      const stamp = this.stampRead(made[i]!, entry.payload, last?.[i]);
+      const stamp = this.stampRead(made[i]!, payload, last?.[i]);
       if (stamp === undefined) {
-        this.judge(batch, answers, i, entry.payload, undefined, 'fresh');
+        this.judge(batch, answers, i, payload, undefined, 'fresh');
       } else if (knowsEvery(versions, stamp.tags)) {
-        this.judge(batch, answers, i, entry.payload, stamp, this.tags.stateOf(stamp, versions));
+        this.judge(batch, answers, i, payload, stamp, this.tags.stateOf(stamp, versions));
       } else {
-        (late ??= []).push({ index: i, payload: entry.payload, stamp });
+        (late ??= []).push({ index: i, payload, stamp });
         for (const tag of stamp.tags) if (!versions.has(tag)) (unread ??= new Set()).add(tag);
       }
     }
@@ -258,6 +256,12 @@ export class TaggedReads<P> {
     }
     return known?.stamp;
   }
+}
+
+/** The entry of the payload read at `index` of a batch, as the tag versions read it. */
+function entryAt<P>(payloads: ReadonlyArray<P | undefined>, index: number): Entry<P> | undefined {
+  const payload = payloads[index];
+  return payload === undefined ? undefined : { payload };
 }
 
 /** The tags a batch's entries carried when last read, if any did: their versions, read in the same round trip as the entries, spare a second one. */

@@ -7,15 +7,15 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../core/in-process.js';
-import { failedKey, type Seam, type WriteFailure } from '../core/seam.js';
+import { failedKey, payloadsInOrder, type Seam, type WriteFailure } from '../core/seam.js';
 import { type Entry } from '../core/types.js';
-import { type MaybePromise } from '../core/maybe.js';
+import { andThen, type MaybePromise } from '../core/maybe.js';
 import type { L1Settings } from './l1-settings.js';
 
 /** The primitives of a server cache that the L1 sits in front of. */
 export type Primitives<P> = Pick<
   Seam<P>,
-  'read' | 'readOne' | 'contains' | 'write' | 'insert' | 'remove' | 'retime' | 'extendExpiry' | 'removeAll' | 'incrBy' | 'disconnect'
+  'read' | 'readPayloads' | 'readOne' | 'contains' | 'write' | 'insert' | 'remove' | 'retime' | 'extendExpiry' | 'removeAll' | 'incrBy' | 'disconnect'
 >;
 
 /** Where invalidations travel: a connection to publish on, and one (in subscriber mode) to listen on. */
@@ -72,6 +72,7 @@ export class L1Tier<P> implements InProcessStore<P> {
   static install<P>(cache: Primitives<P>, settings: L1Settings, context: L1Context<P>): L1Tier<P> {
     const inner: Primitives<P> = {
       read: cache.read.bind(cache),
+      readPayloads: cache.readPayloads.bind(cache),
       readOne: cache.readOne.bind(cache),
       contains: cache.contains.bind(cache),
       write: cache.write.bind(cache),
@@ -155,6 +156,8 @@ export class L1Tier<P> implements InProcessStore<P> {
     const inner = this.inner;
     return {
       read: (keys, withExpiry) => this.read(keys, withExpiry),
+      // What the L1 holds, merged with what the server answers: the batch in order comes from the merged Map.
+      readPayloads: (keys) => andThen(this.read(keys, false), (found) => payloadsInOrder(keys, found)),
       readOne: (key) => this.readOne(key),
       contains: (key) => (this.lookup(key) !== undefined ? true : inner.contains(key)),
       write: (entries, expiresAt) => this.write(entries, expiresAt),

@@ -277,6 +277,20 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         await cache.set('x', 1);
         expect((await cache.getMany(new Set(['x']))).get('x')).toBe(1);
       });
+      it('answers the keys the same list holds at each call, changed since the last one or during it', async () => {
+        // As many keys as a page asks for at once: a list the cache may remember.
+        const stored = Object.fromEntries(Array.from({ length: 12 }, (_, i) => [`k${i}`, i]));
+        await cache.setMany(stored);
+        const keys = Object.keys(stored).slice(0, 10);
+        const answered = async (pending: Promise<Map<unknown, unknown>>) => Object.keys(Object.fromEntries(await pending));
+        expect(await answered(cache.getMany(keys))).toEqual(keys);
+        keys[9] = 'k11';
+        const pending = cache.getMany(keys);
+        keys[0] = 'k10';
+        expect(await answered(pending)).toEqual(['k0', ...keys.slice(1)]);
+        expect(await answered(cache.getMany(keys))).toEqual(keys);
+        expect((await cache.getMany(keys)).get('k11')).toBe(11);
+      });
     });
 
     describe('delete / deleteMany / clear', () => {
