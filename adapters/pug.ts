@@ -296,7 +296,8 @@ class PugRender extends FragmentRender {
    * evaluated arguments (`timeout`, `name`, then the vary-on values) without building anything (see
    * `hit0`…`hitMany`); else undefined, and the template calls `cache` with `missed()`, which does
    * everything else. Pug renders synchronously: nothing runs between the two. Its arguments are only
-   * counted and indexed, so that V8 makes no object of them.
+   * counted here, and handed on whole where they are indexed: V8 then makes no object of them, which
+   * it would for every call, hit or not, if this function indexed them.
    */
   kept(
     digestKey: string | undefined,
@@ -314,18 +315,20 @@ class PugRender extends FragmentRender {
       else if (count === 3) html = this.hit1(timeout, name, a, keywords, digestKey);
       else if (count === 4) html = this.hit2(timeout, name, a, b, keywords, digestKey);
       else if (count === 5) html = this.hit3(timeout, name, a, b, c, keywords, digestKey);
-      else if (count > 5) {
-        const varyOn: unknown[] = [];
-        for (let i = 4; i < arguments.length; i++) varyOn.push(arguments[i]);
-        html = this.hitMany(timeout, name, varyOn, keywords, digestKey);
-      }
+      else if (count > 5) html = Reflect.apply(this.keptMany, this, arguments) as string | undefined;
     }
-    if (html === undefined) {
-      const missed: unknown[] = [];
-      for (let i = 2; i < arguments.length; i++) missed.push(arguments[i]);
-      this.missedArguments = missed;
-    }
+    if (html === undefined) Reflect.apply(this.keepMissed, this, arguments);
     return html;
+  }
+
+  /** `kept` with more than three vary-on values. */
+  private keptMany(digestKey: string | undefined, keywords: TagKeywords | undefined, timeout: unknown, name: string, ...varyOn: unknown[]): string | undefined {
+    return this.hitMany(timeout, name, varyOn, keywords, digestKey);
+  }
+
+  /** Keeps the arguments of a `kept` call that found no hit, for `missed`. */
+  private keepMissed(_digestKey: string | undefined, _keywords: TagKeywords | undefined, ...args: unknown[]): void {
+    this.missedArguments = args;
   }
 
   /** The arguments of the last `kept` call that found no hit. */
