@@ -22,7 +22,7 @@ import { installCacheTag } from '../adapters/nunjucks.js';
 import { cache, caches, configureCaches, invalidateTags } from '../src/index.js';
 import { defineCacheContext, getCacheKey, invalidatePage, learnCacheKey } from '../src/http/index.js';
 import { errorOf } from './setup/error-of.js';
-import { cacheControlSent } from './setup/cache-control-sent.js';
+import { cacheControlSent, cacheStatesSent } from './setup/cache-control-sent.js';
 
 afterEach(async () => {
   await configureCaches({ default: { backend: 'locmem' } });
@@ -220,11 +220,13 @@ describe('an options object with a misspelt name', () => {
     expect(await cache.hasKey('refused')).toBe(false);
   });
 
-  it('takes every name the page cache documents, browserMaxAge included', () => {
+  it('takes every name the page cache documents, browserMaxAge included', async () => {
     const every = Object.fromEntries(PAGE_CACHE_OPTIONS.map((name) => [name, undefined]));
-    expect(typeof cacheMiddleware(every)).toBe('function');
     const { seconds: _seconds, ...ofCachePage } = every;
-    expect(typeof cachePage(300, ofCachePage)).toBe('function');
+    // Each built with every name caches a page: the first request renders it, the second is served it.
+    for (const middleware of [cacheMiddleware(every), cachePage(300, ofCachePage)]) {
+      expect(await cacheStatesSent(middleware, 2)).toEqual(['MISS', 'HIT']);
+    }
   });
 
   it('lets cacheControl send a directive that is no slip of a known one, in any spelling of a known one', async () => {

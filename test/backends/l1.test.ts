@@ -8,6 +8,7 @@ import { DatabaseCache, MemcachedCache, RedisCache, type ServerCache } from '../
 import { describeBackend } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
 import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
+import { eventually } from '../setup/eventually.js';
 import { commandCalls, type RedisServer, startRedisServer } from '../setup/redis.js';
 
 function required(name: string, debianPackage: string): string {
@@ -63,7 +64,7 @@ describeBackend('database-sqlite with l1 and no bus', {
  */
 async function held(peer: Peer, key: string): Promise<unknown> {
   let read: { value: unknown; held: boolean } | undefined;
-  await eventually(async () => (read = await peer.ask('get', { key })).held, 2000, `the peer keeping ${key}`);
+  await eventually(async () => expect((read = await peer.ask('get', { key })).held, `the peer keeping ${key}`).toBe(true), 2000);
   return read!.value;
 }
 
@@ -101,15 +102,6 @@ class Peer {
   }
 }
 
-/** Waits until `check` holds, polling every few ms; fails after `timeoutMs`. */
-async function eventually(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not true within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 describe('options.l1', () => {
   const opened: ServerCache<any>[] = [];
   afterEach(async () => {
@@ -136,28 +128,34 @@ describe('options.l1', () => {
     );
   });
 
+  const subscribe = Redis.prototype.subscribe;
+  // A patch left in place by a test that failed half way would break the tests after it.
+  afterEach(() => {
+    Redis.prototype.subscribe = subscribe;
+  });
+
   it('closed while its bus is still subscribing, reports nothing: the subscription failed because of the close', async () => {
     const cache = new RedisCache({ location: REDIS, keyPrefix: 'l1-closing', options: { l1 } });
     const errors: Error[] = [];
     cache.on('error', (error: Error) => errors.push(error));
     // The bus's SUBSCRIBE goes out only once the cache is closed, which fails it.
-    const subscribe = Redis.prototype.subscribe;
     let closeCache: () => void = () => undefined;
     const closed = new Promise<void>((resolve) => (closeCache = resolve));
-    let subscribing = false;
+    let subscribing: Promise<unknown> | undefined;
     Redis.prototype.subscribe = function (this: Redis, ...args: unknown[]) {
-      subscribing = true;
-      return closed.then(() => (subscribe as (...args: unknown[]) => Promise<unknown>).apply(this, args));
+      subscribing = closed.then(() => (subscribe as (...args: unknown[]) => Promise<unknown>).apply(this, args));
+      return subscribing;
     } as typeof subscribe;
-    try {
-      await cache.set('k', 1);
-      await eventually(() => subscribing, 5000, 'the bus subscribing');
-      await cache.close();
-      closeCache();
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    } finally {
-      Redis.prototype.subscribe = subscribe;
-    }
+    await cache.set('k', 1);
+    await eventually(() => expect(subscribing !== undefined, 'the bus subscribing').toBe(true), 5000);
+    await cache.close();
+    closeCache();
+    // The bus heard the outcome first: it asked for it before this test did.
+    const outcome = await subscribing!.then(
+      () => 'subscribed',
+      (error: Error) => error.message,
+    );
+    expect(outcome).toBe('Connection is closed.');
     expect(cache.l1!.busUp).toBe(false);
     expect(errors.map((error) => error.message)).toEqual([]);
   });
@@ -166,11 +164,18 @@ describe('options.l1', () => {
     const cache = new RedisCache({ location: REDIS, keyPrefix: 'l1-closing-write', options: { l1 } });
     const errors: Error[] = [];
     cache.on('error', (error: Error) => errors.push(error));
+    let subscriber: Redis | undefined;
+    Redis.prototype.subscribe = function (this: Redis, ...args: unknown[]) {
+      subscriber = this;
+      return (subscribe as (...args: unknown[]) => Promise<unknown>).apply(this, args);
+    } as typeof subscribe;
     await cache.set('warm', 1);
-    await eventually(() => cache.l1!.busUp, 5000, 'the bus to come up');
+    await eventually(() => expect(cache.l1!.busUp, 'the bus to come up').toBe(true), 5000);
+    const subscriberEnded = new Promise((resolve) => subscriber!.once('end', resolve));
     await cache.close();
     await expect(cache.set('k', 1)).rejects.toThrow("cache 'default' is closed");
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // The bus's connection has ended: it has nothing more to report.
+    await subscriberEnded;
     expect(errors.map((error) => error.message)).toEqual([]);
   });
 
@@ -194,7 +199,7 @@ describe('options.l1', () => {
   it('answers repeated reads in process, synchronously in effect, with fresh copies', async () => {
     const cache = redis({}, 'l1-local');
     await cache.set('k', { list: [1, 2] });
-    await eventually(() => cache.l1!.busUp, 5000, 'the bus to come up');
+    await eventually(() => expect(cache.l1!.busUp, 'the bus to come up').toBe(true), 5000);
     await cache.set('k', { list: [1, 2] });
     const gets = await commandCalls(portOf(REDIS), 'get');
     const mgets = await commandCalls(portOf(REDIS), 'mget');
@@ -234,34 +239,34 @@ describe('L1 between processes', () => {
     const a = local(new RedisCache(params));
     const b = await peer('redis', params);
     await b.ask('get', { key: 'warm-up' });
-    await eventually(async () => (await b.ask('busUp')) as boolean, 5000, "the peer's bus to come up");
+    await eventually(async () => expect((await b.ask('busUp')) as boolean, "the peer's bus to come up").toBe(true), 5000);
 
     await a.set('k', 'one');
     expect(await held(b, 'k')).toBe('one');
     await a.set('k', 'two');
-    await eventually(async () => !(await b.ask('holds', { key: 'k' })), 1000, 'b dropping k after a set');
+    await eventually(async () => expect(!(await b.ask('holds', { key: 'k' })), 'b dropping k after a set').toBe(true), 1000);
     expect((await b.ask('get', { key: 'k' })).value).toBe('two');
 
     await a.delete('k');
-    await eventually(async () => !(await b.ask('holds', { key: 'k' })), 1000, 'b dropping k after a delete');
+    await eventually(async () => expect(!(await b.ask('holds', { key: 'k' })), 'b dropping k after a delete').toBe(true), 1000);
     expect((await b.ask('get', { key: 'k' })).value).toBeUndefined();
 
     await a.set('n', 1);
     expect(await held(b, 'n')).toBe(1);
     await a.incr('n', 5);
-    await eventually(async () => !(await b.ask('holds', { key: 'n' })), 1000, 'b dropping n after incr');
+    await eventually(async () => expect(!(await b.ask('holds', { key: 'n' })), 'b dropping n after incr').toBe(true), 1000);
     expect((await b.ask('get', { key: 'n' })).value).toBe(6);
 
     await a.set('v', 'versioned');
     expect(await held(b, 'v')).toBe('versioned');
     await a.incrVersion('v');
-    await eventually(async () => !(await b.ask('holds', { key: 'v' })), 1000, 'b dropping v after incrVersion');
+    await eventually(async () => expect(!(await b.ask('holds', { key: 'v' })), 'b dropping v after incrVersion').toBe(true), 1000);
     expect((await b.ask('get', { key: 'v' })).value).toBeUndefined();
 
     await a.set('c', 'x');
     expect(await held(b, 'c')).toBe('x');
     await a.clear();
-    await eventually(async () => (await b.ask('size')) === 0, 1000, 'b emptying after clear');
+    await eventually(async () => expect((await b.ask('size')) === 0, 'b emptying after clear').toBe(true), 1000);
     expect((await b.ask('get', { key: 'c' })).value).toBeUndefined();
   });
 
@@ -270,18 +275,18 @@ describe('L1 between processes', () => {
     const a = local(new RedisCache(params));
     const b = await peer('redis', params);
     await b.ask('get', { key: 'warm-up' });
-    await eventually(async () => (await b.ask('busUp')) as boolean, 5000, "the peer's bus to come up");
+    await eventually(async () => expect((await b.ask('busUp')) as boolean, "the peer's bus to come up").toBe(true), 5000);
 
     await a.set('tagged', 'one', { timeout: 60, tags: ['article:7'] });
     await a.set('other', 'two', { timeout: 60, tags: ['article:8'] });
     expect(await held(b, 'tagged')).toBe('one');
     expect(await held(b, 'other')).toBe('two');
     await a.invalidateTags(['article:7']);
-    await eventually(async () => (await b.ask('get', { key: 'tagged' })).value === undefined, 100, 'b missing the invalidated entry');
+    await eventually(async () => expect((await b.ask('get', { key: 'tagged' })).value === undefined, 'b missing the invalidated entry').toBe(true), 100);
     expect((await b.ask('get', { key: 'other' })).value).toBe('two');
     // Written after the invalidation: unaffected.
     await a.set('tagged', 'three', { timeout: 60, tags: ['article:7'] });
-    await eventually(async () => (await b.ask('get', { key: 'tagged' })).value === 'three', 1000, 'b reading the new entry');
+    await eventually(async () => expect((await b.ask('get', { key: 'tagged' })).value === 'three', 'b reading the new entry').toBe(true), 1000);
   });
 
   it('without a bus, trusts an entry for l1.timeout seconds at most', async () => {
@@ -306,11 +311,11 @@ describe('L1 between processes', () => {
     const b = await peer('memcached', params);
     await a.set('k', 'one', 600);
     expect(await held(b, 'k')).toBe('one');
-    await eventually(async () => a.l1!.busUp && (await b.ask('busUp')), 5000, 'both buses to come up');
+    await eventually(async () => expect(a.l1!.busUp && (await b.ask('busUp')), 'both buses to come up').toBe(true), 5000);
     expect(await held(b, 'k')).toBe('one');
 
     await bus.stop();
-    await eventually(async () => !(await b.ask('busUp')), 5000, 'b to see the bus down');
+    await eventually(async () => expect(!(await b.ask('busUp')), 'b to see the bus down').toBe(true), 5000);
     await a.set('k', 'two', 600); // its invalidation cannot travel
     expect(await held(b, 'k')).toBe('one');
     await b.ask('advance', { seconds: 10 });
@@ -318,11 +323,11 @@ describe('L1 between processes', () => {
     expect(await held(b, 'k')).toBe('two');
 
     bus = await startRedisServer({ port });
-    await eventually(async () => a.l1!.busUp && (await b.ask('busUp')), 10_000, 'both buses to reconnect');
+    await eventually(async () => expect(a.l1!.busUp && (await b.ask('busUp')), 'both buses to reconnect').toBe(true), 10_000);
     expect(await b.ask('size')).toBe(0);
     expect(await held(b, 'k')).toBe('two');
     await a.set('k', 'three', 600);
-    await eventually(async () => !(await b.ask('holds', { key: 'k' })), 1000, 'b dropping k once the bus is back');
+    await eventually(async () => expect(!(await b.ask('holds', { key: 'k' })), 'b dropping k once the bus is back').toBe(true), 1000);
     expect((await b.ask('get', { key: 'k' })).value).toBe('three');
   });
 
@@ -332,7 +337,7 @@ describe('L1 between processes', () => {
     await a.set('k', -1);
     const b = await peer('redis', params);
     await b.ask('get', { key: 'k' });
-    await eventually(async () => (await b.ask('busUp')) as boolean, 5000, "the peer's bus to come up");
+    await eventually(async () => expect((await b.ask('busUp')) as boolean, "the peer's bus to come up").toBe(true), 5000);
     const latencies: number[] = [];
     for (let round = 0; round < 1000; round++) {
       expect(await held(b, 'k')).toBe(round - 1);

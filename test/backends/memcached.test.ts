@@ -1,4 +1,4 @@
-import { createServer, createConnection, type Server, type Socket } from 'node:net';
+import { createConnection } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HashRing, parseServerAddress, ServerConnection } from '../../src/backends/memcached-client.js';
 import { CacheServerError, type CacheParams, InvalidCacheKeyError, MemcachedCache, type MemcachedOptions } from '../../src/index.js';
@@ -6,6 +6,7 @@ import { describeBackend, sleep } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
 import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
 import { freezeProcess } from '../setup/process.js';
+import { type SilentServer, silentServer } from '../setup/silent-server.js';
 
 function testServers(): string[] {
   const servers = process.env.CACHEGRAIN_TEST_MEMCACHED_SERVERS;
@@ -48,24 +49,11 @@ describe('memcached', () => {
   }
 
   /** A TCP server that accepts connections and never answers: a half-open connection's other end. */
-  async function silentServer(): Promise<{ location: string; accepted: Socket[]; closed: () => number }> {
-    const accepted: Socket[] = [];
-    let closed = 0;
-    const server: Server = createServer((socket) => {
-      accepted.push(socket);
-      socket.resume(); // read and drop every command
-      socket.on('error', () => undefined);
-      socket.on('close', () => closed++);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const { port } = server.address() as { port: number };
-    opened.push({
-      close: async () => {
-        for (const socket of accepted) socket.destroy();
-        await new Promise((resolve) => server.close(resolve));
-      },
-    } as MemcachedCache);
-    return { location: `127.0.0.1:${port}`, accepted, closed: () => closed };
+  /** A silent server closed with the test; its location as a cache names it. */
+  async function silentServerAt(): Promise<SilentServer & { location: string }> {
+    const server = await silentServer();
+    opened.push({ close: () => server.close() } as MemcachedCache);
+    return Object.assign(server, { location: `127.0.0.1:${server.port}` });
   }
 
   /** One counter of memcached's `stats`, asked on a connection of its own. */
@@ -488,7 +476,7 @@ describe('memcached', () => {
     });
 
     it('a connection that receives nothing for twice timeoutMs while commands wait is destroyed, they reject, and the next command reconnects', async () => {
-      const silent = await silentServer();
+      const silent = await silentServerAt();
       const connection = new ServerConnection(parseServerAddress(silent.location), 200, 0);
       opened.push({ close: () => connection.close() } as MemcachedCache);
       const waiting = [connection.get(['a']), connection.store('set', 'b', Buffer.from('x'), 0), connection.delete('c')];
@@ -497,21 +485,21 @@ describe('memcached', () => {
         expect(outcome.status).toBe('rejected');
         expect(((outcome as PromiseRejectedResult).reason as Error).message).toBe('no reply within 400 ms with 3 commands waiting; connection dropped');
       }
-      await expect.poll(silent.closed, { timeout: 20_000, interval: 10 }).toBe(1);
+      await expect.poll(() => silent.closed, { timeout: 20_000, interval: 10 }).toBe(1);
       const next = connection.get(['d']);
-      await expect.poll(() => silent.accepted.length, { timeout: 20_000, interval: 10 }).toBe(2);
+      await expect.poll(() => silent.connections, { timeout: 20_000, interval: 10 }).toBe(2);
       await expect(next).rejects.toThrow('no reply within 400 ms with 1 command waiting; connection dropped');
-      await expect.poll(silent.closed, { timeout: 20_000, interval: 10 }).toBe(2);
+      await expect.poll(() => silent.closed, { timeout: 20_000, interval: 10 }).toBe(2);
     });
 
     it('a cache on a half-open connection rejects within timeoutMs, drops the connection, and tries a new one later', async () => {
-      const silent = await silentServer();
+      const silent = await silentServerAt();
       const cache = open({ location: silent.location, alias: 'half-open', options: { timeoutMs: 200 } });
       await expect(cache.get('k')).rejects.toThrow(`cache 'half-open': server ${silent.location} did not answer within 200 ms`);
-      await expect.poll(silent.closed, { timeout: 20_000, interval: 10 }).toBe(1);
+      await expect.poll(() => silent.closed, { timeout: 20_000, interval: 10 }).toBe(1);
       await expect(cache.set('k', 'v')).rejects.toThrow(CacheServerError);
-      expect(silent.accepted.length).toBe(2);
-      await expect.poll(silent.closed, { timeout: 20_000, interval: 10 }).toBe(2);
+      expect(silent.connections).toBe(2);
+      await expect.poll(() => silent.closed, { timeout: 20_000, interval: 10 }).toBe(2);
     });
 
     it('close() ends the connections; commands after it fail naming the server', async () => {

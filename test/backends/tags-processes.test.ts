@@ -206,6 +206,7 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
     await here.invalidateTags([tag('item:9')], { soft: true });
     const callsBefore = await peer.ask<number>('factoryCalls');
     const takesBefore = await peer.ask<number>('lockTakes');
+    const locksDoneBefore = await peer.ask<number>('locksDone');
     await peer.ask('slowLocks', { ms: 1000 });
     try {
       let calls = 0;
@@ -221,8 +222,8 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
       expect(answers).toEqual(['v1', 'v1']);
       await eventually(async () => expect(await here.get(key('late'))).toBe('v2'));
       await eventually(async () => expect(await peer.ask('lockTakes')).toBe(takesBefore + 1));
-      // A refresh would call its factory right after taking the lock and reading the tags' versions.
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      // The peer is done with its lock once it let go of it: a refresh would have called its factory by then.
+      await eventually(async () => expect(await peer.ask('locksDone')).toBe(locksDoneBefore + 1));
       expect(calls + (await peer.ask<number>('factoryCalls')) - callsBefore).toBe(1);
     } finally {
       await peer.ask('slowLocks', { ms: 0 });

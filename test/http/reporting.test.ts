@@ -43,6 +43,16 @@ describe.each(STACKS)('a page cache whose server refuses to store, on %s', (_sta
         ),
       );
       expect(caches.get('pages').stats().errors).toBe(1);
+
+      // The same failure again is counted, and not logged again.
+      const again = await send(app.url, '/page');
+      expect([again.status, again.text, again.headers['x-cache']]).toEqual([200, 'the page', 'MISS']);
+      await eventually(() => expect(caches.get('pages').stats().errors).toBe(2));
+      // Another page's failure, sent only once the second was counted, is logged: a second warning of the first would come before it.
+      await send(app.url, '/other');
+      await eventually(() => expect(heard).toHaveLength(2));
+      expect(heard[1]).toContain(`storing the page ${app.url}/other failed`);
+      expect(caches.get('pages').stats().errors).toBe(3);
       expect(consoleErrors).not.toHaveBeenCalled();
     } finally {
       await app.close();

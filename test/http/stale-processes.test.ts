@@ -150,13 +150,16 @@ describe.each(STACK_NAMES)('on %s', (name) => {
       expect(summary(await get(one, '/stale/slowlock'))).toEqual([200, 'MISS', 'slowlock run 1']);
       await stored('/stale/slowlock');
       for (const site of pair) await get(site, '/clock/90');
+      const locksDone = await counters.llen(`${KEY_PREFIX}:locks:done`);
       // The second process read the page stale, and takes the lock only once the first has refreshed it and let go.
       const replies = await Promise.all([get(one, '/stale/slowlock'), get(two, '/stale/slowlock')]);
       expect(replies.map(summary)).toEqual([
         [200, 'STALE', 'slowlock run 1'],
         [200, 'STALE', 'slowlock run 1'],
       ]);
-      await new Promise((resolve) => setTimeout(resolve, VIEW_MS * 4));
+      // Each process's refresh is done with its lock once: the second's after it would have rendered again.
+      await eventually(async () => expect(await counters.llen(`${KEY_PREFIX}:locks:done`)).toBe(locksDone + 2));
+      expect(await views('slowlock')).toBe(2);
       await bothHit(one, two, '/stale/slowlock', 'slowlock run 2');
       expect(await views('slowlock')).toBe(2);
     });
