@@ -62,28 +62,18 @@ const ENGINES: readonly FolderEngine[] = [
       return (file) => templateDigest(eta, file);
     },
   },
-  {
-    name: 'ejs',
-    extensions: ['.ejs'],
-    async digester(dir) {
-      const ejs = enginePackage<object>('ejs', dir);
-      const { installCacheTag } = await import('../../adapters/ejs.js');
-      const { ejsDigests } = await import('../../adapters/ejs-digests.js');
-      installCacheTag(ejs as Parameters<typeof installCacheTag>[0], { digests: true });
-      return byPath(ejsDigests(ejs)!, dir);
-    },
-  },
-  {
-    name: 'pug',
-    extensions: ['.pug'],
-    async digester(dir) {
-      const pug = enginePackage<object>('pug', dir);
-      const { installCacheTag } = await import('../../adapters/pug.js');
-      const { pugDigests } = await import('../../adapters/pug-digests.js');
-      installCacheTag(pug as Parameters<typeof installCacheTag>[0], { digests: true });
-      return byPath(pugDigests(pug)!, dir);
-    },
-  },
+  moduleEngine('ejs', '.ejs', async (ejs) => {
+    const { installCacheTag } = await import('../../adapters/ejs.js');
+    const { ejsDigests } = await import('../../adapters/ejs-digests.js');
+    installCacheTag(ejs as Parameters<typeof installCacheTag>[0], { digests: true });
+    return ejsDigests(ejs)!;
+  }),
+  moduleEngine('pug', '.pug', async (pug) => {
+    const { installCacheTag } = await import('../../adapters/pug.js');
+    const { pugDigests } = await import('../../adapters/pug-digests.js');
+    installCacheTag(pug as Parameters<typeof installCacheTag>[0], { digests: true });
+    return pugDigests(pug)!;
+  }),
   {
     name: 'liquid',
     extensions: ['.liquid'],
@@ -95,6 +85,11 @@ const ENGINES: readonly FolderEngine[] = [
     },
   },
 ];
+
+/** An engine that is a module (EJS, Pug) whose templates are named by path: `digestsOf` installs the tag with digests on it. */
+function moduleEngine(name: string, extension: string, digestsOf: (engine: object) => Promise<TemplateDigests<TemplateFiles>>): FolderEngine {
+  return { name, extensions: [extension], digester: async (dir) => byPath(await digestsOf(enginePackage<object>(name, dir)), dir) };
+}
 
 /**
  * Digests the templates of `dir` for an engine that names each by its path (from the working
