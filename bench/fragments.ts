@@ -85,7 +85,7 @@ function handWritten(): HandWrittenIndex {
 
 async function nunjucksPage(): Promise<Page> {
   const { default: nunjucks } = await import('nunjucks');
-  const { installCacheTag, render: renderNunjucks } = await import('../adapters/nunjucks.js');
+  const { installCacheTag, render: renderNunjucks } = await import('../src/engines/nunjucks.js');
   const body = '<li class="item">{{ item.title }}: {{ item.body }}{% for tag in item.tags %}<span>{{ tag }}</span>{% endfor %}</li>';
   const sources: Record<string, string> = { plain: `<ul>{% for item in items %}${body}{% endfor %}</ul>` };
   for (const [kind, keywords] of Object.entries(KEYWORDS)) {
@@ -108,7 +108,7 @@ async function nunjucksPage(): Promise<Page> {
 
 async function handlebarsPage(): Promise<Page> {
   const { default: Handlebars } = await import('handlebars');
-  const { installCacheHelper, render: renderHandlebars } = await import('../adapters/handlebars.js');
+  const { installCacheHelper, render: renderHandlebars } = await import('../src/engines/handlebars.js');
   const handlebars = installCacheHelper(Handlebars.create());
   const digestedHandlebars = installCacheHelper(Handlebars.create(), { digests: true });
   const body = '<li class="item">{{title}}: {{body}}{{#each tags}}<span>{{this}}</span>{{/each}}</li>';
@@ -132,7 +132,7 @@ async function handlebarsPage(): Promise<Page> {
 
 async function etaPage(): Promise<Page> {
   const { Eta } = await import('eta');
-  const { cachePlugin } = await import('../adapters/eta.js');
+  const { cachePlugin } = await import('../src/engines/eta.js');
   const eta = new Eta({ plugins: [cachePlugin()] });
   const digestedEta = new Eta({ plugins: [cachePlugin({ digests: true })] });
   const body = '<li class="item"><%= item.title %>: <%= item.body %><% for (const tag of item.tags) { %><span><%= tag %></span><% } %></li>';
@@ -174,7 +174,7 @@ async function etaPage(): Promise<Page> {
 
 async function ejsPage(): Promise<Page> {
   const { default: ejs } = await import('ejs');
-  const { installCacheTag: installEjsTag } = await import('../adapters/ejs.js');
+  const { installCacheTag: installEjsTag } = await import('../src/engines/ejs.js');
   // The pristine EJS is the CommonJS copy of the module; the tag is installed on the ES module's.
   const pristine = createRequire(import.meta.url)('ejs') as typeof ejs;
   installEjsTag(ejs);
@@ -209,7 +209,7 @@ async function ejsPage(): Promise<Page> {
 
 async function pugPage(): Promise<Page> {
   const { default: pug } = await import('pug');
-  const { installCacheTag: installPugTag } = await import('../adapters/pug.js');
+  const { installCacheTag: installPugTag } = await import('../src/engines/pug.js');
   const body = '      li.item #{item.title}: #{item.body}\n        each tag in item.tags\n          span= tag';
   const keywords: Record<Keywords | 'none', string> = { none: '', using: "(using='frag_l1')", tagged: "(using='frag_l1' tags='items')" };
   // Templates without the tag compile as Pug compiles them: the plain and pre-rendered loops are Pug's own.
@@ -250,7 +250,7 @@ async function pugPage(): Promise<Page> {
 
 async function liquidPage(): Promise<Page> {
   const { Liquid } = await import('liquidjs');
-  const { installCacheTag: installLiquidTag } = await import('../adapters/liquid.js');
+  const { installCacheTag: installLiquidTag } = await import('../src/engines/liquid.js');
   const options = { outputEscape: 'escape' as const };
   const liquid = installLiquidTag(new Liquid(options));
   const pristine = new Liquid(options);

@@ -12,10 +12,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import inject from 'light-my-request';
-import { addCacheContexts, cacheMiddleware } from '../adapters/express.js';
-import { addCacheContexts as fastifyAddCacheContexts, cachegrain } from '../adapters/fastify.js';
-import { addCacheContexts as honoAddCacheContexts, cacheMiddleware as honoCacheMiddleware } from '../adapters/hono.js';
-import { addCacheContexts as koaAddCacheContexts, cacheMiddleware as koaCacheMiddleware } from '../adapters/koa.js';
+import { addCacheContexts, cacheMiddleware } from '../src/frameworks/express.js';
+import { addCacheContexts as fastifyAddCacheContexts, cachegrain } from '../src/frameworks/fastify.js';
+import { addCacheContexts as honoAddCacheContexts, cacheMiddleware as honoCacheMiddleware } from '../src/frameworks/hono.js';
+import { addCacheContexts as koaAddCacheContexts, cacheMiddleware as koaCacheMiddleware } from '../src/frameworks/koa.js';
 import { LocMemCache } from '../src/index.js';
 
 const require = createRequire(import.meta.url);

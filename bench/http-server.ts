@@ -10,8 +10,8 @@ import http, { type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
-import { cacheMiddleware, defineHole } from '../adapters/express.js';
-import { installCacheTag, renderString } from '../adapters/nunjucks.js';
+import { cacheMiddleware, defineHole } from '../src/frameworks/express.js';
+import { installCacheTag, renderString } from '../src/engines/nunjucks.js';
 import { LocMemCache } from '../src/index.js';
 import { buildApp, type Kind, KINDS, kindsOf, PAGE, type Side, SIDES, type Stack, STACKS } from './http-apps.js';
 

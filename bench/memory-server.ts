@@ -9,7 +9,7 @@ import { subscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import { addCacheTags, cacheMiddleware } from '../adapters/express.js';
+import { addCacheTags, cacheMiddleware } from '../src/frameworks/express.js';
 import { CACHE_OPERATIONS, channelName, LocMemCache } from '../src/index.js';
 
 /** The most pages the page cache's store holds. */

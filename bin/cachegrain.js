@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `cachegrain` command. In a source checkout it runs src/cli.ts through tsx; installed, the built dist/src/cli.js.
+// The `cachegrain` command. In a source checkout it runs src/cli/main.ts through tsx; installed, the built dist/src/cli/main.js.
 import { existsSync } from 'node:fs';
 
 // A reader that stops early (`cachegrain digests | head -1`) closes the pipe: what it asked for has
@@ -9,14 +9,14 @@ process.stdout.on('error', (error) => {
   process.exit(process.exitCode ?? 0);
 });
 
-const source = new URL('../src/cli.ts', import.meta.url);
+const source = new URL('../src/cli/main.ts', import.meta.url);
 let cli;
 if (existsSync(source)) {
   const { register } = await import('tsx/esm/api');
   register();
   cli = await import(source.href);
 } else {
-  cli = await import(new URL('../dist/src/cli.js', import.meta.url).href);
+  cli = await import(new URL('../dist/src/cli/main.js', import.meta.url).href);
 }
 const code = await cli.main(process.argv.slice(2));
 process.exitCode = code;

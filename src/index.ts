@@ -1,7 +1,7 @@
 /** cachegrain: Django's cache framework for Node.js. The low-level API, configuration and backends. */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
-export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './core/base.js';
+export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './cache/base-cache.js';
 export type {
   CachedEntry,
   CacheParams,
@@ -15,24 +15,32 @@ export type {
   VersionOption,
   WriteFailure,
   WriteOptions,
-} from './core/base.js';
-export type { HeldString, HeldStringKeeper, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from './core/in-process.js';
-export { caches, cache, configureCaches, invalidateTags } from './config.js';
-export type { BackendClass, CacheConfig, CachesConfig } from './config.js';
-export { bytesCodec, memoryCodec, textOrBytesCodec } from './core/codec.js';
-export type { Codec, MemoryPayload, EntryStamp } from './core/codec.js';
+} from './cache/base-cache.js';
+export type {
+  HeldString,
+  HeldStringKeeper,
+  InProcessEntry,
+  InProcessRecency,
+  InProcessStanding,
+  InProcessStore,
+  LocalStore,
+} from './common/in-process-contract.js';
+export { caches, cache, configureCaches, invalidateTags } from './config/cache-registry.js';
+export type { BackendClass, CacheConfig, CachesConfig } from './config/cache-registry.js';
+export { bytesCodec, memoryCodec, textOrBytesCodec } from './common/codec.js';
+export type { Codec, MemoryPayload, EntryStamp } from './common/codec.js';
 export { cullCount, cullingOptions } from './backends/culling.js';
-export { CACHE_OPERATIONS, channelName } from './core/observe.js';
-export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './core/observe.js';
+export { CACHE_OPERATIONS, channelName } from './common/observation.js';
+export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './common/observation.js';
 export { fragmentStats, resetFragmentStats } from './fragments/index.js';
 export type { CullingOptions } from './backends/culling.js';
-export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './core/errors.js';
-export { defaultKeyFunction, memcachedKeyProblems } from './core/keys.js';
-export type { CacheKey, KeyFunction } from './core/keys.js';
+export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './common/errors.js';
+export { defaultKeyFunction, memcachedKeyProblems } from './common/cache-keys.js';
+export type { CacheKey, KeyFunction } from './common/cache-keys.js';
 export * from './backends/index.js';
 export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
 export type { ServerHealth, ServerOptions } from './backends/server.js';
-export type { ServerRecovery } from './core/report.js';
+export type { ServerRecovery } from './common/reporting.js';
 export type { L1Options } from './tier/l1-settings.js';
 export { L1Tier } from './tier/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database/database.js';

@@ -18,12 +18,12 @@ import Handlebars from 'handlebars';
 import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
 import pug from 'pug';
-import { installCacheTag as installEjsCacheTag } from '../adapters/ejs.js';
-import { cachePlugin } from '../adapters/eta.js';
-import { expressEngine as handlebarsEngine, installCacheHelper } from '../adapters/handlebars.js';
-import { installCacheTag as installLiquidCacheTag } from '../adapters/liquid.js';
-import { installCacheTag, render as renderNunjucks } from '../adapters/nunjucks.js';
-import { installCacheTag as installPugCacheTag } from '../adapters/pug.js';
+import { installCacheTag as installEjsCacheTag } from '../src/engines/ejs.js';
+import { cachePlugin } from '../src/engines/eta.js';
+import { expressEngine as handlebarsEngine, installCacheHelper } from '../src/engines/handlebars.js';
+import { installCacheTag as installLiquidCacheTag } from '../src/engines/liquid.js';
+import { installCacheTag, render as renderNunjucks } from '../src/engines/nunjucks.js';
+import { installCacheTag as installPugCacheTag } from '../src/engines/pug.js';
 import {
   type BaseCache,
   BUILTIN_BACKENDS,
@@ -60,15 +60,15 @@ let admin: pg.Client;
  * the command linked into node_modules/.bin. No source, so the command runs the built code.
  */
 function project(name: string, extraPackages: string[] = []): string {
-  const cli = join(repo, 'dist/src/cli.js');
-  if (!existsSync(cli) || statSync(cli).mtimeMs < statSync(join(repo, 'src/cli.ts')).mtimeMs) {
-    throw new Error('dist/ is missing or older than src/cli.ts: run `npm run build` first (npm test does)');
+  const cli = join(repo, 'dist/src/cli/main.js');
+  if (!existsSync(cli) || statSync(cli).mtimeMs < statSync(join(repo, 'src/cli/main.ts')).mtimeMs) {
+    throw new Error('dist/ is missing or older than src/cli/main.ts: run `npm run build` first (npm test does)');
   }
   const dir = join(root, name);
   const installed = join(dir, 'node_modules/cachegrain');
   mkdirSync(join(dir, 'node_modules/.bin'), { recursive: true });
   writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, private: true, type: 'module' }));
-  for (const part of ['package.json', 'bin', 'dist/src', 'dist/adapters']) cpSync(join(repo, part), join(installed, part), { recursive: true });
+  for (const part of ['package.json', 'bin', 'dist/src']) cpSync(join(repo, part), join(installed, part), { recursive: true });
   for (const dependency of ['lru-cache', 'vary', 'ioredis', 'pg', 'better-sqlite3', ...extraPackages]) {
     symlinkSync(join(repo, 'node_modules', dependency), join(dir, 'node_modules', dependency));
   }

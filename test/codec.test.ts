@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bytesCodec, type Codec, textOrBytesCodec } from '../src/index.js';
-import { decodeStamped } from '../src/core/codec.js';
+import { decodeStamped } from '../src/common/codec.js';
 
 describe('stamps read again', () => {
   const stamped = (versions: string[]) => bytesCodec.stamp!(bytesCodec.encode('value'), { tags: ['a', 'b'], versions });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nunjucks from 'nunjucks';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { installCacheTag, renderString } from '../adapters/nunjucks.js';
+import { installCacheTag, renderString } from '../src/engines/nunjucks.js';
 import {
   BaseCache,
   cache,

@@ -12,7 +12,7 @@ import nunjucks from 'nunjucks';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pageStats, pageVariants, resetPageStats } from '../src/http/index.js';
-import { installCacheTag, render } from '../adapters/nunjucks.js';
+import { installCacheTag, render } from '../src/engines/nunjucks.js';
 import { caches, configureCaches, fragmentStats, resetFragmentStats } from '../src/index.js';
 import { eventually } from './setup/eventually.js';
 import { closedPort } from './setup/closed-port.js';

@@ -16,7 +16,7 @@ import {
 import { BasicTracerProvider, InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import express from 'express';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { cachePage } from '../adapters/express.js';
+import { cachePage } from '../src/frameworks/express.js';
 import { caches, configureCaches, RedisCache } from '../src/index.js';
 import { enableOpenTelemetry } from '../src/opentelemetry/index.js';
 import { closedPort } from './setup/closed-port.js';

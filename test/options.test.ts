@@ -7,7 +7,7 @@ import { Eta } from 'eta';
 import Handlebars from 'handlebars';
 import nunjucks from 'nunjucks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { cachePlugin } from '../adapters/eta.js';
+import { cachePlugin } from '../src/engines/eta.js';
 import {
   cacheControl,
   cacheDashboard,
@@ -16,9 +16,9 @@ import {
   conditionalGet,
   fetchFromCacheMiddleware,
   updateCacheMiddleware,
-} from '../adapters/express.js';
-import { expressEngine as handlebarsExpressEngine, installCacheHelper } from '../adapters/handlebars.js';
-import { installCacheTag } from '../adapters/nunjucks.js';
+} from '../src/frameworks/express.js';
+import { expressEngine as handlebarsExpressEngine, installCacheHelper } from '../src/engines/handlebars.js';
+import { installCacheTag } from '../src/engines/nunjucks.js';
 import { cache, caches, configureCaches, invalidateTags } from '../src/index.js';
 import { defineCacheContext, getCacheKey, invalidatePage, learnCacheKey } from '../src/http/index.js';
 import { errorOf } from './setup/error-of.js';

@@ -3,7 +3,7 @@
  * callers, `caches.clearAll()` empties every configured cache once they have landed.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { cachePage } from '../adapters/express.js';
+import { cachePage } from '../src/frameworks/express.js';
 import { type BaseCache, caches, configureCaches, LocMemCache, type WriteOptions } from '../src/index.js';
 import { listen, send } from './http/client.js';
 

@@ -1,10 +1,10 @@
 import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pageStats, resetPageStats } from '../adapters/express.js';
-import { installCacheTag, renderString } from '../adapters/nunjucks.js';
+import { pageStats, resetPageStats } from '../src/frameworks/express.js';
+import { installCacheTag, renderString } from '../src/engines/nunjucks.js';
 import { caches, configureCaches, fragmentStats, LocMemCache, RedisCache, resetFragmentStats } from '../src/index.js';
 import { closedPort } from './setup/closed-port.js';
-import { CountsByName } from '../src/core/observe.js';
+import { CountsByName } from '../src/common/observation.js';
 import { RemoteLikeStore } from './fragments/remote-like-store.js';
 
 describe('fragmentStats()', () => {

@@ -2,8 +2,8 @@
  * Culling for the backends that bound their own size (locmem, filebased, database), as Django
  * does it: when a write finds the store full, remove 1/cullFrequency of the entries (0: all).
  */
-import { describe } from '../core/keys.js';
-import { MUST_BE, optionShape } from '../options.js';
+import { describe } from '../common/cache-keys.js';
+import { MUST_BE, optionShape } from '../common/option-rules.js';
 
 /** The options every culling backend takes. */
 export interface CullingOptions {

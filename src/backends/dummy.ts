@@ -2,8 +2,8 @@
  * dummy: implements the whole API and stores nothing, for development and for turning
  * caching off without touching code. Keys are still made and validated, so bad keys show up early.
  */
-import { BaseCache, type CacheParams, type Entry } from '../core/base.js';
-import { type Codec, memoryCodec } from '../core/codec.js';
+import { BaseCache, type CacheParams, type Entry } from '../cache/base-cache.js';
+import { type Codec, memoryCodec } from '../common/codec.js';
 
 /**
  * Values are never kept, so they are never encoded either: a dummy cache validates keys, not values.

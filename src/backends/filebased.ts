@@ -12,9 +12,9 @@ import { randomBytes } from 'node:crypto';
 import { link, mkdir, open, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
-import { BaseCache, type CacheParams, type Entry } from '../core/base.js';
-import { bytesCodec } from '../core/codec.js';
-import { md5 } from '../core/hash.js';
+import { BaseCache, type CacheParams, type Entry } from '../cache/base-cache.js';
+import { bytesCodec } from '../common/codec.js';
+import { md5 } from '../common/hash.js';
 import { pathKind } from './paths.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
 

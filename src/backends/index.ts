@@ -1,5 +1,5 @@
 /** The built-in backends by their `backend` name. */
-import type { BaseCache, CacheParams } from '../core/base.js';
+import type { BaseCache, CacheParams } from '../cache/base-cache.js';
 import { DatabaseCache } from './database/database.js';
 import { DummyCache } from './dummy.js';
 import { FileBasedCache } from './filebased.js';

@@ -4,9 +4,9 @@
  * entries first, never a tag's version.
  */
 import { LRUCache } from 'lru-cache';
-import { BaseCache, type CacheParams } from '../core/base.js';
-import type { InProcessEntry, InProcessRecency, InProcessStanding, LocalStore } from '../core/in-process.js';
-import { memoryCodec, type MemoryPayload } from '../core/codec.js';
+import { BaseCache, type CacheParams } from '../cache/base-cache.js';
+import type { InProcessEntry, InProcessRecency, InProcessStanding, LocalStore } from '../common/in-process-contract.js';
+import { memoryCodec, type MemoryPayload } from '../common/codec.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
 
 export type LocMemOptions = CullingOptions;

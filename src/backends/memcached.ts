@@ -4,14 +4,14 @@
  * The surprises: `clear()` is `flush_all` of every server of the cache (memcached cannot list keys),
  * and counters go negative through a gets/cas loop, as memcached's own are unsigned.
  */
-import { type CacheParams, type Entry, type WriteFailure } from '../core/base.js';
-import { bytesCodec } from '../core/codec.js';
-import { groupBy } from '../core/group.js';
-import { CacheServerError, InvalidCacheKeyError } from '../core/errors.js';
-import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../core/keys.js';
-import { splitLocation } from '../core/types.js';
+import { type CacheParams, type Entry, type WriteFailure } from '../cache/base-cache.js';
+import { bytesCodec } from '../common/codec.js';
+import { groupBy } from '../common/group.js';
+import { CacheServerError, InvalidCacheKeyError } from '../common/errors.js';
+import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../common/cache-keys.js';
+import { splitLocation } from '../common/cache-types.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
-import { optionShape } from '../options.js';
+import { optionShape } from '../common/option-rules.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 export interface MemcachedOptions extends ServerOptions {

@@ -4,16 +4,16 @@
  * never flushes; it SCANs for this cache's key pattern, which a custom keyFunction must spell out.
  */
 import type { Cluster, ChainableCommander, ClusterOptions, Redis, RedisOptions as IORedisOptions } from 'ioredis';
-import type { CacheParams, Entry } from '../core/base.js';
-import { textOrBytesCodec } from '../core/codec.js';
-import { groupBy } from '../core/group.js';
-import { CacheServerError } from '../core/errors.js';
-import { defaultKeyFunction, describe } from '../core/keys.js';
-import { splitLocation } from '../core/types.js';
+import type { CacheParams, Entry } from '../cache/base-cache.js';
+import { textOrBytesCodec } from '../common/codec.js';
+import { groupBy } from '../common/group.js';
+import { CacheServerError } from '../common/errors.js';
+import { defaultKeyFunction, describe } from '../common/cache-keys.js';
+import { splitLocation } from '../common/cache-types.js';
 import { coalesceWrites, DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
 import type { BusConnections } from '../tier/l1.js';
 import type { L1Settings } from '../tier/l1-settings.js';
-import { optionShape } from '../options.js';
+import { optionShape } from '../common/option-rules.js';
 import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 export interface RedisOptions extends ServerOptions {

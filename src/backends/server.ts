@@ -7,15 +7,15 @@
  * until a probe gets an answer (the breaker); and a request's calls to every cache share one budget
  * (the largest `timeoutMs` among them), cut by each wait on a call that failed.
  */
-import { BaseCache, type CacheParams } from '../core/base.js';
-import type { Seam } from '../core/seam.js';
-import type { ServerHealth } from '../core/types.js';
-import type { Codec } from '../core/codec.js';
-import { CacheServerError } from '../core/errors.js';
-import type { ReportPath } from '../core/report.js';
-import { describe } from '../core/keys.js';
-import { type OptionShape, optionShape } from '../options.js';
-import { currentScope, type RequestScope } from '../cacheability/scope.js';
+import { BaseCache, type CacheParams } from '../cache/base-cache.js';
+import type { Seam } from '../cache/backend-contract.js';
+import type { ServerHealth } from '../common/cache-types.js';
+import type { Codec } from '../common/codec.js';
+import { CacheServerError } from '../common/errors.js';
+import type { ReportPath } from '../common/reporting.js';
+import { describe } from '../common/cache-keys.js';
+import { type OptionShape, optionShape } from '../common/option-rules.js';
+import { currentScope, type RequestScope } from '../cacheability/request-scope.js';
 import { DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
 import { type BusConnections, L1Tier } from '../tier/l1.js';
 import { L1_OPTIONS, type L1Options, type L1Settings, l1Settings } from '../tier/l1-settings.js';

@@ -6,8 +6,8 @@
  * where a set holds `cookie`, `cookie:theme` adds nothing, and `user` covers `user.roles`.
  */
 import type { IncomingMessage } from 'node:http';
-import { checkOptions, closestName, optionShape } from '../options.js';
-import { describe } from '../core/keys.js';
+import { checkOptions, closestName, optionShape } from '../common/option-rules.js';
+import { describe } from '../common/cache-keys.js';
 import { frameworkRequest } from './framework-request.js';
 
 /**

@@ -3,12 +3,12 @@
  * line naming the alias and where its entries live (never a password).
  */
 import { resolve } from 'node:path';
-import type { BaseCache } from '../core/base.js';
+import type { BaseCache } from '../cache/base-cache.js';
 import { DatabaseCache } from '../backends/database/database.js';
 import { describePostgresUrl } from '../backends/database/postgres.js';
 import { sqlitePath } from '../backends/database/sqlite.js';
-import { caches, type CacheConfig, type CachesConfig, configureCaches } from '../config.js';
-import { closestName, didYouMean } from '../options.js';
+import { caches, type CacheConfig, type CachesConfig, configureCaches } from '../config/cache-registry.js';
+import { closestName, didYouMean } from '../common/option-rules.js';
 import { printable, UserError } from './io.js';
 
 export async function configure(config: CachesConfig): Promise<void> {

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { extname, join, relative, resolve, sep } from 'node:path';
 import { resolvePeer } from '../backends/peer.js';
-import type { TemplateFiles } from '../../adapters/template-files.js';
+import type { TemplateFiles } from '../engines/template-files.js';
 import { type DependencyNode, describeProblem, type TemplateDigestReport, type TemplateDigests } from '../digests/index.js';
 import { type IO, type Parsed, printable, UserError } from './io.js';
 
@@ -31,7 +31,7 @@ const ENGINES: readonly FolderEngine[] = [
     extensions: ['.njk', '.nunjucks'],
     async digester(dir) {
       const nunjucks = enginePackage<typeof import('nunjucks')>('nunjucks', dir);
-      const { installCacheTag, templateDigest } = await import('../../adapters/nunjucks.js');
+      const { installCacheTag, templateDigest } = await import('../engines/nunjucks.js');
       const env = installCacheTag(new nunjucks.Environment(new nunjucks.FileSystemLoader(dir)), { digests: true });
       return (file) => templateDigest(env, file);
     },
@@ -41,7 +41,7 @@ const ENGINES: readonly FolderEngine[] = [
     extensions: ['.hbs', '.handlebars'],
     async digester(dir, files) {
       const handlebars = enginePackage<typeof import('handlebars')>('handlebars', dir).create();
-      const { installCacheHelper, templateDigest } = await import('../../adapters/handlebars.js');
+      const { installCacheHelper, templateDigest } = await import('../engines/handlebars.js');
       installCacheHelper(handlebars, { digests: true });
       const withoutExtension = (file: string) => file.slice(0, -extname(file).length);
       for (const file of files) {
@@ -57,20 +57,20 @@ const ENGINES: readonly FolderEngine[] = [
     extensions: ['.eta'],
     async digester(dir) {
       const { Eta } = enginePackage<typeof import('eta')>('eta', dir);
-      const { templateDigest } = await import('../../adapters/eta.js');
+      const { templateDigest } = await import('../engines/eta.js');
       const eta = new Eta({ views: dir });
       return (file) => templateDigest(eta, file);
     },
   },
   moduleEngine('ejs', '.ejs', async (ejs) => {
-    const { installCacheTag } = await import('../../adapters/ejs.js');
-    const { ejsDigests } = await import('../../adapters/ejs-digests.js');
+    const { installCacheTag } = await import('../engines/ejs.js');
+    const { ejsDigests } = await import('../engines/ejs-digests.js');
     installCacheTag(ejs as Parameters<typeof installCacheTag>[0], { digests: true });
     return ejsDigests(ejs)!;
   }),
   moduleEngine('pug', '.pug', async (pug) => {
-    const { installCacheTag } = await import('../../adapters/pug.js');
-    const { pugDigests } = await import('../../adapters/pug-digests.js');
+    const { installCacheTag } = await import('../engines/pug.js');
+    const { pugDigests } = await import('../engines/pug-digests.js');
     installCacheTag(pug as Parameters<typeof installCacheTag>[0], { digests: true });
     return pugDigests(pug)!;
   }),
@@ -79,8 +79,8 @@ const ENGINES: readonly FolderEngine[] = [
     extensions: ['.liquid'],
     async digester(dir) {
       const { Liquid } = enginePackage<typeof import('liquidjs')>('liquidjs', dir);
-      const { installCacheTag } = await import('../../adapters/liquid.js');
-      const { liquidDigests } = await import('../../adapters/liquid-digests.js');
+      const { installCacheTag } = await import('../engines/liquid.js');
+      const { liquidDigests } = await import('../engines/liquid-digests.js');
       return byPath(liquidDigests(installCacheTag(new Liquid({ root: dir, extname: '.liquid' }), { digests: true }))!, dir);
     },
   },

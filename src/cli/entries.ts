@@ -2,7 +2,7 @@
 import { attempt, build, checkAlias, configure, outOfReach, where } from './caches.js';
 import { type IO, type Parsed, printable } from './io.js';
 import { loadConfig } from './load-config.js';
-import type { BaseCache } from '../core/base.js';
+import type { BaseCache } from '../cache/base-cache.js';
 
 /** How long `clear` and `invalidate-tags` wait for the edges in front (the `purge` option) to take their purges. */
 export const EDGE_PURGE_WAIT_MS = 30_000;

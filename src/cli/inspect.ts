@@ -1,6 +1,6 @@
 /** `cachegrain inspect`: one entry of a cache, its value previewed safely, its expiry, tags, state and size. */
 import { inspect as inspectValue } from 'node:util';
-import type { BaseCache, CachedEntry, StoredEntry } from '../core/base.js';
+import type { BaseCache, CachedEntry, StoredEntry } from '../cache/base-cache.js';
 import { attempt, build, checkAlias, configure, outOfReach, where } from './caches.js';
 import { type IO, type Parsed, printable, UserError } from './io.js';
 import { loadConfig } from './load-config.js';

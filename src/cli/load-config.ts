@@ -3,7 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { CachesConfig } from '../config.js';
+import type { CachesConfig } from '../config/cache-registry.js';
 import { UserError } from './io.js';
 
 export const DEFAULT_CONFIG_FILES = ['cachegrain.config.js', 'cachegrain.config.mjs', 'cachegrain.config.ts', 'cachegrain.config.mts'];

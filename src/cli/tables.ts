@@ -2,7 +2,7 @@
 import { DatabaseCache } from '../backends/database/database.js';
 import { postgresTableSql } from '../backends/database/postgres.js';
 import { sqliteTableSql } from '../backends/database/sqlite.js';
-import type { CachesConfig } from '../config.js';
+import type { CachesConfig } from '../config/cache-registry.js';
 import { attempt, build, configure, dialectOf, mayBeDatabase, where } from './caches.js';
 import type { IO, Parsed } from './io.js';
 import { loadConfig } from './load-config.js';

@@ -8,8 +8,8 @@
  * this process or in the one that stored it, is a miss. The surprise: engines are named by their kind
  * and the order they were made in, which is the same in every process of a deploy.
  */
-import { BoundedMemo } from '../core/memo.js';
-import type { FoundDependencies, TemplateInputs } from './found.js';
+import { BoundedMemo } from '../common/bounded-memo.js';
+import type { FoundDependencies, TemplateInputs } from './dependencies.js';
 
 /** An engine instance's digests as a page reads them: of a template by its name, or of one given as a string. */
 export interface PageEngine {

@@ -6,8 +6,8 @@
  * in, on the process or on the machine.
  */
 import { extname } from 'node:path';
-import { md5 } from '../core/hash.js';
-import { type FoundDependencies, type NamedDependency, noDependencies, type TemplateInputs, wildcardFolder } from './found.js';
+import { md5 } from '../common/hash.js';
+import { type FoundDependencies, type NamedDependency, noDependencies, type TemplateInputs, wildcardFolder } from './dependencies.js';
 
 /** The templates of one engine instance (or of a folder, for the command line), as a digest reads them. */
 export interface TemplateLibrary {

@@ -3,8 +3,8 @@
  * every invalidation of the cache also purges. Checked once, with errors naming the alias, the edge
  * and the option, by `configureCaches` before anything is replaced and by a cache built directly.
  */
-import { describe } from '../core/keys.js';
-import { checkOptionNames, closestName, didYouMean, MUST_BE, type OptionShape, ValueRule } from '../options.js';
+import { describe } from '../common/cache-keys.js';
+import { checkOptionNames, closestName, didYouMean, MUST_BE, type OptionShape, ValueRule } from '../common/option-rules.js';
 
 /** Options every edge takes: how long one request may take, and how many times it is tried. */
 interface EdgeRequestOptions {

@@ -6,8 +6,8 @@
  */
 import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { type CacheStats, PURGE_CHANNEL, type PurgeEvent } from '../core/observe.js';
-import type { Reporter } from '../core/report.js';
+import { type CacheStats, PURGE_CHANNEL, type PurgeEvent } from '../common/observation.js';
+import type { Reporter } from '../common/reporting.js';
 import { edgeName, edgeRequests, type EdgeRequest, type Purge } from './edge-requests.js';
 import type { EdgePurgeConfig } from './purge-config.js';
 

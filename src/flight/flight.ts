@@ -3,7 +3,7 @@
  * one object with an explicit state, settled exactly once by whichever ending comes first (done,
  * failed, given up), so a waiter never waits longer than the work lasts.
  */
-import { BoundedMemo } from '../core/memo.js';
+import { BoundedMemo } from '../common/bounded-memo.js';
 
 export type FlightState = 'running' | 'landed' | 'failed';
 

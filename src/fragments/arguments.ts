@@ -4,12 +4,12 @@
  * error texts, which are Django's word for word. Surprise: the fallback is decided on every render,
  * so a later `configureCaches` that adds `template_fragments` takes effect at once.
  */
-import type { BaseCache } from '../core/base.js';
-import { caches } from '../config.js';
-import { InvalidCacheBackendError } from '../core/errors.js';
-import { describe } from '../core/keys.js';
+import type { BaseCache } from '../cache/base-cache.js';
+import { caches } from '../config/cache-registry.js';
+import { InvalidCacheBackendError } from '../common/errors.js';
+import { describe } from '../common/cache-keys.js';
 import { contextList } from '../cacheability/contexts.js';
-import { closestName, didYouMean } from '../options.js';
+import { closestName, didYouMean } from '../common/option-rules.js';
 
 /** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
 export interface TagSite {

@@ -4,7 +4,7 @@
  * renders leads the flight other renders in this process wait on, which settles in one place
  * (`settle`) on every path.
  */
-import type { BaseCache } from '../core/base.js';
+import type { BaseCache } from '../cache/base-cache.js';
 import { Cacheability } from '../cacheability/record.js';
 import type { Flight } from '../flight/index.js';
 import { describeSite, type TagSite } from './arguments.js';

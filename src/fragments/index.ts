@@ -13,7 +13,7 @@ export {
 } from './arguments.js';
 export { KEYWORDS } from './arguments.js';
 export type { Keyword, TagKeywords, TagSite } from './arguments.js';
-export { makeTemplateFragmentKey } from './key.js';
+export { makeTemplateFragmentKey } from './fragment-keys.js';
 export { uncacheableOutput } from './placeholders.js';
 export { FragmentRender, withRenderState } from './render.js';
 export { fragmentStats, resetFragmentStats } from './stats.js';

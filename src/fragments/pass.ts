@@ -4,10 +4,10 @@
  * fragment's HTML in the text around it, and writes the misses back. A stale fragment rendered again
  * behind its page is a pass of its own.
  */
-import type { BaseCache, RenderEntry } from '../core/base.js';
+import type { BaseCache, RenderEntry } from '../cache/base-cache.js';
 import { Cacheability } from '../cacheability/record.js';
 import { lockOrWait, type Release } from '../flight/index.js';
-import { groupBy } from '../core/group.js';
+import { groupBy } from '../common/group.js';
 import { atTag } from './arguments.js';
 import type { Fragment, Hit, Rendered } from './fragment.js';
 import { cutAtPlaceholders, takeUncacheableMarks } from './placeholders.js';

@@ -7,10 +7,10 @@
  * Surprise: bodies run after the engine's pass, so an adapter must hand over a body that still sees
  * the variables of the moment its tag ran.
  */
-import type { BaseCache } from '../core/base.js';
+import type { BaseCache } from '../cache/base-cache.js';
 import { Cacheability } from '../cacheability/record.js';
-import { currentScope } from '../cacheability/scope.js';
-import { groupBy } from '../core/group.js';
+import { currentScope } from '../cacheability/request-scope.js';
+import { groupBy } from '../common/group.js';
 import {
   atTag,
   fragmentCache,
@@ -25,8 +25,18 @@ import {
   TemplateSyntaxError,
 } from './arguments.js';
 import { Fragment, type RenderBody } from './fragment.js';
-import { fragmentKey, fragmentKeyInContexts, type KeyNode, type KeyRoot, keyRoot, nameNode, nodeAfter, storedFragmentKey, UNDIGESTED } from './key.js';
-import type { TemplateDigests } from '../digests/scope.js';
+import {
+  fragmentKey,
+  fragmentKeyInContexts,
+  type KeyNode,
+  type KeyRoot,
+  keyRoot,
+  nameNode,
+  nodeAfter,
+  storedFragmentKey,
+  UNDIGESTED,
+} from './fragment-keys.js';
+import type { TemplateDigests } from '../digests/engine-digests.js';
 import { Pass, type Recording } from './pass.js';
 import { placeholder, takeUncacheableMarks, uncacheableMarksMade } from './placeholders.js';
 import { foldContexts } from '../cacheability/contexts.js';

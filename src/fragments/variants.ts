@@ -8,7 +8,7 @@
 import type { IncomingMessage } from 'node:http';
 import { foldContexts, framedContextValues } from '../cacheability/contexts.js';
 import { TemplateSyntaxError } from './arguments.js';
-import { fragmentKeyInContexts } from './key.js';
+import { fragmentKeyInContexts } from './fragment-keys.js';
 
 /** What a fragment's own key holds when its HTML varies on contexts beyond its own: the contexts its variants are keyed by. */
 export interface ContextRedirect {

@@ -3,12 +3,12 @@
  * before their bodies ran and as of the earliest generation read for the render (its page's lookup,
  * in a page request), so that an invalidation during the render drops them too.
  */
-import type { BaseCache, TagSnapshot } from '../core/base.js';
-import { currentScope } from '../cacheability/scope.js';
-import { groupBy } from '../core/group.js';
+import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
+import { currentScope } from '../cacheability/request-scope.js';
+import { groupBy } from '../common/group.js';
 import type { Fragment } from './fragment.js';
 import { foldContexts } from '../cacheability/contexts.js';
-import type { EachEntry } from '../core/writes.js';
+import type { EachEntry } from '../cache/writes.js';
 import { type ContextRedirect, contextsBeyond } from './variants.js';
 import { sealHoles } from '../holes/index.js';
 

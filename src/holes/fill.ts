@@ -5,9 +5,9 @@
  * outermost level that sends bytes: the page cache, or else the outermost render of the page.
  */
 import type { IncomingMessage } from 'node:http';
-import { caches } from '../config.js';
+import { caches } from '../config/cache-registry.js';
 import { frameworkRequest } from '../cacheability/framework-request.js';
-import { inScopeOfItsOwn, type RequestScope } from '../cacheability/scope.js';
+import { inScopeOfItsOwn, type RequestScope } from '../cacheability/request-scope.js';
 import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
 import { definedHole, HoleError } from './registry.js';
 

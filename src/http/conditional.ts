@@ -5,7 +5,7 @@
  * dates without a zone (in the server's local time), all of which are invalid here and ignored.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { md5 } from '../core/hash.js';
+import { md5 } from '../common/hash.js';
 
 /** The headers a 304 keeps from the full response (RFC 9110 §15.4.5), besides Set-Cookie. */
 export const NOT_MODIFIED_HEADERS = new Set(['cache-control', 'content-location', 'date', 'etag', 'expires', 'last-modified', 'vary', 'set-cookie']);

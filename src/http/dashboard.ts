@@ -12,13 +12,13 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BaseCache } from '../core/base.js';
+import type { BaseCache } from '../cache/base-cache.js';
 import type { ServerHealth } from '../backends/server.js';
-import { caches } from '../config.js';
-import { InvalidCacheBackendError } from '../core/errors.js';
-import { checkOptions, MUST_BE, optionShape, ValueRule } from '../options.js';
+import { caches } from '../config/cache-registry.js';
+import { InvalidCacheBackendError } from '../common/errors.js';
+import { checkOptions, MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
 import { fragmentStats } from '../fragments/index.js';
-import { type CacheEvent, channelName, type HitCounts } from '../core/observe.js';
+import { type CacheEvent, channelName, type HitCounts } from '../common/observation.js';
 import { pageStats } from './page-cache.js';
 import { pageVariants, type RouteVariants, variantsUncounted } from './page-stats.js';
 

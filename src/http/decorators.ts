@@ -5,7 +5,7 @@
  * Express and Connect as middleware, Fastify as a hook, Koa and Hono as middleware of theirs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { checkOptions, MUST_BE, optionShape } from '../options.js';
+import { checkOptions, MUST_BE, optionShape } from '../common/option-rules.js';
 import {
   addNeverCacheHeaders,
   type CacheControlDirectives,
@@ -15,7 +15,7 @@ import {
   patchCacheControl,
   patchVaryHeaders,
 } from './headers.js';
-import { DEFAULT_MAX_BODY_BYTES } from './layer.js';
+import { DEFAULT_MAX_BODY_BYTES } from './page-settings.js';
 import { beforeHeaders, conditionalGetResponse } from './response-phase.js';
 
 /** What a decorator does to a request's response, before the view runs. */

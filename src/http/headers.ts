@@ -5,7 +5,7 @@
  */
 import type { OutgoingMessage } from 'node:http';
 import vary from 'vary';
-import { closestName, MUST_BE, optionShape, ValueRule, valueMessage } from '../options.js';
+import { closestName, MUST_BE, optionShape, ValueRule, valueMessage } from '../common/option-rules.js';
 
 /** The directives known by name (RFC 9111 and RFC 5861), in camelCase. */
 export interface KnownCacheControlDirectives {

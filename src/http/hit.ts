@@ -7,11 +7,11 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
 import { httpDate, mergeCacheControl } from './headers.js';
-import type { BaseCache } from '../core/base.js';
-import type { PageLayer } from './layer.js';
-import { requestPath } from './keys.js';
+import type { BaseCache } from '../cache/base-cache.js';
+import type { PageLayer } from './page-settings.js';
+import { requestPath } from './page-keys.js';
 import { countOnce } from './page-stats.js';
-import { EDGE_CONTEXT_HEADER, fitForEdge } from '../edge/context.js';
+import { EDGE_CONTEXT_HEADER, fitForEdge } from '../edge/edge-contexts.js';
 
 /** The request header an edge names its contexts in, as Node lower-cases it: a hit that carries it is fitted for the edge. */
 const EDGE_CONTEXT_HEADER_NAME = EDGE_CONTEXT_HEADER.toLowerCase();

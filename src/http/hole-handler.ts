@@ -6,8 +6,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildHole, definedHole, HOLE_PATH, HoleSigner, readHoleUrl, reportHoleFailure } from '../holes/index.js';
-import { checkOptions, optionShape } from '../options.js';
-import { HOLE_SECRET } from './holes.js';
+import { checkOptions, optionShape } from '../common/option-rules.js';
+import { HOLE_SECRET } from './page-holes.js';
 
 export interface HoleHandlerOptions {
   /**

@@ -36,16 +36,16 @@ export {
   urlTag,
   variantHash,
   varyHeaderList,
-} from './keys.js';
+} from './page-keys.js';
 export { CacheContextError, contextValue, defineCacheContext, foldContexts, forgetCacheContext } from '../cacheability/contexts.js';
 export type { CacheContextOptions, ContextValue, DefineCacheContext } from '../cacheability/contexts.js';
-export { cacheScope } from './holes.js';
-export type { HoleMode } from './holes.js';
+export { cacheScope } from './page-holes.js';
+export type { HoleMode } from './page-holes.js';
 export { holeHandler } from './hole-handler.js';
 export type { HoleHandlerOptions } from './hole-handler.js';
 export { defineHole, forgetHole, HoleError } from '../holes/index.js';
 export type { DefineHole, HoleArgument, HoleBuilder, HoleOptions } from '../holes/index.js';
-export type { LearnedHeaders, PageKeyOptions } from './keys.js';
+export type { LearnedHeaders, PageKeyOptions } from './page-keys.js';
 export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
 export type { StorageDecision, StorageRules } from './policy.js';
 export { holdResponse, teeResponse } from './capture.js';
@@ -56,7 +56,7 @@ export type { ConditionalGetOptions, ResponseDecorator } from './decorators.js';
 export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache, pageStats, resetPageStats } from './page-cache.js';
 export { nameRoute, pageVariants } from './page-stats.js';
 export type { RouteVariants } from './page-stats.js';
-export { REFRESH_HEADER } from './refresh.js';
+export { REFRESH_HEADER } from './page-refresh.js';
 export { DEFAULT_MAX_LENGTH, DEFAULT_MAX_LINE_LENGTH, tagHeaderLines } from './tag-header.js';
 export type { TagHeader, TagHeaderFormat, TagHeaderOption } from './tag-header.js';
 export type { PageCacheOptions, StoredPage } from './page-cache.js';

@@ -9,16 +9,16 @@
  * render drops it too.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { MaybePromise } from '../core/base.js';
+import type { MaybePromise } from '../cache/base-cache.js';
 import { ServerCache } from '../backends/server.js';
-import { inRequestScope } from '../cacheability/scope.js';
+import { inRequestScope } from '../cacheability/request-scope.js';
 import { judgeFreshnessHere } from './conditional.js';
-import { resolveCache } from './keys.js';
-import { type PageCacheOptions, PageLayer } from './layer.js';
+import { resolveCache } from './page-keys.js';
+import { type PageCacheOptions, PageLayer } from './page-settings.js';
 import { PageRequest } from './page-request.js';
 import { captureResponse } from './page-store.js';
 
-export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PAGE_CACHE_OPTIONS, type PageCacheOptions } from './layer.js';
+export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PAGE_CACHE_OPTIONS, type PageCacheOptions } from './page-settings.js';
 export type { StoredPage } from './hit.js';
 export { pageStats, resetPageStats } from './page-stats.js';
 

@@ -6,17 +6,17 @@
  * process (a `Flight` of the cache's, led by the request) and, under `lock`, once across processes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../core/base.js';
+import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../cache/base-cache.js';
 import { type Flight, type Locks, lockOrWait, type Release } from '../flight/index.js';
-import { openedScope, scopeOf } from '../cacheability/scope.js';
+import { openedScope, scopeOf } from '../cacheability/request-scope.js';
 import { templatesUnchanged } from '../digests/index.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
-import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './keys.js';
+import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
-import { traced, tracing } from '../core/observe.js';
-import type { PageLayer, UrlKeys } from './layer.js';
-import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './refresh.js';
-import { reportPageFailure } from './report.js';
+import { traced, tracing } from '../common/observation.js';
+import type { PageLayer, UrlKeys } from './page-settings.js';
+import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './page-refresh.js';
+import { reportPageFailure } from './page-failures.js';
 import { SeenAtLookup } from './seen-at-lookup.js';
 
 /** A page as the leading render sent it, with what a waiter needs to tell whether it is its variant. */

@@ -4,9 +4,9 @@
  * layers it passes.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { CountsByName, type HitCounts, PAGE_CHANNEL, type PageEvent } from '../core/observe.js';
-import { openedScope, scopeOf } from '../cacheability/scope.js';
-import { requestPath } from './keys.js';
+import { CountsByName, type HitCounts, PAGE_CHANNEL, type PageEvent } from '../common/observation.js';
+import { openedScope, scopeOf } from '../cacheability/request-scope.js';
+import { requestPath } from './page-keys.js';
 
 const countsByRoute = new CountsByName();
 

@@ -19,16 +19,16 @@ import {
 } from './headers.js';
 import { setTagHeader } from './tag-header.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
-import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
-import type { PageLayer } from './layer.js';
+import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './page-keys.js';
+import type { PageLayer } from './page-settings.js';
 import { PageRequest, type RenderedPage } from './page-request.js';
 import { countOnce, noteVariant, routeOf } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
-import { reportPageFailure } from './report.js';
-import { inRequestScope, scopeOf } from '../cacheability/scope.js';
-import { sealedBody, unsealedBody } from './holes.js';
+import { reportPageFailure } from './page-failures.js';
+import { inRequestScope, scopeOf } from '../cacheability/request-scope.js';
+import { sealedBody, unsealedBody } from './page-holes.js';
 import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
-import { fitForEdge } from '../edge/context.js';
+import { fitForEdge } from '../edge/edge-contexts.js';
 import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { pageTemplates } from '../digests/index.js';
 

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { directiveNames, getMaxAge, hasVaryHeader, headerText, patchVaryHeaders } from './headers.js';
-import { scopeOf } from '../cacheability/scope.js';
+import { scopeOf } from '../cacheability/request-scope.js';
 
 const REFUSING_DIRECTIVES = new Set(['private', 'no-cache', 'no-store']);
 

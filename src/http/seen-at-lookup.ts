@@ -9,9 +9,9 @@
 import type { IncomingMessage } from 'node:http';
 import { applicationContexts, contextValue, isApplicationContext } from '../cacheability/contexts.js';
 import { type Visitor, visitorGainedSince, visitorOf } from '../cacheability/framework-request.js';
-import { absoluteUrl, resolveCache } from './keys.js';
-import type { PageLayer } from './layer.js';
-import { reportPageFailure } from './report.js';
+import { absoluteUrl, resolveCache } from './page-keys.js';
+import type { PageLayer } from './page-settings.js';
+import { reportPageFailure } from './page-failures.js';
 
 /** The fix every report of this kind ends with. */
 const FIX = 'mount the page cache after the middleware that sets what it reads (cookie parsing, the session, authentication)';

@@ -5,7 +5,7 @@
  * lines, then shortened, then replaced by one token, and the page always goes out.
  */
 import type { ServerResponse } from 'node:http';
-import { checkOptions, optionShape, ValueRule } from '../options.js';
+import { checkOptions, optionShape, ValueRule } from '../common/option-rules.js';
 import { edgeToken, OVERFLOW_TOKEN, shortToken } from '../edge/tokens.js';
 import { isHeaderName } from './headers.js';
 

@@ -20,7 +20,7 @@ import {
   type PurgeEvent,
   type TracedWork,
   tracing,
-} from '../core/observe.js';
+} from '../common/observation.js';
 
 /** Where the metrics and spans go. */
 export interface OpenTelemetryOptions {

@@ -5,11 +5,11 @@
  * (see `TagVersions.forWrite`). So an invalidation that overtakes a render keeps it out even when the
  * render learns its tags late, and no clock is compared: the count lives on the server.
  */
-import type { Codec } from '../core/codec.js';
-import { CacheServerError } from '../core/errors.js';
-import type { CacheParts } from '../core/parts.js';
-import { throwRefusal } from '../core/seam.js';
-import type { Entry } from '../core/types.js';
+import type { Codec } from '../common/codec.js';
+import { CacheServerError } from '../common/errors.js';
+import type { CacheParts } from '../cache/cache-parts.js';
+import { throwRefusal } from '../cache/backend-contract.js';
+import type { Entry } from '../common/cache-types.js';
 
 /**
  * The generation of the invalidation that wrote `version` last (its soft part's, if it has one); 0

@@ -4,16 +4,16 @@
  * carried when last read; the found entries' other tags in at most one more. Each entry is judged,
  * counted and built into the caller's answer, in the caller's order.
  */
-import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../core/codec.js';
-import type { CacheKey } from '../core/keys.js';
-import { MADE_KEYS_REMEMBERED } from '../core/made-keys.js';
-import { BoundedMemo } from '../core/memo.js';
-import type { CacheStats } from '../core/observe.js';
-import { afterRemovals, Unreadable } from '../core/payloads.js';
-import { type Entry } from '../core/types.js';
-import { andThen, type MaybePromise } from '../core/maybe.js';
-import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../core/types.js';
-import type { CacheContext } from '../core/context.js';
+import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../common/codec.js';
+import type { CacheKey } from '../common/cache-keys.js';
+import { MADE_KEYS_REMEMBERED } from '../common/made-keys.js';
+import { BoundedMemo } from '../common/bounded-memo.js';
+import type { CacheStats } from '../common/observation.js';
+import { afterRemovals, Unreadable } from '../common/payloads.js';
+import { type Entry } from '../common/cache-types.js';
+import { andThen, type MaybePromise } from '../common/maybe-promise.js';
+import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../common/cache-types.js';
+import type { CacheContext } from '../cache/cache-context.js';
 import type { TagVersions } from './versions.js';
 
 /**

@@ -5,22 +5,22 @@
  * judged here too: fresh, stale inside a window, or dead.
  */
 import { randomBytes } from 'node:crypto';
-import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../core/call-options.js';
-import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../core/codec.js';
-import { CacheServerError } from '../core/errors.js';
-import { md5 } from '../core/hash.js';
-import { describe, memcachedKeyProblems } from '../core/keys.js';
-import { checkOptionNames } from '../options.js';
-import { TAG_KEY_VERSION, TAG_KEYS } from '../core/made-keys.js';
-import { BoundedMemo } from '../core/memo.js';
-import { afterRemovals, Unreadable } from '../core/payloads.js';
-import { cacheTypeError } from '../core/report.js';
-import { throwRefusal } from '../core/seam.js';
-import { type Entry } from '../core/types.js';
-import { andThen, type MaybePromise } from '../core/maybe.js';
+import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../common/call-options.js';
+import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
+import { CacheServerError } from '../common/errors.js';
+import { md5 } from '../common/hash.js';
+import { describe, memcachedKeyProblems } from '../common/cache-keys.js';
+import { checkOptionNames } from '../common/option-rules.js';
+import { TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
+import { BoundedMemo } from '../common/bounded-memo.js';
+import { afterRemovals, Unreadable } from '../common/payloads.js';
+import { cacheTypeError } from '../common/reporting.js';
+import { throwRefusal } from '../cache/backend-contract.js';
+import { type Entry } from '../common/cache-types.js';
+import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import { generationIn, generationOf, raiseGeneration } from './generation.js';
-import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../core/types.js';
-import type { CacheParts } from '../core/parts.js';
+import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../common/cache-types.js';
+import type { CacheParts } from '../cache/cache-parts.js';
 
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
 export const TAG_KEYS_REMEMBERED = 10_000;

@@ -2,8 +2,8 @@
  * The L1 tier's options (`options.l1` of a server cache): their names, their checks and their
  * defaults, read once when the cache is made.
  */
-import { describe } from '../core/keys.js';
-import { optionShape } from '../options.js';
+import { describe } from '../common/cache-keys.js';
+import { optionShape } from '../common/option-rules.js';
 
 export interface L1Options {
   /** How many entries the in-process copy keeps, least recently used going first. @default 10000 */

@@ -6,10 +6,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../core/in-process.js';
-import { failedKey, payloadsInOrder, type Seam, type WriteFailure } from '../core/seam.js';
-import { type Entry } from '../core/types.js';
-import { andThen, type MaybePromise } from '../core/maybe.js';
+import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../common/in-process-contract.js';
+import { failedKey, payloadsInOrder, type Seam, type WriteFailure } from '../cache/backend-contract.js';
+import { type Entry } from '../common/cache-types.js';
+import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import type { L1Settings } from './l1-settings.js';
 
 /** The primitives of a server cache that the L1 sits in front of. */

@@ -7,7 +7,7 @@
 import { createServer as createHttpServer } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type BaseCache, CacheServerError, MemcachedCache, RedisCache, type ServerOptions } from '../../src/index.js';
-import { inRequestScope } from '../../src/cacheability/scope.js';
+import { inRequestScope } from '../../src/cacheability/request-scope.js';
 import { cacheScope } from '../../src/http/index.js';
 import { BREAKER_FAILURES } from '../../src/backends/server.js';
 import { eventually } from '../setup/eventually.js';

@@ -9,7 +9,7 @@ import { EdgePurgeError } from '../../src/edge/purge-queue.js';
 import type { EdgePurgeConfig } from '../../src/edge/purge-config.js';
 import { closedPort } from '../setup/closed-port.js';
 import { recordingEdge, type RecordingEdge } from './recording-edge.js';
-import { cacheDashboard } from '../../adapters/express.js';
+import { cacheDashboard } from '../../src/frameworks/express.js';
 import { listen, send } from '../http/client.js';
 
 let edge: RecordingEdge;

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { addCacheContexts, cacheMiddleware, cacheScope, defineCacheContext, invalidatePage, markUncacheable } from '../../adapters/express.js';
+import { addCacheContexts, cacheMiddleware, cacheScope, defineCacheContext, invalidatePage, markUncacheable } from '../../src/frameworks/express.js';
 import { forgetCacheContext, type PageCacheOptions, pageVariants, resetPageStats } from '../../src/http/index.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { CountingLocMem, type FragmentStore } from './cases.js';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import express from 'express';
 import { afterAll, beforeEach, describe, expect, it, onTestFinished, vi } from 'vitest';
-import { cacheMiddleware } from '../../adapters/express.js';
+import { cacheMiddleware } from '../../src/frameworks/express.js';
 import { type CacheParams, caches, configureCaches, DatabaseCache, invalidateTags, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
 import type { FragmentEngine } from './engines.js';
 import { RemoteLikeStore } from './remote-like-store.js';

@@ -3,8 +3,8 @@ import express from 'express';
 import nunjucks from 'nunjucks';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheScope } from '../../adapters/express.js';
-import { renderString, installCacheTag } from '../../adapters/nunjucks.js';
+import { cacheScope } from '../../src/frameworks/express.js';
+import { renderString, installCacheTag } from '../../src/engines/nunjucks.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { RemoteLikeStore } from './remote-like-store.js';
 

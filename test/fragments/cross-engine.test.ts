@@ -2,10 +2,10 @@ import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import Handlebars from 'handlebars';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { installCacheHelper, render as renderHandlebars } from '../../adapters/handlebars.js';
+import { installCacheHelper, render as renderHandlebars } from '../../src/engines/handlebars.js';
 import { FragmentRender, fragmentStats, resetFragmentStats, withRenderState } from '../../src/fragments/index.js';
 import { caches, configureCaches, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
-import { currentScope, inRequestScope } from '../../src/cacheability/scope.js';
+import { currentScope, inRequestScope } from '../../src/cacheability/request-scope.js';
 import { ENGINES } from './engines.js';
 
 describe('makeTemplateFragmentKey(name, varyOn)', () => {

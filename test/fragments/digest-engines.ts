@@ -16,12 +16,12 @@ import Handlebars from 'handlebars';
 import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
 import pug from 'pug';
-import * as ejsTag from '../../adapters/ejs.js';
-import * as etaTag from '../../adapters/eta.js';
-import * as handlebarsTag from '../../adapters/handlebars.js';
-import * as liquidTag from '../../adapters/liquid.js';
-import * as nunjucksTag from '../../adapters/nunjucks.js';
-import * as pugTag from '../../adapters/pug.js';
+import * as ejsTag from '../../src/engines/ejs.js';
+import * as etaTag from '../../src/engines/eta.js';
+import * as handlebarsTag from '../../src/engines/handlebars.js';
+import * as liquidTag from '../../src/engines/liquid.js';
+import * as nunjucksTag from '../../src/engines/nunjucks.js';
+import * as pugTag from '../../src/engines/pug.js';
 import type { TemplateDigestReport } from '../../src/digests/index.js';
 import { BLOCK, END, LINE, toPug } from './engines.js';
 

@@ -15,12 +15,12 @@ import { Liquid } from 'liquidjs';
 import nunjucks from 'nunjucks';
 import pug from 'pug';
 import ejs from 'ejs';
-import * as ejsTag from '../../adapters/ejs.js';
-import * as etaTag from '../../adapters/eta.js';
-import * as handlebarsTag from '../../adapters/handlebars.js';
-import * as liquidTag from '../../adapters/liquid.js';
-import * as nunjucksTag from '../../adapters/nunjucks.js';
-import * as pugTag from '../../adapters/pug.js';
+import * as ejsTag from '../../src/engines/ejs.js';
+import * as etaTag from '../../src/engines/eta.js';
+import * as handlebarsTag from '../../src/engines/handlebars.js';
+import * as liquidTag from '../../src/engines/liquid.js';
+import * as nunjucksTag from '../../src/engines/nunjucks.js';
+import * as pugTag from '../../src/engines/pug.js';
 
 export const FIXTURES = fileURLToPath(new URL('../../fixtures/templates/', import.meta.url));
 

@@ -1,6 +1,6 @@
 import { Eta } from 'eta';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cachePlugin } from '../../adapters/eta.js';
+import { cachePlugin } from '../../src/engines/eta.js';
 import { type BaseCache, caches, configureCaches, LocMemCache } from '../../src/index.js';
 import { RemoteLikeStore } from './remote-like-store.js';
 

@@ -11,7 +11,7 @@ import fastifyView from '@fastify/view';
 import Fastify from 'fastify';
 import Handlebars from 'handlebars';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { fastifyViewEngine, installCacheHelper } from '../../adapters/handlebars.js';
+import { fastifyViewEngine, installCacheHelper } from '../../src/engines/handlebars.js';
 import { caches, configureCaches } from '../../src/index.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cachegrain-fastify-view-'));

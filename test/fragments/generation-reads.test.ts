@@ -7,8 +7,8 @@
 import express from 'express';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { cacheMiddleware } from '../../adapters/express.js';
-import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
+import { cacheMiddleware } from '../../src/frameworks/express.js';
+import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, send } from '../http/client.js';
 import { RemoteLikeStore } from './remote-like-store.js';

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { cacheMiddleware, cacheScope, defineHole } from '../../adapters/express.js';
+import { cacheMiddleware, cacheScope, defineHole } from '../../src/frameworks/express.js';
 import { forgetHole, type PageCacheOptions } from '../../src/http/index.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { CountingLocMem, type FragmentStore } from './cases.js';

@@ -6,8 +6,8 @@
 import ejs from 'ejs';
 import pug from 'pug';
 import { describe, expect, it } from 'vitest';
-import * as ejsTag from '../../adapters/ejs.js';
-import * as pugTag from '../../adapters/pug.js';
+import * as ejsTag from '../../src/engines/ejs.js';
+import * as pugTag from '../../src/engines/pug.js';
 
 describe('installCacheTag(engine, { digests }) on a module installed the other way', () => {
   it('refuses digests for an EJS and a Pug installed without, naming the engine', () => {

@@ -35,7 +35,7 @@ async function runFromWorkingDirectory(body: string): Promise<string> {
   const imports = [
     `import applicationNunjucks from ${source('nunjucks')};`,
     `import { configureCaches } from ${source('../../src/index.ts')};`,
-    `import { installCacheTag, renderString } from ${source('../../adapters/nunjucks.ts')};`,
+    `import { installCacheTag, renderString } from ${source('../../src/engines/nunjucks.ts')};`,
     `await configureCaches({ default: { backend: 'locmem' } });`,
   ];
   writeFileSync(script, [...imports, body].join('\n'));

@@ -1,6 +1,6 @@
 import pug from 'pug';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { installCacheTag } from '../../adapters/pug.js';
+import { installCacheTag } from '../../src/engines/pug.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { describeFragmentCases } from './cases.js';
 import { pugEngine } from './engines.js';

@@ -8,7 +8,7 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cacheMiddleware, defineHole } from '../../adapters/express.js';
+import { cacheMiddleware, defineHole } from '../../src/frameworks/express.js';
 import { forgetHole } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { ENGINES, type FragmentEngine } from './engines.js';

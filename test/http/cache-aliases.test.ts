@@ -8,10 +8,10 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import * as expressCache from '../../adapters/express.js';
-import * as fastifyCache from '../../adapters/fastify.js';
-import * as honoCache from '../../adapters/hono.js';
-import * as koaCache from '../../adapters/koa.js';
+import * as expressCache from '../../src/frameworks/express.js';
+import * as fastifyCache from '../../src/frameworks/fastify.js';
+import * as honoCache from '../../src/frameworks/hono.js';
+import * as koaCache from '../../src/frameworks/koa.js';
 import { caches, configureCaches, InvalidCacheBackendError } from '../../src/index.js';
 
 const SLIP = "The cache alias 'pgaes' is not configured (did you mean 'pages'?) (configured: default, pages)";
@@ -73,7 +73,7 @@ describe('an alias given before the caches are configured', () => {
   it('is refused at its first use with the same words, naming the closest alias', async () => {
     // A process that has just started: no configureCaches yet, so 'pgaes' may yet come.
     vi.resetModules();
-    const fresh = await import('../../adapters/express.js');
+    const fresh = await import('../../src/frameworks/express.js');
     const index = await import('../../src/index.js');
     const app = express();
     app.use(fresh.cacheMiddleware({ cache: 'pgaes' }));

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 
-type Express = typeof import('../../adapters/express.js');
+type Express = typeof import('../../src/frameworks/express.js');
 type Index = typeof import('../../src/index.js');
 
 let server: Server | undefined;
@@ -21,7 +21,7 @@ afterEach(async () => {
 /** The project's modules as a process that has just started sees them: no caches configured yet. */
 async function freshProcess(): Promise<{ adapter: Express; index: Index }> {
   vi.resetModules();
-  return { adapter: await import('../../adapters/express.js'), index: await import('../../src/index.js') };
+  return { adapter: await import('../../src/frameworks/express.js'), index: await import('../../src/index.js') };
 }
 
 /** An Express site with the dashboard at /_cache and an error handler showing the error's name and message. */

@@ -9,9 +9,9 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import Koa from 'koa';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import * as onFastify from '../../adapters/fastify.js';
-import * as onHono from '../../adapters/hono.js';
-import * as onKoa from '../../adapters/koa.js';
+import * as onFastify from '../../src/frameworks/fastify.js';
+import * as onHono from '../../src/frameworks/hono.js';
+import * as onKoa from '../../src/frameworks/koa.js';
 import { caches, configureCaches } from '../../src/index.js';
 
 const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' };

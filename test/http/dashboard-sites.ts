@@ -12,10 +12,10 @@ import express from 'express';
 import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import { Hono, type MiddlewareHandler } from 'hono';
 import Koa from 'koa';
-import * as onExpress from '../../adapters/express.js';
-import * as onFastify from '../../adapters/fastify.js';
-import * as onHono from '../../adapters/hono.js';
-import * as onKoa from '../../adapters/koa.js';
+import * as onExpress from '../../src/frameworks/express.js';
+import * as onFastify from '../../src/frameworks/fastify.js';
+import * as onHono from '../../src/frameworks/hono.js';
+import * as onKoa from '../../src/frameworks/koa.js';
 import { dashboardHandler } from '../../src/http/index.js';
 
 /** The site's pages, rendered by the test's templates. */

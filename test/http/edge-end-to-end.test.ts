@@ -9,8 +9,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { addCacheTags } from '../../adapters/express.js';
-import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
+import { addCacheTags } from '../../src/frameworks/express.js';
+import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
 import { invalidatePage } from '../../src/http/index.js';
 import { type BaseCache, caches, configureCaches } from '../../src/index.js';
 import { type Proxy, startShippedVarnish } from '../setup/proxies.js';

@@ -6,7 +6,7 @@
  * and a clear, which nginx's module cannot do, is reported as not purged.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addCacheContexts, addCacheTags } from '../../adapters/express.js';
+import { addCacheContexts, addCacheTags } from '../../src/frameworks/express.js';
 import { invalidatePage } from '../../src/http/index.js';
 import { type BaseCache, caches, configureCaches } from '../../src/index.js';
 import type { NginxPurge } from '../../src/edge/purge-config.js';

@@ -7,7 +7,7 @@
  * is fetched from the application on the next request; a page not purged is not.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addCacheContexts, addCacheTags } from '../../adapters/express.js';
+import { addCacheContexts, addCacheTags } from '../../src/frameworks/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { type Proxy, type ShippedEdges, startShippedEdges, stopEdges } from '../setup/proxies.js';
 import { listen, send } from './client.js';

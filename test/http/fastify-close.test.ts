@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
-import { cachegrain } from '../../adapters/fastify.js';
+import { cachegrain } from '../../src/frameworks/fastify.js';
 
 const tsx = createRequire(import.meta.url).resolve('tsx');
 const fixture = new URL('./fixtures/fastify-close.ts', import.meta.url).pathname;

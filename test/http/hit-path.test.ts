@@ -4,8 +4,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { cacheMiddleware } from '../../adapters/express.js';
-import { openedScope } from '../../src/cacheability/scope.js';
+import { cacheMiddleware } from '../../src/frameworks/express.js';
+import { openedScope } from '../../src/cacheability/request-scope.js';
 import { configureCaches } from '../../src/index.js';
 import { listen, send, storedHit } from './client.js';
 

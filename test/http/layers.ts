@@ -4,8 +4,8 @@
  * mounts its own adapter's equivalent in its own way; and views over Node's request and response.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import * as expressAdapter from '../../adapters/express.js';
-import type { CacheControlDirectives, ConditionalGetOptions, Middleware, PageCacheOptions } from '../../adapters/express.js';
+import * as expressAdapter from '../../src/frameworks/express.js';
+import type { CacheControlDirectives, ConditionalGetOptions, Middleware, PageCacheOptions } from '../../src/frameworks/express.js';
 
 /**
  * A view as the tests write it, over Node's request and response; each stack runs it its own way. A

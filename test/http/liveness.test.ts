@@ -4,9 +4,9 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pageStats, resetPageStats } from '../../adapters/express.js';
+import { pageStats, resetPageStats } from '../../src/frameworks/express.js';
 import { cacheControl, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, STACKS, updateCacheMiddleware } from './stacks.js';
-import { md5 } from '../../src/core/hash.js';
+import { md5 } from '../../src/common/hash.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, requestsArrived, send } from './client.js';
 

@@ -8,12 +8,12 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addCacheTags, cacheMiddleware } from '../../adapters/express.js';
+import { addCacheTags, cacheMiddleware } from '../../src/frameworks/express.js';
 import { CACHE_OPERATIONS, channelName, LocMemCache } from '../../src/index.js';
 import { pageStats, pageVariants, resetPageStats } from '../../src/http/index.js';
 import { VARIANTS_COUNTED, variantsUncounted } from '../../src/http/page-stats.js';
-import { MADE_KEYS_PER_STORED_ENTRY, type MadeKeys } from '../../src/core/made-keys.js';
-import type { BoundedMemo } from '../../src/core/memo.js';
+import { MADE_KEYS_PER_STORED_ENTRY, type MadeKeys } from '../../src/common/made-keys.js';
+import type { BoundedMemo } from '../../src/common/bounded-memo.js';
 import { TAG_KEYS_REMEMBERED } from '../../src/tags/versions.js';
 import { listen } from './client.js';
 

@@ -10,11 +10,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import nunjucks from 'nunjucks';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { addCacheContexts, defineCacheContext, defineHole } from '../../adapters/express.js';
-import * as fastifyCache from '../../adapters/fastify.js';
-import * as honoCache from '../../adapters/hono.js';
-import * as koaCache from '../../adapters/koa.js';
-import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
+import { addCacheContexts, defineCacheContext, defineHole } from '../../src/frameworks/express.js';
+import * as fastifyCache from '../../src/frameworks/fastify.js';
+import * as honoCache from '../../src/frameworks/hono.js';
+import * as koaCache from '../../src/frameworks/koa.js';
+import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
 import { forgetCacheContext, forgetHole } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, send, storedHit } from './client.js';

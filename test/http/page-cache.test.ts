@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { gunzipSync } from 'node:zlib';
 import compression from 'compression';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { invalidatePage, type Middleware } from '../../adapters/express.js';
+import { invalidatePage, type Middleware } from '../../src/frameworks/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { httpDate } from '../../src/http/headers.js';
 import { listen, type Reply, requestsArrived, send } from './client.js';

@@ -9,8 +9,8 @@
 import express, { type Response } from 'express';
 import nunjucks from 'nunjucks';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { addCacheTags, cacheMiddleware } from '../../adapters/express.js';
-import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
+import { addCacheTags, cacheMiddleware } from '../../src/frameworks/express.js';
+import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
 import { type CacheConfig, caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { CachePeer } from '../backends/fixtures/peer.js';
 import { listen, send } from './client.js';

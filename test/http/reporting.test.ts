@@ -7,7 +7,7 @@
  */
 import nunjucks from 'nunjucks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { installCacheTag, renderString } from '../../adapters/nunjucks.js';
+import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { eventually } from '../setup/eventually.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';

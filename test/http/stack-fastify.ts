@@ -7,8 +7,8 @@
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyPluginCallback } from 'fastify';
-import * as adapter from '../../adapters/fastify.js';
-import type { Middleware } from '../../adapters/express.js';
+import * as adapter from '../../src/frameworks/fastify.js';
+import type { Middleware } from '../../src/frameworks/express.js';
 import { passesOn } from '../../src/http/connect.js';
 import { type Build, failed, type LayerSpec, parseCookies, specOf, visitorIn, type VisitorReads } from './layers.js';
 

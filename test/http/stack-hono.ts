@@ -9,8 +9,8 @@ import { getRequestListener } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
-import * as adapter from '../../adapters/hono.js';
-import type { Middleware } from '../../adapters/express.js';
+import * as adapter from '../../src/frameworks/hono.js';
+import type { Middleware } from '../../src/frameworks/express.js';
 import { passesOn } from '../../src/http/connect.js';
 import { type Build, type LayerSpec, specOf, type Visitor, visitorIn, type VisitorReads } from './layers.js';
 

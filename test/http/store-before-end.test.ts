@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import Koa from 'koa';
-import * as koaCache from '../../adapters/koa.js';
+import * as koaCache from '../../src/frameworks/koa.js';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { type SilenceableProxy, silenceableProxy } from '../setup/silenceable-proxy.js';

@@ -5,7 +5,7 @@
  * a HIT; a bad format refused naming the option.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addCacheTags } from '../../adapters/express.js';
+import { addCacheTags } from '../../src/frameworks/express.js';
 import { edgeToken, OVERFLOW_TOKEN, shortToken } from '../../src/edge/tokens.js';
 import type { TagHeaderOption } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { addCacheTags, invalidatePage } from '../../adapters/express.js';
+import { addCacheTags, invalidatePage } from '../../src/frameworks/express.js';
 import { caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { listen, type Reply, send } from './client.js';
 import { eventually } from '../setup/eventually.js';

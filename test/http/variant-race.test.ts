@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { invalidatePage } from '../../adapters/express.js';
+import { invalidatePage } from '../../src/frameworks/express.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';

@@ -4,12 +4,12 @@
  * epoch seconds as a double, +Infinity for "never", so "live" is always the one test `expires > now`.
  * Reads go to `readConnection` when given, except the reads a write depends on (incr, incrVersion).
  */
-import { type CacheParams, type Entry, type MaybePromise } from '../../core/base.js';
-import { bytesCodec } from '../../core/codec.js';
+import { type CacheParams, type Entry, type MaybePromise } from '../../cache/base-cache.js';
+import { bytesCodec } from '../../common/codec.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
-import { InvalidCacheKeyError } from '../../core/errors.js';
-import { describe } from '../../core/keys.js';
-import { optionShape } from '../../options.js';
+import { InvalidCacheKeyError } from '../../common/errors.js';
+import { describe } from '../../common/cache-keys.js';
+import { optionShape } from '../../common/option-rules.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from '../server.js';
 import { describePgClient, describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable, postgresUrlProblem } from './postgres.js';
 import { isSqliteDatabase, openSqlite, SqliteTable, sqliteUrlProblem } from './sqlite.js';

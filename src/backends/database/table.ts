@@ -2,7 +2,7 @@
  * The contract between the database backend and its dialects: the rows they return and the SQL
  * each one runs over one table. The dialects depend on this file alone, never on the backend.
  */
-import type { MaybePromise } from '../../core/base.js';
+import type { MaybePromise } from '../../cache/base-cache.js';
 
 /** One row as the dialects return it. */
 export interface Row {

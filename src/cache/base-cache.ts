@@ -1,0 +1,481 @@
+/** What a render level's read answers: the entries found, and the versions (and count) it read. */
+export interface RenderRead<T> {
+  entries: Map<CacheKey, RenderEntry<T>>;
+  versions: Map<string, string | undefined> & TagSnapshot;
+}
+
+/**
+ * BaseCache: the cache API (Django's, in camelCase), written once over a handful of primitives that each backend
+ * implements (Django's `BaseCache`, unstorage's driver seam). The base owns argument shapes, made
+ * keys, versions, timeouts, serialization and copy-on-read; a backend sees only made keys, payloads
+ * and absolute expiries (epoch seconds, `null` = never). The concerns around the API live in parts
+ * of their own, which this class holds: tags (src/tags), getOrSet over the flight engine, counters,
+ * in-process hits, reporting and observation.
+ */
+import type { Codec } from '../common/codec.js';
+import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } from '../common/call-options.js';
+import { type CacheContext, cacheContext } from './cache-context.js';
+import { Counters } from './counters.js';
+import { GetOrSet } from './get-or-set.js';
+import type { HeldString, InProcessEntry, InProcessStore, LocalStore } from '../common/in-process-contract.js';
+import { InProcessHits } from './in-process-hits.js';
+import { type CacheKey, userKeyToString } from '../common/cache-keys.js';
+import type { MadeKey, MadeKeys } from '../common/made-keys.js';
+import { type CacheStats, countError, emptyStats, observeOperations, type Operation } from '../common/observation.js';
+import { type Payloads, Unreadable } from '../common/payloads.js';
+import type { Reporter } from '../common/reporting.js';
+import { CacheSeam, throwRefusal } from './backend-contract.js';
+import { type Entry } from '../common/cache-types.js';
+import { andThen, type MaybePromise, nothing, promised } from '../common/maybe-promise.js';
+import { StoreLocks } from './store-locks.js';
+import { type EachEntry, Writes } from './writes.js';
+import type {
+  CachedEntry,
+  CacheParams,
+  ListOf,
+  RenderEntry,
+  InvalidateOptions,
+  StoredEntry,
+  TagSnapshot,
+  TimeoutArg,
+  VersionOption,
+} from '../common/cache-types.js';
+import { Flights, Refreshes } from '../flight/index.js';
+import { type BatchAnswer, TaggedReads } from '../tags/read.js';
+import type { TagVersions } from '../tags/versions.js';
+
+export type { WriteFailure } from './backend-contract.js';
+export type { EachEntry } from './writes.js';
+export type { Entry } from '../common/cache-types.js';
+export type { MaybePromise } from '../common/maybe-promise.js';
+export { failedKey } from './backend-contract.js';
+export type { HeldString, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from '../common/in-process-contract.js';
+export type {
+  CachedEntry,
+  CacheLogger,
+  CacheParams,
+  EntryState,
+  InvalidateOptions,
+  ListOf,
+  RenderEntry,
+  StoredEntry,
+  TagSnapshot,
+  TimeoutArg,
+  VersionOption,
+  WriteOptions,
+} from '../common/cache-types.js';
+export { DEFAULT_TIMEOUT, INVALIDATE_OPTIONS, splitLocation } from '../common/cache-types.js';
+
+const entriesOf = <V>(batch: BatchAnswer<V>): Map<CacheKey, V> => batch.entries;
+const NO_TAGS: readonly string[] = Object.freeze([]);
+
+export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
+  protected readonly codec: Codec<P>;
+  /** Work in flight on this cache in this process, at every level (getOrSet, fragments, pages): one per key. */
+  readonly flights = new Flights();
+  /** Stale entries of this cache being computed again behind their callers, at every level. */
+  readonly refreshes: Refreshes = new Refreshes(this, this.behind);
+  /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
+  private readonly counts: CacheStats = emptyStats();
+  /** How it reports: a server backend reports the end of an outage by the path its failure went. */
+  protected readonly reporter: Reporter;
+  private readonly keys: MadeKeys<P>;
+  private readonly calls: CallOptions;
+  private readonly payloads: Payloads<P>;
+  private readonly context: CacheContext<P>;
+  private readonly tags: TagVersions<P>;
+  private readonly batches: TaggedReads<P>;
+  private readonly computed: GetOrSet<P>;
+  private readonly counters: Counters<P>;
+  private readonly locks: StoreLocks<P>;
+  private readonly writes: Writes<P>;
+  /** Hits answered from a store in this process, once the backend handed one over (`answerFromMemory`). */
+  private hits: InProcessHits<P> | undefined;
+  /** The store, when it is wholly in this process: made keys remember its entries. */
+  private local: LocalStore<P> | undefined;
+
+  constructor(params: CacheParams<object>, codec: Codec<P>) {
+    super(params, new.target);
+    this.codec = codec;
+    const context = (this.context = cacheContext<P>(this, codec, params, this.counts));
+    ({ reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
+    this.batches = new TaggedReads(context);
+    this.computed = new GetOrSet(context);
+    this.counters = new Counters(context);
+    this.locks = new StoreLocks(context);
+    this.writes = new Writes(context);
+    this.purges = context.purges;
+  }
+
+  /**
+   * For a backend with a store in this process (locmem, an L1): hands it over, once, so that hits
+   * may be answered from memory (`peekFresh`, `holdFresh`). A `LocalStore` (wholly in this process)
+   * also shares one decoded value per payload among shared readers, and lets made keys remember its entries.
+   */
+  protected answerFromMemory(store: InProcessStore<P> | LocalStore<P>): void {
+    this.hits = new InProcessHits(this.context, store);
+    if ('writeAfter' in store) {
+      this.local = store;
+      this.payloads.sharesValues = true;
+      this.keys.holdEntriesOf(store.capacity);
+      this.batches.rememberAsManyAsKeys();
+    }
+  }
+
+  /** Whether a made key is where a tag's version is kept (one this process made lately): an L1 remembers that none is there. */
+  protected isTagKey(made: string): boolean {
+    return this.tags.isTagKey(made);
+  }
+
+  // ---- Keys ---------------------------------------------------------------------------------
+
+  /** The stored key for a user key: `keyFunction(key, keyPrefix, version)`. */
+  makeKey(key: CacheKey, version?: number): string {
+    if (version === undefined) version = this.version;
+    else checkVersion(this.alias, version, 'version');
+    return this.keyFunction(userKeyToString(key, this.alias), this.keyPrefix, version);
+  }
+
+  /** Warns (as a `CacheKeyWarning`) about made keys memcached would refuse, once per shape of key. */
+  validateKey(key: string): void {
+    this.keys.warnOnce(key);
+  }
+
+  /**
+   * The key as this cache stores it (prefix, version, key function), checked as every read and write
+   * checks it: for a caller that looks the same key up again and again and keeps what this answers.
+   */
+  storedKey(key: CacheKey): string {
+    return this.keys.made(key);
+  }
+
+  // ---- Reads --------------------------------------------------------------------------------
+
+  // get, set and getMany are the hot path: they are not `async`, so that a backend answering
+  // synchronously (locmem) costs one promise per call instead of three.
+  get<T = unknown>(key: CacheKey): Promise<T | undefined>;
+  /** With a default, a miss answers the default, so the result has the default's type. */
+  get<T>(key: CacheKey, defaultValue: T, options?: VersionOption): Promise<T>;
+  get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
+  get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
+    try {
+      return promised(this.answerGet(key, defaultValue, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** What `get` answers: at once from a store in this process. Throws for a bad key. */
+  private answerGet<T>(key: CacheKey, defaultValue: T | undefined, options: VersionOption | undefined): MaybePromise<T | undefined> {
+    const node = this.keys.node(key, options === undefined ? undefined : this.calls.versionOf(options, 'get'));
+    const last = node.entry;
+    if (last !== undefined && this.local!.usedAgain(last)) return this.countedValue(node.made, last, false, defaultValue);
+    const found = this.readOne(node.made);
+    if (found instanceof Promise) return found.then((entry) => this.countedValue(node.made, entry, false, defaultValue));
+    if (this.local !== undefined) node.entry = found as InProcessEntry<P> | undefined;
+    return this.countedValue(node.made, found, false, defaultValue);
+  }
+
+  /**
+   * A read for callers that never mutate what they read (the page cache's stored responses): readers
+   * of one entry of a store in this process share one decoded value, answered synchronously (no turn
+   * of the event loop); a store elsewhere answers with a promise. Fresh entries only.
+   */
+  readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
+    const made = this.keys.made(key);
+    const found = this.readOne(made);
+    if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(made, entry, true, undefined));
+    return this.countedValue<T | undefined>(made, found, true, undefined);
+  }
+
+  /** The value of an entry read under `made` if it is fresh and readable, else `missing`; counted as a hit or a miss. */
+  private countedValue<T>(made: string, entry: Entry<P> | undefined, shared: boolean, missing: T): MaybePromise<T> {
+    if (entry === undefined) {
+      this.counts.misses++;
+      return missing;
+    }
+    const own = this.tags.unstamped(entry.payload);
+    if (own instanceof Promise) return own.then((live) => this.countedLive(made, live, shared, missing));
+    return this.countedLive(made, own, shared, missing);
+  }
+
+  private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T): MaybePromise<T> {
+    const value = own === undefined ? undefined : this.payloads.readable(made, own, shared);
+    if (own === undefined || value instanceof Unreadable) {
+      this.counts.misses++;
+      return value instanceof Unreadable ? andThen(value.removal, () => missing) : missing;
+    }
+    this.counts.hits++;
+    return value as T;
+  }
+
+  /**
+   * `readShared` for an entry that may be stale: its shared value, its tags and how it stands. Tags
+   * found in `known` (read in the same lookup) are not read again.
+   */
+  readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<RenderEntry<T> | undefined> {
+    return this.batches.readSharedEntry<T>(this.keys.made(key), known);
+  }
+
+  getMany<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
+    try {
+      return promised(this.answerGetMany<T>(keys, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
+  private answerGetMany<T>(keys: ListOf<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
+    return andThen(this.batches.read<T>(this.calls.keys(keys, 'getMany'), this.calls.versionOf(options, 'getMany'), NO_TAGS, 'fresh'), entriesOf);
+  }
+
+  /**
+   * The entries found among `keys`, fresh and stale alike, each with its tags and how it stands. One
+   * read of the entries and at most one of their tags, as `getMany`.
+   */
+  getEntries<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
+    try {
+      const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), NO_TAGS, 'live');
+      return promised(andThen(read, entriesOf));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * A render level's read: the entries found among `keys`, fresh and stale alike, and,
+   * in the same round trip, the current version of each of `tags`; the found entries' own tags are
+   * read in at most one more. `versions` holds every tag read and, unless the render has it already
+   * (`withGeneration` false), the invalidation count, for what is computed next (`tagsAsOf`).
+   */
+  readEntriesAndTags<T = unknown>(keys: readonly CacheKey[], tags: readonly string[], withGeneration = true): MaybePromise<RenderRead<T>> {
+    return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render', withGeneration);
+  }
+
+  /** Each tag's current version and the cache's invalidation count, for a later write's `tagsAsOf`: one read, synchronous in process. */
+  readTagSnapshot(tags: readonly string[]): MaybePromise<TagSnapshot> {
+    return this.tags.snapshot(this.calls.tags(tags, 'readTagSnapshot'));
+  }
+
+  /** Whether a live entry holds the key: present, its tags not invalidated, its timeout not passed. */
+  async hasKey(key: CacheKey, options?: VersionOption): Promise<boolean> {
+    return this.batches.hasFresh(this.keys.made(key, this.calls.versionOf(options, 'hasKey')));
+  }
+
+  // ---- In-process hits (fragments) ----------------------------------------------------------
+
+  /**
+   * The fresh entry under `key` when this process can tell at once, without a server (a store in
+   * process, an L1 holding the entry and its tags' versions): what lets a fragment hit be emitted
+   * while the engine renders. Undefined otherwise: the caller then reads it the usual way.
+   */
+  peekFresh<T = unknown>(key: CacheKey): CachedEntry<T> | undefined {
+    return this.hits?.peekFresh<T>(this.keys.made(key));
+  }
+
+  /**
+   * `peekFresh` of a key as `storedKey` made it, for a caller that reads it again and again: a fresh
+   * string comes as a `HeldString`, which the caller keeps and asks its `keeper` for next time
+   * instead of reading the store (a tagged one with the entries of its tags' versions).
+   */
+  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
+    return this.hits?.holdFresh(made);
+  }
+
+  // ---- Writes -------------------------------------------------------------------------------
+
+  set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
+    try {
+      return promised(this.answerSet(key, value, timeoutOrOptions));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** What `set` answers: at once for a store in this process. Throws for a bad key or value. */
+  private answerSet(key: CacheKey, value: unknown, timeoutOrOptions: TimeoutArg): MaybePromise<void> {
+    // The usual call names a timeout or none: its expiry is all there is to work out.
+    if (timeoutOrOptions === undefined || typeof timeoutOrOptions === 'number') {
+      const expiresAt = this.calls.expiryAfter(timeoutOrOptions);
+      const node = this.keys.node(key, undefined);
+      return this.setMade(node, this.payloads.encode(value, node.made), expiresAt);
+    }
+    return this.setWithOptions(key, value, timeoutOrOptions);
+  }
+
+  /** `set` with an options object: a version, tags or stale windows besides the timeout. */
+  private setWithOptions(key: CacheKey, value: unknown, options: TimeoutArg): MaybePromise<void> {
+    const { expiresAt, version, tags, windows, asOf } = this.calls.write(options, 'set');
+    const node = this.keys.node(key, version);
+    const payload = this.payloads.encode(value, node.made);
+    if ((tags === undefined && windows === undefined) || hasRunOut(expiresAt)) return this.setMade(node, payload, expiresAt);
+    this.counts.sets++;
+    return this.tags
+      .stampedWith(payload, tags, windows, expiresAt, asOf)
+      .then((stamped) => (stamped === undefined ? [] : this.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
+      .then(throwRefusal);
+  }
+
+  /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */
+  private setMade(node: MadeKey<P>, payload: P, expiresAt: Expiry): MaybePromise<void> {
+    if (hasRunOut(expiresAt)) return this.removeMade(node.made);
+    this.counts.sets++;
+    const local = this.local;
+    if (local === undefined) return this.writeOne(node.made, payload, expiresAt);
+    node.entry = local.writeAfter(node.made, node.entry, payload, expiresAt);
+  }
+
+  private removeMade(made: string): MaybePromise<void> {
+    const removed = this.remove([made]);
+    return removed instanceof Promise ? removed.then(nothing) : undefined;
+  }
+
+  /** Stores the value only when no fresh entry holds the key; answers whether it did. */
+  async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
+    const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'add');
+    const made = this.keys.made(key, version);
+    const payload = this.payloads.encode(value, made);
+    if (hasRunOut(expiresAt)) return !(await this.batches.hasFresh(made));
+    const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf);
+    return stamped !== undefined && this.computed.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
+  }
+
+  /**
+   * The cached value, else the value (or what the factory returns, awaited) added to the cache,
+   * answering what the cache then holds. Concurrent callers for one key compute once. A stale entry
+   * is answered at once while one refresh runs behind it; one past that window but inside
+   * `staleIfError` stands in when computing fails.
+   */
+  async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
+    return this.computed.run<T>(key, valueOrFactory, timeoutOrOptions);
+  }
+
+  /** Stores every entry; answers the keys that could not be stored. */
+  async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<string[]> {
+    return this.writes.setMany(this.calls.entries(entries, 'setMany'), timeoutOrOptions);
+  }
+
+  /**
+   * Stores entries that differ in timeout, tags or stale windows as one batch, their tags' versions
+   * settled once (as of `tagsAsOf`, for every entry); answers the keys that were not stored.
+   */
+  async setEach(entries: ReadonlyArray<EachEntry>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
+    return this.writes.setEach(entries, tagsAsOf);
+  }
+
+  /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
+  async touch(key: CacheKey, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
+    return this.writes.touch(key, timeoutOrOptions);
+  }
+
+  /** Answers true when a live entry was removed. */
+  async delete(key: CacheKey, options?: VersionOption): Promise<boolean> {
+    return this.writes.delete(key, options);
+  }
+
+  async deleteMany(keys: ListOf<CacheKey>, options?: VersionOption): Promise<void> {
+    return this.writes.deleteMany(this.calls.keys(keys, 'deleteMany'), options);
+  }
+
+  async clear(): Promise<void> {
+    await this.removeAll();
+    this.purges?.purge({ kind: 'everything' });
+  }
+
+  /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */
+  async incr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    return this.counters.incr(key, delta, options);
+  }
+
+  async decr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    return this.counters.decr(key, delta, options);
+  }
+
+  /** Moves the entry to version + delta, keeping its expiry; answers the new version. */
+  async incrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    return this.counters.incrVersion(key, delta, options);
+  }
+
+  async decrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    return this.counters.decrVersion(key, delta, options);
+  }
+
+  /**
+   * Invalidates every entry written with any of `tags` before this call, in every process sharing the
+   * store: they read as misses (with `soft`, as stale where they have a stale window). Nothing is scanned.
+   */
+  async invalidateTags(tags: ListOf<string>, options?: InvalidateOptions): Promise<void> {
+    return this.tags.invalidateTags(this.calls.tagList(tags, 'invalidateTags'), options);
+  }
+
+  /**
+   * Takes the lock `name` for every process sharing the store, for at most `seconds`: answers its
+   * release (which never removes a lock taken after this one expired), or undefined while it is held.
+   */
+  async acquireLock(name: string, seconds: number): Promise<(() => Promise<void>) | undefined> {
+    return this.locks.acquire(name, seconds);
+  }
+
+  async close(): Promise<void> {
+    await this.disconnect?.();
+  }
+
+  // ---- What the cache knows about itself ----------------------------------------------------
+
+  /** What this cache did since it was made or since `resetStats()` (see `CacheStats`). */
+  stats(): CacheStats {
+    return { ...this.counts };
+  }
+
+  resetStats(): void {
+    Object.assign(this.counts, emptyStats());
+  }
+
+  /** Whether the store is known to be out of reach now (every server's breaker open): writes that only fill the cache wait. */
+  get unreachable(): boolean {
+    return false;
+  }
+
+  /** How many entries the store holds, where the backend can tell cheaply (undefined where it cannot: a shared server). */
+  async countEntries(): Promise<number | undefined> {
+    return undefined;
+  }
+
+  /**
+   * How the store holds the entry under `key`, for `cachegrain inspect` (see `StoredEntry`);
+   * undefined when nothing is stored under the key.
+   */
+  async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
+    const made = this.keys.made(key, this.calls.versionOf(options, 'storedEntry'));
+    const entry = (await this.read([made], true)).get(made);
+    if (entry === undefined) return undefined;
+    const { payload } = entry;
+    const bytes = Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload) : undefined;
+    return { expiresAt: entry.expiresAt, freshUntil: this.codec.unstamp?.(payload)?.stamp.freshUntil, bytes };
+  }
+
+  /**
+   * Reports a server error that was turned into a miss or a no-op: as an `error` event when someone
+   * listens, else logged once per distinct `cause` (an unheard `error` event would throw).
+   */
+  reportError(error: Error, cause = error.message): void {
+    this.reporter.report(error, cause);
+  }
+
+  /** Counts a command a server failed, or that was answered without it while it is down. */
+  protected countServerFailure(error: Error): void {
+    countError(this.counts, this.alias, error);
+  }
+}
+
+// The operations that can answer at once, by the method that does: observed, they are called instead of the public one.
+observeOperations(BaseCache.prototype, {
+  get: BaseCache.prototype['answerGet'] as Operation,
+  set: BaseCache.prototype['answerSet'] as Operation,
+  getMany: BaseCache.prototype['answerGetMany'] as Operation,
+  // Observed, getOrSet also tells whether it found the key fresh, found it stale or computed it.
+  getOrSet: function (this: BaseCache, key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg) {
+    return this['computed'].found(key, valueOrFactory, timeoutOrOptions);
+  } as Operation,
+});

@@ -1,0 +1,118 @@
+/**
+ * `incr` and `decr` (the server adds where it can; otherwise, or for an integer stamped with tags,
+ * the value is read and written back), and `incrVersion`, which reads what it moves. Read-modify-write goes one at a time per key in this
+ * process, so that concurrent callers lose nothing.
+ */
+import type { CacheContext } from './cache-context.js';
+import { KeyNotFoundError } from '../common/errors.js';
+import { type CacheKey, describe } from '../common/cache-keys.js';
+import { Unreadable } from '../common/payloads.js';
+import { cacheTypeError } from '../common/reporting.js';
+import { throwRefusal } from './backend-contract.js';
+import { type Entry } from '../common/cache-types.js';
+import type { VersionOption } from '../common/cache-types.js';
+
+export class Counters<P> {
+  /** The read-modify-write in flight per made key: one entry per key being added to, gone once it settles. */
+  private readonly pending = new Map<string, Promise<number>>();
+
+  constructor(private readonly context: CacheContext<P>) {}
+
+  async incr(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
+    const { calls, keys } = this.context;
+    calls.delta(delta, 'incr/decr');
+    return this.add(key, keys.made(key, calls.versionOf(options, 'incr')), delta);
+  }
+
+  /** `incr` by `-delta`, called as a caller would (it is observed as an incr too). */
+  async decr(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
+    const { calls, cache } = this.context;
+    calls.delta(delta, 'incr/decr');
+    calls.versionOf(options, 'decr');
+    return cache.incr(key, -delta, options);
+  }
+
+  async incrVersion(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
+    const { calls, keys, cache } = this.context;
+    calls.delta(delta, 'incrVersion/decrVersion');
+    const version = calls.versionOf(options, 'incrVersion') ?? cache.version;
+    const oldKey = keys.made(key, version);
+    const seam = this.context.seam;
+    const entry = (await seam.readForUpdate([oldKey])).get(oldKey);
+    if (entry === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
+    throwRefusal(await seam.write([[keys.made(key, version + delta), entry.payload]], this.expiryOf(entry)));
+    await seam.remove([oldKey]);
+    return version + delta;
+  }
+
+  /** `incrVersion` by `-delta`, called as a caller would (it is observed as an incrVersion too). */
+  async decrVersion(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
+    const { calls, cache } = this.context;
+    calls.delta(delta, 'incrVersion/decrVersion');
+    calls.versionOf(options, 'decrVersion');
+    return cache.incrVersion(key, -delta, options);
+  }
+
+  /** Adds `delta` to the integer under `made` (user key `key`); KeyNotFoundError when missing. */
+  private async add(key: CacheKey, made: string, delta: number): Promise<number> {
+    const { seam, codec, payloads } = this.context;
+    if (seam.incrBy === undefined) return this.inOrder(key, made, delta);
+    let value: number | undefined;
+    try {
+      value = await seam.incrBy(made, delta);
+    } catch (error) {
+      // Not a plain integer: an integer stamped with tags is added to by read-modify-write.
+      if (!(error instanceof TypeError) || codec.unstamp === undefined) throw error;
+      const entry = (await seam.readForUpdate([made])).get(made);
+      if (entry === undefined) throw error;
+      if (codec.unstamp(entry.payload) !== undefined) return this.inOrder(key, made, delta);
+      // One that cannot be decoded is removed, as a read removes it: then there is nothing to add to.
+      const value = payloads.readable(made, entry.payload, false);
+      if (!(value instanceof Unreadable)) throw error;
+      await value.removal;
+      throw new KeyNotFoundError(String(key), this.context.alias);
+    }
+    if (value === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
+    return value;
+  }
+
+  private async inOrder(key: CacheKey, made: string, delta: number): Promise<number> {
+    const previous = this.pending.get(made) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(() => this.addToStored(key, made, delta));
+    this.pending.set(made, next);
+    try {
+      return await next;
+    } finally {
+      if (this.pending.get(made) === next) this.pending.delete(made);
+    }
+  }
+
+  private async addToStored(key: CacheKey, made: string, delta: number): Promise<number> {
+    const { seam, codec, payloads, tags, alias } = this.context;
+    const entry = (await seam.readForUpdate([made])).get(made);
+    if (entry === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
+    const stamped = codec.unstamp?.(entry.payload);
+    if (stamped !== undefined && (await tags.statesOf([stamped.stamp]))[0] !== 'fresh') throw new KeyNotFoundError(String(key), this.context.alias);
+    const current = payloads.readable(made, stamped?.payload ?? entry.payload, false);
+    if (current instanceof Unreadable) {
+      await current.removal;
+      throw new KeyNotFoundError(String(key), this.context.alias);
+    }
+    if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
+      throw cacheTypeError(alias, `cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
+    }
+    const value = current + delta;
+    const payload = stamped === undefined ? codec.encode(value) : codec.stamp!(codec.encode(value), stamped.stamp);
+    throwRefusal(await seam.write([[made, payload]], this.expiryOf(entry)));
+    return value;
+  }
+
+  private expiryOf(entry: Entry<P>): number | null {
+    if (entry.expiresAt === undefined) {
+      throw new Error(
+        `cache '${this.context.alias}': backend ${this.context.cache.constructor.name} returned an entry without expiresAt from read(keys, true)`,
+      );
+    }
+    return entry.expiresAt;
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * `getOrSet` and `add` over the flight engine (src/flight): the cached value, else one computation per
+ * key in this process whose value is added; a stale entry answered at once while one refresh runs
+ * behind it; an entry past its stale window standing in when computing fails. An entry that is there
+ * but dead (invalidated, or kept only for its stale window) is replaced under a lock, so that one
+ * adder in all processes wins.
+ */
+import { hasRunOut, storedExpiry, type WriteArgs } from '../common/call-options.js';
+import type { CacheContext } from './cache-context.js';
+import { LOCK_SECONDS } from '../flight/index.js';
+import { Unreadable } from '../common/payloads.js';
+import { throwRefusal } from './backend-contract.js';
+import type { TimeoutArg } from '../common/cache-types.js';
+import type { CacheKey } from '../common/cache-keys.js';
+import type { FoundAnswer } from '../common/observation.js';
+
+export class GetOrSet<P> {
+  constructor(private readonly context: CacheContext<P>) {}
+
+  /** `getOrSet`; `found`, when given, is told whether the key was found fresh, found stale or not found (then computed). */
+  async run<T>(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg, found?: FoundAnswer): Promise<T> {
+    const { seam, tags, payloads, counts, cache, calls, keys } = this.context;
+    const args = calls.write(timeoutOrOptions, 'getOrSet');
+    const made = keys.made(key, args.version);
+    const lookedAt = cache.flights.mark();
+    const hit = await seam.readOne(made);
+    const judged = hit === undefined ? undefined : await tags.judged(hit.payload);
+    let state = judged?.state;
+    let held: unknown;
+    if (state !== undefined) {
+      held = payloads.readable(made, judged!.payload, false);
+      if (held instanceof Unreadable) {
+        await held.removal;
+        state = undefined;
+      }
+    }
+    if (state === 'fresh') counts.hits++;
+    else if (state === 'stale') counts.staleHits++;
+    else counts.misses++;
+    if (found !== undefined) found.outcome = state === 'fresh' ? 'hit' : state === 'stale' ? 'stale' : 'miss';
+    if (state === 'fresh') return held as T;
+    if (state === 'stale') {
+      this.refreshBehind(made, valueOrFactory, timeoutOrOptions);
+      return held as T;
+    }
+    let stored: P;
+    try {
+      stored = await cache.flights.share('getOrSet', made, () => this.computeAndAdd(made, valueOrFactory, args), lookedAt);
+    } catch (error) {
+      if (state !== 'error') throw error;
+      cache.reportError(error as Error);
+      return held as T;
+    }
+    // What the cache then holds, read back: one that cannot be is removed, and nothing is answered.
+    const value = payloads.readable(made, stored, false);
+    if (!(value instanceof Unreadable)) return value as T;
+    await value.removal;
+    throw value.error;
+  }
+
+  /** `getOrSet` as it is observed: its value, and whether it was found fresh, found stale or computed. */
+  async found(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg): Promise<FoundAnswer> {
+    const found: FoundAnswer = { value: undefined, outcome: 'ok' };
+    found.value = await this.run(key, valueOrFactory, timeoutOrOptions, found);
+    return found;
+  }
+
+  /**
+   * Stores the entry when no fresh entry holds the key (see the top of this file); counts it as a
+   * write when it did.
+   */
+  async addOverDead(made: string, payload: P, expiresAt: number | null): Promise<boolean> {
+    const added = await this.replaceDead(made, payload, expiresAt);
+    if (added) this.context.counts.sets++;
+    return added;
+  }
+
+  private async replaceDead(made: string, payload: P, expiresAt: number | null): Promise<boolean> {
+    const { seam, tags, cache } = this.context;
+    if (await seam.insert(made, payload, expiresAt)) return true;
+    const entry = await seam.readOne(made);
+    if (entry === undefined) return seam.insert(made, payload, expiresAt);
+    if ((await tags.unstamped(entry.payload)) !== undefined) return false;
+    const release = await cache.acquireLock(`replacing:${made}`, LOCK_SECONDS);
+    if (release === undefined) return false;
+    try {
+      const again = await seam.readOne(made);
+      if (again !== undefined && (await tags.unstamped(again.payload)) !== undefined) return false;
+      throwRefusal(await seam.write([[made, payload]], expiresAt));
+      return true;
+    } finally {
+      await release();
+    }
+  }
+
+  /**
+   * Recomputes a stale entry behind the callers that were answered with it: once per key in this
+   * process, and once in every process sharing the store (the first to take the lock). A failure
+   * leaves the stale entry and is reported as an `error` event.
+   */
+  private refreshBehind(made: string, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg): void {
+    const { seam, tags, payloads, calls, cache } = this.context;
+    const refresh = async () => {
+      // Read stale before another process's refresh wrote the entry and let go of the lock: done already.
+      const current = await seam.readOne(made);
+      if (current !== undefined && (await tags.unstamped(current.payload)) !== undefined) return;
+      const given = calls.write(timeoutOrOptions, 'getOrSet');
+      const asOf = given.asOf ?? (given.tags === undefined ? undefined : await cache.readTagSnapshot(given.tags));
+      const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
+      // The timeout counts from now, not from when the stale entry was read.
+      const { expiresAt, tags: tagList, windows } = calls.write(timeoutOrOptions, 'getOrSet');
+      if (hasRunOut(expiresAt)) return;
+      const payload = await tags.stampedWith(payloads.encode(value, made), tagList, windows, expiresAt, asOf);
+      if (payload !== undefined) throwRefusal(await seam.write([[made, payload]], storedExpiry(expiresAt, windows)));
+    };
+    cache.refreshes.behind([{ key: `getOrSet\u0000${made}`, lockName: `refresh:${made}` }], refresh, (error) => cache.reportError(error));
+  }
+
+  /** Computes the value and adds it; answers the value's own payload of what the cache then holds. */
+  private async computeAndAdd(made: string, valueOrFactory: unknown, { expiresAt, tags: tagList, windows, asOf }: WriteArgs): Promise<P> {
+    const { seam, tags, payloads, cache } = this.context;
+    // The tags' versions from before the value is computed: an invalidation during it drops the value too.
+    if (asOf === undefined && tagList !== undefined && !hasRunOut(expiresAt)) asOf = await cache.readTagSnapshot(tagList);
+    const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
+    const payload = payloads.encode(value, made);
+    if (hasRunOut(expiresAt) || cache.unreachable) return payload;
+    const stamped = await tags.stampedWith(payload, tagList, windows, expiresAt, asOf);
+    if (stamped === undefined) return payload;
+    await this.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
+    const stored = await seam.readOne(made);
+    const live = stored === undefined ? undefined : await tags.unstamped(stored.payload);
+    return live ?? payload;
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The writes besides `set` and `add`: many entries at once (`setMany`, `setEach`), written with as
+ * few round trips as their expiries allow; `touch`, which rewrites an entry's stamp when it has stale
+ * windows; and deletes.
+ */
+import { hasRunOut, latestStoredExpiry, storedExpiry } from '../common/call-options.js';
+import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
+import type { CacheContext } from './cache-context.js';
+import type { CacheKey } from '../common/cache-keys.js';
+import { failedKey, throwRefusal } from './backend-contract.js';
+import type { TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
+
+function hasWindows(stamp: EntryStamp): boolean {
+  return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
+}
+
+/** One entry of `setEach`. */
+export interface EachEntry {
+  key: CacheKey;
+  value: unknown;
+  options?: TimeoutArg;
+  /** The cache contexts a render's value varies on. */
+  contexts?: readonly string[];
+}
+
+export class Writes<P> {
+  constructor(private readonly context: CacheContext<P>) {}
+
+  /** Stores every entry with one set of options; answers the keys that could not be stored. */
+  async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions: TimeoutArg): Promise<string[]> {
+    const { calls, keys, payloads, seam, tags, codec, counts } = this.context;
+    const { expiresAt, version, tags: tagList, windows, asOf } = calls.write(timeoutOrOptions, 'setMany');
+    const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
+    const byMade = new Map<string, CacheKey>();
+    const encoded: Array<[string, P]> = [];
+    for (const [key, value] of pairs) {
+      const made = keys.made(key, version);
+      byMade.set(made, key);
+      encoded.push([made, payloads.encode(value, made)]);
+    }
+    if (encoded.length === 0) return [];
+    if (hasRunOut(expiresAt)) {
+      await seam.remove([...byMade.keys()]);
+      return [];
+    }
+    if (tagList !== undefined || windows !== undefined) {
+      const stamp = await tags.stampFor(tagList, windows, expiresAt, asOf);
+      if (stamp === undefined) return pairs.map(([key]) => String(key));
+      if (stamp !== NOTHING_TO_STAMP) for (const pair of encoded) pair[1] = codec.stamp!(pair[1], stamp);
+    }
+    const failed = await seam.write(encoded, storedExpiry(expiresAt, windows));
+    counts.sets += encoded.length - failed.length;
+    return failed.map((failure) => {
+      const made = failedKey(failure);
+      return String(byMade.get(made) ?? made);
+    });
+  }
+
+  /**
+   * Stores entries that differ in timeout, tags or stale windows as one batch: the versions of all
+   * their tags are settled once, then one write goes out per expiry. Answers the keys not stored. An
+   * entry with `contexts` (a render's, even none) is stored with them and with when it stops being
+   * fresh, for the renders that read it back (`readEntriesAndTags`).
+   */
+  async setEach(entries: ReadonlyArray<EachEntry>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
+    const { calls, keys, payloads, seam, tags, counts } = this.context;
+    const prepared = entries.map(({ key, value, options, contexts }) => {
+      const { expiresAt, version, tags: tagList, windows } = calls.write(options, 'setEach');
+      const made = keys.made(key, version);
+      return { key, made, payload: payloads.encode(value, made), expiresAt, tags: tagList === undefined ? NO_TAGS : [...new Set(tagList)], windows, contexts };
+    });
+    const allTags = new Set<string>();
+    for (const entry of prepared) for (const tag of entry.tags) allTags.add(tag);
+    const versions = allTags.size === 0 ? new Map() : await tags.forWrite([...allTags], tagsAsOf, latestStoredExpiry(prepared));
+    const notStored: CacheKey[] = [];
+    const byExpiry = new Map<number | null, Array<[string, P]>>();
+    const keyOf = new Map<string, CacheKey>();
+    const expired: string[] = [];
+    for (const entry of prepared) {
+      const { expiresAt } = entry;
+      if (typeof expiresAt === 'symbol') {
+        expired.push(entry.made);
+        continue;
+      }
+      const payload =
+        entry.tags.length === 0 && entry.windows === undefined && entry.contexts === undefined
+          ? entry.payload
+          : tags.stamped(entry.payload, entry.tags, versions, entry.windows, expiresAt, entry.contexts);
+      if (payload === undefined) {
+        notStored.push(entry.key);
+        continue;
+      }
+      const expiry = storedExpiry(expiresAt, entry.windows);
+      let batch = byExpiry.get(expiry);
+      if (batch === undefined) byExpiry.set(expiry, (batch = []));
+      batch.push([entry.made, payload]);
+      keyOf.set(entry.made, entry.key);
+    }
+    const writes: Array<Promise<unknown>> = [...byExpiry].map(async ([expiry, batch]) => {
+      const failed = await seam.write(batch, expiry);
+      counts.sets += batch.length - failed.length;
+      for (const failure of failed) notStored.push(keyOf.get(failedKey(failure)) ?? failedKey(failure));
+    });
+    if (expired.length > 0) writes.push(Promise.resolve(seam.remove(expired)));
+    await Promise.all(writes);
+    return notStored;
+  }
+
+  async delete(key: CacheKey, options: VersionOption | undefined): Promise<boolean> {
+    const { calls, keys, seam, counts } = this.context;
+    const made = keys.made(key, calls.versionOf(options, 'delete'));
+    counts.deletes++;
+    return (await seam.remove([made])) > 0;
+  }
+
+  async deleteMany(keys: Iterable<CacheKey>, options: VersionOption | undefined): Promise<void> {
+    const { calls, seam, counts } = this.context;
+    const version = calls.versionOf(options, 'deleteMany');
+    const made = [...keys].map((key) => this.context.keys.made(key, version));
+    counts.deletes += made.length;
+    if (made.length > 0) await seam.remove(made);
+  }
+
+  /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
+  async touch(key: CacheKey, timeoutOrOptions: TimeoutArg): Promise<boolean> {
+    const { calls, keys, seam, codec } = this.context;
+    const { expiresAt, version } = calls.write(timeoutOrOptions, 'touch');
+    const made = keys.made(key, version);
+    if (hasRunOut(expiresAt)) return (await seam.remove([made])) > 0;
+    if (codec.unstamp !== undefined) {
+      // An entry with stale windows records when it stops being fresh: that moves with the timeout.
+      const entry = await seam.peekOne(made);
+      const stamped = entry === undefined ? undefined : codec.unstamp(entry.payload);
+      if (stamped !== undefined && hasWindows(stamped.stamp)) {
+        const { staleWhileRevalidate = 0, staleIfError = 0 } = stamped.stamp;
+        const stamp: EntryStamp = { ...stamped.stamp, freshUntil: expiresAt ?? undefined };
+        if (expiresAt === null) delete stamp.freshUntil;
+        throwRefusal(await seam.write([[made, codec.stamp!(stamped.payload, stamp)]], storedExpiry(expiresAt, { staleWhileRevalidate, staleIfError })));
+        return true;
+      }
+    }
+    return seam.retime(made, expiresAt);
+  }
+}

@@ -1,0 +1,253 @@
+/**
+ * One page-cache layer's settings (`cacheMiddleware`, `cachePage`, either split half), read and
+ * checked once from its options, and what every step of a request reads from them: the URL's keys
+ * and the marks the layer puts on a response it did not answer (MISS, BYPASS).
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { TLSSocket } from 'node:tls';
+import type { BaseCache } from '../cache/base-cache.js';
+import { BoundedMemo } from '../common/bounded-memo.js';
+import { caches } from '../config/cache-registry.js';
+import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
+import { isHeaderName } from './headers.js';
+import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './page-holes.js';
+import {
+  absoluteUrl,
+  headerKeyFor,
+  headerValuesHash,
+  hostUrlTag,
+  md5,
+  type PageKeyOptions,
+  pageKeyFor,
+  requestHostname,
+  requestPath,
+  resolveCache,
+  urlTag,
+} from './page-keys.js';
+import { reportPageFailure } from './page-failures.js';
+import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption } from './tag-header.js';
+
+/**
+ * How many URLs' keys each page cache layer remembers (by absolute URL behind a proxy, by Host and
+ * path off one): a site's hot pages, not every URL ever asked for (random query strings).
+ */
+export const URL_KEYS_REMEMBERED = 10_000;
+
+/** Options of the page cache middleware. */
+export interface PageCacheOptions extends PageKeyOptions {
+  /** Seconds to keep a page whose response names no `max-age`. @default 600 */
+  seconds?: number;
+  /**
+   * Seconds browsers (and other caches downstream) may keep a page: the `max-age` and `Expires` sent
+   * with it, on a MISS, a HIT and a 304, where the view did not ask for less. Shorter than the page's
+   * timeout, a page invalidated on the server reaches browsers that much sooner. @default the page's timeout, as Django sends
+   */
+  browserMaxAge?: number;
+  /**
+   * Response header saying `HIT`, `MISS` (looked up, not found, stored now), `STALE` or `BYPASS`
+   * (the request or the response cannot be cached); `false` for none. @default 'X-Cache'
+   */
+  statusHeader?: string | false;
+  /** Adds `X-Cache-Reason` to a BYPASS, naming the rule (`Set-Cookie`, `Cache-Control: private`, `method POST`…). @default false */
+  debug?: boolean;
+  /** Bodies larger than this many bytes pass through uncached (and are not buffered). @default 1048576 */
+  maxBodyBytes?: number;
+  /**
+   * Seconds past a page's timeout during which it is served stale (`X-Cache: STALE`) while one
+   * refresh renders it again behind; a view's `Cache-Control: stale-while-revalidate=N` counts too.
+   * Sent downstream as that directive, so an edge in front does the same. @default 0
+   */
+  staleWhileRevalidate?: number;
+  /** Seconds past a page's timeout during which it is served when its view fails (throws, or answers 5xx); also `stale-if-error=N`, and sent downstream as it. @default 0 */
+  staleIfError?: number;
+  /**
+   * A response header that lists the page's tags for the edge in front to purge by, in its format:
+   * `'xkey'` (Varnish) and `'Surrogate-Key'` (Fastly) space-separated, `'Cache-Tag'` (Cloudflare,
+   * Akamai) comma-separated, any other name space-separated, or a format of its own
+   * (`{ name, separator, maxLineLength, maxLength }`, see `TagHeaderFormat`); false for none.
+   * @default the headers the edges of the page's cache read (its `purge` option): `xkey` for Varnish, `Surrogate-Key` for Fastly, `Cache-Tag` for Cloudflare
+   */
+  tagHeader?: TagHeaderOption;
+  /** Cold misses of one page render once across every process sharing the cache; the others wait for that render. @default false */
+  lock?: boolean;
+  /** How long a request waits for another process's render under `lock` before rendering itself. @default 5000 */
+  lockTimeoutMs?: number;
+  /**
+   * How the holes of a page (`defineHole`) reach the visitor: `'fill'`, put in place before the page
+   * is sent (then `Cache-Control: private`), or `'esi'`, as `<esi:include>` tags with signed URLs for
+   * a CDN or proxy to fetch from `holeHandler()` (the page keeps its shared lifetime), to a request
+   * whose `Surrogate-Capability` names `ESI/1.0`; any other request gets them filled. @default 'fill'
+   */
+  holes?: HoleMode;
+  /**
+   * The key that signs the holes' ESI URLs: the same in every process, and given to `holeHandler`
+   * too. @default a random key of this process's own, which suits a site of one process
+   */
+  secret?: string;
+}
+
+const HEADER_NAME_OR_FALSE = new ValueRule('a header name or false', (value) => value === false || (typeof value === 'string' && isHeaderName(value)));
+const CACHE_ALIAS_OR_CACHE = new ValueRule(
+  'a cache alias or a cache',
+  (value) => typeof value === 'string' || (typeof value === 'object' && value !== null && typeof (value as { get?: unknown }).get === 'function'),
+);
+
+/** The page cache's options, each with the rule its value keeps: `cacheMiddleware` and its split halves take them all. */
+export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
+  cache: CACHE_ALIAS_OR_CACHE,
+  keyPrefix: MUST_BE.string,
+  seconds: MUST_BE.seconds,
+  statusHeader: HEADER_NAME_OR_FALSE,
+  debug: MUST_BE.boolean,
+  maxBodyBytes: MUST_BE.nonNegativeInteger,
+  staleWhileRevalidate: MUST_BE.nonNegativeNumber,
+  staleIfError: MUST_BE.nonNegativeNumber,
+  tagHeader: TAG_HEADER_OPTION,
+  lock: MUST_BE.boolean,
+  lockTimeoutMs: MUST_BE.nonNegativeNumber,
+  browserMaxAge: MUST_BE.nonNegativeSeconds,
+  holes: HOLE_MODE,
+  secret: HOLE_SECRET,
+});
+/** `cachePage` takes its timeout as its first argument, never as `seconds`. */
+const { seconds: _seconds, ...CACHE_PAGE_OPTIONS } = PAGE_CACHE_OPTIONS;
+export { CACHE_PAGE_OPTIONS };
+
+export const DEFAULT_SECONDS = 600;
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+
+/** The keys a URL's lookup reads. */
+export interface UrlKeys {
+  urlHash: string;
+  headerKey: string;
+  /** `url:<path>` and `url://<host><path>`: the tags every page of the path (on its host) carries. */
+  urlTags: readonly [string, string];
+  /** The page key when the URL's responses vary on no request header. */
+  unvariedPageKey: string;
+}
+
+export class PageLayer {
+  /** The cache option as given: an alias (resolved on each request, so a reconfiguration is seen) or a cache. */
+  readonly cacheOption: string | BaseCache;
+  readonly keyPrefix: string;
+  readonly seconds: number;
+  readonly browserMaxAge: number | undefined;
+  readonly statusHeader: string | false;
+  readonly debug: boolean;
+  readonly maxBodyBytes: number;
+  readonly staleWhileRevalidate: number;
+  readonly staleIfError: number;
+  /** The tag header the options name, false for none; undefined for those of the cache's edges (see `tagHeadersFor`). */
+  readonly tagHeader: TagHeader | false | undefined;
+  readonly lock: boolean;
+  readonly lockTimeoutMs: number;
+  /** How this layer delivers the holes of the responses it is the outermost layer of. */
+  readonly holeDelivery: HoleDelivery;
+  /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
+  private readonly urlKeys = new BoundedMemo<UrlKeys>(URL_KEYS_REMEMBERED);
+  private readonly urlKeysByHost = new UrlKeysByHost();
+
+  /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
+  constructor(
+    options: PageCacheOptions,
+    readonly pageTimeout: number | null,
+    what: string,
+  ) {
+    checkOptions(options, pageTimeout === null ? PAGE_CACHE_OPTIONS : CACHE_PAGE_OPTIONS, what);
+    if (pageTimeout !== null) checkValue(pageTimeout, MUST_BE.seconds, what, 'timeout');
+    this.cacheOption = options.cache ?? 'default';
+    if (typeof this.cacheOption === 'string') caches.checkAlias(this.cacheOption, `${what}: options.cache`);
+    this.keyPrefix = options.keyPrefix ?? '';
+    this.seconds = options.seconds ?? DEFAULT_SECONDS;
+    this.browserMaxAge = options.browserMaxAge;
+    this.statusHeader = options.statusHeader ?? 'X-Cache';
+    this.debug = options.debug ?? false;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+    this.staleWhileRevalidate = options.staleWhileRevalidate ?? 0;
+    this.staleIfError = options.staleIfError ?? 0;
+    this.tagHeader = options.tagHeader === undefined ? undefined : tagHeaderOf(options.tagHeader, what);
+    this.lock = options.lock ?? false;
+    this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.holeDelivery = new HoleDelivery(this, options.holes ?? 'fill', options.secret, (what, error) =>
+      reportPageFailure(resolveCache(this.cacheOption), what, error),
+    );
+  }
+
+  /** The tag headers a page stored in `cache` goes out with: the option's, else those its edges read. */
+  tagHeadersFor(cache: BaseCache): readonly TagHeader[] {
+    if (this.tagHeader !== undefined) return this.tagHeader === false ? [] : [this.tagHeader];
+    return edgeTagHeaders(cache.edgeTagHeaders);
+  }
+
+  /** Whether `other` stores where this layer does (the same cache option and prefix): split middleware with the same options meet so. */
+  storesWith(other: PageLayer): boolean {
+    return other.cacheOption === this.cacheOption && other.keyPrefix === this.keyPrefix;
+  }
+
+  /** Marks a response this layer looked up and did not find. */
+  markMiss(res: ServerResponse): false {
+    if (this.statusHeader !== false) res.setHeader(this.statusHeader, 'MISS');
+    return false;
+  }
+
+  /** Marks a response that could not be cached, and with `debug` why (one of `storageDecision`'s reasons). */
+  markBypass(res: ServerResponse, reason: string): false {
+    if (this.statusHeader === false || res.headersSent) return false;
+    res.setHeader(this.statusHeader, 'BYPASS');
+    if (this.debug) res.setHeader(`${this.statusHeader}-Reason`, reason);
+    return false;
+  }
+
+  /**
+   * The keys of the request's URL. Off a proxy the URL is its scheme, Host and path, so the keys are
+   * found by those as they came, with no absolute URL built (and hashed by the map) on every hit.
+   */
+  keysOf(req: IncomingMessage): UrlKeys {
+    const headers = req.headers;
+    if (headers['x-forwarded-proto'] !== undefined || headers['x-forwarded-host'] !== undefined)
+      return this.urlKeys.remember(absoluteUrl(req), () => this.keysFor(req));
+    const secure = Boolean((req.socket as TLSSocket).encrypted);
+    const host = headers.host ?? '';
+    const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+    return this.urlKeysByHost.find(secure, host, path) ?? this.urlKeysByHost.add(secure, host, path, this.keysFor(req));
+  }
+
+  private keysFor(req: IncomingMessage): UrlKeys {
+    const hash = md5(absoluteUrl(req));
+    return {
+      urlHash: hash,
+      headerKey: headerKeyFor(this.keyPrefix, hash),
+      urlTags: [urlTag(requestPath(req)), hostUrlTag(requestHostname(req), requestPath(req))],
+      unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
+    };
+  }
+}
+
+/**
+ * URL keys by scheme, Host and path, as a request names them off a proxy: two lookups of the strings
+ * the request came with. Bounded like a BoundedMemo: when full it starts afresh.
+ */
+class UrlKeysByHost {
+  private readonly hosts = [new Map<string, Map<string, UrlKeys>>(), new Map<string, Map<string, UrlKeys>>()];
+  private size = 0;
+
+  constructor(private readonly limit = URL_KEYS_REMEMBERED) {}
+
+  find(secure: boolean, host: string, path: string): UrlKeys | undefined {
+    return this.hosts[secure ? 1 : 0]!.get(host)?.get(path);
+  }
+
+  add(secure: boolean, host: string, path: string, keys: UrlKeys): UrlKeys {
+    if (this.size >= this.limit) {
+      for (const hosts of this.hosts) hosts.clear();
+      this.size = 0;
+    }
+    const hosts = this.hosts[secure ? 1 : 0]!;
+    let byPath = hosts.get(host);
+    if (byPath === undefined) hosts.set(host, (byPath = new Map()));
+    byPath.set(path, keys);
+    this.size++;
+    return keys;
+  }
+}
