@@ -1,7 +1,8 @@
 /**
  * The `purge` option of a cache alias (its shape in `common/edge-purge-options.ts`): the shared
- * caches in front of the application that every invalidation of the cache also purges. Checked once, with errors naming the alias, the edge
- * and the option, by `configureCaches` before anything is replaced and by a cache built directly.
+ * caches in front of the application that every invalidation of the cache also purges. Checked
+ * once, with errors naming the alias, the edge and the option, by `configureCaches` before anything
+ * is replaced and by a cache built directly.
  */
 import { describe } from '../common/cache-keys.js';
 import { checkOptionNames, closestName, didYouMean, MUST_BE, type OptionShape, ValueRule } from '../common/option-rules.js';
