@@ -49,5 +49,5 @@ export type { MemcachedOptions } from './backends/memcached.js';
 export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
 export { HoleError } from './holes/index.js';
 export { EdgePurgeError } from './edge/purge-queue.js';
-export type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, VarnishPurge } from './edge/purge-config.js';
+export type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, VarnishPurge } from './common/edge-purge-options.js';
 export type { DependencyNode, DigestProblem, TemplateDigestReport } from './digests/index.js';

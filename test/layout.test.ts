@@ -1,7 +1,7 @@
 /**
  * The structural limits the source is held to, so that they stay met: no file in src/ over 500
- * lines, no class over 400, and no circle among their modules' imports, type-only ones
- * included.
+ * lines, no class over 400, no circle among their modules' imports, type-only ones included, and
+ * folders that depend one way: each imports only from the layers below it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
@@ -63,26 +63,96 @@ function imports(file: string): string[] {
   return imported;
 }
 
-/** Every circle of imports, each as its files in import order, back to the first. */
-function importCircles(): string[][] {
-  const graph = new Map(files.map((file) => [file, imports(file)]));
+/**
+ * The folders of src/ by layer, bottom to top: a module imports only from its own folder or from a
+ * folder of a lower layer, so each layer can be read, and tested, knowing only those below it.
+ * Folders of one layer stand side by side and import nothing of each other. `.` is src/ itself.
+ */
+const LAYERS: ReadonlyArray<readonly string[]> = [
+  ['common'], // the leaves: keys, codec, clock, errors, memos, MaybePromise, option rules, the backend primitives
+  ['cacheability'], // the record, the named cache contexts, the request scope
+  ['flight', 'edge', 'tags'],
+  ['cache'], // BaseCache and its parts, on the tags, flights and edges it drives
+  ['tier'], // the L1 a cache is composed with
+  ['backends'],
+  ['config'], // the caches registry
+  ['holes', 'digests'],
+  ['fragments'],
+  ['http'],
+  ['engines', 'frameworks'],
+  ['cli', 'opentelemetry', '.'],
+];
+const layerOf = new Map(LAYERS.flatMap((folders, layer) => folders.map((folder) => [folder, layer] as const)));
+
+/** The folder of src/ that holds `file`: `.` for src/ itself. */
+function folderOf(file: string): string {
+  const parts = file.split('/');
+  return parts.length > 2 ? parts[1]! : '.';
+}
+
+/**
+ * Every module of src/ that `file` depends on: what its import and export declarations name, and
+ * what it loads later (`import()`) or names only as a type (`typeof import()`), since a folder that
+ * reaches up by any of them still cannot be read without the one above.
+ */
+function dependencies(file: string): string[] {
+  const source = parsed.get(file)!;
+  const named: string[] = [];
+  const visit = (node: ts.Node): void => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier))
+      named.push(node.moduleSpecifier.text);
+    else if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] && ts.isStringLiteral(node.arguments[0]))
+      named.push(node.arguments[0].text);
+    else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal))
+      named.push(node.argument.literal.text);
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return named
+    .filter((specifier) => specifier.startsWith('.'))
+    .map((specifier) =>
+      relative(root, resolve(root, dirname(file), specifier.replace(/\.js$/, '.ts')))
+        .split('\\')
+        .join('/'),
+    )
+    .filter((target) => parsed.has(target));
+}
+
+/** Which folders each folder of src/ imports from, its own aside. */
+function folderImports(): Map<string, string[]> {
+  const graph = new Map<string, Set<string>>();
+  for (const file of files) {
+    const from = folderOf(file);
+    const to = graph.get(from) ?? graph.set(from, new Set()).get(from)!;
+    for (const target of dependencies(file)) if (folderOf(target) !== from) to.add(folderOf(target));
+  }
+  return new Map([...graph].map(([folder, targets]) => [folder, [...targets].sort()]));
+}
+
+/** Every circle in `graph`, each as its nodes in order, back to the first. */
+function circlesIn(graph: ReadonlyMap<string, readonly string[]>): string[][] {
   const circles: string[][] = [];
   const done = new Set<string>();
   const path: string[] = [];
   const onPath = new Set<string>();
-  const walk = (file: string): void => {
-    path.push(file);
-    onPath.add(file);
-    for (const next of graph.get(file)!) {
+  const walk = (node: string): void => {
+    path.push(node);
+    onPath.add(node);
+    for (const next of graph.get(node) ?? []) {
       if (onPath.has(next)) circles.push([...path.slice(path.indexOf(next)), next]);
       else if (!done.has(next)) walk(next);
     }
     path.pop();
-    onPath.delete(file);
-    done.add(file);
+    onPath.delete(node);
+    done.add(node);
   };
-  for (const file of files) if (!done.has(file)) walk(file);
+  for (const node of graph.keys()) if (!done.has(node)) walk(node);
   return circles;
+}
+
+/** Every circle of imports, each as its files in import order, back to the first. */
+function importCircles(): string[][] {
+  return circlesIn(new Map(files.map((file) => [file, imports(file)])));
 }
 
 describe('the layout of src/', () => {
@@ -110,5 +180,25 @@ describe('the layout of src/', () => {
 
   it('has no circle of imports', () => {
     expect(importCircles().map((circle) => circle.join(' → '))).toEqual([]);
+  });
+
+  it('gives every folder of src/ a layer', () => {
+    expect([...new Set(files.map(folderOf))].filter((folder) => !layerOf.has(folder))).toEqual([]);
+  });
+
+  it('imports from the same folder or a lower layer only, type imports included', () => {
+    const upward = files.flatMap((file) =>
+      dependencies(file)
+        .filter((target) => folderOf(target) !== folderOf(file) && !(layerOf.get(folderOf(target))! < layerOf.get(folderOf(file))!))
+        .map(
+          (target) =>
+            `${file} → ${target} (${folderOf(file)}, layer ${layerOf.get(folderOf(file))}, imports ${folderOf(target)}, layer ${layerOf.get(folderOf(target))})`,
+        ),
+    );
+    expect(upward).toEqual([]);
+  });
+
+  it('has no circle between folders', () => {
+    expect(circlesIn(folderImports()).map((circle) => circle.join(' → '))).toEqual([]);
   });
 });

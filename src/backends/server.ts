@@ -8,7 +8,7 @@
  * (the largest `timeoutMs` among them), cut by each wait on a call that failed.
  */
 import { BaseCache, type CacheParams } from '../cache/base-cache.js';
-import type { Seam } from '../cache/backend-contract.js';
+import type { Seam } from '../common/backend-primitives.js';
 import type { ServerHealth } from '../common/cache-types.js';
 import type { Codec } from '../common/codec.js';
 import { CacheServerError } from '../common/errors.js';

@@ -1,8 +1,9 @@
 /**
- * The seam between the cache API and a backend (Django's base.py): a backend sees only made
+ * The contract between the cache API and a backend (Django's base.py): a backend sees only made
  * keys, payloads and absolute expiries (epoch seconds, `null` = never). `BaseCache` declares these as
- * its protected methods, each documented there; its helpers reach them through `Seam` on the cache
- * itself, so that an L1 installed over an instance's primitives is what every helper calls.
+ * its protected methods, each documented there; its helpers reach them through `Seam`
+ * (`common/backend-primitives.ts`) on the cache itself, so that an L1 installed over an instance's
+ * primitives is what every helper calls.
  */
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import { EventEmitter } from 'node:events';
@@ -10,53 +11,13 @@ import { now } from '../common/clock.js';
 import { defaultKeyFunction, type KeyFunction } from '../common/cache-keys.js';
 import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
 import { cacheTypeError, named } from '../common/reporting.js';
-import { type EdgePurgeConfig, purgeConfigProblem } from '../edge/purge-config.js';
+import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
+import { purgeConfigProblem } from '../edge/purge-config.js';
+import { payloadsInOrder, throwRefusal, type WriteFailure } from '../common/backend-primitives.js';
 import type { EdgePurges } from '../edge/purge-queue.js';
 import { WorkBehind } from '../flight/work-behind.js';
 import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from '../common/cache-types.js';
 import { checkOptionNames, checkOptionValues, type OptionShape } from '../common/option-rules.js';
-
-/**
- * A made key `write` could not store: the key alone when the caller is not to hear why (a failOpen
- * fallback), or with the cause, which `set` rejects with (`setMany` answers the key either way).
- */
-export type WriteFailure = string | { key: string; error: Error };
-
-/** The primitives of a backend, as `BaseCache` declares them. */
-export interface Seam<P> {
-  read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
-  readPayloads(keys: string[]): MaybePromise<ReadonlyArray<P | undefined>>;
-  readOne(key: string): MaybePromise<Entry<P> | undefined>;
-  peekOne(key: string): MaybePromise<Entry<P> | undefined>;
-  contains(key: string): MaybePromise<boolean>;
-  readForUpdate(keys: string[]): MaybePromise<Map<string, Entry<P>>>;
-  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]>;
-  writeOne(key: string, payload: P, expiresAt: number | null): MaybePromise<void>;
-  insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean>;
-  remove(keys: string[]): MaybePromise<number>;
-  retime(key: string, expiresAt: number | null): MaybePromise<boolean>;
-  extendExpiry?(keys: string[], expiresAt: number | null): MaybePromise<void>;
-  removeAll(): MaybePromise<void>;
-  incrBy?(key: string, delta: number): MaybePromise<number | undefined>;
-  disconnect?(): MaybePromise<void>;
-}
-
-/** The payloads of `found` (a `read`'s answer) in the order of `keys`, undefined where a key was missing. */
-export function payloadsInOrder<P>(keys: readonly string[], found: ReadonlyMap<string, Entry<P>>): Array<P | undefined> {
-  const payloads = new Array<P | undefined>(keys.length);
-  for (let i = 0; i < keys.length; i++) payloads[i] = found.get(keys[i]!)?.payload;
-  return payloads;
-}
-
-/** The made key of a write failure. */
-export function failedKey(failure: WriteFailure): string {
-  return typeof failure === 'string' ? failure : failure.key;
-}
-
-/** Throws the cause of the first write failure that carries one: a write the server refused. */
-export function throwRefusal(failed: WriteFailure[]): void {
-  for (const failure of failed) if (typeof failure !== 'string') throw failure.error;
-}
 
 /**
  * What a backend is built on: the settings every cache has, checked once, and what a backend

@@ -14,7 +14,7 @@ export interface RenderRead<T> {
  */
 import type { Codec } from '../common/codec.js';
 import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } from '../common/call-options.js';
-import { type CacheContext, cacheContext } from './cache-context.js';
+import { type CacheParts, cacheParts } from './cache-parts.js';
 import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
 import type { HeldString, InProcessEntry, InProcessStore, LocalStore } from '../common/in-process-contract.js';
@@ -24,31 +24,22 @@ import type { MadeKey, MadeKeys } from '../common/made-keys.js';
 import { type CacheStats, countError, emptyStats, observeOperations, type Operation } from '../common/observation.js';
 import { type Payloads, Unreadable } from '../common/payloads.js';
 import type { Reporter } from '../common/reporting.js';
-import { CacheSeam, throwRefusal } from './backend-contract.js';
-import { type Entry } from '../common/cache-types.js';
+import { CacheSeam } from './backend-contract.js';
+import { throwRefusal } from '../common/backend-primitives.js';
 import { andThen, type MaybePromise, nothing, promised } from '../common/maybe-promise.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
-import type {
-  CachedEntry,
-  CacheParams,
-  ListOf,
-  RenderEntry,
-  InvalidateOptions,
-  StoredEntry,
-  TagSnapshot,
-  TimeoutArg,
-  VersionOption,
-} from '../common/cache-types.js';
+import type { CachedEntry, Entry, RenderEntry, StoredEntry, TagSnapshot } from '../common/cache-types.js';
+import type { CacheParams, InvalidateOptions, ListOf, TimeoutArg, VersionOption } from '../common/cache-types.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
-export type { WriteFailure } from './backend-contract.js';
+export type { WriteFailure } from '../common/backend-primitives.js';
 export type { EachEntry } from './writes.js';
 export type { Entry } from '../common/cache-types.js';
 export type { MaybePromise } from '../common/maybe-promise.js';
-export { failedKey } from './backend-contract.js';
+export { failedKey } from '../common/backend-primitives.js';
 export type { HeldString, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from '../common/in-process-contract.js';
 export type {
   CachedEntry,
@@ -82,7 +73,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private readonly keys: MadeKeys<P>;
   private readonly calls: CallOptions;
   private readonly payloads: Payloads<P>;
-  private readonly context: CacheContext<P>;
+  private readonly context: CacheParts<P>;
   private readonly tags: TagVersions<P>;
   private readonly batches: TaggedReads<P>;
   private readonly computed: GetOrSet<P>;
@@ -97,7 +88,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
     this.codec = codec;
-    const context = (this.context = cacheContext<P>(this, codec, params, this.counts));
+    const context = (this.context = cacheParts<P>(this, codec, params, this.counts));
     ({ reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
     this.batches = new TaggedReads(context);
     this.computed = new GetOrSet(context);

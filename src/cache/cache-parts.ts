@@ -1,20 +1,26 @@
 /**
- * What the parts of one cache share, below the tags: the cache's own face as they see it, its seam,
- * codec, payloads, made keys, call options, counts and reporting. The parts depend on these
- * interfaces, never on the class that assembles them, so the core reads from the bottom up.
+ * What the parts of one cache share: the cache's own face as they see it, its backend's primitives,
+ * codec, payloads, made keys, call options, counts and reporting, and its tag versions. `BaseCache`
+ * builds them once (`cacheParts`); each part (batched reads, in-process hits, getOrSet, counters,
+ * writes) takes them instead of a reference back into the class's private state. The parts depend on
+ * these interfaces, never on the class that assembles them, so the cache reads from the bottom up;
+ * the tags, below the cache, declare what they need of it (`TagHost`), which these extend.
  */
-import type { Flights, Refreshes, Release } from '../flight/index.js';
-import type { CallOptions } from '../common/call-options.js';
-import type { Codec } from '../common/codec.js';
+import type { EventEmitter } from 'node:events';
+import type { Seam } from '../common/backend-primitives.js';
+import { CallOptions } from '../common/call-options.js';
 import type { CacheKey } from '../common/cache-keys.js';
-import type { KeyMaking, MadeKeys } from '../common/made-keys.js';
+import type { CacheParams, TagSnapshot, VersionOption } from '../common/cache-types.js';
+import type { Codec } from '../common/codec.js';
+import { type KeyMaking, MadeKeys } from '../common/made-keys.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
 import type { CacheStats } from '../common/observation.js';
-import type { Payloads } from '../common/payloads.js';
-import type { Reporter } from '../common/reporting.js';
-import type { EdgePurges } from '../edge/purge-queue.js';
-import type { Seam } from './backend-contract.js';
-import type { TagSnapshot, VersionOption } from '../common/cache-types.js';
+import { Payloads } from '../common/payloads.js';
+import { Reporter } from '../common/reporting.js';
+import { EdgePurges } from '../edge/purge-queue.js';
+import type { Flights, Refreshes, Release } from '../flight/index.js';
+import type { TagHost } from '../tags/tag-host.js';
+import { TagVersions } from '../tags/versions.js';
 
 /** What the parts call on the cache itself: its settings, its clock (which tests replace), and the public calls they build on. */
 export interface CacheSelf extends KeyMaking {
@@ -35,16 +41,36 @@ export interface CacheSelf extends KeyMaking {
   reportError(error: Error, cause?: string): void;
 }
 
-export interface CacheParts<P> {
-  readonly alias: string;
+/**
+ * The parts' shared view of the cache: what the tags need of it (`TagHost`), with the cache's own
+ * face, its reporting, its edge purges as the queue that sends them, and its tag versions.
+ */
+export interface CacheParts<P> extends TagHost<P> {
   readonly cache: CacheSelf;
-  readonly seam: Seam<P>;
-  readonly codec: Codec<P>;
-  readonly payloads: Payloads<P>;
-  readonly keys: MadeKeys<P>;
-  readonly calls: CallOptions;
-  readonly counts: CacheStats;
   readonly reporter: Reporter;
   /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
   readonly purges: EdgePurges | undefined;
+  readonly tags: TagVersions<P>;
+}
+
+/**
+ * The parts of `cache`, whose stats are `counts`, whose problems go to `params.logger` (checked
+ * here), and whose invalidations purge the edges `params.purge` names.
+ */
+export function cacheParts<P>(
+  cache: CacheSelf & EventEmitter,
+  codec: Codec<P>,
+  params: Pick<CacheParams, 'logger' | 'purge'>,
+  counts: CacheStats,
+): CacheParts<P> {
+  const alias = cache.alias;
+  const reporter = new Reporter(alias, cache, counts, params.logger);
+  const purges = params.purge?.length ? new EdgePurges(alias, params.purge, reporter, counts) : undefined;
+  // The cache is its own seam: what an L1 installs over the instance's primitives, every part calls.
+  const seam = cache as unknown as Seam<P>;
+  const payloads = new Payloads(alias, codec, seam, reporter);
+  const keys = new MadeKeys<P>(cache);
+  const calls = new CallOptions(alias, cache.defaultTimeout, cache);
+  const parts: Omit<CacheParts<P>, 'tags'> = { alias, cache, seam, codec, payloads, keys, calls, counts, reporter, purges };
+  return { ...parts, tags: new TagVersions<P>(parts) };
 }

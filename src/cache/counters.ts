@@ -3,12 +3,12 @@
  * the value is read and written back), and `incrVersion`, which reads what it moves. Read-modify-write goes one at a time per key in this
  * process, so that concurrent callers lose nothing.
  */
-import type { CacheContext } from './cache-context.js';
+import type { CacheParts } from './cache-parts.js';
 import { KeyNotFoundError } from '../common/errors.js';
 import { type CacheKey, describe } from '../common/cache-keys.js';
 import { Unreadable } from '../common/payloads.js';
 import { cacheTypeError } from '../common/reporting.js';
-import { throwRefusal } from './backend-contract.js';
+import { throwRefusal } from '../common/backend-primitives.js';
 import { type Entry } from '../common/cache-types.js';
 import type { VersionOption } from '../common/cache-types.js';
 
@@ -16,7 +16,7 @@ export class Counters<P> {
   /** The read-modify-write in flight per made key: one entry per key being added to, gone once it settles. */
   private readonly pending = new Map<string, Promise<number>>();
 
-  constructor(private readonly context: CacheContext<P>) {}
+  constructor(private readonly context: CacheParts<P>) {}
 
   async incr(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
     const { calls, keys } = this.context;

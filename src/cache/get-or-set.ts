@@ -6,16 +6,16 @@
  * adder in all processes wins.
  */
 import { hasRunOut, storedExpiry, type WriteArgs } from '../common/call-options.js';
-import type { CacheContext } from './cache-context.js';
+import type { CacheParts } from './cache-parts.js';
 import { LOCK_SECONDS } from '../flight/index.js';
 import { Unreadable } from '../common/payloads.js';
-import { throwRefusal } from './backend-contract.js';
+import { throwRefusal } from '../common/backend-primitives.js';
 import type { TimeoutArg } from '../common/cache-types.js';
 import type { CacheKey } from '../common/cache-keys.js';
 import type { FoundAnswer } from '../common/observation.js';
 
 export class GetOrSet<P> {
-  constructor(private readonly context: CacheContext<P>) {}
+  constructor(private readonly context: CacheParts<P>) {}
 
   /** `getOrSet`; `found`, when given, is told whether the key was found fresh, found stale or not found (then computed). */
   async run<T>(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg, found?: FoundAnswer): Promise<T> {

@@ -8,7 +8,7 @@ import { Unreadable } from '../common/payloads.js';
 import type { CachedEntry, EntryState } from '../common/cache-types.js';
 import type { Entry } from '../common/cache-types.js';
 import type { Judged, TagVersions } from '../tags/versions.js';
-import type { CacheContext } from './cache-context.js';
+import type { CacheParts } from './cache-parts.js';
 import type { HeldString, HeldStringKeeper, InProcessEntry, InProcessStanding, InProcessStore } from '../common/in-process-contract.js';
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
@@ -27,7 +27,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
   private readonly counts: CacheStats;
 
   constructor(
-    private readonly host: CacheContext<P>,
+    private readonly host: CacheParts<P>,
     private readonly store: InProcessStore<P>,
   ) {
     this.tags = host.tags;

@@ -4,14 +4,14 @@
  * holder's token, never a lock taken after this one expired.
  */
 import { randomBytes } from 'node:crypto';
-import type { CacheContext } from './cache-context.js';
+import type { CacheParts } from './cache-parts.js';
 import { md5 } from '../common/hash.js';
 import { describe } from '../common/cache-keys.js';
 import { cacheTypeError } from '../common/reporting.js';
 import { TAG_KEY_VERSION } from '../common/made-keys.js';
 
 export class StoreLocks<P> {
-  constructor(private readonly context: CacheContext<P>) {}
+  constructor(private readonly context: CacheParts<P>) {}
 
   /** Takes the lock `name` for at most `seconds`: answers its release, or undefined while someone else holds it. */
   async acquire(name: string, seconds: number): Promise<(() => Promise<void>) | undefined> {

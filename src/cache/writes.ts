@@ -5,9 +5,9 @@
  */
 import { hasRunOut, latestStoredExpiry, storedExpiry } from '../common/call-options.js';
 import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
-import type { CacheContext } from './cache-context.js';
+import type { CacheParts } from './cache-parts.js';
 import type { CacheKey } from '../common/cache-keys.js';
-import { failedKey, throwRefusal } from './backend-contract.js';
+import { failedKey, throwRefusal } from '../common/backend-primitives.js';
 import type { TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
 
 function hasWindows(stamp: EntryStamp): boolean {
@@ -24,7 +24,7 @@ export interface EachEntry {
 }
 
 export class Writes<P> {
-  constructor(private readonly context: CacheContext<P>) {}
+  constructor(private readonly context: CacheParts<P>) {}
 
   /** Stores every entry with one set of options; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions: TimeoutArg): Promise<string[]> {

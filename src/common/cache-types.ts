@@ -1,6 +1,6 @@
 /** The shapes the cache API takes and answers: construction parameters, call options, entries. */
 import type { KeyFunction } from './cache-keys.js';
-import type { EdgePurgeConfig } from '../edge/purge-config.js';
+import type { EdgePurgeConfig } from './edge-purge-options.js';
 import { MUST_BE, optionShape, ValueRule } from './option-rules.js';
 
 /** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */

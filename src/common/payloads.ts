@@ -6,7 +6,7 @@
 import { type Codec, decodeStamped } from './codec.js';
 import type { Reporter } from './reporting.js';
 import { cacheTypeError } from './reporting.js';
-import { type Seam } from '../cache/backend-contract.js';
+import { type Seam } from './backend-primitives.js';
 import { andThen, type MaybePromise, nothing } from './maybe-promise.js';
 
 /**

@@ -10,10 +10,10 @@
  * under the other's.
  */
 import type { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http';
-import { headerText, splitHeaderValue } from '../http/headers.js';
+import { headerText, splitHeaderValue } from '../common/header-values.js';
 import { contextValue } from '../cacheability/contexts.js';
 import { keepNoUnpurgedContext } from './nginx-lifetime.js';
-import type { EdgePurgeConfig } from './purge-config.js';
+import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
 
 export const EDGE_CONTEXT_HEADER = 'Cachegrain-Context';
 

@@ -5,9 +5,10 @@
  * reads and never passes on: not at all by default, or the staleness the site accepted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { headerText, secondsOf } from '../http/headers.js';
+import { headerText, secondsOf } from '../common/header-values.js';
 import { taggedUrl } from './edge-requests.js';
-import { type EdgePurgeConfig, nginxKeepsTaggedFor } from './purge-config.js';
+import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
+import { nginxKeepsTaggedFor } from './purge-config.js';
 
 /** Sets `X-Accel-Expires` on a page with `tags` where `edges` names an nginx and a tag of them is not a `url:` tag. */
 export function limitNginxLifetime(res: ServerResponse, tags: readonly string[], edges: readonly EdgePurgeConfig[]): void {

@@ -8,8 +8,8 @@ import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { type CacheStats, PURGE_CHANNEL, type PurgeEvent } from '../common/observation.js';
 import type { Reporter } from '../common/reporting.js';
-import { edgeName, edgeRequests, type EdgeRequest, type Purge } from './edge-requests.js';
-import type { EdgePurgeConfig } from './purge-config.js';
+import type { EdgePurgeConfig, Purge } from '../common/edge-purge-options.js';
+import { edgeName, edgeRequests, type EdgeRequest } from './edge-requests.js';
 
 export const DEFAULT_PURGE_TIMEOUT_MS = 5_000;
 export const DEFAULT_PURGE_TRIES = 3;

@@ -6,11 +6,11 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { checkOptions, MUST_BE, optionShape } from '../common/option-rules.js';
+import { isHeaderName } from '../common/header-values.js';
 import {
   addNeverCacheHeaders,
   type CacheControlDirectives,
   directiveValueMessage,
-  isHeaderName,
   misspeltDirectiveMessage,
   patchCacheControl,
   patchVaryHeaders,

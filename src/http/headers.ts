@@ -6,6 +6,7 @@
 import type { OutgoingMessage } from 'node:http';
 import vary from 'vary';
 import { closestName, MUST_BE, optionShape, ValueRule, valueMessage } from '../common/option-rules.js';
+import { directiveName, headerText, maxAgeOf, splitHeaderValue } from '../common/header-values.js';
 
 /** The directives known by name (RFC 9111 and RFC 5861), in camelCase. */
 export interface KnownCacheControlDirectives {
@@ -85,52 +86,10 @@ export function misspeltDirectiveMessage(name: string): string | undefined {
   return `unknown directive '${name}' (did you mean '${KNOWN_DIRECTIVES[KNOWN_DIRECTIVE_NAMES.indexOf(closest)]}'?)`;
 }
 
-/** Whether `text` is a header field name (RFC 9110 §5.1: a token). */
-export function isHeaderName(text: string): boolean {
-  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(text);
-}
-
-/** A header's items: split on commas, whitespace trimmed, empty items dropped. */
-export function splitHeaderValue(value: string | undefined): string[] {
-  if (!value) return [];
-  const items: string[] = [];
-  for (const item of value.split(',')) {
-    const trimmed = item.trim();
-    if (trimmed !== '') items.push(trimmed);
-  }
-  return items;
-}
-
-/** The lower-cased directive names of a Cache-Control value: `'max-age=60, Private="x"'` → `['max-age', 'private']`. */
-export function directiveNames(cacheControl: string | undefined): string[] {
-  return splitHeaderValue(cacheControl).map((item) => directiveName(item));
-}
-
 /** `maxAge` → `max-age`, `sMaxage` → `s-maxage`, `NO-Store` → `no-store`. */
 export function directiveNameOf(name: string): string {
   if (/[-_]/.test(name) || name === name.toUpperCase()) return name.replace(/_/g, '-').toLowerCase();
   return name.replace(/(?<=.)[A-Z]/g, (letter) => `-${letter}`).toLowerCase();
-}
-
-function directiveName(item: string): string {
-  const equals = item.indexOf('=');
-  return (equals === -1 ? item : item.slice(0, equals)).trim().toLowerCase();
-}
-
-/** The `max-age` of a Cache-Control value in whole seconds (the last one counts), or null. */
-export function maxAgeOf(cacheControl: string | undefined): number | null {
-  return secondsOf(cacheControl, 'max-age');
-}
-
-/** A directive's value in whole seconds (`max-age`, `stale-while-revalidate`; the last one counts), or null. */
-export function secondsOf(cacheControl: string | undefined, directive: string): number | null {
-  let seconds: number | null = null;
-  for (const item of splitHeaderValue(cacheControl)) {
-    if (directiveName(item) !== directive) continue;
-    const value = item.slice(item.indexOf('=') + 1).trim();
-    seconds = item.includes('=') && /^[+-]?\d+$/.test(value) ? Number(value) : null;
-  }
-  return seconds;
 }
 
 /**
@@ -200,13 +159,6 @@ export function varyIncludes(varyValue: string | undefined, name: string): boole
 /** An IMF-fixdate: `Mon, 01 Jan 2007 01:54:21 GMT`. */
 export function httpDate(epochSeconds: number): string {
   return new Date(Math.floor(epochSeconds) * 1000).toUTCString();
-}
-
-/** A header's value as one string, however it was set (number, list, string). */
-export function headerText(res: Pick<OutgoingMessage, 'getHeader'>, name: string): string | undefined {
-  const value = res.getHeader(name);
-  if (value === undefined) return undefined;
-  return Array.isArray(value) ? value.join(', ') : String(value);
 }
 
 // ---- Wrappers over a response ---------------------------------------------------------------

@@ -4,20 +4,17 @@
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
+export { directiveNames, maxAgeOf, secondsOf, splitHeaderValue } from '../common/header-values.js';
 export {
   addNeverCacheHeaders,
   appendVary,
-  directiveNames,
   getMaxAge,
   hasVaryHeader,
   httpDate,
-  maxAgeOf,
   mergeCacheControl,
-  secondsOf,
   patchCacheControl,
   patchResponseHeaders,
   patchVaryHeaders,
-  splitHeaderValue,
   varyIncludes,
 } from './headers.js';
 export type { CacheControlDirectives } from './headers.js';

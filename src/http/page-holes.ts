@@ -11,7 +11,8 @@ import { inRequestScope, openedScope } from '../cacheability/request-scope.js';
 import { bytesMayHoldHoles, esiIncludes, fillHoles, type HoleForm, HoleSigner, holdsHoles, sealHoles, unsealHoles } from '../holes/index.js';
 import { ValueRule } from '../common/option-rules.js';
 import { hasPreconditions, preconditionStatus, strongEtag } from './conditional.js';
-import { headerText, maxAgeOf, patchCacheControl, secondsOf } from './headers.js';
+import { headerText, maxAgeOf, secondsOf } from '../common/header-values.js';
+import { patchCacheControl } from './headers.js';
 import { beforeHeaders } from './response-phase.js';
 
 /** How the page cache delivers holes: filled in place (the default), or as ESI includes for a CDN or proxy to fetch. */

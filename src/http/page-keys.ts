@@ -15,7 +15,7 @@ import { describe } from '../common/cache-keys.js';
 import { checkOptions, optionShape } from '../common/option-rules.js';
 import { scopeOf } from '../cacheability/request-scope.js';
 import { contextList, foldContexts, framedContextValues, isCookieContext } from '../cacheability/contexts.js';
-import { headerText, splitHeaderValue } from './headers.js';
+import { headerText, splitHeaderValue } from '../common/header-values.js';
 
 const PAGE_KEY = 'views.decorators.cache.cache_page';
 const HEADER_KEY = 'views.decorators.cache.cache_header';

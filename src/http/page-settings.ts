@@ -9,7 +9,7 @@ import type { BaseCache } from '../cache/base-cache.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
 import { caches } from '../config/cache-registry.js';
 import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
-import { isHeaderName } from './headers.js';
+import { isHeaderName } from '../common/header-values.js';
 import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './page-holes.js';
 import {
   absoluteUrl,

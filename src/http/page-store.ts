@@ -7,16 +7,8 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { teeResponse } from './capture.js';
 import { parseHttpDate } from './conditional.js';
-import {
-  type CacheControlDirectives,
-  getMaxAge,
-  headerText,
-  patchCacheControl,
-  patchResponseHeaders,
-  patchVaryHeaders,
-  secondsOf,
-  splitHeaderValue,
-} from './headers.js';
+import { headerText, secondsOf, splitHeaderValue } from '../common/header-values.js';
+import { type CacheControlDirectives, getMaxAge, patchCacheControl, patchResponseHeaders, patchVaryHeaders } from './headers.js';
 import { setTagHeader } from './tag-header.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
 import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './page-keys.js';

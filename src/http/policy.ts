@@ -5,7 +5,8 @@
  * cache's Expires and max-age when every other rule lets it through.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { directiveNames, getMaxAge, hasVaryHeader, headerText, patchVaryHeaders } from './headers.js';
+import { directiveNames, headerText } from '../common/header-values.js';
+import { getMaxAge, hasVaryHeader, patchVaryHeaders } from './headers.js';
 import { scopeOf } from '../cacheability/request-scope.js';
 
 const REFUSING_DIRECTIVES = new Set(['private', 'no-cache', 'no-store']);

@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { applyHead, holdResponse } from './capture.js';
 import { judgeFreshnessHere, preconditionStatus, strongEtag } from './conditional.js';
-import { directiveNames, headerText } from './headers.js';
+import { directiveNames, headerText } from '../common/header-values.js';
 
 /** Runs `change(res)` once, right before the response's head is sent (whatever sends it). */
 export function beforeHeaders(res: ServerResponse, change: (res: ServerResponse) => void): void {

@@ -7,7 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import { checkOptions, optionShape, ValueRule } from '../common/option-rules.js';
 import { edgeToken, OVERFLOW_TOKEN, shortToken } from '../edge/tokens.js';
-import { isHeaderName } from './headers.js';
+import { isHeaderName } from '../common/header-values.js';
 
 /** A tag header spelled out: its name, how its tokens are separated, and the lengths it keeps under. */
 export interface TagHeaderFormat {

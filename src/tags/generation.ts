@@ -7,8 +7,8 @@
  */
 import type { Codec } from '../common/codec.js';
 import { CacheServerError } from '../common/errors.js';
-import type { CacheParts } from '../cache/cache-parts.js';
-import { throwRefusal } from '../cache/backend-contract.js';
+import type { TagHost } from './tag-host.js';
+import { throwRefusal } from '../common/backend-primitives.js';
 import type { Entry } from '../common/cache-types.js';
 
 /**
@@ -37,7 +37,7 @@ const raising = new WeakMap<object, Promise<number>>();
  * atomically; otherwise read and written back, one raise at a time in this process (on a store
  * shared by processes without an atomic add, two invalidations at the same moment may share one).
  */
-export async function raiseGeneration<P>(host: CacheParts<P>, key: string): Promise<number> {
+export async function raiseGeneration<P>(host: TagHost<P>, key: string): Promise<number> {
   const { seam, codec, alias } = host;
   if (seam.incrBy === undefined) {
     const raised = (raising.get(host) ?? Promise.resolve(0))

@@ -13,7 +13,7 @@ import { afterRemovals, Unreadable } from '../common/payloads.js';
 import { type Entry } from '../common/cache-types.js';
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../common/cache-types.js';
-import type { CacheContext } from '../cache/cache-context.js';
+import type { TagHost } from './tag-host.js';
 import type { TagVersions } from './versions.js';
 
 /**
@@ -65,7 +65,7 @@ export class TaggedReads<P> {
   private readonly tags: TagVersions<P>;
   private readonly counts: CacheStats;
 
-  constructor(private readonly host: CacheContext<P>) {
+  constructor(private readonly host: TagHost<P> & { readonly tags: TagVersions<P> }) {
     this.tags = host.tags;
     this.counts = host.counts;
   }

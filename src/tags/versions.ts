@@ -15,12 +15,12 @@ import { TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
 import { afterRemovals, Unreadable } from '../common/payloads.js';
 import { cacheTypeError } from '../common/reporting.js';
-import { throwRefusal } from '../cache/backend-contract.js';
+import { throwRefusal } from '../common/backend-primitives.js';
 import { type Entry } from '../common/cache-types.js';
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import { generationIn, generationOf, raiseGeneration } from './generation.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../common/cache-types.js';
-import type { CacheParts } from '../cache/cache-parts.js';
+import type { TagHost } from './tag-host.js';
 
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
 export const TAG_KEYS_REMEMBERED = 10_000;
@@ -67,7 +67,7 @@ export class TagVersions<P> {
   private madeHorizonKey: string | undefined;
   private madeGenerationKey: string | undefined;
 
-  constructor(private readonly host: CacheParts<P>) {}
+  constructor(private readonly host: TagHost<P>) {}
 
   /**
    * Where a tag's version is kept: a short tag of plain characters names its key as it is (a tagged

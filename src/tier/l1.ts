@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../common/in-process-contract.js';
-import { failedKey, payloadsInOrder, type Seam, type WriteFailure } from '../cache/backend-contract.js';
+import { failedKey, payloadsInOrder, type Seam, type WriteFailure } from '../common/backend-primitives.js';
 import { type Entry } from '../common/cache-types.js';
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import type { L1Settings } from './l1-settings.js';

@@ -1,0 +1,27 @@
+/**
+ * What the tags need of the cache they serve, declared here so that the tags stand below the cache
+ * and never see its class: its alias, clock and failOpen, its backend's primitives, codec, payloads,
+ * made keys, call options and counts, and the edges its invalidations purge. The cache's parts
+ * (`CacheParts`) are one.
+ */
+import type { Seam } from '../common/backend-primitives.js';
+import type { CallOptions } from '../common/call-options.js';
+import type { Codec } from '../common/codec.js';
+import type { Purge } from '../common/edge-purge-options.js';
+import type { MadeKeys } from '../common/made-keys.js';
+import type { CacheStats } from '../common/observation.js';
+import type { Payloads } from '../common/payloads.js';
+
+export interface TagHost<P> {
+  readonly alias: string;
+  /** The cache's clock (which tests replace), and whether a server's failure answers as a miss or a no-op rather than rejecting. */
+  readonly cache: { readonly failsOpen: boolean; now(): number };
+  readonly seam: Seam<P>;
+  readonly codec: Codec<P>;
+  readonly payloads: Payloads<P>;
+  readonly keys: MadeKeys<P>;
+  readonly calls: CallOptions;
+  readonly counts: CacheStats;
+  /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
+  readonly purges: { purge(purge: Purge): void } | undefined;
+}
