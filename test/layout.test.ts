@@ -54,13 +54,19 @@ function imports(file: string): string[] {
   const imported: string[] = [];
   for (const statement of source.statements) {
     const specifier = ts.isImportDeclaration(statement) || ts.isExportDeclaration(statement) ? statement.moduleSpecifier : undefined;
-    if (specifier === undefined || !ts.isStringLiteral(specifier) || !specifier.text.startsWith('.')) continue;
-    const target = relative(root, resolve(root, dirname(file), specifier.text.replace(/\.js$/, '.ts')))
-      .split('\\')
-      .join('/');
-    if (parsed.has(target)) imported.push(target);
+    const target = specifier !== undefined && ts.isStringLiteral(specifier) ? moduleNamed(file, specifier.text) : undefined;
+    if (target !== undefined) imported.push(target);
   }
   return imported;
+}
+
+/** The module of src/ that `specifier`, written in `file`, names; undefined for a package or a file elsewhere. */
+function moduleNamed(file: string, specifier: string): string | undefined {
+  if (!specifier.startsWith('.')) return undefined;
+  const target = relative(root, resolve(root, dirname(file), specifier.replace(/\.js$/, '.ts')))
+    .split('\\')
+    .join('/');
+  return parsed.has(target) ? target : undefined;
 }
 
 /**
@@ -108,14 +114,7 @@ function dependencies(file: string): string[] {
     ts.forEachChild(node, visit);
   };
   visit(source);
-  return named
-    .filter((specifier) => specifier.startsWith('.'))
-    .map((specifier) =>
-      relative(root, resolve(root, dirname(file), specifier.replace(/\.js$/, '.ts')))
-        .split('\\')
-        .join('/'),
-    )
-    .filter((target) => parsed.has(target));
+  return named.map((specifier) => moduleNamed(file, specifier)).filter((target) => target !== undefined);
 }
 
 /** Which folders each folder of src/ imports from, its own aside. */

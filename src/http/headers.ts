@@ -1,6 +1,7 @@
 /**
  * Cache-Control and Vary (Django's `utils/cache.py`): pure string functions over header
- * values, each with a thin wrapper over a Node `ServerResponse`. The surprise, kept from Django:
+ * values, each with a thin wrapper over a Node `ServerResponse`; reading a value's items and
+ * directives, which the edges share, is `common/header-values.ts`. The surprise, kept from Django:
  * `no-cache` accumulates field names (`no-cache=Set-Cookie, no-cache=Link`) where others overwrite.
  */
 import type { OutgoingMessage } from 'node:http';
