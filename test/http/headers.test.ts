@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { configureCaches, caches } from '../../src/index.js';
 import {
   addNeverCacheHeaders,
+  DEFAULT_MAX_BODY_BYTES,
   appendVary,
   getCacheKey,
   getMaxAge,
@@ -147,6 +148,13 @@ describe('uncacheableReason(req, res)', () => {
     const notModified = response();
     notModified.statusCode = 304;
     expect(uncacheableReason(req('GET'), notModified)).toBe('status 304');
+  });
+
+  it("refuses a body over the page cache's own default maxBodyBytes when the rules name none", () => {
+    const oneMiB = 1024 * 1024;
+    expect(DEFAULT_MAX_BODY_BYTES).toBe(oneMiB);
+    expect(uncacheableReason(req('GET'), response({ 'Content-Length': String(oneMiB + 1) }))).toBe(`body over ${oneMiB} bytes`);
+    expect(uncacheableReason(req('GET'), response({ 'Content-Length': String(oneMiB) }))).toBeNull();
   });
 
   it('lets a 304 through with the timeout its headers get, as Django patches 200 and 304', () => {

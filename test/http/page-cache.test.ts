@@ -510,6 +510,19 @@ describe.each(FLAVOURS)('what a hit sends downstream, on %s', (_flavour, build) 
     expect(lifetime(await send(base, '/page'))).toEqual(['HIT', 'max-age=20', '0', httpDate(stored + 300)]);
   });
 
+  it("sends the Expires of a response it does not store (a 304 passing through) by the cache's clock", async () => {
+    const cache = caches.get('default');
+    // An hour ahead of the system's: a header read off the other clock would be an hour early.
+    const clock = Math.floor(Date.now() / 1000) + 3600;
+    cache.now = () => clock;
+    const view = countingView((req, res) => {
+      if (req.headers['if-none-match'] === '"v1"') res.statusCode = 304;
+    });
+    const base = await serve(build([cachePage(300, { browserMaxAge: 60 })], view));
+    const passing = await send(base, '/page', { headers: { 'If-None-Match': '"v1"' } });
+    expect([passing.status, passing.headers['x-cache'], passing.headers.expires]).toEqual([304, 'BYPASS', httpDate(clock + 60)]);
+  });
+
   it('browserMaxAge sets the max-age and Expires sent on a MISS, a HIT and a 304, while the page is kept for its timeout', async () => {
     const view = countingView((req, res) => {
       if (req.headers['if-none-match'] === '"v1"') res.statusCode = 304;
