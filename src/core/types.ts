@@ -94,7 +94,7 @@ export interface InvalidateOptions {
   soft?: boolean;
 }
 
-export const INVALIDATE_OPTIONS = optionShape<InvalidateOptions>({ soft: true });
+export const INVALIDATE_OPTIONS = optionShape<InvalidateOptions>({ soft: MUST_BE.boolean });
 
 /**
  * How a stored entry stands: `fresh`; `stale`, past its timeout or softly invalidated but inside its

@@ -9,7 +9,7 @@ import { bytesCodec } from '../../core/codec.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 import { InvalidCacheKeyError } from '../../core/errors.js';
 import { describe } from '../../core/keys.js';
-import { optionShape } from '../../options.js';
+import { MUST_BE, optionShape } from '../../options.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from '../server.js';
 import { describePgClient, describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable, postgresUrlProblem } from './postgres.js';
 import { isSqliteDatabase, openSqlite, SqliteTable, sqliteUrlProblem } from './sqlite.js';
@@ -47,7 +47,7 @@ export class DatabaseCache extends ServerCache<Buffer> {
     ...CULLING_OPTIONS,
     connection: true,
     readConnection: true,
-    createTable: true,
+    createTable: MUST_BE.boolean,
   });
   /** The table name (the `location`). */
   readonly table: string;
@@ -69,10 +69,9 @@ export class DatabaseCache extends ServerCache<Buffer> {
     // The table name as given: quoted as an identifier, any name works (a comma or a space included).
     this.table = tableOf(params) as string;
     const options = (params.options ?? {}) as Partial<DatabaseOptions>;
-    this.culling = cullingOptions(this.alias, options);
+    this.culling = cullingOptions(options);
     this.recountEvery = Math.max(1, Math.ceil(this.culling.maxEntries / 10));
     this.createMissingTable = options.createTable ?? true;
-    if (typeof this.createMissingTable !== 'boolean') throw this.typeError(`options.createTable must be a boolean (got ${describe(options.createTable)})`);
     this.primary = this.connect(options.connection!);
     this.replica = options.readConnection === undefined ? this.primary : this.connect(options.readConnection);
   }
