@@ -29,7 +29,18 @@ import { type Entry } from './types.js';
 import { andThen, type MaybePromise, nothing, promised } from './maybe.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
-import type { CachedEntry, CacheParams, ListOf, RenderEntry, InvalidateOptions, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from './types.js';
+import type {
+  CachedEntry,
+  CacheParams,
+  ListOf,
+  RenderEntry,
+  InvalidateOptions,
+  StoredEntry,
+  TagSnapshot,
+  TimeoutArg,
+  TouchArg,
+  VersionOption,
+} from './types.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
@@ -51,6 +62,8 @@ export type {
   StoredEntry,
   TagSnapshot,
   TimeoutArg,
+  TouchArg,
+  TouchOptions,
   VersionOption,
   WriteOptions,
 } from './types.js';
@@ -355,7 +368,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
-  async touch(key: CacheKey, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
+  async touch(key: CacheKey, timeoutOrOptions?: TouchArg): Promise<boolean> {
     return this.writes.touch(key, timeoutOrOptions);
   }
 
