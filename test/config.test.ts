@@ -26,7 +26,7 @@ afterEach(async () => {
   await configureCaches({ default: { backend: 'locmem' } });
 });
 
-/** A custom backend as SPEC §4 describes one: the six primitives, the base does the rest. */
+/** A custom backend: the six primitives, the base does the rest. */
 class MapCache extends BaseCache<unknown> {
   static closed = 0;
   private readonly map = new Map<string, Entry<unknown> & { expiresAt: number | null }>();

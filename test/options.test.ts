@@ -1,5 +1,5 @@
 /**
- * Every options object a user passes is checked when it is given (SPEC §6, §12): a misspelt name is a
+ * Every options object a user passes is checked when it is given: a misspelt name is a
  * TypeError naming it and the closest valid name, never an option silently left at its default.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

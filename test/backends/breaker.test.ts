@@ -1,5 +1,5 @@
 /**
- * The breaker and the per-request budget of every server backend (SPEC §4), on real servers that
+ * The breaker and the per-request budget of every server backend, on real servers that
  * die (SIGKILL by PID) or stop answering (a loopback listener that accepts and never replies).
  * The surprise: a dead server that refuses connections fails fast anyway; the expensive outage is
  * the one that accepts and goes silent, so most cases here use that one.

@@ -1,5 +1,5 @@
 /**
- * A server cache whose server comes back after an outage says so once (SPEC §4), by the path its
+ * A server cache whose server comes back after an outage says so once, by the path its
  * failure was reported on: a `recovered` event where the failure was an `error` event, the logger
  * where the failure was logged. On a real Redis, SIGKILLed by its PID and started again on its port.
  */

@@ -1,5 +1,5 @@
 /**
- * The fragment case table (SPEC §5): every case runs against each engine through its real renderer,
+ * The fragment case table: every case runs against each engine through its real renderer,
  * on locmem caches that count their reads, so that "one round trip per render" is checked everywhere,
  * with hits held in process emitted while the engine renders, and on a store that holds nothing in
  * process, where every hit is read after the pass.

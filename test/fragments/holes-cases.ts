@@ -1,5 +1,5 @@
 /**
- * The holes table (SPEC §14): the per-visitor parts of a cached page, in each engine, through its
+ * The holes table: the per-visitor parts of a cached page, in each engine, through its
  * real renderer, over real HTTP (a hole is filled for the request), behind the page cache or the
  * request scope alone, on locmem and on a store that holds nothing in process.
  */

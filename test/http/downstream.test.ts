@@ -1,5 +1,5 @@
 /**
- * What the page cache sends downstream, as the caches after it read it (SPEC §6, §8, §14): a real
+ * What the page cache sends downstream, as the caches after it read it: a real
  * Varnish (ESI assembled from `Surrogate-Control`, its TTL from `Surrogate-Control: max-age`) and a
  * real nginx (`proxy_cache`) in front of the application, each configured here. A HIT older than its
  * browser lifetime is still kept by them; an ESI page is not revalidated into another visitor's

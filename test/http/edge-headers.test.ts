@@ -1,6 +1,6 @@
 /**
  * What the page cache sends to the edge, through a real Varnish and a real nginx configured here as
- * a site would (SPEC §17): a page with 300 or 3,000 tags is answered and kept by both (the tag
+ * a site would: a page with 300 or 3,000 tags is answered and kept by both (the tag
  * header split or shortened under their limits: nginx answered 502 for 4 KB of headers, Varnish 503
  * for 8 KB on one line); an ESI page is assembled by the Varnish that announces ESI, and filled for a
  * request that comes straight; a page past its edge lifetime is answered stale by Varnish at once

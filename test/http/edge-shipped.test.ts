@@ -1,7 +1,7 @@
 /**
  * The edge configurations the package ships (`edge/`), run as shipped by a real Varnish (with and
- * without the xkey vmod) and a real nginx (with the cache-purge module) in front of a page cache
- * (SPEC §17): one edge copy per theme, not per visitor, by the `Cachegrain-Context` they derive from
+ * without the xkey vmod) and a real nginx (with the cache-purge module) in front of a page cache:
+ * one edge copy per theme, not per visitor, by the `Cachegrain-Context` they derive from
  * the named cookies; the internal headers stopped at the edge; purges refused outside the ACL; ESI
  * assembled and left private; a stale page answered while one refresh runs.
  */

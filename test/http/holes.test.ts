@@ -1,5 +1,5 @@
 /**
- * The page cache's delivery of holes (SPEC §14), on Express 5, Express 4 and a bare node:http server:
+ * The page cache's delivery of holes, on Express 5, Express 4 and a bare node:http server:
  * filled in place on a MISS and on a HIT (`private` downstream, no validators of the shell), or sent
  * as signed ESI includes that `holeHandler()` answers; builders run at once; composed and split
  * page-cache layers store the shell and fill once, in the outermost layer; concurrent misses share

@@ -1,5 +1,5 @@
 /**
- * SPEC §6 "Liveness": whatever the view does and however the page-cache layers are stacked, every
+ * Liveness: whatever the view does and however the page-cache layers are stacked, every
  * request is answered, and a render that ends badly releases everyone waiting on it.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';

@@ -1,5 +1,5 @@
 /**
- * SPEC §6, middleware order: cache contexts (§13) and hole builders (§14) get the request a user of
+ * Middleware order: cache contexts and hole builders get the request a user of
  * the framework reads the visitor from (Express's `req`, Fastify's `request`, Koa's `ctx`, Hono's
  * `c`), on a MISS and on a HIT, when the middleware that finds the visitor comes before the page
  * cache, as the README says to mount it. Mounted after it, that middleware runs on a miss only: a page

@@ -440,7 +440,7 @@ describe.each(FLAVOURS)('the page cache on %s', (_flavour, build) => {
   });
 });
 
-/** A reply's headers but those that describe one sending (SPEC §6: Date, Age and X-Cache aside). */
+/** A reply's headers but those that describe one sending (Date, Age and X-Cache aside: a HIT carries the MISS's other headers). */
 function pageHeaders(reply: Reply): Record<string, unknown> {
   const { date: _date, age: _age, 'x-cache': _xCache, expires: _expires, ...rest } = reply.headers;
   return rest;

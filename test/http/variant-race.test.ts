@@ -1,5 +1,5 @@
 /**
- * SPEC §6: `invalidatePage` drops every variant of a page, however many processes learned the
+ * `invalidatePage` drops every variant of a page, however many processes learned the
  * variants and however concurrently. Two real processes share one real Redis; in each round both
  * render different variants of the page at the same moment, the content changes, the page is
  * invalidated, and no variant may be served stale afterwards.
