@@ -48,8 +48,7 @@ describe('memcached', () => {
     return server;
   }
 
-  /** A TCP server that accepts connections and never answers: a half-open connection's other end. */
-  /** A silent server closed with the test; its location as a cache names it. */
+  /** A silent server (accepts connections and never answers: a half-open connection's other end), closed with the test; its location as a cache names it. */
   async function silentServerAt(): Promise<SilentServer & { location: string }> {
     const server = await silentServer();
     opened.push({ close: () => server.close() } as MemcachedCache);
