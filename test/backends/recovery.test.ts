@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisCache, type ServerRecovery } from '../../src/index.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
+import { sleep } from '../setup/sleep.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -43,7 +44,7 @@ async function callUntil(cache: RedisCache, signal: Promise<unknown>): Promise<v
   while (!settled) {
     if (Date.now() > deadline) throw new Error('the cache never reported the recovery');
     await cache.get('k').catch(() => undefined);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await sleep(20);
   }
 }
 

@@ -13,6 +13,7 @@ import { type BaseCache, type CacheConfig, caches, configureCaches } from '../..
 import type { TagSnapshot } from '../../src/core/types.js';
 import { CachePeer } from './fixtures/peer.js';
 import { eventually } from '../setup/eventually.js';
+import { sleep } from '../setup/sleep.js';
 
 function required(name: string, debianPackage: string): string {
   const value = process.env[name];
@@ -181,7 +182,7 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
     let calls = 0;
     const slowly = async () => {
       calls++;
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       return 'w2';
     };
     const answers = await Promise.all([
@@ -212,7 +213,7 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
       let calls = 0;
       const refresh = async () => {
         calls++;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
         return 'v2';
       };
       const answers = await Promise.all([

@@ -14,6 +14,7 @@ import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/inde
 import { CountingLocMem, type FragmentStore } from './cases.js';
 import type { FragmentEngine } from './engines.js';
 import { RemoteLikeStore } from './remote-like-store.js';
+import { sleep } from '../setup/sleep.js';
 
 interface Harness {
   engine: FragmentEngine;
@@ -191,7 +192,7 @@ export function describeHoleCases(engine: FragmentEngine, store: FragmentStore =
       await configureCaches({ default: { backend: Store, location: `holes-${engine.name}-${++serial}` } });
       defineHole('greeting', (req) => `hi ${visitorOf(req)}`);
       defineHole('stock', async (req, id: number) => {
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        await sleep(1);
         return `stock ${id} for ${visitorOf(req)}`;
       });
       const context = (extra: Record<string, unknown> = {}) => ({

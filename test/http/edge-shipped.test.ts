@@ -6,7 +6,6 @@
  * assembled and left private; a stale page answered while one refresh runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCacheContexts, defineHole, holeHandler, markUncacheable, type Middleware } from '../../adapters/express.js';
@@ -17,6 +16,7 @@ import { type Proxy, type ShippedEdges, startShippedEdges, startShippedNginx, st
 import { eventually } from '../setup/eventually.js';
 import { listen, send } from './client.js';
 import { bare, cacheMiddleware, express5, expressApp, type Handler, parseCookies } from './stacks.js';
+import { sleep } from '../setup/sleep.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
 const SECRET = 'a secret of the whole site, 32 characters';

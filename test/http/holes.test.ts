@@ -26,6 +26,7 @@ import {
   updateCacheMiddleware,
   type View,
 } from './stacks.js';
+import { sleep } from '../setup/sleep.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
 const SECRET = 'a secret of the whole site, 32 characters';
@@ -136,7 +137,7 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     let most = 0;
     defineHole('slow', async (_req, n: number) => {
       most = Math.max(most, ++running);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
       running--;
       return `[${n}]`;
     });
