@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisCache, type ServerRecovery } from '../../src/index.js';
 import { type RedisServer, startRedisServer } from '../setup/redis.js';
-import { sleep } from '../setup/sleep.js';
+import { eventually } from '../setup/eventually.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -40,12 +40,10 @@ function recordingLogger() {
 async function callUntil(cache: RedisCache, signal: Promise<unknown>): Promise<void> {
   let settled = false;
   void signal.then(() => (settled = true));
-  const deadline = Date.now() + 30_000;
-  while (!settled) {
-    if (Date.now() > deadline) throw new Error('the cache never reported the recovery');
+  await eventually(async () => {
     await cache.get('k').catch(() => undefined);
-    await sleep(20);
-  }
+    if (!settled) throw new Error('the cache never reported the recovery');
+  }, 30_000);
 }
 
 async function redisCache(logger?: ReturnType<typeof recordingLogger>): Promise<{ cache: RedisCache; server: () => RedisServer; restart(): Promise<void> }> {
