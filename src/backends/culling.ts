@@ -2,7 +2,7 @@
  * Culling for the backends that bound their own size (locmem, filebased, database), as Django
  * does it: when a write finds the store full, remove 1/cullFrequency of the entries (0: all).
  */
-import { MUST_BE, optionShape } from '../options.js';
+import { checkOptionValues, MUST_BE, optionShape } from '../options.js';
 
 /** The options every culling backend takes. */
 export interface CullingOptions {
@@ -16,8 +16,13 @@ export const CULLING_OPTIONS = optionShape<CullingOptions>({ maxEntries: MUST_BE
 export const DEFAULT_MAX_ENTRIES = 300;
 export const DEFAULT_CULL_FREQUENCY = 3;
 
-/** The culling options (checked with the cache's options, by `CULLING_OPTIONS`) with their defaults. */
-export function cullingOptions(options: CullingOptions): Required<CullingOptions> {
+/**
+ * The culling options with their defaults, their values held to `CULLING_OPTIONS` (a cache whose
+ * `optionNames` include them had them checked already; a custom backend may call this alone).
+ */
+export function cullingOptions(alias: string, options: CullingOptions): Required<CullingOptions> {
+  const problem = checkOptionValues(options, CULLING_OPTIONS);
+  if (problem !== undefined) throw new TypeError(`cache '${alias}': ${problem}`);
   return { maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES, cullFrequency: options.cullFrequency ?? DEFAULT_CULL_FREQUENCY };
 }
 

@@ -53,7 +53,7 @@ export class FileBasedCache extends BaseCache<Buffer> {
   constructor(params: CacheParams<FileBasedOptions> = {}) {
     super(params, bytesCodec);
     this.directory = resolve(folderOf(params)!);
-    this.culling = cullingOptions(params.options ?? {});
+    this.culling = cullingOptions(this.alias, params.options ?? {});
   }
 
   /** One folder, there already or to be made on the first write: no file where it or a folder above it would be. */

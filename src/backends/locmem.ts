@@ -145,7 +145,7 @@ export class LocMemCache extends BaseCache<MemoryPayload> implements LocalStore<
 
   constructor(params: CacheParams<LocMemOptions> = {}) {
     super(params, memoryCodec);
-    this.culling = cullingOptions(params.options ?? {});
+    this.culling = cullingOptions(this.alias, params.options ?? {});
     this.store = storeFor(this.location.join(','), this.culling.maxEntries);
     this.answerFromMemory(this);
   }

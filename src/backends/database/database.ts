@@ -69,7 +69,7 @@ export class DatabaseCache extends ServerCache<Buffer> {
     // The table name as given: quoted as an identifier, any name works (a comma or a space included).
     this.table = tableOf(params) as string;
     const options = (params.options ?? {}) as Partial<DatabaseOptions>;
-    this.culling = cullingOptions(options);
+    this.culling = cullingOptions(this.alias, options);
     this.recountEvery = Math.max(1, Math.ceil(this.culling.maxEntries / 10));
     this.createMissingTable = options.createTable ?? true;
     this.primary = this.connect(options.connection!);
