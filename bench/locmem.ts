@@ -61,7 +61,7 @@ async function small(): Promise<Comparison[]> {
       { target: 0.5 },
     ),
   );
-  // What seeing the cache work costs on the hot path (SPEC §11). The idle channel: get as published,
+  // What seeing the cache work costs on the hot path. The idle channel: get as published,
   // nobody subscribed, against what get does without its channel (its own answer, as a promise). The
   // counts: get against a cache whose hit and miss counting is taken out (the counting methods
   // without their increments).

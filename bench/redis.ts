@@ -3,7 +3,7 @@
  * get and set one at a time and 50 in flight, getMany(100) against one MGET of 100 keys (keys as
  * long as the made keys, holding the bytes the codec stores, answered as strings).
  * Both sides return the stored string; ours also pays for the codec, the key and the deadline.
- * Then tags (SPEC §8) against the same work without them: getMany(100) of tagged entries against
+ * Then tags against the same work without them: getMany(100) of tagged entries against
  * untagged ones (tags shared by groups of entries, and a tag of each entry's own, which doubles the keys read), and an invalidation of a tag 100,000 entries carry against one only one carries.
  */
 import { serialize } from 'node:v8';

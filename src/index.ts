@@ -12,6 +12,8 @@ export type {
   MaybePromise,
   StoredEntry,
   TimeoutArg,
+  TouchArg,
+  TouchOptions,
   VersionOption,
   WriteFailure,
   WriteOptions,

@@ -408,10 +408,9 @@ describe('an application holding entries in process (options.l1)', () => {
     writeConfig(dir, config);
   });
 
-  /** What the application reads, once its in-process copy has had a moment to hear from the bus. */
+  /** Waits for the application to read `key` as a miss: its in-process copy hears of the change over the bus. */
   async function settled(cache: BaseCache, key: string): Promise<unknown> {
-    const deadline = Date.now() + 20_000;
-    while (Date.now() < deadline && (await cache.get(key)) !== undefined) await new Promise((resolve) => setTimeout(resolve, 20));
+    await eventually(async () => expect(await cache.get(key), `the application to hear that '${key}' is gone`).toBeUndefined());
     return cache.get(key);
   }
 

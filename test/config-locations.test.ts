@@ -1,5 +1,5 @@
 /**
- * `configureCaches` checks where each alias keeps its entries (SPEC §2, §4) before it replaces
+ * `configureCaches` checks where each alias keeps its entries before it replaces
  * anything: a malformed location is refused naming the alias, the value and the form expected, and
  * the configuration it had keeps answering. Nothing here opens a connection: the check is the shape.
  */

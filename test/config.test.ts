@@ -26,7 +26,7 @@ afterEach(async () => {
   await configureCaches({ default: { backend: 'locmem' } });
 });
 
-/** A custom backend as SPEC §4 describes one: the six primitives, the base does the rest. */
+/** A custom backend: the six primitives, the base does the rest. */
 class MapCache extends BaseCache<unknown> {
   static closed = 0;
   private readonly map = new Map<string, Entry<unknown> & { expiresAt: number | null }>();
@@ -316,6 +316,28 @@ describe('configureCaches checks every value before it replaces anything', () =>
   it.each([
     [{ backend: 'locmem', timeout: '60' }, "cache 'x': timeout must be a finite number of seconds or null (got '60')"],
     [{ backend: 'locmem', options: { maxEntries: '1000' } }, "cache 'x': options.maxEntries must be a non-negative integer (got '1000')"],
+    // A server backend's values too, nested ones included: refused here rather than when the cache is first used.
+    [
+      { backend: 'redis', location: 'redis://127.0.0.1:1', options: { timeoutMs: 0 } },
+      "cache 'x': options.timeoutMs must be a positive number of milliseconds (got 0)",
+    ],
+    [{ backend: 'redis', location: 'redis://127.0.0.1:1', options: { cluster: 'yes' } }, "cache 'x': options.cluster must be a boolean (got 'yes')"],
+    [
+      { backend: 'memcached', location: '127.0.0.1:1', options: { retryDelayMs: -1 } },
+      "cache 'x': options.retryDelayMs must be a non-negative number of milliseconds (got -1)",
+    ],
+    [
+      { backend: 'memcached', location: '127.0.0.1:1', options: { l1: { maxEntries: 0 } } },
+      "cache 'x': options.l1.maxEntries must be a positive integer (got 0)",
+    ],
+    [
+      { backend: 'memcached', location: '127.0.0.1:1', options: { l1: null } },
+      "cache 'x': options.l1 must be an object such as { maxEntries: 10000, timeout: 30 } (got null)",
+    ],
+    [
+      { backend: 'database', location: 't', options: { connection: 'sqlite::memory:', createTable: 'yes' } },
+      "cache 'x': options.createTable must be a boolean (got 'yes')",
+    ],
     [{ backend: 'locmem', keyPrefix: 5 }, "cache 'x': keyPrefix must be a string (got 5)"],
     [{ backend: 'locmem', version: 'v2' }, "cache 'x': version must be an integer (got 'v2')"],
     [{ backend: 'locmem', logger: {} }, "cache 'x': logger must have a warn(message) method, as console does (got {})"],

@@ -81,7 +81,7 @@ describe('a string where a list is expected', () => {
   });
 });
 
-describe('the types of the API answer what the SPEC and README say', () => {
+describe('the types of the API answer what the README says', () => {
   it('setMany answers the failed keys as strings, and health() is on every cache', async () => {
     const failed: string[] = await cache.setMany(new Map<string | number, unknown>([[1, 'one']]));
     expect(failed).toEqual([]);

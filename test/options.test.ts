@@ -1,5 +1,5 @@
 /**
- * Every options object a user passes is checked when it is given (SPEC §6, §12): a misspelt name is a
+ * Every options object a user passes is checked when it is given: a misspelt name is a
  * TypeError naming it and the closest valid name, never an option silently left at its default.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -166,6 +166,7 @@ describe('an options object with a misspelt name', () => {
 
   const WRITE_LIST = listed(['timeout', 'version', 'tags', 'staleWhileRevalidate', 'staleIfError', 'tagsAsOf']);
   const VERSION_LIST = "'options.version'";
+  const TOUCH_LIST = listed(['timeout', 'version']);
   const calls: Array<[string, () => unknown, string]> = [
     [
       'set',
@@ -190,7 +191,17 @@ describe('an options object with a misspelt name', () => {
     [
       'touch',
       () => cache.touch('k', { timeot: 5 } as never),
-      `cache 'default': touch: unknown option 'options.timeot' (did you mean 'options.timeout'?); the options are ${WRITE_LIST}`,
+      `cache 'default': touch: unknown option 'options.timeot' (did you mean 'options.timeout'?); the options are ${TOUCH_LIST}`,
+    ],
+    [
+      'touch given tags (an entry keeps its own)',
+      () => cache.touch('k', { timeout: 5, tags: ['a'] } as never),
+      `cache 'default': touch: unknown option 'options.tags'; the options are ${TOUCH_LIST}`,
+    ],
+    [
+      'touch given a stale window (an entry keeps its own)',
+      () => cache.touch('k', { staleWhileRevalidate: 5 } as never),
+      `cache 'default': touch: unknown option 'options.staleWhileRevalidate'; the options are ${TOUCH_LIST}`,
     ],
     [
       'get',
@@ -255,7 +266,12 @@ describe('an options object with a misspelt name', () => {
     [
       'invalidatePage',
       () => invalidatePage('/x', { cahce: 'pages' } as never),
-      `invalidatePage: unknown option 'options.cahce' (did you mean 'options.cache'?); the options are ${PAGE_KEY_LIST}`,
+      `invalidatePage: unknown option 'options.cahce' (did you mean 'options.cache'?); the options are 'options.cache'`,
+    ],
+    [
+      'invalidatePage given a keyPrefix (its tags name a URL whatever the prefix)',
+      () => invalidatePage('/x', { keyPrefix: 'site' } as never),
+      "invalidatePage: unknown option 'options.keyPrefix'; the options are 'options.cache'",
     ],
     [
       'getCacheKey',

@@ -2,8 +2,7 @@
  * Culling for the backends that bound their own size (locmem, filebased, database), as Django
  * does it: when a write finds the store full, remove 1/cullFrequency of the entries (0: all).
  */
-import { describe } from '../common/cache-keys.js';
-import { MUST_BE, optionShape } from '../common/option-rules.js';
+import { checkOptionValues, MUST_BE, optionShape } from '../common/option-rules.js';
 
 /** The options every culling backend takes. */
 export interface CullingOptions {
@@ -17,19 +16,14 @@ export const CULLING_OPTIONS = optionShape<CullingOptions>({ maxEntries: MUST_BE
 export const DEFAULT_MAX_ENTRIES = 300;
 export const DEFAULT_CULL_FREQUENCY = 3;
 
-/** Reads and checks the culling options, naming the cache and the option at fault. */
+/**
+ * The culling options with their defaults, their values held to `CULLING_OPTIONS` (a cache whose
+ * `optionNames` include them had them checked already; a custom backend may call this alone).
+ */
 export function cullingOptions(alias: string, options: CullingOptions): Required<CullingOptions> {
-  const maxEntries = options.maxEntries ?? DEFAULT_MAX_ENTRIES;
-  const cullFrequency = options.cullFrequency ?? DEFAULT_CULL_FREQUENCY;
-  for (const [name, value] of [
-    ['maxEntries', maxEntries],
-    ['cullFrequency', cullFrequency],
-  ] as const) {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      throw new TypeError(`cache '${alias}': options.${name} must be a non-negative integer (got ${describe(value)})`);
-    }
-  }
-  return { maxEntries, cullFrequency };
+  const problem = checkOptionValues(options, CULLING_OPTIONS);
+  if (problem !== undefined) throw new TypeError(`cache '${alias}': ${problem}`);
+  return { maxEntries: options.maxEntries ?? DEFAULT_MAX_ENTRIES, cullFrequency: options.cullFrequency ?? DEFAULT_CULL_FREQUENCY };
 }
 
 /**

@@ -11,7 +11,7 @@ import { CacheServerError, InvalidCacheKeyError } from '../common/errors.js';
 import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../common/cache-keys.js';
 import { splitLocation } from '../common/cache-types.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
-import { optionShape } from '../common/option-rules.js';
+import { MUST_BE, optionShape } from '../common/option-rules.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 export interface MemcachedOptions extends ServerOptions {
@@ -35,16 +35,13 @@ const MAX_ABSOLUTE_EXPTIME = 2 ** 31 - 1;
 const DEFAULT_RETRY_DELAY_MS = 100;
 
 export class MemcachedCache extends ServerCache<Buffer> {
-  static override readonly optionNames = optionShape<MemcachedOptions>({ ...SERVER_OPTIONS, retryDelayMs: true });
+  static override readonly optionNames = optionShape<MemcachedOptions>({ ...SERVER_OPTIONS, retryDelayMs: MUST_BE.nonNegativeMilliseconds });
   private readonly servers: ServerConnection[];
   private readonly ring: HashRing | undefined;
 
   constructor(params: CacheParams<MemcachedOptions> = {}) {
     super(params, bytesCodec);
     const retryDelayMs = (this.options as MemcachedOptions).retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
-    if (typeof retryDelayMs !== 'number' || !(retryDelayMs >= 0) || !Number.isFinite(retryDelayMs)) {
-      throw this.typeError(`options.retryDelayMs must be a non-negative number of milliseconds (got ${describe(retryDelayMs)})`);
-    }
     const locations = this.location.length > 0 ? this.location : [DEFAULT_LOCATION];
     this.servers = locations.map((location) => new ServerConnection(parseServerAddress(location), this.timeoutMs, retryDelayMs));
     this.ring = this.servers.length > 1 ? new HashRing(locations) : undefined;

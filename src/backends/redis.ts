@@ -8,12 +8,12 @@ import type { CacheParams, Entry } from '../cache/base-cache.js';
 import { textOrBytesCodec } from '../common/codec.js';
 import { groupBy } from '../common/group.js';
 import { CacheServerError } from '../common/errors.js';
-import { defaultKeyFunction, describe } from '../common/cache-keys.js';
+import { defaultKeyFunction } from '../common/cache-keys.js';
 import { splitLocation } from '../common/cache-types.js';
 import { coalesceWrites, DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
 import type { BusConnections } from '../tier/l1.js';
 import type { L1Settings } from '../tier/l1-settings.js';
-import { optionShape } from '../common/option-rules.js';
+import { MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
 import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 export interface RedisOptions extends ServerOptions {
@@ -85,8 +85,13 @@ type Client = Redis & {
 };
 
 export class RedisCache extends ServerCache<Buffer | string> {
-  // `client` holds ioredis's own options: ioredis takes them as they are, so they are not checked here.
-  static override readonly optionNames = optionShape<RedisOptions>({ ...SERVER_OPTIONS, cluster: true, clearPattern: true, client: true });
+  static override readonly optionNames = optionShape<RedisOptions>({
+    ...SERVER_OPTIONS,
+    cluster: MUST_BE.boolean,
+    clearPattern: new ValueRule('a non-empty string', (value) => typeof value === 'string' && value !== ''),
+    // ioredis's own options: ioredis takes them as they are, so only their being an object is checked here.
+    client: new ValueRule('an object of ioredis options', (value) => value !== null && typeof value === 'object'),
+  });
   /** Where every write goes: the single server, the first URL, or the cluster. */
   private readonly leader: Client;
   private readonly leaderName: string;
@@ -101,12 +106,6 @@ export class RedisCache extends ServerCache<Buffer | string> {
     super(params, textOrBytesCodec);
     const { cluster = false, clearPattern, client = {} } = (params.options ?? {}) as RedisOptions;
     const clientOptions = client as IORedisOptions & Partial<ClusterOptions>;
-    if (clientOptions === null || typeof clientOptions !== 'object')
-      throw this.typeError(`options.client must be an object of ioredis options (got ${describe(clientOptions)})`);
-    if (typeof cluster !== 'boolean') throw this.typeError(`options.cluster must be a boolean (got ${describe(cluster)})`);
-    if (clearPattern !== undefined && (typeof clearPattern !== 'string' || clearPattern === '')) {
-      throw this.typeError(`options.clearPattern must be a non-empty string (got ${describe(clearPattern)})`);
-    }
     if (clientOptions.keyPrefix !== undefined) {
       throw this.typeError("options.client.keyPrefix is not supported (clear() could not find the keys): use the cache's keyPrefix instead");
     }

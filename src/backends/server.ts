@@ -13,8 +13,7 @@ import type { ServerHealth } from '../common/cache-types.js';
 import type { Codec } from '../common/codec.js';
 import { CacheServerError } from '../common/errors.js';
 import type { ReportPath } from '../common/reporting.js';
-import { describe } from '../common/cache-keys.js';
-import { type OptionShape, optionShape } from '../common/option-rules.js';
+import { MUST_BE, type OptionShape, optionShape } from '../common/option-rules.js';
 import { currentScope, type RequestScope } from '../cacheability/request-scope.js';
 import { DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
 import { type BusConnections, L1Tier } from '../tier/l1.js';
@@ -29,7 +28,7 @@ export interface ServerOptions {
   l1?: L1Options;
 }
 
-export const SERVER_OPTIONS = optionShape<ServerOptions>({ timeoutMs: true, failOpen: true, l1: L1_OPTIONS });
+export const SERVER_OPTIONS = optionShape<ServerOptions>({ timeoutMs: MUST_BE.positiveMilliseconds, failOpen: MUST_BE.boolean, l1: L1_OPTIONS });
 
 export const DEFAULT_TIMEOUT_MS = 1000;
 /** Consecutive failures of one server that open its breaker. */
@@ -61,12 +60,9 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   constructor(params: CacheParams<ServerOptions>, codec: Codec<P>) {
     super(params, codec);
     const options = (params.options ?? {}) as ServerOptions;
+    // Checked with the names, by SERVER_OPTIONS.
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    if (typeof this.timeoutMs !== 'number' || !(this.timeoutMs > 0) || !Number.isFinite(this.timeoutMs)) {
-      throw this.typeError(`options.timeoutMs must be a positive number of milliseconds (got ${describe(this.timeoutMs)})`);
-    }
     this.failOpen = options.failOpen ?? false;
-    if (typeof this.failOpen !== 'boolean') throw this.typeError(`options.failOpen must be a boolean (got ${describe(this.failOpen)})`);
     this.failures = {
       watch: new DeadlineWatch(this.timeoutMs),
       timedOut: (server, cutByBudget) =>
@@ -78,7 +74,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
         ),
       settle: (pending, error) => this.settleFailure(pending, error),
     };
-    const l1 = l1Settings(options.l1, (message) => this.typeError(message));
+    const l1 = l1Settings(options.l1);
     if (l1 !== undefined) {
       this.l1 = L1Tier.install(this as unknown as Seam<P>, l1, {
         clock: () => this.now(),

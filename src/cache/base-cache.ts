@@ -29,8 +29,19 @@ import { throwRefusal } from '../common/backend-primitives.js';
 import { andThen, type MaybePromise, nothing, promised } from '../common/maybe-promise.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
-import type { CachedEntry, Entry, RenderEntry, StoredEntry, TagSnapshot } from '../common/cache-types.js';
-import type { CacheParams, InvalidateOptions, ListOf, TimeoutArg, VersionOption } from '../common/cache-types.js';
+import type {
+  CachedEntry,
+  CacheParams,
+  Entry,
+  ListOf,
+  RenderEntry,
+  InvalidateOptions,
+  StoredEntry,
+  TagSnapshot,
+  TimeoutArg,
+  TouchArg,
+  VersionOption,
+} from '../common/cache-types.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { type BatchAnswer, TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
@@ -52,6 +63,8 @@ export type {
   StoredEntry,
   TagSnapshot,
   TimeoutArg,
+  TouchArg,
+  TouchOptions,
   VersionOption,
   WriteOptions,
 } from '../common/cache-types.js';
@@ -356,7 +369,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
-  async touch(key: CacheKey, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
+  async touch(key: CacheKey, timeoutOrOptions?: TouchArg): Promise<boolean> {
     return this.writes.touch(key, timeoutOrOptions);
   }
 

@@ -8,7 +8,7 @@ import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
 import type { CacheParts } from './cache-parts.js';
 import type { CacheKey } from '../common/cache-keys.js';
 import { failedKey, throwRefusal } from '../common/backend-primitives.js';
-import type { TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
+import type { TagSnapshot, TimeoutArg, TouchArg, VersionOption } from '../common/cache-types.js';
 
 function hasWindows(stamp: EntryStamp): boolean {
   return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
@@ -122,9 +122,9 @@ export class Writes<P> {
   }
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
-  async touch(key: CacheKey, timeoutOrOptions: TimeoutArg): Promise<boolean> {
+  async touch(key: CacheKey, timeoutOrOptions: TouchArg): Promise<boolean> {
     const { calls, keys, seam, codec } = this.context;
-    const { expiresAt, version } = calls.write(timeoutOrOptions, 'touch');
+    const { expiresAt, version } = calls.touch(timeoutOrOptions);
     const made = keys.made(key, version);
     if (hasRunOut(expiresAt)) return (await seam.remove([made])) > 0;
     if (codec.unstamp !== undefined) {

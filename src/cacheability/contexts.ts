@@ -6,7 +6,7 @@
  * where a set holds `cookie`, `cookie:theme` adds nothing, and `user` covers `user.roles`.
  */
 import type { IncomingMessage } from 'node:http';
-import { checkOptions, closestName, optionShape } from '../common/option-rules.js';
+import { checkOptions, closestName, optionShape, ValueRule } from '../common/option-rules.js';
 import { describe } from '../common/cache-keys.js';
 import { frameworkRequest } from './framework-request.js';
 
@@ -29,7 +29,9 @@ export interface CacheContextOptions {
 /** `defineCacheContext` for the request of one framework: its functions are typed with it (Koa's context). */
 export type DefineCacheContext<Req extends object> = (name: string, fn: ContextValue<Req>, options?: CacheContextOptions) => void;
 
-const CACHE_CONTEXT_OPTIONS = optionShape<CacheContextOptions>({ vary: true });
+const CACHE_CONTEXT_OPTIONS = optionShape<CacheContextOptions>({
+  vary: new ValueRule('a list of header names', (value) => Array.isArray(value) && value.every((header) => typeof header === 'string' && header !== '')),
+});
 
 interface Defined {
   value: ContextValue<any>;
@@ -63,9 +65,6 @@ export function defineCacheContext<Req extends object = IncomingMessage>(name: s
     throw new CacheContextError(`defineCacheContext('${name}'): the second argument must be a function of the request (got ${describe(fn)})`);
   checkOptions(options, CACHE_CONTEXT_OPTIONS, `defineCacheContext('${name}')`);
   const vary = options.vary ?? ['Cookie'];
-  if (!Array.isArray(vary) || !vary.every((header) => typeof header === 'string' && header !== '')) {
-    throw new CacheContextError(`defineCacheContext('${name}'): options.vary must be a list of header names (got ${describe(vary)})`);
-  }
   defined.set(name, { value: fn, vary: [...vary] });
 }
 

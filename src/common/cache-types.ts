@@ -77,6 +77,17 @@ export interface WriteOptions {
   tagsAsOf?: TagSnapshot;
 }
 
+/**
+ * The options of `touch`: the new timeout and the version of the entry it names. An entry keeps its
+ * tags and stale windows when touched, so those are not among them.
+ */
+export interface TouchOptions {
+  timeout?: number | null;
+  version?: number;
+}
+/** A timeout in seconds (`null` = forever), or `touch`'s options. Omitted = the cache's default. */
+export type TouchArg = number | null | undefined | TouchOptions;
+
 export interface VersionOption {
   version?: number;
 }
@@ -94,7 +105,7 @@ export interface InvalidateOptions {
   soft?: boolean;
 }
 
-export const INVALIDATE_OPTIONS = optionShape<InvalidateOptions>({ soft: true });
+export const INVALIDATE_OPTIONS = optionShape<InvalidateOptions>({ soft: MUST_BE.boolean });
 
 /**
  * How a stored entry stands: `fresh`; `stale`, past its timeout or softly invalidated but inside its

@@ -5,7 +5,7 @@
 import { describe } from './cache-keys.js';
 import { checkOptionNames, type OptionShape, optionShape } from './option-rules.js';
 import { cacheTypeError } from './reporting.js';
-import type { ListOf, TagSnapshot, TimeoutArg, VersionOption, WriteOptions } from './cache-types.js';
+import type { ListOf, TagSnapshot, TimeoutArg, TouchArg, TouchOptions, VersionOption, WriteOptions } from './cache-types.js';
 
 /** Marks a timeout that has already run out (`0` or negative): nothing is kept. */
 export const EXPIRED = Symbol('expired');
@@ -36,6 +36,7 @@ export interface WriteArgs {
 }
 
 const WRITE_OPTIONS = optionShape<WriteOptions>({ timeout: true, version: true, tags: true, staleWhileRevalidate: true, staleIfError: true, tagsAsOf: true });
+const TOUCH_OPTIONS = optionShape<TouchOptions>({ timeout: true, version: true });
 const VERSION_OPTIONS = optionShape<VersionOption>({ version: true });
 
 export function checkTimeout(alias: string, timeout: unknown, what: string): number | null {
@@ -115,6 +116,13 @@ export class CallOptions {
     const staleIfError = this.window(arg.staleIfError, 'staleIfError');
     const windows = staleWhileRevalidate > 0 || staleIfError > 0 ? { staleWhileRevalidate, staleIfError } : undefined;
     return { expiresAt: this.expiryAfter(arg.timeout), version: arg.version, tags, windows, asOf };
+  }
+
+  /** `touch`'s new expiry and version. */
+  touch(arg: TouchArg): { expiresAt: Expiry; version?: number } {
+    if (arg === null || typeof arg !== 'object') return { expiresAt: this.expiryAfter(arg) };
+    this.checkNames(arg, TOUCH_OPTIONS, 'touch');
+    return { expiresAt: this.expiryAfter(arg.timeout), version: arg.version };
   }
 
   /** When an entry written now with `timeout` expires. */

@@ -15,6 +15,8 @@ export class ValueRule {
     readonly must: string,
     readonly accepts: (value: unknown) => boolean,
     readonly verb = 'be',
+    /** The names an accepted value takes when it is an options object itself, checked as options are. */
+    readonly fields?: OptionShape,
   ) {}
 }
 
@@ -25,9 +27,13 @@ export const MUST_BE = {
   string: new ValueRule('a string', (value) => typeof value === 'string'),
   boolean: new ValueRule('a boolean', (value) => typeof value === 'boolean'),
   seconds: new ValueRule('a finite number of seconds', isNumber),
+  positiveSeconds: new ValueRule('a positive number of seconds', (value) => isNumber(value) && value > 0),
   nonNegativeSeconds: new ValueRule('a non-negative number of seconds', (value) => isNumber(value) && value >= 0),
   nonNegativeNumber: new ValueRule('a non-negative number', (value) => isNumber(value) && value >= 0),
   nonNegativeInteger: new ValueRule('a non-negative integer', (value) => Number.isSafeInteger(value) && (value as number) >= 0),
+  positiveInteger: new ValueRule('a positive integer', (value) => Number.isSafeInteger(value) && (value as number) > 0),
+  positiveMilliseconds: new ValueRule('a positive number of milliseconds', (value) => isNumber(value) && value > 0),
+  nonNegativeMilliseconds: new ValueRule('a non-negative number of milliseconds', (value) => isNumber(value) && value >= 0),
 } as const;
 
 /**
@@ -74,12 +80,10 @@ export function checkOptionNames(options: object, known: OptionShape | readonly 
     if (message !== undefined) return message;
     const stated = Array.isArray(known) ? true : (known as OptionShape)[name]!;
     if (stated === true) continue;
+    const fields = stated instanceof ValueRule ? stated.fields : stated;
     const problem =
-      stated instanceof ValueRule
-        ? valueMessage(`${where}${name}`, value, stated)
-        : isPlainObject(value)
-          ? checkOptionNames(value, stated, `${where}${name}.`)
-          : undefined;
+      (stated instanceof ValueRule ? valueMessage(`${where}${name}`, value, stated) : undefined) ??
+      (fields !== undefined && isPlainObject(value) ? checkOptionNames(value, fields, `${where}${name}.`) : undefined);
     if (problem !== undefined) return problem;
   }
   return undefined;

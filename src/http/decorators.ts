@@ -15,7 +15,7 @@ import {
   patchCacheControl,
   patchVaryHeaders,
 } from './headers.js';
-import { DEFAULT_MAX_BODY_BYTES } from './page-settings.js';
+import { DEFAULT_MAX_BODY_BYTES } from './policy.js';
 import { beforeHeaders, conditionalGetResponse } from './response-phase.js';
 
 /** What a decorator does to a request's response, before the view runs. */

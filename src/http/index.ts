@@ -42,7 +42,7 @@ export { holeHandler } from './hole-handler.js';
 export type { HoleHandlerOptions } from './hole-handler.js';
 export { defineHole, forgetHole, HoleError } from '../holes/index.js';
 export type { DefineHole, HoleArgument, HoleBuilder, HoleOptions } from '../holes/index.js';
-export type { LearnedHeaders, PageKeyOptions } from './page-keys.js';
+export type { InvalidatePageOptions, LearnedHeaders, PageKeyOptions } from './page-keys.js';
 export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
 export type { StorageDecision, StorageRules } from './policy.js';
 export { holdResponse, teeResponse } from './capture.js';

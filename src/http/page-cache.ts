@@ -18,7 +18,8 @@ import { type PageCacheOptions, PageLayer } from './page-settings.js';
 import { PageRequest } from './page-request.js';
 import { captureResponse } from './page-store.js';
 
-export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PAGE_CACHE_OPTIONS, type PageCacheOptions } from './page-settings.js';
+export { DEFAULT_LOCK_TIMEOUT_MS, PAGE_CACHE_OPTIONS, type PageCacheOptions } from './page-settings.js';
+export { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS } from './policy.js';
 export type { StoredPage } from './hit.js';
 export { pageStats, resetPageStats } from './page-stats.js';
 

@@ -45,7 +45,11 @@ export interface PageKeyOptions {
   keyPrefix?: string;
 }
 
+/** Where `invalidatePage` drops pages: a cache. Its tags name a URL whatever the key prefix, so it takes none. */
+export type InvalidatePageOptions = Pick<PageKeyOptions, 'cache'>;
+
 const PAGE_KEY_OPTIONS = optionShape<PageKeyOptions>({ cache: true, keyPrefix: true });
+const INVALIDATE_PAGE_OPTIONS = optionShape<InvalidatePageOptions>({ cache: true });
 const GET_CACHE_KEY_OPTIONS = optionShape<PageKeyOptions & { method?: string }>({ ...PAGE_KEY_OPTIONS, method: true });
 const LEARN_CACHE_KEY_OPTIONS = optionShape<PageKeyOptions & { timeout?: number | null }>({ ...PAGE_KEY_OPTIONS, timeout: true });
 
@@ -306,8 +310,8 @@ function lastsUntil(expiry: number | null | undefined, needed: number | null): b
  * `invalidateTags(['url://<host><path>'])`: nothing is listed or scanned, and the pages stored before
  * it are misses from now on (they expire on their own). Resolves, with nothing, when done.
  */
-export async function invalidatePage(url: string | URL, options: PageKeyOptions = {}): Promise<void> {
-  checkOptions(options, PAGE_KEY_OPTIONS, 'invalidatePage');
+export async function invalidatePage(url: string | URL, options: InvalidatePageOptions = {}): Promise<void> {
+  checkOptions(options, INVALIDATE_PAGE_OPTIONS, 'invalidatePage');
   const text = typeof url === 'string' ? url : url.href;
   let tag: string;
   if (text.startsWith('/')) tag = urlTag(text.split('?')[0]!);

@@ -24,6 +24,7 @@ import {
   resolveCache,
   urlTag,
 } from './page-keys.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS } from './policy.js';
 import { reportPageFailure } from './page-failures.js';
 import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption } from './tag-header.js';
 
@@ -113,8 +114,6 @@ export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
 const { seconds: _seconds, ...CACHE_PAGE_OPTIONS } = PAGE_CACHE_OPTIONS;
 export { CACHE_PAGE_OPTIONS };
 
-export const DEFAULT_SECONDS = 600;
-export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 
 /** The keys a URL's lookup reads. */

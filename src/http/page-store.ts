@@ -106,9 +106,10 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         return hold || lookup.stores;
       }
       layer.markBypass(res, decision.reason);
-      // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
+      // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be;
+      // its Expires by the clock a stored one's is read off.
       if (decision.patchTimeout !== undefined)
-        patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout));
+        patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout), lookup.cache.now());
       fitForEdge(req, res, contextCookies, lookup.cache.purgedEdges);
       lookup.settle();
       return hold;

@@ -11,13 +11,18 @@ import { scopeOf } from '../cacheability/request-scope.js';
 
 const REFUSING_DIRECTIVES = new Set(['private', 'no-cache', 'no-store']);
 
+/** Seconds a page is kept when its response names no max-age. */
+export const DEFAULT_SECONDS = 600;
+/** The largest body stored, in bytes: a bigger one passes through uncached. */
+export const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
+
 /** The page cache's settings that the rules read. */
 export interface StorageRules {
   /** A route's own timeout (`cachePage`): wins over the response's max-age, `max-age=0` included. */
   pageTimeout?: number | null;
   /** Seconds to keep a page whose response names no max-age. @default 600 */
   defaultSeconds?: number;
-  /** Bodies larger than this many bytes are not stored. @default Infinity */
+  /** Bodies larger than this many bytes are not stored. @default 1048576 (1 MiB), as the page cache's */
   maxBodyBytes?: number;
 }
 
@@ -38,7 +43,7 @@ export function bodyTooLargeReason(maxBodyBytes: number): string {
  * `Authorization` must have been given `varyOnCredentials` first.
  */
 export function storageDecision(req: IncomingMessage, res: ServerResponse, rules: StorageRules = {}): StorageDecision {
-  const { pageTimeout = null, defaultSeconds = 600, maxBodyBytes = Number.POSITIVE_INFINITY } = rules;
+  const { pageTimeout = null, defaultSeconds = DEFAULT_SECONDS, maxBodyBytes = DEFAULT_MAX_BODY_BYTES } = rules;
   // Only GET (and HEAD, answered from GET) are safe to replay.
   if (req.method !== 'GET' && req.method !== 'HEAD') return { store: false, reason: `method ${req.method}` };
   if (res.statusCode !== 200 && res.statusCode !== 304) return { store: false, reason: `status ${res.statusCode}` };

@@ -369,8 +369,9 @@ describe('database: PostgreSQL going away', () => {
   });
   afterAll(() => server.destroy());
 
-  it('answers misses within timeoutMs with failOpen, reports the error, and recovers on restart', async () => {
-    const timeoutMs = 1000;
+  it('answers misses with failOpen without waiting for timeoutMs, reports the error, and recovers on restart', async () => {
+    // Longer than the test may last: a call that waited for it would fail the test by its own timeout.
+    const timeoutMs = 3_600_000;
     const cache = database(server.url, { options: { failOpen: true, timeoutMs } }, 'fault');
     const errors: Error[] = [];
     cache.on('error', (error) => errors.push(error));
@@ -382,12 +383,8 @@ describe('database: PostgreSQL going away', () => {
       ['add', () => cache.add('other', 1), false],
       ['setMany', () => cache.setMany({ a: 1 }), ['a']],
     ];
-    for (const [name, call, expected] of calls) {
-      const started = performance.now();
-      expect(await call(), name).toEqual(expected);
-      // Within one deadline, with ample slack: not two.
-      expect(performance.now() - started, name).toBeLessThan(1.8 * timeoutMs);
-    }
+    // A stopped server refuses the connection: each call is answered by that, not by the deadline.
+    for (const [name, call, expected] of calls) expect(await call(), name).toEqual(expected);
     // One event per cause of the outage, not one per call.
     expect(errors.length).toBeGreaterThanOrEqual(1);
     expect(new Set(errors.map((error) => error.message)).size).toBe(errors.length);

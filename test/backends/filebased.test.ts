@@ -9,6 +9,7 @@ import { FileBasedCache, KeyNotFoundError } from '../../src/index.js';
 import { md5 } from '../../src/common/hash.js';
 import { describeBackend } from '../kit/backend.js';
 import { stopProcess } from '../setup/process.js';
+import { sleep } from '../setup/sleep.js';
 
 const root = mkdtempSync(join(tmpdir(), 'cachegrain-filebased-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -289,7 +290,7 @@ describe('filebased', () => {
         if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
         await writer.set(key, valueOf(key));
       }
-      await new Promise((resolve) => setTimeout(resolve, 2));
+      await sleep(2);
     }
     for (const process of readers) process.send('stop');
     await Promise.all(readers.map((process) => process.line((line) => line === 'stopped')));

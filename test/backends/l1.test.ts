@@ -346,8 +346,8 @@ describe('L1 between processes', () => {
       await a.set('k', round);
       latencies.push((await gone) - writtenAt);
     }
-    // How fast is the bench's to say; here each write reached B (its watch ended) and B then held the new value.
-    expect(latencies).toHaveLength(1000);
+    // How fast is the bench's to say; here each write reached B (its watch ended) and B then held the new value, the last one too.
+    expect(await held(b, 'k')).toBe(999);
     if (process.env.CACHEGRAIN_PRINT_L1_LATENCY) {
       latencies.sort((x, y) => x - y);
       console.log(`L1 invalidation across processes: p50 ${latencies[500]!.toFixed(2)} ms, p99 ${latencies[990]!.toFixed(2)} ms`);

@@ -48,8 +48,7 @@ describe('memcached', () => {
     return server;
   }
 
-  /** A TCP server that accepts connections and never answers: a half-open connection's other end. */
-  /** A silent server closed with the test; its location as a cache names it. */
+  /** A silent server (accepts connections and never answers: a half-open connection's other end), closed with the test; its location as a cache names it. */
   async function silentServerAt(): Promise<SilentServer & { location: string }> {
     const server = await silentServer();
     opened.push({ close: () => server.close() } as MemcachedCache);
@@ -396,9 +395,10 @@ describe('memcached', () => {
   });
 
   describe('when a server fails', () => {
-    it('failOpen: answers misses within timeoutMs while it is down, and recovers when it returns', async () => {
+    it('failOpen: answers misses while it is down without waiting for timeoutMs, and recovers when it returns', async () => {
       const server = await ownServer();
-      const timeoutMs = 1000;
+      // Longer than the test may last: a call that waited for it would fail the test by its own timeout.
+      const timeoutMs = 3_600_000;
       const cache = open({ location: server.location, options: { failOpen: true, timeoutMs } });
       const errors: CacheServerError[] = [];
       cache.on('error', (error) => errors.push(error));
@@ -412,12 +412,8 @@ describe('memcached', () => {
         ['add', () => cache.add('k', 'w'), false],
         ['delete', () => cache.delete('k'), false],
       ];
-      for (const [name, call, expected] of calls) {
-        const startedAt = performance.now();
-        expect(await call(), name).toEqual(expected);
-        // Within one deadline, with ample slack: not two.
-        expect(performance.now() - startedAt, name).toBeLessThan(1.8 * timeoutMs);
-      }
+      // A stopped server refuses the connection: each call is answered by that, not by the deadline.
+      for (const [name, call, expected] of calls) expect(await call(), name).toEqual(expected);
       expect(errors.length).toBeGreaterThan(0);
       for (const error of errors) {
         expect(error).toBeInstanceOf(CacheServerError);

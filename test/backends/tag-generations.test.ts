@@ -1,5 +1,5 @@
 /**
- * SPEC §8, tag versions across releases: a version written before versions carried the generation of
+ * Tag versions across releases: a version written before versions carried the generation of
  * their invalidation (a bare random string) reads as generation 0, so what is written as of a
  * snapshot is still judged by it, and a soft invalidation of it keeps its hard part. And invalidations
  * at the same moment in one process each take a generation of their own, on a store that cannot add.

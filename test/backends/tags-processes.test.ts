@@ -1,5 +1,5 @@
 /**
- * SPEC §8 and §9 across real processes, on every backend a second process can share: this process
+ * Tags and stale windows across real processes, on every backend a second process can share: this process
  * and a child process (`fixtures/cache-peer.ts`) each open a cache on one store. A tag invalidated in
  * one is gone in the other as soon as the call resolves; writes after it are not affected; clocks
  * 30 s apart change nothing (tag versions are compared, never times); a soft invalidation is seen as
@@ -13,6 +13,7 @@ import { type BaseCache, type CacheConfig, caches, configureCaches } from '../..
 import type { TagSnapshot } from '../../src/common/cache-types.js';
 import { CachePeer } from './fixtures/peer.js';
 import { eventually } from '../setup/eventually.js';
+import { sleep } from '../setup/sleep.js';
 
 function required(name: string, debianPackage: string): string {
   const value = process.env[name];
@@ -135,7 +136,7 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
     }
   });
 
-  // SPEC §8: the snapshot is taken when a render begins, before its tags are all known (a page's
+  // The snapshot is taken when a render begins, before its tags are all known (a page's
   // are added as it renders). Clocks 30 s apart, so nothing here could rest on time.
   it.each([false, true])('a write begun before the other process invalidated a tag it carries is left out, the tag added late (soft: %s)', async (soft) => {
     fresh();
@@ -181,7 +182,7 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
     let calls = 0;
     const slowly = async () => {
       calls++;
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       return 'w2';
     };
     const answers = await Promise.all([
@@ -212,7 +213,7 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
       let calls = 0;
       const refresh = async () => {
         calls++;
-        await new Promise((resolve) => setTimeout(resolve, 100));
+        await sleep(100);
         return 'v2';
       };
       const answers = await Promise.all([

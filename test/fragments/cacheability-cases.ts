@@ -1,5 +1,5 @@
 /**
- * The cacheability table (SPEC §13): contexts, max-age and conditions on the cache tag, and how they
+ * The cacheability table: contexts, max-age and conditions on the cache tag, and how they
  * bubble into the page, run against each engine through its real renderer, over real HTTP (contexts
  * are the request's), on locmem and on a store that holds nothing in process.
  */

@@ -1,5 +1,5 @@
 /**
- * The fragment case table (SPEC §5): every case runs against each engine through its real renderer,
+ * The fragment case table: every case runs against each engine through its real renderer,
  * on locmem caches that count their reads, so that "one round trip per render" is checked everywhere,
  * with hits held in process emitted while the engine renders, and on a store that holds nothing in
  * process, where every hit is read after the pass.
@@ -411,11 +411,21 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     async (h) => {
       const source = h.engine.cache('60', 'locked', [], `mine${h.engine.count()}`, { lock: 'true' });
       const key = makeTemplateFragmentKey('locked');
-      const release = await h.cache().acquireLock(`fragment:${key}`, 30);
+      const cache = h.cache();
+      const release = await cache.acquireLock(`fragment:${key}`, 30);
       expect(release).toBeDefined();
+      // The signal: the render asked for the lock and was refused it, so it now waits for the holder's fragment.
+      const refused = new Promise<void>((resolve) => {
+        const acquire = cache.acquireLock.bind(cache);
+        cache.acquireLock = async (name, seconds) => {
+          const taken = await acquire(name, seconds);
+          if (taken === undefined && name === `fragment:${key}`) resolve();
+          return taken;
+        };
+      });
       const rendering = h.render(source);
-      await new Promise((resolve) => setTimeout(resolve, 60));
-      await h.cache().set(key, 'theirs', 60);
+      await refused;
+      await cache.set(key, 'theirs', 60);
       await release!();
       expect(await rendering).toBe('theirs');
       expect(h.counted).toBe(0);

@@ -109,7 +109,7 @@ export const nunjucksDigests: DigestEngine = {
   extension: 'njk',
   ref: (name) => (isPage(name) ? `${name}.njk` : `partials/${name}.njk`),
   named: (name) => nunjucksDigests.ref(name),
-  // As SPEC §15 writes it: a declared name may leave out the extension.
+  // A declared name may leave out the extension.
   declared: (name) => `partials/${name}`,
   partialsFolder: 'partials/*',
   page: (body) => `{% extends "partials/layout.njk" %}\n{% block content %}${body}{% endblock %}`,

@@ -58,10 +58,9 @@ describe.each(DIGEST_ENGINES)('template digests in $name while it runs', (engine
     expect((await site.render('other')).ran).toEqual(['O']);
     expect((await site.render('page')).ran).toEqual([]);
     // Nunjucks hears of an edit from its file watcher, a moment after it is written, once the watcher
-    // has scanned the folder: the edit is written again until it is heard of.
+    // has scanned the folder: the edit is written again until a render shows it was heard of.
     await eventually(async () => {
       writeTemplates(engine, dir, { b: 'bee, edited' });
-      await new Promise((resolve) => setTimeout(resolve, 50));
       const page = await site.render('page');
       expect(page.html).toContain('bee, edited');
       expect(page.ran.sort()).toEqual(['A', 'P']);

@@ -1,5 +1,5 @@
 /**
- * Template digests (SPEC §15) in each engine, on real template files: an edit renews exactly the
+ * Template digests in each engine, on real template files: an edit renews exactly the
  * fragments of the templates that reach the edited one, a restart with no edit keeps every key, and
  * each way a dependency tracker has gone wrong elsewhere (no dependencies found for a template
  * language, a word in a comment or a script's `.render(` taken for one, a missing template digested
@@ -125,7 +125,7 @@ describe('makeTemplateFragmentKey(name, varyOn, contextValues, digest)', () => {
   });
 });
 
-// Without digests they share one (SPEC §5: a fragment's key is its name and values, the same in every
+// Without digests they share one (a fragment's key is its name and values, the same in every
 // engine), which cross-engine.test.ts holds; with digests, the template is part of the key.
 describe('the same fragment name and vary-on values in two templates with digests', () => {
   const pairs = DIGEST_ENGINES.flatMap((first) => DIGEST_ENGINES.filter((second) => second !== first).map((second) => ({ first, second })));

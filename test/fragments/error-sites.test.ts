@@ -1,5 +1,5 @@
 /**
- * Where a misused or failing cache tag or hole is reported (SPEC §5, §14): for every engine, every way
+ * Where a misused or failing cache tag or hole is reported: for every engine, every way
  * it renders a template file and every error the tag can raise, the message names the template file
  * and the line of the tag at fault. The templates are real files; the tag stands on line 4 of each.
  */

@@ -1,5 +1,5 @@
 /**
- * Handlebars under @fastify/view (SPEC §16): the view compiles its page from text with no `srcName`
+ * Handlebars under @fastify/view: the view compiles its page from text with no `srcName`
  * and awaits what calling it answers. Given `fastifyViewEngine(handlebars)`, pages resolve their
  * fragments, in partials and layouts too; given the bare instance, the error says what to give it, at
  * the tag's line, without calling the page a partial.

@@ -1,5 +1,5 @@
 /**
- * SPEC §8, what the snapshot of a render costs: the cache's invalidation count is read once per
+ * What the tag snapshot of a render costs: the cache's invalidation count is read once per
  * render, with a read the render makes anyway (its first fragment level's, or the lookup of the page
  * it renders in), and never again by a level after it: nested levels and the fragments of a page
  * request read none.

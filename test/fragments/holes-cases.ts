@@ -1,5 +1,5 @@
 /**
- * The holes table (SPEC §14): the per-visitor parts of a cached page, in each engine, through its
+ * The holes table: the per-visitor parts of a cached page, in each engine, through its
  * real renderer, over real HTTP (a hole is filled for the request), behind the page cache or the
  * request scope alone, on locmem and on a store that holds nothing in process.
  */
@@ -14,6 +14,7 @@ import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/inde
 import { CountingLocMem, type FragmentStore } from './cases.js';
 import type { FragmentEngine } from './engines.js';
 import { RemoteLikeStore } from './remote-like-store.js';
+import { sleep } from '../setup/sleep.js';
 
 interface Harness {
   engine: FragmentEngine;
@@ -191,7 +192,7 @@ export function describeHoleCases(engine: FragmentEngine, store: FragmentStore =
       await configureCaches({ default: { backend: Store, location: `holes-${engine.name}-${++serial}` } });
       defineHole('greeting', (req) => `hi ${visitorOf(req)}`);
       defineHole('stock', async (req, id: number) => {
-        await new Promise((resolve) => setTimeout(resolve, 1));
+        await sleep(1);
         return `stock ${id} for ${visitorOf(req)}`;
       });
       const context = (extra: Record<string, unknown> = {}) => ({

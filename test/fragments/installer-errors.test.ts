@@ -1,6 +1,6 @@
 /**
  * What an installer says when the EJS or Pug module it is given has the tag installed already the
- * other way, with template digests or without (SPEC §15, §16): the module is one for the whole
+ * other way, with template digests or without: the module is one for the whole
  * process, and a second install would otherwise leave the first one's choice silently in place.
  */
 import ejs from 'ejs';

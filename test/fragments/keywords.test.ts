@@ -1,5 +1,5 @@
 /**
- * Keywords a tag does not take (SPEC §5, §13): in every engine a misspelt one is a template error
+ * Keywords a tag does not take: in every engine a misspelt one is a template error
  * naming it and the keyword meant, never ignored, run as code, or taken for a vary-on value.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -8,7 +8,7 @@ const remoteLikeStores = new Map<string, Map<string, { payload: MemoryPayload; e
 
 /**
  * A custom backend over a map that, like a server, offers no entry held in process (it implements
- * only SPEC §4's primitives), so every fragment hit is read after the engine's pass, one batch per
+ * only the backend contract's primitives), so every fragment hit is read after the engine's pass, one batch per
  * level. It counts its batch reads as `CountingLocMem` does (a read of one key, as `get` makes, is
  * answered apart, as locmem answers it).
  */

@@ -1,5 +1,5 @@
 /**
- * Every way a template can write the template functions (SPEC §13, §14): in each engine, each form of
+ * Every way a template can write the template functions: in each engine, each form of
  * `uncacheable(…)` and `hole(…)` either works, over real HTTP behind the page cache, or fails when the
  * template compiles, naming the template, the line and the form to use; never does nothing.
  */

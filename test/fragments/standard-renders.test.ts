@@ -1,5 +1,5 @@
 /**
- * The cache tag through each engine's own ways of rendering (SPEC §5), beside cachegrain's `render`:
+ * The cache tag through each engine's own ways of rendering, beside cachegrain's `render`:
  * Nunjucks `env.render`/`renderString` with a callback, express-handlebars with a layout and partials
  * over real HTTP, and the synchronous calls that cannot resolve a fragment failing with a message that
  * names the template and the call to use instead.

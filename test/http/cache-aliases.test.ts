@@ -1,5 +1,5 @@
 /**
- * An alias the page cache, a dashboard or `caches.get` is given names a configured cache (SPEC §2, §6):
+ * An alias the page cache, a dashboard or `caches.get` is given names a configured cache:
  * a slip (`'pgaes'`) is refused where it is given once the caches are configured, naming the closest
  * configured alias; before then the alias may yet come, and its first use says the same.
  */

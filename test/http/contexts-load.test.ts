@@ -1,5 +1,5 @@
 /**
- * SPEC §13 under load, over real HTTP: two site processes (`fixtures/contexts-site.ts`) share one real
+ * Cache contexts under load, over real HTTP: two site processes (`fixtures/contexts-site.ts`) share one real
  * Redis, as two servers behind a load balancer do. 200 visitors, each with a session cookie of their
  * own, one of 2 themes and one of 2 roles, ask for every page, whose fragments vary on `cookie:theme`
  * and `user.roles`; then 200 more do. For those, nearly every page is a hit (the pages are stored once

@@ -1,5 +1,5 @@
 /**
- * The dashboard's `caches` option names aliases (SPEC §11): one that is not configured is refused when
+ * The dashboard's `caches` option names aliases: one that is not configured is refused when
  * the dashboard is made if the caches are configured by then, and otherwise (configureCaches may come
  * after the app is built) each page request fails naming the alias and the option, until it is configured.
  */

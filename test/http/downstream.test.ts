@@ -1,5 +1,5 @@
 /**
- * What the page cache sends downstream, as the caches after it read it (SPEC §6, §8, §14): a real
+ * What the page cache sends downstream, as the caches after it read it: a real
  * Varnish (ESI assembled from `Surrogate-Control`, its TTL from `Surrogate-Control: max-age`) and a
  * real nginx (`proxy_cache`) in front of the application, each configured here. A HIT older than its
  * browser lifetime is still kept by them; an ESI page is not revalidated into another visitor's
@@ -7,7 +7,6 @@
  * its GET's length or none. Where a proxy cannot show a rule, the rule is written out over HTTP.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCacheTags, defineHole, holeHandler, type Middleware } from '../../src/frameworks/express.js';
@@ -17,6 +16,7 @@ import { caches, configureCaches } from '../../src/index.js';
 import { type Proxy, startNginx, startVarnish } from '../setup/proxies.js';
 import { listen, type Reply, send } from './client.js';
 import { bare, cacheMiddleware, conditionalGet, express5, expressApp, type Handler } from './stacks.js';
+import { sleep } from '../setup/sleep.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
 const SECRET = 'a secret of the whole site, 32 characters';

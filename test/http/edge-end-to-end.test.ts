@@ -1,5 +1,5 @@
 /**
- * A site as its operator runs it behind Varnish (SPEC §17): an Express application whose page cache
+ * A site as its operator runs it behind Varnish: an Express application whose page cache
  * sends the tags its Nunjucks fragments bubble up in `xkey`, a cache configured to purge the edges in
  * front, and real Varnishes running the shipped VCL (BAN, and xkey) with nothing but the backend
  * changed. Each change of the data is followed by the invalidation the application makes anyway; the

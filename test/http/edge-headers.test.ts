@@ -1,13 +1,12 @@
 /**
  * What the page cache sends to the edge, through a real Varnish and a real nginx configured here as
- * a site would (SPEC §17): a page with 300 or 3,000 tags is answered and kept by both (the tag
+ * a site would: a page with 300 or 3,000 tags is answered and kept by both (the tag
  * header split or shortened under their limits: nginx answered 502 for 4 KB of headers, Varnish 503
  * for 8 KB on one line); an ESI page is assembled by the Varnish that announces ESI, and filled for a
  * request that comes straight; a page past its edge lifetime is answered stale by Varnish at once
  * while one refresh reaches the application.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCacheTags, defineHole, holeHandler, type Middleware } from '../../src/frameworks/express.js';
@@ -17,6 +16,7 @@ import { caches, configureCaches } from '../../src/index.js';
 import { type Proxy, startNginx, startVarnish } from '../setup/proxies.js';
 import { headerLines, listen, send } from './client.js';
 import { bare, cacheMiddleware, express5, expressApp, type Handler } from './stacks.js';
+import { sleep } from '../setup/sleep.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
 const SECRET = 'a secret of the whole site, 32 characters';

@@ -1,6 +1,6 @@
 /**
  * A real nginx running the shipped `edge/nginx.conf` and `edge/nginx-http.conf` in front of a page
- * cache whose `purge` option names it (SPEC §17): every copy nginx keeps is one a purge by URL can
+ * cache whose `purge` option names it: every copy nginx keeps is one a purge by URL can
  * name, so a page invalidated by path or by its `url:` tag is served fresh for every theme; a page
  * with tags nginx cannot purge by, or varying on more than Cachegrain-Context, is not kept there;
  * and a clear, which nginx's module cannot do, is reported as not purged.

@@ -1,5 +1,5 @@
 /**
- * The purges the shipped edge configurations answer (SPEC §17), sent by hand over HTTP from loopback
+ * The purges the shipped edge configurations answer, sent by hand over HTTP from loopback
  * (inside their ACL) to a real Varnish (with and without the xkey vmod) and a real nginx (with the
  * cache-purge module) in front of a page cache: Varnish's PURGE by URL, BAN by a regex of tags, BAN
  * of everything and xkey purges; nginx's PURGE by URL, one context's copy at a time (its purges by

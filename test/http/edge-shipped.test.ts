@@ -1,12 +1,11 @@
 /**
  * The edge configurations the package ships (`edge/`), run as shipped by a real Varnish (with and
- * without the xkey vmod) and a real nginx (with the cache-purge module) in front of a page cache
- * (SPEC §17): one edge copy per theme, not per visitor, by the `Cachegrain-Context` they derive from
+ * without the xkey vmod) and a real nginx (with the cache-purge module) in front of a page cache:
+ * one edge copy per theme, not per visitor, by the `Cachegrain-Context` they derive from
  * the named cookies; the internal headers stopped at the edge; purges refused outside the ACL; ESI
  * assembled and left private; a stale page answered while one refresh runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCacheContexts, defineHole, holeHandler, markUncacheable, type Middleware } from '../../src/frameworks/express.js';
@@ -17,6 +16,7 @@ import { type Proxy, type ShippedEdges, startShippedEdges, startShippedNginx, st
 import { eventually } from '../setup/eventually.js';
 import { listen, send } from './client.js';
 import { bare, cacheMiddleware, express5, expressApp, type Handler, parseCookies } from './stacks.js';
+import { sleep } from '../setup/sleep.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
 const SECRET = 'a secret of the whole site, 32 characters';

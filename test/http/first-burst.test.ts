@@ -1,5 +1,5 @@
 /**
- * SPEC §6 and §8 from where a site stands on a new page: the first burst of requests for a path
+ * The page cache and its tags from where a site stands on a new page: the first burst of requests for a path
  * nobody asked for before (its `url:` tags never invalidated, its header list not learned yet), many
  * variants at once, stores every variant; the same burst again is answered from the cache, on one
  * process and spread over two processes sharing one Redis.

@@ -1,5 +1,5 @@
 /**
- * Fastify, Koa and Hono as their users write them (SPEC §16): the page cache installed as each
+ * Fastify, Koa and Hono as their users write them: the page cache installed as each
  * adapter documents it, in front of the framework's own handlers sending text, JSON and streams,
  * routes named by the framework's patterns, tags added by a handler, options refused naming the
  * function, and pages rendered by the framework's usual view rendering with cached fragments in them.

@@ -1,5 +1,5 @@
 /**
- * HEAD through the page cache as each framework's users write their sites (SPEC §6, §14, §16): a HEAD
+ * HEAD through the page cache as each framework's users write their sites: a HEAD
  * is answered from the GET entry with the header fields its GET would get (RFC 9110 §9.3.2), so a page
  * whose holes are filled per visitor declares the filled page's length, or none where the framework
  * drops the body before the page cache sees it; and the connection it came on serves the next request.

@@ -1,9 +1,10 @@
 import { ServerResponse, IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { configureCaches, caches } from '../../src/index.js';
 import {
   addNeverCacheHeaders,
+  DEFAULT_MAX_BODY_BYTES,
   appendVary,
   getCacheKey,
   getMaxAge,
@@ -85,10 +86,15 @@ describe('patchResponseHeaders(res, seconds)', () => {
 
 describe('addNeverCacheHeaders(res)', () => {
   it("gives Django's never-cache headers and an Expires of now", () => {
-    const res = response();
-    addNeverCacheHeaders(res);
-    expect(res.getHeader('cache-control')).toBe('max-age=0, no-cache, no-store, must-revalidate, private');
-    expect(Math.abs(Date.parse(String(res.getHeader('expires'))) - Date.now())).toBeLessThan(2000);
+    vi.useFakeTimers({ now: Date.UTC(2026, 0, 2, 3, 4, 5), toFake: ['Date'] });
+    try {
+      const res = response();
+      addNeverCacheHeaders(res);
+      expect(res.getHeader('cache-control')).toBe('max-age=0, no-cache, no-store, must-revalidate, private');
+      expect(res.getHeader('expires')).toBe('Fri, 02 Jan 2026 03:04:05 GMT');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
@@ -147,6 +153,13 @@ describe('uncacheableReason(req, res)', () => {
     const notModified = response();
     notModified.statusCode = 304;
     expect(uncacheableReason(req('GET'), notModified)).toBe('status 304');
+  });
+
+  it("refuses a body over the page cache's own default maxBodyBytes when the rules name none", () => {
+    const oneMiB = 1024 * 1024;
+    expect(DEFAULT_MAX_BODY_BYTES).toBe(oneMiB);
+    expect(uncacheableReason(req('GET'), response({ 'Content-Length': String(oneMiB + 1) }))).toBe(`body over ${oneMiB} bytes`);
+    expect(uncacheableReason(req('GET'), response({ 'Content-Length': String(oneMiB) }))).toBeNull();
   });
 
   it('lets a 304 through with the timeout its headers get, as Django patches 200 and 304', () => {

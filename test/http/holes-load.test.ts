@@ -1,5 +1,5 @@
 /**
- * SPEC §14 under load, over real HTTP: two site processes (`fixtures/holes-site.ts`) share one real
+ * Holes under load, over real HTTP: two site processes (`fixtures/holes-site.ts`) share one real
  * Redis, as two servers behind a load balancer do. 100 visitors sign in, each with a secret of their
  * own planted in their session, and ask for every page, 16 requests in flight, alternately of the two
  * processes; then they ask again. Every page greets the visitor, shows their cart and carries a form

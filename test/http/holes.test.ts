@@ -1,5 +1,5 @@
 /**
- * The page cache's delivery of holes (SPEC §14), on Express 5, Express 4 and a bare node:http server:
+ * The page cache's delivery of holes, on Express 5, Express 4 and a bare node:http server:
  * filled in place on a MISS and on a HIT (`private` downstream, no validators of the shell), or sent
  * as signed ESI includes that `holeHandler()` answers; builders run at once; composed and split
  * page-cache layers store the shell and fill once, in the outermost layer; concurrent misses share
@@ -26,6 +26,7 @@ import {
   updateCacheMiddleware,
   type View,
 } from './stacks.js';
+import { sleep } from '../setup/sleep.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
 const SECRET = 'a secret of the whole site, 32 characters';
@@ -136,7 +137,7 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     let most = 0;
     defineHole('slow', async (_req, n: number) => {
       most = Math.max(most, ++running);
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
       running--;
       return `[${n}]`;
     });

@@ -1,5 +1,5 @@
 /**
- * SPEC §4 and §6 under a real outage: a site behind the page cache whose views use the same Redis
+ * Server failures and the page cache under a real outage: a site behind the page cache whose views use the same Redis
  * (with `failOpen`) keeps answering every request when that Redis is killed under load, and a
  * request pays at most one `timeoutMs` for the outage (lookup, the view's own calls, its fragment,
  * the store), whatever the number of caches it uses. The site runs in a process of its own, so the

@@ -1,5 +1,5 @@
 /**
- * Template digests reach the pages (SPEC §15): a cached page carries the digests of the templates it
+ * Template digests reach the pages: a cached page carries the digests of the templates it
  * was rendered from, so a deploy that edits one of them renders the page again, and a deploy that
  * edits nothing keeps it. A deploy is a real restart: a site process (`fixtures/digest-site.ts`)
  * renders and stores the page in a cache shared across processes (a filebased folder, or Redis), and

@@ -1,5 +1,5 @@
 /**
- * SPEC §8, the snapshot taken when a render begins, over real HTTP on Express: a view reads its data,
+ * The tag snapshot taken when a render begins, over real HTTP on Express: a view reads its data,
  * an invalidation of the data's tag completes while the view is still rendering, and the view then
  * tags what it sends (`addCacheTags`, or a Nunjucks fragment with `tags=` that bubbles into the page).
  * What that render made is never served as fresh afterwards: not the page, not the fragment. On

@@ -1,9 +1,9 @@
 /**
- * SPEC §6, §11: the page cache reports its failures through its cache's own reporting (an `error`
+ * The page cache reports its failures through its cache's own reporting (an `error`
  * event when someone listens, else the cache's logger once per cause) and counts them in that
  * cache's `stats().errors`; it never writes to the console itself. The failing server is a real
  * Redis that answers reads but refuses every write (no memory left for them). A page cache turned
- * off (SPEC §2: the dummy backend implements everything and stores nothing) has nothing to report.
+ * off (the dummy backend implements everything and stores nothing) has nothing to report.
  */
 import nunjucks from 'nunjucks';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';

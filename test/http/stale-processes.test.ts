@@ -1,5 +1,5 @@
 /**
- * SPEC §8 and §9 for pages across real processes: two site processes (`fixtures/stale-site.ts`)
+ * Tags and stale windows for pages across real processes: two site processes (`fixtures/stale-site.ts`)
  * share one real Redis, as two servers behind a load balancer do. An expired page with a stale
  * window is answered stale to every visitor of both at once, while one refresh in all renders it
  * again; a cold page under `lock: true` is rendered once in all, the other visitors waiting for it; a

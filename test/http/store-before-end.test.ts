@@ -1,5 +1,5 @@
 /**
- * SPEC §6: a page is stored before its response is complete (Django stores, then returns), so a
+ * A page is stored before its response is complete (Django stores, then returns), so a
  * request that starts after a response was fully received finds that page, in this process (locmem,
  * files, Redis) and in another one on the same Redis; and `invalidateTags` called right after it
  * arrived drops it. On every stack, for a plain page (conditional GET in front), a page whose holes

@@ -1,5 +1,5 @@
 /**
- * The tag header over HTTP (SPEC §17): each edge's format (`xkey` and `Surrogate-Key` space-separated,
+ * The tag header over HTTP: each edge's format (`xkey` and `Surrogate-Key` space-separated,
  * `Cache-Tag` comma-separated), a long list split over lines each under the line length, past the
  * total length every token in its short form, past that the overflow token alone; the same lines on
  * a HIT; a bad format refused naming the option.

@@ -1,5 +1,5 @@
 /**
- * SPEC §8 and §9 for pages, over real HTTP on every stack of stacks.ts: a page carries the
+ * Tags and stale windows for pages, over real HTTP on every stack of stacks.ts: a page carries the
  * tags of what was rendered into it and `url:<path>`, and goes when any of them is invalidated; a
  * page past its timeout is served stale (`X-Cache: STALE`) while one refresh renders it behind, and
  * stands in for a view that fails. The cache's clock is moved by hand; the refresh is a real request.

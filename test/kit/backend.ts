@@ -1,7 +1,7 @@
 /**
- * The conformance kit: the low-level contract of SPEC §3, run the same way against every backend.
+ * The conformance kit: the low-level API's contract, run the same way against every backend.
  * Modelled on Django's tests/cache/tests.py. A backend file calls `describeBackend` with a `make`
- * that builds caches over one shared store, and `traits` for the few differences SPEC allows.
+ * that builds caches over one shared store, and `traits` for the few ways backends may differ (culling, storing nothing, refusing keys).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';

@@ -29,7 +29,7 @@ tar -xzf "$work/$tarball" -C "$work/unpacked"
 # The specification is not shipped, so the shipped files must not send a reader to it.
 unshipped="$(cd "$work/unpacked/package" && grep -rn 'SPEC' dist || true)"
 if [ -n "$unshipped" ]; then
-  problems+=("the tarball refers $(wc -l <<<"$unshipped") times to SPEC, a document it does not ship; the first: $(head -n 3 <<<"$unshipped")")
+  problems+=("the tarball names $(wc -l <<<"$unshipped") times a document it does not ship; the first: $(head -n 3 <<<"$unshipped")")
 fi
 
 # The working directory the applications are run from: other copies of what they use.

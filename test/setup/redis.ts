@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { eventually } from './eventually.js';
 import { findExecutable, freePort, type PortChooser, portIsFree, startOnFreePort, startServerProcess, stopProcess, type TestServer } from './process.js';
 
 const run = promisify(execFile);
@@ -143,12 +144,10 @@ async function startCluster(): Promise<RedisServer[]> {
   }
 }
 
-async function until(check: () => Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+async function until(check: () => Promise<boolean>, what: string): Promise<void> {
+  await eventually(async () => {
+    if (!(await check())) throw new Error(`timed out waiting for ${what}`);
+  });
 }
 
 export async function start(): Promise<TestServer> {

@@ -9,7 +9,7 @@ import { bytesCodec } from '../../common/codec.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
 import { InvalidCacheKeyError } from '../../common/errors.js';
 import { describe } from '../../common/cache-keys.js';
-import { optionShape } from '../../common/option-rules.js';
+import { MUST_BE, optionShape } from '../../common/option-rules.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from '../server.js';
 import { describePgClient, describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable, postgresUrlProblem } from './postgres.js';
 import { isSqliteDatabase, openSqlite, SqliteTable, sqliteUrlProblem } from './sqlite.js';
@@ -47,7 +47,7 @@ export class DatabaseCache extends ServerCache<Buffer> {
     ...CULLING_OPTIONS,
     connection: true,
     readConnection: true,
-    createTable: true,
+    createTable: MUST_BE.boolean,
   });
   /** The table name (the `location`). */
   readonly table: string;
@@ -72,7 +72,6 @@ export class DatabaseCache extends ServerCache<Buffer> {
     this.culling = cullingOptions(this.alias, options);
     this.recountEvery = Math.max(1, Math.ceil(this.culling.maxEntries / 10));
     this.createMissingTable = options.createTable ?? true;
-    if (typeof this.createMissingTable !== 'boolean') throw this.typeError(`options.createTable must be a boolean (got ${describe(options.createTable)})`);
     this.primary = this.connect(options.connection!);
     this.replica = options.readConnection === undefined ? this.primary : this.connect(options.readConnection);
   }
