@@ -11,7 +11,7 @@ import { CacheServerError } from '../core/errors.js';
 import { defaultKeyFunction, describe } from '../core/keys.js';
 import { splitLocation } from '../core/types.js';
 import { coalesceWrites, DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
-import type { BusConnections } from '../tier/l1.js';
+import type { BusConnections } from '../tier/l1-bus.js';
 import type { L1Settings } from '../tier/l1-settings.js';
 import { optionShape } from '../options.js';
 import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';

@@ -21,20 +21,19 @@ export interface CacheContext<P> extends CacheParts<P> {
 }
 
 /**
- * The context of `cache`, whose stats are `counts`, whose problems go to `params.logger` (checked
- * here), and whose invalidations purge the edges `params.purge` names.
+ * The context of `cache`, which reaches its store through `seam` (its backend, or a layer in front
+ * of it) in the form of `codec`, whose stats are `counts`, whose problems go to `params.logger`
+ * (checked here), and whose invalidations purge the edges `params.purge` names.
  */
 export function cacheContext<P>(
   cache: CacheSelf & EventEmitter,
-  codec: Codec<P>,
+  { seam, codec }: { seam: Seam<P>; codec: Codec<P> },
   params: Pick<CacheParams, 'logger' | 'purge'>,
   counts: CacheStats,
 ): CacheContext<P> {
   const alias = cache.alias;
   const reporter = new Reporter(alias, cache, counts, params.logger);
   const purges = params.purge?.length ? new EdgePurges(alias, params.purge, reporter, counts) : undefined;
-  // The cache is its own seam: what an L1 installs over the instance's primitives, every part calls.
-  const seam = cache as unknown as Seam<P>;
   const payloads = new Payloads(alias, codec, seam, reporter);
   const keys = new MadeKeys<P>(cache);
   const calls = new CallOptions(alias, cache.defaultTimeout, cache);
