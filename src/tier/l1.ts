@@ -1,8 +1,9 @@
 /**
- * The L1 tier: an in-process copy of recently read and written entries in front of a
- * server cache, answered synchronously, kept honest by invalidations that every process publishes
- * over Redis pub/sub. The surprise: a read or write that was in flight when its key changed (here
- * or in another process) is not kept, as it may carry what the change replaced.
+ * The L1 tier: a layer over a server cache's primitives that keeps their contract (`Seam`), holding
+ * an in-process copy of recently read and written entries, answered synchronously, kept honest by
+ * invalidations that every process publishes over Redis pub/sub (`L1Bus`). The surprise: a read or
+ * write that was in flight when its key changed (here or in another process) is not kept, as it may
+ * carry what the change replaced.
  */
 import { LRUCache } from 'lru-cache';
 import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../core/in-process.js';

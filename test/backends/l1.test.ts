@@ -204,6 +204,16 @@ describe('options.l1', () => {
     expect(misread).toEqual([]);
   });
 
+  it("is a layer the cache is composed with: the contract its operations call is the L1, and the primitives stay the class's own", async () => {
+    const cache = redis({}, 'l1-layer');
+    expect((cache as unknown as { seam: unknown }).seam).toBe(cache.l1);
+    const primitives = ['read', 'readPayloads', 'readOne', 'contains', 'write', 'insert', 'remove', 'retime', 'removeAll', 'incrBy', 'disconnect'];
+    expect(primitives.filter((name) => Object.hasOwn(cache, name))).toEqual([]);
+    await cache.set('k', 'v');
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.l1!.holds(cache.makeKey('k'))).toBe(true);
+  });
+
   it('stays in front of a subclass that overrides a primitive: its own one-entry write still updates what the process holds', async () => {
     const cache = new OwnSetRedisCache({ location: REDIS, keyPrefix: 'l1-subclass', options: { l1 } });
     opened.push(cache as ServerCache<any>);
