@@ -11,7 +11,7 @@ import { CacheServerError } from '../common/errors.js';
 import { defaultKeyFunction } from '../common/cache-keys.js';
 import { splitLocation } from '../common/cache-types.js';
 import { coalesceWrites, DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
-import type { BusConnections } from '../tier/l1.js';
+import type { BusConnections } from '../tier/l1-bus.js';
 import type { L1Settings } from '../tier/l1-settings.js';
 import { MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
 import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';

@@ -16,7 +16,8 @@ import type { ReportPath } from '../common/reporting.js';
 import { MUST_BE, type OptionShape, optionShape } from '../common/option-rules.js';
 import { currentScope, type RequestScope } from '../cacheability/request-scope.js';
 import { DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
-import { type BusConnections, L1Tier } from '../tier/l1.js';
+import type { BusConnections } from '../tier/l1-bus.js';
+import { L1Tier } from '../tier/l1.js';
 import { L1_OPTIONS, type L1Options, type L1Settings, l1Settings } from '../tier/l1-settings.js';
 
 export interface ServerOptions {
@@ -52,7 +53,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   protected readonly failOpen: boolean;
   private readonly failures: FailurePolicy;
   private readonly breakers = new Map<string, Breaker>();
-  /** The in-process tier in front of the server, when `options.l1` asks for one. */
+  /** The in-process tier in front of the server, when `options.l1` asks for one: then it is the cache's seam. */
   readonly l1: L1Tier<P> | undefined;
   /** Set by `close()`: every call from then on, and every one it cut short, fails as a call to a closed cache. */
   private closed = false;
@@ -74,19 +75,23 @@ export abstract class ServerCache<P> extends BaseCache<P> {
         ),
       settle: (pending, error) => this.settleFailure(pending, error),
     };
-    const l1 = l1Settings(options.l1);
-    if (l1 !== undefined) {
-      this.l1 = L1Tier.install(this as unknown as Seam<P>, l1, {
-        clock: () => this.now(),
-        keep: codec.forKeeping?.bind(codec),
-        remembersAbsence: (key) => this.isTagKey(key),
-        channelName: this.keyPrefix,
-        readsCarryExpiry: this.readsCarryExpiry,
-        openBus: l1.bus === undefined && !this.hasOwnBus ? undefined : () => this.openL1Bus(l1),
-        reportError: (error) => this.reportError(error),
-      });
-      this.answerFromMemory(this.l1);
-    }
+    this.l1 = this.seam instanceof L1Tier ? this.seam : undefined;
+    if (this.l1 !== undefined) this.answerFromMemory(this.l1);
+  }
+
+  /** The server's primitives, with an L1 in front of them when `options.l1` asks for one. */
+  protected override composeSeam(server: Seam<P>): Seam<P> {
+    const l1 = l1Settings((this.options as ServerOptions).l1);
+    if (l1 === undefined) return server;
+    return new L1Tier(server, l1, {
+      clock: () => this.now(),
+      keep: this.codec.forKeeping?.bind(this.codec),
+      remembersAbsence: (key) => this.isTagKey(key),
+      channelName: this.keyPrefix,
+      readsCarryExpiry: this.readsCarryExpiry,
+      openBus: l1.bus === undefined && !this.hasOwnBus ? undefined : () => this.openL1Bus(l1),
+      reportError: (error) => this.reportError(error),
+    });
   }
 
   /** Whether `read(keys, false)` fills in each entry's expiry anyway (the L1 needs it). */

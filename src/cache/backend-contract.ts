@@ -1,9 +1,8 @@
 /**
  * The contract between the cache API and a backend (Django's base.py): a backend sees only made
- * keys, payloads and absolute expiries (epoch seconds, `null` = never). `BaseCache` declares these as
- * its protected methods, each documented there; its helpers reach them through `Seam`
- * (`common/backend-primitives.ts`) on the cache itself, so that an L1 installed over an instance's
- * primitives is what every helper calls.
+ * keys, payloads and absolute expiries (epoch seconds, `null` = never). `CacheSeam` declares these as
+ * its protected methods, each documented there; the cache's operations reach them through one
+ * `Seam`, chosen when it is made (`composeSeam`): the backend itself, or a layer in front of it (an L1).
  */
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import { EventEmitter } from 'node:events';
@@ -13,7 +12,7 @@ import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js'
 import { cacheTypeError, named } from '../common/reporting.js';
 import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
 import { purgeConfigProblem } from '../edge/purge-config.js';
-import { payloadsInOrder, throwRefusal, type WriteFailure } from '../common/backend-primitives.js';
+import { payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../common/backend-primitives.js';
 import type { EdgePurges } from '../edge/purge-queue.js';
 import { WorkBehind } from '../flight/work-behind.js';
 import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from '../common/cache-types.js';
@@ -218,6 +217,16 @@ export abstract class CacheSeam<P> extends EventEmitter {
 
   /** Optional: releases connections, handles and timers. */
   protected disconnect?(): MaybePromise<void>;
+
+  /**
+   * What the cache's operations call in place of `backend`, its own primitives (this object, the
+   * protected methods above): the backend itself, unless a subclass composes it with a layer that
+   * keeps the contract (a server cache's L1). Called once, by `BaseCache`'s constructor: a
+   * subclass's settings (`options`, `keyPrefix`) and the codec are set then, its own fields are not.
+   */
+  protected composeSeam(backend: Seam<P>): Seam<P> {
+    return backend;
+  }
 
   /** Whether an absolute expiry has passed by this cache's clock. */
   protected isExpired(expiresAt: number | null | undefined, now = this.now()): boolean {

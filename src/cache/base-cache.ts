@@ -25,7 +25,7 @@ import { type CacheStats, countError, emptyStats, observeOperations, type Operat
 import { type Payloads, Unreadable } from '../common/payloads.js';
 import type { Reporter } from '../common/reporting.js';
 import { CacheSeam } from './backend-contract.js';
-import { throwRefusal } from '../common/backend-primitives.js';
+import { type Seam, throwRefusal } from '../common/backend-primitives.js';
 import { andThen, type MaybePromise, nothing, promised } from '../common/maybe-promise.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
@@ -87,6 +87,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private readonly calls: CallOptions;
   private readonly payloads: Payloads<P>;
   private readonly context: CacheParts<P>;
+  /** The backend contract every operation calls: the backend's own primitives, or a layer in front of them (`composeSeam`). */
+  protected readonly seam: Seam<P>;
   private readonly tags: TagVersions<P>;
   private readonly batches: TaggedReads<P>;
   private readonly computed: GetOrSet<P>;
@@ -101,8 +103,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
     this.codec = codec;
-    const context = (this.context = cacheParts<P>(this, codec, params, this.counts));
-    ({ reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
+    const context = (this.context = cacheParts<P>(this, { seam: this.composeSeam(this as unknown as Seam<P>), codec }, params, this.counts));
+    ({ seam: this.seam, reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
     this.batches = new TaggedReads(context);
     this.computed = new GetOrSet(context);
     this.counters = new Counters(context);
@@ -174,7 +176,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     const node = this.keys.node(key, options === undefined ? undefined : this.calls.versionOf(options, 'get'));
     const last = node.entry;
     if (last !== undefined && this.local!.usedAgain(last)) return this.countedValue(node.made, last, false, defaultValue);
-    const found = this.readOne(node.made);
+    const found = this.seam.readOne(node.made);
     if (found instanceof Promise) return found.then((entry) => this.countedValue(node.made, entry, false, defaultValue));
     if (this.local !== undefined) node.entry = found as InProcessEntry<P> | undefined;
     return this.countedValue(node.made, found, false, defaultValue);
@@ -187,7 +189,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    */
   readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
     const made = this.keys.made(key);
-    const found = this.readOne(made);
+    const found = this.seam.readOne(made);
     if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(made, entry, true, undefined));
     return this.countedValue<T | undefined>(made, found, true, undefined);
   }
@@ -317,22 +319,17 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     this.counts.sets++;
     return this.tags
       .stampedWith(payload, tags, windows, expiresAt, asOf)
-      .then((stamped) => (stamped === undefined ? [] : this.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
+      .then((stamped) => (stamped === undefined ? [] : this.seam.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
       .then(throwRefusal);
   }
 
   /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */
   private setMade(node: MadeKey<P>, payload: P, expiresAt: Expiry): MaybePromise<void> {
-    if (hasRunOut(expiresAt)) return this.removeMade(node.made);
+    if (hasRunOut(expiresAt)) return andThen(this.seam.remove([node.made]), nothing);
     this.counts.sets++;
     const local = this.local;
-    if (local === undefined) return this.writeOne(node.made, payload, expiresAt);
+    if (local === undefined) return this.seam.writeOne(node.made, payload, expiresAt);
     node.entry = local.writeAfter(node.made, node.entry, payload, expiresAt);
-  }
-
-  private removeMade(made: string): MaybePromise<void> {
-    const removed = this.remove([made]);
-    return removed instanceof Promise ? removed.then(nothing) : undefined;
   }
 
   /** Stores the value only when no fresh entry holds the key; answers whether it did. */
@@ -383,7 +380,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   async clear(): Promise<void> {
-    await this.removeAll();
+    await this.seam.removeAll();
     this.purges?.purge({ kind: 'everything' });
   }
 
@@ -422,7 +419,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   async close(): Promise<void> {
-    await this.disconnect?.();
+    await this.seam.disconnect?.();
   }
 
   // ---- What the cache knows about itself ----------------------------------------------------
@@ -452,7 +449,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    */
   async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
     const made = this.keys.made(key, this.calls.versionOf(options, 'storedEntry'));
-    const entry = (await this.read([made], true)).get(made);
+    const entry = (await this.seam.read([made], true)).get(made);
     if (entry === undefined) return undefined;
     const { payload } = entry;
     const bytes = Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload) : undefined;

@@ -59,15 +59,13 @@ export interface CacheParts<P> extends TagHost<P> {
  */
 export function cacheParts<P>(
   cache: CacheSelf & EventEmitter,
-  codec: Codec<P>,
+  { seam, codec }: { seam: Seam<P>; codec: Codec<P> },
   params: Pick<CacheParams, 'logger' | 'purge'>,
   counts: CacheStats,
 ): CacheParts<P> {
   const alias = cache.alias;
   const reporter = new Reporter(alias, cache, counts, params.logger);
   const purges = params.purge?.length ? new EdgePurges(alias, params.purge, reporter, counts) : undefined;
-  // The cache is its own seam: what an L1 installs over the instance's primitives, every part calls.
-  const seam = cache as unknown as Seam<P>;
   const payloads = new Payloads(alias, codec, seam, reporter);
   const keys = new MadeKeys<P>(cache);
   const calls = new CallOptions(alias, cache.defaultTimeout, cache);

@@ -1,39 +1,17 @@
 /**
- * The L1 tier: an in-process copy of recently read and written entries in front of a
- * server cache, answered synchronously, kept honest by invalidations that every process publishes
- * over Redis pub/sub. The surprise: a read or write that was in flight when its key changed (here
- * or in another process) is not kept, as it may carry what the change replaced.
+ * The L1 tier: a layer over a server cache's primitives that keeps their contract (`Seam`), holding
+ * an in-process copy of recently read and written entries, answered synchronously, kept honest by
+ * invalidations that every process publishes over Redis pub/sub (`L1Bus`). The surprise: a read or
+ * write that was in flight when its key changed (here or in another process) is not kept, as it may
+ * carry what the change replaced.
  */
-import { randomBytes } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../common/in-process-contract.js';
-import { failedKey, payloadsInOrder, type Seam, type WriteFailure } from '../common/backend-primitives.js';
+import { failedKey, payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../common/backend-primitives.js';
 import { type Entry } from '../common/cache-types.js';
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
+import { type BusConnections, L1Bus } from './l1-bus.js';
 import type { L1Settings } from './l1-settings.js';
-
-/** The primitives of a server cache that the L1 sits in front of. */
-export type Primitives<P> = Pick<
-  Seam<P>,
-  'read' | 'readPayloads' | 'readOne' | 'contains' | 'write' | 'insert' | 'remove' | 'retime' | 'extendExpiry' | 'removeAll' | 'incrBy' | 'disconnect'
->;
-
-/** Where invalidations travel: a connection to publish on, and one (in subscriber mode) to listen on. */
-/** The connection the tier hears invalidations on: an ioredis client is one. */
-export interface BusSubscriber {
-  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
-  on(event: 'ready' | 'close', listener: () => void): unknown;
-  on(event: 'error', listener: (error: Error) => void): unknown;
-  subscribe(channel: string): Promise<unknown>;
-  connect(): Promise<void>;
-}
-
-export interface BusConnections {
-  publisher: { publish(channel: string, message: string): Promise<unknown> };
-  subscriber: BusSubscriber;
-  /** Ends the connections opened for the bus (not a publisher that is the cache's own client). */
-  close(): Promise<void>;
-}
 
 interface L1Entry<P> extends InProcessEntry<P> {
   /** The entry's own expiry on the server (epoch seconds, null = never). */
@@ -42,7 +20,7 @@ interface L1Entry<P> extends InProcessEntry<P> {
   trustedUntil: number;
 }
 
-/** What the L1 is told of the cache it sits in front of (see `L1Tier.install`). */
+/** What the L1 is told of the cache whose backend it stands in front of. */
 export interface L1Context<P> {
   clock: () => number;
   /** Turns a payload read from the server into the form that is cheapest to decode on every hit. */
@@ -57,40 +35,14 @@ export interface L1Context<P> {
   reportError: (error: Error) => void;
 }
 
-/** How the bus stands: `up` only while subscribed; entries outlive `timeout` only then. */
-type BusState = 'none' | 'connecting' | 'up' | 'down' | 'closed';
-
 /** Past this many remembered changes, the oldest are forgotten by treating everything as changed. */
 const CHANGES_REMEMBERED = 10_000;
 
-/** The L1 is a store in this process: its hits may be answered from memory (see `InProcessStore`). */
-export class L1Tier<P> implements InProcessStore<P> {
-  /**
-   * Puts an L1 in front of `cache`'s primitives (its own methods, replaced on the instance), so
-   * that every read and change of the base class passes through it.
-   */
-  static install<P>(cache: Primitives<P>, settings: L1Settings, context: L1Context<P>): L1Tier<P> {
-    const inner: Primitives<P> = {
-      read: cache.read.bind(cache),
-      readPayloads: cache.readPayloads.bind(cache),
-      readOne: cache.readOne.bind(cache),
-      contains: cache.contains.bind(cache),
-      write: cache.write.bind(cache),
-      insert: cache.insert.bind(cache),
-      remove: cache.remove.bind(cache),
-      retime: cache.retime.bind(cache),
-      extendExpiry: cache.extendExpiry?.bind(cache),
-      removeAll: cache.removeAll.bind(cache),
-      incrBy: cache.incrBy?.bind(cache),
-      disconnect: cache.disconnect?.bind(cache),
-    };
-    const tier = new L1Tier(settings, inner, context.clock, context.channelName, context.readsCarryExpiry, context.openBus, context.reportError);
-    tier.keep = context.keep;
-    if (context.remembersAbsence !== undefined) tier.remembersAbsence = context.remembersAbsence;
-    Object.assign(cache, tier.primitives());
-    return tier;
-  }
-
+/**
+ * The L1 over a backend: the same contract (`Seam`) as the backend it is given, so a cache composed
+ * with it calls it where it would call its backend. Its hits are answered from memory (see `InProcessStore`).
+ */
+export class L1Tier<P> implements Seam<P>, InProcessStore<P> {
   private readonly entries: LRUCache<string, L1Entry<P>>;
   /** How the entries' hits reach their order of use, for callers that keep an entry (`BaseCache.holdFresh`). */
   readonly recency: InProcessRecency;
@@ -100,36 +52,34 @@ export class L1Tier<P> implements InProcessStore<P> {
   private readonly changedAt = new Map<string, number>();
   /** The tick of the latest change to every key (a clear, the bus reconnecting). */
   private everythingChangedAt = 0;
-  private busState: BusState = 'none';
-  private bus: BusConnections | undefined;
-  /** Messages carry it so that a process ignores its own: its tiers have applied them already. */
-  private static readonly sender = randomBytes(6).toString('base64url');
-  /** The tiers of this process by channel: a change reaches the others at once, without the bus. */
-  private static readonly siblings = new Map<string, Set<L1Tier<unknown>>>();
-  private readonly channel: string;
+  /** How it hears of changes made elsewhere, and tells others of its own. */
+  private readonly bus: L1Bus;
   /** Turns a payload read from the server into the form that is cheapest to decode on every hit. */
-  private keep: ((payload: P) => P) | undefined;
+  private readonly keep: ((payload: P) => P) | undefined;
   /**
    * The keys whose absence is worth keeping too: tag version keys, which a tag never invalidated
    * does not have, and which every read of its entries asks for.
    */
-  private remembersAbsence: (key: string) => boolean = () => false;
+  private readonly remembersAbsence: (key: string) => boolean;
   /** Keys the server had no entry for, trusted until `trustedUntil`; retired once the key changes. */
   private readonly absent: LRUCache<string, { retired: boolean; trustedUntil: number }>;
+  private readonly clock: () => number;
+  /** Whether `read(keys, false)` fills in `expiresAt` anyway (SQL rows do). */
+  private readonly readsCarryExpiry: boolean;
 
   /**
-   * @param inner the cache's own primitives, bound
-   * @param readsCarryExpiry whether `read(keys, false)` fills in `expiresAt` anyway (SQL rows do)
-   * @param openBus connects the bus, called once on first use (undefined: no bus)
+   * Moves the expiry of live keys later, where the backend can: what is held here stays safe, as it is
+   * trusted until the earlier expiry at most.
    */
+  readonly extendExpiry?: (keys: string[], expiresAt: number | null) => MaybePromise<void>;
+  /** Adds to a stored integer, where the backend can do it atomically: a change like any other. */
+  readonly incrBy?: (key: string, delta: number) => MaybePromise<number | undefined>;
+
+  /** `backend` is what the L1 stands in front of: every read it cannot answer, and every change, goes on to it. */
   constructor(
+    private readonly backend: Seam<P>,
     private readonly settings: L1Settings,
-    private readonly inner: Primitives<P>,
-    private readonly clock: () => number,
-    channelName: string,
-    private readonly readsCarryExpiry: boolean,
-    private readonly openBus: (() => BusConnections) | undefined,
-    private readonly reportError: (error: Error) => void,
+    context: L1Context<P>,
   ) {
     this.entries = new LRUCache<string, L1Entry<P>>({
       max: settings.maxEntries,
@@ -145,31 +95,14 @@ export class L1Tier<P> implements InProcessStore<P> {
     });
     const entries = this.entries;
     this.recency = { crowded: false, touch: (key) => void entries.get(key) };
-    this.channel = `cachegrain:l1:${channelName}`;
-    let siblings = L1Tier.siblings.get(this.channel);
-    if (siblings === undefined) L1Tier.siblings.set(this.channel, (siblings = new Set()));
-    siblings.add(this as L1Tier<unknown>);
-  }
-
-  /** The primitives with the L1 in front, to install over the cache's own. */
-  primitives(): Primitives<P> {
-    const inner = this.inner;
-    return {
-      read: (keys, withExpiry) => this.read(keys, withExpiry),
-      // What the L1 holds, merged with what the server answers: the batch in order comes from the merged Map.
-      readPayloads: (keys) => andThen(this.read(keys, false), (found) => payloadsInOrder(keys, found)),
-      readOne: (key) => this.readOne(key),
-      contains: (key) => (this.lookup(key) !== undefined ? true : inner.contains(key)),
-      write: (entries, expiresAt) => this.write(entries, expiresAt),
-      insert: (key, payload, expiresAt) => this.insert(key, payload, expiresAt),
-      remove: (keys) => this.changing(keys, () => inner.remove(keys)),
-      retime: (key, expiresAt) => this.changing([key], () => inner.retime(key, expiresAt)),
-      // A later expiry leaves what is held here safe: it is trusted until the earlier one at most.
-      ...(inner.extendExpiry === undefined ? {} : { extendExpiry: (keys: string[], expiresAt: number | null) => inner.extendExpiry!(keys, expiresAt) }),
-      removeAll: () => this.changingEverything(() => inner.removeAll()),
-      ...(inner.incrBy === undefined ? {} : { incrBy: (key: string, delta: number) => this.changing([key], () => inner.incrBy!(key, delta)) }),
-      disconnect: () => this.close(),
-    };
+    this.clock = context.clock;
+    this.keep = context.keep;
+    this.remembersAbsence = context.remembersAbsence ?? (() => false);
+    this.readsCarryExpiry = context.readsCarryExpiry;
+    const heard = (keys: string[] | null) => (keys === null ? this.forgetEverything() : this.forget(keys));
+    this.bus = new L1Bus(context.channelName, context.openBus, heard, context.reportError);
+    if (backend.extendExpiry !== undefined) this.extendExpiry = (keys, expiresAt) => backend.extendExpiry!(keys, expiresAt);
+    if (backend.incrBy !== undefined) this.incrBy = (key, delta) => this.changing([key], () => backend.incrBy!(key, delta));
   }
 
   /** How many entries the tier holds (for tests and stats). */
@@ -186,7 +119,7 @@ export class L1Tier<P> implements InProcessStore<P> {
 
   /** Whether invalidations from other processes are arriving right now. */
   get busUp(): boolean {
-    return this.busState === 'up';
+    return this.bus.state === 'up';
   }
 
   // ---- Reads ---------------------------------------------------------------------------------
@@ -200,13 +133,13 @@ export class L1Tier<P> implements InProcessStore<P> {
   heldAbsence(key: string): InProcessStanding | undefined {
     const absence = this.absent.get(key);
     if (absence === undefined) return undefined;
-    if (absence.trustedUntil > this.clock() && this.busState !== 'closed') return absence;
+    if (absence.trustedUntil > this.clock() && this.bus.state !== 'closed') return absence;
     this.absent.delete(key);
     return undefined;
   }
 
   private lookup(key: string): L1Entry<P> | undefined {
-    if (this.busState === 'none') this.connect();
+    if (this.bus.state === 'none') this.bus.connect();
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
     if (!this.trusted(entry)) {
@@ -226,11 +159,13 @@ export class L1Tier<P> implements InProcessStore<P> {
     return (entry.expiresAt === null || entry.expiresAt > now) && entry.trustedUntil > now;
   }
 
-  private readOne(key: string): MaybePromise<Entry<P> | undefined> {
+  // ---- The contract, in front of the backend's ----------------------------------------------
+
+  readOne(key: string): MaybePromise<Entry<P> | undefined> {
     const held = this.lookup(key);
     if (held !== undefined) return held;
     const started = this.tick;
-    const found = this.inner.read([key], !this.readsCarryExpiry);
+    const found = this.backend.read([key], !this.readsCarryExpiry);
     const keep = (entries: Map<string, Entry<P>>) => {
       const entry = entries.get(key);
       if (entry !== undefined) this.fill(key, entry, started);
@@ -239,9 +174,18 @@ export class L1Tier<P> implements InProcessStore<P> {
     return found instanceof Promise ? found.then(keep) : keep(found);
   }
 
-  private read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>> {
+  /** Peeking fills the L1 as a read does: a later read of the key is answered here. */
+  peekOne(key: string): MaybePromise<Entry<P> | undefined> {
+    return this.readOne(key);
+  }
+
+  contains(key: string): MaybePromise<boolean> {
+    return this.lookup(key) !== undefined ? true : this.backend.contains(key);
+  }
+
+  read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>> {
     // incr and incrVersion read to write: they go to the server, which is the truth.
-    if (withExpiry) return this.inner.read(keys, true);
+    if (withExpiry) return this.backend.read(keys, true);
     const found = new Map<string, Entry<P>>();
     let missing: string[] | undefined;
     for (const key of keys) {
@@ -252,7 +196,7 @@ export class L1Tier<P> implements InProcessStore<P> {
     if (missing === undefined) return found;
     const started = this.tick;
     const asked = missing;
-    const fetched = this.inner.read(asked, !this.readsCarryExpiry);
+    const fetched = this.backend.read(asked, !this.readsCarryExpiry);
     const merge = (entries: Map<string, Entry<P>>) => {
       for (const [key, entry] of entries) {
         this.fill(key, entry, started);
@@ -262,6 +206,16 @@ export class L1Tier<P> implements InProcessStore<P> {
       return found;
     };
     return fetched instanceof Promise ? fetched.then(merge) : merge(fetched);
+  }
+
+  /** What the L1 holds, merged with what the server answers: the batch in order comes from the merged Map. */
+  readPayloads(keys: string[]): MaybePromise<ReadonlyArray<P | undefined>> {
+    return andThen(this.read(keys, false), (found) => payloadsInOrder(keys, found));
+  }
+
+  /** A read to write (the `incr` fallback, `incrVersion`): the server is the truth. */
+  readForUpdate(keys: string[]): MaybePromise<Map<string, Entry<P>>> {
+    return this.backend.readForUpdate(keys);
   }
 
   /** Keeps what the server answered, unless the key changed since the read started. */
@@ -288,8 +242,8 @@ export class L1Tier<P> implements InProcessStore<P> {
 
   // ---- Changes -------------------------------------------------------------------------------
 
-  private write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]> {
-    if (this.busState === 'none') this.connect();
+  write(entries: Array<[string, P]>, expiresAt: number | null): MaybePromise<WriteFailure[]> {
+    if (this.bus.state === 'none') this.bus.connect();
     const keys = entries.map(([key]) => key);
     const started = this.markChanged(keys);
     const keep = (failed: WriteFailure[]) => {
@@ -301,56 +255,84 @@ export class L1Tier<P> implements InProcessStore<P> {
       }
       for (const failure of failed) this.entries.delete(failedKey(failure));
       this.markChanged(keys);
-      this.publish(keys);
+      this.bus.publish(keys);
       return failed;
     };
-    const failed = this.settle(keys, () => this.inner.write(entries, expiresAt));
+    const failed = this.settle(keys, () => this.backend.write(entries, expiresAt));
     return failed instanceof Promise ? failed.then(keep) : keep(failed);
   }
 
-  private insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean> {
-    if (this.busState === 'none') this.connect();
+  /**
+   * A batch of one through `write`, whatever the backend's own `writeOne`: only `write` answers
+   * which keys the server did not store (with failOpen, `writeOne` resolves either way).
+   */
+  writeOne(key: string, payload: P, expiresAt: number | null): MaybePromise<void> {
+    return andThen(this.write([[key, payload]], expiresAt), throwRefusal);
+  }
+
+  insert(key: string, payload: P, expiresAt: number | null): MaybePromise<boolean> {
+    if (this.bus.state === 'none') this.bus.connect();
     const started = this.markChanged([key]);
     const keep = (stored: boolean) => {
       if (stored && !this.changedSince(key, started)) this.keepEntry(key, payload, expiresAt);
       else if (stored) this.entries.delete(key);
       this.markChanged([key]);
-      if (stored) this.publish([key]);
+      if (stored) this.bus.publish([key]);
       return stored;
     };
-    const stored = this.settle([key], () => this.inner.insert(key, payload, expiresAt));
+    const stored = this.settle([key], () => this.backend.insert(key, payload, expiresAt));
     return stored instanceof Promise ? stored.then(keep) : keep(stored);
+  }
+
+  remove(keys: string[]): MaybePromise<number> {
+    return this.changing(keys, () => this.backend.remove(keys));
+  }
+
+  retime(key: string, expiresAt: number | null): MaybePromise<boolean> {
+    return this.changing([key], () => this.backend.retime(key, expiresAt));
+  }
+
+  removeAll(): MaybePromise<void> {
+    if (this.bus.state === 'none') this.bus.connect();
+    this.forgetEverything();
+    const done = () => {
+      this.forgetEverything();
+      this.bus.publish(null);
+    };
+    const result = this.settle(null, () => this.backend.removeAll());
+    return result instanceof Promise ? result.then(done) : done();
+  }
+
+  /** Leaves the bus, then lets the backend release its own connections. */
+  async disconnect(): Promise<void> {
+    this.entries.clear();
+    this.absent.clear();
+    await this.bus.close();
+    await this.backend.disconnect?.();
   }
 
   /** A change the L1 cannot mirror: the keys are dropped here, before and after, and in every other process. */
   private changing<T>(keys: string[], change: () => MaybePromise<T>): MaybePromise<T> {
-    if (this.busState === 'none') this.connect();
+    if (this.bus.state === 'none') this.bus.connect();
     this.forget(keys);
     const done = (result: T) => {
       this.forget(keys);
-      this.publish(keys);
+      this.bus.publish(keys);
       return result;
     };
     const result = this.settle(keys, change);
     return result instanceof Promise ? result.then(done) : done(result);
   }
 
-  private changingEverything(change: () => MaybePromise<void>): MaybePromise<void> {
-    if (this.busState === 'none') this.connect();
-    this.forgetEverything();
-    const done = () => {
-      this.forgetEverything();
-      this.publish(null);
-    };
-    const result = change();
-    return result instanceof Promise ? result.then(done) : done();
-  }
-
-  /** Runs a change; when it fails, the keys are dropped everywhere, as the server may hold either value. */
-  private settle<T>(keys: string[], change: () => MaybePromise<T>): MaybePromise<T> {
+  /**
+   * Runs a change of `keys` (null: every key); when it fails, they are dropped everywhere, as the
+   * server may hold either value (a clear cut short has removed some of them).
+   */
+  private settle<T>(keys: string[] | null, change: () => MaybePromise<T>): MaybePromise<T> {
     const fail = (error: unknown): never => {
-      this.forget(keys);
-      this.publish(keys);
+      if (keys === null) this.forgetEverything();
+      else this.forget(keys);
+      this.bus.publish(keys);
       throw error;
     };
     try {
@@ -384,83 +366,5 @@ export class L1Tier<P> implements InProcessStore<P> {
     this.absent.clear();
     this.changedAt.clear();
     this.everythingChangedAt = ++this.tick;
-  }
-
-  // ---- The bus -------------------------------------------------------------------------------
-
-  /** Tells every other process to drop `keys` (null: everything of this cache). */
-  private publish(keys: string[] | null): void {
-    // A change that ends after its cache closed (a write the close failed) still reaches the caches of this process.
-    for (const sibling of L1Tier.siblings.get(this.channel) ?? []) {
-      if (sibling === this) continue;
-      if (keys === null) sibling.forgetEverything();
-      else sibling.forget(keys);
-    }
-    // Closed, the cache has left the bus: other processes trust what they hold for l1.timeout at most, as with the bus down.
-    if (this.bus === undefined || this.busState === 'closed') return;
-    const message = `${L1Tier.sender} ${keys === null ? '*' : JSON.stringify(keys)}`;
-    // Not awaited: the write is done; the message only has to leave before anything else does.
-    // One the close cuts short is lost as with the bus down: the other processes trust what they hold for l1.timeout at most.
-    this.bus.publisher.publish(this.channel, message).catch((error: Error) => this.busFailed('publishing an invalidation failed: ', error));
-  }
-
-  private receive(message: string): void {
-    const space = message.indexOf(' ');
-    if (message.slice(0, space) === L1Tier.sender) return;
-    const body = message.slice(space + 1);
-    if (body === '*') return this.forgetEverything();
-    try {
-      this.forget(JSON.parse(body) as string[]);
-    } catch {
-      // Not ours (someone else publishing on the channel): the safe answer is to drop everything.
-      this.forgetEverything();
-    }
-  }
-
-  private connect(): void {
-    if (this.openBus === undefined) {
-      this.busState = 'down';
-      return;
-    }
-    this.busState = 'connecting';
-    const bus = this.openBus();
-    this.bus = bus;
-    const subscriber = bus.subscriber;
-    subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.channel) this.receive(message);
-    });
-    subscriber.on('ready', () => {
-      subscriber.subscribe(this.channel).then(
-        () => {
-          if (this.busState === 'closed') return;
-          // Whatever was published while we were away is lost: start again from the server.
-          this.forgetEverything();
-          this.busState = 'up';
-        },
-        (error: Error) => this.busFailed('subscribing failed: ', error),
-      );
-    });
-    subscriber.on('close', () => {
-      if (this.busState !== 'closed') this.busState = 'down';
-    });
-    subscriber.on('error', (error: Error) => this.busFailed('', error));
-    subscriber.connect().catch(() => undefined);
-  }
-
-  /** Reports a failure of the bus, unless the cache's close caused it: a closed cache has left the bus on purpose. */
-  private busFailed(what: string, error: Error): void {
-    if (this.busState !== 'closed') this.reportError(new Error(`L1 bus: ${what}${error.message}`, { cause: error }));
-  }
-
-  private async close(): Promise<void> {
-    const bus = this.bus;
-    this.busState = 'closed';
-    this.entries.clear();
-    this.absent.clear();
-    const siblings = L1Tier.siblings.get(this.channel)!;
-    siblings.delete(this as L1Tier<unknown>);
-    if (siblings.size === 0) L1Tier.siblings.delete(this.channel);
-    await bus?.close();
-    await this.inner.disconnect?.();
   }
 }

@@ -102,6 +102,14 @@ class Peer {
   }
 }
 
+/** A Redis cache that stores one entry with a command of its own (the optional `writeOne` primitive), as a subclass may. */
+class OwnSetRedisCache extends RedisCache {
+  protected override async writeOne(key: string, payload: Buffer | string, expiresAt: number | null): Promise<void> {
+    const failed = await super.write([[key, payload]], expiresAt);
+    if (failed.length > 0) throw new Error(`not stored: ${failed.join()}`);
+  }
+}
+
 describe('options.l1', () => {
   const opened: ServerCache<any>[] = [];
   afterEach(async () => {
@@ -194,6 +202,27 @@ describe('options.l1', () => {
       if (added.filter(Boolean).length !== 1 || read !== winner) misread.push(`round ${round}: ${added.join()} then ${String(read)}`);
     }
     expect(misread).toEqual([]);
+  });
+
+  it("is a layer the cache is composed with: the contract its operations call is the L1, and the primitives stay the class's own", async () => {
+    const cache = redis({}, 'l1-layer');
+    expect((cache as unknown as { seam: unknown }).seam).toBe(cache.l1);
+    const primitives = ['read', 'readPayloads', 'readOne', 'contains', 'write', 'insert', 'remove', 'retime', 'removeAll', 'incrBy', 'disconnect'];
+    expect(primitives.filter((name) => Object.hasOwn(cache, name))).toEqual([]);
+    await cache.set('k', 'v');
+    expect(await cache.get('k')).toBe('v');
+    expect(cache.l1!.holds(cache.makeKey('k'))).toBe(true);
+  });
+
+  it('stays in front of a subclass that overrides a primitive: its own one-entry write still updates what the process holds', async () => {
+    const cache = new OwnSetRedisCache({ location: REDIS, keyPrefix: 'l1-subclass', options: { l1 } });
+    opened.push(cache as ServerCache<any>);
+    await cache.set('k', 'first');
+    expect(await cache.get('k')).toBe('first');
+    expect(cache.l1!.holds(cache.makeKey('k'))).toBe(true);
+    await cache.set('k', 'second');
+    expect(await cache.get('k')).toBe('second');
+    expect(cache.l1!.holds(cache.makeKey('k'))).toBe(true);
   });
 
   it('answers repeated reads in process, synchronously in effect, with fresh copies', async () => {
