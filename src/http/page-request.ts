@@ -8,8 +8,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../core/base.js';
 import { type Flight, type Locks, lockOrWait, type Release } from '../flight/index.js';
-import { openedScope, scopeOf } from '../cacheability/scope.js';
+import { openedScope, ScopeSlot, scopeOf } from '../cacheability/scope.js';
 import { templatesUnchanged } from '../digests/index.js';
+import { RENDER_GENERATIONS } from '../fragments/index.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
 import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './keys.js';
 import { countOnce, routeOf } from './page-stats.js';
@@ -29,6 +30,13 @@ export interface RenderedPage {
 
 /** A page render: it lands with the page, or with undefined when it ended without one others may share. */
 export type PageFlight = Flight<RenderedPage | undefined>;
+
+/**
+ * The page-cache lookups of a request that missed, one per store (cache and key prefix): a layer's
+ * response phase finds its request phase here, as the split middleware are two objects that meet
+ * only in the request.
+ */
+const PAGE_LOOKUPS = new ScopeSlot<PageRequest[]>(() => []);
 
 /** The next step of a lookup, given the store's answers. */
 type Step<A, B> = (this: PageRequest, first: A, second: B) => MaybePromise<boolean>;
@@ -74,9 +82,9 @@ export class PageRequest {
 
   /** The lookup of `layer`'s store that missed for the request `res` answers, if one did. */
   static missedIn(res: ServerResponse, layer: PageLayer): PageRequest | undefined {
-    const lookups = openedScope(res)?.pageLookups;
-    if (lookups !== undefined) for (const lookup of lookups) if (lookup instanceof PageRequest && lookup.layer.storesWith(layer)) return lookup;
-    return undefined;
+    return openedScope(res)
+      ?.get(PAGE_LOOKUPS)
+      .find((lookup) => lookup.layer.storesWith(layer));
   }
 
   /** The `url:` tags every page of the request's URL carries. */
@@ -258,9 +266,10 @@ export class PageRequest {
     const scope = scopeOf(this.res);
     // The generation read at lookup, before the view runs: a hit renders nothing, so only a miss's scope holds it.
     const generation = this.snapshot.generation;
-    if (generation !== undefined && !scope.renderGenerations.has(this.cache)) scope.renderGenerations.set(this.cache, generation);
-    const lookups = scope.pageLookups;
-    const same = lookups.findIndex((lookup) => lookup instanceof PageRequest && lookup.layer.storesWith(this.layer));
+    const generations = scope.get(RENDER_GENERATIONS);
+    if (generation !== undefined && !generations.has(this.cache)) generations.set(this.cache, generation);
+    const lookups = scope.get(PAGE_LOOKUPS);
+    const same = lookups.findIndex((lookup) => lookup.layer.storesWith(this.layer));
     if (same === -1) lookups.push(this);
     else lookups[same] = this;
     if (this.stores) this.seen = SeenAtLookup.take(this.req, this.learnedContexts);
