@@ -45,7 +45,7 @@ describe('the request scope', () => {
     const source = ts.createSourceFile('scope.ts', readFileSync(join(root, 'src/cacheability/scope.ts'), 'utf8'), ts.ScriptTarget.Latest, true);
     const scope = source.statements.find((statement) => ts.isClassDeclaration(statement) && statement.name?.text === 'RequestScope') as ts.ClassDeclaration;
     const members = scope.members
-      .flatMap((member) => (ts.isConstructorDeclaration(member) ? member.parameters : [member]))
+      .flatMap((member): ReadonlyArray<ts.ClassElement | ts.ParameterDeclaration> => (ts.isConstructorDeclaration(member) ? member.parameters : [member]))
       .map((member) => member.name!.getText(source));
     expect(members.sort()).toEqual(['cacheability', 'get', 'request', 'slots']);
   });
