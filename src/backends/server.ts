@@ -274,6 +274,10 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     return new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error)?.message ?? String(error)}`, server, error);
   }
 
+  protected override get waitsOnServers(): boolean {
+    return true;
+  }
+
   override get failsOpen(): boolean {
     return this.failOpen;
   }

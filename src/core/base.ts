@@ -19,6 +19,7 @@ import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
 import type { HeldString, InProcessEntry, InProcessStore, LocalStore } from './in-process.js';
 import { InProcessHits } from './in-process-hits.js';
+import { type CacheIntegration, INTEGRATION } from './integration.js';
 import { type CacheKey, userKeyToString } from './keys.js';
 import type { MadeKey, MadeKeys } from './made-keys.js';
 import { type CacheStats, countError, emptyStats, observeOperations, type Operation } from './observe.js';
@@ -83,6 +84,13 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private hits: InProcessHits<P> | undefined;
   /** The store, when it is wholly in this process: made keys remember its entries. */
   private local: LocalStore<P> | undefined;
+  /** What the page cache and the fragments reach beyond the documented API (see `integrationOf`). */
+  readonly [INTEGRATION]: CacheIntegration = {
+    readShared: <T>(key: CacheKey) => this.readShared<T>(key),
+    readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
+    storedKey: (key: CacheKey) => this.keys.made(key),
+    waitsOnServers: this.waitsOnServers,
+  };
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
@@ -131,14 +139,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     this.keys.warnOnce(key);
   }
 
-  /**
-   * The key as this cache stores it (prefix, version, key function), checked as every read and write
-   * checks it: for a caller that looks the same key up again and again and keeps what this answers.
-   */
-  storedKey(key: CacheKey): string {
-    return this.keys.made(key);
-  }
-
   // ---- Reads --------------------------------------------------------------------------------
 
   // get, set and getMany are the hot path: they are not `async`, so that a backend answering
@@ -166,12 +166,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return this.countedValue(node.made, found, false, defaultValue);
   }
 
-  /**
-   * A read for callers that never mutate what they read (the page cache's stored responses): readers
-   * of one entry of a store in this process share one decoded value, answered synchronously (no turn
-   * of the event loop); a store elsewhere answers with a promise. Fresh entries only.
-   */
-  readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
+  /** `readShared` of the integration (see `CacheIntegration`). */
+  private readShared<T>(key: CacheKey): MaybePromise<T | undefined> {
     const made = this.keys.made(key);
     const found = this.readOne(made);
     if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(made, entry, true, undefined));
@@ -197,14 +193,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     }
     this.counts.hits++;
     return value as T;
-  }
-
-  /**
-   * `readShared` for an entry that may be stale: its shared value, its tags and how it stands. Tags
-   * found in `known` (read in the same lookup) are not read again.
-   */
-  readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<RenderEntry<T> | undefined> {
-    return this.batches.readSharedEntry<T>(this.keys.made(key), known);
   }
 
   getMany<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {

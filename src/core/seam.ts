@@ -168,6 +168,11 @@ export abstract class CacheSeam<P> extends EventEmitter {
     return false;
   }
 
+  /** Whether its calls wait on a server, under a deadline a request's budget cuts (see `CacheIntegration`). */
+  protected get waitsOnServers(): boolean {
+    return false;
+  }
+
   /**
    * Whether a write lands before anything else in the process runs (a store wholly in this process):
    * no one need wait for it to see it. A file or a server is written later.

@@ -8,6 +8,7 @@
  * the variables of the moment its tag ran.
  */
 import type { BaseCache } from '../core/base.js';
+import { integrationOf } from '../core/integration.js';
 import { Cacheability } from '../cacheability/record.js';
 import { currentScope } from '../cacheability/scope.js';
 import { groupBy } from '../core/group.js';
@@ -149,7 +150,9 @@ export class FragmentRender implements Recording {
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
-          hit = cache.holdFresh(cache.storedKey((variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))));
+          hit = cache.holdFresh(
+            integrationOf(cache).storedKey((variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))),
+          );
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);

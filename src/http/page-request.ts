@@ -10,6 +10,7 @@ import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../core/
 import { type Flight, type Locks, lockOrWait, type Release } from '../flight/index.js';
 import { openedScope, ScopeSlot, scopeOf } from '../cacheability/scope.js';
 import { templatesUnchanged } from '../digests/index.js';
+import { integrationOf } from '../core/integration.js';
 import { RENDER_GENERATIONS } from '../fragments/index.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
 import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './keys.js';
@@ -120,7 +121,7 @@ export class PageRequest {
       const tokenKey = refreshTokenKey(this.req);
       if (tokenKey !== undefined)
         return this.after(
-          this.read(() => this.cache.readShared<boolean>(tokenKey)),
+          this.read(() => integrationOf(this.cache).readShared<boolean>(tokenKey)),
           undefined,
           this.lookUpUrl,
         );
@@ -152,7 +153,7 @@ export class PageRequest {
     const keys = (this.keys = this.layer.keysOf(this.req));
     // The header list and the path's tag versions are read together: one round trip, one timeout at most.
     return this.after(
-      this.read(() => this.cache.readShared<LearnedHeaders>(keys.headerKey)),
+      this.read(() => integrationOf(this.cache).readShared<LearnedHeaders>(keys.headerKey)),
       this.cache.readTagSnapshot(keys.urlTags),
       this.lookUpVariant,
     );
@@ -168,7 +169,7 @@ export class PageRequest {
     const pageKey = variesOnNothing(learned) ? this.keys.unvariedPageKey : pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variant);
     this.pageKey = pageKey;
     return this.after(
-      this.read(() => this.cache.readSharedEntry<StoredPage>(pageKey, snapshot)),
+      this.read(() => integrationOf(this.cache).readSharedEntry<StoredPage>(pageKey, snapshot)),
       undefined,
       this.answer,
     );
@@ -246,10 +247,10 @@ export class PageRequest {
 
   /** The fresh stored page for the request, if there is one now. */
   private async storedPage(): Promise<StoredPage | undefined> {
-    const learned = await this.cache.readShared<LearnedHeaders>(this.keys.headerKey);
+    const learned = await integrationOf(this.cache).readShared<LearnedHeaders>(this.keys.headerKey);
     if (learned === undefined) return undefined;
     const pageKey = pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variantHash(this.req, learned));
-    const entry = await this.cache.readSharedEntry<StoredPage>(pageKey);
+    const entry = await integrationOf(this.cache).readSharedEntry<StoredPage>(pageKey);
     return entry?.state === 'fresh' && templatesUnchanged(entry.value) ? entry.value : undefined;
   }
 

@@ -10,6 +10,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../core/base.js';
+import { integrationOf } from '../core/integration.js';
 import { LOCK_SECONDS, pollUntil } from '../flight/index.js';
 import { absoluteUrl } from './keys.js';
 import { reportPageFailure } from './report.js';
@@ -129,7 +130,7 @@ export function refreshBehind(cache: BaseCache, req: IncomingMessage, pageKey: s
   } catch (error) {
     return failed(error);
   }
-  const isFresh = async () => (await cache.readSharedEntry(pageKey))?.state === 'fresh';
+  const isFresh = async () => (await integrationOf(cache).readSharedEntry(pageKey))?.state === 'fresh';
   const refresh = async () => {
     // Read stale before another process's refresh stored its page and let go of the lock: done already.
     if (await isFresh()) return;
