@@ -1,7 +1,7 @@
 /** cachegrain: Django's cache framework for Node.js. The low-level API, configuration and backends. */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
-export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './core/base.js';
+export { BaseCache } from './core/base.js';
 export type {
   CachedEntry,
   CacheParams,
@@ -19,22 +19,18 @@ export type {
 export type { HeldString, HeldStringKeeper, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from './core/in-process.js';
 export { caches, cache, configureCaches, invalidateTags } from './config.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config.js';
-export { bytesCodec, memoryCodec, textOrBytesCodec } from './core/codec.js';
+export { bytesCodec } from './core/codec.js';
 export type { Codec, MemoryPayload, EntryStamp } from './core/codec.js';
-export { cullCount, cullingOptions } from './backends/culling.js';
 export { CACHE_OPERATIONS, channelName } from './core/observe.js';
 export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './core/observe.js';
-export { fragmentStats, resetFragmentStats } from './fragments/index.js';
-export type { CullingOptions } from './backends/culling.js';
+export { fragmentStats } from './fragments/index.js';
 export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './core/errors.js';
-export { defaultKeyFunction, memcachedKeyProblems } from './core/keys.js';
 export type { CacheKey, KeyFunction } from './core/keys.js';
-export * from './backends/index.js';
-export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
+export { DatabaseCache, DummyCache, FileBasedCache, LocMemCache, MemcachedCache, RedisCache } from './backends/index.js';
+export { ServerCache } from './backends/server.js';
 export type { ServerHealth, ServerOptions } from './backends/server.js';
 export type { ServerRecovery } from './core/report.js';
 export type { L1Options } from './tier/l1-settings.js';
-export { L1Tier } from './tier/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database/database.js';
 export type { RedisClientOptions, RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bytesCodec, type Codec, textOrBytesCodec } from '../src/index.js';
+import { bytesCodec, type Codec } from '../src/index.js';
+import { textOrBytesCodec } from '../src/core/codec.js';
 import { decodeStamped } from '../src/core/codec.js';
 
 describe('stamps read again', () => {
