@@ -29,6 +29,8 @@ describe("the package's index", () => {
     expectTypeOf(cache).not.toHaveProperty('readShared');
     expectTypeOf(cache).not.toHaveProperty('readSharedEntry');
     expectTypeOf(cache).not.toHaveProperty('storedKey');
+    expectTypeOf(cache).not.toHaveProperty('flights');
+    expectTypeOf(cache).not.toHaveProperty('refreshes');
     expect(await integrationOf(cache).readShared('page')).toBe('body');
     expect(integrationOf(cache).storedKey('page')).toBe(cache.makeKey('page'));
   });

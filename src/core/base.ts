@@ -62,10 +62,8 @@ const NO_TAGS: readonly string[] = Object.freeze([]);
 
 export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   protected readonly codec: Codec<P>;
-  /** Work in flight on this cache in this process, at every level (getOrSet, fragments, pages): one per key. */
-  readonly flights = new Flights();
-  /** Stale entries of this cache being computed again behind their callers, at every level. */
-  readonly refreshes: Refreshes = new Refreshes(this, this.behind);
+  private readonly flights = new Flights();
+  private readonly refreshes: Refreshes = new Refreshes(this, this.behind);
   /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
   private readonly counts: CacheStats = emptyStats();
   /** How it reports: a server backend reports the end of an outage by the path its failure went. */
@@ -90,6 +88,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
     storedKey: (key: CacheKey) => this.keys.made(key),
     waitsOnServers: this.waitsOnServers,
+    flights: this.flights,
+    refreshes: this.refreshes,
   };
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {

@@ -1,9 +1,10 @@
 /**
- * What the page cache and the fragments reach in a cache beyond the API README documents: reads
- * shared among readers that never mutate them, the key as the cache stores it, and whether its calls
- * wait on a server. Reached through `integrationOf(cache)`, under a key the package does not export,
+ * What the page cache, the fragments and the parts of the cache itself reach in a cache beyond the
+ * API README documents: reads shared among readers that never mutate them, the key as the cache
+ * stores it, whether its calls wait on a server, and its flights and refreshes. Reached through `integrationOf(cache)`, under a key the package does not export,
  * so that `cache.` offers an application the documented API only.
  */
+import type { Flights, Refreshes } from '../flight/index.js';
 import type { CacheKey } from './keys.js';
 import type { MaybePromise } from './maybe.js';
 import type { RenderEntry, TagSnapshot } from './types.js';
@@ -33,6 +34,10 @@ export interface CacheIntegration {
    * is the request's only wait. A cache in this process keeps no one waiting.
    */
   readonly waitsOnServers: boolean;
+  /** Work in flight on this cache in this process, at every level (getOrSet, fragments, pages): one per key. */
+  readonly flights: Flights;
+  /** Stale entries of this cache being computed again behind their callers, at every level. */
+  readonly refreshes: Refreshes;
 }
 
 /** What the page cache and the fragments reach in `cache` beyond its documented API. */

@@ -3,7 +3,8 @@
  * codec, payloads, made keys, call options, counts and reporting. The parts depend on these
  * interfaces, never on the class that assembles them, so the core reads from the bottom up.
  */
-import type { Flights, Refreshes, Release } from '../flight/index.js';
+import type { Release } from '../flight/index.js';
+import type { CacheIntegration, INTEGRATION } from './integration.js';
 import type { CallOptions } from './call-options.js';
 import type { Codec } from './codec.js';
 import type { CacheKey } from './keys.js';
@@ -20,9 +21,8 @@ import type { TagSnapshot, VersionOption } from './types.js';
 export interface CacheSelf extends KeyMaking {
   readonly alias: string;
   readonly defaultTimeout: number | null;
-  /** Work in flight and refreshes behind, one engine for every level. */
-  readonly flights: Flights;
-  readonly refreshes: Refreshes;
+  /** Its work in flight and refreshes behind, one engine for every level, among what integrations reach. */
+  readonly [INTEGRATION]: CacheIntegration;
   /** Whether its server is known to be down now (a breaker open): writes would only fail. */
   readonly unreachable: boolean;
   /** Whether a server's failure answers as a miss or a no-op (`failOpen`) rather than rejecting the call. */

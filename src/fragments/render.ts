@@ -61,6 +61,9 @@ function sameTags(tags: readonly string[], others: readonly string[] | undefined
   return true;
 }
 
+/** The key as `cache` stores it. */
+const storedIn = (cache: BaseCache, key: string): string => integrationOf(cache).storedKey(key);
+
 /** What a hit answered while the engine rendered tells of what it depends on. */
 interface HitCacheability {
   readonly tags: readonly string[];
@@ -150,9 +153,7 @@ export class FragmentRender implements Recording {
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
-          hit = cache.holdFresh(
-            integrationOf(cache).storedKey((variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))),
-          );
+          hit = cache.holdFresh(storedIn(cache, (variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))));
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
@@ -432,10 +433,10 @@ export class FragmentRender implements Recording {
       const byKey = new Map<string, { key: string; lockName: string; fragment: Fragment }>();
       for (const fragment of group) {
         const key = `fragment\u0000${fragment.key}`;
-        if (!byKey.has(key) && !cache.refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
+        if (!byKey.has(key) && !integrationOf(cache).refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
       }
       const mine = [...byKey.values()];
-      cache.refreshes.behind(
+      integrationOf(cache).refreshes.behind(
         mine,
         (locked) => this.passAlone(locked.map(({ fragment }) => fragment)),
         (failure) => {

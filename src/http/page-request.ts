@@ -207,7 +207,7 @@ export class PageRequest {
       return this.handOver();
     }
     this.renderKey = `${this.layer.keyPrefix}\u0000${this.keys.urlHash}\u0000${this.variant}`;
-    const running = this.cache.flights.find<RenderedPage | undefined>('page', this.renderKey);
+    const running = integrationOf(this.cache).flights.find<RenderedPage | undefined>('page', this.renderKey);
     // A request never waits on its own render (a site cache in front of a route's cache).
     if (running !== undefined && running.leader !== this.req) return running.outcome.then((rendered) => this.served(rendered));
     if (this.layer.lock && running === undefined && !this.isRefresh) return this.leadUnderLock();
@@ -256,7 +256,7 @@ export class PageRequest {
 
   /** Leads the render unless someone else leads it now, and marks the GET for the response phase. */
   private lead(): false {
-    const { flights } = this.cache;
+    const { flights } = integrationOf(this.cache);
     if (flights.find('page', this.renderKey) === undefined) this.flight = flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req);
     this.res.once('close', () => this.ended());
     return this.handOver();

@@ -122,7 +122,7 @@ export async function requestRefresh(target: RefreshTarget, cache: BaseCache): P
  */
 export function refreshBehind(cache: BaseCache, req: IncomingMessage, pageKey: string): void {
   const key = `page\u0000${pageKey}`;
-  if (cache.refreshes.has(key)) return;
+  if (integrationOf(cache).refreshes.has(key)) return;
   const failed = (error: unknown) => reportPageFailure(cache, `refreshing the stale page ${absoluteUrl(req)} failed`, error);
   let target: RefreshTarget;
   try {
@@ -139,5 +139,5 @@ export function refreshBehind(cache: BaseCache, req: IncomingMessage, pageKey: s
     // stale one, and one of them would start another refresh if the lock were let go now.
     await pollUntil(isFresh, REFRESH_STORE_WAIT_MS);
   };
-  cache.refreshes.behind([{ key, lockName: `refresh:${pageKey}` }], refresh, failed);
+  integrationOf(cache).refreshes.behind([{ key, lockName: `refresh:${pageKey}` }], refresh, failed);
 }
