@@ -1,7 +1,7 @@
 /** cachegrain: Django's cache framework for Node.js. The low-level API, configuration and backends. */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
-export { BaseCache, DEFAULT_TIMEOUT, splitLocation } from './cache/base-cache.js';
+export { BaseCache } from './cache/base-cache.js';
 export type {
   CachedEntry,
   CacheParams,
@@ -29,22 +29,18 @@ export type {
 } from './common/in-process-contract.js';
 export { caches, cache, configureCaches, invalidateTags } from './config/cache-registry.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config/cache-registry.js';
-export { bytesCodec, memoryCodec, textOrBytesCodec } from './common/codec.js';
+export { bytesCodec } from './common/codec.js';
 export type { Codec, MemoryPayload, EntryStamp } from './common/codec.js';
-export { cullCount, cullingOptions } from './backends/culling.js';
 export { CACHE_OPERATIONS, channelName } from './common/observation.js';
 export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './common/observation.js';
-export { fragmentStats, resetFragmentStats } from './fragments/index.js';
-export type { CullingOptions } from './backends/culling.js';
+export { fragmentStats } from './fragments/index.js';
 export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './common/errors.js';
-export { defaultKeyFunction, memcachedKeyProblems } from './common/cache-keys.js';
 export type { CacheKey, KeyFunction } from './common/cache-keys.js';
-export * from './backends/index.js';
-export { ServerCache, DEFAULT_TIMEOUT_MS } from './backends/server.js';
+export { DatabaseCache, DummyCache, FileBasedCache, LocMemCache, MemcachedCache, RedisCache } from './backends/index.js';
+export { ServerCache } from './backends/server.js';
 export type { ServerHealth, ServerOptions } from './backends/server.js';
 export type { ServerRecovery } from './common/reporting.js';
 export type { L1Options } from './tier/l1-settings.js';
-export { L1Tier } from './tier/l1.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database/database.js';
 export type { RedisClientOptions, RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';

@@ -24,16 +24,8 @@ import { expressEngine as handlebarsEngine, installCacheHelper } from '../src/en
 import { installCacheTag as installLiquidCacheTag } from '../src/engines/liquid.js';
 import { installCacheTag, render as renderNunjucks } from '../src/engines/nunjucks.js';
 import { installCacheTag as installPugCacheTag } from '../src/engines/pug.js';
-import {
-  type BaseCache,
-  BUILTIN_BACKENDS,
-  type CacheConfig,
-  caches,
-  configureCaches,
-  DatabaseCache,
-  makeTemplateFragmentKey,
-  type RedisCache,
-} from '../src/index.js';
+import { type BaseCache, type CacheConfig, caches, configureCaches, DatabaseCache, makeTemplateFragmentKey, type RedisCache } from '../src/index.js';
+import { BUILTIN_BACKENDS } from '../src/backends/index.js';
 import { closedPort } from './setup/closed-port.js';
 import { recordingEdge } from './edge/recording-edge.js';
 import { eventually } from './setup/eventually.js';

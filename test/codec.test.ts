@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { bytesCodec, type Codec, textOrBytesCodec } from '../src/index.js';
+import { bytesCodec, type Codec } from '../src/index.js';
+import { textOrBytesCodec } from '../src/common/codec.js';
 import { decodeStamped } from '../src/common/codec.js';
 
 describe('stamps read again', () => {

@@ -14,7 +14,8 @@ import type { Codec } from '../common/codec.js';
 import { CacheServerError } from '../common/errors.js';
 import type { ReportPath } from '../common/reporting.js';
 import { MUST_BE, type OptionShape, optionShape } from '../common/option-rules.js';
-import { currentScope, type RequestScope } from '../cacheability/request-scope.js';
+import { currentScope } from '../cacheability/request-scope.js';
+import { REQUEST_BUDGET, type RequestBudget } from './request-budget.js';
 import { DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
 import type { BusConnections } from '../tier/l1-bus.js';
 import { L1Tier } from '../tier/l1.js';
@@ -153,12 +154,12 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     // watch sweeps deadlines), no closure.
     if (this.closed) return Promise.reject(this.closedError());
     const breaker = this.breakers.get(server) ?? this.addBreaker(server);
-    const scope = currentScope();
+    const budget = currentScope()?.get(REQUEST_BUDGET);
     const watch = this.failures.watch;
-    const ticks = scope === undefined ? DeadlineWatch.TICKS : this.ticksLeftIn(scope, breaker);
-    if (ticks === 0) return this.answerWithout(breaker, fallback, scope);
+    const ticks = budget === undefined ? DeadlineWatch.TICKS : this.ticksLeftIn(budget, breaker);
+    if (ticks === 0) return this.answerWithout(breaker, fallback, budget);
     if (breaker.state !== CLOSED && !breaker.admit()) return this.answerWithout(breaker, fallback);
-    const pending = new PendingCommand<T>(this.failures, breaker, scope, fallback, watch.ticks + ticks, ticks < DeadlineWatch.TICKS);
+    const pending = new PendingCommand<T>(this.failures, breaker, budget, fallback, watch.ticks + ticks, ticks < DeadlineWatch.TICKS);
     const settled = new Promise<T>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
@@ -193,27 +194,27 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   protected isAvailable(server: string): boolean {
     const breaker = this.breakers.get(server);
     if (breaker === undefined) return true;
-    const scope = currentScope();
-    if (scope !== undefined && this.ticksLeftIn(scope, breaker) === 0) return false;
+    const budget = currentScope()?.get(REQUEST_BUDGET);
+    if (budget !== undefined && this.ticksLeftIn(budget, breaker) === 0) return false;
     return breaker.state === CLOSED || (breaker.state === OPEN && Date.now() >= breaker.probeAt);
   }
 
   /**
    * How many ticks of the deadline watch a call to `breaker`'s server may wait in the request of
-   * `scope`: none once that server failed in it or its budget is spent.
+   * whose budget is `budget`: none once that server failed in it or its budget is spent.
    */
-  private ticksLeftIn(scope: RequestScope, breaker: Breaker): number {
-    return scope.isDown(breaker) ? 0 : this.failures.watch.ticksWithin(scope.allowanceMs(this.timeoutMs));
+  private ticksLeftIn(budget: RequestBudget, breaker: Breaker): number {
+    return budget.isDown(breaker) ? 0 : this.failures.watch.ticksWithin(budget.allowanceMs(this.timeoutMs));
   }
 
   /**
    * The answer of a call that does not reach its server: the fallback, or the failure that stopped
-   * it; `scope` when it was the request (its budget, or this server's failure earlier in it).
+   * it; `budget` when it was the request's (spent, or this server failed earlier in it).
    */
-  private answerWithout<T>(breaker: Breaker, fallback: T, scope?: RequestScope): Promise<T> {
+  private answerWithout<T>(breaker: Breaker, fallback: T, budget?: RequestBudget): Promise<T> {
     const server = breaker.server;
     const failure =
-      scope === undefined || scope.isDown(breaker)
+      budget === undefined || budget.isDown(breaker)
         ? (breaker.lastFailure ?? new CacheServerError(`cache '${this.alias}': server ${server} failed earlier in this request`, server))
         : new CacheServerError(`cache '${this.alias}': server ${server} was not called: this request's cache budget is spent`, server);
     this.countServerFailure(failure);
@@ -239,7 +240,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     }
     const failure = error instanceof CacheServerError ? error : this.failureOf(breaker, error);
     this.countServerFailure(failure);
-    pending.scope?.markDown(breaker, pending.startedMs);
+    pending.budget?.markDown(breaker, pending.startedMs);
     breaker.fail(failure);
     const fallback = pending.fallback;
     // Without failOpen the rejection is the report; with it, an outage is heard as an event whatever call met it.
@@ -272,6 +273,10 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     if (unreachable !== undefined)
       return new CacheServerError(`cache '${this.alias}': server ${server} unreachable: ${unreachable.message}`, server, unreachable);
     return new CacheServerError(`cache '${this.alias}': server ${server} failed: ${(error as Error)?.message ?? String(error)}`, server, error);
+  }
+
+  protected override get waitsOnServers(): boolean {
+    return true;
   }
 
   override get failsOpen(): boolean {
@@ -394,13 +399,13 @@ class PendingCommand<T> implements Watched {
   constructor(
     private readonly policy: FailurePolicy,
     readonly breaker: Breaker,
-    readonly scope: RequestScope | undefined,
+    readonly budget: RequestBudget | undefined,
     readonly fallback: T,
     readonly dueAt: number,
     /** Whether its deadline is what was left of the request's budget rather than the cache's `timeoutMs`. */
     private readonly cutByBudget: boolean,
   ) {
-    this.startedMs = scope === undefined ? 0 : performance.now();
+    this.startedMs = budget === undefined ? 0 : performance.now();
   }
 
   succeed(value: T): void {

@@ -1,8 +1,20 @@
 /**
- * The contract between the cache API and a backend (Django's base.py): a backend sees only made
- * keys, payloads and absolute expiries (epoch seconds, `null` = never). `CacheSeam` declares these as
- * its protected methods, each documented there; the cache's operations reach them through one
- * `Seam`, chosen when it is made (`composeSeam`): the backend itself, or a layer in front of it (an L1).
+ * The backend contract (Django's base.py, Rails' ActiveSupport::Cache::Store): the primitives a
+ * backend implements as protected methods of its class, over which `BaseCache` writes the whole API.
+ * A backend sees only made keys, payloads and absolute expiries (epoch seconds, `null` = never).
+ *
+ * A backend MUST implement `read`, `write`, `insert`, `remove`, `retime` and `removeAll`.
+ *
+ * It MAY implement each of these where it can do better than the base does without it: `readOne`
+ * (else a `read` of one key), `readPayloads` (else a `read` put in the keys' order), `peekOne` (else
+ * `readOne`), `contains` (else `readOne`, its entry dropped), `readForUpdate` (else `read` with
+ * expiries), `writeOne` (else a `write` of one entry), `incrBy` (else `incr` reads and writes, one
+ * at a time per key in the process), `extendExpiry` (else tag versions never expire) and
+ * `disconnect` (else closing releases nothing).
+ *
+ * `CacheSeam` declares each, documented there, and README's table of the contract lists the same.
+ * The cache's operations reach them through one `Seam`, chosen when it is made (`composeSeam`): the
+ * backend itself, or a layer in front of it (an L1).
  */
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import { EventEmitter } from 'node:events';
@@ -19,10 +31,10 @@ import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type Serve
 import { checkOptionNames, checkOptionValues, type OptionShape } from '../common/option-rules.js';
 
 /**
- * What a backend is built on: the settings every cache has, checked once, and what a backend
- * implements as protected methods of its class: six required primitives, and the optional ones a
- * backend gives where it can do better than the default (a batch of one, a peek). `BaseCache`
- * extends it with the API written over them.
+ * What a backend is built on: the settings every cache has, checked once, and the primitives a
+ * backend implements as protected methods of its class: the six it must (abstract here), and those
+ * it may where it can do better than the default (a batch of one, a peek). `BaseCache` extends it
+ * with the API written over them.
  */
 export abstract class CacheSeam<P> extends EventEmitter {
   /**
@@ -113,6 +125,11 @@ export abstract class CacheSeam<P> extends EventEmitter {
 
   /** Whether a server's failure answers as a miss or a no-op rather than rejecting (a server backend's `failOpen`). */
   get failsOpen(): boolean {
+    return false;
+  }
+
+  /** Whether its calls wait on a server, under a deadline a request's budget cuts (see `CacheIntegration`). */
+  protected get waitsOnServers(): boolean {
     return false;
   }
 

@@ -19,6 +19,7 @@ import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
 import type { HeldString, InProcessEntry, InProcessStore, LocalStore } from '../common/in-process-contract.js';
 import { InProcessHits } from './in-process-hits.js';
+import { type CacheIntegration, INTEGRATION } from './integration.js';
 import { type CacheKey, userKeyToString } from '../common/cache-keys.js';
 import type { MadeKey, MadeKeys } from '../common/made-keys.js';
 import { type CacheStats, countError, emptyStats, observeOperations, type Operation } from '../common/observation.js';
@@ -75,10 +76,8 @@ const NO_TAGS: readonly string[] = Object.freeze([]);
 
 export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   protected readonly codec: Codec<P>;
-  /** Work in flight on this cache in this process, at every level (getOrSet, fragments, pages): one per key. */
-  readonly flights = new Flights();
-  /** Stale entries of this cache being computed again behind their callers, at every level. */
-  readonly refreshes: Refreshes = new Refreshes(this, this.behind);
+  private readonly flights = new Flights();
+  private readonly refreshes: Refreshes = new Refreshes(this, this.behind);
   /** What `stats()` reports: counted where each operation learns its outcome, once, for every backend. */
   private readonly counts: CacheStats = emptyStats();
   /** How it reports: a server backend reports the end of an outage by the path its failure went. */
@@ -99,6 +98,15 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private hits: InProcessHits<P> | undefined;
   /** The store, when it is wholly in this process: made keys remember its entries. */
   private local: LocalStore<P> | undefined;
+  /** What the page cache and the fragments reach beyond the documented API (see `integrationOf`). */
+  readonly [INTEGRATION]: CacheIntegration = {
+    readShared: <T>(key: CacheKey) => this.readShared<T>(key),
+    readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
+    storedKey: (key: CacheKey) => this.keys.made(key),
+    waitsOnServers: this.waitsOnServers,
+    flights: this.flights,
+    refreshes: this.refreshes,
+  };
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
@@ -147,14 +155,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     this.keys.warnOnce(key);
   }
 
-  /**
-   * The key as this cache stores it (prefix, version, key function), checked as every read and write
-   * checks it: for a caller that looks the same key up again and again and keeps what this answers.
-   */
-  storedKey(key: CacheKey): string {
-    return this.keys.made(key);
-  }
-
   // ---- Reads --------------------------------------------------------------------------------
 
   // get, set and getMany are the hot path: they are not `async`, so that a backend answering
@@ -182,12 +182,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return this.countedValue(node.made, found, false, defaultValue);
   }
 
-  /**
-   * A read for callers that never mutate what they read (the page cache's stored responses): readers
-   * of one entry of a store in this process share one decoded value, answered synchronously (no turn
-   * of the event loop); a store elsewhere answers with a promise. Fresh entries only.
-   */
-  readShared<T = unknown>(key: CacheKey): MaybePromise<T | undefined> {
+  /** `readShared` of the integration (see `CacheIntegration`). */
+  private readShared<T>(key: CacheKey): MaybePromise<T | undefined> {
     const made = this.keys.made(key);
     const found = this.seam.readOne(made);
     if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(made, entry, true, undefined));
@@ -213,14 +209,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     }
     this.counts.hits++;
     return value as T;
-  }
-
-  /**
-   * `readShared` for an entry that may be stale: its shared value, its tags and how it stands. Tags
-   * found in `known` (read in the same lookup) are not read again.
-   */
-  readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<RenderEntry<T> | undefined> {
-    return this.batches.readSharedEntry<T>(this.keys.made(key), known);
   }
 
   getMany<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {

@@ -18,7 +18,8 @@ import type { CacheStats } from '../common/observation.js';
 import { Payloads } from '../common/payloads.js';
 import { Reporter } from '../common/reporting.js';
 import { EdgePurges } from '../edge/purge-queue.js';
-import type { Flights, Refreshes, Release } from '../flight/index.js';
+import type { Release } from '../flight/index.js';
+import type { CacheIntegration, INTEGRATION } from './integration.js';
 import type { TagHost } from '../tags/tag-host.js';
 import { TagVersions } from '../tags/versions.js';
 
@@ -26,9 +27,8 @@ import { TagVersions } from '../tags/versions.js';
 export interface CacheSelf extends KeyMaking {
   readonly alias: string;
   readonly defaultTimeout: number | null;
-  /** Work in flight and refreshes behind, one engine for every level. */
-  readonly flights: Flights;
-  readonly refreshes: Refreshes;
+  /** Its work in flight and refreshes behind, one engine for every level, among what integrations reach. */
+  readonly [INTEGRATION]: CacheIntegration;
   /** Whether its server is known to be down now (a breaker open): writes would only fail. */
   readonly unreachable: boolean;
   /** Whether a server's failure answers as a miss or a no-op (`failOpen`) rather than rejecting the call. */

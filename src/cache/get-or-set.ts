@@ -13,6 +13,7 @@ import { throwRefusal } from '../common/backend-primitives.js';
 import type { TimeoutArg } from '../common/cache-types.js';
 import type { CacheKey } from '../common/cache-keys.js';
 import type { FoundAnswer } from '../common/observation.js';
+import { integrationOf } from './integration.js';
 
 export class GetOrSet<P> {
   constructor(private readonly context: CacheParts<P>) {}
@@ -22,7 +23,7 @@ export class GetOrSet<P> {
     const { seam, tags, payloads, counts, cache, calls, keys } = this.context;
     const args = calls.write(timeoutOrOptions, 'getOrSet');
     const made = keys.made(key, args.version);
-    const lookedAt = cache.flights.mark();
+    const lookedAt = integrationOf(cache).flights.mark();
     const hit = await seam.readOne(made);
     const judged = hit === undefined ? undefined : await tags.judged(hit.payload);
     let state = judged?.state;
@@ -45,7 +46,7 @@ export class GetOrSet<P> {
     }
     let stored: P;
     try {
-      stored = await cache.flights.share('getOrSet', made, () => this.computeAndAdd(made, valueOrFactory, args), lookedAt);
+      stored = await integrationOf(cache).flights.share('getOrSet', made, () => this.computeAndAdd(made, valueOrFactory, args), lookedAt);
     } catch (error) {
       if (state !== 'error') throw error;
       cache.reportError(error as Error);
@@ -113,7 +114,7 @@ export class GetOrSet<P> {
       const payload = await tags.stampedWith(payloads.encode(value, made), tagList, windows, expiresAt, asOf);
       if (payload !== undefined) throwRefusal(await seam.write([[made, payload]], storedExpiry(expiresAt, windows)));
     };
-    cache.refreshes.behind([{ key: `getOrSet\u0000${made}`, lockName: `refresh:${made}` }], refresh, (error) => cache.reportError(error));
+    integrationOf(cache).refreshes.behind([{ key: `getOrSet\u0000${made}`, lockName: `refresh:${made}` }], refresh, (error) => cache.reportError(error));
   }
 
   /** Computes the value and adds it; answers the value's own payload of what the cache then holds. */

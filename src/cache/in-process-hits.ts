@@ -6,7 +6,6 @@
 import type { CacheStats } from '../common/observation.js';
 import { Unreadable } from '../common/payloads.js';
 import type { CachedEntry, EntryState } from '../common/cache-types.js';
-import type { Entry } from '../common/cache-types.js';
 import type { Judged, TagVersions } from '../tags/versions.js';
 import type { CacheParts } from './cache-parts.js';
 import type { HeldString, HeldStringKeeper, InProcessEntry, InProcessStanding, InProcessStore } from '../common/in-process-contract.js';

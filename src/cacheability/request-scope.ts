@@ -1,13 +1,31 @@
 /**
  * The request a cache call belongs to. The page cache opens one scope per request; everything that
  * runs for that request (the view, its cache calls, its fragment renders) finds it through
- * `currentScope()`. It carries the request's cache budget (a request whose caches are down
- * waits at most `timeoutMs` in all, however many calls and caches it makes) and the cacheability
- * of what was rendered into the response. Outside a scope every call stands alone.
+ * `currentScope()`. It carries the cacheability of what was rendered into the response, and a slot
+ * for each concern that keeps something for the request (the budget of its server calls, the holes
+ * left in its body, its page lookups): the concern declares its slot, so this layer knows none of
+ * them. Outside a scope every call stands alone.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Cacheability } from './record.js';
+
+/**
+ * A value the request scope holds for one concern (the page cache's lookups, the holes left in a
+ * response, the budget of a request's server calls), declared by the concern that owns it: the scope
+ * holds it without knowing what it is, and the concern reads it back with its own type. Made on
+ * first use, one per scope.
+ */
+export class ScopeSlot<T extends object> {
+  private static declared = 0;
+  /** Where the scopes hold this slot's value: slots are declared once, as modules load. */
+  readonly index = ScopeSlot.declared++;
+
+  constructor(
+    /** Makes the value a scope holds in this slot until the request ends. */
+    readonly initial: () => T,
+  ) {}
+}
 
 export class RequestScope {
   constructor(
@@ -15,73 +33,15 @@ export class RequestScope {
     readonly request: IncomingMessage | undefined,
   ) {}
 
-  /** Servers (or caches) that failed during this request: later calls skip them at once. */
-  private readonly down = new Set<unknown>();
-  /**
-   * The request's cache budget in ms: the largest `timeoutMs` among the caches it has called. One
-   * budget for every cache the request touches, so a page whose page cache and fragments sit on two
-   * aliases of one dead server waits for it once, not once per alias.
-   */
-  private budgetMs = 0;
-  /** How long this request has waited on cache calls that failed, in ms; waits that overlap count once. */
-  private lostMs = 0;
-  /** When the last wait counted in `lostMs` ended (`performance.now()`). */
-  private lostUntil = 0;
   /** What everything rendered into this response depends on: its fragments, and what the view added (`addCacheTags`). */
   readonly cacheability = new Cacheability();
-  /**
-   * The page-cache lookups of this request that missed, one per store (cache and key prefix): a
-   * layer's response phase finds its request phase here, as the split middleware are two objects that
-   * meet only in the request. The page cache (src/http/page-request.ts) owns what they hold.
-   */
-  readonly pageLookups: object[] = [];
-  /**
-   * The generation of each cache (see `TagSnapshot`) as the request's first page lookup in it read
-   * it, before the view ran: a fragment the view renders is written as of it, as the data the view
-   * hands it may have been read since.
-   */
-  readonly renderGenerations = new Map<object, number>();
-  /** Whether a page-cache layer counted this request as a miss: a layer further in counts nothing more. */
-  missCounted = false;
-  /**
-   * The page-cache layer that fills the holes of this response (or sends them as ESI includes): the
-   * outermost one it passes, as the body it stores must still hold them. A render leaves the
-   * placeholders to it; with none, the outermost render fills them itself.
-   */
-  holesDeliveredBy: object | undefined = undefined;
-  /** Whether the body holds live hole placeholders left for `holesDeliveredBy`. */
-  holesLeft = false;
-  /** Whether a render filled holes into this response: it is one visitor's page from then on. */
-  holesFilled = false;
-  /**
-   * How the framework serving the request names the route that served it (`/items/:id`), told by its
-   * adapter as it passes the request on (`nameRoute`): its router matches only after that, so it is
-   * asked once the page is known. Undefined: Express's own route on the request, else the path.
-   */
-  routeName: (() => string | undefined) | undefined = undefined;
+  /** The value of each slot used in this request, at the slot's index. */
+  private readonly slots: object[] = [];
 
-  /**
-   * How long a call to a cache whose deadline is `timeoutMs` may wait now: its own deadline, cut to
-   * what is left of the request's budget (0 or less once the budget is spent).
-   */
-  allowanceMs(timeoutMs: number): number {
-    if (timeoutMs > this.budgetMs) this.budgetMs = timeoutMs;
-    return Math.min(timeoutMs, this.budgetMs - this.lostMs);
-  }
-
-  /** Records that a call to `server`, started at `startedAt` (`performance.now()`), failed just now. */
-  markDown(server: unknown, startedAt: number): void {
-    this.down.add(server);
-    const now = performance.now();
-    // Failures are recorded in the order they end, so the part of this wait that overlaps the
-    // waits already counted lies between its start and the end of the last one.
-    this.lostMs += Math.max(0, now - Math.max(startedAt, this.lostUntil));
-    this.lostUntil = now;
-  }
-
-  /** Whether `server` already failed in this request. */
-  isDown(server: unknown): boolean {
-    return this.down.size > 0 && this.down.has(server);
+  /** What this request holds in `slot`, made on first use. */
+  get<T extends object>(slot: ScopeSlot<T>): T {
+    // Only `slot` writes at its index, and it writes a T there: the cast restores what it wrote.
+    return (this.slots[slot.index] ??= slot.initial()) as T;
   }
 }
 

@@ -6,6 +6,7 @@
  * follows them in the hashed text as `#<digest>`, which no netstring begins with.
  */
 import type { BaseCache, HeldString } from '../cache/base-cache.js';
+import { integrationOf } from '../cache/integration.js';
 import { md5 } from '../common/hash.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
 import { framedValues } from '../cacheability/contexts.js';
@@ -149,7 +150,7 @@ export function nodeAfter(node: KeyNode | undefined, value: unknown): KeyNode | 
 /** The fragment's key as `cache` stores it, remembered for the last cache that asked. */
 export function storedFragmentKey(fragment: FragmentKey, cache: BaseCache): string {
   if (fragment.storedBy !== cache) {
-    fragment.stored = cache.storedKey(fragment.key);
+    fragment.stored = integrationOf(cache).storedKey(fragment.key);
     fragment.storedBy = cache;
   }
   return fragment.stored!;

@@ -17,4 +17,5 @@ export { makeTemplateFragmentKey } from './fragment-keys.js';
 export { uncacheableOutput } from './placeholders.js';
 export { FragmentRender, withRenderState } from './render.js';
 export { fragmentStats, resetFragmentStats } from './stats.js';
+export { RENDER_GENERATIONS } from './write-back.js';
 export type { RenderBody } from './render.js';

@@ -5,6 +5,7 @@
  * behind its page is a pass of its own.
  */
 import type { BaseCache, RenderEntry } from '../cache/base-cache.js';
+import { integrationOf } from '../cache/integration.js';
 import { Cacheability } from '../cacheability/record.js';
 import { lockOrWait, type Release } from '../flight/index.js';
 import { groupBy } from '../common/group.js';
@@ -167,12 +168,12 @@ export class Pass {
     }
     if (nested) fragment.lead(undefined);
     else {
-      const theirs = fragment.cache.flights.find<Rendered>('fragment', fragment.key);
+      const theirs = integrationOf(fragment.cache).flights.find<Rendered>('fragment', fragment.key);
       if (theirs !== undefined && theirs.leader !== this.recording) {
         fragment.waitFor(theirs, (alone) => this.recording.renderAlone(alone));
         return;
       }
-      fragment.lead(fragment.cache.flights.lead<Rendered>('fragment', fragment.key, this.recording));
+      fragment.lead(integrationOf(fragment.cache).flights.lead<Rendered>('fragment', fragment.key, this.recording));
     }
     owners.set(ownKey, fragment);
     this.rendered.push(fragment);

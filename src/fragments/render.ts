@@ -8,6 +8,7 @@
  * the variables of the moment its tag ran.
  */
 import type { BaseCache } from '../cache/base-cache.js';
+import { integrationOf } from '../cache/integration.js';
 import { Cacheability } from '../cacheability/record.js';
 import { currentScope } from '../cacheability/request-scope.js';
 import { groupBy } from '../common/group.js';
@@ -69,6 +70,9 @@ function sameTags(tags: readonly string[], others: readonly string[] | undefined
   for (let i = 0; i < tags.length; i++) if (tags[i] !== others[i]) return false;
   return true;
 }
+
+/** The key as `cache` stores it. */
+const storedIn = (cache: BaseCache, key: string): string => integrationOf(cache).storedKey(key);
 
 /** What a hit answered while the engine rendered tells of what it depends on. */
 interface HitCacheability {
@@ -159,7 +163,7 @@ export class FragmentRender implements Recording {
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
-          hit = cache.holdFresh(cache.storedKey((variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))));
+          hit = cache.holdFresh(storedIn(cache, (variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))));
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
@@ -439,10 +443,10 @@ export class FragmentRender implements Recording {
       const byKey = new Map<string, { key: string; lockName: string; fragment: Fragment }>();
       for (const fragment of group) {
         const key = `fragment\u0000${fragment.key}`;
-        if (!byKey.has(key) && !cache.refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
+        if (!byKey.has(key) && !integrationOf(cache).refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
       }
       const mine = [...byKey.values()];
-      cache.refreshes.behind(
+      integrationOf(cache).refreshes.behind(
         mine,
         (locked) => this.passAlone(locked.map(({ fragment }) => fragment)),
         (failure) => {

@@ -4,13 +4,20 @@
  * in a page request), so that an invalidation during the render drops them too.
  */
 import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
-import { currentScope } from '../cacheability/request-scope.js';
+import { currentScope, ScopeSlot } from '../cacheability/request-scope.js';
 import { groupBy } from '../common/group.js';
 import type { Fragment } from './fragment.js';
 import { foldContexts } from '../cacheability/contexts.js';
 import type { EachEntry } from '../cache/writes.js';
 import { type ContextRedirect, contextsBeyond } from './variants.js';
 import { sealHoles } from '../holes/index.js';
+
+/**
+ * The generation of each cache (see `TagSnapshot`) as the request's first page lookup in it read it,
+ * before the view ran: a fragment the view renders is written as of it, as the data the view hands
+ * it may have been read since.
+ */
+export const RENDER_GENERATIONS = new ScopeSlot(() => new Map<BaseCache, number>());
 
 export class WriteBack {
   /** Every tag version read in the pass, first read kept, and the earliest generation, by cache: what its writes are stamped with. */
@@ -29,7 +36,7 @@ export class WriteBack {
    * earlier level, or by the page lookup the render runs in. A level read then leaves it out.
    */
   knowsGeneration(cache: BaseCache): boolean {
-    return this.versions.get(cache)?.generation !== undefined || currentScope()?.renderGenerations.has(cache) === true;
+    return this.versions.get(cache)?.generation !== undefined || currentScope()?.get(RENDER_GENERATIONS).has(cache) === true;
   }
 
   /**
@@ -38,11 +45,11 @@ export class WriteBack {
    */
   async write(rendered: readonly Fragment[]): Promise<void> {
     const writable = rendered.filter(({ state, cached }) => cached && state.is === 'rendered' && !state.cacheability.stale && state.cacheability.cacheable);
-    const scope = currentScope();
+    const generations = currentScope()?.get(RENDER_GENERATIONS);
     await Promise.all(
       [...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) => {
         const asOf = this.versions.get(cache);
-        if (asOf !== undefined) asOf.generation = earliest(asOf.generation, scope?.renderGenerations.get(cache));
+        if (asOf !== undefined) asOf.generation = earliest(asOf.generation, generations?.get(cache));
         return cache.setEach(entriesOf(group), asOf);
       }),
     );

@@ -7,9 +7,33 @@
 import type { IncomingMessage } from 'node:http';
 import { caches } from '../config/cache-registry.js';
 import { frameworkRequest } from '../cacheability/framework-request.js';
-import { inScopeOfItsOwn, type RequestScope } from '../cacheability/request-scope.js';
+import { inScopeOfItsOwn, type RequestScope, ScopeSlot } from '../cacheability/request-scope.js';
 import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
 import { definedHole, HoleError } from './registry.js';
+
+/** How a page cache delivers holes: filled in place (the default), or as ESI includes for a CDN or proxy to fetch. */
+export type HoleMode = 'fill' | 'esi';
+
+/** What delivers the holes of a response for a page-cache layer. */
+export interface HoleDeliverer {
+  readonly mode: HoleMode;
+}
+
+/** What a request's scope holds of the holes of its response. */
+export interface ResponseHoles {
+  /**
+   * The page-cache layer's deliverer that fills the holes of this response (or sends them as ESI
+   * includes): the outermost layer it passes, as the body it stores must still hold them. A render
+   * leaves the placeholders to it; with none, the outermost render fills them itself.
+   */
+  deliveredBy: HoleDeliverer | undefined;
+  /** Whether the body holds live hole placeholders left for `deliveredBy`. */
+  left: boolean;
+  /** Whether a render filled holes into this response: it is one visitor's page from then on. */
+  filled: boolean;
+}
+
+export const RESPONSE_HOLES = new ScopeSlot<ResponseHoles>(() => ({ deliveredBy: undefined, left: false, filled: false }));
 
 /** Where a builder's failure goes when its hole's fallback is sent instead: the reporting of a cache. */
 export type HoleReport = (failure: HoleError) => void;
@@ -62,13 +86,14 @@ export function deliverRenderedHoles(page: string, scope: RequestScope | undefin
     const changed = changedPlaceholderIn(page);
     return changed === undefined ? page : Promise.reject(changedPlaceholder(changed));
   }
-  if (scope?.holesDeliveredBy !== undefined) {
-    scope.holesLeft = true;
+  const holes = scope?.get(RESPONSE_HOLES);
+  if (holes?.deliveredBy !== undefined) {
+    holes.left = true;
     return page;
   }
   const request = scope?.request;
-  if (scope === undefined || request === undefined) return Promise.reject(outsideRequest(cutAtHoles(page, 'live')!.calls[0]![1].name));
-  scope.holesFilled = true;
+  if (holes === undefined || request === undefined) return Promise.reject(outsideRequest(cutAtHoles(page, 'live')!.calls[0]![1].name));
+  holes.filled = true;
   return fillHoles(page, 'live', request, reportHoleFailure);
 }
 

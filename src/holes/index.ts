@@ -3,6 +3,6 @@ export { defineHole, definedHole, forgetHole, HoleError, holeArguments, holeName
 export type { DefinedHole, DefineHole, HoleArgument, HoleBuilder, HoleOptions, HoleSite } from './registry.js';
 export { bytesMayHoldHoles, cutAtHoles, holdsHoles, livePlaceholder, sealHoles, unsealHoles } from './markers.js';
 export type { HoleCall, HoleForm } from './markers.js';
-export { buildHole, deliverRenderedHoles, fillHoles, outsideRequest, reportHoleFailure } from './fill.js';
-export type { HoleReport } from './fill.js';
+export { buildHole, deliverRenderedHoles, fillHoles, outsideRequest, reportHoleFailure, RESPONSE_HOLES } from './fill.js';
+export type { HoleDeliverer, HoleMode, HoleReport, ResponseHoles } from './fill.js';
 export { esiIncludes, HOLE_PATH, HoleSigner, readHoleUrl } from './esi.js';

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MaybePromise } from '../cache/base-cache.js';
-import { ServerCache } from '../backends/server.js';
+import { integrationOf } from '../cache/integration.js';
 import { inRequestScope } from '../cacheability/request-scope.js';
 import { judgeFreshnessHere } from './conditional.js';
 import { resolveCache } from './page-keys.js';
@@ -54,7 +54,7 @@ export class PageCache {
     const cache = resolveCache(this.layer.cacheOption);
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
-    if (cache instanceof ServerCache) {
+    if (integrationOf(cache).waitsOnServers) {
       inRequestScope(res, () => this.fetch(req, res).then((hit) => (hit ? answered() : this.continueAfterMiss(req, res, next, captureOnMiss)), next));
       return;
     }

@@ -8,26 +8,35 @@
 import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { inRequestScope, openedScope } from '../cacheability/request-scope.js';
-import { bytesMayHoldHoles, esiIncludes, fillHoles, type HoleForm, HoleSigner, holdsHoles, sealHoles, unsealHoles } from '../holes/index.js';
+import {
+  bytesMayHoldHoles,
+  esiIncludes,
+  fillHoles,
+  type HoleDeliverer,
+  type HoleForm,
+  type HoleMode,
+  HoleSigner,
+  holdsHoles,
+  RESPONSE_HOLES,
+  sealHoles,
+  unsealHoles,
+} from '../holes/index.js';
 import { ValueRule } from '../common/option-rules.js';
 import { hasPreconditions, preconditionStatus, strongEtag } from './conditional.js';
 import { headerText, maxAgeOf, secondsOf } from '../common/header-values.js';
 import { patchCacheControl } from './headers.js';
 import { beforeHeaders } from './response-phase.js';
 
-/** How the page cache delivers holes: filled in place (the default), or as ESI includes for a CDN or proxy to fetch. */
-export type HoleMode = 'fill' | 'esi';
+export type { HoleMode };
 
 export const HOLE_MODE = new ValueRule("'fill' or 'esi'", (value) => value === 'fill' || value === 'esi');
 export const HOLE_SECRET = new ValueRule('a string of at least 16 characters', (value) => typeof value === 'string' && value.length >= 16);
 
 /** A page-cache layer's delivery of the holes of the responses it is the outermost layer of. */
-export class HoleDelivery {
+export class HoleDelivery implements HoleDeliverer {
   private readonly signer: HoleSigner;
 
   constructor(
-    /** The layer that delivers with it (what a response's scope names as its deliverer). */
-    private readonly owner: object,
     readonly mode: HoleMode,
     secret: string | undefined,
     /** Reports a failure behind a response: a builder whose fallback was sent, a fill that failed. */
@@ -42,9 +51,9 @@ export class HoleDelivery {
    * process's text.
    */
   sendStored(req: IncomingMessage, res: ServerResponse, status: number, statusMessage: string, body: Buffer | undefined): void {
-    const scope = openedScope(res);
-    if (scope?.holesDeliveredBy !== undefined && scope.holesDeliveredBy !== this.owner) {
-      scope.holesLeft = true;
+    const holes = openedScope(res)?.get(RESPONSE_HOLES);
+    if (holes?.deliveredBy !== undefined && holes.deliveredBy !== this) {
+      holes.left = true;
       res.writeHead(status, statusMessage);
       // A HEAD's body too: the layer delivering the holes declares the length of the page they make.
       res.end(body === undefined ? undefined : unsealedBody(body));
@@ -180,7 +189,7 @@ export function unsealedBody(body: Buffer): Buffer {
 export function cacheScope(): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
   return function cacheScope(_req, res, next) {
     beforeHeaders(res, (response) => {
-      if (openedScope(response)?.holesFilled === true) patchCacheControl(response, { private: true });
+      if (openedScope(response)?.get(RESPONSE_HOLES).filled === true) patchCacheControl(response, { private: true });
     });
     inRequestScope(res, () => next());
   };

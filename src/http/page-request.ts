@@ -8,8 +8,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../cache/base-cache.js';
 import { type Flight, type Locks, lockOrWait, type Release } from '../flight/index.js';
-import { openedScope, scopeOf } from '../cacheability/request-scope.js';
+import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
 import { templatesUnchanged } from '../digests/index.js';
+import { integrationOf } from '../cache/integration.js';
+import { RENDER_GENERATIONS } from '../fragments/index.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
 import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
@@ -29,6 +31,13 @@ export interface RenderedPage {
 
 /** A page render: it lands with the page, or with undefined when it ended without one others may share. */
 export type PageFlight = Flight<RenderedPage | undefined>;
+
+/**
+ * The page-cache lookups of a request that missed, one per store (cache and key prefix): a layer's
+ * response phase finds its request phase here, as the split middleware are two objects that meet
+ * only in the request.
+ */
+const PAGE_LOOKUPS = new ScopeSlot<PageRequest[]>(() => []);
 
 /** The next step of a lookup, given the store's answers. */
 type Step<A, B> = (this: PageRequest, first: A, second: B) => MaybePromise<boolean>;
@@ -74,9 +83,9 @@ export class PageRequest {
 
   /** The lookup of `layer`'s store that missed for the request `res` answers, if one did. */
   static missedIn(res: ServerResponse, layer: PageLayer): PageRequest | undefined {
-    const lookups = openedScope(res)?.pageLookups;
-    if (lookups !== undefined) for (const lookup of lookups) if (lookup instanceof PageRequest && lookup.layer.storesWith(layer)) return lookup;
-    return undefined;
+    return openedScope(res)
+      ?.get(PAGE_LOOKUPS)
+      .find((lookup) => lookup.layer.storesWith(layer));
   }
 
   /** The `url:` tags every page of the request's URL carries. */
@@ -112,7 +121,7 @@ export class PageRequest {
       const tokenKey = refreshTokenKey(this.req);
       if (tokenKey !== undefined)
         return this.after(
-          this.read(() => this.cache.readShared<boolean>(tokenKey)),
+          this.read(() => integrationOf(this.cache).readShared<boolean>(tokenKey)),
           undefined,
           this.lookUpUrl,
         );
@@ -144,7 +153,7 @@ export class PageRequest {
     const keys = (this.keys = this.layer.keysOf(this.req));
     // The header list and the path's tag versions are read together: one round trip, one timeout at most.
     return this.after(
-      this.read(() => this.cache.readShared<LearnedHeaders>(keys.headerKey)),
+      this.read(() => integrationOf(this.cache).readShared<LearnedHeaders>(keys.headerKey)),
       this.cache.readTagSnapshot(keys.urlTags),
       this.lookUpVariant,
     );
@@ -160,7 +169,7 @@ export class PageRequest {
     const pageKey = variesOnNothing(learned) ? this.keys.unvariedPageKey : pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variant);
     this.pageKey = pageKey;
     return this.after(
-      this.read(() => this.cache.readSharedEntry<StoredPage>(pageKey, snapshot)),
+      this.read(() => integrationOf(this.cache).readSharedEntry<StoredPage>(pageKey, snapshot)),
       undefined,
       this.answer,
     );
@@ -198,7 +207,7 @@ export class PageRequest {
       return this.handOver();
     }
     this.renderKey = `${this.layer.keyPrefix}\u0000${this.keys.urlHash}\u0000${this.variant}`;
-    const running = this.cache.flights.find<RenderedPage | undefined>('page', this.renderKey);
+    const running = integrationOf(this.cache).flights.find<RenderedPage | undefined>('page', this.renderKey);
     // A request never waits on its own render (a site cache in front of a route's cache).
     if (running !== undefined && running.leader !== this.req) return running.outcome.then((rendered) => this.served(rendered));
     if (this.layer.lock && running === undefined && !this.isRefresh) return this.leadUnderLock();
@@ -238,16 +247,16 @@ export class PageRequest {
 
   /** The fresh stored page for the request, if there is one now. */
   private async storedPage(): Promise<StoredPage | undefined> {
-    const learned = await this.cache.readShared<LearnedHeaders>(this.keys.headerKey);
+    const learned = await integrationOf(this.cache).readShared<LearnedHeaders>(this.keys.headerKey);
     if (learned === undefined) return undefined;
     const pageKey = pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variantHash(this.req, learned));
-    const entry = await this.cache.readSharedEntry<StoredPage>(pageKey);
+    const entry = await integrationOf(this.cache).readSharedEntry<StoredPage>(pageKey);
     return entry?.state === 'fresh' && templatesUnchanged(entry.value) ? entry.value : undefined;
   }
 
   /** Leads the render unless someone else leads it now, and marks the GET for the response phase. */
   private lead(): false {
-    const { flights } = this.cache;
+    const { flights } = integrationOf(this.cache);
     if (flights.find('page', this.renderKey) === undefined) this.flight = flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req);
     this.res.once('close', () => this.ended());
     return this.handOver();
@@ -258,9 +267,10 @@ export class PageRequest {
     const scope = scopeOf(this.res);
     // The generation read at lookup, before the view runs: a hit renders nothing, so only a miss's scope holds it.
     const generation = this.snapshot.generation;
-    if (generation !== undefined && !scope.renderGenerations.has(this.cache)) scope.renderGenerations.set(this.cache, generation);
-    const lookups = scope.pageLookups;
-    const same = lookups.findIndex((lookup) => lookup instanceof PageRequest && lookup.layer.storesWith(this.layer));
+    const generations = scope.get(RENDER_GENERATIONS);
+    if (generation !== undefined && !generations.has(this.cache)) generations.set(this.cache, generation);
+    const lookups = scope.get(PAGE_LOOKUPS);
+    const same = lookups.findIndex((lookup) => lookup.layer.storesWith(this.layer));
     if (same === -1) lookups.push(this);
     else lookups[same] = this;
     if (this.stores) this.seen = SeenAtLookup.take(this.req, this.learnedContexts);

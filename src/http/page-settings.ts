@@ -168,7 +168,7 @@ export class PageLayer {
     this.tagHeader = options.tagHeader === undefined ? undefined : tagHeaderOf(options.tagHeader, what);
     this.lock = options.lock ?? false;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
-    this.holeDelivery = new HoleDelivery(this, options.holes ?? 'fill', options.secret, (what, error) =>
+    this.holeDelivery = new HoleDelivery(options.holes ?? 'fill', options.secret, (what, error) =>
       reportPageFailure(resolveCache(this.cacheOption), what, error),
     );
   }

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { CountsByName, type HitCounts, PAGE_CHANNEL, type PageEvent } from '../common/observation.js';
-import { openedScope, scopeOf } from '../cacheability/request-scope.js';
+import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
 import { requestPath } from './page-keys.js';
 
 const countsByRoute = new CountsByName();
@@ -66,6 +66,20 @@ export function resetPageStats(): void {
   variantsTold = 0;
 }
 
+/** What the counting of pages keeps in a request's scope. */
+interface PageCounting {
+  /** Whether a page-cache layer counted this request as a miss: a layer further in counts nothing more. */
+  missCounted: boolean;
+  /**
+   * How the framework serving the request names the route that served it (`/items/:id`), told by its
+   * adapter as it passes the request on (`nameRoute`): its router matches only after that, so it is
+   * asked once the page is known. Undefined: Express's own route on the request, else the path.
+   */
+  routeName: (() => string | undefined) | undefined;
+}
+
+const PAGE_COUNTING = new ScopeSlot<PageCounting>(() => ({ missCounted: false, routeName: undefined }));
+
 const COUNTED_AS = { hit: 'hits', stale: 'staleHits', miss: 'misses', bypass: 'misses' } as const satisfies Record<PageEvent['outcome'], keyof HitCounts>;
 
 /**
@@ -76,8 +90,8 @@ const COUNTED_AS = { hit: 'hits', stale: 'staleHits', miss: 'misses', bypass: 'm
  * was not found, and counts as a miss.
  */
 export function countOnce(req: IncomingMessage, res: ServerResponse, outcome: PageEvent['outcome'], route: string, alias: string): void {
-  if (openedScope(res)?.missCounted === true) return;
-  if (outcome === 'miss' || outcome === 'bypass') scopeOf(res).missCounted = true;
+  if (openedScope(res)?.get(PAGE_COUNTING).missCounted === true) return;
+  if (outcome === 'miss' || outcome === 'bypass') scopeOf(res).get(PAGE_COUNTING).missCounted = true;
   const method = req.method ?? 'GET';
   const lookedUp = method === 'GET' || method === 'HEAD';
   if (lookedUp) countsByRoute.of(route)[COUNTED_AS[outcome]]++;
@@ -90,7 +104,7 @@ export function countOnce(req: IncomingMessage, res: ServerResponse, outcome: Pa
  * path), else the request's path.
  */
 export function routeOf(req: IncomingMessage, res: ServerResponse): string {
-  const named = openedScope(res)?.routeName?.();
+  const named = openedScope(res)?.get(PAGE_COUNTING).routeName?.();
   if (named !== undefined) return named;
   const { route, baseUrl } = req as IncomingMessage & { route?: { path?: unknown }; baseUrl?: string };
   if (route?.path === undefined) return requestPath(req);
@@ -102,5 +116,5 @@ export function routeOf(req: IncomingMessage, res: ServerResponse): string {
  * asked once its page is known (undefined: no route matched, the path counts).
  */
 export function nameRoute(res: ServerResponse, name: () => string | undefined): void {
-  scopeOf(res).routeName = name;
+  scopeOf(res).get(PAGE_COUNTING).routeName = name;
 }

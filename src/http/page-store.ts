@@ -23,6 +23,7 @@ import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheabil
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { pageTemplates } from '../digests/index.js';
+import { RESPONSE_HOLES } from '../holes/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
 function debugPrefix(layer: PageLayer): string {
@@ -55,8 +56,9 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
   /** A stored page with holes, sent instead of a failed render (see `replaceWithFallback`). */
   let fallbackBody: Buffer | undefined;
   const scope = scopeOf(res);
-  scope.holesDeliveredBy ??= layer;
-  const holds = () => scope.holesLeft && scope.holesDeliveredBy === layer;
+  const holes = scope.get(RESPONSE_HOLES);
+  holes.deliveredBy ??= layer.holeDelivery;
+  const holds = () => holes.left && holes.deliveredBy === layer.holeDelivery;
   const missed = () => (lookup ??= PageRequest.missedIn(res, layer));
   teeResponse(res, layer.maxBodyBytes, {
     mayReplace: () => holds() || missed()?.fallback !== undefined,
@@ -67,8 +69,8 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (lookup.fallback !== undefined && res.statusCode >= 500) {
         const body = replaceWithFallback(layer, lookup, lookup.fallback);
         if (lookup.fallback.holes !== true) return body;
-        if (scope.holesDeliveredBy !== layer) {
-          scope.holesLeft = true;
+        if (holes.deliveredBy !== layer.holeDelivery) {
+          holes.left = true;
           return unsealedBody(body);
         }
         // Its holes are filled for this request before it goes out.

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches } from '../../src/index.js';
 import { invalidatePage } from '../../src/http/index.js';
 import { headerValuesHash, pageKeyFor } from '../../src/http/page-keys.js';
+import { integrationOf } from '../../src/cache/integration.js';
 import { send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
 import { STACK_NAMES, stackKey } from './stacks.js';
@@ -59,7 +60,7 @@ describe.each(STACK_NAMES)('on %s', (name) => {
       const urlHash = md5(`http://${HOST}${path}`);
       const keyOf = (cookie: string) => pageKeyFor('', 'GET', urlHash, headerValuesHash({ headers: { cookie } } as IncomingMessage, ['cookie']));
       await eventually(async () => {
-        const states = await Promise.all(COOKIES.map(async (cookie) => (await cache.readSharedEntry(keyOf(cookie)))?.state ?? 'missing'));
+        const states = await Promise.all(COOKIES.map(async (cookie) => (await integrationOf(cache).readSharedEntry(keyOf(cookie)))?.state ?? 'missing'));
         expect(Object.fromEntries(COOKIES.map((cookie, i) => [cookie, states[i]]))).toEqual(Object.fromEntries(COOKIES.map((cookie) => [cookie, 'fresh'])));
       }, 10_000);
     }

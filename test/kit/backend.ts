@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { type BaseCache, type CacheEvent, type CacheParams, CacheServerError, channelName, InvalidCacheKeyError, KeyNotFoundError } from '../../src/index.js';
+import { integrationOf } from '../../src/cache/integration.js';
 import { eventually } from '../setup/eventually.js';
 import { sleep } from '../setup/sleep.js';
 
@@ -1056,8 +1057,8 @@ export function describeBackend(name: string, backend: BackendUnderTest): void {
         },
         hasKey: (key) => cache.hasKey(key),
         getEntries: async (key) => (await cache.getEntries([key])).has(key),
-        readShared: async (key) => (await cache.readShared(key)) !== undefined,
-        readSharedEntry: async (key) => (await cache.readSharedEntry(key)) !== undefined,
+        readShared: async (key) => (await integrationOf(cache).readShared(key)) !== undefined,
+        readSharedEntry: async (key) => (await integrationOf(cache).readSharedEntry(key)) !== undefined,
         readEntriesAndTags: async (key) => (await cache.readEntriesAndTags([key], ['a-tag'])).entries.has(key),
         peekFresh: async (key) => cache.peekFresh(key) !== undefined || (await cache.get(key)) !== undefined,
       };

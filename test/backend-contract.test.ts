@@ -1,0 +1,70 @@
+/**
+ * The backend contract says the same in its three places: the code (the `Seam` interface names every
+ * primitive, and `CacheSeam` declares the ones a backend must implement abstract), the doc comment
+ * at the top of the contract's file, and README's MUST / MAY table under "Custom backends".
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+/** The file that declares the contract: the class a backend extends, and its doc comment. */
+const CONTRACT = 'src/cache/backend-contract.ts';
+/** The file that declares the primitives the cache's operations call (`Seam`). */
+const PRIMITIVES = 'src/common/backend-primitives.ts';
+
+type Duty = 'MUST' | 'MAY';
+
+/** Each primitive by name, MUST where `CacheSeam` declares it abstract, MAY otherwise. */
+function primitivesInCode(): Record<string, Duty> {
+  const read = (file: string) => ts.createSourceFile(file, readFileSync(join(root, file), 'utf8'), ts.ScriptTarget.Latest, true);
+  const source = read(CONTRACT);
+  const primitives = read(PRIMITIVES);
+  const seam = primitives.statements.find((statement) => ts.isInterfaceDeclaration(statement) && statement.name.text === 'Seam');
+  const base = source.statements.find((statement) => ts.isClassDeclaration(statement) && statement.name?.text === 'CacheSeam');
+  if (seam === undefined || !ts.isInterfaceDeclaration(seam)) throw new Error(`${PRIMITIVES} declares no interface Seam`);
+  if (base === undefined || !ts.isClassDeclaration(base)) throw new Error(`${CONTRACT} declares no class CacheSeam`);
+  const abstract = new Set(
+    base.members
+      .filter((member) => ts.getCombinedModifierFlags(member as ts.Declaration) & ts.ModifierFlags.Abstract)
+      .map((member) => member.name!.getText(source)),
+  );
+  return Object.fromEntries(seam.members.map((member) => member.name!.getText(primitives)).map((name) => [name, abstract.has(name) ? 'MUST' : 'MAY']));
+}
+
+/** Each primitive by name as the doc comment at the top of the contract's file says it. */
+function primitivesInDocComment(): Record<string, Duty> {
+  const text = readFileSync(join(root, CONTRACT), 'utf8');
+  const header = text.slice(0, text.indexOf('*/'));
+  const sentence = (duty: Duty) => {
+    const found = new RegExp(`backend ${duty} implement[^.]*\\.|It ${duty} implement[^]*?\\.\\s*\\n`).exec(header.replace(/\n \* ?/g, '\n'));
+    if (found === null) throw new Error(`the doc comment at the top of ${CONTRACT} has no sentence saying what a backend ${duty} implement`);
+    // The names of the primitives themselves, not those of what stands in for them (in parentheses).
+    return [...found[0].replace(/\([^)]*\)/g, '').matchAll(/`(\w+)`/g)].map(([, name]) => [name!, duty] as const);
+  };
+  return Object.fromEntries([...sentence('MUST'), ...sentence('MAY')]);
+}
+
+/** Each primitive by name as the MUST / MAY table of README's "Custom backends" says it. */
+function primitivesInReadme(): Record<string, Duty> {
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('### Custom backends');
+  const section = readme.slice(start, readme.indexOf('\n## ', start));
+  const rows = [...section.matchAll(/^\| `(\w+)` \| (MUST|MAY) \|/gm)].map(([, name, duty]) => [name!, duty as Duty] as const);
+  return Object.fromEntries(rows);
+}
+
+describe('the backend contract', () => {
+  it('names in its doc comment every primitive of the code, each a MUST or a MAY as the code makes it', () => {
+    const code = primitivesInCode();
+    expect(Object.values(code)).toContain('MUST');
+    expect(Object.values(code)).toContain('MAY');
+    expect(primitivesInDocComment()).toEqual(code);
+  });
+
+  it("has README's table list every primitive of the code, each a MUST or a MAY as the code makes it", () => {
+    expect(primitivesInReadme()).toEqual(primitivesInCode());
+  });
+});

@@ -1,0 +1,37 @@
+/**
+ * What the package's index offers an application is what README documents: every value it exports is
+ * named there, save the built-in backends' classes (README names each by its `backend` string) and
+ * the errors a call may throw. The parts integrations use stay inside the package.
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import * as api from '../src/index.js';
+import { BUILTIN_BACKENDS } from '../src/backends/index.js';
+import { integrationOf } from '../src/cache/integration.js';
+
+const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+const builtIn = new Set<unknown>(Object.values(BUILTIN_BACKENDS));
+
+describe("the package's index", () => {
+  it('exports no value README does not name, but the built-in backends and the errors', () => {
+    const undocumented = Object.entries(api)
+      .filter(([, value]) => !builtIn.has(value) && !(typeof value === 'function' && value.prototype instanceof Error))
+      .map(([name]) => name)
+      .filter((name) => !new RegExp(`\\b${name}\\b`).test(readme));
+    expect(undocumented).toEqual([]);
+  });
+
+  it('offers no integration read on a cache: the page cache and the fragments reach them through integrationOf', async () => {
+    const cache = new api.LocMemCache({ location: 'public-surface' });
+    await cache.set('page', 'body');
+    // What `cache.` offers, as the type checker holds it (npm run typecheck checks these lines).
+    expectTypeOf(cache).not.toHaveProperty('readShared');
+    expectTypeOf(cache).not.toHaveProperty('readSharedEntry');
+    expectTypeOf(cache).not.toHaveProperty('storedKey');
+    expectTypeOf(cache).not.toHaveProperty('flights');
+    expectTypeOf(cache).not.toHaveProperty('refreshes');
+    expect(await integrationOf(cache).readShared('page')).toBe('body');
+    expect(integrationOf(cache).storedKey('page')).toBe(cache.makeKey('page'));
+  });
+});

@@ -1,0 +1,52 @@
+/**
+ * The request scope's slots: each concern declares what it keeps for a request and reads it back
+ * with its own type, made on first use, one per scope; the scope itself names none of them.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import { RequestScope, ScopeSlot } from '../src/cacheability/request-scope.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+describe('a slot of the request scope', () => {
+  it('holds one value per scope, made on first use and kept for the rest of the request', () => {
+    let made = 0;
+    const visits = new ScopeSlot(() => ({ made: ++made, pages: [] as string[] }));
+    const first = new RequestScope(undefined);
+    expect(made).toBe(0);
+    first.get(visits).pages.push('/a');
+    first.get(visits).pages.push('/b');
+    expect(first.get(visits)).toEqual({ made: 1, pages: ['/a', '/b'] });
+    const second = new RequestScope(undefined);
+    expect(second.get(visits)).toEqual({ made: 2, pages: [] });
+    expect(first.get(visits).pages).toEqual(['/a', '/b']);
+  });
+
+  it('is read back with the type its concern declared, apart from every other slot', () => {
+    const counting = new ScopeSlot(() => ({ counted: false }));
+    const lookups = new ScopeSlot<Array<{ key: string }>>(() => []);
+    const scope = new RequestScope(undefined);
+    scope.get(counting).counted = true;
+    scope.get(lookups).push({ key: 'page' });
+    expectTypeOf(scope.get(counting)).toEqualTypeOf<{ counted: boolean }>();
+    expectTypeOf(scope.get(lookups)).toEqualTypeOf<Array<{ key: string }>>();
+    expect(scope.get(counting)).toEqual({ counted: true });
+    expect(scope.get(lookups)).toEqual([{ key: 'page' }]);
+  });
+});
+
+describe('the request scope', () => {
+  // What the page cache, holes, fragments and server backends keep for a request is declared, typed,
+  // where they are: the scope holds nothing of theirs as a bare object to be narrowed back.
+  it('holds the request, its cacheability and the slots, and no member of any concern above it', () => {
+    const source = ts.createSourceFile('request-scope.ts', readFileSync(join(root, 'src/cacheability/request-scope.ts'), 'utf8'), ts.ScriptTarget.Latest, true);
+    const scope = source.statements.find((statement) => ts.isClassDeclaration(statement) && statement.name?.text === 'RequestScope') as ts.ClassDeclaration;
+    const members = scope.members
+      .flatMap((member): ReadonlyArray<ts.ClassElement | ts.ParameterDeclaration> => (ts.isConstructorDeclaration(member) ? member.parameters : [member]))
+      .map((member) => member.name!.getText(source));
+    expect(members.sort()).toEqual(['cacheability', 'get', 'request', 'slots']);
+  });
+});
