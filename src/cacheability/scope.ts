@@ -32,7 +32,7 @@ export class RequestScope {
   /**
    * The page-cache lookups of this request that missed, one per store (cache and key prefix): a
    * layer's response phase finds its request phase here, as the split middleware are two objects that
-   * meet only in the request. The page cache (src/http/page-request.ts) owns what they hold.
+   * meet only in the request. The page cache (src/http/page-miss.ts) owns what they hold.
    */
   readonly pageLookups: object[] = [];
   /**

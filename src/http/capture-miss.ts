@@ -32,7 +32,7 @@ export function captureMiss(layer: PageLayer, req: IncomingMessage, res: ServerR
   const scope = scopeOf(res);
   scope.holesDeliveredBy ??= layer;
   const holds = () => scope.holesLeft && scope.holesDeliveredBy === layer;
-  const missed = () => (miss ??= PageMiss.in(res, layer));
+  const missed = () => (miss ??= PageMiss.of(res, layer));
   teeResponse(res, layer.maxBodyBytes, {
     mayReplace: () => holds() || missed()?.fallback !== undefined,
     head: () => {

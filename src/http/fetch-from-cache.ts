@@ -56,7 +56,7 @@ export class PageLookup {
 
   /**
    * Answers from the cache (or from a concurrent render of the same page): true once the response is
-   * sent. Else false, after marking the request for the response phase.
+   * sent. Else false, after handing the miss to the capture phase (see `PageMiss`).
    */
   lookup(): MaybePromise<boolean> {
     const method = this.req.method ?? 'GET';

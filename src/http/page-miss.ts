@@ -82,7 +82,7 @@ export class PageMiss {
   }
 
   /** The miss of `layer`'s store for the request `res` answers, if its lookup missed. */
-  static in(res: ServerResponse, layer: PageLayer): PageMiss | undefined {
+  static of(res: ServerResponse, layer: PageLayer): PageMiss | undefined {
     const misses = openedScope(res)?.pageLookups;
     if (misses !== undefined) for (const miss of misses) if (miss instanceof PageMiss && miss.layer.storesWith(layer)) return miss;
     return undefined;
