@@ -1,12 +1,28 @@
 /**
- * The page cache (Django's `middleware/cache.py`) over Node's request and response:
- * `fetch` answers from the cache with prebuilt headers and body, `capture` stores what the view sends.
- * Concurrent misses of one page wait for one render and are handed its page, never its store; the
- * response that rendered it ends once it is stored (Django stores, then returns). The view runs in a
- * request scope, so a cache that is down costs the request one timeout, not one per call, and the
- * tags of the fragments it renders reach the stored page. Every page carries the tags `url:<path>` and `url://<host><path>`: their
- * versions, read with the header list, are what the page is stamped with, so an invalidation during a
- * render drops it too.
+ * The page cache (Django's `middleware/cache.py`) over Node's request and response, in three phases
+ * a request meets in this order:
+ *
+ * 1. **Fetch** (`fetch-from-cache.ts`, Django's `FetchFromCacheMiddleware`), before the view: the
+ *    URL's keys, the header list and the path's tag versions read together, the variant's page, and
+ *    the answer from it, with prebuilt headers and body: a HIT, a STALE (refreshed behind), a 304, or
+ *    a HEAD answered from the GET's page. Concurrent misses of one page wait for one render and are
+ *    handed its page, never its store. A miss is handed on (`page-miss.ts`), marked MISS.
+ * 2. **Capture** (`capture-miss.ts`), installed before the view runs: watches the response of the
+ *    miss however the view writes it, delivers its holes, and sends a stale page for a failed render.
+ * 3. **Update** (`update-cache.ts`, Django's `UpdateCacheMiddleware`), from inside the capture: at the
+ *    head, whether the page may be kept and the headers it goes out with (max-age, tags for the edge);
+ *    at the view's end, the store. The response that rendered the page ends once it is stored
+ *    (Django stores, then returns): the request its client sends next finds the page.
+ *
+ * The split middleware run the halves apart (update outermost, fetch innermost, as Django orders
+ * them): the capture may be installed before the lookup runs, so it finds the miss in the request's
+ * scope when the head goes out. A HIT runs no view and none of the middleware after the page cache,
+ * and writes nothing on its request: its stored headers go on the response before `writeHead`, so
+ * the layers around the page cache change it as they changed the MISS that stored it. The view runs
+ * in a request scope, so a cache that is down costs the request one timeout, not one per call, and
+ * the tags of the fragments it renders reach the stored page. Every page carries the tags
+ * `url:<path>` and `url://<host><path>`: their versions, read with the header list, are what the
+ * page is stamped with, so an invalidation during a render drops it too.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MaybePromise } from '../cache/base-cache.js';
@@ -15,8 +31,8 @@ import { inRequestScope } from '../cacheability/request-scope.js';
 import { judgeFreshnessHere } from './conditional.js';
 import { resolveCache } from './page-keys.js';
 import { type PageCacheOptions, PageLayer } from './page-settings.js';
-import { PageRequest } from './page-request.js';
-import { captureResponse } from './page-store.js';
+import { captureMiss } from './capture-miss.js';
+import { PageLookup } from './fetch-from-cache.js';
 
 export { DEFAULT_LOCK_TIMEOUT_MS, PAGE_CACHE_OPTIONS, type PageCacheOptions } from './page-settings.js';
 export { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS } from './policy.js';
@@ -37,7 +53,7 @@ export class PageCache {
   }
 
   /**
-   * Both phases, as one middleware: answers a hit, else watches the response and calls `next`.
+   * Every phase, as one middleware: answers a hit, else captures the response and calls `next`.
    * `answered` is called once the cache has answered (`next` is then never called): a framework
    * that sends responses itself stands aside there (Fastify's `reply.hijack()`, Koa's `ctx.respond = false`).
    */
@@ -46,9 +62,9 @@ export class PageCache {
   }
 
   /**
-   * The request phase as middleware: answers a hit (then calls `answered`), else starts the response
-   * phase (`captureOnMiss`, when this layer has both) and calls `next` in the request's scope. A hit on
-   * a cache in this process is answered before this returns.
+   * The fetch phase as middleware: answers a hit (then calls `answered`), else captures the response
+   * (`captureOnMiss`, when this layer runs every phase) and calls `next` in the request's scope. A hit
+   * on a cache in this process is answered before this returns.
    */
   fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, captureOnMiss = false, answered: () => void = NOTHING): void {
     const cache = resolveCache(this.layer.cacheOption);
@@ -60,7 +76,7 @@ export class PageCache {
     }
     let hit: MaybePromise<boolean>;
     try {
-      hit = new PageRequest(this.layer, req, res, cache).lookup();
+      hit = new PageLookup(this.layer, req, res, cache).lookup();
     } catch (error) {
       next(error);
       return;
@@ -73,25 +89,25 @@ export class PageCache {
   private continueAfterMiss(req: IncomingMessage, res: ServerResponse, next: () => void, capture: boolean): void {
     // A hit answers preconditions as preconditionStatus reads them; so must a framework on a miss.
     judgeFreshnessHere(req, res);
-    if (capture) this.capture(req, res);
+    if (capture) captureMiss(this.layer, req, res);
     // In the request's scope, so that the view's cache calls share the request's budget and its fragments' tags reach the page.
     inRequestScope(res, next);
   }
 
   /**
-   * The request phase: answers from the cache (or from a concurrent render of the same page) and
-   * resolves true, or resolves false after marking a GET for the response phase.
+   * The fetch phase: answers from the cache (or from a concurrent render of the same page) and
+   * resolves true, or resolves false after handing the miss to the capture phase.
    */
   fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     try {
-      return Promise.resolve(new PageRequest(this.layer, req, res, resolveCache(this.layer.cacheOption)).lookup());
+      return Promise.resolve(new PageLookup(this.layer, req, res, resolveCache(this.layer.cacheOption)).lookup());
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** The response phase: stores the response if the request phase asked for it and the rules allow. */
+  /** The capture and update phases: store the response if the fetch phase missed and the rules allow. */
   capture(req: IncomingMessage, res: ServerResponse): void {
-    captureResponse(this.layer, req, res);
+    captureMiss(this.layer, req, res);
   }
 }

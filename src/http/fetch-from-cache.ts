@@ -1,13 +1,18 @@
 /**
- * One request's lookup in one page-cache layer, as one object: the URL's keys, the tag versions read
- * with them, the variant, a fallback page and the render it leads, carried from step to step. A step
- * goes on at once when the store answered synchronously, so a hit on a cache in this process is sent
- * within the request's own event, with no promise in between. A miss renders once per page in the
- * process (a `Flight` of the cache's, led by the request) and, under `lock`, once across processes.
+ * The fetch phase (Django's `FetchFromCacheMiddleware`): one request's lookup in one page-cache
+ * layer, as one object carrying the URL's keys, the tag versions read with them, the variant and a
+ * fallback page from step to step, top to bottom: the refresh token, the header list and the path's
+ * tag versions, the variant's page, then the answer (a HIT, a STALE with its refresh behind, a 304 or
+ * a HEAD, sent by `serve`) or the miss. A step goes on at once when the store answered synchronously,
+ * so a hit on a cache in this process is sent within the request's own event, with no promise in
+ * between. A miss renders once per page in the process (a `Flight` of the cache's, led by the
+ * request) and, under `lock`, once across processes; it is handed to the response phase as a
+ * `PageMiss`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../cache/base-cache.js';
-import { type Flight, type Locks, lockOrWait, type Release } from '../flight/index.js';
+import { type Locks, lockOrWait, type Release } from '../flight/index.js';
+import { type Flight } from '../flight/index.js';
 import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
 import { templatesUnchanged } from '../digests/index.js';
 import { integrationOf } from '../cache/integration.js';
@@ -17,40 +22,19 @@ import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash,
 import { countOnce, routeOf } from './page-stats.js';
 import { traced, tracing } from '../common/observation.js';
 import type { PageLayer, UrlKeys } from './page-settings.js';
+import { type PageFlight, PageMiss, type RenderedPage } from './page-miss.js';
 import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './page-refresh.js';
 import { reportPageFailure } from './page-failures.js';
 import { SeenAtLookup } from './seen-at-lookup.js';
-
-/** A page as the leading render sent it, with what a waiter needs to tell whether it is its variant. */
-export interface RenderedPage {
-  page: StoredPage;
-  /** The request headers and contexts the page varies on, and the leader's hash of its values of them. */
-  varies: { headers: readonly string[]; contexts?: readonly string[] };
-  variant: string;
-}
-
-/** A page render: it lands with the page, or with undefined when it ended without one others may share. */
-export type PageFlight = Flight<RenderedPage | undefined>;
-
-/**
- * The page-cache lookups of a request that missed, one per store (cache and key prefix): a layer's
- * response phase finds its request phase here, as the split middleware are two objects that meet
- * only in the request.
- */
-const PAGE_LOOKUPS = new ScopeSlot<PageRequest[]>(() => []);
-
 /** The next step of a lookup, given the store's answers. */
-type Step<A, B> = (this: PageRequest, first: A, second: B) => MaybePromise<boolean>;
+type Step<A, B> = (this: PageLookup, first: A, second: B) => MaybePromise<boolean>;
 
-export class PageRequest {
+export class PageLookup {
   /** Whether the request is a refresh this cache (or a process sharing it) asked for: it renders whatever is stored. */
   private isRefresh = false;
   private keys!: UrlKeys;
-  /**
-   * The versions of the page's `url:` tags and the cache's generation, read before the render: the
-   * page is stored stamped with them, and not stored if a tag it carries was invalidated since.
-   */
-  snapshot!: TagSnapshot;
+  /** The versions of the page's `url:` tags and the cache's generation, read before the render (see `MissedLookup`). */
+  private snapshot!: TagSnapshot;
   /** The hash of the request's values of the headers its URL's pages vary on; `?` while they are not known. */
   private variant = '?';
   /** The key of the variant's page, once its variant is known. */
@@ -58,19 +42,11 @@ export class PageRequest {
   /** The page's identity among renders: key prefix, URL hash and variant. */
   private renderKey = '';
   /** A page past its stale window but inside `staleIfError`: sent instead of a failed render. */
-  fallback: StoredPage | undefined;
-  /** False for HEAD: its response gets the headers its GET would get, and nothing is stored. */
-  stores = true;
-  /** The render this request leads, if it leads one. */
-  private flight: PageFlight | undefined;
-  /** The cross-process render lock (`lock`), held until the page is stored or will not be. */
+  private fallback: StoredPage | undefined;
+  /** The cross-process render lock (`lock`), once this request took it. */
   private renderLock: Release | undefined;
-  /** The store of the page this request rendered, once it began. */
-  private storing: Promise<void> | undefined;
   /** The contexts the URL's pages were known to vary on at lookup. */
   private learnedContexts: readonly string[] = [];
-  /** What the lookup saw of the request, for a render it hands over: compared when its page is stored. */
-  private seen: SeenAtLookup | undefined;
   /** The page the lookup served, and under which route it was stored: undefined while it served none. */
   private found: { label: HitLabel; route: string | undefined } | undefined;
 
@@ -81,21 +57,9 @@ export class PageRequest {
     readonly cache: BaseCache,
   ) {}
 
-  /** The lookup of `layer`'s store that missed for the request `res` answers, if one did. */
-  static missedIn(res: ServerResponse, layer: PageLayer): PageRequest | undefined {
-    return openedScope(res)
-      ?.get(PAGE_LOOKUPS)
-      .find((lookup) => lookup.layer.storesWith(layer));
-  }
-
-  /** The `url:` tags every page of the request's URL carries. */
-  get urlTags(): readonly string[] {
-    return this.keys.urlTags;
-  }
-
   /**
    * Answers from the cache (or from a concurrent render of the same page): true once the response is
-   * sent. Else false, after marking the request for the response phase.
+   * sent. Else false, after handing the miss to the capture phase (see `PageMiss`).
    */
   lookup(): MaybePromise<boolean> {
     const method = this.req.method ?? 'GET';
@@ -202,9 +166,8 @@ export class PageRequest {
    */
   private joinOrLead(): MaybePromise<boolean> {
     if (this.req.method !== 'GET') {
-      this.stores = false;
-      this.fallback = undefined;
-      return this.handOver();
+      this.handOver(false, undefined);
+      return false;
     }
     this.renderKey = `${this.layer.keyPrefix}\u0000${this.keys.urlHash}\u0000${this.variant}`;
     const running = integrationOf(this.cache).flights.find<RenderedPage | undefined>('page', this.renderKey);
@@ -254,58 +217,34 @@ export class PageRequest {
     return entry?.state === 'fresh' && templatesUnchanged(entry.value) ? entry.value : undefined;
   }
 
-  /** Leads the render unless someone else leads it now, and marks the GET for the response phase. */
+  /** Leads the render unless someone else leads it now, and hands the miss to the response phase. */
   private lead(): false {
     const { flights } = integrationOf(this.cache);
-    if (flights.find('page', this.renderKey) === undefined) this.flight = flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req);
-    this.res.once('close', () => this.ended());
-    return this.handOver();
-  }
-
-  /** Hands this lookup to the response phase of the layers storing where this one does, and marks the miss. */
-  private handOver(): false {
-    const scope = scopeOf(this.res);
-    // The generation read at lookup, before the view runs: a hit renders nothing, so only a miss's scope holds it.
-    const generation = this.snapshot.generation;
-    const generations = scope.get(RENDER_GENERATIONS);
-    if (generation !== undefined && !generations.has(this.cache)) generations.set(this.cache, generation);
-    const lookups = scope.get(PAGE_LOOKUPS);
-    const same = lookups.findIndex((lookup) => lookup.layer.storesWith(this.layer));
-    if (same === -1) lookups.push(this);
-    else lookups[same] = this;
-    if (this.stores) this.seen = SeenAtLookup.take(this.req, this.learnedContexts);
-    return this.layer.markMiss(this.res);
+    const flight = flights.find('page', this.renderKey) === undefined ? flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req) : undefined;
+    const miss = this.handOver(true, flight);
+    this.res.once('close', () => miss.ended());
+    return false;
   }
 
   /**
-   * Whether the page rendered for the request, varying on `contexts` and holding holes or not, may
-   * be stored: it read nothing that middleware after the lookup set (see `SeenAtLookup`).
+   * Hands the miss to the response phase of the layers storing where this one does, and marks it.
+   * `stores`: false for HEAD, which stores nothing (nor falls back on a stale page).
    */
-  mayStore(contexts: readonly string[], holes: boolean): boolean {
-    return this.seen?.mayStore(this.layer, this.req, contexts, holes) ?? true;
-  }
-
-  /** Ends the render this request leads, with its page (shared with those waiting) or without one. */
-  settle(rendered?: RenderedPage): void {
-    this.flight?.land(rendered);
-  }
-
-  /** The page this request rendered is being stored: its render lock is let go once it is, and the cache's `settled()` waits for it. */
-  storingWith(store: Promise<void>): void {
-    this.storing = store;
-    this.cache.behind.add(store);
-  }
-
-  /**
-   * The response closed, however it ended: the render settles (if nothing settled it sooner), and the
-   * render lock is let go, once the page is stored when it is being stored.
-   */
-  private ended(): void {
-    this.settle();
-    const release = this.renderLock;
-    if (release === undefined) return;
-    this.renderLock = undefined;
-    if (this.storing === undefined) void release();
-    else void this.storing.finally(release);
+  private handOver(stores: boolean, flight: PageFlight | undefined): PageMiss {
+    const miss = PageMiss.handOver({
+      layer: this.layer,
+      req: this.req,
+      res: this.res,
+      cache: this.cache,
+      urlTags: this.keys.urlTags,
+      snapshot: this.snapshot,
+      fallback: stores ? this.fallback : undefined,
+      stores,
+      seen: stores ? SeenAtLookup.take(this.req, this.learnedContexts) : undefined,
+      flight,
+      renderLock: this.renderLock,
+    });
+    this.layer.markMiss(this.res);
+    return miss;
   }
 }
