@@ -6,7 +6,6 @@
 import type { Flights, Refreshes, Release } from '../flight/index.js';
 import type { CallOptions } from './call-options.js';
 import type { Codec } from './codec.js';
-import type { CacheKey } from './keys.js';
 import type { KeyMaking, MadeKeys } from './made-keys.js';
 import type { MaybePromise } from './maybe.js';
 import type { CacheStats } from './observe.js';
@@ -14,9 +13,9 @@ import type { Payloads } from './payloads.js';
 import type { Reporter } from './report.js';
 import type { EdgePurges } from '../edge/purge-queue.js';
 import type { Seam } from './seam.js';
-import type { TagSnapshot, VersionOption } from './types.js';
+import type { TagSnapshot } from './types.js';
 
-/** What the parts call on the cache itself: its settings, its clock (which tests replace), and the public calls they build on. */
+/** What the parts call on the cache itself: its settings, its clock (which tests replace), and the calls they build on. */
 export interface CacheSelf extends KeyMaking {
   readonly alias: string;
   readonly defaultTimeout: number | null;
@@ -28,8 +27,6 @@ export interface CacheSelf extends KeyMaking {
   /** Whether a server's failure answers as a miss or a no-op (`failOpen`) rather than rejecting the call. */
   readonly failsOpen: boolean;
   now(): number;
-  incr(key: CacheKey, delta?: number, options?: VersionOption): Promise<number>;
-  incrVersion(key: CacheKey, delta?: number, options?: VersionOption): Promise<number>;
   readTagSnapshot(tags: readonly string[]): MaybePromise<TagSnapshot>;
   acquireLock(name: string, seconds: number): Promise<Release | undefined>;
   reportError(error: Error, cause?: string): void;
