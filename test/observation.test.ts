@@ -62,10 +62,10 @@ describe('an operation that another builds on', () => {
 
 describe('a subclass that overrides an operation', () => {
   class Audited extends LocMemCache {
-    readonly read: CacheKey[] = [];
+    readonly asked: CacheKey[] = [];
 
     override get<T = unknown>(key: CacheKey, defaultValue?: T, options?: { version?: number }): Promise<T | undefined> {
-      this.read.push(key);
+      this.asked.push(key);
       return super.get(key, defaultValue, options);
     }
   }
@@ -82,6 +82,6 @@ describe('a subclass that overrides an operation', () => {
       { operation: 'get', key: 'user:1', outcome: 'hit' },
       { operation: 'get', key: 'user:2', outcome: 'miss' },
     ]);
-    expect(cache.read).toEqual(['user:1', 'user:2']);
+    expect(cache.asked).toEqual(['user:1', 'user:2']);
   });
 });
