@@ -182,16 +182,6 @@ export class FragmentKeys {
       if (this.lastRoot === root) this.lastRoot = undefined;
     }
   }
-
-  /** Forgets every key and hit: the cache was cleared or closed. */
-  clear(): void {
-    this.undigested.byName.clear();
-    this.undigested.lastName = this.undigested.lastNameNode = undefined;
-    this.digested.clear();
-    this.places.clear();
-    this.lastRoot = undefined;
-    this.nodes = 0;
-  }
 }
 
 /** Each cache's fragment memo, made when its first fragment is keyed; it goes when the cache does. */

@@ -6,8 +6,9 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type BaseCache, caches, configureCaches } from '../../src/index.js';
+import { type BaseCache, caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { FragmentRender } from '../../src/fragments/index.js';
+import { FragmentKeys } from '../../src/fragments/key.js';
 
 setFlagsFromString('--expose-gc');
 const collectGarbage = runInNewContext('gc') as () => void;
@@ -63,6 +64,20 @@ describe("a fragment memo is its cache's own", () => {
     // Each render makes one more key than the last: together, more than the memo holds.
     for (let i = 0; i < 12_000; i++) expect(await render([{ name: 'hot' }, { name: `cold-${i}` }])).toBe(`<hot><cold-${i}>`);
     expect(hot.asked.filter((made) => made === caches.get('default').storedKey('template.cache.hot.d41d8cd98f00b204e9800998ecf8427e'))).toEqual([]);
+  });
+});
+
+describe('a memo past its bound', () => {
+  it('holds no more nodes than its limit, however many names, values and digests come', () => {
+    const keys = new FragmentKeys(100);
+    for (let i = 0; i < 1000; i++) {
+      keys.key(`name-${i}`, [i, 'x'], keys.undigested);
+      keys.key('digested', [i], keys.root(`digest-${i}`));
+      expect(keys.size).toBeLessThanOrEqual(100);
+    }
+    // Forgetting changes no key: one made again is the one every engine makes.
+    expect(keys.key('name-0', [0, 'x'], keys.undigested).key).toBe(makeTemplateFragmentKey('name-0', [0, 'x']));
+    expect(keys.key('digested', [0], keys.root('digest-0')).key).toBe(makeTemplateFragmentKey('digested', [0], undefined, 'digest-0'));
   });
 });
 
