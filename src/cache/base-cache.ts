@@ -10,7 +10,8 @@ export interface RenderRead<T> {
  * keys, versions, timeouts, serialization and copy-on-read; a backend sees only made keys, payloads
  * and absolute expiries (epoch seconds, `null` = never). The concerns around the API live in parts
  * of their own, which this class holds: tags (src/tags), getOrSet over the flight engine, counters,
- * in-process hits, reporting and observation.
+ * in-process hits and reporting. Each public operation goes through `instrument` (src/core/observe.ts),
+ * which publishes how it ended while someone subscribes.
  */
 import type { Codec } from '../common/codec.js';
 import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } from '../common/call-options.js';
@@ -19,15 +20,16 @@ import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
 import type { HeldString, InProcessEntry, InProcessStore, LocalStore } from '../common/in-process-contract.js';
 import { InProcessHits } from './in-process-hits.js';
-import { type CacheIntegration, INTEGRATION } from './integration.js';
 import { type CacheKey, userKeyToString } from '../common/cache-keys.js';
 import type { MadeKey, MadeKeys } from '../common/made-keys.js';
-import { type CacheStats, countError, emptyStats, observeOperations, type Operation } from '../common/observation.js';
+import { type CacheStats, countError, emptyStats, instrument } from '../common/observation.js';
 import { type Payloads, Unreadable } from '../common/payloads.js';
 import type { Reporter } from '../common/reporting.js';
 import { CacheSeam } from './backend-contract.js';
-import { type Seam, throwRefusal } from '../common/backend-primitives.js';
-import { andThen, type MaybePromise, nothing, promised } from '../common/maybe-promise.js';
+import { throwRefusal } from '../common/backend-primitives.js';
+import { andThen, type MaybePromise, nothing } from '../common/maybe-promise.js';
+import { type CacheIntegration, INTEGRATION } from './integration.js';
+import { type Seam } from '../common/backend-primitives.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
 import type {
@@ -157,18 +159,14 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   // ---- Reads --------------------------------------------------------------------------------
 
-  // get, set and getMany are the hot path: they are not `async`, so that a backend answering
+  // get, set and getMany are the hot path: their work is not `async`, so that a backend answering
   // synchronously (locmem) costs one promise per call instead of three.
   get<T = unknown>(key: CacheKey): Promise<T | undefined>;
   /** With a default, a miss answers the default, so the result has the default's type. */
   get<T>(key: CacheKey, defaultValue: T, options?: VersionOption): Promise<T>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
-    try {
-      return promised(this.answerGet(key, defaultValue, options));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return instrument(this, 'get', this, this.answerGet<T>, key, defaultValue, options);
   }
 
   /** What `get` answers: at once from a store in this process. Throws for a bad key. */
@@ -212,11 +210,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   getMany<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
-    try {
-      return promised(this.answerGetMany<T>(keys, options));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return instrument(this, 'getMany', this, this.answerGetMany<T>, keys, options);
   }
 
   /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
@@ -229,12 +223,12 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * read of the entries and at most one of their tags, as `getMany`.
    */
   getEntries<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
-    try {
-      const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), NO_TAGS, 'live');
-      return promised(andThen(read, entriesOf));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return instrument(this, 'getEntries', this, this.answerGetEntries<T>, keys, options);
+  }
+
+  private answerGetEntries<T>(keys: ListOf<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, CachedEntry<T>>> {
+    const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), NO_TAGS, 'live');
+    return andThen(read, entriesOf);
   }
 
   /**
@@ -253,7 +247,11 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** Whether a live entry holds the key: present, its tags not invalidated, its timeout not passed. */
-  async hasKey(key: CacheKey, options?: VersionOption): Promise<boolean> {
+  hasKey(key: CacheKey, options?: VersionOption): Promise<boolean> {
+    return instrument(this, 'hasKey', this, this.answerHasKey, key, options);
+  }
+
+  private answerHasKey(key: CacheKey, options: VersionOption | undefined): Promise<boolean> {
     return this.batches.hasFresh(this.keys.made(key, this.calls.versionOf(options, 'hasKey')));
   }
 
@@ -280,11 +278,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   // ---- Writes -------------------------------------------------------------------------------
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
-    try {
-      return promised(this.answerSet(key, value, timeoutOrOptions));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return instrument(this, 'set', this, this.answerSet, key, value, timeoutOrOptions);
   }
 
   /** What `set` answers: at once for a store in this process. Throws for a bad key or value. */
@@ -321,7 +315,11 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** Stores the value only when no fresh entry holds the key; answers whether it did. */
-  async add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
+  add(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<boolean> {
+    return instrument(this, 'add', this, this.answerAdd, key, value, timeoutOrOptions);
+  }
+
+  private async answerAdd(key: CacheKey, value: unknown, timeoutOrOptions: TimeoutArg): Promise<boolean> {
     const { expiresAt, version, tags, windows, asOf } = this.calls.write(timeoutOrOptions, 'add');
     const made = this.keys.made(key, version);
     const payload = this.payloads.encode(value, made);
@@ -336,13 +334,13 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * is answered at once while one refresh runs behind it; one past that window but inside
    * `staleIfError` stands in when computing fails.
    */
-  async getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
-    return this.computed.run<T>(key, valueOrFactory, timeoutOrOptions);
+  getOrSet<T = unknown>(key: CacheKey, valueOrFactory: T | Promise<T> | (() => T | Promise<T>), timeoutOrOptions?: TimeoutArg): Promise<T> {
+    return instrument(this, 'getOrSet', this.computed, this.computed.run<T>, key, valueOrFactory, timeoutOrOptions);
   }
 
   /** Stores every entry; answers the keys that could not be stored. */
-  async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<string[]> {
-    return this.writes.setMany(this.calls.entries(entries, 'setMany'), timeoutOrOptions);
+  setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions?: TimeoutArg): Promise<string[]> {
+    return instrument(this, 'setMany', this.writes, this.writes.setMany, entries, timeoutOrOptions);
   }
 
   /**
@@ -354,48 +352,52 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
-  async touch(key: CacheKey, timeoutOrOptions?: TouchArg): Promise<boolean> {
-    return this.writes.touch(key, timeoutOrOptions);
+  touch(key: CacheKey, timeoutOrOptions?: TouchArg): Promise<boolean> {
+    return instrument(this, 'touch', this.writes, this.writes.touch, key, timeoutOrOptions);
   }
 
   /** Answers true when a live entry was removed. */
-  async delete(key: CacheKey, options?: VersionOption): Promise<boolean> {
-    return this.writes.delete(key, options);
+  delete(key: CacheKey, options?: VersionOption): Promise<boolean> {
+    return instrument(this, 'delete', this.writes, this.writes.delete, key, options);
   }
 
-  async deleteMany(keys: ListOf<CacheKey>, options?: VersionOption): Promise<void> {
-    return this.writes.deleteMany(this.calls.keys(keys, 'deleteMany'), options);
+  deleteMany(keys: ListOf<CacheKey>, options?: VersionOption): Promise<void> {
+    return instrument(this, 'deleteMany', this.writes, this.writes.deleteMany, keys, options);
   }
 
-  async clear(): Promise<void> {
+  clear(): Promise<void> {
+    return instrument(this, 'clear', this, this.removeEverything, undefined);
+  }
+
+  private async removeEverything(): Promise<void> {
     await this.seam.removeAll();
     this.purges?.purge({ kind: 'everything' });
   }
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */
-  async incr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
-    return this.counters.incr(key, delta, options);
+  incr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    return instrument(this, 'incr', this.counters, this.counters.incr, key, delta, options);
   }
 
-  async decr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
-    return this.counters.decr(key, delta, options);
+  decr(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    return instrument(this, 'decr', this.counters, this.counters.decr, key, delta, options);
   }
 
   /** Moves the entry to version + delta, keeping its expiry; answers the new version. */
-  async incrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
-    return this.counters.incrVersion(key, delta, options);
+  incrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    return instrument(this, 'incrVersion', this.counters, this.counters.incrVersion, key, delta, options);
   }
 
-  async decrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
-    return this.counters.decrVersion(key, delta, options);
+  decrVersion(key: CacheKey, delta = 1, options?: VersionOption): Promise<number> {
+    return instrument(this, 'decrVersion', this.counters, this.counters.decrVersion, key, delta, options);
   }
 
   /**
    * Invalidates every entry written with any of `tags` before this call, in every process sharing the
    * store: they read as misses (with `soft`, as stale where they have a stale window). Nothing is scanned.
    */
-  async invalidateTags(tags: ListOf<string>, options?: InvalidateOptions): Promise<void> {
-    return this.tags.invalidateTags(this.calls.tagList(tags, 'invalidateTags'), options);
+  invalidateTags(tags: ListOf<string>, options?: InvalidateOptions): Promise<void> {
+    return instrument(this, 'invalidateTags', this.tags, this.tags.invalidateTags, tags, options);
   }
 
   /**
@@ -457,14 +459,3 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     countError(this.counts, this.alias, error);
   }
 }
-
-// The operations that can answer at once, by the method that does: observed, they are called instead of the public one.
-observeOperations(BaseCache.prototype, {
-  get: BaseCache.prototype['answerGet'] as Operation,
-  set: BaseCache.prototype['answerSet'] as Operation,
-  getMany: BaseCache.prototype['answerGetMany'] as Operation,
-  // Observed, getOrSet also tells whether it found the key fresh, found it stale or computed it.
-  getOrSet: function (this: BaseCache, key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg) {
-    return this['computed'].found(key, valueOrFactory, timeoutOrOptions);
-  } as Operation,
-});

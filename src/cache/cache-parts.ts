@@ -23,7 +23,7 @@ import type { CacheIntegration, INTEGRATION } from './integration.js';
 import type { TagHost } from '../tags/tag-host.js';
 import { TagVersions } from '../tags/versions.js';
 
-/** What the parts call on the cache itself: its settings, its clock (which tests replace), and the public calls they build on. */
+/** What the parts call on the cache itself: its settings, its clock (which tests replace), and the calls they build on. */
 export interface CacheSelf extends KeyMaking {
   readonly alias: string;
   readonly defaultTimeout: number | null;
@@ -34,8 +34,6 @@ export interface CacheSelf extends KeyMaking {
   /** Whether a server's failure answers as a miss or a no-op (`failOpen`) rather than rejecting the call. */
   readonly failsOpen: boolean;
   now(): number;
-  incr(key: CacheKey, delta?: number, options?: VersionOption): Promise<number>;
-  incrVersion(key: CacheKey, delta?: number, options?: VersionOption): Promise<number>;
   readTagSnapshot(tags: readonly string[]): MaybePromise<TagSnapshot>;
   acquireLock(name: string, seconds: number): Promise<Release | undefined>;
   reportError(error: Error, cause?: string): void;

@@ -24,12 +24,12 @@ export class Counters<P> {
     return this.add(key, keys.made(key, calls.versionOf(options, 'incr')), delta);
   }
 
-  /** `incr` by `-delta`, called as a caller would (it is observed as an incr too). */
+  /** `incr` by `-delta`: observed as the decr it is, not as an incr too. */
   async decr(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
-    const { calls, cache } = this.context;
+    const { calls } = this.context;
     calls.delta(delta, 'incr/decr');
     calls.versionOf(options, 'decr');
-    return cache.incr(key, -delta, options);
+    return this.incr(key, -delta, options);
   }
 
   async incrVersion(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
@@ -45,12 +45,12 @@ export class Counters<P> {
     return version + delta;
   }
 
-  /** `incrVersion` by `-delta`, called as a caller would (it is observed as an incrVersion too). */
+  /** `incrVersion` by `-delta`: observed as the decrVersion it is, not as an incrVersion too. */
   async decrVersion(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
-    const { calls, cache } = this.context;
+    const { calls } = this.context;
     calls.delta(delta, 'incrVersion/decrVersion');
     calls.versionOf(options, 'decrVersion');
-    return cache.incrVersion(key, -delta, options);
+    return this.incrVersion(key, -delta, options);
   }
 
   /** Adds `delta` to the integer under `made` (user key `key`); KeyNotFoundError when missing. */

@@ -12,14 +12,14 @@ import { Unreadable } from '../common/payloads.js';
 import { throwRefusal } from '../common/backend-primitives.js';
 import type { TimeoutArg } from '../common/cache-types.js';
 import type { CacheKey } from '../common/cache-keys.js';
-import type { FoundAnswer } from '../common/observation.js';
+import type { ToldOutcome } from '../common/observation.js';
 import { integrationOf } from './integration.js';
 
 export class GetOrSet<P> {
   constructor(private readonly context: CacheParts<P>) {}
 
-  /** `getOrSet`; `found`, when given, is told whether the key was found fresh, found stale or not found (then computed). */
-  async run<T>(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg, found?: FoundAnswer): Promise<T> {
+  /** `getOrSet`; `found`, when it is observed, is told whether the key was found fresh, found stale or not found (then computed). */
+  async run<T>(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg, found?: ToldOutcome): Promise<T> {
     const { seam, tags, payloads, counts, cache, calls, keys } = this.context;
     const args = calls.write(timeoutOrOptions, 'getOrSet');
     const made = keys.made(key, args.version);
@@ -57,13 +57,6 @@ export class GetOrSet<P> {
     if (!(value instanceof Unreadable)) return value as T;
     await value.removal;
     throw value.error;
-  }
-
-  /** `getOrSet` as it is observed: its value, and whether it was found fresh, found stale or computed. */
-  async found(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg): Promise<FoundAnswer> {
-    const found: FoundAnswer = { value: undefined, outcome: 'ok' };
-    found.value = await this.run(key, valueOrFactory, timeoutOrOptions, found);
-    return found;
   }
 
   /**

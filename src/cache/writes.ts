@@ -8,7 +8,8 @@ import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
 import type { CacheParts } from './cache-parts.js';
 import type { CacheKey } from '../common/cache-keys.js';
 import { failedKey, throwRefusal } from '../common/backend-primitives.js';
-import type { TagSnapshot, TimeoutArg, TouchArg, VersionOption } from '../common/cache-types.js';
+import type { ListOf, TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
+import type { TouchArg } from '../common/cache-types.js';
 
 function hasWindows(stamp: EntryStamp): boolean {
   return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
@@ -29,6 +30,7 @@ export class Writes<P> {
   /** Stores every entry with one set of options; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions: TimeoutArg): Promise<string[]> {
     const { calls, keys, payloads, seam, tags, codec, counts } = this.context;
+    calls.entries(entries, 'setMany');
     const { expiresAt, version, tags: tagList, windows, asOf } = calls.write(timeoutOrOptions, 'setMany');
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
     const byMade = new Map<string, CacheKey>();
@@ -113,10 +115,11 @@ export class Writes<P> {
     return (await seam.remove([made])) > 0;
   }
 
-  async deleteMany(keys: Iterable<CacheKey>, options: VersionOption | undefined): Promise<void> {
+  async deleteMany(keys: ListOf<CacheKey>, options: VersionOption | undefined): Promise<void> {
     const { calls, seam, counts } = this.context;
+    const list = calls.keys(keys, 'deleteMany');
     const version = calls.versionOf(options, 'deleteMany');
-    const made = [...keys].map((key) => this.context.keys.made(key, version));
+    const made = [...list].map((key) => this.context.keys.made(key, version));
     counts.deletes += made.length;
     if (made.length > 0) await seam.remove(made);
   }

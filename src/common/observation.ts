@@ -217,53 +217,69 @@ export class CountsByName {
 
 const OTHER = '(other)';
 
-/** A cache operation as installed on the prototype. */
-export type Operation = (this: Observed, a?: unknown, b?: unknown, c?: unknown) => unknown;
 /** What an observed call needs of its cache: its alias, for the message. */
 interface Observed {
   readonly alias: string;
 }
 const NOT_FOUND = Symbol('not found');
 
-/** What an observed `getOrSet` answers: its value, and whether it was found fresh, found stale or computed. */
-export interface FoundAnswer {
-  value: unknown;
+/**
+ * Where an observed operation whose answer does not tell how it ended writes it: `getOrSet` found
+ * the key fresh, found it stale, or computed it.
+ */
+export interface ToldOutcome {
   outcome: CacheOutcome;
 }
+
+/** One public operation's work: a method of the cache or of one of its parts, given the operation's arguments. */
+export type OperationWork<T, A, B, C, R> = (this: T, a: A, b: B, c: C, told?: ToldOutcome) => MaybePromise<R>;
 
 /** The operations whose first argument is a list of keys or tags, which may come as any iterable. */
 const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
 
 /**
- * Every public operation publishes how it ended on `cachegrain:<operation>`. Installed
- * over the methods of a cache class's `prototype` once, rather than written into each: while nobody subscribes, a call costs
- * one `hasSubscribers` read more. While someone does (metrics exporters subscribe for good), a call
- * reads the clock when it starts and builds one message, whose duration is read off the clock when
- * a subscriber asks for it (see `ObservedCall`); an answer given at once (a store in this process)
- * is published at once, without waiting a turn of the event loop.
- *
- * `answeredAtOnce` names, for the operations that can answer at once, the method that does (a get's
- * is asked with a default of its own): observed, it is called instead of the public one.
+ * Runs one public operation of `cache` (Rails' `instrument`): `work`, called on `receiver` with the
+ * operation's arguments, answered as a promise (a throw as a rejection). Every public operation of
+ * `BaseCache` goes through here, so each publishes how it ended on `cachegrain:<operation>`. While
+ * nobody subscribes, a call costs one `hasSubscribers` read and nothing is built. While someone does
+ * (metrics exporters subscribe for good), a call reads the clock when it starts and builds one
+ * message, whose duration is read off the clock when a subscriber asks for it (see `ObservedCall`);
+ * an answer given at once (a store in this process) is published at once, without waiting a turn
+ * of the event loop.
  */
-export function observeOperations(prototype: object, answeredAtOnce: Partial<Record<CacheOperation, Operation>>): void {
-  for (const operation of CACHE_OPERATIONS) {
-    const direct = (prototype as Record<CacheOperation, Operation>)[operation];
-    const answer = answeredAtOnce[operation] ?? direct;
-    const channel = CHANNELS[operation];
-    const takesList = LISTS.has(operation);
-    const observed: Operation = function (a, b, c) {
-      return channel.hasSubscribers ? observe(this, operation, takesList, answer, a, b, c) : direct.call(this, a, b, c);
-    };
-    Object.defineProperty(prototype, operation, { value: observed, writable: true, configurable: true });
+export function instrument<T, A, B, C, R>(
+  cache: Observed,
+  operation: CacheOperation,
+  receiver: T,
+  work: OperationWork<T, A, B, C, R>,
+  a: A,
+  b?: B,
+  c?: C,
+): Promise<R> {
+  if (CHANNELS[operation].hasSubscribers) return observe(cache, operation, receiver, work, a, b as B, c as C) as Promise<R>;
+  try {
+    return promised(work.call(receiver, a, b as B, c as C));
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 
-function observe(cache: Observed, operation: CacheOperation, takesList: boolean, answer: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
+function observe<T, A, B, C, R>(
+  cache: Observed,
+  operation: CacheOperation,
+  receiver: T,
+  work: OperationWork<T, A, B, C, R>,
+  a: A,
+  b: B,
+  c: C,
+): Promise<unknown> {
   const started = performance.now();
   // Read once: a generator of keys or tags would be empty for the operation after the event read it.
-  if (takesList && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
+  if (LISTS.has(operation) && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)] as A;
   // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
-  const call = () => answer.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
+  const asked = operation === 'get' ? (NOT_FOUND as B) : b;
+  const told: ToldOutcome | undefined = operation === 'getOrSet' ? { outcome: 'ok' } : undefined;
+  const call = () => work.call(receiver, a, asked, c, told);
   const span = tracing.tracer?.operation(operation, cache.alias);
   let answered: unknown;
   try {
@@ -272,8 +288,8 @@ function observe(cache: Observed, operation: CacheOperation, takesList: boolean,
     publishFailure(cache, operation, a, b, started, error, span);
     return Promise.reject(error);
   }
-  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started, span);
-  return promised(published(cache, operation, a, b, started, answered, span));
+  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started, span, told);
+  return promised(published(cache, operation, a, b, started, answered, span, told));
 }
 
 async function observeLater(
@@ -284,6 +300,7 @@ async function observeLater(
   b: unknown,
   started: number,
   span: TracedWork | undefined,
+  told: ToldOutcome | undefined,
 ): Promise<unknown> {
   let result: unknown;
   try {
@@ -292,7 +309,7 @@ async function observeLater(
     publishFailure(cache, operation, a, b, started, error, span);
     throw error;
   }
-  return published(cache, operation, a, b, started, result, span);
+  return published(cache, operation, a, b, started, result, span, told);
 }
 
 /** Publishes how an operation ended, and answers what its caller receives (a get's miss: the caller's default). */
@@ -304,6 +321,7 @@ function published(
   started: number,
   result: unknown,
   span: TracedWork | undefined,
+  told: ToldOutcome | undefined,
 ): unknown {
   if (operation === 'get') {
     const hit = result !== NOT_FOUND;
@@ -322,9 +340,7 @@ function published(
     event.hits = found;
     event.misses = misses;
   } else if (operation === 'hasKey') event.outcome = result ? 'hit' : 'miss';
-  else if (operation === 'getOrSet') {
-    ({ outcome: event.outcome, value: result } = result as FoundAnswer);
-  }
+  else if (told !== undefined) event.outcome = told.outcome;
   CHANNELS[operation].publish(event);
   span?.end(event.outcome);
   return result;

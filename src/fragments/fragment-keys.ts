@@ -17,22 +17,27 @@ const recent = new BoundedMemo<string>();
 /**
  * Keys made recently for vary-on values that are all primitives, found by the name and then by each
  * value itself, so that a repeated fragment builds no text to look its key up: a node per value. A
- * node also keeps the key as the last cache to read it stores it, so a hit looks nothing up for that.
+ * node also keeps the key as its cache stores it, and the fragment as that cache last answered it
+ * from memory, so a hit looks nothing up for that.
  */
 export interface KeyNode {
   key?: string;
   next?: Map<unknown, KeyNode>;
   /** The next nodes of small non-negative integers (ids, counters), found by index. */
   nextByIndex?: KeyNode[];
+  /** The key as the cache whose memo holds the node stores it. */
   stored?: string;
-  storedBy?: BaseCache;
-  /** The fragment as `storedBy` last answered it from memory, kept to answer it again (see `BaseCache.holdFresh`). */
+  /** The fragment as that cache last answered it from memory, kept to answer it again (see `BaseCache.holdFresh`). */
   held?: HeldString;
   /** Whether the held fragment holds holes' placeholders: a render it goes into has holes to deliver. */
   heldHoles?: boolean;
+  /** A name's node: whether a key of the name was asked for since the memo last looked (see `FragmentKeys.evict`). */
+  used: boolean;
+  /** A name's node: how many nodes the name holds, itself with them. */
+  size: number;
 }
 
-/** A fragment's key, with room for the key as a cache stores it (see `storedFragmentKey`). */
+/** A fragment's key, with room for the key as a cache stores it (see `FragmentKeys.stored`). */
 export type FragmentKey = KeyNode & { readonly key: string };
 
 /**
@@ -50,32 +55,144 @@ export class KeyRoot {
     readonly digest: string | undefined,
   ) {}
 
-  clear(): void {
-    this.byName.clear();
-    this.lastName = this.lastNameNode = undefined;
+  forget(name: string): void {
+    this.byName.delete(name);
+    if (this.lastName === name) this.lastName = this.lastNameNode = undefined;
   }
 }
 
-/** The keys of fragments whose template has no digest. */
-export const UNDIGESTED = new KeyRoot(undefined);
-/** The roots of digested keys, by digest. */
-const digested = new Map<string, KeyRoot>();
-/** The root `keyRoot` answered last. */
-let lastRoot: KeyRoot | undefined;
-let keyNodes = 0;
-const KEY_NODE_LIMIT = 10_000;
+/** A name the memo holds, and the root it is under. */
+interface Place {
+  root: KeyRoot;
+  name: string;
+}
 
-/** The root of the keys of fragments in templates with this digest. */
-export function keyRoot(digest: string): KeyRoot {
-  // A page's renders all ask for the root of its template's digest.
-  if (lastRoot?.digest === digest) return lastRoot;
-  let root = digested.get(digest);
-  if (root === undefined) {
-    // A root counts as a node: the memo stays bounded however many digests come and go.
-    countNode();
-    digested.set(digest, (root = new KeyRoot(digest)));
+/**
+ * The fragment keys of one cache and the hits it answered from memory: owned by the cache (see
+ * `fragmentKeysOf`), and gone with it. Bounded: past `limit` nodes, the names no key was asked for
+ * since the last look are forgotten, oldest first, each with its nodes (a clock's second chance,
+ * which costs a hit one flag); the names still in use stay.
+ */
+export class FragmentKeys {
+  /** The keys of fragments whose template has no digest. */
+  readonly undigested = new KeyRoot(undefined);
+  /** The roots of digested keys, by digest. */
+  private readonly digested = new Map<string, KeyRoot>();
+  /** The root `root` answered last. */
+  private lastRoot: KeyRoot | undefined;
+  /** Every name held, by its node, oldest first: the order the clock looks in. */
+  private readonly places = new Map<KeyNode, Place>();
+  private nodes = 0;
+
+  constructor(readonly limit = 10_000) {}
+
+  /** How many nodes it holds. */
+  get size(): number {
+    return this.nodes;
   }
-  return (lastRoot = root);
+
+  /** The root of the keys of fragments in templates with this digest. */
+  root(digest: string): KeyRoot {
+    // A page's renders all ask for the root of its template's digest.
+    if (this.lastRoot?.digest === digest) return this.lastRoot;
+    let root = this.digested.get(digest);
+    if (root === undefined) {
+      this.digested.set(digest, (root = new KeyRoot(digest)));
+      // A root counts as a node: the memo stays bounded however many digests come and go.
+      if (++this.nodes > this.limit) this.evict();
+    }
+    return (this.lastRoot = root);
+  }
+
+  /** The root of a digest's keys if any key was made under it; nothing is created. */
+  heldRoot(digest: string): KeyRoot | undefined {
+    return this.digested.get(digest);
+  }
+
+  /** The fragment's key as a node of the memo (a node of its own when a vary-on value is an object), in `root`'s keys. */
+  key(name: string, varyOn: readonly unknown[] | null | undefined, root: KeyRoot): FragmentKey {
+    let named = root.byName.get(name);
+    // A name counts as used when asked for again, not when made: one asked for once goes first.
+    if (named !== undefined) named.used = true;
+    else named = this.newName(root, name);
+    let node = named;
+    let made = 0;
+    if (varyOn != null) {
+      for (let i = 0; i < varyOn.length; i++) {
+        const value = varyOn[i];
+        // An object's text can change while it stays the same object: it is looked up by its text.
+        if (value !== null && (typeof value === 'object' || typeof value === 'function')) {
+          return { ...emptyNode(), key: keyByText(name, varyOn, '', root.digest) };
+        }
+        let next = isSmallIndex(value) ? node.nextByIndex?.[value] : node.next?.get(value);
+        if (next === undefined) {
+          next = emptyNode();
+          if (isSmallIndex(value)) (node.nextByIndex ??= [])[value] = next;
+          else (node.next ??= new Map()).set(value, next);
+          made++;
+        }
+        node = next;
+      }
+    }
+    node.key ??= keyByText(name, varyOn, '', root.digest);
+    if (made > 0) this.grow(named, made);
+    return node as FragmentKey;
+  }
+
+  /** The fragment's key as this memo's cache stores it, remembered in its node. */
+  stored(fragment: FragmentKey, cache: BaseCache): string {
+    return (fragment.stored ??= integrationOf(cache).storedKey(fragment.key));
+  }
+
+  private newName(root: KeyRoot, name: string): KeyNode {
+    const node = emptyNode();
+    root.byName.set(name, node);
+    this.places.set(node, { root, name });
+    this.grow(node, 1);
+    return node;
+  }
+
+  private grow(named: KeyNode, made: number): void {
+    named.size += made;
+    this.nodes += made;
+    if (this.nodes > this.limit) this.evict();
+  }
+
+  /** Forgets the names unused since the clock last passed them, oldest first, until a tenth of the room is free again. */
+  private evict(): void {
+    const target = this.limit - Math.ceil(this.limit / 10);
+    for (const [node, place] of this.places) {
+      if (this.nodes <= target) break;
+      this.places.delete(node);
+      if (node.used) {
+        // Its second chance: looked at again once the clock comes round. A root's last name is
+        // found without setting the flag, so it is looked up afresh, which sets it if still in use.
+        node.used = false;
+        if (place.root.lastNameNode === node) place.root.lastName = place.root.lastNameNode = undefined;
+        this.places.set(node, place);
+        continue;
+      }
+      place.root.forget(place.name);
+      this.nodes -= node.size;
+    }
+    // The roots left without names go too.
+    for (const [digest, root] of this.digested) {
+      if (root.byName.size > 0) continue;
+      this.digested.delete(digest);
+      this.nodes--;
+      if (this.lastRoot === root) this.lastRoot = undefined;
+    }
+  }
+}
+
+/** Each cache's fragment memo, made when its first fragment is keyed; it goes when the cache does. */
+const memos = new WeakMap<BaseCache, FragmentKeys>();
+
+/** The fragment memo `cache` owns. */
+export function fragmentKeysOf(cache: BaseCache): FragmentKeys {
+  let keys = memos.get(cache);
+  if (keys === undefined) memos.set(cache, (keys = new FragmentKeys()));
+  return keys;
 }
 
 /**
@@ -90,7 +207,7 @@ export function makeTemplateFragmentKey(
   contextValues?: Readonly<Record<string, string | undefined>>,
   digest?: string,
 ): string {
-  if (contextValues === undefined) return fragmentKey(name, varyOn, digest === undefined ? UNDIGESTED : keyRoot(digest)).key;
+  if (contextValues === undefined) return keyByText(name, varyOn, '', digest);
   const names = Object.keys(contextValues).sort();
   return keyByText(name, varyOn, framedValues(names.map((context) => [context, contextValues[context]])), digest);
 }
@@ -103,34 +220,13 @@ export function fragmentKeyInContexts(name: string, varyOn: readonly unknown[] |
   return { ...emptyNode(), key: keyByText(name, varyOn, framed, digest) };
 }
 
-/** The fragment's key as a node of the memo (a node of its own when a vary-on value is an object), in `root`'s keys. */
-export function fragmentKey(name: string, varyOn?: readonly unknown[] | null, root: KeyRoot = UNDIGESTED): FragmentKey {
-  let node = root.byName.get(name);
-  if (node === undefined) node = newNode(root.byName, name);
-  if (varyOn != null) {
-    for (let i = 0; i < varyOn.length; i++) {
-      const value = varyOn[i];
-      // An object's text can change while it stays the same object: it is looked up by its text.
-      if (value !== null && (typeof value === 'object' || typeof value === 'function')) {
-        return { ...emptyNode(), key: keyByText(name, varyOn, '', root.digest) };
-      }
-      if (isSmallIndex(value)) {
-        node = (node.nextByIndex ??= [])[value] ?? newIndexNode(node.nextByIndex, value);
-      } else {
-        node = node.next?.get(value) ?? newNode((node.next ??= new Map()), value);
-      }
-    }
-  }
-  node.key ??= keyByText(name, varyOn, '', root.digest);
-  return node as FragmentKey;
-}
-
 /** The node of a fragment name among `root`'s keys, if a key was made for it; nothing is created. */
 export function nameNode(name: string, root: KeyRoot | undefined): KeyNode | undefined {
   if (root === undefined) return undefined;
   if (root.lastName === name) return root.lastNameNode;
   const node = root.byName.get(name);
   if (node !== undefined) {
+    node.used = true;
     root.lastName = name;
     root.lastNameNode = node;
   }
@@ -147,15 +243,6 @@ export function nodeAfter(node: KeyNode | undefined, value: unknown): KeyNode | 
   return node.next?.get(value);
 }
 
-/** The fragment's key as `cache` stores it, remembered for the last cache that asked. */
-export function storedFragmentKey(fragment: FragmentKey, cache: BaseCache): string {
-  if (fragment.storedBy !== cache) {
-    fragment.stored = integrationOf(cache).storedKey(fragment.key);
-    fragment.storedBy = cache;
-  }
-  return fragment.stored!;
-}
-
 /** Integers below this are looked up by index; sparse ids above it by the map. */
 const SMALL_INDEX = 4096;
 
@@ -164,32 +251,9 @@ function isSmallIndex(value: unknown): value is number {
   return typeof value === 'number' && value >>> 0 === value && value < SMALL_INDEX;
 }
 
-function newIndexNode(parent: KeyNode[], index: number): KeyNode {
-  const node = newNode(undefined, index);
-  parent[index] = node;
-  return node;
-}
-
 /** Every node has every field from the start: one shape, so that walking the memo stays monomorphic. */
 function emptyNode(): KeyNode {
-  return { key: undefined, next: undefined, nextByIndex: undefined, stored: undefined, storedBy: undefined, held: undefined, heldHoles: false };
-}
-
-function newNode<K>(parent: Map<K, KeyNode> | undefined, value: K): KeyNode {
-  countNode();
-  const node = emptyNode();
-  parent?.set(value, node);
-  return node;
-}
-
-/** Counts one more node; when full, starts afresh, as BoundedMemo does: the keys still in use come back after one miss each. */
-function countNode(): void {
-  if (++keyNodes <= KEY_NODE_LIMIT) return;
-  UNDIGESTED.clear();
-  // A render holding a dropped root still makes right keys with it; the next render asks for a new one.
-  digested.clear();
-  lastRoot = undefined;
-  keyNodes = 1;
+  return { key: undefined, next: undefined, nextByIndex: undefined, stored: undefined, held: undefined, heldHoles: false, used: false, size: 0 };
 }
 
 function keyByText(name: string, varyOn?: readonly unknown[] | null, framedContexts = '', digest?: string): string {

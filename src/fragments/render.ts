@@ -26,17 +26,8 @@ import {
   TemplateSyntaxError,
 } from './arguments.js';
 import { Fragment, type RenderBody } from './fragment.js';
-import {
-  fragmentKey,
-  fragmentKeyInContexts,
-  type KeyNode,
-  type KeyRoot,
-  keyRoot,
-  nameNode,
-  nodeAfter,
-  storedFragmentKey,
-  UNDIGESTED,
-} from './fragment-keys.js';
+import { fragmentKeyInContexts, type KeyNode, type KeyRoot, nameNode, nodeAfter } from './fragment-keys.js';
+import { RenderKeys } from './render-keys.js';
 import type { TemplateDigests } from '../digests/engine-digests.js';
 import { Pass, type Recording } from './pass.js';
 import { placeholder, takeUncacheableMarks, uncacheableMarksMade } from './placeholders.js';
@@ -114,20 +105,17 @@ export class FragmentRender implements Recording {
   private refreshQueue?: Promise<unknown>;
   /** Whether a hole's placeholder went into the output while the engine rendered: placed by a tag, or in a hit answered then. */
   private holesSeen = false;
-  /**
-   * The key roots of the last template digest key asked for: a template's tags carry one key. No key
-   * is empty, and a string from the start keeps each hit's comparison one of two strings, which V8
-   * compiles inline; against undefined it calls its generic comparison instead, on every hit.
-   */
-  private lastDigestKey = '';
-  private lastDigestRoot?: KeyRoot;
+  /** The fragment memos of the caches its tags use. */
+  private readonly keys: RenderKeys;
 
   /** `digests`: the template digests of the engine instance rendering, when its installer was given `digests: true`. */
-  constructor(private digests?: TemplateDigests) {}
+  constructor(digests?: TemplateDigests) {
+    this.keys = new RenderKeys(digests);
+  }
 
   /** Takes the template digests a tag's engine instance keeps, for a render started without them. */
   useDigests(digests: TemplateDigests): void {
-    this.digests ??= digests;
+    this.keys.useDigests(digests);
   }
 
   /**
@@ -144,12 +132,13 @@ export class FragmentRender implements Recording {
       const contexts = fragmentContexts(keywords.contexts);
       const cached = fragmentCondition(keywords.if);
       const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
-      const root = digest === undefined ? UNDIGESTED : this.digestRoot(digest, site, cache);
+      const keys = this.keys.of(cache);
+      const root = this.keys.rootFor(cache, digest, site);
       // How its variants' keys are made, made only when asked for: most fragments vary on no context.
       let variants: FragmentVariants | undefined;
       const key =
         contexts.length === 0
-          ? fragmentKey(name, varyOn, root)
+          ? keys.key(name, varyOn, root)
           : fragmentKeyInContexts(name, varyOn, (variants = this.variantsOf(name, varyOn, root)).valuesOf(contexts), root.digest);
       const seconds = fragmentTimeout(timeout);
       const ownTags = fragmentTags(keywords.tags);
@@ -159,7 +148,7 @@ export class FragmentRender implements Recording {
       if (this.inline && cached) {
         const html = this.heldHtml(key, cache, name);
         if (html !== undefined) return html;
-        let hit = cache.holdFresh(storedFragmentKey(key, cache));
+        let hit = cache.holdFresh(keys.stored(key, cache));
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
@@ -224,29 +213,29 @@ export class FragmentRender implements Recording {
    */
   hit0(timeout: unknown, name: string, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
-    return cache === undefined ? undefined : this.heldHtml(nameNode(name, this.heldRoot(digest)), cache, name);
+    return cache === undefined ? undefined : this.heldHtml(nameNode(name, this.keys.held(cache, digest)), cache, name);
   }
 
   hit1(timeout: unknown, name: string, a: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
-    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nameNode(name, this.heldRoot(digest)), a), cache, name);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nameNode(name, this.keys.held(cache, digest)), a), cache, name);
   }
 
   hit2(timeout: unknown, name: string, a: unknown, b: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
-    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nameNode(name, this.heldRoot(digest)), a), b), cache, name);
+    return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nameNode(name, this.keys.held(cache, digest)), a), b), cache, name);
   }
 
   hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
     if (cache === undefined) return undefined;
-    return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name, this.heldRoot(digest)), a), b), c), cache, name);
+    return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name, this.keys.held(cache, digest)), a), b), c), cache, name);
   }
 
   hitMany(timeout: unknown, name: string, varyOn: readonly unknown[], keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
     if (cache === undefined) return undefined;
-    let node = nameNode(name, this.heldRoot(digest));
+    let node = nameNode(name, this.keys.held(cache, digest));
     for (let i = 0; i < varyOn.length; i++) node = nodeAfter(node, varyOn[i]);
     return this.heldHtml(node, cache, name);
   }
@@ -257,32 +246,6 @@ export class FragmentRender implements Recording {
    */
   keptOrTag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite): string {
     return this.hitMany(timeout, name, varyOn, keywords) ?? this.tag(timeout, name, varyOn, keywords, bodyOf, site);
-  }
-
-  /** The keys of a template digest key's template, once its digest is known and still stands; none are computed here. */
-  private heldRoot(digest: string | undefined): KeyRoot | undefined {
-    // Small, so that each hit inlines it, the last digest key's check with it: most tags carry no
-    // digest, and those that do share their template's, whose lookup is a call each hit would pay.
-    return digest === undefined ? UNDIGESTED : digest === this.lastDigestKey ? this.lastDigestRoot : this.heldDigestedRoot(digest);
-  }
-
-  private heldDigestedRoot(digest: string): KeyRoot | undefined {
-    const value = this.digests?.held(digest);
-    if (value === undefined) return undefined;
-    this.lastDigestKey = digest;
-    return (this.lastDigestRoot = keyRoot(value));
-  }
-
-  /**
-   * The keys of a template digest key's template, its digest computed if need be: what it cannot
-   * resolve is reported on the fragment's cache, the one path every problem of a cache takes.
-   */
-  private digestRoot(digest: string, site: TagSite | undefined, cache: BaseCache): KeyRoot {
-    if (digest === this.lastDigestKey) return this.lastDigestRoot!;
-    if (this.digests === undefined) throw new Error('a tag with a template digest was rendered without the template digests of its engine');
-    const value = this.digests.digestOf(digest, site?.template, (message) => cache.reportError(new Error(message)));
-    this.lastDigestKey = digest;
-    return (this.lastDigestRoot = keyRoot(value));
   }
 
   /**

@@ -19,7 +19,7 @@ import { throwRefusal } from '../common/backend-primitives.js';
 import { type Entry } from '../common/cache-types.js';
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import { generationIn, generationOf, raiseGeneration } from './generation.js';
-import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type TagSnapshot } from '../common/cache-types.js';
+import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../common/cache-types.js';
 import type { TagHost } from './tag-host.js';
 
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
@@ -370,9 +370,9 @@ export class TagVersions<P> {
   // ---- Invalidating ---------------------------------------------------------------------------
 
   /** `BaseCache.invalidateTags`: its arguments checked, then `invalidate`. */
-  async invalidateTags(tags: Iterable<string>, options: InvalidateOptions | undefined): Promise<void> {
+  async invalidateTags(tags: ListOf<string>, options: InvalidateOptions | undefined): Promise<void> {
     const { alias, calls } = this.host;
-    const list = calls.tags([...tags], 'invalidateTags');
+    const list = calls.tags([...calls.tagList(tags, 'invalidateTags')], 'invalidateTags');
     const unknownOption = options === undefined ? undefined : checkOptionNames(options, INVALIDATE_OPTIONS);
     if (unknownOption !== undefined) throw cacheTypeError(alias, `invalidateTags: ${unknownOption}`);
     const soft = options?.soft ?? false;
