@@ -299,7 +299,7 @@ class EjsRender extends FragmentRender {
       const unknown = unknownKeyword(keyword, `the '${this.functionName}' call`, site);
       if (unknown !== undefined) throw unknown;
     }
-    append(this.tag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site, this.digestKey));
+    append(this.tag({ timeout, name: fragment, varyOn, keywords: keywords as TagKeywords, template, line, digest: this.digestKey }, bodyOf));
   }
 
   /** `<%- hole('name', …args) %>`. */

@@ -126,7 +126,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     };
     const digestKey = helper.hash[DIGEST_KEY] as string | undefined;
     if (digestKey !== undefined && digested !== undefined) render.useDigests(digested);
-    const placeholder = render.tag(timeout, String(name), varyOn, keywords, bodyOf, site, digestKey);
+    const placeholder = render.tag({ timeout, name: String(name), varyOn, keywords, template: site.template, line: site.line, digest: digestKey }, bodyOf);
     return new handlebars.SafeString(placeholder);
   });
   installHitCompiler(handlebars, helperName);

@@ -285,7 +285,10 @@ class PugRender extends FragmentRender {
       );
     }
     const fragment = String(name);
-    return this.hitMany(timeout, fragment, varyOn, keywords, digestKey) ?? this.tag(timeout, fragment, varyOn, keywords, () => body, site, digestKey);
+    return (
+      this.hitMany(timeout, fragment, varyOn, keywords, digestKey) ??
+      this.tag({ timeout, name: fragment, varyOn, keywords, template, line, digest: digestKey }, () => body)
+    );
   }
 
   /** The arguments of the last `kept` call that found no hit, for the `cache` call that follows it. */

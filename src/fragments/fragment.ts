@@ -67,7 +67,31 @@ const NO_BODY: RenderBody = () => {
   throw new Error('a fragment answered from the cache, or rendered already, has no body to render');
 };
 
-export class Fragment {
+/** What a fragment's tag says of it, once its arguments are checked. */
+export interface FragmentSettings {
+  readonly name: string;
+  /** Its key by its name, vary-on values and own contexts. */
+  readonly baseKey: string;
+  /** How the keys of its variants are made in this request. */
+  readonly variants: FragmentVariants;
+  readonly cache: BaseCache;
+  /** Seconds it is stored for (`null`: no expiry). */
+  readonly timeout: number | null;
+  /** Its own tags, from `tags=`. */
+  readonly ownTags: readonly string[];
+  /** The contexts its key varies on, from `contexts=`. */
+  readonly ownContexts: readonly string[];
+  /** Seconds it is served stale past its timeout while it is rendered again (`stale=`). */
+  readonly staleWindow: number;
+  /** Whether a cold miss is rendered once across processes (`lock=true`). */
+  readonly lock: boolean;
+  /** Where its tag stands, for error messages. */
+  readonly site: TagSite | undefined;
+  /** False for a tag whose `if=` is false: its body is rendered every time, neither read nor stored, and adds nothing of its own. */
+  readonly cached: boolean;
+}
+
+export class Fragment implements FragmentSettings {
   state: FragmentState = UNREAD;
   /** What renders its HTML on a miss; it closes over the engine's scope at the tag, so it is let go once it cannot run. */
   private body: RenderBody = NO_BODY;
@@ -80,31 +104,35 @@ export class Fragment {
   /** The contexts a redirect at its own key named (see `variants.ts`). */
   learned: readonly string[] = NO_CONTEXTS;
 
+  readonly name: string;
+  readonly baseKey: string;
+  readonly variants: FragmentVariants;
+  readonly cache: BaseCache;
+  readonly timeout: number | null;
+  readonly ownTags: readonly string[];
+  readonly ownContexts: readonly string[];
+  readonly staleWindow: number;
+  readonly lock: boolean;
+  readonly site: TagSite | undefined;
+  readonly cached: boolean;
+
+  /** `id`: its number in the render, which its placeholder carries. */
   constructor(
-    /** Its number in the render, which its placeholder carries. */
     readonly id: number,
-    readonly name: string,
-    /** Its key by its name, vary-on values and own contexts. */
-    readonly baseKey: string,
-    /** How the keys of its variants are made in this request. */
-    readonly variants: FragmentVariants,
-    readonly cache: BaseCache,
-    /** Seconds it is stored for (`null`: no expiry). */
-    readonly timeout: number | null,
-    /** Its own tags, from `tags=`. */
-    readonly ownTags: readonly string[],
-    /** The contexts its key varies on, from `contexts=`. */
-    readonly ownContexts: readonly string[],
-    /** Seconds it is served stale past its timeout while it is rendered again (`stale=`). */
-    readonly staleWindow: number,
-    /** Whether a cold miss is rendered once across processes (`lock=true`). */
-    readonly lock: boolean,
-    /** Where its tag stands, for error messages. */
-    readonly site: TagSite | undefined,
-    /** False for a tag whose `if=` is false: its body is rendered every time, neither read nor stored, and adds nothing of its own. */
-    readonly cached = true,
+    settings: FragmentSettings,
   ) {
-    this.key = baseKey;
+    this.name = settings.name;
+    this.baseKey = settings.baseKey;
+    this.variants = settings.variants;
+    this.cache = settings.cache;
+    this.timeout = settings.timeout;
+    this.ownTags = settings.ownTags;
+    this.ownContexts = settings.ownContexts;
+    this.staleWindow = settings.staleWindow;
+    this.lock = settings.lock;
+    this.site = settings.site;
+    this.cached = settings.cached;
+    this.key = settings.baseKey;
   }
 
   /** Takes the body its tag made, run if the fragment is a miss (or a stale hit rendered again). */

@@ -20,8 +20,10 @@ import {
   fragmentStale,
   fragmentTags,
   fragmentTimeout,
+  type FragmentTag,
   type TagKeywords,
   type TagSite,
+  tagSiteOf,
   TemplateSyntaxError,
 } from './arguments.js';
 import { Fragment, type RenderBody } from './fragment.js';
@@ -119,18 +121,17 @@ export class FragmentRender implements Recording {
   /**
    * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
    * the page itself, outside any fragment's body); else records the fragment and answers its
-   * placeholder. `timeout`, `varyOn` and `keywords` (absent ones undefined) are the tag's evaluated
-   * arguments; `name` is the literal fragment name; `bodyOf` makes the body to render later (called
-   * only when it may be needed, as it copies the variables in scope); `site`, when the adapter knows
-   * it, names every error of this tag and its body; `digest` is its template's digest key.
+   * placeholder. `bodyOf` makes the body to render later (called only when it may be needed, as it
+   * copies the variables in scope).
    */
-  tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite, digest?: string): string {
+  tag(call: FragmentTag, bodyOf: () => RenderBody): string {
+    const { timeout, name, varyOn, keywords, digest } = call;
     let fragment: Fragment;
     try {
       const contexts = fragmentContexts(keywords.contexts);
       const cached = fragmentCondition(keywords.if);
       const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
-      const root = digest === undefined ? UNDIGESTED : this.digestRoot(digest, site, cache);
+      const root = digest === undefined ? UNDIGESTED : this.digestRoot(digest, call.template, cache);
       // How its variants' keys are made, made only when asked for: most fragments vary on no context.
       let variants: FragmentVariants | undefined;
       const key =
@@ -170,10 +171,22 @@ export class FragmentRender implements Recording {
         }
       }
       variants ??= this.variantsOf(name, varyOn, root);
-      fragment = new Fragment(this.fragments.length, name, key.key, variants, cache, seconds, ownTags, contexts, stale, lock, site, cached);
+      fragment = new Fragment(this.fragments.length, {
+        name,
+        baseKey: key.key,
+        variants,
+        cache,
+        timeout: seconds,
+        ownTags,
+        ownContexts: contexts,
+        staleWindow: stale,
+        lock,
+        site: tagSiteOf(call),
+        cached,
+      });
       if (redirect !== undefined) fragment.redirect(redirect);
     } catch (error) {
-      throw atTag(error, site, name, false);
+      throw atTag(error, tagSiteOf(call), name, false);
     }
     fragment.useBody(bodyOf());
     this.fragments.push(fragment);
@@ -237,14 +250,6 @@ export class FragmentRender implements Recording {
     return this.heldHtml(node, cache, name);
   }
 
-  /**
-   * For an engine that evaluates a tag's arguments itself rather than compiling them into a call of
-   * `hit0`…`hitMany`: a hit this process keeps, answered without calling `bodyOf`; else `tag`.
-   */
-  keptOrTag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite): string {
-    return this.hitMany(timeout, name, varyOn, keywords) ?? this.tag(timeout, name, varyOn, keywords, bodyOf, site);
-  }
-
   /** The keys of a template digest key's template, once its digest is known and still stands; none are computed here. */
   private heldRoot(digest: string | undefined): KeyRoot | undefined {
     // Small, so that each hit inlines it, the last digest key's check with it: most tags carry no
@@ -263,10 +268,10 @@ export class FragmentRender implements Recording {
    * The keys of a template digest key's template, its digest computed if need be: what it cannot
    * resolve is reported on the fragment's cache, the one path every problem of a cache takes.
    */
-  private digestRoot(digest: string, site: TagSite | undefined, cache: BaseCache): KeyRoot {
+  private digestRoot(digest: string, template: string | undefined, cache: BaseCache): KeyRoot {
     if (digest === this.lastDigestKey) return this.lastDigestRoot!;
     if (this.digests === undefined) throw new Error('a tag with a template digest was rendered without the template digests of its engine');
-    const value = this.digests.digestOf(digest, site?.template, (message) => cache.reportError(new Error(message)));
+    const value = this.digests.digestOf(digest, template, (message) => cache.reportError(new Error(message)));
     this.lastDigestKey = digest;
     return (this.lastDigestRoot = keyRoot(value));
   }

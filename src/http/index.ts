@@ -49,7 +49,7 @@ export type { LearnedHeaders, PageKeyOptions } from './keys.js';
 export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
 export type { StorageDecision, StorageRules } from './policy.js';
 export { holdResponse, teeResponse } from './capture.js';
-export type { TeeHooks } from './capture.js';
+export type { HeadDecision, TeeHooks } from './capture.js';
 export { beforeHeaders, conditionalGetResponse } from './response-phase.js';
 export { cacheControlDecorator, conditionalGetDecorator, neverCacheDecorator, varyOnCookieDecorator, varyOnHeadersDecorator } from './decorators.js';
 export type { ConditionalGetOptions, ResponseDecorator } from './decorators.js';

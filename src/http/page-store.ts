@@ -5,7 +5,7 @@
  * page inside its `staleIfError` window is stored sends that page instead, decided at the head.
  */
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
-import { teeResponse } from './capture.js';
+import { HOLD_BODY, KEEP_BODY, PASS_BODY, teeResponse } from './capture.js';
 import { parseHttpDate } from './conditional.js';
 import {
   type CacheControlDirectives,
@@ -69,19 +69,19 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
   teeResponse(res, layer.maxBodyBytes, {
     mayReplace: () => holds() || missed()?.fallback !== undefined,
     head: () => {
-      const hold = holds() ? 'hold' : false;
+      const hold = holds() ? HOLD_BODY : PASS_BODY;
       const lookup = missed();
       if (lookup === undefined) return hold;
       if (lookup.fallback !== undefined && res.statusCode >= 500) {
         const body = replaceWithFallback(layer, lookup, lookup.fallback);
-        if (lookup.fallback.holes !== true) return body;
+        if (lookup.fallback.holes !== true) return { kind: 'replace', body };
         if (scope.holesDeliveredBy !== layer) {
           scope.holesLeft = true;
-          return unsealedBody(body);
+          return { kind: 'replace', body: unsealedBody(body) };
         }
         // Its holes are filled for this request before it goes out.
         fallbackBody = body;
-        return 'hold';
+        return HOLD_BODY;
       }
       varyOnCredentials(req, res);
       contexts = foldContexts(scope.cacheability.contexts);
@@ -111,7 +111,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
         // Stored with the Vary any request may get; this one's is made after.
         if (lookup.stores) page = { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout };
         fitForEdge(req, res, contextCookies, lookup.cache.purgedEdges);
-        return hold || lookup.stores;
+        return hold === HOLD_BODY || !lookup.stores ? hold : KEEP_BODY;
       }
       layer.markBypass(res, decision.reason);
       // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
