@@ -157,7 +157,8 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     const ticks = scope === undefined ? DeadlineWatch.TICKS : this.ticksLeftIn(scope, breaker);
     if (ticks === 0) return this.answerWithout(breaker, fallback, scope);
     if (breaker.state !== CLOSED && !breaker.admit()) return this.answerWithout(breaker, fallback);
-    const pending = new PendingCommand<T>(this.failures, breaker, scope, fallback, watch.ticks + ticks, ticks < DeadlineWatch.TICKS);
+    const pending = new PendingCommand<T>(this.failures, breaker, fallback, ticks);
+    if (scope !== undefined) pending.inRequest(scope);
     const settled = new Promise<T>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
@@ -387,19 +388,30 @@ interface Watched {
 class PendingCommand<T> implements Watched {
   resolve!: (value: T) => void;
   reject!: (error: unknown) => void;
+  /** The request it runs in, if any: a failure marks its server down for the rest of it. */
+  scope: RequestScope | undefined = undefined;
   /** When it started (`performance.now()`), for the request's budget; 0 outside a request. */
-  readonly startedMs: number;
+  startedMs = 0;
+  /** The watch's tick count at which it runs out of time. */
+  readonly dueAt: number;
+  /** Whether its deadline is what was left of the request's budget rather than the cache's `timeoutMs`. */
+  private readonly cutByBudget: boolean;
 
+  /** `ticks`: how many ticks of the watch it is given (`DeadlineWatch.TICKS` unless the request's budget cut it). */
   constructor(
     private readonly policy: FailurePolicy,
     readonly breaker: Breaker,
-    readonly scope: RequestScope | undefined,
     readonly fallback: T,
-    readonly dueAt: number,
-    /** Whether its deadline is what was left of the request's budget rather than the cache's `timeoutMs`. */
-    private readonly cutByBudget: boolean,
+    ticks: number,
   ) {
-    this.startedMs = scope === undefined ? 0 : performance.now();
+    this.dueAt = policy.watch.ticks + ticks;
+    this.cutByBudget = ticks < DeadlineWatch.TICKS;
+  }
+
+  /** Runs in `scope`'s request, from now. */
+  inRequest(scope: RequestScope): void {
+    this.scope = scope;
+    this.startedMs = performance.now();
   }
 
   succeed(value: T): void {

@@ -91,7 +91,7 @@ export class PageRequest {
   lookup(): MaybePromise<boolean> {
     const method = this.req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
-      countOnce(this.req, this.res, 'bypass', routeOf(this.req, this.res), this.cache.alias);
+      countOnce(this, 'bypass', routeOf(this.req, this.res));
       return this.layer.markBypass(this.res, `method ${method}`);
     }
     const tracer = tracing.tracer;

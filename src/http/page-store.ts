@@ -19,7 +19,7 @@ import {
 } from './headers.js';
 import { setTagHeader } from './tag-header.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
-import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
+import { absoluteUrl, learnVariant, type PageVariance, requestPath, resolveCache, variantHash, variesOn } from './keys.js';
 import type { PageLayer } from './layer.js';
 import { PageRequest, type RenderedPage } from './page-request.js';
 import { countOnce, noteVariant, routeOf } from './page-stats.js';
@@ -91,7 +91,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
       const contextCookies = cookiesStoodForByVary(contexts, splitHeaderValue(ownVary));
       const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
-      countOnce(req, res, decision.store ? 'miss' : 'bypass', routeOf(req, res), lookup.cache.alias);
+      countOnce(lookup, decision.store ? 'miss' : 'bypass', routeOf(req, res));
       if (layer.debug) {
         if (contexts.length > 0) res.setHeader(`${debugPrefix(layer)}-Contexts`, contexts.join(', '));
         res.setHeader(`${debugPrefix(layer)}-Max-Age`, String(decision.store ? decision.timeout : (decision.patchTimeout ?? 0)));
@@ -134,7 +134,7 @@ export function captureResponse(layer: PageLayer, req: IncomingMessage, res: Ser
       lookup.settle(rendered);
       const request = lookup;
       // In the request's scope: the store shares the request's cache budget, whoever ends the response.
-      const storing = inRequestScope(res, () => storePage(layer, request, stored, timeout, stale, ownVary, contexts));
+      const storing = inRequestScope(res, () => storePage(layer, request, { page: stored, timeout, stale }, { ownVary, contexts }));
       lookup.storingWith(storing);
       // Django stores, then returns: the end of the response waits for a store that lands later than now.
       return lookup.cache.writesLandAtOnce ? undefined : storing;
@@ -222,20 +222,20 @@ function describePage(layer: PageLayer, req: IncomingMessage, res: ServerRespons
   return Object.assign(page, pageTemplates(scopeOf(res).cacheability.templates));
 }
 
+/** A page to store, for `timeout` seconds and then its stale windows. */
+interface PageToStore {
+  page: StoredPage;
+  timeout: number;
+  stale: StaleWindows;
+}
+
 /**
  * Stores a page being sent to its requester, with its tags at the versions read
  * before its render began (its path's) or now (its fragments'): an invalidation since then drops
  * it. It may be served stale for the longer of the layer's and the view's stale windows.
  */
-async function storePage(
-  layer: PageLayer,
-  lookup: PageRequest,
-  page: StoredPage,
-  timeout: number,
-  { staleWhileRevalidate, staleIfError }: StaleWindows,
-  ownVary: string | undefined,
-  contexts: readonly string[],
-): Promise<void> {
+async function storePage(layer: PageLayer, lookup: PageRequest, { page, timeout, stale }: PageToStore, variance: PageVariance): Promise<void> {
+  const { staleWhileRevalidate, staleIfError } = stale;
   const { req, res } = lookup;
   const cache = resolveCache(layer.cacheOption);
   try {
@@ -243,7 +243,7 @@ async function storePage(
     if (cache.unreachable) return;
     // The header list lives as long as the page may be served, stale included.
     const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
-    const learned = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), ownVary, listTimeout, contexts);
+    const learned = await learnVariant(req, { cache, keyPrefix: layer.keyPrefix }, variance, listTimeout);
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
     await cache.set(key, page, { timeout, tags: pageTags(res, lookup), tagsAsOf: lookup.snapshot, staleWhileRevalidate, staleIfError });
