@@ -57,7 +57,6 @@ export type {
 export { DEFAULT_TIMEOUT, INVALIDATE_OPTIONS, splitLocation } from './types.js';
 
 const entriesOf = <V>(batch: BatchAnswer<V>): Map<CacheKey, V> => batch.entries;
-const NO_TAGS: readonly string[] = Object.freeze([]);
 
 export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   protected readonly codec: Codec<P>;
@@ -217,7 +216,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
   private answerGetMany<T>(keys: ListOf<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
-    return andThen(this.batches.read<T>(this.calls.keys(keys, 'getMany'), this.calls.versionOf(options, 'getMany'), NO_TAGS, 'fresh'), entriesOf);
+    return andThen(this.batches.read<T>(this.calls.keys(keys, 'getMany'), this.calls.versionOf(options, 'getMany'), 'fresh'), entriesOf);
   }
 
   /**
@@ -226,7 +225,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    */
   getEntries<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, CachedEntry<T>>> {
     try {
-      const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), NO_TAGS, 'live');
+      const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), 'live');
       return promised(andThen(read, entriesOf));
     } catch (error) {
       return Promise.reject(error);
@@ -240,7 +239,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * (`withGeneration` false), the invalidation count, for what is computed next (`tagsAsOf`).
    */
   readEntriesAndTags<T = unknown>(keys: readonly CacheKey[], tags: readonly string[], withGeneration = true): MaybePromise<RenderRead<T>> {
-    return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render', withGeneration);
+    return this.batches.readForRender<RenderEntry<T>>(keys, this.calls.tags(tags, 'readEntriesAndTags'), withGeneration);
   }
 
   /** Each tag's current version and the cache's invalidation count, for a later write's `tagsAsOf`: one read, synchronous in process. */
@@ -302,7 +301,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     if ((tags === undefined && windows === undefined) || hasRunOut(expiresAt)) return this.setMade(node, payload, expiresAt);
     this.counts.sets++;
     return this.tags
-      .stampedWith(payload, tags, windows, expiresAt, asOf)
+      .stampedWith(payload, { tags, windows, expiresAt, asOf })
       .then((stamped) => (stamped === undefined ? [] : this.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
       .then(throwRefusal);
   }
@@ -327,7 +326,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     const made = this.keys.made(key, version);
     const payload = this.payloads.encode(value, made);
     if (hasRunOut(expiresAt)) return !(await this.batches.hasFresh(made));
-    const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf);
+    const stamped = await this.tags.stampedWith(payload, { tags, windows, expiresAt, asOf });
     return stamped !== undefined && this.computed.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
   }
 

@@ -238,7 +238,7 @@ const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'i
  * Every public operation publishes how it ended on `cachegrain:<operation>`. Installed
  * over the methods of a cache class's `prototype` once, rather than written into each: while nobody subscribes, a call costs
  * one `hasSubscribers` read more. While someone does (metrics exporters subscribe for good), a call
- * reads the clock when it starts and builds one message, whose duration is read off the clock when
+ * reads the clock when it starts and builds a record of the call and one message, whose duration is read off the clock when
  * a subscriber asks for it (see `ObservedCall`); an answer given at once (a store in this process)
  * is published at once, without waiting a turn of the event loop.
  *
@@ -250,61 +250,71 @@ export function observeOperations(prototype: object, answeredAtOnce: Partial<Rec
     const direct = (prototype as Record<CacheOperation, Operation>)[operation];
     const answer = answeredAtOnce[operation] ?? direct;
     const channel = CHANNELS[operation];
-    const takesList = LISTS.has(operation);
+    const observing = new ObservedOperation(operation, answer);
     const observed: Operation = function (a, b, c) {
-      return channel.hasSubscribers ? observe(this, operation, takesList, answer, a, b, c) : direct.call(this, a, b, c);
+      return channel.hasSubscribers ? observing.observe(this, a, b, c) : direct.call(this, a, b, c);
     };
     Object.defineProperty(prototype, operation, { value: observed, writable: true, configurable: true });
   }
 }
 
-function observe(cache: Observed, operation: CacheOperation, takesList: boolean, answer: Operation, a: unknown, b: unknown, c: unknown): Promise<unknown> {
-  const started = performance.now();
-  // Read once: a generator of keys or tags would be empty for the operation after the event read it.
-  if (takesList && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
-  // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
-  const call = () => answer.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
-  const span = tracing.tracer?.operation(operation, cache.alias);
-  let answered: unknown;
-  try {
-    answered = span === undefined ? call() : span.run(call);
-  } catch (error) {
-    publishFailure(cache, operation, a, b, started, error, span);
-    return Promise.reject(error);
+/** One cache operation as it is observed: the method that answers it, and whether it takes a list. */
+class ObservedOperation {
+  private readonly takesList: boolean;
+
+  constructor(
+    readonly operation: CacheOperation,
+    private readonly answer: Operation,
+  ) {
+    this.takesList = LISTS.has(operation);
   }
-  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started, span);
-  return promised(published(cache, operation, a, b, started, answered, span));
+
+  /** Calls the operation with `a`, `b` and `c` on `cache`, publishing how it ended. */
+  observe(cache: Observed, a: unknown, b: unknown, c: unknown): Promise<unknown> {
+    const { operation, answer } = this;
+    const started = performance.now();
+    // Read once: a generator of keys or tags would be empty for the operation after the event read it.
+    if (this.takesList && a !== null && typeof a === 'object' && !Array.isArray(a) && Symbol.iterator in a) a = [...(a as Iterable<unknown>)];
+    // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
+    const run = () => answer.call(cache, a, operation === 'get' ? NOT_FOUND : b, c);
+    const span = tracing.tracer?.operation(operation, cache.alias);
+    const call: ObservedArguments = { cache, operation, a, b, started, span };
+    let answered: unknown;
+    try {
+      answered = span === undefined ? run() : span.run(run);
+    } catch (error) {
+      publishFailure(call, error);
+      return Promise.reject(error);
+    }
+    if (answered instanceof Promise) return observeLater(call, answered);
+    return promised(published(call, answered));
+  }
 }
 
-async function observeLater(
-  cache: Observed,
-  operation: CacheOperation,
-  answer: Promise<unknown>,
-  a: unknown,
-  b: unknown,
-  started: number,
-  span: TracedWork | undefined,
-): Promise<unknown> {
+/** An observed call: its cache, operation and first two arguments, when it started, and its span if traced. */
+interface ObservedArguments {
+  readonly cache: Observed;
+  readonly operation: CacheOperation;
+  readonly a: unknown;
+  readonly b: unknown;
+  readonly started: number;
+  readonly span: TracedWork | undefined;
+}
+
+async function observeLater(call: ObservedArguments, answer: Promise<unknown>): Promise<unknown> {
   let result: unknown;
   try {
     result = await answer;
   } catch (error) {
-    publishFailure(cache, operation, a, b, started, error, span);
+    publishFailure(call, error);
     throw error;
   }
-  return published(cache, operation, a, b, started, result, span);
+  return published(call, result);
 }
 
 /** Publishes how an operation ended, and answers what its caller receives (a get's miss: the caller's default). */
-function published(
-  cache: Observed,
-  operation: CacheOperation,
-  a: unknown,
-  b: unknown,
-  started: number,
-  result: unknown,
-  span: TracedWork | undefined,
-): unknown {
+function published(call: ObservedArguments, result: unknown): unknown {
+  const { cache, operation, a, b, started, span } = call;
   if (operation === 'get') {
     const hit = result !== NOT_FOUND;
     const event = new ObservedCall(operation, cache.alias, started);
@@ -314,7 +324,7 @@ function published(
     span?.end(event.outcome);
     return hit ? result : b;
   }
-  const event = eventOf(cache, operation, a, b, started);
+  const event = eventOf(call);
   if (operation === 'getMany' || operation === 'getEntries') {
     const found = (result as Map<CacheKey, unknown>).size;
     const misses = (event.keys?.length ?? found) - found;
@@ -330,20 +340,12 @@ function published(
   return result;
 }
 
-function publishFailure(
-  cache: Observed,
-  operation: CacheOperation,
-  a: unknown,
-  b: unknown,
-  started: number,
-  error: unknown,
-  span: TracedWork | undefined,
-): void {
-  const event = eventOf(cache, operation, a, b, started);
+function publishFailure(call: ObservedArguments, error: unknown): void {
+  const event = eventOf(call);
   event.outcome = 'error';
   event.error = error;
-  CHANNELS[operation].publish(event);
-  span?.end('error', error);
+  CHANNELS[call.operation].publish(event);
+  call.span?.end('error', error);
 }
 
 /**
@@ -382,7 +384,7 @@ class ObservedCall implements CacheEvent {
 }
 
 /** An operation's event before its outcome is known: `ok`. */
-function eventOf(cache: Observed, operation: CacheOperation, a: unknown, b: unknown, started: number): ObservedCall {
+function eventOf({ cache, operation, a, b, started }: ObservedArguments): ObservedCall {
   return Object.assign(new ObservedCall(operation, cache.alias, started), eventSubject(operation, a, b));
 }
 

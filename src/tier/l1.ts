@@ -84,9 +84,7 @@ export class L1Tier<P> implements InProcessStore<P> {
       incrBy: cache.incrBy?.bind(cache),
       disconnect: cache.disconnect?.bind(cache),
     };
-    const tier = new L1Tier(settings, inner, context.clock, context.channelName, context.readsCarryExpiry, context.openBus, context.reportError);
-    tier.keep = context.keep;
-    if (context.remembersAbsence !== undefined) tier.remembersAbsence = context.remembersAbsence;
+    const tier = new L1Tier(settings, inner, context);
     Object.assign(cache, tier.primitives());
     return tier;
   }
@@ -108,29 +106,31 @@ export class L1Tier<P> implements InProcessStore<P> {
   private static readonly siblings = new Map<string, Set<L1Tier<unknown>>>();
   private readonly channel: string;
   /** Turns a payload read from the server into the form that is cheapest to decode on every hit. */
-  private keep: ((payload: P) => P) | undefined;
+  private readonly keep: ((payload: P) => P) | undefined;
   /**
    * The keys whose absence is worth keeping too: tag version keys, which a tag never invalidated
    * does not have, and which every read of its entries asks for.
    */
-  private remembersAbsence: (key: string) => boolean = () => false;
+  private readonly remembersAbsence: (key: string) => boolean;
+  private readonly clock: () => number;
+  private readonly readsCarryExpiry: boolean;
+  private readonly openBus: (() => BusConnections) | undefined;
+  private readonly reportError: (error: Error) => void;
   /** Keys the server had no entry for, trusted until `trustedUntil`; retired once the key changes. */
   private readonly absent: LRUCache<string, { retired: boolean; trustedUntil: number }>;
 
-  /**
-   * @param inner the cache's own primitives, bound
-   * @param readsCarryExpiry whether `read(keys, false)` fills in `expiresAt` anyway (SQL rows do)
-   * @param openBus connects the bus, called once on first use (undefined: no bus)
-   */
+  /** `inner`: the cache's own primitives, bound. */
   constructor(
     private readonly settings: L1Settings,
     private readonly inner: Primitives<P>,
-    private readonly clock: () => number,
-    channelName: string,
-    private readonly readsCarryExpiry: boolean,
-    private readonly openBus: (() => BusConnections) | undefined,
-    private readonly reportError: (error: Error) => void,
+    context: L1Context<P>,
   ) {
+    this.clock = context.clock;
+    this.keep = context.keep;
+    this.remembersAbsence = context.remembersAbsence ?? (() => false);
+    this.readsCarryExpiry = context.readsCarryExpiry;
+    this.openBus = context.openBus;
+    this.reportError = context.reportError;
     this.entries = new LRUCache<string, L1Entry<P>>({
       max: settings.maxEntries,
       dispose: (entry) => {
@@ -145,7 +145,7 @@ export class L1Tier<P> implements InProcessStore<P> {
     });
     const entries = this.entries;
     this.recency = { crowded: false, touch: (key) => void entries.get(key) };
-    this.channel = `cachegrain:l1:${channelName}`;
+    this.channel = `cachegrain:l1:${context.channelName}`;
     let siblings = L1Tier.siblings.get(this.channel);
     if (siblings === undefined) L1Tier.siblings.set(this.channel, (siblings = new Set()));
     siblings.add(this as L1Tier<unknown>);
