@@ -125,22 +125,22 @@ export class FragmentRender implements Recording {
    * copies the variables in scope).
    */
   tag(call: FragmentTag, bodyOf: () => RenderBody): string {
-    const { timeout, name, varyOn, keywords, digest } = call;
+    const { name, varyOn, keywords, digest } = call;
     let fragment: Fragment;
     try {
-      const contexts = fragmentContexts(keywords.contexts);
+      const ownContexts = fragmentContexts(keywords.contexts);
       const cached = fragmentCondition(keywords.if);
       const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
       const root = digest === undefined ? UNDIGESTED : this.digestRoot(digest, call.template, cache);
       // How its variants' keys are made, made only when asked for: most fragments vary on no context.
       let variants: FragmentVariants | undefined;
       const key =
-        contexts.length === 0
+        ownContexts.length === 0
           ? fragmentKey(name, varyOn, root)
-          : fragmentKeyInContexts(name, varyOn, (variants = this.variantsOf(name, varyOn, root)).valuesOf(contexts), root.digest);
-      const seconds = fragmentTimeout(timeout);
+          : fragmentKeyInContexts(name, varyOn, (variants = this.variantsOf(name, varyOn, root)).valuesOf(ownContexts), root.digest);
+      const timeout = fragmentTimeout(call.timeout);
       const ownTags = fragmentTags(keywords.tags);
-      const stale = fragmentStale(keywords.stale);
+      const staleWindow = fragmentStale(keywords.stale);
       const lock = fragmentLock(keywords.lock);
       let redirect: readonly string[] | undefined;
       if (this.inline && cached) {
@@ -150,7 +150,7 @@ export class FragmentRender implements Recording {
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
-          hit = cache.holdFresh(cache.storedKey((variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))));
+          hit = cache.holdFresh(cache.storedKey((variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...ownContexts, ...redirect]))));
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
@@ -166,24 +166,14 @@ export class FragmentRender implements Recording {
               key.heldHoles = holes;
             }
             this.passOn(hit, now);
-          } else this.passOn({ tags: hit.tags, contexts: [], freshUntil: seconds === null ? undefined : now + seconds }, now);
+          } else this.passOn({ tags: hit.tags, contexts: [], freshUntil: timeout === null ? undefined : now + timeout }, now);
           return html;
         }
       }
       variants ??= this.variantsOf(name, varyOn, root);
-      fragment = new Fragment(this.fragments.length, {
-        name,
-        baseKey: key.key,
-        variants,
-        cache,
-        timeout: seconds,
-        ownTags,
-        ownContexts: contexts,
-        staleWindow: stale,
-        lock,
-        site: tagSiteOf(call),
-        cached,
-      });
+      const site = tagSiteOf(call);
+      const baseKey = key.key;
+      fragment = new Fragment(this.fragments.length, { name, baseKey, variants, cache, timeout, ownTags, ownContexts, staleWindow, lock, site, cached });
       if (redirect !== undefined) fragment.redirect(redirect);
     } catch (error) {
       throw atTag(error, tagSiteOf(call), name, false);
