@@ -91,7 +91,10 @@ export interface FragmentSettings {
   readonly cached: boolean;
 }
 
-export class Fragment implements FragmentSettings {
+/** What its tag said of it is its own (its fields are those of `FragmentSettings`). */
+export interface Fragment extends FragmentSettings {}
+
+export class Fragment {
   state: FragmentState = UNREAD;
   /** What renders its HTML on a miss; it closes over the engine's scope at the tag, so it is let go once it cannot run. */
   private body: RenderBody = NO_BODY;
@@ -104,34 +107,12 @@ export class Fragment implements FragmentSettings {
   /** The contexts a redirect at its own key named (see `variants.ts`). */
   learned: readonly string[] = NO_CONTEXTS;
 
-  readonly name: string;
-  readonly baseKey: string;
-  readonly variants: FragmentVariants;
-  readonly cache: BaseCache;
-  readonly timeout: number | null;
-  readonly ownTags: readonly string[];
-  readonly ownContexts: readonly string[];
-  readonly staleWindow: number;
-  readonly lock: boolean;
-  readonly site: TagSite | undefined;
-  readonly cached: boolean;
-
   /** `id`: its number in the render, which its placeholder carries. */
   constructor(
     readonly id: number,
     settings: FragmentSettings,
   ) {
-    this.name = settings.name;
-    this.baseKey = settings.baseKey;
-    this.variants = settings.variants;
-    this.cache = settings.cache;
-    this.timeout = settings.timeout;
-    this.ownTags = settings.ownTags;
-    this.ownContexts = settings.ownContexts;
-    this.staleWindow = settings.staleWindow;
-    this.lock = settings.lock;
-    this.site = settings.site;
-    this.cached = settings.cached;
+    Object.assign(this, settings);
     this.key = settings.baseKey;
   }
 
