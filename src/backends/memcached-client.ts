@@ -196,12 +196,14 @@ export class ServerConnection {
     return this.send([flags === '' ? `mg ${key}\r\n` : `mg ${key} ${flags}\r\n`], metaParser());
   }
 
-  /** `set`/`add`/`cas`: answers `STORED`, `NOT_STORED`, `EXISTS` or `NOT_FOUND`. */
-  store(verb: 'set' | 'add', key: string, value: Buffer, exptime: number): Promise<string>;
-  store(verb: 'cas', key: string, value: Buffer, exptime: number, casId: string): Promise<string>;
-  store(verb: 'set' | 'add' | 'cas', key: string, value: Buffer, exptime: number, casId?: string): Promise<string> {
-    const cas = casId === undefined ? '' : ` ${casId}`;
-    return this.send([`${verb} ${key} 0 ${exptime} ${value.length}${cas}\r\n`, value, CRLF], oneLine);
+  /** `set`/`add`: answers `STORED` or `NOT_STORED`. */
+  store(verb: 'set' | 'add', key: string, value: Buffer, exptime: number): Promise<string> {
+    return this.send([`${verb} ${key} 0 ${exptime} ${value.length}\r\n`, value, CRLF], oneLine);
+  }
+
+  /** `cas`, storing only while the entry's cas id is still `casId`: answers `STORED`, `EXISTS` or `NOT_FOUND`. */
+  storeIfUnchanged(casId: string, key: string, value: Buffer, exptime: number): Promise<string> {
+    return this.send([`cas ${key} 0 ${exptime} ${value.length} ${casId}\r\n`, value, CRLF], oneLine);
   }
 
   /** Answers `DELETED` or `NOT_FOUND`. */

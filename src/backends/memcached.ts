@@ -222,7 +222,7 @@ export class MemcachedCache extends ServerCache<Buffer> {
         }
         const ttl = Number(entry.flags.t);
         const exptime = ttl < 0 ? 0 : this.exptime(this.now() + ttl);
-        const reply = await server.store('cas', key, bytesCodec.encode(current + delta), exptime, entry.flags.c!);
+        const reply = await server.storeIfUnchanged(entry.flags.c!, key, bytesCodec.encode(current + delta), exptime);
         if (reply === 'STORED') return current + delta;
         if (reply === 'NOT_FOUND') return undefined;
         // EXISTS: another writer got there first; read again.

@@ -159,7 +159,8 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     const ticks = budget === undefined ? DeadlineWatch.TICKS : this.ticksLeftIn(budget, breaker);
     if (ticks === 0) return this.answerWithout(breaker, fallback, budget);
     if (breaker.state !== CLOSED && !breaker.admit()) return this.answerWithout(breaker, fallback);
-    const pending = new PendingCommand<T>(this.failures, breaker, budget, fallback, watch.ticks + ticks, ticks < DeadlineWatch.TICKS);
+    const pending = new PendingCommand<T>(this.failures, breaker, fallback, ticks);
+    if (budget !== undefined) pending.inBudget(budget);
     const settled = new Promise<T>((resolve, reject) => {
       pending.resolve = resolve;
       pending.reject = reject;
@@ -393,19 +394,30 @@ interface Watched {
 class PendingCommand<T> implements Watched {
   resolve!: (value: T) => void;
   reject!: (error: unknown) => void;
+  /** The budget of the request it runs in, if any: a failure marks its server down for the rest of it. */
+  budget: RequestBudget | undefined = undefined;
   /** When it started (`performance.now()`), for the request's budget; 0 outside a request. */
-  readonly startedMs: number;
+  startedMs = 0;
+  /** The watch's tick count at which it runs out of time. */
+  readonly dueAt: number;
+  /** Whether its deadline is what was left of the request's budget rather than the cache's `timeoutMs`. */
+  private readonly cutByBudget: boolean;
 
+  /** `ticks`: how many ticks of the watch it is given (`DeadlineWatch.TICKS` unless the request's budget cut it). */
   constructor(
     private readonly policy: FailurePolicy,
     readonly breaker: Breaker,
-    readonly budget: RequestBudget | undefined,
     readonly fallback: T,
-    readonly dueAt: number,
-    /** Whether its deadline is what was left of the request's budget rather than the cache's `timeoutMs`. */
-    private readonly cutByBudget: boolean,
+    ticks: number,
   ) {
-    this.startedMs = budget === undefined ? 0 : performance.now();
+    this.dueAt = policy.watch.ticks + ticks;
+    this.cutByBudget = ticks < DeadlineWatch.TICKS;
+  }
+
+  /** Counts against the request's `budget`, from now. */
+  inBudget(budget: RequestBudget): void {
+    this.budget = budget;
+    this.startedMs = performance.now();
   }
 
   succeed(value: T): void {

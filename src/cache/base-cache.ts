@@ -74,7 +74,6 @@ export type {
 export { DEFAULT_TIMEOUT, INVALIDATE_OPTIONS, splitLocation } from '../common/cache-types.js';
 
 const entriesOf = <V>(batch: BatchAnswer<V>): Map<CacheKey, V> => batch.entries;
-const NO_TAGS: readonly string[] = Object.freeze([]);
 
 export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   protected readonly codec: Codec<P>;
@@ -215,7 +214,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
   private answerGetMany<T>(keys: ListOf<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
-    return andThen(this.batches.read<T>(this.calls.keys(keys, 'getMany'), this.calls.versionOf(options, 'getMany'), NO_TAGS, 'fresh'), entriesOf);
+    return andThen(this.batches.read<T>(this.calls.keys(keys, 'getMany'), this.calls.versionOf(options, 'getMany'), 'fresh'), entriesOf);
   }
 
   /**
@@ -227,7 +226,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   private answerGetEntries<T>(keys: ListOf<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, CachedEntry<T>>> {
-    const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), NO_TAGS, 'live');
+    const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), 'live');
     return andThen(read, entriesOf);
   }
 
@@ -238,7 +237,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * (`withGeneration` false), the invalidation count, for what is computed next (`tagsAsOf`).
    */
   readEntriesAndTags<T = unknown>(keys: readonly CacheKey[], tags: readonly string[], withGeneration = true): MaybePromise<RenderRead<T>> {
-    return this.batches.read<RenderEntry<T>>(keys, undefined, this.calls.tags(tags, 'readEntriesAndTags'), 'render', withGeneration);
+    return this.batches.readForRender<RenderEntry<T>>(keys, this.calls.tags(tags, 'readEntriesAndTags'), withGeneration);
   }
 
   /** Each tag's current version and the cache's invalidation count, for a later write's `tagsAsOf`: one read, synchronous in process. */
@@ -300,7 +299,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     if ((tags === undefined && windows === undefined) || hasRunOut(expiresAt)) return this.setMade(node, payload, expiresAt);
     this.counts.sets++;
     return this.tags
-      .stampedWith(payload, tags, windows, expiresAt, asOf)
+      .stampedWith(payload, { tags, windows, expiresAt, asOf })
       .then((stamped) => (stamped === undefined ? [] : this.seam.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
       .then(throwRefusal);
   }
@@ -324,7 +323,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     const made = this.keys.made(key, version);
     const payload = this.payloads.encode(value, made);
     if (hasRunOut(expiresAt)) return !(await this.batches.hasFresh(made));
-    const stamped = await this.tags.stampedWith(payload, tags, windows, expiresAt, asOf);
+    const stamped = await this.tags.stampedWith(payload, { tags, windows, expiresAt, asOf });
     return stamped !== undefined && this.computed.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
   }
 

@@ -9,8 +9,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Seam } from '../common/backend-primitives.js';
 import { CallOptions } from '../common/call-options.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import type { CacheParams, TagSnapshot, VersionOption } from '../common/cache-types.js';
+import type { CacheParams, TagSnapshot } from '../common/cache-types.js';
 import type { Codec } from '../common/codec.js';
 import { type KeyMaking, MadeKeys } from '../common/made-keys.js';
 import type { MaybePromise } from '../common/maybe-promise.js';

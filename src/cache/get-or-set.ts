@@ -104,7 +104,7 @@ export class GetOrSet<P> {
       // The timeout counts from now, not from when the stale entry was read.
       const { expiresAt, tags: tagList, windows } = calls.write(timeoutOrOptions, 'getOrSet');
       if (hasRunOut(expiresAt)) return;
-      const payload = await tags.stampedWith(payloads.encode(value, made), tagList, windows, expiresAt, asOf);
+      const payload = await tags.stampedWith(payloads.encode(value, made), { tags: tagList, windows, expiresAt, asOf });
       if (payload !== undefined) throwRefusal(await seam.write([[made, payload]], storedExpiry(expiresAt, windows)));
     };
     integrationOf(cache).refreshes.behind([{ key: `getOrSet\u0000${made}`, lockName: `refresh:${made}` }], refresh, (error) => cache.reportError(error));
@@ -118,7 +118,7 @@ export class GetOrSet<P> {
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = payloads.encode(value, made);
     if (hasRunOut(expiresAt) || cache.unreachable) return payload;
-    const stamped = await tags.stampedWith(payload, tagList, windows, expiresAt, asOf);
+    const stamped = await tags.stampedWith(payload, { tags: tagList, windows, expiresAt, asOf });
     if (stamped === undefined) return payload;
     await this.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
     const stored = await seam.readOne(made);

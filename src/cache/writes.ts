@@ -46,7 +46,7 @@ export class Writes<P> {
       return [];
     }
     if (tagList !== undefined || windows !== undefined) {
-      const stamp = await tags.stampFor(tagList, windows, expiresAt, asOf);
+      const stamp = await tags.stampFor({ tags: tagList, windows, expiresAt, asOf });
       if (stamp === undefined) return pairs.map(([key]) => String(key));
       if (stamp !== NOTHING_TO_STAMP) for (const pair of encoded) pair[1] = codec.stamp!(pair[1], stamp);
     }
@@ -85,9 +85,7 @@ export class Writes<P> {
         continue;
       }
       const payload =
-        entry.tags.length === 0 && entry.windows === undefined && entry.contexts === undefined
-          ? entry.payload
-          : tags.stamped(entry.payload, entry.tags, versions, entry.windows, expiresAt, entry.contexts);
+        entry.tags.length === 0 && entry.windows === undefined && entry.contexts === undefined ? entry.payload : tags.stamped(entry, versions, expiresAt);
       if (payload === undefined) {
         notStored.push(entry.key);
         continue;

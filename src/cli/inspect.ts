@@ -23,17 +23,24 @@ export async function inspectEntry(args: Parsed, io: IO): Promise<number> {
     return { found, stored: found === undefined ? undefined : await cache.storedEntry(key) };
   });
   if (outcome.failed !== undefined) throw new UserError(outcome.failed);
-  const { found, stored } = outcome.value!;
+  const read = outcome.value!;
   const made = printable(cache.makeKey(key));
-  if (found === undefined) {
+  if (read.found === undefined) {
     io.err.write(`${io.name}: no entry under key '${printable(key)}' (stored key '${made}') in cache '${alias}' (${where(entry, cache)}).\n`);
     return 1;
   }
-  io.out.write(describeEntry(cache, alias, made, found, stored));
+  io.out.write(describeEntry(cache, alias, made, { found: read.found, stored: read.stored }));
   return 0;
 }
 
-function describeEntry(cache: BaseCache, alias: string, made: string, found: CachedEntry<unknown>, stored: StoredEntry | undefined): string {
+/** An entry as the cache answered it, and as its backend stores it when the backend says. */
+interface InspectedEntry {
+  found: CachedEntry<unknown>;
+  stored: StoredEntry | undefined;
+}
+
+/** `made`: the entry's key as the cache made it. */
+function describeEntry(cache: BaseCache, alias: string, made: string, { found, stored }: InspectedEntry): string {
   const now = cache.now();
   const state =
     found.state === 'fresh' ? 'fresh' : found.state === 'stale' ? 'stale (served while one refresh runs)' : 'stale (served only if recomputing it fails)';

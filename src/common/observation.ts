@@ -279,50 +279,45 @@ function observe<T, A, B, C, R>(
   // A get is asked with a default of its own, so that a miss is told apart from a stored value equal to the caller's default.
   const asked = operation === 'get' ? (NOT_FOUND as B) : b;
   const told: ToldOutcome | undefined = operation === 'getOrSet' ? { outcome: 'ok' } : undefined;
-  const call = () => work.call(receiver, a, asked, c, told);
+  const run = () => work.call(receiver, a, asked, c, told);
   const span = tracing.tracer?.operation(operation, cache.alias);
+  const call: ObservedArguments = { cache, operation, a, b, started, span, told };
   let answered: unknown;
   try {
-    answered = span === undefined ? call() : span.run(call);
+    answered = span === undefined ? run() : span.run(run);
   } catch (error) {
-    publishFailure(cache, operation, a, b, started, error, span);
+    publishFailure(call, error);
     return Promise.reject(error);
   }
-  if (answered instanceof Promise) return observeLater(cache, operation, answered, a, b, started, span, told);
-  return promised(published(cache, operation, a, b, started, answered, span, told));
+  if (answered instanceof Promise) return observeLater(call, answered);
+  return promised(published(call, answered));
 }
 
-async function observeLater(
-  cache: Observed,
-  operation: CacheOperation,
-  answer: Promise<unknown>,
-  a: unknown,
-  b: unknown,
-  started: number,
-  span: TracedWork | undefined,
-  told: ToldOutcome | undefined,
-): Promise<unknown> {
+/** An observed call: its cache, operation and first two arguments, when it started, its span if traced, and the outcome its work told. */
+interface ObservedArguments {
+  readonly cache: Observed;
+  readonly operation: CacheOperation;
+  readonly a: unknown;
+  readonly b: unknown;
+  readonly started: number;
+  readonly span: TracedWork | undefined;
+  readonly told: ToldOutcome | undefined;
+}
+
+async function observeLater(call: ObservedArguments, answer: Promise<unknown>): Promise<unknown> {
   let result: unknown;
   try {
     result = await answer;
   } catch (error) {
-    publishFailure(cache, operation, a, b, started, error, span);
+    publishFailure(call, error);
     throw error;
   }
-  return published(cache, operation, a, b, started, result, span, told);
+  return published(call, result);
 }
 
 /** Publishes how an operation ended, and answers what its caller receives (a get's miss: the caller's default). */
-function published(
-  cache: Observed,
-  operation: CacheOperation,
-  a: unknown,
-  b: unknown,
-  started: number,
-  result: unknown,
-  span: TracedWork | undefined,
-  told: ToldOutcome | undefined,
-): unknown {
+function published(call: ObservedArguments, result: unknown): unknown {
+  const { cache, operation, a, b, started, span, told } = call;
   if (operation === 'get') {
     const hit = result !== NOT_FOUND;
     const event = new ObservedCall(operation, cache.alias, started);
@@ -332,7 +327,7 @@ function published(
     span?.end(event.outcome);
     return hit ? result : b;
   }
-  const event = eventOf(cache, operation, a, b, started);
+  const event = eventOf(call);
   if (operation === 'getMany' || operation === 'getEntries') {
     const found = (result as Map<CacheKey, unknown>).size;
     const misses = (event.keys?.length ?? found) - found;
@@ -346,20 +341,12 @@ function published(
   return result;
 }
 
-function publishFailure(
-  cache: Observed,
-  operation: CacheOperation,
-  a: unknown,
-  b: unknown,
-  started: number,
-  error: unknown,
-  span: TracedWork | undefined,
-): void {
-  const event = eventOf(cache, operation, a, b, started);
+function publishFailure(call: ObservedArguments, error: unknown): void {
+  const event = eventOf(call);
   event.outcome = 'error';
   event.error = error;
-  CHANNELS[operation].publish(event);
-  span?.end('error', error);
+  CHANNELS[call.operation].publish(event);
+  call.span?.end('error', error);
 }
 
 /**
@@ -398,7 +385,7 @@ class ObservedCall implements CacheEvent {
 }
 
 /** An operation's event before its outcome is known: `ok`. */
-function eventOf(cache: Observed, operation: CacheOperation, a: unknown, b: unknown, started: number): ObservedCall {
+function eventOf({ cache, operation, a, b, started }: ObservedArguments): ObservedCall {
   return Object.assign(new ObservedCall(operation, cache.alias, started), eventSubject(operation, a, b));
 }
 

@@ -53,26 +53,42 @@ export class Payloads<P> {
    * miss, and reported once per cause. A payload from a serializer this process cannot read (a
    * rolling deploy across Node versions on one server) then costs one miss, not a failing read.
    * A `stamped` payload, its stamp judged already, is read past its stamp.
-   * With `replace`, the entry is overwritten by it instead (a tag's version, see `TagVersions.versionIn`).
    */
-  readable(made: string, payload: P, shared: boolean, stamped = false, replace?: () => MaybePromise<void>): unknown {
+  readable(made: string, payload: P, shared: boolean, stamped = false): unknown {
     try {
       return this.decode(payload, shared, stamped);
     } catch (cause) {
-      const reason = cause instanceof Error ? cause.message : String(cause);
-      const outcome = replace === undefined ? 'removed and read as a miss' : 'replaced by a new version, and its entries read as misses';
-      const error = cacheTypeError(this.alias, `the entry under key '${made}' cannot be decoded, so it was ${outcome}: ${reason}`, cause);
-      this.reporter.report(error, `an entry cannot be decoded: ${reason}`);
-      let removal: MaybePromise<void>;
-      try {
-        removal = replace === undefined ? andThen(this.seam.remove([made]), nothing) : replace();
-      } catch (failure) {
-        removal = Promise.reject(failure);
-      }
-      if (removal instanceof Promise)
-        removal = removal.catch((failure: unknown) => void this.reporter.report(failure instanceof Error ? failure : new Error(String(failure))));
-      return new Unreadable(error, removal);
+      return this.unreadable(made, cause, undefined);
     }
+  }
+
+  /**
+   * `readable` of a payload that is overwritten by `replace` when it cannot be decoded, rather than
+   * removed (a tag's version, see `TagVersions.versionIn`).
+   */
+  readableOrReplaced(made: string, payload: P, replace: () => MaybePromise<void>): unknown {
+    try {
+      return this.decode(payload, false, false);
+    } catch (cause) {
+      return this.unreadable(made, cause, replace);
+    }
+  }
+
+  /** What a payload that cannot be decoded reads as: reported, and removed or replaced. */
+  private unreadable(made: string, cause: unknown, replace: (() => MaybePromise<void>) | undefined): Unreadable {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    const outcome = replace === undefined ? 'removed and read as a miss' : 'replaced by a new version, and its entries read as misses';
+    const error = cacheTypeError(this.alias, `the entry under key '${made}' cannot be decoded, so it was ${outcome}: ${reason}`, cause);
+    this.reporter.report(error, `an entry cannot be decoded: ${reason}`);
+    let removal: MaybePromise<void>;
+    try {
+      removal = replace === undefined ? andThen(this.seam.remove([made]), nothing) : replace();
+    } catch (failure) {
+      removal = Promise.reject(failure);
+    }
+    if (removal instanceof Promise)
+      removal = removal.catch((failure: unknown) => void this.reporter.report(failure instanceof Error ? failure : new Error(String(failure))));
+    return new Unreadable(error, removal);
   }
 
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */

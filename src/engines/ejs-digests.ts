@@ -35,7 +35,7 @@ export function findEjsDependencies(source: string, options: EjsDigestOptions = 
     const [, type = '', code = ''] = tag as unknown as [string, string | undefined, string | undefined];
     const start = tag.index + (options.openDelimiter ?? '<').length + delimiter.length + type.length;
     if (type === '#') found.declared.push(...declarationsIn(code, lineAt(source, tag.index)));
-    else if (type !== delimiter) scanCode(source, start, start + code.length, found, INCLUDE);
+    else if (type !== delimiter) scanCode({ source, from: start, to: start + code.length }, found, INCLUDE);
   }
   return found;
 }

@@ -86,7 +86,7 @@ export function installCacheTag<T extends EjsLike>(ejs: T, options: CacheFunctio
       if (compileOptions.client === true) return compile.call(this, template, compileOptions);
       const site = compileOptions.filename ?? 'a template string';
       const digestKey = digested === undefined ? undefined : compiledDigestKey(digested, template, compileOptions);
-      const { source, changes } = rewrite(template, compileOptions, functionName, site, digestKey);
+      const { source, changes } = rewrite(template, compileOptions, functionName, { site, digestKey });
       let fn: (data?: object) => unknown;
       try {
         fn = compile.call(this, source, compileOptions);
@@ -157,17 +157,17 @@ function tagPattern(options: CompileOptions): RegExp {
 }
 
 /**
- * The template with each `cache(` call given its output function and site and its body its own
- * buffer, and each `hole(` and `uncacheable(` call its site, in any tag; `uncacheable` marks the
- * output it stands in as it runs, so a call whose value is not output (a scriptlet, a condition)
- * marks it too, and a scriptlet that is one `hole(` call outputs it. Lines stay as they were.
+ * The template (named `site`, its digest key `digestKey`) with each `cache(` call given its output
+ * function and site and its body its own buffer, and each `hole(` and `uncacheable(` call its site,
+ * in any tag; `uncacheable` marks the output it stands in as it runs, so a call whose value is not
+ * output (a scriptlet, a condition) marks it too, and a scriptlet that is one `hole(` call outputs
+ * it. Lines stay as they were.
  */
 function rewrite(
   template: string,
   options: CompileOptions,
   functionName: string,
-  site: string,
-  digestKey: string | undefined,
+  { site, digestKey }: { site: string; digestKey: string | undefined },
 ): { source: string; changes: Array<[string, string]> } {
   const changes: Array<[string, string]> = [];
   const runtime = `${options.localsName ?? 'locals'}.${RENDER_STATE}`;
@@ -299,7 +299,7 @@ class EjsRender extends FragmentRender {
       const unknown = unknownKeyword(keyword, `the '${this.functionName}' call`, site);
       if (unknown !== undefined) throw unknown;
     }
-    append(this.tag(timeout, fragment, varyOn, keywords as TagKeywords, bodyOf, site, this.digestKey));
+    append(this.tag({ timeout, name: fragment, varyOn, keywords: keywords as TagKeywords, template, line, digest: this.digestKey }, bodyOf));
   }
 
   /** `<%- hole('name', …args) %>`. */

@@ -40,7 +40,7 @@ export function findEtaDependencies(source: string, config: Partial<Pick<EtaConf
     const end = closingTag(source, start, close);
     const content = source.slice(start, end).trimStart();
     // A custom tag's content is text handed to its function, not code.
-    if (!customPrefixes.some((prefix) => content.startsWith(prefix))) scanCode(source, start, end, found, RENDERING);
+    if (!customPrefixes.some((prefix) => content.startsWith(prefix))) scanCode({ source, from: start, to: end }, found, RENDERING);
     at = end + close.length;
   }
   return found;
@@ -57,11 +57,15 @@ function closingTag(source: string, from: number, close: string): number {
   return source.length;
 }
 
-/**
- * Finds the calls of `rendering` (functions whose first argument names a template) and the comments
- * of the JavaScript code between `from` and `to`.
- */
-export function scanCode(source: string, from: number, to: number, found: FoundDependencies, rendering: ReadonlySet<string>): void {
+/** The JavaScript code of a template: `source` between `from` and `to`, which lines are counted in. */
+export interface CodeSpan {
+  readonly source: string;
+  readonly from: number;
+  readonly to: number;
+}
+
+/** Finds the calls of `rendering` (functions whose first argument names a template) and the comments of `code`. */
+export function scanCode({ source, from, to }: CodeSpan, found: FoundDependencies, rendering: ReadonlySet<string>): void {
   const lineOf = (offset: number) => 1 + countNewlines(source, offset);
   for (let at = from; at < to; at++) {
     const char = source[at]!;
@@ -76,7 +80,7 @@ export function scanCode(source: string, from: number, to: number, found: FoundD
       IDENTIFIER.lastIndex = at;
       const name = IDENTIFIER.exec(source)![0];
       // `it.layout(…)`, `app.render(…)`: a method of some object, not one of the template's own functions.
-      if (rendering.has(name) && !memberAccess(source, at, from)) call(source, at + name.length, to, lineOf(at), found);
+      if (rendering.has(name) && !memberAccess(source, at, from)) call(source.slice(at + name.length, to), lineOf(at), found);
       at += name.length - 1;
     }
   }
@@ -91,9 +95,8 @@ function memberAccess(source: string, at: number, from: number): boolean {
   return before >= from && source[before] === '.';
 }
 
-/** A rendering function's name at `at` followed by a call: its first argument names a template, or an expression does. */
-function call(source: string, at: number, to: number, line: number, found: FoundDependencies): void {
-  const rest = source.slice(at, to);
+/** What follows a rendering function's name (`rest`, on `line`), if a call: its first argument names a template, or an expression does. */
+function call(rest: string, line: number, found: FoundDependencies): void {
   const opening = /^\s*\(\s*/.exec(rest);
   if (opening === null) return;
   const literal = /^(?:"((?:[^"\\\n]|\\.)*)"|'((?:[^'\\\n]|\\.)*)'|`((?:[^`\\$]|\\.|\$(?!\{))*)`)\s*[,)]/.exec(rest.slice(opening[0].length));

@@ -12,8 +12,8 @@ import { isAbsolute, relative } from 'node:path';
 import type { Eta } from 'eta';
 import {
   FragmentRender,
+  type FragmentTag,
   missingEndTag,
-  type TagKeywords,
   TemplateSyntaxError,
   tooFewArguments,
   uncacheableOutput,
@@ -123,14 +123,14 @@ export function cachePlugin(options: CachePluginOptions = {}) {
           let code: string;
           if (end === undefined) {
             unclosed.push(line);
-            const parsed = openFragment(splitArguments(args), tagName, line, constantKeywords, digest);
+            const parsed = openFragment(splitArguments(args), line, { tagName, constantKeywords, digest });
             if (typeof parsed !== 'string') compileError ??= { message: parsed.message, line };
             code = typeof parsed === 'string' ? parsed : '';
           } else if (unclosed.pop() === undefined) {
             compileError ??= { message: `'end${tagName}' has no '${tagName}' tag to close`, line };
             code = '';
           } else {
-            code = `return __eta.res + __eta.cgMarks; })(__eta)${compiledDigestKey === undefined ? '' : `, ${DIGEST_CONSTANT}`}); }`;
+            code = 'return __eta.res + __eta.cgMarks; })(__eta)); }';
           }
           return `${open}${trimLeft} ${code} ${trimRight}${close}`;
         },
@@ -211,17 +211,9 @@ class EtaRender extends FragmentRender {
     super(templateDigests);
   }
 
-  record(
-    timeout: unknown,
-    name: string,
-    varyOn: unknown[],
-    keywords: TagKeywords,
-    line: number,
-    renderOptions: EtaRenderOptions | undefined,
-    body: () => Promise<string>,
-    digest?: string,
-  ): string {
-    return this.tag(timeout, name, varyOn, keywords, () => body, { template: templateName(renderOptions), line }, digest);
+  /** A tag on `line` that no kept hit answered, its body to run on a miss. */
+  record(call: FragmentTag, renderOptions: EtaRenderOptions | undefined, body: () => Promise<string>): string {
+    return this.tag({ ...call, template: templateName(renderOptions) }, () => body);
   }
 
   /** `<%~ hole("name", …args) %>` on `line` (0: not known). */
@@ -269,7 +261,7 @@ class SyncEtaRender {
     return undefined;
   }
 
-  record(_timeout: unknown, name: string, _varyOn: unknown, _keywords: unknown, line: number, renderOptions: EtaRenderOptions | undefined): never {
+  record({ name, line = 0 }: FragmentTag, renderOptions: EtaRenderOptions | undefined): never {
     throw new TemplateSyntaxError(
       `the '${this.tagName}' tag (fragment '${name}') needs the template rendered with eta.renderAsync() or eta.renderStringAsync(), ` +
         'not render() or renderString(): fragments are read from the cache asynchronously',
@@ -328,11 +320,20 @@ const KEYWORD = /^([A-Za-z_$][\w$]*)=(?![=>])(.+)$/s;
 /** A keyword value that is the same on every evaluation: a quoted string without interpolation, a number, a boolean. */
 const LITERAL = /^(?:"(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'|-?\d+(?:\.\d+)?|true|false)$/;
 
+/** What the tags of one template share as it is compiled. */
+interface TemplateCompile {
+  readonly tagName: string;
+  /** The code of the keyword objects made of literals only, each a constant made once per render: a tag adds its own. */
+  readonly constantKeywords: string[];
+  /** The name of the template's digest key constant, with digests on. */
+  readonly digest: string | undefined;
+}
+
 /**
  * `cache timeout name vary… using=alias tags=… stale=… lock=true` (keywords after the vary-on values,
  * in any order) → a call recording the fragment, opening the body's function.
  */
-function openFragment(args: string[], tagName: string, line: number, constantKeywords: string[], digest: string | undefined): string | TemplateSyntaxError {
+function openFragment(args: string[], line: number, { tagName, constantKeywords, digest }: TemplateCompile): string | TemplateSyntaxError {
   const keywords: string[] = [];
   const seen = new Set<string>();
   let literalsOnly = true;
@@ -375,7 +376,8 @@ function openFragment(args: string[], tagName: string, line: number, constantKey
   const keywordsArgument = keywords.length > 0 ? `, __cgKeywords${digestArgument}` : digest === undefined ? '' : `, undefined${digestArgument}`;
   // The body writes to its own buffer: it runs after the template has returned; the digest key follows it.
   const record =
-    `__cachegrain.record(__cgTimeout, ${literalName}, [${values.join(', ')}], ${keywords.length > 0 ? '__cgKeywords' : '{}'}, ${line}, options, ` +
+    `__cachegrain.record({ timeout: __cgTimeout, name: ${literalName}, varyOn: [${values.join(', ')}], ` +
+    `keywords: ${keywords.length > 0 ? '__cgKeywords' : '{}'}, line: ${line}${digest === undefined ? '' : `, digest: ${digest}`} }, options, ` +
     `((__etaOuter) => async () => { const __eta = { ...__etaOuter, res: '', cgMarks: '' };`;
   // The tag first asks for a hit kept in memory, which builds nothing.
   const hit =

@@ -16,7 +16,6 @@ import {
   TemplateSyntaxError,
   tooFewArguments,
   uncacheableOutput,
-  unknownKeyword,
   withRenderState,
 } from '../fragments/index.js';
 import { describe } from '../common/cache-keys.js';
@@ -126,7 +125,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     };
     const digestKey = helper.hash[DIGEST_KEY] as string | undefined;
     if (digestKey !== undefined && digested !== undefined) render.useDigests(digested);
-    const placeholder = render.tag(timeout, String(name), varyOn, keywords, bodyOf, site, digestKey);
+    const placeholder = render.tag({ timeout, name: String(name), varyOn, keywords, template: site.template, line: site.line, digest: digestKey }, bodyOf);
     return new handlebars.SafeString(placeholder);
   });
   installHitCompiler(handlebars, helperName);
@@ -138,7 +137,7 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     // template that used it: its srcName would name the wrong file. A template compiled without one
     // (as @fastify/view compiles its pages) is no partial: it is named as a string is.
     const template = runtimeEnv === undefined ? (compileOptions?.srcName ?? 'a template string') : 'a partial';
-    const program = parse(handlebars, input, compileOptions, helperName, template);
+    const program = parse(handlebars, { input, template }, compileOptions, helperName);
     const digestKey = digested?.keyOf(input, findHandlebarsDependencies(program));
     // A template keeps its source and name, so that a digest can read it as a partial.
     return Object.assign(compile(checked(program, helperName, template, digestKey), compileOptions), {
@@ -381,13 +380,12 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
   }
 }
 
-/** Parses a template; a tag left open fails naming its own line, not the end of the file. */
+/** Parses a template's text (`input`, of `template`); a tag left open fails naming its own line, not the end of the file. */
 function parse(
   handlebars: HandlebarsInstance,
-  input: string,
+  { input, template }: { input: string; template: string },
   compileOptions: CompileOptions | undefined,
   helperName: string,
-  template: string,
 ): hbs.AST.Program {
   try {
     return handlebars.parse(input, compileOptions as Parameters<HandlebarsInstance['parse']>[1]);

@@ -34,7 +34,7 @@ export function findLiquidDependencies(source: string, liquid: Liquid): FoundDep
     } else if (tag.name === 'liquid') {
       liquidLines(tag.args, 1 + countNewlines(source, source.indexOf(tag.args, tag.begin)), found, options.dynamicPartials);
     } else {
-      tagNaming(tag.name, tag.args, line, found, options.dynamicPartials);
+      tagNaming({ name: tag.name, args: tag.args, line }, found, options.dynamicPartials);
     }
   }
   return found;
@@ -46,12 +46,19 @@ function liquidLines(text: string, line: number, found: FoundDependencies, dynam
   text.split('\n').forEach((written, index) => {
     const [, name = '', args = ''] = /^\s*(#|\S+)(.*)$/.exec(written) ?? [];
     if (name === 'comment' || name === 'endcomment') inComment = name === 'comment';
-    else tagNaming(inComment ? '#' : name, args, line + index, found, dynamicPartials);
+    else tagNaming({ name: inComment ? '#' : name, args, line: line + index }, found, dynamicPartials);
   });
 }
 
-/** What tag `name` with `args` at `line` names: a template, one named by a variable, or a declaration in an inline comment. */
-function tagNaming(name: string, args: string, line: number, found: FoundDependencies, dynamicPartials: boolean): void {
+/** A tag as written: its name, its arguments' text, and its line. */
+interface WrittenTag {
+  readonly name: string;
+  readonly args: string;
+  readonly line: number;
+}
+
+/** What a tag names: a template, one named by a variable, or a declaration in an inline comment. */
+function tagNaming({ name, args, line }: WrittenTag, found: FoundDependencies, dynamicPartials: boolean): void {
   if (name === '#' || name.startsWith('#')) {
     found.declared.push(...declarationsIn(`${name.slice(1)}${args}`, line));
     return;

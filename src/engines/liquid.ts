@@ -184,7 +184,7 @@ function cacheTag(tagName: string) {
       };
       const { fragmentName: name, site, digestKey } = this;
       const kept = render.hitMany(timeout, name, varyOn, keywords as TagKeywords, digestKey);
-      emitter.write(kept ?? render.tag(timeout, name, varyOn, keywords as TagKeywords, bodyOf, site, digestKey));
+      emitter.write(kept ?? render.tag({ timeout, name, varyOn, keywords: keywords as TagKeywords, ...site, digest: digestKey }, bodyOf));
     }
   };
 }

@@ -15,9 +15,10 @@ import {
   FragmentRender,
   missingEndTag,
   nonIntegerTimeout,
-  type TagKeywords,
+  type FragmentTag,
   type TagSite,
   TemplateSyntaxError,
+  tagSiteOf,
   tooFewArguments,
   uncacheableOutput,
   withRenderState,
@@ -65,7 +66,10 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       const compile = compiling.at(-1);
       const site: TagSite = { template: compile?.template ?? UNNAMED, line: start.lineno + 1 };
       const at = (node: any) => new node(start.lineno, start.colno);
-      const args = [at(FrameReference), new nodes.Literal(start.lineno, start.colno, site.template), new nodes.Literal(start.lineno, start.colno, site.line)];
+      const literal = (value: unknown) => new nodes.Literal(start.lineno, start.colno, value);
+      // The tag, as its template evaluates it each time: one object, its constants written into it.
+      const call = at(nodes.Dict);
+      const field = (name: string, value: unknown) => call.addChild(new nodes.Pair(start.lineno, start.colno, literal(name), value));
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
       const timeoutToken = parser.peekToken();
       const timeout =
@@ -74,14 +78,18 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       if (timeout instanceof nodes.Symbol && !/^[A-Za-z_$][\w$]*$/.test(timeout.value)) {
         parser.fail(nonIntegerTimeout(timeout.value).message, timeoutToken.lineno, timeoutToken.colno);
       }
-      args.push(timeout);
+      field('timeout', timeout);
       if (parser.peekToken().type === lexer.TOKEN_BLOCK_END) parser.fail(tooFewArguments(tagName).message, start.lineno, start.colno);
-      args.push(new nodes.Literal(start.lineno, start.colno, parseName(parser, lexer)));
+      field('name', literal(parseName(parser, lexer)));
       const varyOn = at(nodes.Array);
       // `using=`, `tags=`, `stale=`, `lock=`, `contexts=`, `if=` after the vary-on values, in any order.
       const keywords = at(nodes.Dict);
       parseTagArguments({ parser, Parser: copy.parser.Parser, nodes, lexer }, tagName, varyOn, keywords);
-      args.push(keywords, varyOn);
+      field('keywords', keywords);
+      field('varyOn', varyOn);
+      field('template', literal(site.template));
+      field('line', literal(site.line));
+      if (compile?.digestKey !== undefined) field('digest', literal(compile.digestKey));
       const unclosed = (before = '') => parser.fail(`${missingEndTag(tagName, `{% end${tagName} %}`).message}${before}`, start.lineno, start.colno);
       let body: unknown;
       try {
@@ -95,34 +103,22 @@ export function installCacheTag(env: Environment, options: CacheTagOptions = {})
       if (parser.peekToken() === null) unclosed();
       parser.advanceAfterBlockEnd();
       // The body's code travels as a string in the template's own code, so it lives as long as the template does.
-      args.push(new nodes.Literal(start.lineno, start.colno, compileBody(env, body, copy)));
-      args.push(new nodes.Literal(start.lineno, start.colno, compile?.digestKey ?? null));
-      const call = new nodes.CallExtension(extension, 'run', new nodes.NodeList(start.lineno, start.colno, args), []);
-      call[TAG_BODY] = body;
-      return call;
+      const args = [at(FrameReference), call, literal(compileBody(env, body, copy))];
+      const extensionCall = new nodes.CallExtension(extension, 'run', new nodes.NodeList(start.lineno, start.colno, args), []);
+      extensionCall[TAG_BODY] = body;
+      return extensionCall;
     },
-    run(
-      context: any,
-      frame: any,
-      template: string,
-      line: number,
-      timeout: unknown,
-      name: string,
-      keywords: TagKeywords,
-      varyOn: unknown[],
-      bodyCode: string,
-      digestKey: string | null,
-    ) {
-      const site = { template, line };
+    /** `bodyCode`: the code of the tag's body, rendered on a miss with the variables of this moment. */
+    run(context: any, frame: any, call: FragmentTag, bodyCode: string) {
       const render = context.lookup(RENDER_STATE) as FragmentRender | SyncRender | undefined;
-      if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, `fragment '${name}'`, site, render);
+      if (!(render instanceof FragmentRender)) throw needsAsyncRender(tagName, `fragment '${call.name}'`, tagSiteOf(call)!, render);
       const bodyOf = () => {
         const body = bodies.remember(bodyCode, loadBody);
         const scope = snapshotContext(context);
         const variables = snapshotFrame(frame, runtime);
         return () => body(env, runtime, scope, variables).catch((error) => Promise.reject(bodyError(error)));
       };
-      return new runtime.SafeString(render.tag(timeout, name, varyOn, keywords, bodyOf, site, digestKey ?? undefined));
+      return new runtime.SafeString(render.tag(call, bodyOf));
     },
   };
   env.addExtension(`cachegrain:${tagName}`, extension);

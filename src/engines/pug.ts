@@ -206,7 +206,7 @@ function rewriteNode(node: PugNode, mixinName: string, rewrite: Rewrite, loops: 
         nodes: [
           code(`var ${bodyName} = function (${loops.join(', ')})`, { block: body }),
           code(
-            `pug_html = pug_html + ${RUNTIME}.cache(${JSON.stringify(site.template)}, ${site.line}, ${RUNTIME}.missed(), ${keywordsName} ?? {}, ${bound}, ${digest});`,
+            `pug_html = pug_html + ${RUNTIME}.cache({ template: ${JSON.stringify(site.template)}, line: ${site.line}, digest: ${digest} }, ${RUNTIME}.missed(), ${keywordsName} ?? {}, ${bound});`,
           ),
         ],
         line: node.line,
@@ -272,8 +272,9 @@ class PugRender extends FragmentRender {
     super(digests);
   }
 
-  /** `digestKey`: its template's, with digests on. */
-  cache(template: string, line: number, args: readonly unknown[], keywords: TagKeywords, body: () => string, digestKey?: string): string {
+  /** `at`: where the tag stands, and its template's digest key with digests on. */
+  cache(at: { template: string; line: number; digest?: string }, args: readonly unknown[], keywords: TagKeywords, body: () => string): string {
+    const { template, line, digest: digestKey } = at;
     const site: TagSite = { template, line };
     if (args.length < 2) throw tooFewArguments(this.mixinName, site);
     const [timeout, name, ...varyOn] = args;
@@ -285,7 +286,10 @@ class PugRender extends FragmentRender {
       );
     }
     const fragment = String(name);
-    return this.hitMany(timeout, fragment, varyOn, keywords, digestKey) ?? this.tag(timeout, fragment, varyOn, keywords, () => body, site, digestKey);
+    return (
+      this.hitMany(timeout, fragment, varyOn, keywords, digestKey) ??
+      this.tag({ timeout, name: fragment, varyOn, keywords, template, line, digest: digestKey }, () => body)
+    );
   }
 
   /** The arguments of the last `kept` call that found no hit, for the `cache` call that follows it. */
@@ -321,9 +325,10 @@ class PugRender extends FragmentRender {
     return html;
   }
 
-  /** `kept` with more than three vary-on values. */
-  private keptMany(digestKey: string | undefined, keywords: TagKeywords | undefined, timeout: unknown, name: string, ...varyOn: unknown[]): string | undefined {
-    return this.hitMany(timeout, name, varyOn, keywords, digestKey);
+  /** `kept` with more than three vary-on values: `args` are the timeout, the name, then those values. */
+  private keptMany(digestKey: string | undefined, keywords: TagKeywords | undefined, ...args: unknown[]): string | undefined {
+    const [timeout, name, ...varyOn] = args;
+    return this.hitMany(timeout, name as string, varyOn, keywords, digestKey);
   }
 
   /** Keeps the arguments of a `kept` call that found no hit, for `missed`. */

@@ -17,6 +17,11 @@ export interface TagSite {
   line: number;
 }
 
+/** Where a tag stands, when its adapter said. */
+export function tagSiteOf(tag: Partial<TagSite>): TagSite | undefined {
+  return tag.template === undefined ? undefined : { template: tag.template, line: tag.line ?? 0 };
+}
+
 /** A misused `cache` tag: too few arguments, a bad timeout, an unknown cache, a misplaced tag. */
 export class TemplateSyntaxError extends Error {
   override name = 'TemplateSyntaxError';
@@ -149,6 +154,23 @@ export function unknownKeyword(name: string, tag: string, site?: TagSite): Templ
 
 /** A tag's keyword arguments as evaluated; absent ones are undefined. */
 export type TagKeywords = Partial<Record<Keyword, unknown>>;
+
+/**
+ * A `cache` tag as its template evaluated it, with where it stands when the adapter knows it (its
+ * `template` and `line`, which name every error of the tag and its body). The site's fields are the
+ * tag's own, not an object of their own: an engine whose every render calls `tag` (Nunjucks) then
+ * builds one object for a tag, not two.
+ */
+export interface FragmentTag extends Partial<TagSite> {
+  /** As evaluated: checked where it is read. */
+  readonly timeout: unknown;
+  /** The literal fragment name. */
+  readonly name: string;
+  readonly varyOn: readonly unknown[];
+  readonly keywords: TagKeywords;
+  /** Its template's digest key, with digests on. */
+  readonly digest?: string;
+}
 
 /** The cache a tag writes to: `using`'s alias, else `template_fragments` when configured, else `default`. */
 export function fragmentCache(using: unknown): BaseCache {

@@ -67,6 +67,33 @@ const NO_BODY: RenderBody = () => {
   throw new Error('a fragment answered from the cache, or rendered already, has no body to render');
 };
 
+/** What a fragment's tag says of it, once its arguments are checked. */
+export interface FragmentSettings {
+  readonly name: string;
+  /** Its key by its name, vary-on values and own contexts. */
+  readonly baseKey: string;
+  /** How the keys of its variants are made in this request. */
+  readonly variants: FragmentVariants;
+  readonly cache: BaseCache;
+  /** Seconds it is stored for (`null`: no expiry). */
+  readonly timeout: number | null;
+  /** Its own tags, from `tags=`. */
+  readonly ownTags: readonly string[];
+  /** The contexts its key varies on, from `contexts=`. */
+  readonly ownContexts: readonly string[];
+  /** Seconds it is served stale past its timeout while it is rendered again (`stale=`). */
+  readonly staleWindow: number;
+  /** Whether a cold miss is rendered once across processes (`lock=true`). */
+  readonly lock: boolean;
+  /** Where its tag stands, for error messages. */
+  readonly site: TagSite | undefined;
+  /** False for a tag whose `if=` is false: its body is rendered every time, neither read nor stored, and adds nothing of its own. */
+  readonly cached: boolean;
+}
+
+/** What its tag said of it is its own (its fields are those of `FragmentSettings`). */
+export interface Fragment extends FragmentSettings {}
+
 export class Fragment {
   state: FragmentState = UNREAD;
   /** What renders its HTML on a miss; it closes over the engine's scope at the tag, so it is let go once it cannot run. */
@@ -80,31 +107,13 @@ export class Fragment {
   /** The contexts a redirect at its own key named (see `variants.ts`). */
   learned: readonly string[] = NO_CONTEXTS;
 
+  /** `id`: its number in the render, which its placeholder carries. */
   constructor(
-    /** Its number in the render, which its placeholder carries. */
     readonly id: number,
-    readonly name: string,
-    /** Its key by its name, vary-on values and own contexts. */
-    readonly baseKey: string,
-    /** How the keys of its variants are made in this request. */
-    readonly variants: FragmentVariants,
-    readonly cache: BaseCache,
-    /** Seconds it is stored for (`null`: no expiry). */
-    readonly timeout: number | null,
-    /** Its own tags, from `tags=`. */
-    readonly ownTags: readonly string[],
-    /** The contexts its key varies on, from `contexts=`. */
-    readonly ownContexts: readonly string[],
-    /** Seconds it is served stale past its timeout while it is rendered again (`stale=`). */
-    readonly staleWindow: number,
-    /** Whether a cold miss is rendered once across processes (`lock=true`). */
-    readonly lock: boolean,
-    /** Where its tag stands, for error messages. */
-    readonly site: TagSite | undefined,
-    /** False for a tag whose `if=` is false: its body is rendered every time, neither read nor stored, and adds nothing of its own. */
-    readonly cached = true,
+    settings: FragmentSettings,
   ) {
-    this.key = baseKey;
+    Object.assign(this, settings);
+    this.key = settings.baseKey;
   }
 
   /** Takes the body its tag made, run if the fragment is a miss (or a stale hit rendered again). */

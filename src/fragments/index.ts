@@ -7,12 +7,13 @@ export {
   fragmentTimeout,
   missingEndTag,
   nonIntegerTimeout,
+  tagSiteOf,
   TemplateSyntaxError,
   tooFewArguments,
   unknownKeyword,
 } from './arguments.js';
 export { KEYWORDS } from './arguments.js';
-export type { Keyword, TagKeywords, TagSite } from './arguments.js';
+export type { FragmentTag, Keyword, TagKeywords, TagSite } from './arguments.js';
 export { makeTemplateFragmentKey } from './fragment-keys.js';
 export { uncacheableOutput } from './placeholders.js';
 export { FragmentRender, withRenderState } from './render.js';

@@ -5,7 +5,6 @@
  */
 import type { BaseCache } from '../cache/base-cache.js';
 import type { TemplateDigests } from '../digests/engine-digests.js';
-import type { TagSite } from './arguments.js';
 import { type FragmentKeys, fragmentKeysOf, type KeyRoot } from './fragment-keys.js';
 
 export class RenderKeys {
@@ -62,12 +61,12 @@ export class RenderKeys {
    * digest key, the digest computed if need be. What the digest cannot resolve is reported on the
    * fragment's cache, the one path every problem of a cache takes.
    */
-  rootFor(cache: BaseCache, digest: string | undefined, site: TagSite | undefined): KeyRoot {
+  rootFor(cache: BaseCache, digest: string | undefined, template: string | undefined): KeyRoot {
     const keys = this.of(cache);
     if (digest === undefined) return keys.undigested;
     if (digest === this.lastDigestKey) return this.lastDigestRoot!;
     if (this.digests === undefined) throw new Error('a tag with a template digest was rendered without the template digests of its engine');
-    const value = this.digests.digestOf(digest, site?.template, (message) => cache.reportError(new Error(message)));
+    const value = this.digests.digestOf(digest, template, (message) => cache.reportError(new Error(message)));
     this.lastDigestKey = digest;
     return (this.lastDigestRoot = keys.root(value));
   }

@@ -21,8 +21,10 @@ import {
   fragmentStale,
   fragmentTags,
   fragmentTimeout,
+  type FragmentTag,
   type TagKeywords,
   type TagSite,
+  tagSiteOf,
   TemplateSyntaxError,
 } from './arguments.js';
 import { Fragment, type RenderBody } from './fragment.js';
@@ -121,28 +123,27 @@ export class FragmentRender implements Recording {
   /**
    * Answers a fragment's HTML when it is a fresh hit this process holds (and the engine is still on
    * the page itself, outside any fragment's body); else records the fragment and answers its
-   * placeholder. `timeout`, `varyOn` and `keywords` (absent ones undefined) are the tag's evaluated
-   * arguments; `name` is the literal fragment name; `bodyOf` makes the body to render later (called
-   * only when it may be needed, as it copies the variables in scope); `site`, when the adapter knows
-   * it, names every error of this tag and its body; `digest` is its template's digest key.
+   * placeholder. `bodyOf` makes the body to render later (called only when it may be needed, as it
+   * copies the variables in scope).
    */
-  tag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite, digest?: string): string {
+  tag(call: FragmentTag, bodyOf: () => RenderBody): string {
+    const { name, varyOn, keywords, digest } = call;
     let fragment: Fragment;
     try {
-      const contexts = fragmentContexts(keywords.contexts);
+      const ownContexts = fragmentContexts(keywords.contexts);
       const cached = fragmentCondition(keywords.if);
       const cache = keywords.using === undefined ? (this.defaultCache ??= fragmentCache(undefined)) : this.cacheNamed(keywords.using);
       const keys = this.keys.of(cache);
-      const root = this.keys.rootFor(cache, digest, site);
+      const root = this.keys.rootFor(cache, digest, call.template);
       // How its variants' keys are made, made only when asked for: most fragments vary on no context.
       let variants: FragmentVariants | undefined;
       const key =
-        contexts.length === 0
+        ownContexts.length === 0
           ? keys.key(name, varyOn, root)
-          : fragmentKeyInContexts(name, varyOn, (variants = this.variantsOf(name, varyOn, root)).valuesOf(contexts), root.digest);
-      const seconds = fragmentTimeout(timeout);
+          : fragmentKeyInContexts(name, varyOn, (variants = this.variantsOf(name, varyOn, root)).valuesOf(ownContexts), root.digest);
+      const timeout = fragmentTimeout(call.timeout);
       const ownTags = fragmentTags(keywords.tags);
-      const stale = fragmentStale(keywords.stale);
+      const staleWindow = fragmentStale(keywords.stale);
       const lock = fragmentLock(keywords.lock);
       let redirect: readonly string[] | undefined;
       if (this.inline && cached) {
@@ -152,7 +153,7 @@ export class FragmentRender implements Recording {
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
-          hit = cache.holdFresh(storedIn(cache, (variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...contexts, ...redirect]))));
+          hit = cache.holdFresh(storedIn(cache, (variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...ownContexts, ...redirect]))));
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
@@ -168,15 +169,17 @@ export class FragmentRender implements Recording {
               key.heldHoles = holes;
             }
             this.passOn(hit, now);
-          } else this.passOn({ tags: hit.tags, contexts: [], freshUntil: seconds === null ? undefined : now + seconds }, now);
+          } else this.passOn({ tags: hit.tags, contexts: [], freshUntil: timeout === null ? undefined : now + timeout }, now);
           return html;
         }
       }
       variants ??= this.variantsOf(name, varyOn, root);
-      fragment = new Fragment(this.fragments.length, name, key.key, variants, cache, seconds, ownTags, contexts, stale, lock, site, cached);
+      const site = tagSiteOf(call);
+      const baseKey = key.key;
+      fragment = new Fragment(this.fragments.length, { name, baseKey, variants, cache, timeout, ownTags, ownContexts, staleWindow, lock, site, cached });
       if (redirect !== undefined) fragment.redirect(redirect);
     } catch (error) {
-      throw atTag(error, site, name, false);
+      throw atTag(error, tagSiteOf(call), name, false);
     }
     fragment.useBody(bodyOf());
     this.fragments.push(fragment);
@@ -238,14 +241,6 @@ export class FragmentRender implements Recording {
     let node = nameNode(name, this.keys.held(cache, digest));
     for (let i = 0; i < varyOn.length; i++) node = nodeAfter(node, varyOn[i]);
     return this.heldHtml(node, cache, name);
-  }
-
-  /**
-   * For an engine that evaluates a tag's arguments itself rather than compiling them into a call of
-   * `hit0`…`hitMany`: a hit this process keeps, answered without calling `bodyOf`; else `tag`.
-   */
-  keptOrTag(timeout: unknown, name: string, varyOn: readonly unknown[], keywords: TagKeywords, bodyOf: () => RenderBody, site?: TagSite): string {
-    return this.hitMany(timeout, name, varyOn, keywords) ?? this.tag(timeout, name, varyOn, keywords, bodyOf, site);
   }
 
   /**

@@ -10,7 +10,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scopeOf } from '../cacheability/request-scope.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
-import { teeResponse } from './capture.js';
+import { HOLD_BODY, KEEP_BODY, PASS_BODY, teeResponse } from './capture.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
 import { unsealedBody } from './page-holes.js';
 import { absoluteUrl, resolveCache } from './page-keys.js';
@@ -37,22 +37,22 @@ export function captureMiss(layer: PageLayer, req: IncomingMessage, res: ServerR
   teeResponse(res, layer.maxBodyBytes, {
     mayReplace: () => holds() || missed()?.fallback !== undefined,
     head: () => {
-      const hold = holds() ? 'hold' : false;
+      const hold = holds() ? HOLD_BODY : PASS_BODY;
       const miss = missed();
       if (miss === undefined) return hold;
       if (miss.fallback !== undefined && res.statusCode >= 500) {
         const body = replaceWithFallback(layer, miss, miss.fallback);
-        if (miss.fallback.holes !== true) return body;
+        if (miss.fallback.holes !== true) return { kind: 'replace', body };
         if (holes.deliveredBy !== layer.holeDelivery) {
           holes.left = true;
-          return unsealedBody(body);
+          return { kind: 'replace', body: unsealedBody(body) };
         }
         // Its holes are filled for this request before it goes out.
         fallbackBody = body;
-        return 'hold';
+        return HOLD_BODY;
       }
       toStore = judgeHead(layer, miss);
-      return hold || toStore !== undefined;
+      return hold === HOLD_BODY || toStore === undefined ? hold : KEEP_BODY;
     },
     done: (body) => (toStore === undefined ? undefined : storeOnEnd(toStore, body)),
     send: (body) => layer.holeDelivery.bodyFor(req, res, fallbackBody ?? body, fallbackBody === undefined ? 'live' : 'sealed'),

@@ -63,13 +63,22 @@ class Watch {
   }
 }
 
+/**
+ * What the head decides of the body. `pass`: sent on, nothing kept. `keep`: sent on, a copy kept for
+ * `done`. `replace`: `body` is sent instead of the view's, the hook having set the status and headers
+ * to go with it. `hold`: nothing goes out until the view ends, the body is kept whole, and `send`
+ * makes what is sent.
+ */
+export type HeadDecision = { kind: 'pass' } | { kind: 'keep' } | { kind: 'replace'; body: Buffer } | { kind: 'hold' };
+
+/** The decisions that carry nothing, made once: a head decides on every miss. */
+export const PASS_BODY: HeadDecision = Object.freeze({ kind: 'pass' });
+export const KEEP_BODY: HeadDecision = Object.freeze({ kind: 'keep' });
+export const HOLD_BODY: HeadDecision = Object.freeze({ kind: 'hold' });
+
 export interface TeeHooks {
-  /**
-   * The head is final from the view's side (headers may still be changed): keep the body or not; a
-   * body to send instead of the view's, the hook having set the status and headers to go with it; or
-   * `'hold'`: nothing goes out until the view ends, the body is kept whole, and `send` makes what is sent.
-   */
-  head(): boolean | Buffer | 'hold';
+  /** The head is final from the view's side (headers may still be changed): what becomes of the body. */
+  head(): HeadDecision;
   /**
    * Whether `head` may answer a replacement or hold: the head is then decided before the body's first
    * bytes, which costs a response its automatic Content-Length (so it is asked only when it may).
@@ -126,15 +135,15 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
       if (keeping === undefined) {
         watch.takeHead(statusCode, rest);
         const decision = hooks.head();
-        if (decision === 'hold') {
+        if (decision.kind === 'hold') {
           keeping = true;
           held = { chunks: [], callbacks: [] };
           return res;
         }
-        if (Buffer.isBuffer(decision)) {
-          replacement = decision;
+        if (decision.kind === 'replace') {
+          replacement = decision.body;
           keeping = false;
-        } else keeping = decision;
+        } else keeping = decision.kind === 'keep';
         if (keeping === false && replacement === undefined) watch.uninstall();
         else if (keeping && watch.chunks === null) void finish(null);
         // Decided by the view's end: the end sends it, as the view's own end would (with the length of its body).

@@ -302,8 +302,8 @@ ${page.flash === undefined ? '' : `<p class="flash" role="status">${escape(page.
 ${cacheRows}
 </tbody></table></section>
 <div class="grid">
-<section><h2>Fragments</h2>${countsTable('fragments', fragmentStats(), page.top, 'Fragment')}</section>
-<section><h2>Pages</h2>${countsTable('routes', pageStats(), page.top, 'Route', variantColumns(pageVariants()))}</section>
+<section><h2>Fragments</h2>${countsTable({ id: 'fragments', what: 'Fragment' }, fragmentStats(), page.top)}</section>
+<section><h2>Pages</h2>${countsTable({ id: 'routes', what: 'Route', extra: variantColumns(pageVariants()) }, pageStats(), page.top)}</section>
 </div>
 <section><h2>Recent invalidations</h2>${recentRows}</section>
 ${forms}
@@ -356,8 +356,15 @@ function variantColumns(variants: Map<string, RouteVariants>): ExtraColumns {
   };
 }
 
-/** The busiest names (by hits and misses together), each with its counts and hit ratio. */
-function countsTable(id: string, counts: Map<string, HitCounts>, top: number, what: string, extra?: ExtraColumns): string {
+/** A table of counts: its element id, what its names are of (its first heading), and its columns beyond the counts. */
+interface CountsTable {
+  id: string;
+  what: string;
+  extra?: ExtraColumns;
+}
+
+/** The busiest names (by hits and misses together), `top` of them, each with its counts and hit ratio. */
+function countsTable({ id, what, extra }: CountsTable, counts: Map<string, HitCounts>, top: number): string {
   if (counts.size === 0) return '<p class="muted">Nothing counted yet.</p>';
   const busiest = [...counts].sort(([, a], [, b]) => b.hits + b.staleHits + b.misses - (a.hits + a.staleHits + a.misses)).slice(0, top);
   const headings = (extra?.headings ?? []).map((heading) => `<th>${heading}</th>`).join('');

@@ -12,11 +12,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../cache/base-cache.js';
 import { type Locks, lockOrWait, type Release } from '../flight/index.js';
-import { type Flight } from '../flight/index.js';
 import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
 import { templatesUnchanged } from '../digests/index.js';
 import { integrationOf } from '../cache/integration.js';
-import { RENDER_GENERATIONS } from '../fragments/index.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
 import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
@@ -64,7 +62,7 @@ export class PageLookup {
   lookup(): MaybePromise<boolean> {
     const method = this.req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
-      countOnce(this.req, this.res, 'bypass', routeOf(this.req, this.res), this.cache.alias);
+      countOnce(this, 'bypass', routeOf(this.req, this.res));
       return this.layer.markBypass(this.res, `method ${method}`);
     }
     const tracer = tracing.tracer;

@@ -90,7 +90,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   const { req, res } = request;
   const { statusHeader, holeDelivery: holes } = request.layer;
   const now = request.cache.now();
-  countOnce(req, res, label === 'HIT' ? 'hit' : 'stale', page.route ?? requestPath(req), request.cache.alias);
+  countOnce(request, label === 'HIT' ? 'hit' : 'stale', page.route ?? requestPath(req));
   let status = page.status;
   const hit = hitHeadersOf(page, statusHeader);
   let headers = labelled(hit, page, label, now);
@@ -116,7 +116,11 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   putHeaders(res, headers, hit.distinctNames);
   fitForEdge(req, res, page.contextCookies, request.cache.purgedEdges);
   // A HEAD's holes are delivered too, unsent: its Content-Length is that of the page its GET would get.
-  if (delivered) return holes.sendStored(req, res, status, statusMessage, body);
+  if (delivered) {
+    res.statusCode = status;
+    res.statusMessage = statusMessage;
+    return holes.sendStored(req, res, body);
+  }
   res.writeHead(status, statusMessage);
   res.end(req.method === 'HEAD' ? undefined : body);
 }

@@ -46,7 +46,7 @@ export type { InvalidatePageOptions, LearnedHeaders, PageKeyOptions } from './pa
 export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
 export type { StorageDecision, StorageRules } from './policy.js';
 export { holdResponse, teeResponse } from './capture.js';
-export type { TeeHooks } from './capture.js';
+export type { HeadDecision, TeeHooks } from './capture.js';
 export { beforeHeaders, conditionalGetResponse } from './response-phase.js';
 export { cacheControlDecorator, conditionalGetDecorator, neverCacheDecorator, varyOnCookieDecorator, varyOnHeadersDecorator } from './decorators.js';
 export type { ConditionalGetOptions, ResponseDecorator } from './decorators.js';

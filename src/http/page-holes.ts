@@ -46,21 +46,19 @@ export class HoleDelivery implements HoleDeliverer {
   }
 
   /**
-   * Sends a stored page whose body holds holes (sealed), its status and headers set on `res`: filled
-   * (or included) here, or, when a layer further out delivers them, passed on to it as this
-   * process's text.
+   * Sends a stored page whose body holds holes (sealed), its status, reason phrase and headers set on
+   * `res`: filled (or included) here, or, when a layer further out delivers them, passed on to it as
+   * this process's text.
    */
-  sendStored(req: IncomingMessage, res: ServerResponse, status: number, statusMessage: string, body: Buffer | undefined): void {
+  sendStored(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
     const holes = openedScope(res)?.get(RESPONSE_HOLES);
     if (holes?.deliveredBy !== undefined && holes.deliveredBy !== this) {
       holes.left = true;
-      res.writeHead(status, statusMessage);
+      res.writeHead(res.statusCode, res.statusMessage);
       // A HEAD's body too: the layer delivering the holes declares the length of the page they make.
       res.end(body === undefined ? undefined : unsealedBody(body));
       return;
     }
-    res.statusCode = status;
-    res.statusMessage = statusMessage;
     void this.bodyFor(req, res, body, 'sealed').then((sent) => {
       if (sent !== body && sent !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', sent.length);
       res.writeHead(res.statusCode, res.statusMessage);

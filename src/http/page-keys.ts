@@ -256,11 +256,27 @@ export async function learnCacheKey(
 ): Promise<string> {
   checkOptions(options, LEARN_CACHE_KEY_OPTIONS, 'learnCacheKey');
   const cache = resolveCache(options.cache);
-  return (await learnVariant(cache, options.keyPrefix ?? '', req, md5(absoluteUrl(req)), headerText(res, 'vary'), options.timeout, [])).key;
+  const learned = await learnVariant(req, { cache, keyPrefix: options.keyPrefix ?? '' }, { ownVary: headerText(res, 'vary'), contexts: [] }, options.timeout);
+  return learned.key;
+}
+
+/** Where a layer keeps its pages: its cache, and the prefix of its keys. */
+export interface PagesKept {
+  readonly cache: BaseCache;
+  readonly keyPrefix: string;
 }
 
 /**
- * Records the headers and cache contexts a URL's responses vary on, for at least `timeout` seconds
+ * What a response's page varies on: the Vary value the view left (before its contexts' headers were
+ * added), and its cache contexts, folded.
+ */
+export interface PageVariance {
+  readonly ownVary: string | undefined;
+  readonly contexts: readonly string[];
+}
+
+/**
+ * Records the headers and cache contexts the request's URL's responses vary on, for at least `timeout` seconds
  * (the cache's default when undefined; a quarter more when it is written), and returns the page key
  * for the request's method and its values of those headers and contexts. Headers are the response's
  * Vary list (Django's rule: the list as the latest response gives it) as the view left it, before
@@ -271,18 +287,16 @@ export async function learnCacheKey(
  * stays reachable as long as it lives.
  */
 export async function learnVariant(
-  cache: BaseCache,
-  keyPrefix: string,
   req: IncomingMessage,
-  urlHash: string,
-  varyValue: string | undefined,
+  { cache, keyPrefix }: PagesKept,
+  { ownVary, contexts }: PageVariance,
   timeout: number | null | undefined,
-  contexts: readonly string[],
 ): Promise<{ key: string; varies: LearnedHeaders; variant: string }> {
+  const urlHash = md5(absoluteUrl(req));
   const headerKey = headerKeyFor(keyPrefix, urlHash);
   const known = await cache.get<LearnedHeaders>(headerKey);
   const allContexts = foldContexts([...(known?.contexts ?? []), ...contexts]);
-  const learned = variesOn(varyValue, allContexts);
+  const learned = variesOn(ownVary, allContexts);
   const { headers } = learned;
   const lifetime = timeout === undefined ? cache.defaultTimeout : timeout;
   const needed = lifetime === null ? null : cache.now() + lifetime;

@@ -80,6 +80,13 @@ interface PageCounting {
 
 const PAGE_COUNTING = new ScopeSlot<PageCounting>(() => ({ missCounted: false, routeName: undefined }));
 
+/** A request a page cache layer looked up, and the cache it looked in. */
+export interface LookedUp {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly cache: { readonly alias: string };
+}
+
 const COUNTED_AS = { hit: 'hits', stale: 'staleHits', miss: 'misses', bypass: 'misses' } as const satisfies Record<PageEvent['outcome'], keyof HitCounts>;
 
 /**
@@ -89,13 +96,15 @@ const COUNTED_AS = { hit: 'hits', stale: 'staleHits', miss: 'misses', bypass: 'm
  * `pageStats()` counts the requests that were looked up (GET and HEAD): one that could not be cached
  * was not found, and counts as a miss.
  */
-export function countOnce(req: IncomingMessage, res: ServerResponse, outcome: PageEvent['outcome'], route: string, alias: string): void {
+export function countOnce(request: LookedUp, outcome: PageEvent['outcome'], route: string): void {
+  const { req, res } = request;
   if (openedScope(res)?.get(PAGE_COUNTING).missCounted === true) return;
   if (outcome === 'miss' || outcome === 'bypass') scopeOf(res).get(PAGE_COUNTING).missCounted = true;
   const method = req.method ?? 'GET';
   const lookedUp = method === 'GET' || method === 'HEAD';
   if (lookedUp) countsByRoute.of(route)[COUNTED_AS[outcome]]++;
-  if (PAGE_CHANNEL.hasSubscribers) PAGE_CHANNEL.publish({ alias, route: countsByRoute.nameOf(route), method, outcome } satisfies PageEvent);
+  if (PAGE_CHANNEL.hasSubscribers)
+    PAGE_CHANNEL.publish({ alias: request.cache.alias, route: countsByRoute.nameOf(route), method, outcome } satisfies PageEvent);
 }
 
 /**

@@ -12,7 +12,7 @@ import { type CacheControlDirectives, getMaxAge, patchCacheControl, patchRespons
 import { headerText, secondsOf, splitHeaderValue } from '../common/header-values.js';
 import { setTagHeader } from './tag-header.js';
 import type { StoredPage } from './hit.js';
-import { absoluteUrl, learnVariant, md5, requestPath, resolveCache, variantHash, variesOn } from './page-keys.js';
+import { absoluteUrl, learnVariant, requestPath, resolveCache, variantHash, variesOn } from './page-keys.js';
 import type { PageLayer } from './page-settings.js';
 import type { PageMiss, RenderedPage } from './page-miss.js';
 import { countOnce, noteVariant, routeOf } from './page-stats.js';
@@ -68,7 +68,7 @@ export function judgeHead(layer: PageLayer, miss: PageMiss): PageToStore | undef
   if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
   const contextCookies = cookiesStoodForByVary(contexts, splitHeaderValue(ownVary));
   const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
-  countOnce(req, res, decision.store ? 'miss' : 'bypass', routeOf(req, res), cache.alias);
+  countOnce(miss, decision.store ? 'miss' : 'bypass', routeOf(req, res));
   if (layer.debug) {
     if (contexts.length > 0) res.setHeader(`${debugPrefix(layer)}-Contexts`, contexts.join(', '));
     res.setHeader(`${debugPrefix(layer)}-Max-Age`, String(decision.store ? decision.timeout : (decision.patchTimeout ?? 0)));
@@ -199,7 +199,7 @@ async function storePage({ layer, miss, timeout, stale, ownVary, contexts }: Pag
     if (cache.unreachable) return;
     // The header list lives as long as the page may be served, stale included.
     const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
-    const learned = await learnVariant(cache, layer.keyPrefix, req, md5(absoluteUrl(req)), ownVary, listTimeout, contexts);
+    const learned = await learnVariant(req, { cache, keyPrefix: layer.keyPrefix }, { ownVary, contexts }, listTimeout);
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
     await cache.set(key, page, { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError });

@@ -6,7 +6,7 @@
  */
 import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../common/codec.js';
 import type { CacheKey } from '../common/cache-keys.js';
-import { MADE_KEYS_REMEMBERED } from '../common/made-keys.js';
+import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../common/made-keys.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
 import type { CacheStats } from '../common/observation.js';
 import { afterRemovals, Unreadable } from '../common/payloads.js';
@@ -39,18 +39,32 @@ function knowsEvery(versions: ReadonlyMap<string, unknown>, tags: readonly strin
 }
 
 /** One batch being answered: the caller's keys, their made keys, and the removals to await before answering. */
-interface Batch {
+/** One batch read: what was asked, and what the store answered. */
+interface Batch<P> {
+  /** The caller's keys, and the keys as made, in the same order. */
   readonly keys: readonly CacheKey[];
   readonly made: readonly string[];
   readonly mode: BatchMode;
+  /** The stamps the keys carried when last read (see `stampsByKey`). */
+  readonly last: ReadonlyArray<KnownStamp | undefined> | undefined;
+  /** The tags read with the entries, and their keys. */
+  readonly tagList: readonly string[];
+  readonly tagKeys: readonly string[];
+  /** Whether the cache's generation was read with them. */
+  readonly withGeneration: boolean;
+  /** What the store answered, in the order asked: the entries', then their tags', then the generation. */
+  payloads: ReadonlyArray<P | undefined>;
+  /** The version of every tag read, and the generation once read. */
+  readonly versions: Map<string, string | undefined>;
   /** Of entries that cannot be decoded (and replacements of such tag versions). */
   readonly removals: Array<MaybePromise<void>>;
 }
 
+const NO_PAYLOADS: readonly never[] = Object.freeze([]);
+
 /** A stamped entry whose tags were not all read with it: judged after one more read. */
-interface Late<P> {
+interface Late {
   index: number;
-  payload: P;
   stamp: EntryStamp;
 }
 
@@ -76,18 +90,22 @@ export class TaggedReads<P> {
   }
 
   /**
-   * The entries under `keys` (of `version`, undefined for the cache's own) with the versions of
-   * `tags`, as `mode` says: values for `fresh`, entries (`CachedEntry`) for the others. A `render`
-   * batch reads the cache's generation too, unless the render has it already (`withGeneration`).
+   * The entries under `keys` (of `version`, undefined for the cache's own), as `mode` says: values
+   * for `fresh`, entries (`CachedEntry`) for `live`.
    */
-  read<V>(
-    keys: Iterable<CacheKey>,
-    version: number | undefined,
-    tags: readonly string[],
-    mode: BatchMode,
-    withGeneration = mode === 'render',
-  ): MaybePromise<BatchAnswer<V>> {
-    const { keys: originals, made } = this.host.keys.madeBatch(keys, version);
+  read<V>(keys: Iterable<CacheKey>, version: number | undefined, mode: 'fresh' | 'live'): MaybePromise<BatchAnswer<V>> {
+    return this.readBatch(this.host.keys.madeBatch(keys, version), mode, NO_TAGS, false);
+  }
+
+  /**
+   * A render's entries (`RenderEntry`) under `keys` with the versions of `tags`, and the cache's
+   * generation too unless the render has it already (`withGeneration` false).
+   */
+  readForRender<V>(keys: Iterable<CacheKey>, tags: readonly string[], withGeneration: boolean): MaybePromise<BatchAnswer<V>> {
+    return this.readBatch(this.host.keys.madeBatch(keys, undefined), 'render', tags, withGeneration);
+  }
+
+  private readBatch<V>({ keys: originals, made }: MadeBatch, mode: BatchMode, tags: readonly string[], withGeneration: boolean): MaybePromise<BatchAnswer<V>> {
     // The stamps these keys carried when last read: their tags travel with them (usually no second
     // read), and a stamp read again is not parsed again.
     const last = this.lastStampsOf(made);
@@ -99,7 +117,22 @@ export class TaggedReads<P> {
     const more = withGeneration ? [...tagKeys, this.tags.generationKey] : tagKeys;
     // Made keys of a remembered batch, which the store reads and never changes.
     const asked = more.length === 0 ? (made as string[]) : [...made, ...more];
-    return andThen(this.host.seam.readPayloads(asked), (payloads) => this.answer<V>(originals, made, last, tagList, tagKeys, payloads, mode, withGeneration));
+    const batch: Batch<P> = {
+      keys: originals,
+      made,
+      mode,
+      last,
+      tagList,
+      tagKeys,
+      withGeneration,
+      payloads: NO_PAYLOADS,
+      versions: new Map(),
+      removals: [],
+    };
+    return andThen(this.host.seam.readPayloads(asked), (payloads) => {
+      batch.payloads = payloads;
+      return this.answer<V>(batch);
+    });
   }
 
   /**
@@ -113,7 +146,7 @@ export class TaggedReads<P> {
         return undefined;
       }
       return andThen(this.tags.judged(entry.payload, known), ({ stamp, state }) => {
-        const answer = state === undefined ? undefined : (this.entryOf<T>(made, entry.payload, stamp, state, true) as RenderEntry<T> | Unreadable);
+        const answer = state === undefined ? undefined : this.renderEntryOf<T>(made, entry.payload, stamp, state);
         if (answer === undefined || answer instanceof Unreadable) {
           this.counts.misses++;
           return answer === undefined ? undefined : andThen(answer.removal, () => undefined);
@@ -141,48 +174,36 @@ export class TaggedReads<P> {
 
   /**
    * The answer for an entry read under `made` (its payload as stored, read past its `stamp` if it
-   * has one), or Unreadable when its payload cannot be decoded. A `shared` one is a render's: its
-   * value shared, not copied, and with what its stamp recorded.
+   * has one), or Unreadable when its payload cannot be decoded.
    */
-  private entryOf<T>(
-    made: string,
-    payload: P,
-    stamp: EntryStamp | undefined,
-    state: EntryState,
-    shared: boolean,
-  ): CachedEntry<T> | RenderEntry<T> | Unreadable {
-    const value = this.host.payloads.readable(made, payload, shared, stamp !== undefined);
+  private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): CachedEntry<T> | Unreadable {
+    const value = this.host.payloads.readable(made, payload, false, stamp !== undefined);
     if (value instanceof Unreadable) return value;
-    const tags = stamp?.tags ?? NO_TAGS;
-    if (!shared) return { value: value as T, tags, state };
-    return { value: value as T, tags, state, contexts: stamp?.contexts ?? NO_TAGS, freshUntil: stamp?.freshUntil };
+    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state };
   }
 
-  /** What a batch in `mode` answers for one entry: its value for `fresh`, else the entry (shared for a render). */
-  private built(mode: BatchMode, made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): unknown {
-    return mode === 'fresh'
-      ? this.host.payloads.readable(made, payload, false, stamp !== undefined)
-      : this.entryOf(made, payload, stamp, state, mode === 'render');
+  /** `entryOf` for a render: its value shared, not copied, and with what its stamp recorded. */
+  private renderEntryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): RenderEntry<T> | Unreadable {
+    const value = this.host.payloads.readable(made, payload, true, stamp !== undefined);
+    if (value instanceof Unreadable) return value;
+    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state, contexts: stamp?.contexts ?? NO_TAGS, freshUntil: stamp?.freshUntil };
   }
 
-  private answer<V>(
-    keys: readonly CacheKey[],
-    made: readonly string[],
-    last: ReadonlyArray<KnownStamp | undefined> | undefined,
-    tagList: readonly string[],
-    tagKeys: readonly string[],
-    payloads: ReadonlyArray<P | undefined>,
-    mode: BatchMode,
-    withGeneration: boolean,
-  ): MaybePromise<BatchAnswer<V>> {
-    const batch: Batch = { keys, made, mode, removals: [] };
-    const versions: BatchAnswer<V>['versions'] = new Map<string, string | undefined>();
-    // The payloads come in the order asked: the entries', then their tags', then the generation.
+  /** What the batch answers for its entry `index`: its value for `fresh`, else the entry (shared for a render). */
+  private built(batch: Batch<P>, index: number, stamp: EntryStamp | undefined, state: EntryState): unknown {
+    const made = batch.made[index]!;
+    const payload = batch.payloads[index]!;
+    if (batch.mode === 'fresh') return this.host.payloads.readable(made, payload, false, stamp !== undefined);
+    return batch.mode === 'render' ? this.renderEntryOf(made, payload, stamp, state) : this.entryOf(made, payload, stamp, state);
+  }
+
+  private answer<V>(batch: Batch<P>): MaybePromise<BatchAnswer<V>> {
+    const { keys, made, last, tagList, tagKeys, payloads, versions } = batch;
     const tagsAt = made.length;
-    if (withGeneration) this.tags.asOf(versions, entryAt(payloads, tagsAt + tagKeys.length));
+    if (batch.withGeneration) this.tags.asOf(versions, entryAt(payloads, tagsAt + tagKeys.length));
     for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, entryAt(payloads, tagsAt + i), batch.removals));
     const answers = new Map<CacheKey, V>();
-    let late: Array<Late<P>> | undefined;
+    let late: Late[] | undefined;
     let unread: Set<string> | undefined;
     for (let i = 0; i < made.length; i++) {
       const payload = payloads[i];
@@ -191,12 +212,10 @@ export class TaggedReads<P> {
         continue;
       }
       const stamp = this.stampRead(made[i]!, payload, last?.[i]);
-      if (stamp === undefined) {
-        this.judge(batch, answers, i, payload, undefined, 'fresh');
-      } else if (knowsEvery(versions, stamp.tags)) {
-        this.judge(batch, answers, i, payload, stamp, this.tags.stateOf(stamp, versions));
+      if (stamp === undefined || knowsEvery(versions, stamp.tags)) {
+        this.judge(batch, answers, i, stamp);
       } else {
-        (late ??= []).push({ index: i, payload, stamp });
+        (late ??= []).push({ index: i, stamp });
         for (const tag of stamp.tags) if (!versions.has(tag)) (unread ??= new Set()).add(tag);
       }
     }
@@ -205,7 +224,7 @@ export class TaggedReads<P> {
     return andThen(this.tags.read([...unread!]), (more) => {
       for (const [tag, version] of more) versions.set(tag, version);
       const lateAnswers = new Map<CacheKey, V>();
-      for (const { index, payload, stamp } of judgedLate) this.judge(batch, lateAnswers, index, payload, stamp, this.tags.stateOf(stamp, versions));
+      for (const { index, stamp } of judgedLate) this.judge(batch, lateAnswers, index, stamp);
       // In the caller's order, as the others are.
       const ordered = new Map<CacheKey, V>();
       for (const key of keys) {
@@ -216,14 +235,18 @@ export class TaggedReads<P> {
     });
   }
 
-  /** Answers the batch's entry `index`, in `state` (undefined: dead), into `answers` if the batch's mode takes it; counts the read. */
-  private judge<V>(batch: Batch, answers: Map<CacheKey, V>, index: number, payload: P, stamp: EntryStamp | undefined, state: EntryState | undefined): void {
+  /**
+   * Answers the batch's entry `index` into `answers` if the batch's mode takes it as it stands (by
+   * `stamp`, all of whose tags' versions the batch holds; none: fresh); counts the read.
+   */
+  private judge<V>(batch: Batch<P>, answers: Map<CacheKey, V>, index: number, stamp: EntryStamp | undefined): void {
     const mode = batch.mode;
+    const state = stamp === undefined ? 'fresh' : this.tags.stateOf(stamp, batch.versions);
     if (state === undefined || (state !== 'fresh' && mode === 'fresh')) {
       this.counts.misses++;
       return;
     }
-    const answer = this.built(mode, batch.made[index]!, payload, stamp, state) as V | Unreadable;
+    const answer = this.built(batch, index, stamp, state) as V | Unreadable;
     if (answer instanceof Unreadable) {
       batch.removals.push(answer.removal);
       this.counts.misses++;

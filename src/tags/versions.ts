@@ -21,6 +21,19 @@ import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import { generationIn, generationOf, raiseGeneration } from './generation.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../common/cache-types.js';
 import type { TagHost } from './tag-host.js';
+import type { WriteArgs } from '../common/call-options.js';
+
+/** What a write stamps its payload with: its tags (as of `asOf`), its stale windows and when it expires (not at once). */
+export type StampedWrite = Pick<WriteArgs, 'tags' | 'windows' | 'asOf'> & { readonly expiresAt: number | null };
+
+/** An entry of a batch write, with what its stamp records besides its tags' versions. */
+export interface StampedEntry<P> {
+  readonly payload: P;
+  readonly tags: readonly string[];
+  readonly windows: StaleWindows | undefined;
+  /** The cache contexts a render's value varies on. */
+  readonly contexts?: readonly string[];
+}
 
 /** How many tags' version keys each cache remembers: a site's tags are far fewer than its keys. */
 export const TAG_KEYS_REMEMBERED = 10_000;
@@ -155,7 +168,7 @@ export class TagVersions<P> {
   versionIn(made: string, entry: Entry<P> | undefined, removals?: Array<MaybePromise<void>>): string | undefined {
     if (entry === undefined) return undefined;
     let replacement: string | undefined;
-    const version = this.host.payloads.readable(made, entry.payload, false, false, () =>
+    const version = this.host.payloads.readableOrReplaced(made, entry.payload, () =>
       this.writeVersions([[made, this.host.codec.encode((replacement = newTagVersion()))]]),
     );
     if (!(version instanceof Unreadable)) return String(version);
@@ -217,14 +230,8 @@ export class TagVersions<P> {
    * The payload to store for a write with tags or stale windows: stamped with the tags' versions and
    * when it stops being fresh. Undefined when the write must not happen (see `forWrite`).
    */
-  async stampedWith(
-    payload: P,
-    tags: readonly string[] | undefined,
-    windows: StaleWindows | undefined,
-    expiresAt: number | null,
-    asOf?: TagSnapshot,
-  ): Promise<P | undefined> {
-    const stamp = await this.stampFor(tags, windows, expiresAt, asOf);
+  async stampedWith(payload: P, write: StampedWrite): Promise<P | undefined> {
+    const stamp = await this.stampFor(write);
     if (stamp === undefined) return undefined;
     return stamp === NOTHING_TO_STAMP ? payload : this.host.codec.stamp!(payload, stamp);
   }
@@ -233,34 +240,23 @@ export class TagVersions<P> {
    * The stamp of a write with tags or stale windows (`NOTHING_TO_STAMP` when it has neither), for one
    * payload or many. Undefined when the write must not happen (see `forWrite`).
    */
-  async stampFor(
-    tags: readonly string[] | undefined,
-    windows: StaleWindows | undefined,
-    expiresAt: number | null,
-    asOf?: TagSnapshot,
-  ): Promise<EntryStamp | typeof NOTHING_TO_STAMP | undefined> {
+  async stampFor({ tags, windows, expiresAt, asOf }: StampedWrite): Promise<EntryStamp | typeof NOTHING_TO_STAMP | undefined> {
     if ((tags === undefined || tags.length === 0) && windows === undefined) return NOTHING_TO_STAMP;
     const list = tags === undefined ? [] : [...new Set(tags)];
     const versions = list.length === 0 ? new Map() : await this.forWrite(list, asOf, storedExpiry(expiresAt, windows));
-    return this.stampToWrite(list, versions, windows, expiresAt);
+    return this.stampToWrite({ tags: list, windows }, versions, expiresAt);
   }
 
   /**
-   * `payload` stamped with `tags` at `versions`; undefined when the write is out (a version is null).
-   * A codec that cannot stamp stores a render's entry with no tags or contexts as it is: a render
-   * that reads it back takes its tag's whole timeout as what is left of its lifetime.
+   * `entry`'s payload stamped with its tags at `versions`; undefined when the write is out (a version
+   * is null). A codec that cannot stamp stores a render's entry with no tags or contexts as it is: a
+   * render that reads it back takes its tag's whole timeout as what is left of its lifetime.
    */
-  stamped(
-    payload: P,
-    tags: readonly string[],
-    versions: ReadonlyMap<string, string | null>,
-    windows: StaleWindows | undefined,
-    expiresAt: Expiry,
-    contexts?: readonly string[],
-  ): P | undefined {
+  stamped(entry: StampedEntry<P>, versions: ReadonlyMap<string, string | null>, expiresAt: Expiry): P | undefined {
+    const { payload, tags, windows, contexts } = entry;
     const plain = tags.length === 0 && windows === undefined && (contexts === undefined || contexts.length === 0);
     if (plain && this.host.codec.stamp === undefined) return payload;
-    const stamp = this.stampToWrite(tags, versions, windows, expiresAt, contexts);
+    const stamp = this.stampToWrite(entry, versions, expiresAt);
     return stamp === undefined ? undefined : this.host.codec.stamp!(payload, stamp);
   }
 
@@ -270,11 +266,9 @@ export class TagVersions<P> {
    * which a render reads back as what is left of its lifetime.
    */
   private stampToWrite(
-    tags: readonly string[],
+    { tags, windows, contexts }: Omit<StampedEntry<P>, 'payload'>,
     versions: ReadonlyMap<string, string | null>,
-    windows: StaleWindows | undefined,
     expiresAt: Expiry,
-    contexts?: readonly string[],
   ): EntryStamp | undefined {
     if (this.host.codec.stamp === undefined) throw cacheTypeError(this.host.alias, "this backend's codec cannot store tags, stale windows or contexts");
     if (tags.some((tag) => versions.get(tag) === null)) return undefined;

@@ -29,7 +29,9 @@ function countAsks(cache: BaseCache): { asked: string[] } {
 async function render(fragments: ReadonlyArray<{ name: string; using?: string }>): Promise<string> {
   const render = new FragmentRender();
   const output = fragments.map(
-    ({ name, using }) => render.hit0(60, name, using === undefined ? undefined : { using }) ?? render.tag(60, name, [], { using }, () => () => `<${name}>`),
+    ({ name, using }) =>
+      render.hit0(60, name, using === undefined ? undefined : { using }) ??
+      render.tag({ timeout: 60, name, varyOn: [], keywords: { using } }, () => () => `<${name}>`),
   );
   return render.finish(output.join(''));
 }

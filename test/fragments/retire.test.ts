@@ -24,7 +24,7 @@ interface Scope {
  */
 function tagWithScope(render: FragmentRender, name: string, key: number, html: string): { output: string; scope: WeakRef<Scope> } {
   const scope: Scope = { rows: Array.from({ length: 1_000 }, (_, i) => `row ${i}`) };
-  const output = render.tag(60, name, [key], {}, () => () => (scope.rows.length > 0 ? html : ''));
+  const output = render.tag({ timeout: 60, name, varyOn: [key], keywords: {} }, () => () => (scope.rows.length > 0 ? html : ''));
   return { output, scope: new WeakRef(scope) };
 }
 
@@ -64,7 +64,7 @@ describe('a finished render', () => {
 
   it('keeps the body of a stale fragment it serves, which is rendered again behind the page', async () => {
     const first = new FragmentRender();
-    const stored = first.tag(1, 'retire-stale', [3], { stale: 60 }, () => () => '<p>old</p>');
+    const stored = first.tag({ timeout: 1, name: 'retire-stale', varyOn: [3], keywords: { stale: 60 } }, () => () => '<p>old</p>');
     expect(await first.finish(stored)).toBe('<p>old</p>');
     const cache = caches.get('template_fragments');
     const realNow = cache.now.bind(cache);
@@ -73,7 +73,7 @@ describe('a finished render', () => {
       const render = new FragmentRender();
       let rendered: (html: string) => void;
       const renderedAgain = new Promise<string>((resolve) => (rendered = resolve));
-      const output = render.tag(1, 'retire-stale', [3], { stale: 60 }, () => () => {
+      const output = render.tag({ timeout: 1, name: 'retire-stale', varyOn: [3], keywords: { stale: 60 } }, () => () => {
         rendered('<p>new</p>');
         return '<p>new</p>';
       });
