@@ -89,12 +89,6 @@ const requireFromApp = createRequire(pathToFileURL(`${process.cwd()}/`).href);
 class CacheHandler {
   private config = new Map(Object.entries(DEFAULT_CONFIG).map(([alias, entry]) => [alias, resolve(alias, entry)]));
   private readonly instances = new Map<string, BaseCache>();
-  /**
-   * Counts the times the instances were let go (`configureCaches`, `closeAll`): whoever keeps an
-   * instance got from `get` may keep it while this stays the same.
-   * @internal
-   */
-  generation = 0;
   /** Whether `configureCaches` has run: until then only the default cache is known, and other aliases may yet come. */
   configured = false;
   /** The cache of fragment tags without `using=`, kept until the instances are let go (every render asks). */
@@ -115,7 +109,6 @@ class CacheHandler {
     this.configured = true;
     this.instances.clear();
     this.fragmentDefault = undefined;
-    this.generation++;
     return closeQuietly(replaced);
   }
 
@@ -198,7 +191,6 @@ class CacheHandler {
     const open = [...this.instances.values()];
     this.instances.clear();
     this.fragmentDefault = undefined;
-    this.generation++;
     return Promise.all(open.map((instance) => instance.close())).then(() => undefined);
   }
 }
