@@ -82,6 +82,7 @@ export function coalesceWrites(client: import('ioredis').Redis): void {
   };
 }
 
+/** The clients whose writes coalesce: held apart, as an ioredis client is the application's object (it may pass its own) and gets no field of ours. */
 const coalescing = new WeakSet<object>();
 
 interface Corkable {

@@ -33,6 +33,11 @@ export class BoundedMemo<V> {
     return value;
   }
 
+  /** Forgets every input. */
+  clear(): void {
+    this.entries.clear();
+  }
+
   delete(input: string): void {
     this.entries.delete(input);
   }

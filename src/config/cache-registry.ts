@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import { type BaseCache, type CacheLogger, type CacheParams, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf } from '../cache/base-cache.js';
 import { checkList } from '../common/call-options.js';
+import { resetProcessMemos } from '../common/process-memos.js';
 import { CACHE_PARAMS } from '../common/cache-types.js';
 import { BUILTIN_BACKENDS } from '../backends/index.js';
 import { InvalidCacheBackendError } from '../common/errors.js';
@@ -88,14 +89,10 @@ const requireFromApp = createRequire(pathToFileURL(`${process.cwd()}/`).href);
 class CacheHandler {
   private config = new Map(Object.entries(DEFAULT_CONFIG).map(([alias, entry]) => [alias, resolve(alias, entry)]));
   private readonly instances = new Map<string, BaseCache>();
-  /**
-   * Counts the times the instances were let go (`configureCaches`, `closeAll`): whoever keeps an
-   * instance got from `get` may keep it while this stays the same.
-   * @internal
-   */
-  generation = 0;
   /** Whether `configureCaches` has run: until then only the default cache is known, and other aliases may yet come. */
   configured = false;
+  /** The cache of fragment tags without `using=`, kept until the instances are let go (every render asks). */
+  private fragmentDefault: BaseCache | undefined;
 
   /**
    * Replaces the configuration; the instances it replaces are closed (the promise settles then). Every
@@ -111,7 +108,7 @@ class CacheHandler {
     this.config = resolved;
     this.configured = true;
     this.instances.clear();
-    this.generation++;
+    this.fragmentDefault = undefined;
     return closeQuietly(replaced);
   }
 
@@ -125,6 +122,11 @@ class CacheHandler {
       this.instances.set(alias, instance);
     }
     return instance as C;
+  }
+
+  /** The cache fragment tags without `using=` store in: `template_fragments` where it is configured, else `default`. */
+  fragmentCache(): BaseCache {
+    return (this.fragmentDefault ??= this.get(this.config.has('template_fragments') ? 'template_fragments' : 'default'));
   }
 
   /** Whether an alias is configured. */
@@ -171,9 +173,11 @@ class CacheHandler {
 
   /**
    * Empties every configured cache (building those not yet used), each once what it was writing
-   * behind its callers has landed, so that none of it lands after: a test starts from nothing.
+   * behind its callers has landed, so that none of it lands after: a test starts from nothing. The
+   * process's memos of pure derivations are emptied too: that changes no result, only memory.
    */
   async clearAll(): Promise<void> {
+    resetProcessMemos();
     await Promise.all(
       this.all().map(async (instance) => {
         await instance.settled();
@@ -186,7 +190,7 @@ class CacheHandler {
   closeAll(): Promise<void> {
     const open = [...this.instances.values()];
     this.instances.clear();
-    this.generation++;
+    this.fragmentDefault = undefined;
     return Promise.all(open.map((instance) => instance.close())).then(() => undefined);
   }
 }

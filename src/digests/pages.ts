@@ -9,6 +9,7 @@
  * and the order they were made in, which is the same in every process of a deploy.
  */
 import { BoundedMemo } from '../common/bounded-memo.js';
+import { processMemo } from '../common/process-memos.js';
 import type { FoundDependencies, TemplateInputs } from './dependencies.js';
 
 /** An engine instance's digests as a page reads them: of a template by its name, or of one given as a string. */
@@ -32,7 +33,7 @@ const made = new Map<string, number>();
 /** Moves on whenever an engine is made or reloads templates: the digests remembered for pages are computed again. */
 let epoch = 0;
 /** The digests of each list of templates pages were stored with, as of `epoch`. */
-const remembered = new BoundedMemo<{ epoch: number; digests: string }>(1000);
+const remembered = processMemo('digests/pages: digests by template list', new BoundedMemo<{ epoch: number; digests: string }>(1000));
 
 /** Names an engine instance for the pages rendered with it: `nunjucks` for the first of its kind, `nunjucks#2` for the next. */
 export function nameEngine(kind: string, engine: PageEngine): string {

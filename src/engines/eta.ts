@@ -39,13 +39,11 @@ export interface CachePluginOptions {
   digests?: boolean;
 }
 
-/** The template digests of each Eta instance, made the first time they are asked for. */
-const digestsByEta = new WeakMap<object, TemplateDigests>();
+/** Where an Eta instance keeps its template digests, made the first time they are asked for. */
+const DIGESTS = Symbol.for('cachegrain.eta.digests-held');
 
 function digestsOf(eta: Eta): TemplateDigests {
-  let digests = digestsByEta.get(eta);
-  if (digests === undefined) digestsByEta.set(eta, (digests = new TemplateDigests(etaLibrary(eta), 'eta')));
-  return digests;
+  return ((eta as unknown as Record<PropertyKey, TemplateDigests | undefined>)[DIGESTS] ??= new TemplateDigests(etaLibrary(eta), 'eta'));
 }
 
 /**

@@ -24,6 +24,7 @@ import {
   withRenderState,
 } from '../fragments/index.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
+import { processMemo } from '../common/process-memos.js';
 import { type TemplateDigestReport, TemplateDigests, UNNAMED } from '../digests/index.js';
 import { parseTagArguments } from './nunjucks-arguments.js';
 import { nunjucksLibrary, type NunjucksParsing, TAG_BODY } from './nunjucks-digests.js';
@@ -315,7 +316,7 @@ function compileBody(env: Environment, body: unknown, { compiler, nodes, transfo
 type CompiledBody = (env: Environment, runtime: NunjucksInternals['runtime'], context: unknown, frame: unknown) => Promise<string>;
 
 /** Bodies made into functions, by their code: a template compiled again finds its bodies here. */
-const bodies = new BoundedMemo<CompiledBody>(1000);
+const bodies = processMemo('nunjucks: compiled tag bodies by code', new BoundedMemo<CompiledBody>(1000));
 
 function loadBody(code: string): CompiledBody {
   const { root } = new Function(code)();
@@ -362,7 +363,7 @@ function heldDigests(env: object | undefined): TemplateDigests | undefined {
  */
 const compiling: Array<{ template: string; digestKey: string | undefined; tagName: string | undefined }> = [];
 
-/** The modules of each copy of nunjucks an environment was given from, by its Environment class. */
+/** The modules of each copy of nunjucks an environment was made by, keyed by its Environment class: a copy is nunjucks' own module, so held apart. */
 const copies = new WeakMap<object, NunjucksInternals>();
 
 /**

@@ -174,7 +174,7 @@ export interface FragmentTag extends Partial<TagSite> {
 
 /** The cache a tag writes to: `using`'s alias, else `template_fragments` when configured, else `default`. */
 export function fragmentCache(using: unknown): BaseCache {
-  if (using === undefined) return defaultFragmentCache();
+  if (using === undefined) return caches.fragmentCache();
   const alias = String(using);
   try {
     return caches.get(alias);
@@ -184,14 +184,4 @@ export function fragmentCache(using: unknown): BaseCache {
     }
     throw error;
   }
-}
-
-/** The cache of tags without `using=`, kept until the caches are configured or closed again (every render asks). */
-let defaultKept: { generation: number; cache: BaseCache } | undefined;
-
-function defaultFragmentCache(): BaseCache {
-  if (defaultKept?.generation === caches.generation) return defaultKept.cache;
-  const cache = caches.get(caches.has('template_fragments') ? 'template_fragments' : 'default');
-  defaultKept = { generation: caches.generation, cache };
-  return cache;
 }

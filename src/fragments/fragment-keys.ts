@@ -9,10 +9,11 @@ import type { BaseCache, HeldString } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
 import { md5 } from '../common/hash.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
+import { processMemo } from '../common/process-memos.js';
 import { framedValues } from '../cacheability/contexts.js';
 
 /** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */
-const recent = new BoundedMemo<string>();
+const recent = processMemo('fragment-keys: made keys by md5 input', new BoundedMemo<string>());
 
 /**
  * Keys made recently for vary-on values that are all primitives, found by the name and then by each

@@ -143,6 +143,8 @@ export class PageLayer {
   readonly lockTimeoutMs: number;
   /** How this layer delivers the holes of the responses it is the outermost layer of. */
   readonly holeDelivery: HoleDelivery;
+  /** The mistakes of middleware order this layer reported (see `SeenAtLookup.mayStore`): each once. */
+  readonly reportedMistakes = new Set<string>();
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
   private readonly urlKeys = new BoundedMemo<UrlKeys>(URL_KEYS_REMEMBERED);
   private readonly urlKeysByHost = new UrlKeysByHost();

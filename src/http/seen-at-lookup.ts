@@ -16,9 +16,6 @@ import { reportPageFailure } from './page-failures.js';
 /** The fix every report of this kind ends with. */
 const FIX = 'mount the page cache after the middleware that sets what it reads (cookie parsing, the session, authentication)';
 
-/** Per layer, the mistakes it reported: each once. */
-const reported = new WeakMap<PageLayer, Set<string>>();
-
 export class SeenAtLookup {
   private constructor(
     /** Each application context's value as the lookup saw it, framed (`=value`, `-` for none, `!error`). */
@@ -43,10 +40,8 @@ export class SeenAtLookup {
   mayStore(layer: PageLayer, req: IncomingMessage, contexts: readonly string[], holes: boolean): boolean {
     const problem = this.problem(req, contexts, holes);
     if (problem === undefined) return true;
-    const mistakes = reported.get(layer) ?? new Set<string>();
-    reported.set(layer, mistakes);
-    if (mistakes.has(problem.mistake)) return false;
-    mistakes.add(problem.mistake);
+    if (layer.reportedMistakes.has(problem.mistake)) return false;
+    layer.reportedMistakes.add(problem.mistake);
     reportPageFailure(resolveCache(layer.cacheOption), `the page ${absoluteUrl(req)} was not stored: ${problem.why}; ${FIX}`);
     return false;
   }

@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import { checkOptions, optionShape, ValueRule } from '../common/option-rules.js';
 import { edgeToken, OVERFLOW_TOKEN, shortToken } from '../edge/tokens.js';
 import { isHeaderName } from '../common/header-values.js';
+import { processMemo } from '../common/process-memos.js';
 
 /** A tag header spelled out: its name, how its tokens are separated, and the lengths it keeps under. */
 export interface TagHeaderFormat {
@@ -76,7 +77,7 @@ export function tagHeaderOf(option: TagHeaderOption | undefined, what: string): 
   };
 }
 
-const EDGE_FORMATS = new Map<string, TagHeader>();
+const EDGE_FORMATS = processMemo('tag-header: edge formats by header name', new Map<string, TagHeader>());
 const NO_HEADERS: readonly TagHeader[] = [];
 
 /** The formats of the tag headers named (those a cache's edges read), each with its name's defaults. */

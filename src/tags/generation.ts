@@ -29,34 +29,39 @@ export function generationIn<P>(codec: Codec<P>, entry: Entry<P> | undefined): n
   return Number.isSafeInteger(generation) ? generation : 0;
 }
 
-/** The raise in flight per cache whose store cannot add: this process raises its count one at a time. */
-const raising = new WeakMap<object, Promise<number>>();
-
 /**
- * Raises the generation kept under `key` by one and answers it: by the server where it adds
- * atomically; otherwise read and written back, one raise at a time in this process (on a store
+ * A cache's generation count kept under `key`, raised by one per invalidation: by the server where it
+ * adds atomically; otherwise read and written back, one raise at a time in this process (on a store
  * shared by processes without an atomic add, two invalidations at the same moment may share one).
  */
-export async function raiseGeneration<P>(host: TagHost<P>, key: string): Promise<number> {
-  const { seam, codec, alias } = host;
-  if (seam.incrBy === undefined) {
-    const raised = (raising.get(host) ?? Promise.resolve(0))
-      .catch(() => 0)
-      .then(async () => {
-        const next = generationIn(codec, (await seam.readForUpdate([key])).get(key)) + 1;
-        const failed = await seam.write([[key, codec.encode(next)]], null);
-        throwRefusal(failed);
-        if (failed.length > 0) throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' was not written`, '');
-        return next;
-      });
-    raising.set(host, raised);
-    return raised;
+export class GenerationCount<P> {
+  /** The raise in flight where the store cannot add: the next one waits for it. */
+  private raising: Promise<number> = Promise.resolve(0);
+
+  constructor(private readonly host: TagHost<P>) {}
+
+  /** Raises the count kept under `key` by one and answers it. */
+  async raise(key: string): Promise<number> {
+    const { seam, codec, alias } = this.host;
+    if (seam.incrBy === undefined) {
+      const raised = this.raising
+        .catch(() => 0)
+        .then(async () => {
+          const next = generationIn(codec, (await seam.readForUpdate([key])).get(key)) + 1;
+          const failed = await seam.write([[key, codec.encode(next)]], null);
+          throwRefusal(failed);
+          if (failed.length > 0) throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' was not written`, '');
+          return next;
+        });
+      this.raising = raised;
+      return raised;
+    }
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const raised = await seam.incrBy(key, 1);
+      if (raised !== undefined) return raised;
+      // None yet: the first invalidation creates it, unless another one does so meanwhile.
+      if (await seam.insert(key, codec.encode(1), null)) return 1;
+    }
+    throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' could not be raised`, '');
   }
-  for (let attempt = 0; attempt < 4; attempt++) {
-    const raised = await seam.incrBy(key, 1);
-    if (raised !== undefined) return raised;
-    // None yet: the first invalidation creates it, unless another one does so meanwhile.
-    if (await seam.insert(key, codec.encode(1), null)) return 1;
-  }
-  throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' could not be raised`, '');
 }

@@ -18,7 +18,7 @@ import { cacheTypeError } from '../common/reporting.js';
 import { throwRefusal } from '../common/backend-primitives.js';
 import { type Entry } from '../common/cache-types.js';
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
-import { generationIn, generationOf, raiseGeneration } from './generation.js';
+import { GenerationCount, generationIn, generationOf } from './generation.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../common/cache-types.js';
 import type { TagHost } from './tag-host.js';
 import type { WriteArgs } from '../common/call-options.js';
@@ -79,8 +79,11 @@ export class TagVersions<P> {
   private readonly madeTagKeys = new BoundedMemo<true>(TAG_KEYS_REMEMBERED);
   private madeHorizonKey: string | undefined;
   private madeGenerationKey: string | undefined;
+  private readonly generation: GenerationCount<P>;
 
-  constructor(private readonly host: TagHost<P>) {}
+  constructor(private readonly host: TagHost<P>) {
+    this.generation = new GenerationCount(host);
+  }
 
   /**
    * Where a tag's version is kept: a short tag of plain characters names its key as it is (a tagged
@@ -382,7 +385,7 @@ export class TagVersions<P> {
    * then, and one that read it after began after the data changed (see `forWrite`).
    */
   private async invalidate(tags: string[], soft: boolean): Promise<void> {
-    const generation = await raiseGeneration(this.host, this.generationKey);
+    const generation = await this.generation.raise(this.generationKey);
     // A soft version keeps the hard part readers compare first. Read, then written: a hard
     // invalidation landing in between is softened, which serves stale (and refreshes) instead of missing.
     const current = soft ? await this.read(tags) : undefined;
