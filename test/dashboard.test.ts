@@ -6,6 +6,7 @@
  * nothing but a POST with the page's token, from someone the site's authentication lets in, changes
  * anything.
  */
+import { integrationOf } from '../src/cache/integration.js';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import nunjucks from 'nunjucks';
@@ -142,7 +143,7 @@ describe.each(DASHBOARD_MOUNTS)('the cache dashboard in a browser, on $name', ({
         expect(await cell(page, `tr[data-alias="${alias}"]`, field), `${alias} ${field}`).toBe(String(stats[field]));
       }
     }
-    expect(await cell(page, 'tr[data-alias="default"]', 'entries')).toBe(String(await caches.get('default').countEntries()));
+    expect(await cell(page, 'tr[data-alias="default"]', 'entries')).toBe(String(await integrationOf(caches.get('default')).countEntries()));
     for (const [route, { paths, ...counts }] of visits) {
       expect(pageStats().get(route)).toEqual(counts);
       expect(await cell(page, `#routes tr[data-name="${route}"]`, 'hits')).toBe(String(counts.hits));

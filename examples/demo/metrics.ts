@@ -1,11 +1,11 @@
 /**
- * What one request cost: slow queries run and template fragments hit or missed, gathered with
- * AsyncLocalStorage so that concurrent requests keep their own counts. Surprise: fragment hits are
- * counted by wrapping the fragment cache's reads (those that answer while the engine renders, then
- * one read per level); the library itself needs none of this.
+ * What one request cost: slow queries run, gathered with AsyncLocalStorage so that concurrent
+ * requests keep their own counts, and template fragments hit or missed, read from `fragmentStats()`
+ * (what every fragment in every cache counts) as they stood when the request came in and when its
+ * footer is rendered: a fragment another request renders meanwhile is counted in both.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { BaseCache, HeldStringKeeper } from 'cachegrain';
+import { fragmentStats } from 'cachegrain';
 
 export interface RequestMetrics {
   /** `performance.now()` when the request came in. */
@@ -15,18 +15,29 @@ export interface RequestMetrics {
   fragmentMisses: number;
 }
 
-/** Totals since the process started, shown by /stats. */
-export const totals = { queries: 0, fragmentHits: 0, fragmentMisses: 0 };
+/** Totals since the process started, shown by /stats (the fragments' from `fragmentTotals`). */
+export const totals = { queries: 0 };
 
-const storage = new AsyncLocalStorage<RequestMetrics>();
+/** A request's start, and the fragment counts then: its own are what the counts gained since. */
+interface Measured {
+  startedAt: number;
+  queries: number;
+  fragmentsBefore: { hits: number; misses: number };
+}
+
+const storage = new AsyncLocalStorage<Measured>();
 
 /** Runs `next` (the rest of the request) with fresh counters. */
 export function measure(next: () => void): void {
-  storage.run({ startedAt: performance.now(), queries: 0, fragmentHits: 0, fragmentMisses: 0 }, next);
+  storage.run({ startedAt: performance.now(), queries: 0, fragmentsBefore: fragmentCounts() }, next);
 }
 
 export function currentMetrics(): RequestMetrics | undefined {
-  return storage.getStore();
+  const measured = storage.getStore();
+  if (measured === undefined) return undefined;
+  const { hits, misses } = fragmentCounts();
+  const before = measured.fragmentsBefore;
+  return { startedAt: measured.startedAt, queries: measured.queries, fragmentHits: hits - before.hits, fragmentMisses: misses - before.misses };
 }
 
 /** Called by every slow catalogue query. */
@@ -36,45 +47,19 @@ export function recordQuery(): void {
   if (metrics !== undefined) metrics.queries++;
 }
 
-/**
- * Counts, per request, how many of the keys a render asks the fragment cache for are found: hits
- * emitted while the engine renders (`holdFresh`, and its keeper's `answerHeld` for a string kept
- * from an earlier hit) and those read after it (`readEntriesAndTags`).
- */
-export function meterFragments(cache: BaseCache): void {
-  const record = (hits: number, misses: number) => {
-    totals.fragmentHits += hits;
-    totals.fragmentMisses += misses;
-    const metrics = storage.getStore();
-    if (metrics !== undefined) {
-      metrics.fragmentHits += hits;
-      metrics.fragmentMisses += misses;
-    }
-  };
-  const holdFresh = cache.holdFresh.bind(cache);
-  cache.holdFresh = (made) => {
-    const found = holdFresh(made);
-    if (found === undefined) return found;
-    record(1, 0);
-    if (!('entry' in found)) return found;
-    // A string kept for later hits is answered again by its keeper, without asking the cache.
-    const { keeper } = found;
-    const counted: HeldStringKeeper = {
-      answerHeld(held, now) {
-        const html = keeper.answerHeld(held, now);
-        if (html !== undefined) record(1, 0);
-        return html;
-      },
-    };
-    return { ...found, keeper: counted };
-  };
-  const read = cache.readEntriesAndTags.bind(cache);
-  cache.readEntriesAndTags = ((keys, tags) => {
-    const count = (found: Awaited<ReturnType<BaseCache['readEntriesAndTags']>>) => {
-      record(found.entries.size, keys.length - found.entries.size);
-      return found;
-    };
-    const found = read(keys, tags);
-    return found instanceof Promise ? found.then(count) : count(found);
-  }) as BaseCache['readEntriesAndTags'];
+/** Fragment hits (stale ones too) and misses in every cache since the process started, as `fragmentStats()` counts them. */
+function fragmentCounts(): { hits: number; misses: number } {
+  let hits = 0;
+  let misses = 0;
+  for (const counts of fragmentStats().values()) {
+    hits += counts.hits + counts.staleHits;
+    misses += counts.misses;
+  }
+  return { hits, misses };
+}
+
+/** Fragment hits and misses since the process started, shown by /stats. */
+export function fragmentTotals(): { fragmentHits: number; fragmentMisses: number } {
+  const { hits, misses } = fragmentCounts();
+  return { fragmentHits: hits, fragmentMisses: misses };
 }

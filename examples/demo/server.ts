@@ -39,7 +39,7 @@ import {
 import { invalidateItem } from './edits.js';
 import { clock, installEngines, money, VIEWS } from './engines.js';
 import { addToCart, defineDemoHoles, visitorName, visitorOf } from './holes.js';
-import { currentMetrics, measure, meterFragments, totals } from './metrics.js';
+import { currentMetrics, fragmentTotals, measure, totals } from './metrics.js';
 
 export interface DemoOptions {
   /** The cache configuration. @default the embedded default, or the servers named by CACHE_URL, FRAGMENT_CACHE_URL, QUERY_CACHE_URL */
@@ -65,7 +65,6 @@ const API_PREFIX = 'api';
 /** Configures the caches and builds the app; the catalogue's cached query results from an earlier run are dropped. */
 export async function createDemoApp(options: DemoOptions = {}): Promise<express.Express> {
   await configureCaches(options.caches ?? demoCaches());
-  meterFragments(caches.get('template_fragments'));
   // The catalogue lives in memory: results cached by an earlier run would show edits it has forgotten.
   await caches.get('queries').clear();
 
@@ -149,7 +148,7 @@ export async function createDemoApp(options: DemoOptions = {}): Promise<express.
       .map(([key, count]) => ({ id: Number(String(key).slice('views:'.length)), views: count }))
       .sort((a, b) => b.views - a.views)
       .slice(0, 10);
-    const stats = { ...totals, edits: (await cache.get<number>('edits')) ?? 0, mostViewed, generatedAt: new Date().toISOString() };
+    const stats = { ...totals, ...fragmentTotals(), edits: (await cache.get<number>('edits')) ?? 0, mostViewed, generatedAt: new Date().toISOString() };
     if (req.accepts(['html', 'json']) === 'json') return void res.json(stats);
     renderPage(req, res, 'nunjucks/stats.njk', 'Nunjucks', { title: 'Stats', stats });
   });

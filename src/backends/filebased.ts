@@ -203,7 +203,7 @@ export class FileBasedCache extends BaseCache<Buffer> {
   }
 
   /** The files of its directory, expired ones not yet culled included. */
-  override async countEntries(): Promise<number> {
+  protected override async countEntries(): Promise<number> {
     return (await this.ownFiles()).length;
   }
 

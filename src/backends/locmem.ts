@@ -160,12 +160,12 @@ export class LocMemCache extends BaseCache<MemoryPayload> implements LocalStore<
     return entry;
   }
 
-  override async countEntries(): Promise<number> {
+  protected override async countEntries(): Promise<number> {
     return this.store.entries.size;
   }
 
   /** Its writes, tagged ones too, land within the call's own turn: they touch nothing outside memory. */
-  override get writesLandAtOnce(): boolean {
+  protected override get writesLandAtOnce(): boolean {
     return true;
   }
 

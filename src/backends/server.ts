@@ -280,7 +280,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
     return true;
   }
 
-  override get failsOpen(): boolean {
+  protected override get failsOpen(): boolean {
     return this.failOpen;
   }
 

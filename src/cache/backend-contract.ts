@@ -84,10 +84,10 @@ export abstract class CacheSeam<P> extends EventEmitter {
   protected purges: EdgePurges | undefined;
 
   /** Work of this cache that runs behind its callers once they were answered (see `settled`). */
-  readonly behind = new WorkBehind();
+  protected readonly behind = new WorkBehind();
 
   /** The edges in front that its invalidations purge, as its `purge` option names them. */
-  get purgedEdges(): readonly EdgePurgeConfig[] {
+  protected get purgedEdges(): readonly EdgePurgeConfig[] {
     return this.purges?.edges ?? [];
   }
 
@@ -111,7 +111,7 @@ export abstract class CacheSeam<P> extends EventEmitter {
   }
 
   /** The headers the edges it purges read a page's tags from: the page cache sends its pages' tags in each (`tagHeader`). */
-  get edgeTagHeaders(): readonly string[] {
+  protected get edgeTagHeaders(): readonly string[] {
     return this.purges?.tagHeaders ?? [];
   }
 
@@ -124,7 +124,7 @@ export abstract class CacheSeam<P> extends EventEmitter {
   }
 
   /** Whether a server's failure answers as a miss or a no-op rather than rejecting (a server backend's `failOpen`). */
-  get failsOpen(): boolean {
+  protected get failsOpen(): boolean {
     return false;
   }
 
@@ -137,7 +137,7 @@ export abstract class CacheSeam<P> extends EventEmitter {
    * Whether a write lands before anything else in the process runs (a store wholly in this process):
    * no one need wait for it to see it. A file or a server is written later.
    */
-  get writesLandAtOnce(): boolean {
+  protected get writesLandAtOnce(): boolean {
     return false;
   }
 

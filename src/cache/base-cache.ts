@@ -100,14 +100,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   /** The store, when it is wholly in this process: made keys remember its entries. */
   private local: LocalStore<P> | undefined;
   /** What the page cache and the fragments reach beyond the documented API (see `integrationOf`). */
-  readonly [INTEGRATION]: CacheIntegration = {
-    readShared: <T>(key: CacheKey) => this.readShared<T>(key),
-    readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
-    storedKey: (key: CacheKey) => this.keys.made(key),
-    waitsOnServers: this.waitsOnServers,
-    flights: this.flights,
-    refreshes: this.refreshes,
-  };
+  readonly [INTEGRATION]: CacheIntegration = this.integration();
 
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
@@ -124,7 +117,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /**
    * For a backend with a store in this process (locmem, an L1): hands it over, once, so that hits
-   * may be answered from memory (`peekFresh`, `holdFresh`). A `LocalStore` (wholly in this process)
+   * may be answered from memory (`peekFresh`, the integration's `holdFresh`). A `LocalStore` (wholly in this process)
    * also shares one decoded value per payload among shared readers, and lets made keys remember its entries.
    */
   protected answerFromMemory(store: InProcessStore<P> | LocalStore<P>): void {
@@ -265,13 +258,33 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return this.hits?.peekFresh<T>(this.keys.made(key));
   }
 
-  /**
-   * `peekFresh` of a key as `storedKey` made it, for a caller that reads it again and again: a fresh
-   * string comes as a `HeldString`, which the caller keeps and asks its `keeper` for next time
-   * instead of reading the store (a tagged one with the entries of its tags' versions).
-   */
-  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
-    return this.hits?.holdFresh(made);
+  /** Its integration face: getters, as a backend's settings (`failOpen`) are its own once its constructor ran. */
+  private integration(): CacheIntegration {
+    const cache = this;
+    return {
+      readShared: <T>(key: CacheKey) => this.readShared<T>(key),
+      readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
+      storedKey: (key: CacheKey) => this.keys.made(key),
+      holdFresh: (made: string) => this.hits?.holdFresh(made),
+      storedEntry: (key: CacheKey, options?: VersionOption) => this.storedEntry(key, options),
+      countEntries: () => this.countEntries(),
+      waitsOnServers: this.waitsOnServers,
+      get failsOpen() {
+        return cache.failsOpen;
+      },
+      get writesLandAtOnce() {
+        return cache.writesLandAtOnce;
+      },
+      get purgedEdges() {
+        return cache.purgedEdges;
+      },
+      get edgeTagHeaders() {
+        return cache.edgeTagHeaders;
+      },
+      behind: this.behind,
+      flights: this.flights,
+      refreshes: this.refreshes,
+    };
   }
 
   // ---- Writes -------------------------------------------------------------------------------
@@ -428,7 +441,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   /** How many entries the store holds, where the backend can tell cheaply (undefined where it cannot: a shared server). */
-  async countEntries(): Promise<number | undefined> {
+  protected async countEntries(): Promise<number | undefined> {
     return undefined;
   }
 
@@ -436,7 +449,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
    * How the store holds the entry under `key`, for `cachegrain inspect` (see `StoredEntry`);
    * undefined when nothing is stored under the key.
    */
-  async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
+  private async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
     const made = this.keys.made(key, this.calls.versionOf(options, 'storedEntry'));
     const entry = (await this.seam.read([made], true)).get(made);
     if (entry === undefined) return undefined;

@@ -18,7 +18,7 @@ import { Payloads } from '../common/payloads.js';
 import { Reporter } from '../common/reporting.js';
 import { EdgePurges } from '../edge/purge-queue.js';
 import type { Release } from '../flight/index.js';
-import type { CacheIntegration, INTEGRATION } from './integration.js';
+import { type CacheIntegration, type INTEGRATION, integrationOf } from './integration.js';
 import type { TagHost } from '../tags/tag-host.js';
 import { TagVersions } from '../tags/versions.js';
 
@@ -30,8 +30,6 @@ export interface CacheSelf extends KeyMaking {
   readonly [INTEGRATION]: CacheIntegration;
   /** Whether its server is known to be down now (a breaker open): writes would only fail. */
   readonly unreachable: boolean;
-  /** Whether a server's failure answers as a miss or a no-op (`failOpen`) rather than rejecting the call. */
-  readonly failsOpen: boolean;
   now(): number;
   readTagSnapshot(tags: readonly string[]): MaybePromise<TagSnapshot>;
   acquireLock(name: string, seconds: number): Promise<Release | undefined>;
@@ -66,6 +64,21 @@ export function cacheParts<P>(
   const payloads = new Payloads(alias, codec, seam, reporter);
   const keys = new MadeKeys<P>(cache);
   const calls = new CallOptions(alias, cache.defaultTimeout, cache);
-  const parts: Omit<CacheParts<P>, 'tags'> = { alias, cache, seam, codec, payloads, keys, calls, counts, reporter, purges };
-  return { ...parts, tags: new TagVersions<P>(parts) };
+  const parts: Omit<CacheParts<P>, 'tags'> = {
+    alias,
+    cache,
+    // Read when a call fails, not now: a server backend sets its `failOpen` once this constructor ran.
+    get failsOpen() {
+      return integrationOf(cache).failsOpen;
+    },
+    seam,
+    codec,
+    payloads,
+    keys,
+    calls,
+    counts,
+    reporter,
+    purges,
+  };
+  return Object.assign(parts, { tags: new TagVersions<P>(parts) });
 }

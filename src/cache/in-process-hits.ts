@@ -20,7 +20,7 @@ interface JudgedInProcess<P> {
   tagEntries: ReadonlyArray<InProcessStanding>;
 }
 
-/** Hits answered from a store in this process: `peekFresh` and `holdFresh` of `BaseCache`, and a held string's `answerHeld`. */
+/** Hits answered from a store in this process: `peekFresh` of `BaseCache` and `holdFresh` of its integration, and a held string's `answerHeld`. */
 export class InProcessHits<P> implements HeldStringKeeper {
   private readonly tags: TagVersions<P>;
   private readonly counts: CacheStats;

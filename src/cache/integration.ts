@@ -1,13 +1,17 @@
 /**
- * What the page cache, the fragments and the parts of the cache itself reach in a cache beyond the
- * API README documents: reads shared among readers that never mutate them, the key as the cache
- * stores it, whether its calls wait on a server, and its flights and refreshes. Reached through `integrationOf(cache)`, under a key the package does not export,
- * so that `cache.` offers an application the documented API only.
+ * What the page cache, the fragments, the dashboard, `cachegrain inspect` and the parts of the cache
+ * itself reach in a cache beyond the API README documents: reads shared among readers that never
+ * mutate them and hits held from memory, the key as the cache stores it, how the store holds an
+ * entry, how its calls and writes land, the edges it purges, and its flights, refreshes and work
+ * behind. Reached through `integrationOf(cache)`, under a key the package does not export, so that
+ * `cache.` offers an application the documented API only.
  */
-import type { Flights, Refreshes } from '../flight/index.js';
+import type { Flights, Refreshes, WorkBehind } from '../flight/index.js';
 import type { CacheKey } from '../common/cache-keys.js';
+import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
+import type { HeldString } from '../common/in-process-contract.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
-import type { RenderEntry, TagSnapshot } from '../common/cache-types.js';
+import type { CachedEntry, RenderEntry, StoredEntry, TagSnapshot, VersionOption } from '../common/cache-types.js';
 
 export const INTEGRATION: unique symbol = Symbol('cachegrain.integration');
 
@@ -28,6 +32,30 @@ export interface CacheIntegration {
    * checks it: for a caller that looks the same key up again and again and keeps what this answers.
    */
   storedKey(key: CacheKey): string;
+  /**
+   * The fresh entry under a key as `storedKey` made it, when a store in this process holds it (a
+   * fragment's hit while the engine renders): a fresh string comes as a `HeldString`, which the
+   * caller keeps and asks its `keeper` for next time instead of reading the store (a tagged one with
+   * the entries of its tags' versions). Undefined otherwise: the caller then reads it the usual way.
+   */
+  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined;
+  /** How the store holds the entry under `key`, for `cachegrain inspect` (see `StoredEntry`); undefined when nothing is stored under the key. */
+  storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined>;
+  /** How many entries the store holds, where the backend can tell cheaply (undefined where it cannot: a shared server). */
+  countEntries(): Promise<number | undefined>;
+  /** Whether a server's failure answers as a miss or a no-op rather than rejecting (a server backend's `failOpen`). */
+  readonly failsOpen: boolean;
+  /**
+   * Whether a write lands before anything else in the process runs (a store wholly in this process):
+   * no one need wait for it to see it. A file or a server is written later.
+   */
+  readonly writesLandAtOnce: boolean;
+  /** The edges in front that its invalidations purge, as its `purge` option names them. */
+  readonly purgedEdges: readonly EdgePurgeConfig[];
+  /** The headers the edges it purges read a page's tags from: the page cache sends its pages' tags in each (`tagHeader`). */
+  readonly edgeTagHeaders: readonly string[];
+  /** Work of this cache that runs behind its callers once they were answered (what `settled` waits for). */
+  readonly behind: WorkBehind;
   /**
    * Whether its calls wait on a server, each under a deadline that the request's budget cuts: the page
    * cache looks such a cache up in the request's scope, so that a lookup that waited for a dead server

@@ -149,11 +149,13 @@ export class FragmentRender implements Recording {
       if (this.inline && cached) {
         const html = this.heldHtml(key, cache, name);
         if (html !== undefined) return html;
-        let hit = cache.holdFresh(keys.stored(key, cache));
+        // The integration of the cache `keys.of` was last asked for: this tag's.
+        const integration = this.keys.integration!;
+        let hit = integration.holdFresh(keys.stored(key, cache));
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
-          hit = cache.holdFresh(storedIn(cache, (variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...ownContexts, ...redirect]))));
+          hit = integration.holdFresh(storedIn(cache, (variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...ownContexts, ...redirect]))));
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);

@@ -7,6 +7,7 @@
  * it filled, while each layer stores the page with its holes' placeholders), and a render that fails
  * while a page inside its `staleIfError` window is stored sends that page instead, decided at the head.
  */
+import { integrationOf } from '../cache/integration.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { scopeOf } from '../cacheability/request-scope.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
@@ -72,6 +73,6 @@ function replaceWithFallback(layer: PageLayer, miss: PageMiss, fallback: StoredP
   res.statusCode = fallback.status;
   res.statusMessage = fallback.statusMessage;
   putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader, miss.cache.now()));
-  fitForEdge(req, res, fallback.contextCookies, miss.cache.purgedEdges);
+  fitForEdge(req, res, fallback.contextCookies, integrationOf(miss.cache).purgedEdges);
   return fallback.body;
 }

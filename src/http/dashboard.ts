@@ -9,6 +9,7 @@
  * HMAC of a per-process secret and the hour), so another site cannot make a visitor's browser
  * post one.
  */
+import { integrationOf } from '../cache/integration.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -237,7 +238,9 @@ async function renderPage(
   const rows = await Promise.all(
     shown.map(async (cache) => {
       const stats = cache.stats();
-      const entries = await cache.countEntries().catch(() => undefined);
+      const entries = await integrationOf(cache)
+        .countEntries()
+        .catch(() => undefined);
       const servers = 'health' in cache && typeof cache.health === 'function' ? (cache.health() as ServerHealth[]) : [];
       return { cache, stats, entries, servers };
     }),

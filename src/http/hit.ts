@@ -4,6 +4,7 @@
  * headers go on the response before `writeHead`, so the layers around the page cache change a HIT as
  * they changed the MISS that stored it.
  */
+import { INTEGRATION, integrationOf } from '../cache/integration.js';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
 import { httpDate, mergeCacheControl } from './headers.js';
@@ -78,7 +79,7 @@ export interface HitRequest {
   req: IncomingMessage;
   res: ServerResponse;
   layer: Pick<PageLayer, 'statusHeader' | 'holeDelivery'>;
-  cache: Pick<BaseCache, 'now' | 'purgedEdges' | 'alias'>;
+  cache: Pick<BaseCache, 'now' | 'alias' | typeof INTEGRATION>;
 }
 
 /**
@@ -114,7 +115,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
     return;
   }
   putHeaders(res, headers, hit.distinctNames);
-  fitForEdge(req, res, page.contextCookies, request.cache.purgedEdges);
+  fitForEdge(req, res, page.contextCookies, integrationOf(request.cache).purgedEdges);
   // A HEAD's holes are delivered too, unsent: its Content-Length is that of the page its GET would get.
   if (delivered) {
     res.statusCode = status;

@@ -3,6 +3,7 @@
  * checked once from its options, and what every step of a request reads from them: the URL's keys
  * and the marks the layer puts on a response it did not answer (MISS, BYPASS).
  */
+import { integrationOf } from '../cache/integration.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../cache/base-cache.js';
@@ -178,7 +179,7 @@ export class PageLayer {
   /** The tag headers a page stored in `cache` goes out with: the option's, else those its edges read. */
   tagHeadersFor(cache: BaseCache): readonly TagHeader[] {
     if (this.tagHeader !== undefined) return this.tagHeader === false ? [] : [this.tagHeader];
-    return edgeTagHeaders(cache.edgeTagHeaders);
+    return edgeTagHeaders(integrationOf(cache).edgeTagHeaders);
   }
 
   /** Whether `other` stores where this layer does (the same cache option and prefix): split middleware with the same options meet so. */

@@ -23,6 +23,7 @@ import { sealedBody } from './page-holes.js';
 import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
+import { integrationOf } from '../cache/integration.js';
 import { pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -84,17 +85,17 @@ export function judgeHead(layer: PageLayer, miss: PageMiss): PageToStore | undef
     patchCacheControl(res, staleDirectives(stale));
     const tags = pageTags(miss);
     for (const format of layer.tagHeadersFor(cache)) setTagHeader(res, tags, format);
-    limitNginxLifetime(res, tags, cache.purgedEdges);
+    limitNginxLifetime(res, tags, integrationOf(cache).purgedEdges);
     // Stored with the Vary any request may get; this one's is made after.
     const page = miss.stores ? { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout } : undefined;
-    fitForEdge(req, res, contextCookies, cache.purgedEdges);
+    fitForEdge(req, res, contextCookies, integrationOf(cache).purgedEdges);
     return page === undefined ? undefined : { layer, miss, page, timeout, stale, ownVary, contexts };
   }
   layer.markBypass(res, decision.reason);
   // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
   if (decision.patchTimeout !== undefined)
     patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout), miss.cache.now());
-  fitForEdge(req, res, contextCookies, cache.purgedEdges);
+  fitForEdge(req, res, contextCookies, integrationOf(cache).purgedEdges);
   miss.settle();
   return undefined;
 }
@@ -121,7 +122,7 @@ export function storeOnEnd(toStore: PageToStore, body: Buffer | null): Promise<v
   const storing = inRequestScope(miss.res, () => storePage(toStore, stored));
   miss.storingWith(storing);
   // Django stores, then returns: the end of the response waits for a store that lands later than now.
-  return miss.cache.writesLandAtOnce ? undefined : storing;
+  return integrationOf(miss.cache).writesLandAtOnce ? undefined : storing;
 }
 
 /** The page's tags: those of every fragment rendered into it and those the view added, and its `url:` tags. */

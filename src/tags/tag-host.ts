@@ -14,8 +14,10 @@ import type { Payloads } from '../common/payloads.js';
 
 export interface TagHost<P> {
   readonly alias: string;
-  /** The cache's clock (which tests replace), and whether a server's failure answers as a miss or a no-op rather than rejecting. */
-  readonly cache: { readonly failsOpen: boolean; now(): number };
+  /** The cache's clock (which tests replace). */
+  readonly cache: { now(): number };
+  /** Whether a server's failure answers as a miss or a no-op rather than rejecting. */
+  readonly failsOpen: boolean;
   readonly seam: Seam<P>;
   readonly codec: Codec<P>;
   readonly payloads: Payloads<P>;

@@ -335,7 +335,7 @@ export class TagVersions<P> {
    * is left out (its server's failure reported where it happened); otherwise it rejects.
    */
   private leaveOut(error: unknown, tags: string[], versions: Map<string, string | null>): void {
-    if (!(error instanceof CacheServerError) || !this.host.cache.failsOpen) throw error;
+    if (!(error instanceof CacheServerError) || !this.host.failsOpen) throw error;
     for (const tag of tags) versions.set(tag, null);
   }
 

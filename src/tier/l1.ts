@@ -44,7 +44,7 @@ const CHANGES_REMEMBERED = 10_000;
  */
 export class L1Tier<P> implements Seam<P>, InProcessStore<P> {
   private readonly entries: LRUCache<string, L1Entry<P>>;
-  /** How the entries' hits reach their order of use, for callers that keep an entry (`BaseCache.holdFresh`). */
+  /** How the entries' hits reach their order of use, for callers that keep an entry (the integration's `holdFresh`). */
   readonly recency: InProcessRecency;
   /** Counts every change seen here (local writes, invalidations from others). */
   private tick = 0;

@@ -17,8 +17,9 @@ const collectGarbage = runInNewContext('gc') as () => void;
 /** Counts the times `cache` is asked for a fresh entry in memory: what a fragment kept in the memo does without. */
 function countAsks(cache: BaseCache): { asked: string[] } {
   const counted = { asked: [] as string[] };
-  const holdFresh = cache.holdFresh.bind(cache);
-  cache.holdFresh = (made) => {
+  const integration = integrationOf(cache);
+  const holdFresh = integration.holdFresh.bind(integration);
+  integration.holdFresh = (made) => {
     counted.asked.push(made);
     return holdFresh(made);
   };

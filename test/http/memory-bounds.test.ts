@@ -4,6 +4,7 @@
  * 1,000 entries, with tags and a subscriber on the operations' channels as a real site has, and
  * every memo that grows per URL, route or variant stays within its cap.
  */
+import { integrationOf } from '../../src/cache/integration.js';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import http from 'node:http';
 import express from 'express';
@@ -79,7 +80,7 @@ describe('a page cache asked for 20,000 distinct URLs over HTTP, on a locmem of 
   });
 
   it('stored the pages and told the subscriber', async () => {
-    expect(await cache.countEntries()).toBeLessThanOrEqual(MAX_ENTRIES);
+    expect(await integrationOf(cache).countEntries()).toBeLessThanOrEqual(MAX_ENTRIES);
     expect(heard.messages).toBeGreaterThanOrEqual(URLS);
   });
 

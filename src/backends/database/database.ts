@@ -246,7 +246,7 @@ export class DatabaseCache extends ServerCache<Buffer> {
   }
 
   /** The rows of its table, expired ones not yet culled included. */
-  override async countEntries(): Promise<number> {
+  protected override async countEntries(): Promise<number> {
     return this.primary.count();
   }
 
