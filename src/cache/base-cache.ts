@@ -18,17 +18,18 @@ import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } 
 import { type CacheParts, cacheParts } from './cache-parts.js';
 import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
-import type { HeldString, InProcessEntry, InProcessStore, LocalStore } from '../common/in-process-contract.js';
+import type { InProcessEntry, InProcessStore, LocalStore } from '../common/in-process-contract.js';
 import { InProcessHits } from './in-process-hits.js';
 import { type CacheKey, userKeyToString } from '../common/cache-keys.js';
 import type { MadeKey, MadeKeys } from '../common/made-keys.js';
-import { type CacheStats, countError, emptyStats, instrument } from '../common/observation.js';
+import { type CacheStats, countError, emptyStats, instrument, observing } from '../common/observation.js';
 import { type Payloads, Unreadable } from '../common/payloads.js';
 import type { Reporter } from '../common/reporting.js';
 import { CacheSeam } from './backend-contract.js';
 import { throwRefusal } from '../common/backend-primitives.js';
-import { andThen, type MaybePromise, nothing } from '../common/maybe-promise.js';
+import { andThen, type MaybePromise, nothing, promised } from '../common/maybe-promise.js';
 import { type CacheIntegration, INTEGRATION } from './integration.js';
+import { storedEntryIn } from './stored-entry.js';
 import { type Seam } from '../common/backend-primitives.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
@@ -39,7 +40,6 @@ import type {
   ListOf,
   RenderEntry,
   InvalidateOptions,
-  StoredEntry,
   TagSnapshot,
   TimeoutArg,
   TouchArg,
@@ -158,7 +158,13 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   get<T>(key: CacheKey, defaultValue: T, options?: VersionOption): Promise<T>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined>;
   get<T = unknown>(key: CacheKey, defaultValue?: T, options?: VersionOption): Promise<T | undefined> {
-    return instrument(this, 'get', this, this.answerGet<T>, key, defaultValue, options);
+    try {
+      return observing('get')
+        ? instrument(this, 'get', this, this.answerGet<T>, key, defaultValue, options)
+        : promised(this.answerGet(key, defaultValue, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** What `get` answers: at once from a store in this process. Throws for a bad key. */
@@ -266,7 +272,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
       readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
       storedKey: (key: CacheKey) => this.keys.made(key),
       holdFresh: (made: string) => this.hits?.holdFresh(made),
-      storedEntry: (key: CacheKey, options?: VersionOption) => this.storedEntry(key, options),
+      storedEntry: (key: CacheKey, options?: VersionOption) => storedEntryIn(this.context, key, options),
       countEntries: () => this.countEntries(),
       waitsOnServers: this.waitsOnServers,
       get failsOpen() {
@@ -290,7 +296,13 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   // ---- Writes -------------------------------------------------------------------------------
 
   set(key: CacheKey, value: unknown, timeoutOrOptions?: TimeoutArg): Promise<void> {
-    return instrument(this, 'set', this, this.answerSet, key, value, timeoutOrOptions);
+    try {
+      return observing('set')
+        ? instrument(this, 'set', this, this.answerSet, key, value, timeoutOrOptions)
+        : promised(this.answerSet(key, value, timeoutOrOptions));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** What `set` answers: at once for a store in this process. Throws for a bad key or value. */
@@ -443,19 +455,6 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   /** How many entries the store holds, where the backend can tell cheaply (undefined where it cannot: a shared server). */
   protected async countEntries(): Promise<number | undefined> {
     return undefined;
-  }
-
-  /**
-   * How the store holds the entry under `key`, for `cachegrain inspect` (see `StoredEntry`);
-   * undefined when nothing is stored under the key.
-   */
-  private async storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
-    const made = this.keys.made(key, this.calls.versionOf(options, 'storedEntry'));
-    const entry = (await this.seam.read([made], true)).get(made);
-    if (entry === undefined) return undefined;
-    const { payload } = entry;
-    const bytes = Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload) : undefined;
-    return { expiresAt: entry.expiresAt, freshUntil: this.codec.unstamp?.(payload)?.stamp.freshUntil, bytes };
   }
 
   /**

@@ -238,6 +238,15 @@ export type OperationWork<T, A, B, C, R> = (this: T, a: A, b: B, c: C, told?: To
 const LISTS = new Set<CacheOperation>(['getMany', 'getEntries', 'deleteMany', 'invalidateTags']);
 
 /**
+ * Whether someone listens to `operation`'s channel. The hottest operations (get, set) ask first and,
+ * while nobody does, call their own work themselves: a call site of their own stays monomorphic,
+ * where the one in `instrument` serves every operation.
+ */
+export function observing(operation: CacheOperation): boolean {
+  return CHANNELS[operation].hasSubscribers;
+}
+
+/**
  * Runs one public operation of `cache` (Rails' `instrument`): `work`, called on `receiver` with the
  * operation's arguments, answered as a promise (a throw as a rejection). Every public operation of
  * `BaseCache` goes through here, so each publishes how it ended on `cachegrain:<operation>`. While

@@ -1,0 +1,17 @@
+/**
+ * How the store holds one entry, for `cachegrain inspect`: read through the cache's parts as any
+ * read is, and described without decoding its value.
+ */
+import type { StoredEntry, VersionOption } from '../common/cache-types.js';
+import type { CacheKey } from '../common/cache-keys.js';
+import type { CacheParts } from './cache-parts.js';
+
+/** How the store of the cache `parts` belong to holds the entry under `key` (see `StoredEntry`); undefined when nothing is stored under it. */
+export async function storedEntryIn<P>(parts: CacheParts<P>, key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined> {
+  const made = parts.keys.made(key, parts.calls.versionOf(options, 'storedEntry'));
+  const entry = (await parts.seam.read([made], true)).get(made);
+  if (entry === undefined) return undefined;
+  const { payload } = entry;
+  const bytes = Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload) : undefined;
+  return { expiresAt: entry.expiresAt, freshUntil: parts.codec.unstamp?.(payload)?.stamp.freshUntil, bytes };
+}
