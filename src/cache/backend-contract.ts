@@ -30,6 +30,9 @@ import { WorkBehind } from '../flight/work-behind.js';
 import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from '../common/cache-types.js';
 import { checkOptionNames, checkOptionValues, type OptionShape } from '../common/option-rules.js';
 
+/** The purged edges of a cache whose `purge` option names none. */
+const NO_EDGES: readonly EdgePurgeConfig[] = Object.freeze([]);
+
 /**
  * What a backend is built on: the settings every cache has, checked once, and the primitives a
  * backend implements as protected methods of its class: the six it must (abstract here), and those
@@ -88,7 +91,7 @@ export abstract class CacheSeam<P> extends EventEmitter {
 
   /** The edges in front that its invalidations purge, as its `purge` option names them. */
   protected get purgedEdges(): readonly EdgePurgeConfig[] {
-    return this.purges?.edges ?? [];
+    return this.purges?.edges ?? NO_EDGES;
   }
 
   /**

@@ -22,6 +22,7 @@ export class Unreadable {
 
 /** `answer`, once those of `removals` that are still under way have settled. */
 export function afterRemovals<T>(removals: Array<MaybePromise<void>>, answer: T): MaybePromise<T> {
+  if (removals.length === 0) return answer;
   const pending = removals.filter((removal) => removal instanceof Promise);
   return pending.length === 0 ? answer : Promise.all(pending).then(() => answer);
 }

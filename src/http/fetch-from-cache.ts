@@ -81,22 +81,19 @@ export class PageLookup {
   private lookUp(): MaybePromise<boolean> {
     if (carriesRefreshHeader(this.req)) {
       const tokenKey = refreshTokenKey(this.req);
-      if (tokenKey !== undefined)
-        return this.after(
-          this.read(() => integrationOf(this.cache).readShared<boolean>(tokenKey)),
-          undefined,
-          this.lookUpUrl,
-        );
+      if (tokenKey !== undefined) return this.after(this.read(integrationOf(this.cache).readShared<boolean>, tokenKey), undefined, this.lookUpUrl);
     }
     return this.lookUpUrl(false);
   }
 
-  /** One of the lookup's reads of its cache, traced as a `get` of it when a tracer is plugged in. */
-  private read<T>(read: () => MaybePromise<T | undefined>): MaybePromise<T | undefined> {
+  /** One of the lookup's reads of its cache, `read(key, known)`, traced as a `get` of it when a tracer is plugged in. */
+  private read<T>(read: (key: string, known?: TagSnapshot) => MaybePromise<T | undefined>, key: string, known?: TagSnapshot): MaybePromise<T | undefined> {
     const tracer = tracing.tracer;
-    if (tracer === undefined) return read();
-    return traced(tracer.operation('get', this.cache.alias), read, (found) =>
-      found === undefined ? 'miss' : (found as Partial<CachedEntry<unknown>>).state === 'stale' ? 'stale' : 'hit',
+    if (tracer === undefined) return read(key, known);
+    return traced(
+      tracer.operation('get', this.cache.alias),
+      () => read(key, known),
+      (found) => (found === undefined ? 'miss' : (found as Partial<CachedEntry<unknown>>).state === 'stale' ? 'stale' : 'hit'),
     );
   }
 
@@ -115,7 +112,7 @@ export class PageLookup {
     const keys = (this.keys = this.layer.keysOf(this.req));
     // The header list and the path's tag versions are read together: one round trip, one timeout at most.
     return this.after(
-      this.read(() => integrationOf(this.cache).readShared<LearnedHeaders>(keys.headerKey)),
+      this.read(integrationOf(this.cache).readShared<LearnedHeaders>, keys.headerKey),
       this.cache.readTagSnapshot(keys.urlTags),
       this.lookUpVariant,
     );
@@ -130,11 +127,7 @@ export class PageLookup {
     if (this.isRefresh) return this.joinOrLead();
     const pageKey = variesOnNothing(learned) ? this.keys.unvariedPageKey : pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variant);
     this.pageKey = pageKey;
-    return this.after(
-      this.read(() => integrationOf(this.cache).readSharedEntry<StoredPage>(pageKey, snapshot)),
-      undefined,
-      this.answer,
-    );
+    return this.after(this.read(integrationOf(this.cache).readSharedEntry<StoredPage>, pageKey, snapshot), undefined, this.answer);
   }
 
   /** Serves the page found for the variant, or goes on to render it (also when its templates changed since it was stored). */

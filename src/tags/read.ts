@@ -14,7 +14,7 @@ import { type Entry } from '../common/cache-types.js';
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
 import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../common/cache-types.js';
 import type { TagHost } from './tag-host.js';
-import type { TagVersions } from './versions.js';
+import type { Judged, TagVersions } from './versions.js';
 
 /**
  * Which entries a batch answers, and how it counts them: `fresh` ones only (getMany); every live
@@ -140,23 +140,33 @@ export class TaggedReads<P> {
    * Tags found in `known` (read in the same lookup) are not read again.
    */
   readSharedEntry<T>(made: string, known: TagSnapshot | undefined): MaybePromise<RenderEntry<T> | undefined> {
-    return andThen(this.host.seam.readOne(made), (entry) => {
-      if (entry === undefined) {
-        this.counts.misses++;
-        return undefined;
-      }
-      return andThen(this.tags.judged(entry.payload, known), ({ stamp, state }) => {
-        const answer = state === undefined ? undefined : this.renderEntryOf<T>(made, entry.payload, stamp, state);
-        if (answer === undefined || answer instanceof Unreadable) {
-          this.counts.misses++;
-          return answer === undefined ? undefined : andThen(answer.removal, () => undefined);
-        }
-        if (state === 'fresh') this.counts.hits++;
-        else if (state === 'stale') this.counts.staleHits++;
-        else this.counts.misses++;
-        return answer;
-      });
-    });
+    const entry = this.host.seam.readOne(made);
+    return entry instanceof Promise ? entry.then((read) => this.sharedEntryOf<T>(made, read, known)) : this.sharedEntryOf<T>(made, entry, known);
+  }
+
+  /** `readSharedEntry` once the entry is read. */
+  private sharedEntryOf<T>(made: string, entry: Entry<P> | undefined, known: TagSnapshot | undefined): MaybePromise<RenderEntry<T> | undefined> {
+    if (entry === undefined) {
+      this.counts.misses++;
+      return undefined;
+    }
+    const judged = this.tags.judged(entry.payload, known);
+    return judged instanceof Promise
+      ? judged.then((read) => this.countedShared<T>(made, entry.payload, read))
+      : this.countedShared<T>(made, entry.payload, judged);
+  }
+
+  /** A judged shared entry as `readSharedEntry` answers it, counted as a hit, a stale hit or a miss. */
+  private countedShared<T>(made: string, payload: P, { stamp, state }: Judged<P>): MaybePromise<RenderEntry<T> | undefined> {
+    const answer = state === undefined ? undefined : this.renderEntryOf<T>(made, payload, stamp, state);
+    if (answer === undefined || answer instanceof Unreadable) {
+      this.counts.misses++;
+      return answer === undefined ? undefined : andThen(answer.removal, () => undefined);
+    }
+    if (state === 'fresh') this.counts.hits++;
+    else if (state === 'stale') this.counts.staleHits++;
+    else this.counts.misses++;
+    return answer;
   }
 
   /** Whether a fresh entry holds the made key: present, its tags not invalidated, its timeout not passed. */

@@ -131,11 +131,19 @@ export class TagVersions<P> {
 
   /** The current version of each tag and the cache's generation, in one read: see `asOf`. */
   snapshot(tags: readonly string[]): MaybePromise<TagSnapshot> {
-    const made = tags.map((tag) => this.keyOf(tag));
-    const generationKey = this.generationKey;
-    return andThen(this.host.seam.read([...made, generationKey], false), (found) =>
-      andThen(this.versionsIn(tags, made, found), (versions) => this.asOf(versions, found.get(generationKey))),
-    );
+    // The tags' keys, then the generation's: one read of them all.
+    const asked = new Array<string>(tags.length + 1);
+    for (let i = 0; i < tags.length; i++) asked[i] = this.keyOf(tags[i]!);
+    asked[tags.length] = this.generationKey;
+    const found = this.host.seam.read(asked, false);
+    return found instanceof Promise ? found.then((entries) => this.snapshotIn(tags, asked, entries)) : this.snapshotIn(tags, asked, found);
+  }
+
+  /** The snapshot of `tags` found among `entries`, read under `asked` (their keys, then the generation's). */
+  private snapshotIn(tags: readonly string[], asked: readonly string[], entries: Map<string, Entry<P>>): MaybePromise<TagSnapshot> {
+    const generation = entries.get(asked[tags.length]!);
+    const versions = this.versionsIn(tags, asked, entries);
+    return versions instanceof Promise ? versions.then((read) => this.asOf(read, generation)) : this.asOf(versions, generation);
   }
 
   /** Whether tag versions expire here: the server raises the horizon atomically and extends expiries without shortening them. */
@@ -190,14 +198,17 @@ export class TagVersions<P> {
   judged(payload: P, known?: TagSnapshot): MaybePromise<Judged<P>> {
     const stamped = this.host.codec.unstamp?.(payload);
     if (stamped === undefined) return { payload, stamp: undefined, state: 'fresh' };
-    return andThen(this.statesOf([stamped.stamp], known), ([state]) => ({ payload: stamped.payload, stamp: stamped.stamp, state }));
+    const { stamp } = stamped;
+    // Judged at once when its tags were all read with the lookup (a page's, whose tags are its URL's).
+    if (known !== undefined && knowsEvery(known, stamp.tags)) return { payload: stamped.payload, stamp, state: this.stateOf(stamp, known) };
+    return andThen(this.statesOf([stamp], known), ([state]) => ({ payload: stamped.payload, stamp, state }));
   }
 
   /** How each stamped entry stands now (undefined: dead), after one read of every tag among them. */
   statesOf(stamps: EntryStamp[], known?: TagSnapshot): MaybePromise<Array<EntryState | undefined>> {
-    const tags = new Set<string>();
-    for (const stamp of stamps) for (const tag of stamp.tags) if (known === undefined || !known.has(tag)) tags.add(tag);
-    if (tags.size === 0) return stamps.map((stamp) => this.stateOf(stamp, known));
+    let tags: Set<string> | undefined;
+    for (const stamp of stamps) for (const tag of stamp.tags) if (known === undefined || !known.has(tag)) (tags ??= new Set()).add(tag);
+    if (tags === undefined) return stamps.map((stamp) => this.stateOf(stamp, known));
     return andThen(this.read([...tags]), (versions) => {
       if (known !== undefined) for (const [tag, version] of known) versions.set(tag, version);
       return stamps.map((stamp) => this.stateOf(stamp, versions));
@@ -424,4 +435,10 @@ export class TagVersions<P> {
     if (!(expiresAt < FOREVER_HORIZON)) return;
     await Promise.all(keys.map((key) => seam.retime(key, Math.max(expiresAt, this.host.cache.now() + 1))));
   }
+}
+
+/** Whether `known` holds a version (or its absence) of every one of `tags`. */
+function knowsEvery(known: TagSnapshot, tags: readonly string[]): boolean {
+  for (let i = 0; i < tags.length; i++) if (!known.has(tags[i]!)) return false;
+  return true;
 }
