@@ -134,7 +134,7 @@ export class CallOptions {
   }
 
   tags(tags: unknown, what: string): string[] {
-    if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string' && tag !== '')) {
+    if (!Array.isArray(tags) || !tags.every(isTag)) {
       throw cacheTypeError(this.alias, `${what}: tags must be an array of non-empty strings (got ${describe(tags)})`);
     }
     return tags as string[];
@@ -186,3 +186,5 @@ export class CallOptions {
     }
   }
 }
+
+const isTag = (tag: unknown): boolean => typeof tag === 'string' && tag !== '';
