@@ -189,14 +189,20 @@ export function contextValue(name: string, req: IncomingMessage): string | undef
  * digit, so it cannot be read as the netstrings of a fragment's vary-on values it follows.
  */
 export function framedContextValues(contexts: readonly string[], req: IncomingMessage): string {
-  return framedValues(contexts.map((name) => [name, contextValue(name, req)]));
+  let framed = '';
+  for (const name of contexts) framed += framedValue(name, contextValue(name, req));
+  return framed;
 }
 
 /** Contexts with their values, framed (see `framedContextValues`). */
 export function framedValues(values: ReadonlyArray<readonly [name: string, value: string | undefined]>): string {
   let framed = '';
-  for (const [name, value] of values) framed += `|${Buffer.byteLength(name)}:${name}${value === undefined ? '-' : `=${Buffer.byteLength(value)}:${value}`}`;
+  for (const [name, value] of values) framed += framedValue(name, value);
   return framed;
+}
+
+function framedValue(name: string, value: string | undefined): string {
+  return `|${Buffer.byteLength(name)}:${name}${value === undefined ? '-' : `=${Buffer.byteLength(value)}:${value}`}`;
 }
 
 /** The request headers a response varying on `contexts` varies on downstream (`Vary`), once each whatever their case. */
@@ -240,13 +246,26 @@ function headerValue(req: IncomingMessage, name: string): string | undefined {
 function cookieValue(req: IncomingMessage, name: string): string | undefined {
   const header = req.headers.cookie;
   if (header === undefined) return undefined;
-  for (const pair of header.split(';')) {
-    const equals = pair.indexOf('=');
-    if (equals === -1) continue;
-    if (pair.slice(0, equals).trim() === name) return pair.slice(equals + 1).trim();
+  // Read in place, pair by pair: only the value found is cut out of the header.
+  for (let start = 0; start < header.length;) {
+    const semicolon = header.indexOf(';', start);
+    const end = semicolon === -1 ? header.length : semicolon;
+    const equals = header.indexOf('=', start);
+    if (equals !== -1 && equals < end && namedAt(header, start, equals, name)) return header.slice(equals + 1, end).trim();
+    start = end + 1;
   }
   return undefined;
 }
+
+/** Whether `text` between `start` and `end`, less the spaces around it, is `name`. */
+function namedAt(text: string, start: number, end: number, name: string): boolean {
+  while (start < end && isSpace(text.charCodeAt(start))) start++;
+  while (end > start && isSpace(text.charCodeAt(end - 1))) end--;
+  return end - start === name.length && text.startsWith(name, start);
+}
+
+/** The white space `String.prototype.trim` removes that a header may hold (its characters are Latin-1). */
+const isSpace = (code: number): boolean => code === 0x20 || (code >= 0x09 && code <= 0x0d) || code === 0xa0;
 
 /** Every value of a query parameter, in order, joined by commas; undefined when the URL has none. */
 function queryValue(req: IncomingMessage, name: string): string | undefined {

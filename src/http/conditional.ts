@@ -25,7 +25,10 @@ const ENTITY_TAG = /^(?:W\/)?"[^"]*"$/;
 export function parseEtags(value: string): string[] {
   // Most requests carry one of the two headers, or neither: an absent one is asked about too.
   if (value === '') return [];
-  if (value.trim() === '*') return ['*'];
+  const trimmed = value.trim();
+  if (trimmed === '*') return ['*'];
+  // Most carry the one tag their page was sent with.
+  if (!trimmed.includes(',')) return ENTITY_TAG.test(trimmed) ? [trimmed] : [];
   return value
     .split(',')
     .map((tag) => tag.trim())
@@ -95,6 +98,13 @@ export function hasPreconditions(headers: IncomingHttpHeaders): boolean {
 
 const withoutWeakness = (tag: string): string => (tag.startsWith('W/') ? tag.slice(2) : tag);
 
+/** Whether `etag` is among `tags` by the weak comparison (RFC 9110 §8.8.3.2): their `W/` set aside. */
+function matchesWeakly(tags: readonly string[], etag: string): boolean {
+  const opaque = withoutWeakness(etag);
+  for (const tag of tags) if (withoutWeakness(tag) === opaque) return true;
+  return false;
+}
+
 /**
  * The status the preconditions call for: 412, 304, or 200 to send the response as it is. Evaluated
  * in RFC 9110's order, as Django does: 1. If-Match; 2. If-Unmodified-Since, only without If-Match;
@@ -104,8 +114,6 @@ const withoutWeakness = (tag: string): string => (tag.startsWith('W/') ? tag.sli
  */
 export function preconditionStatus(method: string | undefined, headers: IncomingHttpHeaders, validators: Validators): 200 | 304 | 412 {
   const etag = validators.etag;
-  // Read only for a date to compare with: a revalidation by ETag never parses it.
-  const lastModified = () => parseHttpDate(validators.lastModified);
   const readOnly = method === 'GET' || method === 'HEAD';
   const ifMatch = parseEtags(headers['if-match'] ?? '');
   const ifNoneMatch = parseEtags(headers['if-none-match'] ?? '');
@@ -117,17 +125,18 @@ export function preconditionStatus(method: string | undefined, headers: Incoming
   } else {
     // 2. If-Unmodified-Since.
     const since = parseHttpDate(headers['if-unmodified-since']);
-    if (since !== undefined && !((lastModified() ?? Infinity) <= since)) return 412;
+    if (since !== undefined && !((parseHttpDate(validators.lastModified) ?? Infinity) <= since)) return 412;
   }
   // 3. If-None-Match: a weak comparison.
   if (ifNoneMatch.length > 0) {
-    const matches = etag !== undefined && (ifNoneMatch[0] === '*' || ifNoneMatch.some((tag) => withoutWeakness(tag) === withoutWeakness(etag)));
+    const matches = etag !== undefined && (ifNoneMatch[0] === '*' || matchesWeakly(ifNoneMatch, etag));
     if (matches) return readOnly ? 304 : 412;
     return 200;
   }
   // 4. If-Modified-Since.
   const since = parseHttpDate(headers['if-modified-since']);
-  if (readOnly && since !== undefined && (lastModified() ?? Infinity) <= since) return 304;
+  // The page's date is parsed only when there is one to compare it with: a revalidation by ETag never parses it.
+  if (readOnly && since !== undefined && (parseHttpDate(validators.lastModified) ?? Infinity) <= since) return 304;
   return 200;
 }
 

@@ -71,6 +71,8 @@ interface HitHeaders {
   distinctNames: boolean;
   /** Where the names of the headers a 304 sends are in `headers`. */
   keptByNotModified: number[];
+  /** The headers of a 304, filled from `headers` for each one sent (see `labelled`). */
+  notModified: string[];
 }
 type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: HitHeaders };
 
@@ -99,7 +101,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   const judgedDelivered = page.holes === true && holes !== undefined;
   if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedDelivered && hasPreconditions(req.headers)) {
     status = preconditionStatus(req.method, req.headers, page);
-    if (status === 304) headers = notModified(headers, hit.keptByNotModified);
+    if (status === 304) headers = notModified(headers, hit);
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
   // Always a reason phrase: some wrappers of writeHead (on-headers) lose the headers after an undefined one.
@@ -165,15 +167,23 @@ function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeader
     cacheControlAt: valueOf('cache-control'),
     distinctNames: new Set(names).size === names.length,
     keptByNotModified: names.flatMap((name, pair) => (KEPT_BY_NOT_MODIFIED.has(name) || headers[2 * pair] === statusHeader ? [2 * pair] : [])),
+    notModified: [],
   };
   Object.defineProperty(page, HIT_HEADERS, { value: hit, writable: true, configurable: true });
   return hit;
 }
 
-/** The headers of a hit's 304, from the headers its 200 would send (`kept`: where their names are). */
-function notModified(headers: readonly string[], kept: readonly number[]): string[] {
-  const sent: string[] = [];
-  for (const at of kept) sent.push(headers[at]!, headers[at + 1]!);
+/**
+ * The headers of a hit's 304, from the headers its 200 would send: written into the page's one list
+ * of them just before the synchronous `writeHead` that copies it, as its 200's are.
+ */
+function notModified(headers: readonly string[], hit: HitHeaders): string[] {
+  const sent = hit.notModified;
+  let at = 0;
+  for (const kept of hit.keptByNotModified) {
+    sent[at++] = headers[kept]!;
+    sent[at++] = headers[kept + 1]!;
+  }
   return sent;
 }
 
