@@ -57,7 +57,8 @@ export class Payloads<P> {
    */
   readable(made: string, payload: P, shared: boolean, stamped = false): unknown {
     try {
-      return this.decode(payload, shared, stamped);
+      // The common case, a fresh copy of an unstamped payload, straight to the codec: a batch read does this once per entry.
+      return stamped || (shared && this.sharesValues) ? this.decode(payload, shared, stamped) : this.codec.decode(payload);
     } catch (cause) {
       return this.unreadable(made, cause, undefined);
     }
