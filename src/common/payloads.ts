@@ -57,8 +57,7 @@ export class Payloads<P> {
    */
   readable(made: string, payload: P, shared: boolean, stamped = false): unknown {
     try {
-      // The common case, a fresh copy of an unstamped payload, straight to the codec: a batch read does this once per entry.
-      return stamped || (shared && this.sharesValues) ? this.decode(payload, shared, stamped) : this.codec.decode(payload);
+      return this.decode(payload, shared, stamped);
     } catch (cause) {
       return this.unreadable(made, cause, undefined);
     }
