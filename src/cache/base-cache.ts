@@ -46,7 +46,7 @@ import type {
   VersionOption,
 } from '../common/cache-types.js';
 import { Flights, Refreshes } from '../flight/index.js';
-import { type BatchAnswer, TaggedReads } from '../tags/read.js';
+import { TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
 export type { WriteFailure } from '../common/backend-primitives.js';
@@ -72,8 +72,6 @@ export type {
   WriteOptions,
 } from '../common/cache-types.js';
 export { DEFAULT_TIMEOUT, INVALIDATE_OPTIONS, splitLocation } from '../common/cache-types.js';
-
-const entriesOf = <V>(batch: BatchAnswer<V>): Map<CacheKey, V> => batch.entries;
 
 export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   protected readonly codec: Codec<P>;
@@ -213,7 +211,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** What `getMany` answers: at once from a store in this process. Throws for a bad key. */
   private answerGetMany<T>(keys: ListOf<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, T>> {
-    return andThen(this.batches.read<T>(this.calls.keys(keys, 'getMany'), this.calls.versionOf(options, 'getMany'), 'fresh'), entriesOf);
+    return this.batches.read<T>(this.calls.keys(keys, 'getMany'), this.calls.versionOf(options, 'getMany'), 'fresh');
   }
 
   /**
@@ -225,8 +223,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   private answerGetEntries<T>(keys: ListOf<CacheKey>, options: VersionOption | undefined): MaybePromise<Map<CacheKey, CachedEntry<T>>> {
-    const read = this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), 'live');
-    return andThen(read, entriesOf);
+    return this.batches.read<CachedEntry<T>>(this.calls.keys(keys, 'getEntries'), this.calls.versionOf(options, 'getEntries'), 'live');
   }
 
   /**

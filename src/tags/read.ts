@@ -62,6 +62,12 @@ interface Batch<P> {
 
 const NO_PAYLOADS: readonly never[] = Object.freeze([]);
 
+/** What a render's read asks besides its entries: the versions of its tags, and the generation unless it has it. */
+interface RenderAsk {
+  readonly tags: readonly string[];
+  readonly withGeneration: boolean;
+}
+
 /** A stamped entry whose tags were not all read with it: judged after one more read. */
 interface Late {
   index: number;
@@ -93,8 +99,8 @@ export class TaggedReads<P> {
    * The entries under `keys` (of `version`, undefined for the cache's own), as `mode` says: values
    * for `fresh`, entries (`CachedEntry`) for `live`.
    */
-  read<V>(keys: Iterable<CacheKey>, version: number | undefined, mode: 'fresh' | 'live'): MaybePromise<BatchAnswer<V>> {
-    return this.readBatch(this.host.keys.madeBatch(keys, version), mode, NO_TAGS, false);
+  read<V>(keys: Iterable<CacheKey>, version: number | undefined, mode: 'fresh' | 'live'): MaybePromise<Map<CacheKey, V>> {
+    return this.readBatch(this.host.keys.madeBatch(keys, version), mode, undefined, entriesOf<V>);
   }
 
   /**
@@ -102,16 +108,28 @@ export class TaggedReads<P> {
    * generation too unless the render has it already (`withGeneration` false).
    */
   readForRender<V>(keys: Iterable<CacheKey>, tags: readonly string[], withGeneration: boolean): MaybePromise<BatchAnswer<V>> {
-    return this.readBatch(this.host.keys.madeBatch(keys, undefined), 'render', tags, withGeneration);
+    return this.readBatch(this.host.keys.madeBatch(keys, undefined), 'render', { tags, withGeneration }, same<BatchAnswer<V>>);
   }
 
-  private readBatch<V>({ keys: originals, made }: MadeBatch, mode: BatchMode, tags: readonly string[], withGeneration: boolean): MaybePromise<BatchAnswer<V>> {
+  /**
+   * Reads a batch and answers it as `answerAs` shapes it: in the same step, so that an answer given
+   * as the read comes back costs no promise of its own.
+   */
+  private readBatch<V, R>(
+    { keys: originals, made }: MadeBatch,
+    mode: BatchMode,
+    render: RenderAsk | undefined,
+    answerAs: (answer: BatchAnswer<V>) => R,
+  ): MaybePromise<R> {
+    const tags = render?.tags ?? NO_TAGS;
+    const withGeneration = render?.withGeneration ?? false;
     // The stamps these keys carried when last read: their tags travel with them (usually no second
     // read), and a stamp read again is not parsed again.
     const last = this.lastStampsOf(made);
     const guessed = last === undefined ? undefined : tagsOf(last);
-    const tagList = guessed === undefined && tags.length === 0 ? NO_TAGS : [...new Set(guessed === undefined ? tags : [...tags, ...guessed])];
-    if (made.length === 0 && tagList.length === 0) return { entries: new Map(), versions: new Map() };
+    // `guessed` holds each tag once already.
+    const tagList = tags.length === 0 ? (guessed ?? NO_TAGS) : [...new Set(guessed === undefined ? tags : [...tags, ...guessed])];
+    if (made.length === 0 && tagList.length === 0) return answerAs({ entries: new Map(), versions: new Map() });
     const tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
     // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
     const more = withGeneration ? [...tagKeys, this.tags.generationKey] : tagKeys;
@@ -131,7 +149,7 @@ export class TaggedReads<P> {
     };
     return andThen(this.host.seam.readPayloads(asked), (payloads) => {
       batch.payloads = payloads;
-      return this.answer<V>(batch);
+      return andThen(this.answer<V>(batch), answerAs);
     });
   }
 
@@ -222,7 +240,8 @@ export class TaggedReads<P> {
         continue;
       }
       const stamp = this.stampRead(made[i]!, payload, last?.[i]);
-      if (stamp === undefined || knowsEvery(versions, stamp.tags)) {
+      // A stamp read again is the one whose tags the batch read with it (see `tagsOf`).
+      if (stamp === undefined || stamp === last?.[i]?.stamp || knowsEvery(versions, stamp.tags)) {
         this.judge(batch, answers, i, stamp);
       } else {
         (late ??= []).push({ index: i, stamp });
@@ -300,6 +319,26 @@ function entryAt<P>(payloads: ReadonlyArray<P | undefined>, index: number): Entr
 /** The tags a batch's entries carried when last read, if any did: their versions, read in the same round trip as the entries, spare a second one. */
 function tagsOf(stamps: ReadonlyArray<KnownStamp | undefined>): string[] | undefined {
   let tags: Set<string> | undefined;
-  for (const known of stamps) if (known !== undefined) for (const tag of known.stamp.tags) (tags ??= new Set()).add(tag);
+  // Neighbours in a batch often carry the same tags (a page's items, a group's entries): those are added once.
+  let previous: readonly string[] = NO_TAGS;
+  for (const known of stamps) {
+    if (known === undefined || sameTags(previous, known.stamp.tags)) continue;
+    previous = known.stamp.tags;
+    for (const tag of previous) (tags ??= new Set()).add(tag);
+  }
   return tags === undefined ? undefined : [...tags];
+}
+
+function sameTags(previous: readonly string[], tags: readonly string[]): boolean {
+  if (previous.length !== tags.length) return false;
+  for (let i = 0; i < tags.length; i++) if (previous[i] !== tags[i]) return false;
+  return true;
+}
+
+function entriesOf<V>(answer: BatchAnswer<V>): Map<CacheKey, V> {
+  return answer.entries;
+}
+
+function same<T>(value: T): T {
+  return value;
 }
