@@ -45,8 +45,10 @@ export class PageLookup {
   private renderLock: Release | undefined;
   /** The contexts the URL's pages were known to vary on at lookup. */
   private learnedContexts: readonly string[] = [];
-  /** The page the lookup served, and under which route it was stored: undefined while it served none. */
-  private found: { label: HitLabel; route: string | undefined } | undefined;
+  /** The page the lookup served (its route is the one it was stored under): undefined while it served none. */
+  private found: StoredPage | undefined;
+  /** How it served `found`. */
+  private foundAs: HitLabel = 'HIT';
 
   constructor(
     readonly layer: PageLayer,
@@ -73,7 +75,7 @@ export class PageLookup {
       () => this.lookUp(),
       () => {
         if (this.found !== undefined) span.route(this.found.route ?? requestPath(this.req));
-        return this.found === undefined ? 'miss' : this.found.label === 'HIT' ? 'hit' : 'stale';
+        return this.found === undefined ? 'miss' : this.foundAs === 'HIT' ? 'hit' : 'stale';
       },
     );
   }
@@ -145,7 +147,8 @@ export class PageLookup {
   }
 
   private serve(page: StoredPage, label: HitLabel): true {
-    this.found = { label, route: page.route };
+    this.found = page;
+    this.foundAs = label;
     serve(this, page, label);
     return true;
   }
