@@ -190,18 +190,19 @@ export function contextValue(name: string, req: IncomingMessage): string | undef
  */
 export function framedContextValues(contexts: readonly string[], req: IncomingMessage): string {
   let framed = '';
-  for (const name of contexts) framed += framedValue(name, contextValue(name, req));
+  for (const name of contexts) framed += framedContextValue(name, contextValue(name, req));
   return framed;
 }
 
 /** Contexts with their values, framed (see `framedContextValues`). */
 export function framedValues(values: ReadonlyArray<readonly [name: string, value: string | undefined]>): string {
   let framed = '';
-  for (const [name, value] of values) framed += framedValue(name, value);
+  for (const [name, value] of values) framed += framedContextValue(name, value);
   return framed;
 }
 
-function framedValue(name: string, value: string | undefined): string {
+/** One context with its value, framed (see `framedContextValues`). */
+export function framedContextValue(name: string, value: string | undefined): string {
   return `|${Buffer.byteLength(name)}:${name}${value === undefined ? '-' : `=${Buffer.byteLength(value)}:${value}`}`;
 }
 

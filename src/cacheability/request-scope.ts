@@ -55,18 +55,24 @@ export function currentScope(): RequestScope | undefined {
   return openScopes === 0 ? undefined : storage.getStore();
 }
 
-/** Each response's scope, for code that holds the response rather than runs in its scope (`addCacheTags`). */
-const SCOPE = Symbol('cachegrain.scope');
-type WithScope = ServerResponse & { [SCOPE]?: RequestScope };
+/**
+ * Each response's scope, for code that holds the response rather than runs in its scope
+ * (`addCacheTags`). Kept beside the response, not on it: asking a response that has none (every hit)
+ * is then one look at the response itself, where a property it lacks is looked for along its
+ * prototypes, which a framework lengthens (Express re-prototypes each response).
+ */
+const scopes = new WeakMap<ServerResponse, RequestScope>();
 
 /** The scope of the request `res` answers, made on first use. */
 export function scopeOf(res: ServerResponse): RequestScope {
-  return ((res as WithScope)[SCOPE] ??= new RequestScope((res as ServerResponse & { req?: IncomingMessage }).req));
+  let scope = scopes.get(res);
+  if (scope === undefined) scopes.set(res, (scope = new RequestScope((res as ServerResponse & { req?: IncomingMessage }).req)));
+  return scope;
 }
 
 /** The scope of the request `res` answers if one was made: a hit answered from memory makes none. */
 export function openedScope(res: ServerResponse): RequestScope | undefined {
-  return (res as WithScope)[SCOPE];
+  return scopes.get(res);
 }
 
 /**

@@ -96,6 +96,10 @@ export function hasPreconditions(headers: IncomingHttpHeaders): boolean {
   );
 }
 
+const NO_TAGS: readonly string[] = [];
+/** The entity tags of a header the request may not carry: most carry one of If-Match and If-None-Match, or neither. */
+const etagsIn = (value: string | undefined): readonly string[] => (value === undefined ? NO_TAGS : parseEtags(value));
+
 const withoutWeakness = (tag: string): string => (tag.startsWith('W/') ? tag.slice(2) : tag);
 
 /** Whether `etag` is among `tags` by the weak comparison (RFC 9110 §8.8.3.2): their `W/` set aside. */
@@ -115,8 +119,8 @@ function matchesWeakly(tags: readonly string[], etag: string): boolean {
 export function preconditionStatus(method: string | undefined, headers: IncomingHttpHeaders, validators: Validators): 200 | 304 | 412 {
   const etag = validators.etag;
   const readOnly = method === 'GET' || method === 'HEAD';
-  const ifMatch = parseEtags(headers['if-match'] ?? '');
-  const ifNoneMatch = parseEtags(headers['if-none-match'] ?? '');
+  const ifMatch = etagsIn(headers['if-match']);
+  const ifNoneMatch = etagsIn(headers['if-none-match']);
 
   // 1. If-Match: a strong comparison, so a weak ETag never passes.
   if (ifMatch.length > 0) {

@@ -16,7 +16,7 @@ import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.j
 import { templatesUnchanged } from '../digests/index.js';
 import { integrationOf } from '../cache/integration.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
-import { absoluteUrl, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
+import { absoluteUrl, EMPTY_MD5, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
 import { traced, tracing } from '../common/observation.js';
 import type { PageLayer, UrlKeys } from './page-settings.js';
@@ -45,8 +45,10 @@ export class PageLookup {
   private renderLock: Release | undefined;
   /** The contexts the URL's pages were known to vary on at lookup. */
   private learnedContexts: readonly string[] = [];
-  /** The page the lookup served, and under which route it was stored: undefined while it served none. */
-  private found: { label: HitLabel; route: string | undefined } | undefined;
+  /** The page the lookup served (its route is the one it was stored under): undefined while it served none. */
+  private found: StoredPage | undefined;
+  /** How it served `found`. */
+  private foundAs: HitLabel = 'HIT';
 
   constructor(
     readonly layer: PageLayer,
@@ -73,7 +75,7 @@ export class PageLookup {
       () => this.lookUp(),
       () => {
         if (this.found !== undefined) span.route(this.found.route ?? requestPath(this.req));
-        return this.found === undefined ? 'miss' : this.found.label === 'HIT' ? 'hit' : 'stale';
+        return this.found === undefined ? 'miss' : this.foundAs === 'HIT' ? 'hit' : 'stale';
       },
     );
   }
@@ -122,11 +124,11 @@ export class PageLookup {
     this.snapshot = snapshot;
     if (learned === undefined) return this.joinOrLead();
     this.learnedContexts = learned.contexts ?? [];
-    const variant = (this.variant = variantHash(this.req, learned));
+    const variant = variesOnNothing(learned) ? undefined : this.keys.variants.of(this.req, learned);
+    this.variant = variant === undefined ? EMPTY_MD5 : variant.hash;
     // A refresh renders whatever is stored. (A path whose tag was never invalidated has no version, and may well have pages.)
     if (this.isRefresh) return this.joinOrLead();
-    const pageKey = variesOnNothing(learned) ? this.keys.unvariedPageKey : pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variant);
-    this.pageKey = pageKey;
+    const pageKey = (this.pageKey = variant === undefined ? this.keys.unvariedPageKey : variant.pageKey);
     return this.after(this.read(integrationOf(this.cache).readSharedEntry<StoredPage>, pageKey, snapshot), undefined, this.answer);
   }
 
@@ -145,7 +147,8 @@ export class PageLookup {
   }
 
   private serve(page: StoredPage, label: HitLabel): true {
-    this.found = { label, route: page.route };
+    this.found = page;
+    this.foundAs = label;
     serve(this, page, label);
     return true;
   }

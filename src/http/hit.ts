@@ -99,8 +99,10 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   let headers = labelled(hit, page, label, now);
   // A page whose holes are delivered goes out with validators of what the visitor gets, or none: never its shell's.
   const judgedDelivered = page.holes === true && holes !== undefined;
-  if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedDelivered && hasPreconditions(req.headers)) {
-    status = preconditionStatus(req.method, req.headers, page);
+  // Read once: a framework that re-prototypes the request (Express) makes each read of the getter cost more.
+  const requestHeaders = req.headers;
+  if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedDelivered && hasPreconditions(requestHeaders)) {
+    status = preconditionStatus(req.method, requestHeaders, page);
     if (status === 304) headers = notModified(headers, hit);
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
@@ -108,7 +110,8 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   const statusMessage = status === page.status ? page.statusMessage : (STATUS_CODES[status] ?? '');
   const body = status === 200 ? page.body : undefined;
   const delivered = judgedDelivered && status !== 304;
-  if (!delivered && req.headers[EDGE_CONTEXT_HEADER_NAME] === undefined && res.getHeaderNames().length === 0 && !watchesHeaders(res)) {
+  const throughEdge = requestHeaders[EDGE_CONTEXT_HEADER_NAME] !== undefined;
+  if (!delivered && !throughEdge && res.getHeaderNames().length === 0 && !watchesHeaders(res)) {
     // Nothing on the response yet, no layer watching the headers go out, none owed to the edge: they go
     // straight to writeHead, as a server sends prebuilt headers. (Onto headers set before, writeHead's own
     // merge would remove and append each one: putHeaders sets each once.)
@@ -117,7 +120,8 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
     return;
   }
   putHeaders(res, headers, hit.distinctNames);
-  fitForEdge(req, res, page.contextCookies, integrationOf(request.cache).purgedEdges);
+  // What a response owes an edge, it owes only where the request came through one.
+  if (throughEdge) fitForEdge(req, res, page.contextCookies, integrationOf(request.cache).purgedEdges);
   // A HEAD's holes are delivered too, unsent: its Content-Length is that of the page its GET would get.
   if (delivered) {
     res.statusCode = status;

@@ -14,12 +14,13 @@ import { md5 as md5Hex, rememberingMd5 } from '../common/hash.js';
 import { describe } from '../common/cache-keys.js';
 import { checkOptions, optionShape } from '../common/option-rules.js';
 import { scopeOf } from '../cacheability/request-scope.js';
-import { contextList, foldContexts, framedContextValues, isCookieContext } from '../cacheability/contexts.js';
+import { contextList, foldContexts, framedContextValue, framedContextValues, isCookieContext } from '../cacheability/contexts.js';
 import { headerText, splitHeaderValue } from '../common/header-values.js';
 
 const PAGE_KEY = 'views.decorators.cache.cache_page';
 const HEADER_KEY = 'views.decorators.cache.cache_header';
-const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
+/** The hash of no values: the variant of a URL whose pages vary on nothing. */
+export const EMPTY_MD5 = 'd41d8cd98f00b204e9800998ecf8427e';
 
 /** What the cache holds under a URL's header key. */
 export interface LearnedHeaders {
@@ -65,7 +66,7 @@ export const md5 = rememberingMd5();
 
 /** How many variants' hashes are remembered, and the longest variant remembered. */
 export const VARIANTS_REMEMBERED = 10_000;
-const REMEMBERED_VARIANT_LENGTH = 256;
+export const REMEMBERED_VARIANT_LENGTH = 256;
 
 export function resolveCache(cache: string | BaseCache | undefined): BaseCache {
   return typeof cache === 'object' && cache !== null ? cache : caches.get(cache ?? 'default');
@@ -194,11 +195,30 @@ function variantMd5(framed: string): string {
 
 function framedHeaderValues(req: IncomingMessage, headers: readonly string[]): string {
   let framed = '';
-  for (const name of headers) {
-    const value = req.headers[name];
-    framed += value === undefined ? '\n' : `=${Array.isArray(value) ? value.join(', ') : value}\n`;
-  }
+  for (const name of headers) framed += framedHeaderValue(requestHeaderValue(req, name));
   return framed;
+}
+
+const framedHeaderValue = (value: string | undefined): string => (value === undefined ? '\n' : `=${value}\n`);
+
+/** The request's value of a header a page varies on, its repeated lines joined as Node joins them. */
+export function requestHeaderValue(req: IncomingMessage, name: string): string | undefined {
+  const value = req.headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/**
+ * `variantHash` from the request's values already read: those of `learned.headers`, then those of
+ * its contexts, in their order.
+ */
+export function variantHashOf(learned: { headers: readonly string[]; contexts?: readonly string[] }, values: readonly (string | undefined)[]): string {
+  const { headers } = learned;
+  const contexts = learned.contexts ?? [];
+  if (headers.length === 0 && contexts.length === 0) return EMPTY_MD5;
+  let framed = '';
+  for (let i = 0; i < headers.length; i++) framed += framedHeaderValue(values[i]);
+  for (let i = 0; i < contexts.length; i++) framed += framedContextValue(contexts[i]!, values[headers.length + i]);
+  return variantMd5(framed);
 }
 
 /**

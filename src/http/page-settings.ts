@@ -27,6 +27,7 @@ import {
 } from './page-keys.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS } from './policy.js';
 import { reportPageFailure } from './page-failures.js';
+import { UrlVariants } from './url-variants.js';
 import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption } from './tag-header.js';
 
 /**
@@ -125,6 +126,8 @@ export interface UrlKeys {
   urlTags: readonly [string, string];
   /** The page key when the URL's responses vary on no request header. */
   unvariedPageKey: string;
+  /** The variants of the URL's page looked up, each with its page key, when its responses vary. */
+  variants: UrlVariants;
 }
 
 export class PageLayer {
@@ -222,6 +225,7 @@ export class PageLayer {
       headerKey: headerKeyFor(this.keyPrefix, hash),
       urlTags: [urlTag(requestPath(req)), hostUrlTag(requestHostname(req), requestPath(req))],
       unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
+      variants: new UrlVariants(this.keyPrefix, hash),
     };
   }
 }
