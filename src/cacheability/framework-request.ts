@@ -13,6 +13,8 @@ export type VisitorPlaces<Request extends object = object> = (request: Request) 
 interface Tied {
   request: object;
   places: VisitorPlaces;
+  /** Whether something reads the request after the response ended (a page stored, holes filled): then it is not let go. */
+  keptPastEnd: boolean;
 }
 
 /**
@@ -39,7 +41,24 @@ export function tieFrameworkRequest<Request extends object>(req: IncomingMessage
   const known = (req as TiedRequest)[TIED];
   if (known?.request === request) return;
   // The places are read only with the request they were tied with.
-  (req as TiedRequest)[TIED] = { request, places: places as VisitorPlaces };
+  (req as TiedRequest)[TIED] = { request, places: places as VisitorPlaces, keptPastEnd: false };
+}
+
+/** Keeps the framework's request tied to `req` after its response ends: a page is stored, or holes are filled, from it later. */
+export function keepFrameworkRequest(req: IncomingMessage): void {
+  const known = (req as TiedRequest)[TIED];
+  if (known !== undefined) known.keptPastEnd = true;
+}
+
+/**
+ * Lets go of the framework's request once the page cache has answered `req` and nothing keeps it:
+ * Node holds a request until its connection's next one, and the framework's request (with all its
+ * middleware set on it) should not live on with it.
+ */
+export function releaseFrameworkRequest(req: IncomingMessage): void {
+  const known = (req as TiedRequest)[TIED];
+  // Set, not deleted: deleting would leave every request in a slower shape.
+  if (known !== undefined && !known.keptPastEnd) (req as TiedRequest)[TIED] = undefined;
 }
 
 /** The request a user of the framework serving `req` reads: the one tied to it, else `req` itself (Express, node:http). */

@@ -9,6 +9,7 @@
  */
 import { integrationOf } from '../cache/integration.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { keepFrameworkRequest } from '../cacheability/framework-request.js';
 import { scopeOf } from '../cacheability/request-scope.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { HOLD_BODY, KEEP_BODY, PASS_BODY, teeResponse } from './capture.js';
@@ -31,6 +32,8 @@ export function captureMiss(layer: PageLayer, req: IncomingMessage, res: ServerR
   let toStore: PageToStore | undefined;
   /** A stored page with holes, sent instead of a failed render (see `replaceWithFallback`). */
   let fallbackBody: Buffer | undefined;
+  // The page is keyed by its contexts after the response ended, and its holes may be filled then.
+  keepFrameworkRequest(req);
   const holes = scopeOf(res).get(RESPONSE_HOLES);
   holes.deliveredBy ??= layer.holeDelivery;
   const holds = () => holes.left && holes.deliveredBy === layer.holeDelivery;

@@ -27,6 +27,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { MaybePromise } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
+import { releaseFrameworkRequest } from '../cacheability/framework-request.js';
 import { inRequestScope } from '../cacheability/request-scope.js';
 import { judgeFreshnessHere } from './conditional.js';
 import { resolveCache } from './page-keys.js';
@@ -40,6 +41,12 @@ export type { StoredPage } from './hit.js';
 export { pageStats, resetPageStats } from './page-stats.js';
 
 const NOTHING = (): void => undefined;
+
+/** A hit is answered: the framework's request is let go (unless its holes are still to fill), then the framework told. */
+function hitAnswered(req: IncomingMessage, answered: () => void): void {
+  releaseFrameworkRequest(req);
+  answered();
+}
 
 export class PageCache {
   private readonly layer: PageLayer;
@@ -71,7 +78,7 @@ export class PageCache {
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
     if (integrationOf(cache).waitsOnServers) {
-      inRequestScope(res, () => this.fetch(req, res).then((hit) => (hit ? answered() : this.continueAfterMiss(req, res, next, captureOnMiss)), next));
+      inRequestScope(res, () => this.fetch(req, res).then((hit) => (hit ? hitAnswered(req, answered) : this.continueAfterMiss(req, res, next, captureOnMiss)), next));
       return;
     }
     let hit: MaybePromise<boolean>;
@@ -81,9 +88,9 @@ export class PageCache {
       next(error);
       return;
     }
-    if (hit === true) answered();
+    if (hit === true) hitAnswered(req, answered);
     else if (hit === false) this.continueAfterMiss(req, res, next, captureOnMiss);
-    else hit.then((found) => (found ? answered() : this.continueAfterMiss(req, res, next, captureOnMiss)), next);
+    else hit.then((found) => (found ? hitAnswered(req, answered) : this.continueAfterMiss(req, res, next, captureOnMiss)), next);
   }
 
   private continueAfterMiss(req: IncomingMessage, res: ServerResponse, next: () => void, capture: boolean): void {

@@ -7,6 +7,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { keepFrameworkRequest } from '../cacheability/framework-request.js';
 import { inRequestScope, openedScope } from '../cacheability/request-scope.js';
 import {
   bytesMayHoldHoles,
@@ -51,6 +52,8 @@ export class HoleDelivery implements HoleDeliverer {
    * this process's text.
    */
   sendStored(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
+    // Its holes are filled from the request after the page cache has answered it.
+    keepFrameworkRequest(req);
     const holes = openedScope(res)?.get(RESPONSE_HOLES);
     if (holes?.deliveredBy !== undefined && holes.deliveredBy !== this) {
       holes.left = true;

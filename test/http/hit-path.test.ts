@@ -1,11 +1,16 @@
 /**
  * What a hit does on its way out: answered from a cache in this process, it leaves nothing behind on
- * the request (no scope), and a layer around the page cache still finds its headers at writeHead.
+ * the request (no scope, no framework's request held by Node's), and a layer around the page cache
+ * still finds its headers at writeHead.
  */
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { cacheMiddleware } from '../../src/frameworks/express.js';
+import nunjucks from 'nunjucks';
+import { frameworkRequest, tieFrameworkRequest } from '../../src/cacheability/framework-request.js';
 import { openedScope } from '../../src/cacheability/request-scope.js';
+import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
+import { defineHole, forgetHole } from '../../src/http/index.js';
 import { configureCaches } from '../../src/index.js';
 import { listen, send, storedHit } from './client.js';
 
@@ -41,6 +46,46 @@ describe('a hit from a cache in this process', () => {
     expect(scopes[0]).toEqual({ status: 'MISS', opened: true });
     expect(scopes.at(-1)!.opened).toBe(false);
     expect(scopes.at(-1)!.status).not.toBe('MISS');
+  });
+
+  it("lets go of the framework's request, which Node's request would hold until its connection's next one, unless holes are still to fill from it", async () => {
+    const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
+    const builtFor: unknown[] = [];
+    defineHole('greeting', (request: object) => {
+      builtFor.push(request);
+      return 'hi';
+    });
+    const pages = cacheMiddleware();
+    const asked: Array<{ req: IncomingMessage; framework: object }> = [];
+    server = await listen((req, res) => {
+      // As Koa, Fastify and Hono's adapters tie their own request (`ctx`, `request`, `c`) to Node's.
+      const framework = { framework: true };
+      tieFrameworkRequest(req, framework);
+      asked.push({ req, framework });
+      pages(req, res, () => {
+        if (req.url === '/page') return view(res);
+        void renderString(env, '<p>{% hole "greeting" %}</p>', {}).then((html) => {
+          res.setHeader('Cache-Control', 'max-age=60');
+          res.end(html);
+        });
+      });
+    });
+    try {
+      for (const path of ['/page', '/holes']) {
+        expect((await send(server.url, path)).headers['x-cache']).toBe('MISS');
+        // The miss keeps it: its page is keyed and stored after the response went out.
+        expect(frameworkRequest(asked.at(-1)!.req)).toBe(asked.at(-1)!.framework);
+        expect((await storedHit(server.url, path)).text).toBe(path === '/page' ? 'the page' : '<p>hi</p>');
+      }
+      const [plainHit, holesHit] = [asked.findLast(({ req }) => req.url === '/page')!, asked.at(-1)!];
+      expect(frameworkRequest(plainHit.req)).toBe(plainHit.req);
+      expect(frameworkRequest(holesHit.req)).toBe(holesHit.framework);
+      // Every hole was built from the framework's request, the hit's as the miss's.
+      expect(builtFor.at(-1)).toBe(holesHit.framework);
+      expect(builtFor.every((request) => (request as { framework?: boolean }).framework === true)).toBe(true);
+    } finally {
+      forgetHole('greeting');
+    }
   });
 
   it('still puts its headers on the response before a wrapped writeHead runs, as its MISS had them', async () => {
