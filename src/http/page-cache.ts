@@ -78,7 +78,9 @@ export class PageCache {
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
     if (integrationOf(cache).waitsOnServers) {
-      inRequestScope(res, () => this.fetch(req, res).then((hit) => (hit ? hitAnswered(req, answered) : this.continueAfterMiss(req, res, next, captureOnMiss)), next));
+      inRequestScope(res, () =>
+        this.fetch(req, res).then((hit) => (hit ? hitAnswered(req, answered) : this.continueAfterMiss(req, res, next, captureOnMiss)), next),
+      );
       return;
     }
     let hit: MaybePromise<boolean>;
