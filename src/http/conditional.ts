@@ -52,7 +52,7 @@ const ASCTIME_DATE = new RegExp(`^${WORD}{3} ${MONTH} ([ 0-9][0-9]) ${TIME} ([0-
  * weekday not checked against the date. RFC 850's two-digit year is read as the most recent year with those digits
  * that is not more than 50 years in the future (RFC 9110 §5.6.7). `nowSeconds` is for tests.
  */
-export function parseHttpDate(value: string | undefined, nowSeconds = Date.now() / 1000): number | undefined {
+export function parseHttpDate(value: string | undefined, nowSeconds?: number): number | undefined {
   if (value === undefined) return undefined;
   const text = value.trim();
   let parts: { day: string; month: string; year: number; time: string[] };
@@ -60,7 +60,8 @@ export function parseHttpDate(value: string | undefined, nowSeconds = Date.now()
   if ((match = IMF_FIXDATE.exec(text)) !== null) {
     parts = { day: match[1]!, month: match[2]!, year: Number(match[3]), time: match.slice(4, 7) };
   } else if ((match = RFC850_DATE.exec(text)) !== null) {
-    const currentYear = new Date(nowSeconds * 1000).getUTCFullYear();
+    // The clock is read only for this form: a default argument would read it on every call, most with no header to parse.
+    const currentYear = new Date(nowSeconds === undefined ? Date.now() : nowSeconds * 1000).getUTCFullYear();
     let year = Math.floor(currentYear / 100) * 100 + Number(match[3]);
     if (year - currentYear > 50) year -= 100;
     parts = { day: match[1]!, month: match[2]!, year, time: match.slice(4, 7) };
