@@ -42,7 +42,7 @@ export { pageStats, resetPageStats } from './page-stats.js';
 
 const NOTHING = (): void => undefined;
 
-/** A hit is answered: the framework's request is let go (unless its holes are still to fill), then the framework told. */
+/** A hit is answered: the framework's request is let go unless something still reads it (holes to fill, a page stored around it), then the framework told. */
 function hitAnswered(req: IncomingMessage, answered: () => void): void {
   releaseFrameworkRequest(req);
   answered();
