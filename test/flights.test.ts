@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { type CacheParams, LocMemCache } from '../src/index.js';
 import { RemoteLikeStore } from './fragments/remote-like-store.js';
+import { Gate } from './setup/overtaking.js';
 
 /** A store whose second read of a key is answered at once but handed over only when `release` is called. */
 class LateSecondRead extends RemoteLikeStore {
@@ -50,5 +51,24 @@ describe('getOrSet and the flights of one cache', () => {
     expect(await cache.getOrSet('key', factory)).toBe(1);
     await cache.delete('key');
     expect(await cache.getOrSet('key', factory)).toBe(2);
+  });
+
+  it('a caller that begins after clear() resolved computes afresh rather than wait for a computation that began before it', async () => {
+    const cache = new LocMemCache({ location: 'cleared-while-computing' });
+    const gate = new Gate();
+    let data = 'before the clear';
+    const first = cache.getOrSet('key', async () => {
+      const read = data;
+      await gate.pass();
+      return read;
+    });
+    await gate.entered;
+    data = 'after the clear';
+    await cache.clear();
+    const second = cache.getOrSet('key', async () => data);
+    // The second caller computed its own: it is answered while the first one still waits at its gate.
+    expect(await second).toBe('after the clear');
+    gate.release();
+    expect(['before the clear', 'after the clear']).toContain(await first);
   });
 });

@@ -392,6 +392,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   private async removeEverything(): Promise<void> {
     await this.seam.removeAll();
+    // What is being computed now may carry what was cleared: nobody who comes after joins it.
+    this.flights.overtakeAll();
     this.purges?.purge({ kind: 'everything' });
   }
 

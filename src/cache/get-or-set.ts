@@ -44,9 +44,15 @@ export class GetOrSet<P> {
       this.refreshBehind(made, valueOrFactory, timeoutOrOptions);
       return held as T;
     }
+    // The tags' versions from before the value is computed: an invalidation during it drops the value,
+    // and a caller that comes after that invalidation computes its own (see `Flight.answers`).
+    const asOf = args.asOf ?? (args.tags === undefined || hasRunOut(args.expiresAt) ? undefined : await cache.readTagSnapshot(args.tags));
     let stored: P;
     try {
-      stored = await integrationOf(cache).flights.share('getOrSet', made, () => this.computeAndAdd(made, valueOrFactory, args), lookedAt);
+      stored = await integrationOf(cache).flights.share('getOrSet', made, () => this.computeAndAdd(made, valueOrFactory, { ...args, asOf }), {
+        since: lookedAt,
+        asOf: asOf?.generation,
+      });
     } catch (error) {
       if (state !== 'error') throw error;
       cache.reportError(error as Error);
@@ -113,8 +119,6 @@ export class GetOrSet<P> {
   /** Computes the value and adds it; answers the value's own payload of what the cache then holds. */
   private async computeAndAdd(made: string, valueOrFactory: unknown, { expiresAt, tags: tagList, windows, asOf }: WriteArgs): Promise<P> {
     const { seam, tags, payloads, cache } = this.context;
-    // The tags' versions from before the value is computed: an invalidation during it drops the value too.
-    if (asOf === undefined && tagList !== undefined && !hasRunOut(expiresAt)) asOf = await cache.readTagSnapshot(tagList);
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = payloads.encode(value, made);
     if (hasRunOut(expiresAt) || cache.unreachable) return payload;

@@ -1,7 +1,10 @@
 /**
  * Something being computed that others may wait for: a value for getOrSet, a fragment, a page. It is
  * one object with an explicit state, settled exactly once by whichever ending comes first (done,
- * failed, given up), so a waiter never waits longer than the work lasts.
+ * failed, given up), so a waiter never waits longer than the work lasts. The surprise: a flight is
+ * joined only by callers that know of no invalidation it began before (see `answers`): one that an
+ * invalidation overtook answers the caller that started it and those that came before the
+ * invalidation, never a caller that began after it.
  */
 import { BoundedMemo } from '../common/bounded-memo.js';
 
@@ -19,8 +22,22 @@ export class Flight<T> {
   constructor(
     /** Who computes it (a request, a render): it never waits on its own flight. */
     readonly leader: unknown,
+    /**
+     * The generation of its cache (the count of invalidations, see src/tags/generation.ts) its work
+     * began as of; undefined for work that carries no tag, which no invalidation of a tag overtakes.
+     */
+    readonly asOf: number | undefined,
     private readonly onSettle: (flight: Flight<T>) => void,
   ) {}
+
+  /**
+   * Whether a caller that read its cache's generation as `generation` may take this flight's outcome:
+   * every invalidation it knows of had raised the generation before this work began. A caller that
+   * began after an invalidation resolved reads a generation past that of work the invalidation overtook.
+   */
+  answers(generation: number | undefined): boolean {
+    return generation === undefined || this.asOf === undefined || generation <= this.asOf;
+  }
 
   /** What the flight ended with, for those waiting on it; it rejects when the flight failed. */
   get outcome(): Promise<T> {
@@ -85,7 +102,11 @@ export class Flight<T> {
 /** What a flight computes: a getOrSet value, a fragment or a page. Each level names its keys apart. */
 export type FlightLevel = 'getOrSet' | 'fragment' | 'page';
 
-/** The flights of one cache in this process, at most one per level and key. A flight leaves its level as it settles. */
+/**
+ * The flights of one cache in this process, at most one per level and key that a caller may join: a
+ * flight an invalidation overtook is replaced by the next caller's, and runs on for its own. A
+ * flight leaves its level as it settles.
+ */
 export class Flights {
   private readonly running: Record<FlightLevel, Map<string, Flight<unknown>>> = { getOrSet: new Map(), fragment: new Map(), page: new Map() };
   /**
@@ -101,15 +122,22 @@ export class Flights {
     return this.landings;
   }
 
-  /** The flight running for `key` at `level`, if any. */
-  find<T>(level: FlightLevel, key: string): Flight<T> | undefined {
-    return this.running[level].get(key) as Flight<T> | undefined;
+  /**
+   * The flight running for `key` at `level` that a caller who read its cache's generation as
+   * `generation` may join (see `Flight.answers`), if any.
+   */
+  find<T>(level: FlightLevel, key: string, generation: number | undefined): Flight<T> | undefined {
+    const flight = this.running[level].get(key) as Flight<T> | undefined;
+    return flight !== undefined && flight.answers(generation) ? flight : undefined;
   }
 
-  /** Starts the flight for `key` at `level` that `leader` computes; the caller settles it. */
-  lead<T>(level: FlightLevel, key: string, leader?: unknown): Flight<T> {
+  /**
+   * Starts the flight for `key` at `level` that `leader` computes as of the generation `asOf`, in
+   * place of any the caller may not join; the caller settles it.
+   */
+  lead<T>(level: FlightLevel, key: string, leader: unknown, asOf: number | undefined): Flight<T> {
     const running = this.running[level];
-    const flight = new Flight<T>(leader, (settled) => {
+    const flight = new Flight<T>(leader, asOf, (settled) => {
       if (running.get(key) === settled) running.delete(key);
     });
     running.set(key, flight as Flight<unknown>);
@@ -117,20 +145,30 @@ export class Flights {
   }
 
   /**
-   * The outcome of the flight running for `key` at `level`, else of one that runs `work`: concurrent
+   * Lets no caller from now on join the flights running or landed (a `clear` resolved in this
+   * process): each runs on for those already waiting.
+   */
+  overtakeAll(): void {
+    for (const level of Object.values(this.running)) level.clear();
+    for (const landed of Object.values(this.landed)) landed.clear();
+  }
+
+  /**
+   * The outcome of the flight running for `key` at `level` that the caller may join, else of one
+   * that runs `work` as of the generation `asOf` (the caller's; see `Flight.answers`): concurrent
    * callers compute once. `since` (a `mark()` taken before the caller looked the key up) joins a
    * flight that landed after it too: the caller's lookup may have been answered before that flight
    * stored its value.
    */
-  share<T>(level: FlightLevel, key: string, work: () => Promise<T>, since?: number): Promise<T> {
-    const running = this.find<T>(level, key);
+  share<T>(level: FlightLevel, key: string, work: () => Promise<T>, { since, asOf }: { since?: number; asOf?: number } = {}): Promise<T> {
+    const running = this.find<T>(level, key, asOf);
     if (running !== undefined) return running.outcome;
     const landed = (this.landed[level] ??= new BoundedMemo(LANDED_REMEMBERED));
     if (since !== undefined) {
       const last = landed.get(key);
-      if (last !== undefined && last.at > since) return last.flight.outcome as Promise<T>;
+      if (last !== undefined && last.at > since && last.flight.answers(asOf)) return last.flight.outcome as Promise<T>;
     }
-    const flight = this.lead<T>(level, key);
+    const flight = this.lead<T>(level, key, undefined, asOf);
     work().then(
       (value) => {
         landed.set(key, { at: ++this.landings, flight: flight as Flight<unknown> });

@@ -168,12 +168,14 @@ export class Pass {
     }
     if (nested) fragment.lead(undefined);
     else {
-      const theirs = integrationOf(fragment.cache).flights.find<Rendered>('fragment', fragment.key);
+      const { flights } = integrationOf(fragment.cache);
+      const generation = this.writeBack.generationOf(fragment.cache);
+      const theirs = flights.find<Rendered>('fragment', fragment.key, generation);
       if (theirs !== undefined && theirs.leader !== this.recording) {
         fragment.waitFor(theirs, (alone) => this.recording.renderAlone(alone));
         return;
       }
-      fragment.lead(integrationOf(fragment.cache).flights.lead<Rendered>('fragment', fragment.key, this.recording));
+      fragment.lead(flights.lead<Rendered>('fragment', fragment.key, this.recording, generation));
     }
     owners.set(ownKey, fragment);
     this.rendered.push(fragment);

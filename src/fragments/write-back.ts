@@ -40,16 +40,23 @@ export class WriteBack {
   }
 
   /**
+   * The generation of `cache` the render's writes are made as of: the earliest it read, or its page's
+   * lookup read. Undefined while it read none (a render with no tags does not).
+   */
+  generationOf(cache: BaseCache): number | undefined {
+    return earliest(this.versions.get(cache)?.generation, currentScope()?.get(RENDER_GENERATIONS).get(cache));
+  }
+
+  /**
    * Writes the fragments of `rendered` whose HTML was made here; one holding a stale fragment is not
    * written (it would keep that copy).
    */
   async write(rendered: readonly Fragment[]): Promise<void> {
     const writable = rendered.filter(({ state, cached }) => cached && state.is === 'rendered' && !state.cacheability.stale && state.cacheability.cacheable);
-    const generations = currentScope()?.get(RENDER_GENERATIONS);
     await Promise.all(
       [...groupBy(writable, (fragment) => fragment.cache)].map(([cache, group]) => {
         const asOf = this.versions.get(cache);
-        if (asOf !== undefined) asOf.generation = earliest(asOf.generation, generations?.get(cache));
+        if (asOf !== undefined) asOf.generation = this.generationOf(cache);
         return cache.setEach(entriesOf(group), asOf);
       }),
     );

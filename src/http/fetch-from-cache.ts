@@ -75,7 +75,7 @@ export class PageLookup {
       () => this.lookUp(),
       () => {
         if (this.found !== undefined) span.route(this.found.route ?? requestPath(this.req));
-        return this.found === undefined ? 'miss' : this.foundAs === 'HIT' ? 'hit' : 'stale';
+        return this.found === undefined || this.foundAs === 'MISS' ? 'miss' : this.foundAs === 'HIT' ? 'hit' : 'stale';
       },
     );
   }
@@ -164,17 +164,23 @@ export class PageLookup {
       return false;
     }
     this.renderKey = `${this.layer.keyPrefix}\u0000${this.keys.urlHash}\u0000${this.variant}`;
-    const running = integrationOf(this.cache).flights.find<RenderedPage | undefined>('page', this.renderKey);
+    // Only a render that began as of every invalidation this lookup read of is shared (see `Flight.answers`).
+    const running = integrationOf(this.cache).flights.find<RenderedPage | undefined>('page', this.renderKey, this.snapshot.generation);
     // A request never waits on its own render (a site cache in front of a route's cache).
     if (running !== undefined && running.leader !== this.req) return running.outcome.then((rendered) => this.served(rendered));
     if (this.layer.lock && running === undefined && !this.isRefresh) return this.leadUnderLock();
     return this.lead();
   }
 
-  /** Serves another request's render if it is this request's variant; else renders. */
+  /**
+   * Serves another request's render if it is this request's variant, as a MISS: the page came from
+   * that render, not from the cache. Else renders.
+   */
   private served(rendered: RenderedPage | undefined): boolean {
     const page = rendered !== undefined && variantHash(this.req, rendered.varies) === rendered.variant ? rendered.page : undefined;
-    return page === undefined ? this.lead() : this.serve(page, 'HIT');
+    if (page === undefined) return this.lead();
+    this.layer.explain(this.res, 'the page of a concurrent render of this URL');
+    return this.serve(page, 'MISS');
   }
 
   /**
@@ -214,7 +220,11 @@ export class PageLookup {
   /** Leads the render unless someone else leads it now, and hands the miss to the response phase. */
   private lead(): false {
     const { flights } = integrationOf(this.cache);
-    const flight = flights.find('page', this.renderKey) === undefined ? flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req) : undefined;
+    const generation = this.snapshot.generation;
+    const flight =
+      flights.find('page', this.renderKey, generation) === undefined
+        ? flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req, generation)
+        : undefined;
     const miss = this.handOver(true, flight);
     this.res.once('close', () => miss.ended());
     return false;

@@ -51,7 +51,14 @@ export interface StoredPage {
   digests?: string;
 }
 
-export type HitLabel = 'HIT' | 'STALE';
+/**
+ * How a sent page is labelled (the status header) and counted: found fresh, found stale, or a MISS
+ * that took the page of another request's render (nothing came from the cache).
+ */
+export type HitLabel = 'HIT' | 'STALE' | 'MISS';
+
+/** What `pageStats()` and the page channel count a page sent with each label as. */
+const COUNTED_AS = { HIT: 'hit', STALE: 'stale', MISS: 'miss' } as const satisfies Record<HitLabel, 'hit' | 'stale' | 'miss'>;
 
 /** The headers a 304 from the cache sends: those of the stored page RFC 9110 keeps, and the cache's own. */
 const KEPT_BY_NOT_MODIFIED = new Set([...NOT_MODIFIED_HEADERS, 'age']);
@@ -93,7 +100,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   const { req, res } = request;
   const { statusHeader, holeDelivery: holes } = request.layer;
   const now = request.cache.now();
-  countOnce(request, label === 'HIT' ? 'hit' : 'stale', page.route ?? requestPath(req));
+  countOnce(request, COUNTED_AS[label], page.route ?? requestPath(req));
   let status = page.status;
   const hit = hitHeadersOf(page, statusHeader);
   let headers = labelled(hit, page, label, now);

@@ -9,6 +9,7 @@
 import type { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../cache/base-cache.js';
+import { integrationOf } from '../cache/integration.js';
 import { caches } from '../config/cache-registry.js';
 import { md5 as md5Hex, rememberingMd5 } from '../common/hash.js';
 import { describe } from '../common/cache-keys.js';
@@ -314,7 +315,8 @@ export async function learnVariant(
 ): Promise<{ key: string; varies: LearnedHeaders; variant: string }> {
   const urlHash = md5(absoluteUrl(req));
   const headerKey = headerKeyFor(keyPrefix, urlHash);
-  const known = await cache.get<LearnedHeaders>(headerKey);
+  // A lookup of the page cache's own, not the application's: counted by the cache, published as no `get`.
+  const known = await integrationOf(cache).readShared<LearnedHeaders>(headerKey);
   const allContexts = foldContexts([...(known?.contexts ?? []), ...contexts]);
   const learned = variesOn(ownVary, allContexts);
   const { headers } = learned;

@@ -200,8 +200,13 @@ export class PageLayer {
   markBypass(res: ServerResponse, reason: string): false {
     if (this.statusHeader === false || res.headersSent) return false;
     res.setHeader(this.statusHeader, 'BYPASS');
-    if (this.debug) res.setHeader(`${this.statusHeader}-Reason`, reason);
+    this.explain(res, reason);
     return false;
+  }
+
+  /** With `debug`, says in `X-Cache-Reason` why the response is labelled as it is. */
+  explain(res: ServerResponse, reason: string): void {
+    if (this.debug && this.statusHeader !== false && !res.headersSent) res.setHeader(`${this.statusHeader}-Reason`, reason);
   }
 
   /**

@@ -132,9 +132,10 @@ describe.each(STACK_NAMES)('on %s', (name) => {
       // A request that hung (no answer within HUNG_MS) is recorded with status 0.
       expect(samples.filter((sample) => sample.status !== 200)).toEqual([]);
       expect(before.some((sample) => sample.xCache === 'HIT')).toBe(true);
-      // No page comes from the dead store (a request that joins a concurrent miss's render is served
-      // that render, and says HIT, so the store's own count tells).
+      // No page comes from the dead store, and none says it did: a request that joined a concurrent
+      // miss's render got nothing from the cache, and says MISS.
       expect(hitsBeforeRestart).toBe(hitsOnceOpen);
+      expect(breakerOpen.filter((sample) => sample.xCache === 'HIT')).toEqual([]);
       expect(outage.some((sample) => sample.xCache === 'MISS')).toBe(true);
       // Each connection kept being answered while the breaker was open.
       expect(breakerOpen.length).toBeGreaterThan(CONNECTIONS);
