@@ -93,8 +93,14 @@ sub vcl_backend_response {
   if (beresp.http.Surrogate-Control ~ {"content="ESI/1.0""}) {
     set beresp.do_esi = true;
   }
-  if (beresp.http.cachegrain-directives ~ "(^|[ ,])max-age=[0-9]+") {
-    set beresp.ttl = std.duration(regsub(beresp.http.cachegrain-directives, "^(.*[ ,])?max-age=([0-9]+).*$", "\2s"), 0s);
+  # Kept for Surrogate-Control's max-age, else Cache-Control's s-maxage (for shared caches), else its
+  # max-age: a browser's max-age=0 beside an s-maxage still leaves the page here for the s-maxage.
+  if (beresp.http.Surrogate-Control ~ "(^|[ ,])max-age=[0-9]+") {
+    set beresp.ttl = std.duration(regsub(beresp.http.Surrogate-Control, "^(.*[ ,])?max-age=([0-9]+).*$", "\2s"), 0s);
+  } elsif (beresp.http.Cache-Control ~ "(^|[ ,])s-maxage=[0-9]+") {
+    set beresp.ttl = std.duration(regsub(beresp.http.Cache-Control, "^(.*[ ,])?s-maxage=([0-9]+).*$", "\2s"), 0s);
+  } elsif (beresp.http.Cache-Control ~ "(^|[ ,])max-age=[0-9]+") {
+    set beresp.ttl = std.duration(regsub(beresp.http.Cache-Control, "^(.*[ ,])?max-age=([0-9]+).*$", "\2s"), 0s);
   }
   # Stale while one refresh runs; a refresh that fails keeps the stale copy (see vcl_backend_error).
   if (beresp.http.cachegrain-directives ~ "stale-while-revalidate=[0-9]+") {

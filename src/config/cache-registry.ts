@@ -145,6 +145,16 @@ class CacheHandler {
     throw new InvalidCacheBackendError(`${what} names '${alias}': ${error.message}`, { alias, cause: error });
   }
 
+  /**
+   * The edges the cache of `alias` purges (its `purge` option), read from its configuration without
+   * building it; undefined until `configureCaches` has named the alias, as its configuration may yet come.
+   */
+  purgedEdgesOf(alias: string): readonly EdgePurgeConfig[] | undefined {
+    if (!this.configured) return undefined;
+    const resolved = this.config.get(alias);
+    return resolved === undefined ? undefined : (resolved.params.purge ?? []);
+  }
+
   /** The configured alias closest to `alias`, if one is near enough to be a slip of it. */
   closestAlias(alias: string): string | undefined {
     return closestName(alias, [...this.config.keys()]);

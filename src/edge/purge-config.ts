@@ -119,6 +119,23 @@ export function nginxKeepsTaggedFor(edges: readonly EdgePurgeConfig[]): number |
   return seconds.length === 0 ? undefined : Math.min(...seconds);
 }
 
+/**
+ * The headers `edges` read a page's tags from, each once, as the shipped VCL and the CDNs'
+ * documentation name them: `xkey` for Varnish, `Surrogate-Key` for Fastly, `Cache-Tag` for
+ * Cloudflare. nginx and a hook of the site's own read none.
+ */
+export function tagHeadersReadBy(edges: readonly EdgePurgeConfig[]): string[] {
+  return [...new Set(edges.map((edge) => TAG_HEADER_READ[edge.edge]).filter((name) => name !== undefined))];
+}
+
+const TAG_HEADER_READ: Record<EdgeName, string | undefined> = {
+  varnish: 'xkey',
+  fastly: 'Surrogate-Key',
+  cloudflare: 'Cache-Tag',
+  nginx: undefined,
+  http: undefined,
+};
+
 function isRecord(value: unknown): value is Record<string, unknown> {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }

@@ -10,6 +10,7 @@ import { type CacheStats, PURGE_CHANNEL, type PurgeEvent } from '../common/obser
 import type { Reporter } from '../common/reporting.js';
 import type { EdgePurgeConfig, Purge } from '../common/edge-purge-options.js';
 import { edgeName, edgeRequests, type EdgeRequest } from './edge-requests.js';
+import { tagHeadersReadBy } from './purge-config.js';
 
 export const DEFAULT_PURGE_TIMEOUT_MS = 5_000;
 export const DEFAULT_PURGE_TRIES = 3;
@@ -109,7 +110,7 @@ export class EdgePurges {
     private readonly counts: CacheStats,
   ) {
     this.lines = edges.map((edge) => new EdgeLine(edge, (line, request) => this.sendWithRetries(line, request)));
-    this.tagHeaders = [...new Set(edges.map(tagHeaderRead).filter((name) => name !== undefined))];
+    this.tagHeaders = tagHeadersReadBy(edges);
   }
 
   /** Queues `purge` on every edge; answers at once. */
@@ -198,18 +199,4 @@ function sendOnce(request: EdgeRequest, timeoutMs: number): Promise<TryOutcome> 
     outgoing.on('error', (error) => settle({ taken: false, again: true, reason: `${request.method} ${request.url}: ${error.message}` }));
     outgoing.end(request.body);
   });
-}
-
-/** The header an edge reads a page's tags from, as the shipped VCL and the CDNs' documentation name it; none where it purges by URL only. */
-function tagHeaderRead(edge: EdgePurgeConfig): string | undefined {
-  switch (edge.edge) {
-    case 'varnish':
-      return 'xkey';
-    case 'fastly':
-      return 'Surrogate-Key';
-    case 'cloudflare':
-      return 'Cache-Tag';
-    default:
-      return undefined;
-  }
 }

@@ -25,12 +25,11 @@
  * page is stamped with, so an invalidation during a render drops it too.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { MaybePromise } from '../cache/base-cache.js';
+import type { BaseCache, MaybePromise } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
 import { releaseFrameworkRequest } from '../cacheability/framework-request.js';
 import { inRequestScope } from '../cacheability/request-scope.js';
 import { judgeFreshnessHere } from './conditional.js';
-import { resolveCache } from './page-keys.js';
 import { type PageCacheOptions, PageLayer } from './page-settings.js';
 import { captureMiss } from './capture-miss.js';
 import { PageLookup } from './fetch-from-cache.js';
@@ -74,7 +73,13 @@ export class PageCache {
    * on a cache in this process is answered before this returns.
    */
   fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, captureOnMiss = false, answered: () => void = NOTHING): void {
-    const cache = resolveCache(this.layer.cacheOption);
+    let cache: BaseCache;
+    try {
+      cache = this.layer.meetCache();
+    } catch (error) {
+      next(error);
+      return;
+    }
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
     if (integrationOf(cache).waitsOnServers) {
@@ -109,14 +114,15 @@ export class PageCache {
    */
   fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     try {
-      return Promise.resolve(new PageLookup(this.layer, req, res, resolveCache(this.layer.cacheOption)).lookup());
+      return Promise.resolve(new PageLookup(this.layer, req, res, this.layer.meetCache()).lookup());
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** The capture and update phases: store the response if the fetch phase missed and the rules allow. */
+  /** The capture and update phases: store the response if the fetch phase missed and the rules allow. Throws what `meetCache` refuses. */
   capture(req: IncomingMessage, res: ServerResponse): void {
+    this.layer.meetCache();
     captureMiss(this.layer, req, res);
   }
 }

@@ -28,7 +28,8 @@ import {
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS } from './policy.js';
 import { reportPageFailure } from './page-failures.js';
 import { UrlVariants } from './url-variants.js';
-import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption } from './tag-header.js';
+import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption, unreadTagHeaderError } from './tag-header.js';
+import { tagHeadersReadBy } from '../edge/purge-config.js';
 
 /**
  * How many URLs' keys each page cache layer remembers (by absolute URL behind a proxy, by Host and
@@ -147,17 +148,22 @@ export class PageLayer {
   readonly lockTimeoutMs: number;
   /** How this layer delivers the holes of the responses it is the outermost layer of. */
   readonly holeDelivery: HoleDelivery;
-  /** The mistakes of middleware order this layer reported (see `SeenAtLookup.mayStore`): each once. */
+  /** The mistakes this layer reported (of middleware order, see `SeenAtLookup.mayStore`; a tag header, see `meetCache`): each once. */
   readonly reportedMistakes = new Set<string>();
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
   private readonly urlKeys = new BoundedMemo<UrlKeys>(URL_KEYS_REMEMBERED);
   private readonly urlKeysByHost = new UrlKeysByHost();
+  /** The tag header as the options name it (a string), the one form checked against the edges: a format's name is the site's own. */
+  private readonly tagHeaderName: string | undefined;
+  /** The cache this layer last met whose edges read its tag header: the next request meeting it checks nothing. */
+  private checkedCache: BaseCache | undefined;
 
   /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
   constructor(
     options: PageCacheOptions,
     readonly pageTimeout: number | null,
-    what: string,
+    /** The function that made the layer, as its errors name it (`cacheMiddleware`). */
+    private readonly what: string,
   ) {
     checkOptions(options, pageTimeout === null ? PAGE_CACHE_OPTIONS : CACHE_PAGE_OPTIONS, what);
     if (pageTimeout !== null) checkValue(pageTimeout, MUST_BE.seconds, what, 'timeout');
@@ -172,11 +178,48 @@ export class PageLayer {
     this.staleWhileRevalidate = options.staleWhileRevalidate ?? 0;
     this.staleIfError = options.staleIfError ?? 0;
     this.tagHeader = options.tagHeader === undefined ? undefined : tagHeaderOf(options.tagHeader, what);
+    this.tagHeaderName = typeof options.tagHeader === 'string' ? options.tagHeader : undefined;
+    this.refuseUnreadTagHeader();
     this.lock = options.lock ?? false;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.holeDelivery = new HoleDelivery(options.holes ?? 'fill', options.secret, (what, error) =>
       reportPageFailure(resolveCache(this.cacheOption), what, error),
     );
+  }
+
+  /**
+   * Refuses, where the layer is made, a tag header none of its cache's edges read, when the cache is
+   * known by now (given as a cache, or an alias `configureCaches` named); else `meetCache` refuses it.
+   */
+  private refuseUnreadTagHeader(): void {
+    if (this.tagHeaderName === undefined) return;
+    const cache = this.cacheOption;
+    const edges = typeof cache === 'string' ? caches.purgedEdgesOf(cache) : integrationOf(cache).purgedEdges;
+    if (edges === undefined) return;
+    const refused = unreadTagHeaderError(this.what, this.tagHeaderName, typeof cache === 'string' ? cache : cache.alias, tagHeadersReadBy(edges));
+    if (refused !== undefined) throw refused;
+  }
+
+  /**
+   * The cache a request's page is looked up and stored in (an alias resolved now, so a
+   * reconfiguration is seen). Each cache the layer meets has its edges checked against the tag header
+   * first: one that none of them reads fails the request with a TypeError saying so (reported once
+   * through the cache too), as every request meeting it will, since no purge by tag would reach its pages.
+   */
+  meetCache(): BaseCache {
+    const cache = resolveCache(this.cacheOption);
+    if (cache === this.checkedCache) return cache;
+    const refused =
+      this.tagHeaderName === undefined ? undefined : unreadTagHeaderError(this.what, this.tagHeaderName, cache.alias, integrationOf(cache).edgeTagHeaders);
+    if (refused === undefined) {
+      this.checkedCache = cache;
+      return cache;
+    }
+    if (!this.reportedMistakes.has('options.tagHeader')) {
+      this.reportedMistakes.add('options.tagHeader');
+      reportPageFailure(cache, `every request through ${this.what} answers an error`, refused);
+    }
+    throw refused;
   }
 
   /** The tag headers a page stored in `cache` goes out with: the option's, else those its edges read. */

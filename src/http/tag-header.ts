@@ -5,7 +5,7 @@
  * lines, then shortened, then replaced by one token, and the page always goes out.
  */
 import type { ServerResponse } from 'node:http';
-import { checkOptions, optionShape, ValueRule } from '../common/option-rules.js';
+import { checkOptions, closestName, didYouMean, optionShape, ValueRule } from '../common/option-rules.js';
 import { edgeToken, OVERFLOW_TOKEN, shortToken } from '../edge/tokens.js';
 import { isHeaderName } from '../common/header-values.js';
 import { processMemo } from '../common/process-memos.js';
@@ -75,6 +75,22 @@ export function tagHeaderOf(option: TagHeaderOption | undefined, what: string): 
     maxLineLength: format.maxLineLength ?? (name === 'surrogate-key' ? maxLength : DEFAULT_MAX_LINE_LENGTH),
     maxLength,
   };
+}
+
+/**
+ * The error for a `tagHeader` given by name when the edges of the cache `alias` read tags from
+ * other headers (`edgeHeaders`, see `tagHeadersReadBy`), else undefined: a purge by tag would never
+ * reach its pages. A header of the site's own goes as a format (`{ name }`), never checked here;
+ * a cache whose edges read no tag header (none, nginx, a hook of the site's own) takes any name.
+ */
+export function unreadTagHeaderError(what: string, name: string, alias: string, edgeHeaders: readonly string[]): TypeError | undefined {
+  const lowerName = name.toLowerCase();
+  if (edgeHeaders.length === 0 || edgeHeaders.some((header) => header.toLowerCase() === lowerName)) return undefined;
+  const read = edgeHeaders.map((header) => `'${header}'`).join(', ');
+  return new TypeError(
+    `${what}: options.tagHeader names '${name}', a header no edge of cache '${alias}' reads${didYouMean(closestName(name, edgeHeaders))}; ` +
+      `its edges read ${read} (a header of the site's own goes as { name: '${name}' })`,
+  );
 }
 
 const EDGE_FORMATS = processMemo('tag-header: edge formats by header name', new Map<string, TagHeader>());

@@ -3,12 +3,13 @@
  * without the xkey vmod) and a real nginx (with the cache-purge module) in front of a page cache:
  * one edge copy per theme, not per visitor, by the `Cachegrain-Context` they derive from
  * the named cookies; the internal headers stopped at the edge; purges refused outside the ACL; ESI
- * assembled and left private; a stale page answered while one refresh runs.
+ * assembled and left private; a page kept for the edge's lifetime (Surrogate-Control's max-age, else
+ * s-maxage) apart from the browser's; a stale page answered while one refresh runs.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addCacheContexts, defineHole, holeHandler, markUncacheable, type Middleware } from '../../src/frameworks/express.js';
+import { addCacheContexts, cacheControl, defineHole, holeHandler, markUncacheable, type Middleware } from '../../src/frameworks/express.js';
 import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
 import { forgetHole } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
@@ -48,6 +49,8 @@ function site(): Handler {
     [holeHandler({ secret: SECRET }) as Middleware, cacheMiddleware({ seconds: 600, holes: 'esi', secret: SECRET })],
     (_req, res) => renderString(env, '<h1>page</h1><nav>{% hole "greeting" %}</nav>', {}).then((html) => res.end(html)),
   );
+  // Kept at the edge by its s-maxage, revalidated by the browser each time (its max-age=0).
+  const edgeOnly = bare([cacheMiddleware({ seconds: 300, browserMaxAge: 0 }), cacheControl({ sMaxage: 300 })], (_req, res) => res.end('kept at the edge'));
   const stale = async (_req: IncomingMessage, res: ServerResponse) => {
     const version = ++staleRenders.version;
     staleRenders.entered();
@@ -72,6 +75,7 @@ function site(): Handler {
       }
       return void res.end('one visitor');
     }
+    if (path.startsWith('/edge-only/')) return edgeOnly(req, res);
     if (path.startsWith('/lifetimes/')) {
       res.setHeader('Cache-Control', 'max-age=1, s-maxage=300');
       res.setHeader('Surrogate-Control', 'max-age=300');
@@ -184,6 +188,17 @@ describe('the shipped edge configurations', () => {
     expect(kept.headers['cache-control']).toBe('max-age=1, s-maxage=300');
     // Its age at the edge counts against the edge's lifetime: with the browser's gone, it would arrive stale.
     expect(Number(kept.headers.age ?? 0)).toBeLessThan(1);
+  });
+
+  it.each(EDGES)('keeps a page for its s-maxage when its max-age is 0, and sends it as the application did (%s)', async (edge) => {
+    const path = `/edge-only/${edge}`;
+    const first = await send(edges[edge].url, path);
+    const kept = await send(edges[edge].url, path);
+    expect(kept.text).toBe('kept at the edge');
+    expect(received.get(path), 'requests that reached the application').toBe(1);
+    expect([first.headers['cache-control'], kept.headers['cache-control']]).toEqual(['s-maxage=300, max-age=0', 's-maxage=300, max-age=0']);
+    // An Age would count against the browser's max-age=0 and say nothing it does not know already.
+    expect(Number(kept.headers.age ?? 0)).toBe(0);
   });
 
   it.each(EDGES)('answers a stale page within its stale-while-revalidate while one refresh runs (%s)', async (edge) => {

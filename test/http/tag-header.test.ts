@@ -2,7 +2,8 @@
  * The tag header over HTTP: each edge's format (`xkey` and `Surrogate-Key` space-separated,
  * `Cache-Tag` comma-separated), a long list split over lines each under the line length, past the
  * total length every token in its short form, past that the overflow token alone; the same lines on
- * a HIT; a bad format refused naming the option.
+ * a HIT; a bad format refused naming the option; a name no edge of the cache reads refused, where
+ * the page cache is made or on the first request meeting the cache.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { addCacheTags } from '../../src/frameworks/express.js';
@@ -10,7 +11,7 @@ import { edgeToken, OVERFLOW_TOKEN, shortToken } from '../../src/edge/tokens.js'
 import type { TagHeaderOption } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { headerLines, listen, type Reply, send, storedHit } from './client.js';
-import { bare, cacheMiddleware, cachePage } from './stacks.js';
+import { bare, cacheMiddleware, cachePage, express5, expressApp, fetchFromCacheMiddleware, updateCacheMiddleware } from './stacks.js';
 
 const servers: Array<{ close(): Promise<void> }> = [];
 let location = 0;
@@ -186,5 +187,107 @@ describe('the tag header by default', () => {
     });
     const without = await send(await siteTagged(false, ['item:1']), '/p');
     expect(without.headers['xkey']).toBeUndefined();
+  });
+});
+
+describe('a tag header no edge of the cache reads', () => {
+  const url = 'http://127.0.0.1:9';
+  const VARNISH = { edge: 'varnish', url, tags: 'xkey' } as const;
+  const refusal = (cache: string, name: string, what = 'cacheMiddleware') =>
+    `${what}: options.tagHeader names '${name}', a header no edge of cache '${cache}' reads (did you mean 'xkey'?); its edges read 'xkey' ` +
+    `(a header of the site's own goes as { name: '${name}' })`;
+  /** What `make` threw, as its kind and message. */
+  const thrownBy = (make: () => unknown): [string, string] => {
+    try {
+      make();
+    } catch (error) {
+      return [(error as Error).name, (error as Error).message];
+    }
+    return ['nothing', 'nothing thrown'];
+  };
+
+  it('is refused where the page cache is made when its cache is known, with the closest name and the headers its edges read', async () => {
+    await configureCaches({ default: { backend: 'locmem', location: 'tag-header-varnish', purge: [VARNISH] } });
+    expect(thrownBy(() => cacheMiddleware({ tagHeader: 'xkye' }))).toEqual(['TypeError', refusal('default', 'xkye')]);
+    expect(thrownBy(() => cachePage(60, { tagHeader: 'xkye' }))).toEqual(['TypeError', refusal('default', 'xkye', 'cachePage')]);
+    // A header another edge reads is no header of these edges.
+    expect(thrownBy(() => cacheMiddleware({ tagHeader: 'Cache-Tag' }))).toEqual([
+      'TypeError',
+      "cacheMiddleware: options.tagHeader names 'Cache-Tag', a header no edge of cache 'default' reads; its edges read 'xkey' (a header of the site's own goes as { name: 'Cache-Tag' })",
+    ]);
+    // A cache given as itself, under an alias of its own.
+    await configureCaches({ default: { backend: 'locmem' }, pages: { backend: 'locmem', location: 'tag-header-pages', purge: [VARNISH] } });
+    expect(thrownBy(() => cacheMiddleware({ cache: 'pages', tagHeader: 'xkye' }))).toEqual(['TypeError', refusal('pages', 'xkye')]);
+    expect(thrownBy(() => cacheMiddleware({ cache: caches.get('pages'), tagHeader: 'xkye' }))).toEqual(['TypeError', refusal('pages', 'xkye')]);
+  });
+
+  it("takes each header the cache's edges read, in any case, and a site's own header as a format", async () => {
+    await configureCaches({
+      default: {
+        backend: 'locmem',
+        location: 'tag-header-read',
+        purge: [
+          VARNISH,
+          { edge: 'fastly', serviceId: 'service', token: 'token', apiUrl: url },
+          { edge: 'cloudflare', zoneId: 'zone', token: 'token', apiUrl: url },
+        ],
+      },
+    });
+    for (const [name, separator] of [
+      ['xkey', ' '],
+      ['Surrogate-Key', ' '],
+      ['Cache-Tag', ','],
+      ['XKey', ' '],
+      ['cache-tag', ','],
+    ] as const) {
+      const base = await siteTagged(name, ['item:1']);
+      expect(tokensOf(await send(base, '/p'), name, separator), name).toEqual(withUrlTags(['item:1'], base, '/p'));
+    }
+    const own = await siteTagged({ name: 'X-Site-Tags' }, ['item:1']);
+    expect(tokensOf(await send(own, '/p'), 'X-Site-Tags', ' ')).toEqual(withUrlTags(['item:1'], own, '/p'));
+    // Edges that read no tag header leave the name to the site.
+    await configureCaches({
+      default: {
+        backend: 'locmem',
+        location: 'tag-header-unread',
+        purge: [
+          { edge: 'nginx', url },
+          { edge: 'http', url },
+        ],
+      },
+    });
+    const hook = await siteTagged('X-Site-Tags', ['item:1']);
+    expect(tokensOf(await send(hook, '/p'), 'X-Site-Tags', ' ')).toEqual(withUrlTags(['item:1'], hook, '/p'));
+  });
+
+  it('fails every request, reported once, when the cache the page cache meets got its edges after it was made', async () => {
+    // Made while its cache purged no edge: nothing to check the name against yet.
+    const base = await siteTagged('xkye', ['item:1']);
+    expect((await send(base, '/p')).headers['xkye']).toBe('item:1 url:/p url://' + new URL(base).host + '/p');
+    await configureCaches({ default: { backend: 'locmem', location: 'tag-header-later', purge: [VARNISH] } });
+    const reported: Error[] = [];
+    caches.get('default').on('error', (error: Error) => reported.push(error));
+    for (const path of ['/p', '/q']) {
+      const reply = await send(base, path);
+      expect([reply.status, reply.text], path).toEqual([500, `failed: ${refusal('default', 'xkye')}`]);
+    }
+    expect(reported.map((error) => error.message)).toEqual([
+      `page cache: every request through cacheMiddleware answers an error: ${refusal('default', 'xkye')}`,
+    ]);
+  });
+
+  it('fails the requests through the update half alone when it names a header no edge reads', async () => {
+    const app = expressApp(express5)([updateCacheMiddleware({ seconds: 600, tagHeader: 'xkye' }), fetchFromCacheMiddleware({ seconds: 600 })], (_req, res) => {
+      addCacheTags(res, 'item:1');
+      res.end('tagged');
+    });
+    const server = await listen(app);
+    servers.push(server);
+    await configureCaches({ default: { backend: 'locmem', location: 'tag-header-split', purge: [VARNISH] } });
+    const reported: Error[] = [];
+    caches.get('default').on('error', (error: Error) => reported.push(error));
+    const reply = await send(server.url, '/p');
+    expect([reply.status, reply.text]).toEqual([500, `failed: ${refusal('default', 'xkye', 'updateCacheMiddleware')}`]);
+    expect(reported).toHaveLength(1);
   });
 });
