@@ -138,6 +138,11 @@ sub vcl_backend_error {
 }
 
 sub vcl_deliver {
+  # An ESI include answered with anything but 200 (a refusal, an error, the application out of
+  # reach) adds nothing to the page: a visitor never sees an error body in place of a hole.
+  if (req.esi_level > 0 && resp.status != 200) {
+    return (synth(200));
+  }
   if (resp.http.Surrogate-Control ~ {"content="ESI/1.0""}) {
     # Assembled here for one visitor: no cache after this one may keep it.
     if (!resp.http.Cache-Control) {
@@ -158,4 +163,13 @@ sub vcl_deliver {
   unset resp.http.X-Cache-Reason;
   unset resp.http.X-Cache-Contexts;
   unset resp.http.X-Cache-Max-Age;
+}
+
+sub vcl_synth {
+  # In place of an include: nothing, never Varnish's error page.
+  if (req.esi_level > 0) {
+    set resp.status = 200;
+    set resp.body = "";
+    return (deliver);
+  }
 }

@@ -1,6 +1,6 @@
 /**
  * Holes as ESI includes (Symfony's `render_esi`, its signed `/_fragment`): each placeholder becomes
- * `<esi:include src="/_cachegrain/hole/<name>?args=…&sig=…"/>`, which a CDN or proxy fetches with the
+ * `<esi:include src="/-/cachegrain/hole/<name>?args=…&sig=…"/>`, which a CDN or proxy fetches with the
  * visitor's request, and `holeHandler()` answers. The signature, an HMAC of the name and arguments,
  * is what keeps a visitor from asking a builder for arguments no page gave it.
  */
@@ -8,8 +8,12 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { cutAtHoles, type HoleForm } from './markers.js';
 import type { HoleArgument } from './registry.js';
 
-/** Where holes are served: `holeHandler()` answers below it. */
-export const HOLE_PATH = '/_cachegrain/hole/';
+/**
+ * Where holes are served: `holeHandler()` answers below it. Away from where a site puts its own
+ * private pages (`/_cache`, `/_…`, `/admin`): a guard written as a prefix test for those
+ * (`startsWith('/_cache')`) would answer every visitor's holes with its refusal.
+ */
+export const HOLE_PATH = '/-/cachegrain/hole/';
 
 /** The key of a process whose page caches and hole handlers are given no `secret`: good for that process alone. */
 const PROCESS_KEY = randomBytes(32);

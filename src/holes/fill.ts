@@ -40,7 +40,7 @@ export type HoleReport = (failure: HoleError) => void;
 
 /**
  * `text` with each placeholder in `form` replaced by its hole's HTML for `request`. A builder that
- * fails puts its hole's fallback in, reported to `report`; without a fallback the fill fails.
+ * fails puts its hole's fallback in, reported to `report`.
  */
 export async function fillHoles(text: string, form: HoleForm, request: IncomingMessage, report: HoleReport): Promise<string> {
   const cut = cutAtHoles(text, form);
@@ -51,14 +51,21 @@ export async function fillHoles(text: string, form: HoleForm, request: IncomingM
   return pieces.join('');
 }
 
-/** One hole's HTML for `request`: its builder's answer, or its fallback when the builder fails (reported to `report`). */
+/**
+ * One hole's HTML for `request`: its builder's answer, or, reported to `report`, its fallback when
+ * the builder fails and nothing when no hole of that name is defined any more. It never fails: a
+ * hole never puts an error in place of the page around it.
+ */
 export async function buildHole({ name, args }: HoleCall, request: IncomingMessage, report: HoleReport): Promise<string> {
   const hole = definedHole(name);
   if (hole === undefined) {
-    throw new HoleError(
-      `the page holds hole '${name}', which is not defined: defineHole('${name}', builder) is missing, or was renamed since the page was stored`,
-      name,
+    report(
+      new HoleError(
+        `the page holds hole '${name}', which is not defined: defineHole('${name}', builder) is missing, or was renamed since the page was stored; it was left empty`,
+        name,
+      ),
     );
+    return '';
   }
   try {
     const output = await inScopeOfItsOwn(request, () => hole.builder(frameworkRequest(request), ...args));
@@ -70,7 +77,6 @@ export async function buildHole({ name, args }: HoleCall, request: IncomingMessa
       undefined,
       { cause: error },
     );
-    if (hole.fallback === undefined) throw failure;
     report(failure);
     return hole.fallback;
   }

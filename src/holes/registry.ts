@@ -23,7 +23,7 @@ export type HoleBuilder<Req extends object = IncomingMessage> = (req: Req, ...ar
 export type DefineHole<Req extends object> = (name: string, builder: HoleBuilder<Req>, options?: HoleOptions) => void;
 
 export interface HoleOptions {
-  /** The HTML put in the hole when its builder fails (the failure is reported); without one the response fails. @default none */
+  /** The HTML put in the hole when its builder fails (the failure is reported): a visitor never sees an error in its place. @default '' (nothing) */
   fallback?: string;
 }
 
@@ -55,14 +55,15 @@ export class HoleError extends Error {
 export interface DefinedHole {
   readonly name: string;
   readonly builder: HoleBuilder<any>;
-  readonly fallback: string | undefined;
+  readonly fallback: string;
 }
 
 const defined = new Map<string, DefinedHole>();
 
 /**
  * Names a hole: `builder(req, ...args)` makes its HTML on every render of a page that holds it, hit
- * or miss; `fallback` is put in its place when the builder fails. Defining a name again replaces it.
+ * or miss; `fallback` (nothing by default) is put in its place when the builder fails. Defining a
+ * name again replaces it.
  */
 export function defineHole<Req extends object = IncomingMessage>(name: string, builder: HoleBuilder<Req>, options: HoleOptions = {}): void {
   if (typeof name !== 'string' || !HOLE_NAME.test(name)) {
@@ -70,7 +71,7 @@ export function defineHole<Req extends object = IncomingMessage>(name: string, b
   }
   if (typeof builder !== 'function') throw new TypeError(`defineHole('${name}'): the builder must be a function of the request (got ${describe(builder)})`);
   checkOptions(options, HOLE_OPTIONS, `defineHole('${name}')`);
-  defined.set(name, { name, builder, fallback: options.fallback });
+  defined.set(name, { name, builder, fallback: options.fallback ?? '' });
 }
 
 /** Forgets a hole (for tests and reloads); answers whether there was one. */

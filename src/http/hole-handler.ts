@@ -1,8 +1,10 @@
 /**
  * `holeHandler()`: serves each hole of a page sent with `holes: 'esi'` by its signed URL
- * (`/_cachegrain/hole/<name>?args=…&sig=…`), for the CDN or proxy that assembles the page: the
- * hole's HTML for the request it forwards, `Cache-Control: private, no-store`; 403 when the
- * signature does not match the name and arguments, 404 for a hole no longer defined.
+ * (`/-/cachegrain/hole/<name>?args=…&sig=…`), for the CDN or proxy that assembles the page: the
+ * hole's HTML for the request it forwards, `Cache-Control: private, no-store`, or its fallback, 200
+ * all the same, when its builder fails (reported once), as the proxy puts whatever it is answered
+ * into the page; 403 when the signature does not match the name and arguments, 404 for a hole no
+ * longer defined.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { buildHole, definedHole, HOLE_PATH, HoleSigner, readHoleUrl, reportHoleFailure } from '../holes/index.js';
@@ -21,7 +23,7 @@ const HOLE_HANDLER_OPTIONS = optionShape<HoleHandlerOptions>({ secret: HOLE_SECR
 
 /**
  * Middleware answering the holes' URLs; anything else goes to `next`. Mount it at the site's root
- * (`app.use(holeHandler({ secret }))`) or at `/_cachegrain/hole`.
+ * (`app.use(holeHandler({ secret }))`) or at `/-/cachegrain/hole`.
  */
 export function holeHandler(options: HoleHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
   checkOptions(options, HOLE_HANDLER_OPTIONS, 'holeHandler');

@@ -159,8 +159,8 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     const includes = [...shell.text.matchAll(/<esi:include src="([^"]+)"\/>/g)].map((match) => match[1]!);
     expect(shell.text.replace(/<esi:include src="[^"]+"\/>/g, '<esi/>')).toBe('<h1>1</h1><p>product 21</p><esi/><nav><esi/></nav>');
     expect(includes).toEqual([
-      expect.stringMatching(/^\/_cachegrain\/hole\/stock\?args=%5B21%5D&sig=[\w-]{43}$/),
-      expect.stringMatching(/^\/_cachegrain\/hole\/greeting\?sig=[\w-]{43}$/),
+      expect.stringMatching(/^\/-\/cachegrain\/hole\/stock\?args=%5B21%5D&sig=[\w-]{43}$/),
+      expect.stringMatching(/^\/-\/cachegrain\/hole\/greeting\?sig=[\w-]{43}$/),
     ]);
     const again = await storedHit(base, '/e', esiAs('bob'));
     expect(again.text).toBe(shell.text);
@@ -171,15 +171,58 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     for (const forged of [
       includes[0]!.replace('%5B21%5D', '%5B22%5D'),
       includes[1]!.replace(/sig=.*/, 'sig=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'),
-      '/_cachegrain/hole/greeting',
+      '/-/cachegrain/hole/greeting',
     ]) {
       const refused = await send(base, forged, as('bob'));
       expect([refused.status, refused.headers['cache-control']], forged).toEqual([403, 'private, no-store']);
     }
     // Paths that are no hole's go on to the site.
-    expect((await send(base, '/_cachegrain/hole/a/b', esiAs('bob'))).text).toContain('<esi:include');
+    expect((await send(base, '/-/cachegrain/hole/a/b', esiAs('bob'))).text).toContain('<esi:include');
     forgetHole('greeting');
     expect((await send(base, includes[1]!, as('bob'))).status).toBe(404);
+  });
+
+  it('answers a hole whose builder throws with its fallback, 200 and private, empty by default, each failure reported once', async () => {
+    const reported: string[] = [];
+    caches.get('default').on('error', (error: Error) => reported.push(error.message));
+    const pages = cacheMiddleware({ seconds: 600, holes: 'esi', secret: SECRET });
+    const base = await serve(build([holeHandler({ secret: SECRET }) as Middleware, pages], pageView()));
+    const [stock, greeting] = [...(await send(base, '/t', esiAs('ann'))).text.matchAll(/<esi:include src="([^"]+)"\/>/g)].map((match) => match[1]!);
+    defineHole('stock', () => Promise.reject(new Error('stock service down')), { fallback: '<i>ask us</i>' });
+    defineHole('greeting', () => {
+      throw new Error('greetings service down');
+    });
+    for (const [src, fallback] of [
+      [stock!, '<i>ask us</i>'],
+      [greeting!, ''],
+    ]) {
+      const answer = await send(base, src!, as('bob'));
+      expect([answer.status, answer.text, answer.headers['cache-control'], answer.headers['content-length']], src).toEqual([
+        200,
+        fallback,
+        'private, no-store',
+        String(Buffer.byteLength(fallback!)),
+      ]);
+    }
+    expect(reported).toEqual([
+      expect.stringMatching(/^hole 'stock' failed on GET \/-\/cachegrain\/hole\/stock\?args=%5B21%5D&sig=[\w-]{43}: stock service down$/),
+      expect.stringMatching(/^hole 'greeting' failed on GET \/-\/cachegrain\/hole\/greeting\?sig=[\w-]{43}: greetings service down$/),
+    ]);
+  });
+
+  it('leaves a hole no longer defined empty in a stored page, reported once, and sends the page', async () => {
+    const reported: string[] = [];
+    caches.get('default').on('error', (error: Error) => reported.push(error.message));
+    const base = await serve(build([cacheMiddleware({ seconds: 600 })], pageView()));
+    await send(base, '/g', as('ann'));
+    expect((await storedHit(base, '/g', as('ann'))).text).toBe(filled('ann'));
+    forgetHole('greeting');
+    const bob = await send(base, '/g', as('bob'));
+    expect([bob.status, bob.headers['x-cache'], bob.text]).toEqual([200, 'HIT', '<h1>1</h1><p>product 21</p>42 left<nav></nav>']);
+    expect(reported).toEqual([
+      "page cache: a hole's fallback was sent: the page holds hole 'greeting', which is not defined: defineHole('greeting', builder) is missing, " +
+        'or was renamed since the page was stored; it was left empty',
+    ]);
   });
 
   it('sends ESI includes only to a request whose Surrogate-Capability names ESI/1.0, and fills the holes of any other, private, from one stored page', async () => {
