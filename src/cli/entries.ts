@@ -7,7 +7,7 @@ import { loadConfig } from './load-config.js';
  * How long `clear` and `invalidate-tags` wait for the edges in front (the `purge` option) to take their
  * purges: the command exits once they are done, and fails naming an edge that refused one or had not answered.
  */
-export const EDGE_PURGE_WAIT_MS = 30_000;
+export const EDGE_PURGE_WAIT_SECONDS = 30;
 
 export async function clear(args: Parsed, io: IO): Promise<number> {
   const config = await loadConfig(args.config);
@@ -30,7 +30,7 @@ export async function clear(args: Parsed, io: IO): Promise<number> {
       continue;
     }
     const cache = build(alias);
-    const outcome = await attempt(alias, entry, cache, () => cache.clear({ waitForEdges: EDGE_PURGE_WAIT_MS }));
+    const outcome = await attempt(alias, entry, cache, () => cache.clear({ waitForEdges: EDGE_PURGE_WAIT_SECONDS }));
     if (outcome.failed !== undefined) {
       io.err.write(`${io.name}: ${outcome.failed}\n`);
       status = 1;
@@ -58,7 +58,7 @@ export async function invalidate(args: Parsed, io: IO): Promise<number> {
       continue;
     }
     const cache = build(alias);
-    const outcome = await attempt(alias, entry, cache, () => cache.invalidateTags(tags, { soft: args.soft, waitForEdges: EDGE_PURGE_WAIT_MS }));
+    const outcome = await attempt(alias, entry, cache, () => cache.invalidateTags(tags, { soft: args.soft, waitForEdges: EDGE_PURGE_WAIT_SECONDS }));
     if (outcome.failed !== undefined) {
       io.err.write(`${io.name}: ${outcome.failed}\n`);
       status = 1;

@@ -103,7 +103,7 @@ export type TagSnapshot = ReadonlyMap<string, string | undefined> & { readonly g
 export interface EdgeWaitOptions {
   /**
    * Resolve only once every edge in the cache's `purge` option took this call's purge: `true` waits at
-   * most 5000 ms, a number at most that many milliseconds. Past that, or when an edge refuses the purge,
+   * most 5 seconds, a number at most that many seconds. Past that, or when an edge refuses the purge,
    * the call rejects with an `EdgeWaitError` (the cache's own invalidation is done all the same).
    * @default false: the purge is sent after the call resolved
    */
@@ -112,7 +112,7 @@ export interface EdgeWaitOptions {
 
 /** The rule of `waitForEdges`, in every options shape that takes it. */
 export const WAIT_FOR_EDGES = new ValueRule(
-  'a boolean or a positive number of milliseconds',
+  'a boolean or a positive number of seconds',
   (value) => typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value) && value > 0),
 );
 

@@ -15,8 +15,8 @@ import { edgeName, edgeRequests, type EdgeRequest } from './edge-requests.js';
 
 export const DEFAULT_PURGE_TIMEOUT_MS = 5_000;
 export const DEFAULT_PURGE_TRIES = 3;
-/** How long `waitForEdges: true` waits for the edges to take a purge. */
-export const DEFAULT_EDGE_WAIT_MS = 5_000;
+/** How long `waitForEdges: true` waits for the edges to take a purge, in seconds. */
+export const DEFAULT_EDGE_WAIT_SECONDS = 5;
 /** Milliseconds before the second try; each later one waits twice as long as the one before. */
 const FIRST_BACKOFF_MS = 100;
 
@@ -154,22 +154,22 @@ export class EdgePurges {
   }
 
   /**
-   * Queues `purge` on every edge. Answers at once; with `waitForEdges` (true, or the most milliseconds
-   * to wait), once every edge took it, rejecting with an `EdgeWaitError` when one refused it or the
+   * Queues `purge` on every edge. Answers at once; with `waitForEdges` (true, or the most seconds to
+   * wait), once every edge took it, rejecting with an `EdgeWaitError` when one refused it or the
    * wait ran out first.
    */
   async purge(purge: Purge, waitForEdges: boolean | number = false): Promise<void> {
     if (purge.kind === 'tags' && purge.tags.length === 0) return;
     const carried = this.lines.map((line) => line.add(purge));
     if (waitForEdges === false) return;
-    await this.taken(carried, waitForEdges === true ? DEFAULT_EDGE_WAIT_MS : waitForEdges);
+    await this.taken(carried, waitForEdges === true ? DEFAULT_EDGE_WAIT_SECONDS : waitForEdges);
   }
 
-  /** Settles once each line's `carried` answered, or `waitMs` passed; rejects naming the edges that refused or had not answered. */
-  private async taken(carried: ReadonlyArray<Promise<readonly EdgePurgeError[]>>, waitMs: number): Promise<void> {
+  /** Settles once each line's `carried` answered, or `seconds` passed; rejects naming the edges that refused or had not answered. */
+  private async taken(carried: ReadonlyArray<Promise<readonly EdgePurgeError[]>>, seconds: number): Promise<void> {
     const answered: Array<readonly EdgePurgeError[] | undefined> = carried.map(() => undefined);
     let timer: NodeJS.Timeout | undefined;
-    const overdue = new Promise<void>((resolve) => (timer = setTimeout(resolve, waitMs)));
+    const overdue = new Promise<void>((resolve) => (timer = setTimeout(resolve, seconds * 1000)));
     await Promise.race([Promise.all(carried.map((each, i) => each.then((failures) => void (answered[i] = failures)))), overdue]);
     clearTimeout(timer);
     const failures = answered.flatMap((each) => each ?? []);
@@ -177,7 +177,7 @@ export class EdgePurges {
     if (failures.length === 0 && unanswered.length === 0) return;
     const words = [
       ...failures.map((failure) => notPurgedWords(failure.edge, failure.notPurged, failure.why)),
-      ...unanswered.map((edge) => `the edge ${edge} had not taken the purge within ${waitMs} ms`),
+      ...unanswered.map((edge) => `the edge ${edge} had not taken the purge within ${seconds} s`),
     ];
     throw new EdgeWaitError(`cache '${this.alias}': ${words.join('; ')}`, failures, unanswered);
   }

@@ -115,9 +115,9 @@ describe('waitForEdges', () => {
     try {
       const url = `http://127.0.0.1:${silent.port}`;
       const { cache, reported } = await purgingCache({ edge: 'http', url, tries: 1, timeoutMs: 400 });
-      const error = await errorOf(() => cache.invalidateTags(['item:1'], { waitForEdges: 50 }));
+      const error = await errorOf(() => cache.invalidateTags(['item:1'], { waitForEdges: 0.05 }));
       expect(error).toBeInstanceOf(EdgeWaitError);
-      expect(error.message).toBe(`cache 'default': the edge http ${url} had not taken the purge within 50 ms`);
+      expect(error.message).toBe(`cache 'default': the edge http ${url} had not taken the purge within 0.05 s`);
       expect([(error as EdgeWaitError).failures, (error as EdgeWaitError).unanswered]).toEqual([[], [`http ${url}`]]);
       await cache.purgesSettled();
       expect(reported.map((each) => each.message)).toEqual([
@@ -177,7 +177,7 @@ describe('waitForEdges', () => {
     release();
     await cleared;
     release = holdNextAnswer(order, 'item:2');
-    const invalidated = invalidateTags(['item:2'], { waitForEdges: 1000 }).then(() => order.push('invalidateTags resolved'));
+    const invalidated = invalidateTags(['item:2'], { waitForEdges: 1 }).then(() => order.push('invalidateTags resolved'));
     await edge.receivedCount(2);
     release();
     await invalidated;
@@ -192,7 +192,7 @@ describe('waitForEdges', () => {
     expect(edge.received).toEqual([]);
   });
 
-  it('is refused when misspelt or not a boolean or a positive number of milliseconds', async () => {
+  it('is refused when misspelt or not a boolean or a positive number of seconds', async () => {
     const { cache } = await purgingCache();
     const refusals: Array<[() => Promise<unknown>, string]> = [
       [
@@ -201,20 +201,17 @@ describe('waitForEdges', () => {
       ],
       [
         () => cache.invalidateTags(['a'], { waitForEdges: 0 }),
-        "cache 'default': invalidateTags: options.waitForEdges must be a boolean or a positive number of milliseconds (got 0)",
+        "cache 'default': invalidateTags: options.waitForEdges must be a boolean or a positive number of seconds (got 0)",
       ],
       [
         () => cache.clear({ waitForEdges: 'yes' } as never),
-        "cache 'default': clear: options.waitForEdges must be a boolean or a positive number of milliseconds (got 'yes')",
+        "cache 'default': clear: options.waitForEdges must be a boolean or a positive number of seconds (got 'yes')",
       ],
       [() => cache.clear({ wait: true } as never), "cache 'default': clear: unknown option 'options.wait'"],
-      [
-        () => invalidatePage('/news', { waitForEdges: -5 }),
-        'invalidatePage: options.waitForEdges must be a boolean or a positive number of milliseconds (got -5)',
-      ],
+      [() => invalidatePage('/news', { waitForEdges: -5 }), 'invalidatePage: options.waitForEdges must be a boolean or a positive number of seconds (got -5)'],
       [
         () => invalidateTags(['a'], { waitForEdges: Infinity }),
-        'invalidateTags: options.waitForEdges must be a boolean or a positive number of milliseconds (got Infinity)',
+        'invalidateTags: options.waitForEdges must be a boolean or a positive number of seconds (got Infinity)',
       ],
     ];
     for (const [call, message] of refusals) {
