@@ -152,20 +152,20 @@ export function makeDashboard(options: DashboardOptions = {}): Dashboard {
     const known = shown().find((each) => each.alias === alias);
     if (known === undefined) return text(400, `Bad Request: no cache '${alias}' on this dashboard`);
     let done: string;
-    // The page the browser is sent back to, and any page opened from it, is asked of the edges
-    // only once they took the purge: none of them shows what the change replaced.
-    let edgesTook: Promise<void>;
+    // The change, waited for until the edges in front took its purge: the page the browser is sent
+    // back to, and any page opened from it, no longer shows what the change replaced.
+    let change: Promise<void>;
     if (request.path === '/clear') {
-      edgesTook = known.clear({ waitForEdges: true });
+      change = known.clear({ waitForEdges: true });
       done = `Cleared cache '${alias}'.`;
     } else {
       const tags = (form.get('tags') ?? '').split(/[\s,]+/).filter((tag) => tag !== '');
       if (tags.length === 0) return text(400, 'Bad Request: name at least one tag');
       const soft = form.get('soft') === 'on';
-      edgesTook = known.invalidateTags(tags, { soft, waitForEdges: true });
+      change = known.invalidateTags(tags, { soft, waitForEdges: true });
       done = `Invalidated ${soft ? 'softly ' : ''}tags ${tags.join(', ')} in cache '${alias}'.`;
     }
-    const unconfirmed = await edgesTook.then(
+    const unconfirmed = await change.then(
       () => undefined,
       (error: unknown) => {
         if (error instanceof EdgeWaitError) return error.message.replace(`cache '${alias}': `, '');
