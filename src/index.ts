@@ -5,6 +5,8 @@ export { BaseCache } from './cache/base-cache.js';
 export type {
   CachedEntry,
   CacheParams,
+  ClearOptions,
+  EdgeWaitOptions,
   Entry,
   EntryState,
   InvalidateOptions,
@@ -46,6 +48,6 @@ export type { RedisClientOptions, RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';
 export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
 export { HoleError } from './holes/index.js';
-export { EdgePurgeError } from './edge/purge-queue.js';
+export { EdgePurgeError, EdgeWaitError } from './edge/purge-queue.js';
 export type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, VarnishPurge } from './common/edge-purge-options.js';
 export type { DependencyNode, DigestProblem, TemplateDigestReport } from './digests/index.js';

@@ -143,12 +143,12 @@ describe('an options object with a misspelt name', () => {
     [
       "a cache's invalidateTags",
       () => cache.invalidateTags(['a'], { sfot: true } as never),
-      "cache 'default': invalidateTags: unknown option 'options.sfot' (did you mean 'options.soft'?); the options are 'options.soft'",
+      "cache 'default': invalidateTags: unknown option 'options.sfot' (did you mean 'options.soft'?); the options are 'options.soft', 'options.waitForEdges'",
     ],
     [
       'invalidateTags of every cache',
       () => invalidateTags(['a'], { sfot: true } as never),
-      "invalidateTags: unknown option 'options.sfot' (did you mean 'options.soft'?); the options are 'options.soft'",
+      "invalidateTags: unknown option 'options.sfot' (did you mean 'options.soft'?); the options are 'options.soft', 'options.waitForEdges'",
     ],
   ];
   it.each(cases)('%s is a TypeError naming it and the closest valid name', async (_what, call, message) => {
@@ -266,12 +266,12 @@ describe('an options object with a misspelt name', () => {
     [
       'invalidatePage',
       () => invalidatePage('/x', { cahce: 'pages' } as never),
-      `invalidatePage: unknown option 'options.cahce' (did you mean 'options.cache'?); the options are 'options.cache'`,
+      `invalidatePage: unknown option 'options.cahce' (did you mean 'options.cache'?); the options are 'options.cache', 'options.waitForEdges'`,
     ],
     [
       'invalidatePage given a keyPrefix (its tags name a URL whatever the prefix)',
       () => invalidatePage('/x', { keyPrefix: 'site' } as never),
-      "invalidatePage: unknown option 'options.keyPrefix'; the options are 'options.cache'",
+      "invalidatePage: unknown option 'options.keyPrefix'; the options are 'options.cache', 'options.waitForEdges'",
     ],
     [
       'getCacheKey',

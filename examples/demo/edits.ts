@@ -9,5 +9,6 @@ import { itemTag, sectionOf } from './catalogue.js';
 
 export async function invalidateItem(id: number): Promise<void> {
   if (sectionOf(id) === undefined) throw new RangeError(`invalidateItem: no item ${id}`);
-  await invalidateTags([itemTag(id)]);
+  // The edit's form redirects to the item next: behind an edge, its purge must have landed first.
+  await invalidateTags([itemTag(id)], { waitForEdges: true });
 }

@@ -33,18 +33,21 @@ import { storedEntryIn } from './stored-entry.js';
 import { type Seam } from '../common/backend-primitives.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
-import type {
-  CachedEntry,
-  CacheParams,
-  Entry,
-  ListOf,
-  RenderEntry,
-  InvalidateOptions,
-  TagSnapshot,
-  TimeoutArg,
-  TouchArg,
-  VersionOption,
+import {
+  CLEAR_OPTIONS,
+  type CachedEntry,
+  type CacheParams,
+  type ClearOptions,
+  type Entry,
+  type ListOf,
+  type RenderEntry,
+  type InvalidateOptions,
+  type TagSnapshot,
+  type TimeoutArg,
+  type TouchArg,
+  type VersionOption,
 } from '../common/cache-types.js';
+import { checkOptionNames } from '../common/option-rules.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
@@ -59,6 +62,8 @@ export type {
   CachedEntry,
   CacheLogger,
   CacheParams,
+  ClearOptions,
+  EdgeWaitOptions,
   EntryState,
   InvalidateOptions,
   ListOf,
@@ -386,15 +391,18 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return instrument(this, 'deleteMany', this.writes, this.writes.deleteMany, keys, options);
   }
 
-  clear(): Promise<void> {
-    return instrument(this, 'clear', this, this.removeEverything, undefined);
+  /** Removes every entry of this cache (and purges the edges in front: with `waitForEdges`, waiting until they took it). */
+  clear(options?: ClearOptions): Promise<void> {
+    return instrument(this, 'clear', this, this.removeEverything, options);
   }
 
-  private async removeEverything(): Promise<void> {
+  private async removeEverything(options: ClearOptions | undefined): Promise<void> {
+    const problem = options === undefined ? undefined : checkOptionNames(options, CLEAR_OPTIONS);
+    if (problem !== undefined) throw this.typeError(`clear: ${problem}`);
     await this.seam.removeAll();
     // What is being computed now may carry what was cleared: nobody who comes after joins it.
     this.flights.overtakeAll();
-    this.purges?.purge({ kind: 'everything' });
+    await this.purges?.purge({ kind: 'everything' }, options?.waitForEdges);
   }
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */

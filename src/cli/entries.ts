@@ -2,10 +2,12 @@
 import { attempt, build, checkAlias, configure, outOfReach, where } from './caches.js';
 import { type IO, type Parsed, printable } from './io.js';
 import { loadConfig } from './load-config.js';
-import type { BaseCache } from '../cache/base-cache.js';
 
-/** How long `clear` and `invalidate-tags` wait for the edges in front (the `purge` option) to take their purges. */
-export const EDGE_PURGE_WAIT_MS = 30_000;
+/**
+ * How long `clear` and `invalidate-tags` wait for the edges in front (the `purge` option) to take their
+ * purges: the command exits once they are done, and fails naming an edge that refused one or had not answered.
+ */
+export const EDGE_PURGE_WAIT_SECONDS = 30;
 
 export async function clear(args: Parsed, io: IO): Promise<number> {
   const config = await loadConfig(args.config);
@@ -28,7 +30,7 @@ export async function clear(args: Parsed, io: IO): Promise<number> {
       continue;
     }
     const cache = build(alias);
-    const outcome = await attempt(alias, entry, cache, () => thenEdgesPurged(cache, cache.clear()));
+    const outcome = await attempt(alias, entry, cache, () => cache.clear({ waitForEdges: EDGE_PURGE_WAIT_SECONDS }));
     if (outcome.failed !== undefined) {
       io.err.write(`${io.name}: ${outcome.failed}\n`);
       status = 1;
@@ -56,27 +58,11 @@ export async function invalidate(args: Parsed, io: IO): Promise<number> {
       continue;
     }
     const cache = build(alias);
-    const outcome = await attempt(alias, entry, cache, () => thenEdgesPurged(cache, cache.invalidateTags(tags, { soft: args.soft })));
+    const outcome = await attempt(alias, entry, cache, () => cache.invalidateTags(tags, { soft: args.soft, waitForEdges: EDGE_PURGE_WAIT_SECONDS }));
     if (outcome.failed !== undefined) {
       io.err.write(`${io.name}: ${outcome.failed}\n`);
       status = 1;
     } else io.out.write(`${how} ${list} in cache '${alias}' (${where(entry, cache)}).\n`);
   }
   return status;
-}
-
-/**
- * Waits for `invalidation`, then (bounded) for the edges' purges it queued: the command exits once
- * they are done, and a purge that failed is heard as the cache's `error` event, as a server's failure is.
- */
-async function thenEdgesPurged(cache: BaseCache, invalidation: Promise<void>): Promise<void> {
-  await invalidation;
-  let timer: NodeJS.Timeout | undefined;
-  const overdue = new Promise<true>((resolve) => (timer = setTimeout(resolve, EDGE_PURGE_WAIT_MS, true)));
-  const late = await Promise.race([cache.purgesSettled(), overdue]);
-  clearTimeout(timer);
-  if (late === true)
-    throw new Error(
-      `its edges had not answered every purge after ${EDGE_PURGE_WAIT_MS / 1000} s: the command stopped waiting, and those purges may not be done`,
-    );
 }

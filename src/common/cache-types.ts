@@ -99,13 +99,35 @@ export interface VersionOption {
  */
 export type TagSnapshot = ReadonlyMap<string, string | undefined> & { readonly generation?: number };
 
+/** The option of each call that purges the edges in front (`invalidateTags`, `invalidatePage`, `clear`). */
+export interface EdgeWaitOptions {
+  /**
+   * Resolve only once every edge in the cache's `purge` option took this call's purge: `true` waits at
+   * most 5 seconds, a number at most that many seconds. Past that, or when an edge refuses the purge,
+   * the call rejects with an `EdgeWaitError` (the cache's own invalidation is done all the same).
+   * @default false: the purge is sent after the call resolved
+   */
+  waitForEdges?: boolean | number;
+}
+
+/** The rule of `waitForEdges`, in every options shape that takes it. */
+export const WAIT_FOR_EDGES = new ValueRule(
+  'a boolean or a positive number of seconds',
+  (value) => typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value) && value > 0),
+);
+
+/** The options of `clear`. */
+export type ClearOptions = EdgeWaitOptions;
+
+export const CLEAR_OPTIONS = optionShape<ClearOptions>({ waitForEdges: WAIT_FOR_EDGES });
+
 /** The options of `invalidateTags`. */
-export interface InvalidateOptions {
+export interface InvalidateOptions extends EdgeWaitOptions {
   /** Make the entries stale (served while one refresh runs, where they have a stale window) instead of gone. */
   soft?: boolean;
 }
 
-export const INVALIDATE_OPTIONS = optionShape<InvalidateOptions>({ soft: MUST_BE.boolean });
+export const INVALIDATE_OPTIONS = optionShape<InvalidateOptions>({ soft: MUST_BE.boolean, waitForEdges: WAIT_FOR_EDGES });
 
 /**
  * How a stored entry stands: `fresh`; `stale`, past its timeout or softly invalidated but inside its

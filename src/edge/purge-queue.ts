@@ -2,7 +2,9 @@
  * One cache's purges of the shared caches in front of it: queued after the application's
  * own invalidation has landed, sent one request at a time per edge, tried again with backoff on
  * network errors, timeouts, 5xx and 429, and when given up reported through the cache's reporting
- * path naming the edge and what was not purged. The caller never waits on an edge.
+ * path naming the edge and what was not purged. The caller waits on no edge, unless it asks to
+ * (`waitForEdges`): then for its own purge only, each edge's answer to the requests that carried it,
+ * bounded.
  */
 import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -14,6 +16,8 @@ import { tagHeadersReadBy } from './purge-config.js';
 
 export const DEFAULT_PURGE_TIMEOUT_MS = 5_000;
 export const DEFAULT_PURGE_TRIES = 3;
+/** How long `waitForEdges: true` waits for the edges to take a purge, in seconds. */
+export const DEFAULT_EDGE_WAIT_SECONDS = 5;
 /** Milliseconds before the second try; each later one waits twice as long as the one before. */
 const FIRST_BACKOFF_MS = 100;
 
@@ -27,9 +31,39 @@ export class EdgePurgeError extends Error {
     readonly edge: string,
     /** What was not purged: `tags a b`, `URL //shop.example/news`, `everything`. */
     readonly notPurged: string,
+    /** Why: `tried 3 times; last: PURGE http://127.0.0.1:6081/ answered 503`. */
+    readonly why: string,
   ) {
     super(message);
   }
+}
+
+/**
+ * A call made with `waitForEdges` whose purge an edge refused or had not taken in time. The cache's
+ * own invalidation is done; the edges named may still answer with what it replaced. A refusal is
+ * reported as an `EdgePurgeError` as well, as every failed purge is; a purge still under way goes on.
+ */
+export class EdgeWaitError extends Error {
+  override name = 'EdgeWaitError';
+
+  constructor(
+    message: string,
+    /** The purges refused or given up, each reported too. */
+    readonly failures: readonly EdgePurgeError[],
+    /** The edges that had not answered when the wait ended, as `edgeName` names them. */
+    readonly unanswered: readonly string[],
+  ) {
+    super(message);
+  }
+}
+
+/** A failed purge in words, after `cache '<alias>': `. */
+const notPurgedWords = (edge: string, purges: string, why: string) => `the edge ${edge} did not purge ${purges} (${why})`;
+
+/** A queued purge, and what settles once the requests that carry it were answered: the failures among them. */
+interface QueuedPurge {
+  purge: Purge;
+  carried: (failures: readonly EdgePurgeError[]) => void;
 }
 
 /** How one try ended: taken, worth another try, or refused for good (a 4xx but 429). */
@@ -42,20 +76,25 @@ type TryOutcome = { taken: true } | { taken: false; again: boolean; reason: stri
  * requests, never one per invalidation made meanwhile.
  */
 class EdgeLine {
-  private queue: Purge[] = [];
+  private queue: QueuedPurge[] = [];
   private state: { is: 'idle' } | { is: 'draining'; drained: Promise<void> } = { is: 'idle' };
   readonly name: string;
 
   constructor(
     readonly config: EdgePurgeConfig,
-    private readonly send: (line: EdgeLine, request: EdgeRequest) => Promise<void>,
+    private readonly send: (line: EdgeLine, request: EdgeRequest) => Promise<EdgePurgeError | undefined>,
   ) {
     this.name = edgeName(config);
   }
 
-  add(purge: Purge): void {
-    this.queue.push(purge);
+  /**
+   * Queues `purge`; answers, once the requests of the batch it went out in were answered, the
+   * failures among them. Merged into that batch (see `coalesced`), it is carried by all its requests.
+   */
+  add(purge: Purge): Promise<readonly EdgePurgeError[]> {
+    const carried = new Promise<readonly EdgePurgeError[]>((resolve) => this.queue.push({ purge, carried: resolve }));
     if (this.state.is === 'idle') this.state = { is: 'draining', drained: this.drain() };
+    return carried;
   }
 
   /** Undefined when idle, else settles once this edge has nothing queued or in flight. */
@@ -69,12 +108,14 @@ class EdgeLine {
     while (this.queue.length > 0) {
       const taken = this.queue;
       this.queue = [];
-      for (const purge of coalesced(taken)) {
+      const failures: EdgePurgeError[] = [];
+      for (const purge of coalesced(taken.map((queued) => queued.purge))) {
         for (const request of edgeRequests(this.config, purge)) {
-          // An `error` listener that throws on a report must not stop the purges behind it.
-          await this.send(this, request).catch(() => undefined);
+          const failure = await this.send(this, request);
+          if (failure !== undefined) failures.push(failure);
         }
       }
+      for (const queued of taken) queued.carried(failures);
     }
     this.state = { is: 'idle' };
   }
@@ -113,10 +154,33 @@ export class EdgePurges {
     this.tagHeaders = tagHeadersReadBy(edges);
   }
 
-  /** Queues `purge` on every edge; answers at once. */
-  purge(purge: Purge): void {
+  /**
+   * Queues `purge` on every edge. Answers at once; with `waitForEdges` (true, or the most seconds to
+   * wait), once every edge took it, rejecting with an `EdgeWaitError` when one refused it or the
+   * wait ran out first.
+   */
+  async purge(purge: Purge, waitForEdges: boolean | number = false): Promise<void> {
     if (purge.kind === 'tags' && purge.tags.length === 0) return;
-    for (const line of this.lines) line.add(purge);
+    const carried = this.lines.map((line) => line.add(purge));
+    if (waitForEdges === false) return;
+    await this.taken(carried, waitForEdges === true ? DEFAULT_EDGE_WAIT_SECONDS : waitForEdges);
+  }
+
+  /** Settles once each line's `carried` answered, or `seconds` passed; rejects naming the edges that refused or had not answered. */
+  private async taken(carried: ReadonlyArray<Promise<readonly EdgePurgeError[]>>, seconds: number): Promise<void> {
+    const answered: Array<readonly EdgePurgeError[] | undefined> = carried.map(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const overdue = new Promise<void>((resolve) => (timer = setTimeout(resolve, seconds * 1000)));
+    await Promise.race([Promise.all(carried.map((each, i) => each.then((failures) => void (answered[i] = failures)))), overdue]);
+    clearTimeout(timer);
+    const failures = answered.flatMap((each) => each ?? []);
+    const unanswered = this.lines.filter((_, i) => answered[i] === undefined).map((line) => line.name);
+    if (failures.length === 0 && unanswered.length === 0) return;
+    const words = [
+      ...failures.map((failure) => notPurgedWords(failure.edge, failure.notPurged, failure.why)),
+      ...unanswered.map((edge) => `the edge ${edge} had not taken the purge within ${seconds} s`),
+    ];
+    throw new EdgeWaitError(`cache '${this.alias}': ${words.join('; ')}`, failures, unanswered);
   }
 
   /** Settles once every purge queued so far (and any queued meanwhile) was taken by its edge or given up and reported. */
@@ -128,13 +192,17 @@ export class EdgePurges {
     }
   }
 
-  private async sendWithRetries(line: EdgeLine, request: EdgeRequest): Promise<void> {
+  /** Sends `request` to `line`'s edge, trying it again where worth it; answers the failure reported when it is given up. */
+  private async sendWithRetries(line: EdgeLine, request: EdgeRequest): Promise<EdgePurgeError | undefined> {
     if (request.unsendable !== undefined) return this.notPurged(line, request, `not sent: ${request.unsendable}`);
     const tries = line.config.tries ?? DEFAULT_PURGE_TRIES;
     const timeoutMs = line.config.timeoutMs ?? DEFAULT_PURGE_TIMEOUT_MS;
     for (let tried = 1; ; tried++) {
       const outcome = await sendOnce(request, timeoutMs);
-      if (outcome.taken) return this.counted(line, 'sent');
+      if (outcome.taken) {
+        this.counted(line, 'sent');
+        return undefined;
+      }
       if (!outcome.again || tried >= tries) {
         return this.notPurged(line, request, `tried ${tried === 1 ? 'once' : `${tried} times`}; last: ${outcome.reason}`);
       }
@@ -149,11 +217,16 @@ export class EdgePurges {
     if (PURGE_CHANNEL.hasSubscribers) PURGE_CHANNEL.publish({ alias: this.alias, edge: line.name, outcome } satisfies PurgeEvent);
   }
 
-  /** Reports `request` as not purged by `line`'s edge, and why, and counts it failed. */
-  private notPurged(line: EdgeLine, { purges }: EdgeRequest, why: string): void {
+  /** Reports `request` as not purged by `line`'s edge, and why, and counts it failed; answers the error reported. */
+  private notPurged(line: EdgeLine, { purges }: EdgeRequest, why: string): EdgePurgeError {
     this.counted(line, 'failed');
-    const message = `cache '${this.alias}': the edge ${line.name} did not purge ${purges} (${why})`;
-    this.reporter.report(new EdgePurgeError(message, line.name, purges), `edge ${line.name}: ${purges}`);
+    const failure = new EdgePurgeError(`cache '${this.alias}': ${notPurgedWords(line.name, purges, why)}`, line.name, purges, why);
+    try {
+      this.reporter.report(failure, `edge ${line.name}: ${purges}`);
+    } catch {
+      // An `error` listener that throws on a report must not stop the purges behind it.
+    }
+    return failure;
   }
 }
 

@@ -17,6 +17,7 @@ import type { BaseCache } from '../cache/base-cache.js';
 import type { ServerHealth } from '../backends/server.js';
 import { caches } from '../config/cache-registry.js';
 import { InvalidCacheBackendError } from '../common/errors.js';
+import { EdgeWaitError } from '../edge/purge-queue.js';
 import { checkOptions, MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
 import { fragmentStats } from '../fragments/index.js';
 import { type CacheEvent, channelName, type HitCounts } from '../common/observation.js';
@@ -65,7 +66,8 @@ function listenForInvalidations(): void {
   listening = true;
   const remember = (what: (event: CacheEvent) => string) => (message: unknown) => {
     const event = message as CacheEvent;
-    if (event.outcome !== 'ok') return;
+    // An edge that did not take its purge fails the call that waited for it, not the invalidation.
+    if (event.outcome !== 'ok' && !(event.error instanceof EdgeWaitError)) return;
     recent.unshift({ at: new Date(), alias: event.alias, what: what(event), soft: event.soft === true });
     recent.length = Math.min(recent.length, RECENT_LIMIT);
   };
@@ -150,16 +152,27 @@ export function makeDashboard(options: DashboardOptions = {}): Dashboard {
     const known = shown().find((each) => each.alias === alias);
     if (known === undefined) return text(400, `Bad Request: no cache '${alias}' on this dashboard`);
     let done: string;
+    // The change, waited for until the edges in front took its purge: the page the browser is sent
+    // back to, and any page opened from it, no longer shows what the change replaced.
+    let change: Promise<void>;
     if (request.path === '/clear') {
-      await known.clear();
+      change = known.clear({ waitForEdges: true });
       done = `Cleared cache '${alias}'.`;
     } else {
       const tags = (form.get('tags') ?? '').split(/[\s,]+/).filter((tag) => tag !== '');
       if (tags.length === 0) return text(400, 'Bad Request: name at least one tag');
       const soft = form.get('soft') === 'on';
-      await known.invalidateTags(tags, { soft });
+      change = known.invalidateTags(tags, { soft, waitForEdges: true });
       done = `Invalidated ${soft ? 'softly ' : ''}tags ${tags.join(', ')} in cache '${alias}'.`;
     }
+    const unconfirmed = await change.then(
+      () => undefined,
+      (error: unknown) => {
+        if (error instanceof EdgeWaitError) return error.message.replace(`cache '${alias}': `, '');
+        throw error;
+      },
+    );
+    if (unconfirmed !== undefined) done += ` The edges in front may still answer with what it replaced: ${unconfirmed}.`;
     // After a POST, a GET of the page: reloading it does not post again.
     return { status: 303, headers: { Location: `${request.mount}/?done=${encodeURIComponent(done)}`, 'Cache-Control': 'no-store' }, body: '' };
   };

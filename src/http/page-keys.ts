@@ -14,6 +14,7 @@ import { caches } from '../config/cache-registry.js';
 import { md5 as md5Hex, rememberingMd5 } from '../common/hash.js';
 import { describe } from '../common/cache-keys.js';
 import { checkOptions, optionShape } from '../common/option-rules.js';
+import { type EdgeWaitOptions, WAIT_FOR_EDGES } from '../common/cache-types.js';
 import { scopeOf } from '../cacheability/request-scope.js';
 import { contextList, foldContexts, framedContextValue, framedContextValues, isCookieContext } from '../cacheability/contexts.js';
 import { headerText, splitHeaderValue } from '../common/header-values.js';
@@ -47,11 +48,14 @@ export interface PageKeyOptions {
   keyPrefix?: string;
 }
 
-/** Where `invalidatePage` drops pages: a cache. Its tags name a URL whatever the key prefix, so it takes none. */
-export type InvalidatePageOptions = Pick<PageKeyOptions, 'cache'>;
+/**
+ * Where `invalidatePage` drops pages: a cache (its tags name a URL whatever the key prefix, so it takes
+ * none); and whether it waits for the edges in front to take the purge.
+ */
+export type InvalidatePageOptions = Pick<PageKeyOptions, 'cache'> & EdgeWaitOptions;
 
 const PAGE_KEY_OPTIONS = optionShape<PageKeyOptions>({ cache: true, keyPrefix: true });
-const INVALIDATE_PAGE_OPTIONS = optionShape<InvalidatePageOptions>({ cache: true });
+const INVALIDATE_PAGE_OPTIONS = optionShape<InvalidatePageOptions>({ cache: true, waitForEdges: WAIT_FOR_EDGES });
 const GET_CACHE_KEY_OPTIONS = optionShape<PageKeyOptions & { method?: string }>({ ...PAGE_KEY_OPTIONS, method: true });
 const LEARN_CACHE_KEY_OPTIONS = optionShape<PageKeyOptions & { timeout?: number | null }>({ ...PAGE_KEY_OPTIONS, timeout: true });
 
@@ -344,7 +348,8 @@ function lastsUntil(expiry: number | null | undefined, needed: number | null): b
  * cache: `url` is a path (`/news`: the page of every host) or an absolute URL (that host's page only;
  * its query is ignored). It is `invalidateTags(['url:<path>'])` on the cache, or for an absolute URL
  * `invalidateTags(['url://<host><path>'])`: nothing is listed or scanned, and the pages stored before
- * it are misses from now on (they expire on their own). Resolves, with nothing, when done.
+ * it are misses from now on (they expire on their own). Resolves, with nothing, when done; with
+ * `waitForEdges`, once the edges in front took the purge too.
  */
 export async function invalidatePage(url: string | URL, options: InvalidatePageOptions = {}): Promise<void> {
   checkOptions(options, INVALIDATE_PAGE_OPTIONS, 'invalidatePage');
@@ -355,5 +360,5 @@ export async function invalidatePage(url: string | URL, options: InvalidatePageO
     const parsed = new URL(text);
     tag = hostUrlTag(parsed.host, parsed.pathname);
   } else throw new TypeError(`invalidatePage: url must be a path such as '/news' or an absolute URL such as 'https://example.com/news' (got '${text}')`);
-  await resolveCache(options.cache).invalidateTags([tag]);
+  await resolveCache(options.cache).invalidateTags([tag], { waitForEdges: options.waitForEdges });
 }

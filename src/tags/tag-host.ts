@@ -24,6 +24,9 @@ export interface TagHost<P> {
   readonly keys: MadeKeys<P>;
   readonly calls: CallOptions;
   readonly counts: CacheStats;
-  /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
-  readonly purges: { purge(purge: Purge): void } | undefined;
+  /**
+   * The edges in front that its invalidations purge (the `purge` option), when it names any: answers
+   * at once, or with `waitForEdges` once they took the purge (see `EdgeWaitOptions`).
+   */
+  readonly purges: { purge(purge: Purge, waitForEdges?: boolean | number): Promise<void> } | undefined;
 }

@@ -387,7 +387,7 @@ export class TagVersions<P> {
     if (list.length === 0) return;
     await this.invalidate(list, soft);
     // Once the application's own invalidation has landed: an edge refetching now gets the new page.
-    this.host.purges?.purge({ kind: 'tags', tags: list, soft });
+    await this.host.purges?.purge({ kind: 'tags', tags: list, soft }, options?.waitForEdges);
   }
 
   /**
