@@ -1,0 +1,144 @@
+/**
+ * A deploy that edits a template reaches the edge in front. Each release of a site
+ * (`fixtures/deploy-site.ts`) runs in a process of its own over a copy of its templates, its pages
+ * stored in one real Redis; a real Varnish running the shipped VCL (BAN, and xkey) stands in front
+ * of the port every release listens on. After a release that edits a partial, the next request
+ * through Varnish shows the new partial, while a page that does not include it is still answered by
+ * Varnish. Purges counted at a recording edge: the processes of a release starting together
+ * invalidate a changed template once, and the processes of the last release, still running beside
+ * them as in a rolling deploy, never invalidate it back.
+ */
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Reply, send } from './client.js';
+import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
+import { recordingEdge } from '../edge/recording-edge.js';
+import { startShippedVarnish } from '../setup/proxies.js';
+import { freePort } from '../setup/process.js';
+
+const folders: string[] = [];
+const running: SiteProcess[] = [];
+let prefix = '';
+let tests = 0;
+
+beforeEach(() => {
+  prefix = `deploys${process.pid}n${++tests}`;
+});
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((site) => site.close()));
+});
+afterAll(() => {
+  for (const folder of folders) rmSync(folder, { recursive: true, force: true });
+});
+
+/** A release's templates: a copy of the last release's (of the fixture's, for the first), in a folder of its own. */
+function release(from = new URL('./fixtures/deploy-views', import.meta.url).pathname): string {
+  const folder = mkdtempSync(join(tmpdir(), 'cachegrain-deploy-'));
+  folders.push(folder);
+  cpSync(from, folder, { recursive: true });
+  return folder;
+}
+
+function edit(folder: string, file: string, from: string, to: string): void {
+  const text = readFileSync(join(folder, file), 'utf8');
+  expect(text).toContain(from);
+  writeFileSync(join(folder, file), text.replace(from, to));
+}
+
+/** Starts a process of the release in `folder`, purging `purge`, on `port` (0: any); it answers once its start's purges were taken. */
+async function start(folder: string, purge: object[], port = 0): Promise<SiteProcess> {
+  const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
+  if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
+  const env = { DEPLOY_REDIS_URL: redisUrl, SITE_KEY_PREFIX: prefix, DEPLOY_PURGE: JSON.stringify(purge), SITE_PORT: String(port) };
+  const site = await startSiteProcess(new URL('./fixtures/deploy-site.ts', import.meta.url), env, folder);
+  running.push(site);
+  return site;
+}
+
+/** How many requests for each page reached the process. */
+async function reached(site: SiteProcess): Promise<Record<string, number>> {
+  return JSON.parse((await send(site.url, '/_test/reached')).text) as Record<string, number>;
+}
+
+/** Resolves once the work the process's caches do behind (stores, the record of its templates) has settled. */
+async function settled(...sites: SiteProcess[]): Promise<void> {
+  for (const site of sites) expect((await send(site.url, '/_test/settled')).text).toBe('settled');
+}
+
+const summary = (reply: Reply) => [reply.status, reply.text.trim()];
+
+describe.each([
+  ['BAN', 'ban', false],
+  ['xkey', 'xkey', true],
+] as const)('a deploy behind Varnish purging by %s', (_name, tags, xkey) => {
+  it('that edits a partial renews the pages including it at the edge, and only those', async () => {
+    const port = await freePort();
+    const varnish = await startShippedVarnish({ backendPort: port, xkey });
+    const purge = [{ edge: 'varnish', url: varnish.url, tags }];
+    const get = (path: string) => send(varnish.url, path);
+    try {
+      const first = release();
+      const one = await start(first, purge, port);
+      for (let visit = 0; visit < 2; visit++) {
+        expect(summary(await get('/'))).toEqual([200, '<h1>Shop</h1><p>Spring sale</p>']);
+        expect(summary(await get('/other'))).toEqual([200, '<h1>About us</h1>']);
+      }
+      expect(await reached(one), 'requests that reached the first release').toEqual({ '/': 1, '/other': 1 });
+      await settled(one);
+      await one.close();
+
+      const second = release(first);
+      edit(second, 'partials/banner.liquid', 'Spring', 'Summer');
+      const two = await start(second, purge, port);
+      expect(summary(await get('/'))).toEqual([200, '<h1>Shop</h1><p>Summer sale</p>']);
+      expect(summary(await get('/other'))).toEqual([200, '<h1>About us</h1>']);
+      expect(await reached(two), 'requests that reached the second release').toEqual({ '/': 1 });
+    } finally {
+      await varnish.stop();
+    }
+  }, 60_000);
+});
+
+describe('the processes of a deploy', () => {
+  it('invalidate a changed template once, however many start together, and those of the last release still running never invalidate it back', async () => {
+    const edge = await recordingEdge();
+    const purge = [{ edge: 'http', url: edge.url }];
+    /** The template tags of each purge the edge received. */
+    const templatePurges = () =>
+      edge.received.map((request) => (JSON.parse(request.body) as { tags: string[] }).tags.filter((tag) => tag.startsWith('template:')));
+    const changed = ['template:liquid:./index.liquid'];
+    try {
+      const old = release();
+      const a = await start(old, purge);
+      expect(summary(await send(a.url, '/'))).toEqual([200, '<h1>Shop</h1><p>Spring sale</p>']);
+      expect(summary(await send(a.url, '/other'))).toEqual([200, '<h1>About us</h1>']);
+      await settled(a);
+      expect(templatePurges(), 'the first release changes nothing').toEqual([]);
+
+      const next = release(old);
+      edit(next, 'partials/banner.liquid', 'Spring', 'Summer');
+      const [b, c] = await Promise.all([start(next, purge), start(next, purge)]);
+      expect(templatePurges(), 'two processes of the next release, started together').toEqual([changed]);
+
+      // The next release renders the page and stores it; the last one, still running, renders it again from its own templates.
+      expect(summary(await send(b.url, '/'))).toEqual([200, '<h1>Shop</h1><p>Summer sale</p>']);
+      await settled(b);
+      const fromOld = await send(a.url, '/');
+      expect([fromOld.headers['x-cache'], fromOld.text.trim()]).toEqual(['MISS', '<h1>Shop</h1><p>Spring sale</p>']);
+      await settled(a, b, c);
+      const d = await start(next, purge);
+      await settled(d);
+      expect(templatePurges(), 'the last release rendering beside it, and another process of the next release').toEqual([changed]);
+
+      // A process of the last release started again during the rollout is a deploy of its templates, and the next one of the new release is another.
+      await start(old, purge);
+      expect(templatePurges()).toEqual([changed, changed]);
+      await start(next, purge);
+      expect(templatePurges()).toEqual([changed, changed, changed]);
+    } finally {
+      await edge.close();
+    }
+  }, 60_000);
+});
