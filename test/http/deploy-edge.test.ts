@@ -11,12 +11,14 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Reply, send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
 import { recordingEdge } from '../edge/recording-edge.js';
 import { startShippedVarnish } from '../setup/proxies.js';
 import { freePort } from '../setup/process.js';
+import { eventually } from '../setup/eventually.js';
 
 const folders: string[] = [];
 const running: SiteProcess[] = [];
@@ -47,11 +49,18 @@ function edit(folder: string, file: string, from: string, to: string): void {
   writeFileSync(join(folder, file), text.replace(from, to));
 }
 
-/** Starts a process of the release in `folder`, purging `purge`, on `port` (0: any); it answers once its start's purges were taken. */
-async function start(folder: string, purge: object[], port = 0): Promise<SiteProcess> {
-  const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
-  if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
-  const env = { DEPLOY_REDIS_URL: redisUrl, SITE_KEY_PREFIX: prefix, DEPLOY_PURGE: JSON.stringify(purge), SITE_PORT: String(port) };
+function redisUrl(): string {
+  const url = process.env.CACHEGRAIN_TEST_REDIS_URL;
+  if (url === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
+  return url;
+}
+
+/**
+ * Starts a process of the release in `folder`, purging `purge`, on `port` (0: any), with `more` in
+ * its environment (see the fixture); it answers once its start's purges were taken.
+ */
+async function start(folder: string, purge: object[], port = 0, more: Record<string, string> = {}): Promise<SiteProcess> {
+  const env = { DEPLOY_REDIS_URL: redisUrl(), SITE_KEY_PREFIX: prefix, DEPLOY_PURGE: JSON.stringify(purge), SITE_PORT: String(port), ...more };
   const site = await startSiteProcess(new URL('./fixtures/deploy-site.ts', import.meta.url), env, folder);
   running.push(site);
   return site;
@@ -103,41 +112,55 @@ describe.each([
 
 describe('the processes of a deploy', () => {
   it('invalidate a changed template once, however many start together, and those of the last release still running never invalidate it back', async () => {
+    const redis = new Redis(redisUrl());
     const edge = await recordingEdge();
     const purge = [{ edge: 'http', url: edge.url }];
     /** The template tags of each purge the edge received. */
     const templatePurges = () =>
-      edge.received.map((request) => (JSON.parse(request.body) as { tags: string[] }).tags.filter((tag) => tag.startsWith('template:')));
-    const changed = ['template:liquid:./index.liquid'];
+      edge.received.map((request) => (JSON.parse(request.body) as { tags: string[] }).tags.filter((tag) => tag.startsWith('template:')).sort());
+    const index = 'template:liquid:./index.liquid';
+    const deal = 'template:liquid:./deal.liquid';
+    const page = async (site: SiteProcess, path: string) => {
+      const reply = await send(site.url, path);
+      return [reply.headers['x-cache'], reply.text.trim()];
+    };
     try {
       const old = release();
       const a = await start(old, purge);
-      expect(summary(await send(a.url, '/'))).toEqual([200, '<h1>Shop</h1><p>Spring sale</p>']);
-      expect(summary(await send(a.url, '/other'))).toEqual([200, '<h1>About us</h1>']);
+      expect(await page(a, '/')).toEqual(['MISS', '<h1>Shop</h1><p>Spring sale</p>']);
+      expect(await page(a, '/other')).toEqual(['MISS', '<h1>About us</h1>']);
       await settled(a);
       expect(templatePurges(), 'the first release changes nothing').toEqual([]);
 
       const next = release(old);
       edit(next, 'partials/banner.liquid', 'Spring', 'Summer');
-      const [b, c] = await Promise.all([start(next, purge), start(next, purge)]);
-      expect(templatePurges(), 'two processes of the next release, started together').toEqual([changed]);
+      // Both compare at once, and each takes its time to write the record: without the record's lock, both would invalidate.
+      const gated = { START_GATE: 'yes', SLOW_RECORD_MS: '300' };
+      const starting = [start(next, purge, 0, gated), start(next, purge, 0, gated)];
+      await eventually(async () => expect(await redis.llen(`${prefix}:arrived`)).toBe(2));
+      await redis.rpush(`${prefix}:gate`, 'go', 'go');
+      const [b, c] = (await Promise.all(starting)) as [SiteProcess, SiteProcess];
+      expect(templatePurges(), 'two processes of the next release, started together').toEqual([[index]]);
 
-      // The next release renders the page and stores it; the last one, still running, renders it again from its own templates.
-      expect(summary(await send(b.url, '/'))).toEqual([200, '<h1>Shop</h1><p>Summer sale</p>']);
+      // The last release, still running, renders the pages the next one stored from its own templates:
+      // one it rendered before, and one it renders for the first time, which the next release recorded.
+      expect(await page(b, '/')).toEqual(['MISS', '<h1>Shop</h1><p>Summer sale</p>']);
+      expect(await page(b, '/deal')).toEqual(['MISS', '<h1>Deals</h1><p>Summer sale</p>']);
       await settled(b);
-      const fromOld = await send(a.url, '/');
-      expect([fromOld.headers['x-cache'], fromOld.text.trim()]).toEqual(['MISS', '<h1>Shop</h1><p>Spring sale</p>']);
+      expect(await page(a, '/')).toEqual(['MISS', '<h1>Shop</h1><p>Spring sale</p>']);
+      expect(await page(a, '/deal')).toEqual(['MISS', '<h1>Deals</h1><p>Spring sale</p>']);
       await settled(a, b, c);
       const d = await start(next, purge);
       await settled(d);
-      expect(templatePurges(), 'the last release rendering beside it, and another process of the next release').toEqual([changed]);
+      expect(templatePurges(), 'the last release rendering beside it, and another process of the next release').toEqual([[index]]);
 
       // A process of the last release started again during the rollout is a deploy of its templates, and the next one of the new release is another.
       await start(old, purge);
-      expect(templatePurges()).toEqual([changed, changed]);
+      expect(templatePurges()).toEqual([[index], [deal, index]]);
       await start(next, purge);
-      expect(templatePurges()).toEqual([changed, changed, changed]);
+      expect(templatePurges()).toEqual([[index], [deal, index], [deal, index]]);
     } finally {
+      redis.disconnect();
       await edge.close();
     }
   }, 60_000);
