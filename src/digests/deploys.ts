@@ -6,12 +6,14 @@
  * the record with its own digests once its page cache and an engine with digests are both made: each
  * template that differs has its tag invalidated, which purges every edge, and is recorded anew; one
  * gone is invalidated and dropped. Under a lock in the store, so that the processes of a deploy,
- * starting together, invalidate it once. The surprise: only its start makes a process invalidate. A
- * template the record gains later (another process rendered it first) is taken as recorded, so the
- * processes of two releases running side by side in a rolling deploy never undo each other.
+ * starting together, invalidate it once. The surprise: only its start makes a process invalidate
+ * (or, for a template it could not compare then, its first render of it). A template the record
+ * gains later (another process rendered it first) is taken as recorded, so the processes of two
+ * releases running side by side in a rolling deploy never undo each other.
  */
 import type { BaseCache } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
+import { BoundedMemo } from '../common/bounded-memo.js';
 import { TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
 import { lockOrWait, LOCK_SECONDS } from '../flight/index.js';
 import { namedEngines, templateNow, templateTag, whenEngineNamed } from './pages.js';
@@ -24,6 +26,12 @@ const RECORD_LOCK = 'cachegrain.templates';
 /** The site's templates, each as `templateRef` names it, with its digest when it was last recorded. */
 type TemplateRecord = Record<string, string>;
 
+/**
+ * The most templates a record holds: one entry in the store, under memcached's 1 MB with room to
+ * spare. Templates past it (a site compiling template strings made per request, say) go unrecorded.
+ */
+export const RECORD_LIMIT = 2000;
+
 /** What one look at the record changes in it: each template's new digest, undefined to drop it, and whether its pages are to be invalidated. */
 type RecordChange = { template: string; digest: string | undefined; invalidate: boolean };
 
@@ -31,13 +39,17 @@ type RecordChange = { template: string; digest: string | undefined; invalidate: 
 class SiteTemplates {
   /** The engines whose templates in the record this process compared, or is comparing, with its own. */
   private readonly comparedEngines = new Set<string>();
+  /** Whether a comparison failed (its store down, say): the next page stored tries it again. */
+  private comparisonFailed = false;
   /** The templates this process is done with: compared, taken as recorded, or recorded. */
-  private readonly done = new Set<string>();
+  private readonly done = new BoundedMemo<true>(RECORD_LIMIT);
   /**
    * Templates in the record that reached a template not found when this process compared them (a
    * partial its engine is handed only at a render): compared at the first render of a page from them.
    */
   private readonly deferred = new Set<string>();
+  /** Whether this process reported the record full. */
+  private reportedFull = false;
   /** The record's work in this process, one step after the other. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -50,16 +62,22 @@ class SiteTemplates {
     for (const engine of engines) this.comparedEngines.add(engine);
     this.step(
       () => this.changeRecord((record) => this.compared(record, engines)),
-      () => engines.forEach((engine) => this.comparedEngines.delete(engine)),
+      () => {
+        for (const engine of engines) this.comparedEngines.delete(engine);
+        this.comparisonFailed = true;
+      },
     );
   }
 
   /** A page was rendered from `templates`: those this process is not done with are recorded (see `recorded`). */
   rendered(templates: ReadonlySet<string>): void {
-    this.compareNewEngines();
-    const fresh = [...templates].filter((template) => !this.done.has(template));
+    if (this.comparisonFailed) {
+      this.comparisonFailed = false;
+      this.compareNewEngines();
+    }
+    const fresh = [...templates].filter((template) => this.done.get(template) === undefined);
     if (fresh.length === 0) return;
-    for (const template of fresh) this.done.add(template);
+    for (const template of fresh) this.done.set(template, true);
     this.step(
       () => this.changeRecord((record) => this.recorded(record, fresh)),
       () => fresh.forEach((template) => this.done.delete(template)),
@@ -76,7 +94,7 @@ class SiteTemplates {
         this.deferred.add(template);
         continue;
       }
-      this.done.add(template);
+      this.done.set(template, true);
       if (now.digest !== digest) changes.push({ template, digest: now.digest, invalidate: true });
     }
     return changes;
@@ -88,15 +106,24 @@ class SiteTemplates {
    */
   private recorded(record: TemplateRecord, templates: readonly string[]): RecordChange[] {
     const changes: RecordChange[] = [];
+    let room = RECORD_LIMIT - Object.keys(record).length;
     for (const template of templates) {
       const digest = templateNow(template)?.digest;
       if (this.deferred.delete(template)) {
         if (digest !== record[template]) changes.push({ template, digest, invalidate: true });
       } else if (record[template] === undefined && digest !== undefined) {
-        changes.push({ template, digest, invalidate: false });
+        if (room-- > 0) changes.push({ template, digest, invalidate: false });
+        else this.reportFull(template);
       }
     }
     return changes;
+  }
+
+  private reportFull(template: string): void {
+    if (this.reportedFull) return;
+    this.reportedFull = true;
+    const message = `the record of templates a deploy compares holds ${RECORD_LIMIT} already: the pages of ${template} and of the templates after it are not renewed at the edge when a deploy changes them`;
+    this.cache.reportError(new Error(message));
   }
 
   /**
@@ -162,6 +189,7 @@ function siteOf(cache: BaseCache): SiteTemplates | undefined {
   if (site === undefined) {
     sites.set(cache, (site = new SiteTemplates(cache)));
     watched.add(new WeakRef(site));
+    site.compareNewEngines();
   }
   return site;
 }
@@ -171,7 +199,7 @@ function siteOf(cache: BaseCache): SiteTemplates | undefined {
  * compared with this process's digests, now for the engines made and later for each made after.
  */
 export function compareDeployedTemplates(cache: BaseCache): void {
-  siteOf(cache)?.compareNewEngines();
+  siteOf(cache);
 }
 
 /**

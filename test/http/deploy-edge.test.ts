@@ -6,14 +6,19 @@
  * through Varnish shows the new partial, while a page that does not include it is still answered by
  * Varnish. Purges counted at a recording edge: the processes of a release starting together
  * invalidate a changed template once, and the processes of the last release, still running beside
- * them as in a rolling deploy, never invalidate it back.
+ * them as in a rolling deploy, never invalidate it back. A template that reaches a partial its
+ * engine does not hold as a release starts is compared at its first render instead.
  */
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Handlebars from 'handlebars';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Reply, send } from './client.js';
+import { cachePage } from '../../src/frameworks/express.js';
+import { installCacheHelper, render } from '../../src/engines/handlebars.js';
+import { caches, configureCaches } from '../../src/index.js';
+import { listen, type Reply, send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';
 import { recordingEdge } from '../edge/recording-edge.js';
 import { startShippedVarnish } from '../setup/proxies.js';
@@ -31,7 +36,8 @@ beforeEach(() => {
 afterEach(async () => {
   await Promise.all(running.splice(0).map((site) => site.close()));
 });
-afterAll(() => {
+afterAll(async () => {
+  await caches.closeAll();
   for (const folder of folders) rmSync(folder, { recursive: true, force: true });
 });
 
@@ -164,4 +170,44 @@ describe('the processes of a deploy', () => {
       await edge.close();
     }
   }, 60_000);
+});
+
+describe('a template whose engine is handed a partial only at a render', () => {
+  it('is compared at the first render of a page from it, not as a release starts without the partial', async () => {
+    const edge = await recordingEdge();
+    const location = mkdtempSync(join(tmpdir(), 'cachegrain-deploy-store-'));
+    folders.push(location);
+    const handlebars = installCacheHelper(Handlebars.create(), { digests: true });
+    const template = handlebars.compile('<h1>Shop</h1>{{> banner}}');
+    /** A release in this process: a cache of its own over the shared folder, and a page cache made over it. */
+    const deploy = async () => {
+      await configureCaches({ default: { backend: 'filebased', location, purge: [{ edge: 'http', url: edge.url }] } });
+      const page = cachePage(120);
+      return listen((req, res) => page(req, res, () => void render(template, {}).then((html) => res.end(html))));
+    };
+    const templatePurges = () =>
+      edge.received.map((request) => (JSON.parse(request.body) as { tags: string[] }).tags.filter((tag) => tag.startsWith('template:')));
+    const sites: Array<{ close(): Promise<void> }> = [];
+    try {
+      handlebars.registerPartial('banner', '<p>Spring sale</p>');
+      const first = await deploy();
+      sites.push(first);
+      expect((await send(first.url, '/')).text).toBe('<h1>Shop</h1><p>Spring sale</p>');
+      await caches.settled();
+
+      // The next release starts before its partial is registered, as express-handlebars hands partials over at a render.
+      handlebars.unregisterPartial('banner');
+      const second = await deploy();
+      sites.push(second);
+      await caches.settled();
+      expect(templatePurges(), 'as the release starts').toEqual([]);
+      handlebars.registerPartial('banner', '<p>Summer sale</p>');
+      expect((await send(second.url, '/')).text).toBe('<h1>Shop</h1><p>Summer sale</p>');
+      await caches.settled();
+      expect(templatePurges(), 'after its first render').toEqual([[expect.stringMatching(/^template:handlebars:[0-9a-f]{32}$/)]]);
+    } finally {
+      await Promise.all(sites.map((site) => site.close()));
+      await edge.close();
+    }
+  });
 });
