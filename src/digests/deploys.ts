@@ -30,7 +30,7 @@ type TemplateRecord = Record<string, string>;
  * The most templates a record holds: one entry in the store, under memcached's 1 MB with room to
  * spare. Templates past it (a site compiling template strings made per request, say) go unrecorded.
  */
-export const RECORD_LIMIT = 2000;
+const RECORD_LIMIT = 2000;
 
 /** What one look at the record changes in it: each template's new digest, undefined to drop it, and whether its pages are to be invalidated. */
 type RecordChange = { template: string; digest: string | undefined; invalidate: boolean };

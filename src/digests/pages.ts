@@ -5,8 +5,9 @@
  * what its source depends on. The page cache stores the page with those names and their digests as
  * one string; a hit computes that string in this process (once per list of names until an engine
  * reloads templates) and compares the two: a page whose templates changed since it was stored, in
- * this process or in the one that stored it, is a miss. The surprise: engines are named by their kind
- * and the order they were made in, which is the same in every process of a deploy.
+ * this process or in the one that stored it, is a miss. Each template also names the tag its pages
+ * carry for the edge, which a deploy that changes it invalidates (`deploys.ts`). The surprise: engines
+ * are named by their kind and the order they were made in, which is the same in every process of a deploy.
  */
 import { BoundedMemo } from '../common/bounded-memo.js';
 import { processMemo } from '../common/process-memos.js';
@@ -53,7 +54,7 @@ export function nameEngine(kind: string, engine: PageEngine): string {
   return name;
 }
 
-/** Has `listener` told the name of each engine made from now on (see `nameEngine`). */
+/** Tells `listener` the name of each engine made from now on (see `nameEngine`). */
 export function whenEngineNamed(listener: (engine: string) => void): void {
   namingListeners.push(listener);
 }
