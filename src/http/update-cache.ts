@@ -24,7 +24,7 @@ import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheabil
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { integrationOf } from '../cache/integration.js';
-import { pageTemplates } from '../digests/index.js';
+import { deployedTemplateTags, pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
 function debugPrefix(layer: PageLayer): string {
@@ -125,9 +125,13 @@ export function storeOnEnd(toStore: PageToStore, body: Buffer | null): Promise<v
   return integrationOf(miss.cache).writesLandAtOnce ? undefined : storing;
 }
 
-/** The page's tags: those of every fragment rendered into it and those the view added, and its `url:` tags. */
+/**
+ * The page's tags: those of every fragment rendered into it and those the view added, its `url:`
+ * tags, and, where its cache purges edges, its templates' (a deploy that changes one purges them).
+ */
 function pageTags(miss: PageMiss): string[] {
-  return [...new Set([...scopeOf(miss.res).cacheability.tags, ...miss.urlTags])];
+  const { cacheability } = scopeOf(miss.res);
+  return [...new Set([...cacheability.tags, ...miss.urlTags, ...deployedTemplateTags(miss.cache, cacheability.templates)])];
 }
 
 /** How long past its timeout a page may be served: while one refresh renders it, and instead of a failed render. */
