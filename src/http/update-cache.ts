@@ -207,7 +207,7 @@ async function storePage({ layer, miss, timeout, stale, ownVary, contexts }: Pag
     const learned = await learnVariant(req, { cache, keyPrefix: layer.keyPrefix }, { ownVary, contexts }, listTimeout);
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
-    await cache.set(key, page, { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError });
+    await integrationOf(cache).setHeld(key, page, { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError });
   } catch (error) {
     // The response goes out all the same; a failed store only costs the next request a miss.
     reportPageFailure(cache, `storing the page ${absoluteUrl(req)} failed`, error);
