@@ -174,40 +174,11 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private answerGet<T>(key: CacheKey, defaultValue: T | undefined, options: VersionOption | undefined): MaybePromise<T | undefined> {
     const node = this.keys.node(key, options === undefined ? undefined : this.calls.versionOf(options, 'get'));
     const last = node.entry;
-    if (last !== undefined && this.local!.usedAgain(last)) return this.countedValue(node.made, last, false, defaultValue);
+    if (last !== undefined && this.local!.usedAgain(last)) return this.batches.countedValue(node.made, last, false, defaultValue);
     const found = this.seam.readOne(node.made);
-    if (found instanceof Promise) return found.then((entry) => this.countedValue(node.made, entry, false, defaultValue));
+    if (found instanceof Promise) return found.then((entry) => this.batches.countedValue(node.made, entry, false, defaultValue));
     if (this.local !== undefined) node.entry = found as InProcessEntry<P> | undefined;
-    return this.countedValue(node.made, found, false, defaultValue);
-  }
-
-  /** `readShared` of the integration (see `CacheIntegration`). */
-  private readShared<T>(key: CacheKey): MaybePromise<T | undefined> {
-    const made = this.keys.made(key);
-    const found = this.seam.readOne(made);
-    if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(made, entry, true, undefined));
-    return this.countedValue<T | undefined>(made, found, true, undefined);
-  }
-
-  /** The value of an entry read under `made` if it is fresh and readable, else `missing`; counted as a hit or a miss. */
-  private countedValue<T>(made: string, entry: Entry<P> | undefined, shared: boolean, missing: T): MaybePromise<T> {
-    if (entry === undefined) {
-      this.counts.misses++;
-      return missing;
-    }
-    const own = this.tags.unstamped(entry.payload);
-    if (own instanceof Promise) return own.then((live) => this.countedLive(made, live, shared, missing));
-    return this.countedLive(made, own, shared, missing);
-  }
-
-  private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T): MaybePromise<T> {
-    const value = own === undefined ? undefined : this.payloads.readable(made, own, shared);
-    if (own === undefined || value instanceof Unreadable) {
-      this.counts.misses++;
-      return value instanceof Unreadable ? andThen(value.removal, () => missing) : missing;
-    }
-    this.counts.hits++;
-    return value as T;
+    return this.batches.countedValue(node.made, found, false, defaultValue);
   }
 
   getMany<T = unknown>(keys: ListOf<CacheKey>, options?: VersionOption): Promise<Map<CacheKey, T>> {
@@ -270,7 +241,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private integration(): CacheIntegration {
     const cache = this;
     return {
-      readShared: <T>(key: CacheKey) => this.readShared<T>(key),
+      readShared: <T>(key: CacheKey) => this.batches.readShared<T>(this.keys.made(key)),
       readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
       setHeld: (key: CacheKey, value: unknown, options?: TimeoutArg) => {
         try {

@@ -24,6 +24,7 @@ import { type PageFlight, PageMiss, type RenderedPage } from './page-miss.js';
 import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './page-refresh.js';
 import { reportPageFailure } from './page-failures.js';
 import { SeenAtLookup } from './seen-at-lookup.js';
+import { requestRefusal } from './policy.js';
 /** The next step of a lookup, given the store's answers. */
 type Step<A, B> = (this: PageLookup, first: A, second: B) => MaybePromise<boolean>;
 
@@ -62,14 +63,14 @@ export class PageLookup {
    * sent. Else false, after handing the miss to the capture phase (see `PageMiss`).
    */
   lookup(): MaybePromise<boolean> {
-    const method = this.req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD') {
+    const refused = requestRefusal(this.req, this.layer.requestPolicies);
+    if (refused !== undefined) {
       countOnce(this, 'bypass', routeOf(this.req, this.res));
-      return this.layer.markBypass(this.res, `method ${method}`);
+      return this.layer.markBypass(this.res, refused);
     }
     const tracer = tracing.tracer;
     if (tracer === undefined) return this.lookUp();
-    const span = tracer.pageLookup(this.cache.alias, method);
+    const span = tracer.pageLookup(this.cache.alias, this.req.method ?? 'GET');
     return traced(
       span,
       () => this.lookUp(),

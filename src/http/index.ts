@@ -43,8 +43,17 @@ export type { HoleHandlerOptions } from './hole-handler.js';
 export { defineHole, forgetHole, HoleError } from '../holes/index.js';
 export type { DefineHole, HoleArgument, HoleBuilder, HoleOptions } from '../holes/index.js';
 export type { InvalidatePageOptions, LearnedHeaders, PageKeyOptions } from './page-keys.js';
-export { bodyTooLargeReason, cacheTimeout, storageDecision, uncacheableReason, varyOnCredentials } from './policy.js';
-export type { StorageDecision, StorageRules } from './policy.js';
+export {
+  bodyTooLargeReason,
+  cacheTimeout,
+  REQUEST_POLICIES,
+  requestRefusal,
+  RESPONSE_POLICIES,
+  storageDecision,
+  uncacheableReason,
+  varyOnCredentials,
+} from './policy.js';
+export type { PolicyContext, Refusal, RequestPolicy, ResponsePolicy, StorageDecision, StorageRules } from './policy.js';
 export { holdResponse, teeResponse } from './capture.js';
 export type { HeadDecision, TeeHooks } from './capture.js';
 export { beforeHeaders, conditionalGetResponse } from './response-phase.js';

@@ -25,7 +25,7 @@ import {
   resolveCache,
   urlTag,
 } from './page-keys.js';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS } from './policy.js';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, type RequestPolicy, type ResponsePolicy } from './policy.js';
 import { reportPageFailure } from './page-failures.js';
 import { compareDeployedTemplates } from '../digests/index.js';
 import { UrlVariants } from './url-variants.js';
@@ -85,11 +85,31 @@ export interface PageCacheOptions extends PageKeyOptions {
    */
   holes?: HoleMode;
   /**
+   * Rules of the site's own, asked after the page cache's: `request` policies say whether a request
+   * may use the page cache at all (a site whose visitors with a session cookie get their own pages,
+   * say), `response` policies whether a response may be stored (see `RequestPolicy`,
+   * `ResponsePolicy`); a refusal goes out as BYPASS with its reason. @default none
+   */
+  policies?: { request?: readonly RequestPolicy[]; response?: readonly ResponsePolicy[] };
+  /**
    * The key that signs the holes' ESI URLs: the same in every process, and given to `holeHandler`
    * too. @default a random key of this process's own, which suits a site of one process
    */
   secret?: string;
 }
+
+const isPolicy = (value: unknown) =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { name?: unknown }).name === 'string' &&
+  typeof (value as { check?: unknown }).check === 'function';
+const POLICY_LIST = new ValueRule('a list of policies, each { name, check }', (value) => Array.isArray(value) && value.every(isPolicy));
+const POLICIES = new ValueRule(
+  'an object of policies: { request?, response? }',
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  'be',
+  { request: POLICY_LIST, response: POLICY_LIST },
+);
 
 const HEADER_NAME_OR_FALSE = new ValueRule('a header name or false', (value) => value === false || (typeof value === 'string' && isHeaderName(value)));
 const CACHE_ALIAS_OR_CACHE = new ValueRule(
@@ -112,6 +132,7 @@ export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
   lockTimeoutMs: MUST_BE.nonNegativeNumber,
   browserMaxAge: MUST_BE.nonNegativeSeconds,
   holes: HOLE_MODE,
+  policies: POLICIES,
   secret: HOLE_SECRET,
 });
 /** `cachePage` takes its timeout as its first argument, never as `seconds`. */
@@ -147,6 +168,9 @@ export class PageLayer {
   readonly tagHeader: TagHeader | false | undefined;
   readonly lock: boolean;
   readonly lockTimeoutMs: number;
+  /** The site's own policies, asked after the page cache's (see `PageCacheOptions.policies`). */
+  readonly requestPolicies: readonly RequestPolicy[];
+  readonly responsePolicies: readonly ResponsePolicy[];
   /** How this layer delivers the holes of the responses it is the outermost layer of. */
   readonly holeDelivery: HoleDelivery;
   /** The mistakes this layer reported (of middleware order, see `SeenAtLookup.mayStore`; a tag header, see `meetCache`): each once. */
@@ -183,6 +207,8 @@ export class PageLayer {
     this.refuseUnreadTagHeader();
     this.lock = options.lock ?? false;
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+    this.requestPolicies = [...(options.policies?.request ?? [])];
+    this.responsePolicies = [...(options.policies?.response ?? [])];
     this.holeDelivery = new HoleDelivery(options.holes ?? 'fill', options.secret, (what, error) =>
       reportPageFailure(resolveCache(this.cacheOption), what, error),
     );

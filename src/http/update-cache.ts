@@ -68,7 +68,8 @@ export function judgeHead(layer: PageLayer, miss: PageMiss): PageToStore | undef
   // save one that tells them apart by the edge's Cachegrain-Context.
   if (contexts.length > 0) patchVaryHeaders(res, varyHeadersOf(contexts));
   const contextCookies = cookiesStoodForByVary(contexts, splitHeaderValue(ownVary));
-  const decision = storageDecision(req, res, { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes });
+  const rules = { pageTimeout: layer.pageTimeout, defaultSeconds: layer.seconds, maxBodyBytes: layer.maxBodyBytes };
+  const decision = storageDecision(req, res, rules, layer.responsePolicies);
   countOnce(miss, decision.store ? 'miss' : 'bypass', routeOf(req, res));
   if (layer.debug) {
     if (contexts.length > 0) res.setHeader(`${debugPrefix(layer)}-Contexts`, contexts.join(', '));

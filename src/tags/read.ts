@@ -95,6 +95,34 @@ export class TaggedReads<P> {
     this.stampsByKey.limitTo(this.host.keys.remembered);
   }
 
+  /** `readShared` of the integration (see `CacheIntegration`): the value under `made`, one for every shared reader. */
+  readShared<T>(made: string): MaybePromise<T | undefined> {
+    const found = this.host.seam.readOne(made);
+    if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(made, entry, true, undefined));
+    return this.countedValue<T | undefined>(made, found, true, undefined);
+  }
+
+  /** The value of an entry read under `made` if it is fresh and readable, else `missing`; counted as a hit or a miss. */
+  countedValue<T>(made: string, entry: Entry<P> | undefined, shared: boolean, missing: T): MaybePromise<T> {
+    if (entry === undefined) {
+      this.counts.misses++;
+      return missing;
+    }
+    const own = this.tags.unstamped(entry.payload);
+    if (own instanceof Promise) return own.then((live) => this.countedLive(made, live, shared, missing));
+    return this.countedLive(made, own, shared, missing);
+  }
+
+  private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T): MaybePromise<T> {
+    const value = own === undefined ? undefined : this.host.payloads.readable(made, own, shared);
+    if (own === undefined || value instanceof Unreadable) {
+      this.counts.misses++;
+      return value instanceof Unreadable ? andThen(value.removal, () => missing) : missing;
+    }
+    this.counts.hits++;
+    return value as T;
+  }
+
   /**
    * The entries under `keys` (of `version`, undefined for the cache's own), as `mode` says: values
    * for `fresh`, entries (`CachedEntry`) for `live`.

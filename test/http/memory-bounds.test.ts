@@ -49,9 +49,11 @@ describe('a page cache asked for 20,000 distinct URLs over HTTP, on a locmem of 
     for (const operation of CACHE_OPERATIONS) subscribe(channelName(operation), listener);
     const app = express();
     app.use(cacheMiddleware({ cache, keyPrefix: 'bounds' }));
-    app.use((req, res) => {
+    app.use(async (req, res) => {
       addCacheTags(res, 'items', `item:${req.query.q as string}`);
-      res.type('html').send(`<p>${req.url}</p>`);
+      // The view's own read, which the subscriber hears (the page cache's reads and stores publish nothing).
+      const item = await cache.get(`item:${req.query.q as string}`, 'none');
+      res.type('html').send(`<p>${req.url} ${item}</p>`);
     });
     site = await listen(app as unknown as http.RequestListener);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
