@@ -11,6 +11,7 @@ import { integrationOf } from '../cache/integration.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { keepFrameworkRequest } from '../cacheability/framework-request.js';
 import { scopeOf } from '../cacheability/request-scope.js';
+import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { HOLD_BODY, KEEP_BODY, PASS_BODY, teeResponse } from './capture.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
@@ -76,6 +77,6 @@ function replaceWithFallback(layer: PageLayer, miss: PageMiss, fallback: StoredP
   res.statusCode = fallback.status;
   res.statusMessage = fallback.statusMessage;
   putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader, miss.cache.now()));
-  fitForEdge(req, res, fallback.contextCookies, integrationOf(miss.cache).purgedEdges);
+  fitForEdge(req, res, fallback.contextCookies, edgesPurgedBy(miss.cache));
   return fallback.body;
 }
