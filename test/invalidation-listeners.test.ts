@@ -140,14 +140,7 @@ describe('addInvalidationListener', () => {
     const settled = cache.settled().then(() => order.push('settled'));
     release();
     await settled;
-    expect(order).toEqual([
-      'the throwing listener',
-      'the slow listener',
-      'the last listener',
-      'invalidateTags resolved',
-      'the slow listener done',
-      'settled',
-    ]);
+    expect(order).toEqual(['the throwing listener', 'the slow listener', 'the last listener', 'invalidateTags resolved', 'the slow listener done', 'settled']);
     expect(reported.map((error) => [error.message, (error.cause as Error).message])).toEqual([
       ["cache 'default': an invalidation listener failed on tags item:4: index unreachable", 'index unreachable'],
       ["cache 'default': an invalidation listener failed on tags item:4: bus closed", 'bus closed'],

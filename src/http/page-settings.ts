@@ -214,8 +214,7 @@ export class PageLayer {
   meetCache(): BaseCache {
     const cache = resolveCache(this.cacheOption);
     if (cache === this.checkedCache) return cache;
-    const refused =
-      this.tagHeaderName === undefined ? undefined : unreadTagHeaderError(this.what, this.tagHeaderName, cache.alias, edgeTagHeadersOf(cache));
+    const refused = this.tagHeaderName === undefined ? undefined : unreadTagHeaderError(this.what, this.tagHeaderName, cache.alias, edgeTagHeadersOf(cache));
     if (refused === undefined) {
       this.checkedCache = cache;
       return cache;
