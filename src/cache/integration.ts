@@ -3,8 +3,8 @@
  * itself reach in a cache beyond the API README documents: reads shared among readers that never
  * mutate them and hits held from memory, the key as the cache stores it, how the store holds an
  * entry, how its calls and writes land, its invalidation listeners and counts, and its flights,
- * refreshes and work behind. Reached through `integrationOf(cache)`, under a key the package does not export, so that
- * `cache.` offers an application the documented API only.
+ * refreshes and work behind. Reached through `integrationOf(cache)`, under a key the package does
+ * not export, so that `cache.` offers an application the documented API only.
  */
 import type { Flights, Refreshes, WorkBehind } from '../flight/index.js';
 import type { CacheKey } from '../common/cache-keys.js';

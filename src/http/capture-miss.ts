@@ -7,7 +7,6 @@
  * it filled, while each layer stores the page with its holes' placeholders), and a render that fails
  * while a page inside its `staleIfError` window is stored sends that page instead, decided at the head.
  */
-import { integrationOf } from '../cache/integration.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { keepFrameworkRequest } from '../cacheability/framework-request.js';
 import { scopeOf } from '../cacheability/request-scope.js';

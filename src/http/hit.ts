@@ -4,7 +4,7 @@
  * headers go on the response before `writeHead`, so the layers around the page cache change a HIT as
  * they changed the MISS that stored it.
  */
-import { INTEGRATION, integrationOf } from '../cache/integration.js';
+import type { INTEGRATION } from '../cache/integration.js';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
 import { httpDate, mergeCacheControl } from './headers.js';

@@ -3,7 +3,6 @@
  * checked once from its options, and what every step of a request reads from them: the URL's keys
  * and the marks the layer puts on a response it did not answer (MISS, BYPASS).
  */
-import { integrationOf } from '../cache/integration.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../cache/base-cache.js';
