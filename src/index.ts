@@ -10,9 +10,12 @@ export type {
   Entry,
   EntryState,
   InvalidateOptions,
+  InvalidationEvent,
+  InvalidationListener,
   ListOf,
   MaybePromise,
   StoredEntry,
+  TagsInvalidatedEvent,
   TimeoutArg,
   TouchArg,
   TouchOptions,
@@ -49,5 +52,5 @@ export type { MemcachedOptions } from './backends/memcached.js';
 export { FragmentRenderError, makeTemplateFragmentKey, TemplateSyntaxError } from './fragments/index.js';
 export { HoleError } from './holes/index.js';
 export { EdgePurgeError, EdgeWaitError } from './edge/purge-queue.js';
-export type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, VarnishPurge } from './common/edge-purge-options.js';
+export type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, VarnishPurge } from './edge/purge-options.js';
 export type { DependencyNode, DigestProblem, TemplateDigestReport } from './digests/index.js';

@@ -162,9 +162,9 @@ function moduleNamed(file: string, specifier: string): string | undefined {
 const LAYERS: ReadonlyArray<readonly string[]> = [
   ['common'], // the leaves: keys, codec, clock, errors, memos, MaybePromise, option rules, the backend primitives
   ['cacheability'], // the record, the named cache contexts, the request scope
-  ['flight', 'edge', 'tags'],
-  ['cache'], // BaseCache and its parts, on the tags, flights and edges it drives
-  ['tier'], // the L1 a cache is composed with
+  ['flight', 'tags'],
+  ['cache'], // BaseCache and its parts, on the tags and flights it drives; what it tells its invalidation listeners
+  ['tier', 'edge'], // the L1 a cache is composed with; the edges in front, purged by one of a cache's invalidation listeners
   ['backends'],
   ['config'], // the caches registry
   ['holes', 'digests'],

@@ -22,16 +22,11 @@ import { now } from '../common/clock.js';
 import { defaultKeyFunction, type KeyFunction } from '../common/cache-keys.js';
 import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
 import { cacheTypeError, named } from '../common/reporting.js';
-import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
-import { purgeConfigProblem } from '../edge/purge-config.js';
 import { payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../common/backend-primitives.js';
-import type { EdgePurges } from '../edge/purge-queue.js';
 import { WorkBehind } from '../flight/work-behind.js';
+import type { InvalidationListener, InvalidationListeners } from './invalidation-listeners.js';
 import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from '../common/cache-types.js';
 import { checkOptionNames, checkOptionValues, type OptionShape } from '../common/option-rules.js';
-
-/** The purged edges of a cache whose `purge` option names none. */
-const NO_EDGES: readonly EdgePurgeConfig[] = Object.freeze([]);
 
 /**
  * What a backend is built on: the settings every cache has, checked once, and the primitives a
@@ -68,7 +63,7 @@ export abstract class CacheSeam<P> extends EventEmitter {
   constructor(params: CacheParams<object>, backend: { optionNames?: readonly string[] | OptionShape; locationProblem?: typeof CacheSeam.locationProblem }) {
     super();
     this.alias = params.alias ?? 'default';
-    const problem = checkOptionValues(params, CACHE_PARAMS, '') ?? purgeConfigProblem(params.purge);
+    const problem = checkOptionValues(params, CACHE_PARAMS, '') ?? misplacedPurge(params);
     if (problem !== undefined) throw this.typeError(problem);
     this.location = splitLocation(params.location);
     this.defaultTimeout = params.timeout === undefined ? DEFAULT_TIMEOUT : params.timeout;
@@ -83,39 +78,39 @@ export abstract class CacheSeam<P> extends EventEmitter {
     this.cullProofKeyStart = madeKeyStart(this.keyFunction, this.keyPrefix, TAG_KEYS, TAG_KEY_VERSION);
   }
 
-  /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
-  protected purges: EdgePurges | undefined;
+  /** Who it tells of its invalidations once they have landed (`addInvalidationListener`): set by `BaseCache`. */
+  protected invalidationListeners!: InvalidationListeners;
+
+  /**
+   * Tells `listener` of every later `invalidateTags` (so `invalidatePage`) and `clear` of this cache,
+   * once its own has landed, after the listeners added before it (see `InvalidationListener`).
+   */
+  addInvalidationListener(listener: InvalidationListener): void {
+    this.invalidationListeners.add(listener);
+  }
 
   /** Work of this cache that runs behind its callers once they were answered (see `settled`). */
   protected readonly behind = new WorkBehind();
 
-  /** The edges in front that its invalidations purge, as its `purge` option names them. */
-  protected get purgedEdges(): readonly EdgePurgeConfig[] {
-    return this.purges?.edges ?? NO_EDGES;
-  }
-
   /**
-   * Settles once every edge purge this cache queued (the `purge` option) was taken by its edge, or
-   * given up and reported; never rejects. A test awaits it before asking the edge for a page.
+   * Settles once what its invalidation listeners do behind the calls that told them has ended: every
+   * edge purge this cache queued (the `purge` option) taken by its edge, or given up and reported.
+   * Never rejects. A test awaits it before asking the edge for a page.
    */
   purgesSettled(): Promise<void> {
-    return this.purges?.settled() ?? Promise.resolve();
+    return this.invalidationListeners.settled();
   }
 
   /**
    * Settles once the work this cache does behind its callers has ended: the pages stored after their
    * responses went out, the stale entries, fragments and pages computed again behind those served
-   * them, and the edge purges its invalidations queued (`purgesSettled`). Never rejects: each failure
-   * is reported as it happens. A test awaits it before asking for what a request wrote.
+   * them, and what its invalidation listeners do behind the calls that told them, the edge purges
+   * among it (`purgesSettled`). Never rejects: each failure is reported as it happens. A test awaits
+   * it before asking for what a request wrote.
    */
   async settled(): Promise<void> {
     await this.behind.settled();
     await this.purgesSettled();
-  }
-
-  /** The headers the edges it purges read a page's tags from: the page cache sends its pages' tags in each (`tagHeader`). */
-  protected get edgeTagHeaders(): readonly string[] {
-    return this.purges?.tagHeaders ?? [];
   }
 
   /**
@@ -267,4 +262,13 @@ export abstract class CacheSeam<P> extends EventEmitter {
   protected named(message: string): string {
     return named(this.alias, message);
   }
+}
+
+/**
+ * Why a cache built directly refuses `purge`: the edges are purged by a listener that
+ * `configureCaches` adds to the cache of the alias whose configuration names them.
+ */
+function misplacedPurge(params: object): string | undefined {
+  if (!('purge' in params) || params.purge === undefined) return undefined;
+  return 'purge is an option of the alias in configureCaches, whose cache purges the edges it names; a cache built directly tells its invalidations to the listeners given to addInvalidationListener';
 }

@@ -54,6 +54,7 @@ import type { TagVersions } from '../tags/versions.js';
 
 export type { WriteFailure } from '../common/backend-primitives.js';
 export type { EachEntry } from './writes.js';
+export type { InvalidationEvent, InvalidationListener, TagsInvalidatedEvent } from './invalidation-listeners.js';
 export type { Entry } from '../common/cache-types.js';
 export type { MaybePromise } from '../common/maybe-promise.js';
 export { failedKey } from '../common/backend-primitives.js';
@@ -115,7 +116,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     this.counters = new Counters(context);
     this.locks = new StoreLocks(context);
     this.writes = new Writes(context);
-    this.purges = context.purges;
+    this.invalidationListeners = context.listeners;
   }
 
   /**
@@ -261,12 +262,10 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
       get writesLandAtOnce() {
         return cache.writesLandAtOnce;
       },
-      get purgedEdges() {
-        return cache.purgedEdges;
+      get invalidationListeners() {
+        return cache.invalidationListeners.all;
       },
-      get edgeTagHeaders() {
-        return cache.edgeTagHeaders;
-      },
+      counts: this.counts,
       behind: this.behind,
       flights: this.flights,
       refreshes: this.refreshes,
@@ -379,7 +378,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return instrument(this, 'deleteMany', this.writes, this.writes.deleteMany, keys, options);
   }
 
-  /** Removes every entry of this cache (and purges the edges in front: with `waitForEdges`, waiting until they took it). */
+  /** Removes every entry of this cache, then tells its invalidation listeners (with `waitForEdges`, waiting until they took it). */
   clear(options?: ClearOptions): Promise<void> {
     return instrument(this, 'clear', this, this.removeEverything, options);
   }
@@ -390,7 +389,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     await this.seam.removeAll();
     // What is being computed now may carry what was cleared: nobody who comes after joins it.
     this.flights.overtakeAll();
-    await this.purges?.purge({ kind: 'everything' }, options?.waitForEdges);
+    await this.invalidationListeners.everythingCleared(options?.waitForEdges);
   }
 
   /** Adds `delta` to a stored integer, keeping its expiry; KeyNotFoundError when missing. */

@@ -16,9 +16,9 @@ import type { MaybePromise } from '../common/maybe-promise.js';
 import type { CacheStats } from '../common/observation.js';
 import { Payloads } from '../common/payloads.js';
 import { Reporter } from '../common/reporting.js';
-import { EdgePurges } from '../edge/purge-queue.js';
 import type { Release } from '../flight/index.js';
 import { type CacheIntegration, type INTEGRATION, integrationOf } from './integration.js';
+import { InvalidationListeners } from './invalidation-listeners.js';
 import type { TagHost } from '../tags/tag-host.js';
 import { TagVersions } from '../tags/versions.js';
 
@@ -38,29 +38,25 @@ export interface CacheSelf extends KeyMaking {
 
 /**
  * The parts' shared view of the cache: what the tags need of it (`TagHost`), with the cache's own
- * face, its reporting, its edge purges as the queue that sends them, and its tag versions.
+ * face, its reporting, the listeners it tells of its invalidations, and its tag versions.
  */
 export interface CacheParts<P> extends TagHost<P> {
   readonly cache: CacheSelf;
   readonly reporter: Reporter;
-  /** The edges in front that its invalidations purge (the `purge` option), when it names any. */
-  readonly purges: EdgePurges | undefined;
+  /** Who it tells of its invalidations once they have landed (`addInvalidationListener`). */
+  readonly listeners: InvalidationListeners;
   readonly tags: TagVersions<P>;
 }
 
-/**
- * The parts of `cache`, whose stats are `counts`, whose problems go to `params.logger` (checked
- * here), and whose invalidations purge the edges `params.purge` names.
- */
+/** The parts of `cache`, whose stats are `counts` and whose problems go to `params.logger` (checked here). */
 export function cacheParts<P>(
   cache: CacheSelf & EventEmitter,
   { seam, codec }: { seam: Seam<P>; codec: Codec<P> },
-  params: Pick<CacheParams, 'logger' | 'purge'>,
+  params: Pick<CacheParams, 'logger'>,
   counts: CacheStats,
 ): CacheParts<P> {
   const alias = cache.alias;
   const reporter = new Reporter(alias, cache, counts, params.logger);
-  const purges = params.purge?.length ? new EdgePurges(alias, params.purge, reporter, counts) : undefined;
   const payloads = new Payloads(alias, codec, seam, reporter);
   const keys = new MadeKeys<P>(cache);
   const calls = new CallOptions(alias, cache.defaultTimeout, cache);
@@ -78,7 +74,7 @@ export function cacheParts<P>(
     calls,
     counts,
     reporter,
-    purges,
+    listeners: new InvalidationListeners(alias, reporter),
   };
   return Object.assign(parts, { tags: new TagVersions<P>(parts) });
 }

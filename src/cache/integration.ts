@@ -2,16 +2,17 @@
  * What the page cache, the fragments, the dashboard, `cachegrain inspect` and the parts of the cache
  * itself reach in a cache beyond the API README documents: reads shared among readers that never
  * mutate them and hits held from memory, the key as the cache stores it, how the store holds an
- * entry, how its calls and writes land, the edges it purges, and its flights, refreshes and work
- * behind. Reached through `integrationOf(cache)`, under a key the package does not export, so that
- * `cache.` offers an application the documented API only.
+ * entry, how its calls and writes land, its invalidation listeners and counts, and its flights,
+ * refreshes and work behind. Reached through `integrationOf(cache)`, under a key the package does
+ * not export, so that `cache.` offers an application the documented API only.
  */
 import type { Flights, Refreshes, WorkBehind } from '../flight/index.js';
 import type { CacheKey } from '../common/cache-keys.js';
-import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
 import type { HeldString } from '../common/in-process-contract.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
+import type { CacheStats } from '../common/observation.js';
 import type { CachedEntry, RenderEntry, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
+import type { InvalidationListener } from './invalidation-listeners.js';
 
 export const INTEGRATION: unique symbol = Symbol('cachegrain.integration');
 
@@ -57,10 +58,10 @@ export interface CacheIntegration {
    * no one need wait for it to see it. A file or a server is written later.
    */
   readonly writesLandAtOnce: boolean;
-  /** The edges in front that its invalidations purge, as its `purge` option names them. */
-  readonly purgedEdges: readonly EdgePurgeConfig[];
-  /** The headers the edges it purges read a page's tags from: the page cache sends its pages' tags in each (`tagHeader`). */
-  readonly edgeTagHeaders: readonly string[];
+  /** Who it tells of its invalidations, in order (`addInvalidationListener`): the edges' purges are found among them. */
+  readonly invalidationListeners: readonly InvalidationListener[];
+  /** What `stats()` answers a copy of: a listener counts there what it does for this cache (the edges' `purgesSent`, `purgesFailed`). */
+  readonly counts: CacheStats;
   /** Work of this cache that runs behind its callers once they were answered (what `settled` waits for). */
   readonly behind: WorkBehind;
   /**

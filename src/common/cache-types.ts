@@ -1,6 +1,5 @@
 /** The shapes the cache API takes and answers: construction parameters, call options, entries. */
 import type { KeyFunction } from './cache-keys.js';
-import type { EdgePurgeConfig } from './edge-purge-options.js';
 import { MUST_BE, optionShape, ValueRule } from './option-rules.js';
 
 /** Everything `configureCaches` knows about one alias, as handed to a backend's constructor. */
@@ -21,8 +20,6 @@ export interface CacheParams<O = Record<string, unknown>> {
   logger?: CacheLogger;
   /** Backend-specific options. */
   options?: O;
-  /** The shared caches in front of the application that every invalidation also purges. */
-  purge?: readonly EdgePurgeConfig[];
 }
 
 /**
@@ -41,8 +38,6 @@ export const CACHE_PARAMS = optionShape<CacheParams>({
   keyFunction: new ValueRule('a function (key, keyPrefix, version) => string', (value) => typeof value === 'function'),
   logger: new ValueRule('a warn(message) method, as console does', (value) => typeof (value as CacheLogger | null)?.warn === 'function', 'have'),
   options: new ValueRule('an object', (value) => value !== null && typeof value === 'object' && !Array.isArray(value)),
-  // Checked as a whole where the cache is configured or built (`purgeConfigProblem`), naming the edge.
-  purge: true,
 });
 
 /** Where a cache reports what goes wrong around it: a server down, a key memcached would refuse. `console` is one. */
@@ -102,13 +97,17 @@ export type TagSnapshot = ReadonlyMap<string, string | undefined> & { readonly g
 /** The option of each call that purges the edges in front (`invalidateTags`, `invalidatePage`, `clear`). */
 export interface EdgeWaitOptions {
   /**
-   * Resolve only once every edge in the cache's `purge` option took this call's purge: `true` waits at
-   * most 5 seconds, a number at most that many seconds. Past that, or when an edge refuses the purge,
-   * the call rejects with an `EdgeWaitError` (the cache's own invalidation is done all the same).
+   * Resolve only once every edge in the cache's `purge` option took this call's purge (and each of
+   * its invalidation listeners answered): `true` waits at most 5 seconds, a number at most that many
+   * seconds. Past that, or when an edge refuses the purge, the call rejects with an `EdgeWaitError`
+   * (the cache's own invalidation is done all the same).
    * @default false: the purge is sent after the call resolved
    */
   waitForEdges?: boolean | number;
 }
+
+/** How long `waitForEdges: true` waits, in seconds. */
+export const DEFAULT_EDGE_WAIT_SECONDS = 5;
 
 /** The rule of `waitForEdges`, in every options shape that takes it. */
 export const WAIT_FOR_EDGES = new ValueRule(

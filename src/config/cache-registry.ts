@@ -14,7 +14,8 @@ import { BUILTIN_BACKENDS } from '../backends/index.js';
 import { InvalidCacheBackendError } from '../common/errors.js';
 import { checkOptionNames, checkOptions, closestName, didYouMean, type OptionShape, optionShape, ValueRule } from '../common/option-rules.js';
 import { describe, type KeyFunction } from '../common/cache-keys.js';
-import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
+import type { EdgePurgeConfig } from '../edge/purge-options.js';
+import { purgeEdgesAfterInvalidations } from '../edge/cache-edges.js';
 import { purgeConfigProblem } from '../edge/purge-config.js';
 import type { DatabaseOptions } from '../backends/database/database.js';
 import type { FileBasedOptions } from '../backends/filebased.js';
@@ -72,13 +73,15 @@ const CACHE_CONFIG_FIELDS = optionShape<CommonConfig & { backend: unknown; optio
   ),
   logger: CACHE_PARAMS.logger,
   options: CACHE_PARAMS.options,
-  purge: CACHE_PARAMS.purge,
+  // Checked as a whole (`purgeConfigProblem`), naming the edge.
+  purge: true,
 });
 
-/** An alias's configuration once checked: the class that builds it and what it is built with. */
+/** An alias's configuration once checked: the class that builds it, what it is built with, and the edges its invalidations purge. */
 interface Resolved {
   Backend: BackendClass;
   params: CacheParams<any>;
+  purge: readonly EdgePurgeConfig[];
 }
 
 const DEFAULT_CONFIG: CachesConfig = { default: { backend: 'locmem' } };
@@ -112,13 +115,14 @@ class CacheHandler {
     return closeQuietly(replaced);
   }
 
-  /** The instance for an alias, the same object on every call. */
+  /** The instance for an alias, the same object on every call: built on first use, with the listener that purges the edges its `purge` option names. */
   get<C extends BaseCache = BaseCache>(alias: string): C {
     let instance = this.instances.get(alias);
     if (instance === undefined) {
       const resolved = this.config.get(alias);
       if (resolved === undefined) throw this.notConfigured(alias);
       instance = new resolved.Backend(resolved.params);
+      purgeEdgesAfterInvalidations(instance, resolved.purge);
       this.instances.set(alias, instance);
     }
     return instance as C;
@@ -136,7 +140,7 @@ class CacheHandler {
 
   /** Whether an alias is configured with edges to purge (its `purge` option), without building its cache. */
   purgesEdges(alias: string): boolean {
-    return (this.config.get(alias)?.params.purge?.length ?? 0) > 0;
+    return (this.config.get(alias)?.purge.length ?? 0) > 0;
   }
 
   /**
@@ -157,7 +161,7 @@ class CacheHandler {
   purgedEdgesOf(alias: string): readonly EdgePurgeConfig[] | undefined {
     if (!this.configured) return undefined;
     const resolved = this.config.get(alias);
-    return resolved === undefined ? undefined : (resolved.params.purge ?? []);
+    return resolved?.purge;
   }
 
   /** The configured alias closest to `alias`, if one is near enough to be a slip of it. */
@@ -263,7 +267,8 @@ function resolve(alias: string, entry: CacheConfig): Resolved {
     if (typeof loaded !== 'function') throw new TypeError(`cache '${alias}': keyFunction '${keyFunction}' is not a function (got ${describe(loaded)})`);
     keyFunction = loaded as KeyFunction;
   }
-  return { Backend, params: { ...entry, alias, keyFunction } };
+  const { purge = [], ...params } = entry;
+  return { Backend, params: { ...params, alias, keyFunction }, purge };
 }
 
 function resolveBackend(alias: string, backend: unknown): BackendClass {

@@ -13,6 +13,7 @@
  */
 import type { BaseCache } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
+import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
 import { TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
 import { lockOrWait, LOCK_SECONDS } from '../flight/index.js';
@@ -184,7 +185,7 @@ whenEngineNamed(() => {
 
 /** The record of `cache`'s templates; undefined for a cache that purges no edge, whose pages nothing renews downstream. */
 function siteOf(cache: BaseCache): SiteTemplates | undefined {
-  if (integrationOf(cache).purgedEdges.length === 0) return undefined;
+  if (edgesPurgedBy(cache).length === 0) return undefined;
   let site = sites.get(cache);
   if (site === undefined) {
     sites.set(cache, (site = new SiteTemplates(cache)));

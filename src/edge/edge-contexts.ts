@@ -13,7 +13,7 @@ import type { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http
 import { headerText, splitHeaderValue } from '../common/header-values.js';
 import { contextValue } from '../cacheability/contexts.js';
 import { keepNoUnpurgedContext } from './nginx-lifetime.js';
-import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
+import type { EdgePurgeConfig } from './purge-options.js';
 
 export const EDGE_CONTEXT_HEADER = 'Cachegrain-Context';
 

@@ -5,7 +5,7 @@
  * time and nothing else, so other tags and `clear` cannot reach it; the page cache keeps pages with
  * such tags out of it instead (`X-Accel-Expires`), and a clear is reported as not purged there.
  */
-import type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, Purge, VarnishPurge } from '../common/edge-purge-options.js';
+import type { CloudflarePurge, EdgePurgeConfig, FastlyPurge, HttpHookPurge, NginxPurge, Purge, VarnishPurge } from './purge-options.js';
 import { purgeTokens } from './tokens.js';
 
 /** One request to an edge, and what it purges, as a failure names it. */

@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { headerText, secondsOf } from '../common/header-values.js';
 import { taggedUrl } from './edge-requests.js';
-import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
+import type { EdgePurgeConfig } from './purge-options.js';
 import { nginxKeepsTaggedFor } from './purge-config.js';
 
 /** Sets `X-Accel-Expires` on a page with `tags` where `edges` names an nginx and a tag of them is not a `url:` tag. */

@@ -1,12 +1,11 @@
 /**
- * The `purge` option of a cache alias (its shape in `common/edge-purge-options.ts`): the shared
- * caches in front of the application that every invalidation of the cache also purges. Checked
- * once, with errors naming the alias, the edge and the option, by `configureCaches` before anything
- * is replaced and by a cache built directly.
+ * The `purge` option of a cache alias (its shape in `purge-options.ts`): the shared caches in front
+ * of the application that every invalidation of the cache also purges. Checked once, with errors
+ * naming the alias, the edge and the option, by `configureCaches` before anything is replaced.
  */
 import { describe } from '../common/cache-keys.js';
 import { checkOptionNames, closestName, didYouMean, MUST_BE, type OptionShape, ValueRule } from '../common/option-rules.js';
-import type { EdgeName, EdgePurgeConfig } from '../common/edge-purge-options.js';
+import type { EdgeName, EdgePurgeConfig } from './purge-options.js';
 
 const HTTP_URL = new ValueRule('an http:// or https:// URL', (value) => typeof value === 'string' && /^https?:\/\/[^/]/i.test(value));
 const REQUEST_OPTIONS: OptionShape = {

@@ -1,23 +1,21 @@
 /**
- * One cache's purges of the shared caches in front of it: queued after the application's
- * own invalidation has landed, sent one request at a time per edge, tried again with backoff on
- * network errors, timeouts, 5xx and 429, and when given up reported through the cache's reporting
- * path naming the edge and what was not purged. The caller waits on no edge, unless it asks to
- * (`waitForEdges`): then for its own purge only, each edge's answer to the requests that carried it,
- * bounded.
+ * One cache's purges of the shared caches in front of it, one of its invalidation listeners: queued
+ * once the application's own invalidation has landed, sent one request at a time per edge, tried
+ * again with backoff on network errors, timeouts, 5xx and 429, and when given up reported through
+ * the cache's reporting path naming the edge and what was not purged. The caller waits on no edge,
+ * unless it asks to (`waitForEdges`): then for its own purge only, each edge's answer to the
+ * requests that carried it, bounded.
  */
 import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { type CacheStats, PURGE_CHANNEL, type PurgeEvent } from '../common/observation.js';
-import type { Reporter } from '../common/reporting.js';
-import type { EdgePurgeConfig, Purge } from '../common/edge-purge-options.js';
+import type { InvalidationEvent, InvalidationListener, TagsInvalidatedEvent } from '../cache/invalidation-listeners.js';
+import type { EdgePurgeConfig, Purge } from './purge-options.js';
 import { edgeName, edgeRequests, type EdgeRequest } from './edge-requests.js';
 import { tagHeadersReadBy } from './purge-config.js';
 
 export const DEFAULT_PURGE_TIMEOUT_MS = 5_000;
 export const DEFAULT_PURGE_TRIES = 3;
-/** How long `waitForEdges: true` waits for the edges to take a purge, in seconds. */
-export const DEFAULT_EDGE_WAIT_SECONDS = 5;
 /** Milliseconds before the second try; each later one waits twice as long as the one before. */
 const FIRST_BACKOFF_MS = 100;
 
@@ -138,7 +136,8 @@ export function coalesced(purges: readonly Purge[]): Purge[] {
   return merged;
 }
 
-export class EdgePurges {
+/** The edges one cache purges: the listener its alias's `purge` option adds to it. */
+export class EdgePurges implements InvalidationListener {
   private readonly lines: EdgeLine[];
   /** The tag headers these edges read a page's tags from (`xkey`, `Surrogate-Key`, `Cache-Tag`). */
   readonly tagHeaders: readonly string[];
@@ -147,23 +146,31 @@ export class EdgePurges {
     private readonly alias: string,
     /** The edges purged, as the `purge` option names them. */
     readonly edges: readonly EdgePurgeConfig[],
-    private readonly reporter: Reporter,
+    /** The cache purged for: a purge given up is reported as its own failures are. */
+    private readonly reporter: { reportError(error: Error, cause?: string): void },
+    /** The cache's counts, where `purgesSent` and `purgesFailed` are counted. */
     private readonly counts: CacheStats,
   ) {
     this.lines = edges.map((edge) => new EdgeLine(edge, (line, request) => this.sendWithRetries(line, request)));
     this.tagHeaders = tagHeadersReadBy(edges);
   }
 
+  tagsInvalidated(tags: readonly string[], { soft, waitSeconds }: TagsInvalidatedEvent): Promise<void> | undefined {
+    return this.purge({ kind: 'tags', tags, soft }, waitSeconds);
+  }
+
+  everythingCleared({ waitSeconds }: InvalidationEvent): Promise<void> | undefined {
+    return this.purge({ kind: 'everything' }, waitSeconds);
+  }
+
   /**
-   * Queues `purge` on every edge. Answers at once; with `waitForEdges` (true, or the most seconds to
-   * wait), once every edge took it, rejecting with an `EdgeWaitError` when one refused it or the
-   * wait ran out first.
+   * Queues `purge` on every edge. Answers at once; given `waitSeconds`, a promise that settles once
+   * every edge took it, rejecting with an `EdgeWaitError` when one refused it or the wait ran out first.
    */
-  async purge(purge: Purge, waitForEdges: boolean | number = false): Promise<void> {
-    if (purge.kind === 'tags' && purge.tags.length === 0) return;
+  private purge(purge: Purge, waitSeconds: number | undefined): Promise<void> | undefined {
+    if (purge.kind === 'tags' && purge.tags.length === 0) return undefined;
     const carried = this.lines.map((line) => line.add(purge));
-    if (waitForEdges === false) return;
-    await this.taken(carried, waitForEdges === true ? DEFAULT_EDGE_WAIT_SECONDS : waitForEdges);
+    return waitSeconds === undefined ? undefined : this.taken(carried, waitSeconds);
   }
 
   /** Settles once each line's `carried` answered, or `seconds` passed; rejects naming the edges that refused or had not answered. */
@@ -222,7 +229,7 @@ export class EdgePurges {
     this.counted(line, 'failed');
     const failure = new EdgePurgeError(`cache '${this.alias}': ${notPurgedWords(line.name, purges, why)}`, line.name, purges, why);
     try {
-      this.reporter.report(failure, `edge ${line.name}: ${purges}`);
+      this.reporter.reportError(failure, `edge ${line.name}: ${purges}`);
     } catch {
       // An `error` listener that throws on a report must not stop the purges behind it.
     }

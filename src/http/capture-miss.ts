@@ -7,10 +7,10 @@
  * it filled, while each layer stores the page with its holes' placeholders), and a render that fails
  * while a page inside its `staleIfError` window is stored sends that page instead, decided at the head.
  */
-import { integrationOf } from '../cache/integration.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { keepFrameworkRequest } from '../cacheability/framework-request.js';
 import { scopeOf } from '../cacheability/request-scope.js';
+import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { HOLD_BODY, KEEP_BODY, PASS_BODY, teeResponse } from './capture.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
@@ -76,6 +76,6 @@ function replaceWithFallback(layer: PageLayer, miss: PageMiss, fallback: StoredP
   res.statusCode = fallback.status;
   res.statusMessage = fallback.statusMessage;
   putHeaders(res, hitHeaders(fallback, 'STALE', layer.statusHeader, miss.cache.now()));
-  fitForEdge(req, res, fallback.contextCookies, integrationOf(miss.cache).purgedEdges);
+  fitForEdge(req, res, fallback.contextCookies, edgesPurgedBy(miss.cache));
   return fallback.body;
 }

@@ -4,7 +4,7 @@
  * headers go on the response before `writeHead`, so the layers around the page cache change a HIT as
  * they changed the MISS that stored it.
  */
-import { INTEGRATION, integrationOf } from '../cache/integration.js';
+import type { INTEGRATION } from '../cache/integration.js';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from './conditional.js';
 import { httpDate, mergeCacheControl } from './headers.js';
@@ -12,6 +12,7 @@ import type { BaseCache } from '../cache/base-cache.js';
 import type { PageLayer } from './page-settings.js';
 import { requestPath } from './page-keys.js';
 import { countOnce } from './page-stats.js';
+import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { EDGE_CONTEXT_HEADER, fitForEdge } from '../edge/edge-contexts.js';
 
 /** The request header an edge names its contexts in, as Node lower-cases it: a hit that carries it is fitted for the edge. */
@@ -128,7 +129,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   }
   putHeaders(res, headers, hit.distinctNames);
   // What a response owes an edge, it owes only where the request came through one.
-  if (throughEdge) fitForEdge(req, res, page.contextCookies, integrationOf(request.cache).purgedEdges);
+  if (throughEdge) fitForEdge(req, res, page.contextCookies, edgesPurgedBy(request.cache));
   // A HEAD's holes are delivered too, unsent: its Content-Length is that of the page its GET would get.
   if (delivered) {
     res.statusCode = status;

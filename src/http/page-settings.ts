@@ -3,7 +3,6 @@
  * checked once from its options, and what every step of a request reads from them: the URL's keys
  * and the marks the layer puts on a response it did not answer (MISS, BYPASS).
  */
-import { integrationOf } from '../cache/integration.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../cache/base-cache.js';
@@ -30,6 +29,7 @@ import { reportPageFailure } from './page-failures.js';
 import { compareDeployedTemplates } from '../digests/index.js';
 import { UrlVariants } from './url-variants.js';
 import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption, unreadTagHeaderError } from './tag-header.js';
+import { edgesPurgedBy, edgeTagHeadersOf } from '../edge/cache-edges.js';
 import { tagHeadersReadBy } from '../edge/purge-config.js';
 
 /**
@@ -224,7 +224,7 @@ export class PageLayer {
   private refuseUnreadTagHeader(): void {
     if (this.tagHeaderName === undefined) return;
     const cache = this.cacheOption;
-    const edges = typeof cache === 'string' ? caches.purgedEdgesOf(cache) : integrationOf(cache).purgedEdges;
+    const edges = typeof cache === 'string' ? caches.purgedEdgesOf(cache) : edgesPurgedBy(cache);
     if (edges === undefined) return;
     const refused = unreadTagHeaderError(this.what, this.tagHeaderName, typeof cache === 'string' ? cache : cache.alias, tagHeadersReadBy(edges));
     if (refused !== undefined) throw refused;
@@ -239,8 +239,7 @@ export class PageLayer {
   meetCache(): BaseCache {
     const cache = resolveCache(this.cacheOption);
     if (cache === this.checkedCache) return cache;
-    const refused =
-      this.tagHeaderName === undefined ? undefined : unreadTagHeaderError(this.what, this.tagHeaderName, cache.alias, integrationOf(cache).edgeTagHeaders);
+    const refused = this.tagHeaderName === undefined ? undefined : unreadTagHeaderError(this.what, this.tagHeaderName, cache.alias, edgeTagHeadersOf(cache));
     if (refused === undefined) {
       this.checkedCache = cache;
       return cache;
@@ -255,7 +254,7 @@ export class PageLayer {
   /** The tag headers a page stored in `cache` goes out with: the option's, else those its edges read. */
   tagHeadersFor(cache: BaseCache): readonly TagHeader[] {
     if (this.tagHeader !== undefined) return this.tagHeader === false ? [] : [this.tagHeader];
-    return edgeTagHeaders(integrationOf(cache).edgeTagHeaders);
+    return edgeTagHeaders(edgeTagHeadersOf(cache));
   }
 
   /** Whether `other` stores where this layer does (the same cache option and prefix): split middleware with the same options meet so. */

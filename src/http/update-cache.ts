@@ -21,6 +21,7 @@ import { reportPageFailure } from './page-failures.js';
 import { inRequestScope, scopeOf } from '../cacheability/request-scope.js';
 import { sealedBody } from './page-holes.js';
 import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
+import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { integrationOf } from '../cache/integration.js';
@@ -86,17 +87,17 @@ export function judgeHead(layer: PageLayer, miss: PageMiss): PageToStore | undef
     patchCacheControl(res, staleDirectives(stale));
     const tags = pageTags(miss);
     for (const format of layer.tagHeadersFor(cache)) setTagHeader(res, tags, format);
-    limitNginxLifetime(res, tags, integrationOf(cache).purgedEdges);
+    limitNginxLifetime(res, tags, edgesPurgedBy(cache));
     // Stored with the Vary any request may get; this one's is made after.
     const page = miss.stores ? { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout } : undefined;
-    fitForEdge(req, res, contextCookies, integrationOf(cache).purgedEdges);
+    fitForEdge(req, res, contextCookies, edgesPurgedBy(cache));
     return page === undefined ? undefined : { layer, miss, page, timeout, stale, ownVary, contexts };
   }
   layer.markBypass(res, decision.reason);
   // A page that may not be kept goes out with max-age 0, whatever the browser's lifetime would be.
   if (decision.patchTimeout !== undefined)
     patchResponseHeaders(res, decision.patchTimeout <= 0 ? decision.patchTimeout : (layer.browserMaxAge ?? decision.patchTimeout), miss.cache.now());
-  fitForEdge(req, res, contextCookies, integrationOf(cache).purgedEdges);
+  fitForEdge(req, res, contextCookies, edgesPurgedBy(cache));
   miss.settle();
   return undefined;
 }

@@ -1,13 +1,12 @@
 /**
  * What the tags need of the cache they serve, declared here so that the tags stand below the cache
  * and never see its class: its alias, clock and failOpen, its backend's primitives, codec, payloads,
- * made keys, call options and counts, and the edges its invalidations purge. The cache's parts
+ * made keys, call options and counts, and who it tells of its invalidations. The cache's parts
  * (`CacheParts`) are one.
  */
 import type { Seam } from '../common/backend-primitives.js';
 import type { CallOptions } from '../common/call-options.js';
 import type { Codec } from '../common/codec.js';
-import type { Purge } from '../common/edge-purge-options.js';
 import type { MadeKeys } from '../common/made-keys.js';
 import type { CacheStats } from '../common/observation.js';
 import type { Payloads } from '../common/payloads.js';
@@ -25,8 +24,8 @@ export interface TagHost<P> {
   readonly calls: CallOptions;
   readonly counts: CacheStats;
   /**
-   * The edges in front that its invalidations purge (the `purge` option), when it names any: answers
-   * at once, or with `waitForEdges` once they took the purge (see `EdgeWaitOptions`).
+   * Who it tells of its invalidations once they have landed (the edges' purges among them): answers
+   * at once, or with `waitForEdges` once each took it (see `EdgeWaitOptions`).
    */
-  readonly purges: { purge(purge: Purge, waitForEdges?: boolean | number): Promise<void> } | undefined;
+  readonly listeners: { tagsInvalidated(tags: readonly string[], soft: boolean, waitForEdges: boolean | number | undefined): Promise<void> };
 }

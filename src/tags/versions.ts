@@ -386,8 +386,8 @@ export class TagVersions<P> {
     const soft = options?.soft ?? false;
     if (list.length === 0) return;
     await this.invalidate(list, soft);
-    // Once the application's own invalidation has landed: an edge refetching now gets the new page.
-    await this.host.purges?.purge({ kind: 'tags', tags: list, soft }, options?.waitForEdges);
+    // Once the application's own invalidation has landed: a listener reading now (an edge refetching a page) sees the new state.
+    await this.host.listeners.tagsInvalidated(list, soft, options?.waitForEdges);
   }
 
   /**

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches } from '../../src/index.js';
 import { invalidatePage } from '../../src/http/index.js';
 import { OVERFLOW_TOKEN, purgeTokens } from '../../src/edge/tokens.js';
-import type { EdgePurgeConfig } from '../../src/common/edge-purge-options.js';
+import type { EdgePurgeConfig } from '../../src/edge/purge-options.js';
 import { recordingEdge, type RecordingEdge } from './recording-edge.js';
 
 let api: RecordingEdge;

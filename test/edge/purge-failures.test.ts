@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BaseCache, caches, configureCaches } from '../../src/index.js';
 import { EdgePurgeError } from '../../src/edge/purge-queue.js';
-import type { EdgePurgeConfig } from '../../src/common/edge-purge-options.js';
+import type { EdgePurgeConfig } from '../../src/edge/purge-options.js';
 import { closedPort } from '../setup/closed-port.js';
 import { recordingEdge, type RecordingEdge } from './recording-edge.js';
 import { cacheDashboard } from '../../src/frameworks/express.js';

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { invalidatePage } from '../../src/http/index.js';
 import { type BaseCache, caches, configureCaches } from '../../src/index.js';
-import type { EdgePurgeConfig } from '../../src/common/edge-purge-options.js';
+import type { EdgePurgeConfig } from '../../src/edge/purge-options.js';
 import { edgeToken } from '../../src/edge/tokens.js';
 import { type Proxy, startShippedVarnish } from '../setup/proxies.js';
 import { eventually } from '../setup/eventually.js';

@@ -8,7 +8,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type BaseCache, caches, configureCaches, EdgePurgeError, EdgeWaitError, invalidateTags } from '../../src/index.js';
 import { dashboardHandler, invalidatePage } from '../../src/http/index.js';
-import type { EdgePurgeConfig } from '../../src/common/edge-purge-options.js';
+import type { EdgePurgeConfig } from '../../src/edge/purge-options.js';
 import { errorOf } from '../setup/error-of.js';
 import { silentServer } from '../setup/silent-server.js';
 import { closedPort } from '../setup/closed-port.js';

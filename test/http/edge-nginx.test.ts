@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCacheContexts, addCacheTags } from '../../src/frameworks/express.js';
 import { invalidatePage } from '../../src/http/index.js';
 import { type BaseCache, caches, configureCaches } from '../../src/index.js';
-import type { NginxPurge } from '../../src/common/edge-purge-options.js';
+import type { NginxPurge } from '../../src/edge/purge-options.js';
 import { EdgePurgeError } from '../../src/edge/purge-queue.js';
 import { type Proxy, startShippedNginx } from '../setup/proxies.js';
 import { listen, send } from './client.js';

@@ -1,8 +1,7 @@
 /**
  * The shape of the `purge` option of a cache alias, one entry per shared cache in front of the
- * application, and what an invalidation asks of them: types every layer that names them reads
- * (the cache's params, the tags that purge, the edges that send the requests). Checked by
- * `edge/purge-config.ts`.
+ * application, and what an invalidation asks of them: the configuration that names them, the
+ * listener that purges them and the page cache read these types. Checked by `purge-config.ts`.
  */
 
 /** Options every edge takes: how long one request may take, and how many times it is tried. */
