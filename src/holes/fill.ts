@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { caches } from '../config/cache-registry.js';
+import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
 import { frameworkRequest } from '../cacheability/framework-request.js';
 import { inScopeOfItsOwn, type RequestScope, ScopeSlot } from '../cacheability/request-scope.js';
 import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
@@ -54,9 +55,10 @@ export async function fillHoles(text: string, form: HoleForm, request: IncomingM
 /**
  * One hole's HTML for `request`: its builder's answer, or, reported to `report`, its fallback when
  * the builder fails and nothing when no hole of that name is defined any more. It never fails: a
- * hole never puts an error in place of the page around it.
+ * hole never puts an error in place of the page around it. A builder that answers at once is
+ * answered at once, with no promise made.
  */
-export async function buildHole({ name, args }: HoleCall, request: IncomingMessage, report: HoleReport): Promise<string> {
+export function buildHole({ name, args }: HoleCall, request: IncomingMessage, report: HoleReport): MaybePromise<string> {
   const hole = definedHole(name);
   if (hole === undefined) {
     report(
@@ -67,10 +69,7 @@ export async function buildHole({ name, args }: HoleCall, request: IncomingMessa
     );
     return '';
   }
-  try {
-    const output = await inScopeOfItsOwn(request, () => hole.builder(frameworkRequest(request), ...args));
-    return output === undefined || output === null ? '' : String(output);
-  } catch (error) {
+  const failed = (error: unknown): string => {
     const failure = new HoleError(
       `hole '${name}' failed on ${request.method ?? 'GET'} ${requestTarget(request)}: ${error instanceof Error ? error.message : String(error)}`,
       name,
@@ -79,8 +78,18 @@ export async function buildHole({ name, args }: HoleCall, request: IncomingMessa
     );
     report(failure);
     return hole.fallback;
+  };
+  let output: unknown;
+  try {
+    output = inScopeOfItsOwn(request, () => hole.builder(frameworkRequest(request), ...args));
+  } catch (error) {
+    return failed(error);
   }
+  return isThenable(output) ? Promise.resolve(output).then(asHtml, failed) : asHtml(output);
 }
+
+/** A builder's answer as the HTML put in its hole: nothing for undefined or null. */
+const asHtml = (output: unknown): string => (output === undefined || output === null ? '' : String(output));
 
 /**
  * What the outermost render of a page does with the holes in its output: leaves them to the page

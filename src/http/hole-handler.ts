@@ -38,7 +38,7 @@ export function holeHandler(options: HoleHandlerOptions = {}): (req: IncomingMes
       return answer(res, 403, 'the signature of this hole does not match its name and arguments');
     }
     if (definedHole(asked.name) === undefined) return answer(res, 404, `no hole '${asked.name}' is defined`);
-    buildHole({ name: asked.name, args: asked.args }, req, reportHoleFailure).then((html) => {
+    Promise.resolve(buildHole({ name: asked.name, args: asked.args }, req, reportHoleFailure)).then((html) => {
       // Said outright: a framework in front may have set another status before it knew of the hole (Koa starts at 404).
       res.statusCode = 200;
       res.setHeader('Content-Type', 'text/html; charset=utf-8');
