@@ -10,7 +10,7 @@ import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches } from '../src/index.js';
 import { processMemoSizes } from '../src/common/process-memos.js';
-import { pageTemplates } from '../src/digests/pages.js';
+import { pageTemplates, templateTag } from '../src/digests/pages.js';
 import { installCacheTag, renderString } from '../src/engines/nunjucks.js';
 import { makeTemplateFragmentKey } from '../src/fragments/fragment-keys.js';
 import { edgeTagHeaders } from '../src/http/tag-header.js';
@@ -30,6 +30,8 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/common/clock.ts reading': "the time read once per turn of the event loop, dropped at the turn's end",
   'src/common/clock.ts uses': "the reads of this turn's time, dropped with it",
   'src/common/process-memos.ts registered': 'the registry of process memos itself',
+  'src/digests/deploys.ts sites': "what this process compared of each cache's record of templates, and added to it; held weakly, it goes with its cache",
+  'src/digests/deploys.ts watched': 'the same, told of each engine made later; each let go once its cache is',
   'src/digests/engine-digests.ts compiles': "a count that only grows, making each compile's digest key unique",
   'src/digests/pages.ts engines': 'the engines named in this process: pages name their templates by them',
   'src/digests/pages.ts made': "how many engines of each kind were named: a reset would give a second engine the first one's name",
@@ -84,6 +86,7 @@ describe('process memos', () => {
   it('are each emptied by caches.clearAll(), after being filled', async () => {
     makeTemplateFragmentKey('sidebar', [{ id: 7 }]);
     pageTemplates(new Set(['["nunjucks","page.njk"]']));
+    templateTag('["nunjucks","page.njk"]');
     edgeTagHeaders(['Cache-Tag']);
     const env = installCacheTag(new nunjucks.Environment());
     expect(await renderString(env, '{% cache 60, "box" %}in the box{% endcache %}')).toBe('in the box');
@@ -91,6 +94,7 @@ describe('process memos', () => {
     const filled = processMemoSizes();
     expect([...filled.keys()].sort()).toEqual([
       'digests/pages: digests by template list',
+      'digests/pages: tags by template',
       'fragment-keys: made keys by md5 input',
       'nunjucks: compiled tag bodies by code',
       'tag-header: edge formats by header name',

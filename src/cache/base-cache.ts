@@ -272,6 +272,13 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return {
       readShared: <T>(key: CacheKey) => this.readShared<T>(key),
       readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
+      setHeld: (key: CacheKey, value: unknown, options?: TimeoutArg) => {
+        try {
+          return promised(this.setHeld(key, value, options));
+        } catch (error) {
+          return Promise.reject(error);
+        }
+      },
       storedKey: (key: CacheKey) => this.keys.made(key),
       holdFresh: (made: string) => this.hits?.holdFresh(made),
       storedEntry: (key: CacheKey, options?: VersionOption) => storedEntryIn(this.context, key, options),
@@ -318,17 +325,27 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     return this.setWithOptions(key, value, timeoutOrOptions);
   }
 
-  /** `set` with an options object: a version, tags or stale windows besides the timeout. */
-  private setWithOptions(key: CacheKey, value: unknown, options: TimeoutArg): MaybePromise<void> {
+  /**
+   * `set` with an options object: a version, tags or stale windows besides the timeout. `held`: the
+   * value's readers never mutate it, so a store in this process keeps it as it is (`Codec.hold`).
+   */
+  private setWithOptions(key: CacheKey, value: unknown, options: TimeoutArg, held = false): MaybePromise<void> {
     const { expiresAt, version, tags, windows, asOf } = this.calls.write(options, 'set');
     const node = this.keys.node(key, version);
-    const payload = this.payloads.encode(value, node.made);
+    const payload = held ? this.payloads.encodeHeld(value, node.made) : this.payloads.encode(value, node.made);
     if ((tags === undefined && windows === undefined) || hasRunOut(expiresAt)) return this.setMade(node, payload, expiresAt);
     this.counts.sets++;
     return this.tags
       .stampedWith(payload, { tags, windows, expiresAt, asOf })
       .then((stamped) => (stamped === undefined ? [] : this.seam.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
       .then(throwRefusal);
+  }
+
+  /** The integration's `setHeld`: `set` of a value its readers never mutate, unobserved. */
+  private setHeld(key: CacheKey, value: unknown, options: TimeoutArg): MaybePromise<void> {
+    if (options !== undefined && typeof options !== 'number') return this.setWithOptions(key, value, options, true);
+    const node = this.keys.node(key, undefined);
+    return this.setMade(node, this.payloads.encodeHeld(value, node.made), this.calls.expiryAfter(options));
   }
 
   /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */

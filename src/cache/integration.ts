@@ -11,7 +11,7 @@ import type { CacheKey } from '../common/cache-keys.js';
 import type { EdgePurgeConfig } from '../common/edge-purge-options.js';
 import type { HeldString } from '../common/in-process-contract.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
-import type { CachedEntry, RenderEntry, StoredEntry, TagSnapshot, VersionOption } from '../common/cache-types.js';
+import type { CachedEntry, RenderEntry, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
 
 export const INTEGRATION: unique symbol = Symbol('cachegrain.integration');
 
@@ -27,6 +27,13 @@ export interface CacheIntegration {
    * found in `known` (read in the same lookup) are not read again.
    */
   readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<RenderEntry<T> | undefined>;
+  /**
+   * A write for values whose readers never mutate them, read back through `readShared` (the page
+   * cache's pages and header lists): the page cache's own, so published as no `set` of the
+   * application's; a store in this process keeps the value as it is, and a reader that gets a copy
+   * (`get`) gets one made then. The caller hands the value over and never changes it again.
+   */
+  setHeld(key: CacheKey, value: unknown, options?: TimeoutArg): Promise<void>;
   /**
    * The key as this cache stores it (prefix, version, key function), checked as every read and write
    * checks it: for a caller that looks the same key up again and again and keeps what this answers.

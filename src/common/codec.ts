@@ -46,6 +46,14 @@ export interface Codec<P> {
   stampOf?(payload: P, last?: KnownStamp): KnownStamp | undefined;
   /** Optional, beside `stampOf`: the value of a stamped payload, read past its stamp. */
   decodeStamped?(payload: P): unknown;
+  /**
+   * Optional (a store in this process): the payload of a value whose readers never mutate it (a
+   * stored page), which keeps the value as it is: a copy is made only for a reader that asks for
+   * one (`decode`).
+   */
+  hold?(value: unknown): P;
+  /** Optional, beside `hold`: the value a payload (`stamped`: read past its stamp) keeps as it is, else undefined. */
+  heldValue?(payload: P, stamped: boolean): unknown;
 }
 
 /** The stamp of a stamped payload (`codec.stampOf`, or what `unstamp` answers where a codec has no `stampOf`). */
@@ -71,16 +79,21 @@ export interface Unstamped<P> extends KnownStamp {
   readonly payload: P;
 }
 
+/** A value an in-process store keeps as it is, for readers that never mutate it (`Codec.hold`). */
+export class HeldValue {
+  constructor(readonly value: unknown) {}
+}
+
 /** A tagged entry in process: the stamp beside the value's payload, never serialized. */
 export class StampedPayload {
   constructor(
     readonly stamp: EntryStamp,
-    readonly payload: string | number | boolean | bigint | null | Buffer,
+    readonly payload: string | number | boolean | bigint | null | Buffer | HeldValue,
   ) {}
 }
 
-/** What an in-process store keeps: immutable primitives as they are, anything else as v8 bytes. */
-export type MemoryPayload = string | number | boolean | bigint | null | Buffer | StampedPayload;
+/** What an in-process store keeps: immutable primitives as they are, a held value as it is, anything else as v8 bytes. */
+export type MemoryPayload = string | number | boolean | bigint | null | Buffer | HeldValue | StampedPayload;
 
 /**
  * For stores inside this process (locmem). Primitives are immutable, so they need no copy and skip
@@ -101,7 +114,16 @@ export const memoryCodec: Codec<MemoryPayload> = {
   decode(payload) {
     if (typeof payload !== 'object' || payload === null) return payload;
     if (payload instanceof StampedPayload) throw new TypeError('a stamped payload is decoded through its unstamped payload');
+    // A copy, as every other reader gets: the held value is its shared readers'.
+    if (payload instanceof HeldValue) return deserialize(serializeValue(payload.value));
     return deserialize(payload);
+  },
+  hold(value) {
+    return new HeldValue(value);
+  },
+  heldValue(payload, stamped) {
+    const own = stamped && payload instanceof StampedPayload ? payload.payload : payload;
+    return own instanceof HeldValue ? own.value : undefined;
   },
   stamp(payload, stamp) {
     return new StampedPayload(stamp, payload as StampedPayload['payload']);

@@ -40,6 +40,11 @@ export class Payloads<P> {
     private readonly reporter: Reporter,
   ) {}
 
+  /** The payload of a value whose readers never mutate it: kept as it is where the store is in this process (`Codec.hold`). */
+  encodeHeld(value: unknown, made: string): P {
+    return this.codec.hold === undefined ? this.encode(value, made) : this.codec.hold(value);
+  }
+
   encode(value: unknown, made: string): P {
     try {
       return this.codec.encode(value);
@@ -95,6 +100,8 @@ export class Payloads<P> {
   /** A stored payload's value: a fresh copy, or for shared readers one decoded value per payload. */
   private decode(payload: P, shared: boolean, stamped: boolean): unknown {
     if (!shared || !this.sharesValues || typeof payload !== 'object' || payload === null) return this.decodeOnce(payload, stamped);
+    const held = this.codec.heldValue?.(payload, stamped);
+    if (held !== undefined) return held;
     if (this.sharedValues.has(payload)) return this.sharedValues.get(payload);
     const value = this.decodeOnce(payload, stamped);
     this.sharedValues.set(payload, value);

@@ -134,6 +134,11 @@ class CacheHandler {
     return this.config.has(alias);
   }
 
+  /** Whether an alias is configured with edges to purge (its `purge` option), without building its cache. */
+  purgesEdges(alias: string): boolean {
+    return (this.config.get(alias)?.params.purge?.length ?? 0) > 0;
+  }
+
   /**
    * Refuses an alias given to `what` (`cacheMiddleware: options.cache`) that is not configured, where
    * it is given, once the caches are configured: until then it may yet come, and its first use

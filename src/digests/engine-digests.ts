@@ -120,18 +120,21 @@ export class TemplateDigests<Library extends EngineLibrary = EngineLibrary> impl
   digestNamed(name: string): string | undefined {
     const kept = this.named.get(name);
     if (kept !== undefined && kept.generation === this.generation) return kept.value;
-    let value: string | undefined;
-    try {
-      value = this.report(name).digest;
-    } catch {
-      value = undefined;
-    }
+    const value = this.reportNamed(name)?.digest;
     if (value !== undefined) this.named.set(name, { value, generation: this.generation });
     return value;
   }
 
-  digestOfSource(hash: string, found: FoundDependencies): string {
-    return digestTemplate(this.library, this.find, undefined, { hash, found }).digest;
+  reportNamed(name: string): TemplateDigestReport | undefined {
+    try {
+      return this.report(name);
+    } catch {
+      return undefined;
+    }
+  }
+
+  reportOfSource(hash: string, found: FoundDependencies): TemplateDigestReport {
+    return digestTemplate(this.library, this.find, undefined, { hash, found });
   }
 
   /** The engine changed templates: every digest is computed again when next needed. */

@@ -6,4 +6,5 @@ export type { EngineLibrary } from './engine-digests.js';
 export { describeProblem, digestTemplate, UNNAMED } from './walk.js';
 export type { DependencyNode, DigestProblem, TemplateDigestReport, TemplateLibrary } from './walk.js';
 export { pageTemplates, templatesUnchanged } from './pages.js';
+export { compareDeployedTemplates, deployedTemplateTags } from './deploys.js';
 export type { PageTemplates } from './pages.js';

@@ -5,19 +5,23 @@
  * what its source depends on. The page cache stores the page with those names and their digests as
  * one string; a hit computes that string in this process (once per list of names until an engine
  * reloads templates) and compares the two: a page whose templates changed since it was stored, in
- * this process or in the one that stored it, is a miss. The surprise: engines are named by their kind
- * and the order they were made in, which is the same in every process of a deploy.
+ * this process or in the one that stored it, is a miss. Each template also names the tag its pages
+ * carry for the edge, which a deploy that changes it invalidates (`deploys.ts`). The surprise: engines
+ * are named by their kind and the order they were made in, which is the same in every process of a deploy.
  */
 import { BoundedMemo } from '../common/bounded-memo.js';
 import { processMemo } from '../common/process-memos.js';
 import type { FoundDependencies, TemplateInputs } from './dependencies.js';
+import { reachesMissing, type TemplateDigestReport } from './walk.js';
 
 /** An engine instance's digests as a page reads them: of a template by its name, or of one given as a string. */
 export interface PageEngine {
   /** The digest of template `name` as it is now; undefined when there is no template by that name. */
   digestNamed(name: string): string | undefined;
-  /** The digest of a template given as a string, from the md5 of its source and what it depends on. */
-  digestOfSource(hash: string, found: FoundDependencies): string;
+  /** The digest of template `name` as it is now, with what it reaches; undefined when there is no template by that name. */
+  reportNamed(name: string): TemplateDigestReport | undefined;
+  /** The digest of a template given as a string, from the md5 of its source and what it depends on, with what it reaches. */
+  reportOfSource(hash: string, found: FoundDependencies): TemplateDigestReport;
 }
 
 /** A template a page was rendered from: its engine's name and its own, or, unnamed, its source's md5 and dependencies. */
@@ -34,6 +38,10 @@ const made = new Map<string, number>();
 let epoch = 0;
 /** The digests of each list of templates pages were stored with, as of `epoch`. */
 const remembered = processMemo('digests/pages: digests by template list', new BoundedMemo<{ epoch: number; digests: string }>(1000));
+/** The tag of each template pages were rendered from. */
+const tags = processMemo('digests/pages: tags by template', new BoundedMemo<string>(1000));
+/** Told the name of each engine made from now on. */
+const namingListeners: Array<(engine: string) => void> = [];
 
 /** Names an engine instance for the pages rendered with it: `nunjucks` for the first of its kind, `nunjucks#2` for the next. */
 export function nameEngine(kind: string, engine: PageEngine): string {
@@ -42,7 +50,18 @@ export function nameEngine(kind: string, engine: PageEngine): string {
   const name = count === 1 ? kind : `${kind}#${count}`;
   engines.set(name, new WeakRef(engine));
   epoch++;
+  for (const listener of namingListeners) listener(name);
   return name;
+}
+
+/** Tells `listener` the name of each engine made from now on (see `nameEngine`). */
+export function whenEngineNamed(listener: (engine: string) => void): void {
+  namingListeners.push(listener);
+}
+
+/** The names of the engines with digests this process has made and still holds. */
+export function namedEngines(): string[] {
+  return [...engines].filter(([, engine]) => engine.deref() !== undefined).map(([name]) => name);
 }
 
 /** An engine reloaded templates: what pages were rendered from is read again. */
@@ -91,5 +110,49 @@ function digestOf(ref: TemplateRef): string {
   const engine = engines.get(ref[0])?.deref();
   if (engine === undefined) return UNREADABLE;
   if (ref[1] !== null) return engine.digestNamed(ref[1]) ?? UNREADABLE;
-  return engine.digestOfSource(ref[2], ref[3]);
+  return engine.reportOfSource(ref[2], ref[3]).digest;
+}
+
+/**
+ * The tag a page rendered from `template` (as `templateRef` names it) carries, for the edge in front
+ * to be purged by when a deploy changes it: `template:<engine>:<name>` (`template:liquid:./page.liquid`),
+ * a template given as a string by the md5 of its source (`template:liquid:<md5>`).
+ */
+export function templateTag(template: string): string {
+  return tags.remember(template, () => {
+    const ref = JSON.parse(template) as TemplateRef;
+    return `template:${ref[0]}:${ref[1] ?? ref[2]}`;
+  });
+}
+
+/** A template as this process renders it now (see `templateNow`). */
+export interface TemplateNow {
+  /** The name of its engine. */
+  engine: string;
+  /** Its digest; undefined when there is no template by its name now. */
+  digest: string | undefined;
+  /** Whether it reaches a template that was not found: a partial its engine is handed only at a render may be missing before one. */
+  reachesMissing: boolean;
+}
+
+/** `template` (as `templateRef` names it) as this process renders it now; undefined when its engine is not made here, or the text names no template. */
+export function templateNow(template: string): TemplateNow | undefined {
+  const ref = parsedRef(template);
+  const engine = ref === undefined ? undefined : engines.get(ref[0])?.deref();
+  if (ref === undefined || engine === undefined) return undefined;
+  const report = ref[1] === null ? engine.reportOfSource(ref[2], ref[3]) : engine.reportNamed(ref[1]);
+  return { engine: ref[0], digest: report?.digest, reachesMissing: report !== undefined && reachesMissing(report.dependencies) };
+}
+
+/** The template `text` names as `templateRef` wrote it; undefined for text it did not write (a record of another version, say). */
+function parsedRef(text: string): TemplateRef | undefined {
+  try {
+    const ref = JSON.parse(text) as unknown[];
+    if (!Array.isArray(ref) || typeof ref[0] !== 'string') return undefined;
+    if (typeof ref[1] === 'string' && ref.length === 2) return ref as TemplateRef;
+    if (ref[1] === null && typeof ref[2] === 'string' && typeof ref[3] === 'object' && ref[3] !== null) return ref as TemplateRef;
+  } catch {
+    // Not JSON: no template of this version's.
+  }
+  return undefined;
 }

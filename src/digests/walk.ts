@@ -55,6 +55,11 @@ export interface TemplateDigestReport {
 
 export const UNNAMED = 'a template string';
 
+/** Whether a digest's tree of dependencies reaches a template that was not found. */
+export function reachesMissing(dependencies: readonly DependencyNode[]): boolean {
+  return dependencies.some((node) => node.state === 'missing' || reachesMissing(node.dependencies));
+}
+
 /** `page.njk, line 3: message`, as every other error of a template names its place. */
 export function describeProblem(problem: DigestProblem): string {
   return `${problem.template}, line ${problem.line}: ${problem.message}`;

@@ -12,6 +12,9 @@ type Write = (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean
 type End = (chunk?: unknown, encoding?: unknown, callback?: unknown) => ServerResponse;
 type WriteHead = (statusCode: number, ...rest: unknown[]) => ServerResponse;
 
+/** What `Watch.keep` answers for a chunk it did not keep: the body outgrew the limit. */
+const OUTGROWN = Symbol('outgrown');
+
 /** Common to both ways of watching: the saved functions, the kept chunks and the size limit. */
 class Watch {
   readonly writeHead: WriteHead;
@@ -44,18 +47,29 @@ class Watch {
     this.chunks = null;
   }
 
-  /** Keeps a copy of the chunk; false (and nothing kept from then on) once the body outgrows the limit. */
-  keep(chunk: unknown, encoding: unknown): boolean {
-    if (this.chunks === null) return false;
-    if (chunk === undefined || chunk === null || typeof chunk === 'function') return true;
-    const bytes = bytesOf(chunk, encoding);
+  /**
+   * Keeps the chunk's bytes: a string encoded once, bytes copied from a `write` (a stream may fill
+   * its buffer again once the write is done) and taken as they are from the `end`. Answers the chunk
+   * to send on (the bytes kept, so that Node does not encode a string again), or `OUTGROWN`, keeping
+   * nothing from then on, once the body outgrows the limit.
+   */
+  keep(chunk: unknown, encoding: unknown, last: boolean): unknown {
+    if (this.chunks === null) return OUTGROWN;
+    if (chunk === undefined || chunk === null || typeof chunk === 'function') return chunk;
+    const bytes = bytesOf(chunk, encoding, !last);
     this.size += bytes.length;
     if (this.size > this.maxBodyBytes) {
       this.chunks = null;
-      return false;
+      return OUTGROWN;
     }
     this.chunks.push(bytes);
-    return true;
+    return bytes;
+  }
+
+  /** The body kept, whole: the one chunk as it is when the view wrote one. */
+  body(): Buffer {
+    const chunks = this.chunks!;
+    return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
   }
 
   takeHead(statusCode: number, rest: unknown[]): void {
@@ -117,7 +131,8 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
     if (keeping === undefined && !res.headersSent && hooks.mayReplace?.()) (res.writeHead as unknown as WriteHead)(res.statusCode);
   };
   const sendHeld = (finished: unknown) => {
-    const whole = Buffer.concat(held!.chunks);
+    const chunks = held!.chunks;
+    const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     const done = finish(whole.length <= maxBodyBytes ? whole : null);
     for (const callback of held!.callbacks) process.nextTick(callback);
     const sending = hooks.send!(whole);
@@ -170,7 +185,11 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
         return true;
       }
       // Before the head is known the chunk is kept provisionally: writing it decides the head.
-      if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) void finish(null);
+      if (keeping !== false) {
+        const kept = watch.keep(chunk, encoding, false);
+        if (kept === OUTGROWN && keeping === true) void finish(null);
+        else if (typeof chunk === 'string' && kept !== OUTGROWN) return watch.write.call(res, kept, typeof encoding === 'function' ? encoding : callback);
+      }
       return watch.write.call(res, chunk, encoding, callback);
     },
     end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
@@ -187,7 +206,7 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
       }
       const finished = typeof chunk === 'function' ? chunk : typeof encoding === 'function' ? encoding : callback;
       if (held !== undefined) {
-        if (typeof chunk !== 'function') held.chunks.push(bytesOf(chunk, encoding));
+        if (typeof chunk !== 'function' && chunk !== undefined && chunk !== null) held.chunks.push(bytesOf(chunk, encoding, false));
         sendHeld(finished);
         return res;
       }
@@ -196,8 +215,17 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
         watch.uninstall();
         return watch.end.call(res, body, undefined, finished);
       }
-      if (keeping !== false && !watch.keep(chunk, encoding) && keeping === true) void finish(null);
-      const done = keeping === true && watch.chunks !== null ? finish(Buffer.concat(watch.chunks)) : undefined;
+      if (keeping !== false && typeof chunk !== 'function') {
+        const kept = watch.keep(chunk, encoding, true);
+        if (kept === OUTGROWN && keeping === true) void finish(null);
+        else if (typeof chunk === 'string' && kept !== OUTGROWN) {
+          // Sent as the bytes kept: Node would encode the string again.
+          chunk = kept;
+          encoding = typeof encoding === 'function' ? encoding : callback;
+          callback = undefined;
+        }
+      }
+      const done = keeping === true && watch.chunks !== null ? finish(watch.body()) : undefined;
       if (done === undefined) return watch.end.call(res, chunk, encoding, callback);
       const waiting = endedForNow(res);
       const end = () => waiting.release(() => watch.end.call(res, chunk, encoding, callback));
@@ -234,12 +262,13 @@ function endedForNow(res: ServerResponse): { release(end: () => void): void } {
   };
 }
 
-/** A chunk as `write` and `end` take it, as bytes (nothing for none). */
-function bytesOf(chunk: unknown, encoding: unknown): Buffer {
+/** A chunk as `write` and `end` take it, as bytes (nothing for none): a string encoded, bytes copied or, unless `copy`, as they are. */
+function bytesOf(chunk: unknown, encoding: unknown, copy = true): Buffer {
   if (chunk === undefined || chunk === null || typeof chunk === 'function') return Buffer.alloc(0);
-  return typeof chunk === 'string'
-    ? Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
-    : Buffer.from(chunk as Uint8Array);
+  if (typeof chunk === 'string') return Buffer.from(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (copy) return Buffer.from(chunk as Uint8Array);
+  const view = chunk as Uint8Array;
+  return Buffer.isBuffer(view) ? view : Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 }
 
 /**
@@ -267,7 +296,7 @@ export function holdResponse(res: ServerResponse, maxBodyBytes: number, done: (b
     write(chunk: unknown, encoding?: unknown, callback?: unknown) {
       if (!holding) return watch.write.call(res, chunk, encoding, callback);
       const held = watch.chunks ?? [];
-      if (!watch.keep(chunk, encoding)) {
+      if (watch.keep(chunk, encoding, false) === OUTGROWN) {
         flush();
         if (held.length > 0) watch.write.call(res, Buffer.concat(held));
         return watch.write.call(res, chunk, encoding, callback);
@@ -279,7 +308,7 @@ export function holdResponse(res: ServerResponse, maxBodyBytes: number, done: (b
     end(chunk?: unknown, encoding?: unknown, callback?: unknown) {
       if (!holding) return watch.end.call(res, chunk, encoding, callback);
       const held = watch.chunks ?? [];
-      const kept = watch.keep(chunk, encoding);
+      const kept = watch.keep(chunk, encoding, true) !== OUTGROWN;
       const body = Buffer.concat(kept ? (watch.chunks ?? []) : held);
       flush();
       if (!kept) {

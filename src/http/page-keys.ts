@@ -331,7 +331,7 @@ export async function learnVariant(
   if (!lastsUntil(same ? known.until : undefined, needed)) {
     // A quarter longer than needed, so that the variants stored after this one rewrite it once in that long, not each time.
     const kept = lifetime === null || lifetime <= 0 ? lifetime : Math.ceil(lifetime * 1.25);
-    await cache.set(headerKey, { ...learned, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
+    await integrationOf(cache).setHeld(headerKey, { ...learned, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
   }
   const variant = variantHash(req, learned);
   return { key: pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, variant), varies: learned, variant };

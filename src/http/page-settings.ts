@@ -27,6 +27,7 @@ import {
 } from './page-keys.js';
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS } from './policy.js';
 import { reportPageFailure } from './page-failures.js';
+import { compareDeployedTemplates } from '../digests/index.js';
 import { UrlVariants } from './url-variants.js';
 import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption, unreadTagHeaderError } from './tag-header.js';
 import { tagHeadersReadBy } from '../edge/purge-config.js';
@@ -185,6 +186,9 @@ export class PageLayer {
     this.holeDelivery = new HoleDelivery(options.holes ?? 'fill', options.secret, (what, error) =>
       reportPageFailure(resolveCache(this.cacheOption), what, error),
     );
+    // A deploy that changed a template renews the edge's pages from it as the process starts, not once one is asked for.
+    if (typeof this.cacheOption === 'object') compareDeployedTemplates(this.cacheOption);
+    else if (caches.purgesEdges(this.cacheOption)) compareDeployedTemplates(caches.get(this.cacheOption));
   }
 
   /**

@@ -24,7 +24,7 @@ import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheabil
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { integrationOf } from '../cache/integration.js';
-import { pageTemplates } from '../digests/index.js';
+import { deployedTemplateTags, pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
 function debugPrefix(layer: PageLayer): string {
@@ -125,9 +125,13 @@ export function storeOnEnd(toStore: PageToStore, body: Buffer | null): Promise<v
   return integrationOf(miss.cache).writesLandAtOnce ? undefined : storing;
 }
 
-/** The page's tags: those of every fragment rendered into it and those the view added, and its `url:` tags. */
+/**
+ * The page's tags: those of every fragment rendered into it and those the view added, its `url:`
+ * tags, and, where its cache purges edges, its templates' (a deploy that changes one purges them).
+ */
 function pageTags(miss: PageMiss): string[] {
-  return [...new Set([...scopeOf(miss.res).cacheability.tags, ...miss.urlTags])];
+  const { cacheability } = scopeOf(miss.res);
+  return [...new Set([...cacheability.tags, ...miss.urlTags, ...deployedTemplateTags(miss.cache, cacheability.templates)])];
 }
 
 /** How long past its timeout a page may be served: while one refresh renders it, and instead of a failed render. */
@@ -203,7 +207,7 @@ async function storePage({ layer, miss, timeout, stale, ownVary, contexts }: Pag
     const learned = await learnVariant(req, { cache, keyPrefix: layer.keyPrefix }, { ownVary, contexts }, listTimeout);
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
-    await cache.set(key, page, { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError });
+    await integrationOf(cache).setHeld(key, page, { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError });
   } catch (error) {
     // The response goes out all the same; a failed store only costs the next request a miss.
     reportPageFailure(cache, `storing the page ${absoluteUrl(req)} failed`, error);

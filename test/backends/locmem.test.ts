@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { LocMemCache } from '../../src/index.js';
 import { type CacheEvent, channelName } from '../../src/common/observation.js';
 import { describeBackend } from '../kit/backend.js';
+import { integrationOf } from '../../src/cache/integration.js';
 
 describeBackend('locmem', {
   make: (overrides) => new LocMemCache({ location: 'conformance', ...overrides }),
@@ -164,5 +165,43 @@ describe('locmem on its hot path', () => {
     } finally {
       unsubscribe(channelName('get'), listen);
     }
+  });
+});
+
+describe('values held for readers that never mutate them (the page cache’s pages)', () => {
+  it.each([
+    ['untagged', undefined],
+    ['tagged', { timeout: 60, tags: ['page:1'] }],
+  ] as const)(
+    '%s: shared readers get the value itself; get answers a copy, Buffers included, that can be changed without changing it',
+    async (_kind, options) => {
+      const cache = new LocMemCache({ location: `held-${_kind}` });
+      const page = { status: 200, headers: ['Content-Type', 'text/html'], body: Buffer.from('<p>page</p>') };
+      await integrationOf(cache).setHeld('page', page, options);
+      expect(integrationOf(cache).readShared('page')).toBe(page);
+      const copy = (await cache.get('page')) as typeof page;
+      expect(copy).toEqual(page);
+      expect(copy).not.toBe(page);
+      expect(Buffer.isBuffer(copy.body)).toBe(true);
+      copy.body.write('X');
+      copy.headers.push('X-Changed', 'yes');
+      expect(page.body.toString()).toBe('<p>page</p>');
+      expect(page.headers).toEqual(['Content-Type', 'text/html']);
+      expect(integrationOf(cache).readShared('page')).toBe(page);
+    },
+  );
+
+  it('is published as no set of the application’s, and counted as a set', async () => {
+    const cache = new LocMemCache({ location: 'held-unpublished' });
+    const events: unknown[] = [];
+    const listen = (message: unknown) => events.push(message);
+    subscribe(channelName('set'), listen);
+    try {
+      await integrationOf(cache).setHeld('page', { body: 'page' }, 60);
+    } finally {
+      unsubscribe(channelName('set'), listen);
+    }
+    expect(events).toEqual([]);
+    expect(cache.stats().sets).toBe(1);
   });
 });

@@ -13,6 +13,7 @@ import { addCacheTags, cacheMiddleware } from '../../src/frameworks/express.js';
 import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
 import { type CacheConfig, caches, configureCaches, invalidateTags } from '../../src/index.js';
 import { CachePeer } from '../backends/fixtures/peer.js';
+import { integrationOf } from '../../src/cache/integration.js';
 import { listen, send } from './client.js';
 
 function required(name: string, debianPackage: string): string {
@@ -124,14 +125,14 @@ describe.each(CASES)('a render that an invalidation overtook, on %s, invalidated
 
   /** Settles once the page cache's store of the page at `path` has settled (stored or left out). */
   function pageStored(path: string): Promise<unknown> {
-    const cache = caches.get('default');
-    const set = cache.set.bind(cache);
+    const integration = integrationOf(caches.get('default'));
+    const setHeld = integration.setHeld;
     return new Promise((resolve) => {
-      cache.set = (key, value, options) => {
-        const storing = set(key, value, options);
+      integration.setHeld = (key, value, options) => {
+        const storing = setHeld(key, value, options);
         const tags = typeof options === 'object' ? (options?.tags ?? []) : [];
         if (tags.includes(`url:${path}`)) {
-          cache.set = set;
+          integration.setHeld = setHeld;
           void storing.finally(() => resolve(undefined));
         }
         return storing;

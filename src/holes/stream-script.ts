@@ -1,0 +1,65 @@
+/**
+ * The script a page with streamed holes loads (SPEC §19): it moves each hole's `<template>` into the
+ * placeholder it was sent for as the template arrives, and marks the browser as one that runs it (a
+ * cookie), so that its next pages stream their holes out of order. It is one external file the
+ * package serves, cacheable for a year under a name that changes with its text, so a page under
+ * `Content-Security-Policy: script-src 'self'` needs no nonce and no `'unsafe-inline'` for it.
+ *
+ * The surprise: a template is taken only when its id carries the response's own nonce (read from
+ * the script's tag) and names a placeholder not filled yet, and only as a child of the body, where
+ * the page cache writes them: a hole's content cannot fill a placeholder it was not sent for, as no
+ * content knows the nonce, and a template inside another's content is in no document.
+ */
+import { createHash } from 'node:crypto';
+
+/** The cookie the script sets: a browser that sends it runs the script, so its holes may come out of order. */
+export const SCRIPT_RUNS_COOKIE = 'cachegrain-holes';
+
+/** The element a streamed hole's placeholder is: it holds the hole's fallback until the hole arrives. */
+export const PLACEHOLDER_ELEMENT = 'cachegrain-hole';
+
+/** The attribute a streamed hole's template names its placeholder's id in. */
+export const TEMPLATE_ATTRIBUTE = 'data-cachegrain-hole';
+
+/** The attribute of the script's tag that names the response's nonce. */
+export const NONCE_ATTRIBUTE = 'data-cachegrain-holes';
+
+// Plain ES2015 for every browser that streams; no global name is left behind. A template is taken
+// once the parser has gone past its end (something follows it: the page cache writes a line break
+// after each), as the parser may insert it before its content has all arrived.
+export const STREAM_SCRIPT = `(function () {
+  'use strict';
+  var script = document.currentScript;
+  var nonce = script && script.getAttribute('${NONCE_ATTRIBUTE}');
+  document.cookie = '${SCRIPT_RUNS_COOKIE}=script; path=/; max-age=31536000; samesite=lax';
+  if (!nonce || !document.body) return;
+  var prefix = nonce + '-';
+  var filled = {};
+  function place(template, whole) {
+    var id = template.getAttribute('${TEMPLATE_ATTRIBUTE}');
+    if (!id || id.indexOf(prefix) !== 0 || filled[id] || template.parentNode !== document.body) return;
+    if (!whole && !template.nextSibling) return;
+    var holder = document.getElementById(id);
+    if (!holder || holder.localName !== '${PLACEHOLDER_ELEMENT}') return;
+    filled[id] = true;
+    holder.replaceWith(template.content);
+    template.remove();
+  }
+  function placeAll(whole) {
+    var templates = document.body.querySelectorAll(':scope > template[${TEMPLATE_ATTRIBUTE}]');
+    for (var i = 0; i < templates.length; i++) place(templates[i], whole);
+  }
+  placeAll(false);
+  var watcher = new MutationObserver(function () {
+    placeAll(false);
+  });
+  watcher.observe(document.body, { childList: true });
+  document.addEventListener('DOMContentLoaded', function () {
+    watcher.disconnect();
+    placeAll(true);
+  });
+})();
+`;
+
+/** The script's path: under the holes' own, named by its digest, so that a cached copy is always the current one. */
+export const STREAM_SCRIPT_PATH = `/-/cachegrain/holes-${createHash('sha256').update(STREAM_SCRIPT).digest('hex').slice(0, 12)}.js`;
