@@ -10,7 +10,7 @@ import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
 import { frameworkRequest } from '../cacheability/framework-request.js';
 import { inScopeOfItsOwn, type RequestScope, ScopeSlot } from '../cacheability/request-scope.js';
 import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
-import { definedHole, HoleError } from './registry.js';
+import { type DefinedHole, definedHole, HoleError } from './registry.js';
 
 /** How a page cache delivers holes: filled in place (the default), or as ESI includes for a CDN or proxy to fetch. */
 export type HoleMode = 'fill' | 'esi';
@@ -54,9 +54,9 @@ export async function fillHoles(text: string, form: HoleForm, request: IncomingM
 
 /**
  * One hole's HTML for `request`: its builder's answer, or, reported to `report`, its fallback when
- * the builder fails and nothing when no hole of that name is defined any more. It never fails: a
- * hole never puts an error in place of the page around it. A builder that answers at once is
- * answered at once, with no promise made.
+ * the builder fails or has not answered within its hole's `timeout`, and nothing when no hole of that
+ * name is defined any more. It never fails: a hole never puts an error in place of the page around
+ * it. A builder that answers at once is answered at once, with no promise made.
  */
 export function buildHole({ name, args }: HoleCall, request: IncomingMessage, report: HoleReport): MaybePromise<string> {
   const hole = definedHole(name);
@@ -85,7 +85,44 @@ export function buildHole({ name, args }: HoleCall, request: IncomingMessage, re
   } catch (error) {
     return failed(error);
   }
-  return isThenable(output) ? Promise.resolve(output).then(asHtml, failed) : asHtml(output);
+  return isThenable(output) ? withinDeadline(hole, output, { request, report, failed }) : asHtml(output);
+}
+
+/**
+ * A builder's promised answer as its hole's HTML, or its fallback, reported once, when it has not
+ * answered within the hole's `timeout`: whatever it answers later (or fails with) is dropped.
+ */
+function withinDeadline(
+  hole: DefinedHole,
+  output: PromiseLike<unknown>,
+  on: { request: IncomingMessage; report: HoleReport; failed: (error: unknown) => string },
+): Promise<string> {
+  return new Promise((resolve) => {
+    let answered = false;
+    const answer = (html: () => string) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(deadline);
+      resolve(html());
+    };
+    const deadline = setTimeout(
+      () =>
+        answer(() => {
+          const { request } = on;
+          on.report(
+            new HoleError(`hole '${hole.name}' passed its deadline of ${hole.timeout} s on ${request.method ?? 'GET'} ${requestTarget(request)}`, hole.name),
+          );
+          return hole.fallback;
+        }),
+      hole.timeout * 1000,
+    );
+    // A deadline keeps no process alive: the request it serves does.
+    deadline.unref();
+    output.then(
+      (html) => answer(() => asHtml(html)),
+      (error: unknown) => answer(() => on.failed(error)),
+    );
+  });
 }
 
 /** A builder's answer as the HTML put in its hole: nothing for undefined or null. */

@@ -213,6 +213,31 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     ]);
   });
 
+  it('puts the fallback of a builder that has not answered by its deadline in its place, reported once, filled or under ESI', async () => {
+    const reported: string[] = [];
+    caches.get('default').on('error', (error: Error) => reported.push(error.message));
+    let late!: () => void;
+    const answered = new Promise<void>((resolve) => (late = resolve));
+    // Answers once the test has seen the fallback go out: too late to count.
+    defineHole('stock', () => answered.then(() => 'late stock'), { fallback: '<i>ask us</i>', timeout: 0.05 });
+    const pages = cacheMiddleware({ seconds: 600, holes: 'esi', secret: SECRET });
+    const base = await serve(build([holeHandler({ secret: SECRET }) as Middleware, pages], pageView()));
+    const page = await send(base, '/d', as('ann'));
+    expect([page.status, page.text]).toEqual([200, filled('ann').replace('42 left', '<i>ask us</i>')]);
+    const stock = /<esi:include src="([^"]+stock[^"]+)"\/>/.exec((await storedHit(base, '/d', esiAs('bob'))).text)![1]!;
+    const answer = await send(base, stock, as('bob'));
+    expect([answer.status, answer.text, answer.headers['cache-control']]).toEqual([200, '<i>ask us</i>', 'private, no-store']);
+    late();
+    expect(reported).toEqual([
+      "page cache: a hole's fallback was sent: hole 'stock' passed its deadline of 0.05 s on GET /d",
+      expect.stringMatching(/^hole 'stock' passed its deadline of 0\.05 s on GET \/-\/cachegrain\/hole\/stock\?args=%5B21%5D&sig=[\w-]{43}$/),
+    ]);
+    // The late answers are dropped, reported nowhere; a builder answering in time is answered.
+    await answered;
+    expect((await send(base, '/d', as('cy'))).text).toBe(filled('cy').replace('42 left', 'late stock'));
+    expect(reported).toHaveLength(2);
+  });
+
   it('leaves a hole no longer defined empty in a stored page, reported once, and sends the page', async () => {
     const reported: string[] = [];
     caches.get('default').on('error', (error: Error) => reported.push(error.message));
