@@ -57,6 +57,7 @@ const PAGE_CACHE_OPTIONS = [
   'lockTimeoutMs',
   'browserMaxAge',
   'holes',
+  'holesInOrder',
   'secret',
 ];
 const listed = (names: string[], where = 'options.') => names.map((name) => `'${where}${name}'`).join(', ');

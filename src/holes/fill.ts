@@ -12,8 +12,11 @@ import { inScopeOfItsOwn, type RequestScope, ScopeSlot } from '../cacheability/r
 import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
 import { type DefinedHole, definedHole, HoleError } from './registry.js';
 
-/** How a page cache delivers holes: filled in place (the default), or as ESI includes for a CDN or proxy to fetch. */
-export type HoleMode = 'fill' | 'esi';
+/**
+ * How a page cache delivers holes: filled in place (the default), as ESI includes for a CDN or proxy
+ * to fetch, or streamed: the shell at once, each hole after it as it is made.
+ */
+export type HoleMode = 'fill' | 'esi' | 'stream';
 
 /** What delivers the holes of a response for a page-cache layer. */
 export interface HoleDeliverer {

@@ -60,9 +60,17 @@ export class HolePlan {
    * promise made, when every builder answers at once.
    */
   fill(request: IncomingMessage, report: HoleReport): MaybePromise<Buffer[]> {
-    const outputs = this.calls.map((call) => buildHole(call, request, report));
+    const outputs = this.build(request, report);
     if (!outputs.some((output) => output instanceof Promise)) return (outputs as string[]).map(asBytes);
     return Promise.all(outputs).then((built) => built.map(asBytes));
+  }
+
+  /**
+   * Each hole's HTML for `request`, as its builder answers it: their builders run at once, each
+   * answering its own HTML or promise of it, which never rejects (see `buildHole`).
+   */
+  build(request: IncomingMessage, report: HoleReport): Array<MaybePromise<string>> {
+    return this.calls.map((call) => buildHole(call, request, report));
   }
 
   /** The filled page as the chunks to send: each part, and each hole's bytes after the part before it. */

@@ -1,9 +1,10 @@
 /**
  * The page cache's side of holes (the per-visitor parts of a cached page): a page is stored with its
  * holes' placeholders sealed, and every response that carries it, HIT or MISS, gets them filled for
- * its request before it goes out (`private` from then on, as it is one visitor's page), or replaced
- * by signed ESI includes (`holes: 'esi'`, for a request from an ESI processor) that `holeHandler()`
- * answers. Also the request scope as middleware, for pages rendered with no page cache around them.
+ * its request before it goes out (`private` from then on, as it is one visitor's page), replaced by
+ * signed ESI includes (`holes: 'esi'`, for a request from an ESI processor) that `holeHandler()`
+ * answers, or streamed after its shell (`holes: 'stream'`, see stream-holes.ts). Also the request
+ * scope as middleware, for pages rendered with no page cache around them.
  */
 import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
@@ -32,10 +33,12 @@ import { BoundedMemo } from '../common/bounded-memo.js';
 import { processMemo } from '../common/process-memos.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
 import { beforeHeaders } from './response-phase.js';
+import { responseWriter, type WritesItself } from './body-writer.js';
+import { type HolesInOrder, HoleStreamer } from './stream-holes.js';
 
 export type { HoleMode };
 
-export const HOLE_MODE = new ValueRule("'fill' or 'esi'", (value) => value === 'fill' || value === 'esi');
+export const HOLE_MODE = new ValueRule("'fill', 'esi' or 'stream'", (value) => value === 'fill' || value === 'esi' || value === 'stream');
 export const HOLE_SECRET = new ValueRule('a string of at least 16 characters', (value) => typeof value === 'string' && value.length >= 16);
 
 /** A stored page as its holes' delivery reads it: its body (sealed) and its headers (name, value…). */
@@ -51,20 +54,32 @@ export interface PrebuiltHead {
   headers: readonly string[];
 }
 
+/** How a page-cache layer delivers holes: its options of them. */
+export interface HoleDeliveryOptions {
+  mode: HoleMode;
+  /** The key of the ESI URLs' signatures. */
+  secret: string | undefined;
+  /** Under `'stream'`: which requests get their holes in order whatever their client runs. */
+  holesInOrder: HolesInOrder | undefined;
+}
+
 /** A page-cache layer's delivery of the holes of the responses it is the outermost layer of. */
 export class HoleDelivery implements HoleDeliverer {
+  readonly mode: HoleMode;
   private readonly signer: HoleSigner;
   /** Reports a builder whose hole's fallback was sent in its place. */
   private readonly reportFallback: HoleReport;
+  private readonly streamer: HoleStreamer;
 
   constructor(
-    readonly mode: HoleMode,
-    secret: string | undefined,
+    options: HoleDeliveryOptions,
     /** Reports a failure behind a response: a builder whose fallback was sent, a fill that failed. */
     private readonly report: (what: string, error: unknown) => void,
   ) {
-    this.signer = new HoleSigner(secret);
+    this.mode = options.mode;
+    this.signer = new HoleSigner(options.secret);
     this.reportFallback = (failure) => this.report("a hole's fallback was sent", failure);
+    this.streamer = new HoleStreamer(this.reportFallback, report, options.holesInOrder);
   }
 
   /**
@@ -91,6 +106,10 @@ export class HoleDelivery implements HoleDeliverer {
    */
   sendPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles & { etag?: string }, head: PrebuiltHead): void {
     const plan = holePlanOf(page)!;
+    if (this.mode === 'stream') {
+      res.writeHead(head.status, head.statusMessage, streamedHeaders(head.headers));
+      return this.streamer.send(req, plan, responseWriter(res));
+    }
     const send = (holes: Buffer[]) => {
       const etag = page.etag === undefined ? undefined : plan.filledEtag(holes);
       res.writeHead(head.status, head.statusMessage, filledHeaders(head.headers, plan.filledLength(holes), etag));
@@ -105,7 +124,7 @@ export class HoleDelivery implements HoleDeliverer {
 
   /**
    * Sends a stored page whose body holds holes (sealed), its status, reason phrase and headers set on
-   * `res`: filled (or included) here, its parts written as they are stored with the holes' bytes
+   * `res`: filled, included or streamed here, its parts written as they are stored with the holes' bytes
    * between them, or, when a layer further out delivers them, passed on to it as this process's text.
    */
   sendStored(req: IncomingMessage, res: ServerResponse, page: PageWithHoles): void {
@@ -119,10 +138,11 @@ export class HoleDelivery implements HoleDeliverer {
       res.end(unsealedBody(page.body));
       return;
     }
-    const sending = this.chunksFor(req, res, page.body, () => holePlanOf(page));
-    const send = (chunks: Buffer[]) => {
+    const sending = this.deliver(req, res, page.body, () => holePlanOf(page));
+    const send = (body: Buffer[] | WritesItself) => {
       res.writeHead(res.statusCode, res.statusMessage);
-      writeChunks(req, res, chunks);
+      if (Array.isArray(body)) writeChunks(req, res, body);
+      else body(responseWriter(res));
     };
     if (!(sending instanceof Promise)) return send(sending);
     // Its holes are filled from the request after the page cache has answered it.
@@ -132,20 +152,45 @@ export class HoleDelivery implements HoleDeliverer {
 
   /**
    * The body to send for `body`, a response of the view whose holes' placeholders are in `form`
-   * (or a stored page's, sealed), with the head made right (see `chunksFor`).
+   * (or a stored page's, sealed), with the head made right (see `deliver`).
    */
-  async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined> {
+  async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined | WritesItself> {
     // Frameworks answer a HEAD without handing its body on: the length they declared is that of the
     // page before its holes were delivered, which its GET would not get, and the delivered one is unknown.
     if (body === undefined || body.length === 0) {
       if (req.method === 'HEAD') res.removeHeader('content-length');
-      await this.chunksFor(req, res, Buffer.alloc(0), () => undefined);
+      await this.deliver(req, res, Buffer.alloc(0), () => undefined);
       return body;
     }
     // Sealed as the store keeps it, so that the page is filled (and its ETag made) as its hits will be.
     const sealed = form === 'sealed' ? body : Buffer.from(sealHoles(body.toString('utf8')));
-    const chunks = await this.chunksFor(req, res, sealed, () => HolePlan.of(sealed));
-    return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+    const delivered = await this.deliver(req, res, sealed, () => HolePlan.of(sealed));
+    if (!Array.isArray(delivered)) return delivered;
+    return delivered.length === 1 ? delivered[0] : Buffer.concat(delivered);
+  }
+
+  /** The body to send for `sealed` (`plan` cuts it), the head made right: streamed under `'stream'` (see `streamFor`), else its chunks (see `chunksFor`). */
+  private deliver(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): MaybePromise<Buffer[] | WritesItself> {
+    return this.mode === 'stream' ? this.streamFor(req, res, sealed, plan) : this.chunksFor(req, res, sealed, plan);
+  }
+
+  /**
+   * The body to send for `sealed` (`plan` cuts it) with its holes streamed, the head made right: a
+   * streamed page's (see `streamHead`), or a 500 for a body this layer cannot stream into (see
+   * `refuseEncoded`). An empty body (a HEAD's) stays empty.
+   */
+  private streamFor(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): WritesItself | Buffer[] {
+    let cut: HolePlan | undefined;
+    try {
+      streamHead(res);
+      if (sealed.length === 0) return [];
+      refuseEncoded(res);
+      cut = plan();
+    } catch (error) {
+      return this.failed(req, res, error);
+    }
+    if (cut === undefined) return [sealed];
+    return (out) => this.streamer.send(req, cut, out);
   }
 
   /**
@@ -172,11 +217,7 @@ export class HoleDelivery implements HoleDeliverer {
         res.removeHeader('etag');
         return [];
       }
-      if (res.hasHeader('content-encoding')) {
-        throw new Error(
-          `the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`,
-        );
-      }
+      refuseEncoded(res);
       cut = plan();
       if (cut === undefined) return [withContentLength(res, sealed)];
     } catch (error) {
@@ -201,6 +242,31 @@ export class HoleDelivery implements HoleDeliverer {
     res.setHeader('Cache-Control', 'no-store');
     return [withContentLength(res, Buffer.from('Internal Server Error'))];
   }
+}
+
+/** Refuses a body encoded by a layer inside this one: its holes cannot be filled into it. */
+function refuseEncoded(res: ServerResponse): void {
+  if (!res.hasHeader('content-encoding')) return;
+  throw new Error(`the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`);
+}
+
+/**
+ * The head of a page whose holes are streamed, on the response: final as the shell leaves, so a hole
+ * cannot change it. One visitor's page (`private`, its `max-age` kept for the browser) of a length
+ * not known yet (chunked; close-delimited over HTTP/1.0), with no validators (no 304 can stand for
+ * holes not made yet), that proxies are asked not to buffer.
+ */
+function streamHead(res: ServerResponse): void {
+  patchCacheControl(res, { private: true });
+  for (const name of ['content-length', 'etag', 'last-modified']) res.removeHeader(name);
+  res.setHeader('X-Accel-Buffering', 'no');
+}
+
+/** The headers of a streamed page (see `streamHead`) from those of its shell's hit. */
+function streamedHeaders(shell: readonly string[]): string[] {
+  const headers = filledHeaders(shell, undefined, undefined);
+  headers.push('X-Accel-Buffering', 'no');
+  return headers;
 }
 
 /** `body`, its length declared on the response. */
@@ -229,9 +295,9 @@ const privateCacheControl = processMemo('page-holes: private Cache-Control by st
 
 /**
  * The headers of a filled page from those of its shell's hit: Cache-Control made `private`, no
- * Last-Modified, the filled page's Content-Length and, when it has one, its ETag.
+ * Last-Modified, and the filled page's Content-Length and ETag where they are given.
  */
-function filledHeaders(shell: readonly string[], length: number, etag: string | undefined): string[] {
+function filledHeaders(shell: readonly string[], length: number | undefined, etag: string | undefined): string[] {
   const headers: string[] = [];
   let cacheControl = false;
   for (let i = 0; i < shell.length; i += 2) {
@@ -247,7 +313,7 @@ function filledHeaders(shell: readonly string[], length: number, etag: string | 
     } else headers.push(name, shell[i + 1]!);
   }
   if (!cacheControl) headers.push('Cache-Control', 'private');
-  headers.push('Content-Length', String(length));
+  if (length !== undefined) headers.push('Content-Length', String(length));
   if (etag !== undefined) headers.push('ETag', etag);
   return headers;
 }

@@ -371,7 +371,7 @@ describe('holes and compression', () => {
 
 describe('the options of holes', () => {
   it('are checked by the options check, each error naming the option', () => {
-    expect(() => cacheMiddleware({ holes: 'inline' as never })).toThrow("cacheMiddleware: options.holes must be 'fill' or 'esi' (got 'inline')");
+    expect(() => cacheMiddleware({ holes: 'inline' as never })).toThrow("cacheMiddleware: options.holes must be 'fill', 'esi' or 'stream' (got 'inline')");
     expect(() => cachePage(60, { secret: 'short' })).toThrow("cachePage: options.secret must be a string of at least 16 characters (got 'short')");
     expect(() => holeHandler({ secrt: SECRET } as never)).toThrow("holeHandler: unknown option 'options.secrt' (did you mean 'options.secret'?)");
     expect(() => defineHole('cart', () => '', { fallbak: '' } as never)).toThrow(
