@@ -70,9 +70,14 @@ export const STREAM_SCRIPT_DIGEST = createHash('sha256').update(STREAM_SCRIPT).d
 /** The script's path: under the holes' own, named by its digest, so that a cached copy is always the current one. */
 export const STREAM_SCRIPT_PATH = `/-/cachegrain/holes-${STREAM_SCRIPT_DIGEST}.js`;
 
-/** The tag that loads the script, naming the response's nonce: written once, after the shell's last placeholder. */
+/**
+ * The tag that loads the script, naming the response's nonce, written once before the page's
+ * `</body>`; with no nonce (a page with no placeholder), the script only sets its cookie.
+ */
 export function streamScriptTag(nonce: string): string {
-  return `<script src="${STREAM_SCRIPT_PATH}" async ${NONCE_ATTRIBUTE}="${nonce}"></script>`;
+  return nonce === ''
+    ? `<script src="${STREAM_SCRIPT_PATH}" async></script>`
+    : `<script src="${STREAM_SCRIPT_PATH}" async ${NONCE_ATTRIBUTE}="${nonce}"></script>`;
 }
 
 /** A streamed hole's placeholder, `id` its response's nonce and its index: its fallback until its template arrives. */

@@ -8,7 +8,9 @@
  *   script's tag, then each hole as a `<template>` as it is made, in the order they come, which the
  *   script moves into its placeholder; then the rest of the page.
  * - In order, to any other client (a first visit, a crawler, a browser with scripts off): the page
- *   as `'fill'` sends it, each part flushed as soon as it and the holes before it are made.
+ *   as `'fill'` sends it, each part flushed as soon as it and the holes before it are made, with the
+ *   script's tag before its `</body>`: a browser that runs it (and sets its cookie) gets its next
+ *   pages out of order.
  * The surprise: a hole an element cannot stand in for (in an attribute, a script, a table's rows,
  * the head: see `streamShapeOf`) is filled in place in both orders, the shell waiting for it there.
  */
@@ -36,6 +38,8 @@ export type HolesInOrder = (req: any) => boolean;
 
 const SCRIPT_RAN = new RegExp(`(?:^|;)\\s*${SCRIPT_RUNS_COOKIE}=${SCRIPT_RUNS_VALUE}\\s*(?:;|$)`);
 const TEMPLATE_CLOSE = Buffer.from(STREAMED_TEMPLATE_CLOSE);
+/** The script's tag in a page with no placeholder: it sets the cookie, so that the browser's next pages come out of order. */
+const PLAIN_SCRIPT_TAG = Buffer.from(streamScriptTag(''));
 
 export class HoleStreamer {
   constructor(
@@ -104,21 +108,22 @@ async function writeStreamed(plan: HolePlan, built: ReadonlyArray<MaybePromise<s
       }
       out.write(made[i]!);
     }
-    out.write(i + 1 === last && placed.length > 0 ? parts[last]!.subarray(0, shape.bodyEnd) : parts[i + 1]!);
+    out.write(i + 1 === last ? parts[last]!.subarray(0, shape.bodyEnd) : parts[i + 1]!);
   }
-  if (placed.length > 0) {
+  if (placed.length === 0) out.write(PLAIN_SCRIPT_TAG);
+  else {
     out.write(Buffer.from(streamScriptTag(nonce)));
     out.flush();
-    await Promise.all(
-      placed.map(async (i) => {
-        await built[i];
-        out.write(Buffer.from(streamedTemplateOpening(`${nonce}-${i}`)));
-        out.write(made[i]!);
-        out.write(TEMPLATE_CLOSE);
-        out.flush();
-      }),
-    );
-    out.write(parts[last]!.subarray(shape.bodyEnd));
   }
+  await Promise.all(
+    placed.map(async (i) => {
+      await built[i];
+      out.write(Buffer.from(streamedTemplateOpening(`${nonce}-${i}`)));
+      out.write(made[i]!);
+      out.write(TEMPLATE_CLOSE);
+      out.flush();
+    }),
+  );
+  out.write(parts[last]!.subarray(shape.bodyEnd));
   out.end();
 }
