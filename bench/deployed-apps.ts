@@ -16,7 +16,17 @@ import { cachegrain } from '../src/frameworks/fastify.js';
 import { cacheMiddleware as honoCacheMiddleware } from '../src/frameworks/hono.js';
 import { cacheMiddleware as koaCacheMiddleware } from '../src/frameworks/koa.js';
 import { LocMemCache } from '../src/index.js';
-import { cartOf, productListEnvironment, renderProductList, renderStaticProductList } from './product-list.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  cartOf,
+  productListEnvironment,
+  recommendationsOf,
+  renderProductList,
+  renderSlowHolesProductList,
+  renderStaticProductList,
+  SLOW_CART_MS,
+  SLOW_RECOMMENDATIONS_MS,
+} from './product-list.js';
 
 export const STACKS = ['express', 'node-http', 'fastify', 'koa', 'hono'] as const;
 export type Stack = (typeof STACKS)[number];
@@ -26,8 +36,11 @@ export const VISITOR_COOKIE = 'visitor=ann';
 /** What the load asks with: a browser's Accept-Encoding, and the visitor's cookie. */
 export const BROWSER_HEADERS = { 'accept-encoding': 'gzip, deflate, br, zstd', cookie: VISITOR_COOKIE };
 
-/** The page an application serves: the product list with its cart as a hole, or with the cart written in. */
-export type PageKind = 'holes' | 'static';
+/**
+ * The page an application serves: the product list with its cart as a hole, with the cart written
+ * in, or with a cart and recommendations whose builders take 100 and 300 ms (`slow-holes`).
+ */
+export type PageKind = 'holes' | 'static' | 'slow-holes';
 
 /** What a response is, for an anchor to send again. */
 export interface Reply {
@@ -51,9 +64,13 @@ function visitorOf(request: unknown): string {
 
 /** The page cache on `stack` over a locmem of its own, in front of the product list. */
 export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCacheOptions = {}): Promise<RequestListener> {
-  defineHole('cart', (request) => cartOf(visitorOf(request)));
+  if (page === 'slow-holes') {
+    defineHole('cart', async (request) => (await sleep(SLOW_CART_MS), cartOf(visitorOf(request))));
+    defineHole('recommendations', async (request) => (await sleep(SLOW_RECOMMENDATIONS_MS), recommendationsOf(visitorOf(request))));
+  } else defineHole('cart', (request) => cartOf(visitorOf(request)));
   const env = productListEnvironment();
-  const render = () => (page === 'holes' ? renderProductList(env) : renderStaticProductList(env));
+  const RENDER = { holes: renderProductList, static: renderStaticProductList, 'slow-holes': renderSlowHolesProductList };
+  const render = () => RENDER[page](env);
   const pages = { cache: new LocMemCache({ location: `bench-deployed-${stack}-${page}` }), ...options };
   switch (stack) {
     case 'express': {
@@ -125,6 +142,15 @@ export async function prebuiltApp(stack: Stack, reply: Reply): Promise<RequestLi
       return getRequestListener(hono.fetch);
     }
   }
+}
+
+/**
+ * Express sending `reply` after one timer of `ms`: what a page costs that waits on its slowest hole
+ * and on nothing else, as the machine runs timers now.
+ */
+export function prebuiltAfter(reply: Reply, ms: number): RequestListener {
+  const { status, headers, body } = reply;
+  return express().use((_req, res) => void sleep(ms).then(() => res.writeHead(status, headers).end(body))) as unknown as RequestListener;
 }
 
 async function fastifyListener(build: (app: FastifyInstance) => Promise<void>): Promise<RequestListener> {

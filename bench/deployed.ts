@@ -5,7 +5,9 @@
  * br, zstd`, judged by the server's CPU time per request, each row against the least a server can
  * do for it in the same run:
  * - a HIT of the page with its hole, against the framework sending the filled page prebuilt, on
- *   Express, node:http, Fastify, Koa and Hono.
+ *   Express, node:http, Fastify, Koa and Hono;
+ * - the first byte and the whole page of a HIT of the page with a 100 ms and a 300 ms hole, streamed
+ *   against filled in place (bench/deployed-streamed.ts: latencies, not CPU).
  *
  * Each server runs in a process of its own (bench/deployed-server.ts); every row measures ours
  * against a second server of ours in the same rounds too, for the same-build ratio beside it.
@@ -14,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { type Comparison, median, medianOf, type Measurement, print, roundRatio } from './harness.js';
 import { BROWSER_HEADERS, type Stack } from './deployed-apps.js';
 import { autocannon, load, type LoadRequest, type Server, startServer, stopServer } from './sockets.js';
+import { streamedRows } from './deployed-streamed.js';
 
 const SERVER = fileURLToPath(new URL('./deployed-server.js', import.meta.url));
 const CONNECTIONS = 20;
@@ -61,6 +64,11 @@ const UNITS: Record<string, Row[]> = {
   fastify: [holeHit('fastify')],
   koa: [holeHit('koa')],
   hono: [holeHit('hono')],
+};
+
+/** The units of latencies, each its own way of measuring (see bench/deployed-streamed.ts). */
+const LATENCY_UNITS: Record<string, () => Promise<Comparison[]>> = {
+  streamed: streamedRows,
 };
 
 /** Each server's runs, set by set, round by round; `again:<app>` is the second server of ours. */
@@ -123,11 +131,13 @@ function socketRow(row: Row, runs: Runs): Comparison {
   return result;
 }
 
-export const units = Object.keys(UNITS);
+export const units = [...Object.keys(UNITS), ...Object.keys(LATENCY_UNITS)];
 /** Each unit spreads its rounds over fresh server processes of its own. */
 export const processes = 1;
 
 export async function run(unit?: string): Promise<Comparison[]> {
+  const latencies = LATENCY_UNITS[unit ?? ''];
+  if (latencies !== undefined) return latencies();
   const rows = UNITS[unit ?? ''];
   if (rows === undefined) throw new Error(`bench/deployed: runs one unit of ${units.join(', ')}, not ${String(unit)}`);
   const runs = await socketRuns(rows);

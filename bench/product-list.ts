@@ -181,6 +181,27 @@ export function renderStaticProductList(env: nunjucks.Environment): Promise<stri
   return renderString(env, STATIC_PRODUCT_LIST, productListContext());
 }
 
+/**
+ * The product list whose holes take a while, as a shop's services answer them: the cart (which its
+ * builder makes in 100 ms) and, under the products, recommendations for the visitor (in 300 ms).
+ */
+const SLOW_HOLES_PRODUCT_LIST = PRODUCT_LIST.replace('</main>', '<aside class="recommendations">{% hole "recommendations" %}</aside>\n</main>');
+
+/** Renders the product list with its cart and its recommendations left holes (see `SLOW_HOLES_PRODUCT_LIST`). */
+export function renderSlowHolesProductList(env: nunjucks.Environment): Promise<string> {
+  return renderString(env, SLOW_HOLES_PRODUCT_LIST, productListContext());
+}
+
+/** How long the builders of the slow holes take, in milliseconds. */
+export const SLOW_CART_MS = 100;
+export const SLOW_RECOMMENDATIONS_MS = 300;
+
+/** The recommendations of a visitor, as the hole's builder renders them. */
+export function recommendationsOf(visitor: string): string {
+  const picks = ['Waxed Anorak in moss', 'Merino Beanie in slate', 'Packable Down Vest in rust'];
+  return `<h2>Picked for ${visitor}</h2><ul>${picks.map((name) => `<li><a href="/p/${name.toLowerCase().replace(/\W+/g, '-')}">${name}</a></li>`).join('')}</ul>`;
+}
+
 /** The cart of a visitor, as the hole's builder renders it. */
 export function cartOf(visitor: string): string {
   return `<a href="/cart" class="cart-link" data-visitor="${visitor}">Cart <span class="count">3</span> · $214.70</a>`;
