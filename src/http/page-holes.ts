@@ -108,7 +108,7 @@ export class HoleDelivery implements HoleDeliverer {
     const plan = holePlanOf(page)!;
     if (this.mode === 'stream') {
       res.writeHead(head.status, head.statusMessage, streamedHeaders(head.headers));
-      return this.streamer.send(req, plan, responseWriter(res));
+      return this.streamer.send(req, plan, responseWriter(res), headerIn(head.headers, 'content-type'));
     }
     const send = (holes: Buffer[]) => {
       const etag = page.etag === undefined ? undefined : plan.filledEtag(holes);
@@ -190,7 +190,8 @@ export class HoleDelivery implements HoleDeliverer {
       return this.failed(req, res, error);
     }
     if (cut === undefined) return [sealed];
-    return (out) => this.streamer.send(req, cut, out);
+    const contentType = headerText(res, 'content-type');
+    return (out) => this.streamer.send(req, cut, out, contentType);
   }
 
   /**
@@ -267,6 +268,12 @@ function streamedHeaders(shell: readonly string[]): string[] {
   const headers = filledHeaders(shell, undefined, undefined);
   headers.push('X-Accel-Buffering', 'no');
   return headers;
+}
+
+/** The value of header `name` (lower-cased) in a list of names and values; undefined when it has none. */
+function headerIn(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return headers[i + 1];
+  return undefined;
 }
 
 /** `body`, its length declared on the response. */

@@ -36,6 +36,10 @@ import type { BodyWriter } from './body-writer.js';
  */
 export type HolesInOrder = (req: any) => boolean;
 
+/** How a page's holes go out: see the top of this file; a body that is not HTML gets them in order, with no script. */
+type Order = 'out of order' | 'in order' | 'not html';
+
+const HTML = /^\s*(text\/html|application\/xhtml\+xml)\s*(;|$)/i;
 const SCRIPT_RAN = new RegExp(`(?:^|;)\\s*${SCRIPT_RUNS_COOKIE}=${SCRIPT_RUNS_VALUE}\\s*(?:;|$)`);
 const TEMPLATE_CLOSE = Buffer.from(STREAMED_TEMPLATE_CLOSE);
 /** The script's tag in a page with no placeholder: it sets the cookie, so that the browser's next pages come out of order. */
@@ -51,15 +55,16 @@ export class HoleStreamer {
   ) {}
 
   /**
-   * Sends the page `plan` cuts through `out`, its head gone out: the holes' builders run now, for
-   * `req`, and the page ends once the last of them has answered (or passed its deadline). A HEAD's
+   * Sends the page `plan` cuts through `out`, its head gone out with `contentType`: the holes'
+   * builders run now, for `req`, and the page ends once the last of them has answered (or passed its
+   * deadline). A body that is not HTML (JSON, text) gets its holes in order, and no script. A HEAD's
    * body is not sent, and no builder runs for it.
    */
-  send(req: IncomingMessage, plan: HolePlan, out: BodyWriter): void {
+  send(req: IncomingMessage, plan: HolePlan, out: BodyWriter, contentType: string | undefined): void {
     if (req.method === 'HEAD') return out.end();
-    const outOfOrder = this.outOfOrder(req);
+    const order: Order = !HTML.test(contentType ?? '') ? 'not html' : this.outOfOrder(req) ? 'out of order' : 'in order';
     const built = plan.build(req, this.reportFallback);
-    writeStreamed(plan, built, out, outOfOrder).catch((error: unknown) => {
+    writeStreamed(plan, built, out, order).catch((error: unknown) => {
       this.report(`streaming the holes of ${req.method ?? 'GET'} ${req.url ?? '/'} failed; the page was ended there`, error);
       out.end();
     });
@@ -86,10 +91,10 @@ const newNonce = () => randomBytes(9).toString('base64url');
  * Writes the page `plan` cuts with its holes' HTML as `built` answers it (see the top of this file),
  * flushing each part as it is written, and ends it.
  */
-async function writeStreamed(plan: HolePlan, built: ReadonlyArray<MaybePromise<string>>, out: BodyWriter, outOfOrder: boolean): Promise<void> {
+async function writeStreamed(plan: HolePlan, built: ReadonlyArray<MaybePromise<string>>, out: BodyWriter, order: Order): Promise<void> {
   const { parts, calls } = plan;
-  const shape = streamShapeOf(plan);
   const last = parts.length - 1;
+  const shape = order === 'not html' ? { streamable: [], bodyEnd: parts[last]!.length } : streamShapeOf(plan);
   // Each hole's bytes once made: a hole made while the shell waited on another is written in place.
   const made = built.map((html) => (typeof html === 'string' ? Buffer.from(html) : undefined));
   built.forEach((html, i) => typeof html !== 'string' && void html.then((answer) => (made[i] = Buffer.from(answer))));
@@ -97,7 +102,7 @@ async function writeStreamed(plan: HolePlan, built: ReadonlyArray<MaybePromise<s
   let nonce = '';
   out.write(parts[0]!);
   for (let i = 0; i < built.length; i++) {
-    if (made[i] === undefined && outOfOrder && shape.streamable[i]) {
+    if (made[i] === undefined && order === 'out of order' && shape.streamable[i]) {
       nonce ||= newNonce();
       out.write(Buffer.from(streamedPlaceholder(`${nonce}-${i}`, definedHole(calls[i]!.name)?.fallback ?? '')));
       placed.push(i);
@@ -110,8 +115,9 @@ async function writeStreamed(plan: HolePlan, built: ReadonlyArray<MaybePromise<s
     }
     out.write(i + 1 === last ? parts[last]!.subarray(0, shape.bodyEnd) : parts[i + 1]!);
   }
-  if (placed.length === 0) out.write(PLAIN_SCRIPT_TAG);
-  else {
+  if (placed.length === 0) {
+    if (order !== 'not html') out.write(PLAIN_SCRIPT_TAG);
+  } else {
     out.write(Buffer.from(streamScriptTag(nonce)));
     out.flush();
   }

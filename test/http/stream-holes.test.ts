@@ -310,6 +310,23 @@ describe('streamed holes, on Express and node:http', () => {
     await page.ended;
   });
 
+  it('streams the holes of a body that is not HTML in place, with no script, to a browser that ran it too', async () => {
+    const json: View = (_req, res) => {
+      renderString(env, '{"cart": "{% hole "cart" %}", "n": {{ n }}}', { n: ++renders }).then((text) => {
+        res.setHeader('Content-Type', 'application/json');
+        res.end(text);
+      });
+    };
+    const base = await serve(bare([cacheMiddleware({ seconds: 600, holes: 'stream' })], json));
+    for (const label of ['MISS', 'HIT']) {
+      const page = await arriving(base, '/cart.json', { headers: scriptRan('ann') });
+      expect([page.headers['x-cache'], page.headers['content-type'], page.headers['x-accel-buffering']], label).toEqual([label, 'application/json', 'no']);
+      expect(await page.until('"cart": "'), label).toBe('{"cart": "');
+      await gates.open('cart');
+      expect(await page.ended, label).toBe('{"cart": "cart of ann", "n": 1}');
+    }
+  });
+
   it('streams the holes in the outermost of composed layers, the inner storing the shell', async () => {
     const base = await serve(bare([cacheMiddleware({ seconds: 600, holes: 'stream', keyPrefix: 'site' }), cachePage(600, { keyPrefix: 'route' })], pageView()));
     const page = await arriving(base, '/l', { headers: firstVisit('ann') });
