@@ -6,21 +6,14 @@
  * CPU time it spent between the two and the requests it served: its own cost per request, which the
  * load generator sharing the machine moves much less than the requests per second.
  */
-import http, { type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, RequestListener } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import nunjucks from 'nunjucks';
 import { cacheMiddleware, defineHole } from '../src/frameworks/express.js';
 import { installCacheTag, renderString } from '../src/engines/nunjucks.js';
 import { LocMemCache } from '../src/index.js';
+import { serveMeasured } from './sockets.js';
 import { buildApp, type Kind, KINDS, kindsOf, PAGE, type Side, SIDES, type Stack, STACKS } from './http-apps.js';
-
-/** What the parent asks, and what this process answers to `stop`. */
-export type ServerRequest = { measure: 'start' | 'stop' };
-export interface ServerUsage {
-  cpuMicros: number;
-  requests: number;
-}
 
 /** How long each hole's builder of the holes page waits, in ms: a query or a call to another service. */
 export const HOLE_BUILDER_MS = 5;
@@ -29,7 +22,7 @@ const HOLES_PAGE = `<!doctype html><title>Page</title><header>{% hole "greeting"
 
 function holesView(): RequestListener {
   const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
-  const visitor = (req: http.IncomingMessage) => req.headers.cookie ?? 'guest';
+  const visitor = (req: IncomingMessage) => req.headers.cookie ?? 'guest';
   defineHole('greeting', async (req) => (await sleep(HOLE_BUILDER_MS), `Hello, ${visitor(req)}`));
   defineHole('cart', async (req) => (await sleep(HOLE_BUILDER_MS), `Cart of ${visitor(req)}: 3`));
   defineHole('stock', async (_req, id: number) => (await sleep(HOLE_BUILDER_MS), `${id * 3} left`));
@@ -67,23 +60,7 @@ async function appOf(name: string): Promise<{ listener: RequestListener; kinds: 
 }
 
 const { listener, kinds } = await appOf(process.argv[2] ?? '');
-const server = http.createServer(listener);
-let requests = 0;
-server.on('request', () => requests++);
-let started: { cpu: NodeJS.CpuUsage; requests: number } | undefined;
-process.on('message', ({ measure }: ServerRequest) => {
-  if (measure === 'start') {
-    started = { cpu: process.cpuUsage(), requests };
-    return;
-  }
-  const cpu = process.cpuUsage(started!.cpu);
-  process.send!({ cpuMicros: cpu.user + cpu.system, requests: requests - started!.requests } satisfies ServerUsage);
-});
-server.listen(0, '127.0.0.1', async () => {
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  // Over the socket, as the load will ask: the page cache keys by the host it is asked on.
-  for (const kind of kinds) await (await fetch(origin + KINDS[kind].path, { headers: KINDS[kind].headers })).arrayBuffer();
-  process.send!({ origin });
-});
-// The parent going away (it kills this process when done, or it died) ends this one.
-process.on('disconnect', () => process.exit(0));
+serveMeasured(
+  listener,
+  kinds.map((kind) => KINDS[kind]),
+);

@@ -13,18 +13,13 @@
  * process over sockets), for the same-build ratio beside it. And the latency of a hit whose page
  * holds three holes.
  */
-import { type ChildProcess, fork, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { Agent } from 'node:http';
 import { setImmediate as setImmediatePromise } from 'node:timers/promises';
 import { get, percentile, type Sample } from '../test/http/fixtures/load.js';
 import { compare, type Comparison, median, medianOf, type Measurement, print, roundRatio } from './harness.js';
 import { type BenchApp, buildApp, fill, KINDS, type Kind, kindsOf, type Side, type Stack, STACKS } from './http-apps.js';
-import type { ServerRequest, ServerUsage } from './http-server.js';
-
-const require = createRequire(import.meta.url);
+import { autocannon, load as loadServer, type LoadRequest, type Server, startServer as startSocketServer, stopServer } from './sockets.js';
 const WARMUP_SECONDS = 1;
 const DURATION_SECONDS = 1;
 /**
@@ -52,55 +47,11 @@ function anchorsOf(stack: Stack): Array<Exclude<Side, 'ours'>> {
   return stack === 'express' ? ['ceiling', 'apicache', 'route-cache'] : ['ceiling'];
 }
 
-/** Runs autocannon against the URL in a child process, every request a 2xx (or, for the conditional row, a 304); answers requests per second. */
-async function autocannon(url: string, kind: Kind, seconds: number): Promise<number> {
-  const headers = Object.entries(KINDS[kind].headers).flatMap(([name, value]) => ['-H', `${name}:${value}`]);
-  const args = [require.resolve('autocannon/autocannon.js'), '-c', String(CONNECTIONS), '-d', String(seconds), '-j', ...headers, url];
-  const output = await new Promise<string>((resolve, reject) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let text = '';
-    child.stdout.on('data', (chunk) => (text += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`autocannon exited with ${code}`))));
-  });
-  const result = JSON.parse(output) as { requests: { average: number; total: number }; statusCodeStats: Record<string, { count: number }>; errors: number };
-  const answered = result.statusCodeStats[String(KINDS[kind].status)]?.count ?? 0;
-  if (answered < result.requests.total || result.errors > 0)
-    throw new Error(`${url}: ${result.requests.total - answered} replies other than ${KINDS[kind].status}, ${result.errors} errors`);
-  return result.requests.average;
-}
+/** The request of a row's kind, as the load asks it. */
+const requestOf = (kind: Kind): LoadRequest => KINDS[kind];
 
-interface Server {
-  child: ChildProcess;
-  origin: string;
-}
-
-/** Starts the named server of bench/http-server.ts in a fresh process; answers it once its cache holds its pages. */
-async function startServer(app: string): Promise<Server> {
-  const child = fork(SERVER, [app], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: [] });
-  const ready = once(child, 'message') as Promise<[{ origin: string }]>;
-  const exited = once(child, 'exit').then(([code]) => {
-    throw new Error(`the ${app} server exited with ${String(code)} before it was ready`);
-  });
-  const [{ origin }] = await Promise.race([ready, exited]);
-  return { child, origin };
-}
-
-async function stopServer(child: ChildProcess): Promise<void> {
-  const exited = child.exitCode === null ? once(child, 'exit') : Promise.resolve();
-  child.kill();
-  await exited;
-}
-
-/** Loads `kind` on the server for `seconds`; answers its requests per second and the CPU time it spent per request it served. */
-async function load(server: Server, kind: Kind, seconds: number): Promise<Measurement> {
-  server.child.send({ measure: 'start' } satisfies ServerRequest);
-  const opsPerSec = await autocannon(server.origin + KINDS[kind].path, kind, seconds);
-  const usage = once(server.child, 'message') as Promise<[ServerUsage]>;
-  server.child.send({ measure: 'stop' } satisfies ServerRequest);
-  const [{ cpuMicros, requests }] = await usage;
-  return { opsPerSec, meanMicros: 1e6 / opsPerSec, cpuMicros: cpuMicros / requests };
-}
+const startServer = (app: string): Promise<Server> => startSocketServer(SERVER, app);
+const load = (server: Server, kind: Kind, seconds: number): Promise<Measurement> => loadServer(server, requestOf(kind), seconds, CONNECTIONS);
 
 /** Each side's runs, round by round, for each kind; `again` is the second server of ours. */
 type Runs = Record<Kind, Map<Side | 'again', Measurement[][]>>;
@@ -124,7 +75,7 @@ async function socketRuns(stack: Stack): Promise<Runs> {
     try {
       for (const side of sides) servers.set(side, await startServer(`${stack}:${side === 'again' ? 'ours' : side}`));
       for (const [side, server] of servers)
-        for (const kind of kindsOf(side === 'again' ? 'ours' : side)) await autocannon(server.origin + KINDS[kind].path, kind, WARMUP_SECONDS);
+        for (const kind of kindsOf(side === 'again' ? 'ours' : side)) await autocannon(server.origin, requestOf(kind), WARMUP_SECONDS, CONNECTIONS);
       for (const kind of Object.keys(KINDS) as Kind[]) for (const side of sides) runs[kind].get(side)!.push([]);
       for (let round = 0; round < ROUNDS_PER_SET; round++) {
         for (const kind of Object.keys(KINDS) as Kind[]) {

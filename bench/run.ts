@@ -36,6 +36,7 @@ const SECTIONS: Record<string, () => Promise<Section>> = {
   fragments: () => import('./fragments.js'),
   outage: () => import('./outage.js'),
   memory: () => import('./memory.js'),
+  deployed: () => import('./deployed.js'),
 };
 
 /** What a unit's process prints last: its figures, as JSON, behind this. */

@@ -116,7 +116,9 @@ sub vcl_backend_response {
   if (beresp.status >= 500 && bereq.is_bgfetch) {
     return (abandon);
   }
-  # One visitor's response, or one no cache may keep: never kept, whatever its lifetime says.
+  # One visitor's response, or one no cache may keep: never kept, whatever its lifetime says. A page
+  # whose holes are streamed (holes: 'stream') is private: it is passed to the visitor as it comes
+  # (beresp.do_stream, on by default: leave it on).
   if (beresp.http.Set-Cookie
       || beresp.http.cachegrain-directives ~ "(?i)(private|no-store|no-cache)"
       || beresp.http.Vary == "*"

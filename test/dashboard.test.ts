@@ -7,7 +7,6 @@
  * anything.
  */
 import { integrationOf } from '../src/cache/integration.js';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import nunjucks from 'nunjucks';
 import puppeteer, { type Browser, type Page } from 'puppeteer-core';
@@ -17,21 +16,10 @@ import { installCacheTag, render } from '../src/engines/nunjucks.js';
 import { caches, configureCaches, fragmentStats } from '../src/index.js';
 import { resetFragmentStats } from '../src/fragments/index.js';
 import { eventually } from './setup/eventually.js';
+import { chromiumPath } from './setup/chromium.js';
 import { closedPort } from './setup/closed-port.js';
 import { type RedisServer, startRedisServer } from './setup/redis.js';
 import { DASHBOARD_MOUNTS, type DashboardSite, type SitePages, TITLE } from './http/dashboard-sites.js';
-
-/** Debian's chromium: a missing one fails the test naming the package, never skips it. */
-function chromiumPath(): string {
-  for (const name of ['chromium', 'chromium-browser']) {
-    try {
-      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
-    } catch {
-      // try the next name
-    }
-  }
-  throw new Error("the dashboard test needs a browser: install Debian's package 'chromium' (apt-get install -y chromium)");
-}
 
 let redis: RedisServer;
 let browser: Browser;

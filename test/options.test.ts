@@ -57,6 +57,7 @@ const PAGE_CACHE_OPTIONS = [
   'lockTimeoutMs',
   'browserMaxAge',
   'holes',
+  'holesInOrder',
   'policies',
   'secret',
 ];

@@ -52,6 +52,44 @@ describe('README: where to mount the page cache (a shop)', () => {
   }, 30_000);
 });
 
+describe('README: streamed holes', () => {
+  const app = readmeApp(['streamed.mjs', 'views/product.njk']);
+  afterAll(() => app.remove());
+
+  it('streams the holes in place to a first visit and to a crawler, after the shell to a browser that ran the script, which it serves', async () => {
+    const server = await startReadmeApp(app.dir, 'streamed.mjs');
+    try {
+      const first = await fetch(`${server.url}/`, { headers: { cookie: 'cart=2' } });
+      const page = await first.text();
+      expect([first.headers.get('x-cache'), first.headers.get('cache-control'), first.headers.get('x-accel-buffering')]).toEqual([
+        'MISS',
+        'max-age=600, private',
+        'no',
+      ]);
+      expect(page).toContain('<header>Cart: 2 items</header>');
+      expect(page).toMatch(
+        /<aside><ul><li>Merino Beanie<\/li><li>Waxed Anorak<\/li><\/ul><\/aside>\n<script src="(\/-\/cachegrain\/holes-\w+\.js)" async><\/script><\/body>/,
+      );
+      const script = await fetch(`${server.url}${/<script src="([^"]+)"/.exec(page)![1]!}`);
+      expect([script.status, script.headers.get('content-type')]).toEqual([200, 'text/javascript; charset=utf-8']);
+      expect(await script.text()).toContain('cachegrain-holes=script');
+
+      const marked = await fetch(`${server.url}/`, { headers: { cookie: 'cart=3; cachegrain-holes=script' } });
+      const streamed = await marked.text();
+      const nonce = /data-cachegrain-holes="([\w-]+)"/.exec(streamed)?.[1];
+      expect(marked.headers.get('x-cache')).toBe('HIT');
+      expect(streamed).toContain(`<header><cachegrain-hole id="${nonce}-0"><a href="/cart">Cart</a></cachegrain-hole></header>`);
+      expect(streamed).toContain(`<template data-cachegrain-hole="${nonce}-0">Cart: 3 items</template>`);
+      expect(streamed).toContain(`<template data-cachegrain-hole="${nonce}-1"><ul><li>Merino Beanie</li><li>Waxed Anorak</li></ul></template>`);
+
+      const crawler = await fetch(`${server.url}/`, { headers: { cookie: 'cachegrain-holes=script', 'user-agent': 'Googlebot/2.1' } });
+      expect(await crawler.text()).toContain('<header>Cart: 0 items</header>');
+    } finally {
+      await server.stop();
+    }
+  }, 30_000);
+});
+
 describe('README: Testing an application that caches', () => {
   /** How long an example's run is given before it counts as one that does not end. */
   const BUDGET_MS = 60_000;

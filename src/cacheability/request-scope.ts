@@ -9,6 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Cacheability } from './record.js';
+import { isThenable } from '../common/maybe-promise.js';
 
 /**
  * A value the request scope holds for one concern (the page cache's lookups, the holes left in a
@@ -77,15 +78,28 @@ export function openedScope(res: ServerResponse): RequestScope | undefined {
 
 /**
  * Runs `fn` in a scope of its own for `request`, inside whatever scope it is called from: a hole's
- * builder renders and caches for the request, and what it depends on stays in its own record.
+ * builder renders and caches for the request, and what it depends on stays in its own record. A
+ * `fn` that answers at once is answered at once, with no promise made.
  */
-export async function inScopeOfItsOwn<T>(request: IncomingMessage, fn: () => T | Promise<T>): Promise<T> {
+export function inScopeOfItsOwn<T>(request: IncomingMessage, fn: () => T | Promise<T>): T | Promise<T> {
   openScopes++;
+  let answer: T | Promise<T>;
   try {
-    return await storage.run(new RequestScope(request), fn);
-  } finally {
-    if (--openScopes === 0) storage.disable();
+    answer = storage.run(new RequestScope(request), fn);
+  } catch (error) {
+    leaveScope();
+    throw error;
   }
+  if (!isThenable(answer)) {
+    leaveScope();
+    return answer;
+  }
+  return Promise.resolve(answer).finally(leaveScope);
+}
+
+/** A scope of `inScopeOfItsOwn` ended: with no request left in one, the storage is switched off. */
+function leaveScope(): void {
+  if (--openScopes === 0) storage.disable();
 }
 
 /**
@@ -97,8 +111,6 @@ export async function inScopeOfItsOwn<T>(request: IncomingMessage, fn: () => T |
 export function inRequestScope<T>(res: ServerResponse, fn: () => T): T {
   if (storage.getStore() !== undefined) return fn();
   openScopes++;
-  res.once('close', () => {
-    if (--openScopes === 0) storage.disable();
-  });
+  res.once('close', leaveScope);
   return storage.run(scopeOf(res), fn);
 }

@@ -18,3 +18,8 @@ export function andThen<A, B>(value: MaybePromise<A>, next: (value: A) => MaybeP
 }
 
 export const nothing = (): void => undefined;
+
+/** Whether `value` is a promise of any make (a thenable), to be awaited rather than used as it is. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (typeof value === 'object' || typeof value === 'function') && value !== null && typeof (value as { then?: unknown }).then === 'function';
+}

@@ -6,13 +6,17 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { caches } from '../config/cache-registry.js';
+import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
 import { frameworkRequest } from '../cacheability/framework-request.js';
 import { inScopeOfItsOwn, type RequestScope, ScopeSlot } from '../cacheability/request-scope.js';
 import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';
-import { definedHole, HoleError } from './registry.js';
+import { type DefinedHole, definedHole, HoleError } from './registry.js';
 
-/** How a page cache delivers holes: filled in place (the default), or as ESI includes for a CDN or proxy to fetch. */
-export type HoleMode = 'fill' | 'esi';
+/**
+ * How a page cache delivers holes: filled in place (the default), as ESI includes for a CDN or proxy
+ * to fetch, or streamed: the shell at once, each hole after it as it is made.
+ */
+export type HoleMode = 'fill' | 'esi' | 'stream';
 
 /** What delivers the holes of a response for a page-cache layer. */
 export interface HoleDeliverer {
@@ -53,10 +57,11 @@ export async function fillHoles(text: string, form: HoleForm, request: IncomingM
 
 /**
  * One hole's HTML for `request`: its builder's answer, or, reported to `report`, its fallback when
- * the builder fails and nothing when no hole of that name is defined any more. It never fails: a
- * hole never puts an error in place of the page around it.
+ * the builder fails or has not answered within its hole's `timeout`, and nothing when no hole of that
+ * name is defined any more. It never fails: a hole never puts an error in place of the page around
+ * it. A builder that answers at once is answered at once, with no promise made.
  */
-export async function buildHole({ name, args }: HoleCall, request: IncomingMessage, report: HoleReport): Promise<string> {
+export function buildHole({ name, args }: HoleCall, request: IncomingMessage, report: HoleReport): MaybePromise<string> {
   const hole = definedHole(name);
   if (hole === undefined) {
     report(
@@ -67,10 +72,7 @@ export async function buildHole({ name, args }: HoleCall, request: IncomingMessa
     );
     return '';
   }
-  try {
-    const output = await inScopeOfItsOwn(request, () => hole.builder(frameworkRequest(request), ...args));
-    return output === undefined || output === null ? '' : String(output);
-  } catch (error) {
+  const failed = (error: unknown): string => {
     const failure = new HoleError(
       `hole '${name}' failed on ${request.method ?? 'GET'} ${requestTarget(request)}: ${error instanceof Error ? error.message : String(error)}`,
       name,
@@ -79,8 +81,55 @@ export async function buildHole({ name, args }: HoleCall, request: IncomingMessa
     );
     report(failure);
     return hole.fallback;
+  };
+  let output: unknown;
+  try {
+    output = inScopeOfItsOwn(request, () => hole.builder(frameworkRequest(request), ...args));
+  } catch (error) {
+    return failed(error);
   }
+  return isThenable(output) ? withinDeadline(hole, output, { request, report, failed }) : asHtml(output);
 }
+
+/**
+ * A builder's promised answer as its hole's HTML, or its fallback, reported once, when it has not
+ * answered within the hole's `timeout`: whatever it answers later (or fails with) is dropped.
+ */
+function withinDeadline(
+  hole: DefinedHole,
+  output: PromiseLike<unknown>,
+  on: { request: IncomingMessage; report: HoleReport; failed: (error: unknown) => string },
+): Promise<string> {
+  return new Promise((resolve) => {
+    let answered = false;
+    const answer = (html: () => string) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(deadline);
+      resolve(html());
+    };
+    const deadline = setTimeout(
+      () =>
+        answer(() => {
+          const { request } = on;
+          on.report(
+            new HoleError(`hole '${hole.name}' passed its deadline of ${hole.timeout} s on ${request.method ?? 'GET'} ${requestTarget(request)}`, hole.name),
+          );
+          return hole.fallback;
+        }),
+      hole.timeout * 1000,
+    );
+    // A deadline keeps no process alive: the request it serves does.
+    deadline.unref();
+    output.then(
+      (html) => answer(() => asHtml(html)),
+      (error: unknown) => answer(() => on.failed(error)),
+    );
+  });
+}
+
+/** A builder's answer as the HTML put in its hole: nothing for undefined or null. */
+const asHtml = (output: unknown): string => (output === undefined || output === null ? '' : String(output));
 
 /**
  * What the outermost render of a page does with the holes in its output: leaves them to the page

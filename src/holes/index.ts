@@ -6,3 +6,4 @@ export type { HoleCall, HoleForm } from './markers.js';
 export { buildHole, deliverRenderedHoles, fillHoles, outsideRequest, reportHoleFailure, RESPONSE_HOLES } from './fill.js';
 export type { HoleDeliverer, HoleMode, HoleReport, ResponseHoles } from './fill.js';
 export { esiIncludes, HOLE_PATH, HoleSigner, readHoleUrl } from './esi.js';
+export { HolePlan, holePlanOf } from './plan.js';

@@ -18,6 +18,8 @@ const CLOSE = '\u0003';
 /** What a text that looks like a placeholder and is none becomes in a store: no longer a placeholder. */
 const DISARMED = '\ufffdcgh';
 const START_BYTES = Buffer.from(START);
+/** A sealed placeholder's opening as bytes, which a stored body is cut at (see `HolePlan`). */
+export const SEALED_BYTES = Buffer.from(SEALED);
 
 /** Where a placeholder is: live in this process's text, sealed in a store's. */
 export type HoleForm = 'live' | 'sealed';

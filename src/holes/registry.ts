@@ -1,5 +1,5 @@
 /**
- * The holes an application names (Drupal's lazy builders): `defineHole(name, builder, { fallback })`.
+ * The holes an application names (Drupal's lazy builders): `defineHole(name, builder, { fallback, timeout })`.
  * A builder makes a part of a page that is never cached, for the request at hand, from the scalar
  * arguments the page's template gave the hole. Here too the checks of a hole's use in a template:
  * its name must be defined, its arguments scalars, each error naming the template and line.
@@ -23,11 +23,20 @@ export type HoleBuilder<Req extends object = IncomingMessage> = (req: Req, ...ar
 export type DefineHole<Req extends object> = (name: string, builder: HoleBuilder<Req>, options?: HoleOptions) => void;
 
 export interface HoleOptions {
-  /** The HTML put in the hole when its builder fails (the failure is reported): a visitor never sees an error in its place. @default '' (nothing) */
+  /** The HTML put in the hole when its builder fails or passes its deadline (reported): a visitor never sees an error in its place. @default '' (nothing) */
   fallback?: string;
+  /**
+   * Seconds a builder has to answer: one that has not answered by then gets the fallback in its
+   * place, reported once, and its late answer is dropped, so that a stalled service never holds a
+   * page (nor a streamed one's end) for longer. @default 10
+   */
+  timeout?: number;
 }
 
-const HOLE_OPTIONS = optionShape<HoleOptions>({ fallback: MUST_BE.string });
+/** The seconds a builder has to answer when its hole names none. */
+export const DEFAULT_HOLE_TIMEOUT = 10;
+
+const HOLE_OPTIONS = optionShape<HoleOptions>({ fallback: MUST_BE.string, timeout: MUST_BE.positiveSeconds });
 const HOLE_NAME = /^[A-Za-z0-9_.:-]+$/;
 
 /** Where a hole stands in a template, for its errors. */
@@ -56,14 +65,16 @@ export interface DefinedHole {
   readonly name: string;
   readonly builder: HoleBuilder<any>;
   readonly fallback: string;
+  /** Seconds its builder has to answer. */
+  readonly timeout: number;
 }
 
 const defined = new Map<string, DefinedHole>();
 
 /**
  * Names a hole: `builder(req, ...args)` makes its HTML on every render of a page that holds it, hit
- * or miss; `fallback` (nothing by default) is put in its place when the builder fails. Defining a
- * name again replaces it.
+ * or miss; `fallback` (nothing by default) is put in its place when the builder fails or has not
+ * answered within `timeout` seconds. Defining a name again replaces it.
  */
 export function defineHole<Req extends object = IncomingMessage>(name: string, builder: HoleBuilder<Req>, options: HoleOptions = {}): void {
   if (typeof name !== 'string' || !HOLE_NAME.test(name)) {
@@ -71,7 +82,7 @@ export function defineHole<Req extends object = IncomingMessage>(name: string, b
   }
   if (typeof builder !== 'function') throw new TypeError(`defineHole('${name}'): the builder must be a function of the request (got ${describe(builder)})`);
   checkOptions(options, HOLE_OPTIONS, `defineHole('${name}')`);
-  defined.set(name, { name, builder, fallback: options.fallback ?? '' });
+  defined.set(name, { name, builder, fallback: options.fallback ?? '', timeout: options.timeout ?? DEFAULT_HOLE_TIMEOUT });
 }
 
 /** Forgets a hole (for tests and reloads); answers whether there was one. */

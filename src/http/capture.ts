@@ -6,6 +6,7 @@
  * earlier layer (an outer `compression()`) does.
  */
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { responseWriter, type WritesItself } from './body-writer.js';
 
 type Callback = (error?: Error | null) => void;
 type Write = (chunk: unknown, encoding?: unknown, callback?: unknown) => boolean;
@@ -105,9 +106,10 @@ export interface TeeHooks {
   done(body: Buffer | null): Promise<void> | void;
   /**
    * After `head` said hold and `done` was called: the body to send for the view's whole body (the
-   * hook may change the status and headers until it resolves; undefined sends none).
+   * hook may change the status and headers until it resolves; undefined sends none), or a body that
+   * writes itself once the head has gone out, its end held until `done` has settled.
    */
-  send?(body: Buffer): Promise<Buffer | undefined>;
+  send?(body: Buffer): Promise<Buffer | undefined | WritesItself>;
 }
 
 /**
@@ -135,15 +137,25 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
     const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
     const done = finish(whole.length <= maxBodyBytes ? whole : null);
     for (const callback of held!.callbacks) process.nextTick(callback);
-    const sending = hooks.send!(whole);
-    (done === undefined ? sending : Promise.all([sending, done]).then(([body]) => body)).then(
-      (body) => {
-        if (body !== whole && body !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', body.length);
+    const fail = (error: Error) => res.destroy(error);
+    const sendWhole = (body: Buffer | undefined) => {
+      if (body !== whole && body !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', body.length);
+      watch.writeHead.call(res, res.statusCode);
+      watch.end.call(res, body !== undefined && body.length > 0 ? body : undefined, undefined, finished);
+    };
+    // A body that writes itself goes out as it is written, the store running meanwhile: only its end waits for it.
+    const endAfterDone = () => {
+      const end = () => watch.end.call(res, undefined, undefined, finished);
+      if (done === undefined) end();
+      else done.then(end, fail);
+    };
+    hooks.send!(whole)
+      .then((body) => {
+        if (typeof body !== 'function') return done === undefined ? sendWhole(body) : done.then(() => sendWhole(body));
         watch.writeHead.call(res, res.statusCode);
-        watch.end.call(res, body !== undefined && body.length > 0 ? body : undefined, undefined, finished);
-      },
-      (error: Error) => res.destroy(error),
-    );
+        body(responseWriter(res, watch.write as (chunk: Buffer) => boolean, endAfterDone));
+      }, fail)
+      .catch(fail);
   };
   watch.install({
     writeHead(statusCode: number, ...rest: unknown[]) {

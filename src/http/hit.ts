@@ -127,6 +127,10 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
     res.end(req.method === 'HEAD' ? undefined : body);
     return;
   }
+  // A filled page's headers are made anew for each hit: they go to writeHead once, whatever its merge
+  // costs onto headers set before (a framework's own, as Express's X-Powered-By).
+  if (delivered && !throughEdge && !watchesHeaders(res) && holes.sendsPrebuilt(req, res, page))
+    return holes.sendPrebuilt(req, res, page, { status, statusMessage, headers });
   putHeaders(res, headers, hit.distinctNames);
   // What a response owes an edge, it owes only where the request came through one.
   if (throughEdge) fitForEdge(req, res, page.contextCookies, edgesPurgedBy(request.cache));
@@ -134,7 +138,7 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
   if (delivered) {
     res.statusCode = status;
     res.statusMessage = statusMessage;
-    return holes.sendStored(req, res, body);
+    return holes.sendStored(req, res, page);
   }
   res.writeHead(status, statusMessage);
   res.end(req.method === 'HEAD' ? undefined : body);

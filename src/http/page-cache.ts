@@ -33,6 +33,7 @@ import { judgeFreshnessHere } from './conditional.js';
 import { type PageCacheOptions, PageLayer } from './page-settings.js';
 import { captureMiss } from './capture-miss.js';
 import { PageLookup } from './fetch-from-cache.js';
+import { servesStreamScript } from './stream-script-file.js';
 
 export { DEFAULT_LOCK_TIMEOUT_MS, PAGE_CACHE_OPTIONS, type PageCacheOptions } from './page-settings.js';
 export { DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS } from './policy.js';
@@ -68,11 +69,14 @@ export class PageCache {
   }
 
   /**
-   * The fetch phase as middleware: answers a hit (then calls `answered`), else captures the response
+   * The fetch phase as middleware: answers a hit (then calls `answered`), and the holes' script under
+   * `holes: 'stream'`, else captures the response
    * (`captureOnMiss`, when this layer runs every phase) and calls `next` in the request's scope. A hit
    * on a cache in this process is answered before this returns.
    */
   fetchOrContinue(req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void, captureOnMiss = false, answered: () => void = NOTHING): void {
+    // The pages of a layer streaming holes load the holes' script: the layer serves it, wherever it is mounted.
+    if (this.layer.holeDelivery.mode === 'stream' && servesStreamScript(req, res)) return hitAnswered(req, answered);
     let cache: BaseCache;
     try {
       cache = this.layer.meetCache();

@@ -1,9 +1,10 @@
 /**
  * The page cache's side of holes (the per-visitor parts of a cached page): a page is stored with its
  * holes' placeholders sealed, and every response that carries it, HIT or MISS, gets them filled for
- * its request before it goes out (`private` from then on, as it is one visitor's page), or replaced
- * by signed ESI includes (`holes: 'esi'`, for a request from an ESI processor) that `holeHandler()`
- * answers. Also the request scope as middleware, for pages rendered with no page cache around them.
+ * its request before it goes out (`private` from then on, as it is one visitor's page), replaced by
+ * signed ESI includes (`holes: 'esi'`, for a request from an ESI processor) that `holeHandler()`
+ * answers, or streamed after its shell (`holes: 'stream'`, see stream-holes.ts). Also the request
+ * scope as middleware, for pages rendered with no page cache around them.
  */
 import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
@@ -12,10 +13,12 @@ import { inRequestScope, openedScope } from '../cacheability/request-scope.js';
 import {
   bytesMayHoldHoles,
   esiIncludes,
-  fillHoles,
   type HoleDeliverer,
   type HoleForm,
   type HoleMode,
+  HolePlan,
+  type HoleReport,
+  holePlanOf,
   HoleSigner,
   holdsHoles,
   RESPONSE_HOLES,
@@ -23,93 +26,303 @@ import {
   unsealHoles,
 } from '../holes/index.js';
 import { ValueRule } from '../common/option-rules.js';
-import { hasPreconditions, preconditionStatus, strongEtag } from './conditional.js';
+import { hasPreconditions, preconditionStatus } from './conditional.js';
 import { headerText, maxAgeOf, secondsOf } from '../common/header-values.js';
-import { patchCacheControl } from './headers.js';
+import { mergeCacheControl, patchCacheControl } from './headers.js';
+import { BoundedMemo } from '../common/bounded-memo.js';
+import { processMemo } from '../common/process-memos.js';
+import type { MaybePromise } from '../common/maybe-promise.js';
 import { beforeHeaders } from './response-phase.js';
+import { responseWriter, type WritesItself } from './body-writer.js';
+import { type HolesInOrder, HoleStreamer } from './stream-holes.js';
 
 export type { HoleMode };
 
-export const HOLE_MODE = new ValueRule("'fill' or 'esi'", (value) => value === 'fill' || value === 'esi');
+export const HOLE_MODE = new ValueRule("'fill', 'esi' or 'stream'", (value) => value === 'fill' || value === 'esi' || value === 'stream');
 export const HOLE_SECRET = new ValueRule('a string of at least 16 characters', (value) => typeof value === 'string' && value.length >= 16);
+
+/** A stored page as its holes' delivery reads it: its body (sealed) and its headers (name, value…). */
+export interface PageWithHoles {
+  body: Buffer;
+  headers: readonly string[];
+}
+
+/** The head of a hit as the page cache would send it, with nothing on the response yet: its status, reason phrase and headers. */
+export interface PrebuiltHead {
+  status: number;
+  statusMessage: string;
+  headers: readonly string[];
+}
+
+/** How a page-cache layer delivers holes: its options of them. */
+export interface HoleDeliveryOptions {
+  mode: HoleMode;
+  /** The key of the ESI URLs' signatures. */
+  secret: string | undefined;
+  /** Under `'stream'`: which requests get their holes in order whatever their client runs. */
+  holesInOrder: HolesInOrder | undefined;
+}
 
 /** A page-cache layer's delivery of the holes of the responses it is the outermost layer of. */
 export class HoleDelivery implements HoleDeliverer {
+  readonly mode: HoleMode;
   private readonly signer: HoleSigner;
+  /** Reports a builder whose hole's fallback was sent in its place. */
+  private readonly reportFallback: HoleReport;
+  private readonly streamer: HoleStreamer;
 
   constructor(
-    readonly mode: HoleMode,
-    secret: string | undefined,
+    options: HoleDeliveryOptions,
     /** Reports a failure behind a response: a builder whose fallback was sent, a fill that failed. */
     private readonly report: (what: string, error: unknown) => void,
   ) {
-    this.signer = new HoleSigner(secret);
+    this.mode = options.mode;
+    this.signer = new HoleSigner(options.secret);
+    this.reportFallback = (failure) => this.report("a hole's fallback was sent", failure);
+    this.streamer = new HoleStreamer(this.reportFallback, report, options.holesInOrder);
+  }
+
+  /**
+   * Whether a hit of `page` for `req` can go out with its head prebuilt (`sendPrebuilt`), no layer
+   * watching the response: its holes are filled here, for a request with no preconditions (a 304 is
+   * judged on the response), and its placeholders and head are as this process stored them.
+   */
+  sendsPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles): boolean {
+    if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(req.headers)) return false;
+    for (let i = 0; i < page.headers.length; i += 2) if (page.headers[i]!.toLowerCase() === 'content-encoding') return false;
+    try {
+      return holePlanOf(page) !== undefined;
+    } catch {
+      // A placeholder changed since it was stored: the response that says so is made on the response.
+      return false;
+    }
+  }
+
+  /**
+   * Sends a hit of `page` filled for `req`, with the head it would go out with (see `sendsPrebuilt`)
+   * made into the filled page's: `private`, with no Last-Modified, the filled page's length and, where
+   * the page had one, its own strong ETag. Its parts go out as they are stored, the holes' bytes
+   * between them; at once when every builder answers at once.
+   */
+  sendPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles & { etag?: string }, head: PrebuiltHead): void {
+    const plan = holePlanOf(page)!;
+    if (this.mode === 'stream') {
+      res.writeHead(head.status, head.statusMessage, streamedHeaders(head.headers));
+      return this.streamer.send(req, plan, responseWriter(res), headerIn(head.headers, 'content-type'));
+    }
+    const send = (holes: Buffer[]) => {
+      const etag = page.etag === undefined ? undefined : plan.filledEtag(holes);
+      res.writeHead(head.status, head.statusMessage, filledHeaders(head.headers, plan.filledLength(holes), etag));
+      writeChunks(req, res, plan.chunks(holes));
+    };
+    const filling = plan.fill(req, this.reportFallback);
+    if (!(filling instanceof Promise)) return send(filling);
+    // Its holes are filled from the request after the page cache has answered it.
+    keepFrameworkRequest(req);
+    void filling.then(send);
   }
 
   /**
    * Sends a stored page whose body holds holes (sealed), its status, reason phrase and headers set on
-   * `res`: filled (or included) here, or, when a layer further out delivers them, passed on to it as
-   * this process's text.
+   * `res`: filled, included or streamed here, its parts written as they are stored with the holes' bytes
+   * between them, or, when a layer further out delivers them, passed on to it as this process's text.
    */
-  sendStored(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined): void {
-    // Its holes are filled from the request after the page cache has answered it.
-    keepFrameworkRequest(req);
+  sendStored(req: IncomingMessage, res: ServerResponse, page: PageWithHoles): void {
     const holes = openedScope(res)?.get(RESPONSE_HOLES);
     if (holes?.deliveredBy !== undefined && holes.deliveredBy !== this) {
+      // That layer fills them from the request once this one has answered.
+      keepFrameworkRequest(req);
       holes.left = true;
       res.writeHead(res.statusCode, res.statusMessage);
       // A HEAD's body too: the layer delivering the holes declares the length of the page they make.
-      res.end(body === undefined ? undefined : unsealedBody(body));
+      res.end(unsealedBody(page.body));
       return;
     }
-    void this.bodyFor(req, res, body, 'sealed').then((sent) => {
-      if (sent !== body && sent !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', sent.length);
+    const sending = this.deliver(req, res, page.body, () => holePlanOf(page));
+    const send = (body: Buffer[] | WritesItself) => {
       res.writeHead(res.statusCode, res.statusMessage);
-      res.end(req.method === 'HEAD' ? undefined : sent);
-    });
+      if (Array.isArray(body)) writeChunks(req, res, body);
+      else body(responseWriter(res));
+    };
+    if (!(sending instanceof Promise)) return send(sending);
+    // Its holes are filled from the request after the page cache has answered it.
+    keepFrameworkRequest(req);
+    void sending.then(send);
   }
 
   /**
-   * The body to send for `body`, whose holes' placeholders are in `form`, with the head made right:
-   * ESI includes for a request from an ESI processor (`'esi'`, see `asksForEsi`), else filled for
-   * it: the response becomes `private`, and validators are the filled page's own (a strong ETag
-   * where the page had one, judged against the request's preconditions: 304 or 412 with no body). A
-   * fill that fails sends a 500 instead, reported.
+   * The body to send for `body`, a response of the view whose holes' placeholders are in `form`
+   * (or a stored page's, sealed), with the head made right (see `deliver`).
    */
-  async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined> {
+  async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined | WritesItself> {
     // Frameworks answer a HEAD without handing its body on: the length they declared is that of the
     // page before its holes were delivered, which its GET would not get, and the delivered one is unknown.
-    if (req.method === 'HEAD' && (body === undefined || body.length === 0)) res.removeHeader('content-length');
+    if (body === undefined || body.length === 0) {
+      if (req.method === 'HEAD') res.removeHeader('content-length');
+      await this.deliver(req, res, Buffer.alloc(0), () => undefined);
+      return body;
+    }
+    // Sealed as the store keeps it, so that the page is filled (and its ETag made) as its hits will be.
+    const sealed = form === 'sealed' ? body : Buffer.from(sealHoles(body.toString('utf8')));
+    const delivered = await this.deliver(req, res, sealed, () => HolePlan.of(sealed));
+    if (!Array.isArray(delivered)) return delivered;
+    return delivered.length === 1 ? delivered[0] : Buffer.concat(delivered);
+  }
+
+  /** The body to send for `sealed` (`plan` cuts it), the head made right: streamed under `'stream'` (see `streamFor`), else its chunks (see `chunksFor`). */
+  private deliver(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): MaybePromise<Buffer[] | WritesItself> {
+    return this.mode === 'stream' ? this.streamFor(req, res, sealed, plan) : this.chunksFor(req, res, sealed, plan);
+  }
+
+  /**
+   * The body to send for `sealed` (`plan` cuts it) with its holes streamed, the head made right: a
+   * streamed page's (see `streamHead`), or a 500 for a body this layer cannot stream into (see
+   * `refuseEncoded`). An empty body (a HEAD's) stays empty.
+   */
+  private streamFor(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): WritesItself | Buffer[] {
+    let cut: HolePlan | undefined;
+    try {
+      streamHead(res);
+      if (sealed.length === 0) return [];
+      refuseEncoded(res);
+      cut = plan();
+    } catch (error) {
+      return this.failed(req, res, error);
+    }
+    if (cut === undefined) return [sealed];
+    const contentType = headerText(res, 'content-type');
+    return (out) => this.streamer.send(req, cut, out, contentType);
+  }
+
+  /**
+   * The chunks to send for `sealed`, a body whose holes' placeholders are sealed (`plan` cuts it),
+   * with the head made right: ESI includes for a request from an ESI processor (`'esi'`, see
+   * `asksForEsi`), else filled for it: the response becomes `private`, its Content-Length is the
+   * filled page's, and its validators are the filled page's own (a strong ETag where the page had
+   * one, judged against the request's preconditions: 304 or 412 with no body). A fill that fails
+   * sends a 500 instead, reported. An empty body (a HEAD's, whose length is unknown) stays empty.
+   * At once when every builder answers at once.
+   */
+  private chunksFor(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): MaybePromise<Buffer[]> {
+    let cut: HolePlan | undefined;
     try {
       if (this.mode === 'esi' && asksForEsi(req)) {
         sendForAssembly(res);
         // An empty body is a HEAD's, its length unknown: a body made of no includes would declare 0.
-        return body === undefined || body.length === 0 ? body : Buffer.from(esiIncludes(body.toString('utf8'), form, this.signer));
+        return sealed.length === 0 ? [] : [withContentLength(res, Buffer.from(esiIncludes(sealed.toString('utf8'), 'sealed', this.signer)))];
       }
       patchCacheControl(res, { private: true });
       // The holes may change while the page around them does not: a date tells nothing of them.
       res.removeHeader('last-modified');
-      if (body === undefined || body.length === 0) {
+      if (sealed.length === 0) {
         res.removeHeader('etag');
-        return body;
+        return [];
       }
-      if (res.hasHeader('content-encoding')) {
-        throw new Error(
-          `the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`,
-        );
-      }
-      const filled = Buffer.from(await fillHoles(body.toString('utf8'), form, req, (failure) => this.report("a hole's fallback was sent", failure)));
-      return res.hasHeader('etag') ? judgedByItsOwnEtag(req, res, filled) : filled;
+      refuseEncoded(res);
+      cut = plan();
+      if (cut === undefined) return [withContentLength(res, sealed)];
     } catch (error) {
-      this.report(`filling the holes of ${req.method ?? 'GET'} ${req.url ?? '/'} failed; a 500 was sent`, error);
-      for (const name of res.getHeaderNames()) if (name.startsWith('content-') || name === 'etag' || name === 'last-modified') res.removeHeader(name);
-      res.statusCode = 500;
-      res.statusMessage = 'Internal Server Error';
-      res.setHeader('Content-Type', 'text/plain; charset=utf-8');
-      res.setHeader('Cache-Control', 'no-store');
-      return Buffer.from('Internal Server Error');
+      return this.failed(req, res, error);
     }
+    const filled = (holes: Buffer[]) => {
+      res.setHeader('Content-Length', cut.filledLength(holes));
+      if (res.hasHeader('etag') && judgedByItsOwnEtag(req, res, cut.filledEtag(holes)) !== 200) return [];
+      return cut.chunks(holes);
+    };
+    const filling = cut.fill(req, this.reportFallback);
+    return filling instanceof Promise ? filling.then(filled, (error: unknown) => this.failed(req, res, error)) : filled(filling);
   }
+
+  /** A fill that failed: reported, and a 500 made on the response instead, its body answered. */
+  private failed(req: IncomingMessage, res: ServerResponse, error: unknown): Buffer[] {
+    this.report(`filling the holes of ${req.method ?? 'GET'} ${req.url ?? '/'} failed; a 500 was sent`, error);
+    for (const name of res.getHeaderNames()) if (name.startsWith('content-') || name === 'etag' || name === 'last-modified') res.removeHeader(name);
+    res.statusCode = 500;
+    res.statusMessage = 'Internal Server Error';
+    res.setHeader('Content-Type', 'text/plain; charset=utf-8');
+    res.setHeader('Cache-Control', 'no-store');
+    return [withContentLength(res, Buffer.from('Internal Server Error'))];
+  }
+}
+
+/** Refuses a body encoded by a layer inside this one: its holes cannot be filled into it. */
+function refuseEncoded(res: ServerResponse): void {
+  if (!res.hasHeader('content-encoding')) return;
+  throw new Error(`the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`);
+}
+
+/**
+ * The head of a page whose holes are streamed, on the response: final as the shell leaves, so a hole
+ * cannot change it. One visitor's page (`private`, its `max-age` kept for the browser) of a length
+ * not known yet (chunked; close-delimited over HTTP/1.0), with no validators (no 304 can stand for
+ * holes not made yet), that proxies are asked not to buffer.
+ */
+function streamHead(res: ServerResponse): void {
+  patchCacheControl(res, { private: true });
+  for (const name of ['content-length', 'etag', 'last-modified']) res.removeHeader(name);
+  res.setHeader('X-Accel-Buffering', 'no');
+}
+
+/** The headers of a streamed page (see `streamHead`) from those of its shell's hit. */
+function streamedHeaders(shell: readonly string[]): string[] {
+  const headers = filledHeaders(shell, undefined, undefined);
+  headers.push('X-Accel-Buffering', 'no');
+  return headers;
+}
+
+/** The value of header `name` (lower-cased) in a list of names and values; undefined when it has none. */
+function headerIn(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === name) return headers[i + 1];
+  return undefined;
+}
+
+/** `body`, its length declared on the response. */
+function withContentLength(res: ServerResponse, body: Buffer): Buffer {
+  res.setHeader('Content-Length', body.length);
+  return body;
+}
+
+/**
+ * Ends the response with `chunks` in one write of them all: the stored parts go out as they are,
+ * never copied into one page. A HEAD's are not sent (its Content-Length is that of its GET's page).
+ */
+function writeChunks(req: IncomingMessage, res: ServerResponse, chunks: readonly Buffer[]): void {
+  if (req.method === 'HEAD' || chunks.length === 0) {
+    res.end();
+    return;
+  }
+  res.cork();
+  for (let i = 0; i < chunks.length - 1; i++) if (chunks[i]!.length > 0) res.write(chunks[i]);
+  res.end(chunks.at(-1));
+  res.uncork();
+}
+
+/** The Cache-Control of a filled page for each of a shell's (`private` merged in), remembered: a site's pages send few. */
+const privateCacheControl = processMemo('page-holes: private Cache-Control by stored value', new BoundedMemo<string>(1000));
+
+/**
+ * The headers of a filled page from those of its shell's hit: Cache-Control made `private`, no
+ * Last-Modified, and the filled page's Content-Length and ETag where they are given.
+ */
+function filledHeaders(shell: readonly string[], length: number | undefined, etag: string | undefined): string[] {
+  const headers: string[] = [];
+  let cacheControl = false;
+  for (let i = 0; i < shell.length; i += 2) {
+    const name = shell[i]!;
+    const lower = name.toLowerCase();
+    if (lower === 'content-length' || lower === 'etag' || lower === 'last-modified') continue;
+    if (lower === 'cache-control') {
+      cacheControl = true;
+      headers.push(
+        name,
+        privateCacheControl.remember(shell[i + 1]!, (stored) => mergeCacheControl(stored, { private: true })),
+      );
+    } else headers.push(name, shell[i + 1]!);
+  }
+  if (!cacheControl) headers.push('Cache-Control', 'private');
+  if (length !== undefined) headers.push('Content-Length', String(length));
+  if (etag !== undefined) headers.push('ETag', etag);
+  return headers;
 }
 
 /**
@@ -150,20 +363,19 @@ function sendForAssembly(res: ServerResponse): void {
 }
 
 /**
- * A filled page with the strong ETag of its own bytes, answered 304 (or 412) with no body when the
- * request's preconditions say so, as conditional GET answers a page (RFC 9110 §13).
+ * Gives the filled page its own strong `etag` and answers the status the request's preconditions
+ * call for (RFC 9110 §13): a 304 or 412 goes out with no body, so its content headers are dropped.
  */
-function judgedByItsOwnEtag(req: IncomingMessage, res: ServerResponse, filled: Buffer): Buffer {
-  const etag = strongEtag(filled);
+function judgedByItsOwnEtag(req: IncomingMessage, res: ServerResponse, etag: string): 200 | 304 | 412 {
   res.setHeader('ETag', etag);
-  if (res.statusCode !== 200 || !hasPreconditions(req.headers)) return filled;
+  if (res.statusCode !== 200 || !hasPreconditions(req.headers)) return 200;
   const status = preconditionStatus(req.method, req.headers, { etag });
-  if (status === 200) return filled;
+  if (status === 200) return status;
   res.statusCode = status;
   res.statusMessage = STATUS_CODES[status] ?? '';
   for (const name of res.getHeaderNames()) if (name.startsWith('content-') && name !== 'content-location') res.removeHeader(name);
   if (status === 412) res.removeHeader('etag');
-  return Buffer.alloc(0);
+  return status;
 }
 
 /**

@@ -11,6 +11,7 @@ import { caches } from '../config/cache-registry.js';
 import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
 import { isHeaderName } from '../common/header-values.js';
 import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './page-holes.js';
+import type { HolesInOrder } from './stream-holes.js';
 import {
   absoluteUrl,
   headerKeyFor,
@@ -79,11 +80,20 @@ export interface PageCacheOptions extends PageKeyOptions {
   lockTimeoutMs?: number;
   /**
    * How the holes of a page (`defineHole`) reach the visitor: `'fill'`, put in place before the page
-   * is sent (then `Cache-Control: private`), or `'esi'`, as `<esi:include>` tags with signed URLs for
+   * is sent (then `Cache-Control: private`); `'esi'`, as `<esi:include>` tags with signed URLs for
    * a CDN or proxy to fetch from `holeHandler()` (the page keeps its shared lifetime), to a request
-   * whose `Surrogate-Capability` names `ESI/1.0`; any other request gets them filled. @default 'fill'
+   * whose `Surrogate-Capability` names `ESI/1.0`, any other request getting them filled; or
+   * `'stream'`, the page's shell sent at once and each hole after it as it is made (`private`, no
+   * validators, `X-Accel-Buffering: no`), moved into place by the package's script (its path served
+   * by this layer) or, to a client that has not run it, filled in order. @default 'fill'
    */
   holes?: HoleMode;
+  /**
+   * Under `holes: 'stream'`, the requests whose holes go out in order, filled in place, even from a
+   * browser that runs the script: `(req) => boolean`, given the request as builders get it (a
+   * crawler told by its User-Agent). @default none: only clients that have not run the script
+   */
+  holesInOrder?: HolesInOrder;
   /**
    * Rules of the site's own, asked after the page cache's: `request` policies say whether a request
    * may use the page cache at all (a site whose visitors with a session cookie get their own pages,
@@ -132,6 +142,7 @@ export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
   lockTimeoutMs: MUST_BE.nonNegativeNumber,
   browserMaxAge: MUST_BE.nonNegativeSeconds,
   holes: HOLE_MODE,
+  holesInOrder: new ValueRule('a function (req) => boolean', (value) => typeof value === 'function'),
   policies: POLICIES,
   secret: HOLE_SECRET,
 });
@@ -209,7 +220,9 @@ export class PageLayer {
     this.lockTimeoutMs = options.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
     this.requestPolicies = [...(options.policies?.request ?? [])];
     this.responsePolicies = [...(options.policies?.response ?? [])];
-    this.holeDelivery = new HoleDelivery(options.holes ?? 'fill', options.secret, (what, error) =>
+    if (options.holesInOrder !== undefined && options.holes !== 'stream')
+      throw new TypeError(`${what}: options.holesInOrder orders streamed holes: give it with holes: 'stream'`);
+    this.holeDelivery = new HoleDelivery({ mode: options.holes ?? 'fill', secret: options.secret, holesInOrder: options.holesInOrder }, (what, error) =>
       reportPageFailure(resolveCache(this.cacheOption), what, error),
     );
     // A deploy that changed a template renews the edge's pages from it as the process starts, not once one is asked for.

@@ -10,6 +10,7 @@ import request from 'supertest';
 import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cacheMiddleware, cacheScope, defineHole } from '../../src/frameworks/express.js';
 import { forgetHole, type PageCacheOptions } from '../../src/http/index.js';
+import { STREAM_SCRIPT_PATH } from '../../src/holes/stream-script.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { CountingLocMem, type FragmentStore } from './cases.js';
 import type { FragmentEngine } from './engines.js';
@@ -62,6 +63,30 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
       // The fragment was stored with the hole's placeholder, never with its output.
       const stored = await caches.get('default').get<string>(makeTemplateFragmentKey('product', [7]));
       expect(stored).toMatch(/^<h1>7\.1<\/h1>\u0002cgh:[^\u0003]+\u0003$/);
+    },
+  ],
+  [
+    "streams a page's holes under holes: 'stream': in place to a first visit; to a browser that ran the script, after the shell as templates for their placeholders",
+    async (h) => {
+      const { cache, count, hole, out } = h.engine;
+      const source = `<p>${cache('60', 'product', ['$id'], `<h1>${out('id')}.${count()}</h1>${hole('stock', ['$id'])}`)}|${hole('greeting')}</p>`;
+      const server = await h.site(source, { pageCache: { seconds: 600, holes: 'stream' } });
+      const ann = await get(server, '/item', as('ann'));
+      // In place, with the script's tag at its end: a browser that runs it gets its next pages out of order.
+      expect([ann.headers['x-cache'], ann.text]).toEqual([
+        'MISS',
+        `<p><h1>7.1</h1>stock 7 for ann|hi ann</p><script src="${STREAM_SCRIPT_PATH}" async></script>`,
+      ]);
+      expect([ann.headers['cache-control'], ann.headers['x-accel-buffering'], ann.headers['content-length']]).toEqual(['max-age=60, private', 'no', undefined]);
+      const bob = await storedHit(server, '/item', { Cookie: `${as('bob').Cookie}; cachegrain-holes=script` });
+      const nonce = /data-cachegrain-holes="([\w-]+)"/.exec(bob.text)?.[1];
+      // The stock is made behind (its builder waits): its placeholder stands in the shell, its template follows; the greeting is made at once, in place.
+      expect(bob.text).toBe(
+        `<p><h1>7.1</h1><cachegrain-hole id="${nonce}-0"></cachegrain-hole>|hi bob</p>` +
+          `<script src="${STREAM_SCRIPT_PATH}" async data-cachegrain-holes="${nonce}"></script>` +
+          `<template data-cachegrain-hole="${nonce}-0">stock 7 for bob</template>\n`,
+      );
+      expect(h.counted).toBe(1);
     },
   ],
   [
@@ -168,12 +193,13 @@ const CASES: Array<[string, (h: Harness) => Promise<void>]> = [
     },
   ],
   [
-    'text that only looks like a placeholder is never filled, and is stored disarmed',
+    'text that only looks like a placeholder is never filled: it is stored disarmed, and the page cache sends it so on a MISS as on a HIT',
     async (h) => {
       const { cache, hole, out } = h.engine;
       const server = await h.site(`<p>${out('forged')}${cache('60', 'comment', [], out('forged'))}${hole('greeting')}</p>`, { pageCache: { seconds: 600 } });
       const ann = await get(server, '/', as('ann'));
-      expect(ann.text).toBe(`<p>${FORGED}${FORGED}hi ann</p>`);
+      // The same bytes a HIT sends for the same holes, under the same ETag.
+      expect(ann.text).toBe(`<p>${DISARMED}${DISARMED}hi ann</p>`);
       expect(await caches.get('default').get(makeTemplateFragmentKey('comment'))).toBe(DISARMED);
       const bob = await storedHit(server, '/', as('bob'));
       expect(bob.text).toBe(`<p>${DISARMED}${DISARMED}hi bob</p>`);

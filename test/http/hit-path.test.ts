@@ -51,8 +51,10 @@ describe('a hit from a cache in this process', () => {
   it("lets go of the framework's request, which Node's request would hold until its connection's next one, unless holes are still to fill from it", async () => {
     const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
     const builtFor: unknown[] = [];
-    defineHole('greeting', (request: object) => {
+    // A builder that answers later: its hole is still to fill once the hit has been answered.
+    defineHole('greeting', async (request: object) => {
       builtFor.push(request);
+      await Promise.resolve();
       return 'hi';
     });
     const pages = cacheMiddleware();

@@ -1,0 +1,209 @@
+/**
+ * The applications of the deployed benchmark, on each stack: the product list (bench/product-list.ts)
+ * behind the page cache on a locmem, its cart a hole or part of the page, and the anchors it is
+ * measured against: the same framework sending, from its first handler, what the page cache's hit
+ * sends (its status, headers and bytes, taken from a hit of ours), or that page compressed once.
+ */
+import http, { type IncomingMessage, type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getRequestListener } from '@hono/node-server';
+import express from 'express';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Hono } from 'hono';
+import Koa from 'koa';
+import { cacheMiddleware, defineHole, type PageCacheOptions } from '../src/frameworks/express.js';
+import { cachegrain } from '../src/frameworks/fastify.js';
+import { cacheMiddleware as honoCacheMiddleware } from '../src/frameworks/hono.js';
+import { cacheMiddleware as koaCacheMiddleware } from '../src/frameworks/koa.js';
+import { LocMemCache } from '../src/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  cartOf,
+  productListEnvironment,
+  recommendationsOf,
+  renderProductList,
+  renderSlowHolesProductList,
+  renderStaticProductList,
+  SLOW_CART_MS,
+  SLOW_RECOMMENDATIONS_MS,
+} from './product-list.js';
+
+export const STACKS = ['express', 'node-http', 'fastify', 'koa', 'hono'] as const;
+export type Stack = (typeof STACKS)[number];
+
+/** The visitor every request of the load is: the cart hole is filled for them. */
+export const VISITOR_COOKIE = 'visitor=ann';
+/** What the load asks with: a browser's Accept-Encoding, and the visitor's cookie. */
+export const BROWSER_HEADERS = { 'accept-encoding': 'gzip, deflate, br, zstd', cookie: VISITOR_COOKIE };
+
+/**
+ * The page an application serves: the product list with its cart as a hole, with the cart written
+ * in, or with a cart and recommendations whose builders take 100 and 300 ms (`slow-holes`).
+ */
+export type PageKind = 'holes' | 'static' | 'slow-holes';
+
+/** What a response is, for an anchor to send again. */
+export interface Reply {
+  status: number;
+  /** Name, value… as the response sent them, less those of the connection and the moment (Date). */
+  headers: string[];
+  body: Buffer;
+}
+
+/** Headers a server adds for the connection or the moment, which an anchor's own server adds again. */
+const OF_THE_CONNECTION = new Set(['date', 'connection', 'keep-alive', 'transfer-encoding']);
+
+const HTML = 'text/html; charset=utf-8';
+
+/** The visitor's name, read from the Cookie header of any framework's request (Node's, Fastify's, Koa's context, Hono's context). */
+function visitorOf(request: unknown): string {
+  const req = request as { headers?: Record<string, string | undefined>; req?: { header(name: string): string | undefined } };
+  const cookie = req.headers?.cookie ?? req.req?.header('cookie') ?? '';
+  return /visitor=(\w+)/.exec(cookie)?.[1] ?? 'guest';
+}
+
+/** The page cache on `stack` over a locmem of its own, in front of the product list. */
+export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCacheOptions = {}): Promise<RequestListener> {
+  if (page === 'slow-holes') {
+    defineHole('cart', async (request) => (await sleep(SLOW_CART_MS), cartOf(visitorOf(request))));
+    defineHole('recommendations', async (request) => (await sleep(SLOW_RECOMMENDATIONS_MS), recommendationsOf(visitorOf(request))));
+  } else defineHole('cart', (request) => cartOf(visitorOf(request)));
+  const env = productListEnvironment();
+  const RENDER = { holes: renderProductList, static: renderStaticProductList, 'slow-holes': renderSlowHolesProductList };
+  const render = () => RENDER[page](env);
+  const pages = { cache: new LocMemCache({ location: `bench-deployed-${stack}-${page}` }), ...options };
+  switch (stack) {
+    case 'express': {
+      const app = express();
+      app.use(cacheMiddleware(pages));
+      app.get('/', (_req, res, next) => void render().then((html) => res.type('html').send(html), next));
+      return app as unknown as RequestListener;
+    }
+    case 'node-http': {
+      const cached = cacheMiddleware(pages);
+      return (req, res) =>
+        cached(req, res, () => {
+          void render().then((html) => {
+            res.setHeader('Content-Type', HTML);
+            res.end(html);
+          });
+        });
+    }
+    case 'fastify':
+      return fastifyListener(async (app) => {
+        await app.register(cachegrain, pages);
+        app.get('/', async (_request, reply) => reply.type(HTML).send(await render()));
+      });
+    case 'koa': {
+      const koa = new Koa();
+      koa.use(koaCacheMiddleware(pages));
+      koa.use(async (ctx) => {
+        ctx.type = 'html';
+        ctx.body = await render();
+      });
+      return koa.callback();
+    }
+    case 'hono': {
+      const hono = new Hono();
+      hono.use(honoCacheMiddleware(pages));
+      hono.get('/', async (c) => c.html(await render()));
+      return getRequestListener(hono.fetch);
+    }
+  }
+}
+
+/** The framework of `stack` sending `reply` from its first handler, as it was sent. */
+export async function prebuiltApp(stack: Stack, reply: Reply): Promise<RequestListener> {
+  const { status, headers, body } = reply;
+  const pairs: Record<string, string> = {};
+  for (let i = 0; i < headers.length; i += 2) pairs[headers[i]!] = headers[i + 1]!;
+  const send: RequestListener = (_req, res) => void res.writeHead(status, headers).end(body);
+  switch (stack) {
+    case 'express':
+      return express().use(send) as unknown as RequestListener;
+    case 'node-http':
+      return send;
+    case 'fastify':
+      return fastifyListener(async (app) => {
+        app.get('/', (_request, answer) => answer.code(status).headers(pairs).send(body));
+      });
+    case 'koa': {
+      const koa = new Koa();
+      koa.use((ctx) => {
+        ctx.status = status;
+        ctx.set(pairs);
+        ctx.body = body;
+      });
+      return koa.callback();
+    }
+    case 'hono': {
+      const hono = new Hono();
+      hono.get('/', (c) => c.body(new Uint8Array(body), status as 200, pairs));
+      return getRequestListener(hono.fetch);
+    }
+  }
+}
+
+/**
+ * Express sending `reply` after one timer of `ms`: what a page costs that waits on its slowest hole
+ * and on nothing else, as the machine runs timers now.
+ */
+export function prebuiltAfter(reply: Reply, ms: number): RequestListener {
+  const { status, headers, body } = reply;
+  return express().use((_req, res) => void sleep(ms).then(() => res.writeHead(status, headers).end(body))) as unknown as RequestListener;
+}
+
+async function fastifyListener(build: (app: FastifyInstance) => Promise<void>): Promise<RequestListener> {
+  let listener: RequestListener | undefined;
+  // Fastify builds its handler into the server its factory is given.
+  const app = Fastify({
+    serverFactory: (handler) => {
+      listener = handler as RequestListener;
+      return http.createServer(handler);
+    },
+  }) as unknown as FastifyInstance;
+  await build(app);
+  await app.ready();
+  return listener!;
+}
+
+/**
+ * What `listener` sends for `/` with `headers` once its page is stored: asked over a socket until
+ * the page cache answers HIT (it stores behind the first response), as the load will ask it.
+ */
+export async function hitOf(listener: RequestListener, headers: Record<string, string>): Promise<Reply> {
+  const server = http.createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    for (let tries = 0; tries < 100; tries++) {
+      const reply = await request(origin, headers);
+      const at = reply.headers.findIndex((name, i) => i % 2 === 0 && name.toLowerCase() === 'x-cache');
+      if (reply.headers[at + 1] === 'HIT') return reply;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error(`${origin}/ never answered a HIT`);
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+}
+
+/** One GET of `/`, its headers as they came (less those of the connection) and its bytes as sent. */
+function request(origin: string, headers: Record<string, string>): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${origin}/`, { headers, agent: false }, (response: IncomingMessage) => {
+        const chunks: Buffer[] = [];
+        response.on('data', (chunk: Buffer) => chunks.push(chunk));
+        response.on('end', () => {
+          const sent: string[] = [];
+          for (let i = 0; i < response.rawHeaders.length; i += 2)
+            if (!OF_THE_CONNECTION.has(response.rawHeaders[i]!.toLowerCase())) sent.push(response.rawHeaders[i]!, response.rawHeaders[i + 1]!);
+          resolve({ status: response.statusCode!, headers: sent, body: Buffer.concat(chunks) });
+        });
+        response.on('error', reject);
+      })
+      .on('error', reject);
+  });
+}

@@ -1,0 +1,145 @@
+/**
+ * Pages as a deployed site serves them (`npm run bench -- deployed`): a 57 KB product list in
+ * Nunjucks (bench/product-list.ts) behind the page cache on a locmem, its cart a hole in its
+ * header, loaded by autocannon with 20 connections and a browser's `Accept-Encoding: gzip, deflate,
+ * br, zstd`, judged by the server's CPU time per request, each row against the least a server can
+ * do for it in the same run:
+ * - a HIT of the page with its hole, against the framework sending the filled page prebuilt, on
+ *   Express, node:http, Fastify, Koa and Hono;
+ * - the first byte and the whole page of a HIT of the page with a 100 ms and a 300 ms hole, streamed
+ *   against filled in place (bench/deployed-streamed.ts: latencies, not CPU).
+ *
+ * Each server runs in a process of its own (bench/deployed-server.ts); every row measures ours
+ * against a second server of ours in the same rounds too, for the same-build ratio beside it.
+ */
+import { fileURLToPath } from 'node:url';
+import { type Comparison, median, medianOf, type Measurement, print, roundRatio } from './harness.js';
+import { BROWSER_HEADERS, type Stack } from './deployed-apps.js';
+import { autocannon, load, type LoadRequest, type Server, startServer, stopServer } from './sockets.js';
+import { streamedRows } from './deployed-streamed.js';
+
+const SERVER = fileURLToPath(new URL('./deployed-server.js', import.meta.url));
+const CONNECTIONS = 20;
+/**
+ * A 57 KB page is served a few thousand times a second, and V8 optimizes a path only after some
+ * thousands of runs: each server is loaded this long before it is measured, so that every side is
+ * measured as a server that has been up a while runs.
+ */
+const WARMUP_SECONDS = 3;
+const DURATION_SECONDS = 1;
+/** Fresh sets of server processes per unit, and rounds run on each set (see bench/http.ts). */
+const FRESH_SETS = 4;
+const ROUNDS_PER_SET = 2;
+
+const FRAMEWORK: Record<Stack, string> = { 'node-http': 'node:http', express: 'Express 5', fastify: 'Fastify 5', koa: 'Koa 3', hono: 'Hono 4' };
+/** What every row asks: the product list, as a browser of the visitor asks it. */
+const PAGE_REQUEST: LoadRequest = { path: '/', headers: BROWSER_HEADERS, status: 200 };
+
+/** A row: ours against its anchor, two servers of deployed-server.ts, with the target its ratio must meet. */
+interface Row {
+  name: string;
+  ours: string;
+  anchorName: string;
+  anchor: string;
+  target: number;
+}
+
+/** A HIT of the page with its hole, against the framework sending the filled page prebuilt (the issue's first row, on each stack). */
+const holeHit = (stack: Stack): Row => ({
+  name: `${FRAMEWORK[stack]}: HIT of the product list with its cart hole`,
+  ours: `${stack}:holes`,
+  anchorName: `${FRAMEWORK[stack]} sending the filled page prebuilt`,
+  anchor: `${stack}:holes-prebuilt`,
+  target: 0.8,
+});
+
+/**
+ * The units the runner runs each in a process of its own, each a set of rows measured in the same
+ * rounds. Two more belong here: a MISS against the same render with no page cache, and the hit of a
+ * page without holes over sockets against the framework sending it prebuilt.
+ */
+const UNITS: Record<string, Row[]> = {
+  express: [holeHit('express')],
+  'node-http': [holeHit('node-http')],
+  fastify: [holeHit('fastify')],
+  koa: [holeHit('koa')],
+  hono: [holeHit('hono')],
+};
+
+/** The units of latencies, each its own way of measuring (see bench/deployed-streamed.ts). */
+const LATENCY_UNITS: Record<string, () => Promise<Comparison[]>> = {
+  streamed: streamedRows,
+};
+
+/** Each server's runs, set by set, round by round; `again:<app>` is the second server of ours. */
+type Runs = Map<string, Measurement[][]>;
+
+/**
+ * The servers of a unit (each row's ours, a second ours, and its anchor) run side by side, each in
+ * a fresh process warmed up for 1 s, and are loaded one at a time for 1 s each, the order flipping
+ * every round; the rounds are spread over fresh sets of processes, whose offsets the second ours shows.
+ */
+async function socketRuns(rows: readonly Row[]): Promise<Runs> {
+  const apps = [...new Set(rows.flatMap((row) => [row.anchor, row.ours, `again:${row.ours}`]))];
+  const runs: Runs = new Map(apps.map((app) => [app, []]));
+  for (let fresh = 0; fresh < FRESH_SETS; fresh++) {
+    const servers = new Map<string, Server>();
+    try {
+      for (const app of apps) servers.set(app, await startServer(SERVER, app.replace(/^again:/, '')));
+      for (const server of servers.values()) await autocannon(server.origin, PAGE_REQUEST, WARMUP_SECONDS, CONNECTIONS);
+      for (const app of apps) runs.get(app)!.push([]);
+      for (let round = 0; round < ROUNDS_PER_SET; round++) {
+        for (const app of round % 2 === 0 ? apps : [...apps].reverse())
+          runs
+            .get(app)!
+            .at(-1)!
+            .push(await load(servers.get(app)!, PAGE_REQUEST, DURATION_SECONDS, CONNECTIONS));
+      }
+    } finally {
+      for (const { child } of servers.values()) await stopServer(child);
+    }
+  }
+  return runs;
+}
+
+/** The median over rounds of the anchor's CPU per request ÷ ours. */
+const cpuRatio = (ours: Measurement[], anchor: Measurement[]) => median(ours.map((run, round) => roundRatio(run, anchor[round]!, 'cpu')));
+
+function socketRow(row: Row, runs: Runs): Comparison {
+  const ours = runs.get(row.ours)!;
+  const anchor = runs.get(row.anchor)!;
+  const again = runs.get(`again:${row.ours}`)!;
+  const perSet = ours.map((set, i) => cpuRatio(set, anchor[i]!));
+  const sameBuildPerSet = ours.map((set, i) => cpuRatio(set, again[i]!));
+  const ratio = cpuRatio(ours.flat(), anchor.flat());
+  const result: Comparison = {
+    section: 'deployed',
+    name: `${row.name} (server CPU per request)`,
+    ours: medianOf(ours.flat()),
+    anchorName: row.anchorName,
+    anchor: medianOf(anchor.flat()),
+    judgedBy: 'cpu',
+    ratio,
+    target: `≥ ${row.target}×`,
+    threshold: { of: 'ratio', value: row.target },
+    met: ratio >= row.target,
+    spread: [Math.min(...perSet), Math.max(...perSet)],
+    sameBuild: cpuRatio(ours.flat(), again.flat()),
+    sameBuildSpread: [Math.min(...sameBuildPerSet), Math.max(...sameBuildPerSet)],
+  };
+  print(result);
+  return result;
+}
+
+export const units = [...Object.keys(UNITS), ...Object.keys(LATENCY_UNITS)];
+/** Each unit spreads its rounds over fresh server processes of its own. */
+export const processes = 1;
+
+export async function run(unit?: string): Promise<Comparison[]> {
+  const latencies = LATENCY_UNITS[unit ?? ''];
+  if (latencies !== undefined) return latencies();
+  const rows = UNITS[unit ?? ''];
+  if (rows === undefined) throw new Error(`bench/deployed: runs one unit of ${units.join(', ')}, not ${String(unit)}`);
+  const runs = await socketRuns(rows);
+  return rows.map((row) => socketRow(row, runs));
+}

@@ -1,0 +1,115 @@
+/**
+ * A stored page's holes as a plan: its body cut once at its sealed placeholders into the bytes
+ * between them (views of the body, never copied) and the hole each placeholder stands for. A
+ * response fills the plan by running its builders and sends the parts with their outputs between
+ * them, so that the page around its holes is never read as text, cut or encoded again, nor copied.
+ * The filled page's strong ETag is a digest of the shell's digest (taken once per plan) and of the
+ * holes' outputs: the bytes sent are a function of both, and a hit hashes only what it built.
+ */
+import { md5 } from '../common/hash.js';
+import type { MaybePromise } from '../common/maybe-promise.js';
+import { buildHole, type HoleReport } from './fill.js';
+import { decodeCall, type HoleCall, SEALED_BYTES } from './markers.js';
+import type { IncomingMessage } from 'node:http';
+
+const CLOSE_BYTE = 0x03;
+
+const asBytes = (html: string): Buffer => Buffer.from(html);
+
+export class HolePlan {
+  /** The length of every part together: the page less its placeholders. */
+  readonly partsLength: number;
+  private shellDigest: string | undefined;
+
+  private constructor(
+    /** The sealed body the parts are views of. */
+    private readonly body: Buffer,
+    /** The bytes before, between and after the placeholders: one more than `calls`. */
+    readonly parts: readonly Buffer[],
+    /** The hole of each placeholder, in order. */
+    readonly calls: readonly HoleCall[],
+  ) {
+    let length = 0;
+    for (const part of parts) length += part.length;
+    this.partsLength = length;
+  }
+
+  /** The plan of a body whose placeholders are sealed (as a store keeps it); undefined when it holds none. */
+  static of(sealed: Buffer): HolePlan | undefined {
+    let at = sealed.indexOf(SEALED_BYTES);
+    if (at === -1) return undefined;
+    const parts: Buffer[] = [];
+    const calls: HoleCall[] = [];
+    let from = 0;
+    while (at !== -1) {
+      const end = sealed.indexOf(CLOSE_BYTE, at + SEALED_BYTES.length);
+      if (end === -1) break;
+      parts.push(sealed.subarray(from, at));
+      // A placeholder's call is URL-encoded JSON: ASCII, read as such.
+      calls.push(decodeCall(sealed.toString('latin1', at + SEALED_BYTES.length, end)));
+      from = end + 1;
+      at = sealed.indexOf(SEALED_BYTES, from);
+    }
+    parts.push(sealed.subarray(from));
+    return new HolePlan(sealed, parts, calls);
+  }
+
+  /**
+   * The holes' HTML for `request`, as bytes, one per call: their builders run at once, each failure
+   * reported to `report` with its hole's fallback in its place (see `buildHole`). At once, with no
+   * promise made, when every builder answers at once.
+   */
+  fill(request: IncomingMessage, report: HoleReport): MaybePromise<Buffer[]> {
+    const outputs = this.build(request, report);
+    if (!outputs.some((output) => output instanceof Promise)) return (outputs as string[]).map(asBytes);
+    return Promise.all(outputs).then((built) => built.map(asBytes));
+  }
+
+  /**
+   * Each hole's HTML for `request`, as its builder answers it: their builders run at once, each
+   * answering its own HTML or promise of it, which never rejects (see `buildHole`).
+   */
+  build(request: IncomingMessage, report: HoleReport): Array<MaybePromise<string>> {
+    return this.calls.map((call) => buildHole(call, request, report));
+  }
+
+  /** The filled page as the chunks to send: each part, and each hole's bytes after the part before it. */
+  chunks(holes: readonly Buffer[]): Buffer[] {
+    const chunks: Buffer[] = [this.parts[0]!];
+    for (let i = 0; i < holes.length; i++) chunks.push(holes[i]!, this.parts[i + 1]!);
+    return chunks;
+  }
+
+  /** The length of the page filled with `holes`. */
+  filledLength(holes: readonly Buffer[]): number {
+    let length = this.partsLength;
+    for (const hole of holes) length += hole.length;
+    return length;
+  }
+
+  /**
+   * The strong ETag of the page filled with `holes`: a digest of the shell's and of the holes', each
+   * framed by its length, so that no other shell or holes give the same.
+   */
+  filledEtag(holes: readonly Buffer[]): string {
+    this.shellDigest ??= md5(this.body);
+    let framed = this.shellDigest;
+    for (const hole of holes) framed += `\u0000${hole.length}:${hole.toString('latin1')}`;
+    return `"${md5(framed)}"`;
+  }
+}
+
+/** Where a plan is kept on the decoded page it was made from (never stored: the key is a symbol). */
+const PLAN = Symbol('cachegrain.holePlan');
+
+/**
+ * The plan of `page`'s sealed body, made once per decoded page: a page read from a cache in this
+ * process is one object for every reader, so its hits cut nothing.
+ */
+export function holePlanOf(page: { body: Buffer }): HolePlan | undefined {
+  const kept = (page as { [PLAN]?: HolePlan | null })[PLAN];
+  if (kept !== undefined) return kept ?? undefined;
+  const plan = HolePlan.of(page.body);
+  Object.defineProperty(page, PLAN, { value: plan ?? null, configurable: true });
+  return plan;
+}

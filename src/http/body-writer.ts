@@ -1,0 +1,55 @@
+/**
+ * What a body sent in parts writes through: bytes, a flush where a part must reach the client now,
+ * and the end. The one seam between a streamed page and the response: a writer that compresses
+ * (each flush a compressed block) stands in for the response's own with the same three calls.
+ */
+import type { ServerResponse } from 'node:http';
+
+export interface BodyWriter {
+  /** Adds bytes to the part being written. */
+  write(bytes: Buffer): void;
+  /** Sends the part written so far to the client now, through whatever compresses it. */
+  flush(): void;
+  /** Ends the response, flushing what is left. */
+  end(): void;
+}
+
+/** A body that writes itself through `out`, part by part, once the head has gone out, and ends it. */
+export type WritesItself = (out: BodyWriter) => void;
+
+type Write = (chunk: Buffer) => boolean;
+type End = (chunk?: Buffer) => unknown;
+
+/**
+ * A writer onto `res` through `write` and `end` (the response's own by default; a layer that holds
+ * the response gives the functions past it). The writes of a part are corked and go out together at
+ * its flush; `compression()` in front flushes its stream there too (its `res.flush`), so that a part
+ * compressed is sent at once rather than kept for a fuller block. Nothing is written once the client
+ * has gone.
+ */
+export function responseWriter(res: ServerResponse, write: Write = res.write, end: End = res.end): BodyWriter {
+  let corked = false;
+  const uncork = () => {
+    if (!corked) return;
+    corked = false;
+    res.uncork();
+  };
+  return {
+    write(bytes) {
+      if (res.destroyed || bytes.length === 0) return;
+      if (!corked) {
+        corked = true;
+        res.cork();
+      }
+      write.call(res, bytes);
+    },
+    flush() {
+      uncork();
+      (res as ServerResponse & { flush?: () => void }).flush?.();
+    },
+    end() {
+      uncork();
+      end.call(res);
+    },
+  };
+}

@@ -1,0 +1,51 @@
+/**
+ * The deployed benchmark's anchors are honest: on each stack, the framework sending "the filled
+ * page prebuilt" answers what the page cache's hit of the product list with its cart hole answers
+ * (status, headers and bytes), so that the ratio between them is the cost of the hit alone; and the
+ * streamed rows compare one page: streamed, filled in place, and sent after its slowest hole's wait.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { BROWSER_HEADERS, hitOf, pageCacheApp, prebuiltAfter, prebuiltApp, type Reply, STACKS } from '../../bench/deployed-apps.js';
+import { cartOf, recommendationsOf, SLOW_RECOMMENDATIONS_MS } from '../../bench/product-list.js';
+import { STREAM_SCRIPT_PATH } from '../../src/holes/stream-script.js';
+import { forgetHole } from '../../src/http/index.js';
+
+/** Headers that name the moment of the response rather than the response: compared by name alone. */
+const OF_THE_MOMENT = new Set(['expires', 'age']);
+
+function comparable(reply: Reply): { status: number; headers: Record<string, string>; body: string } {
+  const headers: Record<string, string> = {};
+  for (let i = 0; i < reply.headers.length; i += 2) {
+    const name = reply.headers[i]!.toLowerCase();
+    headers[name] = OF_THE_MOMENT.has(name) ? '(present)' : reply.headers[i + 1]!;
+  }
+  return { status: reply.status, headers, body: reply.body.toString('latin1') };
+}
+
+afterEach(() => {
+  forgetHole('cart');
+  forgetHole('recommendations');
+});
+
+describe.each(STACKS)('the deployed bench on %s', (stack) => {
+  it('sends the filled page prebuilt as the hit of the page with its hole sends it', async () => {
+    const hit = await hitOf(await pageCacheApp(stack, 'holes'), BROWSER_HEADERS);
+    expect(hit.body.toString()).toContain(`<div class="cart">${cartOf('ann')}</div>`);
+    expect(hit.body.length).toBeGreaterThan(50_000);
+    const prebuilt = await hitOf(await prebuiltApp(stack, hit), BROWSER_HEADERS);
+    expect(comparable(prebuilt)).toEqual(comparable(hit));
+  });
+});
+
+describe('the streamed rows of the deployed bench', () => {
+  it('stream the page the filled side fills, and time the slowest hole alone by that page', async () => {
+    const filled = await hitOf(await pageCacheApp('express', 'slow-holes'), BROWSER_HEADERS);
+    expect(filled.body.toString()).toContain(`<div class="cart">${cartOf('ann')}</div>`);
+    expect(filled.body.toString()).toContain(`<aside class="recommendations">${recommendationsOf('ann')}</aside>`);
+    // Asked as a first visit asks it: the holes in place, the script's tag before the end of the body.
+    const streamed = await hitOf(await pageCacheApp('express', 'slow-holes', { holes: 'stream' }), BROWSER_HEADERS);
+    expect(streamed.body.toString()).toBe(filled.body.toString().replace('</body>', `<script src="${STREAM_SCRIPT_PATH}" async></script></body>`));
+    const slowest = await hitOf(prebuiltAfter(filled, SLOW_RECOMMENDATIONS_MS), BROWSER_HEADERS);
+    expect(comparable(slowest)).toEqual(comparable(filled));
+  });
+});
