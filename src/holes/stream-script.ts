@@ -1,5 +1,5 @@
 /**
- * The script a page with streamed holes loads (SPEC §19): it moves each hole's `<template>` into the
+ * The script a page with streamed holes loads: it moves each hole's `<template>` into the
  * placeholder it was sent for as the template arrives, and marks the browser as one that runs it (a
  * cookie), so that its next pages stream their holes out of order. It is one external file the
  * package serves, cacheable for a year under a name that changes with its text, so a page under

@@ -1,5 +1,5 @@
 /**
- * Where a stored page's holes stand in its HTML, for streaming them (SPEC §19): a hole can be sent
+ * Where a stored page's holes stand in its HTML, for streaming them: a hole can be sent
  * after the shell only where an element may stand in for it until it comes, in the flow of the body.
  * The surprise: most holes of a real page stand elsewhere too. A CSRF token in an attribute, a hole
  * in a `<script>`, `<style>`, `<textarea>` or `<title>`, between a table's rows or in the head would

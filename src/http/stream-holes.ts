@@ -1,5 +1,5 @@
 /**
- * The body of a page whose holes are streamed (SPEC §19, `holes: 'stream'`): its shell goes out at
+ * The body of a page whose holes are streamed (`holes: 'stream'`): its shell goes out at
  * once and each hole after it as it is made, in one response, each part flushed as it is written.
  * Two orders, by what the client runs:
  * - Out of order, to a browser that ran the holes' script before (it sends its cookie) and that the

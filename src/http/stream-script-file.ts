@@ -1,5 +1,5 @@
 /**
- * The holes' script as a file (SPEC §19): what a page-cache layer streaming holes and `holeHandler()`
+ * The holes' script as a file: what a page-cache layer streaming holes and `holeHandler()`
  * answer for its path, cacheable for a year (its name changes with its text), with an ETag for the
  * browser that asks again anyway. One external file, so that a page under
  * `Content-Security-Policy: script-src 'self'` runs it with no nonce.

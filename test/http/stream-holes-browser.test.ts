@@ -151,7 +151,11 @@ describe('streamed holes in chromium, under a Content-Security-Policy with no in
       expect([await page.$('#cart'), await page.$('#cart-fallback')]).toEqual([null, expect.anything()]);
       await gates.open('cart');
       await next;
-      expect(await eventsOf(page)).toEqual(['shell', 'recs', 'cart', 'DOMContentLoaded', 'load']);
+      // The last hole may arrive with the end of the document, and is then placed as the parser
+      // finishes, on either side of DOMContentLoaded's listeners: the same moment to whoever looks.
+      const events = await eventsOf(page);
+      expect(events.filter((event) => event !== 'DOMContentLoaded')).toEqual(['shell', 'recs', 'cart', 'load']);
+      expect(events.indexOf('DOMContentLoaded')).toBeGreaterThan(events.indexOf('recs'));
       expect(await textsOf(page, 'aside, main')).toEqual(['2 items', 'tea']);
       expect([await page.$('cachegrain-hole'), await page.$('template')]).toEqual([null, null]);
       expect(problems).toEqual([]);
