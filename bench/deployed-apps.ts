@@ -7,6 +7,7 @@
 import http, { type IncomingMessage, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
+import compression from 'compression';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Hono } from 'hono';
@@ -49,8 +50,12 @@ function visitorOf(request: unknown): string {
   return /visitor=(\w+)/.exec(cookie)?.[1] ?? 'guest';
 }
 
-/** The page cache on `stack` over a locmem of its own, in front of the product list. */
-export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCacheOptions = {}): Promise<RequestListener> {
+/**
+ * The page cache on `stack` over a locmem of its own, in front of the product list; on Express,
+ * `compressionAt` puts compression() in front of it or after it.
+ */
+export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCacheOptions = {}, compressionAt?: 'front' | 'after'): Promise<RequestListener> {
+  if (compressionAt !== undefined && stack !== 'express') throw new Error(`bench/deployed-apps: compression() is mounted on Express alone, not on ${stack}`);
   defineHole('cart', (request) => cartOf(visitorOf(request)));
   const env = productListEnvironment();
   const render = () => (page === 'holes' ? renderProductList(env) : renderStaticProductList(env));
@@ -58,7 +63,9 @@ export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCa
   switch (stack) {
     case 'express': {
       const app = express();
+      if (compressionAt === 'front') app.use(compression());
       app.use(cacheMiddleware(pages));
+      if (compressionAt === 'after') app.use(compression());
       app.get('/', (_req, res, next) => void render().then((html) => res.type('html').send(html), next));
       return app as unknown as RequestListener;
     }
@@ -145,22 +152,35 @@ async function fastifyListener(build: (app: FastifyInstance) => Promise<void>): 
  * What `listener` sends for `/` with `headers` once its page is stored: asked over a socket until
  * the page cache answers HIT (it stores behind the first response), as the load will ask it.
  */
-export async function hitOf(listener: RequestListener, headers: Record<string, string>): Promise<Reply> {
+export async function hitOf(listener: RequestListener, headers: Record<string, string>, until: (reply: Reply) => boolean = () => true): Promise<Reply> {
   const server = http.createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    for (let tries = 0; tries < 100; tries++) {
+    for (let tries = 0; tries < 500; tries++) {
       const reply = await request(origin, headers);
-      const at = reply.headers.findIndex((name, i) => i % 2 === 0 && name.toLowerCase() === 'x-cache');
-      if (reply.headers[at + 1] === 'HIT') return reply;
+      if (headerOf(reply, 'x-cache') === 'HIT' && until(reply)) return reply;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    throw new Error(`${origin}/ never answered a HIT`);
+    throw new Error(`${origin}/ never answered the HIT waited for`);
   } finally {
     server.closeAllConnections();
     server.close();
   }
+}
+
+/** The value of a header of `reply`. */
+export function headerOf(reply: Reply, name: string): string | undefined {
+  const at = reply.headers.findIndex((sent, i) => i % 2 === 0 && sent.toLowerCase() === name);
+  return at === -1 ? undefined : reply.headers[at + 1];
+}
+
+/** `reply` with `body` in place of its own, its Content-Length that body's. */
+export function withBody(reply: Reply, body: Buffer): Reply {
+  const headers = reply.headers.slice();
+  const at = headers.findIndex((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length');
+  headers[at + 1] = String(body.length);
+  return { ...reply, headers, body };
 }
 
 /** One GET of `/`, its headers as they came (less those of the connection) and its bytes as sent. */

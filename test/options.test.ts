@@ -58,6 +58,7 @@ const PAGE_CACHE_OPTIONS = [
   'browserMaxAge',
   'holes',
   'secret',
+  'compress',
 ];
 const listed = (names: string[], where = 'options.') => names.map((name) => `'${where}${name}'`).join(', ');
 const PAGE_CACHE_LIST = listed(PAGE_CACHE_OPTIONS);

@@ -31,6 +31,8 @@ import { mergeCacheControl, patchCacheControl } from './headers.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
 import { processMemo } from '../common/process-memos.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
+import { codedEtag } from './content-coding.js';
+import { type DeflatedParts, deflatedHole, joinedGzip } from './gzip-join.js';
 import { beforeHeaders } from './response-phase.js';
 
 export type { HoleMode };
@@ -42,6 +44,9 @@ export const HOLE_SECRET = new ValueRule('a string of at least 16 characters', (
 export interface PageWithHoles {
   body: Buffer;
   headers: readonly string[];
+  /** The coding a representation of it is sent in (`compress`), joined from its deflated parts. */
+  holesCoding?: 'gzip';
+  deflatedParts?: DeflatedParts;
 }
 
 /** The head of a hit as the page cache would send it, with nothing on the response yet: its status, reason phrase and headers. */
@@ -68,13 +73,25 @@ export class HoleDelivery implements HoleDeliverer {
   }
 
   /**
+   * Whether this layer fills the holes of a page it sends to `req` itself: not as ESI includes for an
+   * ESI processor, nor passed on to a layer further out that fills them.
+   */
+  fillsHere(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.mode === 'esi' && asksForEsi(req)) return false;
+    const holes = openedScope(res)?.get(RESPONSE_HOLES);
+    return holes?.deliveredBy === undefined || holes.deliveredBy === this;
+  }
+
+  /**
    * Whether a hit of `page` for `req` can go out with its head prebuilt (`sendPrebuilt`), no layer
    * watching the response: its holes are filled here, for a request with no preconditions (a 304 is
-   * judged on the response), and its placeholders and head are as this process stored them.
+   * judged on the response), and its placeholders and head are as this process stored them (not
+   * encoded by its view).
    */
   sendsPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles): boolean {
     if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(req.headers)) return false;
-    for (let i = 0; i < page.headers.length; i += 2) if (page.headers[i]!.toLowerCase() === 'content-encoding') return false;
+    if (page.holesCoding === undefined)
+      for (let i = 0; i < page.headers.length; i += 2) if (page.headers[i]!.toLowerCase() === 'content-encoding') return false;
     try {
       return holePlanOf(page) !== undefined;
     } catch {
@@ -87,14 +104,14 @@ export class HoleDelivery implements HoleDeliverer {
    * Sends a hit of `page` filled for `req`, with the head it would go out with (see `sendsPrebuilt`)
    * made into the filled page's: `private`, with no Last-Modified, the filled page's length and, where
    * the page had one, its own strong ETag. Its parts go out as they are stored, the holes' bytes
-   * between them; at once when every builder answers at once.
+   * between them (or in its representation's coding); at once when every builder answers at once.
    */
   sendPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles & { etag?: string }, head: PrebuiltHead): void {
     const plan = holePlanOf(page)!;
     const send = (holes: Buffer[]) => {
-      const etag = page.etag === undefined ? undefined : plan.filledEtag(holes);
-      res.writeHead(head.status, head.statusMessage, filledHeaders(head.headers, plan.filledLength(holes), etag));
-      writeChunks(req, res, plan.chunks(holes));
+      const filled = filledPage(plan, page, holes);
+      res.writeHead(head.status, head.statusMessage, filledHeaders(head.headers, filled.length, page.etag === undefined ? undefined : filled.etag()));
+      writeChunks(req, res, filled.chunks);
     };
     const filling = plan.fill(req, this.reportFallback);
     if (!(filling instanceof Promise)) return send(filling);
@@ -119,7 +136,7 @@ export class HoleDelivery implements HoleDeliverer {
       res.end(unsealedBody(page.body));
       return;
     }
-    const sending = this.chunksFor(req, res, page.body, () => holePlanOf(page));
+    const sending = this.chunksFor(req, res, page, () => holePlanOf(page));
     const send = (chunks: Buffer[]) => {
       res.writeHead(res.statusCode, res.statusMessage);
       writeChunks(req, res, chunks);
@@ -139,25 +156,26 @@ export class HoleDelivery implements HoleDeliverer {
     // page before its holes were delivered, which its GET would not get, and the delivered one is unknown.
     if (body === undefined || body.length === 0) {
       if (req.method === 'HEAD') res.removeHeader('content-length');
-      await this.chunksFor(req, res, Buffer.alloc(0), () => undefined);
+      await this.chunksFor(req, res, { body: Buffer.alloc(0), headers: [] }, () => undefined);
       return body;
     }
     // Sealed as the store keeps it, so that the page is filled (and its ETag made) as its hits will be.
     const sealed = form === 'sealed' ? body : Buffer.from(sealHoles(body.toString('utf8')));
-    const chunks = await this.chunksFor(req, res, sealed, () => HolePlan.of(sealed));
+    const chunks = await this.chunksFor(req, res, { body: sealed, headers: [] }, () => HolePlan.of(sealed));
     return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
   }
 
   /**
-   * The chunks to send for `sealed`, a body whose holes' placeholders are sealed (`plan` cuts it),
-   * with the head made right: ESI includes for a request from an ESI processor (`'esi'`, see
+   * The chunks to send for `page`, whose body's holes' placeholders are sealed (`plan` cuts it), with
+   * the head made right: ESI includes for a request from an ESI processor (`'esi'`, see
    * `asksForEsi`), else filled for it: the response becomes `private`, its Content-Length is the
    * filled page's, and its validators are the filled page's own (a strong ETag where the page had
    * one, judged against the request's preconditions: 304 or 412 with no body). A fill that fails
    * sends a 500 instead, reported. An empty body (a HEAD's, whose length is unknown) stays empty.
    * At once when every builder answers at once.
    */
-  private chunksFor(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): MaybePromise<Buffer[]> {
+  private chunksFor(req: IncomingMessage, res: ServerResponse, page: PageWithHoles, plan: () => HolePlan | undefined): MaybePromise<Buffer[]> {
+    const sealed = page.body;
     let cut: HolePlan | undefined;
     try {
       if (this.mode === 'esi' && asksForEsi(req)) {
@@ -172,7 +190,7 @@ export class HoleDelivery implements HoleDeliverer {
         res.removeHeader('etag');
         return [];
       }
-      if (res.hasHeader('content-encoding')) {
+      if (page.holesCoding === undefined && res.hasHeader('content-encoding')) {
         throw new Error(
           `the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`,
         );
@@ -183,9 +201,10 @@ export class HoleDelivery implements HoleDeliverer {
       return this.failed(req, res, error);
     }
     const filled = (holes: Buffer[]) => {
-      res.setHeader('Content-Length', cut.filledLength(holes));
-      if (res.hasHeader('etag') && judgedByItsOwnEtag(req, res, cut.filledEtag(holes)) !== 200) return [];
-      return cut.chunks(holes);
+      const made = filledPage(cut, page, holes);
+      res.setHeader('Content-Length', made.length);
+      if (res.hasHeader('etag') && judgedByItsOwnEtag(req, res, made.etag()) !== 200) return [];
+      return made.chunks;
     };
     const filling = cut.fill(req, this.reportFallback);
     return filling instanceof Promise ? filling.then(filled, (error: unknown) => this.failed(req, res, error)) : filled(filling);
@@ -201,6 +220,19 @@ export class HoleDelivery implements HoleDeliverer {
     res.setHeader('Cache-Control', 'no-store');
     return [withContentLength(res, Buffer.from('Internal Server Error'))];
   }
+}
+
+/**
+ * The page of `plan` filled with `holes` as it is sent: its chunks, their length, and its strong
+ * ETag. In its representation's coding, gzip joined from its deflated parts (see `joinedGzip`),
+ * under an ETag of that coding's own; else its parts as they are stored, the holes between them.
+ */
+function filledPage(plan: HolePlan, page: PageWithHoles, holes: Buffer[]): { chunks: Buffer[]; length: number; etag(): string } {
+  if (page.holesCoding === undefined) return { chunks: plan.chunks(holes), length: plan.filledLength(holes), etag: () => plan.filledEtag(holes) };
+  const chunks = joinedGzip(page.deflatedParts!, holes, holes.map(deflatedHole));
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  return { chunks, length, etag: () => codedEtag(plan.filledEtag(holes), page.holesCoding!) };
 }
 
 /** `body`, its length declared on the response. */

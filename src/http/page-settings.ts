@@ -12,6 +12,8 @@ import { caches } from '../config/cache-registry.js';
 import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
 import { isHeaderName } from '../common/header-values.js';
 import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './page-holes.js';
+import { COMPRESS_OPTION, type CompressOptions, PageCompression } from './page-compression.js';
+import type { StoredPage } from './stored-page.js';
 import {
   absoluteUrl,
   headerKeyFor,
@@ -88,6 +90,16 @@ export interface PageCacheOptions extends PageKeyOptions {
    * too. @default a random key of this process's own, which suits a site of one process
    */
   secret?: string;
+  /**
+   * Stores each page once, with its gzip, and makes its Brotli (quality 11) once, on zlib's
+   * threadpool, off the request's path; each hit goes in the coding its `Accept-Encoding` accepts
+   * best, with `Vary: Accept-Encoding`. A page with holes keeps its shell deflated in parts and goes
+   * out as gzip, its holes joined in for each request. Text only (HTML, CSS, JSON, XML, JavaScript,
+   * SVG); a response already encoded, or marked `no-transform`, goes out as it is. Middleware after
+   * the page cache sees a request that accepts the identity alone: a compression middleware goes in
+   * front of it. `{ encodings, quality }` names the codings and Brotli's quality. @default false
+   */
+  compress?: boolean | CompressOptions;
 }
 
 const HEADER_NAME_OR_FALSE = new ValueRule('a header name or false', (value) => value === false || (typeof value === 'string' && isHeaderName(value)));
@@ -112,6 +124,7 @@ export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
   browserMaxAge: MUST_BE.nonNegativeSeconds,
   holes: HOLE_MODE,
   secret: HOLE_SECRET,
+  compress: COMPRESS_OPTION,
 });
 /** `cachePage` takes its timeout as its first argument, never as `seconds`. */
 const { seconds: _seconds, ...CACHE_PAGE_OPTIONS } = PAGE_CACHE_OPTIONS;
@@ -148,6 +161,8 @@ export class PageLayer {
   readonly lockTimeoutMs: number;
   /** How this layer delivers the holes of the responses it is the outermost layer of. */
   readonly holeDelivery: HoleDelivery;
+  /** How this layer compresses the pages it stores and negotiates the coding of its hits (`compress`); undefined: it does neither. */
+  readonly compression: PageCompression | undefined;
   /** The mistakes this layer reported (of middleware order, see `SeenAtLookup.mayStore`; a tag header, see `meetCache`): each once. */
   readonly reportedMistakes = new Set<string>();
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
@@ -185,6 +200,17 @@ export class PageLayer {
     this.holeDelivery = new HoleDelivery(options.holes ?? 'fill', options.secret, (what, error) =>
       reportPageFailure(resolveCache(this.cacheOption), what, error),
     );
+    this.compression = options.compress === undefined || options.compress === false ? undefined : new PageCompression(options.compress);
+  }
+
+  /**
+   * The representation of a stored page a hit sends to `req`: in the coding it accepts best (see
+   * `PageCompression.representation`), except the shell of a page whose holes this layer does not
+   * fill: ESI includes, which an ESI processor reads as they are, or left to a layer further out.
+   */
+  representationOf(page: StoredPage, req: IncomingMessage, res: ServerResponse): StoredPage {
+    if (this.compression === undefined || (page.holes === true && !this.holeDelivery.fillsHere(req, res))) return page;
+    return this.compression.representation(page, req);
   }
 
   /**
