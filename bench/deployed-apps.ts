@@ -6,6 +6,7 @@
  */
 import http, { type IncomingMessage, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSync } from 'node:zlib';
 import { getRequestListener } from '@hono/node-server';
 import compression from 'compression';
 import express from 'express';
@@ -201,3 +202,26 @@ function request(origin: string, headers: Record<string, string>): Promise<Reply
       .on('error', reject);
   });
 }
+
+/**
+ * The servers by side: ours, the page cache's hit of the product list with its cart hole (`holes`)
+ * or with its cart written in (`static`), with `compress` (and compression() in front); each
+ * anchor, the framework sending that hit's status and headers prebuilt, with its bytes as they are,
+ * or its page gzipped once (compression()'s level), or Brotli-compressed once at quality 11.
+ */
+export const SIDES: Record<string, (stack: Stack) => Promise<RequestListener>> = {
+  holes: (stack) => pageCacheApp(stack, 'holes'),
+  'holes-prebuilt': async (stack) => prebuiltApp(stack, await hitOf(await pageCacheApp(stack, 'holes'), BROWSER_HEADERS)),
+  'holes-compress': (stack) => pageCacheApp(stack, 'holes', { compress: true }),
+  'holes-compress-front': (stack) => pageCacheApp(stack, 'holes', { compress: true }, 'front'),
+  'holes-gzipped-once': async (stack) => {
+    const hit = await hitOf(await pageCacheApp(stack, 'holes', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'gzip');
+    return prebuiltApp(stack, withBody(hit, gzipSync(gunzipSync(hit.body))));
+  },
+  'static-compress': (stack) => pageCacheApp(stack, 'static', { compress: true }),
+  'static-compression-after': (stack) => pageCacheApp(stack, 'static', {}, 'after'),
+  'static-brotli-once': async (stack) => {
+    const hit = await hitOf(await pageCacheApp(stack, 'static', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'br');
+    return prebuiltApp(stack, withBody(hit, brotliCompressSync(brotliDecompressSync(hit.body), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } })));
+  },
+};

@@ -28,25 +28,17 @@ export const DEFLATED_HOLE_BYTES = 1024;
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
 /** The final block: fixed Huffman codes holding only the end of block, two bytes on a byte boundary. */
 const FINAL_BLOCK = [0x03, 0x00];
-/** The most a stored block holds (its length is two bytes). */
-const STORED_BLOCK_BYTES = 0xffff;
-
 /** A hole's bytes as deflate blocks that start and end on a byte, none final. */
 export function deflatedHole(hole: Buffer): Buffer {
   if (hole.length >= DEFLATED_HOLE_BYTES) return deflateRawSync(hole, { finishFlush: constants.Z_SYNC_FLUSH });
   if (hole.length === 0) return hole;
-  const blocks = Buffer.allocUnsafe(hole.length + 5 * Math.ceil(hole.length / STORED_BLOCK_BYTES));
-  let at = 0;
-  for (let from = 0; from < hole.length; from += STORED_BLOCK_BYTES) {
-    const length = Math.min(STORED_BLOCK_BYTES, hole.length - from);
-    // Not final, stored: three bits, then the rest of the byte left empty.
-    blocks[at++] = 0;
-    blocks.writeUInt16LE(length, at);
-    blocks.writeUInt16LE(~length & 0xffff, at + 2);
-    at += 4;
-    at += hole.copy(blocks, at, from, from + length);
-  }
-  return blocks;
+  // One stored block (it holds up to 64 KB): not final, stored, the rest of its first byte empty, then LEN and NLEN.
+  const block = Buffer.allocUnsafe(hole.length + 5);
+  block[0] = 0;
+  block.writeUInt16LE(hole.length, 1);
+  block.writeUInt16LE(~hole.length & 0xffff, 3);
+  hole.copy(block, 5);
+  return block;
 }
 
 /**
@@ -56,11 +48,12 @@ export function deflatedHole(hole: Buffer): Buffer {
  */
 export function joinedGzip(shell: DeflatedParts, holes: readonly Buffer[], deflatedHoles: readonly Buffer[]): Buffer[] {
   const chunks: Buffer[] = [GZIP_HEADER];
+  const past = pastEachPart(shell);
   let crc = 0;
   let length = 0;
   for (let i = 0; i < shell.parts.length; i++) {
     chunks.push(shell.parts[i]!);
-    crc = crc32Combine(crc, shell.crcs[i]!, shell.lengths[i]!);
+    crc = (multiplyModP(past[i]!, crc) ^ shell.crcs[i]!) >>> 0;
     length += shell.lengths[i]!;
     if (i === holes.length) break;
     chunks.push(deflatedHoles[i]!);
@@ -73,6 +66,18 @@ export function joinedGzip(shell: DeflatedParts, holes: readonly Buffer[], defla
   trailer.writeUInt32LE(length >>> 0, 6);
   chunks.push(trailer);
   return chunks;
+}
+
+/** Where each shell's operators are kept (see `pastEachPart`): on the decoded parts, never stored (the key is a symbol). */
+const PAST_EACH_PART = Symbol('cachegrain.pastEachPart');
+
+/** The operator that moves a CRC past each part of the shell (see `pastBytes`), made once per decoded shell. */
+function pastEachPart(shell: DeflatedParts): number[] {
+  const kept = (shell as DeflatedParts & { [PAST_EACH_PART]?: number[] })[PAST_EACH_PART];
+  if (kept !== undefined) return kept;
+  const past = shell.lengths.map(pastBytes);
+  Object.defineProperty(shell, PAST_EACH_PART, { value: past });
+  return past;
 }
 
 /** The CRC-32 polynomial, reflected (as zlib and gzip compute CRCs). */

@@ -95,10 +95,20 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
     res.end(req.method === 'HEAD' ? undefined : body);
     return;
   }
-  // A filled page's headers are made anew for each hit: they go to writeHead once, whatever its merge
-  // costs onto headers set before (a framework's own, as Express's X-Powered-By).
-  if (delivered && !throughEdge && !watchesHeaders(res) && holes.sendsPrebuilt(req, res, page))
-    return holes.sendPrebuilt(req, res, page, { status, statusMessage, headers });
+  if (delivered && !throughEdge && holes.sendsPrebuilt(req, res, page)) {
+    // A filled page's headers are made anew for each hit, then go out in one step: straight to writeHead
+    // when nothing watches it (whatever its merge costs onto a framework's own, Express's X-Powered-By),
+    // else onto the response before it, as a hit's are.
+    const watched = watchesHeaders(res);
+    return holes.sendPrebuilt(req, res, page, {
+      headers,
+      send(filled) {
+        if (!watched) return void res.writeHead(status, statusMessage, filled);
+        putHeaders(res, filled, hit.distinctNames);
+        res.writeHead(status, statusMessage);
+      },
+    });
+  }
   putHeaders(res, headers, hit.distinctNames);
   // What a response owes an edge, it owes only where the request came through one.
   if (throughEdge) fitForEdge(req, res, page.contextCookies, integrationOf(request.cache).purgedEdges);

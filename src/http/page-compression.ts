@@ -58,9 +58,9 @@ const MOST_WAITING = 100;
 const CLIENT_ACCEPT_ENCODING = Symbol('cachegrain.clientAcceptEncoding');
 type RequestAccepting = IncomingMessage & { [CLIENT_ACCEPT_ENCODING]?: string | undefined };
 
-/** A page's representations in each coding, made once per decoded page (never stored: the key is a symbol). */
+/** The codings a page is stored in, and its representation in each, made once per decoded page (never stored: the key is a symbol). */
 const REPRESENTATIONS = Symbol('cachegrain.representations');
-type Representations = Partial<Record<ContentCoding, StoredPage>>;
+type Representations = Partial<Record<ContentCoding, StoredPage>> & { stored: ContentCoding[] };
 type PageWithRepresentations = StoredPage & { [REPRESENTATIONS]?: Representations };
 
 /** What the second write of a page needs: where the first put it, and as of which render. */
@@ -130,19 +130,14 @@ export class PageCompression {
    * those the page is stored in (made once per decoded page), else the page as stored.
    */
   representation(page: StoredPage, req: IncomingMessage): StoredPage {
-    const stored = storedCodings(page).filter((coding) => this.codings.includes(coding));
+    const kept = representationsOf(page);
+    const stored = this.codings.length === CONTENT_CODINGS.length ? kept.stored : kept.stored.filter((coding) => this.codings.includes(coding));
     if (stored.length === 0) return page;
     const request = req as RequestAccepting;
     const accepted = Object.hasOwn(request, CLIENT_ACCEPT_ENCODING) ? request[CLIENT_ACCEPT_ENCODING] : req.headers['accept-encoding'];
     const coding = negotiatedCoding(accepted, stored);
     if (coding === 'identity') return page;
-    const kept = (page as PageWithRepresentations)[REPRESENTATIONS];
-    const known = kept?.[coding];
-    if (known !== undefined) return known;
-    const made = representationIn(page, coding);
-    if (kept === undefined) Object.defineProperty(page, REPRESENTATIONS, { value: { [coding]: made }, configurable: true });
-    else kept[coding] = made;
-    return made;
+    return (kept[coding] ??= representationIn(page, coding));
   }
 
   /**
@@ -206,10 +201,21 @@ export class PageCompression {
   }
 }
 
-/** The codings `page` is stored in. */
-function storedCodings(page: StoredPage): ContentCoding[] {
-  if (page.holes === true) return page.deflatedParts === undefined ? [] : ['gzip'];
-  return page.encoded === undefined ? [] : CONTENT_CODINGS.filter((coding) => page.encoded![coding] !== undefined);
+/** What is kept on a decoded page of its representations, made on first use: the codings it is stored in to begin with. */
+function representationsOf(page: StoredPage): Representations {
+  const known = (page as PageWithRepresentations)[REPRESENTATIONS];
+  if (known !== undefined) return known;
+  const stored: ContentCoding[] =
+    page.holes === true
+      ? page.deflatedParts === undefined
+        ? []
+        : ['gzip']
+      : page.encoded === undefined
+        ? []
+        : CONTENT_CODINGS.filter((coding) => page.encoded![coding] !== undefined);
+  const made: Representations = { stored };
+  Object.defineProperty(page, REPRESENTATIONS, { value: made, configurable: true });
+  return made;
 }
 
 /**

@@ -49,11 +49,10 @@ export interface PageWithHoles {
   deflatedParts?: DeflatedParts;
 }
 
-/** The head of a hit as the page cache would send it, with nothing on the response yet: its status, reason phrase and headers. */
+/** The head of a hit: the headers its shell would go out with, and how the filled page's go out (with its status). */
 export interface PrebuiltHead {
-  status: number;
-  statusMessage: string;
   headers: readonly string[];
+  send(filled: string[]): void;
 }
 
 /** A page-cache layer's delivery of the holes of the responses it is the outermost layer of. */
@@ -83,10 +82,9 @@ export class HoleDelivery implements HoleDeliverer {
   }
 
   /**
-   * Whether a hit of `page` for `req` can go out with its head prebuilt (`sendPrebuilt`), no layer
-   * watching the response: its holes are filled here, for a request with no preconditions (a 304 is
-   * judged on the response), and its placeholders and head are as this process stored them (not
-   * encoded by its view).
+   * Whether a hit of `page` for `req` can go out with its head made in one step (`sendPrebuilt`): its
+   * holes are filled here, for a request with no preconditions (a 304 is judged on the response),
+   * and its placeholders and head are as this process stored them (not encoded by its view).
    */
   sendsPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles): boolean {
     if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(req.headers)) return false;
@@ -110,7 +108,7 @@ export class HoleDelivery implements HoleDeliverer {
     const plan = holePlanOf(page)!;
     const send = (holes: Buffer[]) => {
       const filled = filledPage(plan, page, holes);
-      res.writeHead(head.status, head.statusMessage, filledHeaders(head.headers, filled.length, page.etag === undefined ? undefined : filled.etag()));
+      head.send(filledHeaders(head.headers, filled.length, page.etag === undefined ? undefined : filled.etag()));
       writeChunks(req, res, filled.chunks);
     };
     const filling = plan.fill(req, this.reportFallback);
@@ -241,23 +239,77 @@ function withContentLength(res: ServerResponse, body: Buffer): Buffer {
   return body;
 }
 
+/** Chunks are written as one when together they are no longer than this: a copy of a few KB costs less than a write each. */
+const JOINED_CHUNK_BYTES = 16 * 1024;
+
 /**
- * Ends the response with `chunks` in one write of them all: the stored parts go out as they are,
- * never copied into one page. A HEAD's are not sent (its Content-Length is that of its GET's page).
+ * Ends the response with `chunks` in one write of them all: the large stored parts go out as they
+ * are, never copied into one page, and the small ones between them joined. A HEAD's are not sent
+ * (its Content-Length is that of its GET's page).
  */
 function writeChunks(req: IncomingMessage, res: ServerResponse, chunks: readonly Buffer[]): void {
   if (req.method === 'HEAD' || chunks.length === 0) {
     res.end();
     return;
   }
+  const writes = joinedSmall(chunks);
+  if (writes.length === 1) {
+    res.end(writes[0]);
+    return;
+  }
   res.cork();
-  for (let i = 0; i < chunks.length - 1; i++) if (chunks[i]!.length > 0) res.write(chunks[i]);
-  res.end(chunks.at(-1));
+  for (let i = 0; i < writes.length - 1; i++) res.write(writes[i]);
+  res.end(writes.at(-1));
   res.uncork();
+}
+
+/** `chunks` with each run of small ones (together no longer than `JOINED_CHUNK_BYTES`) joined into one, empty ones left out. */
+function joinedSmall(chunks: readonly Buffer[]): Buffer[] {
+  const writes: Buffer[] = [];
+  let run: Buffer[] = [];
+  let runLength = 0;
+  const endRun = () => {
+    if (run.length > 0) writes.push(run.length === 1 ? run[0]! : Buffer.concat(run, runLength));
+    run = [];
+    runLength = 0;
+  };
+  for (const chunk of chunks) {
+    if (chunk.length === 0) continue;
+    if (runLength + chunk.length > JOINED_CHUNK_BYTES) endRun();
+    if (chunk.length > JOINED_CHUNK_BYTES) writes.push(chunk);
+    else {
+      run.push(chunk);
+      runLength += chunk.length;
+    }
+  }
+  endRun();
+  return writes;
 }
 
 /** The Cache-Control of a filled page for each of a shell's (`private` merged in), remembered: a site's pages send few. */
 const privateCacheControl = processMemo('page-holes: private Cache-Control by stored value', new BoundedMemo<string>(1000));
+
+/** What becomes of each header of a shell's hit in its filled page's: kept, dropped, or made `private` (Cache-Control). */
+type Fate = 'kept' | 'dropped' | 'private';
+
+/**
+ * Where the fate of each header of a shell's hit is kept (see `filledHeaders`), on its list itself:
+ * a hit's list is one array for every hit of a page, its values rewritten in place, its names the
+ * same. Never stored: the key is a symbol.
+ */
+const FATES = Symbol('cachegrain.filledFates');
+
+function fatesOf(shell: readonly string[]): Fate[] {
+  const known = (shell as readonly string[] & { [FATES]?: Fate[] })[FATES];
+  if (known !== undefined) return known;
+  const fates: Fate[] = [];
+  for (let i = 0; i < shell.length; i += 2) {
+    const name = shell[i]!.toLowerCase();
+    fates.push(name === 'cache-control' ? 'private' : name === 'content-length' || name === 'etag' || name === 'last-modified' ? 'dropped' : 'kept');
+  }
+  Object.defineProperty(shell, FATES, { value: fates });
+  return fates;
+}
 
 /**
  * The headers of a filled page from those of its shell's hit: Cache-Control made `private`, no
@@ -266,17 +318,17 @@ const privateCacheControl = processMemo('page-holes: private Cache-Control by st
 function filledHeaders(shell: readonly string[], length: number, etag: string | undefined): string[] {
   const headers: string[] = [];
   let cacheControl = false;
+  const fate = fatesOf(shell);
   for (let i = 0; i < shell.length; i += 2) {
-    const name = shell[i]!;
-    const lower = name.toLowerCase();
-    if (lower === 'content-length' || lower === 'etag' || lower === 'last-modified') continue;
-    if (lower === 'cache-control') {
+    const kept = fate[i / 2];
+    if (kept === 'kept') headers.push(shell[i]!, shell[i + 1]!);
+    else if (kept === 'private') {
       cacheControl = true;
       headers.push(
-        name,
+        shell[i]!,
         privateCacheControl.remember(shell[i + 1]!, (stored) => mergeCacheControl(stored, { private: true })),
       );
-    } else headers.push(name, shell[i + 1]!);
+    }
   }
   if (!cacheControl) headers.push('Cache-Control', 'private');
   headers.push('Content-Length', String(length));
