@@ -218,6 +218,7 @@ export const SIDES: Record<string, (stack: Stack) => Promise<RequestListener>> =
     const hit = await hitOf(await pageCacheApp(stack, 'holes', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'gzip');
     return prebuiltApp(stack, withBody(hit, gzipSync(gunzipSync(hit.body))));
   },
+  static: (stack) => pageCacheApp(stack, 'static'),
   'static-compress': (stack) => pageCacheApp(stack, 'static', { compress: true }),
   'static-compression-after': (stack) => pageCacheApp(stack, 'static', {}, 'after'),
   'static-brotli-once': async (stack) => {
