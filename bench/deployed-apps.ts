@@ -6,7 +6,9 @@
  */
 import http, { type IncomingMessage, type RequestListener } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSync } from 'node:zlib';
 import { getRequestListener } from '@hono/node-server';
+import compression from 'compression';
 import express from 'express';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Hono } from 'hono';
@@ -62,8 +64,12 @@ function visitorOf(request: unknown): string {
   return /visitor=(\w+)/.exec(cookie)?.[1] ?? 'guest';
 }
 
-/** The page cache on `stack` over a locmem of its own, in front of the product list. */
-export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCacheOptions = {}): Promise<RequestListener> {
+/**
+ * The page cache on `stack` over a locmem of its own, in front of the product list; on Express,
+ * `compressionAt` puts compression() in front of it or after it.
+ */
+export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCacheOptions = {}, compressionAt?: 'front' | 'after'): Promise<RequestListener> {
+  if (compressionAt !== undefined && stack !== 'express') throw new Error(`bench/deployed-apps: compression() is mounted on Express alone, not on ${stack}`);
   if (page === 'slow-holes') {
     defineHole('cart', async (request) => (await sleep(SLOW_CART_MS), cartOf(visitorOf(request))));
     defineHole('recommendations', async (request) => (await sleep(SLOW_RECOMMENDATIONS_MS), recommendationsOf(visitorOf(request))));
@@ -75,7 +81,9 @@ export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCa
   switch (stack) {
     case 'express': {
       const app = express();
+      if (compressionAt === 'front') app.use(compression());
       app.use(cacheMiddleware(pages));
+      if (compressionAt === 'after') app.use(compression());
       app.get('/', (_req, res, next) => void render().then((html) => res.type('html').send(html), next));
       return app as unknown as RequestListener;
     }
@@ -171,22 +179,35 @@ async function fastifyListener(build: (app: FastifyInstance) => Promise<void>): 
  * What `listener` sends for `/` with `headers` once its page is stored: asked over a socket until
  * the page cache answers HIT (it stores behind the first response), as the load will ask it.
  */
-export async function hitOf(listener: RequestListener, headers: Record<string, string>): Promise<Reply> {
+export async function hitOf(listener: RequestListener, headers: Record<string, string>, until: (reply: Reply) => boolean = () => true): Promise<Reply> {
   const server = http.createServer(listener);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   try {
-    for (let tries = 0; tries < 100; tries++) {
+    for (let tries = 0; tries < 500; tries++) {
       const reply = await request(origin, headers);
-      const at = reply.headers.findIndex((name, i) => i % 2 === 0 && name.toLowerCase() === 'x-cache');
-      if (reply.headers[at + 1] === 'HIT') return reply;
+      if (headerOf(reply, 'x-cache') === 'HIT' && until(reply)) return reply;
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
-    throw new Error(`${origin}/ never answered a HIT`);
+    throw new Error(`${origin}/ never answered the HIT waited for`);
   } finally {
     server.closeAllConnections();
     server.close();
   }
+}
+
+/** The value of a header of `reply`. */
+export function headerOf(reply: Reply, name: string): string | undefined {
+  const at = reply.headers.findIndex((sent, i) => i % 2 === 0 && sent.toLowerCase() === name);
+  return at === -1 ? undefined : reply.headers[at + 1];
+}
+
+/** `reply` with `body` in place of its own, its Content-Length that body's. */
+export function withBody(reply: Reply, body: Buffer): Reply {
+  const headers = reply.headers.slice();
+  const at = headers.findIndex((name, i) => i % 2 === 0 && name.toLowerCase() === 'content-length');
+  headers[at + 1] = String(body.length);
+  return { ...reply, headers, body };
 }
 
 /** One GET of `/`, its headers as they came (less those of the connection) and its bytes as sent. */
@@ -207,3 +228,30 @@ function request(origin: string, headers: Record<string, string>): Promise<Reply
       .on('error', reject);
   });
 }
+
+/**
+ * The servers by side: ours, the page cache's hit of the product list with its cart hole (`holes`)
+ * or with its cart written in (`static`), with `compress` (and compression() in front); each
+ * anchor, the framework sending that hit's status and headers prebuilt, with its bytes as they are,
+ * or its page gzipped once (compression()'s level), or Brotli-compressed once at quality 11.
+ */
+export const SIDES: Record<string, (stack: Stack) => Promise<RequestListener>> = {
+  holes: (stack) => pageCacheApp(stack, 'holes'),
+  'holes-prebuilt': async (stack) => prebuiltApp(stack, await hitOf(await pageCacheApp(stack, 'holes'), BROWSER_HEADERS)),
+  'holes-compress': (stack) => pageCacheApp(stack, 'holes', { compress: true }),
+  'holes-compress-front': (stack) => pageCacheApp(stack, 'holes', { compress: true }, 'front'),
+  'holes-gzipped-once': async (stack) => {
+    const hit = await hitOf(await pageCacheApp(stack, 'holes', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'gzip');
+    return prebuiltApp(stack, withBody(hit, gzipSync(gunzipSync(hit.body))));
+  },
+  static: (stack) => pageCacheApp(stack, 'static'),
+  'static-compress': (stack) => pageCacheApp(stack, 'static', { compress: true }),
+  'static-compression-after': (stack) => pageCacheApp(stack, 'static', {}, 'after'),
+  'static-brotli-once': async (stack) => {
+    const hit = await hitOf(await pageCacheApp(stack, 'static', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'br');
+    return prebuiltApp(stack, withBody(hit, brotliCompressSync(brotliDecompressSync(hit.body), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } })));
+  },
+  streamed: (stack) => pageCacheApp(stack, 'slow-holes', { holes: 'stream' }),
+  filled: (stack) => pageCacheApp(stack, 'slow-holes'),
+  'slowest-hole': async (stack) => prebuiltAfter(await hitOf(await pageCacheApp(stack, 'slow-holes'), BROWSER_HEADERS), SLOW_RECOMMENDATIONS_MS),
+};

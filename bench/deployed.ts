@@ -6,12 +6,19 @@
  * do for it in the same run:
  * - a HIT of the page with its hole, against the framework sending the filled page prebuilt, on
  *   Express, node:http, Fastify, Koa and Hono;
+ * - the same HIT with `compress` (gzip, its holes joined to the shell's parts deflated once),
+ *   against Express sending the filled page gzipped once; and with compression() in front of the
+ *   page cache, which passes its bytes through;
+ * - a HIT of the page without its hole with `compress` (Brotli), against Express sending the page
+ *   Brotli-compressed once at quality 11;
+ * - the bytes of that page on the wire, against compression() after the page cache.
  * - the first byte and the whole page of a HIT of the page with a 100 ms and a 300 ms hole, streamed
  *   against filled in place (bench/deployed-streamed.ts: latencies, not CPU).
  *
  * Each server runs in a process of its own (bench/deployed-server.ts); every row measures ours
  * against a second server of ours in the same rounds too, for the same-build ratio beside it.
  */
+import { get, type IncomingHttpHeaders } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { type Comparison, median, medianOf, type Measurement, print, roundRatio } from './harness.js';
 import { BROWSER_HEADERS, type Stack } from './deployed-apps.js';
@@ -53,6 +60,15 @@ const holeHit = (stack: Stack): Row => ({
   target: 0.8,
 });
 
+/** The HIT of the page with its hole, with `compress` (and compression() in front), against the filled page gzipped once. */
+const compressedHoleHit = (front: boolean): Row => ({
+  name: `Express 5${front ? ', compression() in front' : ''}: HIT of the product list with its cart hole, compress`,
+  ours: front ? 'express:holes-compress-front' : 'express:holes-compress',
+  anchorName: 'Express 5 sending the filled page gzipped once',
+  anchor: 'express:holes-gzipped-once',
+  target: 0.8,
+});
+
 /**
  * The units the runner runs each in a process of its own, each a set of rows measured in the same
  * rounds. Two more belong here: a MISS against the same render with no page cache, and the hit of a
@@ -64,12 +80,26 @@ const UNITS: Record<string, Row[]> = {
   fastify: [holeHit('fastify')],
   koa: [holeHit('koa')],
   hono: [holeHit('hono')],
+  'express-gzip': [compressedHoleHit(false), compressedHoleHit(true)],
+  'express-brotli': [
+    {
+      name: 'Express 5: HIT of the product list without its hole, compress',
+      ours: 'express:static-compress',
+      anchorName: 'Express 5 sending the page Brotli-compressed once (quality 11)',
+      anchor: 'express:static-brotli-once',
+      target: 0.9,
+    },
+  ],
 };
 
 /** The units of latencies, each its own way of measuring (see bench/deployed-streamed.ts). */
 const LATENCY_UNITS: Record<string, () => Promise<Comparison[]>> = {
   streamed: streamedRows,
+  bytes: bytesOnTheWire,
 };
+
+/** The most of compression()'s bytes ours may send for the page without its hole. */
+const BYTES_TARGET = 0.85;
 
 /** Each server's runs, set by set, round by round; `again:<app>` is the second server of ours. */
 type Runs = Map<string, Measurement[][]>;
@@ -129,6 +159,62 @@ function socketRow(row: Row, runs: Runs): Comparison {
   };
   print(result);
   return result;
+}
+
+/**
+ * The bytes of the page without its hole on the wire, as a browser asks it: the page cache with
+ * `compress` against the page cache with compression() after it (a copy per Accept-Encoding, each
+ * compressed for the request that stores it). Counted once each: the bytes do not vary.
+ */
+async function bytesOnTheWire(): Promise<Comparison[]> {
+  const sizes: number[] = [];
+  for (const app of ['express:static-compress', 'express:static-compression-after']) {
+    const server = await startServer(SERVER, app);
+    try {
+      sizes.push(await fetchedBytes(server.origin));
+    } finally {
+      await stopServer(server.child);
+    }
+  }
+  const [ours, anchor] = sizes as [number, number];
+  const asMeasurement = (bytes: number): Measurement => ({ opsPerSec: 1000 / (bytes / 1024), meanMicros: (bytes / 1024) * 1000 });
+  const ratio = anchor / ours;
+  const result: Comparison = {
+    section: 'deployed',
+    name: 'Express 5: bytes of the product list without its hole on the wire, compress',
+    unit: 'KB',
+    ours: asMeasurement(ours),
+    anchorName: 'compression() after the page cache',
+    anchor: asMeasurement(anchor),
+    ratio,
+    target: `≤ ${BYTES_TARGET}× its bytes`,
+    threshold: { of: 'ratio', value: 1 / BYTES_TARGET },
+    met: ratio >= 1 / BYTES_TARGET,
+  };
+  print(result);
+  return [result];
+}
+
+/** The bytes of the body `origin` sends for `/` once it answers a HIT in Brotli (the page cache's, made behind; compression()'s, made for it). */
+async function fetchedBytes(origin: string): Promise<number> {
+  for (let tries = 0; tries < 500; tries++) {
+    const reply = await rawGet(origin);
+    if (reply.headers['x-cache'] === 'HIT' && reply.headers['content-encoding'] === 'br') return reply.body.length;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`${origin}/ never answered a HIT in Brotli`);
+}
+
+/** One GET of `/` as a browser asks it, its body as it came (not decoded). */
+function rawGet(origin: string): Promise<{ headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    get(`${origin}/`, { headers: BROWSER_HEADERS, agent: false }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ headers: response.headers, body: Buffer.concat(chunks) }));
+      response.on('error', reject);
+    }).on('error', reject);
+  });
 }
 
 export const units = [...Object.keys(UNITS), ...Object.keys(LATENCY_UNITS)];

@@ -20,10 +20,10 @@ export interface Comparison {
   anchorName: string;
   anchor: Measurement;
   /**
-   * What the measurements are: throughput (the default), a latency in ms or a heap in MB
-   * (`meanMicros` / 1000, see `lowerIsBetter`), whose ratio is the anchor's over ours.
+   * What the measurements are: throughput (the default), a latency in ms, a heap in MB or bytes on
+   * the wire in KB (`meanMicros` / 1000, see `lowerIsBetter`), whose ratio is the anchor's over ours.
    */
-  unit?: 'ms' | 'MB';
+  unit?: 'ms' | 'MB' | 'KB';
   /** ours / anchor throughput: 1 is as fast as the anchor, higher is faster. */
   ratio: number;
   /** The issue's target, as text (e.g. '≥ 0.5×'). */
@@ -189,7 +189,7 @@ export function lowerIsBetter(figure: number): Measurement {
   return { opsPerSec: 1000 / figure, meanMicros: figure * 1000 };
 }
 
-/** A measurement as the table shows it: ops/s, or ms for a latency, MB for a heap. */
+/** A measurement as the table shows it: ops/s, or ms for a latency, MB for a heap, KB for bytes. */
 export function formatted(measurement: Measurement, unit: Comparison['unit']): string {
   if (unit !== undefined) return `${(measurement.meanMicros / 1000).toFixed(1)} ${unit}`;
   return `${Math.round(measurement.opsPerSec).toLocaleString('en-US')} ops/s`;

@@ -60,6 +60,7 @@ const PAGE_CACHE_OPTIONS = [
   'holesInOrder',
   'policies',
   'secret',
+  'compress',
 ];
 const listed = (names: string[], where = 'options.') => names.map((name) => `'${where}${name}'`).join(', ');
 const PAGE_CACHE_LIST = listed(PAGE_CACHE_OPTIONS);

@@ -48,6 +48,8 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/holes/registry.ts defined': 'the holes the application defined: configuration, not a memo',
   'src/holes/stream-shape.ts shapes':
     "owner-held: where each stored page's holes stand for streaming, read once per hole plan and held weakly beside it: it goes with its page",
+  'src/http/gzip-join.ts deflatedPieces':
+    'owner-held: each stored piece of a shell streamed in gzip, deflated once and held weakly by the piece: it goes with its page',
   'src/http/dashboard.ts listening': 'whether the dashboard listens for invalidations already',
   'src/http/dashboard.ts recent': 'the invalidations this process made, that every dashboard lists: a record, not a memo',
   'src/http/page-stats.ts variantsByRoute': 'the page statistics, reset with them (resetPageStats)',

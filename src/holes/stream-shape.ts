@@ -12,8 +12,9 @@ import type { HolePlan } from './plan.js';
 export interface StreamShape {
   /** For each hole, whether an element may stand in for it until it comes (else it is filled in place). */
   readonly streamable: readonly boolean[];
-  /** Where the body of the page ends in its last part: at its `</body>`, else at the end. */
-  readonly bodyEnd: number;
+  /** The last part up to the end of the page's body (its `</body>`, else the end), and what follows: the same bytes for every response. */
+  readonly lastInBody: Buffer;
+  readonly afterBody: Buffer;
 }
 
 const shapes = new WeakMap<HolePlan, StreamShape>();
@@ -32,9 +33,10 @@ function readShape(plan: HolePlan): StreamShape {
     scan.read(plan.parts[i]!.toString('latin1'));
     streamable.push(scan.inFlow());
   }
-  const last = plan.parts.at(-1)!.toString('latin1');
-  const bodyEnd = last.toLowerCase().lastIndexOf('</body');
-  return { streamable, bodyEnd: bodyEnd === -1 ? last.length : bodyEnd };
+  const last = plan.parts.at(-1)!;
+  const found = last.toString('latin1').toLowerCase().lastIndexOf('</body');
+  const bodyEnd = found === -1 ? last.length : found;
+  return { streamable, lastInBody: last.subarray(0, bodyEnd), afterBody: last.subarray(bodyEnd) };
 }
 
 /** Elements whose content is text to the parser: an element inside would be text too. */

@@ -8,6 +8,11 @@ import type { ServerResponse } from 'node:http';
 export interface BodyWriter {
   /** Adds bytes to the part being written. */
   write(bytes: Buffer): void;
+  /**
+   * Adds bytes of the stored page, the same object on each of its responses: a writer may keep what
+   * it makes of them (a compressing one, their compressed form) for the next response.
+   */
+  writeShell(bytes: Buffer): void;
   /** Sends the part written so far to the client now, through whatever compresses it. */
   flush(): void;
   /** Ends the response, flushing what is left. */
@@ -34,15 +39,17 @@ export function responseWriter(res: ServerResponse, write: Write = res.write, en
     corked = false;
     res.uncork();
   };
+  const writeBytes = (bytes: Buffer) => {
+    if (res.destroyed || bytes.length === 0) return;
+    if (!corked) {
+      corked = true;
+      res.cork();
+    }
+    write.call(res, bytes);
+  };
   return {
-    write(bytes) {
-      if (res.destroyed || bytes.length === 0) return;
-      if (!corked) {
-        corked = true;
-        res.cork();
-      }
-      write.call(res, bytes);
-    },
+    write: writeBytes,
+    writeShell: writeBytes,
     flush() {
       uncork();
       (res as ServerResponse & { flush?: () => void }).flush?.();

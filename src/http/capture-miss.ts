@@ -34,6 +34,8 @@ export function captureMiss(layer: PageLayer, req: IncomingMessage, res: ServerR
   let fallbackBody: Buffer | undefined;
   // The page is keyed by its contexts after the response ended, and its holes may be filled then.
   keepFrameworkRequest(req);
+  // A layer that compresses negotiates the coding itself: what runs after it sees the identity asked for.
+  layer.compression?.hideAcceptEncoding(req);
   const holes = scopeOf(res).get(RESPONSE_HOLES);
   holes.deliveredBy ??= layer.holeDelivery;
   const holds = () => holes.left && holes.deliveredBy === layer.holeDelivery;
@@ -41,6 +43,7 @@ export function captureMiss(layer: PageLayer, req: IncomingMessage, res: ServerR
   teeResponse(res, layer.maxBodyBytes, {
     mayReplace: () => holds() || missed()?.fallback !== undefined,
     head: () => {
+      layer.compression?.restoreAcceptEncoding(req);
       const hold = holds() ? HOLD_BODY : PASS_BODY;
       const miss = missed();
       if (miss === undefined) return hold;
@@ -56,6 +59,7 @@ export function captureMiss(layer: PageLayer, req: IncomingMessage, res: ServerR
         return HOLD_BODY;
       }
       toStore = judgeHead(layer, miss);
+      if (toStore !== undefined) layer.compression?.negotiateFor(res, toStore);
       return hold === HOLD_BODY || toStore === undefined ? hold : KEEP_BODY;
     },
     done: (body) => (toStore === undefined ? undefined : storeOnEnd(toStore, body)),

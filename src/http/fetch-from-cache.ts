@@ -150,7 +150,7 @@ export class PageLookup {
   private serve(page: StoredPage, label: HitLabel): true {
     this.found = page;
     this.foundAs = label;
-    serve(this, page, label);
+    serve(this, this.layer.representationOf(page, this.req, this.res), label);
     return true;
   }
 

@@ -14,43 +14,12 @@ import { requestPath } from './page-keys.js';
 import { countOnce } from './page-stats.js';
 import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { EDGE_CONTEXT_HEADER, fitForEdge } from '../edge/edge-contexts.js';
+import type { StoredPage } from './stored-page.js';
+
+export type { StoredPage };
 
 /** The request header an edge names its contexts in, as Node lower-cases it: a hit that carries it is fitted for the edge. */
 const EDGE_CONTEXT_HEADER_NAME = EDGE_CONTEXT_HEADER.toLowerCase();
-
-/** A stored response, ready to send. */
-export interface StoredPage {
-  status: number;
-  statusMessage: string;
-  /** Name, value, name, value… as `writeHead` takes them. */
-  headers: string[];
-  body: Buffer;
-  etag?: string;
-  lastModified?: string;
-  /** For the Age header: the max-age sent and the Expires time (epoch seconds). */
-  maxAge: number | null;
-  expires: number | null;
-  /** When the server's copy stops being fresh (epoch seconds by the cache's clock). Absent from pages stored by earlier versions. */
-  freshUntil?: number;
-  /**
-   * What `pageStats()` counts its hits under: the route pattern that rendered it (Express
-   * `req.route`), else its path. Absent from pages stored by earlier versions.
-   */
-  route?: string;
-  /**
-   * The cookies its `Vary: Cookie` stands for alone (its `cookie:<name>` contexts): a request whose
-   * `Cachegrain-Context` names them gets `Vary: Cachegrain-Context` instead. Absent: none, or `Cookie` stays.
-   */
-  contextCookies?: string[];
-  /** Whether its body holds holes' placeholders (sealed), filled for each request it is sent to. Absent: none. */
-  holes?: true;
-  /**
-   * The templates it was rendered from, by engines with digests on, and their digests then (see
-   * `src/digests/pages.ts`): a hit where they differ now is a miss. Absent: none.
-   */
-  templates?: string;
-  digests?: string;
-}
 
 /**
  * How a sent page is labelled (the status header) and counted: found fresh, found stale, or a MISS
@@ -127,10 +96,20 @@ export function serve(request: HitRequest, page: StoredPage, label: HitLabel): v
     res.end(req.method === 'HEAD' ? undefined : body);
     return;
   }
-  // A filled page's headers are made anew for each hit: they go to writeHead once, whatever its merge
-  // costs onto headers set before (a framework's own, as Express's X-Powered-By).
-  if (delivered && !throughEdge && !watchesHeaders(res) && holes.sendsPrebuilt(req, res, page))
-    return holes.sendPrebuilt(req, res, page, { status, statusMessage, headers });
+  if (delivered && !throughEdge && holes.sendsPrebuilt(req, res, page)) {
+    // A filled page's headers are made anew for each hit, then go out in one step: straight to writeHead
+    // when nothing watches it (whatever its merge costs onto a framework's own, Express's X-Powered-By),
+    // else onto the response before it, as a hit's are.
+    const watched = watchesHeaders(res);
+    return holes.sendPrebuilt(req, res, page, {
+      headers,
+      send(filled) {
+        if (!watched) return void res.writeHead(status, statusMessage, filled);
+        putHeaders(res, filled, hit.distinctNames);
+        res.writeHead(status, statusMessage);
+      },
+    });
+  }
   putHeaders(res, headers, hit.distinctNames);
   // What a response owes an edge, it owes only where the request came through one.
   if (throughEdge) fitForEdge(req, res, page.contextCookies, edgesPurgedBy(request.cache));

@@ -32,8 +32,10 @@ import { mergeCacheControl, patchCacheControl } from './headers.js';
 import { BoundedMemo } from '../common/bounded-memo.js';
 import { processMemo } from '../common/process-memos.js';
 import type { MaybePromise } from '../common/maybe-promise.js';
+import { codedEtag } from './content-coding.js';
+import { type DeflatedParts, deflatedHole, gzipMemberWriter, joinedGzip } from './gzip-join.js';
 import { beforeHeaders } from './response-phase.js';
-import { responseWriter, type WritesItself } from './body-writer.js';
+import { type BodyWriter, responseWriter, type WritesItself } from './body-writer.js';
 import { type HolesInOrder, HoleStreamer } from './stream-holes.js';
 
 export type { HoleMode };
@@ -45,13 +47,15 @@ export const HOLE_SECRET = new ValueRule('a string of at least 16 characters', (
 export interface PageWithHoles {
   body: Buffer;
   headers: readonly string[];
+  /** The coding a representation of it is sent in (`compress`), joined from its deflated parts. */
+  holesCoding?: 'gzip';
+  deflatedParts?: DeflatedParts;
 }
 
-/** The head of a hit as the page cache would send it, with nothing on the response yet: its status, reason phrase and headers. */
+/** The head of a hit: the headers its shell would go out with, and how the filled page's go out (with its status). */
 export interface PrebuiltHead {
-  status: number;
-  statusMessage: string;
   headers: readonly string[];
+  send(filled: string[]): void;
 }
 
 /** How a page-cache layer delivers holes: its options of them. */
@@ -83,13 +87,24 @@ export class HoleDelivery implements HoleDeliverer {
   }
 
   /**
-   * Whether a hit of `page` for `req` can go out with its head prebuilt (`sendPrebuilt`), no layer
-   * watching the response: its holes are filled here, for a request with no preconditions (a 304 is
-   * judged on the response), and its placeholders and head are as this process stored them.
+   * Whether this layer fills the holes of a page it sends to `req` itself: not as ESI includes for an
+   * ESI processor, nor passed on to a layer further out that fills them.
+   */
+  fillsHere(req: IncomingMessage, res: ServerResponse): boolean {
+    if (this.mode === 'esi' && asksForEsi(req)) return false;
+    const holes = openedScope(res)?.get(RESPONSE_HOLES);
+    return holes?.deliveredBy === undefined || holes.deliveredBy === this;
+  }
+
+  /**
+   * Whether a hit of `page` for `req` can go out with its head made in one step (`sendPrebuilt`): its
+   * holes are filled here, for a request with no preconditions (a 304 is judged on the response),
+   * and its placeholders and head are as this process stored them (not encoded by its view).
    */
   sendsPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles): boolean {
     if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(req.headers)) return false;
-    for (let i = 0; i < page.headers.length; i += 2) if (page.headers[i]!.toLowerCase() === 'content-encoding') return false;
+    if (page.holesCoding === undefined)
+      for (let i = 0; i < page.headers.length; i += 2) if (page.headers[i]!.toLowerCase() === 'content-encoding') return false;
     try {
       return holePlanOf(page) !== undefined;
     } catch {
@@ -102,18 +117,18 @@ export class HoleDelivery implements HoleDeliverer {
    * Sends a hit of `page` filled for `req`, with the head it would go out with (see `sendsPrebuilt`)
    * made into the filled page's: `private`, with no Last-Modified, the filled page's length and, where
    * the page had one, its own strong ETag. Its parts go out as they are stored, the holes' bytes
-   * between them; at once when every builder answers at once.
+   * between them (or in its representation's coding); at once when every builder answers at once.
    */
   sendPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles & { etag?: string }, head: PrebuiltHead): void {
     const plan = holePlanOf(page)!;
     if (this.mode === 'stream') {
-      res.writeHead(head.status, head.statusMessage, streamedHeaders(head.headers));
-      return this.streamer.send(req, plan, responseWriter(res), headerIn(head.headers, 'content-type'));
+      head.send(streamedHeaders(head.headers));
+      return this.streamer.send(req, plan, bodyWriterFor(res, page), headerIn(head.headers, 'content-type'));
     }
     const send = (holes: Buffer[]) => {
-      const etag = page.etag === undefined ? undefined : plan.filledEtag(holes);
-      res.writeHead(head.status, head.statusMessage, filledHeaders(head.headers, plan.filledLength(holes), etag));
-      writeChunks(req, res, plan.chunks(holes));
+      const filled = filledPage(plan, page, holes);
+      head.send(filledHeaders(head.headers, filled.length, page.etag === undefined ? undefined : filled.etag()));
+      writeChunks(req, res, filled.chunks);
     };
     const filling = plan.fill(req, this.reportFallback);
     if (!(filling instanceof Promise)) return send(filling);
@@ -138,11 +153,11 @@ export class HoleDelivery implements HoleDeliverer {
       res.end(unsealedBody(page.body));
       return;
     }
-    const sending = this.deliver(req, res, page.body, () => holePlanOf(page));
+    const sending = this.deliver(req, res, page, () => holePlanOf(page));
     const send = (body: Buffer[] | WritesItself) => {
       res.writeHead(res.statusCode, res.statusMessage);
       if (Array.isArray(body)) writeChunks(req, res, body);
-      else body(responseWriter(res));
+      else body(bodyWriterFor(res, page));
     };
     if (!(sending instanceof Promise)) return send(sending);
     // Its holes are filled from the request after the page cache has answered it.
@@ -159,32 +174,33 @@ export class HoleDelivery implements HoleDeliverer {
     // page before its holes were delivered, which its GET would not get, and the delivered one is unknown.
     if (body === undefined || body.length === 0) {
       if (req.method === 'HEAD') res.removeHeader('content-length');
-      await this.deliver(req, res, Buffer.alloc(0), () => undefined);
+      await this.deliver(req, res, { body: Buffer.alloc(0), headers: [] }, () => undefined);
       return body;
     }
     // Sealed as the store keeps it, so that the page is filled (and its ETag made) as its hits will be.
     const sealed = form === 'sealed' ? body : Buffer.from(sealHoles(body.toString('utf8')));
-    const delivered = await this.deliver(req, res, sealed, () => HolePlan.of(sealed));
+    const delivered = await this.deliver(req, res, { body: sealed, headers: [] }, () => HolePlan.of(sealed));
     if (!Array.isArray(delivered)) return delivered;
     return delivered.length === 1 ? delivered[0] : Buffer.concat(delivered);
   }
 
-  /** The body to send for `sealed` (`plan` cuts it), the head made right: streamed under `'stream'` (see `streamFor`), else its chunks (see `chunksFor`). */
-  private deliver(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): MaybePromise<Buffer[] | WritesItself> {
-    return this.mode === 'stream' ? this.streamFor(req, res, sealed, plan) : this.chunksFor(req, res, sealed, plan);
+  /** The body to send for `page` (`plan` cuts its body), the head made right: streamed under `'stream'` (see `streamFor`), else its chunks (see `chunksFor`). */
+  private deliver(req: IncomingMessage, res: ServerResponse, page: PageWithHoles, plan: () => HolePlan | undefined): MaybePromise<Buffer[] | WritesItself> {
+    return this.mode === 'stream' ? this.streamFor(req, res, page, plan) : this.chunksFor(req, res, page, plan);
   }
 
   /**
-   * The body to send for `sealed` (`plan` cuts it) with its holes streamed, the head made right: a
-   * streamed page's (see `streamHead`), or a 500 for a body this layer cannot stream into (see
+   * The body to send for `page` (`plan` cuts its body) with its holes streamed, the head made right:
+   * a streamed page's (see `streamHead`), or a 500 for a body this layer cannot stream into (see
    * `refuseEncoded`). An empty body (a HEAD's) stays empty.
    */
-  private streamFor(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): WritesItself | Buffer[] {
+  private streamFor(req: IncomingMessage, res: ServerResponse, page: PageWithHoles, plan: () => HolePlan | undefined): WritesItself | Buffer[] {
+    const sealed = page.body;
     let cut: HolePlan | undefined;
     try {
       streamHead(res);
       if (sealed.length === 0) return [];
-      refuseEncoded(res);
+      refuseEncoded(res, page);
       cut = plan();
     } catch (error) {
       return this.failed(req, res, error);
@@ -195,15 +211,16 @@ export class HoleDelivery implements HoleDeliverer {
   }
 
   /**
-   * The chunks to send for `sealed`, a body whose holes' placeholders are sealed (`plan` cuts it),
-   * with the head made right: ESI includes for a request from an ESI processor (`'esi'`, see
+   * The chunks to send for `page`, whose body's holes' placeholders are sealed (`plan` cuts it), with
+   * the head made right: ESI includes for a request from an ESI processor (`'esi'`, see
    * `asksForEsi`), else filled for it: the response becomes `private`, its Content-Length is the
    * filled page's, and its validators are the filled page's own (a strong ETag where the page had
    * one, judged against the request's preconditions: 304 or 412 with no body). A fill that fails
    * sends a 500 instead, reported. An empty body (a HEAD's, whose length is unknown) stays empty.
    * At once when every builder answers at once.
    */
-  private chunksFor(req: IncomingMessage, res: ServerResponse, sealed: Buffer, plan: () => HolePlan | undefined): MaybePromise<Buffer[]> {
+  private chunksFor(req: IncomingMessage, res: ServerResponse, page: PageWithHoles, plan: () => HolePlan | undefined): MaybePromise<Buffer[]> {
+    const sealed = page.body;
     let cut: HolePlan | undefined;
     try {
       if (this.mode === 'esi' && asksForEsi(req)) {
@@ -218,16 +235,17 @@ export class HoleDelivery implements HoleDeliverer {
         res.removeHeader('etag');
         return [];
       }
-      refuseEncoded(res);
+      refuseEncoded(res, page);
       cut = plan();
       if (cut === undefined) return [withContentLength(res, sealed)];
     } catch (error) {
       return this.failed(req, res, error);
     }
     const filled = (holes: Buffer[]) => {
-      res.setHeader('Content-Length', cut.filledLength(holes));
-      if (res.hasHeader('etag') && judgedByItsOwnEtag(req, res, cut.filledEtag(holes)) !== 200) return [];
-      return cut.chunks(holes);
+      const made = filledPage(cut, page, holes);
+      res.setHeader('Content-Length', made.length);
+      if (res.hasHeader('etag') && judgedByItsOwnEtag(req, res, made.etag()) !== 200) return [];
+      return made.chunks;
     };
     const filling = cut.fill(req, this.reportFallback);
     return filling instanceof Promise ? filling.then(filled, (error: unknown) => this.failed(req, res, error)) : filled(filling);
@@ -245,9 +263,9 @@ export class HoleDelivery implements HoleDeliverer {
   }
 }
 
-/** Refuses a body encoded by a layer inside this one: its holes cannot be filled into it. */
-function refuseEncoded(res: ServerResponse): void {
-  if (!res.hasHeader('content-encoding')) return;
+/** Refuses a body encoded by a layer inside this one (not the page cache's own representation of `page`): its holes cannot be filled into it. */
+function refuseEncoded(res: ServerResponse, page: PageWithHoles): void {
+  if (page.holesCoding !== undefined || !res.hasHeader('content-encoding')) return;
   throw new Error(`the body is ${String(res.getHeader('content-encoding'))}-encoded, so its holes cannot be filled: put compression() before the page cache`);
 }
 
@@ -276,29 +294,102 @@ function headerIn(headers: readonly string[], name: string): string | undefined 
   return undefined;
 }
 
+/** What a body in parts of `page` is written through: the response, or a gzip member around it where `page` is sent in gzip. */
+function bodyWriterFor(res: ServerResponse, page: PageWithHoles): BodyWriter {
+  const out = responseWriter(res);
+  return page.holesCoding === 'gzip' ? gzipMemberWriter(out) : out;
+}
+
+/**
+ * The page of `plan` filled with `holes` as it is sent: its chunks, their length, and its strong
+ * ETag. In its representation's coding, gzip joined from its deflated parts (see `joinedGzip`),
+ * under an ETag of that coding's own; else its parts as they are stored, the holes between them.
+ */
+function filledPage(plan: HolePlan, page: PageWithHoles, holes: Buffer[]): { chunks: Buffer[]; length: number; etag(): string } {
+  if (page.holesCoding === undefined) return { chunks: plan.chunks(holes), length: plan.filledLength(holes), etag: () => plan.filledEtag(holes) };
+  const chunks = joinedGzip(page.deflatedParts!, holes, holes.map(deflatedHole));
+  let length = 0;
+  for (const chunk of chunks) length += chunk.length;
+  return { chunks, length, etag: () => codedEtag(plan.filledEtag(holes), page.holesCoding!) };
+}
+
 /** `body`, its length declared on the response. */
 function withContentLength(res: ServerResponse, body: Buffer): Buffer {
   res.setHeader('Content-Length', body.length);
   return body;
 }
 
+/** Chunks are written as one when together they are no longer than this: a copy of a few KB costs less than a write each. */
+const JOINED_CHUNK_BYTES = 16 * 1024;
+
 /**
- * Ends the response with `chunks` in one write of them all: the stored parts go out as they are,
- * never copied into one page. A HEAD's are not sent (its Content-Length is that of its GET's page).
+ * Ends the response with `chunks` in one write of them all: the large stored parts go out as they
+ * are, never copied into one page, and the small ones between them joined. A HEAD's are not sent
+ * (its Content-Length is that of its GET's page).
  */
 function writeChunks(req: IncomingMessage, res: ServerResponse, chunks: readonly Buffer[]): void {
   if (req.method === 'HEAD' || chunks.length === 0) {
     res.end();
     return;
   }
+  const writes = joinedSmall(chunks);
+  if (writes.length === 1) {
+    res.end(writes[0]);
+    return;
+  }
   res.cork();
-  for (let i = 0; i < chunks.length - 1; i++) if (chunks[i]!.length > 0) res.write(chunks[i]);
-  res.end(chunks.at(-1));
+  for (let i = 0; i < writes.length - 1; i++) res.write(writes[i]);
+  res.end(writes.at(-1));
   res.uncork();
+}
+
+/** `chunks` with each run of small ones (together no longer than `JOINED_CHUNK_BYTES`) joined into one, empty ones left out. */
+function joinedSmall(chunks: readonly Buffer[]): Buffer[] {
+  const writes: Buffer[] = [];
+  let run: Buffer[] = [];
+  let runLength = 0;
+  const endRun = () => {
+    if (run.length > 0) writes.push(run.length === 1 ? run[0]! : Buffer.concat(run, runLength));
+    run = [];
+    runLength = 0;
+  };
+  for (const chunk of chunks) {
+    if (chunk.length === 0) continue;
+    if (runLength + chunk.length > JOINED_CHUNK_BYTES) endRun();
+    if (chunk.length > JOINED_CHUNK_BYTES) writes.push(chunk);
+    else {
+      run.push(chunk);
+      runLength += chunk.length;
+    }
+  }
+  endRun();
+  return writes;
 }
 
 /** The Cache-Control of a filled page for each of a shell's (`private` merged in), remembered: a site's pages send few. */
 const privateCacheControl = processMemo('page-holes: private Cache-Control by stored value', new BoundedMemo<string>(1000));
+
+/** What becomes of each header of a shell's hit in its filled page's: kept, dropped, or made `private` (Cache-Control). */
+type Fate = 'kept' | 'dropped' | 'private';
+
+/**
+ * Where the fate of each header of a shell's hit is kept (see `filledHeaders`), on its list itself:
+ * a hit's list is one array for every hit of a page, its values rewritten in place, its names the
+ * same. Never stored: the key is a symbol.
+ */
+const FATES = Symbol('cachegrain.filledFates');
+
+function fatesOf(shell: readonly string[]): Fate[] {
+  const known = (shell as readonly string[] & { [FATES]?: Fate[] })[FATES];
+  if (known !== undefined) return known;
+  const fates: Fate[] = [];
+  for (let i = 0; i < shell.length; i += 2) {
+    const name = shell[i]!.toLowerCase();
+    fates.push(name === 'cache-control' ? 'private' : name === 'content-length' || name === 'etag' || name === 'last-modified' ? 'dropped' : 'kept');
+  }
+  Object.defineProperty(shell, FATES, { value: fates });
+  return fates;
+}
 
 /**
  * The headers of a filled page from those of its shell's hit: Cache-Control made `private`, no
@@ -307,17 +398,17 @@ const privateCacheControl = processMemo('page-holes: private Cache-Control by st
 function filledHeaders(shell: readonly string[], length: number | undefined, etag: string | undefined): string[] {
   const headers: string[] = [];
   let cacheControl = false;
+  const fate = fatesOf(shell);
   for (let i = 0; i < shell.length; i += 2) {
-    const name = shell[i]!;
-    const lower = name.toLowerCase();
-    if (lower === 'content-length' || lower === 'etag' || lower === 'last-modified') continue;
-    if (lower === 'cache-control') {
+    const kept = fate[i / 2];
+    if (kept === 'kept') headers.push(shell[i]!, shell[i + 1]!);
+    else if (kept === 'private') {
       cacheControl = true;
       headers.push(
-        name,
+        shell[i]!,
         privateCacheControl.remember(shell[i + 1]!, (stored) => mergeCacheControl(stored, { private: true })),
       );
-    } else headers.push(name, shell[i + 1]!);
+    }
   }
   if (!cacheControl) headers.push('Cache-Control', 'private');
   if (length !== undefined) headers.push('Content-Length', String(length));

@@ -12,6 +12,8 @@ import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../co
 import { isHeaderName } from '../common/header-values.js';
 import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './page-holes.js';
 import type { HolesInOrder } from './stream-holes.js';
+import { COMPRESS_OPTION, type CompressOptions, PageCompression } from './page-compression.js';
+import type { StoredPage } from './stored-page.js';
 import {
   absoluteUrl,
   headerKeyFor,
@@ -106,6 +108,16 @@ export interface PageCacheOptions extends PageKeyOptions {
    * too. @default a random key of this process's own, which suits a site of one process
    */
   secret?: string;
+  /**
+   * Stores each page once, with its gzip, and makes its Brotli (quality 11) once, on zlib's
+   * threadpool, off the request's path; each hit goes in the coding its `Accept-Encoding` accepts
+   * best, with `Vary: Accept-Encoding`. A page with holes keeps its shell deflated in parts and goes
+   * out as gzip, its holes joined in for each request. Text only (HTML, CSS, JSON, XML, JavaScript,
+   * SVG); a response already encoded, or marked `no-transform`, goes out as it is. Middleware after
+   * the page cache sees a request that accepts the identity alone: a compression middleware goes in
+   * front of it. `{ encodings, quality }` names the codings and Brotli's quality. @default false
+   */
+  compress?: boolean | CompressOptions;
 }
 
 const isPolicy = (value: unknown) =>
@@ -145,6 +157,7 @@ export const PAGE_CACHE_OPTIONS = optionShape<PageCacheOptions>({
   holesInOrder: new ValueRule('a function (req) => boolean', (value) => typeof value === 'function'),
   policies: POLICIES,
   secret: HOLE_SECRET,
+  compress: COMPRESS_OPTION,
 });
 /** `cachePage` takes its timeout as its first argument, never as `seconds`. */
 const { seconds: _seconds, ...CACHE_PAGE_OPTIONS } = PAGE_CACHE_OPTIONS;
@@ -184,6 +197,8 @@ export class PageLayer {
   readonly responsePolicies: readonly ResponsePolicy[];
   /** How this layer delivers the holes of the responses it is the outermost layer of. */
   readonly holeDelivery: HoleDelivery;
+  /** How this layer compresses the pages it stores and negotiates the coding of its hits (`compress`); undefined: it does neither. */
+  readonly compression: PageCompression | undefined;
   /** The mistakes this layer reported (of middleware order, see `SeenAtLookup.mayStore`; a tag header, see `meetCache`): each once. */
   readonly reportedMistakes = new Set<string>();
   /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
@@ -225,9 +240,20 @@ export class PageLayer {
     this.holeDelivery = new HoleDelivery({ mode: options.holes ?? 'fill', secret: options.secret, holesInOrder: options.holesInOrder }, (what, error) =>
       reportPageFailure(resolveCache(this.cacheOption), what, error),
     );
+    this.compression = options.compress === undefined || options.compress === false ? undefined : new PageCompression(options.compress);
     // A deploy that changed a template renews the edge's pages from it as the process starts, not once one is asked for.
     if (typeof this.cacheOption === 'object') compareDeployedTemplates(this.cacheOption);
     else if (caches.purgesEdges(this.cacheOption)) compareDeployedTemplates(caches.get(this.cacheOption));
+  }
+
+  /**
+   * The representation of a stored page a hit sends to `req`: in the coding it accepts best (see
+   * `PageCompression.representation`), except the shell of a page whose holes this layer does not
+   * fill: ESI includes, which an ESI processor reads as they are, or left to a layer further out.
+   */
+  representationOf(page: StoredPage, req: IncomingMessage, res: ServerResponse): StoredPage {
+    if (this.compression === undefined || (page.holes === true && !this.holeDelivery.fillsHere(req, res))) return page;
+    return this.compression.representation(page, req);
   }
 
   /**

@@ -94,13 +94,13 @@ const newNonce = () => randomBytes(9).toString('base64url');
 async function writeStreamed(plan: HolePlan, built: ReadonlyArray<MaybePromise<string>>, out: BodyWriter, order: Order): Promise<void> {
   const { parts, calls } = plan;
   const last = parts.length - 1;
-  const shape = order === 'not html' ? { streamable: [], bodyEnd: parts[last]!.length } : streamShapeOf(plan);
+  const shape = order === 'not html' ? { streamable: [], lastInBody: parts[last]!, afterBody: Buffer.alloc(0) } : streamShapeOf(plan);
   // Each hole's bytes once made: a hole made while the shell waited on another is written in place.
   const made = built.map((html) => (typeof html === 'string' ? Buffer.from(html) : undefined));
   built.forEach((html, i) => typeof html !== 'string' && void html.then((answer) => (made[i] = Buffer.from(answer))));
   const placed: number[] = [];
   let nonce = '';
-  out.write(parts[0]!);
+  out.writeShell(parts[0]!);
   for (let i = 0; i < built.length; i++) {
     if (made[i] === undefined && order === 'out of order' && shape.streamable[i]) {
       nonce ||= newNonce();
@@ -113,7 +113,7 @@ async function writeStreamed(plan: HolePlan, built: ReadonlyArray<MaybePromise<s
       }
       out.write(made[i]!);
     }
-    out.write(i + 1 === last ? parts[last]!.subarray(0, shape.bodyEnd) : parts[i + 1]!);
+    out.writeShell(i + 1 === last ? shape.lastInBody : parts[i + 1]!);
   }
   if (placed.length === 0) {
     if (order !== 'not html') out.write(PLAIN_SCRIPT_TAG);
@@ -130,6 +130,6 @@ async function writeStreamed(plan: HolePlan, built: ReadonlyArray<MaybePromise<s
       out.flush();
     }),
   );
-  out.write(parts[last]!.subarray(shape.bodyEnd));
+  out.writeShell(shape.afterBody);
   out.end();
 }

@@ -116,6 +116,7 @@ export function storeOnEnd(toStore: PageToStore, body: Buffer | null): Promise<v
   }
   const stored: StoredPage = { ...toStore.page, body: sealed.body };
   if (sealed.holes) stored.holes = true;
+  toStore.layer.compression?.compressAtOnce(stored);
   setContentLength(stored.headers, sealed.body.length);
   const varies = variesOn(toStore.ownVary, contexts);
   const rendered: RenderedPage = { page: stored, varies, variant: variantHash(miss.req, varies) };
@@ -209,7 +210,12 @@ async function storePage({ layer, miss, timeout, stale, ownVary, contexts }: Pag
     const learned = await learnVariant(req, { cache, keyPrefix: layer.keyPrefix }, { ownVary, contexts }, listTimeout);
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
-    await integrationOf(cache).setHeld(key, page, { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError });
+    const stamp = { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError };
+    await integrationOf(cache).setHeld(key, page, stamp);
+    // Compressed behind, and written again as of the same render (see page-compression.ts).
+    layer.compression?.compressBehind(cache, { key, page, ...stamp }, (error) =>
+      reportPageFailure(cache, `compressing the page ${absoluteUrl(req)} failed`, error),
+    );
   } catch (error) {
     // The response goes out all the same; a failed store only costs the next request a miss.
     reportPageFailure(cache, `storing the page ${absoluteUrl(req)} failed`, error);

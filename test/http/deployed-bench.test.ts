@@ -1,25 +1,30 @@
 /**
  * The deployed benchmark's anchors are honest: on each stack, the framework sending "the filled
  * page prebuilt" answers what the page cache's hit of the product list with its cart hole answers
- * (status, headers and bytes), so that the ratio between them is the cost of the hit alone; and the
- * streamed rows compare one page: streamed, filled in place, and sent after its slowest hole's wait.
+ * (status, headers and bytes), so that the ratio between them is the cost of the hit alone; the
+ * page gzipped once and Brotli-compressed once answer the compressed hits' status and headers, and
+ * their bytes decode to the same page; and the streamed rows compare one page: streamed, filled in
+ * place, and sent after its slowest hole's wait.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { BROWSER_HEADERS, hitOf, pageCacheApp, prebuiltAfter, prebuiltApp, type Reply, STACKS } from '../../bench/deployed-apps.js';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
+import { BROWSER_HEADERS, headerOf, hitOf, pageCacheApp, prebuiltAfter, prebuiltApp, type Reply, SIDES, STACKS } from '../../bench/deployed-apps.js';
 import { cartOf, recommendationsOf, SLOW_RECOMMENDATIONS_MS } from '../../bench/product-list.js';
 import { STREAM_SCRIPT_PATH } from '../../src/holes/stream-script.js';
 import { forgetHole } from '../../src/http/index.js';
 
 /** Headers that name the moment of the response rather than the response: compared by name alone. */
 const OF_THE_MOMENT = new Set(['expires', 'age']);
+/** Headers of the bytes sent, which differ where the bytes do (one coding's bytes made another way). */
+const OF_THE_BYTES = new Set(['content-length']);
 
-function comparable(reply: Reply): { status: number; headers: Record<string, string>; body: string } {
+function comparable(reply: Reply, decoded = (body: Buffer) => body): { status: number; headers: Record<string, string>; body: string } {
   const headers: Record<string, string> = {};
   for (let i = 0; i < reply.headers.length; i += 2) {
     const name = reply.headers[i]!.toLowerCase();
-    headers[name] = OF_THE_MOMENT.has(name) ? '(present)' : reply.headers[i + 1]!;
+    headers[name] = OF_THE_MOMENT.has(name) || (OF_THE_BYTES.has(name) && decoded(reply.body) !== reply.body) ? '(present)' : reply.headers[i + 1]!;
   }
-  return { status: reply.status, headers, body: reply.body.toString('latin1') };
+  return { status: reply.status, headers, body: decoded(reply.body).toString('latin1') };
 }
 
 afterEach(() => {
@@ -47,5 +52,18 @@ describe('the streamed rows of the deployed bench', () => {
     expect(streamed.body.toString()).toBe(filled.body.toString().replace('</body>', `<script src="${STREAM_SCRIPT_PATH}" async></script></body>`));
     const slowest = await hitOf(prebuiltAfter(filled, SLOW_RECOMMENDATIONS_MS), BROWSER_HEADERS);
     expect(comparable(slowest)).toEqual(comparable(filled));
+  });
+});
+
+describe('the deployed bench on Express, compressed', () => {
+  it.each([
+    ['holes-compress', 'holes-gzipped-once', 'gzip', gunzipSync],
+    ['static-compress', 'static-brotli-once', 'br', brotliDecompressSync],
+  ] as const)('sends %s as %s does, its bytes compressed once', async (ours, anchor, coding, decode) => {
+    const inCoding = (reply: Reply) => headerOf(reply, 'content-encoding') === coding;
+    const hit = await hitOf(await SIDES[ours]!('express'), BROWSER_HEADERS, inCoding);
+    const once = await hitOf(await SIDES[anchor]!('express'), BROWSER_HEADERS, inCoding);
+    expect(comparable(once, decode)).toEqual(comparable(hit, decode));
+    expect(headerOf(once, 'content-length')).toBe(String(once.body.length));
   });
 });

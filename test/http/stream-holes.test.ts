@@ -251,6 +251,33 @@ describe.each(STACKS)('streamed holes on %s', (_flavour, build) => {
     expect([head.status, head.headers['content-length'], head.body.length]).toEqual([200, String(Buffer.byteLength(STREAM_SCRIPT)), 0]);
     expect(renders).toBe(0);
   });
+
+  it('streams a HIT stored with compress as one gzip member, each part decoded as it arrives, in order and out of order', async () => {
+    const base = await serve(build([cacheMiddleware({ seconds: 600, holes: 'stream', compress: true })], pageView()));
+    // The MISS goes out as the view made it; it stores the page with its shell deflated in parts.
+    const miss = await arriving(base, '/c', { headers: { ...firstVisit('ann'), 'Accept-Encoding': 'gzip' } });
+    await gates.open('cart');
+    await gates.open('recs');
+    expect([miss.headers['content-encoding'], await miss.ended]).toEqual([undefined, inOrder('ann')]);
+
+    const outOfOrder = await arriving(base, '/c', { headers: { ...scriptRan('bob'), 'Accept-Encoding': 'gzip, br' }, gunzip: true });
+    expect([outOfOrder.headers['x-cache'], outOfOrder.headers['content-encoding'], outOfOrder.headers.vary]).toEqual(['HIT', 'gzip', 'Accept-Encoding']);
+    expectStreamedHead(outOfOrder.headers, 'a streamed HIT in gzip');
+    expect(await outOfOrder.until('</script>')).toMatch(SHELL);
+    await gates.open('recs');
+    expect(await outOfOrder.until(`${RECS}</template>`)).not.toContain('cart of bob');
+    await gates.open('cart');
+    expect(await outOfOrder.ended).toMatch(/cart of bob<\/template>\n<\/body><\/html>$/);
+
+    const first = await arriving(base, '/c', { headers: { ...firstVisit('cy'), 'Accept-Encoding': 'gzip' }, gunzip: true });
+    expect(first.headers['content-encoding']).toBe('gzip');
+    expect(await first.until('<aside>')).toBe(BEFORE_CART);
+    await gates.open('cart');
+    await first.until('cart of cy</aside>');
+    await gates.open('recs');
+    expect(await first.ended).toBe(inOrder('cy'));
+    expect(reported).toEqual([]);
+  });
 });
 
 /** The User-Agent of the request a builder or holesInOrder gets, on any stack. */
