@@ -22,7 +22,8 @@ import {
 import { describe } from '../common/cache-keys.js';
 import { digestKey, type TemplateDigestReport, TemplateDigests } from '../digests/index.js';
 import { DIGEST_CONSTANT, etaLibrary, findEtaDependencies } from './eta-digests.js';
-import { escapeRegExp as escape, installerOptions, isOnlyCall, lineAt, placeTemplateCalls, RENDER_STATE } from './template-tag.js';
+import { escapeRegExp as escape, installerOptions, lineAt, RENDER_STATE } from './template-tag.js';
+import { isOnlyCall, placeTemplateCalls } from './template-code.js';
 
 /** Marks the plugin among an Eta's plugins. */
 const PLUGIN = Symbol.for('cachegrain.eta');

@@ -22,7 +22,8 @@ import {
   withRenderState,
 } from '../fragments/index.js';
 import { makePugDigests, PugCompileDigests, type PugDigests, pugDigests } from './pug-digests.js';
-import { callsFunction, installerOptions, isOnlyCall, placeTemplateCalls, RENDER_STATE } from './template-tag.js';
+import { installerOptions, RENDER_STATE } from './template-tag.js';
+import { callsFunction, isOnlyCall, placeTemplateCalls } from './template-code.js';
 
 export { templateDigest } from './pug-digests.js';
 
