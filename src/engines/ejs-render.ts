@@ -3,8 +3,21 @@
  * that no other render included, its includes joining it, resolved when the page returns.
  */
 import { describe } from '../common/cache-keys.js';
-import { FragmentRender, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments, uncacheableOutput, unknownKeyword } from '../fragments/index.js';
+import {
+  FragmentRender,
+  type FragmentTag,
+  type TagKeywords,
+  type TagSite,
+  tagSiteOf,
+  TemplateSyntaxError,
+  tooFewArguments,
+  uncacheableOutput,
+  unknownKeyword,
+} from '../fragments/index.js';
 import type { EjsDigests } from './ejs-digests.js';
+
+/** A call's body: it writes to a buffer of its own, which it hands over to be read once it has run. */
+type FragmentBody = (buffer: (read: () => string) => void) => Promise<void>;
 
 const NO_VALUES: readonly unknown[] = Object.freeze([]);
 const NO_KEYWORDS: TagKeywords = Object.freeze({});
@@ -34,13 +47,23 @@ export class EjsRender extends FragmentRender {
 
   /** `cache(timeout, name, [vary…], { keywords }, body)`, its output written with `append`. */
   cache(append: (html: string) => void, template: string, line: number, ...args: unknown[]): void {
-    const body = args.pop() as (buffer: (read: () => string) => void) => Promise<void>;
+    const body = args.pop() as FragmentBody;
     // Read by index, and absent ones stood in for by shared constants: a hit builds nothing.
     const timeout = args[0];
     const name = args[1];
-    const varyOn = args[2] === undefined ? NO_VALUES : args[2];
-    const keywords = args[3] === undefined ? NO_KEYWORDS : args[3];
+    const varyOn = (args[2] === undefined ? NO_VALUES : args[2]) as unknown[];
+    const keywords = (args[3] === undefined ? NO_KEYWORDS : args[3]) as TagKeywords;
     if (!this.async) throw this.needsAsync(`the '${this.functionName}' call (fragment ${describe(name)})`, { template, line });
+    this.checkArguments(args, template, line);
+    const fragment = String(name);
+    const kept = this.hitMany(timeout, fragment, varyOn, keywords, this.digestKey);
+    if (kept !== undefined) return append(kept);
+    append(this.miss({ timeout, name: fragment, varyOn, keywords, template, line, digest: this.digestKey }, body));
+  }
+
+  /** Refuses a call whose arguments are not what `cache(timeout, name, [vary…], { keywords }, body)` takes. */
+  private checkArguments(args: unknown[], template: string, line: number): void {
+    const [, name, varyOn = NO_VALUES, keywords = NO_KEYWORDS] = args;
     if (args.length < 2) throw tooFewArguments(this.functionName, { template, line });
     if (typeof name !== 'string' && typeof name !== 'number') {
       throw new TemplateSyntaxError(
@@ -63,22 +86,21 @@ export class EjsRender extends FragmentRender {
         { template, line },
       );
     }
-    const fragment = String(name);
-    const kept = this.hitMany(timeout, fragment, varyOn, keywords as TagKeywords, this.digestKey);
-    if (kept !== undefined) return append(kept);
-    // What only a miss needs is made past the hit: the tag's site, and the body to render later.
-    const site: TagSite = { template, line };
+  }
+
+  /** A call no kept hit answered: its keywords checked, and its fragment recorded with `body` to render later. */
+  private miss(call: FragmentTag, body: FragmentBody): string {
+    // Read at run time, so checked on a miss, before anything is written under the wrong cache or lifetime.
+    for (const keyword of Object.keys(call.keywords)) {
+      const unknown = unknownKeyword(keyword, `the '${this.functionName}' call`, tagSiteOf(call));
+      if (unknown !== undefined) throw unknown;
+    }
     const bodyOf = () => async () => {
       let read = () => '';
       await body((reader) => (read = reader));
       return read();
     };
-    // Read at run time, so checked on a miss, before anything is written under the wrong cache or lifetime.
-    for (const keyword of Object.keys(keywords)) {
-      const unknown = unknownKeyword(keyword, `the '${this.functionName}' call`, site);
-      if (unknown !== undefined) throw unknown;
-    }
-    append(this.tag({ timeout, name: fragment, varyOn, keywords: keywords as TagKeywords, template, line, digest: this.digestKey }, bodyOf));
+    return this.tag(call, bodyOf);
   }
 
   /** `<%- hole('name', …args) %>`. */

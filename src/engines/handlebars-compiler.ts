@@ -125,6 +125,8 @@ interface JavaScriptCompiler {
 /** The register a tag's keywords are evaluated into. */
 const KEYWORDS_REGISTER = 'cachegrainKeywords';
 
+type Compiler = JavaScriptCompiler & Record<string, (...args: any[]) => unknown>;
+
 /**
  * Compiles each cache tag so that the template itself asks the render for a hit kept in memory, and
  * calls the helper only when there is none: a block helper call costs Handlebars more (its options,
@@ -132,7 +134,6 @@ const KEYWORDS_REGISTER = 'cachegrainKeywords';
  * its keywords when it has any, are evaluated once, into registers the helper call then reuses.
  */
 export function installHitCompiler(handlebars: HandlebarsInstance, helperName: string): void {
-  type Compiler = JavaScriptCompiler & Record<string, (...args: any[]) => unknown>;
   const Base = (handlebars as unknown as { JavaScriptCompiler: new () => Compiler }).JavaScriptCompiler;
   const base = Base.prototype as Compiler;
   function HitCompiler(this: Compiler) {
@@ -141,6 +142,19 @@ export function installHitCompiler(handlebars: HandlebarsInstance, helperName: s
   const prototype: Compiler = Object.create(base);
   HitCompiler.prototype = prototype;
   prototype.compiler = HitCompiler as unknown as Compiler['compiler'];
+  readHashes(prototype, base);
+  prototype.invokeHelper = function invokeHelper(this: Compiler, paramSize: number, name: string, isSimple: boolean) {
+    if (name !== helperName || paramSize < 2 || this.options.data === false) return base.invokeHelper!.call(this, paramSize, name, isSimple);
+    return compileCacheTagCall(this, { paramSize, name, isSimple });
+  };
+  (handlebars as unknown as { JavaScriptCompiler: unknown }).JavaScriptCompiler = HitCompiler;
+}
+
+/**
+ * Makes the compiler note what the hash popped last holds (its keys, its digest key), and set a
+ * tag's keywords aside into a register when asked to.
+ */
+function readHashes(prototype: Compiler, base: Compiler): void {
   prototype.popHash = function popHash(this: Compiler) {
     this.lastHashKeys = Object.keys(this.hash!.values);
     this.lastDigestKey = this.hash!.values[DIGEST_KEY];
@@ -160,44 +174,46 @@ export function installHitCompiler(handlebars: HandlebarsInstance, helperName: s
     }
     return options;
   };
-  prototype.invokeHelper = function invokeHelper(this: Compiler, paramSize: number, name: string, isSimple: boolean) {
-    if (name !== helperName || paramSize < 2 || this.options.data === false) return base.invokeHelper!.call(this, paramSize, name, isSimple);
-    const keywords = this.lastHashKeys?.some((key) => (KEYWORDS as readonly string[]).includes(key)) ?? true;
-    // The digest key is a string literal: its code is the quoted string itself.
-    const digestKey = this.lastDigestKey;
-    const nonHelper = this.popStack();
-    const keywordsCode: { code?: unknown } = {};
-    this.keywordsInto = keywords ? keywordsCode : undefined;
-    const helper = this.setupHelper(paramSize, name);
-    this.keywordsInto = undefined;
-    const registers = Array.from({ length: paramSize }, (_, i) => `cachegrainArg${i}`);
-    for (const register of registers) this.useRegister(register);
-    this.useRegister('cachegrainHit');
-    if (keywords) this.useRegister(KEYWORDS_REGISTER);
-    const lookup = [
-      '(',
-      isSimple ? [helper.name, '||'] : [],
-      nonHelper,
-      this.options.strict ? [] : ['||', this.aliasable('container.hooks.helperMissing')],
-      ')',
-    ];
-    const options = helper.params[paramSize];
-    const call = this.source.functionCall(lookup, 'call', [helper.callParams[0], ...registers, options]);
-    const values = registers.slice(2);
-    const keywordsArgument = `${keywords ? `, ${KEYWORDS_REGISTER}` : digestKey === undefined ? '' : ', undefined'}${digestKey === undefined ? '' : `, ${String(digestKey)}`}`;
-    const ask =
-      values.length <= 3
-        ? `hit${values.length}(${registers.join(', ')}${keywordsArgument})`
-        : `hitMany(cachegrainArg0, cachegrainArg1, [${values.join(', ')}]${keywordsArgument})`;
-    const render = `data.${RENDER_STATE}`;
-    this.push([
-      '(',
-      ...registers.flatMap((register, i) => [register, ' = ', helper.params[i], ', ']),
-      ...(keywords ? [KEYWORDS_REGISTER, ' = ', keywordsCode.code, ', '] : []),
-      `(cachegrainHit = data != null && ${render} != null ? ${render}.${ask} : undefined) !== undefined ? cachegrainHit : `,
-      call,
-      ')',
-    ]);
-  };
-  (handlebars as unknown as { JavaScriptCompiler: unknown }).JavaScriptCompiler = HitCompiler;
+}
+
+/** A cache tag's call of its helper (`paramSize` arguments, `isSimple` as Handlebars reads it), compiled to ask for a kept hit first. */
+function compileCacheTagCall(compiler: Compiler, { paramSize, name, isSimple }: { paramSize: number; name: string; isSimple: boolean }): void {
+  const keywords = compiler.lastHashKeys?.some((key) => (KEYWORDS as readonly string[]).includes(key)) ?? true;
+  // The digest key is a string literal: its code is the quoted string itself.
+  const digestKey = compiler.lastDigestKey;
+  const nonHelper = compiler.popStack();
+  const keywordsCode: { code?: unknown } = {};
+  compiler.keywordsInto = keywords ? keywordsCode : undefined;
+  const helper = compiler.setupHelper(paramSize, name);
+  compiler.keywordsInto = undefined;
+  const registers = Array.from({ length: paramSize }, (_, i) => `cachegrainArg${i}`);
+  for (const register of registers) compiler.useRegister(register);
+  compiler.useRegister('cachegrainHit');
+  if (keywords) compiler.useRegister(KEYWORDS_REGISTER);
+  const lookup = [
+    '(',
+    isSimple ? [helper.name, '||'] : [],
+    nonHelper,
+    compiler.options.strict ? [] : ['||', compiler.aliasable('container.hooks.helperMissing')],
+    ')',
+  ];
+  const call = compiler.source.functionCall(lookup, 'call', [helper.callParams[0], ...registers, helper.params[paramSize]]);
+  const render = `data.${RENDER_STATE}`;
+  compiler.push([
+    '(',
+    ...registers.flatMap((register, i) => [register, ' = ', helper.params[i], ', ']),
+    ...(keywords ? [KEYWORDS_REGISTER, ' = ', keywordsCode.code, ', '] : []),
+    `(cachegrainHit = data != null && ${render} != null ? ${render}.${hitCall(registers, { keywords, digestKey })} : undefined) !== undefined ? cachegrainHit : `,
+    call,
+    ')',
+  ]);
+}
+
+/** The render's hit method called with the tag's registers (timeout, name, vary-on values), then its keywords and digest key when it has them. */
+function hitCall(registers: string[], { keywords, digestKey }: { keywords: boolean; digestKey: unknown }): string {
+  const values = registers.slice(2);
+  const keywordsArgument = `${keywords ? `, ${KEYWORDS_REGISTER}` : digestKey === undefined ? '' : ', undefined'}${digestKey === undefined ? '' : `, ${String(digestKey)}`}`;
+  return values.length <= 3
+    ? `hit${values.length}(${registers.join(', ')}${keywordsArgument})`
+    : `hitMany(cachegrainArg0, cachegrainArg1, [${values.join(', ')}]${keywordsArgument})`;
 }

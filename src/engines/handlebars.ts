@@ -222,9 +222,19 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
   const handlebars = instance.handlebars as HandlebarsInstance;
   installCacheHelper(handlebars, options);
   const hooks = instance as unknown as ExpressHandlebarsInternals;
-  // express-handlebars compiles a file's text without its path: the path is looked up by that text.
+  compileWithPaths(hooks, handlebars);
+  learnRenderPartials(hooks, handlebars);
+  resolveFragmentsOfRenders(hooks, handlebars);
+  return instance;
+}
+
+/**
+ * express-handlebars compiles a file's text without its path: the path is looked up by that text, as
+ * its file was read, and given to the compile as its `srcName`.
+ */
+function compileWithPaths(hooks: ExpressHandlebarsInternals, handlebars: HandlebarsInstance): void {
   const pathsByText = new Map<string, string>();
-  const getFile = hooks._getFile.bind(instance);
+  const getFile = hooks._getFile.bind(hooks);
   hooks._getFile = (filePath, fileOptions) =>
     getFile(filePath, fileOptions).then((text) => {
       pathsByText.set(text, filePath);
@@ -236,18 +246,24 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     // Untrimmed, unlike express-handlebars' own, so that line numbers stay true; its render trims the output.
     return handlebars.compile(text, { ...compileOptions, srcName } as CompileOptions);
   };
-  // The partials it hands to each render are learned: a digest reads them, and one that changed is a reload.
-  const getPartials = hooks.getPartials?.bind(instance);
-  if (getPartials !== undefined) {
-    hooks.getPartials = (partialsOptions) =>
-      getPartials(partialsOptions).then((partials) => {
-        const digests = heldDigests(handlebars);
-        if (digests !== undefined) for (const [name, source] of digests.library.learn(partials)) digests.learned(name, source);
-        return partials;
-      });
-  }
-  const renderFile = hooks.render.bind(instance);
-  const renderView = hooks.renderView.bind(instance) as (viewPath: string, options?: object) => Promise<string>;
+}
+
+/** The partials express-handlebars hands to each render are learned: a digest reads them, and one that changed is a reload. */
+function learnRenderPartials(hooks: ExpressHandlebarsInternals, handlebars: HandlebarsInstance): void {
+  const getPartials = hooks.getPartials?.bind(hooks);
+  if (getPartials === undefined) return;
+  hooks.getPartials = (partialsOptions) =>
+    getPartials(partialsOptions).then((partials) => {
+      const digests = heldDigests(handlebars);
+      if (digests !== undefined) for (const [name, source] of digests.library.learn(partials)) digests.learned(name, source);
+      return partials;
+    });
+}
+
+/** Each render of a file or view that no render holds yet is one fragment render: a view, its layout and their partials together. */
+function resolveFragmentsOfRenders(hooks: ExpressHandlebarsInternals, handlebars: HandlebarsInstance): void {
+  const renderFile = hooks.render.bind(hooks);
+  const renderView = hooks.renderView.bind(hooks) as (viewPath: string, options?: object) => Promise<string>;
   hooks.render = (filePath, context, renderOptions = {}) => {
     if (renderOptions.data !== undefined && RENDER_STATE in renderOptions.data) return renderFile(filePath, context, renderOptions);
     const fragments = new FragmentRender(heldDigests(handlebars));
@@ -271,7 +287,6 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     return undefined;
   };
   hooks.engine = hooks.renderView;
-  return instance;
 }
 
 function registerPartials(handlebars: HandlebarsInstance, directory: string): void {

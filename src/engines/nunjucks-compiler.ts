@@ -175,25 +175,53 @@ function isEnvironmentOf(exports: any, env: Environment): boolean {
 }
 
 /**
- * Makes a copy of nunjucks compile the frame node, and say which template it is compiling; for an
- * environment whose tags carry digests, what the template depends on goes into its tags' digest key.
+ * Makes a copy of nunjucks compile the frame node, give the template functions their site, and say
+ * which template it is compiling; for an environment whose tags carry digests, what the template
+ * depends on goes into its tags' digest key.
  */
 function teach({ compiler, nodes }: NunjucksInternals): void {
   // An expression node that compiles to the runtime frame, so the tag can copy the variables in scope.
   compiler.Compiler.prototype.compileCachegrainFrame = function compileCachegrainFrame(this: { _emit(code: string): void }) {
     this._emit('frame');
   };
+  teachSitedCalls(compiler.Compiler.prototype, nodes);
+  const compileTemplate = compiler.compile;
+  compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
+    compiling.push(templateCompiled(args));
+    try {
+      return compileTemplate.apply(this, args);
+    } finally {
+      compiling.pop();
+    }
+  };
+}
+
+/** A template compile, from the arguments of nunjucks' `compile(source, asyncFilters, extensions, path)`: its name, its tags' digest key, and the cache tag's name. */
+function templateCompiled([source, , extensions, path]: unknown[]): (typeof compiling)[number] {
+  const template = typeof path === 'string' ? path : UNNAMED;
+  const installed = extensions as Array<{ tags?: string[] } & Record<PropertyKey, unknown>> | undefined;
+  const digests = installed?.find((extension) => extension[DIGESTS] !== undefined)?.[DIGESTS] as TemplateDigests | undefined;
+  return {
+    template,
+    digestKey: digests === undefined || typeof source !== 'string' ? undefined : digestKeyOf(digests, source, template),
+    tagName: installed?.find((extension) => DIGESTS in extension)?.tags?.[0],
+  };
+}
+
+/**
+ * Makes the compiler call `uncacheable(why)` and `hole(name, …)` with their template and line too,
+ * for the reasons and errors they give; the parsed call is left as it was. `uncacheable` only as an
+ * output: its mark in a variable, a condition or a filter would be dropped or changed, and the page kept.
+ */
+function teachSitedCalls(prototype: Record<string, any>, nodes: NunjucksInternals['nodes']): void {
   // A call that is all of an output (`{{ call(…) }}`) is marked so, as compileFunCall cannot see where it stands.
-  const compileOutput = compiler.Compiler.prototype.compileOutput;
-  compiler.Compiler.prototype.compileOutput = function compileMarkedOutput(this: unknown, node: any, frame: unknown) {
+  const compileOutput = prototype.compileOutput;
+  prototype.compileOutput = function compileMarkedOutput(this: unknown, node: any, frame: unknown) {
     for (const child of node.children) if (child instanceof nodes.FunCall) child[OUTPUT_CALL] = true;
     return compileOutput.call(this, node, frame);
   };
-  // `uncacheable(why)` and `hole(name, …)` are called with their template and line too, for the reasons
-  // and errors they give; the parsed call is left as it was. `uncacheable` only as an output: its mark
-  // in a variable, a condition or a filter would be dropped or changed, and the page kept.
-  const compileFunCall = compiler.Compiler.prototype.compileFunCall;
-  compiler.Compiler.prototype.compileFunCall = function compileSitedCall(this: unknown, node: any, frame: unknown) {
+  const compileFunCall = prototype.compileFunCall;
+  prototype.compileFunCall = function compileSitedCall(this: unknown, node: any, frame: unknown) {
     const compile = compiling.at(-1);
     const name = node.name?.typename === 'Symbol' ? node.name.value : undefined;
     if (compile?.tagName === undefined || (name !== 'uncacheable' && name !== 'hole' && name !== compile.tagName))
@@ -217,23 +245,6 @@ function teach({ compiler, nodes }: NunjucksInternals): void {
         : [...node.args.children, literal(site.template), literal(site.line)];
     const callee = name === 'hole' ? new nodes.Symbol(node.name.lineno, node.name.colno, HOLE_CALL) : node.name;
     return compileFunCall.call(this, new nodes.FunCall(node.lineno, node.colno, callee, new nodes.NodeList(node.args.lineno, node.args.colno, sited)), frame);
-  };
-  const compileTemplate = compiler.compile;
-  compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
-    const [source, , extensions, path] = args;
-    const template = typeof path === 'string' ? path : UNNAMED;
-    const digests = (extensions as Array<Record<PropertyKey, unknown>> | undefined)?.find((extension) => extension[DIGESTS] !== undefined)?.[DIGESTS] as
-      TemplateDigests | undefined;
-    compiling.push({
-      template,
-      digestKey: digests === undefined || typeof source !== 'string' ? undefined : digestKeyOf(digests, source, template),
-      tagName: (extensions as Array<{ tags?: string[] } & Record<PropertyKey, unknown>> | undefined)?.find((extension) => DIGESTS in extension)?.tags?.[0],
-    });
-    try {
-      return compileTemplate.apply(this, args);
-    } finally {
-      compiling.pop();
-    }
   };
 }
 
