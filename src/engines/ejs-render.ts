@@ -63,7 +63,10 @@ export class EjsRender extends FragmentRender {
 
   /** Refuses a call whose arguments are not what `cache(timeout, name, [vary…], { keywords }, body)` takes. */
   private checkArguments(args: unknown[], template: string, line: number): void {
-    const [, name, varyOn = NO_VALUES, keywords = NO_KEYWORDS] = args;
+    // Read by index: a hit passes here too, and would otherwise iterate its arguments.
+    const name = args[1];
+    const varyOn = args[2] === undefined ? NO_VALUES : args[2];
+    const keywords = args[3] === undefined ? NO_KEYWORDS : args[3];
     if (args.length < 2) throw tooFewArguments(this.functionName, { template, line });
     if (typeof name !== 'string' && typeof name !== 'number') {
       throw new TemplateSyntaxError(

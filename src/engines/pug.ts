@@ -1,11 +1,10 @@
 /**
  * `+cache(600, 'sidebar', user.id)` for Pug: a mixin-style call whose indented block is the fragment's
  * body, with keywords as its attributes (`+cache(600, 'sidebar', user.id)(tags='user:' + user.id)`),
- * and `+hole('name', …args)` and `+uncacheable('why')` beside it. A plugin rewrites each call into code
- * as Pug compiles it; installed on the Pug module, whose `compile` every render goes through, a
- * template holding a call answers a promise of its page, its fragments resolved. Surprise: Pug's
- * `each` declares its variables once per loop (`var`), so a body keeps the loop's values as they were
- * when the tag ran; any other variable it reads, it reads as it is once the page is done.
+ * and `+hole('name', …args)` and `+uncacheable('why')` beside it. Installed on the Pug module, whose
+ * `compile` every render goes through (pug-compiler.ts): a plugin rewrites each call into code as Pug
+ * compiles it (pug-tags.ts), and a template holding a call answers a promise of its page, its
+ * fragments resolved (pug-render.ts).
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
