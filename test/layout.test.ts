@@ -32,9 +32,9 @@ const LONG_SIGNATURES_ALLOWED: Record<string, string> = {
   'src/fragments/render.ts FragmentRender.hit2': HIT_CALL,
   'src/fragments/render.ts FragmentRender.hit3': HIT_CALL,
   'src/fragments/render.ts FragmentRender.hitMany': HIT_CALL,
-  'src/engines/pug.ts PugRender.kept':
+  'src/engines/pug-render.ts PugRender.kept':
     "the arguments of a template's `+cache(timeout, name, …)` as it passes them, counted, not collected: a rest array would be built on every hit",
-  'src/engines/ejs.ts EjsRender.cacheDigested':
+  'src/engines/ejs-render.ts EjsRender.cacheDigested':
     'the arguments of a rewritten `cache(…)` call as the template passes them, after its digest key: the same as `cache`, which takes no digest',
   'src/common/observation.ts instrument': OPERATION_CALL,
   'src/common/observation.ts observe': OPERATION_CALL,

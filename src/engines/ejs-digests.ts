@@ -8,7 +8,8 @@
  */
 import { declarationsIn, type FoundDependencies, noDependencies, type TemplateDigestReport, TemplateDigests } from '../digests/index.js';
 import { scanCode } from './eta-digests.js';
-import { escapeRegExp as escape, lineAt } from './template-tag.js';
+import { ejsTags } from './ejs-syntax.js';
+import { lineAt } from './template-tag.js';
 import { TemplateFiles } from './template-files.js';
 
 /** The options of a compile a digest reads: its delimiters and folders. */
@@ -27,15 +28,9 @@ const INCLUDE = new Set(['include']);
 /** What an EJS source depends on, its tags read with `options`' delimiters. */
 export function findEjsDependencies(source: string, options: EjsDigestOptions = {}): FoundDependencies {
   const found = noDependencies();
-  const delimiter = options.delimiter ?? '%';
-  const open = escape(options.openDelimiter ?? '<') + escape(delimiter);
-  const close = escape(delimiter) + escape(options.closeDelimiter ?? '>');
-  const tags = new RegExp(`${open}([_=\\-#]|${escape(delimiter)})?([\\s\\S]*?)[-_]?${close}`, 'g');
-  for (const tag of source.matchAll(tags)) {
-    const [, type = '', code = ''] = tag as unknown as [string, string | undefined, string | undefined];
-    const start = tag.index + (options.openDelimiter ?? '<').length + delimiter.length + type.length;
-    if (type === '#') found.declared.push(...declarationsIn(code, lineAt(source, tag.index)));
-    else if (type !== delimiter) scanCode({ source, from: start, to: start + code.length }, found, INCLUDE);
+  for (const { type, code, codeStart, start } of ejsTags(source, options)) {
+    if (type === '#') found.declared.push(...declarationsIn(code, lineAt(source, start)));
+    else scanCode({ source, from: codeStart, to: codeStart + code.length }, found, INCLUDE);
   }
   return found;
 }

@@ -17,11 +17,11 @@ import {
   type FoundDependencies,
   inputsOfKey,
   noDependencies,
+  TemplateDigests,
   type TemplateInputs,
   UNNAMED,
 } from '../digests/index.js';
-
-type EtaConfig = Eta['config'];
+import { type EtaSyntaxConfig, etaTags } from './eta-syntax.js';
 
 /** The functions of a compiled Eta template that render another one, by its name as their first argument. */
 const RENDERING = new Set(['include', 'includeAsync', 'layout']);
@@ -30,31 +30,21 @@ const RENDERING = new Set(['include', 'includeAsync', 'layout']);
 export const DIGEST_CONSTANT = '__cgDigest';
 
 /** What an Eta source depends on, its tags read as `config` says they are written. */
-export function findEtaDependencies(source: string, config: Partial<Pick<EtaConfig, 'tags' | 'parse' | 'customTags'>>): FoundDependencies {
+export function findEtaDependencies(source: string, config: EtaSyntaxConfig): FoundDependencies {
   const found = noDependencies();
-  const [open, close] = config.tags ?? ['<%', '%>'];
-  const customPrefixes = Object.keys(config.customTags ?? {});
-  for (let at = source.indexOf(open); at !== -1; at = source.indexOf(open, at)) {
-    let start = at + open.length;
-    if (source[start] === '-' || source[start] === '_') start++;
-    const end = closingTag(source, start, close);
-    const content = source.slice(start, end).trimStart();
+  for (const { kind, content, contentStart } of etaTags(source, config)) {
     // A custom tag's content is text handed to its function, not code.
-    if (!customPrefixes.some((prefix) => content.startsWith(prefix))) scanCode({ source, from: start, to: end }, found, RENDERING);
-    at = end + close.length;
+    if (kind !== 'custom') scanCode({ source, from: contentStart, to: contentStart + content.length }, found, RENDERING);
   }
   return found;
 }
 
-/** Where the tag opened before `from` closes: quotes and block comments are skipped, as Eta's parser skips them. */
-function closingTag(source: string, from: number, close: string): number {
-  for (let at = from; at < source.length; at++) {
-    if (source.startsWith(close, at)) return at;
-    const char = source[at];
-    if (char === '/' && source[at + 1] === '*') at = endOf(source.indexOf('*/', at + 2), source) + 1;
-    else if (char === '"' || char === "'" || char === '`') at = stringEnd(source, at);
-  }
-  return source.length;
+/** Where an Eta instance keeps its template digests, made the first time they are asked for. */
+const DIGESTS = Symbol.for('cachegrain.eta.digests-held');
+
+/** The template digests of `eta`, made the first time they are asked for. */
+export function etaDigests(eta: Eta): TemplateDigests {
+  return ((eta as unknown as Record<PropertyKey, TemplateDigests | undefined>)[DIGESTS] ??= new TemplateDigests(etaLibrary(eta), 'eta'));
 }
 
 /** The JavaScript code of a template: `source` between `from` and `to`, which lines are counted in. */

@@ -4,13 +4,15 @@
  * with the template, the line and the form to write), and the template's name given to each call.
  */
 import { TemplateSyntaxError, tooFewArguments, unknownKeyword } from '../fragments/index.js';
-import { DIGEST_KEY } from './handlebars-hits.js';
 
 /** The helpers besides the tag that are given their template's name. */
 const HELPERS_TOLD_THEIR_TEMPLATE = new Set(['uncacheable', 'hole']);
 
 /** The hash argument the compiler adds to each tag: the template's name, for error messages. */
 export const TEMPLATE = '__cachegrainTemplate';
+
+/** The hash argument the tag's parser adds with digests on: the template digest key of the template's compile. */
+export const DIGEST_KEY = '__cachegrainDigest';
 
 /**
  * Fails on a tag with too few arguments or a keyword it does not take; turns a bare-word fragment name into the string it spells;

@@ -1,36 +1,26 @@
 /**
- * The `{{#cache}}` block helper for Handlebars: hands the fragment core the evaluated
- * arguments and a body to render later. Surprise: `#each` rewrites one data frame in place, so the
- * helper keeps a copy of `@index`, `@key` and their parents as they were when it ran.
+ * The `{{#cache}}` block helper for Handlebars, installed on an instance: the helper and its
+ * template helpers are what a render calls (handlebars-helpers.ts), the instance's compile checks
+ * each template's tags as it parses them (handlebars-checks.ts) and its compiler asks for kept hits
+ * before calling the helper (handlebars-compiler.ts); here are the install and the renders that
+ * resolve a page's fragments.
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';
-import {
-  FragmentRender,
-  missingEndTag,
-  type TagKeywords,
-  type TagSite,
-  TemplateSyntaxError,
-  tooFewArguments,
-  uncacheableOutput,
-  withRenderState,
-} from '../fragments/index.js';
-import { describe } from '../common/cache-keys.js';
+import { FragmentRender, withRenderState } from '../fragments/index.js';
 import { type TemplateDigestReport, TemplateDigests } from '../digests/index.js';
 import { checkOptions, optionShape } from '../common/option-rules.js';
-import { findHandlebarsDependencies, HandlebarsPartials, SITE, SOURCE, sourceOf } from './handlebars-digests.js';
-import { checked, TEMPLATE } from './handlebars-checks.js';
-import { DIGEST_KEY, installHitCompiler } from './handlebars-hits.js';
+import { HandlebarsPartials, SITE, SOURCE, sourceOf } from './handlebars-digests.js';
+import { checkHandlebarsVersion, DIGESTS, installHitCompiler, patchCompile } from './handlebars-compiler.js';
+import { CALLS_TEMPLATE_HELPERS, cacheHelper, registerTemplateHelpers } from './handlebars-helpers.js';
 import { installerOptions, RENDER_STATE } from './template-tag.js';
 
 type HandlebarsInstance = typeof Handlebars;
 
 const INSTALLED = Symbol.for('cachegrain.handlebars');
-/** Where an instance, and each template it compiles with digests on, keep the instance's template digests. */
-const DIGESTS = Symbol.for('cachegrain.handlebars.digests');
 
 export interface CacheHelperOptions {
   /** The helper's name. @default 'cache' */
@@ -40,47 +30,6 @@ export interface CacheHelperOptions {
    * transitively: editing any of them renews its fragments. @default false
    */
   digests?: boolean;
-}
-
-/** Where an instance notes that it has the `uncacheable` and `hole` helpers. */
-const TEMPLATE_HELPERS = Symbol.for('cachegrain.handlebars.template-helpers');
-/** A template's text that may call `uncacheable` or `hole`. */
-const CALLS_TEMPLATE_HELPERS = /\b(?:uncacheable|hole)\b/;
-
-/** Whether a compiled template's code (each of its programs) names `uncacheable` or `hole`. */
-function specCallsTemplateHelpers(spec: unknown): boolean {
-  return (
-    typeof spec === 'object' && spec !== null && Object.values(spec).some((part) => typeof part === 'function' && CALLS_TEMPLATE_HELPERS.test(String(part)))
-  );
-}
-
-/**
- * Registers `{{uncacheable "why"}}` and `{{hole "name" …}}` on `handlebars`, once: with the first
- * template whose text names either, since Handlebars wraps every registered helper again on each
- * render, and an instance whose templates use neither need not pay for them.
- */
-function registerTemplateHelpers(handlebars: HandlebarsInstance): void {
-  const target = handlebars as unknown as Record<PropertyKey, unknown>;
-  if (target[TEMPLATE_HELPERS] === true) return;
-  target[TEMPLATE_HELPERS] = true;
-  handlebars.registerHelper('uncacheable', function uncacheableHelper(why: unknown, helper: Handlebars.HelperOptions & { loc?: hbs.AST.SourceLocation }) {
-    const site: TagSite = { template: String(helper?.hash?.[TEMPLATE] ?? 'a template string'), line: helper?.loc?.start.line ?? 0 };
-    return new handlebars.SafeString(uncacheableOutput(why, site));
-  });
-  // `{{hole "stock" product.id}}`: a part of the page never cached, made for each request.
-  handlebars.registerHelper('hole', function holeHelper(...args: unknown[]) {
-    const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
-    const site: TagSite = { template: String(helper?.hash?.[TEMPLATE] ?? 'a template string'), line: helper?.loc?.start.line ?? 0 };
-    const render = helper?.data?.[RENDER_STATE];
-    if (!(render instanceof FragmentRender)) {
-      throw new TemplateSyntaxError(
-        `the 'hole' helper (hole ${describe(args[0])}) needs the page rendered with render() or expressEngine() from cachegrain/handlebars, by express-handlebars given to installExpressHandlebars(), or by @fastify/view given fastifyViewEngine(handlebars)`,
-        undefined,
-        site,
-      );
-    }
-    return new handlebars.SafeString(render.hole(args[0], args.slice(1), site));
-  });
 }
 
 /**
@@ -94,64 +43,22 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
   const { tagName: helperName, digests } = installerOptions(options, 'helperName', 'installCacheHelper');
   const target = handlebars as unknown as Record<PropertyKey, unknown>;
   if (target[INSTALLED] === helperName) return handlebars;
+  checkHandlebarsVersion(handlebars);
   target[INSTALLED] = helperName;
   const digested = digests ? digestsOf(handlebars) : undefined;
-  handlebars.registerHelper(helperName, function cacheHelper(this: unknown, ...args: unknown[]) {
-    const helper = args.pop() as Handlebars.HelperOptions & { data?: Record<string, unknown>; loc?: hbs.AST.SourceLocation };
-    const site: TagSite = { template: String(helper.hash[TEMPLATE] ?? 'a template string'), line: helper.loc?.start.line ?? 0 };
-    if (args.length < 2) throw tooFewArguments(helperName, site);
-    const [timeout, name, ...varyOn] = args;
-    if (typeof name !== 'string' && typeof name !== 'number') {
-      throw new TemplateSyntaxError(
-        `the '${helperName}' helper's fragment name must be a literal, as in {{#${helperName} 300 "sidebar"}} (got ${describe(name)})`,
-        undefined,
-        site,
-      );
-    }
-    const render = helper.data?.[RENDER_STATE];
-    if (!(render instanceof FragmentRender)) {
-      throw new TemplateSyntaxError(
-        `the '${helperName}' helper needs the page rendered with render() or expressEngine() from cachegrain/handlebars, by express-handlebars given to installExpressHandlebars(), or by @fastify/view given fastifyViewEngine(handlebars)`,
-        String(name),
-        site,
-      );
-    }
-    const context = this;
-    // The hash holds the keywords given (`using=`, `tags=`, `stale=`, `lock=`) under their own names.
-    const keywords = helper.hash as TagKeywords;
-    const bodyOf = () => {
-      const data = snapshotData(helper.data);
-      return () => String(helper.fn(context, { data }));
-    };
-    const digestKey = helper.hash[DIGEST_KEY] as string | undefined;
-    if (digestKey !== undefined && digested !== undefined) render.useDigests(digested);
-    const placeholder = render.tag({ timeout, name: String(name), varyOn, keywords, template: site.template, line: site.line, digest: digestKey }, bodyOf);
-    return new handlebars.SafeString(placeholder);
-  });
+  handlebars.registerHelper(helperName, cacheHelper(handlebars, helperName, digested));
   installHitCompiler(handlebars, helperName);
-  const compile = handlebars.compile.bind(handlebars);
-  handlebars.compile = ((input: string | hbs.AST.Program, compileOptions?: CompileOptions & { srcName?: string }, runtimeEnv?: unknown) => {
-    if (typeof input !== 'string' || CALLS_TEMPLATE_HELPERS.test(input)) registerTemplateHelpers(handlebars);
-    if (typeof input !== 'string') return compile(input, compileOptions);
-    // Handlebars compiles a partial given as text on first use, passing along the options of the
-    // template that used it: its srcName would name the wrong file. A template compiled without one
-    // (as @fastify/view compiles its pages) is no partial: it is named as a string is.
-    const template = runtimeEnv === undefined ? (compileOptions?.srcName ?? 'a template string') : 'a partial';
-    const program = parse(handlebars, { input, template }, compileOptions, helperName);
-    const digestKey = digested?.keyOf(input, findHandlebarsDependencies(program));
-    // A template keeps its source and name, so that a digest can read it as a partial.
-    return Object.assign(compile(checked(program, helperName, template, digestKey), compileOptions), {
-      [SOURCE]: input,
-      [SITE]: template,
-      [DIGESTS]: digested,
-    });
-  }) as typeof handlebars.compile;
-  // A template precompiled elsewhere may call the template helpers without this instance's compile seeing its text.
-  const template = handlebars.template.bind(handlebars);
-  handlebars.template = ((spec: unknown) => {
-    if (specCallsTemplateHelpers(spec)) registerTemplateHelpers(handlebars);
-    return template(spec as never);
-  }) as typeof handlebars.template;
+  patchCompile(handlebars, helperName, digested);
+  learnPartials(handlebars, digested);
+  return handlebars;
+}
+
+/**
+ * Makes `handlebars.registerPartial` tell the digests each partial's source and name, and compile a
+ * partial given as text on first use, named after its partial name, the template helpers it calls
+ * registered before the render that uses it.
+ */
+function learnPartials(handlebars: HandlebarsInstance, digested: TemplateDigests<HandlebarsPartials> | undefined): void {
   const registerPartial = handlebars.registerPartial.bind(handlebars) as (name: unknown, partial?: unknown) => void;
   handlebars.registerPartial = ((name: unknown, partial?: unknown) => {
     if (typeof name !== 'string') return registerPartial(name, partial);
@@ -174,7 +81,6 @@ export function installCacheHelper(handlebars: HandlebarsInstance, options: Cach
     };
     return registerPartial(name, Object.assign(lazily, { [SOURCE]: partial, [SITE]: site }));
   }) as typeof handlebars.registerPartial;
-  return handlebars;
 }
 
 /**
@@ -316,9 +222,19 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
   const handlebars = instance.handlebars as HandlebarsInstance;
   installCacheHelper(handlebars, options);
   const hooks = instance as unknown as ExpressHandlebarsInternals;
-  // express-handlebars compiles a file's text without its path: the path is looked up by that text.
+  compileWithPaths(hooks, handlebars);
+  learnRenderPartials(hooks, handlebars);
+  resolveFragmentsOfRenders(hooks, handlebars);
+  return instance;
+}
+
+/**
+ * express-handlebars compiles a file's text without its path: the path is looked up by that text, as
+ * its file was read, and given to the compile as its `srcName`.
+ */
+function compileWithPaths(hooks: ExpressHandlebarsInternals, handlebars: HandlebarsInstance): void {
   const pathsByText = new Map<string, string>();
-  const getFile = hooks._getFile.bind(instance);
+  const getFile = hooks._getFile.bind(hooks);
   hooks._getFile = (filePath, fileOptions) =>
     getFile(filePath, fileOptions).then((text) => {
       pathsByText.set(text, filePath);
@@ -330,18 +246,24 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     // Untrimmed, unlike express-handlebars' own, so that line numbers stay true; its render trims the output.
     return handlebars.compile(text, { ...compileOptions, srcName } as CompileOptions);
   };
-  // The partials it hands to each render are learned: a digest reads them, and one that changed is a reload.
-  const getPartials = hooks.getPartials?.bind(instance);
-  if (getPartials !== undefined) {
-    hooks.getPartials = (partialsOptions) =>
-      getPartials(partialsOptions).then((partials) => {
-        const digests = heldDigests(handlebars);
-        if (digests !== undefined) for (const [name, source] of digests.library.learn(partials)) digests.learned(name, source);
-        return partials;
-      });
-  }
-  const renderFile = hooks.render.bind(instance);
-  const renderView = hooks.renderView.bind(instance) as (viewPath: string, options?: object) => Promise<string>;
+}
+
+/** The partials express-handlebars hands to each render are learned: a digest reads them, and one that changed is a reload. */
+function learnRenderPartials(hooks: ExpressHandlebarsInternals, handlebars: HandlebarsInstance): void {
+  const getPartials = hooks.getPartials?.bind(hooks);
+  if (getPartials === undefined) return;
+  hooks.getPartials = (partialsOptions) =>
+    getPartials(partialsOptions).then((partials) => {
+      const digests = heldDigests(handlebars);
+      if (digests !== undefined) for (const [name, source] of digests.library.learn(partials)) digests.learned(name, source);
+      return partials;
+    });
+}
+
+/** Each render of a file or view that no render holds yet is one fragment render: a view, its layout and their partials together. */
+function resolveFragmentsOfRenders(hooks: ExpressHandlebarsInternals, handlebars: HandlebarsInstance): void {
+  const renderFile = hooks.render.bind(hooks);
+  const renderView = hooks.renderView.bind(hooks) as (viewPath: string, options?: object) => Promise<string>;
   hooks.render = (filePath, context, renderOptions = {}) => {
     if (renderOptions.data !== undefined && RENDER_STATE in renderOptions.data) return renderFile(filePath, context, renderOptions);
     const fragments = new FragmentRender(heldDigests(handlebars));
@@ -365,7 +287,6 @@ export function installExpressHandlebars<T extends ExpressHandlebarsLike>(instan
     return undefined;
   };
   hooks.engine = hooks.renderView;
-  return instance;
 }
 
 function registerPartials(handlebars: HandlebarsInstance, directory: string): void {
@@ -378,42 +299,4 @@ function registerPartials(handlebars: HandlebarsInstance, directory: string): vo
       .join('/');
     handlebars.registerPartial(name, handlebars.compile(readFileSync(file, 'utf8'), { srcName: file } as CompileOptions));
   }
-}
-
-/** Parses a template's text (`input`, of `template`); a tag left open fails naming its own line, not the end of the file. */
-function parse(
-  handlebars: HandlebarsInstance,
-  { input, template }: { input: string; template: string },
-  compileOptions: CompileOptions | undefined,
-  helperName: string,
-): hbs.AST.Program {
-  try {
-    return handlebars.parse(input, compileOptions as Parameters<HandlebarsInstance['parse']>[1]);
-  } catch (error) {
-    const line = unclosedTagLine(input, helperName);
-    if (line !== undefined && /got 'EOF'|Expecting .*'EOF'|EOF/.test(String((error as Error).message))) {
-      throw missingEndTag(helperName, `{{/${helperName}}}`, { template, line });
-    }
-    throw error;
-  }
-}
-
-/** The line of the innermost `{{#cache}}` that no `{{/cache}}` closes, if any. */
-function unclosedTagLine(input: string, helperName: string): number | undefined {
-  const tags = new RegExp(`\\{\\{~?\\s*([#/])\\s*${helperName.replace(/[.*+\-?^${}()|[\]\\]/g, '\\$&')}(?![\\w$-])`, 'g');
-  const open: number[] = [];
-  for (const match of input.matchAll(tags)) {
-    if (match[1] === '#') open.push(match.index);
-    else open.pop();
-  }
-  const at = open.at(-1);
-  return at === undefined ? undefined : input.slice(0, at).split('\n').length;
-}
-
-/** A copy of the `@data` frame chain as it is now (`#each` reuses and rewrites its frame). */
-function snapshotData(data: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
-  if (data === undefined) return undefined;
-  const copy: Record<string, unknown> = { ...data };
-  if (data._parent !== undefined && data._parent !== null) copy._parent = snapshotData(data._parent as Record<string, unknown>);
-  return copy;
 }
