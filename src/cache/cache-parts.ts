@@ -49,12 +49,13 @@ export interface CacheParts<P> extends TagHost<P> {
 }
 
 /**
- * The parts of `cache`, whose stats are `counts`, whose problems go to `params.logger` (checked
- * here), and whose invalidations purge the edges `params.purge` names.
+ * The parts of `cache` over `seam` and `codec` (its entries carrying their expiry where
+ * `stampsExpiry`), whose stats are `counts`, whose problems go to `params.logger` (checked here), and
+ * whose invalidations purge the edges `params.purge` names.
  */
 export function cacheParts<P>(
   cache: CacheSelf & EventEmitter,
-  { seam, codec }: { seam: Seam<P>; codec: Codec<P> },
+  { seam, codec, stampsExpiry }: { seam: Seam<P>; codec: Codec<P>; stampsExpiry: boolean },
   params: Pick<CacheParams, 'logger' | 'purge'>,
   counts: CacheStats,
 ): CacheParts<P> {
@@ -73,6 +74,7 @@ export function cacheParts<P>(
     },
     seam,
     codec,
+    stampsExpiry,
     payloads,
     keys,
     calls,

@@ -46,6 +46,11 @@ export interface Codec<P> {
   stampOf?(payload: P, last?: KnownStamp): KnownStamp | undefined;
   /** Optional, beside `stampOf`: the value of a stamped payload, read past its stamp. */
   decodeStamped?(payload: P): unknown;
+  /**
+   * Optional: whether a payload is an integer as a server adds to it in place (INCRBY, memcached's
+   * incr). Such a payload carries no stamp of its expiry: the server's own clock judges it.
+   */
+  isCounter?(payload: P): boolean;
 }
 
 /** The stamp of a stamped payload (`codec.stampOf`, or what `unstamp` answers where a codec has no `stampOf`). */
@@ -178,6 +183,7 @@ export const bytesCodec: Codec<Buffer> = {
     if (end === undefined) throw new TypeError('the payload carries no stamp');
     return decodeBytesAt(payload, end);
   },
+  isCounter: isDecimalInteger,
 };
 
 /** The value of bytesCodec's payload that begins at `offset` of `bytes` (read in place: no copy of it is made first). */
@@ -203,6 +209,13 @@ type StampedForm = Buffer | string;
 function stampOfEitherForm(payload: StampedForm, last?: KnownStamp): KnownStamp | undefined {
   const end = stampEnd(payload);
   return end === undefined ? undefined : stampIn(payload, end, last);
+}
+
+/** Whether a payload in either form is a safe integer in decimal (the only payload that begins with a digit or `-`). */
+function isDecimalInteger(payload: StampedForm): boolean {
+  if (payload.length === 0) return false;
+  const first = byteAt(payload, 0);
+  return first === 0x2d || (first >= 0x30 && first <= 0x39);
 }
 
 function byteAt(payload: StampedForm, index: number): number {
@@ -436,4 +449,5 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
     if (end === undefined) throw new TypeError('the payload carries no stamp');
     return textOrBytesCodec.decode(payload.slice(end));
   },
+  isCounter: isDecimalInteger,
 };

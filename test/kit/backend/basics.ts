@@ -126,11 +126,6 @@ export function describeBasics(kit: Kit): void {
       expect(await cache.delete('key1')).toBe(false);
       expect(await cache.get('key2')).toBe('eggs');
     });
-    it('delete answers false for an expired entry', async () => {
-      await cache.set('gone', 1, 1);
-      await advance(2);
-      expect(await cache.delete('gone')).toBe(false);
-    });
     it('deleteMany removes the keys given and no others, and accepts an empty list', async () => {
       await cache.setMany({ a: 1, b: 2, c: 3 });
       await cache.deleteMany(['a', 'b', 'missing']);
@@ -148,7 +143,7 @@ export function describeBasics(kit: Kit): void {
     it('answers for live keys, stored nulls, missing and expired ones', async () => {
       await cache.set('hello', 'goodbye');
       await cache.set('null', null);
-      await cache.set('short', 1, 1);
+      await cache.set('short', 'soon gone', 1);
       expect(await cache.hasKey('hello')).toBe(true);
       expect(await cache.hasKey('null')).toBe(true);
       expect(await cache.hasKey('goodbye')).toBe(false);

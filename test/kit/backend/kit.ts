@@ -9,8 +9,9 @@ export interface BackendTraits {
   /** Throws InvalidCacheKeyError for keys memcached refuses, instead of warning (memcached). */
   strictKeys?: boolean;
   /**
-   * Expiry is decided by a server's clock, not by the `now` hook: expiry tests sleep for real.
-   * The number is the clock's granularity in seconds (memcached: 1).
+   * The store expires entries by a server's clock, which the `now` hook does not move: the cache
+   * judges entries by their own expiry, but what the server alone expires (see store-expiry.ts) is
+   * waited for. The number is the clock's granularity in seconds (memcached: 1).
    */
   serverClock?: number;
   /** `close()` ends the cache's connections, after which it refuses every call. @default true for a backend with `makeDown` */
@@ -38,6 +39,8 @@ export interface Kit {
   readonly cache: BaseCache;
   /** Another cache over the shared store, cleared now and closed after the test. */
   make(overrides?: Partial<CacheParams<any>>): Promise<BaseCache>;
-  /** Moves time on by `seconds`, for every cache the test made. */
+  /** Moves the clock of every cache the test made on by `seconds`: what they judge by it expires. */
   advance(seconds: number): Promise<void>;
+  /** `advance`, and on a server (`traits.serverClock`) a wait as long, so that what the server alone expires expires too. */
+  elapse(seconds: number): Promise<void>;
 }

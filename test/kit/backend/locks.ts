@@ -8,21 +8,17 @@ export function describeLocks(kit: Kit): void {
   beforeEach(() => {
     cache = kit.cache;
   });
-  const { make, advance } = kit;
+  const { make } = kit;
   describe('acquireLock(name, seconds)', () => {
-    it('is held by one caller on the store at a time, until released or expired', async () => {
+    it('is held by one caller on the store at a time, until released (or expired: see store-expiry.ts)', async () => {
       const other = await make();
       const release = await cache.acquireLock('job', 5);
       expect(release).toBeTypeOf('function');
       expect(await other.acquireLock('job', 5)).toBeUndefined();
       await release!();
-      const again = await other.acquireLock('job', 2);
+      const again = await other.acquireLock('job', 5);
       expect(again).toBeTypeOf('function');
-      await advance(3);
-      const afterExpiry = await cache.acquireLock('job', 5);
-      expect(afterExpiry).toBeTypeOf('function');
-      await again!(); // the expired holder's release leaves the new holder's lock alone
-      expect(await other.acquireLock('job', 5)).toBeUndefined();
+      expect(await cache.acquireLock('job', 5)).toBeUndefined();
     });
   });
 }
