@@ -449,7 +449,7 @@ describe('memcached', () => {
       const server = await ownServer();
       // The connections the two caches open, and how each ends.
       const sockets: Socket[] = [];
-      const onSocket = ({ socket }: { socket: Socket }) => void sockets.push(socket);
+      const onSocket = (message: unknown) => void sockets.push((message as { socket: Socket }).socket);
       subscribe('net.client.socket', onSocket);
       const cache = open({ location: server.location, options: { timeoutMs: 200 } });
       const fallback = open({ location: server.location, options: { timeoutMs: 200, failOpen: true } });
