@@ -421,7 +421,11 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   },
   forKeeping(payload) {
     // A stored string stays a JS string in process: each hit is then a slice, not a UTF-8 decode.
-    return typeof payload !== 'string' && payload.length > 0 && payload[0] === STRING_FORMAT ? '\u0000' + payload.toString('utf8', 1) : payload;
+    if (typeof payload === 'string' || payload.length === 0) return payload;
+    if (payload[0] === STRING_FORMAT) return '\u0000' + payload.toString('utf8', 1);
+    // So does one behind the stamp of its expiry alone (ASCII digits, one character a byte).
+    const end = payload[0] === EXPIRY_FORMAT ? stampEnd(payload) : undefined;
+    return end !== undefined && payload[end] === STRING_FORMAT ? payload.toString('latin1', 0, end + 1) + payload.toString('utf8', end + 1) : payload;
   },
   stamp(payload, stamp) {
     if (typeof payload !== 'string') return bytesCodec.stamp!(payload, stamp);
