@@ -192,6 +192,8 @@ export class TagVersions<P> {
   unstamped(payload: P): MaybePromise<P | undefined> {
     const stamped = this.host.codec.unstamp?.(payload);
     if (stamped === undefined) return payload;
+    // Without tags (its expiry alone, say) it is judged at once: there is no version to read.
+    if (stamped.stamp.tags.length === 0) return this.stateOf(stamped.stamp, undefined) === 'fresh' ? stamped.payload : undefined;
     return andThen(this.statesOf([stamped.stamp]), ([state]) => (state === 'fresh' ? stamped.payload : undefined));
   }
 

@@ -51,7 +51,7 @@ function params(location: string | string[], overrides: Partial<CacheParams<Redi
   return { location, ...overrides, options: { ...clearPattern, ...options, ...overrides.options } };
 }
 
-// Redis decides expiry by its own clock, to the millisecond.
+// What Redis alone expires (integers, locks), it expires by its own clock, to the millisecond.
 const traits = { serverClock: 0, culling: false } as const;
 
 describeBackend('redis (single server)', {
