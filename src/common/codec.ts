@@ -162,8 +162,7 @@ export const bytesCodec: Codec<Buffer> = {
     return decodeBytesAt(payload, 0);
   },
   stamp(payload, stamp) {
-    const expiry = expiryStampOf(stamp);
-    if (expiry !== undefined) return Buffer.concat([Buffer.from(expiry, 'latin1'), payload]);
+    if (isExpiryOnly(stamp)) return expiryStamped(payload, stamp.freshUntil);
     const json = Buffer.from(JSON.stringify(stampFields(stamp)));
     const stamped = Buffer.allocUnsafe(5 + json.length + payload.length);
     stamped[0] = STAMPED_FORMAT;
@@ -286,6 +285,26 @@ function storedAt(payload: StampedForm, offset: number, expected: Buffer): boole
 /** Whether a stamp records nothing but when its entry stops being fresh (EXPIRY_FORMAT holds it). */
 function isExpiryOnly(stamp: EntryStamp): boolean {
   return stamp.tags.length === 0 && !stamp.staleWhileRevalidate && !stamp.staleIfError && (stamp.contexts?.length ?? 0) === 0;
+}
+
+/**
+ * `payload` behind the short stamp of `freshUntil`, in one buffer, its digits written in place: every
+ * write with an expiry to memcached carries one.
+ */
+function expiryStamped(payload: Buffer, freshUntil: number | undefined): Buffer {
+  let milliseconds = freshUntil === undefined ? 0 : Math.round(freshUntil * 1000);
+  let digits = 0;
+  for (let left = milliseconds; left >= 1; left = Math.floor(left / 10)) digits++;
+  if (freshUntil !== undefined && digits === 0) digits = 1;
+  const stamped = Buffer.allocUnsafe(2 + digits + payload.length);
+  stamped[0] = EXPIRY_FORMAT;
+  stamped[1] = digits;
+  for (let i = 1 + digits; i >= 2; i--) {
+    stamped[i] = 0x30 + (milliseconds % 10);
+    milliseconds = Math.floor(milliseconds / 10);
+  }
+  payload.copy(stamped, 2 + digits);
+  return stamped;
 }
 
 /** The stored form of a stamp that records nothing but when its entry stops being fresh; undefined for any other stamp. */
