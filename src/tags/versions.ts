@@ -233,7 +233,8 @@ export class TagVersions<P> {
     // Without stale windows an entry's freshUntil is its expiry (written, and touched, with it): a
     // store that judges expiry by the cache's clock would not have answered it past that, and one
     // whose server's clock does may still hold it (see `expiry-stamps.ts`).
-    if (staleWhileRevalidate === 0 && staleIfError === 0) return soft || (freshUntil !== undefined && freshUntil <= this.host.cache.now()) ? undefined : 'fresh';
+    if (staleWhileRevalidate === 0 && staleIfError === 0)
+      return soft || (freshUntil !== undefined && freshUntil <= this.host.cache.now()) ? undefined : 'fresh';
     const pastFresh = freshUntil === undefined ? 0 : this.host.cache.now() - freshUntil;
     if (!soft && (freshUntil === undefined || pastFresh < 0)) return 'fresh';
     const staleFor = Math.max(0, pastFresh);
@@ -295,7 +296,8 @@ export class TagVersions<P> {
       tags.length === 0
         ? { tags: NO_TAGS as string[], versions: NO_TAGS as string[] }
         : { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
-    if ((windows !== undefined || contexts !== undefined || this.host.stampsExpiry) && expiresAt !== null && !hasRunOut(expiresAt)) stamp.freshUntil = expiresAt;
+    if ((windows !== undefined || contexts !== undefined || this.host.stampsExpiry) && expiresAt !== null && !hasRunOut(expiresAt))
+      stamp.freshUntil = expiresAt;
     if (windows !== undefined) {
       stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
       stamp.staleIfError = windows.staleIfError;
