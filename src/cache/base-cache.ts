@@ -109,12 +109,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
     this.codec = codec;
-    const context = (this.context = cacheParts<P>(
-      this,
-      { seam: this.composeSeam(this as unknown as Seam<P>), codec, stampsExpiry: this.expiresByServerClock },
-      params,
-      this.counts,
-    ));
+    const backend = { seam: this.composeSeam(this as unknown as Seam<P>), codec, stampsExpiry: this.expiresByServerClock };
+    const context = (this.context = cacheParts<P>(this, backend, params, this.counts));
     ({ seam: this.seam, reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
     this.batches = new TaggedReads(context);
     this.computed = new GetOrSet(context);
