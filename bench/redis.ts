@@ -9,6 +9,7 @@
 import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { bytesCodec, RedisCache } from '../src/index.js';
+import { decodeStamped } from '../src/common/codec.js';
 import { startRedisServer } from '../test/setup/redis.js';
 import { compare, type Comparison } from './harness.js';
 
@@ -47,14 +48,15 @@ export async function run(): Promise<Comparison[]> {
         ),
       );
     }
-    // The anchor reads what the cache reads: keys as long as its made keys, holding the bytes its
-    // codec stores (a string behind its format byte), answered as ioredis answers them, as strings.
-    // The cache answers the same replies decoded, in a Map by the caller's keys.
+    // The anchor reads what the cache reads: keys as long as its made keys, holding the bytes the
+    // cache stores (a string behind its format byte and the stamp of its expiry), answered as ioredis
+    // answers them, as strings. The cache answers the same replies decoded, in a Map by the caller's keys.
     const storedBatches = batches.map((batch) => batch.map((key) => `anchr${cache.makeKey(key).slice('bench'.length)}`));
     for (const [b, batch] of storedBatches.entries()) {
       if (batch.some((key, k) => key.length !== cache.makeKey(batches[b]![k]!).length)) throw new Error('the anchor keys must be as long as the made keys');
     }
-    await raw.mset(Object.fromEntries(storedBatches.flat().map((key) => [key, bytesCodec.encode(value)])));
+    const stored = (await raw.getBuffer(cache.makeKey(keys[0]!)))!;
+    await raw.mset(Object.fromEntries(storedBatches.flat().map((key) => [key, stored])));
     results.push(
       await compare(
         'redis',
@@ -84,7 +86,7 @@ export async function run(): Promise<Comparison[]> {
         'ioredis MGET + bytesCodec.decode',
         async (i) => {
           const found = await raw.mgetBuffer(...batches[i % 10]!.map((key) => cache.makeKey(key)));
-          return found.map((payload) => (payload === null ? undefined : bytesCodec.decode(payload)));
+          return found.map((payload) => (payload === null ? undefined : decodeStamped(bytesCodec, payload)));
         },
       ),
     );

@@ -73,7 +73,7 @@ describe('a string stamped for a client that writes strings', () => {
   });
 });
 
-describe('a stamp of nothing but when the entry stops being fresh (an untagged fragment)', () => {
+describe('a stamp of nothing but when the entry stops being fresh (an untagged fragment, any entry that expires on Redis or memcached)', () => {
   const stamp = { tags: [], versions: [], freshUntil: 1_900_000_000.5 };
   const forms = [
     { name: 'bytes', codec: bytesCodec as Codec<Buffer | string> },
@@ -98,6 +98,25 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     const read = codec.unstamp!(stamped)!;
     expect(read.stamp).toEqual({ tags: [], versions: [] });
     expect(codec.decode(read.payload)).toBe(42);
+  });
+
+  it('of a string read from a server, is kept in process as a string, the stamp and the value read back as they were', () => {
+    const stored = bytesCodec.stamp!(bytesCodec.encode('<li>fragment ✓</li>'), stamp);
+    const kept = textOrBytesCodec.forKeeping!(stored);
+    expect(kept).toBe(textOrBytesCodec.stamp!(textOrBytesCodec.encode('<li>fragment ✓</li>'), stamp));
+    expect(textOrBytesCodec.unstamp!(kept)!.stamp).toEqual(stamp);
+    expect(decodeStamped(textOrBytesCodec, kept)).toBe('<li>fragment ✓</li>');
+    // Any other value behind it stays as it was read.
+    const number = bytesCodec.stamp!(bytesCodec.encode({ n: 1 }), stamp);
+    expect(textOrBytesCodec.forKeeping!(number)).toBe(number);
+  });
+
+  it('is left off an integer, which a server adds to in place: isCounter tells one from any other payload', () => {
+    for (const codec of [bytesCodec as Codec<Buffer | string>, textOrBytesCodec]) {
+      for (const integer of [12, -12, 0]) expect(codec.isCounter!(codec.encode(integer)), String(integer)).toBe(true);
+      for (const other of ['12', '-1', 1.5, null, { n: 1 }]) expect(codec.isCounter!(codec.encode(other)), JSON.stringify(other)).toBe(false);
+      expect(codec.isCounter!(codec.stamp!(codec.encode(12), stamp))).toBe(false);
+    }
   });
 
   it('is the long form once the stamp holds anything more', () => {

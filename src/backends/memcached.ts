@@ -47,6 +47,11 @@ export class MemcachedCache extends ServerCache<Buffer> {
     this.ring = this.servers.length > 1 ? new HashRing(locations) : undefined;
   }
 
+  /** memcached expires items by its own clock, to the second. */
+  protected override get expiresByServerClock(): boolean {
+    return true;
+  }
+
   /** Every server of the location as `host:port` or `unix:/path`. */
   static override locationProblem(params: CacheParams<MemcachedOptions>): string | undefined {
     for (const location of splitLocation(params.location)) {

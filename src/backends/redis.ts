@@ -159,6 +159,11 @@ export class RedisCache extends ServerCache<Buffer | string> {
     return true;
   }
 
+  /** Redis expires keys by its own clock. */
+  protected override get expiresByServerClock(): boolean {
+    return true;
+  }
+
   /** Invalidations go through this cache's own server unless `l1.bus` names another. */
   protected override openL1Bus(settings: L1Settings): BusConnections {
     if (settings.bus !== undefined) return super.openL1Bus(settings);

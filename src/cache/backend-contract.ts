@@ -140,6 +140,17 @@ export abstract class CacheSeam<P> extends EventEmitter {
   }
 
   /**
+   * Whether the store expires entries by a clock of its own, a server's, which the cache's `now`
+   * does not move (Redis, memcached). Entries written through the API then carry their expiry in
+   * their stamp and are judged by the cache's clock when read, as Rails judges an entry's own
+   * `expires_at`; the server, told the same expiry, frees them. Left to the server's clock: an
+   * integer it adds to in place, locks, and whether `delete` removed a live entry.
+   */
+  protected get expiresByServerClock(): boolean {
+    return false;
+  }
+
+  /**
    * For backends that cull (locmem, filebased, database): every made key of a tag version and of the
    * tag horizon begins with this, and a cull must leave such keys alone. A tag that lost its version
    * reads as never invalidated, so the entries its invalidations ended would be fresh again; a cull

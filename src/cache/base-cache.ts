@@ -49,6 +49,7 @@ import {
 } from '../common/cache-types.js';
 import { checkOptionNames } from '../common/option-rules.js';
 import { Flights, Refreshes } from '../flight/index.js';
+import { withOwnExpiry } from '../tags/expiry-stamps.js';
 import { TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
@@ -109,7 +110,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
     this.codec = codec;
-    const context = (this.context = cacheParts<P>(this, { seam: this.composeSeam(this as unknown as Seam<P>), codec }, params, this.counts));
+    const backend = { seam: this.composeSeam(this as unknown as Seam<P>), codec, stampsExpiry: this.expiresByServerClock };
+    const context = (this.context = cacheParts<P>(this, backend, params, this.counts));
     ({ seam: this.seam, reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
     this.batches = new TaggedReads(context);
     this.computed = new GetOrSet(context);
@@ -323,7 +325,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     if (hasRunOut(expiresAt)) return andThen(this.seam.remove([node.made]), nothing);
     this.counts.sets++;
     const local = this.local;
-    if (local === undefined) return this.seam.writeOne(node.made, payload, expiresAt);
+    if (local === undefined) return this.seam.writeOne(node.made, withOwnExpiry(this.context, payload, expiresAt), expiresAt);
     node.entry = local.writeAfter(node.made, node.entry, payload, expiresAt);
   }
 

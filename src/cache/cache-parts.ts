@@ -48,10 +48,13 @@ export interface CacheParts<P> extends TagHost<P> {
   readonly tags: TagVersions<P>;
 }
 
-/** The parts of `cache`, whose stats are `counts` and whose problems go to `params.logger` (checked here). */
+/**
+ * The parts of `cache` over `seam` and `codec` (its entries carrying their expiry where
+ * `stampsExpiry`), whose stats are `counts` and whose problems go to `params.logger` (checked here).
+ */
 export function cacheParts<P>(
   cache: CacheSelf & EventEmitter,
-  { seam, codec }: { seam: Seam<P>; codec: Codec<P> },
+  { seam, codec, stampsExpiry }: { seam: Seam<P>; codec: Codec<P>; stampsExpiry: boolean },
   params: Pick<CacheParams, 'logger'>,
   counts: CacheStats,
 ): CacheParts<P> {
@@ -69,6 +72,7 @@ export function cacheParts<P>(
     },
     seam,
     codec,
+    stampsExpiry,
     payloads,
     keys,
     calls,

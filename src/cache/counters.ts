@@ -11,6 +11,7 @@ import { cacheTypeError } from '../common/reporting.js';
 import { throwRefusal } from '../common/backend-primitives.js';
 import { type Entry } from '../common/cache-types.js';
 import type { VersionOption } from '../common/cache-types.js';
+import { outlived } from '../tags/expiry-stamps.js';
 
 export class Counters<P> {
   /** The read-modify-write in flight per made key: one entry per key being added to, gone once it settles. */
@@ -39,7 +40,7 @@ export class Counters<P> {
     const oldKey = keys.made(key, version);
     const seam = this.context.seam;
     const entry = (await seam.readForUpdate([oldKey])).get(oldKey);
-    if (entry === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
+    if (entry === undefined || outlived(this.context, entry.payload)) throw new KeyNotFoundError(String(key), this.context.alias);
     throwRefusal(await seam.write([[keys.made(key, version + delta), entry.payload]], this.expiryOf(entry)));
     await seam.remove([oldKey]);
     return version + delta;

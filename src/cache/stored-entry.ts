@@ -13,5 +13,8 @@ export async function storedEntryIn<P>(parts: CacheParts<P>, key: CacheKey, opti
   if (entry === undefined) return undefined;
   const { payload } = entry;
   const bytes = Buffer.isBuffer(payload) ? payload.length : typeof payload === 'string' ? Buffer.byteLength(payload) : undefined;
-  return { expiresAt: entry.expiresAt, freshUntil: parts.codec.unstamp?.(payload)?.stamp.freshUntil, bytes };
+  // Only an entry with a stale window has a freshness that ends before the backend drops it.
+  const stamp = parts.codec.unstamp?.(payload)?.stamp;
+  const stale = stamp !== undefined && ((stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0);
+  return { expiresAt: entry.expiresAt, freshUntil: stale ? stamp.freshUntil : undefined, bytes };
 }

@@ -4,16 +4,13 @@
  * windows; and deletes.
  */
 import { hasRunOut, latestStoredExpiry, storedExpiry } from '../common/call-options.js';
-import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
+import { NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
+import { retimed, withOwnExpiry } from '../tags/expiry-stamps.js';
 import type { CacheParts } from './cache-parts.js';
 import type { CacheKey } from '../common/cache-keys.js';
 import { failedKey, throwRefusal } from '../common/backend-primitives.js';
 import type { ListOf, TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
 import type { TouchArg } from '../common/cache-types.js';
-
-function hasWindows(stamp: EntryStamp): boolean {
-  return stamp.freshUntil !== undefined || (stamp.staleWhileRevalidate ?? 0) > 0 || (stamp.staleIfError ?? 0) > 0;
-}
 
 /** One entry of `setEach`. */
 export interface EachEntry {
@@ -45,11 +42,9 @@ export class Writes<P> {
       await seam.remove([...byMade.keys()]);
       return [];
     }
-    if (tagList !== undefined || windows !== undefined) {
-      const stamp = await tags.stampFor({ tags: tagList, windows, expiresAt, asOf });
-      if (stamp === undefined) return pairs.map(([key]) => String(key));
-      if (stamp !== NOTHING_TO_STAMP) for (const pair of encoded) pair[1] = codec.stamp!(pair[1], stamp);
-    }
+    const stamp = tagList === undefined && windows === undefined ? NOTHING_TO_STAMP : await tags.stampFor({ tags: tagList, windows, expiresAt, asOf });
+    if (stamp === undefined) return pairs.map(([key]) => String(key));
+    for (const pair of encoded) pair[1] = stamp === NOTHING_TO_STAMP ? withOwnExpiry(this.context, pair[1], expiresAt) : codec.stamp!(pair[1], stamp);
     const failed = await seam.write(encoded, storedExpiry(expiresAt, windows));
     counts.sets += encoded.length - failed.length;
     return failed.map((failure) => {
@@ -85,7 +80,9 @@ export class Writes<P> {
         continue;
       }
       const payload =
-        entry.tags.length === 0 && entry.windows === undefined && entry.contexts === undefined ? entry.payload : tags.stamped(entry, versions, expiresAt);
+        entry.tags.length === 0 && entry.windows === undefined && entry.contexts === undefined
+          ? withOwnExpiry(this.context, entry.payload, expiresAt)
+          : tags.stamped(entry, versions, expiresAt);
       if (payload === undefined) {
         notStored.push(entry.key);
         continue;
@@ -129,14 +126,12 @@ export class Writes<P> {
     const made = keys.made(key, version);
     if (hasRunOut(expiresAt)) return (await seam.remove([made])) > 0;
     if (codec.unstamp !== undefined) {
-      // An entry with stale windows records when it stops being fresh: that moves with the timeout.
+      // An entry whose stamp records when it stops being fresh has that moved with the timeout.
       const entry = await seam.peekOne(made);
-      const stamped = entry === undefined ? undefined : codec.unstamp(entry.payload);
-      if (stamped !== undefined && hasWindows(stamped.stamp)) {
-        const { staleWhileRevalidate = 0, staleIfError = 0 } = stamped.stamp;
-        const stamp: EntryStamp = { ...stamped.stamp, freshUntil: expiresAt ?? undefined };
-        if (expiresAt === null) delete stamp.freshUntil;
-        throwRefusal(await seam.write([[made, codec.stamp!(stamped.payload, stamp)]], storedExpiry(expiresAt, { staleWhileRevalidate, staleIfError })));
+      const moved = entry === undefined ? undefined : retimed(this.context, entry.payload, expiresAt);
+      if (moved === 'outlived') return false;
+      if (moved !== undefined) {
+        throwRefusal(await seam.write([[made, moved.payload]], moved.storedExpiry));
         return true;
       }
     }

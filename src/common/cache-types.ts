@@ -146,7 +146,7 @@ export interface CachedEntry<T> {
 export interface RenderEntry<T> extends CachedEntry<T> {
   /** The cache contexts it was stored varying on; empty for most entries. */
   contexts: readonly string[];
-  /** Epoch seconds when it stops being fresh, where it was stored saying so (stale windows, fragments); else undefined. */
+  /** Epoch seconds when it stops being fresh, where it was stored saying so (stale windows, fragments, any entry that expires on Redis or memcached); else undefined. */
   freshUntil: number | undefined;
 }
 

@@ -54,6 +54,11 @@ export interface Codec<P> {
   hold?(value: unknown): P;
   /** Optional, beside `hold`: the value a payload (`stamped`: read past its stamp) keeps as it is, else undefined. */
   heldValue?(payload: P, stamped: boolean): unknown;
+  /**
+   * Optional: whether a payload is an integer as a server adds to it in place (INCRBY, memcached's
+   * incr). Such a payload carries no stamp of its expiry: the server's own clock judges it.
+   */
+  isCounter?(payload: P): boolean;
 }
 
 /** The stamp of a stamped payload (`codec.stampOf`, or what `unstamp` answers where a codec has no `stampOf`). */
@@ -179,8 +184,7 @@ export const bytesCodec: Codec<Buffer> = {
     return decodeBytesAt(payload, 0);
   },
   stamp(payload, stamp) {
-    const expiry = expiryStampOf(stamp);
-    if (expiry !== undefined) return Buffer.concat([Buffer.from(expiry, 'latin1'), payload]);
+    if (isExpiryOnly(stamp)) return expiryStamped(payload, stamp.freshUntil);
     const json = Buffer.from(JSON.stringify(stampFields(stamp)));
     const stamped = Buffer.allocUnsafe(5 + json.length + payload.length);
     stamped[0] = STAMPED_FORMAT;
@@ -200,6 +204,7 @@ export const bytesCodec: Codec<Buffer> = {
     if (end === undefined) throw new TypeError('the payload carries no stamp');
     return decodeBytesAt(payload, end);
   },
+  isCounter: isDecimalInteger,
 };
 
 /** The value of bytesCodec's payload that begins at `offset` of `bytes` (read in place: no copy of it is made first). */
@@ -225,6 +230,13 @@ type StampedForm = Buffer | string;
 function stampOfEitherForm(payload: StampedForm, last?: KnownStamp): KnownStamp | undefined {
   const end = stampEnd(payload);
   return end === undefined ? undefined : stampIn(payload, end, last);
+}
+
+/** Whether a payload in either form is a safe integer in decimal (the only payload that begins with a digit or `-`). */
+function isDecimalInteger(payload: StampedForm): boolean {
+  if (payload.length === 0) return false;
+  const first = byteAt(payload, 0);
+  return first === 0x2d || (first >= 0x30 && first <= 0x39);
 }
 
 function byteAt(payload: StampedForm, index: number): number {
@@ -295,6 +307,26 @@ function storedAt(payload: StampedForm, offset: number, expected: Buffer): boole
 /** Whether a stamp records nothing but when its entry stops being fresh (EXPIRY_FORMAT holds it). */
 function isExpiryOnly(stamp: EntryStamp): boolean {
   return stamp.tags.length === 0 && !stamp.staleWhileRevalidate && !stamp.staleIfError && (stamp.contexts?.length ?? 0) === 0;
+}
+
+/**
+ * `payload` behind the short stamp of `freshUntil`, in one buffer, its digits written in place: every
+ * write with an expiry to memcached carries one.
+ */
+function expiryStamped(payload: Buffer, freshUntil: number | undefined): Buffer {
+  let milliseconds = freshUntil === undefined ? 0 : Math.round(freshUntil * 1000);
+  let digits = 0;
+  for (let left = milliseconds; left >= 1; left = Math.floor(left / 10)) digits++;
+  if (freshUntil !== undefined && digits === 0) digits = 1;
+  const stamped = Buffer.allocUnsafe(2 + digits + payload.length);
+  stamped[0] = EXPIRY_FORMAT;
+  stamped[1] = digits;
+  for (let i = 1 + digits; i >= 2; i--) {
+    stamped[i] = 0x30 + (milliseconds % 10);
+    milliseconds = Math.floor(milliseconds / 10);
+  }
+  payload.copy(stamped, 2 + digits);
+  return stamped;
 }
 
 /** The stored form of a stamp that records nothing but when its entry stops being fresh; undefined for any other stamp. */
@@ -430,7 +462,11 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   },
   forKeeping(payload) {
     // A stored string stays a JS string in process: each hit is then a slice, not a UTF-8 decode.
-    return typeof payload !== 'string' && payload.length > 0 && payload[0] === STRING_FORMAT ? '\u0000' + payload.toString('utf8', 1) : payload;
+    if (typeof payload === 'string' || payload.length === 0) return payload;
+    if (payload[0] === STRING_FORMAT) return '\u0000' + payload.toString('utf8', 1);
+    // So does one behind the stamp of its expiry alone (ASCII digits, one character a byte).
+    const end = payload[0] === EXPIRY_FORMAT ? stampEnd(payload) : undefined;
+    return end !== undefined && payload[end] === STRING_FORMAT ? payload.toString('latin1', 0, end + 1) + payload.toString('utf8', end + 1) : payload;
   },
   stamp(payload, stamp) {
     if (typeof payload !== 'string') return bytesCodec.stamp!(payload, stamp);
@@ -458,4 +494,5 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
     if (end === undefined) throw new TypeError('the payload carries no stamp');
     return textOrBytesCodec.decode(payload.slice(end));
   },
+  isCounter: isDecimalInteger,
 };

@@ -19,6 +19,8 @@ export interface TagHost<P> {
   readonly failsOpen: boolean;
   readonly seam: Seam<P>;
   readonly codec: Codec<P>;
+  /** Whether entries carry their expiry in their stamp, where the store expires them by a server's clock (see `CacheSeam.expiresByServerClock`). */
+  readonly stampsExpiry: boolean;
   readonly payloads: Payloads<P>;
   readonly keys: MadeKeys<P>;
   readonly calls: CallOptions;

@@ -18,6 +18,7 @@ import { cacheTypeError } from '../common/reporting.js';
 import { throwRefusal } from '../common/backend-primitives.js';
 import { type Entry } from '../common/cache-types.js';
 import { andThen, type MaybePromise } from '../common/maybe-promise.js';
+import { withOwnExpiry } from './expiry-stamps.js';
 import { GenerationCount, generationIn, generationOf } from './generation.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../common/cache-types.js';
 import type { TagHost } from './tag-host.js';
@@ -191,6 +192,8 @@ export class TagVersions<P> {
   unstamped(payload: P): MaybePromise<P | undefined> {
     const stamped = this.host.codec.unstamp?.(payload);
     if (stamped === undefined) return payload;
+    // Without tags (its expiry alone, say) it is judged at once: there is no version to read.
+    if (stamped.stamp.tags.length === 0) return this.stateOf(stamped.stamp, undefined) === 'fresh' ? stamped.payload : undefined;
     return andThen(this.statesOf([stamped.stamp]), ([state]) => (state === 'fresh' ? stamped.payload : undefined));
   }
 
@@ -227,9 +230,11 @@ export class TagVersions<P> {
       soft = true;
     }
     const { freshUntil, staleWhileRevalidate = 0, staleIfError = 0 } = stamp;
-    // Without stale windows an entry's freshUntil is its store's own expiry (written, and touched,
-    // with it): the store answering it is what makes it fresh, and no clock need be read.
-    if (staleWhileRevalidate === 0 && staleIfError === 0) return soft ? undefined : 'fresh';
+    // Without stale windows an entry's freshUntil is its expiry (written, and touched, with it): a
+    // store that judges expiry by the cache's clock would not have answered it past that, and one
+    // whose server's clock does may still hold it (see `expiry-stamps.ts`).
+    if (staleWhileRevalidate === 0 && staleIfError === 0)
+      return soft || (freshUntil !== undefined && freshUntil <= this.host.cache.now()) ? undefined : 'fresh';
     const pastFresh = freshUntil === undefined ? 0 : this.host.cache.now() - freshUntil;
     if (!soft && (freshUntil === undefined || pastFresh < 0)) return 'fresh';
     const staleFor = Math.max(0, pastFresh);
@@ -247,7 +252,7 @@ export class TagVersions<P> {
   async stampedWith(payload: P, write: StampedWrite): Promise<P | undefined> {
     const stamp = await this.stampFor(write);
     if (stamp === undefined) return undefined;
-    return stamp === NOTHING_TO_STAMP ? payload : this.host.codec.stamp!(payload, stamp);
+    return stamp === NOTHING_TO_STAMP ? withOwnExpiry(this.host, payload, write.expiresAt) : this.host.codec.stamp!(payload, stamp);
   }
 
   /**
@@ -277,7 +282,8 @@ export class TagVersions<P> {
   /**
    * The stamp of `tags` at `versions`; undefined when the write is out (a version is null). An entry
    * with stale windows or `contexts` (a render's, even none) records when it stops being fresh,
-   * which a render reads back as what is left of its lifetime.
+   * which a render reads back as what is left of its lifetime; so does every entry where entries
+   * carry their expiry.
    */
   private stampToWrite(
     { tags, windows, contexts }: Omit<StampedEntry<P>, 'payload'>,
@@ -290,7 +296,8 @@ export class TagVersions<P> {
       tags.length === 0
         ? { tags: NO_TAGS as string[], versions: NO_TAGS as string[] }
         : { tags: [...tags], versions: tags.map((tag) => versions.get(tag) ?? FIRST_VERSION) };
-    if ((windows !== undefined || contexts !== undefined) && expiresAt !== null && !hasRunOut(expiresAt)) stamp.freshUntil = expiresAt;
+    if ((windows !== undefined || contexts !== undefined || this.host.stampsExpiry) && expiresAt !== null && !hasRunOut(expiresAt))
+      stamp.freshUntil = expiresAt;
     if (windows !== undefined) {
       stamp.staleWhileRevalidate = windows.staleWhileRevalidate;
       stamp.staleIfError = windows.staleIfError;

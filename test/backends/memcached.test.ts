@@ -1,8 +1,9 @@
-import { createConnection } from 'node:net';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { createConnection, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HashRing, parseServerAddress, ServerConnection } from '../../src/backends/memcached-client.js';
 import { CacheServerError, type CacheParams, InvalidCacheKeyError, MemcachedCache, type MemcachedOptions } from '../../src/index.js';
-import { describeBackend, sleep } from '../kit/backend.js';
+import { describeBackend } from '../kit/backend.js';
 import { closedPort } from '../setup/closed-port.js';
 import { type MemcachedProcess, startMemcached } from '../setup/memcached.js';
 import { freezeProcess } from '../setup/process.js';
@@ -446,16 +447,27 @@ describe('memcached', () => {
 
     it('a server that stops answering costs timeoutMs; its connection is dropped and a new one answers when it resumes', async () => {
       const server = await ownServer();
+      // The connections the two caches open, and how each ends.
+      const sockets: Socket[] = [];
+      const onSocket = (message: unknown) => void sockets.push((message as { socket: Socket }).socket);
+      subscribe('net.client.socket', onSocket);
       const cache = open({ location: server.location, options: { timeoutMs: 200 } });
       const fallback = open({ location: server.location, options: { timeoutMs: 200, failOpen: true } });
       fallback.on('error', () => undefined);
-      await cache.setMany({ a: 'A', b: 'B' });
-      await fallback.setMany({ a: 'A', b: 'B' });
+      try {
+        await cache.setMany({ a: 'A', b: 'B' });
+        await fallback.setMany({ a: 'A', b: 'B' });
+      } finally {
+        unsubscribe('net.client.socket', onSocket);
+      }
+      expect(sockets).toHaveLength(2);
+      const dropped = sockets.map((socket) => new Promise<string>((resolve) => socket.once('error', (error) => resolve(error.message))));
       const connectionsBefore = await serverStat(server.location, 'total_connections');
       await freezeProcess(server.pid);
       await expect(cache.get('a')).rejects.toThrow(`did not answer within 200 ms`);
       expect(await fallback.get('a')).toBeUndefined();
-      await sleep(500); // past the silence (twice timeoutMs) that drops both connections
+      // Still silent, both connections are dropped once they answered nothing for twice timeoutMs.
+      expect(await Promise.all(dropped)).toEqual(Array(2).fill('no reply within 400 ms with 1 command waiting; connection dropped'));
       process.kill(server.pid, 'SIGCONT');
       const answers = async () => [await cache.get('b').catch(() => 'down'), await cache.get('a').catch(() => 'down')];
       await expect.poll(answers, { timeout: 20_000, interval: 50 }).toEqual(['B', 'A']);

@@ -118,8 +118,21 @@ describe('redis when the server goes away', () => {
       await cache.set('k', 'v');
       await freezeProcess(server.pid!);
       const call = inFlight ? cache.get('k').catch(() => undefined) : undefined;
-      // Before, close() waited for the server to come back: here it settles while the server is still frozen.
-      await cache.close();
+      // What settled close(): the timer whose callback ran last before it did (its settling takes no I/O).
+      const timers = new Map<number, number>();
+      let lastFired: number | undefined;
+      const watch = createHook({
+        init: (id, type, _trigger, resource) => void (type === 'Timeout' && timers.set(id, (resource as { _idleTimeout: number })._idleTimeout)),
+        before: (id) => void (timers.has(id) && (lastFired = timers.get(id))),
+      }).enable();
+      let settledBy: number | undefined;
+      try {
+        await cache.close().then(() => (settledBy = lastFired));
+      } finally {
+        watch.disable();
+      }
+      // It settles while the server is still frozen (waiting for it would hang the test), ended by a deadline of timeoutMs.
+      expect(settledBy, inFlight ? 'with a call in flight' : 'idle').toBe(TIMEOUT_MS);
       process.kill(server.pid!, 'SIGCONT');
       await call;
     }

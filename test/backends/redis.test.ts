@@ -51,7 +51,7 @@ function params(location: string | string[], overrides: Partial<CacheParams<Redi
   return { location, ...overrides, options: { ...clearPattern, ...options, ...overrides.options } };
 }
 
-// Redis decides expiry by its own clock, to the millisecond.
+// What Redis alone expires (integers, locks), it expires by its own clock, to the millisecond.
 const traits = { serverClock: 0, culling: false } as const;
 
 describeBackend('redis (single server)', {
@@ -109,8 +109,12 @@ describe('redis', () => {
       expect(await cli(portOf(SINGLE), 'EXISTS', 'own:1:absent')).toBe('0');
     });
     it('rejects a stored non-integer with a TypeError naming the key', async () => {
-      await cache.set('word', 'abc');
+      // Kept forever it carries no stamp: INCRBY refuses it.
+      await cache.set('word', 'abc', null);
       await expect(cache.incr('word')).rejects.toThrow(/own:1:word.*not an integer/);
+      // Stamped with its expiry, it is read and refused as every backend refuses it.
+      await cache.set('expiring', 'abc', 60);
+      await expect(cache.incr('expiring')).rejects.toThrow(/'expiring'.*not an integer/);
       await cache.set('float', 1.5);
       await expect(cache.decr('float')).rejects.toThrow(TypeError);
     });

@@ -13,7 +13,6 @@ import { type BaseCache, type CacheConfig, caches, configureCaches } from '../..
 import type { TagSnapshot } from '../../src/common/cache-types.js';
 import { CachePeer } from './fixtures/peer.js';
 import { eventually } from '../setup/eventually.js';
-import { sleep } from '../setup/sleep.js';
 
 function required(name: string, debianPackage: string): string {
   const value = process.env[name];
@@ -178,20 +177,26 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
     expect(states(await peer.ask('entries', { keys }))).toEqual(expected);
     expect(await here.get(key('windowed'))).toBeUndefined();
 
-    // Both processes are answered the stale value at once while one of them refreshes it.
+    // Both processes are answered the stale value at once while one of them refreshes it: every
+    // factory is held until all four answered (were any caller to wait for the refresh, none would end).
     let calls = 0;
-    const slowly = async () => {
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    const held = async () => {
       calls++;
-      await sleep(300);
+      await released;
       return 'w2';
     };
+    await peer.ask('holdFactories');
     const answers = await Promise.all([
-      here.getOrSet(key('windowed'), slowly, options),
-      peer.ask('getOrSet', { key: key('windowed'), value: 'w2', ms: 300, options }),
-      here.getOrSet(key('windowed'), slowly, options),
-      peer.ask('getOrSet', { key: key('windowed'), value: 'w2', ms: 300, options }),
+      here.getOrSet(key('windowed'), held, options),
+      peer.ask('getOrSet', { key: key('windowed'), value: 'w2', options }),
+      here.getOrSet(key('windowed'), held, options),
+      peer.ask('getOrSet', { key: key('windowed'), value: 'w2', options }),
     ]);
     expect(answers).toEqual(['w1', 'w1', 'w1', 'w1']);
+    release();
+    await peer.ask('releaseFactories');
     await eventually(async () => expect(await values(peer, ['windowed'])).toEqual({ windowed: 'w2' }));
     expect(await here.get(key('windowed'))).toBe('w2');
     expect(calls + (await peer.ask<number>('factoryCalls'))).toBe(1);
@@ -206,28 +211,33 @@ describe.each(BACKENDS)('tags across two processes on %s', (name, config) => {
     await here.set(key('late'), 'v1', options);
     await here.invalidateTags([tag('item:9')], { soft: true });
     const callsBefore = await peer.ask<number>('factoryCalls');
-    const takesBefore = await peer.ask<number>('lockTakes');
+    const takenBefore = await peer.ask<number>('locksTaken');
     const locksDoneBefore = await peer.ask<number>('locksDone');
-    await peer.ask('slowLocks', { ms: 1000 });
+    await peer.ask('holdLocks');
     try {
+      // This process's refresh takes the lock and waits until both processes were answered; the peer's waits to take it.
       let calls = 0;
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
       const refresh = async () => {
         calls++;
-        await sleep(100);
+        await released;
         return 'v2';
       };
-      const answers = await Promise.all([
-        here.getOrSet(key('late'), refresh, options),
-        peer.ask('getOrSet', { key: key('late'), value: 'v2', ms: 100, options }),
-      ]);
+      const answers = await Promise.all([here.getOrSet(key('late'), refresh, options), peer.ask('getOrSet', { key: key('late'), value: 'v2', options })]);
       expect(answers).toEqual(['v1', 'v1']);
-      await eventually(async () => expect(await here.get(key('late'))).toBe('v2'));
-      await eventually(async () => expect(await peer.ask('lockTakes')).toBe(takesBefore + 1));
+      await eventually(async () => expect(await peer.ask('lockWaits')).toBe(1));
+      // It refreshes the entry and lets go of the lock; only then does the peer take it.
+      release();
+      await here.settled();
+      expect(await here.get(key('late'))).toBe('v2');
+      await peer.ask('releaseLocks');
+      await eventually(async () => expect(await peer.ask('locksTaken')).toBe(takenBefore + 1));
       // The peer is done with its lock once it let go of it: a refresh would have called its factory by then.
       await eventually(async () => expect(await peer.ask('locksDone')).toBe(locksDoneBefore + 1));
       expect(calls + (await peer.ask<number>('factoryCalls')) - callsBefore).toBe(1);
     } finally {
-      await peer.ask('slowLocks', { ms: 0 });
+      await peer.ask('releaseLocks');
     }
   });
 });

@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import Handlebars from 'handlebars';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installCacheHelper, render as renderHandlebars } from '../../src/engines/handlebars.js';
-import { FragmentRender, fragmentStats, resetFragmentStats, withRenderState } from '../../src/fragments/index.js';
+import { fragmentStats, resetFragmentStats, withRenderState } from '../../src/fragments/index.js';
 import { caches, configureCaches, LocMemCache, makeTemplateFragmentKey } from '../../src/index.js';
 import { currentScope, inRequestScope } from '../../src/cacheability/request-scope.js';
 import { ENGINES } from './engines.js';
@@ -144,31 +144,23 @@ describe('a kept fragment hit of a tag with keywords', () => {
   );
   afterAll(() => caches.closeAll());
 
-  it.each(ENGINES.map((engine) => engine()))(
-    'is answered in $name without reading the store, through the same hit path as a tag without keywords',
-    async (engine) => {
-      const cache = caches.get<ReadCountingLocMem>('counted');
-      await cache.clear();
-      const sources = [
-        engine.cache('60', 'kept-using', ['$id'], `using ${engine.out('id')}`, { using: 'counted' }),
-        engine.cache('60', 'kept-tagged', ['$id'], `tagged ${engine.out('id')}`, { using: 'counted', tags: 'news', stale: '30' }),
-      ];
-      for (const source of sources) {
-        // A miss, then a hit read from the store, which keeps it.
-        for (let i = 0; i < 2; i++) await engine.renderSource(source, { id: 7 });
-        cache.reads = 0;
-        const tagCalls = vi.spyOn(FragmentRender.prototype, 'tag');
-        try {
-          expect(await engine.renderSource(source, { id: 7 })).toMatch(/^(using|tagged) 7$/);
-          expect(cache.reads).toBe(0);
-          // Nunjucks calls the tag for every render; the engines that compile it ask for the kept hit first.
-          expect(tagCalls).toHaveBeenCalledTimes(engine.name === 'nunjucks' ? 1 : 0);
-        } finally {
-          tagCalls.mockRestore();
-        }
-      }
-    },
-  );
+  // What the compiled hit path saves over the tag's (nothing built per hit) is measured by the
+  // fragments bench, against a tag without keywords.
+  it.each(ENGINES.map((engine) => engine()))('is answered in $name from what an earlier hit kept, without reading the store', async (engine) => {
+    const cache = caches.get<ReadCountingLocMem>('counted');
+    await cache.clear();
+    const sources = [
+      engine.cache('60', 'kept-using', ['$id'], `using ${engine.out('id')}`, { using: 'counted' }),
+      engine.cache('60', 'kept-tagged', ['$id'], `tagged ${engine.out('id')}`, { using: 'counted', tags: 'news', stale: '30' }),
+    ];
+    for (const source of sources) {
+      // A miss, then a hit read from the store, which keeps it.
+      for (let i = 0; i < 2; i++) await engine.renderSource(source, { id: 7 });
+      cache.reads = 0;
+      expect(await engine.renderSource(source, { id: 7 })).toMatch(/^(using|tagged) 7$/);
+      expect(cache.reads).toBe(0);
+    }
+  });
 
   it.each(ENGINES.map((engine) => engine()))('passes its tags on to the page in $name, and is not answered once one of them is invalidated', async (engine) => {
     const cache = caches.get<ReadCountingLocMem>('counted');

@@ -3,13 +3,13 @@
  * itself (a test file, a worker being replaced), and leaves them open when told they are shared.
  */
 import { spawn } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { describe, expect, it } from 'vitest';
 import { cachegrain } from '../../src/frameworks/fastify.js';
+import { moduleArguments } from '../setup/module-process.js';
 
-const tsx = createRequire(import.meta.url).resolve('tsx');
-const fixture = new URL('./fixtures/fastify-close.ts', import.meta.url).pathname;
+const fixture = fileURLToPath(new URL('./fixtures/fastify-close.ts', import.meta.url));
 /** How long a process that closed everything is given to end: only reached when it does not. */
 const EXIT_BUDGET_MS = 10_000;
 
@@ -17,7 +17,7 @@ const EXIT_BUDGET_MS = 10_000;
 async function runFixture(env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
   if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
-  const child = spawn(process.execPath, ['--import', tsx, fixture], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, moduleArguments(fixture), { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   let overdue: NodeJS.Timeout | undefined;
   child.stdout.on('data', (chunk: Buffer) => {

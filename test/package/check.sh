@@ -99,9 +99,17 @@ bare() {
   )
 }
 
-check tarball "$work/$tarball" 5
-check folder "$root" 6
-bare
+# The three applications share nothing but npm's cache: they are installed and checked side by side.
+checks=()
+check tarball "$work/$tarball" 5 &
+checks+=($!)
+check folder "$root" 6 &
+checks+=($!)
+bare &
+checks+=($!)
+failed=0
+for job in "${checks[@]}"; do wait "$job" || failed=1; done
+[ "$failed" -eq 0 ] || exit 1
 if [ "${#problems[@]}" -gt 0 ]; then
   printf 'package: %s\n' "${problems[@]}"
   exit 1
