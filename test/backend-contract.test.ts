@@ -1,13 +1,14 @@
 /**
  * The backend contract says the same in its three places: the code (the `Seam` interface names every
  * primitive, and `CacheSeam` declares the ones a backend must implement abstract), the doc comment
- * at the top of the contract's file, and README's MUST / MAY table under "Custom backends".
+ * at the top of the contract's file, and the manual's MUST / MAY table under "Custom backends".
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { describe, expect, it } from 'vitest';
+import { manualSection } from './setup/manual.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** The file that declares the contract: the class a backend extends, and its doc comment. */
@@ -47,11 +48,9 @@ function primitivesInDocComment(): Record<string, Duty> {
   return Object.fromEntries([...sentence('MUST'), ...sentence('MAY')]);
 }
 
-/** Each primitive by name as the MUST / MAY table of README's "Custom backends" says it. */
-function primitivesInReadme(): Record<string, Duty> {
-  const readme = readFileSync(join(root, 'README.md'), 'utf8');
-  const start = readme.indexOf('### Custom backends');
-  const section = readme.slice(start, readme.indexOf('\n## ', start));
+/** Each primitive by name as the MUST / MAY table of the manual's "Custom backends" says it. */
+function primitivesInManual(): Record<string, Duty> {
+  const section = manualSection('### Custom backends').text;
   const rows = [...section.matchAll(/^\| `(\w+)` \| (MUST|MAY) \|/gm)].map(([, name, duty]) => [name!, duty as Duty] as const);
   return Object.fromEntries(rows);
 }
@@ -64,7 +63,7 @@ describe('the backend contract', () => {
     expect(primitivesInDocComment()).toEqual(code);
   });
 
-  it("has README's table list every primitive of the code, each a MUST or a MAY as the code makes it", () => {
-    expect(primitivesInReadme()).toEqual(primitivesInCode());
+  it("has the manual's table list every primitive of the code, each a MUST or a MAY as the code makes it", () => {
+    expect(primitivesInManual()).toEqual(primitivesInCode());
   });
 });

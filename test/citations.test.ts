@@ -1,5 +1,5 @@
 /**
- * The project cites no document it does not contain: a comment, a test title or the README says the
+ * The project cites no document it does not contain: a comment, a test title or the manual says the
  * rule itself, never "see the specification, section n". An RFC's section is a public document's,
  * and cited as RFC 9110 §5.6.7.
  */
@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const SEARCHED = ['src', 'test', 'bench', 'examples', 'edge', 'README.md'];
+const SEARCHED = ['src', 'test', 'bench', 'examples', 'edge', 'docs', 'README.md'];
 /** Files that look for the word in what is shipped, rather than cite it: the package check, and this test. */
 const LOOKING_FOR_IT = new Set(['test/package/check.sh', 'test/citations.test.ts']);
 const UNSHIPPED_DOCUMENT = /\bSPEC\b/;
@@ -33,6 +33,7 @@ describe('what the project cites', () => {
   it('searches the files it means to', () => {
     const files = searchedFiles();
     expect(files).toContain('README.md');
+    expect(files.some((file) => file.startsWith('docs/'))).toBe(true);
     expect(files).toContain('src/index.ts');
     expect(files.some((file) => file.startsWith('test/http/'))).toBe(true);
     expect(files.some((file) => file.startsWith('edge/'))).toBe(true);

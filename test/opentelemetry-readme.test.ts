@@ -1,12 +1,12 @@
 /**
- * The README's OpenTelemetry example runs as written: Prometheus scrapes the cachegrain metrics over
+ * The manual's OpenTelemetry example runs as written: Prometheus scrapes the cachegrain metrics over
  * HTTP from the exporter's own server, with the route of the page the application served.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from './setup/process.js';
-import { readmeApp, startReadmeApp } from './setup/readme.js';
+import { readmeApp, startReadmeApp, whereShown } from './setup/readme.js';
 
-describe('README: OpenTelemetry with Prometheus', () => {
+describe(`${whereShown('telemetry.mjs')}: OpenTelemetry with Prometheus`, () => {
   const app = readmeApp(['telemetry.mjs']);
   afterAll(() => app.remove());
 

@@ -1,24 +1,24 @@
 /**
- * What the package's index offers an application is what README documents: every value it exports is
- * named there, save the built-in backends' classes (README names each by its `backend` string) and
- * the errors a call may throw. The parts integrations use stay inside the package.
+ * What the package's index offers an application is what the manual (README.md and the guides of
+ * docs/) documents: every value it exports is named there, save the built-in backends' classes (the
+ * manual names each by its `backend` string) and the errors a call may throw. The parts integrations
+ * use stay inside the package.
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import * as api from '../src/index.js';
 import { BUILTIN_BACKENDS } from '../src/backends/index.js';
 import { integrationOf } from '../src/cache/integration.js';
+import { manualFiles, manualText } from './setup/manual.js';
 
-const readme = readFileSync(fileURLToPath(new URL('../README.md', import.meta.url)), 'utf8');
+const manual = manualFiles().map(manualText).join('\n');
 const builtIn = new Set<unknown>(Object.values(BUILTIN_BACKENDS));
 
 describe("the package's index", () => {
-  it('exports no value README does not name, but the built-in backends and the errors', () => {
+  it('exports no value the manual does not name, but the built-in backends and the errors', () => {
     const undocumented = Object.entries(api)
       .filter(([, value]) => !builtIn.has(value) && !(typeof value === 'function' && value.prototype instanceof Error))
       .map(([name]) => name)
-      .filter((name) => !new RegExp(`\\b${name}\\b`).test(readme));
+      .filter((name) => !new RegExp(`\\b${name}\\b`).test(manual));
     expect(undocumented).toEqual([]);
   });
 

@@ -1,12 +1,15 @@
 /**
- * The README's examples run as written, from a folder of their own with cachegrain installed: each
- * block the README names a file for is that file.
+ * The manual's examples run as written, from a folder of their own with cachegrain installed: each
+ * block README.md or a guide of docs/ names a file for is that file, and every such block is one a
+ * test of the suite runs.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { readmeApp, runInReadmeApp, startReadmeApp } from './setup/readme.js';
+import { root } from './setup/manual.js';
+import { readmeApp, readmeFiles, runInReadmeApp, startReadmeApp, whereShown } from './setup/readme.js';
 
-describe('README: Quick start', () => {
+describe(`${whereShown('app.mjs')}: Quick start`, () => {
   const app = readmeApp(['app.mjs', 'views/home.njk']);
   afterAll(() => app.remove());
 
@@ -27,7 +30,7 @@ describe('README: Quick start', () => {
   }, 30_000);
 });
 
-describe('README: where to mount the page cache (a shop)', () => {
+describe(`${whereShown('shop.mjs')}: where to mount the page cache (a shop)`, () => {
   const app = readmeApp(['shop.mjs', 'views/shop.njk']);
   afterAll(() => app.remove());
 
@@ -52,7 +55,7 @@ describe('README: where to mount the page cache (a shop)', () => {
   }, 30_000);
 });
 
-describe('README: streamed holes', () => {
+describe(`${whereShown('streamed.mjs')}: streamed holes`, () => {
   const app = readmeApp(['streamed.mjs', 'views/product.njk']);
   afterAll(() => app.remove());
 
@@ -90,7 +93,7 @@ describe('README: streamed holes', () => {
   }, 30_000);
 });
 
-describe('README: Testing an application that caches', () => {
+describe(`${whereShown('articles.test.mjs')}: Testing an application that caches`, () => {
   /** How long an example's run is given before it counts as one that does not end. */
   const BUDGET_MS = 60_000;
 
@@ -100,7 +103,7 @@ describe('README: Testing an application that caches', () => {
       const { code, output } = await runInReadmeApp(app.dir, ['--test', 'articles.test.mjs'], BUDGET_MS);
       expect(output).toMatch(/^# pass 2$/m);
       expect(output).toMatch(/^# fail 0$/m);
-      expect(code, `node --test still ran ${BUDGET_MS} ms after it started, or failed:\n${output}`).toBe(0);
+      expect(code, `node --test (${whereShown('articles.test.mjs')}) still ran ${BUDGET_MS} ms after it started, or failed:\n${output}`).toBe(0);
     } finally {
       app.remove();
     }
@@ -111,10 +114,32 @@ describe('README: Testing an application that caches', () => {
     try {
       const vitest = join(app.dir, 'node_modules', 'vitest', 'vitest.mjs');
       const { code, output } = await runInReadmeApp(app.dir, [vitest, 'run'], BUDGET_MS);
-      expect(output).toMatch(/Tests\s+2 passed \(2\)/);
+      expect(output, `vitest run (${whereShown('fastify-articles.test.ts')}):\n${output}`).toMatch(/Tests\s+2 passed \(2\)/);
       expect(code, output).toBe(0);
     } finally {
       app.remove();
     }
   }, 90_000);
+});
+
+/** Every test file of the suite, by its path from the project root. */
+function testFiles(): string[] {
+  return readdirSync(join(root, 'test'), { recursive: true, encoding: 'utf8' })
+    .filter((path) => path.endsWith('.ts'))
+    .map((path) => `test/${path}`);
+}
+
+describe('the manual', () => {
+  it('shows no named block that no test runs', () => {
+    // A test runs a block by naming it to readmeApp or reading it with readmeFiles().get.
+    const run = new Set<string>();
+    for (const file of testFiles()) {
+      const text = readFileSync(join(root, file), 'utf8');
+      for (const [, names] of text.matchAll(/readmeApp\(\[([^\]]*)\]/g)) for (const [, name] of names!.matchAll(/'([^']+)'/g)) run.add(name!);
+      for (const [, name] of text.matchAll(/readmeFiles\(\)\.get\('([^']+)'\)/g)) run.add(name!);
+    }
+    const shown = [...readmeFiles().keys()];
+    expect(shown.length).toBeGreaterThan(10);
+    expect(shown.filter((name) => !run.has(name)).map((name) => `${name} (${whereShown(name)})`)).toEqual([]);
+  });
 });

@@ -12,7 +12,7 @@
  * at a time per key in the process), `extendExpiry` (else tag versions never expire) and
  * `disconnect` (else closing releases nothing).
  *
- * `CacheSeam` declares each, documented there, and README's table of the contract lists the same.
+ * `CacheSeam` declares each, documented there, and the contract's table in docs/backends.md lists the same.
  * The cache's operations reach them through one `Seam`, chosen when it is made (`composeSeam`): the
  * backend itself, or a layer in front of it (an L1).
  */

@@ -1,6 +1,6 @@
 /**
  * What the page cache, the fragments, the dashboard, `cachegrain inspect` and the parts of the cache
- * itself reach in a cache beyond the API README documents: reads shared among readers that never
+ * itself reach in a cache beyond the API the manual documents: reads shared among readers that never
  * mutate them and hits held from memory, the key as the cache stores it, how the store holds an
  * entry, how its calls and writes land, its invalidation listeners and counts, and its flights,
  * refreshes and work behind. Reached through `integrationOf(cache)`, under a key the package does

@@ -3,7 +3,7 @@
  * dashboard guard is a prefix test (`ctx.path.startsWith('/_cache')`) gets every hole filled, as
  * hole URLs live where no such guard reaches; a builder that throws is answered with its fallback,
  * 200, and reported once; an include the application answers with an error status (or cannot answer
- * at all) adds nothing to the assembled page, under the shipped VCL and under the one README shows.
+ * at all) adds nothing to the assembled page, under the shipped VCL and under the one the manual shows.
  */
 import type { Server } from 'node:http';
 import Koa from 'koa';
@@ -14,7 +14,7 @@ import { installCacheTag, renderString } from '../../src/engines/nunjucks.js';
 import { forgetHole } from '../../src/http/index.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { type Proxy, startShippedVarnish, startVarnish } from '../setup/proxies.js';
-import { readmeFiles } from '../setup/readme.js';
+import { readmeFiles, whereShown } from '../setup/readme.js';
 import { listen, send } from './client.js';
 
 const env = installCacheTag(new nunjucks.Environment(null, { autoescape: true }));
@@ -76,13 +76,13 @@ function shop(): Koa {
   return app;
 }
 
-/** The two Varnish configurations a site may run: the one the package ships, or the least README shows (`esi.vcl`). */
+/** The two Varnish configurations a site may run: the one the package ships, or the least the manual shows (`esi.vcl`). */
 const VARNISHES = {
   shipped: (backendPort: number) => startShippedVarnish({ backendPort }),
-  "README's esi.vcl": (backendPort: number) => {
+  "the manual's esi.vcl": (backendPort: number) => {
     const shown = readmeFiles().get('esi.vcl');
     if (shown === undefined || !shown.includes('.port = "3000";'))
-      throw new Error('README no longer shows esi.vcl with its backend on port 3000: update this test');
+      throw new Error(`the manual no longer shows esi.vcl with its backend on port 3000 (${whereShown('esi.vcl')}): update this test`);
     return startVarnish({ vcl: shown.replace(/^vcl 4\.1;\n/, '').replace('.port = "3000";', `.port = "${backendPort}";`) });
   },
 };
