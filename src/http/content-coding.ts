@@ -1,5 +1,5 @@
 /**
- * Content codings (RFC 9110 §8.4, §12.5.3): which of the codings a page is stored in a request
+ * Content codings (RFC 9110 §8.4 and RFC 9110 §12.5.3): which of the codings a page is stored in a request
  * accepts best, by the q-values of its `Accept-Encoding`, and which responses may be compressed at
  * all. Pure functions over header values, as `vary` and `fresh` are written.
  */
