@@ -36,14 +36,14 @@ describe("the package's index", () => {
     expectTypeOf(cache).not.toHaveProperty('countEntries');
     expectTypeOf(cache).not.toHaveProperty('purgedEdges');
     expectTypeOf(cache).not.toHaveProperty('edgeTagHeaders');
-    expectTypeOf(cache).not.toHaveProperty('writesLandAtOnce');
+    expectTypeOf(cache).not.toHaveProperty('answersAtOnce');
     expectTypeOf(cache).not.toHaveProperty('failsOpen');
     expectTypeOf(cache).not.toHaveProperty('behind');
     expect(await integrationOf(cache).readShared('page')).toBe('body');
     expect(integrationOf(cache).storedKey('page')).toBe(cache.makeKey('page'));
     expect(await integrationOf(cache).countEntries()).toBe(1);
     expect((await integrationOf(cache).storedEntry('page'))?.bytes).toBeGreaterThan(0);
-    expect(integrationOf(cache).writesLandAtOnce).toBe(true);
+    expect(integrationOf(cache).answersAtOnce).toBe(true);
     expect(integrationOf(cache).failsOpen).toBe(false);
   });
 });

@@ -164,8 +164,8 @@ export class LocMemCache extends BaseCache<MemoryPayload> implements LocalStore<
     return this.store.entries.size;
   }
 
-  /** Its writes, tagged ones too, land within the call's own turn: they touch nothing outside memory. */
-  protected override get writesLandAtOnce(): boolean {
+  /** Its reads and writes, tagged ones too, are done within the call's own turn: they touch nothing outside memory. */
+  protected override get answersAtOnce(): boolean {
     return true;
   }
 

@@ -132,10 +132,11 @@ export abstract class CacheSeam<P> extends EventEmitter {
   }
 
   /**
-   * Whether a write lands before anything else in the process runs (a store wholly in this process):
-   * no one need wait for it to see it. A file or a server is written later.
+   * Whether every read and write is done before anything else in the process runs (a store wholly
+   * in this process): no one need wait to see a write, and a lookup needs no promise between its
+   * reads. A file or a server answers later.
    */
-  protected get writesLandAtOnce(): boolean {
+  protected get answersAtOnce(): boolean {
     return false;
   }
 

@@ -261,8 +261,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
       get failsOpen() {
         return cache.failsOpen;
       },
-      get writesLandAtOnce() {
-        return cache.writesLandAtOnce;
+      get answersAtOnce() {
+        return cache.answersAtOnce;
       },
       get invalidationListeners() {
         return cache.invalidationListeners.all;

@@ -54,10 +54,11 @@ export interface CacheIntegration {
   /** Whether a server's failure answers as a miss or a no-op rather than rejecting (a server backend's `failOpen`). */
   readonly failsOpen: boolean;
   /**
-   * Whether a write lands before anything else in the process runs (a store wholly in this process):
-   * no one need wait for it to see it. A file or a server is written later.
+   * Whether every read and write is done before anything else in the process runs (a store wholly
+   * in this process): no one need wait to see a write, and a lookup needs no promise between its
+   * reads. A file or a server answers later.
    */
-  readonly writesLandAtOnce: boolean;
+  readonly answersAtOnce: boolean;
   /** Who it tells of its invalidations, in order (`addInvalidationListener`): the edges' purges are found among them. */
   readonly invalidationListeners: readonly InvalidationListener[];
   /** What `stats()` answers a copy of: a listener counts there what it does for this cache (the edges' `purgesSent`, `purgesFailed`). */

@@ -1,13 +1,13 @@
 /**
  * The fetch phase (Django's `FetchFromCacheMiddleware`): one request's lookup in one page-cache
  * layer, as one object carrying the URL's keys, the tag versions read with them, the variant and a
- * fallback page from step to step, top to bottom: the refresh token, the header list and the path's
- * tag versions, the variant's page, then the answer (a HIT, a STALE with its refresh behind, a 304 or
- * a HEAD, sent by `serve`) or the miss. A step goes on at once when the store answered synchronously,
- * so a hit on a cache in this process is sent within the request's own event, with no promise in
- * between. A miss renders once per page in the process (a `Flight` of the cache's, led by the
- * request) and, under `lock`, once across processes; it is handed to the response phase as a
- * `PageMiss`.
+ * fallback page. The reference lookup (`lookUpPage`) reads top to bottom: the refresh token, the
+ * header list and the path's tag versions, the variant's page, then the answer (a HIT, a STALE with
+ * its refresh behind, a 304 or a HEAD, sent by `serve`) or the miss. Beside it, `lookUpAtOnce` takes
+ * the same steps on a cache wholly in this process, with no promise between them, so that a hit
+ * there is sent within the request's own event. A miss renders once per page in the process (a
+ * `Flight` of the cache's, led by the request) and, under `lock`, once across processes; it is
+ * handed to the response phase as a `PageMiss`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../cache/base-cache.js';
@@ -25,8 +25,6 @@ import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './page-ref
 import { reportPageFailure } from './page-failures.js';
 import { SeenAtLookup } from './seen-at-lookup.js';
 import { requestRefusal } from './policy.js';
-/** The next step of a lookup, given the store's answers. */
-type Step<A, B> = (this: PageLookup, first: A, second: B) => MaybePromise<boolean>;
 
 export class PageLookup {
   /** Whether the request is a refresh this cache (or a process sharing it) asked for: it renders whatever is stored. */
@@ -60,7 +58,8 @@ export class PageLookup {
 
   /**
    * Answers from the cache (or from a concurrent render of the same page): true once the response is
-   * sent. Else false, after handing the miss to the capture phase (see `PageMiss`).
+   * sent. Else false, after handing the miss to the capture phase (see `PageMiss`). A cache wholly
+   * in this process is looked up at once (`lookUpAtOnce`), any other by the reference (`lookUpPage`).
    */
   lookup(): MaybePromise<boolean> {
     const refused = requestRefusal(this.req, this.layer.requestPolicies);
@@ -68,12 +67,13 @@ export class PageLookup {
       countOnce(this, 'bypass', routeOf(this.req, this.res));
       return this.layer.markBypass(this.res, refused);
     }
+    const atOnce = integrationOf(this.cache).answersAtOnce;
     const tracer = tracing.tracer;
-    if (tracer === undefined) return this.lookUp();
+    if (tracer === undefined) return atOnce ? this.lookUpAtOnce() : this.lookUpPage();
     const span = tracer.pageLookup(this.cache.alias, this.req.method ?? 'GET');
     return traced(
       span,
-      () => this.lookUp(),
+      () => (atOnce ? this.lookUpAtOnce() : this.lookUpPage()),
       () => {
         if (this.found !== undefined) span.route(this.found.route ?? requestPath(this.req));
         return this.found === undefined || this.foundAs === 'MISS' ? 'miss' : this.foundAs === 'HIT' ? 'hit' : 'stale';
@@ -81,12 +81,46 @@ export class PageLookup {
     );
   }
 
-  private lookUp(): MaybePromise<boolean> {
-    if (carriesRefreshHeader(this.req)) {
-      const tokenKey = refreshTokenKey(this.req);
-      if (tokenKey !== undefined) return this.after(this.read(integrationOf(this.cache).readShared<boolean>, tokenKey), undefined, this.lookUpUrl);
-    }
-    return this.lookUpUrl(false);
+  /**
+   * The reference lookup, read top to bottom (Django's `process_request`): a refresh this cache
+   * asked for renders whatever is stored; the URL's header list and its path's tag versions are read
+   * together (one round trip, one timeout at most); with no header list the URL has no page yet; the
+   * request's variant names the page, which is served fresh (HIT) or stale (STALE, refreshed
+   * behind), else rendered (see `answer`).
+   */
+  private async lookUpPage(): Promise<boolean> {
+    const shared = integrationOf(this.cache);
+    const tokenKey = refreshTokenKey(this.req);
+    if (tokenKey !== undefined) this.isRefresh = (await this.read(shared.readShared<boolean>, tokenKey)) === true;
+    const keys = (this.keys = this.layer.keysOf(this.req));
+    const [learned, snapshot] = await Promise.all([this.read(shared.readShared<LearnedHeaders>, keys.headerKey), this.cache.readTagSnapshot(keys.urlTags)]);
+    const pageKey = this.pageKeyOf(learned, snapshot);
+    if (pageKey === undefined) return this.joinOrLead();
+    return this.answer(await this.read(shared.readSharedEntry<StoredPage>, pageKey, snapshot));
+  }
+
+  /**
+   * The reference lookup's steps on a cache wholly in this process, whose every read answers at once
+   * (`answersAtOnce`): the same reads in the same order, with no promise between them, so that a hit
+   * is sent within the request's own event. It answers what the reference answers (the page cache's
+   * cases run on both: test/http/page-cache.test.ts).
+   */
+  private lookUpAtOnce(): MaybePromise<boolean> {
+    const shared = integrationOf(this.cache);
+    const tokenKey = refreshTokenKey(this.req);
+    if (tokenKey !== undefined) this.isRefresh = this.atOnce(this.read(shared.readShared<boolean>, tokenKey)) === true;
+    const keys = (this.keys = this.layer.keysOf(this.req));
+    const learned = this.atOnce(this.read(shared.readShared<LearnedHeaders>, keys.headerKey));
+    const snapshot = this.atOnce(this.cache.readTagSnapshot(keys.urlTags));
+    const pageKey = this.pageKeyOf(learned, snapshot);
+    if (pageKey === undefined) return this.joinOrLead();
+    return this.answer(this.atOnce(this.read(shared.readSharedEntry<StoredPage>, pageKey, snapshot)));
+  }
+
+  /** A read's answer on a cache that answers at once: a promise there breaks the store's word (`answersAtOnce`). */
+  private atOnce<T>(answer: MaybePromise<T>): T {
+    if (answer instanceof Promise) throw new Error(`cache '${this.cache.alias}': a store that answers at once answered a read of a page later`);
+    return answer;
   }
 
   /** One of the lookup's reads of its cache, `read(key, known)`, traced as a `get` of it when a tracer is plugged in. */
@@ -101,36 +135,19 @@ export class PageLookup {
   }
 
   /**
-   * The one place a store's answers are waited for: `step` goes on at once when both came
-   * synchronously (a cache in this process), else once both have come.
+   * The key of the request's page from its URL's header list (`learned`) and its path's tag versions,
+   * kept for the render; undefined where the page is rendered whatever is stored: no header list (no
+   * page of the URL yet), or a refresh. (A path whose tag was never invalidated has no version, and
+   * may well have pages.)
    */
-  private after<A, B>(first: MaybePromise<A>, second: MaybePromise<B>, step: Step<A, B>): MaybePromise<boolean> {
-    if (!(first instanceof Promise) && !(second instanceof Promise)) return step.call(this, first, second);
-    return Promise.all([first, second]).then(([a, b]) => step.call(this, a, b));
-  }
-
-  /** `refreshToken`: what the cache holds under the refresh token the request carries, if it carries one. */
-  private lookUpUrl(refreshToken: boolean | undefined): MaybePromise<boolean> {
-    this.isRefresh = refreshToken === true;
-    const keys = (this.keys = this.layer.keysOf(this.req));
-    // The header list and the path's tag versions are read together: one round trip, one timeout at most.
-    return this.after(
-      this.read(integrationOf(this.cache).readShared<LearnedHeaders>, keys.headerKey),
-      this.cache.readTagSnapshot(keys.urlTags),
-      this.lookUpVariant,
-    );
-  }
-
-  private lookUpVariant(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): MaybePromise<boolean> {
+  private pageKeyOf(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): string | undefined {
     this.snapshot = snapshot;
-    if (learned === undefined) return this.joinOrLead();
+    if (learned === undefined) return undefined;
     this.learnedContexts = learned.contexts ?? [];
     const variant = variesOnNothing(learned) ? undefined : this.keys.variants.of(this.req, learned);
     this.variant = variant === undefined ? EMPTY_MD5 : variant.hash;
-    // A refresh renders whatever is stored. (A path whose tag was never invalidated has no version, and may well have pages.)
-    if (this.isRefresh) return this.joinOrLead();
-    const pageKey = (this.pageKey = variant === undefined ? this.keys.unvariedPageKey : variant.pageKey);
-    return this.after(this.read(integrationOf(this.cache).readSharedEntry<StoredPage>, pageKey, snapshot), undefined, this.answer);
+    if (this.isRefresh) return undefined;
+    return (this.pageKey = variant === undefined ? this.keys.unvariedPageKey : variant.pageKey);
   }
 
   /** Serves the page found for the variant, or goes on to render it (also when its templates changed since it was stored). */

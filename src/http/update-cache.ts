@@ -125,7 +125,7 @@ export function storeOnEnd(toStore: PageToStore, body: Buffer | null): Promise<v
   const storing = inRequestScope(miss.res, () => storePage(toStore, stored));
   miss.storingWith(storing);
   // Django stores, then returns: the end of the response waits for a store that lands later than now.
-  return integrationOf(miss.cache).writesLandAtOnce ? undefined : storing;
+  return integrationOf(miss.cache).answersAtOnce ? undefined : storing;
 }
 
 /**
