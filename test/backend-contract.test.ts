@@ -13,7 +13,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 /** The file that declares the contract: the class a backend extends, and its doc comment. */
 const CONTRACT = 'src/cache/backend-contract.ts';
 /** The file that declares the primitives the cache's operations call (`Seam`). */
-const PRIMITIVES = 'src/common/backend-primitives.ts';
+const PRIMITIVES = 'src/store/backend-primitives.ts';
 
 type Duty = 'MUST' | 'MAY';
 

@@ -8,12 +8,12 @@
  * (the largest `timeoutMs` among them), cut by each wait on a call that failed.
  */
 import { BaseCache, type CacheParams } from '../cache/base-cache.js';
-import type { Seam } from '../common/backend-primitives.js';
-import type { ServerHealth } from '../common/cache-types.js';
-import type { Codec } from '../common/codec.js';
-import { CacheServerError } from '../common/errors.js';
-import type { ReportPath } from '../common/reporting.js';
-import { MUST_BE, type OptionShape, optionShape } from '../common/option-rules.js';
+import type { Seam } from '../store/backend-primitives.js';
+import type { ServerHealth } from '../store/cache-types.js';
+import type { Codec } from '../encoding/codec.js';
+import { CacheServerError } from '../errors/errors.js';
+import type { ReportPath } from '../observation/reporting.js';
+import { MUST_BE, type OptionShape, optionShape } from '../options/option-rules.js';
 import { currentScope } from '../cacheability/request-scope.js';
 import { REQUEST_BUDGET, type RequestBudget } from './request-budget.js';
 import { DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';

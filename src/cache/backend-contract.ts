@@ -16,17 +16,17 @@
  * The cache's operations reach them through one `Seam`, chosen when it is made (`composeSeam`): the
  * backend itself, or a layer in front of it (an L1).
  */
-import { andThen, type MaybePromise } from '../common/maybe-promise.js';
+import { andThen, type MaybePromise } from '../store/maybe-promise.js';
 import { EventEmitter } from 'node:events';
-import { now } from '../common/clock.js';
-import { defaultKeyFunction, type KeyFunction } from '../common/cache-keys.js';
-import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
-import { cacheTypeError, named } from '../common/reporting.js';
-import { payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../common/backend-primitives.js';
+import { now } from '../store/clock.js';
+import { defaultKeyFunction, type KeyFunction } from '../keys/cache-keys.js';
+import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../store/made-keys.js';
+import { payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../store/backend-primitives.js';
+import { cacheTypeError, named } from '../errors/errors.js';
 import { WorkBehind } from '../flight/work-behind.js';
 import type { InvalidationListener, InvalidationListeners } from './invalidation-listeners.js';
-import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from '../common/cache-types.js';
-import { checkOptionNames, checkOptionValues, type OptionShape } from '../common/option-rules.js';
+import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from '../store/cache-types.js';
+import { checkOptionNames, checkOptionValues, type OptionShape } from '../options/option-rules.js';
 
 /**
  * What a backend is built on: the settings every cache has, checked once, and the primitives a

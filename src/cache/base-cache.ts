@@ -10,27 +10,27 @@ export interface RenderRead<T> {
  * keys, versions, timeouts, serialization and copy-on-read; a backend sees only made keys, payloads
  * and absolute expiries (epoch seconds, `null` = never). The concerns around the API live in parts
  * of their own, which this class holds: tags (src/tags), getOrSet over the flight engine, counters,
- * in-process hits and reporting. Each public operation goes through `instrument` (src/core/observe.ts),
+ * in-process hits and reporting. Each public operation goes through `instrument` (src/observation/observation.ts),
  * which publishes how it ended while someone subscribes.
  */
-import type { Codec } from '../common/codec.js';
-import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } from '../common/call-options.js';
+import type { Codec } from '../encoding/codec.js';
+import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } from '../store/call-options.js';
 import { type CacheParts, cacheParts } from './cache-parts.js';
 import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
-import type { InProcessEntry, InProcessStore, LocalStore } from '../common/in-process-contract.js';
+import type { InProcessEntry, InProcessStore, LocalStore } from '../store/in-process-contract.js';
 import { InProcessHits } from './in-process-hits.js';
-import { type CacheKey, userKeyToString } from '../common/cache-keys.js';
-import type { MadeKey, MadeKeys } from '../common/made-keys.js';
-import { type CacheStats, countError, emptyStats, instrument, observing } from '../common/observation.js';
-import { type Payloads, Unreadable } from '../common/payloads.js';
-import type { Reporter } from '../common/reporting.js';
+import { type CacheKey, userKeyToString } from '../keys/cache-keys.js';
+import type { MadeKey, MadeKeys } from '../store/made-keys.js';
+import { type CacheStats, countError, emptyStats, instrument, observing } from '../observation/observation.js';
+import { type Payloads, Unreadable } from '../encoding/payloads.js';
+import type { Reporter } from '../observation/reporting.js';
 import { CacheSeam } from './backend-contract.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import { andThen, type MaybePromise, nothing, promised } from '../common/maybe-promise.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import { andThen, type MaybePromise, nothing, promised } from '../store/maybe-promise.js';
 import { type CacheIntegration, INTEGRATION } from './integration.js';
 import { storedEntryIn } from './stored-entry.js';
-import { type Seam } from '../common/backend-primitives.js';
+import { type Seam } from '../store/backend-primitives.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
 import {
@@ -46,20 +46,20 @@ import {
   type TimeoutArg,
   type TouchArg,
   type VersionOption,
-} from '../common/cache-types.js';
-import { checkOptionNames } from '../common/option-rules.js';
+} from '../store/cache-types.js';
+import { checkOptionNames } from '../options/option-rules.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { withOwnExpiry } from '../tags/expiry-stamps.js';
 import { TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
-export type { WriteFailure } from '../common/backend-primitives.js';
+export type { WriteFailure } from '../store/backend-primitives.js';
 export type { EachEntry } from './writes.js';
 export type { InvalidationEvent, InvalidationListener, TagsInvalidatedEvent } from './invalidation-listeners.js';
-export type { Entry } from '../common/cache-types.js';
-export type { MaybePromise } from '../common/maybe-promise.js';
-export { failedKey } from '../common/backend-primitives.js';
-export type { HeldString, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from '../common/in-process-contract.js';
+export type { Entry } from '../store/cache-types.js';
+export type { MaybePromise } from '../store/maybe-promise.js';
+export { failedKey } from '../store/backend-primitives.js';
+export type { HeldString, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from '../store/in-process-contract.js';
 export type {
   CachedEntry,
   CacheLogger,
@@ -77,8 +77,8 @@ export type {
   TouchOptions,
   VersionOption,
   WriteOptions,
-} from '../common/cache-types.js';
-export { DEFAULT_TIMEOUT, INVALIDATE_OPTIONS, splitLocation } from '../common/cache-types.js';
+} from '../store/cache-types.js';
+export { DEFAULT_TIMEOUT, INVALIDATE_OPTIONS, splitLocation } from '../store/cache-types.js';
 
 export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   protected readonly codec: Codec<P>;

@@ -7,15 +7,15 @@
  * the tags, below the cache, declare what they need of it (`TagHost`), which these extend.
  */
 import type { EventEmitter } from 'node:events';
-import type { Seam } from '../common/backend-primitives.js';
-import { CallOptions } from '../common/call-options.js';
-import type { CacheParams, TagSnapshot } from '../common/cache-types.js';
-import type { Codec } from '../common/codec.js';
-import { type KeyMaking, MadeKeys } from '../common/made-keys.js';
-import type { MaybePromise } from '../common/maybe-promise.js';
-import type { CacheStats } from '../common/observation.js';
-import { Payloads } from '../common/payloads.js';
-import { Reporter } from '../common/reporting.js';
+import type { Seam } from '../store/backend-primitives.js';
+import { CallOptions } from '../store/call-options.js';
+import type { CacheParams, TagSnapshot } from '../store/cache-types.js';
+import type { Codec } from '../encoding/codec.js';
+import { type KeyMaking, MadeKeys } from '../store/made-keys.js';
+import type { MaybePromise } from '../store/maybe-promise.js';
+import type { CacheStats } from '../observation/observation.js';
+import { Payloads } from '../encoding/payloads.js';
+import { Reporter } from '../observation/reporting.js';
 import type { Release } from '../flight/index.js';
 import { type CacheIntegration, type INTEGRATION, integrationOf } from './integration.js';
 import { InvalidationListeners } from './invalidation-listeners.js';

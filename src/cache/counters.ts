@@ -4,13 +4,12 @@
  * process, so that concurrent callers lose nothing.
  */
 import type { CacheParts } from './cache-parts.js';
-import { KeyNotFoundError } from '../common/errors.js';
-import { type CacheKey, describe } from '../common/cache-keys.js';
-import { Unreadable } from '../common/payloads.js';
-import { cacheTypeError } from '../common/reporting.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import { type Entry } from '../common/cache-types.js';
-import type { VersionOption } from '../common/cache-types.js';
+import { cacheTypeError, describe, KeyNotFoundError } from '../errors/errors.js';
+import { type CacheKey } from '../keys/cache-keys.js';
+import { Unreadable } from '../encoding/payloads.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import { type Entry } from '../store/cache-types.js';
+import type { VersionOption } from '../store/cache-types.js';
 import { outlived } from '../tags/expiry-stamps.js';
 
 export class Counters<P> {

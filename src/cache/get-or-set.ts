@@ -5,14 +5,14 @@
  * but dead (invalidated, or kept only for its stale window) is replaced under a lock, so that one
  * adder in all processes wins.
  */
-import { hasRunOut, storedExpiry, type WriteArgs } from '../common/call-options.js';
+import { hasRunOut, storedExpiry, type WriteArgs } from '../store/call-options.js';
 import type { CacheParts } from './cache-parts.js';
 import { LOCK_SECONDS } from '../flight/index.js';
-import { Unreadable } from '../common/payloads.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import type { TimeoutArg } from '../common/cache-types.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import type { ToldOutcome } from '../common/observation.js';
+import { Unreadable } from '../encoding/payloads.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import type { TimeoutArg } from '../store/cache-types.js';
+import type { CacheKey } from '../keys/cache-keys.js';
+import type { ToldOutcome } from '../observation/observation.js';
 import { integrationOf } from './integration.js';
 
 export class GetOrSet<P> {

@@ -3,12 +3,12 @@
  * judged against its tags' versions as this process holds them, kept by a caller and answered again
  * while every entry it stands on still stands.
  */
-import type { CacheStats } from '../common/observation.js';
-import { Unreadable } from '../common/payloads.js';
-import type { CachedEntry, EntryState } from '../common/cache-types.js';
+import type { CacheStats } from '../observation/observation.js';
+import { Unreadable } from '../encoding/payloads.js';
+import type { CachedEntry, EntryState } from '../store/cache-types.js';
 import type { Judged, TagVersions } from '../tags/versions.js';
 import type { CacheParts } from './cache-parts.js';
-import type { HeldString, HeldStringKeeper, InProcessEntry, InProcessStanding, InProcessStore } from '../common/in-process-contract.js';
+import type { HeldString, HeldStringKeeper, InProcessEntry, InProcessStanding, InProcessStore } from '../store/in-process-contract.js';
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
 const NO_ENTRIES: ReadonlyArray<InProcessStanding> = Object.freeze([]);

@@ -7,11 +7,11 @@
  * not export, so that `cache.` offers an application the documented API only.
  */
 import type { Flights, Refreshes, WorkBehind } from '../flight/index.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import type { HeldString } from '../common/in-process-contract.js';
-import type { MaybePromise } from '../common/maybe-promise.js';
-import type { CacheStats } from '../common/observation.js';
-import type { CachedEntry, RenderEntry, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
+import type { CacheKey } from '../keys/cache-keys.js';
+import type { HeldString } from '../store/in-process-contract.js';
+import type { MaybePromise } from '../store/maybe-promise.js';
+import type { CacheStats } from '../observation/observation.js';
+import type { CachedEntry, RenderEntry, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from '../store/cache-types.js';
 import type { InvalidationListener } from './invalidation-listeners.js';
 
 export const INTEGRATION: unique symbol = Symbol('cachegrain.integration');

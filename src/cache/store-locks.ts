@@ -5,10 +5,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { CacheParts } from './cache-parts.js';
-import { md5 } from '../common/hash.js';
-import { describe } from '../common/cache-keys.js';
-import { cacheTypeError } from '../common/reporting.js';
-import { TAG_KEY_VERSION } from '../common/made-keys.js';
+import { md5 } from '../keys/hash.js';
+import { TAG_KEY_VERSION } from '../store/made-keys.js';
+import { cacheTypeError, describe } from '../errors/errors.js';
 
 export class StoreLocks<P> {
   constructor(private readonly context: CacheParts<P>) {}

@@ -2,8 +2,8 @@
  * How the store holds one entry, for `cachegrain inspect`: read through the cache's parts as any
  * read is, and described without decoding its value.
  */
-import type { StoredEntry, VersionOption } from '../common/cache-types.js';
-import type { CacheKey } from '../common/cache-keys.js';
+import type { StoredEntry, VersionOption } from '../store/cache-types.js';
+import type { CacheKey } from '../keys/cache-keys.js';
 import type { CacheParts } from './cache-parts.js';
 
 /** How the store of the cache `parts` belong to holds the entry under `key` (see `StoredEntry`); undefined when nothing is stored under it. */

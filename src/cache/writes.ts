@@ -3,14 +3,14 @@
  * few round trips as their expiries allow; `touch`, which rewrites an entry's stamp when it has stale
  * windows; and deletes.
  */
-import { hasRunOut, latestStoredExpiry, storedExpiry } from '../common/call-options.js';
-import { NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
+import { hasRunOut, latestStoredExpiry, storedExpiry } from '../store/call-options.js';
+import { NO_TAGS, NOTHING_TO_STAMP } from '../encoding/codec.js';
 import { retimed, withOwnExpiry } from '../tags/expiry-stamps.js';
 import type { CacheParts } from './cache-parts.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import { failedKey, throwRefusal } from '../common/backend-primitives.js';
-import type { ListOf, TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
-import type { TouchArg } from '../common/cache-types.js';
+import type { CacheKey } from '../keys/cache-keys.js';
+import { failedKey, throwRefusal } from '../store/backend-primitives.js';
+import type { ListOf, TagSnapshot, TimeoutArg, VersionOption } from '../store/cache-types.js';
+import type { TouchArg } from '../store/cache-types.js';
 
 /** One entry of `setEach`. */
 export interface EachEntry {

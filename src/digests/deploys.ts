@@ -14,8 +14,8 @@
 import type { BaseCache } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
 import { edgesPurgedBy } from '../edge/cache-edges.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { TAG_KEY_VERSION, TAG_KEYS } from '../store/made-keys.js';
 import { lockOrWait, LOCK_SECONDS } from '../flight/index.js';
 import { namedEngines, templateNow, templateTag, whenEngineNamed } from './pages.js';
 

@@ -6,8 +6,8 @@
  * includes pass along), so it must be rendered with `renderAsync`.
  */
 import type { Eta } from 'eta';
-import { describe } from '../common/cache-keys.js';
 import { FragmentRender, type FragmentTag, TemplateSyntaxError, uncacheableOutput } from '../fragments/index.js';
+import { describe } from '../errors/errors.js';
 import type { TemplateDigests } from '../digests/index.js';
 import { etaDigests } from './eta-digests.js';
 import { RENDER_STATE } from './template-tag.js';

@@ -20,8 +20,8 @@ import {
   type TopLevelToken,
   type ValueToken,
 } from 'liquidjs';
-import { describe } from '../common/cache-keys.js';
 import { missingEndTag, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments, uncacheableOutput, unknownKeyword } from '../fragments/index.js';
+import { describe } from '../errors/errors.js';
 import { liquidDigests } from './liquid-digests.js';
 import { renderOf, snapshot } from './liquid-renderer.js';
 

@@ -10,8 +10,8 @@
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import type { Environment } from 'nunjucks';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { processMemo } from '../common/process-memos.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { processMemo } from '../memos/process-memos.js';
 import { type TemplateDigests, UNNAMED } from '../digests/index.js';
 import { FragmentRender, TemplateSyntaxError, withRenderState } from '../fragments/index.js';
 import { checkEngineVersion, type EngineVersions, packageVersionAt } from './engine-versions.js';

@@ -3,8 +3,8 @@
  * fragments resolved when the template returns. Pug renders synchronously, so a hit is answered
  * from the call's evaluated arguments before anything a miss needs is built.
  */
-import { describe } from '../common/cache-keys.js';
 import { FragmentRender, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments, uncacheableOutput } from '../fragments/index.js';
+import { describe } from '../errors/errors.js';
 import type { PugDigests } from './pug-digests.js';
 
 const NO_ARGUMENTS: readonly unknown[] = Object.freeze([]);

@@ -7,9 +7,9 @@
  */
 import type { BaseCache, HeldString } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
-import { md5 } from '../common/hash.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { processMemo } from '../common/process-memos.js';
+import { md5 } from '../keys/hash.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { processMemo } from '../memos/process-memos.js';
 import { framedValues } from '../cacheability/contexts.js';
 
 /** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */

@@ -8,7 +8,7 @@ import type { BaseCache, RenderEntry } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
 import { Cacheability } from '../cacheability/record.js';
 import { lockOrWait, type Release } from '../flight/index.js';
-import { groupBy } from '../common/group.js';
+import { groupBy } from '../keys/group.js';
 import { atTag } from './arguments.js';
 import type { Fragment, Hit, Rendered } from './fragment.js';
 import { cutAtPlaceholders, takeUncacheableMarks } from './placeholders.js';

@@ -11,7 +11,7 @@ import type { BaseCache } from '../cache/base-cache.js';
 import { integrationOf } from '../cache/integration.js';
 import { Cacheability } from '../cacheability/record.js';
 import { currentScope } from '../cacheability/request-scope.js';
-import { groupBy } from '../common/group.js';
+import { groupBy } from '../keys/group.js';
 import {
   atTag,
   fragmentCache,

@@ -5,8 +5,8 @@
  * and the server, told the same expiry, frees the entry. An integer the server adds to in place
  * carries none: INCRBY keeps the server's expiry, which alone judges it.
  */
-import { storedExpiry } from '../common/call-options.js';
-import { type EntryStamp, NO_TAGS } from '../common/codec.js';
+import { storedExpiry } from '../store/call-options.js';
+import { type EntryStamp, NO_TAGS } from '../encoding/codec.js';
 import type { TagHost } from './tag-host.js';
 
 type StampingHost<P> = Pick<TagHost<P>, 'codec' | 'stampsExpiry' | 'cache'>;

@@ -5,11 +5,11 @@
  * (see `TagVersions.forWrite`). So an invalidation that overtakes a render keeps it out even when the
  * render learns its tags late, and no clock is compared: the count lives on the server.
  */
-import type { Codec } from '../common/codec.js';
-import { CacheServerError } from '../common/errors.js';
+import type { Codec } from '../encoding/codec.js';
+import { CacheServerError } from '../errors/errors.js';
 import type { TagHost } from './tag-host.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import type { Entry } from '../common/cache-types.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import type { Entry } from '../store/cache-types.js';
 
 /**
  * The generation of the invalidation that wrote `version` last (its soft part's, if it has one); 0

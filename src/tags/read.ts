@@ -4,15 +4,15 @@
  * carried when last read; the found entries' other tags in at most one more. Each entry is judged,
  * counted and built into the caller's answer, in the caller's order.
  */
-import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../common/codec.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../common/made-keys.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import type { CacheStats } from '../common/observation.js';
-import { afterRemovals, Unreadable } from '../common/payloads.js';
-import { type Entry } from '../common/cache-types.js';
-import { andThen, type MaybePromise } from '../common/maybe-promise.js';
-import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../common/cache-types.js';
+import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../encoding/codec.js';
+import type { CacheKey } from '../keys/cache-keys.js';
+import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../store/made-keys.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import type { CacheStats } from '../observation/observation.js';
+import { afterRemovals, Unreadable } from '../encoding/payloads.js';
+import { type Entry } from '../store/cache-types.js';
+import { andThen, type MaybePromise } from '../store/maybe-promise.js';
+import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../store/cache-types.js';
 import type { TagHost } from './tag-host.js';
 import type { Judged, TagVersions } from './versions.js';
 

@@ -4,12 +4,12 @@
  * made keys, call options and counts, and who it tells of its invalidations. The cache's parts
  * (`CacheParts`) are one.
  */
-import type { Seam } from '../common/backend-primitives.js';
-import type { CallOptions } from '../common/call-options.js';
-import type { Codec } from '../common/codec.js';
-import type { MadeKeys } from '../common/made-keys.js';
-import type { CacheStats } from '../common/observation.js';
-import type { Payloads } from '../common/payloads.js';
+import type { Seam } from '../store/backend-primitives.js';
+import type { CallOptions } from '../store/call-options.js';
+import type { Codec } from '../encoding/codec.js';
+import type { MadeKeys } from '../store/made-keys.js';
+import type { CacheStats } from '../observation/observation.js';
+import type { Payloads } from '../encoding/payloads.js';
 
 export interface TagHost<P> {
   readonly alias: string;

@@ -5,24 +5,23 @@
  * judged here too: fresh, stale inside a window, or dead.
  */
 import { randomBytes } from 'node:crypto';
-import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../common/call-options.js';
-import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
-import { CacheServerError } from '../common/errors.js';
-import { md5 } from '../common/hash.js';
-import { memcachedKeyProblems } from '../common/cache-keys.js';
-import { checkOptionNames } from '../common/option-rules.js';
-import { TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { afterRemovals, Unreadable } from '../common/payloads.js';
-import { cacheTypeError } from '../common/reporting.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import { type Entry } from '../common/cache-types.js';
-import { andThen, type MaybePromise } from '../common/maybe-promise.js';
+import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../store/call-options.js';
+import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../encoding/codec.js';
+import { CacheServerError, cacheTypeError } from '../errors/errors.js';
+import { md5 } from '../keys/hash.js';
+import { memcachedKeyProblems } from '../keys/cache-keys.js';
+import { checkOptionNames } from '../options/option-rules.js';
+import { TAG_KEY_VERSION, TAG_KEYS } from '../store/made-keys.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { afterRemovals, Unreadable } from '../encoding/payloads.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import { type Entry } from '../store/cache-types.js';
+import { andThen, type MaybePromise } from '../store/maybe-promise.js';
 import { withOwnExpiry } from './expiry-stamps.js';
 import { GenerationCount, generationIn, generationOf } from './generation.js';
-import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../common/cache-types.js';
+import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../store/cache-types.js';
 import type { TagHost } from './tag-host.js';
-import type { WriteArgs } from '../common/call-options.js';
+import type { WriteArgs } from '../store/call-options.js';
 
 /** What a write stamps its payload with: its tags (as of `asOf`), its stale windows and when it expires (not at once). */
 export type StampedWrite = Pick<WriteArgs, 'tags' | 'windows' | 'asOf'> & { readonly expiresAt: number | null };

@@ -2,7 +2,7 @@
  * The L1 tier's options (`options.l1` of a server cache): their names, their checks and their
  * defaults, read once when the cache is made.
  */
-import { MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
+import { MUST_BE, optionShape, ValueRule } from '../options/option-rules.js';
 
 export interface L1Options {
   /** How many entries the in-process copy keeps, least recently used going first. @default 10000 */

@@ -6,10 +6,10 @@
  * carry what the change replaced.
  */
 import { LRUCache } from 'lru-cache';
-import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../common/in-process-contract.js';
-import { failedKey, payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../common/backend-primitives.js';
-import { type Entry } from '../common/cache-types.js';
-import { andThen, type MaybePromise } from '../common/maybe-promise.js';
+import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../store/in-process-contract.js';
+import { failedKey, payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../store/backend-primitives.js';
+import { type Entry } from '../store/cache-types.js';
+import { andThen, type MaybePromise } from '../store/maybe-promise.js';
 import { type BusConnections, L1Bus } from './l1-bus.js';
 import type { L1Settings } from './l1-settings.js';
 

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCacheTags, cacheMiddleware } from '../../src/frameworks/express.js';
 import { CACHE_OPERATIONS, channelName, LocMemCache } from '../../src/index.js';
 import { pageStats, pageVariants, resetPageStats } from '../../src/http/index.js';
-import { VARIANTS_COUNTED, variantsUncounted } from '../../src/http/page-stats.js';
-import { MADE_KEYS_PER_STORED_ENTRY, type MadeKeys } from '../../src/common/made-keys.js';
-import type { BoundedMemo } from '../../src/common/bounded-memo.js';
+import { VARIANTS_COUNTED, variantsUncounted } from '../../src/pages/page-stats.js';
+import { MADE_KEYS_PER_STORED_ENTRY, type MadeKeys } from '../../src/store/made-keys.js';
+import type { BoundedMemo } from '../../src/memos/bounded-memo.js';
 import { TAG_KEYS_REMEMBERED } from '../../src/tags/versions.js';
 import { listen } from './client.js';
 
