@@ -36,8 +36,10 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/digests/pages.ts engines': 'the engines named in this process: pages name their templates by them',
   'src/digests/pages.ts made': "how many engines of each kind were named: a reset would give a second engine the first one's name",
   'src/digests/pages.ts epoch': 'a count that only grows, which remembered digests compare to',
-  'src/engines/nunjucks.ts compiling': 'the templates being compiled, a stack empty between compiles (compiling is synchronous)',
-  'src/engines/nunjucks.ts copies': "owner-held: keyed by a copy of nunjucks' Environment class, nunjucks' own module, which gets no field of ours",
+  'src/engines/nunjucks-compiler.ts compiling': 'the templates being compiled, a stack empty between compiles (compiling is synchronous)',
+  'src/engines/nunjucks-compiler.ts copies': "owner-held: keyed by a copy of nunjucks' Environment class, nunjucks' own module, which gets no field of ours",
+  'src/engines/eta-compiler.ts checkedConfigs':
+    "owner-held: the Eta configs whose version was found supported; a config is Eta's object and gets no field of ours",
   'src/engines/pug-digests.ts parts': "pug's own modules, loaded on first use",
   'src/fragments/fragment-keys.ts memos':
     "owner-held: each cache's fragment memo; the fragments stand above the cache, which cannot name it, so it is held beside the cache weakly and goes with it",

@@ -1,5 +1,5 @@
 /**
- * Content codings (RFC 9110 §8.4, §12.5.3): which of the codings a page is stored in a request
+ * Content codings (RFC 9110 §8.4 and RFC 9110 §12.5.3): which of the codings a page is stored in a request
  * accepts best, by the q-values of its `Accept-Encoding`, and which responses may be compressed at
  * all. Pure functions over header values, as `vary` and `fresh` are written.
  */
@@ -47,8 +47,8 @@ export function negotiatedCoding(acceptEncoding: string | undefined, stored: rea
 }
 
 /**
- * The q-value of each coding in an Accept-Encoding value: listed (`x-gzip` is gzip, RFC 9110
- * §8.4.1.3), else as `*` says, else 0; a q-value that is none refuses its coding. The identity is
+ * The q-value of each coding in an Accept-Encoding value: listed (`x-gzip` is gzip:
+ * RFC 9110 §8.4.1.3), else as `*` says, else 0; a q-value that is none refuses its coding. The identity is
  * acceptable unless refused (`identity;q=0`, or `*;q=0` without an entry of its own), and, not
  * listed, is the least wanted: its q-value is the lowest the value gives a coding it accepts, as
  * `negotiator` (compression()'s) reads it. An empty value asks for the identity alone.

@@ -1,5 +1,5 @@
 /**
- * Pages stored compressed once (`compress`, SPEC §18). A page is stored at once with its gzip (a
+ * Pages stored compressed once (`compress`). A page is stored at once with its gzip (a
  * millisecond of zlib for a page of 60 KB, beside the render that made it), so that every hit from
  * the first, and every cache in front that asks for gzip, gets it compressed; then, off the
  * request's path, its Brotli at high quality is made on zlib's threadpool (a tenth of a second) and

@@ -1,5 +1,5 @@
 /**
- * Pages stored compressed once (`compress`, SPEC §18), on every stack: one page stored, compressed
+ * Pages stored compressed once (`compress`), on every stack: one page stored, compressed
  * once (gzip with the page, Brotli behind it), each request sent the coding its Accept-Encoding
  * accepts best with `Vary: Accept-Encoding`, a right Content-Length, an ETag per coding, 304s by
  * weak comparison and HEAD as GET; a response marked `no-transform`, encoded by its view, or no
