@@ -76,7 +76,13 @@ export interface CacheIntegration {
   readonly refreshes: Refreshes;
 }
 
-/** What the page cache and the fragments reach in `cache` beyond its documented API. */
-export function integrationOf(cache: { readonly [INTEGRATION]: CacheIntegration }): CacheIntegration {
+/** A cache, as `integrationOf` reads it. */
+export type Integrated = { readonly [INTEGRATION]: CacheIntegration };
+
+/**
+ * What the layers above reach in `cache` beyond its documented API. Each layer calls it in one module
+ * of its own, which hands that layer only what it uses (`cacheForPages`, `cacheForFragments`, …).
+ */
+export function integrationOf(cache: Integrated): CacheIntegration {
   return cache[INTEGRATION];
 }

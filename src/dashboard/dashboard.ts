@@ -9,7 +9,7 @@
  * HMAC of a per-process secret and the hour), so another site cannot make a visitor's browser
  * post one.
  */
-import { integrationOf } from '../cache/integration.js';
+import { cacheForDashboard } from './cache-for-dashboard.js';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -251,7 +251,7 @@ async function renderPage(
   const rows = await Promise.all(
     shown.map(async (cache) => {
       const stats = cache.stats();
-      const entries = await integrationOf(cache)
+      const entries = await cacheForDashboard(cache)
         .countEntries()
         .catch(() => undefined);
       const servers = 'health' in cache && typeof cache.health === 'function' ? (cache.health() as ServerHealth[]) : [];

@@ -6,7 +6,7 @@
  * follows them in the hashed text as `#<digest>`, which no netstring begins with.
  */
 import type { BaseCache, HeldString } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForFragments } from './cache-for-fragments.js';
 import { md5 } from '../keys/hash.js';
 import { BoundedMemo } from '../memos/bounded-memo.js';
 import { processMemo } from '../memos/process-memos.js';
@@ -142,7 +142,7 @@ export class FragmentKeys {
 
   /** The fragment's key as this memo's cache stores it, remembered in its node. */
   stored(fragment: FragmentKey, cache: BaseCache): string {
-    return (fragment.stored ??= integrationOf(cache).storedKey(fragment.key));
+    return (fragment.stored ??= cacheForFragments(cache).storedKey(fragment.key));
   }
 
   private newName(root: KeyRoot, name: string): KeyNode {

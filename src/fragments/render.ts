@@ -8,7 +8,7 @@
  * the variables of the moment its tag ran.
  */
 import type { BaseCache } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForFragments } from './cache-for-fragments.js';
 import { Cacheability } from '../cacheability/record.js';
 import { currentScope } from '../cacheability/request-scope.js';
 import { groupBy } from '../keys/group.js';
@@ -65,7 +65,7 @@ function sameTags(tags: readonly string[], others: readonly string[] | undefined
 }
 
 /** The key as `cache` stores it. */
-const storedIn = (cache: BaseCache, key: string): string => integrationOf(cache).storedKey(key);
+const storedIn = (cache: BaseCache, key: string): string => cacheForFragments(cache).storedKey(key);
 
 /** What a hit answered while the engine rendered tells of what it depends on. */
 interface HitCacheability {
@@ -403,10 +403,10 @@ export class FragmentRender implements Recording {
       const byKey = new Map<string, { key: string; lockName: string; fragment: Fragment }>();
       for (const fragment of group) {
         const key = `fragment\u0000${fragment.key}`;
-        if (!byKey.has(key) && !integrationOf(cache).refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
+        if (!byKey.has(key) && !cacheForFragments(cache).refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
       }
       const mine = [...byKey.values()];
-      integrationOf(cache).refreshes.behind(
+      cacheForFragments(cache).refreshes.behind(
         mine,
         (locked) => this.passAlone(locked.map(({ fragment }) => fragment)),
         (failure) => {

@@ -14,7 +14,7 @@ import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../cache
 import { type Locks, lockOrWait, type Release } from '../flight/index.js';
 import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
 import { templatesUnchanged } from '../digests/index.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForPages } from './cache-for-pages.js';
 import { type HitLabel, serve, type StoredPage } from './hit.js';
 import { absoluteUrl, EMPTY_MD5, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
@@ -84,7 +84,7 @@ export class PageLookup {
   private lookUp(): MaybePromise<boolean> {
     if (carriesRefreshHeader(this.req)) {
       const tokenKey = refreshTokenKey(this.req);
-      if (tokenKey !== undefined) return this.after(this.read(integrationOf(this.cache).readShared<boolean>, tokenKey), undefined, this.lookUpUrl);
+      if (tokenKey !== undefined) return this.after(this.read(cacheForPages(this.cache).readShared<boolean>, tokenKey), undefined, this.lookUpUrl);
     }
     return this.lookUpUrl(false);
   }
@@ -115,7 +115,7 @@ export class PageLookup {
     const keys = (this.keys = this.layer.keysOf(this.req));
     // The header list and the path's tag versions are read together: one round trip, one timeout at most.
     return this.after(
-      this.read(integrationOf(this.cache).readShared<LearnedHeaders>, keys.headerKey),
+      this.read(cacheForPages(this.cache).readShared<LearnedHeaders>, keys.headerKey),
       this.cache.readTagSnapshot(keys.urlTags),
       this.lookUpVariant,
     );
@@ -130,7 +130,7 @@ export class PageLookup {
     // A refresh renders whatever is stored. (A path whose tag was never invalidated has no version, and may well have pages.)
     if (this.isRefresh) return this.joinOrLead();
     const pageKey = (this.pageKey = variant === undefined ? this.keys.unvariedPageKey : variant.pageKey);
-    return this.after(this.read(integrationOf(this.cache).readSharedEntry<StoredPage>, pageKey, snapshot), undefined, this.answer);
+    return this.after(this.read(cacheForPages(this.cache).readSharedEntry<StoredPage>, pageKey, snapshot), undefined, this.answer);
   }
 
   /** Serves the page found for the variant, or goes on to render it (also when its templates changed since it was stored). */
@@ -166,7 +166,7 @@ export class PageLookup {
     }
     this.renderKey = `${this.layer.keyPrefix}\u0000${this.keys.urlHash}\u0000${this.variant}`;
     // Only a render that began as of every invalidation this lookup read of is shared (see `Flight.answers`).
-    const running = integrationOf(this.cache).flights.find<RenderedPage | undefined>('page', this.renderKey, this.snapshot.generation);
+    const running = cacheForPages(this.cache).flights.find<RenderedPage | undefined>('page', this.renderKey, this.snapshot.generation);
     // A request never waits on its own render (a site cache in front of a route's cache).
     if (running !== undefined && running.leader !== this.req) return running.outcome.then((rendered) => this.served(rendered));
     if (this.layer.lock && running === undefined && !this.isRefresh) return this.leadUnderLock();
@@ -211,16 +211,16 @@ export class PageLookup {
 
   /** The fresh stored page for the request, if there is one now. */
   private async storedPage(): Promise<StoredPage | undefined> {
-    const learned = await integrationOf(this.cache).readShared<LearnedHeaders>(this.keys.headerKey);
+    const learned = await cacheForPages(this.cache).readShared<LearnedHeaders>(this.keys.headerKey);
     if (learned === undefined) return undefined;
     const pageKey = pageKeyFor(this.layer.keyPrefix, 'GET', this.keys.urlHash, variantHash(this.req, learned));
-    const entry = await integrationOf(this.cache).readSharedEntry<StoredPage>(pageKey);
+    const entry = await cacheForPages(this.cache).readSharedEntry<StoredPage>(pageKey);
     return entry?.state === 'fresh' && templatesUnchanged(entry.value) ? entry.value : undefined;
   }
 
   /** Leads the render unless someone else leads it now, and hands the miss to the response phase. */
   private lead(): false {
-    const { flights } = integrationOf(this.cache);
+    const { flights } = cacheForPages(this.cache);
     const generation = this.snapshot.generation;
     const flight =
       flights.find('page', this.renderKey, generation) === undefined

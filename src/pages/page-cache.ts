@@ -26,7 +26,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, MaybePromise } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForPages } from './cache-for-pages.js';
 import { releaseFrameworkRequest } from '../cacheability/framework-request.js';
 import { inRequestScope } from '../cacheability/request-scope.js';
 import { judgeFreshnessHere } from '../headers/conditional.js';
@@ -87,7 +87,7 @@ export class PageCache {
     }
     // A cache on a server is read in the request's scope too, so that a lookup that waited for a
     // dead server is the request's only wait; a cache in this process cannot keep anyone waiting.
-    if (integrationOf(cache).waitsOnServers) {
+    if (cacheForPages(cache).waitsOnServers) {
       inRequestScope(res, () =>
         this.fetch(req, res).then((hit) => (hit ? hitAnswered(req, answered) : this.continueAfterMiss(req, res, next, captureOnMiss)), next),
       );

@@ -15,7 +15,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForPages } from './cache-for-pages.js';
 import { optionShape, ValueRule } from '../options/option-rules.js';
 import { HolePlan } from '../holes/index.js';
 import { codedEtag, CONTENT_CODINGS, type ContentCoding, negotiatedCoding, uncompressibleReason } from '../headers/content-coding.js';
@@ -178,7 +178,7 @@ export class PageCompression {
         if (br.length >= page.body.length || !(await this.stillStored(cache, write))) return;
         const timeout = expiresAt - cache.now();
         if (timeout <= 0) return;
-        await integrationOf(cache).setHeld(key, { ...page, encoded: { ...page.encoded, br } }, { timeout, tags, tagsAsOf, staleWhileRevalidate, staleIfError });
+        await cacheForPages(cache).setHeld(key, { ...page, encoded: { ...page.encoded, br } }, { timeout, tags, tagsAsOf, staleWhileRevalidate, staleIfError });
       })
       .catch(report)
       .finally(() => this.waiting--);
@@ -196,7 +196,7 @@ export class PageCompression {
 
   /** Whether the page its key holds is still the one written first: a later render's page is never replaced by this one. */
   private async stillStored(cache: BaseCache, { key, page }: StoredWrite): Promise<boolean> {
-    const entry = await integrationOf(cache).readSharedEntry<StoredPage>(key);
+    const entry = await cacheForPages(cache).readSharedEntry<StoredPage>(key);
     return entry?.state === 'fresh' && entry.value.freshUntil === page.freshUntil && entry.value.body.length === page.body.length;
   }
 }

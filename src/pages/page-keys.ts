@@ -9,7 +9,7 @@
 import type { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForPages } from './cache-for-pages.js';
 import { caches } from '../config/cache-registry.js';
 import { md5 as md5Hex, rememberingMd5 } from '../keys/hash.js';
 import { checkOptions, optionShape } from '../options/option-rules.js';
@@ -320,7 +320,7 @@ export async function learnVariant(
   const urlHash = md5(absoluteUrl(req));
   const headerKey = headerKeyFor(keyPrefix, urlHash);
   // A lookup of the page cache's own, not the application's: counted by the cache, published as no `get`.
-  const known = await integrationOf(cache).readShared<LearnedHeaders>(headerKey);
+  const known = await cacheForPages(cache).readShared<LearnedHeaders>(headerKey);
   const allContexts = foldContexts([...(known?.contexts ?? []), ...contexts]);
   const learned = variesOn(ownVary, allContexts);
   const { headers } = learned;
@@ -331,7 +331,7 @@ export async function learnVariant(
   if (!lastsUntil(same ? known.until : undefined, needed)) {
     // A quarter longer than needed, so that the variants stored after this one rewrite it once in that long, not each time.
     const kept = lifetime === null || lifetime <= 0 ? lifetime : Math.ceil(lifetime * 1.25);
-    await integrationOf(cache).setHeld(headerKey, { ...learned, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
+    await cacheForPages(cache).setHeld(headerKey, { ...learned, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
   }
   const variant = variantHash(req, learned);
   return { key: pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, variant), varies: learned, variant };

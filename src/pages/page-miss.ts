@@ -5,7 +5,7 @@
  * split middleware are two objects that meet only in the request, so the miss waits in the request's
  * scope, one per store, for the response phase to find it.
  */
-import { integrationOf } from '../cache/integration.js';
+import { cacheForPages } from './cache-for-pages.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
 import type { Flight, Release } from '../flight/index.js';
@@ -128,7 +128,7 @@ export class PageMiss {
   /** The page this request rendered is being stored: its render lock is let go once it is, and the cache's `settled()` waits for it. */
   storingWith(store: Promise<void>): void {
     this.storing = store;
-    integrationOf(this.cache).behind.add(store);
+    cacheForPages(this.cache).behind.add(store);
   }
 
   /**

@@ -10,7 +10,7 @@ import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http'
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForPages } from './cache-for-pages.js';
 import { LOCK_SECONDS, pollUntil } from '../flight/index.js';
 import { absoluteUrl } from './page-keys.js';
 import { reportPageFailure } from './page-failures.js';
@@ -122,7 +122,7 @@ export async function requestRefresh(target: RefreshTarget, cache: BaseCache): P
  */
 export function refreshBehind(cache: BaseCache, req: IncomingMessage, pageKey: string): void {
   const key = `page\u0000${pageKey}`;
-  if (integrationOf(cache).refreshes.has(key)) return;
+  if (cacheForPages(cache).refreshes.has(key)) return;
   const failed = (error: unknown) => reportPageFailure(cache, `refreshing the stale page ${absoluteUrl(req)} failed`, error);
   let target: RefreshTarget;
   try {
@@ -130,7 +130,7 @@ export function refreshBehind(cache: BaseCache, req: IncomingMessage, pageKey: s
   } catch (error) {
     return failed(error);
   }
-  const isFresh = async () => (await integrationOf(cache).readSharedEntry(pageKey))?.state === 'fresh';
+  const isFresh = async () => (await cacheForPages(cache).readSharedEntry(pageKey))?.state === 'fresh';
   const refresh = async () => {
     // Read stale before another process's refresh stored its page and let go of the lock: done already.
     if (await isFresh()) return;
@@ -139,5 +139,5 @@ export function refreshBehind(cache: BaseCache, req: IncomingMessage, pageKey: s
     // stale one, and one of them would start another refresh if the lock were let go now.
     await pollUntil(isFresh, REFRESH_STORE_WAIT_MS);
   };
-  integrationOf(cache).refreshes.behind([{ key, lockName: `refresh:${pageKey}` }], refresh, failed);
+  cacheForPages(cache).refreshes.behind([{ key, lockName: `refresh:${pageKey}` }], refresh, failed);
 }

@@ -24,7 +24,7 @@ import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheabil
 import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForPages } from './cache-for-pages.js';
 import { deployedTemplateTags, pageTemplates } from '../digests/index.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
@@ -125,7 +125,7 @@ export function storeOnEnd(toStore: PageToStore, body: Buffer | null): Promise<v
   const storing = inRequestScope(miss.res, () => storePage(toStore, stored));
   miss.storingWith(storing);
   // Django stores, then returns: the end of the response waits for a store that lands later than now.
-  return integrationOf(miss.cache).writesLandAtOnce ? undefined : storing;
+  return cacheForPages(miss.cache).writesLandAtOnce ? undefined : storing;
 }
 
 /**
@@ -211,7 +211,7 @@ async function storePage({ layer, miss, timeout, stale, ownVary, contexts }: Pag
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
     const stamp = { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError };
-    await integrationOf(cache).setHeld(key, page, stamp);
+    await cacheForPages(cache).setHeld(key, page, stamp);
     // Compressed behind, and written again as of the same render (see page-compression.ts).
     layer.compression?.compressBehind(cache, { key, page, ...stamp }, (error) =>
       reportPageFailure(cache, `compressing the page ${absoluteUrl(req)} failed`, error),
