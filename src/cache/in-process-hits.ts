@@ -7,7 +7,7 @@ import type { CacheStats } from '../observation/observation.js';
 import { Unreadable } from '../encoding/payloads.js';
 import type { CachedEntry, EntryState } from '../store/cache-types.js';
 import type { Judged, TagVersions } from '../tags/versions.js';
-import type { CacheParts } from './cache-parts.js';
+import type { SharedByParts } from './shared-by-parts.js';
 import type { HeldString, HeldStringKeeper, InProcessEntry, InProcessStanding, InProcessStore } from '../store/in-process-contract.js';
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
@@ -26,11 +26,11 @@ export class InProcessHits<P> implements HeldStringKeeper {
   private readonly counts: CacheStats;
 
   constructor(
-    private readonly host: CacheParts<P>,
+    private readonly shared: SharedByParts<P>,
     private readonly store: InProcessStore<P>,
   ) {
-    this.tags = host.tags;
-    this.counts = host.counts;
+    this.tags = shared.tags;
+    this.counts = shared.counts;
   }
 
   /** The fresh entry under a made key when this process can tell at once, else undefined. */
@@ -40,7 +40,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
     const inProcess = this.judged(entry);
     if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
     const { payload, stamp } = inProcess.judged;
-    const value = this.host.payloads.readable(made, payload, true);
+    const value = this.shared.payloads.readable(made, payload, true);
     if (value instanceof Unreadable) return undefined;
     // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
     this.counts.hits++;
@@ -54,7 +54,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
     const inProcess = this.judged(entry);
     if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
     const { judged, tagKeys, tagEntries } = inProcess;
-    const value = this.host.payloads.readable(made, judged.payload, true);
+    const value = this.shared.payloads.readable(made, judged.payload, true);
     if (value instanceof Unreadable) return undefined;
     // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
     this.counts.hits++;
@@ -70,7 +70,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
     }
     const stamp = judged.stamp;
     return {
-      cache: this.host.cache,
+      cache: this.shared.cache,
       keeper: this,
       key: made,
       value,
@@ -103,7 +103,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
    * when this process cannot tell a version.
    */
   private judged(entry: InProcessEntry<P>): JudgedInProcess<P> | undefined {
-    const stamped = this.host.codec.unstamp?.(entry.payload);
+    const stamped = this.shared.codec.unstamp?.(entry.payload);
     if (stamped === undefined) return { judged: { payload: entry.payload, stamp: undefined, state: 'fresh' }, tagKeys: NO_TAGS, tagEntries: NO_ENTRIES };
     const versions = new Map<string, string | undefined>();
     const tagKeys: string[] = [];

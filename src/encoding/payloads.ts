@@ -6,7 +6,7 @@
 import { type Codec, decodeStamped } from './codec.js';
 import type { Reporter } from '../observation/reporting.js';
 import { cacheTypeError } from '../errors/errors.js';
-import { type Seam } from '../store/backend-primitives.js';
+import { type BackendPrimitives } from '../store/backend-primitives.js';
 import { andThen, type MaybePromise, nothing } from '../store/maybe-promise.js';
 
 /**
@@ -36,7 +36,7 @@ export class Payloads<P> {
   constructor(
     private readonly alias: string,
     readonly codec: Codec<P>,
-    private readonly seam: Seam<P>,
+    private readonly primitives: BackendPrimitives<P>,
     private readonly reporter: Reporter,
   ) {}
 
@@ -88,7 +88,7 @@ export class Payloads<P> {
     this.reporter.report(error, `an entry cannot be decoded: ${reason}`);
     let removal: MaybePromise<void>;
     try {
-      removal = replace === undefined ? andThen(this.seam.remove([made]), nothing) : replace();
+      removal = replace === undefined ? andThen(this.primitives.remove([made]), nothing) : replace();
     } catch (failure) {
       removal = Promise.reject(failure);
     }

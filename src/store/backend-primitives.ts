@@ -1,7 +1,7 @@
 /**
- * The primitives of a backend as the parts of a cache call them (`Seam`), below every layer that
- * calls them: the tags, the payloads, the L1. `CacheSeam` (`cache/backend-contract.ts`) declares
- * them as the protected methods a backend implements; the cache hands itself to its parts as this.
+ * The primitives of a backend as the parts of a cache call them (`BackendPrimitives`), below every
+ * layer that calls them: the tags, the payloads, the L1. `BackendContract` (`cache/backend-contract.ts`)
+ * declares them as the protected methods a backend implements; the cache hands itself to its parts as this.
  */
 import type { MaybePromise } from './maybe-promise.js';
 import type { Entry } from './cache-types.js';
@@ -13,7 +13,7 @@ import type { Entry } from './cache-types.js';
 export type WriteFailure = string | { key: string; error: Error };
 
 /** The primitives of a backend, as `BaseCache` declares them. */
-export interface Seam<P> {
+export interface BackendPrimitives<P> {
   read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>>;
   readPayloads(keys: string[]): MaybePromise<ReadonlyArray<P | undefined>>;
   readOne(key: string): MaybePromise<Entry<P> | undefined>;

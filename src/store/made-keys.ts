@@ -24,7 +24,7 @@ export const MADE_KEYS_REMEMBERED = 131_072;
 export const MADE_KEYS_PER_STORED_ENTRY = 2;
 /** Tag versions and locks live under this version of their keys, whatever the cache's. */
 export const TAG_KEY_VERSION = 0;
-/** What the user keys of tag versions and of the tag horizon begin with (see `CacheSeam.cullProofKeyStart`). */
+/** What the user keys of tag versions and of the tag horizon begin with (see `BackendContract.cullProofKeyStart`). */
 export const TAG_KEYS = 'cachegrain.tag';
 /** How many shapes of bad key each cache remembers having warned about. */
 const WARNED_SHAPES_REMEMBERED = 1_000;

@@ -1,6 +1,6 @@
 /**
  * Entries that carry their expiry in their stamp, where the store expires them by a server's clock
- * that the cache's own does not move (see `CacheSeam.expiresByServerClock`): a read judges the
+ * that the cache's own does not move (see `BackendContract.expiresByServerClock`): a read judges the
  * stamp by the cache's clock (`TagVersions.stateOf`), as Rails judges an entry's own `expires_at`,
  * and the server, told the same expiry, frees the entry. An integer the server adds to in place
  * carries none: INCRBY keeps the server's expiry, which alone judges it.

@@ -1,13 +1,13 @@
 /**
- * The L1 tier: a layer over a server cache's primitives that keeps their contract (`Seam`), holding
- * an in-process copy of recently read and written entries, answered synchronously, kept honest by
- * invalidations that every process publishes over Redis pub/sub (`L1Bus`). The surprise: a read or
+ * The L1 tier: a layer over a server cache's primitives that keeps their contract
+ * (`BackendPrimitives`), holding an in-process copy of recently read and written entries, answered
+ * synchronously, kept honest by invalidations that every process publishes over Redis pub/sub (`L1Bus`). The surprise: a read or
  * write that was in flight when its key changed (here or in another process) is not kept, as it may
  * carry what the change replaced.
  */
 import { LRUCache } from 'lru-cache';
 import type { InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore } from '../store/in-process-contract.js';
-import { failedKey, payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../store/backend-primitives.js';
+import { failedKey, payloadsInOrder, type BackendPrimitives, throwRefusal, type WriteFailure } from '../store/backend-primitives.js';
 import { type Entry } from '../store/cache-types.js';
 import { andThen, type MaybePromise } from '../store/maybe-promise.js';
 import { type BusConnections, L1Bus } from './l1-bus.js';
@@ -39,10 +39,10 @@ export interface L1Context<P> {
 const CHANGES_REMEMBERED = 10_000;
 
 /**
- * The L1 over a backend: the same contract (`Seam`) as the backend it is given, so a cache composed
- * with it calls it where it would call its backend. Its hits are answered from memory (see `InProcessStore`).
+ * The L1 over a backend: the same contract (`BackendPrimitives`) as the backend it is given, so a
+ * cache composed with it calls it where it would call its backend. Its hits are answered from memory (see `InProcessStore`).
  */
-export class L1Tier<P> implements Seam<P>, InProcessStore<P> {
+export class L1Tier<P> implements BackendPrimitives<P>, InProcessStore<P> {
   private readonly entries: LRUCache<string, L1Entry<P>>;
   /** How the entries' hits reach their order of use, for callers that keep an entry (the integration's `holdFresh`). */
   readonly recency: InProcessRecency;
@@ -77,7 +77,7 @@ export class L1Tier<P> implements Seam<P>, InProcessStore<P> {
 
   /** `backend` is what the L1 stands in front of: every read it cannot answer, and every change, goes on to it. */
   constructor(
-    private readonly backend: Seam<P>,
+    private readonly backend: BackendPrimitives<P>,
     private readonly settings: L1Settings,
     context: L1Context<P>,
   ) {

@@ -1,13 +1,13 @@
 /**
  * What the parts of one cache share: the cache's own face as they see it, its backend's primitives,
  * codec, payloads, made keys, call options, counts and reporting, and its tag versions. `BaseCache`
- * builds them once (`cacheParts`); each part (batched reads, in-process hits, getOrSet, counters,
+ * builds them once (`sharedByParts`); each part (batched reads, in-process hits, getOrSet, counters,
  * writes) takes them instead of a reference back into the class's private state. The parts depend on
  * these interfaces, never on the class that assembles them, so the cache reads from the bottom up;
  * the tags, below the cache, declare what they need of it (`TagHost`), which these extend.
  */
 import type { EventEmitter } from 'node:events';
-import type { Seam } from '../store/backend-primitives.js';
+import type { BackendPrimitives } from '../store/backend-primitives.js';
 import { CallOptions } from '../store/call-options.js';
 import type { CacheParams, TagSnapshot } from '../store/cache-types.js';
 import type { Codec } from '../encoding/codec.js';
@@ -40,7 +40,7 @@ export interface CacheSelf extends KeyMaking {
  * The parts' shared view of the cache: what the tags need of it (`TagHost`), with the cache's own
  * face, its reporting, the listeners it tells of its invalidations, and its tag versions.
  */
-export interface CacheParts<P> extends TagHost<P> {
+export interface SharedByParts<P> extends TagHost<P> {
   readonly cache: CacheSelf;
   readonly reporter: Reporter;
   /** Who it tells of its invalidations once they have landed (`addInvalidationListener`). */
@@ -49,28 +49,28 @@ export interface CacheParts<P> extends TagHost<P> {
 }
 
 /**
- * The parts of `cache` over `seam` and `codec` (its entries carrying their expiry where
+ * The parts of `cache` over `primitives` and `codec` (its entries carrying their expiry where
  * `stampsExpiry`), whose stats are `counts` and whose problems go to `params.logger` (checked here).
  */
-export function cacheParts<P>(
+export function sharedByParts<P>(
   cache: CacheSelf & EventEmitter,
-  { seam, codec, stampsExpiry }: { seam: Seam<P>; codec: Codec<P>; stampsExpiry: boolean },
+  { primitives, codec, stampsExpiry }: { primitives: BackendPrimitives<P>; codec: Codec<P>; stampsExpiry: boolean },
   params: Pick<CacheParams, 'logger'>,
   counts: CacheStats,
-): CacheParts<P> {
+): SharedByParts<P> {
   const alias = cache.alias;
   const reporter = new Reporter(alias, cache, counts, params.logger);
-  const payloads = new Payloads(alias, codec, seam, reporter);
+  const payloads = new Payloads(alias, codec, primitives, reporter);
   const keys = new MadeKeys<P>(cache);
   const calls = new CallOptions(alias, cache.defaultTimeout, cache);
-  const parts: Omit<CacheParts<P>, 'tags'> = {
+  const shared: Omit<SharedByParts<P>, 'tags'> = {
     alias,
     cache,
     // Read when a call fails, not now: a server backend sets its `failOpen` once this constructor ran.
     get failsOpen() {
       return integrationOf(cache).failsOpen;
     },
-    seam,
+    primitives,
     codec,
     stampsExpiry,
     payloads,
@@ -80,5 +80,5 @@ export function cacheParts<P>(
     reporter,
     listeners: new InvalidationListeners(alias, reporter),
   };
-  return Object.assign(parts, { tags: new TagVersions<P>(parts) });
+  return Object.assign(shared, { tags: new TagVersions<P>(shared) });
 }
