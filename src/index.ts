@@ -45,7 +45,7 @@ export { DatabaseCache, DummyCache, FileBasedCache, LocMemCache, MemcachedCache,
 export { ServerCache } from './backends/server.js';
 export type { ServerHealth, ServerOptions } from './backends/server.js';
 export type { ServerRecovery } from './observation/reporting.js';
-export type { L1Options } from './tier/l1-settings.js';
+export type { L1Options } from './l1/l1-settings.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database/database.js';
 export type { RedisClientOptions, RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';

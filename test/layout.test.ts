@@ -28,10 +28,10 @@ const OPERATION_CALL =
   "each public cache operation's own call (the cache, the operation, the method that answers it and its arguments): collected, an object would be built for every call, observed or not";
 
 const LONG_SIGNATURES_ALLOWED: Record<string, string> = {
-  'src/fragments/render.ts FragmentRender.hit1': HIT_CALL,
-  'src/fragments/render.ts FragmentRender.hit2': HIT_CALL,
-  'src/fragments/render.ts FragmentRender.hit3': HIT_CALL,
-  'src/fragments/render.ts FragmentRender.hitMany': HIT_CALL,
+  'src/fragments/render.ts FragmentRender.keptHitVaryingOn1': HIT_CALL,
+  'src/fragments/render.ts FragmentRender.keptHitVaryingOn2': HIT_CALL,
+  'src/fragments/render.ts FragmentRender.keptHitVaryingOn3': HIT_CALL,
+  'src/fragments/render.ts FragmentRender.keptHitVaryingOnMany': HIT_CALL,
   'src/engines/pug-render.ts PugRender.kept':
     "the arguments of a template's `+cache(timeout, name, …)` as it passes them, counted, not collected: a rest array would be built on every hit",
   'src/engines/ejs-render.ts EjsRender.cacheDigested':
@@ -167,7 +167,7 @@ const LAYERS: ReadonlyArray<readonly string[]> = [
   ['encoding', 'cacheability'], // values to payloads and back; the record, the named cache contexts, the request scope
   ['flight', 'tags'],
   ['cache'], // BaseCache and its parts, on the tags and flights it drives; what it tells its invalidation listeners
-  ['tier', 'edge'], // the L1 a cache is composed with; the edges in front, purged by one of a cache's invalidation listeners
+  ['l1', 'edge'], // the L1 a cache is composed with; the edges in front, purged by one of a cache's invalidation listeners
   ['backends'],
   ['config'], // the caches registry
   ['holes', 'digests'],

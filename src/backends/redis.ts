@@ -11,8 +11,8 @@ import { CacheServerError } from '../errors/errors.js';
 import { defaultKeyFunction } from '../keys/cache-keys.js';
 import { splitLocation } from '../store/cache-types.js';
 import { coalesceWrites, DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
-import type { BusConnections } from '../tier/l1-bus.js';
-import type { L1Settings } from '../tier/l1-settings.js';
+import type { BusConnections } from '../l1/l1-bus.js';
+import type { L1Settings } from '../l1/l1-settings.js';
 import { MUST_BE, optionShape, ValueRule } from '../options/option-rules.js';
 import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 

@@ -17,9 +17,9 @@ import { MUST_BE, type OptionShape, optionShape } from '../options/option-rules.
 import { currentScope } from '../cacheability/request-scope.js';
 import { REQUEST_BUDGET, type RequestBudget } from './request-budget.js';
 import { DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
-import type { BusConnections } from '../tier/l1-bus.js';
-import { L1Tier } from '../tier/l1.js';
-import { L1_OPTIONS, type L1Options, type L1Settings, l1Settings } from '../tier/l1-settings.js';
+import type { BusConnections } from '../l1/l1-bus.js';
+import { L1Tier } from '../l1/l1.js';
+import { L1_OPTIONS, type L1Options, type L1Settings, l1Settings } from '../l1/l1-settings.js';
 
 export interface ServerOptions {
   /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */

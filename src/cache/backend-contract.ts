@@ -20,7 +20,7 @@ import { andThen, type MaybePromise } from '../store/maybe-promise.js';
 import { EventEmitter } from 'node:events';
 import { now } from '../store/clock.js';
 import { defaultKeyFunction, type KeyFunction } from '../keys/cache-keys.js';
-import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../store/made-keys.js';
+import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../store/key-maker.js';
 import { payloadsInOrder, type BackendPrimitives, throwRefusal, type WriteFailure } from '../store/backend-primitives.js';
 import { cacheTypeError, named } from '../errors/errors.js';
 import { WorkBehind } from '../flight/work-behind.js';

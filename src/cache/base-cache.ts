@@ -21,7 +21,7 @@ import { GetOrSet } from './get-or-set.js';
 import type { InProcessEntry, InProcessStore, LocalStore } from '../store/in-process-contract.js';
 import { InProcessHits } from './in-process-hits.js';
 import { type CacheKey, userKeyToString } from '../keys/cache-keys.js';
-import type { MadeKey, MadeKeys } from '../store/made-keys.js';
+import type { MadeKey, KeyMaker } from '../store/key-maker.js';
 import { type CacheStats, countError, emptyStats, instrument, observing } from '../observation/observation.js';
 import { type Payloads, Unreadable } from '../encoding/payloads.js';
 import type { Reporter } from '../observation/reporting.js';
@@ -88,7 +88,7 @@ export abstract class BaseCache<P = unknown> extends BackendContract<P> {
   private readonly counts: CacheStats = emptyStats();
   /** How it reports: a server backend reports the end of an outage by the path its failure went. */
   protected readonly reporter: Reporter;
-  private readonly keys: MadeKeys<P>;
+  private readonly keys: KeyMaker<P>;
   private readonly calls: CallOptions;
   private readonly payloads: Payloads<P>;
   private readonly shared: SharedByParts<P>;
@@ -122,9 +122,10 @@ export abstract class BaseCache<P = unknown> extends BackendContract<P> {
   }
 
   /**
-   * For a backend with a store in this process (locmem, an L1): hands it over, once, so that hits
-   * may be answered from memory (`peekFresh`, the integration's `holdFresh`). A `LocalStore` (wholly in this process)
-   * also shares one decoded value per payload among shared readers, and lets made keys remember its entries.
+   * For a backend with a store in this process (locmem, an L1): hands it over, once, so that hits may
+   * be answered from memory (`peekFresh`, the integration's `peekFreshToKeep`). A `LocalStore` (wholly
+   * in this process) also shares one decoded value per payload among shared readers, and lets made
+   * keys remember its entries.
    */
   protected answerFromMemory(store: InProcessStore<P> | LocalStore<P>): void {
     this.hits = new InProcessHits(this.shared, store);
@@ -254,7 +255,7 @@ export abstract class BaseCache<P = unknown> extends BackendContract<P> {
         }
       },
       storedKey: (key: CacheKey) => this.keys.made(key),
-      holdFresh: (made: string) => this.hits?.holdFresh(made),
+      peekFreshToKeep: (made: string) => this.hits?.peekFreshToKeep(made),
       storedEntry: (key: CacheKey, options?: VersionOption) => storedEntryIn(this.shared, key, options),
       countEntries: () => this.countEntries(),
       waitsOnServers: this.waitsOnServers,

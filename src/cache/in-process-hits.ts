@@ -20,7 +20,7 @@ interface JudgedInProcess<P> {
   tagEntries: ReadonlyArray<InProcessStanding>;
 }
 
-/** Hits answered from a store in this process: `peekFresh` of `BaseCache` and `holdFresh` of its integration, and a held string's `answerHeld`. */
+/** Hits answered from a store in this process: `peekFresh` of `BaseCache` and `peekFreshToKeep` of its integration, and a held string's `answerAgain`. */
 export class InProcessHits<P> implements HeldStringKeeper {
   private readonly tags: TagVersions<P>;
   private readonly counts: CacheStats;
@@ -48,7 +48,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
   }
 
   /** A fresh string under a made key as a `HeldString` (anything else fresh as an entry), else undefined. */
-  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
+  peekFreshToKeep(made: string): HeldString | CachedEntry<unknown> | undefined {
     const entry = this.store.held(made);
     if (entry === undefined) return undefined;
     const inProcess = this.judged(entry);
@@ -86,7 +86,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
   }
 
   /** The kept string again, counted as a hit, while everything it stands on is still the store's and fresh at `now`. */
-  answerHeld(held: HeldString, now: number): string | undefined {
+  answerAgain(held: HeldString, now: number): string | undefined {
     const entry = held.entry;
     if (entry.retired) return undefined;
     if (held.trustedUntil <= now || (entry.expiresAt !== null && entry.expiresAt <= now)) return undefined;

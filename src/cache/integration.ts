@@ -46,7 +46,7 @@ export interface CacheIntegration {
    * caller keeps and asks its `keeper` for next time instead of reading the store (a tagged one with
    * the entries of its tags' versions). Undefined otherwise: the caller then reads it the usual way.
    */
-  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined;
+  peekFreshToKeep(made: string): HeldString | CachedEntry<unknown> | undefined;
   /** How the store holds the entry under `key`, for `cachegrain inspect` (see `StoredEntry`); undefined when nothing is stored under the key. */
   storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined>;
   /** How many entries the store holds, where the backend can tell cheaply (undefined where it cannot: a shared server). */

@@ -11,7 +11,7 @@ import type { BackendPrimitives } from '../store/backend-primitives.js';
 import { CallOptions } from '../store/call-options.js';
 import type { CacheParams, TagSnapshot } from '../store/cache-types.js';
 import type { Codec } from '../encoding/codec.js';
-import { type KeyMaking, MadeKeys } from '../store/made-keys.js';
+import { type KeyMaking, KeyMaker } from '../store/key-maker.js';
 import type { MaybePromise } from '../store/maybe-promise.js';
 import type { CacheStats } from '../observation/observation.js';
 import { Payloads } from '../encoding/payloads.js';
@@ -61,7 +61,7 @@ export function sharedByParts<P>(
   const alias = cache.alias;
   const reporter = new Reporter(alias, cache, counts, params.logger);
   const payloads = new Payloads(alias, codec, primitives, reporter);
-  const keys = new MadeKeys<P>(cache);
+  const keys = new KeyMaker<P>(cache);
   const calls = new CallOptions(alias, cache.defaultTimeout, cache);
   const shared: Omit<SharedByParts<P>, 'tags'> = {
     alias,

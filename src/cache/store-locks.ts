@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SharedByParts } from './shared-by-parts.js';
 import { md5 } from '../keys/hash.js';
-import { TAG_KEY_VERSION } from '../store/made-keys.js';
+import { TAG_KEY_VERSION } from '../store/key-maker.js';
 import { cacheTypeError, describe } from '../errors/errors.js';
 
 export class StoreLocks<P> {

@@ -15,7 +15,7 @@ import type { BaseCache } from '../cache/base-cache.js';
 import { cacheForDigests } from './cache-for-digests.js';
 import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { BoundedMemo } from '../memos/bounded-memo.js';
-import { TAG_KEY_VERSION, TAG_KEYS } from '../store/made-keys.js';
+import { TAG_KEY_VERSION, TAG_KEYS } from '../store/key-maker.js';
 import { lockOrWait, LOCK_SECONDS } from '../flight/index.js';
 import { namedEngines, templateNow, templateTag, whenEngineNamed } from './pages.js';
 

@@ -56,7 +56,7 @@ export class EjsRender extends FragmentRender {
     if (!this.async) throw this.needsAsync(`the '${this.functionName}' call (fragment ${describe(name)})`, { template, line });
     this.checkArguments(args, template, line);
     const fragment = String(name);
-    const kept = this.hitMany(timeout, fragment, varyOn, keywords, this.digestKey);
+    const kept = this.keptHitVaryingOnMany(timeout, fragment, varyOn, keywords, this.digestKey);
     if (kept !== undefined) return append(kept);
     append(this.miss({ timeout, name: fragment, varyOn, keywords, template, line, digest: this.digestKey }, body));
   }

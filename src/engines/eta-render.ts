@@ -97,23 +97,23 @@ export class EtaRender extends FragmentRender {
 export class SyncEtaRender {
   constructor(private readonly tagName: string) {}
 
-  hit0(): undefined {
+  keptHitVaryingOn0(): undefined {
     return undefined;
   }
 
-  hit1(): undefined {
+  keptHitVaryingOn1(): undefined {
     return undefined;
   }
 
-  hit2(): undefined {
+  keptHitVaryingOn2(): undefined {
     return undefined;
   }
 
-  hit3(): undefined {
+  keptHitVaryingOn3(): undefined {
     return undefined;
   }
 
-  hitMany(): undefined {
+  keptHitVaryingOnMany(): undefined {
     return undefined;
   }
 

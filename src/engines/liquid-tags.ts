@@ -122,7 +122,7 @@ export function cacheTag(tagName: string): TagClass {
         const scope = snapshot(ctx);
         return () => toPromise(liquid.renderer.renderTemplates(templates, scope));
       };
-      const kept = render.hitMany(timeout, name, varyOn, keywords as TagKeywords, digestKey);
+      const kept = render.keptHitVaryingOnMany(timeout, name, varyOn, keywords as TagKeywords, digestKey);
       emitter.write(kept ?? render.tag({ timeout, name, varyOn, keywords: keywords as TagKeywords, ...site, digest: digestKey }, bodyOf));
     }
   };

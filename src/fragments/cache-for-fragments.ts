@@ -6,7 +6,7 @@
  */
 import { type CacheIntegration, type Integrated, integrationOf } from '../cache/integration.js';
 
-export type CacheForFragments = Pick<CacheIntegration, 'storedKey' | 'holdFresh' | 'flights' | 'refreshes'>;
+export type CacheForFragments = Pick<CacheIntegration, 'storedKey' | 'peekFreshToKeep' | 'flights' | 'refreshes'>;
 
 export function cacheForFragments(cache: Integrated): CacheForFragments {
   return integrationOf(cache);

@@ -28,7 +28,7 @@ export interface KeyNode {
   nextByIndex?: KeyNode[];
   /** The key as the cache whose memo holds the node stores it. */
   stored?: string;
-  /** The fragment as that cache last answered it from memory, kept to answer it again (see the integration's `holdFresh`). */
+  /** The fragment as that cache last answered it from memory, kept to answer it again (see the integration's `peekFreshToKeep`). */
   held?: HeldString;
   /** Whether the held fragment holds holes' placeholders: a render it goes into has holes to deliver. */
   heldHoles?: boolean;

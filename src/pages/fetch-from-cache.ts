@@ -1,12 +1,12 @@
 /**
- * The fetch phase (Django's `FetchFromCacheMiddleware`): one request's lookup in one page-cache
- * layer, as one object carrying the URL's keys, the tag versions read with them, the variant and a
- * fallback page from step to step, top to bottom: the refresh token, the header list and the path's
- * tag versions, the variant's page, then the answer (a HIT, a STALE with its refresh behind, a 304 or
- * a HEAD, sent by `serve`) or the miss. A step goes on at once when the store answered synchronously,
- * so a hit on a cache in this process is sent within the request's own event, with no promise in
- * between. A miss renders once per page in the process (a `Flight` of the cache's, led by the
- * request) and, under `lock`, once across processes; it is handed to the response phase as a
+ * The fetch phase (Django's `FetchFromCacheMiddleware`): one request's lookup in one page-cache layer,
+ * as one object carrying the URL's keys, the tag versions read with them, the variant and a fallback
+ * page from step to step, top to bottom: the refresh token, the header list and the path's tag
+ * versions, the variant's page, then the answer (a HIT, a STALE with its refresh behind, a 304 or a
+ * HEAD, sent by `sendStoredPage`) or the miss. A step goes on at once when the store answered
+ * synchronously, so a hit on a cache in this process is sent within the request's own event, with no
+ * promise in between. A miss renders once per page in the process (a `Flight` of the cache's, led by
+ * the request) and, under `lock`, once across processes; it is handed to the response phase as a
  * `PageMiss`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -15,7 +15,7 @@ import { type Locks, lockOrWait, type Release } from '../flight/index.js';
 import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
 import { templatesUnchanged } from '../digests/index.js';
 import { cacheForPages } from './cache-for-pages.js';
-import { type HitLabel, serve, type StoredPage } from './hit.js';
+import { type HitLabel, sendStoredPage, type StoredPage } from './hit.js';
 import { absoluteUrl, EMPTY_MD5, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
 import { traced, tracing } from '../observation/observation.js';
@@ -62,18 +62,18 @@ export class PageLookup {
    * Answers from the cache (or from a concurrent render of the same page): true once the response is
    * sent. Else false, after handing the miss to the capture phase (see `PageMiss`).
    */
-  lookup(): MaybePromise<boolean> {
+  run(): MaybePromise<boolean> {
     const refused = requestRefusal(this.req, this.layer.requestPolicies);
     if (refused !== undefined) {
       countOnce(this, 'bypass', routeOf(this.req, this.res));
       return this.layer.markBypass(this.res, refused);
     }
     const tracer = tracing.tracer;
-    if (tracer === undefined) return this.lookUp();
+    if (tracer === undefined) return this.lookUpRefreshToken();
     const span = tracer.pageLookup(this.cache.alias, this.req.method ?? 'GET');
     return traced(
       span,
-      () => this.lookUp(),
+      () => this.lookUpRefreshToken(),
       () => {
         if (this.found !== undefined) span.route(this.found.route ?? requestPath(this.req));
         return this.found === undefined || this.foundAs === 'MISS' ? 'miss' : this.foundAs === 'HIT' ? 'hit' : 'stale';
@@ -81,7 +81,8 @@ export class PageLookup {
     );
   }
 
-  private lookUp(): MaybePromise<boolean> {
+  /** The refresh token the request carries, if it carries one, then the URL. */
+  private lookUpRefreshToken(): MaybePromise<boolean> {
     if (carriesRefreshHeader(this.req)) {
       const tokenKey = refreshTokenKey(this.req);
       if (tokenKey !== undefined) return this.after(this.read(cacheForPages(this.cache).readShared<boolean>, tokenKey), undefined, this.lookUpUrl);
@@ -136,9 +137,9 @@ export class PageLookup {
   /** Serves the page found for the variant, or goes on to render it (also when its templates changed since it was stored). */
   private answer(entry: CachedEntry<StoredPage> | undefined): MaybePromise<boolean> {
     if (entry === undefined || !templatesUnchanged(entry.value)) return this.joinOrLead();
-    if (entry.state === 'fresh') return this.serve(entry.value, 'HIT');
+    if (entry.state === 'fresh') return this.answerWith(entry.value, 'HIT');
     if (entry.state === 'stale') {
-      this.serve(entry.value, 'STALE');
+      this.answerWith(entry.value, 'STALE');
       if (!carriesRefreshHeader(this.req)) refreshBehind(this.cache, this.req, this.pageKey);
       return true;
     }
@@ -147,10 +148,11 @@ export class PageLookup {
     return this.joinOrLead();
   }
 
-  private serve(page: StoredPage, label: HitLabel): true {
+  /** Sends `page`, found as `label` says, for this request: the lookup is answered. */
+  private answerWith(page: StoredPage, label: HitLabel): true {
     this.found = page;
     this.foundAs = label;
-    serve(this, this.layer.representationOf(page, this.req, this.res), label);
+    sendStoredPage(this, this.layer.representationOf(page, this.req, this.res), label);
     return true;
   }
 
@@ -168,7 +170,7 @@ export class PageLookup {
     // Only a render that began as of every invalidation this lookup read of is shared (see `Flight.answers`).
     const running = cacheForPages(this.cache).flights.find<RenderedPage | undefined>('page', this.renderKey, this.snapshot.generation);
     // A request never waits on its own render (a site cache in front of a route's cache).
-    if (running !== undefined && running.leader !== this.req) return running.outcome.then((rendered) => this.served(rendered));
+    if (running !== undefined && running.leader !== this.req) return running.outcome.then((rendered) => this.answerWithRender(rendered));
     if (this.layer.lock && running === undefined && !this.isRefresh) return this.leadUnderLock();
     return this.lead();
   }
@@ -177,11 +179,11 @@ export class PageLookup {
    * Serves another request's render if it is this request's variant, as a MISS: the page came from
    * that render, not from the cache. Else renders.
    */
-  private served(rendered: RenderedPage | undefined): boolean {
+  private answerWithRender(rendered: RenderedPage | undefined): boolean {
     const page = rendered !== undefined && variantHash(this.req, rendered.varies) === rendered.variant ? rendered.page : undefined;
     if (page === undefined) return this.lead();
     this.layer.explain(this.res, 'the page of a concurrent render of this URL');
-    return this.serve(page, 'MISS');
+    return this.answerWith(page, 'MISS');
   }
 
   /**
@@ -192,7 +194,7 @@ export class PageLookup {
   private async leadUnderLock(): Promise<boolean> {
     // The lookup that missed may have come before another process stored the page and let go of the lock.
     const waited = await lockOrWait(this.reportingLocks(), `render:${this.renderKey}`, this.layer.lockTimeoutMs, () => this.storedPage());
-    if (waited.is === 'found') return this.serve(waited.value, 'HIT');
+    if (waited.is === 'found') return this.answerWith(waited.value, 'HIT');
     if (waited.is === 'held') this.renderLock = waited.release;
     return this.lead();
   }

@@ -66,7 +66,7 @@ export interface HitRequest {
  * copy older than its browser lifetime gets that lifetime anew, see `browserLifetime`), and a page
  * with holes gets them delivered by the layer's delivery. Its clock is the cache's.
  */
-export function serve(request: HitRequest, page: StoredPage, label: HitLabel): void {
+export function sendStoredPage(request: HitRequest, page: StoredPage, label: HitLabel): void {
   const { req, res } = request;
   const { statusHeader, holeDelivery: holes } = request.layer;
   const now = request.cache.now();

@@ -95,7 +95,7 @@ export class PageCache {
     }
     let hit: MaybePromise<boolean>;
     try {
-      hit = new PageLookup(this.layer, req, res, cache).lookup();
+      hit = new PageLookup(this.layer, req, res, cache).run();
     } catch (error) {
       next(error);
       return;
@@ -119,7 +119,7 @@ export class PageCache {
    */
   fetch(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
     try {
-      return Promise.resolve(new PageLookup(this.layer, req, res, this.layer.meetCache()).lookup());
+      return Promise.resolve(new PageLookup(this.layer, req, res, this.layer.meetCache()).run());
     } catch (error) {
       return Promise.reject(error);
     }

@@ -15,7 +15,7 @@ import type { Entry } from './cache-types.js';
 export interface InProcessStanding {
   readonly retired: boolean;
   /**
-   * Set by a caller that keeps it past the call that read it (`holdFresh`): from then on the key's
+   * Set by a caller that keeps it past the call that read it (`peekFreshToKeep`): from then on the key's
    * next write retires it, where a store would otherwise write into an entry nobody keeps.
    */
   kept?: boolean;
@@ -63,7 +63,7 @@ export interface InProcessStore<P> {
  * is used again or written into without looking its key up.
  */
 export interface LocalStore<P> extends InProcessStore<P> {
-  /** The most entries it holds: what remembers its entries by key is sized by it (see `MadeKeys.holdEntriesOf`). */
+  /** The most entries it holds: what remembers its entries by key is sized by it (see `KeyMaker.holdEntriesOf`). */
   readonly capacity: number;
   /** Whether `entry`, answered for a key before, still holds that key's live value; if so the use is counted as a read counts it. */
   usedAgain(entry: InProcessEntry<P>): boolean;
@@ -77,10 +77,10 @@ export interface LocalStore<P> extends InProcessStore<P> {
 /** What answers a `HeldString` again: the in-process hits of the cache that held it. */
 export interface HeldStringKeeper {
   /** The kept string again, counted as a hit, while everything it stands on is still the store's and fresh at `now`; else undefined. */
-  answerHeld(held: HeldString, now: number): string | undefined;
+  answerAgain(held: HeldString, now: number): string | undefined;
 }
 
-/** A fresh string a cache holds in this process, kept by a caller that asks for it again (`holdFresh`, then `held.keeper.answerHeld`). */
+/** A fresh string a cache holds in this process, kept by a caller that asks for it again (`peekFreshToKeep`, then `held.keeper.answerAgain`). */
 export interface HeldString {
   /** The cache that holds it: only that cache answers it again. */
   readonly cache: object;

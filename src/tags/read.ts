@@ -6,7 +6,7 @@
  */
 import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../encoding/codec.js';
 import type { CacheKey } from '../keys/cache-keys.js';
-import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../store/made-keys.js';
+import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../store/key-maker.js';
 import { BoundedMemo } from '../memos/bounded-memo.js';
 import type { CacheStats } from '../observation/observation.js';
 import { afterRemovals, Unreadable } from '../encoding/payloads.js';

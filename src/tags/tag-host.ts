@@ -7,7 +7,7 @@
 import type { BackendPrimitives } from '../store/backend-primitives.js';
 import type { CallOptions } from '../store/call-options.js';
 import type { Codec } from '../encoding/codec.js';
-import type { MadeKeys } from '../store/made-keys.js';
+import type { KeyMaker } from '../store/key-maker.js';
 import type { CacheStats } from '../observation/observation.js';
 import type { Payloads } from '../encoding/payloads.js';
 
@@ -22,7 +22,7 @@ export interface TagHost<P> {
   /** Whether entries carry their expiry in their stamp, where the store expires them by a server's clock (see `BackendContract.expiresByServerClock`). */
   readonly stampsExpiry: boolean;
   readonly payloads: Payloads<P>;
-  readonly keys: MadeKeys<P>;
+  readonly keys: KeyMaker<P>;
   readonly calls: CallOptions;
   readonly counts: CacheStats;
   /**

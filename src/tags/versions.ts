@@ -11,7 +11,7 @@ import { CacheServerError, cacheTypeError } from '../errors/errors.js';
 import { md5 } from '../keys/hash.js';
 import { memcachedKeyProblems } from '../keys/cache-keys.js';
 import { checkOptionNames } from '../options/option-rules.js';
-import { TAG_KEY_VERSION, TAG_KEYS } from '../store/made-keys.js';
+import { TAG_KEY_VERSION, TAG_KEYS } from '../store/key-maker.js';
 import { BoundedMemo } from '../memos/bounded-memo.js';
 import { afterRemovals, Unreadable } from '../encoding/payloads.js';
 import { throwRefusal } from '../store/backend-primitives.js';

@@ -44,7 +44,7 @@ const CHANGES_REMEMBERED = 10_000;
  */
 export class L1Tier<P> implements BackendPrimitives<P>, InProcessStore<P> {
   private readonly entries: LRUCache<string, L1Entry<P>>;
-  /** How the entries' hits reach their order of use, for callers that keep an entry (the integration's `holdFresh`). */
+  /** How the entries' hits reach their order of use, for callers that keep an entry (the integration's `peekFreshToKeep`). */
   readonly recency: InProcessRecency;
   /** Counts every change seen here (local writes, invalidations from others). */
   private tick = 0;
@@ -126,7 +126,7 @@ export class L1Tier<P> implements BackendPrimitives<P>, InProcessStore<P> {
 
   /** The entry this process holds for `key`, if it still trusts it; never asks the server. */
   held(key: string): InProcessEntry<P> | undefined {
-    return this.lookup(key);
+    return this.trustedEntry(key);
   }
 
   /** That the server has no entry for `key`, while this process knows and still trusts it. */
@@ -138,7 +138,8 @@ export class L1Tier<P> implements BackendPrimitives<P>, InProcessStore<P> {
     return undefined;
   }
 
-  private lookup(key: string): L1Entry<P> | undefined {
+  /** The entry this process holds for `key`, if it still trusts it (dropped when it does not). */
+  private trustedEntry(key: string): L1Entry<P> | undefined {
     if (this.bus.state === 'none') this.bus.connect();
     const entry = this.entries.get(key);
     if (entry === undefined) return undefined;
@@ -162,7 +163,7 @@ export class L1Tier<P> implements BackendPrimitives<P>, InProcessStore<P> {
   // ---- The contract, in front of the backend's ----------------------------------------------
 
   readOne(key: string): MaybePromise<Entry<P> | undefined> {
-    const held = this.lookup(key);
+    const held = this.trustedEntry(key);
     if (held !== undefined) return held;
     const started = this.tick;
     const found = this.backend.read([key], !this.readsCarryExpiry);
@@ -180,7 +181,7 @@ export class L1Tier<P> implements BackendPrimitives<P>, InProcessStore<P> {
   }
 
   contains(key: string): MaybePromise<boolean> {
-    return this.lookup(key) !== undefined ? true : this.backend.contains(key);
+    return this.trustedEntry(key) !== undefined ? true : this.backend.contains(key);
   }
 
   read(keys: string[], withExpiry: boolean): MaybePromise<Map<string, Entry<P>>> {
@@ -189,7 +190,7 @@ export class L1Tier<P> implements BackendPrimitives<P>, InProcessStore<P> {
     const found = new Map<string, Entry<P>>();
     let missing: string[] | undefined;
     for (const key of keys) {
-      const held = this.lookup(key);
+      const held = this.trustedEntry(key);
       if (held !== undefined) found.set(key, held);
       else if (this.absent.size === 0 || this.heldAbsence(key) === undefined) (missing ??= []).push(key);
     }

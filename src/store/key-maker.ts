@@ -1,8 +1,10 @@
 /**
- * Made keys, remembered: making and checking a key costs about as much as the rest of an in-process
- * get, so the usual ones (a string key, the default version, one memcached would take) are made once.
- * Each remembers the entry a store in this process last answered for it, so that a read or write of
- * the key uses that entry again without looking the key up a second time (see `LocalStore`).
+ * A cache's key maker: each key as the cache stores it (its made key, as `makeKey` makes it: prefix,
+ * version and key function applied), checked, and remembered. Making and checking a key costs about
+ * as much as the rest of an in-process get, so the usual ones (a string key, the default version,
+ * one memcached would take) are made once. Each remembers the entry a store in this process last
+ * answered for it, so that a read or write of the key uses that entry again without looking the key
+ * up a second time (see `LocalStore`).
  */
 import type { InProcessEntry } from './in-process-contract.js';
 import { abbreviatedKey, type CacheKey, type KeyFunction, memcachedKeyProblems } from '../keys/cache-keys.js';
@@ -61,7 +63,7 @@ function sameKeys(batch: readonly CacheKey[], keys: readonly CacheKey[]): boolea
   return true;
 }
 
-export class MadeKeys<P> {
+export class KeyMaker<P> {
   private readonly known = new BoundedMemo<MadeKey<P>>(MADE_KEYS_REMEMBERED);
   /**
    * Batches of string keys of the default version made, by the caller's list: a page or a job asks
