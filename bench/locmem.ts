@@ -2,7 +2,7 @@
 import { LRUCache } from 'lru-cache';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { LocMemCache } from '../src/index.js';
-import { channelName } from '../src/common/observation.js';
+import { channelName } from '../src/observation/observation.js';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base';
 import { enableOpenTelemetry, type OpenTelemetryOptions } from '../src/opentelemetry/index.js';

@@ -9,7 +9,7 @@
 import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { bytesCodec, RedisCache } from '../src/index.js';
-import { decodeStamped } from '../src/common/codec.js';
+import { decodeStamped } from '../src/encoding/codec.js';
 import { startRedisServer } from '../test/setup/redis.js';
 import { compare, type Comparison } from './harness.js';
 

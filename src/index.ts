@@ -31,21 +31,21 @@ export type {
   InProcessStanding,
   InProcessStore,
   LocalStore,
-} from './common/in-process-contract.js';
+} from './store/in-process-contract.js';
 export { caches, cache, configureCaches, invalidateTags } from './config/cache-registry.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config/cache-registry.js';
-export { bytesCodec } from './common/codec.js';
-export type { Codec, MemoryPayload, EntryStamp } from './common/codec.js';
-export { CACHE_OPERATIONS, channelName } from './common/observation.js';
-export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './common/observation.js';
+export { bytesCodec } from './encoding/codec.js';
+export type { Codec, MemoryPayload, EntryStamp } from './encoding/codec.js';
+export { CACHE_OPERATIONS, channelName } from './observation/observation.js';
+export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './observation/observation.js';
 export { fragmentStats } from './fragments/index.js';
-export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './common/errors.js';
-export type { CacheKey, KeyFunction } from './common/cache-keys.js';
+export { CacheKeyWarning, CacheServerError, InvalidCacheBackendError, InvalidCacheKeyError, KeyNotFoundError } from './errors/errors.js';
+export type { CacheKey, KeyFunction } from './keys/cache-keys.js';
 export { DatabaseCache, DummyCache, FileBasedCache, LocMemCache, MemcachedCache, RedisCache } from './backends/index.js';
 export { ServerCache } from './backends/server.js';
 export type { ServerHealth, ServerOptions } from './backends/server.js';
-export type { ServerRecovery } from './common/reporting.js';
-export type { L1Options } from './tier/l1-settings.js';
+export type { ServerRecovery } from './observation/reporting.js';
+export type { L1Options } from './l1/l1-settings.js';
 export type { DatabaseConnection, DatabaseOptions } from './backends/database/database.js';
 export type { RedisClientOptions, RedisOptions } from './backends/redis.js';
 export type { MemcachedOptions } from './backends/memcached.js';

@@ -1,7 +1,8 @@
 /**
- * The backend contract says the same in its three places: the code (the `Seam` interface names every
- * primitive, and `CacheSeam` declares the ones a backend must implement abstract), the doc comment
- * at the top of the contract's file, and the manual's MUST / MAY table under "Custom backends".
+ * The backend contract says the same in its three places: the code (the `BackendPrimitives` interface
+ * names every primitive, and `BackendContract` declares the ones a backend must implement abstract),
+ * the doc comment at the top of the contract's file, and the manual's MUST / MAY table under
+ * "Custom backends".
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,26 +14,26 @@ import { manualSection } from './setup/manual.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 /** The file that declares the contract: the class a backend extends, and its doc comment. */
 const CONTRACT = 'src/cache/backend-contract.ts';
-/** The file that declares the primitives the cache's operations call (`Seam`). */
-const PRIMITIVES = 'src/common/backend-primitives.ts';
+/** The file that declares the primitives the cache's operations call (`BackendPrimitives`). */
+const PRIMITIVES = 'src/store/backend-primitives.ts';
 
 type Duty = 'MUST' | 'MAY';
 
-/** Each primitive by name, MUST where `CacheSeam` declares it abstract, MAY otherwise. */
+/** Each primitive by name, MUST where `BackendContract` declares it abstract, MAY otherwise. */
 function primitivesInCode(): Record<string, Duty> {
   const read = (file: string) => ts.createSourceFile(file, readFileSync(join(root, file), 'utf8'), ts.ScriptTarget.Latest, true);
   const source = read(CONTRACT);
   const primitives = read(PRIMITIVES);
-  const seam = primitives.statements.find((statement) => ts.isInterfaceDeclaration(statement) && statement.name.text === 'Seam');
-  const base = source.statements.find((statement) => ts.isClassDeclaration(statement) && statement.name?.text === 'CacheSeam');
-  if (seam === undefined || !ts.isInterfaceDeclaration(seam)) throw new Error(`${PRIMITIVES} declares no interface Seam`);
-  if (base === undefined || !ts.isClassDeclaration(base)) throw new Error(`${CONTRACT} declares no class CacheSeam`);
+  const declared = primitives.statements.find((statement) => ts.isInterfaceDeclaration(statement) && statement.name.text === 'BackendPrimitives');
+  const base = source.statements.find((statement) => ts.isClassDeclaration(statement) && statement.name?.text === 'BackendContract');
+  if (declared === undefined || !ts.isInterfaceDeclaration(declared)) throw new Error(`${PRIMITIVES} declares no interface BackendPrimitives`);
+  if (base === undefined || !ts.isClassDeclaration(base)) throw new Error(`${CONTRACT} declares no class BackendContract`);
   const abstract = new Set(
     base.members
       .filter((member) => ts.getCombinedModifierFlags(member as ts.Declaration) & ts.ModifierFlags.Abstract)
       .map((member) => member.name!.getText(source)),
   );
-  return Object.fromEntries(seam.members.map((member) => member.name!.getText(primitives)).map((name) => [name, abstract.has(name) ? 'MUST' : 'MAY']));
+  return Object.fromEntries(declared.members.map((member) => member.name!.getText(primitives)).map((name) => [name, abstract.has(name) ? 'MUST' : 'MAY']));
 }
 
 /** Each primitive by name as the doc comment at the top of the contract's file says it. */

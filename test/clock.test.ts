@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { now } from '../src/common/clock.js';
+import { now } from '../src/store/clock.js';
 
 const tsx = createRequire(import.meta.url).resolve('tsx');
 const afterIdle = fileURLToPath(new URL('./fixtures/clock-after-idle.ts', import.meta.url));

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { bytesCodec, type Codec } from '../src/index.js';
-import { textOrBytesCodec } from '../src/common/codec.js';
-import { decodeStamped } from '../src/common/codec.js';
+import { textOrBytesCodec } from '../src/encoding/codec.js';
+import { decodeStamped } from '../src/encoding/codec.js';
 
 describe('stamps read again', () => {
   const stamped = (versions: string[]) => bytesCodec.stamp!(bytesCodec.encode('value'), { tags: ['a', 'b'], versions });

@@ -28,17 +28,17 @@ const OPERATION_CALL =
   "each public cache operation's own call (the cache, the operation, the method that answers it and its arguments): collected, an object would be built for every call, observed or not";
 
 const LONG_SIGNATURES_ALLOWED: Record<string, string> = {
-  'src/fragments/render.ts FragmentRender.hit1': HIT_CALL,
-  'src/fragments/render.ts FragmentRender.hit2': HIT_CALL,
-  'src/fragments/render.ts FragmentRender.hit3': HIT_CALL,
-  'src/fragments/render.ts FragmentRender.hitMany': HIT_CALL,
+  'src/fragments/render.ts FragmentRender.keptHitVaryingOn1': HIT_CALL,
+  'src/fragments/render.ts FragmentRender.keptHitVaryingOn2': HIT_CALL,
+  'src/fragments/render.ts FragmentRender.keptHitVaryingOn3': HIT_CALL,
+  'src/fragments/render.ts FragmentRender.keptHitVaryingOnMany': HIT_CALL,
   'src/engines/pug-render.ts PugRender.kept':
     "the arguments of a template's `+cache(timeout, name, …)` as it passes them, counted, not collected: a rest array would be built on every hit",
   'src/engines/ejs-render.ts EjsRender.cacheDigested':
     'the arguments of a rewritten `cache(…)` call as the template passes them, after its digest key: the same as `cache`, which takes no digest',
-  'src/common/observation.ts instrument': OPERATION_CALL,
-  'src/common/observation.ts observe': OPERATION_CALL,
-  'src/http/page-cache.ts PageCache.fetchOrContinue':
+  'src/observation/observation.ts instrument': OPERATION_CALL,
+  'src/observation/observation.ts observe': OPERATION_CALL,
+  'src/pages/page-cache.ts PageCache.fetchOrContinue':
     "a framework's middleware arguments (request, response, next), and what the phase does on a miss and on a hit: as one object, it would be built for every request",
 };
 
@@ -160,16 +160,21 @@ function moduleNamed(file: string, specifier: string): string | undefined {
  * Folders of one layer stand side by side and import nothing of each other. `.` is src/ itself.
  */
 const LAYERS: ReadonlyArray<readonly string[]> = [
-  ['common'], // the leaves: keys, codec, clock, errors, memos, MaybePromise, option rules, the backend primitives
-  ['cacheability'], // the record, the named cache contexts, the request scope
+  ['errors', 'memos'], // the errors thrown and how a message shows what it refuses; bounded memos and the process memos' one reset
+  ['options', 'keys'], // the rules options are checked by; cache keys, md5, a batch grouped by where each item goes
+  ['store', 'headers'], // what a store holds and answers (entries, the backend primitives, the in-process contract, made keys, call options, the clock); Cache-Control, Vary, conditional GET and the view decorators
+  ['observation'], // counts, diagnostics channels, the tracer's slot; how a cache reports what went wrong
+  ['encoding', 'cacheability'], // values to payloads and back; the record, the named cache contexts, the request scope
   ['flight', 'tags'],
   ['cache'], // BaseCache and its parts, on the tags and flights it drives; what it tells its invalidation listeners
-  ['tier', 'edge'], // the L1 a cache is composed with; the edges in front, purged by one of a cache's invalidation listeners
+  ['l1', 'edge'], // the L1 a cache is composed with; the edges in front, purged by one of a cache's invalidation listeners
   ['backends'],
   ['config'], // the caches registry
   ['holes', 'digests'],
   ['fragments'],
-  ['http'],
+  ['pages'], // the page cache
+  ['dashboard'],
+  ['http'], // cachegrain/http: the page cache, the header utilities and the dashboard in one entry
   ['engines', 'frameworks'],
   ['cli', 'opentelemetry', '.'],
 ];

@@ -9,11 +9,11 @@ import { fileURLToPath } from 'node:url';
 import nunjucks from 'nunjucks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches } from '../src/index.js';
-import { processMemoSizes } from '../src/common/process-memos.js';
+import { processMemoSizes } from '../src/memos/process-memos.js';
 import { pageTemplates, templateTag } from '../src/digests/pages.js';
 import { installCacheTag, renderString } from '../src/engines/nunjucks.js';
 import { makeTemplateFragmentKey } from '../src/fragments/fragment-keys.js';
-import { edgeTagHeaders } from '../src/http/tag-header.js';
+import { edgeTagHeaders } from '../src/pages/tag-header.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -27,19 +27,19 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/cacheability/contexts.ts defined': 'the contexts the application defined: configuration, not a memo',
   'src/cacheability/request-scope.ts openScopes': 'the requests in a scope right now',
   'src/cacheability/request-scope.ts scopes': "each response's request scope, held weakly: it goes with its response",
-  'src/common/clock.ts reading': "the time read once per turn of the event loop, dropped at the turn's end",
-  'src/common/clock.ts uses': "the reads of this turn's time, dropped with it",
-  'src/common/process-memos.ts registered': 'the registry of process memos itself',
+  'src/store/clock.ts reading': "the time read once per turn of the event loop, dropped at the turn's end",
+  'src/store/clock.ts uses': "the reads of this turn's time, dropped with it",
+  'src/memos/process-memos.ts registered': 'the registry of process memos itself',
   'src/digests/deploys.ts sites': "what this process compared of each cache's record of templates, and added to it; held weakly, it goes with its cache",
   'src/digests/deploys.ts watched': 'the same, told of each engine made later; each let go once its cache is',
   'src/digests/engine-digests.ts compiles': "a count that only grows, making each compile's digest key unique",
   'src/digests/pages.ts engines': 'the engines named in this process: pages name their templates by them',
   'src/digests/pages.ts made': "how many engines of each kind were named: a reset would give a second engine the first one's name",
   'src/digests/pages.ts epoch': 'a count that only grows, which remembered digests compare to',
-  'src/engines/ejs-syntax.ts lexers': "the lexer of each set of EJS delimiters the application's templates use: configuration, one per set",
-  'src/engines/eta-compiler.ts checkedConfigs': 'owner-held: the Eta configurations whose version was checked, held weakly: each goes with its Eta',
   'src/engines/nunjucks-compiler.ts compiling': 'the templates being compiled, a stack empty between compiles (compiling is synchronous)',
   'src/engines/nunjucks-compiler.ts copies': "owner-held: keyed by a copy of nunjucks' Environment class, nunjucks' own module, which gets no field of ours",
+  'src/engines/eta-compiler.ts checkedConfigs':
+    "owner-held: the Eta configs whose version was found supported; a config is Eta's object and gets no field of ours",
   'src/engines/pug-digests.ts parts': "pug's own modules, loaded on first use",
   'src/fragments/fragment-keys.ts memos':
     "owner-held: each cache's fragment memo; the fragments stand above the cache, which cannot name it, so it is held beside the cache weakly and goes with it",
@@ -50,12 +50,12 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/holes/registry.ts defined': 'the holes the application defined: configuration, not a memo',
   'src/holes/stream-shape.ts shapes':
     "owner-held: where each stored page's holes stand for streaming, read once per hole plan and held weakly beside it: it goes with its page",
-  'src/http/gzip-join.ts deflatedPieces':
+  'src/pages/gzip-join.ts deflatedPieces':
     'owner-held: each stored piece of a shell streamed in gzip, deflated once and held weakly by the piece: it goes with its page',
-  'src/http/dashboard.ts listening': 'whether the dashboard listens for invalidations already',
-  'src/http/dashboard.ts recent': 'the invalidations this process made, that every dashboard lists: a record, not a memo',
-  'src/http/page-stats.ts variantsByRoute': 'the page statistics, reset with them (resetPageStats)',
-  'src/http/page-stats.ts variantsTold': 'the page statistics, reset with them (resetPageStats)',
+  'src/dashboard/dashboard.ts listening': 'whether the dashboard listens for invalidations already',
+  'src/dashboard/dashboard.ts recent': 'the invalidations this process made, that every dashboard lists: a record, not a memo',
+  'src/pages/page-stats.ts variantsByRoute': 'the page statistics, reset with them (resetPageStats)',
+  'src/pages/page-stats.ts variantsTold': 'the page statistics, reset with them (resetPageStats)',
   'src/opentelemetry/index.ts enabled': 'the recording running now, which its disable ends',
 };
 

@@ -31,7 +31,7 @@ describe("the package's index", () => {
     expectTypeOf(cache).not.toHaveProperty('storedKey');
     expectTypeOf(cache).not.toHaveProperty('flights');
     expectTypeOf(cache).not.toHaveProperty('refreshes');
-    expectTypeOf(cache).not.toHaveProperty('holdFresh');
+    expectTypeOf(cache).not.toHaveProperty('peekFreshToKeep');
     expectTypeOf(cache).not.toHaveProperty('storedEntry');
     expectTypeOf(cache).not.toHaveProperty('countEntries');
     expectTypeOf(cache).not.toHaveProperty('purgedEdges');

@@ -5,7 +5,7 @@ import { installCacheTag, renderString } from '../src/engines/nunjucks.js';
 import { caches, configureCaches, fragmentStats, LocMemCache, RedisCache } from '../src/index.js';
 import { resetFragmentStats } from '../src/fragments/index.js';
 import { closedPort } from './setup/closed-port.js';
-import { CountsByName } from '../src/common/observation.js';
+import { CountsByName } from '../src/observation/observation.js';
 import { RemoteLikeStore } from './fragments/remote-like-store.js';
 
 describe('fragmentStats()', () => {

@@ -2,7 +2,7 @@
  * Culling for the backends that bound their own size (locmem, filebased, database), as Django
  * does it: when a write finds the store full, remove 1/cullFrequency of the entries (0: all).
  */
-import { checkOptionValues, MUST_BE, optionShape } from '../common/option-rules.js';
+import { checkOptionValues, MUST_BE, optionShape } from '../options/option-rules.js';
 
 /** The options every culling backend takes. */
 export interface CullingOptions {

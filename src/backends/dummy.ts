@@ -3,7 +3,7 @@
  * caching off without touching code. Keys are still made and validated, so bad keys show up early.
  */
 import { BaseCache, type CacheParams, type Entry } from '../cache/base-cache.js';
-import { type Codec, memoryCodec } from '../common/codec.js';
+import { type Codec, memoryCodec } from '../encoding/codec.js';
 
 /**
  * Values are never kept, so they are never encoded either: a dummy cache validates keys, not values.

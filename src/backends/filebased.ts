@@ -13,8 +13,8 @@ import { link, mkdir, open, readdir, rename, stat, unlink, writeFile } from 'nod
 import { crc32 } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { BaseCache, type CacheParams, type Entry } from '../cache/base-cache.js';
-import { bytesCodec } from '../common/codec.js';
-import { md5 } from '../common/hash.js';
+import { bytesCodec } from '../encoding/codec.js';
+import { md5 } from '../keys/hash.js';
 import { pathKind } from './paths.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
 

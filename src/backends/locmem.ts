@@ -5,8 +5,8 @@
  */
 import { LRUCache } from 'lru-cache';
 import { BaseCache, type CacheParams } from '../cache/base-cache.js';
-import type { InProcessEntry, InProcessRecency, InProcessStanding, LocalStore } from '../common/in-process-contract.js';
-import { memoryCodec, type MemoryPayload } from '../common/codec.js';
+import type { InProcessEntry, InProcessRecency, InProcessStanding, LocalStore } from '../store/in-process-contract.js';
+import { memoryCodec, type MemoryPayload } from '../encoding/codec.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from './culling.js';
 
 export type LocMemOptions = CullingOptions;

@@ -5,13 +5,13 @@
  * and counters go negative through a gets/cas loop, as memcached's own are unsigned.
  */
 import { type CacheParams, type Entry, type WriteFailure } from '../cache/base-cache.js';
-import { bytesCodec } from '../common/codec.js';
-import { groupBy } from '../common/group.js';
-import { CacheServerError, InvalidCacheKeyError } from '../common/errors.js';
-import { describe, MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../common/cache-keys.js';
-import { splitLocation } from '../common/cache-types.js';
+import { bytesCodec } from '../encoding/codec.js';
+import { groupBy } from '../keys/group.js';
+import { CacheServerError, describe, InvalidCacheKeyError } from '../errors/errors.js';
+import { MEMCACHED_MAX_KEY_LENGTH, memcachedKeyProblems } from '../keys/cache-keys.js';
+import { splitLocation } from '../store/cache-types.js';
 import { HashRing, MemcachedReplyError, parseServerAddress, ServerConnection } from './memcached-client.js';
-import { MUST_BE, optionShape } from '../common/option-rules.js';
+import { MUST_BE, optionShape } from '../options/option-rules.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 export interface MemcachedOptions extends ServerOptions {

@@ -5,15 +5,15 @@
  */
 import type { Cluster, ChainableCommander, ClusterOptions, Redis, RedisOptions as IORedisOptions } from 'ioredis';
 import type { CacheParams, Entry } from '../cache/base-cache.js';
-import { textOrBytesCodec } from '../common/codec.js';
-import { groupBy } from '../common/group.js';
-import { CacheServerError } from '../common/errors.js';
-import { defaultKeyFunction } from '../common/cache-keys.js';
-import { splitLocation } from '../common/cache-types.js';
+import { textOrBytesCodec } from '../encoding/codec.js';
+import { groupBy } from '../keys/group.js';
+import { CacheServerError } from '../errors/errors.js';
+import { defaultKeyFunction } from '../keys/cache-keys.js';
+import { splitLocation } from '../store/cache-types.js';
 import { coalesceWrites, DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
-import type { BusConnections } from '../tier/l1-bus.js';
-import type { L1Settings } from '../tier/l1-settings.js';
-import { MUST_BE, optionShape, ValueRule } from '../common/option-rules.js';
+import type { BusConnections } from '../l1/l1-bus.js';
+import type { L1Settings } from '../l1/l1-settings.js';
+import { MUST_BE, optionShape, ValueRule } from '../options/option-rules.js';
 import { SERVER_FAILED, SERVER_OPTIONS, ServerCache, type ServerOptions } from './server.js';
 
 export interface RedisOptions extends ServerOptions {

@@ -8,18 +8,18 @@
  * (the largest `timeoutMs` among them), cut by each wait on a call that failed.
  */
 import { BaseCache, type CacheParams } from '../cache/base-cache.js';
-import type { Seam } from '../common/backend-primitives.js';
-import type { ServerHealth } from '../common/cache-types.js';
-import type { Codec } from '../common/codec.js';
-import { CacheServerError } from '../common/errors.js';
-import type { ReportPath } from '../common/reporting.js';
-import { MUST_BE, type OptionShape, optionShape } from '../common/option-rules.js';
+import type { BackendPrimitives } from '../store/backend-primitives.js';
+import type { ServerHealth } from '../store/cache-types.js';
+import type { Codec } from '../encoding/codec.js';
+import { CacheServerError } from '../errors/errors.js';
+import type { ReportPath } from '../observation/reporting.js';
+import { MUST_BE, type OptionShape, optionShape } from '../options/option-rules.js';
 import { currentScope } from '../cacheability/request-scope.js';
 import { REQUEST_BUDGET, type RequestBudget } from './request-budget.js';
 import { DISCONNECT_TIMEOUT_MS, loadRedisClients, quit } from './ioredis.js';
-import type { BusConnections } from '../tier/l1-bus.js';
-import { L1Tier } from '../tier/l1.js';
-import { L1_OPTIONS, type L1Options, type L1Settings, l1Settings } from '../tier/l1-settings.js';
+import type { BusConnections } from '../l1/l1-bus.js';
+import { L1Tier } from '../l1/l1.js';
+import { L1_OPTIONS, type L1Options, type L1Settings, l1Settings } from '../l1/l1-settings.js';
 
 export interface ServerOptions {
   /** How long one command may take, waiting for a connection included, in milliseconds. @default 1000 */
@@ -54,7 +54,7 @@ export abstract class ServerCache<P> extends BaseCache<P> {
   protected readonly failOpen: boolean;
   private readonly failures: FailurePolicy;
   private readonly breakers = new Map<string, Breaker>();
-  /** The in-process tier in front of the server, when `options.l1` asks for one: then it is the cache's seam. */
+  /** The in-process tier in front of the server, when `options.l1` asks for one: then it is the cache's primitives. */
   readonly l1: L1Tier<P> | undefined;
   /** Set by `close()`: every call from then on, and every one it cut short, fails as a call to a closed cache. */
   private closed = false;
@@ -76,12 +76,12 @@ export abstract class ServerCache<P> extends BaseCache<P> {
         ),
       settle: (pending, error) => this.settleFailure(pending, error),
     };
-    this.l1 = this.seam instanceof L1Tier ? this.seam : undefined;
+    this.l1 = this.primitives instanceof L1Tier ? this.primitives : undefined;
     if (this.l1 !== undefined) this.answerFromMemory(this.l1);
   }
 
   /** The server's primitives, with an L1 in front of them when `options.l1` asks for one. */
-  protected override composeSeam(server: Seam<P>): Seam<P> {
+  protected override composePrimitives(server: BackendPrimitives<P>): BackendPrimitives<P> {
     const l1 = l1Settings((this.options as ServerOptions).l1);
     if (l1 === undefined) return server;
     return new L1Tier(server, l1, {

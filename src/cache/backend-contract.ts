@@ -12,21 +12,21 @@
  * at a time per key in the process), `extendExpiry` (else tag versions never expire) and
  * `disconnect` (else closing releases nothing).
  *
- * `CacheSeam` declares each, documented there, and the contract's table in docs/backends.md lists the same.
- * The cache's operations reach them through one `Seam`, chosen when it is made (`composeSeam`): the
- * backend itself, or a layer in front of it (an L1).
+ * `BackendContract` declares each, documented there, and the contract's table in docs/backends.md
+ * lists the same. The cache's operations reach them through one `BackendPrimitives`, chosen when it is made
+ * (`composePrimitives`): the backend itself, or a layer in front of it (an L1).
  */
-import { andThen, type MaybePromise } from '../common/maybe-promise.js';
+import { andThen, type MaybePromise } from '../store/maybe-promise.js';
 import { EventEmitter } from 'node:events';
-import { now } from '../common/clock.js';
-import { defaultKeyFunction, type KeyFunction } from '../common/cache-keys.js';
-import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
-import { cacheTypeError, named } from '../common/reporting.js';
-import { payloadsInOrder, type Seam, throwRefusal, type WriteFailure } from '../common/backend-primitives.js';
+import { now } from '../store/clock.js';
+import { defaultKeyFunction, type KeyFunction } from '../keys/cache-keys.js';
+import { madeKeyStart, TAG_KEY_VERSION, TAG_KEYS } from '../store/key-maker.js';
+import { payloadsInOrder, type BackendPrimitives, throwRefusal, type WriteFailure } from '../store/backend-primitives.js';
+import { cacheTypeError, named } from '../errors/errors.js';
 import { WorkBehind } from '../flight/work-behind.js';
 import type { InvalidationListener, InvalidationListeners } from './invalidation-listeners.js';
-import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from '../common/cache-types.js';
-import { checkOptionNames, checkOptionValues, type OptionShape } from '../common/option-rules.js';
+import { CACHE_PARAMS, type CacheParams, DEFAULT_TIMEOUT, type Entry, type ServerHealth, splitLocation } from '../store/cache-types.js';
+import { checkOptionNames, checkOptionValues, type OptionShape } from '../options/option-rules.js';
 
 /**
  * What a backend is built on: the settings every cache has, checked once, and the primitives a
@@ -34,7 +34,7 @@ import { checkOptionNames, checkOptionValues, type OptionShape } from '../common
  * it may where it can do better than the default (a batch of one, a peek). `BaseCache` extends it
  * with the API written over them.
  */
-export abstract class CacheSeam<P> extends EventEmitter {
+export abstract class BackendContract<P> extends EventEmitter {
   /**
    * The option names this backend takes: a list, or a shape (`optionShape`) whose nested records
    * check nested options objects too (`options.l1`). A backend that gives them has unknown names
@@ -60,7 +60,10 @@ export abstract class CacheSeam<P> extends EventEmitter {
   readonly options: Record<string, unknown>;
 
   /** `backend` is the class being built, whose `optionNames` and `locationProblem` check what it is given. */
-  constructor(params: CacheParams<object>, backend: { optionNames?: readonly string[] | OptionShape; locationProblem?: typeof CacheSeam.locationProblem }) {
+  constructor(
+    params: CacheParams<object>,
+    backend: { optionNames?: readonly string[] | OptionShape; locationProblem?: typeof BackendContract.locationProblem },
+  ) {
     super();
     this.alias = params.alias ?? 'default';
     const problem = checkOptionValues(params, CACHE_PARAMS, '') ?? misplacedPurge(params);
@@ -251,7 +254,7 @@ export abstract class CacheSeam<P> extends EventEmitter {
    * keeps the contract (a server cache's L1). Called once, by `BaseCache`'s constructor: a
    * subclass's settings (`options`, `keyPrefix`) and the codec are set then, its own fields are not.
    */
-  protected composeSeam(backend: Seam<P>): Seam<P> {
+  protected composePrimitives(backend: BackendPrimitives<P>): BackendPrimitives<P> {
     return backend;
   }
 

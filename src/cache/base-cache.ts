@@ -10,27 +10,27 @@ export interface RenderRead<T> {
  * keys, versions, timeouts, serialization and copy-on-read; a backend sees only made keys, payloads
  * and absolute expiries (epoch seconds, `null` = never). The concerns around the API live in parts
  * of their own, which this class holds: tags (src/tags), getOrSet over the flight engine, counters,
- * in-process hits and reporting. Each public operation goes through `instrument` (src/core/observe.ts),
+ * in-process hits and reporting. Each public operation goes through `instrument` (src/observation/observation.ts),
  * which publishes how it ended while someone subscribes.
  */
-import type { Codec } from '../common/codec.js';
-import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } from '../common/call-options.js';
-import { type CacheParts, cacheParts } from './cache-parts.js';
+import type { Codec } from '../encoding/codec.js';
+import { type CallOptions, checkVersion, type Expiry, hasRunOut, storedExpiry } from '../store/call-options.js';
+import { type SharedByParts, sharedByParts } from './shared-by-parts.js';
 import { Counters } from './counters.js';
 import { GetOrSet } from './get-or-set.js';
-import type { InProcessEntry, InProcessStore, LocalStore } from '../common/in-process-contract.js';
+import type { InProcessEntry, InProcessStore, LocalStore } from '../store/in-process-contract.js';
 import { InProcessHits } from './in-process-hits.js';
-import { type CacheKey, userKeyToString } from '../common/cache-keys.js';
-import type { MadeKey, MadeKeys } from '../common/made-keys.js';
-import { type CacheStats, countError, emptyStats, instrument, observing } from '../common/observation.js';
-import { type Payloads, Unreadable } from '../common/payloads.js';
-import type { Reporter } from '../common/reporting.js';
-import { CacheSeam } from './backend-contract.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import { andThen, type MaybePromise, nothing, promised } from '../common/maybe-promise.js';
+import { type CacheKey, userKeyToString } from '../keys/cache-keys.js';
+import type { MadeKey, KeyMaker } from '../store/key-maker.js';
+import { type CacheStats, countError, emptyStats, instrument, observing } from '../observation/observation.js';
+import { type Payloads, Unreadable } from '../encoding/payloads.js';
+import type { Reporter } from '../observation/reporting.js';
+import { BackendContract } from './backend-contract.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import { andThen, type MaybePromise, nothing, promised } from '../store/maybe-promise.js';
 import { type CacheIntegration, INTEGRATION } from './integration.js';
 import { storedEntryIn } from './stored-entry.js';
-import { type Seam } from '../common/backend-primitives.js';
+import { type BackendPrimitives } from '../store/backend-primitives.js';
 import { StoreLocks } from './store-locks.js';
 import { type EachEntry, Writes } from './writes.js';
 import {
@@ -46,20 +46,20 @@ import {
   type TimeoutArg,
   type TouchArg,
   type VersionOption,
-} from '../common/cache-types.js';
-import { checkOptionNames } from '../common/option-rules.js';
+} from '../store/cache-types.js';
+import { checkOptionNames } from '../options/option-rules.js';
 import { Flights, Refreshes } from '../flight/index.js';
 import { withOwnExpiry } from '../tags/expiry-stamps.js';
 import { TaggedReads } from '../tags/read.js';
 import type { TagVersions } from '../tags/versions.js';
 
-export type { WriteFailure } from '../common/backend-primitives.js';
+export type { WriteFailure } from '../store/backend-primitives.js';
 export type { EachEntry } from './writes.js';
 export type { InvalidationEvent, InvalidationListener, TagsInvalidatedEvent } from './invalidation-listeners.js';
-export type { Entry } from '../common/cache-types.js';
-export type { MaybePromise } from '../common/maybe-promise.js';
-export { failedKey } from '../common/backend-primitives.js';
-export type { HeldString, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from '../common/in-process-contract.js';
+export type { Entry } from '../store/cache-types.js';
+export type { MaybePromise } from '../store/maybe-promise.js';
+export { failedKey } from '../store/backend-primitives.js';
+export type { HeldString, InProcessEntry, InProcessRecency, InProcessStanding, InProcessStore, LocalStore } from '../store/in-process-contract.js';
 export type {
   CachedEntry,
   CacheLogger,
@@ -77,10 +77,10 @@ export type {
   TouchOptions,
   VersionOption,
   WriteOptions,
-} from '../common/cache-types.js';
-export { DEFAULT_TIMEOUT, INVALIDATE_OPTIONS, splitLocation } from '../common/cache-types.js';
+} from '../store/cache-types.js';
+export { DEFAULT_TIMEOUT, INVALIDATE_OPTIONS, splitLocation } from '../store/cache-types.js';
 
-export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
+export abstract class BaseCache<P = unknown> extends BackendContract<P> {
   protected readonly codec: Codec<P>;
   private readonly flights = new Flights();
   private readonly refreshes: Refreshes = new Refreshes(this, this.behind);
@@ -88,12 +88,12 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private readonly counts: CacheStats = emptyStats();
   /** How it reports: a server backend reports the end of an outage by the path its failure went. */
   protected readonly reporter: Reporter;
-  private readonly keys: MadeKeys<P>;
+  private readonly keys: KeyMaker<P>;
   private readonly calls: CallOptions;
   private readonly payloads: Payloads<P>;
-  private readonly context: CacheParts<P>;
-  /** The backend contract every operation calls: the backend's own primitives, or a layer in front of them (`composeSeam`). */
-  protected readonly seam: Seam<P>;
+  private readonly shared: SharedByParts<P>;
+  /** The backend contract every operation calls: the backend's own primitives, or a layer in front of them (`composePrimitives`). */
+  protected readonly primitives: BackendPrimitives<P>;
   private readonly tags: TagVersions<P>;
   private readonly batches: TaggedReads<P>;
   private readonly computed: GetOrSet<P>;
@@ -110,24 +110,25 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   constructor(params: CacheParams<object>, codec: Codec<P>) {
     super(params, new.target);
     this.codec = codec;
-    const backend = { seam: this.composeSeam(this as unknown as Seam<P>), codec, stampsExpiry: this.expiresByServerClock };
-    const context = (this.context = cacheParts<P>(this, backend, params, this.counts));
-    ({ seam: this.seam, reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = context);
-    this.batches = new TaggedReads(context);
-    this.computed = new GetOrSet(context);
-    this.counters = new Counters(context);
-    this.locks = new StoreLocks(context);
-    this.writes = new Writes(context);
-    this.invalidationListeners = context.listeners;
+    const backend = { primitives: this.composePrimitives(this as unknown as BackendPrimitives<P>), codec, stampsExpiry: this.expiresByServerClock };
+    const shared = (this.shared = sharedByParts<P>(this, backend, params, this.counts));
+    ({ primitives: this.primitives, reporter: this.reporter, keys: this.keys, calls: this.calls, payloads: this.payloads, tags: this.tags } = shared);
+    this.batches = new TaggedReads(shared);
+    this.computed = new GetOrSet(shared);
+    this.counters = new Counters(shared);
+    this.locks = new StoreLocks(shared);
+    this.writes = new Writes(shared);
+    this.invalidationListeners = shared.listeners;
   }
 
   /**
-   * For a backend with a store in this process (locmem, an L1): hands it over, once, so that hits
-   * may be answered from memory (`peekFresh`, the integration's `holdFresh`). A `LocalStore` (wholly in this process)
-   * also shares one decoded value per payload among shared readers, and lets made keys remember its entries.
+   * For a backend with a store in this process (locmem, an L1): hands it over, once, so that hits may
+   * be answered from memory (`peekFresh`, the integration's `peekFreshToKeep`). A `LocalStore` (wholly
+   * in this process) also shares one decoded value per payload among shared readers, and lets made
+   * keys remember its entries.
    */
   protected answerFromMemory(store: InProcessStore<P> | LocalStore<P>): void {
-    this.hits = new InProcessHits(this.context, store);
+    this.hits = new InProcessHits(this.shared, store);
     if ('writeAfter' in store) {
       this.local = store;
       this.payloads.sharesValues = true;
@@ -178,7 +179,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     const node = this.keys.node(key, options === undefined ? undefined : this.calls.versionOf(options, 'get'));
     const last = node.entry;
     if (last !== undefined && this.local!.usedAgain(last)) return this.batches.countedValue(node.made, last, false, defaultValue);
-    const found = this.seam.readOne(node.made);
+    const found = this.primitives.readOne(node.made);
     if (found instanceof Promise) return found.then((entry) => this.batches.countedValue(node.made, entry, false, defaultValue));
     if (this.local !== undefined) node.entry = found as InProcessEntry<P> | undefined;
     return this.batches.countedValue(node.made, found, false, defaultValue);
@@ -254,8 +255,8 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
         }
       },
       storedKey: (key: CacheKey) => this.keys.made(key),
-      holdFresh: (made: string) => this.hits?.holdFresh(made),
-      storedEntry: (key: CacheKey, options?: VersionOption) => storedEntryIn(this.context, key, options),
+      peekFreshToKeep: (made: string) => this.hits?.peekFreshToKeep(made),
+      storedEntry: (key: CacheKey, options?: VersionOption) => storedEntryIn(this.shared, key, options),
       countEntries: () => this.countEntries(),
       waitsOnServers: this.waitsOnServers,
       get failsOpen() {
@@ -309,7 +310,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
     this.counts.sets++;
     return this.tags
       .stampedWith(payload, { tags, windows, expiresAt, asOf })
-      .then((stamped) => (stamped === undefined ? [] : this.seam.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
+      .then((stamped) => (stamped === undefined ? [] : this.primitives.write([[node.made, stamped]], storedExpiry(expiresAt, windows))))
       .then(throwRefusal);
   }
 
@@ -322,10 +323,10 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
 
   /** Stores an untagged payload under a made key: a timeout that has run out deletes it instead. */
   private setMade(node: MadeKey<P>, payload: P, expiresAt: Expiry): MaybePromise<void> {
-    if (hasRunOut(expiresAt)) return andThen(this.seam.remove([node.made]), nothing);
+    if (hasRunOut(expiresAt)) return andThen(this.primitives.remove([node.made]), nothing);
     this.counts.sets++;
     const local = this.local;
-    if (local === undefined) return this.seam.writeOne(node.made, withOwnExpiry(this.context, payload, expiresAt), expiresAt);
+    if (local === undefined) return this.primitives.writeOne(node.made, withOwnExpiry(this.shared, payload, expiresAt), expiresAt);
     node.entry = local.writeAfter(node.made, node.entry, payload, expiresAt);
   }
 
@@ -388,7 +389,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   private async removeEverything(options: ClearOptions | undefined): Promise<void> {
     const problem = options === undefined ? undefined : checkOptionNames(options, CLEAR_OPTIONS);
     if (problem !== undefined) throw this.typeError(`clear: ${problem}`);
-    await this.seam.removeAll();
+    await this.primitives.removeAll();
     // What is being computed now may carry what was cleared: nobody who comes after joins it.
     this.flights.overtakeAll();
     await this.invalidationListeners.everythingCleared(options?.waitForEdges);
@@ -429,7 +430,7 @@ export abstract class BaseCache<P = unknown> extends CacheSeam<P> {
   }
 
   async close(): Promise<void> {
-    await this.seam.disconnect?.();
+    await this.primitives.disconnect?.();
   }
 
   // ---- What the cache knows about itself ----------------------------------------------------

@@ -3,52 +3,51 @@
  * the value is read and written back), and `incrVersion`, which reads what it moves. Read-modify-write goes one at a time per key in this
  * process, so that concurrent callers lose nothing.
  */
-import type { CacheParts } from './cache-parts.js';
-import { KeyNotFoundError } from '../common/errors.js';
-import { type CacheKey, describe } from '../common/cache-keys.js';
-import { Unreadable } from '../common/payloads.js';
-import { cacheTypeError } from '../common/reporting.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import { type Entry } from '../common/cache-types.js';
-import type { VersionOption } from '../common/cache-types.js';
+import type { SharedByParts } from './shared-by-parts.js';
+import { cacheTypeError, describe, KeyNotFoundError } from '../errors/errors.js';
+import { type CacheKey } from '../keys/cache-keys.js';
+import { Unreadable } from '../encoding/payloads.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import { type Entry } from '../store/cache-types.js';
+import type { VersionOption } from '../store/cache-types.js';
 import { outlived } from '../tags/expiry-stamps.js';
 
 export class Counters<P> {
   /** The read-modify-write in flight per made key: one entry per key being added to, gone once it settles. */
   private readonly pending = new Map<string, Promise<number>>();
 
-  constructor(private readonly context: CacheParts<P>) {}
+  constructor(private readonly shared: SharedByParts<P>) {}
 
   async incr(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
-    const { calls, keys } = this.context;
+    const { calls, keys } = this.shared;
     calls.delta(delta, 'incr/decr');
     return this.add(key, keys.made(key, calls.versionOf(options, 'incr')), delta);
   }
 
   /** `incr` by `-delta`: observed as the decr it is, not as an incr too. */
   async decr(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
-    const { calls } = this.context;
+    const { calls } = this.shared;
     calls.delta(delta, 'incr/decr');
     calls.versionOf(options, 'decr');
     return this.incr(key, -delta, options);
   }
 
   async incrVersion(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
-    const { calls, keys, cache } = this.context;
+    const { calls, keys, cache } = this.shared;
     calls.delta(delta, 'incrVersion/decrVersion');
     const version = calls.versionOf(options, 'incrVersion') ?? cache.version;
     const oldKey = keys.made(key, version);
-    const seam = this.context.seam;
-    const entry = (await seam.readForUpdate([oldKey])).get(oldKey);
-    if (entry === undefined || outlived(this.context, entry.payload)) throw new KeyNotFoundError(String(key), this.context.alias);
-    throwRefusal(await seam.write([[keys.made(key, version + delta), entry.payload]], this.expiryOf(entry)));
-    await seam.remove([oldKey]);
+    const primitives = this.shared.primitives;
+    const entry = (await primitives.readForUpdate([oldKey])).get(oldKey);
+    if (entry === undefined || outlived(this.shared, entry.payload)) throw new KeyNotFoundError(String(key), this.shared.alias);
+    throwRefusal(await primitives.write([[keys.made(key, version + delta), entry.payload]], this.expiryOf(entry)));
+    await primitives.remove([oldKey]);
     return version + delta;
   }
 
   /** `incrVersion` by `-delta`: observed as the decrVersion it is, not as an incrVersion too. */
   async decrVersion(key: CacheKey, delta: number, options: VersionOption | undefined): Promise<number> {
-    const { calls } = this.context;
+    const { calls } = this.shared;
     calls.delta(delta, 'incrVersion/decrVersion');
     calls.versionOf(options, 'decrVersion');
     return this.incrVersion(key, -delta, options);
@@ -56,24 +55,24 @@ export class Counters<P> {
 
   /** Adds `delta` to the integer under `made` (user key `key`); KeyNotFoundError when missing. */
   private async add(key: CacheKey, made: string, delta: number): Promise<number> {
-    const { seam, codec, payloads } = this.context;
-    if (seam.incrBy === undefined) return this.inOrder(key, made, delta);
+    const { primitives, codec, payloads } = this.shared;
+    if (primitives.incrBy === undefined) return this.inOrder(key, made, delta);
     let value: number | undefined;
     try {
-      value = await seam.incrBy(made, delta);
+      value = await primitives.incrBy(made, delta);
     } catch (error) {
       // Not a plain integer: an integer stamped with tags is added to by read-modify-write.
       if (!(error instanceof TypeError) || codec.unstamp === undefined) throw error;
-      const entry = (await seam.readForUpdate([made])).get(made);
+      const entry = (await primitives.readForUpdate([made])).get(made);
       if (entry === undefined) throw error;
       if (codec.unstamp(entry.payload) !== undefined) return this.inOrder(key, made, delta);
       // One that cannot be decoded is removed, as a read removes it: then there is nothing to add to.
       const value = payloads.readable(made, entry.payload, false);
       if (!(value instanceof Unreadable)) throw error;
       await value.removal;
-      throw new KeyNotFoundError(String(key), this.context.alias);
+      throw new KeyNotFoundError(String(key), this.shared.alias);
     }
-    if (value === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
+    if (value === undefined) throw new KeyNotFoundError(String(key), this.shared.alias);
     return value;
   }
 
@@ -89,30 +88,28 @@ export class Counters<P> {
   }
 
   private async addToStored(key: CacheKey, made: string, delta: number): Promise<number> {
-    const { seam, codec, payloads, tags, alias } = this.context;
-    const entry = (await seam.readForUpdate([made])).get(made);
-    if (entry === undefined) throw new KeyNotFoundError(String(key), this.context.alias);
+    const { primitives, codec, payloads, tags, alias } = this.shared;
+    const entry = (await primitives.readForUpdate([made])).get(made);
+    if (entry === undefined) throw new KeyNotFoundError(String(key), this.shared.alias);
     const stamped = codec.unstamp?.(entry.payload);
-    if (stamped !== undefined && (await tags.statesOf([stamped.stamp]))[0] !== 'fresh') throw new KeyNotFoundError(String(key), this.context.alias);
+    if (stamped !== undefined && (await tags.statesOf([stamped.stamp]))[0] !== 'fresh') throw new KeyNotFoundError(String(key), this.shared.alias);
     const current = payloads.readable(made, stamped?.payload ?? entry.payload, false);
     if (current instanceof Unreadable) {
       await current.removal;
-      throw new KeyNotFoundError(String(key), this.context.alias);
+      throw new KeyNotFoundError(String(key), this.shared.alias);
     }
     if (typeof current !== 'number' || !Number.isSafeInteger(current)) {
       throw cacheTypeError(alias, `cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
     }
     const value = current + delta;
     const payload = stamped === undefined ? codec.encode(value) : codec.stamp!(codec.encode(value), stamped.stamp);
-    throwRefusal(await seam.write([[made, payload]], this.expiryOf(entry)));
+    throwRefusal(await primitives.write([[made, payload]], this.expiryOf(entry)));
     return value;
   }
 
   private expiryOf(entry: Entry<P>): number | null {
     if (entry.expiresAt === undefined) {
-      throw new Error(
-        `cache '${this.context.alias}': backend ${this.context.cache.constructor.name} returned an entry without expiresAt from read(keys, true)`,
-      );
+      throw new Error(`cache '${this.shared.alias}': backend ${this.shared.cache.constructor.name} returned an entry without expiresAt from read(keys, true)`);
     }
     return entry.expiresAt;
   }

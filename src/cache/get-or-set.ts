@@ -5,26 +5,26 @@
  * but dead (invalidated, or kept only for its stale window) is replaced under a lock, so that one
  * adder in all processes wins.
  */
-import { hasRunOut, storedExpiry, type WriteArgs } from '../common/call-options.js';
-import type { CacheParts } from './cache-parts.js';
+import { hasRunOut, storedExpiry, type WriteArgs } from '../store/call-options.js';
+import type { SharedByParts } from './shared-by-parts.js';
 import { LOCK_SECONDS } from '../flight/index.js';
-import { Unreadable } from '../common/payloads.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import type { TimeoutArg } from '../common/cache-types.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import type { ToldOutcome } from '../common/observation.js';
+import { Unreadable } from '../encoding/payloads.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import type { TimeoutArg } from '../store/cache-types.js';
+import type { CacheKey } from '../keys/cache-keys.js';
+import type { ToldOutcome } from '../observation/observation.js';
 import { integrationOf } from './integration.js';
 
 export class GetOrSet<P> {
-  constructor(private readonly context: CacheParts<P>) {}
+  constructor(private readonly shared: SharedByParts<P>) {}
 
   /** `getOrSet`; `found`, when it is observed, is told whether the key was found fresh, found stale or not found (then computed). */
   async run<T>(key: CacheKey, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg, found?: ToldOutcome): Promise<T> {
-    const { seam, tags, payloads, counts, cache, calls, keys } = this.context;
+    const { primitives, tags, payloads, counts, cache, calls, keys } = this.shared;
     const args = calls.write(timeoutOrOptions, 'getOrSet');
     const made = keys.made(key, args.version);
     const lookedAt = integrationOf(cache).flights.mark();
-    const hit = await seam.readOne(made);
+    const hit = await primitives.readOne(made);
     const judged = hit === undefined ? undefined : await tags.judged(hit.payload);
     let state = judged?.state;
     let held: unknown;
@@ -71,22 +71,22 @@ export class GetOrSet<P> {
    */
   async addOverDead(made: string, payload: P, expiresAt: number | null): Promise<boolean> {
     const added = await this.replaceDead(made, payload, expiresAt);
-    if (added) this.context.counts.sets++;
+    if (added) this.shared.counts.sets++;
     return added;
   }
 
   private async replaceDead(made: string, payload: P, expiresAt: number | null): Promise<boolean> {
-    const { seam, tags, cache } = this.context;
-    if (await seam.insert(made, payload, expiresAt)) return true;
-    const entry = await seam.readOne(made);
-    if (entry === undefined) return seam.insert(made, payload, expiresAt);
+    const { primitives, tags, cache } = this.shared;
+    if (await primitives.insert(made, payload, expiresAt)) return true;
+    const entry = await primitives.readOne(made);
+    if (entry === undefined) return primitives.insert(made, payload, expiresAt);
     if ((await tags.unstamped(entry.payload)) !== undefined) return false;
     const release = await cache.acquireLock(`replacing:${made}`, LOCK_SECONDS);
     if (release === undefined) return false;
     try {
-      const again = await seam.readOne(made);
+      const again = await primitives.readOne(made);
       if (again !== undefined && (await tags.unstamped(again.payload)) !== undefined) return false;
-      throwRefusal(await seam.write([[made, payload]], expiresAt));
+      throwRefusal(await primitives.write([[made, payload]], expiresAt));
       return true;
     } finally {
       await release();
@@ -99,10 +99,10 @@ export class GetOrSet<P> {
    * leaves the stale entry and is reported as an `error` event.
    */
   private refreshBehind(made: string, valueOrFactory: unknown, timeoutOrOptions: TimeoutArg): void {
-    const { seam, tags, payloads, calls, cache } = this.context;
+    const { primitives, tags, payloads, calls, cache } = this.shared;
     const refresh = async () => {
       // Read stale before another process's refresh wrote the entry and let go of the lock: done already.
-      const current = await seam.readOne(made);
+      const current = await primitives.readOne(made);
       if (current !== undefined && (await tags.unstamped(current.payload)) !== undefined) return;
       const given = calls.write(timeoutOrOptions, 'getOrSet');
       const asOf = given.asOf ?? (given.tags === undefined ? undefined : await cache.readTagSnapshot(given.tags));
@@ -111,21 +111,21 @@ export class GetOrSet<P> {
       const { expiresAt, tags: tagList, windows } = calls.write(timeoutOrOptions, 'getOrSet');
       if (hasRunOut(expiresAt)) return;
       const payload = await tags.stampedWith(payloads.encode(value, made), { tags: tagList, windows, expiresAt, asOf });
-      if (payload !== undefined) throwRefusal(await seam.write([[made, payload]], storedExpiry(expiresAt, windows)));
+      if (payload !== undefined) throwRefusal(await primitives.write([[made, payload]], storedExpiry(expiresAt, windows)));
     };
     integrationOf(cache).refreshes.behind([{ key: `getOrSet\u0000${made}`, lockName: `refresh:${made}` }], refresh, (error) => cache.reportError(error));
   }
 
   /** Computes the value and adds it; answers the value's own payload of what the cache then holds. */
   private async computeAndAdd(made: string, valueOrFactory: unknown, { expiresAt, tags: tagList, windows, asOf }: WriteArgs): Promise<P> {
-    const { seam, tags, payloads, cache } = this.context;
+    const { primitives, tags, payloads, cache } = this.shared;
     const value = await (typeof valueOrFactory === 'function' ? valueOrFactory() : valueOrFactory);
     const payload = payloads.encode(value, made);
     if (hasRunOut(expiresAt) || cache.unreachable) return payload;
     const stamped = await tags.stampedWith(payload, { tags: tagList, windows, expiresAt, asOf });
     if (stamped === undefined) return payload;
     await this.addOverDead(made, stamped, storedExpiry(expiresAt, windows));
-    const stored = await seam.readOne(made);
+    const stored = await primitives.readOne(made);
     const live = stored === undefined ? undefined : await tags.unstamped(stored.payload);
     return live ?? payload;
   }

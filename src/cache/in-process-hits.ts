@@ -3,12 +3,12 @@
  * judged against its tags' versions as this process holds them, kept by a caller and answered again
  * while every entry it stands on still stands.
  */
-import type { CacheStats } from '../common/observation.js';
-import { Unreadable } from '../common/payloads.js';
-import type { CachedEntry, EntryState } from '../common/cache-types.js';
+import type { CacheStats } from '../observation/observation.js';
+import { Unreadable } from '../encoding/payloads.js';
+import type { CachedEntry, EntryState } from '../store/cache-types.js';
 import type { Judged, TagVersions } from '../tags/versions.js';
-import type { CacheParts } from './cache-parts.js';
-import type { HeldString, HeldStringKeeper, InProcessEntry, InProcessStanding, InProcessStore } from '../common/in-process-contract.js';
+import type { SharedByParts } from './shared-by-parts.js';
+import type { HeldString, HeldStringKeeper, InProcessEntry, InProcessStanding, InProcessStore } from '../store/in-process-contract.js';
 
 const NO_TAGS: readonly string[] = Object.freeze([]);
 const NO_ENTRIES: ReadonlyArray<InProcessStanding> = Object.freeze([]);
@@ -20,17 +20,17 @@ interface JudgedInProcess<P> {
   tagEntries: ReadonlyArray<InProcessStanding>;
 }
 
-/** Hits answered from a store in this process: `peekFresh` of `BaseCache` and `holdFresh` of its integration, and a held string's `answerHeld`. */
+/** Hits answered from a store in this process: `peekFresh` of `BaseCache` and `peekFreshToKeep` of its integration, and a held string's `answerAgain`. */
 export class InProcessHits<P> implements HeldStringKeeper {
   private readonly tags: TagVersions<P>;
   private readonly counts: CacheStats;
 
   constructor(
-    private readonly host: CacheParts<P>,
+    private readonly shared: SharedByParts<P>,
     private readonly store: InProcessStore<P>,
   ) {
-    this.tags = host.tags;
-    this.counts = host.counts;
+    this.tags = shared.tags;
+    this.counts = shared.counts;
   }
 
   /** The fresh entry under a made key when this process can tell at once, else undefined. */
@@ -40,7 +40,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
     const inProcess = this.judged(entry);
     if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
     const { payload, stamp } = inProcess.judged;
-    const value = this.host.payloads.readable(made, payload, true);
+    const value = this.shared.payloads.readable(made, payload, true);
     if (value instanceof Unreadable) return undefined;
     // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
     this.counts.hits++;
@@ -48,13 +48,13 @@ export class InProcessHits<P> implements HeldStringKeeper {
   }
 
   /** A fresh string under a made key as a `HeldString` (anything else fresh as an entry), else undefined. */
-  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined {
+  peekFreshToKeep(made: string): HeldString | CachedEntry<unknown> | undefined {
     const entry = this.store.held(made);
     if (entry === undefined) return undefined;
     const inProcess = this.judged(entry);
     if (inProcess === undefined || inProcess.judged.state !== 'fresh') return undefined;
     const { judged, tagKeys, tagEntries } = inProcess;
-    const value = this.host.payloads.readable(made, judged.payload, true);
+    const value = this.shared.payloads.readable(made, judged.payload, true);
     if (value instanceof Unreadable) return undefined;
     // Only hits count here: an answer of undefined sends the caller to read the entry, which counts it.
     this.counts.hits++;
@@ -70,7 +70,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
     }
     const stamp = judged.stamp;
     return {
-      cache: this.host.cache,
+      cache: this.shared.cache,
       keeper: this,
       key: made,
       value,
@@ -86,7 +86,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
   }
 
   /** The kept string again, counted as a hit, while everything it stands on is still the store's and fresh at `now`. */
-  answerHeld(held: HeldString, now: number): string | undefined {
+  answerAgain(held: HeldString, now: number): string | undefined {
     const entry = held.entry;
     if (entry.retired) return undefined;
     if (held.trustedUntil <= now || (entry.expiresAt !== null && entry.expiresAt <= now)) return undefined;
@@ -103,7 +103,7 @@ export class InProcessHits<P> implements HeldStringKeeper {
    * when this process cannot tell a version.
    */
   private judged(entry: InProcessEntry<P>): JudgedInProcess<P> | undefined {
-    const stamped = this.host.codec.unstamp?.(entry.payload);
+    const stamped = this.shared.codec.unstamp?.(entry.payload);
     if (stamped === undefined) return { judged: { payload: entry.payload, stamp: undefined, state: 'fresh' }, tagKeys: NO_TAGS, tagEntries: NO_ENTRIES };
     const versions = new Map<string, string | undefined>();
     const tagKeys: string[] = [];

@@ -7,11 +7,11 @@
  * not export, so that `cache.` offers an application the documented API only.
  */
 import type { Flights, Refreshes, WorkBehind } from '../flight/index.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import type { HeldString } from '../common/in-process-contract.js';
-import type { MaybePromise } from '../common/maybe-promise.js';
-import type { CacheStats } from '../common/observation.js';
-import type { CachedEntry, RenderEntry, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
+import type { CacheKey } from '../keys/cache-keys.js';
+import type { HeldString } from '../store/in-process-contract.js';
+import type { MaybePromise } from '../store/maybe-promise.js';
+import type { CacheStats } from '../observation/observation.js';
+import type { CachedEntry, RenderEntry, StoredEntry, TagSnapshot, TimeoutArg, VersionOption } from '../store/cache-types.js';
 import type { InvalidationListener } from './invalidation-listeners.js';
 
 export const INTEGRATION: unique symbol = Symbol('cachegrain.integration');
@@ -46,7 +46,7 @@ export interface CacheIntegration {
    * caller keeps and asks its `keeper` for next time instead of reading the store (a tagged one with
    * the entries of its tags' versions). Undefined otherwise: the caller then reads it the usual way.
    */
-  holdFresh(made: string): HeldString | CachedEntry<unknown> | undefined;
+  peekFreshToKeep(made: string): HeldString | CachedEntry<unknown> | undefined;
   /** How the store holds the entry under `key`, for `cachegrain inspect` (see `StoredEntry`); undefined when nothing is stored under the key. */
   storedEntry(key: CacheKey, options?: VersionOption): Promise<StoredEntry | undefined>;
   /** How many entries the store holds, where the backend can tell cheaply (undefined where it cannot: a shared server). */
@@ -77,7 +77,13 @@ export interface CacheIntegration {
   readonly refreshes: Refreshes;
 }
 
-/** What the page cache and the fragments reach in `cache` beyond its documented API. */
-export function integrationOf(cache: { readonly [INTEGRATION]: CacheIntegration }): CacheIntegration {
+/** A cache, as `integrationOf` reads it. */
+export type Integrated = { readonly [INTEGRATION]: CacheIntegration };
+
+/**
+ * What the layers above reach in `cache` beyond its documented API. Each layer calls it in one module
+ * of its own, which hands that layer only what it uses (`cacheForPages`, `cacheForFragments`, …).
+ */
+export function integrationOf(cache: Integrated): CacheIntegration {
   return cache[INTEGRATION];
 }

@@ -5,9 +5,9 @@
  * the edges in front are one such listener, added where the `purge` configuration is read; a search
  * index or a message bus is another, and the cache knows none of them.
  */
-import { describe } from '../common/cache-keys.js';
-import { DEFAULT_EDGE_WAIT_SECONDS } from '../common/cache-types.js';
-import type { Reporter } from '../common/reporting.js';
+import { DEFAULT_EDGE_WAIT_SECONDS } from '../store/cache-types.js';
+import { describe } from '../errors/errors.js';
+import type { Reporter } from '../observation/reporting.js';
 import { WorkBehind } from '../flight/work-behind.js';
 
 /** What every listener is told with an invalidation. */

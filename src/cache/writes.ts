@@ -3,14 +3,14 @@
  * few round trips as their expiries allow; `touch`, which rewrites an entry's stamp when it has stale
  * windows; and deletes.
  */
-import { hasRunOut, latestStoredExpiry, storedExpiry } from '../common/call-options.js';
-import { NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
+import { hasRunOut, latestStoredExpiry, storedExpiry } from '../store/call-options.js';
+import { NO_TAGS, NOTHING_TO_STAMP } from '../encoding/codec.js';
 import { retimed, withOwnExpiry } from '../tags/expiry-stamps.js';
-import type { CacheParts } from './cache-parts.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import { failedKey, throwRefusal } from '../common/backend-primitives.js';
-import type { ListOf, TagSnapshot, TimeoutArg, VersionOption } from '../common/cache-types.js';
-import type { TouchArg } from '../common/cache-types.js';
+import type { SharedByParts } from './shared-by-parts.js';
+import type { CacheKey } from '../keys/cache-keys.js';
+import { failedKey, throwRefusal } from '../store/backend-primitives.js';
+import type { ListOf, TagSnapshot, TimeoutArg, VersionOption } from '../store/cache-types.js';
+import type { TouchArg } from '../store/cache-types.js';
 
 /** One entry of `setEach`. */
 export interface EachEntry {
@@ -22,11 +22,11 @@ export interface EachEntry {
 }
 
 export class Writes<P> {
-  constructor(private readonly context: CacheParts<P>) {}
+  constructor(private readonly shared: SharedByParts<P>) {}
 
   /** Stores every entry with one set of options; answers the keys that could not be stored. */
   async setMany(entries: Map<CacheKey, unknown> | Record<string, unknown>, timeoutOrOptions: TimeoutArg): Promise<string[]> {
-    const { calls, keys, payloads, seam, tags, codec, counts } = this.context;
+    const { calls, keys, payloads, primitives, tags, codec, counts } = this.shared;
     calls.entries(entries, 'setMany');
     const { expiresAt, version, tags: tagList, windows, asOf } = calls.write(timeoutOrOptions, 'setMany');
     const pairs = entries instanceof Map ? [...entries] : Object.entries(entries);
@@ -39,13 +39,13 @@ export class Writes<P> {
     }
     if (encoded.length === 0) return [];
     if (hasRunOut(expiresAt)) {
-      await seam.remove([...byMade.keys()]);
+      await primitives.remove([...byMade.keys()]);
       return [];
     }
     const stamp = tagList === undefined && windows === undefined ? NOTHING_TO_STAMP : await tags.stampFor({ tags: tagList, windows, expiresAt, asOf });
     if (stamp === undefined) return pairs.map(([key]) => String(key));
-    for (const pair of encoded) pair[1] = stamp === NOTHING_TO_STAMP ? withOwnExpiry(this.context, pair[1], expiresAt) : codec.stamp!(pair[1], stamp);
-    const failed = await seam.write(encoded, storedExpiry(expiresAt, windows));
+    for (const pair of encoded) pair[1] = stamp === NOTHING_TO_STAMP ? withOwnExpiry(this.shared, pair[1], expiresAt) : codec.stamp!(pair[1], stamp);
+    const failed = await primitives.write(encoded, storedExpiry(expiresAt, windows));
     counts.sets += encoded.length - failed.length;
     return failed.map((failure) => {
       const made = failedKey(failure);
@@ -60,7 +60,7 @@ export class Writes<P> {
    * fresh, for the renders that read it back (`readEntriesAndTags`).
    */
   async setEach(entries: ReadonlyArray<EachEntry>, tagsAsOf?: TagSnapshot): Promise<CacheKey[]> {
-    const { calls, keys, payloads, seam, tags, counts } = this.context;
+    const { calls, keys, payloads, primitives, tags, counts } = this.shared;
     const prepared = entries.map(({ key, value, options, contexts }) => {
       const { expiresAt, version, tags: tagList, windows } = calls.write(options, 'setEach');
       const made = keys.made(key, version);
@@ -81,7 +81,7 @@ export class Writes<P> {
       }
       const payload =
         entry.tags.length === 0 && entry.windows === undefined && entry.contexts === undefined
-          ? withOwnExpiry(this.context, entry.payload, expiresAt)
+          ? withOwnExpiry(this.shared, entry.payload, expiresAt)
           : tags.stamped(entry, versions, expiresAt);
       if (payload === undefined) {
         notStored.push(entry.key);
@@ -94,47 +94,47 @@ export class Writes<P> {
       keyOf.set(entry.made, entry.key);
     }
     const writes: Array<Promise<unknown>> = [...byExpiry].map(async ([expiry, batch]) => {
-      const failed = await seam.write(batch, expiry);
+      const failed = await primitives.write(batch, expiry);
       counts.sets += batch.length - failed.length;
       for (const failure of failed) notStored.push(keyOf.get(failedKey(failure)) ?? failedKey(failure));
     });
-    if (expired.length > 0) writes.push(Promise.resolve(seam.remove(expired)));
+    if (expired.length > 0) writes.push(Promise.resolve(primitives.remove(expired)));
     await Promise.all(writes);
     return notStored;
   }
 
   async delete(key: CacheKey, options: VersionOption | undefined): Promise<boolean> {
-    const { calls, keys, seam, counts } = this.context;
+    const { calls, keys, primitives, counts } = this.shared;
     const made = keys.made(key, calls.versionOf(options, 'delete'));
     counts.deletes++;
-    return (await seam.remove([made])) > 0;
+    return (await primitives.remove([made])) > 0;
   }
 
   async deleteMany(keys: ListOf<CacheKey>, options: VersionOption | undefined): Promise<void> {
-    const { calls, seam, counts } = this.context;
+    const { calls, primitives, counts } = this.shared;
     const list = calls.keys(keys, 'deleteMany');
     const version = calls.versionOf(options, 'deleteMany');
-    const made = [...list].map((key) => this.context.keys.made(key, version));
+    const made = [...list].map((key) => this.shared.keys.made(key, version));
     counts.deletes += made.length;
-    if (made.length > 0) await seam.remove(made);
+    if (made.length > 0) await primitives.remove(made);
   }
 
   /** Gives a live entry a new timeout, keeping its tags and stale windows; answers false when the key is missing. */
   async touch(key: CacheKey, timeoutOrOptions: TouchArg): Promise<boolean> {
-    const { calls, keys, seam, codec } = this.context;
+    const { calls, keys, primitives, codec } = this.shared;
     const { expiresAt, version } = calls.touch(timeoutOrOptions);
     const made = keys.made(key, version);
-    if (hasRunOut(expiresAt)) return (await seam.remove([made])) > 0;
+    if (hasRunOut(expiresAt)) return (await primitives.remove([made])) > 0;
     if (codec.unstamp !== undefined) {
       // An entry whose stamp records when it stops being fresh has that moved with the timeout.
-      const entry = await seam.peekOne(made);
-      const moved = entry === undefined ? undefined : retimed(this.context, entry.payload, expiresAt);
+      const entry = await primitives.peekOne(made);
+      const moved = entry === undefined ? undefined : retimed(this.shared, entry.payload, expiresAt);
       if (moved === 'outlived') return false;
       if (moved !== undefined) {
-        throwRefusal(await seam.write([[made, moved.payload]], moved.storedExpiry));
+        throwRefusal(await primitives.write([[made, moved.payload]], moved.storedExpiry));
         return true;
       }
     }
-    return seam.retime(made, expiresAt);
+    return primitives.retime(made, expiresAt);
   }
 }

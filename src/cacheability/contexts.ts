@@ -6,9 +6,9 @@
  * where a set holds `cookie`, `cookie:theme` adds nothing, and `user` covers `user.roles`.
  */
 import type { IncomingMessage } from 'node:http';
-import { checkOptions, closestName, optionShape, ValueRule } from '../common/option-rules.js';
-import { describe } from '../common/cache-keys.js';
+import { checkOptions, closestName, optionShape, ValueRule } from '../options/option-rules.js';
 import { frameworkRequest } from './framework-request.js';
+import { describe } from '../errors/errors.js';
 
 /**
  * Answers a request's value of an application context: the same text for requests that may share a

@@ -9,7 +9,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Cacheability } from './record.js';
-import { isThenable } from '../common/maybe-promise.js';
+import { isThenable } from '../store/maybe-promise.js';
 
 /**
  * A value the request scope holds for one concern (the page cache's lookups, the holes left in a

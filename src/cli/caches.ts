@@ -8,7 +8,7 @@ import { DatabaseCache } from '../backends/database/database.js';
 import { describePostgresUrl } from '../backends/database/postgres.js';
 import { sqlitePath } from '../backends/database/sqlite.js';
 import { caches, type CacheConfig, type CachesConfig, configureCaches } from '../config/cache-registry.js';
-import { closestName, didYouMean } from '../common/option-rules.js';
+import { closestName, didYouMean } from '../options/option-rules.js';
 import { printable, UserError } from './io.js';
 
 export async function configure(config: CachesConfig): Promise<void> {

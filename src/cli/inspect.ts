@@ -1,7 +1,7 @@
 /** `cachegrain inspect`: one entry of a cache, its value previewed safely, its expiry, tags, state and size. */
 import { inspect as inspectValue } from 'node:util';
 import type { BaseCache, CachedEntry, StoredEntry } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForCli } from './cache-for-cli.js';
 import { attempt, build, checkAlias, configure, outOfReach, where } from './caches.js';
 import { type IO, type Parsed, printable, UserError } from './io.js';
 import { loadConfig } from './load-config.js';
@@ -21,7 +21,7 @@ export async function inspectEntry(args: Parsed, io: IO): Promise<number> {
   const cache = build(alias);
   const outcome = await attempt(alias, entry, cache, async () => {
     const found = (await cache.getEntries([key])).get(key);
-    return { found, stored: found === undefined ? undefined : await integrationOf(cache).storedEntry(key) };
+    return { found, stored: found === undefined ? undefined : await cacheForCli(cache).storedEntry(key) };
   });
   if (outcome.failed !== undefined) throw new UserError(outcome.failed);
   const read = outcome.value!;

@@ -15,7 +15,7 @@ import { inspectEntry } from './inspect.js';
 import { type IO, type Output, type Parsed, printable, UsageError } from './io.js';
 import { createCacheTables } from './tables.js';
 import { caches } from '../config/cache-registry.js';
-import { closestName, didYouMean } from '../common/option-rules.js';
+import { closestName, didYouMean } from '../options/option-rules.js';
 
 export { DEFAULT_CONFIG_FILES } from './load-config.js';
 export { preview } from './inspect.js';

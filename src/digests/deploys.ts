@@ -12,10 +12,10 @@
  * releases running side by side in a rolling deploy never undo each other.
  */
 import type { BaseCache } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForDigests } from './cache-for-digests.js';
 import { edgesPurgedBy } from '../edge/cache-edges.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { TAG_KEY_VERSION, TAG_KEYS } from '../store/key-maker.js';
 import { lockOrWait, LOCK_SECONDS } from '../flight/index.js';
 import { namedEngines, templateNow, templateTag, whenEngineNamed } from './pages.js';
 
@@ -158,7 +158,7 @@ class SiteTemplates {
       this.cache.reportError(error instanceof Error ? error : new Error(String(error)));
     });
     this.queue = run;
-    integrationOf(this.cache).behind.add(run);
+    cacheForDigests(this.cache).behind.add(run);
   }
 }
 

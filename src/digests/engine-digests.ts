@@ -8,8 +8,8 @@
  * also names the templates each render starts from to the page around it (see `pages.ts`).
  */
 import { currentScope } from '../cacheability/request-scope.js';
-import { md5 } from '../common/hash.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
+import { md5 } from '../keys/hash.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
 import type { FoundDependencies, TemplateInputs } from './dependencies.js';
 import { nameEngine, type PageEngine, templateRef, templatesReloaded } from './pages.js';
 import { describeProblem, digestTemplate, type TemplateDigestReport, type TemplateLibrary } from './walk.js';

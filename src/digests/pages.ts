@@ -9,8 +9,8 @@
  * carry for the edge, which a deploy that changes it invalidates (`deploys.ts`). The surprise: engines
  * are named by their kind and the order they were made in, which is the same in every process of a deploy.
  */
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { processMemo } from '../common/process-memos.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { processMemo } from '../memos/process-memos.js';
 import type { FoundDependencies, TemplateInputs } from './dependencies.js';
 import { reachesMissing, type TemplateDigestReport } from './walk.js';
 

@@ -6,7 +6,7 @@
  * in, on the process or on the machine.
  */
 import { extname } from 'node:path';
-import { md5 } from '../common/hash.js';
+import { md5 } from '../keys/hash.js';
 import { type FoundDependencies, type NamedDependency, noDependencies, type TemplateInputs, wildcardFolder } from './dependencies.js';
 
 /** The templates of one engine instance (or of a folder, for the command line), as a digest reads them. */

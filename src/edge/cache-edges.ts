@@ -5,12 +5,10 @@
  * from them what they cannot purge.
  */
 import type { BaseCache } from '../cache/base-cache.js';
-import { type CacheIntegration, type INTEGRATION, integrationOf } from '../cache/integration.js';
+import type { Integrated } from '../cache/integration.js';
+import { cacheForEdges } from './cache-for-edges.js';
 import type { EdgePurgeConfig } from './purge-options.js';
 import { EdgePurges } from './purge-queue.js';
-
-/** A cache as the page cache holds it: what `integrationOf` reads. */
-type Integrated = { readonly [INTEGRATION]: CacheIntegration };
 
 /** The purged edges of a cache that purges none. */
 const NO_EDGES: readonly EdgePurgeConfig[] = Object.freeze([]);
@@ -18,12 +16,12 @@ const NO_EDGES: readonly EdgePurgeConfig[] = Object.freeze([]);
 /** Has every later invalidation of `cache` purge `edges` once the cache's own has landed (none: nothing to add). */
 export function purgeEdgesAfterInvalidations(cache: BaseCache, edges: readonly EdgePurgeConfig[]): void {
   if (edges.length === 0) return;
-  cache.addInvalidationListener(new EdgePurges(cache.alias, edges, cache, integrationOf(cache).counts));
+  cache.addInvalidationListener(new EdgePurges(cache.alias, edges, cache, cacheForEdges(cache).counts));
 }
 
 /** The listener of `cache` that purges its edges, when it has one. */
 function edgePurgesOf(cache: Integrated): EdgePurges | undefined {
-  for (const listener of integrationOf(cache).invalidationListeners) if (listener instanceof EdgePurges) return listener;
+  for (const listener of cacheForEdges(cache).invalidationListeners) if (listener instanceof EdgePurges) return listener;
   return undefined;
 }
 

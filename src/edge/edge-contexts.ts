@@ -10,7 +10,7 @@
  * under the other's.
  */
 import type { IncomingMessage, OutgoingMessage, ServerResponse } from 'node:http';
-import { headerText, splitHeaderValue } from '../common/header-values.js';
+import { headerText, splitHeaderValue } from '../headers/header-values.js';
 import { contextValue } from '../cacheability/contexts.js';
 import { keepNoUnpurgedContext } from './nginx-lifetime.js';
 import type { EdgePurgeConfig } from './purge-options.js';

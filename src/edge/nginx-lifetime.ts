@@ -5,7 +5,7 @@
  * reads and never passes on: not at all by default, or the staleness the site accepted.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { headerText, secondsOf } from '../common/header-values.js';
+import { headerText, secondsOf } from '../headers/header-values.js';
 import { taggedUrl } from './edge-requests.js';
 import type { EdgePurgeConfig } from './purge-options.js';
 import { nginxKeepsTaggedFor } from './purge-config.js';

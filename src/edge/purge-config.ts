@@ -3,8 +3,8 @@
  * of the application that every invalidation of the cache also purges. Checked once, with errors
  * naming the alias, the edge and the option, by `configureCaches` before anything is replaced.
  */
-import { describe } from '../common/cache-keys.js';
-import { checkOptionNames, closestName, didYouMean, MUST_BE, type OptionShape, ValueRule } from '../common/option-rules.js';
+import { checkOptionNames, closestName, didYouMean, MUST_BE, type OptionShape, ValueRule } from '../options/option-rules.js';
+import { describe } from '../errors/errors.js';
 import type { EdgeName, EdgePurgeConfig } from './purge-options.js';
 
 const HTTP_URL = new ValueRule('an http:// or https:// URL', (value) => typeof value === 'string' && /^https?:\/\/[^/]/i.test(value));

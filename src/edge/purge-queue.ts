@@ -8,7 +8,7 @@
  */
 import { type ClientRequest, request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { type CacheStats, PURGE_CHANNEL, type PurgeEvent } from '../common/observation.js';
+import { type CacheStats, PURGE_CHANNEL, type PurgeEvent } from '../observation/observation.js';
 import type { InvalidationEvent, InvalidationListener, TagsInvalidatedEvent } from '../cache/invalidation-listeners.js';
 import type { EdgePurgeConfig, Purge } from './purge-options.js';
 import { edgeName, edgeRequests, type EdgeRequest } from './edge-requests.js';

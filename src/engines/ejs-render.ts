@@ -2,7 +2,6 @@
  * What a page's rewritten `cache(…)`, `hole(…)` and `uncacheable(…)` calls run: one render per page
  * that no other render included, its includes joining it, resolved when the page returns.
  */
-import { describe } from '../common/cache-keys.js';
 import {
   FragmentRender,
   type FragmentTag,
@@ -14,6 +13,7 @@ import {
   uncacheableOutput,
   unknownKeyword,
 } from '../fragments/index.js';
+import { describe } from '../errors/errors.js';
 import type { EjsDigests } from './ejs-digests.js';
 
 /** A call's body: it writes to a buffer of its own, which it hands over to be read once it has run. */
@@ -56,7 +56,7 @@ export class EjsRender extends FragmentRender {
     if (!this.async) throw this.needsAsync(`the '${this.functionName}' call (fragment ${describe(name)})`, { template, line });
     this.checkArguments(args, template, line);
     const fragment = String(name);
-    const kept = this.hitMany(timeout, fragment, varyOn, keywords, this.digestKey);
+    const kept = this.keptHitVaryingOnMany(timeout, fragment, varyOn, keywords, this.digestKey);
     if (kept !== undefined) return append(kept);
     append(this.miss({ timeout, name: fragment, varyOn, keywords, template, line, digest: this.digestKey }, body));
   }

@@ -5,6 +5,7 @@
  * other opening takes the code up to the next closing. Surprise: EJS does not read the code, so a
  * `%>` in a string of it closes the tag, as it does here.
  */
+import { processMemo } from '../memos/process-memos.js';
 import { escapeRegExp } from './template-tag.js';
 
 /** The delimiters a compile names; EJS's are `<`, `%` and `>`. */
@@ -39,7 +40,7 @@ interface Tokens {
   readonly pattern: RegExp;
 }
 
-const lexers = new Map<string, Tokens>();
+const lexers = processMemo('ejs-syntax: tokens by delimiters', new Map<string, Tokens>());
 
 function tokensOf({ delimiter = '%', openDelimiter = '<', closeDelimiter = '>' }: EjsDelimiters): Tokens {
   const set = `${openDelimiter}\n${delimiter}\n${closeDelimiter}`;

@@ -6,8 +6,8 @@
  * includes pass along), so it must be rendered with `renderAsync`.
  */
 import type { Eta } from 'eta';
-import { describe } from '../common/cache-keys.js';
 import { FragmentRender, type FragmentTag, TemplateSyntaxError, uncacheableOutput } from '../fragments/index.js';
+import { describe } from '../errors/errors.js';
 import type { TemplateDigests } from '../digests/index.js';
 import { etaDigests } from './eta-digests.js';
 import { RENDER_STATE } from './template-tag.js';
@@ -97,23 +97,23 @@ export class EtaRender extends FragmentRender {
 export class SyncEtaRender {
   constructor(private readonly tagName: string) {}
 
-  hit0(): undefined {
+  keptHitVaryingOn0(): undefined {
     return undefined;
   }
 
-  hit1(): undefined {
+  keptHitVaryingOn1(): undefined {
     return undefined;
   }
 
-  hit2(): undefined {
+  keptHitVaryingOn2(): undefined {
     return undefined;
   }
 
-  hit3(): undefined {
+  keptHitVaryingOn3(): undefined {
     return undefined;
   }
 
-  hitMany(): undefined {
+  keptHitVaryingOnMany(): undefined {
     return undefined;
   }
 

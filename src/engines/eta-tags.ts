@@ -194,8 +194,8 @@ function fragmentCode({ timeout, name, varyOn, keywords, literalsOnly }: Fragmen
   // The tag first asks for a hit kept in memory, which builds nothing.
   const hit =
     values.length <= 3
-      ? `hit${values.length}(__cgTimeout, ${literalName}${values.map((value) => `, ${value}`).join('')}${keywordsArgument})`
-      : `hitMany(__cgTimeout, ${literalName}, [${values.join(', ')}]${keywordsArgument})`;
+      ? `keptHitVaryingOn${values.length}(__cgTimeout, ${literalName}${values.map((value) => `, ${value}`).join('')}${keywordsArgument})`
+      : `keptHitVaryingOnMany(__cgTimeout, ${literalName}, [${values.join(', ')}]${keywordsArgument})`;
   return `{ const ${evaluated.join(', ')}; const __cgHit = __cachegrain.${hit}; __eta.res += __cgHit !== undefined ? __cgHit : ${record}`;
 }
 

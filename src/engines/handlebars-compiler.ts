@@ -214,6 +214,6 @@ function hitCall(registers: string[], { keywords, digestKey }: { keywords: boole
   const values = registers.slice(2);
   const keywordsArgument = `${keywords ? `, ${KEYWORDS_REGISTER}` : digestKey === undefined ? '' : ', undefined'}${digestKey === undefined ? '' : `, ${String(digestKey)}`}`;
   return values.length <= 3
-    ? `hit${values.length}(${registers.join(', ')}${keywordsArgument})`
-    : `hitMany(cachegrainArg0, cachegrainArg1, [${values.join(', ')}]${keywordsArgument})`;
+    ? `keptHitVaryingOn${values.length}(${registers.join(', ')}${keywordsArgument})`
+    : `keptHitVaryingOnMany(cachegrainArg0, cachegrainArg1, [${values.join(', ')}]${keywordsArgument})`;
 }

@@ -5,8 +5,8 @@
  * helper keeps a copy of `@index`, `@key` and their parents as they were when it ran.
  */
 import type Handlebars from 'handlebars';
-import { describe } from '../common/cache-keys.js';
 import type { TemplateDigests } from '../digests/index.js';
+import { describe } from '../errors/errors.js';
 import {
   type FragmentTag,
   FragmentRender,

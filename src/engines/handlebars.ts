@@ -12,7 +12,7 @@ import { join, relative, sep } from 'node:path';
 import type Handlebars from 'handlebars';
 import { FragmentRender, withRenderState } from '../fragments/index.js';
 import { type TemplateDigestReport, TemplateDigests } from '../digests/index.js';
-import { checkOptions, optionShape } from '../common/option-rules.js';
+import { checkOptions, optionShape } from '../options/option-rules.js';
 import { HandlebarsPartials, SITE, SOURCE, sourceOf } from './handlebars-digests.js';
 import { checkHandlebarsVersion, DIGESTS, installHitCompiler, patchCompile } from './handlebars-compiler.js';
 import { CALLS_TEMPLATE_HELPERS, cacheHelper, registerTemplateHelpers } from './handlebars-helpers.js';

@@ -8,8 +8,8 @@
  * starting with `./` or `../` from the template that names it.
  */
 import { type Liquid, type TagToken, Tokenizer, TokenKind } from 'liquidjs';
-import { md5 } from '../common/hash.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
+import { md5 } from '../keys/hash.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
 import { countNewlines, declarationsIn, type FoundDependencies, noDependencies, type TemplateDigestReport, TemplateDigests } from '../digests/index.js';
 import { TemplateFiles } from './template-files.js';
 

@@ -20,8 +20,8 @@ import {
   type TopLevelToken,
   type ValueToken,
 } from 'liquidjs';
-import { describe } from '../common/cache-keys.js';
 import { missingEndTag, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments, uncacheableOutput, unknownKeyword } from '../fragments/index.js';
+import { describe } from '../errors/errors.js';
 import { liquidDigests } from './liquid-digests.js';
 import { renderOf, snapshot } from './liquid-renderer.js';
 
@@ -122,7 +122,7 @@ export function cacheTag(tagName: string): TagClass {
         const scope = snapshot(ctx);
         return () => toPromise(liquid.renderer.renderTemplates(templates, scope));
       };
-      const kept = render.hitMany(timeout, name, varyOn, keywords as TagKeywords, digestKey);
+      const kept = render.keptHitVaryingOnMany(timeout, name, varyOn, keywords as TagKeywords, digestKey);
       emitter.write(kept ?? render.tag({ timeout, name, varyOn, keywords: keywords as TagKeywords, ...site, digest: digestKey }, bodyOf));
     }
   };

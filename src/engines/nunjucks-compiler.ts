@@ -10,8 +10,8 @@
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import type { Environment } from 'nunjucks';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { processMemo } from '../common/process-memos.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { processMemo } from '../memos/process-memos.js';
 import { type TemplateDigests, UNNAMED } from '../digests/index.js';
 import { FragmentRender, TemplateSyntaxError, withRenderState } from '../fragments/index.js';
 import { checkEngineVersion, type EngineVersions, packageVersionAt } from './engine-versions.js';
@@ -149,7 +149,7 @@ export function nunjucksOf(env: Environment): NunjucksInternals {
     Template: environmentModule.exports.Template,
     FrameReference: sibling('nodes').Literal.extend('CachegrainFrame'),
   };
-  teach(copy);
+  patchCompiler(copy);
   copies.set(environmentModule.exports.Environment, copy);
   return copy;
 }
@@ -179,12 +179,12 @@ function isEnvironmentOf(exports: any, env: Environment): boolean {
  * which template it is compiling; for an environment whose tags carry digests, what the template
  * depends on goes into its tags' digest key.
  */
-function teach({ compiler, nodes }: NunjucksInternals): void {
+function patchCompiler({ compiler, nodes }: NunjucksInternals): void {
   // An expression node that compiles to the runtime frame, so the tag can copy the variables in scope.
   compiler.Compiler.prototype.compileCachegrainFrame = function compileCachegrainFrame(this: { _emit(code: string): void }) {
     this._emit('frame');
   };
-  teachSitedCalls(compiler.Compiler.prototype, nodes);
+  patchSitedCalls(compiler.Compiler.prototype, nodes);
   const compileTemplate = compiler.compile;
   compiler.compile = function compileNamed(this: unknown, ...args: unknown[]) {
     compiling.push(templateCompiled(args));
@@ -213,7 +213,7 @@ function templateCompiled([source, , extensions, path]: unknown[]): (typeof comp
  * for the reasons and errors they give; the parsed call is left as it was. `uncacheable` only as an
  * output: its mark in a variable, a condition or a filter would be dropped or changed, and the page kept.
  */
-function teachSitedCalls(prototype: Record<string, any>, nodes: NunjucksInternals['nodes']): void {
+function patchSitedCalls(prototype: Record<string, any>, nodes: NunjucksInternals['nodes']): void {
   // A call that is all of an output (`{{ call(…) }}`) is marked so, as compileFunCall cannot see where it stands.
   const compileOutput = prototype.compileOutput;
   prototype.compileOutput = function compileMarkedOutput(this: unknown, node: any, frame: unknown) {

@@ -3,8 +3,8 @@
  * fragments resolved when the template returns. Pug renders synchronously, so a hit is answered
  * from the call's evaluated arguments before anything a miss needs is built.
  */
-import { describe } from '../common/cache-keys.js';
 import { FragmentRender, type TagKeywords, type TagSite, TemplateSyntaxError, tooFewArguments, uncacheableOutput } from '../fragments/index.js';
+import { describe } from '../errors/errors.js';
 import type { PugDigests } from './pug-digests.js';
 
 const NO_ARGUMENTS: readonly unknown[] = Object.freeze([]);
@@ -35,7 +35,7 @@ export class PugRender extends FragmentRender {
     }
     const fragment = String(name);
     return (
-      this.hitMany(timeout, fragment, varyOn, keywords, digestKey) ??
+      this.keptHitVaryingOnMany(timeout, fragment, varyOn, keywords, digestKey) ??
       this.tag({ timeout, name: fragment, varyOn, keywords, template, line, digest: digestKey }, () => body)
     );
   }
@@ -46,10 +46,10 @@ export class PugRender extends FragmentRender {
   /**
    * The HTML of a `+cache` call's fragment when it is a hit this process keeps, answered from its
    * evaluated arguments (`timeout`, `name`, then the vary-on values) without building anything (see
-   * `hit0`…`hitMany`); else undefined, and the template calls `cache` with `missed()`, which does
-   * everything else. Pug renders synchronously: nothing runs between the two. Its arguments are only
-   * counted here, and handed on whole where they are indexed: V8 then makes no object of them, which
-   * it would for every call, hit or not, if this function indexed them.
+   * `keptHitVaryingOn0`…`keptHitVaryingOnMany`); else undefined, and the template calls `cache` with
+   * `missed()`, which does everything else. Pug renders synchronously: nothing runs between the two.
+   * Its arguments are only counted here, and handed on whole where they are indexed: V8 then makes no
+   * object of them, which it would for every call, hit or not, if this function indexed them.
    */
   kept(
     digestKey: string | undefined,
@@ -63,10 +63,10 @@ export class PugRender extends FragmentRender {
     const count = arguments.length - 2;
     let html: string | undefined;
     if (typeof name === 'string') {
-      if (count === 2) html = this.hit0(timeout, name, keywords, digestKey);
-      else if (count === 3) html = this.hit1(timeout, name, a, keywords, digestKey);
-      else if (count === 4) html = this.hit2(timeout, name, a, b, keywords, digestKey);
-      else if (count === 5) html = this.hit3(timeout, name, a, b, c, keywords, digestKey);
+      if (count === 2) html = this.keptHitVaryingOn0(timeout, name, keywords, digestKey);
+      else if (count === 3) html = this.keptHitVaryingOn1(timeout, name, a, keywords, digestKey);
+      else if (count === 4) html = this.keptHitVaryingOn2(timeout, name, a, b, keywords, digestKey);
+      else if (count === 5) html = this.keptHitVaryingOn3(timeout, name, a, b, c, keywords, digestKey);
       else if (count > 5) html = Reflect.apply(this.keptMany, this, arguments) as string | undefined;
     }
     if (html === undefined) Reflect.apply(this.keepMissed, this, arguments);
@@ -76,7 +76,7 @@ export class PugRender extends FragmentRender {
   /** `kept` with more than three vary-on values: `args` are the timeout, the name, then those values. */
   private keptMany(digestKey: string | undefined, keywords: TagKeywords | undefined, ...args: unknown[]): string | undefined {
     const [timeout, name, ...varyOn] = args;
-    return this.hitMany(timeout, name as string, varyOn, keywords, digestKey);
+    return this.keptHitVaryingOnMany(timeout, name as string, varyOn, keywords, digestKey);
   }
 
   /** Keeps the arguments of a `kept` call that found no hit, for `missed`. */

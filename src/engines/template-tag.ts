@@ -4,7 +4,7 @@
  * whether fragment keys carry template digests. The code inside a template's tags is read by
  * template-code.ts.
  */
-import { checkOptions, MUST_BE } from '../common/option-rules.js';
+import { checkOptions, MUST_BE } from '../options/option-rules.js';
 
 /** Where a render's fragment state travels in an engine's render data; includes, partials and layouts copy it along. */
 export const RENDER_STATE = '__cachegrain';

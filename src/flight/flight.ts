@@ -6,7 +6,7 @@
  * invalidation overtook answers the caller that started it and those that came before the
  * invalidation, never a caller that began after it.
  */
-import { BoundedMemo } from '../common/bounded-memo.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
 
 export type FlightState = 'running' | 'landed' | 'failed';
 

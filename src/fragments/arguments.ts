@@ -6,10 +6,9 @@
  */
 import type { BaseCache } from '../cache/base-cache.js';
 import { caches } from '../config/cache-registry.js';
-import { InvalidCacheBackendError } from '../common/errors.js';
-import { describe } from '../common/cache-keys.js';
+import { describe, InvalidCacheBackendError } from '../errors/errors.js';
 import { contextList } from '../cacheability/contexts.js';
-import { closestName, didYouMean } from '../common/option-rules.js';
+import { closestName, didYouMean } from '../options/option-rules.js';
 
 /** Where a tag stands: its template file (or the name it was given) and the 1-based line of the tag. */
 export interface TagSite {

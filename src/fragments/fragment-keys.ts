@@ -6,10 +6,10 @@
  * follows them in the hashed text as `#<digest>`, which no netstring begins with.
  */
 import type { BaseCache, HeldString } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
-import { md5 } from '../common/hash.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { processMemo } from '../common/process-memos.js';
+import { cacheForFragments } from './cache-for-fragments.js';
+import { md5 } from '../keys/hash.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { processMemo } from '../memos/process-memos.js';
 import { framedValues } from '../cacheability/contexts.js';
 
 /** Keys made recently, by their exact md5 input: a page's fragments repeat on every render. */
@@ -28,7 +28,7 @@ export interface KeyNode {
   nextByIndex?: KeyNode[];
   /** The key as the cache whose memo holds the node stores it. */
   stored?: string;
-  /** The fragment as that cache last answered it from memory, kept to answer it again (see the integration's `holdFresh`). */
+  /** The fragment as that cache last answered it from memory, kept to answer it again (see the integration's `peekFreshToKeep`). */
   held?: HeldString;
   /** Whether the held fragment holds holes' placeholders: a render it goes into has holes to deliver. */
   heldHoles?: boolean;
@@ -142,7 +142,7 @@ export class FragmentKeys {
 
   /** The fragment's key as this memo's cache stores it, remembered in its node. */
   stored(fragment: FragmentKey, cache: BaseCache): string {
-    return (fragment.stored ??= integrationOf(cache).storedKey(fragment.key));
+    return (fragment.stored ??= cacheForFragments(cache).storedKey(fragment.key));
   }
 
   private newName(root: KeyRoot, name: string): KeyNode {

@@ -5,10 +5,10 @@
  * behind its page is a pass of its own.
  */
 import type { BaseCache, RenderEntry } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForFragments } from './cache-for-fragments.js';
 import { Cacheability } from '../cacheability/record.js';
 import { lockOrWait, type Release } from '../flight/index.js';
-import { groupBy } from '../common/group.js';
+import { groupBy } from '../keys/group.js';
 import { atTag } from './arguments.js';
 import type { Fragment, Hit, Rendered } from './fragment.js';
 import { cutAtPlaceholders, takeUncacheableMarks } from './placeholders.js';
@@ -168,7 +168,7 @@ export class Pass {
     }
     if (nested) fragment.lead(undefined);
     else {
-      const { flights } = integrationOf(fragment.cache);
+      const { flights } = cacheForFragments(fragment.cache);
       const generation = this.writeBack.generationOf(fragment.cache);
       const theirs = flights.find<Rendered>('fragment', fragment.key, generation);
       if (theirs !== undefined && theirs.leader !== this.recording) {

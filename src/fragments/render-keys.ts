@@ -4,7 +4,7 @@
  * digests that resolve such a key.
  */
 import type { BaseCache } from '../cache/base-cache.js';
-import { type CacheIntegration, integrationOf } from '../cache/integration.js';
+import { type CacheForFragments, cacheForFragments } from './cache-for-fragments.js';
 import type { TemplateDigests } from '../digests/engine-digests.js';
 import { type FragmentKeys, fragmentKeysOf, type KeyRoot } from './fragment-keys.js';
 
@@ -12,7 +12,7 @@ export class RenderKeys {
   /** The cache whose memo the last tag used, that memo, and the cache's integration face (for its hits, read without a lookup each). */
   private cache?: BaseCache;
   private keys?: FragmentKeys;
-  integration?: CacheIntegration;
+  integration?: CacheForFragments;
   /**
    * The key roots of the last template digest key asked for: a template's tags carry one key. No key
    * is empty, and a string from the start keeps each hit's comparison one of two strings, which V8
@@ -36,7 +36,7 @@ export class RenderKeys {
 
   private use(cache: BaseCache): FragmentKeys {
     this.cache = cache;
-    this.integration = integrationOf(cache);
+    this.integration = cacheForFragments(cache);
     // The roots of digests are the memo's own.
     this.lastDigestKey = '';
     this.lastDigestRoot = undefined;

@@ -8,10 +8,10 @@
  * the variables of the moment its tag ran.
  */
 import type { BaseCache } from '../cache/base-cache.js';
-import { integrationOf } from '../cache/integration.js';
+import { cacheForFragments } from './cache-for-fragments.js';
 import { Cacheability } from '../cacheability/record.js';
 import { currentScope } from '../cacheability/request-scope.js';
-import { groupBy } from '../common/group.js';
+import { groupBy } from '../keys/group.js';
 import {
   atTag,
   fragmentCache,
@@ -53,7 +53,7 @@ export function withRenderState(data: object | null | undefined, name: string, s
   return copy;
 }
 
-/** Whether a tag's timeout is one `hit*` may take as it is: an integer or null (anything else goes to `tag`, which checks it). */
+/** Whether a tag's timeout is one `keptHitVaryingOn*` may take as it is: an integer or null (anything else goes to `tag`, which checks it). */
 function plainTimeout(timeout: unknown): boolean {
   return timeout === null || (typeof timeout === 'number' && Number.isSafeInteger(timeout));
 }
@@ -65,7 +65,7 @@ function sameTags(tags: readonly string[], others: readonly string[] | undefined
 }
 
 /** The key as `cache` stores it. */
-const storedIn = (cache: BaseCache, key: string): string => integrationOf(cache).storedKey(key);
+const storedIn = (cache: BaseCache, key: string): string => cacheForFragments(cache).storedKey(key);
 
 /** What a hit answered while the engine rendered tells of what it depends on. */
 interface HitCacheability {
@@ -151,11 +151,13 @@ export class FragmentRender implements Recording {
         if (html !== undefined) return html;
         // The integration of the cache `keys.of` was last asked for: this tag's.
         const integration = this.keys.integration!;
-        let hit = integration.holdFresh(keys.stored(key, cache));
+        let hit = integration.peekFreshToKeep(keys.stored(key, cache));
         // Its own key names the contexts its variants are keyed by: the variant is held too, or read with the level.
         if (hit !== undefined && !('entry' in hit) && isRedirect(hit.value)) {
           redirect = hit.value.cachegrainContexts;
-          hit = integration.holdFresh(storedIn(cache, (variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...ownContexts, ...redirect]))));
+          hit = integration.peekFreshToKeep(
+            storedIn(cache, (variants ??= this.variantsOf(name, varyOn, root)).keyIn(foldContexts([...ownContexts, ...redirect]))),
+          );
         }
         if (hit !== undefined && ('entry' in hit || !isRedirect(hit.value))) {
           countInlineHit(name);
@@ -208,36 +210,37 @@ export class FragmentRender implements Recording {
   }
 
   /**
-   * For an engine that compiles the tag into code (`hit1`…`hit3` with one to three vary-on values,
-   * `hitMany` with more): the fragment's HTML when an earlier hit of the same key kept it and it
-   * still stands, answered without building anything; undefined sends the adapter to `tag`, which
-   * does everything else. `keywords`, when the tag has any, are evaluated as for `tag`: `using`
-   * picks the cache; the others matter only on a miss, where `tag` checks them (a hit answers by
-   * the tags and stale window its entry was stored with). `digest`, the tag's template digest key,
-   * finds a hit only once a miss of that template computed its digest: a hit computes none.
+   * For an engine that compiles the tag into code (`keptHitVaryingOn0`…`keptHitVaryingOn3` with no to
+   * three vary-on values, `keptHitVaryingOnMany` with more): the fragment's HTML when an earlier hit
+   * of the same key kept it and it still stands, answered without building anything; undefined sends
+   * the adapter to `tag`, which does everything else. `keywords`, when the tag has any, are evaluated
+   * as for `tag`: `using` picks the cache; the others matter only on a miss, where `tag` checks them
+   * (a hit answers by the tags and stale window its entry was stored with). `digest`, the tag's
+   * template digest key, finds a hit only once a miss of that template computed its digest: a hit
+   * computes none.
    */
-  hit0(timeout: unknown, name: string, keywords?: TagKeywords, digest?: string): string | undefined {
+  keptHitVaryingOn0(timeout: unknown, name: string, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
     return cache === undefined ? undefined : this.heldHtml(nameNode(name, this.keys.held(cache, digest)), cache, name);
   }
 
-  hit1(timeout: unknown, name: string, a: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
+  keptHitVaryingOn1(timeout: unknown, name: string, a: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
     return cache === undefined ? undefined : this.heldHtml(nodeAfter(nameNode(name, this.keys.held(cache, digest)), a), cache, name);
   }
 
-  hit2(timeout: unknown, name: string, a: unknown, b: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
+  keptHitVaryingOn2(timeout: unknown, name: string, a: unknown, b: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
     return cache === undefined ? undefined : this.heldHtml(nodeAfter(nodeAfter(nameNode(name, this.keys.held(cache, digest)), a), b), cache, name);
   }
 
-  hit3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
+  keptHitVaryingOn3(timeout: unknown, name: string, a: unknown, b: unknown, c: unknown, keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
     if (cache === undefined) return undefined;
     return this.heldHtml(nodeAfter(nodeAfter(nodeAfter(nameNode(name, this.keys.held(cache, digest)), a), b), c), cache, name);
   }
 
-  hitMany(timeout: unknown, name: string, varyOn: readonly unknown[], keywords?: TagKeywords, digest?: string): string | undefined {
+  keptHitVaryingOnMany(timeout: unknown, name: string, varyOn: readonly unknown[], keywords?: TagKeywords, digest?: string): string | undefined {
     const cache = this.hitCache(timeout, keywords);
     if (cache === undefined) return undefined;
     let node = nameNode(name, this.keys.held(cache, digest));
@@ -246,15 +249,16 @@ export class FragmentRender implements Recording {
   }
 
   /**
-   * The cache a `hit*` call answers from: undefined when a kept hit cannot be taken (the engine is
-   * past the page, or the timeout or `using` is one `tag` must report, naming the tag's site).
+   * The cache a `keptHitVaryingOn*` call answers from: undefined when a kept hit cannot be taken (the
+   * engine is past the page, or the timeout or `using` is one `tag` must report, naming the tag's
+   * site).
    */
   private hitCache(timeout: unknown, keywords: TagKeywords | undefined): BaseCache | undefined {
     if (!this.inline || !plainTimeout(timeout)) return undefined;
     return keywords === undefined ? this.fragmentsCache() : this.keywordsCache(keywords);
   }
 
-  /** The cache a tag with keywords answers a `hit*` call from (kept apart: every hit inlines `hitCache`). */
+  /** The cache a tag with keywords answers a `keptHitVaryingOn*` call from (kept apart: every hit inlines `hitCache`). */
   private keywordsCache(keywords: TagKeywords): BaseCache | undefined {
     // A tag with contexts is keyed by the request too, and one with `if=` may not be cached: `tag` decides.
     if (keywords.contexts !== undefined || keywords.if !== undefined) return undefined;
@@ -294,7 +298,7 @@ export class FragmentRender implements Recording {
     if (held === undefined || held.cache !== cache) return undefined;
     if (this.clockOf !== cache) this.readClock(cache);
     // Passed from its field, not a local: TurboFan boxes a local double afresh for each call it is passed to.
-    const html = held.keeper.answerHeld(held, this.clockReading);
+    const html = held.keeper.answerAgain(held, this.clockReading);
     if (html === undefined) {
       node!.held = undefined;
       return undefined;
@@ -403,10 +407,10 @@ export class FragmentRender implements Recording {
       const byKey = new Map<string, { key: string; lockName: string; fragment: Fragment }>();
       for (const fragment of group) {
         const key = `fragment\u0000${fragment.key}`;
-        if (!byKey.has(key) && !integrationOf(cache).refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
+        if (!byKey.has(key) && !cacheForFragments(cache).refreshes.has(key)) byKey.set(key, { key, lockName: `fragment-refresh:${fragment.key}`, fragment });
       }
       const mine = [...byKey.values()];
-      integrationOf(cache).refreshes.behind(
+      cacheForFragments(cache).refreshes.behind(
         mine,
         (locked) => this.passAlone(locked.map(({ fragment }) => fragment)),
         (failure) => {

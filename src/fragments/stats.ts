@@ -1,5 +1,5 @@
 /** Hits, stale hits and misses by fragment name, in every cache, since start or `resetFragmentStats()`. */
-import { CountsByName, type HitCounts } from '../common/observation.js';
+import { CountsByName, type HitCounts } from '../observation/observation.js';
 
 const countsByName = new CountsByName();
 

@@ -5,7 +5,7 @@
  */
 import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
 import { currentScope, ScopeSlot } from '../cacheability/request-scope.js';
-import { groupBy } from '../common/group.js';
+import { groupBy } from '../keys/group.js';
 import type { Fragment } from './fragment.js';
 import { foldContexts } from '../cacheability/contexts.js';
 import type { EachEntry } from '../cache/writes.js';

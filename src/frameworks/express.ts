@@ -1,7 +1,7 @@
 /**
  * cachegrain/express: the page cache and Django's view decorators as plain `(req, res, next)`
  * middleware, for Express 4 and 5, Connect, or a bare `node:http` server. Glue only: the
- * logic is in `src/http/`. Mount `cacheMiddleware` after the middleware that finds the visitor (cookie
+ * logic is in `src/pages/` and `src/headers/`. Mount `cacheMiddleware` after the middleware that finds the visitor (cookie
  * parsing, the session, authentication) and before the rest: a hit is answered before anything after it runs.
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
@@ -21,8 +21,8 @@ import {
   varyOnCookieDecorator,
   varyOnHeadersDecorator,
 } from '../http/index.js';
-import { DASHBOARD_OPTIONS } from '../http/dashboard.js';
-import { checkOptions } from '../common/option-rules.js';
+import { DASHBOARD_OPTIONS } from '../dashboard/dashboard.js';
+import { checkOptions } from '../options/option-rules.js';
 
 export type Next = (error?: unknown) => void;
 export type Middleware = (req: IncomingMessage, res: ServerResponse, next: Next) => void;

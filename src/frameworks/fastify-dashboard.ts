@@ -7,7 +7,7 @@
  * context, so that only its routes take them and the rest of the app answers them 415 as before.
  */
 import type { FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify';
-import { BODY_LIMIT, type DashboardOptions, formOf, makeDashboard, mountOf, pathAndQuery, pathUnder } from '../http/dashboard.js';
+import { BODY_LIMIT, type DashboardOptions, formOf, makeDashboard, mountOf, pathAndQuery, pathUnder } from '../dashboard/dashboard.js';
 
 /** The register options Fastify itself reads: not the plugin's own. */
 export const REGISTER_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];

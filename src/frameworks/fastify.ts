@@ -1,6 +1,6 @@
 /**
  * cachegrain/fastify: the page cache and Django's view decorators for Fastify, as a plugin and as
- * hooks. Glue only: the logic is in `src/http/`, over Node's request and response (`request.raw`,
+ * hooks. Glue only: the logic is in `src/pages/` and `src/headers/`, over Node's request and response (`request.raw`,
  * `reply.raw`). A hit is written there and Fastify stands aside (`reply.hijack()`); a miss goes on
  * through Fastify, its response watched as Fastify writes it and stored when the rules allow.
  *
@@ -30,11 +30,11 @@ import {
   varyOnHeadersDecorator,
 } from '../http/index.js';
 import { defineCacheContext as defineAnyCacheContext, defineHole as defineAnyHole, type DefineCacheContext, type DefineHole } from '../http/index.js';
-import { passesOn } from '../http/connect.js';
+import { passesOn } from './connect.js';
 import { tieFrameworkRequest } from '../cacheability/framework-request.js';
-import { CACHE_PAGE_OPTIONS, PAGE_CACHE_OPTIONS } from '../http/page-settings.js';
-import { describe } from '../common/cache-keys.js';
-import { checkOptions, checkValue, MUST_BE } from '../common/option-rules.js';
+import { CACHE_PAGE_OPTIONS, PAGE_CACHE_OPTIONS } from '../pages/page-settings.js';
+import { checkOptions, checkValue, MUST_BE } from '../options/option-rules.js';
+import { describe } from '../errors/errors.js';
 import { caches } from '../config/cache-registry.js';
 import { REGISTER_OPTIONS } from './fastify-dashboard.js';
 

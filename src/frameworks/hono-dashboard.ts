@@ -6,7 +6,7 @@
  * It reads only the web request, so it needs nothing of @hono/node-server.
  */
 import { Hono } from 'hono';
-import { type DashboardOptions, makeDashboard, pathUnder, readForm } from '../http/dashboard.js';
+import { type DashboardOptions, makeDashboard, pathUnder, readForm } from '../dashboard/dashboard.js';
 
 /**
  * The form a request posted. Its body is asked for only here: once asked for, Node's request is

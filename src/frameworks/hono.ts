@@ -1,7 +1,7 @@
 /**
  * cachegrain/hono: the page cache and Django's view decorators as Hono middleware, on Node through
  * `@hono/node-server`, whose bindings carry Node's request and response (`c.env.incoming`,
- * `c.env.outgoing`). Glue only: the logic is in `src/http/`. A hit is written to Node's response
+ * `c.env.outgoing`). Glue only: the logic is in `src/pages/` and `src/headers/`. A hit is written to Node's response
  * and the middleware answers that it was sent; a miss goes on down the middleware, in the request's
  * scope, and what the Node server then writes of Hono's response is stored when the rules allow.
  *
@@ -32,7 +32,7 @@ import {
   varyOnHeadersDecorator,
 } from '../http/index.js';
 import { defineCacheContext as defineAnyCacheContext, defineHole as defineAnyHole, type DefineCacheContext, type DefineHole } from '../http/index.js';
-import { passesOn } from '../http/connect.js';
+import { passesOn } from './connect.js';
 import { tieFrameworkRequest } from '../cacheability/framework-request.js';
 
 export type { CacheControlDirectives, ConditionalGetOptions, HoleHandlerOptions, PageCacheOptions } from '../http/index.js';

@@ -6,8 +6,8 @@
  * Other requests go on down the middleware.
  */
 import type { IncomingMessage } from 'node:http';
-import { formOf, makeDashboard, MOUNTED_DASHBOARD_OPTIONS, type MountedDashboardOptions, mountOf, pathUnder, readForm } from '../http/dashboard.js';
-import { checkOptions } from '../common/option-rules.js';
+import { formOf, makeDashboard, MOUNTED_DASHBOARD_OPTIONS, type MountedDashboardOptions, mountOf, pathUnder, readForm } from '../dashboard/dashboard.js';
+import { checkOptions } from '../options/option-rules.js';
 
 /** Options of Koa's dashboard: the dashboard's, and the path it answers under. */
 export interface KoaDashboardOptions extends MountedDashboardOptions {

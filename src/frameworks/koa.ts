@@ -1,6 +1,6 @@
 /**
  * cachegrain/koa: the page cache and Django's view decorators as Koa middleware. Glue only: the
- * logic is in `src/http/`, over Node's request and response (`ctx.req`, `ctx.res`). A hit is written
+ * logic is in `src/pages/` and `src/headers/`, over Node's request and response (`ctx.req`, `ctx.res`). A hit is written
  * there and Koa stands aside (`ctx.respond = false`); a miss goes on down the middleware, in the
  * request's scope, and what Koa then writes is stored when the rules allow.
  *
@@ -29,7 +29,7 @@ import {
   varyOnHeadersDecorator,
 } from '../http/index.js';
 import { defineCacheContext as defineAnyCacheContext, defineHole as defineAnyHole, type DefineCacheContext, type DefineHole } from '../http/index.js';
-import { passesOn } from '../http/connect.js';
+import { passesOn } from './connect.js';
 import { tieFrameworkRequest } from '../cacheability/framework-request.js';
 
 /**

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { caches } from '../config/cache-registry.js';
-import { isThenable, type MaybePromise } from '../common/maybe-promise.js';
+import { isThenable, type MaybePromise } from '../store/maybe-promise.js';
 import { frameworkRequest } from '../cacheability/framework-request.js';
 import { inScopeOfItsOwn, type RequestScope, ScopeSlot } from '../cacheability/request-scope.js';
 import { changedPlaceholder, changedPlaceholderIn, cutAtHoles, type HoleCall, type HoleForm, holdsHoles } from './markers.js';

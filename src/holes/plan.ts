@@ -6,8 +6,8 @@
  * The filled page's strong ETag is a digest of the shell's digest (taken once per plan) and of the
  * holes' outputs: the bytes sent are a function of both, and a hit hashes only what it built.
  */
-import { md5 } from '../common/hash.js';
-import type { MaybePromise } from '../common/maybe-promise.js';
+import { md5 } from '../keys/hash.js';
+import type { MaybePromise } from '../store/maybe-promise.js';
 import { buildHole, type HoleReport } from './fill.js';
 import { decodeCall, type HoleCall, SEALED_BYTES } from './markers.js';
 import type { IncomingMessage } from 'node:http';

@@ -5,8 +5,8 @@
  * its name must be defined, its arguments scalars, each error naming the template and line.
  */
 import type { IncomingMessage } from 'node:http';
-import { describe } from '../common/cache-keys.js';
-import { checkOptions, closestName, MUST_BE, optionShape } from '../common/option-rules.js';
+import { checkOptions, closestName, MUST_BE, optionShape } from '../options/option-rules.js';
+import { describe } from '../errors/errors.js';
 
 /** What a hole's arguments may be: they are stored with the page, as text. */
 export type HoleArgument = string | number | boolean | null;

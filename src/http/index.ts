@@ -4,7 +4,7 @@
  */
 // Node's types (Buffer, node:http, node:diagnostics_channel…) appear in these declarations: a consumer need not name them in `types`.
 /// <reference types="node" preserve="true" />
-export { directiveNames, maxAgeOf, secondsOf, splitHeaderValue } from '../common/header-values.js';
+export { directiveNames, maxAgeOf, secondsOf, splitHeaderValue } from '../headers/header-values.js';
 export {
   addNeverCacheHeaders,
   appendVary,
@@ -16,10 +16,10 @@ export {
   patchResponseHeaders,
   patchVaryHeaders,
   varyIncludes,
-} from './headers.js';
-export type { CacheControlDirectives } from './headers.js';
-export { hasPreconditions, parseEtags, parseHttpDate, preconditionStatus, strongEtag } from './conditional.js';
-export type { Validators } from './conditional.js';
+} from '../headers/headers.js';
+export type { CacheControlDirectives } from '../headers/headers.js';
+export { hasPreconditions, parseEtags, parseHttpDate, preconditionStatus, strongEtag } from '../headers/conditional.js';
+export type { Validators } from '../headers/conditional.js';
 export {
   absoluteUrl,
   addCacheContexts,
@@ -33,16 +33,16 @@ export {
   urlTag,
   variantHash,
   varyHeaderList,
-} from './page-keys.js';
+} from '../pages/page-keys.js';
 export { CacheContextError, contextValue, defineCacheContext, foldContexts, forgetCacheContext } from '../cacheability/contexts.js';
 export type { CacheContextOptions, ContextValue, DefineCacheContext } from '../cacheability/contexts.js';
-export { cacheScope } from './page-holes.js';
-export type { HoleMode } from './page-holes.js';
-export { holeHandler } from './hole-handler.js';
-export type { HoleHandlerOptions } from './hole-handler.js';
+export { cacheScope } from '../pages/page-holes.js';
+export type { HoleMode } from '../pages/page-holes.js';
+export { holeHandler } from '../pages/hole-handler.js';
+export type { HoleHandlerOptions } from '../pages/hole-handler.js';
 export { defineHole, forgetHole, HoleError } from '../holes/index.js';
 export type { DefineHole, HoleArgument, HoleBuilder, HoleOptions } from '../holes/index.js';
-export type { InvalidatePageOptions, LearnedHeaders, PageKeyOptions } from './page-keys.js';
+export type { InvalidatePageOptions, LearnedHeaders, PageKeyOptions } from '../pages/page-keys.js';
 export {
   bodyTooLargeReason,
   cacheTimeout,
@@ -52,19 +52,19 @@ export {
   storageDecision,
   uncacheableReason,
   varyOnCredentials,
-} from './policy.js';
-export type { PolicyContext, Refusal, RequestPolicy, ResponsePolicy, StorageDecision, StorageRules } from './policy.js';
-export { holdResponse, teeResponse } from './capture.js';
-export type { HeadDecision, TeeHooks } from './capture.js';
-export { beforeHeaders, conditionalGetResponse } from './response-phase.js';
-export { cacheControlDecorator, conditionalGetDecorator, neverCacheDecorator, varyOnCookieDecorator, varyOnHeadersDecorator } from './decorators.js';
-export type { ConditionalGetOptions, ResponseDecorator } from './decorators.js';
-export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache, pageStats, resetPageStats } from './page-cache.js';
-export { nameRoute, pageVariants } from './page-stats.js';
-export type { RouteVariants } from './page-stats.js';
-export { REFRESH_HEADER } from './page-refresh.js';
-export { DEFAULT_MAX_LENGTH, DEFAULT_MAX_LINE_LENGTH, tagHeaderLines } from './tag-header.js';
-export type { TagHeader, TagHeaderFormat, TagHeaderOption } from './tag-header.js';
-export type { PageCacheOptions, StoredPage } from './page-cache.js';
-export { dashboardHandler } from './dashboard.js';
-export type { DashboardOptions, MountedDashboardOptions } from './dashboard.js';
+} from '../pages/policy.js';
+export type { PolicyContext, Refusal, RequestPolicy, ResponsePolicy, StorageDecision, StorageRules } from '../pages/policy.js';
+export { holdResponse, teeResponse } from '../headers/capture.js';
+export type { HeadDecision, TeeHooks } from '../headers/capture.js';
+export { beforeHeaders, conditionalGetResponse } from '../headers/response-phase.js';
+export { cacheControlDecorator, conditionalGetDecorator, neverCacheDecorator, varyOnCookieDecorator, varyOnHeadersDecorator } from '../headers/decorators.js';
+export type { ConditionalGetOptions, ResponseDecorator } from '../headers/decorators.js';
+export { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_MAX_BODY_BYTES, DEFAULT_SECONDS, PageCache, pageStats, resetPageStats } from '../pages/page-cache.js';
+export { nameRoute, pageVariants } from '../pages/page-stats.js';
+export type { RouteVariants } from '../pages/page-stats.js';
+export { REFRESH_HEADER } from '../pages/page-refresh.js';
+export { DEFAULT_MAX_LENGTH, DEFAULT_MAX_LINE_LENGTH, tagHeaderLines } from '../pages/tag-header.js';
+export type { TagHeader, TagHeaderFormat, TagHeaderOption } from '../pages/tag-header.js';
+export type { PageCacheOptions, StoredPage } from '../pages/page-cache.js';
+export { dashboardHandler } from '../dashboard/dashboard.js';
+export type { DashboardOptions, MountedDashboardOptions } from '../dashboard/dashboard.js';

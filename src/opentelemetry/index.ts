@@ -20,7 +20,7 @@ import {
   type PurgeEvent,
   type TracedWork,
   tracing,
-} from '../common/observation.js';
+} from '../observation/observation.js';
 
 /** Where the metrics and spans go. */
 export interface OpenTelemetryOptions {

@@ -1,12 +1,12 @@
 /**
  * Entries that carry their expiry in their stamp, where the store expires them by a server's clock
- * that the cache's own does not move (see `CacheSeam.expiresByServerClock`): a read judges the
+ * that the cache's own does not move (see `BackendContract.expiresByServerClock`): a read judges the
  * stamp by the cache's clock (`TagVersions.stateOf`), as Rails judges an entry's own `expires_at`,
  * and the server, told the same expiry, frees the entry. An integer the server adds to in place
  * carries none: INCRBY keeps the server's expiry, which alone judges it.
  */
-import { storedExpiry } from '../common/call-options.js';
-import { type EntryStamp, NO_TAGS } from '../common/codec.js';
+import { storedExpiry } from '../store/call-options.js';
+import { type EntryStamp, NO_TAGS } from '../encoding/codec.js';
 import type { TagHost } from './tag-host.js';
 
 type StampingHost<P> = Pick<TagHost<P>, 'codec' | 'stampsExpiry' | 'cache'>;

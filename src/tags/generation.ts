@@ -5,11 +5,11 @@
  * (see `TagVersions.forWrite`). So an invalidation that overtakes a render keeps it out even when the
  * render learns its tags late, and no clock is compared: the count lives on the server.
  */
-import type { Codec } from '../common/codec.js';
-import { CacheServerError } from '../common/errors.js';
+import type { Codec } from '../encoding/codec.js';
+import { CacheServerError } from '../errors/errors.js';
 import type { TagHost } from './tag-host.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import type { Entry } from '../common/cache-types.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import type { Entry } from '../store/cache-types.js';
 
 /**
  * The generation of the invalidation that wrote `version` last (its soft part's, if it has one); 0
@@ -42,13 +42,13 @@ export class GenerationCount<P> {
 
   /** Raises the count kept under `key` by one and answers it. */
   async raise(key: string): Promise<number> {
-    const { seam, codec, alias } = this.host;
-    if (seam.incrBy === undefined) {
+    const { primitives, codec, alias } = this.host;
+    if (primitives.incrBy === undefined) {
       const raised = this.raising
         .catch(() => 0)
         .then(async () => {
-          const next = generationIn(codec, (await seam.readForUpdate([key])).get(key)) + 1;
-          const failed = await seam.write([[key, codec.encode(next)]], null);
+          const next = generationIn(codec, (await primitives.readForUpdate([key])).get(key)) + 1;
+          const failed = await primitives.write([[key, codec.encode(next)]], null);
           throwRefusal(failed);
           if (failed.length > 0) throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' was not written`, '');
           return next;
@@ -57,10 +57,10 @@ export class GenerationCount<P> {
       return raised;
     }
     for (let attempt = 0; attempt < 4; attempt++) {
-      const raised = await seam.incrBy(key, 1);
+      const raised = await primitives.incrBy(key, 1);
       if (raised !== undefined) return raised;
       // None yet: the first invalidation creates it, unless another one does so meanwhile.
-      if (await seam.insert(key, codec.encode(1), null)) return 1;
+      if (await primitives.insert(key, codec.encode(1), null)) return 1;
     }
     throw new CacheServerError(`cache '${alias}': invalidateTags: the invalidation count '${key}' could not be raised`, '');
   }

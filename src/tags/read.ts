@@ -4,15 +4,15 @@
  * carried when last read; the found entries' other tags in at most one more. Each entry is judged,
  * counted and built into the caller's answer, in the caller's order.
  */
-import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../common/codec.js';
-import type { CacheKey } from '../common/cache-keys.js';
-import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../common/made-keys.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import type { CacheStats } from '../common/observation.js';
-import { afterRemovals, Unreadable } from '../common/payloads.js';
-import { type Entry } from '../common/cache-types.js';
-import { andThen, type MaybePromise } from '../common/maybe-promise.js';
-import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../common/cache-types.js';
+import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../encoding/codec.js';
+import type { CacheKey } from '../keys/cache-keys.js';
+import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../store/key-maker.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import type { CacheStats } from '../observation/observation.js';
+import { afterRemovals, Unreadable } from '../encoding/payloads.js';
+import { type Entry } from '../store/cache-types.js';
+import { andThen, type MaybePromise } from '../store/maybe-promise.js';
+import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../store/cache-types.js';
 import type { TagHost } from './tag-host.js';
 import type { Judged, TagVersions } from './versions.js';
 
@@ -97,7 +97,7 @@ export class TaggedReads<P> {
 
   /** `readShared` of the integration (see `CacheIntegration`): the value under `made`, one for every shared reader. */
   readShared<T>(made: string): MaybePromise<T | undefined> {
-    const found = this.host.seam.readOne(made);
+    const found = this.host.primitives.readOne(made);
     if (found instanceof Promise) return found.then((entry) => this.countedValue<T | undefined>(made, entry, true, undefined));
     return this.countedValue<T | undefined>(made, found, true, undefined);
   }
@@ -175,7 +175,7 @@ export class TaggedReads<P> {
       versions: new Map(),
       removals: [],
     };
-    return andThen(this.host.seam.readPayloads(asked), (payloads) => {
+    return andThen(this.host.primitives.readPayloads(asked), (payloads) => {
       batch.payloads = payloads;
       return andThen(this.answer<V>(batch), answerAs);
     });
@@ -186,7 +186,7 @@ export class TaggedReads<P> {
    * Tags found in `known` (read in the same lookup) are not read again.
    */
   readSharedEntry<T>(made: string, known: TagSnapshot | undefined): MaybePromise<RenderEntry<T> | undefined> {
-    const entry = this.host.seam.readOne(made);
+    const entry = this.host.primitives.readOne(made);
     return entry instanceof Promise ? entry.then((read) => this.sharedEntryOf<T>(made, read, known)) : this.sharedEntryOf<T>(made, entry, known);
   }
 
@@ -217,8 +217,8 @@ export class TaggedReads<P> {
 
   /** Whether a fresh entry holds the made key: present, its tags not invalidated, its timeout not passed. */
   async hasFresh(made: string): Promise<boolean> {
-    if (this.host.codec.unstamp === undefined) return this.host.seam.contains(made);
-    const entry = await this.host.seam.peekOne(made);
+    if (this.host.codec.unstamp === undefined) return this.host.primitives.contains(made);
+    const entry = await this.host.primitives.peekOne(made);
     const own = entry === undefined ? undefined : await this.tags.unstamped(entry.payload);
     if (own === undefined) return false;
     // Decoded, as a read would: an entry that cannot be is no entry (and is removed).

@@ -5,24 +5,23 @@
  * judged here too: fresh, stale inside a window, or dead.
  */
 import { randomBytes } from 'node:crypto';
-import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../common/call-options.js';
-import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../common/codec.js';
-import { CacheServerError } from '../common/errors.js';
-import { md5 } from '../common/hash.js';
-import { memcachedKeyProblems } from '../common/cache-keys.js';
-import { checkOptionNames } from '../common/option-rules.js';
-import { TAG_KEY_VERSION, TAG_KEYS } from '../common/made-keys.js';
-import { BoundedMemo } from '../common/bounded-memo.js';
-import { afterRemovals, Unreadable } from '../common/payloads.js';
-import { cacheTypeError } from '../common/reporting.js';
-import { throwRefusal } from '../common/backend-primitives.js';
-import { type Entry } from '../common/cache-types.js';
-import { andThen, type MaybePromise } from '../common/maybe-promise.js';
+import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../store/call-options.js';
+import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../encoding/codec.js';
+import { CacheServerError, cacheTypeError } from '../errors/errors.js';
+import { md5 } from '../keys/hash.js';
+import { memcachedKeyProblems } from '../keys/cache-keys.js';
+import { checkOptionNames } from '../options/option-rules.js';
+import { TAG_KEY_VERSION, TAG_KEYS } from '../store/key-maker.js';
+import { BoundedMemo } from '../memos/bounded-memo.js';
+import { afterRemovals, Unreadable } from '../encoding/payloads.js';
+import { throwRefusal } from '../store/backend-primitives.js';
+import { type Entry } from '../store/cache-types.js';
+import { andThen, type MaybePromise } from '../store/maybe-promise.js';
 import { withOwnExpiry } from './expiry-stamps.js';
 import { GenerationCount, generationIn, generationOf } from './generation.js';
-import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../common/cache-types.js';
+import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../store/cache-types.js';
 import type { TagHost } from './tag-host.js';
-import type { WriteArgs } from '../common/call-options.js';
+import type { WriteArgs } from '../store/call-options.js';
 
 /** What a write stamps its payload with: its tags (as of `asOf`), its stale windows and when it expires (not at once). */
 export type StampedWrite = Pick<WriteArgs, 'tags' | 'windows' | 'asOf'> & { readonly expiresAt: number | null };
@@ -136,7 +135,7 @@ export class TagVersions<P> {
     const asked = new Array<string>(tags.length + 1);
     for (let i = 0; i < tags.length; i++) asked[i] = this.keyOf(tags[i]!);
     asked[tags.length] = this.generationKey;
-    const found = this.host.seam.read(asked, false);
+    const found = this.host.primitives.read(asked, false);
     return found instanceof Promise ? found.then((entries) => this.snapshotIn(tags, asked, entries)) : this.snapshotIn(tags, asked, found);
   }
 
@@ -149,7 +148,7 @@ export class TagVersions<P> {
 
   /** Whether tag versions expire here: the server raises the horizon atomically and extends expiries without shortening them. */
   private get expiring(): boolean {
-    return this.host.seam.incrBy !== undefined && this.host.seam.extendExpiry !== undefined;
+    return this.host.primitives.incrBy !== undefined && this.host.primitives.extendExpiry !== undefined;
   }
 
   // ---- Reading and judging --------------------------------------------------------------------
@@ -157,7 +156,7 @@ export class TagVersions<P> {
   /** The current version of each tag, in one read; a tag without one maps to undefined. */
   read(tags: readonly string[]): MaybePromise<Map<string, string | undefined>> {
     const made = tags.map((tag) => this.keyOf(tag));
-    return andThen(this.host.seam.read(made, false), (found) => this.versionsIn(tags, made, found));
+    return andThen(this.host.primitives.read(made, false), (found) => this.versionsIn(tags, made, found));
   }
 
   /**
@@ -339,7 +338,7 @@ export class TagVersions<P> {
     await Promise.all([
       versioned.length === 0
         ? undefined
-        : this.host.seam.extendExpiry!(
+        : this.host.primitives.extendExpiry!(
             versioned.map((tag) => this.keyOf(tag)),
             storedExpiry,
           ),
@@ -359,23 +358,27 @@ export class TagVersions<P> {
 
   /** Raises the horizon past `storedExpiry` if it is not there yet, then marks out every tag that got a version meanwhile. */
   private async checkFirstUses(tags: string[], versions: Map<string, string | null>, storedExpiry: number | null): Promise<void> {
-    const { seam, codec } = this.host;
+    const { primitives, codec } = this.host;
     const keys = tags.map((tag) => this.keyOf(tag));
     const needed = horizonAfter(storedExpiry, this.host.cache.now());
     const horizonKey = this.horizonKey;
-    let found = await seam.readForUpdate([horizonKey, ...keys]);
+    let found = await primitives.readForUpdate([horizonKey, ...keys]);
     const horizon = found.get(horizonKey);
     let known = horizon === undefined ? undefined : Number(codec.decode(horizon.payload));
     if (known === undefined || !(known >= needed)) {
       for (let attempt = 0; ; attempt++) {
-        if (known === undefined ? await seam.insert(horizonKey, codec.encode(needed), null) : (await seam.incrBy!(horizonKey, needed - known)) !== undefined)
+        if (
+          known === undefined
+            ? await primitives.insert(horizonKey, codec.encode(needed), null)
+            : (await primitives.incrBy!(horizonKey, needed - known)) !== undefined
+        )
           break;
         if (attempt === 3) throw new CacheServerError(`cache '${this.host.alias}': the tag horizon '${horizonKey}' could not be raised`, '');
         // Created or dropped by someone else meanwhile: read it again.
-        const again = (await seam.readForUpdate([horizonKey])).get(horizonKey);
+        const again = (await primitives.readForUpdate([horizonKey])).get(horizonKey);
         known = again === undefined ? undefined : Number(codec.decode(again.payload));
       }
-      found = await seam.readForUpdate(keys);
+      found = await primitives.readForUpdate(keys);
     }
     tags.forEach((tag, i) => {
       if (found.has(keys[i]!)) versions.set(tag, null);
@@ -419,7 +422,7 @@ export class TagVersions<P> {
    * A version not written rejects, failOpen or not: an invalidation is never forgotten unheard.
    */
   private async writeVersions(entries: Array<[string, P]>): Promise<void> {
-    const failed = await this.host.seam.write(entries, null);
+    const failed = await this.host.primitives.write(entries, null);
     throwRefusal(failed);
     if (failed.length > 0) {
       throw new CacheServerError(
@@ -435,12 +438,12 @@ export class TagVersions<P> {
    * No horizon (never raised, or lost) leaves them without one.
    */
   private async expireAtHorizon(keys: string[]): Promise<void> {
-    const { seam, codec } = this.host;
-    const horizon = (await seam.readForUpdate([this.horizonKey])).get(this.horizonKey);
+    const { primitives, codec } = this.host;
+    const horizon = (await primitives.readForUpdate([this.horizonKey])).get(this.horizonKey);
     if (horizon === undefined) return;
     const expiresAt = Number(codec.decode(horizon.payload));
     if (!(expiresAt < FOREVER_HORIZON)) return;
-    await Promise.all(keys.map((key) => seam.retime(key, Math.max(expiresAt, this.host.cache.now() + 1))));
+    await Promise.all(keys.map((key) => primitives.retime(key, Math.max(expiresAt, this.host.cache.now() + 1))));
   }
 }
 

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { FileBasedCache, KeyNotFoundError } from '../../src/index.js';
-import { md5 } from '../../src/common/hash.js';
+import { md5 } from '../../src/keys/hash.js';
 import { describeBackend } from '../kit/backend.js';
 import { stopProcess } from '../setup/process.js';
 import { sleep } from '../setup/sleep.js';

@@ -206,7 +206,7 @@ describe('options.l1', () => {
 
   it("is a layer the cache is composed with: the contract its operations call is the L1, and the primitives stay the class's own", async () => {
     const cache = redis({}, 'l1-layer');
-    expect((cache as unknown as { seam: unknown }).seam).toBe(cache.l1);
+    expect((cache as unknown as { primitives: unknown }).primitives).toBe(cache.l1);
     const primitives = ['read', 'readPayloads', 'readOne', 'contains', 'write', 'insert', 'remove', 'retime', 'removeAll', 'incrBy', 'disconnect'];
     expect(primitives.filter((name) => Object.hasOwn(cache, name))).toEqual([]);
     await cache.set('k', 'v');

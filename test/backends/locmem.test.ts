@@ -1,7 +1,7 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, expect, it } from 'vitest';
 import { LocMemCache } from '../../src/index.js';
-import { type CacheEvent, channelName } from '../../src/common/observation.js';
+import { type CacheEvent, channelName } from '../../src/observation/observation.js';
 import { describeBackend } from '../kit/backend.js';
 import { integrationOf } from '../../src/cache/integration.js';
 

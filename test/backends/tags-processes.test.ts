@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BaseCache, type CacheConfig, caches, configureCaches } from '../../src/index.js';
-import type { TagSnapshot } from '../../src/common/cache-types.js';
+import type { TagSnapshot } from '../../src/store/cache-types.js';
 import { CachePeer } from './fixtures/peer.js';
 import { eventually } from '../setup/eventually.js';
 

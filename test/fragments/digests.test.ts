@@ -7,7 +7,7 @@
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { md5 } from '../../src/common/hash.js';
+import { md5 } from '../../src/keys/hash.js';
 import { caches, configureCaches, makeTemplateFragmentKey } from '../../src/index.js';
 import { DIGEST_ENGINES, type DigestEngine, fileOf, siteFolder, writeTemplates } from './digest-engines.js';
 

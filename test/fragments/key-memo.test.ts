@@ -18,10 +18,10 @@ const collectGarbage = runInNewContext('gc') as () => void;
 function countAsks(cache: BaseCache): { asked: string[] } {
   const counted = { asked: [] as string[] };
   const integration = integrationOf(cache);
-  const holdFresh = integration.holdFresh.bind(integration);
-  integration.holdFresh = (made) => {
+  const peekFreshToKeep = integration.peekFreshToKeep.bind(integration);
+  integration.peekFreshToKeep = (made) => {
     counted.asked.push(made);
-    return holdFresh(made);
+    return peekFreshToKeep(made);
   };
   return counted;
 }
@@ -31,7 +31,7 @@ async function render(fragments: ReadonlyArray<{ name: string; using?: string }>
   const render = new FragmentRender();
   const output = fragments.map(
     ({ name, using }) =>
-      render.hit0(60, name, using === undefined ? undefined : { using }) ??
+      render.keptHitVaryingOn0(60, name, using === undefined ? undefined : { using }) ??
       render.tag({ timeout: 60, name, varyOn: [], keywords: { using } }, () => () => `<${name}>`),
   );
   return render.finish(output.join(''));

@@ -1,7 +1,7 @@
 /** A store for fragment tests that holds nothing in process, as a server does. */
-import { memoryCodec, type MemoryPayload } from '../../src/common/codec.js';
+import { memoryCodec, type MemoryPayload } from '../../src/encoding/codec.js';
 import { BaseCache, type CacheParams, type Entry } from '../../src/index.js';
-import type { MaybePromise } from '../../src/common/maybe-promise.js';
+import type { MaybePromise } from '../../src/store/maybe-promise.js';
 
 /** Stores of `RemoteLikeStore`, by location: aliases with the same location share one, as locmem's do. */
 const remoteLikeStores = new Map<string, Map<string, { payload: MemoryPayload; expiresAt: number | null }>>();

@@ -3,7 +3,7 @@
  * those a page is stored in, which responses may be compressed at all, and each coding's ETag.
  */
 import { describe, expect, it } from 'vitest';
-import { codedEtag, negotiatedCoding, uncompressibleReason } from '../../src/http/content-coding.js';
+import { codedEtag, negotiatedCoding, uncompressibleReason } from '../../src/headers/content-coding.js';
 
 describe('negotiatedCoding(acceptEncoding, stored)', () => {
   it.each([

@@ -9,7 +9,7 @@ import type { IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { caches, configureCaches } from '../../src/index.js';
 import { invalidatePage } from '../../src/http/index.js';
-import { headerValuesHash, pageKeyFor } from '../../src/http/page-keys.js';
+import { headerValuesHash, pageKeyFor } from '../../src/pages/page-keys.js';
 import { integrationOf } from '../../src/cache/integration.js';
 import { send } from './client.js';
 import { type SiteProcess, startSiteProcess } from './fixtures/site-process.js';

@@ -5,7 +5,7 @@
  */
 import { constants, crc32, deflateRawSync, gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32Combine, DEFLATED_HOLE_BYTES, type DeflatedParts, deflatedHole, joinedGzip } from '../../src/http/gzip-join.js';
+import { crc32Combine, DEFLATED_HOLE_BYTES, type DeflatedParts, deflatedHole, joinedGzip } from '../../src/pages/gzip-join.js';
 
 const deflated = (parts: Buffer[]): DeflatedParts => ({
   parts: parts.map((part) => deflateRawSync(part, { finishFlush: constants.Z_SYNC_FLUSH })),

@@ -6,8 +6,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { pageStats, resetPageStats } from '../../src/frameworks/express.js';
 import { cacheControl, cacheMiddleware, cachePage, conditionalGet, fetchFromCacheMiddleware, STACKS, updateCacheMiddleware } from './stacks.js';
-import { md5 } from '../../src/common/hash.js';
-import { httpDate } from '../../src/http/headers.js';
+import { md5 } from '../../src/keys/hash.js';
+import { httpDate } from '../../src/headers/headers.js';
 import { caches, configureCaches } from '../../src/index.js';
 import { listen, type Reply, requestsArrived, send } from './client.js';
 

@@ -12,9 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addCacheTags, cacheMiddleware } from '../../src/frameworks/express.js';
 import { CACHE_OPERATIONS, channelName, LocMemCache } from '../../src/index.js';
 import { pageStats, pageVariants, resetPageStats } from '../../src/http/index.js';
-import { VARIANTS_COUNTED, variantsUncounted } from '../../src/http/page-stats.js';
-import { MADE_KEYS_PER_STORED_ENTRY, type MadeKeys } from '../../src/common/made-keys.js';
-import type { BoundedMemo } from '../../src/common/bounded-memo.js';
+import { VARIANTS_COUNTED, variantsUncounted } from '../../src/pages/page-stats.js';
+import { MADE_KEYS_PER_STORED_ENTRY, type KeyMaker } from '../../src/store/key-maker.js';
+import type { BoundedMemo } from '../../src/memos/bounded-memo.js';
 import { TAG_KEYS_REMEMBERED } from '../../src/tags/versions.js';
 import { listen } from './client.js';
 
@@ -26,8 +26,8 @@ const PATHS = 100;
 const ROUTES_COUNTED = 1000;
 
 /** The per-cache memos that grow with the keys asked for, read from the cache's parts. */
-function memosOf(cache: LocMemCache): { madeKeys: MadeKeys<unknown>; known: BoundedMemo<{ entry: unknown }>; stamps: BoundedMemo<unknown> } {
-  const parts = cache as unknown as { keys: MadeKeys<unknown>; batches: { stampsByKey: BoundedMemo<unknown> } };
+function memosOf(cache: LocMemCache): { madeKeys: KeyMaker<unknown>; known: BoundedMemo<{ entry: unknown }>; stamps: BoundedMemo<unknown> } {
+  const parts = cache as unknown as { keys: KeyMaker<unknown>; batches: { stampsByKey: BoundedMemo<unknown> } };
   const known = (parts.keys as unknown as { known: BoundedMemo<{ entry: unknown }> }).known;
   return { madeKeys: parts.keys, known, stamps: parts.batches.stampsByKey };
 }

@@ -8,7 +8,7 @@ import compression from 'compression';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { invalidatePage, type Middleware } from '../../src/frameworks/express.js';
 import { caches, configureCaches, LocMemCache } from '../../src/index.js';
-import { httpDate } from '../../src/http/headers.js';
+import { httpDate } from '../../src/headers/headers.js';
 import { listen, type Reply, requestsArrived, send } from './client.js';
 import {
   bare,

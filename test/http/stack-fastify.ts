@@ -9,7 +9,7 @@ import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import Fastify, { type FastifyInstance, type FastifyPluginCallback } from 'fastify';
 import * as adapter from '../../src/frameworks/fastify.js';
 import type { Middleware } from '../../src/frameworks/express.js';
-import { passesOn } from '../../src/http/connect.js';
+import { passesOn } from '../../src/frameworks/connect.js';
 import { type Build, failed, type LayerSpec, parseCookies, specOf, visitorIn, type VisitorReads } from './layers.js';
 
 /** The adapter's hook for a layer the tests made. */

@@ -11,7 +11,7 @@ import { type Context, Hono, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import * as adapter from '../../src/frameworks/hono.js';
 import type { Middleware } from '../../src/frameworks/express.js';
-import { passesOn } from '../../src/http/connect.js';
+import { passesOn } from '../../src/frameworks/connect.js';
 import { type Build, type LayerSpec, specOf, type Visitor, visitorIn, type VisitorReads } from './layers.js';
 
 function middlewareOf(spec: LayerSpec): MiddlewareHandler {

@@ -9,7 +9,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import * as adapter from '../../src/frameworks/koa.js';
 import type { Middleware } from '../../src/frameworks/express.js';
-import { passesOn } from '../../src/http/connect.js';
+import { passesOn } from '../../src/frameworks/connect.js';
 import { type Build, type LayerSpec, specOf, type Visitor, type VisitorReads } from './layers.js';
 
 function middlewareOf(spec: LayerSpec): adapter.KoaMiddleware {

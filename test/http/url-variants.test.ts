@@ -5,8 +5,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { type LearnedHeaders, pageKeyFor, variantHash } from '../../src/http/page-keys.js';
-import { UrlVariants } from '../../src/http/url-variants.js';
+import { type LearnedHeaders, pageKeyFor, variantHash } from '../../src/pages/page-keys.js';
+import { UrlVariants } from '../../src/pages/url-variants.js';
 
 const request = (headers: Record<string, string | string[]>) => ({ headers, url: '/themed', method: 'GET', socket: {} }) as unknown as IncomingMessage;
 

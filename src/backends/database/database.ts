@@ -5,11 +5,10 @@
  * Reads go to `readConnection` when given, except the reads a write depends on (incr, incrVersion).
  */
 import { type CacheParams, type Entry, type MaybePromise } from '../../cache/base-cache.js';
-import { bytesCodec } from '../../common/codec.js';
+import { bytesCodec } from '../../encoding/codec.js';
 import { CULLING_OPTIONS, cullCount, type CullingOptions, cullingOptions } from '../culling.js';
-import { InvalidCacheKeyError } from '../../common/errors.js';
-import { describe } from '../../common/cache-keys.js';
-import { MUST_BE, optionShape } from '../../common/option-rules.js';
+import { describe, InvalidCacheKeyError } from '../../errors/errors.js';
+import { MUST_BE, optionShape } from '../../options/option-rules.js';
 import { SERVER_OPTIONS, ServerCache, type ServerOptions } from '../server.js';
 import { describePgClient, describePostgresUrl, isPgQueryable, openPostgres, type PgQueryable, PostgresTable, postgresUrlProblem } from './postgres.js';
 import { isSqliteDatabase, openSqlite, SqliteTable, sqliteUrlProblem } from './sqlite.js';

@@ -9,7 +9,7 @@ interface Primitives {
   write(entries: Array<[string, unknown]>, expiresAt: number | null): unknown;
   read(keys: string[], withExpiry: boolean): Map<string, unknown> | Promise<Map<string, unknown>>;
 }
-const primitives = (cache: BaseCache) => (cache as unknown as { seam: Primitives }).seam;
+const primitives = (cache: BaseCache) => (cache as unknown as { primitives: Primitives }).primitives;
 
 /** Stored payloads that no codec of this package reads: each must read as a miss, be removed, and be reported once. */
 const UNDECODABLE: Record<string, Buffer> = {
