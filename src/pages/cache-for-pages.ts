@@ -2,7 +2,7 @@
  * What the page cache reaches in a cache beyond its documented API: shared reads of pages and header
  * lists and the held writes that store them, the flights a render is shared through, the refreshes
  * of stale pages, the work behind a response, whether the cache's calls wait on a server and whether
- * its writes land at once. The one module of pages/ that calls `integrationOf`.
+ * it answers at once. The one module of pages/ that calls `integrationOf`.
  */
 import { type CacheIntegration, type Integrated, integrationOf } from '../cache/integration.js';
 

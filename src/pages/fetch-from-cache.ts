@@ -19,7 +19,8 @@ import { type HitLabel, sendStoredPage, type StoredPage } from './hit.js';
 import { absoluteUrl, EMPTY_MD5, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
 import { traced, tracing } from '../observation/observation.js';
-import type { PageLayer, UrlKeys } from './page-settings.js';
+import type { PageLayer } from './page-settings.js';
+import type { UrlKeys } from './url-keys.js';
 import { type PageFlight, PageMiss, type RenderedPage } from './page-miss.js';
 import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './page-refresh.js';
 import { reportPageFailure } from './page-failures.js';
@@ -92,7 +93,7 @@ export class PageLookup {
     const shared = cacheForPages(this.cache);
     const tokenKey = refreshTokenKey(this.req);
     if (tokenKey !== undefined) this.isRefresh = (await this.read(shared.readShared<boolean>, tokenKey)) === true;
-    const keys = (this.keys = this.layer.keysOf(this.req));
+    const keys = (this.keys = this.layer.urls.keysOf(this.req));
     const [learned, snapshot] = await Promise.all([this.read(shared.readShared<LearnedHeaders>, keys.headerKey), this.cache.readTagSnapshot(keys.urlTags)]);
     const pageKey = this.pageKeyOf(learned, snapshot);
     if (pageKey === undefined) return this.joinOrLead();
@@ -109,7 +110,7 @@ export class PageLookup {
     const shared = cacheForPages(this.cache);
     const tokenKey = refreshTokenKey(this.req);
     if (tokenKey !== undefined) this.isRefresh = this.atOnce(this.read(shared.readShared<boolean>, tokenKey)) === true;
-    const keys = (this.keys = this.layer.keysOf(this.req));
+    const keys = (this.keys = this.layer.urls.keysOf(this.req));
     const learned = this.atOnce(this.read(shared.readShared<LearnedHeaders>, keys.headerKey));
     const snapshot = this.atOnce(this.cache.readTagSnapshot(keys.urlTags));
     const pageKey = this.pageKeyOf(learned, snapshot);

@@ -23,6 +23,12 @@
  * the tags of the fragments it renders reach the stored page. Every page carries the tags
  * `url:<path>` and `url://<host><path>`: their versions, read with the header list, are what the
  * page is stamped with, so an invalidation during a render drops it too.
+ *
+ * A hit, read from where the request arrives, in six files: the framework's middleware
+ * (`frameworks/express.ts`) calls `handle` here; `fetch-from-cache.ts` looks the page up (`lookUpPage`,
+ * the reference, top to bottom); `url-keys.ts` gives the URL's keys and the request's variant; the
+ * cache answers the header list, the path's tag versions and the page (`cache/base-cache.ts`, its
+ * shared reads); and `hit.ts` sends the stored page.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, MaybePromise } from '../cache/base-cache.js';

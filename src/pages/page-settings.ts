@@ -4,9 +4,7 @@
  * and the marks the layer puts on a response it did not answer (MISS, BYPASS).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../cache/base-cache.js';
-import { BoundedMemo } from '../memos/bounded-memo.js';
 import { caches } from '../config/cache-registry.js';
 import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../options/option-rules.js';
 import { isHeaderName } from '../headers/header-values.js';
@@ -14,24 +12,12 @@ import { HOLE_MODE, HOLE_SECRET, HoleDelivery, type HoleMode } from './page-hole
 import type { HolesInOrder } from './stream-holes.js';
 import { COMPRESS_OPTION, type CompressOptions, PageCompression } from './page-compression.js';
 import type { StoredPage } from './stored-page.js';
-import {
-  absoluteUrl,
-  headerKeyFor,
-  headerValuesHash,
-  hostUrlTag,
-  md5,
-  type PageKeyOptions,
-  pageKeyFor,
-  requestHostname,
-  requestPath,
-  resolveCache,
-  urlTag,
-} from './page-keys.js';
+import { type PageKeyOptions, resolveCache } from './page-keys.js';
 import { DEFAULT_SECONDS, type RequestPolicy, type ResponsePolicy } from './policy.js';
 import { DEFAULT_MAX_BODY_BYTES } from '../headers/capture.js';
 import { reportPageFailure } from './page-failures.js';
 import { compareDeployedTemplates } from '../digests/index.js';
-import { UrlVariants } from './url-variants.js';
+import { UrlKeyring } from './url-keys.js';
 import { edgeTagHeaders, TAG_HEADER_OPTION, type TagHeader, tagHeaderOf, type TagHeaderOption, unreadTagHeaderError } from './tag-header.js';
 import { edgesPurgedBy, edgeTagHeadersOf } from '../edge/cache-edges.js';
 import { tagHeadersReadBy } from '../edge/purge-config.js';
@@ -40,7 +26,6 @@ import { tagHeadersReadBy } from '../edge/purge-config.js';
  * How many URLs' keys each page cache layer remembers (by absolute URL behind a proxy, by Host and
  * path off one): a site's hot pages, not every URL ever asked for (random query strings).
  */
-export const URL_KEYS_REMEMBERED = 10_000;
 
 /** Options of the page cache middleware. */
 export interface PageCacheOptions extends PageKeyOptions {
@@ -166,18 +151,6 @@ export { CACHE_PAGE_OPTIONS };
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 
-/** The keys a URL's lookup reads. */
-export interface UrlKeys {
-  urlHash: string;
-  headerKey: string;
-  /** `url:<path>` and `url://<host><path>`: the tags every page of the path (on its host) carries. */
-  urlTags: readonly [string, string];
-  /** The page key when the URL's responses vary on no request header. */
-  unvariedPageKey: string;
-  /** The variants of the URL's page looked up, each with its page key, when its responses vary. */
-  variants: UrlVariants;
-}
-
 export class PageLayer {
   /** The cache option as given: an alias (resolved on each request, so a reconfiguration is seen) or a cache. */
   readonly cacheOption: string | BaseCache;
@@ -202,9 +175,8 @@ export class PageLayer {
   readonly compression: PageCompression | undefined;
   /** The mistakes this layer reported (of middleware order, see `SeenAtLookup.mayStore`; a tag header, see `meetCache`): each once. */
   readonly reportedMistakes = new Set<string>();
-  /** The keys of recently requested URLs: the same strings each time, so each cache lookup hashes nothing new. */
-  private readonly urlKeys = new BoundedMemo<UrlKeys>(URL_KEYS_REMEMBERED);
-  private readonly urlKeysByHost = new UrlKeysByHost();
+  /** The keys of the URLs this layer looks up (`urls.keysOf(req)`), and of their variants. */
+  readonly urls: UrlKeyring;
   /** The tag header as the options name it (a string), the one form checked against the edges: a format's name is the site's own. */
   private readonly tagHeaderName: string | undefined;
   /** The cache this layer last met whose edges read its tag header: the next request meeting it checks nothing. */
@@ -222,6 +194,7 @@ export class PageLayer {
     this.cacheOption = options.cache ?? 'default';
     if (typeof this.cacheOption === 'string') caches.checkAlias(this.cacheOption, `${what}: options.cache`);
     this.keyPrefix = options.keyPrefix ?? '';
+    this.urls = new UrlKeyring(this.keyPrefix);
     this.seconds = options.seconds ?? DEFAULT_SECONDS;
     this.browserMaxAge = options.browserMaxAge;
     this.statusHeader = options.statusHeader ?? 'X-Cache';
@@ -319,58 +292,5 @@ export class PageLayer {
   /** With `debug`, says in `X-Cache-Reason` why the response is labelled as it is. */
   explain(res: ServerResponse, reason: string): void {
     if (this.debug && this.statusHeader !== false && !res.headersSent) res.setHeader(`${this.statusHeader}-Reason`, reason);
-  }
-
-  /**
-   * The keys of the request's URL. Off a proxy the URL is its scheme, Host and path, so the keys are
-   * found by those as they came, with no absolute URL built (and hashed by the map) on every hit.
-   */
-  keysOf(req: IncomingMessage): UrlKeys {
-    const headers = req.headers;
-    if (headers['x-forwarded-proto'] !== undefined || headers['x-forwarded-host'] !== undefined)
-      return this.urlKeys.remember(absoluteUrl(req), () => this.keysFor(req));
-    const secure = Boolean((req.socket as TLSSocket).encrypted);
-    const host = headers.host ?? '';
-    const path = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
-    return this.urlKeysByHost.find(secure, host, path) ?? this.urlKeysByHost.add(secure, host, path, this.keysFor(req));
-  }
-
-  private keysFor(req: IncomingMessage): UrlKeys {
-    const hash = md5(absoluteUrl(req));
-    return {
-      urlHash: hash,
-      headerKey: headerKeyFor(this.keyPrefix, hash),
-      urlTags: [urlTag(requestPath(req)), hostUrlTag(requestHostname(req), requestPath(req))],
-      unvariedPageKey: pageKeyFor(this.keyPrefix, 'GET', hash, headerValuesHash(req, [])),
-      variants: new UrlVariants(this.keyPrefix, hash),
-    };
-  }
-}
-
-/**
- * URL keys by scheme, Host and path, as a request names them off a proxy: two lookups of the strings
- * the request came with. Bounded like a BoundedMemo: when full it starts afresh.
- */
-class UrlKeysByHost {
-  private readonly hosts = [new Map<string, Map<string, UrlKeys>>(), new Map<string, Map<string, UrlKeys>>()];
-  private size = 0;
-
-  constructor(private readonly limit = URL_KEYS_REMEMBERED) {}
-
-  find(secure: boolean, host: string, path: string): UrlKeys | undefined {
-    return this.hosts[secure ? 1 : 0]!.get(host)?.get(path);
-  }
-
-  add(secure: boolean, host: string, path: string, keys: UrlKeys): UrlKeys {
-    if (this.size >= this.limit) {
-      for (const hosts of this.hosts) hosts.clear();
-      this.size = 0;
-    }
-    const hosts = this.hosts[secure ? 1 : 0]!;
-    let byPath = hosts.get(host);
-    if (byPath === undefined) hosts.set(host, (byPath = new Map()));
-    byPath.set(path, keys);
-    this.size++;
-    return keys;
   }
 }

@@ -6,7 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { type LearnedHeaders, pageKeyFor, variantHash } from '../../src/pages/page-keys.js';
-import { UrlVariants } from '../../src/pages/url-variants.js';
+import { UrlVariants } from '../../src/pages/url-keys.js';
 
 const request = (headers: Record<string, string | string[]>) => ({ headers, url: '/themed', method: 'GET', socket: {} }) as unknown as IncomingMessage;
 
