@@ -10,7 +10,7 @@ import { brotliCompressSync, brotliDecompressSync, constants, gunzipSync, gzipSy
 import { getRequestListener } from '@hono/node-server';
 import compression from 'compression';
 import express from 'express';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Hono } from 'hono';
 import Koa from 'koa';
 import { cacheMiddleware, defineHole, type PageCacheOptions } from '../src/frameworks/express.js';
@@ -18,6 +18,7 @@ import { cachegrain } from '../src/frameworks/fastify.js';
 import { cacheMiddleware as honoCacheMiddleware } from '../src/frameworks/hono.js';
 import { cacheMiddleware as koaCacheMiddleware } from '../src/frameworks/koa.js';
 import { LocMemCache } from '../src/index.js';
+import { fastifyListening } from './http-apps.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   cartOf,
@@ -162,17 +163,7 @@ export function prebuiltAfter(reply: Reply, ms: number): RequestListener {
 }
 
 async function fastifyListener(build: (app: FastifyInstance) => Promise<void>): Promise<RequestListener> {
-  let listener: RequestListener | undefined;
-  // Fastify builds its handler into the server its factory is given.
-  const app = Fastify({
-    serverFactory: (handler) => {
-      listener = handler as RequestListener;
-      return http.createServer(handler);
-    },
-  }) as unknown as FastifyInstance;
-  await build(app);
-  await app.ready();
-  return listener!;
+  return (await fastifyListening(build)).listener;
 }
 
 /**

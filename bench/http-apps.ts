@@ -104,9 +104,9 @@ const sendPrebuilt: RequestListener = (req, res) => {
   res.writeHead(KINDS[kind].status, PREBUILT[kind]).end(bodyOf(kind));
 };
 
-async function fastifyApp(build: (app: FastifyInstance) => Promise<void>): Promise<BenchApp> {
+/** A Fastify app built by `build`, ready, and the request listener Fastify builds into the server its factory is given. */
+export async function fastifyListening(build: (app: FastifyInstance) => Promise<void>): Promise<{ app: FastifyInstance; listener: RequestListener }> {
   let listener: RequestListener | undefined;
-  // Fastify builds its handler into the server its factory is given.
   const app = Fastify({
     serverFactory: (handler) => {
       listener = handler as RequestListener;
@@ -115,8 +115,13 @@ async function fastifyApp(build: (app: FastifyInstance) => Promise<void>): Promi
   }) as unknown as FastifyInstance;
   await build(app);
   await app.ready();
+  return { app, listener: listener! };
+}
+
+async function fastifyApp(build: (app: FastifyInstance) => Promise<void>): Promise<BenchApp> {
+  const { app, listener } = await fastifyListening(build);
   return {
-    listener: listener!,
+    listener,
     inject: async (kind) => {
       const reply = await app.inject({ method: 'GET', url: KINDS[kind].path, headers: KINDS[kind].headers });
       return { status: reply.statusCode, headers: asStrings(reply.headers), body: reply.rawPayload };

@@ -62,11 +62,16 @@ export function joinedGzip(shell: DeflatedParts, holes: readonly Buffer[], defla
     crc = crc32(holes[i]!, crc);
     length += holes[i]!.length;
   }
-  const trailer = Buffer.from([...FINAL_BLOCK, 0, 0, 0, 0, 0, 0, 0, 0]);
-  trailer.writeUInt32LE(crc >>> 0, 2);
-  trailer.writeUInt32LE(length >>> 0, 6);
-  chunks.push(trailer);
+  chunks.push(memberEnd(crc, length));
   return chunks;
+}
+
+/** The end of a gzip member: the final block, then the trailer, the CRC-32 and length (mod 2^32) of what it holds. */
+function memberEnd(crc: number, length: number): Buffer {
+  const end = Buffer.from([...FINAL_BLOCK, 0, 0, 0, 0, 0, 0, 0, 0]);
+  end.writeUInt32LE(crc >>> 0, 2);
+  end.writeUInt32LE(length >>> 0, 6);
+  return end;
 }
 
 /** Where each shell's operators are kept (see `pastEachPart`): on the decoded parts, never stored (the key is a symbol). */
@@ -188,10 +193,7 @@ export function gzipMemberWriter(out: BodyWriter): BodyWriter {
     end() {
       writePending();
       if (started) {
-        const trailer = Buffer.from([...FINAL_BLOCK, 0, 0, 0, 0, 0, 0, 0, 0]);
-        trailer.writeUInt32LE(crc >>> 0, 2);
-        trailer.writeUInt32LE(length >>> 0, 6);
-        out.write(trailer);
+        out.write(memberEnd(crc, length));
       }
       out.end();
     },
