@@ -9,7 +9,7 @@ import type { CacheKey } from '../keys/cache-keys.js';
 import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../store/key-maker.js';
 import { BoundedMemo } from '../memos/bounded-memo.js';
 import type { CacheStats } from '../observation/observation.js';
-import { afterRemovals, Unreadable } from '../encoding/payloads.js';
+import { afterRemovals, type Payloads, Unreadable } from '../encoding/payloads.js';
 import { type Entry } from '../store/cache-types.js';
 import { andThen, type MaybePromise } from '../store/maybe-promise.js';
 import type { CachedEntry, EntryState, RenderEntry, TagSnapshot } from '../store/cache-types.js';
@@ -84,10 +84,12 @@ export class TaggedReads<P> {
 
   private readonly tags: TagVersions<P>;
   private readonly counts: CacheStats;
+  private readonly payloads: Payloads<P>;
 
   constructor(private readonly host: TagHost<P> & { readonly tags: TagVersions<P> }) {
     this.tags = host.tags;
     this.counts = host.counts;
+    this.payloads = host.payloads;
   }
 
   /** Remembers as many stamps as the cache's made keys, once those are sized by a store in this process. */
@@ -114,7 +116,7 @@ export class TaggedReads<P> {
   }
 
   private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T): MaybePromise<T> {
-    const value = own === undefined ? undefined : this.host.payloads.readable(made, own, shared);
+    const value = own === undefined ? undefined : this.payloads.readable(made, own, shared);
     if (own === undefined || value instanceof Unreadable) {
       this.counts.misses++;
       return value instanceof Unreadable ? andThen(value.removal, () => missing) : missing;
@@ -222,7 +224,7 @@ export class TaggedReads<P> {
     const own = entry === undefined ? undefined : await this.tags.unstamped(entry.payload);
     if (own === undefined) return false;
     // Decoded, as a read would: an entry that cannot be is no entry (and is removed).
-    const value = this.host.payloads.readable(made, own, true);
+    const value = this.payloads.readable(made, own, true);
     if (!(value instanceof Unreadable)) return true;
     await value.removal;
     return false;
@@ -233,14 +235,14 @@ export class TaggedReads<P> {
    * has one), or Unreadable when its payload cannot be decoded.
    */
   private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): CachedEntry<T> | Unreadable {
-    const value = this.host.payloads.readable(made, payload, false, stamp !== undefined);
+    const value = this.payloads.readable(made, payload, false, stamp !== undefined);
     if (value instanceof Unreadable) return value;
     return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state };
   }
 
   /** `entryOf` for a render: its value shared, not copied, and with what its stamp recorded. */
   private renderEntryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): RenderEntry<T> | Unreadable {
-    const value = this.host.payloads.readable(made, payload, true, stamp !== undefined);
+    const value = this.payloads.readable(made, payload, true, stamp !== undefined);
     if (value instanceof Unreadable) return value;
     return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state, contexts: stamp?.contexts ?? NO_TAGS, freshUntil: stamp?.freshUntil };
   }
@@ -249,7 +251,7 @@ export class TaggedReads<P> {
   private built(batch: Batch<P>, index: number, stamp: EntryStamp | undefined, state: EntryState): unknown {
     const made = batch.made[index]!;
     const payload = batch.payloads[index]!;
-    if (batch.mode === 'fresh') return this.host.payloads.readable(made, payload, false, stamp !== undefined);
+    if (batch.mode === 'fresh') return this.payloads.readable(made, payload, false, stamp !== undefined);
     return batch.mode === 'render' ? this.renderEntryOf(made, payload, stamp, state) : this.entryOf(made, payload, stamp, state);
   }
 
