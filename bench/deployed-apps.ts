@@ -121,6 +121,27 @@ export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCa
   }
 }
 
+/** The product list with its cart written in, rendered by the framework of `stack` for every request: a site with no page cache. */
+export async function uncachedApp(stack: Stack): Promise<RequestListener> {
+  if (stack !== 'express') throw new Error(`bench/deployed-apps: the uncached product list is served by Express alone, not by ${stack}`);
+  const env = productListEnvironment();
+  const app = express();
+  app.get('/', (_req, res, next) => void renderStaticProductList(env).then((html) => res.type('html').send(html), next));
+  return app as unknown as RequestListener;
+}
+
+/**
+ * `listener` asked for a URL of its own by every request, as a site's long tail of pages is: the load
+ * asks one path, and each request gets a query no other request had before it reaches the application.
+ */
+function everyUrlNew(listener: RequestListener): RequestListener {
+  let visits = 0;
+  return (req, res) => {
+    req.url = `${req.url ?? '/'}?visit=${visits++}`;
+    listener(req, res);
+  };
+}
+
 /** The framework of `stack` sending `reply` from its first handler, as it was sent. */
 export async function prebuiltApp(stack: Stack, reply: Reply): Promise<RequestListener> {
   const { status, headers, body } = reply;
@@ -242,6 +263,9 @@ export const SIDES: Record<string, (stack: Stack) => Promise<RequestListener>> =
     const hit = await hitOf(await pageCacheApp(stack, 'static', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'br');
     return prebuiltApp(stack, withBody(hit, brotliCompressSync(brotliDecompressSync(hit.body), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } })));
   },
+  miss: async (stack) =>
+    everyUrlNew(await pageCacheApp(stack, 'holes', { cache: new LocMemCache({ location: `bench-deployed-${stack}-miss`, options: { maxEntries: 10_000 } }) })),
+  'miss-uncached': async (stack) => everyUrlNew(await uncachedApp(stack)),
   streamed: (stack) => pageCacheApp(stack, 'slow-holes', { holes: 'stream' }),
   filled: (stack) => pageCacheApp(stack, 'slow-holes'),
   'slowest-hole': async (stack) => prebuiltAfter(await hitOf(await pageCacheApp(stack, 'slow-holes'), BROWSER_HEADERS), SLOW_RECOMMENDATIONS_MS),

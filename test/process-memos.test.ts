@@ -48,6 +48,9 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/fragments/stats.ts lastCounts': "the fragment statistics' last lookup, reset with them",
   'src/frameworks/hono.ts firstHandlerMarker': 'one marker object, made again only should the global Response be replaced',
   'src/holes/registry.ts defined': 'the holes the application defined: configuration, not a memo',
+  'src/holes/plan.ts plans': "owner-held: each sealed body's hole plan, cut once and held weakly by the body: it goes with its page",
+  'src/pages/page-holes.ts sealedForms':
+    "owner-held: each view's body sealed once, for its page's store and the delivery of its holes, held weakly by the body: it goes with the response",
   'src/holes/stream-shape.ts shapes':
     "owner-held: where each stored page's holes stand for streaming, read once per hole plan and held weakly beside it: it goes with its page",
   'src/pages/gzip-join.ts deflatedPieces':

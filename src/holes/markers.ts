@@ -18,6 +18,8 @@ const CLOSE = '\u0003';
 /** What a text that looks like a placeholder and is none becomes in a store: no longer a placeholder. */
 const DISARMED = '\ufffdcgh';
 const START_BYTES = Buffer.from(START);
+const LIVE_BYTES = Buffer.from(LIVE);
+const DISARMED_BYTES = Buffer.from(DISARMED);
 /** A sealed placeholder's opening as bytes, which a stored body is cut at (see `HolePlan`). */
 export const SEALED_BYTES = Buffer.from(SEALED);
 
@@ -79,6 +81,28 @@ export function sealHoles(text: string): string {
     at = text.indexOf(START, from);
   }
   return sealed + text.slice(from);
+}
+
+/**
+ * `sealHoles` of a body's UTF-8 bytes, made of the bytes themselves (no text is decoded from them or
+ * encoded again): the sealed bytes, and whether they hold a placeholder (a live one was sealed).
+ * The same buffer when nothing in it starts like a placeholder.
+ */
+export function sealHoleBytes(body: Buffer): { body: Buffer; holes: boolean } {
+  let at = body.indexOf(START_BYTES);
+  if (at === -1) return { body, holes: false };
+  const pieces: Buffer[] = [];
+  let holes = false;
+  let from = 0;
+  while (at !== -1) {
+    const live = at + LIVE_BYTES.length <= body.length && LIVE_BYTES.compare(body, at, at + LIVE_BYTES.length) === 0;
+    pieces.push(body.subarray(from, at), live ? SEALED_BYTES : DISARMED_BYTES);
+    holes ||= live;
+    from = at + (live ? LIVE_BYTES.length : START_BYTES.length);
+    at = body.indexOf(START_BYTES, from);
+  }
+  pieces.push(body.subarray(from));
+  return { body: Buffer.concat(pieces), holes };
 }
 
 /** `text` read from a store, its sealed placeholders live in this process; the same string when it holds none. */

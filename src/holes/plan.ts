@@ -6,7 +6,7 @@
  * The filled page's strong ETag is a digest of the shell's digest (taken once per plan) and of the
  * holes' outputs: the bytes sent are a function of both, and a hit hashes only what it built.
  */
-import { md5 } from '../keys/hash.js';
+import { bytesDigest, md5 } from '../keys/hash.js';
 import type { MaybePromise } from '../store/maybe-promise.js';
 import { buildHole, type HoleReport } from './fill.js';
 import { decodeCall, type HoleCall, SEALED_BYTES } from './markers.js';
@@ -92,24 +92,22 @@ export class HolePlan {
    * framed by its length, so that no other shell or holes give the same.
    */
   filledEtag(holes: readonly Buffer[]): string {
-    this.shellDigest ??= md5(this.body);
+    this.shellDigest ??= bytesDigest(this.body);
     let framed = this.shellDigest;
     for (const hole of holes) framed += `\u0000${hole.length}:${hole.toString('latin1')}`;
     return `"${md5(framed)}"`;
   }
 }
 
-/** Where a plan is kept on the decoded page it was made from (never stored: the key is a symbol). */
-const PLAN = Symbol('cachegrain.holePlan');
+/** The plan of each sealed body, by the body: made once for the miss that stored it and every hit that reads it as it was stored. */
+const plans = new WeakMap<Buffer, HolePlan | null>();
 
 /**
- * The plan of `page`'s sealed body, made once per decoded page: a page read from a cache in this
- * process is one object for every reader, so its hits cut nothing.
+ * The plan of a sealed body, made once per body: a page read from a cache in this process is one
+ * object for every reader, so its hits cut nothing, and the miss that stored it cut it for them.
  */
-export function holePlanOf(page: { body: Buffer }): HolePlan | undefined {
-  const kept = (page as { [PLAN]?: HolePlan | null })[PLAN];
-  if (kept !== undefined) return kept ?? undefined;
-  const plan = HolePlan.of(page.body);
-  Object.defineProperty(page, PLAN, { value: plan ?? null, configurable: true });
-  return plan;
+export function holePlanOf(sealed: Buffer): HolePlan | undefined {
+  let plan = plans.get(sealed);
+  if (plan === undefined) plans.set(sealed, (plan = HolePlan.of(sealed) ?? null));
+  return plan ?? undefined;
 }

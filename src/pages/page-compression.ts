@@ -17,7 +17,7 @@ import { brotliCompress, constants, crc32, deflateRawSync, gzipSync } from 'node
 import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
 import { cacheForPages } from './cache-for-pages.js';
 import { optionShape, ValueRule } from '../options/option-rules.js';
-import { HolePlan } from '../holes/index.js';
+import { holePlanOf } from '../holes/index.js';
 import { codedEtag, CONTENT_CODINGS, type ContentCoding, negotiatedCoding, uncompressibleReason } from '../headers/content-coding.js';
 import { appendVary, patchVaryHeaders } from '../headers/headers.js';
 import type { StoredPage } from './stored-page.js';
@@ -152,7 +152,7 @@ export class PageCompression {
       if (gzipped.length < page.body.length) page.encoded = { gzip: gzipped };
       return;
     }
-    const plan = HolePlan.of(page.body);
+    const plan = holePlanOf(page.body);
     if (plan === undefined) return;
     const parts = plan.parts.map((part) => deflateRawSync(part, { level, finishFlush: constants.Z_SYNC_FLUSH }));
     page.deflatedParts = { parts, crcs: plan.parts.map((part) => crc32(part)), lengths: plan.parts.map((part) => part.length) };

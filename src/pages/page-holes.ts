@@ -22,7 +22,7 @@ import {
   HoleSigner,
   holdsHoles,
   RESPONSE_HOLES,
-  sealHoles,
+  sealHoleBytes,
   unsealHoles,
 } from '../holes/index.js';
 import { ValueRule } from '../options/option-rules.js';
@@ -106,7 +106,7 @@ export class HoleDelivery implements HoleDeliverer {
     if (page.holesCoding === undefined)
       for (let i = 0; i < page.headers.length; i += 2) if (page.headers[i]!.toLowerCase() === 'content-encoding') return false;
     try {
-      return holePlanOf(page) !== undefined;
+      return holePlanOf(page.body) !== undefined;
     } catch {
       // A placeholder changed since it was stored: the response that says so is made on the response.
       return false;
@@ -120,7 +120,7 @@ export class HoleDelivery implements HoleDeliverer {
    * between them (or in its representation's coding); at once when every builder answers at once.
    */
   sendPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles & { etag?: string }, head: PrebuiltHead): void {
-    const plan = holePlanOf(page)!;
+    const plan = holePlanOf(page.body)!;
     if (this.mode === 'stream') {
       head.send(streamedHeaders(head.headers));
       return this.streamer.send(req, plan, bodyWriterFor(res, page), headerIn(head.headers, 'content-type'));
@@ -153,7 +153,7 @@ export class HoleDelivery implements HoleDeliverer {
       res.end(unsealedBody(page.body));
       return;
     }
-    const sending = this.deliver(req, res, page, () => holePlanOf(page));
+    const sending = this.deliver(req, res, page, () => holePlanOf(page.body));
     const send = (body: Buffer[] | WritesItself) => {
       res.writeHead(res.statusCode, res.statusMessage);
       if (Array.isArray(body)) writeChunks(req, res, body);
@@ -178,8 +178,9 @@ export class HoleDelivery implements HoleDeliverer {
       return body;
     }
     // Sealed as the store keeps it, so that the page is filled (and its ETag made) as its hits will be.
-    const sealed = form === 'sealed' ? body : Buffer.from(sealHoles(body.toString('utf8')));
-    const delivered = await this.deliver(req, res, { body: sealed, headers: [] }, () => HolePlan.of(sealed));
+    // Sealed once, for the store and for this: the page is filled (and its ETag made) as its hits will fill it.
+    const sealed = form === 'sealed' ? { body, holes: true } : sealedBody(body);
+    const delivered = await this.deliver(req, res, { body: sealed.body, headers: [] }, () => (sealed.holes ? holePlanOf(sealed.body) : undefined));
     if (!Array.isArray(delivered)) return delivered;
     return delivered.length === 1 ? delivered[0] : Buffer.concat(delivered);
   }
@@ -474,10 +475,15 @@ function judgedByItsOwnEtag(req: IncomingMessage, res: ServerResponse, etag: str
  * disarmed), with whether it holds holes. The same bytes when there is nothing of the kind in them.
  */
 export function sealedBody(body: Buffer): { body: Buffer; holes: boolean } {
-  if (!bytesMayHoldHoles(body) || !isUtf8(body)) return { body, holes: false };
-  const sealed = sealHoles(body.toString('utf8'));
-  return { body: Buffer.from(sealed), holes: holdsHoles(sealed, 'sealed') };
+  const known = sealedForms.get(body);
+  if (known !== undefined) return known;
+  const sealed = bytesMayHoldHoles(body) && isUtf8(body) ? sealHoleBytes(body) : { body, holes: false };
+  sealedForms.set(body, sealed);
+  return sealed;
 }
+
+/** Each body a view made, sealed: once for the store of its page and the delivery of its holes. Held weakly, it goes with the body. */
+const sealedForms = new WeakMap<Buffer, { body: Buffer; holes: boolean }>();
 
 /** A stored body as this process's text: its holes' placeholders live, for the layer that delivers them. */
 export function unsealedBody(body: Buffer): Buffer {

@@ -1,0 +1,33 @@
+/**
+ * Sealing a body's bytes, as the page cache does on the way into a store, is sealing its text:
+ * the same bytes come out, and a placeholder is found in them only where a live one was sealed.
+ */
+import { describe, expect, it } from 'vitest';
+import { holdsHoles, livePlaceholder, sealHoleBytes, sealHoles } from '../src/holes/index.js';
+
+const live = livePlaceholder('cart', ['ann']);
+const TEXTS: Record<string, string> = {
+  'no placeholder': '<p>Crème brûlée, 3 €</p>',
+  'a live placeholder': `<header>${live}</header><main>Ünïcödé ✓</main>`,
+  'two live placeholders and multi-byte text between them': `${live}日本語${livePlaceholder('greeting', [])}🎉`,
+  'a sealed placeholder that came with data': '<p>\u0002cgh:%5B%22cart%22%5D\u0003</p>',
+  "another process's live placeholder": '<p>\u0002cgh0123456789ab:%5B%22cart%22%5D\u0003</p>',
+  'a live one beside a forged one': `\u0002cgh:x\u0003${live}`,
+  'the start of a placeholder at the very end': `<p>${live}</p>\u0002cg\u0002cgh`,
+  'a live placeholder cut short at the end': `<p>${live.slice(0, 9)}`,
+};
+
+describe('sealing the bytes of a body', () => {
+  it.each(Object.entries(TEXTS))('gives the bytes of its sealed text, with holes where a live placeholder was sealed: %s', (_case, text) => {
+    const sealed = sealHoleBytes(Buffer.from(text));
+    const sealedText = sealHoles(text);
+    expect(sealed.body.equals(Buffer.from(sealedText))).toBe(true);
+    expect(sealed.holes).toBe(holdsHoles(sealedText, 'sealed'));
+    expect(sealed.holes).toBe(text.includes(live.slice(0, live.indexOf(':') + 1)));
+  });
+
+  it('answers the same buffer when nothing in it starts like a placeholder', () => {
+    const body = Buffer.from(TEXTS['no placeholder']!);
+    expect(sealHoleBytes(body).body).toBe(body);
+  });
+});
