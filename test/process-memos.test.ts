@@ -49,7 +49,7 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/frameworks/hono.ts firstHandlerMarker': 'one marker object, made again only should the global Response be replaced',
   'src/holes/registry.ts defined': 'the holes the application defined: configuration, not a memo',
   'src/holes/plan.ts plans': "owner-held: each sealed body's hole plan, cut once and held weakly by the body: it goes with its page",
-  'src/pages/page-holes.ts sealedForms':
+  'src/holes/markers.ts sealedForms':
     "owner-held: each view's body sealed once, for its page's store and the delivery of its holes, held weakly by the body: it goes with the response",
   'src/holes/stream-shape.ts shapes':
     "owner-held: where each stored page's holes stand for streaming, read once per hole plan and held weakly beside it: it goes with its page",

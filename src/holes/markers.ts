@@ -6,6 +6,7 @@
  * placeholder read from a store was made by a hole. A placeholder holds the hole's name and
  * arguments as URL-encoded JSON, which HTML escaping leaves as it is; each form is found by one scan.
  */
+import { isUtf8 } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { type HoleArgument, HoleError, holeArguments } from './registry.js';
 
@@ -153,4 +154,24 @@ export function changedPlaceholder(text: string): HoleError {
       "transforms its block's text breaks it, so move the hole outside that block",
     'unknown',
   );
+}
+
+/**
+ * A body as a store keeps it: its holes' placeholders sealed (and what only looks like one
+ * disarmed), with whether it holds holes. The same bytes when there is nothing of the kind in them.
+ */
+export function sealedBody(body: Buffer): { body: Buffer; holes: boolean } {
+  const known = sealedForms.get(body);
+  if (known !== undefined) return known;
+  const sealed = bytesMayHoldHoles(body) && isUtf8(body) ? sealHoleBytes(body) : { body, holes: false };
+  sealedForms.set(body, sealed);
+  return sealed;
+}
+
+/** Each body a view made, sealed: once for the store of its page and the delivery of its holes. Held weakly, it goes with the body. */
+const sealedForms = new WeakMap<Buffer, { body: Buffer; holes: boolean }>();
+
+/** A stored body as this process's text: its holes' placeholders live, for the layer that delivers them. */
+export function unsealedBody(body: Buffer): Buffer {
+  return Buffer.from(unsealHoles(body.toString('utf8')));
 }

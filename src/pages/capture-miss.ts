@@ -14,7 +14,7 @@ import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
 import { HOLD_BODY, KEEP_BODY, PASS_BODY, teeResponse } from '../headers/capture.js';
 import { hitHeaders, putHeaders, type StoredPage } from './hit.js';
-import { unsealedBody } from './page-holes.js';
+import { unsealedBody } from '../holes/index.js';
 import { absoluteUrl, resolveCache } from './page-keys.js';
 import type { PageLayer } from './page-settings.js';
 import { PageMiss } from './page-miss.js';

@@ -6,12 +6,10 @@
  * answers, or streamed after its shell (`holes: 'stream'`, see stream-holes.ts). Also the request
  * scope as middleware, for pages rendered with no page cache around them.
  */
-import { isUtf8 } from 'node:buffer';
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { keepFrameworkRequest } from '../cacheability/framework-request.js';
 import { inRequestScope, openedScope } from '../cacheability/request-scope.js';
 import {
-  bytesMayHoldHoles,
   esiIncludes,
   type HoleDeliverer,
   type HoleForm,
@@ -22,8 +20,8 @@ import {
   HoleSigner,
   holdsHoles,
   RESPONSE_HOLES,
-  sealHoleBytes,
-  unsealHoles,
+  sealedBody,
+  unsealedBody,
 } from '../holes/index.js';
 import { ValueRule } from '../options/option-rules.js';
 import { hasPreconditions, preconditionStatus } from '../headers/conditional.js';
@@ -468,26 +466,6 @@ function judgedByItsOwnEtag(req: IncomingMessage, res: ServerResponse, etag: str
   for (const name of res.getHeaderNames()) if (name.startsWith('content-') && name !== 'content-location') res.removeHeader(name);
   if (status === 412) res.removeHeader('etag');
   return status;
-}
-
-/**
- * A body as a store keeps it: its holes' placeholders sealed (and what only looks like one
- * disarmed), with whether it holds holes. The same bytes when there is nothing of the kind in them.
- */
-export function sealedBody(body: Buffer): { body: Buffer; holes: boolean } {
-  const known = sealedForms.get(body);
-  if (known !== undefined) return known;
-  const sealed = bytesMayHoldHoles(body) && isUtf8(body) ? sealHoleBytes(body) : { body, holes: false };
-  sealedForms.set(body, sealed);
-  return sealed;
-}
-
-/** Each body a view made, sealed: once for the store of its page and the delivery of its holes. Held weakly, it goes with the body. */
-const sealedForms = new WeakMap<Buffer, { body: Buffer; holes: boolean }>();
-
-/** A stored body as this process's text: its holes' placeholders live, for the layer that delivers them. */
-export function unsealedBody(body: Buffer): Buffer {
-  return Buffer.from(unsealHoles(body.toString('utf8')));
 }
 
 /**

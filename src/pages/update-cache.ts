@@ -19,7 +19,7 @@ import { countOnce, noteVariant, routeOf } from './page-stats.js';
 import { storageDecision, varyOnCredentials } from './policy.js';
 import { reportPageFailure } from './page-failures.js';
 import { inRequestScope, scopeOf } from '../cacheability/request-scope.js';
-import { sealedBody } from './page-holes.js';
+import { sealedBody } from '../holes/index.js';
 import { cookiesStoodForByVary, foldContexts, varyHeadersOf } from '../cacheability/contexts.js';
 import { edgesPurgedBy } from '../edge/cache-edges.js';
 import { fitForEdge } from '../edge/edge-contexts.js';
