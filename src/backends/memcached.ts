@@ -226,7 +226,8 @@ export class MemcachedCache extends ServerCache<Buffer> {
           throw this.typeError(`cannot incr/decr key '${key}': its value is not an integer (got ${describe(current)})`);
         }
         const ttl = Number(entry.flags.t);
-        const exptime = ttl < 0 ? 0 : this.exptime(this.now() + ttl);
+        // The lifetime the server reports left, as it is: it holds the second `exptime` added already.
+        const exptime = ttl < 0 ? 0 : serverExptime(Math.max(ttl, 1), this.now() + ttl);
         const reply = await server.storeIfUnchanged(entry.flags.c!, key, bytesCodec.encode(current + delta), exptime);
         if (reply === 'STORED') return current + delta;
         if (reply === 'NOT_FOUND') return undefined;
@@ -267,17 +268,25 @@ export class MemcachedCache extends ServerCache<Buffer> {
   }
 
   /**
-   * memcached's exptime for an absolute expiry: 0 = never, up to 30 days a relative number of
-   * seconds, beyond that an absolute unix time. Whole seconds, rounded up so nothing expires early.
-   * An expiry later than memcached can represent is sent as never: kept as long as the server
-   * keeps anything, rather than stored already expired or cut short.
+   * memcached's exptime for an absolute expiry: 0 = never, -1 = already expired, else a second more
+   * than asked, rounded up: memcached's clock moves a second at a time, and an item stored for N
+   * seconds goes at the N-th tick after it, which may come barely past N - 1 seconds (an item of
+   * one second could be gone a moment later).
    */
   private exptime(expiresAt: number | null): number {
     if (expiresAt === null) return 0;
     const seconds = Math.ceil(expiresAt - this.now());
-    if (seconds <= 0) return -1;
-    if (seconds <= MAX_RELATIVE_EXPTIME) return seconds;
-    const absolute = Math.ceil(expiresAt);
-    return absolute > MAX_ABSOLUTE_EXPTIME ? 0 : absolute;
+    return seconds <= 0 ? -1 : serverExptime(seconds + 1, expiresAt + 1);
   }
+}
+
+/**
+ * The exptime of `seconds` from now, whose absolute time is `at`: up to 30 days a relative number
+ * of seconds, beyond that an absolute unix time. A time later than memcached can represent is sent
+ * as never: kept as long as the server keeps anything, rather than stored already expired or cut short.
+ */
+function serverExptime(seconds: number, at: number): number {
+  if (seconds <= MAX_RELATIVE_EXPTIME) return seconds;
+  const absolute = Math.ceil(at);
+  return absolute > MAX_ABSOLUTE_EXPTIME ? 0 : absolute;
 }
