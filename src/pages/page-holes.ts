@@ -18,7 +18,6 @@ import {
   type HoleReport,
   holePlanOf,
   HoleSigner,
-  holdsHoles,
   RESPONSE_HOLES,
   sealedBody,
   unsealedBody,
@@ -175,8 +174,7 @@ export class HoleDelivery implements HoleDeliverer {
       await this.deliver(req, res, { body: Buffer.alloc(0), headers: [] }, () => undefined);
       return body;
     }
-    // Sealed as the store keeps it, so that the page is filled (and its ETag made) as its hits will be.
-    // Sealed once, for the store and for this: the page is filled (and its ETag made) as its hits will fill it.
+    // Sealed as the store keeps it (once, for the store and for this): the page is filled, and its ETag made, as its hits will be.
     const sealed = form === 'sealed' ? { body, holes: true } : sealedBody(body);
     const delivered = await this.deliver(req, res, { body: sealed.body, headers: [] }, () => (sealed.holes ? holePlanOf(sealed.body) : undefined));
     if (!Array.isArray(delivered)) return delivered;
