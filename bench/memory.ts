@@ -2,9 +2,10 @@
  * What the page cache holds in memory as a site is asked for ever new URLs (random query strings,
  * say): 100,000 distinct URLs over HTTP through `cacheMiddleware` on a locmem of 1,000 entries, its
  * pages tagged and its operations watched by a subscriber. The most the server's heap (with the
- * buffers it holds) came to while asked for them, against its own heap before them (target: at most
- * 64 MB over it), and against the same server without the page cache asked for the same URLs. Each
- * server runs in a fresh process (bench/memory-server.ts); its garbage is collected before each reading.
+ * memory its objects hold outside it) came to while asked for them, against its own heap before them
+ * (target: at most 64 MB over it), and against the same server without the page cache asked for the
+ * same URLs. Each server runs in a fresh process (bench/memory-server.ts); its garbage is collected
+ * before each reading.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { once } from 'node:events';
