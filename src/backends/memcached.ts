@@ -271,12 +271,15 @@ export class MemcachedCache extends ServerCache<Buffer> {
    * memcached's exptime for an absolute expiry: 0 = never, -1 = already expired, else a second more
    * than asked, rounded up: memcached's clock moves a second at a time, and an item stored for N
    * seconds goes at the N-th tick after it, which may come barely past N - 1 seconds (an item of
-   * one second could be gone a moment later).
+   * one second could be gone a moment later). Save at exactly 30 days, the longest relative exptime:
+   * the second more would make it an absolute time, which hangs on the server's clock agreeing with
+   * this one, for a second that matters only to short entries.
    */
   private exptime(expiresAt: number | null): number {
     if (expiresAt === null) return 0;
     const seconds = Math.ceil(expiresAt - this.now());
-    return seconds <= 0 ? -1 : serverExptime(seconds + 1, expiresAt + 1);
+    if (seconds <= 0) return -1;
+    return seconds === MAX_RELATIVE_EXPTIME ? seconds : serverExptime(seconds + 1, expiresAt + 1);
   }
 }
 
