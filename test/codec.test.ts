@@ -80,10 +80,10 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     { name: 'text', codec: textOrBytesCodec },
   ];
 
-  it.each(forms)('costs two bytes and its digits, and reads back as it was written ($name)', ({ codec }) => {
+  it.each(forms)('costs eight bytes, and reads back as it was written ($name)', ({ codec }) => {
     const value = codec.encode('<li>fragment</li>');
     const stamped = codec.stamp!(value, stamp);
-    expect(stamped.length).toBe(value.length + 2 + '1900000000500'.length);
+    expect(stamped.length).toBe(value.length + 8);
     expect(Buffer.from(stamped)).toEqual(bytesCodec.stamp!(bytesCodec.encode('<li>fragment</li>'), stamp));
     const read = codec.unstamp!(stamped)!;
     expect(read.stamp).toEqual(stamp);
@@ -94,10 +94,29 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
 
   it.each(forms)('of an entry that never expires, reads back with no expiry ($name)', ({ codec }) => {
     const stamped = codec.stamp!(codec.encode(42), { tags: [], versions: [] });
-    expect(stamped.length).toBe(2 + 2);
+    expect(stamped.length).toBe(8 + 2);
     const read = codec.unstamp!(stamped)!;
     expect(read.stamp).toEqual({ tags: [], versions: [] });
     expect(codec.decode(read.payload)).toBe(42);
+  });
+
+  it.each(forms)('keeps the millisecond from the first one after the epoch to the last it can hold, and no expiry past them ($name)', ({ codec }) => {
+    const readBack = (freshUntil: number) => codec.unstamp!(codec.stamp!(codec.encode('x'), { tags: [], versions: [], freshUntil }))!.stamp.freshUntil;
+    for (const freshUntil of [0.001, 1_900_000_000.001, 2 ** 32 + 0.999, (2 ** 49 - 1) / 1000]) expect(readBack(freshUntil)).toBe(freshUntil);
+    // An entry already over when written stays over.
+    expect(readBack(0)).toBe(0.001);
+    expect(readBack(-5)).toBe(0.001);
+    expect(readBack(2 ** 49 / 1000)).toBeUndefined();
+  });
+
+  it.each(forms)('is read in the decimal form earlier builds wrote, which a server may still hold ($name)', ({ codec }) => {
+    const decimal = (digits: string, value: string) => Buffer.concat([Buffer.from([0x02, digits.length]), Buffer.from(digits), bytesCodec.encode(value)]);
+    const stored = decimal('1900000000500', '<li>fragment</li>');
+    const payload = codec === textOrBytesCodec ? textOrBytesCodec.forKeeping!(stored) : stored;
+    expect(codec.unstamp!(payload)!.stamp).toEqual(stamp);
+    expect(decodeStamped(codec, payload)).toBe('<li>fragment</li>');
+    expect(() => codec.decode(payload)).toThrow(TypeError);
+    expect(codec.unstamp!(decimal('', 'x'))!.stamp).toEqual({ tags: [], versions: [] });
   });
 
   it('of a string read from a server, is kept in process as a string, the stamp and the value read back as they were', () => {

@@ -157,10 +157,19 @@ const STRING_FORMAT = 0x00; // textOrBytesCodec writes it as '\u0000'
 const STAMPED_FORMAT = 0x01;
 /**
  * A payload stamped only with when it stops being fresh (no tags, stale windows or contexts: what
- * every untagged fragment carries): this byte, a count of digits, then `freshUntil` in milliseconds as
- * that many ASCII digits (none: it never expires), then the value's own payload.
+ * every untagged entry with a timeout carries): this byte, then `freshUntil` in milliseconds as
+ * seven base-128 digits, most significant first (all zero: it never expires), then the value's own
+ * payload. Each digit is below 0x80, so the stamp is ASCII, one character a byte, in either form.
  */
-const EXPIRY_FORMAT = 0x02;
+const EXPIRY_FORMAT = 0x03;
+const EXPIRY_DIGITS = 7;
+/** 2^49 milliseconds, some 17,800 years: a later expiry is stored as none. */
+const EXPIRY_LIMIT = 128 ** EXPIRY_DIGITS;
+/**
+ * The earlier form of EXPIRY_FORMAT, still read (entries written before stay readable until they
+ * end): this byte, a count of digits, then `freshUntil` in milliseconds as that many ASCII digits.
+ */
+const DECIMAL_EXPIRY_FORMAT = 0x02;
 
 /**
  * For stores of bytes (files, SQL, memcached, Redis): integers as decimal text, strings (the most
@@ -249,7 +258,9 @@ function stampEnd(payload: StampedForm): number | undefined {
   const format = byteAt(payload, 0);
   if (format === STAMPED_FORMAT && payload.length >= 5) {
     end = (5 + ((byteAt(payload, 1) << 24) | (byteAt(payload, 2) << 16) | (byteAt(payload, 3) << 8) | byteAt(payload, 4))) >>> 0;
-  } else if (format === EXPIRY_FORMAT && payload.length >= 2) {
+  } else if (format === EXPIRY_FORMAT) {
+    end = 1 + EXPIRY_DIGITS;
+  } else if (format === DECIMAL_EXPIRY_FORMAT && payload.length >= 2) {
     end = 2 + byteAt(payload, 1);
   } else return undefined;
   // A damaged stamp is left to `decode`, which refuses the whole payload: one place reports it.
@@ -267,16 +278,12 @@ export const NOTHING_TO_STAMP = Symbol('nothing to stamp');
  * stamp is the one it was read from (the short form is a few digits, read again each time).
  */
 function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined): KnownStamp | undefined {
-  if (byteAt(payload, 0) === EXPIRY_FORMAT) {
-    let milliseconds = 0;
-    for (let i = 2; i < end; i++) {
-      const digit = byteAt(payload, i) - 0x30;
-      if (digit < 0 || digit > 9) return undefined;
-      milliseconds = milliseconds * 10 + digit;
-    }
-    // Made afresh for each read and remembered by none (unlike the long form's), so not frozen, and
-    // of one shape whether it records an expiry or not.
-    return { stamp: { tags: NO_TAGS as string[], versions: NO_TAGS as string[], freshUntil: end === 2 ? undefined : milliseconds / 1000 } };
+  const format = byteAt(payload, 0);
+  if (format === EXPIRY_FORMAT || format === DECIMAL_EXPIRY_FORMAT) {
+    const milliseconds = format === EXPIRY_FORMAT ? expiryIn(payload) : decimalExpiryIn(payload, end);
+    if (milliseconds < 0) return undefined;
+    const never = format === EXPIRY_FORMAT ? milliseconds === 0 : end === 2;
+    return new ExpiryOnlyStamp(never ? undefined : milliseconds / 1000);
   }
   // An entry read again and again carries the same stamp until it is written again: comparing its
   // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.
@@ -289,6 +296,53 @@ function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined
   Object.freeze(stamp.tags);
   Object.freeze(stamp.versions);
   return { stamp: Object.freeze(stamp), stored: typeof payload === 'string' ? Buffer.from(json) : Buffer.from(payload.subarray(5, end)) };
+}
+
+/**
+ * The short stamp as read: one object, the stamp and its reading at once, made afresh for each read
+ * (every entry that expires on Redis or memcached carries one) and remembered by none, unlike the
+ * long form's, so it has no stored form to compare and is not frozen.
+ */
+class ExpiryOnlyStamp implements EntryStamp, KnownStamp {
+  readonly tags = NO_TAGS as string[];
+  readonly versions = NO_TAGS as string[];
+  // Its own, as every reading has: a read asks each stamp for its stored form.
+  readonly stored = undefined;
+  constructor(readonly freshUntil: number | undefined) {}
+  get stamp(): EntryStamp {
+    return this;
+  }
+}
+
+/** EXPIRY_FORMAT's milliseconds (0: never), or -1 for a digit out of range. */
+function expiryIn(payload: StampedForm): number {
+  let milliseconds = 0;
+  let high = 0;
+  if (typeof payload === 'string') {
+    for (let i = 1; i <= EXPIRY_DIGITS; i++) {
+      const digit = payload.charCodeAt(i);
+      high |= digit;
+      milliseconds = milliseconds * 128 + digit;
+    }
+  } else {
+    for (let i = 1; i <= EXPIRY_DIGITS; i++) {
+      const digit = payload[i]!;
+      high |= digit;
+      milliseconds = milliseconds * 128 + digit;
+    }
+  }
+  return high > 0x7f ? -1 : milliseconds;
+}
+
+/** DECIMAL_EXPIRY_FORMAT's milliseconds, or -1 for a character that is not a digit. */
+function decimalExpiryIn(payload: StampedForm, end: number): number {
+  let milliseconds = 0;
+  for (let i = 2; i < end; i++) {
+    const digit = byteAt(payload, i) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    milliseconds = milliseconds * 10 + digit;
+  }
+  return milliseconds;
 }
 
 /**
@@ -309,31 +363,46 @@ function isExpiryOnly(stamp: EntryStamp): boolean {
   return stamp.tags.length === 0 && !stamp.staleWhileRevalidate && !stamp.staleIfError && (stamp.contexts?.length ?? 0) === 0;
 }
 
-/**
- * `payload` behind the short stamp of `freshUntil`, in one buffer, its digits written in place: every
- * write with an expiry to memcached carries one.
- */
+/** `payload` behind the short stamp of `freshUntil`, in one buffer: every write with a timeout carries one. */
 function expiryStamped(payload: Buffer, freshUntil: number | undefined): Buffer {
-  let milliseconds = freshUntil === undefined ? 0 : Math.round(freshUntil * 1000);
-  let digits = 0;
-  for (let left = milliseconds; left >= 1; left = Math.floor(left / 10)) digits++;
-  if (freshUntil !== undefined && digits === 0) digits = 1;
-  const stamped = Buffer.allocUnsafe(2 + digits + payload.length);
+  const stamped = Buffer.allocUnsafe(1 + EXPIRY_DIGITS + payload.length);
   stamped[0] = EXPIRY_FORMAT;
-  stamped[1] = digits;
-  for (let i = 1 + digits; i >= 2; i--) {
-    stamped[i] = 0x30 + (milliseconds % 10);
-    milliseconds = Math.floor(milliseconds / 10);
-  }
-  payload.copy(stamped, 2 + digits);
+  writeExpiry(stamped, freshUntil);
+  payload.copy(stamped, 1 + EXPIRY_DIGITS);
   return stamped;
 }
+
+/**
+ * The last short stamp made as a string, by its expiry: the writes of one turn of the event loop
+ * read one clock reading (see `store/clock.ts`), so those with the same timeout carry the same stamp.
+ */
+let lastExpiryStamp: { freshUntil: number | undefined; stored: string } | undefined;
 
 /** The stored form of a stamp that records nothing but when its entry stops being fresh; undefined for any other stamp. */
 function expiryStampOf(stamp: EntryStamp): string | undefined {
   if (!isExpiryOnly(stamp)) return undefined;
-  const digits = stamp.freshUntil === undefined ? '' : String(Math.round(stamp.freshUntil * 1000));
-  return String.fromCharCode(EXPIRY_FORMAT, digits.length) + digits;
+  const { freshUntil } = stamp;
+  const last = lastExpiryStamp;
+  if (last !== undefined && last.freshUntil === freshUntil) return last.stored;
+  const codes = new Array<number>(1 + EXPIRY_DIGITS);
+  codes[0] = EXPIRY_FORMAT;
+  writeExpiry(codes, freshUntil);
+  const stored = String.fromCharCode(...codes);
+  lastExpiryStamp = { freshUntil, stored };
+  return stored;
+}
+
+/**
+ * Writes EXPIRY_FORMAT's digits of `freshUntil` behind its format byte: whole milliseconds, at least
+ * 1 (0 is never), and none for an expiry past what seven digits hold.
+ */
+function writeExpiry(into: Buffer | number[], freshUntil: number | undefined): void {
+  let milliseconds = freshUntil === undefined ? 0 : Math.max(1, Math.round(freshUntil * 1000));
+  if (milliseconds >= EXPIRY_LIMIT) milliseconds = 0;
+  for (let i = EXPIRY_DIGITS; i >= 1; i--) {
+    into[i] = milliseconds % 128;
+    milliseconds = Math.floor(milliseconds / 128);
+  }
 }
 
 /**
@@ -457,15 +526,16 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
     // What encode made: a tagged string (sliced, not copied) or a safe integer in decimal.
     const format = payload.charCodeAt(0);
     if (format === STRING_FORMAT) return payload.slice(1);
-    if (format === STAMPED_FORMAT || format === EXPIRY_FORMAT) throw new TypeError('a stamped payload is decoded through its unstamped payload');
+    if (format === STAMPED_FORMAT || format === EXPIRY_FORMAT || format === DECIMAL_EXPIRY_FORMAT)
+      throw new TypeError('a stamped payload is decoded through its unstamped payload');
     return Number(payload);
   },
   forKeeping(payload) {
     // A stored string stays a JS string in process: each hit is then a slice, not a UTF-8 decode.
     if (typeof payload === 'string' || payload.length === 0) return payload;
     if (payload[0] === STRING_FORMAT) return '\u0000' + payload.toString('utf8', 1);
-    // So does one behind the stamp of its expiry alone (ASCII digits, one character a byte).
-    const end = payload[0] === EXPIRY_FORMAT ? stampEnd(payload) : undefined;
+    // So does one behind the stamp of its expiry alone (ASCII, one character a byte).
+    const end = payload[0] === EXPIRY_FORMAT || payload[0] === DECIMAL_EXPIRY_FORMAT ? stampEnd(payload) : undefined;
     return end !== undefined && payload[end] === STRING_FORMAT ? payload.toString('latin1', 0, end + 1) + payload.toString('utf8', end + 1) : payload;
   },
   stamp(payload, stamp) {
