@@ -399,11 +399,21 @@ function expiryStampOf(stamp: EntryStamp): string | undefined {
 function writeExpiry(into: Buffer | number[], freshUntil: number | undefined): void {
   let milliseconds = freshUntil === undefined ? 0 : Math.max(1, Math.round(freshUntil * 1000));
   if (milliseconds >= EXPIRY_LIMIT) milliseconds = 0;
-  for (let i = EXPIRY_DIGITS; i >= 1; i--) {
-    into[i] = milliseconds % 128;
-    milliseconds = Math.floor(milliseconds / 128);
-  }
+  // In two halves that each fit 32 bits, whose digits are then shifts: a remainder of a number past
+  // 32 bits is a floating-point one, which costs several times a write's copy of its value.
+  const high = Math.floor(milliseconds / LOW_DIGITS_RANGE);
+  const low = milliseconds - high * LOW_DIGITS_RANGE;
+  into[1] = (high >>> 21) & 0x7f;
+  into[2] = (high >>> 14) & 0x7f;
+  into[3] = (high >>> 7) & 0x7f;
+  into[4] = high & 0x7f;
+  into[5] = (low >>> 14) & 0x7f;
+  into[6] = (low >>> 7) & 0x7f;
+  into[7] = low & 0x7f;
 }
+
+/** What EXPIRY_FORMAT's last three digits hold. */
+const LOW_DIGITS_RANGE = 128 ** 3;
 
 /**
  * A stamp as stored: `[tags, versions]`, then `[freshUntil or null, staleWhileRevalidate, staleIfError]`
