@@ -35,7 +35,8 @@ export type {
 export { caches, cache, configureCaches, invalidateTags } from './config/cache-registry.js';
 export type { BackendClass, CacheConfig, CachesConfig } from './config/cache-registry.js';
 export { bytesCodec } from './encoding/codec.js';
-export type { Codec, MemoryPayload, EntryStamp } from './encoding/codec.js';
+export type { Codec, MemoryPayload } from './encoding/codec.js';
+export type { EntryStamp } from './encoding/stamps.js';
 export { CACHE_OPERATIONS, channelName } from './observation/observation.js';
 export type { CacheEvent, CacheOperation, CacheOutcome, CacheStats, HitCounts } from './observation/observation.js';
 export { fragmentStats } from './fragments/index.js';

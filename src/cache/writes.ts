@@ -4,7 +4,7 @@
  * windows; and deletes.
  */
 import { hasRunOut, latestStoredExpiry, storedExpiry } from '../store/call-options.js';
-import { NO_TAGS, NOTHING_TO_STAMP } from '../encoding/codec.js';
+import { NO_TAGS, NOTHING_TO_STAMP } from '../encoding/stamps.js';
 import { retimed, withOwnExpiry } from '../tags/expiry-stamps.js';
 import type { SharedByParts } from './shared-by-parts.js';
 import type { CacheKey } from '../keys/cache-keys.js';

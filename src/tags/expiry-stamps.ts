@@ -6,7 +6,7 @@
  * carries none: INCRBY keeps the server's expiry, which alone judges it.
  */
 import { storedExpiry } from '../store/call-options.js';
-import { type EntryStamp, NO_TAGS } from '../encoding/codec.js';
+import { type EntryStamp, NO_TAGS } from '../encoding/stamps.js';
 import type { TagHost } from './tag-host.js';
 
 type StampingHost<P> = Pick<TagHost<P>, 'codec' | 'stampsExpiry' | 'cache'>;

@@ -4,7 +4,8 @@
  * carried when last read; the found entries' other tags in at most one more. Each entry is judged,
  * counted and built into the caller's answer, in the caller's order.
  */
-import { type EntryStamp, type KnownStamp, NO_TAGS, stampOf } from '../encoding/codec.js';
+import { stampOf } from '../encoding/codec.js';
+import { type EntryStamp, type KnownStamp, NO_TAGS } from '../encoding/stamps.js';
 import type { CacheKey } from '../keys/cache-keys.js';
 import { MADE_KEYS_REMEMBERED, type MadeBatch } from '../store/key-maker.js';
 import { BoundedMemo } from '../memos/bounded-memo.js';

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { type Expiry, hasRunOut, type StaleWindows, storedExpiry } from '../store/call-options.js';
-import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../encoding/codec.js';
+import { type EntryStamp, NO_TAGS, NOTHING_TO_STAMP } from '../encoding/stamps.js';
 import { CacheServerError, cacheTypeError } from '../errors/errors.js';
 import { md5 } from '../keys/hash.js';
 import { memcachedKeyProblems } from '../keys/cache-keys.js';
