@@ -36,8 +36,6 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/digests/pages.ts engines': 'the engines named in this process: pages name their templates by them',
   'src/digests/pages.ts made': "how many engines of each kind were named: a reset would give a second engine the first one's name",
   'src/digests/pages.ts epoch': 'a count that only grows, which remembered digests compare to',
-  'src/encoding/stamps.ts lastExpiryStamp':
-    'the one short stamp written last as a string, which the next write of another expiry replaces: never more than one',
   'src/engines/nunjucks-compiler.ts compiling': 'the templates being compiled, a stack empty between compiles (compiling is synchronous)',
   'src/engines/nunjucks-compiler.ts copies': "owner-held: keyed by a copy of nunjucks' Environment class, nunjucks' own module, which gets no field of ours",
   'src/engines/eta-compiler.ts checkedConfigs':

@@ -41,6 +41,8 @@ const EXPIRY_FORMAT = 0x03;
 const EXPIRY_DIGITS = 7;
 /** 2^49 milliseconds, some 17,800 years: a later expiry is stored as none. */
 const EXPIRY_LIMIT = 128 ** EXPIRY_DIGITS;
+/** What EXPIRY_FORMAT's last three digits hold. */
+const LOW_DIGITS_RANGE = 128 ** 3;
 /**
  * The earlier form of EXPIRY_FORMAT, still read (entries written before stay readable until they
  * end): this byte, a count of digits, then `freshUntil` in milliseconds as that many ASCII digits.
@@ -122,7 +124,7 @@ export function isExpiryFormat(format: number): boolean {
 
 /**
  * The stamp of a payload whose value begins at `end`; for the long form, `last` itself when the stored
- * stamp is the one it was read from (the short form is a few digits, read again each time).
+ * stamp is the one it was read from (the short form is eight bytes, read again each time).
  */
 export function stampIn(payload: StampedForm, end: number, last: KnownStamp | undefined): KnownStamp | undefined {
   const format = byteAt(payload, 0);
@@ -130,7 +132,9 @@ export function stampIn(payload: StampedForm, end: number, last: KnownStamp | un
     const milliseconds = format === EXPIRY_FORMAT ? expiryIn(payload) : decimalExpiryIn(payload, end);
     if (milliseconds < 0) return undefined;
     const never = format === EXPIRY_FORMAT ? milliseconds === 0 : end === 2;
-    return new ExpiryOnlyStamp(never ? undefined : milliseconds / 1000);
+    // Made afresh for each read and remembered by none (unlike the long form's), so not frozen, and
+    // of one shape whether it records an expiry or not.
+    return { stamp: { tags: NO_TAGS as string[], versions: NO_TAGS as string[], freshUntil: never ? undefined : milliseconds / 1000 } };
   }
   // An entry read again and again carries the same stamp until it is written again: comparing its
   // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.
@@ -143,22 +147,6 @@ export function stampIn(payload: StampedForm, end: number, last: KnownStamp | un
   Object.freeze(stamp.tags);
   Object.freeze(stamp.versions);
   return { stamp: Object.freeze(stamp), stored: typeof payload === 'string' ? Buffer.from(json) : Buffer.from(payload.subarray(5, end)) };
-}
-
-/**
- * The short stamp as read: one object, the stamp and its reading at once, made afresh for each read
- * (every entry that expires on Redis or memcached carries one) and remembered by none, unlike the
- * long form's, so it has no stored form to compare and is not frozen.
- */
-class ExpiryOnlyStamp implements EntryStamp, KnownStamp {
-  readonly tags = NO_TAGS as string[];
-  readonly versions = NO_TAGS as string[];
-  // Its own, as every reading has: a read asks each stamp for its stored form.
-  readonly stored = undefined;
-  constructor(readonly freshUntil: number | undefined) {}
-  get stamp(): EntryStamp {
-    return this;
-  }
 }
 
 /** EXPIRY_FORMAT's milliseconds (0: never), or -1 for a digit out of range. */
@@ -219,24 +207,13 @@ function expiryStamped(payload: Buffer, freshUntil: number | undefined): Buffer 
   return stamped;
 }
 
-/**
- * The last short stamp made as a string, by its expiry: the writes of one turn of the event loop
- * read one clock reading (see `store/clock.ts`), so those with the same timeout carry the same stamp.
- */
-let lastExpiryStamp: { freshUntil: number | undefined; stored: string } | undefined;
-
 /** The stored form of a stamp that records nothing but when its entry stops being fresh; undefined for any other stamp. */
 function expiryStampOf(stamp: EntryStamp): string | undefined {
   if (!isExpiryOnly(stamp)) return undefined;
-  const { freshUntil } = stamp;
-  const last = lastExpiryStamp;
-  if (last !== undefined && last.freshUntil === freshUntil) return last.stored;
   const codes = new Array<number>(1 + EXPIRY_DIGITS);
   codes[0] = EXPIRY_FORMAT;
-  writeExpiry(codes, freshUntil);
-  const stored = String.fromCharCode(...codes);
-  lastExpiryStamp = { freshUntil, stored };
-  return stored;
+  writeExpiry(codes, stamp.freshUntil);
+  return String.fromCharCode(...codes);
 }
 
 /**
@@ -258,9 +235,6 @@ function writeExpiry(into: Buffer | number[], freshUntil: number | undefined): v
   into[6] = (low >>> 7) & 0x7f;
   into[7] = low & 0x7f;
 }
-
-/** What EXPIRY_FORMAT's last three digits hold. */
-const LOW_DIGITS_RANGE = 128 ** 3;
 
 /**
  * A stamp as stored: `[tags, versions]`, then `[freshUntil or null, staleWhileRevalidate, staleIfError]`
