@@ -87,6 +87,8 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     expect(Buffer.from(stamped)).toEqual(bytesCodec.stamp!(bytesCodec.encode('<li>fragment</li>'), stamp));
     const read = codec.unstamp!(stamped)!;
     expect(read.stamp).toEqual(stamp);
+    // A batch reads it as a number, with no stamp made.
+    expect(codec.expiryOf!(stamped)).toBe(stamp.freshUntil);
     expect(codec.decode(read.payload)).toBe('<li>fragment</li>');
     expect(decodeStamped(codec, stamped)).toBe('<li>fragment</li>');
     expect(() => codec.decode(stamped)).toThrow(TypeError);
@@ -97,12 +99,17 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     expect(stamped.length).toBe(8 + 2);
     const read = codec.unstamp!(stamped)!;
     expect(read.stamp).toEqual({ tags: [], versions: [] });
+    expect(codec.expiryOf!(stamped)).toBe(Infinity);
     expect(codec.decode(read.payload)).toBe(42);
   });
 
   it.each(forms)('keeps the millisecond from the first one after the epoch to the last it can hold, and no expiry past them ($name)', ({ codec }) => {
     const readBack = (freshUntil: number) => codec.unstamp!(codec.stamp!(codec.encode('x'), { tags: [], versions: [], freshUntil }))!.stamp.freshUntil;
-    for (const freshUntil of [0.001, 1_900_000_000.001, 2 ** 32 + 0.999, (2 ** 49 - 1) / 1000]) expect(readBack(freshUntil)).toBe(freshUntil);
+    const readAsNumber = (freshUntil: number) => codec.expiryOf!(codec.stamp!(codec.encode('x'), { tags: [], versions: [], freshUntil }));
+    for (const freshUntil of [0.001, 1_900_000_000.001, 2 ** 32 + 0.999, (2 ** 49 - 1) / 1000]) {
+      expect(readBack(freshUntil)).toBe(freshUntil);
+      expect(readAsNumber(freshUntil)).toBe(freshUntil);
+    }
     // An entry already over when written stays over.
     expect(readBack(0)).toBe(0.001);
     expect(readBack(-5)).toBe(0.001);
@@ -114,6 +121,8 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     const stored = decimal('1900000000500', '<li>fragment</li>');
     const payload = codec === textOrBytesCodec ? textOrBytesCodec.forKeeping!(stored) : stored;
     expect(codec.unstamp!(payload)!.stamp).toEqual(stamp);
+    // Read as a number only in the form written now; this one is read as a stamp.
+    expect(codec.expiryOf!(payload)).toBeUndefined();
     expect(decodeStamped(codec, payload)).toBe('<li>fragment</li>');
     expect(() => codec.decode(payload)).toThrow(TypeError);
     expect(codec.unstamp!(decimal('', 'x'))!.stamp).toEqual({ tags: [], versions: [] });
@@ -128,6 +137,17 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     // Any other value behind it stays as it was read.
     const number = bytesCodec.stamp!(bytesCodec.encode({ n: 1 }), stamp);
     expect(textOrBytesCodec.forKeeping!(number)).toBe(number);
+  });
+
+  it('is no expiry to read as a number when a digit is out of range, cut short, or absent', () => {
+    for (const codec of [bytesCodec as Codec<Buffer | string>, textOrBytesCodec]) {
+      const stamped = Buffer.from(codec.stamp!(codec.encode('x'), stamp));
+      const damaged = Buffer.from(stamped);
+      damaged[4] = 0x80;
+      for (const payload of [damaged, stamped.subarray(0, 7), codec.encode('x'), codec.encode(12)]) {
+        expect(codec.expiryOf!(codec === textOrBytesCodec ? payload.toString('latin1') : payload)).toBeUndefined();
+      }
+    }
   });
 
   it('is left off an integer, which a server adds to in place: isCounter tells one from any other payload', () => {
@@ -147,6 +167,7 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
       const stamped = bytesCodec.stamp!(bytesCodec.encode('x'), other);
       expect(stamped[0]).toBe(0x01);
       expect(bytesCodec.unstamp!(stamped)!.stamp).toEqual(other);
+      expect(bytesCodec.expiryOf!(stamped)).toBeUndefined();
     }
   });
 });

@@ -16,6 +16,7 @@ import {
   stampEnd,
   stampIn,
   stampOfEitherForm,
+  expiryOfShortStamp,
 } from './stamps.js';
 
 /** Turns values into what a backend stores and back. `decode` always returns a fresh copy. */
@@ -41,6 +42,13 @@ export interface Codec<P> {
   stampOf?(payload: P, last?: KnownStamp): KnownStamp | undefined;
   /** Optional, beside `stampOf`: the value of a stamped payload, read past its stamp. */
   decodeStamped?(payload: P): unknown;
+  /**
+   * Optional, beside `stampOf`, for a codec whose stamp has a short form that records an expiry
+   * alone (what every expiring entry on a server carries): when such a payload stops being fresh,
+   * in epoch seconds (Infinity: never), read as a number, with no stamp made; undefined for any
+   * other payload, whose stamp `stampOf` reads.
+   */
+  expiryOf?(payload: P): number | undefined;
   /**
    * Optional (a store in this process): the payload of a value whose readers never mutate it (a
    * stored page), which keeps the value as it is: a copy is made only for a reader that asks for
@@ -171,6 +179,7 @@ export const bytesCodec: Codec<Buffer> = {
     return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.subarray(end) };
   },
   stampOf: stampOfEitherForm,
+  expiryOf: expiryOfShortStamp,
   decodeStamped(payload) {
     const end = stampEnd(payload);
     if (end === undefined) throw new TypeError('the payload carries no stamp');
@@ -291,11 +300,11 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
     return known === undefined ? undefined : { stamp: known.stamp, stored: known.stored, payload: payload.slice(end) };
   },
   stampOf: stampOfEitherForm,
+  expiryOf: expiryOfShortStamp,
   decodeStamped(payload) {
-    if (typeof payload !== 'string') return bytesCodec.decodeStamped!(payload);
     const end = stampEnd(payload);
     if (end === undefined) throw new TypeError('the payload carries no stamp');
-    return textOrBytesCodec.decode(payload.slice(end));
+    return typeof payload === 'string' ? textOrBytesCodec.decode(payload.slice(end)) : decodeBytesAt(payload, end);
   },
   isCounter: isDecimalInteger,
 };

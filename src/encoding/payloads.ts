@@ -109,6 +109,7 @@ export class Payloads<P> {
   }
 
   private decodeOnce(payload: P, stamped: boolean): unknown {
-    return stamped ? decodeStamped(this.codec, payload) : this.codec.decode(payload);
+    if (!stamped) return this.codec.decode(payload);
+    return this.codec.decodeStamped !== undefined ? this.codec.decodeStamped(payload) : decodeStamped(this.codec, payload);
   }
 }

@@ -149,24 +149,42 @@ export function stampIn(payload: StampedForm, end: number, last: KnownStamp | un
   return { stamp: Object.freeze(stamp), stored: typeof payload === 'string' ? Buffer.from(json) : Buffer.from(payload.subarray(5, end)) };
 }
 
+/**
+ * When a payload stamped with its expiry alone (EXPIRY_FORMAT) stops being fresh, in epoch seconds
+ * (Infinity: never), read with no stamp made; undefined for any other payload (one with the long
+ * stamp, the earlier short form, none, or a short one damaged: `stampIn` reads those).
+ */
+export function expiryOfShortStamp(payload: StampedForm): number | undefined {
+  if (payload.length < 1 + EXPIRY_DIGITS || byteAt(payload, 0) !== EXPIRY_FORMAT) return undefined;
+  const milliseconds = expiryIn(payload);
+  if (milliseconds < 0) return undefined;
+  return milliseconds === 0 ? Infinity : milliseconds / 1000;
+}
+
 /** EXPIRY_FORMAT's milliseconds (0: never), or -1 for a digit out of range. */
 function expiryIn(payload: StampedForm): number {
-  let milliseconds = 0;
-  let high = 0;
   if (typeof payload === 'string') {
-    for (let i = 1; i <= EXPIRY_DIGITS; i++) {
-      const digit = payload.charCodeAt(i);
-      high |= digit;
-      milliseconds = milliseconds * 128 + digit;
-    }
-  } else {
-    for (let i = 1; i <= EXPIRY_DIGITS; i++) {
-      const digit = payload[i]!;
-      high |= digit;
-      milliseconds = milliseconds * 128 + digit;
-    }
+    return millisecondsOf(
+      payload.charCodeAt(1),
+      payload.charCodeAt(2),
+      payload.charCodeAt(3),
+      payload.charCodeAt(4),
+      payload.charCodeAt(5),
+      payload.charCodeAt(6),
+      payload.charCodeAt(7),
+    );
   }
-  return high > 0x7f ? -1 : milliseconds;
+  return millisecondsOf(payload[1]!, payload[2]!, payload[3]!, payload[4]!, payload[5]!, payload[6]!, payload[7]!);
+}
+
+/**
+ * The milliseconds EXPIRY_FORMAT's seven digits hold, or -1 if one is out of range: read as the two
+ * halves `writeExpiry` writes, each within 32 bits, so that every digit is a shift and only their
+ * join is a floating-point operation.
+ */
+function millisecondsOf(d1: number, d2: number, d3: number, d4: number, d5: number, d6: number, d7: number): number {
+  if ((d1 | d2 | d3 | d4 | d5 | d6 | d7) > 0x7f) return -1;
+  return ((d1 << 21) | (d2 << 14) | (d3 << 7) | d4) * LOW_DIGITS_RANGE + ((d5 << 14) | (d6 << 7) | d7);
 }
 
 /** DECIMAL_EXPIRY_FORMAT's milliseconds, or -1 for a character that is not a digit. */

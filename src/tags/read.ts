@@ -39,8 +39,7 @@ function knowsEvery(versions: ReadonlyMap<string, unknown>, tags: readonly strin
   return true;
 }
 
-/** One batch being answered: the caller's keys, their made keys, and the removals to await before answering. */
-/** One batch read: what was asked, and what the store answered. */
+/** One batch read: what was asked, what the store answered, and the removals to await before answering. */
 interface Batch<P> {
   /** The caller's keys, and the keys as made, in the same order. */
   readonly keys: readonly CacheKey[];
@@ -69,7 +68,7 @@ interface RenderAsk {
   readonly withGeneration: boolean;
 }
 
-/** A stamped entry whose tags were not all read with it: judged after one more read. */
+/** An entry with the long stamp whose tags were not all read with it: judged after one more read. */
 interface Late {
   index: number;
   stamp: EntryStamp;
@@ -207,7 +206,7 @@ export class TaggedReads<P> {
 
   /** A judged shared entry as `readSharedEntry` answers it, counted as a hit, a stale hit or a miss. */
   private countedShared<T>(made: string, payload: P, { stamp, state }: Judged<P>): MaybePromise<RenderEntry<T> | undefined> {
-    const answer = state === undefined ? undefined : this.renderEntryOf<T>(made, payload, stamp, state);
+    const answer = state === undefined ? undefined : this.renderEntryOf<T>(made, payload, stamp, undefined, state);
     if (answer === undefined || answer instanceof Unreadable) {
       this.counts.misses++;
       return answer === undefined ? undefined : andThen(answer.removal, () => undefined);
@@ -232,32 +231,40 @@ export class TaggedReads<P> {
   }
 
   /**
-   * The answer for an entry read under `made` (its payload as stored, read past its `stamp` if it
-   * has one), or Unreadable when its payload cannot be decoded.
+   * The answer for an entry read under `made` (its payload as stored, read past its long `stamp` or
+   * the short one of its `expiry` alone if it has either), or Unreadable when its payload cannot be decoded.
    */
-  private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): CachedEntry<T> | Unreadable {
-    const value = this.payloads.readable(made, payload, false, stamp !== undefined);
+  private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, expiry: number | undefined, state: EntryState): CachedEntry<T> | Unreadable {
+    const value = this.payloads.readable(made, payload, false, stamp !== undefined || expiry !== undefined);
     if (value instanceof Unreadable) return value;
     return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state };
   }
 
   /** `entryOf` for a render: its value shared, not copied, and with what its stamp recorded. */
-  private renderEntryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, state: EntryState): RenderEntry<T> | Unreadable {
-    const value = this.payloads.readable(made, payload, true, stamp !== undefined);
+  private renderEntryOf<T>(
+    made: string,
+    payload: P,
+    stamp: EntryStamp | undefined,
+    expiry: number | undefined,
+    state: EntryState,
+  ): RenderEntry<T> | Unreadable {
+    const value = this.payloads.readable(made, payload, true, stamp !== undefined || expiry !== undefined);
     if (value instanceof Unreadable) return value;
-    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state, contexts: stamp?.contexts ?? NO_TAGS, freshUntil: stamp?.freshUntil };
+    const freshUntil = stamp !== undefined ? stamp.freshUntil : expiry === Infinity ? undefined : expiry;
+    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state, contexts: stamp?.contexts ?? NO_TAGS, freshUntil };
   }
 
   /** What the batch answers for its entry `index`: its value for `fresh`, else the entry (shared for a render). */
-  private built(batch: Batch<P>, index: number, stamp: EntryStamp | undefined, state: EntryState): unknown {
+  private built(batch: Batch<P>, index: number, stamp: EntryStamp | undefined, expiry: number | undefined, state: EntryState): unknown {
     const made = batch.made[index]!;
     const payload = batch.payloads[index]!;
-    if (batch.mode === 'fresh') return this.payloads.readable(made, payload, false, stamp !== undefined);
-    return batch.mode === 'render' ? this.renderEntryOf(made, payload, stamp, state) : this.entryOf(made, payload, stamp, state);
+    if (batch.mode === 'fresh') return this.payloads.readable(made, payload, false, stamp !== undefined || expiry !== undefined);
+    return batch.mode === 'render' ? this.renderEntryOf(made, payload, stamp, expiry, state) : this.entryOf(made, payload, stamp, expiry, state);
   }
 
   private answer<V>(batch: Batch<P>): MaybePromise<BatchAnswer<V>> {
     const { keys, made, last, tagList, tagKeys, payloads, versions } = batch;
+    const codec = this.host.codec;
     const tagsAt = made.length;
     if (batch.withGeneration) this.tags.asOf(versions, entryAt(payloads, tagsAt + tagKeys.length));
     for (let i = 0; i < tagList.length; i++) versions.set(tagList[i]!, this.tags.versionIn(tagKeys[i]!, entryAt(payloads, tagsAt + i), batch.removals));
@@ -270,10 +277,17 @@ export class TaggedReads<P> {
         this.counts.misses++;
         continue;
       }
+      // Most entries on a server carry the short stamp of their expiry alone: judged by it as a
+      // number, with no stamp made for each.
+      const expiry = codec.expiryOf?.(payload);
+      if (expiry !== undefined) {
+        this.judge(batch, answers, i, undefined, expiry);
+        continue;
+      }
       const stamp = this.stampRead(made[i]!, payload, last?.[i]);
       // A stamp read again is the one whose tags the batch read with it (see `tagsOf`).
       if (stamp === undefined || stamp === last?.[i]?.stamp || knowsEvery(versions, stamp.tags)) {
-        this.judge(batch, answers, i, stamp);
+        this.judge(batch, answers, i, stamp, undefined);
       } else {
         (late ??= []).push({ index: i, stamp });
         for (const tag of stamp.tags) if (!versions.has(tag)) (unread ??= new Set()).add(tag);
@@ -284,7 +298,7 @@ export class TaggedReads<P> {
     return andThen(this.tags.read([...unread!]), (more) => {
       for (const [tag, version] of more) versions.set(tag, version);
       const lateAnswers = new Map<CacheKey, V>();
-      for (const { index, stamp } of judgedLate) this.judge(batch, lateAnswers, index, stamp);
+      for (const { index, stamp } of judgedLate) this.judge(batch, lateAnswers, index, stamp, undefined);
       // In the caller's order, as the others are.
       const ordered = new Map<CacheKey, V>();
       for (const key of keys) {
@@ -297,16 +311,17 @@ export class TaggedReads<P> {
 
   /**
    * Answers the batch's entry `index` into `answers` if the batch's mode takes it as it stands (by
-   * `stamp`, all of whose tags' versions the batch holds; none: fresh); counts the read.
+   * its long `stamp`, all of whose tags' versions the batch holds, or the short one of its `expiry`
+   * alone; neither: fresh); counts the read.
    */
-  private judge<V>(batch: Batch<P>, answers: Map<CacheKey, V>, index: number, stamp: EntryStamp | undefined): void {
+  private judge<V>(batch: Batch<P>, answers: Map<CacheKey, V>, index: number, stamp: EntryStamp | undefined, expiry: number | undefined): void {
     const mode = batch.mode;
-    const state = stamp === undefined ? 'fresh' : this.tags.stateOf(stamp, batch.versions);
+    const state = stamp !== undefined ? this.tags.stateOf(stamp, batch.versions) : expiry === undefined || expiry > this.host.cache.now() ? 'fresh' : undefined;
     if (state === undefined || (state !== 'fresh' && mode === 'fresh')) {
       this.counts.misses++;
       return;
     }
-    const answer = this.built(batch, index, stamp, state) as V | Unreadable;
+    const answer = this.built(batch, index, stamp, expiry, state) as V | Unreadable;
     if (answer instanceof Unreadable) {
       batch.removals.push(answer.removal);
       this.counts.misses++;
@@ -332,8 +347,8 @@ export class TaggedReads<P> {
   private stampRead(made: string, payload: P, last: KnownStamp | undefined): EntryStamp | undefined {
     const known = stampOf(this.host.codec, payload, last);
     // Kept as the stamp and its stored form alone: a store in process answers its payload as the
-    // known stamp. A stamp with neither tags nor a stored form (the short one of an untagged entry)
-    // has nothing to lend the next read and is read in a few digits: it is not remembered.
+    // known stamp. A stamp with neither tags nor a stored form (the earlier short form, or a store
+    // in process's of stale windows alone) has nothing to lend the next read: it is not remembered.
     if (known !== undefined && known.stamp !== last?.stamp && (known.stored !== undefined || known.stamp.tags.length > 0)) {
       this.stampsByKey.set(made, { stamp: known.stamp, stored: known.stored });
     }
