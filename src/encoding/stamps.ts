@@ -69,10 +69,11 @@ export function byteAt(payload: StampedForm, index: number): number {
 export function stampEnd(payload: StampedForm): number | undefined {
   let end: number;
   const format = byteAt(payload, 0);
-  if (format === STAMPED_FORMAT && payload.length >= 5) {
-    end = (5 + ((byteAt(payload, 1) << 24) | (byteAt(payload, 2) << 16) | (byteAt(payload, 3) << 8) | byteAt(payload, 4))) >>> 0;
-  } else if (format === EXPIRY_FORMAT) {
+  // The short form first: every expiring entry on a server carries it.
+  if (format === EXPIRY_FORMAT) {
     end = 1 + EXPIRY_DIGITS;
+  } else if (format === STAMPED_FORMAT && payload.length >= 5) {
+    end = (5 + ((byteAt(payload, 1) << 24) | (byteAt(payload, 2) << 16) | (byteAt(payload, 3) << 8) | byteAt(payload, 4))) >>> 0;
   } else if (format === DECIMAL_EXPIRY_FORMAT && payload.length >= 2) {
     end = 2 + byteAt(payload, 1);
   } else return undefined;

@@ -58,6 +58,8 @@ interface Batch<P> {
   readonly versions: Map<string, string | undefined>;
   /** Of entries that cannot be decoded (and replacements of such tag versions). */
   readonly removals: Array<MaybePromise<void>>;
+  /** The cache's clock, read once the first entry's expiry is judged: the batch's entries are judged as of one reading. */
+  now: number | undefined;
 }
 
 const NO_PAYLOADS: readonly never[] = Object.freeze([]);
@@ -176,6 +178,7 @@ export class TaggedReads<P> {
       payloads: NO_PAYLOADS,
       versions: new Map(),
       removals: [],
+      now: undefined,
     };
     return andThen(this.host.primitives.readPayloads(asked), (payloads) => {
       batch.payloads = payloads;
@@ -316,7 +319,12 @@ export class TaggedReads<P> {
    */
   private judge<V>(batch: Batch<P>, answers: Map<CacheKey, V>, index: number, stamp: EntryStamp | undefined, expiry: number | undefined): void {
     const mode = batch.mode;
-    const state = stamp !== undefined ? this.tags.stateOf(stamp, batch.versions) : expiry === undefined || expiry > this.host.cache.now() ? 'fresh' : undefined;
+    const state =
+      stamp !== undefined
+        ? this.tags.stateOf(stamp, batch.versions)
+        : expiry === undefined || expiry > (batch.now ??= this.host.cache.now())
+          ? 'fresh'
+          : undefined;
     if (state === undefined || (state !== 'fresh' && mode === 'fresh')) {
       this.counts.misses++;
       return;
