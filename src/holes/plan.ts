@@ -3,10 +3,11 @@
  * between them (views of the body, never copied) and the hole each placeholder stands for. A
  * response fills the plan by running its builders and sends the parts with their outputs between
  * them, so that the page around its holes is never read as text, cut or encoded again, nor copied.
- * The filled page's strong ETag is a digest of the shell's digest (taken once per plan) and of the
- * holes' outputs: the bytes sent are a function of both, and a hit hashes only what it built.
+ * The filled page's ETag is a digest of the shell's own ETag (the view's, which tells one shell from
+ * another) and of the holes' outputs: the bytes sent are a function of both, and neither a miss nor
+ * a hit hashes the page around its holes again.
  */
-import { bytesDigest, md5 } from '../keys/hash.js';
+import { md5 } from '../keys/hash.js';
 import type { MaybePromise } from '../store/maybe-promise.js';
 import { buildHole, type HoleReport } from './fill.js';
 import { decodeCall, type HoleCall, SEALED_BYTES } from './markers.js';
@@ -19,11 +20,8 @@ const asBytes = (html: string): Buffer => Buffer.from(html);
 export class HolePlan {
   /** The length of every part together: the page less its placeholders. */
   readonly partsLength: number;
-  private shellDigest: string | undefined;
 
   private constructor(
-    /** The sealed body the parts are views of. */
-    private readonly body: Buffer,
     /** The bytes before, between and after the placeholders: one more than `calls`. */
     readonly parts: readonly Buffer[],
     /** The hole of each placeholder, in order. */
@@ -51,7 +49,7 @@ export class HolePlan {
       at = sealed.indexOf(SEALED_BYTES, from);
     }
     parts.push(sealed.subarray(from));
-    return new HolePlan(sealed, parts, calls);
+    return new HolePlan(parts, calls);
   }
 
   /**
@@ -88,14 +86,15 @@ export class HolePlan {
   }
 
   /**
-   * The strong ETag of the page filled with `holes`: a digest of the shell's and of the holes', each
-   * framed by its length, so that no other shell or holes give the same.
+   * The ETag of the page filled with `holes`, whose shell (the page with its placeholders) went out
+   * under `shellEtag`: a digest of that ETag and of the holes' bytes, each framed by its length, so
+   * that no other shell or holes give the same. As weak as the shell's: a weak one may stand for
+   * other bytes of the same meaning, and so may the filled page's.
    */
-  filledEtag(holes: readonly Buffer[]): string {
-    this.shellDigest ??= bytesDigest(this.body);
-    let framed = this.shellDigest;
+  filledEtag(shellEtag: string, holes: readonly Buffer[]): string {
+    let framed = shellEtag;
     for (const hole of holes) framed += `\u0000${hole.length}:${hole.toString('latin1')}`;
-    return `"${md5(framed)}"`;
+    return `${shellEtag.startsWith('W/') ? 'W/' : ''}"${md5(framed)}"`;
   }
 }
 

@@ -18,10 +18,3 @@ export function rememberingMd5(limit = 10_000): (text: string) => string {
   return (text) => recent.remember(text, md5);
 }
 
-/**
- * A digest of a page's bytes, for the validators made from it (never a key): SHA-256, which CPUs
- * with SHA extensions hash in instructions of their own, faster than md5 over a page of many KB.
- */
-export function bytesDigest(bytes: NodeJS.ArrayBufferView): string {
-  return hash('sha256', bytes, 'base64');
-}

@@ -113,7 +113,7 @@ export class HoleDelivery implements HoleDeliverer {
   /**
    * Sends a hit of `page` filled for `req`, with the head it would go out with (see `sendsPrebuilt`)
    * made into the filled page's: `private`, with no Last-Modified, the filled page's length and, where
-   * the page had one, its own strong ETag. Its parts go out as they are stored, the holes' bytes
+   * the page had one, its own ETag (see `HolePlan.filledEtag`). Its parts go out as they are stored, the holes' bytes
    * between them (or in its representation's coding); at once when every builder answers at once.
    */
   sendPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles & { etag?: string }, head: PrebuiltHead): void {
@@ -124,7 +124,7 @@ export class HoleDelivery implements HoleDeliverer {
     }
     const send = (holes: Buffer[]) => {
       const filled = filledPage(plan, page, holes);
-      head.send(filledHeaders(head.headers, filled.length, page.etag === undefined ? undefined : filled.etag()));
+      head.send(filledHeaders(head.headers, filled.length, page.etag === undefined ? undefined : filled.etag(page.etag)));
       writeChunks(req, res, filled.chunks);
     };
     const filling = plan.fill(req, this.reportFallback);
@@ -211,7 +211,7 @@ export class HoleDelivery implements HoleDeliverer {
    * The chunks to send for `page`, whose body's holes' placeholders are sealed (`plan` cuts it), with
    * the head made right: ESI includes for a request from an ESI processor (`'esi'`, see
    * `asksForEsi`), else filled for it: the response becomes `private`, its Content-Length is the
-   * filled page's, and its validators are the filled page's own (a strong ETag where the page had
+   * filled page's, and its validators are the filled page's own (an ETag where the page had
    * one, judged against the request's preconditions: 304 or 412 with no body). A fill that fails
    * sends a 500 instead, reported. An empty body (a HEAD's, whose length is unknown) stays empty.
    * At once when every builder answers at once.
@@ -241,7 +241,8 @@ export class HoleDelivery implements HoleDeliverer {
     const filled = (holes: Buffer[]) => {
       const made = filledPage(cut, page, holes);
       res.setHeader('Content-Length', made.length);
-      if (res.hasHeader('etag') && judgedByItsOwnEtag(req, res, made.etag()) !== 200) return [];
+      const shellEtag = headerText(res, 'etag');
+      if (shellEtag !== undefined && judgedByItsOwnEtag(req, res, made.etag(shellEtag)) !== 200) return [];
       return made.chunks;
     };
     const filling = cut.fill(req, this.reportFallback);
@@ -298,16 +299,17 @@ function bodyWriterFor(res: ServerResponse, page: PageWithHoles): BodyWriter {
 }
 
 /**
- * The page of `plan` filled with `holes` as it is sent: its chunks, their length, and its strong
- * ETag. In its representation's coding, gzip joined from its deflated parts (see `joinedGzip`),
+ * The page of `plan` filled with `holes` as it is sent: its chunks, their length, and its ETag from
+ * its shell's (see `HolePlan.filledEtag`). In its representation's coding, gzip joined from its deflated parts (see `joinedGzip`),
  * under an ETag of that coding's own; else its parts as they are stored, the holes between them.
  */
-function filledPage(plan: HolePlan, page: PageWithHoles, holes: Buffer[]): { chunks: Buffer[]; length: number; etag(): string } {
-  if (page.holesCoding === undefined) return { chunks: plan.chunks(holes), length: plan.filledLength(holes), etag: () => plan.filledEtag(holes) };
+function filledPage(plan: HolePlan, page: PageWithHoles, holes: Buffer[]): { chunks: Buffer[]; length: number; etag(shellEtag: string): string } {
+  if (page.holesCoding === undefined)
+    return { chunks: plan.chunks(holes), length: plan.filledLength(holes), etag: (shellEtag) => plan.filledEtag(shellEtag, holes) };
   const chunks = joinedGzip(page.deflatedParts!, holes, holes.map(deflatedHole));
   let length = 0;
   for (const chunk of chunks) length += chunk.length;
-  return { chunks, length, etag: () => codedEtag(plan.filledEtag(holes), page.holesCoding!) };
+  return { chunks, length, etag: (shellEtag) => codedEtag(plan.filledEtag(shellEtag, holes), page.holesCoding!) };
 }
 
 /** `body`, its length declared on the response. */

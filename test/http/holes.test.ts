@@ -108,6 +108,28 @@ describe.each(STACKS)('holes behind the page cache on %s', (_flavour, build) => 
     expect([head.status, head.headers['x-cache'], head.headers['cache-control'], head.body.length]).toEqual([200, 'HIT', 'max-age=600, private', 0]);
   });
 
+  it("gives the filled page an ETag as weak as the view's, of that ETag and the holes: another shell, or other holes, another ETag", async () => {
+    let shell = 'v1';
+    const weak = pageView(PAGE, (res, html) => {
+      res.setHeader('ETag', `W/"${shell}"`);
+      res.end(html);
+    });
+    const base = await serve(build([cacheMiddleware({ seconds: 600 }), conditionalGet()], weak));
+    const ann = await send(base, '/weak', as('ann'));
+    expect(ann.headers.etag).toMatch(/^W\/"[0-9a-f]{32}"$/);
+    const bob = await storedHit(base, '/weak', as('bob'));
+    expect(bob.headers.etag).toMatch(/^W\/"[0-9a-f]{32}"$/);
+    expect(bob.headers.etag).not.toBe(ann.headers.etag);
+    const again = await send(base, '/weak', { headers: { ...as('ann').headers, 'If-None-Match': ann.headers.etag! } });
+    expect([again.status, again.headers['x-cache'], again.headers.etag]).toEqual([304, 'HIT', ann.headers.etag]);
+    // The same holes in a shell the view tells apart by its ETag: another filled page.
+    shell = 'v2';
+    const other = await send(base, '/weak-elsewhere', as('ann'));
+    expect(other.text).toContain('<nav>hi ann</nav>');
+    expect(other.headers.etag).toMatch(/^W\/"[0-9a-f]{32}"$/);
+    expect(other.headers.etag).not.toBe(ann.headers.etag);
+  });
+
   it('fills a body the view writes in several chunks', async () => {
     const chunked = pageView(PAGE, (res, html) => {
       res.write(html.slice(0, 10));
