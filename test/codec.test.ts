@@ -87,8 +87,9 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     expect(Buffer.from(stamped)).toEqual(bytesCodec.stamp!(bytesCodec.encode('<li>fragment</li>'), stamp));
     const read = codec.unstamp!(stamped)!;
     expect(read.stamp).toEqual(stamp);
-    // A batch reads it as a number, with no stamp made.
+    // A batch reads it as a number, and a write makes it, with no stamp made.
     expect(codec.expiryOf!(stamped)).toBe(stamp.freshUntil);
+    expect(codec.stampExpiry!(value, stamp.freshUntil)).toEqual(stamped);
     expect(codec.decode(read.payload)).toBe('<li>fragment</li>');
     expect(decodeStamped(codec, stamped)).toBe('<li>fragment</li>');
     expect(() => codec.decode(stamped)).toThrow(TypeError);
@@ -97,6 +98,7 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
   it.each(forms)('of an entry that never expires, reads back with no expiry ($name)', ({ codec }) => {
     const stamped = codec.stamp!(codec.encode(42), { tags: [], versions: [] });
     expect(stamped.length).toBe(8 + 2);
+    expect(codec.stampExpiry!(codec.encode(42), undefined)).toEqual(stamped);
     const read = codec.unstamp!(stamped)!;
     expect(read.stamp).toEqual({ tags: [], versions: [] });
     expect(codec.expiryOf!(stamped)).toBe(Infinity);
@@ -106,10 +108,14 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
   it.each(forms)('keeps the millisecond from the first one after the epoch to the last it can hold, and no expiry past them ($name)', ({ codec }) => {
     const readBack = (freshUntil: number) => codec.unstamp!(codec.stamp!(codec.encode('x'), { tags: [], versions: [], freshUntil }))!.stamp.freshUntil;
     const readAsNumber = (freshUntil: number) => codec.expiryOf!(codec.stamp!(codec.encode('x'), { tags: [], versions: [], freshUntil }));
+    const madeAlone = (freshUntil: number) => codec.unstamp!(codec.stampExpiry!(codec.encode('x'), freshUntil))!.stamp.freshUntil;
     for (const freshUntil of [0.001, 1_900_000_000.001, 2 ** 32 + 0.999, (2 ** 49 - 1) / 1000]) {
       expect(readBack(freshUntil)).toBe(freshUntil);
       expect(readAsNumber(freshUntil)).toBe(freshUntil);
+      expect(madeAlone(freshUntil)).toBe(freshUntil);
     }
+    expect(madeAlone(-5)).toBe(0.001);
+    expect(madeAlone(2 ** 49 / 1000)).toBeUndefined();
     // An entry already over when written stays over.
     expect(readBack(0)).toBe(0.001);
     expect(readBack(-5)).toBe(0.001);

@@ -17,6 +17,8 @@ import {
   stampIn,
   stampOfEitherForm,
   expiryOfShortStamp,
+  expiryStamped,
+  expiryStampedText,
 } from './stamps.js';
 
 /** Turns values into what a backend stores and back. `decode` always returns a fresh copy. */
@@ -49,6 +51,12 @@ export interface Codec<P> {
    * other payload, whose stamp `stampOf` reads.
    */
   expiryOf?(payload: P): number | undefined;
+  /**
+   * Optional, beside `expiryOf`: `payload` behind the short stamp of its expiry alone (undefined:
+   * never), as `stamp` makes it of a stamp that records nothing else, with no stamp made: every
+   * expiring write to a server carries one.
+   */
+  stampExpiry?(payload: P, freshUntil: number | undefined): P;
   /**
    * Optional (a store in this process): the payload of a value whose readers never mutate it (a
    * stored page), which keeps the value as it is: a copy is made only for a reader that asks for
@@ -180,6 +188,7 @@ export const bytesCodec: Codec<Buffer> = {
   },
   stampOf: stampOfEitherForm,
   expiryOf: expiryOfShortStamp,
+  stampExpiry: expiryStamped,
   decodeStamped(payload) {
     const end = stampEnd(payload);
     if (end === undefined) throw new TypeError('the payload carries no stamp');
@@ -301,6 +310,9 @@ export const textOrBytesCodec: Codec<Buffer | string> = {
   },
   stampOf: stampOfEitherForm,
   expiryOf: expiryOfShortStamp,
+  stampExpiry(payload, freshUntil) {
+    return typeof payload === 'string' ? expiryStampedText(payload, freshUntil) : expiryStamped(payload, freshUntil);
+  },
   decodeStamped(payload) {
     const end = stampEnd(payload);
     if (end === undefined) throw new TypeError('the payload carries no stamp');

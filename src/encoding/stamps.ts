@@ -104,8 +104,7 @@ export function stampedBytes(payload: Buffer, stamp: EntryStamp): Buffer {
  * form; undefined where it cannot be one (the payload then goes as bytes).
  */
 export function stampedText(payload: string, stamp: EntryStamp): string | undefined {
-  const expiry = expiryStampOf(stamp);
-  if (expiry !== undefined) return expiry + payload;
+  if (isExpiryOnly(stamp)) return expiryStampedText(payload, stamp.freshUntil);
   // The JSON and each byte of its length must then be ASCII, one character a byte.
   const json = JSON.stringify(stampFields(stamp));
   if (json.length > 0x7f7f7f7f || (json.length & 0x80808080) !== 0 || Buffer.byteLength(json) !== json.length) return undefined;
@@ -217,42 +216,59 @@ function isExpiryOnly(stamp: EntryStamp): boolean {
   return stamp.tags.length === 0 && !stamp.staleWhileRevalidate && !stamp.staleIfError && (stamp.contexts?.length ?? 0) === 0;
 }
 
-/** `payload` behind the short stamp of `freshUntil`, in one buffer: every write with a timeout carries one. */
-function expiryStamped(payload: Buffer, freshUntil: number | undefined): Buffer {
+/**
+ * `payload` behind the short stamp of `freshUntil` (undefined: never), in one buffer: every write
+ * with a timeout carries one, so it is made with no stamp object (`Codec.stampExpiry`).
+ */
+export function expiryStamped(payload: Buffer, freshUntil: number | undefined): Buffer {
   const stamped = Buffer.allocUnsafe(1 + EXPIRY_DIGITS + payload.length);
   stamped[0] = EXPIRY_FORMAT;
-  writeExpiry(stamped, freshUntil);
-  payload.copy(stamped, 1 + EXPIRY_DIGITS);
+  const milliseconds = expiryMilliseconds(freshUntil);
+  const high = highDigits(milliseconds);
+  const low = milliseconds - high * LOW_DIGITS_RANGE;
+  stamped[1] = (high >>> 21) & 0x7f;
+  stamped[2] = (high >>> 14) & 0x7f;
+  stamped[3] = (high >>> 7) & 0x7f;
+  stamped[4] = high & 0x7f;
+  stamped[5] = (low >>> 14) & 0x7f;
+  stamped[6] = (low >>> 7) & 0x7f;
+  stamped[7] = low & 0x7f;
+  // A typed array's own copy: a few dozen bytes, where Buffer's copy costs a call into native code.
+  stamped.set(payload, 1 + EXPIRY_DIGITS);
   return stamped;
 }
 
-/** The stored form of a stamp that records nothing but when its entry stops being fresh; undefined for any other stamp. */
-function expiryStampOf(stamp: EntryStamp): string | undefined {
-  if (!isExpiryOnly(stamp)) return undefined;
-  const codes = new Array<number>(1 + EXPIRY_DIGITS);
-  codes[0] = EXPIRY_FORMAT;
-  writeExpiry(codes, stamp.freshUntil);
-  return String.fromCharCode(...codes);
+/** `expiryStamped` for a string payload: the stamp is ASCII, one character a byte, so the string's UTF-8 is the same bytes. */
+export function expiryStampedText(payload: string, freshUntil: number | undefined): string {
+  const milliseconds = expiryMilliseconds(freshUntil);
+  const high = highDigits(milliseconds);
+  const low = milliseconds - high * LOW_DIGITS_RANGE;
+  const stamp = String.fromCharCode(
+    EXPIRY_FORMAT,
+    (high >>> 21) & 0x7f,
+    (high >>> 14) & 0x7f,
+    (high >>> 7) & 0x7f,
+    high & 0x7f,
+    (low >>> 14) & 0x7f,
+    (low >>> 7) & 0x7f,
+    low & 0x7f,
+  );
+  return stamp + payload;
+}
+
+/** EXPIRY_FORMAT's milliseconds of `freshUntil`: whole ones, at least 1 (0 is never), and none past what seven digits hold. */
+function expiryMilliseconds(freshUntil: number | undefined): number {
+  const milliseconds = freshUntil === undefined ? 0 : Math.max(1, Math.round(freshUntil * 1000));
+  return milliseconds >= EXPIRY_LIMIT ? 0 : milliseconds;
 }
 
 /**
- * Writes EXPIRY_FORMAT's digits of `freshUntil` behind its format byte: whole milliseconds, at least
- * 1 (0 is never), and none for an expiry past what seven digits hold.
+ * The first four of EXPIRY_FORMAT's digits of `milliseconds`, as a number within 32 bits: with the
+ * last three (the rest, also within 32 bits) each digit is a shift. A remainder of a number past 32
+ * bits is a floating-point one, which costs several times a write's copy of its value.
  */
-function writeExpiry(into: Buffer | number[], freshUntil: number | undefined): void {
-  let milliseconds = freshUntil === undefined ? 0 : Math.max(1, Math.round(freshUntil * 1000));
-  if (milliseconds >= EXPIRY_LIMIT) milliseconds = 0;
-  // In two halves that each fit 32 bits, whose digits are then shifts: a remainder of a number past
-  // 32 bits is a floating-point one, which costs several times a write's copy of its value.
-  const high = Math.floor(milliseconds / LOW_DIGITS_RANGE);
-  const low = milliseconds - high * LOW_DIGITS_RANGE;
-  into[1] = (high >>> 21) & 0x7f;
-  into[2] = (high >>> 14) & 0x7f;
-  into[3] = (high >>> 7) & 0x7f;
-  into[4] = high & 0x7f;
-  into[5] = (low >>> 14) & 0x7f;
-  into[6] = (low >>> 7) & 0x7f;
-  into[7] = low & 0x7f;
+function highDigits(milliseconds: number): number {
+  return Math.floor(milliseconds / LOW_DIGITS_RANGE);
 }
 
 /**

@@ -17,4 +17,3 @@ export function rememberingMd5(limit = 10_000): (text: string) => string {
   const recent = new BoundedMemo<string>(limit);
   return (text) => recent.remember(text, md5);
 }
-

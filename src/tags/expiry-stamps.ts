@@ -13,8 +13,10 @@ type StampingHost<P> = Pick<TagHost<P>, 'codec' | 'stampsExpiry' | 'cache'>;
 
 /** `payload` as a write with neither tags nor stale windows stores it until `expiresAt`: stamped with that where entries carry their expiry. */
 export function withOwnExpiry<P>(host: StampingHost<P>, payload: P, expiresAt: number | null): P {
-  if (!host.stampsExpiry || expiresAt === null || host.codec.isCounter?.(payload)) return payload;
-  return host.codec.stamp!(payload, { tags: NO_TAGS as string[], versions: NO_TAGS as string[], freshUntil: expiresAt });
+  const codec = host.codec;
+  if (!host.stampsExpiry || expiresAt === null || codec.isCounter?.(payload)) return payload;
+  if (codec.stampExpiry !== undefined) return codec.stampExpiry(payload, expiresAt);
+  return codec.stamp!(payload, { tags: NO_TAGS as string[], versions: NO_TAGS as string[], freshUntil: expiresAt });
 }
 
 /** Whether an entry's stamp records when it stops being fresh, or stale windows past that. */
