@@ -112,13 +112,18 @@ export class TaggedReads<P> {
       this.counts.misses++;
       return missing;
     }
+    // Stamped with its expiry alone, as most entries on a server are: judged by it as a number, and
+    // read past its stamp in place.
+    const expiry = this.host.codec.expiryOf?.(entry.payload);
+    if (expiry !== undefined) return this.countedLive(made, expiry > this.host.cache.now() ? entry.payload : undefined, shared, missing, true);
     const own = this.tags.unstamped(entry.payload);
-    if (own instanceof Promise) return own.then((live) => this.countedLive(made, live, shared, missing));
-    return this.countedLive(made, own, shared, missing);
+    if (own instanceof Promise) return own.then((live) => this.countedLive(made, live, shared, missing, false));
+    return this.countedLive(made, own, shared, missing, false);
   }
 
-  private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T): MaybePromise<T> {
-    const value = own === undefined ? undefined : this.payloads.readable(made, own, shared);
+  /** `countedValue` of the entry's own payload (`stamped`: the payload as stored, read past its stamp), undefined when it is not fresh. */
+  private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T, stamped: boolean): MaybePromise<T> {
+    const value = own === undefined ? undefined : this.payloads.readable(made, own, shared, stamped);
     if (own === undefined || value instanceof Unreadable) {
       this.counts.misses++;
       return value instanceof Unreadable ? andThen(value.removal, () => missing) : missing;
