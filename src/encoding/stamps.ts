@@ -161,30 +161,19 @@ export function expiryOfShortStamp(payload: StampedForm): number | undefined {
   return milliseconds === 0 ? Infinity : milliseconds / 1000;
 }
 
-/** EXPIRY_FORMAT's milliseconds (0: never), or -1 for a digit out of range. */
-function expiryIn(payload: StampedForm): number {
-  if (typeof payload === 'string') {
-    return millisecondsOf(
-      payload.charCodeAt(1),
-      payload.charCodeAt(2),
-      payload.charCodeAt(3),
-      payload.charCodeAt(4),
-      payload.charCodeAt(5),
-      payload.charCodeAt(6),
-      payload.charCodeAt(7),
-    );
-  }
-  return millisecondsOf(payload[1]!, payload[2]!, payload[3]!, payload[4]!, payload[5]!, payload[6]!, payload[7]!);
-}
-
 /**
- * The milliseconds EXPIRY_FORMAT's seven digits hold, or -1 if one is out of range: read as the two
- * halves `writeExpiry` writes, each within 32 bits, so that every digit is a shift and only their
- * join is a floating-point operation.
+ * EXPIRY_FORMAT's milliseconds (0: never), or -1 for a digit out of range: read as the two halves
+ * `expiryStamped` writes, each within 32 bits, so that every digit is a shift and only their join is
+ * a floating-point operation.
  */
-function millisecondsOf(d1: number, d2: number, d3: number, d4: number, d5: number, d6: number, d7: number): number {
-  if ((d1 | d2 | d3 | d4 | d5 | d6 | d7) > 0x7f) return -1;
-  return ((d1 << 21) | (d2 << 14) | (d3 << 7) | d4) * LOW_DIGITS_RANGE + ((d5 << 14) | (d6 << 7) | d7);
+function expiryIn(payload: StampedForm): number {
+  const high = (byteAt(payload, 1) << 21) | (byteAt(payload, 2) << 14) | (byteAt(payload, 3) << 7) | byteAt(payload, 4);
+  const low = (byteAt(payload, 5) << 14) | (byteAt(payload, 6) << 7) | byteAt(payload, 7);
+  // Every digit this form writes is below 0x80: one past it is damage.
+  let beyond = 0;
+  for (let i = 1; i <= EXPIRY_DIGITS; i++) beyond |= byteAt(payload, i);
+  if (beyond > 0x7f) return -1;
+  return high * LOW_DIGITS_RANGE + low;
 }
 
 /** DECIMAL_EXPIRY_FORMAT's milliseconds, or -1 for a character that is not a digit. */

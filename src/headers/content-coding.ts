@@ -96,3 +96,9 @@ export function uncompressibleReason(header: (name: string) => string | undefine
 export function codedEtag(etag: string, coding: ContentCoding): string {
   return `${etag.slice(0, -1)}-${coding}"`;
 }
+
+/** The page's own ETag of its representation's `codedEtag(etag, coding)`; `etag` itself when it is not one. */
+export function uncodedEtag(etag: string, coding: ContentCoding): string {
+  const suffix = `-${coding}"`;
+  return etag.endsWith(suffix) ? `${etag.slice(0, -suffix.length)}"` : etag;
+}

@@ -29,7 +29,7 @@ import { mergeCacheControl, patchCacheControl } from '../headers/headers.js';
 import { BoundedMemo } from '../memos/bounded-memo.js';
 import { processMemo } from '../memos/process-memos.js';
 import type { MaybePromise } from '../store/maybe-promise.js';
-import { codedEtag } from '../headers/content-coding.js';
+import { codedEtag, uncodedEtag } from '../headers/content-coding.js';
 import { type DeflatedParts, deflatedHole, gzipMemberWriter, joinedGzip } from './gzip-join.js';
 import { beforeHeaders } from '../headers/response-phase.js';
 import { type BodyWriter, responseWriter, type WritesItself } from '../headers/body-writer.js';
@@ -309,7 +309,9 @@ function filledPage(plan: HolePlan, page: PageWithHoles, holes: Buffer[]): { chu
   const chunks = joinedGzip(page.deflatedParts!, holes, holes.map(deflatedHole));
   let length = 0;
   for (const chunk of chunks) length += chunk.length;
-  return { chunks, length, etag: (shellEtag) => codedEtag(plan.filledEtag(shellEtag, holes), page.holesCoding!) };
+  // The filled page's ETag in the coding is its identity ETag's, made from the shell's own.
+  const coding = page.holesCoding;
+  return { chunks, length, etag: (shellEtag) => codedEtag(plan.filledEtag(uncodedEtag(shellEtag, coding), holes), coding) };
 }
 
 /** `body`, its length declared on the response. */

@@ -64,6 +64,21 @@ interface Batch<P> {
 
 const NO_PAYLOADS: readonly never[] = Object.freeze([]);
 
+/** What a single read finds where an entry is not fresh (a value may itself be undefined). */
+const NOT_FRESH = Symbol('not fresh');
+
+/**
+ * What an entry of a batch is judged by: its long stamp, the expiry its short stamp records (epoch
+ * seconds, Infinity: never; read as a number, with no stamp made), or nothing when it has no stamp.
+ */
+type StampRead = EntryStamp | number | undefined;
+
+/** When an entry judged by `read` stops being fresh, as its answer records it (undefined: never). */
+function freshUntilOf(read: StampRead): number | undefined {
+  if (typeof read === 'number') return read === Infinity ? undefined : read;
+  return read?.freshUntil;
+}
+
 /** What a render's read asks besides its entries: the versions of its tags, and the generation unless it has it. */
 interface RenderAsk {
   readonly tags: readonly string[];
@@ -115,16 +130,22 @@ export class TaggedReads<P> {
     // Stamped with its expiry alone, as most entries on a server are: judged by it as a number, and
     // read past its stamp in place.
     const expiry = this.host.codec.expiryOf?.(entry.payload);
-    if (expiry !== undefined) return this.countedLive(made, expiry > this.host.cache.now() ? entry.payload : undefined, shared, missing, true);
+    if (expiry !== undefined) {
+      return this.counted(expiry > this.host.cache.now() ? this.payloads.readable(made, entry.payload, shared, true) : NOT_FRESH, missing);
+    }
     const own = this.tags.unstamped(entry.payload);
-    if (own instanceof Promise) return own.then((live) => this.countedLive(made, live, shared, missing, false));
-    return this.countedLive(made, own, shared, missing, false);
+    if (own instanceof Promise) return own.then((live) => this.countedLive(made, live, shared, missing));
+    return this.countedLive(made, own, shared, missing);
   }
 
-  /** `countedValue` of the entry's own payload (`stamped`: the payload as stored, read past its stamp), undefined when it is not fresh. */
-  private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T, stamped: boolean): MaybePromise<T> {
-    const value = own === undefined ? undefined : this.payloads.readable(made, own, shared, stamped);
-    if (own === undefined || value instanceof Unreadable) {
+  /** `countedValue` of the entry's own payload, undefined when it is not fresh. */
+  private countedLive<T>(made: string, own: P | undefined, shared: boolean, missing: T): MaybePromise<T> {
+    return this.counted(own === undefined ? NOT_FRESH : this.payloads.readable(made, own, shared), missing);
+  }
+
+  /** A read's value counted as a hit, or as a miss (`missing` answered) when not fresh or not decodable (removed first). */
+  private counted<T>(value: unknown, missing: T): MaybePromise<T> {
+    if (value === NOT_FRESH || value instanceof Unreadable) {
       this.counts.misses++;
       return value instanceof Unreadable ? andThen(value.removal, () => missing) : missing;
     }
@@ -214,7 +235,7 @@ export class TaggedReads<P> {
 
   /** A judged shared entry as `readSharedEntry` answers it, counted as a hit, a stale hit or a miss. */
   private countedShared<T>(made: string, payload: P, { stamp, state }: Judged<P>): MaybePromise<RenderEntry<T> | undefined> {
-    const answer = state === undefined ? undefined : this.renderEntryOf<T>(made, payload, stamp, undefined, state);
+    const answer = state === undefined ? undefined : this.renderEntryOf<T>(made, payload, stamp, state);
     if (answer === undefined || answer instanceof Unreadable) {
       this.counts.misses++;
       return answer === undefined ? undefined : andThen(answer.removal, () => undefined);
@@ -242,32 +263,26 @@ export class TaggedReads<P> {
    * The answer for an entry read under `made` (its payload as stored, read past its long `stamp` or
    * the short one of its `expiry` alone if it has either), or Unreadable when its payload cannot be decoded.
    */
-  private entryOf<T>(made: string, payload: P, stamp: EntryStamp | undefined, expiry: number | undefined, state: EntryState): CachedEntry<T> | Unreadable {
-    const value = this.payloads.readable(made, payload, false, stamp !== undefined || expiry !== undefined);
+  private entryOf<T>(made: string, payload: P, read: StampRead, state: EntryState): CachedEntry<T> | Unreadable {
+    const value = this.payloads.readable(made, payload, false, read !== undefined);
     if (value instanceof Unreadable) return value;
-    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state };
+    return { value: value as T, tags: typeof read === 'object' ? read.tags : NO_TAGS, state };
   }
 
   /** `entryOf` for a render: its value shared, not copied, and with what its stamp recorded. */
-  private renderEntryOf<T>(
-    made: string,
-    payload: P,
-    stamp: EntryStamp | undefined,
-    expiry: number | undefined,
-    state: EntryState,
-  ): RenderEntry<T> | Unreadable {
-    const value = this.payloads.readable(made, payload, true, stamp !== undefined || expiry !== undefined);
+  private renderEntryOf<T>(made: string, payload: P, read: StampRead, state: EntryState): RenderEntry<T> | Unreadable {
+    const value = this.payloads.readable(made, payload, true, read !== undefined);
     if (value instanceof Unreadable) return value;
-    const freshUntil = stamp !== undefined ? stamp.freshUntil : expiry === Infinity ? undefined : expiry;
-    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state, contexts: stamp?.contexts ?? NO_TAGS, freshUntil };
+    const stamp = typeof read === 'object' ? read : undefined;
+    return { value: value as T, tags: stamp?.tags ?? NO_TAGS, state, contexts: stamp?.contexts ?? NO_TAGS, freshUntil: freshUntilOf(read) };
   }
 
   /** What the batch answers for its entry `index`: its value for `fresh`, else the entry (shared for a render). */
-  private built(batch: Batch<P>, index: number, stamp: EntryStamp | undefined, expiry: number | undefined, state: EntryState): unknown {
+  private built(batch: Batch<P>, index: number, read: StampRead, state: EntryState): unknown {
     const made = batch.made[index]!;
     const payload = batch.payloads[index]!;
-    if (batch.mode === 'fresh') return this.payloads.readable(made, payload, false, stamp !== undefined || expiry !== undefined);
-    return batch.mode === 'render' ? this.renderEntryOf(made, payload, stamp, expiry, state) : this.entryOf(made, payload, stamp, expiry, state);
+    if (batch.mode === 'fresh') return this.payloads.readable(made, payload, false, read !== undefined);
+    return batch.mode === 'render' ? this.renderEntryOf(made, payload, read, state) : this.entryOf(made, payload, read, state);
   }
 
   private answer<V>(batch: Batch<P>): MaybePromise<BatchAnswer<V>> {
@@ -289,13 +304,13 @@ export class TaggedReads<P> {
       // number, with no stamp made for each.
       const expiry = codec.expiryOf?.(payload);
       if (expiry !== undefined) {
-        this.judge(batch, answers, i, undefined, expiry);
+        this.judge(batch, answers, i, expiry);
         continue;
       }
       const stamp = this.stampRead(made[i]!, payload, last?.[i]);
       // A stamp read again is the one whose tags the batch read with it (see `tagsOf`).
       if (stamp === undefined || stamp === last?.[i]?.stamp || knowsEvery(versions, stamp.tags)) {
-        this.judge(batch, answers, i, stamp, undefined);
+        this.judge(batch, answers, i, stamp);
       } else {
         (late ??= []).push({ index: i, stamp });
         for (const tag of stamp.tags) if (!versions.has(tag)) (unread ??= new Set()).add(tag);
@@ -306,7 +321,7 @@ export class TaggedReads<P> {
     return andThen(this.tags.read([...unread!]), (more) => {
       for (const [tag, version] of more) versions.set(tag, version);
       const lateAnswers = new Map<CacheKey, V>();
-      for (const { index, stamp } of judgedLate) this.judge(batch, lateAnswers, index, stamp, undefined);
+      for (const { index, stamp } of judgedLate) this.judge(batch, lateAnswers, index, stamp);
       // In the caller's order, as the others are.
       const ordered = new Map<CacheKey, V>();
       for (const key of keys) {
@@ -322,19 +337,19 @@ export class TaggedReads<P> {
    * its long `stamp`, all of whose tags' versions the batch holds, or the short one of its `expiry`
    * alone; neither: fresh); counts the read.
    */
-  private judge<V>(batch: Batch<P>, answers: Map<CacheKey, V>, index: number, stamp: EntryStamp | undefined, expiry: number | undefined): void {
+  private judge<V>(batch: Batch<P>, answers: Map<CacheKey, V>, index: number, read: StampRead): void {
     const mode = batch.mode;
     const state =
-      stamp !== undefined
-        ? this.tags.stateOf(stamp, batch.versions)
-        : expiry === undefined || expiry > (batch.now ??= this.host.cache.now())
+      typeof read === 'object'
+        ? this.tags.stateOf(read, batch.versions)
+        : read === undefined || read > (batch.now ??= this.host.cache.now())
           ? 'fresh'
           : undefined;
     if (state === undefined || (state !== 'fresh' && mode === 'fresh')) {
       this.counts.misses++;
       return;
     }
-    const answer = this.built(batch, index, stamp, expiry, state) as V | Unreadable;
+    const answer = this.built(batch, index, read, state) as V | Unreadable;
     if (answer instanceof Unreadable) {
       batch.removals.push(answer.removal);
       this.counts.misses++;
