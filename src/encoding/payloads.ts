@@ -109,7 +109,6 @@ export class Payloads<P> {
   }
 
   private decodeOnce(payload: P, stamped: boolean): unknown {
-    if (!stamped) return this.codec.decode(payload);
-    return this.codec.decodeStamped !== undefined ? this.codec.decodeStamped(payload) : decodeStamped(this.codec, payload);
+    return stamped ? decodeStamped(this.codec, payload) : this.codec.decode(payload);
   }
 }

@@ -167,13 +167,16 @@ export function expiryOfShortStamp(payload: StampedForm): number | undefined {
  * a floating-point operation.
  */
 function expiryIn(payload: StampedForm): number {
-  const high = (byteAt(payload, 1) << 21) | (byteAt(payload, 2) << 14) | (byteAt(payload, 3) << 7) | byteAt(payload, 4);
-  const low = (byteAt(payload, 5) << 14) | (byteAt(payload, 6) << 7) | byteAt(payload, 7);
+  const d1 = byteAt(payload, 1);
+  const d2 = byteAt(payload, 2);
+  const d3 = byteAt(payload, 3);
+  const d4 = byteAt(payload, 4);
+  const d5 = byteAt(payload, 5);
+  const d6 = byteAt(payload, 6);
+  const d7 = byteAt(payload, 7);
   // Every digit this form writes is below 0x80: one past it is damage.
-  let beyond = 0;
-  for (let i = 1; i <= EXPIRY_DIGITS; i++) beyond |= byteAt(payload, i);
-  if (beyond > 0x7f) return -1;
-  return high * LOW_DIGITS_RANGE + low;
+  if ((d1 | d2 | d3 | d4 | d5 | d6 | d7) > 0x7f) return -1;
+  return ((d1 << 21) | (d2 << 14) | (d3 << 7) | d4) * LOW_DIGITS_RANGE + ((d5 << 14) | (d6 << 7) | d7);
 }
 
 /** DECIMAL_EXPIRY_FORMAT's milliseconds, or -1 for a character that is not a digit. */
@@ -213,15 +216,7 @@ export function expiryStamped(payload: Buffer, freshUntil: number | undefined): 
   const stamped = Buffer.allocUnsafe(1 + EXPIRY_DIGITS + payload.length);
   stamped[0] = EXPIRY_FORMAT;
   const milliseconds = expiryMilliseconds(freshUntil);
-  const high = highDigits(milliseconds);
-  const low = milliseconds - high * LOW_DIGITS_RANGE;
-  stamped[1] = (high >>> 21) & 0x7f;
-  stamped[2] = (high >>> 14) & 0x7f;
-  stamped[3] = (high >>> 7) & 0x7f;
-  stamped[4] = high & 0x7f;
-  stamped[5] = (low >>> 14) & 0x7f;
-  stamped[6] = (low >>> 7) & 0x7f;
-  stamped[7] = low & 0x7f;
+  for (let position = 1; position <= EXPIRY_DIGITS; position++) stamped[position] = expiryDigit(milliseconds, position);
   // A typed array's own copy: a few dozen bytes, where Buffer's copy costs a call into native code.
   stamped.set(payload, 1 + EXPIRY_DIGITS);
   return stamped;
@@ -230,18 +225,8 @@ export function expiryStamped(payload: Buffer, freshUntil: number | undefined): 
 /** `expiryStamped` for a string payload: the stamp is ASCII, one character a byte, so the string's UTF-8 is the same bytes. */
 export function expiryStampedText(payload: string, freshUntil: number | undefined): string {
   const milliseconds = expiryMilliseconds(freshUntil);
-  const high = highDigits(milliseconds);
-  const low = milliseconds - high * LOW_DIGITS_RANGE;
-  const stamp = String.fromCharCode(
-    EXPIRY_FORMAT,
-    (high >>> 21) & 0x7f,
-    (high >>> 14) & 0x7f,
-    (high >>> 7) & 0x7f,
-    high & 0x7f,
-    (low >>> 14) & 0x7f,
-    (low >>> 7) & 0x7f,
-    low & 0x7f,
-  );
+  const digit = (position: number) => expiryDigit(milliseconds, position);
+  const stamp = String.fromCharCode(EXPIRY_FORMAT, digit(1), digit(2), digit(3), digit(4), digit(5), digit(6), digit(7));
   return stamp + payload;
 }
 
@@ -252,12 +237,15 @@ function expiryMilliseconds(freshUntil: number | undefined): number {
 }
 
 /**
- * The first four of EXPIRY_FORMAT's digits of `milliseconds`, as a number within 32 bits: with the
- * last three (the rest, also within 32 bits) each digit is a shift. A remainder of a number past 32
- * bits is a floating-point one, which costs several times a write's copy of its value.
+ * EXPIRY_FORMAT's digit at `position` (1, the most significant, to 7) of `milliseconds`, from one of
+ * its two halves, each within 32 bits (the first four digits, the last three), so that the digit is
+ * a shift: a remainder of a number past 32 bits is a floating-point one, which costs several times
+ * a write's copy of its value.
  */
-function highDigits(milliseconds: number): number {
-  return Math.floor(milliseconds / LOW_DIGITS_RANGE);
+function expiryDigit(milliseconds: number, position: number): number {
+  const high = Math.floor(milliseconds / LOW_DIGITS_RANGE);
+  if (position <= 4) return (high >>> (7 * (4 - position))) & 0x7f;
+  return ((milliseconds - high * LOW_DIGITS_RANGE) >>> (7 * (EXPIRY_DIGITS - position))) & 0x7f;
 }
 
 /**

@@ -260,8 +260,8 @@ export class TaggedReads<P> {
   }
 
   /**
-   * The answer for an entry read under `made` (its payload as stored, read past its long `stamp` or
-   * the short one of its `expiry` alone if it has either), or Unreadable when its payload cannot be decoded.
+   * The answer for an entry read under `made` (its payload as stored, read past the stamp it was
+   * judged by, `read`, if it has one), or Unreadable when its payload cannot be decoded.
    */
   private entryOf<T>(made: string, payload: P, read: StampRead, state: EntryState): CachedEntry<T> | Unreadable {
     const value = this.payloads.readable(made, payload, false, read !== undefined);
@@ -334,8 +334,8 @@ export class TaggedReads<P> {
 
   /**
    * Answers the batch's entry `index` into `answers` if the batch's mode takes it as it stands (by
-   * its long `stamp`, all of whose tags' versions the batch holds, or the short one of its `expiry`
-   * alone; neither: fresh); counts the read.
+   * `read`: its long stamp, all of whose tags' versions the batch holds, or its short stamp's expiry;
+   * none: fresh); counts the read.
    */
   private judge<V>(batch: Batch<P>, answers: Map<CacheKey, V>, index: number, read: StampRead): void {
     const mode = batch.mode;
