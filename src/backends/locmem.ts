@@ -150,10 +150,10 @@ export class LocMemCache extends BaseCache<MemoryPayload> implements LocalStore<
     this.answerFromMemory(this);
   }
 
-  protected override readOne(key: string): InProcessEntry<MemoryPayload> | undefined {
+  protected override readOne(key: string, now?: number): InProcessEntry<MemoryPayload> | undefined {
     const entry = this.store.entries.use(key);
     if (entry === undefined) return undefined;
-    if (entry.expiresAt !== null && entry.expiresAt <= this.now()) {
+    if (entry.expiresAt !== null && entry.expiresAt <= (now ?? this.now())) {
       this.store.entries.delete(key);
       return undefined;
     }
@@ -197,10 +197,12 @@ export class LocMemCache extends BaseCache<MemoryPayload> implements LocalStore<
     return this.store.capacity;
   }
 
+  /** The live entries under `keys`, their expiries judged as of one reading of the clock. */
   protected read(keys: string[]): Map<string, InProcessEntry<MemoryPayload>> {
     const found = new Map<string, InProcessEntry<MemoryPayload>>();
+    const now = this.now();
     for (const key of keys) {
-      const entry = this.readOne(key);
+      const entry = this.readOne(key, now);
       if (entry !== undefined) found.set(key, entry);
     }
     return found;

@@ -341,7 +341,7 @@ export class TaggedReads<P> {
     const mode = batch.mode;
     const state =
       typeof read === 'object'
-        ? this.tags.stateOf(read, batch.versions)
+        ? this.tags.stateOf(read, batch.versions, (batch.now ??= this.host.cache.now()))
         : read === undefined || read > (batch.now ??= this.host.cache.now())
           ? 'fresh'
           : undefined;

@@ -210,15 +210,24 @@ export class TagVersions<P> {
   statesOf(stamps: EntryStamp[], known?: TagSnapshot): MaybePromise<Array<EntryState | undefined>> {
     let tags: Set<string> | undefined;
     for (const stamp of stamps) for (const tag of stamp.tags) if (known === undefined || !known.has(tag)) (tags ??= new Set()).add(tag);
-    if (tags === undefined) return stamps.map((stamp) => this.stateOf(stamp, known));
+    if (tags === undefined) return this.statesAt(stamps, known);
     return andThen(this.read([...tags]), (versions) => {
       if (known !== undefined) for (const [tag, version] of known) versions.set(tag, version);
-      return stamps.map((stamp) => this.stateOf(stamp, versions));
+      return this.statesAt(stamps, versions);
     });
   }
 
-  /** How an entry with `stamp` stands against `versions` (which holds every one of its tags) now. */
-  stateOf(stamp: EntryStamp, versions: TagSnapshot | undefined): EntryState | undefined {
+  /** How each of `stamps` stands against `versions`, as of one reading of the clock taken once they are at hand. */
+  private statesAt(stamps: EntryStamp[], versions: TagSnapshot | undefined): Array<EntryState | undefined> {
+    const now = this.host.cache.now();
+    return stamps.map((stamp) => this.stateOf(stamp, versions, now));
+  }
+
+  /**
+   * How an entry with `stamp` stands against `versions` (which holds every one of its tags) at `now`
+   * (the cache's clock read afresh when not given: a batch judges its entries as of one reading).
+   */
+  stateOf(stamp: EntryStamp, versions: TagSnapshot | undefined, now?: number): EntryState | undefined {
     let soft = false;
     for (let i = 0; i < stamp.tags.length; i++) {
       // No version is a version: the first one, before any invalidation (or after the last one expired).
@@ -233,8 +242,8 @@ export class TagVersions<P> {
     // store that judges expiry by the cache's clock would not have answered it past that, and one
     // whose server's clock does may still hold it (see `expiry-stamps.ts`).
     if (staleWhileRevalidate === 0 && staleIfError === 0)
-      return soft || (freshUntil !== undefined && freshUntil <= this.host.cache.now()) ? undefined : 'fresh';
-    const pastFresh = freshUntil === undefined ? 0 : this.host.cache.now() - freshUntil;
+      return soft || (freshUntil !== undefined && freshUntil <= (now ?? this.host.cache.now())) ? undefined : 'fresh';
+    const pastFresh = freshUntil === undefined ? 0 : (now ?? this.host.cache.now()) - freshUntil;
     if (!soft && (freshUntil === undefined || pastFresh < 0)) return 'fresh';
     const staleFor = Math.max(0, pastFresh);
     if (staleFor < staleWhileRevalidate) return 'stale';

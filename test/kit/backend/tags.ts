@@ -29,6 +29,28 @@ export function describeTags(kit: Kit): void {
         ]);
       }
     });
+    it('tags add no reading of the clock per entry to a getMany: its tagged entries are judged as of one reading', async () => {
+      const keys = Array.from({ length: 20 }, (_, i) => `book-${i}`);
+      await cache.setMany(Object.fromEntries(keys.map((key) => [`${key}-plain`, key])), { timeout: 10 });
+      await cache.setMany(Object.fromEntries(keys.map((key) => [key, key])), { timeout: 10, tags: ['shelf'], staleWhileRevalidate: 600 });
+      const written = cache.now();
+      let readings = 0;
+      cache.now = () => (readings++, written + 5);
+      const readingsOf = async (asked: string[]) => {
+        readings = 0;
+        expect((await cache.getMany(asked)).size).toBe(asked.length);
+        return readings;
+      };
+      /** The readings the tags of `count` entries add to a getMany of as many untagged ones (each batch read once first: a first read learns the tags' versions). */
+      const addedByTags = async (count: number) => {
+        const tagged = keys.slice(0, count);
+        const plain = tagged.map((key) => `${key}-plain`);
+        await readingsOf(plain);
+        await readingsOf(tagged);
+        return (await readingsOf(tagged)) - (await readingsOf(plain));
+      };
+      expect(await addedByTags(20)).toBeLessThanOrEqual(await addedByTags(2));
+    });
     it('does not affect entries written after the invalidation', async () => {
       await cache.set('k', 'old', { tags: ['t'] });
       await cache.invalidateTags(['t']);
