@@ -57,6 +57,24 @@ class ReplyBuffer {
     return text;
   }
 
+  /**
+   * The next line when it is a value's header, `VALUE <key> <flags> <bytes>`: its key and byte count,
+   * read from the bytes, as a multi-get answers one header per value and a line made and split for
+   * each cost more than the rest of its parse. Any other line (`END`, an error, a header that is not
+   * one) as `line()` gives it; undefined until it has fully arrived.
+   */
+  valueHeader(): ValueHeader | string | undefined {
+    const data = this.data;
+    const start = this.offset;
+    const end = data.indexOf(CRLF, start);
+    if (end < 0) return undefined;
+    const keyEnd = startsWith(data, start, VALUE_) ? data.indexOf(SPACE, start + VALUE_.length) : -1;
+    const length = keyEnd < 0 || keyEnd >= end ? -1 : blockLengthOf(data, keyEnd, end);
+    if (length < 0) return this.line();
+    this.offset = end + 2;
+    return { key: data.toString('utf8', start + VALUE_.length, keyEnd), length };
+  }
+
   /** A data block of `length` bytes and its trailing CRLF, or undefined until it has fully arrived. */
   block(length: number): Buffer | undefined {
     const available = this.data.length - this.offset;
@@ -76,6 +94,35 @@ class ReplyBuffer {
   }
 }
 
+/** A value's header in a multi-get's reply: the key it answers and the length of its block. */
+interface ValueHeader {
+  key: string;
+  length: number;
+}
+
+const VALUE_ = Buffer.from('VALUE ');
+const SPACE = 0x20;
+
+function startsWith(data: Buffer, at: number, prefix: Buffer): boolean {
+  if (data.length - at < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (data[at + i] !== prefix[i]) return false;
+  return true;
+}
+
+/** The third field of a value's header (`<key> <flags> <bytes>` from `keyEnd`, the space after its key, to `end`): its bytes; -1 when it is not a number. */
+function blockLengthOf(data: Buffer, keyEnd: number, end: number): number {
+  const flagsEnd = data.indexOf(SPACE, keyEnd + 1);
+  if (flagsEnd < 0 || flagsEnd >= end) return -1;
+  let value = 0;
+  let at = flagsEnd + 1;
+  for (; at < end && data[at] !== SPACE; at++) {
+    const digit = data[at]! - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return at === flagsEnd + 1 ? -1 : value;
+}
+
 /** An error reply, or undefined for any other line. */
 function replyError(line: string): MemcachedReplyError | undefined {
   return line === 'ERROR' || line.startsWith('CLIENT_ERROR') || line.startsWith('SERVER_ERROR') ? new MemcachedReplyError(line) : undefined;
@@ -90,7 +137,7 @@ const oneLine: Parser<string> = (reply) => {
 /** Parses `VALUE <key> <flags> <bytes>` blocks up to `END`. */
 function valuesParser(): Parser<Map<string, Buffer>> {
   const values = new Map<string, Buffer>();
-  let header: { key: string; length: number } | undefined;
+  let header: ValueHeader | undefined;
   return (reply) => {
     for (;;) {
       if (header !== undefined) {
@@ -99,12 +146,11 @@ function valuesParser(): Parser<Map<string, Buffer>> {
         values.set(header.key, block);
         header = undefined;
       }
-      const line = reply.line();
-      if (line === undefined) return INCOMPLETE;
-      if (line === 'END') return values;
-      if (!line.startsWith('VALUE ')) return replyError(line) ?? new MemcachedReplyError(line);
-      const [, key, , length] = line.split(' ');
-      header = { key: key!, length: Number(length) };
+      const next = reply.valueHeader();
+      if (next === undefined) return INCOMPLETE;
+      if (next === 'END') return values;
+      if (typeof next === 'string') return replyError(next) ?? new MemcachedReplyError(next);
+      header = next;
     }
   };
 }

@@ -1,5 +1,5 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { createConnection, type Socket } from 'node:net';
+import { type AddressInfo, createConnection, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HashRing, parseServerAddress, ServerConnection } from '../../src/backends/memcached-client.js';
 import { CacheServerError, type CacheParams, InvalidCacheKeyError, MemcachedCache, type MemcachedOptions } from '../../src/index.js';
@@ -143,6 +143,45 @@ describe('memcached', () => {
         .map((lines) => lines[0]!.split(' ').length - 2)
         .reduce((a, b) => a + b),
     ).toBe(200);
+  });
+
+  it('getMany reads back keys in UTF-8, and values that arrive over many reads of the socket', async () => {
+    const cache = open({ location: testServers()[0]!, keyPrefix: 'utf8' });
+    const entries = Object.fromEntries([
+      ['café', 'short'],
+      ['日本語の鍵', 'x'.repeat(300_000)],
+      ['naïve-2', 'after a long one'],
+    ]);
+    await cache.setMany(entries);
+    expect(Object.fromEntries(await cache.getMany([...Object.keys(entries), 'absent']))).toEqual(entries);
+  });
+
+  describe("a multi-get's reply, from a server that sends it a byte at a time", () => {
+    /** A server that answers any command with `reply`, one byte per write. */
+    async function tricklingServer(reply: Buffer): Promise<string> {
+      const server = createServer((socket) =>
+        socket.once('data', async () => {
+          for (const byte of reply) {
+            socket.write(Buffer.of(byte));
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+        }),
+      );
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      opened.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) } as unknown as MemcachedCache);
+      return `127.0.0.1:${(server.address() as AddressInfo).port}`;
+    }
+
+    it('is read value by value, keys in UTF-8', async () => {
+      const location = await tricklingServer(Buffer.from('VALUE café 0 3\r\nabc\r\nVALUE k2 7 0\r\n\r\nEND\r\n'));
+      const found = await raw(location).get(['café', 'k2', 'k3']);
+      expect(Object.fromEntries([...found].map(([key, value]) => [key, value.toString()]))).toEqual({ café: 'abc', k2: '' });
+    });
+
+    it('rejects a value header that is not one, naming the line', async () => {
+      const location = await tricklingServer(Buffer.from('VALUE k 0 three\r\nabc\r\nEND\r\n'));
+      await expect(raw(location).get(['k'])).rejects.toThrow('memcached replied VALUE k 0 three');
+    });
   });
 
   it('stores timeouts longer than 30 days as absolute times, and keeps them', async () => {
