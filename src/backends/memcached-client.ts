@@ -68,11 +68,11 @@ class ReplyBuffer {
     const start = this.offset;
     const end = data.indexOf(CRLF, start);
     if (end < 0) return undefined;
-    const keyEnd = startsWith(data, start, VALUE_) ? data.indexOf(SPACE, start + VALUE_.length) : -1;
+    const keyEnd = startsWith(data, start, VALUE_PREFIX) ? data.indexOf(SPACE, start + VALUE_PREFIX.length) : -1;
     const length = keyEnd < 0 || keyEnd >= end ? -1 : blockLengthOf(data, keyEnd, end);
     if (length < 0) return this.line();
     this.offset = end + 2;
-    return { key: data.toString('utf8', start + VALUE_.length, keyEnd), length };
+    return { key: data.toString('utf8', start + VALUE_PREFIX.length, keyEnd), length };
   }
 
   /** A data block of `length` bytes and its trailing CRLF, or undefined until it has fully arrived. */
@@ -100,9 +100,10 @@ interface ValueHeader {
   length: number;
 }
 
-const VALUE_ = Buffer.from('VALUE ');
+const VALUE_PREFIX = Buffer.from('VALUE ');
 const SPACE = 0x20;
 
+/** Whether `data` holds `prefix` at `at`, compared in place (a few bytes: less than a call into Buffer's native compare). */
 function startsWith(data: Buffer, at: number, prefix: Buffer): boolean {
   if (data.length - at < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (data[at + i] !== prefix[i]) return false;

@@ -339,12 +339,8 @@ export class TaggedReads<P> {
    */
   private judge<V>(batch: Batch<P>, answers: Map<CacheKey, V>, index: number, read: StampRead): void {
     const mode = batch.mode;
-    const state =
-      typeof read === 'object'
-        ? this.tags.stateOf(read, batch.versions, (batch.now ??= this.host.cache.now()))
-        : read === undefined || read > (batch.now ??= this.host.cache.now())
-          ? 'fresh'
-          : undefined;
+    const now = (batch.now ??= this.host.cache.now());
+    const state = typeof read === 'object' ? this.tags.stateOf(read, batch.versions, now) : read === undefined || read > now ? 'fresh' : undefined;
     if (state === undefined || (state !== 'fresh' && mode === 'fresh')) {
       this.counts.misses++;
       return;
