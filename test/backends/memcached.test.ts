@@ -23,7 +23,8 @@ describeBackend('memcached', {
 });
 
 describe('memcached', () => {
-  const opened: MemcachedCache[] = [];
+  /** What each test opened (caches, raw connections, scripted servers), closed after it. */
+  const opened: { close(): Promise<unknown> }[] = [];
   const started: MemcachedProcess[] = [];
   afterEach(async () => {
     await Promise.all(opened.splice(0).map((cache) => cache.close()));
@@ -73,7 +74,7 @@ describe('memcached', () => {
   /** A raw connection, to see what the server itself holds. */
   function raw(location: string): ServerConnection {
     const connection = new ServerConnection(parseServerAddress(location), 2000, 0);
-    opened.push({ close: () => connection.close() } as MemcachedCache);
+    opened.push(connection);
     return connection;
   }
 
@@ -168,7 +169,7 @@ describe('memcached', () => {
         }),
       );
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      opened.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) } as unknown as MemcachedCache);
+      opened.push({ close: () => new Promise<void>((resolve) => server.close(() => resolve())) });
       return `127.0.0.1:${(server.address() as AddressInfo).port}`;
     }
 
