@@ -3,6 +3,8 @@
  * figure with its anchor from the same run, and prints and records the ratios.
  */
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export interface Measurement {
   /** Operations per second. */
@@ -44,6 +46,31 @@ export interface Comparison {
   sameBuild?: number;
   /** The lowest and highest same-build ratio of the processes (or fresh servers) the row was measured in. */
   sameBuildSpread?: [number, number];
+  /**
+   * With `--against`, where the section loads the other checkout's build beside ours: the same ratio
+   * of ours against that build doing the same work, measured in the same rounds as the same-build
+   * ratio, so that the two are read alike.
+   */
+  otherBuild?: number;
+  /** The lowest and highest ratio against the other build of the processes the row was measured in. */
+  otherBuildSpread?: [number, number];
+}
+
+/** What the package exports, as a section uses it: ours, or the other checkout's build. */
+export type Library = typeof import('../src/index.js');
+
+/** The variable through which the runner tells a unit's process where the other checkout is (`--against`). */
+export const OTHER_CHECKOUT = 'CACHEGRAIN_BENCH_AGAINST';
+
+/**
+ * The other checkout's build, when the runner was given one, loaded into this process beside ours so
+ * that a section can measure its cache in the same rounds as ours. It is typed as ours: a section
+ * uses only what both builds have.
+ */
+export async function otherBuild(): Promise<Library | undefined> {
+  const checkout = process.env[OTHER_CHECKOUT];
+  if (checkout === undefined) return undefined;
+  return (await import(pathToFileURL(join(checkout, 'dist', 'src', 'index.js')).href)) as Library;
 }
 
 /** How many times each comparison measures ours and its anchor, alternately. */
@@ -98,7 +125,8 @@ export interface Surroundings {
  * ratios. On a shared 2-core machine a single measurement swings by tens of percent, and the machine
  * changes from one second to the next: the two measurements of a round, taken back to back, see much
  * the same machine, and the median drops the rounds it disturbed. Each round measures ours a second
- * time, where the anchor would stand in the round's order, for the same-build ratio beside the row's.
+ * time, for the same-build ratio beside the row's, and, given `theirs` (the same work done by the
+ * other build), that build on the other side of ours, for the ratio against it.
  */
 export async function compare(
   section: string,
@@ -106,11 +134,18 @@ export async function compare(
   ours: (i: number) => Promise<unknown> | unknown,
   anchorName: string,
   anchor: (i: number) => Promise<unknown> | unknown,
-  options: MeasureOptions & { target?: number; whileOurs?: Surroundings; judgedBy?: 'cpu' } = {},
+  options: MeasureOptions & {
+    target?: number;
+    whileOurs?: Surroundings;
+    judgedBy?: 'cpu';
+    theirs?: ((i: number) => Promise<unknown> | unknown) | undefined;
+  } = {},
 ): Promise<Comparison> {
   const anchors: Measurement[] = [];
   const oursRuns: Measurement[] = [];
   const again: Measurement[] = [];
+  const theirRuns: Measurement[] = [];
+  const { theirs } = options;
   const measureOurs = async (runs: Measurement[]) => {
     options.whileOurs?.enter();
     try {
@@ -119,16 +154,21 @@ export async function compare(
       options.whileOurs?.leave();
     }
   };
-  // The order flips every round, so that neither side always runs just after the other; ours stands
-  // between the anchor and its second measurement, so both are as far from it.
+  // The order flips every round, so that no side always runs just after another. Ours stands between
+  // its second measurement and whichever it is compared with beside it (the other build where there
+  // is one, the anchor where not), so both are as far from it.
   for (let round = 0; round < ROUNDS; round++) {
-    if (round % 2 === 0) anchors.push(await measure(anchor, options));
-    else await measureOurs(again);
+    const first = round % 2 === 0;
+    if (first) anchors.push(await measure(anchor, options));
+    if (first && theirs !== undefined) theirRuns.push(await measure(theirs, options));
+    if (!first) await measureOurs(again);
     await measureOurs(oursRuns);
-    if (round % 2 === 0) await measureOurs(again);
-    else anchors.push(await measure(anchor, options));
+    if (first) await measureOurs(again);
+    if (!first && theirs !== undefined) theirRuns.push(await measure(theirs, options));
+    if (!first) anchors.push(await measure(anchor, options));
   }
   const result = compared(section, name, oursRuns, anchorName, anchors, options.target, again, options.judgedBy);
+  if (theirs !== undefined) result.otherBuild = compared(section, name, oursRuns, 'the other build', theirRuns, undefined, undefined, options.judgedBy).ratio;
   print(result);
   return result;
 }
@@ -198,7 +238,9 @@ export function formatted(measurement: Measurement, unit: Comparison['unit']): s
 export function print(result: Comparison): void {
   const fmt = (m: Measurement) => formatted(m, result.unit) + (result.judgedBy === 'cpu' ? `, ${cpuText(m)}` : '');
   const verdict = result.met === undefined ? '' : result.met ? `  target ${result.target} met` : `  target ${result.target} MISSED`;
-  const control = result.sameBuild === undefined ? '' : `  (same build ×2: ${ratioText(result.sameBuild)}×)`;
+  const control =
+    (result.sameBuild === undefined ? '' : `  (same build ×2: ${ratioText(result.sameBuild)}×)`) +
+    (result.otherBuild === undefined ? '' : `  (÷ other build: ${result.otherBuild.toFixed(3)})`);
   console.log(
     `${result.section.padEnd(12)} ${result.name.padEnd(44)} ${fmt(result.ours).padStart(16)} vs ${result.anchorName} ${fmt(result.anchor)}  = ${ratioText(result.ratio)}×${result.judgedBy === 'cpu' ? ' in CPU' : ''}${verdict}${control}`,
   );

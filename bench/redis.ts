@@ -5,47 +5,53 @@
  * Both sides return the stored string; ours also pays for the codec, the key and the deadline.
  * Then tags against the same work without them: getMany(100) of tagged entries against
  * untagged ones (tags shared by groups of entries, and a tag of each entry's own, which doubles the keys read), and an invalidation of a tag 100,000 entries carry against one only one carries.
+ * With `--against`, the other build's cache does the same work on the same server, under a key
+ * prefix of its own, in the same rounds.
  */
 import { serialize } from 'node:v8';
 import { Redis } from 'ioredis';
 import { bytesCodec, RedisCache } from '../src/index.js';
 import { decodeStamped } from '../src/encoding/codec.js';
 import { startRedisServer } from '../test/setup/redis.js';
-import { compare, type Comparison } from './harness.js';
+import { compare, type Comparison, otherBuild } from './harness.js';
+
+/** Work a cache does in a row, made for ours and for the other build's alike. */
+type Work = (cache: RedisCache) => (i: number) => Promise<unknown>;
+
+export const loadsOtherBuild = true;
 
 export async function run(): Promise<Comparison[]> {
   const server = await startRedisServer();
   const cache = new RedisCache({ location: server.url, keyPrefix: 'bench' });
+  const other = await otherBuild();
+  const theirCache = other && new other.RedisCache({ location: server.url, keyPrefix: 'other' });
   const raw = new Redis(server.url);
   try {
     const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
     const value = 'a short string value';
-    await cache.setMany(Object.fromEntries(keys.map((key) => [key, value])));
+    for (const each of theirCache === undefined ? [cache] : [cache, theirCache]) await each.setMany(Object.fromEntries(keys.map((key) => [key, value])));
+    if (theirCache !== undefined && (await theirCache.get(keys[0]!)) !== value) throw new Error('the other build did not read back its entry');
     await raw.mset(Object.fromEntries(keys.map((key) => [`raw:${key}`, value])));
     const batches = Array.from({ length: 10 }, (_, b) => keys.slice(b * 100, b * 100 + 100));
+    const beside = (work: Work) => ({ theirs: theirCache && work(theirCache) });
+    const get: Work = (c) => (i) => c.get(keys[i % 1000]!);
+    const set: Work = (c) => (i) => c.set(keys[i % 1000]!, value);
+    const getMany: Work = (c) => (i) => c.getMany(batches[i % 10]!);
 
     const results: Comparison[] = [];
     for (const inFlight of [1, 50]) {
       const options = { inFlight, target: 0.9 };
       results.push(
-        await compare(
-          'redis',
-          `get, ${inFlight} in flight`,
-          (i) => cache.get(keys[i % 1000]!),
-          'ioredis GET',
-          (i) => raw.get(`raw:${keys[i % 1000]}`),
-          options,
-        ),
+        await compare('redis', `get, ${inFlight} in flight`, get(cache), 'ioredis GET', (i) => raw.get(`raw:${keys[i % 1000]}`), {
+          ...options,
+          ...beside(get),
+        }),
       );
       results.push(
-        await compare(
-          'redis',
-          `set, ${inFlight} in flight`,
-          (i) => cache.set(keys[i % 1000]!, value),
-          'ioredis SET EX',
-          (i) => raw.set(`raw:${keys[i % 1000]}`, value, 'EX', 300),
-          options,
-        ),
+        await compare('redis', `set, ${inFlight} in flight`, set(cache), 'ioredis SET EX', (i) => raw.set(`raw:${keys[i % 1000]}`, value, 'EX', 300), {
+          ...options,
+          ...beside(set),
+        }),
       );
     }
     // The anchor reads what the cache reads: keys as long as its made keys, holding the bytes the
@@ -61,10 +67,10 @@ export async function run(): Promise<Comparison[]> {
       await compare(
         'redis',
         'getMany(100)',
-        (i) => cache.getMany(batches[i % 10]!),
+        getMany(cache),
         'ioredis MGET of 100 (same key lengths, stored bytes)',
         (i) => raw.mget(...storedBatches[i % 10]!),
-        { target: 0.95 },
+        { target: 0.95, ...beside(getMany) },
       ),
     );
     // Where the gap goes: the same anchors made to carry the bytes the cache stores (no targets).
@@ -73,87 +79,97 @@ export async function run(): Promise<Comparison[]> {
       await compare(
         'redis',
         'set, 1 in flight (anchor sends v8 bytes)',
-        (i) => cache.set(keys[i % 1000]!, value),
+        set(cache),
         'ioredis SET PX of a Buffer',
         (i) => raw.set(`raw:${keys[i % 1000]}`, bytes, 'PX', 300_000),
+        beside(set),
       ),
     );
     results.push(
       await compare(
         'redis',
         'getMany(100) (anchor decodes too)',
-        (i) => cache.getMany(batches[i % 10]!),
+        getMany(cache),
         'ioredis MGET + bytesCodec.decode',
         async (i) => {
           const found = await raw.mgetBuffer(...batches[i % 10]!.map((key) => cache.makeKey(key)));
           return found.map((payload) => (payload === null ? undefined : decodeStamped(bytesCodec, payload)));
         },
+        beside(getMany),
       ),
     );
-    results.push(...(await tagged(cache)));
+    results.push(...(await tagged(cache, theirCache)));
     return results;
   } finally {
     await cache.close();
+    await theirCache?.close();
     await raw.quit();
     await server.stop();
   }
 }
 
 /** Tags: reading tagged entries, and invalidating a tag, whatever the number of entries carrying it. */
-async function tagged(cache: RedisCache): Promise<Comparison[]> {
+async function tagged(cache: RedisCache, theirCache: RedisCache | undefined): Promise<Comparison[]> {
   const value = 'a short string value';
   const results: Comparison[] = [];
   const keys = Array.from({ length: 1000 }, (_, i) => `tagged-${i}`);
   const own = keys.map((key) => `${key}-own`);
-  for (const [i, key] of keys.entries()) {
-    // Tags shared as a site shares them (a group of ten, the whole catalogue): 11 versions read with a batch of 100.
-    await cache.set(key, value, { tags: [`group:${Math.floor(i / 10)}`, 'catalogue'] });
-    // One tag of its own besides the group's: 110 versions read with a batch of 100, twice the keys of the untagged read.
-    await cache.set(own[i]!, value, { tags: [`item:${i}`, `group:${Math.floor(i / 10)}`] });
-  }
   const batchesOf = (list: string[]) => Array.from({ length: 10 }, (_, b) => list.slice(b * 100, b * 100 + 100));
   const [shared, owned, plain] = [batchesOf(keys), batchesOf(own), batchesOf(keys.map((key) => key.replace('tagged-', 'key-')))];
-  for (const batch of [shared[0]!, owned[0]!]) {
-    const sample = await cache.getMany(batch);
-    if (sample.size !== 100) throw new Error(`the tagged entries did not read back (${sample.size} of 100)`);
+  const caches = theirCache === undefined ? [cache] : [cache, theirCache];
+  for (const each of caches) {
+    for (const [i, key] of keys.entries()) {
+      // Tags shared as a site shares them (a group of ten, the whole catalogue): 11 versions read with a batch of 100.
+      await each.set(key, value, { tags: [`group:${Math.floor(i / 10)}`, 'catalogue'] });
+      // One tag of its own besides the group's: 110 versions read with a batch of 100, twice the keys of the untagged read.
+      await each.set(own[i]!, value, { tags: [`item:${i}`, `group:${Math.floor(i / 10)}`] });
+    }
+    for (const batch of [shared[0]!, owned[0]!]) {
+      const sample = await each.getMany(batch);
+      if (sample.size !== 100) throw new Error(`the tagged entries did not read back (${sample.size} of 100)`);
+    }
   }
+  const beside = (work: Work) => ({ theirs: theirCache && work(theirCache) });
+  const getMany =
+    (batches: string[][]): Work =>
+    (c) =>
+    (i) =>
+      c.getMany(batches[i % 10]!);
   results.push(
-    await compare(
-      'redis',
-      'getMany(100), 2 shared tags each',
-      (i) => cache.getMany(shared[i % 10]!),
-      'getMany(100) untagged',
-      (i) => cache.getMany(plain[i % 10]!),
-      { target: 0.8 },
-    ),
+    await compare('redis', 'getMany(100), 2 shared tags each', getMany(shared)(cache), 'getMany(100) untagged', getMany(plain)(cache), {
+      target: 0.8,
+      ...beside(getMany(shared)),
+    }),
   );
   results.push(
     await compare(
       'redis',
       'getMany(100), 2 tags each, one its own',
-      (i) => cache.getMany(owned[i % 10]!),
+      getMany(owned)(cache),
       'getMany(100) untagged',
-      (i) => cache.getMany(plain[i % 10]!),
+      getMany(plain)(cache),
+      beside(getMany(owned)),
     ),
   );
 
   // 100,000 entries carry 'crowded'; one carries 'lonely'. Invalidating either is one write.
-  await cache.set('lonely-entry', value, { tags: ['lonely'] });
   const crowd = Array.from({ length: 100_000 }, (_, i) => `crowd-${i}`);
-  for (let start = 0; start < crowd.length; start += 1000) {
-    await cache.setMany(Object.fromEntries(crowd.slice(start, start + 1000).map((key) => [key, value])), { timeout: 600, tags: ['crowded'] });
+  for (const each of caches) {
+    await each.set('lonely-entry', value, { tags: ['lonely'] });
+    for (let start = 0; start < crowd.length; start += 1000) {
+      await each.setMany(Object.fromEntries(crowd.slice(start, start + 1000).map((key) => [key, value])), { timeout: 600, tags: ['crowded'] });
+    }
+    if ((await each.get(crowd[99_999]!)) !== value) throw new Error('the 100,000 tagged entries were not stored');
   }
-  if ((await cache.get(crowd[99_999]!)) !== value) throw new Error('the 100,000 tagged entries were not stored');
+  const invalidate: Work = (c) => () => c.invalidateTags(['crowded']);
   results.push(
-    await compare(
-      'redis',
-      'invalidateTags, tag on 100,000 entries',
-      () => cache.invalidateTags(['crowded']),
-      'tag on 1 entry',
-      () => cache.invalidateTags(['lonely']),
-      { target: 0.8 },
-    ),
+    await compare('redis', 'invalidateTags, tag on 100,000 entries', invalidate(cache), 'tag on 1 entry', () => cache.invalidateTags(['lonely']), {
+      target: 0.8,
+      ...beside(invalidate),
+    }),
   );
-  if ((await cache.get(crowd[0]!)) !== undefined) throw new Error('invalidating the tag left its entries readable');
+  for (const each of caches) {
+    if ((await each.get(crowd[0]!)) !== undefined) throw new Error('invalidating the tag left its entries readable');
+  }
   return results;
 }

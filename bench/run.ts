@@ -10,13 +10,16 @@
  * has an offset of its own that holds for all its rounds (where the JIT inlined, where the allocator
  * put things), and on a shared machine it moves a row by more than a change worth finding. A row's
  * ratio is the median of its processes' ratios, and the table shows their spread. With `--against`,
- * the processes of the two checkouts alternate, unit by unit, so both see the same machine.
+ * a section that loads the other checkout's build measures it in the same rounds as ours and ours
+ * again, in its own processes, so that its ratio against that build is read as its same-build ratio
+ * is; for the other sections the processes of the two checkouts alternate, unit by unit, so both see
+ * the same machine.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Comparison, cpuText, formatted, machineSummary, median, ratioText } from './harness.js';
+import { type Comparison, cpuText, formatted, machineSummary, median, OTHER_CHECKOUT, ratioText } from './harness.js';
 
 /** A section of the benchmark: its units (each run in a fresh process), and how many processes a unit takes. */
 interface Section {
@@ -24,6 +27,8 @@ interface Section {
   units?: readonly string[];
   /** Processes a unit runs in when the section starts fresh ones of its own (servers) and needs no more, for all its units or by unit. */
   processes?: number | ((unit: string) => number | undefined);
+  /** Whether its units load the other checkout's build (`--against`) and measure it beside ours, in the same rounds. */
+  loadsOtherBuild?: boolean;
   run(unit?: string): Promise<Comparison[]>;
 }
 
@@ -64,16 +69,18 @@ console.log(machineSummary());
 const ours: Comparison[] = [];
 const theirs: Comparison[] = [];
 const theirUnits = against === undefined ? new Set<string>() : unitsOf(against);
-for (const [section, unit, count] of await unitsToRun(only)) {
+for (const [section, unit, count, loadsOtherBuild] of await unitsToRun(only)) {
   const runs: { ours: Comparison[][]; theirs: Comparison[][] } = { ours: [], theirs: [] };
   const named = unit === undefined ? section : `${section}:${unit}`;
+  const beside = against !== undefined && loadsOtherBuild;
   for (let i = 0; i < count; i++) {
     // The two checkouts alternate, the order flipping each time, so neither always runs first; a
-    // unit the other checkout does not have runs on this side alone.
-    const order = !theirUnits.has(named) ? ['ours'] : i % 2 === 0 ? ['ours', 'theirs'] : ['theirs', 'ours'];
+    // unit the other checkout does not have, or one that measures it in its own rounds, runs on this side alone.
+    const order = beside || !theirUnits.has(named) ? ['ours'] : i % 2 === 0 ? ['ours', 'theirs'] : ['theirs', 'ours'];
     for (const side of order as Array<'ours' | 'theirs'>) {
       const script = side === 'ours' ? HERE : join(against!, 'dist', 'bench', 'run.js');
-      runs[side].push(await runUnit(script, named, against === undefined ? '' : `${side}, `));
+      const label = against === undefined ? '' : beside ? 'ours beside the other build, ' : `${side}, `;
+      runs[side].push(await runUnit(script, named, label, beside ? against : undefined));
     }
   }
   ours.push(...merged(runs.ours));
@@ -83,7 +90,7 @@ for (const [section, unit, count] of await unitsToRun(only)) {
 console.log('');
 for (const row of ours)
   console.log(
-    `${row.section.padEnd(12)} ${`${row.name} vs ${row.anchorName}`.padEnd(90)} ${ratioText(row.ratio)}×  (${spreadText(row)})  same build ×2: ${sameBuildText(row) || '—'}`,
+    `${row.section.padEnd(12)} ${`${row.name} vs ${row.anchorName}`.padEnd(90)} ${ratioText(row.ratio)}×  (${rangeText(row.spread)})  same build ×2: ${sameBuildText(row) || '—'}`,
   );
 if (against !== undefined) console.log(`\n${comparisonTable(theirs, ours, against)}`);
 // This checkout's figures are as good beside another's: its processes alternate with the other's.
@@ -120,9 +127,9 @@ function parseArguments(args: string[]): { only: string[]; processes: number | u
   return { only, processes, against };
 }
 
-/** Each unit to run, in order, with how many processes it runs in. */
-async function unitsToRun(only: readonly string[]): Promise<Array<[string, string | undefined, number]>> {
-  const units: Array<[string, string | undefined, number]> = [];
+/** Each unit to run, in order, with how many processes it runs in and whether it loads the other build. */
+async function unitsToRun(only: readonly string[]): Promise<Array<[string, string | undefined, number, boolean]>> {
+  const units: Array<[string, string | undefined, number, boolean]> = [];
   for (const [name, load] of Object.entries(SECTIONS)) {
     const asked = only.filter((arg) => arg.split(':')[0] === name);
     if (only.length > 0 && asked.length === 0) continue;
@@ -132,7 +139,7 @@ async function unitsToRun(only: readonly string[]): Promise<Array<[string, strin
       (typeof section.processes === 'function' ? section.processes(unit ?? '') : section.processes) ?? processes ?? 3;
     const wanted = asked.some((arg) => !arg.includes(':')) || asked.length === 0 ? undefined : asked.map((arg) => arg.split(':')[1]!);
     for (const unit of section.units ?? [undefined]) {
-      if (wanted === undefined || (unit !== undefined && wanted.includes(unit))) units.push([name, unit, countOf(unit)]);
+      if (wanted === undefined || (unit !== undefined && wanted.includes(unit))) units.push([name, unit, countOf(unit), section.loadsOtherBuild === true]);
     }
     if (wanted !== undefined) {
       const unknown = wanted.filter((unit) => !(section.units ?? []).includes(unit));
@@ -151,12 +158,13 @@ function unitsOf(checkout: string): Set<string> {
 }
 
 /** Runs one unit in a fresh process of `script`, passing on what it prints; answers its figures. */
-async function runUnit(script: string, unit: string, label: string): Promise<Comparison[]> {
+async function runUnit(script: string, unit: string, label: string, otherCheckout: string | undefined): Promise<Comparison[]> {
   console.log(`-- ${label}${unit}`);
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, [...process.execArgv, script, '--unit', unit], {
       stdio: ['ignore', 'pipe', 'inherit'],
       cwd: dirname(dirname(dirname(script))),
+      env: otherCheckout === undefined ? process.env : { ...process.env, [OTHER_CHECKOUT]: otherCheckout },
     });
     let text = '';
     let line = '';
@@ -185,19 +193,26 @@ function merged(runs: readonly Comparison[][]): Comparison[] {
   if (runs.length === 0) return [];
   return runs[0]!.map((first, row) => {
     const same = runs.map((run) => run[row]).filter((r): r is Comparison => r !== undefined && r.name === first.name && r.anchorName === first.anchorName);
+    // A unit run once keeps the spread it found over fresh servers of its own, where it found one.
+    const spreadOf = (values: number[], own: [number, number] | undefined): [number, number] =>
+      same.length === 1 && own !== undefined ? own : [Math.min(...values), Math.max(...values)];
     const ratios = same.map((r) => r.ratio);
     const result: Comparison = {
       ...first,
       ours: medianMeasurement(same.map((r) => r.ours)),
       anchor: medianMeasurement(same.map((r) => r.anchor)),
       ratio: median(ratios),
-      spread: same.length === 1 && first.spread !== undefined ? first.spread : [Math.min(...ratios), Math.max(...ratios)],
+      spread: spreadOf(ratios, first.spread),
     };
     const controls = same.flatMap((r) => (r.sameBuild === undefined ? [] : [r.sameBuild]));
     if (controls.length === same.length) {
       result.sameBuild = median(controls);
-      result.sameBuildSpread =
-        same.length === 1 && first.sameBuildSpread !== undefined ? first.sameBuildSpread : [Math.min(...controls), Math.max(...controls)];
+      result.sameBuildSpread = spreadOf(controls, first.sameBuildSpread);
+    }
+    const againstOther = same.flatMap((r) => (r.otherBuild === undefined ? [] : [r.otherBuild]));
+    if (againstOther.length === same.length) {
+      result.otherBuild = median(againstOther);
+      result.otherBuildSpread = spreadOf(againstOther, first.otherBuildSpread);
     }
     if (first.threshold !== undefined) result.met = metBy(result);
     return result;
@@ -220,14 +235,15 @@ function metBy(row: Comparison): boolean {
   return (row.ours.meanMicros - row.anchor.meanMicros) / 1000 <= threshold.value;
 }
 
-function spreadText(row: Comparison): string {
-  return row.spread === undefined ? '' : `${ratioText(row.spread[0])}–${ratioText(row.spread[1])}`;
+/** A spread, lowest–highest. */
+function rangeText(range: [number, number] | undefined): string {
+  return range === undefined ? '' : `${ratioText(range[0])}–${ratioText(range[1])}`;
 }
 
 /** The same-build ratio and its spread: how far the row's ratio moves with nothing changed. */
 function sameBuildText(row: Comparison): string {
   if (row.sameBuild === undefined) return '';
-  const spread = row.sameBuildSpread === undefined ? '' : ` (${ratioText(row.sameBuildSpread[0])}–${ratioText(row.sameBuildSpread[1])})`;
+  const spread = row.sameBuildSpread === undefined ? '' : ` (${rangeText(row.sameBuildSpread)})`;
   return `${ratioText(row.sameBuild)}×${spread}`;
 }
 
@@ -240,7 +256,7 @@ function figureText(row: Comparison, side: 'ours' | 'anchor'): string {
 function resultsMarkdown(rows: readonly Comparison[]): string {
   const lines = rows.map(
     (r) =>
-      `| ${r.section} | ${r.name} | ${figureText(r, 'ours')} | ${r.anchorName} | ${figureText(r, 'anchor')} | ${ratioText(r.ratio)}×${r.judgedBy === 'cpu' ? ' CPU' : ''} | ${spreadText(r)} | ${sameBuildText(r)} | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
+      `| ${r.section} | ${r.name} | ${figureText(r, 'ours')} | ${r.anchorName} | ${figureText(r, 'anchor')} | ${ratioText(r.ratio)}×${r.judgedBy === 'cpu' ? ' CPU' : ''} | ${rangeText(r.spread)} | ${sameBuildText(r)} | ${r.target ?? ''}${r.met === undefined ? '' : r.met ? ' ✓' : ' ✗'} |`,
   );
   return [
     '# Benchmark results',
@@ -258,21 +274,30 @@ function resultsMarkdown(rows: readonly Comparison[]): string {
   ].join('\n');
 }
 
-/** Two checkouts' rows side by side: each one's ratio to its anchor, and ours ÷ theirs. */
+/**
+ * Two checkouts' rows side by side: each one's ratio to its anchor, and ours ÷ theirs. A row measured
+ * beside the other build in the same rounds has its ÷ from those rounds, with its spread over the
+ * processes, and no ratio of the other build's to the anchor of its own.
+ */
 function comparisonTable(theirs: readonly Comparison[], ours: readonly Comparison[], other: string): string {
   const key = (row: Comparison) => `${row.section}\u0000${row.name}\u0000${row.anchorName}`;
   const theirsByKey = new Map(theirs.map((row) => [key(row), row]));
   const lines = ours.map((row) => {
     const them = theirsByKey.get(key(row));
     theirsByKey.delete(key(row));
-    const ratio = them === undefined ? '—' : (row.ratio / them.ratio).toFixed(3);
-    const before = them === undefined ? '—' : `${ratioText(them.ratio)} (${spreadText(them)})`;
-    return `| ${row.section} | ${row.name} | ${row.anchorName} | ${before} | ${ratioText(row.ratio)} (${spreadText(row)}) | ${ratio} | ${sameBuildText(row)} |`;
+    const ratio =
+      row.otherBuild !== undefined
+        ? `${row.otherBuild.toFixed(3)} (${rangeText(row.otherBuildSpread)})`
+        : them === undefined
+          ? '—'
+          : (row.ratio / them.ratio).toFixed(3);
+    const before = them === undefined ? '—' : `${ratioText(them.ratio)} (${rangeText(them.spread)})`;
+    return `| ${row.section} | ${row.name} | ${row.anchorName} | ${before} | ${ratioText(row.ratio)} (${rangeText(row.spread)}) | ${ratio} | ${sameBuildText(row)} |`;
   });
   for (const row of theirsByKey.values())
-    lines.push(`| ${row.section} | ${row.name} | ${row.anchorName} | ${ratioText(row.ratio)} (${spreadText(row)}) | — | — | |`);
+    lines.push(`| ${row.section} | ${row.name} | ${row.anchorName} | ${ratioText(row.ratio)} (${rangeText(row.spread)}) | — | — | |`);
   return [
-    `Against ${other}: each side's ratio to its anchor (median over processes, spread beside it), this checkout's ÷ the other's, and this checkout's same-build ratio (how far a ratio moves with nothing changed).`,
+    `Against ${other}: each side's ratio to its anchor (median over processes, spread beside it), this checkout's ÷ the other's, and this checkout's same-build ratio (how far a ratio moves with nothing changed). Where the other side reads "—" and ÷ has a spread, both builds ran in the same processes and ÷ is ours against theirs in the same rounds, as the same-build ratio is ours against ours.`,
     '',
     '| section | benchmark | anchor | other | this | ÷ | same build ×2 |',
     '|---|---|---|---:|---:|---:|---:|',
