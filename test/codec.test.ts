@@ -164,6 +164,14 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
     }
   });
 
+  it('tells a counter the server counted past the safe integers, to the ends of its 64 bits, as one', () => {
+    // What INCRBY leaves under a key: a touch must not stamp it, or the next INCRBY fails.
+    for (const stored of ['9223372036854775807', '-9223372036854775808', String(Number.MAX_SAFE_INTEGER)]) {
+      expect(bytesCodec.isCounter!(Buffer.from(stored)), stored).toBe(true);
+      expect(textOrBytesCodec.isCounter!(stored), stored).toBe(true);
+    }
+  });
+
   it('is the long form once the stamp holds anything more', () => {
     for (const other of [
       { ...stamp, tags: ['a'], versions: ['1'] },

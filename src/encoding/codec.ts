@@ -210,9 +210,17 @@ function decodeBytesAt(bytes: Buffer, offset: number): unknown {
   return Number(text);
 }
 
+/**
+ * The longest integer in decimal a counter's payload holds: a server's own (INCRBY counts on past
+ * the safe integers, to a signed 64-bit one), `-9223372036854775808`.
+ */
+const COUNTER_CHARACTERS = 20;
+
 /** Whether a payload in either form is a safe integer in decimal (the only payload that begins with a digit or `-`). */
 function isDecimalInteger(payload: StampedForm): boolean {
-  if (payload.length === 0) return false;
+  // A longer one is not, and its first character is not read: a string just encoded is a
+  // concatenation, which reading flattens into a copy, and every write with a timeout asks this.
+  if (payload.length === 0 || payload.length > COUNTER_CHARACTERS) return false;
   const first = byteAt(payload, 0);
   return first === 0x2d || (first >= 0x30 && first <= 0x39);
 }
