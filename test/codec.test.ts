@@ -179,9 +179,53 @@ describe('a stamp of nothing but when the entry stops being fresh (an untagged f
       { ...stamp, contexts: ['url'] },
     ]) {
       const stamped = bytesCodec.stamp!(bytesCodec.encode('x'), other);
-      expect(stamped[0]).toBe(0x01);
+      // Its expiry in the short form's seven digits ahead of the JSON, which holds the rest.
+      expect(stamped[0]).toBe(0x04);
+      expect(stamped.toString('latin1')).not.toContain(String(stamp.freshUntil));
       expect(bytesCodec.unstamp!(stamped)!.stamp).toEqual(other);
       expect(bytesCodec.expiryOf!(stamped)).toBeUndefined();
+      const { freshUntil: _never, ...forever } = other;
+      expect(bytesCodec.stamp!(bytesCodec.encode('x'), forever)[0]).toBe(0x01);
     }
+  });
+});
+
+describe('a tagged stamp with an expiry, read again', () => {
+  const make = (codec: Codec<Buffer | string>, freshUntil?: number) =>
+    codec.stamp!(codec.encode('value'), { tags: ['a', 'b'], versions: ['1', '2'], ...(freshUntil !== undefined && { freshUntil }) });
+  const forms = [
+    { name: 'bytes', codec: bytesCodec as Codec<Buffer | string> },
+    { name: 'text', codec: textOrBytesCodec },
+  ];
+
+  it.each(forms)('is the same bytes in either form, and the stamp last read while nothing changed ($name)', ({ codec }) => {
+    expect(Buffer.from(make(codec, 1_900_000_000.25))).toEqual(make(bytesCodec, 1_900_000_000.25));
+    const first = codec.unstamp!(make(codec, 1_900_000_000.25))!;
+    expect(first.stamp).toEqual({ tags: ['a', 'b'], versions: ['1', '2'], freshUntil: 1_900_000_000.25 });
+    expect(codec.stampOf!(make(codec, 1_900_000_000.25), first)).toBe(first);
+    expect(decodeStamped(codec, make(codec, 1_900_000_000.25))).toBe('value');
+  });
+
+  it.each(forms)('written again with another timeout, answers the new expiry with the same tags ($name)', ({ codec }) => {
+    const first = codec.unstamp!(make(codec, 1_900_000_000))!;
+    const rewritten = codec.stampOf!(make(codec, 1_900_000_060), first)!;
+    expect(rewritten).not.toBe(first);
+    expect(rewritten.stamp).toEqual({ tags: ['a', 'b'], versions: ['1', '2'], freshUntil: 1_900_000_060 });
+    expect(Object.isFrozen(rewritten.stamp)).toBe(true);
+    expect(first.stamp.freshUntil).toBe(1_900_000_000);
+  });
+
+  it.each(forms)('written again with no timeout, takes no expiry from the stamp last read, whose JSON is the same ($name)', ({ codec }) => {
+    const expiring = codec.unstamp!(make(codec, 1_900_000_000))!;
+    const forever = codec.stampOf!(make(codec), expiring)!;
+    expect(forever.stamp.freshUntil).toBeUndefined();
+    expect(codec.stampOf!(make(codec, 1_900_000_000), forever)!.stamp.freshUntil).toBe(1_900_000_000);
+  });
+
+  it('refuses one whose JSON records an expiry of its own, as damage', () => {
+    const expiring = make(bytesCodec, 1_900_000_000) as Buffer;
+    const json = Buffer.from(JSON.stringify([['a'], ['1'], 5, 0, 0]));
+    const damaged = Buffer.concat([expiring.subarray(0, 8), Buffer.from([0, 0, 0, json.length]), json, Buffer.from('\u0000v')]);
+    expect(bytesCodec.unstamp!(damaged)).toBeUndefined();
   });
 });

@@ -32,6 +32,16 @@ export interface KnownStamp {
 /** A stamped payload: this byte, the stamp's JSON length (uint32), the JSON, then the value's own payload. */
 const STAMPED_FORMAT = 0x01;
 /**
+ * STAMPED_FORMAT for a stamp that records when its entry stops being fresh (a tagged entry with a
+ * timeout): this byte, that time as EXPIRY_FORMAT's seven digits, then STAMPED_FORMAT's length and
+ * JSON without it. An entry read again compares only its JSON with the stamp it carried last time
+ * (its tags and their versions: what a rewrite with a new timeout leaves as it was), and its expiry
+ * is read by shifts, as the short form's is.
+ */
+const EXPIRING_STAMPED_FORMAT = 0x04;
+/** Where EXPIRING_STAMPED_FORMAT's JSON begins: after its byte, seven digits and the length. */
+const EXPIRING_JSON_AT = 12;
+/**
  * A payload stamped only with when it stops being fresh (no tags, stale windows or contexts: what
  * every untagged entry with a timeout carries): this byte, then `freshUntil` in milliseconds as
  * seven base-128 digits, most significant first (all zero: it never expires), then the value's own
@@ -73,12 +83,19 @@ export function stampEnd(payload: StampedForm): number | undefined {
   if (format === EXPIRY_FORMAT) {
     end = 1 + EXPIRY_DIGITS;
   } else if (format === STAMPED_FORMAT && payload.length >= 5) {
-    end = (5 + ((byteAt(payload, 1) << 24) | (byteAt(payload, 2) << 16) | (byteAt(payload, 3) << 8) | byteAt(payload, 4))) >>> 0;
+    end = (5 + jsonLengthAt(payload, 1)) >>> 0;
+  } else if (format === EXPIRING_STAMPED_FORMAT && payload.length >= EXPIRING_JSON_AT) {
+    end = (EXPIRING_JSON_AT + jsonLengthAt(payload, 8)) >>> 0;
   } else if (format === DECIMAL_EXPIRY_FORMAT && payload.length >= 2) {
     end = 2 + byteAt(payload, 1);
   } else return undefined;
   // A damaged stamp is left to `decode`, which refuses the whole payload: one place reports it.
   return end <= payload.length ? end : undefined;
+}
+
+/** The uint32 length of a stamp's JSON written at `index`. */
+function jsonLengthAt(payload: StampedForm, index: number): number {
+  return (byteAt(payload, index) << 24) | (byteAt(payload, index + 1) << 16) | (byteAt(payload, index + 2) << 8) | byteAt(payload, index + 3);
 }
 
 /** The tags (and versions) of an untagged entry's stamp: one frozen list, shared, as a stamp is only read. */
@@ -90,12 +107,15 @@ export const NOTHING_TO_STAMP = Symbol('nothing to stamp');
 /** `payload` behind the stored form of `stamp` (`Codec.stamp` for a store of bytes). */
 export function stampedBytes(payload: Buffer, stamp: EntryStamp): Buffer {
   if (isExpiryOnly(stamp)) return expiryStamped(payload, stamp.freshUntil);
-  const json = Buffer.from(JSON.stringify(stampFields(stamp)));
-  const stamped = Buffer.allocUnsafe(5 + json.length + payload.length);
-  stamped[0] = STAMPED_FORMAT;
-  stamped.writeUInt32BE(json.length, 1);
-  json.copy(stamped, 5);
-  payload.copy(stamped, 5 + json.length);
+  const milliseconds = expiryMilliseconds(stamp.freshUntil);
+  const json = Buffer.from(JSON.stringify(stampFields(milliseconds === 0 ? stamp : { ...stamp, freshUntil: undefined })));
+  const jsonAt = milliseconds === 0 ? 5 : EXPIRING_JSON_AT;
+  const stamped = Buffer.allocUnsafe(jsonAt + json.length + payload.length);
+  if (milliseconds === 0) stamped[0] = STAMPED_FORMAT;
+  else writeExpiry(stamped, EXPIRING_STAMPED_FORMAT, milliseconds);
+  stamped.writeUInt32BE(json.length, jsonAt - 4);
+  json.copy(stamped, jsonAt);
+  payload.copy(stamped, jsonAt + json.length);
   return stamped;
 }
 
@@ -105,16 +125,18 @@ export function stampedBytes(payload: Buffer, stamp: EntryStamp): Buffer {
  */
 export function stampedText(payload: string, stamp: EntryStamp): string | undefined {
   if (isExpiryOnly(stamp)) return expiryStampedText(payload, stamp.freshUntil);
+  const milliseconds = expiryMilliseconds(stamp.freshUntil);
   // The JSON and each byte of its length must then be ASCII, one character a byte.
-  const json = JSON.stringify(stampFields(stamp));
+  const json = JSON.stringify(stampFields(milliseconds === 0 ? stamp : { ...stamp, freshUntil: undefined }));
   if (json.length > 0x7f7f7f7f || (json.length & 0x80808080) !== 0 || Buffer.byteLength(json) !== json.length) return undefined;
   const length = String.fromCharCode(json.length >>> 24, (json.length >>> 16) & 0xff, (json.length >>> 8) & 0xff, json.length & 0xff);
-  return `\u0001${length}${json}${payload}`;
+  const head = milliseconds === 0 ? '\u0001' : expiryText(EXPIRING_STAMPED_FORMAT, milliseconds);
+  return `${head}${length}${json}${payload}`;
 }
 
 /** Whether a payload that begins with `format` carries a stamp: it is read through `unstamp`, never `decode`. */
 export function isStampFormat(format: number): boolean {
-  return format === STAMPED_FORMAT || isExpiryFormat(format);
+  return format === STAMPED_FORMAT || format === EXPIRING_STAMPED_FORMAT || isExpiryFormat(format);
 }
 
 /** Whether a payload that begins with `format` carries the short stamp of its expiry alone (ASCII, one character a byte). */
@@ -136,18 +158,36 @@ export function stampIn(payload: StampedForm, end: number, last: KnownStamp | un
     // of one shape whether it records an expiry or not.
     return { stamp: { tags: NO_TAGS as string[], versions: NO_TAGS as string[], freshUntil: never ? undefined : milliseconds / 1000 } };
   }
+  const expiring = format === EXPIRING_STAMPED_FORMAT;
+  const jsonAt = expiring ? EXPIRING_JSON_AT : 5;
+  const milliseconds = expiring ? expiryIn(payload) : 0;
+  if (milliseconds < 0) return undefined;
+  const freshUntil = milliseconds / 1000;
   // An entry read again and again carries the same stamp until it is written again: comparing its
-  // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost.
+  // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost. The stored
+  // form of an expiring one is its format byte and its JSON, so that neither form's is the other's.
   const known = last?.stored;
-  if (known !== undefined && known.length === end - 5 && storedAt(payload, 5, known)) return last;
-  const json = typeof payload === 'string' ? payload.slice(5, end) : payload.toString('utf8', 5, end);
+  if (last !== undefined && known !== undefined && known.length === end - jsonAt + (expiring ? 1 : 0) && (known[0] === EXPIRING_STAMPED_FORMAT) === expiring) {
+    if (storedAt(payload, jsonAt, known, expiring ? 1 : 0)) {
+      if (!expiring || last.stamp.freshUntil === freshUntil) return last;
+      // Written again with the same tags and another timeout.
+      return { stamp: Object.freeze({ ...last.stamp, freshUntil }), stored: known };
+    }
+  }
+  const json = typeof payload === 'string' ? payload.slice(jsonAt, end) : payload.toString('utf8', jsonAt, end);
   const stamp = stampFrom(json);
-  if (stamp === undefined) return undefined;
+  // An expiring stamp's JSON records none of its own.
+  if (stamp === undefined || (expiring && (milliseconds === 0 || stamp.freshUntil !== undefined))) return undefined;
+  if (expiring) stamp.freshUntil = freshUntil;
   // Shared by the reads that find it again, so frozen; its bytes copied, not held in the entry's buffer.
   Object.freeze(stamp.tags);
   Object.freeze(stamp.versions);
-  return { stamp: Object.freeze(stamp), stored: typeof payload === 'string' ? Buffer.from(json) : Buffer.from(payload.subarray(5, end)) };
+  const jsonBytes = typeof payload === 'string' ? Buffer.from(json) : payload.subarray(jsonAt, end);
+  return { stamp: Object.freeze(stamp), stored: expiring ? Buffer.concat([EXPIRING_FORM, jsonBytes]) : Buffer.from(jsonBytes) };
 }
+
+/** The first byte of an expiring stamp's stored form (see `stampIn`). */
+const EXPIRING_FORM = Buffer.from([EXPIRING_STAMPED_FORMAT]);
 
 /**
  * When a payload stamped with its expiry alone (EXPIRY_FORMAT) stops being fresh, in epoch seconds
@@ -194,12 +234,13 @@ function decimalExpiryIn(payload: StampedForm, end: number): number {
  * Whether `payload` holds `expected` at `offset`: a stamp is a few dozen bytes, which a loop compares
  * in less time than a call into Buffer's native compare takes.
  */
-function storedAt(payload: StampedForm, offset: number, expected: Buffer): boolean {
+function storedAt(payload: StampedForm, offset: number, expected: Buffer, from: number): boolean {
+  const shift = offset - from;
   if (typeof payload === 'string') {
-    for (let i = 0; i < expected.length; i++) if (payload.charCodeAt(offset + i) !== expected[i]) return false;
+    for (let i = from; i < expected.length; i++) if (payload.charCodeAt(shift + i) !== expected[i]) return false;
     return true;
   }
-  for (let i = 0; i < expected.length; i++) if (payload[offset + i] !== expected[i]) return false;
+  for (let i = from; i < expected.length; i++) if (payload[shift + i] !== expected[i]) return false;
   return true;
 }
 
@@ -214,9 +255,7 @@ function isExpiryOnly(stamp: EntryStamp): boolean {
  */
 export function expiryStamped(payload: Buffer, freshUntil: number | undefined): Buffer {
   const stamped = Buffer.allocUnsafe(1 + EXPIRY_DIGITS + payload.length);
-  stamped[0] = EXPIRY_FORMAT;
-  const milliseconds = expiryMilliseconds(freshUntil);
-  for (let position = 1; position <= EXPIRY_DIGITS; position++) stamped[position] = expiryDigit(milliseconds, position);
+  writeExpiry(stamped, EXPIRY_FORMAT, expiryMilliseconds(freshUntil));
   // A typed array's own copy: a few dozen bytes, where Buffer's copy costs a call into native code.
   stamped.set(payload, 1 + EXPIRY_DIGITS);
   return stamped;
@@ -224,10 +263,19 @@ export function expiryStamped(payload: Buffer, freshUntil: number | undefined): 
 
 /** `expiryStamped` for a string payload: the stamp is ASCII, one character a byte, so the string's UTF-8 is the same bytes. */
 export function expiryStampedText(payload: string, freshUntil: number | undefined): string {
-  const milliseconds = expiryMilliseconds(freshUntil);
+  return expiryText(EXPIRY_FORMAT, expiryMilliseconds(freshUntil)) + payload;
+}
+
+/** `format`'s byte, then `milliseconds` as EXPIRY_FORMAT's seven digits, written at the front of `target`. */
+function writeExpiry(target: Buffer, format: number, milliseconds: number): void {
+  target[0] = format;
+  for (let position = 1; position <= EXPIRY_DIGITS; position++) target[position] = expiryDigit(milliseconds, position);
+}
+
+/** `writeExpiry`'s bytes as a string (ASCII, one character a byte). */
+function expiryText(format: number, milliseconds: number): string {
   const digit = (position: number) => expiryDigit(milliseconds, position);
-  const stamp = String.fromCharCode(EXPIRY_FORMAT, digit(1), digit(2), digit(3), digit(4), digit(5), digit(6), digit(7));
-  return stamp + payload;
+  return String.fromCharCode(format, digit(1), digit(2), digit(3), digit(4), digit(5), digit(6), digit(7));
 }
 
 /** EXPIRY_FORMAT's milliseconds of `freshUntil`: whole ones, at least 1 (0 is never), and none past what seven digits hold. */
