@@ -59,6 +59,25 @@ export interface Comparison {
 /** What the package exports, as a section uses it: ours, or the other checkout's build. */
 export type Library = typeof import('../src/index.js');
 
+/** What a comparison times: one operation, given its index. */
+export type Operation = (i: number) => Promise<unknown> | unknown;
+
+/**
+ * Ours and, with `--against`, the other build's cache of the same kind: `each` to set both up alike,
+ * `beside(work)` for `compare`'s `theirs` (nothing where there is no other build).
+ */
+export interface Builds<C> {
+  readonly each: readonly C[];
+  beside(work: (cache: C) => Operation): { theirs?: Operation };
+}
+
+export function builds<C>(ours: C, theirs: C | undefined): Builds<C> {
+  return {
+    each: theirs === undefined ? [ours] : [ours, theirs],
+    beside: (work) => (theirs === undefined ? {} : { theirs: work(theirs) }),
+  };
+}
+
 /** The variable through which the runner tells a unit's process where the other checkout is (`--against`). */
 export const OTHER_CHECKOUT = 'CACHEGRAIN_BENCH_AGAINST';
 
@@ -86,7 +105,7 @@ export interface MeasureOptions {
 }
 
 /** Runs `operation` repeatedly for a while and reports its throughput. */
-export async function measure(operation: (i: number) => Promise<unknown> | unknown, options: MeasureOptions = {}): Promise<Measurement> {
+export async function measure(operation: Operation, options: MeasureOptions = {}): Promise<Measurement> {
   const { durationMs = 400, inFlight = 1, warmupMs = 150 } = options;
   // Collect before warming up, not between warm-up and measurement: optimized code holds the objects
   // it embeds weakly, and a full collection that frees them deoptimizes it, so the measurement would
@@ -101,7 +120,7 @@ export async function measure(operation: (i: number) => Promise<unknown> | unkno
   return { opsPerSec: (count * 1e9) / elapsedNs, meanMicros: elapsedNs / 1000 / count, cpuMicros: (spent.user + spent.system) / count };
 }
 
-async function runFor(operation: (i: number) => Promise<unknown> | unknown, durationMs: number, inFlight: number): Promise<number> {
+async function runFor(operation: Operation, durationMs: number, inFlight: number): Promise<number> {
   const deadline = performance.now() + durationMs;
   let count = 0;
   const worker = async () => {
@@ -131,15 +150,10 @@ export interface Surroundings {
 export async function compare(
   section: string,
   name: string,
-  ours: (i: number) => Promise<unknown> | unknown,
+  ours: Operation,
   anchorName: string,
-  anchor: (i: number) => Promise<unknown> | unknown,
-  options: MeasureOptions & {
-    target?: number;
-    whileOurs?: Surroundings;
-    judgedBy?: 'cpu';
-    theirs?: ((i: number) => Promise<unknown> | unknown) | undefined;
-  } = {},
+  anchor: Operation,
+  options: MeasureOptions & { target?: number; whileOurs?: Surroundings; judgedBy?: 'cpu'; theirs?: Operation } = {},
 ): Promise<Comparison> {
   const anchors: Measurement[] = [];
   const oursRuns: Measurement[] = [];
@@ -168,7 +182,7 @@ export async function compare(
     if (!first) anchors.push(await measure(anchor, options));
   }
   const result = compared(section, name, oursRuns, anchorName, anchors, options.target, again, options.judgedBy);
-  if (theirs !== undefined) result.otherBuild = compared(section, name, oursRuns, 'the other build', theirRuns, undefined, undefined, options.judgedBy).ratio;
+  if (theirs !== undefined) result.otherBuild = pairedRatio(oursRuns, theirRuns, options.judgedBy);
   print(result);
   return result;
 }
@@ -189,17 +203,21 @@ export function compared(
   again?: Measurement[],
   judgedBy?: 'cpu',
 ): Comparison {
-  const ratioOf = (anchor: Measurement[]) => median(ours.map((run, i) => roundRatio(run, anchor[i]!, judgedBy)));
-  const ratio = ratioOf(anchors);
+  const ratio = pairedRatio(ours, anchors, judgedBy);
   const result: Comparison = { section, name, ours: medianOf(ours), anchorName, anchor: medianOf(anchors), ratio };
   if (judgedBy !== undefined) result.judgedBy = judgedBy;
-  if (again !== undefined) result.sameBuild = ratioOf(again);
+  if (again !== undefined) result.sameBuild = pairedRatio(ours, again, judgedBy);
   if (target !== undefined) {
     result.target = `≥ ${target}×`;
     result.threshold = { of: 'ratio', value: target };
     result.met = ratio >= target;
   }
   return result;
+}
+
+/** The median of the rounds' ratios of `ours` against `others`, measured in pairs (`ours[i]` beside `others[i]`). */
+function pairedRatio(ours: readonly Measurement[], others: readonly Measurement[], judgedBy?: 'cpu'): number {
+  return median(ours.map((run, i) => roundRatio(run, others[i]!, judgedBy)));
 }
 
 /** One round's ratio, higher is better: ours ÷ the anchor's throughput, or the anchor's ÷ our CPU time per operation. */

@@ -10,7 +10,7 @@ import Memcached from 'memcached';
 import memjs from 'memjs';
 import { MemcachedCache } from '../src/index.js';
 import { startMemcached } from '../test/setup/memcached.js';
-import { compare, type Comparison, otherBuild } from './harness.js';
+import { builds, compare, type Comparison, otherBuild } from './harness.js';
 
 const KEYS = 1000;
 const VALUE = 'a short string value, as a page fragment id or a session flag';
@@ -33,11 +33,12 @@ export async function run(): Promise<Comparison[]> {
   const keys = Array.from({ length: KEYS }, (_, i) => `key-${i}`);
   const rawKeys = keys.map((key) => `raw-${key}`);
   const batches = Array.from({ length: KEYS / 100 }, (_, b) => ({ ours: keys.slice(b * 100, b * 100 + 100), raw: rawKeys.slice(b * 100, b * 100 + 100) }));
-  const caches = theirCache === undefined ? [cache] : [cache, theirCache];
-  for (const each of caches) await each.setMany(Object.fromEntries(keys.map((key) => [key, VALUE])));
-  if (theirCache !== undefined && (await theirCache.get(keys[0]!)) !== VALUE) throw new Error('the other build did not read back its entry');
+  const { each: caches, beside } = builds(cache, theirCache);
+  for (const each of caches) {
+    await each.setMany(Object.fromEntries(keys.map((key) => [key, VALUE])));
+    if ((await each.get(keys[0]!)) !== VALUE) throw new Error('the entries were not stored');
+  }
   for (const key of rawKeys) await mj.set(key, VALUE, { expires: 3600 });
-  const beside = (work: Work) => ({ theirs: theirCache && work(theirCache) });
   const get: Work = (c) => (i) => c.get(keys[i % KEYS]!);
   const set: Work = (c) => (i) => c.set(keys[i % KEYS]!, VALUE);
   const getMany: Work = (c) => (i) => c.getMany(batches[i % batches.length]!.ours);

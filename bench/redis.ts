@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { bytesCodec, RedisCache } from '../src/index.js';
 import { decodeStamped } from '../src/encoding/codec.js';
 import { startRedisServer } from '../test/setup/redis.js';
-import { compare, type Comparison, otherBuild } from './harness.js';
+import { type Builds, builds, compare, type Comparison, otherBuild } from './harness.js';
 
 /** Work a cache does in a row, made for ours and for the other build's alike. */
 type Work = (cache: RedisCache) => (i: number) => Promise<unknown>;
@@ -29,11 +29,14 @@ export async function run(): Promise<Comparison[]> {
   try {
     const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
     const value = 'a short string value';
-    for (const each of theirCache === undefined ? [cache] : [cache, theirCache]) await each.setMany(Object.fromEntries(keys.map((key) => [key, value])));
-    if (theirCache !== undefined && (await theirCache.get(keys[0]!)) !== value) throw new Error('the other build did not read back its entry');
+    const both = builds(cache, theirCache);
+    for (const each of both.each) {
+      await each.setMany(Object.fromEntries(keys.map((key) => [key, value])));
+      if ((await each.get(keys[0]!)) !== value) throw new Error('the entries were not stored');
+    }
     await raw.mset(Object.fromEntries(keys.map((key) => [`raw:${key}`, value])));
     const batches = Array.from({ length: 10 }, (_, b) => keys.slice(b * 100, b * 100 + 100));
-    const beside = (work: Work) => ({ theirs: theirCache && work(theirCache) });
+    const { beside } = both;
     const get: Work = (c) => (i) => c.get(keys[i % 1000]!);
     const set: Work = (c) => (i) => c.set(keys[i % 1000]!, value);
     const getMany: Work = (c) => (i) => c.getMany(batches[i % 10]!);
@@ -98,7 +101,7 @@ export async function run(): Promise<Comparison[]> {
         beside(getMany),
       ),
     );
-    results.push(...(await tagged(cache, theirCache)));
+    results.push(...(await tagged(cache, both)));
     return results;
   } finally {
     await cache.close();
@@ -109,15 +112,14 @@ export async function run(): Promise<Comparison[]> {
 }
 
 /** Tags: reading tagged entries, and invalidating a tag, whatever the number of entries carrying it. */
-async function tagged(cache: RedisCache, theirCache: RedisCache | undefined): Promise<Comparison[]> {
+async function tagged(cache: RedisCache, both: Builds<RedisCache>): Promise<Comparison[]> {
   const value = 'a short string value';
   const results: Comparison[] = [];
   const keys = Array.from({ length: 1000 }, (_, i) => `tagged-${i}`);
   const own = keys.map((key) => `${key}-own`);
   const batchesOf = (list: string[]) => Array.from({ length: 10 }, (_, b) => list.slice(b * 100, b * 100 + 100));
   const [shared, owned, plain] = [batchesOf(keys), batchesOf(own), batchesOf(keys.map((key) => key.replace('tagged-', 'key-')))];
-  const caches = theirCache === undefined ? [cache] : [cache, theirCache];
-  for (const each of caches) {
+  for (const each of both.each) {
     for (const [i, key] of keys.entries()) {
       // Tags shared as a site shares them (a group of ten, the whole catalogue): 11 versions read with a batch of 100.
       await each.set(key, value, { tags: [`group:${Math.floor(i / 10)}`, 'catalogue'] });
@@ -129,7 +131,7 @@ async function tagged(cache: RedisCache, theirCache: RedisCache | undefined): Pr
       if (sample.size !== 100) throw new Error(`the tagged entries did not read back (${sample.size} of 100)`);
     }
   }
-  const beside = (work: Work) => ({ theirs: theirCache && work(theirCache) });
+  const { beside } = both;
   const getMany =
     (batches: string[][]): Work =>
     (c) =>
@@ -154,7 +156,7 @@ async function tagged(cache: RedisCache, theirCache: RedisCache | undefined): Pr
 
   // 100,000 entries carry 'crowded'; one carries 'lonely'. Invalidating either is one write.
   const crowd = Array.from({ length: 100_000 }, (_, i) => `crowd-${i}`);
-  for (const each of caches) {
+  for (const each of both.each) {
     await each.set('lonely-entry', value, { tags: ['lonely'] });
     for (let start = 0; start < crowd.length; start += 1000) {
       await each.setMany(Object.fromEntries(crowd.slice(start, start + 1000).map((key) => [key, value])), { timeout: 600, tags: ['crowded'] });
@@ -168,7 +170,7 @@ async function tagged(cache: RedisCache, theirCache: RedisCache | undefined): Pr
       ...beside(invalidate),
     }),
   );
-  for (const each of caches) {
+  for (const each of both.each) {
     if ((await each.get(crowd[0]!)) !== undefined) throw new Error('invalidating the tag left its entries readable');
   }
   return results;

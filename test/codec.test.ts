@@ -228,4 +228,12 @@ describe('a tagged stamp with an expiry, read again', () => {
     const damaged = Buffer.concat([expiring.subarray(0, 8), Buffer.from([0, 0, 0, json.length]), json, Buffer.from('\u0000v')]);
     expect(bytesCodec.unstamp!(damaged)).toBeUndefined();
   });
+
+  it.each(forms)('refuses one whose digits record no expiry, as damage, though the stamp last read has its JSON ($name)', ({ codec }) => {
+    const first = codec.unstamp!(make(codec, 1_900_000_000))!;
+    const expiring = Buffer.from(make(bytesCodec, 1_900_000_000));
+    expiring.fill(0, 1, 8);
+    expect(codec.stampOf!(expiring, first)).toBeUndefined();
+    expect(codec.unstamp!(expiring)).toBeUndefined();
+  });
 });

@@ -108,7 +108,7 @@ export const NOTHING_TO_STAMP = Symbol('nothing to stamp');
 export function stampedBytes(payload: Buffer, stamp: EntryStamp): Buffer {
   if (isExpiryOnly(stamp)) return expiryStamped(payload, stamp.freshUntil);
   const milliseconds = expiryMilliseconds(stamp.freshUntil);
-  const json = Buffer.from(JSON.stringify(stampFields(milliseconds === 0 ? stamp : { ...stamp, freshUntil: undefined })));
+  const json = Buffer.from(storedJson(stamp, milliseconds));
   const jsonAt = milliseconds === 0 ? 5 : EXPIRING_JSON_AT;
   const stamped = Buffer.allocUnsafe(jsonAt + json.length + payload.length);
   if (milliseconds === 0) stamped[0] = STAMPED_FORMAT;
@@ -127,11 +127,16 @@ export function stampedText(payload: string, stamp: EntryStamp): string | undefi
   if (isExpiryOnly(stamp)) return expiryStampedText(payload, stamp.freshUntil);
   const milliseconds = expiryMilliseconds(stamp.freshUntil);
   // The JSON and each byte of its length must then be ASCII, one character a byte.
-  const json = JSON.stringify(stampFields(milliseconds === 0 ? stamp : { ...stamp, freshUntil: undefined }));
+  const json = storedJson(stamp, milliseconds);
   if (json.length > 0x7f7f7f7f || (json.length & 0x80808080) !== 0 || Buffer.byteLength(json) !== json.length) return undefined;
   const length = String.fromCharCode(json.length >>> 24, (json.length >>> 16) & 0xff, (json.length >>> 8) & 0xff, json.length & 0xff);
   const head = milliseconds === 0 ? '\u0001' : expiryText(EXPIRING_STAMPED_FORMAT, milliseconds);
   return `${head}${length}${json}${payload}`;
+}
+
+/** A long stamp's JSON: without its expiry where that goes ahead of it, as `milliseconds` (0: it stays in the JSON). */
+function storedJson(stamp: EntryStamp, milliseconds: number): string {
+  return JSON.stringify(stampFields(milliseconds === 0 ? stamp : { ...stamp, freshUntil: undefined }));
 }
 
 /** Whether a payload that begins with `format` carries a stamp: it is read through `unstamp`, never `decode`. */
@@ -161,23 +166,29 @@ export function stampIn(payload: StampedForm, end: number, last: KnownStamp | un
   const expiring = format === EXPIRING_STAMPED_FORMAT;
   const jsonAt = expiring ? EXPIRING_JSON_AT : 5;
   const milliseconds = expiring ? expiryIn(payload) : 0;
-  if (milliseconds < 0) return undefined;
+  // An expiring stamp records an expiry: none (all zero digits) is damage, as a digit out of range is.
+  if (milliseconds < 0 || (expiring && milliseconds === 0)) return undefined;
   const freshUntil = milliseconds / 1000;
   // An entry read again and again carries the same stamp until it is written again: comparing its
   // bytes is a fraction of parsing its JSON, which was most of what a tagged read cost. The stored
   // form of an expiring one is its format byte and its JSON, so that neither form's is the other's.
   const known = last?.stored;
-  if (last !== undefined && known !== undefined && known.length === end - jsonAt + (expiring ? 1 : 0) && (known[0] === EXPIRING_STAMPED_FORMAT) === expiring) {
-    if (storedAt(payload, jsonAt, known, expiring ? 1 : 0)) {
-      if (!expiring || last.stamp.freshUntil === freshUntil) return last;
-      // Written again with the same tags and another timeout.
-      return { stamp: Object.freeze({ ...last.stamp, freshUntil }), stored: known };
-    }
+  const formByte = expiring ? 1 : 0;
+  if (
+    last !== undefined &&
+    known !== undefined &&
+    known.length === end - jsonAt + formByte &&
+    (known[0] === EXPIRING_STAMPED_FORMAT) === expiring &&
+    storedAt(payload, jsonAt, known, formByte)
+  ) {
+    if (!expiring || last.stamp.freshUntil === freshUntil) return last;
+    // Written again with the same tags and another timeout.
+    return { stamp: Object.freeze({ ...last.stamp, freshUntil }), stored: known };
   }
   const json = typeof payload === 'string' ? payload.slice(jsonAt, end) : payload.toString('utf8', jsonAt, end);
   const stamp = stampFrom(json);
   // An expiring stamp's JSON records none of its own.
-  if (stamp === undefined || (expiring && (milliseconds === 0 || stamp.freshUntil !== undefined))) return undefined;
+  if (stamp === undefined || (expiring && stamp.freshUntil !== undefined)) return undefined;
   if (expiring) stamp.freshUntil = freshUntil;
   // Shared by the reads that find it again, so frozen; its bytes copied, not held in the entry's buffer.
   Object.freeze(stamp.tags);
