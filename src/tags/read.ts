@@ -85,6 +85,21 @@ interface RenderAsk {
   readonly withGeneration: boolean;
 }
 
+/**
+ * What a batch's entries carried when last read, as the batch asks by it: their stamps, the tags of
+ * those (whose versions come in the same round trip), and the keys it asks when it asks no tags of
+ * its own. Kept with the batch's made keys while no stamp read in this process has changed, so that a
+ * batch read again (a page's fragments, a list's items) does not look up each of its keys' stamps.
+ */
+interface BatchGuess {
+  /** `TaggedReads.stampsChanged` when it was made. */
+  readonly stampsChanged: number;
+  readonly last: ReadonlyArray<KnownStamp | undefined> | undefined;
+  readonly tags: readonly string[];
+  readonly tagKeys: readonly string[];
+  readonly asked: readonly string[];
+}
+
 /** An entry with the long stamp whose tags were not all read with it: judged after one more read. */
 interface Late {
   index: number;
@@ -98,6 +113,9 @@ export class TaggedReads<P> {
    * reads their tags' versions in a second round trip.
    */
   private readonly stampsByKey = new BoundedMemo<KnownStamp>(MADE_KEYS_REMEMBERED);
+  /** How many times `stampsByKey` has changed: a batch's guess made before the last change is made again. */
+  private stampsChanged = 0;
+  private readonly guesses = new WeakMap<readonly string[], BatchGuess>();
 
   private readonly tags: TagVersions<P>;
   private readonly counts: CacheStats;
@@ -112,6 +130,7 @@ export class TaggedReads<P> {
   /** Remembers as many stamps as the cache's made keys, once those are sized by a store in this process. */
   rememberAsManyAsKeys(): void {
     this.stampsByKey.limitTo(this.host.keys.remembered);
+    this.stampsChanged++;
   }
 
   /** `readShared` of the integration (see `CacheIntegration`): the value under `made`, one for every shared reader. */
@@ -183,16 +202,18 @@ export class TaggedReads<P> {
     const withGeneration = render?.withGeneration ?? false;
     // The stamps these keys carried when last read: their tags travel with them (usually no second
     // read), and a stamp read again is not parsed again.
-    const last = this.lastStampsOf(made);
-    const guessed = last === undefined ? undefined : tagsOf(last);
-    // `guessed` holds each tag once already.
-    const tagList = tags.length === 0 ? (guessed ?? NO_TAGS) : [...new Set(guessed === undefined ? tags : [...tags, ...guessed])];
-    if (made.length === 0 && tagList.length === 0) return answerAs({ entries: new Map(), versions: new Map() });
-    const tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
+    const guess = this.guessFor(made);
+    const { last } = guess;
+    let { tags: tagList, tagKeys, asked } = guess;
+    if (tags.length > 0) {
+      // `guess.tags` holds each tag once already.
+      tagList = [...new Set(guess.tags.length === 0 ? tags : [...tags, ...guess.tags])];
+      tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
+      asked = [...made, ...tagKeys];
+    }
     // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
-    const more = withGeneration ? [...tagKeys, this.tags.generationKey] : tagKeys;
-    // Made keys of a remembered batch, which the store reads and never changes.
-    const asked = more.length === 0 ? (made as string[]) : [...made, ...more];
+    if (withGeneration) asked = [...made, ...tagKeys, this.tags.generationKey];
+    if (made.length === 0 && tagList.length === 0) return answerAs({ entries: new Map(), versions: new Map() });
     const batch: Batch<P> = {
       keys: originals,
       made,
@@ -206,7 +227,8 @@ export class TaggedReads<P> {
       removals: [],
       now: undefined,
     };
-    return andThen(this.host.primitives.readPayloads(asked), (payloads) => {
+    // Made keys of a remembered batch, which the store reads and never changes.
+    return andThen(this.host.primitives.readPayloads(asked as string[]), (payloads) => {
       batch.payloads = payloads;
       return andThen(this.answer<V>(batch), answerAs);
     });
@@ -357,6 +379,18 @@ export class TaggedReads<P> {
     else this.counts.staleHits++;
   }
 
+  /** The batch's guess (see `BatchGuess`): the one kept with its made keys, or made again if a stamp has changed since. */
+  private guessFor(made: readonly string[]): BatchGuess {
+    const kept = this.guesses.get(made);
+    if (kept !== undefined && kept.stampsChanged === this.stampsChanged) return kept;
+    const last = this.lastStampsOf(made);
+    const tags = (last === undefined ? undefined : tagsOf(last)) ?? NO_TAGS;
+    const tagKeys = tags.map((tag) => this.tags.keyOf(tag));
+    const guess = { stampsChanged: this.stampsChanged, last, tags, tagKeys, asked: tagKeys.length === 0 ? made : [...made, ...tagKeys] };
+    this.guesses.set(made, guess);
+    return guess;
+  }
+
   /** The stamp each of `made` carried when last read (see `stampsByKey`); undefined while no read found one. */
   private lastStampsOf(made: readonly string[]): Array<KnownStamp | undefined> | undefined {
     // Nothing read so far carried a stamp: most caches hold no tagged entries, and skip the lookups.
@@ -375,6 +409,7 @@ export class TaggedReads<P> {
     // in process's of stale windows alone) has nothing to lend the next read: it is not remembered.
     if (known !== undefined && known.stamp !== last?.stamp && (known.stored !== undefined || known.stamp.tags.length > 0)) {
       this.stampsByKey.set(made, { stamp: known.stamp, stored: known.stored });
+      this.stampsChanged++;
     }
     return known?.stamp;
   }

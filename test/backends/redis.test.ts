@@ -164,6 +164,29 @@ describe('redis', () => {
       expect(await commandCalls(portOf(SINGLE), 'mget')).toBe(1);
       expect(await commandCalls(portOf(SINGLE), 'get')).toBe(0);
     });
+    it("reads a tagged batch with its tags' versions in one MGET, and an entry's new tags with it once it has seen them", async () => {
+      const keys = Array.from({ length: 10 }, (_, i) => `book-${i}`);
+      await cache.setMany(Object.fromEntries(keys.map((key) => [key, key])), { tags: ['shelf'] });
+      const other = open(SINGLE, { keyPrefix: 'own' });
+      const mgetsOf = async (expected: Record<string, string>) => {
+        await cli(portOf(SINGLE), 'CONFIG', 'RESETSTAT');
+        expect(Object.fromEntries(await cache.getMany(keys))).toEqual(expected);
+        return commandCalls(portOf(SINGLE), 'mget');
+      };
+      const all = Object.fromEntries(keys.map((key) => [key, key]));
+      await mgetsOf(all);
+      expect(await mgetsOf(all)).toBe(1);
+      // Moved to another shelf by another process: its new tag is read after the batch, once.
+      await other.set('book-3', 'moved', { tags: ['other-shelf'] });
+      const moved = { ...all, 'book-3': 'moved' };
+      expect(await mgetsOf(moved)).toBe(2);
+      expect(await mgetsOf(moved)).toBe(1);
+      await other.invalidateTags(['other-shelf']);
+      const { 'book-3': _gone, ...left } = moved;
+      expect(await mgetsOf(left)).toBe(1);
+      await other.invalidateTags(['shelf']);
+      expect(await mgetsOf({})).toBe(1);
+    });
     it('works across the slots and nodes of a cluster, one MGET per slot', async () => {
       const clustered = open(CLUSTER, { keyPrefix: 'spread', options: { cluster: true } });
       const keys = Array.from({ length: 30 }, (_, i) => `key-${i}`);
