@@ -54,6 +54,8 @@ const BATCH_REMEMBERED_FROM = 8;
 export interface MadeBatch {
   readonly keys: readonly CacheKey[];
   readonly made: readonly string[];
+  /** Whether the same list of keys asked again answers this same batch (what a reader may keep with it). */
+  readonly remembered: boolean;
 }
 
 /** Whether `keys` holds the same keys as `batch`, in the same order. */
@@ -107,8 +109,9 @@ export class KeyMaker<P> {
       made.push(this.made(key, version));
       if (typeof key !== 'string') remembered = false;
     }
-    const batch = { keys: copied, made };
-    if (remembered && list !== undefined && list.length >= BATCH_REMEMBERED_FROM) this.batches.set(list, batch);
+    remembered &&= list !== undefined && list.length >= BATCH_REMEMBERED_FROM;
+    const batch = { keys: copied, made, remembered };
+    if (remembered) this.batches.set(list!, batch);
     return batch;
   }
 

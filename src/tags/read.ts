@@ -192,17 +192,13 @@ export class TaggedReads<P> {
    * Reads a batch and answers it as `answerAs` shapes it: in the same step, so that an answer given
    * as the read comes back costs no promise of its own.
    */
-  private readBatch<V, R>(
-    { keys: originals, made }: MadeBatch,
-    mode: BatchMode,
-    render: RenderAsk | undefined,
-    answerAs: (answer: BatchAnswer<V>) => R,
-  ): MaybePromise<R> {
+  private readBatch<V, R>(batchOfKeys: MadeBatch, mode: BatchMode, render: RenderAsk | undefined, answerAs: (answer: BatchAnswer<V>) => R): MaybePromise<R> {
     const tags = render?.tags ?? NO_TAGS;
     const withGeneration = render?.withGeneration ?? false;
     // The stamps these keys carried when last read: their tags travel with them (usually no second
     // read), and a stamp read again is not parsed again.
-    const guess = this.guessFor(made);
+    const { keys: originals, made } = batchOfKeys;
+    const guess = this.guessFor(batchOfKeys);
     const { last } = guess;
     let { tags: tagList, tagKeys, asked } = guess;
     if (tags.length > 0) {
@@ -379,15 +375,18 @@ export class TaggedReads<P> {
     else this.counts.staleHits++;
   }
 
-  /** The batch's guess (see `BatchGuess`): the one kept with its made keys, or made again if a stamp has changed since. */
-  private guessFor(made: readonly string[]): BatchGuess {
-    const kept = this.guesses.get(made);
+  /**
+   * The batch's guess (see `BatchGuess`): the one kept with a remembered batch's made keys, or made
+   * again if a stamp has changed since.
+   */
+  private guessFor({ made, remembered }: MadeBatch): BatchGuess {
+    const kept = remembered ? this.guesses.get(made) : undefined;
     if (kept !== undefined && kept.stampsChanged === this.stampsChanged) return kept;
     const last = this.lastStampsOf(made);
     const tags = (last === undefined ? undefined : tagsOf(last)) ?? NO_TAGS;
     const tagKeys = tags.map((tag) => this.tags.keyOf(tag));
     const guess = { stampsChanged: this.stampsChanged, last, tags, tagKeys, asked: tagKeys.length === 0 ? made : [...made, ...tagKeys] };
-    this.guesses.set(made, guess);
+    if (remembered) this.guesses.set(made, guess);
     return guess;
   }
 
