@@ -2,9 +2,10 @@
  * The benchmark harness: times async operations (one at a time or many in flight), pairs each
  * figure with its anchor from the same run, and prints and records the ratios.
  */
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export interface Measurement {
   /** Operations per second. */
@@ -63,18 +64,19 @@ export type Library = typeof import('../src/index.js');
 export type Operation = (i: number) => Promise<unknown> | unknown;
 
 /**
- * Ours and, with `--against`, the other build's cache of the same kind: `each` to set both up alike,
- * `beside(work)` for `compare`'s `theirs` (nothing where there is no other build).
+ * Ours and, with `--against`, the other build's cache of the same kind and a second copy of ours (see
+ * `thisBuildAgain`): `each` to set them all up alike, `beside(work)` for `compare`'s `theirs` and
+ * `again` (nothing where there is no other build).
  */
 export interface Builds<C> {
   readonly each: readonly C[];
-  beside(work: (cache: C) => Operation): { theirs?: Operation };
+  beside(work: (cache: C) => Operation): { theirs?: Operation; again?: Operation };
 }
 
-export function builds<C>(ours: C, theirs: C | undefined): Builds<C> {
+export function builds<C>(ours: C, beside?: { theirs: C; again: C }): Builds<C> {
   return {
-    each: theirs === undefined ? [ours] : [ours, theirs],
-    beside: (work) => (theirs === undefined ? {} : { theirs: work(theirs) }),
+    each: beside === undefined ? [ours] : [ours, beside.theirs, beside.again],
+    beside: (work) => (beside === undefined ? {} : { theirs: work(beside.theirs), again: work(beside.again) }),
   };
 }
 
@@ -90,6 +92,23 @@ export async function otherBuild(): Promise<Library | undefined> {
   const checkout = process.env[OTHER_CHECKOUT];
   if (checkout === undefined) return undefined;
   return (await import(pathToFileURL(join(checkout, 'dist', 'src', 'index.js')).href)) as Library;
+}
+
+/**
+ * This build loaded a second time, from a copy of its files, beside the other build (`--against`):
+ * the side that ours against ours is measured with where ours is compared with that build. Two
+ * builds in one process each have code of their own, compiled and placed as it happens to be, which
+ * moves a row by more than ours measured twice (the same functions, the same compiled code) can show;
+ * a copy of this build is a build as separate from ours as the other one is, with nothing changed.
+ * The copy lies beside this build's files, so that it finds the same packages, and is removed when the
+ * process ends.
+ */
+export async function thisBuildAgain(): Promise<Library> {
+  const built = join(dirname(fileURLToPath(import.meta.url)), '..');
+  const copy = mkdtempSync(join(built, 'copy-'));
+  process.once('exit', () => rmSync(copy, { recursive: true, force: true }));
+  cpSync(join(built, 'src'), join(copy, 'src'), { recursive: true });
+  return (await import(pathToFileURL(join(copy, 'src', 'index.js')).href)) as Library;
 }
 
 /** How many times each comparison measures ours and its anchor, alternately. */
@@ -145,7 +164,8 @@ export interface Surroundings {
  * changes from one second to the next: the two measurements of a round, taken back to back, see much
  * the same machine, and the median drops the rounds it disturbed. Each round measures ours a second
  * time, for the same-build ratio beside the row's, and, given `theirs` (the same work done by the
- * other build), that build on the other side of ours, for the ratio against it.
+ * other build), that build on the other side of ours, for the ratio against it; ours the second time
+ * is then `again`, the same work done by a second copy of this build (see `thisBuildAgain`).
  */
 export async function compare(
   section: string,
@@ -153,7 +173,7 @@ export async function compare(
   ours: Operation,
   anchorName: string,
   anchor: Operation,
-  options: MeasureOptions & { target?: number; whileOurs?: Surroundings; judgedBy?: 'cpu'; theirs?: Operation } = {},
+  options: MeasureOptions & { target?: number; whileOurs?: Surroundings; judgedBy?: 'cpu'; theirs?: Operation; again?: Operation } = {},
 ): Promise<Comparison> {
   const anchors: Measurement[] = [];
   const oursRuns: Measurement[] = [];
@@ -163,7 +183,7 @@ export async function compare(
   const measureOurs = async (runs: Measurement[]) => {
     options.whileOurs?.enter();
     try {
-      runs.push(await measure(ours, options));
+      runs.push(await measure(runs === again ? (options.again ?? ours) : ours, options));
     } finally {
       options.whileOurs?.leave();
     }

@@ -10,7 +10,7 @@ import Memcached from 'memcached';
 import memjs from 'memjs';
 import { MemcachedCache } from '../src/index.js';
 import { startMemcached } from '../test/setup/memcached.js';
-import { builds, compare, type Comparison, otherBuild } from './harness.js';
+import { builds, compare, type Comparison, otherBuild, thisBuildAgain } from './harness.js';
 
 const KEYS = 1000;
 const VALUE = 'a short string value, as a page fragment id or a session flag';
@@ -24,7 +24,10 @@ export async function run(): Promise<Comparison[]> {
   const server = await startMemcached();
   const cache = new MemcachedCache({ location: server.location, timeout: 3600 });
   const other = await otherBuild();
-  const theirCache = other && new other.MemcachedCache({ location: server.location, timeout: 3600, keyPrefix: 'other' });
+  const beside = other && {
+    theirs: new other.MemcachedCache({ location: server.location, timeout: 3600, keyPrefix: 'other' }),
+    again: new (await thisBuildAgain()).MemcachedCache({ location: server.location, timeout: 3600, keyPrefix: 'again' }),
+  };
   const mj = memjs.Client.create(server.location, { logger: { log: () => undefined } });
   const mc = new Memcached(server.location);
   const mcGet = promisify(mc.get.bind(mc)) as (key: string) => Promise<unknown>;
@@ -33,8 +36,8 @@ export async function run(): Promise<Comparison[]> {
   const keys = Array.from({ length: KEYS }, (_, i) => `key-${i}`);
   const rawKeys = keys.map((key) => `raw-${key}`);
   const batches = Array.from({ length: KEYS / 100 }, (_, b) => ({ ours: keys.slice(b * 100, b * 100 + 100), raw: rawKeys.slice(b * 100, b * 100 + 100) }));
-  const { each: caches, beside } = builds(cache, theirCache);
-  for (const each of caches) {
+  const both = builds(cache, beside);
+  for (const each of both.each) {
     await each.setMany(Object.fromEntries(keys.map((key) => [key, VALUE])));
     if ((await each.get(keys[0]!)) !== VALUE) throw new Error('the entries were not stored');
   }
@@ -46,10 +49,10 @@ export async function run(): Promise<Comparison[]> {
   const results: Comparison[] = [];
   try {
     for (const inFlight of [1, 50]) {
-      const options = { inFlight, ...beside(get) };
+      const options = { inFlight, ...both.beside(get) };
       results.push(await compare('memcached', `get, ${inFlight} in flight`, get(cache), 'memjs', (i) => mj.get(rawKeys[i % KEYS]!), options));
       results.push(await compare('memcached', `get, ${inFlight} in flight`, get(cache), 'memcached (npm)', (i) => mcGet(rawKeys[i % KEYS]!), options));
-      const writes = { inFlight, ...beside(set) };
+      const writes = { inFlight, ...both.beside(set) };
       results.push(
         await compare('memcached', `set, ${inFlight} in flight`, set(cache), 'memjs', (i) => mj.set(rawKeys[i % KEYS]!, VALUE, { expires: 3600 }), writes),
       );
@@ -65,7 +68,7 @@ export async function run(): Promise<Comparison[]> {
         getMany(cache),
         'memjs (100 parallel gets)',
         (i) => Promise.all(batches[i % batches.length]!.raw.map((key) => mj.get(key))),
-        beside(getMany),
+        both.beside(getMany),
       ),
     );
     results.push(
@@ -75,12 +78,13 @@ export async function run(): Promise<Comparison[]> {
         getMany(cache),
         'memcached (npm) getMulti',
         (i) => mcGetMulti(batches[i % batches.length]!.raw),
-        beside(getMany),
+        both.beside(getMany),
       ),
     );
   } finally {
     await cache.close();
-    await theirCache?.close();
+    await beside?.theirs.close();
+    await beside?.again.close();
     mj.close();
     mc.end();
     await server.stop();

@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { bytesCodec, RedisCache } from '../src/index.js';
 import { decodeStamped } from '../src/encoding/codec.js';
 import { startRedisServer } from '../test/setup/redis.js';
-import { type Builds, builds, compare, type Comparison, otherBuild } from './harness.js';
+import { type Builds, builds, compare, type Comparison, otherBuild, thisBuildAgain } from './harness.js';
 
 /** Work a cache does in a row, made for ours and for the other build's alike. */
 type Work = (cache: RedisCache) => (i: number) => Promise<unknown>;
@@ -24,19 +24,21 @@ export async function run(): Promise<Comparison[]> {
   const server = await startRedisServer();
   const cache = new RedisCache({ location: server.url, keyPrefix: 'bench' });
   const other = await otherBuild();
-  const theirCache = other && new other.RedisCache({ location: server.url, keyPrefix: 'other' });
+  const beside = other && {
+    theirs: new other.RedisCache({ location: server.url, keyPrefix: 'other' }),
+    again: new (await thisBuildAgain()).RedisCache({ location: server.url, keyPrefix: 'again' }),
+  };
   const raw = new Redis(server.url);
   try {
     const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`);
     const value = 'a short string value';
-    const both = builds(cache, theirCache);
+    const both = builds(cache, beside);
     for (const each of both.each) {
       await each.setMany(Object.fromEntries(keys.map((key) => [key, value])));
       if ((await each.get(keys[0]!)) !== value) throw new Error('the entries were not stored');
     }
     await raw.mset(Object.fromEntries(keys.map((key) => [`raw:${key}`, value])));
     const batches = Array.from({ length: 10 }, (_, b) => keys.slice(b * 100, b * 100 + 100));
-    const { beside } = both;
     const get: Work = (c) => (i) => c.get(keys[i % 1000]!);
     const set: Work = (c) => (i) => c.set(keys[i % 1000]!, value);
     const getMany: Work = (c) => (i) => c.getMany(batches[i % 10]!);
@@ -47,13 +49,13 @@ export async function run(): Promise<Comparison[]> {
       results.push(
         await compare('redis', `get, ${inFlight} in flight`, get(cache), 'ioredis GET', (i) => raw.get(`raw:${keys[i % 1000]}`), {
           ...options,
-          ...beside(get),
+          ...both.beside(get),
         }),
       );
       results.push(
         await compare('redis', `set, ${inFlight} in flight`, set(cache), 'ioredis SET EX', (i) => raw.set(`raw:${keys[i % 1000]}`, value, 'EX', 300), {
           ...options,
-          ...beside(set),
+          ...both.beside(set),
         }),
       );
     }
@@ -73,7 +75,7 @@ export async function run(): Promise<Comparison[]> {
         getMany(cache),
         'ioredis MGET of 100 (same key lengths, stored bytes)',
         (i) => raw.mget(...storedBatches[i % 10]!),
-        { target: 0.95, ...beside(getMany) },
+        { target: 0.95, ...both.beside(getMany) },
       ),
     );
     // Where the gap goes: the same anchors made to carry the bytes the cache stores (no targets).
@@ -85,7 +87,7 @@ export async function run(): Promise<Comparison[]> {
         set(cache),
         'ioredis SET PX of a Buffer',
         (i) => raw.set(`raw:${keys[i % 1000]}`, bytes, 'PX', 300_000),
-        beside(set),
+        both.beside(set),
       ),
     );
     results.push(
@@ -98,14 +100,15 @@ export async function run(): Promise<Comparison[]> {
           const found = await raw.mgetBuffer(...batches[i % 10]!.map((key) => cache.makeKey(key)));
           return found.map((payload) => (payload === null ? undefined : decodeStamped(bytesCodec, payload)));
         },
-        beside(getMany),
+        both.beside(getMany),
       ),
     );
     results.push(...(await tagged(cache, both)));
     return results;
   } finally {
     await cache.close();
-    await theirCache?.close();
+    await beside?.theirs.close();
+    await beside?.again.close();
     await raw.quit();
     await server.stop();
   }
