@@ -205,10 +205,10 @@ export class TaggedReads<P> {
       // `guess.tags` holds each tag once already.
       tagList = [...new Set(guess.tags.length === 0 ? tags : [...tags, ...guess.tags])];
       tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
-      asked = [...made, ...tagKeys];
     }
     // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
     if (withGeneration) asked = [...made, ...tagKeys, this.tags.generationKey];
+    else if (tags.length > 0) asked = [...made, ...tagKeys];
     if (made.length === 0 && tagList.length === 0) return answerAs({ entries: new Map(), versions: new Map() });
     const batch: Batch<P> = {
       keys: originals,
