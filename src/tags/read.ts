@@ -97,7 +97,8 @@ interface BatchGuess {
   readonly last: ReadonlyArray<KnownStamp | undefined> | undefined;
   readonly tags: readonly string[];
   readonly tagKeys: readonly string[];
-  readonly asked: readonly string[];
+  /** The keys the batch asks when it asks no tags of its own: made at its first such read. */
+  asked?: readonly string[];
 }
 
 /** An entry with the long stamp whose tags were not all read with it: judged after one more read. */
@@ -200,15 +201,17 @@ export class TaggedReads<P> {
     const { keys: originals, made } = batchOfKeys;
     const guess = this.guessFor(batchOfKeys);
     const { last } = guess;
-    let { tags: tagList, tagKeys, asked } = guess;
+    let { tags: tagList, tagKeys } = guess;
     if (tags.length > 0) {
       // `guess.tags` holds each tag once already.
       tagList = [...new Set(guess.tags.length === 0 ? tags : [...tags, ...guess.tags])];
       tagKeys = tagList.map((tag) => this.tags.keyOf(tag));
     }
+    let asked: readonly string[];
     // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
     if (withGeneration) asked = [...made, ...tagKeys, this.tags.generationKey];
     else if (tags.length > 0) asked = [...made, ...tagKeys];
+    else asked = guess.asked ??= tagKeys.length === 0 ? made : [...made, ...tagKeys];
     if (made.length === 0 && tagList.length === 0) return answerAs({ entries: new Map(), versions: new Map() });
     const batch: Batch<P> = {
       keys: originals,
@@ -385,7 +388,7 @@ export class TaggedReads<P> {
     const last = this.lastStampsOf(made);
     const tags = (last === undefined ? undefined : tagsOf(last)) ?? NO_TAGS;
     const tagKeys = tags.map((tag) => this.tags.keyOf(tag));
-    const guess = { stampsChanged: this.stampsChanged, last, tags, tagKeys, asked: tagKeys.length === 0 ? made : [...made, ...tagKeys] };
+    const guess: BatchGuess = { stampsChanged: this.stampsChanged, last, tags, tagKeys };
     if (remembered) this.guesses.set(made, guess);
     return guess;
   }
