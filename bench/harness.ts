@@ -180,10 +180,12 @@ export async function compare(
   const again: Measurement[] = [];
   const theirRuns: Measurement[] = [];
   const { theirs } = options;
-  const measureOurs = async (runs: Measurement[]) => {
+  // Ours the second time: a second copy of this build where the other build is measured beside it.
+  const oursAgain = options.again ?? ours;
+  const measureOurs = async (runs: Measurement[], operation: Operation) => {
     options.whileOurs?.enter();
     try {
-      runs.push(await measure(runs === again ? (options.again ?? ours) : ours, options));
+      runs.push(await measure(operation, options));
     } finally {
       options.whileOurs?.leave();
     }
@@ -195,9 +197,9 @@ export async function compare(
     const first = round % 2 === 0;
     if (first) anchors.push(await measure(anchor, options));
     if (first && theirs !== undefined) theirRuns.push(await measure(theirs, options));
-    if (!first) await measureOurs(again);
-    await measureOurs(oursRuns);
-    if (first) await measureOurs(again);
+    if (!first) await measureOurs(again, oursAgain);
+    await measureOurs(oursRuns, ours);
+    if (first) await measureOurs(again, oursAgain);
     if (!first && theirs !== undefined) theirRuns.push(await measure(theirs, options));
     if (!first) anchors.push(await measure(anchor, options));
   }
