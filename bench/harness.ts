@@ -95,13 +95,12 @@ export async function otherBuild(): Promise<Library | undefined> {
 }
 
 /**
- * This build loaded a second time, from a copy of its files, beside the other build (`--against`):
- * the side that ours against ours is measured with where ours is compared with that build. Two
- * builds in one process each have code of their own, compiled and placed as it happens to be, which
- * moves a row by more than ours measured twice (the same functions, the same compiled code) can show;
- * a copy of this build is a build as separate from ours as the other one is, with nothing changed.
- * The copy lies beside this build's files, so that it finds the same packages, and is removed when the
- * process ends.
+ * This build loaded a second time, from a copy of its files: with `--against`, the same-build side of
+ * a row whose other build is measured beside ours. Two builds in one process each have code of their
+ * own, compiled and placed as it happens to be, which moves a row by more than ours measured twice
+ * (the same functions, the same compiled code) can show; a copy of this build is as separate from
+ * ours as the other build is, with nothing changed. The copy lies beside this build's files, so that
+ * it finds the same packages, and is removed when the process ends.
  */
 export async function thisBuildAgain(): Promise<Library> {
   const built = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -12,8 +12,8 @@
  * ratio is the median of its processes' ratios, and the table shows their spread. With `--against`,
  * a section that loads the other checkout's build measures it in the same rounds as ours and a
  * second copy of ours, in its own processes, so that its ratio against that build is read as its
- * same-build ratio is; for the other sections the processes of the two checkouts alternate, unit by unit, so both see
- * the same machine.
+ * same-build ratio is; for the other sections the processes of the two checkouts alternate, unit by
+ * unit, so both see the same machine.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';

@@ -97,9 +97,12 @@ interface BatchGuess {
   readonly last: ReadonlyArray<KnownStamp | undefined> | undefined;
   readonly tags: readonly string[];
   readonly tagKeys: readonly string[];
-  /** The keys the batch asks when it asks no tags of its own: made at its first such read. */
+  /** The keys the batch asks when it asks no tags of its own, where it guessed some: made at its first such read. */
   asked?: readonly string[];
 }
+
+/** The guess of every batch while no read in this process has found a stamp (most caches hold no tagged entries). */
+const NOTHING_GUESSED: BatchGuess = Object.freeze({ stampsChanged: -1, last: undefined, tags: NO_TAGS, tagKeys: NO_TAGS });
 
 /** An entry with the long stamp whose tags were not all read with it: judged after one more read. */
 interface Late {
@@ -194,11 +197,11 @@ export class TaggedReads<P> {
    * as the read comes back costs no promise of its own.
    */
   private readBatch<V, R>(batchOfKeys: MadeBatch, mode: BatchMode, render: RenderAsk | undefined, answerAs: (answer: BatchAnswer<V>) => R): MaybePromise<R> {
+    const { keys: originals, made } = batchOfKeys;
     const tags = render?.tags ?? NO_TAGS;
     const withGeneration = render?.withGeneration ?? false;
     // The stamps these keys carried when last read: their tags travel with them (usually no second
     // read), and a stamp read again is not parsed again.
-    const { keys: originals, made } = batchOfKeys;
     const guess = this.guessFor(batchOfKeys);
     const { last } = guess;
     let { tags: tagList, tagKeys } = guess;
@@ -211,7 +214,7 @@ export class TaggedReads<P> {
     // A render begins here: the cache's generation comes in the same round trip (see `TagSnapshot`).
     if (withGeneration) asked = [...made, ...tagKeys, this.tags.generationKey];
     else if (tags.length > 0) asked = [...made, ...tagKeys];
-    else asked = guess.asked ??= tagKeys.length === 0 ? made : [...made, ...tagKeys];
+    else asked = tagKeys.length === 0 ? made : (guess.asked ??= [...made, ...tagKeys]);
     if (made.length === 0 && tagList.length === 0) return answerAs({ entries: new Map(), versions: new Map() });
     const batch: Batch<P> = {
       keys: originals,
@@ -383,21 +386,15 @@ export class TaggedReads<P> {
    * again if a stamp has changed since.
    */
   private guessFor({ made, remembered }: MadeBatch): BatchGuess {
+    if (this.stampsByKey.size === 0) return NOTHING_GUESSED;
     const kept = remembered ? this.guesses.get(made) : undefined;
     if (kept !== undefined && kept.stampsChanged === this.stampsChanged) return kept;
-    const last = this.lastStampsOf(made);
-    const tags = (last === undefined ? undefined : tagsOf(last)) ?? NO_TAGS;
+    const last = made.map((key) => this.stampsByKey.get(key));
+    const tags = tagsOf(last) ?? NO_TAGS;
     const tagKeys = tags.map((tag) => this.tags.keyOf(tag));
     const guess: BatchGuess = { stampsChanged: this.stampsChanged, last, tags, tagKeys };
     if (remembered) this.guesses.set(made, guess);
     return guess;
-  }
-
-  /** The stamp each of `made` carried when last read (see `stampsByKey`); undefined while no read found one. */
-  private lastStampsOf(made: readonly string[]): Array<KnownStamp | undefined> | undefined {
-    // Nothing read so far carried a stamp: most caches hold no tagged entries, and skip the lookups.
-    if (this.stampsByKey.size === 0) return undefined;
-    return made.map((key) => this.stampsByKey.get(key));
   }
 
   /**
