@@ -111,11 +111,12 @@ export interface TeeHooks {
    */
   done(body: Buffer | null): Promise<void> | void;
   /**
-   * After `head` said hold and `done` was called: the body to send for the view's whole body (the
-   * hook may change the status and headers until it resolves; undefined sends none), or a body that
-   * writes itself once the head has gone out, its end held until `done` has settled.
+   * After `head` said hold and `done` was called: the body to send for the view's whole body, whole
+   * or as parts sent one after the other (the hook may change the status and headers until it
+   * resolves; undefined sends none), or a body that writes itself once the head has gone out, its
+   * end held until `done` has settled.
    */
-  send?(body: Buffer): Promise<Buffer | undefined | WritesItself>;
+  send?(body: Buffer): Promise<Buffer | Buffer[] | undefined | WritesItself>;
 }
 
 /**
@@ -144,10 +145,17 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
     const done = finish(whole.length <= maxBodyBytes ? whole : null);
     for (const callback of held!.callbacks) process.nextTick(callback);
     const fail = (error: Error) => res.destroy(error);
-    const sendWhole = (body: Buffer | undefined) => {
-      if (body !== whole && body !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', body.length);
+    const sendWhole = (body: Buffer | Buffer[] | undefined) => {
+      const parts = body === undefined ? [] : Array.isArray(body) ? body : [body];
+      if (body !== whole && body !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', lengthOf(parts));
       watch.writeHead.call(res, res.statusCode);
-      watch.end.call(res, body !== undefined && body.length > 0 ? body : undefined, undefined, finished);
+      const last = parts.at(-1);
+      // The parts before the last go out corked, in one write with the end.
+      const corked = parts.length > 1;
+      if (corked) res.cork();
+      for (let i = 0; i < parts.length - 1; i++) watch.write.call(res, parts[i]);
+      watch.end.call(res, last !== undefined && last.length > 0 ? last : undefined, undefined, finished);
+      if (corked) res.uncork();
     };
     // A body that writes itself goes out as it is written, the store running meanwhile: only its end waits for it.
     const endAfterDone = () => {
@@ -251,6 +259,13 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
       return res;
     },
   });
+}
+
+/** The bytes of `parts` together. */
+function lengthOf(parts: readonly Buffer[]): number {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  return length;
 }
 
 /**

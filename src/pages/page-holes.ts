@@ -166,7 +166,7 @@ export class HoleDelivery implements HoleDeliverer {
    * The body to send for `body`, a response of the view whose holes' placeholders are in `form`
    * (or a stored page's, sealed), with the head made right (see `deliver`).
    */
-  async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | undefined | WritesItself> {
+  async bodyFor(req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, form: HoleForm): Promise<Buffer | Buffer[] | undefined | WritesItself> {
     // Frameworks answer a HEAD without handing its body on: the length they declared is that of the
     // page before its holes were delivered, which its GET would not get, and the delivered one is unknown.
     if (body === undefined || body.length === 0) {
@@ -177,8 +177,8 @@ export class HoleDelivery implements HoleDeliverer {
     // Sealed as the store keeps it (once, for the store and for this): the page is filled, and its ETag made, as its hits will be.
     const sealed = form === 'sealed' ? { body, holes: true } : sealedBody(body);
     const delivered = await this.deliver(req, res, { body: sealed.body, headers: [] }, () => (sealed.holes ? holePlanOf(sealed.body) : undefined));
-    if (!Array.isArray(delivered)) return delivered;
-    return delivered.length === 1 ? delivered[0] : Buffer.concat(delivered);
+    // Its parts go out as they are, as a hit's do, never copied into one page.
+    return Array.isArray(delivered) ? joinedSmall(delivered) : delivered;
   }
 
   /** The body to send for `page` (`plan` cuts its body), the head made right: streamed under `'stream'` (see `streamFor`), else its chunks (see `chunksFor`). */
