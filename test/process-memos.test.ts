@@ -26,6 +26,7 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
     'the data of each locmem location, shared by every alias naming it for the life of the process; clearAll empties it through its caches',
   'src/cacheability/contexts.ts defined': 'the contexts the application defined: configuration, not a memo',
   'src/cacheability/request-scope.ts openScopes': 'the requests in a scope right now',
+  'src/cacheability/request-scope.ts switchingOff': 'the pending switch-off of the request storage, dropped when it runs',
   'src/cacheability/request-scope.ts scopes': "each response's request scope, held weakly: it goes with its response",
   'src/store/clock.ts reading': "the time read once per turn of the event loop, dropped at the turn's end",
   'src/store/clock.ts uses': "the reads of this turn's time, dropped with it",
