@@ -23,7 +23,7 @@ export interface BodyWriter {
 export type WritesItself = (out: BodyWriter) => void;
 
 type Write = (chunk: Buffer) => boolean;
-type End = (chunk?: Buffer) => unknown;
+type End = (chunk?: Buffer, finished?: () => void) => unknown;
 
 /**
  * A writer onto `res` through `write` and `end` (the response's own by default; a layer that holds
@@ -59,4 +59,29 @@ export function responseWriter(res: ServerResponse, write: Write = res.write, en
       end.call(res);
     },
   };
+}
+
+/**
+ * Ends the response with `parts`, one after the other, through `write` and `end` (the response's
+ * own by default; a layer that holds the response gives the functions past it): written corked, they
+ * go out in one write with the end. `finished` is the end's callback.
+ */
+export function endInParts(
+  res: ServerResponse,
+  parts: readonly Buffer[],
+  { write = res.write, end = res.end, finished }: { write?: Write; end?: End; finished?: () => void } = {},
+): void {
+  const last = parts.at(-1);
+  const corked = parts.length > 1;
+  if (corked) res.cork();
+  for (let i = 0; i < parts.length - 1; i++) write.call(res, parts[i]!);
+  end.call(res, last !== undefined && last.length > 0 ? last : undefined, finished);
+  if (corked) res.uncork();
+}
+
+/** The bytes of `parts` together. */
+export function lengthOf(parts: readonly Buffer[]): number {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  return length;
 }

@@ -6,7 +6,7 @@
  * earlier layer (an outer `compression()`) does.
  */
 import type { OutgoingHttpHeader, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { responseWriter, type WritesItself } from './body-writer.js';
+import { endInParts, lengthOf, responseWriter, type WritesItself } from './body-writer.js';
 
 /**
  * The largest body held back, in bytes, where a caller names no limit: the page cache stores no
@@ -149,13 +149,7 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
       const parts = body === undefined ? [] : Array.isArray(body) ? body : [body];
       if (body !== whole && body !== undefined && res.statusCode !== 304) res.setHeader('Content-Length', lengthOf(parts));
       watch.writeHead.call(res, res.statusCode);
-      const last = parts.at(-1);
-      // The parts before the last go out corked, in one write with the end.
-      const corked = parts.length > 1;
-      if (corked) res.cork();
-      for (let i = 0; i < parts.length - 1; i++) watch.write.call(res, parts[i]);
-      watch.end.call(res, last !== undefined && last.length > 0 ? last : undefined, undefined, finished);
-      if (corked) res.uncork();
+      endInParts(res, parts, { write: watch.write, end: watch.end, finished: finished as () => void });
     };
     // A body that writes itself goes out as it is written, the store running meanwhile: only its end waits for it.
     const endAfterDone = () => {
@@ -259,13 +253,6 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
       return res;
     },
   });
-}
-
-/** The bytes of `parts` together. */
-function lengthOf(parts: readonly Buffer[]): number {
-  let length = 0;
-  for (const part of parts) length += part.length;
-  return length;
 }
 
 /**

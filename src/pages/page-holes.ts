@@ -32,7 +32,7 @@ import type { MaybePromise } from '../store/maybe-promise.js';
 import { codedEtag, uncodedEtag } from '../headers/content-coding.js';
 import { type DeflatedParts, deflatedHole, gzipMemberWriter, joinedGzip } from './gzip-join.js';
 import { beforeHeaders } from '../headers/response-phase.js';
-import { type BodyWriter, responseWriter, type WritesItself } from '../headers/body-writer.js';
+import { type BodyWriter, endInParts, lengthOf, responseWriter, type WritesItself } from '../headers/body-writer.js';
 import { type HolesInOrder, HoleStreamer } from './stream-holes.js';
 
 export type { HoleMode };
@@ -307,8 +307,7 @@ function filledPage(plan: HolePlan, page: PageWithHoles, holes: Buffer[]): { chu
   if (page.holesCoding === undefined)
     return { chunks: plan.chunks(holes), length: plan.filledLength(holes), etag: (shellEtag) => plan.filledEtag(shellEtag, holes) };
   const chunks = joinedGzip(page.deflatedParts!, holes, holes.map(deflatedHole));
-  let length = 0;
-  for (const chunk of chunks) length += chunk.length;
+  const length = lengthOf(chunks);
   // The filled page's ETag in the coding is its identity ETag's, made from the shell's own.
   const coding = page.holesCoding;
   return { chunks, length, etag: (shellEtag) => codedEtag(plan.filledEtag(uncodedEtag(shellEtag, coding), holes), coding) };
@@ -333,15 +332,7 @@ function writeChunks(req: IncomingMessage, res: ServerResponse, chunks: readonly
     res.end();
     return;
   }
-  const writes = joinedSmall(chunks);
-  if (writes.length === 1) {
-    res.end(writes[0]);
-    return;
-  }
-  res.cork();
-  for (let i = 0; i < writes.length - 1; i++) res.write(writes[i]);
-  res.end(writes.at(-1));
-  res.uncork();
+  endInParts(res, joinedSmall(chunks));
 }
 
 /** `chunks` with each run of small ones (together no longer than `JOINED_CHUNK_BYTES`) joined into one, empty ones left out. */
