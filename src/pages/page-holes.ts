@@ -319,8 +319,13 @@ function withContentLength(res: ServerResponse, body: Buffer): Buffer {
   return body;
 }
 
-/** Chunks are written as one when together they are no longer than this: a copy of a few KB costs less than a write each. */
-const JOINED_CHUNK_BYTES = 16 * 1024;
+/**
+ * Chunks are written as one when together they are shorter than this, what Buffer allocates from its
+ * pool (less than half of it): such a join costs a copy of a few KB, less than a write each. A
+ * larger join would allocate memory of its own on every response, so a run is cut before it and a
+ * chunk as large (a stored part) goes out as it is.
+ */
+const JOINED_CHUNK_BYTES = Buffer.poolSize >>> 1;
 
 /**
  * Ends the response with `chunks` in one write of them all: the large stored parts go out as they
@@ -335,7 +340,7 @@ function writeChunks(req: IncomingMessage, res: ServerResponse, chunks: readonly
   endInParts(res, joinedSmall(chunks));
 }
 
-/** `chunks` with each run of small ones (together no longer than `JOINED_CHUNK_BYTES`) joined into one, empty ones left out. */
+/** `chunks` with each run of small ones (together shorter than `JOINED_CHUNK_BYTES`) joined into one, empty ones left out. */
 function joinedSmall(chunks: readonly Buffer[]): Buffer[] {
   const writes: Buffer[] = [];
   let run: Buffer[] = [];
@@ -347,8 +352,8 @@ function joinedSmall(chunks: readonly Buffer[]): Buffer[] {
   };
   for (const chunk of chunks) {
     if (chunk.length === 0) continue;
-    if (runLength + chunk.length > JOINED_CHUNK_BYTES) endRun();
-    if (chunk.length > JOINED_CHUNK_BYTES) writes.push(chunk);
+    if (runLength + chunk.length >= JOINED_CHUNK_BYTES) endRun();
+    if (chunk.length >= JOINED_CHUNK_BYTES) writes.push(chunk);
     else {
       run.push(chunk);
       runLength += chunk.length;
