@@ -142,15 +142,22 @@ function everyUrlNew(listener: RequestListener): RequestListener {
   };
 }
 
-/** The framework of `stack` sending `reply` from its first handler, as it was sent. */
-export async function prebuiltApp(stack: Stack, reply: Reply): Promise<RequestListener> {
+/**
+ * The framework of `stack` sending `reply` from its first handler, as it was sent; on Express,
+ * `compressionInFront` puts compression() before that handler, which passes an encoded reply through.
+ */
+export async function prebuiltApp(stack: Stack, reply: Reply, compressionInFront = false): Promise<RequestListener> {
+  if (compressionInFront && stack !== 'express') throw new Error(`bench/deployed-apps: compression() is mounted on Express alone, not on ${stack}`);
   const { status, headers, body } = reply;
   const pairs: Record<string, string> = {};
   for (let i = 0; i < headers.length; i += 2) pairs[headers[i]!] = headers[i + 1]!;
   const send: RequestListener = (_req, res) => void res.writeHead(status, headers).end(body);
   switch (stack) {
-    case 'express':
-      return express().use(send) as unknown as RequestListener;
+    case 'express': {
+      const app = express();
+      if (compressionInFront) app.use(compression());
+      return app.use(send) as unknown as RequestListener;
+    }
     case 'node-http':
       return send;
     case 'fastify':
@@ -245,17 +252,22 @@ function request(origin: string, headers: Record<string, string>): Promise<Reply
  * The servers by side: ours, the page cache's hit of the product list with its cart hole (`holes`)
  * or with its cart written in (`static`), with `compress` (and compression() in front); each
  * anchor, the framework sending that hit's status and headers prebuilt, with its bytes as they are,
- * or its page gzipped once (compression()'s level), or Brotli-compressed once at quality 11.
+ * or its page gzipped once (compression()'s level; also with compression() in front of it, which
+ * passes it through), or Brotli-compressed once at quality 11.
  */
+/** The page cache's gzip hit of the page with its hole (`compress`), its filled page gzipped once at compression()'s level. */
+async function filledPageGzippedOnce(stack: Stack): Promise<Reply> {
+  const hit = await hitOf(await pageCacheApp(stack, 'holes', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'gzip');
+  return withBody(hit, gzipSync(gunzipSync(hit.body)));
+}
+
 export const SIDES: Record<string, (stack: Stack) => Promise<RequestListener>> = {
   holes: (stack) => pageCacheApp(stack, 'holes'),
   'holes-prebuilt': async (stack) => prebuiltApp(stack, await hitOf(await pageCacheApp(stack, 'holes'), BROWSER_HEADERS)),
   'holes-compress': (stack) => pageCacheApp(stack, 'holes', { compress: true }),
   'holes-compress-front': (stack) => pageCacheApp(stack, 'holes', { compress: true }, 'front'),
-  'holes-gzipped-once': async (stack) => {
-    const hit = await hitOf(await pageCacheApp(stack, 'holes', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'gzip');
-    return prebuiltApp(stack, withBody(hit, gzipSync(gunzipSync(hit.body))));
-  },
+  'holes-gzipped-once': async (stack) => prebuiltApp(stack, await filledPageGzippedOnce(stack)),
+  'holes-gzipped-once-front': async (stack) => prebuiltApp(stack, await filledPageGzippedOnce(stack), true),
   static: (stack) => pageCacheApp(stack, 'static'),
   'static-compress': (stack) => pageCacheApp(stack, 'static', { compress: true }),
   'static-compression-after': (stack) => pageCacheApp(stack, 'static', {}, 'after'),
