@@ -58,6 +58,11 @@ const OF_THE_CONNECTION = new Set(['date', 'connection', 'keep-alive', 'transfer
 
 const HTML = 'text/html; charset=utf-8';
 
+/** Refuses compression() on any stack but Express, the only one the bench mounts it on. */
+function compressionOnExpress(stack: Stack): void {
+  if (stack !== 'express') throw new Error(`bench/deployed-apps: compression() is mounted on Express alone, not on ${stack}`);
+}
+
 /** The visitor's name, read from the Cookie header of any framework's request (Node's, Fastify's, Koa's context, Hono's context). */
 function visitorOf(request: unknown): string {
   const req = request as { headers?: Record<string, string | undefined>; req?: { header(name: string): string | undefined } };
@@ -70,7 +75,7 @@ function visitorOf(request: unknown): string {
  * `compressionAt` puts compression() in front of it or after it.
  */
 export async function pageCacheApp(stack: Stack, page: PageKind, options: PageCacheOptions = {}, compressionAt?: 'front' | 'after'): Promise<RequestListener> {
-  if (compressionAt !== undefined && stack !== 'express') throw new Error(`bench/deployed-apps: compression() is mounted on Express alone, not on ${stack}`);
+  if (compressionAt !== undefined) compressionOnExpress(stack);
   if (page === 'slow-holes') {
     defineHole('cart', async (request) => (await sleep(SLOW_CART_MS), cartOf(visitorOf(request))));
     defineHole('recommendations', async (request) => (await sleep(SLOW_RECOMMENDATIONS_MS), recommendationsOf(visitorOf(request))));
@@ -147,7 +152,7 @@ function everyUrlNew(listener: RequestListener): RequestListener {
  * `compressionInFront` puts compression() before that handler, which passes an encoded reply through.
  */
 export async function prebuiltApp(stack: Stack, reply: Reply, compressionInFront = false): Promise<RequestListener> {
-  if (compressionInFront && stack !== 'express') throw new Error(`bench/deployed-apps: compression() is mounted on Express alone, not on ${stack}`);
+  if (compressionInFront) compressionOnExpress(stack);
   const { status, headers, body } = reply;
   const pairs: Record<string, string> = {};
   for (let i = 0; i < headers.length; i += 2) pairs[headers[i]!] = headers[i + 1]!;
@@ -248,6 +253,12 @@ function request(origin: string, headers: Record<string, string>): Promise<Reply
   });
 }
 
+/** The page cache's gzip hit of the page with its hole (`compress`), its filled page gzipped once at compression()'s level. */
+async function filledPageGzippedOnce(stack: Stack): Promise<Reply> {
+  const hit = await hitOf(await pageCacheApp(stack, 'holes', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'gzip');
+  return withBody(hit, gzipSync(gunzipSync(hit.body)));
+}
+
 /**
  * The servers by side: ours, the page cache's hit of the product list with its cart hole (`holes`)
  * or with its cart written in (`static`), with `compress` (and compression() in front); each
@@ -255,12 +266,6 @@ function request(origin: string, headers: Record<string, string>): Promise<Reply
  * or its page gzipped once (compression()'s level; also with compression() in front of it, which
  * passes it through), or Brotli-compressed once at quality 11.
  */
-/** The page cache's gzip hit of the page with its hole (`compress`), its filled page gzipped once at compression()'s level. */
-async function filledPageGzippedOnce(stack: Stack): Promise<Reply> {
-  const hit = await hitOf(await pageCacheApp(stack, 'holes', { compress: true }), BROWSER_HEADERS, (reply) => headerOf(reply, 'content-encoding') === 'gzip');
-  return withBody(hit, gzipSync(gunzipSync(hit.body)));
-}
-
 export const SIDES: Record<string, (stack: Stack) => Promise<RequestListener>> = {
   holes: (stack) => pageCacheApp(stack, 'holes'),
   'holes-prebuilt': async (stack) => prebuiltApp(stack, await hitOf(await pageCacheApp(stack, 'holes'), BROWSER_HEADERS)),
