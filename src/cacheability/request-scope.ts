@@ -117,13 +117,17 @@ function switchOffIfIdle(): void {
 }
 
 /**
- * Runs `fn` in the scope of the request `res` answers, opening one if there is none: nested page-cache
- * layers and a site middleware in front of a route share one scope per request. The scope ends when
- * the response closes. On Node 20 an enabled AsyncLocalStorage slows every promise in the process
+ * Runs `fn` in the scope of the request `res` answers, opening one if it runs in none: nested page-cache
+ * layers and a site middleware in front of a route share one scope per request. A request handled in
+ * process from another's async context (Fastify's `inject()` in a route, a request made by code that
+ * runs after another ended) carries that request's scope in with it, and gets its own all the same:
+ * what its fragments depend on is its page's, and its holes are its own. The scope ends when the
+ * response closes. On Node 20 an enabled AsyncLocalStorage slows every promise in the process
  * (async hooks), so the storage is switched off once no request has been in a scope for a moment.
  */
 export function inRequestScope<T>(res: ServerResponse, fn: () => T): T {
-  if (storage.getStore() !== undefined) return fn();
+  const running = storage.getStore();
+  if (running !== undefined && running === scopes.get(res)) return fn();
   openScopes++;
   res.once('close', leaveScope);
   return storage.run(scopeOf(res), fn);
