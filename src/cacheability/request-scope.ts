@@ -50,10 +50,19 @@ const storage = new AsyncLocalStorage<RequestScope>();
 /** Requests in a scope right now; a while after there are none, the storage is switched off (see `leaveScope`). */
 let openScopes = 0;
 
-/** The scope of the request this code runs for, if one was opened. */
+/**
+ * Scopes whose request is over: its response went out whole, or its hole's builder answered. Code
+ * the request left running (a job its handler started once it had answered) still carries the
+ * scope in its async context, and runs in none.
+ */
+const over = new WeakSet<RequestScope>();
+
+/** The scope of the request this code runs for, if one was opened and the request is not over. */
 export function currentScope(): RequestScope | undefined {
   // With no request in a scope the storage is off and holds nothing: asking it would cost a lookup.
-  return openScopes === 0 ? undefined : storage.getStore();
+  if (openScopes === 0) return undefined;
+  const scope = storage.getStore();
+  return scope === undefined || over.has(scope) ? undefined : scope;
 }
 
 /**
@@ -82,19 +91,24 @@ export function openedScope(res: ServerResponse): RequestScope | undefined {
  * `fn` that answers at once is answered at once, with no promise made.
  */
 export function inScopeOfItsOwn<T>(request: IncomingMessage, fn: () => T | Promise<T>): T | Promise<T> {
+  const scope = new RequestScope(request);
+  const answered = () => {
+    over.add(scope);
+    leaveScope();
+  };
   openScopes++;
   let answer: T | Promise<T>;
   try {
-    answer = storage.run(new RequestScope(request), fn);
+    answer = storage.run(scope, fn);
   } catch (error) {
-    leaveScope();
+    answered();
     throw error;
   }
   if (!isThenable(answer)) {
-    leaveScope();
+    answered();
     return answer;
   }
-  return Promise.resolve(answer).finally(leaveScope);
+  return Promise.resolve(answer).finally(answered);
 }
 
 /**
@@ -121,14 +135,18 @@ function switchOffIfIdle(): void {
  * layers and a site middleware in front of a route share one scope per request. A request handled in
  * process from another's async context (Fastify's `inject()` in a route, a request made by code that
  * runs after another ended) carries that request's scope in with it, and gets its own all the same:
- * what its fragments depend on is its page's, and its holes are its own. The scope ends when the
- * response closes. On Node 20 an enabled AsyncLocalStorage slows every promise in the process
- * (async hooks), so the storage is switched off once no request has been in a scope for a moment.
+ * what its fragments depend on is its page's, and its holes are its own. The request is over once
+ * its response went out whole (see `currentScope`), and the scope is left when the response closes.
+ * On Node 20 an enabled AsyncLocalStorage slows every promise in the process (async hooks), so the
+ * storage is switched off once no request has been in a scope for a moment.
  */
 export function inRequestScope<T>(res: ServerResponse, fn: () => T): T {
   const running = storage.getStore();
   if (running !== undefined && running === scopes.get(res)) return fn();
+  const scope = scopeOf(res);
   openScopes++;
+  // A response whose client left before it went out whole keeps its scope for the render under way.
+  res.once('finish', () => over.add(scope));
   res.once('close', leaveScope);
-  return storage.run(scopeOf(res), fn);
+  return storage.run(scope, fn);
 }

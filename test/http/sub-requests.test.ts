@@ -3,7 +3,8 @@
  * called by a route while its page renders, and a request made by a handler once its own response
  * has gone (warming the next page into the cache). The async context carries the earlier request's
  * scope into them; each is still a request of its own, as it would be over the network: its holes
- * filled for it, its fragments' tags on its own page.
+ * filled for it, its fragments' tags on its own page. And code a request left running once its
+ * response went out runs in no scope, however many other requests are open.
  */
 import Fastify from 'fastify';
 import nunjucks from 'nunjucks';
@@ -96,5 +97,45 @@ describe('a request handed to the app from the context of one that ended', () =>
     ]);
     const hit = await app.inject({ method: 'GET', url: '/warm/3' });
     expect([hit.headers['x-cache'], hit.body]).toEqual(['HIT', '<p>3</p><b>box 1</b><nav>hi ann</nav>']);
+  });
+});
+
+describe('code a request left running after its response closed', () => {
+  it('runs in no request scope, whatever other requests are open: a hole it renders is outside any request', async () => {
+    const app = Fastify();
+    apps.push(app);
+    await app.register(fastifyCache.cachegrain, { seconds: 60 });
+    const later: Array<Promise<string>> = [];
+    let release!: () => void;
+    let arrived!: () => void;
+    const slowArrived = new Promise<void>((resolve) => (arrived = resolve));
+    app.get('/slow', async (_request, reply) => {
+      arrived();
+      await new Promise<void>((resolve) => (release = resolve));
+      return reply.type('text/html').send('<p>slow</p>');
+    });
+    // Answers, then renders a hole once its response has closed, as a background job it started would.
+    app.get('/kick', async (_request, reply) => {
+      reply.raw.once('close', () =>
+        later.push(new Promise((resolve) => setImmediate(resolve)).then(() => renderString(env, '<nav>{% hole "greeting" %}</nav>', {}))),
+      );
+      return reply.type('text/html').send('<p>kick</p>');
+    });
+
+    const slow = app.inject({ method: 'GET', url: '/slow' });
+    await slowArrived;
+    await app.inject({ method: 'GET', url: '/kick?while=slow' });
+    await expect.poll(() => later.length).toBe(1);
+    // Rendered while the slow request is still open.
+    await Promise.allSettled(later);
+    release();
+    expect((await slow).body).toBe('<p>slow</p>');
+    await app.inject({ method: 'GET', url: '/kick?alone' });
+    await expect.poll(() => later.length).toBe(2);
+    const outcomes = await Promise.allSettled(later);
+    expect(outcomes.map((outcome) => (outcome.status === 'rejected' ? (outcome.reason as Error).message : outcome.value))).toEqual([
+      expect.stringContaining("hole 'greeting' is filled for the request being answered, and this render is outside any request"),
+      expect.stringContaining("hole 'greeting' is filled for the request being answered, and this render is outside any request"),
+    ]);
   });
 });
