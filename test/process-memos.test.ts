@@ -28,7 +28,6 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/cacheability/request-scope.ts openScopes': 'the requests in a scope right now',
   'src/cacheability/request-scope.ts switchingOff': 'the pending switch-off of the request storage, dropped when it runs',
   'src/cacheability/request-scope.ts scopes': "each response's request scope, held weakly: it goes with its response",
-  'src/cacheability/request-scope.ts over': 'the request scopes whose request is over, held weakly: each goes with its scope',
   'src/store/clock.ts reading': "the time read once per turn of the event loop, dropped at the turn's end",
   'src/store/clock.ts uses': "the reads of this turn's time, dropped with it",
   'src/memos/process-memos.ts registered': 'the registry of process memos itself',

@@ -41,12 +41,12 @@ describe('a slot of the request scope', () => {
 describe('the request scope', () => {
   // What the page cache, holes, fragments and server backends keep for a request is declared, typed,
   // where they are: the scope holds nothing of theirs as a bare object to be narrowed back.
-  it('holds the request, its cacheability and the slots, and no member of any concern above it', () => {
+  it('holds the request, its cacheability, the slots and whether the request is over, and no member of any concern above it', () => {
     const source = ts.createSourceFile('request-scope.ts', readFileSync(join(root, 'src/cacheability/request-scope.ts'), 'utf8'), ts.ScriptTarget.Latest, true);
     const scope = source.statements.find((statement) => ts.isClassDeclaration(statement) && statement.name?.text === 'RequestScope') as ts.ClassDeclaration;
     const members = scope.members
       .flatMap((member): ReadonlyArray<ts.ClassElement | ts.ParameterDeclaration> => (ts.isConstructorDeclaration(member) ? member.parameters : [member]))
       .map((member) => member.name!.getText(source));
-    expect(members.sort()).toEqual(['cacheability', 'get', 'request', 'slots']);
+    expect(members.sort()).toEqual(['cacheability', 'end', 'ended', 'get', 'over', 'request', 'slots']);
   });
 });

@@ -38,11 +38,26 @@ export class RequestScope {
   readonly cacheability = new Cacheability();
   /** The value of each slot used in this request, at the slot's index. */
   private readonly slots: object[] = [];
+  private ended = false;
 
   /** What this request holds in `slot`, made on first use. */
   get<T extends object>(slot: ScopeSlot<T>): T {
     // Only `slot` writes at its index, and it writes a T there: the cast restores what it wrote.
     return (this.slots[slot.index] ??= slot.initial()) as T;
+  }
+
+  /**
+   * Whether the request is over: its response went out whole, or its hole's builder answered. Code
+   * it left running (a job its handler started once it had answered) still carries the scope in
+   * its async context, and runs in none (see `currentScope`).
+   */
+  get over(): boolean {
+    return this.ended;
+  }
+
+  /** The request is over; never undone. */
+  end(): void {
+    this.ended = true;
   }
 }
 
@@ -50,19 +65,12 @@ const storage = new AsyncLocalStorage<RequestScope>();
 /** Requests in a scope right now; a while after there are none, the storage is switched off (see `leaveScope`). */
 let openScopes = 0;
 
-/**
- * Scopes whose request is over: its response went out whole, or its hole's builder answered. Code
- * the request left running (a job its handler started once it had answered) still carries the
- * scope in its async context, and runs in none.
- */
-const over = new WeakSet<RequestScope>();
-
 /** The scope of the request this code runs for, if one was opened and the request is not over. */
 export function currentScope(): RequestScope | undefined {
   // With no request in a scope the storage is off and holds nothing: asking it would cost a lookup.
   if (openScopes === 0) return undefined;
   const scope = storage.getStore();
-  return scope === undefined || over.has(scope) ? undefined : scope;
+  return scope === undefined || scope.over ? undefined : scope;
 }
 
 /**
@@ -93,7 +101,7 @@ export function openedScope(res: ServerResponse): RequestScope | undefined {
 export function inScopeOfItsOwn<T>(request: IncomingMessage, fn: () => T | Promise<T>): T | Promise<T> {
   const scope = new RequestScope(request);
   const answered = () => {
-    over.add(scope);
+    scope.end();
     leaveScope();
   };
   openScopes++;
@@ -146,7 +154,7 @@ export function inRequestScope<T>(res: ServerResponse, fn: () => T): T {
   const scope = scopeOf(res);
   openScopes++;
   // A response whose client left before it went out whole keeps its scope for the render under way.
-  res.once('finish', () => over.add(scope));
+  res.once('finish', () => scope.end());
   res.once('close', leaveScope);
   return storage.run(scope, fn);
 }
