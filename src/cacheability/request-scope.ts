@@ -100,23 +100,25 @@ export function openedScope(res: ServerResponse): RequestScope | undefined {
  */
 export function inScopeOfItsOwn<T>(request: IncomingMessage, fn: () => T | Promise<T>): T | Promise<T> {
   const scope = new RequestScope(request);
-  const answered = () => {
-    scope.end();
-    leaveScope();
-  };
   openScopes++;
   let answer: T | Promise<T>;
   try {
     answer = storage.run(scope, fn);
   } catch (error) {
-    answered();
+    answered(scope);
     throw error;
   }
   if (!isThenable(answer)) {
-    answered();
+    answered(scope);
     return answer;
   }
-  return Promise.resolve(answer).finally(answered);
+  return Promise.resolve(answer).finally(() => answered(scope));
+}
+
+/** A hole's builder answered: its scope is over, and left. */
+function answered(scope: RequestScope): void {
+  scope.end();
+  leaveScope();
 }
 
 /**
@@ -150,7 +152,7 @@ function switchOffIfIdle(): void {
  */
 export function inRequestScope<T>(res: ServerResponse, fn: () => T): T {
   const running = storage.getStore();
-  if (running !== undefined && running === scopes.get(res)) return fn();
+  if (running !== undefined && running === openedScope(res)) return fn();
   const scope = scopeOf(res);
   openScopes++;
   // A response whose client left before it went out whole keeps its scope for the render under way.
