@@ -247,6 +247,7 @@ export abstract class BaseCache<P = unknown> extends BackendContract<P> {
     return {
       readShared: <T>(key: CacheKey) => this.batches.readShared<T>(this.keys.made(key)),
       readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
+      readyTagsAhead: (snapshot: TagSnapshot, storedExpiry: number | null) => this.tags.readyAhead(snapshot, storedExpiry),
       setHeld: (key: CacheKey, value: unknown, options?: TimeoutArg) => {
         try {
           return promised(this.setHeld(key, value, options));

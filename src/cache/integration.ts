@@ -29,6 +29,15 @@ export interface CacheIntegration {
    */
   readSharedEntry<T = unknown>(key: CacheKey, known?: TagSnapshot): MaybePromise<RenderEntry<T> | undefined>;
   /**
+   * Does now what a write stamped as of `snapshot` (`tagsAsOf`) would do with the snapshot's tag
+   * versions before it stores (see `TagVersions.readyAhead`), for a write that will store until about
+   * `storedExpiry` (epoch seconds; null: never expires): called as a render begins, it leaves the
+   * render's store nothing to wait for but its own write, where the render adds no tags. Resolves
+   * once done, failed or not: the store waits for it before it sends anything, so that a server gone
+   * silent meanwhile costs the request one deadline, not one for each call in flight.
+   */
+  readyTagsAhead(snapshot: TagSnapshot, storedExpiry: number | null): Promise<void>;
+  /**
    * A write for values whose readers never mutate them, read back through `readShared` (the page
    * cache's pages and header lists): the page cache's own, so published as no `set` of the
    * application's; a store in this process keeps the value as it is, and a reader that gets a copy

@@ -16,7 +16,7 @@ import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.j
 import { templatesUnchanged } from '../digests/index.js';
 import { cacheForPages } from './cache-for-pages.js';
 import { type HitLabel, sendStoredPage, type StoredPage } from './hit.js';
-import { absoluteUrl, EMPTY_MD5, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
+import { absoluteUrl, EMPTY_MD5, type HeaderListRead, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
 import { traced, tracing } from '../observation/observation.js';
 import type { PageLayer } from './page-settings.js';
@@ -45,6 +45,8 @@ export class PageLookup {
   private renderLock: Release | undefined;
   /** The contexts the URL's pages were known to vary on at lookup. */
   private learnedContexts: readonly string[] = [];
+  /** The URL's header list as the lookup read it, for the store of the page it misses (see `MissedLookup`). */
+  private headerList: HeaderListRead | undefined;
   /** The page the lookup served (its route is the one it was stored under): undefined while it served none. */
   private found: StoredPage | undefined;
   /** How it served `found`. */
@@ -143,6 +145,7 @@ export class PageLookup {
    */
   private pageKeyOf(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): string | undefined {
     this.snapshot = snapshot;
+    this.headerList = { key: this.keys.headerKey, learned };
     if (learned === undefined) return undefined;
     this.learnedContexts = learned.contexts ?? [];
     const variant = variesOnNothing(learned) ? undefined : this.keys.variants.of(this.req, learned);
@@ -211,6 +214,8 @@ export class PageLookup {
   private async leadUnderLock(): Promise<boolean> {
     // The lookup that missed may have come before another process stored the page and let go of the lock.
     const waited = await lockOrWait(this.reportingLocks(), `render:${this.renderKey}`, this.layer.lockTimeoutMs, () => this.storedPage());
+    // Another process may have learned the URL's list meanwhile: the store reads it again.
+    this.headerList = undefined;
     if (waited.is === 'found') return this.answerWith(waited.value, 'HIT');
     if (waited.is === 'held') this.renderLock = waited.release;
     return this.lead();
@@ -237,15 +242,20 @@ export class PageLookup {
     return entry?.state === 'fresh' && templatesUnchanged(entry.value) ? entry.value : undefined;
   }
 
-  /** Leads the render unless someone else leads it now, and hands the miss to the response phase. */
+  /**
+   * Leads the render unless someone else leads it now, and hands the miss to the response phase. On
+   * a server, what the page's store will do with its path's tag versions is done while the view
+   * renders, for a page kept as long as the layer keeps pages: the store then only writes.
+   */
   private lead(): false {
-    const { flights } = cacheForPages(this.cache);
+    const pages = cacheForPages(this.cache);
     const generation = this.snapshot.generation;
     const flight =
-      flights.find('page', this.renderKey, generation) === undefined
-        ? flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req, generation)
+      pages.flights.find('page', this.renderKey, generation) === undefined
+        ? pages.flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req, generation)
         : undefined;
-    const miss = this.handOver(true, flight);
+    const tagsReadied = pages.waitsOnServers ? pages.readyTagsAhead(this.snapshot, this.layer.storedExpiryFrom(this.cache.now())) : undefined;
+    const miss = this.handOver(true, flight, tagsReadied);
     this.res.once('close', () => miss.ended());
     return false;
   }
@@ -254,7 +264,7 @@ export class PageLookup {
    * Hands the miss to the response phase of the layers storing where this one does, and marks it.
    * `stores`: false for HEAD, which stores nothing (nor falls back on a stale page).
    */
-  private handOver(stores: boolean, flight: PageFlight | undefined): PageMiss {
+  private handOver(stores: boolean, flight: PageFlight | undefined, tagsReadied?: Promise<void>): PageMiss {
     const miss = PageMiss.handOver({
       layer: this.layer,
       req: this.req,
@@ -262,6 +272,8 @@ export class PageLookup {
       cache: this.cache,
       urlTags: this.keys.urlTags,
       snapshot: this.snapshot,
+      headerList: this.headerList,
+      tagsReadied,
       fallback: stores ? this.fallback : undefined,
       stores,
       seen: stores ? SeenAtLookup.take(this.req, this.learnedContexts) : undefined,

@@ -281,7 +281,13 @@ export async function learnCacheKey(
 ): Promise<string> {
   checkOptions(options, LEARN_CACHE_KEY_OPTIONS, 'learnCacheKey');
   const cache = resolveCache(options.cache);
-  const learned = await learnVariant(req, { cache, keyPrefix: options.keyPrefix ?? '' }, { ownVary: headerText(res, 'vary'), contexts: [] }, options.timeout);
+  const learned = await learnVariant(
+    req,
+    { cache, keyPrefix: options.keyPrefix ?? '' },
+    { ownVary: headerText(res, 'vary'), contexts: [] },
+    { timeout: options.timeout },
+  );
+  await learned.listWritten;
   return learned.key;
 }
 
@@ -301,26 +307,45 @@ export interface PageVariance {
 }
 
 /**
+ * A URL's header list as a lookup read it (undefined: it had none), under its key: the store of the
+ * page that lookup missed need not read it again.
+ */
+export interface HeaderListRead {
+  readonly key: string;
+  readonly learned: LearnedHeaders | undefined;
+}
+
+/** A variant of a URL as a store learned it: its page key, and the write of the URL's header list it needed, under way (none: the list stood). */
+export interface LearnedVariant {
+  key: string;
+  varies: LearnedHeaders;
+  variant: string;
+  listWritten: Promise<void> | undefined;
+}
+
+/**
  * Records the headers and cache contexts the request's URL's responses vary on, for at least `timeout` seconds
- * (the cache's default when undefined; a quarter more when it is written), and returns the page key
- * for the request's method and its values of those headers and contexts. Headers are the response's
+ * (the cache's default when undefined; a quarter more when it is written), and answers the page key
+ * for the request's method and its values of those headers and contexts, with the write of the list
+ * under way: a store of the page sends both together. Headers are the response's
  * Vary list (Django's rule: the list as the latest response gives it) as the view left it, before
  * its contexts' headers were added for downstream caches (their values stand for those headers),
  * save the Cookie header when cookie contexts name the cookies the page depends on; contexts are learned for good: those known
  * stay beside those the response adds, as a page's contexts are known only once it rendered. The
  * list is rewritten only when it changes or a variant stored now would outlive it: every variant
- * stays reachable as long as it lives.
+ * stays reachable as long as it lives. The list known is the one `read` at lookup when it is this
+ * URL's, else it is read now.
  */
 export async function learnVariant(
   req: IncomingMessage,
   { cache, keyPrefix }: PagesKept,
   { ownVary, contexts }: PageVariance,
-  timeout: number | null | undefined,
-): Promise<{ key: string; varies: LearnedHeaders; variant: string }> {
+  { timeout, read }: { timeout: number | null | undefined; read?: HeaderListRead },
+): Promise<LearnedVariant> {
   const urlHash = md5(absoluteUrl(req));
   const headerKey = headerKeyFor(keyPrefix, urlHash);
   // A lookup of the page cache's own, not the application's: counted by the cache, published as no `get`.
-  const known = await cacheForPages(cache).readShared<LearnedHeaders>(headerKey);
+  const known = read?.key === headerKey ? read.learned : await cacheForPages(cache).readShared<LearnedHeaders>(headerKey);
   const allContexts = foldContexts([...(known?.contexts ?? []), ...contexts]);
   const learned = variesOn(ownVary, allContexts);
   const { headers } = learned;
@@ -328,13 +353,14 @@ export async function learnVariant(
   const needed = lifetime === null ? null : cache.now() + lifetime;
   // A list of other headers or contexts is replaced whatever its expiry: the variants stored under it are out of reach now.
   const same = known !== undefined && known.headers.join(',') === headers.join(',') && (known.contexts ?? []).join(',') === allContexts.join(',');
+  let listWritten: Promise<void> | undefined;
   if (!lastsUntil(same ? known.until : undefined, needed)) {
     // A quarter longer than needed, so that the variants stored after this one rewrite it once in that long, not each time.
     const kept = lifetime === null || lifetime <= 0 ? lifetime : Math.ceil(lifetime * 1.25);
-    await cacheForPages(cache).setHeld(headerKey, { ...learned, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
+    listWritten = cacheForPages(cache).setHeld(headerKey, { ...learned, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
   }
   const variant = variantHash(req, learned);
-  return { key: pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, variant), varies: learned, variant };
+  return { key: pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, variant), varies: learned, variant, listWritten };
 }
 
 /** Whether an expiry (null: never; undefined: unknown) comes no sooner than `needed`. */

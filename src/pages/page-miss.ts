@@ -14,6 +14,7 @@ import { RENDER_GENERATIONS } from '../fragments/index.js';
 import type { StoredPage } from './hit.js';
 import type { PageLayer } from './page-settings.js';
 import type { SeenAtLookup } from './seen-at-lookup.js';
+import type { HeaderListRead } from './page-keys.js';
 
 /** A page as the leading render sent it, with what a waiter needs to tell whether it is its variant. */
 export interface RenderedPage {
@@ -39,6 +40,10 @@ export interface MissedLookup {
    * page is stored stamped with them, and not stored if a tag it carries was invalidated since.
    */
   snapshot: TagSnapshot;
+  /** The URL's header list as the lookup read it, for its store; undefined when the store must read it again. */
+  headerList: HeaderListRead | undefined;
+  /** What the store will do with the snapshot's tag versions, done as the render began (see `readyTagsAhead`): the store waits for it first. */
+  tagsReadied: Promise<void> | undefined;
   /** A page past its stale window but inside `staleIfError`: sent instead of a failed render. */
   fallback: StoredPage | undefined;
   /** False for HEAD: its response gets the headers its GET would get, and nothing is stored. */
@@ -65,6 +70,8 @@ export class PageMiss {
   readonly cache: BaseCache;
   readonly urlTags: readonly string[];
   readonly snapshot: TagSnapshot;
+  readonly headerList: HeaderListRead | undefined;
+  readonly tagsReadied: Promise<void> | undefined;
   readonly fallback: StoredPage | undefined;
   readonly stores: boolean;
   private readonly seen: SeenAtLookup | undefined;
@@ -105,6 +112,8 @@ export class PageMiss {
     this.cache = lookup.cache;
     this.urlTags = lookup.urlTags;
     this.snapshot = lookup.snapshot;
+    this.headerList = lookup.headerList;
+    this.tagsReadied = lookup.tagsReadied;
     this.fallback = lookup.fallback;
     this.stores = lookup.stores;
     this.seen = lookup.seen;

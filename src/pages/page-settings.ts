@@ -182,6 +182,14 @@ export class PageLayer {
   /** The cache this layer last met whose edges read its tag header: the next request meeting it checks nothing. */
   private checkedCache: BaseCache | undefined;
 
+  /**
+   * Until when a page rendered at `now` is kept, stale windows included, as this layer keeps pages
+   * by default: a view's own max-age may keep one longer.
+   */
+  storedExpiryFrom(now: number): number {
+    return now + (this.pageTimeout ?? this.seconds) + Math.max(this.staleWhileRevalidate, this.staleIfError);
+  }
+
   /** `pageTimeout` is a route's own timeout (cachePage), which wins over the response's max-age. */
   constructor(
     options: PageCacheOptions,

@@ -205,13 +205,18 @@ async function storePage({ layer, miss, timeout, stale, ownVary, contexts }: Pag
   try {
     // Down for a while (its breaker open): storing would only fail; the next request renders again.
     if (cache.unreachable) return;
+    // What the store owes the path's tag versions was begun as the view began: it sends nothing before that is done.
+    if (miss.tagsReadied !== undefined) await miss.tagsReadied;
     // The header list lives as long as the page may be served, stale included.
     const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
-    const learned = await learnVariant(req, { cache, keyPrefix: layer.keyPrefix }, { ownVary, contexts }, listTimeout);
+    const learned = await learnVariant(req, { cache, keyPrefix: layer.keyPrefix }, { ownVary, contexts }, { timeout: listTimeout, read: miss.headerList });
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
     const stamp = { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError };
-    await cacheForPages(cache).setHeld(key, page, stamp);
+    // The header list and the page go to the store together: one round trip to a server, not two.
+    // The store is over once both are, whichever failed.
+    const [listed, stored] = await Promise.allSettled([learned.listWritten, cacheForPages(cache).setHeld(key, page, stamp)]);
+    for (const outcome of [listed, stored]) if (outcome.status === 'rejected') throw outcome.reason;
     // Compressed behind, and written again as of the same render (see page-compression.ts).
     layer.compression?.compressBehind(cache, { key, page, ...stamp }, (error) =>
       reportPageFailure(cache, `compressing the page ${absoluteUrl(req)} failed`, error),

@@ -21,6 +21,7 @@ import { withOwnExpiry } from './expiry-stamps.js';
 import { GenerationCount, generationIn, generationOf } from './generation.js';
 import { type EntryState, INVALIDATE_OPTIONS, type InvalidateOptions, type ListOf, type TagSnapshot } from '../store/cache-types.js';
 import type { TagHost } from './tag-host.js';
+import { FIRST_VERSION, VersionExpiry } from './version-expiry.js';
 import type { WriteArgs } from '../store/call-options.js';
 
 /** What a write stamps its payload with: its tags (as of `asOf`), its stale windows and when it expires (not at once). */
@@ -39,10 +40,6 @@ export interface StampedEntry<P> {
 export const TAG_KEYS_REMEMBERED = 10_000;
 /** Tags whose version key can hold them as they are, on every backend. */
 const PLAIN_TAG = /^[A-Za-z0-9:_.\/-]{1,40}$/;
-/** A tag's version before its first invalidation: no key holds it. */
-const FIRST_VERSION = '';
-/** The horizon of a cache with a tagged entry that never expires. */
-const FOREVER_HORIZON = 2 ** 52;
 
 /**
  * A tag's new version: random, so no clock is compared anywhere, after the generation of the
@@ -54,16 +51,6 @@ const hardPart = (version: string): string => {
   const colon = version.indexOf(':');
   return colon === -1 ? version : version.slice(0, colon);
 };
-
-/**
- * The horizon a write stored until `storedExpiry` needs: past it by a quarter of the entry's life,
- * rounded up to that, so that a stream of writes raises it once in that long, not on every write.
- */
-function horizonAfter(storedExpiry: number | null, now: number): number {
-  if (storedExpiry === null) return FOREVER_HORIZON;
-  const step = Math.max(1, Math.ceil((storedExpiry - now) / 4));
-  return Math.ceil((storedExpiry + step) / step) * step;
-}
 
 /** A stored payload's value payload, its stamp if it has one, and how it stands (undefined: dead). */
 export interface Judged<P> {
@@ -77,12 +64,14 @@ export class TagVersions<P> {
   private readonly keysByTag = new BoundedMemo<string>(TAG_KEYS_REMEMBERED);
   /** The tags' made version keys, the other way round (see `isTagKey`). */
   private readonly madeTagKeys = new BoundedMemo<true>(TAG_KEYS_REMEMBERED);
-  private madeHorizonKey: string | undefined;
+  /** How versions expire, where they do (see `forWrite`). */
+  private readonly expiry: VersionExpiry<P>;
   private madeGenerationKey: string | undefined;
   private readonly generation: GenerationCount<P>;
 
   constructor(private readonly host: TagHost<P>) {
     this.generation = new GenerationCount(host);
+    this.expiry = new VersionExpiry(host, (tag) => this.keyOf(tag));
   }
 
   /**
@@ -102,11 +91,6 @@ export class TagVersions<P> {
   /** Whether a made key is where a tag's version is kept (one this process made lately): an L1 remembers that none is there. */
   isTagKey(made: string): boolean {
     return this.madeTagKeys.get(made) === true;
-  }
-
-  /** Where this cache keeps its tag horizon (see `forWrite`). */
-  private get horizonKey(): string {
-    return (this.madeHorizonKey ??= this.host.keys.made(`${TAG_KEYS}-horizon`, TAG_KEY_VERSION));
   }
 
   /**
@@ -144,11 +128,6 @@ export class TagVersions<P> {
     const generation = entries.get(asked[tags.length]!);
     const versions = this.versionsIn(tags, asked, entries);
     return versions instanceof Promise ? versions.then((read) => this.asOf(read, generation)) : this.asOf(versions, generation);
-  }
-
-  /** Whether tag versions expire here: the server raises the horizon atomically and extends expiries without shortening them. */
-  private get expiring(): boolean {
-    return this.host.primitives.incrBy !== undefined && this.host.primitives.extendExpiry !== undefined;
   }
 
   // ---- Reading and judging --------------------------------------------------------------------
@@ -322,14 +301,7 @@ export class TagVersions<P> {
    * or computation began. Its tags need not be known then (a page's are added as it renders), and no
    * clock is read: the generation is a count on the server, raised before any version is written.
    *
-   * Where tag versions expire (`expiring`), the write must also keep two promises. An entry stamped
-   * with a version outlives it on no account: that version's key is extended to the entry's
-   * `storedExpiry` (never shortened). And once a version key expires its tag reads as first again, so
-   * every entry stamped first must be gone by then: an invalidation gives its version the expiry of the
-   * cache's horizon, which every write stamped first has raised to past its own expiry before checking,
-   * on the server, that its tags still have no version (the horizon only grows, by atomic increments).
-   * Either the check comes before the invalidation's write, and then so does the raise, which the
-   * invalidation reads after its write; or the check sees the new version and the write is out.
+   * Where tag versions expire, what the write owes them is done first (see version-expiry.ts).
    */
   async forWrite(tags: string[], asOf: TagSnapshot | undefined, storedExpiry: number | null): Promise<Map<string, string | null>> {
     const unknown = asOf === undefined ? tags : tags.filter((tag) => !asOf.has(tag));
@@ -340,58 +312,12 @@ export class TagVersions<P> {
       const version = (asOf !== undefined && asOf.has(tag) ? asOf.get(tag) : current!.get(tag)) ?? FIRST_VERSION;
       versions.set(tag, began !== undefined && generationOf(version) > began ? null : version);
     }
-    if (!this.expiring) return versions;
-    const versioned: string[] = [];
-    const first: string[] = [];
-    for (const [tag, version] of versions) if (version !== null) (version === FIRST_VERSION ? first : versioned).push(tag);
-    await Promise.all([
-      versioned.length === 0
-        ? undefined
-        : this.host.primitives.extendExpiry!(
-            versioned.map((tag) => this.keyOf(tag)),
-            storedExpiry,
-          ),
-      first.length === 0 ? undefined : this.checkFirstUses(first, versions, storedExpiry).catch((error) => this.leaveOut(error, first, versions)),
-    ]);
-    return versions;
+    return this.expiry.expiring ? this.expiry.keep(versions, asOf, storedExpiry) : versions;
   }
 
-  /**
-   * A first use that could not be checked: with failOpen, where a failed write is a no-op, the write
-   * is left out (its server's failure reported where it happened); otherwise it rejects.
-   */
-  private leaveOut(error: unknown, tags: string[], versions: Map<string, string | null>): void {
-    if (!(error instanceof CacheServerError) || !this.host.failsOpen) throw error;
-    for (const tag of tags) versions.set(tag, null);
-  }
-
-  /** Raises the horizon past `storedExpiry` if it is not there yet, then marks out every tag that got a version meanwhile. */
-  private async checkFirstUses(tags: string[], versions: Map<string, string | null>, storedExpiry: number | null): Promise<void> {
-    const { primitives, codec } = this.host;
-    const keys = tags.map((tag) => this.keyOf(tag));
-    const needed = horizonAfter(storedExpiry, this.host.cache.now());
-    const horizonKey = this.horizonKey;
-    let found = await primitives.readForUpdate([horizonKey, ...keys]);
-    const horizon = found.get(horizonKey);
-    let known = horizon === undefined ? undefined : Number(codec.decode(horizon.payload));
-    if (known === undefined || !(known >= needed)) {
-      for (let attempt = 0; ; attempt++) {
-        if (
-          known === undefined
-            ? await primitives.insert(horizonKey, codec.encode(needed), null)
-            : (await primitives.incrBy!(horizonKey, needed - known)) !== undefined
-        )
-          break;
-        if (attempt === 3) throw new CacheServerError(`cache '${this.host.alias}': the tag horizon '${horizonKey}' could not be raised`, '');
-        // Created or dropped by someone else meanwhile: read it again.
-        const again = (await primitives.readForUpdate([horizonKey])).get(horizonKey);
-        known = again === undefined ? undefined : Number(codec.decode(again.payload));
-      }
-      found = await primitives.readForUpdate(keys);
-    }
-    tags.forEach((tag, i) => {
-      if (found.has(keys[i]!)) versions.set(tag, null);
-    });
+  /** Does now what `forWrite` will do with the snapshot's versions, for a write that will store until about `storedExpiry` (see `VersionExpiry.readyAhead`). */
+  readyAhead(snapshot: TagSnapshot, storedExpiry: number | null): Promise<void> {
+    return this.expiry.expiring ? this.expiry.readyAhead(snapshot, storedExpiry) : Promise.resolve();
   }
 
   // ---- Invalidating ---------------------------------------------------------------------------
@@ -439,20 +365,7 @@ export class TagVersions<P> {
         '',
       );
     }
-    if (this.expiring) await this.expireAtHorizon(entries.map(([key]) => key));
-  }
-
-  /**
-   * Gives new version keys the horizon's expiry, read after they were written (see `forWrite`).
-   * No horizon (never raised, or lost) leaves them without one.
-   */
-  private async expireAtHorizon(keys: string[]): Promise<void> {
-    const { primitives, codec } = this.host;
-    const horizon = (await primitives.readForUpdate([this.horizonKey])).get(this.horizonKey);
-    if (horizon === undefined) return;
-    const expiresAt = Number(codec.decode(horizon.payload));
-    if (!(expiresAt < FOREVER_HORIZON)) return;
-    await Promise.all(keys.map((key) => primitives.retime(key, Math.max(expiresAt, this.host.cache.now() + 1))));
+    if (this.expiry.expiring) await this.expiry.expireAtHorizon(entries.map(([key]) => key));
   }
 }
 

@@ -1,0 +1,109 @@
+/**
+ * What a MISS on Redis waits for beyond its render: one round trip at most, whatever the page's URL
+ * has seen (never cached, a variant of it cached, invalidated). The header list and the page go to
+ * the server together, the header list as the lookup read it is not read again, and the first-use
+ * check of the page's tag versions is made while the view renders. Counted by a proxy between the
+ * application and a real redis-server, which holds each answer until the application has sent all it
+ * sends without one (see round-trip-proxy.ts): commands sent together are one round however their
+ * packets fall.
+ */
+import { once } from 'node:events';
+import type { AddressInfo, Server } from 'node:net';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cacheMiddleware } from '../../src/frameworks/express.js';
+import { addCacheTags, invalidatePage } from '../../src/http/index.js';
+import { RedisCache } from '../../src/index.js';
+import { type RoundTripProxy, roundTripProxy } from '../setup/round-trip-proxy.js';
+
+const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
+if (redisUrl === undefined) throw new Error('CACHEGRAIN_TEST_REDIS_URL is not set: the test setup starts redis-server (Debian package redis-server)');
+
+let proxy: RoundTripProxy;
+let cache: RedisCache;
+let server: Server;
+let origin: string;
+/** The proxy's count of rounds when the view of each path last sent its page. */
+const roundsAtRender = new Map<string, number>();
+
+/**
+ * A view's reads of its data, over two turns of the event loop: by its end what the page cache sent
+ * as the view began has reached the proxy, which runs in this process too and counts what it receives.
+ */
+const readData = async () => {
+  for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+};
+
+beforeAll(async () => {
+  proxy = await roundTripProxy(new URL(redisUrl));
+  cache = new RedisCache({ location: proxy.url, keyPrefix: `miss-round-trips-${process.pid}` });
+  const app = express();
+  app.use(cacheMiddleware({ cache, seconds: 600 }));
+  app.get('/languages/:page', async (req, res) => {
+    await readData();
+    roundsAtRender.set(req.path, proxy.rounds);
+    res
+      .vary('Accept-Language')
+      .type('html')
+      .send(`<p>${req.params.page} in ${req.get('accept-language') ?? 'any language'}</p>`);
+  });
+  app.get('/tagged/:page', async (req, res) => {
+    await readData();
+    addCacheTags(res, `article:${req.params.page}`);
+    roundsAtRender.set(req.path, proxy.rounds);
+    res.type('html').send(`<p>${req.params.page}, tagged</p>`);
+  });
+  app.get('/:page', async (req, res) => {
+    await readData();
+    roundsAtRender.set(req.path, proxy.rounds);
+    res.type('html').send(`<p>${req.params.page}</p>`);
+  });
+  server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // The cache's first tagged write creates its tag horizon (raised again once in a quarter of a page's
+  // lifetime): round trips of their own, made while that one view renders.
+  await visit('/horizon');
+});
+afterAll(async () => {
+  server.close();
+  await cache.close();
+  await proxy.close();
+});
+
+/** The response to a GET of `path`, and the round trips to Redis begun after its view sent the page (none on a hit). */
+async function visit(path: string, headers: Record<string, string> = {}): Promise<{ label: string | null; body: string; roundsAfterRender: number }> {
+  roundsAtRender.delete(path);
+  const response = await fetch(origin + path, { headers });
+  const body = await response.text();
+  const atRender = roundsAtRender.get(path);
+  return { label: response.headers.get('x-cache'), body, roundsAfterRender: atRender === undefined ? 0 : proxy.rounds - atRender };
+}
+
+describe('a MISS on Redis', () => {
+  it('of a URL never cached waits for one round trip beyond its render, which stores the page and its header list', async () => {
+    expect(await visit('/first')).toEqual({ label: 'MISS', body: '<p>first</p>', roundsAfterRender: 1 });
+    expect(await visit('/first')).toEqual({ label: 'HIT', body: '<p>first</p>', roundsAfterRender: 0 });
+  });
+
+  it('of a variant of a cached URL waits for one round trip beyond its render', async () => {
+    expect(await visit('/languages/about', { 'accept-language': 'en' })).toMatchObject({ label: 'MISS', roundsAfterRender: 1 });
+    expect(await visit('/languages/about', { 'accept-language': 'cy' })).toEqual({ label: 'MISS', body: '<p>about in cy</p>', roundsAfterRender: 1 });
+    expect(await visit('/languages/about', { 'accept-language': 'cy' })).toMatchObject({ label: 'HIT', body: '<p>about in cy</p>' });
+    expect(await visit('/languages/about', { 'accept-language': 'en' })).toMatchObject({ label: 'HIT', body: '<p>about in en</p>' });
+  });
+
+  it('of an invalidated URL waits for one round trip beyond its render, and the page it stores is current', async () => {
+    expect(await visit('/news')).toMatchObject({ label: 'MISS', roundsAfterRender: 1 });
+    await invalidatePage('/news', { cache });
+    expect(await visit('/news')).toEqual({ label: 'MISS', body: '<p>news</p>', roundsAfterRender: 1 });
+    expect(await visit('/news')).toMatchObject({ label: 'HIT' });
+    await invalidatePage('/news', { cache });
+    expect(await visit('/news')).toMatchObject({ label: 'MISS', roundsAfterRender: 1 });
+  });
+
+  it("of a page whose view adds a tag reads that tag's version and checks its first use before it stores", async () => {
+    expect(await visit('/tagged/one')).toEqual({ label: 'MISS', body: '<p>one, tagged</p>', roundsAfterRender: 3 });
+    expect(await visit('/tagged/one')).toMatchObject({ label: 'HIT' });
+  });
+});
