@@ -255,6 +255,8 @@ export class PageLookup {
         ? pages.flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req, generation)
         : undefined;
     const tagsReadied = pages.waitsOnServers ? pages.readyTagsAhead(this.snapshot, this.layer.storedExpiryFrom(this.cache.now())) : undefined;
+    // Waited for by the cache's settled() too: a render that stores nothing still had it done.
+    if (tagsReadied !== undefined) pages.behind.add(tagsReadied);
     const miss = this.handOver(true, flight, tagsReadied);
     this.res.once('close', () => miss.ended());
     return false;

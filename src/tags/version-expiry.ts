@@ -49,6 +49,9 @@ interface ReadiedAhead {
   versionedSince: ReadonlySet<string>;
 }
 
+/** A check of first uses made beside a write's read of its tags (see `checkNow`), settled: what it found, or why it failed. */
+type FirstUseCheck = { tags: ReadonlySet<string> } & ({ horizon: number; versioned: ReadonlySet<string> } | { error: unknown });
+
 export class VersionExpiry<P> {
   private madeHorizonKey: string | undefined;
   /** What was done ahead of the writes stamped as of each snapshot (see `readyAhead`): undefined where it failed. */
@@ -72,22 +75,33 @@ export class VersionExpiry<P> {
 
   /**
    * `versions` (null: the tag's write is out) once what a write stamped with them and stored until
-   * `storedExpiry` owes them is done, where it was not done ahead as of `asOf`: versions extended,
-   * first uses checked (a tag that got a version is out).
+   * `storedExpiry` owes them is done, where it was not done ahead as of `asOf` or `checkedNow`
+   * beside the write's read: versions extended, first uses checked (a tag that got a version is out).
    */
-  async keep(versions: Map<string, string | null>, asOf: TagSnapshot | undefined, storedExpiry: number | null): Promise<Map<string, string | null>> {
+  async keep(
+    versions: Map<string, string | null>,
+    asOf: TagSnapshot | undefined,
+    storedExpiry: number | null,
+    checkedNow?: FirstUseCheck,
+  ): Promise<Map<string, string | null>> {
     const ahead = asOf === undefined ? undefined : await this.readiedAhead.get(asOf);
     const extendedAhead = ahead !== undefined && lastsUntil(ahead.storedExpiry, storedExpiry);
     const checkedAhead = ahead !== undefined && ahead.horizon >= horizonAfter(storedExpiry, this.host.cache.now());
     const toExtend: string[] = [];
     const first: string[] = [];
+    const firstCheckedNow: string[] = [];
     for (const [tag, version] of versions) {
       if (version === null) continue;
       if (version !== FIRST_VERSION) {
         if (!(extendedAhead && ahead.extended.has(tag))) toExtend.push(tag);
       } else if (checkedAhead && ahead.checked.has(tag)) {
         if (ahead.versionedSince.has(tag)) versions.set(tag, null);
-      } else first.push(tag);
+      } else if (checkedNow?.tags.has(tag)) firstCheckedNow.push(tag);
+      else first.push(tag);
+    }
+    if (checkedNow !== undefined && firstCheckedNow.length > 0) {
+      if ('error' in checkedNow) this.leaveOut(checkedNow.error, firstCheckedNow, versions);
+      else for (const tag of firstCheckedNow) if (checkedNow.versioned.has(tag)) versions.set(tag, null);
     }
     await Promise.all([
       toExtend.length === 0 ? undefined : this.extendVersions(toExtend, storedExpiry),
@@ -127,6 +141,18 @@ export class VersionExpiry<P> {
     );
     this.readiedAhead.set(snapshot, readying);
     return readying.then(nothing);
+  }
+
+  /**
+   * Checks now that `tags` still have no version (see `firstUsesSince`), for a write stored until
+   * `storedExpiry` that reads their versions meanwhile: settled, never rejected.
+   */
+  checkNow(tags: readonly string[], storedExpiry: number | null): Promise<FirstUseCheck> {
+    const checked = new Set(tags);
+    return this.firstUsesSince(tags, storedExpiry).then(
+      ({ horizon, versioned }) => ({ tags: checked, horizon, versioned }),
+      (error: unknown) => ({ tags: checked, error }),
+    );
   }
 
   /** Extends the expiry of the tags' version keys to `storedExpiry`, never shortening one. */

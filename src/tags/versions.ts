@@ -305,6 +305,8 @@ export class TagVersions<P> {
    */
   async forWrite(tags: string[], asOf: TagSnapshot | undefined, storedExpiry: number | null): Promise<Map<string, string | null>> {
     const unknown = asOf === undefined ? tags : tags.filter((tag) => !asOf.has(tag));
+    // Where versions expire, the tags read are checked for first uses at once: one round trip, not two.
+    const checking = unknown.length > 0 && this.expiry.expiring ? this.expiry.checkNow(unknown, storedExpiry) : undefined;
     const current = unknown.length === 0 ? undefined : await this.read(unknown);
     const versions = new Map<string, string | null>();
     const began = asOf?.generation;
@@ -312,7 +314,7 @@ export class TagVersions<P> {
       const version = (asOf !== undefined && asOf.has(tag) ? asOf.get(tag) : current!.get(tag)) ?? FIRST_VERSION;
       versions.set(tag, began !== undefined && generationOf(version) > began ? null : version);
     }
-    return this.expiry.expiring ? this.expiry.keep(versions, asOf, storedExpiry) : versions;
+    return this.expiry.expiring ? this.expiry.keep(versions, asOf, storedExpiry, await checking) : versions;
   }
 
   /** Does now what `forWrite` will do with the snapshot's versions, for a write that will store until about `storedExpiry` (see `VersionExpiry.readyAhead`). */
