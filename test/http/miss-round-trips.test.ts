@@ -1,8 +1,9 @@
 /**
- * What a MISS on Redis waits for beyond its render: one round trip at most, whatever the page's URL
- * has seen (never cached, a variant of it cached, invalidated). The header list and the page go to
- * the server together, the header list as the lookup read it is not read again, and the first-use
- * check of the page's tag versions is made while the view renders. Counted by a proxy between the
+ * What a MISS on Redis waits for beyond its render: one round trip, whatever the page's URL has seen
+ * (never cached, a variant of it cached, invalidated). The header list and the page go to the server
+ * together, the header list as the lookup read it is not read again, and what the store owes the
+ * path's tag versions is done while the view renders. A tag the view adds costs one round trip more
+ * (its version read, its first use checked). Counted by a proxy between the
  * application and a real redis-server, which holds each answer until the application has sent all it
  * sends without one (see round-trip-proxy.ts): commands sent together are one round however their
  * packets fall.
