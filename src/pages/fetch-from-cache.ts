@@ -16,7 +16,7 @@ import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.j
 import { templatesUnchanged } from '../digests/index.js';
 import { cacheForPages } from './cache-for-pages.js';
 import { type HitLabel, sendStoredPage, type StoredPage } from './hit.js';
-import { absoluteUrl, EMPTY_MD5, type HeaderListRead, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
+import { absoluteUrl, EMPTY_MD5, type LearnedHeaders, pageKeyFor, requestPath, variantHash, variesOnNothing } from './page-keys.js';
 import { countOnce, routeOf } from './page-stats.js';
 import { traced, tracing } from '../observation/observation.js';
 import type { PageLayer } from './page-settings.js';
@@ -45,8 +45,10 @@ export class PageLookup {
   private renderLock: Release | undefined;
   /** The contexts the URL's pages were known to vary on at lookup. */
   private learnedContexts: readonly string[] = [];
-  /** The URL's header list as the lookup read it, for the store of the page it misses (see `MissedLookup`). */
-  private headerList: HeaderListRead | undefined;
+  /** The URL's header list as the lookup read it (undefined: none), for the store of the page it misses (see `MissedLookup`). */
+  private learnedList: LearnedHeaders | undefined;
+  /** Whether `learnedList` is still the list to store by: not after a wait on the render lock. */
+  private listCurrent = false;
   /** The page the lookup served (its route is the one it was stored under): undefined while it served none. */
   private found: StoredPage | undefined;
   /** How it served `found`. */
@@ -145,7 +147,8 @@ export class PageLookup {
    */
   private pageKeyOf(learned: LearnedHeaders | undefined, snapshot: TagSnapshot): string | undefined {
     this.snapshot = snapshot;
-    this.headerList = { key: this.keys.headerKey, learned };
+    this.learnedList = learned;
+    this.listCurrent = true;
     if (learned === undefined) return undefined;
     this.learnedContexts = learned.contexts ?? [];
     const variant = variesOnNothing(learned) ? undefined : this.keys.variants.of(this.req, learned);
@@ -215,7 +218,7 @@ export class PageLookup {
     // The lookup that missed may have come before another process stored the page and let go of the lock.
     const waited = await lockOrWait(this.reportingLocks(), `render:${this.renderKey}`, this.layer.lockTimeoutMs, () => this.storedPage());
     // Another process may have learned the URL's list meanwhile: the store reads it again.
-    this.headerList = undefined;
+    this.listCurrent = false;
     if (waited.is === 'found') return this.answerWith(waited.value, 'HIT');
     if (waited.is === 'held') this.renderLock = waited.release;
     return this.lead();
@@ -274,7 +277,7 @@ export class PageLookup {
       cache: this.cache,
       urlTags: this.keys.urlTags,
       snapshot: this.snapshot,
-      headerList: this.headerList,
+      headerList: this.listCurrent ? { key: this.keys.headerKey, learned: this.learnedList } : undefined,
       tagsReadied,
       fallback: stores ? this.fallback : undefined,
       stores,

@@ -15,6 +15,7 @@ import { md5 as md5Hex, rememberingMd5 } from '../keys/hash.js';
 import { checkOptions, optionShape } from '../options/option-rules.js';
 import { describe } from '../errors/errors.js';
 import { type EdgeWaitOptions, WAIT_FOR_EDGES } from '../store/cache-types.js';
+import { lastsUntil } from '../store/call-options.js';
 import { scopeOf } from '../cacheability/request-scope.js';
 import { contextList, foldContexts, framedContextValue, framedContextValues, isCookieContext } from '../cacheability/contexts.js';
 import { headerText, splitHeaderValue } from '../headers/header-values.js';
@@ -361,12 +362,6 @@ export async function learnVariant(
   }
   const variant = variantHash(req, learned);
   return { key: pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, variant), varies: learned, variant, listWritten };
-}
-
-/** Whether an expiry (null: never; undefined: unknown) comes no sooner than `needed`. */
-function lastsUntil(expiry: number | null | undefined, needed: number | null): boolean {
-  if (expiry === undefined) return false;
-  return expiry === null || (needed !== null && expiry >= needed);
 }
 
 /**

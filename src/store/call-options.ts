@@ -69,6 +69,12 @@ export function checkList<T>(value: ListOf<T>, method: string, parameter: string
   return value;
 }
 
+/** Whether an expiry (null: never; undefined: unknown) comes no sooner than `needed`. */
+export function lastsUntil(expiry: number | null | undefined, needed: number | null): boolean {
+  if (expiry === undefined) return false;
+  return expiry === null || (needed !== null && expiry >= needed);
+}
+
 /** How long the store keeps an entry: past its timeout for as long as it may still be served stale. */
 export function storedExpiry(expiresAt: number | null, windows: StaleWindows | undefined): number | null {
   if (expiresAt === null || windows === undefined) return expiresAt;

@@ -13,6 +13,7 @@
  */
 import { CacheServerError } from '../errors/errors.js';
 import { TAG_KEY_VERSION, TAG_KEYS } from '../store/key-maker.js';
+import { lastsUntil } from '../store/call-options.js';
 import { type MaybePromise, nothing } from '../store/maybe-promise.js';
 import type { TagSnapshot } from '../store/cache-types.js';
 import type { TagHost } from './tag-host.js';
@@ -30,11 +31,6 @@ function horizonAfter(storedExpiry: number | null, now: number): number {
   if (storedExpiry === null) return FOREVER_HORIZON;
   const step = Math.max(1, Math.ceil((storedExpiry - now) / 4));
   return Math.ceil((storedExpiry + step) / step) * step;
-}
-
-/** Whether an expiry (null: never) comes no sooner than `needed`. */
-function lastsUntil(expiry: number | null, needed: number | null): boolean {
-  return expiry === null || (needed !== null && expiry >= needed);
 }
 
 /** What `readyAhead` did for the writes stamped as of a snapshot. */
