@@ -18,12 +18,11 @@ interface Tied {
 }
 
 /**
- * The tie, kept on Node's request itself: every request of a framework is tied as it passes, and a
- * property of its own costs a tenth of an entry in a WeakMap; the key is a symbol, so nothing else
- * reads it.
+ * The ties, beside each of Node's requests: a framework that re-prototypes its requests (Express)
+ * gives each one a shape of its own, where a property the request lacks is looked for along its
+ * prototypes on every read, while an entry here is found by the request's identity alone.
  */
-const TIED = Symbol('cachegrain.frameworkRequest');
-type TiedRequest = IncomingMessage & { [TIED]?: Tied };
+const tied = new WeakMap<IncomingMessage, Tied>();
 
 const ON_THE_REQUEST: VisitorPlaces = (request) => [['request', request]];
 
@@ -38,15 +37,14 @@ const VISITOR_NAMES = ['cookies', 'signedCookies', 'session', 'user'] as const;
  * the visitor on it (the request itself by default): one function for every request, not one each.
  */
 export function tieFrameworkRequest<Request extends object>(req: IncomingMessage, request: Request, places: VisitorPlaces<Request> = ON_THE_REQUEST): void {
-  const known = (req as TiedRequest)[TIED];
-  if (known?.request === request) return;
+  if (tied.get(req)?.request === request) return;
   // The places are read only with the request they were tied with.
-  (req as TiedRequest)[TIED] = { request, places: places as VisitorPlaces, keptPastEnd: false };
+  tied.set(req, { request, places: places as VisitorPlaces, keptPastEnd: false });
 }
 
 /** Keeps the framework's request tied to `req` after its response ends: a page is stored, or holes are filled, from it later. */
 export function keepFrameworkRequest(req: IncomingMessage): void {
-  const known = (req as TiedRequest)[TIED];
+  const known = tied.get(req);
   if (known !== undefined) known.keptPastEnd = true;
 }
 
@@ -56,14 +54,13 @@ export function keepFrameworkRequest(req: IncomingMessage): void {
  * middleware set on it) should not live on with it.
  */
 export function releaseFrameworkRequest(req: IncomingMessage): void {
-  const known = (req as TiedRequest)[TIED];
-  // Set, not deleted: deleting would leave every request in a slower shape.
-  if (known !== undefined && !known.keptPastEnd) (req as TiedRequest)[TIED] = undefined;
+  const known = tied.get(req);
+  if (known !== undefined && !known.keptPastEnd) tied.delete(req);
 }
 
 /** The request a user of the framework serving `req` reads: the one tied to it, else `req` itself (Express, node:http). */
 export function frameworkRequest(req: IncomingMessage): object {
-  return (req as TiedRequest)[TIED]?.request ?? req;
+  return tied.get(req)?.request ?? req;
 }
 
 /** What says who the visitor is, as the request holds it now: each place's name and property (`request.cookies`) with its value. */
@@ -71,7 +68,7 @@ export type Visitor = ReadonlyMap<string, unknown>;
 
 /** The visitor's properties the request holds now; only own values are read, so no getter runs. */
 export function visitorOf(req: IncomingMessage): Visitor {
-  const known = (req as TiedRequest)[TIED];
+  const known = tied.get(req);
   const places = known === undefined ? [['req', req] as const] : known.places(known.request);
   const found = new Map<string, unknown>();
   for (const [placeName, place] of places) {

@@ -9,7 +9,7 @@
  * `Flight` of the cache's, led by the request) and, under `lock`, once across processes; it is
  * handed to the response phase as a `PageMiss`.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, CachedEntry, MaybePromise, TagSnapshot } from '../cache/base-cache.js';
 import { type Locks, lockOrWait, type Release } from '../flight/index.js';
 import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
@@ -53,13 +53,22 @@ export class PageLookup {
   private found: StoredPage | undefined;
   /** How it served `found`. */
   private foundAs: HitLabel = 'HIT';
+  /**
+   * The request's method and headers, read once: a framework that re-prototypes its requests
+   * (Express) gives each one a shape of its own, on which every read of a property misses V8's caches.
+   */
+  readonly method: string;
+  readonly headers: IncomingHttpHeaders;
 
   constructor(
     readonly layer: PageLayer,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly cache: BaseCache,
-  ) {}
+  ) {
+    this.method = req.method ?? 'GET';
+    this.headers = req.headers;
+  }
 
   /**
    * Answers from the cache (or from a concurrent render of the same page): true once the response is
@@ -75,7 +84,7 @@ export class PageLookup {
     const atOnce = cacheForPages(this.cache).answersAtOnce;
     const tracer = tracing.tracer;
     if (tracer === undefined) return atOnce ? this.lookUpAtOnce() : this.lookUpPage();
-    const span = tracer.pageLookup(this.cache.alias, this.req.method ?? 'GET');
+    const span = tracer.pageLookup(this.cache.alias, this.method);
     return traced(
       span,
       () => (atOnce ? this.lookUpAtOnce() : this.lookUpPage()),
@@ -95,9 +104,9 @@ export class PageLookup {
    */
   private async lookUpPage(): Promise<boolean> {
     const shared = cacheForPages(this.cache);
-    const tokenKey = refreshTokenKey(this.req);
+    const tokenKey = refreshTokenKey(this.headers);
     if (tokenKey !== undefined) this.isRefresh = (await this.read(shared.readShared<boolean>, tokenKey)) === true;
-    const keys = (this.keys = this.layer.urls.keysOf(this.req));
+    const keys = (this.keys = this.layer.urls.keysOf(this.req, this.headers));
     const [learned, snapshot] = await Promise.all([this.read(shared.readShared<LearnedHeaders>, keys.headerKey), this.cache.readTagSnapshot(keys.urlTags)]);
     const pageKey = this.pageKeyOf(learned, snapshot);
     if (pageKey === undefined) return this.joinOrLead();
@@ -112,9 +121,9 @@ export class PageLookup {
    */
   private lookUpAtOnce(): MaybePromise<boolean> {
     const shared = cacheForPages(this.cache);
-    const tokenKey = refreshTokenKey(this.req);
+    const tokenKey = refreshTokenKey(this.headers);
     if (tokenKey !== undefined) this.isRefresh = this.atOnce(this.read(shared.readShared<boolean>, tokenKey)) === true;
-    const keys = (this.keys = this.layer.urls.keysOf(this.req));
+    const keys = (this.keys = this.layer.urls.keysOf(this.req, this.headers));
     const learned = this.atOnce(this.read(shared.readShared<LearnedHeaders>, keys.headerKey));
     const snapshot = this.atOnce(this.cache.readTagSnapshot(keys.urlTags));
     const pageKey = this.pageKeyOf(learned, snapshot);
@@ -175,7 +184,7 @@ export class PageLookup {
   private answerWith(page: StoredPage, label: HitLabel): true {
     this.found = page;
     this.foundAs = label;
-    sendStoredPage(this, this.layer.representationOf(page, this.req, this.res), label);
+    sendStoredPage(this, this.layer.representationOf(page, this.req, this.res, this.headers), label);
     return true;
   }
 
@@ -185,7 +194,7 @@ export class PageLookup {
    * GET would be (the same headers, BYPASS and its reason), and stores nothing.
    */
   private joinOrLead(): MaybePromise<boolean> {
-    if (this.req.method !== 'GET') {
+    if (this.method !== 'GET') {
       this.handOver(false, undefined);
       return false;
     }

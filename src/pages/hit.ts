@@ -5,7 +5,7 @@
  * they changed the MISS that stored it.
  */
 import type { INTEGRATION } from '../cache/integration.js';
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { hasPreconditions, NOT_MODIFIED_HEADERS, preconditionStatus } from '../headers/conditional.js';
 import { httpDate, mergeCacheControl } from '../headers/headers.js';
 import type { BaseCache } from '../cache/base-cache.js';
@@ -53,10 +53,16 @@ interface HitHeaders {
 }
 type PageWithHitHeaders = StoredPage & { [HIT_HEADERS]?: HitHeaders };
 
-/** The request a hit answers, with the page cache layer and the cache that found its page. */
+/**
+ * The request a hit answers, with the page cache layer and the cache that found its page. Its method
+ * and headers as read once: a framework that re-prototypes its requests (Express) makes every read
+ * of a request's property cost more.
+ */
 export interface HitRequest {
   req: IncomingMessage;
   res: ServerResponse;
+  method: string;
+  headers: IncomingHttpHeaders;
   layer: Pick<PageLayer, 'statusHeader' | 'holeDelivery'>;
   cache: Pick<BaseCache, 'now' | 'alias' | typeof INTEGRATION>;
 }
@@ -67,7 +73,7 @@ export interface HitRequest {
  * with holes gets them delivered by the layer's delivery. Its clock is the cache's.
  */
 export function sendStoredPage(request: HitRequest, page: StoredPage, label: HitLabel): void {
-  const { req, res } = request;
+  const { req, res, method, headers: requestHeaders } = request;
   const { statusHeader, holeDelivery: holes } = request.layer;
   const now = request.cache.now();
   countOnce(request, COUNTED_AS[label], page.route ?? requestPath(req));
@@ -76,10 +82,8 @@ export function sendStoredPage(request: HitRequest, page: StoredPage, label: Hit
   let headers = labelled(hit, page, label, now);
   // A page whose holes are delivered goes out with validators of what the visitor gets, or none: never its shell's.
   const judgedDelivered = page.holes === true && holes !== undefined;
-  // Read once: a framework that re-prototypes the request (Express) makes each read of the getter cost more.
-  const requestHeaders = req.headers;
   if ((page.etag !== undefined || page.lastModified !== undefined) && !judgedDelivered && hasPreconditions(requestHeaders)) {
-    status = preconditionStatus(req.method, requestHeaders, page);
+    status = preconditionStatus(method, requestHeaders, page);
     if (status === 304) headers = notModified(headers, hit);
     else if (status !== 200) headers = headers.slice(page.headers.length);
   }
@@ -93,16 +97,17 @@ export function sendStoredPage(request: HitRequest, page: StoredPage, label: Hit
     // straight to writeHead, as a server sends prebuilt headers. (Onto headers set before, writeHead's own
     // merge would remove and append each one: putHeaders sets each once.)
     res.writeHead(status, statusMessage, headers);
-    res.end(req.method === 'HEAD' ? undefined : body);
+    res.end(method === 'HEAD' ? undefined : body);
     return;
   }
-  if (delivered && !throughEdge && holes.sendsPrebuilt(req, res, page)) {
+  if (delivered && !throughEdge && holes.sendsPrebuilt(req, res, page, requestHeaders)) {
     // A filled page's headers are made anew for each hit, then go out in one step: straight to writeHead
     // when nothing watches it (whatever its merge costs onto a framework's own, Express's X-Powered-By),
     // else onto the response before it, as a hit's are.
     const watched = watchesHeaders(res);
     return holes.sendPrebuilt(req, res, page, {
       headers,
+      bodyless: method === 'HEAD',
       send(filled) {
         if (!watched) return void res.writeHead(status, statusMessage, filled);
         putHeaders(res, filled, hit.distinctNames);
@@ -120,7 +125,7 @@ export function sendStoredPage(request: HitRequest, page: StoredPage, label: Hit
     return holes.sendStored(req, res, page);
   }
   res.writeHead(status, statusMessage);
-  res.end(req.method === 'HEAD' ? undefined : body);
+  res.end(method === 'HEAD' ? undefined : body);
 }
 
 /**

@@ -11,7 +11,7 @@
  * so that a compression middleware there compresses nothing, and no page is stored per
  * Accept-Encoding: the page cache negotiates it itself.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { promisify } from 'node:util';
 import { brotliCompress, constants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
@@ -127,14 +127,15 @@ export class PageCompression {
 
   /**
    * The representation of `page` to send to `req`: in the coding the request accepts best among
-   * those the page is stored in (made once per decoded page), else the page as stored.
+   * those the page is stored in (made once per decoded page), else the page as stored. `headers`:
+   * the request's, where the caller has read them already.
    */
-  representation(page: StoredPage, req: IncomingMessage): StoredPage {
+  representation(page: StoredPage, req: IncomingMessage, headers: IncomingHttpHeaders = req.headers): StoredPage {
     const kept = representationsOf(page);
     const stored = this.codings.length === CONTENT_CODINGS.length ? kept.stored : kept.stored.filter((coding) => this.codings.includes(coding));
     if (stored.length === 0) return page;
     const request = req as RequestAccepting;
-    const accepted = Object.hasOwn(request, CLIENT_ACCEPT_ENCODING) ? request[CLIENT_ACCEPT_ENCODING] : req.headers['accept-encoding'];
+    const accepted = Object.hasOwn(request, CLIENT_ACCEPT_ENCODING) ? request[CLIENT_ACCEPT_ENCODING] : headers['accept-encoding'];
     const coding = negotiatedCoding(accepted, stored);
     if (coding === 'identity') return page;
     return (kept[coding] ??= representationIn(page, coding));

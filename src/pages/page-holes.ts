@@ -6,7 +6,7 @@
  * answers, or streamed after its shell (`holes: 'stream'`, see stream-holes.ts). Also the request
  * scope as middleware, for pages rendered with no page cache around them.
  */
-import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { keepFrameworkRequest } from '../cacheability/framework-request.js';
 import { inRequestScope, openedScope } from '../cacheability/request-scope.js';
 import {
@@ -49,9 +49,13 @@ export interface PageWithHoles {
   deflatedParts?: DeflatedParts;
 }
 
-/** The head of a hit: the headers its shell would go out with, and how the filled page's go out (with its status). */
+/**
+ * The head of a hit: the headers its shell would go out with, whether it goes out alone (a HEAD's),
+ * and how the filled page's go out (with its status).
+ */
 export interface PrebuiltHead {
   headers: readonly string[];
+  bodyless: boolean;
   send(filled: string[]): void;
 }
 
@@ -97,9 +101,10 @@ export class HoleDelivery implements HoleDeliverer {
    * Whether a hit of `page` for `req` can go out with its head made in one step (`sendPrebuilt`): its
    * holes are filled here, for a request with no preconditions (a 304 is judged on the response),
    * and its placeholders and head are as this process stored them (not encoded by its view).
+   * `headers`: the request's, where the caller has read them already.
    */
-  sendsPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles): boolean {
-    if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(req.headers)) return false;
+  sendsPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles, headers: IncomingHttpHeaders = req.headers): boolean {
+    if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(headers)) return false;
     if (page.holesCoding === undefined)
       for (let i = 0; i < page.headers.length; i += 2) if (page.headers[i]!.toLowerCase() === 'content-encoding') return false;
     try {
@@ -125,7 +130,7 @@ export class HoleDelivery implements HoleDeliverer {
     const send = (holes: Buffer[]) => {
       const filled = filledPage(plan, page, holes);
       head.send(filledHeaders(head.headers, filled.length, page.etag === undefined ? undefined : filled.etag(page.etag)));
-      writeChunks(req, res, filled.chunks);
+      writeChunks(res, filled.chunks, head.bodyless);
     };
     const filling = plan.fill(req, this.reportFallback);
     if (!(filling instanceof Promise)) return send(filling);
@@ -153,7 +158,7 @@ export class HoleDelivery implements HoleDeliverer {
     const sending = this.deliver(req, res, page, () => holePlanOf(page.body));
     const send = (body: Buffer[] | WritesItself) => {
       res.writeHead(res.statusCode, res.statusMessage);
-      if (Array.isArray(body)) writeChunks(req, res, body);
+      if (Array.isArray(body)) writeChunks(res, body, req.method === 'HEAD');
       else body(bodyWriterFor(res, page));
     };
     if (!(sending instanceof Promise)) return send(sending);
@@ -329,11 +334,11 @@ const JOINED_CHUNK_BYTES = Buffer.poolSize >>> 1;
 
 /**
  * Ends the response with `chunks` in one write of them all: the large stored parts go out as they
- * are, never copied into one page, and the small ones between them joined. A HEAD's are not sent
- * (its Content-Length is that of its GET's page).
+ * are, never copied into one page, and the small ones between them joined. A HEAD's (`bodyless`)
+ * are not sent (its Content-Length is that of its GET's page).
  */
-function writeChunks(req: IncomingMessage, res: ServerResponse, chunks: readonly Buffer[]): void {
-  if (req.method === 'HEAD' || chunks.length === 0) {
+function writeChunks(res: ServerResponse, chunks: readonly Buffer[], bodyless: boolean): void {
+  if (bodyless || chunks.length === 0) {
     res.end();
     return;
   }

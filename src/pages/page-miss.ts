@@ -80,6 +80,10 @@ export class PageMiss {
   /** The store of the page this request rendered, once it began. */
   private storing: Promise<void> | undefined;
 
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
   /**
    * Hands `lookup` to the response phase of the layers storing where its layer does (replacing the
    * miss of a layer further out that stores there too), and keeps the cache's generation read at

@@ -6,7 +6,7 @@
  * the cache (a cluster's other worker, say) honours it, and nobody outside can force renders.
  */
 import { randomBytes } from 'node:crypto';
-import http, { type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import type { BaseCache } from '../cache/base-cache.js';
@@ -42,8 +42,8 @@ const tokenKey = (token: string) => `cachegrain.refresh.${token}`;
  * carries none that could be one: the request is a refresh this cache (or a process sharing it)
  * asked for when that key holds `true`.
  */
-export function refreshTokenKey(req: IncomingMessage): string | undefined {
-  const token = req.headers[REFRESH_HEADER];
+export function refreshTokenKey(headers: IncomingHttpHeaders): string | undefined {
+  const token = headers[REFRESH_HEADER];
   return typeof token === 'string' && /^[0-9a-f]{32}$/.test(token) ? tokenKey(token) : undefined;
 }
 

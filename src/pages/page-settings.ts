@@ -3,7 +3,7 @@
  * checked once from its options, and what every step of a request reads from them: the URL's keys
  * and the marks the layer puts on a response it did not answer (MISS, BYPASS).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache } from '../cache/base-cache.js';
 import { caches } from '../config/cache-registry.js';
 import { checkOptions, checkValue, MUST_BE, optionShape, ValueRule } from '../options/option-rules.js';
@@ -232,10 +232,11 @@ export class PageLayer {
    * The representation of a stored page a hit sends to `req`: in the coding it accepts best (see
    * `PageCompression.representation`), except the shell of a page whose holes this layer does not
    * fill: ESI includes, which an ESI processor reads as they are, or left to a layer further out.
+   * `headers`: the request's, where the caller has read them already.
    */
-  representationOf(page: StoredPage, req: IncomingMessage, res: ServerResponse): StoredPage {
+  representationOf(page: StoredPage, req: IncomingMessage, res: ServerResponse, headers: IncomingHttpHeaders = req.headers): StoredPage {
     if (this.compression === undefined || (page.holes === true && !this.holeDelivery.fillsHere(req, res))) return page;
-    return this.compression.representation(page, req);
+    return this.compression.representation(page, req, headers);
   }
 
   /**

@@ -84,6 +84,8 @@ const PAGE_COUNTING = new ScopeSlot<PageCounting>(() => ({ missCounted: false, r
 export interface LookedUp {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
+  /** The request's method, read once: a framework that re-prototypes its requests (Express) makes every read of one cost more. */
+  readonly method: string;
   readonly cache: { readonly alias: string };
 }
 
@@ -97,10 +99,9 @@ const COUNTED_AS = { hit: 'hits', stale: 'staleHits', miss: 'misses', bypass: 'm
  * was not found, and counts as a miss.
  */
 export function countOnce(request: LookedUp, outcome: PageEvent['outcome'], route: string): void {
-  const { req, res } = request;
+  const { res, method } = request;
   if (openedScope(res)?.get(PAGE_COUNTING).missCounted === true) return;
   if (outcome === 'miss' || outcome === 'bypass') scopeOf(res).get(PAGE_COUNTING).missCounted = true;
-  const method = req.method ?? 'GET';
   const lookedUp = method === 'GET' || method === 'HEAD';
   if (lookedUp) countsByRoute.of(route)[COUNTED_AS[outcome]]++;
   if (PAGE_CHANNEL.hasSubscribers)

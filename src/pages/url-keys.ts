@@ -7,7 +7,7 @@
  * hash and page key, so a hit on a varying page frames and hashes no text, and its page key is the
  * same string each time (whose hash the cache's key lookups keep).
  */
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { BoundedMemo } from '../memos/bounded-memo.js';
 import { contextValue } from '../cacheability/contexts.js';
@@ -148,9 +148,9 @@ export class UrlKeyring {
   /**
    * The keys of the request's URL. Off a proxy the URL is its scheme, Host and path, so the keys are
    * found by those as they came, with no absolute URL built (and hashed by the map) on every hit.
+   * `headers`: the request's, where the caller has read them already.
    */
-  keysOf(req: IncomingMessage): UrlKeys {
-    const headers = req.headers;
+  keysOf(req: IncomingMessage, headers: IncomingHttpHeaders = req.headers): UrlKeys {
     if (headers['x-forwarded-proto'] !== undefined || headers['x-forwarded-host'] !== undefined)
       return this.byUrl.remember(absoluteUrl(req), () => this.keysFor(req));
     const secure = Boolean((req.socket as TLSSocket).encrypted);
