@@ -25,7 +25,6 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/backends/locmem.ts stores':
     'the data of each locmem location, shared by every alias naming it for the life of the process; clearAll empties it through its caches',
   'src/cacheability/contexts.ts defined': 'the contexts the application defined: configuration, not a memo',
-  'src/cacheability/framework-request.ts tied': "each request's framework request, held weakly beside it and let go once the page cache has answered",
   'src/cacheability/request-scope.ts openScopes': 'the requests in a scope right now',
   'src/cacheability/request-scope.ts switchingOff': 'the pending switch-off of the request storage, dropped when it runs',
   'src/cacheability/request-scope.ts scopes': "each response's request scope, held weakly: it goes with its response",

@@ -18,11 +18,22 @@ interface Tied {
 }
 
 /**
- * The ties, beside each of Node's requests: a framework that re-prototypes its requests (Express)
- * gives each one a shape of its own, where a property the request lacks is looked for along its
- * prototypes on every read, while an entry here is found by the request's identity alone.
+ * The tie, kept on Node's request itself: every request of a framework is tied as it passes, and a
+ * property of its own costs a tenth of an entry in a WeakMap, which would also keep every request
+ * it ties (its value holds the request) past young collections. The key is a symbol, so nothing else
+ * reads it.
  */
-const tied = new WeakMap<IncomingMessage, Tied>();
+const TIED = Symbol('cachegrain.frameworkRequest');
+type TiedRequest = IncomingMessage & { [TIED]?: Tied };
+
+/**
+ * The tie of `req`, if it has one. Asked of the request's own properties first: a request no
+ * framework tied (Express's, node:http's) lacks the property, which a read would look for along its
+ * prototypes, and Express gives each request a shape of its own, so each such read starts afresh.
+ */
+function tieOf(req: IncomingMessage): Tied | undefined {
+  return Object.hasOwn(req, TIED) ? (req as TiedRequest)[TIED] : undefined;
+}
 
 const ON_THE_REQUEST: VisitorPlaces = (request) => [['request', request]];
 
@@ -37,14 +48,14 @@ const VISITOR_NAMES = ['cookies', 'signedCookies', 'session', 'user'] as const;
  * the visitor on it (the request itself by default): one function for every request, not one each.
  */
 export function tieFrameworkRequest<Request extends object>(req: IncomingMessage, request: Request, places: VisitorPlaces<Request> = ON_THE_REQUEST): void {
-  if (tied.get(req)?.request === request) return;
+  if (tieOf(req)?.request === request) return;
   // The places are read only with the request they were tied with.
-  tied.set(req, { request, places: places as VisitorPlaces, keptPastEnd: false });
+  (req as TiedRequest)[TIED] = { request, places: places as VisitorPlaces, keptPastEnd: false };
 }
 
 /** Keeps the framework's request tied to `req` after its response ends: a page is stored, or holes are filled, from it later. */
 export function keepFrameworkRequest(req: IncomingMessage): void {
-  const known = tied.get(req);
+  const known = tieOf(req);
   if (known !== undefined) known.keptPastEnd = true;
 }
 
@@ -54,13 +65,14 @@ export function keepFrameworkRequest(req: IncomingMessage): void {
  * middleware set on it) should not live on with it.
  */
 export function releaseFrameworkRequest(req: IncomingMessage): void {
-  const known = tied.get(req);
-  if (known !== undefined && !known.keptPastEnd) tied.delete(req);
+  const known = tieOf(req);
+  // Set, not deleted: deleting would leave every request in a slower shape.
+  if (known !== undefined && !known.keptPastEnd) (req as TiedRequest)[TIED] = undefined;
 }
 
 /** The request a user of the framework serving `req` reads: the one tied to it, else `req` itself (Express, node:http). */
 export function frameworkRequest(req: IncomingMessage): object {
-  return tied.get(req)?.request ?? req;
+  return tieOf(req)?.request ?? req;
 }
 
 /** What says who the visitor is, as the request holds it now: each place's name and property (`request.cookies`) with its value. */
@@ -68,7 +80,7 @@ export type Visitor = ReadonlyMap<string, unknown>;
 
 /** The visitor's properties the request holds now; only own values are read, so no getter runs. */
 export function visitorOf(req: IncomingMessage): Visitor {
-  const known = tied.get(req);
+  const known = tieOf(req);
   const places = known === undefined ? [['req', req] as const] : known.places(known.request);
   const found = new Map<string, unknown>();
   for (const [placeName, place] of places) {

@@ -162,14 +162,18 @@ export function changedPlaceholder(text: string): HoleError {
  */
 export function sealedBody(body: Buffer): { body: Buffer; holes: boolean } {
   const known = sealedForms.get(body);
-  if (known !== undefined) return known;
+  if (known !== undefined) return known ?? { body, holes: false };
   const sealed = bytesMayHoldHoles(body) && isUtf8(body) ? sealHoleBytes(body) : { body, holes: false };
-  sealedForms.set(body, sealed);
+  sealedForms.set(body, sealed.body === body ? null : sealed);
   return sealed;
 }
 
-/** Each body a view made, sealed: once for the store of its page and the delivery of its holes. Held weakly, it goes with the body. */
-const sealedForms = new WeakMap<Buffer, { body: Buffer; holes: boolean }>();
+/**
+ * Each body a view made, sealed: once for the store of its page and the delivery of its holes (null:
+ * the body as it is). Held weakly, it goes with the body; never holding the body itself, which a
+ * young collection would then keep (it keeps a WeakMap's values), and move to the old generation.
+ */
+const sealedForms = new WeakMap<Buffer, { body: Buffer; holes: boolean } | null>();
 
 /** A stored body as this process's text: its holes' placeholders live, for the layer that delivers them. */
 export function unsealedBody(body: Buffer): Buffer {
