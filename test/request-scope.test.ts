@@ -3,11 +3,15 @@
  * with its own type, made on first use, one per scope; the scope itself names none of them.
  */
 import { readFileSync } from 'node:fs';
+import http, { type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
-import { describe, expect, expectTypeOf, it } from 'vitest';
-import { RequestScope, ScopeSlot } from '../src/cacheability/request-scope.js';
+import { describe, expect, expectTypeOf, it, vi } from 'vitest';
+import { openedScope, RequestScope, ScopeSlot } from '../src/cacheability/request-scope.js';
+import { addCacheTags, cacheMiddleware } from '../src/frameworks/express.js';
+import { LocMemCache } from '../src/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -48,5 +52,51 @@ describe('the request scope', () => {
       .flatMap((member): ReadonlyArray<ts.ClassElement | ts.ParameterDeclaration> => (ts.isConstructorDeclaration(member) ? member.parameters : [member]))
       .map((member) => member.name!.getText(source));
     expect(members.sort()).toEqual(['cacheability', 'end', 'ended', 'get', 'over', 'request', 'slots']);
+  });
+});
+
+describe("a response's scope", () => {
+  // Kept past its response, the scope (which holds the request and the response) would keep every
+  // request's objects past young collections: a WeakMap's values are kept by them.
+  it('is let go once its response went out whole, closed, and its page was stored behind it with the tags its view added', async () => {
+    const cache = new LocMemCache({ location: 'request-scope-let-go' });
+    const responses: ServerResponse[] = [];
+    let finishRender: (() => void) | undefined;
+    const pages = cacheMiddleware({ cache, statusHeader: 'X-Cache' });
+    const server = http.createServer((req, res) =>
+      pages(req, res, () => {
+        responses.push(res);
+        addCacheTags(res, 'product:7');
+        const send = () => res.setHeader('Content-Type', 'text/html').end(`<p>${req.url}</p>`);
+        if (req.url === '/slow') finishRender = send;
+        else send();
+      }),
+    );
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const closed = (res: ServerResponse) => new Promise((resolve) => (res.closed ? resolve(undefined) : res.once('close', resolve)));
+    const label = async (path: string) => (await fetch(`${origin}${path}`)).headers.get('x-cache');
+    try {
+      expect(await label('/whole')).toBe('MISS');
+      await closed(responses[0]!);
+      await cache.settled();
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(openedScope(responses[0]!)).toBeUndefined();
+      expect(await label('/whole')).toBe('HIT');
+      await cache.invalidateTags(['product:7']);
+      expect(await label('/whole')).toBe('MISS');
+
+      const leaving = new AbortController();
+      const left = fetch(`${origin}/slow`, { signal: leaving.signal }).catch(() => 'left');
+      await vi.waitFor(() => expect(finishRender).toBeDefined());
+      leaving.abort();
+      expect(await left).toBe('left');
+      await closed(responses[2]!);
+      expect(openedScope(responses[2]!)).toBeDefined();
+      finishRender!();
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -155,8 +155,36 @@ export function inRequestScope<T>(res: ServerResponse, fn: () => T): T {
   if (running !== undefined && running === openedScope(res)) return fn();
   const scope = scopeOf(res);
   openScopes++;
-  // A response whose client left before it went out whole keeps its scope for the render under way.
   res.once('finish', () => scope.end());
-  res.once('close', leaveScope);
+  res.once('close', () => closed(res, scope));
   return storage.run(scope, fn);
+}
+
+/**
+ * Work a request leaves running past its response that reads what its render put in its scope: its
+ * page's store, which a cache in this process makes behind the response.
+ */
+const WORK_BEHIND = new ScopeSlot<Set<Promise<unknown>>>(() => new Set());
+
+/** Keeps the scope of the request `res` answers until `work` settles, however long its response lasts. */
+export function keepScopeFor(res: ServerResponse, work: Promise<unknown>): void {
+  openedScope(res)?.get(WORK_BEHIND).add(work);
+}
+
+/**
+ * The response closed: the scope is left, and let go once the response went out whole and the work
+ * behind it settled. Kept past that, the scope (it holds the request and the response) would keep
+ * each request's objects past young collections, which keep a WeakMap's values: they would all be
+ * moved to the old generation. A response whose client left before it went out whole keeps its
+ * scope for the render under way.
+ */
+function closed(res: ServerResponse, scope: RequestScope): void {
+  leaveScope();
+  if (!res.writableFinished) return;
+  const letGo = () => {
+    if (scopes.get(res) === scope) scopes.delete(res);
+  };
+  const behind = scope.get(WORK_BEHIND);
+  if (behind.size === 0) letGo();
+  else void Promise.allSettled(behind).then(letGo);
 }

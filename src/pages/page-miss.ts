@@ -9,7 +9,7 @@ import { cacheForPages } from './cache-for-pages.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
 import type { Flight, Release } from '../flight/index.js';
-import { openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
+import { keepScopeFor, openedScope, ScopeSlot, scopeOf } from '../cacheability/request-scope.js';
 import { RENDER_GENERATIONS } from '../fragments/index.js';
 import type { StoredPage } from './hit.js';
 import type { PageLayer } from './page-settings.js';
@@ -138,10 +138,14 @@ export class PageMiss {
     this.flight?.land(rendered);
   }
 
-  /** The page this request rendered is being stored: its render lock is let go once it is, and the cache's `settled()` waits for it. */
+  /**
+   * The page this request rendered is being stored: its render lock is let go once it is, the cache's
+   * `settled()` waits for it, and the request's scope is kept for it (the store reads the render's tags there).
+   */
   storingWith(store: Promise<void>): void {
     this.storing = store;
     cacheForPages(this.cache).behind.add(store);
+    keepScopeFor(this.res, store);
   }
 
   /**
