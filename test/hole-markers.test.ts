@@ -35,8 +35,8 @@ describe('sealing the bytes of a body', () => {
 });
 
 describe("the memo of each view's body sealed", () => {
-  // A young collection keeps a WeakMap's values: a memo whose value held its body would move every
-  // page a view made to the old generation, to be freed only by a full collection.
+  // A young collection keeps a WeakMap's entry whose value leads back to its key: a memo whose value
+  // held its body would move every page a view made to the old generation, freed only by a full one.
   it('lets a body nothing else holds go in a young collection, with or without holes', async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;

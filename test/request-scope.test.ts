@@ -57,7 +57,7 @@ describe('the request scope', () => {
 
 describe("a response's scope", () => {
   // Kept past its response, the scope (which holds the request and the response) would keep every
-  // request's objects past young collections: a WeakMap's values are kept by them.
+  // request's objects past young collections, which keep a WeakMap's entry whose value leads back to its key.
   it('is let go once its response went out whole, closed, and its page was stored behind it with the tags its view added', async () => {
     const cache = new LocMemCache({ location: 'request-scope-let-go' });
     const responses: ServerResponse[] = [];

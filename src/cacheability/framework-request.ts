@@ -20,8 +20,8 @@ interface Tied {
 /**
  * The tie, kept on Node's request itself: every request of a framework is tied as it passes, and a
  * property of its own costs a tenth of an entry in a WeakMap, which would also keep every request
- * it ties (its value holds the request) past young collections. The key is a symbol, so nothing else
- * reads it.
+ * it ties past young collections (they keep an entry whose value leads back to its key). The key is
+ * a symbol, so nothing else reads it.
  */
 const TIED = Symbol('cachegrain.frameworkRequest');
 type TiedRequest = IncomingMessage & { [TIED]?: Tied };

@@ -174,9 +174,9 @@ export function keepScopeFor(res: ServerResponse, work: Promise<unknown>): void 
 /**
  * The response closed: the scope is left, and let go once the response went out whole and the work
  * behind it settled. Kept past that, the scope (it holds the request and the response) would keep
- * each request's objects past young collections, which keep a WeakMap's values: they would all be
- * moved to the old generation. A response whose client left before it went out whole keeps its
- * scope for the render under way.
+ * each request's objects past young collections, which keep an entry of a WeakMap whose value leads
+ * back to its key: they would all be moved to the old generation. A response whose client left
+ * before it went out whole keeps its scope for the render under way.
  */
 function closed(res: ServerResponse, scope: RequestScope): void {
   leaveScope();

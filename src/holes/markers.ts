@@ -170,8 +170,9 @@ export function sealedBody(body: Buffer): { body: Buffer; holes: boolean } {
 
 /**
  * Each body a view made, sealed: once for the store of its page and the delivery of its holes (null:
- * the body as it is). Held weakly, it goes with the body; never holding the body itself, which a
- * young collection would then keep (it keeps a WeakMap's values), and move to the old generation.
+ * the body as it is). Held weakly, it goes with the body; never holding the body itself: a young
+ * collection keeps an entry whose value leads back to its key, and would move the body to the old
+ * generation.
  */
 const sealedForms = new WeakMap<Buffer, { body: Buffer; holes: boolean } | null>();
 
