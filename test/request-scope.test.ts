@@ -80,8 +80,7 @@ describe("a response's scope", () => {
       expect(await label('/whole')).toBe('MISS');
       await closed(responses[0]!);
       await cache.settled();
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(openedScope(responses[0]!)).toBeUndefined();
+      await vi.waitFor(() => expect(openedScope(responses[0]!)).toBeUndefined());
       expect(await label('/whole')).toBe('HIT');
       await cache.invalidateTags(['product:7']);
       expect(await label('/whole')).toBe('MISS');

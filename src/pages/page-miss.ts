@@ -80,6 +80,7 @@ export class PageMiss {
   /** The store of the page this request rendered, once it began. */
   private storing: Promise<void> | undefined;
 
+  /** The request's method, as the page statistics count it (see `LookedUp`). */
   get method(): string {
     return this.req.method ?? 'GET';
   }
