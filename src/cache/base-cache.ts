@@ -248,6 +248,8 @@ export abstract class BaseCache<P = unknown> extends BackendContract<P> {
       readShared: <T>(key: CacheKey) => this.batches.readShared<T>(this.keys.made(key)),
       readSharedEntry: <T>(key: CacheKey, known?: TagSnapshot) => this.batches.readSharedEntry<T>(this.keys.made(key), known),
       readyTagsAhead: (snapshot: TagSnapshot, storedExpiry: number | null) => this.tags.readyAhead(snapshot, storedExpiry),
+      readTagsAhead: (asOf: TagSnapshot, tags: readonly string[], storedExpiry: number | null) => this.tags.readAhead(asOf, tags, storedExpiry),
+      joinTagSnapshots: (snapshots: readonly TagSnapshot[]) => this.tags.join(snapshots),
       setHeld: (key: CacheKey, value: unknown, options?: TimeoutArg) => {
         try {
           return promised(this.setHeld(key, value, options));

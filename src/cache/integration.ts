@@ -38,6 +38,14 @@ export interface CacheIntegration {
    */
   readyTagsAhead(snapshot: TagSnapshot, storedExpiry: number | null): Promise<void>;
   /**
+   * Reads now the versions of `tags` that `asOf` lacks, for a write stamped as of `asOf` that will
+   * store until about `storedExpiry`, and does what `readyTagsAhead` does with them: answers their
+   * snapshot, for `joinTagSnapshots`. Rejects where the read failed.
+   */
+  readTagsAhead(asOf: TagSnapshot, tags: readonly string[], storedExpiry: number | null): Promise<TagSnapshot>;
+  /** One snapshot of the tags of all `snapshots`, as of the first one's generation, for a write's `tagsAsOf`: what was done ahead for each holds for it. */
+  joinTagSnapshots(snapshots: readonly TagSnapshot[]): TagSnapshot;
+  /**
    * A write for values whose readers never mutate them, read back through `readShared` (the page
    * cache's pages and header lists): the page cache's own, so published as no `set` of the
    * application's; a store in this process keeps the value as it is, and a reader that gets a copy

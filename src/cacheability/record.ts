@@ -10,11 +10,18 @@
 /** The tags, contexts or templates of a record that has none: never added to (a record makes its own sets on its first). */
 const NONE: ReadonlySet<string> = new Set();
 
+/** Who a record tells of each tag added to it (see `Cacheability.watchTags`). */
+export interface TagWatcher {
+  /** `tags` were added to the record, none of them in it before. */
+  tagsAdded(tags: readonly string[]): void;
+}
+
 export class Cacheability {
   // Made on the first tag, context or template: most fragments carry none, and a render makes a record for each.
   private ownTags?: Set<string>;
   private ownContexts?: Set<string>;
   private ownTemplates?: Set<string>;
+  private tagWatchers?: TagWatcher[];
   /** Seconds it may live at most; Infinity when nothing in it set a bound. */
   maxAge = Infinity;
   /** Whether a stale part (served while it is rendered again) went into it. */
@@ -46,8 +53,27 @@ export class Cacheability {
   }
 
   addTags(tags: Iterable<string>): this {
-    for (const tag of tags) (this.ownTags ??= new Set()).add(tag);
+    if (this.tagWatchers === undefined) {
+      for (const tag of tags) (this.ownTags ??= new Set()).add(tag);
+      return this;
+    }
+    const added: string[] = [];
+    for (const tag of tags) {
+      const own = (this.ownTags ??= new Set());
+      if (own.has(tag)) continue;
+      own.add(tag);
+      added.push(tag);
+    }
+    if (added.length > 0) for (const watcher of this.tagWatchers) watcher.tagsAdded(added);
     return this;
+  }
+
+  /**
+   * Tells `watcher` of each tag added from now on, by a call or by a part merged in: a page's store
+   * reads the versions of its view's tags while the view renders (see `TagsAhead`).
+   */
+  watchTags(watcher: TagWatcher): void {
+    (this.tagWatchers ??= []).push(watcher);
   }
 
   addContexts(contexts: Iterable<string>): this {

@@ -25,6 +25,7 @@ import { type PageFlight, PageMiss, type RenderedPage } from './page-miss.js';
 import { carriesRefreshHeader, refreshBehind, refreshTokenKey } from './page-refresh.js';
 import { reportPageFailure } from './page-failures.js';
 import { SeenAtLookup } from './seen-at-lookup.js';
+import { TagsAhead } from './tags-ahead.js';
 import { requestRefusal } from './policy.js';
 
 export class PageLookup {
@@ -256,8 +257,8 @@ export class PageLookup {
 
   /**
    * Leads the render unless someone else leads it now, and hands the miss to the response phase. On
-   * a server, what the page's store will do with its path's tag versions is done while the view
-   * renders, for a page kept as long as the layer keeps pages: the store then only writes.
+   * a server, what the page's store will do with its tags' versions is done while the view renders
+   * (see `TagsAhead`), for a page kept as long as the layer keeps pages: the store then only writes.
    */
   private lead(): false {
     const pages = cacheForPages(this.cache);
@@ -266,10 +267,9 @@ export class PageLookup {
       pages.flights.find('page', this.renderKey, generation) === undefined
         ? pages.flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req, generation)
         : undefined;
-    const tagsReadied = pages.waitsOnServers ? pages.readyTagsAhead(this.snapshot, this.layer.storedExpiryFrom(this.cache.now())) : undefined;
-    // Waited for by the cache's settled() too: a render that stores nothing still had it done.
-    if (tagsReadied !== undefined) pages.behind.add(tagsReadied);
-    const miss = this.handOver(true, flight, tagsReadied);
+    const tagsAhead = pages.waitsOnServers ? new TagsAhead(this.cache, this.snapshot, this.layer.storedExpiryFrom(this.cache.now())) : undefined;
+    if (tagsAhead !== undefined) scopeOf(this.res).cacheability.watchTags(tagsAhead);
+    const miss = this.handOver(true, flight, tagsAhead);
     this.res.once('close', () => miss.ended());
     return false;
   }
@@ -278,7 +278,7 @@ export class PageLookup {
    * Hands the miss to the response phase of the layers storing where this one does, and marks it.
    * `stores`: false for HEAD, which stores nothing (nor falls back on a stale page).
    */
-  private handOver(stores: boolean, flight: PageFlight | undefined, tagsReadied?: Promise<void>): PageMiss {
+  private handOver(stores: boolean, flight: PageFlight | undefined, tagsAhead?: TagsAhead): PageMiss {
     const miss = PageMiss.handOver({
       layer: this.layer,
       req: this.req,
@@ -287,7 +287,7 @@ export class PageLookup {
       urlTags: this.keys.urlTags,
       snapshot: this.snapshot,
       headerList: this.listCurrent ? { key: this.keys.headerKey, learned: this.learnedList } : undefined,
-      tagsReadied,
+      tagsAhead,
       fallback: stores ? this.fallback : undefined,
       stores,
       seen: stores ? SeenAtLookup.take(this.req, this.learnedContexts) : undefined,

@@ -15,6 +15,8 @@ import type { StoredPage } from './hit.js';
 import type { PageLayer } from './page-settings.js';
 import type { SeenAtLookup } from './seen-at-lookup.js';
 import type { HeaderListRead } from './page-keys.js';
+import type { TagsAhead } from './tags-ahead.js';
+import type { MaybePromise } from '../store/maybe-promise.js';
 
 /** A page as the leading render sent it, with what a waiter needs to tell whether it is its variant. */
 export interface RenderedPage {
@@ -42,8 +44,8 @@ export interface MissedLookup {
   snapshot: TagSnapshot;
   /** The URL's header list as the lookup read it, for its store; undefined when the store must read it again. */
   headerList: HeaderListRead | undefined;
-  /** What the store will do with the snapshot's tag versions, done as the render began (see `readyTagsAhead`): the store waits for it first. */
-  tagsReadied: Promise<void> | undefined;
+  /** What the store will do with tag versions, done while the view renders, on a cache whose calls wait on a server. */
+  tagsAhead: TagsAhead | undefined;
   /** A page past its stale window but inside `staleIfError`: sent instead of a failed render. */
   fallback: StoredPage | undefined;
   /** False for HEAD: its response gets the headers its GET would get, and nothing is stored. */
@@ -71,7 +73,7 @@ export class PageMiss {
   readonly urlTags: readonly string[];
   readonly snapshot: TagSnapshot;
   readonly headerList: HeaderListRead | undefined;
-  readonly tagsReadied: Promise<void> | undefined;
+  private readonly tagsAhead: TagsAhead | undefined;
   readonly fallback: StoredPage | undefined;
   readonly stores: boolean;
   private readonly seen: SeenAtLookup | undefined;
@@ -118,12 +120,20 @@ export class PageMiss {
     this.urlTags = lookup.urlTags;
     this.snapshot = lookup.snapshot;
     this.headerList = lookup.headerList;
-    this.tagsReadied = lookup.tagsReadied;
+    this.tagsAhead = lookup.tagsAhead;
     this.fallback = lookup.fallback;
     this.stores = lookup.stores;
     this.seen = lookup.seen;
     this.flight = lookup.flight;
     this.renderLock = lookup.renderLock;
+  }
+
+  /**
+   * The tag versions to stamp the page with, once what was done with them while the view rendered is
+   * (see `TagsAhead`): the store sends nothing before.
+   */
+  tagsAsOf(): MaybePromise<TagSnapshot> {
+    return this.tagsAhead?.asOf() ?? this.snapshot;
   }
 
   /**

@@ -194,9 +194,10 @@ function describePage(layer: PageLayer, req: IncomingMessage, res: ServerRespons
 }
 
 /**
- * Stores a page being sent to its requester, with its tags at the versions read
- * before its render began (its path's) or now (its fragments'): an invalidation since then drops
- * it. It may be served stale for the longer of the layer's and the view's stale windows.
+ * Stores a page being sent to its requester, with its tags at the versions read before its render
+ * began (its path's), as its view added them (on a server; see `TagsAhead`) or now: an invalidation
+ * since its render began drops it. It may be served stale for the longer of the layer's and the
+ * view's stale windows.
  */
 async function storePage({ layer, miss, timeout, stale, ownVary, contexts }: PageToStore, page: StoredPage): Promise<void> {
   const { req } = miss;
@@ -205,14 +206,15 @@ async function storePage({ layer, miss, timeout, stale, ownVary, contexts }: Pag
   try {
     // Down for a while (its breaker open): storing would only fail; the next request renders again.
     if (cache.unreachable) return;
-    // What the store owes the path's tag versions was begun as the view began: it sends nothing before that is done.
-    if (miss.tagsReadied !== undefined) await miss.tagsReadied;
+    // What the store owes its tags' versions was begun as the view rendered: it sends nothing before that is done.
+    const asOf = miss.tagsAsOf();
+    const tagsAsOf = asOf instanceof Promise ? await asOf : asOf;
     // The header list lives as long as the page may be served, stale included.
     const listTimeout = timeout + Math.max(staleWhileRevalidate, staleIfError);
     const learned = await learnVariant(req, { cache, keyPrefix: layer.keyPrefix }, { ownVary, contexts }, { timeout: listTimeout, read: miss.headerList });
     const key = learned.key;
     noteVariant(page.route ?? requestPath(req), [...(learned.varies.contexts ?? []), ...learned.varies.headers], key);
-    const stamp = { timeout, tags: pageTags(miss), tagsAsOf: miss.snapshot, staleWhileRevalidate, staleIfError };
+    const stamp = { timeout, tags: pageTags(miss), tagsAsOf, staleWhileRevalidate, staleIfError };
     // The header list and the page go to the store together: one round trip to a server, not two.
     // The store is over once both are, whichever failed.
     const [listed, stored] = await Promise.allSettled([learned.listWritten, cacheForPages(cache).setHeld(key, page, stamp)]);

@@ -52,6 +52,8 @@ export class VersionExpiry<P> {
   private madeHorizonKey: string | undefined;
   /** What was done ahead of the writes stamped as of each snapshot (see `readyAhead`): undefined where it failed. */
   private readonly readiedAhead = new WeakMap<TagSnapshot, Promise<ReadiedAhead | undefined>>();
+  /** The snapshots a joined one was made of (see `join`): what was done ahead for each holds for it. */
+  private readonly joinedFrom = new WeakMap<TagSnapshot, readonly TagSnapshot[]>();
 
   constructor(
     private readonly host: TagHost<P>,
@@ -80,18 +82,22 @@ export class VersionExpiry<P> {
     storedExpiry: number | null,
     checkedNow?: FirstUseCheck,
   ): Promise<Map<string, string | null>> {
-    const ahead = asOf === undefined ? undefined : await this.readiedAhead.get(asOf);
-    const extendedAhead = ahead !== undefined && lastsUntil(ahead.storedExpiry, storedExpiry);
-    const checkedAhead = ahead !== undefined && ahead.horizon >= horizonAfter(storedExpiry, this.host.cache.now());
+    const aheads = asOf === undefined ? [] : await this.doneAheadOf(asOf);
+    const needed = horizonAfter(storedExpiry, this.host.cache.now());
+    const extendedAhead = aheads.filter((ahead) => lastsUntil(ahead.storedExpiry, storedExpiry));
+    const checkedAhead = aheads.filter((ahead) => ahead.horizon >= needed);
     const toExtend: string[] = [];
     const first: string[] = [];
     const firstCheckedNow: string[] = [];
     for (const [tag, version] of versions) {
       if (version === null) continue;
       if (version !== FIRST_VERSION) {
-        if (!(extendedAhead && ahead.extended.has(tag))) toExtend.push(tag);
-      } else if (checkedAhead && ahead.checked.has(tag)) {
-        if (ahead.versionedSince.has(tag)) versions.set(tag, null);
+        if (!extendedAhead.some((ahead) => ahead.extended.has(tag))) toExtend.push(tag);
+        continue;
+      }
+      const checked = checkedAhead.find((ahead) => ahead.checked.has(tag));
+      if (checked !== undefined) {
+        if (checked.versionedSince.has(tag)) versions.set(tag, null);
       } else if (checkedNow?.tags.has(tag)) firstCheckedNow.push(tag);
       else first.push(tag);
     }
@@ -140,6 +146,58 @@ export class VersionExpiry<P> {
   }
 
   /**
+   * Reads the versions of `tags` (`read`, answering their snapshot) while it checks their first uses
+   * (see `checkNow`), then extends the versions found, and keeps that as done ahead of the writes
+   * stamped as of the snapshot (see `readyAhead`): what `keep` does for a write that reads its tags
+   * itself, done before that write. Answers the snapshot; rejects where the read failed. What else
+   * fails is left for the write to do.
+   */
+  async readAndReady(tags: readonly string[], storedExpiry: number | null, read: () => Promise<TagSnapshot>): Promise<TagSnapshot> {
+    const checking = this.checkNow(tags, storedExpiry);
+    const snapshot = await read();
+    const checked = await checking;
+    const versioned: string[] = [];
+    const first: string[] = [];
+    for (const [tag, version] of snapshot) (version === undefined ? first : versioned).push(tag);
+    // Past the expiry foreseen as the horizon is, as `readyAhead` extends them.
+    const extendedTo = storedExpiry === null ? null : horizonAfter(storedExpiry, this.host.cache.now());
+    const extended = versioned.length === 0 || (await this.extendedAhead(versioned, extendedTo));
+    const found = 'error' in checked ? undefined : checked;
+    this.readiedAhead.set(
+      snapshot,
+      Promise.resolve({
+        storedExpiry: extendedTo,
+        extended: new Set(extended ? versioned : []),
+        checked: new Set(found === undefined ? [] : first),
+        horizon: found?.horizon ?? 0,
+        versionedSince: found?.versioned ?? new Set<string>(),
+      }),
+    );
+    return snapshot;
+  }
+
+  /**
+   * A snapshot of the tags of all `snapshots` (each tag at the version the first of them that holds
+   * it read), as of the first one's generation: what was done ahead for each of them (see
+   * `readyAhead`) holds for the writes stamped as of it. A page is stamped as of the snapshot its
+   * lookup read joined with those of the tags its view added as it rendered.
+   */
+  join(snapshots: readonly TagSnapshot[]): TagSnapshot {
+    if (snapshots.length === 1) return snapshots[0]!;
+    const versions = new Map<string, string | undefined>();
+    for (const snapshot of snapshots) for (const [tag, version] of snapshot) if (!versions.has(tag)) versions.set(tag, version);
+    const joined: TagSnapshot = Object.assign(versions, { generation: snapshots[0]!.generation });
+    this.joinedFrom.set(joined, snapshots);
+    return joined;
+  }
+
+  /** What was done ahead for the writes stamped as of `snapshot`, or of each snapshot it was joined from, where it was not left undone. */
+  private async doneAheadOf(snapshot: TagSnapshot): Promise<ReadiedAhead[]> {
+    const readied = await Promise.all((this.joinedFrom.get(snapshot) ?? [snapshot]).map((part) => this.readiedAhead.get(part)));
+    return readied.filter((ahead) => ahead !== undefined);
+  }
+
+  /**
    * Checks now that `tags` still have no version (see `firstUsesSince`), for a write stored until
    * `storedExpiry` that reads their versions meanwhile: settled, never rejected.
    */
@@ -149,6 +207,16 @@ export class VersionExpiry<P> {
       ({ horizon, versioned }) => ({ tags: checked, horizon, versioned }),
       (error: unknown) => ({ tags: checked, error }),
     );
+  }
+
+  /** Whether the tags' versions were extended to `storedExpiry` (see `extendVersions`): where they were not, the write extends them. */
+  private async extendedAhead(tags: readonly string[], storedExpiry: number | null): Promise<boolean> {
+    try {
+      await this.extendVersions(tags, storedExpiry);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** Extends the expiry of the tags' version keys to `storedExpiry`, never shortening one. */

@@ -322,6 +322,24 @@ export class TagVersions<P> {
     return this.expiry.expiring ? this.expiry.readyAhead(snapshot, storedExpiry) : Promise.resolve();
   }
 
+  /**
+   * Reads now, for a write stamped as of `asOf` that will store until about `storedExpiry`, the
+   * versions of `tags` that `asOf` lacks, and does with them what the write would (as `forWrite` does,
+   * in as many round trips): answers their snapshot as of `asOf`'s generation, for `join`. A page's
+   * view adds tags as it renders; read as they are added, they leave its store nothing to read.
+   * Rejects where the read failed: the write reads them itself.
+   */
+  async readAhead(asOf: TagSnapshot, tags: readonly string[], storedExpiry: number | null): Promise<TagSnapshot> {
+    const unread = tags.filter((tag) => !asOf.has(tag));
+    const read = async (): Promise<TagSnapshot> => Object.assign(await this.read(unread), { generation: asOf.generation });
+    return this.expiry.expiring ? this.expiry.readAndReady(unread, storedExpiry, read) : read();
+  }
+
+  /** The snapshots joined into one, as of the first one's generation (see `VersionExpiry.join`). */
+  join(snapshots: readonly TagSnapshot[]): TagSnapshot {
+    return this.expiry.join(snapshots);
+  }
+
   // ---- Invalidating ---------------------------------------------------------------------------
 
   /** `BaseCache.invalidateTags`: its arguments checked, then `invalidate`. */

@@ -2,8 +2,9 @@
  * What a MISS on Redis waits for beyond its render: one round trip, whatever the page's URL has seen
  * (never cached, a variant of it cached, invalidated). The header list and the page go to the server
  * together, the header list as the lookup read it is not read again, and what the store owes the
- * path's tag versions is done while the view renders. A tag the view adds costs one round trip more
- * (its version read, its first use checked). Counted by a proxy between the
+ * path's tag versions is done while the view renders. So is what it owes a tag the view adds, read as
+ * it is added: a tag added as the view sends its page costs one round trip more (its version read,
+ * its first use checked). Counted by a proxy between the
  * application and a real redis-server, which holds each answer until the application has sent all it
  * sends without one (see round-trip-proxy.ts): commands sent together are one round however their
  * packets fall.
@@ -26,6 +27,8 @@ let server: Server;
 let origin: string;
 /** The proxy's count of rounds when the view of each path last sent its page. */
 const roundsAtRender = new Map<string, number>();
+/** What runs while the view of a path renders, once it has added its tag (an invalidation landing mid-render). */
+const midRender = new Map<string, () => Promise<unknown>>();
 
 /**
  * A view's reads of its data, over two turns of the event loop: by its end what the page cache sent
@@ -50,9 +53,20 @@ beforeAll(async () => {
   });
   app.get('/tagged/:page', async (req, res) => {
     await readData();
+    // Its reads of its data outlast what the store does ahead for its path's tags.
+    await cache.settled();
     addCacheTags(res, `article:${req.params.page}`);
     roundsAtRender.set(req.path, proxy.rounds);
     res.type('html').send(`<p>${req.params.page}, tagged</p>`);
+  });
+  app.get('/tagged-early/:page', async (req, res) => {
+    addCacheTags(res, `article:${req.params.page}`);
+    // Its reads of its data outlast the read of its tag's version, begun as the tag was added.
+    await cache.settled();
+    await midRender.get(req.path)?.();
+    await readData();
+    roundsAtRender.set(req.path, proxy.rounds);
+    res.type('html').send(`<p>${req.params.page}, tagged early</p>`);
   });
   app.get('/:page', async (req, res) => {
     await readData();
@@ -106,5 +120,23 @@ describe('a MISS on Redis', () => {
   it("of a page whose view adds a tag reads that tag's version and checks its first use together before it stores", async () => {
     expect(await visit('/tagged/one')).toEqual({ label: 'MISS', body: '<p>one, tagged</p>', roundsAfterRender: 2 });
     expect(await visit('/tagged/one')).toMatchObject({ label: 'HIT' });
+  });
+
+  it('of a page whose view adds a tag before it reads its data waits for one round trip beyond its render, the tag read as it was added', async () => {
+    expect(await visit('/tagged-early/two')).toEqual({ label: 'MISS', body: '<p>two, tagged early</p>', roundsAfterRender: 1 });
+    expect(await visit('/tagged-early/two')).toMatchObject({ label: 'HIT' });
+    // Invalidated, the tag has a version, which the read ahead extends for the page.
+    await cache.invalidateTags(['article:two']);
+    expect(await visit('/tagged-early/two')).toMatchObject({ label: 'MISS', roundsAfterRender: 1 });
+    expect(await visit('/tagged-early/two')).toMatchObject({ label: 'HIT' });
+  });
+
+  it('of a page whose tag is invalidated after its version was read ahead, while the view renders, stores no page that hides the invalidation', async () => {
+    midRender.set('/tagged-early/three', () => cache.invalidateTags(['article:three']));
+    expect(await visit('/tagged-early/three')).toMatchObject({ label: 'MISS' });
+    midRender.delete('/tagged-early/three');
+    await cache.settled();
+    expect(await visit('/tagged-early/three')).toMatchObject({ label: 'MISS' });
+    expect(await visit('/tagged-early/three')).toMatchObject({ label: 'HIT' });
   });
 });

@@ -1,0 +1,81 @@
+/**
+ * What a page's store does with tag versions, done while its view renders, on a cache whose calls
+ * wait on a server: for the versions its lookup read (its path's `url:` tags), as the render begins;
+ * for each tag the view adds (`addCacheTags`, a fragment's), as it is added. Once the view is done,
+ * the store then only writes: a page is as far from its render as one round trip.
+ */
+import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
+import type { TagWatcher } from '../cacheability/record.js';
+import { cacheForPages } from './cache-for-pages.js';
+
+/** One read of the versions of tags a view added: under way, read (their snapshot), or failed. */
+type TagRead = { is: 'reading' } | { is: 'read'; snapshot: TagSnapshot } | { is: 'failed' };
+
+export class TagsAhead implements TagWatcher {
+  /** What was done as the render began with the versions the lookup read: the store waits for it first. */
+  private readonly readied: Promise<void>;
+  /** Tags added since the last read began: read together, once the code that added them has run. */
+  private toRead: string[] = [];
+  /** Each read begun, settled once. */
+  private readonly reads: TagRead[] = [];
+  /** Each read's settling, never rejected. */
+  private readonly settling: Promise<void>[] = [];
+
+  constructor(
+    private readonly cache: BaseCache,
+    /** The versions of the page's `url:` tags and the cache's generation, read by its lookup. */
+    private readonly snapshot: TagSnapshot,
+    /** When the page would expire if stored now, with the layer's timeout and stale windows. */
+    private readonly storedExpiry: number | null,
+  ) {
+    const pages = cacheForPages(cache);
+    this.readied = pages.readyTagsAhead(snapshot, storedExpiry);
+    // Waited for by the cache's settled() too: a render that stores nothing still had it done.
+    pages.behind.add(this.readied);
+  }
+
+  tagsAdded(tags: readonly string[]): void {
+    const waiting = this.toRead.length > 0;
+    for (const tag of tags) if (!this.snapshot.has(tag)) this.toRead.push(tag);
+    if (!waiting && this.toRead.length > 0) queueMicrotask(() => this.readNow());
+  }
+
+  private readNow(): void {
+    const tags = this.toRead;
+    if (tags.length === 0) return;
+    this.toRead = [];
+    const pages = cacheForPages(this.cache);
+    const index = this.reads.push({ is: 'reading' }) - 1;
+    // Begun once what was readied is done, failed or not: a server gone silent meanwhile then fails
+    // one call, and the request's budget answers the others at once. A read that fails is not
+    // reported: the store reads those tags itself, and reports what fails then.
+    const settled = this.readied
+      .then(() => pages.readTagsAhead(this.snapshot, tags, this.storedExpiry))
+      .then(
+        (snapshot) => {
+          this.reads[index] = { is: 'read', snapshot };
+        },
+        () => {
+          this.reads[index] = { is: 'failed' };
+        },
+      );
+    this.settling.push(settled);
+    pages.behind.add(settled);
+  }
+
+  /**
+   * The versions to stamp the page with, once what was done with them while the view rendered is:
+   * the lookup's snapshot joined with each read of the tags the view added. A read still under way
+   * is waited for, as it does what the store would do for its tags, in as many round trips; the store
+   * reads the tags of a read that failed itself, and a server that failed in the request is not
+   * waited for again.
+   */
+  async asOf(): Promise<TagSnapshot> {
+    // Tags added in the code that sent the page, not read yet.
+    this.readNow();
+    await Promise.all([this.readied, ...this.settling]);
+    const read: TagSnapshot[] = [];
+    for (const each of this.reads) if (each.is === 'read') read.push(each.snapshot);
+    return read.length === 0 ? this.snapshot : cacheForPages(this.cache).joinTagSnapshots([this.snapshot, ...read]);
+  }
+}
