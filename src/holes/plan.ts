@@ -98,15 +98,21 @@ export class HolePlan {
   }
 }
 
-/** The plan of each sealed body, by the body: made once for the miss that stored it and every hit that reads it as it was stored. */
+/** The plan of each sealed body a hit read, by the body: made once for every hit that reads it as it was stored. */
 const plans = new WeakMap<Buffer, HolePlan | null>();
 
 /**
  * The plan of a sealed body, made once per body: a page read from a cache in this process is one
- * object for every reader, so its hits cut nothing, and the miss that stored it cut it for them.
+ * object for every reader, so its hits cut nothing after the first. With `remember: false` (a miss,
+ * whose body may never be read again) the plan is cut for this response alone unless a hit made one:
+ * most pages stored by misses are never hit (a long tail of URLs), and a remembered plan, which holds
+ * views of its body, keeps the body past young collections, as a WeakMap's value that leads back to
+ * its key does.
  */
-export function holePlanOf(sealed: Buffer): HolePlan | undefined {
+export function holePlanOf(sealed: Buffer, { remember = true }: { remember?: boolean } = {}): HolePlan | undefined {
   let plan = plans.get(sealed);
-  if (plan === undefined) plans.set(sealed, (plan = HolePlan.of(sealed) ?? null));
+  if (plan !== undefined) return plan ?? undefined;
+  plan = HolePlan.of(sealed) ?? null;
+  if (remember) plans.set(sealed, plan);
   return plan ?? undefined;
 }

@@ -181,7 +181,9 @@ export class HoleDelivery implements HoleDeliverer {
     }
     // Sealed as the store keeps it (once, for the store and for this): the page is filled, and its ETag made, as its hits will be.
     const sealed = form === 'sealed' ? { body, holes: true } : sealedBody(body);
-    const delivered = await this.deliver(req, res, { body: sealed.body, headers: [] }, () => (sealed.holes ? holePlanOf(sealed.body) : undefined));
+    const delivered = await this.deliver(req, res, { body: sealed.body, headers: [] }, () =>
+      sealed.holes ? holePlanOf(sealed.body, { remember: false }) : undefined,
+    );
     // Its parts go out as they are, as a hit's do, never copied into one page.
     return Array.isArray(delivered) ? joinedSmall(delivered) : delivered;
   }
