@@ -19,6 +19,27 @@ const TEXTS: Record<string, string> = {
   'a live placeholder cut short at the end': `<p>${live.slice(0, 9)}`,
 };
 
+/**
+ * The memory outside the heap (buffers' bytes) that `work` left held after two young collections:
+ * a young collection keeps a WeakMap's entry whose value leads back to its key, so a memo whose
+ * value held its body would move every body it saw to the old generation, freed only by a full one.
+ */
+async function externalKeptPastYoungCollections(work: () => void): Promise<number> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
+  const turn = () => new Promise((resolve) => setImmediate(resolve));
+  gc();
+  await turn();
+  const before = process.memoryUsage().external;
+  work();
+  await turn();
+  gc({ type: 'minor' });
+  await turn();
+  gc({ type: 'minor' });
+  await turn();
+  return process.memoryUsage().external - before;
+}
+
 describe('sealing the bytes of a body', () => {
   it.each(Object.entries(TEXTS))('gives the bytes of its sealed text, with holes where a live placeholder was sealed: %s', (_case, text) => {
     const sealed = sealHoleBytes(Buffer.from(text));
@@ -35,28 +56,15 @@ describe('sealing the bytes of a body', () => {
 });
 
 describe("the memo of each view's body sealed", () => {
-  // A young collection keeps a WeakMap's entry whose value leads back to its key: a memo whose value
-  // held its body would move every page a view made to the old generation, freed only by a full one.
   it('lets a body nothing else holds go in a young collection, with or without holes', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
-    const turn = () => new Promise((resolve) => setImmediate(resolve));
-    gc();
-    await turn();
-    const before = process.memoryUsage().external;
-    (() => {
+    const kept = await externalKeptPastYoungCollections(() => {
       for (let i = 0; i < 100; i++) {
         expect(sealedBody(Buffer.alloc(64 * 1024, '<p>product</p>')).holes).toBe(false);
         expect(sealedBody(Buffer.from(`<p>${live}</p>`.padEnd(64 * 1024, ' '))).holes).toBe(true);
       }
-    })();
-    await turn();
-    gc({ type: 'minor' });
-    await turn();
-    gc({ type: 'minor' });
-    await turn();
+    });
     // 200 bodies of 64 KB and their sealed copies were made: 12.8 MB and more, had they been kept.
-    expect(process.memoryUsage().external - before).toBeLessThan(2_000_000);
+    expect(kept).toBeLessThan(2_000_000);
   });
 });
 
@@ -71,27 +79,15 @@ describe('the plan of a sealed body', () => {
     expect(holePlanOf(sealed, { remember: false })).toBe(hit);
   });
 
-  // A plan holds views of its body: remembered in a WeakMap, it would keep the body past young
-  // collections, and a miss's body is mostly never read again (a long tail of URLs, a BYPASS page).
+  // A plan holds views of its body, and a miss's body is mostly never read again (a long tail of URLs, a BYPASS page).
   it("lets a miss's body go in a young collection", async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major' }) => void;
-    const turn = () => new Promise((resolve) => setImmediate(resolve));
-    gc();
-    await turn();
-    const before = process.memoryUsage().external;
-    (() => {
+    const kept = await externalKeptPastYoungCollections(() => {
       for (let i = 0; i < 200; i++) {
         const sealed = sealedBody(Buffer.from(`<p>${live}</p>`.padEnd(64 * 1024, ' '))).body;
         expect(holePlanOf(sealed, { remember: false })?.calls).toHaveLength(1);
       }
-    })();
-    await turn();
-    gc({ type: 'minor' });
-    await turn();
-    gc({ type: 'minor' });
-    await turn();
+    });
     // 200 sealed bodies of 64 KB were planned: 12.8 MB, had they been kept.
-    expect(process.memoryUsage().external - before).toBeLessThan(2_000_000);
+    expect(kept).toBeLessThan(2_000_000);
   });
 });
