@@ -10,10 +10,12 @@
 /** The tags, contexts or templates of a record that has none: never added to (a record makes its own sets on its first). */
 const NONE: ReadonlySet<string> = new Set();
 
-/** Who a record tells of each tag added to it (see `Cacheability.watchTags`). */
-export interface TagWatcher {
+/** Who a record tells of each tag and template added to it (see `Cacheability.watch`). */
+export interface RecordWatcher {
   /** `tags` were added to the record, none of them in it before. */
   tagsAdded(tags: readonly string[]): void;
+  /** `templates` were added to the record, none of them in it before. */
+  templatesAdded(templates: readonly string[]): void;
 }
 
 export class Cacheability {
@@ -21,7 +23,7 @@ export class Cacheability {
   private ownTags?: Set<string>;
   private ownContexts?: Set<string>;
   private ownTemplates?: Set<string>;
-  private tagWatchers?: TagWatcher[];
+  private watchers?: RecordWatcher[];
   /** Seconds it may live at most; Infinity when nothing in it set a bound. */
   maxAge = Infinity;
   /** Whether a stale part (served while it is rendered again) went into it. */
@@ -48,32 +50,31 @@ export class Cacheability {
   }
 
   addTemplates(templates: Iterable<string>): this {
-    for (const template of templates) (this.ownTemplates ??= new Set()).add(template);
+    if (this.watchers === undefined) {
+      for (const template of templates) (this.ownTemplates ??= new Set()).add(template);
+      return this;
+    }
+    const added = addedTo((this.ownTemplates ??= new Set()), templates);
+    if (added.length > 0) for (const watcher of this.watchers) watcher.templatesAdded(added);
     return this;
   }
 
   addTags(tags: Iterable<string>): this {
-    if (this.tagWatchers === undefined) {
+    if (this.watchers === undefined) {
       for (const tag of tags) (this.ownTags ??= new Set()).add(tag);
       return this;
     }
-    const added: string[] = [];
-    for (const tag of tags) {
-      const own = (this.ownTags ??= new Set());
-      if (own.has(tag)) continue;
-      own.add(tag);
-      added.push(tag);
-    }
-    if (added.length > 0) for (const watcher of this.tagWatchers) watcher.tagsAdded(added);
+    const added = addedTo((this.ownTags ??= new Set()), tags);
+    if (added.length > 0) for (const watcher of this.watchers) watcher.tagsAdded(added);
     return this;
   }
 
   /**
-   * Tells `watcher` of each tag added from now on, by a call or by a part merged in: a page's store
-   * reads the versions of its view's tags while the view renders (see `TagsAhead`).
+   * Tells `watcher` of each tag and template added from now on, by a call or by a part merged in: a
+   * page's store reads the versions of its tags while its view renders (see `TagsAhead`).
    */
-  watchTags(watcher: TagWatcher): void {
-    (this.tagWatchers ??= []).push(watcher);
+  watch(watcher: RecordWatcher): void {
+    (this.watchers ??= []).push(watcher);
   }
 
   addContexts(contexts: Iterable<string>): this {
@@ -109,4 +110,15 @@ export class Cacheability {
     if (part.stale) this.stale = true;
     return this;
   }
+}
+
+/** Adds `items` to `set`; answers those it did not hold. */
+function addedTo(set: Set<string>, items: Iterable<string>): string[] {
+  const added: string[] = [];
+  for (const item of items) {
+    if (set.has(item)) continue;
+    set.add(item);
+    added.push(item);
+  }
+  return added;
 }

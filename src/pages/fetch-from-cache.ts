@@ -268,7 +268,7 @@ export class PageLookup {
         ? pages.flights.lead<RenderedPage | undefined>('page', this.renderKey, this.req, generation)
         : undefined;
     const tagsAhead = pages.waitsOnServers ? new TagsAhead(this.cache, this.snapshot, this.layer.storedExpiryFrom(this.cache.now())) : undefined;
-    if (tagsAhead !== undefined) scopeOf(this.res).cacheability.watchTags(tagsAhead);
+    if (tagsAhead !== undefined) scopeOf(this.res).cacheability.watch(tagsAhead);
     const miss = this.handOver(true, flight, tagsAhead);
     this.res.once('close', () => miss.ended());
     return false;

@@ -1,17 +1,19 @@
 /**
  * What a page's store does with tag versions, done while its view renders, on a cache whose calls
  * wait on a server: for the versions its lookup read (its path's `url:` tags), as the render begins;
- * for each tag the view adds (`addCacheTags`, a fragment's), as it is added. Once the view is done,
+ * for each tag the view adds (`addCacheTags`, a fragment's) and each template's (with digests on,
+ * where edges are purged), as it is added. Once the view is done,
  * the store then only writes: a page is as far from its render as one round trip.
  */
 import type { BaseCache, TagSnapshot } from '../cache/base-cache.js';
-import type { TagWatcher } from '../cacheability/record.js';
+import type { RecordWatcher } from '../cacheability/record.js';
+import { deployedTemplateTags } from '../digests/index.js';
 import { cacheForPages } from './cache-for-pages.js';
 
 /** One read of the versions of tags a view added: under way, read (their snapshot), or failed. */
 type TagRead = { is: 'reading' } | { is: 'read'; snapshot: TagSnapshot } | { is: 'failed' };
 
-export class TagsAhead implements TagWatcher {
+export class TagsAhead implements RecordWatcher {
   /** What was done as the render began with the versions the lookup read: the store waits for it first. */
   private readonly readied: Promise<void>;
   /** Tags added since the last read began: read together, once the code that added them has run. */
@@ -38,6 +40,10 @@ export class TagsAhead implements TagWatcher {
     const waiting = this.toRead.length > 0;
     for (const tag of tags) if (!this.snapshot.has(tag)) this.toRead.push(tag);
     if (!waiting && this.toRead.length > 0) queueMicrotask(() => this.readNow());
+  }
+
+  templatesAdded(templates: readonly string[]): void {
+    this.tagsAdded(deployedTemplateTags(this.cache, new Set(templates)));
   }
 
   private readNow(): void {

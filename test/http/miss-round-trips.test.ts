@@ -12,10 +12,12 @@
 import { once } from 'node:events';
 import type { AddressInfo, Server } from 'node:net';
 import express from 'express';
+import { Liquid } from 'liquidjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { installCacheTag } from '../../src/engines/liquid.js';
 import { cacheMiddleware } from '../../src/frameworks/express.js';
 import { addCacheTags, invalidatePage } from '../../src/http/index.js';
-import { RedisCache } from '../../src/index.js';
+import { caches, configureCaches, RedisCache } from '../../src/index.js';
 import { type RoundTripProxy, roundTripProxy } from '../setup/round-trip-proxy.js';
 
 const redisUrl = process.env.CACHEGRAIN_TEST_REDIS_URL;
@@ -138,5 +140,51 @@ describe('a MISS on Redis', () => {
     await cache.settled();
     expect(await visit('/tagged-early/three')).toMatchObject({ label: 'MISS' });
     expect(await visit('/tagged-early/three')).toMatchObject({ label: 'HIT' });
+  });
+});
+
+describe('a MISS on Redis of a page rendered with digests on, in a cache that purges an edge', () => {
+  let templatedServer: Server;
+  let templatedOrigin = '';
+  beforeAll(async () => {
+    // The edge is never called: nothing here invalidates. Its pages carry a tag for each template.
+    await configureCaches({
+      default: {
+        backend: 'redis',
+        location: proxy.url,
+        keyPrefix: `miss-round-trips-templates-${process.pid}`,
+        purge: [{ edge: 'varnish', url: 'http://127.0.0.1:9', tags: 'ban' }],
+      },
+    });
+    const liquid = installCacheTag(new Liquid({ root: new URL('./fixtures/deploy-views', import.meta.url).pathname, extname: '.liquid' }), { digests: true });
+    const app = express();
+    app.use(cacheMiddleware({ seconds: 600 }));
+    app.get('/templated/:page', async (req, res) => {
+      const html = (await liquid.renderFile('index')) as string;
+      // The rest of its work outlasts the read of its templates' tags, begun as they rendered.
+      await caches.settled();
+      await readData();
+      roundsAtRender.set(req.path, proxy.rounds);
+      res.type('html').send(html);
+    });
+    templatedServer = app.listen(0, '127.0.0.1');
+    await once(templatedServer, 'listening');
+    templatedOrigin = `http://127.0.0.1:${(templatedServer.address() as AddressInfo).port}`;
+    // The first render of each template in this process records it for later deploys, behind.
+    await fetch(`${templatedOrigin}/templated/first`).then((response) => response.text());
+    await caches.settled();
+  });
+  afterAll(async () => {
+    templatedServer.close();
+    await caches.closeAll();
+  });
+
+  it("has its templates' tags read as they render, and waits for one round trip beyond its render", async () => {
+    roundsAtRender.delete('/templated/shop');
+    const response = await fetch(`${templatedOrigin}/templated/shop`);
+    expect(await response.text()).toContain('<h1>Shop</h1>');
+    expect(response.headers.get('x-cache')).toBe('MISS');
+    expect(proxy.rounds - roundsAtRender.get('/templated/shop')!).toBe(1);
+    expect((await fetch(`${templatedOrigin}/templated/shop`)).headers.get('x-cache')).toBe('HIT');
   });
 });
