@@ -10,18 +10,36 @@ import type { RecordWatcher } from '../cacheability/record.js';
 import { deployedTemplateTags } from '../digests/index.js';
 import { cacheForPages } from './cache-for-pages.js';
 
-/** One read of the versions of tags a view added: under way, read (their snapshot), or failed. */
-type TagRead = { is: 'reading' } | { is: 'read'; snapshot: TagSnapshot } | { is: 'failed' };
+/** One read of the versions of tags a view added, settled once: to their snapshot, or failed (the store then reads those tags itself). */
+class TagRead {
+  private state: { is: 'reading' } | { is: 'read'; snapshot: TagSnapshot } | { is: 'failed' } = { is: 'reading' };
+  /** Settles with the read, never rejected. */
+  readonly settled: Promise<void>;
+
+  constructor(reading: Promise<TagSnapshot>) {
+    this.settled = reading.then(
+      (snapshot) => {
+        this.state = { is: 'read', snapshot };
+      },
+      () => {
+        this.state = { is: 'failed' };
+      },
+    );
+  }
+
+  /** The versions read, once they were. */
+  get snapshot(): TagSnapshot | undefined {
+    return this.state.is === 'read' ? this.state.snapshot : undefined;
+  }
+}
 
 export class TagsAhead implements RecordWatcher {
   /** What was done as the render began with the versions the lookup read: the store waits for it first. */
   private readonly readied: Promise<void>;
   /** Tags added since the last read began: read together, once the code that added them has run. */
   private toRead: string[] = [];
-  /** Each read begun, settled once. */
+  /** Each read begun. */
   private readonly reads: TagRead[] = [];
-  /** Each read's settling, never rejected. */
-  private readonly settling: Promise<void>[] = [];
 
   constructor(
     private readonly cache: BaseCache,
@@ -51,22 +69,12 @@ export class TagsAhead implements RecordWatcher {
     if (tags.length === 0) return;
     this.toRead = [];
     const pages = cacheForPages(this.cache);
-    const index = this.reads.push({ is: 'reading' }) - 1;
     // Begun once what was readied is done, failed or not: a server gone silent meanwhile then fails
     // one call, and the request's budget answers the others at once. A read that fails is not
     // reported: the store reads those tags itself, and reports what fails then.
-    const settled = this.readied
-      .then(() => pages.readTagsAhead(this.snapshot, tags, this.storedExpiry))
-      .then(
-        (snapshot) => {
-          this.reads[index] = { is: 'read', snapshot };
-        },
-        () => {
-          this.reads[index] = { is: 'failed' };
-        },
-      );
-    this.settling.push(settled);
-    pages.behind.add(settled);
+    const read = new TagRead(this.readied.then(() => pages.readTagsAhead(this.snapshot, tags, this.storedExpiry)));
+    this.reads.push(read);
+    pages.behind.add(read.settled);
   }
 
   /**
@@ -79,9 +87,9 @@ export class TagsAhead implements RecordWatcher {
   async asOf(): Promise<TagSnapshot> {
     // Tags added in the code that sent the page, not read yet.
     this.readNow();
-    await Promise.all([this.readied, ...this.settling]);
+    await Promise.all([this.readied, ...this.reads.map((read) => read.settled)]);
     const read: TagSnapshot[] = [];
-    for (const each of this.reads) if (each.is === 'read') read.push(each.snapshot);
+    for (const each of this.reads) if (each.snapshot !== undefined) read.push(each.snapshot);
     return read.length === 0 ? this.snapshot : cacheForPages(this.cache).joinTagSnapshots([this.snapshot, ...read]);
   }
 }
