@@ -50,23 +50,26 @@ export class Cacheability {
   }
 
   addTemplates(templates: Iterable<string>): this {
-    if (this.watchers === undefined) {
-      for (const template of templates) (this.ownTemplates ??= new Set()).add(template);
-      return this;
-    }
-    const added = addedTo((this.ownTemplates ??= new Set()), templates);
-    if (added.length > 0) for (const watcher of this.watchers) watcher.templatesAdded(added);
+    this.ownTemplates = this.added(this.ownTemplates, templates, 'templatesAdded');
     return this;
   }
 
   addTags(tags: Iterable<string>): this {
-    if (this.watchers === undefined) {
-      for (const tag of tags) (this.ownTags ??= new Set()).add(tag);
-      return this;
-    }
-    const added = addedTo((this.ownTags ??= new Set()), tags);
-    if (added.length > 0) for (const watcher of this.watchers) watcher.tagsAdded(added);
+    this.ownTags = this.added(this.ownTags, tags, 'tagsAdded');
     return this;
+  }
+
+  /** `own` (made on the first item) with `items` added; the watchers are told of those it did not hold. */
+  private added(own: Set<string> | undefined, items: Iterable<string>, tell: keyof RecordWatcher): Set<string> | undefined {
+    const watchers = this.watchers;
+    const added: string[] | undefined = watchers === undefined ? undefined : [];
+    for (const item of items) {
+      own ??= new Set();
+      if (added !== undefined && !own.has(item)) added.push(item);
+      own.add(item);
+    }
+    if (added !== undefined && added.length > 0) for (const watcher of watchers!) watcher[tell](added);
+    return own;
   }
 
   /**
@@ -110,15 +113,4 @@ export class Cacheability {
     if (part.stale) this.stale = true;
     return this;
   }
-}
-
-/** Adds `items` to `set`; answers those it did not hold. */
-function addedTo(set: Set<string>, items: Iterable<string>): string[] {
-  const added: string[] = [];
-  for (const item of items) {
-    if (set.has(item)) continue;
-    set.add(item);
-    added.push(item);
-  }
-  return added;
 }

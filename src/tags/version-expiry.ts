@@ -123,11 +123,8 @@ export class VersionExpiry<P> {
     const readied = this.readiedAhead.get(snapshot);
     if (readied !== undefined) return readied.then(nothing);
     if (snapshot.size === 0) return Promise.resolve();
-    const versioned: string[] = [];
-    const first: string[] = [];
-    for (const [tag, version] of snapshot) (version === undefined ? first : versioned).push(tag);
-    // Past the expiry foreseen as the horizon is, so that the write, which stores a little later, finds it covered.
-    const extendedTo = storedExpiry === null ? null : horizonAfter(storedExpiry, this.host.cache.now());
+    const { versioned, first } = byVersion(snapshot);
+    const extendedTo = this.extendedAheadTo(storedExpiry);
     const readying = Promise.all([
       versioned.length === 0 ? undefined : this.extendVersions(versioned, extendedTo),
       first.length === 0 ? undefined : this.firstUsesSince(first, storedExpiry),
@@ -156,11 +153,8 @@ export class VersionExpiry<P> {
     const checking = this.checkNow(tags, storedExpiry);
     const snapshot = await read();
     const checked = await checking;
-    const versioned: string[] = [];
-    const first: string[] = [];
-    for (const [tag, version] of snapshot) (version === undefined ? first : versioned).push(tag);
-    // Past the expiry foreseen as the horizon is, as `readyAhead` extends them.
-    const extendedTo = storedExpiry === null ? null : horizonAfter(storedExpiry, this.host.cache.now());
+    const { versioned, first } = byVersion(snapshot);
+    const extendedTo = this.extendedAheadTo(storedExpiry);
     const extended = versioned.length === 0 || (await this.extendedAhead(versioned, extendedTo));
     const found = 'error' in checked ? undefined : checked;
     this.readiedAhead.set(
@@ -174,6 +168,15 @@ export class VersionExpiry<P> {
       }),
     );
     return snapshot;
+  }
+
+  /**
+   * How far a write's versions are extended ahead of it, for a write that will store until about
+   * `storedExpiry`: past that as the horizon is, so that the write, which stores a little later, finds
+   * them covered.
+   */
+  private extendedAheadTo(storedExpiry: number | null): number | null {
+    return storedExpiry === null ? null : horizonAfter(storedExpiry, this.host.cache.now());
   }
 
   /**
@@ -285,4 +288,12 @@ export class VersionExpiry<P> {
     if (!(expiresAt < FOREVER_HORIZON)) return;
     await Promise.all(keys.map((key) => primitives.retime(key, Math.max(expiresAt, this.host.cache.now() + 1))));
   }
+}
+
+/** A snapshot's tags that have a version, and those that have none yet (their first use is to be checked). */
+function byVersion(snapshot: TagSnapshot): { versioned: string[]; first: string[] } {
+  const versioned: string[] = [];
+  const first: string[] = [];
+  for (const [tag, version] of snapshot) (version === undefined ? first : versioned).push(tag);
+  return { versioned, first };
 }

@@ -331,6 +331,8 @@ export class TagVersions<P> {
    */
   async readAhead(asOf: TagSnapshot, tags: readonly string[], storedExpiry: number | null): Promise<TagSnapshot> {
     const unread = tags.filter((tag) => !asOf.has(tag));
+    // Nothing to read: a check of first uses would still cost a round trip for the horizon.
+    if (unread.length === 0) return Object.assign(new Map<string, string | undefined>(), { generation: asOf.generation });
     const read = async (): Promise<TagSnapshot> => Object.assign(await this.read(unread), { generation: asOf.generation });
     return this.expiry.expiring ? this.expiry.readAndReady(unread, storedExpiry, read) : read();
   }
