@@ -79,6 +79,22 @@ describe('the plan of a sealed body', () => {
     expect(holePlanOf(sealed, { remember: false })).toBe(hit);
   });
 
+  it("gives the filled page an ETag of its shell's and its holes' bytes, each hole framed by its length", () => {
+    const plan = holePlanOf(sealedBody(Buffer.from(`<p>${live}|${livePlaceholder('greeting', [])}</p>`)).body)!;
+    const etagOf = (shell: string, ...holes: string[]) =>
+      plan.filledEtag(
+        shell,
+        holes.map((hole) => Buffer.from(hole)),
+      );
+    const ann = etagOf('"shell"', 'ann', 'hi');
+    expect(ann).toMatch(/^"[0-9a-f]{16}"$/);
+    expect(etagOf('"shell"', 'ann', 'hi')).toBe(ann);
+    // The same bytes cut elsewhere between the holes, another shell, another visitor: each another ETag.
+    const others = [etagOf('"shell"', 'an', 'nhi'), etagOf('"shell"', 'annhi', ''), etagOf('"other"', 'ann', 'hi'), etagOf('"shell"', 'bob', 'hi')];
+    expect(new Set([ann, ...others]).size).toBe(5);
+    expect(etagOf('W/"shell"', 'ann', 'hi')).toMatch(/^W\/"[0-9a-f]{16}"$/);
+  });
+
   // A plan holds views of its body, and a miss's body is mostly never read again (a long tail of URLs, a BYPASS page).
   it("lets a miss's body go in a young collection", async () => {
     const kept = await externalKeptPastYoungCollections(() => {

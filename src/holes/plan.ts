@@ -3,11 +3,11 @@
  * between them (views of the body, never copied) and the hole each placeholder stands for. A
  * response fills the plan by running its builders and sends the parts with their outputs between
  * them, so that the page around its holes is never read as text, cut or encoded again, nor copied.
- * The filled page's ETag is a digest of the shell's own ETag (the view's, which tells one shell from
+ * The filled page's ETag is a hash of the shell's own ETag (the view's, which tells one shell from
  * another) and of the holes' outputs: the bytes sent are a function of both, and neither a miss nor
  * a hit hashes the page around its holes again.
  */
-import { md5 } from '../keys/hash.js';
+import { Hash64 } from '../keys/hash.js';
 import type { MaybePromise } from '../store/maybe-promise.js';
 import { buildHole, type HoleReport } from './fill.js';
 import { decodeCall, type HoleCall, SEALED_BYTES } from './markers.js';
@@ -87,14 +87,14 @@ export class HolePlan {
 
   /**
    * The ETag of the page filled with `holes`, whose shell (the page with its placeholders) went out
-   * under `shellEtag`: a digest of that ETag and of the holes' bytes, each framed by its length, so
-   * that no other shell or holes give the same. As weak as the shell's: a weak one may stand for
+   * under `shellEtag`: a hash of that ETag and of the holes' bytes, each framed by its length (see
+   * `Hash64`), so that another shell or other holes give another. As weak as the shell's: a weak one may stand for
    * other bytes of the same meaning, and so may the filled page's.
    */
   filledEtag(shellEtag: string, holes: readonly Buffer[]): string {
-    let framed = shellEtag;
-    for (const hole of holes) framed += `\u0000${hole.length}:${hole.toString('latin1')}`;
-    return `${shellEtag.startsWith('W/') ? 'W/' : ''}"${md5(framed)}"`;
+    const hash = new Hash64().string(shellEtag);
+    for (const hole of holes) hash.number(hole.length).bytes(hole);
+    return `${shellEtag.startsWith('W/') ? 'W/' : ''}"${hash.hex()}"`;
   }
 }
 

@@ -27,6 +27,8 @@ export const DEFLATED_HOLE_BYTES = 1024;
 
 /** A gzip member's header: deflate, no name or time, from an unknown system (RFC 1952 §2.3). */
 const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
+/** The CRC-32 polynomial, reflected (as zlib and gzip compute CRCs). */
+const POLYNOMIAL = 0xedb88320;
 /** The final block: fixed Huffman codes holding only the end of block, two bytes on a byte boundary. */
 const FINAL_BLOCK = [0x03, 0x00];
 /** A hole's bytes as deflate blocks that start and end on a byte, none final. */
@@ -59,11 +61,34 @@ export function joinedGzip(shell: DeflatedParts, holes: readonly Buffer[], defla
     if (i === holes.length) break;
     chunks.push(deflatedHoles[i]!);
     // A hole's CRC goes on from the CRC so far: its bytes are at hand.
-    crc = crc32(holes[i]!, crc);
+    crc = crcOnward(holes[i]!, crc);
     length += holes[i]!.length;
   }
   chunks.push(memberEnd(crc, length));
   return chunks;
+}
+
+/** The CRC-32 table of one byte's step, reflected (as zlib's `crc_table[0]`). */
+const CRC_TABLE = (() => {
+  const table = new Int32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = (c & 1) !== 0 ? (c >>> 1) ^ POLYNOMIAL : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+/**
+ * The CRC-32 of `bytes` going on from `crc`, the CRC of what came before them (zlib's `crc32(crc,
+ * bytes)`). A hole's bytes are few: a byte at a time, here, costs them less than a call into zlib,
+ * whose code a hit would run for them alone. More than a stored block's worth go to zlib.
+ */
+function crcOnward(bytes: Uint8Array, crc: number): number {
+  if (bytes.length >= DEFLATED_HOLE_BYTES) return crc32(bytes, crc);
+  let c = ~crc;
+  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return ~c >>> 0;
 }
 
 /** The end of a gzip member: the final block, then the trailer, the CRC-32 and length (mod 2^32) of what it holds. */
@@ -85,9 +110,6 @@ function pastEachPart(shell: DeflatedParts): number[] {
   Object.defineProperty(shell, PAST_EACH_PART, { value: past });
   return past;
 }
-
-/** The CRC-32 polynomial, reflected (as zlib and gzip compute CRCs). */
-const POLYNOMIAL = 0xedb88320;
 
 /** a(x)·b(x) modulo the CRC polynomial, both reflected (zlib's `multmodp`). */
 function multiplyModP(a: number, b: number): number {
@@ -170,7 +192,7 @@ export function gzipMemberWriter(out: BodyWriter): BodyWriter {
     pending = [];
     start();
     out.write(deflatedHole(bytes));
-    crc = crc32(bytes, crc);
+    crc = crcOnward(bytes, crc);
     length += bytes.length;
   };
   return {
