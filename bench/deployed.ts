@@ -16,7 +16,9 @@
  * - a MISS of the page with its hole, every request a URL of its own (a locmem of 10,000 pages),
  *   against Express rendering the page with its cart written in and no page cache;
  * - the first byte and the whole page of a HIT of the page with a 100 ms and a 300 ms hole, streamed
- *   against filled in place (bench/deployed-streamed.ts: latencies, not CPU).
+ *   against filled in place (bench/deployed-streamed.ts: latencies, not CPU);
+ * - the hits above in one process, warm and with the processor's caches swept before each, for
+ *   reference (bench/deployed-cold.ts): what the socket path adds to a hit.
  *
  * Each server runs in a process of its own (bench/deployed-server.ts); every row measures ours
  * against a second server of ours in the same rounds too, for the same-build ratio beside it.
@@ -27,6 +29,7 @@ import { type Comparison, median, medianOf, type Measurement, print, roundRatio 
 import { BROWSER_HEADERS, type Stack } from './deployed-apps.js';
 import { autocannon, load, type LoadRequest, type Server, startServer, stopServer } from './sockets.js';
 import { streamedRows } from './deployed-streamed.js';
+import { coldRows } from './deployed-cold.js';
 
 const SERVER = fileURLToPath(new URL('./deployed-server.js', import.meta.url));
 const CONNECTIONS = 20;
@@ -116,10 +119,11 @@ const UNITS: Record<string, Row[]> = {
   ],
 };
 
-/** The units of latencies, each its own way of measuring (see bench/deployed-streamed.ts). */
+/** The units each measured its own way: latencies (bench/deployed-streamed.ts), bytes, and hits in one process (bench/deployed-cold.ts). */
 const LATENCY_UNITS: Record<string, () => Promise<Comparison[]>> = {
   streamed: streamedRows,
   bytes: bytesOnTheWire,
+  cold: coldRows,
 };
 
 /** The most of compression()'s bytes ours may send for the page without its hole. */
