@@ -21,39 +21,37 @@ const HITS_PER_ROUND = { warm: 2000, cold: 200 } as const;
 const ROUNDS = 6;
 const WARMUP_HITS = 3000;
 
+/** A row: its name, then ours and its anchor, each a side of bench/deployed-apps.ts on a stack (`stack:side`). */
 interface ColdRow {
   name: string;
-  ours: [Stack, string];
+  ours: string;
   anchorName: string;
-  anchor: [Stack, string];
+  anchor: string;
 }
 
+const CART_HOLE = 'HIT of the product list with its cart hole';
 const ROWS: ColdRow[] = [
+  { name: `Express 5: ${CART_HOLE}`, ours: 'express:holes', anchorName: 'the filled page prebuilt', anchor: 'express:holes-prebuilt' },
+  { name: `node:http: ${CART_HOLE}`, ours: 'node-http:holes', anchorName: 'the filled page prebuilt', anchor: 'node-http:holes-prebuilt' },
   {
-    name: 'Express 5: HIT of the product list with its cart hole',
-    ours: ['express', 'holes'],
-    anchorName: 'the filled page prebuilt',
-    anchor: ['express', 'holes-prebuilt'],
-  },
-  {
-    name: 'node:http: HIT of the product list with its cart hole',
-    ours: ['node-http', 'holes'],
-    anchorName: 'the filled page prebuilt',
-    anchor: ['node-http', 'holes-prebuilt'],
-  },
-  {
-    name: 'Express 5: HIT of the product list with its cart hole, compress',
-    ours: ['express', 'holes-compress'],
+    name: `Express 5: ${CART_HOLE}, compress`,
+    ours: 'express:holes-compress',
     anchorName: 'the filled page gzipped once',
-    anchor: ['express', 'holes-gzipped-once'],
+    anchor: 'express:holes-gzipped-once',
   },
   {
     name: 'Express 5: HIT of the product list without its hole, compress',
-    ours: ['express', 'static-compress'],
+    ours: 'express:static-compress',
     anchorName: 'the page Brotli-compressed once',
-    anchor: ['express', 'static-brotli-once'],
+    anchor: 'express:static-brotli-once',
   },
 ];
+
+/** The application of a side of bench/deployed-apps.ts, named `stack:side`. */
+function appOf(named: string): Promise<RequestListener> {
+  const [stack, side] = named.split(':') as [Stack, string];
+  return SIDES[side]!(stack);
+}
 
 const swept = new Uint8Array(SWEPT_BYTES);
 /** Touches every line of `swept`, so that what a hit finds in the caches is what it brought there itself. */
@@ -112,9 +110,9 @@ const asMeasurement = (micros: number): Measurement => ({ opsPerSec: 1e6 / micro
 
 async function coldRow(row: ColdRow): Promise<Comparison[]> {
   const sides = {
-    ours: await SIDES[row.ours[1]]!(row.ours[0]),
-    again: await SIDES[row.ours[1]]!(row.ours[0]),
-    anchor: await SIDES[row.anchor[1]]!(row.anchor[0]),
+    ours: await appOf(row.ours),
+    again: await appOf(row.ours),
+    anchor: await appOf(row.anchor),
   };
   for (const listener of Object.values(sides)) await medianHit(listener, WARMUP_HITS, false);
   const results: Comparison[] = [];

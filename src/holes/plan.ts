@@ -59,8 +59,13 @@ export class HolePlan {
    */
   fill(request: IncomingMessage, report: HoleReport): MaybePromise<Buffer[]> {
     const outputs = this.build(request, report);
-    if (!outputs.some((output) => output instanceof Promise)) return (outputs as string[]).map(asBytes);
-    return Promise.all(outputs).then((built) => built.map(asBytes));
+    const holes = new Array<Buffer>(outputs.length);
+    for (let i = 0; i < outputs.length; i++) {
+      const output = outputs[i]!;
+      if (output instanceof Promise) return Promise.all(outputs).then((built) => built.map(asBytes));
+      holes[i] = asBytes(output);
+    }
+    return holes;
   }
 
   /**

@@ -46,6 +46,8 @@ interface HitHeaders {
   expiresAt: number;
   cacheControlAt: number;
   distinctNames: boolean;
+  /** Whether the page's headers name a Content-Encoding. */
+  encoded: boolean;
   /** Where the names of the headers a 304 sends are in `headers`. */
   keptByNotModified: number[];
   /** The headers of a 304, filled from `headers` for each one sent (see `labelled`). */
@@ -100,20 +102,26 @@ export function sendStoredPage(request: HitRequest, page: StoredPage, label: Hit
     res.end(method === 'HEAD' ? undefined : body);
     return;
   }
-  if (delivered && !throughEdge && holes.sendsPrebuilt(req, res, page, requestHeaders)) {
+  const plan = delivered && !throughEdge ? holes.prebuiltPlan(req, res, page, { requestHeaders, encodedByView: hit.encoded }) : undefined;
+  if (plan !== undefined) {
     // A filled page's headers are made anew for each hit, then go out in one step: straight to writeHead
     // when nothing watches it (whatever its merge costs onto a framework's own, Express's X-Powered-By),
     // else onto the response before it, as a hit's are.
     const watched = watchesHeaders(res);
-    return holes.sendPrebuilt(req, res, page, {
-      headers,
-      bodyless: method === 'HEAD',
-      send(filled) {
-        if (!watched) return void res.writeHead(status, statusMessage, filled);
-        putHeaders(res, filled, hit.distinctNames);
-        res.writeHead(status, statusMessage);
+    return holes.sendPrebuilt(
+      req,
+      res,
+      { page, plan },
+      {
+        headers,
+        bodyless: method === 'HEAD',
+        send(filled) {
+          if (!watched) return void res.writeHead(status, statusMessage, filled);
+          putHeaders(res, filled, hit.distinctNames);
+          res.writeHead(status, statusMessage);
+        },
       },
-    });
+    );
   }
   putHeaders(res, headers, hit.distinctNames);
   // What a response owes an edge, it owes only where the request came through one.
@@ -166,6 +174,7 @@ function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeader
     expiresAt: valueOf('expires'),
     cacheControlAt: valueOf('cache-control'),
     distinctNames: new Set(names).size === names.length,
+    encoded: names.includes('content-encoding'),
     keptByNotModified: names.flatMap((name, pair) => (KEPT_BY_NOT_MODIFIED.has(name) || headers[2 * pair] === statusHeader ? [2 * pair] : [])),
     notModified: [],
   };

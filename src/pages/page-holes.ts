@@ -98,31 +98,37 @@ export class HoleDelivery implements HoleDeliverer {
   }
 
   /**
-   * Whether a hit of `page` for `req` can go out with its head made in one step (`sendPrebuilt`): its
-   * holes are filled here, for a request with no preconditions (a 304 is judged on the response),
-   * and its placeholders and head are as this process stored them (not encoded by its view).
-   * `headers`: the request's, where the caller has read them already.
+   * The plan of a hit of `page` for `req` that can go out with its head made in one step
+   * (`sendPrebuilt`), or undefined where it cannot: its holes are filled here, for a request with no
+   * preconditions (a 304 is judged on the response), and its placeholders and head are as this
+   * process stored them (not encoded by its view: `known.encodedByView` says whether its headers name
+   * a Content-Encoding of the view's). `known.requestHeaders`: the request's, read once by the caller.
    */
-  sendsPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles, headers: IncomingHttpHeaders = req.headers): boolean {
-    if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(headers)) return false;
-    if (page.holesCoding === undefined)
-      for (let i = 0; i < page.headers.length; i += 2) if (page.headers[i]!.toLowerCase() === 'content-encoding') return false;
+  prebuiltPlan(
+    req: IncomingMessage,
+    res: ServerResponse,
+    page: PageWithHoles,
+    known: { requestHeaders: IncomingHttpHeaders; encodedByView: boolean },
+  ): HolePlan | undefined {
+    if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(known.requestHeaders)) return undefined;
+    if (page.holesCoding === undefined && known.encodedByView) return undefined;
     try {
-      return holePlanOf(page.body) !== undefined;
+      return holePlanOf(page.body);
     } catch {
       // A placeholder changed since it was stored: the response that says so is made on the response.
-      return false;
+      return undefined;
     }
   }
 
   /**
-   * Sends a hit of `page` filled for `req`, with the head it would go out with (see `sendsPrebuilt`)
-   * made into the filled page's: `private`, with no Last-Modified, the filled page's length and, where
-   * the page had one, its own ETag (see `HolePlan.filledEtag`). Its parts go out as they are stored, the holes' bytes
-   * between them (or in its representation's coding); at once when every builder answers at once.
+   * Sends a hit of `page` filled for `req` by `plan` (see `prebuiltPlan`), with the head it would go
+   * out with made into the filled page's: `private`, with no Last-Modified, the filled page's length
+   * and, where the page had one, its own ETag (see `HolePlan.filledEtag`). Its parts go out as they
+   * are stored, the holes' bytes between them (or in its representation's coding); at once when every
+   * builder answers at once.
    */
-  sendPrebuilt(req: IncomingMessage, res: ServerResponse, page: PageWithHoles & { etag?: string }, head: PrebuiltHead): void {
-    const plan = holePlanOf(page.body)!;
+  sendPrebuilt(req: IncomingMessage, res: ServerResponse, prebuilt: { page: PageWithHoles & { etag?: string }; plan: HolePlan }, head: PrebuiltHead): void {
+    const { page, plan } = prebuilt;
     if (this.mode === 'stream') {
       head.send(streamedHeaders(head.headers));
       return this.streamer.send(req, plan, bodyWriterFor(res, page), headerIn(head.headers, 'content-type'));
