@@ -30,7 +30,7 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff]);
 /** The CRC-32 polynomial, reflected (as zlib and gzip compute CRCs). */
 const POLYNOMIAL = 0xedb88320;
 /** The final block: fixed Huffman codes holding only the end of block, two bytes on a byte boundary. */
-const FINAL_BLOCK = [0x03, 0x00];
+const FINAL_BLOCK = Buffer.from([0x03, 0x00]);
 /** A hole's bytes as deflate blocks that start and end on a byte, none final. */
 export function deflatedHole(hole: Buffer): Buffer {
   if (hole.length >= DEFLATED_HOLE_BYTES) return deflateRawSync(hole, { finishFlush: constants.Z_SYNC_FLUSH });
@@ -93,7 +93,8 @@ function crcOnward(bytes: Uint8Array, crc: number): number {
 
 /** The end of a gzip member: the final block, then the trailer, the CRC-32 and length (mod 2^32) of what it holds. */
 function memberEnd(crc: number, length: number): Buffer {
-  const end = Buffer.from([...FINAL_BLOCK, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const end = Buffer.allocUnsafe(FINAL_BLOCK.length + 8);
+  FINAL_BLOCK.copy(end);
   end.writeUInt32LE(crc >>> 0, 2);
   end.writeUInt32LE(length >>> 0, 6);
   return end;

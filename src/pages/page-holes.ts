@@ -191,7 +191,7 @@ export class HoleDelivery implements HoleDeliverer {
       sealed.holes ? holePlanOf(sealed.body, { remember: false }) : undefined,
     );
     // Its parts go out as they are, as a hit's do, never copied into one page.
-    return Array.isArray(delivered) ? joinedSmall(delivered) : delivered;
+    return Array.isArray(delivered) ? nonEmpty(delivered) : delivered;
   }
 
   /** The body to send for `page` (`plan` cuts its body), the head made right: streamed under `'stream'` (see `streamFor`), else its chunks (see `chunksFor`). */
@@ -333,47 +333,24 @@ function withContentLength(res: ServerResponse, body: Buffer): Buffer {
 }
 
 /**
- * Chunks are written as one when together they are shorter than this, what Buffer allocates from its
- * pool (less than half of it): such a join costs a copy of a few KB, less than a write each. A
- * larger join would allocate memory of its own on every response, so a run is cut before it and a
- * chunk as large (a stored part) goes out as it is.
+ * Ends the response with `chunks`, corked into one write of them all: the stored parts go out as they
+ * are, never copied into one page, and so do the holes' bytes between them. Joining the small ones
+ * would cost a copy and a buffer made on every response, more than the writes it saves: the socket
+ * takes them all in one `writev`. A HEAD's (`bodyless`) are not sent (its Content-Length is that of
+ * its GET's page).
  */
-const JOINED_CHUNK_BYTES = Buffer.poolSize >>> 1;
-
-/**
- * Ends the response with `chunks` in one write of them all: the large stored parts go out as they
- * are, never copied into one page, and the small ones between them joined. A HEAD's (`bodyless`)
- * are not sent (its Content-Length is that of its GET's page).
- */
-function writeChunks(res: ServerResponse, chunks: readonly Buffer[], bodyless: boolean): void {
+function writeChunks(res: ServerResponse, chunks: Buffer[], bodyless: boolean): void {
   if (bodyless || chunks.length === 0) {
     res.end();
     return;
   }
-  endInParts(res, joinedSmall(chunks));
+  endInParts(res, nonEmpty(chunks));
 }
 
-/** `chunks` with each run of small ones (together shorter than `JOINED_CHUNK_BYTES`) joined into one, empty ones left out. */
-function joinedSmall(chunks: readonly Buffer[]): Buffer[] {
-  const writes: Buffer[] = [];
-  let run: Buffer[] = [];
-  let runLength = 0;
-  const endRun = () => {
-    if (run.length > 0) writes.push(run.length === 1 ? run[0]! : Buffer.concat(run, runLength));
-    run = [];
-    runLength = 0;
-  };
-  for (const chunk of chunks) {
-    if (chunk.length === 0) continue;
-    if (runLength + chunk.length >= JOINED_CHUNK_BYTES) endRun();
-    if (chunk.length >= JOINED_CHUNK_BYTES) writes.push(chunk);
-    else {
-      run.push(chunk);
-      runLength += chunk.length;
-    }
-  }
-  endRun();
-  return writes;
+/** `chunks` less the empty ones (a hole that made nothing, a part before a hole at the start): itself when none is. */
+function nonEmpty(chunks: Buffer[]): Buffer[] {
+  for (const chunk of chunks) if (chunk.length === 0) return chunks.filter((kept) => kept.length > 0);
+  return chunks;
 }
 
 /** The Cache-Control of a filled page for each of a shell's (`private` merged in), remembered: a site's pages send few. */
