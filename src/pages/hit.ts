@@ -46,8 +46,8 @@ interface HitHeaders {
   expiresAt: number;
   cacheControlAt: number;
   distinctNames: boolean;
-  /** Whether the page's headers name a Content-Encoding. */
-  encoded: boolean;
+  /** Whether its view encoded the page (a Content-Encoding not of its representation's own): its holes cannot be filled into it. */
+  encodedByView: boolean;
   /** Where the names of the headers a 304 sends are in `headers`. */
   keptByNotModified: number[];
   /** The headers of a 304, filled from `headers` for each one sent (see `labelled`). */
@@ -102,7 +102,7 @@ export function sendStoredPage(request: HitRequest, page: StoredPage, label: Hit
     res.end(method === 'HEAD' ? undefined : body);
     return;
   }
-  const plan = delivered && !throughEdge ? holes.prebuiltPlan(req, res, page, { requestHeaders, encodedByView: hit.encoded }) : undefined;
+  const plan = delivered && !throughEdge && !hit.encodedByView ? holes.prebuiltPlan(req, res, page, requestHeaders) : undefined;
   if (plan !== undefined) {
     // A filled page's headers are made anew for each hit, then go out in one step: straight to writeHead
     // when nothing watches it (whatever its merge costs onto a framework's own, Express's X-Powered-By),
@@ -174,7 +174,7 @@ function hitHeadersOf(page: StoredPage, statusHeader: string | false): HitHeader
     expiresAt: valueOf('expires'),
     cacheControlAt: valueOf('cache-control'),
     distinctNames: new Set(names).size === names.length,
-    encoded: names.includes('content-encoding'),
+    encodedByView: page.holesCoding === undefined && names.includes('content-encoding'),
     keptByNotModified: names.flatMap((name, pair) => (KEPT_BY_NOT_MODIFIED.has(name) || headers[2 * pair] === statusHeader ? [2 * pair] : [])),
     notModified: [],
   };

@@ -100,18 +100,12 @@ export class HoleDelivery implements HoleDeliverer {
   /**
    * The plan of a hit of `page` for `req` that can go out with its head made in one step
    * (`sendPrebuilt`), or undefined where it cannot: its holes are filled here, for a request with no
-   * preconditions (a 304 is judged on the response), and its placeholders and head are as this
-   * process stored them (not encoded by its view: `known.encodedByView` says whether its headers name
-   * a Content-Encoding of the view's). `known.requestHeaders`: the request's, read once by the caller.
+   * preconditions (a 304 is judged on the response), and its placeholders are as this process stored
+   * them. The caller knows its head is too (not encoded by its view). `headers`: the request's, where
+   * the caller has read them already.
    */
-  prebuiltPlan(
-    req: IncomingMessage,
-    res: ServerResponse,
-    page: PageWithHoles,
-    known: { requestHeaders: IncomingHttpHeaders; encodedByView: boolean },
-  ): HolePlan | undefined {
-    if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(known.requestHeaders)) return undefined;
-    if (page.holesCoding === undefined && known.encodedByView) return undefined;
+  prebuiltPlan(req: IncomingMessage, res: ServerResponse, page: PageWithHoles, headers: IncomingHttpHeaders = req.headers): HolePlan | undefined {
+    if (openedScope(res) !== undefined || (this.mode === 'esi' && asksForEsi(req)) || hasPreconditions(headers)) return undefined;
     try {
       return holePlanOf(page.body);
     } catch {
