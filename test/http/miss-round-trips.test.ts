@@ -33,11 +33,13 @@ const roundsAtRender = new Map<string, number>();
 const midRender = new Map<string, () => Promise<unknown>>();
 
 /**
- * A view's reads of its data, over two turns of the event loop: by its end what the page cache sent
- * as the view began has reached the proxy, which runs in this process too and counts what it receives.
+ * A view's reads of its data, over two turns of the event loop and for as long as the page cache's
+ * calls begun as the view began are in flight: the rounds counted after the render are what the MISS
+ * waits for beyond it, however slow the machine makes a round trip against a turn of the loop.
  */
 const readData = async () => {
   for (let turn = 0; turn < 2; turn++) await new Promise((resolve) => setImmediate(resolve));
+  await cache.settled();
 };
 
 beforeAll(async () => {
