@@ -151,6 +151,9 @@ export function preconditionStatus(method: string | undefined, headers: Incoming
  * unquoted tags, so a page would be 304 on a miss and 200 on the hit that replays it.
  */
 export function judgeFreshnessHere(req: IncomingMessage, res: ServerResponse): void {
+  // Without either header neither reading answers 304 (the framework's own says not fresh at once),
+  // and a request left as its framework made it keeps the shape every other request has.
+  if (req.headers['if-none-match'] === undefined && req.headers['if-modified-since'] === undefined) return;
   Object.defineProperty(req, 'fresh', {
     configurable: true,
     enumerable: true,
