@@ -14,6 +14,7 @@ import type { TimeoutArg } from '../store/cache-types.js';
 import type { CacheKey } from '../keys/cache-keys.js';
 import type { ToldOutcome } from '../observation/observation.js';
 import { integrationOf } from './integration.js';
+import { copyWith } from '../store/copies.js';
 
 export class GetOrSet<P> {
   constructor(private readonly shared: SharedByParts<P>) {}
@@ -49,7 +50,7 @@ export class GetOrSet<P> {
     const asOf = args.asOf ?? (args.tags === undefined || hasRunOut(args.expiresAt) ? undefined : await cache.readTagSnapshot(args.tags));
     let stored: P;
     try {
-      stored = await integrationOf(cache).flights.share('getOrSet', made, () => this.computeAndAdd(made, valueOrFactory, { ...args, asOf }), {
+      stored = await integrationOf(cache).flights.share('getOrSet', made, () => this.computeAndAdd(made, valueOrFactory, copyWith(args, { asOf })), {
         since: lookedAt,
         asOf: asOf?.generation,
       });

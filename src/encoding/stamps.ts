@@ -5,6 +5,8 @@
  * takes (the bytes a server answers, or the string a write hands over).
  */
 
+import { copyWith } from '../store/copies.js';
+
 /**
  * What a stamped entry carries beside its value: each tag with the tag's version when the entry was
  * written, and for an entry that may be served stale, when it stops being fresh and for how
@@ -136,7 +138,7 @@ export function stampedText(payload: string, stamp: EntryStamp): string | undefi
 
 /** A long stamp's JSON: without its expiry where that goes ahead of it, as `milliseconds` (0: it stays in the JSON). */
 function storedJson(stamp: EntryStamp, milliseconds: number): string {
-  return JSON.stringify(stampFields(milliseconds === 0 ? stamp : { ...stamp, freshUntil: undefined }));
+  return JSON.stringify(stampFields(milliseconds === 0 ? stamp : copyWith(stamp, { freshUntil: undefined })));
 }
 
 /** Whether a payload that begins with `format` carries a stamp: it is read through `unstamp`, never `decode`. */
@@ -183,7 +185,7 @@ export function stampIn(payload: StampedForm, end: number, last: KnownStamp | un
   ) {
     if (!expiring || last.stamp.freshUntil === freshUntil) return last;
     // Written again with the same tags and another timeout.
-    return { stamp: Object.freeze({ ...last.stamp, freshUntil }), stored: known };
+    return { stamp: Object.freeze(copyWith(last.stamp, { freshUntil })), stored: known };
   }
   const json = typeof payload === 'string' ? payload.slice(jsonAt, end) : payload.toString('utf8', jsonAt, end);
   const stamp = stampFrom(json);

@@ -123,7 +123,7 @@ export class FragmentKeys {
         const value = varyOn[i];
         // An object's text can change while it stays the same object: it is looked up by its text.
         if (value !== null && (typeof value === 'object' || typeof value === 'function')) {
-          return { ...emptyNode(), key: keyByText(name, varyOn, '', root.digest) };
+          return emptyNode(keyByText(name, varyOn, '', root.digest));
         }
         let next = isSmallIndex(value) ? node.nextByIndex?.[value] : node.next?.get(value);
         if (next === undefined) {
@@ -218,7 +218,7 @@ export function makeTemplateFragmentKey(
  * `framedContextValues`), in a template with `digest` if any.
  */
 export function fragmentKeyInContexts(name: string, varyOn: readonly unknown[] | null | undefined, framed: string, digest?: string): FragmentKey {
-  return { ...emptyNode(), key: keyByText(name, varyOn, framed, digest) };
+  return emptyNode(keyByText(name, varyOn, framed, digest));
 }
 
 /** The node of a fragment name among `root`'s keys, if a key was made for it; nothing is created. */
@@ -252,9 +252,11 @@ function isSmallIndex(value: unknown): value is number {
   return typeof value === 'number' && value >>> 0 === value && value < SMALL_INDEX;
 }
 
-/** Every node has every field from the start: one shape, so that walking the memo stays monomorphic. */
-function emptyNode(): KeyNode {
-  return { key: undefined, next: undefined, nextByIndex: undefined, stored: undefined, held: undefined, heldHoles: false, used: false, size: 0 };
+/** Every node has every field from the start (its key, where it is made for that alone): one shape, so that walking the memo stays monomorphic. */
+function emptyNode(): KeyNode;
+function emptyNode(key: string): KeyNode & FragmentKey;
+function emptyNode(key?: string): KeyNode {
+  return { key, next: undefined, nextByIndex: undefined, stored: undefined, held: undefined, heldHoles: false, used: false, size: 0 };
 }
 
 function keyByText(name: string, varyOn?: readonly unknown[] | null, framedContexts = '', digest?: string): string {

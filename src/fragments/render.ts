@@ -37,6 +37,7 @@ import { foldContexts } from '../cacheability/contexts.js';
 import { FragmentVariants, isRedirect } from './variants.js';
 import { countInlineHit } from './stats.js';
 import { deliverRenderedHoles, holeArguments, holeNamed, livePlaceholder, outsideRequest, unsealHoles } from '../holes/index.js';
+import { copyWith } from '../store/copies.js';
 
 export type { RenderBody } from './fragment.js';
 
@@ -169,7 +170,7 @@ export class FragmentRender implements Recording {
           if (holes) this.holesSeen = true;
           if ('entry' in hit) {
             if (redirect === undefined) {
-              key.held = holes ? { ...hit, value: html } : hit;
+              key.held = holes ? copyWith(hit, { value: html }) : hit;
               key.heldHoles = holes;
             }
             this.passOn(hit, now);

@@ -22,6 +22,7 @@ import { codedEtag, CONTENT_CODINGS, type ContentCoding, negotiatedCoding, uncom
 import { appendVary, patchVaryHeaders } from '../headers/headers.js';
 import type { StoredPage } from './stored-page.js';
 import { headerText } from '../headers/header-values.js';
+import { copyWith } from '../store/copies.js';
 
 /** The `compress` option's form as an object. */
 export interface CompressOptions {
@@ -179,7 +180,13 @@ export class PageCompression {
         if (br.length >= page.body.length || !(await this.stillStored(cache, write))) return;
         const timeout = expiresAt - cache.now();
         if (timeout <= 0) return;
-        await cacheForPages(cache).setHeld(key, { ...page, encoded: { ...page.encoded, br } }, { timeout, tags, tagsAsOf, staleWhileRevalidate, staleIfError });
+        await cacheForPages(cache).setHeld(key, copyWith(page, { encoded: copyWith(page.encoded ?? {}, { br }) }), {
+          timeout,
+          tags,
+          tagsAsOf,
+          staleWhileRevalidate,
+          staleIfError,
+        });
       })
       .catch(report)
       .finally(() => this.waiting--);
@@ -234,7 +241,7 @@ function representationIn(page: StoredPage, coding: ContentCoding): StoredPage {
     else headers.push(name, page.headers[i + 1]!);
   }
   headers.push('Content-Encoding', coding);
-  const representation: StoredPage = { ...page, body, headers };
+  const representation: StoredPage = copyWith(page, { body, headers });
   if (page.etag !== undefined) representation.etag = codedEtag(page.etag, coding);
   if (page.holes === true) representation.holesCoding = 'gzip';
   return representation;

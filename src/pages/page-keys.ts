@@ -19,6 +19,7 @@ import { lastsUntil } from '../store/call-options.js';
 import { scopeOf } from '../cacheability/request-scope.js';
 import { contextList, foldContexts, framedContextValue, framedContextValues, isCookieContext } from '../cacheability/contexts.js';
 import { headerText, splitHeaderValue } from '../headers/header-values.js';
+import { copyWith } from '../store/copies.js';
 
 const PAGE_KEY = 'views.decorators.cache.cache_page';
 const HEADER_KEY = 'views.decorators.cache.cache_header';
@@ -358,7 +359,11 @@ export async function learnVariant(
   if (!lastsUntil(same ? known.until : undefined, needed)) {
     // A quarter longer than needed, so that the variants stored after this one rewrite it once in that long, not each time.
     const kept = lifetime === null || lifetime <= 0 ? lifetime : Math.ceil(lifetime * 1.25);
-    listWritten = cacheForPages(cache).setHeld(headerKey, { ...learned, until: kept === null ? null : cache.now() + kept } satisfies LearnedHeaders, kept);
+    listWritten = cacheForPages(cache).setHeld(
+      headerKey,
+      copyWith(learned, { until: kept === null ? null : cache.now() + kept }) satisfies LearnedHeaders,
+      kept,
+    );
   }
   const variant = variantHash(req, learned);
   return { key: pageKeyFor(keyPrefix, req.method ?? 'GET', urlHash, variant), varies: learned, variant, listWritten };

@@ -26,6 +26,7 @@ import { fitForEdge } from '../edge/edge-contexts.js';
 import { limitNginxLifetime } from '../edge/nginx-lifetime.js';
 import { cacheForPages } from './cache-for-pages.js';
 import { deployedTemplateTags, pageTemplates } from '../digests/index.js';
+import { copyWith } from '../store/copies.js';
 
 /** The start of the debug headers' names: the status header's (`X-Cache-Contexts`, `X-Cache-Max-Age`). */
 function debugPrefix(layer: PageLayer): string {
@@ -89,7 +90,7 @@ export function judgeHead(layer: PageLayer, miss: PageMiss): PageToStore | undef
     for (const format of layer.tagHeadersFor(cache)) setTagHeader(res, tags, format);
     limitNginxLifetime(res, tags, edgesPurgedBy(cache));
     // Stored with the Vary any request may get; this one's is made after.
-    const page = miss.stores ? { ...describePage(layer, req, res, contextCookies), freshUntil: now + timeout } : undefined;
+    const page = miss.stores ? copyWith(describePage(layer, req, res, contextCookies), { freshUntil: now + timeout }) : undefined;
     fitForEdge(req, res, contextCookies, edgesPurgedBy(cache));
     return page === undefined ? undefined : { layer, miss, page, timeout, stale, ownVary, contexts };
   }
@@ -114,7 +115,7 @@ export function storeOnEnd(toStore: PageToStore, body: Buffer | null): Promise<v
     miss.settle();
     return undefined;
   }
-  const stored: StoredPage = { ...toStore.page, body: sealed.body };
+  const stored: StoredPage = copyWith(toStore.page, { body: sealed.body });
   if (sealed.holes) stored.holes = true;
   toStore.layer.compression?.compressAtOnce(stored);
   setContentLength(stored.headers, sealed.body.length);

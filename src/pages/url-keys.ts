@@ -39,6 +39,8 @@ export interface Variant {
  */
 const VARIANTS_PER_URL = 64;
 const NO_CONTEXTS: readonly string[] = [];
+/** The values a variant's lookup read, one lookup at a time (it runs to its end before another starts). */
+const VALUES_READ: (string | undefined)[] = [];
 
 /** One level per value, in the order they are framed: the last holds the variants. */
 type Level = Map<string | undefined, Level | Variant>;
@@ -46,10 +48,12 @@ type Level = Map<string | undefined, Level | Variant>;
 export class UrlVariants {
   /** What the remembered variants vary on: another list read for the URL starts them afresh. */
   private varies: LearnedHeaders | undefined;
-  private readonly byValues: Level = new Map();
+  /**
+   * The levels, made by the first lookup of a variant: most URLs' pages vary on nothing, and a
+   * site's long tail of URLs would each keep an empty map.
+   */
+  private byValues: Level | undefined;
   private size = 0;
-  /** The values read while walking the levels (a lookup runs to its end before another starts). */
-  private readonly values: (string | undefined)[] = [];
 
   constructor(
     private readonly keyPrefix: string,
@@ -61,9 +65,9 @@ export class UrlVariants {
     if (!this.remembersUnder(learned)) this.restart(learned);
     const { headers } = learned;
     const contexts = learned.contexts ?? NO_CONTEXTS;
-    const values = this.values;
+    const values = VALUES_READ;
     const count = headers.length + contexts.length;
-    let level = this.byValues;
+    let level = (this.byValues ??= new Map());
     let known: Level | Variant | undefined;
     let long = false;
     for (let i = 0; i < count; i++) {
@@ -97,16 +101,16 @@ export class UrlVariants {
 
   private restart(learned: LearnedHeaders): void {
     this.varies = learned;
-    this.byValues.clear();
+    this.byValues?.clear();
     this.size = 0;
   }
 
   private remember(values: readonly (string | undefined)[], variant: Variant): void {
     if (this.size >= VARIANTS_PER_URL) {
-      this.byValues.clear();
+      this.byValues?.clear();
       this.size = 0;
     }
-    let level = this.byValues;
+    let level = (this.byValues ??= new Map());
     for (let i = 0; i < values.length - 1; i++) {
       let next = level.get(values[i]) as Level | undefined;
       if (next === undefined) level.set(values[i], (next = new Map()));

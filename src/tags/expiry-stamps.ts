@@ -8,6 +8,7 @@
 import { storedExpiry } from '../store/call-options.js';
 import { type EntryStamp, NO_TAGS } from '../encoding/stamps.js';
 import type { TagHost } from './tag-host.js';
+import { copyWith } from '../store/copies.js';
 
 type StampingHost<P> = Pick<TagHost<P>, 'codec' | 'stampsExpiry' | 'cache'>;
 
@@ -56,7 +57,7 @@ export function retimed<P>(host: StampingHost<P>, payload: P, expiresAt: number 
   const { stamp } = stamped;
   if (hasOutlived(stamp, host.cache.now())) return 'outlived';
   if (!host.stampsExpiry && !recordsFreshness(stamp)) return undefined;
-  const moved: EntryStamp = { ...stamp, freshUntil: expiresAt ?? undefined };
+  const moved: EntryStamp = copyWith(stamp, { freshUntil: expiresAt ?? undefined });
   if (expiresAt === null) delete moved.freshUntil;
   const { staleWhileRevalidate = 0, staleIfError = 0 } = stamp;
   return { payload: codec.stamp!(stamped.payload, moved), storedExpiry: storedExpiry(expiresAt, { staleWhileRevalidate, staleIfError }) };
