@@ -39,8 +39,6 @@ export interface Variant {
  */
 const VARIANTS_PER_URL = 64;
 const NO_CONTEXTS: readonly string[] = [];
-/** The values a variant's lookup read, one lookup at a time (it runs to its end before another starts). */
-const VALUES_READ: (string | undefined)[] = [];
 
 /** One level per value, in the order they are framed: the last holds the variants. */
 type Level = Map<string | undefined, Level | Variant>;
@@ -54,6 +52,8 @@ export class UrlVariants {
    */
   private byValues: Level | undefined;
   private size = 0;
+  /** The values read while walking the levels (a lookup runs to its end before another starts). */
+  private readonly values: (string | undefined)[] = [];
 
   constructor(
     private readonly keyPrefix: string,
@@ -65,7 +65,7 @@ export class UrlVariants {
     if (!this.remembersUnder(learned)) this.restart(learned);
     const { headers } = learned;
     const contexts = learned.contexts ?? NO_CONTEXTS;
-    const values = VALUES_READ;
+    const values = this.values;
     const count = headers.length + contexts.length;
     let level = (this.byValues ??= new Map());
     let known: Level | Variant | undefined;
