@@ -27,18 +27,18 @@ import { get, type IncomingHttpHeaders } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { type Comparison, median, medianOf, type Measurement, print, roundRatio } from './harness.js';
 import { BROWSER_HEADERS, type Stack } from './deployed-apps.js';
-import { autocannon, load, type LoadRequest, type Server, startServer, stopServer } from './sockets.js';
+import { load, type LoadRequest, type Server, startServer, stopServer, type Warmup, warmUp } from './sockets.js';
 import { streamedRows } from './deployed-streamed.js';
 import { coldRows } from './deployed-cold.js';
 
 const SERVER = fileURLToPath(new URL('./deployed-server.js', import.meta.url));
 const CONNECTIONS = 20;
 /**
- * A 57 KB page is served a few thousand times a second, and V8 optimizes a path only after some
- * thousands of runs: each server is loaded this long before it is measured, so that every side is
- * measured as a server that has been up a while runs.
+ * Each server is loaded this long, and on until it has served this many requests, before it is
+ * measured (see `Warmup`): a hit is served thousands of times a second, a MISS a few hundred times,
+ * and both are measured as a server that has been up a while runs them, its JIT done with them.
  */
-const WARMUP_SECONDS = 3;
+const WARMUP: Warmup = { seconds: 3, requests: 5_000 };
 const DURATION_SECONDS = 1;
 /** Fresh sets of server processes per unit, and rounds run on each set (see bench/http.ts). */
 const FRESH_SETS = 4;
@@ -134,7 +134,7 @@ type Runs = Map<string, Measurement[][]>;
 
 /**
  * The servers of a unit (each row's ours, a second ours, and its anchor) run side by side, each in
- * a fresh process warmed up for 1 s, and are loaded one at a time for 1 s each, the order flipping
+ * a fresh process warmed up (see `WARMUP`), and are loaded one at a time for 1 s each, the order flipping
  * every round; the rounds are spread over fresh sets of processes, whose offsets the second ours shows.
  */
 async function socketRuns(rows: readonly Row[]): Promise<Runs> {
@@ -144,7 +144,7 @@ async function socketRuns(rows: readonly Row[]): Promise<Runs> {
     const servers = new Map<string, Server>();
     try {
       for (const app of apps) servers.set(app, await startServer(SERVER, app.replace(/^again:/, '')));
-      for (const server of servers.values()) await autocannon(server.origin, PAGE_REQUEST, WARMUP_SECONDS, CONNECTIONS);
+      for (const server of servers.values()) await warmUp(server.origin, PAGE_REQUEST, WARMUP, CONNECTIONS);
       for (const app of apps) runs.get(app)!.push([]);
       for (let round = 0; round < ROUNDS_PER_SET; round++) {
         for (const app of round % 2 === 0 ? apps : [...apps].reverse())

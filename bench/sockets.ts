@@ -78,8 +78,29 @@ export async function stopServer(child: ChildProcess): Promise<void> {
 
 /** Runs autocannon against the URL in a child process with `connections`, every answer of the request's status; answers requests per second. */
 export async function autocannon(origin: string, request: LoadRequest, seconds: number, connections: number): Promise<number> {
+  return (await runAutocannon(origin, request, ['-d', String(seconds)], connections)).average;
+}
+
+/**
+ * How a server is loaded before it is measured: for `seconds`, and on until it has served
+ * `requests`. V8 optimizes a function once it has run some thousands of times, so a slow path (a
+ * MISS that renders) needs more than a few seconds to run as it runs in a server that has been up a while.
+ */
+export interface Warmup {
+  seconds: number;
+  requests: number;
+}
+
+/** Loads the server at `origin` with `request` as `warmup` says. */
+export async function warmUp(origin: string, request: LoadRequest, warmup: Warmup, connections: number): Promise<void> {
+  const { total } = await runAutocannon(origin, request, ['-d', String(warmup.seconds)], connections);
+  if (total < warmup.requests) await runAutocannon(origin, request, ['-a', String(warmup.requests - total)], connections);
+}
+
+/** One run of autocannon, for a duration (`-d`) or a number of requests (`-a`): its requests per second and in all. */
+async function runAutocannon(origin: string, request: LoadRequest, limit: string[], connections: number): Promise<{ average: number; total: number }> {
   const headers = Object.entries(request.headers).flatMap(([name, value]) => ['-H', `${name}:${value}`]);
-  const args = [require.resolve('autocannon/autocannon.js'), '-c', String(connections), '-d', String(seconds), '-j', ...headers, origin + request.path];
+  const args = [require.resolve('autocannon/autocannon.js'), '-c', String(connections), ...limit, '-j', ...headers, origin + request.path];
   const output = await new Promise<string>((resolve, reject) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     let text = '';
@@ -91,7 +112,7 @@ export async function autocannon(origin: string, request: LoadRequest, seconds: 
   const answered = result.statusCodeStats[String(request.status)]?.count ?? 0;
   if (answered < result.requests.total || result.errors > 0)
     throw new Error(`${origin + request.path}: ${result.requests.total - answered} replies other than ${request.status}, ${result.errors} errors`);
-  return result.requests.average;
+  return result.requests;
 }
 
 /** Loads the server with `request` for `seconds`; answers its requests per second and the CPU time it spent per request it served. */
