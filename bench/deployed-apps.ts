@@ -135,6 +135,29 @@ export async function uncachedApp(stack: Stack): Promise<RequestListener> {
   return app as unknown as RequestListener;
 }
 
+/** How many pages the MISS's locmem keeps, and the reference route keeps the bytes of. */
+export const MISS_PAGES_KEPT = 10_000;
+
+/**
+ * `listener` keeping in `kept` the bytes of the last `count` responses it ends with bytes, as they
+ * were sent (no copy): what keeping a site's pages costs a server by itself, with no cache around them.
+ */
+export function keepingResponses(listener: RequestListener, count: number, kept: Buffer[] = []): RequestListener {
+  let next = 0;
+  return (req, res) => {
+    const response = res as unknown as { end: (...args: unknown[]) => unknown };
+    const end = response.end;
+    response.end = function (this: unknown, chunk?: unknown, ...rest: unknown[]) {
+      if (Buffer.isBuffer(chunk)) {
+        kept[next] = chunk;
+        next = (next + 1) % count;
+      }
+      return end.call(this, chunk, ...rest);
+    };
+    listener(req, res);
+  };
+}
+
 /**
  * `listener` asked for a URL of its own by every request, as a site's long tail of pages is: the load
  * asks one path, and each request gets a query no other request had before it reaches the application.
@@ -281,8 +304,11 @@ export const SIDES: Record<string, (stack: Stack) => Promise<RequestListener>> =
     return prebuiltApp(stack, withBody(hit, brotliCompressSync(brotliDecompressSync(hit.body), { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } })));
   },
   miss: async (stack) =>
-    everyUrlNew(await pageCacheApp(stack, 'holes', { cache: new LocMemCache({ location: `bench-deployed-${stack}-miss`, options: { maxEntries: 10_000 } }) })),
+    everyUrlNew(
+      await pageCacheApp(stack, 'holes', { cache: new LocMemCache({ location: `bench-deployed-${stack}-miss`, options: { maxEntries: MISS_PAGES_KEPT } }) }),
+    ),
   'miss-uncached': async (stack) => everyUrlNew(await uncachedApp(stack)),
+  'miss-uncached-kept': async (stack) => everyUrlNew(keepingResponses(await uncachedApp(stack), MISS_PAGES_KEPT)),
   streamed: (stack) => pageCacheApp(stack, 'slow-holes', { holes: 'stream' }),
   filled: (stack) => pageCacheApp(stack, 'slow-holes'),
   'slowest-hole': async (stack) => prebuiltAfter(await hitOf(await pageCacheApp(stack, 'slow-holes'), BROWSER_HEADERS), SLOW_RECOMMENDATIONS_MS),

@@ -14,7 +14,9 @@
  *   Brotli-compressed once at quality 11;
  * - the bytes of that page on the wire, against compression() after the page cache;
  * - a MISS of the page with its hole, every request a URL of its own (a locmem of 10,000 pages),
- *   against Express rendering the page with its cart written in and no page cache;
+ *   against Express rendering the page with its cart written in and no page cache; beside it, with
+ *   no target, that route keeping the bytes of its last 10,000 responses: what keeping the pages
+ *   costs the server by itself, which any cache in the process pays;
  * - the first byte and the whole page of a HIT of the page with a 100 ms and a 300 ms hole, streamed
  *   against filled in place (bench/deployed-streamed.ts: latencies, not CPU);
  * - the hits above in one process, warm and with the processor's caches swept before each, for
@@ -26,7 +28,7 @@
 import { get, type IncomingHttpHeaders } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { type Comparison, median, medianOf, type Measurement, print, roundRatio } from './harness.js';
-import { BROWSER_HEADERS, type Stack } from './deployed-apps.js';
+import { BROWSER_HEADERS, MISS_PAGES_KEPT, type Stack } from './deployed-apps.js';
 import { load, type LoadRequest, type Server, startServer, stopServer, type Warmup, warmUp } from './sockets.js';
 import { streamedRows } from './deployed-streamed.js';
 import { coldRows } from './deployed-cold.js';
@@ -106,6 +108,12 @@ const UNITS: Record<string, Row[]> = {
       anchorName: 'Express 5 rendering the product list, its cart written in, with no page cache',
       anchor: 'express:miss-uncached',
       target: 0.8,
+    },
+    {
+      name: `Express 5: the product list rendered with no page cache, the bytes of its last ${MISS_PAGES_KEPT.toLocaleString('en')} responses kept, every URL new`,
+      ours: 'express:miss-uncached-kept',
+      anchorName: 'Express 5 rendering the product list, its cart written in, with no page cache',
+      anchor: 'express:miss-uncached',
     },
   ],
   'express-brotli': [

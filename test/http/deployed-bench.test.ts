@@ -4,11 +4,26 @@
  * (status, headers and bytes), so that the ratio between them is the cost of the hit alone; the
  * page gzipped once and Brotli-compressed once answer the compressed hits' status and headers, and
  * their bytes decode to the same page; and the streamed rows compare one page: streamed, filled in
- * place, and sent after its slowest hole's wait.
+ * place, and sent after its slowest hole's wait; the MISS's reference sends what the uncached route
+ * sends, keeping the bytes of its last responses.
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import { BROWSER_HEADERS, headerOf, hitOf, pageCacheApp, prebuiltAfter, prebuiltApp, type Reply, SIDES, STACKS } from '../../bench/deployed-apps.js';
+import http, { type RequestListener } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  BROWSER_HEADERS,
+  headerOf,
+  hitOf,
+  keepingResponses,
+  pageCacheApp,
+  prebuiltAfter,
+  prebuiltApp,
+  type Reply,
+  SIDES,
+  STACKS,
+  uncachedApp,
+} from '../../bench/deployed-apps.js';
 import { cartOf, recommendationsOf, SLOW_RECOMMENDATIONS_MS } from '../../bench/product-list.js';
 import { STREAM_SCRIPT_PATH } from '../../src/holes/stream-script.js';
 import { forgetHole } from '../../src/http/index.js';
@@ -66,5 +81,38 @@ describe('the deployed bench on Express, compressed', () => {
     const once = await hitOf(await SIDES[anchor]!('express'), BROWSER_HEADERS, inCoding);
     expect(comparable(once, decode)).toEqual(comparable(hit, decode));
     expect(headerOf(once, 'content-length')).toBe(String(once.body.length));
+  });
+});
+
+/** The bodies `listener` answers to GETs of `paths`, asked one after the other over a socket. */
+async function bodiesOf(listener: RequestListener, paths: readonly string[]): Promise<string[]> {
+  const server = http.createServer(listener);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const bodies: string[] = [];
+    for (const path of paths) bodies.push(await (await fetch(origin + path, { headers: BROWSER_HEADERS })).text());
+    return bodies;
+  } finally {
+    server.closeAllConnections();
+    server.close();
+  }
+}
+
+describe("the MISS's reference of the deployed bench", () => {
+  it('keeps the bytes of the last responses sent, the oldest let go', async () => {
+    const kept: Buffer[] = [];
+    const echo: RequestListener = (req, res) => res.end(Buffer.from(req.url ?? ''));
+    await bodiesOf(keepingResponses(echo, 2, kept), ['/a', '/b', '/c']);
+    expect(kept.map(String).sort()).toEqual(['/b', '/c']);
+  });
+
+  it('sends what the route alone sends', async () => {
+    const kept: Buffer[] = [];
+    const [alone] = await bodiesOf(await uncachedApp('express'), ['/']);
+    const [keeping] = await bodiesOf(keepingResponses(await uncachedApp('express'), 10, kept), ['/']);
+    expect(keeping).toBe(alone);
+    expect(alone!.length).toBeGreaterThan(50_000);
+    expect(kept.map(String)).toEqual([alone]);
   });
 });
