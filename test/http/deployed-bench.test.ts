@@ -9,8 +9,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
-import http, { type RequestListener } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { RequestListener } from 'node:http';
 import {
   BROWSER_HEADERS,
   headerOf,
@@ -27,6 +26,7 @@ import {
 import { cartOf, recommendationsOf, SLOW_RECOMMENDATIONS_MS } from '../../bench/product-list.js';
 import { STREAM_SCRIPT_PATH } from '../../src/holes/stream-script.js';
 import { forgetHole } from '../../src/http/index.js';
+import { listen, send } from './client.js';
 
 /** Headers that name the moment of the response rather than the response: compared by name alone. */
 const OF_THE_MOMENT = new Set(['expires', 'age']);
@@ -86,16 +86,14 @@ describe('the deployed bench on Express, compressed', () => {
 
 /** The bodies `listener` answers to GETs of `paths`, asked one after the other over a socket. */
 async function bodiesOf(listener: RequestListener, paths: readonly string[]): Promise<string[]> {
-  const server = http.createServer(listener);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const site = await listen(listener);
   try {
-    const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     const bodies: string[] = [];
-    for (const path of paths) bodies.push(await (await fetch(origin + path, { headers: BROWSER_HEADERS })).text());
+    for (const path of paths) bodies.push((await send(site.url, path, { headers: BROWSER_HEADERS })).text);
     return bodies;
   } finally {
-    server.closeAllConnections();
-    server.close();
+    site.server.closeAllConnections();
+    await site.close();
   }
 }
 
