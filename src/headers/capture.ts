@@ -255,6 +255,25 @@ export function teeResponse(res: ServerResponse, maxBodyBytes: number, hooks: Te
   });
 }
 
+/** The responses whose end waits (see `endedForNow`): they read as ended meanwhile. */
+const ENDS_HELD = new WeakSet<object>();
+
+/**
+ * A response's `name` (a getter of Node's) as it reads while its end may be held: true while it is,
+ * else what Node answers. The same getters for every response, installed once on each that waits
+ * and never deleted, so that its shape stays one V8 keeps fast (a deleted property turns a response
+ * into a dictionary, and every later read of it, Node's and the framework's, slower).
+ */
+function endedWhileHeld(name: 'writableEnded' | 'headersSent'): PropertyDescriptor {
+  return {
+    configurable: true,
+    get(this: object) {
+      return ENDS_HELD.has(this) || (Reflect.get(Object.getPrototypeOf(this) as object, name, this) as boolean);
+    },
+  };
+}
+const ENDED_WHILE_HELD = { writableEnded: endedWhileHeld('writableEnded'), headersSent: endedWhileHeld('headersSent') };
+
 /**
  * Makes a response whose end waits look ended to whoever asks (`writableEnded`, `headersSent`; Node
  * itself reads neither), and keeps the writes and ends made meanwhile for after its end: a framework
@@ -266,13 +285,12 @@ function endedForNow(res: ServerResponse): { release(end: () => void): void } {
   const { write, end } = res as unknown as { write: Write; end: End };
   const keptWrite: Write = (...args) => (later.push(() => write.apply(res, args)), true);
   const keptEnd: End = (...args) => (later.push(() => end.apply(res, args)), res);
-  const ended = { value: true, configurable: true };
-  Object.defineProperties(res, { writableEnded: ended, headersSent: ended });
+  if (!Object.hasOwn(res, 'headersSent')) Object.defineProperties(res, ENDED_WHILE_HELD);
+  ENDS_HELD.add(res);
   Object.assign(res, { write: keptWrite, end: keptEnd });
   return {
     release(endNow) {
-      delete (res as { writableEnded?: boolean }).writableEnded;
-      delete (res as { headersSent?: boolean }).headersSent;
+      ENDS_HELD.delete(res);
       const current = res as unknown as { write: Write; end: End };
       if (current.write === keptWrite) current.write = write;
       if (current.end === keptEnd) current.end = end;
