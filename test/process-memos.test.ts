@@ -41,6 +41,7 @@ const NOT_PROCESS_MEMOS: Record<string, string> = {
   'src/engines/nunjucks-compiler.ts copies': "owner-held: keyed by a copy of nunjucks' Environment class, nunjucks' own module, which gets no field of ours",
   'src/engines/eta-compiler.ts checkedConfigs':
     "owner-held: the Eta configs whose version was found supported; a config is Eta's object and gets no field of ours",
+  'src/headers/capture.ts ENDS_HELD': 'the responses whose end waits for their store right now, held weakly: each leaves it as its end goes out',
   'src/engines/pug-digests.ts parts': "pug's own modules, loaded on first use",
   'src/fragments/fragment-keys.ts memos':
     "owner-held: each cache's fragment memo; the fragments stand above the cache, which cannot name it, so it is held beside the cache weakly and goes with it",
